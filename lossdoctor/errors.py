@@ -1,0 +1,35 @@
+"""lossdoctor's exceptions.
+
+The hierarchy:
+
+* LossdoctorError          anything lossdoctor reports to the user instead of a traceback
+  + InputError             a file or directory that cannot be read as a training run
+    - CheckpointError      a checkpoint that cannot be read safely (code needed, LFS pointer, ...)
+  + UsageError             a bad argument to the library or the CLI
+
+The CLI turns every LossdoctorError into one line on stderr and exit code 2.
+Findings about a run (NaN losses, overfitting, ...) are data, never exceptions.
+"""
+
+from __future__ import annotations
+
+
+class LossdoctorError(Exception):
+    """Base class of every error lossdoctor reports to the user."""
+
+
+class InputError(LossdoctorError):
+    """A file or directory that cannot be read as a training run."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class CheckpointError(InputError):
+    """A checkpoint that cannot be loaded safely or is not a checkpoint."""
+
+
+class UsageError(LossdoctorError):
+    """A bad argument given to the library or the CLI."""

@@ -1,0 +1,200 @@
+"""The pieces every fact module shares: Fact, Facts, the computing Context, and helpers
+for statuses and config values.
+
+A fact is one number (or string, flag, tuple) with its unit and where it came from.
+Status, from strongest to weakest:
+
+* read      printed in the log or stored in the checkpoint
+* computed  arithmetic on read values and on the config the log showed
+* assumed   relies on something not in the run (a dataset size from nanoGPT's prepare.py,
+            a model shape the log does not confirm, ...)
+* unknown   value is None; `note` says what is missing
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Iterator, Literal, Mapping
+
+import numpy as np
+
+from ..config import DEFAULT, Config
+from ..run import Run
+
+Status = Literal["read", "computed", "assumed", "unknown"]
+STATUSES: tuple[str, ...] = ("read", "computed", "assumed", "unknown")
+
+NO_CONFIG = "log has no config header; pass a ckpt.pt or the config"
+
+
+@dataclass(frozen=True)
+class Fact:
+    name: str
+    value: Any  # int | float | str | bool | None | tuple
+    unit: str
+    status: Status
+    source: str  # one short phrase: 'log: number of parameters', '6N + 12·L·H·Q·T', ...
+    note: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"fact {self.name!r}: bad status {self.status!r}")
+        if isinstance(self.value, np.generic):  # keep numpy scalars out of reports
+            object.__setattr__(self, "value", self.value.item())
+        if self.status == "unknown" and self.value is not None:
+            raise ValueError(f"fact {self.name!r}: unknown facts have no value")
+
+    @property
+    def known(self) -> bool:
+        return self.status != "unknown"
+
+
+@dataclass(frozen=True, eq=False)
+class Facts(Mapping[str, Fact]):
+    """Facts by name, in registry order."""
+
+    by_name: Mapping[str, Fact]
+
+    @classmethod
+    def of(cls, facts: Iterable[Fact]) -> Facts:
+        return cls(MappingProxyType({f.name: f for f in facts}))
+
+    def __getitem__(self, name: str) -> Fact:
+        return self.by_name[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.by_name)
+
+    def __len__(self) -> int:
+        return len(self.by_name)
+
+    def value(self, name: str) -> Any:
+        """The value of fact `name` (None when unknown); KeyError for a name that is no fact."""
+        return self.by_name[name].value
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        return {n: {"value": f.value, "unit": f.unit, "status": f.status,
+                    "source": f.source, "note": f.note} for n, f in self.by_name.items()}
+
+
+FactFn = Callable[["Context"], Fact]
+
+
+class Context:
+    """Computes facts on demand, each once; fact functions ask it for the facts they need."""
+
+    def __init__(self, run: Run, registry: Mapping[str, FactFn], *,
+                 peak_flops: float | None = None, dataset_tokens: int | None = None) -> None:
+        self.run = run
+        self.registry = registry
+        self.peak_flops = peak_flops
+        self.dataset_tokens = dataset_tokens
+        self._facts: dict[str, Fact] = {}
+        self._memo: dict[str, Any] = {}
+        self._busy: set[str] = set()
+        self._curves: Any = None
+
+    def fact(self, name: str) -> Fact:
+        if name in self._facts:
+            return self._facts[name]
+        if name in self._busy:
+            raise RuntimeError(f"facts depend on each other in a cycle through {name!r}")
+        self._busy.add(name)
+        try:
+            fact = self.registry[name](self)
+        finally:
+            self._busy.discard(name)
+        if fact.name != name:
+            raise RuntimeError(f"fact function for {name!r} returned {fact.name!r}")
+        self._facts[name] = fact
+        return fact
+
+    def value(self, name: str) -> Any:
+        return self.fact(name).value
+
+    def memo(self, key: str, fn: Callable[[], Any]) -> Any:
+        """A shared intermediate result (e.g. the timing split), computed once."""
+        if key not in self._memo:
+            self._memo[key] = fn()
+        return self._memo[key]
+
+    def curves(self) -> Any:
+        """The lineage's (EvalCurve, IterCurve), computed once."""
+        return self.memo("curves", self.run.curves)
+
+    def config(self) -> Config:
+        """The config of the process that ran last: its segment's own, else the run's."""
+        return final_config(self.run)
+
+
+# ---------------------------------------------------------------------------------------
+# statuses
+
+def derived(*inputs: Fact) -> Status:
+    """Status of a value computed from `inputs`: their weakest, at best 'computed'."""
+    statuses = {f.status for f in inputs}
+    if "unknown" in statuses:
+        return "unknown"
+    if "assumed" in statuses:
+        return "assumed"
+    return "computed"
+
+
+def unknown(name: str, unit: str, source: str, note: str) -> Fact:
+    return Fact(name, None, unit, "unknown", source, note)
+
+
+def missing(name: str, unit: str, source: str, *inputs: Fact) -> Fact:
+    """An unknown fact whose note names the unknown inputs and why they are unknown."""
+    parts = [f"{f.name} unknown ({f.note})" if f.note else f"{f.name} unknown"
+             for f in inputs if not f.known]
+    return unknown(name, unit, source, "; ".join(dict.fromkeys(parts)) or "inputs unknown")
+
+
+def join_notes(*notes: str | None) -> str | None:
+    kept = [n for n in dict.fromkeys(notes) if n]
+    return "; ".join(kept) if kept else None
+
+
+def finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+# ---------------------------------------------------------------------------------------
+# config values
+
+def final_config(run: Run) -> Config:
+    lineage = run.lineage()
+    if lineage:
+        seg = run.segments[lineage[-1]]
+        if seg.config is not None:
+            return seg.config
+    return run.config
+
+
+def config_source(config: Config, *keys: str) -> str:
+    """'config: max_iters (override), warmup_iters (default)'."""
+    parts = []
+    for k in keys:
+        cv = config.values.get(k)
+        parts.append(f"{k} ({cv.origin})" if cv is not None else k)
+    return "config: " + ", ".join(parts)
+
+
+def config_fact(ctx: Context, name: str, key: str, unit: str,
+                config: Config | None = None) -> Fact:
+    """A config value as a fact: 'read' when the log (or checkpoint) showed the config
+    (a train.py default counts then: it is what ran), else unknown."""
+    config = config or ctx.config()
+    value = config.trusted(key)
+    if value is None:
+        cv = config.values.get(key)
+        if cv is not None and not cv.known:
+            return unknown(name, unit, config_source(config, key),
+                           f"config sets {key} = {cv.raw!r}, an expression that was not evaluated")
+        return unknown(name, unit, config_source(config, key), NO_CONFIG)
+    origin = config.values[key].origin
+    note = "train.py default, not set by the run's config" if origin == DEFAULT else None
+    return Fact(name, value, unit, "read", config_source(config, key), note)

@@ -1,0 +1,202 @@
+"""How big the model is and how much it was trained: parameters, tokens, FLOPs, epochs."""
+
+from __future__ import annotations
+
+from .base import (Context, Fact, config_fact, derived, join_notes, missing, unknown)
+from .model import gpt_params, printed_m, shape
+
+# nanoGPT data/shakespeare_char/prepare.py prints "train has 1,003,854 tokens" (and
+# "val has 111,540 tokens") for the standard 1,115,394-character tiny shakespeare
+SHAKESPEARE_CHAR_TRAIN_TOKENS = 1_003_854
+
+WPE_SOURCE = "block_size·n_embd"
+
+
+def _wpe(ctx: Context) -> tuple[int | None, list[Fact]]:
+    """Position-embedding parameters (T·C) and the facts they came from."""
+    s = shape(ctx)
+    t, c = s["block_size"], s["n_embd"]
+    return (t.value * c.value if t.known and c.known else None), [t, c]
+
+
+def _formula(ctx: Context) -> tuple[tuple[int, int] | None, list[Fact]]:
+    """(without wpe, total) from the model shape via gpt_params, and the shape facts."""
+    s = shape(ctx)
+    used = [s[k] for k in ("n_layer", "n_embd", "vocab_size", "block_size", "bias")]
+    if not all(f.known for f in used):
+        return None, used
+    return gpt_params(n_layer=s["n_layer"].value, n_embd=s["n_embd"].value,
+                      vocab_size=s["vocab_size"].value, block_size=s["block_size"].value,
+                      bias=s["bias"].value), used
+
+
+def _groups_total(ctx: Context) -> int | None:
+    """Exact parameter count incl. wpe: `num decayed ... with N` + `num non-decayed ... with M`."""
+    h = ctx.run.header
+    if h.decayed_params is None or h.nodecay_params is None:
+        return None
+    return h.decayed_params + h.nodecay_params
+
+
+def params(ctx: Context) -> Fact:
+    """Parameters excluding position embeddings: nanoGPT's `number of parameters`, the N of
+    estimate_mfu's 6N. Exact values win over the log's 0.01M rounding when they agree with it."""
+    name, unit = "params", "params"
+    ck = ctx.run.checkpoint
+    if ck is not None and ck.n_params_no_wpe:
+        return Fact(name, ck.n_params_no_wpe, unit, "read", "ckpt state dict (excl. wpe)")
+    printed = ctx.run.header.params_m
+    shown = None if printed is None else "%.2f" % printed
+    total, (wpe, wpe_from) = _groups_total(ctx), _wpe(ctx)
+    if total is not None and wpe is not None and shown in (None, printed_m(total - wpe)):
+        return Fact(name, total - wpe, unit, derived(*wpe_from),
+                    f"log: decayed + non-decayed parameters − {WPE_SOURCE}")
+    formula, used = _formula(ctx)
+    if printed is not None:
+        if formula is not None and printed_m(formula[0]) == shown:
+            return Fact(name, formula[0], unit, derived(*used),
+                        f"nanoGPT GPT formula from the model config (log: {shown}M)")
+        note = "rounded to 0.01M as printed"
+        if formula is not None:
+            note += f"; the config's shape gives {formula[0]:,}, so the model is not stock nanoGPT"
+        return Fact(name, round(printed * 1e6), unit, "read", "log: number of parameters", note)
+    if formula is not None:
+        return Fact(name, formula[0], unit, derived(*used), "nanoGPT GPT formula from the model config")
+    return missing(name, unit, "nanoGPT GPT formula from the model config", *used)
+
+
+def params_total(ctx: Context) -> Fact:
+    """All parameters including position embeddings (wte tied to lm_head, counted once)."""
+    name, unit = "params_total", "params"
+    ck = ctx.run.checkpoint
+    if ck is not None and ck.n_params:
+        return Fact(name, ck.n_params, unit, "read", "ckpt state dict")
+    total = _groups_total(ctx)
+    if total is not None:
+        return Fact(name, total, unit, "read", "log: decayed + non-decayed parameters")
+    p = ctx.fact("params")
+    wpe, wpe_from = _wpe(ctx)
+    if p.known and wpe is not None:
+        return Fact(name, p.value + wpe, unit, derived(p, *wpe_from), f"params + {WPE_SOURCE}",
+                    p.note if p.status == "read" else None)
+    return missing(name, unit, f"params + {WPE_SOURCE}", p, *wpe_from)
+
+
+def tokens_per_iter(ctx: Context) -> Fact:
+    """Tokens per optimizer step, all ranks together.
+
+    train.py: grad_accum //= world_size, then tokens = grad_accum * world_size * batch * T,
+    which equals the config's gradient_accumulation_steps * batch_size * block_size (the
+    division must be exact, train.py asserts it)."""
+    name, unit = "tokens_per_iter", "tokens"
+    src = "config: gradient_accumulation_steps × batch_size × block_size"
+    parts = [config_fact(ctx, k, k, "") for k in ("gradient_accumulation_steps", "batch_size", "block_size")]
+    product = None
+    if all(f.known for f in parts):
+        product = parts[0].value * parts[1].value * parts[2].value
+    read = ctx.run.header.tokens_per_iter
+    if read is not None:
+        note = None
+        if product is not None and product != read:
+            note = f"the config gives {product:,} ({src[8:]})"
+        return Fact(name, read, unit, "read", "log: tokens per iteration", note)
+    if product is not None:
+        return Fact(name, product, unit, "computed", src)
+    return missing(name, unit, src, *parts)
+
+
+def steps_done(ctx: Context) -> Fact:
+    """Optimizer steps the log shows were taken: `iter N` is printed after step N's update
+    (N + 1 steps: 0..N), `step S:` evals run before step S's update (S steps)."""
+    name, unit = "steps_done", "steps"
+    evals, iters = ctx.curves()
+    last_iter = int(iters.step.max()) + 1 if len(iters) else None
+    last_eval = int(evals.step.max()) if len(evals) else None
+    if last_iter is not None and (last_eval is None or last_iter >= last_eval):
+        return Fact(name, last_iter, unit, "computed", "log: last iter step + 1")
+    if last_eval is not None:
+        return Fact(name, last_eval, unit, "computed", "log: last eval step")
+    ck = ctx.run.checkpoint
+    if ck is not None and ck.iter_num is not None:
+        return Fact(name, ck.iter_num, unit, "read", "ckpt iter_num")
+    return unknown(name, unit, "log: step numbers", "no step lines in the log and no checkpoint")
+
+
+def tokens_seen(ctx: Context) -> Fact:
+    """Training tokens the model was updated on: tokens_per_iter × steps_done."""
+    tpi, steps = ctx.fact("tokens_per_iter"), ctx.fact("steps_done")
+    src = "tokens_per_iter × steps_done"
+    if not (tpi.known and steps.known):
+        return missing("tokens_seen", "tokens", src, tpi, steps)
+    note = _tokens_per_iter_changed(ctx)
+    return Fact("tokens_seen", tpi.value * steps.value, "tokens", derived(tpi, steps), src, note)
+
+
+def _tokens_per_iter_changed(ctx: Context) -> str | None:
+    """A note when resumed processes ran with another batch shape than the last one."""
+    run = ctx.run
+    seen = set()
+    for idx in run.lineage():
+        cfg = run.segments[idx].config
+        if cfg is None:
+            continue
+        vals = [cfg.trusted(k) for k in ("gradient_accumulation_steps", "batch_size", "block_size")]
+        if all(isinstance(v, int) for v in vals):
+            seen.add(vals[0] * vals[1] * vals[2])
+    if len(seen) > 1:
+        return f"segments ran with different tokens per iteration ({sorted(seen)}); the last one is used"
+    return None
+
+
+def flops_per_token(ctx: Context) -> Fact:
+    """Training FLOPs per token, nanoGPT's estimate_mfu (PaLM appendix B): 6N for the
+    weights' forward+backward, 12·L·H·Q·T for attention (Q = n_embd // n_head)."""
+    name, unit, src = "flops_per_token", "FLOPs/token", "6N + 12·L·H·Q·T"
+    s = shape(ctx)
+    n, layers, heads, embd, t = (ctx.fact("params"), s["n_layer"], s["n_head"],
+                                 s["n_embd"], s["block_size"])
+    inputs = (n, layers, heads, embd, t)
+    if not all(f.known for f in inputs):
+        return missing(name, unit, src, *inputs)
+    q = embd.value // heads.value
+    value = 6 * n.value + 12 * layers.value * heads.value * q * t.value
+    return Fact(name, value, unit, derived(*inputs), src, n.note if n.status == "read" else None)
+
+
+def train_flops(ctx: Context) -> Fact:
+    """FLOPs of the training steps: flops_per_token × tokens_seen (evals not counted)."""
+    fpt, tok = ctx.fact("flops_per_token"), ctx.fact("tokens_seen")
+    src = "flops_per_token × tokens_seen"
+    if not (fpt.known and tok.known):
+        return missing("train_flops", "FLOPs", src, fpt, tok)
+    return Fact("train_flops", float(fpt.value * tok.value), "FLOPs", derived(fpt, tok), src,
+                join_notes("excludes eval forward passes", fpt.note))
+
+
+def dataset_tokens(ctx: Context) -> Fact:
+    """Tokens in the train split."""
+    name, unit = "dataset_tokens", "tokens"
+    if ctx.dataset_tokens is not None:
+        return Fact(name, int(ctx.dataset_tokens), unit, "read", "given")
+    if ctx.run.dataset_tokens is not None:
+        return Fact(name, int(ctx.run.dataset_tokens), unit, "read", "run: dataset_tokens")
+    dataset = ctx.config().trusted("dataset")
+    vocab = shape(ctx)["vocab_size"]
+    if dataset == "shakespeare_char" and vocab.value == 65:
+        return Fact(name, SHAKESPEARE_CHAR_TRAIN_TOKENS, unit, "assumed",
+                    "nanoGPT data/shakespeare_char/prepare.py: train.bin",
+                    "the standard tiny-shakespeare split; pass --dataset-tokens if yours differs")
+    return unknown(name, unit, "dataset", "train split size unknown: pass --dataset-tokens")
+
+
+def epochs(ctx: Context) -> Fact:
+    """tokens_seen / dataset_tokens. nanoGPT samples random windows with replacement, so this
+    is tokens per train token, not full ordered passes."""
+    tok, data = ctx.fact("tokens_seen"), ctx.fact("dataset_tokens")
+    src = "tokens_seen / dataset_tokens"
+    if not (tok.known and data.known):
+        return missing("epochs", "epochs", src, tok, data)
+    if data.value <= 0:
+        return unknown("epochs", "epochs", src, "dataset_tokens is 0")
+    return Fact("epochs", tok.value / data.value, "epochs", derived(tok, data), src,
+                data.note if data.status == "assumed" else None)

@@ -1,0 +1,171 @@
+"""Loss values of the lineage: best, first and final evals, the train/val gap, NaN onset.
+
+All losses are nanoGPT's cross-entropy in nats. Eval losses (`step N: train X, val Y`) are
+means over eval_iters random batches in eval mode; they are the ones compared here, never
+the noisy `iter` loss (last micro-batch × grad_accum, train mode with dropout).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .base import Context, Fact, derived, missing, unknown
+
+NO_EVALS = "the log has no eval lines"
+
+
+def _evals(ctx: Context):  # -> EvalCurve
+    return ctx.curves()[0]
+
+
+def _best_index(ctx: Context) -> int | None:
+    """Index of the lowest finite val loss (the first one on ties), or None."""
+    def find() -> int | None:
+        val = _evals(ctx).val
+        ok = np.isfinite(val)
+        if not ok.any():
+            return None
+        return int(np.argmin(np.where(ok, val, np.inf)))
+    return ctx.memo("best_val_index", find)
+
+
+def _always_save(ctx: Context) -> bool | None:
+    v = ctx.config().trusted("always_save_checkpoint")
+    return v if isinstance(v, bool) else None
+
+
+def _ckpt_val(ctx: Context) -> float | None:
+    ck = ctx.run.checkpoint
+    return None if ck is None or ck.best_val_loss is None else float(ck.best_val_loss)
+
+
+def best_val(ctx: Context) -> Fact:
+    """Lowest val loss of any eval; without evals, the checkpoint's best_val_loss."""
+    i = _best_index(ctx)
+    if i is not None:
+        return Fact("best_val", float(_evals(ctx).val[i]), "nats", "read", "log: lowest val loss")
+    ck = _ckpt_val(ctx)
+    if ck is not None:
+        save = _always_save(ctx)
+        note = None
+        if save is True:
+            note = "always_save_checkpoint=True: nanoGPT stores the val loss of the last save here, not the best"
+        elif save is None:
+            note = "the best val loss only if always_save_checkpoint was False, else the last eval's"
+        return Fact("best_val", ck, "nats", "read", "ckpt best_val_loss", note)
+    if len(_evals(ctx)):
+        return unknown("best_val", "nats", "log: lowest val loss", "every val loss is NaN/inf")
+    return unknown("best_val", "nats", "log: lowest val loss", NO_EVALS)
+
+
+def best_val_step(ctx: Context) -> Fact:
+    i = _best_index(ctx)
+    if i is not None:
+        return Fact("best_val_step", int(_evals(ctx).step[i]), "steps", "read",
+                    "log: step of the lowest val loss")
+    ck = ctx.run.checkpoint
+    if _ckpt_val(ctx) is not None and ck.iter_num is not None and _always_save(ctx) is False:
+        # saved only when val improved, so the checkpoint's step is the best one
+        return Fact("best_val_step", ck.iter_num, "steps", "read",
+                    "ckpt iter_num (saved only when val improved)")
+    return unknown("best_val_step", "steps", "log: step of the lowest val loss",
+                   NO_EVALS if not len(_evals(ctx)) else "no finite val loss")
+
+
+def _final(ctx: Context, name: str, field: str) -> Fact:
+    ev = _evals(ctx)
+    if len(ev):
+        value = float(getattr(ev, field)[-1])
+        note = None if math.isfinite(value) else "NaN/inf in the log"
+        return Fact(name, value, "nats", "read", f"log: last eval ({field})", note)
+    ck = ctx.run.checkpoint
+    if field == "val" and _ckpt_val(ctx) is not None and _always_save(ctx) is True:
+        return Fact(name, _ckpt_val(ctx), "nats", "read",
+                    "ckpt best_val_loss (always_save_checkpoint=True: the last eval's)")
+    return unknown(name, "nats", f"log: last eval ({field})", NO_EVALS)
+
+
+def final_val(ctx: Context) -> Fact:
+    return _final(ctx, "final_val", "val")
+
+
+def final_train(ctx: Context) -> Fact:
+    return _final(ctx, "final_train", "train")
+
+
+def final_step(ctx: Context) -> Fact:
+    """Step of the last eval."""
+    ev = _evals(ctx)
+    if len(ev):
+        return Fact("final_step", int(ev.step[-1]), "steps", "read", "log: last eval step")
+    ck = ctx.run.checkpoint
+    if ck is not None and ck.iter_num is not None and _ckpt_val(ctx) is not None \
+            and _always_save(ctx) is True:
+        return Fact("final_step", ck.iter_num, "steps", "read", "ckpt iter_num")
+    return unknown("final_step", "steps", "log: last eval step", NO_EVALS)
+
+
+def generalization_gap(ctx: Context) -> Fact:
+    """final_val − final_train (nats): how much worse the model does on unseen text."""
+    v, t = ctx.fact("final_val"), ctx.fact("final_train")
+    src = "final_val − final_train"
+    if not (v.known and t.known):
+        return missing("generalization_gap", "nats", src, v, t)
+    if not (math.isfinite(v.value) and math.isfinite(t.value)):
+        return unknown("generalization_gap", "nats", src, "the last eval's loss is NaN/inf")
+    return Fact("generalization_gap", v.value - t.value, "nats", derived(v, t), src)
+
+
+def gap_at_best(ctx: Context) -> Fact:
+    """val − train at the eval with the lowest val loss."""
+    i = _best_index(ctx)
+    src = "val − train at best_val_step"
+    if i is None:
+        return unknown("gap_at_best", "nats", src, NO_EVALS if not len(_evals(ctx)) else "no finite val loss")
+    ev = _evals(ctx)
+    train = float(ev.train[i])
+    if not math.isfinite(train):
+        return unknown("gap_at_best", "nats", src, "train loss at that eval is NaN/inf")
+    return Fact("gap_at_best", float(ev.val[i]) - train, "nats", "computed", src)
+
+
+def init_loss_expected(ctx: Context) -> Fact:
+    """ln(vocab_size): the loss of a uniform prediction, where a fresh model starts."""
+    vocab = ctx.fact("vocab_size")
+    if not vocab.known:
+        return missing("init_loss_expected", "nats", "ln(vocab_size)", vocab)
+    return Fact("init_loss_expected", math.log(vocab.value), "nats", derived(vocab), "ln(vocab_size)")
+
+
+def first_val(ctx: Context) -> Fact:
+    ev = _evals(ctx)
+    if not len(ev):
+        return unknown("first_val", "nats", "log: first eval", NO_EVALS)
+    step = int(ev.step[0])
+    note = None if step == 0 else f"the lineage's first eval is at step {step}"
+    return Fact("first_val", float(ev.val[0]), "nats", "read", f"log: first eval (step {step})", note)
+
+
+def nan_step(ctx: Context) -> Fact:
+    """First step whose iter loss or eval loss is NaN/inf; None when there is none."""
+    evals, iters = ctx.curves()
+    if not len(evals) and not len(iters):
+        return unknown("nan_step", "steps", "log: loss values", "the log has no loss lines")
+    first = _first_bad(evals, iters)
+    # an attempt the lineage resumed past (or an earlier run in the file) may have blown up
+    elsewhere = _first_bad(ctx.run.evals, ctx.run.iters)
+    note = None
+    if first is None and elsewhere is not None:
+        note = f"a segment outside the lineage hit NaN/inf at step {elsewhere}"
+    elif first is None:
+        note = "no NaN/inf loss in the log"
+    return Fact("nan_step", first, "steps", "read", "log: first NaN/inf loss", note)
+
+
+def _first_bad(evals, iters) -> int | None:
+    bad = [evals.step[~(np.isfinite(evals.train) & np.isfinite(evals.val))],
+           iters.step[~np.isfinite(iters.loss)]]
+    steps = np.concatenate(bad)
+    return int(steps.min()) if steps.size else None

@@ -1,0 +1,179 @@
+"""The model's shape (n_layer, n_head, n_embd, block_size, bias, vocab_size) and nanoGPT's
+parameter count.
+
+Where the shape comes from, best first:
+1. the checkpoint's `model_args` (what the saved model is);
+2. `init_from='gpt2*'`: nanoGPT builds OpenAI's GPT-2 shape whatever the config says
+   (`forcing vocab_size=50257, block_size=1024, bias=True`), then crops block_size;
+3. `found vocab_size = N` in the log (vocab only);
+4. the config the log showed. A run that resumed from a checkpoint takes its shape from
+   that checkpoint, not from the config, so for a lineage that starts with a resume the
+   config's shape is only 'assumed' unless the log's `number of parameters` confirms it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import NO_CONFIG, Context, Fact, config_source, unknown
+
+SHAPE_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "vocab_size")
+
+# model.py GPT.from_pretrained: (n_layer, n_head, n_embd) per OpenAI checkpoint
+GPT2_SHAPES = {
+    "gpt2": (12, 12, 768),
+    "gpt2-medium": (24, 16, 1024),
+    "gpt2-large": (36, 20, 1280),
+    "gpt2-xl": (48, 25, 1600),
+}
+
+# vocab of nanoGPT's datasets when the log does not print it: shakespeare_char's meta.pkl
+# has 65 characters; the GPT-2 BPE datasets have no meta.pkl, so train.py uses 50304
+DATASET_VOCAB = {"shakespeare_char": 65, "openwebtext": 50304, "shakespeare": 50304}
+
+
+def gpt_params(*, n_layer: int, n_embd: int, vocab_size: int, block_size: int,
+               bias: bool) -> tuple[int, int]:
+    """nanoGPT GPT's parameter count as (without wpe, total).
+
+    `without wpe` is what `number of parameters: X.XXM` prints and estimate_mfu uses.
+    Per block, weights: c_attn 3C², attn.c_proj C², mlp.c_fc 4C², mlp.c_proj 4C² = 12C²,
+    plus ln_1 and ln_2 weights 2C. With bias add c_attn 3C + attn.c_proj C + c_fc 4C +
+    mlp.c_proj C + ln_1, ln_2 biases 2C = 11C. Outside the blocks: wte V·C (tied to lm_head,
+    counted once), ln_f C (2C with bias), wpe T·C.
+    """
+    c = n_embd
+    per_layer = 12 * c * c + 2 * c + (11 * c if bias else 0)
+    ln_f = 2 * c if bias else c
+    no_wpe = n_layer * per_layer + vocab_size * c + ln_f
+    return no_wpe, no_wpe + block_size * c
+
+
+def printed_m(n: int) -> str:
+    """How model.py prints a parameter count: '%.2f' of millions."""
+    return "%.2f" % (n / 1e6,)
+
+
+def lineage_init_from(ctx: Context) -> str | None:
+    """How the lineage's model was first made: 'scratch', 'resume', 'gpt2*' or None."""
+    run = ctx.run
+    lineage = run.lineage()
+    if lineage and run.segments[lineage[0]].init_from:
+        return run.segments[lineage[0]].init_from
+    if run.header.init_from:
+        return run.header.init_from
+    value = ctx.config().trusted("init_from")
+    return value if isinstance(value, str) else None
+
+
+def shape(ctx: Context) -> dict[str, Fact]:
+    """The six shape facts, computed together (the resume check needs all of them)."""
+    return ctx.memo("model_shape", lambda: _shape(ctx))
+
+
+def _shape(ctx: Context) -> dict[str, Fact]:
+    out = {k: _one(ctx, k) for k in SHAPE_KEYS}
+    if lineage_init_from(ctx) == "resume":
+        out = _check_resumed(ctx, out)
+    return out
+
+
+def _one(ctx: Context, key: str) -> Fact:
+    run, config = ctx.run, ctx.config()
+    ck = run.checkpoint
+    if ck is not None and _valid(key, ck.model_args.get(key)):
+        return Fact(key, ck.model_args[key], "", "read", "ckpt model_args")
+    init = lineage_init_from(ctx) or ""
+    if init.startswith("gpt2"):
+        fact = _gpt2(ctx, key, init)
+        if fact is not None:
+            return fact
+    if key == "vocab_size" and run.header.vocab_size is not None:
+        default = run.header.vocab_source == "gpt2 default"
+        src = "log: defaulting to vocab_size of GPT-2" if default else "log: found vocab_size"
+        return Fact(key, run.header.vocab_size, "", "read", src)
+    value = config.trusted(key)
+    if _valid(key, value):
+        return Fact(key, value, "", "read", config_source(config, key))
+    if key == "vocab_size":
+        dataset = config.trusted("dataset")
+        if dataset in DATASET_VOCAB:
+            return Fact(key, DATASET_VOCAB[dataset], "", "assumed",
+                        f"dataset {dataset}: nanoGPT's data/{dataset}",
+                        "the log does not print the vocab size")
+    return unknown(key, "", "model config", NO_CONFIG)
+
+
+def _gpt2(ctx: Context, key: str, init: str) -> Fact | None:
+    src = f"init_from={init}: OpenAI GPT-2 shape"
+    if key in ("n_layer", "n_head", "n_embd"):
+        if init not in GPT2_SHAPES:
+            return None
+        return Fact(key, GPT2_SHAPES[init][("n_layer", "n_head", "n_embd").index(key)],
+                    "", "read", src)
+    if key == "vocab_size":
+        return Fact(key, 50257, "", "read", src)
+    if key == "bias":
+        return Fact(key, True, "", "read", src)
+    # block_size: 1024, cropped to the config's block_size when that is smaller
+    wanted = ctx.config().trusted("block_size")
+    if isinstance(wanted, int) and wanted < 1024:
+        return Fact(key, wanted, "", "read", config_source(ctx.config(), "block_size"))
+    return Fact(key, 1024, "", "read", src)
+
+
+def _valid(key: str, value: Any) -> bool:
+    if key == "bias":
+        return isinstance(value, bool)
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _check_resumed(ctx: Context, out: dict[str, Fact]) -> dict[str, Fact]:
+    """A resumed process takes its shape from the checkpoint. Shape values that came from
+    the config are confirmed when the log's printed parameter count matches them."""
+    from_config = [k for k, f in out.items() if f.source.startswith("config:")]
+    if not from_config:
+        return out
+    confirmed = False
+    printed = ctx.run.header.params_m
+    if printed is not None and all(f.known for f in out.values()):
+        no_wpe, _ = gpt_params(n_layer=out["n_layer"].value, n_embd=out["n_embd"].value,
+                               vocab_size=out["vocab_size"].value,
+                               block_size=out["block_size"].value, bias=out["bias"].value)
+        confirmed = printed_m(no_wpe) == "%.2f" % printed
+    if confirmed:
+        note = "resumed run: confirmed by the log's number of parameters"
+        return {k: (_with(f, "read", note) if k in from_config else f) for k, f in out.items()}
+    note = ("resumed run: the model shape comes from the checkpoint, which the log does "
+            "not show; assumed equal to the config")
+    return {k: (_with(f, "assumed", note) if k in from_config else f) for k, f in out.items()}
+
+
+def _with(f: Fact, status: str, note: str) -> Fact:
+    return Fact(f.name, f.value, f.unit, status, f.source, note)  # type: ignore[arg-type]
+
+
+# registered facts ----------------------------------------------------------------------
+
+def n_layer(ctx: Context) -> Fact:
+    return shape(ctx)["n_layer"]
+
+
+def n_head(ctx: Context) -> Fact:
+    return shape(ctx)["n_head"]
+
+
+def n_embd(ctx: Context) -> Fact:
+    return shape(ctx)["n_embd"]
+
+
+def block_size(ctx: Context) -> Fact:
+    return shape(ctx)["block_size"]
+
+
+def bias(ctx: Context) -> Fact:
+    return shape(ctx)["bias"]
+
+
+def vocab_size(ctx: Context) -> Fact:
+    return shape(ctx)["vocab_size"]

@@ -1,0 +1,188 @@
+"""nanoGPT's learning-rate schedule, per step, and facts about where the run is in it.
+
+train.py sets `lr = get_lr(iter_num) if decay_lr else learning_rate` at the top of every
+iteration, before the eval, so the LR of step N is the one its optimizer update used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..config import Config
+from ..run import Run
+from .base import NO_CONFIG, Context, Fact, config_source, unknown
+
+SCHEDULE_KEYS = ("learning_rate", "warmup_iters", "lr_decay_iters", "min_lr", "decay_lr")
+
+
+def lr_at(steps: Any, *, learning_rate: float, warmup_iters: int, lr_decay_iters: int,
+          min_lr: float, decay_lr: bool = True, legacy_warmup: bool = False) -> np.ndarray:
+    """LR (float64) at each step, as nanoGPT's get_lr (karpathy/nanoGPT @ 3adf61e1) gives it.
+
+    1. it < warmup_iters: learning_rate * (it + 1) / (warmup_iters + 1)
+    2. it > lr_decay_iters: min_lr
+    3. else cosine from learning_rate down to min_lr over [warmup_iters, lr_decay_iters].
+    With decay_lr False the LR is learning_rate at every step (no warmup either).
+
+    Before commit dc81cb36 (Dec 2024) warmup was learning_rate * it / warmup_iters, so the
+    LR at iteration 0 was 0 (the first update did nothing): pass legacy_warmup=True for it.
+    """
+    it = np.asarray(steps, dtype=np.float64)
+    if not decay_lr:
+        return np.full(it.shape, float(learning_rate))
+    if legacy_warmup:
+        warm = learning_rate * it / warmup_iters if warmup_iters > 0 else np.zeros(it.shape)
+    else:
+        warm = learning_rate * (it + 1) / (warmup_iters + 1)
+    span = lr_decay_iters - warmup_iters
+    # span == 0 made get_lr divide by zero at that one step; nanoGPT never got past it
+    ratio = (it - warmup_iters) / span if span != 0 else np.zeros(it.shape)
+    coeff = 0.5 * (1.0 + np.cos(np.pi * ratio))
+    cosine = min_lr + coeff * (learning_rate - min_lr)
+    return np.where(it < warmup_iters, warm,
+                    np.where(it > lr_decay_iters, float(min_lr), cosine)).astype(np.float64)
+
+
+def schedule_params(config: Config) -> dict[str, Any] | None:
+    """The get_lr arguments from a config the log showed, or None when one is unknown."""
+    decay = config.trusted("decay_lr")
+    lr = config.trusted("learning_rate")
+    if decay is None or lr is None:
+        return None
+    if not decay:
+        return {"learning_rate": lr, "warmup_iters": 0, "lr_decay_iters": 0,
+                "min_lr": lr, "decay_lr": False}
+    params = {k: config.trusted(k) for k in SCHEDULE_KEYS}
+    return None if any(v is None for v in params.values()) else params
+
+
+def last_logged_step(run: Run) -> int | None:
+    """The highest step the lineage logged (eval or iter), else the checkpoint's iter_num."""
+    evals, iters = run.curves()
+    steps = [int(c.step.max()) for c in (evals, iters) if len(c)]
+    if steps:
+        return max(steps)
+    if run.checkpoint is not None and run.checkpoint.iter_num is not None:
+        return run.checkpoint.iter_num
+    return None
+
+
+def segment_ranges(run: Run, last_step: int) -> list[tuple[Config, int, int]]:
+    """(config, first step, last step) of each lineage segment, covering 0..last_step.
+
+    A resumed process may have been given other max_iters/lr_decay_iters, so each range
+    uses its own segment's config when the reader recorded one.
+    """
+    starts: list[tuple[int, Config]] = []
+    for pos, idx in enumerate(run.lineage()):
+        seg = run.segments[idx]
+        start = 0 if pos == 0 else seg.first_step
+        if start is None:
+            continue  # a segment with no step lines: its config never set an LR we see
+        cfg = seg.config if seg.config is not None else run.config
+        if starts and start <= starts[-1][0]:
+            starts[-1] = (starts[-1][0], cfg)
+        else:
+            starts.append((start, cfg))
+    if not starts:
+        starts = [(0, run.config)]
+    out = []
+    for k, (start, cfg) in enumerate(starts):
+        end = starts[k + 1][0] - 1 if k + 1 < len(starts) else last_step
+        if start <= min(end, last_step):
+            out.append((cfg, start, min(end, last_step)))
+    return out
+
+
+def lr_schedule(run: Run, last_step: int | None = None) -> np.ndarray | None:
+    """LR at steps 0..last_step (default: the last logged step), or None when the
+    schedule's config is unknown for any part of the lineage."""
+    if last_step is None:
+        last_step = last_logged_step(run)
+    if last_step is None or last_step < 0:
+        return None
+    out = np.full(last_step + 1, np.nan)
+    for cfg, lo, hi in segment_ranges(run, last_step):
+        params = schedule_params(cfg)
+        if params is None:
+            return None
+        out[lo:hi + 1] = lr_at(np.arange(lo, hi + 1), **params)
+    return out
+
+
+# registered facts ----------------------------------------------------------------------
+
+def _last_step(ctx: Context) -> int | None:
+    return ctx.memo("last_logged_step", lambda: last_logged_step(ctx.run))
+
+
+def lr_final(ctx: Context) -> Fact:
+    """LR at the last logged step (LR units, as learning_rate)."""
+    last = _last_step(ctx)
+    if last is None:
+        return unknown("lr_final", "LR", "nanoGPT get_lr", "no steps in the log or checkpoint")
+    sched = ctx.memo("lr_schedule", lambda: lr_schedule(ctx.run, last))
+    ck = ctx.run.checkpoint
+    # the checkpoint holds the LR set at the top of the iteration it was saved at
+    ck_lr = (ck.param_group_lrs[0] if ck is not None and ck.param_group_lrs
+             and ck.iter_num == last else None)
+    if sched is None:
+        if ck_lr is not None:
+            return Fact("lr_final", ck_lr, "LR", "read", "ckpt optimizer param_groups lr")
+        return unknown("lr_final", "LR", "nanoGPT get_lr", NO_CONFIG)
+    value = float(sched[last])
+    note = None
+    if ck_lr is not None and not np.isclose(ck_lr, value, rtol=1e-6):
+        note = f"the checkpoint's optimizer holds LR {ck_lr:.6g} at step {last}"
+    return Fact("lr_final", value, "LR", "computed", f"nanoGPT get_lr at step {last}", note)
+
+
+def lr_schedule_completed(ctx: Context) -> Fact:
+    """Fraction of the cosine decay done at the last step: last_step / lr_decay_iters."""
+    cfg = ctx.config()
+    decay, decay_iters = cfg.trusted("decay_lr"), cfg.trusted("lr_decay_iters")
+    src = "last step / " + config_source(cfg, "lr_decay_iters")
+    last = _last_step(ctx)
+    if decay is False:
+        return Fact("lr_schedule_completed", None, "fraction", "computed",
+                    config_source(cfg, "decay_lr"), "constant LR")
+    if decay is None or decay_iters is None:
+        return unknown("lr_schedule_completed", "fraction", src, NO_CONFIG)
+    if last is None:
+        return unknown("lr_schedule_completed", "fraction", src, "no steps in the log")
+    frac = 1.0 if decay_iters <= 0 else min(max(last / decay_iters, 0.0), 1.0)
+    return Fact("lr_schedule_completed", frac, "fraction", "computed", src)
+
+
+def warmup_fraction(ctx: Context) -> Fact:
+    """warmup_iters / max_iters: the share of the planned run spent warming up."""
+    cfg = ctx.config()
+    src = config_source(cfg, "warmup_iters", "max_iters")
+    if cfg.trusted("decay_lr") is False:
+        return Fact("warmup_fraction", 0.0, "fraction", "computed",
+                    config_source(cfg, "decay_lr"), "decay_lr=False: constant LR, no warmup")
+    return _ratio(ctx, "warmup_fraction", "warmup_iters", "max_iters", src)
+
+
+def lr_decay_vs_max_iters(ctx: Context) -> Fact:
+    """lr_decay_iters / max_iters: below 1 the run ends with steps at min_lr, above 1 it
+    stops before the LR has decayed."""
+    cfg = ctx.config()
+    src = config_source(cfg, "lr_decay_iters", "max_iters")
+    if cfg.trusted("decay_lr") is False:
+        return Fact("lr_decay_vs_max_iters", None, "fraction", "computed",
+                    config_source(cfg, "decay_lr"), "constant LR")
+    return _ratio(ctx, "lr_decay_vs_max_iters", "lr_decay_iters", "max_iters", src)
+
+
+def _ratio(ctx: Context, name: str, num_key: str, den_key: str, src: str) -> Fact:
+    cfg = ctx.config()
+    num, den = cfg.trusted(num_key), cfg.trusted(den_key)
+    if num is None or den is None:
+        return unknown(name, "fraction", src, NO_CONFIG)
+    if den == 0:
+        return unknown(name, "fraction", src, f"{den_key} is 0")
+    return Fact(name, num / den, "fraction", "computed", src, None)
+

@@ -1,0 +1,267 @@
+"""Turn a scanned nanoGPT log into a Run: segments, per-segment config, header, events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import config as C
+from ..run import (EvalCurve, Event, Header, IterCurve, Run, Segment, UnparsedLine)
+from .lines import STARTS_PROCESS
+from .nanogpt import Record, Scan
+
+# model shapes of the OpenAI checkpoints nanoGPT can start from (model.py from_pretrained)
+GPT2_SHAPES = {
+    "gpt2": (12, 12, 768),
+    "gpt2-medium": (24, 16, 1024),
+    "gpt2-large": (36, 20, 1280),
+    "gpt2-xl": (48, 25, 1600),
+}
+
+
+def assemble(scan: Scan, source: str, fmt: str) -> Run:
+    """Build the Run from what the line reader found."""
+    iters = _iter_arrays(scan)
+    evals = _eval_arrays(scan)
+    metric_lines = np.sort(np.concatenate([iters[0], evals[0]]))
+    bounds = _header_bounds(scan.records, metric_lines)
+    bounds = _regression_bounds(bounds, iters, evals)
+    bnd = np.array(bounds, np.int64)
+
+    def seg_of(lines: np.ndarray) -> np.ndarray:
+        return (np.searchsorted(bnd, lines, side="right") - 1).astype(np.int32)
+
+    it_curve = IterCurve(iters[1], iters[2], iters[3], iters[4], seg_of(iters[0]), iters[0])
+    ev_curve = EvalCurve(evals[1], evals[2], evals[3], seg_of(evals[0]), evals[0])
+    rec_seg = seg_of(np.array([r.line for r in scan.records], np.int64))
+    segments, headers = [], []
+    for k, first in enumerate(bounds):
+        last = bounds[k + 1] - 1 if k + 1 < len(bounds) else max(scan.n_lines, first)
+        recs = [r for r, s in zip(scan.records, rec_seg) if s == k]
+        cfg, header = _segment_config(recs)
+        headers.append(header)
+        steps = np.concatenate([it_curve.step[it_curve.segment == k], ev_curve.step[ev_curve.segment == k]])
+        segments.append(Segment(
+            index=k, first_line=first, last_line=last, init_from=header.init_from,
+            world_size=max(1, sum(r.kind == "tokens" for r in recs)),
+            n_evals=int((ev_curve.segment == k).sum()), n_iters=int((it_curve.segment == k).sum()),
+            first_step=int(steps.min()) if len(steps) else None,
+            last_step=int(steps.max()) if len(steps) else None, config=cfg))
+    events = _events(scan.records, rec_seg, ev_curve, it_curve, segments)
+    run = Run(
+        source=source, format=fmt, config=segments[-1].config if segments else C.ConfigBuilder().build(),
+        model_args={}, evals=ev_curve, iters=it_curve, events=events, segments=tuple(segments),
+        header=Header(), unparsed=tuple(UnparsedLine(n, t) for n, t in scan.unparsed),
+        line_counts={"total": scan.n_lines, **scan.counts})
+    lin = run.lineage()
+    header = _merge_headers([headers[i] for i in lin])
+    if lin:
+        run = _replace(run, config=segments[lin[-1]].config)
+    notes = _notes(scan, run, header)
+    return _replace(run, header=header, model_args=model_args_from(run.config, header), notes=notes)
+
+
+def _replace(run: Run, **changes: Any) -> Run:
+    from dataclasses import replace
+    return replace(run, **changes)
+
+
+# -- curves --------------------------------------------------------------------------------
+
+def _iter_arrays(scan: Scan) -> tuple[np.ndarray, ...]:
+    slow = [r for r in scan.records if r.kind == "iter"]
+    f = scan.fast
+    line = np.concatenate([f.line + 1, np.array([r.line for r in slow], np.int64)])
+    cols = [np.concatenate([getattr(f, name), np.array([r.value[j] for r in slow], dtype)])
+            for j, (name, dtype) in enumerate((("step", np.int64), ("loss", float),
+                                               ("time_ms", float), ("mfu", float)))]
+    if slow:  # slow lines are few; put everything back in file order
+        order = np.argsort(line, kind="stable")
+        line, cols = line[order], [c[order] for c in cols]
+    return (line, *cols)
+
+
+def _eval_arrays(scan: Scan) -> tuple[np.ndarray, ...]:
+    ev = [r for r in scan.records if r.kind == "eval"]
+    return (np.array([r.line for r in ev], np.int64), np.array([r.value[0] for r in ev], np.int64),
+            np.array([r.value[1] for r in ev], float), np.array([r.value[2] for r in ev], float))
+
+
+# -- segments ------------------------------------------------------------------------------
+
+def _header_bounds(records: list[Record], metric_lines: np.ndarray) -> list[int]:
+    """Segment starts: a process's header lines that come after metric lines."""
+    bounds = [1]
+    for r in records:
+        if r.kind not in STARTS_PROCESS:
+            continue
+        since = np.searchsorted(metric_lines, r.line) - np.searchsorted(metric_lines, bounds[-1])
+        if since > 0:
+            bounds.append(r.line)
+    return bounds
+
+
+def _regression_bounds(bounds: list[int], iters: tuple[np.ndarray, ...],
+                       evals: tuple[np.ndarray, ...]) -> list[int]:
+    """Also start a segment where steps go backwards with no header: appended runs."""
+    line = np.concatenate([iters[0], evals[0]])
+    step = np.concatenate([iters[1], evals[1]])
+    order = np.argsort(line, kind="stable")
+    line, step = line[order], step[order]
+    out = list(bounds)
+    edges = bounds + [np.iinfo(np.int64).max]
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (line >= lo) & (line < hi)
+        seg_line, seg_step = line[sel], step[sel]
+        while len(seg_step) > 1:
+            back = np.flatnonzero(seg_step[1:] < np.maximum.accumulate(seg_step)[:-1])
+            if not len(back):
+                break
+            cut = int(back[0]) + 1
+            out.append(int(seg_line[cut]))
+            seg_line, seg_step = seg_line[cut:], seg_step[cut:]
+    return sorted(set(out))
+
+
+def _segment_config(recs: list[Record]) -> tuple[C.Config, Header]:
+    """Replay one process's header: defaults, then the config file, overrides, dumps."""
+    b = C.ConfigBuilder()
+    h: dict[str, Any] = {}
+    for r in recs:
+        if r.kind == "echo_body":
+            for cv in C.parse_assignments(r.value, r.line):
+                b.set(cv)
+        elif r.kind == "override":
+            key, raw = r.value
+            b.set(C.ConfigValue(key, C.parse_override_value(raw), C.OVERRIDE, True, raw, r.line))
+        elif r.kind == "dump_item":
+            key, raw = r.value
+            b.set(C.ConfigValue(key, C.parse_override_value(raw), C.DUMP, True, raw, r.line))
+        elif r.kind == "tokens":
+            h["tokens_per_iter"] = r.value
+        elif r.kind == "vocab":
+            h["vocab_size"], h["vocab_source"] = r.value
+        elif r.kind == "init":
+            h["init_from"] = r.value
+        elif r.kind == "params":
+            h["params_m"] = r.value
+        elif r.kind == "decayed":
+            h["decayed_params"] = r.value
+        elif r.kind == "nodecay":
+            h["nodecay_params"] = r.value
+        elif r.kind == "fused":
+            h["fused_adamw"] = r.value
+        elif r.kind == "compile":
+            h["compile"] = True
+        elif r.kind == "slow_attention":
+            h["slow_attention"] = True
+    cfg = b.build()
+    cfg = _check_defaults(cfg, h.get("tokens_per_iter"))
+    if "init_from" not in h and cfg["init_from"].origin != C.DEFAULT and cfg.get("init_from"):
+        h["init_from"] = cfg.get("init_from")
+    return cfg, Header(**h)
+
+
+def _check_defaults(cfg: C.Config, tokens: int | None) -> C.Config:
+    """Distrust train.py's defaults when the log's own numbers contradict them: a paste
+    that elided the config echo still shows `tokens per iteration`."""
+    if not cfg.seen or tokens is None:
+        return cfg
+    keys = ("gradient_accumulation_steps", "batch_size", "block_size")
+    vals = [cfg.get(k) for k in keys]
+    if all(isinstance(v, int) for v in vals) and vals[0] * vals[1] * vals[2] != tokens:
+        if any(cfg[k].origin == C.DEFAULT for k in keys):
+            from dataclasses import replace
+            return replace(cfg, defaults_ok=False)
+    return cfg
+
+
+def _merge_headers(headers: list[Header]) -> Header:
+    """The last process's header, with gaps filled from the processes it resumed."""
+    out: dict[str, Any] = {}
+    for h in headers:
+        for name in Header.__dataclass_fields__:
+            v = getattr(h, name)
+            if v is not None and v is not False:
+                out[name] = v
+    return Header(**out)
+
+
+def model_args_from(cfg: C.Config, header: Header) -> dict[str, Any]:
+    """nanoGPT's model_args as the last process built them, where the log tells."""
+    args: dict[str, Any] = {k: cfg.trusted(k) for k in ("n_layer", "n_head", "n_embd", "block_size",
+                                                         "bias", "dropout")}
+    args["vocab_size"] = header.vocab_size
+    init = header.init_from or ""
+    if init in GPT2_SHAPES:  # from_pretrained forces these; block_size is cropped down only
+        args["n_layer"], args["n_head"], args["n_embd"] = GPT2_SHAPES[init]
+        args["vocab_size"], args["bias"] = 50257, True
+        bs = cfg.trusted("block_size")
+        args["block_size"] = min(bs, 1024) if bs else 1024
+    return {k: v for k, v in args.items() if v is not None}
+
+
+# -- events and notes ------------------------------------------------------------------------
+
+_EVENT_OF = {"saving": "checkpoint_saved", "compile": "compile", "warning": "warning",
+             "traceback": "traceback", "interrupted": "interrupted", "truncated": "truncated"}
+
+
+def _events(records: list[Record], rec_seg: np.ndarray, ev: EvalCurve, it: IterCurve,
+            segments: list[Segment]) -> tuple[Event, ...]:
+    out: list[Event] = []
+    for r, seg in zip(records, rec_seg):
+        kind = _EVENT_OF.get(r.kind)
+        if r.kind == "init" and r.value == "resume":
+            kind = "resumed"
+        elif r.kind == "init" and str(r.value).startswith("gpt2"):
+            kind = "init_gpt2"
+        if kind is None:
+            continue
+        step = None
+        if kind == "checkpoint_saved":
+            before = ev.step[(ev.line < r.line) & (ev.segment == seg)]
+            step = int(before[-1]) if len(before) else None
+        out.append(Event(kind, r.line, r.text or str(r.value), step, int(seg)))
+    for seg in segments[1:]:
+        out.append(Event("new_segment", seg.first_line, f"run {seg.index + 1} starts "
+                         f"({seg.init_from or 'init not printed'})", seg.first_step, seg.index))
+    for seg in segments:
+        out.extend(_first_nan(seg.index, ev, it))
+    return tuple(sorted(out, key=lambda e: (e.line or 0)))
+
+
+def _first_nan(seg: int, ev: EvalCurve, it: IterCurve) -> list[Event]:
+    cands = []
+    for name, curve, values in (("iter loss", it, [it.loss]), ("eval loss", ev, [ev.train, ev.val])):
+        bad = (curve.segment == seg) & np.any([~np.isfinite(v) for v in values], axis=0) \
+            if len(curve) else np.zeros(0, bool)
+        idx = np.flatnonzero(bad)
+        if len(idx):
+            i = int(idx[0])
+            cands.append(Event("first_nan", int(curve.line[i]), f"first non-finite {name} at step "
+                               f"{int(curve.step[i])}", int(curve.step[i]), seg))
+    return sorted(cands, key=lambda e: e.line or 0)[:1]
+
+
+def _notes(scan: Scan, run: Run, header: Header) -> tuple[str, ...]:
+    notes = []
+    if not run.config.seen:
+        notes.append("the log shows no config (no `Overriding` lines or config-file echo); "
+                     "values that depend on it are unknown unless a checkpoint gives them")
+    if scan.nonstandard:
+        notes.append(f"{scan.nonstandard} metric lines are in a non-standard (forked) format "
+                     "and were read with a tolerant pattern")
+    if run.config.seen and not run.config.defaults_trusted:
+        notes.append(f"the log's `tokens per iteration` ({header.tokens_per_iter:,}) does not match "
+                     "the config it shows with train.py's defaults: part of the config was not "
+                     "printed, so default values are not trusted")
+    lin = run.lineage()
+    if len(run.segments) > len(lin):
+        notes.append(f"the file holds {len(run.segments)} runs; facts use the last run "
+                     f"(segments {', '.join(str(i + 1) for i in lin)}) and its resumed parts")
+    ws = max((s.world_size for s in run.segments), default=1)
+    if ws > 1:
+        notes.append(f"{ws} ranks printed the header (DDP); metrics come from rank 0")
+    return tuple(notes)

@@ -1,0 +1,95 @@
+"""The line grammar of nanoGPT's train.py, model.py and configurator.py output.
+
+Each pattern is searched (not matched at the start) after a line's decorations are
+removed, because real files prefix lines with timestamps, `> `, `[rank0]: ` or
+indentation, and DDP ranks glue their lines together.
+"""
+
+from __future__ import annotations
+
+import re
+
+NUM = r"(nan|-?inf|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
+
+# metric lines
+EVAL = re.compile(rf"\bstep (\d+): train loss {NUM}, val loss {NUM}")
+ITER = re.compile(rf"\biter (\d+): loss {NUM}, time {NUM}ms(?:, mfu {NUM}%)?")
+# the last line of a file cut mid-line only counts when it is complete to the last digit
+EVAL_STRICT = re.compile(r"step (\d+): train loss (nan|\d+\.\d{4}), val loss (nan|\d+\.\d{4})\s*$")
+ITER_STRICT = re.compile(
+    r"iter (\d+): loss (nan|-?inf|-?\d+\.\d{4}), time (\d+\.\d{2})ms, mfu (-?\d+\.\d{2})%\s*$")
+# forks that reworded the lines (flagged as non-standard)
+EVAL_LOOSE = re.compile(
+    r"(?i)\b(?:step|iter(?:ation)?)\s+(\d+)\b.*?\btrain[ _]loss\b[:=\s]*(nan|-?\d+\.\d+)"
+    r".*?\bval[ _]loss\b[:=\s]*(nan|-?\d+\.\d+)")
+ITER_LOOSE = re.compile(r"(?i)\biter\s+(\d+)\b\D{0,3}.*?\bloss\b[:=\s]*(nan|-?\d+\.\d+)")
+
+# header lines; every DDP rank prints them
+CONFIG_FILE = re.compile(r"Overriding config with (.+?):\s*$")
+OVERRIDE = re.compile(r"Overriding: (\w+) = (.*?)\s*$")
+TOKENS = re.compile(r"tokens per iteration will be: ([\d,]+)")
+VOCAB = re.compile(r"found vocab_size = (\d+) \(inside (.+?)\)")
+VOCAB_GPT2 = re.compile(r"defaulting to vocab_size of GPT-2 to (\d+)")
+VOCAB_OLD = re.compile(r"vocab_size not found in (.+?), using GPT-2 default of (\d+)")
+INIT_SCRATCH = re.compile(r"Initializing a new model from scratch")
+INIT_RESUME = re.compile(r"Resuming training from (.+?)(?=Resuming training from|$)")
+INIT_GPT2 = re.compile(r"Initializing from OpenAI GPT-2 weights: (gpt2[\w-]*)")
+LOAD_GPT2 = re.compile(r"loading weights from pretrained gpt: (gpt2[\w-]*)")
+FORCE_GPT2 = re.compile(r"forcing vocab_size=(\d+), block_size=(\d+), bias=(True|False)")
+DROPOUT_GPT2 = re.compile(r"overriding dropout rate to (\S+)")
+PARAMS = re.compile(r"number of parameters: ([\d.]+)M")
+DECAYED = re.compile(r"num decayed parameter tensors: (\d+), with ([\d,]+) parameters")
+NODECAY = re.compile(r"num non-decayed parameter tensors: (\d+), with ([\d,]+) parameters")
+FUSED = re.compile(r"using fused AdamW: (True|False)")
+COMPILE = re.compile(r"compiling the model")
+SLOW_ATTN = re.compile(r"WARNING: using slow attention")
+SAVING = re.compile(r"saving checkpoint to (.+?)(?=saving checkpoint to|$)")
+DUMP_START = re.compile(r"^=+ ?CONFIG VALUES ?=+$")  # a fork prints `key: value` lines
+DUMP_ITEM = re.compile(r"^(\w+): (.*)$")
+RULER = re.compile(r"^=+$")
+
+# lines that start a new process's output: after metric lines they start a new segment
+STARTS_PROCESS = ("config_file", "override", "tokens", "vocab", "init", "dump")
+
+# foreign lines that are understood, not parsed for values
+WANDB = re.compile(r"^wandb:")
+WARNING = re.compile(r"\b[A-Z]\w*Warning: |^WARNING[: ]|^W\d{4} \d\d:\d\d:\d\d")
+TRACEBACK = re.compile(r"^Traceback \(most recent call last\):")
+EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Failed))\b:?(.*)$")
+INTERRUPT = re.compile(
+    r"KeyboardInterrupt|DUE TO TIME LIMIT|CANCELLED AT|Received \d+ death signal|"
+    r"^Killed\b|Aborted \(core dumped\)|Terminated\b")
+FOREIGN = re.compile(
+    r"^(?:srun:|slurmstepd:|W\d{4} |I\d{4} |E\d{4} |\[W |\[I |"
+    r"[\d.]+ real\s+[\d.]+ user|real\s+\d+m|user\s+\d+m|sys\s+\d+m|"
+    r"\$ |PS [^>]*> |>>> |(?:python3?|torchrun)\s+\S*train\.py)")
+ELISION = re.compile(r"^(?:\.\.\.|…)\s*$")
+FENCE = re.compile(r"^\s*(```|~~~)")
+
+# decorations removed before matching: indentation, `> ` quotes, timestamps, rank tags
+PREFIX = re.compile(
+    r"^(?:\s|>\s?)*"
+    r"(?:\[?\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?\]?\s+(?:-\s+)?)?"
+    r"(?:\[rank\d+\]:\s?)?")
+
+# a header phrase that follows other text on the same line: DDP ranks glued together
+GLUE = re.compile(
+    r"(?<=\S)(?=Overriding: |Overriding config with |tokens per iteration will be: |"
+    r"found vocab_size = |Initializing a new model|Resuming training from |"
+    r"Initializing from OpenAI|number of parameters: |num decayed parameter|"
+    r"num non-decayed parameter|using fused AdamW: |compiling the model|"
+    r"step \d+: train loss |iter \d+: loss |saving checkpoint to )")
+
+# terminators of a config-file echo: any line nanoGPT prints after it
+ECHO_END = re.compile(
+    r"^(?:Overriding: |Overriding config with |tokens per iteration will be: |found vocab_size|"
+    r"Initializing |Resuming training from |number of parameters|WARNING: using slow|"
+    r"defaulting to vocab_size|vocab_size not found|step \d+: |iter \d+: |wandb:|=+ ?CONFIG VALUES)")
+
+
+def to_float(text: str) -> float:
+    return float(text)  # accepts 'nan', 'inf', '-inf'
+
+
+def to_int(text: str) -> int:
+    return int(text.replace(",", ""))

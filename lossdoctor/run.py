@@ -1,0 +1,194 @@
+"""The Run model: what lossdoctor read from a training run, as frozen dataclasses.
+
+Curves are numpy arrays (one entry per logged line); everything else is small.
+Readers build a Run; facts, fits and reports only read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .config import Config
+
+# event kinds a reader may record
+EVENT_KINDS = (
+    "checkpoint_saved",  # `saving checkpoint to DIR`
+    "resumed",  # `Resuming training from DIR`
+    "compile",  # `compiling the model...`
+    "init_gpt2",  # `Initializing from OpenAI GPT-2 weights: gpt2*`
+    "warning",  # Python warnings, `WARNING: ...` lines
+    "traceback",  # `Traceback (most recent call last):` (the exception line is the text)
+    "interrupted",  # KeyboardInterrupt, scheduler time limit, killed
+    "first_nan",  # first NaN/inf loss in a segment
+    "truncated",  # the file ends mid-line
+    "new_segment",  # another run starts in the same file
+)
+
+
+@dataclass(frozen=True, eq=False)
+class EvalCurve:
+    """`step N: train loss X, val loss Y` points, in file order."""
+
+    step: np.ndarray  # (E,) int64, iteration number of the eval
+    train: np.ndarray  # (E,) float64, mean of eval_iters batches in eval mode; nan allowed
+    val: np.ndarray  # (E,) float64
+    segment: np.ndarray  # (E,) int32, index into Run.segments
+    line: np.ndarray  # (E,) int64, 1-based line number in the source
+
+    def __len__(self) -> int:
+        return int(self.step.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class IterCurve:
+    """`iter N: loss X, time Yms, mfu Z%` points, in file order."""
+
+    step: np.ndarray  # (I,) int64
+    loss: np.ndarray  # (I,) float64, last micro-batch loss x grad_accum, train mode
+    time_ms: np.ndarray  # (I,) float64, wall time of that iteration incl. any eval before it
+    mfu: np.ndarray  # (I,) float64 percent of A100 bf16 peak; nan when not printed
+    segment: np.ndarray  # (I,) int32
+    line: np.ndarray  # (I,) int64
+
+    def __len__(self) -> int:
+        return int(self.step.shape[0])
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str
+    line: int | None  # 1-based line in the source, None for checkpoint-derived events
+    text: str
+    step: int | None = None
+    segment: int | None = None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One process's output: a fresh run, or a resumed continuation of the previous one."""
+
+    index: int
+    first_line: int
+    last_line: int
+    init_from: str | None  # 'scratch', 'resume', 'gpt2*', or None when not printed
+    world_size: int  # ranks that printed the header (1 when only rank 0 was captured)
+    n_evals: int
+    n_iters: int
+    first_step: int | None
+    last_step: int | None
+    config: Config | None = None  # the config this process ran with (None: same as Run.config)
+
+
+@dataclass(frozen=True)
+class UnparsedLine:
+    line: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Header:
+    """Facts printed by train.py/model.py before training starts (last segment wins)."""
+
+    tokens_per_iter: int | None = None  # `tokens per iteration will be: N`
+    vocab_size: int | None = None  # `found vocab_size = N` or the GPT-2 default message
+    vocab_source: str | None = None  # the meta.pkl path, or 'gpt2 default'
+    params_m: float | None = None  # `number of parameters: X.XXM` (excludes wpe)
+    decayed_params: int | None = None  # `num decayed parameter tensors: T, with N parameters`
+    nodecay_params: int | None = None
+    fused_adamw: bool | None = None
+    compile: bool | None = None  # True when `compiling the model...` was printed
+    init_from: str | None = None
+    slow_attention: bool = False  # `WARNING: using slow attention`
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What a nanoGPT ckpt.pt holds, read with torch.load(weights_only=True)."""
+
+    path: str
+    iter_num: int | None
+    best_val_loss: float | None
+    model_args: dict[str, Any]  # as stored (keys may be a fork's names)
+    config: dict[str, Any]  # as stored
+    n_params: int | None  # all parameters in the state dict (tied lm_head counted once)
+    n_params_no_wpe: int | None  # as nanoGPT's `number of parameters` prints it
+    optimizer_steps: int | None  # AdamW 'step' of the parameters
+    param_group_lrs: tuple[float, ...]  # LR of each param group at save time
+    param_group_weight_decay: tuple[float, ...]
+    notes: tuple[str, ...] = ()  # what could not be known, in plain words
+
+
+@dataclass(frozen=True, eq=False)
+class Run:
+    """A training run as read from its log and/or checkpoint."""
+
+    source: str  # path(s) it was read from, joined with ' + '
+    format: str  # 'nanogpt', 'nanogpt-md', 'nanogpt-ckpt', 'nanogpt+ckpt'
+    config: Config
+    model_args: dict[str, Any]
+    evals: EvalCurve
+    iters: IterCurve
+    events: tuple[Event, ...]
+    segments: tuple[Segment, ...]
+    header: Header
+    unparsed: tuple[UnparsedLine, ...]
+    line_counts: dict[str, int] = field(default_factory=dict)  # lines per kind
+    checkpoint: CheckpointInfo | None = None
+    notes: tuple[str, ...] = ()
+    dataset_tokens: int | None = None  # train split size in tokens, when known or given
+
+    @property
+    def n_unparsed(self) -> int:
+        return len(self.unparsed)
+
+    def lineage(self) -> tuple[int, ...]:
+        """Indices of the segments that made the final model: the last segment with
+        metrics and the runs it resumed from, back to the last fresh start. Earlier,
+        unrelated runs appended to the same file are not part of it, nor are later
+        processes that printed no metric (a crash at start-up, a sample.py paste)."""
+        if not self.segments:
+            return ()
+        with_metrics = [s.index for s in self.segments if s.n_evals + s.n_iters > 0]
+        chain = [with_metrics[-1] if with_metrics else len(self.segments) - 1]
+        while chain[-1] > 0 and self.segments[chain[-1]].init_from == "resume":
+            chain.append(chain[-1] - 1)
+        return tuple(reversed(chain))
+
+    def curves(self) -> tuple[EvalCurve, IterCurve]:
+        """Eval and iteration curves of the lineage, in step order.
+
+        When a segment resumes from a checkpoint at step S, the points an earlier
+        segment logged at steps >= S were lost work (the model went back to S), so
+        they are dropped and the resumed segment's points are kept.
+        """
+        lin = self.lineage()
+        return (_lineage_points(self.evals, lin, self.segments),
+                _lineage_points(self.iters, lin, self.segments))
+
+
+def empty_evals() -> EvalCurve:
+    z = np.zeros(0)
+    zi = np.zeros(0, np.int64)
+    return EvalCurve(zi, z, z, np.zeros(0, np.int32), zi)
+
+
+def empty_iters() -> IterCurve:
+    z = np.zeros(0)
+    zi = np.zeros(0, np.int64)
+    return IterCurve(zi, z, z, z, np.zeros(0, np.int32), zi)
+
+
+def _lineage_points(curve: Any, lineage: tuple[int, ...], segments: tuple[Segment, ...]) -> Any:
+    """Keep the points of `lineage` that were not superseded by a later resume."""
+    keep = np.zeros(len(curve), bool)
+    for pos, seg in enumerate(lineage):
+        mask = curve.segment == seg
+        later = [segments[s].first_step for s in lineage[pos + 1:] if segments[s].first_step is not None]
+        if later:
+            mask &= curve.step < min(later)
+        keep |= mask
+    fields = {name: getattr(curve, name)[keep] for name in curve.__dataclass_fields__}
+    return type(curve)(**fields)
