@@ -1,0 +1,43 @@
+"""lossdoctor: explains a training run's loss from the run's own logs and checkpoints.
+
+    >>> import lossdoctor
+    >>> run = lossdoctor.load("out-shakespeare-char")      # a log, a ckpt.pt, or an out_dir
+    >>> facts = lossdoctor.compute_facts(run)
+    >>> facts["tokens_seen"].value, facts["tokens_seen"].status
+
+The names below are imported on first use, so that `import lossdoctor` (and the CLI's
+--help) does not pay for numpy until a run is read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_API = {
+    "load": ("lossdoctor.readers", "load"),
+    "load_many": ("lossdoctor.readers", "load_many"),
+    "discover": ("lossdoctor.readers", "discover"),
+    "read_checkpoint": ("lossdoctor.readers.checkpoint", "read_checkpoint"),
+    "compute_facts": ("lossdoctor.facts", "compute_facts"),
+    "analyze": ("lossdoctor.analysis", "analyze"),
+    "Analysis": ("lossdoctor.analysis", "Analysis"),
+    "Run": ("lossdoctor.run", "Run"),
+    "Fact": ("lossdoctor.facts", "Fact"),
+    "Facts": ("lossdoctor.facts", "Facts"),
+    "LossdoctorError": ("lossdoctor.errors", "LossdoctorError"),
+    "InputError": ("lossdoctor.errors", "InputError"),
+}
+
+__all__ = sorted(_API) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module 'lossdoctor' has no attribute {name!r}")
+    import importlib
+    module, attr = _API[name]
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value

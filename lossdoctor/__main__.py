@@ -1,0 +1,7 @@
+"""`python -m lossdoctor` is the `lossdoctor` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

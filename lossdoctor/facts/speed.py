@@ -1,0 +1,221 @@
+"""Speed: time per iteration, throughput, achieved FLOP/s and MFU against the real device.
+
+nanoGPT's `iter N: ... time Xms` is the wall time of that one iteration (t0 is reset every
+iteration, whatever log_interval is). It includes everything since the previous
+iteration ended: the eval and checkpoint save when an eval ran at the top of step N, and,
+in the first iterations of a process, torch.compile and CUDA warm-up. So the steady time
+is the median over the other iterations.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .base import Context, Fact, derived, join_notes, missing, unknown
+
+WARMUP_ITERS = 5  # train.py: `if local_iter_num >= 5: # let the training loop settle a bit`
+MFU_SENTINEL = -100.0  # printed as `mfu -100.00%` until local_iter_num >= 5
+A100_BF16_PEAK = 312e12  # model.py estimate_mfu's `flops_promised`
+
+# Dense (no sparsity) bf16 tensor-core peaks, FLOP/s per GPU (fp16 for V100 and T4, which
+# have no bf16). Sources: NVIDIA datasheets (A100, H100 SXM/PCIe, H200, V100 SXM2, T4, L4)
+# and the Ada/Ampere GeForce whitepapers (RTX 4090 / 3090: FP16/BF16 with FP32 accumulate).
+# A10G is AWS's variant with no public datasheet; 70 TFLOPS is the commonly quoted figure.
+PEAK_FLOPS: dict[str, float] = {
+    "A100": 312e12,
+    "H100 SXM": 989e12,
+    "H100 PCIe": 756e12,
+    "H200": 989e12,
+    "V100": 125e12,
+    "RTX 4090": 165e12,
+    "RTX 3090": 71e12,
+    "T4": 65e12,
+    "A10G": 70e12,
+    "L4": 121e12,
+}
+
+# device-name patterns (as torch.cuda.get_device_name or nvidia-smi print them), first hit wins
+_DEVICE_PATTERNS = [
+    (r"h100.*(pcie|pci)", "H100 PCIe"),
+    (r"h100", "H100 SXM"),  # 'NVIDIA H100 80GB HBM3' is the SXM part
+    (r"h200", "H200"),
+    (r"a100", "A100"),
+    (r"a10g", "A10G"),
+    (r"v100", "V100"),
+    (r"4090", "RTX 4090"),
+    (r"3090", "RTX 3090"),
+    (r"\bt4\b", "T4"),
+    (r"\bl4\b", "L4"),
+]
+
+
+def peak_flops_for(name: str) -> float | None:
+    """Dense bf16/fp16 peak FLOP/s of a GPU named like 'NVIDIA A100-SXM4-80GB', 'h100 pcie'
+    or a PEAK_FLOPS key; None when it is not in the table."""
+    if name in PEAK_FLOPS:
+        return PEAK_FLOPS[name]
+    low = re.sub(r"[^a-z0-9]+", " ", name.lower())
+    for pattern, key in _DEVICE_PATTERNS:
+        if re.search(pattern, low):
+            return PEAK_FLOPS[key]
+    return None
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The lineage's logged iteration times (ms), split by what else they contain."""
+
+    steady: np.ndarray  # neither warm-up nor at an eval step
+    at_eval: np.ndarray  # at an eval step of the same segment, after warm-up
+    warmup: np.ndarray  # local_iter_num < 5 or mfu sentinel (may also contain an eval)
+    n_at_eval: int  # every logged iteration at an eval step, warm-up ones included
+
+
+def timing(ctx: Context) -> Timing:
+    return ctx.memo("timing", lambda: _timing(ctx))
+
+
+def _timing(ctx: Context) -> Timing:
+    evals, iters = ctx.curves()
+    ok = np.isfinite(iters.time_ms)
+    step, seg, t = iters.step[ok], iters.segment[ok].astype(np.int64), iters.time_ms[ok]
+    local = step - _segment_starts(ctx, seg)
+    warm = (local < WARMUP_ITERS) | np.isclose(iters.mfu[ok], MFU_SENTINEL)
+    # an eval at step N runs at the top of iteration N: match (segment, step) pairs
+    key = seg * (1 << 40) + step
+    eval_key = evals.segment.astype(np.int64) * (1 << 40) + evals.step
+    at_eval = np.isin(key, eval_key)
+    return Timing(steady=t[~warm & ~at_eval], at_eval=t[~warm & at_eval], warmup=t[warm],
+                  n_at_eval=int(at_eval.sum()))
+
+
+def _segment_starts(ctx: Context, seg: np.ndarray) -> np.ndarray:
+    """First step of each point's process: Segment.first_step, else its first logged step."""
+    run = ctx.run
+    starts = {s.index: s.first_step for s in run.segments if s.first_step is not None}
+    for curve in (run.evals, run.iters):
+        for s in np.unique(curve.segment):
+            if int(s) not in starts:
+                starts[int(s)] = int(curve.step[curve.segment == s].min())
+            else:
+                starts[int(s)] = min(starts[int(s)], int(curve.step[curve.segment == s].min()))
+    return np.array([starts.get(int(s), 0) for s in seg], dtype=np.int64)
+
+
+# registered facts ----------------------------------------------------------------------
+
+def time_per_iter_ms(ctx: Context) -> Fact:
+    """Median wall time of the steady iterations (ms)."""
+    tm = timing(ctx)
+    src = "median iter time, excluding eval and warm-up iterations"
+    if not tm.steady.size:
+        return unknown("time_per_iter_ms", "ms", src, "no logged iteration outside eval and warm-up")
+    return Fact("time_per_iter_ms", float(np.median(tm.steady)), "ms", "computed", src,
+                f"{tm.steady.size} iterations")
+
+
+def eval_overhead_ms(ctx: Context) -> Fact:
+    """Extra wall time of an iteration that ran an eval (and maybe a checkpoint save)."""
+    tm, steady = timing(ctx), ctx.fact("time_per_iter_ms")
+    src = "median iter time at eval steps − time_per_iter_ms"
+    if not steady.known:
+        return missing("eval_overhead_ms", "ms", src, steady)
+    if not tm.at_eval.size:
+        return unknown("eval_overhead_ms", "ms", src, "no logged iteration at an eval step after warm-up")
+    return Fact("eval_overhead_ms", float(np.median(tm.at_eval)) - steady.value, "ms", "computed",
+                src, f"{tm.at_eval.size} eval iterations")
+
+
+def n_eval_iters_excluded(ctx: Context) -> Fact:
+    tm = timing(ctx)
+    return Fact("n_eval_iters_excluded", tm.n_at_eval, "steps", "computed",
+                "logged iterations at an eval step of the same segment")
+
+
+def warmup_ms(ctx: Context) -> Fact:
+    """Total time of each process's first iterations (compile, warm-up, the step-0 eval)."""
+    tm = timing(ctx)
+    return Fact("warmup_ms", float(tm.warmup.sum()), "ms", "computed",
+                f"sum of logged iterations with local_iter_num < {WARMUP_ITERS}",
+                f"{tm.warmup.size} iterations; includes any eval run in them")
+
+
+def tokens_per_sec(ctx: Context) -> Fact:
+    """All ranks together: tokens_per_iter / steady iteration time."""
+    tpi, t = ctx.fact("tokens_per_iter"), ctx.fact("time_per_iter_ms")
+    src = "tokens_per_iter / time_per_iter_ms"
+    if not (tpi.known and t.known):
+        return missing("tokens_per_sec", "tokens/s", src, tpi, t)
+    return Fact("tokens_per_sec", tpi.value / (t.value / 1000.0), "tokens/s", derived(tpi, t), src,
+                "excludes eval and warm-up")
+
+
+def mfu_printed(ctx: Context) -> Fact:
+    """The last MFU nanoGPT printed (an EMA, 0.9/0.1, of per-iteration values)."""
+    mfu = ctx.curves()[1].mfu
+    ok = np.isfinite(mfu) & ~np.isclose(mfu, MFU_SENTINEL)
+    if not ok.any():
+        return unknown("mfu_printed", "%", "log: mfu", "the log prints no MFU after warm-up")
+    return Fact("mfu_printed", float(mfu[ok][-1]), "%", "read", "log: mfu (last)",
+                "nanoGPT divides by an A100's bf16 peak, 312 TFLOPS, whatever the device")
+
+
+def world_size(ctx: Context) -> Fact:
+    """Processes of the last segment, counted from repeated header lines."""
+    run = ctx.run
+    lineage = run.lineage()
+    if not lineage:
+        return unknown("world_size", "", "log: header lines per rank", "the log has no segments")
+    ws = run.segments[lineage[-1]].world_size
+    header_seen = run.config.seen or run.header.tokens_per_iter is not None
+    if ws > 1:
+        return Fact("world_size", ws, "", "read", "log: header printed once per rank")
+    if not header_seen:
+        return Fact("world_size", 1, "", "assumed", "log: header lines per rank",
+                    "the log has no header; assumed one process")
+    return Fact("world_size", 1, "", "read", "log: header printed once",
+                "DDP logs that kept only rank 0's output also show one")
+
+
+def achieved_tflops(ctx: Context) -> Fact:
+    """FLOP/s of one process, as estimate_mfu counts them: flops_per_token × tokens per
+    process per iteration (block_size × batch_size × grad_accum / world_size) / dt."""
+    fpt, tpi = ctx.fact("flops_per_token"), ctx.fact("tokens_per_iter")
+    t, ws = ctx.fact("time_per_iter_ms"), ctx.fact("world_size")
+    src = "flops_per_token × tokens_per_iter / world_size / time_per_iter_ms"
+    if not all(f.known for f in (fpt, tpi, t, ws)):
+        return missing("achieved_tflops", "TFLOPS", src, fpt, tpi, t, ws)
+    value = fpt.value * tpi.value / ws.value / (t.value / 1000.0) / 1e12
+    return Fact("achieved_tflops", value, "TFLOPS", derived(fpt, tpi, t, ws), src,
+                join_notes("per process", _world_size_hint(ctx, value, ws.value)))
+
+
+def _world_size_hint(ctx: Context, value: float, ws: int) -> str | None:
+    """The printed MFU is per process too: a ratio near an integer k > 1 means the log
+    saw k times fewer processes than ran (or more)."""
+    printed = ctx.fact("mfu_printed")
+    if not printed.known or printed.value <= 0:
+        return None
+    from_log = printed.value / 100 * A100_BF16_PEAK / 1e12
+    ratio = value / from_log
+    k = round(ratio)
+    if k >= 2 and abs(ratio - k) < 0.15 * k:
+        return (f"the printed MFU implies {from_log:.3g} TFLOPS per process: "
+                f"the run likely had {k * ws} processes")
+    return None
+
+
+def mfu_device(ctx: Context) -> Fact:
+    """achieved_tflops / the device's dense peak, in %."""
+    ach = ctx.fact("achieved_tflops")
+    src = "achieved_tflops / peak_flops"
+    if not ach.known:
+        return missing("mfu_device", "%", src, ach)
+    if ctx.peak_flops is None or ctx.peak_flops <= 0:
+        return unknown("mfu_device", "%", src, "device peak unknown: pass --peak-flops")
+    value = ach.value * 1e12 / ctx.peak_flops * 100.0
+    return Fact("mfu_device", value, "%", derived(ach), f"{src} ({ctx.peak_flops:.3g} FLOP/s given)",
+                ach.note)

@@ -1,0 +1,77 @@
+"""The JSON document of `lossdoctor analyze --format json` (schema: docs/json-schema.md)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from ..analysis import Analysis
+from ..facts import Facts
+from ..run import Run
+
+SCHEMA_VERSION = 1
+MAX_UNPARSED = 200  # lines listed in the JSON; the count is always complete
+
+
+def to_json(analysis: Analysis) -> str:
+    """One JSON document; NaN and inf become null so that any parser accepts it."""
+    from .. import __version__
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": "lossdoctor",
+        "version": __version__,
+        "runs": [run_dict(r, f) for r, f in zip(analysis.runs, analysis.facts)],
+    }
+    return json.dumps(_clean(doc), indent=2, allow_nan=False)
+
+
+def run_dict(run: Run, facts: Facts) -> dict[str, Any]:
+    ev, it = run.evals, run.iters
+    return {
+        "source": run.source,
+        "format": run.format,
+        "config": run.config.as_dict(),
+        "config_origin": {k: v.origin for k, v in run.config.values.items()},
+        "config_seen": run.config.seen,
+        "config_unknown": {k: v.raw for k, v in run.config.values.items() if not v.known},
+        "model_args": run.model_args,
+        "eval": [{"step": int(s), "train": float(t), "val": float(v), "segment": int(g)}
+                 for s, t, v, g in zip(ev.step, ev.train, ev.val, ev.segment)],
+        "iters": {
+            "count": len(it),
+            "first_step": int(it.step[0]) if len(it) else None,
+            "last_step": int(it.step[-1]) if len(it) else None,
+            "nan_count": int((~np.isfinite(it.loss)).sum()),
+        },
+        "segments": [{
+            "index": s.index, "first_line": s.first_line, "last_line": s.last_line,
+            "init_from": s.init_from, "world_size": s.world_size, "n_evals": s.n_evals,
+            "n_iters": s.n_iters, "first_step": s.first_step, "last_step": s.last_step,
+        } for s in run.segments],
+        "lineage": list(run.lineage()),
+        "events": [{"kind": e.kind, "line": e.line, "step": e.step, "segment": e.segment, "text": e.text}
+                   for e in run.events],
+        "line_counts": run.line_counts,
+        "unparsed": {"count": run.n_unparsed,
+                     "lines": [{"line": u.line, "text": u.text} for u in run.unparsed[:MAX_UNPARSED]]},
+        "notes": list(run.notes),
+        "facts": {name: f.value for name, f in facts.items()},
+        "fact_details": {name: {"unit": f.unit, "status": f.status, "source": f.source, "note": f.note}
+                         for name, f in facts.items()},
+    }
+
+
+def _clean(x: Any) -> Any:
+    """Plain JSON types only: tuples to lists, numpy scalars to numbers, NaN/inf to null."""
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x

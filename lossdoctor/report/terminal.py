@@ -1,0 +1,191 @@
+"""Rich renderables for `lossdoctor analyze`: the library returns data, this draws it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from ..analysis import Analysis
+from ..config import DEFAULT, MACHINE_DEPENDENT_DEFAULTS
+from ..facts import Fact, Facts
+from ..run import Run
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+# config keys shown even when they kept train.py's default: they shape the loss curve
+KEY_CONFIG = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps",
+              "dropout", "bias", "learning_rate", "min_lr", "max_iters", "lr_decay_iters",
+              "warmup_iters", "decay_lr", "weight_decay", "beta2", "grad_clip", "eval_interval",
+              "eval_iters", "log_interval", "init_from", "device", "dtype", "compile", "dataset")
+MAX_EVENTS = 12
+
+
+def render(analysis: Analysis) -> RenderableType:
+    return Group(*(render_run(r, f) for r, f in zip(analysis.runs, analysis.facts)))
+
+
+def render_run(run: Run, facts: Facts) -> RenderableType:
+    parts: list[RenderableType] = [_title(run), _config_table(run), _curve(run, facts),
+                                   _facts_table(facts), _events(run)]
+    notes = list(run.notes)
+    if run.n_unparsed:
+        first = run.unparsed[0]
+        notes.append(f"{run.n_unparsed} line(s) not understood (kept; first at line {first.line}: "
+                     f"{first.text.strip()[:70]!r})")
+    if notes:
+        parts.append(Panel("\n".join(f"• {n}" for n in notes), title="Notes", title_align="left",
+                           border_style="yellow"))
+    return Group(*parts)
+
+
+def _title(run: Run) -> RenderableType:
+    counts = run.line_counts
+    read = ", ".join(f"{counts[k]:,} {k}" for k in ("iter", "eval", "header", "config") if counts.get(k))
+    lines = [f"[bold]{run.source}[/bold]  ({run.format})"]
+    if counts:
+        lines.append(f"{counts.get('total', 0):,} lines: {read or 'no metric lines'}; "
+                     f"{run.n_unparsed:,} not understood")
+    if len(run.segments) > 1:
+        segs = "; ".join(f"{s.index + 1}: {s.init_from or '?'} steps {s.first_step}–{s.last_step}"
+                         for s in run.segments)
+        lines.append(f"{len(run.segments)} runs in this file ({segs})")
+    return Panel("\n".join(lines), title="lossdoctor analyze", title_align="left")
+
+
+def _config_table(run: Run) -> RenderableType:
+    t = Table(title="Config (effective value and where it came from)", title_justify="left",
+              show_edge=False, pad_edge=False)
+    t.add_column("key")
+    t.add_column("value")
+    t.add_column("origin")
+    cfg = run.config
+    for key, cv in cfg.values.items():
+        if cv.origin == DEFAULT and key not in KEY_CONFIG:
+            continue
+        if not cv.known:
+            value = f"unknown: {cv.raw}"
+        else:
+            value = repr(cv.value) if isinstance(cv.value, str) else str(cv.value)
+        origin = cv.origin + (f" (line {cv.line})" if cv.line else "")
+        if cv.origin == DEFAULT:
+            origin = "default" + (", machine-dependent" if key in MACHINE_DEPENDENT_DEFAULTS else "")
+            if not cfg.defaults_trusted:
+                origin += ", not trusted"
+        t.add_row(key, value, origin)
+    return t
+
+
+def sparkline(values: np.ndarray, width: int = 40) -> str:
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return ""
+    if len(v) > width:  # mean of equal chunks
+        v = np.array([c.mean() for c in np.array_split(v, width)])
+    lo, hi = float(v.min()), float(v.max())
+    if hi - lo < 1e-12:
+        return BLOCKS[0] * len(v)
+    idx = np.round((v - lo) / (hi - lo) * (len(BLOCKS) - 1)).astype(int)
+    return "".join(BLOCKS[i] for i in idx)
+
+
+def _curve(run: Run, facts: Facts) -> RenderableType:
+    ev, it = run.curves()
+    t = Table(title="Curves (the run's lineage)", title_justify="left", show_edge=False,
+              pad_edge=False)
+    t.add_column("series")
+    t.add_column("points", justify="right")
+    t.add_column("steps")
+    t.add_column("first → last", justify="right")
+    t.add_column("shape")
+    for name, steps, vals in (("val loss (eval)", ev.step, ev.val), ("train loss (eval)", ev.step, ev.train),
+                              ("train loss (iter)", it.step, it.loss)):
+        if len(steps) == 0:
+            continue
+        t.add_row(name, f"{len(steps):,}", f"{int(steps[0])}–{int(steps[-1])}",
+                  f"{_num(vals[0])} → {_num(vals[-1])}", sparkline(vals))
+    if not len(ev) and not len(it):
+        return Text("No loss curve in this input.", style="yellow")
+    return t
+
+
+def _facts_table(facts: Facts) -> RenderableType:
+    t = Table(title="Derived facts", title_justify="left", show_edge=False, pad_edge=False)
+    t.add_column("fact")
+    t.add_column("value", justify="right")
+    t.add_column("how")
+    t.add_column("source / note", overflow="fold")
+    for name, f in facts.items():
+        note = f.source + (f"; {f.note}" if f.note else "")
+        t.add_row(name, format_fact(f), f.status, note)
+    return t
+
+
+def _events(run: Run) -> RenderableType:
+    if not run.events:
+        return Text("")
+    counts = Counter(e.kind for e in run.events)
+    t = Table(title="Events (" + ", ".join(f"{n} {k}" for k, n in counts.items()) + ")",
+              title_justify="left", show_edge=False, pad_edge=False)
+    t.add_column("line", justify="right")
+    t.add_column("step", justify="right")
+    t.add_column("event")
+    t.add_column("text", overflow="fold")
+    shown = [e for e in run.events if e.kind != "checkpoint_saved"][:MAX_EVENTS]
+    saves = [e for e in run.events if e.kind == "checkpoint_saved"]
+    if saves:
+        last = saves[-1]
+        shown.append(last)
+    for e in sorted(shown, key=lambda e: e.line or 0):
+        text = e.text.strip()
+        if e.kind == "checkpoint_saved" and len(saves) > 1:
+            text = f"{text} (last of {len(saves)} saves)"
+        t.add_row(str(e.line or ""), "" if e.step is None else str(e.step), e.kind, text[:120])
+    return t
+
+
+def format_fact(f: Fact) -> str:
+    """A fact's value with its unit, for people."""
+    v = f.value
+    if v is None:
+        return "unknown"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_num(x) for x in v)
+    unit = f.unit
+    if not isinstance(v, (int, float, np.floating, np.integer)):
+        return f"{v} {unit}".strip()
+    x = float(v)
+    if unit in ("FLOPs", "FLOPs/s"):
+        return f"{x:.3g} {unit}"
+    if unit in ("params", "tokens") and abs(x) >= 1e4:
+        return f"{int(x):,} ({_si(x)})"
+    if unit == "%":
+        return f"{x:.3g}%"
+    if unit == "fraction":
+        return f"{x:.3f}"
+    if unit in ("steps", "tokens", "params", "lines") or isinstance(v, (int, np.integer)):
+        return f"{int(x):,} {unit}".strip()
+    return f"{_num(x)} {unit}".strip()
+
+
+def _si(x: float) -> str:
+    for div, suf in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.3g}{suf}"
+    return f"{x:.3g}"
+
+
+def _num(x: Any) -> str:
+    x = float(x)
+    if not np.isfinite(x):
+        return str(x)
+    if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e6):
+        return f"{x:.3g}"
+    return f"{x:.4g}"
