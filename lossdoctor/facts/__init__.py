@@ -11,7 +11,7 @@ for the facts they need (`ctx.fact('params')`), and each is computed once.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..run import Run
 from . import compute, loss, model, schedule, speed

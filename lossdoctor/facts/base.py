@@ -13,18 +13,20 @@ Status, from strongest to weakest:
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Iterator, Literal, Mapping
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 
 from ..config import DEFAULT, Config
-from ..run import Run
+from ..run import EvalCurve, IterCurve, Run
 
 Status = Literal["read", "computed", "assumed", "unknown"]
 STATUSES: tuple[str, ...] = ("read", "computed", "assumed", "unknown")
+
+T = TypeVar("T")
 
 NO_CONFIG = "log has no config header; pass a ckpt.pt or the config"
 
@@ -94,7 +96,6 @@ class Context:
         self._facts: dict[str, Fact] = {}
         self._memo: dict[str, Any] = {}
         self._busy: set[str] = set()
-        self._curves: Any = None
 
     def fact(self, name: str) -> Fact:
         if name in self._facts:
@@ -114,13 +115,13 @@ class Context:
     def value(self, name: str) -> Any:
         return self.fact(name).value
 
-    def memo(self, key: str, fn: Callable[[], Any]) -> Any:
+    def memo(self, key: str, fn: Callable[[], T]) -> T:
         """A shared intermediate result (e.g. the timing split), computed once."""
         if key not in self._memo:
             self._memo[key] = fn()
-        return self._memo[key]
+        return cast(T, self._memo[key])
 
-    def curves(self) -> Any:
+    def curves(self) -> tuple[EvalCurve, IterCurve]:
         """The lineage's (EvalCurve, IterCurve), computed once."""
         return self.memo("curves", self.run.curves)
 
@@ -147,19 +148,29 @@ def unknown(name: str, unit: str, source: str, note: str) -> Fact:
 
 
 def missing(name: str, unit: str, source: str, *inputs: Fact) -> Fact:
-    """An unknown fact whose note names the unknown inputs and why they are unknown."""
-    parts = [f"{f.name} unknown ({f.note})" if f.note else f"{f.name} unknown"
-             for f in inputs if not f.known]
-    return unknown(name, unit, source, "; ".join(dict.fromkeys(parts)) or "inputs unknown")
+    """An unknown fact whose note names its unknown inputs and the first causes:
+    'needs tokens_per_iter, dataset_tokens: <why>; <why>'."""
+    gaps = [f for f in inputs if not f.known]
+    names = ", ".join(dict.fromkeys(f.name for f in gaps)) or "inputs"
+    why = join_notes(*(_root_cause(f.note) for f in gaps))
+    return unknown(name, unit, source, f"needs {names}: {why}" if why else f"needs {names}")
+
+
+def _root_cause(note: str | None) -> str | None:
+    """The causes part of a note made by `missing`, else the note itself."""
+    if note and note.startswith("needs ") and ": " in note:
+        return note.split(": ", 1)[1]
+    return note
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def join_notes(*notes: str | None) -> str | None:
-    kept = [n for n in dict.fromkeys(notes) if n]
+    parts = [p for n in notes if n for p in n.split("; ")]
+    kept = list(dict.fromkeys(parts))
     return "; ".join(kept) if kept else None
-
-
-def finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 # ---------------------------------------------------------------------------------------
@@ -172,6 +183,23 @@ def final_config(run: Run) -> Config:
         if seg.config is not None:
             return seg.config
     return run.config
+
+
+def why_unknown(config: Config, *keys: str) -> str:
+    """Why the first of `keys` that Config.trusted does not give is unknown."""
+    for key in keys:
+        if config.trusted(key) is not None:
+            continue
+        cv = config.values.get(key)
+        if cv is not None and not cv.known:
+            return f"config sets {key} = {cv.raw!r}, an expression that was not evaluated"
+        if not config.seen:
+            return NO_CONFIG
+        if cv is None:
+            return f"the config has no {key}"
+        return (f"the log does not show {key}, and it contradicts train.py's defaults "
+                "(partial config echo?); pass a ckpt.pt or the config")
+    return NO_CONFIG
 
 
 def config_source(config: Config, *keys: str) -> str:
@@ -190,11 +218,7 @@ def config_fact(ctx: Context, name: str, key: str, unit: str,
     config = config or ctx.config()
     value = config.trusted(key)
     if value is None:
-        cv = config.values.get(key)
-        if cv is not None and not cv.known:
-            return unknown(name, unit, config_source(config, key),
-                           f"config sets {key} = {cv.raw!r}, an expression that was not evaluated")
-        return unknown(name, unit, config_source(config, key), NO_CONFIG)
+        return unknown(name, unit, config_source(config, key), why_unknown(config, key))
     origin = config.values[key].origin
     note = "train.py default, not set by the run's config" if origin == DEFAULT else None
     return Fact(name, value, unit, "read", config_source(config, key), note)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import (Context, Fact, config_fact, derived, join_notes, missing, unknown)
+from .base import Context, Fact, config_fact, derived, join_notes, missing, unknown
 from .model import gpt_params, printed_m, shape
 
 # nanoGPT data/shakespeare_char/prepare.py prints "train has 1,003,854 tokens" (and
@@ -10,6 +10,7 @@ from .model import gpt_params, printed_m, shape
 SHAKESPEARE_CHAR_TRAIN_TOKENS = 1_003_854
 
 WPE_SOURCE = "block_size·n_embd"
+BATCH_KEYS = ("gradient_accumulation_steps", "batch_size", "block_size")
 
 
 def _wpe(ctx: Context) -> tuple[int | None, list[Fact]]:
@@ -46,11 +47,11 @@ def params(ctx: Context) -> Fact:
     if ck is not None and ck.n_params_no_wpe:
         return Fact(name, ck.n_params_no_wpe, unit, "read", "ckpt state dict (excl. wpe)")
     printed = ctx.run.header.params_m
-    shown = None if printed is None else "%.2f" % printed
+    shown = None if printed is None else f"{printed:.2f}"
     total, (wpe, wpe_from) = _groups_total(ctx), _wpe(ctx)
     if total is not None and wpe is not None and shown in (None, printed_m(total - wpe)):
         return Fact(name, total - wpe, unit, derived(*wpe_from),
-                    f"log: decayed + non-decayed parameters − {WPE_SOURCE}")
+                    f"log: decayed + non-decayed parameters - {WPE_SOURCE}")
     formula, used = _formula(ctx)
     if printed is not None:
         if formula is not None and printed_m(formula[0]) == shown:
@@ -61,7 +62,8 @@ def params(ctx: Context) -> Fact:
             note += f"; the config's shape gives {formula[0]:,}, so the model is not stock nanoGPT"
         return Fact(name, round(printed * 1e6), unit, "read", "log: number of parameters", note)
     if formula is not None:
-        return Fact(name, formula[0], unit, derived(*used), "nanoGPT GPT formula from the model config")
+        return Fact(name, formula[0], unit, derived(*used),
+                    "nanoGPT GPT formula from the model config")
     return missing(name, unit, "nanoGPT GPT formula from the model config", *used)
 
 
@@ -89,8 +91,8 @@ def tokens_per_iter(ctx: Context) -> Fact:
     which equals the config's gradient_accumulation_steps * batch_size * block_size (the
     division must be exact, train.py asserts it)."""
     name, unit = "tokens_per_iter", "tokens"
-    src = "config: gradient_accumulation_steps × batch_size × block_size"
-    parts = [config_fact(ctx, k, k, "") for k in ("gradient_accumulation_steps", "batch_size", "block_size")]
+    src = "config: gradient_accumulation_steps * batch_size * block_size"
+    parts = [config_fact(ctx, k, k, "") for k in BATCH_KEYS]
     product = None
     if all(f.known for f in parts):
         product = parts[0].value * parts[1].value * parts[2].value
@@ -123,9 +125,9 @@ def steps_done(ctx: Context) -> Fact:
 
 
 def tokens_seen(ctx: Context) -> Fact:
-    """Training tokens the model was updated on: tokens_per_iter × steps_done."""
+    """Training tokens the model was updated on: tokens_per_iter * steps_done."""
     tpi, steps = ctx.fact("tokens_per_iter"), ctx.fact("steps_done")
-    src = "tokens_per_iter × steps_done"
+    src = "tokens_per_iter * steps_done"
     if not (tpi.known and steps.known):
         return missing("tokens_seen", "tokens", src, tpi, steps)
     note = _tokens_per_iter_changed(ctx)
@@ -140,11 +142,12 @@ def _tokens_per_iter_changed(ctx: Context) -> str | None:
         cfg = run.segments[idx].config
         if cfg is None:
             continue
-        vals = [cfg.trusted(k) for k in ("gradient_accumulation_steps", "batch_size", "block_size")]
+        vals = [cfg.trusted(k) for k in BATCH_KEYS]
         if all(isinstance(v, int) for v in vals):
             seen.add(vals[0] * vals[1] * vals[2])
     if len(seen) > 1:
-        return f"segments ran with different tokens per iteration ({sorted(seen)}); the last one is used"
+        return (f"segments ran with different tokens per iteration ({sorted(seen)}); "
+                "the last one is used")
     return None
 
 
@@ -164,9 +167,9 @@ def flops_per_token(ctx: Context) -> Fact:
 
 
 def train_flops(ctx: Context) -> Fact:
-    """FLOPs of the training steps: flops_per_token × tokens_seen (evals not counted)."""
+    """FLOPs of the training steps: flops_per_token * tokens_seen (evals not counted)."""
     fpt, tok = ctx.fact("flops_per_token"), ctx.fact("tokens_seen")
-    src = "flops_per_token × tokens_seen"
+    src = "flops_per_token * tokens_seen"
     if not (fpt.known and tok.known):
         return missing("train_flops", "FLOPs", src, fpt, tok)
     return Fact("train_flops", float(fpt.value * tok.value), "FLOPs", derived(fpt, tok), src,

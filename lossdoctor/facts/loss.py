@@ -2,7 +2,7 @@
 
 All losses are nanoGPT's cross-entropy in nats. Eval losses (`step N: train X, val Y`) are
 means over eval_iters random batches in eval mode; they are the ones compared here, never
-the noisy `iter` loss (last micro-batch × grad_accum, train mode with dropout).
+the noisy `iter` loss (last micro-batch * grad_accum, train mode with dropout).
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ import math
 
 import numpy as np
 
+from ..run import EvalCurve, IterCurve
 from .base import Context, Fact, derived, missing, unknown
 
 NO_EVALS = "the log has no eval lines"
 
 
-def _evals(ctx: Context):  # -> EvalCurve
+def _evals(ctx: Context) -> EvalCurve:
     return ctx.curves()[0]
 
 
@@ -51,9 +52,11 @@ def best_val(ctx: Context) -> Fact:
         save = _always_save(ctx)
         note = None
         if save is True:
-            note = "always_save_checkpoint=True: nanoGPT stores the val loss of the last save here, not the best"
+            note = ("always_save_checkpoint=True: nanoGPT stores the val loss of the last "
+                    "save here, not the best")
         elif save is None:
-            note = "the best val loss only if always_save_checkpoint was False, else the last eval's"
+            note = ("the best val loss only if always_save_checkpoint was False, "
+                    "else the last eval's")
         return Fact("best_val", ck, "nats", "read", "ckpt best_val_loss", note)
     if len(_evals(ctx)):
         return unknown("best_val", "nats", "log: lowest val loss", "every val loss is NaN/inf")
@@ -66,7 +69,8 @@ def best_val_step(ctx: Context) -> Fact:
         return Fact("best_val_step", int(_evals(ctx).step[i]), "steps", "read",
                     "log: step of the lowest val loss")
     ck = ctx.run.checkpoint
-    if _ckpt_val(ctx) is not None and ck.iter_num is not None and _always_save(ctx) is False:
+    if ck is not None and ck.iter_num is not None and _ckpt_val(ctx) is not None \
+            and _always_save(ctx) is False:
         # saved only when val improved, so the checkpoint's step is the best one
         return Fact("best_val_step", ck.iter_num, "steps", "read",
                     "ckpt iter_num (saved only when val improved)")
@@ -80,7 +84,6 @@ def _final(ctx: Context, name: str, field: str) -> Fact:
         value = float(getattr(ev, field)[-1])
         note = None if math.isfinite(value) else "NaN/inf in the log"
         return Fact(name, value, "nats", "read", f"log: last eval ({field})", note)
-    ck = ctx.run.checkpoint
     if field == "val" and _ckpt_val(ctx) is not None and _always_save(ctx) is True:
         return Fact(name, _ckpt_val(ctx), "nats", "read",
                     "ckpt best_val_loss (always_save_checkpoint=True: the last eval's)")
@@ -108,9 +111,9 @@ def final_step(ctx: Context) -> Fact:
 
 
 def generalization_gap(ctx: Context) -> Fact:
-    """final_val − final_train (nats): how much worse the model does on unseen text."""
+    """final_val - final_train (nats): how much worse the model does on unseen text."""
     v, t = ctx.fact("final_val"), ctx.fact("final_train")
-    src = "final_val − final_train"
+    src = "final_val - final_train"
     if not (v.known and t.known):
         return missing("generalization_gap", "nats", src, v, t)
     if not (math.isfinite(v.value) and math.isfinite(t.value)):
@@ -119,11 +122,12 @@ def generalization_gap(ctx: Context) -> Fact:
 
 
 def gap_at_best(ctx: Context) -> Fact:
-    """val − train at the eval with the lowest val loss."""
+    """val - train at the eval with the lowest val loss."""
     i = _best_index(ctx)
-    src = "val − train at best_val_step"
+    src = "val - train at best_val_step"
     if i is None:
-        return unknown("gap_at_best", "nats", src, NO_EVALS if not len(_evals(ctx)) else "no finite val loss")
+        note = NO_EVALS if not len(_evals(ctx)) else "no finite val loss"
+        return unknown("gap_at_best", "nats", src, note)
     ev = _evals(ctx)
     train = float(ev.train[i])
     if not math.isfinite(train):
@@ -136,7 +140,8 @@ def init_loss_expected(ctx: Context) -> Fact:
     vocab = ctx.fact("vocab_size")
     if not vocab.known:
         return missing("init_loss_expected", "nats", "ln(vocab_size)", vocab)
-    return Fact("init_loss_expected", math.log(vocab.value), "nats", derived(vocab), "ln(vocab_size)")
+    return Fact("init_loss_expected", math.log(vocab.value), "nats", derived(vocab),
+                "ln(vocab_size)")
 
 
 def first_val(ctx: Context) -> Fact:
@@ -145,7 +150,8 @@ def first_val(ctx: Context) -> Fact:
         return unknown("first_val", "nats", "log: first eval", NO_EVALS)
     step = int(ev.step[0])
     note = None if step == 0 else f"the lineage's first eval is at step {step}"
-    return Fact("first_val", float(ev.val[0]), "nats", "read", f"log: first eval (step {step})", note)
+    return Fact("first_val", float(ev.val[0]), "nats", "read",
+                f"log: first eval (step {step})", note)
 
 
 def nan_step(ctx: Context) -> Fact:
@@ -164,7 +170,7 @@ def nan_step(ctx: Context) -> Fact:
     return Fact("nan_step", first, "steps", "read", "log: first NaN/inf loss", note)
 
 
-def _first_bad(evals, iters) -> int | None:
+def _first_bad(evals: EvalCurve, iters: IterCurve) -> int | None:
     bad = [evals.step[~(np.isfinite(evals.train) & np.isfinite(evals.val))],
            iters.step[~np.isfinite(iters.loss)]]
     steps = np.concatenate(bad)

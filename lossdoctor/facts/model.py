@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import NO_CONFIG, Context, Fact, config_source, unknown
+from .base import Context, Fact, config_source, unknown, why_unknown
 
 SHAPE_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "vocab_size")
 
@@ -51,7 +51,7 @@ def gpt_params(*, n_layer: int, n_embd: int, vocab_size: int, block_size: int,
 
 def printed_m(n: int) -> str:
     """How model.py prints a parameter count: '%.2f' of millions."""
-    return "%.2f" % (n / 1e6,)
+    return f"{n / 1e6:.2f}"
 
 
 def lineage_init_from(ctx: Context) -> str | None:
@@ -101,7 +101,10 @@ def _one(ctx: Context, key: str) -> Fact:
             return Fact(key, DATASET_VOCAB[dataset], "", "assumed",
                         f"dataset {dataset}: nanoGPT's data/{dataset}",
                         "the log does not print the vocab size")
-    return unknown(key, "", "model config", NO_CONFIG)
+    if key == "vocab_size" and config.seen:
+        return unknown(key, "", "model config",
+                       "the log prints no `found vocab_size` line and the dataset is not known")
+    return unknown(key, "", "model config", why_unknown(config, key))
 
 
 def _gpt2(ctx: Context, key: str, init: str) -> Fact | None:
@@ -140,7 +143,7 @@ def _check_resumed(ctx: Context, out: dict[str, Fact]) -> dict[str, Fact]:
         no_wpe, _ = gpt_params(n_layer=out["n_layer"].value, n_embd=out["n_embd"].value,
                                vocab_size=out["vocab_size"].value,
                                block_size=out["block_size"].value, bias=out["bias"].value)
-        confirmed = printed_m(no_wpe) == "%.2f" % printed
+        confirmed = printed_m(no_wpe) == f"{printed:.2f}"
     if confirmed:
         note = "resumed run: confirmed by the log's number of parameters"
         return {k: (_with(f, "read", note) if k in from_config else f) for k, f in out.items()}

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..config import Config
 from ..run import Run
-from .base import NO_CONFIG, Context, Fact, config_source, unknown
+from .base import Context, Fact, config_source, unknown, why_unknown
 
 SCHEDULE_KEYS = ("learning_rate", "warmup_iters", "lr_decay_iters", "min_lr", "decay_lr")
 
@@ -131,12 +131,24 @@ def lr_final(ctx: Context) -> Fact:
     if sched is None:
         if ck_lr is not None:
             return Fact("lr_final", ck_lr, "LR", "read", "ckpt optimizer param_groups lr")
-        return unknown("lr_final", "LR", "nanoGPT get_lr", NO_CONFIG)
+        return unknown("lr_final", "LR", "nanoGPT get_lr", _why_no_schedule(ctx))
     value = float(sched[last])
     note = None
     if ck_lr is not None and not np.isclose(ck_lr, value, rtol=1e-6):
         note = f"the checkpoint's optimizer holds LR {ck_lr:.6g} at step {last}"
     return Fact("lr_final", value, "LR", "computed", f"nanoGPT get_lr at step {last}", note)
+
+
+def _why_no_schedule(ctx: Context) -> str:
+    """Why lr_schedule gave None: the first segment config missing a get_lr argument."""
+    run = ctx.run
+    configs = [s.config for s in run.segments if s.index in run.lineage() and s.config]
+    for cfg in [*configs, run.config]:
+        if schedule_params(cfg) is None:
+            constant = cfg.trusted("decay_lr") is False
+            keys = ("decay_lr", "learning_rate") if constant else SCHEDULE_KEYS
+            return why_unknown(cfg, *keys)
+    return "the schedule's config is unknown"
 
 
 def lr_schedule_completed(ctx: Context) -> Fact:
@@ -149,7 +161,8 @@ def lr_schedule_completed(ctx: Context) -> Fact:
         return Fact("lr_schedule_completed", None, "fraction", "computed",
                     config_source(cfg, "decay_lr"), "constant LR")
     if decay is None or decay_iters is None:
-        return unknown("lr_schedule_completed", "fraction", src, NO_CONFIG)
+        return unknown("lr_schedule_completed", "fraction", src,
+                       why_unknown(cfg, "decay_lr", "lr_decay_iters"))
     if last is None:
         return unknown("lr_schedule_completed", "fraction", src, "no steps in the log")
     frac = 1.0 if decay_iters <= 0 else min(max(last / decay_iters, 0.0), 1.0)
@@ -181,7 +194,7 @@ def _ratio(ctx: Context, name: str, num_key: str, den_key: str, src: str) -> Fac
     cfg = ctx.config()
     num, den = cfg.trusted(num_key), cfg.trusted(den_key)
     if num is None or den is None:
-        return unknown(name, "fraction", src, NO_CONFIG)
+        return unknown(name, "fraction", src, why_unknown(cfg, num_key, den_key))
     if den == 0:
         return unknown(name, "fraction", src, f"{den_key} is 0")
     return Fact(name, num / den, "fraction", "computed", src, None)

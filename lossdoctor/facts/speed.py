@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Context, Fact, derived, join_notes, missing, unknown
+from .base import Context, Fact, derived, join_notes, missing, plural, unknown
 
 WARMUP_ITERS = 5  # train.py: `if local_iter_num >= 5: # let the training loop settle a bit`
 MFU_SENTINEL = -100.0  # printed as `mfu -100.00%` until local_iter_num >= 5
 A100_BF16_PEAK = 312e12  # model.py estimate_mfu's `flops_promised`
+NO_ITERS = "the log has no iter lines with a time"
 
 # Dense (no sparsity) bf16 tensor-core peaks, FLOP/s per GPU (fp16 for V100 and T4, which
 # have no bf16). Sources: NVIDIA datasheets (A100, H100 SXM/PCIe, H200, V100 SXM2, T4, L4)
@@ -72,6 +73,7 @@ class Timing:
     at_eval: np.ndarray  # at an eval step of the same segment, after warm-up
     warmup: np.ndarray  # local_iter_num < 5 or mfu sentinel (may also contain an eval)
     n_at_eval: int  # every logged iteration at an eval step, warm-up ones included
+    n_timed: int  # iterations with a finite time
 
 
 def timing(ctx: Context) -> Timing:
@@ -89,7 +91,7 @@ def _timing(ctx: Context) -> Timing:
     eval_key = evals.segment.astype(np.int64) * (1 << 40) + evals.step
     at_eval = np.isin(key, eval_key)
     return Timing(steady=t[~warm & ~at_eval], at_eval=t[~warm & at_eval], warmup=t[warm],
-                  n_at_eval=int(at_eval.sum()))
+                  n_at_eval=int(at_eval.sum()), n_timed=int(t.size))
 
 
 def _segment_starts(ctx: Context, seg: np.ndarray) -> np.ndarray:
@@ -112,35 +114,41 @@ def time_per_iter_ms(ctx: Context) -> Fact:
     tm = timing(ctx)
     src = "median iter time, excluding eval and warm-up iterations"
     if not tm.steady.size:
-        return unknown("time_per_iter_ms", "ms", src, "no logged iteration outside eval and warm-up")
+        note = "no logged iteration outside eval and warm-up" if tm.n_timed else NO_ITERS
+        return unknown("time_per_iter_ms", "ms", src, note)
     return Fact("time_per_iter_ms", float(np.median(tm.steady)), "ms", "computed", src,
-                f"{tm.steady.size} iterations")
+                plural(tm.steady.size, "iteration"))
 
 
 def eval_overhead_ms(ctx: Context) -> Fact:
     """Extra wall time of an iteration that ran an eval (and maybe a checkpoint save)."""
     tm, steady = timing(ctx), ctx.fact("time_per_iter_ms")
-    src = "median iter time at eval steps − time_per_iter_ms"
+    src = "median iter time at eval steps - time_per_iter_ms"
     if not steady.known:
         return missing("eval_overhead_ms", "ms", src, steady)
     if not tm.at_eval.size:
-        return unknown("eval_overhead_ms", "ms", src, "no logged iteration at an eval step after warm-up")
+        return unknown("eval_overhead_ms", "ms", src,
+                       "no logged iteration at an eval step after warm-up")
     return Fact("eval_overhead_ms", float(np.median(tm.at_eval)) - steady.value, "ms", "computed",
-                src, f"{tm.at_eval.size} eval iterations")
+                src, plural(tm.at_eval.size, "eval iteration"))
 
 
 def n_eval_iters_excluded(ctx: Context) -> Fact:
     tm = timing(ctx)
-    return Fact("n_eval_iters_excluded", tm.n_at_eval, "steps", "computed",
-                "logged iterations at an eval step of the same segment")
+    src = "logged iterations at an eval step of the same segment"
+    if not tm.n_timed:
+        return unknown("n_eval_iters_excluded", "steps", src, NO_ITERS)
+    return Fact("n_eval_iters_excluded", tm.n_at_eval, "steps", "computed", src)
 
 
 def warmup_ms(ctx: Context) -> Fact:
     """Total time of each process's first iterations (compile, warm-up, the step-0 eval)."""
     tm = timing(ctx)
-    return Fact("warmup_ms", float(tm.warmup.sum()), "ms", "computed",
-                f"sum of logged iterations with local_iter_num < {WARMUP_ITERS}",
-                f"{tm.warmup.size} iterations; includes any eval run in them")
+    src = f"sum of logged iterations with local_iter_num < {WARMUP_ITERS}"
+    if not tm.n_timed:
+        return unknown("warmup_ms", "ms", src, NO_ITERS)
+    return Fact("warmup_ms", float(tm.warmup.sum()), "ms", "computed", src,
+                plural(tm.warmup.size, "iteration") + "; includes any eval run in them")
 
 
 def tokens_per_sec(ctx: Context) -> Fact:
@@ -181,11 +189,11 @@ def world_size(ctx: Context) -> Fact:
 
 
 def achieved_tflops(ctx: Context) -> Fact:
-    """FLOP/s of one process, as estimate_mfu counts them: flops_per_token × tokens per
-    process per iteration (block_size × batch_size × grad_accum / world_size) / dt."""
+    """FLOP/s of one process, as estimate_mfu counts them: flops_per_token * tokens per
+    process per iteration (block_size * batch_size * grad_accum / world_size) / dt."""
     fpt, tpi = ctx.fact("flops_per_token"), ctx.fact("tokens_per_iter")
     t, ws = ctx.fact("time_per_iter_ms"), ctx.fact("world_size")
-    src = "flops_per_token × tokens_per_iter / world_size / time_per_iter_ms"
+    src = "flops_per_token * tokens_per_iter / world_size / time_per_iter_ms"
     if not all(f.known for f in (fpt, tpi, t, ws)):
         return missing("achieved_tflops", "TFLOPS", src, fpt, tpi, t, ws)
     value = fpt.value * tpi.value / ws.value / (t.value / 1000.0) / 1e12
@@ -217,5 +225,6 @@ def mfu_device(ctx: Context) -> Fact:
     if ctx.peak_flops is None or ctx.peak_flops <= 0:
         return unknown("mfu_device", "%", src, "device peak unknown: pass --peak-flops")
     value = ach.value * 1e12 / ctx.peak_flops * 100.0
-    return Fact("mfu_device", value, "%", derived(ach), f"{src} ({ctx.peak_flops:.3g} FLOP/s given)",
+    return Fact("mfu_device", value, "%", derived(ach),
+                f"{src} ({ctx.peak_flops:.3g} FLOP/s given)",
                 ach.note)

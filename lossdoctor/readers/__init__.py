@@ -89,7 +89,7 @@ def _load_file(path: str) -> Run:
         raise InputError(path, "no such file or directory") from None
     except OSError as e:
         raise InputError(path, f"cannot read: {e.strerror or e}") from None
-    if not data.strip():
+    if not data or data.isspace():  # isspace stops at the first other byte: no copy
         raise InputError(path, "empty file")
     if data.startswith(_ZIP) or data.startswith(_PICKLE) or data.startswith(_LFS) or path.endswith(".pt"):
         return load_checkpoint(path)

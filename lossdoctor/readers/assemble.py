@@ -24,7 +24,7 @@ def assemble(scan: Scan, source: str, fmt: str) -> Run:
     """Build the Run from what the line reader found."""
     iters = _iter_arrays(scan)
     evals = _eval_arrays(scan)
-    metric_lines = np.sort(np.concatenate([iters[0], evals[0]]))
+    metric_lines = np.sort(np.concatenate([iters[0], evals[0]]), kind="stable")  # two sorted runs
     bounds = _header_bounds(scan.records, metric_lines)
     bounds = _regression_bounds(bounds, iters, evals)
     bnd = np.array(bounds, np.int64)

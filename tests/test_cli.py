@@ -1,0 +1,137 @@
+"""The CLI: exit codes, one-line errors that name the file, one JSON document, goldens.
+
+Goldens are regenerated with LOSSDOCTOR_REGEN=1 (then reviewed in the diff).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+
+import pytest
+
+from conftest import FIXTURES, ROOT
+from lossdoctor.cli import main
+
+GOLDEN = ROOT / "tests" / "golden"
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("LOSSDOCTOR_REGEN"):
+        path.write_text(text)
+    assert text == path.read_text()
+
+
+@pytest.fixture(autouse=True)
+def _in_root(monkeypatch):
+    monkeypatch.chdir(ROOT)  # goldens hold paths relative to the project
+
+
+def test_golden_json_of_a_real_nanogpt_log():
+    code, out, err = run_cli("analyze", "fixtures/nanogpt/cpu_small/train.log", "--format", "json")
+    assert (code, err) == (0, "")
+    doc = json.loads(out)
+    run = doc["runs"][0]
+    assert run["format"] == "nanogpt" and run["config"]["eval_iters"] == 20
+    assert run["iters"]["count"] == 301 and len(run["eval"]) == 4
+    f = run["facts"]
+    assert (f["tokens_per_iter"], f["params"], f["tokens_seen"]) == (768, 795904, 768 * 301)
+    assert (f["best_val"], f["best_val_step"]) == (f["final_val"], 300)
+    check_golden("cpu_small.json", out)
+
+
+def test_golden_rich_report_of_a_resumed_run_with_checkpoint():
+    from rich.console import Console
+    import lossdoctor
+    from lossdoctor.report.terminal import render
+    console = Console(file=io.StringIO(), width=100, color_system=None, legacy_windows=False)
+    console.print(render(lossdoctor.analyze(["fixtures/nanogpt/tiny_resume"])))
+    check_golden("tiny_resume.txt", console.file.getvalue())
+
+
+def test_log_and_checkpoint_given_together_merge():
+    code, out, _ = run_cli("analyze", "fixtures/nanogpt/tiny_resume/train.log",
+                           "fixtures/nanogpt/tiny_resume/ckpt.pt", "--format", "json")
+    doc = json.loads(out)
+    assert code == 0 and len(doc["runs"]) == 1 and doc["runs"][0]["format"] == "nanogpt+ckpt"
+    assert doc["runs"][0]["facts"]["params"] == 26816  # exact, from the state dict
+
+
+def test_json_is_exactly_one_document_for_several_runs():
+    code, out, _ = run_cli("analyze", "fixtures/nanogpt/cpu_small/train.log",
+                           "fixtures/nanogpt/tiny_nodecay/train.log", "--format", "json")
+    assert code == 0
+    doc, end = json.JSONDecoder().raw_decode(out)
+    assert out[end:].strip() == "" and len(doc["runs"]) == 2
+
+
+def test_no_path_discovers_logs_and_checkpoints(tmp_path, monkeypatch):
+    (tmp_path / "train.log").write_bytes((FIXTURES / "nanogpt/tiny_nodecay/train.log").read_bytes())
+    (tmp_path / "notes.txt").write_text("shopping list\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli("analyze", "--format", "json")
+    assert code == 0 and [r["source"] for r in json.loads(out)["runs"]] == ["./train.log"]
+
+
+@pytest.mark.parametrize("content,reason", [
+    (b"", "empty file"),
+    (b"\x00\x01\x02binary\x00" * 10, "binary file"),
+    (b"Dear diary,\ntoday I trained nothing.\n", "no nanoGPT log lines"),
+])
+def test_bad_input_exits_2_with_one_line_naming_the_file(tmp_path, content, reason):
+    p = tmp_path / "bad.log"
+    p.write_bytes(content)
+    code, out, err = run_cli("analyze", str(p))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and str(p) in err and reason in err
+
+
+def test_missing_file_and_empty_directory(tmp_path):
+    code, _, err = run_cli("analyze", str(tmp_path / "nope.log"))
+    assert code == 2 and "no such file" in err
+    code, _, err = run_cli("analyze", str(tmp_path))
+    assert code == 2 and "holds no nanoGPT log or ckpt.pt" in err and str(tmp_path) in err
+
+
+def test_usage_errors_exit_2():
+    assert run_cli("analyze", "--format", "xml")[0] == 2
+    assert run_cli("frobnicate")[0] == 2
+    assert run_cli()[0] == 2
+
+
+def test_unimplemented_commands_say_so():
+    code, out, err = run_cli("extrapolate", "train.log", "--to", "5000")
+    assert code == 2 and "not implemented yet" in err
+
+
+def test_peak_flops_by_device_name():
+    code, out, _ = run_cli("analyze", "fixtures/nanogpt/cpu_small/train.log", "--format", "json",
+                           "--peak-flops", "A100")
+    f = json.loads(out)["runs"][0]["facts"]
+    assert code == 0 and f["mfu_device"] is not None
+    assert run_cli("analyze", "fixtures/nanogpt/cpu_small/train.log", "--peak-flops", "abacus")[0] == 2
+
+
+def test_help_does_not_import_heavy_modules():
+    code = ("import sys; from lossdoctor.cli import main; main(['--help']) if False else None; "
+            "import lossdoctor.cli; "
+            "bad = [m for m in ('torch', 'scipy', 'numpy', 'rich') if m in sys.modules]; print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_python_dash_m_entry_point():
+    r = subprocess.run([sys.executable, "-m", "lossdoctor", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("lossdoctor ")

@@ -1,0 +1,79 @@
+"""Every real nanoGPT log and checkpoint in ../shared/corpus loads, with known counts.
+
+The expected counts were checked with grep on each file (`step N: train loss` and
+`iter N: loss` lines); segments are the processes whose output the file holds.
+Skips when ../shared is absent.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import lossdoctor
+from conftest import shared_path
+
+# file: (eval points, iteration points, segments, unparsed lines, init_from of the last run)
+EXPECTED = {
+    "nanogpt/druidowm-wandb-output-compile-fail-mac.log": (0, 0, 1, 0, None),
+    "nanogpt/druidowm-wandb-output-owt-ddp-interrupted.log": (13, 2547, 1, 0, None),
+    "nanogpt/druidowm-wandb-output-shakespeare-124M-overfit-8xH100.log": (11, 2156, 1, 0, None),
+    "nanogpt/gpu-tiny-0.8M-wilcoooo.log": (7, 151, 1, 0, "scratch"),
+    "nanogpt/innerfirexy-cepred-fork-cut-midline.log": (21, 500, 1, 0, None),
+    "nanogpt/innerfirexy-gpt2-ddp4-init-gpt2-stopped.log": (45, 4411, 1, 4, "gpt2"),
+    "nanogpt/innerfirexy-gpt2-ddp8-resume.log": (396, 39595, 1, 0, "resume"),
+    "nanogpt/innerfirexy-shakespeare-char-gpu.log": (21, 501, 1, 0, None),
+    "nanogpt/propathee-gpu-wandb-stderr-interleaved.log": (21, 501, 1, 0, "scratch"),
+    "nanogpt/termux-cpu-nan-chenzihua.log": (5, 91, 1, 0, "scratch"),
+    # three training runs pasted in one post, then a sample.py run (no metrics)
+    "nanogpt-md/vglazer-cpu-vs-mps-vs-compile-2025-08-22.md": (5, 65, 4, 21, "scratch"),
+    "nanogpt-md/vglazer-mps-nightly-2025-09-16.md": (5, 22, 3, 9, None),
+}
+
+
+@pytest.mark.parametrize("rel", sorted(EXPECTED))
+def test_corpus_log_loads_with_expected_counts(rel):
+    run = lossdoctor.load(shared_path("corpus/logs/" + rel))
+    evals, iters, segments, unparsed, init = EXPECTED[rel]
+    assert (len(run.evals), len(run.iters), len(run.segments), run.n_unparsed) == (evals, iters, segments, unparsed)
+    assert run.segments[run.lineage()[-1]].init_from == init
+    facts = lossdoctor.compute_facts(run)
+    assert facts["best_val"].value is None or facts["best_val"].value > 0
+
+
+def test_every_corpus_nanogpt_file_is_listed():
+    root = shared_path("corpus/logs")
+    files = {str(p.relative_to(root)) for d in ("nanogpt", "nanogpt-md") for p in (root / d).iterdir()}
+    assert files == set(EXPECTED)
+
+
+def test_ddp8_resume_details():
+    run = lossdoctor.load(shared_path("corpus/logs/nanogpt/innerfirexy-gpt2-ddp8-resume.log"))
+    seg = run.segments[0]
+    assert seg.world_size == 8 and seg.first_step == 44000
+    assert run.header.tokens_per_iter == 491520
+    assert run.config.get("gradient_accumulation_steps") == 40  # `5 * 8` in the echoed config file
+    assert run.line_counts["truncated"] == 1  # the copy ends mid-line at `iter 4399`
+
+
+def test_propathee_interleaved_stderr_and_config_dump():
+    run = lossdoctor.load(shared_path("corpus/logs/nanogpt/propathee-gpu-wandb-stderr-interleaved.log"))
+    facts = lossdoctor.compute_facts(run)
+    assert facts["best_val"].value == 1.4681 and facts["best_val_step"].value == 2000
+    assert facts["final_val"].value == 1.6897 and facts["final_train"].value == 0.6305
+    assert facts["tokens_per_iter"].value == 16384
+    assert run.config.get("eval_iters") == 200 and run.config.get("always_save_checkpoint") is False
+
+
+def test_termux_nan_onset():
+    run = lossdoctor.load(shared_path("corpus/logs/nanogpt/termux-cpu-nan-chenzihua.log"))
+    nan = [e for e in run.events if e.kind == "first_nan"]
+    assert len(nan) == 1 and nan[0].step == 425
+
+
+def test_corpus_checkpoint_with_renamed_model_args():
+    run = lossdoctor.load(shared_path("corpus/logs/ckpt/sqtian-gpt-by-hand-tiny-ckpt.pt"))
+    assert run.format == "nanogpt-ckpt" and run.checkpoint.iter_num == 2000
+    assert run.model_args["block_size"] == 8 and run.model_args["n_embd"] == 16
+    assert any("fork's key names" in n for n in run.notes)
+    facts = lossdoctor.compute_facts(run)
+    assert abs(facts["best_val"].value - 1.5052) < 1e-4

@@ -1,0 +1,230 @@
+"""One test per kind of line nanoGPT prints, and per quirk of real files."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from conftest import parse_text
+
+ITER = "iter {}: loss {:.4f}, time {:.2f}ms, mfu {:.2f}%\n"
+
+
+def test_eval_line():
+    run = parse_text("step 250: train loss 1.9712, val loss 2.0654\n")
+    assert list(run.evals.step) == [250]
+    assert run.evals.train[0] == 1.9712 and run.evals.val[0] == 2.0654
+
+
+def test_iter_line_fast_path():
+    run = parse_text(ITER.format(10, 3.7468, 46.52, 0.03))
+    assert list(run.iters.step) == [10]
+    assert run.iters.loss[0] == 3.7468 and run.iters.time_ms[0] == 46.52 and run.iters.mfu[0] == 0.03
+    assert run.line_counts["iter"] == 1 and run.n_unparsed == 0
+
+
+def test_iter_mfu_warmup_marker_and_nan_loss():
+    run = parse_text("iter 0: loss 4.1828, time 8437.50ms, mfu -100.00%\n"
+                     "iter 1: loss nan, time 44.95ms, mfu -100.00%\n")
+    assert list(run.iters.mfu) == [-100.0, -100.0]
+    assert math.isnan(run.iters.loss[1])
+    assert [e.kind for e in run.events] == ["first_nan"] and run.events[0].step == 1
+
+
+def test_inf_loss_and_old_format_without_mfu():
+    run = parse_text("iter 5: loss inf, time 1.00ms, mfu 1.00%\niter 6: loss 3.2000, time 12.50ms\n")
+    assert math.isinf(run.iters.loss[0])
+    assert run.iters.time_ms[1] == 12.5 and math.isnan(run.iters.mfu[1])
+
+
+def test_fast_path_agrees_with_the_line_grammar():
+    rng = np.random.default_rng(0)
+    rows = [(int(s), float(l), float(t), float(m)) for s, l, t, m in zip(
+        np.arange(0, 5000, 7), rng.uniform(0, 12, 715), rng.uniform(0, 400000, 715), rng.uniform(-100, 120, 715))]
+    text = "".join(ITER.format(*r) for r in rows)
+    fast = parse_text(text)
+    slow = parse_text("".join("  " + line + "\n" for line in text.splitlines()))  # indented: grammar path
+    for name in ("step", "loss", "time_ms", "mfu"):
+        assert np.array_equal(getattr(fast.iters, name), getattr(slow.iters, name)), name
+    assert np.allclose(fast.iters.loss, [float(f"{r[1]:.4f}") for r in rows], atol=0)
+
+
+def test_config_echo_literals_arithmetic_and_expressions():
+    run = parse_text(
+        "Overriding config with config/x.py:\n"
+        "# comment\n"
+        "batch_size = 12\n"
+        "gradient_accumulation_steps = 5 * 8\n"
+        "device = 'cuda' if __import__('torch').cuda.is_available() else 'cpu'\n"
+        "learning_rate = 1e-3 # trailing comment\n"
+        "\n"
+        "Overriding: batch_size = 32\n"
+        "tokens per iteration will be: 1,310,720\n")
+    cfg = run.config
+    assert cfg["batch_size"].value == 32 and cfg["batch_size"].origin == "override"
+    assert cfg["gradient_accumulation_steps"].value == 40 and cfg["gradient_accumulation_steps"].origin == "config file"
+    assert cfg["device"].known is False and "__import__" in cfg["device"].raw
+    assert cfg["learning_rate"].value == 1e-3 and cfg["learning_rate"].line == 6
+    assert cfg["max_iters"].origin == "default" and cfg.seen
+    assert run.header.tokens_per_iter == 1310720
+    assert run.line_counts["config"] == 6
+
+
+def test_override_values_keep_their_type():
+    run = parse_text("Overriding: compile = False\nOverriding: out_dir = out-x\nOverriding: dropout = 0.0\n"
+                     "step 0: train loss 4.0, val loss 4.0\n")
+    assert run.config.get("compile") is False
+    assert run.config.get("out_dir") == "out-x"
+    assert run.config.get("dropout") == 0.0
+
+
+@pytest.mark.parametrize("line,vocab,source", [
+    ("found vocab_size = 65 (inside data/shakespeare_char/meta.pkl)", 65, "data/shakespeare_char/meta.pkl"),
+    ("found vocab_size = 65 (inside data\\shakespeare_char\\meta.pkl)", 65, "data\\shakespeare_char\\meta.pkl"),
+    ("defaulting to vocab_size of GPT-2 to 50304 (50257 rounded up for efficiency)", 50304, "gpt2 default"),
+])
+def test_vocab_lines(line, vocab, source):
+    run = parse_text(line + "\nstep 0: train loss 4.0, val loss 4.0\n")
+    assert (run.header.vocab_size, run.header.vocab_source) == (vocab, source)
+
+
+def test_model_header_lines():
+    run = parse_text(
+        "Initializing a new model from scratch\n"
+        "number of parameters: 0.80M\n"
+        "num decayed parameter tensors: 18, with 802,944 parameters\n"
+        "num non-decayed parameter tensors: 9, with 1,152 parameters\n"
+        "using fused AdamW: True\n"
+        "compiling the model... (takes a ~minute)\n"
+        "WARNING: using slow attention. Flash Attention requires PyTorch >= 2.0\n")
+    h = run.header
+    assert (h.init_from, h.params_m, h.decayed_params, h.nodecay_params) == ("scratch", 0.8, 802944, 1152)
+    assert h.fused_adamw is True and h.compile is True and h.slow_attention is True
+    assert "compile" in {e.kind for e in run.events}
+    assert run.n_unparsed == 0
+
+
+def test_init_from_gpt2_sets_model_args():
+    run = parse_text("Overriding: block_size = 256\nInitializing from OpenAI GPT-2 weights: gpt2-medium\n"
+                     "loading weights from pretrained gpt: gpt2-medium\n"
+                     "forcing vocab_size=50257, block_size=1024, bias=True\noverriding dropout rate to 0.1\n")
+    assert run.header.init_from == "gpt2-medium"
+    assert run.model_args == {"n_layer": 24, "n_head": 16, "n_embd": 1024, "block_size": 256,
+                              "bias": True, "dropout": 0.0, "vocab_size": 50257}
+    assert run.n_unparsed == 0 and "init_gpt2" in {e.kind for e in run.events}
+
+
+def test_saving_checkpoint_event_has_the_eval_step():
+    run = parse_text("step 500: train loss 2.0, val loss 2.1\nsaving checkpoint to out\n" + ITER.format(500, 2, 1, 1))
+    ev = [e for e in run.events if e.kind == "checkpoint_saved"]
+    assert len(ev) == 1 and ev[0].step == 500 and ev[0].line == 2
+
+
+def test_ddp_header_per_rank_and_glued_lines():
+    header = "Overriding: init_from = resume\ntokens per iteration will be: 491,520\n"
+    text = header * 3 + ("Resuming training from outResuming training from out\n"
+                         "tokens per iteration will be: 491,520\n"
+                         "using fused AdamW: Trueusing fused AdamW: True\n"
+                         "step 44000: train loss 3.0082, val loss 3.0002\n" + ITER.format(44000, 3, 65998, -100))
+    run = parse_text(text)
+    assert len(run.segments) == 1 and run.segments[0].world_size == 4
+    assert run.segments[0].init_from == "resume" and run.segments[0].first_step == 44000
+    assert run.n_unparsed == 0
+
+
+def test_resume_appended_makes_a_lineage():
+    first = "Initializing a new model from scratch\n" + "".join(
+        f"step {s}: train loss 3.0, val loss 3.1\n" + ITER.format(s, 3, 1, 1) for s in (0, 100, 200))
+    second = "Overriding: init_from = resume\nResuming training from out\n" + "".join(
+        f"step {s}: train loss 2.0, val loss 2.1\n" + ITER.format(s, 2, 1, 1) for s in (100, 200, 300))
+    run = parse_text(first + second)
+    assert [s.init_from for s in run.segments] == ["scratch", "resume"]
+    assert run.lineage() == (0, 1)
+    ev, it = run.curves()
+    assert list(ev.step) == [0, 100, 200, 300] and list(ev.val) == [3.1, 2.1, 2.1, 2.1]
+    assert list(it.step) == [0, 100, 200, 300]
+
+
+def test_appended_runs_without_header_split_on_step_regression():
+    run = parse_text("step 0: train loss 4, val loss 4\nstep 100: train loss 3, val loss 3\n"
+                     "step 0: train loss 4.1, val loss 4.1\nstep 100: train loss 2.9, val loss 2.9\n")
+    assert len(run.segments) == 2 and run.lineage() == (1,)
+    assert list(run.curves()[0].val) == [4.1, 2.9]
+    assert any("2 runs" in n for n in run.notes)
+
+
+def test_no_header_leaves_config_untrusted():
+    run = parse_text("step 0: train loss 4.2874, val loss 4.2823\n")
+    assert not run.config.seen and run.config.trusted("batch_size") is None
+    assert any("no config" in n for n in run.notes)
+
+
+def test_file_cut_mid_line_is_not_a_value():
+    run = parse_text(ITER.format(10, 3, 1, 1) + "iter 4399")
+    assert len(run.iters) == 1 and run.line_counts["truncated"] == 1
+    run = parse_text(ITER.format(10, 3, 1, 1) + "step 2000: train loss 1.4000, val loss 1.5")
+    assert len(run.evals) == 0 and [e.kind for e in run.events] == ["truncated"]
+    run = parse_text(ITER.format(10, 3, 1, 1) + ITER.format(11, 3, 1, 1).rstrip("\n"))
+    assert len(run.iters) == 2  # complete to the last character: kept
+
+
+def test_wandb_stderr_warnings_and_tracebacks_are_understood():
+    run = parse_text(
+        "wandb: Syncing run mini-gpt\n"
+        "wandb: 🚀 View run at https://wandb.ai/x\n"
+        "train.py:196: FutureWarning: `torch.cuda.amp.GradScaler(args...)` is deprecated.\n"
+        "  scaler = torch.cuda.amp.GradScaler(enabled=(dtype == 'float16'))\n"
+        + ITER.format(1, 3, 1, 1) +
+        "Traceback (most recent call last):\n"
+        '  File "train.py", line 300, in <module>\n'
+        "    X, Y = get_batch('train')\n"
+        "KeyboardInterrupt\n"
+        "[rank0]: Traceback (most recent call last):\n"
+        '[rank0]:   File "train.py", line 300, in <module>\n'
+        "[rank0]: KeyboardInterrupt\n")
+    kinds = [e.kind for e in run.events]
+    assert kinds.count("interrupted") == 2 and kinds.count("traceback") == 2 and "warning" in kinds
+    assert run.n_unparsed == 0
+
+
+def test_ansi_colours_and_carriage_returns():
+    run = parse_text("\x1b[32mstep 0: train loss 4.0000, val loss 4.0100\x1b[0m\r\n"
+                     "progress 10%\rprogress 90%\r" + ITER.format(0, 4, 1, 1))
+    assert list(run.evals.val) == [4.01] and len(run.iters) == 1
+
+
+def test_prefixes_timestamps_and_quotes():
+    run = parse_text("2023-03-22 09:30:39 iter 2920: loss 0.1000, time 1.00ms, mfu 1.00%\n"
+                     "> step 3000: train loss 1.0000, val loss 1.1000\n")
+    assert list(run.iters.step) == [2920] and list(run.evals.step) == [3000]
+
+
+def test_markdown_paste_reads_only_code():
+    md = ("# My run\n\nThe loss was step 9: train loss 1.0, val loss 1.0 in prose.\n\n"
+          "```\n" + "step 0: train loss 4.2874, val loss 4.2823\n" + ITER.format(0, 4, 1, -100) + "...\n```\n\n"
+          "- indented:\n\n     Overriding: device = mps\n     step 10: train loss 3.1, val loss 3.2\n")
+    run = parse_text(md, "post.md")
+    assert list(run.evals.step) == [0, 10] and len(run.iters) == 1
+    assert run.line_counts["markdown"] >= 3 and run.n_unparsed == 0
+
+
+def test_unparsed_lines_are_counted_and_kept():
+    run = parse_text("hello world\n" + ITER.format(0, 4, 1, 1) + "something else entirely\n")
+    assert run.n_unparsed == 2 and [u.line for u in run.unparsed] == [1, 3]
+    assert run.unparsed[1].text == "something else entirely"
+
+
+def test_nonstandard_fork_lines_are_read_and_flagged():
+    run = parse_text("iter 240: loss 7.9497, loss_eval:7.9357  time 702.09ms, mfu 1.02%\n"
+                     "Evaluating iteration 250: train loss 7.1, val loss 7.2\n")
+    assert list(run.iters.loss) == [7.9497] and list(run.evals.val) == [7.2]
+    assert any("non-standard" in n for n in run.notes)
+
+
+def test_elided_config_distrusts_defaults():
+    run = parse_text("Overriding: device = cpu\ntokens per iteration will be: 16,384\n"
+                     "step 0: train loss 4.2874, val loss 4.2823\n")
+    assert run.config.seen and not run.config.defaults_trusted
+    assert run.config.trusted("n_layer") is None and run.config.trusted("device") == "cpu"
