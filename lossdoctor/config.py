@@ -143,10 +143,6 @@ class ConfigBuilder:
         if cv.origin != DEFAULT and cv.key in NANOGPT_KEYS:
             self.seen = True
 
-    def origin(self, key: str) -> str | None:
-        cv = self._values.get(key)
-        return cv.origin if cv else None
-
     def build(self) -> Config:
         return Config(dict(self._values), self.seen)
 
