@@ -57,8 +57,7 @@ def load_many(paths: list[str]) -> list[Run]:
     runs: list[Run] = []
     for p in paths:
         run = load(p)
-        if run.format == "nanogpt-ckpt" and runs and _belongs(runs[-1], p):
-            assert run.checkpoint is not None
+        if run.checkpoint is not None and run.format == "nanogpt-ckpt" and runs and _belongs(runs[-1], p):
             runs[-1] = merge(runs[-1], run.checkpoint)
         else:
             runs.append(run)
