@@ -228,3 +228,49 @@ def test_elided_config_distrusts_defaults():
                      "step 0: train loss 4.2874, val loss 4.2823\n")
     assert run.config.seen and not run.config.defaults_trusted
     assert run.config.trusted("n_layer") is None and run.config.trusted("device") == "cpu"
+
+
+def _fast_scan(text: str):
+    from lossdoctor.readers import fastiter
+    a = np.frombuffer(text.encode(), np.uint8)
+    lines = fastiter.split_lines(a)
+    return fastiter.scan(a, lines.starts, lines.ends)
+
+
+def test_fast_path_takes_every_shape_and_leaves_the_rest():
+    text = "".join([
+        "iter 10: loss 3.1234, time 100.00ms, mfu 4.00%\n",  # same length as the next
+        "iter 100: loss 3.1234, time 10.00ms, mfu 4.00%\n",
+        "iter 101: loss -0.0012, time 10.00ms, mfu -100.00%\n",  # signs
+        "iter 12345678: loss 999.9999, time 99999.99ms, mfu 12345.67%\n",  # widest numbers
+        "iter 123456789: loss 3.0000, time 1.00ms, mfu 1.00%\n",  # 9-digit step: grammar
+        "iter 7: loss 1000.0000, time 1.00ms, mfu 1.00%\n",  # 4-digit loss: grammar
+        "iter 8: loss 3.0000, time 100000.00ms, mfu 1.00%\n",  # 6-digit time: grammar
+        "iter 9: loss nan, time 1.00ms, mfu 1.00%\n",
+        "iter 9: loss 3.0000, time 1.00ms, mfu 1.00%  \n",  # trailing blanks: grammar
+        "iter 9: loss 3.0000, time 1.0ms, mfu 1.00%\n",  # not train.py's format
+    ])
+    fast, taken = _fast_scan(text)
+    assert list(np.flatnonzero(taken)) == [0, 1, 2, 3]
+    assert list(fast.step) == [10, 100, 101, 12345678]
+    assert list(fast.loss) == [3.1234, 3.1234, -0.0012, 999.9999]
+    assert list(fast.time_ms) == [100.0, 10.0, 10.0, 99999.99]
+    assert list(fast.mfu) == [4.0, 4.0, -100.0, 12345.67]
+    run = parse_text(text)  # the grammar reads what the fast path left
+    assert list(run.iters.step) == [10, 100, 101, 12345678, 123456789, 7, 8, 9, 9, 9]
+    assert run.iters.loss[5] == 1000.0 and run.iters.time_ms[6] == 100000.0
+
+
+def test_fast_path_reads_the_last_lines_of_a_file():
+    text = "".join(ITER.format(i, 2.5, 50.0, 1.0) for i in range(3))  # all within 256 bytes
+    fast, taken = _fast_scan(text)
+    assert taken.all() and list(fast.step) == [0, 1, 2]
+
+
+def test_many_odd_lines_of_one_length_fall_back_to_the_grammar():
+    odd = "".join(f"iter {i}: lost {i % 10}.0000, time 10.00ms, mfu 1.00%\n" for i in range(10, 50))
+    good = "".join(ITER.format(i, 3.0, 10.0, 1.0) for i in range(10, 50))  # same length
+    fast, taken = _fast_scan(odd + good)
+    run = parse_text(odd + good)
+    assert run.n_unparsed == 40 and list(run.iters.step) == list(range(10, 50))
+    assert not taken[:40].any()  # never taken by the fast path; the grammar read the good ones

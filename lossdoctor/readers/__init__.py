@@ -8,6 +8,7 @@ checkpoint given together become one Run.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import replace
 from typing import Any
 
@@ -80,19 +81,31 @@ def discover(directory: str = ".") -> list[str]:
 
 # -- single files -----------------------------------------------------------------------------
 
-def _load_file(path: str) -> Run:
+def _read(path: str):  # -> np.ndarray (uint8)
+    """The file's bytes as a uint8 array (read straight into numpy memory: no copy)."""
+    import numpy as np
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):  # a pipe or a device: size unknown
+                return np.frombuffer(f.read(), np.uint8)
+            a = np.empty(st.st_size, np.uint8)
+            n = f.readinto(memoryview(a))
+            return a[:n or 0]
     except FileNotFoundError:
         raise InputError(path, "no such file or directory") from None
     except OSError as e:
         raise InputError(path, f"cannot read: {e.strerror or e}") from None
-    if not data or data.isspace():  # isspace stops at the first other byte: no copy
+
+
+def _load_file(path: str) -> Run:
+    data = _read(path)
+    head = data[:8192].tobytes()
+    if not len(data) or (head.isspace() and data.tobytes().isspace()):
         raise InputError(path, "empty file")
-    if data.startswith(_ZIP) or data.startswith(_PICKLE) or data.startswith(_LFS) or path.endswith(".pt"):
+    if head.startswith(_ZIP) or head.startswith(_PICKLE) or head.startswith(_LFS) or path.endswith(".pt"):
         return load_checkpoint(path)
-    if b"\0" in data[:8192]:
+    if b"\0" in head:
         raise InputError(path, "binary file, not a training log or a torch checkpoint")
     from . import nanogpt
     from .assemble import assemble

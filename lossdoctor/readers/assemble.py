@@ -24,12 +24,14 @@ def assemble(scan: Scan, source: str, fmt: str) -> Run:
     """Build the Run from what the line reader found."""
     iters = _iter_arrays(scan)
     evals = _eval_arrays(scan)
-    metric_lines = np.sort(np.concatenate([iters[0], evals[0]]), kind="stable")  # two sorted runs
-    bounds = _header_bounds(scan.records, metric_lines)
-    bounds = _regression_bounds(bounds, iters, evals)
+    metric_line, metric_step = _merge(iters[:2], evals[:2])
+    bounds = _header_bounds(scan.records, metric_line)
+    bounds = _regression_bounds(bounds, metric_line, metric_step)
     bnd = np.array(bounds, np.int64)
 
     def seg_of(lines: np.ndarray) -> np.ndarray:
+        if len(bnd) == 1:
+            return np.zeros(len(lines), np.int32)
         return (np.searchsorted(bnd, lines, side="right") - 1).astype(np.int32)
 
     it_curve = IterCurve(iters[1], iters[2], iters[3], iters[4], seg_of(iters[0]), iters[0])
@@ -70,16 +72,39 @@ def _replace(run: Run, **changes: Any) -> Run:
 # -- curves --------------------------------------------------------------------------------
 
 def _iter_arrays(scan: Scan) -> tuple[np.ndarray, ...]:
-    slow = [r for r in scan.records if r.kind == "iter"]
     f = scan.fast
-    line = np.concatenate([f.line + 1, np.array([r.line for r in slow], np.int64)])
-    cols = [np.concatenate([getattr(f, name), np.array([r.value[j] for r in slow], dtype)])
-            for j, (name, dtype) in enumerate((("step", np.int64), ("loss", float),
-                                               ("time_ms", float), ("mfu", float)))]
-    if slow:  # slow lines are few; put everything back in file order
-        order = np.argsort(line, kind="stable")
-        line, cols = line[order], [c[order] for c in cols]
-    return (line, *cols)
+    fast = (f.line + 1, f.step, f.loss, f.time_ms, f.mfu)
+    slow = [r for r in scan.records if r.kind == "iter"]
+    if not slow:
+        return fast
+    other = (np.array([r.line for r in slow], np.int64),
+             *(np.array([r.value[j] for r in slow], dtype)
+               for j, dtype in enumerate((np.int64, float, float, float))))
+    return _merge(fast, other)
+
+
+def _merge(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """Merge two column sets, each sorted by its first column (line), into line order.
+    b is the small one: inserting it costs one pass over a, no sort."""
+    if not len(b[0]):
+        return a
+    order = np.argsort(b[0], kind="stable")
+    b = tuple(c[order] for c in b)
+    at = np.searchsorted(a[0], b[0], side="right")  # where each b row goes in a
+    dest = at + np.arange(len(at))  # its index in the merged columns
+    keep = np.ones(len(a[0]) + len(at), bool)
+    keep[dest] = False
+    out = []
+    for ca, cb in zip(a, b):
+        col = np.empty(len(keep), np.result_type(ca, cb))
+        col[dest] = cb
+        if len(at) < 2000:  # few rows to insert: copy the runs of a between them
+            for k, (lo, hi) in enumerate(zip(np.r_[0, at], np.r_[at, len(ca)])):
+                col[lo + k:hi + k] = ca[lo:hi]
+        else:
+            col[keep] = ca
+        out.append(col)
+    return tuple(out)
 
 
 def _eval_arrays(scan: Scan) -> tuple[np.ndarray, ...]:
@@ -102,13 +127,11 @@ def _header_bounds(records: list[Record], metric_lines: np.ndarray) -> list[int]
     return bounds
 
 
-def _regression_bounds(bounds: list[int], iters: tuple[np.ndarray, ...],
-                       evals: tuple[np.ndarray, ...]) -> list[int]:
-    """Also start a segment where steps go backwards with no header: appended runs."""
-    line = np.concatenate([iters[0], evals[0]])
-    step = np.concatenate([iters[1], evals[1]])
-    order = np.argsort(line, kind="stable")
-    line, step = line[order], step[order]
+def _regression_bounds(bounds: list[int], line: np.ndarray, step: np.ndarray) -> list[int]:
+    """Also start a segment where steps go backwards with no header: appended runs.
+    line and step: every metric line (iter and eval) in file order."""
+    if len(step) < 2 or bool(np.all(step[1:] >= step[:-1])):
+        return bounds  # steps never go back: nothing to cut
     out = list(bounds)
     edges = bounds + [np.iinfo(np.int64).max]
     for lo, hi in zip(edges[:-1], edges[1:]):
@@ -211,6 +234,9 @@ _EVENT_OF = {"saving": "checkpoint_saved", "compile": "compile", "warning": "war
 def _events(records: list[Record], rec_seg: np.ndarray, ev: EvalCurve, it: IterCurve,
             segments: list[Segment]) -> tuple[Event, ...]:
     out: list[Event] = []
+    saves = [r.line for r in records if r.kind == "saving"]
+    # the eval just before each `saving checkpoint` line (same segment checked below)
+    before = dict(zip(saves, np.searchsorted(ev.line, np.array(saves, np.int64)) - 1))
     for r, seg in zip(records, rec_seg):
         kind = _EVENT_OF.get(r.kind)
         if r.kind == "init" and r.value == "resume":
@@ -221,8 +247,8 @@ def _events(records: list[Record], rec_seg: np.ndarray, ev: EvalCurve, it: IterC
             continue
         step = None
         if kind == "checkpoint_saved":
-            before = ev.step[(ev.line < r.line) & (ev.segment == seg)]
-            step = int(before[-1]) if len(before) else None
+            i = int(before[r.line])
+            step = int(ev.step[i]) if i >= 0 and ev.segment[i] == seg else None
         out.append(Event(kind, r.line, r.text or str(r.value), step, int(seg)))
     for seg in segments[1:]:
         out.append(Event("new_segment", seg.first_line, f"run {seg.index + 1} starts "

@@ -61,24 +61,27 @@ def clean(data: bytes) -> bytes:
     return data
 
 
-def scan(data: bytes, *, markdown: bool = False) -> Scan:
-    """Read a nanoGPT log's bytes into records (no segmentation yet)."""
-    data = clean(data)
-    a = np.frombuffer(data, np.uint8)
-    starts, ends, tail = fastiter.line_bounds(a)
+def scan(data: bytes | np.ndarray, *, markdown: bool = False) -> Scan:
+    """Read a nanoGPT log's bytes (or a uint8 array of them) into records, not yet segmented."""
+    a = data if isinstance(data, np.ndarray) else np.frombuffer(data, np.uint8)
+    lines = fastiter.split_lines(a)
+    if lines.dirty:
+        a = np.frombuffer(clean(a.tobytes()), np.uint8)
+        lines = fastiter.split_lines(a)
+    starts, ends = lines.starts, lines.ends
     if markdown:  # in Markdown only code is log; the line reader sorts prose from code
-        fast, taken = fastiter.scan(a, starts[:0], ends[:0])
+        fast, _ = fastiter.scan(a, starts[:0], ends[:0])
         taken = np.zeros(len(starts), bool)
     else:
         fast, taken = fastiter.scan(a, starts, ends)
-    out = Scan(fast=fast, n_lines=len(starts) + int(tail))
+    out = Scan(fast=fast, n_lines=len(starts) + int(lines.partial))
     out.counts["iter"] = len(fast.step)
     reader = _LineReader(out, markdown)
     for i in np.flatnonzero(~taken):
-        reader.feed(int(i) + 1, data[starts[i]:ends[i]].decode("utf-8", "replace"), partial=False)
-    if tail:
+        reader.feed(int(i) + 1, a[starts[i]:ends[i]].tobytes().decode("utf-8", "replace"), partial=False)
+    if lines.partial:
         start = int(ends[-1]) + 1 if len(ends) else 0
-        reader.feed(out.n_lines, data[start:].decode("utf-8", "replace"), partial=True)
+        reader.feed(out.n_lines, a[start:].tobytes().decode("utf-8", "replace"), partial=True)
     reader.finish()
     return out
 
