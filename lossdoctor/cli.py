@@ -23,13 +23,36 @@ examples:
   lossdoctor analyze out-shakespeare-char            # a run directory: its log and ckpt.pt
   lossdoctor analyze train.log out/ckpt.pt           # a log and its checkpoint, merged
   lossdoctor analyze train.log --format json
+  lossdoctor train --data=input.txt --device=cpu --max_iters=200
 """
 
 NOT_YET = {
     "extrapolate": "predict the loss at a future step",
     "verify": "check recommendations by training",
-    "train": "the built-in nanoGPT-compatible trainer",
 }
+
+TRAIN_HELP = """\
+usage: lossdoctor train [CONFIG.py|CONFIG.yaml] [--key=value ...] [--data DIR|FILE] [--no-progress]
+
+Train a GPT with nanoGPT's train.py semantics, config keys and log format. The log goes
+to stdout and OUT_DIR/train.log, metrics to OUT_DIR/metrics.jsonl, checkpoints to
+OUT_DIR/ckpt.pt (nanoGPT's format: nanoGPT can resume or sample them).
+
+  CONFIG          a nanoGPT config .py (only its literal assignments are read; it is
+                  never executed) or a .yaml mapping of config keys
+  --key=value     any nanoGPT config key (e.g. --max_iters=2000 --device=cpu), plus
+                  --seed; values are Python literals, else strings
+  --data PATH     a nanoGPT data directory (train.bin, val.bin, meta.pkl) or a text
+                  file (char-level, 90/10 split); default: data/DATASET if it exists,
+                  else the embedded corpus (see docs/trainer.md)
+  --no-progress   no progress bar
+
+Ctrl-C saves a checkpoint; continue with --init_from=resume.
+
+examples:
+  lossdoctor train fixtures/configs/shakespeare_char_cpu.yaml --data=input.txt
+  lossdoctor train config/train_shakespeare_char.py --device=cpu --compile=False
+"""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--debug", action="store_true", help="show tracebacks")
     a.set_defaults(func=_cmd_analyze)
 
+    t = sub.add_parser("train", help="train with the built-in nanoGPT-compatible trainer",
+                       add_help=False)
+    t.add_argument("rest", nargs=argparse.REMAINDER)
+    t.set_defaults(func=_cmd_train)
+
     for name, what in NOT_YET.items():
         n = sub.add_parser(name, help=f"{what} (not implemented yet)", add_help=False)
         n.add_argument("rest", nargs=argparse.REMAINDER)
@@ -64,8 +92,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = parser.parse_args(argv)
+        if argv[:1] == ["train"]:  # nanoGPT-style --key=value: not argparse's to judge
+            args = argparse.Namespace(command="train", rest=argv[1:], func=_cmd_train)
+        else:
+            args = parser.parse_args(argv)
     except SystemExit as e:  # argparse: --help/--version exit 0, usage errors exit 2
         return int(e.code or 0)
     if not getattr(args, "command", None):
@@ -99,6 +131,37 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     console = Console(width=args.width, no_color=plain, highlight=False,
                       force_terminal=False if plain else None)
     console.print(render(result))
+    return EXIT_OK
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .errors import UsageError
+    rest = list(args.rest)
+    if any(a in ("-h", "--help") for a in rest):
+        sys.stdout.write(TRAIN_HELP)
+        return EXIT_OK
+    config_file, data, progress, overrides = None, None, True, []
+    while rest:
+        a = rest.pop(0)
+        if a == "--data":
+            if not rest:
+                raise UsageError("--data needs a path")
+            data = rest.pop(0)
+        elif a.startswith("--data="):
+            data = a.split("=", 1)[1]
+        elif a == "--no-progress":
+            progress = False
+        elif a.startswith("--"):
+            overrides.append(a)
+        elif config_file is None:
+            config_file = a
+        else:
+            raise UsageError(f"unexpected argument {a!r} (one config file, then --key=value)")
+    from .trainer import run_training
+    result = run_training(config_file, overrides, data, progress=progress)
+    if result.stopped:
+        print(f"lossdoctor: {result.stopped}", file=sys.stderr)
+        return 130 if result.stopped.startswith("interrupted") else EXIT_OK
     return EXIT_OK
 
 

@@ -52,6 +52,16 @@ def test_golden_json_of_a_real_nanogpt_log():
     check_golden("cpu_small.json", out)
 
 
+def test_golden_json_of_a_run_written_by_the_builtin_trainer():
+    code, out, err = run_cli("analyze", "fixtures/lossdoctor_train/tiny", "--format", "json")
+    assert (code, err) == (0, "")
+    run = json.loads(out)["runs"][0]
+    assert run["format"] == "nanogpt+ckpt" and run["unparsed"]["count"] == 0
+    assert run["iters"]["count"] == 101 and [e["step"] for e in run["eval"]] == [0, 25, 50, 75, 100]
+    assert run["facts"]["tokens_per_iter"] == 8 * 32 and run["config"]["n_embd"] == 32
+    check_golden("lossdoctor_train_tiny.json", out)
+
+
 def test_golden_rich_report_of_a_resumed_run_with_checkpoint():
     from rich.console import Console
     import lossdoctor

@@ -1,0 +1,154 @@
+"""The trainer's config: nanoGPT's train.py keys, names and defaults, read without exec.
+
+Layers, in nanoGPT's order: defaults -> a config file (a nanoGPT `.py` read by its literal
+assignments, or a `.yaml` mapping) -> `--key=value` overrides (ast.literal_eval, else a
+string). Unknown keys and wrong types are refused with the key named, as nanoGPT's
+configurator refuses them (an int is accepted where a float is expected).
+
+Where nanoGPT's default only makes sense on a GPU, the default follows the device:
+with no CUDA, device is 'cpu', dtype 'float32' and compile False (nanoGPT ignores dtype
+on CPU, so float32 is what its CPU runs use).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import NANOGPT_DEFAULTS, parse_assignments
+from ..errors import UsageError
+
+# keys the trainer adds to nanoGPT's
+EXTRA_DEFAULTS: dict[str, Any] = {
+    "seed": 1337,  # nanoGPT: torch.manual_seed(1337 + rank)
+}
+IGNORED = {"backend", "wandb_project", "wandb_run_name"}  # accepted, no effect here
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Resolved values (nanoGPT keys + `seed`) and the echo lines nanoGPT would print."""
+
+    values: dict[str, Any]
+    echo: tuple[str, ...] = field(default=())  # 'Overriding config with ...' and 'Overriding: ...'
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return resolve(base=self, overrides=changes)
+
+
+def defaults() -> dict[str, Any]:
+    out = {**NANOGPT_DEFAULTS, **EXTRA_DEFAULTS}
+    cuda = _cuda_available()
+    if not cuda:
+        out.update(device="cpu", dtype="float32", compile=False)
+    elif not _bf16_ok():
+        out["dtype"] = "float16"
+    return out
+
+
+def resolve(config_file: str | None = None, args: list[str] | None = None,
+            overrides: dict[str, Any] | None = None, base: TrainConfig | None = None) -> TrainConfig:
+    """Build a TrainConfig from a file, `--key=value` strings and/or a dict."""
+    values = dict(base.values) if base else defaults()
+    echo: list[str] = list(base.echo) if base else []
+    if config_file:
+        file_values, text = read_config_file(config_file)
+        echo += [f"Overriding config with {config_file}:", text.rstrip("\n")]
+        for key, value in file_values.items():
+            values[key] = _checked(key, value, values, config_file)
+    for arg in args or []:
+        if not arg.startswith("--") or "=" not in arg:
+            raise UsageError(f"expected --key=value, got {arg!r}")
+        key, text = arg[2:].split("=", 1)
+        try:
+            value = ast.literal_eval(text)
+        except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+            value = text  # as nanoGPT: a bare word is a string
+        values[key] = _checked(key, value, values, "the command line")
+        echo.append(f"Overriding: {key} = {values[key]}")
+    for key, value in (overrides or {}).items():
+        values[key] = _checked(key, value, values, "the arguments")
+    _validate(values)
+    return TrainConfig(values, tuple(echo))
+
+
+def read_config_file(path: str) -> tuple[dict[str, Any], str]:
+    """(key -> value, the file's text) of a nanoGPT .py config or a .yaml mapping."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read config file: {e.strerror or e}") from None
+    if path.endswith((".yaml", ".yml")):
+        import yaml
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise UsageError(f"{path}: not valid YAML: {e}") from None
+        if data is None:
+            return {}, text
+        if not isinstance(data, dict):
+            raise UsageError(f"{path}: expected a mapping of config keys to values")
+        return {str(k): v for k, v in data.items()}, text
+    out = {}
+    for cv in parse_assignments(text):
+        if not cv.known:
+            raise UsageError(f"{path}: {cv.key} = {cv.raw}: only literal values are read "
+                             "(config files are parsed, never executed)")
+        out[cv.key] = cv.value
+    return out, text
+
+
+def _checked(key: str, value: Any, values: dict[str, Any], where: str) -> Any:
+    if key not in values:
+        raise UsageError(f"unknown config key: {key} (from {where})")
+    want = type(values[key])
+    if want is float and type(value) is int:
+        return float(value)
+    if type(value) is not want:
+        raise UsageError(f"config key {key}: expected {want.__name__}, got {type(value).__name__} "
+                         f"{value!r} (from {where})")
+    return value
+
+
+def _validate(v: dict[str, Any]) -> None:
+    if v["dtype"] not in DTYPES:
+        raise UsageError(f"config key dtype: expected one of {', '.join(DTYPES)}, got {v['dtype']!r}")
+    if v["init_from"] not in ("scratch", "resume"):
+        raise UsageError(f"config key init_from: {v['init_from']!r} is not supported here "
+                         "(scratch or resume; GPT-2 weights need a download)")
+    if v["wandb_log"]:
+        raise UsageError("config key wandb_log: wandb logging is not supported; metrics go to "
+                         "OUT_DIR/metrics.jsonl")
+    for key in ("batch_size", "block_size", "n_layer", "n_head", "n_embd", "eval_iters",
+                "log_interval", "eval_interval", "gradient_accumulation_steps"):
+        if v[key] < 1:
+            raise UsageError(f"config key {key}: must be at least 1, got {v[key]}")
+    if v["n_embd"] % v["n_head"]:
+        raise UsageError(f"config keys n_embd={v['n_embd']}, n_head={v['n_head']}: "
+                         "n_embd must be a multiple of n_head")
+    if not 0.0 <= v["dropout"] < 1.0:
+        raise UsageError(f"config key dropout: must be in [0, 1), got {v['dropout']}")
+    if v["max_iters"] < 0:
+        raise UsageError(f"config key max_iters: must be >= 0, got {v['max_iters']}")
+    if str(v["device"]).startswith("cuda") and not _cuda_available():
+        raise UsageError(f"config key device: {v['device']!r}, but this machine has no CUDA "
+                         "(use --device=cpu)")
+
+
+def _cuda_available() -> bool:
+    if os.environ.get("CUDA_VISIBLE_DEVICES") == "":
+        return False
+    import torch
+    return torch.cuda.is_available()
+
+
+def _bf16_ok() -> bool:
+    import torch
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()

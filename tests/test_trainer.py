@@ -1,0 +1,229 @@
+"""The built-in trainer, on tiny configs that take seconds on CPU."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from lossdoctor.errors import CheckpointError, InputError, UsageError  # noqa: E402
+from lossdoctor.trainer import get_lr, load_data, resolve, train  # noqa: E402
+from lossdoctor.trainer.data import prepare_text  # noqa: E402
+from lossdoctor.trainer.loop import TrainingStopped, load_checkpoint  # noqa: E402
+from lossdoctor.trainer.model import GPT, GPTConfig  # noqa: E402
+
+TINY = ["--device=cpu", "--compile=False", "--dtype=float32", "--n_layer=1", "--n_head=2",
+        "--n_embd=16", "--block_size=16", "--batch_size=8", "--gradient_accumulation_steps=1",
+        "--eval_interval=10", "--eval_iters=4", "--log_interval=1", "--learning_rate=1e-2",
+        "--warmup_iters=5", "--lr_decay_iters=40", "--min_lr=1e-3", "--max_iters=40",
+        "--always_save_checkpoint=True"]
+
+# nanoGPT's model.py state_dict for n_layer=2, bias=True (read off nanoGPT @3adf61e1)
+NANOGPT_KEYS = ["transformer.wte.weight", "transformer.wpe.weight"] + [
+    f"transformer.h.{i}.{name}" for i in range(2) for name in (
+        "ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight",
+        "attn.c_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",
+        "mlp.c_proj.weight", "mlp.c_proj.bias")] + [
+    "transformer.ln_f.weight", "transformer.ln_f.bias", "lm_head.weight"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    words = ["the ", "cat ", "sat ", "on ", "a ", "mat. "]
+    return prepare_text("".join(rng.choice(words, 4000)), "generated words")
+
+
+def tiny(tmp_path, *extra: str):
+    return resolve(None, TINY + [f"--out_dir={tmp_path / 'out'}", *extra])
+
+
+def read_metrics(out_dir) -> list[dict]:
+    with open(os.path.join(out_dir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_the_loss_decreases(tmp_path, data):
+    result = train(tiny(tmp_path), data, echo=False)
+    first, last = result.evals[0], result.evals[-1]
+    assert first[0] == 0 and last[0] == 40
+    assert last[2] < first[2] - 0.5  # val loss, nats
+    assert result.stopped is None and result.iter_num == 41
+
+
+def test_log_parses_back_to_the_same_numbers(tmp_path, data):
+    import lossdoctor
+    result = train(tiny(tmp_path), data, echo=False)
+    run = lossdoctor.load(result.out_dir)  # the log and ckpt.pt there, as one run
+    assert run.format == "nanogpt+ckpt" and run.n_unparsed == 0
+    assert list(run.evals.step) == [e[0] for e in result.evals]
+    assert np.allclose(run.evals.val, [round(e[2], 4) for e in result.evals], atol=1e-9)
+    iters = [m for m in read_metrics(result.out_dir) if m["kind"] == "iter"]
+    assert list(run.iters.step) == [m["step"] for m in iters]
+    assert np.allclose(run.iters.loss, [round(m["loss"], 4) for m in iters], atol=1e-9)
+    assert run.config.get("n_embd") == 16 and run.config.get("batch_size") == 8
+    facts = lossdoctor.compute_facts(run)
+    assert facts["tokens_per_iter"].value == 8 * 16
+    assert facts["params"].value == GPT(GPTConfig(16, data.vocab_size, 1, 2, 16, 0.0, False)).get_num_params()
+
+
+def test_checkpoint_round_trips_and_resume_continues_the_schedule(tmp_path, data):
+    first = train(tiny(tmp_path, "--max_iters=20"), data, echo=False)
+    ckpt = load_checkpoint(first.checkpoint_path)
+    assert ckpt["iter_num"] == 20 and set(ckpt["model_args"]) >= {"n_layer", "vocab_size", "block_size"}
+    model = GPT(GPTConfig(**ckpt["model_args"]))
+    model.load_state_dict(ckpt["model"], strict=True)
+    resumed = train(tiny(tmp_path, "--init_from=resume"), data, echo=False)
+    assert resumed.iter_num == 41
+    cfg = tiny(tmp_path).values
+    iters = [m for m in read_metrics(first.out_dir) if m["kind"] == "iter"]
+    assert [m["step"] for m in iters] == list(range(0, 21)) + list(range(20, 41))
+    for m in iters:
+        assert m["lr"] == pytest.approx(get_lr(m["step"], cfg), rel=1e-12)
+    import lossdoctor
+    run = lossdoctor.load(first.out_dir)  # appended log: scratch then resume
+    assert len(run.segments) == 2 and run.lineage() == (0, 1)
+
+
+def test_state_dict_keys_and_shapes_match_nanogpt():
+    model = GPT(GPTConfig(block_size=16, vocab_size=50, n_layer=2, n_head=2, n_embd=8, bias=True))
+    sd = model.state_dict()
+    assert list(sd) == NANOGPT_KEYS
+    assert sd["transformer.h.0.attn.c_attn.weight"].shape == (24, 8)
+    assert sd["transformer.h.1.mlp.c_proj.weight"].shape == (8, 32)
+    assert sd["lm_head.weight"].data_ptr() == sd["transformer.wte.weight"].data_ptr()  # tied
+    no_bias = GPT(GPTConfig(block_size=16, vocab_size=50, n_layer=2, n_head=2, n_embd=8, bias=False))
+    assert list(no_bias.state_dict()) == [k for k in NANOGPT_KEYS if not k.endswith(".bias")]
+
+
+def test_scaled_residual_init():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=64, vocab_size=64, n_layer=8, n_head=4, n_embd=256))
+    std = model.transformer.h[0].mlp.c_proj.weight.std().item()
+    assert std == pytest.approx(0.02 / math.sqrt(2 * 8), rel=0.05)
+    assert model.transformer.h[0].mlp.c_fc.weight.std().item() == pytest.approx(0.02, rel=0.05)
+
+
+def test_bf16_autocast_runs_on_cpu(tmp_path, data):
+    result = train(tiny(tmp_path, "--dtype=bfloat16", "--max_iters=10"), data, echo=False)
+    assert math.isfinite(result.final_val_loss)
+
+
+def test_resumes_a_checkpoint_written_by_nanogpt(tmp_path, data):
+    import shutil
+    src = os.path.join(os.path.dirname(__file__), "..", "fixtures", "nanogpt", "tiny_resume", "ckpt.pt")
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(src, out / "ckpt.pt")
+    ckpt = load_checkpoint(str(out / "ckpt.pt"))
+    start = int(ckpt["iter_num"])
+    shakespeare = prepare_text("".join(chr(c) for c in range(32, 32 + ckpt["model_args"]["vocab_size"])) * 50, "t")
+    cfg = resolve(None, ["--device=cpu", "--compile=False", "--init_from=resume", f"--out_dir={out}",
+                         f"--max_iters={start + 3}", "--eval_interval=1000", "--eval_iters=2",
+                         f"--batch_size=2", "--gradient_accumulation_steps=1"])
+    result = train(cfg, shakespeare, echo=False)
+    assert result.iter_num == start + 4
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, data, monkeypatch):
+    train(tiny(tmp_path, "--max_iters=10"), data, echo=False)
+    forward = GPT.forward
+
+    def poisoned(self, idx, targets=None):
+        logits, loss = forward(self, idx, targets)
+        return logits, (loss * float("nan") if loss is not None and self.training else loss)
+
+    monkeypatch.setattr(GPT, "forward", poisoned)
+    with pytest.raises(TrainingStopped, match="non-finite training loss.*last good checkpoint"):
+        train(tiny(tmp_path, "--init_from=resume", "--max_iters=20"), data, echo=False)
+    assert load_checkpoint(str(tmp_path / "out" / "ckpt.pt"))["iter_num"] == 10
+
+
+def test_interrupt_saves_a_checkpoint_to_resume_from(tmp_path, data):
+    def stop_at_7(event):
+        if event.kind == "iter" and event.step == 7:
+            raise KeyboardInterrupt
+
+    result = train(tiny(tmp_path), data, callbacks=[stop_at_7], echo=False)
+    assert result.stopped == "interrupted at iter 7"
+    assert load_checkpoint(result.checkpoint_path)["iter_num"] == 7
+    again = train(tiny(tmp_path, "--init_from=resume", "--max_iters=12"), data, echo=False)
+    assert again.iter_num == 13
+
+
+def test_callback_can_stop_the_run(tmp_path, data):
+    result = train(tiny(tmp_path), data, callbacks=[lambda e: e.kind == "eval" and e.step == 10], echo=False)
+    assert result.stopped == "stopped by a callback" and result.evals[-1][0] == 10
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--n_layr=2"], "unknown config key: n_layr"),
+    (["--n_layer=2.5"], "n_layer: expected int, got float"),
+    (["--compile=maybe"], "compile: expected bool, got str"),
+    (["--dtype=float8"], "dtype: expected one of"),
+    (["--init_from=gpt2"], "init_from"),
+    (["n_layer=2"], "expected --key=value"),
+])
+def test_bad_config_is_refused_with_the_key_named(args, message):
+    with pytest.raises(UsageError, match=message):
+        resolve(None, ["--device=cpu"] + args)
+
+
+def test_config_file_is_parsed_not_executed(tmp_path):
+    py = tmp_path / "cfg.py"
+    py.write_text("n_layer = 3\nbatch_size = 4 * 2\nimport os\nlearning_rate = 1e-3 # comment\n")
+    cfg = resolve(str(py), ["--device=cpu", "--n_layer=5"])
+    assert cfg["n_layer"] == 5 and cfg["batch_size"] == 8 and cfg["learning_rate"] == 1e-3
+    assert cfg.echo[0] == f"Overriding config with {py}:" and cfg.echo[-1] == "Overriding: n_layer = 5"
+    evil = tmp_path / "evil.py"
+    evil.write_text("n_layer = int(open('/etc/passwd').read()[:1])\n")
+    with pytest.raises(UsageError, match="only literal values"):
+        resolve(str(evil), ["--device=cpu"])
+    yml = tmp_path / "cfg.yaml"
+    yml.write_text("n_layer: 2\nn_head: 4\nn_embd: 64\n")
+    assert resolve(str(yml), ["--device=cpu"])["n_embd"] == 64
+
+
+def test_resume_without_checkpoint_and_data_dir_without_train_bin(tmp_path, data):
+    with pytest.raises(CheckpointError, match="no checkpoint to resume from"):
+        train(tiny(tmp_path, "--init_from=resume"), data, echo=False)
+    with pytest.raises(InputError, match="train.bin"):
+        load_data(str(tmp_path))
+
+
+def test_cli_train_writes_log_and_checkpoint(tmp_path, capsys, data):
+    from lossdoctor.cli import main
+    text = tmp_path / "input.txt"
+    text.write_text("to be or not to be, that is the question. " * 200)
+    code = main(["train", f"--data={text}", *TINY, "--max_iters=10", f"--out_dir={tmp_path / 'o'}",
+                 "--no-progress"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "step 10: train loss" in out and "saving checkpoint to" in out
+    assert (tmp_path / "o" / "ckpt.pt").exists() and (tmp_path / "o" / "train.log").exists()
+    assert main(["train", "--n_layr=1"]) == 2
+    assert "unknown config key: n_layr" in capsys.readouterr().err
+
+
+def test_shipped_readme_cpu_config_resolves():
+    path = os.path.join(os.path.dirname(__file__), "..", "fixtures", "configs", "shakespeare_char_cpu.yaml")
+    cfg = resolve(path)
+    expect = dict(device="cpu", compile=False, eval_iters=20, log_interval=1, block_size=64, batch_size=12,
+                  n_layer=4, n_head=4, n_embd=128, max_iters=2000, lr_decay_iters=2000, dropout=0.0,
+                  gradient_accumulation_steps=1, learning_rate=1e-3, min_lr=1e-4, beta2=0.99,
+                  warmup_iters=100, eval_interval=250)
+    assert {k: cfg[k] for k in expect} == expect
+
+
+def test_out_of_memory_stops_with_a_message(tmp_path, data, monkeypatch):
+    def no_memory(self, idx, targets=None):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
+
+    monkeypatch.setattr(GPT, "forward", no_memory)
+    with pytest.raises(TrainingStopped, match="out of memory at iter 0"):
+        train(tiny(tmp_path), data, echo=False)
