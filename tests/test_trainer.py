@@ -109,8 +109,9 @@ def test_scaled_residual_init():
     assert model.transformer.h[0].mlp.c_fc.weight.std().item() == pytest.approx(0.02, rel=0.05)
 
 
-def test_bf16_autocast_runs_on_cpu(tmp_path, data):
-    result = train(tiny(tmp_path, "--dtype=bfloat16", "--max_iters=10"), data, echo=False)
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_autocast_runs_on_cpu(tmp_path, data, dtype):
+    result = train(tiny(tmp_path, f"--dtype={dtype}", "--max_iters=10"), data, echo=False)
     assert math.isfinite(result.final_val_loss)
 
 
