@@ -27,7 +27,6 @@ examples:
 """
 
 NOT_YET = {
-    "extrapolate": "predict the loss at a future step",
     "verify": "check recommendations by training",
 }
 
@@ -78,6 +77,25 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--debug", action="store_true", help="show tracebacks")
     a.set_defaults(func=_cmd_analyze)
 
+    x = sub.add_parser("extrapolate", help="predict the loss at a later step, per way of getting there",
+                       epilog="scenarios: rerun (fresh run with --max_iters=N --lr_decay_iters=N), resume "
+                              "(--init_from=resume with the new schedule), constant (resume at min_lr), "
+                              "custom (--schedule)")
+    x.add_argument("path", metavar="LOG|CKPT|DIR")
+    x.add_argument("--to", type=_positive_int, required=True, metavar="N", help="target step")
+    x.add_argument("--level", type=float, default=0.8, help="interval level (default 0.8)")
+    x.add_argument("--scenario", action="append", choices=("rerun", "resume", "constant", "custom"),
+                   help="scenarios to predict (default: rerun, resume, constant; custom with --schedule)")
+    x.add_argument("--schedule", metavar="SPEC|FILE",
+                   help="custom LR schedule: 'warmup_iters=100,lr_decay_iters=5000,min_lr=1e-4"
+                        "[,learning_rate=1e-3]' or a file with one LR per step")
+    x.add_argument("--calibrate", metavar="OTHER_RUN", help="a run of the same config at another horizon")
+    x.add_argument("--format", choices=("rich", "plain", "json"), default=None)
+    x.add_argument("--plot", metavar="FILE.png", help="plot the curve, the fit and each scenario (needs matplotlib)")
+    x.add_argument("--width", type=_positive_int, default=None)
+    x.add_argument("--debug", action="store_true", help="show tracebacks")
+    x.set_defaults(func=_cmd_extrapolate)
+
     t = sub.add_parser("train", help="train with the built-in nanoGPT-compatible trainer",
                        add_help=False)
     t.add_argument("rest", nargs=argparse.REMAINDER)
@@ -96,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv[:1] == ["train"]:  # nanoGPT-style --key=value: not argparse's to judge
             args = argparse.Namespace(command="train", rest=argv[1:], func=_cmd_train)
+        elif argv[:1] and argv[0] in NOT_YET:
+            args = argparse.Namespace(command=argv[0], rest=argv[1:], func=_not_yet(argv[0], NOT_YET[argv[0]]))
         else:
             args = parser.parse_args(argv)
     except SystemExit as e:  # argparse: --help/--version exit 0, usage errors exit 2
@@ -132,6 +152,60 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
                       force_terminal=False if plain else None)
     console.print(render(result))
     return EXIT_OK
+
+
+def _cmd_extrapolate(args: argparse.Namespace) -> int:
+    import lossdoctor
+    from .errors import UsageError
+    from .fit.extrapolate import extrapolate
+    if not 0 < args.level < 1:
+        raise UsageError(f"--level {args.level}: must be between 0 and 1")
+    run = lossdoctor.load(args.path)
+    schedule = _read_schedule(args.schedule) if args.schedule else None
+    scenarios = tuple(args.scenario or (("rerun", "resume", "constant") + (("custom",) if schedule is not None else ())))
+    other = lossdoctor.load(args.calibrate) if args.calibrate else None
+    result = extrapolate(run, args.to, scenarios=scenarios, level=args.level, schedule=schedule, calibrate=other)
+    if args.plot:
+        from .report.plot import plot_extrapolation
+        plot_extrapolation(run, result, args.plot)
+    if args.format == "json":
+        from .report.extrapolation import to_json
+        sys.stdout.write(to_json(run, result) + "\n")
+        return EXIT_OK
+    from rich.console import Console
+    from .report.extrapolation import render
+    plain = args.format == "plain" or (args.format is None and not sys.stdout.isatty())
+    console = Console(width=args.width, no_color=plain, highlight=False, force_terminal=False if plain else None)
+    console.print(render(run, result))
+    return EXIT_OK
+
+
+def _read_schedule(spec: str):  # -> dict | np.ndarray
+    """'key=value,...' for warmup_iters, lr_decay_iters, min_lr, learning_rate; or a file."""
+    import os
+    from .errors import UsageError
+    if os.path.exists(spec):
+        import numpy as np
+        try:
+            lr = np.loadtxt(spec, dtype=float, ndmin=1)
+        except ValueError as e:
+            raise UsageError(f"{spec}: expected one LR per line: {e}") from None
+        if lr.ndim != 1 or not np.all(np.isfinite(lr)) or np.any(lr < 0):
+            raise UsageError(f"{spec}: expected one non-negative LR per line")
+        return lr
+    out: dict = {}
+    kinds = {"warmup_iters": int, "lr_decay_iters": int, "min_lr": float, "learning_rate": float}
+    for part in spec.split(","):
+        key, _, value = part.partition("=")
+        key = key.strip()
+        if key not in kinds:
+            raise UsageError(f"--schedule: unknown key {key!r} (use {', '.join(kinds)}, or a file)")
+        try:
+            out[key] = kinds[key](float(value)) if kinds[key] is int else float(value)
+        except ValueError:
+            raise UsageError(f"--schedule: {key}={value!r} is not a number") from None
+    out["decay_lr"] = True
+    return out
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

@@ -1,0 +1,153 @@
+"""Backtests of `lossdoctor extrapolate` on real runs: predict a longer run's final val
+from a shorter run's log, for `rerun` and `resume`, at horizon ratios 1.5x, 2.5x, 5x.
+
+    python benchmarks/extrapolation.py [--runs DIR] [--data input.txt] [--groundtruth DIR]
+
+Runs: nanoGPT's README CPU config (fixtures/configs/shakespeare_char_cpu.yaml) trained by
+the built-in trainer on tiny Shakespeare, seed 1337, max_iters = lr_decay_iters = 1000,
+2000, 2500, 3000 and 5000; resumed continuations 1000 -> 1500, 2500, 5000 and 2000 ->
+3000, 5000 (--init_from=resume --max_iters=N --lr_decay_iters=N); seeds 1338 and 1339 at
+2000 for the seed spread. They are trained into --runs (kept; existing ones are reused:
+about 25 minutes on 2 CPU cores the first time). The nanoGPT runs in
+../shared/groundtruth (T1000 -> T3000, eval_iters 200) are a further `rerun` case.
+
+Prints per case the prediction, its 80% interval and the truth; then, per scenario and
+ratio, the median and worst absolute error, the coverage of the 80% intervals, and the
+same errors for the schedule-blind power law (the baseline to beat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+CONFIG = os.path.join(ROOT, "fixtures", "configs", "shakespeare_char_cpu.yaml")
+RERUN = (1000, 2000, 2500, 3000, 5000)
+RESUME = ((1000, 1500), (1000, 2500), (1000, 5000), (2000, 3000), (2000, 5000))
+SEEDS = (1338, 1339)
+
+
+def train(runs: str, name: str, data: str, *args: str, base: str | None = None) -> str:
+    out = os.path.join(runs, name)
+    if os.path.exists(os.path.join(out, "done")):
+        return out
+    if base:  # a resumed run starts from a copy of the shorter run
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.copytree(base, out)
+        os.remove(os.path.join(out, "done"))
+    print(f"training {name} ...", file=sys.stderr, flush=True)
+    subprocess.run([sys.executable, "-m", "lossdoctor", "train", CONFIG, f"--data={data}",
+                    "--always_save_checkpoint=True", f"--out_dir={out}", "--no-progress", *args],
+                   stdout=subprocess.DEVNULL, check=True)
+    open(os.path.join(out, "done"), "w").close()
+    return out
+
+
+def make_runs(runs: str, data: str) -> dict[str, str]:
+    os.makedirs(runs, exist_ok=True)
+    paths = {}
+    for t in RERUN:
+        paths[f"rerun-{t}"] = train(runs, f"rerun-{t}", data, f"--max_iters={t}", f"--lr_decay_iters={t}")
+    for s, t in RESUME:
+        paths[f"resume-{s}-{t}"] = train(runs, f"resume-{s}-{t}", data, "--init_from=resume",
+                                         f"--max_iters={t}", f"--lr_decay_iters={t}", base=paths[f"rerun-{s}"])
+    for seed in SEEDS:
+        paths[f"seed-{seed}"] = train(runs, f"seed-{seed}-2000", data, "--max_iters=2000",
+                                      "--lr_decay_iters=2000", f"--seed={seed}")
+    return paths
+
+
+def final_val(path: str) -> float:
+    import lossdoctor
+    ev, _ = lossdoctor.load(path).curves()
+    return float(ev.val[-1])
+
+
+def cases(paths: dict[str, str], groundtruth: str | None) -> list[tuple]:
+    """(scenario, ratio, short run, target step, truth)"""
+    out = []
+    for s in (1000, 2000):
+        for t in RERUN:
+            if t > s:
+                out.append(("rerun", t / s, paths[f"rerun-{s}"], t, final_val(paths[f"rerun-{t}"])))
+    for s, t in RESUME:
+        out.append(("resume", t / s, paths[f"rerun-{s}"], t, final_val(paths[f"resume-{s}-{t}"])))
+    if groundtruth and os.path.exists(os.path.join(groundtruth, "gt_T1000.log")):
+        out.append(("rerun (nanoGPT)", 3.0, os.path.join(groundtruth, "gt_T1000.log"), 3000,
+                    final_val(os.path.join(groundtruth, "gt_T3000.log"))))
+    return out
+
+
+def bump(paths: dict[str, str]) -> list[tuple[str, float, float]]:
+    """Height of the resume bump: val at the first eval after resuming minus val at the
+    resume step, predicted and true."""
+    import lossdoctor
+    out = []
+    for s, t in RESUME:
+        run = lossdoctor.load(paths[f"resume-{s}-{t}"])
+        ev, _ = run.curves()
+        after = ev.step > s
+        if not after.any():
+            continue
+        first = int(ev.step[after][0])
+        truth = float(ev.val[after][0] - ev.val[ev.step == s][-1])
+        short = lossdoctor.load(paths[f"rerun-{s}"])
+        pred_first = _scenario_val(lossdoctor.extrapolate(short, first, scenarios=("resume",)), "resume")
+        # the law's own value at the resume step, so that the bump is the law's difference
+        at_s = lossdoctor.extrapolate(short, s).scenarios[0].val.mean
+        out.append((f"{s}->{t} (eval at {first})", pred_first - at_s, truth))
+    return out
+
+
+def _scenario_val(x, name: str) -> float:  # noqa: ANN001
+    return next(sc.val.mean for sc in x.scenarios if sc.name == name)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", default=os.path.join(os.path.expanduser("~"), ".cache", "lossdoctor-bench", "runs"))
+    ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "shakespeare_char", "input.txt"))
+    ap.add_argument("--groundtruth", default=os.path.join(ROOT, "..", "shared", "groundtruth"))
+    args = ap.parse_args()
+    import lossdoctor
+    paths = make_runs(args.runs, args.data)
+    rows = []
+    print(f"{'scenario':16s} {'ratio':>5s} {'from':>5s} {'to':>5s} {'pred':>7s} {'80% interval':>17s} "
+          f"{'truth':>7s} {'err':>7s} {'power':>7s} {'err':>7s}")
+    for name, ratio, short, to, truth in cases(paths, args.groundtruth):
+        scen = "resume" if name == "resume" else "rerun"
+        x = lossdoctor.extrapolate(lossdoctor.load(short), to, scenarios=(scen,))
+        v = next(s.val for s in x.scenarios if s.name == scen)
+        base = x.baseline["val"]
+        rows.append((name, ratio, v.mean - truth, v.lo <= truth <= v.hi, base - truth))
+        print(f"{name:16s} {ratio:5.1f} {x.last_step:5d} {to:5d} {v.mean:7.4f} [{v.lo:.4f}, {v.hi:.4f}] "
+              f"{truth:7.4f} {v.mean - truth:+7.4f} {base:7.4f} {base - truth:+7.4f}")
+    print()
+    print(f"{'scenario':16s} {'ratio':>5s} {'n':>2s} {'median |err|':>12s} {'worst':>7s} {'coverage':>8s} "
+          f"{'power median':>12s} {'power worst':>11s}")
+    groups = sorted({(r[0], r[1]) for r in rows}, key=lambda g: (g[0], g[1]))
+    for g in groups + [("all", None)]:
+        sel = [r for r in rows if (r[0], r[1]) == g] if g[0] != "all" else rows
+        e = np.abs([r[2] for r in sel])
+        b = np.abs([r[4] for r in sel])
+        cov = np.mean([r[3] for r in sel])
+        print(f"{g[0]:16s} {'' if g[1] is None else f'{g[1]:.1f}':>5s} {len(sel):2d} {np.median(e):12.4f} "
+              f"{e.max():7.4f} {cov:8.0%} {np.median(b):12.4f} {b.max():11.4f}")
+    print()
+    seeds = [final_val(paths["rerun-2000"])] + [final_val(paths[f"seed-{s}"]) for s in SEEDS]
+    print(f"seed spread of final val at 2000 iterations (seeds 1337, 1338, 1339): "
+          f"{', '.join(f'{v:.4f}' for v in seeds)}; sd {np.std(seeds, ddof=1):.4f}")
+    for label, pred, truth in bump(paths):
+        print(f"resume bump {label}: predicted {pred:+.4f}, true {truth:+.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Loss-curve laws and their fitting.
+
+Schedule-aware: the LR-annealing law of Tissue et al. (2024), "MTL":
+
+    L(s) = L0 + A * S1(s)^(-alpha) - C * S2(s)
+    S1(s) = sum_{t<s} eta_t            (LR area; warmup counted at the peak LR)
+    m_t   = lam * m_{t-1} + (eta_{t-1} - eta_t),   S2(s) = sum_{t<s} m_t
+
+eta is the LR divided by its peak, so S1 is in "steps at peak LR". A re-warm (resume with
+a new schedule) makes m negative and raises the loss: the law predicts the resume bump.
+For fixed (alpha, lam) the law is linear in (L0, A, C): those are solved exactly (bounded
+least squares) over a grid of (alpha, lam), and the best points are polished with
+scipy's least_squares (soft-L1 loss, bounds).
+
+Baseline, schedule-blind: a power law in steps with an offset, L = a + b * s^(-c).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+ALPHAS = np.geomspace(0.03, 1.5, 28)
+LAMBDAS = (0.99, 0.995, 0.999, 0.9995)
+
+
+@dataclass(frozen=True)
+class Features:
+    """S1 and S2 (for each lam) of a schedule, at every step 0..N."""
+
+    s1: np.ndarray  # (N+1,) LR area before step s, in steps at peak LR
+    s2: dict[float, np.ndarray]  # lam -> (N+1,)
+
+
+def features(lr: np.ndarray, warmup_iters: int) -> Features:
+    """lr: (N,) the LR of the update at each step 0..N-1 (nanoGPT's get_lr)."""
+    from scipy.signal import lfilter
+    peak = float(lr.max()) if len(lr) else 1.0
+    eta = lr / peak
+    eta = np.where(np.arange(len(eta)) < warmup_iters, 1.0, eta)  # warmup at the peak
+    s1 = np.concatenate([[0.0], np.cumsum(eta)])
+    drop = np.concatenate([[0.0], eta[:-1] - eta[1:]])  # (N,) eta_{t-1} - eta_t
+    s2 = {}
+    for lam in LAMBDAS:
+        m = lfilter([1.0], [1.0, -lam], drop)  # m_t = lam m_{t-1} + drop_t
+        s2[lam] = np.concatenate([[0.0], np.cumsum(m)])
+    return Features(s1, s2)
+
+
+@dataclass(frozen=True)
+class LawFit:
+    name: str  # 'mtl' or 'power'
+    params: dict[str, float]
+    sse: float  # weighted sum of squared residuals (in sigma units)
+    n: int  # points fitted
+    k: int  # parameters
+
+    @property
+    def aicc(self) -> float:
+        n, k = self.n, self.k
+        return self.sse + 2 * k + (2 * k * (k + 1) / (n - k - 1) if n - k - 1 > 0 else 0.0)
+
+    def predict(self, steps: np.ndarray, feats: Features) -> np.ndarray:
+        p = self.params
+        steps = np.asarray(steps, int)
+        if self.name == "power":
+            return p["a"] + p["b"] * np.maximum(steps, 1.0) ** (-p["c"])
+        s1 = np.maximum(feats.s1[steps], 1e-9)
+        return p["L0"] + p["A"] * s1 ** (-p["alpha"]) - p["C"] * feats.s2[p["lam"]][steps]
+
+
+def _linear(X: np.ndarray, y: np.ndarray, w: np.ndarray, lower: np.ndarray) -> tuple[np.ndarray, float]:
+    """Weighted least squares with lower bounds on the coefficients: (coef, sse)."""
+    from scipy.optimize import lsq_linear
+    res = lsq_linear(X * w[:, None], y * w, bounds=(lower, np.inf), method="bvls")
+    r = (X @ res.x - y) * w
+    return res.x, float(r @ r)
+
+
+def fit_mtl(steps: np.ndarray, y: np.ndarray, sigma: np.ndarray, feats: Features,
+            lam_penalty: dict[float, float] | None = None, alpha: float | None = None,
+            lam: float | None = None, polish: bool = True) -> list[LawFit]:
+    """Fits for each lam (best alpha each), best first. Penalties (in sse units) favour the
+    calibrated lam; `alpha`/`lam` fix those shape parameters."""
+    w = 1.0 / sigma
+    s1 = np.maximum(feats.s1[steps], 1e-9)
+    out = []
+    for lm in ((lam,) if lam is not None else LAMBDAS):
+        best = None
+        for a in ((alpha,) if alpha is not None else ALPHAS):
+            X = np.column_stack([np.ones_like(s1), s1 ** (-a), -feats.s2[lm][steps]])
+            coef, sse = _linear(X, y, w, np.array([0.0, 0.0, 0.0]))
+            if best is None or sse < best[0]:
+                best = (sse, a, coef)
+        sse, a, coef = best
+        if polish and alpha is None:
+            sse, a, coef = _polish(steps, y, w, s1, feats.s2[lm][steps], a, coef, sse)
+        pen = (lam_penalty or {}).get(lm, 0.0)
+        out.append(LawFit("mtl", {"L0": coef[0], "A": coef[1], "alpha": a, "C": coef[2], "lam": lm},
+                          sse + pen, len(y), 4 if alpha is None else 3))
+    return sorted(out, key=lambda f: f.sse)
+
+
+def _polish(steps, y, w, s1, s2, a, coef, sse):  # noqa: ANN001, ANN202
+    """least_squares on (L0, A, alpha, C) from the grid's best, soft-L1 loss, bounds."""
+    from scipy.optimize import least_squares
+
+    def resid(p: np.ndarray) -> np.ndarray:
+        return (p[0] + p[1] * s1 ** (-p[2]) - p[3] * s2 - y) * w
+
+    x0 = np.array([coef[0], coef[1], a, coef[2]])
+    lo, hi = np.array([0.0, 0.0, ALPHAS[0], 0.0]), np.array([np.inf, np.inf, ALPHAS[-1], np.inf])
+    x0 = np.clip(x0, lo, np.where(np.isfinite(hi), hi, x0 + 1))
+    try:
+        res = least_squares(resid, x0, bounds=(lo, hi), loss="soft_l1", f_scale=2.0, max_nfev=200)
+    except (ValueError, np.linalg.LinAlgError):
+        return sse, a, coef
+    r = resid(res.x)
+    new = float(r @ r)
+    if not np.isfinite(new) or new > sse:
+        return sse, a, coef
+    return new, float(res.x[2]), np.array([res.x[0], res.x[1], res.x[3]])
+
+
+def fit_power(steps: np.ndarray, y: np.ndarray, sigma: np.ndarray) -> LawFit:
+    """L = a + b * s^(-c): c on a grid, (a, b) exactly, a >= 0, b >= 0."""
+    w = 1.0 / sigma
+    s = np.maximum(steps.astype(float), 1.0)
+    best = None
+    for c in ALPHAS:
+        X = np.column_stack([np.ones_like(s), s ** (-c)])
+        coef, sse = _linear(X, y, w, np.array([0.0, 0.0]))
+        if best is None or sse < best[0]:
+            best = (sse, c, coef)
+    sse, c, coef = best
+    return LawFit("power", {"a": coef[0], "b": coef[1], "c": c}, sse, len(y), 3)

@@ -1,0 +1,148 @@
+"""`lossdoctor extrapolate`: scenarios, intervals, refusals, JSON, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES, parse_text
+
+pytest.importorskip("scipy")
+
+import lossdoctor  # noqa: E402
+from lossdoctor.cli import main  # noqa: E402
+from lossdoctor.facts.schedule import lr_at  # noqa: E402
+from lossdoctor.fit import laws  # noqa: E402
+from lossdoctor.fit.extrapolate import CannotExtrapolate, extrapolate  # noqa: E402
+
+SCHED = dict(learning_rate=1e-3, warmup_iters=100, lr_decay_iters=2000, min_lr=1e-4, decay_lr=True)
+TRUE = dict(L0=0.8, A=3.0, alpha=0.25, C=0.0002, lam=0.999)  # anneal bonus ~0.18 nats
+
+
+def law_curve(n: int, params: dict = TRUE, sched: dict = SCHED) -> np.ndarray:
+    lr = lr_at(np.arange(n + 1), **sched)
+    fit = laws.LawFit("mtl", params, 0.0, 0, 4)
+    return fit.predict(np.arange(n + 1), laws.features(lr, sched["warmup_iters"]))
+
+
+def make_log(n: int = 2000, noise: float = 0.03, gap: float = 0.05, seed: int = 0,
+             val_shift: np.ndarray | None = None, sched: dict = SCHED) -> str:
+    """A nanoGPT-format log whose losses follow the law, with noise like a real run's."""
+    rng = np.random.default_rng(seed)
+    y = law_curve(n, sched=sched)
+    lines = [f"Overriding: {k} = {v}" for k, v in {**sched, "max_iters": n, "eval_interval": 250,
+                                                      "eval_iters": 20, "gradient_accumulation_steps": 1,
+                                                      "batch_size": 12, "block_size": 64}.items()]
+    lines.append("tokens per iteration will be: 768")
+    for i in range(n + 1):
+        if i % 250 == 0:
+            e = noise / np.sqrt(20)
+            val = y[i] + gap + rng.normal(0, e) + (val_shift[i] if val_shift is not None else 0.0)
+            lines.append(f"step {i}: train loss {y[i] + rng.normal(0, e):.4f}, val loss {val:.4f}")
+        lines.append(f"iter {i}: loss {y[i] + rng.normal(0, noise):.4f}, time 40.00ms, mfu 0.01%")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return parse_text(make_log())
+
+
+def test_recovers_a_curve_that_follows_the_law(synthetic):
+    x = extrapolate(synthetic, 5000)
+    truth = {"rerun": law_curve(5000, sched={**SCHED, "lr_decay_iters": 5000})[5000] + 0.05}
+    rerun = next(s for s in x.scenarios if s.name == "rerun")
+    assert abs(rerun.val.mean - truth["rerun"]) < 0.03
+    assert rerun.val.lo < truth["rerun"] < rerun.val.hi
+    assert x.horizon_ratio == 2.5 and x.last_step == 2000
+
+
+def test_scenarios_differ_and_carry_exact_flags(synthetic):
+    x = extrapolate(synthetic, 5000)
+    by = {s.name: s for s in x.scenarios}
+    assert by["rerun"].flags == "--max_iters=5000 --lr_decay_iters=5000"
+    assert by["resume"].flags == "--init_from=resume --max_iters=5000 --lr_decay_iters=5000"
+    assert by["constant"].flags == "--init_from=resume --max_iters=5000 --decay_lr=False --learning_rate=0.0001"
+    # a fresh cosine anneals again; resuming re-warms; staying at min_lr gains least
+    assert by["rerun"].val.mean < by["resume"].val.mean < by["constant"].val.mean
+    for s in x.scenarios:
+        assert s.val.lo < s.val.mean < s.val.hi and s.val.level == 0.8
+
+
+def test_wider_level_gives_a_wider_interval(synthetic):
+    a = extrapolate(synthetic, 5000, scenarios=("rerun",), level=0.5).scenarios[0].val
+    b = extrapolate(synthetic, 5000, scenarios=("rerun",), level=0.95).scenarios[0].val
+    assert (b.hi - b.lo) > (a.hi - a.lo) and a.mean == pytest.approx(b.mean)
+
+
+def test_custom_schedule(synthetic):
+    x = extrapolate(synthetic, 4000, scenarios=("custom",),
+                    schedule=dict(warmup_iters=100, lr_decay_iters=4000, min_lr=1e-5, learning_rate=1e-3))
+    (s,) = x.scenarios
+    assert s.name == "custom" and "--min_lr=1e-05" in s.flags and s.val is not None
+
+
+def test_target_inside_the_observed_range_is_the_smoothed_value(synthetic):
+    x = extrapolate(synthetic, 1500)
+    (s,) = x.scenarios
+    assert s.name == "observed" and abs(s.val.mean - (law_curve(2000)[1500] + 0.05)) < 0.03
+    assert any("inside the observed range" in n for n in x.notes)
+
+
+def test_overfitting_is_said_and_not_extrapolated():
+    shift = np.zeros(2001)
+    shift[1000:] = np.linspace(0, 0.4, 1001)  # val turns up while train keeps falling
+    x = extrapolate(parse_text(make_log(val_shift=shift)), 5000)
+    assert x.overfitting is not None and x.overfitting["best_step"] in (750, 1000)
+    assert all(s.val is None and "past its minimum" in s.note for s in x.scenarios)
+
+
+@pytest.mark.parametrize("text, why", [
+    ("step 0: train loss 4.0, val loss 4.0\nstep 250: train loss 3.0, val loss 3.1\n", "too few points"),
+    ("".join(f"iter {i}: loss 2.0000, time 1.00ms, mfu 0.01%\nstep {i}: train loss 2.0, val loss 2.0\n"
+             for i in range(0, 2000, 10)), "constant"),
+    ("iter 0: loss 4.0, time 1.00ms, mfu 0.01%\niter 1: loss nan, time 1.00ms, mfu 0.01%\n", "non-finite"),
+])
+def test_cannot_extrapolate_says_why(text, why):
+    with pytest.raises(CannotExtrapolate, match=why):
+        extrapolate(parse_text(text), 5000)
+
+
+def test_target_before_the_first_step_is_refused(synthetic):
+    with pytest.raises(CannotExtrapolate, match="before the first observed step"):
+        extrapolate(synthetic, 0)
+
+
+def test_missing_schedule_is_assumed_and_said():
+    text = make_log()
+    text = "\n".join(line for line in text.splitlines() if "min_lr" not in line and "warmup" not in line) + "\n"
+    x = extrapolate(parse_text(text), 3000)
+    assert any("nanoGPT's defaults are assumed" in n and "min_lr" in n for n in x.notes)
+
+
+def test_json_document_and_cli_exit_codes(tmp_path, capsys):
+    log = tmp_path / "train.log"
+    log.write_text(make_log())
+    assert main(["extrapolate", str(log), "--to", "5000", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["target_step"] == 5000 and {"name", "parameters"} <= set(doc["model"]) | {"parameters"}
+    assert {"residual_scale", "backtest_error"} <= set(doc["fit"])
+    names = [s["name"] for s in doc["scenarios"]]
+    assert names == ["rerun", "resume", "constant"]
+    for s in doc["scenarios"]:
+        assert set(s) >= {"name", "flags", "val", "train"}
+        assert set(s["val"]) == {"mean", "lo", "hi", "level"}
+    bad = tmp_path / "short.log"
+    bad.write_text("step 0: train loss 4.0, val loss 4.0\n")
+    assert main(["extrapolate", str(bad), "--to", "100"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lossdoctor: error: cannot extrapolate:") and err.count("\n") == 1
+
+
+def test_real_run_written_by_the_trainer():
+    run = lossdoctor.load(str(FIXTURES / "lossdoctor_train" / "tiny"))
+    x = lossdoctor.extrapolate(run, 250)
+    assert {s.name for s in x.scenarios} == {"rerun", "resume", "constant"}
+    assert all(np.isfinite(s.val.mean) for s in x.scenarios)
