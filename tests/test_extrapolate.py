@@ -18,7 +18,7 @@ from lossdoctor.fit import laws  # noqa: E402
 from lossdoctor.fit.extrapolate import CannotExtrapolate, extrapolate  # noqa: E402
 
 SCHED = dict(learning_rate=1e-3, warmup_iters=100, lr_decay_iters=2000, min_lr=1e-4, decay_lr=True)
-TRUE = dict(L0=0.8, A=3.0, alpha=0.25, C=0.0002, lam=0.999)  # anneal bonus ~0.18 nats
+TRUE = dict(L0=0.8, A=3.0, alpha=0.25, C=0.00027, lam=0.9985)  # anneal bonus ~0.16 nats
 
 
 def law_curve(n: int, params: dict = TRUE, sched: dict = SCHED) -> np.ndarray:

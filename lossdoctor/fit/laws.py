@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 ALPHAS = np.geomspace(0.03, 1.5, 28)
-LAMBDAS = (0.99, 0.995, 0.999, 0.9995)
+LAMBDAS = (0.99, 0.995, 0.997, 0.998, 0.9985, 0.999, 0.9995)
 
 
 @dataclass(frozen=True)

@@ -28,14 +28,23 @@ def plot_extrapolation(run: Run, x: Extrapolation, path: str) -> None:
         ax.plot(ev.step, ev.val, "o-", ms=3, label="val (eval)")
     colors = {"rerun": "tab:green", "resume": "tab:orange", "constant": "tab:purple", "custom": "tab:red",
               "observed": "tab:blue"}
+    if "fit" in x.paths:
+        steps, values = x.paths["fit"]
+        ax.plot(steps, values, "--", color="k", lw=1, label="fit (val)")
     for s in x.scenarios:
         if s.val is None:
             continue
         c = colors.get(s.name, "k")
+        if s.name in x.paths:
+            steps, values = x.paths[s.name]
+            ax.plot(steps, values, "-", color=c, lw=1.2)
+            # the band widens with the horizon as the model-error term does
+            frac = (np.asarray(steps) - x.last_step) / max(x.target_step - x.last_step, 1)
+            ax.fill_between(steps, np.asarray(values) - frac * (s.val.mean - s.val.lo),
+                            np.asarray(values) + frac * (s.val.hi - s.val.mean), color=c, alpha=0.15)
         ax.errorbar([x.target_step], [s.val.mean], yerr=[[s.val.mean - s.val.lo], [s.val.hi - s.val.mean]],
-                    fmt="s", color=c, capsize=4, label=f"{s.name}: val {s.val.mean:.3f}")
-        ax.plot([x.last_step, x.target_step], [float(ev.val[-1]) if len(ev) else s.val.mean, s.val.mean],
-                ":", color=c)
+                    fmt="s", color=c, capsize=4, label=f"{s.name}: val {s.val.mean:.3f} "
+                    f"[{s.val.lo:.3f}, {s.val.hi:.3f}]")
     ax.axvline(x.last_step, color="0.5", lw=0.8, ls="--")
     lo = min([s.val.lo for s in x.scenarios if s.val] + [float(np.min(ev.val)) if len(ev) else 10.0])
     ax.set_ylim(bottom=lo - 0.1, top=(float(np.max(ev.val[1:])) + 0.2) if len(ev) > 1 else None)
