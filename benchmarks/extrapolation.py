@@ -99,15 +99,11 @@ def bump(paths: dict[str, str]) -> list[tuple[str, float, float]]:
         first = int(ev.step[after][0])
         truth = float(ev.val[after][0] - ev.val[ev.step == s][-1])
         short = lossdoctor.load(paths[f"rerun-{s}"])
-        pred_first = _scenario_val(lossdoctor.extrapolate(short, first, scenarios=("resume",)), "resume")
-        # the law's own value at the resume step, so that the bump is the law's difference
-        at_s = lossdoctor.extrapolate(short, s).scenarios[0].val.mean
-        out.append((f"{s}->{t} (eval at {first})", pred_first - at_s, truth))
+        x = lossdoctor.extrapolate(short, t, scenarios=("resume",))
+        steps, values = x.paths["resume"]  # the predicted val along the resumed run
+        pred = float(np.interp(first, steps, values) - values[0])
+        out.append((f"{s}->{t} (eval at {first})", pred, truth))
     return out
-
-
-def _scenario_val(x, name: str) -> float:  # noqa: ANN001
-    return next(sc.val.mean for sc in x.scenarios if sc.name == name)
 
 
 def main() -> int:

@@ -127,7 +127,7 @@ def test_json_document_and_cli_exit_codes(tmp_path, capsys):
     log.write_text(make_log())
     assert main(["extrapolate", str(log), "--to", "5000", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["target_step"] == 5000 and {"name", "parameters"} <= set(doc["model"]) | {"parameters"}
+    assert doc["target_step"] == 5000 and {"name", "parameters"} <= set(doc["model"])
     assert {"residual_scale", "backtest_error"} <= set(doc["fit"])
     names = [s["name"] for s in doc["scenarios"]]
     assert names == ["rerun", "resume", "constant"]
@@ -146,3 +146,18 @@ def test_real_run_written_by_the_trainer():
     x = lossdoctor.extrapolate(run, 250)
     assert {s.name for s in x.scenarios} == {"rerun", "resume", "constant"}
     assert all(np.isfinite(s.val.mean) for s in x.scenarios)
+
+
+def test_calibrate_with_a_second_horizon_says_what_it_changes(synthetic):
+    other = parse_text(make_log(n=1000, seed=1, sched={**SCHED, "lr_decay_iters": 1000}), "other.log")
+    x = extrapolate(synthetic, 5000, scenarios=("rerun",), calibrate=other)
+    assert any("fitted jointly with other.log" in n for n in x.notes)
+    assert any(n.startswith("rerun without the second run: val") and "as wide" in n for n in x.notes)
+
+
+def test_plot_writes_a_png(tmp_path, synthetic):
+    pytest.importorskip("matplotlib")
+    from lossdoctor.report.plot import plot_extrapolation
+    path = tmp_path / "curve.png"
+    plot_extrapolation(synthetic, extrapolate(synthetic, 5000), str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

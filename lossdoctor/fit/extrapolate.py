@@ -66,7 +66,7 @@ class Extrapolation:
     target_step: int
     last_step: int
     horizon_ratio: float  # target_step / last_step
-    model: dict  # {"name": ..., "params": {...}, "weights": {lam: w}}
+    model: dict  # {"name": ..., "parameters": {...}, "val_parameters": {...}, "weights": {lam: w}}
     fit: dict  # {"residual_scale": ..., "eval_sigma": ..., "iter_sigma": ..., "backtest_error": ...}
     scenarios: tuple[Scenario, ...]
     baseline: dict  # the schedule-blind power law's prediction of val at target_step
@@ -181,8 +181,8 @@ def extrapolate(run: Run, to: int, scenarios: tuple[str, ...] = ("rerun", "resum
     power = laws.fit_power(va_steps, va_y, np.full(len(va_y), sig_eval)) if len(va_steps) >= 3 else None
     best = fits[int(np.argmax(weights))]
     model = {"name": "lr-annealing law (Tissue et al. 2024), ensemble over a calibrated prior on lam",
-             "params": {k: float(v) for k, v in best.params.items()},
-             "val_params": {k: float(v) for k, v in val_fits[int(np.argmax(weights))].params.items()} if val_fits else None,
+             "parameters": {k: float(v) for k, v in best.params.items()},
+             "val_parameters": {k: float(v) for k, v in val_fits[int(np.argmax(weights))].params.items()} if val_fits else None,
              "weights": {str(f.params["lam"]): float(w) for f, w in zip(fits, weights)}}
     resid = (best.predict(tr_steps, feats) - tr_y) / tr_sig
     fit = {"residual_scale": float(np.sqrt(np.mean(resid ** 2))), "eval_sigma": sig_eval,
@@ -190,6 +190,13 @@ def extrapolate(run: Run, to: int, scenarios: tuple[str, ...] = ("rerun", "resum
            "backtest_error": _self_backtest(cur, params, start, sig_iter, sig_eval, feats)}
     baseline = {"name": "power law in steps, a + b*s^-c", "val": float(power.predict(np.array([to]), feats)[0])
                 if power else None}
+    if calibrate is not None and out and out[0].val is not None:
+        alone = extrapolate(run, to, scenarios, level, schedule, None).scenarios[0].val
+        if alone is not None:
+            v = out[0].val
+            notes.append(f"{out[0].name} without the second run: val {alone.mean:.4f} "
+                         f"[{alone.lo:.4f}, {alone.hi:.4f}]; with it {v.mean:.4f} [{v.lo:.4f}, {v.hi:.4f}]: "
+                         f"the interval is {(v.hi - v.lo) / (alone.hi - alone.lo):.2f}x as wide")
     return Extrapolation(to, last, ratio, model, fit, tuple(out), baseline,
                          overfit, tuple(notes), paths)
 

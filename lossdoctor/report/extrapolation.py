@@ -55,8 +55,8 @@ def render(run: Run, x: Extrapolation) -> RenderableType:
                       _cell(s.train) if s.train else "-", s.flags or "(observed)")
     fit = x.fit
     lines = [
-        f"model: {x.model['name']}; best lam {x.model['params'].get('lam')}, "
-        f"alpha {x.model['params'].get('alpha', float('nan')):.3f}",
+        f"model: {x.model['name']}; best lam {x.model['parameters'].get('lam')}, "
+        f"alpha {x.model['parameters'].get('alpha', float('nan')):.3f}",
         f"fit: residual scale {fit['residual_scale']:.2f} sigma over {fit['points']['train']} train points "
         f"and {fit['points']['val']} val evals; eval noise {fit['eval_sigma']:.4f} nats",
     ]
