@@ -32,7 +32,8 @@ from . import laws
 # those runs. The ensemble is this prior over lam; the model error per doubling of the
 # horizon is a fraction of the loss.
 LAM_PRIOR = {0.998: 0.25, 0.9985: 0.5, 0.999: 0.25}
-MODEL_ERROR_PER_DOUBLING = 0.012
+MODEL_ERROR_BASE = 0.025  # beyond the data at all, as a fraction of the loss
+MODEL_ERROR_PER_DOUBLING = 0.006  # and per doubling of the horizon
 
 
 class CannotExtrapolate(LossdoctorError):
@@ -145,7 +146,7 @@ def extrapolate(run: Run, to: int, scenarios: tuple[str, ...] = ("rerun", "resum
 
     ratio = to / last if last else float("inf")
     z = _z(level)
-    model_sd = MODEL_ERROR_PER_DOUBLING * max(math.log2(ratio), 0.0) if ratio > 1 else 0.0
+    model_sd = MODEL_ERROR_BASE + MODEL_ERROR_PER_DOUBLING * math.log2(ratio) if ratio > 1 else 0.0
     out: list[Scenario] = []
     named = [("observed", None)] if to <= last else [(s, None) for s in scenarios if s != "custom"]
     if to > last and (schedule is not None or "custom" in scenarios):

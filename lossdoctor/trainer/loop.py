@@ -169,8 +169,16 @@ def _train(c: dict[str, Any], echo_lines: tuple[str, ...], data: Data, checkpoin
     model = GPT(GPTConfig(**model_args))
     out.line("number of parameters: %.2fM" % (model.get_num_params() / 1e6,))
     if checkpoint is not None:
-        state = {k.removeprefix("_orig_mod."): v for k, v in checkpoint["model"].items()}
-        model.load_state_dict(state)
+        # '_orig_mod.' comes from torch.compile; '.attn.bias' is the causal-mask buffer of
+        # nanoGPT's attention without flash, not a parameter
+        state = {k.removeprefix("_orig_mod."): v for k, v in checkpoint["model"].items()
+                 if not k.endswith(".attn.bias") or v.dim() != 4}
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as e:
+            from ..errors import CheckpointError
+            raise CheckpointError(ckpt_path, "its weights do not fit nanoGPT's GPT: "
+                                  f"{str(e).splitlines()[1] if len(str(e).splitlines()) > 1 else e}") from None
     if c["block_size"] < model.config.block_size:
         model.crop_block_size(c["block_size"])
         model_args["block_size"] = c["block_size"]
