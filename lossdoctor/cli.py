@@ -23,7 +23,8 @@ examples:
   lossdoctor analyze out-shakespeare-char            # a run directory: its log and ckpt.pt
   lossdoctor analyze train.log out/ckpt.pt           # a log and its checkpoint, merged
   lossdoctor analyze train.log --format json
-  lossdoctor train --data=input.txt --device=cpu --max_iters=200
+  lossdoctor extrapolate out-shakespeare-char --to 5000
+  lossdoctor train fixtures/configs/shakespeare_char_cpu.yaml --data=input.txt
 """
 
 NOT_YET = {

@@ -95,7 +95,19 @@ def extrapolate(run: Run, to: int, scenarios: tuple[str, ...] = ("rerun", "resum
     schedule: a custom LR schedule for scenario 'custom': a dict with warmup_iters,
     lr_decay_iters, min_lr (and optionally learning_rate), or an array of per-step LRs.
     calibrate: a second run of the same config at another horizon; fitted jointly.
+
+    Raises:
+        CannotExtrapolate: the run does not allow a prediction (the message says why).
     """
+    import warnings
+    with warnings.catch_warnings():  # a fit that strays is judged by its result, not warned about
+        warnings.simplefilter("ignore")
+        with np.errstate(all="ignore"):
+            return _extrapolate(run, to, scenarios, level, schedule, calibrate)
+
+
+def _extrapolate(run: Run, to: int, scenarios: tuple[str, ...], level: float,
+                 schedule: np.ndarray | dict | None, calibrate: Run | None) -> Extrapolation:
     if not 0 < level < 1:
         raise CannotExtrapolate(f"level {level} is not between 0 and 1")
     notes: list[str] = []
