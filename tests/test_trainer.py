@@ -85,6 +85,11 @@ def test_checkpoint_round_trips_and_resume_continues_the_schedule(tmp_path, data
     assert [m["step"] for m in iters] == list(range(0, 21)) + list(range(20, 41))
     for m in iters:
         assert m["lr"] == pytest.approx(get_lr(m["step"], cfg), rel=1e-12)
+    # and that schedule is nanoGPT's: warmup (it+1)/(warmup+1), then cosine to min_lr at 40
+    lr_of = {m["step"]: m["lr"] for m in iters}
+    assert lr_of[2] == pytest.approx(1e-2 * 3 / 6)
+    assert lr_of[25] == pytest.approx(1e-3 + 0.5 * (1 + math.cos(math.pi * 20 / 35)) * 9e-3)
+    assert lr_of[40] == pytest.approx(1e-3)
     import lossdoctor
     run = lossdoctor.load(first.out_dir)  # appended log: scratch then resume
     assert len(run.segments) == 2 and run.lineage() == (0, 1)

@@ -218,7 +218,6 @@ def _extrapolate(run: Run, to: int, scenarios: tuple[str, ...], level: float,
 
 def _curves(run: Run) -> _Curves:
     ev, it = run.curves()
-    steps = np.concatenate([ev.step, it.step])
     if len(ev) == 0 and len(it) == 0:
         raise CannotExtrapolate("the run has no loss values")
     for name, arr, s in (("eval", ev.val, ev.step), ("iteration", it.loss, it.step)):
@@ -230,7 +229,6 @@ def _curves(run: Run) -> _Curves:
             raise CannotExtrapolate("steps are not increasing")
     if len(ev) >= 3 and ev.val[-1] > ev.val[0] + 0.5 and ev.train[-1] > ev.train[0]:
         raise CannotExtrapolate("the loss is rising (the run diverged)")
-    del steps
     return _Curves(ev.step.astype(int), ev.train, ev.val, it.step.astype(int), it.loss)
 
 

@@ -54,12 +54,7 @@ class LawFit:
     params: dict[str, float]
     sse: float  # weighted sum of squared residuals (in sigma units)
     n: int  # points fitted
-    k: int  # parameters
-
-    @property
-    def aicc(self) -> float:
-        n, k = self.n, self.k
-        return self.sse + 2 * k + (2 * k * (k + 1) / (n - k - 1) if n - k - 1 > 0 else 0.0)
+    k: int  # parameters fitted
 
     def predict(self, steps: np.ndarray, feats: Features) -> np.ndarray:
         p = self.params
@@ -79,10 +74,9 @@ def _linear(X: np.ndarray, y: np.ndarray, w: np.ndarray, lower: np.ndarray) -> t
 
 
 def fit_mtl(steps: np.ndarray, y: np.ndarray, sigma: np.ndarray, feats: Features,
-            lam_penalty: dict[float, float] | None = None, alpha: float | None = None,
-            lam: float | None = None, polish: bool = True) -> list[LawFit]:
-    """Fits for each lam (best alpha each), best first. Penalties (in sse units) favour the
-    calibrated lam; `alpha`/`lam` fix those shape parameters."""
+            alpha: float | None = None, lam: float | None = None, polish: bool = True) -> list[LawFit]:
+    """Fits for each lam (best alpha each), best first; `alpha`/`lam` fix those shape
+    parameters."""
     w = 1.0 / sigma
     s1 = np.maximum(feats.s1[steps], 1e-9)
     out = []
@@ -96,9 +90,8 @@ def fit_mtl(steps: np.ndarray, y: np.ndarray, sigma: np.ndarray, feats: Features
         sse, a, coef = best
         if polish and alpha is None:
             sse, a, coef = _polish(steps, y, w, s1, feats.s2[lm][steps], a, coef, sse)
-        pen = (lam_penalty or {}).get(lm, 0.0)
         out.append(LawFit("mtl", {"L0": coef[0], "A": coef[1], "alpha": a, "C": coef[2], "lam": lm},
-                          sse + pen, len(y), 4 if alpha is None else 3))
+                          sse, len(y), 4 if alpha is None else 3))
     return sorted(out, key=lambda f: f.sse)
 
 

@@ -29,9 +29,6 @@ from ..errors import LossdoctorError
 from .config import TrainConfig
 from .data import Data
 
-A100_PEAK = 312e12  # FLOP/s: nanoGPT's MFU is always relative to this
-
-
 class TrainingStopped(LossdoctorError):
     """The run stopped early (NaN loss, out of memory); the last good checkpoint is kept."""
 
@@ -66,17 +63,10 @@ class TrainResult:
 
 
 def get_lr(it: int, cfg: dict[str, Any]) -> float:
-    """nanoGPT's schedule: linear warmup, cosine decay to min_lr, then min_lr."""
-    lr, warmup, decay_iters, min_lr = (cfg["learning_rate"], cfg["warmup_iters"],
-                                       cfg["lr_decay_iters"], cfg["min_lr"])
-    if not cfg["decay_lr"]:
-        return lr
-    if it < warmup:
-        return lr * (it + 1) / (warmup + 1)
-    if it > decay_iters:
-        return min_lr
-    ratio = (it - warmup) / (decay_iters - warmup)
-    return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (lr - min_lr)
+    """nanoGPT's schedule: linear warmup, cosine decay to min_lr, then min_lr (the same
+    function lossdoctor uses to rebuild a logged run's schedule)."""
+    from ..facts.schedule import SCHEDULE_KEYS, lr_at
+    return float(lr_at(it, **{k: cfg[k] for k in SCHEDULE_KEYS}))
 
 
 class _Output:
