@@ -1,12 +1,14 @@
 """Backtests of `lossdoctor extrapolate` on real runs: predict a longer run's final val
-from a shorter run's log, for `rerun` and `resume`, at horizon ratios 1.5x, 2.5x, 5x.
+from a shorter run's log, for `rerun`, `resume` and `constant`, at horizon ratios 1.5x,
+2.5x, 5x.
 
     python benchmarks/extrapolation.py [--runs DIR] [--data input.txt] [--groundtruth DIR]
 
 Runs: nanoGPT's README CPU config (fixtures/configs/shakespeare_char_cpu.yaml) trained by
 the built-in trainer on tiny Shakespeare, seed 1337, max_iters = lr_decay_iters = 1000,
 2000, 2500, 3000 and 5000; resumed continuations 1000 -> 1500, 2500, 5000 and 2000 ->
-3000, 5000 (--init_from=resume --max_iters=N --lr_decay_iters=N); seeds 1338 and 1339 at
+3000, 5000 (--init_from=resume --max_iters=N --lr_decay_iters=N); constant-LR
+continuations at min_lr 1000 -> 2500 and 2000 -> 5000; seeds 1338 and 1339 at
 2000 for the seed spread. They are trained into --runs (kept; existing ones are reused:
 about 25 minutes on 2 CPU cores the first time). The nanoGPT runs in
 ../shared/groundtruth (T1000 -> T3000, eval_iters 200) are a further `rerun` case.
@@ -31,6 +33,7 @@ ROOT = os.path.dirname(HERE)
 CONFIG = os.path.join(ROOT, "fixtures", "configs", "shakespeare_char_cpu.yaml")
 RERUN = (1000, 2000, 2500, 3000, 5000)
 RESUME = ((1000, 1500), (1000, 2500), (1000, 5000), (2000, 3000), (2000, 5000))
+CONSTANT = ((1000, 2500), (2000, 5000))  # resumed at min_lr
 SEEDS = (1338, 1339)
 
 
@@ -58,6 +61,10 @@ def make_runs(runs: str, data: str) -> dict[str, str]:
     for s, t in RESUME:
         paths[f"resume-{s}-{t}"] = train(runs, f"resume-{s}-{t}", data, "--init_from=resume",
                                          f"--max_iters={t}", f"--lr_decay_iters={t}", base=paths[f"rerun-{s}"])
+    for s, t in CONSTANT:
+        paths[f"constant-{s}-{t}"] = train(runs, f"constant-{s}-{t}", data, "--init_from=resume",
+                                           f"--max_iters={t}", "--decay_lr=False", "--learning_rate=1e-4",
+                                           base=paths[f"rerun-{s}"])
     for seed in SEEDS:
         paths[f"seed-{seed}"] = train(runs, f"seed-{seed}-2000", data, "--max_iters=2000",
                                       "--lr_decay_iters=2000", f"--seed={seed}")
@@ -79,6 +86,8 @@ def cases(paths: dict[str, str], groundtruth: str | None) -> list[tuple]:
                 out.append(("rerun", t / s, paths[f"rerun-{s}"], t, final_val(paths[f"rerun-{t}"])))
     for s, t in RESUME:
         out.append(("resume", t / s, paths[f"rerun-{s}"], t, final_val(paths[f"resume-{s}-{t}"])))
+    for s, t in CONSTANT:
+        out.append(("constant", t / s, paths[f"rerun-{s}"], t, final_val(paths[f"constant-{s}-{t}"])))
     if groundtruth and os.path.exists(os.path.join(groundtruth, "gt_T1000.log")):
         out.append(("rerun (nanoGPT)", 3.0, os.path.join(groundtruth, "gt_T1000.log"), 3000,
                     final_val(os.path.join(groundtruth, "gt_T3000.log"))))
@@ -118,7 +127,7 @@ def main() -> int:
     print(f"{'scenario':16s} {'ratio':>5s} {'from':>5s} {'to':>5s} {'pred':>7s} {'80% interval':>17s} "
           f"{'truth':>7s} {'err':>7s} {'power':>7s} {'err':>7s}")
     for name, ratio, short, to, truth in cases(paths, args.groundtruth):
-        scen = "resume" if name == "resume" else "rerun"
+        scen = name if name in ("resume", "constant") else "rerun"
         x = lossdoctor.extrapolate(lossdoctor.load(short), to, scenarios=(scen,))
         v = next(s.val for s in x.scenarios if s.name == scen)
         base = x.baseline["val"]

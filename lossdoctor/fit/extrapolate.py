@@ -34,6 +34,7 @@ from . import laws
 LAM_PRIOR = {0.998: 0.25, 0.9985: 0.5, 0.999: 0.25}
 MODEL_ERROR_BASE = 0.025  # beyond the data at all, as a fraction of the loss
 MODEL_ERROR_PER_DOUBLING = 0.006  # and per doubling of the horizon
+START_FRACTION = 0.1  # points before this fraction of the run are left out of the fit
 
 
 class CannotExtrapolate(LossdoctorError):
@@ -129,7 +130,7 @@ def _extrapolate(run: Run, to: int, scenarios: tuple[str, ...], level: float,
     sig_eval = sig_iter * math.sqrt(accum) / math.sqrt(eval_iters) if sig_iter else 0.01
     if not sig_iter:
         notes.append("no per-iteration losses: eval noise assumed 0.01 nats")
-    start = max(1, int(0.1 * last), min(params["warmup_iters"], last // 2))
+    start = max(1, int(START_FRACTION * last), min(params["warmup_iters"], last // 2))
     tr_steps, tr_y, tr_sig = _train_points(cur, start, sig_iter, sig_eval)
     va_mask = (cur.ev_step >= start) & (cur.ev_step > 0)
     va_steps, va_y = cur.ev_step[va_mask], cur.ev_val[va_mask]
