@@ -161,3 +161,12 @@ def test_plot_writes_a_png(tmp_path, synthetic):
     path = tmp_path / "curve.png"
     plot_extrapolation(synthetic, extrapolate(synthetic, 5000), str(path))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_few_evals_predict_train_only_and_say_why():
+    text = "".join(f"iter {i}: loss {3.0 * (i + 10) ** -0.2 + 1.0:.4f}, time 1.00ms, mfu 0.01%\n"
+                   for i in range(0, 500))
+    x = extrapolate(parse_text("Overriding: learning_rate = 0.001\nOverriding: warmup_iters = 10\n"
+                               "Overriding: lr_decay_iters = 500\nOverriding: min_lr = 0.0001\n" + text), 1000)
+    assert all(s.val is None and s.train is not None for s in x.scenarios)
+    assert any("too few to predict val" in n for n in x.notes)

@@ -151,6 +151,9 @@ def _extrapolate(run: Run, to: int, scenarios: tuple[str, ...], level: float,
     weights = weights / weights.sum()
     overfit = _overfitting(cur, sig_eval)
     val_fits = [_fit_val(f, va_steps, va_y, sig_eval, feats) for f in fits] if len(va_steps) >= 3 else None
+    if val_fits is None:
+        notes.append(f"{len(va_steps)} evals after step {start}: too few to predict val (3 needed); "
+                     "train is predicted from the per-iteration losses")
 
     def predict(steps: np.ndarray, fts: laws.Features) -> tuple[np.ndarray, np.ndarray | None]:
         tr = np.array([f.predict(steps, fts) for f in fits])  # (n_lam, len(steps))
@@ -260,7 +263,8 @@ def _iter_sigma(cur: _Curves) -> float | None:
     if len(y) < 20:
         return None
     d = np.diff(y)
-    return float(np.median(np.abs(d - np.median(d))) * 1.4826 / math.sqrt(2))  # robust std / sqrt 2
+    robust = float(np.median(np.abs(d - np.median(d))) * 1.4826 / math.sqrt(2))  # robust std / sqrt 2
+    return max(robust, 1e-4)  # at least the rounding of the 4 printed decimals
 
 
 def _train_points(cur: _Curves, start: int, sig_iter: float | None, sig_eval: float
