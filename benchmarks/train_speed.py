@@ -59,13 +59,12 @@ def matmul_peak(dtype_name: str, n: int = 2048, repeat: int = 10) -> float:
 
 
 def flops_per_iter(cfg: dict) -> float:
-    """nanoGPT's 6N + 12*L*H*Q*T FLOPs per token, times tokens per iteration."""
+    """nanoGPT's 6N + 12*L*H*Q*T FLOPs per token times tokens per iteration: the model's
+    own MFU formula at dt = 1 s against a peak of 1 FLOP/s."""
     from lossdoctor.trainer.model import GPT, GPTConfig
     model = GPT(GPTConfig(block_size=cfg["block_size"], vocab_size=65, n_layer=cfg["n_layer"],
                           n_head=cfg["n_head"], n_embd=cfg["n_embd"], bias=False))
-    L, H, Q, T = cfg["n_layer"], cfg["n_head"], cfg["n_embd"] // cfg["n_head"], cfg["block_size"]
-    per_token = 6 * model.get_num_params() + 12 * L * H * Q * T
-    return per_token * T * cfg["batch_size"] * cfg["gradient_accumulation_steps"]
+    return model.estimate_mfu(cfg["batch_size"] * cfg["gradient_accumulation_steps"], 1.0, peak_flops=1.0)
 
 
 def run_ours(mode: str, iters: int, data_path: str, out_dir: str) -> dict:

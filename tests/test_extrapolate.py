@@ -23,7 +23,7 @@ TRUE = dict(L0=0.8, A=3.0, alpha=0.25, C=0.00027, lam=0.9985)  # anneal bonus ~0
 
 def law_curve(n: int, params: dict = TRUE, sched: dict = SCHED) -> np.ndarray:
     lr = lr_at(np.arange(n + 1), **sched)
-    fit = laws.LawFit("mtl", params, 0.0, 0, 4)
+    fit = laws.LawFit("mtl", params, 0.0)
     return fit.predict(np.arange(n + 1), laws.features(lr, sched["warmup_iters"]))
 
 

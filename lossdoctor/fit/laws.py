@@ -53,8 +53,6 @@ class LawFit:
     name: str  # 'mtl' or 'power'
     params: dict[str, float]
     sse: float  # weighted sum of squared residuals (in sigma units)
-    n: int  # points fitted
-    k: int  # parameters fitted
 
     def predict(self, steps: np.ndarray, feats: Features) -> np.ndarray:
         p = self.params
@@ -91,7 +89,7 @@ def fit_mtl(steps: np.ndarray, y: np.ndarray, sigma: np.ndarray, feats: Features
         if polish and alpha is None:
             sse, a, coef = _polish(steps, y, w, s1, feats.s2[lm][steps], a, coef, sse)
         out.append(LawFit("mtl", {"L0": coef[0], "A": coef[1], "alpha": a, "C": coef[2], "lam": lm},
-                          sse, len(y), 4 if alpha is None else 3))
+                          sse))
     return sorted(out, key=lambda f: f.sse)
 
 
@@ -127,4 +125,4 @@ def fit_power(steps: np.ndarray, y: np.ndarray, sigma: np.ndarray) -> LawFit:
         if best is None or sse < best[0]:
             best = (sse, c, coef)
     sse, c, coef = best
-    return LawFit("power", {"a": coef[0], "b": coef[1], "c": c}, sse, len(y), 3)
+    return LawFit("power", {"a": coef[0], "b": coef[1], "c": c}, sse)

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from ..fit.extrapolate import Estimate, Extrapolation
 from ..run import Run
-from .json_report import SCHEMA_VERSION, _clean
+from .json_report import SCHEMA_VERSION, clean
 
 
 def to_json(run: Run, x: Extrapolation) -> str:
@@ -33,7 +33,7 @@ def to_json(run: Run, x: Extrapolation) -> str:
         "scenarios": [{"name": s.name, "flags": s.flags, "val": _est(s.val), "train": _est(s.train),
                        "note": s.note} for s in x.scenarios],
     }
-    return json.dumps(_clean(doc), indent=2, allow_nan=False)
+    return json.dumps(clean(doc), indent=2, allow_nan=False)
 
 
 def _est(e: Estimate | None) -> dict | None:

@@ -25,7 +25,7 @@ def to_json(analysis: Analysis) -> str:
         "version": __version__,
         "runs": [run_dict(r, f) for r, f in zip(analysis.runs, analysis.facts)],
     }
-    return json.dumps(_clean(doc), indent=2, allow_nan=False)
+    return json.dumps(clean(doc), indent=2, allow_nan=False)
 
 
 def run_dict(run: Run, facts: Facts) -> dict[str, Any]:
@@ -64,12 +64,12 @@ def run_dict(run: Run, facts: Facts) -> dict[str, Any]:
     }
 
 
-def _clean(x: Any) -> Any:
+def clean(x: Any) -> Any:
     """Plain JSON types only: tuples to lists, numpy scalars to numbers, NaN/inf to null."""
     if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
+        return {str(k): clean(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
+        return [clean(v) for v in x]
     if isinstance(x, np.generic):
         x = x.item()
     if isinstance(x, float) and not math.isfinite(x):
