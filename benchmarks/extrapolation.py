@@ -3,6 +3,7 @@ from a shorter run's log, for `rerun`, `resume` and `constant`, at horizon ratio
 2.5x, 5x.
 
     python benchmarks/extrapolation.py [--runs DIR] [--data input.txt] [--groundtruth DIR]
+                                       [--truth-batches 500]
 
 Runs: nanoGPT's README CPU config (fixtures/configs/shakespeare_char_cpu.yaml) trained by
 the built-in trainer on tiny Shakespeare, seed 1337, max_iters = lr_decay_iters = 1000,
@@ -12,6 +13,9 @@ continuations at min_lr 1000 -> 2500 and 2000 -> 5000; seeds 1338 and 1339 at
 2000 for the seed spread. They are trained into --runs (kept; existing ones are reused:
 about 25 minutes on 2 CPU cores the first time). The nanoGPT runs in
 ../shared/groundtruth (T1000 -> T3000, eval_iters 200) are a further `rerun` case.
+
+The truth of a built-in trainer run is its final checkpoint's val loss over 500 random val
+batches (a logged val at eval_iters=20 has ~0.016 nats of eval noise).
 
 Prints per case the prediction, its 80% interval and the truth; then, per scenario and
 ratio, the median and worst absolute error, the coverage of the 80% intervals, and the
