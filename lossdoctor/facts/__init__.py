@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..run import Run
-from . import compute, loss, model, schedule, speed
+from . import compute, curve, loss, model, schedule, settings, speed
 from .base import STATUSES, Context, Fact, Facts, Status
 from .schedule import lr_at, lr_schedule
 from .speed import PEAK_FLOPS, peak_flops_for
@@ -63,6 +63,55 @@ FACTS: dict[str, Callable[[Context], Fact]] = {
     "world_size": speed.world_size,
     "achieved_tflops": speed.achieved_tflops,
     "mfu_device": speed.mfu_device,
+    # config settings (settings.py)
+    "learning_rate": settings.learning_rate,
+    "min_lr": settings.min_lr,
+    "max_iters": settings.max_iters,
+    "lr_decay_iters": settings.lr_decay_iters,
+    "warmup_iters": settings.warmup_iters,
+    "decay_lr": settings.decay_lr,
+    "weight_decay": settings.weight_decay,
+    "beta2": settings.beta2,
+    "grad_clip": settings.grad_clip,
+    "dropout": settings.dropout,
+    "batch_size": settings.batch_size,
+    "gradient_accumulation_steps": settings.gradient_accumulation_steps,
+    "eval_iters": settings.eval_iters,
+    "eval_interval": settings.eval_interval,
+    "dtype": settings.dtype,
+    "device": settings.device,
+    "compile": settings.compile_,
+    "always_save_checkpoint": settings.always_save_checkpoint,
+    "init_from": settings.init_from,
+    "device_type": settings.device_type,
+    "dtype_effective": settings.dtype_effective,
+    "min_lr_ratio": settings.min_lr_ratio,
+    "wd_timescale": settings.wd_timescale,
+    "wd_timescale_frac": settings.wd_timescale_frac,
+    "run_completed": settings.run_completed,
+    # curve shape and noise (curve.py)
+    "n_evals": curve.n_evals,
+    "iter_loss_sd": curve.iter_loss_sd,
+    "eval_se": curve.eval_se,
+    "iter_noise_per_token": curve.iter_noise_per_token,
+    "n_tail_evals": curve.n_tail_evals,
+    "val_slope": curve.val_slope,
+    "val_slope_se": curve.val_slope_se,
+    "val_slope_z": curve.val_slope_z,
+    "best_val_frac": curve.best_val_frac,
+    "overfit_ratio": curve.overfit_ratio,
+    "overfit_ratio_trend": curve.overfit_ratio_trend,
+    "val_rise": curve.val_rise,
+    "val_rise_z": curve.val_rise_z,
+    "train_falling_after_best": curve.train_falling_after_best,
+    "spike_count": curve.spike_count,
+    "first_spike_step": curve.first_spike_step,
+    "train_rise_evals": curve.train_rise_evals,
+    "iter_vs_eval_train": curve.iter_vs_eval_train,
+    "iter_vs_eval_train_se": curve.iter_vs_eval_train_se,
+    "init_vs_expected": curve.init_vs_expected,
+    "unigram_entropy": curve.unigram_entropy,
+    "train_vs_unigram": curve.train_vs_unigram,
 }
 
 

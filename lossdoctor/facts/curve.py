@@ -1,0 +1,467 @@
+"""The shape of the lineage's loss curves: noise, late slopes, overfitting, spikes, rises.
+
+Two kinds of loss lines, in nats (see loss.py):
+* eval: `step N: train X, val Y`, each the mean of eval_iters batches in eval mode;
+* iter: `iter N: loss X`, one micro-batch in train mode (dropout on), printed to 4 decimals.
+
+The per-iteration losses give the noise scale; the evals give the trends, judged against it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..run import EvalCurve
+from .base import Context, Fact, Status, derived, missing, plural, unknown, why_unknown
+from .compute import SHAKESPEARE_CHAR_UNIGRAM_ENTROPY
+from .settings import not_numbers
+
+NO_EVALS = "the log has no eval lines"
+# rises and drops of eval losses are judged against 2·eval_se; this stands in for eval_se
+# when it is unknown (nats; a typical eval_se of a small nanoGPT run)
+FALLBACK_EVAL_SE = 0.01
+MIN_ITERS_FOR_NOISE = 20  # iteration points needed for the noise estimate
+MIN_TAIL_EVALS = 3  # evals after step 0 needed for a slope
+# variance (nats²) of the rounding of a loss printed with 4 decimals: uniform over 1e-4
+ROUNDING_VAR = 1e-4 ** 2 / 12
+
+# llm-foundry callbacks/kill_loss_spike_callback.py (KillLossSpike defaults)
+SPIKE_MULTIPLIER = 2.0  # a loss >= 2x the mean of the window before it is an outlier
+SPIKE_PATIENCE = 4  # more than 4 outliers in a row make a spike
+SPIKE_MIN_WINDOW = 100  # logged iterations
+SPIKE_WINDOW_FRACTION = 0.05  # of all logged iterations
+
+
+def _evals(ctx: Context) -> EvalCurve:
+    return ctx.curves()[0]
+
+
+def _iter_points(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
+    """(step, loss) of the logged iterations with a finite loss."""
+    def find() -> tuple[np.ndarray, np.ndarray]:
+        it = ctx.curves()[1]
+        ok = np.isfinite(it.loss)
+        return it.step[ok], it.loss[ok]
+    return ctx.memo("curve_iter_points", find)
+
+
+def _slope(x: np.ndarray, y: np.ndarray) -> float:
+    """Least-squares slope of y on x."""
+    dx = x - x.mean()
+    return float((dx * (y - y.mean())).sum() / (dx * dx).sum())
+
+
+def _dropout(ctx: Context) -> float | None:
+    """The dropout probability when known and > 0, else None."""
+    p = ctx.fact("dropout")
+    return p.value if p.known and not not_numbers(p) and p.value > 0 else None
+
+
+def _threshold(ctx: Context) -> tuple[float, Fact]:
+    """eval_se (nats), or FALLBACK_EVAL_SE when it is unknown; and the eval_se fact."""
+    se = ctx.fact("eval_se")
+    return (se.value if se.known else FALLBACK_EVAL_SE), se
+
+
+def _threshold_status(se: Fact) -> tuple[Status, str | None]:
+    """Status and note of a fact judged against 2·eval_se."""
+    if se.known:
+        return derived(se), None
+    return "assumed", f"eval_se unknown, {FALLBACK_EVAL_SE} nats assumed"
+
+
+# ---------------------------------------------------------------------------------------
+# noise
+
+def n_evals(ctx: Context) -> Fact:
+    if ctx.run.format == "nanogpt-ckpt":
+        return unknown("n_evals", "evals", "log: eval lines", "no log, only a checkpoint")
+    return Fact("n_evals", len(_evals(ctx)), "evals", "read", "log: eval lines of the lineage")
+
+
+def iter_loss_sd(ctx: Context) -> Fact:
+    """Noise of one iteration's loss: the robust sd of successive differences over the last
+    80% of logged iterations (the first 20% fall too fast). Differences cancel the slow trend;
+    MAD·1.4826 is a spike-proof sd, and a difference of two draws has sqrt(2) times the sd."""
+    name, unit = "iter_loss_sd", "nats"
+    src = "MAD·1.4826/√2 of successive iter-loss differences, last 80% of iterations"
+    _, loss = _iter_points(ctx)
+    y = loss[len(loss) // 5:]
+    if len(y) < MIN_ITERS_FOR_NOISE:
+        return unknown(name, unit, src, f"finite iteration losses in the last 80%: {len(y)}, "
+                                        f"{MIN_ITERS_FOR_NOISE} needed")
+    d = np.diff(y)
+    robust = float(np.median(np.abs(d - np.median(d))) * 1.4826 / math.sqrt(2))
+    # at least the rounding of the 4 printed decimals
+    return Fact(name, max(robust, 1e-4), unit, "computed", src)
+
+
+def eval_se(ctx: Context) -> Fact:
+    """Standard error of one logged eval loss. train.py prints
+    `lossf = loss.item() * gradient_accumulation_steps`, the last micro-batch's loss
+    (batch_size rows), and estimate_loss averages eval_iters batches of batch_size rows:
+    so the eval's se is the iteration's sd / sqrt(eval_iters)."""
+    name, unit, src = "eval_se", "nats", "iter_loss_sd / √eval_iters"
+    sd, n = ctx.fact("iter_loss_sd"), ctx.fact("eval_iters")
+    if not (sd.known and n.known):
+        return missing(name, unit, src, sd, n)
+    if not isinstance(n.value, int) or n.value <= 0:
+        return unknown(name, unit, src, f"eval_iters is {n.value!r}")
+    note = None
+    if (p := _dropout(ctx)) is not None:
+        # dropout adds noise to the iteration losses that eval-mode losses do not have
+        note = (f"approximate: iteration losses are in train mode with dropout {p}, "
+                "evals without; likely an overestimate")
+    return Fact(name, sd.value / math.sqrt(n.value), unit, derived(sd, n), src, note)
+
+
+def iter_noise_per_token(ctx: Context) -> Fact:
+    """iter_loss_sd scaled to one token: the mean of batch_size·block_size token losses has
+    1/sqrt(tokens) of one token's sd (if tokens were independent), so runs with different
+    batches compare."""
+    name, unit = "iter_noise_per_token", "nats·√token"
+    src = "iter_loss_sd · √(batch_size·block_size)"
+    sd, b, t = ctx.fact("iter_loss_sd"), ctx.fact("batch_size"), ctx.fact("block_size")
+    if not (sd.known and b.known and t.known):
+        return missing(name, unit, src, sd, b, t)
+    if bad := not_numbers(b):
+        return unknown(name, unit, src, bad)
+    return Fact(name, sd.value * math.sqrt(b.value * t.value), unit, derived(sd, b, t), src)
+
+
+# ---------------------------------------------------------------------------------------
+# the late evals: slopes and overfitting
+
+def _tail(ctx: Context) -> np.ndarray | None:
+    """Indices of the last k = max(3, ceil(n_evals / 4)) evals after step 0, or None when
+    fewer than 3 evals come after step 0."""
+    def find() -> np.ndarray | None:
+        ev = _evals(ctx)
+        late = np.flatnonzero(ev.step > 0)
+        k = max(MIN_TAIL_EVALS, math.ceil(0.25 * len(ev)))
+        return late[-k:] if len(late) >= MIN_TAIL_EVALS else None
+    return ctx.memo("curve_tail", find)
+
+
+TAIL_SOURCE = "the last max(3, ⌈n_evals/4⌉) evals after step 0"
+
+
+def _no_tail(ctx: Context) -> str:
+    n = int((_evals(ctx).step > 0).sum())
+    return f"{plural(n, 'eval')} after step 0, {MIN_TAIL_EVALS} needed"
+
+
+def n_tail_evals(ctx: Context) -> Fact:
+    tail = _tail(ctx)
+    if tail is None:
+        return unknown("n_tail_evals", "evals", TAIL_SOURCE, _no_tail(ctx))
+    return Fact("n_tail_evals", len(tail), "evals", "computed", TAIL_SOURCE)
+
+
+def _tail_xy(ctx: Context, name: str, unit: str, src: str, field: str
+             ) -> tuple[np.ndarray, np.ndarray] | Fact:
+    """(step, y) over the tail evals; an unknown Fact when there is no finite tail."""
+    tail = _tail(ctx)
+    if tail is None:
+        return unknown(name, unit, src, _no_tail(ctx))
+    ev = _evals(ctx)
+    x = ev.step[tail].astype(float)
+    y = ev.val[tail] if field == "val" else (ev.val[tail] - ev.train[tail]) / ev.train[tail]
+    if not np.isfinite(y).all():
+        return unknown(name, unit, src, "NaN/inf loss in the last evals")
+    return x, y
+
+
+def val_slope(ctx: Context) -> Fact:
+    """Least-squares slope of the val loss over the last evals; < 0 while it still improves."""
+    name, unit = "val_slope", "nats/1k steps"
+    src = f"least-squares slope of val over {TAIL_SOURCE}"
+    xy = _tail_xy(ctx, name, unit, src, "val")
+    if isinstance(xy, Fact):
+        return xy
+    return Fact(name, _slope(*xy) * 1000, unit, "computed", src)
+
+
+def val_slope_se(ctx: Context) -> Fact:
+    """Standard error of val_slope: from eval_se when known (each eval draws its own random
+    batches, so their errors are independent), else from the fit's residuals, which needs
+    4 evals or more (2 residual degrees of freedom) and is floored at the log's rounding."""
+    name, unit = "val_slope_se", "nats/1k steps"
+    slope = ctx.fact("val_slope")
+    xy = _tail_xy(ctx, name, unit, "standard error of val_slope", "val")
+    if isinstance(xy, Fact) or not slope.known:
+        return missing(name, unit, "standard error of val_slope", slope)
+    x, y = xy
+    sxx = float(((x - x.mean()) ** 2).sum())
+    se = ctx.fact("eval_se")
+    if se.known:
+        return Fact(name, se.value / math.sqrt(sxx) * 1000, unit, derived(se),
+                    "eval_se / √Σ(step - mean step)²")
+    src = "least-squares standard error from the residuals"
+    if len(x) < 4:
+        return unknown(name, unit, src, f"eval_se unknown and {plural(len(x), 'eval')}: "
+                                        "4 needed for a residual estimate")
+    fit = y.mean() + slope.value / 1000 * (x - x.mean())
+    # at least the variance of the log's rounding, so evals on a line give no zero se
+    resid_var = max(float(((y - fit) ** 2).sum()) / (len(x) - 2), ROUNDING_VAR)
+    return Fact(name, math.sqrt(resid_var / sxx) * 1000, unit, "computed", src,
+                "eval_se unknown")
+
+
+def val_slope_z(ctx: Context) -> Fact:
+    """val_slope in standard errors: below about -2 the val loss is still falling."""
+    name, unit, src = "val_slope_z", "", "val_slope / val_slope_se"
+    slope, se = ctx.fact("val_slope"), ctx.fact("val_slope_se")
+    if not (slope.known and se.known):
+        return missing(name, unit, src, slope, se)
+    if se.value <= 0:
+        return unknown(name, unit, src, "val_slope_se is 0 (the evals lie on a line)")
+    return Fact(name, slope.value / se.value, unit, derived(slope, se), src)
+
+
+def best_val_frac(ctx: Context) -> Fact:
+    """best_val_step / final_step: near 1 the best model is the last one."""
+    name, unit, src = "best_val_frac", "fraction", "best_val_step / final_step"
+    best, last = ctx.fact("best_val_step"), ctx.fact("final_step")
+    if not (best.known and last.known):
+        return missing(name, unit, src, best, last)
+    if last.value <= 0:
+        return unknown(name, unit, src, "final_step is 0")
+    return Fact(name, best.value / last.value, unit, derived(best, last), src)
+
+
+def overfit_ratio(ctx: Context) -> Fact:
+    """(final_val - final_train) / final_train: the generalization gap relative to the train
+    loss, the ratio SageMaker Debugger's Overfit rule watches."""
+    name, unit, src = "overfit_ratio", "fraction", "(final_val - final_train) / final_train"
+    v, t = ctx.fact("final_val"), ctx.fact("final_train")
+    if not (v.known and t.known):
+        return missing(name, unit, src, v, t)
+    if not (math.isfinite(v.value) and math.isfinite(t.value)):
+        return unknown(name, unit, src, "the last eval's loss is NaN/inf")
+    if t.value <= 0:
+        return unknown(name, unit, src, "final_train is not positive")
+    return Fact(name, (v.value - t.value) / t.value, unit, derived(v, t), src)
+
+
+def overfit_ratio_trend(ctx: Context) -> Fact:
+    """Least-squares slope of (val - train) / train over the last evals; > 0 as the gap grows."""
+    name, unit = "overfit_ratio_trend", "1/1k steps"
+    src = f"least-squares slope of (val - train)/train over {TAIL_SOURCE}"
+    xy = _tail_xy(ctx, name, unit, src, "overfit")
+    if isinstance(xy, Fact):
+        return xy
+    return Fact(name, _slope(*xy) * 1000, unit, "computed", src)
+
+
+def val_rise(ctx: Context) -> Fact:
+    """final_val - best_val (>= 0): how far val came back up from its best."""
+    name, unit, src = "val_rise", "nats", "final_val - best_val"
+    v, best = ctx.fact("final_val"), ctx.fact("best_val")
+    if not (v.known and best.known):
+        return missing(name, unit, src, v, best)
+    if not math.isfinite(v.value):
+        return unknown(name, unit, src, "the last eval's val loss is NaN/inf")
+    return Fact(name, v.value - best.value, unit, derived(v, best), src)
+
+
+def val_rise_z(ctx: Context) -> Fact:
+    name, unit, src = "val_rise_z", "", "val_rise / eval_se"
+    rise, se = ctx.fact("val_rise"), ctx.fact("eval_se")
+    if not (rise.known and se.known):
+        return missing(name, unit, src, rise, se)
+    return Fact(name, rise.value / se.value, unit, derived(rise, se), src)
+
+
+def train_falling_after_best(ctx: Context) -> Fact:
+    """Whether the eval train loss at the last eval is below its value at the best-val eval
+    by more than 2·eval_se: the model keeps fitting the train split while val does not."""
+    name, unit = "train_falling_after_best", ""
+    src = "train(last eval) < train(best-val eval) - 2·eval_se"
+    ev = _evals(ctx)
+    ok = np.isfinite(ev.val)
+    if not ok.any():
+        return unknown(name, unit, src, NO_EVALS if not len(ev) else "no finite val loss")
+    i = int(np.argmin(np.where(ok, ev.val, np.inf)))  # the best_val eval, first on ties
+    at_best, last = float(ev.train[i]), float(ev.train[-1])
+    if not (math.isfinite(at_best) and math.isfinite(last)):
+        return unknown(name, unit, src, "train loss NaN/inf at the best or the last eval")
+    thr, se = _threshold(ctx)
+    status, note = _threshold_status(se)
+    return Fact(name, bool(last < at_best - 2 * thr), unit, status, src, note)
+
+
+def train_rise_evals(ctx: Context) -> Fact:
+    """The longest run of consecutive evals (after step 0) whose eval train loss rose by more
+    than 2·eval_se from the eval before: train loss should not rise, so this flags
+    instability or too high an LR."""
+    name, unit = "train_rise_evals", "evals"
+    src = "longest run of evals with train up > 2·eval_se from the previous eval"
+    ev = _evals(ctx)
+    train = ev.train[ev.step > 0]
+    if len(train) < 2:
+        return unknown(name, unit, src, f"{plural(len(train), 'eval')} after step 0, 2 needed")
+    thr, se = _threshold(ctx)
+    status, note = _threshold_status(se)
+    return Fact(name, _longest_run(np.diff(train) > 2 * thr), unit, status, src, note)
+
+
+def _longest_run(flags: np.ndarray) -> int:
+    """Length of the longest run of True in a 1-D bool array."""
+    starts, ends = _runs(flags)
+    return int((ends - starts).max()) if len(starts) else 0
+
+
+def _runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) of the runs of True: flags[starts[j]:ends[j]] are all True."""
+    edges = np.diff(np.concatenate(([0], flags.astype(np.int8), [0])))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+
+
+# ---------------------------------------------------------------------------------------
+# spikes
+
+def _spikes(ctx: Context) -> tuple[np.ndarray, int] | str:
+    """Start steps of the loss spikes and the window, or why they cannot be found.
+
+    llm-foundry's KillLossSpike: a loss >= 2x the mean of the `window` losses before it is an
+    outlier; more than 4 outliers in a row make a spike. Here the losses are the logged
+    iterations (every log_interval-th step), the window max(100, 5% of them)."""
+    def find() -> tuple[np.ndarray, int] | str:
+        step, loss = _iter_points(ctx)
+        n = len(loss)
+        window = max(SPIKE_MIN_WINDOW, round(SPIKE_WINDOW_FRACTION * n))
+        if n < window + SPIKE_PATIENCE + 1:
+            return (f"{plural(n, 'finite logged iteration')}, "
+                    f"{window + SPIKE_PATIENCE + 1} needed")
+        csum = np.concatenate(([0.0], np.cumsum(loss)))
+        before = (csum[window:n] - csum[:n - window]) / window  # mean of loss[i-window:i]
+        outlier = loss[window:] >= SPIKE_MULTIPLIER * before
+        starts, ends = _runs(outlier)
+        long = (ends - starts) > SPIKE_PATIENCE
+        return step[window + starts[long]], window
+    return ctx.memo("curve_spikes", find)
+
+
+SPIKE_SOURCE = ("llm-foundry KillLossSpike: iter loss >= 2x mean of the previous window, "
+                ">4 in a row")
+
+
+def spike_count(ctx: Context) -> Fact:
+    name, unit = "spike_count", "spikes"
+    found = _spikes(ctx)
+    if isinstance(found, str):
+        return unknown(name, unit, SPIKE_SOURCE, found)
+    starts, window = found
+    return Fact(name, len(starts), unit, "computed", SPIKE_SOURCE,
+                f"window {window} logged iterations")
+
+
+def first_spike_step(ctx: Context) -> Fact:
+    """Step of the first outlier of the first spike (llm-foundry fires 4 outliers later)."""
+    name, unit = "first_spike_step", "steps"
+    found = _spikes(ctx)
+    if isinstance(found, str):
+        return unknown(name, unit, SPIKE_SOURCE, found)
+    starts, _ = found
+    if not len(starts):
+        return Fact(name, None, unit, "computed", SPIKE_SOURCE, "no spike")
+    return Fact(name, int(starts[0]), unit, "computed", SPIKE_SOURCE)
+
+
+# ---------------------------------------------------------------------------------------
+# iteration vs eval losses, start and end levels
+
+def _iter_line_at_end(ctx: Context) -> tuple[float, float, int, str] | None:
+    """A straight line through the iteration losses of the last eval interval, read at the
+    final eval's step: (value, its standard error, n, source) or None. The line, not the
+    mean, because the loss falls across the interval: a mean would lag the eval."""
+    last = ctx.fact("final_step")
+    if not last.known:
+        return None
+    interval = ctx.fact("eval_interval")
+    if interval.known and not not_numbers(interval) and interval.value > 0:
+        span, where = interval.value, "(final_step - eval_interval, final_step]"
+    else:
+        span, where = 0.1 * last.value, "the last 10% of steps up to final_step"
+    step, loss = _iter_points(ctx)
+    m = (step > last.value - span) & (step <= last.value)
+    x, y = step[m].astype(float), loss[m]
+    if len(x) < 5 or np.ptp(x) == 0:
+        return None
+    b, a = np.polyfit(x, y, 1)
+    resid = y - (a + b * x)
+    sd = float(np.sqrt(resid @ resid / (len(x) - 2)))
+    sxx = float(((x - x.mean()) ** 2).sum())
+    se = sd * math.sqrt(1 / len(x) + (last.value - x.mean()) ** 2 / sxx)  # of the line's end
+    return float(a + b * last.value), se, len(x), f"iteration losses in {where}, fitted line at final_step"
+
+
+def iter_vs_eval_train(ctx: Context) -> Fact:
+    """The iteration losses of the last eval interval (a fitted line, read at the final
+    eval's step) minus that eval's train loss. Iteration losses are one micro-batch in
+    train mode (dropout on), so with dropout this is > 0."""
+    name, unit = "iter_vs_eval_train", "nats"
+    t = ctx.fact("final_train")
+    src = "iteration-loss line at final_step - final_train"
+    if not t.known:
+        return missing(name, unit, src, t)
+    if not math.isfinite(t.value):
+        return unknown(name, unit, src, "the last eval's train loss is NaN/inf")
+    line = _iter_line_at_end(ctx)
+    if line is None:
+        return unknown(name, unit, src, "fewer than 5 iteration losses in the last eval interval")
+    p = _dropout(ctx)
+    note = None if p is None else f"iteration losses include dropout {p}"
+    return Fact(name, line[0] - t.value, unit, derived(t), f"{line[3]} - final_train", note)
+
+
+def iter_vs_eval_train_se(ctx: Context) -> Fact:
+    """Standard error of iter_vs_eval_train's line end (the eval's own error is eval_se)."""
+    name, unit = "iter_vs_eval_train_se", "nats"
+    line = _iter_line_at_end(ctx)
+    if line is None:
+        return unknown(name, unit, "line fit", "fewer than 5 iteration losses in the last eval interval")
+    return Fact(name, line[1], unit, "computed", f"standard error of the line's end, {line[2]} points")
+
+
+def init_vs_expected(ctx: Context) -> Fact:
+    """first_val - ln(vocab_size) at step 0: near 0 for a fresh model; far above, a bad init."""
+    name, unit, src = "init_vs_expected", "nats", "first_val - init_loss_expected (step 0)"
+    first, expected = ctx.fact("first_val"), ctx.fact("init_loss_expected")
+    if not (first.known and expected.known):
+        return missing(name, unit, src, first, expected)
+    ev = _evals(ctx)
+    if int(ev.step[0]) != 0:
+        return unknown(name, unit, src, f"the first eval is at step {int(ev.step[0])}, not 0")
+    if not math.isfinite(first.value):
+        return unknown(name, unit, src, "the step-0 val loss is NaN/inf")
+    return Fact(name, first.value - expected.value, unit, derived(first, expected), src)
+
+
+def unigram_entropy(ctx: Context) -> Fact:
+    """Entropy of the train split's character frequencies: the loss of a model that knows
+    only how often each character occurs."""
+    name, unit = "unigram_entropy", "nats"
+    cfg = ctx.config()
+    dataset = cfg.trusted("dataset")
+    if dataset == "shakespeare_char":
+        return Fact(name, SHAKESPEARE_CHAR_UNIGRAM_ENTROPY, unit, "assumed",
+                    "character entropy of nanoGPT's shakespeare_char train split",
+                    "the standard tiny-shakespeare split")
+    if dataset is None:
+        return unknown(name, unit, "config: dataset", why_unknown(cfg, "dataset"))
+    return unknown(name, unit, "config: dataset", "unigram entropy known only for shakespeare_char")
+
+
+def train_vs_unigram(ctx: Context) -> Fact:
+    """final_train - unigram_entropy: < 0 once the model beats character frequencies."""
+    name, unit, src = "train_vs_unigram", "nats", "final_train - unigram_entropy"
+    t, u = ctx.fact("final_train"), ctx.fact("unigram_entropy")
+    if not (t.known and u.known):
+        return missing(name, unit, src, t, u)
+    if not math.isfinite(t.value):
+        return unknown(name, unit, src, "the last eval's train loss is NaN/inf")
+    return Fact(name, t.value - u.value, unit, derived(t, u), src)

@@ -1,0 +1,157 @@
+"""Training settings from the config as facts, and a few quantities made from them: the device
+nanoGPT actually computed on, the precision it computed in, weight decay's timescale.
+
+A setting is 'read' when the log (or checkpoint) showed the config, train.py defaults included
+(see base.config_fact). Values are as train.py uses them: learning_rate is the peak LR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..config import DEFAULT, MACHINE_DEPENDENT_DEFAULTS
+from .base import Context, Fact, FactFn, config_fact, derived, join_notes, missing, unknown
+
+
+def _setting(key: str, unit: str) -> FactFn:
+    """The fact function of config key `key`, registered under the same name."""
+    def fn(ctx: Context) -> Fact:
+        return config_fact(ctx, key, key, unit)
+    fn.__name__ = fn.__qualname__ = key
+    fn.__doc__ = f"config: {key}"
+    return fn
+
+
+def not_numbers(*facts: Fact) -> str | None:
+    """Why known `facts` cannot enter arithmetic (a config value that is no number), or None."""
+    return join_notes(*(f"{f.name} is {f.value!r}, not a number" for f in facts
+                        if f.known and (isinstance(f.value, bool)
+                                        or not isinstance(f.value, (int, float)))))
+
+
+learning_rate = _setting("learning_rate", "LR")  # peak LR, after warmup
+min_lr = _setting("min_lr", "LR")
+max_iters = _setting("max_iters", "steps")
+lr_decay_iters = _setting("lr_decay_iters", "steps")
+warmup_iters = _setting("warmup_iters", "steps")
+decay_lr = _setting("decay_lr", "")
+weight_decay = _setting("weight_decay", "")  # AdamW's, applied to 2-D weights only
+beta2 = _setting("beta2", "")
+grad_clip = _setting("grad_clip", "")  # max global grad norm; 0 turns clipping off
+dropout = _setting("dropout", "")
+batch_size = _setting("batch_size", "sequences")  # per micro-batch, per rank
+# as configured: all ranks together (train.py divides it by the world size)
+gradient_accumulation_steps = _setting("gradient_accumulation_steps", "")
+eval_iters = _setting("eval_iters", "batches")  # batch_size rows each
+eval_interval = _setting("eval_interval", "steps")
+device = _setting("device", "")
+compile_ = _setting("compile", "")  # `compile` would shadow the builtin
+always_save_checkpoint = _setting("always_save_checkpoint", "")
+init_from = _setting("init_from", "")
+
+
+def dtype(ctx: Context) -> Fact:
+    """config: dtype. train.py's default depends on the machine (bfloat16 where CUDA supports
+    it, else float16), so a default dtype is only assumed."""
+    fact = config_fact(ctx, "dtype", "dtype", "")
+    cv = ctx.config().values.get("dtype")
+    if fact.known and cv is not None and cv.origin == DEFAULT:
+        return replace(fact, status="assumed",
+                       note="train.py default: " + MACHINE_DEPENDENT_DEFAULTS["dtype"])
+    return fact
+
+
+def device_type(ctx: Context) -> Fact:
+    """train.py: `device_type = 'cuda' if 'cuda' in device else 'cpu'`. Stock nanoGPT has no
+    'mps' case there: an MPS run gets device_type 'cpu', hence no autocast."""
+    name, src = "device_type", "train.py: 'cuda' if 'cuda' in device else 'cpu'"
+    dev = ctx.fact("device")
+    if not dev.known:
+        return missing(name, "", src, dev)
+    if not isinstance(dev.value, str):
+        return unknown(name, "", src, f"device is {dev.value!r}, not a string")
+    value = "cuda" if "cuda" in dev.value else "cpu"
+    note = None
+    if "mps" in dev.value:
+        note = "device mps: nanoGPT's train.py treats it as 'cpu' here (no autocast)"
+    return Fact(name, value, "", derived(dev), src, note)
+
+
+def dtype_effective(ctx: Context) -> Fact:
+    """The precision the forward passes ran in. train.py wraps them in
+    `nullcontext() if device_type == 'cpu' else torch.amp.autocast(device_type, dtype)`,
+    so with device_type 'cpu' they run in float32 whatever dtype says."""
+    name = "dtype_effective"
+    dt, dev = ctx.fact("dtype"), ctx.fact("device_type")
+    if not dev.known:
+        return missing(name, "", "dtype, unless device_type is cpu", dev)
+    if dev.value == "cpu":
+        note = None
+        if dt.known and dt.value != "float32":
+            note = f"dtype = {dt.value!r} is not used: no autocast on device_type cpu"
+        return Fact(name, "float32", "", derived(dev),
+                    "train.py: nullcontext() on device_type cpu, so float32", note)
+    src = "train.py: torch.amp.autocast(device_type, dtype)"
+    if not dt.known:
+        return missing(name, "", src, dt)
+    return Fact(name, dt.value, "", derived(dt, dev), src)
+
+
+def min_lr_ratio(ctx: Context) -> Fact:
+    """min_lr / learning_rate: where the cosine decay ends, as a fraction of the peak."""
+    name, unit, src = "min_lr_ratio", "fraction", "min_lr / learning_rate"
+    lo, peak = ctx.fact("min_lr"), ctx.fact("learning_rate")
+    if not (lo.known and peak.known):
+        return missing(name, unit, src, lo, peak)
+    if bad := not_numbers(lo, peak):
+        return unknown(name, unit, src, bad)
+    if peak.value == 0:
+        return unknown(name, unit, src, "learning_rate is 0")
+    note = "decay_lr is False: min_lr is not used" if ctx.value("decay_lr") is False else None
+    return Fact(name, lo.value / peak.value, unit, derived(lo, peak), src, note)
+
+
+def wd_timescale(ctx: Context) -> Fact:
+    """Steps over which AdamW's decoupled decay forgets a weight: each step multiplies it by
+    (1 - lr·wd), so an update is forgotten over ~1/(lr·wd) steps (Wang & Aitchison 2024,
+    "How to set AdamW's weight decay as you scale model and dataset size"). Uses the peak
+    LR; with the cosine decay the real timescale grows toward 1/(min_lr·wd)."""
+    name, unit, src = "wd_timescale", "steps", "1 / (learning_rate · weight_decay)"
+    peak, wd = ctx.fact("learning_rate"), ctx.fact("weight_decay")
+    if not (peak.known and wd.known):
+        return missing(name, unit, src, peak, wd)
+    if bad := not_numbers(peak, wd):
+        return unknown(name, unit, src, bad)
+    if wd.value == 0:
+        return unknown(name, unit, src, "weight_decay is 0: no decay")
+    if peak.value == 0:
+        return unknown(name, unit, src, "learning_rate is 0")
+    return Fact(name, 1.0 / (peak.value * wd.value), unit, derived(peak, wd), src,
+                "at the peak learning_rate")
+
+
+def wd_timescale_frac(ctx: Context) -> Fact:
+    """wd_timescale / max_iters: below 1, the weights forget their start within the run."""
+    name, unit, src = "wd_timescale_frac", "fraction", "wd_timescale / max_iters"
+    tau, total = ctx.fact("wd_timescale"), ctx.fact("max_iters")
+    if not (tau.known and total.known):
+        return missing(name, unit, src, tau, total)
+    if bad := not_numbers(total):
+        return unknown(name, unit, src, bad)
+    if total.value <= 0:
+        return unknown(name, unit, src, f"max_iters is {total.value}")
+    return Fact(name, tau.value / total.value, unit, derived(tau, total), src)
+
+
+def run_completed(ctx: Context) -> Fact:
+    """steps_done / max_iters: how much of the planned run the log shows. train.py stops once
+    iter_num > max_iters, so a finished run took max_iters + 1 steps and shows slightly > 1."""
+    name, unit, src = "run_completed", "fraction", "steps_done / max_iters"
+    done, total = ctx.fact("steps_done"), ctx.fact("max_iters")
+    if not (done.known and total.known):
+        return missing(name, unit, src, done, total)
+    if bad := not_numbers(total):
+        return unknown(name, unit, src, bad)
+    if total.value <= 0:
+        return unknown(name, unit, src, f"max_iters is {total.value}")
+    return Fact(name, done.value / total.value, unit, derived(done, total), src)
