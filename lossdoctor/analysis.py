@@ -1,26 +1,33 @@
-"""One call from paths to runs and their facts: what `lossdoctor analyze` shows."""
+"""One call from paths to runs, their facts and their findings: what `lossdoctor analyze`
+shows."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .diagnose import Diagnosis, RuleSet, diagnose, load_rules
+from .errors import InputError
 from .facts import Facts, compute_facts
 from .readers import discover, load_many
 from .run import Run
-from .errors import InputError
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """The runs read from the given paths, each with its derived facts."""
+    """The runs read from the given paths, each with its derived facts and its diagnosis
+    (the rules' findings)."""
 
     runs: tuple[Run, ...]
     facts: tuple[Facts, ...]
+    diagnoses: tuple[Diagnosis, ...] = ()
+    rule_errors: tuple[str, ...] = ()  # rule files that did not load (the rest did)
 
 
 def analyze(paths: list[str] | None = None, *, peak_flops: float | None = None,
-            dataset_tokens: int | None = None) -> Analysis:
-    """Read each path (a log, a ckpt.pt, a run directory) and derive its facts.
+            dataset_tokens: int | None = None, rules: RuleSet | None = None,
+            rules_dirs: list[str] | None = None, diagnose_runs: bool = True) -> Analysis:
+    """Read each path (a log, a ckpt.pt, a run directory), derive its facts and apply the
+    rules (built-in, plus `rules_dirs`; or exactly `rules`).
 
     With no paths, looks in the current directory for logs and `out*/ckpt.pt`.
     A checkpoint given right after its own log is merged into that log's run.
@@ -31,4 +38,9 @@ def analyze(paths: list[str] | None = None, *, peak_flops: float | None = None,
             raise InputError(".", "no training log or out*/ckpt.pt found in the current directory")
     runs = tuple(load_many(list(paths)))
     facts = tuple(compute_facts(r, peak_flops=peak_flops, dataset_tokens=dataset_tokens) for r in runs)
-    return Analysis(runs, facts)
+    if not diagnose_runs:
+        return Analysis(runs, facts)
+    if rules is None:
+        rules = load_rules(rules_dirs)
+    diagnoses = tuple(diagnose(r, f, rules) for r, f in zip(runs, facts))
+    return Analysis(runs, facts, diagnoses, tuple(str(e) for e in rules.errors))

@@ -16,6 +16,7 @@ EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 EPILOG = """\
 exit codes:
   0  success
+  1  analyze: a finding at or above --fail-on; rules test: a case failed
   2  usage error, or an input that cannot be read (the reason names the file)
 
 examples:
@@ -23,6 +24,9 @@ examples:
   lossdoctor analyze out-shakespeare-char            # a run directory: its log and ckpt.pt
   lossdoctor analyze train.log out/ckpt.pt           # a log and its checkpoint, merged
   lossdoctor analyze train.log --format json
+  lossdoctor analyze train.log --rules my_rules/ --fail-on warning
+  lossdoctor rules list
+  lossdoctor rules show LD101
   lossdoctor extrapolate out-shakespeare-char --to 5000
   lossdoctor train fixtures/configs/shakespeare_char_cpu.yaml --data=input.txt
 """
@@ -74,9 +78,28 @@ def _parser() -> argparse.ArgumentParser:
                         "or a GPU name such as H100; MFU is recomputed against it")
     a.add_argument("--dataset-tokens", type=_positive_int, metavar="N",
                    help="tokens in the training split, for epochs")
+    a.add_argument("--rules", action="append", metavar="DIR",
+                   help="a directory of rule files added to the built-in ones (same id: yours wins); repeatable")
+    a.add_argument("--fail-on", choices=("info", "warning", "error"), default=None,
+                   help="exit 1 when a finding at this severity or above is present")
     a.add_argument("--width", type=_positive_int, default=None, help="console width (default: terminal)")
     a.add_argument("--debug", action="store_true", help="show tracebacks")
     a.set_defaults(func=_cmd_analyze)
+
+    r = sub.add_parser("rules", help="list, show and test the diagnosis rules",
+                       description="The rules that turn facts into findings (docs/rules.md).")
+    rsub = r.add_subparsers(dest="rules_command", metavar="ACTION")
+    rl = rsub.add_parser("list", help="list the rules")
+    rs = rsub.add_parser("show", help="one rule in full")
+    rs.add_argument("rule", metavar="ID", help="its id, code (LD101) or name (still-improving)")
+    rt = rsub.add_parser("test", help="load the rule files in DIR and run their cases")
+    rt.add_argument("dir", metavar="DIR")
+    rd = rsub.add_parser("doc", help="print docs/rules.md (Markdown) from the rule files")
+    for q in (rl, rs, rd):
+        q.add_argument("--rules", action="append", metavar="DIR", help="add the rules in DIR")
+    for q in (rl, rs, rt):
+        q.add_argument("--width", type=_positive_int, default=None)
+    r.set_defaults(func=_cmd_rules)
 
     x = sub.add_parser("extrapolate", help="predict the loss at a later step, per way of getting there",
                        epilog="scenarios: rerun (fresh run with --max_iters=N --lr_decay_iters=N), resume "
@@ -141,18 +164,88 @@ def main(argv: list[str] | None = None) -> int:
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from .analysis import analyze
     peak = _peak_flops(args.peak_flops)
-    result = analyze(args.paths or None, peak_flops=peak, dataset_tokens=args.dataset_tokens)
+    result = analyze(args.paths or None, peak_flops=peak, dataset_tokens=args.dataset_tokens,
+                     rules_dirs=args.rules)
+    for err in result.rule_errors:
+        print(f"lossdoctor: rule not loaded: {err}", file=sys.stderr)
     if args.format == "json":
         from .report.json_report import to_json
         sys.stdout.write(to_json(result) + "\n")
+    else:
+        from .report.terminal import render
+        _console(args).print(render(result))
+    return _exit_for(result.diagnoses, args.fail_on)
+
+
+def _exit_for(diagnoses, fail_on: str | None) -> int:  # noqa: ANN001
+    """EXIT_FINDINGS when a finding is at or above `fail_on`."""
+    if fail_on is None:
         return EXIT_OK
+    from .diagnose import SEVERITIES
+    level = SEVERITIES.index(fail_on)
+    hit = any(SEVERITIES.index(f.severity) >= level for d in diagnoses for f in d.findings)
+    return EXIT_FINDINGS if hit else EXIT_OK
+
+
+def _console(args: argparse.Namespace):  # noqa: ANN202
     from rich.console import Console
-    from .report.terminal import render
-    plain = args.format == "plain" or (args.format is None and not sys.stdout.isatty())
-    console = Console(width=args.width, no_color=plain, highlight=False,
-                      force_terminal=False if plain else None)
-    console.print(render(result))
+    fmt = getattr(args, "format", None)
+    plain = fmt == "plain" or (fmt is None and not sys.stdout.isatty())
+    return Console(width=getattr(args, "width", None), no_color=plain, highlight=False,
+                   force_terminal=False if plain else None)
+
+
+def _cmd_rules(args: argparse.Namespace) -> int:
+    from .diagnose import load_rules
+    from .errors import UsageError
+    action = args.rules_command
+    if action is None:
+        raise UsageError("rules: give an action: list, show ID, test DIR or doc")
+    if action == "test":
+        return _rules_test(args)
+    rules = load_rules(args.rules)
+    for err in rules.errors:
+        print(f"lossdoctor: rule not loaded: {err}", file=sys.stderr)
+    if action == "doc":
+        from .report.rules_doc import rules_markdown
+        sys.stdout.write(rules_markdown(list(rules.rules)))
+        return EXIT_OK
+    from .report.findings import render_rule, render_rule_list
+    if action == "list":
+        _console(args).print(render_rule_list(list(rules.rules)))
+        return EXIT_OK
+    rule = rules.get(args.rule)
+    if rule is None:
+        raise UsageError(f"rules show: no rule {args.rule!r} (see lossdoctor rules list)")
+    _console(args).print(render_rule(rule))
     return EXIT_OK
+
+
+def _rules_test(args: argparse.Namespace) -> int:
+    """Load DIR's rule files alone and run their cases: 0 all pass, 1 a case fails, 2 a
+    file does not load."""
+    import os
+    from .diagnose import load_rules, run_cases
+    from .errors import UsageError
+    if not os.path.isdir(args.dir):
+        raise UsageError(f"{args.dir}: not a directory")
+    rules = load_rules([args.dir], builtin=False)
+    for err in rules.errors:
+        print(f"FAIL load  {err}")
+    results = run_cases(rules)
+    for r in results:
+        mark = "ok  " if r.ok else "FAIL"
+        print(f"{mark} {r.rule}: {r.case}: expected {r.expect}, got {r.got}"
+              + ("" if r.ok or not r.detail else f" ({r.detail})"))
+    failed = sum(not r.ok for r in results)
+    print(f"{len(rules.rules)} rules, {len(results)} cases: {len(results) - failed} passed, {failed} failed"
+          + (f"; {len(rules.errors)} files did not load" if rules.errors else ""))
+    if rules.errors:
+        return EXIT_ERROR
+    if not rules.rules:
+        print(f"no rule files in {args.dir}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_FINDINGS if failed else EXIT_OK
 
 
 def _cmd_extrapolate(args: argparse.Namespace) -> int:
@@ -173,11 +266,8 @@ def _cmd_extrapolate(args: argparse.Namespace) -> int:
         from .report.extrapolation import to_json
         sys.stdout.write(to_json(run, result) + "\n")
         return EXIT_OK
-    from rich.console import Console
     from .report.extrapolation import render
-    plain = args.format == "plain" or (args.format is None and not sys.stdout.isatty())
-    console = Console(width=args.width, no_color=plain, highlight=False, force_terminal=False if plain else None)
-    console.print(render(run, result))
+    _console(args).print(render(run, result))
     return EXIT_OK
 
 

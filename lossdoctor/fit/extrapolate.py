@@ -120,14 +120,15 @@ def _extrapolate(run: Run, to: int, scenarios: tuple[str, ...], level: float,
     if assumed:
         notes.append(f"the log does not show {', '.join(assumed)}; nanoGPT's defaults are assumed")
     cfg = run.config
-    accum = cfg.get("gradient_accumulation_steps") or 1
     eval_iters = cfg.get("eval_iters") or 200
     horizon = max(to, last) + 1
     lr_obs = lr_at(np.arange(horizon), **params)
     feats = laws.features(lr_obs, params["warmup_iters"])
 
     sig_iter = _iter_sigma(cur)
-    sig_eval = sig_iter * math.sqrt(accum) / math.sqrt(eval_iters) if sig_iter else 0.01
+    # the logged iteration loss is the last micro-batch's (nanoGPT: loss.item() * accum), and
+    # an eval averages eval_iters micro-batches of the same size
+    sig_eval = sig_iter / math.sqrt(eval_iters) if sig_iter else 0.01
     if not sig_iter:
         notes.append("no per-iteration losses: eval noise assumed 0.01 nats")
     start = max(1, int(START_FRACTION * last), min(params["warmup_iters"], last // 2))

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..analysis import Analysis
+from ..diagnose import Diagnosis
 from ..facts import Facts
 from ..run import Run
 
@@ -23,14 +24,16 @@ def to_json(analysis: Analysis) -> str:
         "schema_version": SCHEMA_VERSION,
         "tool": "lossdoctor",
         "version": __version__,
-        "runs": [run_dict(r, f) for r, f in zip(analysis.runs, analysis.facts)],
+        "runs": [run_dict(r, f, d) for r, f, d in
+                 zip(analysis.runs, analysis.facts, analysis.diagnoses or [None] * len(analysis.runs))],
+        "rule_errors": list(analysis.rule_errors),
     }
     return json.dumps(clean(doc), indent=2, allow_nan=False)
 
 
-def run_dict(run: Run, facts: Facts) -> dict[str, Any]:
+def run_dict(run: Run, facts: Facts, diagnosis: Diagnosis | None = None) -> dict[str, Any]:
     ev, it = run.evals, run.iters
-    return {
+    out = {
         "source": run.source,
         "format": run.format,
         "config": run.config.as_dict(),
@@ -62,6 +65,11 @@ def run_dict(run: Run, facts: Facts) -> dict[str, Any]:
         "fact_details": {name: {"unit": f.unit, "status": f.status, "source": f.source, "note": f.note}
                          for name, f in facts.items()},
     }
+    if diagnosis is not None:
+        out["findings"] = [f.as_dict() for f in diagnosis.findings]
+        out["not_applicable"] = [{"rule": n.rule, "reason": n.reason} for n in diagnosis.not_applicable]
+        out["rules_passed"] = list(diagnosis.passed)
+    return out
 
 
 def clean(x: Any) -> Any:

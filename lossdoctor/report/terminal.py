@@ -13,8 +13,10 @@ from rich.text import Text
 
 from ..analysis import Analysis
 from ..config import DEFAULT, MACHINE_DEPENDENT_DEFAULTS
+from ..diagnose import Diagnosis
 from ..facts import Fact, Facts
 from ..run import Run
+from .findings import render_diagnosis
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 # config keys shown even when they kept train.py's default: they shape the loss curve
@@ -26,12 +28,20 @@ MAX_EVENTS = 12
 
 
 def render(analysis: Analysis) -> RenderableType:
-    return Group(*(render_run(r, f) for r, f in zip(analysis.runs, analysis.facts)))
+    diagnoses = analysis.diagnoses or (None,) * len(analysis.runs)
+    parts = [render_run(r, f, d) for r, f, d in zip(analysis.runs, analysis.facts, diagnoses)]
+    if analysis.rule_errors:
+        parts.append(Panel("\n".join(f"• {e}" for e in analysis.rule_errors),
+                           title="Rule files that did not load (the others did)", title_align="left",
+                           border_style="red"))
+    return Group(*parts)
 
 
-def render_run(run: Run, facts: Facts) -> RenderableType:
+def render_run(run: Run, facts: Facts, diagnosis: Diagnosis | None = None) -> RenderableType:
     parts: list[RenderableType] = [_title(run), _config_table(run), _curve(run, facts),
                                    _facts_table(facts), _events(run)]
+    if diagnosis is not None:
+        parts.append(render_diagnosis(diagnosis))
     notes = list(run.notes)
     if run.n_unparsed:
         first = run.unparsed[0]

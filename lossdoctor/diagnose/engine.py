@@ -1,0 +1,204 @@
+"""Rules applied to a run's facts: findings, and the rules that did not apply.
+
+A rule fires when its `when` is true. It is "not applicable" when a fact it needs is
+unknown for this run (the reason is the fact's own note) or its arithmetic fails; it
+never raises. Findings are ranked by severity, then by the size of the expected effect
+on the val loss, then by id.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..facts import Facts
+from ..run import Run
+from .expr import EvalError, Missing, evaluate
+from .rules import SEVERITIES, Rule, RuleSet
+from .template import TemplateError
+
+
+@dataclass(frozen=True)
+class EffectEstimate:
+    kind: str  # extrapolation | measured | rule_of_thumb | none
+    value: float | None  # change in the metric (final val loss, nats, unless unit says)
+    unit: str
+    source: str
+    lo: float | None = None  # interval, for an extrapolation
+    hi: float | None = None
+    note: str | None = None  # why there is no value
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "value": self.value, "unit": self.unit, "source": self.source,
+                "lo": self.lo, "hi": self.hi, "note": self.note}
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str  # id
+    title: str
+    category: str
+    severity: str
+    message: str
+    flags: str  # exact nanoGPT flags ("" when the advice has none)
+    advice: str | None
+    expected_effect: EffectEstimate
+    evidence: Mapping[str, Mapping[str, Any]]  # fact -> {value, unit, status, source}
+    verify: Mapping[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "title": self.title, "category": self.category,
+                "severity": self.severity, "message": self.message, "flags": self.flags,
+                "advice": self.advice, "expected_effect": self.expected_effect.as_dict(),
+                "evidence": {k: dict(v) for k, v in self.evidence.items()}, "verify": dict(self.verify)}
+
+
+@dataclass(frozen=True)
+class NotApplicable:
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    findings: tuple[Finding, ...]
+    not_applicable: tuple[NotApplicable, ...]
+    passed: tuple[str, ...]  # rules that applied and did not fire
+    rule_errors: tuple[str, ...] = ()  # rule files that did not load
+
+    def worst(self) -> str | None:
+        return max((f.severity for f in self.findings), key=SEVERITIES.index, default=None)
+
+
+def diagnose(run: Run, facts: Facts | None = None, rules: RuleSet | None = None) -> Diagnosis:
+    """Apply `rules` (default: the built-in ones) to `run`."""
+    from ..facts import compute_facts
+    from .rules import load_rules
+    facts = facts if facts is not None else compute_facts(run)
+    rules = rules if rules is not None else load_rules()
+    values = {name: f.value for name, f in facts.items() if f.known}  # unknown: absent
+    effects = _Extrapolations(run)
+    out = apply(rules, values, facts, effects)
+    return Diagnosis(out.findings, out.not_applicable, out.passed, tuple(str(e) for e in rules.errors))
+
+
+def apply(rules: RuleSet, values: Mapping[str, Any], facts: Facts | None = None,
+          effects: _Extrapolations | None = None) -> Diagnosis:
+    findings, skipped, passed = [], [], []
+    for rule in rules.rules:
+        res = check(rule, values, facts, effects)
+        if isinstance(res, Finding):
+            findings.append(res)
+        elif isinstance(res, NotApplicable):
+            skipped.append(res)
+        else:
+            passed.append(rule.id)
+    findings.sort(key=_rank)
+    return Diagnosis(tuple(findings), tuple(skipped), tuple(passed))
+
+
+def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
+          effects: _Extrapolations | None = None) -> Finding | NotApplicable | None:
+    """The rule on these fact values: a Finding, NotApplicable (with why), or None (passed)."""
+    scope: dict[str, Any] = {**values, **rule.params}
+    for name, e in rule.let:
+        try:
+            scope[name] = evaluate(e, scope)
+        except (Missing, EvalError):
+            pass  # unknown; `when` says whether it matters
+    try:
+        fired = evaluate(rule.when, scope)
+    except Missing as m:
+        return NotApplicable(rule.id, _why_missing(m.name, facts, rule))
+    except EvalError as e:
+        return NotApplicable(rule.id, f"cannot evaluate: {e}")
+    if not fired:
+        return None
+    units = {n: f.unit for n, f in facts.items()} if facts is not None else {}
+    try:
+        flags = rule.flags.render(scope) if rule.flags else ""
+    except TemplateError as e:
+        return NotApplicable(rule.id, f"cannot write its flags: {e}")
+    evidence = {}
+    for name in rule.facts_used:
+        f = facts[name] if facts is not None and name in facts else None
+        evidence[name] = {"value": _clean(scope.get(name)), "unit": f.unit if f else "",
+                          "status": f.status if f else "given", "source": f.source if f else "test case"}
+    verify = {"flags": rule.verify.flags.render(scope) if rule.verify.flags else "",
+              "metric": rule.verify.metric, "expect": rule.verify.expect, "seeds": rule.verify.seeds}
+    return Finding(rule.id, rule.title, rule.category, rule.severity, rule.message.render(scope, units),
+                   flags, rule.advice.render(scope, units) if rule.advice else None,
+                   _effect(rule, scope, effects), evidence, verify)
+
+
+def _why_missing(name: str, facts: Facts | None, rule: Rule) -> str:
+    if facts is not None and name in facts:
+        f = facts[name]
+        return f"needs {name}: {f.note or 'unknown for this run'}"
+    if name in {n for n, _ in rule.let}:
+        return f"needs {name}, which could not be computed from this run's facts"
+    return f"needs {name}: not given"
+
+
+def _effect(rule: Rule, scope: Mapping[str, Any], effects: _Extrapolations | None) -> EffectEstimate:
+    e = rule.effect
+    if e.kind == "none":
+        return EffectEstimate("none", None, "", e.source)
+    if e.kind in ("measured", "rule_of_thumb"):
+        try:
+            value = float(evaluate(e.value, scope))  # type: ignore[arg-type]
+        except (Missing, EvalError, TypeError, ValueError) as err:
+            return EffectEstimate(e.kind, None, e.unit, e.source, note=f"not computed: {err}")
+        return EffectEstimate(e.kind, value if math.isfinite(value) else None, e.unit, e.source)
+    try:
+        to = int(evaluate(e.to, scope))  # type: ignore[arg-type]
+    except (Missing, EvalError, TypeError, ValueError) as err:
+        return EffectEstimate(e.kind, None, "nats", e.source, note=f"no target step: {err}")
+    if effects is None:
+        return EffectEstimate(e.kind, None, "nats", e.source, note="no run to extrapolate (facts only)")
+    return effects.get(to, e.scenario or "rerun", e.source)
+
+
+class _Extrapolations:
+    """Predicted change of the final val when the run goes on to step `to` (computed once
+    per target and scenario)."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self._done: dict[tuple[int, str], EffectEstimate] = {}
+
+    def get(self, to: int, scenario: str, source: str) -> EffectEstimate:
+        key = (to, scenario)
+        if key not in self._done:
+            self._done[key] = self._compute(to, scenario, source)
+        return self._done[key]
+
+    def _compute(self, to: int, scenario: str, source: str) -> EffectEstimate:
+        from ..fit.extrapolate import CannotExtrapolate, extrapolate
+        try:
+            x = extrapolate(self.run, to, scenarios=(scenario,))
+        except CannotExtrapolate as e:
+            return EffectEstimate("extrapolation", None, "nats", source, note=e.why)
+        s = next((s for s in x.scenarios if s.name == scenario), None)
+        ev, _ = self.run.curves()
+        if s is None or s.val is None or not len(ev):
+            why = (s.note if s is not None and s.note else "no val prediction")
+            return EffectEstimate("extrapolation", None, "nats", source, note=why)
+        last = float(ev.val[-1])
+        src = f"{source}: {scenario} to step {to:,}, val {s.val.mean:.4f} ({s.val.level:.0%} interval " \
+              f"{s.val.lo:.4f} to {s.val.hi:.4f})"
+        return EffectEstimate("extrapolation", s.val.mean - last, "nats", src, s.val.lo - last, s.val.hi - last)
+
+
+def _rank(f: Finding) -> tuple[int, float, str]:
+    e = f.expected_effect
+    size = abs(e.value) if e.value is not None and e.unit == "nats" else -1.0
+    return (-SEVERITIES.index(f.severity), -size, f.rule)
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return v

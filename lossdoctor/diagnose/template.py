@@ -1,0 +1,186 @@
+"""Safe message templates and nanoGPT flags.
+
+A template is text with `{name}` or `{name:spec}` fields (str.format syntax), where name is
+a fact, a rule param or a rule `let`. Only plain names are allowed: no `{x.attr}`, no
+`{x[0]}`, no `!r` conversions, no nested fields; the values are formatted by us with
+`format(value, spec)`, so a template cannot reach into any object.
+
+In messages a fact's unit follows its value ("3.84 epochs", "1,536,000 tokens", "0.0160
+nats"), except for a spec ending in `%`, units "", "LR" and "fraction" (write
+`{best_val_frac:.0%}`), and counts the text names itself ("at step {best_val_step}").
+Unknown values print as "unknown". Without a spec, floats get 4 significant digits and
+ints thousands separators.
+
+Flags are `--key=value` words for nanoGPT's train.py. nanoGPT's configurator takes a key
+only if train.py defines it, and a value only if `ast.literal_eval` of it (else the bare
+string) has the type of train.py's default: `--dropout=0` is refused (an int where a float
+is expected), `--dropout=0.0` is taken. Flag values are rendered to pass that check.
+"""
+
+from __future__ import annotations
+
+import ast
+import string
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import NANOGPT_DEFAULTS
+
+_FORMATTER = string.Formatter()
+# bare: an LR, a fraction, and counts the text names itself ("step {best_val_step}")
+NO_UNIT = ("", "fraction", "LR", "%", "steps", "evals", "spikes", "batches", "sequences")
+
+
+class TemplateError(ValueError):
+    """A template or flag that is not allowed; raised when the rule loads."""
+
+
+@dataclass(frozen=True)
+class Template:
+    source: str
+    parts: tuple[tuple[str, str | None, str], ...]  # (literal text, field name or None, spec)
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(name for _, name, _ in self.parts if name)
+
+    def render(self, values: Mapping[str, Any], units: Mapping[str, str] | None = None) -> str:
+        """Message text: each value formatted, with its unit (see the module doc)."""
+        units = units or {}
+        out = []
+        for text, name, spec in self.parts:
+            out.append(text)
+            if name is not None:
+                out.append(_show(values.get(name), spec, units.get(name, "")))
+        return "".join(out)
+
+    def render_raw(self, values: Mapping[str, Any]) -> str:
+        """Flag text: values as Python literals, no units, no separators."""
+        out = []
+        for text, name, spec in self.parts:
+            out.append(text)
+            if name is not None:
+                out.append(_literal(values.get(name), spec))
+        return "".join(out)
+
+
+def compile_template(source: str, known: Collection[str]) -> Template:
+    if not isinstance(source, str):
+        raise TemplateError(f"expected text, got {type(source).__name__}")
+    try:
+        parsed = list(_FORMATTER.parse(source))
+    except ValueError as e:
+        raise TemplateError(f"bad template {source!r}: {e}") from None
+    parts = []
+    for text, name, spec, conv in parsed:
+        if name is None:
+            parts.append((text, None, ""))
+            continue
+        if not name.isidentifier():
+            raise TemplateError(f"field {{{name}}} is not a plain name (no attributes, indexes or "
+                                "positional fields)")
+        if conv is not None:
+            raise TemplateError(f"field {{{name}!{conv}}}: conversions are not allowed")
+        if spec and ("{" in spec or "}" in spec):
+            raise TemplateError(f"field {{{name}}}: nested fields in the format spec are not allowed")
+        if name not in known:
+            raise TemplateError(f"unknown name {name!r} in {{{name}}}")
+        parts.append((text, name, spec or ""))
+    return Template(source, tuple(parts))
+
+
+def _show(value: Any, spec: str, unit: str) -> str:
+    if value is None:
+        return "unknown"
+    if isinstance(value, bool):
+        return str(value)
+    if not spec:
+        if isinstance(value, int):
+            text = f"{value:,}"
+        elif isinstance(value, float):
+            text = f"{value:.4g}"
+        else:
+            text = str(value)
+    else:
+        try:
+            text = format(value, spec)
+        except (ValueError, TypeError):
+            text = str(value)
+    if unit in NO_UNIT or spec.endswith("%") or not isinstance(value, (int, float)):
+        return text
+    return f"{text} {unit}"
+
+
+def _literal(value: Any, spec: str) -> str:
+    if value is None:
+        return "unknown"
+    if spec:
+        try:
+            return format(value, spec)
+        except (ValueError, TypeError):
+            return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+# -- flags --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Flags:
+    words: tuple[tuple[str, Template], ...]  # (nanoGPT key, value template)
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset().union(*(t.names for _, t in self.words)) if self.words else frozenset()
+
+    def render(self, values: Mapping[str, Any]) -> str:
+        """'--max_iters=5000 --lr_decay_iters=5000'; ValueError if a value does not pass
+        nanoGPT's type check."""
+        out = []
+        for key, tmpl in self.words:
+            value = nanogpt_value(key, tmpl.render_raw(values))
+            out.append(f"--{key}={value}")
+        return " ".join(out)
+
+
+def compile_flags(source: str, known: Collection[str]) -> Flags:
+    """`--key=value` words; each key must be one of train.py's config keys."""
+    if not isinstance(source, str):
+        raise TemplateError(f"expected text, got {type(source).__name__}")
+    words = []
+    for word in source.split():
+        if not word.startswith("--") or "=" not in word:
+            raise TemplateError(f"{word!r} is not a --key=value flag (nanoGPT's configurator takes "
+                                "only that form)")
+        key, value = word[2:].split("=", 1)
+        if key not in NANOGPT_DEFAULTS:
+            hint = " (resuming is --init_from=resume)" if key == "resume" else ""
+            raise TemplateError(f"--{key} is not a nanoGPT config key{hint}")
+        tmpl = compile_template(value, known)
+        if not tmpl.names:
+            nanogpt_value(key, value, strict=True)  # a literal: exactly as the user will type it
+        words.append((key, tmpl))
+    if not words:
+        raise TemplateError("no flags")
+    return Flags(tuple(words))
+
+
+def nanogpt_value(key: str, text: str, strict: bool = False) -> str:
+    """`text` as a value nanoGPT accepts for `key`; unless strict, a computed int becomes
+    a float where a float is expected, an integral float an int where an int is;
+    TemplateError otherwise."""
+    default = NANOGPT_DEFAULTS[key]
+    try:
+        value = ast.literal_eval(text)
+    except (SyntaxError, ValueError):
+        value = text  # nanoGPT keeps the bare string
+    if type(value) is type(default):
+        return text
+    if not strict and isinstance(default, float) and type(value) is int:
+        return repr(float(value))
+    if not strict and type(default) is int and isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    raise TemplateError(f"--{key}={text}: nanoGPT needs a {type(default).__name__} "
+                        f"(like its default {default!r}), not {type(value).__name__}")

@@ -1,0 +1,112 @@
+"""Rich renderables for findings and rules: the library returns data, this draws it."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from ..diagnose import Diagnosis, EffectEstimate, Finding, Rule
+
+STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+MAX_SKIPPED = 8  # not-applicable rules listed; the count is complete
+
+
+def render_diagnosis(d: Diagnosis) -> RenderableType:
+    parts: list[RenderableType] = []
+    if not d.findings:
+        parts.append(Text("No findings: every applicable rule passed."))
+    for i, f in enumerate(d.findings, 1):
+        parts.append(_finding(i, f))
+    if d.not_applicable:
+        lines = [f"{n.rule}: {n.reason}" for n in d.not_applicable[:MAX_SKIPPED]]
+        more = len(d.not_applicable) - MAX_SKIPPED
+        if more > 0:
+            lines.append(f"... and {more} more (--format json lists them all)")
+        n = len(d.not_applicable)
+        parts.append(Text(f"Not applicable to this run ({n} rule{'s' if n != 1 else ''}):\n  "
+                          + "\n  ".join(lines), style="dim"))
+    title = (f"Findings: {len(d.findings)} ({_counts(d)}); {len(d.passed)} rules passed, "
+             f"{len(d.not_applicable)} not applicable")
+    return Panel(Group(*parts), title=title, title_align="left")
+
+
+def _counts(d: Diagnosis) -> str:
+    n = {s: sum(f.severity == s for f in d.findings) for s in ("error", "warning", "info")}
+    return ", ".join(f"{v} {k}" for k, v in n.items() if v) or "none"
+
+
+def _finding(i: int, f: Finding) -> RenderableType:
+    head = Text.assemble((f"{i}. ", "bold"), (f"{f.severity.upper()} ", STYLE[f.severity]),
+                         (f"{f.rule} ", "bold"), (f"[{f.category}] ", "dim"), f.title)
+    body = Table.grid(padding=(0, 1))
+    body.add_column(style="dim", no_wrap=True)
+    body.add_column()
+    body.add_row("", f.message)
+    if f.flags:
+        body.add_row("flags", Text(f.flags, style="bold green"))
+    if f.advice:
+        body.add_row("do", f.advice)
+    body.add_row("effect", effect_text(f.expected_effect))
+    ev = ", ".join(f"{k}={_value(v['value'])}{' ' + v['unit'] if v['unit'] and v['unit'] != 'fraction' else ''}"
+                   for k, v in f.evidence.items())
+    if ev:
+        body.add_row("evidence", Text(ev, style="dim"))
+    return Group(head, body)
+
+
+def effect_text(e: EffectEstimate) -> str:
+    if e.kind == "none":
+        return f"no change in loss expected: {e.source}"
+    if e.value is None:
+        return f"not computed ({e.note}); source: {e.source}"
+    kind = {"extrapolation": "predicted", "measured": "measured", "rule_of_thumb": "rule of thumb"}[e.kind]
+    if e.unit == "nats":
+        value = f"{e.value:+.3f} nats on the final val"
+        if e.lo is not None and e.hi is not None:
+            value += f" ({e.lo:+.3f} to {e.hi:+.3f})"
+    else:
+        value = f"{e.value:g} {e.unit}"
+    if e.source.lower().startswith(kind):  # the source already says what kind it is
+        return f"{value}; {e.source}"
+    return f"{value}; {kind}: {e.source}"
+
+
+def _value(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    return str(v)
+
+
+# -- rules --------------------------------------------------------------------------------
+
+def render_rule_list(rules: list[Rule]) -> RenderableType:
+    t = Table(title=f"{len(rules)} rules", title_justify="left")
+    for col in ("id", "category", "severity", "title"):
+        t.add_column(col, no_wrap=col != "title")
+    for r in rules:
+        t.add_row(r.id, r.category, Text(r.severity, style=STYLE[r.severity]), r.title)
+    return t
+
+
+def render_rule(r: Rule) -> RenderableType:
+    t = Table.grid(padding=(0, 1))
+    t.add_column(style="dim", no_wrap=True)
+    t.add_column()
+    for label, value in (("category", r.category), ("severity", r.severity), ("file", r.path),
+                         ("when", r.when.source), ("message", r.message.source.strip()),
+                         ("flags", " ".join(f"--{k}={v.source}" for k, v in r.flags.words) if r.flags else ""),
+                         ("advice", r.advice.source.strip() if r.advice else ""),
+                         ("effect", f"{r.effect.kind}: {r.effect.source}"),
+                         ("verify", f"{' '.join(f'--{k}={v.source}' for k, v in r.verify.flags.words) if r.verify.flags else '(as run)'}"
+                                    f"; {r.verify.metric} expected {r.verify.expect}; {r.verify.seeds} seeds"),
+                         ("params", ", ".join(f"{k}={v}" for k, v in r.params.items())),
+                         ("facts", ", ".join(r.facts_used))):
+        if value:
+            t.add_row(label, value)
+    refs = "\n".join(f"- {x}" for x in r.references)
+    return Panel(Group(t, Text(""), Text(r.why), Text(refs, style="dim")), title=f"{r.id}: {r.title}",
+                 title_align="left")
