@@ -239,3 +239,39 @@ def test_rules_subcommands(tmp_path, monkeypatch):
 def test_builtin_cases_through_run_cases():
     results = run_cases(BUILTIN)
     assert len(results) >= 2 * len(BUILTIN.rules) and all(r.ok for r in results)
+
+
+# -- the labelled runs of benchmarks/diagnosis.py, kept as fixtures ----------------------------
+
+DIAGNOSIS = FIXTURES / "diagnosis"
+PLANTED = {"lr_high": "lr_too_high", "lr_low": "lr_too_low", "diverge": "divergence",
+           "decay_600k": "lr_schedule", "warmup_long": "lr_schedule", "tiny_batch": "batch_size",
+           "eval_iters_2": "eval_noise", "overfit_small_data": "overfitting",
+           "model_too_small": "underfitting", "heavy_wd": "regularization"}
+FAULTS = ("lr_too_high", "lr_too_low", "divergence", "overfitting", "underfitting", "regularization",
+          "batch_size", "data")
+
+
+@pytest.mark.parametrize("name", sorted(PLANTED))
+def test_planted_cause_is_among_the_first_three_findings(name):
+    import lossdoctor
+    d = diagnose(lossdoctor.load(str(DIAGNOSIS / name)), rules=BUILTIN)
+    assert PLANTED[name] in [f.category for f in d.findings[:3]], [f.rule for f in d.findings]
+
+
+@pytest.mark.parametrize("name", ["healthy_tiny", "healthy_small", "healthy_wide"])
+def test_healthy_runs_get_no_fault_warning(name):
+    import lossdoctor
+    d = diagnose(lossdoctor.load(str(DIAGNOSIS / name)), rules=BUILTIN)
+    assert not [f.rule for f in d.findings if f.category in FAULTS and f.severity != "info"]
+
+
+def test_a_finding_whose_flags_need_an_unknown_value_still_fires_and_says_why():
+    rule = BUILTIN.get("LD502-generalization-gap")
+    f = check_rule(rule, {"overfit_ratio": 1.7, "final_val": 1.7, "final_train": 0.62, "epochs": 80.0})
+    assert f.flags == "" and "no flags: needs dropout" in f.advice
+
+
+def check_rule(rule, values):
+    from lossdoctor.diagnose import check
+    return check(rule, values)

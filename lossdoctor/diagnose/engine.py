@@ -103,43 +103,61 @@ def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
           effects: _Extrapolations | None = None) -> Finding | NotApplicable | None:
     """The rule on these fact values: a Finding, NotApplicable (with why), or None (passed)."""
     scope: dict[str, Any] = {**values, **rule.params}
+    why_not: dict[str, str] = {}  # let name -> why it has no value
     for name, e in rule.let:
         try:
             scope[name] = evaluate(e, scope)
-        except (Missing, EvalError):
-            pass  # unknown; `when` says whether it matters
+        except Missing as m:  # unknown; `when` says whether it matters
+            why_not[name] = why_not.get(m.name) or _why_missing(m.name, facts)
+        except EvalError as err:
+            why_not[name] = f"cannot compute {name}: {err}"
     try:
         fired = evaluate(rule.when, scope)
     except Missing as m:
-        return NotApplicable(rule.id, _why_missing(m.name, facts, rule))
+        return NotApplicable(rule.id, why_not.get(m.name) or _why_missing(m.name, facts))
     except EvalError as e:
         return NotApplicable(rule.id, f"cannot evaluate: {e}")
     if not fired:
         return None
     units = {n: f.unit for n, f in facts.items()} if facts is not None else {}
-    try:
-        flags = rule.flags.render(scope) if rule.flags else ""
-    except TemplateError as e:
-        return NotApplicable(rule.id, f"cannot write its flags: {e}")
+    flags, advice_note = "", None
+    if rule.flags:
+        absent = sorted(rule.flags.names - scope.keys())
+        if absent:  # the finding holds; its flags need a value this run does not have
+            advice_note = f"(no flags: {why_not.get(absent[0]) or _why_missing(absent[0], facts)})"
+        else:
+            try:
+                flags = rule.flags.render(scope)
+            except TemplateError as e:
+                return NotApplicable(rule.id, f"cannot write its flags: {e}")
     evidence = {}
     for name in rule.facts_used:
         f = facts[name] if facts is not None and name in facts else None
         evidence[name] = {"value": _clean(scope.get(name)), "unit": f.unit if f else "",
                           "status": f.status if f else "given", "source": f.source if f else "test case"}
-    verify = {"flags": rule.verify.flags.render(scope) if rule.verify.flags else "",
+    verify = {"flags": _try_flags(rule.verify.flags, scope),
               "metric": rule.verify.metric, "expect": rule.verify.expect, "seeds": rule.verify.seeds}
+    advice = rule.advice.render(scope, units) if rule.advice else None
+    if advice_note:
+        advice = f"{advice} {advice_note}" if advice else advice_note
     return Finding(rule.id, rule.title, rule.category, rule.severity, rule.message.render(scope, units),
-                   flags, rule.advice.render(scope, units) if rule.advice else None,
-                   _effect(rule, scope, effects), evidence, verify)
+                   flags, advice, _effect(rule, scope, effects), evidence, verify)
 
 
-def _why_missing(name: str, facts: Facts | None, rule: Rule) -> str:
+def _why_missing(name: str, facts: Facts | None) -> str:
     if facts is not None and name in facts:
         f = facts[name]
         return f"needs {name}: {f.note or 'unknown for this run'}"
-    if name in {n for n, _ in rule.let}:
-        return f"needs {name}, which could not be computed from this run's facts"
     return f"needs {name}: not given"
+
+
+def _try_flags(flags, scope: Mapping[str, Any]) -> str:  # noqa: ANN001
+    if flags is None or flags.names - scope.keys():
+        return ""
+    try:
+        return str(flags.render(scope))
+    except TemplateError:
+        return ""
 
 
 def _effect(rule: Rule, scope: Mapping[str, Any], effects: _Extrapolations | None) -> EffectEstimate:

@@ -121,7 +121,7 @@ def _literal(value: Any, spec: str) -> str:
         except (ValueError, TypeError):
             return str(value)
     if isinstance(value, float):
-        return repr(value)
+        return f"{value:.6g}"  # 0.30000000000000004 -> 0.3; "1" becomes "1.0" for float keys
     return str(value)
 
 
