@@ -162,8 +162,8 @@ def _try_flags(flags, scope: Mapping[str, Any]) -> str:  # noqa: ANN001
 
 def _effect(rule: Rule, scope: Mapping[str, Any], effects: _Extrapolations | None) -> EffectEstimate:
     e = rule.effect
-    if e.kind == "none":
-        return EffectEstimate("none", None, "", e.source)
+    if e.kind == "none":  # a reading or the speed changes, not the loss
+        return EffectEstimate("none", 0.0, "nats", e.source)
     if e.kind in ("measured", "rule_of_thumb"):
         try:
             value = float(evaluate(e.value, scope))  # type: ignore[arg-type]
