@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .compare import Comparison, compare
 from .diagnose import Diagnosis, RuleSet, diagnose, load_rules
 from .errors import InputError
 from .facts import Facts, compute_facts
@@ -21,13 +22,16 @@ class Analysis:
     facts: tuple[Facts, ...]
     diagnoses: tuple[Diagnosis, ...] = ()
     rule_errors: tuple[str, ...] = ()  # rule files that did not load (the rest did)
+    comparison: Comparison | None = None  # two or more runs: why the worse one is worse
 
 
 def analyze(paths: list[str] | None = None, *, peak_flops: float | None = None,
             dataset_tokens: int | None = None, rules: RuleSet | None = None,
-            rules_dirs: list[str] | None = None, diagnose_runs: bool = True) -> Analysis:
+            rules_dirs: list[str] | None = None, diagnose_runs: bool = True,
+            compare_runs: bool = True) -> Analysis:
     """Read each path (a log, a ckpt.pt, a run directory), derive its facts and apply the
-    rules (built-in, plus `rules_dirs`; or exactly `rules`).
+    rules (built-in, plus `rules_dirs`; or exactly `rules`). Two or more runs are compared:
+    the gap between the best and the worst final val, cause by cause (compare.py).
 
     With no paths, looks in the current directory for logs and `out*/ckpt.pt`.
     A checkpoint given right after its own log is merged into that log's run.
@@ -38,9 +42,10 @@ def analyze(paths: list[str] | None = None, *, peak_flops: float | None = None,
             raise InputError(".", "no training log or out*/ckpt.pt found in the current directory")
     runs = tuple(load_many(list(paths)))
     facts = tuple(compute_facts(r, peak_flops=peak_flops, dataset_tokens=dataset_tokens) for r in runs)
+    comparison = compare(list(runs), list(facts)) if compare_runs and len(runs) > 1 else None
     if not diagnose_runs:
-        return Analysis(runs, facts)
+        return Analysis(runs, facts, comparison=comparison)
     if rules is None:
         rules = load_rules(rules_dirs)
     diagnoses = tuple(diagnose(r, f, rules) for r, f in zip(runs, facts))
-    return Analysis(runs, facts, diagnoses, tuple(str(e) for e in rules.errors))
+    return Analysis(runs, facts, diagnoses, tuple(str(e) for e in rules.errors), comparison)

@@ -23,6 +23,7 @@ examples:
   lossdoctor analyze train.log
   lossdoctor analyze out-shakespeare-char            # a run directory: its log and ckpt.pt
   lossdoctor analyze train.log out/ckpt.pt           # a log and its checkpoint, merged
+  lossdoctor analyze cpu.log gpu.log                 # the gap between two runs, cause by cause
   lossdoctor analyze train.log --format json
   lossdoctor analyze train.log --rules my_rules/ --fail-on warning
   lossdoctor rules list
@@ -67,7 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"lossdoctor {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    a = sub.add_parser("analyze", help="read runs and report their config, curves and derived facts",
+    a = sub.add_parser("analyze", aliases=["compare"],
+                       help="read runs and report their config, curves, facts and findings; with two "
+                            "or more runs, why the worse one is worse (compare: the same)",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     a.add_argument("paths", nargs="*", metavar="PATH",
                    help="nanoGPT log, ckpt.pt, or run directory (default: logs and out*/ckpt.pt here)")

@@ -147,13 +147,42 @@ def _regression_bounds(bounds: list[int], line: np.ndarray, step: np.ndarray) ->
     return sorted(set(out))
 
 
+def _yaml_assignments(text: str, first_line: int | None) -> list[C.ConfigValue] | None:
+    """The top-level scalar keys of a YAML config echo (yaml.safe_load), or None when it is
+    no YAML mapping."""
+    import yaml
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    lines = text.splitlines()
+    out = []
+    for key, value in doc.items():
+        if not isinstance(key, str) or not isinstance(value, (int, float, str, bool)):
+            continue
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 as text; nanoGPT's literal_eval would not
+            value = C.parse_override_value(value)
+        at = next((i for i, ln in enumerate(lines) if ln.startswith(f"{key}:")), None)
+        line = first_line + at if first_line is not None and at is not None else first_line
+        raw = lines[at].split(":", 1)[1].strip() if at is not None else repr(value)
+        out.append(C.ConfigValue(key, value, C.FILE, True, raw, line))
+    return out
+
+
 def _segment_config(recs: list[Record]) -> tuple[C.Config, Header]:
     """Replay one process's header: defaults, then the config file, overrides, dumps."""
     b = C.ConfigBuilder()
     h: dict[str, Any] = {}
+    config_file = ""
     for r in recs:
-        if r.kind == "echo_body":
-            for cv in C.parse_assignments(r.value, r.line):
+        if r.kind == "config_file":
+            config_file = str(r.value)
+        elif r.kind == "echo_body":
+            yaml_file = config_file.endswith((".yaml", ".yml"))  # the built-in trainer takes YAML too
+            for cv in (_yaml_assignments(r.value, r.line) if yaml_file else None) or \
+                    C.parse_assignments(r.value, r.line):
                 b.set(cv)
         elif r.kind == "override":
             key, raw = r.value

@@ -28,6 +28,9 @@ def to_json(analysis: Analysis) -> str:
                  zip(analysis.runs, analysis.facts, analysis.diagnoses or [None] * len(analysis.runs))],
         "rule_errors": list(analysis.rule_errors),
     }
+    if analysis.comparison is not None:
+        from .compare import to_dict
+        doc["comparison"] = to_dict(analysis.comparison, list(analysis.runs))
     return json.dumps(clean(doc), indent=2, allow_nan=False)
 
 

@@ -30,6 +30,9 @@ MAX_EVENTS = 12
 def render(analysis: Analysis) -> RenderableType:
     diagnoses = analysis.diagnoses or (None,) * len(analysis.runs)
     parts = [render_run(r, f, d) for r, f, d in zip(analysis.runs, analysis.facts, diagnoses)]
+    if analysis.comparison is not None:
+        from .compare import render as render_comparison
+        parts.append(render_comparison(analysis.comparison, list(analysis.runs)))
     if analysis.rule_errors:
         parts.append(Panel("\n".join(f"• {e}" for e in analysis.rule_errors),
                            title="Rule files that did not load (the others did)", title_align="left",

@@ -1,0 +1,154 @@
+"""The gap report: rich rendering and the JSON `comparison` object."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from ..compare import Comparison
+from ..run import Run
+
+LABELS = {"params": "parameters", "tokens_per_iter": "tokens / iteration", "steps_done": "steps",
+          "tokens_seen": "tokens seen", "train_flops": "training FLOPs", "epochs": "epochs",
+          "lr_final": "final LR", "eval_iters": "eval_iters", "eval_se": "eval std. error (nats)",
+          "dropout": "dropout", "best_val": "best val", "best_val_step": "best val step",
+          "final_val": "final val", "final_train": "final train", "mfu_printed": "printed MFU (%)",
+          "time_per_iter_ms": "ms / iteration"}
+
+
+def to_dict(c: Comparison, runs: list[Run]) -> dict[str, Any]:
+    return {
+        "reference": runs[c.reference].source,
+        "other": runs[c.other].source,
+        "metric": c.metric,
+        "gap": c.gap,
+        "comparable": c.comparable,
+        "diff": [{"key": d["key"], "other": d["values"][0], "reference": d["values"][1],
+                  "origin_other": d["origins"][0], "origin_reference": d["origins"][1], "kind": d["kind"]}
+                 for d in c.diff],
+        "derived": {k: {"other": v[0], "reference": v[1]} for k, v in c.derived.items()},
+        "overlap": c.overlap,
+        "attribution": [{"cause": a.cause, "delta_val": a.delta_val, "method": a.method,
+                         "interval": list(a.interval)} for a in c.attribution],
+        "unexplained": None if c.unexplained is None else
+        {"delta_val": c.unexplained.delta_val, "interval": list(c.unexplained.interval),
+         "method": c.unexplained.method},
+        "to_reach": c.to_reach,
+        "notes": list(c.notes),
+        "table": list(c.table),
+    }
+
+
+def render(c: Comparison, runs: list[Run]) -> RenderableType:
+    a, b = runs[c.other].source, runs[c.reference].source
+    parts: list[RenderableType] = []
+    if c.table:
+        parts.append(_table(c))
+    if c.gap is None:
+        parts.append(Text("\n".join(c.notes)))
+        return Panel(Group(*parts), title="Gap between runs", title_align="left")
+    head = (f"worse: {a}\nbetter (reference): {b}\n"
+            f"gap in final {c.metric}: {c.gap:+.4f} nats")
+    parts.append(Text(head))
+    parts.append(_diff(c))
+    parts.append(_derived(c))
+    ov = _overlap(c)
+    if ov is not None:
+        parts.append(ov)
+    if c.attribution:
+        parts.append(_attribution(c))
+    elif c.comparable:
+        parts.append(Text("No gap and no differing config: nothing to attribute."))
+    if c.to_reach:
+        parts.append(Text(_reach(c), style="bold"))
+    if c.notes:
+        parts.append(Text("\n".join(f"• {n}" for n in c.notes)))
+    return Panel(Group(*parts), title="Gap between runs", title_align="left")
+
+
+def _diff(c: Comparison) -> RenderableType:
+    t = Table(title="config differences (value and where it came from)", title_justify="left")
+    for col in ("key", "worse run", "better run", "kind"):
+        t.add_column(col)
+    for d in c.diff:
+        t.add_row(d["key"], f"{d['values'][0]!r} ({d['origins'][0]})", f"{d['values'][1]!r} ({d['origins'][1]})",
+                  d["kind"])
+    if not c.diff:
+        t.add_row("(none)", "", "", "")
+    return t
+
+
+def _derived(c: Comparison) -> RenderableType:
+    t = Table(title="side by side", title_justify="left")
+    for col in ("quantity", "worse run", "better run"):
+        t.add_column(col, justify="right" if col != "quantity" else "left")
+    for k, (va, vb) in c.derived.items():
+        if va is None and vb is None:
+            continue
+        t.add_row(LABELS.get(k, k), _num(va), _num(vb))
+    return t
+
+
+def _overlap(c: Comparison) -> RenderableType | None:
+    rows = [(axis, p) for axis, pts in c.overlap.items() for p in pts]
+    if not rows:
+        return None
+    t = Table(title=f"{c.metric} where the curves overlap (interpolated between evals)", title_justify="left")
+    for col in ("at equal", "x", "worse run", "better run", "difference"):
+        t.add_column(col, justify="right" if col != "at equal" else "left")
+    for axis, p in rows:
+        t.add_row(axis, _num(p["x"]), f"{p['a']:.4f}", f"{p['b']:.4f}", f"{p['diff']:+.4f}")
+    return t
+
+
+def _attribution(c: Comparison) -> RenderableType:
+    t = Table(title=f"attribution of the {c.gap:+.4f} nats gap (80% intervals)", title_justify="left")
+    for col in ("cause", "share (nats)", "interval", "method"):
+        t.add_column(col, justify="right" if col in ("share (nats)", "interval") else "left",
+                     ratio=4 if col == "method" else None)
+    rows = list(c.attribution) + ([c.unexplained] if c.unexplained is not None else [])
+    for a in rows:
+        t.add_row(a.cause, f"{a.delta_val:+.4f}", f"{a.interval[0]:+.3f} to {a.interval[1]:+.3f}", a.method)
+    total = sum(a.delta_val for a in rows)
+    t.add_row(Text("total", style="bold"), Text(f"{total:+.4f}", style="bold"), "", "the observed gap")
+    return t
+
+
+def _reach(c: Comparison) -> str:
+    r = c.to_reach or {}
+    if r.get("reachable"):
+        return (f"To reach the better run's best val with its own config, the worse run needs about "
+                f"{r['steps']:,} steps ({r['ratio']:.0f}x; predicted val {r['val']:.4f}, 80% interval "
+                f"{r['lo']:.4f} to {r['hi']:.4f}; an extrapolation, see docs/extrapolation.md for its "
+                f"measured errors): {r['flags']}")
+    flags = f" Train the better run's model instead: {r['flags']}" if r.get("flags") else ""
+    return f"The worse run cannot reach the better run's val by training longer: {r.get('why')}.{flags}"
+
+
+def _table(c: Comparison) -> RenderableType:
+    t = Table(title=f"runs, against the best final {c.metric}", title_justify="left")
+    for col in ("run", f"final {c.metric}", "gap", "best val", "parameters", "tokens seen"):
+        t.add_column(col, justify="left" if col == "run" else "right", overflow="fold",
+                     ratio=3 if col == "run" else None)
+    for r in c.table:
+        t.add_row(("* " if r["reference"] else "") + r["run"], _num(r["final"]), _num(r["gap"]),
+                  _num(r["best_val"]), _num(r["params"]), _num(r["tokens_seen"]))
+    return t
+
+
+def _num(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        if abs(v) >= 1e6:
+            return f"{v:.3g}"
+        return f"{v:.4g}"
+    return str(v)
