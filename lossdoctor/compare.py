@@ -341,7 +341,7 @@ def _attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[dict[str, Any
             size = (f"; by the L(N, D) form of Hoffmann et al. 2022 (exponent 0.34 on N, quoted, not fitted) "
                     f"{nb / 1e6:.2f}M instead of {na / 1e6:.2f}M parameters multiplies the model-size term "
                     f"of the loss by {1 / shrink:.2f} for the smaller model")
-        name = "model size and config" if na != nb else "config"
+        name = _rest_name({d["key"] for d in learning})
         causes.append(Cause(name, rest, (rest - w, rest + w),
                             f"the rest at equal tokens and schedule, on the keys that differ ({keys}); two runs "
                             f"cannot split it between them: lossdoctor verify can{size}"))
@@ -350,6 +350,20 @@ def _attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[dict[str, Any
         unexplained = Cause("unexplained", rest, (rest - w, rest + w),
                             "no learning config key differs: seed, data order, or a change the logs do not show")
     return causes, unexplained, notes, to_reach
+
+
+GROUPS = (("model size", ("n_layer", "n_head", "n_embd", "bias")), ("context length", ("block_size",)),
+          ("batch size", ("batch_size", "gradient_accumulation_steps")),
+          ("regularization", ("dropout", "weight_decay")),
+          ("peak LR and optimizer", ("learning_rate", "beta1", "beta2", "grad_clip")))
+
+
+def _rest_name(keys: set[str]) -> str:
+    """'model size, context length, batch size and regularization' from the differing keys."""
+    names = [n for n, ks in GROUPS if keys & set(ks)]
+    if keys - {k for _, ks in GROUPS for k in ks}:
+        names.append("other config")
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _smoothed(run: Run, metric: str, final: float) -> float:

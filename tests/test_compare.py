@@ -53,7 +53,7 @@ def test_the_attribution_adds_up_to_the_gap(pair):
 def test_model_size_is_named_when_only_the_model_differs():
     c = _analysis(DIAG / "healthy_tiny", DIAG / "healthy_small").comparison
     causes = {a.cause: a for a in c.attribution}
-    assert "model size and config" in causes and "n_embd 64 vs 128" in causes["model size and config"].method
+    assert "model size" in causes and "n_embd 64 vs 128" in causes["model size"].method
     assert "training length" not in causes or abs(causes["training length"].delta_val) < 0.05  # same steps
     assert c.unexplained.delta_val == 0.0
 
@@ -140,4 +140,6 @@ def test_typical_case_laptop_cpu_run_against_the_default_gpu_run():
     notes = " ".join(c.notes)
     assert "still falling" in notes and "run to its end" in notes and "312 TFLOPS" in notes
     assert "--max_iters=" in c.to_reach["flags"]
+    rest = c.attribution[-1]
+    assert rest.cause == "model size, context length, batch size and regularization"
     assert _total(c) == pytest.approx(c.gap)
