@@ -16,7 +16,7 @@ import numpy as np
 from ..run import EvalCurve
 from .base import Context, Fact, Status, derived, missing, plural, unknown, why_unknown
 from .compute import SHAKESPEARE_CHAR_UNIGRAM_ENTROPY
-from .settings import not_numbers
+from .settings import not_numbers, ratio
 
 NO_EVALS = "the log has no eval lines"
 # rises and drops of eval losses are judged against 2·eval_se; this stands in for eval_se
@@ -224,12 +224,7 @@ def val_slope_z(ctx: Context) -> Fact:
 def best_val_frac(ctx: Context) -> Fact:
     """best_val_step / final_step: near 1 the best model is the last one."""
     name, unit, src = "best_val_frac", "fraction", "best_val_step / final_step"
-    best, last = ctx.fact("best_val_step"), ctx.fact("final_step")
-    if not (best.known and last.known):
-        return missing(name, unit, src, best, last)
-    if last.value <= 0:
-        return unknown(name, unit, src, "final_step is 0")
-    return Fact(name, best.value / last.value, unit, derived(best, last), src)
+    return ratio(name, unit, src, ctx.fact("best_val_step"), ctx.fact("final_step"))
 
 
 def overfit_ratio(ctx: Context) -> Fact:

@@ -29,6 +29,17 @@ def not_numbers(*facts: Fact) -> str | None:
                                         or not isinstance(f.value, (int, float)))))
 
 
+def ratio(name: str, unit: str, src: str, num: Fact, den: Fact, note: str | None = None) -> Fact:
+    """num / den as a fact; unknown (with why) when either is unknown or no number, or den <= 0."""
+    if not (num.known and den.known):
+        return missing(name, unit, src, num, den)
+    if bad := not_numbers(num, den):
+        return unknown(name, unit, src, bad)
+    if den.value <= 0:
+        return unknown(name, unit, src, f"{den.name} is {den.value}")
+    return Fact(name, num.value / den.value, unit, derived(num, den), src, note)
+
+
 learning_rate = _setting("learning_rate", "LR")  # peak LR, after warmup
 min_lr = _setting("min_lr", "LR")
 max_iters = _setting("max_iters", "steps")
@@ -100,15 +111,8 @@ def dtype_effective(ctx: Context) -> Fact:
 def min_lr_ratio(ctx: Context) -> Fact:
     """min_lr / learning_rate: where the cosine decay ends, as a fraction of the peak."""
     name, unit, src = "min_lr_ratio", "fraction", "min_lr / learning_rate"
-    lo, peak = ctx.fact("min_lr"), ctx.fact("learning_rate")
-    if not (lo.known and peak.known):
-        return missing(name, unit, src, lo, peak)
-    if bad := not_numbers(lo, peak):
-        return unknown(name, unit, src, bad)
-    if peak.value == 0:
-        return unknown(name, unit, src, "learning_rate is 0")
     note = "decay_lr is False: min_lr is not used" if ctx.value("decay_lr") is False else None
-    return Fact(name, lo.value / peak.value, unit, derived(lo, peak), src, note)
+    return ratio(name, unit, src, ctx.fact("min_lr"), ctx.fact("learning_rate"), note)
 
 
 def wd_timescale(ctx: Context) -> Fact:
@@ -133,25 +137,11 @@ def wd_timescale(ctx: Context) -> Fact:
 def wd_timescale_frac(ctx: Context) -> Fact:
     """wd_timescale / max_iters: below 1, the weights forget their start within the run."""
     name, unit, src = "wd_timescale_frac", "fraction", "wd_timescale / max_iters"
-    tau, total = ctx.fact("wd_timescale"), ctx.fact("max_iters")
-    if not (tau.known and total.known):
-        return missing(name, unit, src, tau, total)
-    if bad := not_numbers(total):
-        return unknown(name, unit, src, bad)
-    if total.value <= 0:
-        return unknown(name, unit, src, f"max_iters is {total.value}")
-    return Fact(name, tau.value / total.value, unit, derived(tau, total), src)
+    return ratio(name, unit, src, ctx.fact("wd_timescale"), ctx.fact("max_iters"))
 
 
 def run_completed(ctx: Context) -> Fact:
     """steps_done / max_iters: how much of the planned run the log shows. train.py stops once
     iter_num > max_iters, so a finished run took max_iters + 1 steps and shows slightly > 1."""
     name, unit, src = "run_completed", "fraction", "steps_done / max_iters"
-    done, total = ctx.fact("steps_done"), ctx.fact("max_iters")
-    if not (done.known and total.known):
-        return missing(name, unit, src, done, total)
-    if bad := not_numbers(total):
-        return unknown(name, unit, src, bad)
-    if total.value <= 0:
-        return unknown(name, unit, src, f"max_iters is {total.value}")
-    return Fact(name, done.value / total.value, unit, derived(done, total), src)
+    return ratio(name, unit, src, ctx.fact("steps_done"), ctx.fact("max_iters"))
