@@ -102,6 +102,11 @@ def _compare(runs: list[Run], facts: list[Facts]) -> Comparison:
     if not any(overlap.values()):
         notes.append("the runs share no range of steps, tokens or FLOPs: they are compared on their "
                      "configs and on extrapolated values")
+    else:
+        empty = [axis for axis, pts in overlap.items() if not pts]
+        if empty:
+            notes.append(f"at equal {' and '.join(empty)} the curves share no range past the first eval "
+                         "(or the quantity is unknown): those comparisons are not shown")
     _mfu_note(fa, fb, notes)
     gap = finals[a] - finals[b]
     if not comparable:
@@ -163,7 +168,7 @@ def _diff(ra: Run, rb: Run) -> tuple[dict[str, Any], ...]:
 
 
 def _overlap(ra: Run, rb: Run, fa: Facts, fb: Facts, metric: str) -> dict[str, list[dict[str, float]]]:
-    """Both curves at up to 5 shared points of steps, tokens seen and FLOPs."""
+    """Both curves at up to 5 evenly spaced shared points of steps, tokens seen and FLOPs."""
     ea, eb = ra.curves()[0], rb.curves()[0]
     out: dict[str, list[dict[str, float]]] = {"steps": [], "tokens": [], "flops": []}
     if len(ea) < 2 or len(eb) < 2:
@@ -176,10 +181,12 @@ def _overlap(ra: Run, rb: Run, fa: Facts, fb: Facts, metric: str) -> dict[str, l
         if not sa or not sb:
             continue
         xa, xb = ea.step * float(sa), eb.step * float(sb)
-        lo, hi = max(xa[0], xb[0], 1.0), min(xa[-1], xb[-1])
-        if hi <= lo:
+        # from the first eval after step 0 of either run: interpolating from step 0 says nothing
+        lo = max(xa[xa > 0][0] if (xa > 0).any() else 0.0, xb[xb > 0][0] if (xb > 0).any() else 0.0)
+        hi = min(xa[-1], xb[-1])
+        if hi <= lo or lo <= 0:
             continue
-        for x in np.unique(np.geomspace(lo, hi, 5)):
+        for x in np.unique(np.linspace(lo, hi, 5)):
             va, vb = float(np.interp(x, xa, ya)), float(np.interp(x, xb, yb))
             out[axis].append({"x": float(x), "a": va, "b": vb, "diff": va - vb})
     return out
