@@ -374,17 +374,18 @@ def _rest_name(keys: set[str]) -> str:
 
 
 def _smoothed(run: Run, metric: str, final: float) -> float:
-    """A straight line through the last max(3, 25%) evals after step 0, read at the last
+    """A straight line through the tail evals (the ones val_slope uses), read at the last
     step: the final value without its eval noise (a line, not the law, so that a curve that
     has turned up is smoothed too)."""
+    from .facts.curve import tail_indices
     ev = run.curves()[0]
-    y = getattr(ev, metric)
-    keep = (ev.step > 0) & np.isfinite(y)
-    x, y = ev.step[keep].astype(float), y[keep]
-    k = max(3, math.ceil(0.25 * len(x)))
-    if len(x) < 3:
+    tail = tail_indices(ev.step)
+    if tail is None:
         return final
-    b, a = np.polyfit(x[-k:], y[-k:], 1)
+    x, y = ev.step[tail].astype(float), getattr(ev, metric)[tail]
+    if not np.isfinite(y).all():
+        return final
+    b, a = np.polyfit(x, y, 1)
     return float(a + b * x[-1])
 
 

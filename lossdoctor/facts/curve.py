@@ -137,12 +137,15 @@ def iter_noise_per_token(ctx: Context) -> Fact:
 def _tail(ctx: Context) -> np.ndarray | None:
     """Indices of the last k = max(3, ceil(n_evals / 4)) evals after step 0, or None when
     fewer than 3 evals come after step 0."""
-    def find() -> np.ndarray | None:
-        ev = _evals(ctx)
-        late = np.flatnonzero(ev.step > 0)
-        k = max(MIN_TAIL_EVALS, math.ceil(0.25 * len(ev)))
-        return late[-k:] if len(late) >= MIN_TAIL_EVALS else None
-    return ctx.memo("curve_tail", find)
+    return ctx.memo("curve_tail", lambda: tail_indices(_evals(ctx).step))
+
+
+def tail_indices(steps: np.ndarray) -> np.ndarray | None:
+    """Indices of the last max(3, ceil(n/4)) evals after step 0 (n counts every eval), or
+    None with fewer than 3 evals after step 0."""
+    late = np.flatnonzero(steps > 0)
+    k = max(MIN_TAIL_EVALS, math.ceil(0.25 * len(steps)))
+    return late[-k:] if len(late) >= MIN_TAIL_EVALS else None
 
 
 TAIL_SOURCE = "the last max(3, ⌈n_evals/4⌉) evals after step 0"
