@@ -6,12 +6,12 @@ from a shorter run's log, for `rerun`, `resume` and `constant`, at horizon ratio
                                        [--truth-batches 500]
 
 Runs: nanoGPT's README CPU config (fixtures/configs/shakespeare_char_cpu.yaml) trained by
-the built-in trainer on tiny Shakespeare, seed 1337, max_iters = lr_decay_iters = 1000,
-2000, 2500, 3000 and 5000; resumed continuations 1000 -> 1500, 2500, 5000 and 2000 ->
+the built-in trainer on tiny Shakespeare, seed 1337, max_iters = lr_decay_iters = 800,
+1000, 1200, 1500, 1600, 2000, 2500, 3000, 4000 and 5000 (15 `rerun` pairs, 5 at 2.5x); resumed continuations 1000 -> 1500, 2500, 5000 and 2000 ->
 3000, 5000 (--init_from=resume --max_iters=N --lr_decay_iters=N); constant-LR
 continuations at min_lr 1000 -> 2500 and 2000 -> 5000; seeds 1338 and 1339 at
 2000 for the seed spread. They are trained into --runs (kept; existing ones are reused:
-about 25 minutes on 2 CPU cores the first time). The nanoGPT runs in
+about 35 minutes on 2 CPU cores the first time). The nanoGPT runs in
 ../shared/groundtruth (T1000 -> T3000, eval_iters 200) are a further `rerun` case.
 
 The truth of a built-in trainer run is its final checkpoint's val loss over 500 random val
@@ -35,7 +35,12 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CONFIG = os.path.join(ROOT, "fixtures", "configs", "shakespeare_char_cpu.yaml")
-RERUN = (1000, 2000, 2500, 3000, 5000)
+RERUN = (800, 1000, 1200, 1500, 1600, 2000, 2500, 3000, 4000, 5000)
+# (short, long) pairs predicted for `rerun`, by horizon ratio
+RERUN_PAIRS = ((800, 1200), (1000, 1500), (2000, 3000),  # 1.5x
+               (800, 1600), (1000, 2000), (1500, 3000), (2000, 4000),  # 2x
+               (800, 2000), (1000, 2500), (1200, 3000), (1600, 4000), (2000, 5000),  # 2.5x
+               (1000, 3000), (800, 4000), (1000, 5000))  # 3x, 5x
 RESUME = ((1000, 1500), (1000, 2500), (1000, 5000), (2000, 3000), (2000, 5000))
 CONSTANT = ((1000, 2500), (2000, 5000))  # resumed at min_lr
 SEEDS = (1338, 1339)
@@ -123,10 +128,8 @@ def true_final(path: str) -> float:
 def cases(paths: dict[str, str], groundtruth: str | None) -> list[tuple]:
     """(scenario, ratio, short run, target step, truth)"""
     out = []
-    for s in (1000, 2000):
-        for t in RERUN:
-            if t > s:
-                out.append(("rerun", t / s, paths[f"rerun-{s}"], t, true_final(paths[f"rerun-{t}"])))
+    for s, t in RERUN_PAIRS:
+        out.append(("rerun", t / s, paths[f"rerun-{s}"], t, true_final(paths[f"rerun-{t}"])))
     for s, t in RESUME:
         out.append(("resume", t / s, paths[f"rerun-{s}"], t, true_final(paths[f"resume-{s}-{t}"])))
     for s, t in CONSTANT:
@@ -173,8 +176,7 @@ def main() -> int:
         from lossdoctor.trainer import load_data
         data = load_data(args.data)
         for name, path in paths.items():
-            if name != "rerun-1000":
-                TRUTH[path] = true_val(path, data, args.truth_batches)
+            TRUTH[path] = true_val(path, data, args.truth_batches)
         print(f"truths: each run's final checkpoint on {args.truth_batches} val batches", file=sys.stderr)
     rows = []
     print(f"{'scenario':16s} {'ratio':>5s} {'from':>5s} {'to':>5s} {'pred':>7s} {'80% interval':>17s} "

@@ -12,11 +12,15 @@ For fixed (alpha, lam) the law is linear in (L0, A, C): those are solved exactly
 least squares) over a grid of (alpha, lam), and the best points are polished with
 scipy's least_squares (soft-L1 loss, bounds).
 
-Baseline, schedule-blind: a power law in steps with an offset, L = a + b * s^(-c).
+Baselines, schedule-blind (the classic families; the same answer for every scenario):
+a power law with an offset, L = a + b * s^(-c); an exponential, L = a + b * exp(-s / tau);
+a log-power law, L = a + b * ln(s)^(-c). Each has its nonlinear parameter on a grid and
+(a, b) solved exactly.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,7 +54,7 @@ def features(lr: np.ndarray, warmup_iters: int) -> Features:
 
 @dataclass(frozen=True)
 class LawFit:
-    name: str  # 'mtl' or 'power'
+    name: str  # 'mtl', or a baseline: 'power', 'exponential', 'log-power'
     params: dict[str, float]
     sse: float  # weighted sum of squared residuals (in sigma units)
 
@@ -59,6 +63,10 @@ class LawFit:
         steps = np.asarray(steps, int)
         if self.name == "power":
             return p["a"] + p["b"] * np.maximum(steps, 1.0) ** (-p["c"])
+        if self.name == "exponential":
+            return p["a"] + p["b"] * np.exp(-steps / p["tau"])
+        if self.name == "log-power":
+            return p["a"] + p["b"] * np.log(np.maximum(steps, 2.0)) ** (-p["c"])
         s1 = np.maximum(feats.s1[steps], 1e-9)
         return p["L0"] + p["A"] * s1 ** (-p["alpha"]) - p["C"] * feats.s2[p["lam"]][steps]
 
@@ -116,13 +124,35 @@ def _polish(steps, y, w, s1, s2, a, coef, sse):  # noqa: ANN001, ANN202
 
 def fit_power(steps: np.ndarray, y: np.ndarray, sigma: np.ndarray) -> LawFit:
     """L = a + b * s^(-c): c on a grid, (a, b) exactly, a >= 0, b >= 0."""
-    w = 1.0 / sigma
     s = np.maximum(steps.astype(float), 1.0)
+    return _baseline("power", "c", ALPHAS, lambda c: s ** (-c), y, sigma)
+
+
+def fit_exponential(steps: np.ndarray, y: np.ndarray, sigma: np.ndarray) -> LawFit:
+    """L = a + b * exp(-s / tau): tau on a grid from 1/10 to 10x the last step."""
+    s = steps.astype(float)
+    taus = np.geomspace(max(s.max(), 1.0) / 10, max(s.max(), 1.0) * 10, 28)
+    return _baseline("exponential", "tau", taus, lambda t: np.exp(-s / t), y, sigma)
+
+
+def fit_log_power(steps: np.ndarray, y: np.ndarray, sigma: np.ndarray) -> LawFit:
+    """L = a + b * ln(s)^(-c): c on a grid."""
+    ls = np.log(np.maximum(steps.astype(float), 2.0))
+    return _baseline("log-power", "c", np.geomspace(0.1, 20, 28), lambda c: ls ** (-c), y, sigma)
+
+
+def _baseline(name: str, key: str, grid: np.ndarray, basis, y: np.ndarray, sigma: np.ndarray) -> LawFit:  # noqa: ANN001
+    w = 1.0 / sigma
     best = None
-    for c in ALPHAS:
-        X = np.column_stack([np.ones_like(s), s ** (-c)])
+    for g in grid:
+        X = np.column_stack([np.ones_like(y), basis(g)])
         coef, sse = _linear(X, y, w, np.array([0.0, 0.0]))
         if best is None or sse < best[0]:
-            best = (sse, c, coef)
-    sse, c, coef = best
-    return LawFit("power", {"a": coef[0], "b": coef[1], "c": c}, sse)
+            best = (sse, g, coef)
+    sse, g, coef = best
+    return LawFit(name, {"a": coef[0], "b": coef[1], key: float(g)}, sse)
+
+
+def aic(sse: float, n: int, k: int) -> float:
+    """Akaike's criterion of a least-squares fit with k parameters, from its weighted sse."""
+    return float(n * math.log(max(sse, 1e-12) / n) + 2 * k)

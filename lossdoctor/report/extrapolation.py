@@ -53,17 +53,24 @@ def render(run: Run, x: Extrapolation) -> RenderableType:
     for s in x.scenarios:
         table.add_row(s.name, _cell(s.val) if s.val else ("past its minimum" if s.note else "-"),
                       _cell(s.train) if s.train else "-", s.flags or "(observed)")
-    fit = x.fit
+    fit, m = x.fit, x.model
+    p = m["val_parameters"] or m["parameters"]
     lines = [
-        f"model: {x.model['name']}; best lam {x.model['parameters'].get('lam')}, "
-        f"alpha {x.model['parameters'].get('alpha', float('nan')):.3f}",
+        f"model: {m['name']}; shape alpha {p['alpha']:.3f}, lam {p['lam']:.4f}, r {p['r']:.3g} "
+        f"(prior alpha {m['prior']['alpha']:.3f}, lam {m['prior']['lam']:.4f}, r {m['prior']['r']:.3g})",
         f"fit: residual scale {fit['residual_scale']:.2f} sigma over {fit['points']['train']} train points "
         f"and {fit['points']['val']} val evals; eval noise {fit['eval_sigma']:.4f} nats",
     ]
+    bt = m["laws"].get("backtest_rms_sigma")
+    if bt:
+        lines.append("laws (backtest on the train stream, fit 70%, rms error in sigma; ensemble weight): "
+                     + ", ".join(f"{k} {bt[k]:.2f}, weight {m['weights'][k]:.2f}" for k in bt))
     if fit.get("backtest_error") is not None:
         lines.append(f"backtest on this run (fit 70%, predict its last eval): error {fit['backtest_error']:.4f} nats")
-    if x.baseline.get("val") is not None:
-        lines.append(f"schedule-blind power law (baseline, same for every scenario): val {x.baseline['val']:.4f}")
+    base = m["laws"].get("baselines") or {}
+    if base and x.baseline.get("val") is not None:
+        lines.append("schedule-blind baselines (same for every scenario): "
+                     + ", ".join(f"{k} {v['prediction']:.4f} (AIC {v['aic']:.1f})" for k, v in base.items()))
     for s in x.scenarios:
         if s.note:
             lines.append(f"{s.name}: {s.note}")

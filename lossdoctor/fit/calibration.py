@@ -1,0 +1,155 @@
+"""Shape priors of the extrapolation law, and how they are calibrated.
+
+The priors below come from `python benchmarks/calibrate_extrapolation.py`: the built-in
+trainer's runs of nanoGPT's README CPU config (fixtures/configs/shakespeare_char_cpu.yaml)
+on tiny Shakespeare with seed 1338, at max_iters = lr_decay_iters = 1000, 2000, 3000 and
+5000, plus 1000 -> 2500 resumed with a new cosine and at constant min_lr. All of them are
+fitted jointly with one (L0, A) and one shape; the prior is that fit's shape, with the
+covariance of its estimate (Laplace: the inverse Hessian of chi2 / 2, scaled by the
+reduced chi2). The backtests (benchmarks/extrapolation.py) use seed 1337's runs, which
+the calibration never sees.
+
+MODEL_ERROR is the part of the error the fit's own spread does not explain, as a fraction
+of the predicted loss: a constant beyond the data plus a term per doubling of the horizon,
+from the leave-one-horizon-out backtests of the same calibration runs.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import shape
+from .shape import ShapePrior
+
+START_FRACTION = 0.1  # points from this fraction of each run on, in calibration and in fits
+# log alpha in [0.01, 2], log(1 - lam) for lam in [0.5, 0.9999], log r in [1e-7, 0.1]
+THETA_BOUNDS = ([math.log(0.01), math.log(1e-4), math.log(1e-7)], [math.log(2.0), math.log(0.5), math.log(0.1)])
+
+
+# the calibration runs' config (fixtures/configs/shakespeare_char_cpu.yaml), the keys that
+# shape a loss curve: a run that differs in one of them is told so
+CONFIG = {"dataset": "shakespeare_char", "n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64,
+          "batch_size": 12, "gradient_accumulation_steps": 1, "dropout": 0.0, "learning_rate": 1e-3,
+          "min_lr": 1e-4, "warmup_iters": 100, "weight_decay": 0.1, "beta2": 0.99}
+
+
+def differences(config) -> list[str]:  # noqa: ANN001
+    """The CONFIG keys where a run's config (lossdoctor.config.Config) differs."""
+    out = []
+    for k, v in CONFIG.items():
+        mine = config.get(k)
+        if mine is not None and mine != v:
+            out.append(f"{k} {mine!r} (calibrated: {v!r})")
+    return out
+
+
+@dataclass(frozen=True)
+class CurveData:
+    """One run's points for calibration: eta per step and (steps, y, sigma)."""
+
+    name: str
+    eta: np.ndarray  # (N+1,) LR / peak LR of the update at each step
+    steps: np.ndarray
+    y: np.ndarray
+    sigma: np.ndarray
+
+
+def joint_chi2(theta: np.ndarray, runs: list[CurveData]) -> tuple[float, np.ndarray, np.ndarray]:
+    """chi2 of one shape and one (L0, A) over all runs: (chi2, coef, weighted residuals)."""
+    a, lam, r = shape.from_theta(theta)
+    us, ys, ws = [], [], []
+    for c in runs:
+        area = np.maximum(shape.s1(c.eta)[c.steps], 1e-9)
+        us.append(area ** (-a) - r * shape.s2(c.eta, lam)[c.steps])
+        ys.append(c.y)
+        ws.append(1.0 / c.sigma)
+    u, y, w = np.concatenate(us), np.concatenate(ys), np.concatenate(ws)
+    coef, _, chi2 = shape._line(u, y, w)
+    return chi2, coef, (coef[0] + coef[1] * u - y) * w
+
+
+def calibrate(runs: list[CurveData], source: str) -> tuple[ShapePrior, dict]:
+    """The joint fit's shape and its covariance; also (L0, A) and the reduced chi2."""
+    from scipy.optimize import least_squares
+    best = None
+    for a in np.geomspace(0.03, 1.0, 16):  # grid, then polish from the best few
+        for lam in (0.99, 0.995, 0.998, 0.999, 0.9995):
+            for r in np.geomspace(1e-6, 1e-2, 9):
+                t = shape.to_theta(a, lam, r)
+                c2 = joint_chi2(t, runs)[0]
+                if best is None or c2 < best[0]:
+                    best = (c2, t)
+    res = least_squares(lambda t: joint_chi2(t, runs)[2], best[1], bounds=THETA_BOUNDS)
+    theta = res.x if joint_chi2(res.x, runs)[0] <= best[0] else best[1]
+    chi2, coef, resid = joint_chi2(theta, runs)
+    dof = max(len(resid) - 5, 1)
+    red = max(1.0, chi2 / dof)
+    h = _hessian(lambda t: joint_chi2(t, runs)[0], theta)
+    cov = np.linalg.pinv(h / 2.0) * red
+    prior = ShapePrior(tuple(float(v) for v in theta), tuple(tuple(float(v) for v in row) for row in cov),
+                       START_FRACTION, source)
+    return prior, {"L0": float(coef[0]), "A": float(coef[1]), "reduced_chi2": chi2 / dof, "points": len(resid)}
+
+
+def _hessian(f, x: np.ndarray, h: float = 0.05) -> np.ndarray:  # noqa: ANN001
+    n = len(x)
+    out = np.empty((n, n))
+    f0 = f(x)
+    for i in range(n):
+        for j in range(i, n):
+            ei, ej = np.eye(n)[i] * h, np.eye(n)[j] * h
+            if i == j:
+                v = (f(x + ei) - 2 * f0 + f(x - ei)) / h ** 2
+            else:
+                v = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (4 * h * h)
+            out[i, j] = out[j, i] = v if np.isfinite(v) else 0.0
+    # a direction the data do not bend in gets a wide, not an infinite, variance
+    w, vec = np.linalg.eigh(out)
+    w = np.maximum(w, 2.0 / 4.0)  # at most sd 2 in log units
+    return (vec * w) @ vec.T
+
+
+@contextmanager
+def using(val: ShapePrior, train: ShapePrior, start_fraction: float, model_error: tuple[float, float]):
+    """Extrapolate with other priors for a while (calibration's leave-one-out backtests)."""
+    g = globals()
+    keys = ("VAL_PRIOR", "TRAIN_PRIOR", "START_FRACTION", "MODEL_ERROR_BASE", "MODEL_ERROR_PER_DOUBLING")
+    saved = {k: g[k] for k in keys}
+    g.update(zip(keys, (val, train, start_fraction, *model_error)))
+    try:
+        yield
+    finally:
+        g.update(saved)
+
+
+def model_error(ratio: float) -> float:
+    """The model-error sd at a horizon ratio, as a fraction of the predicted loss."""
+    if ratio <= 1:
+        return 0.0
+    return MODEL_ERROR_BASE + MODEL_ERROR_PER_DOUBLING * math.log2(ratio)
+
+
+# -- calibrated values (python benchmarks/calibrate_extrapolation.py) ----------------------
+# START_FRACTION (above) is the candidate with the smallest leave-one-horizon-out error.
+SOURCE = ("built-in trainer, README CPU config, seed 1338: "
+          "constant-1000-2500, rerun-1000, rerun-2000, rerun-3000, rerun-5000, resume-1000-2500")
+VAL_PRIOR = ShapePrior(
+    (-2.09476, -5.45345, -8.77588),
+    (
+     (0.000465632, 0.000565553, -0.000171128),
+     (0.000565553, 0.0247445, 0.0211735),
+     (-0.000171128, 0.0211735, 0.0213499)),
+    START_FRACTION, SOURCE)
+TRAIN_PRIOR = ShapePrior(
+    (-1.85248, -6.31206, -9.50967),
+    (
+     (0.000102341, 7.55311e-05, -9.9772e-05),
+     (7.55311e-05, 0.00328669, 0.00222192),
+     (-9.9772e-05, 0.00222192, 0.00227016)),
+    START_FRACTION, SOURCE)
+MODEL_ERROR_BASE = 0.0000
+MODEL_ERROR_PER_DOUBLING = 0.0000
