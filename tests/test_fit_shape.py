@@ -1,0 +1,51 @@
+"""The calibrated-shape law: calibration recovers a known shape from several horizons, and a
+run's fit under that prior recovers its level and predicts a longer run."""
+
+import numpy as np
+
+from lossdoctor.facts.schedule import lr_at
+from lossdoctor.fit import calibration, shape
+
+TRUE = dict(alpha=0.3, lam=0.995, r=2e-4, L0=1.0, A=8.0)
+
+
+def law(e: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    u = np.maximum(shape.s1(e)[steps], 1e-9) ** -TRUE["alpha"] - TRUE["r"] * shape.s2(e, TRUE["lam"])[steps]
+    return TRUE["L0"] + TRUE["A"] * u
+
+
+def run(horizon: int, rng: np.random.Generator, sd: float = 0.003) -> calibration.CurveData:
+    lr = lr_at(np.arange(horizon + 1), learning_rate=1e-3, warmup_iters=100, lr_decay_iters=horizon,
+               min_lr=1e-4, decay_lr=True)
+    e = shape.eta(lr, 100)
+    steps = np.arange(horizon // 10, horizon + 1, horizon // 20)
+    return calibration.CurveData(f"T{horizon}", e, steps, law(e, steps) + rng.normal(0, sd, len(steps)),
+                                 np.full(len(steps), sd))
+
+
+def test_calibration_recovers_the_shape():
+    rng = np.random.default_rng(1)
+    prior, info = calibration.calibrate([run(t, rng) for t in (1000, 2000, 4000)], "synthetic")
+    alpha, lam, r = shape.from_theta(np.array(prior.mean))
+    assert abs(alpha - TRUE["alpha"]) < 0.05
+    assert abs(info["L0"] - TRUE["L0"]) < 0.2
+    assert info["reduced_chi2"] < 2.0
+    assert np.all(np.linalg.eigvalsh(np.array(prior.cov)) > 0)
+
+
+def test_fit_under_the_prior_predicts_a_longer_run():
+    rng = np.random.default_rng(2)
+    prior, _ = calibration.calibrate([run(t, rng) for t in (1000, 2000, 4000)], "synthetic")
+    short = run(1500, rng)
+    post = shape.fit([(short.steps, short.y, short.sigma, short.eta)], prior)
+    lr = lr_at(np.arange(4001), learning_rate=1e-3, warmup_iters=100, lr_decay_iters=4000, min_lr=1e-4)
+    e = shape.eta(lr, 100)
+    mean, between, within = post.predict(e, np.array([4000]))
+    truth = law(e, np.array([4000]))[0]
+    assert abs(mean[0] - truth) < 0.02
+    assert abs(mean[0] - truth) < 3 * np.hypot(between[0], within[0]) + 0.005
+    assert post.ess > 1 and abs(post.weights.sum() - 1) < 1e-9
+    # a prior far from the truth shows in the fit: no sample fits within noise
+    wrong = shape.ShapePrior(tuple(np.array(prior.mean) + [1.0, 0.0, 0.0]), prior.cov, 0.1, "wrong")
+    bad = shape.fit([(short.steps, short.y, short.sigma, short.eta)], wrong)
+    assert bad.chi2_min / bad.dof > 25 * post.chi2_min / post.dof
