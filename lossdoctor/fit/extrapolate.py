@@ -311,7 +311,7 @@ def _families(steps: np.ndarray, y: np.ndarray, sig: np.ndarray, to: int) -> dic
     """The schedule-blind classic families on the same points: parameters, AIC, and the
     value at `to` (baselines: the same for every scenario)."""
     out = {}
-    if len(steps) < 4:
+    if len(steps) < 3:
         return out
     for fit in (laws.fit_power(steps, y, sig), laws.fit_exponential(steps, y, sig),
                 laws.fit_log_power(steps, y, sig)):
