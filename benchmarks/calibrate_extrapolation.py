@@ -19,16 +19,14 @@ import argparse
 import json
 import math
 import os
-import shutil
-import subprocess
 import sys
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-CONFIG = os.path.join(ROOT, "fixtures", "configs", "shakespeare_char_cpu.yaml")
 SEED = 1338
+sys.path.insert(0, HERE)  # benchmarks/extrapolation.py: train() and true_val()
 RERUN = (1000, 2000, 3000, 5000)
 CONTINUED = (("resume", 1000, 2500), ("constant", 1000, 2500))
 START_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5)
@@ -36,23 +34,11 @@ PAIRS = [("rerun", 1000, 2000), ("rerun", 1000, 3000), ("rerun", 1000, 5000), ("
          ("rerun", 2000, 5000), ("rerun", 3000, 5000), ("resume", 1000, 2500), ("constant", 1000, 2500)]
 
 
-def train(runs: str, name: str, data: str, *args: str, base: str | None = None) -> str:
-    out = os.path.join(runs, name)
-    if os.path.exists(os.path.join(out, "done")):
-        return out
-    if base:
-        shutil.rmtree(out, ignore_errors=True)
-        shutil.copytree(base, out)
-        os.remove(os.path.join(out, "done"))
-    print(f"training {name} ...", file=sys.stderr, flush=True)
-    subprocess.run([sys.executable, "-m", "lossdoctor", "train", CONFIG, f"--data={data}", f"--seed={SEED}",
-                    "--always_save_checkpoint=True", f"--out_dir={out}", "--no-progress", *args],
-                   stdout=subprocess.DEVNULL, check=True)
-    open(os.path.join(out, "done"), "w").close()
-    return out
-
-
 def make_runs(runs: str, data: str) -> dict[str, str]:
+    from functools import partial
+
+    from extrapolation import train as train_seed1337
+    train = partial(train_seed1337, seed=SEED)
     os.makedirs(runs, exist_ok=True)
     paths = {}
     for t in RERUN:
@@ -105,7 +91,6 @@ def main() -> int:
     ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "shakespeare_char", "input.txt"))
     ap.add_argument("--truth-batches", type=int, default=500)
     args = ap.parse_args()
-    sys.path.insert(0, HERE)
     from extrapolation import true_val
 
     from lossdoctor.fit import calibration, shape

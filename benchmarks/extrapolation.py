@@ -49,7 +49,7 @@ CONSTANT = ((1000, 2500), (2000, 5000))  # resumed at min_lr
 SEEDS = (1338, 1339)
 
 
-def train(runs: str, name: str, data: str, *args: str, base: str | None = None) -> str:
+def train(runs: str, name: str, data: str, *args: str, base: str | None = None, seed: int = 1337) -> str:
     out = os.path.join(runs, name)
     if os.path.exists(os.path.join(out, "done")):
         return out
@@ -58,7 +58,7 @@ def train(runs: str, name: str, data: str, *args: str, base: str | None = None) 
         shutil.copytree(base, out)
         os.remove(os.path.join(out, "done"))
     print(f"training {name} ...", file=sys.stderr, flush=True)
-    subprocess.run([sys.executable, "-m", "lossdoctor", "train", CONFIG, f"--data={data}",
+    subprocess.run([sys.executable, "-m", "lossdoctor", "train", CONFIG, f"--data={data}", f"--seed={seed}",
                     "--always_save_checkpoint=True", f"--out_dir={out}", "--no-progress", *args],
                    stdout=subprocess.DEVNULL, check=True)
     open(os.path.join(out, "done"), "w").close()

@@ -60,14 +60,10 @@ class CurveData:
 
 def joint_chi2(theta: np.ndarray, runs: list[CurveData]) -> tuple[float, np.ndarray, np.ndarray]:
     """chi2 of one shape and one (L0, A) over all runs: (chi2, coef, weighted residuals)."""
-    a, lam, r = shape.from_theta(theta)
-    us, ys, ws = [], [], []
-    for c in runs:
-        area = np.maximum(shape.s1(c.eta)[c.steps], 1e-9)
-        us.append(area ** (-a) - r * shape.s2(c.eta, lam)[c.steps])
-        ys.append(c.y)
-        ws.append(1.0 / c.sigma)
-    u, y, w = np.concatenate(us), np.concatenate(ys), np.concatenate(ws)
+    segments = [(c.steps, c.eta) for c in runs]
+    u = shape.u_segments(theta, segments)
+    y = np.concatenate([c.y for c in runs])
+    w = 1.0 / np.concatenate([c.sigma for c in runs])
     coef, _, chi2 = shape._line(u, y, w)
     return chi2, coef, (coef[0] + coef[1] * u - y) * w
 

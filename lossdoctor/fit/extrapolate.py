@@ -159,17 +159,17 @@ def _extrapolate(run: Run, to: int, scenarios: tuple[str, ...], level: float,
     paths: dict = {}
     if val is not None:
         obs = np.unique(np.linspace(start, last, 60).astype(int))
-        paths["fit"] = _path(val, eta_obs, params, obs)
+        paths["fit"] = _path(val, eta_obs, obs)
     out: list[Scenario] = []
     for name, sched in named:
         lr, flags = _scenario_schedule(name, sched, params, lr_obs, last, to)
         e = shape.eta(lr, params["warmup_iters"]) if name != "observed" else eta_obs
-        train_est = _estimate(train, e, params, to, model_sd, sig_eval, z, level)
+        train_est = _estimate(train, e, to, model_sd, sig_eval, z, level)
         val_est, note = None, None
         if val is not None:
-            val_est = _estimate(val, e, params, to, model_sd, sig_eval, z, level)
+            val_est = _estimate(val, e, to, model_sd, sig_eval, z, level)
             if name != "observed":
-                paths[name] = _path(val, e, params, np.unique(np.linspace(last, to, 60).astype(int)))
+                paths[name] = _path(val, e, np.unique(np.linspace(last, to, 60).astype(int)))
         if overfit is not None and name != "observed":
             note = (f"val is past its minimum ({overfit['best_val']:.4f} at step "
                     f"{overfit['best_step']}) while train keeps falling: more steps are "
@@ -276,13 +276,13 @@ def _laws_at(stream: _Stream, e: np.ndarray, steps: np.ndarray) -> dict:
     return {"calibrated": (mean, np.hypot(between, within)), "free": (fm, fsd)}
 
 
-def _path(stream: _Stream, e: np.ndarray, params: dict, steps: np.ndarray) -> tuple:  # noqa: ARG001
+def _path(stream: _Stream, e: np.ndarray, steps: np.ndarray) -> tuple:
     at = _laws_at(stream, e, steps)
     mean = sum(stream.law_w[k] * at[k][0] for k in at)
     return tuple(int(v) for v in steps), tuple(float(v) for v in mean)
 
 
-def _estimate(stream: _Stream, e: np.ndarray, params: dict, to: int, model_sd: float,  # noqa: ARG001
+def _estimate(stream: _Stream, e: np.ndarray, to: int, model_sd: float,
               eval_sd: float, z: float, level: float) -> Estimate:
     at = _laws_at(stream, e, np.array([to]))
     w = stream.law_w

@@ -129,9 +129,7 @@ def fit(segments: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], p
     areas = [np.maximum(s1(sg[3])[sg[0]], 1e-9) for sg in segments]
     coefs, covs, chi2 = np.empty((n, 2)), np.empty((n, 2, 2)), np.empty(n)
     for k, t in enumerate(thetas):
-        a, lam, r = from_theta(t)
-        u = np.concatenate([area ** (-a) - r * s2(sg[3], lam)[sg[0]] for area, sg in zip(areas, segments)])
-        coefs[k], covs[k], chi2[k] = _line(u, y, w)
+        coefs[k], covs[k], chi2[k] = _line(u_segments(t, segments, areas), y, w)
     dof = max(len(y) - 2, 1)
     tau = max(1.0, float(chi2.min()) / dof)
     logw = log_ratio - 0.5 * chi2 / tau
@@ -139,6 +137,13 @@ def fit(segments: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], p
     weights /= weights.sum()
     return Posterior(thetas, coefs, covs * tau, weights, float(chi2.min()), dof,
                      float(1.0 / np.sum(weights ** 2)))
+
+
+def u_segments(theta: np.ndarray, segments: list, areas: list | None = None) -> np.ndarray:
+    """u(s) of one shape at every segment's steps, concatenated; segments hold (steps, ..., eta)."""
+    a, lam, r = from_theta(theta)
+    areas = areas or [np.maximum(s1(sg[-1])[sg[0]], 1e-9) for sg in segments]
+    return np.concatenate([area ** (-a) - r * s2(sg[-1], lam)[sg[0]] for area, sg in zip(areas, segments)])
 
 
 def _line(u: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
