@@ -129,21 +129,20 @@ def true_final(path: str) -> float:
 
 
 def cases(paths: dict[str, str], groundtruth: str | None) -> list[tuple]:
-    """(scenario, ratio, short run, target step, truth)"""
+    """(scenario, ratio, short run, target step, truth, logged final val of the longer run)"""
     out = []
-    for s, t in RERUN_PAIRS:
-        out.append(("rerun", t / s, paths[f"rerun-{s}"], t, true_final(paths[f"rerun-{t}"])))
-    for s, t in RESUME:
-        out.append(("resume", t / s, paths[f"rerun-{s}"], t, true_final(paths[f"resume-{s}-{t}"])))
-    for s, t in CONSTANT:
-        out.append(("constant", t / s, paths[f"rerun-{s}"], t, true_final(paths[f"constant-{s}-{t}"])))
+    for kind, pairs, longer in (("rerun", RERUN_PAIRS, "rerun-{t}"), ("resume", RESUME, "resume-{s}-{t}"),
+                                ("constant", CONSTANT, "constant-{s}-{t}")):
+        for s, t in pairs:
+            path = paths[longer.format(s=s, t=t)]
+            out.append((kind, t / s, paths[f"rerun-{s}"], t, true_final(path), final_val(path)))
     if groundtruth and os.path.exists(os.path.join(groundtruth, "gt_T1000.log")):
-        out.append(("rerun (nanoGPT)", 3.0, os.path.join(groundtruth, "gt_T1000.log"), 3000,
-                    final_val(os.path.join(groundtruth, "gt_T3000.log"))))
+        logged = final_val(os.path.join(groundtruth, "gt_T3000.log"))
+        out.append(("rerun (nanoGPT)", 3.0, os.path.join(groundtruth, "gt_T1000.log"), 3000, logged, logged))
     return out
 
 
-def bump(paths: dict[str, str]) -> list[tuple[str, float, float]]:
+def bump(paths: dict[str, str], reference: bool) -> list[tuple[str, float, float]]:
     """Height of the resume bump: val at the first eval after resuming minus val at the
     resume step, predicted and true."""
     import lossdoctor
@@ -157,11 +156,41 @@ def bump(paths: dict[str, str]) -> list[tuple[str, float, float]]:
         first = int(ev.step[after][0])
         truth = float(ev.val[after][0] - ev.val[ev.step == s][-1])
         short = lossdoctor.load(paths[f"rerun-{s}"])
-        x = lossdoctor.extrapolate(short, t, scenarios=("resume",))
+        x = lossdoctor.extrapolate(short, t, scenarios=("resume",), reference=reference)
         steps, values = x.paths["resume"]  # the predicted val along the resumed run
         pred = float(np.interp(first, steps, values) - values[0])
         out.append((f"{s}->{t} (eval at {first})", pred, truth))
     return out
+
+
+def table(all_cases: list[tuple], reference: bool) -> None:
+    """Per case, then per scenario and ratio: errors against the 500-batch truth; coverage
+    of the 80% intervals against the longer run's logged final val (what the interval is
+    for: it includes one logged eval's noise) and against the 500-batch truth."""
+    import lossdoctor
+    rows = []
+    print(f"{'scenario':16s} {'ratio':>5s} {'from':>5s} {'to':>5s} {'pred':>7s} {'80% interval':>17s} "
+          f"{'truth':>7s} {'err':>7s} {'logged':>7s} {'power':>7s} {'err':>7s}")
+    for name, ratio, short, to, truth, logged in all_cases:
+        scen = name if name in ("resume", "constant") else "rerun"
+        x = lossdoctor.extrapolate(lossdoctor.load(short), to, scenarios=(scen,), reference=reference)
+        v = next(s.val for s in x.scenarios if s.name == scen)
+        base = x.baseline["val"]
+        rows.append((name, ratio, v.mean - truth, v.lo <= logged <= v.hi, v.lo <= truth <= v.hi, base - truth))
+        print(f"{name:16s} {ratio:5.1f} {x.last_step:5d} {to:5d} {v.mean:7.4f} [{v.lo:.4f}, {v.hi:.4f}] "
+              f"{truth:7.4f} {v.mean - truth:+7.4f} {logged:7.4f} {base:7.4f} {base - truth:+7.4f}")
+    print()
+    print(f"{'scenario':16s} {'ratio':>5s} {'n':>2s} {'median |err|':>12s} {'worst':>7s} {'coverage':>8s} "
+          f"{'(truth)':>7s} {'power median':>12s} {'power worst':>11s}")
+    groups = sorted({(r[0], r[1]) for r in rows}, key=lambda g: (g[0], g[1]))
+    for g in groups + [("rerun", None), ("all", None)]:
+        sel = ([r for r in rows if (r[0], r[1]) == g] if g[1] is not None
+               else [r for r in rows if r[0] == g[0] or g[0] == "all"])
+        e = np.abs([r[2] for r in sel])
+        b = np.abs([r[5] for r in sel])
+        print(f"{g[0]:16s} {'' if g[1] is None else f'{g[1]:.1f}':>5s} {len(sel):2d} {np.median(e):12.4f} "
+              f"{e.max():7.4f} {np.mean([r[3] for r in sel]):8.0%} {np.mean([r[4] for r in sel]):7.0%} "
+              f"{np.median(b):12.4f} {b.max():11.4f}")
 
 
 def main() -> int:
@@ -173,7 +202,6 @@ def main() -> int:
                     help="re-evaluate each true run's final checkpoint on this many val batches "
                          "(0: use its last logged val)")
     args = ap.parse_args()
-    import lossdoctor
     paths = make_runs(args.runs, args.data)
     if args.truth_batches:
         from lossdoctor.trainer import load_data
@@ -181,35 +209,18 @@ def main() -> int:
         for name, path in paths.items():
             TRUTH[path] = true_val(path, data, args.truth_batches)
         print(f"truths: each run's final checkpoint on {args.truth_batches} val batches", file=sys.stderr)
-    rows = []
-    print(f"{'scenario':16s} {'ratio':>5s} {'from':>5s} {'to':>5s} {'pred':>7s} {'80% interval':>17s} "
-          f"{'truth':>7s} {'err':>7s} {'power':>7s} {'err':>7s}")
-    for name, ratio, short, to, truth in cases(paths, args.groundtruth):
-        scen = name if name in ("resume", "constant") else "rerun"
-        x = lossdoctor.extrapolate(lossdoctor.load(short), to, scenarios=(scen,))
-        v = next(s.val for s in x.scenarios if s.name == scen)
-        base = x.baseline["val"]
-        rows.append((name, ratio, v.mean - truth, v.lo <= truth <= v.hi, base - truth))
-        print(f"{name:16s} {ratio:5.1f} {x.last_step:5d} {to:5d} {v.mean:7.4f} [{v.lo:.4f}, {v.hi:.4f}] "
-              f"{truth:7.4f} {v.mean - truth:+7.4f} {base:7.4f} {base - truth:+7.4f}")
-    print()
-    print(f"{'scenario':16s} {'ratio':>5s} {'n':>2s} {'median |err|':>12s} {'worst':>7s} {'coverage':>8s} "
-          f"{'power median':>12s} {'power worst':>11s}")
-    groups = sorted({(r[0], r[1]) for r in rows}, key=lambda g: (g[0], g[1]))
-    for g in groups + [("rerun", None), ("all", None)]:
-        sel = ([r for r in rows if (r[0], r[1]) == g] if g[1] is not None
-               else [r for r in rows if r[0] == g[0] or g[0] == "all"])
-        e = np.abs([r[2] for r in sel])
-        b = np.abs([r[4] for r in sel])
-        cov = np.mean([r[3] for r in sel])
-        print(f"{g[0]:16s} {'' if g[1] is None else f'{g[1]:.1f}':>5s} {len(sel):2d} {np.median(e):12.4f} "
-              f"{e.max():7.4f} {cov:8.0%} {np.median(b):12.4f} {b.max():11.4f}")
+    all_cases = cases(paths, args.groundtruth)
+    for reference in (True, False):
+        print("\n" + ("with the reference runs (the default: the runs' config is theirs)" if reference else
+                      "the run alone (--no-reference: what a config without reference runs gets)"))
+        table(all_cases, reference)
     print()
     seeds = [true_final(paths["rerun-2000"])] + [true_final(paths[f"seed-{s}"]) for s in SEEDS]
     print(f"seed spread of final val at 2000 iterations (seeds 1337, 1338, 1339): "
           f"{', '.join(f'{v:.4f}' for v in seeds)}; sd {np.std(seeds, ddof=1):.4f}")
-    for label, pred, truth in bump(paths):
-        print(f"resume bump {label}: predicted {pred:+.4f}, true {truth:+.4f}")
+    alone = {label: pred for label, pred, _ in bump(paths, False)}
+    for label, pred, truth in bump(paths, True):
+        print(f"resume bump {label}: predicted {pred:+.4f} (the run alone {alone[label]:+.4f}), true {truth:+.4f}")
     return 0
 
 

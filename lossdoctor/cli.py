@@ -116,7 +116,11 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--schedule", metavar="SPEC|FILE",
                    help="custom LR schedule: 'warmup_iters=100,lr_decay_iters=5000,min_lr=1e-4"
                         "[,learning_rate=1e-3]' or a file with one LR per step")
-    x.add_argument("--calibrate", metavar="OTHER_RUN", help="a run of the same config at another horizon")
+    x.add_argument("--calibrate", metavar="OTHER_RUN", action="append",
+                   help="a run of the same config at another horizon, fitted jointly (repeatable)")
+    x.add_argument("--no-reference", dest="reference", action="store_false",
+                   help="do not join the shipped reference runs of nanoGPT's README CPU config "
+                        "(joined by default when the run's config is theirs)")
     x.add_argument("--format", choices=("rich", "plain", "json"), default=None)
     x.add_argument("--plot", metavar="FILE.png", help="plot the curve, the fit and each scenario (needs matplotlib)")
     x.add_argument("--width", type=_positive_int, default=None)
@@ -260,8 +264,9 @@ def _cmd_extrapolate(args: argparse.Namespace) -> int:
     run = lossdoctor.load(args.path)
     schedule = _read_schedule(args.schedule) if args.schedule else None
     scenarios = tuple(args.scenario or (("rerun", "resume", "constant") + (("custom",) if schedule is not None else ())))
-    other = lossdoctor.load(args.calibrate) if args.calibrate else None
-    result = extrapolate(run, args.to, scenarios=scenarios, level=args.level, schedule=schedule, calibrate=other)
+    others = [lossdoctor.load(p) for p in args.calibrate or ()]
+    result = extrapolate(run, args.to, scenarios=scenarios, level=args.level, schedule=schedule,
+                         calibrate=others or None, reference=args.reference)
     if args.plot:
         from .report.plot import plot_extrapolation
         plot_extrapolation(run, result, args.plot)

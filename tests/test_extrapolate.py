@@ -14,7 +14,7 @@ pytest.importorskip("scipy")
 import lossdoctor  # noqa: E402
 from lossdoctor.cli import main  # noqa: E402
 from lossdoctor.facts.schedule import lr_at  # noqa: E402
-from lossdoctor.fit import laws  # noqa: E402
+from lossdoctor.fit import laws, reference  # noqa: E402
 from lossdoctor.fit.extrapolate import CannotExtrapolate, extrapolate  # noqa: E402
 
 SCHED = dict(learning_rate=1e-3, warmup_iters=100, lr_decay_iters=2000, min_lr=1e-4, decay_lr=True)
@@ -152,7 +152,7 @@ def test_calibrate_with_a_second_horizon_says_what_it_changes(synthetic):
     other = parse_text(make_log(n=1000, seed=1, sched={**SCHED, "lr_decay_iters": 1000}), "other.log")
     x = extrapolate(synthetic, 5000, scenarios=("rerun",), calibrate=other)
     assert any("fitted jointly with other.log" in n for n in x.notes)
-    assert any(n.startswith("rerun without the second run: val") and "as wide" in n for n in x.notes)
+    assert any(n.startswith("rerun without the other runs: val") and "as wide" in n for n in x.notes)
 
 
 def test_plot_writes_a_png(tmp_path, synthetic):
@@ -170,3 +170,48 @@ def test_few_evals_predict_train_only_and_say_why():
                                "Overriding: lr_decay_iters = 500\nOverriding: min_lr = 0.0001\n" + text), 1000)
     assert all(s.val is None and s.train is not None for s in x.scenarios)
     assert any("too few to predict val" in n for n in x.notes)
+
+
+README_CPU = FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log"  # seed 1337, a real run
+
+
+def test_shipped_reference_runs_have_the_readme_cpu_config():
+    runs = reference.runs()
+    assert [int(r.curves()[1].step.max()) for r in runs] == list(reference.HORIZONS)
+    assert all(reference.mismatch(r) == [] for r in runs)
+
+
+def test_a_run_of_the_reference_config_joins_them_and_says_how_far_off_it_lies():
+    run = lossdoctor.load(str(README_CPU))
+    assert reference.mismatch(run) == []
+    x = extrapolate(run, 5000, scenarios=("rerun",))
+    alone = extrapolate(run, 5000, scenarios=("rerun",), reference=False)
+    ref = x.model["reference"]
+    assert ref is not None and abs(ref["offset"]["val"]) < reference.TOLERANCE
+    assert alone.model["reference"] is None
+    assert any("their points join the fit" in n for n in x.notes)
+    assert any(n.startswith("rerun without the reference runs: val") for n in x.notes)
+    v, va = x.scenarios[0].val, alone.scenarios[0].val
+    assert v.mean != va.mean and v.hi - v.lo < va.hi - va.lo  # more horizons: a narrower interval
+
+
+def test_other_config_or_other_data_do_not_join_the_reference_runs():
+    other = lossdoctor.load(str(FIXTURES / "diagnosis" / "healthy_small"))
+    assert reference.mismatch(other)
+    assert extrapolate(other, 2 * int(other.curves()[1].step.max())).model["reference"] is None
+    # the same config, every loss 0.3 nats higher (as with other data): off the references
+    import re
+    text = re.sub(r"(loss:? )(\d+\.\d+)", lambda m: f"{m[1]}{float(m[2]) + 0.3:.4f}", README_CPU.read_text())
+    x = extrapolate(parse_text(text), 5000, scenarios=("rerun",))
+    assert x.model["reference"] is None
+    assert any("off the reference runs of its config" in n and "fitted without them" in n for n in x.notes)
+
+
+def test_cli_no_reference_and_repeated_calibrate(capsys):
+    assert main(["extrapolate", str(README_CPU), "--to", "4000", "--format", "json", "--no-reference"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"]["reference"] is None
+    two = [f"{reference.DIR}/readme_cpu_seed1338_{h}.log" for h in (1000, 3000)]
+    assert main(["extrapolate", str(README_CPU), "--to", "4000", "--format", "json", "--no-reference",
+                 "--calibrate", two[0], "--calibrate", two[1]]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert sum("fitted jointly with" in n for n in notes) == 2

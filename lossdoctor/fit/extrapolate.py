@@ -27,7 +27,7 @@ import numpy as np
 
 from ..facts.schedule import lr_at
 from ..run import Run
-from . import calibration, laws, points, shape
+from . import calibration, laws, points, reference, shape
 from .points import CannotExtrapolate
 
 __all__ = ["CannotExtrapolate", "Estimate", "Extrapolation", "Scenario", "extrapolate"]
@@ -73,12 +73,14 @@ class Extrapolation:
 
 def extrapolate(run: Run, to: int, scenarios: tuple[str, ...] = ("rerun", "resume", "constant"),
                 level: float = 0.8, schedule: np.ndarray | dict | None = None,
-                calibrate: Run | None = None) -> Extrapolation:
+                calibrate: Run | list[Run] | None = None, reference: bool = True) -> Extrapolation:
     """Predict val and train loss at step `to` for each scenario.
 
     schedule: a custom LR schedule for scenario 'custom': a dict with warmup_iters,
     lr_decay_iters, min_lr (and optionally learning_rate), or an array of per-step LRs.
-    calibrate: a second run of the same config at another horizon; fitted jointly.
+    calibrate: other runs of the same config at other horizons; fitted jointly.
+    reference: join the shipped reference runs when the run's config is theirs
+        (reference.py); False fits the run (and `calibrate`) alone.
 
     Raises:
         CannotExtrapolate: the run does not allow a prediction (the message says why).
@@ -87,7 +89,7 @@ def extrapolate(run: Run, to: int, scenarios: tuple[str, ...] = ("rerun", "resum
     with warnings.catch_warnings():  # a fit that strays is judged by its result, not warned about
         warnings.simplefilter("ignore")
         with np.errstate(all="ignore"):
-            return _extrapolate(run, to, scenarios, level, schedule, calibrate)
+            return _extrapolate(run, to, scenarios, level, schedule, calibrate, reference)
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,8 @@ class _Stream:
 
 
 def _extrapolate(run: Run, to: int, scenarios: tuple[str, ...], level: float,
-                 schedule: np.ndarray | dict | None, calibrate: Run | None) -> Extrapolation:
+                 schedule: np.ndarray | dict | None, calibrate: Run | list[Run] | None,
+                 use_reference: bool) -> Extrapolation:
     if not 0 < level < 1:
         raise CannotExtrapolate(f"level {level} is not between 0 and 1")
     notes: list[str] = []
@@ -114,14 +117,15 @@ def _extrapolate(run: Run, to: int, scenarios: tuple[str, ...], level: float,
         notes.append(f"the log does not show {', '.join(assumed)}; nanoGPT's defaults are assumed")
     eval_iters = run.config.get("eval_iters") or 200
     horizon = max(to, last) + 1
-    lr_obs = lr_at(np.arange(horizon), **params)
-    eta_obs = shape.eta(lr_obs, params["warmup_iters"])
+    lr_obs = points.lr_steps(run, params, horizon)
+    warm = points.warmup_iters(run, params)
+    eta_obs = shape.eta(lr_obs, warm)
 
     sig_iter = points.iter_sigma(cur)
     sig_eval = sig_iter / math.sqrt(eval_iters) if sig_iter else 0.01
     if not sig_iter:
         notes.append("no per-iteration losses: eval noise assumed 0.01 nats")
-    start = max(1, int(calibration.START_FRACTION * last), min(params["warmup_iters"], last // 2))
+    start = max(1, int(calibration.START_FRACTION * last), min(warm, last // 2))
     tr_steps, tr_y, tr_sig = points.train_points(cur, start, sig_iter, sig_eval)
     va_steps, va_y = points.val_points(cur, start)
     if len(va_steps) < 3 and len(tr_steps) < 10:
@@ -134,20 +138,51 @@ def _extrapolate(run: Run, to: int, scenarios: tuple[str, ...], level: float,
 
     tr_seg = [(tr_steps, tr_y, tr_sig, eta_obs)]
     va_seg = [(va_steps, va_y, np.full(len(va_y), sig_eval), eta_obs)]
-    if calibrate is not None:  # a second horizon of the same config: its points join the fit
-        other = _other_run(calibrate, start)
+    others = [] if calibrate is None else [calibrate] if isinstance(calibrate, Run) else list(calibrate)
+    for o in others:  # other horizons of the same config: their points join the fit
+        other = _other_run(o, start)
         tr_seg.append(other["train"])
         va_seg.append(other["val"])
-        notes.append(f"fitted jointly with {calibrate.source} ({other['last']} steps)")
+        notes.append(f"fitted jointly with {o.source} ({other['last']} steps)")
+    why_not = reference.mismatch(run) if use_reference and to > last else ["not asked"]
+    own = len(tr_seg)
+    if not why_not:  # the reference runs of this config: further horizons, as `calibrate`
+        for o in reference.runs():
+            other = _other_run(o, start)
+            tr_seg.append(other["train"])
+            va_seg.append(other["val"])
 
-    train = _fit_stream(tr_seg, calibration.TRAIN_PRIOR, cur, start, sig_iter, sig_eval, eta_obs)
-    val = _fit_stream(va_seg, calibration.VAL_PRIOR, None, start, sig_iter, sig_eval, eta_obs,
-                      law_w=train.law_w) if len(va_steps) >= 3 else None
+    def fit_both(tr_seg: list, va_seg: list) -> tuple[_Stream, _Stream | None]:
+        train = _fit_stream(tr_seg, calibration.TRAIN_PRIOR, cur, start, sig_iter, sig_eval, eta_obs)
+        val = _fit_stream(va_seg, calibration.VAL_PRIOR, None, start, sig_iter, sig_eval, eta_obs,
+                          law_w=train.law_w) if len(va_steps) >= 3 else None
+        return train, val
+
+    train, val = fit_both(tr_seg, va_seg)
+    ref_info = None
+    if len(tr_seg) > own:
+        off = {"train": reference.offset(train.post.predict(eta_obs, tr_steps)[0], tr_y),
+               "val": reference.offset(val.post.predict(eta_obs, va_steps)[0], va_y) if val else None}
+        worst = max(abs(v) for v in off.values() if v is not None)
+        if worst > reference.TOLERANCE:
+            notes.append(f"the run's points lie {worst:.3f} nats off the reference runs of its config "
+                         f"({reference.SOURCE}; tolerance {reference.TOLERANCE}): other data or code? "
+                         "fitted without them")
+            train, val = fit_both(tr_seg[:own], va_seg[:own])
+        else:
+            ref_info = {"runs": reference.SOURCE, "offset": off}
+            notes.append(f"the run's config is that of the reference runs ({reference.SOURCE}): "
+                         "their points join the fit as further horizons; the run's own points lie "
+                         + ", ".join(f"{v:+.3f}" + f" ({k})" for k, v in off.items() if v is not None)
+                         + " nats off the joint fit")
     if val is None:
         notes.append(f"{len(va_steps)} evals after step {start}: too few to predict val (3 needed); "
                      "train is predicted from the per-iteration losses")
     overfit = _overfitting(cur, sig_eval)
 
+    # one logged val's noise: the train batches' noise over eval_iters, or more where the
+    # val evals scatter more around the fit (val batches vary more than train batches)
+    val_eval_sd = sig_eval * math.sqrt(max(1.0, val.post.chi2_min / val.post.dof)) if val else sig_eval
     ratio = to / last if last else float("inf")
     z = _z(level)
     model_sd = calibration.model_error(ratio)
@@ -163,11 +198,11 @@ def _extrapolate(run: Run, to: int, scenarios: tuple[str, ...], level: float,
     out: list[Scenario] = []
     for name, sched in named:
         lr, flags = _scenario_schedule(name, sched, params, lr_obs, last, to)
-        e = shape.eta(lr, params["warmup_iters"]) if name != "observed" else eta_obs
+        e = shape.eta(lr, warm) if name != "observed" else eta_obs
         train_est = _estimate(train, e, to, model_sd, sig_eval, z, level)
         val_est, note = None, None
         if val is not None:
-            val_est = _estimate(val, e, to, model_sd, sig_eval, z, level)
+            val_est = _estimate(val, e, to, model_sd, val_eval_sd, z, level)
             if name != "observed":
                 paths[name] = _path(val, e, np.unique(np.linspace(last, to, 60).astype(int)))
         if overfit is not None and name != "observed":
@@ -183,30 +218,36 @@ def _extrapolate(run: Run, to: int, scenarios: tuple[str, ...], level: float,
         notes.append("the shape prior and the model error are calibrated on nanoGPT's README CPU config; "
                      f"this run differs in {', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}: "
                      "the interval may be too narrow (backtest on this run: fit.backtest_error)")
+    unseen = [w.split()[0] for w in why_not if w.endswith(" not shown")]
+    if use_reference and to > last and unseen and not differ:
+        notes.append(f"the reference runs ({reference.SOURCE}) are not joined: the log does not show "
+                     f"{', '.join(unseen)}")
     far = max(shape.distance(train.post, calibration.TRAIN_PRIOR),
               shape.distance(val.post, calibration.VAL_PRIOR) if val else 0.0)
-    if far > 3:
+    if far > 3 and ref_info is None:  # with the reference runs the shape is theirs
         notes.append(f"the run's curve bends unlike the calibrated shape ({far:.1f} prior sd away; "
                      f"calibrated on {calibration.VAL_PRIOR.source}): the prediction leans on the run's "
                      "own fit, and the model error is the calibration's; read the interval with care")
     fam = _families(va_steps if val is not None else tr_steps, va_y if val is not None else tr_y,
                     np.full(len(va_y), sig_eval) if val is not None else tr_sig, to)
-    model = _model(train, val, fam)
+    model = {**_model(train, val, fam), "reference": ref_info}
     best = int(np.argmax(train.post.weights))
     u = train.post.u(eta_obs, tr_steps)[best]
     resid = (train.post.coefs[best, 0] + train.post.coefs[best, 1] * u - tr_y) / tr_sig
     fit = {"residual_scale": float(np.sqrt(np.mean(resid ** 2))), "eval_sigma": sig_eval,
+           "val_eval_sigma": val_eval_sd,
            "iter_sigma": sig_iter, "points": {"train": int(len(tr_y)), "val": int(len(va_y))},
            "effective_samples": {"train": train.post.ess, "val": val.post.ess if val else None},
            "backtest_error": _val_backtest(cur, start, sig_eval, eta_obs)}
     baseline = {"name": "power law in steps, a + b*s^-c", "val": fam["power"]["prediction"]
                 if val is not None and fam.get("power") else None}
-    if calibrate is not None and out and out[0].val is not None:
-        alone = extrapolate(run, to, scenarios, level, schedule, None).scenarios[0].val
+    if (others or ref_info) and out and out[0].val is not None:
+        alone = extrapolate(run, to, scenarios, level, schedule, None, reference=False).scenarios[0].val
         if alone is not None:
             v = out[0].val
-            notes.append(f"{out[0].name} without the second run: val {alone.mean:.4f} "
-                         f"[{alone.lo:.4f}, {alone.hi:.4f}]; with it {v.mean:.4f} [{v.lo:.4f}, {v.hi:.4f}]: "
+            notes.append(f"{out[0].name} without the {'other runs' if others else 'reference runs'}: "
+                         f"val {alone.mean:.4f} "
+                         f"[{alone.lo:.4f}, {alone.hi:.4f}]; with them {v.mean:.4f} [{v.lo:.4f}, {v.hi:.4f}]: "
                          f"the interval is {(v.hi - v.lo) / (alone.hi - alone.lo):.2f}x as wide")
     return Extrapolation(to, last, ratio, model, fit, tuple(out), baseline,
                          overfit, tuple(notes), paths)
@@ -294,11 +335,11 @@ def _estimate(stream: _Stream, e: np.ndarray, to: int, model_sd: float,
 
 
 def _other_run(other: Run, start: int) -> dict:
-    """A second run's train and val segments, each under its own schedule."""
+    """A second run's train and val segments, each under its own (lineage's) schedule."""
     cur = points.curves(other)
-    p2, _ = points.schedule(other)
     last = int(max(cur.ev_step.max(initial=0), cur.it_step.max(initial=0)))
-    e = shape.eta(lr_at(np.arange(last + 1), **p2), p2["warmup_iters"])
+    p2, _ = points.schedule(other)
+    e = shape.eta(points.lr_steps(other, p2, last + 1), points.warmup_iters(other, p2))
     sig_iter = points.iter_sigma(cur) or 0.05
     sig_eval = sig_iter / math.sqrt(other.config.get("eval_iters") or 200)
     first = max(start, int(calibration.START_FRACTION * last))

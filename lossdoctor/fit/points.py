@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import LossdoctorError
-from ..facts.schedule import schedule_params
+from ..facts.schedule import lr_at, lr_schedule, schedule_params, segment_ranges
 from ..run import Run
 
 
@@ -86,6 +86,24 @@ def iter_sigma(cur: Curves) -> float | None:
     d = np.diff(y)
     robust = float(np.median(np.abs(d - np.median(d))) * 1.4826 / math.sqrt(2))  # robust std / sqrt 2
     return max(robust, 1e-4)  # at least the rounding of the 4 printed decimals
+
+
+def lr_steps(run: Run, params: dict, n: int) -> np.ndarray:
+    """(n,) LR at steps 0..n-1: the lineage's own (each resumed segment under its own
+    config) as far as it goes, `params`' get_lr after."""
+    lr = lr_at(np.arange(n), **params)
+    known = lr_schedule(run)
+    if known is not None and not np.isnan(known).any():
+        m = min(len(known), n)
+        lr[:m] = known[:m]
+    return lr
+
+
+def warmup_iters(run: Run, params: dict) -> int:
+    """The lineage's warmup (its first segment's: a resume at constant LR has none)."""
+    last = int(max([0] + [int(c.step.max()) for c in run.curves() if len(c)]))
+    first = schedule_params(segment_ranges(run, last)[0][0])
+    return int(first["warmup_iters"]) if first is not None else int(params["warmup_iters"])
 
 
 def val_points(cur: Curves, start: int) -> tuple[np.ndarray, np.ndarray]:

@@ -59,7 +59,9 @@ def render(run: Run, x: Extrapolation) -> RenderableType:
         f"model: {m['name']}; shape alpha {p['alpha']:.3f}, lam {p['lam']:.4f}, r {p['r']:.3g} "
         f"(prior alpha {m['prior']['alpha']:.3f}, lam {m['prior']['lam']:.4f}, r {m['prior']['r']:.3g})",
         f"fit: residual scale {fit['residual_scale']:.2f} sigma over {fit['points']['train']} train points "
-        f"and {fit['points']['val']} val evals; eval noise {fit['eval_sigma']:.4f} nats",
+        f"and {fit['points']['val']} val evals; eval noise {fit['eval_sigma']:.4f} nats"
+        + (f" (a val eval: {fit['val_eval_sigma']:.4f}, from the evals' scatter)"
+           if fit.get("val_eval_sigma", fit["eval_sigma"]) > fit["eval_sigma"] else ""),
     ]
     bt = m["laws"].get("backtest_rms_sigma")
     if bt:
