@@ -1,6 +1,6 @@
 """Calibrate the shape priors and the model error of `lossdoctor extrapolate`.
 
-    python benchmarks/calibrate_extrapolation.py [--runs DIR] [--data input.txt]
+    python benchmarks/calibrate_extrapolation.py [--runs DIR] [--data input.txt] [--write-reference]
 
 Trains (or reuses, in --runs) the built-in trainer's runs of nanoGPT's README CPU config
 on tiny Shakespeare with seed 1338: max_iters = lr_decay_iters = 1000, 2000, 3000, 5000,
@@ -10,7 +10,8 @@ about 10 minutes on 2 CPU cores the first time. Seed 1338, so that the backtests
 
 Prints the val and train priors (the joint fit of all runs: one shape, one (L0, A)) and
 the leave-one-horizon-out backtests that set the model error, as the Python literals
-that lossdoctor/fit/calibration.py holds.
+that lossdoctor/fit/calibration.py holds. --write-reference copies the four reruns'
+train.log into lossdoctor/fit/reference/ (the reference runs, lossdoctor/fit/reference.py).
 """
 
 from __future__ import annotations
@@ -90,12 +91,19 @@ def main() -> int:
                                                    "calibration"))
     ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "shakespeare_char", "input.txt"))
     ap.add_argument("--truth-batches", type=int, default=500)
+    ap.add_argument("--write-reference", action="store_true",
+                    help="copy the reruns' train.log into lossdoctor/fit/reference/")
     args = ap.parse_args()
     from extrapolation import true_val
 
     from lossdoctor.fit import calibration, shape
     from lossdoctor.trainer import load_data
     paths = make_runs(args.runs, args.data)
+    if args.write_reference:
+        import shutil
+        for t in RERUN:
+            shutil.copyfile(os.path.join(paths[f"rerun-{t}"], "train.log"),
+                            os.path.join(ROOT, "lossdoctor", "fit", "reference", f"readme_cpu_seed1338_{t}.log"))
     metrics = {k: read(p) for k, p in paths.items()}
     source = f"built-in trainer, README CPU config, seed {SEED}: {', '.join(sorted(paths))}"
     # leave-one-horizon-out, for each candidate start fraction: priors from the runs without

@@ -7,8 +7,9 @@ from a shorter run's log, for `rerun`, `resume` and `constant`, at horizon ratio
 
 Runs: nanoGPT's README CPU config (fixtures/configs/shakespeare_char_cpu.yaml) trained by
 the built-in trainer on tiny Shakespeare, seed 1337, max_iters = lr_decay_iters = 800,
-1000, 1200, 1500, 1600, 2000, 2500, 3000, 4000 and 5000 (15 `rerun` pairs, 5 at 2.5x); resumed continuations 1000 -> 1500, 2500, 5000 and 2000 ->
-3000, 5000 (--init_from=resume --max_iters=N --lr_decay_iters=N); constant-LR
+1000, 1200, 1500, 1600, 2000, 2500, 3000, 4000 and 5000 (15 `rerun` pairs, 5 at 2.5x), and
+seed 1339 at the same horizons but 1500 (13 more pairs, 5 at 2.5x); resumed continuations
+1000 -> 1500, 2500, 5000 and 2000 -> 3000, 5000 (--init_from=resume --max_iters=N --lr_decay_iters=N); constant-LR
 continuations at min_lr 1000 -> 2500 and 2000 -> 5000; seeds 1338 and 1339 at
 2000 for the seed spread. They are trained into --runs (kept; existing ones are reused:
 about 35 minutes on 2 CPU cores the first time). The nanoGPT runs in
@@ -47,6 +48,7 @@ RERUN_PAIRS = ((800, 1200), (1000, 1500), (2000, 3000),  # 1.5x
 RESUME = ((1000, 1500), (1000, 2500), (1000, 5000), (2000, 3000), (2000, 5000))
 CONSTANT = ((1000, 2500), (2000, 5000))  # resumed at min_lr
 SEEDS = (1338, 1339)
+RERUN_1339 = tuple(t for t in RERUN if t != 1500)  # a second seed's rerun pairs
 
 
 def train(runs: str, name: str, data: str, *args: str, base: str | None = None, seed: int = 1337) -> str:
@@ -77,6 +79,9 @@ def make_runs(runs: str, data: str) -> dict[str, str]:
         paths[f"constant-{s}-{t}"] = train(runs, f"constant-{s}-{t}", data, "--init_from=resume",
                                            f"--max_iters={t}", "--decay_lr=False", "--learning_rate=1e-4",
                                            base=paths[f"rerun-{s}"])
+    for t in RERUN_1339:
+        paths[f"seed-1339-rerun-{t}"] = train(runs, f"seed-1339-rerun-{t}", data, f"--max_iters={t}",
+                                              f"--lr_decay_iters={t}", seed=1339)
     for seed in SEEDS:
         paths[f"seed-{seed}"] = train(runs, f"seed-{seed}-2000", data, "--max_iters=2000",
                                       "--lr_decay_iters=2000", f"--seed={seed}")
@@ -131,11 +136,14 @@ def true_final(path: str) -> float:
 def cases(paths: dict[str, str], groundtruth: str | None) -> list[tuple]:
     """(scenario, ratio, short run, target step, truth, logged final val of the longer run)"""
     out = []
-    for kind, pairs, longer in (("rerun", RERUN_PAIRS, "rerun-{t}"), ("resume", RESUME, "resume-{s}-{t}"),
-                                ("constant", CONSTANT, "constant-{s}-{t}")):
+    for kind, pairs, short, longer in (
+            ("rerun", RERUN_PAIRS, "rerun-{s}", "rerun-{t}"),
+            ("rerun", [p for p in RERUN_PAIRS if set(p) <= set(RERUN_1339)], "seed-1339-rerun-{s}",
+             "seed-1339-rerun-{t}"),
+            ("resume", RESUME, "rerun-{s}", "resume-{s}-{t}"), ("constant", CONSTANT, "rerun-{s}", "constant-{s}-{t}")):
         for s, t in pairs:
             path = paths[longer.format(s=s, t=t)]
-            out.append((kind, t / s, paths[f"rerun-{s}"], t, true_final(path), final_val(path)))
+            out.append((kind, t / s, paths[short.format(s=s)], t, true_final(path), final_val(path)))
     if groundtruth and os.path.exists(os.path.join(groundtruth, "gt_T1000.log")):
         logged = final_val(os.path.join(groundtruth, "gt_T3000.log"))
         out.append(("rerun (nanoGPT)", 3.0, os.path.join(groundtruth, "gt_T1000.log"), 3000, logged, logged))
@@ -169,15 +177,16 @@ def table(all_cases: list[tuple], reference: bool) -> None:
     for: it includes one logged eval's noise) and against the 500-batch truth."""
     import lossdoctor
     rows = []
-    print(f"{'scenario':16s} {'ratio':>5s} {'from':>5s} {'to':>5s} {'pred':>7s} {'80% interval':>17s} "
+    print(f"{'scenario':16s} {'ratio':>5s} {'seed':>4s} {'from':>5s} {'to':>5s} {'pred':>7s} {'80% interval':>17s} "
           f"{'truth':>7s} {'err':>7s} {'logged':>7s} {'power':>7s} {'err':>7s}")
     for name, ratio, short, to, truth, logged in all_cases:
         scen = name if name in ("resume", "constant") else "rerun"
-        x = lossdoctor.extrapolate(lossdoctor.load(short), to, scenarios=(scen,), reference=reference)
+        run = lossdoctor.load(short)
+        x = lossdoctor.extrapolate(run, to, scenarios=(scen,), reference=reference)
         v = next(s.val for s in x.scenarios if s.name == scen)
         base = x.baseline["val"]
         rows.append((name, ratio, v.mean - truth, v.lo <= logged <= v.hi, v.lo <= truth <= v.hi, base - truth))
-        print(f"{name:16s} {ratio:5.1f} {x.last_step:5d} {to:5d} {v.mean:7.4f} [{v.lo:.4f}, {v.hi:.4f}] "
+        print(f"{name:16s} {ratio:5.1f} {run.config.get('seed') or '':>4} {x.last_step:5d} {to:5d} {v.mean:7.4f} [{v.lo:.4f}, {v.hi:.4f}] "
               f"{truth:7.4f} {v.mean - truth:+7.4f} {logged:7.4f} {base:7.4f} {base - truth:+7.4f}")
     print()
     print(f"{'scenario':16s} {'ratio':>5s} {'n':>2s} {'median |err|':>12s} {'worst':>7s} {'coverage':>8s} "

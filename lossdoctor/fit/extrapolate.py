@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..facts.schedule import lr_at
 from ..run import Run
 from . import calibration, laws, points, reference, shape
+from . import scenarios as scenarios_mod
 from .points import CannotExtrapolate
 
 __all__ = ["CannotExtrapolate", "Estimate", "Extrapolation", "Scenario", "extrapolate"]
@@ -140,7 +140,7 @@ def _extrapolate(run: Run, to: int, scenarios: tuple[str, ...], level: float,
     va_seg = [(va_steps, va_y, np.full(len(va_y), sig_eval), eta_obs)]
     others = [] if calibrate is None else [calibrate] if isinstance(calibrate, Run) else list(calibrate)
     for o in others:  # other horizons of the same config: their points join the fit
-        other = _other_run(o, start)
+        other = points.other_segments(o, start, calibration.START_FRACTION)
         tr_seg.append(other["train"])
         va_seg.append(other["val"])
         notes.append(f"fitted jointly with {o.source} ({other['last']} steps)")
@@ -148,7 +148,7 @@ def _extrapolate(run: Run, to: int, scenarios: tuple[str, ...], level: float,
     own = len(tr_seg)
     if not why_not:  # the reference runs of this config: further horizons, as `calibrate`
         for o in reference.runs():
-            other = _other_run(o, start)
+            other = points.other_segments(o, start, calibration.START_FRACTION)
             tr_seg.append(other["train"])
             va_seg.append(other["val"])
 
@@ -197,7 +197,7 @@ def _extrapolate(run: Run, to: int, scenarios: tuple[str, ...], level: float,
         paths["fit"] = _path(val, eta_obs, obs)
     out: list[Scenario] = []
     for name, sched in named:
-        lr, flags = _scenario_schedule(name, sched, params, lr_obs, last, to)
+        lr, flags = scenarios_mod.schedule(name, sched, params, lr_obs, last, to)
         e = shape.eta(lr, warm) if name != "observed" else eta_obs
         train_est = _estimate(train, e, to, model_sd, sig_eval, z, level)
         val_est, note = None, None
@@ -334,20 +334,6 @@ def _estimate(stream: _Stream, e: np.ndarray, to: int, model_sd: float,
     return Estimate(mean, mean - z * sd, mean + z * sd, level, sd)
 
 
-def _other_run(other: Run, start: int) -> dict:
-    """A second run's train and val segments, each under its own (lineage's) schedule."""
-    cur = points.curves(other)
-    last = int(max(cur.ev_step.max(initial=0), cur.it_step.max(initial=0)))
-    p2, _ = points.schedule(other)
-    e = shape.eta(points.lr_steps(other, p2, last + 1), points.warmup_iters(other, p2))
-    sig_iter = points.iter_sigma(cur) or 0.05
-    sig_eval = sig_iter / math.sqrt(other.config.get("eval_iters") or 200)
-    first = max(start, int(calibration.START_FRACTION * last))
-    tr = points.train_points(cur, first, sig_iter, sig_eval)
-    vs, vy = points.val_points(cur, first)
-    return {"train": (*tr, e), "val": (vs, vy, np.full(len(vy), sig_eval), e), "last": last}
-
-
 def _families(steps: np.ndarray, y: np.ndarray, sig: np.ndarray, to: int) -> dict:
     """The schedule-blind classic families on the same points: parameters, AIC, and the
     value at `to` (baselines: the same for every scenario)."""
@@ -383,35 +369,6 @@ def _val_backtest(cur: points.Curves, start: int, sig_eval: float, eta_obs: np.n
         return None
     post = shape.fit([(steps, y, np.full(len(y), sig_eval), eta_obs)], calibration.VAL_PRIOR)
     return float(abs(post.predict(eta_obs, cur.ev_step[-1:])[0][0] - cur.ev_val[-1]))
-
-
-def _scenario_schedule(name: str, sched, params: dict, lr_obs: np.ndarray, last: int, to: int
-                       ) -> tuple[np.ndarray, str]:  # noqa: ANN001
-    steps = np.arange(to + 1)
-    if name == "observed":
-        return lr_obs, ""
-    if name == "rerun":
-        return lr_at(steps, **{**params, "lr_decay_iters": to}), f"--max_iters={to} --lr_decay_iters={to}"
-    if name == "resume":
-        new = lr_at(steps, **{**params, "lr_decay_iters": to})
-        return (np.concatenate([lr_obs[:last], new[last:]]),
-                f"--init_from=resume --max_iters={to} --lr_decay_iters={to}")
-    if name == "constant":
-        lr = np.concatenate([lr_obs[:last], np.full(to + 1 - last, params["min_lr"])])
-        return lr, (f"--init_from=resume --max_iters={to} --decay_lr=False "
-                    f"--learning_rate={params['min_lr']:g}")
-    if name == "custom":
-        if isinstance(sched, dict):
-            p = {**params, **sched}
-            lr = lr_at(steps, **p)
-            flags = (f"--max_iters={to} --learning_rate={p['learning_rate']:g} --warmup_iters="
-                     f"{p['warmup_iters']} --lr_decay_iters={p['lr_decay_iters']} --min_lr={p['min_lr']:g}")
-            return lr, flags
-        lr = np.asarray(sched, float)
-        if len(lr) < to + 1:
-            raise CannotExtrapolate(f"the schedule file gives {len(lr)} LRs; {to + 1} are needed")
-        return lr[:to + 1], f"--max_iters={to} (per-step LRs from the schedule file; no nanoGPT flag sets them)"
-    raise CannotExtrapolate(f"unknown scenario {name!r}")
 
 
 def _z(level: float) -> float:

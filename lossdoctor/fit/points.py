@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import LossdoctorError
 from ..facts.schedule import lr_at, lr_schedule, schedule_params, segment_ranges
 from ..run import Run
+from . import shape
 
 
 class CannotExtrapolate(LossdoctorError):
@@ -130,3 +131,17 @@ def train_points(cur: Curves, start: int, sig_iter: float | None, sig_eval: floa
     sig += [sig_eval] * int(e.sum())
     order = np.argsort(steps, kind="stable")
     return np.array(steps, int)[order], np.array(ys)[order], np.array(sig)[order]
+
+
+def other_segments(other: Run, start: int, start_fraction: float) -> dict:
+    """A second run's train and val segments, each under its own (lineage's) schedule."""
+    cur = curves(other)
+    last = int(max(cur.ev_step.max(initial=0), cur.it_step.max(initial=0)))
+    p2, _ = schedule(other)
+    e = shape.eta(lr_steps(other, p2, last + 1), warmup_iters(other, p2))
+    sig_iter = iter_sigma(cur) or 0.05
+    sig_eval = sig_iter / math.sqrt(other.config.get("eval_iters") or 200)
+    first = max(start, int(start_fraction * last))
+    tr = train_points(cur, first, sig_iter, sig_eval)
+    vs, vy = val_points(cur, first)
+    return {"train": (*tr, e), "val": (vs, vy, np.full(len(vy), sig_eval), e), "last": last}
