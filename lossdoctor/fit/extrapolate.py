@@ -245,8 +245,9 @@ def _extrapolate(run: Run, to: int, scenarios: tuple[str, ...], level: float,
         alone = extrapolate(run, to, scenarios, level, schedule, None, reference=False).scenarios[0].val
         if alone is not None:
             v = out[0].val
-            notes.append(f"{out[0].name} without the {'other runs' if others else 'reference runs'}: "
-                         f"val {alone.mean:.4f} "
+            joined = " and ".join(w for w in ("the other runs" if others else "",
+                                               "the reference runs" if ref_info else "") if w)
+            notes.append(f"{out[0].name} without {joined}: val {alone.mean:.4f} "
                          f"[{alone.lo:.4f}, {alone.hi:.4f}]; with them {v.mean:.4f} [{v.lo:.4f}, {v.hi:.4f}]: "
                          f"the interval is {(v.hi - v.lo) / (alone.hi - alone.lo):.2f}x as wide")
     return Extrapolation(to, last, ratio, model, fit, tuple(out), baseline,
