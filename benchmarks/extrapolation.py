@@ -12,7 +12,7 @@ seed 1339 at the same horizons but 1500 (13 more pairs, 5 at 2.5x); resumed cont
 1000 -> 1500, 2500, 5000 and 2000 -> 3000, 5000 (--init_from=resume --max_iters=N --lr_decay_iters=N); constant-LR
 continuations at min_lr 1000 -> 2500 and 2000 -> 5000; seeds 1338 and 1339 at
 2000 for the seed spread. They are trained into --runs (kept; existing ones are reused:
-about 35 minutes on 2 CPU cores the first time). The nanoGPT runs in
+about 50 minutes on 2 CPU cores the first time). The nanoGPT runs in
 ../shared/groundtruth (T1000 -> T3000, eval_iters 200) are a further `rerun` case.
 
 The shape priors of the law are calibrated on seed 1338's runs
