@@ -176,7 +176,8 @@ def table(all_cases: list[tuple], reference: bool) -> None:
     of the 80% intervals against the longer run's logged final val (what the interval is
     for: it includes one logged eval's noise) and against the 500-batch truth."""
     import lossdoctor
-    rows = []
+    from lossdoctor.fit.reference import TOLERANCE
+    rows, offsets = [], []
     print(f"{'scenario':16s} {'ratio':>5s} {'seed':>4s} {'from':>5s} {'to':>5s} {'pred':>7s} {'80% interval':>17s} "
           f"{'truth':>7s} {'err':>7s} {'logged':>7s} {'power':>7s} {'err':>7s}")
     for name, ratio, short, to, truth, logged in all_cases:
@@ -185,6 +186,8 @@ def table(all_cases: list[tuple], reference: bool) -> None:
         x = lossdoctor.extrapolate(run, to, scenarios=(scen,), reference=reference)
         v = next(s.val for s in x.scenarios if s.name == scen)
         base = x.baseline["val"]
+        if x.model["reference"]:
+            offsets += [abs(v) for v in x.model["reference"]["offset"].values() if v is not None]
         rows.append((name, ratio, v.mean - truth, v.lo <= logged <= v.hi, v.lo <= truth <= v.hi, base - truth))
         print(f"{name:16s} {ratio:5.1f} {run.config.get('seed') or '':>4} {x.last_step:5d} {to:5d} {v.mean:7.4f} [{v.lo:.4f}, {v.hi:.4f}] "
               f"{truth:7.4f} {v.mean - truth:+7.4f} {logged:7.4f} {base:7.4f} {base - truth:+7.4f}")
@@ -200,6 +203,10 @@ def table(all_cases: list[tuple], reference: bool) -> None:
         print(f"{g[0]:16s} {'' if g[1] is None else f'{g[1]:.1f}':>5s} {len(sel):2d} {np.median(e):12.4f} "
               f"{e.max():7.4f} {np.mean([r[3] for r in sel]):8.0%} {np.mean([r[4] for r in sel]):7.0%} "
               f"{np.median(b):12.4f} {b.max():11.4f}")
+    if offsets:
+        print(f"largest mean offset of a run's own points from the joint fit with the reference runs: "
+              f"{max(offsets):.4f} nats (lossdoctor drops the reference runs above "
+              f"{TOLERANCE})")
 
 
 def main() -> int:

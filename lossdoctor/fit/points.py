@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import LossdoctorError
-from ..facts.schedule import lr_at, lr_schedule, schedule_params, segment_ranges
+from ..facts.schedule import last_logged_step, lr_at, lr_schedule, schedule_params, segment_ranges
 from ..run import Run
 from . import shape
 
@@ -102,8 +102,7 @@ def lr_steps(run: Run, params: dict, n: int) -> np.ndarray:
 
 def warmup_iters(run: Run, params: dict) -> int:
     """The lineage's warmup (its first segment's: a resume at constant LR has none)."""
-    last = int(max([0] + [int(c.step.max()) for c in run.curves() if len(c)]))
-    first = schedule_params(segment_ranges(run, last)[0][0])
+    first = schedule_params(segment_ranges(run, last_logged_step(run) or 0)[0][0])
     return int(first["warmup_iters"]) if first is not None else int(params["warmup_iters"])
 
 

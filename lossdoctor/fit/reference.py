@@ -36,8 +36,8 @@ DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference")
 # far off as before (benchmarks/extrapolation.py)
 HORIZONS = (1000, 2000, 3000, 5000)
 # nats: the largest mean offset of a same-config run's own points from the joint fit
-# was 0.018 (seed 1337 at 800..5000 steps, seed 1339, nanoGPT's own runs at 1000,
-# 3000 and 5000 steps at constant LR; benchmarks/extrapolation.py); 0.05 leaves room
+# was 0.018 (seeds 1337 and 1339 at 800..5000 steps, nanoGPT's own runs of 1000 and 3000
+# steps; benchmarks/extrapolation.py prints it); 0.05 leaves room
 TOLERANCE = 0.05
 SOURCE = "built-in trainer, README CPU config, seed 1338, 1000/2000/3000/5000 steps"
 
