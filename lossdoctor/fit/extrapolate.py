@@ -144,9 +144,10 @@ def _extrapolate(run: Run, to: int, scenarios: tuple[str, ...], level: float,
         tr_seg.append(other["train"])
         va_seg.append(other["val"])
         notes.append(f"fitted jointly with {o.source} ({other['last']} steps)")
-    why_not = reference.mismatch(run) if use_reference and to > last else ["not asked"]
+    use_reference = use_reference and to > last  # inside the observed range there is nothing to add
+    why_not = reference.mismatch(run) if use_reference else []
     own = len(tr_seg)
-    if not why_not:  # the reference runs of this config: further horizons, as `calibrate`
+    if use_reference and not why_not:  # the reference runs of this config: further horizons, as `calibrate`
         for o in reference.runs():
             other = points.other_segments(o, start, calibration.START_FRACTION)
             tr_seg.append(other["train"])
@@ -219,7 +220,7 @@ def _extrapolate(run: Run, to: int, scenarios: tuple[str, ...], level: float,
                      f"this run differs in {', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}: "
                      "the interval may be too narrow (backtest on this run: fit.backtest_error)")
     unseen = [w.split()[0] for w in why_not if w.endswith(" not shown")]
-    if use_reference and to > last and unseen and not differ:
+    if unseen and not differ:
         notes.append(f"the reference runs ({reference.SOURCE}) are not joined: the log does not show "
                      f"{', '.join(unseen)}")
     far = max(shape.distance(train.post, calibration.TRAIN_PRIOR),
