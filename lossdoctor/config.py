@@ -1,6 +1,6 @@
-"""nanoGPT's training config: its defaults, and how a log's header changes them.
+"""nanoGPT's training config as a run shows it: train.py's defaults, changed by a log's header.
 
-nanoGPT's train.py starts from module-level defaults, then `configurator.py` runs the
+nanoGPT's train.py starts from module-level defaults (lossdoctor.nanogpt), then `configurator.py` runs the
 config file (and prints it verbatim after `Overriding config with X:`), then applies each
 `--key=value` (printing `Overriding: key = value`). We replay that order without executing
 anything: a config file is read with `ast`, literal values and constant arithmetic
@@ -11,8 +11,14 @@ from __future__ import annotations
 
 import ast
 import operator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any
+
+from .nanogpt import MACHINE_DEPENDENT_DEFAULTS as MACHINE_DEPENDENT_DEFAULTS
+from .nanogpt import NANOGPT_DEFAULTS as NANOGPT_DEFAULTS
+from .nanogpt import NANOGPT_KEYS as NANOGPT_KEYS
+from .nanogpt import configurator_value
 
 # origins, from weakest to strongest
 DEFAULT = "default"  # nanoGPT train.py default (karpathy/nanoGPT @ 3adf61e1)
@@ -20,46 +26,6 @@ CHECKPOINT = "checkpoint"  # ckpt.pt 'config' dict
 FILE = "config file"  # body echoed after `Overriding config with X:`
 OVERRIDE = "override"  # `Overriding: key = value` (a --key=value flag)
 DUMP = "config dump"  # a fork's printout of the final values (e.g. `key: value` block)
-
-# train.py's defaults, in its own order. dtype depends on the machine that ran it:
-# 'bfloat16' if CUDA with bf16 support is available, else 'float16' (ignored on CPU).
-NANOGPT_DEFAULTS: dict[str, Any] = {
-    "out_dir": "out",
-    "eval_interval": 2000,
-    "log_interval": 1,
-    "eval_iters": 200,
-    "eval_only": False,
-    "always_save_checkpoint": True,
-    "init_from": "scratch",
-    "wandb_log": False,
-    "wandb_project": "owt",
-    "wandb_run_name": "gpt2",
-    "dataset": "openwebtext",
-    "gradient_accumulation_steps": 5 * 8,
-    "batch_size": 12,
-    "block_size": 1024,
-    "n_layer": 12,
-    "n_head": 12,
-    "n_embd": 768,
-    "dropout": 0.0,
-    "bias": False,
-    "learning_rate": 6e-4,
-    "max_iters": 600000,
-    "weight_decay": 1e-1,
-    "beta1": 0.9,
-    "beta2": 0.95,
-    "grad_clip": 1.0,
-    "decay_lr": True,
-    "warmup_iters": 2000,
-    "lr_decay_iters": 600000,
-    "min_lr": 6e-5,
-    "backend": "nccl",
-    "device": "cuda",
-    "dtype": "bfloat16",
-    "compile": True,
-}
-NANOGPT_KEYS = frozenset(NANOGPT_DEFAULTS)
-MACHINE_DEPENDENT_DEFAULTS = {"dtype": "bfloat16 on a bf16-capable CUDA machine, else float16"}
 
 
 @dataclass(frozen=True)
@@ -180,11 +146,7 @@ def fold_constant(node: ast.AST) -> Any:
 
 def parse_override_value(text: str) -> Any:
     """A value as configurator.py prints it: `str()` of a literal, or a bare string."""
-    text = text.strip()
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return text
+    return configurator_value(text.strip())
 
 
 def parse_assignments(source: str, first_line: int | None = None) -> list[ConfigValue]:
@@ -203,19 +165,40 @@ def parse_assignments(source: str, first_line: int | None = None) -> list[Config
             out.extend(parse_assignments(line, ln) if line.strip() and _parses(line) else [])
         return out
     out = []
+    segment = _source_segments(source)
     for node in tree.body:
         if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
             continue
         target = node.targets[0]
         if not isinstance(target, ast.Name):
             continue
-        raw = ast.get_source_segment(source, node.value) or ""
-        line = None if first_line is None else first_line + node.lineno - 1
+        raw = segment(node.value)
+        lineno = None if first_line is None else first_line + node.lineno - 1
         try:
-            out.append(ConfigValue(target.id, fold_constant(node.value), FILE, True, raw, line))
+            out.append(ConfigValue(target.id, fold_constant(node.value), FILE, True, raw, lineno))
         except (ValueError, TypeError, SyntaxError, ZeroDivisionError, MemoryError, RecursionError):
-            out.append(ConfigValue(target.id, None, FILE, False, raw, line))
+            out.append(ConfigValue(target.id, None, FILE, False, raw, lineno))
     return out
+
+
+def _source_segments(source: str) -> Callable[[ast.expr], str]:
+    """node -> its source text, like ast.get_source_segment, with the line offsets found
+    once (get_source_segment splits the whole source at every call)."""
+    if "\r" in source:
+        return lambda node: ast.get_source_segment(source, node) or ""
+    data = source.encode("utf-8")  # ast's column offsets count UTF-8 bytes
+    starts = [0]
+    for i, byte in enumerate(data):
+        if byte == 0x0A:
+            starts.append(i + 1)
+
+    def segment(node: ast.expr) -> str:
+        if node.end_lineno is None or node.end_col_offset is None:
+            return ""
+        lo = starts[node.lineno - 1] + node.col_offset
+        hi = starts[node.end_lineno - 1] + node.end_col_offset
+        return data[lo:hi].decode("utf-8")
+    return segment
 
 
 def _parses(line: str) -> bool:

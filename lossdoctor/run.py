@@ -6,15 +6,42 @@ Readers build a Run; facts, fits and reports only read it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from types import MappingProxyType
+from typing import Any, Literal
 
 import numpy as np
 
 from .config import Config
 
-# event kinds a reader may record
-EVENT_KINDS = (
+
+class Dialect(str, Enum):
+    """What a Run was read from; its value is the `format` of the JSON report."""
+
+    NANOGPT = "nanogpt"  # nanoGPT train.py's output
+    NANOGPT_MD = "nanogpt-md"  # that output pasted into Markdown
+    NANOGPT_CKPT = "nanogpt-ckpt"  # a ckpt.pt alone
+    NANOGPT_WITH_CKPT = "nanogpt+ckpt"  # a log merged with its ckpt.pt
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __hash__(self) -> int:
+        return hash(self.value)  # equal to its value, so hashed like it
+
+    @property
+    def has_log(self) -> bool:
+        return self is not Dialect.NANOGPT_CKPT
+
+    @property
+    def has_checkpoint(self) -> bool:
+        return self in (Dialect.NANOGPT_CKPT, Dialect.NANOGPT_WITH_CKPT)
+
+
+# what happened in a run, as a reader records it
+EventKind = Literal[
     "checkpoint_saved",  # `saving checkpoint to DIR`
     "resumed",  # `Resuming training from DIR`
     "compile",  # `compiling the model...`
@@ -25,7 +52,7 @@ EVENT_KINDS = (
     "first_nan",  # first NaN/inf loss in a segment
     "truncated",  # the file ends mid-line
     "new_segment",  # another run starts in the same file
-)
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,7 +86,7 @@ class IterCurve:
 
 @dataclass(frozen=True)
 class Event:
-    kind: str
+    kind: EventKind
     line: int | None  # 1-based line in the source, None for checkpoint-derived events
     text: str
     step: int | None = None
@@ -111,8 +138,8 @@ class CheckpointInfo:
     path: str
     iter_num: int | None
     best_val_loss: float | None
-    model_args: dict[str, Any]  # as stored (keys may be a fork's names)
-    config: dict[str, Any]  # as stored
+    model_args: Mapping[str, object]  # as stored (keys may be a fork's names); read-only
+    config: Mapping[str, object]  # as stored; read-only
     n_params: int | None  # all parameters in the state dict (tied lm_head counted once)
     n_params_no_wpe: int | None  # as nanoGPT's `number of parameters` prints it
     optimizer_steps: int | None  # AdamW 'step' of the parameters
@@ -120,25 +147,69 @@ class CheckpointInfo:
     param_group_weight_decay: tuple[float, ...]
     notes: tuple[str, ...] = ()  # what could not be known, in plain words
 
+    def __post_init__(self) -> None:
+        for name in ("model_args", "config"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+
+
+@dataclass(frozen=True)
+class ModelArgs:
+    """nanoGPT's model_args (the fields of model.py's GPTConfig, in the order of
+    lossdoctor.nanogpt.MODEL_KEYS) as far as the run shows them; None: unknown."""
+
+    n_layer: int | None = None
+    n_head: int | None = None
+    n_embd: int | None = None
+    block_size: int | None = None
+    bias: bool | None = None
+    vocab_size: int | None = None
+    dropout: float | None = None
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, object]) -> ModelArgs:
+        """The model keys of `values` whose value has GPTConfig's type; any other value
+        (None, a string, ...) leaves its key unknown."""
+        def count(key: str) -> int | None:
+            v = values.get(key)
+            return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+        bias, dropout = values.get("bias"), values.get("dropout")
+        return cls(n_layer=count("n_layer"), n_head=count("n_head"), n_embd=count("n_embd"),
+                   block_size=count("block_size"), bias=bias if isinstance(bias, bool) else None,
+                   vocab_size=count("vocab_size"),
+                   dropout=dropout if isinstance(dropout, (int, float)) and not isinstance(dropout, bool) else None)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The known keys and their values, in MODEL_KEYS order."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+    def updated(self, other: ModelArgs) -> ModelArgs:
+        """These args with `other`'s known values in place of this one's."""
+        return ModelArgs(**{**self.as_dict(), **other.as_dict()})
+
 
 @dataclass(frozen=True, eq=False)
 class Run:
     """A training run as read from its log and/or checkpoint."""
 
     source: str  # path(s) it was read from, joined with ' + '
-    format: str  # 'nanogpt', 'nanogpt-md', 'nanogpt-ckpt', 'nanogpt+ckpt'
+    format: Dialect  # the dialect it was read as (a plain string is taken as its value)
     config: Config
-    model_args: dict[str, Any]
+    model_args: ModelArgs
     evals: EvalCurve
     iters: IterCurve
     events: tuple[Event, ...]
     segments: tuple[Segment, ...]
     header: Header
     unparsed: tuple[UnparsedLine, ...]
-    line_counts: dict[str, int] = field(default_factory=dict)  # lines per kind
+    line_counts: Mapping[str, int] = field(default_factory=dict)  # lines per kind
     checkpoint: CheckpointInfo | None = None
     notes: tuple[str, ...] = ()
     dataset_tokens: int | None = None  # train split size in tokens, when known or given
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.format, Dialect):
+            object.__setattr__(self, "format", Dialect(self.format))
 
     @property
     def n_unparsed(self) -> int:
@@ -186,9 +257,9 @@ def _lineage_points(curve: Any, lineage: tuple[int, ...], segments: tuple[Segmen
     keep = np.zeros(len(curve), bool)
     for pos, seg in enumerate(lineage):
         mask = curve.segment == seg
-        later = [segments[s].first_step for s in lineage[pos + 1:] if segments[s].first_step is not None]
+        later = [step for s in lineage[pos + 1:] if (step := segments[s].first_step) is not None]
         if later:
             mask &= curve.step < min(later)
         keep |= mask
-    fields = {name: getattr(curve, name)[keep] for name in curve.__dataclass_fields__}
-    return type(curve)(**fields)
+    columns = {name: getattr(curve, name)[keep] for name in curve.__dataclass_fields__}
+    return type(curve)(**columns)

@@ -120,6 +120,8 @@ def test_stock_nanogpt_checkpoint_every_field(tmp_path: Path) -> None:
     assert info.param_group_lrs == (6e-4, 6e-4)
     assert info.param_group_weight_decay == (0.1, 0.0)
     assert info.notes == ()
+    with pytest.raises(TypeError):  # the stored mappings are read-only
+        info.config["max_iters"] = 5  # type: ignore[index]
 
 
 def test_param_count_matches_module_parameters(tmp_path: Path) -> None:

@@ -73,7 +73,7 @@ def test_termux_nan_onset():
 def test_corpus_checkpoint_with_renamed_model_args():
     run = lossdoctor.load(shared_path("corpus/logs/ckpt/sqtian-gpt-by-hand-tiny-ckpt.pt"))
     assert run.format == "nanogpt-ckpt" and run.checkpoint.iter_num == 2000
-    assert run.model_args["block_size"] == 8 and run.model_args["n_embd"] == 16
+    assert run.model_args.block_size == 8 and run.model_args.n_embd == 16
     assert any("fork's key names" in n for n in run.notes)
     facts = lossdoctor.compute_facts(run)
     assert abs(facts["best_val"].value - 1.5052) < 1e-4

@@ -26,7 +26,7 @@ from lossdoctor.facts import (
     peak_flops_for,
 )
 from lossdoctor.facts.model import gpt_params
-from lossdoctor.run import CheckpointInfo, EvalCurve, Header, IterCurve, Run, Segment
+from lossdoctor.run import CheckpointInfo, Dialect, EvalCurve, Header, IterCurve, ModelArgs, Run, Segment
 
 # ---------------------------------------------------------------------------------------
 # building Runs from lists
@@ -103,7 +103,10 @@ def make_run(
     """evals: (step, train, val[, segment]); iters: (step, loss, time_ms, mfu[, segment])."""
     ev = [tuple(r) + (0,) * (4 - len(r)) for r in evals]
     it = [tuple(r) + (0,) * (5 - len(r)) for r in iters]
-    col = lambda rows, i, dt: np.array([r[i] for r in rows], dtype=dt)
+
+    def col(rows, i, dt):
+        return np.array([r[i] for r in rows], dtype=dt)
+
     evc = EvalCurve(
         col(ev, 0, np.int64),
         col(ev, 1, float),
@@ -133,9 +136,9 @@ def make_run(
     )
     return Run(
         "test.log",
-        "nanogpt",
+        Dialect.NANOGPT,
         config,
-        {},
+        ModelArgs(),
         evc,
         itc,
         (),
@@ -487,7 +490,7 @@ def resumed_run():
     evals = [(s, 3.0 - s / 1000, 3.1 - s / 1000, 0) for s in (0, 250, 500)]
     evals += [(s, 3.0 - s / 1000, 3.1 - s / 1000, 1) for s in (500, 750, 1000)]
     iters = iters_every(0, 621, 1, time=20.0, seg=0) + iters_every(500, 1201, 1, time=25.0, seg=1)
-    iters = [(s, l, (5000.0 if s in (250, 500, 750, 1000) else t), m, g) for s, l, t, m, g in iters]
+    iters = [(s, loss, (5000.0 if s in (250, 500, 750, 1000) else t), m, g) for s, loss, t, m, g in iters]
     segments = (seg(0, 0, 620, "scratch", cfg0), seg(1, 500, 1200, "resume", cfg1))
     header = Header(tokens_per_iter=16_384, vocab_size=65, params_m=10.65)
     return make_run(evals, iters, config=cfg1, header=header, segments=segments)
@@ -621,7 +624,7 @@ def test_iteration_at_eval_excluded_from_timing():
     iters = [
         (s, 2.0, 1400.0 if s == 0 else 30.0, -100.0 if s < 5 else 10.0) for s in range(0, 501, 10)
     ]
-    iters = [(s, l, 5600.0 if s in (250, 500) else t, m) for s, l, t, m in iters]
+    iters = [(s, loss, 5600.0 if s in (250, 500) else t, m) for s, loss, t, m in iters]
     iters[2] = (20, 2.0, 32.0, 10.0)
     header = Header(tokens_per_iter=16_384, vocab_size=65, params_m=10.65)
     f = compute_facts(
@@ -767,9 +770,9 @@ def test_checkpoint_only_run():
     )
     run = Run(
         "ckpt.pt",
-        "nanogpt-ckpt",
+        Dialect.NANOGPT_CKPT,
         cfg,
-        dict(ck.model_args),
+        ModelArgs.from_mapping(ck.model_args),
         EvalCurve(*(np.zeros(0),) * 5),
         IterCurve(*(np.zeros(0),) * 6),
         (),

@@ -14,10 +14,10 @@ import pytest
 
 from conftest import FIXTURES, shared_path
 from lossdoctor import load
-from lossdoctor.config import DEFAULT, OVERRIDE, Config, ConfigBuilder, ConfigValue
+from lossdoctor.config import OVERRIDE, Config, ConfigBuilder, ConfigValue
 from lossdoctor.facts import compute_facts
 from lossdoctor.facts.compute import SHAKESPEARE_CHAR_UNIGRAM_ENTROPY
-from lossdoctor.run import EvalCurve, Header, IterCurve, Run, Segment, empty_evals, empty_iters
+from lossdoctor.run import Dialect, EvalCurve, Header, IterCurve, ModelArgs, Run, Segment
 
 # ---------------------------------------------------------------------------------------
 # building Runs from arrays
@@ -38,8 +38,8 @@ def config(unevaluated=(), **values) -> Config:
 def make_run(evals=None, iters=None, *, cfg=None, fmt="nanogpt") -> Run:
     """evals: (steps, train, val) sequences; iters: (steps, losses) sequences; one segment."""
     es, et, ev = (np.asarray(a, dtype) for a, dtype in
-                  zip(evals or ((), (), ()), (np.int64, float, float)))
-    its, il = (np.asarray(a, dtype) for a, dtype in zip(iters or ((), ()), (np.int64, float)))
+                  zip(evals or ((), (), ()), (np.int64, float, float), strict=True))
+    its, il = (np.asarray(a, dtype) for a, dtype in zip(iters or ((), ()), (np.int64, float), strict=True))
     evc = EvalCurve(es, et, ev, np.zeros(len(es), np.int32), np.arange(len(es)))
     itc = IterCurve(its, il, np.full(len(its), 20.0), np.full(len(its), 1.0),
                     np.zeros(len(its), np.int32), np.arange(len(its)))
@@ -48,7 +48,7 @@ def make_run(evals=None, iters=None, *, cfg=None, fmt="nanogpt") -> Run:
     if len(steps):
         segs = (Segment(0, 1, 1, "scratch", 1, len(es), len(its),
                         int(steps.min()), int(steps.max())),)
-    return Run("test.log", fmt, cfg or config(), {}, evc, itc, (), segs, Header(), ())
+    return Run("test.log", Dialect(fmt), cfg or config(), ModelArgs(), evc, itc, (), segs, Header(), ())
 
 
 def facts_of(*args, **kw):
@@ -100,7 +100,7 @@ def test_cpu_small_settings(cpu_small):
 def test_cpu_small_curve_recomputed_from_the_log(cpu_small):
     f = cpu_small
     evals, iters = log_points("nanogpt/cpu_small/train.log")
-    steps, train, val = (np.array(c, float) for c in zip(*evals))
+    steps, train, val = (np.array(c, float) for c in zip(*evals, strict=True))
     loss = np.array([x for _, x in iters])
     assert len(evals) == 4 and f["n_evals"].status == "read" and f.value("n_evals") == 4
     sd = robust_sd(loss)

@@ -41,8 +41,9 @@ def test_inf_loss_and_old_format_without_mfu():
 
 def test_fast_path_agrees_with_the_line_grammar():
     rng = np.random.default_rng(0)
-    rows = [(int(s), float(l), float(t), float(m)) for s, l, t, m in zip(
-        np.arange(0, 5000, 7), rng.uniform(0, 12, 715), rng.uniform(0, 400000, 715), rng.uniform(-100, 120, 715))]
+    rows = [(int(s), float(loss), float(t), float(m)) for s, loss, t, m in zip(
+        np.arange(0, 5000, 7), rng.uniform(0, 12, 715), rng.uniform(0, 400000, 715), rng.uniform(-100, 120, 715),
+        strict=True)]
     text = "".join(ITER.format(*r) for r in rows)
     fast = parse_text(text)
     slow = parse_text("".join("  " + line + "\n" for line in text.splitlines()))  # indented: grammar path
@@ -111,8 +112,8 @@ def test_init_from_gpt2_sets_model_args():
                      "loading weights from pretrained gpt: gpt2-medium\n"
                      "forcing vocab_size=50257, block_size=1024, bias=True\noverriding dropout rate to 0.1\n")
     assert run.header.init_from == "gpt2-medium"
-    assert run.model_args == {"n_layer": 24, "n_head": 16, "n_embd": 1024, "block_size": 256,
-                              "bias": True, "dropout": 0.0, "vocab_size": 50257}
+    assert run.model_args.as_dict() == {"n_layer": 24, "n_head": 16, "n_embd": 1024, "block_size": 256,
+                                        "bias": True, "dropout": 0.0, "vocab_size": 50257}
     assert run.n_unparsed == 0 and "init_gpt2" in {e.kind for e in run.events}
 
 

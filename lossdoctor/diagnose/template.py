@@ -19,13 +19,12 @@ is expected), `--dropout=0.0` is taken. Flag values are rendered to pass that ch
 
 from __future__ import annotations
 
-import ast
 import string
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import NANOGPT_DEFAULTS
+from ..nanogpt import KEY_TYPES, NANOGPT_DEFAULTS, NANOGPT_KEYS, accepts, configurator_value
 
 _FORMATTER = string.Formatter()
 # bare: an LR, a fraction, and counts the text names itself ("step {best_val_step}")
@@ -72,7 +71,7 @@ def compile_template(source: str, known: Collection[str]) -> Template:
         parsed = list(_FORMATTER.parse(source))
     except ValueError as e:
         raise TemplateError(f"bad template {source!r}: {e}") from None
-    parts = []
+    parts: list[tuple[str, str | None, str]] = []
     for text, name, spec, conv in parsed:
         if name is None:
             parts.append((text, None, ""))
@@ -135,6 +134,11 @@ class Flags:
     def names(self) -> frozenset[str]:
         return frozenset().union(*(t.names for _, t in self.words)) if self.words else frozenset()
 
+    @property
+    def source(self) -> str:
+        """The flags as the rule wrote them: '--max_iters={max_iters * 2}'."""
+        return " ".join(f"--{key}={tmpl.source}" for key, tmpl in self.words)
+
     def render(self, values: Mapping[str, Any]) -> str:
         """'--max_iters=5000 --lr_decay_iters=5000'; ValueError if a value does not pass
         nanoGPT's type check."""
@@ -155,7 +159,7 @@ def compile_flags(source: str, known: Collection[str]) -> Flags:
             raise TemplateError(f"{word!r} is not a --key=value flag (nanoGPT's configurator takes "
                                 "only that form)")
         key, value = word[2:].split("=", 1)
-        if key not in NANOGPT_DEFAULTS:
+        if key not in NANOGPT_KEYS:
             hint = " (resuming is --init_from=resume)" if key == "resume" else ""
             raise TemplateError(f"--{key} is not a nanoGPT config key{hint}")
         tmpl = compile_template(value, known)
@@ -171,16 +175,13 @@ def nanogpt_value(key: str, text: str, strict: bool = False) -> str:
     """`text` as a value nanoGPT accepts for `key`; unless strict, a computed int becomes
     a float where a float is expected, an integral float an int where an int is;
     TemplateError otherwise."""
-    default = NANOGPT_DEFAULTS[key]
-    try:
-        value = ast.literal_eval(text)
-    except (SyntaxError, ValueError):
-        value = text  # nanoGPT keeps the bare string
-    if type(value) is type(default):
+    want = KEY_TYPES[key]
+    value = configurator_value(text)
+    if accepts(key, value):
         return text
-    if not strict and isinstance(default, float) and type(value) is int:
+    if not strict and want is float and type(value) is int:
         return repr(float(value))
-    if not strict and type(default) is int and isinstance(value, float) and value.is_integer():
+    if not strict and want is int and isinstance(value, float) and value.is_integer():
         return str(int(value))
-    raise TemplateError(f"--{key}={text}: nanoGPT needs a {type(default).__name__} "
-                        f"(like its default {default!r}), not {type(value).__name__}")
+    raise TemplateError(f"--{key}={text}: nanoGPT needs a {want.__name__} "
+                        f"(like its default {NANOGPT_DEFAULTS[key]!r}), not {type(value).__name__}")

@@ -126,12 +126,5 @@ def compute_facts(run: Run, *, peak_flops: float | None = None,
     return Facts.of(ctx.fact(name) for name in FACTS)
 
 
-def get(name: str) -> Callable[[Context], Fact]:
-    """The function of fact `name`; ValueError for a name that is no fact."""
-    if name not in FACTS:
-        raise ValueError(f'no such fact: "{name}"')
-    return FACTS[name]
-
-
 __all__ = ["FACTS", "PEAK_FLOPS", "STATUSES", "Context", "Fact", "Facts", "Status",
-           "compute_facts", "get", "lr_at", "lr_schedule", "peak_flops_for"]
+           "compute_facts", "lr_at", "lr_schedule", "peak_flops_for"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..nanogpt import BATCH_KEYS
 from .base import Context, Fact, config_fact, derived, join_notes, missing, unknown
 from .model import gpt_params, printed_m, shape
 
@@ -14,7 +15,6 @@ SHAKESPEARE_CHAR_TRAIN_TOKENS = 1_003_854
 SHAKESPEARE_CHAR_UNIGRAM_ENTROPY = 3.3091
 
 WPE_SOURCE = "block_size·n_embd"
-BATCH_KEYS = ("gradient_accumulation_steps", "batch_size", "block_size")
 
 
 def _wpe(ctx: Context) -> tuple[int | None, list[Fact]]:

@@ -76,7 +76,7 @@ def _threshold_status(se: Fact) -> tuple[Status, str | None]:
 # noise
 
 def n_evals(ctx: Context) -> Fact:
-    if ctx.run.format == "nanogpt-ckpt":
+    if not ctx.run.format.has_log:
         return unknown("n_evals", "evals", "log: eval lines", "no log, only a checkpoint")
     return Fact("n_evals", len(_evals(ctx)), "evals", "read", "log: eval lines of the lineage")
 

@@ -15,21 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..nanogpt import DATASET_VOCAB, GPT2_BLOCK_SIZE, GPT2_VOCAB_SIZE, SHAPE_KEYS, gpt2_block_size, gpt2_model_args
 from .base import Context, Fact, config_source, unknown, why_unknown
-
-SHAPE_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "vocab_size")
-
-# model.py GPT.from_pretrained: (n_layer, n_head, n_embd) per OpenAI checkpoint
-GPT2_SHAPES = {
-    "gpt2": (12, 12, 768),
-    "gpt2-medium": (24, 16, 1024),
-    "gpt2-large": (36, 20, 1280),
-    "gpt2-xl": (48, 25, 1600),
-}
-
-# vocab of nanoGPT's datasets when the log does not print it: shakespeare_char's meta.pkl
-# has 65 characters; the GPT-2 BPE datasets have no meta.pkl, so train.py uses 50304
-DATASET_VOCAB = {"shakespeare_char": 65, "openwebtext": 50304, "shakespeare": 50304}
 
 
 def gpt_params(*, n_layer: int, n_embd: int, vocab_size: int, block_size: int,
@@ -108,21 +95,20 @@ def _one(ctx: Context, key: str) -> Fact:
 
 
 def _gpt2(ctx: Context, key: str, init: str) -> Fact | None:
+    """What GPT.from_pretrained forces: the named checkpoint's shape, GPT-2's vocab,
+    bias=True, and block_size 1024 cropped to the config's."""
     src = f"init_from={init}: OpenAI GPT-2 shape"
     if key in ("n_layer", "n_head", "n_embd"):
-        if init not in GPT2_SHAPES:
-            return None
-        return Fact(key, GPT2_SHAPES[init][("n_layer", "n_head", "n_embd").index(key)],
-                    "", "read", src)
+        args = gpt2_model_args(init)
+        return None if args is None else Fact(key, args[key], "", "read", src)
     if key == "vocab_size":
-        return Fact(key, 50257, "", "read", src)
+        return Fact(key, GPT2_VOCAB_SIZE, "", "read", src)
     if key == "bias":
         return Fact(key, True, "", "read", src)
-    # block_size: 1024, cropped to the config's block_size when that is smaller
-    wanted = ctx.config().trusted("block_size")
-    if isinstance(wanted, int) and wanted < 1024:
-        return Fact(key, wanted, "", "read", config_source(ctx.config(), "block_size"))
-    return Fact(key, 1024, "", "read", src)
+    size = gpt2_block_size(ctx.config().trusted("block_size"))
+    if size < GPT2_BLOCK_SIZE:
+        return Fact(key, size, "", "read", config_source(ctx.config(), "block_size"))
+    return Fact(key, size, "", "read", src)
 
 
 def _valid(key: str, value: Any) -> bool:

@@ -1,4 +1,5 @@
-"""nanoGPT's learning-rate schedule, per step, and facts about where the run is in it.
+"""A run's learning-rate schedule, per step (nanoGPT's get_lr, `lossdoctor.nanogpt.lr_at`,
+over each segment's config), and facts about where the run is in it.
 
 train.py sets `lr = get_lr(iter_num) if decay_lr else learning_rate` at the top of every
 iteration, before the eval, so the LR of step N is the one its optimizer update used.
@@ -11,38 +12,10 @@ from typing import Any
 import numpy as np
 
 from ..config import Config
+from ..nanogpt import SCHEDULE_KEYS as SCHEDULE_KEYS
+from ..nanogpt import lr_at as lr_at
 from ..run import Run
 from .base import Context, Fact, config_source, unknown, why_unknown
-
-SCHEDULE_KEYS = ("learning_rate", "warmup_iters", "lr_decay_iters", "min_lr", "decay_lr")
-
-
-def lr_at(steps: Any, *, learning_rate: float, warmup_iters: int, lr_decay_iters: int,
-          min_lr: float, decay_lr: bool = True, legacy_warmup: bool = False) -> np.ndarray:
-    """LR (float64) at each step, as nanoGPT's get_lr (karpathy/nanoGPT @ 3adf61e1) gives it.
-
-    1. it < warmup_iters: learning_rate * (it + 1) / (warmup_iters + 1)
-    2. it > lr_decay_iters: min_lr
-    3. else cosine from learning_rate down to min_lr over [warmup_iters, lr_decay_iters].
-    With decay_lr False the LR is learning_rate at every step (no warmup either).
-
-    Before commit dc81cb36 (Dec 2024) warmup was learning_rate * it / warmup_iters, so the
-    LR at iteration 0 was 0 (the first update did nothing): pass legacy_warmup=True for it.
-    """
-    it = np.asarray(steps, dtype=np.float64)
-    if not decay_lr:
-        return np.full(it.shape, float(learning_rate))
-    if legacy_warmup:
-        warm = learning_rate * it / warmup_iters if warmup_iters > 0 else np.zeros(it.shape)
-    else:
-        warm = learning_rate * (it + 1) / (warmup_iters + 1)
-    span = lr_decay_iters - warmup_iters
-    # span == 0 made get_lr divide by zero at that one step; nanoGPT never got past it
-    ratio = (it - warmup_iters) / span if span != 0 else np.zeros(it.shape)
-    coeff = 0.5 * (1.0 + np.cos(np.pi * ratio))
-    cosine = min_lr + coeff * (learning_rate - min_lr)
-    return np.where(it < warmup_iters, warm,
-                    np.where(it > lr_decay_iters, float(min_lr), cosine)).astype(np.float64)
 
 
 def schedule_params(config: Config) -> dict[str, Any] | None:
@@ -112,6 +85,19 @@ def lr_schedule(run: Run, last_step: int | None = None) -> np.ndarray | None:
     return out
 
 
+def lr_at_step(run: Run, step: int) -> float | None:
+    """The LR of `step` alone, as lr_schedule(run, step)[step] gives it (None on the
+    same terms), without the steps before it."""
+    value = None
+    for cfg, lo, hi in segment_ranges(run, step):
+        params = schedule_params(cfg)
+        if params is None:
+            return None
+        if lo <= step <= hi:
+            value = float(lr_at(np.array([step]), **params)[0])
+    return value
+
+
 # registered facts ----------------------------------------------------------------------
 
 def _last_step(ctx: Context) -> int | None:
@@ -123,16 +109,16 @@ def lr_final(ctx: Context) -> Fact:
     last = _last_step(ctx)
     if last is None:
         return unknown("lr_final", "LR", "nanoGPT get_lr", "no steps in the log or checkpoint")
-    sched = ctx.memo("lr_schedule", lambda: lr_schedule(ctx.run, last))
+    lr = lr_at_step(ctx.run, last)
     ck = ctx.run.checkpoint
     # the checkpoint holds the LR set at the top of the iteration it was saved at
     ck_lr = (ck.param_group_lrs[0] if ck is not None and ck.param_group_lrs
              and ck.iter_num == last else None)
-    if sched is None:
+    if lr is None:
         if ck_lr is not None:
             return Fact("lr_final", ck_lr, "LR", "read", "ckpt optimizer param_groups lr")
         return unknown("lr_final", "LR", "nanoGPT get_lr", _why_no_schedule(ctx))
-    value = float(sched[last])
+    value = lr
     note = None
     if ck_lr is not None and not np.isclose(ck_lr, value, rtol=1e-6):
         note = f"the checkpoint's optimizer holds LR {ck_lr:.6g} at step {last}"

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..config import DEFAULT, MACHINE_DEPENDENT_DEFAULTS
+from ..config import DEFAULT
+from ..nanogpt import MACHINE_DEPENDENT_DEFAULTS
+from ..nanogpt import device_type as train_py_device_type
 from .base import Context, Fact, FactFn, config_fact, derived, join_notes, missing, unknown
 
 
@@ -81,7 +83,7 @@ def device_type(ctx: Context) -> Fact:
         return missing(name, "", src, dev)
     if not isinstance(dev.value, str):
         return unknown(name, "", src, f"device is {dev.value!r}, not a string")
-    value = "cuda" if "cuda" in dev.value else "cpu"
+    value = train_py_device_type(dev.value)
     note = None
     if "mps" in dev.value:
         note = "device mps: nanoGPT's train.py treats it as 'cpu' here (no autocast)"

@@ -104,7 +104,13 @@ def _segment_starts(ctx: Context, seg: np.ndarray) -> np.ndarray:
                 starts[int(s)] = int(curve.step[curve.segment == s].min())
             else:
                 starts[int(s)] = min(starts[int(s)], int(curve.step[curve.segment == s].min()))
-    return np.array([starts.get(int(s), 0) for s in seg], dtype=np.int64)
+    if not len(seg):
+        return np.zeros(0, np.int64)
+    table = np.zeros(int(seg.max()) + 1, np.int64)  # segment index -> its first step
+    for s, first in starts.items():
+        if s < len(table):
+            table[s] = first
+    return table[seg.astype(np.int64)]
 
 
 # registered facts ----------------------------------------------------------------------

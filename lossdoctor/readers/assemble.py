@@ -7,21 +7,14 @@ from typing import Any
 import numpy as np
 
 from .. import config as C
-from ..run import (EvalCurve, Event, Header, IterCurve, Run, Segment, UnparsedLine)
+from ..nanogpt import BATCH_KEYS, MODEL_KEYS, gpt2_model_args
+from ..run import Dialect, EvalCurve, Event, EventKind, Header, IterCurve, ModelArgs, Run, Segment, UnparsedLine
 from .lines import STARTS_PROCESS
 from .nanogpt import Record, Scan
 
-# model shapes of the OpenAI checkpoints nanoGPT can start from (model.py from_pretrained)
-GPT2_SHAPES = {
-    "gpt2": (12, 12, 768),
-    "gpt2-medium": (24, 16, 1024),
-    "gpt2-large": (36, 20, 1280),
-    "gpt2-xl": (48, 25, 1600),
-}
 
-
-def assemble(scan: Scan, source: str, fmt: str) -> Run:
-    """Build the Run from what the line reader found."""
+def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
+    """Build the Run from what the line reader found; `fmt` is its dialect."""
     iters = _iter_arrays(scan)
     evals = _eval_arrays(scan)
     metric_line, metric_step = _merge(iters[:2], evals[:2])
@@ -37,12 +30,15 @@ def assemble(scan: Scan, source: str, fmt: str) -> Run:
     it_curve = IterCurve(iters[1], iters[2], iters[3], iters[4], seg_of(iters[0]), iters[0])
     ev_curve = EvalCurve(evals[1], evals[2], evals[3], seg_of(evals[0]), evals[0])
     rec_seg = seg_of(np.array([r.line for r in scan.records], np.int64))
-    segments, headers = [], []
+    segments: list[Segment] = []
+    headers: list[Header] = []
+    configs: list[C.Config] = []
     for k, first in enumerate(bounds):
         last = bounds[k + 1] - 1 if k + 1 < len(bounds) else max(scan.n_lines, first)
-        recs = [r for r, s in zip(scan.records, rec_seg) if s == k]
+        recs = [r for r, s in zip(scan.records, rec_seg, strict=True) if s == k]
         cfg, header = _segment_config(recs)
         headers.append(header)
+        configs.append(cfg)
         steps = np.concatenate([it_curve.step[it_curve.segment == k], ev_curve.step[ev_curve.segment == k]])
         segments.append(Segment(
             index=k, first_line=first, last_line=last, init_from=header.init_from,
@@ -52,14 +48,14 @@ def assemble(scan: Scan, source: str, fmt: str) -> Run:
             last_step=int(steps.max()) if len(steps) else None, config=cfg))
     events = _events(scan.records, rec_seg, ev_curve, it_curve, segments)
     run = Run(
-        source=source, format=fmt, config=segments[-1].config if segments else C.ConfigBuilder().build(),
-        model_args={}, evals=ev_curve, iters=it_curve, events=events, segments=tuple(segments),
+        source=source, format=Dialect(fmt), config=configs[-1],
+        model_args=ModelArgs(), evals=ev_curve, iters=it_curve, events=events, segments=tuple(segments),
         header=Header(), unparsed=tuple(UnparsedLine(n, t) for n, t in scan.unparsed),
         line_counts={"total": scan.n_lines, **scan.counts})
     lin = run.lineage()
     header = _merge_headers([headers[i] for i in lin])
     if lin:
-        run = _replace(run, config=segments[lin[-1]].config)
+        run = _replace(run, config=configs[lin[-1]])
     notes = _notes(scan, run, header)
     return _replace(run, header=header, model_args=model_args_from(run.config, header), notes=notes)
 
@@ -95,11 +91,11 @@ def _merge(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> tuple[np.nda
     keep = np.ones(len(a[0]) + len(at), bool)
     keep[dest] = False
     out = []
-    for ca, cb in zip(a, b):
+    for ca, cb in zip(a, b, strict=True):
         col = np.empty(len(keep), np.result_type(ca, cb))
         col[dest] = cb
         if len(at) < 2000:  # few rows to insert: copy the runs of a between them
-            for k, (lo, hi) in enumerate(zip(np.r_[0, at], np.r_[at, len(ca)])):
+            for k, (lo, hi) in enumerate(zip(np.r_[0, at], np.r_[at, len(ca)], strict=True)):
                 col[lo + k:hi + k] = ca[lo:hi]
         else:
             col[keep] = ca
@@ -134,7 +130,7 @@ def _regression_bounds(bounds: list[int], line: np.ndarray, step: np.ndarray) ->
         return bounds  # steps never go back: nothing to cut
     out = list(bounds)
     edges = bounds + [np.iinfo(np.int64).max]
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         sel = (line >= lo) & (line < hi)
         seg_line, seg_step = line[sel], step[sel]
         while len(seg_step) > 1:
@@ -220,10 +216,9 @@ def _check_defaults(cfg: C.Config, tokens: int | None) -> C.Config:
     that elided the config echo still shows `tokens per iteration`."""
     if not cfg.seen or tokens is None:
         return cfg
-    keys = ("gradient_accumulation_steps", "batch_size", "block_size")
-    vals = [cfg.get(k) for k in keys]
+    vals = [cfg.get(k) for k in BATCH_KEYS]
     if all(isinstance(v, int) for v in vals) and vals[0] * vals[1] * vals[2] != tokens:
-        if any(cfg[k].origin == C.DEFAULT for k in keys):
+        if any(cfg[k].origin == C.DEFAULT for k in BATCH_KEYS):
             from dataclasses import replace
             return replace(cfg, defaults_ok=False)
     return cfg
@@ -240,24 +235,21 @@ def _merge_headers(headers: list[Header]) -> Header:
     return Header(**out)
 
 
-def model_args_from(cfg: C.Config, header: Header) -> dict[str, Any]:
+def model_args_from(cfg: C.Config, header: Header) -> ModelArgs:
     """nanoGPT's model_args as the last process built them, where the log tells."""
-    args: dict[str, Any] = {k: cfg.trusted(k) for k in ("n_layer", "n_head", "n_embd", "block_size",
-                                                         "bias", "dropout")}
+    args: dict[str, Any] = {k: cfg.trusted(k) for k in MODEL_KEYS}
     args["vocab_size"] = header.vocab_size
-    init = header.init_from or ""
-    if init in GPT2_SHAPES:  # from_pretrained forces these; block_size is cropped down only
-        args["n_layer"], args["n_head"], args["n_embd"] = GPT2_SHAPES[init]
-        args["vocab_size"], args["bias"] = 50257, True
-        bs = cfg.trusted("block_size")
-        args["block_size"] = min(bs, 1024) if bs else 1024
-    return {k: v for k, v in args.items() if v is not None}
+    pretrained = gpt2_model_args(header.init_from or "", cfg.trusted("block_size"))
+    if pretrained is not None:  # from_pretrained forces these; block_size is cropped down only
+        args.update(pretrained)
+    return ModelArgs.from_mapping(args)
 
 
 # -- events and notes ------------------------------------------------------------------------
 
-_EVENT_OF = {"saving": "checkpoint_saved", "compile": "compile", "warning": "warning",
-             "traceback": "traceback", "interrupted": "interrupted", "truncated": "truncated"}
+_EVENT_OF: dict[str, EventKind] = {
+    "saving": "checkpoint_saved", "compile": "compile", "warning": "warning", "traceback": "traceback",
+    "interrupted": "interrupted", "truncated": "truncated"}
 
 
 def _events(records: list[Record], rec_seg: np.ndarray, ev: EvalCurve, it: IterCurve,
@@ -265,9 +257,9 @@ def _events(records: list[Record], rec_seg: np.ndarray, ev: EvalCurve, it: IterC
     out: list[Event] = []
     saves = [r.line for r in records if r.kind == "saving"]
     # the eval just before each `saving checkpoint` line (same segment checked below)
-    before = dict(zip(saves, np.searchsorted(ev.line, np.array(saves, np.int64)) - 1))
-    for r, seg in zip(records, rec_seg):
-        kind = _EVENT_OF.get(r.kind)
+    before = dict(zip(saves, np.searchsorted(ev.line, np.array(saves, np.int64)) - 1, strict=True))
+    for r, seg in zip(records, rec_seg, strict=True):
+        kind: EventKind | None = _EVENT_OF.get(r.kind)
         if r.kind == "init" and r.value == "resume":
             kind = "resumed"
         elif r.kind == "init" and str(r.value).startswith("gpt2"):

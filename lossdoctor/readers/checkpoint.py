@@ -1,34 +1,25 @@
-"""Read a nanoGPT ``ckpt.pt`` safely and say what it holds.
+"""Read a nanoGPT ``ckpt.pt`` safely and say what it holds (dialect `nanogpt-ckpt`).
 
-nanoGPT's train.py saves ``{'model': state_dict, 'optimizer': AdamW state_dict,
-'model_args': {n_layer, n_head, n_embd, block_size, bias, vocab_size, dropout},
-'iter_num': int, 'best_val_loss': 0-d tensor or float, 'config': dict}``.
-
-Safety: the file is loaded only with ``torch.load(path, map_location="cpu",
-weights_only=True)``, which refuses any pickle that would need code (classes, functions)
-to rebuild. lossdoctor never falls back to ``weights_only=False``. Every failure becomes
-a one-line ``CheckpointError``; no traceback from torch leaks out.
-
-torch is imported inside ``read_checkpoint`` so that importing lossdoctor (and
-``lossdoctor --help``) does not pay for it.
+The file is loaded by `lossdoctor.nanogpt.load_checkpoint` (weights_only=True only; every
+failure a one-line ``CheckpointError``); this module summarises what it holds: model_args
+mapped onto nanoGPT's keys, the parameter count, the optimizer's steps and LRs, and notes
+on what could not be known. torch is imported only when a checkpoint is read, so that
+importing lossdoctor (and ``lossdoctor --help``) does not pay for it.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import re
-import warnings
-import zipfile
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from ..errors import CheckpointError
+from ..nanogpt import MODEL_KEYS, is_mask_buffer, load_checkpoint, state_dict
 from ..run import CheckpointInfo
 
-# nanoGPT's GPTConfig fields, in model.py's order
-NANOGPT_MODEL_KEYS: tuple[str, ...] = (
-    "n_layer", "n_head", "n_embd", "block_size", "bias", "vocab_size", "dropout",
-)
+if TYPE_CHECKING:
+    from ..run import Run
+    from .registry import Sample
 
 # forks' names for nanoGPT's model_args keys (alias -> nanoGPT name)
 MODEL_ARG_ALIASES: dict[str, str] = {
@@ -44,14 +35,9 @@ MODEL_ARG_ALIASES: dict[str, str] = {
     "vocab": "vocab_size", "n_vocab": "vocab_size",
 }
 
-# prefixes wrappers add to state-dict keys: torch.compile, then DDP (either order)
-_WRAPPER_PREFIXES: tuple[str, ...] = ("_orig_mod.", "module.")
-
-_LFS_PREFIXES: tuple[bytes, ...] = (
-    b"version https://git-lfs.github.com/spec/v1",
-    b"version https://hawser.github.com/spec/v1",  # pre-1.0 Git LFS pointers
-)
-_HEAD_BYTES = 1024  # a Git LFS pointer is under 1024 bytes by its spec
+# how a checkpoint file starts: a zip (torch >= 1.6), a legacy pickle, a Git LFS pointer
+_MAGIC: tuple[bytes, ...] = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05",
+                             b"version https://git-lfs.github.com/spec/")
 
 # train.py settings; a 'config' with none of them is not nanoGPT's config dict
 _TRAIN_CONFIG_KEYS: tuple[str, ...] = (
@@ -65,15 +51,24 @@ _LAYER_RE = re.compile(r"^transformer\.h\.(\d+)\.")
 # --------------------------------------------------------------------------- public API
 
 
+def sniff(sample: Sample) -> bool:
+    """A torch file (zip or legacy pickle), a Git LFS pointer, or a file named *.pt."""
+    return sample.head.startswith(_MAGIC) or sample.path.endswith(".pt")
+
+
+def read(sample: Sample) -> Run:
+    """The Run of a checkpoint alone."""
+    from .combine import run_from_checkpoint
+    return run_from_checkpoint(read_checkpoint(sample.path))
+
+
 def read_checkpoint(path: str) -> CheckpointInfo:
     """Load `path` with weights_only=True and summarise it as a CheckpointInfo.
 
     Raises CheckpointError (one line) for a missing/empty/text/LFS-pointer/corrupt file, a
     file that needs code to unpickle, or an object that is not a nanoGPT checkpoint.
     """
-    _precheck_file(path)
-    ckpt = _load(path)
-    _require_nanogpt_dict(path, ckpt)
+    ckpt = load_checkpoint(path)
     notes: list[str] = []
 
     state = _state_dict(ckpt, notes)
@@ -128,7 +123,7 @@ def normalize_model_args(
     notes: list[str] = []
     for key, value in model_args.items():
         value = _plain(value)
-        if key in NANOGPT_MODEL_KEYS:
+        if key in MODEL_KEYS:
             out[key] = value
         elif key in MODEL_ARG_ALIASES:
             renamed.append(key)
@@ -150,156 +145,11 @@ def normalize_model_args(
                      f"{', '.join(unknown)}.")
     if state_shapes:
         notes.extend(_infer_from_shapes(out, state_shapes))
-    missing = [k for k in NANOGPT_MODEL_KEYS if k not in out]
+    missing = [k for k in MODEL_KEYS if k not in out]
     if missing:
         notes.append(f"could not know {', '.join(missing)} (not in model_args"
                      f"{' nor inferable from the weights' if state_shapes else ''}).")
     return out, tuple(notes)
-
-
-# --------------------------------------------------------------------------- loading
-
-
-def _precheck_file(path: str) -> None:
-    """Refuse what torch should never see: missing, directory, empty, LFS pointer."""
-    if not os.path.exists(path):
-        raise CheckpointError(path, "file not found")
-    if os.path.isdir(path):
-        raise CheckpointError(path, "is a directory, not a checkpoint file")
-    head = _read_head(path)
-    if not head:
-        raise CheckpointError(path, "empty file (0 bytes), not a checkpoint")
-    if head.startswith(_LFS_PREFIXES):
-        raise CheckpointError(path, _lfs_reason(head))
-
-
-def _read_head(path: str) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(_HEAD_BYTES)
-    except OSError as exc:
-        raise CheckpointError(path, f"cannot be read ({exc.strerror or exc})") from None
-
-
-def _lfs_reason(head: bytes) -> str:
-    match = re.search(rb"^size (\d+)", head, re.MULTILINE)
-    if match:
-        size = int(match.group(1))
-        target = f"the real file (size {size} bytes, {size / 1e6:.1f} MB)"
-    else:
-        target = "the real file"
-    return (f"is a Git LFS pointer, not the checkpoint: {target} was never downloaded; "
-            "run `git lfs pull` to fetch it")
-
-
-def _load(path: str) -> Any:
-    """torch.load with weights_only=True only; every failure becomes a CheckpointError."""
-    try:
-        import torch
-    except ImportError:
-        raise CheckpointError(path, "reading a checkpoint needs PyTorch, which is not installed "
-                                    "(pip install torch)") from None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # storage deprecation chatter on old files
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types; none may leak as a traceback
-        raise CheckpointError(path, _load_failure_reason(path, exc)) from None
-
-
-def _load_failure_reason(path: str, exc: Exception) -> str:
-    """One line saying why torch.load failed, most specific cause first."""
-    text = str(exc)
-    name = _forbidden_global(text)
-    if name is not None or _needs_code(text):
-        ref = f" (it references {name})" if name else ""
-        return (f"the file needs code to be unpickled{ref}; lossdoctor loads checkpoints with "
-                "weights_only=True only and will not run code from a file")
-    head = _read_head(path)
-    if _looks_like_text(head):
-        first = head.decode("utf-8", "replace").strip().splitlines()[0][:60]
-        return f"is a text file, not a torch checkpoint (starts with {first!r})"
-    if head.startswith(b"PK"):
-        return _zip_reason(path, exc)
-    detail = _first_line(exc)
-    if "Weights only load failed" in text:
-        return (f"could not be unpickled with weights_only=True ({detail}): it is corrupt, not a "
-                "torch checkpoint, or needs code, which lossdoctor will not run")
-    if isinstance(exc, EOFError):
-        return "ends early (EOFError): the file is truncated or not a torch checkpoint"
-    return f"is not a readable torch checkpoint ({detail})"
-
-
-def _forbidden_global(text: str) -> str | None:
-    """The class/function name torch's weights-only unpickler refused, if it says one."""
-    for pattern in (r"Unsupported global: GLOBAL ([\w.]+)",
-                    r"GLOBAL ([\w.]+) was not an allowed global",
-                    r"but got <class '([\w.]+)'>",
-                    r"unrecognized function <function ([\w.]+)"):
-        match = re.search(pattern, text)
-        if match:
-            return match.group(1)
-    return None
-
-
-def _needs_code(text: str) -> bool:
-    return any(s in text for s in ("Unsupported global", "add_safe_globals", "allowlisted"))
-
-
-def _looks_like_text(head: bytes) -> bool:
-    """No NUL/control bytes and valid UTF-8 (a cut multi-byte char at the end is fine)."""
-    if not head or any(b < 9 or 13 < b < 32 for b in head):
-        return False
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return exc.start >= len(head) - 3
-    return True
-
-
-def _zip_reason(path: str, exc: Exception) -> str:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-    except (zipfile.BadZipFile, OSError, EOFError):
-        return f"is a truncated or corrupt zip/torch file ({_first_line(exc)})"
-    if not any(n.endswith("data.pkl") for n in names):
-        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
-        return ("is a zip archive but not a torch checkpoint "
-                f"(no data.pkl; members: {shown or 'none'})")
-    return f"is a damaged torch checkpoint ({_first_line(exc)})"
-
-
-def _first_line(exc: BaseException) -> str:
-    """Type and first informative line of an exception message (torch's run long)."""
-    text = str(exc)
-    marker = "WeightsUnpickler error:"
-    if marker in text:  # the useful part of torch's weights-only message
-        text = text.split(marker, 1)[1]
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    line = lines[0] if lines else ""
-    line = re.sub(r"^\[enforce fail at [^\]]*\]\s*\.?\s*", "", line)  # c10 source location
-    line = line.split(". This is an internal")[0]  # miniz boilerplate
-    return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
-
-
-def _require_nanogpt_dict(path: str, ckpt: Any) -> None:
-    if not isinstance(ckpt, dict):
-        raise CheckpointError(path, f"not a nanoGPT checkpoint (top-level object is a "
-                                    f"{type(ckpt).__name__}, not a dict)")
-    if "model" in ckpt or "model_args" in ckpt:
-        return
-    keys = [str(k) for k in ckpt]
-    shown = ", ".join(keys[:8]) + (", ..." if len(keys) > 8 else "")
-    hint = "; it looks like a bare model state_dict" if _is_state_dict(ckpt) else ""
-    reason = f"not a nanoGPT checkpoint (top-level keys: {shown or 'none'}){hint}"
-    raise CheckpointError(path, reason)
-
-
-def _is_state_dict(obj: Mapping[Any, Any]) -> bool:
-    import torch  # already loaded by _load
-
-    return bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
 
 
 # --------------------------------------------------------------------------- model
@@ -307,8 +157,6 @@ def _is_state_dict(obj: Mapping[Any, Any]) -> bool:
 
 def _state_dict(ckpt: Mapping[str, Any], notes: list[str]) -> dict[str, Any]:
     """The 'model' tensors with torch.compile/DDP prefixes stripped ({} when absent)."""
-    import torch
-
     model = ckpt.get("model")
     if model is None:
         notes.append("the checkpoint has no 'model' state dict; parameter counts are unknown.")
@@ -317,23 +165,7 @@ def _state_dict(ckpt: Mapping[str, Any], notes: list[str]) -> dict[str, Any]:
         notes.append(f"'model' is a {type(model).__name__}, not a state dict; "
                      "parameter counts are unknown.")
         return {}
-    return {_strip_prefixes(str(k)): v for k, v in model.items() if isinstance(v, torch.Tensor)}
-
-
-def _strip_prefixes(key: str) -> str:
-    """`module._orig_mod.transformer...` -> `transformer...` (DDP and torch.compile)."""
-    changed = True
-    while changed:
-        changed = False
-        for prefix in _WRAPPER_PREFIXES:
-            if key.startswith(prefix):
-                key, changed = key[len(prefix):], True
-    return key
-
-
-def _is_buffer(key: str, tensor: Any) -> bool:
-    """nanoGPT's causal-mask buffer `attn.bias` (1, 1, T, T) is saved but is no parameter."""
-    return (key.endswith(".attn.bias") and tensor.dim() == 4) or key.endswith(".attn.masked_bias")
+    return state_dict(model)
 
 
 def _count_params(state: Mapping[str, Any]) -> int:
@@ -342,7 +174,7 @@ def _count_params(state: Mapping[str, Any]) -> int:
     counted: dict[str, Any] = {}
     total = 0
     for key, t in state.items():
-        if _is_buffer(key, t):
+        if is_mask_buffer(key, t):
             continue
         ident = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.stride())
         if t.numel() and ident in seen:

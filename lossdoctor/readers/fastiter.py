@@ -132,7 +132,7 @@ def _shape(line: bytes, width: int) -> _Shape | None:
         negative=(False, bool(m.group(2)), False, bool(m.group(7))),
         low=col([(1 << (8 * ki)) - 1 for ki in k]),
         high_shift=col([8 * (ki + 1) for ki in k]), low_shift=col([8 * ki for ki in k]),
-        top_shift=col([8 * (8 - ki - di) for ki, di in zip(k, d)]))
+        top_shift=col([8 * (8 - ki - di) for ki, di in zip(k, d, strict=True)]))
 
 
 def _match(shape: _Shape, x: np.ndarray, delta: np.ndarray, scratch: np.ndarray
@@ -156,7 +156,7 @@ def _match(shape: _Shape, x: np.ndarray, delta: np.ndarray, scratch: np.ndarray
     else:
         ok = np.ones(n, bool)
         rows = slice(None)
-    m = int(ok.sum()) if rows is ok else n
+    m = int(ok.sum()) if isinstance(rows, np.ndarray) else n
     words = np.empty((4, m), np.uint64)  # the 8 bytes from each number's first column
     for j, c in enumerate(shape.col):
         words[j] = np.ndarray((n,), "<u8", buffer=x, offset=c, strides=(width,))[rows]
@@ -242,8 +242,9 @@ def _scan_group(a: np.ndarray, starts: np.ndarray, rows: np.ndarray, length: int
                 mine, r, x = r[ok], r[~ok], x[~ok]
             else:
                 r = r[:0]
+            where: slice | np.ndarray = mine
             if len(mine) and mine[-1] - mine[0] == len(mine) - 1:  # consecutive: copy
-                mine = slice(int(mine[0]), int(mine[-1]) + 1)
-            taken[mine] = True
-            for col, v in zip(cols, values):
-                col[mine] = v
+                where = slice(int(mine[0]), int(mine[-1]) + 1)
+            taken[where] = True
+            for col, v in zip(cols, values, strict=True):
+                col[where] = v

@@ -87,9 +87,5 @@ ECHO_END = re.compile(
     r"defaulting to vocab_size|vocab_size not found|step \d+: |iter \d+: |wandb:|=+ ?CONFIG VALUES)")
 
 
-def to_float(text: str) -> float:
-    return float(text)  # accepts 'nan', 'inf', '-inf'
-
-
 def to_int(text: str) -> int:
     return int(text.replace(",", ""))

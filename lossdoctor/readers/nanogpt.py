@@ -1,4 +1,5 @@
-"""Reader for nanoGPT train.py stdout (and logs pasted into Markdown).
+"""Reader for nanoGPT train.py stdout (dialect `nanogpt`) and logs pasted into Markdown
+(`nanogpt-md`).
 
 1) clean the bytes (ANSI colours, `\\r` progress bars),
 2) take the stock `iter` lines with the vectorised scanner (fastiter),
@@ -13,12 +14,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..run import Dialect
 from . import fastiter
 from . import lines as L
+
+if TYPE_CHECKING:
+    from ..run import Run
+    from .registry import Sample
+
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+# record kinds only nanoGPT's output has: one of them (or a stock iter line) makes a log
+_NANOGPT_KINDS = frozenset({"eval", "iter", "tokens", "config_file", "override", "init", "params",
+                            "saving", "vocab"})
 
 _ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-B]")
 _CR_SEGMENTS = re.compile(rb"[^\n]*\r")
@@ -49,6 +60,42 @@ class Scan:
     nonstandard: int = 0
     traceback_in_train_py: bool = False  # a traceback frame points into nanoGPT's train.py
 
+
+# -- the registry's entries ---------------------------------------------------------------
+
+def sniff_log(sample: Sample) -> bool:
+    """A text file, not named as Markdown, with nanoGPT's lines."""
+    return not sample.binary and not sample.suffix_in(MARKDOWN_SUFFIXES) and is_nanogpt(_scan(sample, False))
+
+
+def sniff_markdown(sample: Sample) -> bool:
+    """A Markdown file with nanoGPT's lines in its code."""
+    return not sample.binary and sample.suffix_in(MARKDOWN_SUFFIXES) and is_nanogpt(_scan(sample, True))
+
+
+def read_log(sample: Sample) -> Run:
+    from .assemble import assemble
+    return assemble(_scan(sample, False), sample.path, Dialect.NANOGPT)
+
+
+def read_markdown(sample: Sample) -> Run:
+    from .assemble import assemble
+    return assemble(_scan(sample, True), sample.path, Dialect.NANOGPT_MD)
+
+
+def _scan(sample: Sample, markdown: bool) -> Scan:
+    return sample.memo(("nanogpt.scan", markdown), lambda: scan(sample.data, markdown=markdown))
+
+
+def is_nanogpt(found: Scan) -> bool:
+    """Whether a scan found nanoGPT's output: a metric or header line, or a traceback in
+    train.py (a run that died before any metric)."""
+    if len(found.fast.step) or any(r.kind in _NANOGPT_KINDS for r in found.records):
+        return True
+    return found.traceback_in_train_py
+
+
+# -- reading -------------------------------------------------------------------------------
 
 def clean(data: bytes) -> bytes:
     """Remove ANSI escapes; keep only the last `\\r` segment of each line."""

@@ -12,20 +12,18 @@ on CPU, so float32 is what its CPU runs use).
 
 from __future__ import annotations
 
-import ast
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import NANOGPT_DEFAULTS, parse_assignments
+from ..config import parse_assignments
 from ..errors import UsageError
+from ..nanogpt import COUNT_KEYS, DTYPES, NANOGPT_DEFAULTS, configurator_value
 
 # keys the trainer adds to nanoGPT's
 EXTRA_DEFAULTS: dict[str, Any] = {
     "seed": 1337,  # nanoGPT: torch.manual_seed(1337 + rank)
 }
-IGNORED = {"backend", "wandb_project", "wandb_run_name"}  # accepted, no effect here
-DTYPES = ("float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True)
@@ -66,11 +64,7 @@ def resolve(config_file: str | None = None, args: list[str] | None = None,
         if not arg.startswith("--") or "=" not in arg:
             raise UsageError(f"expected --key=value, got {arg!r}")
         key, text = arg[2:].split("=", 1)
-        try:
-            value = ast.literal_eval(text)
-        except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
-            value = text  # as nanoGPT: a bare word is a string
-        values[key] = _checked(key, value, values, "the command line")
+        values[key] = _checked(key, configurator_value(text), values, "the command line")
         echo.append(f"Overriding: {key} = {values[key]}")
     for key, value in (overrides or {}).items():
         values[key] = _checked(key, value, values, "the arguments")
@@ -126,8 +120,7 @@ def _validate(v: dict[str, Any]) -> None:
     if v["wandb_log"]:
         raise UsageError("config key wandb_log: wandb logging is not supported; metrics go to "
                          "OUT_DIR/metrics.jsonl")
-    for key in ("batch_size", "block_size", "n_layer", "n_head", "n_embd", "eval_iters",
-                "log_interval", "eval_interval", "gradient_accumulation_steps"):
+    for key in COUNT_KEYS:
         if v[key] < 1:
             raise UsageError(f"config key {key}: must be at least 1, got {v[key]}")
     if v["n_embd"] % v["n_head"]:

@@ -1,0 +1,66 @@
+"""A Run from a checkpoint alone, or a log's Run with its checkpoint merged in."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .. import config as C
+from ..run import CheckpointInfo, Dialect, Event, Header, ModelArgs, Run, empty_evals, empty_iters
+from .checkpoint import normalize_model_args
+
+
+def run_from_checkpoint(info: CheckpointInfo) -> Run:
+    """The Run of a ckpt.pt alone (dialect nanogpt-ckpt)."""
+    cfg = _config_from_checkpoint(info, C.ConfigBuilder())
+    run = Run(source=info.path, format=Dialect.NANOGPT_CKPT, config=cfg, model_args=ModelArgs(),
+              evals=empty_evals(), iters=empty_iters(), events=(), segments=(), header=Header(), unparsed=())
+    return _with_checkpoint(run, info)
+
+
+def merge(run: Run, info: CheckpointInfo) -> Run:
+    """Merge a checkpoint into the Run read from its log (dialect nanogpt+ckpt).
+
+    The log's own values win; the checkpoint fills what the log did not show (a log
+    with no header gets its whole config from the checkpoint), and its model_args and
+    parameter count are exact.
+    """
+    b = C.ConfigBuilder()
+    for cv in run.config.values.values():
+        if cv.origin != C.DEFAULT:
+            b.set(cv)
+    cfg = _config_from_checkpoint(info, b, keep=set(k for k, v in run.config.values.items()
+                                                    if v.origin != C.DEFAULT))
+    notes = list(run.notes)
+    if run.config.seen is False and cfg.seen:
+        notes = [n for n in notes if not n.startswith("the log shows no config")]
+        notes.append("the log shows no config; it was taken from the checkpoint")
+    saves = [e.step for e in run.events if e.kind == "checkpoint_saved" and e.step is not None]
+    if info.iter_num is not None and saves and saves[-1] != info.iter_num:
+        notes.append(f"the checkpoint is from step {info.iter_num}, but the log's last save "
+                     f"was at step {saves[-1]}: they may not belong together")
+    merged = replace(run, config=cfg, format=Dialect.NANOGPT_WITH_CKPT,
+                     source=f"{run.source} + {info.path}", notes=tuple(notes))
+    return _with_checkpoint(merged, info)
+
+
+def _config_from_checkpoint(info: CheckpointInfo, b: C.ConfigBuilder, keep: set[str] | None = None
+                            ) -> C.Config:
+    for key, value in info.config.items():
+        if keep and key in keep:
+            continue
+        if isinstance(value, (int, float, str, bool)) or value is None:
+            b.set(C.ConfigValue(key, value, C.CHECKPOINT))
+    return b.build()
+
+
+def _with_checkpoint(run: Run, info: CheckpointInfo) -> Run:
+    shapes_args, notes = normalize_model_args(info.model_args)
+    args = run.model_args.updated(ModelArgs.from_mapping(shapes_args))
+    header = run.header
+    if header.vocab_size is None and args.vocab_size:
+        header = replace(header, vocab_size=args.vocab_size, vocab_source="checkpoint")
+    events = list(run.events)
+    events.append(Event("checkpoint_saved", None, f"{info.path}: iter_num={info.iter_num}, "
+                        f"best_val_loss={info.best_val_loss}", info.iter_num, None))
+    return replace(run, checkpoint=info, model_args=args, header=header, events=tuple(events),
+                   notes=tuple(dict.fromkeys(run.notes + tuple(info.notes) + tuple(notes))))

@@ -1,0 +1,149 @@
+"""The file formats lossdoctor reads, and how a file's format is found: by sniffing.
+
+Each format is a `Reader(name, sniff, read)`: `sniff(sample)` says whether a file is in
+that format, `read(sample)` reads it into a Run. `READERS` lists them; the first whose
+sniff says yes reads the file, so cheap and specific sniffs come first. A new format is
+one module with its sniff and read functions plus one line in READERS (or a call to
+`register`); a Run's values keep the meaning of the Dialect its reader gives it.
+
+A sniff may parse the file to decide (a log format looks for its lines); what it parsed it
+keeps with `sample.memo`, so that its reader does not parse the file again.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..errors import InputError
+from . import checkpoint, nanogpt
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..run import Run
+
+T = TypeVar("T")
+
+
+class Sample:
+    """A file whose format is being found: its path, its first bytes, all its bytes when
+    asked (read once, straight into numpy memory), and what sniffs parsed from it."""
+
+    HEAD_BYTES = 8192
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._memo: dict[Hashable, Any] = {}
+        self._whole: np.ndarray | None = None  # set at once for a pipe: it cannot be read twice
+        try:
+            with open(path, "rb") as f:
+                if stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    self.head = f.read(self.HEAD_BYTES)
+                else:
+                    import numpy as np
+                    self._whole = np.frombuffer(f.read(), np.uint8)
+                    self.head = self._whole[:self.HEAD_BYTES].tobytes()
+        except FileNotFoundError:
+            raise InputError(path, "no such file or directory") from None
+        except OSError as e:
+            raise InputError(path, f"cannot read: {e.strerror or e}") from None
+
+    @cached_property
+    def data(self) -> np.ndarray:
+        """The file's bytes as a uint8 array."""
+        if self._whole is not None:
+            return self._whole
+        import numpy as np
+        try:
+            with open(self.path, "rb") as f:
+                a = np.empty(os.fstat(f.fileno()).st_size, np.uint8)
+                n = f.readinto(a.data)
+                return a[:n or 0]
+        except OSError as e:
+            raise InputError(self.path, f"cannot read: {e.strerror or e}") from None
+
+    @property
+    def binary(self) -> bool:
+        """A NUL byte in the first bytes: no text."""
+        return b"\0" in self.head
+
+    @property
+    def empty(self) -> bool:
+        """No bytes, or only whitespace."""
+        if not self.head.isspace():
+            return not self.head
+        return len(self.head) < self.HEAD_BYTES or self.data.tobytes().isspace()
+
+    def suffix_in(self, suffixes: tuple[str, ...]) -> bool:
+        """Whether the file's name ends with one of `suffixes` (any case)."""
+        return self.path.lower().endswith(suffixes)
+
+    def memo(self, key: Hashable, make: Callable[[], T]) -> T:
+        """`make()`, computed once per sample and key."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        value: T = self._memo[key]
+        return value
+
+
+@dataclass(frozen=True)
+class Reader:
+    """One file format.
+
+    name: the format's name; sniff: whether a sample is in this format; read: the Run.
+    finds, looks_for: for the error when no reader takes a text file, what this format's
+    files hold and the clues its sniff looks for (`no {finds} found (looked for
+    {looks_for})`); empty for a format recognised by its bytes.
+    """
+
+    name: str
+    sniff: Callable[[Sample], bool]
+    read: Callable[[Sample], Run]
+    finds: str = ""
+    looks_for: str = ""
+
+
+_LOG_LINES = "nanoGPT log lines"
+_LOG_CLUES = "`iter N: loss ...`, `step N: train loss ...` and train.py's header lines"
+
+READERS: list[Reader] = [
+    Reader("nanogpt-ckpt", checkpoint.sniff, checkpoint.read),
+    Reader("nanogpt-md", nanogpt.sniff_markdown, nanogpt.read_markdown, _LOG_LINES, _LOG_CLUES),
+    Reader("nanogpt", nanogpt.sniff_log, nanogpt.read_log, _LOG_LINES, _LOG_CLUES),
+]
+
+
+def register(reader: Reader, *, first: bool = False) -> Reader:
+    """Add a format to READERS, after the others (or before them with first=True)."""
+    READERS.insert(0 if first else len(READERS), reader)
+    return reader
+
+
+def read_file(path: str, readers: Sequence[Reader] | None = None) -> Run:
+    """Read one file with the first reader (of `readers`, default READERS) that takes it.
+
+    Raises:
+        InputError: the file cannot be read, is empty, or no reader takes it (the
+        reason says what was looked for).
+    """
+    sample = Sample(path)
+    if sample.empty:
+        raise InputError(path, "empty file")
+    candidates = READERS if readers is None else readers
+    for reader in candidates:
+        if reader.sniff(sample):
+            return reader.read(sample)
+    raise InputError(path, no_reader_reason(sample, candidates))
+
+
+def no_reader_reason(sample: Sample, readers: Sequence[Reader]) -> str:
+    """Why no reader took `sample`: what kind of file it is and what was looked for."""
+    if sample.binary:
+        return "binary file, not a training log or a torch checkpoint"
+    parts = dict.fromkeys(f"no {r.finds} found (looked for {r.looks_for})" for r in readers if r.finds)
+    return "; ".join(parts) or "no reader for this kind of file"

@@ -1,0 +1,129 @@
+"""The reader registry: formats are found by sniffing; a new format is one Reader entry."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES
+from lossdoctor.config import ConfigBuilder
+from lossdoctor.errors import InputError
+from lossdoctor.nanogpt import MODEL_KEYS
+from lossdoctor.readers import READERS, Reader, Sample, load, read_file, register, registry
+from lossdoctor.run import Dialect, EvalCurve, Header, ModelArgs, Run, empty_iters
+
+LOG_REASON = ("no nanoGPT log lines found (looked for `iter N: loss ...`, `step N: train loss ...` "
+              "and train.py's header lines)")
+
+
+# a toy format: a `#toy` first line, then `STEP TRAIN VAL` eval lines
+
+def sniff_toy(sample: Sample) -> bool:
+    return sample.head.startswith(b"#toy\n")
+
+
+def read_toy(sample: Sample) -> Run:
+    rows = [line.split() for line in sample.data.tobytes().decode().splitlines()[1:] if line.strip()]
+    step = np.array([int(r[0]) for r in rows], np.int64)
+    train, val = (np.array([float(r[i]) for r in rows]) for i in (1, 2))
+    evals = EvalCurve(step, train, val, np.zeros(len(rows), np.int32), np.arange(2, len(rows) + 2))
+    return Run(sample.path, Dialect.NANOGPT, ConfigBuilder().build(), ModelArgs(), evals, empty_iters(),
+               (), (), Header(), ())
+
+
+TOY = Reader("toy", sniff_toy, read_toy, finds="toy eval lines", looks_for="a `#toy` first line")
+
+
+@pytest.fixture
+def toy_file(tmp_path: Path) -> Path:
+    p = tmp_path / "run.toy"
+    p.write_text("#toy\n0 4.20 4.25\n100 3.10 3.30\n")
+    return p
+
+
+def test_the_built_in_formats_in_sniffing_order() -> None:
+    assert [r.name for r in READERS] == ["nanogpt-ckpt", "nanogpt-md", "nanogpt"]
+    assert [r.name for r in READERS] == [d.value for d in (Dialect.NANOGPT_CKPT, Dialect.NANOGPT_MD,
+                                                           Dialect.NANOGPT)]
+
+
+def test_load_reads_a_format_passed_in_the_readers_list(toy_file: Path) -> None:
+    run = load(toy_file, readers=[*READERS, TOY])
+    assert run.source == str(toy_file)
+    assert run.evals.step.tolist() == [0, 100] and run.evals.val.tolist() == [4.25, 3.3]
+
+
+def test_register_adds_a_format_to_the_default_list(toy_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "READERS", list(registry.READERS))
+    with pytest.raises(InputError):
+        load(toy_file)
+    assert register(TOY) is TOY and registry.READERS[-1] is TOY
+    assert load(toy_file).evals.train.tolist() == [4.2, 3.1]
+    assert READERS[-1].name == "nanogpt"  # the module's own list was not touched
+
+
+def test_an_unknown_text_file_names_the_file_and_what_was_looked_for(tmp_path: Path) -> None:
+    p = tmp_path / "notes.txt"
+    p.write_text("Dear diary,\ntoday I trained nothing.\n")
+    with pytest.raises(InputError) as e:
+        load(p)
+    assert e.value.path == str(p) and e.value.reason == LOG_REASON
+    with pytest.raises(InputError) as e:
+        load(p, readers=[*READERS, TOY])
+    assert e.value.path == str(p)
+    assert e.value.reason == LOG_REASON + "; no toy eval lines found (looked for a `#toy` first line)"
+    assert str(p) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_an_unknown_binary_file_and_an_empty_one(tmp_path: Path) -> None:
+    p = tmp_path / "blob.bin"
+    p.write_bytes(b"\x00\x01binary" * 10)
+    with pytest.raises(InputError, match="binary file, not a training log or a torch checkpoint"):
+        read_file(str(p))
+    p.write_bytes(b" \n" * 10_000)  # whitespace past the sniffed head
+    with pytest.raises(InputError, match="empty file"):
+        read_file(str(p))
+
+
+def test_a_log_is_scanned_once_for_sniff_and_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lossdoctor.readers import nanogpt
+    calls: list[bool] = []
+    real = nanogpt.scan
+
+    def counting(data: object, *, markdown: bool = False) -> object:
+        calls.append(markdown)
+        return real(data, markdown=markdown)
+
+    monkeypatch.setattr(nanogpt, "scan", counting)
+    run = read_file(str(FIXTURES / "nanogpt" / "cpu_small" / "train.log"))
+    assert run.format is Dialect.NANOGPT and calls == [False]
+
+
+def test_dialect_prints_and_serialises_as_its_value() -> None:
+    d = Dialect.NANOGPT_WITH_CKPT
+    assert str(d) == f"{d}" == "nanogpt+ckpt" == d and json.dumps({"format": d}) == '{"format": "nanogpt+ckpt"}'
+    assert {"nanogpt+ckpt": 1}[d] == 1
+    assert d.has_log and d.has_checkpoint and not Dialect.NANOGPT_CKPT.has_log
+    assert not Dialect.NANOGPT_MD.has_checkpoint
+
+
+def test_run_takes_a_dialect_string_and_refuses_an_unknown_one() -> None:
+    parts = (ConfigBuilder().build(), ModelArgs(), EvalCurve(*(np.zeros(0),) * 5), empty_iters(), (), (),
+             Header(), ())
+    assert Run("x.log", "nanogpt-md", *parts).format is Dialect.NANOGPT_MD
+    with pytest.raises(ValueError):
+        Run("x.log", "llmc", *parts)
+
+
+def test_model_args_are_nanogpt_model_keys_and_typed() -> None:
+    assert tuple(f.name for f in fields(ModelArgs)) == MODEL_KEYS
+    args = ModelArgs.from_mapping({"n_layer": 2, "n_head": "2", "bias": 1, "dropout": 0, "vocab_size": None,
+                                   "block_size": True, "n_embd": 32, "seq_len": 8})
+    assert args.as_dict() == {"n_layer": 2, "n_embd": 32, "dropout": 0}
+    assert args.updated(ModelArgs(n_layer=4, bias=False)).as_dict() == {"n_layer": 4, "n_embd": 32, "bias": False,
+                                                                          "dropout": 0}
+    assert ModelArgs().as_dict() == {}
