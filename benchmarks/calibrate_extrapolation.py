@@ -70,7 +70,8 @@ def read(path: str) -> dict:
 
 
 def points(name: str, m: dict, stream: str, start_fraction: float, warmup: int = 100):  # noqa: ANN201
-    from lossdoctor.fit import calibration, points as pts, shape
+    from lossdoctor.fit import calibration, shape
+    from lossdoctor.fit import points as pts
     cur = pts.Curves(m["ev_step"], m["ev_train"], m["ev_val"], m["it_step"], m["it_loss"])
     last = int(m["it_step"].max())
     start = max(1, int(start_fraction * last))
@@ -96,7 +97,7 @@ def main() -> int:
     args = ap.parse_args()
     from extrapolation import true_val
 
-    from lossdoctor.fit import calibration, shape
+    from lossdoctor.fit import Calibration, Extrapolator, calibration
     from lossdoctor.trainer import load_data
     paths = make_runs(args.runs, args.data)
     if args.write_reference:
@@ -107,8 +108,9 @@ def main() -> int:
     metrics = {k: read(p) for k, p in paths.items()}
     source = f"built-in trainer, README CPU config, seed {SEED}: {', '.join(sorted(paths))}"
     # leave-one-horizon-out, for each candidate start fraction: priors from the runs without
-    # the longer one, `lossdoctor.extrapolate` of the shorter run with them (no model error),
-    # against the longer run's final val (its checkpoint on --truth-batches val batches)
+    # the longer one, the shorter run extrapolated with them (a Calibration of those priors
+    # and no model error), against the longer run's final val (its checkpoint on
+    # --truth-batches val batches)
     import lossdoctor
     data_all = load_data(args.data)
     truth = {k: true_val(p, data_all, args.truth_batches) for k, p in paths.items() if k != "rerun-1000"}
@@ -118,10 +120,10 @@ def main() -> int:
         for kind, s, t in PAIRS:
             long_name = f"{kind}-{s}-{t}" if kind != "rerun" else f"rerun-{t}"
             keep = [k for k in metrics if k != long_name]
-            pri = [calibration.calibrate([points(k, metrics[k], st, sf)[0] for k in keep], "leave-one-out")[0]
-                   for st in ("val", "train")]
-            with calibration.using(pri[0], pri[1], sf, (0.0, 0.0)):
-                x = lossdoctor.extrapolate(lossdoctor.load(paths[f"rerun-{s}"]), t, scenarios=(kind,))
+            val, train = (calibration.calibrate([points(k, metrics[k], st, sf)[0] for k in keep], "leave-one-out",
+                                                sf)[0] for st in ("val", "train"))
+            cal = Calibration(val, train, sf, 0.0, 0.0, "leave-one-out")
+            x = Extrapolator(lossdoctor.load(paths[f"rerun-{s}"]), calibration=cal).extrapolate(t, scenarios=(kind,))
             v = x.scenarios[0].val
             rows.append((kind, s, t, v.mean, truth[long_name], v.sd))
         results[sf] = rows
@@ -139,7 +141,7 @@ def main() -> int:
     print(f"START_FRACTION = {sf}")
     print(f"MODEL_ERROR_BASE = {coef[0]:.4f}\nMODEL_ERROR_PER_DOUBLING = {coef[1]:.4f}")
     for stream in ("val", "train"):
-        prior, _ = calibration.calibrate([points(k, m, stream, sf)[0] for k, m in metrics.items()], source)
+        prior, _ = calibration.calibrate([points(k, m, stream, sf)[0] for k, m in metrics.items()], source, sf)
         print(f"{stream.upper()}_PRIOR = ShapePrior(\n    {prior.mean!r},\n    {prior.cov!r},\n"
               f"    START_FRACTION, {source!r})")
     return 0

@@ -165,7 +165,9 @@ def bump(paths: dict[str, str], reference: bool) -> list[tuple[str, float, float
         truth = float(ev.val[after][0] - ev.val[ev.step == s][-1])
         short = lossdoctor.load(paths[f"rerun-{s}"])
         x = lossdoctor.extrapolate(short, t, scenarios=("resume",), reference=reference)
-        steps, values = x.paths["resume"]  # the predicted val along the resumed run
+        path = x.path("resume")  # the predicted val along the resumed run
+        assert path is not None
+        steps, values = path
         pred = float(np.interp(first, steps, values) - values[0])
         out.append((f"{s}->{t} (eval at {first})", pred, truth))
     return out
@@ -185,12 +187,13 @@ def table(all_cases: list[tuple], reference: bool) -> None:
         run = lossdoctor.load(short)
         x = lossdoctor.extrapolate(run, to, scenarios=(scen,), reference=reference)
         v = next(s.val for s in x.scenarios if s.name == scen)
-        base = x.baseline["val"]
-        if x.model["reference"]:
-            offsets += [abs(v) for v in x.model["reference"]["offset"].values() if v is not None]
+        base = x.baseline.val
+        if x.model.reference:
+            offsets += [abs(v) for v in x.model.reference.offset if v is not None]
         rows.append((name, ratio, v.mean - truth, v.lo <= logged <= v.hi, v.lo <= truth <= v.hi, base - truth))
-        print(f"{name:16s} {ratio:5.1f} {run.config.get('seed') or '':>4} {x.last_step:5d} {to:5d} {v.mean:7.4f} [{v.lo:.4f}, {v.hi:.4f}] "
-              f"{truth:7.4f} {v.mean - truth:+7.4f} {logged:7.4f} {base:7.4f} {base - truth:+7.4f}")
+        print(f"{name:16s} {ratio:5.1f} {run.config.get('seed') or '':>4} {x.last_step:5d} {to:5d} {v.mean:7.4f} "
+              f"[{v.lo:.4f}, {v.hi:.4f}] {truth:7.4f} {v.mean - truth:+7.4f} {logged:7.4f} {base:7.4f} "
+              f"{base - truth:+7.4f}")
     print()
     print(f"{'scenario':16s} {'ratio':>5s} {'n':>2s} {'median |err|':>12s} {'worst':>7s} {'coverage':>8s} "
           f"{'(truth)':>7s} {'power median':>12s} {'power worst':>11s}")
@@ -222,7 +225,7 @@ def main() -> int:
     if args.truth_batches:
         from lossdoctor.trainer import load_data
         data = load_data(args.data)
-        for name, path in paths.items():
+        for path in paths.values():
             TRUTH[path] = true_val(path, data, args.truth_batches)
         print(f"truths: each run's final checkpoint on {args.truth_batches} val batches", file=sys.stderr)
     all_cases = cases(paths, args.groundtruth)

@@ -25,6 +25,7 @@ _API = {
     "Analysis": ("lossdoctor.analysis", "Analysis"),
     "extrapolate": ("lossdoctor.fit.extrapolate", "extrapolate"),
     "Extrapolation": ("lossdoctor.fit.extrapolate", "Extrapolation"),
+    "Extrapolator": ("lossdoctor.fit.extrapolate", "Extrapolator"),
     "CannotExtrapolate": ("lossdoctor.fit.extrapolate", "CannotExtrapolate"),
     "Run": ("lossdoctor.run", "Run"),
     "Fact": ("lossdoctor.facts", "Fact"),

@@ -14,8 +14,10 @@ pytest.importorskip("scipy")
 import lossdoctor  # noqa: E402
 from lossdoctor.cli import main  # noqa: E402
 from lossdoctor.facts.schedule import lr_at  # noqa: E402
-from lossdoctor.fit import laws, reference  # noqa: E402
+from lossdoctor.fit import Calibration, CustomSchedule, Extrapolator, calibration, laws, reference, shape  # noqa: E402
+from lossdoctor.fit import streams as fit_streams  # noqa: E402
 from lossdoctor.fit.extrapolate import CannotExtrapolate, extrapolate  # noqa: E402
+from lossdoctor.fit.points import TRAIN_BINS  # noqa: E402
 
 SCHED = dict(learning_rate=1e-3, warmup_iters=100, lr_decay_iters=2000, min_lr=1e-4, decay_lr=True)
 TRUE = dict(L0=0.8, A=3.0, alpha=0.25, C=0.00027, lam=0.9985)  # anneal bonus ~0.16 nats
@@ -28,8 +30,9 @@ def law_curve(n: int, params: dict = TRUE, sched: dict = SCHED) -> np.ndarray:
 
 
 def make_log(n: int = 2000, noise: float = 0.03, gap: float = 0.05, seed: int = 0,
-             val_shift: np.ndarray | None = None, sched: dict = SCHED) -> str:
-    """A nanoGPT-format log whose losses follow the law, with noise like a real run's."""
+             val_shift: np.ndarray | None = None, sched: dict = SCHED, log_every: int = 1) -> str:
+    """A nanoGPT-format log whose losses follow the law, with noise like a real run's; an
+    iteration's loss every `log_every` steps (the same draws whatever `log_every`)."""
     rng = np.random.default_rng(seed)
     y = law_curve(n, sched=sched)
     lines = [f"Overriding: {k} = {v}" for k, v in {**sched, "max_iters": n, "eval_interval": 250,
@@ -41,7 +44,9 @@ def make_log(n: int = 2000, noise: float = 0.03, gap: float = 0.05, seed: int = 
             e = noise / np.sqrt(20)
             val = y[i] + gap + rng.normal(0, e) + (val_shift[i] if val_shift is not None else 0.0)
             lines.append(f"step {i}: train loss {y[i] + rng.normal(0, e):.4f}, val loss {val:.4f}")
-        lines.append(f"iter {i}: loss {y[i] + rng.normal(0, noise):.4f}, time 40.00ms, mfu 0.01%")
+        loss = y[i] + rng.normal(0, noise)
+        if i % log_every == 0:
+            lines.append(f"iter {i}: loss {loss:.4f}, time 40.00ms, mfu 0.01%")
     return "\n".join(lines) + "\n"
 
 
@@ -95,7 +100,7 @@ def test_overfitting_is_said_and_not_extrapolated():
     shift = np.zeros(2001)
     shift[1000:] = np.linspace(0, 0.4, 1001)  # val turns up while train keeps falling
     x = extrapolate(parse_text(make_log(val_shift=shift)), 5000)
-    assert x.overfitting is not None and x.overfitting["best_step"] in (750, 1000)
+    assert x.overfitting is not None and x.overfitting.best_step in (750, 1000)
     assert all(s.val is None and "past its minimum" in s.note for s in x.scenarios)
 
 
@@ -186,9 +191,9 @@ def test_a_run_of_the_reference_config_joins_them_and_says_how_far_off_it_lies()
     assert reference.mismatch(run) == []
     x = extrapolate(run, 5000, scenarios=("rerun",))
     alone = extrapolate(run, 5000, scenarios=("rerun",), reference=False)
-    ref = x.model["reference"]
-    assert ref is not None and abs(ref["offset"]["val"]) < reference.TOLERANCE
-    assert alone.model["reference"] is None
+    ref = x.model.reference
+    assert ref is not None and ref.offset.val is not None and abs(ref.offset.val) < reference.TOLERANCE
+    assert alone.model.reference is None
     assert any("their points join the fit" in n for n in x.notes)
     assert any(n.startswith("rerun without the reference runs: val") for n in x.notes)
     v, va = x.scenarios[0].val, alone.scenarios[0].val
@@ -198,12 +203,12 @@ def test_a_run_of_the_reference_config_joins_them_and_says_how_far_off_it_lies()
 def test_other_config_or_other_data_do_not_join_the_reference_runs():
     other = lossdoctor.load(str(FIXTURES / "diagnosis" / "healthy_small"))
     assert reference.mismatch(other)
-    assert extrapolate(other, 2 * int(other.curves()[1].step.max())).model["reference"] is None
+    assert extrapolate(other, 2 * int(other.curves()[1].step.max())).model.reference is None
     # the same config, every loss 0.3 nats higher (as with other data): off the references
     import re
     text = re.sub(r"(loss:? )(\d+\.\d+)", lambda m: f"{m[1]}{float(m[2]) + 0.3:.4f}", README_CPU.read_text())
     x = extrapolate(parse_text(text), 5000, scenarios=("rerun",))
-    assert x.model["reference"] is None
+    assert x.model.reference is None
     assert any("off the reference runs of its config" in n and "fitted without them" in n for n in x.notes)
 
 
@@ -215,3 +220,67 @@ def test_cli_no_reference_and_repeated_calibrate(capsys):
                  "--calibrate", two[0], "--calibrate", two[1]]) == 0
     notes = json.loads(capsys.readouterr().out)["notes"]
     assert sum("fitted jointly with" in n for n in notes) == 2
+
+
+def test_an_extrapolator_fits_once_for_every_target(synthetic, monkeypatch):
+    fitted = []
+    fit_stream = fit_streams.fit_stream
+    monkeypatch.setattr(fit_streams, "fit_stream", lambda *a, **k: fitted.append(1) or fit_stream(*a, **k))
+    x = Extrapolator(synthetic)
+    first = x.extrapolate(4000)
+    once = len(fitted)
+    assert once == 3  # the train stream, the val stream, the train stream's backtest
+    rerun = x.extrapolate(5000, scenarios=("rerun",))
+    custom = x.extrapolate(6000, scenarios=("custom",), schedule=dict(warmup_iters=100, lr_decay_iters=6000,
+                                                                      min_lr=1e-5))
+    assert len(fitted) == once and custom.scenarios[0].name == "custom"
+    assert x.extrapolate(5000, scenarios=("rerun",)) is rerun  # asked again: the same answer, made once
+    monkeypatch.setattr(fit_streams, "fit_stream", fit_stream)
+    assert rerun == extrapolate(synthetic, 5000, scenarios=("rerun",))
+    assert first == extrapolate(synthetic, 4000)
+
+
+def test_a_custom_schedule_as_a_dict_or_a_value():
+    run = parse_text(make_log())
+    x = Extrapolator(run)
+    a = x.extrapolate(4000, scenarios=("custom",), schedule=dict(lr_decay_iters=4000, min_lr=1e-5))
+    b = x.extrapolate(4000, scenarios=("custom",), schedule=CustomSchedule(lr_decay_iters=4000, min_lr=1e-5))
+    assert a is b and "--min_lr=1e-05" in a.scenarios[0].flags
+    with pytest.raises(CannotExtrapolate, match="unknown schedule key"):
+        x.extrapolate(4000, scenarios=("custom",), schedule=dict(decay_iters=4000))
+
+
+def test_an_extrapolator_of_a_run_that_cannot_be_extrapolated_says_so_when_asked():
+    x = Extrapolator(parse_text("step 0: train loss 4.0, val loss 4.0\n"))  # nothing is read yet
+    with pytest.raises(CannotExtrapolate, match="too few points"):
+        x.extrapolate(100)
+
+
+def test_a_calibration_is_passed_explicitly(synthetic):
+    shipped = calibration.DEFAULT
+    mean = shipped.val_prior.mean
+    other = Calibration(shape.ShapePrior((mean[0] + 0.5, mean[1], mean[2]), shipped.val_prior.cov, 0.2, "other"),
+                        shipped.train_prior, 0.2, 0.02, 0.01, "other")
+    x = Extrapolator(synthetic, calibration=other).extrapolate(5000, scenarios=("rerun",))
+    y = Extrapolator(synthetic).extrapolate(5000, scenarios=("rerun",))
+    assert x.model.prior.calibrated_on == "other" and y.model.prior.calibrated_on == shipped.source
+    assert x.model.prior.alpha == pytest.approx(np.exp(mean[0] + 0.5))
+    assert x.model.val_parameters != y.model.val_parameters
+    assert x.scenarios[0].val.sd > y.scenarios[0].val.sd  # its model error: 2% + 1% per doubling
+    assert calibration.DEFAULT is shipped and calibration.VAL_PRIOR is shipped.val_prior  # nothing installed
+    assert not hasattr(calibration, "using")
+    assert Extrapolator(synthetic).extrapolate(5000, scenarios=("rerun",)) == y
+
+
+def test_iterations_logged_10x_as_often_are_thinned_to_as_many_points():
+    """The same run logging every iteration instead of every 10th: as many points to fit,
+    nearly the same prediction."""
+    sparse = extrapolate(parse_text(make_log(log_every=10)), 5000, scenarios=("rerun",))
+    dense = extrapolate(parse_text(make_log(log_every=1)), 5000, scenarios=("rerun",))
+    # about TRAIN_BINS bins either way (10x as many iterations in each), plus the 8 evals
+    assert dense.fit.points.val == sparse.fit.points.val == 8
+    assert dense.fit.points.train <= sparse.fit.points.train <= 8 + 2 * TRAIN_BINS
+    (s,), (d,) = sparse.scenarios, dense.scenarios
+    truth = law_curve(5000, sched={**SCHED, "lr_decay_iters": 5000})[5000] + 0.05
+    assert abs(s.val.mean - truth) < 0.03 and abs(d.val.mean - truth) < 0.03
+    assert abs(s.val.mean - d.val.mean) < 0.005 and abs(s.train.mean - d.train.mean) < d.train.sd / 2

@@ -37,7 +37,7 @@ def test_fit_under_the_prior_predicts_a_longer_run():
     rng = np.random.default_rng(2)
     prior, _ = calibration.calibrate([run(t, rng) for t in (1000, 2000, 4000)], "synthetic")
     short = run(1500, rng)
-    post = shape.fit([(short.steps, short.y, short.sigma, short.eta)], prior)
+    post = shape.fit([shape.Segment(short.steps, short.y, short.sigma, short.eta)], prior)
     lr = lr_at(np.arange(4001), learning_rate=1e-3, warmup_iters=100, lr_decay_iters=4000, min_lr=1e-4)
     e = shape.eta(lr, 100)
     mean, between, within = post.predict(e, np.array([4000]))
@@ -47,5 +47,5 @@ def test_fit_under_the_prior_predicts_a_longer_run():
     assert post.ess > 1 and abs(post.weights.sum() - 1) < 1e-9
     # a prior far from the truth shows in the fit: no sample fits within noise
     wrong = shape.ShapePrior(tuple(np.array(prior.mean) + [1.0, 0.0, 0.0]), prior.cov, 0.1, "wrong")
-    bad = shape.fit([(short.steps, short.y, short.sigma, short.eta)], wrong)
+    bad = shape.fit([shape.Segment(short.steps, short.y, short.sigma, short.eta)], wrong)
     assert bad.chi2_min / bad.dof > 25 * post.chi2_min / post.dof

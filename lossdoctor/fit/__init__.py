@@ -1,5 +1,9 @@
 """Fitting loss curves: schedule-aware laws (laws.py) and extrapolation (extrapolate.py)."""
 
-from .extrapolate import CannotExtrapolate, Estimate, Extrapolation, Scenario, extrapolate
+from .calibration import Calibration
+from .extrapolate import CannotExtrapolate, Extrapolator, extrapolate
+from .results import Estimate, Extrapolation, Scenario
+from .scenarios import CustomSchedule
 
-__all__ = ["CannotExtrapolate", "Estimate", "Extrapolation", "Scenario", "extrapolate"]
+__all__ = ["Calibration", "CannotExtrapolate", "CustomSchedule", "Estimate", "Extrapolation", "Extrapolator",
+           "Scenario", "extrapolate"]

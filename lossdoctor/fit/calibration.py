@@ -9,21 +9,30 @@ covariance of its estimate (Laplace: the inverse Hessian of chi2 / 2, scaled by 
 reduced chi2). The backtests (benchmarks/extrapolation.py) use seed 1337's runs, which
 the calibration never sees.
 
-MODEL_ERROR is the part of the error the fit's own spread does not explain, as a fraction
-of the predicted loss: a constant beyond the data plus a term per doubling of the horizon,
-from the leave-one-horizon-out backtests of the same calibration runs.
+The model error is the part of the error the fit's own spread does not explain, as a
+fraction of the predicted loss: a constant beyond the data plus a term per doubling of the
+horizon, from the leave-one-horizon-out backtests of the same calibration runs.
+
+A `Calibration` holds all of it as one value; `DEFAULT` is the shipped one (the literals
+at the end of this file). An extrapolation is given its calibration explicitly
+(`Extrapolator(run, calibration=...)`), so that the calibration's leave-one-out
+backtests run with other priors side by side with the shipped ones.
 """
 
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import shape
 from .shape import ShapePrior
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 START_FRACTION = 0.1  # points from this fraction of each run on, in calibration and in fits
 # log alpha in [0.01, 2], log(1 - lam) for lam in [0.5, 0.9999], log r in [1e-7, 0.1]
@@ -37,7 +46,25 @@ CONFIG = {"dataset": "shakespeare_char", "n_layer": 4, "n_head": 4, "n_embd": 12
           "min_lr": 1e-4, "warmup_iters": 100, "weight_decay": 0.1, "beta2": 0.99}
 
 
-def differences(config) -> list[str]:  # noqa: ANN001
+@dataclass(frozen=True)
+class Calibration:
+    """The shape priors, the fits' start fraction and the model error, calibrated together."""
+
+    val_prior: ShapePrior
+    train_prior: ShapePrior
+    start_fraction: float  # fit points from this fraction of each run on
+    model_error_base: float
+    model_error_per_doubling: float
+    source: str  # the runs it was calibrated on
+
+    def model_error(self, ratio: float) -> float:
+        """The model-error sd at a horizon ratio, as a fraction of the predicted loss."""
+        if ratio <= 1:
+            return 0.0
+        return self.model_error_base + self.model_error_per_doubling * math.log2(ratio)
+
+
+def differences(config: Config) -> list[str]:
     """The CONFIG keys where a run's config (lossdoctor.config.Config) differs."""
     out = []
     for k, v in CONFIG.items():
@@ -58,40 +85,48 @@ class CurveData:
     sigma: np.ndarray
 
 
-def joint_chi2(theta: np.ndarray, runs: list[CurveData]) -> tuple[float, np.ndarray, np.ndarray]:
+def joint_chi2(theta: np.ndarray, runs: Sequence[CurveData]) -> tuple[float, np.ndarray, np.ndarray]:
     """chi2 of one shape and one (L0, A) over all runs: (chi2, coef, weighted residuals)."""
-    segments = [(c.steps, c.eta) for c in runs]
-    u = shape.u_segments(theta, segments)
+    u = shape.u_segments(theta, [(c.steps, c.eta) for c in runs])
     y = np.concatenate([c.y for c in runs])
     w = 1.0 / np.concatenate([c.sigma for c in runs])
-    coef, _, chi2 = shape._line(u, y, w)
-    return chi2, coef, (coef[0] + coef[1] * u - y) * w
+    coefs, _, chi2 = shape.lines(u[None, :], y, w)
+    coef = coefs[0]
+    return float(chi2[0]), coef, (coef[0] + coef[1] * u - y) * w
 
 
-def calibrate(runs: list[CurveData], source: str) -> tuple[ShapePrior, dict]:
-    """The joint fit's shape and its covariance; also (L0, A) and the reduced chi2."""
+def calibrate(runs: Sequence[CurveData], source: str, start_fraction: float = START_FRACTION
+              ) -> tuple[ShapePrior, dict[str, float]]:
+    """The joint fit's shape and its covariance; also (L0, A) and the reduced chi2. The
+    runs' points are from `start_fraction` of each run on."""
     from scipy.optimize import least_squares
-    best = None
+    best: tuple[float, np.ndarray] | None = None
     for a in np.geomspace(0.03, 1.0, 16):  # grid, then polish from the best few
         for lam in (0.99, 0.995, 0.998, 0.999, 0.9995):
             for r in np.geomspace(1e-6, 1e-2, 9):
-                t = shape.to_theta(a, lam, r)
+                t = shape.to_theta(float(a), lam, float(r))
                 c2 = joint_chi2(t, runs)[0]
                 if best is None or c2 < best[0]:
                     best = (c2, t)
-    res = least_squares(lambda t: joint_chi2(t, runs)[2], best[1], bounds=THETA_BOUNDS)
+    assert best is not None
+
+    def residuals(t: np.ndarray) -> np.ndarray:
+        return joint_chi2(t, runs)[2]
+
+    res = least_squares(residuals, best[1], bounds=THETA_BOUNDS)
     theta = res.x if joint_chi2(res.x, runs)[0] <= best[0] else best[1]
     chi2, coef, resid = joint_chi2(theta, runs)
     dof = max(len(resid) - 5, 1)
     red = max(1.0, chi2 / dof)
     h = _hessian(lambda t: joint_chi2(t, runs)[0], theta)
     cov = np.linalg.pinv(h / 2.0) * red
-    prior = ShapePrior(tuple(float(v) for v in theta), tuple(tuple(float(v) for v in row) for row in cov),
-                       START_FRACTION, source)
+    mean = (float(theta[0]), float(theta[1]), float(theta[2]))
+    rows = tuple((float(row[0]), float(row[1]), float(row[2])) for row in cov)
+    prior = ShapePrior(mean, rows, start_fraction, source)
     return prior, {"L0": float(coef[0]), "A": float(coef[1]), "reduced_chi2": chi2 / dof, "points": len(resid)}
 
 
-def _hessian(f, x: np.ndarray, h: float = 0.05) -> np.ndarray:  # noqa: ANN001
+def _hessian(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 0.05) -> np.ndarray:
     n = len(x)
     out = np.empty((n, n))
     f0 = f(x)
@@ -106,27 +141,8 @@ def _hessian(f, x: np.ndarray, h: float = 0.05) -> np.ndarray:  # noqa: ANN001
     # a direction the data do not bend in gets a wide, not an infinite, variance
     w, vec = np.linalg.eigh(out)
     w = np.maximum(w, 2.0 / 4.0)  # at most sd 2 in log units
-    return (vec * w) @ vec.T
-
-
-@contextmanager
-def using(val: ShapePrior, train: ShapePrior, start_fraction: float, model_error: tuple[float, float]):
-    """Extrapolate with other priors for a while (calibration's leave-one-out backtests)."""
-    g = globals()
-    keys = ("VAL_PRIOR", "TRAIN_PRIOR", "START_FRACTION", "MODEL_ERROR_BASE", "MODEL_ERROR_PER_DOUBLING")
-    saved = {k: g[k] for k in keys}
-    g.update(zip(keys, (val, train, start_fraction, *model_error)))
-    try:
-        yield
-    finally:
-        g.update(saved)
-
-
-def model_error(ratio: float) -> float:
-    """The model-error sd at a horizon ratio, as a fraction of the predicted loss."""
-    if ratio <= 1:
-        return 0.0
-    return MODEL_ERROR_BASE + MODEL_ERROR_PER_DOUBLING * math.log2(ratio)
+    hess: np.ndarray = (vec * w) @ vec.T
+    return hess
 
 
 # -- calibrated values (python benchmarks/calibrate_extrapolation.py) ----------------------
@@ -149,3 +165,4 @@ TRAIN_PRIOR = ShapePrior(
     START_FRACTION, SOURCE)
 MODEL_ERROR_BASE = 0.0000
 MODEL_ERROR_PER_DOUBLING = 0.0000
+DEFAULT = Calibration(VAL_PRIOR, TRAIN_PRIOR, START_FRACTION, MODEL_ERROR_BASE, MODEL_ERROR_PER_DOUBLING, SOURCE)

@@ -1,83 +1,78 @@
 """Predict a run's loss at a later step, for each way of getting there.
 
-1. read the curves of the run's lineage and its LR schedule (nanoGPT's get_lr, rebuilt
-   from the config; nanoGPT's defaults where the log does not show a value, said so), and
-   the noise of its losses (points.py);
-2. fit the LR-annealing law with a calibrated shape (shape.py, calibration.py) to the
-   val evals, and separately to the train stream (per-iteration losses in bins plus the
-   evals' train losses): shape samples from the prior, weighted by the run's points;
-3. fit the other laws to the same points: the LR-annealing law with the run's own, free
-   shape (laws.fit_mtl, one fit per lam), and the schedule-blind classic families (power
-   law with offset, exponential, log-power) as baselines. Each is scored by AIC and by a
-   backtest on the run itself (fit the train stream up to 70% of the run, predict the
-   rest). The schedule-aware laws form the ensemble, weighted by that backtest; a law
-   whose backtest error is over 3x the best's gets no weight;
-4. predict each scenario's schedule; the interval adds four parts: the fit's statistical
-   spread (between shape samples, and each sample's (L0, A) covariance), the spread
-   between the laws, a model-error term growing with log2 of the horizon ratio
-   (calibration.py, from leave-one-horizon-out backtests), and the noise of one logged eval.
+One pass, in order:
+
+1. points: the run's curves, their noise, and the points to fit (from past the warmup
+   on): per-iteration losses thinned into bins plus the evals (points.py);
+2. schedule: the LR of every step (nanoGPT's get_lr, rebuilt from the config; nanoGPT's
+   defaults where the log does not show a value, said so) and eta = LR / peak (lr.py);
+3. fit: the LR-annealing law with a calibrated shape (shape.py, calibration.py) to the
+   val evals, and separately to the train stream: shape samples from the prior, weighted
+   by the run's points; and the same law with the run's own, free shape (laws.fit_mtl_at,
+   one fit per lam). The two form the ensemble, weighted by a backtest on the run itself
+   (fit the train stream up to 70% of the run, predict the rest); a law whose backtest
+   error is over 3x the best's gets no weight. The schedule-blind classic families (power
+   law with offset, exponential, log-power) are fitted to the same points as baselines
+   (streams.py). Other runs of the config (`calibrate`, the reference runs) join the fit;
+4. scenarios: each scenario's LR schedule (scenarios.py), and each law's prediction
+   under it;
+5. interval: the fit's statistical spread (between shape samples, and each sample's
+   (L0, A) covariance), the spread between the laws, a model-error term growing with log2
+   of the horizon ratio (calibration.py, from leave-one-horizon-out backtests), and the
+   noise of one logged eval (interval.py).
+
+An `Extrapolator` makes steps 1-3 once per run (the fits depend on the target step only
+through whether the reference runs join, and through the peak LR when the schedule rises
+beyond the last step) and reuses them for every target and scenario.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+import hashlib
+from collections.abc import Callable, Sequence
+from typing import NamedTuple, TypeVar, cast
 
 import numpy as np
 
 from ..run import Run
-from . import calibration, laws, points, reference, shape
+from . import calibration as calibration_mod
+from . import interval, lr, points, reference, shape, streams
 from . import scenarios as scenarios_mod
-from .points import CannotExtrapolate
+from .calibration import Calibration
+from .points import CannotExtrapolate, RunPoints
+from .results import (
+    Baseline,
+    EffectiveSamples,
+    Estimate,
+    Extrapolation,
+    FitInfo,
+    LawsInfo,
+    ModelInfo,
+    Offsets,
+    Path,
+    PointCounts,
+    PriorInfo,
+    ReferenceInfo,
+    Scenario,
+)
+from .scenarios import CustomLr, CustomSchedule
+from .streams import Design, Features, LawValues, Stream
 
-__all__ = ["CannotExtrapolate", "Estimate", "Extrapolation", "Scenario", "extrapolate"]
+__all__ = ["CannotExtrapolate", "CustomSchedule", "Estimate", "Extrapolation", "Extrapolator", "Scenario",
+           "extrapolate"]
 
-BACKTEST_FRACTION = 0.7  # backtests fit the points up to this fraction of the run
-# the free-shape law: one run cannot tell lam apart, so its fits are averaged over lam
-FREE_LAM_PRIOR = {0.998: 0.25, 0.9985: 0.5, 0.999: 0.25}
-
-
-@dataclass(frozen=True)
-class Estimate:
-    mean: float
-    lo: float
-    hi: float
-    level: float
-    sd: float
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str  # rerun | resume | constant | custom | observed
-    flags: str  # exact nanoGPT flags
-    val: Estimate | None
-    train: Estimate | None
-    note: str | None = None
-
-
-@dataclass(frozen=True)
-class Extrapolation:
-    target_step: int
-    last_step: int
-    horizon_ratio: float  # target_step / last_step
-    model: dict  # {"name", "parameters" (train), "val_parameters", "prior", "laws": [...]}
-    fit: dict  # {"residual_scale", "eval_sigma", "iter_sigma", "points", "backtest_error", ...}
-    scenarios: tuple[Scenario, ...]
-    baseline: dict  # the schedule-blind power law's prediction of val at target_step
-    overfitting: dict | None = None  # {"best_step": ..., "best_val": ...} when val has turned up
-    notes: tuple[str, ...] = field(default=())
-    # predicted val along the way: "fit" over the observed steps, then one per scenario
-    # from the last observed step to the target; name -> (steps, values)
-    paths: dict = field(default_factory=dict)
+SCENARIOS = ("rerun", "resume", "constant")
+MODEL_NAME = "lr-annealing law (Tissue et al. 2024) with a calibrated shape prior"
+T = TypeVar("T")
 
 
-def extrapolate(run: Run, to: int, scenarios: tuple[str, ...] = ("rerun", "resume", "constant"),
-                level: float = 0.8, schedule: np.ndarray | dict | None = None,
-                calibrate: Run | list[Run] | None = None, reference: bool = True) -> Extrapolation:
+def extrapolate(run: Run, to: int, scenarios: tuple[str, ...] = SCENARIOS, level: float = 0.8,
+                schedule: CustomLr | None = None, calibrate: Run | Sequence[Run] | None = None,
+                reference: bool = True) -> Extrapolation:
     """Predict val and train loss at step `to` for each scenario.
 
-    schedule: a custom LR schedule for scenario 'custom': a dict with warmup_iters,
-    lr_decay_iters, min_lr (and optionally learning_rate), or an array of per-step LRs.
+    schedule: a custom LR schedule for scenario 'custom': a CustomSchedule (or a dict of
+    warmup_iters, lr_decay_iters, min_lr, learning_rate), or an array of per-step LRs.
     calibrate: other runs of the same config at other horizons; fitted jointly.
     reference: join the shipped reference runs when the run's config is theirs
         (reference.py); False fits the run (and `calibrate`) alone.
@@ -85,307 +80,297 @@ def extrapolate(run: Run, to: int, scenarios: tuple[str, ...] = ("rerun", "resum
     Raises:
         CannotExtrapolate: the run does not allow a prediction (the message says why).
     """
-    import warnings
-    with warnings.catch_warnings():  # a fit that strays is judged by its result, not warned about
-        warnings.simplefilter("ignore")
-        with np.errstate(all="ignore"):
-            return _extrapolate(run, to, scenarios, level, schedule, calibrate, reference)
+    others = () if calibrate is None else (calibrate,) if isinstance(calibrate, Run) else tuple(calibrate)
+    return Extrapolator(run, level=level, calibrate=others, reference=reference).extrapolate(to, scenarios, schedule)
 
 
-@dataclass(frozen=True)
-class _Stream:
-    """One stream's fits: the calibrated-shape posterior and the free-shape fits."""
+class Observed(NamedTuple):
+    """What the fits take from the run, whatever the target: its points and schedule."""
 
-    post: shape.Posterior
-    free: list  # laws.LawFit per lam in the free ensemble
-    free_w: np.ndarray  # their weights within the free law (the lam prior)
-    law_w: dict  # {"calibrated": w, "free": w}: the ensemble's weights
+    points: RunPoints
+    schedule: lr.Schedule
+    notes: tuple[str, ...]
 
 
-def _extrapolate(run: Run, to: int, scenarios: tuple[str, ...], level: float,
-                 schedule: np.ndarray | dict | None, calibrate: Run | list[Run] | None,
-                 use_reference: bool) -> Extrapolation:
-    if not 0 < level < 1:
-        raise CannotExtrapolate(f"level {level} is not between 0 and 1")
-    notes: list[str] = []
-    cur = points.curves(run)
-    last = int(max(cur.ev_step.max(initial=0), cur.it_step.max(initial=0)))
-    if to < 1 or to < int(cur.ev_step.min(initial=last)):
-        raise CannotExtrapolate(f"target step {to} is before the first observed step")
-    params, assumed = points.schedule(run)
-    if assumed:
-        notes.append(f"the log does not show {', '.join(assumed)}; nanoGPT's defaults are assumed")
-    eval_iters = run.config.get("eval_iters") or 200
-    horizon = max(to, last) + 1
-    lr_obs = points.lr_steps(run, params, horizon)
-    warm = points.warmup_iters(run, params)
-    eta_obs = shape.eta(lr_obs, warm)
+class Own(NamedTuple):
+    """The run's own points under its observed eta, with the laws' features."""
 
-    sig_iter = points.iter_sigma(cur)
-    sig_eval = sig_iter / math.sqrt(eval_iters) if sig_iter else 0.01
-    if not sig_iter:
-        notes.append("no per-iteration losses: eval noise assumed 0.01 nats")
-    start = max(1, int(calibration.START_FRACTION * last), min(warm, last // 2))
-    tr_steps, tr_y, tr_sig = points.train_points(cur, start, sig_iter, sig_eval)
-    va_steps, va_y = points.val_points(cur, start)
-    if len(va_steps) < 3 and len(tr_steps) < 10:
-        raise CannotExtrapolate(f"too few points after step {start}: {len(va_steps)} evals, "
-                                f"{len(tr_steps)} binned iterations")
-    if len(tr_steps) and float(np.ptp(tr_y)) < 1e-6 and (not len(va_y) or float(np.ptp(va_y)) < 1e-6):
-        raise CannotExtrapolate("the loss is constant")
-    if len(tr_steps) < 3:
-        raise CannotExtrapolate(f"too few train points after step {start} ({len(tr_steps)})")
+    features: Features
+    designs: dict[str, Design]  # "train", "val"
 
-    tr_seg = [(tr_steps, tr_y, tr_sig, eta_obs)]
-    va_seg = [(va_steps, va_y, np.full(len(va_y), sig_eval), eta_obs)]
-    others = [] if calibrate is None else [calibrate] if isinstance(calibrate, Run) else list(calibrate)
-    for o in others:  # other horizons of the same config: their points join the fit
-        other = points.other_segments(o, start, calibration.START_FRACTION)
-        tr_seg.append(other["train"])
-        va_seg.append(other["val"])
-        notes.append(f"fitted jointly with {o.source} ({other['last']} steps)")
-    use_reference = use_reference and to > last  # inside the observed range there is nothing to add
-    why_not = reference.mismatch(run) if use_reference else []
-    own = len(tr_seg)
-    if use_reference and not why_not:  # the reference runs of this config: further horizons, as `calibrate`
-        for o in reference.runs():
-            other = points.other_segments(o, start, calibration.START_FRACTION)
-            tr_seg.append(other["train"])
-            va_seg.append(other["val"])
 
-    def fit_both(tr_seg: list, va_seg: list) -> tuple[_Stream, _Stream | None]:
-        train = _fit_stream(tr_seg, calibration.TRAIN_PRIOR, cur, start, sig_iter, sig_eval, eta_obs)
-        val = _fit_stream(va_seg, calibration.VAL_PRIOR, None, start, sig_iter, sig_eval, eta_obs,
-                          law_w=train.law_w) if len(va_steps) >= 3 else None
-        return train, val
+class Fits(NamedTuple):
+    """The run's fits under one observed eta, with the other runs that joined them."""
 
-    train, val = fit_both(tr_seg, va_seg)
-    ref_info = None
-    if len(tr_seg) > own:
-        off = {"train": reference.offset(train.post.predict(eta_obs, tr_steps)[0], tr_y),
-               "val": reference.offset(val.post.predict(eta_obs, va_steps)[0], va_y) if val else None}
-        worst = max(abs(v) for v in off.values() if v is not None)
-        if worst > reference.TOLERANCE:
-            notes.append(f"the run's points lie {worst:.3f} nats off the reference runs of its config "
-                         f"({reference.SOURCE}; tolerance {reference.TOLERANCE}): other data or code? "
-                         "fitted without them")
-            train, val = fit_both(tr_seg[:own], va_seg[:own])
+    own: Own
+    train: Stream
+    val: Stream | None  # None: too few val evals
+    backtest: streams.Backtest  # the law weights
+    reference: ReferenceInfo | None  # the reference runs, when they joined
+    why_not: tuple[str, ...]  # why the reference runs do not apply, where they were tried
+    notes: tuple[str, ...]
+
+
+class Predicted(NamedTuple):
+    """One scenario's laws at the target step (and the val path), before the interval."""
+
+    name: str
+    flags: str
+    train: tuple[LawValues, LawValues]
+    val: tuple[LawValues, LawValues] | None
+    path: Path | None
+    features: Features  # under the scenario's eta
+
+
+class Extrapolator:
+    """One run's fits, made once; predictions at any target step reuse them.
+
+    Nothing is read or fitted before the first `extrapolate`: a run that cannot be
+    extrapolated raises CannotExtrapolate there. The fits depend on the target only
+    through whether the reference runs join (a target past the last step) and the peak LR
+    (where the run's schedule would rise past its last step); each is made once per those.
+    """
+
+    def __init__(self, run: Run, *, level: float = 0.8, calibrate: Sequence[Run] = (),
+                 reference: bool = True, calibration: Calibration | None = None) -> None:
+        self.run = run
+        self.level = level
+        self.calibrate = tuple(calibrate)
+        self.reference = reference
+        self.calibration = calibration if calibration is not None else calibration_mod.DEFAULT
+        self._done: dict[tuple[object, ...], object] = {}
+
+    def extrapolate(self, to: int, scenarios: tuple[str, ...] = SCENARIOS,
+                    schedule: CustomLr | None = None) -> Extrapolation:
+        """Predict val and train loss at step `to` for each scenario (see `extrapolate`)."""
+        custom = scenarios_mod.custom(schedule) if schedule is not None else None
+        key = ("extrapolation", int(to), tuple(scenarios), _key(custom))
+        return self._once(key, lambda: self._extrapolate(int(to), tuple(scenarios), custom))
+
+    def _once(self, key: tuple[object, ...], make: Callable[[], T]) -> T:
+        if key not in self._done:
+            self._done[key] = make()
+        return cast(T, self._done[key])
+
+    # -- the steps, in order -----------------------------------------------------------
+
+    def _extrapolate(self, to: int, scenarios: tuple[str, ...], custom: CustomSchedule | np.ndarray | None
+                     ) -> Extrapolation:
+        if not 0 < self.level < 1:
+            raise CannotExtrapolate(f"level {self.level} is not between 0 and 1")
+        cur = self._once(("curves",), lambda: points.curves(self.run))
+        if to < 1 or to < int(cur.ev_step.min(initial=cur.last)):
+            raise CannotExtrapolate(f"target step {to} is before the first observed step")
+        obs = self._once(("observed",), lambda: self._observe(cur))
+        last = obs.points.last
+        peak = obs.schedule.peak(max(to, last) + 1)
+        use_reference = self.reference and to > last  # inside the observed range there is nothing to add
+        fits = self._once(("fits", peak, use_reference), lambda: self._fit(obs, peak, use_reference))
+        named = scenarios_mod.named(scenarios, custom, to, last)
+        return self._interval(to, obs, fits, [self._predict(n, sched, fits, obs, to) for n, sched in named], peak)
+
+    def _observe(self, cur: points.Curves) -> Observed:
+        """1-2. the points and the schedule."""
+        sched = lr.read(self.run, cur.last)
+        pts = points.collect(self.run, cur, sched.warmup, self.calibration.start_fraction)
+        notes = []
+        if sched.assumed:
+            notes.append(f"the log does not show {', '.join(sched.assumed)}; nanoGPT's defaults are assumed")
+        if not pts.sig_iter:
+            notes.append("no per-iteration losses: eval noise assumed 0.01 nats")
+        return Observed(pts, sched, tuple(notes))
+
+    def _fit(self, obs: Observed, peak: float, use_reference: bool) -> Fits:
+        """3. the fits under the observed eta: with the other runs, and checked against them."""
+        pts, own = obs.points, self._own(obs, peak)
+        has_val = len(pts.val.steps) >= 3
+        why_not = tuple(reference.mismatch(self.run)) if use_reference else ()
+        joined: tuple[str, ...] = ("calibrate",) if self.calibrate else ()
+        notes = [f"fitted jointly with {o.source} ({self._other(obs, o).last} steps)" for o in self.calibrate]
+        if use_reference and not why_not:
+            joined += ("reference",)
+
+        def fit_both(joined: tuple[str, ...]) -> tuple[Stream, Stream | None]:
+            return (self._stream(obs, "train", peak, joined),
+                    self._stream(obs, "val", peak, joined) if has_val else None)
+
+        train, val = fit_both(joined)
+        ref = None
+        if "reference" in joined:
+            tr, va = own.designs["train"], own.designs["val"]
+            off = Offsets(reference.offset(train.post.predict_u(tr.at.u).mean, tr.y),
+                          reference.offset(val.post.predict_u(va.at.u).mean, va.y) if val else None)
+            worst = max(abs(v) for v in off if v is not None)
+            if worst > reference.TOLERANCE:
+                notes.append(f"the run's points lie {worst:.3f} nats off the reference runs of its config "
+                             f"({reference.SOURCE}; tolerance {reference.TOLERANCE}): other data or code? "
+                             "fitted without them")
+                train, val = fit_both(joined[:-1])
+            else:
+                ref = ReferenceInfo(reference.SOURCE, off)
+                notes.append(f"the run's config is that of the reference runs ({reference.SOURCE}): "
+                             "their points join the fit as further horizons; the run's own points lie "
+                             + ", ".join(f"{v:+.3f} ({k})" for k, v in off._asdict().items() if v is not None)
+                             + " nats off the joint fit")
+        if val is None:
+            notes.append(f"{len(pts.val.steps)} evals after step {pts.start}: too few to predict val (3 needed); "
+                         "train is predicted from the per-iteration losses")
+        backtest = self._once(("backtest", peak), lambda: streams.law_weights(
+            own.designs["train"], self._shapes()["train"], pts.last))
+        return Fits(own, train, val, backtest, ref, why_not, tuple(notes))
+
+    def _predict(self, name: str, sched: CustomSchedule | np.ndarray | None, fits: Fits, obs: Observed,
+                 to: int) -> Predicted:
+        """4. one scenario: its schedule, and each law's prediction under it."""
+        last = obs.points.last
+        if name == "observed":
+            flags, feats = "", fits.own.features
         else:
-            ref_info = {"runs": reference.SOURCE, "offset": off}
-            notes.append(f"the run's config is that of the reference runs ({reference.SOURCE}): "
-                         "their points join the fit as further horizons; the run's own points lie "
-                         + ", ".join(f"{v:+.3f}" + f" ({k})" for k, v in off.items() if v is not None)
-                         + " nats off the joint fit")
-    if val is None:
-        notes.append(f"{len(va_steps)} evals after step {start}: too few to predict val (3 needed); "
-                     "train is predicted from the per-iteration losses")
-    overfit = _overfitting(cur, sig_eval)
+            rate, flags = scenarios_mod.lr(name, sched, obs.schedule, last, to)
+            feats = Features(self._shapes(), shape.eta(rate, obs.schedule.warmup), like=fits.own.features)
+        target = np.array([to])
+        train = streams.laws_at(fits.train, feats.at("train", target))
+        if fits.val is None:
+            return Predicted(name, flags, train, None, None, feats)
+        val = streams.laws_at(fits.val, feats.at("val", target))
+        path = None
+        if name != "observed":
+            steps = np.unique(np.linspace(last, to, 60).astype(int))
+            path = interval.path(fits.val, feats.at("val", steps), fits.backtest.weights)
+        return Predicted(name, flags, train, val, path, feats)
 
-    # one logged val's noise: the train batches' noise over eval_iters, or more where the
-    # val evals scatter more around the fit (val batches vary more than train batches)
-    val_eval_sd = sig_eval * math.sqrt(max(1.0, val.post.chi2_min / val.post.dof)) if val else sig_eval
-    ratio = to / last if last else float("inf")
-    z = _z(level)
-    model_sd = calibration.model_error(ratio)
-    named = [("observed", None)] if to <= last else [(s, None) for s in scenarios if s != "custom"]
-    if to > last and (schedule is not None or "custom" in scenarios):
-        if schedule is None:
-            raise CannotExtrapolate("scenario 'custom' needs a schedule")
-        named.append(("custom", schedule))
-    paths: dict = {}
-    if val is not None:
-        obs = np.unique(np.linspace(start, last, 60).astype(int))
-        paths["fit"] = _path(val, eta_obs, obs)
-    out: list[Scenario] = []
-    for name, sched in named:
-        lr, flags = scenarios_mod.schedule(name, sched, params, lr_obs, last, to)
-        e = shape.eta(lr, warm) if name != "observed" else eta_obs
-        train_est = _estimate(train, e, to, model_sd, sig_eval, z, level)
-        val_est, note = None, None
-        if val is not None:
-            val_est = _estimate(val, e, to, model_sd, val_eval_sd, z, level)
-            if name != "observed":
-                paths[name] = _path(val, e, np.unique(np.linspace(last, to, 60).astype(int)))
-        if overfit is not None and name != "observed":
-            note = (f"val is past its minimum ({overfit['best_val']:.4f} at step "
-                    f"{overfit['best_step']}) while train keeps falling: more steps are "
-                    "not expected to lower it")
-            val_est = None
-        out.append(Scenario(name, flags, val_est, train_est, note))
-    if to <= last:
-        notes.append(f"step {to} is inside the observed range: the smoothed observed value")
-    differ = calibration.differences(run.config)
-    if differ and to > last:
-        notes.append("the shape prior and the model error are calibrated on nanoGPT's README CPU config; "
-                     f"this run differs in {', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}: "
-                     "the interval may be too narrow (backtest on this run: fit.backtest_error)")
-    unseen = [w.split()[0] for w in why_not if w.endswith(" not shown")]
-    if unseen and not differ:
-        notes.append(f"the reference runs ({reference.SOURCE}) are not joined: the log does not show "
-                     f"{', '.join(unseen)}")
-    far = max(shape.distance(train.post, calibration.TRAIN_PRIOR),
-              shape.distance(val.post, calibration.VAL_PRIOR) if val else 0.0)
-    if far > 3 and ref_info is None:  # with the reference runs the shape is theirs
-        notes.append(f"the run's curve bends unlike the calibrated shape ({far:.1f} prior sd away; "
-                     f"calibrated on {calibration.VAL_PRIOR.source}): the prediction leans on the run's "
-                     "own fit, and the model error is the calibration's; read the interval with care")
-    fam = _families(va_steps if val is not None else tr_steps, va_y if val is not None else tr_y,
-                    np.full(len(va_y), sig_eval) if val is not None else tr_sig, to)
-    model = {**_model(train, val, fam), "reference": ref_info}
-    best = int(np.argmax(train.post.weights))
-    u = train.post.u(eta_obs, tr_steps)[best]
-    resid = (train.post.coefs[best, 0] + train.post.coefs[best, 1] * u - tr_y) / tr_sig
-    fit = {"residual_scale": float(np.sqrt(np.mean(resid ** 2))), "eval_sigma": sig_eval,
-           "val_eval_sigma": val_eval_sd,
-           "iter_sigma": sig_iter, "points": {"train": int(len(tr_y)), "val": int(len(va_y))},
-           "effective_samples": {"train": train.post.ess, "val": val.post.ess if val else None},
-           "backtest_error": _val_backtest(cur, start, sig_eval, eta_obs)}
-    baseline = {"name": "power law in steps, a + b*s^-c", "val": fam["power"]["prediction"]
-                if val is not None and fam.get("power") else None}
-    if (others or ref_info) and out and out[0].val is not None:
-        alone = extrapolate(run, to, scenarios, level, schedule, None, reference=False).scenarios[0].val
-        if alone is not None:
-            v = out[0].val
-            joined = " and ".join(w for w in ("the other runs" if others else "",
-                                               "the reference runs" if ref_info else "") if w)
-            notes.append(f"{out[0].name} without {joined}: val {alone.mean:.4f} "
-                         f"[{alone.lo:.4f}, {alone.hi:.4f}]; with them {v.mean:.4f} [{v.lo:.4f}, {v.hi:.4f}]: "
-                         f"the interval is {(v.hi - v.lo) / (alone.hi - alone.lo):.2f}x as wide")
-    return Extrapolation(to, last, ratio, model, fit, tuple(out), baseline,
-                         overfit, tuple(notes), paths)
+    def _interval(self, to: int, obs: Observed, fits: Fits, predicted: list[Predicted], peak: float
+                  ) -> Extrapolation:
+        """5. each scenario's estimates with their intervals, and what is said about the fit."""
+        pts, w, level = obs.points, fits.backtest.weights, self.level
+        last = pts.last
+        overfit = points.overfitting(pts.curves, pts.sig_eval)
+        val_sd = interval.val_eval_sd(fits.val, pts.sig_eval)
+        ratio = to / last if last else float("inf")
+        model_sd = self.calibration.model_error(ratio)
+        out = []
+        for p in predicted:
+            val = interval.estimate(p.val, w, model_sd, val_sd, level) if p.val is not None else None
+            note = None
+            if overfit is not None and p.name != "observed":
+                note = (f"val is past its minimum ({overfit.best_val:.4f} at step {overfit.best_step}) while "
+                        "train keeps falling: more steps are not expected to lower it")
+                val = None
+            train = interval.estimate(p.train, w, model_sd, pts.sig_eval, level)
+            out.append(Scenario(p.name, p.flags, val, train, note, p.path))
+        notes = list(obs.notes + fits.notes) + self._notes(to, last, fits)
+        if (self.calibrate or fits.reference) and out and out[0].val is not None:
+            notes.append(self._alone(obs, out[0], predicted[0], fits, peak, to, model_sd))
+        fit_path = None
+        if fits.val is not None:
+            steps = np.unique(np.linspace(pts.start, last, 60).astype(int))
+            fit_path = interval.path(fits.val, fits.own.features.at("val", steps), w)
+        model, baseline = self._model(obs, fits, to)
+        return Extrapolation(to, last, ratio, model, self._fit_info(obs, fits, peak, val_sd), tuple(out), baseline,
+                             overfit, tuple(notes), fit_path)
 
+    # -- the fits' parts, each made once ------------------------------------------------
 
-# -- pieces ------------------------------------------------------------------------------
+    def _shapes(self) -> dict[str, shape.Samples]:
+        """The shape samples of the train and the val prior."""
+        cal = self.calibration
+        return self._once(("shapes",), lambda: {"train": shape.samples(cal.train_prior),
+                                                 "val": shape.samples(cal.val_prior)})
 
-def _free_features(segments: list) -> tuple[laws.Features, np.ndarray, np.ndarray, np.ndarray]:
-    """laws.Features over all segments (each after the previous one's steps) and the points."""
-    feats = [laws.features(sg[3], 0) for sg in segments]
-    offsets = np.cumsum([0] + [len(f.s1) for f in feats[:-1]])
-    joint = laws.Features(np.concatenate([f.s1 for f in feats]),
-                          {lam: np.concatenate([f.s2[lam] for f in feats]) for lam in laws.LAMBDAS})
-    steps = np.concatenate([sg[0] + o for sg, o in zip(segments, offsets)])
-    return joint, steps, np.concatenate([sg[1] for sg in segments]), np.concatenate([sg[2] for sg in segments])
+    def _own(self, obs: Observed, peak: float) -> Own:
+        """The run's own points with their features under the observed eta."""
+        def make() -> Own:
+            feats = Features(self._shapes(), obs.schedule.eta(peak))
+            return Own(feats, {k: feats.design(k, getattr(obs.points, k)) for k in ("train", "val")})
+        return self._once(("own", peak), make)
 
+    def _other(self, obs: Observed, o: Run) -> points.Joined:
+        """Another run's points: from the run's start (or the other's start fraction) on."""
+        return self._once(("other", id(o)), lambda: points.joined(o, obs.points.start,
+                                                                    self.calibration.start_fraction))
 
-def _fit_free(segments: list) -> list[laws.LawFit]:
-    feats, steps, y, sig = _free_features(segments)
-    return [laws.fit_mtl(steps, y, sig, feats, lam=lam)[0] for lam in FREE_LAM_PRIOR]
+    def _joined(self, obs: Observed, kind: str, which: str) -> list[Design]:
+        """The other runs' points ("calibrate" or "reference") with their features."""
+        def make() -> list[Design]:
+            runs = self.calibrate if which == "calibrate" else reference.runs()
+            segs = [getattr(self._other(obs, o), kind) for o in runs]
+            return [Features(self._shapes(), sg.eta).design(kind, points.Points(sg.steps, sg.y, sg.sigma))
+                    for sg in segs]
+        return self._once(("joined", kind, which), make)
 
+    def _stream(self, obs: Observed, kind: str, peak: float, joined: tuple[str, ...]) -> Stream:
+        """One stream fitted on the run's own points and the `joined` other runs'."""
+        def make() -> Stream:
+            own = self._own(obs, peak).designs[kind]
+            designs = [own] + [d for which in joined for d in self._joined(obs, kind, which)]
+            return streams.fit_stream(streams.concat(designs) if len(designs) > 1 else own, self._shapes()[kind])
+        return self._once(("stream", kind, peak, joined), make)
 
-def _fit_stream(segments: list, prior: shape.ShapePrior, cur: points.Curves | None, start: int,
-                sig_iter: float | None, sig_eval: float, eta_obs: np.ndarray,
-                law_w: dict | None = None) -> _Stream:
-    post = shape.fit(segments, prior)
-    free = _fit_free(segments)
-    free_w = np.array([FREE_LAM_PRIOR[f.params["lam"]] for f in free])
-    if law_w is None:
-        law_w = _law_weights(cur, start, sig_iter, sig_eval, eta_obs, prior)
-    return _Stream(post, free, free_w / free_w.sum(), law_w)
+    # -- what is said about the fit -------------------------------------------------------
 
+    def _notes(self, to: int, last: int, fits: Fits) -> list[str]:
+        cal = self.calibration
+        notes = []
+        if to <= last:
+            notes.append(f"step {to} is inside the observed range: the smoothed observed value")
+        differ = calibration_mod.differences(self.run.config)
+        if differ and to > last:
+            notes.append("the shape prior and the model error are calibrated on nanoGPT's README CPU config; "
+                         f"this run differs in {', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}: "
+                         "the interval may be too narrow (backtest on this run: fit.backtest_error)")
+        unseen = [w.split()[0] for w in fits.why_not if w.endswith(" not shown")]
+        if unseen and not differ:
+            notes.append(f"the reference runs ({reference.SOURCE}) are not joined: the log does not show "
+                         f"{', '.join(unseen)}")
+        far = max(shape.distance(fits.train.post, cal.train_prior),
+                  shape.distance(fits.val.post, cal.val_prior) if fits.val else 0.0)
+        if far > 3 and fits.reference is None:  # with the reference runs the shape is theirs
+            notes.append(f"the run's curve bends unlike the calibrated shape ({far:.1f} prior sd away; "
+                         f"calibrated on {cal.val_prior.source}): the prediction leans on the run's "
+                         "own fit, and the model error is the calibration's; read the interval with care")
+        return notes
 
-def _law_weights(cur: points.Curves, start: int, sig_iter: float | None, sig_eval: float,
-                 eta_obs: np.ndarray, prior: shape.ShapePrior) -> dict:
-    """Backtest on the run's train stream: fit up to 70% of the run, predict the rest.
-    Weights are inverse mean squared errors (in sigma units); a law over 3x the best's
-    rms error gets none."""
-    last = int(max(cur.ev_step.max(initial=0), cur.it_step.max(initial=0)))
-    cut = int(BACKTEST_FRACTION * last)
-    steps, y, sig = points.train_points(cur, start, sig_iter, sig_eval)
-    fit_m, held = steps <= cut, steps > cut
-    if fit_m.sum() < 5 or held.sum() < 2:
-        return {"calibrated": 1.0, "free": 0.0, "backtest": None}
-    seg = [(steps[fit_m], y[fit_m], sig[fit_m], eta_obs)]
-    post = shape.fit(seg, prior)
-    cal = post.predict(eta_obs, steps[held])[0]
-    free = _fit_free(seg)
-    fw = np.array([FREE_LAM_PRIOR[f.params["lam"]] for f in free])
-    feats = laws.features(eta_obs, 0)
-    fr = (fw / fw.sum()) @ np.array([f.predict(steps[held], feats) for f in free])
-    err = {k: float(np.sqrt(np.mean(((p - y[held]) / sig[held]) ** 2))) for k, p in
-           (("calibrated", cal), ("free", fr))}
-    best = min(err.values())
-    raw = {k: (0.0 if e > 3 * best else 1.0 / max(e, 1e-6) ** 2) for k, e in err.items()}
-    total = sum(raw.values())
-    return {**{k: v / total for k, v in raw.items()}, "backtest": err}
+    def _alone(self, obs: Observed, first: Scenario, p: Predicted, fits: Fits, peak: float, to: int,
+               model_sd: float) -> str:
+        """The first scenario's val from the run's own points alone, against that with the others."""
+        assert first.val is not None
+        alone = self._stream(obs, "val", peak, ())
+        a = interval.estimate(streams.laws_at(alone, p.features.at("val", np.array([to]))), fits.backtest.weights,
+                              model_sd, interval.val_eval_sd(alone, obs.points.sig_eval), self.level)
+        v = first.val
+        joined = " and ".join(w for w in ("the other runs" if self.calibrate else "",
+                                           "the reference runs" if fits.reference else "") if w)
+        return (f"{first.name} without {joined}: val {a.mean:.4f} [{a.lo:.4f}, {a.hi:.4f}]; with them "
+                f"{v.mean:.4f} [{v.lo:.4f}, {v.hi:.4f}]: the interval is {(v.hi - v.lo) / (a.hi - a.lo):.2f}x as wide")
 
+    def _model(self, obs: Observed, fits: Fits, to: int) -> tuple[ModelInfo, Baseline]:
+        """The laws' parameters and weights, and the schedule-blind baselines at `to`."""
+        on = obs.points.val if fits.val is not None else obs.points.train
+        fam = self._once(("families", fits.val is not None), lambda: streams.families(on))
+        baselines = tuple(streams.baseline(f, len(on.y), to) for f in fam)
+        power = next((b.prediction for b in baselines if b.name == "power"), None)
+        prior = self.calibration.val_prior
+        bt = fits.backtest
+        model = ModelInfo(MODEL_NAME, streams.shape_params(fits.train.post),
+                          streams.shape_params(fits.val.post) if fits.val else None,
+                          PriorInfo(*shape.from_theta(np.array(prior.mean)), prior.source), bt.weights,
+                          LawsInfo(bt.errors, baselines), fits.reference)
+        return model, Baseline("power law in steps, a + b*s^-c", power if fits.val is not None else None)
 
-def _laws_at(stream: _Stream, e: np.ndarray, steps: np.ndarray) -> dict:
-    """Each law's prediction at `steps` under eta `e`, with its own spread."""
-    mean, between, within = stream.post.predict(e, steps)
-    feats = laws.features(e, 0)
-    fr = np.array([f.predict(steps, feats) for f in stream.free])  # (n_lam, S)
-    fm = stream.free_w @ fr
-    fsd = np.sqrt(stream.free_w @ (fr - fm) ** 2)
-    return {"calibrated": (mean, np.hypot(between, within)), "free": (fm, fsd)}
+    def _fit_info(self, obs: Observed, fits: Fits, peak: float, val_sd: float) -> FitInfo:
+        pts, tr = obs.points, fits.own.designs["train"]
+        post = fits.train.post
+        best = post.best()
+        resid = (post.coefs[best, 0] + post.coefs[best, 1] * tr.at.u[best] - tr.y) / tr.sigma
+        backtest = self._once(("val backtest", peak), lambda: streams.val_backtest(
+            fits.own.designs["val"], fits.own.features, pts.curves))
+        return FitInfo(float(np.sqrt(np.mean(resid ** 2))), pts.sig_eval, val_sd, pts.sig_iter,
+                       PointCounts(len(tr.y), len(pts.val.y)),
+                       EffectiveSamples(post.ess, fits.val.post.ess if fits.val else None), backtest)
 
 
-def _path(stream: _Stream, e: np.ndarray, steps: np.ndarray) -> tuple:
-    at = _laws_at(stream, e, steps)
-    mean = sum(stream.law_w[k] * at[k][0] for k in at)
-    return tuple(int(v) for v in steps), tuple(float(v) for v in mean)
-
-
-def _estimate(stream: _Stream, e: np.ndarray, to: int, model_sd: float,
-              eval_sd: float, z: float, level: float) -> Estimate:
-    at = _laws_at(stream, e, np.array([to]))
-    w = stream.law_w
-    mean = float(sum(w[k] * at[k][0][0] for k in at))
-    between = math.sqrt(sum(w[k] * (at[k][0][0] - mean) ** 2 for k in at))  # spread between laws
-    stat = math.sqrt(sum(w[k] * at[k][1][0] ** 2 for k in at))  # each law's own spread
-    sd = math.sqrt(stat ** 2 + between ** 2 + (model_sd * mean) ** 2 + eval_sd ** 2)
-    return Estimate(mean, mean - z * sd, mean + z * sd, level, sd)
-
-
-def _families(steps: np.ndarray, y: np.ndarray, sig: np.ndarray, to: int) -> dict:
-    """The schedule-blind classic families on the same points: parameters, AIC, and the
-    value at `to` (baselines: the same for every scenario)."""
-    out = {}
-    if len(steps) < 3:
-        return out
-    for fit in (laws.fit_power(steps, y, sig), laws.fit_exponential(steps, y, sig),
-                laws.fit_log_power(steps, y, sig)):
-        out[fit.name] = {"parameters": {k: float(v) for k, v in fit.params.items()},
-                         "aic": laws.aic(fit.sse, len(y), 3),
-                         "prediction": float(fit.predict(np.array([to]), None)[0])}
-    return out
-
-
-def _model(train: _Stream, val: _Stream | None, fam: dict) -> dict:
-    def best(post: shape.Posterior) -> dict:
-        k = int(np.argmax(post.weights))
-        a, lam, r = shape.from_theta(post.thetas[k])
-        return {"L0": float(post.coefs[k, 0]), "A": float(post.coefs[k, 1]), "alpha": a, "lam": lam, "r": r}
-    pa, pl, pr = shape.from_theta(np.array(calibration.VAL_PRIOR.mean))
-    return {"name": "lr-annealing law (Tissue et al. 2024) with a calibrated shape prior",
-            "parameters": best(train.post), "val_parameters": best(val.post) if val else None,
-            "prior": {"alpha": pa, "lam": pl, "r": pr, "calibrated_on": calibration.VAL_PRIOR.source},
-            "weights": {k: v for k, v in train.law_w.items() if k != "backtest"},
-            "laws": {"backtest_rms_sigma": train.law_w.get("backtest"), "baselines": fam}}
-
-
-def _val_backtest(cur: points.Curves, start: int, sig_eval: float, eta_obs: np.ndarray) -> float | None:
-    """Fit the val evals up to 70% of the run, predict its last eval: absolute error (nats)."""
-    cut = int(BACKTEST_FRACTION * cur.ev_step.max(initial=0))
-    steps, y = points.val_points(cur.before(cut), start)
-    if len(steps) < 2:
-        return None
-    post = shape.fit([(steps, y, np.full(len(y), sig_eval), eta_obs)], calibration.VAL_PRIOR)
-    return float(abs(post.predict(eta_obs, cur.ev_step[-1:])[0][0] - cur.ev_val[-1]))
-
-
-def _z(level: float) -> float:
-    from scipy.stats import norm
-    return float(norm.ppf(0.5 + level / 2))
-
-
-def _overfitting(cur: points.Curves, sig_eval: float) -> dict | None:
-    if len(cur.ev_val) < 3:
-        return None
-    i = int(np.argmin(cur.ev_val))
-    rising = cur.ev_val[-1] - cur.ev_val[i] > 2 * sig_eval
-    train_falling = cur.ev_train[-1] < cur.ev_train[i]
-    if i < len(cur.ev_val) - 1 and rising and train_falling:
-        return {"best_step": int(cur.ev_step[i]), "best_val": float(cur.ev_val[i])}
-    return None
-
-
+def _key(custom: CustomSchedule | np.ndarray | None) -> object:
+    """A custom schedule as a key of the extrapolations made."""
+    if isinstance(custom, np.ndarray):
+        return ("lr", len(custom), hashlib.sha1(np.ascontiguousarray(custom).tobytes()).hexdigest())
+    return custom

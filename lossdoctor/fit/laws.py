@@ -21,6 +21,7 @@ a log-power law, L = a + b * ln(s)^(-c). Each has its nonlinear parameter on a g
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,17 +38,21 @@ class Features:
     s2: dict[float, np.ndarray]  # lam -> (N+1,)
 
 
-def features(lr: np.ndarray, warmup_iters: int) -> Features:
+def features(lr: np.ndarray, warmup_iters: int, lams: Sequence[float] = LAMBDAS) -> Features:
     """lr: (N,) the LR of the update at each step 0..N-1 (nanoGPT's get_lr)."""
-    from scipy.signal import lfilter
     peak = float(lr.max()) if len(lr) else 1.0
     eta = lr / peak
-    eta = np.where(np.arange(len(eta)) < warmup_iters, 1.0, eta)  # warmup at the peak
+    return areas(np.where(np.arange(len(eta)) < warmup_iters, 1.0, eta), lams)  # warmup at the peak
+
+
+def areas(eta: np.ndarray, lams: Sequence[float] = LAMBDAS) -> Features:
+    """S1 and S2 of a per-step eta (LR / peak LR), summed step by step."""
+    from scipy.signal import lfilter
     s1 = np.concatenate([[0.0], np.cumsum(eta)])
     drop = np.concatenate([[0.0], eta[:-1] - eta[1:]])  # (N,) eta_{t-1} - eta_t
     s2 = {}
-    for lam in LAMBDAS:
-        m = lfilter([1.0], [1.0, -lam], drop)  # m_t = lam m_{t-1} + drop_t
+    for lam in lams:
+        m: np.ndarray = lfilter([1.0], [1.0, -lam], drop)  # m_t = lam m_{t-1} + drop_t
         s2[lam] = np.concatenate([[0.0], np.cumsum(m)])
     return Features(s1, s2)
 
@@ -58,61 +63,93 @@ class LawFit:
     params: dict[str, float]
     sse: float  # weighted sum of squared residuals (in sigma units)
 
-    def predict(self, steps: np.ndarray, feats: Features) -> np.ndarray:
+    def predict(self, steps: np.ndarray, feats: Features | None) -> np.ndarray:
         p = self.params
         steps = np.asarray(steps, int)
         if self.name == "power":
-            return p["a"] + p["b"] * np.maximum(steps, 1.0) ** (-p["c"])
+            out: np.ndarray = p["a"] + p["b"] * np.maximum(steps, 1.0) ** (-p["c"])
+            return out
         if self.name == "exponential":
-            return p["a"] + p["b"] * np.exp(-steps / p["tau"])
+            out = p["a"] + p["b"] * np.exp(-steps / p["tau"])
+            return out
         if self.name == "log-power":
-            return p["a"] + p["b"] * np.log(np.maximum(steps, 2.0)) ** (-p["c"])
-        s1 = np.maximum(feats.s1[steps], 1e-9)
-        return p["L0"] + p["A"] * s1 ** (-p["alpha"]) - p["C"] * feats.s2[p["lam"]][steps]
+            out = p["a"] + p["b"] * np.log(np.maximum(steps, 2.0)) ** (-p["c"])
+            return out
+        assert feats is not None
+        return self.at(feats.s1[steps], feats.s2[p["lam"]][steps])
+
+    def at(self, s1: np.ndarray, s2: np.ndarray) -> np.ndarray:
+        """The MTL law where S1 and S2 (this fit's lam) are `s1`, `s2`."""
+        p = self.params
+        out: np.ndarray = p["L0"] + p["A"] * np.maximum(s1, 1e-9) ** (-p["alpha"]) - p["C"] * s2
+        return out
 
 
-def _linear(X: np.ndarray, y: np.ndarray, w: np.ndarray, lower: np.ndarray) -> tuple[np.ndarray, float]:
-    """Weighted least squares with lower bounds on the coefficients: (coef, sse)."""
-    from scipy.optimize import lsq_linear
-    res = lsq_linear(X * w[:, None], y * w, bounds=(lower, np.inf), method="bvls")
-    r = (X @ res.x - y) * w
-    return res.x, float(r @ r)
+def _nonneg(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
+    """Weighted least squares with non-negative coefficients: (coef, sse), as lsq_linear's
+    bounded-variable least squares gives it: the unbounded solution where it is
+    non-negative, else BVLS from it. Grids of ill-conditioned or interpolating fits
+    (a column near zero, no more points than coefficients) tie up to the last bits of
+    these solutions, and these bits pick among them."""
+    a, b = X * w[:, None], y * w
+    coef: np.ndarray = np.linalg.lstsq(a, b, rcond=-1)[0]
+    if not np.all(coef >= 0):
+        from scipy.optimize import lsq_linear
+        coef = lsq_linear(a, b, bounds=(np.zeros(X.shape[1]), np.inf), method="bvls").x
+    r = (X @ coef - y) * w
+    return coef, float(r @ r)
 
 
 def fit_mtl(steps: np.ndarray, y: np.ndarray, sigma: np.ndarray, feats: Features,
             alpha: float | None = None, lam: float | None = None, polish: bool = True) -> list[LawFit]:
     """Fits for each lam (best alpha each), best first; `alpha`/`lam` fix those shape
     parameters."""
-    w = 1.0 / sigma
-    s1 = np.maximum(feats.s1[steps], 1e-9)
-    out = []
-    for lm in ((lam,) if lam is not None else LAMBDAS):
-        best = None
-        for a in ((alpha,) if alpha is not None else ALPHAS):
-            X = np.column_stack([np.ones_like(s1), s1 ** (-a), -feats.s2[lm][steps]])
-            coef, sse = _linear(X, y, w, np.array([0.0, 0.0, 0.0]))
-            if best is None or sse < best[0]:
-                best = (sse, a, coef)
-        sse, a, coef = best
-        if polish and alpha is None:
-            sse, a, coef = _polish(steps, y, w, s1, feats.s2[lm][steps], a, coef, sse)
-        out.append(LawFit("mtl", {"L0": coef[0], "A": coef[1], "alpha": a, "C": coef[2], "lam": lm},
-                          sse))
+    out = [fit_mtl_at(feats.s1[steps], feats.s2[lm][steps], lm, y, sigma, alpha, polish)
+           for lm in ((lam,) if lam is not None else LAMBDAS)]
     return sorted(out, key=lambda f: f.sse)
 
 
-def _polish(steps, y, w, s1, s2, a, coef, sse):  # noqa: ANN001, ANN202
+def fit_mtl_at(s1: np.ndarray, s2: np.ndarray, lam: float, y: np.ndarray, sigma: np.ndarray,
+               alpha: float | None = None, polish: bool = True) -> LawFit:
+    """The MTL law with a given lam, fitted where S1 and S2 of the points are `s1`, `s2`:
+    alpha on a grid (or fixed), (L0, A, C) exactly, then polished."""
+    w = 1.0 / sigma
+    s1 = np.maximum(s1, 1e-9)
+    best: tuple[float, float, np.ndarray] | None = None
+    for a in ((alpha,) if alpha is not None else ALPHAS):
+        X = np.column_stack([np.ones_like(s1), s1 ** (-a), -s2])
+        coef, sse = _nonneg(X, y, w)
+        if best is None or sse < best[0]:
+            best = (sse, float(a), coef)
+    assert best is not None
+    sse, a, coef = best
+    if polish and alpha is None:
+        sse, a, coef = _polish(y, w, s1, s2, a, coef, sse)
+    return LawFit("mtl", {"L0": float(coef[0]), "A": float(coef[1]), "alpha": a, "C": float(coef[2]), "lam": lam},
+                  sse)
+
+
+def _polish(y: np.ndarray, w: np.ndarray, s1: np.ndarray, s2: np.ndarray, a: float, coef: np.ndarray,
+            sse: float) -> tuple[float, float, np.ndarray]:
     """least_squares on (L0, A, alpha, C) from the grid's best, soft-L1 loss, bounds."""
     from scipy.optimize import least_squares
 
+    log_s1 = np.log(s1)
+
     def resid(p: np.ndarray) -> np.ndarray:
-        return (p[0] + p[1] * s1 ** (-p[2]) - p[3] * s2 - y) * w
+        out: np.ndarray = (p[0] + p[1] * s1 ** (-p[2]) - p[3] * s2 - y) * w
+        return out
+
+    def jac(p: np.ndarray) -> np.ndarray:  # (n, 4): d resid / d (L0, A, alpha, C)
+        power = s1 ** (-p[2])
+        return np.column_stack([w, power * w, -p[1] * power * log_s1 * w, -s2 * w])
 
     x0 = np.array([coef[0], coef[1], a, coef[2]])
     lo, hi = np.array([0.0, 0.0, ALPHAS[0], 0.0]), np.array([np.inf, np.inf, ALPHAS[-1], np.inf])
     x0 = np.clip(x0, lo, np.where(np.isfinite(hi), hi, x0 + 1))
     try:
-        res = least_squares(resid, x0, bounds=(lo, hi), loss="soft_l1", f_scale=2.0, max_nfev=200)
+        res = least_squares(resid, x0, jac=jac, bounds=(lo, hi), loss="soft_l1", f_scale=2.0,
+                            max_nfev=200)
     except (ValueError, np.linalg.LinAlgError):
         return sse, a, coef
     r = resid(res.x)
@@ -141,16 +178,18 @@ def fit_log_power(steps: np.ndarray, y: np.ndarray, sigma: np.ndarray) -> LawFit
     return _baseline("log-power", "c", np.geomspace(0.1, 20, 28), lambda c: ls ** (-c), y, sigma)
 
 
-def _baseline(name: str, key: str, grid: np.ndarray, basis, y: np.ndarray, sigma: np.ndarray) -> LawFit:  # noqa: ANN001
+def _baseline(name: str, key: str, grid: np.ndarray, basis: Callable[[float], np.ndarray], y: np.ndarray,
+              sigma: np.ndarray) -> LawFit:
     w = 1.0 / sigma
-    best = None
+    best: tuple[float, float, np.ndarray] | None = None
     for g in grid:
-        X = np.column_stack([np.ones_like(y), basis(g)])
-        coef, sse = _linear(X, y, w, np.array([0.0, 0.0]))
+        X = np.column_stack([np.ones_like(y), basis(float(g))])
+        coef, sse = _nonneg(X, y, w)
         if best is None or sse < best[0]:
-            best = (sse, g, coef)
+            best = (sse, float(g), coef)
+    assert best is not None
     sse, g, coef = best
-    return LawFit(name, {"a": coef[0], "b": coef[1], key: float(g)}, sse)
+    return LawFit(name, {"a": float(coef[0]), "b": float(coef[1]), key: g}, sse)
 
 
 def aic(sse: float, n: int, k: int) -> float:

@@ -1,22 +1,36 @@
-"""A run's loss points for fitting: its curves, their noise, and its LR schedule.
+"""A run's loss points for fitting: its curves, their noise, and the points themselves.
 
 The noise of one iteration's loss is the robust sd of successive differences / sqrt 2
 (successive iterations differ by noise, not by progress); an eval averages eval_iters
 batches of the same size, so its sd is that / sqrt(eval_iters). nanoGPT logs the last
 micro-batch's loss (loss.item() * accum), so gradient accumulation does not shrink it.
+
+The per-iteration losses are thinned before anything is fitted: they are averaged in
+about TRAIN_BINS bins, each weighted by sigma_iter / sqrt(its size). A fit's cost grows
+with the number of evals and bins, not with the number of logged iterations. A run with
+more than MAX_EVALS evals (a long run evaluated often) has its evals averaged in groups of
+neighbours down to about MAX_EVALS points too, each weighted by sigma_eval / sqrt(its
+size): over a group's few percent of the run the curve is a straight line to well within
+one eval's noise.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
+from .. import nanogpt
 from ..errors import LossdoctorError
-from ..facts.schedule import last_logged_step, lr_at, lr_schedule, schedule_params, segment_ranges
 from ..run import Run
-from . import shape
+from . import lr, shape
+from .results import Overfitting
+from .shape import Segment
+
+TRAIN_BINS = 40  # per-iteration losses are averaged in about this many bins
+MAX_EVALS = 100  # evals of a stream, above which neighbours are averaged
 
 
 class CannotExtrapolate(LossdoctorError):
@@ -35,10 +49,10 @@ class Curves:
     it_step: np.ndarray
     it_loss: np.ndarray
 
-    def before(self, step: int) -> Curves:
-        """The points at or before `step`."""
-        e, i = self.ev_step <= step, self.it_step <= step
-        return Curves(self.ev_step[e], self.ev_train[e], self.ev_val[e], self.it_step[i], self.it_loss[i])
+    @property
+    def last(self) -> int:
+        """The last observed step (eval or iteration)."""
+        return int(max(self.ev_step.max(initial=0), self.it_step.max(initial=0)))
 
 
 def curves(run: Run) -> Curves:
@@ -57,26 +71,56 @@ def curves(run: Run) -> Curves:
     return Curves(ev.step.astype(int), ev.train, ev.val, it.step.astype(int), it.loss)
 
 
-def schedule(run: Run) -> tuple[dict, list[str]]:
-    """get_lr's arguments, and the ones taken from nanoGPT's defaults (said in the notes)."""
-    from ..config import DEFAULT, NANOGPT_DEFAULTS
-    params = schedule_params(run.config)
-    if params is not None:
-        defaults = [f"{k} (default {params[k]})" for k in ("learning_rate", "warmup_iters", "lr_decay_iters",
-                                                          "min_lr", "decay_lr")
-                    if k in run.config.values and run.config.values[k].origin == DEFAULT
-                    and (params["decay_lr"] or k in ("learning_rate", "decay_lr"))]
-        return dict(params), defaults
-    out, assumed = {}, []
-    for key in ("learning_rate", "warmup_iters", "lr_decay_iters", "min_lr", "decay_lr"):
-        v = run.config.trusted(key)
-        if v is None:
-            v = NANOGPT_DEFAULTS[key]
-            assumed.append(f"{key} (assumed {v})")
-        out[key] = v
-    if not out["decay_lr"]:
-        out.update(warmup_iters=0, lr_decay_iters=0, min_lr=out["learning_rate"])
-    return out, assumed
+class Points(NamedTuple):
+    """A stream's points: (steps, y, sigma)."""
+
+    steps: np.ndarray
+    y: np.ndarray
+    sigma: np.ndarray
+
+    def on(self, eta: np.ndarray) -> Segment:
+        return Segment(self.steps, self.y, self.sigma, eta)
+
+
+class RunPoints(NamedTuple):
+    """What the fits take from one run: its curves, noise, and points from `start` on."""
+
+    curves: Curves
+    last: int
+    sig_iter: float | None  # one iteration's loss sd; None with too few iterations
+    sig_eval: float  # one eval's sd
+    start: int
+    train: Points  # iteration bins and the evals' train losses
+    val: Points  # the val evals
+
+
+def collect(run: Run, cur: Curves, warmup: int, start_fraction: float) -> RunPoints:
+    """The points to fit: from `start_fraction` of the run on, and past the warmup (or
+    half the run).
+
+    Raises:
+        CannotExtrapolate: too few points, or a constant loss.
+    """
+    last = cur.last
+    sig_iter = iter_sigma(cur)
+    sig_eval = sig_iter / math.sqrt(_eval_iters(run)) if sig_iter else 0.01
+    start = max(1, int(start_fraction * last), min(warmup, last // 2))
+    tr = train_points(cur, start, sig_iter, sig_eval)
+    va = val_points(cur, start, sig_eval)
+    va_steps, va_y = va.steps, va.y
+    if len(va_steps) < 3 and len(tr.steps) < 10:
+        raise CannotExtrapolate(f"too few points after step {start}: {len(va_steps)} evals, "
+                                f"{len(tr.steps)} binned iterations")
+    if len(tr.steps) and float(np.ptp(tr.y)) < 1e-6 and (not len(va_y) or float(np.ptp(va_y)) < 1e-6):
+        raise CannotExtrapolate("the loss is constant")
+    if len(tr.steps) < 3:
+        raise CannotExtrapolate(f"too few train points after step {start} ({len(tr.steps)})")
+    return RunPoints(cur, last, sig_iter, sig_eval, start, tr, va)
+
+
+def _eval_iters(run: Run) -> int:
+    """The batches one eval averages: the run's eval_iters, else train.py's default."""
+    return int(run.config.get("eval_iters") or nanogpt.EVAL_ITERS_DEFAULT)
 
 
 def iter_sigma(cur: Curves) -> float | None:
@@ -89,58 +133,76 @@ def iter_sigma(cur: Curves) -> float | None:
     return max(robust, 1e-4)  # at least the rounding of the 4 printed decimals
 
 
-def lr_steps(run: Run, params: dict, n: int) -> np.ndarray:
-    """(n,) LR at steps 0..n-1: the lineage's own (each resumed segment under its own
-    config) as far as it goes, `params`' get_lr after."""
-    lr = lr_at(np.arange(n), **params)
-    known = lr_schedule(run)
-    if known is not None and not np.isnan(known).any():
-        m = min(len(known), n)
-        lr[:m] = known[:m]
-    return lr
-
-
-def warmup_iters(run: Run, params: dict) -> int:
-    """The lineage's warmup (its first segment's: a resume at constant LR has none)."""
-    first = schedule_params(segment_ranges(run, last_logged_step(run) or 0)[0][0])
-    return int(first["warmup_iters"]) if first is not None else int(params["warmup_iters"])
-
-
-def val_points(cur: Curves, start: int) -> tuple[np.ndarray, np.ndarray]:
+def val_points(cur: Curves, start: int, sig_eval: float) -> Points:
+    """The val evals from `start` on (step 0 left out), thinned to about MAX_EVALS."""
     m = (cur.ev_step >= start) & (cur.ev_step > 0)
-    return cur.ev_step[m], cur.ev_val[m]
+    return thin(cur.ev_step[m], cur.ev_val[m], sig_eval, MAX_EVALS)
 
 
-def train_points(cur: Curves, start: int, sig_iter: float | None, sig_eval: float
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def thin(steps: np.ndarray, y: np.ndarray, sigma: float, most: int) -> Points:
+    """Points of equal noise `sigma`, as they are when there are at most `most`; else
+    averaged in groups of k neighbours (mean step, mean loss, sigma / sqrt(k)), the last
+    group taking the remainder."""
+    n = len(steps)
+    if n <= most:
+        return Points(steps.astype(int), y, np.full(n, sigma))
+    k = math.ceil(n / most)
+    groups = np.arange(n) // k  # (n,) group of each point
+    size = np.bincount(groups).astype(float)
+    mean_step = np.bincount(groups, weights=steps.astype(float)) / size
+    return Points(np.round(mean_step).astype(int), np.bincount(groups, weights=y) / size, sigma / np.sqrt(size))
+
+
+def train_points(cur: Curves, start: int, sig_iter: float | None, sig_eval: float) -> Points:
     """Per-iteration train losses in bins (mean step, mean loss, sigma / sqrt(n)), plus the
     evals' train losses."""
-    steps, ys, sig = [], [], []
     m = cur.it_step >= start
     st, lo = cur.it_step[m], cur.it_loss[m]
     if sig_iter and len(st) >= 20:
-        size = max(1, len(st) // 40)
-        for i in range(0, len(st) - size + 1, size):
-            steps.append(int(round(st[i:i + size].mean())))
-            ys.append(float(lo[i:i + size].mean()))
-            sig.append(sig_iter / math.sqrt(size))
+        size = max(1, len(st) // TRAIN_BINS)
+        n = len(st) // size
+        bin_steps = np.round(st[:n * size].reshape(n, size).mean(axis=1)).astype(int)
+        bin_y = lo[:n * size].reshape(n, size).mean(axis=1)
+        bin_sig = np.full(n, sig_iter / math.sqrt(size))
+    else:
+        bin_steps, bin_y, bin_sig = np.zeros(0, int), np.zeros(0), np.zeros(0)
     e = (cur.ev_step >= start) & (cur.ev_step > 0)
-    steps += list(cur.ev_step[e])
-    ys += list(cur.ev_train[e])
-    sig += [sig_eval] * int(e.sum())
+    ev = thin(cur.ev_step[e], cur.ev_train[e], sig_eval, MAX_EVALS)
+    steps = np.concatenate([bin_steps, ev.steps])
     order = np.argsort(steps, kind="stable")
-    return np.array(steps, int)[order], np.array(ys)[order], np.array(sig)[order]
+    return Points(steps[order].astype(int), np.concatenate([bin_y, ev.y])[order],
+                  np.concatenate([bin_sig, ev.sigma])[order])
 
 
-def other_segments(other: Run, start: int, start_fraction: float) -> dict:
-    """A second run's train and val segments, each under its own (lineage's) schedule."""
+class Joined(NamedTuple):
+    """Another run of the same config (another horizon), its points under its own schedule."""
+
+    source: str
+    last: int
+    train: Segment
+    val: Segment
+
+
+def joined(other: Run, start: int, start_fraction: float) -> Joined:
+    """`other`'s train and val points from `start` (or its own start fraction) on."""
     cur = curves(other)
-    last = int(max(cur.ev_step.max(initial=0), cur.it_step.max(initial=0)))
-    p2, _ = schedule(other)
-    e = shape.eta(lr_steps(other, p2, last + 1), warmup_iters(other, p2))
+    last = cur.last
+    sched = lr.read(other, last)
+    e = shape.eta(sched.observed, sched.warmup)
     sig_iter = iter_sigma(cur) or 0.05
-    sig_eval = sig_iter / math.sqrt(other.config.get("eval_iters") or 200)
+    sig_eval = sig_iter / math.sqrt(_eval_iters(other))
     first = max(start, int(start_fraction * last))
-    tr = train_points(cur, first, sig_iter, sig_eval)
-    vs, vy = val_points(cur, first)
-    return {"train": (*tr, e), "val": (vs, vy, np.full(len(vy), sig_eval), e), "last": last}
+    return Joined(other.source, last, train_points(cur, first, sig_iter, sig_eval).on(e),
+                  val_points(cur, first, sig_eval).on(e))
+
+
+def overfitting(cur: Curves, sig_eval: float) -> Overfitting | None:
+    """Where val has risen by over 2 eval sd above its minimum while train kept falling."""
+    if len(cur.ev_val) < 3:
+        return None
+    i = int(np.argmin(cur.ev_val))
+    rising = cur.ev_val[-1] - cur.ev_val[i] > 2 * sig_eval
+    train_falling = cur.ev_train[-1] < cur.ev_train[i]
+    if i < len(cur.ev_val) - 1 and rising and train_falling:
+        return Overfitting(int(cur.ev_step[i]), float(cur.ev_val[i]))
+    return None

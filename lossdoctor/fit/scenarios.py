@@ -2,38 +2,92 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Union
+
 import numpy as np
 
-from ..facts.schedule import lr_at
+from .lr import GetLr, Schedule
 from .points import CannotExtrapolate
 
 
-def schedule(name: str, sched, params: dict, lr_obs: np.ndarray, last: int, to: int  # noqa: ANN001
-             ) -> tuple[np.ndarray, str]:
-    """(LR at steps 0..to, flags) of scenario `name`: rerun, resume, constant, custom
-    (`sched`: a dict of get_lr arguments or per-step LRs) or observed."""
-    steps = np.arange(to + 1)
-    if name == "observed":
-        return lr_obs, ""
+@dataclass(frozen=True)
+class CustomSchedule:
+    """get_lr arguments for scenario 'custom'; None keeps the run's own."""
+
+    warmup_iters: int | None = None
+    lr_decay_iters: int | None = None
+    min_lr: float | None = None
+    learning_rate: float | None = None
+    decay_lr: bool | None = None
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> CustomSchedule:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise CannotExtrapolate(f"unknown schedule key {unknown[0]!r} (use {', '.join(sorted(known))})")
+        return cls(**dict(values))
+
+    def over(self, params: GetLr) -> GetLr:
+        """The run's get_lr arguments with this schedule's in their place."""
+        return params._replace(**{f.name: getattr(self, f.name) for f in fields(self)
+                                  if getattr(self, f.name) is not None})
+
+
+# a custom schedule: get_lr arguments (a dict of them too), or the LR of every step
+CustomLr = Union[CustomSchedule, Mapping[str, Any], np.ndarray]
+
+
+def custom(schedule: CustomLr) -> CustomSchedule | np.ndarray:
+    """A custom schedule as a CustomSchedule or an array of per-step LRs."""
+    if isinstance(schedule, CustomSchedule):
+        return schedule
+    if isinstance(schedule, Mapping):
+        return CustomSchedule.of(schedule)
+    return np.asarray(schedule, float)
+
+
+def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last: int, to: int
+       ) -> tuple[np.ndarray, str]:
+    """(LR at steps 0..to, flags) of scenario `name` (rerun, resume, constant or custom)
+    after the run's `last` step; `sched` is the custom schedule."""
+    params = run.params
     if name == "rerun":
-        return lr_at(steps, **{**params, "lr_decay_iters": to}), f"--max_iters={to} --lr_decay_iters={to}"
+        lr = params._replace(lr_decay_iters=to).lr(np.arange(to + 1))
+        return lr, f"--max_iters={to} --lr_decay_iters={to}"
     if name == "resume":
-        new = lr_at(steps, **{**params, "lr_decay_iters": to})
-        return (np.concatenate([lr_obs[:last], new[last:]]),
+        new = params._replace(lr_decay_iters=to).lr(np.arange(last, to + 1))
+        return (np.concatenate([run.lr(0, last), new]),
                 f"--init_from=resume --max_iters={to} --lr_decay_iters={to}")
     if name == "constant":
-        lr = np.concatenate([lr_obs[:last], np.full(to + 1 - last, params["min_lr"])])
+        lr = np.concatenate([run.lr(0, last), np.full(to + 1 - last, params.min_lr)])
         return lr, (f"--init_from=resume --max_iters={to} --decay_lr=False "
-                    f"--learning_rate={params['min_lr']:g}")
+                    f"--learning_rate={params.min_lr:g}")
     if name == "custom":
-        if isinstance(sched, dict):
-            p = {**params, **sched}
-            lr = lr_at(steps, **p)
-            flags = (f"--max_iters={to} --learning_rate={p['learning_rate']:g} --warmup_iters="
-                     f"{p['warmup_iters']} --lr_decay_iters={p['lr_decay_iters']} --min_lr={p['min_lr']:g}")
-            return lr, flags
-        lr = np.asarray(sched, float)
-        if len(lr) < to + 1:
-            raise CannotExtrapolate(f"the schedule file gives {len(lr)} LRs; {to + 1} are needed")
-        return lr[:to + 1], f"--max_iters={to} (per-step LRs from the schedule file; no nanoGPT flag sets them)"
+        if isinstance(sched, CustomSchedule):
+            p = sched.over(params)
+            flags = (f"--max_iters={to} --learning_rate={p.learning_rate:g} --warmup_iters="
+                     f"{p.warmup_iters} --lr_decay_iters={p.lr_decay_iters} --min_lr={p.min_lr:g}")
+            return p.lr(np.arange(to + 1)), flags
+        if sched is None:
+            raise CannotExtrapolate("scenario 'custom' needs a schedule")
+        if len(sched) < to + 1:
+            raise CannotExtrapolate(f"the schedule file gives {len(sched)} LRs; {to + 1} are needed")
+        return sched[:to + 1], f"--max_iters={to} (per-step LRs from the schedule file; no nanoGPT flag sets them)"
     raise CannotExtrapolate(f"unknown scenario {name!r}")
+
+
+def named(scenarios: tuple[str, ...], custom: CustomSchedule | np.ndarray | None, to: int, last: int
+          ) -> list[tuple[str, CustomSchedule | np.ndarray | None]]:
+    """The scenarios to predict at `to`, each with its custom schedule: "observed" alone
+    inside the observed range; 'custom' wherever a schedule is given."""
+    if to <= last:
+        return [("observed", None)]
+    out: list[tuple[str, CustomSchedule | np.ndarray | None]] = [(s, None) for s in scenarios if s != "custom"]
+    if custom is not None or "custom" in scenarios:
+        if custom is None:
+            raise CannotExtrapolate("scenario 'custom' needs a schedule")
+        out.append(("custom", custom))
+    return out

@@ -2,7 +2,7 @@
 
     L(s) = L0 + A * u(s),   u(s) = S1(s)^(-alpha) - r * S2_lam(s)
 
-S1 and S2 are laws.py's LR area and annealing area (eta = LR / peak LR). The shape
+S1 and S2 are the LR area and annealing area (areas.py; eta = LR / peak LR). The shape
 theta = (alpha, lam, r) says how the loss bends with LR area and how much annealing
 lowers it; (L0, A) set the level and scale. One short run cannot pin the shape down:
 the split between "more LR area" and "annealing bonus" is not in its data, and a free fit
@@ -16,14 +16,21 @@ with (L0, A) solved exactly for each sample (weighted least squares, L0 >= 0, A 
 and tau = max(1, the best sample's reduced chi2): a law that misfits every sample does
 not make one sample's weight absolute. The proposal is the prior with twice its sd, so
 that a run whose shape is off the prior still finds samples near its own.
+
+The samples of a prior are drawn with a fixed seed: every fit under one prior weighs the
+same shapes, so their u(s) under one eta (`Basis`) serve every fit and prediction there.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
+
+from .areas import Annealing, Eta
 
 N_SAMPLES = 192
 PROPOSAL_WIDEN = 2.0  # proposal sd / prior sd
@@ -39,10 +46,21 @@ class ShapePrior:
     source: str
 
 
-def eta(lr: np.ndarray, warmup_iters: int) -> np.ndarray:
-    """LR / peak LR per step, warmup counted at the peak (as laws.features)."""
-    peak = float(lr.max()) if len(lr) and lr.max() > 0 else 1.0
-    e = lr / peak
+class Segment(NamedTuple):
+    """One run's points under its own per-step eta."""
+
+    steps: np.ndarray  # (P,) int
+    y: np.ndarray  # (P,) loss
+    sigma: np.ndarray  # (P,) sd of each point
+    eta: np.ndarray  # (N,) LR / peak LR of the update at each step 0..N-1
+
+
+def eta(lr: np.ndarray, warmup_iters: int, peak: float | None = None) -> np.ndarray:
+    """LR / peak LR per step, warmup counted at the peak (as laws.features); the peak is
+    the largest LR in `lr` unless given."""
+    if peak is None:
+        peak = float(lr.max()) if len(lr) else 0.0
+    e = lr / (peak if peak > 0 else 1.0)
     return np.where(np.arange(len(e)) < warmup_iters, 1.0, e)
 
 
@@ -55,7 +73,8 @@ def s2(e: np.ndarray, lam: float) -> np.ndarray:
     """(N+1,) annealing area before each step: m_t = lam m_{t-1} + (eta_{t-1} - eta_t)."""
     from scipy.signal import lfilter
     drop = np.concatenate([[0.0], e[:-1] - e[1:]])
-    return np.concatenate([[0.0], np.cumsum(lfilter([1.0], [1.0, -lam], drop))])
+    m: np.ndarray = lfilter([1.0], [1.0, -lam], drop)
+    return np.concatenate([[0.0], np.cumsum(m)])
 
 
 def to_theta(alpha: float, lam: float, r: float) -> np.ndarray:
@@ -64,6 +83,49 @@ def to_theta(alpha: float, lam: float, r: float) -> np.ndarray:
 
 def from_theta(t: np.ndarray) -> tuple[float, float, float]:
     return float(np.exp(t[0])), float(1.0 - np.exp(t[1])), float(np.exp(t[2]))
+
+
+class Samples(NamedTuple):
+    """Shapes drawn from a prior's widened proposal."""
+
+    thetas: np.ndarray  # (K, 3) log alpha, log(1 - lam), log r
+    log_ratio: np.ndarray  # (K,) log(prior / proposal), up to a constant
+    alpha: np.ndarray  # (K,)
+    lam: np.ndarray  # (K,)
+    r: np.ndarray  # (K,)
+
+
+def samples(prior: ShapePrior, n: int = N_SAMPLES, seed: int = 0) -> Samples:
+    thetas, log_ratio = sample(prior, n, seed)
+    return _samples(thetas, log_ratio)
+
+
+def _samples(thetas: np.ndarray, log_ratio: np.ndarray) -> Samples:
+    return Samples(thetas, log_ratio, np.exp(thetas[:, 0]), 1.0 - np.exp(thetas[:, 1]), np.exp(thetas[:, 2]))
+
+
+class Basis:
+    """u(s) of every sample under one per-step eta, at any steps (each in 0..len(eta))."""
+
+    anneal: Annealing
+
+    def __init__(self, shapes: Samples, e: np.ndarray | Eta, like: Basis | None = None) -> None:
+        self.shapes = shapes
+        self.eta = e if isinstance(e, Eta) else Eta(e)
+        self.anneal = Annealing(self.eta, shapes.lam, like.anneal if like is not None else None)
+
+    def u(self, steps: np.ndarray) -> np.ndarray:
+        """(K, len(steps))."""
+        area = np.maximum(self.eta.s1(steps), 1e-9)
+        sh = self.shapes
+        out: np.ndarray = area[None, :] ** (-sh.alpha[:, None]) - sh.r[:, None] * self.anneal.at(steps)
+        return out
+
+
+class Prediction(NamedTuple):
+    mean: np.ndarray  # (S,) weighted mean over the samples
+    between: np.ndarray  # (S,) sd between the samples
+    within: np.ndarray  # (S,) mean sd within a sample, from the covariance of its (L0, A)
 
 
 @dataclass(frozen=True)
@@ -80,24 +142,25 @@ class Posterior:
 
     def u(self, e: np.ndarray, steps: np.ndarray) -> np.ndarray:
         """(K, len(steps)) u(s) of every sample under per-step eta `e`."""
-        area = np.maximum(s1(e)[steps], 1e-9)
-        out = np.empty((len(self.thetas), len(steps)))
-        for k, t in enumerate(self.thetas):
-            a, lam, r = from_theta(t)
-            out[k] = area ** (-a) - r * s2(e, lam)[steps]
-        return out
+        return Basis(_samples(self.thetas, np.zeros(len(self.thetas))), e).u(steps)
 
-    def predict(self, e: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Weighted mean (len(steps),), sd between samples, and mean sd within (from the
-        covariance of each sample's (L0, A))."""
-        u = self.u(e, steps)  # (K, S)
+    def predict(self, e: np.ndarray, steps: np.ndarray) -> Prediction:
+        """The prediction at `steps` under per-step eta `e`."""
+        return self.predict_u(self.u(e, steps))
+
+    def predict_u(self, u: np.ndarray) -> Prediction:
+        """The prediction where the samples' u(s) are `u` (K, S)."""
         pred = self.coefs[:, :1] + self.coefs[:, 1:] * u  # (K, S)
         mean = self.weights @ pred
         between = np.sqrt(np.maximum(self.weights @ (pred - mean) ** 2, 0.0))
         var_in = (self.covs[:, 0, 0][:, None] + 2 * self.covs[:, 0, 1][:, None] * u
                   + self.covs[:, 1, 1][:, None] * u ** 2)  # (K, S)
         within = np.sqrt(np.maximum(self.weights @ var_in, 0.0))
-        return mean, between, within
+        return Prediction(mean, between, within)
+
+    def best(self) -> int:
+        """The heaviest sample."""
+        return int(np.argmax(self.weights))
 
 
 def distance(post: Posterior, prior: ShapePrior) -> float:
@@ -119,46 +182,59 @@ def sample(prior: ShapePrior, n: int = N_SAMPLES, seed: int = 0) -> tuple[np.nda
     return thetas, log_ratio
 
 
-def fit(segments: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], prior: ShapePrior,
-        n: int = N_SAMPLES) -> Posterior:
-    """Weigh shape samples by runs' points: segments of (steps, y, sigma, eta), each under
-    its own per-step eta, sharing one (L0, A) (runs of one config)."""
-    thetas, log_ratio = sample(prior, n)
-    y = np.concatenate([sg[1] for sg in segments])
-    w = 1.0 / np.concatenate([sg[2] for sg in segments])
-    areas = [np.maximum(s1(sg[3])[sg[0]], 1e-9) for sg in segments]
-    coefs, covs, chi2 = np.empty((n, 2)), np.empty((n, 2, 2)), np.empty(n)
-    for k, t in enumerate(thetas):
-        coefs[k], covs[k], chi2[k] = _line(u_segments(t, segments, areas), y, w)
+def fit(segments: Sequence[Segment], prior: ShapePrior, n: int = N_SAMPLES) -> Posterior:
+    """Weigh shape samples by runs' points: segments each under its own per-step eta,
+    sharing one (L0, A) (runs of one config)."""
+    shapes = samples(prior, n)
+    u = np.concatenate([Basis(shapes, sg.eta).u(sg.steps) for sg in segments], axis=1)
+    return fit_u(shapes, u, np.concatenate([sg.y for sg in segments]),
+                 np.concatenate([sg.sigma for sg in segments]))
+
+
+def fit_u(shapes: Samples, u: np.ndarray, y: np.ndarray, sigma: np.ndarray) -> Posterior:
+    """`fit` where the samples' u(s) at the points are given: (K, P)."""
+    coefs, covs, chi2 = lines(u, y, 1.0 / sigma)
     dof = max(len(y) - 2, 1)
     tau = max(1.0, float(chi2.min()) / dof)
-    logw = log_ratio - 0.5 * chi2 / tau
+    logw = shapes.log_ratio - 0.5 * chi2 / tau
     weights = np.exp(logw - logw.max())
     weights /= weights.sum()
-    return Posterior(thetas, coefs, covs * tau, weights, float(chi2.min()), dof,
+    return Posterior(shapes.thetas, coefs, covs * tau, weights, float(chi2.min()), dof,
                      float(1.0 / np.sum(weights ** 2)))
 
 
-def u_segments(theta: np.ndarray, segments: list, areas: list | None = None) -> np.ndarray:
-    """u(s) of one shape at every segment's steps, concatenated; segments hold (steps, ..., eta)."""
-    a, lam, r = from_theta(theta)
-    areas = areas or [np.maximum(s1(sg[-1])[sg[0]], 1e-9) for sg in segments]
-    return np.concatenate([area ** (-a) - r * s2(sg[-1], lam)[sg[0]] for area, sg in zip(areas, segments)])
+def u_segments(theta: np.ndarray, segments: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """u(s) of one shape at every segment's steps, concatenated; segments hold (steps, eta)."""
+    one = _samples(theta[None, :], np.zeros(1))
+    return np.concatenate([Basis(one, e).u(steps)[0] for steps, e in segments])
 
 
-def _line(u: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """y = L0 + A u by weighted least squares with L0 >= 0, A >= 0: (coef, cov, chi2)."""
-    X = np.column_stack([np.ones_like(u), u]) * w[:, None]
-    yw = y * w
-    xtx = X.T @ X
+def lines(u: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """y = L0 + A u_k for every row u_k of `u` (K, P), by weighted least squares with
+    L0 >= 0, A >= 0: (coef (K, 2), unconstrained covariance (K, 2, 2), chi2 (K,))."""
+    w2 = w * w
+    su, suu = u @ w2, (u * u) @ w2
+    xtx = np.empty((len(u), 2, 2))
+    xtx[:, 0, 0] = np.sum(w2)
+    xtx[:, 0, 1] = xtx[:, 1, 0] = su
+    xtx[:, 1, 1] = suu
+    xty = np.column_stack([np.full(len(u), y @ w2), u @ (w2 * y)])
     try:
         inv = np.linalg.inv(xtx)
     except np.linalg.LinAlgError:
-        inv = np.linalg.pinv(xtx)
-    coef = inv @ (X.T @ yw)
-    if coef[1] < 0:  # no fall: a constant
-        coef = np.array([max(float(np.sum(yw * w) / np.sum(w * w)), 0.0), 0.0])
-    elif coef[0] < 0:  # through the origin
-        coef = np.array([0.0, float(np.sum(X[:, 1] * yw) / np.sum(X[:, 1] ** 2))])
-    res = X @ coef - yw
-    return coef, inv, float(res @ res)
+        inv = np.array([_inv(m) for m in xtx])
+    coef = np.einsum("kij,kj->ki", inv, xty)
+    flat = coef[:, 1] < 0  # no fall: a constant
+    coef[flat] = [max(float(xty[0, 0] / xtx[0, 0, 0]), 0.0), 0.0]
+    origin = ~flat & (coef[:, 0] < 0)  # through the origin
+    coef[origin, 0] = 0.0
+    coef[origin, 1] = xty[origin, 1] / suu[origin]
+    res = (coef[:, :1] + coef[:, 1:] * u - y) * w
+    return coef, inv, np.einsum("kp,kp->k", res, res)
+
+
+def _inv(m: np.ndarray) -> np.ndarray:
+    try:
+        return np.linalg.inv(m)
+    except np.linalg.LinAlgError:
+        return np.linalg.pinv(m)

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ..fit.extrapolate import Estimate, Extrapolation
+from ..fit.results import (
+    Baseline,
+    BaselineFit,
+    Estimate,
+    Extrapolation,
+    FitInfo,
+    LawErrors,
+    ModelInfo,
+    Overfitting,
+    ReferenceInfo,
+    ShapeParams,
+)
 from ..run import Run
 from .json_report import SCHEMA_VERSION, clean
 
@@ -25,10 +35,10 @@ def to_json(run: Run, x: Extrapolation) -> str:
         "target_step": x.target_step,
         "last_step": x.last_step,
         "horizon_ratio": x.horizon_ratio,
-        "model": x.model,
-        "fit": x.fit,
-        "baseline": x.baseline,
-        "overfitting": x.overfitting,
+        "model": _model(x.model),
+        "fit": _fit(x.fit),
+        "baseline": _baseline(x.baseline),
+        "overfitting": _overfitting(x.overfitting),
         "notes": list(x.notes),
         "scenarios": [{"name": s.name, "flags": s.flags, "val": _est(s.val), "train": _est(s.train),
                        "note": s.note} for s in x.scenarios],
@@ -36,15 +46,53 @@ def to_json(run: Run, x: Extrapolation) -> str:
     return json.dumps(clean(doc), indent=2, allow_nan=False)
 
 
-def _est(e: Estimate | None) -> dict | None:
+def _est(e: Estimate | None) -> dict[str, float] | None:
     if e is None:
         return None
-    d = asdict(e)
-    return {"mean": d["mean"], "lo": d["lo"], "hi": d["hi"], "level": d["level"]}
+    return {"mean": e.mean, "lo": e.lo, "hi": e.hi, "level": e.level}
+
+
+def _shape(p: ShapeParams | None) -> dict[str, float] | None:
+    return None if p is None else p._asdict()
+
+
+def _errors(e: LawErrors | None) -> dict[str, float] | None:
+    return None if e is None else e._asdict()
+
+
+def _family(b: BaselineFit) -> dict[str, Any]:
+    return {"parameters": b.parameters, "aic": b.aic, "prediction": b.prediction}
+
+
+def _reference(r: ReferenceInfo | None) -> dict[str, Any] | None:
+    return None if r is None else {"runs": r.runs, "offset": r.offset._asdict()}
+
+
+def _model(m: ModelInfo) -> dict[str, Any]:
+    return {"name": m.name, "parameters": _shape(m.parameters), "val_parameters": _shape(m.val_parameters),
+            "prior": m.prior._asdict(), "weights": m.weights._asdict(),
+            "laws": {"backtest_rms_sigma": _errors(m.laws.backtest_rms_sigma),
+                     "baselines": {b.name: _family(b) for b in m.laws.baselines}},
+            "reference": _reference(m.reference)}
+
+
+def _fit(f: FitInfo) -> dict[str, Any]:
+    return {"residual_scale": f.residual_scale, "eval_sigma": f.eval_sigma, "val_eval_sigma": f.val_eval_sigma,
+            "iter_sigma": f.iter_sigma, "points": f.points._asdict(),
+            "effective_samples": f.effective_samples._asdict(), "backtest_error": f.backtest_error}
+
+
+def _baseline(b: Baseline) -> dict[str, Any]:
+    return {"name": b.name, "val": b.val}
+
+
+def _overfitting(o: Overfitting | None) -> dict[str, Any] | None:
+    return None if o is None else o._asdict()
 
 
 def render(run: Run, x: Extrapolation) -> RenderableType:
-    pct = int(round(100 * (x.scenarios[0].val or x.scenarios[0].train).level)) if x.scenarios else 80
+    first = (x.scenarios[0].val or x.scenarios[0].train) if x.scenarios else None
+    pct = int(round(100 * first.level)) if first is not None else 80
     head = Text.assemble((f"{run.source}", "bold"), f"  step {x.last_step:,} -> {x.target_step:,} "
                          f"({x.horizon_ratio:.2f}x the observed steps)")
     table = Table(title=f"predicted loss at step {x.target_step:,} ({pct}% interval)", title_justify="left")
@@ -54,25 +102,25 @@ def render(run: Run, x: Extrapolation) -> RenderableType:
         table.add_row(s.name, _cell(s.val) if s.val else ("past its minimum" if s.note else "-"),
                       _cell(s.train) if s.train else "-", s.flags or "(observed)")
     fit, m = x.fit, x.model
-    p = m["val_parameters"] or m["parameters"]
+    p = m.val_parameters or m.parameters
     lines = [
-        f"model: {m['name']}; shape alpha {p['alpha']:.3f}, lam {p['lam']:.4f}, r {p['r']:.3g} "
-        f"(prior alpha {m['prior']['alpha']:.3f}, lam {m['prior']['lam']:.4f}, r {m['prior']['r']:.3g})",
-        f"fit: residual scale {fit['residual_scale']:.2f} sigma over {fit['points']['train']} train points "
-        f"and {fit['points']['val']} val evals; eval noise {fit['eval_sigma']:.4f} nats"
-        + (f" (a val eval: {fit['val_eval_sigma']:.4f}, from the evals' scatter)"
-           if fit.get("val_eval_sigma", fit["eval_sigma"]) > fit["eval_sigma"] else ""),
+        f"model: {m.name}; shape alpha {p.alpha:.3f}, lam {p.lam:.4f}, r {p.r:.3g} "
+        f"(prior alpha {m.prior.alpha:.3f}, lam {m.prior.lam:.4f}, r {m.prior.r:.3g})",
+        f"fit: residual scale {fit.residual_scale:.2f} sigma over {fit.points.train} train points "
+        f"and {fit.points.val} val evals; eval noise {fit.eval_sigma:.4f} nats"
+        + (f" (a val eval: {fit.val_eval_sigma:.4f}, from the evals' scatter)"
+           if fit.val_eval_sigma > fit.eval_sigma else ""),
     ]
-    bt = m["laws"].get("backtest_rms_sigma")
+    bt = m.laws.backtest_rms_sigma
     if bt:
+        weights = m.weights._asdict()
         lines.append("laws (backtest on the train stream, fit 70%, rms error in sigma; ensemble weight): "
-                     + ", ".join(f"{k} {bt[k]:.2f}, weight {m['weights'][k]:.2f}" for k in bt))
-    if fit.get("backtest_error") is not None:
-        lines.append(f"backtest on this run (fit 70%, predict its last eval): error {fit['backtest_error']:.4f} nats")
-    base = m["laws"].get("baselines") or {}
-    if base and x.baseline.get("val") is not None:
+                     + ", ".join(f"{k} {e:.2f}, weight {weights[k]:.2f}" for k, e in bt._asdict().items()))
+    if fit.backtest_error is not None:
+        lines.append(f"backtest on this run (fit 70%, predict its last eval): error {fit.backtest_error:.4f} nats")
+    if m.laws.baselines and x.baseline.val is not None:
         lines.append("schedule-blind baselines (same for every scenario): "
-                     + ", ".join(f"{k} {v['prediction']:.4f} (AIC {v['aic']:.1f})" for k, v in base.items()))
+                     + ", ".join(f"{b.name} {b.prediction:.4f} (AIC {b.aic:.1f})" for b in m.laws.baselines))
     for s in x.scenarios:
         if s.note:
             lines.append(f"{s.name}: {s.note}")

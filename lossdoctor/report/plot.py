@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UsageError
-from ..fit.extrapolate import Extrapolation
+from ..fit.results import Extrapolation
 from ..run import Run
 
 
@@ -28,15 +28,15 @@ def plot_extrapolation(run: Run, x: Extrapolation, path: str) -> None:
         ax.plot(ev.step, ev.val, "o-", ms=3, label="val (eval)")
     colors = {"rerun": "tab:green", "resume": "tab:orange", "constant": "tab:purple", "custom": "tab:red",
               "observed": "tab:blue"}
-    if "fit" in x.paths:
-        steps, values = x.paths["fit"]
+    if x.fit_path is not None:
+        steps, values = x.fit_path
         ax.plot(steps, values, "--", color="k", lw=1, label="fit (val)")
     for s in x.scenarios:
         if s.val is None:
             continue
         c = colors.get(s.name, "k")
-        if s.name in x.paths:
-            steps, values = x.paths[s.name]
+        if s.path is not None:
+            steps, values = s.path
             ax.plot(steps, values, "-", color=c, lw=1.2)
             # the band widens with the horizon as the model-error term does
             frac = (np.asarray(steps) - x.last_step) / max(x.target_step - x.last_step, 1)

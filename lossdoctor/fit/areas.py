@@ -1,0 +1,163 @@
+"""The LR area and the annealing area of a per-step schedule, at chosen steps only.
+
+With eta_t the LR of step t over its peak (shape.eta) and drop_t = eta_(t-1) - eta_t
+(drop_0 = 0), the laws use
+
+    S1(s) = sum_(t<s) eta_t
+    m_t   = lam * m_(t-1) + drop_t,   S2(s) = sum_(t<s) m_t
+
+Summed, S2(s) = sum_(k<s) drop_k * (1 - lam^(s-k)) / (1 - lam)
+              = (sum_(k<s) drop_k - lam * m_(s-1)) / (1 - lam),
+and the first sum telescopes to eta_0 - eta_(s-1). So S2 at a step needs only m one step
+before it: the discounted sum of the drops. Many lam at once: the drops are cut into
+blocks of about sqrt(len(eta)) steps; one matrix product gives every block's discounted
+sum for every lam, a recursion over the blocks carries m from block to block, and the
+steps asked for add the drops of their own block. The cost is one multiply-add per step
+and lam, in BLAS products, plus a block per asked step and lam, instead of a recursion
+per lam over every step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+MIN_BLOCK, MAX_BLOCK = 64, 1024
+GROUP = 32  # blocks carried at once
+
+
+def block_size(n: int) -> int:
+    """About sqrt(n) steps a block: the recursion over the blocks and each asked step's own
+    block then cost alike."""
+    return int(np.clip(2 ** round(math.log2(max(n, 1)) / 2), MIN_BLOCK, MAX_BLOCK))
+
+
+class Eta:
+    """One per-step eta (each step 0..len(e)-1), with what every lam shares: S1, and the
+    drops in blocks. `like`: an Eta that this one may start as (a scenario that resumes
+    the observed run): where they share a good part, the blocks they share are taken from
+    it (`Annealing(like=...)`)."""
+
+    def __init__(self, e: np.ndarray, like: Eta | None = None) -> None:
+        self.e = np.asarray(e, float)
+        self.like, self.block, self.shared = None, block_size(len(self.e)), 0
+        if like is not None:
+            n = min(len(self.e), len(like.e))
+            differ = np.flatnonzero(self.e[:n] != like.e[:n])
+            common = int(differ[0]) if len(differ) else n
+            if common >= len(self.e) // 4:
+                self.like, self.block, self.shared = like, like.block, common // like.block
+        self._s1: np.ndarray | None = None
+        self._drops: np.ndarray | None = None
+
+    def s1(self, steps: np.ndarray) -> np.ndarray:
+        """S1 at `steps` (each in 0..len(e))."""
+        if self._s1 is None:
+            self._s1 = np.concatenate([[0.0], np.cumsum(self.e)])
+        out: np.ndarray = self._s1[np.asarray(steps, int)]
+        return out
+
+    def drops(self) -> np.ndarray:
+        """(n_blocks, block) drop_t, padded with zeros to whole blocks."""
+        if self._drops is None:
+            n, b = len(self.e), self.block
+            drops = np.zeros(-(-max(n, 1) // b) * b)
+            drops[1:n] = self.e[:-1] - self.e[1:]
+            self._drops = drops.reshape(-1, b)
+        return self._drops
+
+
+class Annealing:
+    """S2 of one Eta for a set of lam, at any steps (each in 0..len(e)).
+
+    The block sums are made on first use and kept, so that asking for more steps costs
+    only the asked steps' own blocks. `like`: the Annealing of `eta.like` for the same
+    lam, whose shared blocks are taken over."""
+
+    def __init__(self, eta: Eta, lams: np.ndarray, like: Annealing | None = None) -> None:
+        self.eta = eta
+        self.lams = np.asarray(lams, float)
+        same = like is not None and like.eta is eta.like and np.array_equal(like.lams, self.lams)
+        self._like = like if same else None
+        self._prepared: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _prepare(self) -> tuple[np.ndarray, np.ndarray]:
+        """(lam^j for j in 0..block, m at the end of each block)."""
+        if self._prepared is None:
+            blocks, b = self.eta.drops(), self.eta.block
+            powers = np.power(self.lams[None, :], np.arange(b + 1, dtype=float)[:, None])  # (b + 1, K)
+            k = self.eta.shared if self._like is not None else 0
+            busy = np.flatnonzero(blocks[k:].any(axis=1))  # a block of constant eta adds nothing
+            discount = np.ascontiguousarray(powers[b - 1::-1])  # to the end of the block
+            if len(busy) == len(blocks) - k:
+                within = blocks[k:] @ discount
+            else:
+                within = np.zeros((len(blocks) - k, len(self.lams)))
+                within[busy] = blocks[busy + k] @ discount
+            carry = np.empty((len(blocks) + 1, len(self.lams)))
+            carry[:k + 1] = self._like._prepare()[1][:k + 1] if self._like is not None else 0.0
+            carry[k + 1:] = _carry(within, powers[b], carry[k])
+            self._prepared = powers, carry
+        return self._prepared
+
+    def m(self, idx: np.ndarray) -> np.ndarray:
+        """(K, len(idx)) m at steps `idx` (each in 0..len(e)-1)."""
+        idx = np.asarray(idx, int)
+        powers, carry = self._prepare()
+        b = self.eta.block
+        block, off = np.divmod(idx, b)
+        back = np.arange(b)
+        drops = self.eta.drops().ravel()
+        window = idx[:, None] - back[None, :]  # (Q, block): this block's steps, latest first
+        own = np.where(back[None, :] <= off[:, None], drops[np.maximum(window, 0)], 0.0)
+        out: np.ndarray = (own @ powers[:b] + carry[block] * powers[off + 1]).T
+        return out
+
+    def at(self, steps: np.ndarray) -> np.ndarray:
+        """(K, len(steps)) S2 at `steps`."""
+        steps = np.asarray(steps, int)
+        e = self.eta.e
+        out = np.zeros((len(self.lams), len(steps)))
+        pos = steps > 0
+        if pos.any():
+            i = steps[pos] - 1
+            total = e[0] - e[i]  # sum of the drops before each step
+            out[:, pos] = (total[None, :] - self.lams[:, None] * self.m(i)) / (1.0 - self.lams)[:, None]
+        return out
+
+
+def _carry(within: np.ndarray, decay: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """c_i = decay * c_(i-1) + within_i from c_(-1) = start, for every row i of `within`
+    (n, K). A step of the recursion costs about the same for any K; for few lam the rows
+    go GROUP at a time, each group as one matrix product per lam."""
+    n, k = within.shape
+    busy = np.flatnonzero(within.any(axis=1))
+    end = int(busy[-1]) + 1 if len(busy) else 0  # after it, c only decays
+    if end < n:
+        head = _carry(within[:end], decay, start) if end else start[None, :]
+        tail = (head[-1][None, :] if end else start[None, :]) * np.power(
+            decay[None, :], np.arange(1, n - end + 1, dtype=float)[:, None])
+        return np.concatenate([head[:end], tail])
+    if k > GROUP:
+        out = np.empty((n, k))
+        c = start
+        for i in range(n):
+            c = c * decay + within[i]
+            out[i] = c
+        return out
+    groups = -(-n // GROUP)
+    w = np.zeros((groups * GROUP, k))
+    w[:n] = within
+    pw = np.power(decay[None, :], np.arange(GROUP + 1, dtype=float)[:, None])  # (GROUP + 1, K)
+    lag = np.arange(GROUP)[:, None] - np.arange(GROUP)[None, :]  # (GROUP, GROUP): j - i
+    tri = np.where(lag[None, :, :] >= 0, pw[np.maximum(lag, 0)].transpose(2, 0, 1), 0.0)  # (K, j, i)
+    local = np.matmul(tri, w.reshape(groups, GROUP, k).transpose(2, 1, 0))  # (K, GROUP, groups)
+    local = local.transpose(2, 1, 0)  # (groups, GROUP, K): the sums within each group
+    entry = np.empty((groups, k))  # c just before each group
+    c = start
+    for g in range(groups):
+        entry[g] = c
+        c = local[g, -1] + pw[GROUP] * c
+    grouped: np.ndarray = (local + pw[1:, :][None, :, :] * entry[:, None, :]).reshape(-1, k)[:n]
+    return grouped

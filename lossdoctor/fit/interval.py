@@ -1,0 +1,46 @@
+"""A prediction's value and interval: the ensemble of the laws at one step.
+
+The interval at `level` is the square root of the sum of four variances: each law's own
+statistical spread (for the calibrated shape: between its samples, plus each sample's
+(L0, A) covariance; for the free shape: between its lam), the spread between the laws,
+the model error (calibration.py: a fraction of the predicted loss growing with log2 of
+the horizon ratio), and the noise of one logged eval.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+from .results import Estimate, LawWeights, Path
+from .streams import At, LawValues, Stream, laws_at
+
+
+def z(level: float) -> float:
+    """The normal quantile of a central interval at `level`."""
+    return NormalDist().inv_cdf(0.5 + level / 2)
+
+
+def estimate(at: tuple[LawValues, LawValues], w: LawWeights, model_sd: float, eval_sd: float, level: float
+             ) -> Estimate:
+    """The ensemble's value at one step, from the calibrated and the free law there."""
+    (cal, free), wc, wf = at, w.calibrated, w.free
+    mean = float(wc * cal.mean[0] + wf * free.mean[0])
+    between = math.sqrt(wc * (cal.mean[0] - mean) ** 2 + wf * (free.mean[0] - mean) ** 2)
+    stat = math.sqrt(wc * cal.sd[0] ** 2 + wf * free.sd[0] ** 2)
+    sd = math.sqrt(stat ** 2 + between ** 2 + (model_sd * mean) ** 2 + eval_sd ** 2)
+    half = z(level) * sd
+    return Estimate(mean, mean - half, mean + half, level, sd)
+
+
+def val_eval_sd(val: Stream | None, sig_eval: float) -> float:
+    """One logged val's noise: the train batches' noise over eval_iters, or more where the
+    val evals scatter more around the fit (val batches vary more than train batches)."""
+    return sig_eval * math.sqrt(max(1.0, val.post.chi2_min / val.post.dof)) if val else sig_eval
+
+
+def path(stream: Stream, at: At, w: LawWeights) -> Path:
+    """The ensemble's val along the steps where the features are `at`."""
+    cal, free = laws_at(stream, at)
+    mean = w.calibrated * cal.mean + w.free * free.mean
+    return Path(tuple(int(v) for v in at.steps), tuple(float(v) for v in mean))

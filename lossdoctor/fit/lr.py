@@ -1,0 +1,103 @@
+"""A run's LR per step, as nanoGPT's get_lr gives it: the lineage's own as far as the log
+goes (each resumed segment under its own config), the run's config after that.
+
+Values the log does not show are nanoGPT's defaults, and are named (the report says so).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..facts.schedule import last_logged_step, lr_schedule, schedule_params, segment_ranges
+from ..nanogpt import lr_at
+from ..run import Run
+from . import shape
+
+
+class GetLr(NamedTuple):
+    """nanoGPT get_lr's arguments."""
+
+    learning_rate: float
+    warmup_iters: int
+    lr_decay_iters: int
+    min_lr: float
+    decay_lr: bool
+
+    def lr(self, steps: np.ndarray) -> np.ndarray:
+        return lr_at(steps, **self._asdict())
+
+    @classmethod
+    def of(cls, values: dict[str, Any]) -> GetLr:
+        return cls(values["learning_rate"], values["warmup_iters"], values["lr_decay_iters"], values["min_lr"],
+                   values["decay_lr"])
+
+
+class Schedule(NamedTuple):
+    """The run's LR schedule, and what of it was assumed."""
+
+    params: GetLr  # the run's config (its last segment's)
+    assumed: tuple[str, ...]  # the get_lr arguments taken from nanoGPT's defaults, said in the notes
+    warmup: int  # the lineage's warmup (its first segment's: a resume at constant LR has none)
+    observed: np.ndarray  # LR at steps 0..last
+
+    def lr(self, lo: int, hi: int) -> np.ndarray:
+        """LR at steps lo..hi-1: the lineage's own up to its last step, get_lr after."""
+        n = len(self.observed)
+        head = self.observed[min(lo, n):min(hi, n)]
+        if hi <= n:
+            return head
+        return np.concatenate([head, self.params.lr(np.arange(max(lo, n), hi))])
+
+    def peak(self, n: int) -> float:
+        """The largest LR at steps 0..n-1 (the LR that eta divides by)."""
+        seen = self.observed[:n]
+        top = float(seen.max()) if len(seen) else -np.inf
+        # get_lr never exceeds max(learning_rate, min_lr): with the lineage's own LR already
+        # there (to 1e-12), the steps after it cannot raise the peak
+        bound = max(float(self.params.learning_rate), float(self.params.min_lr))
+        if n > len(self.observed) and top < bound * (1 - 1e-12):
+            top = max(top, float(self.lr(len(self.observed), n).max()))
+        return top
+
+    def eta(self, peak: float) -> np.ndarray:
+        """eta (LR / peak, warmup at the peak) at steps 0..last."""
+        return shape.eta(self.observed, self.warmup, peak)
+
+
+def read(run: Run, last: int) -> Schedule:
+    """The schedule of `run`, whose last observed step is `last`."""
+    params, assumed = _params(run)
+    known = lr_schedule(run)
+    if known is not None and not np.isnan(known).any():
+        m = min(len(known), last + 1)
+        lr = np.concatenate([known[:m], params.lr(np.arange(m, last + 1))])
+    else:
+        lr = params.lr(np.arange(last + 1))
+    first = schedule_params(segment_ranges(run, last_logged_step(run) or 0)[0][0])
+    warm = int(first["warmup_iters"]) if first is not None else int(params.warmup_iters)
+    return Schedule(params, assumed, warm, lr)
+
+
+def _params(run: Run) -> tuple[GetLr, tuple[str, ...]]:
+    """get_lr's arguments, and the ones taken from nanoGPT's defaults."""
+    from ..config import DEFAULT
+    from ..nanogpt import NANOGPT_DEFAULTS
+    params = schedule_params(run.config)
+    if params is not None:
+        defaults = [f"{k} (default {params[k]})" for k in ("learning_rate", "warmup_iters", "lr_decay_iters",
+                                                          "min_lr", "decay_lr")
+                    if k in run.config.values and run.config.values[k].origin == DEFAULT
+                    and (params["decay_lr"] or k in ("learning_rate", "decay_lr"))]
+        return GetLr.of(params), tuple(defaults)
+    out, assumed = {}, []
+    for key in ("learning_rate", "warmup_iters", "lr_decay_iters", "min_lr", "decay_lr"):
+        v = run.config.trusted(key)
+        if v is None:
+            v = NANOGPT_DEFAULTS[key]
+            assumed.append(f"{key} (assumed {v})")
+        out[key] = v
+    if not out["decay_lr"]:
+        out.update(warmup_iters=0, lr_decay_iters=0, min_lr=out["learning_rate"])
+    return GetLr.of(out), tuple(assumed)
