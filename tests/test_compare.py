@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import io
 import json
+import math
 
 import pytest
 
 from conftest import FIXTURES, ROOT, parse_text, shared_path
+from lossdoctor.compare import KeyDiff, Reachable, Unreachable
 
 DIAG = FIXTURES / "diagnosis"
 
@@ -77,7 +79,7 @@ def test_runs_with_no_common_range_compare_on_config_and_extrapolation():
     assert any("share no range" in n for n in c.notes)
     assert c.gap == pytest.approx((3.0 - 0.36) - (2.0 - 0.4))
     assert _total(c) == pytest.approx(c.gap)
-    assert "learning_rate" in [d["key"] for d in c.diff]
+    assert "learning_rate" in [d.key for d in c.diff]
 
 
 def test_runs_without_val_are_compared_on_train():
@@ -99,14 +101,15 @@ def test_different_vocabularies_are_not_attributed():
 
 def test_three_runs_give_a_table_against_the_best():
     c = _analysis(DIAG / "healthy_tiny", DIAG / "healthy_small", DIAG / "healthy_wide").comparison
-    assert len(c.table) == 3 and sum(r["reference"] for r in c.table) == 1
-    best = next(r for r in c.table if r["reference"])
-    assert best["gap"] == 0 and all(r["gap"] >= 0 for r in c.table)
+    assert len(c.table) == 3 and sum(r.reference for r in c.table) == 1
+    best = next(r for r in c.table if r.reference)
+    assert best.gap == 0 and all(r.gap is not None and r.gap >= 0 for r in c.table)
 
 
 def test_json_comparison_object(monkeypatch):
-    from lossdoctor.cli import main
     from contextlib import redirect_stdout
+
+    from lossdoctor.cli import main
     monkeypatch.chdir(ROOT)
     out = io.StringIO()
     with redirect_stdout(out):
@@ -125,21 +128,206 @@ def test_typical_case_laptop_cpu_run_against_the_default_gpu_run():
     an = _analysis(FIXTURES / "lossdoctor_train" / "readme_cpu_2000", gpu)
     c = an.comparison
     assert an.runs[c.other].source.endswith("readme_cpu_2000/train.log")  # the CPU run is the worse
-    diff = {d["key"]: d["values"] for d in c.diff}
+    diff = {d.key: (d.other, d.reference) for d in c.diff}
     assert diff["eval_iters"] == (20, 200)
     d = c.derived
-    assert d["tokens_per_iter"] == (768, 16384)
-    assert 1.4e6 < d["tokens_seen"][0] < 1.6e6 and 80e6 < d["tokens_seen"][1] < 84e6
-    assert 0.75e6 < d["params"][0] < 0.85e6 and 10.5e6 < d["params"][1] < 10.8e6
+    assert d.tokens_per_iter == (768, 16384)
+    assert 1.4e6 < d.tokens_seen.other < 1.6e6 and 80e6 < d.tokens_seen.reference < 84e6
+    assert 0.75e6 < d.params.other < 0.85e6 and 10.5e6 < d.params.reference < 10.8e6
     causes = {a.cause: a for a in c.attribution}
     ovf = causes["overfitting"]
     assert ovf.delta_val < -0.15  # the GPU run would be better still at its best val
-    assert 1.45 < d["best_val"][1] < 1.49 and 2000 <= d["best_val_step"][1] <= 2500
+    assert 1.45 < d.best_val.reference < 1.49 and 2000 <= d.best_val_step.reference <= 2500
     assert causes["device/precision numerics"].delta_val == 0.0
     assert causes["training length"].delta_val > 0
     notes = " ".join(c.notes)
     assert "still falling" in notes and "run to its end" in notes and "312 TFLOPS" in notes
-    assert "--max_iters=" in c.to_reach["flags"]
+    assert isinstance(c.to_reach, Reachable) and "--max_iters=" in c.to_reach.flags
     rest = c.attribution[-1]
     assert rest.cause == "model size, context length, batch size and regularization"
     assert _total(c) == pytest.approx(c.gap)
+
+
+# -- the extrapolators a comparison is given ----------------------------------------------
+
+class _Counting:
+    """An extrapolator that counts the questions asked of it, answered by one real Extrapolator."""
+
+    answering = 0  # > 0 while one of them asks its Extrapolator
+
+    def __init__(self, run):
+        from lossdoctor.fit.extrapolate import Extrapolator
+        self.inner = Extrapolator(run)
+        self.asked = []
+
+    def extrapolate(self, to, scenarios=("rerun", "resume", "constant"), schedule=None):
+        self.asked.append((to, scenarios))
+        _Counting.answering += 1
+        try:
+            return self.inner.extrapolate(to, scenarios=scenarios, schedule=schedule)
+        finally:
+            _Counting.answering -= 1
+
+
+def test_compare_extrapolates_each_run_through_the_extrapolator_it_is_given(monkeypatch):
+    import importlib
+    from collections import Counter
+
+    from lossdoctor.compare import compare
+    fx = importlib.import_module("lossdoctor.fit.extrapolate")  # the module: lossdoctor.fit.extrapolate is a function
+    an = _analysis(DIAG / "healthy_tiny", DIAG / "healthy_small")
+    fits = [_Counting(r) for r in an.runs]
+    fitted = Counter()
+    real_fit, real = fx.Extrapolator._fit, fx.extrapolate
+
+    def counting_fit(self, *args, **kwargs):
+        fitted[(self.run.source, *args[1:])] += 1  # the run, and what its fit depends on besides the run
+        return real_fit(self, *args, **kwargs)
+
+    def only_through_the_given(*args, **kwargs):
+        assert _Counting.answering, "compare extrapolated a run itself"
+        return real(*args, **kwargs)
+    built = []
+    monkeypatch.setattr(fx.Extrapolator, "_fit", counting_fit)
+    monkeypatch.setattr(fx, "Extrapolator", lambda run, **kw: built.append(run))  # compare makes none of its own
+    monkeypatch.setattr(fx, "extrapolate", only_through_the_given)
+    c = compare(list(an.runs), list(an.facts), fits)
+    assert built == []
+    assert fits[c.reference].asked == []  # only the worse run is extrapolated
+    assert len(fits[c.other].asked) >= 3  # its length, its end, and the steps to reach the better run
+    assert fitted and set(fitted.values()) == {1}  # each fit made once, however many steps were asked
+    assert {k[0] for k in fitted} == {an.runs[c.other].source}
+    assert compare(list(an.runs), list(an.facts), fits) == c == an.comparison
+    assert set(fitted.values()) == {1}  # asked again: answered from the fits already made
+
+
+def test_compare_wants_one_extrapolator_per_run():
+    from lossdoctor.compare import compare
+    an = _analysis(DIAG / "healthy_tiny", DIAG / "healthy_small")
+    with pytest.raises(ValueError, match="extrapolators"):
+        compare(list(an.runs), list(an.facts), [None])
+
+
+# -- one cause at a time ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sides():
+    """name -> the run as the attribution sees it, on val."""
+    import lossdoctor
+    from lossdoctor.compare.attribute import Side
+    names = ("healthy_tiny", "healthy_small", "decay_600k")
+    an = lossdoctor.analyze([str(DIAG / n) for n in names], diagnose_runs=False, compare_runs=False)
+    return {n: Side.of(r, f, "val", f.value("final_val")) for n, r, f in zip(names, an.runs, an.facts, strict=True)}
+
+
+def _w(a, b):
+    from lossdoctor.compare.attribute import Z80
+    return Z80 * math.hypot(a.se, b.se)
+
+
+def test_eval_noise_is_each_final_minus_its_smoothed_value(sides):
+    from dataclasses import replace
+
+    from lossdoctor.compare.attribute import eval_noise
+    s = sides["healthy_small"]
+    assert eval_noise(s, s, "val").delta_val == 0.0
+    noisy, clean = replace(s, final=s.smoothed + 0.05), replace(s, final=s.smoothed)
+    c = eval_noise(noisy, clean, "val")
+    assert c.delta_val == pytest.approx(0.05) and c.interval[0] > 0  # 0.05 nats is over the noise of eval_iters 50
+
+
+def test_overfitting_only_when_a_run_turned_up(sides):
+    from dataclasses import replace
+
+    from lossdoctor.compare.attribute import overfitting
+    a, b = sides["healthy_tiny"], sides["healthy_small"]
+    assert a.overfit == 0 and b.overfit == 0 and overfitting(a, b) is None
+    turned = replace(b, best=b.smoothed - 0.2, overfit=0.2)
+    c = overfitting(a, turned)
+    assert c.delta_val == pytest.approx(-0.2) and c.interval[1] < 0 and "the better run's" in c.method
+
+
+def test_training_length_is_zero_at_the_run_s_own_length_and_positive_beyond(sides):
+    from lossdoctor.compare.attribute import training_length
+    from lossdoctor.fit.extrapolate import Extrapolator
+    a = sides["healthy_tiny"]
+    fit, steps = Extrapolator(a.run), int(a.facts.value("steps_done"))
+    assert abs(training_length(a, fit, steps, "its own length").cause.delta_val) < 0.01
+    longer = training_length(a, fit, 4 * steps, "4x")
+    assert longer.cause.delta_val > 0.1 and longer.cause.interval[0] > 0
+    assert longer.at == pytest.approx(a.start - longer.cause.delta_val)
+
+
+def test_lr_schedule_is_zero_for_the_same_shape_and_non_zero_for_a_decay_never_reached(sides):
+    from lossdoctor.compare.attribute import length_target, lr_schedule, training_length
+    from lossdoctor.fit.extrapolate import Extrapolator
+    tiny, small = sides["healthy_tiny"], sides["healthy_small"]
+    fit = Extrapolator(tiny.run)
+    same = lr_schedule(tiny, small, fit, 1000, tiny.start)
+    assert same.cause.delta_val == 0.0 and same.at == tiny.start
+    b = sides["decay_600k"]  # lr_decay_iters 600000: its LR barely decayed in its 1000 steps
+    to, how = length_target(tiny.facts, b.facts)
+    length = training_length(tiny, fit, to, how)
+    other = lr_schedule(tiny, b, fit, to, length.at)
+    assert abs(other.cause.delta_val) > 0.005 and not other.cause.interval[0] <= 0 <= other.cause.interval[1]
+    assert other.at == pytest.approx(length.at - other.cause.delta_val)
+    assert "decay to step 600600" in other.cause.method
+
+
+def test_config_rest_is_put_on_the_learning_keys_that_differ(sides):
+    from lossdoctor.compare.attribute import config_rest
+    from lossdoctor.compare.sides import config_diff
+    a, b = sides["healthy_tiny"], sides["healthy_small"]
+    c = config_rest(a, b, config_diff(a.run, b.run), 0.3, _w(a, b))
+    assert c.cause == "model size" and c.delta_val == 0.3 and "n_embd 64 vs 128" in c.method
+    assert "Hoffmann" in c.method
+    assert config_rest(b, b, config_diff(b.run, b.run), 0.3, _w(b, b)) is None
+
+
+def test_device_and_precision_have_no_share(sides):
+    from lossdoctor.compare.attribute import device_precision
+    device = KeyDiff("device", "cpu", "cuda", "override", "override", "runtime")
+    c = device_precision((device,), 0.02)
+    assert c.delta_val == 0.0 and c.interval == (-0.02, 0.02) and "device cpu vs cuda" in c.method
+    assert device_precision((KeyDiff("eval_iters", 20, 200, "override", "default", "measurement"),), 0.02) is None
+
+
+def test_unexplained_is_the_rest_only_when_no_learning_key_differs():
+    from lossdoctor.compare.attribute import unexplained
+    measure = KeyDiff("eval_iters", 20, 200, "override", "default", "measurement")
+    learning = KeyDiff("n_embd", 64, 128, "override", "override", "learning")
+    assert unexplained((measure,), 0.1, 0.02).delta_val == 0.1
+    assert unexplained((measure, learning), 0.1, 0.02).delta_val == 0.0
+
+
+# -- steps to reach -----------------------------------------------------------------------
+
+class _Line:
+    """A stand-in extrapolator whose rerun val falls 0.1 nats per 1,000 steps from 2.0."""
+
+    def __init__(self):
+        self.asked = []
+
+    def extrapolate(self, to, scenarios=("rerun", "resume", "constant"), schedule=None):
+        from types import SimpleNamespace
+
+        from lossdoctor.fit import Estimate, Scenario
+        self.asked.append(to)
+        v = 2.0 - 0.1 * to / 1000
+        return SimpleNamespace(scenarios=(Scenario("rerun", "", Estimate(v, v - 0.05, v + 0.05, 0.8, 0.04), None),))
+
+
+def test_steps_to_reach_the_better_run_on_the_worse_run_s_own_curve(sides):
+    from lossdoctor.compare.reach import to_reach
+    a, b = sides["healthy_tiny"], sides["healthy_small"]
+    diff = (KeyDiff("n_embd", 64, 128, "override", "override", "learning"),)
+    steps = a.facts.value("steps_done")  # 1,001: steps 0 to 1000
+    fit = _Line()
+    r = to_reach(fit, a.facts, b.facts, diff, 1.75)  # 2.0 - 0.25: 2,500 steps; 1.5x, 2x, then 3x are tried
+    assert fit.asked == [1600, 2100, 3100]
+    assert isinstance(r, Reachable) and r.steps == 3100 and r.ratio == pytest.approx(3100 / steps)
+    assert r.val == pytest.approx(1.69) and (r.lo, r.hi) == pytest.approx((1.64, 1.74))
+    assert r.flags == "--max_iters=3100 --lr_decay_iters=3100"
+    never = to_reach(_Line(), a.facts, b.facts, diff, -10.0)
+    assert isinstance(never, Unreachable) and never.steps_tried == 64100 and "within 64x" in never.why
+    assert never.flags == "--n_embd=128 --max_iters=1000 --lr_decay_iters=1000"

@@ -9,7 +9,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..compare import Comparison
+from ..compare import Comparison, Reachable, ToReach
 from ..run import Run
 
 LABELS = {"params": "parameters", "tokens_per_iter": "tokens / iteration", "steps_done": "steps",
@@ -27,20 +27,36 @@ def to_dict(c: Comparison, runs: list[Run]) -> dict[str, Any]:
         "metric": c.metric,
         "gap": c.gap,
         "comparable": c.comparable,
-        "diff": [{"key": d["key"], "other": d["values"][0], "reference": d["values"][1],
-                  "origin_other": d["origins"][0], "origin_reference": d["origins"][1], "kind": d["kind"]}
+        "diff": [{"key": d.key, "other": d.other, "reference": d.reference,
+                  "origin_other": d.origin_other, "origin_reference": d.origin_reference, "kind": d.kind}
                  for d in c.diff],
-        "derived": {k: {"other": v[0], "reference": v[1]} for k, v in c.derived.items()},
-        "overlap": c.overlap,
+        "derived": {} if c.derived is None else
+        {k: {"other": v.other, "reference": v.reference} for k, v in c.derived.items()},
+        "overlap": {} if c.overlap is None else
+        {axis: [{"x": p.x, "a": p.a, "b": p.b, "diff": p.diff} for p in pts] for axis, pts in c.overlap.items()},
         "attribution": [{"cause": a.cause, "delta_val": a.delta_val, "method": a.method,
                          "interval": list(a.interval)} for a in c.attribution],
         "unexplained": None if c.unexplained is None else
         {"delta_val": c.unexplained.delta_val, "interval": list(c.unexplained.interval),
          "method": c.unexplained.method},
-        "to_reach": c.to_reach,
+        "to_reach": None if c.to_reach is None else _reach_dict(c.to_reach),
         "notes": list(c.notes),
-        "table": list(c.table),
+        "table": [{"run": r.run, "final": r.final, "gap": r.gap, "params": r.params, "tokens_seen": r.tokens_seen,
+                   "best_val": r.best_val, "reference": r.reference, "metric": r.metric} for r in c.table],
     }
+
+
+def _reach_dict(r: ToReach) -> dict[str, Any]:
+    if isinstance(r, Reachable):
+        return {"reachable": True, "steps": r.steps, "val": r.val, "lo": r.lo, "hi": r.hi, "flags": r.flags,
+                "ratio": r.ratio}
+    out: dict[str, Any] = {"reachable": False}
+    if r.steps_tried is not None:
+        out["steps_tried"] = r.steps_tried
+    out["why"] = r.why
+    if r.flags is not None:
+        out["flags"] = r.flags
+    return out
 
 
 def render(c: Comparison, runs: list[Run]) -> RenderableType:
@@ -63,8 +79,8 @@ def render(c: Comparison, runs: list[Run]) -> RenderableType:
         parts.append(_attribution(c))
     elif c.comparable:
         parts.append(Text("No gap and no differing config: nothing to attribute."))
-    if c.to_reach:
-        parts.append(Text(_reach(c), style="bold"))
+    if c.to_reach is not None:
+        parts.append(Text(_reach(c.to_reach), style="bold"))
     if c.notes:
         parts.append(Text("\n".join(f"• {n}" for n in c.notes)))
     return Panel(Group(*parts), title="Gap between runs", title_align="left")
@@ -75,8 +91,7 @@ def _diff(c: Comparison) -> RenderableType:
     for col in ("key", "worse run", "better run", "kind"):
         t.add_column(col)
     for d in c.diff:
-        t.add_row(d["key"], f"{d['values'][0]!r} ({d['origins'][0]})", f"{d['values'][1]!r} ({d['origins'][1]})",
-                  d["kind"])
+        t.add_row(d.key, f"{d.other!r} ({d.origin_other})", f"{d.reference!r} ({d.origin_reference})", d.kind)
     if not c.diff:
         t.add_row("(none)", "", "", "")
     return t
@@ -86,7 +101,7 @@ def _derived(c: Comparison) -> RenderableType:
     t = Table(title="side by side", title_justify="left")
     for col in ("quantity", "worse run", "better run"):
         t.add_column(col, justify="right" if col != "quantity" else "left")
-    for k, (va, vb) in c.derived.items():
+    for k, (va, vb) in c.derived.items() if c.derived is not None else ():
         if va is None and vb is None:
             continue
         t.add_row(LABELS.get(k, k), _num(va), _num(vb))
@@ -94,14 +109,14 @@ def _derived(c: Comparison) -> RenderableType:
 
 
 def _overlap(c: Comparison) -> RenderableType | None:
-    rows = [(axis, p) for axis, pts in c.overlap.items() for p in pts]
+    rows = [(axis, p) for axis, pts in c.overlap.items() for p in pts] if c.overlap is not None else []
     if not rows:
         return None
     t = Table(title=f"{c.metric} where the curves overlap (interpolated between evals)", title_justify="left")
     for col in ("at equal", "x", "worse run", "better run", "difference"):
         t.add_column(col, justify="right" if col != "at equal" else "left")
     for axis, p in rows:
-        t.add_row(axis, _num(p["x"]), f"{p['a']:.4f}", f"{p['b']:.4f}", f"{p['diff']:+.4f}")
+        t.add_row(axis, _num(p.x), f"{p.a:.4f}", f"{p.b:.4f}", f"{p.diff:+.4f}")
     return t
 
 
@@ -118,15 +133,14 @@ def _attribution(c: Comparison) -> RenderableType:
     return t
 
 
-def _reach(c: Comparison) -> str:
-    r = c.to_reach or {}
-    if r.get("reachable"):
+def _reach(r: ToReach) -> str:
+    if isinstance(r, Reachable):
         return (f"To reach the better run's best val with its own config, the worse run needs about "
-                f"{r['steps']:,} steps ({r['ratio']:.0f}x; predicted val {r['val']:.4f}, 80% interval "
-                f"{r['lo']:.4f} to {r['hi']:.4f}; an extrapolation, see docs/extrapolation.md for its "
-                f"measured errors): {r['flags']}")
-    flags = f" Train the better run's model instead: {r['flags']}" if r.get("flags") else ""
-    return f"The worse run cannot reach the better run's val by training longer: {r.get('why')}.{flags}"
+                f"{r.steps:,} steps ({r.ratio:.0f}x; predicted val {r.val:.4f}, 80% interval "
+                f"{r.lo:.4f} to {r.hi:.4f}; an extrapolation, see docs/extrapolation.md for its "
+                f"measured errors): {r.flags}")
+    flags = f" Train the better run's model instead: {r.flags}" if r.flags else ""
+    return f"The worse run cannot reach the better run's val by training longer: {r.why}.{flags}"
 
 
 def _table(c: Comparison) -> RenderableType:
@@ -135,8 +149,8 @@ def _table(c: Comparison) -> RenderableType:
         t.add_column(col, justify="left" if col == "run" else "right", overflow="fold",
                      ratio=3 if col == "run" else None)
     for r in c.table:
-        t.add_row(("* " if r["reference"] else "") + r["run"], _num(r["final"]), _num(r["gap"]),
-                  _num(r["best_val"]), _num(r["params"]), _num(r["tokens_seen"]))
+        t.add_row(("* " if r.reference else "") + r.run, _num(r.final), _num(r.gap),
+                  _num(r.best_val), _num(r.params), _num(r.tokens_seen))
     return t
 
 

@@ -1,0 +1,130 @@
+"""Why one run's final val is worse than another's: an accounting that adds up.
+
+The gap G = L_worse - L_better (final logged val, nats) is split along one path from the
+worse run to the better one; each step is a named cause with its method and interval
+(attribute.py, one function per cause):
+
+  eval noise      each final val is one noisy eval: observed minus the smoothed curve
+                  (a straight line through the run's last evals, read at its last step),
+                  for both runs
+  overfitting     a run whose val turned up ends above its best: smoothed final - best
+  training length the worse run's own curve extrapolated to the better run's tokens seen
+                  (lossdoctor extrapolate, `rerun`): what more tokens alone would give
+  LR schedule     the same extrapolation with the better run's schedule shape (warmup,
+                  decay, min_lr ratio); the law normalizes by the peak LR, so a peak LR
+                  difference is not estimated here and is listed with the config rest
+  config          what remains at equal tokens and schedule, put on the config keys that
+                  still differ (model size, context length, dropout, ...): two runs cannot
+                  separate them; the L(N, D) form of Hoffmann et al. 2022 is quoted for the
+                  model-size direction, not fitted
+  device/precision numerics: nanoGPT computes the same math on any device; no share
+                  (0, within eval noise), said so when device or dtype differ
+  unexplained     what is left when no config key differs (seeds, unlogged changes)
+
+The worse run is extrapolated through one `fit.Extrapolator` (fitted once, each question
+memoized): the caller's, or one made here. The runs side by side are sides.py's; what the
+worse run needs to reach the better one's best is reach.py's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ..facts import Facts
+from ..run import Run
+from .attribute import attribute
+from .results import (
+    DERIVED,
+    Cause,
+    Comparison,
+    Derived,
+    KeyDiff,
+    Overlap,
+    OverlapPoint,
+    Pair,
+    Reachable,
+    TableRow,
+    ToReach,
+    Unreachable,
+)
+from .sides import (
+    comparable,
+    config_diff,
+    derived,
+    final,
+    iter_final,
+    mfu_notes,
+    overlap,
+    overlap_notes,
+    state_notes,
+    table_row,
+)
+
+if TYPE_CHECKING:
+    from ..fit.extrapolate import Extrapolator
+
+__all__ = ["DERIVED", "Cause", "Comparison", "Derived", "KeyDiff", "Overlap", "OverlapPoint", "Pair", "Reachable",
+           "TableRow", "ToReach", "Unreachable", "compare"]
+
+
+def compare(runs: Sequence[Run], facts: Sequence[Facts],
+            extrapolators: Sequence[Extrapolator] | None = None) -> Comparison:
+    """Compare runs; with more than two, the best (lowest final val) is the reference and
+    the worst is explained against it, each run getting a row in `table`.
+
+    extrapolators: one per run (`extrapolators[i]` extrapolates `runs[i]`), so that a run
+    fitted for other reports is not fitted again; None makes one for the run that is
+    extrapolated (the worse one).
+    """
+    if len(facts) != len(runs) or extrapolators is not None and len(extrapolators) != len(runs):
+        raise ValueError(f"{len(runs)} runs, {len(facts)} facts and "
+                         f"{'no' if extrapolators is None else len(extrapolators)} extrapolators")
+    metric = "val" if all(final(f, "val") is not None for f in facts) else "train"
+    finals = [final(f, metric) if final(f, metric) is not None else iter_final(r) if metric == "train" else None
+              for r, f in zip(runs, facts, strict=True)]
+    known = {i: v for i, v in enumerate(finals) if v is not None}
+    if len(known) < 2:
+        return _no_gap(runs, metric, "fewer than two runs have a final loss to compare")
+    ref = min(known, key=known.__getitem__)
+    worse = max(known, key=known.__getitem__)
+    table = tuple(table_row(r, f, v, known[ref], metric, i == ref)
+                  for i, (r, f, v) in enumerate(zip(runs, facts, finals, strict=True))) if len(runs) > 2 else ()
+    return _explain(runs, facts, extrapolators, worse, ref, known[worse] - known[ref], metric, table)
+
+
+def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequence[Extrapolator] | None,
+             a: int, b: int, gap: float, metric: str, table: tuple[TableRow, ...]) -> Comparison:
+    """The worse run `a` against the better run `b`."""
+    ra, rb, fa, fb = runs[a], runs[b], facts[a], facts[b]
+    ok, why = comparable(ra, rb, fa, fb)
+    diff = config_diff(ra, rb)
+    ov = overlap(ra, rb, fa, fb, metric)
+    notes = []
+    if metric == "train":
+        notes.append("a run has no val points: the runs are compared on train loss (the evals' train "
+                     "loss, else the mean of the last logged iteration losses)")
+    notes += overlap_notes(ov) + mfu_notes(fa, fb)
+    side = derived(fa, fb)
+    if not ok:
+        notes.append(f"not directly comparable: {why}; loss values are not comparable across "
+                     "tokenizers or datasets, so the gap is not attributed")
+        return Comparison(b, a, metric, gap, False, diff, side, ov, (), None, tuple(notes), None, table)
+    if a == b or abs(gap) < 1e-12 and not diff:
+        return Comparison(b, a, metric, 0.0, True, diff, side, ov, (), None, tuple(notes), None, table)
+    notes += state_notes(fa, "worse", schedule=True) + state_notes(fb, "better", schedule=False)
+    fit = extrapolators[a] if extrapolators is not None else _extrapolator(ra)
+    at = attribute(ra, rb, fa, fb, diff, metric, gap, fit)
+    return Comparison(b, a, metric, gap, True, diff, side, ov, at.causes, at.unexplained,
+                      tuple(notes) + at.notes, at.to_reach, table)
+
+
+def _extrapolator(run: Run) -> Extrapolator:
+    from ..fit.extrapolate import Extrapolator
+    return Extrapolator(run)
+
+
+def _no_gap(runs: Sequence[Run], metric: str, why: str) -> Comparison:
+    b, a = 0, min(1, len(runs) - 1)
+    diff = config_diff(runs[a], runs[b]) if len(runs) > 1 else ()
+    return Comparison(b, a, metric, None, True, diff, None, None, (), None, (why,))

@@ -1,0 +1,341 @@
+"""The gap split along one path from the worse run to the better one, one function per cause.
+
+Each run is first reduced to a `Side`: its final loss, that loss without its eval noise
+(smoothed), the noise of one eval, its best val and how far it overfit. The path then
+goes eval noise, overfitting, training length, LR schedule, device/precision and the
+config rest (or, when no learning key differs, the unexplained rest); every cause moves
+the worse run's position, and what is left at the end is the rest.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..facts import Facts
+from ..run import Run
+from .reach import to_reach
+from .results import Cause, KeyDiff, ToReach
+from .sides import final, overfit
+
+if TYPE_CHECKING:
+    from ..fit.extrapolate import Estimate, Extrapolator
+    from ..fit.scenarios import CustomSchedule
+
+Z80 = 1.2816  # two-sided 80%
+SCHEDULE_SHAPE = ("warmup_iters", "lr_decay_iters", "min_lr", "decay_lr", "max_iters")
+DEFAULT_SE = 0.01  # one eval's standard error when the run does not give it (nats)
+NO_EVALS_WIDTH = 0.02  # half-width of the unattributed gap of runs without evals (nats)
+FAR = 5  # a training-length extrapolation beyond this ratio gets a note
+GROUPS = (("model size", ("n_layer", "n_head", "n_embd", "bias")), ("context length", ("block_size",)),
+          ("batch size", ("batch_size", "gradient_accumulation_steps")),
+          ("regularization", ("dropout", "weight_decay")),
+          ("peak LR and optimizer", ("learning_rate", "beta1", "beta2", "grad_clip")))
+
+
+@dataclass(frozen=True)
+class Side:
+    """One run as the path sees it (losses in nats, of the compared metric)."""
+
+    run: Run
+    facts: Facts
+    final: float  # as logged
+    smoothed: float  # the final without its eval noise
+    se: float  # one eval's standard error
+    best: float  # best val (the final, for train)
+    overfit: float  # smoothed final minus best when val turned up while train fell, else 0
+
+    @classmethod
+    def of(cls, run: Run, facts: Facts, metric: str, final_: float) -> Side:
+        smoothed = _smoothed(run, metric, final_)
+        best = _best(facts, metric)
+        return cls(run, facts, final_, smoothed, _se(facts), best,
+                   max(smoothed - best, 0.0) if overfit(facts) else 0.0)
+
+    @property
+    def start(self) -> float:
+        """Where the run would end without overfitting: its best, else its smoothed final."""
+        return self.best if self.overfit else self.smoothed
+
+
+@dataclass(frozen=True)
+class Step:
+    """A cause on the path, where the worse run stands after it, and notes on it."""
+
+    cause: Cause
+    at: float
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Attribution:
+    causes: tuple[Cause, ...]
+    unexplained: Cause | None
+    notes: tuple[str, ...] = ()
+    to_reach: ToReach | None = None
+
+
+def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...], metric: str, gap: float,
+              fit: Extrapolator) -> Attribution:
+    """The gap of the worse run `ra` over the better `rb`, cause by cause; `fit` extrapolates `ra`."""
+    la, lb = final(fa, metric), final(fb, metric)
+    if la is None or lb is None:  # compared on iteration losses: nothing to smooth or extrapolate
+        return without_evals(diff, gap)
+    a, b = Side.of(ra, fa, metric, la), Side.of(rb, fb, metric, lb)
+    w = Z80 * math.hypot(a.se, b.se)
+    causes = [eval_noise(a, b, metric)]
+    ovf = overfitting(a, b)
+    if ovf is not None:
+        causes.append(ovf)
+    steps: list[Step] = []
+    notes: list[str] = []
+    reach: ToReach | None = None
+    if metric == "val" and not a.overfit:
+        steps, notes, reach = longer(a, b, diff, fit)
+    causes += [s.cause for s in steps]
+    rest = (steps[-1].at if steps else a.start) - b.start  # at equal tokens and schedule
+    device = device_precision(diff, w)
+    config = config_rest(a, b, diff, rest, w)
+    causes += [c for c in (device, config) if c is not None]
+    return Attribution(tuple(causes), unexplained(diff, rest, w), tuple(notes), reach)
+
+
+def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
+           ) -> tuple[list[Step], list[str], ToReach | None]:
+    """The worse run trained as long as the better one, then on its schedule shape; and how
+    long it needs to reach the better run's best."""
+    from ..fit.extrapolate import CannotExtrapolate
+    target = length_target(a.facts, b.facts)
+    if target is None:
+        return [], [], None
+    to, how = target
+    try:
+        length = training_length(a, fit, to, how)
+    except CannotExtrapolate as e:
+        return [], [f"training length not estimated: {e.why}"], None
+    steps: list[Step] = []
+    notes: list[str] = []
+    if length is not None:
+        steps.append(length)
+        notes += length.notes
+        try:
+            sched = lr_schedule(a, b, fit, to, length.at)
+        except CannotExtrapolate as e:
+            sched = None
+            notes.append(f"LR schedule not estimated: {e.why}")
+        if sched is not None:
+            steps.append(sched)
+    return steps, notes, to_reach(fit, a.facts, b.facts, diff, b.start)
+
+
+# -- the causes, in path order -----------------------------------------------------------
+
+def eval_noise(a: Side, b: Side, metric: str) -> Cause:
+    """Each final is one noisy eval: observed minus smoothed, the worse run's minus the better's."""
+    noise = (a.final - a.smoothed) - (b.final - b.smoothed)
+    w = Z80 * math.hypot(a.se, b.se)
+    return Cause("eval noise", noise, (noise - w, noise + w),
+                 f"each final {metric} minus a straight line through its run's last evals, read at "
+                 f"the last step (eval_iters {a.facts.value('eval_iters')} vs {b.facts.value('eval_iters')}: "
+                 f"one eval's standard error {a.se:.4f} vs {b.se:.4f} nats)")
+
+
+def overfitting(a: Side, b: Side) -> Cause | None:
+    """Smoothed final minus best of a run whose val turned up; None when neither did."""
+    if not (a.overfit or b.overfit):
+        return None
+    v = a.overfit - b.overfit
+    w = Z80 * math.hypot(a.se, b.se) * math.sqrt(2)
+    who = ("the better run's" if b.overfit and not a.overfit else
+           "the worse run's" if a.overfit and not b.overfit else "both runs'")
+    return Cause("overfitting", v, (v - w, v + w),
+                 f"measured: {who} smoothed final val minus its best val (the better run's best "
+                 f"{b.best:.4f} at step {b.facts.value('best_val_step')}, final {b.final:.4f})")
+
+
+def length_target(fa: Facts, fb: Facts) -> tuple[int, str] | None:
+    """The step the worse run is extrapolated to, and how it was chosen: the better run's
+    tokens seen at equal tokens per step, else its number of steps."""
+    tpi_a, steps_a, tok_a = fa.value("tokens_per_iter"), fa.value("steps_done"), fa.value("tokens_seen")
+    tpi_b, steps_b, tok_b = fb.value("tokens_per_iter"), fb.value("steps_done"), fb.value("tokens_seen")
+    if not tpi_a or not steps_a:
+        return None
+    if tok_b and tpi_b == tpi_a:
+        to = int(round(tok_b / tpi_a))
+        return to, f"tokens seen ({tok_a:,} -> {tok_b:,}: {to:,} steps of {tpi_a:,} tokens)"
+    if tok_b and steps_b:
+        to = int(steps_b)
+        return to, (f"number of steps ({steps_a:,} -> {to:,}); its {tpi_b / tpi_a:.1f}x more tokens per step "
+                    f"({tpi_b:,} vs {tpi_a:,}: batch and context) count with the config below")
+    to = int(steps_b or steps_a)
+    return to, f"number of steps ({steps_a:,} -> {to:,}; the better run's tokens are unknown)"
+
+
+def training_length(a: Side, fit: Extrapolator, to: int, how: str) -> Step | None:
+    """The worse run's own law at its end minus the same law at step `to` (a rerun); None
+    when the fit predicts no val there.
+
+    Raises:
+        CannotExtrapolate: the run does not allow a prediction.
+    """
+    steps_a = int(a.facts.value("steps_done"))
+    there = _val(fit, max(to, 1), "rerun")
+    here = _val(fit, int(a.facts.value("final_step") or steps_a), "rerun")  # the law at its end
+    if there is None or here is None:
+        return None
+    ratio = max(to, 1) / max(steps_a, 1)
+    v = here.mean - there.mean  # the law's own difference: its level at the end cancels
+    cause = Cause("training length", v, (here.mean - there.hi, here.mean - there.lo),
+                  f"the worse run's own curve extrapolated to the better run's {how}, "
+                  f"{ratio:.1f}x its length (lossdoctor extrapolate, rerun)")
+    far = (f"training length is extrapolated {ratio:.0f}x beyond the worse run: its interval is wide "
+           "and its value is a model's, not a measurement",) if ratio > FAR else ()
+    return Step(cause, a.start - v, far)
+
+
+def lr_schedule(a: Side, b: Side, fit: Extrapolator, to: int, at: float) -> Step | None:
+    """The same extrapolation with the better run's schedule shape; 0 when the shapes match,
+    None when a schedule is unknown or the fit predicts no val.
+
+    Raises:
+        CannotExtrapolate: the run does not allow a prediction.
+    """
+    sched = schedule_shape(a.run, b.run, to)
+    if sched is None:
+        if schedule_shape(a.run, b.run, to, force=True) is None:
+            return None
+        return Step(Cause("LR schedule", 0.0, (-a.se, a.se),
+                          "the same schedule shape in both runs (warmup steps, decay to "
+                          "max_iters, min_lr = learning_rate/10 or as set): no share"), at)
+    c = _val(fit, max(to, 1), "custom", sched)
+    if c is None:
+        return None
+    v = at - c.mean
+    half = abs(v) / 2 + a.se  # two predictions of one fit: half the share, plus noise
+    return Step(Cause("LR schedule", v, (v - half, v + half),
+                      "the same extrapolation with the better run's schedule shape "
+                      f"(warmup, decay, min_lr ratio): {_sched_text(sched)}"), c.mean)
+
+
+def device_precision(diff: tuple[KeyDiff, ...], w: float) -> Cause | None:
+    """No share (0, within eval noise) when device, dtype or compile differ; None when not."""
+    runtime = [d for d in diff if d.kind == "runtime"]
+    if not runtime:
+        return None
+    keys = ", ".join(f"{d.key} {d.other} vs {d.reference}" for d in runtime)
+    return Cause("device/precision numerics", 0.0, (-w, w),
+                 f"{keys}: nanoGPT computes the same model on any device; fp32 and bf16 reach "
+                 "the same loss per step within eval noise (the built-in trainer: 1.8857 vs "
+                 "1.8856 at 2000 steps, docs/benchmarks.md); the time per step differs, not the loss")
+
+
+def config_rest(a: Side, b: Side, diff: tuple[KeyDiff, ...], rest: float, w: float) -> Cause | None:
+    """The rest at equal tokens and schedule, put on the learning keys that still differ;
+    None when none does."""
+    learning = _rest_keys(diff)
+    if not learning:
+        return None
+    keys = ", ".join(f"{d.key} {d.other} vs {d.reference}" for d in learning)
+    na, nb = a.facts.value("params"), b.facts.value("params")
+    size = ""
+    if na and nb and na != nb:
+        shrink = (na / nb) ** 0.34
+        size = (f"; by the L(N, D) form of Hoffmann et al. 2022 (exponent 0.34 on N, quoted, not fitted) "
+                f"{nb / 1e6:.2f}M instead of {na / 1e6:.2f}M parameters multiplies the model-size term "
+                f"of the loss by {1 / shrink:.2f} for the smaller model")
+    return Cause(rest_name({d.key for d in learning}), rest, (rest - w, rest + w),
+                 f"the rest at equal tokens and schedule, on the keys that differ ({keys}); two runs "
+                 f"cannot split it between them: lossdoctor verify can{size}")
+
+
+def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float) -> Cause:
+    """The rest when no learning key differs; else 0, with the eval noise as its interval."""
+    if _rest_keys(diff):
+        return Cause("unexplained", 0.0, (-w, w), "all of the gap is assigned; the interval is the eval noise")
+    return Cause("unexplained", rest, (rest - w, rest + w),
+                 "no learning config key differs: seed, data order, or a change the logs do not show")
+
+
+def without_evals(diff: tuple[KeyDiff, ...], gap: float) -> Attribution:
+    """Runs compared on iteration losses: the whole gap is left unattributed."""
+    what = ", ".join(d.key for d in diff if d.kind == "learning") or "no learning config key"
+    return Attribution((), Cause("unexplained", gap, (gap - NO_EVALS_WIDTH, gap + NO_EVALS_WIDTH),
+                                 f"no evals to model the curves: the whole gap is left unattributed "
+                                 f"({what} differ)"),
+                       ("without evals the gap is not split into causes",))
+
+
+# -- pieces ------------------------------------------------------------------------------
+
+def rest_name(keys: set[str]) -> str:
+    """'model size, context length, batch size and regularization' from the differing keys."""
+    names = [n for n, ks in GROUPS if keys & set(ks)]
+    if keys - {k for _, ks in GROUPS for k in ks}:
+        names.append("other config")
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _rest_keys(diff: tuple[KeyDiff, ...]) -> list[KeyDiff]:
+    """The learning keys that differ, other than the schedule shape and the run's length."""
+    return [d for d in diff if d.kind == "learning" and d.key not in SCHEDULE_SHAPE]
+
+
+def _val(fit: Extrapolator, to: int, scenario: str, schedule: CustomSchedule | None = None) -> Estimate | None:
+    """The predicted val of `scenario` at step `to` (the observed value inside the run)."""
+    return fit.extrapolate(to, scenarios=(scenario,), schedule=schedule).scenarios[0].val
+
+
+def _smoothed(run: Run, metric: str, final_: float) -> float:
+    """A straight line through the tail evals (the ones val_slope uses), read at the last
+    step: the final value without its eval noise (a line, not the law, so that a curve that
+    has turned up is smoothed too)."""
+    from ..facts.curve import tail_indices
+    ev = run.curves()[0]
+    tail = tail_indices(ev.step)
+    if tail is None:
+        return final_
+    x, y = ev.step[tail].astype(float), getattr(ev, metric)[tail]
+    if not np.isfinite(y).all():
+        return final_
+    b, a = np.polyfit(x, y, 1)
+    return float(a + b * x[-1])
+
+
+def _se(f: Facts) -> float:
+    v = f.value("eval_se")
+    return float(v) if isinstance(v, (int, float)) else DEFAULT_SE
+
+
+def _best(f: Facts, metric: str) -> float:
+    if metric == "val" and f.value("best_val") is not None:
+        return float(f.value("best_val"))
+    return float(final(f, metric) or 0.0)
+
+
+def schedule_shape(ra: Run, rb: Run, to: int, force: bool = False) -> CustomSchedule | None:
+    """The better run's schedule shape stretched to `to` steps, at the worse run's peak LR,
+    or None when the shapes match (nothing to estimate; with force, None only when a
+    schedule is unknown)."""
+    from ..facts.schedule import schedule_params
+    from ..fit.scenarios import CustomSchedule
+    pa, pb = schedule_params(ra.config), schedule_params(rb.config)
+    if pa is None or pb is None or not pb["decay_lr"]:
+        return None
+    span_b = max(rb.config.trusted("max_iters") or pb["lr_decay_iters"], 1)
+    shape = {"warmup_iters": int(round(pb["warmup_iters"] / span_b * to)),
+             "lr_decay_iters": int(round(pb["lr_decay_iters"] / span_b * to)),
+             "min_lr": pa["learning_rate"] * pb["min_lr"] / pb["learning_rate"]}
+    mine = {"warmup_iters": pa["warmup_iters"], "lr_decay_iters": to, "min_lr": pa["min_lr"]}  # a rerun
+    same = (abs(shape["warmup_iters"] - mine["warmup_iters"]) <= max(1, 0.01 * to)
+            and abs(shape["lr_decay_iters"] - to) <= max(1, 0.01 * to)
+            and math.isclose(shape["min_lr"], mine["min_lr"], rel_tol=0.01) and pa["decay_lr"])
+    if same and not force:
+        return None
+    return CustomSchedule(shape["warmup_iters"], shape["lr_decay_iters"], shape["min_lr"], pa["learning_rate"], True)
+
+
+def _sched_text(s: CustomSchedule) -> str:
+    return f"warmup {s.warmup_iters}, decay to step {s.lr_decay_iters}, min_lr {s.min_lr:g}"

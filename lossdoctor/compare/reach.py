@@ -1,0 +1,56 @@
+"""What the worse run needs to reach the better run's best val: a longer rerun of its own
+config, found on its own extrapolated curve, or the better run's model when no length does."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from ..facts import Facts
+from .results import KeyDiff, Reachable, ToReach, Unreachable
+
+if TYPE_CHECKING:
+    from ..fit.extrapolate import Extrapolator
+
+LENGTHS = (1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)  # multiples of the run tried, in order
+MODEL_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "dropout")
+
+
+def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...], target: float) -> ToReach:
+    """The fewest steps of a rerun whose predicted val reaches `target`; when none does,
+    why, with the better run's model keys (and length) as flags where they differ."""
+    r = steps_to_reach(fit, fa, target)
+    if isinstance(r, Reachable):
+        return r
+    model = [d for d in diff if d.key in MODEL_KEYS and d.reference is not None]
+    if not model:
+        return r
+    flags = [f"--{d.key}={d.reference!r}" for d in model]
+    iters_b = fb.value("max_iters")
+    if iters_b:
+        flags += [f"--max_iters={iters_b}", f"--lr_decay_iters={iters_b}"]
+    return replace(r, flags=" ".join(flags))
+
+
+def steps_to_reach(fit: Extrapolator, f: Facts, target: float) -> ToReach:
+    """The fewest steps (a rerun with the run's own config, in hundreds) whose predicted
+    val reaches `target`, searched up to 64x the run; or why it cannot."""
+    from ..fit.extrapolate import CannotExtrapolate
+    steps = int(f.value("steps_done") or 0)
+    if steps <= 0:
+        return Unreachable("the run's length is unknown")
+    for k in LENGTHS:
+        to = _hundreds(steps * k)
+        try:
+            s = fit.extrapolate(to, scenarios=("rerun",)).scenarios[0].val
+        except CannotExtrapolate as e:
+            return Unreachable(e.why)
+        if s is not None and s.mean <= target:
+            return Reachable(to, s.mean, s.lo, s.hi, f"--max_iters={to} --lr_decay_iters={to}", to / steps)
+    return Unreachable(f"its own curve does not reach {target:.4f} within {LENGTHS[-1]}x its length: the model "
+                       "itself must change", steps_tried=_hundreds(steps * LENGTHS[-1]))
+
+
+def _hundreds(steps: float) -> int:
+    return int(math.ceil(steps / 100) * 100)

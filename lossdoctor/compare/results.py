@@ -1,0 +1,154 @@
+"""What a comparison of runs returns, as frozen dataclasses (the JSON form is report/compare.py's)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+from typing import ClassVar, NamedTuple, TypeAlias
+
+ConfigScalar: TypeAlias = bool | int | float | str | None  # a config value as the log showed it
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One step of the path from the worse run to the better one."""
+
+    cause: str
+    delta_val: float  # nats of the gap (worse - better) this cause accounts for
+    interval: tuple[float, float]  # 80%
+    method: str
+
+
+@dataclass(frozen=True)
+class KeyDiff:
+    """A config key whose effective value differs between the runs."""
+
+    key: str
+    other: ConfigScalar  # the worse run's value (None: unknown)
+    reference: ConfigScalar  # the better run's value
+    origin_other: str  # default | config file | override | checkpoint | config dump | unknown
+    origin_reference: str
+    kind: str  # learning | runtime | measurement
+
+
+class Pair(NamedTuple):
+    """One quantity of both runs: int or float, None where unknown."""
+
+    other: float | None  # the worse run's
+    reference: float | None  # the better run's
+
+
+@dataclass(frozen=True)
+class Derived:
+    """The runs side by side, quantity by quantity (facts of the same names)."""
+
+    params: Pair
+    tokens_per_iter: Pair
+    steps_done: Pair
+    tokens_seen: Pair
+    train_flops: Pair
+    epochs: Pair
+    lr_final: Pair
+    eval_iters: Pair
+    eval_se: Pair
+    dropout: Pair
+    best_val: Pair
+    best_val_step: Pair
+    final_val: Pair
+    final_train: Pair
+    mfu_printed: Pair
+    time_per_iter_ms: Pair
+
+    def items(self) -> Iterator[tuple[str, Pair]]:
+        """(fact name, pair) in the order of the fields."""
+        for f in fields(self):
+            yield f.name, getattr(self, f.name)
+
+
+DERIVED = tuple(f.name for f in fields(Derived))
+
+
+@dataclass(frozen=True)
+class OverlapPoint:
+    """Both curves at one shared x (a: the worse run, b: the better run)."""
+
+    x: float
+    a: float
+    b: float
+    diff: float  # a - b
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """Both curves at shared points of each axis; empty where the runs share no range."""
+
+    steps: tuple[OverlapPoint, ...] = ()
+    tokens: tuple[OverlapPoint, ...] = ()
+    flops: tuple[OverlapPoint, ...] = ()
+
+    def items(self) -> Iterator[tuple[str, tuple[OverlapPoint, ...]]]:
+        """(axis, points) for steps, tokens and flops."""
+        yield "steps", self.steps
+        yield "tokens", self.tokens
+        yield "flops", self.flops
+
+    def any(self) -> bool:
+        return bool(self.steps or self.tokens or self.flops)
+
+
+@dataclass(frozen=True)
+class Reachable:
+    """The fewest steps of a rerun with the worse run's own config whose predicted val
+    reaches the better run's best (80% interval lo..hi)."""
+
+    steps: int
+    val: float
+    lo: float
+    hi: float
+    flags: str  # the nanoGPT flags of that rerun
+    ratio: float  # steps / the worse run's steps
+    reachable: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    """Why training longer does not reach the better run's best val."""
+
+    why: str
+    steps_tried: int | None = None  # the longest rerun tried, when the search ran
+    flags: str | None = None  # the better run's model and length as flags, when they differ
+    reachable: ClassVar[bool] = False
+
+
+ToReach: TypeAlias = Reachable | Unreachable
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One run of three or more, against the best final."""
+
+    run: str  # its source
+    final: float | None
+    gap: float | None  # final - the best run's final
+    params: float | None
+    tokens_seen: float | None
+    best_val: float | None
+    reference: bool  # the best run
+    metric: str  # val | train
+
+
+@dataclass(frozen=True)
+class Comparison:
+    reference: int  # index of the better run
+    other: int  # index of the worse run
+    metric: str  # "val" or "train" (when a run has no val)
+    gap: float | None  # final metric of worse - better (nats)
+    comparable: bool
+    diff: tuple[KeyDiff, ...]
+    derived: Derived | None  # None when there is no gap to explain
+    overlap: Overlap | None  # None when there is no gap to explain
+    attribution: tuple[Cause, ...]
+    unexplained: Cause | None
+    notes: tuple[str, ...] = ()
+    to_reach: ToReach | None = None  # what the worse run needs to reach the better's best
+    table: tuple[TableRow, ...] = ()  # N > 2: one row per run

@@ -1,0 +1,149 @@
+"""The two runs side by side: their final losses, config differences, derived quantities,
+the curves where they overlap, and notes on where each run stood when it stopped."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..facts import Facts
+from ..run import Run
+from .results import DERIVED, Derived, KeyDiff, Overlap, OverlapPoint, Pair, TableRow
+
+# keys that change what the model learns (not where it runs or how it is logged)
+LEARNING_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "dropout", "batch_size",
+                 "gradient_accumulation_steps", "learning_rate", "min_lr", "max_iters", "lr_decay_iters",
+                 "warmup_iters", "decay_lr", "weight_decay", "beta1", "beta2", "grad_clip", "dataset",
+                 "init_from")
+RUNTIME_KEYS = ("device", "dtype", "compile")
+MEASURE_KEYS = ("eval_iters", "eval_interval", "log_interval", "always_save_checkpoint")
+OVERLAP_POINTS = 5
+
+
+def final(f: Facts, metric: str) -> float | None:
+    """The run's final logged val (or train), when finite."""
+    v = f.value("final_val" if metric == "val" else "final_train")
+    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+
+
+def iter_final(run: Run) -> float | None:
+    """Without evals: the mean of the last 5% of the logged iteration losses (at least 10)."""
+    it = run.curves()[1]
+    y = it.loss[np.isfinite(it.loss)]
+    if len(y) < 10:
+        return None
+    return float(y[-max(10, len(y) // 20):].mean())
+
+
+def comparable(ra: Run, rb: Run, fa: Facts, fb: Facts) -> tuple[bool, str]:
+    """Whether the losses of two runs compare at all (same vocabulary and dataset), and why not."""
+    va, vb = fa.value("vocab_size"), fb.value("vocab_size")
+    if va is not None and vb is not None and va != vb:
+        return False, f"vocab_size {va} vs {vb}"
+    da, db = ra.config.trusted("dataset"), rb.config.trusted("dataset")
+    if da is not None and db is not None and da != db:
+        return False, f"dataset {da!r} vs {db!r}"
+    return True, ""
+
+
+def config_diff(ra: Run, rb: Run) -> tuple[KeyDiff, ...]:
+    """The learning, runtime and measurement keys whose effective values differ."""
+    out = []
+    for key in LEARNING_KEYS + RUNTIME_KEYS + MEASURE_KEYS:
+        ca, cb = ra.config.values.get(key), rb.config.values.get(key)
+        va = ca.value if ca is not None and ca.known else None
+        vb = cb.value if cb is not None and cb.known else None
+        if va == vb:
+            continue
+        kind = "learning" if key in LEARNING_KEYS else "runtime" if key in RUNTIME_KEYS else "measurement"
+        out.append(KeyDiff(key, va, vb, ca.origin if ca is not None else "unknown",
+                           cb.origin if cb is not None else "unknown", kind))
+    return tuple(out)
+
+
+def derived(fa: Facts, fb: Facts) -> Derived:
+    return Derived(**{k: Pair(fa[k].value if k in fa else None, fb[k].value if k in fb else None)
+                      for k in DERIVED})
+
+
+def overlap(ra: Run, rb: Run, fa: Facts, fb: Facts, metric: str) -> Overlap:
+    """Both curves at up to 5 evenly spaced shared points of steps, tokens seen and FLOPs."""
+    ea, eb = ra.curves()[0], rb.curves()[0]
+    if len(ea) < 2 or len(eb) < 2:
+        return Overlap()
+    ya, yb = getattr(ea, metric), getattr(eb, metric)
+    scale = {"steps": (1.0, 1.0),
+             "tokens": (fa.value("tokens_per_iter"), fb.value("tokens_per_iter")),
+             "flops": (_flops_per_step(fa), _flops_per_step(fb))}
+    axes: dict[str, tuple[OverlapPoint, ...]] = {}
+    for axis, (sa, sb) in scale.items():
+        if not sa or not sb:
+            continue
+        xa, xb = ea.step * float(sa), eb.step * float(sb)
+        # from the first eval after step 0 of either run: interpolating from step 0 says nothing
+        lo = max(xa[xa > 0][0] if (xa > 0).any() else 0.0, xb[xb > 0][0] if (xb > 0).any() else 0.0)
+        hi = min(xa[-1], xb[-1])
+        if hi <= lo or lo <= 0:
+            continue
+        axes[axis] = tuple(_point(float(x), xa, ya, xb, yb) for x in np.unique(np.linspace(lo, hi, OVERLAP_POINTS)))
+    return Overlap(**axes)
+
+
+def _point(x: float, xa: np.ndarray, ya: np.ndarray, xb: np.ndarray, yb: np.ndarray) -> OverlapPoint:
+    va, vb = float(np.interp(x, xa, ya)), float(np.interp(x, xb, yb))
+    return OverlapPoint(x, va, vb, va - vb)
+
+
+def _flops_per_step(f: Facts) -> float | None:
+    fpt, tpi = f.value("flops_per_token"), f.value("tokens_per_iter")
+    return float(fpt) * float(tpi) if fpt and tpi else None
+
+
+def table_row(run: Run, f: Facts, final_: float | None, best: float, metric: str, reference: bool) -> TableRow:
+    """One run's row against the best final (`best`)."""
+    return TableRow(run.source, final_, None if final_ is None else final_ - best, f.value("params"),
+                    f.value("tokens_seen"), f.value("best_val"), reference, metric)
+
+
+def overlap_notes(ov: Overlap) -> list[str]:
+    if not ov.any():
+        return ["the runs share no range of steps, tokens or FLOPs: they are compared on their "
+                "configs and on extrapolated values"]
+    empty = [axis for axis, pts in ov.items() if not pts]
+    if empty:
+        return [f"at equal {' and '.join(empty)} the curves share no range past the first eval "
+                "(or the quantity is unknown): those comparisons are not shown"]
+    return []
+
+
+def overfit(f: Facts) -> bool:
+    """Whether the run's val turned up while its train loss kept falling."""
+    z = f.value("val_rise_z")
+    return bool(z is not None and z >= 2 and f.value("train_falling_after_best"))
+
+
+def state_notes(f: Facts, which: str, schedule: bool) -> list[str]:
+    """Where a run stood when it stopped: still falling, turned up, schedule done."""
+    out = []
+    z, slope = f.value("val_slope_z"), f.value("val_slope")
+    if z is not None and z <= -2:
+        out.append(f"the {which} run's val was still falling when it stopped ({slope:.3f} nats per 1,000 "
+                   f"steps over its last evals, {z:.1f} standard errors)")
+    if overfit(f):
+        out.append(f"the {which} run's val turned up after step {f.value('best_val_step'):,} (best "
+                   f"{f.value('best_val'):.4f}, final {f.value('final_val'):.4f}) while train kept falling")
+    done, lr = f.value("lr_schedule_completed"), f.value("lr_final")
+    if schedule and done is not None and done >= 0.999 and lr is not None:
+        out.append(f"the {which} run's LR schedule had run to its end (LR {lr:g} at the last step): "
+                   "going on means a new schedule (a rerun, or --init_from=resume with a larger "
+                   "lr_decay_iters, which re-warms the LR), not just more steps")
+    return out
+
+
+def mfu_notes(fa: Facts, fb: Facts) -> list[str]:
+    ma, mb = fa.value("mfu_printed"), fb.value("mfu_printed")
+    if ma is None or mb is None:
+        return []
+    return [f"the printed MFU ({ma:.2f}% vs {mb:.2f}%) is nanoGPT's FLOP rate over an A100's "
+            "312 TFLOPS on any device: it compares speed, and says nothing about the loss"]
