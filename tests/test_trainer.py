@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from lossdoctor.errors import CheckpointError, InputError, UsageError  # noqa: E402
-from lossdoctor.trainer import get_lr, load_data, resolve, train  # noqa: E402
+from lossdoctor.trainer import Trainer, get_lr, load_data, resolve, train  # noqa: E402
 from lossdoctor.trainer.data import prepare_text  # noqa: E402
 from lossdoctor.trainer.loop import TrainingStopped, load_checkpoint  # noqa: E402
 from lossdoctor.trainer.model import GPT, GPTConfig  # noqa: E402
@@ -131,7 +132,7 @@ def test_resumes_a_checkpoint_written_by_nanogpt(tmp_path, data):
     shakespeare = prepare_text("".join(chr(c) for c in range(32, 32 + ckpt["model_args"]["vocab_size"])) * 50, "t")
     cfg = resolve(None, ["--device=cpu", "--compile=False", "--init_from=resume", f"--out_dir={out}",
                          f"--max_iters={start + 3}", "--eval_interval=1000", "--eval_iters=2",
-                         f"--batch_size=2", "--gradient_accumulation_steps=1"])
+                         "--batch_size=2", "--gradient_accumulation_steps=1"])
     result = train(cfg, shakespeare, echo=False)
     assert result.iter_num == start + 4
 
@@ -233,3 +234,69 @@ def test_out_of_memory_stops_with_a_message(tmp_path, data, monkeypatch):
     monkeypatch.setattr(GPT, "forward", no_memory)
     with pytest.raises(TrainingStopped, match="out of memory at iter 0"):
         train(tiny(tmp_path), data, echo=False)
+
+
+def test_stages_driven_by_hand_give_the_run_train_gives(tmp_path, data):
+    args = ("--eval_interval=10", "--dropout=0.1")  # dropout draws from the global generator too
+    train(tiny(tmp_path / "a", *args, "--max_iters=12"), data, echo=False)
+    ref = train(tiny(tmp_path / "a", *args, "--max_iters=16", "--init_from=resume"), data, echo=False)
+    metrics = read_metrics(ref.out_dir)
+    want_evals = [(m["step"], m["train"], m["val"]) for m in metrics if m["kind"] == "eval"]
+    want_iters = [(m["step"], m["loss"], m["lr"]) for m in metrics if m["kind"] == "iter"]
+
+    evals, iters = [], []
+
+    def evaluate(t):
+        losses = t.evaluate()
+        evals.append((t.iter_num, losses["train"], losses["val"]))
+        return losses
+
+    def steps(t, until):
+        while t.iter_num <= until:
+            s = t.step()
+            iters.append((s.iter_num, s.loss, s.lr))
+
+    t = Trainer.setup(tiny(tmp_path / "b", *args, "--max_iters=12"), data)
+    evaluate(t)
+    steps(t, 9)
+    t.best_val_loss = evaluate(t)["val"]
+    drawn = []
+    get_batch = t.get_batch
+    t.get_batch = lambda split, generator=None: drawn.append(split) or get_batch(split, generator)
+    aside = t.evaluate(batches=7, generator=torch.Generator().manual_seed(3))  # leaves the run's draws alone
+    t.get_batch = get_batch
+    assert drawn == ["train"] * 7 + ["val"] * 7 and math.isfinite(aside["val"])
+    path = t.save()
+    steps(t, 12)
+    resumed = Trainer.setup(tiny(tmp_path / "b", *args, "--max_iters=16", "--init_from=resume"), data)
+    assert (resumed.iter_num, resumed.steps, resumed.best_val_loss) == (10, 0, evals[-1][2])
+    evaluate(resumed)
+    steps(resumed, 16)
+    assert evals == want_evals and iters == want_iters  # bit for bit
+    mine, theirs = load_checkpoint(path), load_checkpoint(ref.checkpoint_path)
+    assert mine["iter_num"] == theirs["iter_num"] == 10
+    assert all(torch.equal(mine["model"][k], theirs["model"][k]) for k in theirs["model"])
+
+
+def test_a_step_reports_its_own_time_without_the_eval(tmp_path, data, monkeypatch):
+    evaluate = Trainer.evaluate
+
+    def slow_evaluate(self, batches=None, generator=None):
+        time.sleep(0.3)
+        return evaluate(self, batches, generator)
+
+    monkeypatch.setattr(Trainer, "evaluate", slow_evaluate)
+    result = train(tiny(tmp_path, "--max_iters=12", "--eval_interval=5"), data, echo=False)
+    times = {m["step"]: m["time_ms"] for m in read_metrics(result.out_dir) if m["kind"] == "iter"}
+    assert times[5] < 250 and times[10] < 250  # the steps right after an eval
+    assert result.ms_per_iter < 250
+    t = Trainer.setup(tiny(tmp_path / "by_hand"), data)
+    taken = []
+    for _ in range(7):
+        start = time.perf_counter()
+        s = t.step()
+        assert 0 < s.seconds <= time.perf_counter() - start
+        taken.append(s)
+        t.evaluate(batches=1)
+    assert [s.warmup for s in taken] == [True] * 5 + [False] * 2  # compile and warm-up: the first 5
+    assert all(s.seconds < 0.25 for s in taken if not s.warmup) and taken[0].tokens == 8 * 16

@@ -4,6 +4,14 @@
     cfg = resolve("config/train_shakespeare_char.py", ["--device=cpu", "--max_iters=200"])
     result = train(cfg, load_data("data/shakespeare_char"))
 
+The loop's stages, for a caller that drives them itself (same seed, same calls: the same
+run as `train`):
+
+    trainer = Trainer.setup(cfg, data)      # seed, model (or resume), optimizer, compile
+    losses = trainer.evaluate(batches=50)   # {'train': nats, 'val': nats}
+    step = trainer.step()                   # Step: loss, lr, seconds, warmup, ...
+    trainer.save()                          # OUT_DIR/ckpt.pt, atomically
+
 `lossdoctor train` is `run_training` with the command line's arguments.
 """
 
@@ -11,12 +19,13 @@ from __future__ import annotations
 
 import os
 
+from ..nanogpt import get_lr
 from .config import TrainConfig, resolve
 from .data import Data, load_data
-from .loop import Event, TrainingStopped, TrainResult, get_lr, train
+from .loop import WARMUP_STEPS, Event, Step, Trainer, TrainingStopped, TrainResult, train
 
 __all__ = ["TrainConfig", "resolve", "Data", "load_data", "Event", "TrainingStopped",
-           "TrainResult", "get_lr", "train", "run_training", "data_for"]
+           "TrainResult", "get_lr", "train", "run_training", "data_for", "Trainer", "Step", "WARMUP_STEPS"]
 
 
 def data_for(cfg: TrainConfig, path: str | None) -> Data:

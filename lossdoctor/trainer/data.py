@@ -15,6 +15,7 @@ import pickle
 import sys
 import sysconfig
 from dataclasses import dataclass
+from typing import IO, Any, NoReturn
 
 import numpy as np
 
@@ -132,15 +133,15 @@ class _NoCodeUnpickler(pickle.Unpickler):
     tuples, strings, numbers, None, bools (protocol 4+ also sets). Any class or
     function reference (which would import a module and maybe run code) is refused."""
 
-    def __init__(self, file, path: str) -> None:
+    def __init__(self, file: IO[bytes], path: str) -> None:
         super().__init__(file)
         self.path = path
 
-    def find_class(self, module: str, name: str):
+    def find_class(self, module: str, name: str) -> NoReturn:
         raise InputError(self.path, f"meta.pkl needs code to unpickle ({module}.{name}); refused")
 
 
-def read_meta(path: str | os.PathLike[str]) -> dict:
+def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a nanoGPT meta.pkl (a dict of vocab_size, stoi, itos, ...) without running code.
 
     Raises:

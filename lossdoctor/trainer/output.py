@@ -1,0 +1,67 @@
+"""Where a training run's output goes: log lines, metrics, a progress bar."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import IO, Any
+
+
+class Output:
+    """Log lines to stdout and OUT_DIR/train.log; metrics to OUT_DIR/metrics.jsonl.
+
+    Both files are opened (created, or appended to with `append`) at the first line or
+    metric, so a run that fails before it says anything leaves OUT_DIR as it was.
+    """
+
+    def __init__(self, out_dir: str, append: bool, echo: bool) -> None:
+        self.out_dir = out_dir
+        self.mode = "a" if append else "w"
+        self.echo = echo
+        self.files: tuple[IO[str], IO[str]] | None = None  # (train.log, metrics.jsonl)
+
+    def _open(self) -> tuple[IO[str], IO[str]]:
+        if self.files is None:
+            os.makedirs(self.out_dir, exist_ok=True)
+            self.files = (open(os.path.join(self.out_dir, "train.log"), self.mode, encoding="utf-8"),
+                          open(os.path.join(self.out_dir, "metrics.jsonl"), self.mode, encoding="utf-8"))
+        return self.files
+
+    def line(self, text: str) -> None:
+        if self.echo:
+            print(text, flush=True)
+        log = self._open()[0]
+        log.write(text + "\n")
+        log.flush()
+
+    def metric(self, **values: Any) -> None:
+        metrics = self._open()[1]
+        metrics.write(json.dumps(values) + "\n")
+        metrics.flush()
+
+    def close(self) -> None:
+        if self.files is not None:
+            for f in self.files:
+                f.close()
+            self.files = None
+
+
+class Progress:
+    """A progress bar on stderr (rich), drawn only when stderr is a terminal."""
+
+    def __init__(self, total: int, done: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import Progress as Bar
+        console = Console(stderr=True)
+        self.progress = Bar(TextColumn("training"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(),
+                            console=console, transient=True, disable=not console.is_terminal)
+        self.task = self.progress.add_task("train", total=total + 1, completed=done, loss="-")
+        self.progress.start()
+
+    def update(self, done: int, loss: float) -> None:
+        self.progress.update(self.task, completed=done, loss=f"{loss:.4f}")
+
+    def close(self) -> None:
+        self.progress.stop()
