@@ -31,7 +31,8 @@ def analyze(paths: list[str] | None = None, *, peak_flops: float | None = None,
             compare_runs: bool = True) -> Analysis:
     """Read each path (a log, a ckpt.pt, a run directory), derive its facts and apply the
     rules (built-in, plus `rules_dirs`; or exactly `rules`). Two or more runs are compared:
-    the gap between the best and the worst final val, cause by cause (compare.py).
+    the gap between the best and the worst final val, cause by cause (compare.py). Each run
+    is fitted once (fit.Extrapolator); rule effects and the comparison share that fit.
 
     With no paths, looks in the current directory for logs and `out*/ckpt.pt`.
     A checkpoint given right after its own log is merged into that log's run.
@@ -40,12 +41,14 @@ def analyze(paths: list[str] | None = None, *, peak_flops: float | None = None,
         paths = discover(".")
         if not paths:
             raise InputError(".", "no training log or out*/ckpt.pt found in the current directory")
+    from .fit import Extrapolator
     runs = tuple(load_many(list(paths)))
     facts = tuple(compute_facts(r, peak_flops=peak_flops, dataset_tokens=dataset_tokens) for r in runs)
-    comparison = compare(list(runs), list(facts)) if compare_runs and len(runs) > 1 else None
+    fits = tuple(Extrapolator(r) for r in runs)  # each run fitted once, for every question asked of it
+    comparison = compare(list(runs), list(facts), fits) if compare_runs and len(runs) > 1 else None
     if not diagnose_runs:
         return Analysis(runs, facts, comparison=comparison)
     if rules is None:
         rules = load_rules(rules_dirs)
-    diagnoses = tuple(diagnose(r, f, rules) for r, f in zip(runs, facts))
+    diagnoses = tuple(diagnose(r, f, rules, x) for r, f, x in zip(runs, facts, fits, strict=True))
     return Analysis(runs, facts, diagnoses, tuple(str(e) for e in rules.errors), comparison)

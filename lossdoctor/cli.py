@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    from rich.console import Console
+
+    from .diagnose import Diagnosis
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -184,7 +191,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return _exit_for(result.diagnoses, args.fail_on)
 
 
-def _exit_for(diagnoses, fail_on: str | None) -> int:  # noqa: ANN001
+def _exit_for(diagnoses: Sequence[Diagnosis], fail_on: str | None) -> int:
     """EXIT_FINDINGS when a finding is at or above `fail_on`."""
     if fail_on is None:
         return EXIT_OK
@@ -194,7 +201,7 @@ def _exit_for(diagnoses, fail_on: str | None) -> int:  # noqa: ANN001
     return EXIT_FINDINGS if hit else EXIT_OK
 
 
-def _console(args: argparse.Namespace):  # noqa: ANN202
+def _console(args: argparse.Namespace) -> Console:
     from rich.console import Console
     fmt = getattr(args, "format", None)
     plain = fmt == "plain" or (fmt is None and not sys.stdout.isatty())
@@ -232,6 +239,7 @@ def _rules_test(args: argparse.Namespace) -> int:
     """Load DIR's rule files alone and run their cases: 0 all pass, 1 a case fails, 2 a
     file does not load."""
     import os
+
     from .diagnose import load_rules, run_cases
     from .errors import UsageError
     if not os.path.isdir(args.dir):
@@ -257,13 +265,15 @@ def _rules_test(args: argparse.Namespace) -> int:
 
 def _cmd_extrapolate(args: argparse.Namespace) -> int:
     import lossdoctor
+
     from .errors import UsageError
     from .fit.extrapolate import extrapolate
     if not 0 < args.level < 1:
         raise UsageError(f"--level {args.level}: must be between 0 and 1")
     run = lossdoctor.load(args.path)
     schedule = _read_schedule(args.schedule) if args.schedule else None
-    scenarios = tuple(args.scenario or (("rerun", "resume", "constant") + (("custom",) if schedule is not None else ())))
+    default = ("rerun", "resume", "constant") + (("custom",) if schedule is not None else ())
+    scenarios = tuple(args.scenario or default)
     others = [lossdoctor.load(p) for p in args.calibrate or ()]
     result = extrapolate(run, args.to, scenarios=scenarios, level=args.level, schedule=schedule,
                          calibrate=others or None, reference=args.reference)
@@ -279,9 +289,10 @@ def _cmd_extrapolate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _read_schedule(spec: str):  # -> dict | np.ndarray
+def _read_schedule(spec: str) -> dict[str, Any] | np.ndarray:
     """'key=value,...' for warmup_iters, lr_decay_iters, min_lr, learning_rate; or a file."""
     import os
+
     from .errors import UsageError
     if os.path.exists(spec):
         import numpy as np
@@ -292,7 +303,7 @@ def _read_schedule(spec: str):  # -> dict | np.ndarray
         if lr.ndim != 1 or not np.all(np.isfinite(lr)) or np.any(lr < 0):
             raise UsageError(f"{spec}: expected one non-negative LR per line")
         return lr
-    out: dict = {}
+    out: dict[str, Any] = {}
     kinds = {"warmup_iters": int, "lr_decay_iters": int, "min_lr": float, "learning_rate": float}
     for part in spec.split(","):
         key, _, value = part.partition("=")
@@ -341,8 +352,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _peak_flops(value: float | str | None) -> float | None:
     if value is None or isinstance(value, float):
         return value
-    from .facts.speed import peak_flops_for
     from .errors import UsageError
+    from .facts.speed import peak_flops_for
     peak = peak_flops_for(value)
     if peak is None:
         raise UsageError(f"--peak-flops: unknown device {value!r}; give a number such as 312e12")

@@ -173,7 +173,7 @@ def test_findings_on_a_real_cpu_run_quote_its_values():
     by = {f.rule: f for f in d.findings}
     f = by["LD1001-few-eval-iters"]
     assert "eval_iters is 20" in f.message and f.flags == "--eval_iters=200"
-    assert f.evidence["eval_iters"]["value"] == 20
+    assert f.evidence["eval_iters"].value == 20
     longer = by["LD101-still-improving"]
     assert longer.flags == "--max_iters=800 --lr_decay_iters=800"  # 2.5 x 301 steps, to the hundred
     e = longer.expected_effect

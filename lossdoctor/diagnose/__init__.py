@@ -8,9 +8,9 @@
 from __future__ import annotations
 
 from .cases import CaseResult, run_cases
-from .engine import Diagnosis, EffectEstimate, Finding, NotApplicable, apply, check, diagnose
+from .engine import Diagnosis, EffectEstimate, Evidence, Finding, NotApplicable, VerifySpec, apply, check, diagnose
 from .rules import CATEGORIES, SEVERITIES, Rule, RuleError, RuleSet, builtin_dir, load_rules
 
-__all__ = ["CATEGORIES", "SEVERITIES", "CaseResult", "Diagnosis", "EffectEstimate", "Finding",
-           "NotApplicable", "Rule", "RuleError", "RuleSet", "apply", "builtin_dir", "check",
+__all__ = ["CATEGORIES", "SEVERITIES", "CaseResult", "Diagnosis", "EffectEstimate", "Evidence", "Finding",
+           "NotApplicable", "Rule", "RuleError", "RuleSet", "VerifySpec", "apply", "builtin_dir", "check",
            "diagnose", "load_rules", "run_cases"]

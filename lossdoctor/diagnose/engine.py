@@ -11,13 +11,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..facts import Facts
 from ..run import Run
 from .expr import EvalError, Missing, evaluate
 from .rules import SEVERITIES, Rule, RuleSet
-from .template import TemplateError
+from .template import Flags, TemplateError
+
+if TYPE_CHECKING:
+    from ..fit.extrapolate import Extrapolator
 
 
 @dataclass(frozen=True)
@@ -30,9 +33,26 @@ class EffectEstimate:
     hi: float | None = None
     note: str | None = None  # why there is no value
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "value": self.value, "unit": self.unit, "source": self.source,
-                "lo": self.lo, "hi": self.hi, "note": self.note}
+
+@dataclass(frozen=True)
+class Evidence:
+    """A fact a rule read, as it was when the rule fired."""
+
+    value: Any  # the fact's value (a string for a non-finite float)
+    unit: str
+    status: str  # read | computed | assumed | unknown; 'given' in a rule's own test case
+    source: str
+
+
+@dataclass(frozen=True)
+class VerifySpec:
+    """The experiment that tests a finding: the flags to change, the metric, the expected
+    direction and the number of seeds."""
+
+    flags: str  # "" when the experiment reruns the run as it is
+    metric: str
+    expect: str
+    seeds: int
 
 
 @dataclass(frozen=True)
@@ -45,14 +65,8 @@ class Finding:
     flags: str  # exact nanoGPT flags ("" when the advice has none)
     advice: str | None
     expected_effect: EffectEstimate
-    evidence: Mapping[str, Mapping[str, Any]]  # fact -> {value, unit, status, source}
-    verify: Mapping[str, Any]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "title": self.title, "category": self.category,
-                "severity": self.severity, "message": self.message, "flags": self.flags,
-                "advice": self.advice, "expected_effect": self.expected_effect.as_dict(),
-                "evidence": {k: dict(v) for k, v in self.evidence.items()}, "verify": dict(self.verify)}
+    evidence: Mapping[str, Evidence]  # fact name -> what the rule read
+    verify: VerifySpec
 
 
 @dataclass(frozen=True)
@@ -68,18 +82,18 @@ class Diagnosis:
     passed: tuple[str, ...]  # rules that applied and did not fire
     rule_errors: tuple[str, ...] = ()  # rule files that did not load
 
-    def worst(self) -> str | None:
-        return max((f.severity for f in self.findings), key=SEVERITIES.index, default=None)
 
-
-def diagnose(run: Run, facts: Facts | None = None, rules: RuleSet | None = None) -> Diagnosis:
-    """Apply `rules` (default: the built-in ones) to `run`."""
+def diagnose(run: Run, facts: Facts | None = None, rules: RuleSet | None = None,
+             extrapolator: Extrapolator | None = None) -> Diagnosis:
+    """Apply `rules` (default: the built-in ones) to `run`. Expected effects that come from
+    extrapolating the run ask `extrapolator` (one is made when None), so that the run is
+    fitted once however many rules and other reports ask."""
     from ..facts import compute_facts
     from .rules import load_rules
     facts = facts if facts is not None else compute_facts(run)
     rules = rules if rules is not None else load_rules()
     values = {name: f.value for name, f in facts.items() if f.known}  # unknown: absent
-    effects = _Extrapolations(run)
+    effects = _Extrapolations(run, extrapolator)
     out = apply(rules, values, facts, effects)
     return Diagnosis(out.findings, out.not_applicable, out.passed, tuple(str(e) for e in rules.errors))
 
@@ -133,10 +147,10 @@ def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
     evidence = {}
     for name in rule.facts_used:
         f = facts[name] if facts is not None and name in facts else None
-        evidence[name] = {"value": _clean(scope.get(name)), "unit": f.unit if f else "",
-                          "status": f.status if f else "given", "source": f.source if f else "test case"}
-    verify = {"flags": _try_flags(rule.verify.flags, scope),
-              "metric": rule.verify.metric, "expect": rule.verify.expect, "seeds": rule.verify.seeds}
+        evidence[name] = Evidence(_clean(scope.get(name)), f.unit if f else "",
+                                  f.status if f else "given", f.source if f else "test case")
+    verify = VerifySpec(_try_flags(rule.verify.flags, scope), rule.verify.metric, rule.verify.expect,
+                        rule.verify.seeds)
     advice = rule.advice.render(scope, units) if rule.advice else None
     if advice_note:
         advice = f"{advice} {advice_note}" if advice else advice_note
@@ -151,7 +165,7 @@ def _why_missing(name: str, facts: Facts | None) -> str:
     return f"needs {name}: not given"
 
 
-def _try_flags(flags, scope: Mapping[str, Any]) -> str:  # noqa: ANN001
+def _try_flags(flags: Flags | None, scope: Mapping[str, Any]) -> str:
     if flags is None or flags.names - scope.keys():
         return ""
     try:
@@ -183,8 +197,9 @@ class _Extrapolations:
     """Predicted change of the final val when the run goes on to step `to` (computed once
     per target and scenario)."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, extrapolator: Extrapolator | None = None) -> None:
         self.run = run
+        self._extrapolator = extrapolator
         self._done: dict[tuple[int, str], EffectEstimate] = {}
 
     def get(self, to: int, scenario: str, source: str) -> EffectEstimate:
@@ -194,9 +209,11 @@ class _Extrapolations:
         return self._done[key]
 
     def _compute(self, to: int, scenario: str, source: str) -> EffectEstimate:
-        from ..fit.extrapolate import CannotExtrapolate, extrapolate
+        from ..fit.extrapolate import CannotExtrapolate, Extrapolator
+        if self._extrapolator is None:
+            self._extrapolator = Extrapolator(self.run)
         try:
-            x = extrapolate(self.run, to, scenarios=(scenario,))
+            x = self._extrapolator.extrapolate(to, scenarios=(scenario,))
         except CannotExtrapolate as e:
             return EffectEstimate("extrapolation", None, "nats", source, note=e.why)
         s = next((s for s in x.scenarios if s.name == scenario), None)

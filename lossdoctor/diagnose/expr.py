@@ -35,12 +35,15 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "exp": math.exp,
 }
 
-_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-           ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod}
-_CMPOPS = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
-           ast.Eq: operator.eq, ast.NotEq: operator.ne,
-           ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b}
-_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}
+_BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod}
+_CMPOPS: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
+    ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+    ast.Eq: operator.eq, ast.NotEq: operator.ne,
+    ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b}
+_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
+    ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}
 
 
 class ExprError(ValueError):
@@ -121,7 +124,7 @@ def _check(node: ast.AST, known: Collection[str], names: set[str], text: str) ->
         return
     if isinstance(node, ast.Compare) and all(type(op) in _CMPOPS for op in node.ops):
         _check(node.left, known, names, text)
-        for op, right in zip(node.ops, node.comparators):
+        for op, right in zip(node.ops, node.comparators, strict=True):
             if isinstance(op, (ast.In, ast.NotIn)):
                 if not isinstance(right, (ast.Tuple, ast.List)):
                     raise ExprError(f"`in` needs a literal tuple or list in {text!r}")
@@ -169,7 +172,7 @@ def _eval(node: ast.AST, v: Mapping[str, Any]) -> Any:
         return _BINOPS[type(node.op)](_eval(node.left, v), _eval(node.right, v))
     if isinstance(node, ast.Compare):
         left = _eval(node.left, v)
-        for op, comp in zip(node.ops, node.comparators):
+        for op, comp in zip(node.ops, node.comparators, strict=True):
             right = (tuple(_eval(e, v) for e in comp.elts) if isinstance(comp, (ast.Tuple, ast.List))
                      else _eval(comp, v))
             if not _CMPOPS[type(op)](left, right):

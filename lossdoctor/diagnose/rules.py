@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -78,6 +78,10 @@ class RuleError(LossdoctorError):
         where = path + (f": rule {rule}" if rule else "") + (f": field {fld}" if fld else "")
         super().__init__(f"{where}: {reason}")
         self.path, self.rule, self.field, self.reason = path, rule, fld, reason
+
+
+# makes the RuleError of one rule: (field or None, reason) -> error naming file, rule, field
+ErrFn = Callable[[str | None, str], RuleError]
 
 
 @dataclass(frozen=True)
@@ -191,9 +195,11 @@ def _yaml_files(d: str) -> list[str]:
 
 def load_rule_file(path: str, fact_names: Collection[str]) -> list[Rule]:
     import yaml
+
+    from ..yamlio import safe_load
     try:
         with open(path, encoding="utf-8") as f:
-            doc = yaml.safe_load(f)
+            doc = safe_load(f)
     except OSError as e:
         raise RuleError(path, None, None, f"cannot read: {e.strerror}") from None
     except yaml.YAMLError as e:
@@ -273,28 +279,28 @@ def parse_rule(raw: dict[str, Any], path: str, fact_names: Collection[str]) -> R
                 tuple(refs), cases, path, MappingProxyType(dict(raw)))
 
 
-def _expr(text: Any, known: Collection[str], err, fld: str) -> Expr:  # noqa: ANN001
+def _expr(text: Any, known: Collection[str], err: ErrFn, fld: str) -> Expr:
     try:
         return compile_expr(text, known)
     except ExprError as e:
         raise err(fld, str(e)) from None
 
 
-def _template(text: Any, known: Collection[str], err, fld: str) -> Template:  # noqa: ANN001
+def _template(text: Any, known: Collection[str], err: ErrFn, fld: str) -> Template:
     try:
         return compile_template(text, known)
     except TemplateError as e:
         raise err(fld, str(e)) from None
 
 
-def _flags(text: Any, known: Collection[str], err, fld: str) -> Flags:  # noqa: ANN001
+def _flags(text: Any, known: Collection[str], err: ErrFn, fld: str) -> Flags:
     try:
         return compile_flags(text, known)
     except TemplateError as e:
         raise err(fld, str(e)) from None
 
 
-def _effect(raw: dict[str, Any], known: Collection[str], err) -> Effect:  # noqa: ANN001
+def _effect(raw: dict[str, Any], known: Collection[str], err: ErrFn) -> Effect:
     kind = raw.get("kind")
     if kind not in EFFECT_KINDS:
         raise err("expected_effect.kind", f"{kind!r} is not one of {', '.join(EFFECT_KINDS)}")
@@ -326,7 +332,7 @@ def _effect(raw: dict[str, Any], known: Collection[str], err) -> Effect:  # noqa
     return Effect(kind, source.strip(), unit, value=_expr(raw["value"], known, err, "expected_effect.value"))
 
 
-def _verify(raw: dict[str, Any], known: Collection[str], err) -> Verify:  # noqa: ANN001
+def _verify(raw: dict[str, Any], known: Collection[str], err: ErrFn) -> Verify:
     extra = sorted(set(raw) - {"flags", "metric", "expect", "seeds"})
     if extra:
         raise err(f"verify.{extra[0]}", "unknown field (fields: flags, metric, expect, seeds)")
@@ -341,7 +347,7 @@ def _verify(raw: dict[str, Any], known: Collection[str], err) -> Verify:  # noqa
     return Verify(flags, raw["metric"], raw["expect"], seeds)
 
 
-def _cases(raw: list[Any], fact_names: Collection[str], err) -> tuple[Case, ...]:  # noqa: ANN001
+def _cases(raw: list[Any], fact_names: Collection[str], err: ErrFn) -> tuple[Case, ...]:
     out = []
     for i, c in enumerate(raw):
         fld = f"cases[{i}]"

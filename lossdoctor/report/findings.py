@@ -49,7 +49,7 @@ def _finding(i: int, f: Finding) -> RenderableType:
     if f.advice:
         body.add_row("do", f.advice)
     body.add_row("effect", effect_text(f.expected_effect))
-    ev = ", ".join(f"{k}={_value(v['value'])}{' ' + v['unit'] if v['unit'] and v['unit'] != 'fraction' else ''}"
+    ev = ", ".join(f"{k}={_value(v.value)}{' ' + v.unit if v.unit and v.unit != 'fraction' else ''}"
                    for k, v in f.evidence.items())
     if ev:
         body.add_row("evidence", Text(ev, style="dim"))
@@ -98,10 +98,10 @@ def render_rule(r: Rule) -> RenderableType:
     t.add_column()
     for label, value in (("category", r.category), ("severity", r.severity), ("file", r.path),
                          ("when", r.when.source), ("message", r.message.source.strip()),
-                         ("flags", " ".join(f"--{k}={v.source}" for k, v in r.flags.words) if r.flags else ""),
+                         ("flags", r.flags.source if r.flags else ""),
                          ("advice", r.advice.source.strip() if r.advice else ""),
                          ("effect", f"{r.effect.kind}: {r.effect.source}"),
-                         ("verify", f"{' '.join(f'--{k}={v.source}' for k, v in r.verify.flags.words) if r.verify.flags else '(as run)'}"
+                         ("verify", f"{r.verify.flags.source if r.verify.flags else '(as run)'}"
                                     f"; {r.verify.metric} expected {r.verify.expect}; {r.verify.seeds} seeds"),
                          ("params", ", ".join(f"{k}={v}" for k, v in r.params.items())),
                          ("facts", ", ".join(r.facts_used))):

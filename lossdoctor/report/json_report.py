@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..analysis import Analysis
-from ..diagnose import Diagnosis
+from ..diagnose import Diagnosis, Finding
 from ..facts import Facts
 from ..run import Run
 
@@ -25,7 +26,7 @@ def to_json(analysis: Analysis) -> str:
         "tool": "lossdoctor",
         "version": __version__,
         "runs": [run_dict(r, f, d) for r, f, d in
-                 zip(analysis.runs, analysis.facts, analysis.diagnoses or [None] * len(analysis.runs))],
+                 zip(analysis.runs, analysis.facts, analysis.diagnoses or [None] * len(analysis.runs), strict=True)],
         "rule_errors": list(analysis.rule_errors),
     }
     if analysis.comparison is not None:
@@ -43,9 +44,9 @@ def run_dict(run: Run, facts: Facts, diagnosis: Diagnosis | None = None) -> dict
         "config_origin": {k: v.origin for k, v in run.config.values.items()},
         "config_seen": run.config.seen,
         "config_unknown": {k: v.raw for k, v in run.config.values.items() if not v.known},
-        "model_args": run.model_args,
+        "model_args": run.model_args.as_dict(),
         "eval": [{"step": int(s), "train": float(t), "val": float(v), "segment": int(g)}
-                 for s, t, v, g in zip(ev.step, ev.train, ev.val, ev.segment)],
+                 for s, t, v, g in zip(ev.step, ev.train, ev.val, ev.segment, strict=True)],
         "iters": {
             "count": len(it),
             "first_step": int(it.step[0]) if len(it) else None,
@@ -69,10 +70,19 @@ def run_dict(run: Run, facts: Facts, diagnosis: Diagnosis | None = None) -> dict
                          for name, f in facts.items()},
     }
     if diagnosis is not None:
-        out["findings"] = [f.as_dict() for f in diagnosis.findings]
+        out["findings"] = [finding_dict(f) for f in diagnosis.findings]
         out["not_applicable"] = [{"rule": n.rule, "reason": n.reason} for n in diagnosis.not_applicable]
         out["rules_passed"] = list(diagnosis.passed)
     return out
+
+
+def finding_dict(f: Finding) -> dict[str, Any]:
+    """A finding as docs/json-schema.md (FINDING) describes it."""
+    return {"rule": f.rule, "title": f.title, "category": f.category, "severity": f.severity,
+            "message": f.message, "flags": f.flags, "advice": f.advice,
+            "expected_effect": dataclasses.asdict(f.expected_effect),
+            "evidence": {k: dataclasses.asdict(v) for k, v in f.evidence.items()},
+            "verify": dataclasses.asdict(f.verify)}
 
 
 def clean(x: Any) -> Any:

@@ -34,18 +34,18 @@ def rules_markdown(rules: list[Rule]) -> str:
         if r.let:
             out.append("- let: " + ", ".join(f"`{k} = {e.source}`" for k, e in r.let))
         if r.flags:
-            out.append("- flags: `" + " ".join(f"--{k}={v.source}" for k, v in r.flags.words) + "`")
+            out.append("- flags: `" + r.flags.source + "`")
         if r.advice:
             out.append(f"- advice: {' '.join(r.advice.source.split())}")
         e = r.effect
-        if e.kind == "extrapolation":
+        if e.kind == "extrapolation" and e.to is not None:
             out.append(f"- expected effect: extrapolation of the run ({e.scenario}) to step `{e.to.source}`")
         elif e.kind == "none":
             out.append(f"- expected effect: none on the loss ({e.source})")
-        else:
+        elif e.value is not None:
             kind = "rule of thumb" if e.kind == "rule_of_thumb" else "measured on the run"
             out.append(f"- expected effect ({kind}): `{e.value.source}` {e.unit}; {' '.join(e.source.split())}")
-        vf = " ".join(f"--{k}={v.source}" for k, v in r.verify.flags.words) if r.verify.flags else "the run as is"
+        vf = r.verify.flags.source if r.verify.flags else "the run as is"
         out.append(f"- verify: `{vf}`, {r.verify.metric} expected {r.verify.expect} over {r.verify.seeds} seeds")
         out.append(f"- facts: {', '.join(f'`{f}`' for f in r.facts_used)}")
         if r.references:

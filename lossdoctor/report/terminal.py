@@ -12,9 +12,10 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis import Analysis
-from ..config import DEFAULT, MACHINE_DEPENDENT_DEFAULTS
+from ..config import DEFAULT
 from ..diagnose import Diagnosis
 from ..facts import Fact, Facts
+from ..nanogpt import MACHINE_DEPENDENT_DEFAULTS
 from ..run import Run
 from .findings import render_diagnosis
 
@@ -29,7 +30,7 @@ MAX_EVENTS = 12
 
 def render(analysis: Analysis) -> RenderableType:
     diagnoses = analysis.diagnoses or (None,) * len(analysis.runs)
-    parts = [render_run(r, f, d) for r, f, d in zip(analysis.runs, analysis.facts, diagnoses)]
+    parts = [render_run(r, f, d) for r, f, d in zip(analysis.runs, analysis.facts, diagnoses, strict=True)]
     if analysis.comparison is not None:
         from .compare import render as render_comparison
         parts.append(render_comparison(analysis.comparison, list(analysis.runs)))
