@@ -47,14 +47,22 @@ def features(lr: np.ndarray, warmup_iters: int, lams: Sequence[float] = LAMBDAS)
 
 def areas(eta: np.ndarray, lams: Sequence[float] = LAMBDAS) -> Features:
     """S1 and S2 of a per-step eta (LR / peak LR), summed step by step."""
-    from scipy.signal import lfilter
     s1 = np.concatenate([[0.0], np.cumsum(eta)])
     drop = np.concatenate([[0.0], eta[:-1] - eta[1:]])  # (N,) eta_{t-1} - eta_t
-    s2 = {}
-    for lam in lams:
-        m: np.ndarray = lfilter([1.0], [1.0, -lam], drop)  # m_t = lam m_{t-1} + drop_t
-        s2[lam] = np.concatenate([[0.0], np.cumsum(m)])
-    return Features(s1, s2)
+    m = momentum(drop, np.asarray(lams, float))  # (N, K)
+    return Features(s1, {lam: np.concatenate([[0.0], np.cumsum(m[:, k])]) for k, lam in enumerate(lams)})
+
+
+def momentum(drop: np.ndarray, lams: np.ndarray) -> np.ndarray:
+    """(N, K) m_t = drop_t + lam * m_(t-1) from m_(-1) = 0, for each lam, one step at a
+    time: the same rounding as an IIR filter's direct recursion (scipy.signal.lfilter
+    with b = [1], a = [1, -lam]), without importing scipy.signal (about 1 s)."""
+    out = np.empty((len(drop), len(lams)))
+    m = np.zeros(len(lams))
+    for t, d in enumerate(drop.tolist()):
+        m = d + lams * m
+        out[t] = m
+    return out
 
 
 @dataclass(frozen=True)

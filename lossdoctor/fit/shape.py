@@ -71,10 +71,9 @@ def s1(e: np.ndarray) -> np.ndarray:
 
 def s2(e: np.ndarray, lam: float) -> np.ndarray:
     """(N+1,) annealing area before each step: m_t = lam m_{t-1} + (eta_{t-1} - eta_t)."""
-    from scipy.signal import lfilter
+    from .laws import momentum
     drop = np.concatenate([[0.0], e[:-1] - e[1:]])
-    m: np.ndarray = lfilter([1.0], [1.0, -lam], drop)
-    return np.concatenate([[0.0], np.cumsum(m)])
+    return np.concatenate([[0.0], np.cumsum(momentum(drop, np.array([lam]))[:, 0])])
 
 
 def to_theta(alpha: float, lam: float, r: float) -> np.ndarray:
