@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from ..fit.extrapolate import Extrapolator
 
 LENGTHS = (1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)  # multiples of the run tried, in order
-MODEL_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "dropout")
+MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "dropout")
 
 
 def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...], target: float) -> ToReach:
@@ -23,7 +23,7 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     r = steps_to_reach(fit, fa, target)
     if isinstance(r, Reachable):
         return r
-    model = [d for d in diff if d.key in MODEL_KEYS and d.reference is not None]
+    model = [d for d in diff if d.key in MODEL_FLAGS and d.reference is not None]
     if not model:
         return r
     flags = [f"--{d.key}={d.reference!r}" for d in model]
