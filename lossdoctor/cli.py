@@ -39,10 +39,6 @@ examples:
   lossdoctor train fixtures/configs/shakespeare_char_cpu.yaml --data=input.txt
 """
 
-NOT_YET = {
-    "verify": "check recommendations by training",
-}
-
 TRAIN_HELP = """\
 usage: lossdoctor train [CONFIG.py|CONFIG.yaml] [--key=value ...] [--data DIR|FILE] [--no-progress]
 
@@ -139,10 +135,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("rest", nargs=argparse.REMAINDER)
     t.set_defaults(func=_cmd_train)
 
-    for name, what in NOT_YET.items():
-        n = sub.add_parser(name, help=f"{what} (not implemented yet)", add_help=False)
-        n.add_argument("rest", nargs=argparse.REMAINDER)
-        n.set_defaults(func=_not_yet(name, what))
+    from .cli_verify import add_parser as add_verify
+    add_verify(sub)
     return p
 
 
@@ -152,8 +146,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv[:1] == ["train"]:  # nanoGPT-style --key=value: not argparse's to judge
             args = argparse.Namespace(command="train", rest=argv[1:], func=_cmd_train)
-        elif argv[:1] and argv[0] in NOT_YET:
-            args = argparse.Namespace(command=argv[0], rest=argv[1:], func=_not_yet(argv[0], NOT_YET[argv[0]]))
         else:
             args = parser.parse_args(argv)
     except SystemExit as e:  # argparse: --help/--version exit 0, usage errors exit 2
@@ -378,14 +370,6 @@ def _positive_int(text: str) -> int:
     if x <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text}")
     return x
-
-
-def _not_yet(name: str, what: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        print(f"lossdoctor {name} ({what}) is not implemented yet; `lossdoctor analyze` is.",
-              file=sys.stderr)
-        return EXIT_ERROR
-    return run
 
 
 if __name__ == "__main__":

@@ -169,11 +169,6 @@ def test_usage_errors_exit_2():
     assert run_cli()[0] == 2
 
 
-def test_unimplemented_commands_say_so():
-    code, out, err = run_cli("verify", "--device", "cpu")
-    assert code == 2 and "not implemented yet" in err
-
-
 def test_peak_flops_by_device_name():
     code, out, _ = run_cli("analyze", "fixtures/nanogpt/cpu_small/train.log", "--format", "json",
                            "--peak-flops", "A100")

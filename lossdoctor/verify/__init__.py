@@ -8,6 +8,7 @@ keeping the false-confirmation rate at most alpha. The rules and thresholds are 
 lossdoctor.verify.stats.
 """
 
+from .sequential import SequentialDecision, sequential_decision
 from .stats import (
     ALPHA,
     CI_LEVEL,
@@ -26,14 +27,12 @@ from .stats import (
     Metric,
     MetricKind,
     NoiseFloor,
-    SequentialDecision,
     TTest,
     Verdict,
     Verification,
     default_margin,
     minimum_detectable_effect,
     noise_floor,
-    sequential_decision,
     verify,
 )
 

@@ -56,7 +56,7 @@ and df from the observed sd(s) and n (Bloom 1995, Evaluation Review 19:547-556).
 Noise floor: the sd over the baseline seeds, over the treatment seeds, and of the paired
 differences (NoiseFloor), in the metric's unit.
 
-Sequential seeds: sequential_decision (its docstring has the rule and its error bound).
+Sequential seeds: sequential.py (sequential_decision: the rule and its error bound).
 """
 
 from __future__ import annotations
@@ -252,20 +252,6 @@ class Verification:
 
 
 @dataclass(frozen=True)
-class SequentialDecision:
-    """Whether to add seeds, from the seeds so far (sequential_decision)."""
-
-    action: Literal["stop", "continue"]
-    reason: str
-    look: int  # 1-based index of this look in the schedule
-    looks: int  # planned number of looks
-    alpha: float  # overall false-confirmation bound
-    alpha_per_look: float  # alpha / looks
-    next_seeds: int | None  # seeds per arm at the next look; None when stopping
-    result: Verification  # the analysis at alpha_per_look
-
-
-@dataclass(frozen=True)
 class _Settings:
     alpha: float
     far_smaller: float
@@ -366,67 +352,6 @@ def minimum_detectable_effect(sd: float, n: int, *, paired: bool, alpha: float =
     return _mde(sd * math.sqrt(2.0 / n), 2 * n - 2, alpha, power)
 
 
-def sequential_decision(baseline: Samples, treatment: Samples, claim: Claim, *, paired: bool,
-                        schedule: Sequence[int], alpha: float = ALPHA, margin: float | None = None,
-                        far_smaller: float = FAR_SMALLER, power: float = POWER) -> SequentialDecision:
-    """Stop or add seeds, with the overall false-confirmation rate kept at most alpha.
-
-    schedule: the seeds per arm at each planned look, strictly increasing, each >= 2, e.g.
-    (3, 4, 5, 6, 8): start with 3 seeds per arm, look after each addition, at most 8. The
-    current seeds per arm (the pairs; without pairs the smaller arm) must be one of them.
-
-    Rule: every look is analysed with verify at alpha_per_look = alpha / K, K = len(schedule)
-    (Bonferroni over the planned looks). Stop when the verdict is confirmed, refuted or
-    no effect; stop at the last look; stop early when the claim states a size S, n >= 3, and
-    the minimum detectable effect at the last look (the current sd, at alpha_per_look) is
-    above S, since more seeds in the plan could not detect the claimed effect. Otherwise
-    continue to schedule[look].
-
-    Why Bonferroni: testing accumulating data at the nominal level at every look inflates the
-    error rate (Armitage, McPherson & Rowe 1969, J. R. Stat. Soc. A 132:235-244; Pocock 1977,
-    Biometrika 64:191-199). The event "some look falsely confirms" is the union of the K
-    per-look events, each of probability at most alpha / K, so its probability is at most
-    alpha whatever the correlation between looks and however few the seeds (the Bonferroni
-    inequality). Pocock's constant boundary (Pocock 1977; Jennison & Turnbull 2000, Group
-    Sequential Methods with Applications to Clinical Trials) is less conservative, but its
-    constants come from normal theory with a known variance and equal increments of
-    information, which 2-8 seeds with an estimated sd do not satisfy; the bound here needs no
-    such assumption. Since a false confirmation needs the claimed sign, its rate is at most
-    alpha / 2 for a two-sided per-look test. The same bound holds for a false refutation and
-    for a false `no effect`: every look's tests are at level alpha / K.
-
-    In simulation (20000 experiments of identical paired arms, schedule (3, 4, 5, 6, 8),
-    alpha = 0.01) 0.32% were falsely confirmed, against 1.65% when every look is tested at
-    alpha itself.
-
-    The result's 95% CI is the plain one at that look; the decision interval is at
-    1 - 2 alpha_per_look.
-    """
-    _settings(alpha, far_smaller, power)
-    plan = _schedule(schedule)
-    per_look = alpha / len(plan)
-    result = verify(baseline, treatment, claim, paired=paired, alpha=per_look, margin=margin,
-                    far_smaller=far_smaller, power=power)
-    n = result.n_seeds
-    if n not in plan:
-        raise ValueError(f"{n} seeds per arm is not a planned look; the schedule is {plan}")
-    look = plan.index(n) + 1
-    where = f"look {look} of {len(plan)} ({n} seeds, alpha per look {per_look:.3g})"
-
-    def decision(action: Literal["stop", "continue"], why: str, nxt: int | None) -> SequentialDecision:
-        return SequentialDecision(action, why, look, len(plan), alpha, per_look, nxt, result)
-
-    if result.verdict in ("confirmed", "refuted", "no effect"):
-        return decision("stop", f"{result.verdict} at {where}", None)
-    if look == len(plan):
-        return decision("stop", f"planned maximum reached at {where}: {result.verdict}", None)
-    futile = _projected_mde(result, plan[-1], per_look, power) if claim.size is not None and n >= 3 else None
-    if claim.size is not None and futile is not None and futile > claim.size:
-        return decision("stop", f"{result.verdict} at {where}: even {plan[-1]} seeds could detect only effects "
-                                f">= {futile:.3g} {claim.metric.unit}, above the claimed {claim.size:.4g}", None)
-    return decision("continue", f"{result.verdict} at {where}; next look at {plan[look]} seeds", plan[look])
-
-
 def _settings(alpha: float, far_smaller: float, power: float) -> _Settings:
     if not 0 < alpha < 0.5:
         raise ValueError(f"alpha must be in (0, 0.5), not {alpha!r}")
@@ -435,13 +360,6 @@ def _settings(alpha: float, far_smaller: float, power: float) -> _Settings:
     if not 0.5 <= power < 1:
         raise ValueError(f"power must be in [0.5, 1), not {power!r}")
     return _Settings(alpha, far_smaller, power)
-
-
-def _schedule(schedule: Sequence[int]) -> list[int]:
-    plan = [int(s) for s in schedule]
-    if not plan or plan[0] < 2 or any(b <= a for a, b in zip(plan, plan[1:], strict=False)):
-        raise ValueError(f"schedule must be strictly increasing seed counts, each >= 2, not {list(schedule)}")
-    return plan
 
 
 def _samples(values: Samples, arm: str) -> FloatArray:
@@ -590,23 +508,6 @@ def _decide(claim: Claim, estimate: float, p: float, dec: Interval, marg: Margin
     return "inconclusive", (f"p = {p:.2g} >= alpha {s.alpha:g} and {span} reaches beyond the equivalence margin "
                             f"+-{marg.value:.4g} {u}; with this noise and these seeds the smallest detectable "
                             f"effect ({s.power:.0%} power) is {mde:.3g} {u}")
-
-
-def _projected_mde(result: Verification, n_max: int, alpha: float, power: float) -> float | None:
-    """The minimum detectable effect at n_max seeds per arm, with the current sds."""
-    noise = result.noise
-    if noise is None:
-        return None
-    if result.paired:
-        if noise.difference_sd is None:
-            return None
-        return _mde(noise.difference_sd / math.sqrt(n_max), n_max - 1, alpha, power)
-    if noise.baseline_sd is None or noise.treatment_sd is None:
-        return None
-    v1, v2 = noise.baseline_sd ** 2 / n_max, noise.treatment_sd ** 2 / n_max
-    denom = (v1 * v1 + v2 * v2) / (n_max - 1)
-    df = (v1 + v2) ** 2 / denom if denom > 0 else float(2 * n_max - 2)
-    return _mde(math.sqrt(v1 + v2), df, alpha, power)
 
 
 def _arm_text(a: ArmStats) -> str:

@@ -1,0 +1,112 @@
+"""The `lossdoctor verify` command's argparse layer (cli.py holds the others).
+
+Two modes:
+  lossdoctor verify --baseline LOG... --treatment LOG...   groups of existing runs, no training
+  lossdoctor verify [--device cpu] [--budget 10m] ...      A/B experiments with the built-in trainer
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from typing import Any
+
+EPILOG = """\
+verdicts: confirmed (the recommended direction, p < 0.01), refuted (the other direction,
+or significant but far smaller than claimed), no effect (the 95% CI inside the
+equivalence margin), inconclusive, not verifiable here (with why). docs/verify.md.
+
+examples:
+  lossdoctor verify --baseline seed1/train.log seed2/train.log seed3/train.log \\
+                    --treatment b24_seed1/train.log b24_seed2/train.log b24_seed3/train.log
+  lossdoctor verify --device cpu --budget 10m --out verify-out
+"""
+
+
+def add_parser(sub: Any) -> None:
+    v = sub.add_parser("verify", help="settle recommendations by A/B experiments over seeds, with a "
+                                      "significance test (or compare groups of existing runs)",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    v.add_argument("runs", nargs="*", metavar="RUN", help="runs whose findings to verify by training")
+    v.add_argument("--baseline", nargs="+", metavar="LOG", help="logs of the baseline config (one per seed)")
+    v.add_argument("--treatment", nargs="+", metavar="LOG", help="logs of the treatment config (one per seed)")
+    v.add_argument("--step", type=int, metavar="N", help="with groups: compare val at step N "
+                                                          "(default: the last step every log evaluated)")
+    v.add_argument("--expect", choices=("lower", "higher"), default="lower",
+                   help="with groups: the direction the treatment should move val (default lower)")
+    v.add_argument("--paired", action="store_true",
+                   help="with groups: the logs pair up in the order given (same seeds): paired t-test")
+    v.add_argument("--device", action="append", metavar="DEV", help="cpu, cuda, mps (repeatable)")
+    v.add_argument("--budget", type=_duration, default=600.0, metavar="TIME",
+                   help="time budget for training, e.g. 10m, 90s, 1h (default 10m)")
+    v.add_argument("--only", action="append", metavar="ID", help="run only these experiments (repeatable)")
+    v.add_argument("--data", metavar="DIR|FILE", help="training data (as lossdoctor train --data)")
+    v.add_argument("--seeds", type=int, default=3, metavar="N", help="seeds per arm to start with (default 3)")
+    v.add_argument("--out", metavar="DIR", default="verify-out",
+                   help="where trainings and results are kept; run again to resume (default verify-out)")
+    v.add_argument("--format", choices=("rich", "plain", "json", "markdown"), default=None)
+    v.add_argument("--width", type=int, default=None)
+    v.add_argument("--debug", action="store_true", help="show tracebacks")
+    v.set_defaults(func=cmd_verify)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .errors import UsageError
+    if bool(args.baseline) != bool(args.treatment):
+        raise UsageError("verify: give both --baseline and --treatment logs, or neither")
+    if args.baseline:
+        if args.runs:
+            raise UsageError("verify: RUN arguments are for training experiments; with --baseline and "
+                             "--treatment give the logs there")
+        report = _groups(args)
+    else:
+        report = _train(args)
+    _print(args, report)
+    return 0
+
+
+def _groups(args: argparse.Namespace) -> Any:
+    from .readers import load
+    from .verify.groups import verify_groups
+    baseline = [load(p) for p in args.baseline]
+    treatment = [load(p) for p in args.treatment]
+    return verify_groups(baseline, treatment, step=args.step, expect=args.expect, paired=args.paired)
+
+
+def _train(args: argparse.Namespace) -> Any:
+    from .errors import UsageError
+    raise UsageError("verify: experiments by training are not in this version yet; "
+                     "--baseline LOG... --treatment LOG... compares groups of existing logs")
+
+
+def _print(args: argparse.Namespace, report: Any) -> None:
+    fmt = args.format
+    if fmt == "json":
+        from .report.verify import to_json
+        sys.stdout.write(to_json(report) + "\n")
+    elif fmt == "markdown":
+        from .report.verify import to_markdown
+        sys.stdout.write(to_markdown(report))
+    else:
+        from rich.console import Console
+
+        from .report.verify import render
+        plain = fmt == "plain" or (fmt is None and not sys.stdout.isatty())
+        Console(width=args.width, no_color=plain, highlight=False,
+                force_terminal=False if plain else None).print(render(report))
+
+
+def _duration(text: str) -> float:
+    """'10m', '90s', '1h', '1h30m' or plain seconds -> seconds."""
+    t = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", t):
+        value = float(t)
+    else:
+        parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", t)
+        if not parts or "".join(n + u for n, u in parts) != t:
+            raise argparse.ArgumentTypeError(f"not a duration: {text} (e.g. 10m, 90s, 1h)")
+        value = sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text}")
+    return value

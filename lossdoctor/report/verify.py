@@ -1,0 +1,116 @@
+"""`lossdoctor verify` output: a table of verdicts (rich), Markdown, and one JSON document
+(docs/json-schema.md, "verify")."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from ..verify.results import ExperimentResult, VerifyReport
+from ..verify.stats import ArmStats, NoiseFloor, Verification
+from .json_report import clean
+
+SCHEMA_VERSION = 1
+STYLE = {"confirmed": "bold green", "refuted": "bold red", "no effect": "cyan", "inconclusive": "yellow",
+         "not verifiable here": "dim"}
+
+
+def to_json(report: VerifyReport) -> str:
+    from .. import __version__
+    doc = {"schema_version": SCHEMA_VERSION, "tool": "lossdoctor", "version": __version__,
+           "experiments": [experiment_dict(e) for e in report.experiments],
+           "noise": _noise(report.noise), "device": report.device or None, "budget": report.budget_s,
+           "notes": list(report.notes)}
+    return json.dumps(clean(doc), indent=2, allow_nan=False)
+
+
+def experiment_dict(e: ExperimentResult) -> dict[str, Any]:
+    v = e.verification
+    eff = v.effect
+    ci = eff.ci if eff is not None else None
+    return {"id": e.id, "recommendation": e.recommendation, "flags": e.flags,
+            "metric": {"name": v.metric.name, "unit": v.metric.unit, "better": v.metric.better},
+            "baseline": _arm(v.baseline), "treatment": _arm(v.treatment),
+            "effect": None if eff is None else {"mean": eff.estimate, "lo": ci.low if ci else None,
+                                                 "hi": ci.high if ci else None, "unit": eff.unit,
+                                                 "level": ci.level if ci else None},
+            "p_value": v.p_value, "test": v.test.kind if v.test else None, "verdict": v.verdict,
+            "reason": v.reason, "min_detectable_effect": v.mde,
+            "margin": None if v.margin is None else v.margin.value,
+            "how": e.how, "scaled": e.scaled or None, "seeds": list(e.seeds)}
+
+
+def _arm(a: ArmStats | None) -> dict[str, Any] | None:
+    return None if a is None else {"mean": a.mean, "sd": a.sd, "n": a.n, "values": list(a.values)}
+
+
+def _noise(n: NoiseFloor | None) -> dict[str, Any] | None:
+    return None if n is None else {"baseline_sd": n.baseline_sd, "treatment_sd": n.treatment_sd,
+                                   "difference_sd": n.difference_sd, "unit": n.unit}
+
+
+def render(report: VerifyReport) -> RenderableType:
+    table = Table(title="lossdoctor verify", title_justify="left", show_lines=True)
+    for col in ("experiment", "baseline", "treatment", "effect (95% CI)", "p", "verdict"):
+        table.add_column(col, overflow="fold")
+    for e in report.experiments:
+        v = e.verification
+        table.add_row(Text(f"{e.id}\n{e.flags}" if e.flags else e.id), _arm_text(v.baseline),
+                      _arm_text(v.treatment), _effect_text(v), _p_text(v),
+                      Text(v.verdict, style=STYLE.get(v.verdict, "")))
+    parts: list[RenderableType] = [table]
+    for e in report.experiments:
+        lines = [f"{e.id}: {e.verification.reason}", f"  metric: {e.verification.metric.name} "
+                 f"({e.verification.metric.unit}, {e.verification.metric.better} is better)", f"  how: {e.how}"]
+        if e.verification.mde is not None:
+            lines.append(f"  smallest effect this design could detect: {e.verification.mde:.3g} "
+                         f"{e.verification.metric.unit}")
+        if e.scaled:
+            lines.append(f"  scaled: {e.scaled}")
+        parts.append(Text("\n".join(lines)))
+    if report.noise is not None and report.noise.baseline_sd is not None:
+        parts.append(Text(f"seed noise (sd over the baseline seeds): {report.noise.baseline_sd:.4g} "
+                          f"{report.noise.unit}"))
+    parts += [Text(n, style="dim") for n in report.notes]
+    return Group(*parts)
+
+
+def to_markdown(report: VerifyReport) -> str:
+    rows = ["| experiment | flags | baseline | treatment | effect (95% CI) | p | verdict |",
+            "|---|---|---|---|---|---|---|"]
+    for e in report.experiments:
+        v = e.verification
+        cells = [e.id, f"`{e.flags}`" if e.flags else "", _arm_text(v.baseline), _arm_text(v.treatment),
+                 _effect_text(v), _p_text(v), f"**{v.verdict}**"]
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    out = ["# lossdoctor verify", "", *rows, ""]
+    for e in report.experiments:
+        out += [f"- **{e.id}**: {e.verification.reason}. {e.how}" + (f" Scaled: {e.scaled}" if e.scaled else "")]
+    if report.noise is not None and report.noise.baseline_sd is not None:
+        out += ["", f"Seed noise (sd over the baseline seeds): {report.noise.baseline_sd:.4g} {report.noise.unit}."]
+    out += [f"- {n}" for n in report.notes]
+    return "\n".join(out) + "\n"
+
+
+def _arm_text(a: ArmStats | None) -> str:
+    if a is None:
+        return "-"
+    sd = f" ± {a.sd:.3g}" if a.sd is not None else ""
+    return f"{a.mean:.4g}{sd} (n={a.n})"
+
+
+def _effect_text(v: Verification) -> str:
+    e = v.effect
+    if e is None:
+        return "-"
+    ci = f" [{e.ci.low:+.3g}, {e.ci.high:+.3g}]" if e.ci is not None else ""
+    return f"{e.estimate:+.3g} {e.unit}{ci}"
+
+
+def _p_text(v: Verification) -> str:
+    p = v.p_value
+    return "-" if p is None else f"{p:.2g}"

@@ -1,0 +1,124 @@
+"""Groups of existing runs, no training: `lossdoctor verify --baseline LOG... --treatment LOG...`.
+
+Each log is one sample: its final val (the last eval of the run's lineage), or its val at
+one step that every log evaluated (`step`). The runs of a group must share their config:
+a group whose runs differ in a key that changes what is learned or how it runs is refused,
+naming the first such key and the two values. The two groups are compared with Welch's
+t-test (unpaired: nothing ties the third baseline log to the third treatment log), or
+with a paired t-test when the caller says the logs pair up in order (same seeds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..compare.sides import LEARNING_KEYS, MEASURE_KEYS, RUNTIME_KEYS
+from ..errors import InputError, UsageError
+from ..run import Run
+from .results import ExperimentResult, VerifyReport
+from .stats import Claim, Direction, Metric, noise_floor, verify
+
+GROUP_KEYS = LEARNING_KEYS + RUNTIME_KEYS  # must agree within a group
+MIN_PER_GROUP = 2
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One log's value."""
+
+    source: str
+    value: float  # val loss, nats
+    step: int  # the step it was read at
+
+
+def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: int | None = None,
+                  expect: Direction = "lower", paired: bool = False) -> VerifyReport:
+    """The two groups' val (final, or at `step`) compared: did the treatment move it the
+    `expect` way?
+
+    Raises:
+        UsageError: fewer than 2 logs in a group, or `paired` with groups of different sizes.
+        InputError: a group mixes configs (the first differing key is named), or a log has
+            no val at the step compared.
+    """
+    for name, group in (("baseline", baseline), ("treatment", treatment)):
+        if len(group) < MIN_PER_GROUP:
+            raise UsageError(f"--{name}: give at least {MIN_PER_GROUP} logs (one per seed); got {len(group)}")
+        _same_config(group, name)
+    if paired and len(baseline) != len(treatment):
+        raise UsageError(f"--paired: the groups differ in size ({len(baseline)} vs {len(treatment)})")
+    at = step if step is not None else _common_final_step([*baseline, *treatment])
+    base = [_sample(r, at) for r in baseline]
+    treat = [_sample(r, at) for r in treatment]
+    metric = Metric.loss(f"val loss at step {at:,}")
+    changed = _changed(baseline[0], treatment[0])
+    flags = " ".join(f"--{k}={v!r}" if isinstance(v, str) else f"--{k}={v}" for k, v in changed)
+    claim = Claim(metric, expect, recommendation=flags or "the treatment group's runs")
+    result = verify([s.value for s in base], [s.value for s in treat], claim, paired=paired)
+    how = (f"each log's val at step {at:,} is one sample ({len(base)} baseline, {len(treat)} treatment logs); "
+           + ("paired t-test on the per-pair differences (logs paired in the order given)" if paired
+              else "Welch's t-test (unpaired groups)"))
+    experiment = ExperimentResult("groups", _recommendation(changed, expect), flags, result, how)
+    notes = [] if changed else ["the two groups' logs show the same config: the difference tested is "
+                                "whatever the logs do not show (seeds, data, code)"]
+    return VerifyReport((experiment,), noise_floor([s.value for s in base], unit="nats"), "", None, tuple(notes))
+
+
+def _same_config(group: Sequence[Run], name: str) -> None:
+    first = group[0]
+    for run in group[1:]:
+        for key in GROUP_KEYS:
+            a, b = _value(first, key), _value(run, key)
+            if a is not None and b is not None and a != b:
+                raise InputError(run.source, f"--{name} mixes configs: {key} is {b!r} here but {a!r} in "
+                                             f"{first.source}; a group holds runs of one config (seeds only)")
+
+
+def _value(run: Run, key: str) -> object:
+    cv = run.config.values.get(key)
+    return cv.value if cv is not None and cv.known else None
+
+
+def _changed(base: Run, treat: Run) -> list[tuple[str, object]]:
+    """(key, treatment's value) for each key the groups' configs differ in."""
+    out = []
+    for key in GROUP_KEYS + MEASURE_KEYS:
+        a, b = _value(base, key), _value(treat, key)
+        if b is not None and a != b:
+            out.append((key, b))
+    return out
+
+
+def _recommendation(changed: list[tuple[str, object]], expect: Direction) -> str:
+    what = ", ".join(f"{k} {v!r}" for k, v in changed) if changed else "the treatment group"
+    return f"{what}: val loss {expect} than the baseline group"
+
+
+def _common_final_step(runs: Sequence[Run]) -> int:
+    """The last step every run evaluated at (its final eval when all runs end alike)."""
+    steps = None
+    for run in runs:
+        ev, _ = run.curves()
+        if not len(ev):
+            raise InputError(run.source, "no val evals in this log: nothing to compare")
+        mine = set(int(s) for s in ev.step)
+        steps = mine if steps is None else steps & mine
+    if not steps:
+        raise InputError(runs[-1].source, "the logs share no eval step; pass --step N for a step they all "
+                                          "evaluated at")
+    return max(steps)
+
+
+def _sample(run: Run, step: int) -> Sample:
+    ev, _ = run.curves()
+    hit = np.flatnonzero(ev.step == step)
+    if not len(hit):
+        have = f"{int(ev.step[0]):,} to {int(ev.step[-1]):,}" if len(ev) else "none"
+        raise InputError(run.source, f"no eval at step {step:,} in this log (its evals: {have})")
+    value = float(ev.val[hit[-1]])
+    if not np.isfinite(value):
+        raise InputError(run.source, f"val at step {step:,} is not a number")
+    return Sample(run.source, value, step)

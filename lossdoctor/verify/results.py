@@ -1,0 +1,32 @@
+"""What `lossdoctor verify` returns: one ExperimentResult per recommendation tested, and
+the report around them (frozen; the JSON form is report/verify.py's)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .stats import NoiseFloor, Verification
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    """One recommendation tested by an A/B comparison."""
+
+    id: str  # short and stable: 'train-longer', 'batch-24', 'compile', 'groups', ...
+    recommendation: str  # in words: what the treatment changes, and what it claims
+    flags: str  # the treatment's nanoGPT flags against the baseline ("" for groups of logs)
+    verification: Verification  # metric, arms, effect, p-value, verdict (stats.verify)
+    how: str  # how it was measured: the design, in one or two sentences
+    scaled: str = ""  # how the config was scaled to the budget, and what that may change
+    seeds: tuple[int, ...] = ()  # the seeds of the pairs (empty for groups of existing logs)
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The experiments of one `lossdoctor verify`, with the measured seed noise."""
+
+    experiments: tuple[ExperimentResult, ...]
+    noise: NoiseFloor | None  # seed noise of the baseline arms, in the loss's unit
+    device: str  # 'cpu', 'cuda', ... ('' for groups of existing logs)
+    budget_s: float | None  # the time budget, seconds (None: no training)
+    notes: tuple[str, ...] = ()

@@ -1,0 +1,127 @@
+"""`lossdoctor verify --baseline LOG... --treatment LOG...`: groups of existing runs.
+
+The logs are written by the built-in trainer: tiny runs, seeds 1-3 of two configs
+(learning rate 1e-2 against 1e-4, which cannot reach the same loss in 40 steps).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lossdoctor
+from lossdoctor.cli import main
+from lossdoctor.errors import InputError, UsageError
+from lossdoctor.trainer import resolve, train
+from lossdoctor.trainer.data import prepare_text
+from lossdoctor.verify.groups import verify_groups
+
+TINY = ["--device=cpu", "--compile=False", "--dtype=float32", "--n_layer=1", "--n_head=2", "--n_embd=16",
+        "--block_size=16", "--batch_size=8", "--eval_interval=10", "--eval_iters=8", "--log_interval=5",
+        "--warmup_iters=5", "--lr_decay_iters=40", "--max_iters=40", "--always_save_checkpoint=False"]
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
+    rng = np.random.default_rng(0)
+    data = prepare_text("".join(rng.choice(["the ", "cat ", "sat ", "on ", "a ", "mat. "], 4000)), "words")
+    root = tmp_path_factory.mktemp("groups")
+    out: dict[str, list[str]] = {"fast": [], "slow": []}
+    for name, lr in (("fast", ["--learning_rate=1e-2", "--min_lr=1e-3"]),
+                     ("slow", ["--learning_rate=1e-4", "--min_lr=1e-5"])):
+        for seed in (1, 2, 3):
+            d = root / f"{name}{seed}"
+            train(resolve(None, TINY + lr + [f"--out_dir={d}", f"--seed={seed}"]), data, echo=False)
+            out[name].append(str(d / "train.log"))
+    return out
+
+
+def _runs(paths: list[str]) -> list[lossdoctor.Run]:
+    return [lossdoctor.load(p) for p in paths]
+
+
+def test_a_real_difference_is_confirmed_with_its_sign(logs: dict[str, list[str]]) -> None:
+    report = verify_groups(_runs(logs["slow"]), _runs(logs["fast"]))
+    (e,) = report.experiments
+    v = e.verification
+    assert v.verdict == "confirmed" and v.effect is not None and v.effect.estimate < 0
+    assert not v.paired and v.test is not None and v.test.kind == "Welch t"
+    assert v.baseline is not None and v.baseline.n == 3
+    assert "--learning_rate=0.01" in e.flags and "val loss at step 40" in v.metric.name
+    assert report.noise is not None and report.noise.baseline_sd is not None
+
+
+def test_the_wrong_direction_is_refuted(logs: dict[str, list[str]]) -> None:
+    v = verify_groups(_runs(logs["fast"]), _runs(logs["slow"])).experiments[0].verification
+    assert v.verdict == "refuted"
+
+
+def test_one_config_against_itself_is_never_confirmed(logs: dict[str, list[str]]) -> None:
+    runs = _runs(logs["fast"])
+    report = verify_groups(runs[:2], runs[1:], paired=False)
+    assert report.experiments[0].verification.verdict != "confirmed"
+    assert report.notes and "same config" in report.notes[0]
+
+
+def test_a_group_of_two_configs_is_refused_naming_the_key(logs: dict[str, list[str]]) -> None:
+    mixed = _runs([logs["fast"][0], logs["slow"][1]])
+    with pytest.raises(InputError, match="learning_rate is 0.0001 here but 0.01"):
+        verify_groups(mixed, _runs(logs["fast"]))
+
+
+def test_val_at_a_chosen_step_and_a_missing_step(logs: dict[str, list[str]]) -> None:
+    v = verify_groups(_runs(logs["slow"]), _runs(logs["fast"]), step=20).experiments[0].verification
+    assert "step 20" in v.metric.name and v.baseline is not None
+    with pytest.raises(InputError, match="no eval at step 25"):
+        verify_groups(_runs(logs["slow"]), _runs(logs["fast"]), step=25)
+
+
+def test_paired_needs_groups_of_one_size(logs: dict[str, list[str]]) -> None:
+    with pytest.raises(UsageError, match="differ in size"):
+        verify_groups(_runs(logs["slow"]), _runs(logs["fast"][:2]), paired=True)
+    v = verify_groups(_runs(logs["slow"]), _runs(logs["fast"]), paired=True).experiments[0].verification
+    assert v.paired and v.test is not None and v.test.kind == "paired t"
+
+
+def test_one_log_is_not_a_group(logs: dict[str, list[str]]) -> None:
+    with pytest.raises(UsageError, match="at least 2 logs"):
+        verify_groups(_runs(logs["slow"][:1]), _runs(logs["fast"]))
+
+
+def _cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_json_is_one_document_with_the_documented_keys(logs: dict[str, list[str]]) -> None:
+    code, out, err = _cli("verify", "--baseline", *logs["slow"], "--treatment", *logs["fast"], "--format", "json")
+    assert (code, err) == (0, "")
+    doc = json.loads(out)
+    (e,) = doc["experiments"]
+    assert {"id", "recommendation", "flags", "metric", "baseline", "treatment", "effect", "p_value", "verdict",
+            "how", "scaled"} <= set(e)
+    assert set(e["baseline"]) >= {"mean", "sd", "n"} and set(e["effect"]) >= {"mean", "lo", "hi", "unit"}
+    assert e["verdict"] == "confirmed" and doc["budget"] is None
+
+
+def test_cli_plain_and_markdown_at_80_columns(logs: dict[str, list[str]]) -> None:
+    code, out, _ = _cli("verify", "--baseline", *logs["slow"], "--treatment", *logs["fast"], "--format", "plain",
+                        "--width", "80")
+    assert code == 0 and "confirmed" in out and max(len(line) for line in out.splitlines()) <= 80
+    code, out, _ = _cli("verify", "--baseline", *logs["slow"], "--treatment", *logs["fast"], "--format", "markdown")
+    assert code == 0 and out.startswith("# lossdoctor verify") and "| groups |" in out
+
+
+def test_cli_errors_are_one_line_with_exit_2(logs: dict[str, list[str]], tmp_path: Path) -> None:
+    code, _, err = _cli("verify", "--baseline", *logs["slow"])
+    assert code == 2 and "both --baseline and --treatment" in err
+    missing = str(tmp_path / "nope.log")
+    code, _, err = _cli("verify", "--baseline", *logs["slow"], "--treatment", logs["fast"][0], missing)
+    assert code == 2 and "nope.log" in err and len(err.strip().splitlines()) == 1
