@@ -5,7 +5,7 @@ from a shorter run's log, for `rerun`, `resume` and `constant`, at horizon ratio
     python benchmarks/extrapolation.py [--runs DIR] [--data input.txt] [--groundtruth DIR]
                                        [--truth-batches 500]
 
-Runs: nanoGPT's README CPU config (fixtures/configs/shakespeare_char_cpu.yaml) trained by
+Runs: nanoGPT's README CPU config (lossdoctor/configs/shakespeare_char_cpu.yaml) trained by
 the built-in trainer on tiny Shakespeare, seed 1337, max_iters = lr_decay_iters = 800,
 1000, 1200, 1500, 1600, 2000, 2500, 3000, 4000 and 5000 (15 `rerun` pairs, 5 at 2.5x), and
 seed 1339 at the same horizons but 1500 (13 more pairs, 5 at 2.5x); resumed continuations
@@ -38,7 +38,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-CONFIG = os.path.join(ROOT, "fixtures", "configs", "shakespeare_char_cpu.yaml")
+CONFIG = os.path.join(ROOT, "lossdoctor", "configs", "shakespeare_char_cpu.yaml")
 RERUN = (800, 1000, 1200, 1500, 1600, 2000, 2500, 3000, 4000, 5000)
 # (short, long) pairs predicted for `rerun`, by horizon ratio
 RERUN_PAIRS = ((800, 1200), (1000, 1500), (2000, 3000),  # 1.5x

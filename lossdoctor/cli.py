@@ -36,7 +36,7 @@ examples:
   lossdoctor rules list
   lossdoctor rules show LD101
   lossdoctor extrapolate out-shakespeare-char --to 5000
-  lossdoctor train fixtures/configs/shakespeare_char_cpu.yaml --data=input.txt
+  lossdoctor train lossdoctor/configs/shakespeare_char_cpu.yaml --data=input.txt
 """
 
 TRAIN_HELP = """\
@@ -58,7 +58,7 @@ OUT_DIR/ckpt.pt (nanoGPT's format: nanoGPT can resume or sample them).
 Ctrl-C saves a checkpoint; continue with --init_from=resume.
 
 examples:
-  lossdoctor train fixtures/configs/shakespeare_char_cpu.yaml --data=input.txt
+  lossdoctor train lossdoctor/configs/shakespeare_char_cpu.yaml --data=input.txt
   lossdoctor train config/train_shakespeare_char.py --device=cpu --compile=False
 """
 

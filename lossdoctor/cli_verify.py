@@ -8,8 +8,10 @@ Two modes:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 EPILOG = """\
@@ -76,8 +78,45 @@ def _groups(args: argparse.Namespace) -> Any:
 
 def _train(args: argparse.Namespace) -> Any:
     from .errors import UsageError
-    raise UsageError("verify: experiments by training are not in this version yet; "
-                     "--baseline LOG... --treatment LOG... compares groups of existing logs")
+    from .verify.design import default_experiments
+    from .verify.runner import run_experiments
+    if args.runs:
+        raise UsageError("verify RUN...: testing a run's own findings by training is not in this version yet; "
+                         "`lossdoctor verify` alone tests the default recommendations on nanoGPT's README CPU "
+                         "config, and --baseline/--treatment compares groups of your logs")
+    devices = args.device or ["cpu"]
+    if len(devices) > 1:
+        raise UsageError("verify: one --device at a time in this version (training the same config on two "
+                         "devices is not in it yet)")
+    experiments = default_experiments()
+    if args.only:
+        known = {e.id for e in experiments}
+        unknown = [i for i in args.only if i not in known]
+        if unknown:
+            raise UsageError(f"verify --only {unknown[0]}: no such experiment (one of {', '.join(sorted(known))})")
+        experiments = tuple(e for e in experiments if e.id in args.only)
+    with _progress(args) as progress:
+        return run_experiments(experiments, device=devices[0], budget_s=args.budget, seeds=args.seeds,
+                               max_seeds=max(args.seeds, 6), out_dir=args.out, data=args.data, progress=progress)
+
+
+@contextlib.contextmanager
+def _progress(args: argparse.Namespace) -> Iterator[Callable[[int, int, str], None] | None]:
+    """A rich progress bar with an ETA on stderr (none when stderr is not a terminal)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+                   TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+    task = bar.add_task("verify", total=None)
+
+    def update(done: int, total: int, what: str) -> None:
+        bar.update(task, completed=done, total=total, description=what[:40])
+
+    with bar:
+        yield update
 
 
 def _print(args: argparse.Namespace, report: Any) -> None:

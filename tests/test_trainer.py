@@ -218,7 +218,7 @@ def test_cli_train_writes_log_and_checkpoint(tmp_path, capsys, data):
 
 
 def test_shipped_readme_cpu_config_resolves():
-    path = os.path.join(os.path.dirname(__file__), "..", "fixtures", "configs", "shakespeare_char_cpu.yaml")
+    path = os.path.join(os.path.dirname(__file__), "..", "lossdoctor", "configs", "shakespeare_char_cpu.yaml")
     cfg = resolve(path)
     expect = dict(device="cpu", compile=False, eval_iters=20, log_interval=1, block_size=64, batch_size=12,
                   n_layer=4, n_head=4, n_embd=128, max_iters=2000, lr_decay_iters=2000, dropout=0.0,

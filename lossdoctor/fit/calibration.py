@@ -1,7 +1,7 @@
 """Shape priors of the extrapolation law, and how they are calibrated.
 
 The priors below come from `python benchmarks/calibrate_extrapolation.py`: the built-in
-trainer's runs of nanoGPT's README CPU config (fixtures/configs/shakespeare_char_cpu.yaml)
+trainer's runs of nanoGPT's README CPU config (lossdoctor/configs/shakespeare_char_cpu.yaml)
 on tiny Shakespeare with seed 1338, at max_iters = lr_decay_iters = 1000, 2000, 3000 and
 5000, plus 1000 -> 2500 resumed with a new cosine and at constant min_lr. All of them are
 fitted jointly with one (L0, A) and one shape; the prior is that fit's shape, with the
@@ -39,7 +39,7 @@ START_FRACTION = 0.1  # points from this fraction of each run on, in calibration
 THETA_BOUNDS = ([math.log(0.01), math.log(1e-4), math.log(1e-7)], [math.log(2.0), math.log(0.5), math.log(0.1)])
 
 
-# the calibration runs' config (fixtures/configs/shakespeare_char_cpu.yaml), the keys that
+# the calibration runs' config (lossdoctor/configs/shakespeare_char_cpu.yaml), the keys that
 # shape a loss curve: a run that differs in one of them is told so
 CONFIG = {"dataset": "shakespeare_char", "n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64,
           "batch_size": 12, "gradient_accumulation_steps": 1, "dropout": 0.0, "learning_rate": 1e-3,

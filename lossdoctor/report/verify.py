@@ -55,16 +55,20 @@ def _noise(n: NoiseFloor | None) -> dict[str, Any] | None:
 
 def render(report: VerifyReport) -> RenderableType:
     table = Table(title="lossdoctor verify", title_justify="left", show_lines=True)
-    for col in ("experiment", "baseline", "treatment", "effect (95% CI)", "p", "verdict"):
+    table.add_column("experiment", no_wrap=True)
+    for col in ("baseline", "treatment", "effect (95% CI)", "p"):
         table.add_column(col, overflow="fold")
+    table.add_column("verdict", no_wrap=True)
     for e in report.experiments:
         v = e.verification
-        table.add_row(Text(f"{e.id}\n{e.flags}" if e.flags else e.id), _arm_text(v.baseline),
-                      _arm_text(v.treatment), _effect_text(v), _p_text(v),
+        table.add_row(e.id, _arm_text(v.baseline), _arm_text(v.treatment), _effect_text(v), _p_text(v),
                       Text(v.verdict, style=STYLE.get(v.verdict, "")))
     parts: list[RenderableType] = [table]
     for e in report.experiments:
-        lines = [f"{e.id}: {e.verification.reason}", f"  metric: {e.verification.metric.name} "
+        lines = [f"{e.id}: {e.verification.reason}"]
+        if e.flags:
+            lines.append(f"  flags: {e.flags}")
+        lines += [f"  metric: {e.verification.metric.name} "
                  f"({e.verification.metric.unit}, {e.verification.metric.better} is better)", f"  how: {e.how}"]
         if e.verification.mde is not None:
             lines.append(f"  smallest effect this design could detect: {e.verification.mde:.3g} "

@@ -1,0 +1,406 @@
+"""Run `lossdoctor verify`'s experiments with the built-in trainer, within a time budget.
+
+Plan: a training step and a val batch of the base config, and a training step of every
+other arm config, are timed here (a few steps after the warm-up; kept in OUT_DIR/plan.json
+so that a rerun scales exactly as the first run did); design.plan_budget then gives the
+throughput experiments their windows (and torch.compile an allowance) and shares the rest
+among the other experiments in proportion to their minimum budgets, each scaled by
+design.scale.
+
+Loss experiments: for each seed, both arms train from the same seed (the same initial
+weights, and the same batches when the treatment keeps the batch shape), driving the
+Trainer's stages with no eval in between; the final model is evaluated on the val split
+over FINAL_VAL_BATCHES batches drawn from one fixed generator, the same batches in both
+arms. Seeds start at `seeds` and are added one at a time while sequential_decision says
+continue, up to `max_seeds`, while the budget has room.
+
+Persistence: each finished arm-seed (an eval-noise seed, a throughput measurement) is a
+small JSON under OUT_DIR/<experiment id>/, written atomically (a temporary file, then
+os.replace); a rerun with the same OUT_DIR reuses every one whose config matches and
+trains only what is missing. A finished loss experiment's seed count is kept in
+OUT_DIR/<experiment id>/done.json, so that a rerun ends where it ended; reused arm-seeds
+count against the budget with the seconds they took. The report goes to
+OUT_DIR/verify.json the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import LossdoctorError
+from ..trainer import Trainer
+from ..trainer.config import TrainConfig, resolve
+from .design import (
+    EVAL_REFERENCE_BATCHES,
+    EVAL_REPEATS,
+    FINAL_VAL_BATCHES,
+    Experiment,
+    Scaled,
+    Times,
+    arm_configs,
+    default_base_config,
+    flags_between,
+    plan_budget,
+    speed_key,
+)
+from .results import ExperimentResult, VerifyReport
+from .sequential import sequential_decision
+from .stats import NoiseFloor, Verification, noise_floor
+from .throughput import TreatmentFailed, measure_windows, throughput_result
+
+if TYPE_CHECKING:
+    from ..trainer.data import Data
+
+__all__ = ["run_experiments", "measure_speed", "Progress", "FIRST_SEED", "EVAL_SEED",
+           "ARM_TIMING_STEPS"]
+
+Progress = Callable[[int, int, str], None]  # (done steps, total steps, what is running)
+FIRST_SEED = 1337  # nanoGPT's seed; seed i of an experiment is FIRST_SEED + i
+EVAL_SEED = 20240  # the generator of the final val batches (the same in every arm)
+TIMING_STEPS = 5  # steps of the base config timed, after WARMUP_STEPS, to plan the budget
+ARM_TIMING_STEPS = 3  # steps of each other arm config timed
+
+
+def measure_speed(cfg: TrainConfig, data: Data, steps: int = TIMING_STEPS) -> tuple[float, float]:
+    """(seconds per training step, seconds per forward-only val batch) of cfg on this
+    machine: medians over `steps` steps after the warm-up steps, and `steps` val batches."""
+    from ..trainer import WARMUP_STEPS
+    trainer = Trainer.setup(resolve(base=cfg, overrides={"compile": False}), data)
+    times = sorted(s.seconds for s in (trainer.step() for _ in range(WARMUP_STEPS + steps)) if not s.warmup)
+    evals = []
+    for i in range(steps):
+        start = time.perf_counter()
+        _val_loss(trainer, 1, EVAL_SEED + i, int(cfg["batch_size"]))
+        evals.append(time.perf_counter() - start)
+    evals.sort()
+    return times[len(times) // 2], evals[len(evals) // 2]
+
+
+def _write_json(path: str, obj: Any) -> None:
+    """Write obj as JSON atomically: a kill mid-write leaves the old file or none."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=1, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _read_json(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _key(cfg: TrainConfig) -> dict[str, Any]:
+    return {k: v for k, v in cfg.values.items() if k not in ("out_dir", "seed")}
+
+
+class _Context:
+    """What all experiments of one run share: data, budget, progress, persistence."""
+
+    def __init__(self, data: Data, out_dir: str, budget_s: float, max_seeds: int,
+                 progress: Progress | None) -> None:
+        self.data, self.out_dir, self.budget_s, self.max_seeds = data, out_dir, budget_s, max_seeds
+        self.progress = progress
+        self.start = time.monotonic()
+        self.done, self.total, self.what = 0, 0, ""
+        self.reserved = 0.0  # planned seconds of the experiments not yet run
+        self.trained_steps = 0  # training steps taken in this call (reused arm-seeds not counted)
+        self.spent = 0.0  # seconds the reused arm-seeds took when they ran
+
+    def tick(self) -> None:
+        self.done += 1
+        self.trained_steps += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total, self.what)
+
+    def skip(self, steps: int, seconds: Any) -> None:
+        """Steps of an arm-seed reused from disk, and the seconds they took then (they count
+        as spent, so that a resumed run adds no more seeds than an unbroken one)."""
+        self.spent += float(seconds) if isinstance(seconds, (int, float)) else 0.0
+        self.done += steps
+        if self.progress is not None:
+            self.progress(self.done, self.total, self.what)
+
+    def room(self, seconds: float) -> bool:
+        """Whether `seconds` more fit in the budget after what is reserved for later experiments."""
+        return time.monotonic() - self.start + self.spent + seconds + self.reserved <= self.budget_s
+
+    def path(self, experiment: Experiment, name: str) -> str:
+        return os.path.join(self.out_dir, experiment.id, f"{name}.json")
+
+
+def _val_loss(trainer: Trainer, batches: int, seed: int, batch_size: int) -> float:
+    """Mean val loss over `batches` batches of `batch_size` windows drawn from a generator
+    seeded with `seed` (the same windows for any model on the same data), in eval mode."""
+    import numpy as np
+    import torch
+    gen = torch.Generator().manual_seed(seed)
+    val = trainer.splits["val"]
+    device = trainer.cfg["device"]
+    total = 0.0
+    trainer.model.eval()
+    with torch.no_grad():
+        for _ in range(batches):
+            ix = torch.randint(len(val) - trainer.block, (batch_size,), generator=gen).numpy()
+            xy = torch.from_numpy(val[ix[:, None] + trainer.offsets].astype(np.int64)).to(device)
+            with trainer.ctx:
+                _, loss = trainer.model(xy[:, :-1].contiguous(), xy[:, 1:].contiguous())
+            total += float(loss.item())
+    trainer.model.train()
+    return total / batches
+
+
+def _steps(trainer: Trainer, n: int, ctx: _Context) -> None:
+    for _ in range(n):
+        s = trainer.step()
+        if not math.isfinite(s.loss):
+            raise LossdoctorError(f"non-finite training loss at iter {s.iter_num}")
+        ctx.tick()
+
+
+def _train_arm(cfg: TrainConfig, seed: int, ctx: _Context, eval_batch: int,
+               equal_tokens_at: int | None) -> dict[str, float]:
+    """Train cfg from `seed` for max_iters steps; the final val (and the val after
+    `equal_tokens_at` steps, when given)."""
+    trainer = Trainer.setup(resolve(base=cfg, overrides={"seed": seed}), ctx.data)
+    n = int(cfg["max_iters"])
+    out: dict[str, float] = {}
+    if equal_tokens_at is not None and equal_tokens_at < n:
+        _steps(trainer, equal_tokens_at, ctx)
+        out["val_equal_tokens"] = _val_loss(trainer, FINAL_VAL_BATCHES, EVAL_SEED, eval_batch)
+        _steps(trainer, n - equal_tokens_at, ctx)
+    else:
+        _steps(trainer, n, ctx)
+    out["val"] = _val_loss(trainer, FINAL_VAL_BATCHES, EVAL_SEED, eval_batch)
+    out.setdefault("val_equal_tokens", out["val"])
+    return out
+
+
+def _eval_noise_seed(scaled: Scaled, seed: int, ctx: _Context) -> dict[str, float]:
+    """One model trained on the baseline config; |val over eval_iters batches - val over
+    EVAL_REFERENCE_BATCHES batches| for each arm's eval_iters, mean over EVAL_REPEATS draws."""
+    cfg = scaled.baseline
+    trainer = Trainer.setup(resolve(base=cfg, overrides={"seed": seed}), ctx.data)
+    _steps(trainer, int(cfg["max_iters"]), ctx)
+    batch = int(cfg["batch_size"])
+    ref = _val_loss(trainer, EVAL_REFERENCE_BATCHES, EVAL_SEED, batch)
+    out = {"reference": ref}
+    for arm, arm_cfg in (("baseline", scaled.baseline), ("treatment", scaled.treatment)):
+        k = int(arm_cfg["eval_iters"])
+        draws = [_val_loss(trainer, k, EVAL_SEED + 1 + r, batch) for r in range(EVAL_REPEATS)]
+        out[arm] = sum(abs(v - ref) for v in draws) / len(draws)
+        mean = sum(draws) / len(draws)
+        out[f"{arm}_sd"] = math.sqrt(sum((v - mean) ** 2 for v in draws) / (len(draws) - 1))
+    return out
+
+
+def _seed_values(experiment: Experiment, scaled: Scaled, seed: int, ctx: _Context) -> dict[str, Any]:
+    """Both arms' metrics at one seed: from disk when they finished before, else trained now."""
+    what = f"{experiment.id}: seed {seed}"
+    if experiment.kind == "eval noise":
+        path = ctx.path(experiment, f"seed{seed}")
+        record = _read_json(path)
+        if isinstance(record, dict) and record.get("config") == _key(scaled.baseline):
+            ctx.skip(int(scaled.baseline["max_iters"]), record.get("seconds"))
+            return dict(record["metrics"])
+        ctx.what = what
+        started = time.monotonic()
+        metrics = _eval_noise_seed(scaled, seed, ctx)
+        _write_json(path, {"config": _key(scaled.baseline), "seed": seed, "metrics": metrics,
+                           "seconds": time.monotonic() - started})
+        return dict(metrics)
+    out: dict[str, Any] = {}
+    b_tok, t_tok = (int(c["batch_size"]) * int(c["gradient_accumulation_steps"])
+                    for c in (scaled.baseline, scaled.treatment))
+    for arm, cfg in (("baseline", scaled.baseline), ("treatment", scaled.treatment)):
+        path = ctx.path(experiment, f"{arm}-seed{seed}")
+        record = _read_json(path)
+        if isinstance(record, dict) and record.get("config") == _key(cfg):
+            ctx.skip(int(cfg["max_iters"]), record.get("seconds"))
+            out[arm] = dict(record["metrics"])
+            continue
+        ctx.what = f"{what}, {arm}"
+        at = None
+        if experiment.kind == "loss at equal steps" and arm == "treatment" and t_tok > b_tok:
+            at = round(int(cfg["max_iters"]) * b_tok / t_tok)
+        started = time.monotonic()
+        metrics = _train_arm(cfg, seed, ctx, int(scaled.base["batch_size"]), at)
+        _write_json(path, {"config": _key(cfg), "seed": seed, "metrics": metrics,
+                           "seconds": time.monotonic() - started})
+        out[arm] = metrics
+    return {"baseline": out["baseline"]["val"], "treatment": out["treatment"]["val"],
+            "baseline_equal_tokens": out["baseline"]["val_equal_tokens"],
+            "treatment_equal_tokens": out["treatment"]["val_equal_tokens"]}
+
+
+def _run_loss(experiment: Experiment, scaled: Scaled, ctx: _Context) -> ExperimentResult:
+    """A loss or eval-noise experiment, adding seeds while the sequential rule and the budget allow."""
+    plan = list(range(scaled.seeds, max(scaled.seeds, ctx.max_seeds) + 1))
+    rows: list[dict[str, Any]] = []
+    key = [_key(scaled.baseline), _key(scaled.treatment), plan]
+    done = _read_json(ctx.path(experiment, "done"))
+    final = done["seeds"] if isinstance(done, dict) and done.get("config") == key else None
+    n = final if isinstance(final, int) and final in plan else scaled.seeds
+    ctx.total += (n - scaled.seeds) * scaled.steps_per_seed
+    while True:
+        for i in range(len(rows), n):
+            rows.append(_seed_values(experiment, scaled, FIRST_SEED + i, ctx))
+        b, t = [r["baseline"] for r in rows], [r["treatment"] for r in rows]
+        decision = sequential_decision(b, t, experiment.claim, paired=True, schedule=plan)
+        if decision.action == "stop" or decision.next_seeds is None or n == final:
+            break
+        more = decision.next_seeds - n
+        if not ctx.room(more * scaled.cost_per_seed_s):
+            break
+        ctx.total += more * scaled.steps_per_seed
+        n = decision.next_seeds
+    _write_json(ctx.path(experiment, "done"), {"config": key, "seeds": n, "reason": decision.reason})
+    seeds = tuple(FIRST_SEED + i for i in range(n))
+    return ExperimentResult(experiment.id, experiment.recommendation, flags_between(scaled.baseline, scaled.treatment),
+                            decision.result, _loss_how(experiment, scaled, rows, decision.reason),
+                            scaled.text, seeds)
+
+
+def _loss_how(experiment: Experiment, scaled: Scaled, rows: Sequence[dict[str, Any]], seq: str) -> str:
+    n = len(rows)
+    if experiment.kind == "eval noise":
+        sd_b = sum(r["baseline_sd"] for r in rows) / n
+        sd_t = sum(r["treatment_sd"] for r in rows) / n
+        return (f"{experiment.design}; sd of the logged val over the draws {sd_b:.4f} (eval_iters "
+                f"{scaled.baseline['eval_iters']}) vs {sd_t:.4f} (eval_iters {scaled.treatment['eval_iters']}); "
+                f"{n} seeds, {int(scaled.baseline['max_iters'])} steps each; sequential rule: {seq}")
+    how = (f"{experiment.design}; paired seeds (same seed: same initial weights"
+           f"{'' if scaled.baseline['batch_size'] != scaled.treatment['batch_size'] else ', same batches'}), "
+           f"final val over {FINAL_VAL_BATCHES} val batches of {scaled.base['batch_size']} drawn from one fixed "
+           f"generator in both arms; {n} seeds; sequential rule: {seq}")
+    if any(r["treatment_equal_tokens"] != r["treatment"] for r in rows):
+        diff = sum(r["treatment_equal_tokens"] - r["baseline_equal_tokens"] for r in rows) / n
+        how += f"; at equal tokens (treatment at half its steps) the mean val change is {diff:+.4f} nats"
+    return how
+
+
+def _run_throughput(experiment: Experiment, scaled: Scaled, ctx: _Context, device: str) -> ExperimentResult:
+    """A throughput experiment: its windows from disk when measured before, else measured now."""
+    path = ctx.path(experiment, "windows")
+    record = _read_json(path)
+    key = [_key(scaled.baseline), _key(scaled.treatment)]
+    if isinstance(record, dict) and record.get("config") == key:
+        ctx.skip(scaled.steps_per_seed, record.get("seconds"))
+        return throughput_result(experiment, scaled, record["metrics"], FIRST_SEED, device)
+    ctx.what = f"{experiment.id}: timing windows"
+    started = time.monotonic()
+    try:
+        m = measure_windows(scaled, FIRST_SEED, ctx.data, os.path.join(ctx.out_dir, experiment.id), ctx.tick)
+    except TreatmentFailed as e:
+        why = "compile failed here" if "--compile=True" in experiment.treatment else "the treatment failed here"
+        m = {"failed": f"{why}: {e}"}
+    _write_json(path, {"config": key, "metrics": m, "seconds": time.monotonic() - started})
+    return throughput_result(experiment, scaled, m, FIRST_SEED, device)
+
+
+def _absent_device(device: str) -> str | None:
+    import torch
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        return "no cuda device"
+    if device == "mps" and not torch.backends.mps.is_available():
+        return "no mps device"
+    return None
+
+
+def _times(experiments: Sequence[Experiment], base: TrainConfig, ctx: _Context) -> tuple[Times, float]:
+    """The base config's step and val-batch times, and each arm's step time, measured here,
+    with the seconds the measuring took; reused from OUT_DIR/plan.json when the base config
+    and budget match, so that a rerun scales every experiment exactly as the first run did."""
+    path = os.path.join(ctx.out_dir, "plan.json")
+    record = _read_json(path)
+    start = time.monotonic()
+    if not (isinstance(record, dict) and record.get("config") == _key(base)
+            and record.get("budget_s") == ctx.budget_s):
+        step_s, eval_s = measure_speed(base, ctx.data)
+        record = {"config": _key(base), "budget_s": ctx.budget_s, "seconds_per_step": step_s,
+                  "seconds_per_eval_batch": eval_s, "arms": {speed_key(base): step_s}, "timing_s": 0.0}
+    arms: dict[str, float] = record["arms"]
+    measured = "timing_s" in record and record["timing_s"] == 0.0
+    for e in experiments:
+        if e.kind == "code":
+            continue
+        for cfg in arm_configs(e, base):
+            if speed_key(cfg) not in arms:
+                arms[speed_key(cfg)] = measure_speed(cfg, ctx.data, ARM_TIMING_STEPS)[0]
+                measured = True
+    if measured:  # unchanged when all was reused, so that a rerun plans exactly as before
+        record["timing_s"] = float(record.get("timing_s", 0.0)) + time.monotonic() - start
+        _write_json(path, record)
+    times = Times(float(record["seconds_per_step"]), float(record["seconds_per_eval_batch"]), arms)
+    return times, float(record.get("timing_s", 0.0))
+
+
+def _not_verifiable(e: Experiment, reason: str) -> ExperimentResult:
+    return ExperimentResult(e.id, e.recommendation, " ".join(e.treatment),
+                            Verification.not_verifiable(e.claim, reason), e.design or e.derived)
+
+
+def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", budget_s: float = 600,
+                    seeds: int = 3, max_seeds: int = 6, out_dir: str, data: Data | str | None = None,
+                    progress: Progress | None = None, base: TrainConfig | None = None) -> VerifyReport:
+    """Run the experiments on `device` within about budget_s seconds; results in out_dir.
+
+    data: a Data, a path for load_data, or None for the embedded corpus. base: the base
+    config (default nanoGPT's README CPU config). progress(done_steps, total_steps, what)
+    is called after each training step. Raises LossdoctorError for a budget too small.
+    """
+    from ..trainer import load_data
+    if seeds < 2 or max_seeds < seeds:
+        raise LossdoctorError(f"seeds must be at least 2 and at most max_seeds, got {seeds} and {max_seeds}")
+    os.makedirs(out_dir, exist_ok=True)
+    absent = _absent_device(device)
+    if absent is not None:
+        report = VerifyReport(tuple(_not_verifiable(e, absent) for e in experiments), None, device, budget_s)
+        _write_json(os.path.join(out_dir, "verify.json"), dataclasses.asdict(report))
+        return report
+    base_cfg = resolve(base=base if base is not None else default_base_config(device),
+                       overrides={"device": device, "out_dir": os.path.join(out_dir, "runs")})
+    loaded = data if data is not None and not isinstance(data, str) else load_data(data)
+    ctx = _Context(loaded, out_dir, budget_s, max_seeds, progress)
+    times, timing_s = _times(experiments, base_cfg, ctx)
+    ctx.spent += max(0.0, timing_s - (time.monotonic() - ctx.start))  # a reused timing counts as spent
+    plans = plan_budget(experiments, base_cfg, budget_s, seeds, times, timing_s)
+    ctx.total = sum(s.steps_per_seed * (1 if s.windows else s.seeds) for s in plans.values())
+    ctx.reserved = sum(s.cost_per_seed_s * (1 if s.windows else s.seeds) for s in plans.values())
+    results = []
+    for e in experiments:
+        if e.kind == "code":
+            results.append(_not_verifiable(e, e.derived))
+            continue
+        s = plans[e.id]
+        ctx.reserved -= s.cost_per_seed_s * (1 if s.windows else s.seeds)
+        try:
+            results.append(_run_throughput(e, s, ctx, device) if e.kind == "throughput" else _run_loss(e, s, ctx))
+        except LossdoctorError as err:  # a diverged arm: the finished arm-seeds stay saved
+            results.append(_not_verifiable(e, f"training failed here: {err}"))
+    report = VerifyReport(tuple(results), _noise(results), device, budget_s,
+                          (f"one training step of the base config takes {times.step_s * 1000:.1f} ms here, "
+                           f"one val batch {times.eval_s * 1000:.1f} ms",
+                           f"{ctx.trained_steps} training steps taken in this call"))
+    _write_json(os.path.join(out_dir, "verify.json"), dataclasses.asdict(report))
+    return report
+
+
+def _noise(results: Sequence[ExperimentResult]) -> NoiseFloor | None:
+    """Seed noise of the baseline arms of the first loss experiment with 2+ baseline seeds."""
+    for r in results:
+        v = r.verification
+        if v.metric.kind == "loss" and v.baseline is not None and v.baseline.n >= 2 and r.id != "eval-iters":
+            return noise_floor(v.baseline.values, unit=v.metric.unit)
+    return None
