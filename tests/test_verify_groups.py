@@ -54,11 +54,12 @@ def test_a_real_difference_is_confirmed_with_its_sign(logs: dict[str, list[str]]
     assert v.baseline is not None and v.baseline.n == 3
     assert "--learning_rate=0.01" in e.flags and "val loss at step 40" in v.metric.name
     assert report.noise is not None and report.noise.baseline_sd is not None
+    assert e.supports is True
 
 
 def test_the_wrong_direction_is_refuted(logs: dict[str, list[str]]) -> None:
-    v = verify_groups(_runs(logs["fast"]), _runs(logs["slow"])).experiments[0].verification
-    assert v.verdict == "refuted"
+    e = verify_groups(_runs(logs["fast"]), _runs(logs["slow"])).experiments[0]
+    assert e.verification.verdict == "refuted" and e.supports is False
 
 
 def test_one_config_against_itself_is_never_confirmed(logs: dict[str, list[str]]) -> None:

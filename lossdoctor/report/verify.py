@@ -41,7 +41,8 @@ def experiment_dict(e: ExperimentResult) -> dict[str, Any]:
             "p_value": v.p_value, "test": v.test.kind if v.test else None, "verdict": v.verdict,
             "reason": v.reason, "min_detectable_effect": v.mde,
             "margin": None if v.margin is None else v.margin.value,
-            "how": e.how, "scaled": e.scaled or None, "seeds": list(e.seeds)}
+            "how": e.how, "scaled": e.scaled or None, "seeds": list(e.seeds), "expects": e.expects,
+            "supports_recommendation": e.supports}
 
 
 def _arm(a: ArmStats | None) -> dict[str, Any] | None:
@@ -65,7 +66,7 @@ def render(report: VerifyReport) -> RenderableType:
                       Text(v.verdict, style=STYLE.get(v.verdict, "")))
     parts: list[RenderableType] = [table]
     for e in report.experiments:
-        lines = [f"{e.id}: {e.verification.reason}"]
+        lines = [f"{e.id}: {e.recommendation}", f"  {_support_text(e)}: {e.verification.reason}"]
         if e.flags:
             lines.append(f"  flags: {e.flags}")
         lines += [f"  metric: {e.verification.metric.name} "
@@ -93,11 +94,20 @@ def to_markdown(report: VerifyReport) -> str:
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     out = ["# lossdoctor verify", "", *rows, ""]
     for e in report.experiments:
-        out += [f"- **{e.id}**: {e.verification.reason}. {e.how}" + (f" Scaled: {e.scaled}" if e.scaled else "")]
+        out += [f"- **{e.id}** ({e.recommendation}): {_support_text(e)}: {e.verification.reason}. {e.how}"
+                + (f" Scaled: {e.scaled}" if e.scaled else "")]
     if report.noise is not None and report.noise.baseline_sd is not None:
         out += ["", f"Seed noise (sd over the baseline seeds): {report.noise.baseline_sd:.4g} {report.noise.unit}."]
     out += [f"- {n}" for n in report.notes]
     return "\n".join(out) + "\n"
+
+
+def _support_text(e: ExperimentResult) -> str:
+    """The verdict read against the recommendation (`no effect` supports a recommendation
+    that expects none)."""
+    word = {True: "supports the recommendation", False: "goes against the recommendation",
+            None: "settles nothing yet"}[e.supports]
+    return f"{e.verification.verdict}, {word}"
 
 
 def _arm_text(a: ArmStats | None) -> str:

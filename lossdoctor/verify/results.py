@@ -19,6 +19,17 @@ class ExperimentResult:
     how: str  # how it was measured: the design, in one or two sentences
     scaled: str = ""  # how the config was scaled to the budget, and what that may change
     seeds: tuple[int, ...] = ()  # the seeds of the pairs (empty for groups of existing logs)
+    # 'no effect': the recommendation holds when the verdict is `no effect` (bf16 leaves the
+    # loss unchanged); 'effect': when it is `confirmed`
+    expects: str = "effect"
+
+    @property
+    def supports(self) -> bool | None:
+        """Whether the verdict supports the recommendation (None: neither way)."""
+        verdict = self.verification.verdict
+        if verdict in ("inconclusive", "not verifiable here"):
+            return None
+        return verdict == ("no effect" if self.expects == "no effect" else "confirmed")
 
 
 @dataclass(frozen=True)

@@ -269,7 +269,7 @@ def _run_loss(experiment: Experiment, scaled: Scaled, ctx: _Context) -> Experime
     seeds = tuple(FIRST_SEED + i for i in range(n))
     return ExperimentResult(experiment.id, experiment.recommendation, flags_between(scaled.baseline, scaled.treatment),
                             decision.result, _loss_how(experiment, scaled, rows, decision.reason),
-                            scaled.text, seeds)
+                            scaled.text, seeds, experiment.expects)
 
 
 def _loss_how(experiment: Experiment, scaled: Scaled, rows: Sequence[dict[str, Any]], seq: str) -> str:
@@ -348,7 +348,8 @@ def _times(experiments: Sequence[Experiment], base: TrainConfig, ctx: _Context) 
 
 def _not_verifiable(e: Experiment, reason: str) -> ExperimentResult:
     return ExperimentResult(e.id, e.recommendation, " ".join(e.treatment),
-                            Verification.not_verifiable(e.claim, reason), e.design or e.derived)
+                            Verification.not_verifiable(e.claim, reason), e.design or e.derived,
+                            expects=e.expects)
 
 
 def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", budget_s: float = 600,

@@ -129,13 +129,14 @@ def throughput_result(experiment: Experiment, scaled: Scaled, m: dict[str, Any],
     if "failed" in m:
         return ExperimentResult(experiment.id, experiment.recommendation, flags,
                                 Verification.not_verifiable(experiment.claim, str(m["failed"])),
-                                experiment.design, scaled.text, (seed,))
+                                experiment.design, scaled.text, (seed,), experiment.expects)
     v, extra = throughput_verification(experiment, m)
     how = (f"{experiment.design}; {len(m['baseline'])} windows of {scaled.window_steps} steps per arm, "
            f"seed {seed}; {extra}")
     if scaled.treatment["dtype"] == "bfloat16" or scaled.baseline["dtype"] == "bfloat16":
         how += f"; {_bf16_device_words(device)}"
-    return ExperimentResult(experiment.id, experiment.recommendation, flags, v, how, scaled.text, (seed,))
+    return ExperimentResult(experiment.id, experiment.recommendation, flags, v, how, scaled.text, (seed,),
+                            experiment.expects)
 
 
 def _bf16_device_words(device: str) -> str:
