@@ -64,8 +64,20 @@ def cmd_verify(args: argparse.Namespace) -> int:
         report = _groups(args)
     else:
         report = _train(args)
+        _save(report, args.out)
     _print(args, report)
     return 0
+
+
+def _save(report: Any, out: str) -> None:
+    """The report's JSON beside the trainings, as OUT/verify.json (written whole, then renamed)."""
+    import os
+
+    from .report.verify import to_json
+    path = os.path.join(out, "verify.json")
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write(to_json(report) + "\n")
+    os.replace(path + ".tmp", path)
 
 
 def _groups(args: argparse.Namespace) -> Any:

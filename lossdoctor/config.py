@@ -15,10 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .nanogpt import MACHINE_DEPENDENT_DEFAULTS as MACHINE_DEPENDENT_DEFAULTS
-from .nanogpt import NANOGPT_DEFAULTS as NANOGPT_DEFAULTS
-from .nanogpt import NANOGPT_KEYS as NANOGPT_KEYS
-from .nanogpt import configurator_value
+from .nanogpt import NANOGPT_DEFAULTS, NANOGPT_KEYS, configurator_value
 
 # origins, from weakest to strongest
 DEFAULT = "default"  # nanoGPT train.py default (karpathy/nanoGPT @ 3adf61e1)

@@ -13,11 +13,11 @@ pytest.importorskip("scipy")
 
 import lossdoctor  # noqa: E402
 from lossdoctor.cli import main  # noqa: E402
-from lossdoctor.facts.schedule import lr_at  # noqa: E402
 from lossdoctor.fit import Calibration, CustomSchedule, Extrapolator, calibration, laws, reference, shape  # noqa: E402
 from lossdoctor.fit import streams as fit_streams  # noqa: E402
 from lossdoctor.fit.extrapolate import CannotExtrapolate, extrapolate  # noqa: E402
 from lossdoctor.fit.points import TRAIN_BINS  # noqa: E402
+from lossdoctor.nanogpt import lr_at  # noqa: E402
 
 SCHED = dict(learning_rate=1e-3, warmup_iters=100, lr_decay_iters=2000, min_lr=1e-4, decay_lr=True)
 TRUE = dict(L0=0.8, A=3.0, alpha=0.25, C=0.00027, lam=0.9985)  # anneal bonus ~0.16 nats

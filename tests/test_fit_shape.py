@@ -3,8 +3,8 @@ run's fit under that prior recovers its level and predicts a longer run."""
 
 import numpy as np
 
-from lossdoctor.facts.schedule import lr_at
 from lossdoctor.fit import calibration, shape
+from lossdoctor.nanogpt import lr_at
 
 TRUE = dict(alpha=0.3, lam=0.995, r=2e-4, L0=1.0, A=8.0)
 

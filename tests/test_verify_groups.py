@@ -126,3 +126,16 @@ def test_cli_errors_are_one_line_with_exit_2(logs: dict[str, list[str]], tmp_pat
     missing = str(tmp_path / "nope.log")
     code, _, err = _cli("verify", "--baseline", *logs["slow"], "--treatment", logs["fast"][0], missing)
     assert code == 2 and "nope.log" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_training_mode_saves_its_json_beside_the_runs(tmp_path: Path) -> None:
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("a cuda device is present: this test needs one that is absent")
+    out = tmp_path / "out"
+    code, stdout, err = _cli("verify", "--device", "cuda", "--only", "compile", "--out", str(out), "--format", "json")
+    assert (code, err) == (0, "")
+    doc = json.loads(stdout)
+    assert doc["experiments"][0]["verdict"] == "not verifiable here"
+    assert "no cuda device" in doc["experiments"][0]["reason"]
+    assert json.loads((out / "verify.json").read_text()) == doc

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..nanogpt import lr_at
 from ..run import Run
 from . import compute, curve, loss, model, schedule, settings, speed
 from .base import STATUSES, Context, Fact, Facts, Status
-from .schedule import lr_at, lr_schedule
+from .schedule import lr_schedule
 from .speed import PEAK_FLOPS, peak_flops_for
 
 FACTS: dict[str, Callable[[Context], Fact]] = {

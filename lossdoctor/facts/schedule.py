@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..config import Config
-from ..nanogpt import SCHEDULE_KEYS as SCHEDULE_KEYS
-from ..nanogpt import lr_at as lr_at
+from ..nanogpt import SCHEDULE_KEYS, lr_at
 from ..run import Run
 from .base import Context, Fact, config_source, unknown, why_unknown
 

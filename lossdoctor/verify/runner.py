@@ -19,13 +19,12 @@ small JSON under OUT_DIR/<experiment id>/, written atomically (a temporary file,
 os.replace); a rerun with the same OUT_DIR reuses every one whose config matches and
 trains only what is missing. A finished loss experiment's seed count is kept in
 OUT_DIR/<experiment id>/done.json, so that a rerun ends where it ended; reused arm-seeds
-count against the budget with the seconds they took. The report goes to
-OUT_DIR/verify.json the same way.
+count against the budget with the seconds they took. The report itself is returned;
+`lossdoctor verify` saves its JSON (docs/verify.md) as OUT_DIR/verify.json.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -367,9 +366,7 @@ def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", b
     os.makedirs(out_dir, exist_ok=True)
     absent = _absent_device(device)
     if absent is not None:
-        report = VerifyReport(tuple(_not_verifiable(e, absent) for e in experiments), None, device, budget_s)
-        _write_json(os.path.join(out_dir, "verify.json"), dataclasses.asdict(report))
-        return report
+        return VerifyReport(tuple(_not_verifiable(e, absent) for e in experiments), None, device, budget_s)
     base_cfg = resolve(base=base if base is not None else default_base_config(device),
                        overrides={"device": device, "out_dir": os.path.join(out_dir, "runs")})
     loaded = data if data is not None and not isinstance(data, str) else load_data(data)
@@ -394,7 +391,6 @@ def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", b
                           (f"one training step of the base config takes {times.step_s * 1000:.1f} ms here, "
                            f"one val batch {times.eval_s * 1000:.1f} ms",
                            f"{ctx.trained_steps} training steps taken in this call"))
-    _write_json(os.path.join(out_dir, "verify.json"), dataclasses.asdict(report))
     return report
 
 
