@@ -18,6 +18,7 @@ from typing import Literal
 
 from ..errors import LossdoctorError
 from ..trainer.config import TrainConfig, resolve
+from .jobs import EVAL_REFERENCE_BATCHES, EVAL_REPEATS, FINAL_VAL_BATCHES
 from .stats import Claim, Metric
 
 __all__ = ["Experiment", "ExperimentKind", "Scaled", "Times", "default_experiments", "default_base_config",
@@ -42,9 +43,6 @@ BASE_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
                            "shakespeare_char_cpu.yaml")
 MIN_STEPS = 100  # fewer training steps per arm are no meaningful experiment
 MIN_SEEDS = 2  # seeds per arm below which no test is possible
-FINAL_VAL_BATCHES = 100  # val batches of the final eval of a loss experiment (same batches in both arms)
-EVAL_REFERENCE_BATCHES = 500  # the large-sample val an eval-noise experiment compares with
-EVAL_REPEATS = 3  # logged-val draws per arm and seed in an eval-noise experiment
 WINDOW_STEPS = 20  # steps per timing window of a throughput experiment
 MIN_WINDOWS = 3  # timing windows per arm, at least (identical differences count from 3)
 MAX_WINDOWS = 8

@@ -26,7 +26,6 @@ count against the budget with the seconds they took. The report itself is return
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -36,9 +35,6 @@ from ..errors import LossdoctorError
 from ..trainer import Trainer
 from ..trainer.config import TrainConfig, resolve
 from .design import (
-    EVAL_REFERENCE_BATCHES,
-    EVAL_REPEATS,
-    FINAL_VAL_BATCHES,
     Experiment,
     Scaled,
     Times,
@@ -48,6 +44,8 @@ from .design import (
     plan_budget,
     speed_key,
 )
+from .executors import Executor, LocalExecutor
+from .jobs import EVAL_SEED, FINAL_VAL_BATCHES, ArmJob, val_loss
 from .results import ExperimentResult, VerifyReport
 from .sequential import sequential_decision
 from .stats import NoiseFloor, Verification, noise_floor
@@ -61,7 +59,6 @@ __all__ = ["run_experiments", "measure_speed", "Progress", "FIRST_SEED", "EVAL_S
 
 Progress = Callable[[int, int, str], None]  # (done steps, total steps, what is running)
 FIRST_SEED = 1337  # nanoGPT's seed; seed i of an experiment is FIRST_SEED + i
-EVAL_SEED = 20240  # the generator of the final val batches (the same in every arm)
 TIMING_STEPS = 5  # steps of the base config timed, after WARMUP_STEPS, to plan the budget
 ARM_TIMING_STEPS = 3  # steps of each other arm config timed
 
@@ -75,7 +72,7 @@ def measure_speed(cfg: TrainConfig, data: Data, steps: int = TIMING_STEPS) -> tu
     evals = []
     for i in range(steps):
         start = time.perf_counter()
-        _val_loss(trainer, 1, EVAL_SEED + i, int(cfg["batch_size"]))
+        val_loss(trainer, 1, EVAL_SEED + i, int(cfg["batch_size"]))
         evals.append(time.perf_counter() - start)
     evals.sort()
     return times[len(times) // 2], evals[len(evals) // 2]
@@ -105,11 +102,12 @@ def _key(cfg: TrainConfig) -> dict[str, Any]:
 
 
 class _Context:
-    """What all experiments of one run share: data, budget, progress, persistence."""
+    """What all experiments of one run share: data, executor, budget, progress, persistence."""
 
-    def __init__(self, data: Data, out_dir: str, budget_s: float, max_seeds: int,
-                 progress: Progress | None) -> None:
-        self.data, self.out_dir, self.budget_s, self.max_seeds = data, out_dir, budget_s, max_seeds
+    def __init__(self, data: Data, data_path: str | None, executor: Executor, out_dir: str, budget_s: float,
+                 max_seeds: int, progress: Progress | None) -> None:
+        self.data, self.data_path, self.executor = data, data_path, executor
+        self.out_dir, self.budget_s, self.max_seeds = out_dir, budget_s, max_seeds
         self.progress = progress
         self.start = time.monotonic()
         self.done, self.total, self.what = 0, 0, ""
@@ -117,9 +115,9 @@ class _Context:
         self.trained_steps = 0  # training steps taken in this call (reused arm-seeds not counted)
         self.spent = 0.0  # seconds the reused arm-seeds took when they ran
 
-    def tick(self) -> None:
-        self.done += 1
-        self.trained_steps += 1
+    def tick(self, steps: int = 1) -> None:
+        self.done += steps
+        self.trained_steps += steps
         if self.progress is not None:
             self.progress(self.done, self.total, self.what)
 
@@ -139,108 +137,63 @@ class _Context:
         return os.path.join(self.out_dir, experiment.id, f"{name}.json")
 
 
-def _val_loss(trainer: Trainer, batches: int, seed: int, batch_size: int) -> float:
-    """Mean val loss over `batches` batches of `batch_size` windows drawn from a generator
-    seeded with `seed` (the same windows for any model on the same data), in eval mode."""
-    import numpy as np
-    import torch
-    gen = torch.Generator().manual_seed(seed)
-    val = trainer.splits["val"]
-    device = trainer.cfg["device"]
-    total = 0.0
-    trainer.model.eval()
-    with torch.no_grad():
-        for _ in range(batches):
-            ix = torch.randint(len(val) - trainer.block, (batch_size,), generator=gen).numpy()
-            xy = torch.from_numpy(val[ix[:, None] + trainer.offsets].astype(np.int64)).to(device)
-            with trainer.ctx:
-                _, loss = trainer.model(xy[:, :-1].contiguous(), xy[:, 1:].contiguous())
-            total += float(loss.item())
-    trainer.model.train()
-    return total / batches
-
-
-def _steps(trainer: Trainer, n: int, ctx: _Context) -> None:
-    for _ in range(n):
-        s = trainer.step()
-        if not math.isfinite(s.loss):
-            raise LossdoctorError(f"non-finite training loss at iter {s.iter_num}")
-        ctx.tick()
-
-
-def _train_arm(cfg: TrainConfig, seed: int, ctx: _Context, eval_batch: int,
-               equal_tokens_at: int | None) -> dict[str, float]:
-    """Train cfg from `seed` for max_iters steps; the final val (and the val after
-    `equal_tokens_at` steps, when given)."""
-    trainer = Trainer.setup(resolve(base=cfg, overrides={"seed": seed}), ctx.data)
-    n = int(cfg["max_iters"])
-    out: dict[str, float] = {}
-    if equal_tokens_at is not None and equal_tokens_at < n:
-        _steps(trainer, equal_tokens_at, ctx)
-        out["val_equal_tokens"] = _val_loss(trainer, FINAL_VAL_BATCHES, EVAL_SEED, eval_batch)
-        _steps(trainer, n - equal_tokens_at, ctx)
-    else:
-        _steps(trainer, n, ctx)
-    out["val"] = _val_loss(trainer, FINAL_VAL_BATCHES, EVAL_SEED, eval_batch)
-    out.setdefault("val_equal_tokens", out["val"])
-    return out
-
-
-def _eval_noise_seed(scaled: Scaled, seed: int, ctx: _Context) -> dict[str, float]:
-    """One model trained on the baseline config; |val over eval_iters batches - val over
-    EVAL_REFERENCE_BATCHES batches| for each arm's eval_iters, mean over EVAL_REPEATS draws."""
-    cfg = scaled.baseline
-    trainer = Trainer.setup(resolve(base=cfg, overrides={"seed": seed}), ctx.data)
-    _steps(trainer, int(cfg["max_iters"]), ctx)
-    batch = int(cfg["batch_size"])
-    ref = _val_loss(trainer, EVAL_REFERENCE_BATCHES, EVAL_SEED, batch)
-    out = {"reference": ref}
-    for arm, arm_cfg in (("baseline", scaled.baseline), ("treatment", scaled.treatment)):
-        k = int(arm_cfg["eval_iters"])
-        draws = [_val_loss(trainer, k, EVAL_SEED + 1 + r, batch) for r in range(EVAL_REPEATS)]
-        out[arm] = sum(abs(v - ref) for v in draws) / len(draws)
-        mean = sum(draws) / len(draws)
-        out[f"{arm}_sd"] = math.sqrt(sum((v - mean) ** 2 for v in draws) / (len(draws) - 1))
-    return out
-
-
-def _seed_values(experiment: Experiment, scaled: Scaled, seed: int, ctx: _Context) -> dict[str, Any]:
-    """Both arms' metrics at one seed: from disk when they finished before, else trained now."""
-    what = f"{experiment.id}: seed {seed}"
+def _arm_jobs(experiment: Experiment, scaled: Scaled, seed: int,
+              ctx: _Context) -> list[tuple[str, TrainConfig, ArmJob]]:
+    """(name, config, job) of each arm-seed that makes one seed of the experiment: both arms,
+    or the one model of an eval-noise seed."""
+    eval_batch = int(scaled.base["batch_size"])
     if experiment.kind == "eval noise":
-        path = ctx.path(experiment, f"seed{seed}")
-        record = _read_json(path)
-        if isinstance(record, dict) and record.get("config") == _key(scaled.baseline):
-            ctx.skip(int(scaled.baseline["max_iters"]), record.get("seconds"))
-            return dict(record["metrics"])
-        ctx.what = what
-        started = time.monotonic()
-        metrics = _eval_noise_seed(scaled, seed, ctx)
-        _write_json(path, {"config": _key(scaled.baseline), "seed": seed, "metrics": metrics,
-                           "seconds": time.monotonic() - started})
-        return dict(metrics)
-    out: dict[str, Any] = {}
+        cfg = scaled.baseline
+        iters = (int(scaled.baseline["eval_iters"]), int(scaled.treatment["eval_iters"]))
+        return [(f"seed{seed}", cfg, ArmJob("eval noise", {**cfg.values, "seed": seed}, eval_batch,
+                                             eval_iters=iters, data=ctx.data_path))]
     b_tok, t_tok = (int(c["batch_size"]) * int(c["gradient_accumulation_steps"])
                     for c in (scaled.baseline, scaled.treatment))
+    jobs = []
     for arm, cfg in (("baseline", scaled.baseline), ("treatment", scaled.treatment)):
-        path = ctx.path(experiment, f"{arm}-seed{seed}")
-        record = _read_json(path)
-        if isinstance(record, dict) and record.get("config") == _key(cfg):
-            ctx.skip(int(cfg["max_iters"]), record.get("seconds"))
-            out[arm] = dict(record["metrics"])
-            continue
-        ctx.what = f"{what}, {arm}"
         at = None
         if experiment.kind == "loss at equal steps" and arm == "treatment" and t_tok > b_tok:
             at = round(int(cfg["max_iters"]) * b_tok / t_tok)
-        started = time.monotonic()
-        metrics = _train_arm(cfg, seed, ctx, int(scaled.base["batch_size"]), at)
-        _write_json(path, {"config": _key(cfg), "seed": seed, "metrics": metrics,
-                           "seconds": time.monotonic() - started})
-        out[arm] = metrics
-    return {"baseline": out["baseline"]["val"], "treatment": out["treatment"]["val"],
-            "baseline_equal_tokens": out["baseline"]["val_equal_tokens"],
-            "treatment_equal_tokens": out["treatment"]["val_equal_tokens"]}
+        jobs.append((f"{arm}-seed{seed}", cfg, ArmJob("train", {**cfg.values, "seed": seed}, eval_batch, at,
+                                                      data=ctx.data_path)))
+    return jobs
+
+
+def _rows(experiment: Experiment, scaled: Scaled, seeds: Sequence[int], ctx: _Context) -> list[dict[str, Any]]:
+    """Both arms' metrics at each seed: from disk when they finished before, the rest trained
+    now by the executor (each saved as it finishes)."""
+    found: dict[str, dict[str, float]] = {}
+    todo: list[tuple[str, TrainConfig, ArmJob]] = []
+    for seed in seeds:
+        for name, cfg, job in _arm_jobs(experiment, scaled, seed, ctx):
+            record = _read_json(ctx.path(experiment, name))
+            if isinstance(record, dict) and record.get("config") == _key(cfg):
+                ctx.skip(job.steps, record.get("seconds"))
+                found[name] = dict(record["metrics"])
+            else:
+                todo.append((name, cfg, job))
+    if todo:
+        clock = [time.monotonic()]
+
+        def start(i: int) -> None:
+            name, _, job = todo[i]
+            arm = f", {name.partition('-')[0]}" if "-" in name else ""
+            ctx.what = f"{experiment.id}: seed {job.config['seed']}{arm}"
+
+        def done(i: int, metrics: dict[str, float]) -> None:
+            name, cfg, job = todo[i]
+            now = time.monotonic()
+            _write_json(ctx.path(experiment, name), {"config": _key(cfg), "seed": job.config["seed"],
+                                                     "metrics": metrics, "seconds": now - clock[0]})
+            clock[0] = now
+            found[name] = metrics
+
+        ctx.executor.run([job for _, _, job in todo], done, ctx.tick, start)
+    if experiment.kind == "eval noise":
+        return [found[f"seed{seed}"] for seed in seeds]
+    return [{"baseline": found[f"baseline-seed{s}"]["val"], "treatment": found[f"treatment-seed{s}"]["val"],
+             "baseline_equal_tokens": found[f"baseline-seed{s}"]["val_equal_tokens"],
+             "treatment_equal_tokens": found[f"treatment-seed{s}"]["val_equal_tokens"]} for s in seeds]
 
 
 def _run_loss(experiment: Experiment, scaled: Scaled, ctx: _Context) -> ExperimentResult:
@@ -253,8 +206,7 @@ def _run_loss(experiment: Experiment, scaled: Scaled, ctx: _Context) -> Experime
     n = final if isinstance(final, int) and final in plan else scaled.seeds
     ctx.total += (n - scaled.seeds) * scaled.steps_per_seed
     while True:
-        for i in range(len(rows), n):
-            rows.append(_seed_values(experiment, scaled, FIRST_SEED + i, ctx))
+        rows += _rows(experiment, scaled, [FIRST_SEED + i for i in range(len(rows), n)], ctx)
         b, t = [r["baseline"] for r in rows], [r["treatment"] for r in rows]
         decision = sequential_decision(b, t, experiment.claim, paired=True, schedule=plan)
         if decision.action == "stop" or decision.next_seeds is None or n == final:
@@ -353,7 +305,8 @@ def _not_verifiable(e: Experiment, reason: str) -> ExperimentResult:
 
 def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", budget_s: float = 600,
                     seeds: int = 3, max_seeds: int = 6, out_dir: str, data: Data | str | None = None,
-                    progress: Progress | None = None, base: TrainConfig | None = None) -> VerifyReport:
+                    progress: Progress | None = None, base: TrainConfig | None = None,
+                    executor: Executor | None = None) -> VerifyReport:
     """Run the experiments on `device` within about budget_s seconds; results in out_dir.
 
     data: a Data, a path for load_data, or None for the embedded corpus. base: the base
@@ -370,7 +323,8 @@ def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", b
     base_cfg = resolve(base=base if base is not None else default_base_config(device),
                        overrides={"device": device, "out_dir": os.path.join(out_dir, "runs")})
     loaded = data if data is not None and not isinstance(data, str) else load_data(data)
-    ctx = _Context(loaded, out_dir, budget_s, max_seeds, progress)
+    ctx = _Context(loaded, data if isinstance(data, str) else None, executor or LocalExecutor(loaded), out_dir,
+                   budget_s, max_seeds, progress)
     times, timing_s = _times(experiments, base_cfg, ctx)
     ctx.spent += max(0.0, timing_s - (time.monotonic() - ctx.start))  # a reused timing counts as spent
     plans = plan_budget(experiments, base_cfg, budget_s, seeds, times, timing_s)
