@@ -13,12 +13,11 @@ import pytest
 from lossdoctor.errors import LossdoctorError
 from lossdoctor.trainer import Trainer, load_data, resolve
 from lossdoctor.verify import VERDICTS, Claim, Metric
+from lossdoctor.verify.budget import Times, arm_speeds
 from lossdoctor.verify.design import (
     BASE_CONFIG,
     MIN_STEPS,
     Experiment,
-    Times,
-    arm_speeds,
     default_base_config,
     default_experiments,
     scale,

@@ -99,8 +99,24 @@ def test_tight_zero_effect_within_margin_is_no_effect() -> None:
     assert r.effect is not None and r.effect.decision is not None
     assert -0.01 <= r.effect.decision.low and r.effect.decision.high <= 0.01
     assert r.effect.decision.level == pytest.approx(1 - 2 * ALPHA)
-    explicit = verify(b, t, LONGER, paired=True, margin=0.0005)
+    explicit = verify(b, t, LOWER, paired=True, margin=0.0005)
     assert explicit.verdict == "inconclusive" and explicit.margin is not None and explicit.margin.basis == "given"
+    # the same interval excludes half of a claimed 0.05 nats: the claim's size is refuted
+    sized = verify(b, t, LONGER, paired=True, margin=0.0005)
+    assert sized.verdict == "refuted" and sized.reason.startswith("far smaller than claimed"), sized.reason
+
+
+def test_a_claimed_size_outside_a_wide_null_interval_is_refuted() -> None:
+    # compile on a small CPU model: +2% +- a few % against a claimed +20%
+    rng = np.random.default_rng(11)
+    base = 12000 + rng.normal(0, 300, 8)
+    treat = base * 1.02 + rng.normal(0, 300, 8)
+    claim = Claim.improves(Metric.throughput(), size=0.2 * 12000, recommendation="--compile=True")
+    r = verify(base, treat, claim, paired=True)
+    assert r.p_value is not None and r.p_value >= ALPHA
+    assert r.verdict == "refuted" and "far smaller than claimed" in r.reason, r.reason
+    unsized = verify(base, treat, Claim.improves(Metric.throughput()), paired=True)
+    assert unsized.verdict in ("inconclusive", "no effect")
 
 
 def test_significant_but_far_smaller_than_claimed_is_refuted() -> None:

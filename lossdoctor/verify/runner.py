@@ -34,16 +34,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import LossdoctorError
 from ..trainer import Trainer
 from ..trainer.config import TrainConfig, resolve
-from .design import (
-    Experiment,
-    Scaled,
-    Times,
-    arm_configs,
-    default_base_config,
-    flags_between,
-    plan_budget,
-    speed_key,
-)
+from .budget import Times, plan_budget, speed_key
+from .design import Experiment, Scaled, arm_configs, default_base_config, flags_between
 from .executors import Executor, LocalExecutor
 from .jobs import EVAL_SEED, FINAL_VAL_BATCHES, ArmJob, val_loss
 from .results import ExperimentResult, VerifyReport
@@ -198,7 +190,8 @@ def _rows(experiment: Experiment, scaled: Scaled, seeds: Sequence[int], ctx: _Co
 
 def _run_loss(experiment: Experiment, scaled: Scaled, ctx: _Context) -> ExperimentResult:
     """A loss or eval-noise experiment, adding seeds while the sequential rule and the budget allow."""
-    plan = list(range(scaled.seeds, max(scaled.seeds, ctx.max_seeds) + 1))
+    last = min(ctx.max_seeds, scaled.max_seeds or scaled.seeds)
+    plan = list(range(scaled.seeds, max(scaled.seeds, last) + 1))
     rows: list[dict[str, Any]] = []
     key = [_key(scaled.baseline), _key(scaled.treatment), plan]
     done = _read_json(ctx.path(experiment, "done"))
@@ -327,13 +320,14 @@ def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", b
                    budget_s, max_seeds, progress)
     times, timing_s = _times(experiments, base_cfg, ctx)
     ctx.spent += max(0.0, timing_s - (time.monotonic() - ctx.start))  # a reused timing counts as spent
-    plans = plan_budget(experiments, base_cfg, budget_s, seeds, times, timing_s)
+    plan = plan_budget(experiments, base_cfg, budget_s, seeds, times, timing_s)
+    plans = plan.scaled
     ctx.total = sum(s.steps_per_seed * (1 if s.windows else s.seeds) for s in plans.values())
     ctx.reserved = sum(s.cost_per_seed_s * (1 if s.windows else s.seeds) for s in plans.values())
     results = []
     for e in experiments:
-        if e.kind == "code":
-            results.append(_not_verifiable(e, e.derived))
+        if e.kind == "code" or e.id in plan.deferred:
+            results.append(_not_verifiable(e, e.derived or plan.deferred[e.id]))
             continue
         s = plans[e.id]
         ctx.reserved -= s.cost_per_seed_s * (1 if s.windows else s.seeds)

@@ -27,6 +27,10 @@ Verdicts (alpha = ALPHA = 0.01 unless given); the first that applies is the verd
                real but smaller than the margin.
   no effect    p >= alpha and the decision interval lies within [-margin, +margin]
                (closed): TOST equivalence at level alpha.
+  refuted      p >= alpha and the interval reaches beyond the margin, but the claim states
+               a size S and the interval's bound in the claimed direction is below 0.5 S:
+               the claimed size is excluded by a one-sided test at level alpha (e.g. a
+               claimed "+20-30% tokens/s" against a measured +2 +- 3%).
   inconclusive anything else: fewer than 2 seeds in an arm (no sd, so no test), identical
                non-zero differences with only 2 seeds (see zero spread), or a decision
                interval that holds 0 but reaches beyond the margin; the reason then quotes
@@ -505,6 +509,11 @@ def _decide(claim: Claim, estimate: float, p: float, dec: Interval, marg: Margin
     if inside:
         return "no effect", (f"p = {p:.2g} >= alpha {s.alpha:g} and {span} lies within the equivalence margin "
                              f"+-{marg.value:.4g} {u} ({marg.basis})")
+    bound = max(claim.sign * dec.low, claim.sign * dec.high)
+    if claim.size is not None and bound < s.far_smaller * claim.size:
+        return "refuted", (f"far smaller than claimed: {span} bounds the effect at {bound:.4g} {u}, below "
+                           f"{s.far_smaller:g} x the claimed {claim.size:.4g} {u} (a one-sided test at alpha "
+                           f"{s.alpha:g}); p = {p:.2g} for no effect at all")
     return "inconclusive", (f"p = {p:.2g} >= alpha {s.alpha:g} and {span} reaches beyond the equivalence margin "
                             f"+-{marg.value:.4g} {u}; with this noise and these seeds the smallest detectable "
                             f"effect ({s.power:.0%} power) is {mde:.3g} {u}")
