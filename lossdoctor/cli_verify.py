@@ -1,14 +1,17 @@
 """The `lossdoctor verify` command's argparse layer (cli.py holds the others).
 
-Two modes:
+Modes:
   lossdoctor verify --baseline LOG... --treatment LOG...   groups of existing runs, no training
-  lossdoctor verify [--device cpu] [--budget 10m] ...      A/B experiments with the built-in trainer
+  lossdoctor verify [--device cpu] [--budget 10m] ...      the default recommendations, by training
+  lossdoctor verify RUN... [...]                           the runs' findings and gap, by training
+  lossdoctor verify --extrapolation [RUN]                  extrapolate checked against training
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -16,13 +19,17 @@ from typing import Any
 
 EPILOG = """\
 verdicts: confirmed (the recommended direction, p < 0.01), refuted (the other direction,
-or significant but far smaller than claimed), no effect (the 95% CI inside the
+or far smaller than claimed), no effect (the 95% CI inside the
 equivalence margin), inconclusive, not verifiable here (with why). docs/verify.md.
 
 examples:
+  lossdoctor verify --device cpu --budget 10m --out verify-out     the default recommendations
+  lossdoctor verify out/train.log                                  what analyze said about a run
+  lossdoctor verify laptop.log gpu.log                             ... and the gap between two
+  lossdoctor verify --device cpu --device cuda                     hardware or configuration?
+  lossdoctor verify --extrapolation                                does extrapolate hold here?
   lossdoctor verify --baseline seed1/train.log seed2/train.log seed3/train.log \\
                     --treatment b24_seed1/train.log b24_seed2/train.log b24_seed3/train.log
-  lossdoctor verify --device cpu --budget 10m --out verify-out
 """
 
 
@@ -30,7 +37,8 @@ def add_parser(sub: Any) -> None:
     v = sub.add_parser("verify", help="settle recommendations by A/B experiments over seeds, with a "
                                       "significance test (or compare groups of existing runs)",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    v.add_argument("runs", nargs="*", metavar="RUN", help="runs whose findings to verify by training")
+    v.add_argument("runs", nargs="*", metavar="RUN",
+                   help="runs whose findings (and gap, for two or more) to verify by training")
     v.add_argument("--baseline", nargs="+", metavar="LOG", help="logs of the baseline config (one per seed)")
     v.add_argument("--treatment", nargs="+", metavar="LOG", help="logs of the treatment config (one per seed)")
     v.add_argument("--step", type=int, metavar="N", help="with groups: compare val at step N "
@@ -43,6 +51,8 @@ def add_parser(sub: Any) -> None:
     v.add_argument("--budget", type=_duration, default=600.0, metavar="TIME",
                    help="time budget for training, e.g. 10m, 90s, 1h (default 10m)")
     v.add_argument("--only", action="append", metavar="ID", help="run only these experiments (repeatable)")
+    v.add_argument("--extrapolation", action="store_true",
+                   help="check `lossdoctor extrapolate`: train to N, predict M, train to M, compare")
     v.add_argument("--data", metavar="DIR|FILE", help="training data (as lossdoctor train --data)")
     v.add_argument("--seeds", type=int, default=3, metavar="N", help="seeds per arm to start with (default 3)")
     v.add_argument("--out", metavar="DIR", default="verify-out",
@@ -88,28 +98,88 @@ def _groups(args: argparse.Namespace) -> Any:
     return verify_groups(baseline, treatment, step=args.step, expect=args.expect, paired=args.paired)
 
 
+DEVICE_RE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
+
+
 def _train(args: argparse.Namespace) -> Any:
     from .errors import UsageError
-    from .verify.design import default_experiments
-    from .verify.runner import run_experiments
-    if args.runs:
-        raise UsageError("verify RUN...: testing a run's own findings by training is not in this version yet; "
-                         "`lossdoctor verify` alone tests the default recommendations on nanoGPT's README CPU "
-                         "config, and --baseline/--treatment compares groups of your logs")
     devices = args.device or ["cpu"]
-    if len(devices) > 1:
-        raise UsageError("verify: one --device at a time in this version (training the same config on two "
-                         "devices is not in it yet)")
-    experiments = default_experiments()
-    if args.only:
-        known = {e.id for e in experiments}
-        unknown = [i for i in args.only if i not in known]
-        if unknown:
-            raise UsageError(f"verify --only {unknown[0]}: no such experiment (one of {', '.join(sorted(known))})")
-        experiments = tuple(e for e in experiments if e.id in args.only)
+    bad = [d for d in devices if not DEVICE_RE.match(d)]
+    if bad:
+        raise UsageError(f"verify --device {bad[0]}: not a device (cpu, cuda, cuda:N, mps)")
+    if len(devices) > 2 or (len(devices) == 2 and devices[0] == devices[1]):
+        raise UsageError("verify: give one --device, or two different ones to train the same config on both")
+    if args.extrapolation:
+        return _extrapolation(args, devices[0])
+    experiments, base, notes, model = _experiments(args, devices[0])
+    if len(devices) == 2:
+        from .verify.design import default_base_config, hardware_experiment
+        experiments = (*experiments, hardware_experiment(devices[0], devices[1], base or default_base_config()))
+    experiments = _only(args, experiments)
+    from .verify.runner import run_experiments
     with _progress(args) as progress:
         return run_experiments(experiments, device=devices[0], budget_s=args.budget, seeds=args.seeds,
-                               max_seeds=max(args.seeds, 6), out_dir=args.out, data=args.data, progress=progress)
+                               max_seeds=max(args.seeds, 6), out_dir=args.out, data=args.data, progress=progress,
+                               base=base, notes=notes, scaled_model=model, executor=_executor(args, devices[0]))
+
+
+def _experiments(args: argparse.Namespace, device: str) -> tuple[tuple[Any, ...], Any, tuple[str, ...], str]:
+    """(experiments, base config or None for the default, notes, how the model was shrunk)."""
+    from .verify.design import default_experiments
+    if not args.runs:
+        return default_experiments(), None, (), ""
+    from .analysis import analyze
+    from .trainer import load_data
+    from .verify.from_runs import plan_from_runs
+    from .verify.runner import absent_device
+    from .verify.shrink import fit_model
+    absent = absent_device(device) is not None  # every experiment is then `not verifiable here`
+    plan = plan_from_runs(analyze(list(args.runs)), "cpu" if absent else device)
+    notes = (*plan.notes, *_data_note(plan.base, args.data))
+    if absent or all(e.kind == "code" for e in plan.experiments):
+        return plan.experiments, plan.base, notes, ""
+    shrunk, rescaled = fit_model(plan.experiments, plan.base, args.budget, args.seeds, load_data(args.data))
+    return rescaled, shrunk.config, (*notes, *([shrunk.text] if shrunk.text else [])), shrunk.text
+
+
+def _data_note(base: Any, data: str | None) -> tuple[str, ...]:
+    if data is not None or base["dataset"] == "shakespeare_char":
+        return ()
+    return (f"the run trained on {base['dataset']!r}; without --data the experiments train on the embedded tiny "
+            "Shakespeare corpus, where effects may differ: give your data with --data DIR|FILE",)
+
+
+def _only(args: argparse.Namespace, experiments: tuple[Any, ...]) -> tuple[Any, ...]:
+    from .errors import UsageError
+    if not args.only:
+        return experiments
+    known = {e.id for e in experiments}
+    unknown = [i for i in args.only if i not in known]
+    if unknown:
+        raise UsageError(f"verify --only {unknown[0]}: no such experiment (one of {', '.join(sorted(known))})")
+    return tuple(e for e in experiments if e.id in args.only)
+
+
+def _extrapolation(args: argparse.Namespace, device: str) -> Any:
+    from .trainer import load_data
+    from .trainer.config import resolve
+    from .verify.design import default_base_config
+    from .verify.prediction import run_extrapolation
+    base = default_base_config(device)
+    notes: tuple[str, ...] = ()
+    if args.runs:
+        from .analysis import analyze
+        from .verify.from_runs import base_from_run
+        base, notes = base_from_run(analyze(list(args.runs[:1]), diagnose_runs=False), 0, device)
+    base = resolve(base=base, overrides={"out_dir": args.out})
+    with _progress(args) as progress:
+        report = run_extrapolation(base, data=load_data(args.data), out_dir=args.out, budget_s=args.budget,
+                                   seeds=args.seeds, progress=progress)
+    return dataclasses.replace(report, notes=(*notes, *report.notes))
+
+
+def _executor(args: argparse.Namespace, device: str) -> Any:
+    return None
 
 
 @contextlib.contextmanager

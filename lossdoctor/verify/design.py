@@ -20,8 +20,8 @@ from .jobs import EVAL_REFERENCE_BATCHES, EVAL_REPEATS, FINAL_VAL_BATCHES
 from .stats import Claim, Metric
 
 __all__ = ["Experiment", "ExperimentKind", "Scaled", "default_experiments", "default_base_config",
-           "scale", "minimum_budget", "arm_configs", "flags_between",
-           "STEP_KEYS",
+           "scale", "minimum_budget", "arm_configs", "flags_between", "hardware_experiment",
+           "STEP_KEYS", "EVAL_NOISE_METRIC", "EVAL_NOISE_DESIGN",
            "MIN_STEPS", "MIN_SEEDS", "FINAL_VAL_BATCHES", "COMPILE_ALLOWANCE_S",
            "EVAL_REFERENCE_BATCHES", "EVAL_REPEATS", "WINDOW_STEPS", "MIN_WINDOWS", "MAX_WINDOWS",
            "FORWARD_FRACTION", "BASE_CONFIG"]
@@ -47,6 +47,12 @@ MAX_WINDOWS = 8
 FORWARD_FRACTION = 0.2  # default cost of one forward-only eval batch, in training steps (README CPU config: ~0.15)
 COMPILE_ALLOWANCE_S = 60.0  # planned for torch.compile's one-off time (measured: ~40 s on 2 CPU cores)
 STEP_KEYS = ("max_iters", "lr_decay_iters", "warmup_iters", "eval_interval")  # scaled together
+
+
+EVAL_NOISE_METRIC = f"|logged val - {EVAL_REFERENCE_BATCHES}-batch val|"
+EVAL_NOISE_DESIGN = (f"one model per seed; its val estimated {EVAL_REPEATS} times with eval_iters batches from "
+                     f"separate generators, against a {EVAL_REFERENCE_BATCHES}-batch val; the metric is the mean "
+                     "absolute difference (the model itself is the same in both arms)")
 
 
 @dataclass(frozen=True)
@@ -127,12 +133,23 @@ def default_experiments(base: TrainConfig | None = None) -> tuple[Experiment, ..
                            "setting that ignores dtype, so there is no run here that could measure it"),
         Experiment("eval-iters", f"eval_iters {ev} -> {10 * ev} makes the logged val less noisy, "
                    "without changing the model", (f"--eval_iters={ev}",), (f"--eval_iters={10 * ev}",),
-                   "eval noise", Claim.improves(Metric.loss("|logged val - 500-batch val|"),
-                                                recommendation=f"--eval_iters={10 * ev}"),
-                   design=f"one model per seed; its val estimated {EVAL_REPEATS} times with eval_iters batches "
-                          f"from separate generators, against a {EVAL_REFERENCE_BATCHES}-batch val; the metric is "
-                          "the mean absolute difference (the model itself is the same in both arms)"),
+                   "eval noise",
+                   Claim.improves(Metric.loss(EVAL_NOISE_METRIC), recommendation=f"--eval_iters={10 * ev}"),
+                   design=EVAL_NOISE_DESIGN),
     )
+
+
+def hardware_experiment(a: str, b: str, base: TrainConfig | None = None) -> Experiment:
+    """The same config trained on device a and on device b: the val at equal steps should not
+    differ beyond seed noise (nanoGPT computes the same model on any device), which settles
+    whether a gap between runs on two machines is the hardware or the configuration."""
+    dtype = "float32" if base is None else str(base["dtype"])
+    return Experiment(f"hardware-{a}-{b}", f"the same config on {a} and on {b} reaches the same val loss at equal "
+                      "steps: a gap between runs on the two is configuration, not hardware",
+                      (f"--device={a}", f"--dtype={dtype}"), (f"--device={b}", f"--dtype={dtype}"),
+                      "loss at equal steps", Claim.improves(Metric.loss(), recommendation=f"--device={b}"),
+                      expects="no effect",
+                      design=f"val loss after the same steps, the same seeds and batches on both devices, {dtype}")
 
 
 def flags_between(a: TrainConfig, b: TrainConfig) -> str:

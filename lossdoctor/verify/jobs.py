@@ -15,6 +15,7 @@ Kinds:
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,12 +28,13 @@ if TYPE_CHECKING:
     from ..trainer.data import Data
 
 __all__ = ["ArmJob", "run_job", "val_loss", "EVAL_SEED", "FINAL_VAL_BATCHES", "EVAL_REFERENCE_BATCHES",
-           "EVAL_REPEATS"]
+           "EVAL_REPEATS", "measure_speed", "TIMING_STEPS"]
 
 EVAL_SEED = 20240  # the generator of the final val batches (the same in every arm)
 FINAL_VAL_BATCHES = 100  # val batches of the final eval of a loss experiment (same batches in both arms)
 EVAL_REFERENCE_BATCHES = 500  # the large-sample val an eval-noise experiment compares with
 EVAL_REPEATS = 3  # logged-val draws per arm and seed in an eval-noise experiment
+TIMING_STEPS = 5  # steps of a config timed, after WARMUP_STEPS, to plan the budget
 
 
 @dataclass(frozen=True)
@@ -119,3 +121,18 @@ def val_loss(trainer: Trainer, batches: int, seed: int, batch_size: int) -> floa
             total += float(loss.item())
     trainer.model.train()
     return total / batches
+
+
+def measure_speed(cfg: TrainConfig, data: Data, steps: int = TIMING_STEPS) -> tuple[float, float]:
+    """(seconds per training step, seconds per forward-only val batch) of cfg on this
+    machine: medians over `steps` steps after the warm-up steps, and `steps` val batches."""
+    from ..trainer import WARMUP_STEPS
+    trainer = Trainer.setup(resolve(base=cfg, overrides={"compile": False}), data)
+    times = sorted(s.seconds for s in (trainer.step() for _ in range(WARMUP_STEPS + steps)) if not s.warmup)
+    evals = []
+    for i in range(steps):
+        start = time.perf_counter()
+        val_loss(trainer, 1, EVAL_SEED + i, int(cfg["batch_size"]))
+        evals.append(time.perf_counter() - start)
+    evals.sort()
+    return times[len(times) // 2], evals[len(evals) // 2]

@@ -29,15 +29,15 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LossdoctorError
-from ..trainer import Trainer
 from ..trainer.config import TrainConfig, resolve
 from .budget import Times, plan_budget, speed_key
 from .design import Experiment, Scaled, arm_configs, default_base_config, flags_between
 from .executors import Executor, LocalExecutor
-from .jobs import EVAL_SEED, FINAL_VAL_BATCHES, ArmJob, val_loss
+from .jobs import FINAL_VAL_BATCHES, ArmJob, measure_speed
 from .results import ExperimentResult, VerifyReport
 from .sequential import sequential_decision
 from .stats import NoiseFloor, Verification, noise_floor
@@ -46,28 +46,12 @@ from .throughput import TreatmentFailed, measure_windows, throughput_result
 if TYPE_CHECKING:
     from ..trainer.data import Data
 
-__all__ = ["run_experiments", "measure_speed", "Progress", "FIRST_SEED", "EVAL_SEED",
+__all__ = ["run_experiments", "absent_device", "Progress", "FIRST_SEED",
            "ARM_TIMING_STEPS"]
 
 Progress = Callable[[int, int, str], None]  # (done steps, total steps, what is running)
 FIRST_SEED = 1337  # nanoGPT's seed; seed i of an experiment is FIRST_SEED + i
-TIMING_STEPS = 5  # steps of the base config timed, after WARMUP_STEPS, to plan the budget
 ARM_TIMING_STEPS = 3  # steps of each other arm config timed
-
-
-def measure_speed(cfg: TrainConfig, data: Data, steps: int = TIMING_STEPS) -> tuple[float, float]:
-    """(seconds per training step, seconds per forward-only val batch) of cfg on this
-    machine: medians over `steps` steps after the warm-up steps, and `steps` val batches."""
-    from ..trainer import WARMUP_STEPS
-    trainer = Trainer.setup(resolve(base=cfg, overrides={"compile": False}), data)
-    times = sorted(s.seconds for s in (trainer.step() for _ in range(WARMUP_STEPS + steps)) if not s.warmup)
-    evals = []
-    for i in range(steps):
-        start = time.perf_counter()
-        val_loss(trainer, 1, EVAL_SEED + i, int(cfg["batch_size"]))
-        evals.append(time.perf_counter() - start)
-    evals.sort()
-    return times[len(times) // 2], evals[len(evals) // 2]
 
 
 def _write_json(path: str, obj: Any) -> None:
@@ -253,7 +237,7 @@ def _run_throughput(experiment: Experiment, scaled: Scaled, ctx: _Context, devic
     return throughput_result(experiment, scaled, m, FIRST_SEED, device)
 
 
-def _absent_device(device: str) -> str | None:
+def absent_device(device: str) -> str | None:
     import torch
     if device.startswith("cuda") and not torch.cuda.is_available():
         return "no cuda device"
@@ -299,47 +283,65 @@ def _not_verifiable(e: Experiment, reason: str) -> ExperimentResult:
 def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", budget_s: float = 600,
                     seeds: int = 3, max_seeds: int = 6, out_dir: str, data: Data | str | None = None,
                     progress: Progress | None = None, base: TrainConfig | None = None,
-                    executor: Executor | None = None) -> VerifyReport:
+                    executor: Executor | None = None, notes: Sequence[str] = (),
+                    scaled_model: str = "") -> VerifyReport:
     """Run the experiments on `device` within about budget_s seconds; results in out_dir.
 
     data: a Data, a path for load_data, or None for the embedded corpus. base: the base
     config (default nanoGPT's README CPU config). progress(done_steps, total_steps, what)
-    is called after each training step. Raises LossdoctorError for a budget too small.
+    is called after each training step. executor: where arm-seeds run (default: one after
+    another in this process). notes: added to the report's; scaled_model: how the base
+    model was shrunk to fit (shrink.Shrunk.text), put before each experiment's scaling.
+    Raises LossdoctorError for a budget too small.
     """
     from ..trainer import load_data
     if seeds < 2 or max_seeds < seeds:
         raise LossdoctorError(f"seeds must be at least 2 and at most max_seeds, got {seeds} and {max_seeds}")
     os.makedirs(out_dir, exist_ok=True)
-    absent = _absent_device(device)
+    absent = absent_device(device)
     if absent is not None:
-        return VerifyReport(tuple(_not_verifiable(e, absent) for e in experiments), None, device, budget_s)
+        return VerifyReport(tuple(_not_verifiable(e, e.derived if e.kind == "code" else absent) for e in experiments),
+                            None, device, budget_s, tuple(notes))
     base_cfg = resolve(base=base if base is not None else default_base_config(device),
                        overrides={"device": device, "out_dir": os.path.join(out_dir, "runs")})
+    missing = {e.id: why for e in experiments if (why := _absent_arm_device(e)) is not None}
+    runnable = [e for e in experiments if e.id not in missing]
     loaded = data if data is not None and not isinstance(data, str) else load_data(data)
     ctx = _Context(loaded, data if isinstance(data, str) else None, executor or LocalExecutor(loaded), out_dir,
                    budget_s, max_seeds, progress)
-    times, timing_s = _times(experiments, base_cfg, ctx)
+    times, timing_s = _times(runnable, base_cfg, ctx)
     ctx.spent += max(0.0, timing_s - (time.monotonic() - ctx.start))  # a reused timing counts as spent
-    plan = plan_budget(experiments, base_cfg, budget_s, seeds, times, timing_s)
-    plans = plan.scaled
-    ctx.total = sum(s.steps_per_seed * (1 if s.windows else s.seeds) for s in plans.values())
-    ctx.reserved = sum(s.cost_per_seed_s * (1 if s.windows else s.seeds) for s in plans.values())
-    results = []
-    for e in experiments:
-        if e.kind == "code" or e.id in plan.deferred:
-            results.append(_not_verifiable(e, e.derived or plan.deferred[e.id]))
-            continue
-        s = plans[e.id]
-        ctx.reserved -= s.cost_per_seed_s * (1 if s.windows else s.seeds)
-        try:
-            results.append(_run_throughput(e, s, ctx, device) if e.kind == "throughput" else _run_loss(e, s, ctx))
-        except LossdoctorError as err:  # a diverged arm: the finished arm-seeds stay saved
-            results.append(_not_verifiable(e, f"training failed here: {err}"))
-    report = VerifyReport(tuple(results), _noise(results), device, budget_s,
-                          (f"one training step of the base config takes {times.step_s * 1000:.1f} ms here, "
-                           f"one val batch {times.eval_s * 1000:.1f} ms",
-                           f"{ctx.trained_steps} training steps taken in this call"))
-    return report
+    plan = plan_budget(runnable, base_cfg, budget_s, seeds, times, timing_s)
+    ctx.total = sum(s.steps_per_seed * (1 if s.windows else s.seeds) for s in plan.scaled.values())
+    ctx.reserved = sum(s.cost_per_seed_s * (1 if s.windows else s.seeds) for s in plan.scaled.values())
+    why_not = {**missing, **plan.deferred}
+    results = [_not_verifiable(e, e.derived or why_not[e.id]) if e.kind == "code" or e.id in why_not
+               else _run_one(e, plan.scaled[e.id], ctx, device) for e in experiments]
+    if scaled_model:
+        results = [replace(r, scaled=f"{scaled_model}; {r.scaled}" if r.scaled else scaled_model)
+                   if r.verification.verdict != "not verifiable here" else r for r in results]
+    return VerifyReport(tuple(results), _noise(results), device, budget_s,
+                        (*notes, f"one training step of the base config takes {times.step_s * 1000:.1f} ms here, "
+                         f"one val batch {times.eval_s * 1000:.1f} ms",
+                         f"{ctx.trained_steps} training steps taken in this call"))
+
+
+def _run_one(e: Experiment, s: Scaled, ctx: _Context, device: str) -> ExperimentResult:
+    ctx.reserved -= s.cost_per_seed_s * (1 if s.windows else s.seeds)
+    try:
+        return _run_throughput(e, s, ctx, device) if e.kind == "throughput" else _run_loss(e, s, ctx)
+    except LossdoctorError as err:  # a diverged arm: the finished arm-seeds stay saved
+        return _not_verifiable(e, f"training failed here: {err}")
+
+
+def _absent_arm_device(e: Experiment) -> str | None:
+    """Why an arm's own --device cannot run here, or None."""
+    for flag in (*e.baseline, *e.treatment):
+        if flag.startswith("--device="):
+            why = absent_device(flag.partition("=")[2])
+            if why is not None:
+                return why
+    return None
 
 
 def _noise(results: Sequence[ExperimentResult]) -> NoiseFloor | None:

@@ -1,0 +1,161 @@
+"""`lossdoctor verify --extrapolation`: does `lossdoctor extrapolate` predict what training
+then does?
+
+For each seed the built-in trainer runs the base config to M steps (its schedule made for
+M, evals every eval_interval, nanoGPT's log in OUT/extrapolation/seed<S>/train.log). The
+log cut after the eval at step N = M/2 is exactly what the run had shown at N (training is
+deterministic, and nothing after N is in it); `extrapolate` predicts the val at M from that
+cut (scenario `rerun`: the run's own schedule to M), and the truth is the logged val at M.
+
+The verdict is on the miss, truth - prediction, over seeds (paired t-test): `no effect`
+when the prediction is unbiased within the equivalence margin; and the report counts how
+often the truth fell inside the prediction's interval.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import LossdoctorError
+from ..trainer.config import TrainConfig, resolve
+from .jobs import measure_speed
+from .results import ExperimentResult, VerifyReport
+from .stats import Claim, Metric, Verification, noise_floor, verify
+
+if TYPE_CHECKING:
+    from ..trainer.data import Data
+
+__all__ = ["run_extrapolation", "MIN_EVALS_AT_N", "EXTRAPOLATION_ID"]
+
+EXTRAPOLATION_ID = "extrapolation"
+MIN_EVALS_AT_N = 5  # evals the log must hold at N (step 0 included) for a fit worth checking
+MIN_STEPS = 100  # M below this is no training run to predict
+FIRST_SEED = 1337
+CLAIM = Claim.improves(Metric.loss("val at M: truth - prediction"), recommendation="lossdoctor extrapolate")
+
+
+def _plan(base: TrainConfig, budget_s: float, seeds: int, step_s: float, eval_s: float) -> TrainConfig:
+    """The base config with max_iters M (lr_decay_iters and warmup_iters in proportion) as
+    long as `seeds` runs fit budget_s, at most the base's own max_iters; eval_interval in
+    proportion too, but small enough for MIN_EVALS_AT_N evals by N = M/2."""
+    m0 = int(base["max_iters"])
+    per_eval = 2 * int(base["eval_iters"]) * eval_s  # seconds: train and val splits
+
+    def shaped(m: int) -> TrainConfig:
+        factor = m / m0
+        out = {k: max(1, round(int(base[k]) * factor)) for k in ("lr_decay_iters", "warmup_iters")}
+        interval = max(1, min(round(int(base["eval_interval"]) * factor), (m // 2) // (MIN_EVALS_AT_N - 1)))
+        return resolve(base=base, overrides={"max_iters": m, "eval_interval": interval, **out})
+
+    def cost(c: TrainConfig) -> float:
+        m = int(c["max_iters"])
+        return seeds * (m * step_s + (m // int(c["eval_interval"]) + 1) * per_eval)
+
+    m = m0
+    while m >= MIN_STEPS and cost(shaped(m)) > budget_s:
+        m = int(m * 0.9)
+    if m < MIN_STEPS:
+        raise LossdoctorError(f"a budget of {budget_s:.0f}s is too small for --extrapolation: {seeds} runs of "
+                              f"{MIN_STEPS} steps need {math.ceil(cost(shaped(MIN_STEPS)))}s here at "
+                              f"{step_s * 1000:.0f} ms per step")
+    return shaped(m)
+
+
+def _cut(log: str, n: int, out: str) -> None:
+    """The log's lines up to and including the eval line of step n."""
+    with open(log, encoding="utf-8") as f, open(out, "w", encoding="utf-8") as g:
+        for line in f:
+            g.write(line)
+            if line.startswith(f"step {n}:"):
+                return
+    raise LossdoctorError(f"{log}: no eval at step {n}")
+
+
+def _seed(cfg: TrainConfig, seed: int, folder: str, data: Data, tick: Callable[[], None]) -> dict[str, Any]:
+    """Train one seed to M (reused when its log is complete) and predict M from the cut at N."""
+    from ..fit import CannotExtrapolate, Extrapolator
+    from ..readers import load
+    from ..trainer import Event, train
+    m, interval = int(cfg["max_iters"]), int(cfg["eval_interval"])
+    n = (m // 2) // interval * interval
+    log = os.path.join(folder, "train.log")
+    done = os.path.join(folder, "done")
+    if not os.path.exists(done):
+        run_cfg = resolve(base=cfg, overrides={"seed": seed, "out_dir": folder, "always_save_checkpoint": False})
+
+        def count(event: Event) -> None:
+            if event.kind == "iter":
+                tick()
+
+        result = train(run_cfg, data, callbacks=[count], echo=False)
+        if result.stopped:
+            raise LossdoctorError(f"seed {seed}: {result.stopped}")
+        with open(done, "w", encoding="utf-8") as f:
+            f.write("complete\n")
+    truth = [v for step, _, v in _evals(log) if step == m]
+    cut = os.path.join(folder, f"cut_at_{n}.log")
+    _cut(log, n, cut)
+    try:
+        x = Extrapolator(load(cut)).extrapolate(m, scenarios=("rerun",))
+    except CannotExtrapolate as e:
+        raise LossdoctorError(f"seed {seed}: extrapolate could not predict from the log cut at step {n}: {e}") from e
+    est = x.scenarios[0].val
+    if est is None or not truth:
+        raise LossdoctorError(f"seed {seed}: no prediction or no eval at step {m}")
+    return {"n": n, "m": m, "prediction": est.mean, "lo": est.lo, "hi": est.hi, "level": est.level,
+            "truth": truth[-1]}
+
+
+def _evals(log: str) -> list[tuple[int, float, float]]:
+    from ..readers import load
+    ev = load(log).evals
+    return [(int(s), float(t), float(v)) for s, t, v in zip(ev.step, ev.train, ev.val, strict=True)]
+
+
+def run_extrapolation(base: TrainConfig, *, data: Data, out_dir: str, budget_s: float, seeds: int = 3,
+                      progress: Callable[[int, int, str], None] | None = None) -> VerifyReport:
+    """Check `extrapolate` against training, as the module says; results in out_dir."""
+    step_s, eval_s = measure_speed(base, data)
+    cfg = _plan(base, budget_s, seeds, step_s, eval_s)
+    rows, done = [], 0
+    for i in range(seeds):
+        seed = FIRST_SEED + i
+
+        def tick(seed: int = seed) -> None:
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress(done, seeds * int(cfg["max_iters"]), f"extrapolation: seed {seed}")
+
+        rows.append(_seed(cfg, seed, os.path.join(out_dir, EXTRAPOLATION_ID, f"seed{seed}"), data, tick))
+    return VerifyReport((_result(cfg, base, rows),), _noise(rows), str(cfg["device"]), budget_s,
+                        (f"one training step takes {step_s * 1000:.1f} ms here",))
+
+
+def _result(cfg: TrainConfig, base: TrainConfig, rows: list[dict[str, Any]]) -> ExperimentResult:
+    pred = [r["prediction"] for r in rows]
+    truth = [r["truth"] for r in rows]
+    v: Verification = verify(pred, truth, CLAIM, paired=True)
+    inside = sum(r["lo"] <= r["truth"] <= r["hi"] for r in rows)
+    level = rows[0]["level"]
+    misses = ", ".join(f"{r['truth'] - r['prediction']:+.3f}" for r in rows)
+    n, m = rows[0]["n"], rows[0]["m"]
+    how = (f"each seed trained to step {m}; its log cut after the eval at step {n} is what the run showed there; "
+           f"`extrapolate` (scenario rerun) predicted val at {m} from the cut; the truth is the logged val at {m}. "
+           f"The truth fell inside the {level:.0%} interval for {inside} of {len(rows)} seeds; misses "
+           f"(truth - prediction) {misses} nats")
+    scaled = ""
+    if int(cfg["max_iters"]) != int(base["max_iters"]):
+        scaled = (f"max_iters {base['max_iters']} -> {cfg['max_iters']} (lr_decay_iters, warmup_iters, "
+                  "eval_interval in proportion): the check is at this horizon, not at the base's")
+    return ExperimentResult(EXTRAPOLATION_ID, f"lossdoctor extrapolate predicts val at step {m} from the log at "
+                            f"step {n}", f"--max_iters={m}", v, how, scaled,
+                            tuple(FIRST_SEED + i for i in range(len(rows))), "no effect")
+
+
+def _noise(rows: list[dict[str, Any]]) -> Any:
+    truths = [r["truth"] for r in rows]
+    return noise_floor(truths, unit="nats") if len(truths) >= 2 else None

@@ -1,0 +1,85 @@
+"""verify RUN...: which experiments a run's findings and a gap give, and the model shrunk to
+fit a budget (no training here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import FIXTURES, parse_text
+from lossdoctor.analysis import analyze
+from lossdoctor.errors import UsageError
+from lossdoctor.trainer.config import resolve
+from lossdoctor.verify.design import Experiment, default_base_config
+from lossdoctor.verify.from_runs import base_from_run, plan_from_runs
+from lossdoctor.verify.shrink import SHAPE_FLOOR, Shrunk, flops_per_step, rescale, shrink
+from lossdoctor.verify.stats import Claim, Metric
+
+CPU_SMALL = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
+
+
+def _by_id(plan) -> dict[str, Experiment]:
+    return {e.id: e for e in plan.experiments}
+
+
+def test_a_runs_findings_become_experiments_on_its_config() -> None:
+    plan = plan_from_runs(analyze([CPU_SMALL]), "cpu")
+    assert (plan.base["n_layer"], plan.base["n_embd"], plan.base["batch_size"]) == (4, 128, 12)
+    assert plan.base["dtype"] == "float32" and not plan.base["compile"]
+    found = _by_id(plan)
+    longer = found["LD101-still-improving"]
+    assert longer.kind == "final loss" and any(f.startswith("--max_iters=") for f in longer.treatment)
+    assert longer.claim.direction == "lower" and longer.expects == "effect"
+    # eval_iters changes the measurement: tested as eval noise, against the run's own eval_iters
+    few = found["LD1001-few-eval-iters"]
+    assert few.kind == "eval noise" and few.baseline == ("--eval_iters=20",)
+
+
+def test_what_cannot_be_trained_says_why() -> None:
+    found = _by_id(plan_from_runs(analyze([CPU_SMALL]), "cpu"))
+    assert found["LD1401-mfu-vs-a100"].kind == "code"  # about how MFU is measured: nothing to train
+    assert "measured" in found["LD1601-few-evals"].derived  # eval_interval: when the run is measured
+    dtype = found["LD1301-dtype-ignored-on-cpu"]
+    assert dtype.kind == "code" and "already the config" in dtype.derived
+
+
+def test_a_gap_between_two_runs_gives_one_experiment_per_key() -> None:
+    other = str(FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log")
+    analysis = analyze([CPU_SMALL, other])
+    found = _by_id(plan_from_runs(analysis, "cpu"))
+    gaps = [e for e in found.values() if e.id.startswith("gap-")]
+    assert gaps, [e.id for e in found.values()]
+    assert all(len(e.treatment) >= 1 and e.kind in ("final loss", "loss at equal steps") for e in gaps)
+    assert "gap-lr_decay_iters" not in found or "gap-max_iters" not in found
+
+
+def test_a_log_without_its_config_is_refused() -> None:
+    run_text = "".join(f"step {i}: train loss {3 - i / 1000:.4f}, val loss {3.1 - i / 1000:.4f}\n"
+                       for i in range(0, 1000, 100))
+    from lossdoctor.analysis import Analysis
+    from lossdoctor.facts import compute_facts
+    run = parse_text(run_text)
+    with pytest.raises(UsageError, match="does not show its config"):
+        base_from_run(Analysis((run,), (compute_facts(run),)), 0, "cpu")
+
+
+def test_shrink_halves_in_turns_down_to_the_floor() -> None:
+    big = resolve(overrides={"n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 256, "batch_size": 64,
+                             "gradient_accumulation_steps": 4, "device": "cpu", "dtype": "float32",
+                             "compile": False})
+    budget = flops_per_step(default_base_config()) * 2
+    s = shrink(big, lambda c: flops_per_step(c) <= budget)
+    assert flops_per_step(s.config) <= budget
+    assert {k for k, _, _ in s.changes} >= {"batch_size", "block_size"}
+    assert int(s.config["n_embd"]) % int(s.config["n_head"]) == 0
+    assert "model scaled down" in s.text
+    never = shrink(big, lambda c: False)
+    assert all(int(never.config[k]) >= v for k, v in SHAPE_FLOOR.items())
+    assert shrink(big, lambda c: True).changes == ()
+
+
+def test_rescale_scales_a_treatments_own_shape_values() -> None:
+    small = resolve(overrides={"n_layer": 6, "n_head": 6, "n_embd": 192, "device": "cpu"})
+    shrunk = Shrunk(small, (("n_embd", 384, 192),))
+    e = Experiment("wider", "wider", (), ("--n_embd=512", "--dropout=0.1"), "loss at equal steps",
+                   Claim.improves(Metric.loss()))
+    assert rescale(e, shrunk).treatment == ("--n_embd=252", "--dropout=0.1")

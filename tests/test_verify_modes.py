@@ -1,0 +1,115 @@
+"""verify's other modes, with tiny budgets: the prediction check (--extrapolation), two
+devices (hardware or configuration), and RUN... from the command line."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import FIXTURES
+from lossdoctor.cli import main
+from lossdoctor.errors import LossdoctorError
+from lossdoctor.trainer import load_data, resolve
+from lossdoctor.verify.design import BASE_CONFIG, hardware_experiment
+from lossdoctor.verify.prediction import run_extrapolation
+from lossdoctor.verify.runner import run_experiments
+
+TINY = ["--n_layer=1", "--n_head=2", "--n_embd=16", "--block_size=16", "--batch_size=4", "--eval_iters=10",
+        "--max_iters=200", "--lr_decay_iters=200", "--warmup_iters=10", "--eval_interval=50"]
+
+
+@pytest.fixture(scope="module")
+def data() -> Any:
+    return load_data(None)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> Any:
+    return resolve(BASE_CONFIG, TINY)
+
+
+def _cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_extrapolation_check_predicts_from_the_cut_log_and_reuses_finished_seeds(
+        tmp_path: Path, data: Any, tiny: Any) -> None:
+    report = run_extrapolation(resolve(base=tiny, overrides={"out_dir": str(tmp_path)}), data=data,
+                               out_dir=str(tmp_path), budget_s=60, seeds=2)
+    (r,) = report.experiments
+    assert r.id == "extrapolation" and r.expects == "no effect"
+    v = r.verification
+    assert v.baseline is not None and v.treatment is not None and v.baseline.n == 2
+    assert "cut after the eval at step 100" in r.how and "fell inside" in r.how
+    seed = tmp_path / "extrapolation" / "seed1337"
+    cut = (seed / "cut_at_100.log").read_text()
+    assert "step 100:" in cut and "step 150:" not in cut  # nothing after N reaches the prediction
+    full = (seed / "train.log").read_text()
+    assert "step 200:" in full
+    again = run_extrapolation(resolve(base=tiny, overrides={"out_dir": str(tmp_path)}), data=data,
+                              out_dir=str(tmp_path), budget_s=60, seeds=2)
+    assert again.experiments[0].verification == v  # the logs were reused, not retrained
+
+
+def test_extrapolation_refuses_a_budget_too_small(tmp_path: Path, data: Any, tiny: Any) -> None:
+    with pytest.raises(LossdoctorError, match="too small for --extrapolation"):
+        run_extrapolation(resolve(base=tiny, overrides={"out_dir": str(tmp_path)}), data=data,
+                          out_dir=str(tmp_path), budget_s=0.01, seeds=2)
+
+
+def test_the_same_config_on_two_devices_is_no_effect_or_not_verifiable(tmp_path: Path, data: Any, tiny: Any,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    hw = hardware_experiment("cpu", "cuda", tiny)
+    absent = run_experiments([hw], budget_s=5, seeds=2, max_seeds=2, out_dir=str(tmp_path / "a"), data=data,
+                             base=tiny)
+    assert absent.experiments[0].verification.verdict == "not verifiable here"
+    assert absent.experiments[0].verification.reason == "no cuda device"
+    # two cpu "devices": the same computation, so exactly no effect (the arms agree bit for bit)
+    same = hardware_experiment("cpu", "cpu", tiny)
+    report = run_experiments([same], budget_s=8, seeds=3, max_seeds=3, out_dir=str(tmp_path / "b"), data=data,
+                             base=tiny)
+    v = report.experiments[0].verification
+    assert v.verdict == "no effect" and v.effect is not None and v.effect.estimate == 0.0
+    assert report.experiments[0].supports is True
+
+
+def test_cli_verify_a_run_names_what_it_cannot_train(tmp_path: Path) -> None:
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("a cuda device is present: this test needs one that is absent")
+    log = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
+    code, out, err = _cli("verify", log, "--device", "cuda", "--out", str(tmp_path / "o"), "--format", "json")
+    assert (code, err) == (0, "")
+    doc = json.loads(out)
+    ids = {e["id"]: e for e in doc["experiments"]}
+    assert "LD101-still-improving" in ids and "LD1401-mfu-vs-a100" in ids
+    assert ids["LD101-still-improving"]["reason"] == "no cuda device"
+    assert "nothing to" in ids["LD1401-mfu-vs-a100"]["reason"] or "no training" in ids["LD1401-mfu-vs-a100"]["reason"]
+
+
+def test_cli_verify_refuses_a_log_without_its_config(tmp_path: Path) -> None:
+    log = tmp_path / "bare.log"
+    log.write_text("".join(f"step {i}: train loss {3 - i / 1000:.4f}, val loss {3.1 - i / 1000:.4f}\n"
+                           for i in range(0, 1000, 100)))
+    code, out, err = _cli("verify", str(log), "--out", str(tmp_path / "o"))
+    assert code == 2 and "does not show its config" in err and out == ""
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--device", "tpu"], "not a device"),
+    (["--device", "cpu", "--device", "cpu"], "two different"),
+    (["--only", "nope", "--device", "cuda"], "no such experiment"),
+])
+def test_cli_verify_usage_errors(tmp_path: Path, argv: list[str], words: str) -> None:
+    code, out, err = _cli("verify", *argv, "--out", str(tmp_path / "o"))
+    assert code == 2 and words in err, err
