@@ -51,6 +51,14 @@ def add_parser(sub: Any) -> None:
     v.add_argument("--budget", type=_duration, default=600.0, metavar="TIME",
                    help="time budget for training, e.g. 10m, 90s, 1h (default 10m)")
     v.add_argument("--only", action="append", metavar="ID", help="run only these experiments (repeatable)")
+    v.add_argument("--executor", choices=("local", "devices", "torchrun", "ray"), default="local",
+                   help="where arms train: local (in this process, default), devices (one process per GPU), "
+                        "torchrun (each arm as a DDP run over --nproc processes), ray (a Ray cluster; "
+                        "pip install 'lossdoctor[ray]')")
+    v.add_argument("--nproc", type=int, default=None, metavar="N",
+                   help="with --executor torchrun: processes per arm (default: the GPUs here, else 1)")
+    v.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="with --executor ray: the cluster to join (default: RAY_ADDRESS, else a local Ray)")
     v.add_argument("--extrapolation", action="store_true",
                    help="check `lossdoctor extrapolate`: train to N, predict M, train to M, compare")
     v.add_argument("--data", metavar="DIR|FILE", help="training data (as lossdoctor train --data)")
@@ -117,10 +125,10 @@ def _train(args: argparse.Namespace) -> Any:
         experiments = (*experiments, hardware_experiment(devices[0], devices[1], base or default_base_config()))
     experiments = _only(args, experiments)
     from .verify.runner import run_experiments
-    with _progress(args) as progress:
+    with _executor(args, devices[0]) as executor, _progress(args) as progress:
         return run_experiments(experiments, device=devices[0], budget_s=args.budget, seeds=args.seeds,
                                max_seeds=max(args.seeds, 6), out_dir=args.out, data=args.data, progress=progress,
-                               base=base, notes=notes, scaled_model=model, executor=_executor(args, devices[0]))
+                               base=base, notes=notes, scaled_model=model, executor=executor)
 
 
 def _experiments(args: argparse.Namespace, device: str) -> tuple[tuple[Any, ...], Any, tuple[str, ...], str]:
@@ -178,8 +186,20 @@ def _extrapolation(args: argparse.Namespace, device: str) -> Any:
     return dataclasses.replace(report, notes=(*notes, *report.notes))
 
 
-def _executor(args: argparse.Namespace, device: str) -> Any:
-    return None
+@contextlib.contextmanager
+def _executor(args: argparse.Namespace, device: str) -> Iterator[Any]:
+    """The executor of --executor (None: the runner's own, in this process), closed after."""
+    if args.executor == "local":
+        yield None
+        return
+    from .verify.executors import make_executor
+    ex = make_executor(args.executor, device, None, args.data, nproc=args.nproc, address=args.ray_address)
+    try:
+        yield ex
+    finally:
+        close = getattr(ex, "close", None)
+        if close is not None:
+            close()
 
 
 @contextlib.contextmanager

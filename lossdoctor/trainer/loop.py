@@ -28,6 +28,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import LossdoctorError
+from . import ddp
 from .checkpoint import load_checkpoint
 from .config import TrainConfig
 from .data import Data
@@ -78,7 +79,9 @@ def train(cfg: TrainConfig, data: Data, callbacks: list[Callback] | None = None,
     echo: print log lines to stdout (they always go to OUT_DIR/train.log).
     progress: show a progress bar on stderr.
     """
-    out = Output(cfg["out_dir"], append=cfg["init_from"] == "resume", echo=echo)
+    rank = ddp.from_env()
+    master = rank is None or rank[0] == 0  # under torchrun only rank 0 logs and evaluates, as nanoGPT
+    out = Output(cfg["out_dir"], append=cfg["init_from"] == "resume", echo=echo and master, enabled=master)
     try:
         trainer = Trainer.setup(cfg, data, log=out.line)
         return _run(trainer, out, callbacks, progress)
@@ -91,12 +94,12 @@ def _run(t: Trainer, out: Output, callbacks: list[Callback] | None, progress: bo
     iteration, until iter_num passes max_iters, a callback stops it, or it fails."""
     import torch
     c, run = t.cfg, _Run(t, out, callbacks)
-    bar = Progress(c["max_iters"], t.iter_num) if progress else None
+    bar = Progress(c["max_iters"], t.iter_num) if progress and (t.rank is None or t.rank.master) else None
     it = t.iter_num  # the iteration in progress
     try:
         while True:
             it = t.iter_num
-            if it % c["eval_interval"] == 0:
+            if it % c["eval_interval"] == 0 and (t.rank is None or t.rank.master):
                 run.stopped = run.eval()
                 if run.stopped:
                     break

@@ -14,7 +14,8 @@ class Output:
     metric, so a run that fails before it says anything leaves OUT_DIR as it was.
     """
 
-    def __init__(self, out_dir: str, append: bool, echo: bool) -> None:
+    def __init__(self, out_dir: str, append: bool, echo: bool, enabled: bool = True) -> None:
+        self.enabled = enabled  # False: a DDP rank other than 0, which writes nothing (as nanoGPT)
         self.out_dir = out_dir
         self.mode = "a" if append else "w"
         self.echo = echo
@@ -28,6 +29,8 @@ class Output:
         return self.files
 
     def line(self, text: str) -> None:
+        if not self.enabled:
+            return
         if self.echo:
             print(text, flush=True)
         log = self._open()[0]
@@ -35,6 +38,8 @@ class Output:
         log.flush()
 
     def metric(self, **values: Any) -> None:
+        if not self.enabled:
+            return
         metrics = self._open()[1]
         metrics.write(json.dumps(values) + "\n")
         metrics.flush()

@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import nanogpt
 from ..errors import LossdoctorError
+from . import ddp
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import Data
@@ -54,19 +55,23 @@ class Trainer:
     that builds one), `step`, `evaluate`, `save`.
 
     Public state: `cfg` (the config's values), `iter_num` (the next iteration), `best_val_loss`,
-    `steps` (steps taken since setup), `model` (compiled when cfg['compile']), `raw_model`
-    (the GPT), `optimizer`, `model_args`, `tokens_per_iter`, `checkpoint_path`, `lr`.
+    `steps` (steps taken since setup), `model` (compiled when cfg['compile'], in
+    DistributedDataParallel under torchrun), `raw_model` (the GPT), `optimizer`, `model_args`,
+    `tokens_per_iter` (over all ranks), `checkpoint_path`, `lr`, `rank` (ddp.Rank under
+    torchrun, else None; `cfg` then holds this rank's device, seed and micro-steps).
     """
 
     def __init__(self, cfg: dict[str, Any], data: Data, raw_model: GPT, model: torch.nn.Module,
                  optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
                  ctx: contextlib.AbstractContextManager[Any], model_args: dict[str, Any],
-                 iter_num: int, best_val_loss: float, log: Callable[[str], None]) -> None:
+                 iter_num: int, best_val_loss: float, log: Callable[[str], None],
+                 rank: ddp.Rank | None = None) -> None:
         self.cfg, self.raw_model, self.model, self.log = cfg, raw_model, model, log
         self.optimizer, self.scaler, self.ctx, self.model_args = optimizer, scaler, ctx, model_args
         self.iter_num, self.best_val_loss, self.steps = iter_num, best_val_loss, 0
+        self.rank, world = rank, (rank.world_size if rank is not None else 1)
         self.checkpoint_path = os.path.join(cfg["out_dir"], "ckpt.pt")
-        self.tokens_per_iter: int = cfg["gradient_accumulation_steps"] * cfg["batch_size"] * cfg["block_size"]
+        self.tokens_per_iter: int = cfg["gradient_accumulation_steps"] * world * cfg["batch_size"] * cfg["block_size"]
         self.splits = {"train": data.train, "val": data.val}
         self.block: int = model_args["block_size"]
         for name, arr in self.splits.items():
@@ -84,15 +89,20 @@ class Trainer:
 
         log: receives nanoGPT's setup lines ('Overriding ...', 'tokens per iteration ...',
         'number of parameters ...'), and later the line of each save; by default none.
+        Under torchrun (RANK set), joins the DDP run as ddp.setup says; only rank 0 logs.
         """
         import torch
         c, say = dict(cfg.values), log if log is not None else _silent
+        rank = ddp.setup(c)
+        if rank is not None and not rank.master:
+            say = _silent
+        world = rank.world_size if rank is not None else 1
         ckpt_path = os.path.join(c["out_dir"], "ckpt.pt")
         checkpoint = load_checkpoint(ckpt_path) if c["init_from"] == "resume" else None
         for text in cfg.echo:
             say(text)
         say(f"tokens per iteration will be: "
-            f"{c['gradient_accumulation_steps'] * c['batch_size'] * c['block_size']:,}")
+            f"{c['gradient_accumulation_steps'] * world * c['batch_size'] * c['block_size']:,}")
         torch.manual_seed(c["seed"])
         device_type, ptdtype, ctx = _precision(c)
         model, model_args = _build_model(c, data, checkpoint, say)
@@ -107,7 +117,10 @@ class Trainer:
         if c["compile"]:
             say("compiling the model... (takes a ~minute)")
             compiled = cast("torch.nn.Module", torch.compile(model))
-        return cls(c, data, model, compiled, optimizer, scaler, ctx, model_args, iter_num, best_val_loss, say)
+        if rank is not None:
+            compiled = ddp.wrap(compiled, rank)  # after compile, as nanoGPT
+        return cls(c, data, model, compiled, optimizer, scaler, ctx, model_args, iter_num, best_val_loss, say,
+                   rank)
 
     @property
     def lr(self) -> float:
@@ -138,7 +151,9 @@ class Trainer:
         gas, lr = self.cfg["gradient_accumulation_steps"], self.lr
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        for _ in range(gas):
+        for micro in range(gas):
+            if self.rank is not None:  # all-reduce the gradients in the last micro-step's backward only
+                ddp.sync_gradients(self.model, micro == gas - 1)
             x, y = self.next_batch
             with self.ctx:
                 _, loss = self.model(x, y)
@@ -187,12 +202,17 @@ class Trainer:
 
     def save(self, path: str | None = None) -> str:
         """Write a nanoGPT checkpoint of the current state to `path` (default
-        OUT_DIR/ckpt.pt) atomically; `log` gets 'saving checkpoint to DIR'. Returns the path."""
+        OUT_DIR/ckpt.pt) atomically; `log` gets 'saving checkpoint to DIR'. Returns the path.
+        Under DDP only rank 0 writes (every rank holds the same weights), with the config's
+        values as given rather than this rank's."""
         where = self.cfg["out_dir"] if path is None else (os.path.dirname(path) or ".")
         path = self.checkpoint_path if path is None else path
+        if self.rank is not None and not self.rank.master:
+            return path
+        config = self.cfg if self.rank is None else dict(self.rank.config)
         state = {"model": self.raw_model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "model_args": self.model_args, "iter_num": self.iter_num,
-                 "best_val_loss": self.best_val_loss, "config": self.cfg}
+                 "best_val_loss": self.best_val_loss, "config": config}
         self.log(f"saving checkpoint to {where}")
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         save_checkpoint(state, path)

@@ -73,10 +73,12 @@ def arm_speeds(e: Experiment, base: TrainConfig, times: Times) -> tuple[float, f
 
 
 def plan_budget(experiments: Sequence[Experiment], base: TrainConfig, budget_s: float, seeds: int,
-                times: Times, spent_s: float = 0.0) -> Plan:
+                times: Times, spent_s: float = 0.0, parallel: int = 1) -> Plan:
     """Each runnable experiment scaled to its share of budget_s - spent_s (spent_s: seconds
-    already spent on timing), as the module says. Refuses a budget below the sum of the
-    minimums of the experiments kept, naming the budget that would do."""
+    already spent on timing), as the module says. parallel: arm-seeds of loss experiments
+    that train at once (an executor's workers), so that their seconds of training count
+    1/parallel against the wall-clock budget. Refuses a budget below the sum of the minimums
+    of the experiments kept, naming the budget that would do."""
     timed = [e for e in experiments if e.kind == "throughput"]
     shared = [e for e in experiments if e.kind not in ("code", "throughput")]
     sps, ev = times.step_s, times.eval_s
@@ -91,16 +93,16 @@ def plan_budget(experiments: Sequence[Experiment], base: TrainConfig, budget_s: 
     allow = sum(COMPILE_ALLOWANCE_S for e in timed if "--compile=True" in e.treatment)
     t_min, t_full = {e.id: minimum(e) for e in timed}, {e.id: full(e) for e in timed}
     s_min, s_full = {e.id: minimum(e) for e in shared}, {e.id: full(e) for e in shared}
-    left_min = budget_s - spent_s - sum(t_min.values()) - allow
+    left_min = (budget_s - spent_s - sum(t_min.values()) - allow) * parallel
     deferred = _deferred(shared, base, times, s_min, left_min)
     shared = [e for e in shared if e.id not in deferred]
-    need = sum(t_min.values()) + allow + sum(s_min[e.id] for e in shared)
+    need = sum(t_min.values()) + allow + sum(s_min[e.id] for e in shared) / parallel
     if budget_s - spent_s < need:
         _refuse(experiments, budget_s, sps, need + spent_s, spent_s)
     left = budget_s - spent_s - sum(t_full.values()) - allow
-    timed_full = left >= sum(s_min[e.id] for e in shared)
+    timed_full = left * parallel >= sum(s_min[e.id] for e in shared)
     budgets = {e.id: (t_full if timed_full else t_min)[e.id] for e in timed}
-    left = budget_s - spent_s - sum(budgets.values()) - allow
+    left = (budget_s - spent_s - sum(budgets.values()) - allow) * parallel  # arm-seconds of training
     budgets.update(_water_fill([e.id for e in shared], left, s_min, s_full))
     plans = {}
     for e in [*timed, *shared]:

@@ -90,6 +90,14 @@ class _Context:
         self.reserved = 0.0  # planned seconds of the experiments not yet run
         self.trained_steps = 0  # training steps taken in this call (reused arm-seeds not counted)
         self.spent = 0.0  # seconds the reused arm-seeds took when they ran
+        self.parallel = max(1, int(getattr(executor, "workers", 1)))  # arm-seeds that train at once
+
+    def wall(self, s: Scaled) -> float:
+        """Planned wall-clock seconds of a scaled experiment: a loss experiment's arm-seeds
+        run `parallel` at a time; throughput windows always here, one after another."""
+        if s.windows:
+            return s.cost_per_seed_s
+        return s.cost_per_seed_s * s.seeds / self.parallel
 
     def tick(self, steps: int = 1) -> None:
         self.done += steps
@@ -189,7 +197,7 @@ def _run_loss(experiment: Experiment, scaled: Scaled, ctx: _Context) -> Experime
         if decision.action == "stop" or decision.next_seeds is None or n == final:
             break
         more = decision.next_seeds - n
-        if not ctx.room(more * scaled.cost_per_seed_s):
+        if not ctx.room(more * scaled.cost_per_seed_s / ctx.parallel):
             break
         ctx.total += more * scaled.steps_per_seed
         n = decision.next_seeds
@@ -311,9 +319,9 @@ def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", b
                    budget_s, max_seeds, progress)
     times, timing_s = _times(runnable, base_cfg, ctx)
     ctx.spent += max(0.0, timing_s - (time.monotonic() - ctx.start))  # a reused timing counts as spent
-    plan = plan_budget(runnable, base_cfg, budget_s, seeds, times, timing_s)
+    plan = plan_budget(runnable, base_cfg, budget_s, seeds, times, timing_s, ctx.parallel)
     ctx.total = sum(s.steps_per_seed * (1 if s.windows else s.seeds) for s in plan.scaled.values())
-    ctx.reserved = sum(s.cost_per_seed_s * (1 if s.windows else s.seeds) for s in plan.scaled.values())
+    ctx.reserved = sum(ctx.wall(s) for s in plan.scaled.values())
     why_not = {**missing, **plan.deferred}
     results = [_not_verifiable(e, e.derived or why_not[e.id]) if e.kind == "code" or e.id in why_not
                else _run_one(e, plan.scaled[e.id], ctx, device) for e in experiments]
@@ -327,7 +335,7 @@ def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", b
 
 
 def _run_one(e: Experiment, s: Scaled, ctx: _Context, device: str) -> ExperimentResult:
-    ctx.reserved -= s.cost_per_seed_s * (1 if s.windows else s.seeds)
+    ctx.reserved -= ctx.wall(s)
     try:
         return _run_throughput(e, s, ctx, device) if e.kind == "throughput" else _run_loss(e, s, ctx)
     except LossdoctorError as err:  # a diverged arm: the finished arm-seeds stay saved
