@@ -15,8 +15,8 @@ from .stats import (
     Claim,
     Samples,
     Verification,
-    _mde,
-    _settings,
+    checked_settings,
+    detectable_effect,
     verify,
 )
 
@@ -71,7 +71,7 @@ def sequential_decision(baseline: Samples, treatment: Samples, claim: Claim, *, 
     The result's 95% CI is the plain one at that look; the decision interval is at
     1 - 2 alpha_per_look.
     """
-    _settings(alpha, far_smaller, power)
+    checked_settings(alpha, far_smaller, power)
     plan = _schedule(schedule)
     per_look = alpha / len(plan)
     result = verify(baseline, treatment, claim, paired=paired, alpha=per_look, margin=margin,
@@ -111,10 +111,10 @@ def _projected_mde(result: Verification, n_max: int, alpha: float, power: float)
     if result.paired:
         if noise.difference_sd is None:
             return None
-        return _mde(noise.difference_sd / math.sqrt(n_max), n_max - 1, alpha, power)
+        return detectable_effect(noise.difference_sd / math.sqrt(n_max), n_max - 1, alpha, power)
     if noise.baseline_sd is None or noise.treatment_sd is None:
         return None
     v1, v2 = noise.baseline_sd ** 2 / n_max, noise.treatment_sd ** 2 / n_max
     denom = (v1 * v1 + v2 * v2) / (n_max - 1)
     df = (v1 + v2) ** 2 / denom if denom > 0 else float(2 * n_max - 2)
-    return _mde(math.sqrt(v1 + v2), df, alpha, power)
+    return detectable_effect(math.sqrt(v1 + v2), df, alpha, power)

@@ -296,7 +296,7 @@ def verify(baseline: Samples, treatment: Samples, claim: Claim, *, paired: bool,
     Raises ValueError for NaN or infinite samples (naming the arm), an empty arm, or
     unequal arm lengths with paired=True.
     """
-    settings = _settings(alpha, far_smaller, power)
+    settings = checked_settings(alpha, far_smaller, power)
     b = _samples(baseline, "baseline")
     t = _samples(treatment, "treatment")
     if paired and b.size != t.size:
@@ -346,17 +346,18 @@ def minimum_detectable_effect(sd: float, n: int, *, paired: bool, alpha: float =
     paired: sd is the sd of the paired differences, se = sd / sqrt(n), df = n - 1.
     unpaired: sd is each arm's sd, se = sd * sqrt(2 / n), df = 2 n - 2.
     """
-    _settings(alpha, FAR_SMALLER, power)
+    checked_settings(alpha, FAR_SMALLER, power)
     if n < 2:
         raise ValueError(f"a t-test needs at least 2 seeds per arm, not {n}")
     if not (math.isfinite(sd) and sd >= 0):
         raise ValueError(f"sd must be a non-negative number, not {sd!r}")
     if paired:
-        return _mde(sd / math.sqrt(n), n - 1, alpha, power)
-    return _mde(sd * math.sqrt(2.0 / n), 2 * n - 2, alpha, power)
+        return detectable_effect(sd / math.sqrt(n), n - 1, alpha, power)
+    return detectable_effect(sd * math.sqrt(2.0 / n), 2 * n - 2, alpha, power)
 
 
-def _settings(alpha: float, far_smaller: float, power: float) -> _Settings:
+def checked_settings(alpha: float, far_smaller: float, power: float) -> _Settings:
+    """The settings, or ValueError naming the one out of range."""
     if not 0 < alpha < 0.5:
         raise ValueError(f"alpha must be in (0, 0.5), not {alpha!r}")
     if not 0 < far_smaller <= 1:
@@ -413,7 +414,9 @@ def _two_sided_p(stat: float, df: float) -> float:
     return float(min(1.0, 2.0 * stdtr(df, -abs(stat))))
 
 
-def _mde(se: float, df: float, alpha: float, power: float) -> float:
+def detectable_effect(se: float, df: float, alpha: float, power: float) -> float:
+    """The smallest true effect a two-sided t-test at alpha detects with `power`, for a
+    standard error se and df degrees of freedom (minimum_detectable_effect's formula)."""
     return (_t_quantile(1 - alpha / 2, df) + _t_quantile(power, df)) * se
 
 
@@ -457,7 +460,7 @@ def _conclude(a: _Arms, claim: Claim, marg: Margin,
     dec = Interval(d.estimate - q_dec * d.se, d.estimate + q_dec * d.se, level)
     stat = d.estimate / d.se
     test = TTest(d.kind, stat, d.df, _two_sided_p(stat, d.df))
-    mde = _mde(d.se, d.df, s.alpha, s.power)
+    mde = detectable_effect(d.se, d.df, s.alpha, s.power)
     verdict, why = _decide(claim, d.estimate, test.p_value, dec, marg, mde, s)
     return verdict, why, _effect(d.estimate, unit, b, ci, dec), test, mde
 

@@ -126,6 +126,39 @@ def throughput_verification(experiment: Experiment, m: dict[str, Any]) -> tuple[
     return v, extra
 
 
+def equal_wall_time(base: TrainConfig, step_b: float, step_t: float, one_off: float) -> str:
+    """For a run of the base config's max_iters steps: its time here, the steps the treatment
+    takes in that time (after its one-off cost), and the val of both where the shipped
+    reference curve of this config (fit/reference.py) knows it."""
+    n = int(base["max_iters"])
+    seconds = n * step_b
+    k = max(0, int((seconds - one_off) / step_t))
+    text = (f"at equal wall time for a {n:,}-step run ({seconds:.0f} s of training steps here) the treatment "
+            f"takes {k:,} steps ({(k - n) / n:+.1%})")
+    val = _reference_val(base, n, k)
+    if val is None:
+        return text + "; no reference curve of this config to turn steps into val"
+    return (text + f"; on the shipped reference curve of this config that is val {val[1]:.4f} vs {val[0]:.4f} "
+                   f"({val[1] - val[0]:+.4f} nats), each run with its own schedule to its length")
+
+
+def _reference_val(base: TrainConfig, n: int, k: int) -> tuple[float, float] | None:
+    """(val of an n-step run, of a k-step run) predicted from the reference run of n steps
+    (scenario rerun), or None when the config is not the reference's or no run has n steps."""
+    from ..fit import CannotExtrapolate, Extrapolator, calibration, reference
+    if any(base.values.get(key) != v for key, v in calibration.CONFIG.items()) or k < 1:
+        return None
+    ref = next((r for r in reference.runs() if r.config.trusted("max_iters") == n), None)
+    if ref is None:
+        return None
+    x = Extrapolator(ref, reference=False)
+    try:
+        a, b = (x.extrapolate(steps, scenarios=("rerun",)).scenarios[0].val for steps in (n, k))
+    except CannotExtrapolate:
+        return None
+    return None if a is None or b is None else (a.mean, b.mean)
+
+
 def throughput_result(experiment: Experiment, scaled: Scaled, m: dict[str, Any], seed: int,
                       device: str) -> ExperimentResult:
     """The ExperimentResult of measure_windows' numbers, or of {'failed': reason}."""
@@ -135,6 +168,10 @@ def throughput_result(experiment: Experiment, scaled: Scaled, m: dict[str, Any],
                                 Verification.not_verifiable(experiment.claim, str(m["failed"])),
                                 experiment.design, scaled.text, (seed,), experiment.expects)
     v, extra = throughput_verification(experiment, m)
+    if "step_s" in m:
+        one_off = float(m["warmup_s"]["treatment"]) - WARMUP_STEPS * float(m["step_s"]["treatment"])
+        extra += "; " + equal_wall_time(scaled.base, float(m["step_s"]["baseline"]), float(m["step_s"]["treatment"]),
+                                        max(one_off, 0.0))
     how = (f"{experiment.design}; {len(m['baseline'])} windows of {scaled.window_steps} steps per arm, "
            f"seed {seed}; {extra}")
     if scaled.treatment["dtype"] == "bfloat16" or scaled.baseline["dtype"] == "bfloat16":
