@@ -2,14 +2,14 @@
 
 Plan: a training step and a val batch of the base config, and a training step of every
 other arm config, are timed here (a few steps after the warm-up; kept in OUT_DIR/plan.json
-so that a rerun scales exactly as the first run did); design.plan_budget then gives the
+so that a rerun scales exactly as the first run did); budget.plan_budget then gives the
 throughput experiments their windows (and torch.compile an allowance) and shares the rest
-among the other experiments in proportion to their minimum budgets, each scaled by
-design.scale.
+equally among the loss experiments, each scaled by design.scale.
 
 Loss experiments: for each seed, both arms train from the same seed (the same initial
-weights, and the same batches when the treatment keeps the batch shape), driving the
-Trainer's stages with no eval in between; the final model is evaluated on the val split
+weights, and the same batches when the treatment keeps the batch shape), as jobs.ArmJob
+run by an executor (executors.py; by default one after another in this process), with no
+eval in between; the final model is evaluated on the val split
 over FINAL_VAL_BATCHES batches drawn from one fixed generator, the same batches in both
 arms. Seeds start at `seeds` and are added one at a time while sequential_decision says
 continue, up to `max_seeds`, while the budget has room.
@@ -222,7 +222,10 @@ def _loss_how(experiment: Experiment, scaled: Scaled, rows: Sequence[dict[str, A
            f"generator in both arms; {n} seeds; sequential rule: {seq}")
     if any(r["treatment_equal_tokens"] != r["treatment"] for r in rows):
         diff = sum(r["treatment_equal_tokens"] - r["baseline_equal_tokens"] for r in rows) / n
-        how += f"; at equal tokens (treatment at half its steps) the mean val change is {diff:+.4f} nats"
+        b_tok, t_tok = (int(c["batch_size"]) * int(c["gradient_accumulation_steps"])
+                        for c in (scaled.baseline, scaled.treatment))
+        at = round(int(scaled.treatment["max_iters"]) * b_tok / t_tok)
+        how += f"; at equal tokens (the treatment after {at} steps) the mean val change is {diff:+.4f} nats"
     return how
 
 
