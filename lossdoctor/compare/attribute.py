@@ -248,8 +248,8 @@ def config_rest(a: Side, b: Side, diff: tuple[KeyDiff, ...], rest: float, w: flo
                 f"of the loss by {1 / shrink:.2f} for the smaller model")
     return Cause(rest_name({d.key for d in learning}), rest, (rest - w, rest + w),
                  f"the rest at equal tokens and schedule, on the keys that differ ({keys}); two runs "
-                 f"cannot split it between them: runs that change one key at a time can (lossdoctor verify "
-                 f"--baseline/--treatment compares them over seeds){size}")
+                 f"cannot split it between them: runs that change one key at a time can (`lossdoctor verify` "
+                 f"with both runs trains them, one key at a time over seeds){size}")
 
 
 def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float) -> Cause:
