@@ -18,18 +18,19 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 EPILOG = """\
-verdicts: confirmed (the recommended direction, p < 0.01), refuted (the other direction,
-or far smaller than claimed), no effect (the 95% CI inside the
-equivalence margin), inconclusive, not verifiable here (with why). docs/verify.md.
+verdicts: confirmed (the recommended direction, p < 0.01), refuted (the other
+direction, or far smaller than claimed), no effect (the 98% interval inside the
+equivalence margin), inconclusive, not verifiable here (with why).
+docs/verify.md.
 
 examples:
-  lossdoctor verify --device cpu --budget 10m --out verify-out     the default recommendations
-  lossdoctor verify out/train.log                                  what analyze said about a run
-  lossdoctor verify laptop.log gpu.log                             ... and the gap between two
-  lossdoctor verify --device cpu --device cuda                     hardware or configuration?
-  lossdoctor verify --extrapolation                                does extrapolate hold here?
-  lossdoctor verify --baseline seed1/train.log seed2/train.log seed3/train.log \\
-                    --treatment b24_seed1/train.log b24_seed2/train.log b24_seed3/train.log
+  lossdoctor verify --device cpu --out verify-out   the default recommendations
+  lossdoctor verify out/train.log                   what analyze said of a run
+  lossdoctor verify laptop.log gpu.log              ... and of the gap of two
+  lossdoctor verify --device cpu --device cuda      hardware or configuration?
+  lossdoctor verify --extrapolation                 does extrapolate hold here?
+  lossdoctor verify --baseline s1/train.log s2/train.log s3/train.log \\
+                    --treatment t1/train.log t2/train.log t3/train.log
 """
 
 
@@ -47,7 +48,8 @@ def add_parser(sub: Any) -> None:
                    help="with groups: the direction the treatment should move val (default lower)")
     v.add_argument("--paired", action="store_true",
                    help="with groups: the logs pair up in the order given (same seeds): paired t-test")
-    v.add_argument("--device", action="append", metavar="DEV", help="cpu, cuda, mps (repeatable)")
+    v.add_argument("--device", action="append", metavar="DEV",
+                   help="cpu, cuda, cuda:N, mps; given twice, the same config is also trained on both")
     v.add_argument("--budget", type=_duration, default=600.0, metavar="TIME",
                    help="time budget for training, e.g. 10m, 90s, 1h (default 10m)")
     v.add_argument("--only", action="append", metavar="ID", help="run only these experiments (repeatable)")
@@ -81,7 +83,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
                              "--treatment give the logs there")
         report = _groups(args)
     else:
-        report = _train(args)
+        try:
+            report = _train(args)
+        except KeyboardInterrupt:
+            print(f"lossdoctor verify: interrupted; every finished training is kept in {args.out}: run the same "
+                  "command again to resume", file=sys.stderr)
+            return 130
         _save(report, args.out)
     _print(args, report)
     return 0
@@ -92,6 +99,7 @@ def _save(report: Any, out: str) -> None:
     import os
 
     from .report.verify import to_json
+    os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "verify.json")
     with open(path + ".tmp", "w", encoding="utf-8") as f:
         f.write(to_json(report) + "\n")
@@ -172,7 +180,11 @@ def _extrapolation(args: argparse.Namespace, device: str) -> Any:
     from .trainer import load_data
     from .trainer.config import resolve
     from .verify.design import default_base_config
-    from .verify.prediction import run_extrapolation
+    from .verify.prediction import not_verifiable_report, run_extrapolation
+    from .verify.runner import absent_device
+    absent = absent_device(device)
+    if absent is not None:
+        return not_verifiable_report(device, args.budget, absent)
     base = default_base_config(device)
     notes: tuple[str, ...] = ()
     if args.runs:

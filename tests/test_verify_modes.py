@@ -113,3 +113,14 @@ def test_cli_verify_refuses_a_log_without_its_config(tmp_path: Path) -> None:
 def test_cli_verify_usage_errors(tmp_path: Path, argv: list[str], words: str) -> None:
     code, out, err = _cli("verify", *argv, "--out", str(tmp_path / "o"))
     assert code == 2 and words in err, err
+
+
+def test_cli_extrapolation_on_an_absent_device_is_not_verifiable(tmp_path: Path) -> None:
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("a cuda device is present: this test needs one that is absent")
+    code, out, err = _cli("verify", "--extrapolation", "--device", "cuda", "--out", str(tmp_path / "o"),
+                          "--format", "json")
+    assert (code, err) == (0, "")
+    (e,) = json.loads(out)["experiments"]
+    assert (e["id"], e["verdict"], e["reason"]) == ("extrapolation", "not verifiable here", "no cuda device")

@@ -28,7 +28,7 @@ from .stats import Claim, Metric, Verification, noise_floor, verify
 if TYPE_CHECKING:
     from ..trainer.data import Data
 
-__all__ = ["run_extrapolation", "MIN_EVALS_AT_N", "EXTRAPOLATION_ID"]
+__all__ = ["run_extrapolation", "not_verifiable_report", "MIN_EVALS_AT_N", "EXTRAPOLATION_ID"]
 
 EXTRAPOLATION_ID = "extrapolation"
 MIN_EVALS_AT_N = 5  # evals the log must hold at N (step 0 included) for a fit worth checking
@@ -133,6 +133,13 @@ def run_extrapolation(base: TrainConfig, *, data: Data, out_dir: str, budget_s: 
         rows.append(_seed(cfg, seed, os.path.join(out_dir, EXTRAPOLATION_ID, f"seed{seed}"), data, tick))
     return VerifyReport((_result(cfg, base, rows),), _noise(rows), str(cfg["device"]), budget_s,
                         (f"one training step takes {step_s * 1000:.1f} ms here",))
+
+
+def not_verifiable_report(device: str, budget_s: float, why: str) -> VerifyReport:
+    """The report of a prediction check that cannot run here (no such device)."""
+    r = ExperimentResult(EXTRAPOLATION_ID, "lossdoctor extrapolate predicts the val at M from the log at N = M/2",
+                         "", Verification.not_verifiable(CLAIM, why), "", expects="no effect")
+    return VerifyReport((r,), None, device, budget_s)
 
 
 def _result(cfg: TrainConfig, base: TrainConfig, rows: list[dict[str, Any]]) -> ExperimentResult:
