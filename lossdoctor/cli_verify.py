@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -127,7 +128,9 @@ def _train(args: argparse.Namespace) -> Any:
         raise UsageError("verify: give one --device, or two different ones to train the same config on both")
     if args.extrapolation:
         return _extrapolation(args, devices[0])
+    started = time.monotonic()
     experiments, base, notes, model = _experiments(args, devices[0])
+    spent = time.monotonic() - started  # reading the runs and sizing the model
     if len(devices) == 2:
         from .verify.design import default_base_config, hardware_experiment
         experiments = (*experiments, hardware_experiment(devices[0], devices[1], base or default_base_config()))
@@ -136,7 +139,7 @@ def _train(args: argparse.Namespace) -> Any:
     with _executor(args, devices[0]) as executor, _progress(args) as progress:
         return run_experiments(experiments, device=devices[0], budget_s=args.budget, seeds=args.seeds,
                                max_seeds=max(args.seeds, 6), out_dir=args.out, data=args.data, progress=progress,
-                               base=base, notes=notes, scaled_model=model, executor=executor)
+                               base=base, notes=notes, scaled_model=model, executor=executor, spent_s=spent)
 
 
 def _experiments(args: argparse.Namespace, device: str) -> tuple[tuple[Any, ...], Any, tuple[str, ...], str]:

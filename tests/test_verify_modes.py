@@ -124,3 +124,13 @@ def test_cli_extrapolation_on_an_absent_device_is_not_verifiable(tmp_path: Path)
     assert (code, err) == (0, "")
     (e,) = json.loads(out)["experiments"]
     assert (e["id"], e["verdict"], e["reason"]) == ("extrapolation", "not verifiable here", "no cuda device")
+
+
+@pytest.mark.parametrize("budget", [90.0, 200.0, 333.0, 1000.0])
+def test_extrapolation_plan_evaluates_at_n_and_at_m(budget: float) -> None:
+    from lossdoctor.verify.design import default_base_config
+    from lossdoctor.verify.prediction import MIN_EVALS_AT_N, _plan
+    cfg = _plan(default_base_config(), budget, 3, 0.07, 0.02)
+    m, interval = int(cfg["max_iters"]), int(cfg["eval_interval"])
+    assert m % (2 * interval) == 0 and (m // 2) // interval + 1 >= MIN_EVALS_AT_N
+    assert cfg["lr_decay_iters"] == m  # the README config decays to its end, and still does

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..config import parse_assignments
 from ..errors import UsageError
-from ..nanogpt import COUNT_KEYS, DTYPES, NANOGPT_DEFAULTS, configurator_value
+from ..nanogpt import COUNT_KEYS, DTYPES, NANOGPT_DEFAULTS, NANOGPT_KEYS, configurator_value
 
 # keys the trainer adds to nanoGPT's
 EXTRA_DEFAULTS: dict[str, Any] = {
@@ -67,7 +67,10 @@ def resolve(config_file: str | None = None, args: list[str] | None = None,
         values[key] = _checked(key, configurator_value(text), values, "the command line")
         echo.append(f"Overriding: {key} = {values[key]}")
     for key, value in (overrides or {}).items():
-        values[key] = _checked(key, value, values, "the arguments")
+        new = _checked(key, value, values, "the arguments")
+        if key in NANOGPT_KEYS and values.get(key) != new:  # the log says what ran, as for a flag
+            echo.append(f"Overriding: {key} = {new}")
+        values[key] = new
     _validate(values)
     return TrainConfig(values, tuple(echo))
 

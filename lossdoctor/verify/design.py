@@ -348,7 +348,9 @@ def _scaled_text(experiment: Experiment, old: TrainConfig, new: TrainConfig, n_s
         what += "; longer runs usually shrink a batch-size effect"
     elif experiment.kind == "eval noise":
         what += "; eval noise depends little on how far the model trained"
-    else:
+    elif any(f.startswith("--dtype=") for f in experiment.treatment):
         what += "; a precision effect on the loss can grow with training length"
+    else:
+        what += "; an effect on the loss can grow or shrink with training length"
     seeds = f"; seeds {asked} -> {n_seeds}" if n_seeds != asked else ""
     return f"{', '.join(parts)} (same factor in both arms){seeds}: {what}"

@@ -53,7 +53,9 @@ def base_from_run(analysis: Analysis, index: int, device: str) -> tuple[TrainCon
     known = defaults()
     values = {k: v.value for k, v in run.config.values.items() if k in known and v.known and v.value is not None}
     notes = []
-    changes = {"device": device, "init_from": "scratch", "compile": False}
+    changes = {"device": device, "init_from": "scratch", "compile": False, "wandb_log": False, "eval_only": False}
+    if str(values.get("init_from", "scratch")).startswith("gpt2"):
+        notes.append(f"the run started from {values['init_from']} weights; the arms train from scratch")
     if values.get("compile"):
         notes.append("torch.compile off in the arms: it changes the speed, not the loss")
     if device == "cpu" and values.get("dtype", "float32") != "float32":
@@ -120,7 +122,7 @@ def _arms_key(e: Experiment) -> str:
 
 def _from_finding(f: Finding) -> Experiment:
     spec = f.verify
-    rec = f"{f.rule}: {f.title}" + (f" ({f.flags})" if f.flags else "")
+    rec = f.title + (f" ({spec.flags})" if spec.flags else "")
     flags = tuple(spec.flags.split())
 
     def unrunnable(why: str) -> Experiment:

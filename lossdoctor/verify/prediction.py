@@ -40,14 +40,15 @@ CLAIM = Claim.improves(Metric.loss("val at M: truth - prediction"), recommendati
 def _plan(base: TrainConfig, budget_s: float, seeds: int, step_s: float, eval_s: float) -> TrainConfig:
     """The base config with max_iters M (lr_decay_iters and warmup_iters in proportion) as
     long as `seeds` runs fit budget_s, at most the base's own max_iters; eval_interval in
-    proportion too, but small enough for MIN_EVALS_AT_N evals by N = M/2."""
+    proportion too, but small enough for MIN_EVALS_AT_N evals by N = M/2; M a multiple of
+    2 eval_interval, so that the run evaluates at N and at M."""
     m0 = int(base["max_iters"])
     per_eval = 2 * int(base["eval_iters"]) * eval_s  # seconds: train and val splits
 
     def shaped(m: int) -> TrainConfig:
-        factor = m / m0
-        out = {k: max(1, round(int(base[k]) * factor)) for k in ("lr_decay_iters", "warmup_iters")}
-        interval = max(1, min(round(int(base["eval_interval"]) * factor), (m // 2) // (MIN_EVALS_AT_N - 1)))
+        interval = max(1, min(round(int(base["eval_interval"]) * m / m0), (m // 2) // (MIN_EVALS_AT_N - 1)))
+        m = max(2 * interval, m // (2 * interval) * 2 * interval)  # evals at N = M/2 and at M itself
+        out = {k: max(1, round(int(base[k]) * m / m0)) for k in ("lr_decay_iters", "warmup_iters")}
         return resolve(base=base, overrides={"max_iters": m, "eval_interval": interval, **out})
 
     def cost(c: TrainConfig) -> float:

@@ -295,14 +295,15 @@ def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", b
                     seeds: int = 3, max_seeds: int = 6, out_dir: str, data: Data | str | None = None,
                     progress: Progress | None = None, base: TrainConfig | None = None,
                     executor: Executor | None = None, notes: Sequence[str] = (),
-                    scaled_model: str = "") -> VerifyReport:
+                    scaled_model: str = "", spent_s: float = 0.0) -> VerifyReport:
     """Run the experiments on `device` within about budget_s seconds; results in out_dir.
 
     data: a Data, a path for load_data, or None for the embedded corpus. base: the base
     config (default nanoGPT's README CPU config). progress(done_steps, total_steps, what)
     is called after each training step. executor: where arm-seeds run (default: one after
     another in this process). notes: added to the report's; scaled_model: how the base
-    model was shrunk to fit (shrink.Shrunk.text), put before each experiment's scaling.
+    model was shrunk to fit (shrink.Shrunk.text), put before each experiment's scaling;
+    spent_s: seconds of the budget already spent before the call (on shrinking the model).
     Raises LossdoctorError for a budget too small.
     """
     from ..trainer import load_data
@@ -321,8 +322,8 @@ def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", b
     ctx = _Context(loaded, data if isinstance(data, str) else None, executor or LocalExecutor(loaded), out_dir,
                    budget_s, max_seeds, progress)
     times, timing_s = _times(runnable, base_cfg, ctx)
-    ctx.spent += max(0.0, timing_s - (time.monotonic() - ctx.start))  # a reused timing counts as spent
-    plan = plan_budget(runnable, base_cfg, budget_s, seeds, times, timing_s, ctx.parallel)
+    ctx.spent += max(0.0, timing_s - (time.monotonic() - ctx.start)) + spent_s  # a reused timing counts too
+    plan = plan_budget(runnable, base_cfg, budget_s, seeds, times, timing_s + spent_s, ctx.parallel)
     ctx.total = sum(s.steps_per_seed * (1 if s.windows else s.seeds) for s in plan.scaled.values())
     ctx.reserved = sum(ctx.wall(s) for s in plan.scaled.values())
     why_not = {**missing, **plan.deferred}

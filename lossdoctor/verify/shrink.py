@@ -1,8 +1,9 @@
 """Model size for `lossdoctor verify RUN...`: a run's config can be far too big to train
 here within the budget (nanoGPT's GPU Shakespeare config: 10.7M parameters, 16k tokens per
-step, ~10 s per step on a 2-core CPU). `shrink` halves the accumulation, the batch, the context,
-the depth and the width in turns until the smallest meaningful experiment fits, and says exactly what it
-changed; the verdict then holds for the smaller model, which the report says.
+step, ~10 s per step on a 2-core CPU). `shrink` halves the accumulation, the batch, the
+context, the depth and the width in turns until the experiments fit with their seeds and
+WANT_STEPS steps, and says exactly what it changed; the verdict then holds for the smaller
+model, which the report says.
 
 A step's time is estimated from its FLOPs (nanoGPT's estimate_mfu count: 6N + 12 L T C per
 token, PaLM appendix B) at the FLOP rate measured here on a small config, so that no big
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import LossdoctorError
 from ..trainer.config import TrainConfig, resolve
-from .design import Experiment
+from .design import Experiment, Scaled
 
 if TYPE_CHECKING:
     from ..trainer.data import Data
@@ -26,6 +27,7 @@ __all__ = ["Shrunk", "flops_per_step", "shrink", "rescale", "fit_model", "SHAPE_
 
 # the smallest values shrink goes to: below these the model is no longer the run's kind of model
 SHAPE_FLOOR = {"gradient_accumulation_steps": 1, "batch_size": 8, "block_size": 64, "n_layer": 2, "n_embd": 64}
+WANT_STEPS = 200  # steps (shortest arm) a loss experiment keeps before the model is kept whole
 TIME_ITSELF = 4.0  # a base up to this many times the README CPU config's FLOPs is timed itself
 ORDER = ("gradient_accumulation_steps", "batch_size", "block_size", "n_layer", "n_embd")  # halved in turns
 
@@ -105,11 +107,20 @@ def rescale(experiment: Experiment, shrunk: Shrunk) -> Experiment:
                    treatment=tuple(one(f) for f in experiment.treatment))
 
 
+def _enough(s: Scaled, seeds: int) -> bool:
+    """Whether a scaled loss experiment keeps the seeds asked (up to 3) and WANT_STEPS steps:
+    a smaller model is a better experiment than a big one at its bare minimum."""
+    if s.windows:
+        return True
+    shortest = min(int(s.baseline["max_iters"]), int(s.treatment["max_iters"]))
+    return s.seeds >= min(seeds, 3) and shortest >= WANT_STEPS
+
+
 def fit_model(experiments: Sequence[Experiment], base: TrainConfig, budget_s: float, seeds: int,
               data: Data) -> tuple[Shrunk, tuple[Experiment, ...]]:
-    """The base config shrunk (when it must be) so that the experiments' smallest meaningful
-    runs fit budget_s at the step times estimated from FLOPs, and the experiments rescaled
-    with it. The FLOP rate is measured here on the README CPU config (about a second), or on
+    """The base config shrunk (when it must be) so that the experiments fit budget_s with
+    their seeds (up to 3) and WANT_STEPS steps, at the step times estimated from FLOPs, and
+    the experiments rescaled with it. The FLOP rate is measured here on the README CPU config (about a second), or on
     the base itself when it is at most TIME_ITSELF times that big."""
     from .budget import Times, plan_budget, speed_key
     from .design import arm_configs, default_base_config
@@ -129,10 +140,10 @@ def fit_model(experiments: Sequence[Experiment], base: TrainConfig, budget_s: fl
         step = flops_per_step(cfg, vocab) / rate
         times = Times(step, eval_s * step / step_s, {speed_key(cfg): step, **arms})
         try:
-            plan_budget(exps, cfg, budget_s, seeds, times)
+            plan = plan_budget(exps, cfg, budget_s, seeds, times)
         except LossdoctorError:
             return False
-        return True
+        return all(_enough(s, seeds) for s in plan.scaled.values())
 
     shrunk = shrink(base, fits)
     return shrunk, tuple(rescale(e, shrunk) for e in experiments)
