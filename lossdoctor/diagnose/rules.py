@@ -43,7 +43,7 @@ from .template import Flags, Template, TemplateError, compile_flags, compile_tem
 
 CATEGORIES = ("train_longer", "lr_too_high", "lr_too_low", "lr_schedule", "divergence", "overfitting",
               "underfitting", "regularization", "batch_size", "eval_noise", "data", "throughput",
-              "precision", "measurement", "resume", "config")
+              "precision", "measurement", "resume", "config", "crash")
 SEVERITIES = ("info", "warning", "error")  # weakest first
 EFFECT_KINDS = ("extrapolation", "measured", "rule_of_thumb", "none")
 SCENARIOS = ("rerun", "resume", "constant")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from ..nanogpt import lr_at
 from ..run import Run
-from . import compute, curve, loss, model, schedule, settings, speed
+from . import compute, curve, failure, loss, model, schedule, settings, speed
 from .base import STATUSES, Context, Fact, Facts, Status
 from .schedule import lr_schedule
 from .speed import PEAK_FLOPS, peak_flops_for
@@ -54,6 +54,10 @@ FACTS: dict[str, Callable[[Context], Fact]] = {
     "init_loss_expected": loss.init_loss_expected,
     "first_val": loss.first_val,
     "nan_step": loss.nan_step,
+    # how the run ended (failure.py)
+    "failure_kind": failure.failure_kind,
+    "failure_text": failure.failure_text,
+    "failure_line": failure.failure_line,
     # speed (speed.py)
     "time_per_iter_ms": speed.time_per_iter_ms,
     "eval_overhead_ms": speed.eval_overhead_ms,

@@ -266,11 +266,16 @@ def val_rise(ctx: Context) -> Fact:
 
 
 def val_rise_z(ctx: Context) -> Fact:
+    """val_rise in standard errors of one eval. Without eval_se (a log that does not show
+    eval_iters) FALLBACK_EVAL_SE is assumed, said in the note: the curves alone show a
+    rise many times the noise of any eval_iters nanoGPT's configs use."""
     name, unit, src = "val_rise_z", "", "val_rise / eval_se"
-    rise, se = ctx.fact("val_rise"), ctx.fact("eval_se")
-    if not (rise.known and se.known):
-        return missing(name, unit, src, rise, se)
-    return Fact(name, rise.value / se.value, unit, derived(rise, se), src)
+    rise = ctx.fact("val_rise")
+    if not rise.known:
+        return missing(name, unit, src, rise)
+    thr, se = _threshold(ctx)
+    status, note = _threshold_status(se)
+    return Fact(name, rise.value / thr, unit, derived(rise, se) if se.known else status, src, note)
 
 
 def train_falling_after_best(ctx: Context) -> Fact:

@@ -1,0 +1,43 @@
+"""How a run ended: the last process's traceback as facts, and the crash rules on them."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import parse_text, shared_path
+from lossdoctor.facts import compute_facts
+
+HEAD = "".join(f"step {i}: train loss {3 - i / 1000:.4f}, val loss {3.1 - i / 1000:.4f}\n" for i in range(0, 300, 100))
+
+
+def _traceback(exception: str) -> str:
+    return ("Traceback (most recent call last):\n"
+            '  File "train.py", line 300, in <module>\n'
+            "    logits, loss = model(X, Y)\n"
+            f"{exception}\n")
+
+
+@pytest.mark.parametrize("exception, kind", [
+    ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB", "out of memory"),
+    ("torch._dynamo.exc.BackendCompilerFailed: backend='inductor' raised:", "compile"),
+    ("KeyboardInterrupt", "interrupted"),
+    ("KeyError: 'vocab_size'", "exception"),
+])
+def test_the_last_traceback_names_the_failure(exception: str, kind: str) -> None:
+    facts = compute_facts(parse_text(HEAD + _traceback(exception)))
+    assert facts.value("failure_kind") == kind
+    assert facts.value("failure_text") == exception
+    assert facts.value("failure_line") == 3 + 4  # the exception line, 1-based
+
+
+def test_a_run_without_a_traceback_has_no_failure() -> None:
+    facts = compute_facts(parse_text(HEAD))
+    assert facts["failure_kind"].known and facts.value("failure_kind") is None
+
+
+def test_the_compile_crash_log_gets_its_fix_first() -> None:
+    from lossdoctor.analysis import analyze
+    log = shared_path("corpus/logs/nanogpt/druidowm-wandb-output-compile-fail-mac.log")
+    finding = analyze([str(log)]).diagnoses[0].findings[0]
+    assert finding.rule == "LD1701-compile-crash" and finding.flags == "--compile=False"
+    assert "BackendCompilerFailed" in finding.message
