@@ -7,7 +7,7 @@ import pytest
 
 from lossdoctor.errors import LossdoctorError
 from lossdoctor.verify.budget import SLOW_ARM, Times, _water_fill, plan_budget, speed_key
-from lossdoctor.verify.design import MIN_STEPS, arm_configs, default_base_config, default_experiments
+from lossdoctor.verify.design import MIN_STEPS, PLANNED_SEEDS, arm_configs, default_base_config, default_experiments
 
 STEP_S, EVAL_S = 0.06, 0.01  # the README CPU config on a 2-core CPU
 
@@ -41,9 +41,9 @@ def test_default_budget_defers_the_slow_bf16_loss_arm_and_shares_the_rest() -> N
     assert "--only bf16-loss" in plan.deferred["bf16-loss"]
     loss = [plan.scaled[i] for i in ("train-longer", "batch-24", "eval-iters")]
     assert all(min(int(s.baseline["max_iters"]), int(s.treatment["max_iters"])) >= MIN_STEPS for s in loss)
-    # scaled down: no seeds to add, so one look (tested at the full alpha)
-    assert all(s.max_seeds == s.seeds for s in loss)
-    total = sum(s.cost_per_seed_s * (1 if s.windows else s.seeds) for s in plan.scaled.values())
+    # scaled down: planned for up to PLANNED_SEEDS seeds, looked at twice (start and end)
+    assert all(s.looks == (s.seeds, s.max_seeds) and s.seeds == 3 and s.max_seeds <= PLANNED_SEEDS for s in loss)
+    total = sum(s.cost_per_seed_s * (1 if s.windows else s.max_seeds) for s in plan.scaled.values())
     assert total <= 600 - 20
 
 

@@ -107,8 +107,11 @@ def plan_budget(experiments: Sequence[Experiment], base: TrainConfig, budget_s: 
     plans = {}
     for e in [*timed, *shared]:
         s = scale(e, base, budgets[e.id], sps, seeds, ev, arm_speeds(e, base, times))
+        if s.windows or s.looks:  # timed windows, or scaled down with its looks planned
+            plans[e.id] = s
+            continue
         affordable = int(budgets[e.id] // s.cost_per_seed_s) if s.cost_per_seed_s > 0 else s.seeds
-        plans[e.id] = s if s.windows else replace(s, max_seeds=max(s.seeds, affordable))
+        plans[e.id] = replace(s, max_seeds=max(s.seeds, affordable))
     return Plan(plans, deferred)
 
 

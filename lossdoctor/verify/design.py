@@ -22,7 +22,7 @@ from .stats import Claim, Metric
 __all__ = ["Experiment", "ExperimentKind", "Scaled", "default_experiments", "default_base_config",
            "scale", "minimum_budget", "arm_configs", "flags_between", "hardware_experiment",
            "STEP_KEYS", "EVAL_NOISE_METRIC", "EVAL_NOISE_DESIGN",
-           "MIN_STEPS", "MIN_SEEDS", "FINAL_VAL_BATCHES", "COMPILE_ALLOWANCE_S",
+           "MIN_STEPS", "MIN_SEEDS", "PLANNED_SEEDS", "FINAL_VAL_BATCHES", "COMPILE_ALLOWANCE_S",
            "EVAL_REFERENCE_BATCHES", "EVAL_REPEATS", "WINDOW_STEPS", "MIN_WINDOWS", "MAX_WINDOWS",
            "FORWARD_FRACTION", "BASE_CONFIG"]
 
@@ -41,6 +41,10 @@ BASE_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
                            "shakespeare_char_cpu.yaml")
 MIN_STEPS = 100  # fewer training steps per arm are no meaningful experiment
 MIN_SEEDS = 2  # seeds per arm below which no test is possible
+# seeds per arm a scaled-down experiment is planned for: fewer steps and more seeds detect
+# more, since the t quantile falls fast with the degrees of freedom (t[0.9975] is 14.1 at
+# 2 df, 5.6 at 4); looks at the start and at this count
+PLANNED_SEEDS = 5
 WINDOW_STEPS = 20  # steps per timing window of a throughput experiment
 MIN_WINDOWS = 3  # timing windows per arm, at least (identical differences count from 3)
 MAX_WINDOWS = 8
@@ -87,6 +91,7 @@ class Scaled:
     text: str  # exactly how it was scaled and what that may change ("" when unscaled)
     window_steps: int = WINDOW_STEPS  # steps per timing window (throughput)
     max_seeds: int = 0  # seeds per arm the budget could afford (the last look); 0: `seeds`
+    looks: tuple[int, ...] = ()  # seeds per arm at each planned look; (): every count up to max_seeds
 
 
 def default_base_config(device: str = "cpu") -> TrainConfig:
@@ -271,7 +276,7 @@ def scale(experiment: Experiment, base_cfg: TrainConfig, budget_s: float, second
     if experiment.kind == "code" or seeds * per_seed <= budget_s:
         return Scaled(base_cfg, b, t, seeds, _trained_steps(experiment, b, t), per_seed, 0, "")
     shortest = _shortest(experiment, base_cfg)
-    n_seeds, factor = seeds, 1.0
+    n_seeds, factor = max(seeds, PLANNED_SEEDS), 1.0
     while True:
         factor = _fit_factor(experiment, base_cfg, budget_s / n_seeds, speed)
         if factor * shortest >= MIN_STEPS or n_seeds <= MIN_SEEDS:
@@ -281,8 +286,11 @@ def scale(experiment: Experiment, base_cfg: TrainConfig, budget_s: float, second
     base = _scale_base(base_cfg, factor)
     b, t = arm_configs(experiment, base, factor)
     per_seed = _seed_cost(experiment, b, t, base_cfg, speed)
+    start = min(seeds, n_seeds)
+    looks = (start, n_seeds) if n_seeds > start else (start,)
     text = _scaled_text(experiment, base_cfg, base, n_seeds, seeds)
-    return Scaled(base, b, t, n_seeds, _trained_steps(experiment, b, t), per_seed, 0, text)
+    return Scaled(base, b, t, start, _trained_steps(experiment, b, t), per_seed, 0, text, max_seeds=n_seeds,
+                  looks=looks)
 
 
 def _trained_steps(experiment: Experiment, b: TrainConfig, t: TrainConfig) -> int:
@@ -352,5 +360,6 @@ def _scaled_text(experiment: Experiment, old: TrainConfig, new: TrainConfig, n_s
         what += "; a precision effect on the loss can grow with training length"
     else:
         what += "; an effect on the loss can grow or shrink with training length"
-    seeds = f"; seeds {asked} -> {n_seeds}" if n_seeds != asked else ""
+    seeds = (f"; seeds {asked} -> {n_seeds}" if n_seeds < asked else
+             f"; {asked} seeds, up to {n_seeds} while the verdict is open" if n_seeds > asked else "")
     return f"{', '.join(parts)} (same factor in both arms){seeds}: {what}"

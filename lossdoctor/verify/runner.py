@@ -97,7 +97,8 @@ class _Context:
         run `parallel` at a time; throughput windows always here, one after another."""
         if s.windows:
             return s.cost_per_seed_s
-        return s.cost_per_seed_s * s.seeds / self.parallel
+        seeds = min(max(s.seeds, s.max_seeds), self.max_seeds)  # the last look's seeds
+        return s.cost_per_seed_s * seeds / self.parallel
 
     def tick(self, steps: int = 1) -> None:
         self.done += steps
@@ -183,7 +184,8 @@ def _rows(experiment: Experiment, scaled: Scaled, seeds: Sequence[int], ctx: _Co
 def _run_loss(experiment: Experiment, scaled: Scaled, ctx: _Context) -> ExperimentResult:
     """A loss or eval-noise experiment, adding seeds while the sequential rule and the budget allow."""
     last = min(ctx.max_seeds, scaled.max_seeds or scaled.seeds)
-    plan = list(range(scaled.seeds, max(scaled.seeds, last) + 1))
+    plan = [n for n in scaled.looks if n <= ctx.max_seeds] if scaled.looks else \
+        list(range(scaled.seeds, max(scaled.seeds, last) + 1))
     rows: list[dict[str, Any]] = []
     key = [_key(scaled.baseline), _key(scaled.treatment), plan]
     done = _read_json(ctx.path(experiment, "done"))
