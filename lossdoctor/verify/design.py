@@ -23,7 +23,7 @@ __all__ = ["Experiment", "ExperimentKind", "Scaled", "default_experiments", "def
            "scale", "minimum_budget", "arm_configs", "flags_between", "hardware_experiment",
            "STEP_KEYS", "EVAL_NOISE_METRIC", "EVAL_NOISE_DESIGN",
            "MIN_STEPS", "MIN_SEEDS", "PLANNED_SEEDS", "FINAL_VAL_BATCHES", "COMPILE_ALLOWANCE_S",
-           "EVAL_REFERENCE_BATCHES", "EVAL_REPEATS", "WINDOW_STEPS", "MIN_WINDOWS", "MAX_WINDOWS",
+           "EVAL_REFERENCE_BATCHES", "EVAL_REPEATS", "WINDOW_STEPS", "MIN_WINDOWS", "MAX_WINDOWS", "WINDOW_SECONDS",
            "FORWARD_FRACTION", "BASE_CONFIG"]
 
 # What a run of an experiment measures:
@@ -47,7 +47,8 @@ MIN_SEEDS = 2  # seeds per arm below which no test is possible
 PLANNED_SEEDS = 5
 WINDOW_STEPS = 20  # steps per timing window of a throughput experiment
 MIN_WINDOWS = 3  # timing windows per arm, at least (identical differences count from 3)
-MAX_WINDOWS = 8
+MAX_WINDOWS = 16
+WINDOW_SECONDS = 45.0  # timing per throughput experiment at most, seconds (a slow arm gets fewer windows)
 FORWARD_FRACTION = 0.2  # default cost of one forward-only eval batch, in training steps (README CPU config: ~0.15)
 COMPILE_ALLOWANCE_S = 60.0  # planned for torch.compile's one-off time (measured: ~40 s on 2 CPU cores)
 STEP_KEYS = ("max_iters", "lr_decay_iters", "warmup_iters", "eval_interval")  # scaled together
@@ -330,7 +331,8 @@ def _scale_windows(experiment: Experiment, base_cfg: TrainConfig, budget_s: floa
     b, t = arm_configs(experiment, base_cfg)
     both = _window_arms(experiment, base_cfg, speed)
     k = _window_steps(both)
-    windows = int(max(MIN_WINDOWS, min(MAX_WINDOWS, (budget_s - 5 * both) // (k * both))))
+    most = min(MAX_WINDOWS, int(WINDOW_SECONDS // (k * both)))
+    windows = int(max(MIN_WINDOWS, min(most, (budget_s - 5 * both) // (k * both))))
     steps = 2 * (5 + windows * k)
     text = (f"{windows} timing windows of {k} steps per arm, after 5 warm-up steps each; the "
             "throughput of the first steps of a full run, which is what a long run keeps")

@@ -2,7 +2,8 @@
 then does?
 
 For each seed the built-in trainer runs the base config to M steps (its schedule made for
-M, evals every eval_interval, nanoGPT's log in OUT/extrapolation/seed<S>/train.log). The
+M, evals every eval_interval, nanoGPT's log in OUT/extrapolation/seed<S>/train.log; a rerun
+reuses a log whose done.json holds the same config). The
 log cut after the eval at step N = M/2 is exactly what the run had shown at N (training is
 deterministic, and nothing after N is in it); `extrapolate` predicts the val at M from that
 cut (scenario `rerun`: the run's own schedule to M), and the truth is the logged val at M.
@@ -14,6 +15,7 @@ often the truth fell inside the prediction's interval.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Callable
@@ -83,9 +85,10 @@ def _seed(cfg: TrainConfig, seed: int, folder: str, data: Data, tick: Callable[[
     m, interval = int(cfg["max_iters"]), int(cfg["eval_interval"])
     n = (m // 2) // interval * interval
     log = os.path.join(folder, "train.log")
-    done = os.path.join(folder, "done")
-    if not os.path.exists(done):
-        run_cfg = resolve(base=cfg, overrides={"seed": seed, "out_dir": folder, "always_save_checkpoint": False})
+    done = os.path.join(folder, "done.json")
+    run_cfg = resolve(base=cfg, overrides={"seed": seed, "out_dir": folder, "always_save_checkpoint": False})
+    key = json.dumps(run_cfg.values, sort_keys=True)  # a log is reused only for the same config
+    if _read(done) != key:
 
         def count(event: Event) -> None:
             if event.kind == "iter":
@@ -95,7 +98,7 @@ def _seed(cfg: TrainConfig, seed: int, folder: str, data: Data, tick: Callable[[
         if result.stopped:
             raise LossdoctorError(f"seed {seed}: {result.stopped}")
         with open(done, "w", encoding="utf-8") as f:
-            f.write("complete\n")
+            f.write(key)
     truth = [v for step, _, v in _evals(log) if step == m]
     cut = os.path.join(folder, f"cut_at_{n}.log")
     _cut(log, n, cut)
@@ -108,6 +111,14 @@ def _seed(cfg: TrainConfig, seed: int, folder: str, data: Data, tick: Callable[[
         raise LossdoctorError(f"seed {seed}: no prediction or no eval at step {m}")
     return {"n": n, "m": m, "prediction": est.mean, "lo": est.lo, "hi": est.hi, "level": est.level,
             "truth": truth[-1]}
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 def _evals(log: str) -> list[tuple[int, float, float]]:
