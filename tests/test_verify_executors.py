@@ -16,7 +16,7 @@ import pytest
 
 from lossdoctor.errors import InputError, LossdoctorError, UsageError
 from lossdoctor.trainer import ddp, load_data, resolve
-from lossdoctor.verify.cluster import RayExecutor, TorchrunExecutor, estimate_training_memory, needs_torchrun
+from lossdoctor.verify.cluster import RayExecutor, TorchrunExecutor, estimate_training_memory, exceeds_device_memory
 from lossdoctor.verify.executors import DeviceExecutor, LocalExecutor, _portable, local_devices, make_executor
 from lossdoctor.verify.jobs import ArmJob
 from lossdoctor.verify.worker import job_from_json, job_to_json, main
@@ -186,12 +186,12 @@ def test_make_executor_and_local_devices() -> None:
 def test_needs_torchrun_small_and_huge() -> None:
     tiny = resolve(overrides=TINY).values
     assert estimate_training_memory(tiny, vocab_size=100) < 10 * 2**20
-    assert not needs_torchrun(tiny, 1 * GIB)
+    assert not exceeds_device_memory(tiny, 1 * GIB)
     gpt2 = resolve(overrides={"dtype": "bfloat16", "device": "cpu"}).values  # nanoGPT's 124M, batch 12 x 1024
     assert 8 * GIB < estimate_training_memory(gpt2) < 16 * GIB
-    assert not needs_torchrun(gpt2, 80 * GIB)
+    assert not exceeds_device_memory(gpt2, 80 * GIB)
     xl = {**gpt2, "n_layer": 48, "n_head": 25, "n_embd": 1600}  # GPT-2 XL, 1.5B parameters
-    assert needs_torchrun(xl, 24 * GIB)
+    assert exceeds_device_memory(xl, 24 * GIB)
 
 
 def test_job_json_round_trip_and_bad_arguments(tmp_path: Any) -> None:

@@ -134,3 +134,16 @@ def test_extrapolation_plan_evaluates_at_n_and_at_m(budget: float) -> None:
     m, interval = int(cfg["max_iters"]), int(cfg["eval_interval"])
     assert m % (2 * interval) == 0 and (m // 2) // interval + 1 >= MIN_EVALS_AT_N
     assert cfg["lr_decay_iters"] == m  # the README config decays to its end, and still does
+
+
+def test_an_arm_too_big_for_the_gpu_is_not_verifiable_with_the_fix(tmp_path: Path, data: Any, tiny: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from lossdoctor.verify import cluster
+    from lossdoctor.verify.design import Experiment
+    from lossdoctor.verify.stats import Claim, Metric
+    monkeypatch.setattr(cluster, "device_memory", lambda device: 2**30)  # a 1 GiB "GPU"
+    big = Experiment("wide", "a much wider model", (), ("--n_embd=4096", "--n_head=32", "--batch_size=64"),
+                     "loss at equal steps", Claim.improves(Metric.loss()))
+    report = run_experiments([big], budget_s=5, seeds=2, max_seeds=2, out_dir=str(tmp_path), data=data, base=tiny)
+    v = report.experiments[0].verification
+    assert v.verdict == "not verifiable here" and "GiB" in v.reason and "gradient_accumulation_steps" in v.reason

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ..trainer.data import Data
 
 __all__ = ["TorchrunExecutor", "RayExecutor", "device_memory", "estimate_training_memory", "gpt_parameters",
-           "needs_torchrun"]
+           "exceeds_device_memory"]
 
 
 # ---- torchrun ----
@@ -268,7 +268,7 @@ def estimate_training_memory(values: Mapping[str, Any], vocab_size: int | None =
     return static + activations + logits
 
 
-def needs_torchrun(values: Mapping[str, Any], device_memory_bytes: int, vocab_size: int | None = None) -> bool:
+def exceeds_device_memory(values: Mapping[str, Any], device_memory_bytes: int, vocab_size: int | None = None) -> bool:
     """Whether the arm does not fit one device as one process: estimate_training_memory over
     USABLE_MEMORY of device_memory_bytes.
 

@@ -319,6 +319,8 @@ def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", b
     base_cfg = resolve(base=base if base is not None else default_base_config(device),
                        overrides={"device": device, "out_dir": os.path.join(out_dir, "runs")})
     missing = {e.id: why for e in experiments if (why := _absent_arm_device(e)) is not None}
+    missing.update({e.id: why for e in experiments if e.id not in missing and e.kind != "code"
+                    and (why := _too_big(e, base_cfg, device)) is not None})
     runnable = [e for e in experiments if e.id not in missing]
     loaded = data if data is not None and not isinstance(data, str) else load_data(data)
     ctx = _Context(loaded, data if isinstance(data, str) else None, executor or LocalExecutor(loaded), out_dir,
@@ -346,6 +348,22 @@ def _run_one(e: Experiment, s: Scaled, ctx: _Context, device: str) -> Experiment
         return _run_throughput(e, s, ctx, device) if e.kind == "throughput" else _run_loss(e, s, ctx)
     except LossdoctorError as err:  # a diverged arm: the finished arm-seeds stay saved
         return _not_verifiable(e, f"training failed here: {err}")
+
+
+def _too_big(e: Experiment, base: TrainConfig, device: str) -> str | None:
+    """Why an arm cannot fit this GPU's memory (cluster.estimate_training_memory), or None
+    (always None off CUDA, where the memory is the machine's)."""
+    from .cluster import device_memory, estimate_training_memory, exceeds_device_memory
+    total = device_memory(device)
+    if total is None:
+        return None
+    for cfg in arm_configs(e, base):
+        if exceeds_device_memory(cfg.values, total):
+            need = estimate_training_memory(cfg.values) / 2**30
+            return (f"an arm needs about {need:.1f} GiB, more than this {total / 2**30:.0f} GiB device holds; "
+                    f"halve batch_size and double gradient_accumulation_steps (the same tokens per step), "
+                    "as torchrun's DDP keeps a whole copy on every GPU")
+    return None
 
 
 def _absent_arm_device(e: Experiment) -> str | None:
