@@ -183,7 +183,7 @@ def test_make_executor_and_local_devices() -> None:
         make_executor("slurm", "cpu", None, None)
 
 
-def test_needs_torchrun_small_and_huge() -> None:
+def test_exceeds_device_memory_small_and_huge() -> None:
     tiny = resolve(overrides=TINY).values
     assert estimate_training_memory(tiny, vocab_size=100) < 10 * 2**20
     assert not exceeds_device_memory(tiny, 1 * GIB)
