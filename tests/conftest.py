@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import os
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,3 +29,33 @@ def parse_text(text: str, name: str = "test.log"):
     from lossdoctor.readers.assemble import assemble
     data = text.encode() if isinstance(text, str) else text
     return assemble(nanogpt.scan(data, markdown=name.endswith(".md")), name, "nanogpt")
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    """lossdoctor's main() in this process: (exit code, stdout, stderr)."""
+    from lossdoctor.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+# a model small enough that verify's experiments train in seconds, on the README CPU config
+TINY_TRAIN = ["--n_layer=1", "--n_head=2", "--n_embd=16", "--block_size=16", "--batch_size=4",
+              "--max_iters=200", "--lr_decay_iters=200", "--warmup_iters=10", "--eval_interval=50"]
+
+
+@pytest.fixture(scope="module")
+def data() -> Any:
+    """The embedded corpus, loaded once per test module."""
+    from lossdoctor.trainer import load_data
+    return load_data(None)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> Any:
+    """The README CPU config with TINY_TRAIN's model and steps."""
+    from lossdoctor.trainer import resolve
+    from lossdoctor.verify.design import BASE_CONFIG
+    return resolve(BASE_CONFIG, TINY_TRAIN)
+

@@ -11,21 +11,13 @@ import os
 import re
 import subprocess
 import sys
-from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 
-from conftest import FIXTURES, ROOT
-from lossdoctor.cli import main
+from conftest import FIXTURES, ROOT, run_cli
 
 GOLDEN = ROOT / "tests" / "golden"
 
-
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 # Numbers that come out of a curve fit move in their last digits with the machine's BLAS

@@ -6,16 +6,14 @@ The logs are written by the built-in trainer: tiny runs, seeds 1-3 of two config
 
 from __future__ import annotations
 
-import io
 import json
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import lossdoctor
-from lossdoctor.cli import main
+from conftest import run_cli
 from lossdoctor.errors import InputError, UsageError
 from lossdoctor.trainer import resolve, train
 from lossdoctor.trainer.data import prepare_text
@@ -94,15 +92,9 @@ def test_one_log_is_not_a_group(logs: dict[str, list[str]]) -> None:
         verify_groups(_runs(logs["slow"][:1]), _runs(logs["fast"]))
 
 
-def _cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
-
 
 def test_cli_json_is_one_document_with_the_documented_keys(logs: dict[str, list[str]]) -> None:
-    code, out, err = _cli("verify", "--baseline", *logs["slow"], "--treatment", *logs["fast"], "--format", "json")
+    code, out, err = run_cli("verify", "--baseline", *logs["slow"], "--treatment", *logs["fast"], "--format", "json")
     assert (code, err) == (0, "")
     doc = json.loads(out)
     (e,) = doc["experiments"]
@@ -113,18 +105,18 @@ def test_cli_json_is_one_document_with_the_documented_keys(logs: dict[str, list[
 
 
 def test_cli_plain_and_markdown_at_80_columns(logs: dict[str, list[str]]) -> None:
-    code, out, _ = _cli("verify", "--baseline", *logs["slow"], "--treatment", *logs["fast"], "--format", "plain",
+    code, out, _ = run_cli("verify", "--baseline", *logs["slow"], "--treatment", *logs["fast"], "--format", "plain",
                         "--width", "80")
     assert code == 0 and "confirmed" in out and max(len(line) for line in out.splitlines()) <= 80
-    code, out, _ = _cli("verify", "--baseline", *logs["slow"], "--treatment", *logs["fast"], "--format", "markdown")
+    code, out, _ = run_cli("verify", "--baseline", *logs["slow"], "--treatment", *logs["fast"], "--format", "markdown")
     assert code == 0 and out.startswith("# lossdoctor verify") and "| groups |" in out
 
 
 def test_cli_errors_are_one_line_with_exit_2(logs: dict[str, list[str]], tmp_path: Path) -> None:
-    code, _, err = _cli("verify", "--baseline", *logs["slow"])
+    code, _, err = run_cli("verify", "--baseline", *logs["slow"])
     assert code == 2 and "both --baseline and --treatment" in err
     missing = str(tmp_path / "nope.log")
-    code, _, err = _cli("verify", "--baseline", *logs["slow"], "--treatment", logs["fast"][0], missing)
+    code, _, err = run_cli("verify", "--baseline", *logs["slow"], "--treatment", logs["fast"][0], missing)
     assert code == 2 and "nope.log" in err and len(err.strip().splitlines()) == 1
 
 
@@ -133,7 +125,8 @@ def test_cli_training_mode_saves_its_json_beside_the_runs(tmp_path: Path) -> Non
     if torch.cuda.is_available():
         pytest.skip("a cuda device is present: this test needs one that is absent")
     out = tmp_path / "out"
-    code, stdout, err = _cli("verify", "--device", "cuda", "--only", "compile", "--out", str(out), "--format", "json")
+    code, stdout, err = run_cli("verify", "--device", "cuda", "--only", "compile", "--out", str(out),
+                                "--format", "json")
     assert (code, err) == (0, "")
     doc = json.loads(stdout)
     assert doc["experiments"][0]["verdict"] == "not verifiable here"

@@ -3,41 +3,25 @@ devices (hardware or configuration), and RUN... from the command line."""
 
 from __future__ import annotations
 
-import io
 import json
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import FIXTURES
-from lossdoctor.cli import main
+from conftest import FIXTURES, TINY_TRAIN, run_cli
 from lossdoctor.errors import LossdoctorError
-from lossdoctor.trainer import load_data, resolve
+from lossdoctor.trainer import resolve
 from lossdoctor.verify.design import BASE_CONFIG, hardware_experiment
 from lossdoctor.verify.prediction import run_extrapolation
 from lossdoctor.verify.runner import run_experiments
 
-TINY = ["--n_layer=1", "--n_head=2", "--n_embd=16", "--block_size=16", "--batch_size=4", "--eval_iters=10",
-        "--max_iters=200", "--lr_decay_iters=200", "--warmup_iters=10", "--eval_interval=50"]
-
-
-@pytest.fixture(scope="module")
-def data() -> Any:
-    return load_data(None)
-
 
 @pytest.fixture(scope="module")
 def tiny() -> Any:
-    return resolve(BASE_CONFIG, TINY)
+    """The shared tiny config with few eval batches: the prediction check evaluates as it trains."""
+    return resolve(BASE_CONFIG, [*TINY_TRAIN, "--eval_iters=10"])
 
-
-def _cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_extrapolation_check_predicts_from_the_cut_log_and_reuses_finished_seeds(
@@ -88,7 +72,7 @@ def test_cli_verify_a_run_names_what_it_cannot_train(tmp_path: Path) -> None:
     if torch.cuda.is_available():
         pytest.skip("a cuda device is present: this test needs one that is absent")
     log = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
-    code, out, err = _cli("verify", log, "--device", "cuda", "--out", str(tmp_path / "o"), "--format", "json")
+    code, out, err = run_cli("verify", log, "--device", "cuda", "--out", str(tmp_path / "o"), "--format", "json")
     assert (code, err) == (0, "")
     doc = json.loads(out)
     ids = {e["id"]: e for e in doc["experiments"]}
@@ -101,7 +85,7 @@ def test_cli_verify_refuses_a_log_without_its_config(tmp_path: Path) -> None:
     log = tmp_path / "bare.log"
     log.write_text("".join(f"step {i}: train loss {3 - i / 1000:.4f}, val loss {3.1 - i / 1000:.4f}\n"
                            for i in range(0, 1000, 100)))
-    code, out, err = _cli("verify", str(log), "--out", str(tmp_path / "o"))
+    code, out, err = run_cli("verify", str(log), "--out", str(tmp_path / "o"))
     assert code == 2 and "does not show its config" in err and out == ""
 
 
@@ -111,7 +95,7 @@ def test_cli_verify_refuses_a_log_without_its_config(tmp_path: Path) -> None:
     (["--only", "nope", "--device", "cuda"], "no such experiment"),
 ])
 def test_cli_verify_usage_errors(tmp_path: Path, argv: list[str], words: str) -> None:
-    code, out, err = _cli("verify", *argv, "--out", str(tmp_path / "o"))
+    code, out, err = run_cli("verify", *argv, "--out", str(tmp_path / "o"))
     assert code == 2 and words in err, err
 
 
@@ -119,7 +103,7 @@ def test_cli_extrapolation_on_an_absent_device_is_not_verifiable(tmp_path: Path)
     import torch
     if torch.cuda.is_available():
         pytest.skip("a cuda device is present: this test needs one that is absent")
-    code, out, err = _cli("verify", "--extrapolation", "--device", "cuda", "--out", str(tmp_path / "o"),
+    code, out, err = run_cli("verify", "--extrapolation", "--device", "cuda", "--out", str(tmp_path / "o"),
                           "--format", "json")
     assert (code, err) == (0, "")
     (e,) = json.loads(out)["experiments"]

@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 
 from lossdoctor.errors import LossdoctorError
-from lossdoctor.trainer import Trainer, load_data, resolve
+from lossdoctor.trainer import Trainer, resolve
 from lossdoctor.verify import VERDICTS, Claim, Metric
 from lossdoctor.verify.budget import Times, arm_speeds
 from lossdoctor.verify.design import (
-    BASE_CONFIG,
     MIN_STEPS,
     Experiment,
     default_base_config,
@@ -23,19 +22,6 @@ from lossdoctor.verify.design import (
     scale,
 )
 from lossdoctor.verify.runner import FIRST_SEED, run_experiments
-
-TINY = ["--n_layer=1", "--n_head=2", "--n_embd=16", "--block_size=16", "--batch_size=4",
-        "--max_iters=200", "--lr_decay_iters=200", "--warmup_iters=10", "--eval_interval=50"]
-
-
-@pytest.fixture(scope="module")
-def data() -> Any:
-    return load_data(None)
-
-
-@pytest.fixture(scope="module")
-def tiny() -> Any:
-    return resolve(BASE_CONFIG, TINY)
 
 
 def _loss_experiment(treatment: tuple[str, ...] = ("--batch_size=8",), eid: str = "batch-8") -> Experiment:
