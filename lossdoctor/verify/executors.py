@@ -26,6 +26,7 @@ torchrun).
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -149,26 +150,30 @@ def _with_data(job: ArmJob, shipped: str | Data | None) -> ArmJob:
 H = TypeVar("H")  # a handle on a running job: a Future, a Ray ObjectRef
 
 
-class _Queue(Generic[H]):
-    """Jobs over `slots` places at once: the next job goes to the first slot that is free."""
+class _Queue(ABC, Generic[H]):
+    """Jobs over `slots` places at once: the next job goes to the first slot that is free.
+    A subclass says how many slots there are and how a job is submitted, awaited, read
+    back and aborted; `run` is the scheduling they share."""
 
+    @abstractmethod
     def _slots(self, jobs: Sequence[ArmJob]) -> int:
-        raise NotImplementedError
+        """How many jobs run at once."""
 
+    @abstractmethod
     def _submit(self, slot: int, job: ArmJob) -> H:
-        raise NotImplementedError
+        """Start job in slot; a handle on it."""
 
+    @abstractmethod
     def _wait(self, handles: list[H]) -> list[H]:
         """Block until at least one handle is finished; the finished ones."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _result(self, slot: int, handle: H) -> dict[str, float]:
         """A finished job's metrics, or its error raised."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _abort(self, handles: list[H]) -> None:
         """Stop the running jobs now (after a KeyboardInterrupt)."""
-        raise NotImplementedError
 
     def run(self, jobs: Sequence[ArmJob], done: Done, tick: Tick, start: Start | None = None) -> None:
         queue = deque(range(len(jobs)))

@@ -25,7 +25,7 @@ from ..errors import LossdoctorError
 from ..trainer.config import TrainConfig, resolve
 from .jobs import measure_speed
 from .results import ExperimentResult, VerifyReport
-from .stats import Claim, Metric, Verification, noise_floor, verify
+from .stats import Claim, Metric, NoiseFloor, Verification, noise_floor, verify
 
 if TYPE_CHECKING:
     from ..trainer.data import Data
@@ -175,6 +175,7 @@ def _result(cfg: TrainConfig, base: TrainConfig, rows: list[dict[str, Any]]) -> 
                             tuple(FIRST_SEED + i for i in range(len(rows))), "no effect")
 
 
-def _noise(rows: list[dict[str, Any]]) -> Any:
+def _noise(rows: list[dict[str, Any]]) -> NoiseFloor | None:
+    """Seed noise of the truths (the val at M over seeds)."""
     truths = [r["truth"] for r in rows]
     return noise_floor(truths, unit="nats") if len(truths) >= 2 else None

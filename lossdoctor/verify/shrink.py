@@ -39,6 +39,11 @@ class Shrunk:
     config: TrainConfig
     changes: tuple[tuple[str, int, int], ...]  # (key, from, to)
 
+    @classmethod
+    def between(cls, base: TrainConfig, small: TrainConfig) -> Shrunk:
+        """The Shrunk that turned base into small (the ORDER keys that differ)."""
+        return cls(small, tuple((k, int(base[k]), int(small[k])) for k in ORDER if base[k] != small[k]))
+
     @property
     def factors(self) -> dict[str, float]:
         """key -> new / old, for scaling a treatment's own value of the same key."""
@@ -73,8 +78,7 @@ def shrink(cfg: TrainConfig, fits: Callable[[TrainConfig], bool]) -> Shrunk:
             stuck += 1
         else:
             current, stuck = smaller, 0
-    changes = tuple((k, int(cfg[k]), int(current[k])) for k in ORDER if cfg[k] != current[k])
-    return Shrunk(current, changes)
+    return Shrunk.between(cfg, current)
 
 
 def _halved(cfg: TrainConfig, key: str) -> TrainConfig | None:
@@ -133,8 +137,7 @@ def fit_model(experiments: Sequence[Experiment], base: TrainConfig, budget_s: fl
     rate = flops_per_step(ref, vocab) / step_s  # FLOP/s of a training step here
 
     def fits(cfg: TrainConfig) -> bool:
-        trial = Shrunk(cfg, tuple((k, int(base[k]), int(cfg[k])) for k in ORDER if base[k] != cfg[k]))
-        exps = [rescale(e, trial) for e in experiments]
+        exps = [rescale(e, Shrunk.between(base, cfg)) for e in experiments]
         arms = {speed_key(c): flops_per_step(c, vocab) / rate for e in exps if e.kind != "code"
                 for c in arm_configs(e, cfg)}
         step = flops_per_step(cfg, vocab) / rate
