@@ -368,3 +368,21 @@ def test_corpus_sqtian_checkpoint() -> None:
     out, _ = normalize_model_args(info.model_args)
     assert out == {"n_layer": 2, "n_head": 2, "n_embd": 16, "block_size": 8, "bias": False,
                    "vocab_size": 32, "dropout": 0.0}
+
+
+def test_checkpoint_config_wins_over_defaults_in_the_facts(tmp_path: Path) -> None:
+    """A log that leaves dtype at train.py's default, with a checkpoint saved with
+    dtype float32: the facts and the rules read float32, as the config table does."""
+    import lossdoctor
+    from lossdoctor.diagnose import diagnose
+    from lossdoctor.facts import compute_facts
+    ckpt = _save(tmp_path, _checkpoint())
+    log = tmp_path / "train.log"
+    log.write_text("Overriding: device = cpu\nOverriding: max_iters = 100\n"
+                   "step 0: train loss 4.1700, val loss 4.1800\n"
+                   "iter 0: loss 4.1900, time 10.00ms, mfu -100.00%\n")
+    run = lossdoctor.load(str(log), checkpoint=ckpt)
+    facts = compute_facts(run)
+    assert run.config.get("dtype") == "float32"
+    assert (facts.value("dtype"), facts["dtype"].status) == ("float32", "read")
+    assert "LD1301-dtype-ignored-on-cpu" not in [f.rule for f in diagnose(run, facts).findings]

@@ -300,6 +300,29 @@ def test_unexplained_is_the_rest_only_when_no_learning_key_differs():
     assert unexplained((measure, learning), 0.1, 0.02).delta_val == 0.0
 
 
+def test_a_log_without_a_header_has_an_unknown_config_and_gets_no_share(tmp_path):
+    """The better run's log is cut down to its loss lines: its config is unknown, not
+    train.py's defaults, so no share goes to a config key and the rest stays unexplained."""
+    from lossdoctor.compare import UNKNOWN_ORIGIN
+    lines = (DIAG / "healthy_small" / "train.log").read_text().splitlines(keepends=True)
+    bare = tmp_path / "bare.log"
+    bare.write_text("".join(x for x in lines if x.startswith(("step ", "iter "))))
+    c = _analysis(DIAG / "healthy_tiny", bare).comparison
+    assert c.reference == 1 and c.gap > 0
+    hidden = [d for d in c.diff if d.origin_reference == UNKNOWN_ORIGIN]
+    assert {"n_layer", "n_embd", "learning_rate"} <= {d.key for d in hidden}
+    assert all(d.reference is None for d in hidden)
+    assert {a.cause for a in c.attribution} <= {"eval noise", "overfitting", "training length", "LR schedule"}
+    assert c.unexplained is not None and "shows no config" in c.unexplained.method
+    assert math.isclose(_total(c), c.gap, abs_tol=1e-9)
+
+
+def test_unknown_keys_get_no_share_next_to_known_ones():
+    from lossdoctor.compare.attribute import unexplained
+    hidden = KeyDiff("n_embd", 64, None, "override", "unknown: the log shows no config", "learning")
+    assert unexplained((hidden,), 0.1, 0.02).delta_val == 0.1
+
+
 # -- steps to reach -----------------------------------------------------------------------
 
 class _Line:

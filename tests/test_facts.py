@@ -726,8 +726,6 @@ def test_no_header_run():
         "lr_schedule_completed",
         "warmup_fraction",
         "lr_decay_vs_max_iters",
-        "vocab_size",
-        "init_loss_expected",
         "tokens_per_sec",
         "achieved_tflops",
         "mfu_device",
@@ -744,6 +742,9 @@ def test_no_header_run():
     assert f.value("time_per_iter_ms") == 30.0
     assert f["world_size"].status == "assumed"
     assert f["mfu_printed"].value == 10.0
+    # and what it implies, marked so
+    for name in ("vocab_size", "init_loss_expected", "flops_per_iter"):
+        assert f[name].status == "inferred", name
 
 
 def test_checkpoint_only_run():
@@ -889,3 +890,22 @@ def test_facts_import_no_torch_or_scipy():
     code = "import sys, lossdoctor.facts; print(any(m in sys.modules for m in ('torch', 'scipy')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_log_without_a_header_gets_inferred_flops_and_vocabulary():
+    """FLOPs per iteration from the printed MFU and time; the vocabulary from the loss at
+    step 0; both marked inferred, and the init check does not compare a loss with itself."""
+    from conftest import parse_text
+    lines = ["step 0: train loss 4.2000, val loss 4.2100\n"]
+    lines += [f"iter {i}: loss {4.0 - i / 100:.4f}, time 40.00ms, mfu 10.00%\n" for i in range(30)]
+    facts = compute_facts(parse_text("".join(lines)))
+    assert facts["flops_per_iter"].status == "inferred"
+    assert math.isclose(facts.value("flops_per_iter"), 0.10 * 312e12 * 0.040)
+    assert (facts.value("vocab_size"), facts["vocab_size"].status) == (round(math.exp(4.21)), "inferred")
+    assert not facts["init_vs_expected"].known
+
+
+def test_a_coarse_printed_mfu_infers_nothing():
+    from conftest import parse_text
+    lines = [f"iter {i}: loss 4.0000, time 40.00ms, mfu 0.01%\n" for i in range(30)]
+    assert not compute_facts(parse_text("".join(lines)))["flops_per_iter"].known

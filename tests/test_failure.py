@@ -41,3 +41,26 @@ def test_the_compile_crash_log_gets_its_fix_first() -> None:
     finding = analyze([str(log)]).diagnoses[0].findings[0]
     assert finding.rule == "LD1701-compile-crash" and finding.flags == "--compile=False"
     assert "BackendCompilerFailed" in finding.message
+
+
+@pytest.mark.parametrize("line, kind", [
+    ("slurmstepd: error: *** JOB 42 ON n1 CANCELLED AT 2024-01-01T00:00:00 DUE TO TIME LIMIT ***", "time limit"),
+    ("Terminated", "terminated"),
+    ("W0101 00:00:00.000 torch/distributed/elastic/multiprocessing/api.py:704] Received 15 death signal, "
+     "shutting down workers", "terminated"),
+])
+def test_a_stop_from_outside_is_named_and_resumed(line: str, kind: str) -> None:
+    from lossdoctor.diagnose import diagnose
+    run = parse_text(HEAD + line + "\n")
+    facts = compute_facts(run)
+    assert (facts.value("failure_kind"), facts.value("failure_line")) == (kind, 4)
+    finding = next(f for f in diagnose(run, facts).findings if f.category == "crash")
+    assert finding.rule == "LD1704-stopped-by-scheduler" and finding.flags == "--init_from=resume"
+    assert line[:40] in finding.message
+
+
+def test_a_crash_ranks_before_the_run_incomplete_finding_it_explains() -> None:
+    from lossdoctor.diagnose import diagnose
+    run = parse_text("Overriding: max_iters = 5000\n" + HEAD + _traceback("KeyError: 'x'"))
+    rules = [f.rule for f in diagnose(run).findings]
+    assert rules.index("LD1703-crashed") < rules.index("LD1501-run-incomplete")

@@ -36,6 +36,7 @@ from ..run import Run
 from .attribute import attribute
 from .results import (
     DERIVED,
+    UNKNOWN_ORIGIN,
     Cause,
     Comparison,
     Derived,
@@ -64,8 +65,8 @@ from .sides import (
 if TYPE_CHECKING:
     from ..fit.extrapolate import Extrapolator
 
-__all__ = ["DERIVED", "Cause", "Comparison", "Derived", "KeyDiff", "Overlap", "OverlapPoint", "Pair", "Reachable",
-           "TableRow", "ToReach", "Unreachable", "compare"]
+__all__ = ["DERIVED", "UNKNOWN_ORIGIN", "Cause", "Comparison", "Derived", "KeyDiff", "Overlap", "OverlapPoint",
+           "Pair", "Reachable", "TableRow", "ToReach", "Unreachable", "compare"]
 
 
 def compare(runs: Sequence[Run], facts: Sequence[Facts],

@@ -139,8 +139,18 @@ def eval_noise(a: Side, b: Side, metric: str) -> Cause:
     w = Z80 * math.hypot(a.se, b.se)
     return Cause("eval noise", noise, (noise - w, noise + w),
                  f"each final {metric} minus a straight line through its run's last evals, read at "
-                 f"the last step (eval_iters {a.facts.value('eval_iters')} vs {b.facts.value('eval_iters')}: "
-                 f"one eval's standard error {a.se:.4f} vs {b.se:.4f} nats)")
+                 f"the last step (eval_iters {_shown(a.facts.value('eval_iters'))} vs "
+                 f"{_shown(b.facts.value('eval_iters'))}: one eval's standard error {_se_text(a)} vs "
+                 f"{_se_text(b)} nats)")
+
+
+def _shown(v: object) -> str:
+    return "unknown" if v is None else str(v)
+
+
+def _se_text(s: Side) -> str:
+    known = s.facts["eval_se"].known if "eval_se" in s.facts else False
+    return f"{s.se:.4f}" if known else f"{s.se:.4f} assumed"
 
 
 def overfitting(a: Side, b: Side) -> Cause | None:
@@ -222,7 +232,7 @@ def lr_schedule(a: Side, b: Side, fit: Extrapolator, to: int, at: float) -> Step
 
 def device_precision(diff: tuple[KeyDiff, ...], w: float) -> Cause | None:
     """No share (0, within eval noise) when device, dtype or compile differ; None when not."""
-    runtime = [d for d in diff if d.kind == "runtime"]
+    runtime = [d for d in _known(diff) if d.kind == "runtime"]
     if not runtime:
         return None
     keys = ", ".join(f"{d.key} {d.other} vs {d.reference}" for d in runtime)
@@ -253,9 +263,15 @@ def config_rest(a: Side, b: Side, diff: tuple[KeyDiff, ...], rest: float, w: flo
 
 
 def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float) -> Cause:
-    """The rest when no learning key differs; else 0, with the eval noise as its interval."""
+    """The rest when no known learning key differs; else 0, with the eval noise as its
+    interval. Keys that a run does not show get nothing: the rest stays unexplained."""
     if _rest_keys(diff):
         return Cause("unexplained", 0.0, (-w, w), "all of the gap is assigned; the interval is the eval noise")
+    hidden = [d.key for d in diff if d.kind == "learning" and d not in _known(diff)]
+    if hidden:
+        return Cause("unexplained", rest, (rest - w, rest + w),
+                     f"a log shows no config ({len(hidden)} learning keys unknown), so nothing is put "
+                     "on config; its header or ckpt.pt would let the rest be split")
     return Cause("unexplained", rest, (rest - w, rest + w),
                  "no learning config key differs: seed, data order, or a change the logs do not show")
 
@@ -280,8 +296,14 @@ def rest_name(keys: set[str]) -> str:
 
 
 def _rest_keys(diff: tuple[KeyDiff, ...]) -> list[KeyDiff]:
-    """The learning keys that differ, other than the schedule shape and the run's length."""
-    return [d for d in diff if d.kind == "learning" and d.key not in SCHEDULE_SHAPE]
+    """The learning keys both runs show that differ, other than the schedule shape and the
+    run's length."""
+    return [d for d in _known(diff) if d.kind == "learning" and d.key not in SCHEDULE_SHAPE]
+
+
+def _known(diff: tuple[KeyDiff, ...]) -> list[KeyDiff]:
+    """The differences where both runs show the key."""
+    return [d for d in diff if d.other is not None and d.reference is not None]
 
 
 def _val(fit: Extrapolator, to: int, scenario: str, schedule: CustomSchedule | None = None) -> Estimate | None:

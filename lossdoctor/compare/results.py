@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from typing import ClassVar, NamedTuple, TypeAlias
 
 ConfigScalar: TypeAlias = bool | int | float | str | None  # a config value as the log showed it
+UNKNOWN_ORIGIN = "unknown: the log shows no config"  # a KeyDiff side of a run without a header
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,8 @@ class KeyDiff:
     key: str
     other: ConfigScalar  # the worse run's value (None: unknown)
     reference: ConfigScalar  # the better run's value
-    origin_other: str  # default | config file | override | checkpoint | config dump | unknown
+    # default | config file | override | checkpoint | config dump | unknown | UNKNOWN_ORIGIN
+    origin_other: str
     origin_reference: str
     kind: str  # learning | runtime | measurement
 

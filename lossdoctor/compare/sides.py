@@ -9,7 +9,7 @@ import numpy as np
 
 from ..facts import Facts
 from ..run import Run
-from .results import DERIVED, Derived, KeyDiff, Overlap, OverlapPoint, Pair, TableRow
+from .results import DERIVED, UNKNOWN_ORIGIN, ConfigScalar, Derived, KeyDiff, Overlap, OverlapPoint, Pair, TableRow
 
 # keys that change what the model learns (not where it runs or how it is logged)
 LEARNING_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "dropout", "batch_size",
@@ -39,7 +39,8 @@ def iter_final(run: Run) -> float | None:
 def comparable(ra: Run, rb: Run, fa: Facts, fb: Facts) -> tuple[bool, str]:
     """Whether the losses of two runs compare at all (same vocabulary and dataset), and why not."""
     va, vb = fa.value("vocab_size"), fb.value("vocab_size")
-    if va is not None and vb is not None and va != vb:
+    estimated = "inferred" in (fa["vocab_size"].status, fb["vocab_size"].status)  # ln V from a loss
+    if va is not None and vb is not None and va != vb and not estimated:
         return False, f"vocab_size {va} vs {vb}"
     da, db = ra.config.trusted("dataset"), rb.config.trusted("dataset")
     if da is not None and db is not None and da != db:
@@ -48,18 +49,31 @@ def comparable(ra: Run, rb: Run, fa: Facts, fb: Facts) -> tuple[bool, str]:
 
 
 def config_diff(ra: Run, rb: Run) -> tuple[KeyDiff, ...]:
-    """The learning, runtime and measurement keys whose effective values differ."""
+    """The learning, runtime and measurement keys whose effective values differ, or that one
+    run shows and the other does not: a log without a config header has an unknown config,
+    not train.py's defaults (value None, origin UNKNOWN_ORIGIN)."""
     out = []
     for key in LEARNING_KEYS + RUNTIME_KEYS + MEASURE_KEYS:
-        ca, cb = ra.config.values.get(key), rb.config.values.get(key)
-        va = ca.value if ca is not None and ca.known else None
-        vb = cb.value if cb is not None and cb.known else None
-        if va == vb:
+        (va, oa), (vb, ob) = _shown(ra, key), _shown(rb, key)
+        if va == vb:  # the same, or unknown in both
             continue
         kind = "learning" if key in LEARNING_KEYS else "runtime" if key in RUNTIME_KEYS else "measurement"
-        out.append(KeyDiff(key, va, vb, ca.origin if ca is not None else "unknown",
-                           cb.origin if cb is not None else "unknown", kind))
+        out.append(KeyDiff(key, va, vb, oa, ob, kind))
     return tuple(out)
+
+
+def _shown(run: Run, key: str) -> tuple[ConfigScalar, str]:
+    """A key's value and origin as the run shows it; (None, why) when it does not."""
+    cv = run.config.values.get(key)
+    value = run.config.trusted(key)
+    if cv is None or value is None:
+        return None, UNKNOWN_ORIGIN if not run.config.defaults_trusted else "unknown"
+    return value, cv.origin
+
+
+def unknown_keys(diff: tuple[KeyDiff, ...]) -> list[str]:
+    """The differing keys that one run does not show."""
+    return [d.key for d in diff if d.other is None or d.reference is None]
 
 
 def derived(fa: Facts, fb: Facts) -> Derived:

@@ -2,8 +2,9 @@
 
 A rule fires when its `when` is true. It is "not applicable" when a fact it needs is
 unknown for this run (the reason is the fact's own note) or its arithmetic fails; it
-never raises. Findings are ranked by severity, then by the size of the expected effect
-on the val loss, then by id.
+never raises. Findings are ranked root cause first (ranking.py): by severity, a fault
+before advice, the size of the expected effect on the val loss, and id, with each symptom
+right after the finding that `explains` it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from ..facts import Facts
 from ..run import Run
 from .expr import EvalError, Missing, evaluate
-from .rules import SEVERITIES, Rule, RuleSet
+from .ranking import rank
+from .rules import Rule, RuleSet
 from .template import Flags, TemplateError
 
 if TYPE_CHECKING:
@@ -40,7 +42,7 @@ class Evidence:
 
     value: Any  # the fact's value (a string for a non-finite float)
     unit: str
-    status: str  # read | computed | assumed | unknown; 'given' in a rule's own test case
+    status: str  # read | computed | inferred | assumed | unknown; 'given' in a rule's own test case
     source: str
 
 
@@ -67,6 +69,8 @@ class Finding:
     expected_effect: EffectEstimate
     evidence: Mapping[str, Evidence]  # fact name -> what the rule read
     verify: VerifySpec
+    explains: tuple[str, ...] = ()  # ids of the other findings this one causes
+    explained_by: tuple[str, ...] = ()  # ids of the findings that cause this one
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,8 @@ def diagnose(run: Run, facts: Facts | None = None, rules: RuleSet | None = None,
 
 def apply(rules: RuleSet, values: Mapping[str, Any], facts: Facts | None = None,
           effects: _Extrapolations | None = None) -> Diagnosis:
-    findings, skipped, passed = [], [], []
+    findings: list[Finding] = []
+    skipped, passed = [], []
     for rule in rules.rules:
         res = check(rule, values, facts, effects)
         if isinstance(res, Finding):
@@ -109,8 +114,7 @@ def apply(rules: RuleSet, values: Mapping[str, Any], facts: Facts | None = None,
             skipped.append(res)
         else:
             passed.append(rule.id)
-    findings.sort(key=_rank)
-    return Diagnosis(tuple(findings), tuple(skipped), tuple(passed))
+    return Diagnosis(rank(findings, rules), tuple(skipped), tuple(passed))
 
 
 def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
@@ -225,12 +229,6 @@ class _Extrapolations:
         src = f"{source}: {scenario} to step {to:,}, val {s.val.mean:.4f} ({s.val.level:.0%} interval " \
               f"{s.val.lo:.4f} to {s.val.hi:.4f})"
         return EffectEstimate("extrapolation", s.val.mean - last, "nats", src, s.val.lo - last, s.val.hi - last)
-
-
-def _rank(f: Finding) -> tuple[int, float, str]:
-    e = f.expected_effect
-    size = abs(e.value) if e.value is not None and e.unit == "nats" else -1.0
-    return (-SEVERITIES.index(f.severity), -size, f.rule)
 
 
 def _clean(v: Any) -> Any:

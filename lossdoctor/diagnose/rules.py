@@ -21,6 +21,8 @@ other files still load. Fields (required unless a default is shown):
                      expect: lower|higher|same, seeds: 3 (default)}
     why             the user documentation: what the rule means and why the thresholds
     references      list of sources                              (default: none)
+    explains        rule ids or codes whose findings this one causes: when both fire,
+                    this one ranks first and its symptoms follow it  (default: none)
     cases           list of {name, facts: {fact: value}, expect: fire|pass|skip}; at least
                     one `fire` and one `pass`
 
@@ -51,6 +53,7 @@ METRICS = ("final_val", "best_val", "time_per_iter_ms")
 EXPECTS = ("lower", "higher", "same")
 CASE_EXPECTS = ("fire", "pass", "skip")
 ID_RE = re.compile(r"^[A-Z]{2,4}[0-9]{3,4}-[a-z0-9]+(-[a-z0-9]+)*$")
+CODE_RE = re.compile(r"^[A-Z]{2,4}[0-9]{3,4}$")
 
 REQUIRED = object()
 SCHEMA: dict[str, tuple[type | tuple[type, ...], Any]] = {
@@ -67,6 +70,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "verify": (dict, REQUIRED),
     "why": (str, REQUIRED),
     "references": (list, []),
+    "explains": (list, []),
     "cases": (list, REQUIRED),
 }
 
@@ -127,6 +131,7 @@ class Rule:
     references: tuple[str, ...]
     cases: tuple[Case, ...]
     path: str
+    explains: tuple[str, ...] = ()  # codes of the rules whose findings this one causes
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -276,7 +281,21 @@ def parse_rule(raw: dict[str, Any], path: str, fact_names: Collection[str]) -> R
     cases = _cases(v["cases"], fact_names, err)
     return Rule(v["id"], v["title"], v["category"], v["severity"], MappingProxyType(dict(params)),
                 tuple(lets), when, message, flags, advice, effect, verify, v["why"].strip(),
-                tuple(refs), cases, path, MappingProxyType(dict(raw)))
+                tuple(refs), cases, path, _explains(v["explains"], v["id"], err),
+                MappingProxyType(dict(raw)))
+
+
+def _explains(raw: list[Any], rid: str, err: ErrFn) -> tuple[str, ...]:
+    """The codes of `explains:`; each item is a rule id (LD602-no-better-than-unigram) or code."""
+    out = []
+    for item in raw:
+        code = item.split("-", 1)[0] if isinstance(item, str) else ""
+        if not (isinstance(item, str) and (ID_RE.match(item) or CODE_RE.match(item))):
+            raise err("explains", f"{item!r} is not a rule id or code, like LD602")
+        if code == rid.split("-", 1)[0]:
+            raise err("explains", "a rule cannot explain itself")
+        out.append(code)
+    return tuple(out)
 
 
 def _expr(text: Any, known: Collection[str], err: ErrFn, fld: str) -> Expr:

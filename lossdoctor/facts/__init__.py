@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from ..nanogpt import lr_at
 from ..run import Run
-from . import compute, curve, failure, loss, model, schedule, settings, speed
+from . import compute, curve, failure, loss, model, overfit, schedule, settings, speed
 from .base import STATUSES, Context, Fact, Facts, Status
 from .schedule import lr_schedule
 from .speed import PEAK_FLOPS, peak_flops_for
@@ -68,6 +68,7 @@ FACTS: dict[str, Callable[[Context], Fact]] = {
     "world_size": speed.world_size,
     "achieved_tflops": speed.achieved_tflops,
     "mfu_device": speed.mfu_device,
+    "flops_per_iter": speed.flops_per_iter,
     # config settings (settings.py)
     "learning_rate": settings.learning_rate,
     "min_lr": settings.min_lr,
@@ -104,11 +105,14 @@ FACTS: dict[str, Callable[[Context], Fact]] = {
     "val_slope_se": curve.val_slope_se,
     "val_slope_z": curve.val_slope_z,
     "best_val_frac": curve.best_val_frac,
-    "overfit_ratio": curve.overfit_ratio,
-    "overfit_ratio_trend": curve.overfit_ratio_trend,
-    "val_rise": curve.val_rise,
-    "val_rise_z": curve.val_rise_z,
-    "train_falling_after_best": curve.train_falling_after_best,
+    "overfit_ratio": overfit.overfit_ratio,
+    "overfit_ratio_trend": overfit.overfit_ratio_trend,
+    "val_rise": overfit.val_rise,
+    "val_rise_z": overfit.val_rise_z,
+    "train_falling_after_best": overfit.train_falling_after_best,
+    "gap_growth": overfit.gap_growth,
+    "gap_growth_se": overfit.gap_growth_se,
+    "gap_growth_z": overfit.gap_growth_z,
     "spike_count": curve.spike_count,
     "first_spike_step": curve.first_spike_step,
     "train_rise_evals": curve.train_rise_evals,

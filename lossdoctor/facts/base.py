@@ -6,6 +6,9 @@ Status, from strongest to weakest:
 
 * read      printed in the log or stored in the checkpoint
 * computed  arithmetic on read values and on the config the log showed
+* inferred  implied by what the log shows through a relation nanoGPT holds to, though the
+            value itself is not printed: FLOPs per iteration from the printed MFU and
+            time, the vocabulary from the loss of a fresh model (about ln V)
 * assumed   relies on something not in the run (a dataset size from nanoGPT's prepare.py,
             a model shape the log does not confirm, ...)
 * unknown   value is None; `note` says what is missing
@@ -23,8 +26,8 @@ import numpy as np
 from ..config import DEFAULT, Config
 from ..run import EvalCurve, IterCurve, Run
 
-Status = Literal["read", "computed", "assumed", "unknown"]
-STATUSES: tuple[str, ...] = ("read", "computed", "assumed", "unknown")
+Status = Literal["read", "computed", "inferred", "assumed", "unknown"]
+STATUSES: tuple[str, ...] = ("read", "computed", "inferred", "assumed", "unknown")
 
 T = TypeVar("T")
 
@@ -140,6 +143,8 @@ def derived(*inputs: Fact) -> Status:
         return "unknown"
     if "assumed" in statuses:
         return "assumed"
+    if "inferred" in statuses:
+        return "inferred"
     return "computed"
 
 

@@ -32,9 +32,12 @@ SPIKE_MULTIPLIER = 2.0  # a loss >= 2x the mean of the window before it is an ou
 SPIKE_PATIENCE = 4  # more than 4 outliers in a row make a spike
 SPIKE_MIN_WINDOW = 100  # logged iterations
 SPIKE_WINDOW_FRACTION = 0.05  # of all logged iterations
+# and at least this far above that mean (nats): near zero loss, as when a model has
+# memorized its text, doubling is a rise of hundredths of a nat, not a spike
+SPIKE_MIN_NATS = 0.5
 
 
-def _evals(ctx: Context) -> EvalCurve:
+def evals_of(ctx: Context) -> EvalCurve:
     return ctx.curves()[0]
 
 
@@ -47,7 +50,7 @@ def _iter_points(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
     return ctx.memo("curve_iter_points", find)
 
 
-def _slope(x: np.ndarray, y: np.ndarray) -> float:
+def slope(x: np.ndarray, y: np.ndarray) -> float:
     """Least-squares slope of y on x."""
     dx = x - x.mean()
     return float((dx * (y - y.mean())).sum() / (dx * dx).sum())
@@ -59,13 +62,13 @@ def _dropout(ctx: Context) -> float | None:
     return p.value if p.known and not not_numbers(p) and p.value > 0 else None
 
 
-def _threshold(ctx: Context) -> tuple[float, Fact]:
+def threshold(ctx: Context) -> tuple[float, Fact]:
     """eval_se (nats), or FALLBACK_EVAL_SE when it is unknown; and the eval_se fact."""
     se = ctx.fact("eval_se")
     return (se.value if se.known else FALLBACK_EVAL_SE), se
 
 
-def _threshold_status(se: Fact) -> tuple[Status, str | None]:
+def threshold_status(se: Fact) -> tuple[Status, str | None]:
     """Status and note of a fact judged against 2·eval_se."""
     if se.known:
         return derived(se), None
@@ -78,7 +81,7 @@ def _threshold_status(se: Fact) -> tuple[Status, str | None]:
 def n_evals(ctx: Context) -> Fact:
     if not ctx.run.format.has_log:
         return unknown("n_evals", "evals", "log: eval lines", "no log, only a checkpoint")
-    return Fact("n_evals", len(_evals(ctx)), "evals", "read", "log: eval lines of the lineage")
+    return Fact("n_evals", len(evals_of(ctx)), "evals", "read", "log: eval lines of the lineage")
 
 
 def iter_loss_sd(ctx: Context) -> Fact:
@@ -137,7 +140,7 @@ def iter_noise_per_token(ctx: Context) -> Fact:
 def _tail(ctx: Context) -> np.ndarray | None:
     """Indices of the last k = max(3, ceil(n_evals / 4)) evals after step 0, or None when
     fewer than 3 evals come after step 0."""
-    return ctx.memo("curve_tail", lambda: tail_indices(_evals(ctx).step))
+    return ctx.memo("curve_tail", lambda: tail_indices(evals_of(ctx).step))
 
 
 def tail_indices(steps: np.ndarray) -> np.ndarray | None:
@@ -152,7 +155,7 @@ TAIL_SOURCE = "the last max(3, ⌈n_evals/4⌉) evals after step 0"
 
 
 def _no_tail(ctx: Context) -> str:
-    n = int((_evals(ctx).step > 0).sum())
+    n = int((evals_of(ctx).step > 0).sum())
     return f"{plural(n, 'eval')} after step 0, {MIN_TAIL_EVALS} needed"
 
 
@@ -163,15 +166,16 @@ def n_tail_evals(ctx: Context) -> Fact:
     return Fact("n_tail_evals", len(tail), "evals", "computed", TAIL_SOURCE)
 
 
-def _tail_xy(ctx: Context, name: str, unit: str, src: str, field: str
+def tail_xy(ctx: Context, name: str, unit: str, src: str, field: str
              ) -> tuple[np.ndarray, np.ndarray] | Fact:
     """(step, y) over the tail evals; an unknown Fact when there is no finite tail."""
     tail = _tail(ctx)
     if tail is None:
         return unknown(name, unit, src, _no_tail(ctx))
-    ev = _evals(ctx)
+    ev = evals_of(ctx)
     x = ev.step[tail].astype(float)
-    y = ev.val[tail] if field == "val" else (ev.val[tail] - ev.train[tail]) / ev.train[tail]
+    y = {"val": lambda: ev.val[tail], "gap": lambda: ev.val[tail] - ev.train[tail],
+         "overfit": lambda: (ev.val[tail] - ev.train[tail]) / ev.train[tail]}[field]()
     if not np.isfinite(y).all():
         return unknown(name, unit, src, "NaN/inf loss in the last evals")
     return x, y
@@ -181,32 +185,39 @@ def val_slope(ctx: Context) -> Fact:
     """Least-squares slope of the val loss over the last evals; < 0 while it still improves."""
     name, unit = "val_slope", "nats/1k steps"
     src = f"least-squares slope of val over {TAIL_SOURCE}"
-    xy = _tail_xy(ctx, name, unit, src, "val")
+    xy = tail_xy(ctx, name, unit, src, "val")
     if isinstance(xy, Fact):
         return xy
-    return Fact(name, _slope(*xy) * 1000, unit, "computed", src)
+    return Fact(name, slope(*xy) * 1000, unit, "computed", src)
 
 
 def val_slope_se(ctx: Context) -> Fact:
     """Standard error of val_slope: from eval_se when known (each eval draws its own random
     batches, so their errors are independent), else from the fit's residuals, which needs
     4 evals or more (2 residual degrees of freedom) and is floored at the log's rounding."""
-    name, unit = "val_slope_se", "nats/1k steps"
-    slope = ctx.fact("val_slope")
-    xy = _tail_xy(ctx, name, unit, "standard error of val_slope", "val")
-    if isinstance(xy, Fact) or not slope.known:
-        return missing(name, unit, "standard error of val_slope", slope)
+    return slope_se(ctx, "val_slope_se", ctx.fact("val_slope"), "val", 1.0)
+
+
+def slope_se(ctx: Context, name: str, fact: Fact, field: str, points: float) -> Fact:
+    """Standard error of `fact` (a tail_xy slope of `field`, per 1k steps). Each point's
+    error is √points·eval_se when eval_se is known (points: how many independent eval
+    means the point adds up), else it comes from the residuals of the fit."""
+    unit = "nats/1k steps"
+    xy = tail_xy(ctx, name, unit, f"standard error of {fact.name}", field)
+    if isinstance(xy, Fact) or not fact.known:
+        return missing(name, unit, f"standard error of {fact.name}", fact)
     x, y = xy
     sxx = float(((x - x.mean()) ** 2).sum())
     se = ctx.fact("eval_se")
     if se.known:
-        return Fact(name, se.value / math.sqrt(sxx) * 1000, unit, derived(se),
-                    "eval_se / √Σ(step - mean step)²")
+        return Fact(name, math.sqrt(points) * se.value / math.sqrt(sxx) * 1000, unit, derived(se),
+                    f"{'√' + format(points, 'g') + '·' if points != 1 else ''}eval_se"
+                    " / √Σ(step - mean step)²")
     src = "least-squares standard error from the residuals"
     if len(x) < 4:
         return unknown(name, unit, src, f"eval_se unknown and {plural(len(x), 'eval')}: "
                                         "4 needed for a residual estimate")
-    fit = y.mean() + slope.value / 1000 * (x - x.mean())
+    fit = y.mean() + fact.value / 1000 * (x - x.mean())
     # at least the variance of the log's rounding, so evals on a line give no zero se
     resid_var = max(float(((y - fit) ** 2).sum()) / (len(x) - 2), ROUNDING_VAR)
     return Fact(name, math.sqrt(resid_var / sxx) * 1000, unit, "computed", src,
@@ -230,84 +241,18 @@ def best_val_frac(ctx: Context) -> Fact:
     return ratio(name, unit, src, ctx.fact("best_val_step"), ctx.fact("final_step"))
 
 
-def overfit_ratio(ctx: Context) -> Fact:
-    """(final_val - final_train) / final_train: the generalization gap relative to the train
-    loss, the ratio SageMaker Debugger's Overfit rule watches."""
-    name, unit, src = "overfit_ratio", "fraction", "(final_val - final_train) / final_train"
-    v, t = ctx.fact("final_val"), ctx.fact("final_train")
-    if not (v.known and t.known):
-        return missing(name, unit, src, v, t)
-    if not (math.isfinite(v.value) and math.isfinite(t.value)):
-        return unknown(name, unit, src, "the last eval's loss is NaN/inf")
-    if t.value <= 0:
-        return unknown(name, unit, src, "final_train is not positive")
-    return Fact(name, (v.value - t.value) / t.value, unit, derived(v, t), src)
-
-
-def overfit_ratio_trend(ctx: Context) -> Fact:
-    """Least-squares slope of (val - train) / train over the last evals; > 0 as the gap grows."""
-    name, unit = "overfit_ratio_trend", "1/1k steps"
-    src = f"least-squares slope of (val - train)/train over {TAIL_SOURCE}"
-    xy = _tail_xy(ctx, name, unit, src, "overfit")
-    if isinstance(xy, Fact):
-        return xy
-    return Fact(name, _slope(*xy) * 1000, unit, "computed", src)
-
-
-def val_rise(ctx: Context) -> Fact:
-    """final_val - best_val (>= 0): how far val came back up from its best."""
-    name, unit, src = "val_rise", "nats", "final_val - best_val"
-    v, best = ctx.fact("final_val"), ctx.fact("best_val")
-    if not (v.known and best.known):
-        return missing(name, unit, src, v, best)
-    if not math.isfinite(v.value):
-        return unknown(name, unit, src, "the last eval's val loss is NaN/inf")
-    return Fact(name, v.value - best.value, unit, derived(v, best), src)
-
-
-def val_rise_z(ctx: Context) -> Fact:
-    """val_rise in standard errors of one eval. Without eval_se (a log that does not show
-    eval_iters) FALLBACK_EVAL_SE is assumed, said in the note: the curves alone show a
-    rise many times the noise of any eval_iters nanoGPT's configs use."""
-    name, unit, src = "val_rise_z", "", "val_rise / eval_se"
-    rise = ctx.fact("val_rise")
-    if not rise.known:
-        return missing(name, unit, src, rise)
-    thr, se = _threshold(ctx)
-    status, note = _threshold_status(se)
-    return Fact(name, rise.value / thr, unit, derived(rise, se) if se.known else status, src, note)
-
-
-def train_falling_after_best(ctx: Context) -> Fact:
-    """Whether the eval train loss at the last eval is below its value at the best-val eval
-    by more than 2·eval_se: the model keeps fitting the train split while val does not."""
-    name, unit = "train_falling_after_best", ""
-    src = "train(last eval) < train(best-val eval) - 2·eval_se"
-    ev = _evals(ctx)
-    ok = np.isfinite(ev.val)
-    if not ok.any():
-        return unknown(name, unit, src, NO_EVALS if not len(ev) else "no finite val loss")
-    i = int(np.argmin(np.where(ok, ev.val, np.inf)))  # the best_val eval, first on ties
-    at_best, last = float(ev.train[i]), float(ev.train[-1])
-    if not (math.isfinite(at_best) and math.isfinite(last)):
-        return unknown(name, unit, src, "train loss NaN/inf at the best or the last eval")
-    thr, se = _threshold(ctx)
-    status, note = _threshold_status(se)
-    return Fact(name, bool(last < at_best - 2 * thr), unit, status, src, note)
-
-
 def train_rise_evals(ctx: Context) -> Fact:
     """The longest run of consecutive evals (after step 0) whose eval train loss rose by more
     than 2·eval_se from the eval before: train loss should not rise, so this flags
     instability or too high an LR."""
     name, unit = "train_rise_evals", "evals"
     src = "longest run of evals with train up > 2·eval_se from the previous eval"
-    ev = _evals(ctx)
+    ev = evals_of(ctx)
     train = ev.train[ev.step > 0]
     if len(train) < 2:
         return unknown(name, unit, src, f"{plural(len(train), 'eval')} after step 0, 2 needed")
-    thr, se = _threshold(ctx)
-    status, note = _threshold_status(se)
+    thr, se = threshold(ctx)
+    status, note = threshold_status(se)
     return Fact(name, _longest_run(np.diff(train) > 2 * thr), unit, status, src, note)
 
 
@@ -331,7 +276,8 @@ def _spikes(ctx: Context) -> tuple[np.ndarray, int] | str:
 
     llm-foundry's KillLossSpike: a loss >= 2x the mean of the `window` losses before it is an
     outlier; more than 4 outliers in a row make a spike. Here the losses are the logged
-    iterations (every log_interval-th step), the window max(100, 5% of them)."""
+    iterations (every log_interval-th step), the window max(100, 5% of them), and an outlier
+    must also be SPIKE_MIN_NATS above the mean."""
     def find() -> tuple[np.ndarray, int] | str:
         step, loss = _iter_points(ctx)
         n = len(loss)
@@ -341,15 +287,15 @@ def _spikes(ctx: Context) -> tuple[np.ndarray, int] | str:
                     f"{window + SPIKE_PATIENCE + 1} needed")
         csum = np.concatenate(([0.0], np.cumsum(loss)))
         before = (csum[window:n] - csum[:n - window]) / window  # mean of loss[i-window:i]
-        outlier = loss[window:] >= SPIKE_MULTIPLIER * before
+        outlier = (loss[window:] >= SPIKE_MULTIPLIER * before) & (loss[window:] - before >= SPIKE_MIN_NATS)
         starts, ends = _runs(outlier)
         long = (ends - starts) > SPIKE_PATIENCE
         return step[window + starts[long]], window
     return ctx.memo("curve_spikes", find)
 
 
-SPIKE_SOURCE = ("llm-foundry KillLossSpike: iter loss >= 2x mean of the previous window, "
-                ">4 in a row")
+SPIKE_SOURCE = ("llm-foundry KillLossSpike: iter loss >= 2x mean of the previous window "
+                f"(and >= {SPIKE_MIN_NATS} nats above it), >4 in a row")
 
 
 def spike_count(ctx: Context) -> Fact:
@@ -436,9 +382,11 @@ def init_vs_expected(ctx: Context) -> Fact:
     first, expected = ctx.fact("first_val"), ctx.fact("init_loss_expected")
     if not (first.known and expected.known):
         return missing(name, unit, src, first, expected)
-    ev = _evals(ctx)
+    ev = evals_of(ctx)
     if int(ev.step[0]) != 0:
         return unknown(name, unit, src, f"the first eval is at step {int(ev.step[0])}, not 0")
+    if ctx.fact("vocab_size").status == "inferred":
+        return unknown(name, unit, src, "vocab_size is inferred from this same loss")
     if not math.isfinite(first.value):
         return unknown(name, unit, src, "the step-0 val loss is NaN/inf")
     return Fact(name, first.value - expected.value, unit, derived(first, expected), src)

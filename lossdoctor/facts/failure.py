@@ -1,16 +1,23 @@
-"""How the run ended when it crashed: the exception its last process printed.
+"""How the run ended when it crashed: the exception its last process printed, or the
+signal that stopped it.
 
 A traceback is read from the log as an event whose text is the exception line
-(`torch.OutOfMemoryError: CUDA out of memory. ...`). The failure is the last traceback of
-the run's last process (its segment): a crash an earlier process had and a later one
-resumed past is not how the run ended. Its kind decides the usual fix (rules LD17xx):
+(`torch.OutOfMemoryError: CUDA out of memory. ...`); a stop from outside (a scheduler's
+time limit, a SIGTERM, Ctrl-C) as an `interrupted` event with its line. The failure is the
+last of these in the run's last process (its segment): a crash an earlier process had and
+a later one resumed past is not how the run ended. Its kind decides the usual fix (rules
+LD17xx):
 
   compile        torch.compile failed: torch._dynamo / torch._inductor in the exception
                  (BackendCompilerFailed, InductorError, ...)
   out of memory  the device ran out of memory (torch.OutOfMemoryError, "CUDA out of
                  memory", "can't allocate memory")
-  interrupted    stopped from outside (KeyboardInterrupt: Ctrl-C, or a SIGINT from a
-                 scheduler): not a fault of the run
+  time limit     the scheduler stopped the job at its time limit (Slurm's `CANCELLED AT
+                 ... DUE TO TIME LIMIT`)
+  terminated     stopped by a signal: SIGTERM (`Terminated`, torchrun's `Received 15 death
+                 signal`), a cancelled job, or SIGKILL (`Killed`, often the kernel's
+                 out-of-memory killer)
+  interrupted    stopped with Ctrl-C (KeyboardInterrupt): by its user, not a fault of the run
   exception      any other exception
 """
 
@@ -23,18 +30,21 @@ from .base import Context, Fact, unknown
 
 __all__ = ["failure_kind", "failure_text", "failure_line", "KINDS"]
 
-KINDS = ("compile", "out of memory", "interrupted", "exception")
+KINDS = ("compile", "out of memory", "time limit", "terminated", "interrupted", "exception")
 COMPILE = re.compile(r"torch\._(dynamo|inductor)|BackendCompilerFailed|InductorError|TorchDynamo", re.I)
 OOM = re.compile(r"OutOfMemoryError|out of memory|can't allocate memory|CUBLAS_STATUS_ALLOC_FAILED", re.I)
 INTERRUPTED = re.compile(r"^\s*KeyboardInterrupt\b")
-SOURCE = "log: the last process's traceback"
+TIME_LIMIT = re.compile(r"DUE TO TIME LIMIT")
+TERMINATED = re.compile(r"CANCELLED AT|Received \d+ death signal|^\s*Killed\b|Terminated\b")
+SOURCE = "log: the last process's traceback or stop signal"
 
 
 def _last_traceback(ctx: Context) -> Event | None:
-    """The last traceback event of the last process (segment) in the log."""
+    """The last traceback or stop event of the last process (segment) in the log."""
     run = ctx.run
     start = run.segments[-1].first_line if run.segments else 0
-    found = [e for e in run.events if e.kind == "traceback" and (e.line is None or e.line >= start)]
+    found = [e for e in run.events
+             if e.kind in ("traceback", "interrupted") and (e.line is None or e.line >= start)]
     return found[-1] if found else None
 
 
@@ -45,6 +55,10 @@ def _kind(text: str) -> str:
         return "out of memory"
     if INTERRUPTED.search(text):
         return "interrupted"
+    if TIME_LIMIT.search(text):
+        return "time limit"
+    if TERMINATED.search(text):
+        return "terminated"
     return "exception"
 
 
@@ -55,7 +69,7 @@ def failure_kind(ctx: Context) -> Fact:
         return unknown("failure_kind", "", SOURCE, "a checkpoint does not say how its run ended")
     event = _last_traceback(ctx)
     if event is None:
-        return Fact("failure_kind", None, "", "read", SOURCE, "no traceback in the last process")
+        return Fact("failure_kind", None, "", "read", SOURCE, "no traceback or stop signal in the last process")
     return Fact("failure_kind", _kind(event.text), "", "read", SOURCE)
 
 
@@ -63,7 +77,7 @@ def failure_text(ctx: Context) -> Fact:
     """The exception line of that traceback, as printed (shortened past 200 characters)."""
     event = _last_traceback(ctx)
     if event is None:
-        return Fact("failure_text", None, "", "read", SOURCE, "no traceback in the last process")
+        return Fact("failure_text", None, "", "read", SOURCE, "no traceback or stop signal in the last process")
     text = event.text.strip()
     return Fact("failure_text", text if len(text) <= 200 else text[:197] + "...", "", "read", SOURCE)
 
@@ -72,4 +86,4 @@ def failure_line(ctx: Context) -> Fact:
     """The 1-based line of that exception in the log."""
     event = _last_traceback(ctx)
     line = event.line if event is not None else None
-    return Fact("failure_line", line, "", "read", SOURCE, None if event else "no traceback in the last process")
+    return Fact("failure_line", line, "", "read", SOURCE, None if event else "no traceback or stop signal in the last process")

@@ -13,6 +13,7 @@ Where the shape comes from, best first:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..nanogpt import DATASET_VOCAB, GPT2_BLOCK_SIZE, GPT2_VOCAB_SIZE, SHAPE_KEYS, gpt2_block_size, gpt2_model_args
@@ -91,7 +92,26 @@ def _one(ctx: Context, key: str) -> Fact:
     if key == "vocab_size" and config.seen:
         return unknown(key, "", "model config",
                        "the log prints no `found vocab_size` line and the dataset is not known")
+    if key == "vocab_size" and init in ("", "scratch"):
+        inferred = _vocab_from_first_loss(ctx)
+        if inferred is not None:
+            return inferred
     return unknown(key, "", "model config", why_unknown(config, key))
+
+
+def _vocab_from_first_loss(ctx: Context) -> Fact | None:
+    """e^(val at step 0): a fresh model predicts about uniformly, at a loss of about ln V."""
+    ev = ctx.curves()[0]
+    if not len(ev) or int(ev.step[0]) != 0 or not 0 < ev.val[0] < VOCAB_LOSS_MAX:
+        return None
+    return Fact("vocab_size", int(round(math.exp(float(ev.val[0])))), "", "inferred",
+                "e^(val loss at step 0): a fresh model starts at about ln(vocab_size)",
+                "an estimate, assuming the run started from scratch: a fresh model starts at or a "
+                "little above ln V, more so the deeper it is, so this can read up to a third high "
+                "(65 characters have read as 65 to 85)")
+
+
+VOCAB_LOSS_MAX = math.log(2**20)  # a first loss above this is no vocabulary size nanoGPT trains
 
 
 def _gpt2(ctx: Context, key: str, init: str) -> Fact | None:

@@ -222,6 +222,30 @@ def _world_size_hint(ctx: Context, value: float, ws: int) -> str | None:
     return None
 
 
+MIN_MFU_FOR_FLOPS = 0.5  # %: below, the 2-decimal printed MFU is too coarse (>1% rounding)
+
+
+def flops_per_iter(ctx: Context) -> Fact:
+    """Training FLOPs of one optimizer step of one process: flops_per_token times the
+    process's tokens per step; where those are unknown (a log without its config),
+    inferred from nanoGPT's printed MFU, which is exactly that over time_per_iter and
+    312 TFLOPS."""
+    name, unit = "flops_per_iter", "FLOPs"
+    fpt, tpi, ws = ctx.fact("flops_per_token"), ctx.fact("tokens_per_iter"), ctx.fact("world_size")
+    if fpt.known and tpi.known and ws.known:
+        return Fact(name, float(fpt.value * tpi.value / ws.value), unit, derived(fpt, tpi, ws),
+                    "flops_per_token * tokens_per_iter / world_size", "per process")
+    mfu, t = ctx.fact("mfu_printed"), ctx.fact("time_per_iter_ms")
+    src = "printed mfu × 312 TFLOPS × time_per_iter_ms"
+    if not (mfu.known and t.known):
+        return missing(name, unit, src, fpt, tpi, mfu, t)
+    if mfu.value < MIN_MFU_FOR_FLOPS:
+        return unknown(name, unit, src, f"the printed mfu, {mfu.value:.2f}%, is too coarse to infer from")
+    return Fact(name, mfu.value / 100 * A100_BF16_PEAK * t.value / 1000, unit, "inferred", src,
+                "per process; nanoGPT's mfu is an average over recent iterations, so this is "
+                "approximate")
+
+
 def mfu_device(ctx: Context) -> Fact:
     """achieved_tflops / the device's dense peak, in %."""
     ach = ctx.fact("achieved_tflops")

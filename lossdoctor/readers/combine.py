@@ -22,14 +22,15 @@ def merge(run: Run, info: CheckpointInfo) -> Run:
 
     The log's own values win; the checkpoint fills what the log did not show (a log
     with no header gets its whole config from the checkpoint), and its model_args and
-    parameter count are exact.
+    parameter count are exact. The last segment of the lineage, the process that saved
+    the checkpoint, gets the same: its explicit values win over train.py's defaults.
     """
-    b = C.ConfigBuilder()
-    for cv in run.config.values.values():
-        if cv.origin != C.DEFAULT:
-            b.set(cv)
-    cfg = _config_from_checkpoint(info, b, keep=set(k for k, v in run.config.values.items()
-                                                    if v.origin != C.DEFAULT))
+    cfg = _filled(run.config, info)
+    segments = list(run.segments)
+    lineage = run.lineage()
+    last = segments[lineage[-1]] if lineage else None
+    if last is not None and last.config is not None:
+        segments[lineage[-1]] = replace(last, config=_filled(last.config, info))
     notes = list(run.notes)
     if run.config.seen is False and cfg.seen:
         notes = [n for n in notes if not n.startswith("the log shows no config")]
@@ -38,9 +39,18 @@ def merge(run: Run, info: CheckpointInfo) -> Run:
     if info.iter_num is not None and saves and saves[-1] != info.iter_num:
         notes.append(f"the checkpoint is from step {info.iter_num}, but the log's last save "
                      f"was at step {saves[-1]}: they may not belong together")
-    merged = replace(run, config=cfg, format=Dialect.NANOGPT_WITH_CKPT,
+    merged = replace(run, config=cfg, segments=tuple(segments), format=Dialect.NANOGPT_WITH_CKPT,
                      source=f"{run.source} + {info.path}", notes=tuple(notes))
     return _with_checkpoint(merged, info)
+
+
+def _filled(config: C.Config, info: CheckpointInfo) -> C.Config:
+    """`config` with the checkpoint's values where it has only train.py's defaults."""
+    b = C.ConfigBuilder()
+    for cv in config.values.values():
+        if cv.origin != C.DEFAULT:
+            b.set(cv)
+    return _config_from_checkpoint(info, b, keep={k for k, v in config.values.items() if v.origin != C.DEFAULT})
 
 
 def _config_from_checkpoint(info: CheckpointInfo, b: C.ConfigBuilder, keep: set[str] | None = None

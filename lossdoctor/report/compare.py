@@ -9,7 +9,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..compare import Comparison, Reachable, ToReach
+from ..compare import UNKNOWN_ORIGIN, Comparison, Reachable, ToReach
 from ..run import Run
 
 LABELS = {"params": "parameters", "tokens_per_iter": "tokens / iteration", "steps_done": "steps",
@@ -90,11 +90,23 @@ def _diff(c: Comparison) -> RenderableType:
     t = Table(title="config differences (value and where it came from)", title_justify="left")
     for col in ("key", "worse run", "better run", "kind"):
         t.add_column(col)
+    hidden = [d for d in c.diff if UNKNOWN_ORIGIN in (d.origin_other, d.origin_reference)]
     for d in c.diff:
-        t.add_row(d.key, f"{d.other!r} ({d.origin_other})", f"{d.reference!r} ({d.origin_reference})", d.kind)
+        if d not in hidden:
+            t.add_row(d.key, _config_cell(d.other, d.origin_other), _config_cell(d.reference, d.origin_reference),
+                      d.kind)
+    if hidden:  # one row, not one per key: a log without a header hides all of them at once
+        shown = f"set or default: {', '.join(d.key for d in hidden)}"
+        unknown = "unknown: the log shows no config header"
+        cells = (unknown, shown) if hidden[0].other is None else (shown, unknown)
+        t.add_row(f"{len(hidden)} keys", *cells, "unknown")
     if not c.diff:
         t.add_row("(none)", "", "", "")
     return t
+
+
+def _config_cell(value: object, origin: str) -> str:
+    return origin if value is None else f"{value!r} ({origin})"
 
 
 def _derived(c: Comparison) -> RenderableType:

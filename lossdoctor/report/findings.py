@@ -44,6 +44,10 @@ def _finding(i: int, f: Finding) -> RenderableType:
     body.add_column(style="dim", no_wrap=True)
     body.add_column()
     body.add_row("", f.message)
+    if f.explains:
+        body.add_row("cause", Text(f"explains {', '.join(_code(r) for r in f.explains)}", style="bold"))
+    if f.explained_by:
+        body.add_row("symptom", f"explained by {', '.join(_code(r) for r in f.explained_by)}")
     if f.flags:
         body.add_row("flags", Text(f.flags, style="bold green"))
     if f.advice:
@@ -54,6 +58,10 @@ def _finding(i: int, f: Finding) -> RenderableType:
     if ev:
         body.add_row("evidence", Text(ev, style="dim"))
     return Group(head, body)
+
+
+def _code(rule_id: str) -> str:
+    return rule_id.split("-", 1)[0]
 
 
 def effect_text(e: EffectEstimate) -> str:

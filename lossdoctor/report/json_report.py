@@ -82,7 +82,8 @@ def finding_dict(f: Finding) -> dict[str, Any]:
             "message": f.message, "flags": f.flags, "advice": f.advice,
             "expected_effect": dataclasses.asdict(f.expected_effect),
             "evidence": {k: dataclasses.asdict(v) for k, v in f.evidence.items()},
-            "verify": dataclasses.asdict(f.verify)}
+            "verify": dataclasses.asdict(f.verify),
+            "explains": list(f.explains), "explained_by": list(f.explained_by)}
 
 
 def clean(x: Any) -> Any:

@@ -17,6 +17,12 @@ nanoGPT flags and an expected effect whose source is named: an extrapolation of 
 a value measured on the run, or a cited rule of thumb (marked as such). A rule whose facts
 are unknown for a run is reported as not applicable, with the reason.
 
+Findings are listed root cause first: a rule that `explains` another comes before it when
+both fire, and the report says so ("explains LD602"). Otherwise they are ordered by
+severity, then how the run ended (a crash or stop), then faults before advice (categories
+train_longer, eval_noise, measurement, resume, throughput, precision, config), then the
+size of the expected effect.
+
 """
 
 
@@ -48,6 +54,8 @@ def rules_markdown(rules: list[Rule]) -> str:
         vf = r.verify.flags.source if r.verify.flags else "the run as is"
         out.append(f"- verify: `{vf}`, {r.verify.metric} expected {r.verify.expect} over {r.verify.seeds} seeds")
         out.append(f"- facts: {', '.join(f'`{f}`' for f in r.facts_used)}")
+        if r.explains:
+            out.append(f"- explains: {', '.join(r.explains)}")
         if r.references:
             out.append("- references:")
             out += [f"  - {x}" for x in r.references]
