@@ -70,8 +70,8 @@ def test_the_report_shows_the_causal_link() -> None:
 
     from rich.console import Console
 
-    from lossdoctor.report.findings import render_diagnosis
     from lossdoctor.diagnose.engine import Diagnosis
+    from lossdoctor.report.findings import render_diagnosis
     out = rank([_finding("LD602-no-better-than-unigram", "underfitting", "error"),
                 _finding("LD201-lr-above-range", "lr_too_high")], BUILTIN)
     buf = io.StringIO()
@@ -83,7 +83,8 @@ def test_the_report_shows_the_causal_link() -> None:
 def test_the_124m_overfit_log_gets_overfitting_first() -> None:
     import lossdoctor
     from lossdoctor.diagnose import diagnose
-    run = lossdoctor.load(str(shared_path("corpus/logs/nanogpt/druidowm-wandb-output-shakespeare-124M-overfit-8xH100.log")))
+    log = shared_path("corpus/logs/nanogpt/druidowm-wandb-output-shakespeare-124M-overfit-8xH100.log")
+    run = lossdoctor.load(str(log))
     findings = diagnose(run).findings
     assert findings[0].rule == "LD501-val-past-minimum"
     assert "LD203-loss-spikes" not in [f.rule for f in findings]  # a memorized loss near 0 has no spikes

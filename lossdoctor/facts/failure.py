@@ -37,6 +37,7 @@ INTERRUPTED = re.compile(r"^\s*KeyboardInterrupt\b")
 TIME_LIMIT = re.compile(r"DUE TO TIME LIMIT")
 TERMINATED = re.compile(r"CANCELLED AT|Received \d+ death signal|^\s*Killed\b|Terminated\b")
 SOURCE = "log: the last process's traceback or stop signal"
+NO_FAILURE = "no traceback or stop signal in the last process"
 
 
 def _last_traceback(ctx: Context) -> Event | None:
@@ -69,7 +70,7 @@ def failure_kind(ctx: Context) -> Fact:
         return unknown("failure_kind", "", SOURCE, "a checkpoint does not say how its run ended")
     event = _last_traceback(ctx)
     if event is None:
-        return Fact("failure_kind", None, "", "read", SOURCE, "no traceback or stop signal in the last process")
+        return Fact("failure_kind", None, "", "read", SOURCE, NO_FAILURE)
     return Fact("failure_kind", _kind(event.text), "", "read", SOURCE)
 
 
@@ -77,7 +78,7 @@ def failure_text(ctx: Context) -> Fact:
     """The exception line of that traceback, as printed (shortened past 200 characters)."""
     event = _last_traceback(ctx)
     if event is None:
-        return Fact("failure_text", None, "", "read", SOURCE, "no traceback or stop signal in the last process")
+        return Fact("failure_text", None, "", "read", SOURCE, NO_FAILURE)
     text = event.text.strip()
     return Fact("failure_text", text if len(text) <= 200 else text[:197] + "...", "", "read", SOURCE)
 
@@ -86,4 +87,4 @@ def failure_line(ctx: Context) -> Fact:
     """The 1-based line of that exception in the log."""
     event = _last_traceback(ctx)
     line = event.line if event is not None else None
-    return Fact("failure_line", line, "", "read", SOURCE, None if event else "no traceback or stop signal in the last process")
+    return Fact("failure_line", line, "", "read", SOURCE, None if event else NO_FAILURE)
