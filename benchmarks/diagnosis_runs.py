@@ -9,6 +9,11 @@ package; see lossdoctor/trainer/data.py). Faults are planted at two strengths, a
 one and a mild one, on different base configs. Healthy runs include long ones that are
 still improving at the end.
 
+A divergence plant raises the LR far and turns clipping off. Its label is decided by what
+the log shows, not by the plant: `divergence` when the loss did diverge (NaN, or an
+iteration loss after step 100 above the first eval's loss, where a fresh model starts),
+else `lr_too_high`, which is then what was planted (`label`).
+
 The runs are split in two halves. "tune" holds every run on tiny Shakespeare: the rules'
 thresholds were checked against these. "held-out" holds every run on pycode, with the
 same faults planted on other base configs; it is scored separately, never used to set a
@@ -16,7 +21,7 @@ threshold.
 
 Each run keeps its train.log (checkpoint and metrics dropped) under --runs, plus
 labels.yaml, which the test suite reads. Existing runs are reused unless --retrain.
-Training them all takes about 30 minutes on 2 CPU cores.
+Training them all takes about an hour on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+
+import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -46,15 +53,15 @@ BASES: dict[str, list[str]] = {
     # 0.8M params: nanoGPT's README CPU model, 1000 steps
     "small": ["--n_layer=4", "--n_head=4", "--n_embd=128", "--block_size=64", "--batch_size=12",
               "--dropout=0.0", "--learning_rate=0.001", "--min_lr=0.0001", "--max_iters=1000",
-              "--lr_decay_iters=1000", "--warmup_iters=50", "--eval_interval=100", "--eval_iters=100"],
+              "--lr_decay_iters=1000", "--warmup_iters=50", "--eval_interval=100", "--eval_iters=50"],
     # 0.34M params, short context, large batch, higher LR, dropout 0.1
     "mid": ["--n_layer=3", "--n_head=3", "--n_embd=96", "--block_size=32", "--batch_size=32",
             "--dropout=0.1", "--learning_rate=0.002", "--min_lr=0.0002", "--max_iters=800",
-            "--lr_decay_iters=800", "--warmup_iters=40", "--eval_interval=80", "--eval_iters=100"],
-    # 0.4M params, long context, small batch, low LR, dropout 0.2, 1.5 epochs
+            "--lr_decay_iters=800", "--warmup_iters=40", "--eval_interval=80", "--eval_iters=50"],
+    # 0.4M params, long context, small batch, low LR, dropout 0.2
     "ctx": ["--n_layer=2", "--n_head=4", "--n_embd=128", "--block_size=128", "--batch_size=8",
-            "--dropout=0.2", "--learning_rate=0.0006", "--min_lr=0.00006", "--max_iters=1500",
-            "--lr_decay_iters=1500", "--warmup_iters=100", "--eval_interval=150", "--eval_iters=100"],
+            "--dropout=0.2", "--learning_rate=0.0006", "--min_lr=0.00006", "--max_iters=1000",
+            "--lr_decay_iters=1000", "--warmup_iters=100", "--eval_interval=100", "--eval_iters=50"],
 }
 
 # the first n characters of a text: a small dataset that a model repeats many times
@@ -151,9 +158,25 @@ RUNS: dict[str, Plant] = {
     "py_healthy_small": _p(None, "", "small", "pycode"),
     "py_healthy_mid": _p(None, "", "mid", "pycode"),
     "py_healthy_ctx": _p(None, "", "ctx", "pycode"),
-    "py_healthy_small_long": _p(None, "", "small", "pycode", *_long(3000, 200)),
-    "py_healthy_mid_long": _p(None, "", "mid", "pycode", *_long(2400, 160)),
+    "py_healthy_small_long": _p(None, "", "small", "pycode", *_long(2500, 250)),
+    "py_healthy_mid_long": _p(None, "", "mid", "pycode", *_long(2000, 200)),
 }
+
+
+DIVERGE_AFTER = 100  # steps: the loss must have fallen once before it can blow up
+
+
+def label(plant: Plant, log: str) -> str | None:
+    """The category a run's log earns: the plant's, except for a divergence plant whose
+    loss never diverged (see the module doc), which is lr_too_high."""
+    if plant.category != "divergence":
+        return plant.category
+    import lossdoctor
+    evals, iters = lossdoctor.load(log).curves()
+    start = float(evals.val[0]) if len(evals) and evals.step[0] == 0 else float("inf")
+    late = iters.loss[iters.step >= DIVERGE_AFTER]
+    diverged = bool(len(late)) and bool((~np.isfinite(late)).any() or (late > start).any())
+    return "divergence" if diverged else "lr_too_high"
 
 
 def flags_of(plant: Plant) -> list[str]:
@@ -219,7 +242,8 @@ def write_labels(runs: str) -> None:
     """labels.yaml: name -> planted category (or healthy), strength, half; for the tests."""
     lines = ["# written by benchmarks/diagnosis_runs.py: the planted cause of each run\n"]
     for name, p in RUNS.items():
-        lines.append(f"{name}: {{category: {p.category or 'healthy'}, strength: '{p.strength}', "
+        category = label(p, os.path.join(runs, name, "train.log"))
+        lines.append(f"{name}: {{category: {category or 'healthy'}, strength: '{p.strength}', "
                      f"half: {p.half}, base: {p.base}, data: {p.data}}}\n")
     with open(os.path.join(runs, "labels.yaml"), "w", encoding="utf-8") as f:
         f.writelines(lines)

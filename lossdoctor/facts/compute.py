@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..nanogpt import BATCH_KEYS
+from ..nanogpt import BATCH_KEYS, DATASET_VOCAB
 from .base import Context, Fact, config_fact, derived, join_notes, missing, unknown
 from .model import gpt_params, printed_m, shape
 
@@ -189,7 +189,7 @@ def dataset_tokens(ctx: Context) -> Fact:
         return Fact(name, int(ctx.run.dataset_tokens), unit, "read", "run: dataset_tokens")
     dataset = ctx.config().trusted("dataset")
     vocab = shape(ctx)["vocab_size"]
-    if dataset == "shakespeare_char" and vocab.value == 65:
+    if dataset == "shakespeare_char" and vocab.value == DATASET_VOCAB["shakespeare_char"]:
         return Fact(name, SHAKESPEARE_CHAR_TRAIN_TOKENS, unit, "assumed",
                     "nanoGPT data/shakespeare_char/prepare.py: train.bin",
                     "the standard tiny-shakespeare split; pass --dataset-tokens if yours differs")

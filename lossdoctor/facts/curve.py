@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from ..nanogpt import DATASET_VOCAB
 from ..run import EvalCurve
 from .base import Context, Fact, Status, derived, missing, plural, unknown, why_unknown
 from .compute import SHAKESPEARE_CHAR_UNIGRAM_ENTROPY
@@ -398,6 +399,11 @@ def unigram_entropy(ctx: Context) -> Fact:
     name, unit = "unigram_entropy", "nats"
     cfg = ctx.config()
     dataset = cfg.trusted("dataset")
+    vocab = ctx.fact("vocab_size")
+    if dataset == "shakespeare_char" and vocab.known and vocab.value != DATASET_VOCAB["shakespeare_char"]:
+        return unknown(name, unit, "config: dataset",
+                       f"dataset shakespeare_char with {vocab.value} characters, not the standard 65: "
+                       "a different text")
     if dataset == "shakespeare_char":
         return Fact(name, SHAKESPEARE_CHAR_UNIGRAM_ENTROPY, unit, "assumed",
                     "character entropy of nanoGPT's shakespeare_char train split",
