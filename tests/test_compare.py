@@ -354,3 +354,13 @@ def test_steps_to_reach_the_better_run_on_the_worse_run_s_own_curve(sides):
     never = to_reach(_Line(), a.facts, b.facts, diff, -10.0)
     assert isinstance(never, Unreachable) and never.steps_tried == 64100 and "within 64x" in never.why
     assert never.flags == "--n_embd=128 --max_iters=1000 --lr_decay_iters=1000"
+
+
+def test_the_readme_cpu_run_against_a_header_less_gpu_log_credits_no_config_key():
+    from lossdoctor.compare import UNKNOWN_ORIGIN
+    gpu = shared_path("corpus/logs/nanogpt/innerfirexy-shakespeare-char-gpu.log")
+    c = _analysis(FIXTURES / "lossdoctor_train" / "readme_cpu_2000", gpu).comparison
+    assert c.reference == 1 and all(d.origin_reference == UNKNOWN_ORIGIN for d in c.diff)
+    assert {a.cause for a in c.attribution} <= {"eval noise", "overfitting", "training length", "LR schedule"}
+    assert any(a.cause == "overfitting" for a in c.attribution)  # the GPU run's rise is named
+    assert isinstance(c.to_reach, Reachable) and 1.40 < c.to_reach.val <= 1.4720  # its best, not its final 1.719

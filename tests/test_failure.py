@@ -64,3 +64,14 @@ def test_a_crash_ranks_before_the_run_incomplete_finding_it_explains() -> None:
     run = parse_text("Overriding: max_iters = 5000\n" + HEAD + _traceback("KeyError: 'x'"))
     rules = [f.rule for f in diagnose(run).findings]
     assert rules.index("LD1703-crashed") < rules.index("LD1501-run-incomplete")
+
+
+def test_a_nan_assertion_is_a_crash_that_the_nan_loss_explains() -> None:
+    from lossdoctor.diagnose import diagnose
+    text = HEAD + "iter 300: loss nan, time 10.00ms, mfu 1.00%\n" + _traceback("AssertionError: loss is nan")
+    run = parse_text(text)
+    facts = compute_facts(run)
+    assert facts.value("failure_kind") == "nan"
+    findings = diagnose(run, facts).findings
+    assert [f.rule for f in findings[:2]] == ["LD801-nan-loss", "LD1703-crashed"]
+    assert findings[1].explained_by == ("LD801-nan-loss",)

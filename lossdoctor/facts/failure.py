@@ -18,6 +18,8 @@ LD17xx):
                  signal`), a cancelled job, or SIGKILL (`Killed`, often the kernel's
                  out-of-memory killer)
   interrupted    stopped with Ctrl-C (KeyboardInterrupt): by its user, not a fault of the run
+  nan            an exception about a NaN or infinite value (a `assert not loss.isnan()`
+                 of a fork, torch's anomaly detection): the run diverged (LD801)
   exception      any other exception
 """
 
@@ -30,11 +32,12 @@ from .base import Context, Fact, unknown
 
 __all__ = ["failure_kind", "failure_text", "failure_line", "KINDS"]
 
-KINDS = ("compile", "out of memory", "time limit", "terminated", "interrupted", "exception")
+KINDS = ("compile", "out of memory", "time limit", "terminated", "interrupted", "nan", "exception")
 COMPILE = re.compile(r"torch\._(dynamo|inductor)|BackendCompilerFailed|InductorError|TorchDynamo", re.I)
 OOM = re.compile(r"OutOfMemoryError|out of memory|can't allocate memory|CUBLAS_STATUS_ALLOC_FAILED", re.I)
 INTERRUPTED = re.compile(r"^\s*KeyboardInterrupt\b")
 TIME_LIMIT = re.compile(r"DUE TO TIME LIMIT")
+NAN = re.compile(r"\b(nan|inf|non-finite|not finite)\b", re.I)
 TERMINATED = re.compile(r"CANCELLED AT|Received \d+ death signal|^\s*Killed\b|Terminated\b")
 SOURCE = "log: the last process's traceback or stop signal"
 NO_FAILURE = "no traceback or stop signal in the last process"
@@ -60,6 +63,8 @@ def _kind(text: str) -> str:
         return "time limit"
     if TERMINATED.search(text):
         return "terminated"
+    if NAN.search(text):
+        return "nan"
     return "exception"
 
 
