@@ -89,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--fail-on", choices=("info", "warning", "error"), default=None,
                    help="exit 1 when a finding at this severity or above is present")
     a.add_argument("--width", type=_positive_int, default=None, help="console width (default: terminal)")
+    a.add_argument("-v", "--verbose", action="store_true",
+                   help="show everything: each run's config with origins, curves, all facts, events, "
+                        "and the gap's tables and methods")
     a.add_argument("--debug", action="store_true", help="show tracebacks")
     a.set_defaults(func=_cmd_analyze)
 
@@ -179,7 +182,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         sys.stdout.write(to_json(result) + "\n")
     else:
         from .report.terminal import render
-        _console(args).print(render(result))
+        _console(args).print(render(result, verbose=args.verbose))
     return _exit_for(result.diagnoses, args.fail_on)
 
 

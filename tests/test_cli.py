@@ -107,7 +107,7 @@ def test_golden_rich_report_of_a_resumed_run_with_checkpoint():
     import lossdoctor
     from lossdoctor.report.terminal import render
     console = Console(file=io.StringIO(), width=100, color_system=None, legacy_windows=False)
-    console.print(render(lossdoctor.analyze(["fixtures/nanogpt/tiny_resume"])))
+    console.print(render(lossdoctor.analyze(["fixtures/nanogpt/tiny_resume"]), verbose=True))
     check_golden("tiny_resume.txt", console.file.getvalue())
 
 

@@ -31,7 +31,7 @@ def test_golden_gap_report_of_two_builtin_trainer_configs(monkeypatch):
     monkeypatch.chdir(ROOT)
     an = _analysis("fixtures/diagnosis/healthy_tiny", "fixtures/diagnosis/healthy_small")
     console = Console(file=io.StringIO(), width=100, color_system=None, legacy_windows=False)
-    console.print(render(an.comparison, list(an.runs)))
+    console.print(render(an.comparison, list(an.runs), verbose=True))
     text = console.file.getvalue()
     golden = ROOT / "tests" / "golden" / "compare_healthy.txt"
     import os

@@ -59,7 +59,10 @@ def _reach_dict(r: ToReach) -> dict[str, Any]:
     return out
 
 
-def render(c: Comparison, runs: list[Run]) -> RenderableType:
+def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableType:
+    """The gap, its attribution and what it takes to close it; `verbose` adds the config
+    differences, the runs side by side, the curves where they overlap, and each cause's
+    method as a numbered note under the attribution table."""
     a, b = runs[c.other].source, runs[c.reference].source
     parts: list[RenderableType] = []
     if c.table:
@@ -70,16 +73,20 @@ def render(c: Comparison, runs: list[Run]) -> RenderableType:
     head = (f"worse: {a}\nbetter (reference): {b}\n"
             f"gap in final {c.metric}: {c.gap:+.4f} nats")
     parts.append(Text(head))
-    parts.append(_diff(c))
-    parts.append(_derived(c))
-    ov = _overlap(c)
-    if ov is not None:
-        parts.append(ov)
+    if verbose:
+        parts += [_diff(c), _derived(c)]
+        ov = _overlap(c)
+        if ov is not None:
+            parts.append(ov)
+    else:
+        hidden = sum(1 for d in c.diff if d.kind == "learning")
+        parts.append(Text(f"{len(c.diff)} config keys differ ({hidden} that change learning); "
+                          "-v shows them, the runs side by side and each cause's method", style="dim"))
     if c.attribution:
-        parts.append(_attribution(c))
+        parts += _attribution(c, verbose)
     elif c.comparable:
         parts.append(Text("No gap and no differing config: nothing to attribute."))
-    if c.to_reach is not None:
+    if c.to_reach is not None and verbose:  # else the verdict says it
         parts.append(Text(_reach(c.to_reach), style="bold"))
     if c.notes:
         parts.append(Text("\n".join(f"• {n}" for n in c.notes)))
@@ -89,7 +96,7 @@ def render(c: Comparison, runs: list[Run]) -> RenderableType:
 def _diff(c: Comparison) -> RenderableType:
     t = Table(title="config differences (value and where it came from)", title_justify="left")
     for col in ("key", "worse run", "better run", "kind"):
-        t.add_column(col)
+        t.add_column(col, overflow="fold")
     hidden = [d for d in c.diff if UNKNOWN_ORIGIN in (d.origin_other, d.origin_reference)]
     for d in c.diff:
         if d not in hidden:
@@ -132,17 +139,21 @@ def _overlap(c: Comparison) -> RenderableType | None:
     return t
 
 
-def _attribution(c: Comparison) -> RenderableType:
+def _attribution(c: Comparison, verbose: bool) -> list[RenderableType]:
+    """The table of causes; with `verbose`, a note number per cause and its method below."""
     t = Table(title=f"attribution of the {c.gap:+.4f} nats gap (80% intervals)", title_justify="left")
-    for col in ("cause", "share (nats)", "interval", "method"):
-        t.add_column(col, justify="right" if col in ("share (nats)", "interval") else "left",
-                     ratio=4 if col == "method" else None)
+    for col in ("cause", "share (nats)", "interval") + (("method",) if verbose else ()):
+        t.add_column(col, justify="left" if col in ("cause", "method") else "right")  # method: a note number
     rows = list(c.attribution) + ([c.unexplained] if c.unexplained is not None else [])
-    for a in rows:
-        t.add_row(a.cause, f"{a.delta_val:+.4f}", f"{a.interval[0]:+.3f} to {a.interval[1]:+.3f}", a.method)
+    for i, a in enumerate(rows, 1):
+        t.add_row(a.cause, f"{a.delta_val:+.4f}", f"{a.interval[0]:+.3f} to {a.interval[1]:+.3f}",
+                  *((f"[{i}]",) if verbose else ()))
     total = sum(a.delta_val for a in rows)
-    t.add_row(Text("total", style="bold"), Text(f"{total:+.4f}", style="bold"), "", "the observed gap")
-    return t
+    t.add_row(Text("total", style="bold"), Text(f"{total:+.4f}", style="bold"), "",
+              *(("observed",) if verbose else ()))
+    if not verbose:
+        return [t]
+    return [t, Text("\n".join(f"[{i}] {a.cause}: {a.method}" for i, a in enumerate(rows, 1)))]
 
 
 def _reach(r: ToReach) -> str:

@@ -97,7 +97,7 @@ def render(run: Run, x: Extrapolation) -> RenderableType:
                          f"({x.horizon_ratio:.2f}x the observed steps)")
     table = Table(title=f"predicted loss at step {x.target_step:,} ({pct}% interval)", title_justify="left")
     for col in ("scenario", "val", "train", "nanoGPT flags"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")  # flags are copied: wrapped, never cut
     for s in x.scenarios:
         table.add_row(s.name, _cell(s.val) if s.val else ("past its minimum" if s.note else "-"),
                       _cell(s.train) if s.train else "-", s.flags or "(observed)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
@@ -13,13 +15,19 @@ STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 MAX_SKIPPED = 8  # not-applicable rules listed; the count is complete
 
 
-def render_diagnosis(d: Diagnosis) -> RenderableType:
+def render_diagnosis(d: Diagnosis, verbose: bool = True, title: str | None = None) -> RenderableType:
+    """Each finding with its flags, advice and effect; `verbose` adds the evidence and the
+    rules that did not apply, with why. `title` names the run."""
     parts: list[RenderableType] = []
     if not d.findings:
         parts.append(Text("No findings: every applicable rule passed."))
     for i, f in enumerate(d.findings, 1):
-        parts.append(_finding(i, f))
-    if d.not_applicable:
+        parts.append(_finding(i, f, verbose))
+    if d.not_applicable and not verbose:
+        n = len(d.not_applicable)
+        parts.append(Text(f"{n} rule{'s' if n != 1 else ''} not applicable to this run (-v says why)",
+                          style="dim"))
+    elif d.not_applicable:
         lines = [f"{n.rule}: {n.reason}" for n in d.not_applicable[:MAX_SKIPPED]]
         more = len(d.not_applicable) - MAX_SKIPPED
         if more > 0:
@@ -27,9 +35,11 @@ def render_diagnosis(d: Diagnosis) -> RenderableType:
         n = len(d.not_applicable)
         parts.append(Text(f"Not applicable to this run ({n} rule{'s' if n != 1 else ''}):\n  "
                           + "\n  ".join(lines), style="dim"))
-    title = (f"Findings: {len(d.findings)} ({_counts(d)}); {len(d.passed)} rules passed, "
-             f"{len(d.not_applicable)} not applicable")
-    return Panel(Group(*parts), title=title, title_align="left")
+    counts = f"{len(d.findings)} ({_counts(d)})"
+    head = f"Findings: {counts}; {len(d.passed)} rules passed, {len(d.not_applicable)} not applicable"
+    if title is not None:
+        head = f"Findings for {title}: {counts}"
+    return Panel(Group(*parts), title=head, title_align="left")
 
 
 def _counts(d: Diagnosis) -> str:
@@ -37,9 +47,14 @@ def _counts(d: Diagnosis) -> str:
     return ", ".join(f"{v} {k}" for k, v in n.items() if v) or "none"
 
 
-def _finding(i: int, f: Finding) -> RenderableType:
+def _finding(i: int, f: Finding, verbose: bool = True) -> RenderableType:
     head = Text.assemble((f"{i}. ", "bold"), (f"{f.severity.upper()} ", STYLE[f.severity]),
                          (f"{f.rule} ", "bold"), (f"[{f.category}] ", "dim"), f.title)
+    if f.explained_by and not verbose:  # a symptom: its cause above says what to do
+        return Group(head, Text(f"   explained by {', '.join(_code(r) for r in f.explained_by)} (-v: details)",
+                                style="dim"))
+    if f.severity == "info" and not verbose:  # a note, not a fault: its title, -v for the rest
+        return Group(head, Text(f"   {f.flags}", style="bold green")) if f.flags else head
     body = Table.grid(padding=(0, 1))
     body.add_column(style="dim", no_wrap=True)
     body.add_column()
@@ -55,7 +70,7 @@ def _finding(i: int, f: Finding) -> RenderableType:
     body.add_row("effect", effect_text(f.expected_effect))
     ev = ", ".join(f"{k}={_value(v.value)}{' ' + v.unit if v.unit and v.unit != 'fraction' else ''}"
                    for k, v in f.evidence.items())
-    if ev:
+    if ev and verbose:
         body.add_row("evidence", Text(ev, style="dim"))
     return Group(head, body)
 
@@ -92,12 +107,21 @@ def _value(v: object) -> str:
 # -- rules --------------------------------------------------------------------------------
 
 def render_rule_list(rules: list[Rule]) -> RenderableType:
-    t = Table(title=f"{len(rules)} rules", title_justify="left")
-    for col in ("id", "category", "severity", "title"):
-        t.add_column(col, no_wrap=col != "title")
-    for r in rules:
-        t.add_row(r.id, r.category, Text(r.severity, style=STYLE[r.severity]), r.title)
+    """Rules by number (LD101 before LD1001), the title wrapping under its name."""
+    t = Table(title=f"{len(rules)} rules (`lossdoctor rules show CODE` for one)", title_justify="left")
+    for col in ("code", "severity", "category", "title and name"):
+        t.add_column(col, no_wrap=col != "title and name")
+    for r in sorted(rules, key=rule_number):
+        name = r.id.split("-", 1)[1]
+        t.add_row(r.code, Text(r.severity, style=STYLE[r.severity]), r.category,
+                  Text.assemble(r.title, (f" ({name})", "dim")))
     return t
+
+
+def rule_number(r: Rule) -> tuple[str, int]:
+    """('LD', 101) for LD101-still-improving: the order people count in."""
+    m = re.match(r"([A-Z]+)(\d+)", r.code)
+    return (m.group(1), int(m.group(2))) if m else (r.code, 0)
 
 
 def render_rule(r: Rule) -> RenderableType:

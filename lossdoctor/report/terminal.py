@@ -28,12 +28,19 @@ KEY_CONFIG = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradie
 MAX_EVENTS = 12
 
 
-def render(analysis: Analysis) -> RenderableType:
+def render(analysis: Analysis, verbose: bool = False) -> RenderableType:
+    """The verdict first, then each run's findings and the gap between runs; `verbose` adds
+    each run's config with origins, curves, every fact and the events, and the gap's
+    tables and methods."""
+    from .verdict import render_verdict
     diagnoses = analysis.diagnoses or (None,) * len(analysis.runs)
-    parts = [render_run(r, f, d) for r, f, d in zip(analysis.runs, analysis.facts, diagnoses, strict=True)]
+    parts = [render_verdict(analysis)]
+    many = len(analysis.runs) > 1
+    parts += [render_run(r, f, d, verbose, name=short_name(r.source) if many else None)
+              for r, f, d in zip(analysis.runs, analysis.facts, diagnoses, strict=True)]
     if analysis.comparison is not None:
         from .compare import render as render_comparison
-        parts.append(render_comparison(analysis.comparison, list(analysis.runs)))
+        parts.append(render_comparison(analysis.comparison, list(analysis.runs), verbose))
     if analysis.rule_errors:
         parts.append(Panel("\n".join(f"• {e}" for e in analysis.rule_errors),
                            title="Rule files that did not load (the others did)", title_align="left",
@@ -41,11 +48,21 @@ def render(analysis: Analysis) -> RenderableType:
     return Group(*parts)
 
 
-def render_run(run: Run, facts: Facts, diagnosis: Diagnosis | None = None) -> RenderableType:
-    parts: list[RenderableType] = [_title(run), _config_table(run), _curve(run, facts),
-                                   _facts_table(facts), _events(run)]
+def short_name(source: str) -> str:
+    """The last two parts of a run's path ('cpu_run/train.log'), for titles."""
+    path = source.split(" + ")[0].replace("\\", "/").rstrip("/")
+    return "/".join(path.split("/")[-2:])
+
+
+def render_run(run: Run, facts: Facts, diagnosis: Diagnosis | None = None,
+               verbose: bool = True, name: str | None = None) -> RenderableType:
+    """A run's findings; `verbose` first shows its config with origins, curves, every fact
+    and its events. `name` titles the findings when several runs are shown."""
+    parts: list[RenderableType] = []
+    if verbose:
+        parts += [_title(run), _config_table(run), _curve(run, facts), _facts_table(facts), _events(run)]
     if diagnosis is not None:
-        parts.append(render_diagnosis(diagnosis))
+        parts.append(render_diagnosis(diagnosis, verbose, title=name))
     notes = list(run.notes)
     if run.n_unparsed:
         first = run.unparsed[0]

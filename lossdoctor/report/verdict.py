@@ -1,0 +1,108 @@
+"""The answer first: a short block that opens `lossdoctor analyze`.
+
+For each run: its final and best val. Then the top findings, root cause first, one line
+each with the flags to run written out in full. For two or more runs: the gap, its causes
+with their shares (largest first), and the one thing to do. The rest of the report
+(findings in detail, the gap's tables, and with -v the config, facts and curves) follows.
+"""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.text import Text
+
+from ..analysis import Analysis
+from ..compare import Comparison, Reachable
+from ..diagnose import Diagnosis, Finding
+from ..facts import Facts
+from ..run import Run
+from .findings import STYLE
+from .terminal import short_name
+
+TOP = 3  # findings named in the verdict, per run
+TOP_COMPARED = 2  # per run, when runs are compared: the gap comes first
+
+
+def render_verdict(analysis: Analysis) -> RenderableType:
+    parts: list[RenderableType] = []
+    runs, facts = list(analysis.runs), list(analysis.facts)
+    diagnoses: list[Diagnosis | None] = list(analysis.diagnoses) or [None] * len(runs)
+    c = analysis.comparison
+    if c is not None and c.gap is not None and c.comparable:
+        parts += _gap(c, runs)
+    top = TOP_COMPARED if len(runs) > 1 else TOP
+    for run, f, d in zip(runs, facts, diagnoses, strict=True):
+        name = short_name(run.source) if len(runs) > 1 else run.source
+        parts.append(Text.assemble((name, "bold"), f": {_losses(f)}"))
+        parts += _top_findings(d, top)
+    return Panel(Group(*parts), title="Verdict", title_align="left", border_style="bold")
+
+
+def _losses(f: Facts) -> str:
+    final, best, step, steps = (f.value(k) for k in ("final_val", "best_val", "best_val_step", "steps_done"))
+    if final is None:
+        train = f.value("final_train")
+        return "no val loss in the log" + (f"; train {train:.4f}" if train is not None else "")
+    text = f"val {final:.4f} at the end"
+    if best is not None and step is not None and best < final:
+        text += f", best {best:.4f} at step {step:,}"
+    if steps:
+        text += f"; {steps:,} steps"
+    return text
+
+
+def _top_findings(d: Diagnosis | None, n: int) -> list[RenderableType]:
+    if d is None:
+        return []
+    if not d.findings:
+        return [Text("  no findings: every applicable rule passed")]
+    faults = [f for f in d.findings if f.severity != "info"] or list(d.findings)
+    out: list[RenderableType] = [_one(i, f) for i, f in enumerate(faults[:n], 1)]
+    more = len(d.findings) - min(n, len(faults))
+    if more > 0:
+        out.append(Text(f"  ... {more} more below", style="dim"))
+    return out
+
+
+def _one(i: int, f: Finding) -> RenderableType:
+    line = Text.assemble(f"  {i}. ", (f"{f.rule.split('-', 1)[0]} ", STYLE[f.severity]), f.title)
+    if f.explains:
+        line.append(f" (explains {', '.join(r.split('-', 1)[0] for r in f.explains)})", style="dim")
+    if not f.flags:
+        return line
+    return Group(line, Text(f"     {f.flags}", style="bold green"))
+
+
+def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
+    """The gap, its causes largest first, and the one thing to do."""
+    assert c.gap is not None
+    worse, better = short_name(runs[c.other].source), short_name(runs[c.reference].source)
+    out: list[RenderableType] = [
+        Text.assemble(("Gap: ", "bold"), f"{worse} ends {c.gap:+.4f} nats above {better} "
+                      f"(final {c.metric})")]
+    causes = sorted(list(c.attribution) + ([c.unexplained] if c.unexplained is not None else []),
+                    key=lambda a: -abs(a.delta_val))
+    width = max((len(a.cause) for a in causes), default=0)
+    for a in causes:
+        if abs(a.delta_val) < 5e-5 and a.cause in ("unexplained", "device/precision numerics"):
+            continue  # nothing assigned: said in the table below
+        out.append(Text(f"  {a.cause:<{width}}  {a.delta_val:+.4f}  "
+                        f"(80%: {a.interval[0]:+.3f} to {a.interval[1]:+.3f})"))
+    do = _one_thing(c)
+    if do is not None:
+        out.append(do)
+    return out
+
+
+def _one_thing(c: Comparison) -> RenderableType | None:
+    r = c.to_reach
+    if isinstance(r, Reachable):
+        return Group(Text.assemble(("Do: ", "bold"), f"train the worse run for about {r.steps:,} steps "
+                                   f"({r.ratio:.0f}x) to reach the better run's best val (predicted "
+                                   f"{r.val:.4f}, 80% {r.lo:.4f} to {r.hi:.4f})"),
+                     Text(f"     {r.flags}", style="bold green"))
+    if r is not None and r.flags:
+        return Group(Text.assemble(("Do: ", "bold"), f"train the better run's model ({r.why})"),
+                     Text(f"     {r.flags}", style="bold green"))
+    return None

@@ -1,0 +1,72 @@
+"""The answer first: the default report's verdict, its length at 80 and 120 columns, and
+goldens of the rich (terminal) and plain (pipe) forms."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+
+from conftest import run_cli
+from test_cli import check_golden
+
+ONE = ["fixtures/lossdoctor_train/readme_cpu_2000"]
+TWO = ["fixtures/lossdoctor_train/readme_cpu_2000", "fixtures/diagnosis/healthy_wide"]
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _rich(paths: list[str], width: int, verbose: bool = False) -> str:
+    """The report as a colour terminal shows it (ANSI styles kept)."""
+    from rich.console import Console
+
+    import lossdoctor
+    from lossdoctor.report.terminal import render
+    console = Console(file=io.StringIO(), width=width, force_terminal=True, color_system="standard",
+                      legacy_windows=False)
+    console.print(render(lossdoctor.analyze(paths), verbose=verbose))
+    return console.file.getvalue()
+
+
+@pytest.mark.parametrize("width", [80, 120])
+@pytest.mark.parametrize("case, paths", [("one", ONE), ("two", TWO)])
+def test_golden_default_report_rich_and_plain(case, paths, width):
+    code, plain, _ = run_cli("analyze", *paths, "--width", str(width))  # a pipe: plain text
+    assert code == 0 and not ANSI.search(plain)
+    check_golden(f"report_{case}_{width}.txt", plain)
+    rich = _rich(paths, width)
+    assert ANSI.search(rich)
+    check_golden(f"report_{case}_{width}_rich.txt", rich)
+    assert ANSI.sub("", rich) == plain
+
+
+@pytest.mark.parametrize("paths, limit, first, marker", [
+    (ONE, 80, 30, "--max_iters=5000 --lr_decay_iters=5000"),
+    (TWO, 120, 40, "Gap:"),
+])
+def test_the_default_report_is_short_and_leads_with_the_answer(paths, limit, first, marker):
+    lines = run_cli("analyze", *paths, "--width", "80")[1].splitlines()
+    assert len(lines) <= limit
+    assert any(marker in x for x in lines[:first])
+    if marker == "Gap:":  # the causes follow the gap, largest first
+        head = "\n".join(lines[:first])
+        assert "training length" in head and "Do:" in head
+
+
+def test_verbose_shows_everything_and_numbers_the_methods():
+    _, default, _ = run_cli("analyze", *TWO, "--width", "80")
+    _, verbose, _ = run_cli("analyze", *TWO, "--width", "80", "-v")
+    for part in ("Config (effective value", "Derived facts", "side by side", "[1] eval noise:"):
+        assert part in verbose and part not in default
+
+
+def test_flags_are_wrapped_never_cut():
+    _, out, _ = run_cli("analyze", *TWO, "--width", "60")
+    assert "…" not in out and "--lr_decay_iters=" in out
+
+
+def test_rules_list_counts_in_numbers():
+    _, out, _ = run_cli("rules", "list", "--width", "80")
+    codes = re.findall(r"^│ (LD\d+)", out, re.M)
+    assert codes.index("LD101") < codes.index("LD1001")
+    assert codes == sorted(codes, key=lambda c: int(c[2:]))
