@@ -7,9 +7,9 @@ import io
 import re
 
 import pytest
+from test_cli import check_golden
 
 from conftest import run_cli
-from test_cli import check_golden
 
 ONE = ["fixtures/lossdoctor_train/readme_cpu_2000"]
 TWO = ["fixtures/lossdoctor_train/readme_cpu_2000", "fixtures/diagnosis/healthy_wide"]
