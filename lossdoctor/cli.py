@@ -53,11 +53,17 @@ OUT_DIR/ckpt.pt (nanoGPT's format: nanoGPT can resume or sample them).
   --data PATH     a nanoGPT data directory (train.bin, val.bin, meta.pkl) or a text
                   file (char-level, 90/10 split); default: data/DATASET if it exists,
                   else the embedded corpus (see docs/trainer.md)
+
+With no CONFIG on a CPU, the run starts from nanoGPT's README CPU config
+(lossdoctor/configs/shakespeare_char_cpu.yaml), not train.py's GPT-2 124M defaults.
+A checkpoint is always written: the best-val one, or the final model when no eval
+improved.
   --no-progress   no progress bar
 
 Ctrl-C saves a checkpoint; continue with --init_from=resume.
 
 examples:
+  lossdoctor train --max_iters=200 --device=cpu             # a first run, under a minute
   lossdoctor train lossdoctor/configs/shakespeare_char_cpu.yaml --data=input.txt
   lossdoctor train config/train_shakespeare_char.py --device=cpu --compile=False
 """
@@ -89,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--fail-on", choices=("info", "warning", "error"), default=None,
                    help="exit 1 when a finding at this severity or above is present")
     a.add_argument("--width", type=_positive_int, default=None, help="console width (default: terminal)")
+    a.add_argument("--plot", metavar="FILE.png",
+                   help="draw train and val of each run against steps and tokens, best val marked, and "
+                        "for one run its fit and extrapolation (needs matplotlib)")
     a.add_argument("-v", "--verbose", action="store_true",
                    help="show everything: each run's config with origins, curves, all facts, events, "
                         "and the gap's tables and methods")
@@ -177,6 +186,11 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
                      rules_dirs=args.rules)
     for err in result.rule_errors:
         print(f"lossdoctor: rule not loaded: {err}", file=sys.stderr)
+    if args.plot:
+        from .fit import Extrapolator
+        from .report.plot import plot_runs
+        one = len(result.runs) == 1
+        plot_runs(result.runs, result.facts, args.plot, fit=Extrapolator(result.runs[0]) if one else None)
     if args.format == "json":
         from .report.json_report import to_json
         sys.stdout.write(to_json(result) + "\n")
@@ -336,7 +350,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
             config_file = a
         else:
             raise UsageError(f"unexpected argument {a!r} (one config file, then --key=value)")
-    from .trainer import run_training
+    from .trainer import CPU_DEFAULT, EMBEDDED, cpu_default, run_training, without_local_data
+    if cpu_default(config_file, overrides):
+        config_file = CPU_DEFAULT
+        print("lossdoctor: no config file and a CPU: using nanoGPT's README CPU config "
+              f"({CPU_DEFAULT}: 4 layers x 128 wide, context 64, batch 12, 2000 steps); "
+              "give a config file or --key=value flags to change it", file=sys.stderr)
+        if without_local_data("shakespeare_char", data):
+            overrides.insert(0, f"--dataset={EMBEDDED}")
+            print("lossdoctor: no --data and no data/shakespeare_char here: training on the embedded "
+                  "corpus (Python's own source text); give --data=input.txt for tiny Shakespeare",
+                  file=sys.stderr)
     result = run_training(config_file, overrides, data, progress=progress)
     if result.stopped:
         print(f"lossdoctor: {result.stopped}", file=sys.stderr)

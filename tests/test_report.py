@@ -70,3 +70,23 @@ def test_rules_list_counts_in_numbers():
     codes = re.findall(r"^│ (LD\d+)", out, re.M)
     assert codes.index("LD101") < codes.index("LD1001")
     assert codes == sorted(codes, key=lambda c: int(c[2:]))
+
+
+@pytest.mark.parametrize("paths", [ONE, TWO])
+def test_analyze_plot_is_one_non_blank_figure(tmp_path, paths):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    path = tmp_path / "runs.png"
+    code, _, err = run_cli("analyze", *paths, "--plot", str(path))
+    assert code == 0, err
+    image = plt.imread(str(path))  # (H, W, 4) floats in 0..1
+    assert image.shape[0] >= 400 and image.shape[1] >= 1000
+    assert np.std(image[..., :3]) > 0.05  # drawn on, not a blank canvas
+    assert plt.get_fignums() == []  # the figure was closed: one per call, none left open
+
+
+def test_plot_into_a_missing_folder_is_a_usage_error(tmp_path):
+    pytest.importorskip("matplotlib")
+    code, _, err = run_cli("analyze", *ONE, "--plot", str(tmp_path / "nowhere" / "x.png"))
+    assert code == 2 and "no such folder" in err

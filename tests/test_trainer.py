@@ -300,3 +300,40 @@ def test_a_step_reports_its_own_time_without_the_eval(tmp_path, data, monkeypatc
         t.evaluate(batches=1)
     assert [s.warmup for s in taken] == [True] * 5 + [False] * 2  # compile and warm-up: the first 5
     assert all(s.seconds < 0.25 for s in taken if not s.warmup) and taken[0].tokens == 8 * 16
+
+
+def test_a_run_whose_evals_never_improve_still_leaves_a_checkpoint(tmp_path, data):
+    """always_save_checkpoint=False and no eval after step 0: the final model is saved,
+    and the log says why."""
+    cfg = tiny(tmp_path, "--always_save_checkpoint=False", "--max_iters=10", "--eval_interval=1000")
+    result = train(cfg, data, echo=False)
+    assert result.checkpoint_path and os.path.exists(result.checkpoint_path)
+    log = (tmp_path / "out" / "train.log").read_text()
+    assert "no checkpoint was saved during training" in log and "saving the final model" in log
+
+
+@pytest.mark.parametrize("config, args, cuda, expect", [
+    (None, ["--device=cpu"], True, True),
+    (None, ["--device=cuda"], False, False),
+    (None, [], False, True),
+    (None, [], True, False),
+    ("my_config.py", ["--device=cpu"], False, False),
+])
+def test_train_starts_from_the_readme_cpu_config_only_without_a_config_on_a_cpu(config, args, cuda, expect,
+                                                                               monkeypatch):
+    import torch
+
+    from lossdoctor.trainer import cpu_default
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    assert cpu_default(config, args) is expect
+
+
+def test_bare_cli_train_on_a_cpu_uses_the_readme_cpu_config(tmp_path, capsys, monkeypatch):
+    from lossdoctor.cli import main
+    monkeypatch.chdir(tmp_path)
+    code = main(["train", "--device=cpu", "--max_iters=2", "--n_layer=1", "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 0 and "README CPU config" in captured.err and "embedded corpus" in captured.err
+    assert "Overriding: dataset = embedded" in captured.out
+    log = (tmp_path / "out-shakespeare-char" / "train.log").read_text()
+    assert "block_size: 64" in log and (tmp_path / "out-shakespeare-char" / "ckpt.pt").exists()

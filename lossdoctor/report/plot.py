@@ -1,40 +1,70 @@
-"""`lossdoctor extrapolate --plot FILE.png`: the observed curve, the fit, each scenario's band.
+"""`--plot FILE.png`: `extrapolate` draws the observed curve, the fit and each scenario's
+band; `analyze` draws each run's train and val against steps and against tokens, with its
+best val marked, and for a single run the fit and its extrapolation band.
 
-matplotlib is optional (`pip install 'lossdoctor[plot]'`); without it the command says so.
+Every series has its own colour: observed val is red, observed train blue (per-iteration
+train grey), and no scenario uses either. matplotlib is optional (`pip install
+'lossdoctor[plot]'`); without it the command says so.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ..errors import UsageError
+from ..facts import Facts
 from ..fit.results import Extrapolation
 from ..run import Run
+from .terminal import short_name
+
+if TYPE_CHECKING:
+    from ..fit.extrapolate import Extrapolator
+
+VAL, TRAIN, ITER, FIT = "tab:red", "tab:blue", "0.8", "k"
+SCENARIO = {"rerun": "tab:green", "resume": "tab:orange", "constant": "tab:purple", "custom": "tab:brown",
+            "observed": "tab:cyan"}
+# runs side by side: one colour per run (val solid, train dashed), none of them a scenario's
+RUN_COLORS = ("tab:red", "tab:blue", "tab:olive", "tab:pink", "tab:gray", "tab:cyan")
 
 
-def plot_extrapolation(run: Run, x: Extrapolation, path: str) -> None:
+def _pyplot() -> Any:
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         raise UsageError("--plot needs matplotlib: pip install 'lossdoctor[plot]'") from None
+    return plt
+
+
+def _save(fig: Any, path: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"--plot {path}: no such folder {folder}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def plot_extrapolation(run: Run, x: Extrapolation, path: str) -> None:
+    plt = _pyplot()
     ev, it = run.curves()
     fig, ax = plt.subplots(figsize=(8, 5))
     if len(it):
-        ax.plot(it.step, it.loss, color="0.8", lw=0.6, label="train (per iteration)")
+        ax.plot(it.step, it.loss, color=ITER, lw=0.6, label="train (per iteration)")
     if len(ev):
-        ax.plot(ev.step, ev.train, "o-", ms=3, label="train (eval)")
-        ax.plot(ev.step, ev.val, "o-", ms=3, label="val (eval)")
-    colors = {"rerun": "tab:green", "resume": "tab:orange", "constant": "tab:purple", "custom": "tab:red",
-              "observed": "tab:blue"}
+        ax.plot(ev.step, ev.train, "o-", ms=3, color=TRAIN, label="train (eval)")
+        ax.plot(ev.step, ev.val, "o-", ms=3, color=VAL, label="val (eval)")
     if x.fit_path is not None:
         steps, values = x.fit_path
-        ax.plot(steps, values, "--", color="k", lw=1, label="fit (val)")
+        ax.plot(steps, values, "--", color=FIT, lw=1, label="fit (val)")
     for s in x.scenarios:
         if s.val is None:
             continue
-        c = colors.get(s.name, "k")
+        c = SCENARIO.get(s.name, "k")
         if s.path is not None:
             steps, values = s.path
             ax.plot(steps, values, "-", color=c, lw=1.2)
@@ -52,6 +82,82 @@ def plot_extrapolation(run: Run, x: Extrapolation, path: str) -> None:
     ax.set_ylabel("loss (nats)")
     ax.set_title(f"{run.source}: predicted at step {x.target_step:,}")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def plot_runs(runs: Sequence[Run], facts: Sequence[Facts], path: str,
+              fit: Extrapolator | None = None) -> None:
+    """Train and val of each run against steps and against tokens, best val marked; with
+    `fit` (one run), its fit and the rerun scenario's band to twice the run's length."""
+    plt = _pyplot()
+    fig, (by_step, by_tokens) = plt.subplots(1, 2, figsize=(12, 5))
+    tokens_known = all(f.value("tokens_per_iter") for f in facts)
+    for i, (run, f) in enumerate(zip(runs, facts, strict=True)):
+        color = RUN_COLORS[i % len(RUN_COLORS)]
+        name = short_name(run.source)
+        per = float(f.value("tokens_per_iter") or 0)
+        for ax, scale in ((by_step, 1.0), (by_tokens, per)):
+            if ax is by_tokens and not tokens_known:
+                continue
+            _draw_run(ax, run, scale, color, name, single=len(runs) == 1)
+    if fit is not None and len(runs) == 1:
+        _draw_fit(by_step, runs[0], fit)
+    by_step.set_xlabel("step")
+    by_tokens.set_xlabel("tokens seen")
+    if not tokens_known:
+        by_tokens.text(0.5, 0.5, "tokens per iteration unknown for a run\n(its log shows no config)",
+                       ha="center", va="center", transform=by_tokens.transAxes)
+        by_tokens.set_xticks([])
+        by_tokens.set_yticks([])
+    for ax in (by_step, by_tokens):
+        ax.set_ylabel("loss (nats)")
+        if ax.lines:
+            ax.legend(fontsize=8)
+    fig.suptitle(runs[0].source if len(runs) == 1 else f"{len(runs)} runs", fontsize=10)
+    try:
+        _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def _draw_run(ax: Any, run: Run, scale: float, color: str, name: str, single: bool) -> None:
+    ev, it = run.curves()
+    if single and len(it):
+        ax.plot(it.step * scale, it.loss, color=ITER, lw=0.5, label="train (per iteration)")
+    if not len(ev):
+        return
+    ax.plot(ev.step * scale, ev.train, "--", color=TRAIN if single else color, lw=1,
+            label="train (eval)" if single else f"{name} train")
+    ax.plot(ev.step * scale, ev.val, "o-", ms=3, color=VAL if single else color,
+            label="val (eval)" if single else f"{name} val")
+    ok = np.isfinite(ev.val)
+    if ok.any():
+        i = int(np.argmin(np.where(ok, ev.val, np.inf)))
+        ax.plot([ev.step[i] * scale], [ev.val[i]], "*", ms=12, color=VAL if single else color,
+                markeredgecolor="k", label=f"best val {ev.val[i]:.3f} (step {int(ev.step[i]):,})")
+
+
+def _draw_fit(ax: Any, run: Run, fit: Extrapolator) -> None:
+    from ..fit.extrapolate import CannotExtrapolate
+    ev, _ = run.curves()
+    if not len(ev):
+        return
+    last = int(ev.step[-1])
+    try:
+        x = fit.extrapolate(max(2 * last, last + 1), scenarios=("rerun",))
+    except CannotExtrapolate:
+        return
+    if x.fit_path is not None:
+        ax.plot(*x.fit_path, "--", color=FIT, lw=1, label="fit (val)")
+    s = x.scenarios[0]
+    if s.val is not None and s.path is not None:
+        steps, values = np.asarray(s.path[0]), np.asarray(s.path[1])
+        frac = (steps - x.last_step) / max(x.target_step - x.last_step, 1)
+        c = SCENARIO["rerun"]
+        ax.plot(steps, values, color=c, lw=1.2, label=f"rerun to {x.target_step:,}: {s.val.mean:.3f} "
+                f"[{s.val.lo:.3f}, {s.val.hi:.3f}]")
+        ax.fill_between(steps, values - frac * (s.val.mean - s.val.lo), values + frac * (s.val.hi - s.val.mean),
+                        color=c, alpha=0.15)

@@ -25,18 +25,38 @@ from .data import Data, load_data
 from .loop import WARMUP_STEPS, Event, Step, Trainer, TrainingStopped, TrainResult, train
 
 __all__ = ["TrainConfig", "resolve", "Data", "load_data", "Event", "TrainingStopped",
-           "TrainResult", "get_lr", "train", "run_training", "data_for", "Trainer", "Step", "WARMUP_STEPS"]
+           "TrainResult", "get_lr", "train", "run_training", "data_for", "Trainer", "Step", "WARMUP_STEPS",
+           "CPU_DEFAULT", "EMBEDDED", "cpu_default", "without_local_data"]
+
+
+# the config of `lossdoctor train` with none given, on a CPU: nanoGPT's README CPU run
+CPU_DEFAULT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
+                           "shakespeare_char_cpu.yaml")
+EMBEDDED = "embedded"  # the dataset name of the embedded corpus
+
+
+def cpu_default(config_file: str | None, args: list[str]) -> bool:
+    """Whether `lossdoctor train` should start from CPU_DEFAULT: no config file, and the
+    run goes to a CPU (--device=cpu, or no --device and no CUDA here). train.py's own
+    defaults are GPT-2 124M, hours per hundred steps on a CPU."""
+    if config_file is not None:
+        return False
+    device = next((a.split("=", 1)[1] for a in args if a.startswith("--device=")), None)
+    if device is not None:
+        return device == "cpu"
+    import torch
+    return not torch.cuda.is_available()
 
 
 def data_for(cfg: TrainConfig, path: str | None) -> Data:
     """The data a run uses: `path` if given; else nanoGPT's `data/DATASET` when it exists
-    here; else, for the default dataset, the embedded corpus."""
+    here; else, for the default dataset (or `embedded`), the embedded corpus."""
     if path is not None:
         return load_data(path)
     local = os.path.join("data", cfg["dataset"])
     if os.path.exists(os.path.join(local, "train.bin")):
         return load_data(local)
-    if cfg["dataset"] != "openwebtext":
+    if cfg["dataset"] not in ("openwebtext", EMBEDDED):
         from ..errors import UsageError
         raise UsageError(f"dataset {cfg['dataset']!r}: no {local}/train.bin here; "
                          "give the data with --data DIR|FILE")
@@ -47,3 +67,8 @@ def run_training(config_file: str | None, args: list[str], data: str | None,
                  progress: bool = True) -> TrainResult:
     cfg = resolve(config_file, args)
     return train(cfg, data_for(cfg, data), progress=progress)
+
+
+def without_local_data(cfg_dataset: str, data: str | None) -> bool:
+    """No --data and no nanoGPT data/DATASET here."""
+    return data is None and not os.path.exists(os.path.join("data", cfg_dataset, "train.bin"))

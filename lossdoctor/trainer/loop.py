@@ -110,7 +110,7 @@ def _run(t: Trainer, out: Output, callbacks: list[Callback] | None, progress: bo
             if run.stopped:
                 break
             if bar:
-                bar.update(t.iter_num, step.loss)
+                bar.update(t.iter_num, step.loss, run.evals[-1][2] if run.evals else None)
             if t.iter_num > c["max_iters"]:
                 break
     except KeyboardInterrupt:
@@ -126,6 +126,10 @@ def _run(t: Trainer, out: Output, callbacks: list[Callback] | None, progress: bo
     finally:
         if bar:
             bar.close()
+    if run.stopped is None and run.saved is None and (t.rank is None or t.rank.master):
+        out.line(f"no checkpoint was saved during training (none at step 0, and no later eval improved "
+                 f"the val loss): saving the final model to {t.checkpoint_path}")
+        run.save("end")
     return run.result()
 
 

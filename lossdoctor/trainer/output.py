@@ -60,13 +60,16 @@ class Progress:
         from rich.progress import Progress as Bar
         console = Console(stderr=True)
         self.progress = Bar(TextColumn("training"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(),
+                            TextColumn("loss {task.fields[loss]}, last val {task.fields[val]}"),
+                            TextColumn("ETA"), TimeRemainingColumn(),
                             console=console, transient=True, disable=not console.is_terminal)
-        self.task = self.progress.add_task("train", total=total + 1, completed=done, loss="-")
+        self.task = self.progress.add_task("train", total=total + 1, completed=done, loss="-", val="-")
         self.progress.start()
 
-    def update(self, done: int, loss: float) -> None:
-        self.progress.update(self.task, completed=done, loss=f"{loss:.4f}")
+    def update(self, done: int, loss: float, val: float | None = None) -> None:
+        """done: iterations so far; loss: the last step's; val: the last eval's, if any."""
+        self.progress.update(self.task, completed=done, loss=f"{loss:.4f}",
+                             val="-" if val is None else f"{val:.4f}")
 
     def close(self) -> None:
         self.progress.stop()
