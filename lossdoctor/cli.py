@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     a.add_argument("paths", nargs="*", metavar="PATH",
                    help="nanoGPT log, ckpt.pt, or run directory (default: logs and out*/ckpt.pt here)")
-    a.add_argument("--format", choices=("rich", "plain", "json"), default=None,
+    a.add_argument("--format", choices=("rich", "plain", "json", "markdown"), default=None,
                    help="output format (default: rich on a terminal, plain otherwise)")
     a.add_argument("--peak-flops", type=_positive_float, metavar="FLOPS",
                    help="peak FLOP/s of the device the run used, e.g. 989e12 (H100 SXM bf16) "
@@ -136,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--no-reference", dest="reference", action="store_false",
                    help="do not join the shipped reference runs of nanoGPT's README CPU config "
                         "(joined by default when the run's config is theirs)")
-    x.add_argument("--format", choices=("rich", "plain", "json"), default=None)
+    x.add_argument("--format", choices=("rich", "plain", "json", "markdown"), default=None)
     x.add_argument("--plot", metavar="FILE.png", help="plot the curve, the fit and each scenario (needs matplotlib)")
     x.add_argument("--width", type=_positive_int, default=None)
     x.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -194,6 +194,9 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     if args.format == "json":
         from .report.json_report import to_json
         sys.stdout.write(to_json(result) + "\n")
+    elif args.format == "markdown":
+        from .report.markdown import analysis_markdown
+        sys.stdout.write(analysis_markdown(result))
     else:
         from .report.terminal import render
         _console(args).print(render(result, verbose=args.verbose))
@@ -292,6 +295,10 @@ def _cmd_extrapolate(args: argparse.Namespace) -> int:
     if args.format == "json":
         from .report.extrapolation import to_json
         sys.stdout.write(to_json(run, result) + "\n")
+        return EXIT_OK
+    if args.format == "markdown":
+        from .report.markdown import extrapolation_markdown
+        sys.stdout.write(extrapolation_markdown(run, result))
         return EXIT_OK
     from .report.extrapolation import render
     _console(args).print(render(run, result))

@@ -90,3 +90,34 @@ def test_plot_into_a_missing_folder_is_a_usage_error(tmp_path):
     pytest.importorskip("matplotlib")
     code, _, err = run_cli("analyze", *ONE, "--plot", str(tmp_path / "nowhere" / "x.png"))
     assert code == 2 and "no such folder" in err
+
+
+def test_markdown_leads_with_tables_and_folds_the_rest():
+    code, out, _ = run_cli("analyze", *TWO, "--format", "markdown")
+    assert code == 0 and out.startswith("# lossdoctor analyze\n\n## Verdict")
+    assert "| cause | share (nats) | 80% interval |" in out and "**Do:**" in out
+    assert "| # | severity | rule | finding | flags | expected effect |" in out
+    assert out.count("<details>") == out.count("</details>") >= 5
+    verdict = out.split("## Findings")[0]
+    assert "<details>" not in verdict and "`--max_iters=" in verdict
+    _tables_are_rectangular(out)
+
+
+def _tables_are_rectangular(markdown: str) -> None:
+    """Every row of a table has as many cells as its header (escaped pipes are text)."""
+    cells = re.compile(r"(?<!\\)\|")
+    width = None
+    for line in markdown.splitlines():
+        if not line.startswith("|"):
+            width = None
+            continue
+        n = len(cells.findall(line))
+        width = n if width is None else width
+        assert n == width, line
+
+
+def test_markdown_of_extrapolate_has_the_scenario_table():
+    code, out, _ = run_cli("extrapolate", *ONE, "--to", "5000", "--format", "markdown")
+    assert code == 0 and "| scenario | val at step 5,000 | train | nanoGPT flags |" in out
+    assert "| rerun |" in out and "`--max_iters=5000 --lr_decay_iters=5000`" in out and "</details>" in out
+    _tables_are_rectangular(out)

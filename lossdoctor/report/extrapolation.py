@@ -101,6 +101,11 @@ def render(run: Run, x: Extrapolation) -> RenderableType:
     for s in x.scenarios:
         table.add_row(s.name, _cell(s.val) if s.val else ("past its minimum" if s.note else "-"),
                       _cell(s.train) if s.train else "-", s.flags or "(observed)")
+    return Group(head, table, *[Text(line) for line in detail_lines(x)])
+
+
+def detail_lines(x: Extrapolation) -> list[str]:
+    """The model, the fit, the backtests, the baselines and the notes, one line each."""
     fit, m = x.fit, x.model
     p = m.val_parameters or m.parameters
     lines = [
@@ -124,8 +129,7 @@ def render(run: Run, x: Extrapolation) -> RenderableType:
     for s in x.scenarios:
         if s.note:
             lines.append(f"{s.name}: {s.note}")
-    lines += list(x.notes)
-    return Group(head, table, *[Text(line) for line in lines])
+    return lines + list(x.notes)
 
 
 def _cell(e: Estimate) -> str:

@@ -1,0 +1,142 @@
+"""`--format markdown`: a report to paste into a GitHub issue.
+
+The answer and the tables people compare (the verdict, the findings, the attribution of a
+gap, the predicted losses) are GitHub tables; the rest (each finding's evidence, the
+methods, the config, the facts) sits in `<details>` blocks that open on a click.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..analysis import Analysis
+from ..compare import Comparison, Reachable
+from ..diagnose import Diagnosis
+from ..facts import Facts
+from ..fit.results import Estimate, Extrapolation
+from ..run import Run
+from .findings import effect_text
+from .terminal import format_fact, short_name
+from .verdict import TOP, TOP_COMPARED
+
+
+def _cell(text: object) -> str:
+    """Text safe inside a table cell: no pipe, no newline."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> list[str]:
+    head = list(header)
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return out + [""]
+
+
+def _details(summary: str, lines: list[str]) -> list[str]:
+    return ["<details><summary>" + summary + "</summary>", "", *lines, "", "</details>", ""]
+
+
+def analysis_markdown(analysis: Analysis) -> str:
+    runs, facts = list(analysis.runs), list(analysis.facts)
+    diagnoses: list[Diagnosis | None] = list(analysis.diagnoses) or [None] * len(runs)
+    many = len(runs) > 1
+    out = ["# lossdoctor analyze", "", "## Verdict", ""]
+    c = analysis.comparison
+    if c is not None and c.gap is not None and c.comparable:
+        out += _gap(c, runs)
+    top = TOP_COMPARED if many else TOP
+    rows = []
+    for run, f, d in zip(runs, facts, diagnoses, strict=True):
+        first = [x for x in (d.findings if d else ()) if x.severity != "info"][:top]
+        rows.append([f"`{short_name(run.source) if many else run.source}`", _num(f.value("final_val")),
+                     _best(f), "<br>".join(f"{x.rule.split('-', 1)[0]} {x.title}"
+                                            + (f": `{x.flags}`" if x.flags else "") for x in first) or "none"])
+    out += _table(["run", "final val", "best val", "top findings, root cause first"], rows)
+    for run, f, d in zip(runs, facts, diagnoses, strict=True):
+        out += _findings(run, d, many)
+        out += _facts(run, f)
+    if c is not None and c.gap is not None and c.comparable:
+        out += _methods(c)
+    return "\n".join(out)
+
+
+def _num(v: object) -> str:
+    return "-" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def _best(f: Facts) -> str:
+    best, step = f.value("best_val"), f.value("best_val_step")
+    return "-" if best is None else f"{best:.4f} (step {step:,})" if step is not None else f"{best:.4f}"
+
+
+def _gap(c: Comparison, runs: list[Run]) -> list[str]:
+    assert c.gap is not None
+    out = [f"**Gap:** `{short_name(runs[c.other].source)}` ends **{c.gap:+.4f} nats** above "
+           f"`{short_name(runs[c.reference].source)}` (final {c.metric}).", ""]
+    causes = sorted(list(c.attribution) + ([c.unexplained] if c.unexplained else []), key=lambda a: -abs(a.delta_val))
+    out += _table(["cause", "share (nats)", "80% interval"],
+                  [[a.cause, f"{a.delta_val:+.4f}", f"{a.interval[0]:+.3f} to {a.interval[1]:+.3f}"] for a in causes])
+    r = c.to_reach
+    if isinstance(r, Reachable):
+        out += [f"**Do:** train the worse run for about {r.steps:,} steps ({r.ratio:.0f}x) to reach the better "
+                f"run's best val (predicted {r.val:.4f}, 80% {r.lo:.4f} to {r.hi:.4f}): `{r.flags}`", ""]
+    elif r is not None and r.flags:
+        out += [f"**Do:** train the better run's model ({r.why}): `{r.flags}`", ""]
+    return out
+
+
+def _findings(run: Run, d: Diagnosis | None, many: bool) -> list[str]:
+    if d is None:
+        return []
+    out = [f"## Findings: `{short_name(run.source) if many else run.source}`", ""]
+    if not d.findings:
+        return out + ["No findings: every applicable rule passed.", ""]
+    rows = [[i, f.severity, f.rule, f.title + (f" (explains {', '.join(r.split('-')[0] for r in f.explains)})"
+                                                 if f.explains else ""),
+             f"`{f.flags}`" if f.flags else "", effect_text(f.expected_effect).split(";")[0]]
+            for i, f in enumerate(d.findings, 1)]
+    out += _table(["#", "severity", "rule", "finding", "flags", "expected effect"], rows)
+    detail = []
+    for i, f in enumerate(d.findings, 1):
+        detail += [f"**{i}. {f.rule}**: {f.message}", ""]
+        if f.advice:
+            detail += [f"Do: {f.advice}", ""]
+        detail += [f"Effect: {effect_text(f.expected_effect)}", ""]
+        if f.evidence:
+            detail += ["Evidence: " + ", ".join(f"`{k}={_short(v.value)}`" for k, v in f.evidence.items()), ""]
+    return out + _details("Each finding in full", detail)
+
+
+def _short(v: object) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _facts(run: Run, f: Facts) -> list[str]:
+    rows = [[name, format_fact(x), x.status, x.source + (f"; {x.note}" if x.note else "")] for name, x in f.items()]
+    config = [[k, "unknown" if not v.known else repr(v.value), v.origin] for k, v in run.config.values.items()]
+    return (_details(f"Facts of `{short_name(run.source)}`", _table(["fact", "value", "status", "source"], rows))
+            + _details(f"Config of `{short_name(run.source)}`", _table(["key", "value", "origin"], config)))
+
+
+def _methods(c: Comparison) -> list[str]:
+    rows = list(c.attribution) + ([c.unexplained] if c.unexplained else [])
+    diff = [[d.key, "unknown" if d.other is None else repr(d.other), "unknown" if d.reference is None
+             else repr(d.reference), d.kind] for d in c.diff]
+    return (_details("How each cause of the gap was measured", [f"- **{a.cause}**: {a.method}" for a in rows]
+                     + [f"- {n}" for n in c.notes])
+            + _details("Config differences", _table(["key", "worse run", "better run", "kind"], diff)))
+
+
+def extrapolation_markdown(run: Run, x: Extrapolation) -> str:
+    from .extrapolation import detail_lines
+    out = ["# lossdoctor extrapolate", "",
+           f"`{run.source}`: step {x.last_step:,} -> {x.target_step:,} ({x.horizon_ratio:.2f}x the observed steps)",
+           ""]
+    rows = [[s.name, _est(s.val) if s.val else ("past its minimum" if s.note else "-"),
+             _est(s.train) if s.train else "-", f"`{s.flags}`" if s.flags else "(observed)"] for s in x.scenarios]
+    out += _table(["scenario", f"val at step {x.target_step:,}", "train", "nanoGPT flags"], rows)
+    return "\n".join(out + _details("The model, the fit and its backtests", [f"- {line}" for line in detail_lines(x)]))
+
+
+def _est(e: Estimate) -> str:
+    return f"{e.mean:.4f} [{e.lo:.4f}, {e.hi:.4f}]"
