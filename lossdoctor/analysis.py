@@ -40,7 +40,9 @@ def analyze(paths: list[str] | None = None, *, peak_flops: float | None = None,
     if not paths:
         paths = discover(".")
         if not paths:
-            raise InputError(".", "no training log or out*/ckpt.pt found in the current directory")
+            from .readers import LOOKS_FOR
+            raise InputError(".", f"no training log or out*/ckpt.pt found in the current directory "
+                                  f"(looked for {LOOKS_FOR})")
     from .fit import Extrapolator
     runs = tuple(load_many(list(paths)))
     facts = tuple(compute_facts(r, peak_flops=peak_flops, dataset_tokens=dataset_tokens) for r in runs)

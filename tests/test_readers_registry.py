@@ -127,3 +127,18 @@ def test_model_args_are_nanogpt_model_keys_and_typed() -> None:
     assert args.updated(ModelArgs(n_layer=4, bias=False)).as_dict() == {"n_layer": 4, "n_embd": 32, "bias": False,
                                                                           "dropout": 0}
     assert ModelArgs().as_dict() == {}
+
+
+@pytest.mark.parametrize("name", ["log", "output", "stdout"])
+def test_a_run_directory_finds_a_log_named_without_a_suffix(tmp_path, name):
+    import lossdoctor
+    (tmp_path / name).write_text("step 0: train loss 4.1700, val loss 4.1800\n"
+                                 "iter 0: loss 4.1900, time 10.00ms, mfu -100.00%\n")
+    assert lossdoctor.load(str(tmp_path)).source.endswith(name)
+
+
+def test_an_empty_run_directory_says_what_it_looked_for(tmp_path):
+    import lossdoctor
+    from lossdoctor.errors import InputError
+    with pytest.raises(InputError, match=r"looked for files named \*\.log.*output.*ckpt\.pt"):
+        lossdoctor.load(str(tmp_path))

@@ -121,3 +121,18 @@ def test_markdown_of_extrapolate_has_the_scenario_table():
     assert code == 0 and "| scenario | val at step 5,000 | train | nanoGPT flags |" in out
     assert "| rerun |" in out and "`--max_iters=5000 --lr_decay_iters=5000`" in out and "</details>" in out
     _tables_are_rectangular(out)
+
+
+def test_a_value_that_rounds_to_zero_prints_without_a_sign():
+    from lossdoctor.diagnose.template import compile_template
+    t = compile_template("slope {val_slope:.3f}", {"val_slope"})
+    assert t.render({"val_slope": -0.0001}, {"val_slope": "nats/1k steps"}) == "slope 0.000 nats/1k steps"
+    assert t.render({"val_slope": -0.002}, {"val_slope": "nats/1k steps"}) == "slope -0.002 nats/1k steps"
+
+
+def test_segments_without_steps_say_so(tmp_path):
+    log = tmp_path / "two.log"
+    log.write_text("Overriding: max_iters = 10\nstep 0: train loss 4.1700, val loss 4.1800\n"
+                   "Overriding: max_iters = 20\nInitializing a new model from scratch\n")
+    _, out, _ = run_cli("analyze", str(log), "-v", "--width", "120")
+    assert "2: scratch, no steps" in out and "None" not in out.split("Config")[0]

@@ -103,12 +103,17 @@ def _show(value: Any, spec: str, unit: str) -> str:
             text = str(value)
     else:
         try:
-            text = format(value, spec)
+            text = _no_negative_zero(format(value, spec))
         except (ValueError, TypeError):
             text = str(value)
     if unit in NO_UNIT or spec.endswith("%") or not isinstance(value, (int, float)):
         return text
     return f"{text} {unit}"
+
+
+def _no_negative_zero(text: str) -> str:
+    """'-0.000' -> '0.000': a value that rounds to zero has no sign to show."""
+    return text[1:] if text.startswith("-") and not text.strip("-0.,%e+") else text
 
 
 def _literal(value: Any, spec: str) -> str:

@@ -18,8 +18,15 @@ from .combine import merge, run_from_checkpoint
 from .registry import READERS, Reader, Sample, read_file, register
 
 LOG_SUFFIXES = (".log", ".txt", ".out", ".err", ".md", ".markdown")
+LOG_NAMES = ("log", "output", "stdout", "stderr")  # names without a suffix that logs get
+LOOKS_FOR = (f"files named *{', *'.join(LOG_SUFFIXES)} or {', '.join(LOG_NAMES)} holding nanoGPT "
+             "log lines, and ckpt.pt")
 
-__all__ = ["LOG_SUFFIXES", "READERS", "Reader", "Sample", "discover", "load", "load_many", "merge",
+
+def _log_name(name: str) -> bool:
+    return name.endswith(LOG_SUFFIXES) or name.lower() in LOG_NAMES
+
+__all__ = ["LOG_NAMES", "LOG_SUFFIXES", "LOOKS_FOR", "READERS", "Reader", "Sample", "discover", "load", "load_many", "merge",
            "read_file", "register"]
 
 
@@ -43,7 +50,7 @@ def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None
             checkpoint = ckpt
         if run is None:
             if checkpoint is None:
-                raise InputError(p, "directory holds no nanoGPT log or ckpt.pt")
+                raise InputError(p, f"directory holds no nanoGPT log or ckpt.pt (looked for {LOOKS_FOR})")
             return run_from_checkpoint(read_checkpoint(os.fspath(checkpoint)))
     else:
         run = read_file(p, readers)
@@ -72,7 +79,7 @@ def discover(directory: str = ".") -> list[str]:
     found = []
     for name in sorted(os.listdir(directory)):
         full = os.path.join(directory, name)
-        if os.path.isfile(full) and name.endswith(LOG_SUFFIXES) and _looks_like_log(full):
+        if os.path.isfile(full) and _log_name(name) and _looks_like_log(full):
             found.append(full)
         elif os.path.isdir(full) and name.startswith("out"):
             ck = os.path.join(full, CKPT_NAME)
@@ -96,7 +103,7 @@ def _find_in_dir(d: str) -> tuple[str | None, str | None]:
     """(newest log, ckpt.pt) in a run directory."""
     ckpt = os.path.join(d, CKPT_NAME) if os.path.isfile(os.path.join(d, CKPT_NAME)) else None
     logs = [os.path.join(d, n) for n in os.listdir(d)
-            if n.endswith(LOG_SUFFIXES) and n.lower() != "readme.md"
+            if _log_name(n) and n.lower() != "readme.md"
             and os.path.isfile(os.path.join(d, n)) and _looks_like_log(os.path.join(d, n))]
     logs.sort(key=lambda f: (os.path.getmtime(f), f))
     return (logs[-1] if logs else None), ckpt

@@ -82,7 +82,8 @@ def _title(run: Run) -> RenderableType:
         lines.append(f"{counts.get('total', 0):,} lines: {read or 'no metric lines'}; "
                      f"{run.n_unparsed:,} not understood")
     if len(run.segments) > 1:
-        segs = "; ".join(f"{s.index + 1}: {s.init_from or '?'} steps {s.first_step}–{s.last_step}"
+        segs = "; ".join(f"{s.index + 1}: {s.init_from or 'start not printed'}, "
+                         + (f"steps {s.first_step}–{s.last_step}" if s.first_step is not None else "no steps")
                          for s in run.segments)
         lines.append(f"{len(run.segments)} runs in this file ({segs})")
     return Panel("\n".join(lines), title="lossdoctor analyze", title_align="left")
