@@ -26,8 +26,9 @@ LOOKS_FOR = (f"files named *{', *'.join(LOG_SUFFIXES)} or {', '.join(LOG_NAMES)}
 def _log_name(name: str) -> bool:
     return name.endswith(LOG_SUFFIXES) or name.lower() in LOG_NAMES
 
-__all__ = ["LOG_NAMES", "LOG_SUFFIXES", "LOOKS_FOR", "READERS", "Reader", "Sample", "discover", "load", "load_many", "merge",
-           "read_file", "register"]
+
+__all__ = ["LOG_NAMES", "LOG_SUFFIXES", "LOOKS_FOR", "READERS", "Reader", "Sample", "discover", "load",
+           "load_many", "merge", "read_file", "register"]
 
 
 def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None = None, *,
