@@ -337,3 +337,35 @@ def test_bare_cli_train_on_a_cpu_uses_the_readme_cpu_config(tmp_path, capsys, mo
     assert "Overriding: dataset = embedded" in captured.out
     log = (tmp_path / "out-shakespeare-char" / "train.log").read_text()
     assert "block_size: 64" in log and (tmp_path / "out-shakespeare-char" / "ckpt.pt").exists()
+
+
+def test_sample_decodes_with_the_meta_pkl_the_trainer_writes(tmp_path, capsys):
+    from lossdoctor.cli import main
+    text = tmp_path / "input.txt"
+    text.write_text("to be or not to be, that is the question. " * 200)
+    out = tmp_path / "o"
+    assert main(["train", f"--data={text}", *TINY, "--max_iters=20", f"--out_dir={out}", "--no-progress"]) == 0
+    assert (out / "meta.pkl").exists()
+    capsys.readouterr()
+    assert main(["sample", str(out), str(out / "ckpt.pt"), "--start", "to", "--max-new-tokens", "30",
+                 "--seed", "1", "--width", "100"]) == 0
+    printed = capsys.readouterr().out
+    assert "step 20, best_val_loss" in printed and printed.count("o/ckpt.pt") == 2
+
+    from lossdoctor.trainer.sample import sample
+    a = sample(str(out / "ckpt.pt"), "to", 30, seed=1)
+    assert a.text.startswith("to") and len(a.text) == 32 and set(a.text) <= set(text.read_text())
+    assert a == sample(str(out / "ckpt.pt"), "to", 30, seed=1)  # the seed fixes the draw
+    os.remove(out / "meta.pkl")
+    with pytest.raises(Exception, match="cannot decode its tokens"):
+        sample(str(out / "ckpt.pt"), "to", 5)
+    assert sample(str(out / "ckpt.pt"), "to", 5, data=str(text)).text.startswith("to")
+    assert main(["sample", str(out), "--start", "Z"]) == 2  # never seen: a clear error, no traceback
+
+
+def test_sample_a_checkpoint_written_by_nanogpt():
+    from conftest import FIXTURES, shared_path
+    from lossdoctor.trainer.sample import sample
+    text = shared_path("data/shakespeare_char/input.txt")
+    s = sample(str(FIXTURES / "nanogpt" / "tiny_resume" / "ckpt.pt"), "\n", 40, data=str(text))
+    assert s.step == 300 and s.best_val_loss is not None and len(s.text) == 41

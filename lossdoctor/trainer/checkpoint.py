@@ -15,6 +15,16 @@ def save_checkpoint(state: dict[str, Any], path: str) -> None:
     os.replace(tmp, path)
 
 
+def save_meta(stoi: dict[str, int], path: str) -> None:
+    """nanoGPT's meta.pkl of a char-level dataset: {'vocab_size', 'stoi', 'itos'}, plain
+    dicts that lossdoctor's no-code unpickler (trainer.data.read_meta) reads back."""
+    import pickle
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        pickle.dump({"vocab_size": len(stoi), "stoi": dict(stoi), "itos": {i: ch for ch, i in stoi.items()}}, f)
+    os.replace(tmp, path)
+
+
 def load_checkpoint(path: str) -> dict[str, Any]:
     """The checkpoint to resume from, by nanoGPT's one loader (weights_only=True, no code
     is run), with everything train.py reads back for init_from='resume'."""

@@ -18,7 +18,7 @@ import numpy as np
 from .. import nanogpt
 from ..errors import LossdoctorError
 from . import ddp
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint, save_meta
 from .config import TrainConfig
 from .data import Data
 
@@ -73,6 +73,7 @@ class Trainer:
         self.checkpoint_path = os.path.join(cfg["out_dir"], "ckpt.pt")
         self.tokens_per_iter: int = cfg["gradient_accumulation_steps"] * world * cfg["batch_size"] * cfg["block_size"]
         self.splits = {"train": data.train, "val": data.val}
+        self.vocab = data.stoi  # char -> id, char-level data only: saved as meta.pkl for sampling
         self.block: int = model_args["block_size"]
         for name, arr in self.splits.items():
             if len(arr) <= self.block:
@@ -216,6 +217,9 @@ class Trainer:
         self.log(f"saving checkpoint to {where}")
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         save_checkpoint(state, path)
+        meta = os.path.join(os.path.dirname(path) or ".", "meta.pkl")
+        if self.vocab is not None and not os.path.exists(meta):
+            save_meta(self.vocab, meta)
         return path
 
 

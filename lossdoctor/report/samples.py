@@ -1,0 +1,32 @@
+"""`lossdoctor sample`: each checkpoint's text side by side, headed by its step and the
+best val loss it records."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from ..trainer.sample import Sample
+from .terminal import short_name
+
+SIDE_BY_SIDE = 3  # more checkpoints than this are stacked, one panel each
+
+
+def _head(s: Sample) -> str:
+    step = "step ?" if s.step is None else f"step {s.step:,}"
+    val = "best_val_loss unknown" if s.best_val_loss is None else f"best_val_loss {s.best_val_loss:.4f}"
+    return f"{short_name(s.path)}\n{step}, {val}"
+
+
+def render_samples(samples: Sequence[Sample]) -> RenderableType:
+    if len(samples) <= SIDE_BY_SIDE:
+        t = Table(show_lines=False, expand=True)
+        for s in samples:
+            t.add_column(_head(s), overflow="fold", ratio=1)
+        t.add_row(*[Text(s.text) for s in samples])
+        return t
+    return Group(*[Panel(Text(s.text), title=_head(s).replace("\n", ": "), title_align="left") for s in samples])

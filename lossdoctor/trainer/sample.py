@@ -1,0 +1,98 @@
+"""Text from a checkpoint: what a val loss of 1.89 reads like next to 1.47.
+
+`sample(path)` loads a nanoGPT or lossdoctor ckpt.pt (weights_only=True: no code runs),
+builds the built-in GPT from its model_args and generates as nanoGPT's sample.py does:
+temperature, then top-k, then a multinomial draw, one token at a time, the context cropped
+to block_size. Text is decoded with the run's character vocabulary: the meta.pkl next to
+the checkpoint (the trainer writes one), else `data/DATASET/meta.pkl` here, else the text
+file given as `data`, each read without running code. A GPT-2 BPE vocabulary needs its
+tokenizer, which lossdoctor does not ship: the error says so.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InputError
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: str  # the checkpoint
+    step: int | None  # its iter_num
+    best_val_loss: float | None  # as the checkpoint records it (the best eval's val so far)
+    vocab: str  # where the vocabulary came from
+    text: str  # the start text followed by the generated text
+
+
+def sample(path: str, start: str = "\n", max_new_tokens: int = 300, temperature: float = 0.8,
+           top_k: int | None = 200, seed: int = 1337, data: str | None = None, meta: str | None = None) -> Sample:
+    """Generate `max_new_tokens` characters after `start` from the checkpoint at `path`."""
+    import torch
+
+    from .. import nanogpt
+    from ..readers.checkpoint import normalize_model_args
+    from .model import GPT, GPTConfig
+    ckpt = nanogpt.load_checkpoint(path, require=("model",))
+    state = {k: v for k, v in nanogpt.state_dict(ckpt["model"]).items() if not nanogpt.is_mask_buffer(k, v)}
+    # a fork's names and gaps: the shapes of the weights fill in what model_args lacks
+    args, _ = normalize_model_args(ckpt.get("model_args") or {}, {k: tuple(v.shape) for k, v in state.items()})
+    missing = [k for k in nanogpt.SHAPE_KEYS if k not in args]
+    if missing:
+        raise InputError(path, f"cannot build its model: {', '.join(missing)} unknown")
+    model = GPT(GPTConfig(**{**{k: args[k] for k in nanogpt.MODEL_KEYS if k in args}, "dropout": 0.0}))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        raise InputError(path, "its weights do not fit nanoGPT's GPT of that shape: "
+                               + (first[1].strip() if len(first) > 1 else first[0])) from None
+    model.eval()
+    stoi, where = _vocabulary(path, ckpt, data, meta)
+    itos = {i: ch for ch, i in stoi.items()}
+    unknown = sorted({ch for ch in start if ch not in stoi})
+    if unknown:
+        raise InputError(path, f"--start has characters the model never saw: {''.join(unknown)!r}")
+    torch.manual_seed(seed)
+    idx = torch.tensor([[stoi[ch] for ch in start]], dtype=torch.long)  # (1, T)
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            logits, _ = model(idx[:, -model.config.block_size:])  # (1, 1, V)
+            logits = logits[:, -1, :] / temperature  # (1, V)
+            if top_k is not None:
+                v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
+                logits[logits < v[:, [-1]]] = -float("inf")
+            nxt = torch.multinomial(torch.softmax(logits, dim=-1), num_samples=1)  # (1, 1)
+            idx = torch.cat((idx, nxt), dim=1)
+    text = "".join(itos.get(int(i), "?") for i in idx[0].tolist())
+    best = ckpt.get("best_val_loss")
+    val = float(best) if best is not None and math.isfinite(float(best)) and float(best) < 1e8 else None
+    step = ckpt.get("iter_num")
+    return Sample(path, int(step) if step is not None else None, val, where, text)
+
+
+def _vocabulary(path: str, ckpt: dict[str, Any], data: str | None, meta: str | None) -> tuple[dict[str, int], str]:
+    """(char -> id, where it came from) for the checkpoint's run."""
+    from .data import load_data, read_meta
+    candidates = [meta] if meta else []
+    candidates.append(os.path.join(os.path.dirname(os.path.abspath(path)), "meta.pkl"))
+    dataset = (ckpt.get("config") or {}).get("dataset")
+    if isinstance(dataset, str) and dataset:
+        candidates.append(os.path.join("data", dataset, "meta.pkl"))
+    if data is None:
+        for c in candidates:
+            if os.path.isfile(c):
+                m = read_meta(c)
+                if isinstance(m.get("stoi"), dict):
+                    return {str(k): int(v) for k, v in m["stoi"].items()}, c
+        vocab = (ckpt.get("model_args") or {}).get("vocab_size")
+        why = ("a GPT-2 BPE vocabulary: lossdoctor decodes character vocabularies only"
+               if vocab and vocab > 1000 else "no meta.pkl next to it or in data/DATASET")
+        raise InputError(path, f"cannot decode its tokens ({why}); give --data TEXT or --meta META.pkl")
+    d = load_data(data)
+    if d.stoi is None:
+        raise InputError(data, "not a character-level text or a data directory with a meta.pkl")
+    return dict(d.stoi), data
