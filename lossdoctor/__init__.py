@@ -34,6 +34,7 @@ _API = {
     "plan_from_runs": ("lossdoctor.verify.from_runs", "plan_from_runs"),
     "run_extrapolation": ("lossdoctor.verify.prediction", "run_extrapolation"),
     "make_executor": ("lossdoctor.verify.executors", "make_executor"),
+    "sample": ("lossdoctor.trainer.sample", "sample"),
     "Run": ("lossdoctor.run", "Run"),
     "Fact": ("lossdoctor.facts", "Fact"),
     "Facts": ("lossdoctor.facts", "Facts"),

@@ -136,3 +136,12 @@ def test_segments_without_steps_say_so(tmp_path):
                    "Overriding: max_iters = 20\nInitializing a new model from scratch\n")
     _, out, _ = run_cli("analyze", str(log), "-v", "--width", "120")
     assert "2: scratch, no steps" in out and "None" not in out.split("Config")[0]
+
+
+@pytest.mark.parametrize("which, doc", [("cli", "docs/cli.md"), ("api", "docs/api.md")])
+def test_the_reference_docs_are_current(which, doc, monkeypatch):
+    from conftest import ROOT
+    from lossdoctor.report.reference import api_markdown, cli_markdown
+    monkeypatch.setenv("COLUMNS", "88")
+    text = cli_markdown() if which == "cli" else api_markdown()
+    assert text == (ROOT / doc).read_text(), f"regenerate: python -m lossdoctor.report.reference {which} > {doc}"

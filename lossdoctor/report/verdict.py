@@ -22,6 +22,7 @@ from .terminal import short_name
 
 TOP = 3  # findings named in the verdict, per run
 TOP_COMPARED = 2  # per run, when runs are compared: the gap comes first
+FAR = 2.5  # x the run's steps: past what docs/benchmarks.md measures the extrapolation at
 
 
 def render_verdict(analysis: Analysis) -> RenderableType:
@@ -57,7 +58,8 @@ def _top_findings(d: Diagnosis | None, n: int) -> list[RenderableType]:
         return []
     if not d.findings:
         return [Text("  no findings: every applicable rule passed")]
-    faults = [f for f in d.findings if f.severity != "info"] or list(d.findings)
+    roots = [f for f in d.findings if not f.explained_by]  # a symptom's cause is listed instead
+    faults = [f for f in roots if f.severity != "info"] or roots
     out: list[RenderableType] = [_one(i, f) for i, f in enumerate(faults[:n], 1)]
     more = len(d.findings) - min(n, len(faults))
     if more > 0:
@@ -98,9 +100,10 @@ def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
 def _one_thing(c: Comparison) -> RenderableType | None:
     r = c.to_reach
     if isinstance(r, Reachable):
+        far = f"; {r.ratio:.0f}x past the run, so a rough figure" if r.ratio > FAR else ""
         return Group(Text.assemble(("Do: ", "bold"), f"train the worse run for about {r.steps:,} steps "
                                    f"({r.ratio:.0f}x) to reach the better run's best val (predicted "
-                                   f"{r.val:.4f}, 80% {r.lo:.4f} to {r.hi:.4f})"),
+                                   f"{r.val:.4f}, 80% {r.lo:.4f} to {r.hi:.4f}{far})"),
                      Text(f"     {r.flags}", style="bold green"))
     if r is not None and r.flags:
         return Group(Text.assemble(("Do: ", "bold"), f"train the better run's model ({r.why})"),
