@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import IO, Any
 
 
@@ -62,7 +63,9 @@ class Progress:
         self.progress = Bar(TextColumn("training"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("loss {task.fields[loss]}, last val {task.fields[val]}"),
                             TextColumn("ETA"), TimeRemainingColumn(),
-                            console=console, transient=True, disable=not console.is_terminal)
+                            console=console, transient=True, disable=not console.is_terminal,
+                            # log lines to a terminal go above the bar; to a file, into the file
+                            redirect_stdout=sys.stdout.isatty(), redirect_stderr=False)
         self.task = self.progress.add_task("train", total=total + 1, completed=done, loss="-", val="-")
         self.progress.start()
 
