@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .cli_train import run_train
+
 if TYPE_CHECKING:
     import numpy as np
     from rich.console import Console
@@ -39,34 +41,6 @@ examples:
   lossdoctor train lossdoctor/configs/shakespeare_char_cpu.yaml --data=input.txt
 """
 
-TRAIN_HELP = """\
-usage: lossdoctor train [CONFIG.py|CONFIG.yaml] [--key=value ...] [--data DIR|FILE] [--no-progress]
-
-Train a GPT with nanoGPT's train.py semantics, config keys and log format. The log goes
-to stdout and OUT_DIR/train.log, metrics to OUT_DIR/metrics.jsonl, checkpoints to
-OUT_DIR/ckpt.pt (nanoGPT's format: nanoGPT can resume or sample them).
-
-  CONFIG          a nanoGPT config .py (only its literal assignments are read; it is
-                  never executed) or a .yaml mapping of config keys
-  --key=value     any nanoGPT config key (e.g. --max_iters=2000 --device=cpu), plus
-                  --seed; values are Python literals, else strings
-  --data PATH     a nanoGPT data directory (train.bin, val.bin, meta.pkl) or a text
-                  file (char-level, 90/10 split); default: data/DATASET if it exists,
-                  else the embedded corpus (see docs/trainer.md)
-
-With no CONFIG on a CPU, the run starts from nanoGPT's README CPU config
-(lossdoctor/configs/shakespeare_char_cpu.yaml), not train.py's GPT-2 124M defaults.
-A checkpoint is always written: the best-val one, or the final model when no eval
-improved.
-  --no-progress   no progress bar
-
-Ctrl-C saves a checkpoint; continue with --init_from=resume.
-
-examples:
-  lossdoctor train --max_iters=200 --device=cpu             # a first run, under a minute
-  lossdoctor train lossdoctor/configs/shakespeare_char_cpu.yaml --data=input.txt
-  lossdoctor train config/train_shakespeare_char.py --device=cpu --compile=False
-"""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -76,7 +50,24 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"lossdoctor {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    _add_analyze(sub)
+    _add_rules(sub)
+    _add_extrapolate(sub)
+    from .cli_sample import add_parser as add_sample
+    add_sample(sub)
+    t = sub.add_parser("train", help="train with the built-in nanoGPT-compatible trainer",
+                       add_help=False)
+    t.add_argument("rest", nargs=argparse.REMAINDER)
+    t.set_defaults(func=run_train)
+    from .cli_verify import add_parser as add_verify
+    add_verify(sub)
+    return p
 
+
+Subparsers = Any  # argparse's _SubParsersAction
+
+
+def _add_analyze(sub: Subparsers) -> None:
     a = sub.add_parser("analyze", aliases=["compare"],
                        help="read runs and report their config, curves, facts and findings; with two "
                             "or more runs, why the worse one is worse (compare: the same)",
@@ -104,6 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--debug", action="store_true", help="show tracebacks")
     a.set_defaults(func=_cmd_analyze)
 
+
+def _add_rules(sub: Subparsers) -> None:
     r = sub.add_parser("rules", help="list, show and test the diagnosis rules",
                        description="The rules that turn facts into findings (docs/rules.md).")
     rsub = r.add_subparsers(dest="rules_command", metavar="ACTION")
@@ -119,6 +112,8 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--width", type=_positive_int, default=None)
     r.set_defaults(func=_cmd_rules)
 
+
+def _add_extrapolate(sub: Subparsers) -> None:
     x = sub.add_parser("extrapolate", help="predict the loss at a later step, per way of getting there",
                        epilog="scenarios: rerun (fresh run with --max_iters=N --lr_decay_iters=N), resume "
                               "(--init_from=resume with the new schedule), constant (resume at min_lr), "
@@ -142,38 +137,13 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--debug", action="store_true", help="show tracebacks")
     x.set_defaults(func=_cmd_extrapolate)
 
-    sm = sub.add_parser("sample", help="generate text from checkpoints, side by side",
-                        description="Generate text from each checkpoint (nanoGPT's or lossdoctor's ckpt.pt) with the "
-                                    "built-in model, side by side, each headed by its step and val loss.")
-    sm.add_argument("paths", nargs="+", metavar="CKPT", help="a ckpt.pt, or a run directory holding one")
-    sm.add_argument("--start", default="\n", help="text to start from (default: a newline)")
-    sm.add_argument("--max-new-tokens", type=_positive_int, default=300, metavar="N")
-    sm.add_argument("--temperature", type=_positive_float, default=0.8)
-    sm.add_argument("--top-k", type=_positive_int, default=200, metavar="K")
-    sm.add_argument("--seed", type=int, default=1337)
-    sm.add_argument("--data", metavar="TEXT|DIR", help="the training text or data directory, to decode with "
-                                                     "when no meta.pkl is next to the checkpoint")
-    sm.add_argument("--meta", metavar="META.pkl", help="a nanoGPT meta.pkl to decode with")
-    sm.add_argument("--width", type=_positive_int, default=None)
-    sm.add_argument("--debug", action="store_true", help="show tracebacks")
-    sm.set_defaults(func=_cmd_sample)
-
-    t = sub.add_parser("train", help="train with the built-in nanoGPT-compatible trainer",
-                       add_help=False)
-    t.add_argument("rest", nargs=argparse.REMAINDER)
-    t.set_defaults(func=_cmd_train)
-
-    from .cli_verify import add_parser as add_verify
-    add_verify(sub)
-    return p
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         if argv[:1] == ["train"]:  # nanoGPT-style --key=value: not argparse's to judge
-            args = argparse.Namespace(command="train", rest=argv[1:], func=_cmd_train)
+            args = argparse.Namespace(command="train", rest=argv[1:], func=run_train)
         else:
             args = parser.parse_args(argv)
     except SystemExit as e:  # argparse: --help/--version exit 0, usage errors exit 2
@@ -348,64 +318,6 @@ def _read_schedule(spec: str) -> dict[str, Any] | np.ndarray:
             raise UsageError(f"--schedule: {key}={value!r} is not a number") from None
     out["decay_lr"] = True
     return out
-
-
-def _cmd_sample(args: argparse.Namespace) -> int:
-    import os
-
-    from .errors import UsageError
-    from .report.samples import render_samples
-    from .trainer.sample import sample
-    if not isinstance(args.temperature, float):
-        raise UsageError(f"--temperature {args.temperature}: expected a number")
-    out = []
-    for p in args.paths:
-        path = os.path.join(p, "ckpt.pt") if os.path.isdir(p) else p
-        out.append(sample(path, args.start, args.max_new_tokens, args.temperature, args.top_k, args.seed,
-                          args.data, args.meta))
-    _console(args).print(render_samples(out))
-    return EXIT_OK
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
-    from .errors import UsageError
-    rest = list(args.rest)
-    if any(a in ("-h", "--help") for a in rest):
-        sys.stdout.write(TRAIN_HELP)
-        return EXIT_OK
-    config_file, data, progress, overrides = None, None, True, []
-    while rest:
-        a = rest.pop(0)
-        if a == "--data":
-            if not rest:
-                raise UsageError("--data needs a path")
-            data = rest.pop(0)
-        elif a.startswith("--data="):
-            data = a.split("=", 1)[1]
-        elif a == "--no-progress":
-            progress = False
-        elif a.startswith("--"):
-            overrides.append(a)
-        elif config_file is None:
-            config_file = a
-        else:
-            raise UsageError(f"unexpected argument {a!r} (one config file, then --key=value)")
-    from .trainer import CPU_DEFAULT, EMBEDDED, cpu_default, run_training, without_local_data
-    if cpu_default(config_file, overrides):
-        config_file = CPU_DEFAULT
-        print("lossdoctor: no config file and a CPU: using nanoGPT's README CPU config "
-              f"({CPU_DEFAULT}: 4 layers x 128 wide, context 64, batch 12, 2000 steps); "
-              "give a config file or --key=value flags to change it", file=sys.stderr)
-        if without_local_data("shakespeare_char", data):
-            overrides.insert(0, f"--dataset={EMBEDDED}")
-            print("lossdoctor: no --data and no data/shakespeare_char here: training on the embedded "
-                  "corpus (Python's own source text); give --data=input.txt for tiny Shakespeare",
-                  file=sys.stderr)
-    result = run_training(config_file, overrides, data, progress=progress)
-    if result.stopped:
-        print(f"lossdoctor: {result.stopped}", file=sys.stderr)
-        return 130 if result.stopped.startswith("interrupted") else EXIT_OK
-    return EXIT_OK
 
 
 def _peak_flops(value: float | str | None) -> float | None:

@@ -17,7 +17,8 @@ WIDTH = 88  # columns of the help text, the same on every machine
 
 
 def cli_markdown() -> str:
-    from ..cli import TRAIN_HELP, _parser
+    from ..cli import _parser
+    from ..cli_train import TRAIN_HELP
     before = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = str(WIDTH)  # argparse wraps to the terminal; a file wants one width
     try:

@@ -1,0 +1,45 @@
+"""`lossdoctor sample`: text from checkpoints, side by side (trainer/sample.py)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    from .cli import _positive_float, _positive_int
+    sm = sub.add_parser("sample", help="generate text from checkpoints, side by side",
+                        description="Generate text from each checkpoint (nanoGPT's or lossdoctor's ckpt.pt) with the "
+                                    "built-in model, side by side, each headed by its step and the best val loss "
+                                    "it records.")
+    sm.add_argument("paths", nargs="+", metavar="CKPT", help="a ckpt.pt, or a run directory holding one")
+    sm.add_argument("--start", default="\n", help="text to start from (default: a newline)")
+    sm.add_argument("--max-new-tokens", type=_positive_int, default=300, metavar="N")
+    sm.add_argument("--temperature", type=_positive_float, default=0.8)
+    sm.add_argument("--top-k", type=_positive_int, default=200, metavar="K")
+    sm.add_argument("--seed", type=int, default=1337)
+    sm.add_argument("--data", metavar="TEXT|DIR", help="the training text or data directory, to decode with "
+                                                     "when no meta.pkl is next to the checkpoint")
+    sm.add_argument("--meta", metavar="META.pkl", help="a nanoGPT meta.pkl to decode with")
+    sm.add_argument("--width", type=_positive_int, default=None)
+    sm.add_argument("--debug", action="store_true", help="show tracebacks")
+    sm.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Sample each checkpoint and print the texts side by side."""
+    import os
+
+    from .cli import _console as console
+    from .errors import UsageError
+    from .report.samples import render_samples
+    from .trainer.sample import sample
+    if not isinstance(args.temperature, float):
+        raise UsageError(f"--temperature {args.temperature}: expected a number")
+    out = []
+    for p in args.paths:
+        path = os.path.join(p, "ckpt.pt") if os.path.isdir(p) else p
+        out.append(sample(path, args.start, args.max_new_tokens, args.temperature, args.top_k, args.seed,
+                          args.data, args.meta))
+    console(args).print(render_samples(out))
+    return 0

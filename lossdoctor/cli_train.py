@@ -1,0 +1,77 @@
+"""`lossdoctor train`: the built-in trainer's command line, nanoGPT-style --key=value."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+TRAIN_HELP = """\
+usage: lossdoctor train [CONFIG.py|CONFIG.yaml] [--key=value ...] [--data DIR|FILE] [--no-progress]
+
+Train a GPT with nanoGPT's train.py semantics, config keys and log format. The log goes
+to stdout and OUT_DIR/train.log, metrics to OUT_DIR/metrics.jsonl, checkpoints to
+OUT_DIR/ckpt.pt (nanoGPT's format: nanoGPT can resume or sample them).
+
+  CONFIG          a nanoGPT config .py (only its literal assignments are read; it is
+                  never executed) or a .yaml mapping of config keys
+  --key=value     any nanoGPT config key (e.g. --max_iters=2000 --device=cpu), plus
+                  --seed; values are Python literals, else strings
+  --data PATH     a nanoGPT data directory (train.bin, val.bin, meta.pkl) or a text
+                  file (char-level, 90/10 split); default: data/DATASET if it exists,
+                  else the embedded corpus (see docs/trainer.md)
+
+With no CONFIG on a CPU, the run starts from nanoGPT's README CPU config
+(lossdoctor/configs/shakespeare_char_cpu.yaml), not train.py's GPT-2 124M defaults.
+A checkpoint is always written: the best-val one, or the final model when no eval
+improved.
+  --no-progress   no progress bar
+
+Ctrl-C saves a checkpoint; continue with --init_from=resume.
+
+examples:
+  lossdoctor train --max_iters=200 --device=cpu             # a first run, under a minute
+  lossdoctor train lossdoctor/configs/shakespeare_char_cpu.yaml --data=input.txt
+  lossdoctor train config/train_shakespeare_char.py --device=cpu --compile=False
+"""
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train as nanoGPT's train.py would, from a config file and --key=value flags."""
+    from .errors import UsageError
+    rest = list(args.rest)
+    if any(a in ("-h", "--help") for a in rest):
+        sys.stdout.write(TRAIN_HELP)
+        return 0
+    config_file, data, progress, overrides = None, None, True, []
+    while rest:
+        a = rest.pop(0)
+        if a == "--data":
+            if not rest:
+                raise UsageError("--data needs a path")
+            data = rest.pop(0)
+        elif a.startswith("--data="):
+            data = a.split("=", 1)[1]
+        elif a == "--no-progress":
+            progress = False
+        elif a.startswith("--"):
+            overrides.append(a)
+        elif config_file is None:
+            config_file = a
+        else:
+            raise UsageError(f"unexpected argument {a!r} (one config file, then --key=value)")
+    from .trainer import CPU_DEFAULT, EMBEDDED, cpu_default, run_training, without_local_data
+    if cpu_default(config_file, overrides):
+        config_file = CPU_DEFAULT
+        print("lossdoctor: no config file and a CPU: using nanoGPT's README CPU config "
+              f"({CPU_DEFAULT}: 4 layers x 128 wide, context 64, batch 12, 2000 steps); "
+              "give a config file or --key=value flags to change it", file=sys.stderr)
+        if without_local_data("shakespeare_char", data):
+            overrides.insert(0, f"--dataset={EMBEDDED}")
+            print("lossdoctor: no --data and no data/shakespeare_char here: training on the embedded "
+                  "corpus (Python's own source text); give --data=input.txt for tiny Shakespeare",
+                  file=sys.stderr)
+    result = run_training(config_file, overrides, data, progress=progress)
+    if result.stopped:
+        print(f"lossdoctor: {result.stopped}", file=sys.stderr)
+        return 130 if result.stopped.startswith("interrupted") else 0
+    return 0
