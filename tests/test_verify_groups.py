@@ -110,6 +110,7 @@ def test_cli_plain_and_markdown_at_80_columns(logs: dict[str, list[str]]) -> Non
     assert code == 0 and "confirmed" in out and max(len(line) for line in out.splitlines()) <= 80
     code, out, _ = run_cli("verify", "--baseline", *logs["slow"], "--treatment", *logs["fast"], "--format", "markdown")
     assert code == 0 and out.startswith("# lossdoctor verify") and "| groups |" in out
+    assert "<details><summary>" in out and out.rstrip().endswith("</details>")
 
 
 def test_cli_errors_are_one_line_with_exit_2(logs: dict[str, list[str]], tmp_path: Path) -> None:

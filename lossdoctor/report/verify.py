@@ -94,11 +94,16 @@ def to_markdown(report: VerifyReport) -> str:
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     out = ["# lossdoctor verify", "", *rows, ""]
     for e in report.experiments:
-        out += [f"- **{e.id}** ({e.recommendation}): {_support_text(e)}: {e.verification.reason}. {e.how}"
-                + (f" Scaled: {e.scaled}" if e.scaled else "")]
+        out.append(f"- **{e.id}**: {_support_text(e)}")
+    detail = []
+    for e in report.experiments:
+        detail += [f"- **{e.id}** ({e.recommendation}): {e.verification.reason}. {e.how}"
+                   + (f" Scaled: {e.scaled}" if e.scaled else "")]
     if report.noise is not None and report.noise.baseline_sd is not None:
-        out += ["", f"Seed noise (sd over the baseline seeds): {report.noise.baseline_sd:.4g} {report.noise.unit}."]
-    out += [f"- {n}" for n in report.notes]
+        detail += ["", f"Seed noise (sd over the baseline seeds): {report.noise.baseline_sd:.4g} {report.noise.unit}."]
+    detail += [f"- {n}" for n in report.notes]
+    out += ["", "<details><summary>How each experiment ran, and why its verdict</summary>", "", *detail, "",
+            "</details>"]
     return "\n".join(out) + "\n"
 
 
