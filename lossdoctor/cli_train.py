@@ -19,12 +19,12 @@ OUT_DIR/ckpt.pt (nanoGPT's format: nanoGPT can resume or sample them).
   --data PATH     a nanoGPT data directory (train.bin, val.bin, meta.pkl) or a text
                   file (char-level, 90/10 split); default: data/DATASET if it exists,
                   else the embedded corpus (see docs/trainer.md)
-
-With no CONFIG on a CPU, the run starts from nanoGPT's README CPU config
-(lossdoctor/configs/shakespeare_char_cpu.yaml), not train.py's GPT-2 124M defaults.
-A checkpoint is always written: the best-val one, or the final model when no eval
-improved.
   --no-progress   no progress bar
+
+With no CONFIG and no model shape flags on a CPU, the run starts from nanoGPT's
+README CPU config (lossdoctor/configs/shakespeare_char_cpu.yaml), not train.py's GPT-2
+124M defaults. A checkpoint is always written: the best-val one, or the final model when
+no eval improved.
 
 Ctrl-C saves a checkpoint; continue with --init_from=resume.
 

@@ -318,6 +318,7 @@ def test_a_run_whose_evals_never_improve_still_leaves_a_checkpoint(tmp_path, dat
     (None, [], False, True),
     (None, [], True, False),
     ("my_config.py", ["--device=cpu"], False, False),
+    (None, ["--device=cpu", "--n_layer=2"], False, False),  # a model chosen on the command line
 ])
 def test_train_starts_from_the_readme_cpu_config_only_without_a_config_on_a_cpu(config, args, cuda, expect,
                                                                                monkeypatch):
@@ -331,7 +332,7 @@ def test_train_starts_from_the_readme_cpu_config_only_without_a_config_on_a_cpu(
 def test_bare_cli_train_on_a_cpu_uses_the_readme_cpu_config(tmp_path, capsys, monkeypatch):
     from lossdoctor.cli import main
     monkeypatch.chdir(tmp_path)
-    code = main(["train", "--device=cpu", "--max_iters=2", "--n_layer=1", "--no-progress"])
+    code = main(["train", "--device=cpu", "--max_iters=2", "--eval_iters=2", "--no-progress"])
     captured = capsys.readouterr()
     assert code == 0 and "README CPU config" in captured.err and "embedded corpus" in captured.err
     assert "Overriding: dataset = embedded" in captured.out

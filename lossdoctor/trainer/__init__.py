@@ -36,10 +36,12 @@ EMBEDDED = "embedded"  # the dataset name of the embedded corpus
 
 
 def cpu_default(config_file: str | None, args: list[str]) -> bool:
-    """Whether `lossdoctor train` should start from CPU_DEFAULT: no config file, and the
-    run goes to a CPU (--device=cpu, or no --device and no CUDA here). train.py's own
-    defaults are GPT-2 124M, hours per hundred steps on a CPU."""
-    if config_file is not None:
+    """Whether `lossdoctor train` should start from CPU_DEFAULT: no config file, no model
+    shape on the command line (who gives one has chosen a model), and the run goes to a
+    CPU (--device=cpu, or no --device and no CUDA here). train.py's own defaults are GPT-2
+    124M, hours per hundred steps on a CPU."""
+    shape = ("--n_layer=", "--n_head=", "--n_embd=", "--block_size=", "--batch_size=")
+    if config_file is not None or any(a.startswith(shape) for a in args):
         return False
     device = next((a.split("=", 1)[1] for a in args if a.startswith("--device=")), None)
     if device is not None:
