@@ -142,7 +142,9 @@ def test_typical_case_laptop_cpu_run_against_the_default_gpu_run():
     assert causes["training length"].delta_val > 0
     notes = " ".join(c.notes)
     assert "still falling" in notes and "run to its end" in notes and "312 TFLOPS" in notes
-    assert isinstance(c.to_reach, Reachable) and "--max_iters=" in c.to_reach.flags
+    # 8x its length by the curve: past the 5x the extrapolation is measured at, so not promised
+    assert isinstance(c.to_reach, Unreachable) and "within 5x" in c.to_reach.why
+    assert c.to_reach.flags.startswith("--n_layer=6 --n_head=6 --n_embd=384")  # the better run's model instead
     rest = c.attribution[-1]
     assert rest.cause == "model size, context length, batch size and regularization"
     assert _total(c) == pytest.approx(c.gap)
@@ -346,13 +348,13 @@ def test_steps_to_reach_the_better_run_on_the_worse_run_s_own_curve(sides):
     diff = (KeyDiff("n_embd", 64, 128, "override", "override", "learning"),)
     steps = a.facts.value("steps_done")  # 1,001: steps 0 to 1000
     fit = _Line()
-    r = to_reach(fit, a.facts, b.facts, diff, 1.75)  # 2.0 - 0.25: 2,500 steps; 1.5x, 2x, then 3x are tried
-    assert fit.asked == [1600, 2100, 3100]
-    assert isinstance(r, Reachable) and r.steps == 3100 and r.ratio == pytest.approx(3100 / steps)
-    assert r.val == pytest.approx(1.69) and (r.lo, r.hi) == pytest.approx((1.64, 1.74))
-    assert r.flags == "--max_iters=3100 --lr_decay_iters=3100"
-    never = to_reach(_Line(), a.facts, b.facts, diff, -10.0)
-    assert isinstance(never, Unreachable) and never.steps_tried == 64100 and "within 64x" in never.why
+    r = to_reach(fit, a.facts, b.facts, diff, 1.75)  # 2.0 - 0.25: 2,500 steps; 1.5x, 2x, then 2.5x are tried
+    assert fit.asked == [1600, 2100, 2600]
+    assert isinstance(r, Reachable) and r.steps == 2600 and r.ratio == pytest.approx(2600 / steps)
+    assert r.val == pytest.approx(1.74) and (r.lo, r.hi) == pytest.approx((1.69, 1.79))
+    assert r.flags == "--max_iters=2600 --lr_decay_iters=2600"
+    never = to_reach(_Line(), a.facts, b.facts, diff, -10.0)  # never within 5x, the measured horizon
+    assert isinstance(never, Unreachable) and never.steps_tried == 5000 and "within 5x" in never.why
     assert never.flags == "--n_embd=128 --max_iters=1000 --lr_decay_iters=1000"
 
 
@@ -363,4 +365,6 @@ def test_the_readme_cpu_run_against_a_header_less_gpu_log_credits_no_config_key(
     assert c.reference == 1 and all(d.origin_reference == UNKNOWN_ORIGIN for d in c.diff)
     assert {a.cause for a in c.attribution} <= {"eval noise", "overfitting", "training length", "LR schedule"}
     assert any(a.cause == "overfitting" for a in c.attribution)  # the GPU run's rise is named
-    assert isinstance(c.to_reach, Reachable) and 1.40 < c.to_reach.val <= 1.4720  # its best, not its final 1.719
+    # aimed at its best, 1.4720, not its final 1.719; 8x by the curve, so beyond the measured 5x
+    assert isinstance(c.to_reach, Unreachable)
+    assert "still above 1.4720" in c.to_reach.why and "within 5x" in c.to_reach.why

@@ -284,3 +284,11 @@ def test_iterations_logged_10x_as_often_are_thinned_to_as_many_points():
     truth = law_curve(5000, sched={**SCHED, "lr_decay_iters": 5000})[5000] + 0.05
     assert abs(s.val.mean - truth) < 0.03 and abs(d.val.mean - truth) < 0.03
     assert abs(s.val.mean - d.val.mean) < 0.005 and abs(s.train.mean - d.train.mean) < d.train.sd / 2
+
+
+def test_no_prediction_past_the_measured_horizon(synthetic):
+    from lossdoctor.fit.extrapolate import MAX_HORIZON
+    last = int(synthetic.curves()[0].step[-1])
+    extrapolate(synthetic, int(MAX_HORIZON * last))  # 5x: measured, predicted
+    with pytest.raises(CannotExtrapolate, match="beyond what this run supports"):
+        extrapolate(synthetic, int(MAX_HORIZON * last) + 100)

@@ -13,7 +13,8 @@ from .results import KeyDiff, Reachable, ToReach, Unreachable
 if TYPE_CHECKING:
     from ..fit.extrapolate import Extrapolator
 
-LENGTHS = (1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)  # multiples of the run tried, in order
+# multiples of the run tried, in order, up to the longest horizon extrapolate predicts
+LENGTHS = (1.5, 2, 2.5, 3, 4, 5)
 MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "dropout")
 
 
@@ -35,21 +36,23 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
 
 def steps_to_reach(fit: Extrapolator, f: Facts, target: float) -> ToReach:
     """The fewest steps (a rerun with the run's own config, in hundreds) whose predicted
-    val reaches `target`, searched up to 64x the run; or why it cannot."""
+    val reaches `target`, searched up to MAX_HORIZON (5x) the run; or why it cannot."""
     from ..fit.extrapolate import CannotExtrapolate
     steps = int(f.value("steps_done") or 0)
     if steps <= 0:
         return Unreachable("the run's length is unknown")
+    longest = max(int(LENGTHS[-1] * (steps - 1)) // 100 * 100, 100)  # within what extrapolate predicts
     for k in LENGTHS:
-        to = _hundreds(steps * k)
+        to = min(_hundreds(steps * k), longest)
         try:
             s = fit.extrapolate(to, scenarios=("rerun",)).scenarios[0].val
         except CannotExtrapolate as e:
             return Unreachable(e.why)
         if s is not None and s.mean <= target:
             return Reachable(to, s.mean, s.lo, s.hi, f"--max_iters={to} --lr_decay_iters={to}", to / steps)
-    return Unreachable(f"its own curve does not reach {target:.4f} within {LENGTHS[-1]}x its length: the model "
-                       "itself must change", steps_tried=_hundreds(steps * LENGTHS[-1]))
+    return Unreachable(f"not reachable with this config within {LENGTHS[-1]:g}x its length: at {longest:,} steps "
+                       f"its predicted val is still above {target:.4f}, and 5x is the longest horizon the "
+                       "extrapolation is measured at", steps_tried=longest)
 
 
 def _hundreds(steps: float) -> int:

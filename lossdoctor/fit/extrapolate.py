@@ -62,6 +62,10 @@ __all__ = ["CannotExtrapolate", "CustomSchedule", "Estimate", "Extrapolation", "
            "extrapolate"]
 
 SCENARIOS = ("rerun", "resume", "constant")
+# the longest horizon, as a multiple of the run's last step, that benchmarks/extrapolation.py
+# backtests (800 -> 4000 and 1000 -> 5000): past it the error is not measured, so no
+# prediction is made
+MAX_HORIZON = 5.0
 MODEL_NAME = "lr-annealing law (Tissue et al. 2024) with a calibrated shape prior"
 T = TypeVar("T")
 
@@ -163,6 +167,10 @@ class Extrapolator:
             raise CannotExtrapolate(f"target step {to} is before the first observed step")
         obs = self._once(("observed",), lambda: self._observe(cur))
         last = obs.points.last
+        if to > MAX_HORIZON * max(last, 1):
+            raise CannotExtrapolate(f"cannot extrapolate to step {to:,}: beyond what this run supports "
+                                    f"({MAX_HORIZON:g}x its {last:,} steps, the longest horizon the "
+                                    "backtests measure; docs/benchmarks.md)")
         peak = obs.schedule.peak(max(to, last) + 1)
         use_reference = self.reference and to > last  # inside the observed range there is nothing to add
         fits = self._once(("fits", peak, use_reference), lambda: self._fit(obs, peak, use_reference))

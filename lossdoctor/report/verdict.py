@@ -106,6 +106,9 @@ def _one_thing(c: Comparison) -> RenderableType | None:
                                    f"{r.val:.4f}, 80% {r.lo:.4f} to {r.hi:.4f}{far})"),
                      Text(f"     {r.flags}", style="bold green"))
     if r is not None and r.flags:
-        return Group(Text.assemble(("Do: ", "bold"), f"train the better run's model ({r.why})"),
+        return Group(Text.assemble(("Do: ", "bold"), f"train the better run's model, not longer ({r.why})"),
                      Text(f"     {r.flags}", style="bold green"))
+    if r is not None:
+        return Text.assemble(("Do: ", "bold"), f"change the model, not the length ({r.why}); the better "
+                             "run's config would say which model to copy")
     return None
