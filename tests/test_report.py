@@ -145,3 +145,10 @@ def test_the_reference_docs_are_current(which, doc, monkeypatch):
     monkeypatch.setenv("COLUMNS", "88")
     text = cli_markdown() if which == "cli" else api_markdown()
     assert text == (ROOT / doc).read_text(), f"regenerate: python -m lossdoctor.report.reference {which} > {doc}"
+
+
+def test_the_verdict_says_why_runs_on_different_data_get_no_gap():
+    _, out, _ = run_cli("analyze", "fixtures/lossdoctor_train/readme_cpu_2000", "fixtures/diagnosis/py_healthy_tiny",
+                        "--width", "80")
+    head = "\n".join(out.splitlines()[:6])
+    assert "not split into causes" in head and "vocab_size" in head

@@ -32,6 +32,10 @@ def render_verdict(analysis: Analysis) -> RenderableType:
     c = analysis.comparison
     if c is not None and c.gap is not None and c.comparable:
         parts += _gap(c, runs)
+    elif c is not None:  # why there is no gap to split
+        why = next((n for n in c.notes if n.startswith("not directly comparable")), None) or \
+            (c.notes[0] if c.notes else "no final loss to compare")
+        parts.append(Text.assemble(("Gap: ", "bold"), f"not split into causes: {why}"))
     top = TOP_COMPARED if len(runs) > 1 else TOP
     for run, f, d in zip(runs, facts, diagnoses, strict=True):
         name = short_name(run.source) if len(runs) > 1 else run.source
