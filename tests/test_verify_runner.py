@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from typing import Any
 
 import pytest
@@ -94,6 +93,16 @@ def test_run_refuses_a_too_small_budget(tmp_path: Any, data: Any, tiny: Any) -> 
         run_experiments([_loss_experiment()], budget_s=0.2, out_dir=str(tmp_path), data=data, base=tiny)
 
 
+@pytest.fixture
+def steady_speed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner plans from a fixed speed (10 ms a step, 3 ms an eval batch, about the tiny
+    model's on 2 idle cores), so that a busy machine changes how long the tests take, not
+    what is planned."""
+    from lossdoctor.verify import runner
+    monkeypatch.setattr(runner, "measure_speed", lambda *a, **k: (0.010, 0.003))
+
+
+@pytest.mark.usefixtures("steady_speed")
 def test_loss_experiment_end_to_end(tmp_path: Any, data: Any, tiny: Any) -> None:
     report = run_experiments([_loss_experiment()], budget_s=8, seeds=2, max_seeds=3, out_dir=str(tmp_path),
                              data=data, base=tiny)
@@ -106,6 +115,7 @@ def test_loss_experiment_end_to_end(tmp_path: Any, data: Any, tiny: Any) -> None
     assert (tmp_path / "batch-8" / f"treatment-seed{FIRST_SEED}.json").exists()
 
 
+@pytest.mark.usefixtures("steady_speed")
 def test_identical_arms_are_never_confirmed(tmp_path: Any, data: Any, tiny: Any) -> None:
     same = Experiment("same", "nothing changes", ("--dropout=0.0",), ("--dropout=0.0",), "loss at equal steps",
                       Claim.improves(Metric.loss()))
@@ -116,6 +126,7 @@ def test_identical_arms_are_never_confirmed(tmp_path: Any, data: Any, tiny: Any)
     assert v.verdict == "no effect" and v.effect is not None and v.effect.estimate == 0.0
 
 
+@pytest.mark.usefixtures("steady_speed")
 def test_rerun_reuses_every_finished_arm(tmp_path: Any, data: Any, tiny: Any,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     first = run_experiments([_loss_experiment()], budget_s=6, seeds=2, max_seeds=4, out_dir=str(tmp_path),
@@ -128,6 +139,7 @@ def test_rerun_reuses_every_finished_arm(tmp_path: Any, data: Any, tiny: Any,
     assert again.notes[1] == "0 training steps taken in this call"
 
 
+@pytest.mark.usefixtures("steady_speed")
 def test_a_kill_keeps_finished_arms_and_a_rerun_completes(tmp_path: Any, data: Any, tiny: Any,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     first_arm: list[int] = []
@@ -152,26 +164,24 @@ def test_a_kill_keeps_finished_arms_and_a_rerun_completes(tmp_path: Any, data: A
     assert sorted(os.listdir(folder)) == sorted(["done.json", *arms])
 
 
+@pytest.mark.usefixtures("steady_speed")
 def test_training_stays_within_the_planned_steps(tmp_path: Any, data: Any, tiny: Any,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     exp = _loss_experiment()
     count = _Counter(monkeypatch)
-    start = time.monotonic()
-    report = run_experiments([exp], budget_s=5, seeds=2, max_seeds=4, out_dir=str(tmp_path), data=data,
+    report = run_experiments([exp], budget_s=8, seeds=2, max_seeds=4, out_dir=str(tmp_path), data=data,
                              base=tiny)
-    took = time.monotonic() - start
     plan = json.loads((tmp_path / "plan.json").read_text())
     base = resolve(base=tiny, overrides={"out_dir": str(tmp_path / "runs")})
-    planned = scale(exp, base, 5, plan["seconds_per_step"], 2, plan["seconds_per_eval_batch"],
+    planned = scale(exp, base, 8, plan["seconds_per_step"], 2, plan["seconds_per_eval_batch"],
                     arm_speeds(exp, base, Times(plan["seconds_per_step"], plan["seconds_per_eval_batch"],
                                                 plan["arms"])))
-    assert planned.seeds * planned.cost_per_seed_s <= 5
+    assert planned.seeds * planned.cost_per_seed_s <= 8
     trained = int(report.notes[1].split()[0])  # "N training steps taken in this call"
     assert 0 < trained <= count.steps
     # the runner plans with the budget left after its timing, so its steps per seed are at
     # most those planned here from the whole budget; max_seeds=4 bounds the seeds
     assert trained <= planned.steps_per_seed * 4
-    assert took < 5 * 2
 
 
 def test_an_absent_device_is_not_verifiable(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
