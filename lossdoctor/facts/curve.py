@@ -184,9 +184,13 @@ def tail_xy(ctx: Context, name: str, unit: str, src: str, field: str
 
 def val_slope(ctx: Context) -> Fact:
     """Least-squares slope of the val loss over the last evals; < 0 while it still improves."""
-    name, unit = "val_slope", "nats/1k steps"
-    src = f"least-squares slope of val over {TAIL_SOURCE}"
-    xy = tail_xy(ctx, name, unit, src, "val")
+    return tail_slope(ctx, "val_slope", "nats/1k steps", "val", "val")
+
+
+def tail_slope(ctx: Context, name: str, unit: str, what: str, field: str) -> Fact:
+    """The least-squares slope of tail_xy's `field` (`what`, for the source) per 1k steps."""
+    src = f"least-squares slope of {what} over {TAIL_SOURCE}"
+    xy = tail_xy(ctx, name, unit, src, field)
     if isinstance(xy, Fact):
         return xy
     return Fact(name, slope(*xy) * 1000, unit, "computed", src)
@@ -227,13 +231,18 @@ def slope_se(ctx: Context, name: str, fact: Fact, field: str, points: float) -> 
 
 def val_slope_z(ctx: Context) -> Fact:
     """val_slope in standard errors: below about -2 the val loss is still falling."""
-    name, unit, src = "val_slope_z", "", "val_slope / val_slope_se"
-    slope, se = ctx.fact("val_slope"), ctx.fact("val_slope_se")
-    if not (slope.known and se.known):
-        return missing(name, unit, src, slope, se)
+    return slope_z(ctx, "val_slope_z", "val_slope")
+
+
+def slope_z(ctx: Context, name: str, of: str) -> Fact:
+    """Fact `of` over its standard error (fact `of`_se)."""
+    src = f"{of} / {of}_se"
+    value, se = ctx.fact(of), ctx.fact(f"{of}_se")
+    if not (value.known and se.known):
+        return missing(name, "", src, value, se)
     if se.value <= 0:
-        return unknown(name, unit, src, "val_slope_se is 0 (the evals lie on a line)")
-    return Fact(name, slope.value / se.value, unit, derived(slope, se), src)
+        return unknown(name, "", src, f"{of}_se is 0 (the evals lie on a line)")
+    return Fact(name, value.value / se.value, "", derived(value, se), src)
 
 
 def best_val_frac(ctx: Context) -> Fact:

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .base import Context, Fact, derived, missing, unknown
-from .curve import NO_EVALS, TAIL_SOURCE, evals_of, slope, slope_se, tail_xy, threshold, threshold_status
+from .curve import NO_EVALS, evals_of, slope_se, slope_z, tail_slope, threshold, threshold_status
 
 
 def overfit_ratio(ctx: Context) -> Fact:
@@ -32,12 +32,7 @@ def overfit_ratio(ctx: Context) -> Fact:
 
 def overfit_ratio_trend(ctx: Context) -> Fact:
     """Least-squares slope of (val - train) / train over the last evals; > 0 as the gap grows."""
-    name, unit = "overfit_ratio_trend", "1/1k steps"
-    src = f"least-squares slope of (val - train)/train over {TAIL_SOURCE}"
-    xy = tail_xy(ctx, name, unit, src, "overfit")
-    if isinstance(xy, Fact):
-        return xy
-    return Fact(name, slope(*xy) * 1000, unit, "computed", src)
+    return tail_slope(ctx, "overfit_ratio_trend", "1/1k steps", "(val - train)/train", "overfit")
 
 
 def val_rise(ctx: Context) -> Fact:
@@ -86,12 +81,7 @@ def train_falling_after_best(ctx: Context) -> Fact:
 def gap_growth(ctx: Context) -> Fact:
     """Least-squares slope of val - train (nats) over the last evals: > 0 while the model
     gets better at its training text faster than at held-out text."""
-    name, unit = "gap_growth", "nats/1k steps"
-    src = f"least-squares slope of val - train over {TAIL_SOURCE}"
-    xy = tail_xy(ctx, name, unit, src, "gap")
-    if isinstance(xy, Fact):
-        return xy
-    return Fact(name, slope(*xy) * 1000, unit, "computed", src)
+    return tail_slope(ctx, "gap_growth", "nats/1k steps", "val - train", "gap")
 
 
 def gap_growth_se(ctx: Context) -> Fact:
@@ -102,10 +92,4 @@ def gap_growth_se(ctx: Context) -> Fact:
 
 def gap_growth_z(ctx: Context) -> Fact:
     """gap_growth in standard errors: above about 2 the gap is growing, not just noisy."""
-    name, unit, src = "gap_growth_z", "", "gap_growth / gap_growth_se"
-    g, se = ctx.fact("gap_growth"), ctx.fact("gap_growth_se")
-    if not (g.known and se.known):
-        return missing(name, unit, src, g, se)
-    if se.value <= 0:
-        return unknown(name, unit, src, "gap_growth_se is 0")
-    return Fact(name, g.value / se.value, unit, derived(g, se), src)
+    return slope_z(ctx, "gap_growth_z", "gap_growth")
