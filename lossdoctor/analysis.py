@@ -3,7 +3,8 @@ shows."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .compare import Comparison, compare
 from .diagnose import Diagnosis, RuleSet, diagnose, load_rules
@@ -11,6 +12,9 @@ from .errors import InputError
 from .facts import Facts, compute_facts
 from .readers import discover, load_many
 from .run import Run
+
+if TYPE_CHECKING:
+    from .fit import Extrapolator
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,8 @@ class Analysis:
     diagnoses: tuple[Diagnosis, ...] = ()
     rule_errors: tuple[str, ...] = ()  # rule files that did not load (the rest did)
     comparison: Comparison | None = None  # two or more runs: why the worse one is worse
+    # each run's fit, made once and shared by the rules, the comparison and a plot
+    fits: tuple[Extrapolator, ...] = field(default=(), compare=False, repr=False)
 
 
 def analyze(paths: list[str] | None = None, *, peak_flops: float | None = None,
@@ -49,8 +55,8 @@ def analyze(paths: list[str] | None = None, *, peak_flops: float | None = None,
     fits = tuple(Extrapolator(r) for r in runs)  # each run fitted once, for every question asked of it
     comparison = compare(list(runs), list(facts), fits) if compare_runs and len(runs) > 1 else None
     if not diagnose_runs:
-        return Analysis(runs, facts, comparison=comparison)
+        return Analysis(runs, facts, comparison=comparison, fits=fits)
     if rules is None:
         rules = load_rules(rules_dirs)
     diagnoses = tuple(diagnose(r, f, rules, x) for r, f, x in zip(runs, facts, fits, strict=True))
-    return Analysis(runs, facts, diagnoses, tuple(str(e) for e in rules.errors), comparison)
+    return Analysis(runs, facts, diagnoses, tuple(str(e) for e in rules.errors), comparison, fits)

@@ -173,10 +173,8 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     for err in result.rule_errors:
         print(f"lossdoctor: rule not loaded: {err}", file=sys.stderr)
     if args.plot:
-        from .fit import Extrapolator
         from .report.plot import plot_runs
-        one = len(result.runs) == 1
-        plot_runs(result.runs, result.facts, args.plot, fit=Extrapolator(result.runs[0]) if one else None)
+        plot_runs(result.runs, result.facts, args.plot, fit=result.fits[0] if len(result.runs) == 1 else None)
     if args.format == "json":
         from .report.json_report import to_json
         sys.stdout.write(to_json(result) + "\n")
