@@ -121,7 +121,7 @@ def train(runs: str, name: str, config: str, dataset: str, seed: int, flags: lis
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
     if base is not None:
-        shutil.copy(os.path.join(runs, base, "ckpt.pt"), os.path.join(out, "ckpt.pt"))
+        shutil.copy(base_checkpoint(runs, base, shakespeare), os.path.join(out, "ckpt.pt"))
     data = data_file(runs, dataset, shakespeare)
     print(f"training {name} ...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
@@ -145,6 +145,24 @@ def train(runs: str, name: str, config: str, dataset: str, seed: int, flags: lis
     print(f"  {seconds:.0f} s, truth {truth:.4f}", file=sys.stderr, flush=True)
 
 
+def base_checkpoint(runs: str, base: str, shakespeare: str) -> str:
+    """The ckpt.pt a continuation starts from: the base run's own, or (when a checkout has
+    only its log) the same run trained again into runs/_bases, which git ignores."""
+    own = os.path.join(runs, base, "ckpt.pt")
+    if os.path.exists(own):
+        return own
+    again = os.path.join(runs, "_bases", base, "ckpt.pt")
+    if not os.path.exists(again):
+        name, config, dataset, seed, flags = next(g for g in grid() if g[0] == base)
+        print(f"training {base} again for its checkpoint ...", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "lossdoctor", "train",
+                        f"--dataset={'pycode' if dataset == 'pycode' else 'shakespeare_char'}", *COMMON,
+                        *CONFIGS[config], *flags, f"--seed={seed}", f"--out_dir={os.path.join('_bases', name)}",
+                        f"--data={os.path.relpath(data_file(runs, dataset, shakespeare), runs)}", "--no-progress"],
+                       cwd=runs, stdout=subprocess.DEVNULL, check=True)
+    return again
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", default=DEFAULT_RUNS)
@@ -166,7 +184,8 @@ def main() -> int:
             ck = os.path.join(args.runs, n, "ckpt.pt")
             if os.path.exists(ck):
                 os.remove(ck)
-        shutil.rmtree(os.path.join(args.runs, "_data"), ignore_errors=True)
+        for scratch in ("_data", "_bases"):
+            shutil.rmtree(os.path.join(args.runs, scratch), ignore_errors=True)
     return 0
 
 
