@@ -52,20 +52,13 @@ def _last_traceback(ctx: Context) -> Event | None:
     return found[-1] if found else None
 
 
+# the first pattern that matches the exception or stop line names the kind, in this order
+KIND_PATTERNS = ((COMPILE, "compile"), (OOM, "out of memory"), (INTERRUPTED, "interrupted"),
+                 (TIME_LIMIT, "time limit"), (TERMINATED, "terminated"), (NAN, "nan"))
+
+
 def _kind(text: str) -> str:
-    if COMPILE.search(text):
-        return "compile"
-    if OOM.search(text):
-        return "out of memory"
-    if INTERRUPTED.search(text):
-        return "interrupted"
-    if TIME_LIMIT.search(text):
-        return "time limit"
-    if TERMINATED.search(text):
-        return "terminated"
-    if NAN.search(text):
-        return "nan"
-    return "exception"
+    return next((kind for pattern, kind in KIND_PATTERNS if pattern.search(text)), "exception")
 
 
 def failure_kind(ctx: Context) -> Fact:
