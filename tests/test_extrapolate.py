@@ -262,14 +262,37 @@ def test_a_calibration_is_passed_explicitly(synthetic):
     other = Calibration(shape.ShapePrior((mean[0] + 0.5, mean[1], mean[2]), shipped.val_prior.cov, 0.2, "other"),
                         shipped.train_prior, 0.2, 0.02, 0.01, "other")
     x = Extrapolator(synthetic, calibration=other).extrapolate(5000, scenarios=("rerun",))
-    y = Extrapolator(synthetic).extrapolate(5000, scenarios=("rerun",))
+    y = Extrapolator(synthetic, calibration=shipped).extrapolate(5000, scenarios=("rerun",))
     assert x.model.prior.calibrated_on == "other" and y.model.prior.calibrated_on == shipped.source
     assert x.model.prior.alpha == pytest.approx(np.exp(mean[0] + 0.5))
     assert x.model.val_parameters != y.model.val_parameters
     assert x.scenarios[0].val.sd > y.scenarios[0].val.sd  # its model error: 2% + 1% per doubling
     assert calibration.DEFAULT is shipped and calibration.VAL_PRIOR is shipped.val_prior  # nothing installed
     assert not hasattr(calibration, "using")
-    assert Extrapolator(synthetic).extrapolate(5000, scenarios=("rerun",)) == y
+    assert Extrapolator(synthetic, calibration=shipped).extrapolate(5000, scenarios=("rerun",)) == y
+
+
+def test_the_readme_cpu_config_gets_its_own_calibration_and_other_configs_the_family_error(synthetic):
+    readme = lossdoctor.load(FIXTURES / "lossdoctor_train" / "readme_cpu_2000")
+    assert calibration.for_config(readme.config) is calibration.DEFAULT
+    # the synthetic log shows no model shape: not known to be the README config
+    assert calibration.for_config(synthetic.config) is calibration.FAMILY
+    assert calibration.FAMILY.val_prior is calibration.DEFAULT.val_prior
+    assert calibration.FAMILY.model_error(2.5) > calibration.DEFAULT.model_error(2.5)
+    x = Extrapolator(synthetic).extrapolate(5000, scenarios=("rerun",))
+    assert x == Extrapolator(synthetic, calibration=calibration.FAMILY).extrapolate(5000, scenarios=("rerun",))
+
+
+def test_the_model_error_fit_recovers_the_error_the_spread_leaves_unexplained():
+    rng = np.random.default_rng(0)
+    cases = []
+    for ratio in (1.5, 2.0, 2.5, 5.0) * 30:
+        truth, sd = 2.0, 0.01
+        model = (0.004 + 0.01 * np.log2(ratio)) * truth  # the unexplained sd
+        cases.append((ratio, truth + rng.normal(0, np.hypot(model, sd)), truth, sd))
+    base, per = calibration.model_error_fit(cases)
+    assert base == pytest.approx(0.004, abs=0.004) and per == pytest.approx(0.01, abs=0.003)
+    assert calibration.model_error_fit([(2.0, 2.0, 2.0, 0.01)]) == (0.0, 0.0)  # nothing unexplained
 
 
 def test_iterations_logged_10x_as_often_are_thinned_to_as_many_points():
@@ -284,6 +307,15 @@ def test_iterations_logged_10x_as_often_are_thinned_to_as_many_points():
     truth = law_curve(5000, sched={**SCHED, "lr_decay_iters": 5000})[5000] + 0.05
     assert abs(s.val.mean - truth) < 0.03 and abs(d.val.mean - truth) < 0.03
     assert abs(s.val.mean - d.val.mean) < 0.005 and abs(s.train.mean - d.train.mean) < d.train.sd / 2
+
+
+def test_no_prediction_past_the_measured_epochs():
+    from lossdoctor.fit.extrapolate import MAX_EPOCHS, BeyondEpochs
+    run = lossdoctor.load(FIXTURES / "lossdoctor_train" / "readme_cpu_2000")  # 768 tokens/step, tiny Shakespeare
+    limit = int(MAX_EPOCHS * 1_003_854 / 768)  # 5228 steps
+    extrapolate(run, limit - 28, scenarios=("rerun",))
+    with pytest.raises(BeyondEpochs, match=r"step 5,300 is 4.1 epochs of the training data"):
+        extrapolate(run, 5300, scenarios=("rerun",))
 
 
 def test_no_prediction_past_the_measured_horizon(synthetic):

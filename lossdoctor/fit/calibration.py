@@ -126,6 +126,38 @@ def calibrate(runs: Sequence[CurveData], source: str, start_fraction: float = ST
     return prior, {"L0": float(coef[0]), "A": float(coef[1]), "reduced_chi2": chi2 / dof, "points": len(resid)}
 
 
+def model_error_fit(cases: Sequence[tuple[float, float, float, float]]) -> tuple[float, float]:
+    """The model error (base, per doubling of the horizon ratio) from backtests, each case
+    (ratio, predicted, true, the prediction's sd without model error): the squared error
+    the sd leaves unexplained, as a fraction of the true loss, fitted by
+    (base + per * log2 ratio)^2 in least squares, both non-negative."""
+    from scipy.optimize import least_squares
+    x = np.array([math.log2(max(c[0], 1.0)) for c in cases])
+    excess = np.array([max((c[1] - c[2]) ** 2 - c[3] ** 2, 0.0) / c[2] ** 2 for c in cases])
+    if not len(cases) or not excess.any():
+        return 0.0, 0.0
+    start = math.sqrt(float(np.mean(excess)))
+
+    def residuals(t: np.ndarray) -> np.ndarray:
+        out: np.ndarray = (t[0] + t[1] * x) ** 2 - excess
+        return out
+
+    res = least_squares(residuals, [start / 2, start / 2], bounds=([0, 0], [1, 1]))
+    return float(res.x[0]), float(res.x[1])
+
+
+def family(base: float, per_doubling: float, source: str) -> Calibration:
+    """The shipped shape priors with a model error measured across a family of configs."""
+    return Calibration(VAL_PRIOR, TRAIN_PRIOR, START_FRACTION, base, per_doubling, f"{SOURCE}; model error: {source}")
+
+
+def for_config(config: Config) -> Calibration:
+    """DEFAULT for a run of the calibration runs' config (every CONFIG key shown and equal),
+    else FAMILY: the same priors with the model error of configs they were not made on."""
+    same = all(config.trusted(k) == v for k, v in CONFIG.items())
+    return DEFAULT if same else FAMILY
+
+
 def _hessian(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 0.05) -> np.ndarray:
     n = len(x)
     out = np.empty((n, n))
@@ -166,3 +198,9 @@ TRAIN_PRIOR = ShapePrior(
 MODEL_ERROR_BASE = 0.0000
 MODEL_ERROR_PER_DOUBLING = 0.0000
 DEFAULT = Calibration(VAL_PRIOR, TRAIN_PRIOR, START_FRACTION, MODEL_ERROR_BASE, MODEL_ERROR_PER_DOUBLING, SOURCE)
+# the model error of the grid's configs, which the priors were not made on
+# (python benchmarks/extrapolation_family.py prints it)
+FAMILY_ERROR_BASE = 0.0000
+FAMILY_ERROR_PER_DOUBLING = 0.0252
+FAMILY = family(FAMILY_ERROR_BASE, FAMILY_ERROR_PER_DOUBLING,
+                "calibration grid (fixtures/calibration), 6 configs, 2 datasets")

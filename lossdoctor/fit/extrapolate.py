@@ -58,14 +58,18 @@ from .results import (
 from .scenarios import CustomLr, CustomSchedule
 from .streams import Design, Features, LawValues, Stream
 
-__all__ = ["CannotExtrapolate", "CustomSchedule", "Estimate", "Extrapolation", "Extrapolator", "Scenario",
-           "extrapolate"]
+__all__ = ["BeyondEpochs", "CannotExtrapolate", "CustomSchedule", "Estimate", "Extrapolation", "Extrapolator",
+           "Scenario", "extrapolate"]
 
 SCENARIOS = ("rerun", "resume", "constant")
 # the longest horizon, as a multiple of the run's last step, that benchmarks/extrapolation.py
 # backtests (800 -> 4000 and 1000 -> 5000): past it the error is not measured, so no
 # prediction is made
 MAX_HORIZON = 5.0
+# the most epochs of the training data that the backtests reach (nanoGPT's README CPU
+# config at 5000 steps: 3.8): past it the data repeat more than the law was measured on,
+# and val flattens in a way it does not model, so no prediction is made
+MAX_EPOCHS = 4.0
 MODEL_NAME = "lr-annealing law (Tissue et al. 2024) with a calibrated shape prior"
 T = TypeVar("T")
 
@@ -86,6 +90,10 @@ def extrapolate(run: Run, to: int, scenarios: tuple[str, ...] = SCENARIOS, level
     """
     others = () if calibrate is None else (calibrate,) if isinstance(calibrate, Run) else tuple(calibrate)
     return Extrapolator(run, level=level, calibrate=others, reference=reference).extrapolate(to, scenarios, schedule)
+
+
+class BeyondEpochs(CannotExtrapolate):
+    """The target step repeats the training data more than the backtests measure."""
 
 
 class Observed(NamedTuple):
@@ -141,7 +149,7 @@ class Extrapolator:
         self.level = level
         self.calibrate = tuple(calibrate)
         self.reference = reference
-        self.calibration = calibration if calibration is not None else calibration_mod.DEFAULT
+        self.calibration = calibration if calibration is not None else calibration_mod.for_config(run.config)
         self._done: dict[tuple[object, ...], object] = {}
 
     def extrapolate(self, to: int, scenarios: tuple[str, ...] = SCENARIOS,
@@ -168,9 +176,14 @@ class Extrapolator:
         obs = self._once(("observed",), lambda: self._observe(cur))
         last = obs.points.last
         if to > MAX_HORIZON * max(last, 1):
-            raise CannotExtrapolate(f"cannot extrapolate to step {to:,}: beyond what this run supports "
+            raise CannotExtrapolate(f"step {to:,} is beyond what this run supports "
                                     f"({MAX_HORIZON:g}x its {last:,} steps, the longest horizon the "
                                     "backtests measure; docs/benchmarks.md)")
+        per_step = self._once(("epochs",), lambda: _epochs_per_step(self.run, last))
+        if per_step is not None and to > last and to * per_step > MAX_EPOCHS:
+            raise BeyondEpochs(f"step {to:,} is {to * per_step:.1f} epochs of the training data, beyond "
+                               f"the {MAX_EPOCHS:g} the backtests measure (repeated data flatten val in a "
+                               "way the law does not model; docs/extrapolation.md)")
         peak = obs.schedule.peak(max(to, last) + 1)
         use_reference = self.reference and to > last  # inside the observed range there is nothing to add
         fits = self._once(("fits", peak, use_reference), lambda: self._fit(obs, peak, use_reference))
@@ -323,9 +336,10 @@ class Extrapolator:
             notes.append(f"step {to} is inside the observed range: the smoothed observed value")
         differ = calibration_mod.differences(self.run.config)
         if differ and to > last:
-            notes.append("the shape prior and the model error are calibrated on nanoGPT's README CPU config; "
-                         f"this run differs in {', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}: "
-                         "the interval may be too narrow (backtest on this run: fit.backtest_error)")
+            notes.append("the shape prior is calibrated on nanoGPT's README CPU config; this run differs in "
+                         f"{', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}: the interval carries "
+                         f"the model error measured on other configs ({cal.model_error(to / max(last, 1)):.1%} of "
+                         "the loss at this horizon; docs/benchmarks.md)")
         unseen = [w.split()[0] for w in fits.why_not if w.endswith(" not shown")]
         if unseen and not differ:
             notes.append(f"the reference runs ({reference.SOURCE}) are not joined: the log does not show "
@@ -375,6 +389,14 @@ class Extrapolator:
         return FitInfo(float(np.sqrt(np.mean(resid ** 2))), pts.sig_eval, val_sd, pts.sig_iter,
                        PointCounts(len(tr.y), len(pts.val.y)),
                        EffectiveSamples(post.ess, fits.val.post.ess if fits.val else None), backtest)
+
+
+def _epochs_per_step(run: Run, last: int) -> float | None:
+    """Epochs of the training data per step (the epochs fact over the run's steps), or
+    None where the log does not show the tokens per step or the data's size."""
+    from ..facts import FACTS, Context
+    epochs = Context(run, FACTS).fact("epochs")
+    return float(epochs.value) / last if epochs.known and last > 0 else None
 
 
 def _key(custom: CustomSchedule | np.ndarray | None) -> object:

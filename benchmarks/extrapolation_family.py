@@ -1,0 +1,221 @@
+"""Leave-one-config-out backtests of `lossdoctor extrapolate` on the calibration grid.
+
+    python benchmarks/extrapolation_family.py [--runs fixtures/calibration] [--groundtruth DIR]
+
+The grid (benchmarks/calibration_grid.py, kept in fixtures/calibration) holds six configs
+on tiny Shakespeare and three on "pycode", each trained to max_iters = lr_decay_iters =
+400, 600, 1000 and 2000 with two seeds, and its 400-step run of seed 1 continued to 1000
+(`resume`, `constant`). Each case predicts a longer run's final val from a shorter run's
+log: `rerun` from each horizon to every longer one (from 400 steps: 1.5x, 2.5x and 5x;
+from 600: 1.67x, 3.33x; from 1000: 2x), `resume` and `constant` from 400 to 1000 (2.5x).
+The truth is the longer run's final model on 500 random val batches (truth.json).
+
+Leave one config out: a config (on every dataset it has) is predicted with the model
+error calibrated on the other configs' cases alone. The interval's model error is the
+error the fit's own spread does not explain, as a fraction of the loss, growing with
+log2 of the horizon ratio (fit.calibration.model_error_fit); the same fit over every
+config is what lossdoctor ships for configs off the README CPU config (FAMILY in
+fit/calibration.py, printed at the end).
+
+nanoGPT's own runs in ../shared/groundtruth (the README CPU config, eval_iters=200) are a
+further family, out of sample for all of it: 1000 -> 3000 steps (`rerun` at 3x; truth:
+the logged val, sd ~0.005), and the constant-LR 5000-step run cut at 1000, 2000 and 3333
+steps (`rerun` of a constant schedule at 5x, 2.5x and 1.5x).
+
+Prints per case, then per config and ratio, then per ratio: median and worst |error|, the
+coverage of the 80% intervals, and the naive power law's median and worst |error|.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from typing import NamedTuple
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+HORIZONS = (400, 600, 1000, 2000)  # the grid's; `rerun` from each to every longer one
+FROM = 400  # the continuations (`resume`, `constant`) start from the 400-step run
+CUTS = (3333, 2000, 1000)  # the constant-LR nanoGPT run cut here, predicted at 5000
+
+
+class Case(NamedTuple):
+    config: str  # "d2w64", or "nanoGPT" for ../shared/groundtruth
+    family: str  # config and dataset
+    scenario: str
+    ratio: float
+    short: str  # the log predicted from
+    to: int
+    truth: float
+
+
+class Row(NamedTuple):
+    case: Case
+    mean: float
+    lo: float
+    hi: float
+    sd: float  # the interval's sd without the model error
+    power: float
+
+
+def grid_cases(runs: str) -> list[Case]:
+    out = []
+    names = sorted(n for n in os.listdir(runs) if os.path.exists(os.path.join(runs, n, "truth.json")))
+    for name in names:
+        parts = name.split("-")  # config, dataset, seed, steps
+        if len(parts) != 4 or int(parts[3]) not in HORIZONS:
+            continue
+        config, dataset, seed, start = parts[0], parts[1], parts[2], int(parts[3])
+        stem = "-".join(parts[:3])
+        targets = [("rerun", t, f"{stem}-{t}") for t in HORIZONS if t > start]
+        if start == FROM and seed == "s1":
+            targets += [(k, int(FROM * 2.5), f"{stem}-{k}-{int(FROM * 2.5)}")
+                        for k in ("resume", "constant")]
+        for scenario, to, longer in targets:
+            truth = os.path.join(runs, longer, "truth.json")
+            if os.path.exists(truth):
+                with open(truth, encoding="utf-8") as f:
+                    value = json.load(f)["val"]
+                out.append(Case(config, f"{config}-{dataset}", scenario, round(to / start, 2), os.path.join(runs, name),
+                                to, value))
+    return out
+
+
+def groundtruth_cases(folder: str, scratch: str) -> list[Case]:
+    import lossdoctor
+    out = []
+    if not os.path.exists(os.path.join(folder, "gt_T3000.log")):
+        return out
+    ev, _ = lossdoctor.load(os.path.join(folder, "gt_T3000.log")).curves()
+    out.append(Case("nanoGPT", "nanoGPT-shakespeare", "rerun", 3.0, os.path.join(folder, "gt_T1000.log"), 3000,
+                    float(ev.val[-1])))
+    const = os.path.join(folder, "const_5000.log")
+    ev, _ = lossdoctor.load(const).curves()
+    with open(const, encoding="utf-8") as f:
+        lines = f.readlines()
+    for cut in CUTS:
+        end = next(i for i, line in enumerate(lines) if line.startswith(f"iter {cut}:"))
+        path = os.path.join(scratch, f"const_5000_cut{cut}.log")
+        with open(path, "w", encoding="utf-8") as f:
+            f.writelines(lines[: end + 1])
+        out.append(Case("nanoGPT", "nanoGPT-constant", "rerun", round(5000 / cut, 1), path, 5000, float(ev.val[-1])))
+    return out
+
+
+def predict(case: Case, calibration: object) -> Row:
+    """A grid case with `calibration`; a nanoGPT case as lossdoctor ships (its config is
+    the README CPU config's: the reference runs and DEFAULT)."""
+    import lossdoctor
+    from lossdoctor.fit import Extrapolator
+    cal = None if case.config == "nanoGPT" else calibration
+    x = Extrapolator(lossdoctor.load(case.short), calibration=cal).extrapolate(  # type: ignore[arg-type]
+        case.to, scenarios=(case.scenario,))
+    v = x.scenarios[0].val
+    assert v is not None and x.baseline.val is not None
+    return Row(case, v.mean, v.lo, v.hi, v.sd, x.baseline.val)
+
+
+def bumps(cases: list[Case]) -> list[tuple[str, float, float]]:
+    """The resume bump of each `resume` case: val at the first eval after the resume step
+    minus val at it, predicted (along the predicted path) and true (in the resumed log)."""
+    import lossdoctor
+    out = []
+    for c in cases:
+        if c.scenario != "resume":
+            continue
+        stem = os.path.basename(c.short).rsplit("-", 1)[0]
+        resumed = os.path.join(os.path.dirname(c.short), f"{stem}-resume-{c.to}")
+        ev, _ = lossdoctor.load(resumed).curves()
+        after = ev.step > FROM
+        if not after.any() or not (ev.step == FROM).any():
+            continue
+        first = int(ev.step[after][0])
+        truth = float(ev.val[after][0] - ev.val[ev.step == FROM][-1])
+        path = lossdoctor.extrapolate(lossdoctor.load(c.short), c.to, scenarios=("resume",)).path("resume")
+        assert path is not None
+        steps, values = path
+        out.append((c.family, float(np.interp(first, steps, values) - values[0]), truth))
+    return out
+
+
+def summary(label: str, rows: list[Row]) -> str:
+    e = np.abs([r.mean - r.case.truth for r in rows])
+    p = np.abs([r.power - r.case.truth for r in rows])
+    cover = np.mean([r.lo <= r.case.truth <= r.hi for r in rows])
+    return (f"{label:28s} {len(rows):3d} {np.median(e):8.4f} {e.max():7.4f} {cover:8.0%} "
+            f"{np.median(p):8.4f} {p.max():7.4f}")
+
+
+def loco(cases: list[Case]) -> tuple[list[Row], list[Row]]:
+    """Every case without model error, then each config's cases with the model error fitted
+    on the other configs' cases (the means do not depend on the model error)."""
+    from lossdoctor.fit import calibration
+    bare = calibration.family(0.0, 0.0, "no model error")
+    first = [predict(c, bare) for c in cases]
+    rows = []
+    for config in sorted({c.config for c in cases}):
+        others = [r for r in first if r.case.config not in (config, "nanoGPT")]
+        base, per = calibration.model_error_fit([(r.case.ratio, r.mean, r.case.truth, r.sd) for r in others])
+        cal = calibration.family(base, per, f"the grid without {config}")
+        rows += [predict(c, cal) for c in cases if c.config == config]
+    return first, rows
+
+
+def report(rows: list[Row]) -> None:
+    print(f"{'case':40s} {'ratio':>5s} {'pred':>7s} {'80% interval':>17s} {'truth':>7s} {'err':>7s} {'power':>7s}")
+    for r in rows:
+        c = r.case
+        print(f"{os.path.basename(c.short) + ' ' + c.scenario:40s} {c.ratio:5.2f} {r.mean:7.4f} "
+              f"[{r.lo:.4f}, {r.hi:.4f}] {c.truth:7.4f} {r.mean - c.truth:+7.4f} {r.power - c.truth:+7.4f}")
+    head = f"{'':28s} {'n':>3s} {'median':>8s} {'worst':>7s} {'coverage':>8s} {'power md':>8s} {'worst':>7s}"
+    print("\nper family and ratio (|error| in nats against the truth; power: the naive power law)\n" + head)
+    for fam in sorted({r.case.family for r in rows}):
+        for ratio in sorted({r.case.ratio for r in rows if r.case.family == fam}):
+            sel = [r for r in rows if r.case.family == fam and r.case.ratio == ratio and r.case.scenario == "rerun"]
+            if sel:
+                print(summary(f"{fam} rerun {ratio:g}x", sel))
+    print("\noverall\n" + head)
+    for scenario in ("rerun", "resume", "constant"):
+        for ratio in sorted({r.case.ratio for r in rows if r.case.scenario == scenario}):
+            sel = [r for r in rows if r.case.scenario == scenario and r.case.ratio == ratio
+                   and r.case.config != "nanoGPT"]
+            if sel:
+                print(summary(f"grid {scenario} {ratio:g}x", sel))
+    grid = [r for r in rows if r.case.config != "nanoGPT" and r.case.scenario == "rerun"]
+    print(summary("grid rerun, all ratios", grid))
+    nano = [r for r in rows if r.case.config == "nanoGPT"]
+    if nano:
+        print(summary("nanoGPT's own runs, all", nano))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", default=os.path.join(ROOT, "fixtures", "calibration"))
+    ap.add_argument("--groundtruth", default=os.path.join(ROOT, "..", "shared", "groundtruth"))
+    args = ap.parse_args()
+    from lossdoctor.fit import calibration
+    with tempfile.TemporaryDirectory() as scratch:
+        cases = grid_cases(args.runs) + groundtruth_cases(args.groundtruth, scratch)
+        first, rows = loco(cases)
+    report(rows)
+    bare = [r for r in first if r.case.config != "nanoGPT" and r.case.scenario == "rerun"]
+    print(summary("grid reruns, model error 0", bare), "(the README CPU config's model error)")
+    print("\nresume bump (val at the first eval after resuming minus val at the resume step)")
+    for family, pred, truth in bumps(cases):
+        ratio = pred / truth if truth else float("nan")
+        print(f"{family:28s} predicted {pred:+.4f}  true {truth:+.4f}  ratio {ratio:.2f}")
+    base, per = calibration.model_error_fit([(r.case.ratio, r.mean, r.case.truth, r.sd) for r in first
+                                             if r.case.config != "nanoGPT"])
+    print(f"\nthe model error over every grid config (fit/calibration.py):\n"
+          f"FAMILY_ERROR_BASE = {base:.4f}\nFAMILY_ERROR_PER_DOUBLING = {per:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
