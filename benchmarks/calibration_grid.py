@@ -10,8 +10,8 @@ For seed 1, each Shakespeare config also resumes its shortest run to 2.5x its le
 a new cosine (`resume`) and at min_lr (`constant`), for the resume bump and the constant
 scenario.
 
-nanoGPT's README CPU config and the configs of the issue's held-out check (6 layers x 192,
-batch 24) are not in the grid, so the checks stay out of sample.
+nanoGPT's README CPU config and the held-out configs (6 layers x 192, batch 24) are not in
+the grid, so checks on them stay out of sample.
 
 Each run keeps its train.log and truth.json: its final model's val loss over 500 random val
 batches (a logged eval at eval_iters=50 carries ~0.01 nats of noise, as much as the error

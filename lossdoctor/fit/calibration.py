@@ -14,7 +14,10 @@ fraction of the predicted loss: a constant beyond the data plus a term per doubl
 horizon, from the leave-one-horizon-out backtests of the same calibration runs.
 
 A `Calibration` holds all of it as one value; `DEFAULT` is the shipped one (the literals
-at the end of this file). An extrapolation is given its calibration explicitly
+at the end of this file). `FAMILY` keeps its priors with the model error measured on the
+calibration grid, configs the priors were not made on (benchmarks/extrapolation_family.py,
+leave one config out); `for_config` gives a run DEFAULT only when its log shows the README
+CPU config. An extrapolation is given its calibration explicitly
 (`Extrapolator(run, calibration=...)`), so that the calibration's leave-one-out
 backtests run with other priors side by side with the shipped ones.
 """
