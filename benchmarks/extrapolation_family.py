@@ -33,7 +33,7 @@ import json
 import os
 import sys
 import tempfile
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -43,6 +43,9 @@ sys.path.insert(0, ROOT)
 HORIZONS = (400, 600, 1000, 2000)  # the grid's; `rerun` from each to every longer one
 FROM = 400  # the continuations (`resume`, `constant`) start from the 400-step run
 CUTS = (3333, 2000, 1000)  # the constant-LR nanoGPT run cut here, predicted at 5000
+
+if TYPE_CHECKING:
+    from lossdoctor.fit import Calibration
 
 
 class Case(NamedTuple):
@@ -89,7 +92,7 @@ def grid_cases(runs: str) -> list[Case]:
 
 def groundtruth_cases(folder: str, scratch: str) -> list[Case]:
     import lossdoctor
-    out = []
+    out: list[Case] = []
     if not os.path.exists(os.path.join(folder, "gt_T3000.log")):
         return out
     ev, _ = lossdoctor.load(os.path.join(folder, "gt_T3000.log")).curves()
@@ -108,14 +111,13 @@ def groundtruth_cases(folder: str, scratch: str) -> list[Case]:
     return out
 
 
-def predict(case: Case, calibration: object) -> Row:
+def predict(case: Case, calibration: Calibration) -> Row:
     """A grid case with `calibration`; a nanoGPT case as lossdoctor ships (its config is
     the README CPU config's: the reference runs and DEFAULT)."""
     import lossdoctor
     from lossdoctor.fit import Extrapolator
     cal = None if case.config == "nanoGPT" else calibration
-    x = Extrapolator(lossdoctor.load(case.short), calibration=cal).extrapolate(  # type: ignore[arg-type]
-        case.to, scenarios=(case.scenario,))
+    x = Extrapolator(lossdoctor.load(case.short), calibration=cal).extrapolate(case.to, scenarios=(case.scenario,))
     v = x.scenarios[0].val
     assert v is not None and x.baseline.val is not None
     return Row(case, v.mean, v.lo, v.hi, v.sd, x.baseline.val)
