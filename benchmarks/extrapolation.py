@@ -4,6 +4,7 @@ from a shorter run's log, for `rerun`, `resume` and `constant`, at horizon ratio
 
     python benchmarks/extrapolation.py [--runs DIR] [--data input.txt] [--groundtruth DIR]
                                        [--truth-batches 500]
+    python benchmarks/extrapolation.py --family    # leave one config out, on the grid
 
 Runs: nanoGPT's README CPU config (lossdoctor/configs/shakespeare_char_cpu.yaml) trained by
 the built-in trainer on tiny Shakespeare, seed 1337, max_iters = lr_decay_iters = 800,
@@ -220,7 +221,14 @@ def main() -> int:
     ap.add_argument("--truth-batches", type=int, default=500,
                     help="re-evaluate each true run's final checkpoint on this many val batches "
                          "(0: use its last logged val)")
+    ap.add_argument("--family", action="store_true",
+                    help="instead: the leave-one-config-out backtests on the calibration grid "
+                         "(benchmarks/extrapolation_family.py; no training)")
     args = ap.parse_args()
+    if args.family:
+        import extrapolation_family
+        sys.argv = [sys.argv[0], f"--groundtruth={args.groundtruth}"]
+        return extrapolation_family.main()
     paths = make_runs(args.runs, args.data)
     if args.truth_batches:
         from lossdoctor.trainer import load_data
