@@ -43,20 +43,21 @@ COMMON = ["--device=cpu", "--compile=False", "--dtype=float32", "--bias=False", 
           "--gradient_accumulation_steps=1", "--log_interval=1", "--eval_iters=50",
           "--always_save_checkpoint=True"]
 
-CONFIGS: dict[str, list[str]] = {
-    # layers x width, heads, context, batch, peak LR (min_lr a tenth), dropout
-    "d2w64": ["--n_layer=2", "--n_embd=64", "--n_head=2", "--block_size=64", "--batch_size=16",
-              "--learning_rate=3e-3", "--min_lr=3e-4", "--dropout=0.0"],
-    "d3w96": ["--n_layer=3", "--n_embd=96", "--n_head=3", "--block_size=64", "--batch_size=8",
-              "--learning_rate=1e-3", "--min_lr=1e-4", "--dropout=0.1"],
-    "d4w128": ["--n_layer=4", "--n_embd=128", "--n_head=4", "--block_size=32", "--batch_size=32",
-               "--learning_rate=6e-4", "--min_lr=6e-5", "--dropout=0.0"],
-    "d2w256": ["--n_layer=2", "--n_embd=256", "--n_head=4", "--block_size=64", "--batch_size=12",
-               "--learning_rate=3e-4", "--min_lr=3e-5", "--dropout=0.2"],
-    "d6w64": ["--n_layer=6", "--n_embd=64", "--n_head=4", "--block_size=128", "--batch_size=8",
-              "--learning_rate=1e-3", "--min_lr=1e-4", "--dropout=0.0"],
-    "d3w128": ["--n_layer=3", "--n_embd=128", "--n_head=4", "--block_size=64", "--batch_size=16",
-               "--learning_rate=2e-3", "--min_lr=2e-4", "--dropout=0.15"],
+
+def config(n_layer: int, n_embd: int, n_head: int, block_size: int, batch_size: int, lr: float,
+           dropout: float) -> list[str]:
+    """A grid config's flags; min_lr is a tenth of the peak LR."""
+    return [f"--n_layer={n_layer}", f"--n_embd={n_embd}", f"--n_head={n_head}", f"--block_size={block_size}",
+            f"--batch_size={batch_size}", f"--learning_rate={lr:g}", f"--min_lr={lr / 10:g}", f"--dropout={dropout}"]
+
+
+CONFIGS: dict[str, list[str]] = {  # layers, width, heads, context, batch, peak LR, dropout
+    "d2w64": config(2, 64, 2, 64, 16, 3e-3, 0.0),
+    "d3w96": config(3, 96, 3, 64, 8, 1e-3, 0.1),
+    "d4w128": config(4, 128, 4, 32, 32, 6e-4, 0.0),
+    "d2w256": config(2, 256, 4, 64, 12, 3e-4, 0.2),
+    "d6w64": config(6, 64, 4, 128, 8, 1e-3, 0.0),
+    "d3w128": config(3, 128, 4, 64, 16, 2e-3, 0.15),
 }
 ON_PYCODE = ("d2w64", "d4w128")  # a second dataset, at one seed, and not continued
 

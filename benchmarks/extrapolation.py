@@ -227,8 +227,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.family:
         import extrapolation_family
-        sys.argv = [sys.argv[0], f"--groundtruth={args.groundtruth}"]
-        return extrapolation_family.main()
+        return extrapolation_family.main([f"--groundtruth={args.groundtruth}"])
     paths = make_runs(args.runs, args.data)
     if args.truth_batches:
         from lossdoctor.trainer import load_data

@@ -46,6 +46,7 @@ CUTS = (3333, 2000, 1000)  # the constant-LR nanoGPT run cut here, predicted at 
 
 if TYPE_CHECKING:
     from lossdoctor.fit import Calibration
+    from lossdoctor.fit.results import Path
 
 
 class Case(NamedTuple):
@@ -65,6 +66,7 @@ class Row(NamedTuple):
     hi: float
     sd: float  # the interval's sd without the model error
     power: float
+    path: Path | None  # the predicted val along the scenario
 
 
 def grid_cases(runs: str) -> list[Case]:
@@ -120,15 +122,16 @@ def predict(case: Case, calibration: Calibration) -> Row:
     x = Extrapolator(lossdoctor.load(case.short), calibration=cal).extrapolate(case.to, scenarios=(case.scenario,))
     v = x.scenarios[0].val
     assert v is not None and x.baseline.val is not None
-    return Row(case, v.mean, v.lo, v.hi, v.sd, x.baseline.val)
+    return Row(case, v.mean, v.lo, v.hi, v.sd, x.baseline.val, x.path(case.scenario))
 
 
-def bumps(cases: list[Case]) -> list[tuple[str, float, float]]:
+def bumps(rows: list[Row]) -> list[tuple[str, float, float]]:
     """The resume bump of each `resume` case: val at the first eval after the resume step
     minus val at it, predicted (along the predicted path) and true (in the resumed log)."""
     import lossdoctor
     out = []
-    for c in cases:
+    for r in rows:
+        c = r.case
         if c.scenario != "resume":
             continue
         stem = os.path.basename(c.short).rsplit("-", 1)[0]
@@ -139,9 +142,8 @@ def bumps(cases: list[Case]) -> list[tuple[str, float, float]]:
             continue
         first = int(ev.step[after][0])
         truth = float(ev.val[after][0] - ev.val[ev.step == FROM][-1])
-        path = lossdoctor.extrapolate(lossdoctor.load(c.short), c.to, scenarios=("resume",)).path("resume")
-        assert path is not None
-        steps, values = path
+        assert r.path is not None
+        steps, values = r.path
         out.append((c.family, float(np.interp(first, steps, values) - values[0]), truth))
     return out
 
@@ -196,11 +198,11 @@ def report(rows: list[Row]) -> None:
         print(summary("nanoGPT's own runs, all", nano))
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", default=os.path.join(ROOT, "fixtures", "calibration"))
     ap.add_argument("--groundtruth", default=os.path.join(ROOT, "..", "shared", "groundtruth"))
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     from lossdoctor.fit import calibration
     with tempfile.TemporaryDirectory() as scratch:
         cases = grid_cases(args.runs) + groundtruth_cases(args.groundtruth, scratch)
@@ -209,7 +211,7 @@ def main() -> int:
     bare = [r for r in first if r.case.config != "nanoGPT" and r.case.scenario == "rerun"]
     print(summary("grid reruns, model error 0", bare), "(the README CPU config's model error)")
     print("\nresume bump (val at the first eval after resuming minus val at the resume step)")
-    for family, pred, truth in bumps(cases):
+    for family, pred, truth in bumps(first):
         ratio = pred / truth if truth else float("nan")
         print(f"{family:28s} predicted {pred:+.4f}  true {truth:+.4f}  ratio {ratio:.2f}")
     base, per = calibration.model_error_fit([(r.case.ratio, r.mean, r.case.truth, r.sd) for r in first

@@ -154,11 +154,23 @@ def family(base: float, per_doubling: float, source: str) -> Calibration:
     return Calibration(VAL_PRIOR, TRAIN_PRIOR, START_FRACTION, base, per_doubling, f"{SOURCE}; model error: {source}")
 
 
+def mismatch(config: Config, whose: str = "calibrated") -> list[str]:
+    """The CONFIG keys a run's log does not show, or shows other than the calibration runs'
+    (empty: the run's config is theirs)."""
+    out = []
+    for k, v in CONFIG.items():
+        mine = config.trusted(k)
+        if mine is None:
+            out.append(f"{k} not shown")
+        elif mine != v:
+            out.append(f"{k} {mine!r} ({whose}: {v!r})")
+    return out
+
+
 def for_config(config: Config) -> Calibration:
     """DEFAULT for a run of the calibration runs' config (every CONFIG key shown and equal),
     else FAMILY: the same priors with the model error of configs they were not made on."""
-    same = all(config.trusted(k) == v for k, v in CONFIG.items())
-    return DEFAULT if same else FAMILY
+    return FAMILY if mismatch(config) else DEFAULT
 
 
 def _hessian(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 0.05) -> np.ndarray:

@@ -45,14 +45,7 @@ SOURCE = "built-in trainer, README CPU config, seed 1338, 1000/2000/3000/5000 st
 def mismatch(run: Run) -> list[str]:
     """Why the reference runs do not apply to `run`: the CONFIG keys its log does not
     show or that differ (empty: they apply)."""
-    out = []
-    for k, v in calibration.CONFIG.items():
-        mine = run.config.trusted(k)
-        if mine is None:
-            out.append(f"{k} not shown")
-        elif mine != v:
-            out.append(f"{k} {mine!r} (reference: {v!r})")
-    return out
+    return calibration.mismatch(run.config, "reference")
 
 
 @functools.lru_cache(maxsize=1)
