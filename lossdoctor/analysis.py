@@ -3,14 +3,16 @@ shows."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .compare import Comparison, compare
+from .compare.records import RecordStats, record_stats
 from .diagnose import Diagnosis, RuleSet, diagnose, load_rules
 from .errors import InputError
 from .facts import Facts, compute_facts
-from .readers import discover, load_many
+from .readers import Reader, discover, load_many
 from .run import Run
 
 if TYPE_CHECKING:
@@ -27,6 +29,7 @@ class Analysis:
     diagnoses: tuple[Diagnosis, ...] = ()
     rule_errors: tuple[str, ...] = ()  # rule files that did not load (the rest did)
     comparison: Comparison | None = None  # two or more runs: why the worse one is worse
+    records: RecordStats | None = None  # two or more modded-nanogpt runs: the record rules' t-test
     # each run's fit, made once and shared by the rules, the comparison and a plot
     fits: tuple[Extrapolator, ...] = field(default=(), compare=False, repr=False)
 
@@ -34,14 +37,16 @@ class Analysis:
 def analyze(paths: list[str] | None = None, *, peak_flops: float | None = None,
             dataset_tokens: int | None = None, rules: RuleSet | None = None,
             rules_dirs: list[str] | None = None, diagnose_runs: bool = True,
-            compare_runs: bool = True) -> Analysis:
+            compare_runs: bool = True, readers: Sequence[Reader] | None = None) -> Analysis:
     """Read each path (a log, a ckpt.pt, a run directory), derive its facts and apply the
     rules (built-in, plus `rules_dirs`; or exactly `rules`). Two or more runs are compared:
     the gap between the best and the worst final val, cause by cause (compare.py). Each run
     is fitted once (fit.Extrapolator); rule effects and the comparison share that fit.
 
     With no paths, looks in the current directory for logs and `out*/ckpt.pt`.
-    A checkpoint given right after its own log is merged into that log's run.
+    A checkpoint given right after its own log is merged into that log's run. A file that
+    holds several runs (a W&B panel export, a runs table) gives each of them. `readers`
+    forces the formats tried (default: every format in the registry, detected).
     """
     if not paths:
         paths = discover(".")
@@ -50,13 +55,14 @@ def analyze(paths: list[str] | None = None, *, peak_flops: float | None = None,
             raise InputError(".", f"no training log or out*/ckpt.pt found in the current directory "
                                   f"(looked for {LOOKS_FOR})")
     from .fit import Extrapolator
-    runs = tuple(load_many(list(paths)))
+    runs = tuple(load_many(list(paths), readers=readers))
     facts = tuple(compute_facts(r, peak_flops=peak_flops, dataset_tokens=dataset_tokens) for r in runs)
     fits = tuple(Extrapolator(r) for r in runs)  # each run fitted once, for every question asked of it
     comparison = compare(list(runs), list(facts), fits) if compare_runs and len(runs) > 1 else None
+    records = record_stats(runs)
     if not diagnose_runs:
-        return Analysis(runs, facts, comparison=comparison, fits=fits)
+        return Analysis(runs, facts, comparison=comparison, records=records, fits=fits)
     if rules is None:
         rules = load_rules(rules_dirs)
     diagnoses = tuple(diagnose(r, f, rules, x) for r, f, x in zip(runs, facts, fits, strict=True))
-    return Analysis(runs, facts, diagnoses, tuple(str(e) for e in rules.errors), comparison, fits)
+    return Analysis(runs, facts, diagnoses, tuple(str(e) for e in rules.errors), comparison, records, fits)

@@ -67,6 +67,24 @@ def _parser() -> argparse.ArgumentParser:
 Subparsers = Any  # argparse's _SubParsersAction
 
 
+def _add_input_format(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input-format", default=None, metavar="NAME",
+                   help="read every path in this format instead of detecting it (nanogpt, nanochat, "
+                        "modded-nanogpt, llmc, hf-trainer, lightning-csv, ...: docs/formats.md)")
+
+
+def _readers(args: argparse.Namespace) -> list[Any] | None:
+    """The one reader --input-format names (a usage error naming the formats otherwise)."""
+    from .errors import UsageError
+    from .readers import READERS, names
+    if not args.input_format:
+        return None
+    found = [r for r in READERS if r.name == args.input_format]
+    if not found:
+        raise UsageError(f"--input-format {args.input_format}: no such format (formats: {', '.join(names())})")
+    return found
+
+
 def _add_analyze(sub: Subparsers) -> None:
     a = sub.add_parser("analyze", aliases=["compare"],
                        help="read runs and report their config, curves, facts and findings; with two "
@@ -76,6 +94,7 @@ def _add_analyze(sub: Subparsers) -> None:
                    help="nanoGPT log, ckpt.pt, or run directory (default: logs and out*/ckpt.pt here)")
     a.add_argument("--format", choices=("rich", "plain", "json", "markdown"), default=None,
                    help="output format (default: rich on a terminal, plain otherwise)")
+    _add_input_format(a)
     a.add_argument("--peak-flops", type=_positive_float, metavar="FLOPS",
                    help="peak FLOP/s of the device the run used, e.g. 989e12 (H100 SXM bf16) "
                         "or a GPU name such as H100; MFU is recomputed against it")
@@ -120,6 +139,7 @@ def _add_extrapolate(sub: Subparsers) -> None:
                               "custom (--schedule)")
     x.add_argument("path", metavar="LOG|CKPT|DIR")
     x.add_argument("--to", type=_positive_int, required=True, metavar="N", help="target step")
+    _add_input_format(x)
     x.add_argument("--level", type=float, default=0.8, help="interval level (default 0.8)")
     x.add_argument("--scenario", action="append", choices=("rerun", "resume", "constant", "custom"),
                    help="scenarios to predict (default: rerun, resume, constant; custom with --schedule)")
@@ -169,7 +189,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     from .analysis import analyze
     peak = _peak_flops(args.peak_flops)
     result = analyze(args.paths or None, peak_flops=peak, dataset_tokens=args.dataset_tokens,
-                     rules_dirs=args.rules)
+                     rules_dirs=args.rules, readers=_readers(args))
     for err in result.rule_errors:
         print(f"lossdoctor: rule not loaded: {err}", file=sys.stderr)
     if args.plot:
@@ -266,7 +286,7 @@ def _cmd_extrapolate(args: argparse.Namespace) -> int:
     from .fit.extrapolate import extrapolate
     if not 0 < args.level < 1:
         raise UsageError(f"--level {args.level}: must be between 0 and 1")
-    run = lossdoctor.load(args.path)
+    run = lossdoctor.load(args.path, readers=_readers(args))
     schedule = _read_schedule(args.schedule) if args.schedule else None
     default = ("rerun", "resume", "constant") + (("custom",) if schedule is not None else ())
     scenarios = tuple(args.scenario or default)

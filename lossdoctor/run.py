@@ -24,6 +24,22 @@ class Dialect(str, Enum):
     NANOGPT_MD = "nanogpt-md"  # that output pasted into Markdown
     NANOGPT_CKPT = "nanogpt-ckpt"  # a ckpt.pt alone
     NANOGPT_WITH_CKPT = "nanogpt+ckpt"  # a log merged with its ckpt.pt
+    NANOCHAT = "nanochat"  # nanochat's base_train / mid_train / chat_sft output
+    NANOCHAT_CKPT = "nanochat-ckpt"  # nanochat's meta_NNNNNN.json (with model_NNNNNN.pt)
+    MODDED = "modded-nanogpt"  # a modded-nanogpt record log (its source code printed first)
+    LLMC = "llmc"  # llm.c's train_gpt2cu stdout
+    LLMC_MAIN = "llmc-main"  # llm.c's -o main.log (`s:N trl:X`, `s:N tel:X`)
+    BUILD_NANOGPT = "build-nanogpt"  # build-nanogpt's train_gpt2.py stdout
+    BUILD_NANOGPT_LOG = "build-nanogpt-log"  # build-nanogpt's log/log.txt (`N train X`)
+    HF_TRAINER = "hf-trainer"  # Hugging Face Trainer's trainer_state.json
+    LIGHTNING = "lightning-csv"  # PyTorch Lightning CSVLogger's metrics.csv
+    WANDB_PANEL = "wandb-panel"  # a W&B chart's "export panel data" CSV
+    WANDB_RUNS = "wandb-runs"  # a W&B runs table CSV, or any table of one row per run
+    WANDB_SUMMARY = "wandb-summary"  # a W&B run's files/wandb-summary.json
+    CSV = "csv"  # any CSV with a step column and a loss-like column
+    JSONL = "jsonl"  # JSON lines with a step key and a loss-like key
+    TENSORBOARD = "tensorboard"  # TensorBoard event files
+    CRASH = "crash-log"  # a run's output with no metric at all, read for how it ended
 
     def __str__(self) -> str:
         return str(self.value)
@@ -33,11 +49,69 @@ class Dialect(str, Enum):
 
     @property
     def has_log(self) -> bool:
-        return self is not Dialect.NANOGPT_CKPT
+        return self not in (Dialect.NANOGPT_CKPT, Dialect.NANOCHAT_CKPT)
 
     @property
     def has_checkpoint(self) -> bool:
         return self in (Dialect.NANOGPT_CKPT, Dialect.NANOGPT_WITH_CKPT)
+
+    @property
+    def is_nanogpt(self) -> bool:
+        """Read from nanoGPT's own output or checkpoint: its config keys, defaults and
+        schedule apply."""
+        return self in (Dialect.NANOGPT, Dialect.NANOGPT_MD, Dialect.NANOGPT_CKPT, Dialect.NANOGPT_WITH_CKPT)
+
+    @property
+    def trainer(self) -> str:
+        """The trainer whose flags a finding gives: nanogpt, nanochat, llmc, modded-nanogpt,
+        build-nanogpt, hf, or "" when the format does not say (a CSV, a W&B export)."""
+        return _TRAINER.get(self.value, "")
+
+
+_TRAINER = {"nanogpt": "nanogpt", "nanogpt-md": "nanogpt", "nanogpt-ckpt": "nanogpt", "nanogpt+ckpt": "nanogpt",
+            "nanochat": "nanochat", "nanochat-ckpt": "nanochat", "modded-nanogpt": "modded-nanogpt",
+            "llmc": "llmc", "llmc-main": "llmc", "build-nanogpt": "build-nanogpt",
+            "build-nanogpt-log": "build-nanogpt", "hf-trainer": "hf"}
+
+# what the curves measure
+VAL_METRICS = ("loss", "bpb")  # mean cross-entropy in nats per token; bits per byte
+TRAIN_METRICS = ("step", "ema", "window", "none")
+
+
+@dataclass(frozen=True)
+class Measures:
+    """What a Run's numbers mean, where its trainer differs from nanoGPT.
+
+    val: "loss" (EvalCurve.val in nats per token) or "bpb" (bits per byte, as nanochat
+    reports it; comparable to nats only through the tokenizer's bytes per token).
+    train: what IterCurve.loss is: "step" (one step's loss, nanoGPT's `iter` line),
+    "ema" (an exponential moving average, debiased; its noise and spikes are smoothed
+    away), "window" (the mean over the steps since the last log, HF and Lightning), or
+    "none" (the log has no train loss per step).
+    eval_train: whether EvalCurve.train is an eval of the train split (nanoGPT's
+    estimate_loss); elsewhere it is NaN.
+    ema_beta: the EMA's decay when train is "ema".
+    bytes_per_token: of the tokenizer, when the log gives it (converts bpb to nats).
+    """
+
+    val: str = "loss"
+    train: str = "step"
+    eval_train: bool = True
+    ema_beta: float | None = None
+    bytes_per_token: float | None = None
+
+    @property
+    def val_unit(self) -> str:
+        return "bpb" if self.val == "bpb" else "nats"
+
+
+@dataclass(frozen=True, eq=False)
+class Series:
+    """A further metric over steps (HellaSwag, CORE, grad norm, LR, tokens/s)."""
+
+    step: np.ndarray  # (K,) int64
+    value: np.ndarray  # (K,) float64
+    unit: str = ""
 
 
 # what happened in a run, as a reader records it
@@ -52,6 +126,7 @@ EventKind = Literal[
     "first_nan",  # first NaN/inf loss in a segment
     "truncated",  # the file ends mid-line
     "new_segment",  # another run starts in the same file
+    "assertion",  # a C assertion failed (`Assertion '...' failed.`)
 ]
 
 
@@ -206,10 +281,15 @@ class Run:
     checkpoint: CheckpointInfo | None = None
     notes: tuple[str, ...] = ()
     dataset_tokens: int | None = None  # train split size in tokens, when known or given
+    measures: Measures = Measures()  # what the curves measure (nanoGPT's meaning by default)
+    series: Mapping[str, Series] = field(default_factory=dict)  # further metrics by name
+    summary: Mapping[str, float] = field(default_factory=dict)  # end-of-run values the log prints
 
     def __post_init__(self) -> None:
         if not isinstance(self.format, Dialect):
             object.__setattr__(self, "format", Dialect(self.format))
+        for name in ("line_counts", "series", "summary"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 
     @property
     def n_unparsed(self) -> int:

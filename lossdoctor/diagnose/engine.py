@@ -64,7 +64,7 @@ class Finding:
     category: str
     severity: str
     message: str
-    flags: str  # exact nanoGPT flags ("" when the advice has none)
+    flags: str  # exact flags in the run's trainer's syntax (nanoGPT's by default; "" when none)
     advice: str | None
     expected_effect: EffectEstimate
     evidence: Mapping[str, Evidence]  # fact name -> what the rule read
@@ -99,7 +99,19 @@ def diagnose(run: Run, facts: Facts | None = None, rules: RuleSet | None = None,
     values = {name: f.value for name, f in facts.items() if f.known}  # unknown: absent
     effects = _Extrapolations(run, extrapolator)
     out = apply(rules, values, facts, effects)
-    return Diagnosis(out.findings, out.not_applicable, out.passed, tuple(str(e) for e in rules.errors))
+    findings = tuple(_in_dialect(f, run.format.trainer) for f in out.findings)
+    return Diagnosis(findings, out.not_applicable, out.passed, tuple(str(e) for e in rules.errors))
+
+
+def _in_dialect(finding: Finding, trainer: str) -> Finding:
+    """The finding with its flags in the syntax of the run's trainer (dialects.py)."""
+    from dataclasses import replace
+
+    from .dialects import translate
+    flags, note = translate(finding.flags, trainer)
+    if note is None:
+        return replace(finding, flags=flags)
+    return replace(finding, flags=flags, advice=f"{finding.advice} {note}" if finding.advice else note)
 
 
 def apply(rules: RuleSet, values: Mapping[str, Any], facts: Facts | None = None,

@@ -85,12 +85,23 @@ def n_evals(ctx: Context) -> Fact:
     return Fact("n_evals", len(evals_of(ctx)), "evals", "read", "log: eval lines of the lineage")
 
 
+def not_step_losses(ctx: Context) -> str | None:
+    """Why the iteration curve is not one step's loss per point (None when it is): an EMA
+    has its noise and spikes smoothed away, a window mean has less noise than a step."""
+    m = ctx.run.measures
+    return {"ema": f"the log's train loss is an EMA (beta {m.ema_beta}), not one step's loss",
+            "window": "the log's train loss is a mean over the steps since the last log, not one step's",
+            "none": "the log has no train loss per step"}.get(m.train)
+
+
 def iter_loss_sd(ctx: Context) -> Fact:
     """Noise of one iteration's loss: the robust sd of successive differences over the last
     80% of logged iterations (the first 20% fall too fast). Differences cancel the slow trend;
     MAD·1.4826 is a spike-proof sd, and a difference of two draws has sqrt(2) times the sd."""
     name, unit = "iter_loss_sd", "nats"
     src = "MAD·1.4826/√2 of successive iter-loss differences, last 80% of iterations"
+    if why := not_step_losses(ctx):
+        return unknown(name, unit, src, why)
     _, loss = _iter_points(ctx)
     y = loss[len(loss) // 5:]
     if len(y) < MIN_ITERS_FOR_NOISE:
@@ -289,6 +300,8 @@ def _spikes(ctx: Context) -> tuple[np.ndarray, int] | str:
     iterations (every log_interval-th step), the window max(100, 5% of them), and an outlier
     must also be SPIKE_MIN_NATS above the mean."""
     def find() -> tuple[np.ndarray, int] | str:
+        if why := not_step_losses(ctx):
+            return why
         step, loss = _iter_points(ctx)
         n = len(loss)
         window = max(SPIKE_MIN_WINDOW, round(SPIKE_WINDOW_FRACTION * n))
@@ -369,6 +382,8 @@ def iter_vs_eval_train(ctx: Context) -> Fact:
         return missing(name, unit, src, t)
     if not math.isfinite(t.value):
         return unknown(name, unit, src, "the last eval's train loss is NaN/inf")
+    if why := not_step_losses(ctx):
+        return unknown(name, unit, src, why)
     line = _iter_line_at_end(ctx)
     if line is None:
         return unknown(name, unit, src, "fewer than 5 iteration losses in the last eval interval")

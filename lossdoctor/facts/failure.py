@@ -39,16 +39,26 @@ INTERRUPTED = re.compile(r"^\s*KeyboardInterrupt\b")
 TIME_LIMIT = re.compile(r"DUE TO TIME LIMIT")
 NAN = re.compile(r"\b(nan|inf|non-finite|not finite)\b", re.I)
 TERMINATED = re.compile(r"CANCELLED AT|Received \d+ death signal|^\s*Killed\b|Terminated\b")
+# what only reports that another failure stopped the process: the one before it is the cause
+WRAPPER = re.compile(r"ChildFailedError|CalledProcessError|SignalException|Aborted \(core dumped\)")
 SOURCE = "log: the last process's traceback or stop signal"
 NO_FAILURE = "no traceback or stop signal in the last process"
 
 
 def _last_traceback(ctx: Context) -> Event | None:
-    """The last traceback or stop event of the last process (segment) in the log."""
+    """The last traceback, failed assertion or stop event of the last process (segment) in
+    the log. A wrapper's exception (torch elastic's ChildFailedError) only says that a
+    child process failed, and `Aborted (core dumped)` that an assertion stopped it: the
+    failure before it is the cause."""
     run = ctx.run
     start = run.segments[-1].first_line if run.segments else 0
     found = [e for e in run.events
-             if e.kind in ("traceback", "interrupted") and (e.line is None or e.line >= start)]
+             if e.kind in ("traceback", "interrupted", "assertion") and (e.line is None or e.line >= start)]
+    while len(found) > 1 and WRAPPER.search(found[-1].text):
+        found.pop()
+    limit = [e for e in found if TIME_LIMIT.search(e.text)]  # what follows a time limit is its echo
+    if limit:
+        return limit[-1]
     return found[-1] if found else None
 
 

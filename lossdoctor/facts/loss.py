@@ -1,6 +1,7 @@
 """Loss values of the lineage: best, first and final evals, the train/val gap, NaN onset.
 
-All losses are nanoGPT's cross-entropy in nats. Eval losses (`step N: train X, val Y`) are
+All losses are nanoGPT's cross-entropy in nats, or bits per byte where the run's val is
+in bpb (nanochat; Run.measures), and the unit says which. Eval losses (`step N: train X, val Y`) are
 means over eval_iters random batches in eval mode; they are the ones compared here, never
 the noisy `iter` loss (last micro-batch * grad_accum, train mode with dropout).
 """
@@ -15,6 +16,11 @@ from ..run import EvalCurve, IterCurve
 from .base import Context, Fact, derived, missing, unknown
 
 NO_EVALS = "the log has no eval lines"
+NO_TRAIN_EVAL = "the log evaluates val only, not the train split"
+
+
+def _unit(ctx: Context) -> str:
+    return ctx.run.measures.val_unit
 
 
 def _evals(ctx: Context) -> EvalCurve:
@@ -46,7 +52,7 @@ def best_val(ctx: Context) -> Fact:
     """Lowest val loss of any eval; without evals, the checkpoint's best_val_loss."""
     i = _best_index(ctx)
     if i is not None:
-        return Fact("best_val", float(_evals(ctx).val[i]), "nats", "read", "log: lowest val loss")
+        return Fact("best_val", float(_evals(ctx).val[i]), _unit(ctx), "read", "log: lowest val loss")
     ck = _ckpt_val(ctx)
     if ck is not None:
         save = _always_save(ctx)
@@ -57,10 +63,10 @@ def best_val(ctx: Context) -> Fact:
         elif save is None:
             note = ("the best val loss only if always_save_checkpoint was False, "
                     "else the last eval's")
-        return Fact("best_val", ck, "nats", "read", "ckpt best_val_loss", note)
+        return Fact("best_val", ck, _unit(ctx), "read", "ckpt best_val_loss", note)
     if len(_evals(ctx)):
-        return unknown("best_val", "nats", "log: lowest val loss", "every val loss is NaN/inf")
-    return unknown("best_val", "nats", "log: lowest val loss", NO_EVALS)
+        return unknown("best_val", _unit(ctx), "log: lowest val loss", "every val loss is NaN/inf")
+    return unknown("best_val", _unit(ctx), "log: lowest val loss", NO_EVALS)
 
 
 def best_val_step(ctx: Context) -> Fact:
@@ -80,14 +86,16 @@ def best_val_step(ctx: Context) -> Fact:
 
 def _final(ctx: Context, name: str, field: str) -> Fact:
     ev = _evals(ctx)
+    if field == "train" and not ctx.run.measures.eval_train:
+        return unknown(name, _unit(ctx), f"log: last eval ({field})", NO_TRAIN_EVAL)
     if len(ev):
         value = float(getattr(ev, field)[-1])
         note = None if math.isfinite(value) else "NaN/inf in the log"
-        return Fact(name, value, "nats", "read", f"log: last eval ({field})", note)
+        return Fact(name, value, _unit(ctx), "read", f"log: last eval ({field})", note)
     if field == "val" and _ckpt_val(ctx) is not None and _always_save(ctx) is True:
-        return Fact(name, _ckpt_val(ctx), "nats", "read",
+        return Fact(name, _ckpt_val(ctx), _unit(ctx), "read",
                     "ckpt best_val_loss (always_save_checkpoint=True: the last eval's)")
-    return unknown(name, "nats", f"log: last eval ({field})", NO_EVALS)
+    return unknown(name, _unit(ctx), f"log: last eval ({field})", NO_EVALS)
 
 
 def final_val(ctx: Context) -> Fact:
@@ -129,6 +137,8 @@ def gap_at_best(ctx: Context) -> Fact:
         note = NO_EVALS if not len(_evals(ctx)) else "no finite val loss"
         return unknown("gap_at_best", "nats", src, note)
     ev = _evals(ctx)
+    if not ctx.run.measures.eval_train:
+        return unknown("gap_at_best", "nats", src, NO_TRAIN_EVAL)
     train = float(ev.train[i])
     if not math.isfinite(train):
         return unknown("gap_at_best", "nats", src, "train loss at that eval is NaN/inf")
@@ -140,6 +150,9 @@ def init_loss_expected(ctx: Context) -> Fact:
     vocab = ctx.fact("vocab_size")
     if not vocab.known:
         return missing("init_loss_expected", "nats", "ln(vocab_size)", vocab)
+    if _unit(ctx) != "nats":
+        return unknown("init_loss_expected", "nats", "ln(vocab_size)",
+                       f"val is in {_unit(ctx)}, not nats: ln(vocab_size) does not apply")
     return Fact("init_loss_expected", math.log(vocab.value), "nats", derived(vocab),
                 "ln(vocab_size)")
 
@@ -147,10 +160,10 @@ def init_loss_expected(ctx: Context) -> Fact:
 def first_val(ctx: Context) -> Fact:
     ev = _evals(ctx)
     if not len(ev):
-        return unknown("first_val", "nats", "log: first eval", NO_EVALS)
+        return unknown("first_val", _unit(ctx), "log: first eval", NO_EVALS)
     step = int(ev.step[0])
     note = None if step == 0 else f"the lineage's first eval is at step {step}"
-    return Fact("first_val", float(ev.val[0]), "nats", "read",
+    return Fact("first_val", float(ev.val[0]), _unit(ctx), "read",
                 f"log: first eval (step {step})", note)
 
 
@@ -159,9 +172,10 @@ def nan_step(ctx: Context) -> Fact:
     evals, iters = ctx.curves()
     if not len(evals) and not len(iters):
         return unknown("nan_step", "steps", "log: loss values", "the log has no loss lines")
-    first = _first_bad(evals, iters)
+    both = ctx.run.measures.eval_train
+    first = _first_bad(evals, iters, both)
     # an attempt the lineage resumed past (or an earlier run in the file) may have blown up
-    elsewhere = _first_bad(ctx.run.evals, ctx.run.iters)
+    elsewhere = _first_bad(ctx.run.evals, ctx.run.iters, both)
     note = None
     if first is None and elsewhere is not None:
         note = f"a segment outside the lineage hit NaN/inf at step {elsewhere}"
@@ -170,8 +184,9 @@ def nan_step(ctx: Context) -> Fact:
     return Fact("nan_step", first, "steps", "read", "log: first NaN/inf loss", note)
 
 
-def _first_bad(evals: EvalCurve, iters: IterCurve) -> int | None:
-    bad = [evals.step[~(np.isfinite(evals.train) & np.isfinite(evals.val))],
+def _first_bad(evals: EvalCurve, iters: IterCurve, eval_train: bool = True) -> int | None:
+    ok = np.isfinite(evals.val) & (np.isfinite(evals.train) if eval_train else True)
+    bad = [evals.step[~ok],
            iters.step[~np.isfinite(iters.loss)]]
     steps = np.concatenate(bad)
     return int(steps.min()) if steps.size else None

@@ -37,8 +37,8 @@ def overfit_ratio_trend(ctx: Context) -> Fact:
 
 def val_rise(ctx: Context) -> Fact:
     """final_val - best_val (>= 0): how far val came back up from its best."""
-    name, unit, src = "val_rise", "nats", "final_val - best_val"
     v, best = ctx.fact("final_val"), ctx.fact("best_val")
+    name, unit, src = "val_rise", v.unit or "nats", "final_val - best_val"
     if not (v.known and best.known):
         return missing(name, unit, src, v, best)
     if not math.isfinite(v.value):

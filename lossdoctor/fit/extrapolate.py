@@ -134,6 +134,17 @@ class Predicted(NamedTuple):
     features: Features  # under the scenario's eta
 
 
+def unmodelled(run: Run) -> str | None:
+    """Why a run's curve is outside what the law models (None when it is inside): the law
+    follows nanoGPT's LR schedule and is calibrated on val losses in nats."""
+    if run.measures.val != "loss":
+        return f"val is in {run.measures.val_unit}, and the extrapolation is calibrated on losses in nats"
+    if not run.format.is_nanogpt:
+        return (f"the extrapolation follows nanoGPT's LR schedule; a {run.format} run's schedule is not "
+                "modelled")
+    return None
+
+
 class Extrapolator:
     """One run's fits, made once; predictions at any target step reuse them.
 
@@ -170,6 +181,8 @@ class Extrapolator:
                      ) -> Extrapolation:
         if not 0 < self.level < 1:
             raise CannotExtrapolate(f"level {self.level} is not between 0 and 1")
+        if why := unmodelled(self.run):
+            raise CannotExtrapolate(why)
         cur = self._once(("curves",), lambda: points.curves(self.run))
         if to < 1 or to < int(cur.ev_step.min(initial=cur.last)):
             raise CannotExtrapolate(f"target step {to} is before the first observed step")

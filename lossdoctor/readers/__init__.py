@@ -1,8 +1,11 @@
 """Find what a path holds and read it into a Run.
 
-A path may be a nanoGPT log (plain or pasted into Markdown), a `ckpt.pt`, or a
-directory such as nanoGPT's out_dir holding a log and/or a checkpoint. A log and its
-checkpoint given together become one Run.
+A path may be a training log of any format in the registry (nanoGPT's, plain or pasted
+into Markdown, nanochat's, modded-nanogpt's, llm.c's, build-nanogpt's, a trainer_state.json,
+a metrics CSV, a W&B export, TensorBoard events), a `ckpt.pt`, or a directory such as
+nanoGPT's out_dir holding a log and/or a checkpoint. A log and its checkpoint given
+together become one Run. A file that holds several runs (a W&B panel export, a runs
+table) gives one Run each through load_many.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from ..nanogpt import CKPT_NAME
 from ..run import Dialect, Run
 from .checkpoint import read_checkpoint
 from .combine import merge, run_from_checkpoint
-from .registry import READERS, Reader, Sample, read_file, register
+from .registry import READERS, Reader, Sample, by_name, names, read_file, read_runs, register
 
 LOG_SUFFIXES = (".log", ".txt", ".out", ".err", ".md", ".markdown")
 LOG_NAMES = ("log", "output", "stdout", "stderr")  # names without a suffix that logs get
@@ -27,8 +30,8 @@ def _log_name(name: str) -> bool:
     return name.endswith(LOG_SUFFIXES) or name.lower() in LOG_NAMES
 
 
-__all__ = ["LOG_NAMES", "LOG_SUFFIXES", "LOOKS_FOR", "READERS", "Reader", "Sample", "discover", "load",
-           "load_many", "merge", "read_file", "register"]
+__all__ = ["LOG_NAMES", "LOG_SUFFIXES", "LOOKS_FOR", "READERS", "Reader", "Sample", "by_name", "discover", "load",
+           "load_many", "merge", "names", "read_file", "read_runs", "register"]
 
 
 def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None = None, *,
@@ -63,15 +66,20 @@ def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None
 
 
 def load_many(paths: list[str], *, readers: Sequence[Reader] | None = None) -> list[Run]:
-    """Read several paths; a checkpoint that follows its own log is merged into it."""
+    """Read several paths, every run of a file that holds several; a checkpoint that
+    follows its own log is merged into it."""
     runs: list[Run] = []
     for p in paths:
-        run = load(p, readers=readers)
-        if (run.checkpoint is not None and run.format is Dialect.NANOGPT_CKPT and runs
-                and _belongs(runs[-1], p)):
-            runs[-1] = merge(runs[-1], run.checkpoint)
+        if os.path.isfile(p):
+            found = list(read_runs(p, readers))
         else:
-            runs.append(run)
+            found = [load(p, readers=readers)]
+        for run in found:
+            if (run.checkpoint is not None and run.format is Dialect.NANOGPT_CKPT and runs
+                    and _belongs(runs[-1], p)):
+                runs[-1] = merge(runs[-1], run.checkpoint)
+            else:
+                runs.append(run)
     return runs
 
 

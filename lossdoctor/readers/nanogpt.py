@@ -33,7 +33,7 @@ _NANOGPT_KINDS = frozenset({"eval", "iter", "tokens", "config_file", "override",
 
 _ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-B]")
 _CR_SEGMENTS = re.compile(rb"[^\n]*\r")
-_TRAIN_FRAME = re.compile(r"train\w*\.py\"|, in estimate_loss\b")
+_TRAIN_FRAME = re.compile(r"[/\\\\\"]train\.py\"|, in estimate_loss\b")
 # the start of a metric line cut short: 'i', 'ite', 'iter 4399', 'step 2000: train loss 1.4'
 _CUT_METRIC = re.compile(r"^(?:i|it|ite|iter|s|st|ste|step)(?:\s\d*(?::.*)?)?$")
 

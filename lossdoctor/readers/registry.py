@@ -1,10 +1,12 @@
 """The file formats lossdoctor reads, and how a file's format is found: by sniffing.
 
 Each format is a `Reader(name, sniff, read)`: `sniff(sample)` says whether a file is in
-that format, `read(sample)` reads it into a Run. `READERS` lists them; the first whose
-sniff says yes reads the file, so cheap and specific sniffs come first. A new format is
-one module with its sniff and read functions plus one line in READERS (or a call to
-`register`); a Run's values keep the meaning of the Dialect its reader gives it.
+that format, `read(sample)` reads it into a Run (or a tuple of Runs, for a file that holds
+several: a W&B panel export, a runs table). `READERS` lists them; the first whose sniff
+says yes reads the file, so specific sniffs come first and catch-alls last. A new format
+is one module with its sniff and read functions plus one line in READERS (or a call to
+`register`); a Run's values keep the meaning of the Dialect its reader gives it, and
+`by_name` forces a format (`--input-format`).
 
 A sniff may parse the file to decide (a log format looks for its lines); what it parsed it
 keeps with `sample.memo`, so that its reader does not parse the file again.
@@ -20,7 +22,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import InputError
-from . import checkpoint, nanogpt
+from . import build_nanogpt, checkpoint, crash, csvlogs, jsonlogs, llmc, modded, nanochat, nanogpt, tensorboard
 
 if TYPE_CHECKING:
     import numpy as np
@@ -103,7 +105,7 @@ class Reader:
 
     name: str
     sniff: Callable[[Sample], bool]
-    read: Callable[[Sample], Run]
+    read: Callable[[Sample], Run | tuple[Run, ...]]
     finds: str = ""
     looks_for: str = ""
 
@@ -113,8 +115,29 @@ _LOG_CLUES = "`iter N: loss ...`, `step N: train loss ...` and train.py's header
 
 READERS: list[Reader] = [
     Reader("nanogpt-ckpt", checkpoint.sniff, checkpoint.read),
+    Reader("tensorboard", tensorboard.sniff, tensorboard.read),
+    Reader("hf-trainer", jsonlogs.sniff_hf, jsonlogs.read_hf),
+    Reader("wandb-summary", jsonlogs.sniff_wandb, jsonlogs.read_wandb),
+    Reader("nanochat-ckpt", jsonlogs.sniff_nanochat_meta, jsonlogs.read_nanochat_meta),
+    Reader("json", jsonlogs.sniff_other_json, jsonlogs.read_other_json),
+    Reader("jsonl", jsonlogs.sniff_jsonl, jsonlogs.read_jsonl),
+    Reader("wandb-panel", csvlogs.sniff_panel, csvlogs.read_panel),
+    Reader("lightning-csv", csvlogs.sniff_lightning, csvlogs.read_lightning),
+    Reader("wandb-runs", csvlogs.sniff_runs, csvlogs.read_runs),
+    Reader("csv", csvlogs.sniff_generic, csvlogs.read_generic),
+    Reader("llmc-main", llmc.sniff_main, llmc.read_main, "llm.c main.log lines", "`s:N trl:X`, `s:N tel:X`"),
+    Reader("build-nanogpt-log", build_nanogpt.sniff_log, build_nanogpt.read_log, "build-nanogpt log.txt lines",
+           "`N train X`, `N val X`"),
+    Reader("modded-nanogpt", modded.sniff, modded.read, "modded-nanogpt lines", "`step:N/M val_loss:X train_time:`"),
+    Reader("nanochat", nanochat.sniff, nanochat.read, "nanochat lines",
+           "`step N/M (P%) | loss: X | lrm:`, `Step N | Validation bpb: X`"),
+    Reader("llmc", llmc.sniff_stdout, llmc.read_stdout, "llm.c lines", "`step N/M | loss X | norm`"),
     Reader("nanogpt-md", nanogpt.sniff_markdown, nanogpt.read_markdown, _LOG_LINES, _LOG_CLUES),
     Reader("nanogpt", nanogpt.sniff_log, nanogpt.read_log, _LOG_LINES, _LOG_CLUES),
+    Reader("build-nanogpt", build_nanogpt.sniff_stdout, build_nanogpt.read_stdout, "build-nanogpt lines",
+           "`step N | loss: X | lr`"),
+    Reader("crash-log", crash.sniff, crash.read, "a traceback or a stop signal", "`Traceback`, `Assertion`, "
+           "Slurm's `CANCELLED`"),
 ]
 
 
@@ -124,8 +147,22 @@ def register(reader: Reader, *, first: bool = False) -> Reader:
     return reader
 
 
-def read_file(path: str, readers: Sequence[Reader] | None = None) -> Run:
-    """Read one file with the first reader (of `readers`, default READERS) that takes it.
+def by_name(name: str) -> Reader:
+    """The reader of a format, by its name (InputError naming the formats otherwise)."""
+    for reader in READERS:
+        if reader.name == name:
+            return reader
+    raise InputError(name, f"no such input format (formats: {', '.join(names())})")
+
+
+def names() -> list[str]:
+    """The formats' names, in the order they are tried."""
+    return [r.name for r in READERS]
+
+
+def read_runs(path: str, readers: Sequence[Reader] | None = None) -> tuple[Run, ...]:
+    """Every run in one file, read with the first reader (of `readers`, default READERS)
+    that takes it.
 
     Raises:
         InputError: the file cannot be read, is empty, or no reader takes it (the
@@ -137,12 +174,27 @@ def read_file(path: str, readers: Sequence[Reader] | None = None) -> Run:
     candidates = READERS if readers is None else readers
     for reader in candidates:
         if reader.sniff(sample):
-            return reader.read(sample)
+            got = reader.read(sample)
+            return got if isinstance(got, tuple) else (got,)
     raise InputError(path, no_reader_reason(sample, candidates))
+
+
+def read_file(path: str, readers: Sequence[Reader] | None = None) -> Run:
+    """The one run in a file (see read_runs); a file that holds several is an InputError
+    that names them (read it with read_runs or lossdoctor.load_many)."""
+    runs = read_runs(path, readers)
+    if len(runs) != 1:
+        shown = ", ".join(r.source.rsplit("#", 1)[-1] for r in runs[:5])
+        raise InputError(path, f"holds {len(runs)} runs ({shown}{', ...' if len(runs) > 5 else ''}); "
+                               "`lossdoctor analyze` reads them all" if runs else "holds no run")
+    return runs[0]
 
 
 def no_reader_reason(sample: Sample, readers: Sequence[Reader]) -> str:
     """Why no reader took `sample`: what kind of file it is and what was looked for."""
+    if len(readers) == 1 and readers[0] is not None and len(READERS) > 1:
+        r = readers[0]
+        return f"not in the {r.name} format" + (f" (looked for {r.looks_for})" if r.looks_for else "")
     if sample.binary:
         return "binary file, not a training log or a torch checkpoint"
     parts = dict.fromkeys(f"no {r.finds} found (looked for {r.looks_for})" for r in readers if r.finds)

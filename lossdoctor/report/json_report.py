@@ -32,6 +32,8 @@ def to_json(analysis: Analysis) -> str:
     if analysis.comparison is not None:
         from .compare import to_dict
         doc["comparison"] = to_dict(analysis.comparison, list(analysis.runs))
+    if analysis.records is not None:
+        doc["records"] = dataclasses.asdict(analysis.records)
     return json.dumps(clean(doc), indent=2, allow_nan=False)
 
 
@@ -61,7 +63,12 @@ def run_dict(run: Run, facts: Facts, diagnosis: Diagnosis | None = None) -> dict
         "lineage": list(run.lineage()),
         "events": [{"kind": e.kind, "line": e.line, "step": e.step, "segment": e.segment, "text": e.text}
                    for e in run.events],
-        "line_counts": run.line_counts,
+        "line_counts": dict(run.line_counts),
+        "measures": dataclasses.asdict(run.measures),
+        "series": {name: {"unit": x.unit, "count": len(x.step),
+                          "last": [int(x.step[-1]), float(x.value[-1])] if len(x.step) else None}
+                   for name, x in run.series.items()},
+        "summary": dict(run.summary),
         "unparsed": {"count": run.n_unparsed,
                      "lines": [{"line": u.line, "text": u.text} for u in run.unparsed[:MAX_UNPARSED]]},
         "notes": list(run.notes),

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from ..analysis import Analysis
 from ..compare import Comparison, Reachable
+from ..compare.records import RecordStats
 from ..diagnose import Diagnosis, Finding
 from ..facts import Facts
 from ..run import Run
@@ -36,6 +37,8 @@ def render_verdict(analysis: Analysis) -> RenderableType:
         why = next((n for n in c.notes if n.startswith("not directly comparable")), None) or \
             (c.notes[0] if c.notes else "no final loss to compare")
         parts.append(Text.assemble(("Gap: ", "bold"), f"not split into causes: {why}"))
+    if analysis.records is not None:
+        parts.append(_records(analysis.records))
     top = TOP_COMPARED if len(runs) > 1 else TOP
     for run, f, d in zip(runs, facts, diagnoses, strict=True):
         name = short_name(run.source) if len(runs) > 1 else run.source
@@ -44,17 +47,37 @@ def render_verdict(analysis: Analysis) -> RenderableType:
     return Panel(Group(*parts), title="Verdict", title_align="left", border_style="bold")
 
 
+def _records(r: RecordStats) -> Text:
+    verdict = "below" if r.p < 0.01 else "not shown below"
+    return Text.assemble(("Record: ", "bold"), f"{r.n} runs, mean val {r.mean:.4f} (sd {r.sd:.4f}); "
+                         f"{verdict} {r.target} at p < 0.01 (one-sided t-test: t = {r.t:.2f}, p = {r.p:.2g})")
+
+
 def _losses(f: Facts) -> str:
     final, best, step, steps = (f.value(k) for k in ("final_val", "best_val", "best_val_step", "steps_done"))
     if final is None:
+        if not steps and (why := _stopped(f)):
+            return f"no metric: the run stopped before its first logged step ({why})"
         train = f.value("final_train")
         return "no val loss in the log" + (f"; train {train:.4f}" if train is not None else "")
-    text = f"val {final:.4f} at the end"
+    unit = " bpb" if f["final_val"].unit == "bpb" else ""
+    text = f"val {final:.4f}{unit} at the end"
     if best is not None and step is not None and best < final:
-        text += f", best {best:.4f} at step {step:,}"
+        text += f", best {best:.4f}{unit} at step {step:,}"
     if steps:
         text += f"; {steps:,} steps"
     return text
+
+
+def _stopped(f: Facts) -> str | None:
+    """How a run with no metric ended, in a few words: its failure kind, or for a plain
+    exception its name (a failed C assertion says so)."""
+    kind, text, line = (f.value(k) for k in ("failure_kind", "failure_text", "failure_line"))
+    if kind is None:
+        return None
+    if kind == "exception" and text:
+        kind = "failed assertion" if "Assertion" in text else text.split(":", 1)[0].rsplit(".", 1)[-1]
+    return f"{kind}, log line {line}" if line else str(kind)
 
 
 def _top_findings(d: Diagnosis | None, n: int) -> list[RenderableType]:

@@ -1,0 +1,69 @@
+"""A finding's flags in the syntax of the trainer that wrote the run.
+
+Rules write nanoGPT's flags (`--key=value`, keys checked against train.py). A run read
+from another trainer's output gets them in that trainer's syntax, key by key, where the
+trainer has a flag of the same meaning:
+
+    nanochat (scripts/base_train.py)   --device-batch-size=N, --num-iterations=N, ...
+    llm.c (train_gpt2cu)               -b N, -t N, -l LR, -x N, ...
+    Hugging Face Trainer               --per_device_train_batch_size N, --max_steps N, ...
+
+A key with no such flag leaves the finding without flags and says which key, and a
+trainer whose hyperparameters are constants in its script (build-nanogpt's
+train_gpt2.py, modded-nanogpt's Hyperparameters) gets the constants to edit. A key the
+trainer derives by itself is left out (nanochat computes the accumulation steps from
+--total-batch-size).
+"""
+
+from __future__ import annotations
+
+IMPLIED = ""  # the trainer derives this value itself: no flag needed
+
+FLAGS: dict[str, dict[str, str]] = {
+    "nanochat": {"batch_size": "--device-batch-size={}", "block_size": "--max-seq-len={}",
+                 "max_iters": "--num-iterations={}", "lr_decay_iters": IMPLIED, "eval_interval": "--eval-every={}",
+                 "weight_decay": "--weight-decay={}", "warmup_iters": "--warmup-steps={}",
+                 "gradient_accumulation_steps": IMPLIED},
+    "llmc": {"batch_size": "-b {}", "block_size": "-t {}", "learning_rate": "-l {}", "max_iters": "-x {}",
+             "lr_decay_iters": IMPLIED, "weight_decay": "-c {}", "warmup_iters": "-u {}", "eval_interval": "-v {}",
+             "gradient_accumulation_steps": IMPLIED, "init_from": "-y {}"},
+    "hf": {"batch_size": "--per_device_train_batch_size {}", "learning_rate": "--learning_rate {}",
+           "max_iters": "--max_steps {}", "lr_decay_iters": IMPLIED, "weight_decay": "--weight_decay {}",
+           "warmup_iters": "--warmup_steps {}", "eval_interval": "--eval_steps {}",
+           "gradient_accumulation_steps": "--gradient_accumulation_steps {}", "grad_clip": "--max_grad_norm {}"},
+}
+# trainers configured by editing constants in their script: (where, nanoGPT key -> name)
+CONSTANTS: dict[str, tuple[str, dict[str, str]]] = {
+    "build-nanogpt": ("train_gpt2.py", {"max_iters": "max_steps", "lr_decay_iters": "max_steps",
+                                        "warmup_iters": "warmup_steps", "learning_rate": "max_lr",
+                                        "batch_size": "B", "block_size": "T"}),
+    "modded-nanogpt": ("its Hyperparameters", {"max_iters": "num_iterations", "lr_decay_iters": IMPLIED,
+                                               "eval_interval": "val_loss_every"}),
+}
+VALUES = {("llmc", "init_from", "resume"): "1"}  # llm.c's -y takes 1 for resume
+
+
+def translate(flags: str, trainer: str) -> tuple[str, str | None]:
+    """nanoGPT `--key=value` flags in `trainer`'s syntax, and a note when they cannot be
+    (the flags are then empty). nanoGPT's own runs keep them; a format that does not name
+    its trainer (a CSV, a W&B export, a crash log: trainer "") gets them as a note."""
+    if not flags or trainer == "nanogpt":
+        return flags, None
+    if trainer == "":
+        return "", f"(the log does not say which trainer ran it; in nanoGPT: {flags})"
+    pairs = [w[2:].split("=", 1) for w in flags.split()]
+    if trainer in CONSTANTS:
+        where, names = CONSTANTS[trainer]
+        missing = [k for k, _ in pairs if k not in names]
+        if missing:
+            return "", f"(no flags: {trainer} has no setting for nanoGPT's {missing[0]})"
+        edits = [f"{names[k]} = {v}" for k, v in pairs if names[k]]
+        return "", f"(edit {where}: {', '.join(dict.fromkeys(edits))})"
+    table = FLAGS.get(trainer, {})
+    out = []
+    for key, value in pairs:
+        if key not in table:
+            return "", f"(no flags: {trainer} has no flag for nanoGPT's {key})"
+        if table[key]:
+            out.append(table[key].format(VALUES.get((trainer, key, value), value)))
+    return " ".join(dict.fromkeys(out)), None

@@ -1,0 +1,211 @@
+"""What every reader of another trainer's output shares: its text as lines, the events in
+them (tracebacks, stops, assertions, warnings), and one Run built from point lists.
+
+A reader collects its points into a `Points` (step and value lists, with the line each
+came from) and its config into `(key, value, line)` triples; `make_run` turns them into a
+Run of one segment. Config keys are nanoGPT's where the meaning is the same (the reader
+maps them) and the trainer's own otherwise; none of nanoGPT's defaults is assumed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import config as C
+from ..run import (Dialect, EvalCurve, Event, EventKind, Header, IterCurve, Measures, ModelArgs, Run, Segment,
+                   Series, UnparsedLine)
+from . import lines as L
+
+if TYPE_CHECKING:
+    from .registry import Sample
+
+LOG = "log"  # config origin: printed by the trainer (another trainer's key mapped to nanoGPT's)
+ASSERTION = re.compile(r"Assertion [`'](.+?)' failed")
+NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$|^[-+]?(?:nan|inf)$", re.I)
+
+
+def text_lines(sample: Sample) -> list[str]:
+    """The file's lines, decoded (invalid UTF-8 replaced), ANSI colours and `\\r` progress
+    bars removed."""
+    from .nanogpt import clean
+    return clean(sample.data.tobytes()).decode("utf-8", "replace").split("\n")
+
+
+def head_text(sample: Sample) -> str:
+    """The file's first bytes as text, for a sniff."""
+    return sample.head.decode("utf-8", "replace")
+
+
+def number(text: str) -> float | None:
+    """A finite or non-finite float, or None when `text` is not a number."""
+    t = text.strip().replace(",", "")
+    if not NUMBER.match(t):
+        return None
+    try:
+        return float(t)
+    except (ValueError, OverflowError):
+        return None
+
+
+def integer(text: str) -> int | None:
+    """An integer step or count (`1,024` allowed), or None."""
+    t = text.strip().replace(",", "")
+    if not t.isdigit() or len(t) > 18:  # past int64
+        return None
+    return int(t)
+
+
+@dataclass
+class Points:
+    """One curve's points as a reader finds them, in file order."""
+
+    step: list[int] = field(default_factory=list)
+    value: list[float] = field(default_factory=list)
+    line: list[int] = field(default_factory=list)
+
+    def add(self, step: int, value: float, line: int) -> None:
+        self.step.append(step)
+        self.value.append(value)
+        self.line.append(line)
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+    def series(self, unit: str = "") -> Series:
+        return Series(np.array(self.step, np.int64), np.array(self.value, float), unit)
+
+
+@dataclass
+class Found:
+    """What a reader found in a file; `make_run` builds the Run."""
+
+    val: Points = field(default_factory=Points)
+    eval_train: Points = field(default_factory=Points)  # an eval of the train split, same steps as val
+    train: Points = field(default_factory=Points)  # the train loss per logged step
+    time_ms: dict[int, float] = field(default_factory=dict)  # step -> wall time of that step
+    config: list[tuple[str, Any, int | None]] = field(default_factory=list)  # (key, value, line)
+    series: dict[str, Points] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)  # series name -> unit
+    summary: dict[str, float] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    unparsed: list[tuple[int, str]] = field(default_factory=list)
+    n_lines: int = 0
+    vocab_size: int | None = None
+    params: int | None = None
+    init_from: str | None = None
+
+    def point(self, name: str, step: int, value: float, line: int, unit: str = "") -> None:
+        self.series.setdefault(name, Points()).add(step, value, line)
+        if unit:
+            self.units[name] = unit
+
+    def set(self, key: str, value: Any, line: int | None = None) -> None:
+        self.config.append((key, value, line))
+
+
+def make_run(found: Found, source: str, fmt: Dialect, measures: Measures) -> Run:
+    """The Run of what a reader found: one segment, its curves in file order."""
+    ev = _eval_curve(found)
+    it = _iter_curve(found)
+    steps = np.concatenate([ev.step, it.step])
+    seg = Segment(0, 1, max(found.n_lines, 1), found.init_from, 1, len(ev), len(it),
+                  int(steps.min()) if len(steps) else None, int(steps.max()) if len(steps) else None)
+    cfg = config_of(found.config)
+    args = ModelArgs.from_mapping({**cfg.as_dict(), "vocab_size": found.vocab_size or cfg.get("vocab_size")})
+    events = sorted(found.events + _first_nan(ev, it), key=lambda e: e.line or 0)
+    header = Header(vocab_size=args.vocab_size, params_m=found.params / 1e6 if found.params else None,
+                    init_from=found.init_from)
+    return Run(source=source, format=fmt, config=cfg, model_args=args, evals=ev, iters=it, events=tuple(events),
+               segments=(seg,), header=header, unparsed=tuple(UnparsedLine(n, t) for n, t in found.unparsed),
+               line_counts={"total": found.n_lines, "eval": len(ev), "iter": len(it)},
+               notes=tuple(found.notes), measures=measures,
+               series={k: p.series(found.units.get(k, "")) for k, p in found.series.items() if len(p)},
+               summary=dict(found.summary))
+
+
+def config_of(values: Iterable[tuple[str, Any, int | None]]) -> C.Config:
+    """A Config of exactly the values a run shows (no defaults: `seen`, defaults not trusted)."""
+    out: dict[str, C.ConfigValue] = {}
+    for key, value, line in values:
+        out[key] = C.ConfigValue(key, value, LOG, raw=str(value), line=line)
+    return C.Config(out, seen=bool(out), defaults_ok=False)
+
+
+def _eval_curve(found: Found) -> EvalCurve:
+    v = found.val
+    train = dict(zip(zip(found.eval_train.step, found.eval_train.line, strict=True), found.eval_train.value,
+                     strict=True))
+    tr = np.array([train.get((s, n), math.nan) for s, n in zip(v.step, v.line, strict=True)], float)
+    return EvalCurve(np.array(v.step, np.int64), tr, np.array(v.value, float), np.zeros(len(v), np.int32),
+                     np.array(v.line, np.int64))
+
+
+def _iter_curve(found: Found) -> IterCurve:
+    t = found.train
+    time_ms = np.array([found.time_ms.get(s, math.nan) for s in t.step], float)
+    return IterCurve(np.array(t.step, np.int64), np.array(t.value, float), time_ms, np.full(len(t), math.nan),
+                     np.zeros(len(t), np.int32), np.array(t.line, np.int64))
+
+
+def _first_nan(ev: EvalCurve, it: IterCurve) -> list[Event]:
+    found = []
+    for name, curve, values in (("train loss", it, it.loss), ("val", ev, ev.val)):
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            i = int(bad[0])
+            found.append(Event("first_nan", int(curve.line[i]), f"first non-finite {name} at step "
+                               f"{int(curve.step[i])}", int(curve.step[i]), 0))
+    return sorted(found, key=lambda e: e.line or 0)[:1]
+
+
+# -- events in any trainer's output ------------------------------------------------------------
+
+def scan_events(lines: Iterable[tuple[int, str]], found: Found) -> None:
+    """Tracebacks (their exception line), stops from outside, assertions and warnings, as
+    Events in `found`."""
+    pending = False
+    for n, raw in lines:
+        text = L.PREFIX.sub("", raw).strip()
+        if L.TRACEBACK.search(text):
+            pending = True
+            continue
+        kind = _event_kind(text, pending)
+        if kind is None:
+            continue
+        if kind == "traceback":
+            pending = False
+        found.events.append(Event(kind, n, text[:300], None, 0))
+
+
+def _event_kind(text: str, pending: bool) -> EventKind | None:
+    if ASSERTION.search(text):
+        return "assertion"
+    if L.INTERRUPT.search(text):
+        return "interrupted"
+    if pending and L.EXCEPTION.match(text):
+        return "traceback"
+    if L.WARNING.search(text):
+        return "warning"
+    return None
+
+
+def numbered(lines: list[str]) -> Iterator[tuple[int, str]]:
+    """(1-based line number, line) of every line."""
+    return enumerate(lines, 1)
+
+
+def keyed_numbers(text: str, pattern: re.Pattern[str]) -> Mapping[str, float]:
+    """`key value` pairs that `pattern` finds in `text`, as numbers (the rest skipped)."""
+    out = {}
+    for key, value in pattern.findall(text):
+        v = number(value)
+        if v is not None:
+            out[key] = v
+    return out

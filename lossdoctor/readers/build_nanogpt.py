@@ -1,0 +1,111 @@
+"""Readers for build-nanogpt's train_gpt2.py: its stdout (dialect `build-nanogpt`) and its
+log/log.txt (`build-nanogpt-log`).
+
+stdout:
+
+    total desired batch size: 524288
+    => calculated gradient accumulation steps: 2
+    validation loss: 10.8906
+    HellaSwag accuracy: 2503/10042=0.2493
+    step     0 | loss: 10.890430 | lr 8.3916e-07 | norm: 6.5682 | dt: 10578.11ms | tok/sec: 49563.48
+
+log.txt: `N train X`, `N val X`, `N hella X`. An eval is printed before the step line of
+its step, so `validation loss` belongs to the next step printed (the step line follows it).
+Loss is one step's mean over its micro-batches, in nats (GPT-2 tokens).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from ..run import Dialect, Measures
+from .build import Found, make_run, number, numbered, scan_events, text_lines
+
+if TYPE_CHECKING:
+    from ..run import Run
+    from .registry import Sample
+
+STEP = re.compile(r"^step\s+(\d+) \| loss: (\S+) \| lr (\S+) \| norm: (\S+) \| dt: ([\d.]+)ms \| tok/sec: ([\d.]+)")
+VAL = re.compile(r"^validation loss: (\S+)")
+HELLA = re.compile(r"^HellaSwag accuracy: \d+/\d+=([\d.]+)")
+BATCH = re.compile(r"^total desired batch size: (\d+)")
+ACCUM = re.compile(r"^=> calculated gradient accumulation steps: (\d+)")
+LOG_LINE = re.compile(r"^(\d+) (train|val|hella) (\S+)$")
+CRASH_CLUE = re.compile(r"train_gpt2\.py")
+
+
+def sniff_stdout(sample: Sample) -> bool:
+    """Its step lines, or a crash in train_gpt2.py before any."""
+    if sample.binary:
+        return False
+    return sample.memo("build-nanogpt.step", lambda: _clues(sample))
+
+
+def _clues(sample: Sample) -> bool:
+    lines = text_lines(sample)
+    if any(STEP.match(x) for x in lines[:5000]):
+        return True
+    return any("Traceback" in x for x in lines) and any(CRASH_CLUE.search(x) for x in lines)
+
+
+def sniff_log(sample: Sample) -> bool:
+    """`N train X` / `N val X` / `N hella X` from the first line on."""
+    if sample.binary:
+        return False
+    first = [x for x in sample.head.decode("utf-8", "replace").split("\n")[:5] if x.strip()]
+    return bool(first) and all(LOG_LINE.match(x) for x in first[:-1] or first)
+
+
+def read_stdout(sample: Sample) -> Run:
+    found = Found()
+    lines = text_lines(sample)
+    found.n_lines = len(lines)
+    pending: list[tuple[str, float, int]] = []  # evals printed before their step's line
+    for n, line in numbered(lines):
+        if m := STEP.match(line):
+            step = int(m.group(1))
+            for name, v, k in pending:
+                (found.val.add(step, v, k) if name == "val" else found.point("hellaswag", step, v, k))
+            pending = []
+            if (loss := number(m.group(2))) is not None:
+                found.train.add(step, loss, n)
+            found.time_ms[step] = float(m.group(5))
+            for name, g in (("lr", 3), ("norm", 4), ("tok/sec", 6)):
+                if (v := number(m.group(g))) is not None:
+                    found.point(name, step, v, n, "tokens/s" if name == "tok/sec" else "")
+        elif (m := VAL.match(line)) and (v := number(m.group(1))) is not None:
+            pending.append(("val", v, n))
+        elif (m := HELLA.match(line)) and (v := number(m.group(1))) is not None:
+            pending.append(("hella", v, n))
+        elif m := BATCH.match(line):
+            found.set("total_batch_size", int(m.group(1)), n)
+        elif m := ACCUM.match(line):
+            found.set("gradient_accumulation_steps", int(m.group(1)), n)
+    last = found.train.step[-1] + 1 if len(found.train) else 0
+    for name, v, k in pending:  # the final eval, after the last step
+        (found.val.add(last, v, k) if name == "val" else found.point("hellaswag", last, v, k))
+    scan_events(numbered(lines), found)
+    return make_run(found, sample.path, Dialect.BUILD_NANOGPT, Measures(eval_train=False))
+
+
+def read_log(sample: Sample) -> Run:
+    found = Found()
+    lines = text_lines(sample)
+    found.n_lines = len(lines)
+    for n, line in numbered(lines):
+        m = LOG_LINE.match(line.strip())
+        if m is None:
+            if line.strip():
+                found.unparsed.append((n, line[:200]))
+            continue
+        step, kind, v = int(m.group(1)), m.group(2), number(m.group(3))
+        if v is None:
+            continue
+        if kind == "train":
+            found.train.add(step, v, n)
+        elif kind == "val":
+            found.val.add(step, v, n)
+        else:
+            found.point("hellaswag", step, v, n)
+    return make_run(found, sample.path, Dialect.BUILD_NANOGPT_LOG, Measures(eval_train=False))

@@ -1,0 +1,192 @@
+"""Readers for tables of metrics: PyTorch Lightning's metrics.csv (`lightning-csv`), a W&B
+chart's "export panel data" CSV (`wandb-panel`), a table of one row per run such as the
+W&B runs table (`wandb-runs`), and any CSV with a step column and a loss-like column
+(`csv`).
+
+- Lightning's CSVLogger writes one header for all its row kinds: step rows
+  (`train_loss_step`), validation rows (`val_loss`) and epoch rows (`*_epoch`) share the
+  `step` column and leave the other cells empty. Its step is the global step.
+- A panel export has `Step`, then three columns per run: `<run> - <metric>`, its `__MIN`
+  and `__MAX`. Each run becomes a Run (`path#run`).
+- A runs table has one row per run: config columns and final values. Each row becomes a
+  Run with one eval at its last step (`iter`, else `max_iters`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import TYPE_CHECKING
+
+from ..errors import InputError
+from ..nanogpt import NANOGPT_KEYS
+from ..run import Dialect, Measures
+from . import columns as K
+from .build import Found, integer, make_run, number
+
+if TYPE_CHECKING:
+    from ..run import Run
+    from .registry import Sample
+
+PANEL = re.compile(r"^(.+) - (.+)$")
+RUN_NAMES = ("name", "run_name", "run", "id")
+FINAL_VAL = ("val/loss", "final_val_loss", "val_loss", "best_val_loss")
+FINAL_TRAIN = ("train/loss", "final_train_loss", "train_loss")
+FINAL_STEP = ("iter", "_step", "step", "max_iters")
+
+
+def _table(sample: Sample) -> tuple[list[str], list[list[str]]]:
+    def make() -> tuple[list[str], list[list[str]]]:
+        text = sample.data.tobytes().decode("utf-8", "replace").lstrip("\ufeff")
+        rows = list(csv.reader(io.StringIO(text)))
+        rows = [r for r in rows if any(c.strip() for c in r)]
+        return (rows[0], rows[1:]) if rows else ([], [])
+    return sample.memo("csv.table", make)
+
+
+def _is_csv(sample: Sample) -> bool:
+    if sample.binary or not sample.suffix_in((".csv",)):
+        return False
+    first = sample.head.split(b"\n", 1)[0]
+    return b"," in first
+
+
+# -- sniffs ------------------------------------------------------------------------------------
+
+def sniff_lightning(sample: Sample) -> bool:
+    """`epoch` and `step` columns and a loss column."""
+    if not _is_csv(sample):
+        return False
+    names = [n.lower() for n in _table(sample)[0]]
+    return "epoch" in names and "step" in names and bool(K.loss_like(names))
+
+
+def sniff_panel(sample: Sample) -> bool:
+    """`Step` first, then `<run> - <metric>` columns."""
+    if not _is_csv(sample):
+        return False
+    names = _table(sample)[0]
+    return bool(names) and names[0] == "Step" and any(PANEL.match(n) for n in names[1:])
+
+
+def sniff_runs(sample: Sample) -> bool:
+    """No step column; a final val (or train) loss column; one row per run."""
+    if not _is_csv(sample):
+        return False
+    names = _table(sample)[0]
+    return K.pick(names, K.STEP_NAMES[:3]) is None and K.pick(names, FINAL_VAL + FINAL_TRAIN) is not None
+
+
+def sniff_generic(sample: Sample) -> bool:
+    """Any CSV: the reader says which columns it found when it cannot use them."""
+    return _is_csv(sample)
+
+
+# -- readers -----------------------------------------------------------------------------------
+
+def read_lightning(sample: Sample) -> tuple[Run, ...]:
+    return (_curves(sample, Dialect.LIGHTNING),)
+
+
+def read_generic(sample: Sample) -> tuple[Run, ...]:
+    return (_curves(sample, Dialect.CSV),)
+
+
+def _curves(sample: Sample, fmt: Dialect) -> Run:
+    names, rows = _table(sample)
+    step_col = K.pick(names, K.STEP_NAMES)
+    train_col, val_col = K.train_column(names), K.val_column(names)
+    bpb_col = K.pick(names, K.BPB_NAMES)
+    if step_col is None or (train_col is None and val_col is None and bpb_col is None):
+        what = "no step column" if step_col is None else "no loss-like column"
+        raise InputError(sample.path, f"{what} (columns: {', '.join(names[:30])})")
+    if val_col is None and bpb_col is not None:
+        val_col = bpb_col
+    idx = {n: i for i, n in enumerate(names)}
+    found = Found(n_lines=len(rows) + 1)
+    for n, row in enumerate(rows, 2):
+        step = _cell_int(row, idx[step_col])
+        if step is None:
+            continue
+        for col, points in ((train_col, found.train), (val_col, found.val)):
+            if col is not None and (v := _cell(row, idx[col])) is not None:
+                points.add(step, v, n)
+    found.notes.append(f"read columns {step_col!r} (step), {train_col!r} (train loss), {val_col!r} (val)")
+    measures = Measures(val="bpb" if val_col == bpb_col and bpb_col else "loss",
+                        train="window" if train_col else "none", eval_train=False)
+    return make_run(found, sample.path, fmt, measures)
+
+
+def read_panel(sample: Sample) -> tuple[Run, ...]:
+    names, rows = _table(sample)
+    runs: dict[str, Found] = {}
+    for i, name in enumerate(names[1:], 1):
+        m = PANEL.match(name)
+        if m is None or K.NOT_A_CURVE.search(m.group(2)) or not K.LOSSY.search(m.group(2)):
+            continue
+        found = runs.setdefault(m.group(1), Found(n_lines=len(rows) + 1))
+        points = found.val if re.search(r"(?i)val|eval", m.group(2)) else found.train
+        for n, row in enumerate(rows, 2):
+            step = _cell_int(row, 0)
+            if step is not None and (v := _cell(row, i)) is not None:
+                points.add(step, v, n)
+    if not runs:
+        raise InputError(sample.path, f"a W&B panel export with no loss column (columns: {', '.join(names[:10])})")
+    out = []
+    for name, found in runs.items():
+        found.notes.append(f"run {name!r} of a W&B panel export holding {len(runs)} runs")
+        out.append(make_run(found, f"{sample.path}#{name}", Dialect.WANDB_PANEL,
+                            Measures(train="step" if len(found.train) else "none", eval_train=False)))
+    return tuple(out)
+
+
+def read_runs(sample: Sample) -> tuple[Run, ...]:
+    names, rows = _table(sample)
+    lower = [n.lower() for n in names]
+    name_col = next((lower.index(n) for n in RUN_NAMES if n in lower), None)
+    val_col, train_col = K.pick(names, FINAL_VAL), K.pick(names, FINAL_TRAIN)
+    step_col = K.pick(names, FINAL_STEP)
+    idx = {n: i for i, n in enumerate(names)}
+    nanogpt = sum(n in NANOGPT_KEYS for n in names) >= 5
+    out = []
+    for n, row in enumerate(rows, 2):
+        found = Found(n_lines=1)
+        step = _cell_int(row, idx[step_col]) if step_col else None
+        val = _cell(row, idx[val_col]) if val_col else None
+        train = _cell(row, idx[train_col]) if train_col else None
+        if val is not None:
+            found.val.add(step if step is not None else 0, val, n)
+            if train is not None:
+                found.eval_train.add(step if step is not None else 0, train, n)
+        for key, i in idx.items():
+            if i < len(row) and row[i].strip() and key not in (val_col, train_col):
+                found.set(key, _value(row[i]), n)
+        label = row[name_col] if name_col is not None and name_col < len(row) else f"row {n}"
+        found.notes.append(f"one row of a table of {len(rows)} runs: final values only, no curve")
+        out.append(make_run(found, f"{sample.path}#{label}", Dialect.WANDB_RUNS,
+                            Measures(train="none", eval_train=nanogpt and train is not None)))
+    return tuple(out)
+
+
+def _cell(row: list[str], i: int) -> float | None:
+    return number(row[i]) if i < len(row) and row[i].strip() else None
+
+
+def _cell_int(row: list[str], i: int) -> int | None:
+    if i >= len(row):
+        return None
+    v = integer(row[i])
+    if v is None and (f := number(row[i])) is not None and f.is_integer() and abs(f) < 2**62:
+        v = int(f)
+    return v
+
+
+def _value(text: str) -> object:
+    t = text.strip()
+    if t.lower() in ("true", "false"):
+        return t.lower() == "true"
+    if (i := integer(t)) is not None:
+        return i
+    f = number(t)
+    return f if f is not None else t

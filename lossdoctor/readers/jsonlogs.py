@@ -1,0 +1,207 @@
+"""Readers for JSON: the Hugging Face Trainer's trainer_state.json (`hf-trainer`), a W&B
+run's wandb-summary.json (`wandb-summary`), nanochat's checkpoint metadata
+meta_NNNNNN.json (`nanochat-ckpt`), and JSON lines with a step and a loss-like key
+(`jsonl`).
+
+- trainer_state.json: `log_history` holds train entries (`loss`: the mean over the last
+  `logging_steps` steps, with `learning_rate`, `grad_norm`), eval entries (`eval_loss`,
+  or `eval_<set>_loss` for each named eval set) and a last summary entry (`train_loss`:
+  the mean over the whole run, not its final loss). An empty log_history means nothing
+  was logged (global_step below logging_steps).
+- wandb-summary.json: the last value of each logged key; nanoGPT's are `iter`,
+  `train/loss`, `val/loss` (both estimate_loss evals), `lr`, `mfu`.
+- meta_NNNNNN.json: `step`, `val_bpb`, `model_config`, `user_config`, and the batch sizes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InputError
+from ..run import Dialect, Measures
+from . import columns as K
+from .build import Found, make_run
+
+if TYPE_CHECKING:
+    from ..run import Run
+    from .registry import Sample
+
+EVAL_SET = re.compile(r"^eval_(\w+?)_loss$")
+HF_CONFIG = {"max_steps": "max_iters", "train_batch_size": "batch_size", "eval_steps": "eval_interval",
+             "logging_steps": "log_interval", "num_train_epochs": "num_train_epochs", "save_steps": "save_steps"}
+WANDB_STEPS = ("iter", "step", "trainer/global_step", "global_step", "_step")  # `_step` counts log calls
+NANOCHAT_MODEL = {"n_layer": "n_layer", "n_head": "n_head", "n_embd": "n_embd", "sequence_len": "block_size",
+                  "vocab_size": "vocab_size", "n_kv_head": "n_kv_head"}
+
+
+def _doc(sample: Sample) -> Any:
+    def make() -> Any:
+        try:
+            return json.loads(sample.data.tobytes().decode("utf-8", "replace"))
+        except (ValueError, RecursionError):
+            return None
+    return sample.memo("json.doc", make)
+
+
+def _is_json(sample: Sample) -> bool:
+    return not sample.binary and sample.head.lstrip()[:1] == b"{" and sample.suffix_in((".json",))
+
+
+def sniff_hf(sample: Sample) -> bool:
+    """A JSON object with `log_history` and `global_step`."""
+    doc = _doc(sample) if _is_json(sample) else None
+    return isinstance(doc, dict) and isinstance(doc.get("log_history"), list) and "global_step" in doc
+
+
+def sniff_wandb(sample: Sample) -> bool:
+    """A JSON object with W&B's `_step` / `_runtime` keys."""
+    doc = _doc(sample) if _is_json(sample) else None
+    return isinstance(doc, dict) and ("_step" in doc or "_runtime" in doc or "_wandb" in doc)
+
+
+def sniff_nanochat_meta(sample: Sample) -> bool:
+    """A JSON object with `model_config` and `step`."""
+    doc = _doc(sample) if _is_json(sample) else None
+    return isinstance(doc, dict) and isinstance(doc.get("model_config"), dict) and "step" in doc
+
+
+def sniff_other_json(sample: Sample) -> bool:
+    """Any other JSON object: refused with the keys it has."""
+    return _is_json(sample)
+
+
+def read_other_json(sample: Sample) -> Run:
+    doc = _doc(sample)
+    if not isinstance(doc, dict):
+        raise InputError(sample.path, "not valid JSON")
+    keys = ", ".join(list(doc)[:12])
+    raise InputError(sample.path, f"a JSON document that is neither a trainer_state.json, a wandb-summary.json "
+                                  f"nor a nanochat meta_*.json (keys: {keys})")
+
+
+def read_hf(sample: Sample) -> Run:
+    doc = _doc(sample)
+    found = Found(n_lines=sample.data.tobytes().count(b"\n") + 1)
+    sets: set[str] = set()
+    for entry in doc["log_history"]:
+        if isinstance(entry, dict):
+            _hf_entry(found, entry, sets)
+    if len(sets) > 1:
+        first = sorted(sets)[0]
+        found.val = found.series.pop(f"eval_{first}_loss")
+        found.notes.append(f"{len(sets)} eval sets ({', '.join(sorted(sets))}); val is {first!r}, the others "
+                           "are kept as series")
+    elif sets:
+        found.val = found.series.pop(f"eval_{sets.pop()}_loss")
+    for key, mapped in HF_CONFIG.items():
+        if isinstance(doc.get(key), (int, float)) and not isinstance(doc.get(key), bool):
+            found.set(mapped, doc[key])
+    if not doc["log_history"]:
+        found.notes.append(f"log_history is empty: nothing was logged (global_step {doc.get('global_step')} "
+                           f"is below logging_steps {doc.get('logging_steps')})")
+    return make_run(found, sample.path, Dialect.HF_TRAINER, Measures(train="window", eval_train=False))
+
+
+def _hf_entry(found: Found, entry: dict[str, Any], sets: set[str]) -> None:
+    step = entry.get("step")
+    if not isinstance(step, int) or isinstance(step, bool):
+        return
+    if _num(entry.get("loss")) is not None:
+        found.train.add(step, _num(entry["loss"]), 0)  # type: ignore[arg-type]
+        for key in ("learning_rate", "grad_norm"):
+            if (v := _num(entry.get(key))) is not None:
+                found.point("lr" if key == "learning_rate" else "norm", step, v, 0)
+    if (v := _num(entry.get("eval_loss"))) is not None:
+        found.val.add(step, v, 0)
+    for key, value in entry.items():
+        if (m := EVAL_SET.match(key)) and (v := _num(value)) is not None:
+            sets.add(m.group(1))
+            found.point(key, step, v, 0)
+    for key in ("train_loss", "train_runtime", "total_flos"):
+        if (v := _num(entry.get(key))) is not None:
+            found.summary[key] = v
+
+
+def read_wandb(sample: Sample) -> Run:
+    doc = _doc(sample)
+    found = Found(n_lines=1)
+    step = _num(doc.get(K.pick(list(doc), WANDB_STEPS) or ""))
+    val_key, train_key = K.val_column(list(doc)), K.train_column(list(doc))
+    nanogpt = "iter" in doc and val_key == "val/loss"
+    at = int(step) if step is not None else 0
+    if val_key and (v := _num(doc.get(val_key))) is not None:
+        found.val.add(at, v, 1)
+        if train_key and (t := _num(doc.get(train_key))) is not None:
+            found.eval_train.add(at, t, 1)
+    for key, value in doc.items():
+        if (v := _num(value)) is not None and key not in (val_key, train_key):
+            found.summary[key] = v
+    found.notes.append("a W&B summary: the last value of each key, no curve")
+    return make_run(found, sample.path, Dialect.WANDB_SUMMARY, Measures(train="none", eval_train=nanogpt))
+
+
+def read_nanochat_meta(sample: Sample) -> Run:
+    doc = _doc(sample)
+    found = Found(n_lines=1)
+    step = doc.get("step")
+    if isinstance(step, int) and (v := _num(doc.get("val_bpb"))) is not None:
+        found.val.add(step, v, 1)
+    model = doc.get("model_config") or {}
+    for key, mapped in NANOCHAT_MODEL.items():
+        if isinstance(model.get(key), int):
+            found.set(mapped, model[key])
+    for key in ("device_batch_size", "total_batch_size", "max_seq_len"):
+        if isinstance(doc.get(key), int):
+            found.set({"device_batch_size": "batch_size", "max_seq_len": "block_size"}.get(key, key), doc[key])
+    user = doc.get("user_config") or {}
+    for key, value in user.items() if isinstance(user, dict) else ():
+        if isinstance(value, (int, float, str, bool)):
+            found.set(key, value)
+    found.vocab_size = model.get("vocab_size") if isinstance(model.get("vocab_size"), int) else None
+    found.notes.append("a nanochat checkpoint's metadata: the val bpb at its step, no curve")
+    return make_run(found, sample.path, Dialect.NANOCHAT_CKPT, Measures(val="bpb", train="none", eval_train=False))
+
+
+def sniff_jsonl(sample: Sample) -> bool:
+    """Lines that are JSON objects with a step key."""
+    if sample.binary or not sample.suffix_in((".jsonl", ".ndjson")):
+        return False
+    first = sample.head.split(b"\n", 1)[0].strip()
+    return first[:1] == b"{"
+
+
+def read_jsonl(sample: Sample) -> Run:
+    found = Found()
+    keys: set[str] = set()
+    text = sample.data.tobytes().decode("utf-8", "replace").split("\n")
+    found.n_lines = len(text)
+    for n, line in enumerate(text, 1):
+        try:
+            rec = json.loads(line) if line.strip() else None
+        except (ValueError, RecursionError):
+            found.unparsed.append((n, line[:200]))
+            continue
+        if not isinstance(rec, dict):
+            continue
+        keys.update(rec)
+        step = rec.get(K.pick(list(rec), K.STEP_NAMES) or "")
+        if not isinstance(step, int) or isinstance(step, bool):
+            continue
+        for key, points in ((K.train_column(list(rec)), found.train), (K.val_column(list(rec)), found.val)):
+            if key and (v := _num(rec.get(key))) is not None:
+                points.add(step, v, n)
+    if not len(found.train) and not len(found.val):
+        raise InputError(sample.path, f"no step key with a loss-like key in any line (keys: "
+                                      f"{', '.join(sorted(keys)[:20])})")
+    return make_run(found, sample.path, Dialect.JSONL, Measures(train="window", eval_train=False))
+
+
+def _num(value: Any, default: float | None = None) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return default
+    try:
+        return float(value)
+    except OverflowError:
+        return default

@@ -1,0 +1,130 @@
+"""Readers for llm.c's train_gpt2cu: its stdout (dialect `llmc`) and its `-o` main.log
+(`llmc-main`).
+
+stdout:
+
+    | micro batch size B    | 32          |     (a config table of `| name | value |` rows)
+    val loss 11.008742                          (printed before the step it precedes)
+    step    1/19560 | loss 11.010252 (+nanz)| norm 15.1374 (+nanz)| lr 8.57e-07 | 4621.47 ms | 29.2% bf16 MFU | 113446 tok/s
+    HellaSwag: 2500/10042 = 0.248954
+
+A `val loss` line belongs to the last step printed before it (0 before any). main.log:
+`s:N trl:X [lr:Y norm:Z]` per step, `s:N tel:X` per eval, `s:N eval:X` for HellaSwag.
+The loss is one step's mean over its micro-batches, in nats (GPT-2 tokens). Config rows map
+onto nanoGPT's keys where the meaning is the same (B -> batch_size, T -> block_size, ...).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from ..run import Dialect, Measures
+from .build import Found, integer, make_run, number, numbered, scan_events, text_lines
+
+if TYPE_CHECKING:
+    from ..run import Run
+    from .registry import Sample
+
+STEP = re.compile(r"^step\s+(\d+)/(\d+) \| loss\s+(\S+) .*?\| norm\s+(\S+) .*?\| lr (\S+) \| ([\d.]+) ms"
+                  r"(?: \| ([\d.]+)% bf16 MFU \| (\d+) tok/s)?")
+VAL = re.compile(r"^val loss (\S+)")
+HELLA = re.compile(r"HellaSwag: (\d+)/(\d+) = ([\d.]+)")
+ROW = re.compile(r"^\| ([^|]+?)\s+\| ([^|]+?)\s+\|$")
+MAIN = re.compile(r"^s:(\d+) (trl|tel|eval):(\S+)(.*)$")
+MAIN_FIELD = re.compile(r"(lr|norm):(\S+)")
+ROWS = {"micro batch size B": "batch_size", "sequence length T": "block_size", "total batch size": "total_batch_size",
+        "learning rate (LR)": "learning_rate", "warmup iterations": "warmup_iters", "weight decay": "weight_decay",
+        "final LR fraction": "final_lr_frac", "val_loss_every": "eval_interval", "val_max_steps": "val_max_steps",
+        "num_layers L": "n_layer", "num_heads NH": "n_head", "channels C": "n_embd",
+        "vocab_size V": "vocab_size", "train_num_batches": "max_iters", "num_processes": "num_processes",
+        "LR scheduler": "lr_scheduler", "precision": "dtype", "device": "device_name", "peak TFlops": "peak_tflops",
+        "num_parameters": "num_parameters", "max_steps": "max_steps", "resume": "resume"}
+
+
+def sniff_stdout(sample: Sample) -> bool:
+    """llm.c's step lines, its `| Parameter | Value |` table, or its C assertion."""
+    if sample.binary:
+        return False
+    head = sample.head.decode("utf-8", "replace")
+    return ("| Parameter " in head or "train_gpt2.cu" in head or "train_gpt2cu" in head
+            or bool(sample.memo("llmc.step", lambda: any(STEP.match(x) for x in text_lines(sample)[:2000]))))
+
+
+def sniff_main(sample: Sample) -> bool:
+    """main.log's `s:N trl:X` / `s:N tel:X` lines from the first line on."""
+    if sample.binary:
+        return False
+    first = [x for x in sample.head.decode("utf-8", "replace").split("\n")[:5] if x.strip()]
+    return bool(first) and all(MAIN.match(x) for x in first[:-1] or first)
+
+
+def read_stdout(sample: Sample) -> Run:
+    found = Found()
+    lines = text_lines(sample)
+    found.n_lines = len(lines)
+    last = 0
+    for n, line in numbered(lines):
+        if m := STEP.match(line):
+            last = _step(found, n, m)
+        elif m := VAL.match(line):
+            if (v := number(m.group(1))) is not None:
+                found.val.add(last, v, n)
+        elif m := HELLA.search(line):
+            found.point("hellaswag", last, float(m.group(3)), n)
+        elif m := ROW.match(line.strip()):
+            _row(found, n, m.group(1).strip(), m.group(2).strip())
+    scan_events(numbered(lines), found)
+    return make_run(found, sample.path, Dialect.LLMC, Measures(eval_train=False))
+
+
+def _step(found: Found, n: int, m: re.Match[str]) -> int:
+    step = int(m.group(1))
+    if (loss := number(m.group(3))) is not None:
+        found.train.add(step, loss, n)
+    found.time_ms[step] = float(m.group(6))
+    for name, group, unit in (("norm", 4, ""), ("lr", 5, ""), ("mfu", 7, "%"), ("tok/sec", 8, "tokens/s")):
+        if m.group(group) is not None and (v := number(m.group(group))) is not None:
+            found.point(name, step, v, n, unit)
+    return step
+
+
+def _row(found: Found, n: int, name: str, value: str) -> None:
+    key = ROWS.get(name)
+    if key is None:
+        return
+    v: object = integer(value)
+    if v is None:
+        v = number(value)
+    found.set(key, value if v is None else v, n)
+    if key == "vocab_size" and isinstance(v, int):
+        found.vocab_size = v
+    if key == "num_parameters" and isinstance(v, int):
+        found.params = v
+    if key == "resume" and v == 1:
+        found.init_from = "resume"
+
+
+def read_main(sample: Sample) -> Run:
+    found = Found()
+    lines = text_lines(sample)
+    found.n_lines = len(lines)
+    for n, line in numbered(lines):
+        m = MAIN.match(line.strip())
+        if m is None:
+            if line.strip():
+                found.unparsed.append((n, line[:200]))
+            continue
+        step, kind, value = int(m.group(1)), m.group(2), number(m.group(3))
+        if value is None:
+            continue
+        if kind == "trl":
+            found.train.add(step, value, n)
+            for name, v in MAIN_FIELD.findall(m.group(4)):
+                if (x := number(v)) is not None:
+                    found.point(name, step, x, n)
+        elif kind == "tel":
+            found.val.add(step, value, n)
+        else:
+            found.point("hellaswag", step, value, n)
+    return make_run(found, sample.path, Dialect.LLMC_MAIN, Measures(eval_train=False))

@@ -1,0 +1,134 @@
+"""Reader for nanochat's scripts (base_train, mid_train, chat_sft) output (dialect `nanochat`).
+
+The step line changed over 2025-2026; every form is read:
+
+    step 00000/615173 (0.00%) | loss: 10.397944 | lrm: 0.00 | dt: 3777.46ms | tok/sec: 4,337 | mfu: 0.00 | epoch: 1 | total time: 0.00m
+    step 00500/05000 (10.00%) | loss: 3.1 | grad norm: 0.4 | lrm: 1.00 | dt: ... | bf16_mfu: 41.2 | epoch: 1 | total time: 3.1m | eta: 27.9m
+    step 00100 (12.50%) | loss: 1.2 | lrm: ... (chat_sft: no total)
+
+`loss` is a debiased EMA of the train loss (beta 0.9), not one step's loss: the Run says so
+(Measures.train = "ema"). Evals are `Step N | Validation bpb: X`, in bits per byte, not
+nats (Measures.val = "bpb"); `Step N | CORE metric: X` and `ChatCORE` are series. The
+header gives the GPU, the model's shape, the parameter count, FLOPs per token, total
+tokens and `Total batch size N => gradient accumulation steps: k`; the footer the
+minimum validation bpb, the total training time and the peak memory.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from ..run import Dialect, Measures
+from .build import Found, head_text, integer, make_run, number, numbered, scan_events, text_lines
+
+if TYPE_CHECKING:
+    from ..run import Run
+    from .registry import Sample
+
+STEP = re.compile(r"^step (\d+)(?:/(\d+))? \([\d.]+%\) \| (.*)$")
+FIELD = re.compile(r"([A-Za-z][\w/ ]*?): ([-+\w.,]+)")
+VAL = re.compile(r"^Step (\d+) \| Validation bpb: (\S+)")
+CORE = re.compile(r"^Step (\d+) \| (CORE metric|ChatCORE): (\S+)")
+HEADER = {  # header line -> config key (nanoGPT's where the meaning is the same)
+    re.compile(r"^num_layers: (\d+)"): "n_layer",
+    re.compile(r"^num_heads: (\d+)"): "n_head",
+    re.compile(r"^model_dim: (\d+)"): "n_embd",
+    re.compile(r"^Tokens / micro-batch / rank: (\d+) x (\d+)"): "batch_size,block_size",
+    re.compile(r"^Total batch size ([\d,]+) => gradient accumulation steps: (\d+)"):
+        "total_batch_size,gradient_accumulation_steps",
+    re.compile(r"^Total number of training tokens: ([\d,]+)"): "total_tokens",
+    re.compile(r"^Estimated FLOPs per token: (\S+)"): "flops_per_token",
+    re.compile(r"^(?:Using user-provided|Calculated) number of iterations.*?: ([\d,]+)"): "max_iters",
+    re.compile(r"^Resuming optimization from step (\d+)"): "resume_from_step",
+}
+VOCAB = re.compile(r"^Vocab size: ([\d,]+)")
+TOTAL_PARAMS = re.compile(r"^total\s+: ([\d,]+)")
+GPU = re.compile(r"^GPU: (.+?) \| Peak FLOPS \(BF16\): (\S+)")
+FOOTER = {
+    re.compile(r"^Minimum validation bpb: (\S+)"): "min_val_bpb",
+    re.compile(r"^Total training time: ([\d.]+)m"): "total_time_min",
+    re.compile(r"^Peak memory usage: ([\d.]+)MiB"): "peak_memory_mib",
+}
+CLUES = ("Validation bpb:", "nanochat", "| lrm: ", "Autodetected device type", "NANOCHAT_")
+_LOGGING = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ - [\w.]+ - \w+ - ")
+
+
+def sniff(sample: Sample) -> bool:
+    """nanochat's step or validation lines, its logger's module names, or its banner."""
+    if sample.binary:
+        return False
+    head = head_text(sample)
+    return any(c in head for c in CLUES) or bool(sample.memo("nanochat.step", lambda: _has_step(sample)))
+
+
+def _has_step(sample: Sample) -> bool:
+    return any(STEP.match(line) or VAL.match(line) for line in text_lines(sample)[:5000])
+
+
+def read(sample: Sample) -> Run:
+    found = Found()
+    lines = text_lines(sample)
+    found.n_lines = len(lines)
+    for n, raw in numbered(lines):
+        _line(found, n, _LOGGING.sub("", raw.strip()))
+    scan_events(numbered(lines), found)
+    if found.config and "resume_from_step" in dict((k, v) for k, v, _ in found.config):
+        found.init_from = "resume"
+    found.notes.append("the train loss is nanochat's debiased EMA (beta 0.9) of the step losses, "
+                       "not one step's loss; val is in bits per byte (bpb), not nats")
+    return make_run(found, sample.path, Dialect.NANOCHAT, Measures(val="bpb", train="ema", eval_train=False,
+                                                                  ema_beta=0.9))
+
+
+def _line(found: Found, n: int, text: str) -> None:
+    if m := STEP.match(text):
+        _step(found, n, m)
+    elif m := VAL.match(text):
+        v = number(m.group(2))
+        if v is not None:
+            found.val.add(int(m.group(1)), v, n)
+    elif m := CORE.match(text):
+        v = number(m.group(3))
+        if v is not None:
+            found.point(m.group(2), int(m.group(1)), v, n)
+    elif m := VOCAB.match(text):
+        found.vocab_size = integer(m.group(1))
+    elif m := TOTAL_PARAMS.match(text):
+        found.params = integer(m.group(1))
+    elif m := GPU.match(text):
+        found.set("device_name", m.group(1), n)
+        peak = number(m.group(2))
+        if peak is not None:
+            found.set("peak_flops", peak, n)
+    else:
+        _keyed(found, n, text)
+
+
+def _step(found: Found, n: int, m: re.Match[str]) -> None:
+    step = int(m.group(1))
+    fields = {k.strip(): v for k, v in FIELD.findall(m.group(3))}
+    loss = number(fields.get("loss", ""))
+    if loss is not None:
+        found.train.add(step, loss, n)
+    dt = fields.get("dt", "")
+    if dt.endswith("ms") and (ms := number(dt[:-2])) is not None:
+        found.time_ms[step] = ms
+    for name, unit in (("tok/sec", "tokens/s"), ("bf16_mfu", "%"), ("mfu", "%"), ("lrm", ""), ("grad norm", "")):
+        if (v := number(fields.get(name, ""))) is not None:
+            found.point("mfu" if name == "bf16_mfu" else name, step, v, n, unit)
+    if m.group(2) and not any(k == "max_iters" for k, _, _ in found.config):
+        found.set("max_iters", int(m.group(2)), n)
+
+
+def _keyed(found: Found, n: int, text: str) -> None:
+    for pattern, keys in HEADER.items():
+        if m := pattern.match(text):
+            for key, value in zip(keys.split(","), m.groups(), strict=True):
+                v = integer(value)
+                found.set(key, v if v is not None else number(value), n)
+            return
+    for pattern, key in FOOTER.items():
+        if (m := pattern.match(text)) and (v := number(m.group(1))) is not None:
+            found.summary[key] = v
+            return

@@ -1,0 +1,150 @@
+"""Each format's reader on a small file of its own (fixtures/formats), as listed in
+format_cases.yaml; the verdict's one line for runs that stopped before any metric; the
+flags of findings in each trainer's syntax; --input-format."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+import lossdoctor
+from lossdoctor.errors import InputError
+from lossdoctor.readers import read_runs
+from lossdoctor.yamlio import safe_load
+
+HERE = os.path.dirname(__file__)
+FORMATS = os.path.join(HERE, "..", "fixtures", "formats")
+with open(os.path.join(HERE, "format_cases.yaml"), encoding="utf-8") as _f:
+    CASES: list[dict[str, Any]] = safe_load(_f)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["file"] for c in CASES])
+def test_format_case(case: dict[str, Any]) -> None:
+    path = os.path.join(FORMATS, case["file"])
+    if "error" in case:
+        with pytest.raises(InputError) as e:
+            read_runs(path)
+        for words in case["error"]:
+            assert words in str(e.value)
+        return
+    runs = read_runs(path)
+    run = runs[0]
+    assert str(run.format) == case["format"]
+    assert len(runs) == case.get("runs", 1)
+    assert len(run.evals) == case.get("evals", len(run.evals))
+    assert len(run.iters) == case.get("iters", len(run.iters))
+    if "val_steps" in case:
+        assert run.evals.step.tolist() == case["val_steps"]
+    for key in ("first_val", "last_val"):
+        if key in case:
+            assert run.evals.val[0 if key == "first_val" else -1] == pytest.approx(case[key])
+    assert run.measures.val_unit == case.get("val_unit", "nats")
+    if "train" in case:
+        assert run.measures.train == case["train"]
+    for key, value in case.get("config", {}).items():
+        assert run.config.get(key) == pytest.approx(value), key
+    for kind in case.get("events", []):
+        assert kind in {e.kind for e in run.events}
+    for name in case.get("series", []):
+        assert name in run.series
+    for key, value in case.get("summary", {}).items():
+        assert run.summary[key] == pytest.approx(value)
+
+
+def test_every_case_file_is_listed() -> None:
+    assert sorted(os.listdir(FORMATS)) == sorted(c["file"] for c in CASES)
+
+
+def _analyze(*names: str) -> Any:
+    return lossdoctor.analyze([os.path.join(FORMATS, n) for n in names])
+
+
+def test_no_metric_gets_one_line_naming_why() -> None:
+    from lossdoctor.report.verdict import _losses
+    why = {name: _losses(_analyze(name).facts[0]) for name in ("oom_before_step.log", "timelimit.err",
+                                                                "llmc_assert.log")}
+    assert why["oom_before_step.log"].startswith("no metric: the run stopped before its first logged step "
+                                                 "(out of memory, log line 7)")
+    assert "(time limit, log line 2)" in why["timelimit.err"]
+    assert "(failed assertion, log line 1)" in why["llmc_assert.log"]
+
+
+def test_crash_findings_in_each_trainers_flags() -> None:
+    a = _analyze("oom_before_step.log", "llmc_assert.log", "timelimit.err")
+    rules = [{f.rule.split("-")[0]: f for f in d.findings} for d in a.diagnoses]
+    oom = rules[0]["LD1702"]  # the log does not show its batch size: nanochat's default is not assumed
+    assert oom.flags == "" and "(no flags: needs " in (oom.advice or "")
+    assert "LD1703" in rules[1]
+    stopped = rules[2]["LD1704"]
+    assert stopped.flags == "" and "does not say which trainer" in (stopped.advice or "")
+
+
+def test_flags_in_each_trainers_syntax() -> None:
+    from lossdoctor.diagnose.dialects import translate
+    flags = "--batch_size=6 --gradient_accumulation_steps=8"
+    assert translate(flags, "nanogpt") == (flags, None)
+    assert translate(flags, "nanochat") == ("--device-batch-size=6", None)
+    assert translate(flags, "llmc") == ("-b 6", None)
+    assert translate("--max_iters=900 --lr_decay_iters=900", "llmc") == ("-x 900", None)
+    assert translate("--init_from=resume", "llmc") == ("-y 1", None)
+    assert translate(flags, "hf") == ("--per_device_train_batch_size 6 --gradient_accumulation_steps 8", None)
+    assert translate("--dropout=0.1", "llmc") == ("", "(no flags: llmc has no flag for nanoGPT's dropout)")
+    assert translate("--max_iters=900 --lr_decay_iters=900", "build-nanogpt") == (
+        "", "(edit train_gpt2.py: max_steps = 900)")
+    assert translate("--max_iters=900", "") == (
+        "", "(the log does not say which trainer ran it; in nanoGPT: --max_iters=900)")
+
+
+def test_bpb_and_nats_are_not_compared() -> None:
+    a = _analyze("nanochat_base_train.log", "llmc_main.log")
+    assert a.comparison is not None and a.comparison.gap is None
+    assert "val in bpb vs nats" in a.comparison.notes[0]
+
+
+def test_other_trainers_are_not_extrapolated_with_nanogpts_schedule() -> None:
+    from lossdoctor.fit import CannotExtrapolate, extrapolate
+    with pytest.raises(CannotExtrapolate, match="bpb"):
+        extrapolate(lossdoctor.load(os.path.join(FORMATS, "nanochat_base_train.log")), 80)
+    with pytest.raises(CannotExtrapolate, match="llmc-main run's schedule"):
+        extrapolate(lossdoctor.load(os.path.join(FORMATS, "llmc_main.log")), 4)
+
+
+def test_a_file_of_several_runs_is_named_when_one_is_asked_for() -> None:
+    with pytest.raises(InputError, match=r"holds 2 runs \(run_a, run_b\)"):
+        lossdoctor.load(os.path.join(FORMATS, "wandb_panel.csv"))
+    assert len(_analyze("wandb_panel.csv").runs) == 2
+
+
+def test_input_format_forces_a_reader(capsys: pytest.CaptureFixture[str]) -> None:
+    from lossdoctor.cli import main
+    path = os.path.join(FORMATS, "llmc_main.log")
+    assert main(["analyze", "--input-format", "llmc-main", "--format", "json", path]) in (0, 1)
+    assert '"format": "llmc-main"' in capsys.readouterr().out
+    assert main(["analyze", "--input-format", "hf-trainer", path]) == 2
+    assert "not in the hf-trainer format" in capsys.readouterr().err
+    assert main(["analyze", "--input-format", "nope", path]) == 2
+    assert "no such format" in capsys.readouterr().err
+
+
+def test_modded_records_t_test() -> None:
+    from lossdoctor.compare.records import record_stats
+    run = lossdoctor.load(os.path.join(FORMATS, "modded_record.txt"))
+    assert record_stats([run]) is None
+    stats = record_stats([run, run])
+    assert stats is not None and stats.n == 2 and stats.mean == pytest.approx(3.9876) and stats.p == 1.0
+
+
+def test_tensorboard_events(tmp_path: Any) -> None:
+    pytest.importorskip("tensorboard")
+    from torch.utils.tensorboard import SummaryWriter
+    w = SummaryWriter(str(tmp_path))
+    for step, loss in ((0, 4.0), (10, 3.0), (20, 2.5)):
+        w.add_scalar("train/loss", loss, step)
+    w.add_scalar("val/loss", 2.9, 20)
+    w.close()
+    (path,) = [os.path.join(tmp_path, n) for n in os.listdir(tmp_path)]
+    run = lossdoctor.load(path)
+    assert str(run.format) == "tensorboard"
+    assert run.iters.loss.tolist() == [4.0, 3.0, 2.5] and run.evals.val.tolist() == pytest.approx([2.9])
