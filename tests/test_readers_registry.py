@@ -16,8 +16,9 @@ from lossdoctor.nanogpt import MODEL_KEYS
 from lossdoctor.readers import READERS, Reader, Sample, load, read_file, register, registry
 from lossdoctor.run import Dialect, EvalCurve, Header, ModelArgs, Run, empty_iters
 
-LOG_REASON = ("no nanoGPT log lines found (looked for `iter N: loss ...`, `step N: train loss ...` "
-              "and train.py's header lines)")
+LOG_REASON = ("no lines of a training log found (looked for llm.c main.log lines, build-nanogpt log.txt lines, "
+              "modded-nanogpt lines, nanochat lines, llm.c lines, nanoGPT log lines, build-nanogpt lines, and "
+              "a traceback; docs/formats.md)")
 
 
 # a toy format: a `#toy` first line, then `STEP TRAIN VAL` eval lines
@@ -46,9 +47,12 @@ def toy_file(tmp_path: Path) -> Path:
 
 
 def test_the_built_in_formats_in_sniffing_order() -> None:
-    assert [r.name for r in READERS] == ["nanogpt-ckpt", "nanogpt-md", "nanogpt"]
-    assert [r.name for r in READERS] == [d.value for d in (Dialect.NANOGPT_CKPT, Dialect.NANOGPT_MD,
-                                                           Dialect.NANOGPT)]
+    assert [r.name for r in READERS] == [
+        "nanogpt-ckpt", "tensorboard", "hf-trainer", "wandb-summary", "nanochat-ckpt", "json", "jsonl",
+        "wandb-panel", "lightning-csv", "wandb-runs", "csv", "llmc-main", "build-nanogpt-log", "modded-nanogpt",
+        "nanochat", "llmc", "nanogpt-md", "nanogpt", "build-nanogpt", "crash-log"]
+    dialects = {d.value for d in Dialect}
+    assert {r.name for r in READERS} - dialects == {"json"}  # a JSON file it refuses, with its keys
 
 
 def test_load_reads_a_format_passed_in_the_readers_list(toy_file: Path) -> None:
@@ -63,7 +67,7 @@ def test_register_adds_a_format_to_the_default_list(toy_file: Path, monkeypatch:
         load(toy_file)
     assert register(TOY) is TOY and registry.READERS[-1] is TOY
     assert load(toy_file).evals.train.tolist() == [4.2, 3.1]
-    assert READERS[-1].name == "nanogpt"  # the module's own list was not touched
+    assert READERS[-1].name == "crash-log"  # the module's own list was not touched
 
 
 def test_an_unknown_text_file_names_the_file_and_what_was_looked_for(tmp_path: Path) -> None:
@@ -75,7 +79,7 @@ def test_an_unknown_text_file_names_the_file_and_what_was_looked_for(tmp_path: P
     with pytest.raises(InputError) as e:
         load(p, readers=[*READERS, TOY])
     assert e.value.path == str(p)
-    assert e.value.reason == LOG_REASON + "; no toy eval lines found (looked for a `#toy` first line)"
+    assert e.value.reason.endswith("; no toy eval lines found (looked for a `#toy` first line)")
     assert str(p) in str(e.value) and "\n" not in str(e.value)
 
 
@@ -116,7 +120,7 @@ def test_run_takes_a_dialect_string_and_refuses_an_unknown_one() -> None:
              Header(), ())
     assert Run("x.log", "nanogpt-md", *parts).format is Dialect.NANOGPT_MD
     with pytest.raises(ValueError):
-        Run("x.log", "llmc", *parts)
+        Run("x.log", "no-such-trainer", *parts)
 
 
 def test_model_args_are_nanogpt_model_keys_and_typed() -> None:

@@ -18,8 +18,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import config as C
-from ..run import (Dialect, EvalCurve, Event, EventKind, Header, IterCurve, Measures, ModelArgs, Run, Segment,
-                   Series, UnparsedLine)
+from ..run import (
+    Dialect,
+    EvalCurve,
+    Event,
+    EventKind,
+    Header,
+    IterCurve,
+    Measures,
+    ModelArgs,
+    Run,
+    Segment,
+    Series,
+    UnparsedLine,
+)
 from . import lines as L
 
 if TYPE_CHECKING:

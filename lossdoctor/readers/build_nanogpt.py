@@ -65,26 +65,26 @@ def read_stdout(sample: Sample) -> Run:
     for n, line in numbered(lines):
         if m := STEP.match(line):
             step = int(m.group(1))
-            for name, v, k in pending:
-                (found.val.add(step, v, k) if name == "val" else found.point("hellaswag", step, v, k))
+            for name, value, k in pending:
+                (found.val.add(step, value, k) if name == "val" else found.point("hellaswag", step, value, k))
             pending = []
             if (loss := number(m.group(2))) is not None:
                 found.train.add(step, loss, n)
             found.time_ms[step] = float(m.group(5))
             for name, g in (("lr", 3), ("norm", 4), ("tok/sec", 6)):
-                if (v := number(m.group(g))) is not None:
-                    found.point(name, step, v, n, "tokens/s" if name == "tok/sec" else "")
+                if (x := number(m.group(g))) is not None:
+                    found.point(name, step, x, n, "tokens/s" if name == "tok/sec" else "")
         elif (m := VAL.match(line)) and (v := number(m.group(1))) is not None:
             pending.append(("val", v, n))
-        elif (m := HELLA.match(line)) and (v := number(m.group(1))) is not None:
-            pending.append(("hella", v, n))
+        elif (m := HELLA.match(line)) and (h := number(m.group(1))) is not None:
+            pending.append(("hella", h, n))
         elif m := BATCH.match(line):
             found.set("total_batch_size", int(m.group(1)), n)
         elif m := ACCUM.match(line):
             found.set("gradient_accumulation_steps", int(m.group(1)), n)
     last = found.train.step[-1] + 1 if len(found.train) else 0
-    for name, v, k in pending:  # the final eval, after the last step
-        (found.val.add(last, v, k) if name == "val" else found.point("hellaswag", last, v, k))
+    for name, value, k in pending:  # the final eval, after the last step
+        (found.val.add(last, value, k) if name == "val" else found.point("hellaswag", last, value, k))
     scan_events(numbered(lines), found)
     return make_run(found, sample.path, Dialect.BUILD_NANOGPT, Measures(eval_train=False))
 

@@ -5,7 +5,8 @@ stdout:
 
     | micro batch size B    | 32          |     (a config table of `| name | value |` rows)
     val loss 11.008742                          (printed before the step it precedes)
-    step    1/19560 | loss 11.010252 (+nanz)| norm 15.1374 (+nanz)| lr 8.57e-07 | 4621.47 ms | 29.2% bf16 MFU | 113446 tok/s
+    step    1/19560 | loss 11.010252 (+nanz)| norm 15.1374 (+nanz)| lr 8.57e-07 | 4621.47 ms
+        | 29.2% bf16 MFU | 113446 tok/s                                   (one line)
     HellaSwag: 2500/10042 = 0.248954
 
 A `val loss` line belongs to the last step printed before it (0 before any). main.log:

@@ -2,9 +2,11 @@
 
 The step line changed over 2025-2026; every form is read:
 
-    step 00000/615173 (0.00%) | loss: 10.397944 | lrm: 0.00 | dt: 3777.46ms | tok/sec: 4,337 | mfu: 0.00 | epoch: 1 | total time: 0.00m
-    step 00500/05000 (10.00%) | loss: 3.1 | grad norm: 0.4 | lrm: 1.00 | dt: ... | bf16_mfu: 41.2 | epoch: 1 | total time: 3.1m | eta: 27.9m
-    step 00100 (12.50%) | loss: 1.2 | lrm: ... (chat_sft: no total)
+    step 00000/615173 (0.00%) | loss: 10.397944 | lrm: 0.00 | dt: 3777.46ms | tok/sec: 4,337
+        | mfu: 0.00 | epoch: 1 | total time: 0.00m                          (early 2026)
+    step 00500/05000 (10.00%) | loss: 3.1 | grad norm: 0.4 | lrm: 1.00 | dt: ... | bf16_mfu: 41.2
+        | epoch: 1 | total time: 3.1m | eta: 27.9m                           (later: one line each)
+    step 00100 (12.50%) | loss: 1.2 | lrm: ...                           (chat_sft: no total)
 
 `loss` is a debiased EMA of the train loss (beta 0.9), not one step's loss: the Run says so
 (Measures.train = "ema"). Evals are `Step N | Validation bpb: X`, in bits per byte, not
@@ -129,6 +131,6 @@ def _keyed(found: Found, n: int, text: str) -> None:
                 found.set(key, v if v is not None else number(value), n)
             return
     for pattern, key in FOOTER.items():
-        if (m := pattern.match(text)) and (v := number(m.group(1))) is not None:
-            found.summary[key] = v
+        if (m := pattern.match(text)) and (x := number(m.group(1))) is not None:
+            found.summary[key] = x
             return

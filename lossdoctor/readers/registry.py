@@ -197,5 +197,8 @@ def no_reader_reason(sample: Sample, readers: Sequence[Reader]) -> str:
         return f"not in the {r.name} format" + (f" (looked for {r.looks_for})" if r.looks_for else "")
     if sample.binary:
         return "binary file, not a training log or a torch checkpoint"
+    if list(readers) == READERS:  # every format: name them, not each one's clues
+        logs = ", ".join(dict.fromkeys(r.finds for r in readers if r.finds and r.name != "crash-log"))
+        return f"no lines of a training log found (looked for {logs}, and a traceback; docs/formats.md)"
     parts = dict.fromkeys(f"no {r.finds} found (looked for {r.looks_for})" for r in readers if r.finds)
     return "; ".join(parts) or "no reader for this kind of file"
