@@ -148,3 +148,27 @@ def test_tensorboard_events(tmp_path: Any) -> None:
     run = lossdoctor.load(path)
     assert str(run.format) == "tensorboard"
     assert run.iters.loss.tolist() == [4.0, 3.0, 2.5] and run.evals.val.tolist() == pytest.approx([2.9])
+
+
+def test_a_records_folder_is_its_runs_with_the_t_test(tmp_path: Any) -> None:
+    with open(os.path.join(FORMATS, "modded_record.txt"), encoding="utf-8") as f:
+        text = f.read()
+    for i, final in enumerate(("3.2771", "3.2779", "3.2768")):
+        (tmp_path / f"run{i}.txt").write_text(text.replace("3.9876", final))
+    a = lossdoctor.analyze([str(tmp_path)])
+    assert len(a.runs) == 3 and a.records is not None
+    assert a.records.mean == pytest.approx((3.2771 + 3.2779 + 3.2768) / 3) and a.records.p < 0.05
+
+
+def test_a_nanochat_model_file_is_read_with_its_meta_weights_only(tmp_path: Any) -> None:
+    import shutil
+
+    import torch
+    shutil.copy(os.path.join(FORMATS, "meta_000040.json"), tmp_path / "meta_000040.json")
+    torch.save({"wte.weight": torch.zeros(10, 4), "lm_head.weight": torch.zeros(10, 4)}, tmp_path / "model_000040.pt")
+    run = lossdoctor.load(tmp_path / "model_000040.pt")
+    assert str(run.format) == "nanochat-ckpt" and run.header.params_m == pytest.approx(80 / 1e6)
+    assert run.evals.val.tolist() == [1.876543] and run.measures.val_unit == "bpb"
+    (tmp_path / "meta_000040.json").unlink()
+    with pytest.raises(InputError, match="without its meta_000040.json"):
+        lossdoctor.load(tmp_path / "model_000040.pt")

@@ -48,11 +48,11 @@ def toy_file(tmp_path: Path) -> Path:
 
 def test_the_built_in_formats_in_sniffing_order() -> None:
     assert [r.name for r in READERS] == [
-        "nanogpt-ckpt", "tensorboard", "hf-trainer", "wandb-summary", "nanochat-ckpt", "json", "jsonl",
-        "wandb-panel", "lightning-csv", "wandb-runs", "csv", "llmc-main", "build-nanogpt-log", "modded-nanogpt",
-        "nanochat", "llmc", "nanogpt-md", "nanogpt", "build-nanogpt", "crash-log"]
+        "nanochat-model", "nanogpt-ckpt", "tensorboard", "hf-trainer", "wandb-summary", "nanochat-ckpt", "json",
+        "jsonl", "wandb-panel", "lightning-csv", "wandb-runs", "csv", "llmc-main", "build-nanogpt-log",
+        "modded-nanogpt", "nanochat", "llmc", "nanogpt-md", "nanogpt", "build-nanogpt", "crash-log"]
     dialects = {d.value for d in Dialect}
-    assert {r.name for r in READERS} - dialects == {"json"}  # a JSON file it refuses, with its keys
+    assert {r.name for r in READERS} - dialects == {"json", "nanochat-model"}  # refuses; reads the meta JSON
 
 
 def test_load_reads_a_format_passed_in_the_readers_list(toy_file: Path) -> None:

@@ -47,6 +47,8 @@ def params(ctx: Context) -> Fact:
     """Parameters excluding position embeddings: nanoGPT's `number of parameters`, the N of
     estimate_mfu's 6N. Exact values win over the log's 0.01M rounding when they agree with it."""
     name, unit = "params", "params"
+    if (mine := _trainers_count(ctx, name)) is not None:
+        return mine
     ck = ctx.run.checkpoint
     if ck is not None and ck.n_params_no_wpe:
         return Fact(name, ck.n_params_no_wpe, unit, "read", "ckpt state dict (excl. wpe)")
@@ -71,9 +73,22 @@ def params(ctx: Context) -> Fact:
     return missing(name, unit, "nanoGPT GPT formula from the model config", *used)
 
 
+def _trainers_count(ctx: Context, name: str) -> Fact | None:
+    """Another trainer's own parameter count (nanochat's table total, llm.c's
+    num_parameters): exact, all parameters; its model is not nanoGPT's, so nanoGPT's formula
+    and its position-embedding split do not apply."""
+    run = ctx.run
+    if run.format.is_nanogpt or run.header.params_m is None:
+        return None
+    return Fact(name, round(run.header.params_m * 1e6), "params", "read",
+                f"log: {run.format}'s parameter count (all parameters)")
+
+
 def params_total(ctx: Context) -> Fact:
     """All parameters including position embeddings (wte tied to lm_head, counted once)."""
     name, unit = "params_total", "params"
+    if (mine := _trainers_count(ctx, name)) is not None:
+        return mine
     ck = ctx.run.checkpoint
     if ck is not None and ck.n_params:
         return Fact(name, ck.n_params, unit, "read", "ckpt state dict")
@@ -159,6 +174,9 @@ def flops_per_token(ctx: Context) -> Fact:
     """Training FLOPs per token, nanoGPT's estimate_mfu (PaLM appendix B): 6N for the
     weights' forward+backward, 12·L·H·Q·T for attention (Q = n_embd // n_head)."""
     name, unit, src = "flops_per_token", "FLOPs/token", "6N + 12·L·H·Q·T"
+    printed = ctx.config().get("flops_per_token")  # nanochat prints its own estimate
+    if isinstance(printed, (int, float)) and not isinstance(printed, bool) and printed > 0:
+        return Fact(name, int(printed), unit, "read", f"log: {ctx.run.format}'s FLOPs per token")
     s = shape(ctx)
     n, layers, heads, embd, t = (ctx.fact("params"), s["n_layer"], s["n_head"],
                                  s["n_embd"], s["block_size"])
@@ -167,7 +185,10 @@ def flops_per_token(ctx: Context) -> Fact:
         return missing(name, unit, src, *inputs)
     q = embd.value // heads.value
     value = 6 * n.value + 12 * layers.value * heads.value * q * t.value
-    return Fact(name, value, unit, derived(*inputs), src, n.note if n.status == "read" else None)
+    note = n.note if n.status == "read" else None
+    if not ctx.run.format.is_nanogpt:
+        note = f"nanoGPT's estimate; a {ctx.run.format} model may differ"
+    return Fact(name, value, unit, derived(*inputs), src, note)
 
 
 def train_flops(ctx: Context) -> Fact:

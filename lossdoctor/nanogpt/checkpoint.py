@@ -54,6 +54,16 @@ def load_checkpoint(path: str, *, require: Collection[str] = ()) -> dict[str, An
     return dict(ckpt)
 
 
+def load_weights(path: str) -> dict[str, Any]:
+    """A bare state dict (name -> tensor), as nanochat's model_NNNNNN.pt holds, loaded the
+    same safe way as load_checkpoint; CheckpointError (one line) otherwise."""
+    _precheck_file(path)
+    obj = _load(path)
+    if not isinstance(obj, dict) or not _is_state_dict(obj):
+        raise CheckpointError(path, "not a model state dict (a dict of tensors)")
+    return dict(obj)
+
+
 def strip_prefixes(key: str) -> str:
     """`module._orig_mod.transformer...` -> `transformer...` (DDP and torch.compile)."""
     changed = True

@@ -72,6 +72,8 @@ def load_many(paths: list[str], *, readers: Sequence[Reader] | None = None) -> l
     for p in paths:
         if os.path.isfile(p):
             found = list(read_runs(p, readers))
+        elif records := _record_files(p):
+            found = [read_file(f, readers) for f in records]
         else:
             found = [load(p, readers=readers)]
         for run in found:
@@ -116,6 +118,18 @@ def _find_in_dir(d: str) -> tuple[str | None, str | None]:
             and os.path.isfile(os.path.join(d, n)) and _looks_like_log(os.path.join(d, n))]
     logs.sort(key=lambda f: (os.path.getmtime(f), f))
     return (logs[-1] if logs else None), ckpt
+
+
+def _record_files(d: str) -> list[str]:
+    """The modded-nanogpt logs of a records folder (several runs of one record), when the
+    folder holds two or more of them; else [] (a run directory: its newest log)."""
+    if not os.path.isdir(d):
+        return []
+    from .modded import sniff
+    files = sorted(os.path.join(d, n) for n in os.listdir(d)
+                   if _log_name(n) and os.path.isfile(os.path.join(d, n)))
+    found = [f for f in files if sniff(Sample(f))]
+    return found if len(found) >= 2 else []
 
 
 def _belongs(run: Run, ckpt_path: str) -> bool:

@@ -132,8 +132,10 @@ def make_run(found: Found, source: str, fmt: Dialect, measures: Measures) -> Run
     cfg = config_of(found.config)
     args = ModelArgs.from_mapping({**cfg.as_dict(), "vocab_size": found.vocab_size or cfg.get("vocab_size")})
     events = sorted(found.events + _first_nan(ev, it), key=lambda e: e.line or 0)
+    total = cfg.get("total_batch_size")  # tokens per optimizer step, where the trainer prints it
     header = Header(vocab_size=args.vocab_size, params_m=found.params / 1e6 if found.params else None,
-                    init_from=found.init_from)
+                    init_from=found.init_from,
+                    tokens_per_iter=total if isinstance(total, int) and not isinstance(total, bool) else None)
     return Run(source=source, format=fmt, config=cfg, model_args=args, evals=ev, iters=it, events=tuple(events),
                segments=(seg,), header=header, unparsed=tuple(UnparsedLine(n, t) for n, t in found.unparsed),
                line_counts={"total": found.n_lines, "eval": len(ev), "iter": len(it)},

@@ -1,7 +1,6 @@
 """Readers for JSON: the Hugging Face Trainer's trainer_state.json (`hf-trainer`), a W&B
-run's wandb-summary.json (`wandb-summary`), nanochat's checkpoint metadata
-meta_NNNNNN.json (`nanochat-ckpt`), and JSON lines with a step and a loss-like key
-(`jsonl`).
+run's wandb-summary.json (`wandb-summary`), and JSON lines with a step and a loss-like
+key (`jsonl`); nanochat's meta_NNNNNN.json is nanochat_ckpt.py's.
 
 - trainer_state.json: `log_history` holds train entries (`loss`: the mean over the last
   `logging_steps` steps, with `learning_rate`, `grad_norm`), eval entries (`eval_loss`,
@@ -10,7 +9,6 @@ meta_NNNNNN.json (`nanochat-ckpt`), and JSON lines with a step and a loss-like k
   was logged (global_step below logging_steps).
 - wandb-summary.json: the last value of each logged key; nanoGPT's are `iter`,
   `train/loss`, `val/loss` (both estimate_loss evals), `lr`, `mfu`.
-- meta_NNNNNN.json: `step`, `val_bpb`, `model_config`, `user_config`, and the batch sizes.
 """
 
 from __future__ import annotations
@@ -32,8 +30,6 @@ EVAL_SET = re.compile(r"^eval_(\w+?)_loss$")
 HF_CONFIG = {"max_steps": "max_iters", "train_batch_size": "batch_size", "eval_steps": "eval_interval",
              "logging_steps": "log_interval", "num_train_epochs": "num_train_epochs", "save_steps": "save_steps"}
 WANDB_STEPS = ("iter", "step", "trainer/global_step", "global_step", "_step")  # `_step` counts log calls
-NANOCHAT_MODEL = {"n_layer": "n_layer", "n_head": "n_head", "n_embd": "n_embd", "sequence_len": "block_size",
-                  "vocab_size": "vocab_size", "n_kv_head": "n_kv_head"}
 
 
 def _doc(sample: Sample) -> Any:
@@ -59,12 +55,6 @@ def sniff_wandb(sample: Sample) -> bool:
     """A JSON object with W&B's `_step` / `_runtime` keys."""
     doc = _doc(sample) if _is_json(sample) else None
     return isinstance(doc, dict) and ("_step" in doc or "_runtime" in doc or "_wandb" in doc)
-
-
-def sniff_nanochat_meta(sample: Sample) -> bool:
-    """A JSON object with `model_config` and `step`."""
-    doc = _doc(sample) if _is_json(sample) else None
-    return isinstance(doc, dict) and isinstance(doc.get("model_config"), dict) and "step" in doc
 
 
 def sniff_other_json(sample: Sample) -> bool:
@@ -140,28 +130,6 @@ def read_wandb(sample: Sample) -> Run:
             found.summary[key] = v
     found.notes.append("a W&B summary: the last value of each key, no curve")
     return make_run(found, sample.path, Dialect.WANDB_SUMMARY, Measures(train="none", eval_train=nanogpt))
-
-
-def read_nanochat_meta(sample: Sample) -> Run:
-    doc = _doc(sample)
-    found = Found(n_lines=1)
-    step = doc.get("step")
-    if isinstance(step, int) and (v := _num(doc.get("val_bpb"))) is not None:
-        found.val.add(step, v, 1)
-    model = doc.get("model_config") or {}
-    for key, mapped in NANOCHAT_MODEL.items():
-        if isinstance(model.get(key), int):
-            found.set(mapped, model[key])
-    for key in ("device_batch_size", "total_batch_size", "max_seq_len"):
-        if isinstance(doc.get(key), int):
-            found.set({"device_batch_size": "batch_size", "max_seq_len": "block_size"}.get(key, key), doc[key])
-    user = doc.get("user_config") or {}
-    for key, value in user.items() if isinstance(user, dict) else ():
-        if isinstance(value, (int, float, str, bool)):
-            found.set(key, value)
-    found.vocab_size = model.get("vocab_size") if isinstance(model.get("vocab_size"), int) else None
-    found.notes.append("a nanochat checkpoint's metadata: the val bpb at its step, no curve")
-    return make_run(found, sample.path, Dialect.NANOCHAT_CKPT, Measures(val="bpb", train="none", eval_train=False))
 
 
 def sniff_jsonl(sample: Sample) -> bool:

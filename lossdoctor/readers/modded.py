@@ -32,7 +32,7 @@ PEAK = re.compile(r"^peak memory allocated: (\d+) MiB reserved: (\d+) MiB")
 HYPER = re.compile(r"^\s+(\w+)\s*(?::\s*\w+\s*)?=\s*([-+\d.e_]+)\s*(?:#.*)?$")
 KEYS = {"num_iterations": "max_iters", "train_steps": "max_iters", "val_loss_every": "eval_interval",
         "warmup_iters": "warmup_iters", "sequence_length": "block_size", "train_seq_len": "block_size",
-        "batch_size": "total_batch_size", "device_batch_size": "batch_size", "cooldown_iters": "cooldown_iters",
+        "cooldown_iters": "cooldown_iters",
         "cooldown_frac": "cooldown_frac", "warmdown_iters": "warmdown_iters"}
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import InputError
 from . import build_nanogpt, checkpoint, crash, csvlogs, jsonlogs, llmc, modded, nanochat, nanogpt, tensorboard
+from . import nanochat_ckpt as nanochat_ckpt
 
 if TYPE_CHECKING:
     import numpy as np
@@ -114,11 +115,12 @@ _LOG_LINES = "nanoGPT log lines"
 _LOG_CLUES = "`iter N: loss ...`, `step N: train loss ...` and train.py's header lines"
 
 READERS: list[Reader] = [
+    Reader("nanochat-model", nanochat_ckpt.sniff_model, nanochat_ckpt.read_model),
     Reader("nanogpt-ckpt", checkpoint.sniff, checkpoint.read),
     Reader("tensorboard", tensorboard.sniff, tensorboard.read),
     Reader("hf-trainer", jsonlogs.sniff_hf, jsonlogs.read_hf),
     Reader("wandb-summary", jsonlogs.sniff_wandb, jsonlogs.read_wandb),
-    Reader("nanochat-ckpt", jsonlogs.sniff_nanochat_meta, jsonlogs.read_nanochat_meta),
+    Reader("nanochat-ckpt", nanochat_ckpt.sniff_meta, nanochat_ckpt.read_meta),
     Reader("json", jsonlogs.sniff_other_json, jsonlogs.read_other_json),
     Reader("jsonl", jsonlogs.sniff_jsonl, jsonlogs.read_jsonl),
     Reader("wandb-panel", csvlogs.sniff_panel, csvlogs.read_panel),

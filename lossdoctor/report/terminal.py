@@ -135,12 +135,19 @@ def _curve(run: Run, facts: Facts) -> RenderableType:
     t.add_column("steps")
     t.add_column("first → last", justify="right")
     t.add_column("shape")
-    for name, steps, vals in (("val loss (eval)", ev.step, ev.val), ("train loss (eval)", ev.step, ev.train),
-                              ("train loss (iter)", it.step, it.loss)):
-        if len(steps) == 0:
+    m = run.measures
+    rows = [(f"val {'bpb' if m.val == 'bpb' else 'loss'} (eval)", ev.step, ev.val),
+            ("train loss (eval)", ev.step, ev.train if m.eval_train else ev.step[:0]),
+            (f"train loss ({'EMA' if m.train == 'ema' else 'iter'})", it.step, it.loss)]
+    for name, steps, vals in rows:
+        if len(steps) == 0 or len(vals) == 0:
             continue
         t.add_row(name, f"{len(steps):,}", f"{int(steps[0])}–{int(steps[-1])}",
                   f"{_num(vals[0])} → {_num(vals[-1])}", sparkline(vals))
+    for name, x in run.series.items():
+        if len(x.step):
+            t.add_row(name, f"{len(x.step):,}", f"{int(x.step[0])}–{int(x.step[-1])}",
+                      f"{_num(x.value[0])} → {_num(x.value[-1])}", sparkline(x.value))
     if not len(ev) and not len(it):
         return Text("No loss curve in this input.", style="yellow")
     return t
