@@ -39,7 +39,9 @@ def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None
     """Read a log, a checkpoint or a run directory into a Run.
 
     Args:
-        path: a nanoGPT log, a ckpt.pt, or a directory holding them.
+        path: a training log of any format lossdoctor reads (docs/formats.md), a ckpt.pt,
+            or a directory holding them. A file that holds several runs (a W&B export)
+            is an InputError naming them: load_many reads them all.
         checkpoint: a ckpt.pt to merge into the log's Run.
         readers: the formats to try, in order (default: READERS).
 

@@ -112,6 +112,7 @@ class Found:
     vocab_size: int | None = None
     params: int | None = None
     init_from: str | None = None
+    marks: set[str] = field(default_factory=set)  # what a reader noted of the grammar it met
 
     def point(self, name: str, step: int, value: float, line: int, unit: str = "") -> None:
         self.series.setdefault(name, Points()).add(step, value, line)
@@ -208,6 +209,35 @@ def _event_kind(text: str, pending: bool) -> EventKind | None:
     if L.WARNING.search(text):
         return "warning"
     return None
+
+
+def point_lines(sample: Sample, pattern: re.Pattern[str], kinds: Mapping[str, str],
+                fields: re.Pattern[str] | None = None) -> Found:
+    """A file of one point per line, `pattern` matching (step, kind, value[, rest]): `kinds`
+    maps each kind to "train", "val" or a series name; `fields` finds `name:value` pairs in
+    the rest of a train line (llm.c's `lr:` and `norm:`). Other lines are kept unparsed."""
+    found = Found()
+    lines = text_lines(sample)
+    found.n_lines = len(lines)
+    for n, line in numbered(lines):
+        m = pattern.match(line.strip())
+        if m is None:
+            if line.strip():
+                found.unparsed.append((n, line[:200]))
+            continue
+        step, where, value = integer(m.group(1)), kinds[m.group(2)], number(m.group(3))
+        if step is None or value is None:
+            continue
+        if where == "train":
+            found.train.add(step, value, n)
+            for name, v in fields.findall(m.group(4)) if fields is not None else ():
+                if (x := number(v)) is not None:
+                    found.point(name, step, x, n)
+        elif where == "val":
+            found.val.add(step, value, n)
+        else:
+            found.point(where, step, value, n)
+    return found
 
 
 def numbered(lines: list[str]) -> Iterator[tuple[int, str]]:

@@ -20,7 +20,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ..run import Dialect, Measures
-from .build import Found, make_run, number, numbered, scan_events, text_lines
+from .build import Found, make_run, number, numbered, point_lines, scan_events, text_lines
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -90,22 +90,5 @@ def read_stdout(sample: Sample) -> Run:
 
 
 def read_log(sample: Sample) -> Run:
-    found = Found()
-    lines = text_lines(sample)
-    found.n_lines = len(lines)
-    for n, line in numbered(lines):
-        m = LOG_LINE.match(line.strip())
-        if m is None:
-            if line.strip():
-                found.unparsed.append((n, line[:200]))
-            continue
-        step, kind, v = int(m.group(1)), m.group(2), number(m.group(3))
-        if v is None:
-            continue
-        if kind == "train":
-            found.train.add(step, v, n)
-        elif kind == "val":
-            found.val.add(step, v, n)
-        else:
-            found.point("hellaswag", step, v, n)
+    found = point_lines(sample, LOG_LINE, {"train": "train", "val": "val", "hella": "hellaswag"})
     return make_run(found, sample.path, Dialect.BUILD_NANOGPT_LOG, Measures(eval_train=False))

@@ -21,7 +21,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ..run import Dialect, Measures
-from .build import Found, integer, make_run, number, numbered, scan_events, text_lines
+from .build import Found, integer, make_run, number, numbered, point_lines, scan_events, text_lines
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -107,25 +107,5 @@ def _row(found: Found, n: int, name: str, value: str) -> None:
 
 
 def read_main(sample: Sample) -> Run:
-    found = Found()
-    lines = text_lines(sample)
-    found.n_lines = len(lines)
-    for n, line in numbered(lines):
-        m = MAIN.match(line.strip())
-        if m is None:
-            if line.strip():
-                found.unparsed.append((n, line[:200]))
-            continue
-        step, kind, value = int(m.group(1)), m.group(2), number(m.group(3))
-        if value is None:
-            continue
-        if kind == "trl":
-            found.train.add(step, value, n)
-            for name, v in MAIN_FIELD.findall(m.group(4)):
-                if (x := number(v)) is not None:
-                    found.point(name, step, x, n)
-        elif kind == "tel":
-            found.val.add(step, value, n)
-        else:
-            found.point("hellaswag", step, value, n)
+    found = point_lines(sample, MAIN, {"trl": "train", "tel": "val", "eval": "hellaswag"}, MAIN_FIELD)
     return make_run(found, sample.path, Dialect.LLMC_MAIN, Measures(eval_train=False))

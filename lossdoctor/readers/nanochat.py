@@ -10,7 +10,10 @@ The step line changed over 2025-2026; every form is read:
 
 `loss` is a debiased EMA of the train loss (beta 0.9), not one step's loss: the Run says so
 (Measures.train = "ema"). Evals are `Step N | Validation bpb: X`, in bits per byte, not
-nats (Measures.val = "bpb"); `Step N | CORE metric: X` and `ChatCORE` are series. The
+nats (Measures.val = "bpb"); `Step N | CORE metric: X` and `ChatCORE` are series. The first
+chat_sft (October 2025) printed one step's loss and val in nats instead:
+`Step 00100/00500 | Training loss: X| lrm: ...` and `Step 00100 | Validation loss: X`, with
+its task metrics as `Step N | mmlu_acc: X, arc_easy_acc: Y`. The
 header gives the GPU, the model's shape, the parameter count, FLOPs per token, total
 tokens and `Total batch size N => gradient accumulation steps: k`; the footer the
 minimum validation bpb, the total training time and the peak memory.
@@ -30,7 +33,9 @@ if TYPE_CHECKING:
 
 STEP = re.compile(r"^step (\d+)(?:/(\d+))? \([\d.]+%\) \| (.*)$")
 FIELD = re.compile(r"([A-Za-z][\w/ ]*?): ([-+\w.,]+)")
-VAL = re.compile(r"^Step (\d+) \| Validation bpb: (\S+)")
+VAL = re.compile(r"^Step (\d+) \| Validation (bpb|loss): (\S+)")
+SFT_STEP = re.compile(r"^Step (\d+)/(\d+) \| Training loss: (\S+?)\s*\|")
+TASKS = re.compile(r"^Step (\d+) \| (\w+: [-\d.]+(?:, \w+: [-\d.]+)*)$")
 CORE = re.compile(r"^Step (\d+) \| (CORE metric|ChatCORE): (\S+)")
 HEADER = {  # header line -> config key (nanoGPT's where the meaning is the same)
     re.compile(r"^num_layers: (\d+)"): "n_layer",
@@ -47,6 +52,7 @@ HEADER = {  # header line -> config key (nanoGPT's where the meaning is the same
 VOCAB = re.compile(r"^Vocab size: ([\d,]+)")
 TOTAL_PARAMS = re.compile(r"^total\s+: ([\d,]+)")
 GPU = re.compile(r"^GPU: (.+?) \| Peak FLOPS \(BF16\): (\S+)")
+DTYPE = re.compile(r"^COMPUTE_DTYPE: (\w+)")
 FOOTER = {
     re.compile(r"^Minimum validation bpb: (\S+)"): "min_val_bpb",
     re.compile(r"^Total training time: ([\d.]+)m"): "total_time_min",
@@ -75,21 +81,35 @@ def read(sample: Sample) -> Run:
     for n, raw in numbered(lines):
         _line(found, n, _LOGGING.sub("", raw.strip()))
     scan_events(numbered(lines), found)
-    if found.config and "resume_from_step" in dict((k, v) for k, v, _ in found.config):
+    if any(k == "resume_from_step" for k, _, _ in found.config):
         found.init_from = "resume"
-    found.notes.append("the train loss is nanochat's debiased EMA (beta 0.9) of the step losses, "
-                       "not one step's loss; val is in bits per byte (bpb), not nats")
-    return make_run(found, sample.path, Dialect.NANOCHAT, Measures(val="bpb", train="ema", eval_train=False,
-                                                                  ema_beta=0.9))
+    return make_run(found, sample.path, Dialect.NANOCHAT, _measures(found))
+
+
+def _measures(found: Found) -> Measures:
+    """bpb and the EMA, or the first chat_sft's nats and step losses; said in a note."""
+    nats = "val:loss" in found.marks and "val:bpb" not in found.marks
+    ema = "train:step" not in found.marks
+    found.notes.append(("the train loss is nanochat's debiased EMA (beta 0.9) of the step losses, not one step's"
+                        if ema else "the train loss is one step's (chat_sft's first grammar)")
+                       + ("; val is in nats" if nats else "; val is in bits per byte (bpb), not nats"))
+    return Measures(val="loss" if nats else "bpb", train="ema" if ema else "step", eval_train=False,
+                    ema_beta=0.9 if ema else None)
 
 
 def _line(found: Found, n: int, text: str) -> None:
     if m := STEP.match(text):
         _step(found, n, m)
     elif m := VAL.match(text):
-        v = number(m.group(2))
+        v = number(m.group(3))
         if v is not None:
             found.val.add(int(m.group(1)), v, n)
+            found.marks.add(f"val:{m.group(2)}")
+    elif m := SFT_STEP.match(text):
+        if (v := number(m.group(3))) is not None:
+            found.train.add(int(m.group(1)), v, n)
+            found.marks.add("train:step")
+        found.set("max_iters", int(m.group(2)), n)
     elif m := CORE.match(text):
         v = number(m.group(3))
         if v is not None:
@@ -98,6 +118,12 @@ def _line(found: Found, n: int, text: str) -> None:
         found.vocab_size = integer(m.group(1))
     elif m := TOTAL_PARAMS.match(text):
         found.params = integer(m.group(1))
+    elif m := DTYPE.match(text):
+        found.set("dtype", m.group(1), n)
+    elif m := TASKS.match(text):
+        for name, value in (kv.split(": ") for kv in m.group(2).split(", ")):
+            if (v := number(value)) is not None:
+                found.point(name, int(m.group(1)), v, n)
     elif m := GPU.match(text):
         found.set("device_name", m.group(1), n)
         peak = number(m.group(2))
