@@ -172,3 +172,13 @@ def test_a_nanochat_model_file_is_read_with_its_meta_weights_only(tmp_path: Any)
     (tmp_path / "meta_000040.json").unlink()
     with pytest.raises(InputError, match="without its meta_000040.json"):
         lossdoctor.load(tmp_path / "model_000040.pt")
+
+
+@pytest.mark.parametrize("name, fmt", [("generic.csv", "csv"), ("generic.jsonl", "jsonl"),
+                                       ("trainer_state.json", "hf-trainer"), ("wandb-summary.json", "wandb-summary"),
+                                       ("llmc_main.log", "llmc-main"), ("nanochat_base_train.log", "nanochat")])
+def test_formats_are_found_by_content_not_by_name(name: str, fmt: str, tmp_path: Any) -> None:
+    import shutil
+    renamed = tmp_path / "output.txt"
+    shutil.copy(os.path.join(FORMATS, name), renamed)
+    assert str(lossdoctor.load(renamed).format) == fmt

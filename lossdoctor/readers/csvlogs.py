@@ -46,10 +46,14 @@ def _table(sample: Sample) -> tuple[list[str], list[list[str]]]:
 
 
 def _is_csv(sample: Sample) -> bool:
-    if sample.binary or not sample.suffix_in((".csv",)):
+    """Named *.csv with a comma in its first line, or any text whose first line is a header
+    with a step column and a loss-like column."""
+    if sample.binary or b"," not in sample.head.split(b"\n", 1)[0]:
         return False
-    first = sample.head.split(b"\n", 1)[0]
-    return b"," in first
+    if sample.suffix_in((".csv",)):
+        return True
+    names = next(csv.reader(io.StringIO(sample.head.split(b"\n", 1)[0].decode("utf-8", "replace"))), [])
+    return K.pick(names, K.STEP_NAMES) is not None and bool(K.loss_like(names))
 
 
 # -- sniffs ------------------------------------------------------------------------------------

@@ -42,7 +42,8 @@ def _doc(sample: Sample) -> Any:
 
 
 def _is_json(sample: Sample) -> bool:
-    return not sample.binary and sample.head.lstrip()[:1] == b"{" and sample.suffix_in((".json",))
+    """One JSON object, whatever the file's name."""
+    return not sample.binary and sample.head.lstrip()[:1] == b"{" and isinstance(_doc(sample), dict)
 
 
 def sniff_hf(sample: Sample) -> bool:
@@ -133,11 +134,13 @@ def read_wandb(sample: Sample) -> Run:
 
 
 def sniff_jsonl(sample: Sample) -> bool:
-    """Lines that are JSON objects with a step key."""
-    if sample.binary or not sample.suffix_in((".jsonl", ".ndjson")):
+    """Lines that are JSON objects (the first one whole), not one JSON document."""
+    if sample.binary or sample.head.lstrip()[:1] != b"{" or _doc(sample) is not None:
         return False
-    first = sample.head.split(b"\n", 1)[0].strip()
-    return first[:1] == b"{"
+    try:
+        return isinstance(json.loads(sample.head.split(b"\n", 1)[0]), dict)
+    except (ValueError, RecursionError):
+        return False
 
 
 def read_jsonl(sample: Sample) -> Run:
