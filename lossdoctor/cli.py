@@ -8,8 +8,10 @@ Heavy modules (numpy, rich, torch) are imported inside the commands, so that
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .cli_train import run_train
@@ -173,16 +175,52 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     func: Callable[[argparse.Namespace], int] = args.func
     from .errors import LossdoctorError
+    debug = getattr(args, "debug", False)
     try:
-        return func(args)
+        with warnings.catch_warnings(), _sigterm_as_interrupt():
+            if not debug:  # overflow in a sum of absurd losses: the facts say what is non-finite
+                warnings.simplefilter("ignore", RuntimeWarning)
+            return func(args)
     except LossdoctorError as e:
-        if getattr(args, "debug", False):
+        if debug:
             raise
         print(f"lossdoctor: error: {e}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("lossdoctor: interrupted", file=sys.stderr)
         return 130
+    except (MemoryError, RecursionError) as e:
+        if debug:
+            raise
+        print(f"lossdoctor: error: the input is too large or too deeply nested to process ({type(e).__name__})",
+              file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as e:  # a bug: one line, and the traceback on request
+        if debug:
+            raise
+        print(f"lossdoctor: internal error: {type(e).__name__}: {str(e)[:200]} (--debug shows the traceback; "
+              "please report it with the input)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler's kill, `kill PID`) is handled as Ctrl-C: a training saves its
+    checkpoint and verify keeps its finished trainings, instead of dying mid-write."""
+    import signal
+    import threading
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:

@@ -99,12 +99,9 @@ def _save(report: Any, out: str) -> None:
     """The report's JSON beside the trainings, as OUT/verify.json (written whole, then renamed)."""
     import os
 
+    from .fsio import atomic_text
     from .report.verify import to_json
-    os.makedirs(out, exist_ok=True)
-    path = os.path.join(out, "verify.json")
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write(to_json(report) + "\n")
-    os.replace(path + ".tmp", path)
+    atomic_text(os.path.join(out, "verify.json"), to_json(report) + "\n")
 
 
 def _groups(args: argparse.Namespace) -> Any:

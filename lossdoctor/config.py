@@ -10,12 +10,14 @@ anything: a config file is read with `ast`, literal values and constant arithmet
 from __future__ import annotations
 
 import ast
+import math
 import operator
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .nanogpt import NANOGPT_DEFAULTS, NANOGPT_KEYS, configurator_value
+from .nanogpt import KEY_TYPES, NANOGPT_DEFAULTS, NANOGPT_KEYS, configurator_value
 
 # origins, from weakest to strongest
 DEFAULT = "default"  # nanoGPT train.py default (karpathy/nanoGPT @ 3adf61e1)
@@ -53,6 +55,7 @@ class Config:
     values: Mapping[str, ConfigValue]
     seen: bool = False
     defaults_ok: bool | None = None  # None: same as `seen`; False: the log contradicts a default
+    problems: tuple[str, ...] = ()  # values of the wrong type, kept as unknown (said in the notes)
 
     def __getitem__(self, key: str) -> ConfigValue:
         return self.values[key]
@@ -100,14 +103,61 @@ class ConfigBuilder:
             k: ConfigValue(k, v, DEFAULT) for k, v in NANOGPT_DEFAULTS.items()
         }
         self.seen = False
+        self.problems: list[str] = []
 
     def set(self, cv: ConfigValue) -> None:
+        """Apply one value; a value train.py's type cannot hold is kept as unknown."""
+        why = wrong_type(cv.key, cv.value) if cv.known else None
+        if why is not None:
+            self.problems.append(f"{cv.key} = {_short(cv.raw or repr(cv.value))} ({why}): treated as unknown")
+            cv = ConfigValue(cv.key, None, cv.origin, False, cv.raw or _short(repr(cv.value)), cv.line)
         self._values[cv.key] = cv
         if cv.origin != DEFAULT and cv.key in NANOGPT_KEYS:
             self.seen = True
 
     def build(self) -> Config:
-        return Config(dict(self._values), self.seen)
+        return Config(dict(self._values), self.seen, problems=tuple(dict.fromkeys(self.problems)))
+
+
+NUMBER_LIMIT = 1e15  # past this no count, size or rate of a training run makes sense
+OTHER_LIMIT = 1e30  # nor any number another trainer prints (peak FLOPS, tokens, FLOPs)
+# the ranges train.py's numbers can take: (low, high, low included); a value outside is unknown
+RANGES: dict[str, tuple[float, float, bool]] = {
+    **{k: (0, NUMBER_LIMIT, False) for k in ("batch_size", "block_size", "n_layer", "n_head", "n_embd",
+                                              "eval_iters", "eval_interval", "log_interval",
+                                              "gradient_accumulation_steps")},
+    **{k: (0, NUMBER_LIMIT, True) for k in ("max_iters", "lr_decay_iters", "warmup_iters", "learning_rate",
+                                             "min_lr", "weight_decay", "grad_clip")},
+    **{k: (0, 1, True) for k in ("dropout", "beta1", "beta2")},
+}
+
+
+def wrong_type(key: str, value: Any) -> str | None:
+    """Why `value` cannot be train.py's `key` (None when it can): a number key needs a
+    finite number (an int key an int) below NUMBER_LIMIT, a bool key a bool, a text key a
+    str. A key train.py does not have only needs a number to be finite and below OTHER_LIMIT."""
+    want = KEY_TYPES.get(key)
+    if want is None:  # another trainer's key: any number it prints is below 1e30 (FLOPs of a run: ~1e25)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return "out of range" if number and not abs(value) < OTHER_LIMIT else None
+    if want is bool:
+        return None if isinstance(value, bool) else f"a {type(value).__name__}, train.py needs a bool"
+    if want is str:
+        return None if isinstance(value, str) else f"a {type(value).__name__}, train.py needs a str"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or want is int and isinstance(value, float):
+        return f"a {type(value).__name__}, train.py needs a{'n' if want is int else ''} {want.__name__}"
+    # an int is compared exactly: float() of a 400-digit int overflows
+    if isinstance(value, float) and not math.isfinite(value) or abs(value) > NUMBER_LIMIT:
+        return "out of range"
+    low, high, closed = RANGES.get(key, (-NUMBER_LIMIT, NUMBER_LIMIT, True))
+    if value < low or value == low and not closed or value > high:
+        return f"out of range: {key} must be {'at least' if closed else 'above'} {low:g}" + (
+            f" and at most {high:g}" if high < NUMBER_LIMIT else "")
+    return None
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 # ---------------------------------------------------------------------------------------
@@ -154,12 +204,17 @@ def parse_assignments(source: str, first_line: int | None = None) -> list[Config
     """
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         # fall back to line by line, so one broken line does not hide the rest
         out: list[ConfigValue] = []
         for i, line in enumerate(source.splitlines()):
             ln = None if first_line is None else first_line + i
-            out.extend(parse_assignments(line, ln) if line.strip() and _parses(line) else [])
+            if not line.strip():
+                continue
+            if _parses(line):
+                out.extend(parse_assignments(line, ln))
+            elif m := _TOO_DEEP.match(line):  # an expression too big to parse: its value is unknown
+                out.append(ConfigValue(m.group(1), None, FILE, False, m.group(2)[:40] + "...", ln))
         return out
     out = []
     segment = _source_segments(source)
@@ -198,9 +253,15 @@ def _source_segments(source: str) -> Callable[[ast.expr], str]:
     return segment
 
 
+_TOO_DEEP = re.compile(r"^([A-Za-z_]\w*)\s*=\s*(.{1000,})$")  # `key = <1000+ characters>`
+MAX_LINE = 1000  # a config line longer than this is not parsed (its nesting could exhaust ast)
+
+
 def _parses(line: str) -> bool:
+    if len(line) > MAX_LINE:
+        return False
     try:
         ast.parse(line)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     return True

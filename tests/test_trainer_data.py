@@ -108,7 +108,7 @@ def test_meta_needing_code_is_refused(tmp_path, obj, needs):
     CALLED.clear()
     p = tmp_path / "meta.pkl"
     p.write_bytes(pickle.dumps(obj))
-    with pytest.raises(InputError, match="needs code to unpickle") as e:
+    with pytest.raises(InputError, match="refused for safety") as e:
         read_meta(p)
     assert needs in e.value.reason and "refused" in e.value.reason
     assert CALLED == []

@@ -198,7 +198,22 @@ def _yaml_files(d: str) -> list[str]:
     return out
 
 
+_PARSED: dict[tuple[str, int, int, frozenset[str]], list[Rule]] = {}  # (path, mtime_ns, size, facts)
+
+
 def load_rule_file(path: str, fact_names: Collection[str]) -> list[Rule]:
+    """The rules of one file; parsed once per version of the file (Rules are frozen)."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise RuleError(path, None, None, f"cannot read: {e.strerror}") from None
+    key = (os.path.abspath(path), st.st_mtime_ns, st.st_size, frozenset(fact_names))
+    if key not in _PARSED:
+        _PARSED[key] = _parse_rule_file(path, fact_names)
+    return list(_PARSED[key])
+
+
+def _parse_rule_file(path: str, fact_names: Collection[str]) -> list[Rule]:
     import yaml
 
     from ..yamlio import safe_load

@@ -190,6 +190,8 @@ def tail_xy(ctx: Context, name: str, unit: str, src: str, field: str
          "overfit": lambda: (ev.val[tail] - ev.train[tail]) / ev.train[tail]}[field]()
     if not np.isfinite(y).all():
         return unknown(name, unit, src, "NaN/inf loss in the last evals")
+    if not np.ptp(x) > 0:
+        return unknown(name, unit, src, "the last evals are all at one step")
     return x, y
 
 

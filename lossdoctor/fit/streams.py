@@ -11,6 +11,7 @@ every fit and backtest on the same points shares them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -149,6 +150,8 @@ def law_weights(train: Design, shapes: shape.Samples, last: int) -> Backtest:
     cal, free = laws_at(fit_stream(train.subset(fit_m), shapes), h.at)
     err = LawErrors(*(float(np.sqrt(np.mean(((p.mean - h.y) / h.sigma) ** 2))) for p in (cal, free)))
     best = min(err)
+    if not math.isfinite(best):  # both laws overflow on this run: no evidence either way
+        return Backtest(LawWeights(1.0, 0.0), None)
     raw = [0.0 if e > 3 * best else 1.0 / max(e, 1e-6) ** 2 for e in err]
     total = sum(raw)
     return Backtest(LawWeights(raw[0] / total, raw[1] / total), err)

@@ -144,11 +144,12 @@ def _load(path: str) -> Any:
 def _load_failure_reason(path: str, exc: Exception) -> str:
     """One line saying why torch.load failed, most specific cause first."""
     text = str(exc)
-    name = _forbidden_global(text)
+    name = _forbidden_global(text) or pickled_code(path)
     if name is not None or _needs_code(text):
-        ref = f" (it references {name})" if name else ""
-        return (f"the file needs code to be unpickled{ref}; lossdoctor loads checkpoints with "
-                "weights_only=True only and will not run code from a file")
+        ref = f": its pickle asks for {name}" if name else ""
+        return (f"refused for safety{ref}, which would run code when loaded; lossdoctor loads "
+                "checkpoints with weights_only=True and never runs code from a file (the file is not "
+                "damaged: if you trust its maker, re-save its tensors with torch.save(model.state_dict()))")
     head = _read_head(path)
     if _looks_like_text(head):
         first = head.decode("utf-8", "replace").strip().splitlines()[0][:60]
@@ -168,11 +169,47 @@ def _forbidden_global(text: str) -> str | None:
     """The class/function name torch's weights-only unpickler refused, if it says one."""
     for pattern in (r"Unsupported global: GLOBAL ([\w.]+)",
                     r"GLOBAL ([\w.]+) was not an allowed global",
+                    r"unsupported GLOBAL ([\w.]+)",
                     r"but got <class '([\w.]+)'>",
                     r"unrecognized function <function ([\w.]+)"):
         match = re.search(pattern, text)
         if match:
             return match.group(1)
+    return None
+
+
+# globals a torch checkpoint's pickle names: weights_only rebuilds these without running code
+_TENSOR_GLOBALS = ("torch.", "collections.OrderedDict", "_codecs.encode", "builtins.set", "builtins.frozenset",
+                   "builtins.bytearray", "builtins.slice", "builtins.complex", "builtins.range")
+_SCAN_BYTES = 64 << 20  # a data.pkl past this is not scanned (its tensors live outside it)
+
+
+def pickled_code(path: str) -> str | None:
+    """The first global a checkpoint's pickle names that is not part of a tensor file
+    (`posix.system`, `builtins.eval`, a class), read from its opcodes without unpickling;
+    None when there is none or the pickle cannot be read."""
+    import pickletools
+    import zipfile
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                name = next((n for n in zf.namelist() if n.endswith("data.pkl")), None)
+                if name is None or zf.getinfo(name).file_size > _SCAN_BYTES:
+                    return None
+                data = zf.read(name)
+        else:
+            with open(path, "rb") as fh:
+                data = fh.read(_SCAN_BYTES)
+        strings: list[str] = []
+        for op, arg, _ in pickletools.genops(data):
+            if isinstance(arg, str) and "UNICODE" in op.name:
+                strings = (strings + [arg])[-2:]
+            name = (arg.replace(" ", ".") if op.name == "GLOBAL" and isinstance(arg, str)
+                    else ".".join(strings) if op.name == "STACK_GLOBAL" else None)
+            if name is not None and not name.startswith(_TENSOR_GLOBALS):
+                return name
+    except Exception:  # a pickle too damaged to scan names nothing; the load error says the rest
+        return None
     return None
 
 

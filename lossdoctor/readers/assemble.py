@@ -187,17 +187,15 @@ def _segment_config(recs: list[Record]) -> tuple[C.Config, Header]:
             key, raw = r.value
             b.set(C.ConfigValue(key, C.parse_override_value(raw), C.DUMP, True, raw, r.line))
         elif r.kind == "tokens":
-            h["tokens_per_iter"] = r.value
+            h["tokens_per_iter"] = _count(r.value)
         elif r.kind == "vocab":
-            h["vocab_size"], h["vocab_source"] = r.value
+            h["vocab_size"], h["vocab_source"] = _count(r.value[0]), r.value[1]
         elif r.kind == "init":
             h["init_from"] = r.value
         elif r.kind == "params":
-            h["params_m"] = r.value
-        elif r.kind == "decayed":
-            h["decayed_params"] = r.value
-        elif r.kind == "nodecay":
-            h["nodecay_params"] = r.value
+            h["params_m"] = r.value if _count(r.value * 1e6) is not None else None
+        elif r.kind in ("decayed", "nodecay"):
+            h[f"{r.kind}_params"] = _count(r.value)
         elif r.kind == "fused":
             h["fused_adamw"] = r.value
         elif r.kind == "compile":
@@ -209,6 +207,13 @@ def _segment_config(recs: list[Record]) -> tuple[C.Config, Header]:
     if "init_from" not in h and cfg["init_from"].origin != C.DEFAULT and cfg.get("init_from"):
         h["init_from"] = cfg.get("init_from")
     return cfg, Header(**h)
+
+
+def _count(value: Any) -> Any:
+    """A header's count when it is one (finite, 0 <= x < NUMBER_LIMIT), else None: a
+    400-digit token count is a damaged line, and would overflow every float after it."""
+    ok = isinstance(value, (int, float)) and 0 <= value < C.NUMBER_LIMIT
+    return value if ok else None
 
 
 def _check_defaults(cfg: C.Config, tokens: int | None) -> C.Config:
@@ -293,7 +298,7 @@ def _first_nan(seg: int, ev: EvalCurve, it: IterCurve) -> list[Event]:
 
 
 def _notes(scan: Scan, run: Run, header: Header) -> tuple[str, ...]:
-    notes = []
+    notes = [f"config value of the wrong type: {p}" for p in run.config.problems]
     if not run.config.seen:
         notes.append("the log shows no config (no `Overriding` lines or config-file echo); "
                      "values that depend on it are unknown unless a checkpoint gives them")

@@ -73,6 +73,9 @@ def integer(text: str) -> int | None:
     return int(t)
 
 
+MAX_STEP = 2**62  # steps at or past this (or negative) are no training step
+
+
 @dataclass
 class Points:
     """One curve's points as a reader finds them, in file order."""
@@ -80,8 +83,12 @@ class Points:
     step: list[int] = field(default_factory=list)
     value: list[float] = field(default_factory=list)
     line: list[int] = field(default_factory=list)
+    dropped: list[int] = field(default_factory=list)  # lines whose step is no int64 step
 
     def add(self, step: int, value: float, line: int) -> None:
+        if not 0 <= step < MAX_STEP:
+            self.dropped.append(line)
+            return
         self.step.append(step)
         self.value.append(value)
         self.line.append(line)
@@ -134,23 +141,36 @@ def make_run(found: Found, source: str, fmt: Dialect, measures: Measures) -> Run
     args = ModelArgs.from_mapping({**cfg.as_dict(), "vocab_size": found.vocab_size or cfg.get("vocab_size")})
     events = sorted(found.events + _first_nan(ev, it), key=lambda e: e.line or 0)
     total = cfg.get("total_batch_size")  # tokens per optimizer step, where the trainer prints it
-    header = Header(vocab_size=args.vocab_size, params_m=found.params / 1e6 if found.params else None,
+    params_m = found.params / 1e6 if found.params and 0 < found.params < C.NUMBER_LIMIT else None
+    header = Header(vocab_size=args.vocab_size, params_m=params_m,
                     init_from=found.init_from,
                     tokens_per_iter=total if isinstance(total, int) and not isinstance(total, bool) else None)
+    notes = tuple(found.notes) + tuple(f"config value of the wrong type: {p}" for p in cfg.problems)
+    dropped = sorted(n for p in (found.val, found.eval_train, found.train, *found.series.values()) for n in p.dropped)
+    if dropped:
+        notes += (f"{len(dropped)} point{'s' if len(dropped) > 1 else ''} ignored: step negative or past {MAX_STEP:,}"
+                  f" (line {dropped[0]}{', ...' if len(dropped) > 1 else ''})",)
     return Run(source=source, format=fmt, config=cfg, model_args=args, evals=ev, iters=it, events=tuple(events),
                segments=(seg,), header=header, unparsed=tuple(UnparsedLine(n, t) for n, t in found.unparsed),
                line_counts={"total": found.n_lines, "eval": len(ev), "iter": len(it)},
-               notes=tuple(found.notes), measures=measures,
+               notes=notes, measures=measures,
                series={k: p.series(found.units.get(k, "")) for k, p in found.series.items() if len(p)},
                summary=dict(found.summary))
 
 
 def config_of(values: Iterable[tuple[str, Any, int | None]]) -> C.Config:
-    """A Config of exactly the values a run shows (no defaults: `seen`, defaults not trusted)."""
+    """A Config of exactly the values a run shows (no defaults: `seen`, defaults not
+    trusted); a nanoGPT key whose value has the wrong type is unknown (Config.problems)."""
     out: dict[str, C.ConfigValue] = {}
+    problems = []
     for key, value, line in values:
-        out[key] = C.ConfigValue(key, value, LOG, raw=str(value), line=line)
-    return C.Config(out, seen=bool(out), defaults_ok=False)
+        raw = str(value)[:200]
+        if (why := C.wrong_type(key, value)) is not None:
+            problems.append(f"{key} = {raw[:40]} ({why}): treated as unknown")
+            out[key] = C.ConfigValue(key, None, LOG, False, raw, line)
+        else:
+            out[key] = C.ConfigValue(key, value, LOG, raw=raw, line=line)
+    return C.Config(out, seen=bool(out), defaults_ok=False, problems=tuple(problems))
 
 
 def _eval_curve(found: Found) -> EvalCurve:

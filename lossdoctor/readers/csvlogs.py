@@ -39,7 +39,10 @@ FINAL_STEP = ("iter", "_step", "step", "max_iters")
 def _table(sample: Sample) -> tuple[list[str], list[list[str]]]:
     def make() -> tuple[list[str], list[list[str]]]:
         text = sample.data.tobytes().decode("utf-8", "replace").lstrip("\ufeff")
-        rows = list(csv.reader(io.StringIO(text)))
+        try:
+            rows = list(csv.reader(io.StringIO(text, newline="")))
+        except csv.Error as e:
+            raise InputError(sample.path, f"not a readable CSV: {e}") from None
         rows = [r for r in rows if any(c.strip() for c in r)]
         return (rows[0], rows[1:]) if rows else ([], [])
     return sample.memo("csv.table", make)
@@ -52,7 +55,10 @@ def _is_csv(sample: Sample) -> bool:
         return False
     if sample.suffix_in((".csv",)):
         return True
-    names = next(csv.reader(io.StringIO(sample.head.split(b"\n", 1)[0].decode("utf-8", "replace"))), [])
+    try:
+        names = next(csv.reader([sample.head.split(b"\n", 1)[0].decode("utf-8", "replace")]), [])
+    except csv.Error:
+        return False
     return K.pick(names, K.STEP_NAMES) is not None and bool(K.loss_like(names))
 
 

@@ -10,19 +10,41 @@ from __future__ import annotations
 import re
 
 NUM = r"(nan|-?inf|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
+STEP = r"(\d{1,18})"  # a step that fits int64; a longer number is no step (the line is not understood)
 
 # metric lines
-EVAL = re.compile(rf"\bstep (\d+): train loss {NUM}, val loss {NUM}")
-ITER = re.compile(rf"\biter (\d+): loss {NUM}, time {NUM}ms(?:, mfu {NUM}%)?")
+EVAL = re.compile(rf"\bstep {STEP}: train loss {NUM}, val loss {NUM}")
+ITER = re.compile(rf"\biter {STEP}: loss {NUM}, time {NUM}ms(?:, mfu {NUM}%)?")
 # the last line of a file cut mid-line only counts when it is complete to the last digit
-EVAL_STRICT = re.compile(r"step (\d+): train loss (nan|\d+\.\d{4}), val loss (nan|\d+\.\d{4})\s*$")
+EVAL_STRICT = re.compile(r"step (\d{1,18}): train loss (nan|\d+\.\d{4}), val loss (nan|\d+\.\d{4})\s*$")
 ITER_STRICT = re.compile(
-    r"iter (\d+): loss (nan|-?inf|-?\d+\.\d{4}), time (\d+\.\d{2})ms, mfu (-?\d+\.\d{2})%\s*$")
-# forks that reworded the lines (flagged as non-standard)
-EVAL_LOOSE = re.compile(
-    r"(?i)\b(?:step|iter(?:ation)?)\s+(\d+)\b.*?\btrain[ _]loss\b[:=\s]*(nan|-?\d+\.\d+)"
-    r".*?\bval[ _]loss\b[:=\s]*(nan|-?\d+\.\d+)")
-ITER_LOOSE = re.compile(r"(?i)\biter\s+(\d+)\b\D{0,3}.*?\bloss\b[:=\s]*(nan|-?\d+\.\d+)")
+    r"iter (\d{1,18}): loss (nan|-?inf|-?\d+\.\d{4}), time (\d+\.\d{2})ms, mfu (-?\d+\.\d{2})%\s*$")
+# forks that reworded the lines (flagged as non-standard): `step N ... train loss X ... val
+# loss Y` and `iter N ... loss X`, found part by part (see `loose`): one regex with `.*?`
+# between the parts backtracks cubically on a long line
+_LOOSE_STEP = re.compile(r"(?i)\b(?:step|iter(?:ation)?)\s+(\d{1,18})\b")
+_LOOSE_ITER = re.compile(r"(?i)\biter\s+(\d{1,18})\b")
+_LOOSE_TRAIN = re.compile(r"(?i)\btrain[ _]loss\b[:=\s]*(nan|-?\d+\.\d+)")
+_LOOSE_VAL = re.compile(r"(?i)\bval[ _]loss\b[:=\s]*(nan|-?\d+\.\d+)")
+_LOOSE_LOSS = re.compile(r"(?i)\bloss\b[:=\s]*(nan|-?\d+\.\d+)")
+
+
+def loose(text: str, parts: tuple[re.Pattern[str], ...]) -> tuple[str, ...] | None:
+    """The groups of `parts` found in order, each the first match after the one before
+    (what `first.*?second.*?third` finds), or None; linear in the line's length."""
+    groups: list[str] = []
+    pos = 0
+    for part in parts:
+        m = part.search(text, pos)
+        if m is None:
+            return None
+        groups.append(m.group(1))
+        pos = m.end()
+    return tuple(groups)
+
+
+EVAL_LOOSE = (_LOOSE_STEP, _LOOSE_TRAIN, _LOOSE_VAL)
+ITER_LOOSE = (_LOOSE_ITER, _LOOSE_LOSS)
 
 # header lines; every DDP rank prints them
 CONFIG_FILE = re.compile(r"Overriding config with (.+?):\s*$")
@@ -58,11 +80,13 @@ TRACEBACK = re.compile(r"^Traceback \(most recent call last\):")
 EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Failed))\b:?(.*)$")
 INTERRUPT = re.compile(
     r"KeyboardInterrupt|DUE TO TIME LIMIT|CANCELLED AT|Received \d+ death signal|"
-    r"^Killed\b|Aborted \(core dumped\)|Terminated\b")
+    r"^Killed\b|Aborted \(core dumped\)|Terminated\b|"
+    r"^interrupted at iter \d+: ")  # lossdoctor's trainer, on Ctrl-C or SIGTERM
 FOREIGN = re.compile(
     r"^(?:srun:|slurmstepd:|W\d{4} |I\d{4} |E\d{4} |\[W |\[I |"
     r"[\d.]+ real\s+[\d.]+ user|real\s+\d+m|user\s+\d+m|sys\s+\d+m|"
-    r"\$ |PS [^>]*> |>>> |(?:python3?|torchrun)\s+\S*train\.py)")
+    r"\$ |PS [^>]*> |>>> |(?:python3?|torchrun)\s+\S*train\.py|"
+    r"resuming from the state at an interruption|no checkpoint was saved during training)")
 ELISION = re.compile(r"^(?:\.\.\.|…)\s*$")
 FENCE = re.compile(r"^\s*(```|~~~)")
 

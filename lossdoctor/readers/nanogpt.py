@@ -32,7 +32,6 @@ _NANOGPT_KINDS = frozenset({"eval", "iter", "tokens", "config_file", "override",
                             "saving", "vocab"})
 
 _ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-B]")
-_CR_SEGMENTS = re.compile(rb"[^\n]*\r")
 _TRAIN_FRAME = re.compile(r"[/\\\\\"]train\.py\"|, in estimate_loss\b")
 # the start of a metric line cut short: 'i', 'ite', 'iter 4399', 'step 2000: train loss 1.4'
 _CUT_METRIC = re.compile(r"^(?:i|it|ite|iter|s|st|ste|step)(?:\s\d*(?::.*)?)?$")
@@ -103,8 +102,8 @@ def clean(data: bytes) -> bytes:
         data = _ANSI.sub(b"", data)
     if b"\r" in data:
         data = data.replace(b"\r\n", b"\n")
-        if b"\r" in data:
-            data = _CR_SEGMENTS.sub(b"", data)
+        if b"\r" in data:  # split, not a regex: `[^\n]*\r` is quadratic on a long line
+            data = b"\n".join(line[line.rfind(b"\r") + 1:] for line in data.split(b"\n"))
     return data
 
 
@@ -231,15 +230,15 @@ class _LineReader:
             self.add(n, "iter", (int(m.group(1)), float(m.group(2)), float(m.group(3)), mfu))
             self.count("iter")
             return True
-        m = L.EVAL_LOOSE.search(text)
-        if m:
-            self.add(n, "eval", (int(m.group(1)), float(m.group(2)), float(m.group(3))), text)
+        g = L.loose(text, L.EVAL_LOOSE)
+        if g:
+            self.add(n, "eval", (int(g[0]), float(g[1]), float(g[2])), text)
             self.count("eval")
             self.out.nonstandard += 1
             return True
-        m = L.ITER_LOOSE.search(text)
-        if m and not text.lstrip().startswith(("print", "f\"", "#")):
-            self.add(n, "iter", (int(m.group(1)), float(m.group(2)), float("nan"), float("nan")), text)
+        g = L.loose(text, L.ITER_LOOSE)
+        if g and not text.lstrip().startswith(("print", "f\"", "#")):
+            self.add(n, "iter", (int(g[0]), float(g[1]), float("nan"), float("nan")), text)
             self.count("iter")
             self.out.nonstandard += 1
             return True

@@ -6,23 +6,25 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..fsio import atomic_write
+
 
 def save_checkpoint(state: dict[str, Any], path: str) -> None:
-    """torch.save to a temporary file, then rename: a crash never leaves half a file."""
+    """torch.save to a temporary file, fsync, then rename: a crash, a kill or a full disk
+    never leaves half a file, and the previous checkpoint stays until the new one is whole."""
     import torch
-    tmp = path + ".tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: torch.save(state, f))
 
 
 def save_meta(stoi: dict[str, int], path: str) -> None:
     """nanoGPT's meta.pkl of a char-level dataset: {'vocab_size', 'stoi', 'itos'}, plain
     dicts that lossdoctor's no-code unpickler (trainer.data.read_meta) reads back."""
     import pickle
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        pickle.dump({"vocab_size": len(stoi), "stoi": dict(stoi), "itos": {i: ch for ch, i in stoi.items()}}, f)
-    os.replace(tmp, path)
+    meta = {"vocab_size": len(stoi), "stoi": dict(stoi), "itos": {i: ch for ch, i in stoi.items()}}
+    atomic_write(path, lambda f: pickle.dump(meta, f))
+
+
+INTERRUPTED_NAME = "ckpt_interrupted.pt"  # the state at Ctrl-C when ckpt.pt keeps the best model
 
 
 def load_checkpoint(path: str) -> dict[str, Any]:
@@ -34,3 +36,15 @@ def load_checkpoint(path: str) -> dict[str, Any]:
         raise CheckpointError(path, "no checkpoint to resume from (init_from=resume reads "
                                     "OUT_DIR/ckpt.pt)")
     return nanogpt.load_checkpoint(path, require=nanogpt.RESUME_KEYS)
+
+
+def resume_path(out_dir: str) -> str:
+    """The checkpoint init_from='resume' reads: OUT_DIR/ckpt_interrupted.pt when it is
+    newer than ckpt.pt (a run interrupted with always_save_checkpoint=False, whose ckpt.pt
+    keeps the best model), else OUT_DIR/ckpt.pt."""
+    best, interrupted = os.path.join(out_dir, "ckpt.pt"), os.path.join(out_dir, INTERRUPTED_NAME)
+    try:
+        newer = os.path.getmtime(interrupted) >= os.path.getmtime(best)
+    except FileNotFoundError:
+        newer = os.path.exists(interrupted)
+    return interrupted if newer else best

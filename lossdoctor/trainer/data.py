@@ -138,7 +138,9 @@ class _NoCodeUnpickler(pickle.Unpickler):
         self.path = path
 
     def find_class(self, module: str, name: str) -> NoReturn:
-        raise InputError(self.path, f"meta.pkl needs code to unpickle ({module}.{name}); refused")
+        raise InputError(self.path, f"refused for safety: the pickle asks for {module}.{name}, which would run "
+                                    "code when loaded, and lossdoctor never runs code from a file; a nanoGPT "
+                                    "meta.pkl holds only a dict of vocab_size, stoi and itos")
 
 
 def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ NaN loss stops the run.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ import numpy as np
 
 from ..errors import LossdoctorError
 from . import ddp
-from .checkpoint import load_checkpoint
+from .checkpoint import INTERRUPTED_NAME, load_checkpoint
 from .config import TrainConfig
 from .data import Data
 from .output import Output, Progress
@@ -113,11 +114,10 @@ def _run(t: Trainer, out: Output, callbacks: list[Callback] | None, progress: bo
                 bar.update(t.iter_num, step.loss, run.evals[-1][2] if run.evals else None)
             if t.iter_num > c["max_iters"]:
                 break
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through the CLI
         t.iter_num = it  # the checkpoint resumes at the interrupted iteration, which is done again
         run.stopped = f"interrupted at iter {it}"
-        run.save("interrupt")
-        out.line(f"interrupted: resume with --init_from=resume --out_dir={c['out_dir']}")
+        run.interrupted()
     except (torch.OutOfMemoryError, RuntimeError) as e:
         text = str(e)
         if not isinstance(e, torch.OutOfMemoryError) and not _is_oom(text):
@@ -126,7 +126,11 @@ def _run(t: Trainer, out: Output, callbacks: list[Callback] | None, progress: bo
     finally:
         if bar:
             bar.close()
-    if run.stopped is None and run.saved is None and (t.rank is None or t.rank.master):
+    if run.stopped is None:  # finished: a state saved at an earlier interruption is behind it now
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(c["out_dir"], INTERRUPTED_NAME))
+    resumed_best = c["init_from"] == "resume" and os.path.exists(t.checkpoint_path)  # never overwritten
+    if run.stopped is None and run.saved is None and not resumed_best and (t.rank is None or t.rank.master):
         out.line(f"no checkpoint was saved during training (none at step 0, and no later eval improved "
                  f"the val loss): saving the final model to {t.checkpoint_path}")
         run.save("end")
@@ -189,9 +193,19 @@ class _Run:
         return (f"iter {s.iter_num}: loss {s.loss:.4f}, time {s.seconds * 1000:.2f}ms, "
                 f"mfu {self.running_mfu * 100:.2f}%")
 
-    def save(self, reason: str) -> None:
-        self.saved = self.t.save()
+    def save(self, reason: str, path: str | None = None) -> None:
+        self.saved = self.t.save(path)
         _notify(self.callbacks, Event("checkpoint", self.t.iter_num, {"reason_" + reason: 1.0}))
+
+    def interrupted(self) -> None:
+        """Save the state at an interruption where it resumes from: ckpt.pt when every eval
+        saves anyway (always_save_checkpoint), else ckpt_interrupted.pt beside it, so that
+        ckpt.pt keeps the best model that best_val_loss names."""
+        t, out_dir = self.t, self.t.cfg["out_dir"]
+        keep_best = not t.cfg["always_save_checkpoint"] and os.path.exists(t.checkpoint_path)
+        self.save("interrupt", os.path.join(out_dir, INTERRUPTED_NAME) if keep_best else None)
+        kept = f"; the best model stays in {t.checkpoint_path}" if keep_best else ""
+        self.out.line(f"interrupted at iter {t.iter_num}: resume with --init_from=resume --out_dir={out_dir}{kept}")
 
     def result(self) -> TrainResult:
         """The TrainResult, after the 'end' callback; TrainingStopped for a NaN or OOM stop."""

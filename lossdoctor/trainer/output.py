@@ -7,12 +7,15 @@ import os
 import sys
 from typing import IO, Any
 
+from ..fsio import keep_previous
+
 
 class Output:
     """Log lines to stdout and OUT_DIR/train.log; metrics to OUT_DIR/metrics.jsonl.
 
     Both files are opened (created, or appended to with `append`) at the first line or
-    metric, so a run that fails before it says anything leaves OUT_DIR as it was.
+    metric, so a run that fails before it says anything leaves OUT_DIR as it was; a new
+    run (not `append`) moves an earlier run's files aside to train.log.1, ... first.
     """
 
     def __init__(self, out_dir: str, append: bool, echo: bool, enabled: bool = True) -> None:
@@ -25,8 +28,14 @@ class Output:
     def _open(self) -> tuple[IO[str], IO[str]]:
         if self.files is None:
             os.makedirs(self.out_dir, exist_ok=True)
-            self.files = (open(os.path.join(self.out_dir, "train.log"), self.mode, encoding="utf-8"),
-                          open(os.path.join(self.out_dir, "metrics.jsonl"), self.mode, encoding="utf-8"))
+            paths = [os.path.join(self.out_dir, name) for name in ("train.log", "metrics.jsonl")]
+            if self.mode == "w":  # a new run never destroys an earlier run's log
+                for path in paths:
+                    kept = keep_previous(path)
+                    if kept and self.echo:
+                        print(f"an earlier run's {os.path.basename(path)} is kept as {kept}", file=sys.stderr)
+            log, metrics = (open(p, self.mode, encoding="utf-8") for p in paths)
+            self.files = (log, metrics)
         return self.files
 
     def line(self, text: str) -> None:

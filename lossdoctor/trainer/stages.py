@@ -18,7 +18,7 @@ import numpy as np
 from .. import nanogpt
 from ..errors import LossdoctorError
 from . import ddp
-from .checkpoint import load_checkpoint, save_checkpoint, save_meta
+from .checkpoint import INTERRUPTED_NAME, load_checkpoint, resume_path, save_checkpoint, save_meta
 from .config import TrainConfig
 from .data import Data
 
@@ -98,10 +98,12 @@ class Trainer:
         if rank is not None and not rank.master:
             say = _silent
         world = rank.world_size if rank is not None else 1
-        ckpt_path = os.path.join(c["out_dir"], "ckpt.pt")
+        ckpt_path = resume_path(c["out_dir"])
         checkpoint = load_checkpoint(ckpt_path) if c["init_from"] == "resume" else None
         for text in cfg.echo:
             say(text)
+        if checkpoint is not None and os.path.basename(ckpt_path) == INTERRUPTED_NAME:
+            say(f"resuming from the state at an interruption: {ckpt_path} (iter {checkpoint['iter_num']})")
         say(f"tokens per iteration will be: "
             f"{c['gradient_accumulation_steps'] * world * c['batch_size'] * c['block_size']:,}")
         torch.manual_seed(c["seed"])

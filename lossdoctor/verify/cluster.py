@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LossdoctorError, UsageError
+from ..fsio import atomic_write
 from .executors import (
     ERROR_TAIL_LINES,
     STOP_TIMEOUT_S,
@@ -124,8 +125,7 @@ def _save_data(data: Data, path: str) -> str:
         meta: dict[str, Any] = {"vocab_size": data.vocab_size}
         if data.stoi is not None and data.itos is not None:
             meta.update(stoi=data.stoi, itos=data.itos)
-        with open(os.path.join(path, "meta.pkl"), "wb") as f:
-            pickle.dump(meta, f)
+        atomic_write(os.path.join(path, "meta.pkl"), lambda f: pickle.dump(meta, f))
     return path
 
 

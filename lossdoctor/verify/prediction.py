@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LossdoctorError
+from ..fsio import atomic_text
 from ..trainer.config import TrainConfig, resolve
 from .jobs import measure_speed
 from .results import ExperimentResult, VerifyReport
@@ -97,8 +98,7 @@ def _seed(cfg: TrainConfig, seed: int, folder: str, data: Data, tick: Callable[[
         result = train(run_cfg, data, callbacks=[count], echo=False)
         if result.stopped:
             raise LossdoctorError(f"seed {seed}: {result.stopped}")
-        with open(done, "w", encoding="utf-8") as f:
-            f.write(key)
+        atomic_text(done, key)
     truth = [v for step, _, v in _evals(log) if step == m]
     cut = os.path.join(folder, f"cut_at_{n}.log")
     _cut(log, n, cut)

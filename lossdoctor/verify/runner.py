@@ -33,6 +33,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LossdoctorError
+from ..fsio import atomic_json
 from ..trainer.config import TrainConfig, resolve
 from .budget import Times, plan_budget, speed_key
 from .design import Experiment, Scaled, arm_configs, default_base_config, flags_between
@@ -56,13 +57,7 @@ ARM_TIMING_STEPS = 3  # steps of each other arm config timed
 
 def _write_json(path: str, obj: Any) -> None:
     """Write obj as JSON atomically: a kill mid-write leaves the old file or none."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_json(path, obj, indent=1)
 
 
 def _read_json(path: str) -> Any:

@@ -13,12 +13,12 @@ exit status is 2, so that the launcher can raise it again with its message.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import LossdoctorError, UsageError
+from ..fsio import atomic_json
 from .jobs import ArmJob, run_job
 
 __all__ = ["ERROR_PREFIX", "job_to_json", "job_from_json", "write_json", "main"]
@@ -53,13 +53,7 @@ def job_from_json(obj: Any) -> ArmJob:
 
 def write_json(path: str, obj: Any) -> None:
     """Write obj as JSON atomically: a kill mid-write leaves the old file or none."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_json(path, obj)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
