@@ -97,11 +97,35 @@ def _precheck_file(path: str) -> None:
         raise CheckpointError(path, "file not found")
     if os.path.isdir(path):
         raise CheckpointError(path, "is a directory, not a checkpoint file")
+    if not os.path.isfile(path):  # a FIFO or a device would block or never end
+        raise CheckpointError(path, "is not a regular file (a pipe or a device), not a checkpoint")
     head = _read_head(path)
     if not head:
         raise CheckpointError(path, "empty file (0 bytes), not a checkpoint")
     if head.startswith(_LFS_PREFIXES):
         raise CheckpointError(path, _lfs_reason(head))
+    if head.startswith(b"PK"):
+        _refuse_zip_bomb(path)
+
+
+BOMB_RATIO = 100  # torch.save stores its members uncompressed; deflate past this ratio is a bomb
+BOMB_BYTES = 64 << 20  # members that inflate to less are never refused
+
+
+def _refuse_zip_bomb(path: str) -> None:
+    """Refuse a zip whose compressed members would inflate past BOMB_BYTES at more than
+    BOMB_RATIO times their size: torch never compresses, and loading it would fill memory."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return  # torch.load's own error says what is wrong
+    packed = sum(i.compress_size for i in infos if i.compress_type != zipfile.ZIP_STORED)
+    inflated = sum(i.file_size for i in infos if i.compress_type != zipfile.ZIP_STORED)
+    if inflated > BOMB_BYTES and inflated > BOMB_RATIO * max(packed, 1):
+        raise CheckpointError(path, f"refused: compressed members inflate {packed / 1e6:.1f} MB to "
+                                    f"{inflated / 1e9:.1f} GB (a zip bomb; torch.save never compresses)")
 
 
 def _read_head(path: str) -> bytes:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..config import NUMBER_LIMIT, wrong_type
 from ..nanogpt import MODEL_KEYS, is_mask_buffer, load_checkpoint, state_dict
 from ..run import CheckpointInfo
 
@@ -72,7 +73,7 @@ def read_checkpoint(path: str) -> CheckpointInfo:
     notes: list[str] = []
 
     state = _state_dict(ckpt, notes)
-    model_args = _plain_dict(ckpt.get("model_args"), "model_args", notes)
+    model_args = _checked(_plain_dict(ckpt.get("model_args"), "model_args", notes), notes)
     config = _plain_dict(ckpt.get("config"), "config", notes)
     shapes = {key: tuple(int(d) for d in t.shape) for key, t in state.items()}
     _, arg_notes = normalize_model_args(model_args, shapes if state else None)
@@ -123,7 +124,9 @@ def normalize_model_args(
     notes: list[str] = []
     for key, value in model_args.items():
         value = _plain(value)
-        if key in MODEL_KEYS:
+        if key in MODEL_KEYS and (why := wrong_type(key, value)) is not None:
+            notes.append(f"model_args {key} = {_short(value)} ({why}); ignored.")
+        elif key in MODEL_KEYS:
             out[key] = value
         elif key in MODEL_ARG_ALIASES:
             renamed.append(key)
@@ -132,7 +135,9 @@ def normalize_model_args(
     for key in renamed:
         target = MODEL_ARG_ALIASES[key]
         value = _plain(model_args[key])
-        if target not in out:
+        if (why := wrong_type(target, value)) is not None:
+            notes.append(f"model_args {key} = {_short(value)} ({why}); ignored.")
+        elif target not in out:
             out[target] = value
         elif out[target] != value:
             notes.append(f"model_args has both {target}={out[target]!r} and {key}={value!r}; "
@@ -192,6 +197,8 @@ def _untracked_tie(counted: Mapping[str, Any]) -> int:
     wte, head = counted.get("transformer.wte.weight"), counted.get("lm_head.weight")
     if wte is None or head is None or wte.shape != head.shape:
         return 0
+    if not (wte.is_contiguous() and head.is_contiguous()):  # an expanded view (stride 0): no saved copy
+        return 0
     return int(head.numel()) if torch.equal(wte, head) else 0
 
 
@@ -229,12 +236,23 @@ def _infer_from_shapes(out: dict[str, Any], shapes: Mapping[str, tuple[int, ...]
 # --------------------------------------------------------------------------- scalars
 
 
-def _plain(value: Any) -> Any:
-    """Tensors/numpy scalars of one element -> Python numbers; containers recursively."""
+PLAIN_DEPTH = 8  # a config or model_args value nested deeper is not walked
+PLAIN_ITEMS = 10_000  # nor one holding more values (a list shared with itself 60 times holds 2**60)
+TOO_DEEP = "<too deeply nested or too large to read>"
+
+
+def _plain(value: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
+    """Tensors/numpy scalars of one element -> Python numbers; containers recursively, up
+    to PLAIN_DEPTH levels and PLAIN_ITEMS values (TOO_DEEP past them)."""
+    budget = [PLAIN_ITEMS] if budget is None else budget
+    budget[0] -= 1
+    if isinstance(value, (Mapping, list, tuple)) and (depth >= PLAIN_DEPTH or budget[0] < len(value)):
+        budget[0] = -1
+        return TOO_DEEP
     if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: _plain(v, depth + 1, budget) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(_plain(v) for v in value)
+        return type(value)(_plain(v, depth + 1, budget) for v in value)
     shape = getattr(value, "shape", None)  # torch.Size or numpy shape tuple
     if shape is not None and hasattr(value, "item") and math.prod(shape) == 1:
         return value.item()  # one-element tensor, numpy scalar or 0-d array
@@ -251,15 +269,35 @@ def _plain_dict(value: Any, name: str, notes: list[str]) -> dict[str, Any]:
     return {str(k): _plain(v) for k, v in value.items()}
 
 
+def _checked(model_args: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    """model_args without the values train.py could not have saved (wrong type, out of range)."""
+    out = {}
+    for key, value in model_args.items():
+        why = wrong_type(MODEL_ARG_ALIASES.get(key, key), value)
+        if why is None:
+            out[key] = value
+        else:
+            notes.append(f"model_args {key} = {_short(value)} ({why}); ignored.")
+    return out
+
+
 def _as_float(value: Any, name: str, notes: list[str]) -> float | None:
     if value is None:
         notes.append(f"the checkpoint has no {name}.")
         return None
     value = _plain(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, float) and math.isnan(value) or not abs(value) < NUMBER_LIMIT:
+            notes.append(f"{name} is {_short(value)}, out of range; ignored.")
+            return None
         return float(value)
     notes.append(f"{name} is a {type(value).__name__}, not a number; ignored.")
     return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else f"a {len(str(abs(value)))}-digit int"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _as_int(value: Any, name: str, notes: list[str]) -> int | None:
@@ -282,7 +320,7 @@ def _optimizer_steps(optimizer: Any, notes: list[str]) -> int | None:
         return None
     state = optimizer.get("state") if isinstance(optimizer, Mapping) else None
     steps = [_plain(s.get("step")) for s in (state or {}).values() if isinstance(s, Mapping)]
-    steps = [s for s in steps if isinstance(s, (int, float)) and not isinstance(s, bool)]
+    steps = [s for s in steps if _number(s)]
     if not steps:
         notes.append("the optimizer state has no 'step'; the number of updates is unknown.")
         return None
@@ -293,8 +331,12 @@ def _group_values(optimizer: Any, key: str) -> tuple[float, ...]:
     """`key` ('lr', 'weight_decay') of each param group that has a number for it."""
     groups = optimizer.get("param_groups") if isinstance(optimizer, Mapping) else None
     values = [_plain(g.get(key)) for g in (groups or ()) if isinstance(g, Mapping)]
-    return tuple(float(v) for v in values
-                 if isinstance(v, (int, float)) and not isinstance(v, bool))
+    return tuple(float(v) for v in values if _number(v))
+
+
+def _number(v: Any) -> bool:
+    """A finite number below NUMBER_LIMIT (what an optimizer's step or lr can be)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < NUMBER_LIMIT
 
 
 def _consistency_notes(iter_num: int | None, steps: int | None,

@@ -65,6 +65,8 @@ def _config_from_checkpoint(info: CheckpointInfo, b: C.ConfigBuilder, keep: set[
 
 def _with_checkpoint(run: Run, info: CheckpointInfo) -> Run:
     shapes_args, notes = normalize_model_args(info.model_args)
+    if info.n_params is not None:  # read_checkpoint said what the weights' shapes could not settle
+        notes = tuple(n for n in notes if not n.startswith("could not know"))
     args = run.model_args.updated(ModelArgs.from_mapping(shapes_args))
     header = run.header
     if header.vocab_size is None and args.vocab_size:

@@ -217,11 +217,14 @@ class Trainer:
                  "model_args": self.model_args, "iter_num": self.iter_num,
                  "best_val_loss": self.best_val_loss, "config": config}
         self.log(f"saving checkpoint to {where}")
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        save_checkpoint(state, path)
         meta = os.path.join(os.path.dirname(path) or ".", "meta.pkl")
-        if self.vocab is not None and not os.path.exists(meta):
-            save_meta(self.vocab, meta)
+        try:
+            save_checkpoint(state, path)
+            if self.vocab is not None and not os.path.exists(meta):
+                save_meta(self.vocab, meta)
+        except OSError as e:  # a full disk, a read-only folder: the previous files are intact
+            raise LossdoctorError(f"{path}: cannot write the checkpoint ({e.strerror or e}); "
+                                  "the previous checkpoint, if any, is left as it was") from None
         return path
 
 

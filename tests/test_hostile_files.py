@@ -1,0 +1,187 @@
+"""Checkpoints and pickles from strangers: nothing in them runs, and every one that cannot
+be read gets one line that says why, in every place lossdoctor opens one."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import lossdoctor  # noqa: E402
+from lossdoctor.cli import main  # noqa: E402
+from lossdoctor.errors import CheckpointError  # noqa: E402
+from lossdoctor.nanogpt import checkpoint as nc  # noqa: E402
+from lossdoctor.readers.checkpoint import read_checkpoint  # noqa: E402
+
+LOG = "iter 0: loss 4.2000, time 10.00ms, mfu -100.00%\nstep 0: train loss 4.2000, val loss 4.2100\n"
+
+
+class Payload:
+    """Unpickling this would run `touch MARKER`."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _ckpt(**changes: Any) -> dict[str, Any]:
+    sd = {"transformer.wte.weight": torch.zeros(65, 8), "transformer.wpe.weight": torch.zeros(16, 8),
+          "lm_head.weight": torch.zeros(65, 8)}
+    ck: dict[str, Any] = {
+        "model": sd, "optimizer": {"state": {}, "param_groups": [{"lr": 1e-3, "weight_decay": 0.1}]},
+        "model_args": {"n_layer": 0, "n_head": 2, "n_embd": 8, "block_size": 16, "vocab_size": 65,
+                       "bias": False, "dropout": 0.0},
+        "iter_num": 100, "best_val_loss": 1.5, "config": {"learning_rate": 1e-3, "max_iters": 200}}
+    ck.update(changes)
+    return ck
+
+
+def _evil_dir(tmp_path: Path) -> tuple[Path, Path]:
+    """A run directory whose ckpt.pt and meta.pkl would each create the marker file."""
+    run, marker = tmp_path / "run", tmp_path / "MARKER"
+    run.mkdir()
+    torch.save(_ckpt(evil=Payload(marker)), run / "ckpt.pt")
+    (run / "meta.pkl").write_bytes(pickle.dumps({"vocab_size": 3, "evil": Payload(marker)}))
+    (run / "train.log").write_text(LOG)
+    ids = np.arange(3000, dtype=np.uint16) % 3
+    ids.tofile(run / "train.bin")
+    ids.tofile(run / "val.bin")
+    return run, marker
+
+
+TINY = ["--device=cpu", "--compile=False", "--dtype=float32", "--n_layer=1", "--n_head=2", "--n_embd=8",
+        "--block_size=8", "--batch_size=2", "--max_iters=2", "--eval_interval=1", "--eval_iters=1"]
+
+
+@pytest.mark.parametrize("place", ["analyze-ckpt", "analyze-dir", "train-resume", "sample", "verify", "train-data"])
+def test_a_pickle_that_would_run_code_is_refused_for_safety_everywhere(tmp_path: Path, place: str,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    run, marker = _evil_dir(tmp_path)
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    argv = {
+        "analyze-ckpt": ["analyze", str(run / "ckpt.pt")],
+        "analyze-dir": ["analyze", str(run)],
+        "train-resume": ["train", *TINY, "--init_from=resume", f"--out_dir={run}", f"--data={run}"],
+        "sample": ["sample", str(run / "ckpt.pt")],
+        "verify": ["verify", "--device", "cpu", "--data", str(run), "--out", str(tmp_path / "v"), "--budget", "5s"],
+        "train-data": ["train", *TINY, f"--out_dir={clean}", f"--data={run}"],
+    }[place]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert not marker.exists()
+    assert "refused for safety" in err and "system" in err, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_refused_checkpoint_is_not_called_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt.pt"
+    torch.save(_ckpt(evil=Payload(tmp_path / "MARKER")), path)
+    with pytest.raises(CheckpointError) as e:
+        nc.load_checkpoint(str(path))
+    assert "is a damaged" not in e.value.reason and "corrupt" not in e.value.reason
+    assert "posix.system" in e.value.reason or "nt.system" in e.value.reason
+
+
+def test_a_legacy_pickle_checkpoint_names_the_global_it_asks_for(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt.pt"
+    path.write_bytes(pickle.dumps({"model": Payload(tmp_path / "MARKER")}, protocol=2))
+    with pytest.raises(CheckpointError, match=r"refused for safety: its pickle asks for (posix|nt)\.system"):
+        nc.load_checkpoint(str(path))
+    assert not (tmp_path / "MARKER").exists()
+
+
+def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(nc, "BOMB_BYTES", 1 << 20)
+    plain = tmp_path / "plain.pt"
+    torch.save({"model": {"transformer.wte.weight": torch.zeros(1024, 1024)}, "model_args": {}}, plain)
+    bomb = tmp_path / "ckpt.pt"
+    with zipfile.ZipFile(plain) as zin, zipfile.ZipFile(bomb, "w") as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info.filename), compress_type=zipfile.ZIP_DEFLATED)
+    with pytest.raises(CheckpointError, match="zip bomb"):
+        nc.load_checkpoint(str(bomb))
+    nc.load_checkpoint(str(plain))  # torch.save's own (stored) members are never refused
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"version https://git-lfs.github.com/spec/v1\noid sha256:ab\nsize 99\n", "Git LFS pointer"),
+    (b"step 0: train loss 4.2, val loss 4.3\n", "text file"),
+    (b"PK\x03\x04" + b"\0" * 100, "truncated or corrupt"),
+    (b"\x80\x02}q\x00(X\x05\x00\x00\x00model", "truncated"),
+])
+def test_unreadable_checkpoints_get_one_line(tmp_path: Path, content: bytes, reason: str) -> None:
+    path = tmp_path / "ckpt.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=reason) as e:
+        nc.load_checkpoint(str(path))
+    assert "\n" not in str(e.value)
+
+
+def _deep(n: int) -> list[Any]:
+    x: list[Any] = []
+    for _ in range(n):
+        x = [x]
+    return x
+
+
+def _shared(n: int) -> list[Any]:
+    x: list[Any] = []
+    for _ in range(n):
+        x = [x, x]  # pickled once per level, 2**n items when walked
+    return x
+
+
+@pytest.mark.parametrize("name, changes, note", [
+    ("iter_num past float", {"iter_num": 10**400}, "iter_num is a 401-digit int, out of range"),
+    ("nan iter_num", {"iter_num": float("nan")}, "iter_num is nan, out of range"),
+    ("huge best", {"best_val_loss": 10**400}, "best_val_loss is a 401-digit int"),
+    ("non-dict optimizer", {"optimizer": [1, 2]}, "no 'step'"),
+    ("nan optimizer step", {"optimizer": {"state": {0: {"step": float("nan")}}, "param_groups": [{"lr": 10**400}]}},
+     "no 'step'"),
+    ("tensor in model_args", {"model_args": {"n_layer": torch.zeros(3), "n_embd": 8}}, "model_args n_layer"),
+    ("huge model_args", {"model_args": {"n_embd": 10**400}}, "model_args n_embd = a 401-digit int"),
+    ("deep config", {"config": {"deep": _deep(2000)}}, None),
+    ("self-sharing config", {"config": {"shared": _shared(60)}}, None),
+    ("huge lr", {"config": {"learning_rate": 10**400}}, None),
+])
+def test_hostile_checkpoint_contents_are_read_or_noted(tmp_path: Path, name: str, changes: dict[str, Any],
+                                                       note: str | None) -> None:
+    path = tmp_path / "ckpt.pt"
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20_000)  # pickling a 2000-deep list recurses
+    try:
+        torch.save(_ckpt(**changes), path)
+    finally:
+        sys.setrecursionlimit(limit)
+    info = read_checkpoint(str(path))
+    if note:
+        assert any(note in n for n in info.notes), info.notes
+    analysis = lossdoctor.analyze([str(path)])  # facts and rules on it: no exception
+    assert analysis.runs
+
+
+def test_a_stride_zero_embedding_is_not_compared_element_by_element(tmp_path: Path) -> None:
+    big = torch.zeros(1).expand(200_000, 200_000)  # 4e10 elements in one float
+    path = tmp_path / "ckpt.pt"
+    torch.save(_ckpt(model={"transformer.wte.weight": big, "lm_head.weight": torch.zeros(1).expand(200_000, 200_000)}),
+               path)
+    info = read_checkpoint(str(path))
+    assert info.n_params is not None
+
+
+def test_a_fifo_is_no_checkpoint(tmp_path: Path) -> None:
+    fifo = tmp_path / "ckpt.pt"
+    os.mkfifo(fifo)
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        nc.load_checkpoint(str(fifo))
