@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -398,10 +399,18 @@ def _positive_float(text: str) -> float | str:
 
 
 def _positive_int(text: str) -> int:
+    """A count such as 5000, 5_000, 5,000 or 5e3 (a whole number in scientific notation)."""
+    clean = text.replace(",", "").replace("_", "")
     try:
-        x = int(text.replace(",", "").replace("_", ""))
+        x = int(clean)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text}") from None
+        try:
+            f = float(clean)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text}") from None
+        if not (math.isfinite(f) and f.is_integer() and abs(f) < 1e18):
+            raise argparse.ArgumentTypeError(f"not an integer: {text}") from None
+        x = int(f)
     if x <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text}")
     return x

@@ -252,7 +252,7 @@ def test_a_custom_schedule_as_a_dict_or_a_value():
 
 def test_an_extrapolator_of_a_run_that_cannot_be_extrapolated_says_so_when_asked():
     x = Extrapolator(parse_text("step 0: train loss 4.0, val loss 4.0\n"))  # nothing is read yet
-    with pytest.raises(CannotExtrapolate, match="too few points"):
+    with pytest.raises(CannotExtrapolate, match="every point is at step 0"):
         x.extrapolate(100)
 
 

@@ -134,6 +134,9 @@ class Predicted(NamedTuple):
     features: Features  # under the scenario's eta
 
 
+MAX_FIT_STEPS = 2_000_000  # the fit's arrays hold one value per step: 16 MB each here
+
+
 def unmodelled(run: Run) -> str | None:
     """Why a run's curve is outside what the law models (None when it is inside): the law
     follows nanoGPT's LR schedule and is calibrated on val losses in nats."""
@@ -142,6 +145,10 @@ def unmodelled(run: Run) -> str | None:
     if not run.format.is_nanogpt:
         return (f"the extrapolation follows nanoGPT's LR schedule; a {run.format} run's schedule is not "
                 "modelled")
+    last = max(int(run.evals.step.max(initial=0)), int(run.iters.step.max(initial=0)))
+    if last > MAX_FIT_STEPS:
+        return (f"the run reaches step {last:,}; the fit sums its LR schedule step by step, up to "
+                f"{MAX_FIT_STEPS:,} steps")
     return None
 
 

@@ -68,7 +68,16 @@ def curves(run: Run) -> Curves:
             raise CannotExtrapolate("steps are not increasing")
     if len(ev) >= 3 and ev.val[-1] > ev.val[0] + 0.5 and ev.train[-1] > ev.train[0]:
         raise CannotExtrapolate("the loss is rising (the run diverged)")
-    return Curves(ev.step.astype(int), ev.train, ev.val, it.step.astype(int), it.loss)
+    cur = Curves(ev.step.astype(int), ev.train, ev.val, it.step.astype(int), it.loss)
+    if cur.last == 0:
+        raise CannotExtrapolate(f"every point{_in_last_run(run)} is at step 0: there is no curve yet")
+    return cur
+
+
+def _in_last_run(run: Run) -> str:
+    """' of the last of its N runs (...)' when the log restarts: the fit takes the last."""
+    restarts = len(run.segments) - 1
+    return f" of the last of its {restarts + 1} runs (its steps go back {restarts} times)" if restarts > 0 else ""
 
 
 class Points(NamedTuple):
@@ -109,7 +118,7 @@ def collect(run: Run, cur: Curves, warmup: int, start_fraction: float) -> RunPoi
     va = val_points(cur, start, sig_eval)
     va_steps, va_y = va.steps, va.y
     if len(va_steps) < 3 and len(tr.steps) < 10:
-        raise CannotExtrapolate(f"too few points after step {start}: {len(va_steps)} evals, "
+        raise CannotExtrapolate(f"too few points after step {start}{_in_last_run(run)}: {len(va_steps)} evals, "
                                 f"{len(tr.steps)} binned iterations")
     if len(tr.steps) and float(np.ptp(tr.y)) < 1e-6 and (not len(va_y) or float(np.ptp(va_y)) < 1e-6):
         raise CannotExtrapolate("the loss is constant")

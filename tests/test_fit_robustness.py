@@ -1,0 +1,79 @@
+"""Curves the law cannot take get a plain "cannot extrapolate: why", never a traceback
+or a warning from numpy or scipy."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import pytest
+
+import lossdoctor
+from lossdoctor.cli import main
+from lossdoctor.fit import CannotExtrapolate, Extrapolator
+
+HEADER = "Overriding: max_iters = 2000\nOverriding: lr_decay_iters = 2000\nOverriding: eval_interval = 250\n"
+
+
+def _log(loss: object, evals: list[int], iters: list[int], train: object = None) -> str:
+    """A nanoGPT log with eval and iter lines interleaved by step, as train.py writes them."""
+    f = loss if callable(loss) else (lambda s: loss)
+    g = train if callable(train) else f
+    lines = [(s, 0, f"step {s}: train loss {g(s):.4f}, val loss {f(s):.4f}") for s in evals]
+    lines += [(s, 1, f"iter {s}: loss {g(s):.4f}, time 10.00ms, mfu 1.00%") for s in iters]
+    return HEADER + "\n".join(text for _, _, text in sorted(lines, key=lambda x: x[:2])) + "\n"
+
+
+def falling(s: int) -> float:
+    return 1.2 + 3.0 / (1 + s / 300)
+
+
+EVALS, ITERS = list(range(0, 2001, 250)), list(range(0, 2001, 10))
+CASES = {
+    "no points": (HEADER, "the run has no loss values"),
+    "one eval": (_log(4.2, [0], []), "every point is at step 0"),
+    "an eval at step 0 only": (_log(4.2, [0], [0]), "every point is at step 0"),
+    "two evals": (_log(falling, [0, 250], []), "too few points"),
+    "constant": (_log(2.0, EVALS, ITERS), "the loss is constant"),
+    "all NaN": (_log(math.nan, EVALS, ITERS), "non-finite"),
+    "diverging": (_log(lambda s: 2 + s / 400, EVALS, ITERS), "the loss is rising"),
+    "steps backwards": (HEADER + "".join(f"step {s}: train loss {falling(s):.4f}, val loss {falling(s):.4f}\n"
+                                         for s in reversed(EVALS)), "its steps go back 8 times"),
+    "duplicate steps": (HEADER + "".join(f"step {s}: train loss {falling(s):.4f}, val loss {falling(s):.4f}\n" * 2
+                                         for s in EVALS), "steps are not increasing"),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_a_curve_the_law_cannot_take_says_why(tmp_path: Path, name: str) -> None:
+    text, why = CASES[name]
+    path = tmp_path / "train.log"
+    path.write_text(text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning from numpy, no OptimizeWarning from scipy
+        run = lossdoctor.load(str(path))
+        with pytest.raises(CannotExtrapolate, match=why) as e:
+            Extrapolator(run).extrapolate(5000)
+        assert str(e.value).startswith("cannot extrapolate: ")
+        lossdoctor.analyze([str(path)])  # the rules that lean on the fit say "not applicable"
+
+
+def test_a_falling_curve_still_extrapolates(tmp_path: Path) -> None:
+    path = tmp_path / "train.log"
+    path.write_text(_log(falling, EVALS, ITERS))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Extrapolator(lossdoctor.load(str(path))).extrapolate(3000)
+
+
+@pytest.mark.parametrize("to", ["1e10", "10000000000", "-5", "0", "nan", "abc"])
+def test_extrapolate_to_an_absurd_step_is_one_line(tmp_path: Path, to: str, capsys: pytest.CaptureFixture[str]
+                                                  ) -> None:
+    path = tmp_path / "train.log"
+    path.write_text(_log(falling, EVALS, ITERS))
+    assert main(["extrapolate", str(path), "--to", to]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "error: " in err.splitlines()[-1] and "Traceback" not in err, err
+    if to in ("1e10", "10000000000"):
+        assert "cannot extrapolate: step 10,000,000,000 is beyond what this run supports" in err
