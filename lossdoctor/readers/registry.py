@@ -44,13 +44,15 @@ class Sample:
         self._memo: dict[Hashable, Any] = {}
         self._whole: np.ndarray | None = None  # set at once for a pipe: it cannot be read twice
         try:
-            with open(path, "rb") as f:
-                if stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            mode = os.stat(path).st_mode
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
+                raise InputError(path, "is a device or a socket, not a log file")
+            if stat.S_ISREG(mode):
+                with open(path, "rb") as f:
                     self.head = f.read(self.HEAD_BYTES)
-                else:
-                    import numpy as np
-                    self._whole = np.frombuffer(f.read(), np.uint8)
-                    self.head = self._whole[:self.HEAD_BYTES].tobytes()
+            else:
+                self._whole = _read_pipe(path)
+                self.head = self._whole[:self.HEAD_BYTES].tobytes()
         except FileNotFoundError:
             raise InputError(path, "no such file or directory") from None
         except OSError as e:
@@ -92,6 +94,27 @@ class Sample:
             self._memo[key] = make()
         value: T = self._memo[key]
         return value
+
+
+PIPE_LIMIT = 1 << 30  # bytes read from a pipe, which is held whole in memory; a file is not
+
+
+def _read_pipe(path: str) -> np.ndarray:
+    """All of a pipe's bytes (a named pipe, `<(command)`), up to PIPE_LIMIT. The pipe is
+    opened without blocking: a named pipe no program writes to reads as empty instead of
+    waiting for ever."""
+    import fcntl
+
+    import numpy as np
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)  # now wait for data
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(PIPE_LIMIT + 1)
+    if not data:
+        raise InputError(path, "a pipe with nothing in it (no program was writing to it)")
+    if len(data) > PIPE_LIMIT:
+        raise InputError(path, f"a pipe of more than {PIPE_LIMIT >> 20} MB: save it to a file and read that")
+    return np.frombuffer(data, np.uint8)
 
 
 @dataclass(frozen=True)

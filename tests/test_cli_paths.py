@@ -1,0 +1,58 @@
+"""Paths that are not plain log files get one line from the CLI, never a hang: devices,
+named pipes with and without a writer, process substitution, a plot into a missing folder."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from lossdoctor.cli import main
+
+LOG = next((Path(__file__).resolve().parent.parent / "fixtures" / "diagnosis").rglob("train.log"))
+
+
+def _one_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("lossdoctor: error: "), err
+    return err
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero here")
+def test_a_device_is_refused_not_read_for_ever(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["analyze", "/dev/zero"]) == 2
+    assert "is a device or a socket, not a log file" in _one_error(capsys)
+
+
+def test_a_named_pipe_nobody_writes_to_does_not_block(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fifo = tmp_path / "train.log"
+    os.mkfifo(fifo)
+    assert main(["analyze", str(fifo)]) == 2
+    assert "a pipe with nothing in it" in _one_error(capsys)
+
+
+def test_a_named_pipe_with_a_writer_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fifo = tmp_path / "train.log"
+    os.mkfifo(fifo)
+    r = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a reader, so that the writer's open returns at once
+    w = os.open(fifo, os.O_WRONLY)  # the writer is there before lossdoctor opens the pipe
+
+    def write() -> None:
+        with os.fdopen(w, "wb") as f:
+            f.write(LOG.read_bytes())
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        assert main(["analyze", "--format", "json", str(fifo)]) in (0, 1)
+    finally:
+        writer.join()
+        os.close(r)
+    assert '"val"' in capsys.readouterr().out
+
+
+def test_a_plot_into_a_missing_folder_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["analyze", str(LOG), "--plot", str(tmp_path / "no" / "such" / "x.png")]) == 2
+    assert "no such folder" in _one_error(capsys)
