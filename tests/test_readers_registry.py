@@ -96,13 +96,13 @@ def test_an_unknown_binary_file_and_an_empty_one(tmp_path: Path) -> None:
 def test_a_log_is_scanned_once_for_sniff_and_read(monkeypatch: pytest.MonkeyPatch) -> None:
     from lossdoctor.readers import nanogpt
     calls: list[bool] = []
-    real = nanogpt.scan
+    real = nanogpt.scan_chunks
 
-    def counting(data: object, *, markdown: bool = False) -> object:
+    def counting(pieces: object, *, markdown: bool = False) -> object:
         calls.append(markdown)
-        return real(data, markdown=markdown)
+        return real(pieces, markdown=markdown)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(nanogpt, "scan", counting)
+    monkeypatch.setattr(nanogpt, "scan_chunks", counting)
     run = read_file(str(FIXTURES / "nanogpt" / "cpu_small" / "train.log"))
     assert run.format is Dialect.NANOGPT and calls == [False]
 

@@ -134,7 +134,7 @@ class Predicted(NamedTuple):
     features: Features  # under the scenario's eta
 
 
-MAX_FIT_STEPS = 2_000_000  # the fit's arrays hold one value per step: 16 MB each here
+MAX_FIT_STEPS = 1_000_000  # the fit's arrays hold one value per step: 8 MB each here
 
 
 def unmodelled(run: Run) -> str | None:

@@ -316,4 +316,7 @@ def _notes(scan: Scan, run: Run, header: Header) -> tuple[str, ...]:
     ws = max((s.world_size for s in run.segments), default=1)
     if ws > 1:
         notes.append(f"{ws} ranks printed the header (DDP); metrics come from rank 0")
+    if scan.iter_stride > 1:
+        notes.append(f"{scan.counts['iter']:,} iteration lines: every {scan.iter_stride}th is kept (and the last), "
+                     "to bound memory; iteration facts use those, eval lines are all kept")
     return tuple(notes)

@@ -45,8 +45,25 @@ NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$|^[-+]?(?:nan|i
 def text_lines(sample: Sample) -> list[str]:
     """The file's lines, decoded (invalid UTF-8 replaced), ANSI colours and `\\r` progress
     bars removed."""
+    return list(iter_lines(sample))
+
+
+def iter_lines(sample: Sample) -> Iterator[str]:
+    """text_lines one at a time, the file read a piece at a time (chunks.py): a sniff
+    that stops at its first clue, or a reader that keeps only what it finds, never holds
+    the whole file."""
+    from . import chunks
     from .nanogpt import clean
-    return clean(sample.data.tobytes()).decode("utf-8", "replace").split("\n")
+    pieces = chunks.of_file(sample.path) if sample.regular else chunks.of_array(sample.data)
+    tail = ""
+    for piece in pieces:
+        parts = clean(piece.tobytes()).decode("utf-8", "replace").split("\n")
+        yield from parts[:-1]
+        tail = parts[-1]  # "" after a newline; else a line cut at chunks.LONG_LINE
+        if tail and len(piece) >= chunks.LONG_LINE:
+            yield tail
+            tail = ""
+    yield tail
 
 
 def head_text(sample: Sample) -> str:
@@ -76,22 +93,46 @@ def integer(text: str) -> int | None:
 MAX_STEP = 2**62  # steps at or past this (or negative) are no training step
 
 
+POINTS_CAP = 100_000  # points kept per curve; past it every 2nd, 4th, ... is kept (and the last)
+
+
 @dataclass
 class Points:
-    """One curve's points as a reader finds them, in file order."""
+    """One curve's points as a reader finds them, in file order, at most POINTS_CAP of
+    them: a longer curve keeps every stride-th point it was given, evenly, plus its last
+    (each a real point, not an average). `close()` before reading the lists."""
 
     step: list[int] = field(default_factory=list)
     value: list[float] = field(default_factory=list)
     line: list[int] = field(default_factory=list)
-    dropped: list[int] = field(default_factory=list)  # lines whose step is no int64 step
+    n_dropped: int = 0  # points whose step is no int64 step
+    first_dropped: int | None = None  # the line of the first
+    seen: int = 0  # points given (steps in range)
+    stride: int = 1
+    last: tuple[int, float, int] | None = None  # the last point given, kept by close()
 
     def add(self, step: int, value: float, line: int) -> None:
         if not 0 <= step < MAX_STEP:
-            self.dropped.append(line)
+            self.n_dropped += 1
+            self.first_dropped = self.first_dropped or line
+            return
+        index, self.seen = self.seen, self.seen + 1
+        self.last = (step, value, line)
+        if index % self.stride:
             return
         self.step.append(step)
         self.value.append(value)
         self.line.append(line)
+        if len(self.step) > POINTS_CAP:  # kept point j was given j*stride-th: keep the even j
+            self.stride *= 2
+            self.step, self.value, self.line = self.step[::2], self.value[::2], self.line[::2]
+
+    def close(self) -> None:
+        """Keep the last point given, if the stride skipped it."""
+        if self.last is not None and (not self.line or self.line[-1] != self.last[2]):
+            self.step.append(self.last[0])
+            self.value.append(self.last[1])
+            self.line.append(self.last[2])
 
     def __len__(self) -> int:
         return len(self.step)
@@ -132,6 +173,8 @@ class Found:
 
 def make_run(found: Found, source: str, fmt: Dialect, measures: Measures) -> Run:
     """The Run of what a reader found: one segment, its curves in file order."""
+    for p in (found.val, found.eval_train, found.train, *found.series.values()):
+        p.close()
     ev = _eval_curve(found)
     it = _iter_curve(found)
     steps = np.concatenate([ev.step, it.step])
@@ -146,16 +189,29 @@ def make_run(found: Found, source: str, fmt: Dialect, measures: Measures) -> Run
                     init_from=found.init_from,
                     tokens_per_iter=total if isinstance(total, int) and not isinstance(total, bool) else None)
     notes = tuple(found.notes) + tuple(f"config value of the wrong type: {p}" for p in cfg.problems)
-    dropped = sorted(n for p in (found.val, found.eval_train, found.train, *found.series.values()) for n in p.dropped)
-    if dropped:
-        notes += (f"{len(dropped)} point{'s' if len(dropped) > 1 else ''} ignored: step negative or past {MAX_STEP:,}"
-                  f" (line {dropped[0]}{', ...' if len(dropped) > 1 else ''})",)
+    notes += _point_notes(found)
     return Run(source=source, format=fmt, config=cfg, model_args=args, evals=ev, iters=it, events=tuple(events),
                segments=(seg,), header=header, unparsed=tuple(UnparsedLine(n, t) for n, t in found.unparsed),
                line_counts={"total": found.n_lines, "eval": len(ev), "iter": len(it)},
                notes=notes, measures=measures,
                series={k: p.series(found.units.get(k, "")) for k, p in found.series.items() if len(p)},
                summary=dict(found.summary))
+
+
+def _point_notes(found: Found) -> tuple[str, ...]:
+    """What was left out of the curves: points past int64, thinned curves."""
+    notes = []
+    curves = {"val": found.val, "train": found.train, **found.series}
+    dropped = [p for p in (found.eval_train, *curves.values()) if p.n_dropped]
+    if dropped:
+        n = sum(p.n_dropped for p in dropped)
+        first = min(p.first_dropped or 0 for p in dropped)
+        notes.append(f"{n} point{'s' if n > 1 else ''} ignored: step negative or past {MAX_STEP:,} (line {first}"
+                     f"{', ...' if n > 1 else ''})")
+    for name, p in curves.items():
+        if p.stride > 1:
+            notes.append(f"{p.seen:,} {name} points: every {p.stride}th is kept (and the last), to bound memory")
+    return tuple(notes)
 
 
 def config_of(values: Iterable[tuple[str, Any, int | None]]) -> C.Config:
@@ -260,7 +316,7 @@ def point_lines(sample: Sample, pattern: re.Pattern[str], kinds: Mapping[str, st
     return found
 
 
-def numbered(lines: list[str]) -> Iterator[tuple[int, str]]:
+def numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
     """(1-based line number, line) of every line."""
     return enumerate(lines, 1)
 

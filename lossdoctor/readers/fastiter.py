@@ -43,6 +43,11 @@ class FastIters:
     mfu: np.ndarray  # (I,) float64, percent
 
 
+def empty() -> FastIters:
+    """No iter lines."""
+    return FastIters(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0))
+
+
 @dataclass(frozen=True, eq=False)
 class Lines:
     """Where the lines of a buffer are."""

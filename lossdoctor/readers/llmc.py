@@ -18,10 +18,11 @@ onto nanoGPT's keys where the meaning is the same (B -> batch_size, T -> block_s
 from __future__ import annotations
 
 import re
+from itertools import islice
 from typing import TYPE_CHECKING
 
 from ..run import Dialect, Measures
-from .build import Found, integer, make_run, number, numbered, point_lines, scan_events, text_lines
+from .build import Found, integer, iter_lines, make_run, number, numbered, point_lines, scan_events
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -49,7 +50,7 @@ def sniff_stdout(sample: Sample) -> bool:
         return False
     head = sample.head.decode("utf-8", "replace")
     return ("| Parameter " in head or "train_gpt2.cu" in head or "train_gpt2cu" in head
-            or bool(sample.memo("llmc.step", lambda: any(STEP.match(x) for x in text_lines(sample)[:2000]))))
+            or bool(sample.memo("llmc.step", lambda: any(STEP.match(x) for x in islice(iter_lines(sample), 2000)))))
 
 
 def sniff_main(sample: Sample) -> bool:
@@ -61,11 +62,11 @@ def sniff_main(sample: Sample) -> bool:
 
 
 def read_stdout(sample: Sample) -> Run:
+    """Streamed: one line at a time, twice (values, then events), never the whole file."""
     found = Found()
-    lines = text_lines(sample)
-    found.n_lines = len(lines)
     last = 0
-    for n, line in numbered(lines):
+    for n, line in numbered(iter_lines(sample)):
+        found.n_lines = n
         if m := STEP.match(line):
             last = _step(found, n, m)
         elif m := VAL.match(line):
@@ -75,7 +76,7 @@ def read_stdout(sample: Sample) -> Run:
             found.point("hellaswag", last, float(m.group(3)), n)
         elif m := ROW.match(line.strip()):
             _row(found, n, m.group(1).strip(), m.group(2).strip())
-    scan_events(numbered(lines), found)
+    scan_events(numbered(iter_lines(sample)), found)
     return make_run(found, sample.path, Dialect.LLMC, Measures(eval_train=False))
 
 
@@ -84,6 +85,9 @@ def _step(found: Found, n: int, m: re.Match[str]) -> int:
     if (loss := number(m.group(3))) is not None:
         found.train.add(step, loss, n)
     found.time_ms[step] = float(m.group(6))
+    if len(found.time_ms) > 2 * len(found.train) + 16:  # drop the times of points thinned out (Points)
+        kept = {*found.train.step, step}
+        found.time_ms = {s: t for s, t in found.time_ms.items() if s in kept}
     for name, group, unit in (("norm", 4, ""), ("lr", 5, ""), ("mfu", 7, "%"), ("tok/sec", 8, "tokens/s")):
         if m.group(group) is not None and (v := number(m.group(group))) is not None:
             found.point(name, step, v, n, unit)

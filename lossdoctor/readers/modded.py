@@ -19,7 +19,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ..run import Dialect, Measures
-from .build import Found, integer, make_run, number, numbered, scan_events, text_lines
+from .build import Found, integer, iter_lines, make_run, number, numbered, scan_events, text_lines
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -40,8 +40,8 @@ def sniff(sample: Sample) -> bool:
     """Whole `step:N/M ...train_time:` lines."""
     if sample.binary:
         return False
-    return sample.memo("modded.steps", lambda: sum(1 for line in text_lines(sample)
-                                                   if STEP.match(line) and "train_time:" in line) > 0)
+    return sample.memo("modded.steps", lambda: any(STEP.match(line) and "train_time:" in line
+                                                   for line in iter_lines(sample)))
 
 
 def read(sample: Sample) -> Run:

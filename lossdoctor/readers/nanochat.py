@@ -22,10 +22,11 @@ minimum validation bpb, the total training time and the peak memory.
 from __future__ import annotations
 
 import re
+from itertools import islice
 from typing import TYPE_CHECKING
 
 from ..run import Dialect, Measures
-from .build import Found, head_text, integer, make_run, number, numbered, scan_events, text_lines
+from .build import Found, head_text, integer, iter_lines, make_run, number, numbered, scan_events, text_lines
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -71,7 +72,7 @@ def sniff(sample: Sample) -> bool:
 
 
 def _has_step(sample: Sample) -> bool:
-    return any(STEP.match(line) or VAL.match(line) for line in text_lines(sample)[:5000])
+    return any(STEP.match(line) or VAL.match(line) for line in islice(iter_lines(sample), 5000))
 
 
 def read(sample: Sample) -> Run:

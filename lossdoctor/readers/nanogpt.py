@@ -13,13 +13,14 @@ pattern understands are kept in Run.unparsed.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..run import Dialect
-from . import fastiter
+from . import chunks, fastiter
 from . import lines as L
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class Scan:
     n_lines: int = 0
     nonstandard: int = 0
     traceback_in_train_py: bool = False  # a traceback frame points into nanoGPT's train.py
+    iter_stride: int = 1  # every iter_stride-th stock iter line is kept (chunks.IterStore)
 
 
 # -- the registry's entries ---------------------------------------------------------------
@@ -83,7 +85,11 @@ def read_markdown(sample: Sample) -> Run:
 
 
 def _scan(sample: Sample, markdown: bool) -> Scan:
-    return sample.memo(("nanogpt.scan", markdown), lambda: scan(sample.data, markdown=markdown))
+    def make() -> Scan:
+        if sample.regular:  # read a chunk at a time, never the whole file
+            return scan_file(sample.path, markdown=markdown)
+        return scan(sample.data, markdown=markdown)
+    return sample.memo(("nanogpt.scan", markdown), make)
 
 
 def is_nanogpt(found: Scan) -> bool:
@@ -110,25 +116,43 @@ def clean(data: bytes) -> bytes:
 def scan(data: bytes | np.ndarray, *, markdown: bool = False) -> Scan:
     """Read a nanoGPT log's bytes (or a uint8 array of them) into records, not yet segmented."""
     a = data if isinstance(data, np.ndarray) else np.frombuffer(data, np.uint8)
-    lines = fastiter.split_lines(a)
-    if lines.dirty:
-        a = np.frombuffer(clean(a.tobytes()), np.uint8)
-        lines = fastiter.split_lines(a)
-    starts, ends = lines.starts, lines.ends
-    if markdown:  # in Markdown only code is log; the line reader sorts prose from code
-        fast, _ = fastiter.scan(a, starts[:0], ends[:0])
-        taken = np.zeros(len(starts), bool)
-    else:
-        fast, taken = fastiter.scan(a, starts, ends)
-    out = Scan(fast=fast, n_lines=len(starts) + int(lines.partial))
-    out.counts["iter"] = len(fast.step)
+    return scan_chunks(chunks.of_array(a), markdown=markdown)
+
+
+def scan_file(path: str, *, markdown: bool = False) -> Scan:
+    """scan() of a file read a chunk at a time: memory follows the chunk, not the file."""
+    return scan_chunks(chunks.of_file(path), markdown=markdown)
+
+
+def scan_chunks(pieces: Iterable[np.ndarray], *, markdown: bool = False) -> Scan:
+    """scan() over a log's bytes cut after newlines (chunks.py): each piece's stock iter
+    lines are read vectorised, the rest line by line; the iter lines are thinned to at most
+    chunks.ITER_CAP (IterStore)."""
+    out = Scan(fast=fastiter.empty())
     reader = _LineReader(out, markdown)
-    for i in np.flatnonzero(~taken):
-        reader.feed(int(i) + 1, a[starts[i]:ends[i]].tobytes().decode("utf-8", "replace"), partial=False)
-    if lines.partial:
-        start = int(ends[-1]) + 1 if len(ends) else 0
-        reader.feed(out.n_lines, a[start:].tobytes().decode("utf-8", "replace"), partial=True)
+    store = chunks.IterStore()
+    base = 0  # lines before this piece
+    for a in pieces:
+        lines = fastiter.split_lines(a)
+        if lines.dirty:
+            a = np.frombuffer(clean(a.tobytes()), np.uint8)
+            lines = fastiter.split_lines(a)
+        starts, ends = lines.starts, lines.ends
+        if markdown:  # in Markdown only code is log; the line reader sorts prose from code
+            taken = np.zeros(len(starts), bool)
+        else:
+            fast, taken = fastiter.scan(a, starts, ends)
+            store.add(fast, base)
+        for i in np.flatnonzero(~taken):
+            reader.feed(base + int(i) + 1, a[starts[i]:ends[i]].tobytes().decode("utf-8", "replace"), partial=False)
+        base += len(starts)
+        if lines.partial:  # only the last piece ends without a newline
+            start = int(ends[-1]) + 1 if len(ends) else 0
+            base += 1
+            reader.feed(base, a[start:].tobytes().decode("utf-8", "replace"), partial=True)
     reader.finish()
+    out.fast, out.n_lines, out.iter_stride = store.result(), base, store.stride
+    out.counts["iter"] = store.seen
     return out
 
 

@@ -73,6 +73,11 @@ class Sample:
             raise InputError(self.path, f"cannot read: {e.strerror or e}") from None
 
     @property
+    def regular(self) -> bool:
+        """A file on disk (not a pipe read whole): a reader may read it again in pieces."""
+        return self._whole is None
+
+    @property
     def binary(self) -> bool:
         """A NUL byte in the first bytes: no text."""
         return b"\0" in self.head
