@@ -15,15 +15,15 @@ W&B runs table (`wandb-runs`), and any CSV with a step column and a loss-like co
 from __future__ import annotations
 
 import csv
-import io
 import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from ..nanogpt import NANOGPT_KEYS
 from ..run import Dialect, Measures
 from . import columns as K
-from .build import Found, integer, make_run, number
+from .build import Found, integer, iter_lines, make_run, number
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -36,16 +36,30 @@ FINAL_TRAIN = ("train/loss", "final_train_loss", "train_loss")
 FINAL_STEP = ("iter", "_step", "step", "max_iters")
 
 
-def _table(sample: Sample) -> tuple[list[str], list[list[str]]]:
-    def make() -> tuple[list[str], list[list[str]]]:
-        text = sample.data.tobytes().decode("utf-8", "replace").lstrip("\ufeff")
-        try:
-            rows = list(csv.reader(io.StringIO(text, newline="")))
-        except csv.Error as e:
-            raise InputError(sample.path, f"not a readable CSV: {e}") from None
-        rows = [r for r in rows if any(c.strip() for c in r)]
-        return (rows[0], rows[1:]) if rows else ([], [])
-    return sample.memo("csv.table", make)
+def _table(sample: Sample) -> Iterator[list[str]]:
+    """The file's non-empty rows, header first, parsed as the file is read (a piece at a
+    time: a CSV of a gigabyte is never held whole)."""
+    lines = (line + "\n" for line in iter_lines(sample))  # quoted fields may span lines
+    try:
+        for i, row in enumerate(csv.reader(lines)):
+            if i == 0 and row:
+                row[0] = row[0].lstrip("\ufeff")
+            if any(c.strip() for c in row):
+                yield row
+    except csv.Error as e:
+        raise InputError(sample.path, f"not a readable CSV: {e}") from None
+
+
+def _names(sample: Sample) -> list[str]:
+    """The header row."""
+    return sample.memo("csv.names", lambda: next(_table(sample), []))
+
+
+def _rows(sample: Sample) -> Iterator[tuple[int, list[str]]]:
+    """(n, row) of the rows after the header; n counts the header as 1."""
+    rows = _table(sample)
+    next(rows, None)
+    return enumerate(rows, 2)
 
 
 def _is_csv(sample: Sample) -> bool:
@@ -68,7 +82,7 @@ def sniff_lightning(sample: Sample) -> bool:
     """`epoch` and `step` columns and a loss column."""
     if not _is_csv(sample):
         return False
-    names = [n.lower() for n in _table(sample)[0]]
+    names = [n.lower() for n in _names(sample)]
     return "epoch" in names and "step" in names and bool(K.loss_like(names))
 
 
@@ -76,7 +90,7 @@ def sniff_panel(sample: Sample) -> bool:
     """`Step` first, then `<run> - <metric>` columns."""
     if not _is_csv(sample):
         return False
-    names = _table(sample)[0]
+    names = _names(sample)
     return bool(names) and names[0] == "Step" and any(PANEL.match(n) for n in names[1:])
 
 
@@ -84,7 +98,7 @@ def sniff_runs(sample: Sample) -> bool:
     """No step column; a final val (or train) loss column; one row per run."""
     if not _is_csv(sample):
         return False
-    names = _table(sample)[0]
+    names = _names(sample)
     return K.pick(names, K.STEP_NAMES[:3]) is None and K.pick(names, FINAL_VAL + FINAL_TRAIN) is not None
 
 
@@ -104,7 +118,7 @@ def read_generic(sample: Sample) -> tuple[Run, ...]:
 
 
 def _curves(sample: Sample, fmt: Dialect) -> Run:
-    names, rows = _table(sample)
+    names = _names(sample)
     step_col = K.pick(names, K.STEP_NAMES)
     train_col, val_col = K.train_column(names), K.val_column(names)
     bpb_col = K.pick(names, K.BPB_NAMES)
@@ -114,8 +128,9 @@ def _curves(sample: Sample, fmt: Dialect) -> Run:
     if val_col is None and bpb_col is not None:
         val_col = bpb_col
     idx = {n: i for i, n in enumerate(names)}
-    found = Found(n_lines=len(rows) + 1)
-    for n, row in enumerate(rows, 2):
+    found = Found(n_lines=1)
+    for n, row in _rows(sample):
+        found.n_lines = n
         step = _cell_int(row, idx[step_col])
         if step is None:
             continue
@@ -129,18 +144,25 @@ def _curves(sample: Sample, fmt: Dialect) -> Run:
 
 
 def read_panel(sample: Sample) -> tuple[Run, ...]:
-    names, rows = _table(sample)
+    names = _names(sample)
     runs: dict[str, Found] = {}
+    columns = []  # (column, its run's curve)
     for i, name in enumerate(names[1:], 1):
         m = PANEL.match(name)
         if m is None or K.NOT_A_CURVE.search(m.group(2)) or not K.LOSSY.search(m.group(2)):
             continue
-        found = runs.setdefault(m.group(1), Found(n_lines=len(rows) + 1))
-        points = found.val if re.search(r"(?i)val|eval", m.group(2)) else found.train
-        for n, row in enumerate(rows, 2):
-            step = _cell_int(row, 0)
-            if step is not None and (v := _cell(row, i)) is not None:
+        found = runs.setdefault(m.group(1), Found(n_lines=1))
+        columns.append((i, found.val if re.search(r"(?i)val|eval", m.group(2)) else found.train))
+    n = 1
+    for n, row in _rows(sample):
+        step = _cell_int(row, 0)
+        if step is None:
+            continue
+        for i, points in columns:
+            if (v := _cell(row, i)) is not None:
                 points.add(step, v, n)
+    for found in runs.values():
+        found.n_lines = n
     if not runs:
         raise InputError(sample.path, f"a W&B panel export with no loss column (columns: {', '.join(names[:10])})")
     out = []
@@ -152,7 +174,7 @@ def read_panel(sample: Sample) -> tuple[Run, ...]:
 
 
 def read_runs(sample: Sample) -> tuple[Run, ...]:
-    names, rows = _table(sample)
+    names, rows = _names(sample), [row for _, row in _rows(sample)]  # a row per run: a small table
     lower = [n.lower() for n in names]
     name_col = next((lower.index(n) for n in RUN_NAMES if n in lower), None)
     val_col, train_col = K.pick(names, FINAL_VAL), K.pick(names, FINAL_TRAIN)
