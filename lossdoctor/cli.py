@@ -321,7 +321,7 @@ def _rules_test(args: argparse.Namespace) -> int:
 def _cmd_extrapolate(args: argparse.Namespace) -> int:
     import lossdoctor
 
-    from .errors import UsageError
+    from .errors import InputError, UsageError
     from .fit.extrapolate import extrapolate
     if not 0 < args.level < 1:
         raise UsageError(f"--level {args.level}: must be between 0 and 1")
@@ -330,8 +330,12 @@ def _cmd_extrapolate(args: argparse.Namespace) -> int:
     default = ("rerun", "resume", "constant") + (("custom",) if schedule is not None else ())
     scenarios = tuple(args.scenario or default)
     others = [lossdoctor.load(p) for p in args.calibrate or ()]
-    result = extrapolate(run, args.to, scenarios=scenarios, level=args.level, schedule=schedule,
-                         calibrate=others or None, reference=args.reference)
+    from .fit import CannotExtrapolate
+    try:
+        result = extrapolate(run, args.to, scenarios=scenarios, level=args.level, schedule=schedule,
+                             calibrate=others or None, reference=args.reference)
+    except CannotExtrapolate as e:  # name the run: the reason alone does not say which file
+        raise InputError(args.path, str(e)) from None
     if args.plot:
         from .report.plot import plot_extrapolation
         plot_extrapolation(run, result, args.plot)

@@ -143,7 +143,7 @@ def test_json_document_and_cli_exit_codes(tmp_path, capsys):
     bad.write_text("step 0: train loss 4.0, val loss 4.0\n")
     assert main(["extrapolate", str(bad), "--to", "100"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("lossdoctor: error: cannot extrapolate:") and err.count("\n") == 1
+    assert err.startswith(f"lossdoctor: error: {bad}: cannot extrapolate:") and err.count("\n") == 1
 
 
 def test_real_run_written_by_the_trainer():

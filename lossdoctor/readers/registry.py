@@ -200,7 +200,7 @@ def read_runs(path: str, readers: Sequence[Reader] | None = None) -> tuple[Run, 
     """
     sample = Sample(path)
     if sample.empty:
-        raise InputError(path, "empty file")
+        raise InputError(path, "empty file: nothing to read (a run that has not printed anything yet?)")
     candidates = READERS if readers is None else readers
     for reader in candidates:
         if reader.sniff(sample):

@@ -104,7 +104,10 @@ def read_config_file(path: str) -> tuple[dict[str, Any], str]:
 
 def _checked(key: str, value: Any, values: dict[str, Any], where: str) -> Any:
     if key not in values:
-        raise UsageError(f"unknown config key: {key} (from {where})")
+        import difflib
+        near = difflib.get_close_matches(key, list(values), n=1)
+        hint = f"; did you mean {near[0]}?" if near else "; `lossdoctor train --help` lists the keys"
+        raise UsageError(f"unknown config key: {key} (from {where}){hint}")
     want = type(values[key])
     if want is float and type(value) is int:
         return float(value)
