@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             if (i + 1) % 1000 == 0:
                 print(f"{i + 1:,} cases, {sum(crashes.values())} crashes, {time.time() - t0:.0f} s", flush=True)
     print(f"\n{args.cases:,} cases from {len(_seeds())} seeds in {time.time() - t0:.0f} s wall "
-          f"({args.jobs} processes, {cpu_total:.0f} CPU s in the cases): {sum(crashes.values())} crashes at {len(crashes)} places")
+          f"({args.jobs} processes, {cpu_total:.0f} CPU s in the cases): "
+          f"{sum(crashes.values())} crashes at {len(crashes)} places")
     for place, n in crashes.most_common():
         print(f"{n:6d}  {place}\n        e.g. {example[place]}")
     return 1 if crashes else 0

@@ -53,7 +53,8 @@ def llmc(rng: np.random.Generator) -> Iterator[str]:
     for lo in range(0, 10**9, 100_000):
         loss = _losses(lo, lo + 100_000, rng)
         lines = [f"step {s + 1:4d}/100000000 | loss {x:.6f} (+nanz)| norm 0.5000 (+nanz)| lr 6.00e-04 | "
-                 f"25.00 ms | 40.0% bf16 MFU | 650000 tok/s" for s, x in zip(range(lo, lo + 100_000), loss, strict=True)]
+                 f"25.00 ms | 40.0% bf16 MFU | 650000 tok/s"
+                 for s, x in zip(range(lo, lo + 100_000), loss, strict=True)]
         for k in range(0, 100_000, EVAL_EVERY):
             lines[k] = f"val loss {loss[k] + 0.08:.6f}\n" + lines[k]
         yield "\n".join(lines) + "\n"

@@ -37,6 +37,7 @@ def test_small_pieces_read_as_the_whole_file(tmp_path: Path, monkeypatch: pytest
     case.write_bytes(data)
     whole = nanogpt.scan(data)
     monkeypatch.setattr(chunks, "CHUNK_BYTES", 257)
+    monkeypatch.setattr(chunks, "LINE_CHUNK_BYTES", 263)
     _same(nanogpt.scan_file(str(case)), whole)
     _same(nanogpt.scan(data), whole)  # pieces of an array, as a pipe is read
     assert list(iter_lines(Sample(str(case)))) == data.replace(b"\r\n", b"\n").decode().split("\n")

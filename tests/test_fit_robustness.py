@@ -77,3 +77,23 @@ def test_extrapolate_to_an_absurd_step_is_one_line(tmp_path: Path, to: str, caps
     assert "error: " in err.splitlines()[-1] and "Traceback" not in err, err
     if to in ("1e10", "10000000000"):
         assert "cannot extrapolate: step 10,000,000,000 is beyond what this run supports" in err
+
+
+def test_a_short_log_that_claims_a_huge_step_costs_little(tmp_path: Path) -> None:
+    """Cost follows the file, not the steps it claims: the per-step arrays are never made."""
+    import tracemalloc
+    path = tmp_path / "train.log"
+    path.write_text("step 0: train loss 4.2000, val loss 4.2100\niter 0: loss 4.2000, time 10.00ms, mfu 1.00%\n"
+                    "step 50000000: train loss 1.5000, val loss 1.6000\n"
+                    "iter 100000000: loss 1.4000, time 10.00ms, mfu 1.00%\n"
+                    "step 100000000: train loss 1.4000, val loss 1.5000\n")
+    run = lossdoctor.load(str(path))
+    with pytest.raises(CannotExtrapolate, match="the run reaches step 100,000,000"):
+        Extrapolator(run).extrapolate(200_000_000)
+    tracemalloc.start()
+    try:
+        lossdoctor.analyze([str(path), str(path)])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50e6  # bytes; one float per claimed step would be 800 MB

@@ -197,12 +197,12 @@ def _effect(rule: Rule, scope: Mapping[str, Any], effects: _Extrapolations | Non
     if e.kind in ("measured", "rule_of_thumb"):
         try:
             value = float(evaluate(e.value, scope))  # type: ignore[arg-type]
-        except (Missing, EvalError, TypeError, ValueError) as err:
+        except (Missing, EvalError, TypeError, ValueError, ArithmeticError) as err:
             return EffectEstimate(e.kind, None, e.unit, e.source, note=f"not computed: {err}")
         return EffectEstimate(e.kind, value if math.isfinite(value) else None, e.unit, e.source)
     try:
         to = int(evaluate(e.to, scope))  # type: ignore[arg-type]
-    except (Missing, EvalError, TypeError, ValueError) as err:
+    except (Missing, EvalError, TypeError, ValueError, ArithmeticError) as err:
         return EffectEstimate(e.kind, None, "nats", e.source, note=f"no target step: {err}")
     if effects is None:
         return EffectEstimate(e.kind, None, "nats", e.source, note="no run to extrapolate (facts only)")

@@ -3,9 +3,17 @@
 Allowed: numbers, strings, True/False/None, names, + - * / // %, comparisons (chains
 too, and `in` / `not in` a literal tuple or list), and/or/not, `x if c else y`, and calls
 to the functions in FUNCTIONS. Nothing else parses: no attribute access, no subscripts,
-no lambdas, no comprehensions, no `**` (a huge power never ends), no keyword arguments.
-The tree is checked once, when the rule loads, and then walked by `evaluate`; nothing is
-ever passed to eval or exec.
+no lambdas, no comprehensions, no f-strings, no `:=`, no `**` or `<<` (a huge power never
+ends), no keyword arguments. The tree is checked once, when the rule loads, and then
+walked by `evaluate`; nothing is ever passed to eval or exec.
+
+Rule files may come from users, so both steps are bounded (limits.py). At load: the
+source length, the tree's depth (checked without recursion before anything recurses into
+it) and the size of integer constants. At evaluation: an integer beyond ±1e300, a string
+over MAX_TEXT characters (`'a' * 10**9`), `%` on text (printf formatting can pad to any
+width) and round() to more than MAX_ROUND_DIGITS digits are errors, not a hang or
+gigabytes; every failure is an EvalError, so a bad rule is "not applicable" and the
+others go on.
 
 A name with no value (an unknown fact: absent from the values) stops the evaluation with
 `Missing`, unless and/or/if have already decided the result without it. A known fact may
@@ -21,11 +29,22 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .limits import MAX_EXPR_CHARS, MAX_EXPR_DEPTH, MAX_INT, MAX_ROUND_DIGITS, MAX_TEXT
+
+
+def _round(x: Any, ndigits: Any = None) -> Any:
+    """round(), refusing ndigits beyond ±MAX_ROUND_DIGITS: round(1, -10**9) computes
+    10**(10**9) and never ends."""
+    if isinstance(ndigits, int) and abs(ndigits) > MAX_ROUND_DIGITS:
+        raise ValueError(f"round() to {ndigits} digits: beyond ±{MAX_ROUND_DIGITS}")
+    return round(x, ndigits)
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "abs": abs,
     "min": min,
     "max": max,
-    "round": round,
+    "round": _round,
     "ceil": math.ceil,
     "floor": math.floor,
     "sqrt": math.sqrt,
@@ -67,32 +86,54 @@ class Expr:
     source: str
     tree: ast.expr
     names: frozenset[str]  # the value names it reads (functions excluded)
+    number: bool = False  # its value must be a finite number (else EvalError), e.g. an effect's size
 
     def __call__(self, values: Mapping[str, Any]) -> Any:
         return evaluate(self, values)
 
 
-def compile_expr(source: str, known: Collection[str]) -> Expr:
-    """Parse and check `source`; every name must be in `known`.
+def compile_expr(source: str, known: Collection[str], *, number: bool = False) -> Expr:
+    """Parse and check `source`; every name must be in `known`. number: the value must be
+    a finite number when evaluated.
 
-    Raises ExprError with what is not allowed and where.
+    Raises ExprError with what is not allowed and where, also for a source longer than
+    MAX_EXPR_CHARS or nested deeper than MAX_EXPR_DEPTH (the parser and the recursive
+    checks below would otherwise run out of stack or memory on it).
     """
     if not isinstance(source, (str, int, float, bool)):
         raise ExprError(f"expected an expression, got {type(source).__name__}")
     text = str(source)
+    if len(text) > MAX_EXPR_CHARS:
+        raise ExprError(f"expression of {len(text):,} characters: longer than the {MAX_EXPR_CHARS:,} allowed")
     try:
         tree = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as e:
         raise ExprError(f"syntax error in {text!r}: {e.msg}") from None
+    except (ValueError, MemoryError, RecursionError):  # null bytes (Python 3.10), parser stack overflow
+        raise ExprError(f"cannot parse {text!r}: nested too deeply or not text") from None
+    if _depth(tree) > MAX_EXPR_DEPTH:
+        raise ExprError(f"{text!r} is nested more than {MAX_EXPR_DEPTH} deep")
     names: set[str] = set()
     _check(tree, known, names, text)
-    return Expr(text, tree, frozenset(names))
+    return Expr(text, tree, frozenset(names), number)
+
+
+def _depth(tree: ast.AST) -> int:
+    """The depth of `tree`, without recursion (so that no depth is a risk)."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack += [(child, depth + 1) for child in ast.iter_child_nodes(node)]
+    return deepest
 
 
 def _check(node: ast.AST, known: Collection[str], names: set[str], text: str) -> None:
     if isinstance(node, ast.Constant):
         if not isinstance(node.value, (int, float, str, bool, type(None))):
             raise ExprError(f"constant {node.value!r} is not allowed in {text!r}")
+        if isinstance(node.value, int) and not -MAX_INT <= node.value <= MAX_INT:
+            raise ExprError(f"a number beyond ±1e300 in {text!r}")
         return
     if isinstance(node, ast.Name):
         if node.id not in known:
@@ -144,11 +185,18 @@ def _check(node: ast.AST, known: Collection[str], names: set[str], text: str) ->
 
 
 def evaluate(expr: Expr, values: Mapping[str, Any]) -> Any:
-    """The value of `expr`; Missing for an unknown name it needs, EvalError on bad math."""
+    """The value of `expr`; Missing for an unknown name it needs, EvalError on bad math or
+    a value beyond the limits: whatever the rule and the values, nothing else escapes."""
     try:
-        return _eval(expr.tree, values)
-    except (ZeroDivisionError, OverflowError, ValueError, TypeError) as e:
+        result = _eval(expr.tree, values)
+    except (ArithmeticError, ValueError, TypeError) as e:
         raise EvalError(f"{expr.source!r}: {e}") from None
+    except (RecursionError, MemoryError):
+        raise EvalError(f"{expr.source!r}: too large to compute") from None
+    if expr.number and not (isinstance(result, (int, float)) and math.isfinite(result)):
+        what = repr(result) if isinstance(result, float) else type(result).__name__
+        raise EvalError(f"{expr.source!r}: gives {what}, not a finite number")
+    return result
 
 
 def _eval(node: ast.AST, v: Mapping[str, Any]) -> Any:
@@ -169,7 +217,7 @@ def _eval(node: ast.AST, v: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.UnaryOp):
         return _UNARY[type(node.op)](_eval(node.operand, v))
     if isinstance(node, ast.BinOp):
-        return _BINOPS[type(node.op)](_eval(node.left, v), _eval(node.right, v))
+        return _arith(type(node.op), _eval(node.left, v), _eval(node.right, v))
     if isinstance(node, ast.Compare):
         left = _eval(node.left, v)
         for op, comp in zip(node.ops, node.comparators, strict=True):
@@ -182,5 +230,27 @@ def _eval(node: ast.AST, v: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.IfExp):
         return _eval(node.body, v) if _eval(node.test, v) else _eval(node.orelse, v)
     if isinstance(node, ast.Call):
-        return FUNCTIONS[node.func.id](*(_eval(a, v) for a in node.args))  # type: ignore[attr-defined]
+        return _bounded(FUNCTIONS[node.func.id](*(_eval(a, v) for a in node.args)))  # type: ignore[attr-defined]
     raise EvalError(f"unexpected {type(node).__name__}")  # _check lets nothing else through
+
+
+def _arith(op: type[ast.operator], a: Any, b: Any) -> Any:
+    """`a op b`, refusing before it is built what would be too large: a repetition
+    (`'a' * 10**9`) over MAX_TEXT items, and `%` on text (`'%01000000000d' % 1`)."""
+    if op is ast.Mult and (isinstance(a, (str, tuple, list)) or isinstance(b, (str, tuple, list))):
+        seq, times = (a, b) if isinstance(a, (str, tuple, list)) else (b, a)
+        if isinstance(times, int) and len(seq) * times > MAX_TEXT:
+            raise ValueError(f"a repetition of over {MAX_TEXT:,} characters")
+    if op is ast.Mod and not isinstance(a, (int, float)):
+        raise TypeError(f"% needs numbers, not {type(a).__name__}")
+    return _bounded(_BINOPS[op](a, b))
+
+
+def _bounded(value: Any) -> Any:
+    """`value`, unless it is an integer beyond ±MAX_INT or text over MAX_TEXT characters:
+    bounding every result bounds what a chain of lets can build (x*x*x... doubles digits)."""
+    if isinstance(value, int) and not -MAX_INT <= value <= MAX_INT:
+        raise OverflowError("an integer beyond ±1e300")
+    if isinstance(value, (str, tuple, list)) and len(value) > MAX_TEXT:
+        raise ValueError(f"a {type(value).__name__} of {len(value):,} characters or items: over {MAX_TEXT:,}")
+    return value

@@ -27,31 +27,33 @@ other files still load. Fields (required unless a default is shown):
                     one `fire` and one `pass`
 
 Expressions (expr.py) and templates (template.py) may use only known fact names, the
-rule's params and earlier lets: an unknown name is a load error.
+rule's params and earlier lets: an unknown name is a load error. A user's rule file is
+untrusted: whatever it holds (bad YAML or UTF-8, `!!python` tags, alias bombs, huge
+numbers, hostile expressions) ends as a RuleError for that file, within the bounds of
+limits.py, and never stops the other files. The sections expected_effect, verify and cases
+are parsed in sections.py.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from ..errors import LossdoctorError
-from .expr import Expr, ExprError, compile_expr
-from .template import Flags, Template, TemplateError, compile_flags, compile_template
+from .expr import Expr, compile_expr
+from .limits import Unreadable, constant_problem, read_yaml, shorten
+from .sections import Case, Effect, Verify, compiled, parse_cases, parse_effect, parse_verify
+from .template import Flags, Template, compile_flags, compile_template
 
 CATEGORIES = ("train_longer", "lr_too_high", "lr_too_low", "lr_schedule", "divergence", "overfitting",
               "underfitting", "regularization", "batch_size", "eval_noise", "data", "throughput",
               "precision", "measurement", "resume", "config", "crash")
 SEVERITIES = ("info", "warning", "error")  # weakest first
-EFFECT_KINDS = ("extrapolation", "measured", "rule_of_thumb", "none")
-SCENARIOS = ("rerun", "resume", "constant")
-METRICS = ("final_val", "best_val", "time_per_iter_ms")
-EXPECTS = ("lower", "higher", "same")
-CASE_EXPECTS = ("fire", "pass", "skip")
 ID_RE = re.compile(r"^[A-Z]{2,4}[0-9]{3,4}-[a-z0-9]+(-[a-z0-9]+)*$")
 CODE_RE = re.compile(r"^[A-Z]{2,4}[0-9]{3,4}$")
 
@@ -86,31 +88,6 @@ class RuleError(LossdoctorError):
 
 # makes the RuleError of one rule: (field or None, reason) -> error naming file, rule, field
 ErrFn = Callable[[str | None, str], RuleError]
-
-
-@dataclass(frozen=True)
-class Effect:
-    kind: str  # EFFECT_KINDS
-    source: str  # where the number comes from, for the user
-    unit: str = "nats"
-    value: Expr | None = None  # measured, rule_of_thumb
-    to: Expr | None = None  # extrapolation: the target step
-    scenario: str | None = None  # extrapolation
-
-
-@dataclass(frozen=True)
-class Verify:
-    flags: Flags | None
-    metric: str
-    expect: str
-    seeds: int = 3
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    facts: Mapping[str, Any]
-    expect: str  # fire | pass | skip
 
 
 @dataclass(frozen=True)
@@ -207,6 +184,8 @@ def load_rule_file(path: str, fact_names: Collection[str]) -> list[Rule]:
         st = os.stat(path)
     except OSError as e:
         raise RuleError(path, None, None, f"cannot read: {e.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would block the read, a device never end it
+        raise RuleError(path, None, None, "not a regular file")
     key = (os.path.abspath(path), st.st_mtime_ns, st.st_size, frozenset(fact_names))
     if key not in _PARSED:
         _PARSED[key] = _parse_rule_file(path, fact_names)
@@ -214,35 +193,42 @@ def load_rule_file(path: str, fact_names: Collection[str]) -> list[Rule]:
 
 
 def _parse_rule_file(path: str, fact_names: Collection[str]) -> list[Rule]:
-    import yaml
-
-    from ..yamlio import safe_load
+    """The rules of the file at `path`; RuleError for the file, or for the first rule that
+    does not load."""
     try:
-        with open(path, encoding="utf-8") as f:
-            doc = safe_load(f)
-    except OSError as e:
-        raise RuleError(path, None, None, f"cannot read: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" (line {mark.line + 1})" if mark is not None else ""
-        raise RuleError(path, None, None, f"not valid YAML{at}: {getattr(e, 'problem', e)}") from None
+        doc = read_yaml(path)  # bounded: size, UTF-8, python tags, depth, aliases (limits.py)
+    except Unreadable as e:
+        raise RuleError(path, None, None, str(e)) from None
     if isinstance(doc, dict) and set(doc) == {"rules"}:
         doc = doc["rules"]
     items = doc if isinstance(doc, list) else [doc]
     if not items or not all(isinstance(i, dict) for i in items):
         raise RuleError(path, None, None, "expected a rule (a mapping) or `rules:` with a list of them")
-    return [parse_rule(i, path, fact_names) for i in items]
+    return [_parse_guarded(i, path, fact_names) for i in items]
+
+
+def _parse_guarded(raw: dict[str, Any], path: str, fact_names: Collection[str]) -> Rule:
+    """parse_rule, with a failure its checks did not foresee (a value of a type no check
+    expected, a resource running out) made this rule's RuleError: one hostile or odd rule
+    file must not take the others down."""
+    try:
+        return parse_rule(raw, path, fact_names)
+    except RuleError:
+        raise
+    except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError, MemoryError) as e:
+        rid = shorten(raw["id"], 80) if isinstance(raw.get("id"), str) else None
+        raise RuleError(path, rid, None, f"does not load: {type(e).__name__}: {shorten(str(e))}") from None
 
 
 def parse_rule(raw: dict[str, Any], path: str, fact_names: Collection[str]) -> Rule:
-    rid = raw.get("id") if isinstance(raw.get("id"), str) else None
+    rid = shorten(raw["id"], 80) if isinstance(raw.get("id"), str) else None
 
     def err(fld: str | None, reason: str) -> RuleError:
         return RuleError(path, rid, fld, reason)
 
-    unknown = sorted(set(raw) - set(SCHEMA))
+    unknown = sorted(set(raw) - set(SCHEMA), key=str)
     if unknown:
-        raise err(unknown[0], f"unknown field (fields: {', '.join(SCHEMA)})")
+        raise err(shorten(str(unknown[0])), f"unknown field (fields: {', '.join(SCHEMA)})")
     v: dict[str, Any] = {}
     for key, (kind, default) in SCHEMA.items():
         if key not in raw or raw[key] is None:
@@ -255,45 +241,45 @@ def parse_rule(raw: dict[str, Any], path: str, fact_names: Collection[str]) -> R
         else:
             v[key] = raw[key]
     if not ID_RE.match(v["id"]):
-        raise err("id", f"{v['id']!r} is not a code plus a kebab-case name, like LD101-still-improving")
+        raise err("id", f"{shorten(repr(v['id']))} is not a code plus a kebab-case name, like LD101-still-improving")
     if v["category"] not in CATEGORIES:
-        raise err("category", f"{v['category']!r} is not one of {', '.join(CATEGORIES)}")
+        raise err("category", f"{shorten(repr(v['category']))} is not one of {', '.join(CATEGORIES)}")
     if v["severity"] not in SEVERITIES:
-        raise err("severity", f"{v['severity']!r} is not one of {', '.join(SEVERITIES)}")
+        raise err("severity", f"{shorten(repr(v['severity']))} is not one of {', '.join(SEVERITIES)}")
 
     params = v["params"]
     for name, value in params.items():
         if not isinstance(name, str) or not name.isidentifier():
-            raise err("params", f"{name!r} is not a name")
+            raise err("params", f"{shorten(repr(name))} is not a name")
         if name in fact_names:
-            raise err("params", f"{name!r} is a fact's name")
-        if not isinstance(value, (int, float, str, bool)):
-            raise err(f"params.{name}", "expected a number, text or true/false")
+            raise err("params", f"{shorten(repr(name))} is a fact's name")
+        if not isinstance(value, (int, float, str, bool)) or constant_problem(value):
+            raise err(f"params.{name}", constant_problem(value) or "expected a number, text or true/false")
     known = set(fact_names) | set(params)
     lets = []
     for name, text in v["let"].items():
         if not isinstance(name, str) or not name.isidentifier() or name in known:
-            raise err("let", f"{name!r} is not a new name")
-        lets.append((name, _expr(text, known, err, f"let.{name}")))
+            raise err("let", f"{shorten(repr(name))} is not a new name")
+        lets.append((name, compiled(compile_expr, text, known, err, f"let.{name}")))
         known.add(name)
-    when = _expr(v["when"], known, err, "when")
-    message = _template(v["message"], known, err, "message")
+    when = compiled(compile_expr, v["when"], known, err, "when")
+    message = compiled(compile_template, v["message"], known, err, "message")
 
     rec = v["recommendation"]
-    extra = sorted(set(rec) - {"flags", "text"})
+    extra = sorted(set(rec) - {"flags", "text"}, key=str)
     if extra:
         raise err(f"recommendation.{extra[0]}", "unknown field (fields: flags, text)")
     if not rec.get("flags") and not rec.get("text"):
         raise err("recommendation", "needs flags, text or both")
-    flags = _flags(rec["flags"], known, err, "recommendation.flags") if rec.get("flags") else None
-    advice = _template(rec["text"], known, err, "recommendation.text") if rec.get("text") else None
+    flags = compiled(compile_flags, rec["flags"], known, err, "recommendation.flags") if rec.get("flags") else None
+    advice = compiled(compile_template, rec["text"], known, err, "recommendation.text") if rec.get("text") else None
 
-    effect = _effect(v["expected_effect"], known, err)
-    verify = _verify(v["verify"], known, err)
+    effect = parse_effect(v["expected_effect"], known, err)
+    verify = parse_verify(v["verify"], known, err)
     refs = v["references"]
     if not all(isinstance(r, str) for r in refs):
         raise err("references", "expected a list of text")
-    cases = _cases(v["cases"], fact_names, err)
+    cases = parse_cases(v["cases"], fact_names, err)
     return Rule(v["id"], v["title"], v["category"], v["severity"], MappingProxyType(dict(params)),
                 tuple(lets), when, message, flags, advice, effect, verify, v["why"].strip(),
                 tuple(refs), cases, path, _explains(v["explains"], v["id"], err),
@@ -306,98 +292,8 @@ def _explains(raw: list[Any], rid: str, err: ErrFn) -> tuple[str, ...]:
     for item in raw:
         code = item.split("-", 1)[0] if isinstance(item, str) else ""
         if not (isinstance(item, str) and (ID_RE.match(item) or CODE_RE.match(item))):
-            raise err("explains", f"{item!r} is not a rule id or code, like LD602")
+            raise err("explains", f"{shorten(repr(item))} is not a rule id or code, like LD602")
         if code == rid.split("-", 1)[0]:
             raise err("explains", "a rule cannot explain itself")
         out.append(code)
-    return tuple(out)
-
-
-def _expr(text: Any, known: Collection[str], err: ErrFn, fld: str) -> Expr:
-    try:
-        return compile_expr(text, known)
-    except ExprError as e:
-        raise err(fld, str(e)) from None
-
-
-def _template(text: Any, known: Collection[str], err: ErrFn, fld: str) -> Template:
-    try:
-        return compile_template(text, known)
-    except TemplateError as e:
-        raise err(fld, str(e)) from None
-
-
-def _flags(text: Any, known: Collection[str], err: ErrFn, fld: str) -> Flags:
-    try:
-        return compile_flags(text, known)
-    except TemplateError as e:
-        raise err(fld, str(e)) from None
-
-
-def _effect(raw: dict[str, Any], known: Collection[str], err: ErrFn) -> Effect:
-    kind = raw.get("kind")
-    if kind not in EFFECT_KINDS:
-        raise err("expected_effect.kind", f"{kind!r} is not one of {', '.join(EFFECT_KINDS)}")
-    allowed = {"extrapolation": {"kind", "to", "scenario"},
-               "measured": {"kind", "value", "unit", "source"},
-               "rule_of_thumb": {"kind", "value", "unit", "source"},
-               "none": {"kind", "source"}}[kind]
-    extra = sorted(set(raw) - allowed)
-    if extra:
-        raise err(f"expected_effect.{extra[0]}", f"not a field of kind {kind} ({', '.join(sorted(allowed))})")
-    if kind == "extrapolation":
-        if raw.get("scenario", "rerun") not in SCENARIOS:
-            raise err("expected_effect.scenario", f"{raw.get('scenario')!r} is not one of {', '.join(SCENARIOS)}")
-        if "to" not in raw:
-            raise err("expected_effect.to", "missing")
-        return Effect(kind, "extrapolation of this run's curve (lossdoctor extrapolate)",
-                      to=_expr(raw["to"], known, err, "expected_effect.to"),
-                      scenario=raw.get("scenario", "rerun"))
-    source = raw.get("source")
-    if not isinstance(source, str) or not source.strip():
-        raise err("expected_effect.source", "missing: say where the number comes from")
-    if kind == "none":
-        return Effect(kind, source.strip(), unit="")
-    if "value" not in raw:
-        raise err("expected_effect.value", "missing")
-    unit = raw.get("unit", "nats")
-    if not isinstance(unit, str):
-        raise err("expected_effect.unit", "expected text")
-    return Effect(kind, source.strip(), unit, value=_expr(raw["value"], known, err, "expected_effect.value"))
-
-
-def _verify(raw: dict[str, Any], known: Collection[str], err: ErrFn) -> Verify:
-    extra = sorted(set(raw) - {"flags", "metric", "expect", "seeds"})
-    if extra:
-        raise err(f"verify.{extra[0]}", "unknown field (fields: flags, metric, expect, seeds)")
-    if raw.get("metric") not in METRICS:
-        raise err("verify.metric", f"{raw.get('metric')!r} is not one of {', '.join(METRICS)}")
-    if raw.get("expect") not in EXPECTS:
-        raise err("verify.expect", f"{raw.get('expect')!r} is not one of {', '.join(EXPECTS)}")
-    seeds = raw.get("seeds", 3)
-    if not isinstance(seeds, int) or isinstance(seeds, bool) or not 1 <= seeds <= 20:
-        raise err("verify.seeds", "expected a whole number from 1 to 20")
-    flags = _flags(raw["flags"], known, err, "verify.flags") if raw.get("flags") else None
-    return Verify(flags, raw["metric"], raw["expect"], seeds)
-
-
-def _cases(raw: list[Any], fact_names: Collection[str], err: ErrFn) -> tuple[Case, ...]:
-    out = []
-    for i, c in enumerate(raw):
-        fld = f"cases[{i}]"
-        if not isinstance(c, dict) or set(c) - {"name", "facts", "expect"}:
-            raise err(fld, "expected {name, facts, expect}")
-        if c.get("expect") not in CASE_EXPECTS:
-            raise err(f"{fld}.expect", f"{c.get('expect')!r} is not one of {', '.join(CASE_EXPECTS)}")
-        facts = c.get("facts") or {}
-        if not isinstance(facts, dict):
-            raise err(f"{fld}.facts", "expected a mapping of fact names to values")
-        bad = sorted(k for k in facts if k not in fact_names)
-        if bad:
-            raise err(f"{fld}.facts", f"{bad[0]!r} is not a fact")
-        out.append(Case(str(c.get("name") or f"case {i + 1}"), MappingProxyType(dict(facts)), c["expect"]))
-    kinds = {c.expect for c in out}
-    for need in ("fire", "pass"):
-        if need not in kinds:
-            raise err("cases", f"needs at least one case with expect: {need}")
     return tuple(out)

@@ -3,7 +3,11 @@
 A template is text with `{name}` or `{name:spec}` fields (str.format syntax), where name is
 a fact, a rule param or a rule `let`. Only plain names are allowed: no `{x.attr}`, no
 `{x[0]}`, no `!r` conversions, no nested fields; the values are formatted by us with
-`format(value, spec)`, so a template cannot reach into any object.
+`format(value, spec)`, so a template cannot reach into any object. The spec must be one of
+str.format's standard specs ([[fill]align][sign][z][#][0][width][,|_][.precision][type])
+with width and precision at most MAX_FORMAT_SIZE (`{x:>1000000000}` would build a
+gigabyte), and a template is at most MAX_TEMPLATE_CHARS long (limits.py): rule files may
+come from users. Rendering never raises.
 
 In messages a fact's unit follows its value ("3.84 epochs", "1,536,000 tokens", "0.0160
 nats"), except for a spec ending in `%`, units "", "LR" and "fraction" (write
@@ -19,14 +23,19 @@ is expected), `--dropout=0.0` is taken. Flag values are rendered to pass that ch
 
 from __future__ import annotations
 
+import re
 import string
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..nanogpt import KEY_TYPES, NANOGPT_DEFAULTS, NANOGPT_KEYS, accepts, configurator_value
+from .limits import MAX_FORMAT_SIZE, MAX_TEMPLATE_CHARS, shorten
 
 _FORMATTER = string.Formatter()
+# str.format's standard format spec, with width and precision captured to be bounded
+_SPEC_RE = re.compile(r"(?:.?[<>=^])?[-+ ]?z?#?0?(?P<width>[0-9]*)[,_]?(?:\.(?P<precision>[0-9]+))?"
+                      r"[bcdeEfFgGnosxX%]?", re.DOTALL)
 # bare: an LR, a fraction, and counts the text names itself ("step {best_val_step}")
 NO_UNIT = ("", "fraction", "LR", "%", "steps", "evals", "spikes", "batches", "sequences")
 
@@ -51,7 +60,7 @@ class Template:
         for text, name, spec in self.parts:
             out.append(text)
             if name is not None:
-                out.append(_show(values.get(name), spec, units.get(name, "")))
+                out.append(_shown(_show, values.get(name), spec, units.get(name, "")))
         return "".join(out)
 
     def render_raw(self, values: Mapping[str, Any]) -> str:
@@ -60,13 +69,18 @@ class Template:
         for text, name, spec in self.parts:
             out.append(text)
             if name is not None:
-                out.append(_literal(values.get(name), spec))
+                out.append(_shown(_literal, values.get(name), spec))
         return "".join(out)
 
 
 def compile_template(source: str, known: Collection[str]) -> Template:
+    """The template in `source`, each field checked: a plain name in `known`, no
+    conversion, a bounded standard format spec. TemplateError says which field and why."""
     if not isinstance(source, str):
         raise TemplateError(f"expected text, got {type(source).__name__}")
+    if len(source) > MAX_TEMPLATE_CHARS:
+        raise TemplateError(f"template of {len(source):,} characters: longer than the {MAX_TEMPLATE_CHARS:,} "
+                            "allowed")
     try:
         parsed = list(_FORMATTER.parse(source))
     except ValueError as e:
@@ -85,8 +99,33 @@ def compile_template(source: str, known: Collection[str]) -> Template:
             raise TemplateError(f"field {{{name}}}: nested fields in the format spec are not allowed")
         if name not in known:
             raise TemplateError(f"unknown name {name!r} in {{{name}}}")
+        _check_spec(name, spec or "")
         parts.append((text, name, spec or ""))
     return Template(source, tuple(parts))
+
+
+def _check_spec(name: str, spec: str) -> None:
+    """TemplateError unless `spec` is a standard format spec whose width and precision are
+    at most MAX_FORMAT_SIZE: `{x:>1000000000}` or `{x:.1000000000f}` would build a
+    gigabyte of text (or fail with MemoryError) at every finding."""
+    m = _SPEC_RE.fullmatch(spec)
+    if m is None:
+        raise TemplateError(f"field {{{name}:{spec[:40]}}}: not a format spec ([[fill]align][sign][#][0][width]"
+                            "[,][.precision][type])")
+    for what in ("width", "precision"):
+        digits = (m.group(what) or "0").lstrip("0") or "0"
+        if len(digits) > 6 or int(digits) > MAX_FORMAT_SIZE:  # no int() of a huge digit string
+            raise TemplateError(f"field {{{name}:{spec[:40]}}}: {what} over {MAX_FORMAT_SIZE} is not allowed")
+
+
+def _shown(show: Callable[..., str], value: Any, *args: Any) -> str:
+    """`show(value, *args)`, or a note when the value cannot be written out (an integer of
+    more digits than str() converts): a message is rendered for every finding, and
+    rendering must not raise."""
+    try:
+        return show(value, *args)
+    except (ValueError, TypeError, ArithmeticError, MemoryError):
+        return "(too large to show)"
 
 
 def _show(value: Any, spec: str, unit: str) -> str:
@@ -158,6 +197,8 @@ def compile_flags(source: str, known: Collection[str]) -> Flags:
     """`--key=value` words; each key must be one of train.py's config keys."""
     if not isinstance(source, str):
         raise TemplateError(f"expected text, got {type(source).__name__}")
+    if len(source) > MAX_TEMPLATE_CHARS:
+        raise TemplateError(f"flags of {len(source):,} characters: longer than the {MAX_TEMPLATE_CHARS:,} allowed")
     words = []
     for word in source.split():
         if not word.startswith("--") or "=" not in word:
@@ -184,9 +225,9 @@ def nanogpt_value(key: str, text: str, strict: bool = False) -> str:
     value = configurator_value(text)
     if accepts(key, value):
         return text
-    if not strict and want is float and type(value) is int:
+    if not strict and want is float and type(value) is int and abs(value) < 2**1023:  # float() would overflow
         return repr(float(value))
     if not strict and want is int and isinstance(value, float) and value.is_integer():
         return str(int(value))
-    raise TemplateError(f"--{key}={text}: nanoGPT needs a {want.__name__} "
+    raise TemplateError(f"--{key}={shorten(text, 60)}: nanoGPT needs a {want.__name__} "
                         f"(like its default {NANOGPT_DEFAULTS[key]!r}), not {type(value).__name__}")

@@ -54,7 +54,8 @@ def iter_lines(sample: Sample) -> Iterator[str]:
     the whole file."""
     from . import chunks
     from .nanogpt import clean
-    pieces = chunks.of_file(sample.path) if sample.regular else chunks.of_array(sample.data)
+    size = chunks.LINE_CHUNK_BYTES
+    pieces = chunks.of_file(sample.path, size) if sample.regular else chunks.of_array(sample.data, size)
     tail = ""
     for piece in pieces:
         parts = clean(piece.tobytes()).decode("utf-8", "replace").split("\n")

@@ -16,16 +16,17 @@ import numpy as np
 
 from .fastiter import FastIters, empty
 
-CHUNK_BYTES = 16 << 20  # bytes read at a time
+CHUNK_BYTES = 16 << 20  # bytes read at a time, for the vectorised nanoGPT scan
+LINE_CHUNK_BYTES = 2 << 20  # bytes read at a time for line-by-line readers (each line a str)
 LONG_LINE = 64 << 20  # a line longer than this is cut into pieces of this size
 ITER_CAP = 500_000  # stock iter lines kept: 20 MB of (line, step, loss, time, mfu)
 
 
-def of_array(a: np.ndarray) -> Iterator[np.ndarray]:
-    """`a` in pieces ending after a newline (views, not copies)."""
-    lo = 0
+def of_array(a: np.ndarray, size: int | None = None) -> Iterator[np.ndarray]:
+    """`a` in pieces of about `size` (CHUNK_BYTES) ending after a newline (views, not copies)."""
+    lo, size = 0, size or CHUNK_BYTES
     while lo < len(a):
-        hi = min(lo + CHUNK_BYTES, len(a))
+        hi = min(lo + size, len(a))
         if hi < len(a):
             nl = np.flatnonzero(a[hi:min(hi + LONG_LINE, len(a))] == 10)
             hi = hi + int(nl[0]) + 1 if len(nl) else min(hi + LONG_LINE, len(a))
@@ -33,12 +34,13 @@ def of_array(a: np.ndarray) -> Iterator[np.ndarray]:
         lo = hi
 
 
-def of_file(path: str) -> Iterator[np.ndarray]:
-    """A file's bytes in pieces ending after a newline; one piece in memory at a time."""
+def of_file(path: str, size: int | None = None) -> Iterator[np.ndarray]:
+    """A file's bytes in pieces of about `size` (CHUNK_BYTES) ending after a newline; one
+    piece in memory at a time."""
     rest = b""
     with open(path, "rb") as f:
         while True:
-            block = f.read(CHUNK_BYTES)
+            block = f.read(size or CHUNK_BYTES)
             if not block:
                 break
             data = rest + block

@@ -1,0 +1,336 @@
+"""Hostile rule files: users pass their own rule folders (`analyze --rules DIR`), so a rule
+file is untrusted input. Whatever it holds (bad UTF-8 or YAML, `!!python` tags, alias bombs,
+huge numbers, expressions that escape the language or explode, format specs that reach into
+objects or pad to a gigabyte) must end as a RuleError for that file, or as "not applicable"
+for that rule at evaluation, and never take the built-in rules or the other files down,
+run code, hang or use gigabytes (limits.py)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import yaml
+
+from lossdoctor import yamlio
+from lossdoctor.diagnose import load_rules
+from lossdoctor.diagnose.engine import Finding, NotApplicable, apply, check
+from lossdoctor.diagnose.expr import EvalError, ExprError, compile_expr, evaluate
+from lossdoctor.diagnose.limits import MAX_FILE_BYTES, MAX_YAML_DEPTH
+from lossdoctor.diagnose.rules import RuleError, load_rule_file
+from lossdoctor.diagnose.template import TemplateError, compile_flags, compile_template
+from lossdoctor.facts import FACTS
+
+BUILTIN = load_rules()
+
+GOOD = """\
+id: XY001-demo
+title: Demo
+category: config
+severity: info
+when: "max_iters < 100"
+message: "max_iters is {max_iters}"
+recommendation: {flags: "--max_iters=5000 --lr_decay_iters=5000"}
+expected_effect: {kind: none, source: "demo"}
+verify: {metric: final_val, expect: lower}
+why: a demo
+cases:
+  - {name: short, facts: {max_iters: 10}, expect: fire}
+  - {name: long, facts: {max_iters: 1000}, expect: pass}
+"""
+WHEN = 'when: "max_iters < 100"'
+
+
+def _with(old: str, new: str) -> str:
+    assert old in GOOD
+    return GOOD.replace(old, new)
+
+
+@pytest.fixture(params=["libyaml", "pure-python"])
+def yaml_loader(request, monkeypatch):
+    """Run the test with the C loader (when PyYAML has libyaml) and with the pure-Python one."""
+    if request.param == "pure-python":
+        monkeypatch.delattr(yaml, "CSafeLoader", raising=False)
+    yamlio._loader.cache_clear()
+    yield request.param
+    yamlio._loader.cache_clear()
+
+
+def _only_error(tmp_path, content: str | bytes, name: str = "bad.yaml") -> RuleError:
+    """Load the built-in rules plus a folder holding one good file and `content`: every other
+    rule must load, and the one error must name the hostile file."""
+    d = tmp_path / "user"
+    d.mkdir(exist_ok=True)
+    (d / "good.yaml").write_text(GOOD.replace("XY001-demo", "XY002-fine"))
+    path = d / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    rules = load_rules([str(d)])
+    assert len(rules.errors) == 1, [str(e) for e in rules.errors]
+    assert rules.get("XY002-fine") is not None
+    assert {r.id for r in BUILTIN.rules} | {"XY002-fine"} == {r.id for r in rules.rules}
+    err = rules.errors[0]
+    assert err.path == str(path) and str(path) in str(err) and err.reason
+    return err
+
+
+# -- files that do not load are one RuleError each ------------------------------------------
+
+EXPRESSIONS = {  # a `when` that must not load: (source, words of the reason)
+    "2000-term sum": ("+".join(["1"] * 2000) + " > max_iters", "longer than"),
+    "10,000 unary minus": ("-" * 10_000 + "1 < max_iters", "longer than"),
+    "10,000-deep parentheses": ("(" * 10_000 + "max_iters" + ")" * 10_000 + " < 100", "longer than"),
+    "deep within the length": ("1+" * 400 + "max_iters < 100", "nested more than"),
+    "parser stack": ("-" * 980 + "max_iters < 100", "nested"),
+    "half-megabyte string": ("'" + "a" * (1 << 19) + "' == ''", "longer than"),  # a whole MB: "too large" below
+    "power tower": ("9**9**9 > max_iters", "Pow is not allowed"),
+    "power of power": ("10**10**10 > max_iters", "Pow is not allowed"),
+    "string power": ("'a'*10**9 == ''", "Pow is not allowed"),
+    "huge shift": ("1<<10**9 > max_iters", "LShift is not allowed"),
+    "class escape": ("().__class__ == max_iters", "not allowed"),
+    "import": ("__import__('os') == max_iters", "not allowed"),
+    "lambda": ("(lambda: 1)() < max_iters", "not allowed"),
+    "comprehension": ("[a for a in (1, 2)] == max_iters", "not allowed"),
+    "f-string": ("f'{max_iters}' == ''", "JoinedStr is not allowed"),
+    "walrus": ("(y := max_iters) < 100", "NamedExpr is not allowed"),
+    "attribute": ("max_iters.real < 100", "Attribute is not allowed"),
+    "subscript": ("'abc'[0] == max_iters", "Subscript is not allowed"),
+    "unknown function": ("getattr(max_iters, 'real') < 100", "not allowed"),
+    "huge literal": ("9" * 400 + " < max_iters", "beyond ±1e300"),
+    "null byte": ("max_iters < 100\\0", ""),
+}
+
+
+@pytest.mark.parametrize("source,why", EXPRESSIONS.values(), ids=list(EXPRESSIONS))
+def test_a_hostile_expression_is_a_load_error_of_its_file_and_field(tmp_path, source, why):
+    err = _only_error(tmp_path, _with(WHEN, f'when: "{source}"'))
+    assert (err.rule, err.field) == ("XY001-demo", "when")
+    assert why in err.reason and len(str(err)) < 2_000  # the error never quotes a megabyte back
+
+
+TEMPLATES = {  # (field, the edit): format specs that reach into objects or pad to a gigabyte
+    "class": ("message", ('message: "max_iters is {max_iters}"', 'message: "{max_iters.__class__}"'), "plain name"),
+    "index": ("message", ('message: "max_iters is {max_iters}"', 'message: "{max_iters[0]}"'), "plain name"),
+    "globals": ("message", ('message: "max_iters is {max_iters}"', 'message: "{max_iters.__init__.__globals__}"'),
+                "plain name"),
+    "width": ("message", ('message: "max_iters is {max_iters}"', 'message: "{max_iters:>1000000000}"'), "width"),
+    "precision": ("recommendation.text", ('{flags: "--max_iters=5000 --lr_decay_iters=5000"}',
+                                          '{text: "run {max_iters:.1000000000f} steps"}'), "precision"),
+    "flag width": ("recommendation.flags", ("--max_iters=5000 ", "--max_iters={max_iters:>1000000000} "), "width"),
+    "not a spec": ("message", ('message: "max_iters is {max_iters}"', 'message: "{max_iters:!!!}"'), "format spec"),
+}
+
+
+@pytest.mark.parametrize("fld,edit,why", TEMPLATES.values(), ids=list(TEMPLATES))
+def test_a_hostile_template_is_a_load_error_naming_the_field(tmp_path, fld, edit, why):
+    err = _only_error(tmp_path, _with(*edit))
+    assert (err.rule, err.field) == ("XY001-demo", fld) and why in err.reason
+
+
+def test_templates_refuse_attribute_index_and_huge_format_specs():
+    for bad in ("{x.__class__}", "{x[0]}", "{x.__init__.__globals__}", "{x:>1000000000}", "{x:.1000000000f}",
+                "{x:0000000000000000000000000000000001000}", "{x:" + "9" * 5000 + "}", "{x:.101}"):
+        with pytest.raises(TemplateError):
+            compile_template(bad, {"x"})
+    with pytest.raises(TemplateError, match="longer than"):
+        compile_template("{x}" * 10_000, {"x"})
+    with pytest.raises(TemplateError, match="width"):
+        compile_flags("--max_iters={x:>1000000000}", {"x"})
+    ok = compile_template("{x:>100} {x:.100f} {x:+.4f} {x:.0%} {x:,} {x:_^20}", {"x"})
+    assert len(ok.render({"x": 0.5})) < 500
+
+
+def test_rendering_never_raises_on_a_value_too_large_to_write():
+    huge = 10**5000  # more digits than str() converts: a message must still render
+    t = compile_template("{x} and {x:,} and {x:.2f}", {"x"})
+    assert "too large to show" in t.render({"x": huge})
+    assert "too large to show" in t.render_raw({"x": huge})
+
+
+# a YAML "billion laughs": 9 levels of 10 aliases each, 10**9 values once expanded
+LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 10)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)) + "why: *i\n"
+YAML_FILES = {  # (content, words of the reason)
+    "non-UTF-8": (GOOD.encode().replace(b"a demo", b"a \xff\xfe demo"), "not UTF-8 text (byte 0xff on line 10)"),
+    "YAML integer of 5001 digits": (_with("why: a demo", "why: a demo\nparams: {big: 1" + "0" * 5000 + "}"),
+                                    "not valid YAML"),
+    "nested 40 deep": (_with("why: a demo", "why: " + "[" * 40 + "]" * 40), f"nested more than {MAX_YAML_DEPTH}"),
+    "billion laughs": (LAUGHS, "more than 100,000 values"),
+    "alias cycle": (_with("why: a demo", "why: &w [*w]"), "nested more than"),
+    "python object": ("!!python/object/apply:os.system ['echo hi']\n", "refused for safety"),
+    "too large": ("#" * (MAX_FILE_BYTES + 1), "larger than"),
+    "binary tag": ("!!binary aGVsbG8=\n", "expected a rule"),
+}
+
+
+@pytest.mark.parametrize("content,why", YAML_FILES.values(), ids=list(YAML_FILES))
+def test_a_file_that_is_not_plain_bounded_yaml_is_a_load_error(tmp_path, yaml_loader, content, why):
+    err = _only_error(tmp_path, content)
+    assert err.field is None and why in err.reason, err.reason
+
+
+def _nested(depth: int) -> str:
+    return _with("why: a demo", "why: " + "[" * depth + "]" * depth)
+
+
+# libyaml stops at its own depth limit at once; PyYAML's pure-Python composer recurses until
+# RecursionError, and its scanner is quadratic in a run of `[` up to a 1024-character window:
+# 10,000 deep costs it about 2 s, bounded, so the fast test uses a depth past its recursion limit
+@pytest.mark.parametrize("yaml_loader,depth", [("libyaml", 10_000), ("pure-python", 600)], indirect=["yaml_loader"])
+def test_deeply_nested_yaml_is_a_load_error(tmp_path, yaml_loader, depth):
+    err = _only_error(tmp_path, _nested(depth))
+    assert err.field is None and "nest" in err.reason, err.reason
+
+
+CONSTANTS = {  # (edit, field, words of the reason): values a rule file gives, out of bounds
+    "param of 400 digits": (("why: a demo", "why: a demo\nparams: {big: 1" + "0" * 400 + "}"), "params.big",
+                            "beyond ±1e300"),
+    "param text of 20,000 characters": (("why: a demo", "why: a demo\nparams: {big: '" + "a" * 20_000 + "'}"),
+                                        "params.big", "longer than"),
+    "case fact that is a list": (("facts: {max_iters: 10}", "facts: {max_iters: [10]}"), "cases[0].facts.max_iters",
+                                 "got list"),
+    "case fact of 400 digits": (("facts: {max_iters: 10}", "facts: {max_iters: 1" + "0" * 400 + "}"),
+                                "cases[0].facts.max_iters", "beyond"),
+    "non-text keys": (("why: a demo", "why: a demo\n1: x\n2.5: y"), "1", "unknown field"),
+    "unexpected type": (("expected_effect: {kind: none, source: \"demo\"}", "expected_effect: [1, 2]"),
+                        "expected_effect", "expected dict"),
+}
+
+
+@pytest.mark.parametrize("edit,fld,why", CONSTANTS.values(), ids=list(CONSTANTS))
+def test_constants_out_of_bounds_are_load_errors(tmp_path, edit, fld, why):
+    err = _only_error(tmp_path, _with(*edit))
+    assert why in err.reason and (fld is None or err.field == fld), str(err)
+
+
+def test_python_tags_are_refused_for_safety_and_run_nothing(tmp_path, yaml_loader):
+    marker = tmp_path / "marker"
+    payloads = [f"!!python/object/apply:os.system ['touch {marker}']",
+                f"!!python/object/apply:builtins.open ['{marker}', 'w']",
+                f"!!python/object/new:builtins.open ['{marker}', 'w']",
+                "!!python/name:os.system", "!!python/module:os"]
+    for i, payload in enumerate(payloads):
+        for j, content in enumerate([payload + "\n", _with("why: a demo", f"why: {payload}")]):
+            err = _only_error(tmp_path, content, name=f"evil{i}-{j}.yaml")
+            assert "refused for safety" in err.reason and "!!python/" in err.reason
+            (tmp_path / "user" / f"evil{i}-{j}.yaml").unlink()
+        with pytest.raises(yaml.YAMLError, match="refused for safety"):
+            yamlio.safe_load(payload)
+    assert not marker.exists()
+    assert yamlio.safe_load("a: [1, 2.5, x]") == {"a": [1, 2.5, "x"]}
+    assert yamlio.PYTHON_TAG not in yaml.SafeLoader.yaml_multi_constructors  # yaml's own loader untouched
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_or_device_named_yaml_is_refused_without_reading(tmp_path):
+    d = tmp_path / "user"
+    d.mkdir()
+    os.mkfifo(d / "pipe.yaml")  # reading it would block forever
+    rules = load_rules([str(d)])
+    assert len(rules.errors) == 1 and "not a regular file" in str(rules.errors[0])
+    assert len(rules.rules) == len(BUILTIN.rules)
+
+
+def test_every_hostile_file_at_once_leaves_the_rest_loaded(tmp_path):
+    d = tmp_path / "user"
+    d.mkdir()
+    bad = [_with(WHEN, f'when: "{s}"') for s, _ in EXPRESSIONS.values()]
+    bad += [_with(*edit) for _, edit, _ in TEMPLATES.values()]
+    bad += [c for c, _ in YAML_FILES.values()] + [_with(*edit) for edit, _, _ in CONSTANTS.values()]
+    bad.append(_nested(10_000))
+    for i, content in enumerate(bad):
+        (d / f"bad{i:02d}.yaml").write_bytes(content if isinstance(content, bytes) else content.encode())
+    (d / "good.yaml").write_text(GOOD)
+    rules = load_rules([str(d)])
+    assert sorted(os.path.basename(e.path) for e in rules.errors) == [f"bad{i:02d}.yaml" for i in range(len(bad))]
+    assert len(rules.rules) == len(BUILTIN.rules) + 1 and rules.get("XY001-demo") is not None
+
+
+# -- expressions that load but explode are bounded when evaluated ---------------------------
+
+@pytest.mark.parametrize("text,values", [
+    ("'a' * 1000000000", {}),
+    ("'a' * n", {"n": 10**9}),
+    ("n * 'ab'", {"n": 10**9}),
+    ("'%01000000000d' % 1", {}),  # printf formatting pads to any width
+    ("s % n", {"s": "%0999999999d", "n": 1}),
+    ("round(1, -1000000000)", {}),  # would compute 10**(10**9)
+    ("round(n, 1000000000)", {"n": 1}),
+    ("ceil(1e308)", {}),
+    ("n * n * n", {"n": 10**200}),
+    ("s + s", {"s": "a" * 6_000}),
+    ("exp(1000)", {}),
+    ("sqrt(-1)", {}),
+    ("n / 0", {"n": 1}),
+    ("min()", {}),
+    ("abs('a')", {}),
+])
+def test_explosive_expressions_are_evalerrors(text, values):
+    with pytest.raises(EvalError):
+        evaluate(compile_expr(text, {"n", "s"}), values)
+
+
+def test_allowed_expressions_still_work_within_the_bounds():
+    assert evaluate(compile_expr("round(n, -2) + round(2.567, 2)", {"n"}), {"n": 1234}) == 1202.57
+    assert evaluate(compile_expr("'ab' * 3 + s", {"s"}), {"s": "!"}) == "ababab!"
+    assert evaluate(compile_expr("n * n", {"n"}), {"n": 10**150}) == 10**300
+    assert evaluate(compile_expr("n % 7", {"n"}), {"n": 100}) == 2
+
+
+def test_a_chain_of_lets_cannot_build_a_huge_number(tmp_path):
+    lets = "".join(f"  a{i + 1}: \"a{i} * a{i}\"\n" for i in range(40))
+    rule = _with("why: a demo", "why: a demo\nlet:\n  a0: \"max_iters + 99999999999\"\n" + lets)
+    rule = rule.replace(WHEN, 'when: "a40 > 0 or max_iters < 100"')
+    (tmp_path / "lets.yaml").write_text(rule)
+    [r] = load_rule_file(str(tmp_path / "lets.yaml"), FACTS)
+    res = check(r, {"max_iters": 10})
+    assert isinstance(res, NotApplicable) and "beyond ±1e300" in res.reason
+
+
+HOSTILE_AT_RUN = {  # rules that load, and whose evaluation must end as "not applicable"
+    "XY010-repeat": "'a' * 1000000000 == '' or max_iters < 100",
+    "XY011-printf": "'%01000000000d' % 1 == '' or max_iters < 100",
+    "XY012-round": "round(max_iters, -1000000000) > 0 or max_iters < 100",
+    "XY013-ceil": "ceil(1e308 * max_iters) > 0",
+    "XY014-div": "max_iters / 0 > 1",
+}
+
+
+def test_a_rule_that_fails_at_evaluation_is_not_applicable_and_the_others_run(tmp_path):
+    for rid, when in HOSTILE_AT_RUN.items():
+        (tmp_path / f"{rid}.yaml").write_text(GOOD.replace("XY001-demo", rid).replace(WHEN, f'when: "{when}"'))
+    (tmp_path / "good.yaml").write_text(GOOD)
+    rules = load_rules([str(tmp_path)])
+    assert rules.errors == ()
+    d = apply(rules, {"max_iters": 10})
+    skipped = {n.rule: n.reason for n in d.not_applicable}
+    for rid in HOSTILE_AT_RUN:
+        assert "cannot evaluate" in skipped[rid], skipped.get(rid)
+    assert [f.rule for f in d.findings if f.rule.startswith("XY")] == ["XY001-demo"]
+
+
+@pytest.mark.parametrize("effect", [
+    "{kind: extrapolation, to: \"1e999\"}",  # int(inf) would raise OverflowError out of the engine
+    "{kind: extrapolation, to: \"'a' * 3\"}",
+    "{kind: measured, value: \"exp(max_iters * 1000)\", source: s}",
+    "{kind: rule_of_thumb, value: \"0 * 1e999\", source: s}",  # nan
+])
+def test_an_effect_that_is_no_finite_number_is_a_note_not_an_exception(tmp_path, effect):
+    none = 'expected_effect: {kind: none, source: "demo"}'
+    (tmp_path / "e.yaml").write_text(_with(none, f"expected_effect: {effect}"))
+    [r] = load_rule_file(str(tmp_path / "e.yaml"), FACTS)
+    res = check(r, {"max_iters": 10})
+    assert isinstance(res, Finding) and res.expected_effect.value is None and res.expected_effect.note
+
+
+def test_flags_whose_value_is_too_large_for_nanogpt_are_not_applicable(tmp_path):
+    rule = _with("--max_iters=5000 --lr_decay_iters=5000", "--learning_rate={max_iters}{max_iters}{max_iters}")
+    (tmp_path / "f.yaml").write_text(rule.replace(WHEN, 'when: "max_iters > 0"'))
+    [r] = load_rule_file(str(tmp_path / "f.yaml"), FACTS)
+    res = check(r, {"max_iters": 10**250})  # within the bounds; written three times over, float() would overflow
+    assert isinstance(res, NotApplicable) and "cannot write its flags" in res.reason
+
+
+def test_builtin_rules_pass_the_bounds():
+    assert BUILTIN.errors == () and len(BUILTIN.rules) >= 30
+    with pytest.raises(ExprError, match="longer than"):
+        compile_expr("1+" * 2000 + "1", set())
