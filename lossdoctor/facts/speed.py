@@ -9,6 +9,7 @@ is the median over the other iterations.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -215,6 +216,8 @@ def _world_size_hint(ctx: Context, value: float, ws: int) -> str | None:
         return None
     from_log = printed.value / 100 * A100_BF16_PEAK / 1e12
     ratio = value / from_log
+    if not math.isfinite(ratio):  # a 0.00 ms or 1e-300 % line: no hint to give
+        return None
     k = round(ratio)
     if k >= 2 and abs(ratio - k) < 0.15 * k:
         return (f"the printed MFU implies {from_log:.3g} TFLOPS per process: "
