@@ -54,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"lossdoctor {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     _add_analyze(sub)
-    _add_rules(sub)
+    from .cli_rules import add_parser as add_rules
+    add_rules(sub)
     _add_extrapolate(sub)
     from .cli_sample import add_parser as add_sample
     add_sample(sub)
@@ -116,23 +117,6 @@ def _add_analyze(sub: Subparsers) -> None:
                         "and the gap's tables and methods")
     a.add_argument("--debug", action="store_true", help="show tracebacks")
     a.set_defaults(func=_cmd_analyze)
-
-
-def _add_rules(sub: Subparsers) -> None:
-    r = sub.add_parser("rules", help="list, show and test the diagnosis rules",
-                       description="The rules that turn facts into findings (docs/rules.md).")
-    rsub = r.add_subparsers(dest="rules_command", metavar="ACTION")
-    rl = rsub.add_parser("list", help="list the rules")
-    rs = rsub.add_parser("show", help="one rule in full")
-    rs.add_argument("rule", metavar="ID", help="its id, code (LD101) or name (still-improving)")
-    rt = rsub.add_parser("test", help="load the rule files in DIR and run their cases")
-    rt.add_argument("dir", metavar="DIR")
-    rd = rsub.add_parser("doc", help="print docs/rules.md (Markdown) from the rule files")
-    for q in (rl, rs, rd):
-        q.add_argument("--rules", action="append", metavar="DIR", help="add the rules in DIR")
-    for q in (rl, rs, rt):
-        q.add_argument("--width", type=_positive_int, default=None)
-    r.set_defaults(func=_cmd_rules)
 
 
 def _add_extrapolate(sub: Subparsers) -> None:
@@ -262,60 +246,6 @@ def _console(args: argparse.Namespace) -> Console:
     plain = fmt == "plain" or (fmt is None and not sys.stdout.isatty())
     return Console(width=getattr(args, "width", None), no_color=plain, highlight=False,
                    force_terminal=False if plain else None)
-
-
-def _cmd_rules(args: argparse.Namespace) -> int:
-    from .diagnose import load_rules
-    from .errors import UsageError
-    action = args.rules_command
-    if action is None:
-        raise UsageError("rules: give an action: list, show ID, test DIR or doc")
-    if action == "test":
-        return _rules_test(args)
-    rules = load_rules(args.rules)
-    for err in rules.errors:
-        print(f"lossdoctor: rule not loaded: {err}", file=sys.stderr)
-    if action == "doc":
-        from .report.rules_doc import rules_markdown
-        sys.stdout.write(rules_markdown(list(rules.rules)))
-        return EXIT_OK
-    from .report.findings import render_rule, render_rule_list
-    if action == "list":
-        _console(args).print(render_rule_list(list(rules.rules)))
-        return EXIT_OK
-    rule = rules.get(args.rule)
-    if rule is None:
-        raise UsageError(f"rules show: no rule {args.rule!r} (see lossdoctor rules list)")
-    _console(args).print(render_rule(rule))
-    return EXIT_OK
-
-
-def _rules_test(args: argparse.Namespace) -> int:
-    """Load DIR's rule files alone and run their cases: 0 all pass, 1 a case fails, 2 a
-    file does not load."""
-    import os
-
-    from .diagnose import load_rules, run_cases
-    from .errors import UsageError
-    if not os.path.isdir(args.dir):
-        raise UsageError(f"{args.dir}: not a directory")
-    rules = load_rules([args.dir], builtin=False)
-    for err in rules.errors:
-        print(f"FAIL load  {err}")
-    results = run_cases(rules)
-    for r in results:
-        mark = "ok  " if r.ok else "FAIL"
-        print(f"{mark} {r.rule}: {r.case}: expected {r.expect}, got {r.got}"
-              + ("" if r.ok or not r.detail else f" ({r.detail})"))
-    failed = sum(not r.ok for r in results)
-    print(f"{len(rules.rules)} rules, {len(results)} cases: {len(results) - failed} passed, {failed} failed"
-          + (f"; {len(rules.errors)} files did not load" if rules.errors else ""))
-    if rules.errors:
-        return EXIT_ERROR
-    if not rules.rules:
-        print(f"no rule files in {args.dir}", file=sys.stderr)
-        return EXIT_ERROR
-    return EXIT_FINDINGS if failed else EXIT_OK
 
 
 def _cmd_extrapolate(args: argparse.Namespace) -> int:

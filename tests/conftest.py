@@ -59,3 +59,20 @@ def tiny() -> Any:
     from lossdoctor.verify.design import BASE_CONFIG
     return resolve(BASE_CONFIG, TINY_TRAIN)
 
+
+# a minimal valid rule file, edited by the rule-file tests
+DEMO_RULE = """\
+id: XY001-demo
+title: Demo
+category: config
+severity: info
+when: "max_iters < 100"
+message: "max_iters is {max_iters}"
+recommendation: {flags: "--max_iters=5000 --lr_decay_iters=5000"}
+expected_effect: {kind: none, source: "demo"}
+verify: {metric: final_val, expect: lower}
+why: a demo
+cases:
+  - {name: short, facts: {max_iters: 10}, expect: fire}
+  - {name: long, facts: {max_iters: 1000}, expect: pass}
+"""

@@ -10,6 +10,7 @@ from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 
+from conftest import DEMO_RULE as GOOD
 from conftest import FIXTURES, ROOT
 from lossdoctor.diagnose import CATEGORIES, diagnose, load_rules, run_cases
 from lossdoctor.diagnose.cases import run_case
@@ -108,21 +109,6 @@ def test_flags_are_checked_against_nanogpt_config_keys_and_types():
 
 # -- rule files ----------------------------------------------------------------------------
 
-GOOD = """\
-id: XY001-demo
-title: Demo
-category: config
-severity: info
-when: "max_iters < 100"
-message: "max_iters is {max_iters}"
-recommendation: {flags: "--max_iters=5000 --lr_decay_iters=5000"}
-expected_effect: {kind: none, source: "demo"}
-verify: {metric: final_val, expect: lower}
-why: a demo
-cases:
-  - {name: short, facts: {max_iters: 10}, expect: fire}
-  - {name: long, facts: {max_iters: 1000}, expect: pass}
-"""
 
 
 @pytest.mark.parametrize("edit,field,reason", [

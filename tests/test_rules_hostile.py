@@ -12,6 +12,7 @@ import os
 import pytest
 import yaml
 
+from conftest import DEMO_RULE as GOOD
 from lossdoctor import yamlio
 from lossdoctor.diagnose import load_rules
 from lossdoctor.diagnose.engine import Finding, NotApplicable, apply, check
@@ -23,21 +24,6 @@ from lossdoctor.facts import FACTS
 
 BUILTIN = load_rules()
 
-GOOD = """\
-id: XY001-demo
-title: Demo
-category: config
-severity: info
-when: "max_iters < 100"
-message: "max_iters is {max_iters}"
-recommendation: {flags: "--max_iters=5000 --lr_decay_iters=5000"}
-expected_effect: {kind: none, source: "demo"}
-verify: {metric: final_val, expect: lower}
-why: a demo
-cases:
-  - {name: short, facts: {max_iters: 10}, expect: fire}
-  - {name: long, facts: {max_iters: 1000}, expect: pass}
-"""
 WHEN = 'when: "max_iters < 100"'
 
 

@@ -1,0 +1,82 @@
+"""`lossdoctor rules`: list, show, test and document the diagnosis rules."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    from .cli import _positive_int as positive_int
+    r = sub.add_parser("rules", help="list, show and test the diagnosis rules",
+                       description="The rules that turn facts into findings (docs/rules.md).")
+    rsub = r.add_subparsers(dest="rules_command", metavar="ACTION")
+    rl = rsub.add_parser("list", help="list the rules")
+    rs = rsub.add_parser("show", help="one rule in full")
+    rs.add_argument("rule", metavar="ID", help="its id, code (LD101) or name (still-improving)")
+    rt = rsub.add_parser("test", help="load the rule files in DIR and run their cases")
+    rt.add_argument("dir", metavar="DIR")
+    rd = rsub.add_parser("doc", help="print docs/rules.md (Markdown) from the rule files")
+    for q in (rl, rs, rd):
+        q.add_argument("--rules", action="append", metavar="DIR", help="add the rules in DIR")
+    for q in (rl, rs, rt):
+        q.add_argument("--width", type=positive_int, default=None)
+    r.set_defaults(func=cmd_rules)
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from .cli import EXIT_OK
+    from .cli import _console as console
+    from .diagnose import load_rules
+    from .errors import UsageError
+    action = args.rules_command
+    if action is None:
+        raise UsageError("rules: give an action: list, show ID, test DIR or doc")
+    if action == "test":
+        return rules_test(args)
+    rules = load_rules(args.rules)
+    for err in rules.errors:
+        print(f"lossdoctor: rule not loaded: {err}", file=sys.stderr)
+    if action == "doc":
+        from .report.rules_doc import rules_markdown
+        sys.stdout.write(rules_markdown(list(rules.rules)))
+        return EXIT_OK
+    from .report.findings import render_rule, render_rule_list
+    if action == "list":
+        console(args).print(render_rule_list(list(rules.rules)))
+        return EXIT_OK
+    rule = rules.get(args.rule)
+    if rule is None:
+        raise UsageError(f"rules show: no rule {args.rule!r} (see lossdoctor rules list)")
+    console(args).print(render_rule(rule))
+    return EXIT_OK
+
+
+def rules_test(args: argparse.Namespace) -> int:
+    """Load DIR's rule files alone and run their cases: 0 all pass, 1 a case fails, 2 a
+    file does not load."""
+    import os
+
+    from .cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
+    from .diagnose import load_rules, run_cases
+    from .errors import UsageError
+    if not os.path.isdir(args.dir):
+        raise UsageError(f"{args.dir}: not a directory")
+    rules = load_rules([args.dir], builtin=False)
+    for err in rules.errors:
+        print(f"FAIL load  {err}")
+    results = run_cases(rules)
+    for r in results:
+        mark = "ok  " if r.ok else "FAIL"
+        print(f"{mark} {r.rule}: {r.case}: expected {r.expect}, got {r.got}"
+              + ("" if r.ok or not r.detail else f" ({r.detail})"))
+    failed = sum(not r.ok for r in results)
+    print(f"{len(rules.rules)} rules, {len(results)} cases: {len(results) - failed} passed, {failed} failed"
+          + (f"; {len(rules.errors)} files did not load" if rules.errors else ""))
+    if rules.errors:
+        return EXIT_ERROR
+    if not rules.rules:
+        print(f"no rule files in {args.dir}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_FINDINGS if failed else EXIT_OK
