@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from ..nanogpt import lr_at
 from ..run import Run
-from . import compute, curve, failure, loss, model, overfit, schedule, settings, speed
+from . import compute, curve, failure, loss, model, overfit, schedule, settings, speed, spikes
 from .base import STATUSES, Context, Fact, Facts, Status
 from .schedule import lr_schedule
 from .speed import PEAK_FLOPS, peak_flops_for
@@ -113,8 +113,8 @@ FACTS: dict[str, Callable[[Context], Fact]] = {
     "gap_growth": overfit.gap_growth,
     "gap_growth_se": overfit.gap_growth_se,
     "gap_growth_z": overfit.gap_growth_z,
-    "spike_count": curve.spike_count,
-    "first_spike_step": curve.first_spike_step,
+    "spike_count": spikes.spike_count,
+    "first_spike_step": spikes.first_spike_step,
     "train_rise_evals": curve.train_rise_evals,
     "iter_vs_eval_train": curve.iter_vs_eval_train,
     "iter_vs_eval_train_se": curve.iter_vs_eval_train_se,

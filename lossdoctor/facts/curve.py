@@ -1,4 +1,4 @@
-"""The shape of the lineage's loss curves: noise, late slopes, overfitting, spikes, rises.
+"""The shape of the lineage's loss curves: noise, late slopes, rises (spikes: spikes.py).
 
 Two kinds of loss lines, in nats (see loss.py):
 * eval: `step N: train X, val Y`, each the mean of eval_iters batches in eval mode;
@@ -28,21 +28,11 @@ MIN_TAIL_EVALS = 3  # evals after step 0 needed for a slope
 # variance (nats²) of the rounding of a loss printed with 4 decimals: uniform over 1e-4
 ROUNDING_VAR = 1e-4 ** 2 / 12
 
-# llm-foundry callbacks/kill_loss_spike_callback.py (KillLossSpike defaults)
-SPIKE_MULTIPLIER = 2.0  # a loss >= 2x the mean of the window before it is an outlier
-SPIKE_PATIENCE = 4  # more than 4 outliers in a row make a spike
-SPIKE_MIN_WINDOW = 100  # logged iterations
-SPIKE_WINDOW_FRACTION = 0.05  # of all logged iterations
-# and at least this far above that mean (nats): near zero loss, as when a model has
-# memorized its text, doubling is a rise of hundredths of a nat, not a spike
-SPIKE_MIN_NATS = 0.5
-
-
 def evals_of(ctx: Context) -> EvalCurve:
     return ctx.curves()[0]
 
 
-def _iter_points(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
+def iter_points(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
     """(step, loss) of the logged iterations with a finite loss."""
     def find() -> tuple[np.ndarray, np.ndarray]:
         it = ctx.curves()[1]
@@ -102,7 +92,7 @@ def iter_loss_sd(ctx: Context) -> Fact:
     src = "MAD·1.4826/√2 of successive iter-loss differences, last 80% of iterations"
     if why := not_step_losses(ctx):
         return unknown(name, unit, src, why)
-    _, loss = _iter_points(ctx)
+    _, loss = iter_points(ctx)
     y = loss[len(loss) // 5:]
     if len(y) < MIN_ITERS_FOR_NOISE:
         return unknown(name, unit, src, f"finite iteration losses in the last 80%: {len(y)}, "
@@ -281,68 +271,14 @@ def train_rise_evals(ctx: Context) -> Fact:
 
 def _longest_run(flags: np.ndarray) -> int:
     """Length of the longest run of True in a 1-D bool array."""
-    starts, ends = _runs(flags)
+    starts, ends = runs_of(flags)
     return int((ends - starts).max()) if len(starts) else 0
 
 
-def _runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def runs_of(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(starts, ends) of the runs of True: flags[starts[j]:ends[j]] are all True."""
     edges = np.diff(np.concatenate(([0], flags.astype(np.int8), [0])))
     return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-
-
-# ---------------------------------------------------------------------------------------
-# spikes
-
-def _spikes(ctx: Context) -> tuple[np.ndarray, int] | str:
-    """Start steps of the loss spikes and the window, or why they cannot be found.
-
-    llm-foundry's KillLossSpike: a loss >= 2x the mean of the `window` losses before it is an
-    outlier; more than 4 outliers in a row make a spike. Here the losses are the logged
-    iterations (every log_interval-th step), the window max(100, 5% of them), and an outlier
-    must also be SPIKE_MIN_NATS above the mean."""
-    def find() -> tuple[np.ndarray, int] | str:
-        if why := not_step_losses(ctx):
-            return why
-        step, loss = _iter_points(ctx)
-        n = len(loss)
-        window = max(SPIKE_MIN_WINDOW, round(SPIKE_WINDOW_FRACTION * n))
-        if n < window + SPIKE_PATIENCE + 1:
-            return (f"{plural(n, 'finite logged iteration')}, "
-                    f"{window + SPIKE_PATIENCE + 1} needed")
-        csum = np.concatenate(([0.0], np.cumsum(loss)))
-        before = (csum[window:n] - csum[:n - window]) / window  # mean of loss[i-window:i]
-        outlier = (loss[window:] >= SPIKE_MULTIPLIER * before) & (loss[window:] - before >= SPIKE_MIN_NATS)
-        starts, ends = _runs(outlier)
-        long = (ends - starts) > SPIKE_PATIENCE
-        return step[window + starts[long]], window
-    return ctx.memo("curve_spikes", find)
-
-
-SPIKE_SOURCE = ("llm-foundry KillLossSpike: iter loss >= 2x mean of the previous window "
-                f"(and >= {SPIKE_MIN_NATS} nats above it), >4 in a row")
-
-
-def spike_count(ctx: Context) -> Fact:
-    name, unit = "spike_count", "spikes"
-    found = _spikes(ctx)
-    if isinstance(found, str):
-        return unknown(name, unit, SPIKE_SOURCE, found)
-    starts, window = found
-    return Fact(name, len(starts), unit, "computed", SPIKE_SOURCE,
-                f"window {window} logged iterations")
-
-
-def first_spike_step(ctx: Context) -> Fact:
-    """Step of the first outlier of the first spike (llm-foundry fires 4 outliers later)."""
-    name, unit = "first_spike_step", "steps"
-    found = _spikes(ctx)
-    if isinstance(found, str):
-        return unknown(name, unit, SPIKE_SOURCE, found)
-    starts, _ = found
-    if not len(starts):
-        return Fact(name, None, unit, "computed", SPIKE_SOURCE, "no spike")
-    return Fact(name, int(starts[0]), unit, "computed", SPIKE_SOURCE)
 
 
 # ---------------------------------------------------------------------------------------
@@ -360,7 +296,7 @@ def _iter_line_at_end(ctx: Context) -> tuple[float, float, int, str] | None:
         span, where = interval.value, "(final_step - eval_interval, final_step]"
     else:
         span, where = 0.1 * last.value, "the last 10% of steps up to final_step"
-    step, loss = _iter_points(ctx)
+    step, loss = iter_points(ctx)
     m = (step > last.value - span) & (step <= last.value)
     x, y = step[m].astype(float), loss[m]
     if len(x) < 5 or np.ptp(x) == 0:
