@@ -37,6 +37,7 @@ import numpy as np
 from ..run import Run
 from . import calibration as calibration_mod
 from . import interval, lr, points, reference, shape, streams
+from . import notes as notes_mod
 from . import scenarios as scenarios_mod
 from .calibration import Calibration
 from .points import CannotExtrapolate, RunPoints
@@ -299,7 +300,7 @@ class Extrapolator:
                 val = None
             train = interval.estimate(p.train, w, model_sd, pts.sig_eval, level)
             out.append(Scenario(p.name, p.flags, val, train, note, p.path))
-        notes = list(obs.notes + fits.notes) + self._notes(to, last, fits)
+        notes = list(obs.notes + fits.notes) + notes_mod.fit_notes(self.run, self.calibration, to, last, fits)
         if (self.calibrate or fits.reference) and out and out[0].val is not None:
             notes.append(self._alone(obs, out[0], predicted[0], fits, peak, to, model_sd))
         fit_path = None
@@ -348,29 +349,6 @@ class Extrapolator:
         return self._once(("stream", kind, peak, joined), make)
 
     # -- what is said about the fit -------------------------------------------------------
-
-    def _notes(self, to: int, last: int, fits: Fits) -> list[str]:
-        cal = self.calibration
-        notes = []
-        if to <= last:
-            notes.append(f"step {to} is inside the observed range: the smoothed observed value")
-        differ = calibration_mod.differences(self.run.config)
-        if differ and to > last:
-            notes.append("the shape prior is calibrated on nanoGPT's README CPU config; this run differs in "
-                         f"{', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}: the interval carries "
-                         f"the model error measured on other configs ({cal.model_error(to / max(last, 1)):.1%} of "
-                         "the loss at this horizon; docs/benchmarks.md)")
-        unseen = [w.split()[0] for w in fits.why_not if w.endswith(" not shown")]
-        if unseen and not differ:
-            notes.append(f"the reference runs ({reference.SOURCE}) are not joined: the log does not show "
-                         f"{', '.join(unseen)}")
-        far = max(shape.distance(fits.train.post, cal.train_prior),
-                  shape.distance(fits.val.post, cal.val_prior) if fits.val else 0.0)
-        if far > 3 and fits.reference is None:  # with the reference runs the shape is theirs
-            notes.append(f"the run's curve bends unlike the calibrated shape ({far:.1f} prior sd away; "
-                         f"calibrated on {cal.val_prior.source}): the prediction leans on the run's "
-                         "own fit, and the model error is the calibration's; read the interval with care")
-        return notes
 
     def _alone(self, obs: Observed, first: Scenario, p: Predicted, fits: Fits, peak: float, to: int,
                model_sd: float) -> str:

@@ -1,0 +1,39 @@
+"""The notes of an extrapolation: where the calibration does not fit the run, and why."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import calibration as calibration_mod
+from . import reference, shape
+
+if TYPE_CHECKING:
+    from ..run import Run
+    from .calibration import Calibration
+    from .extrapolate import Fits
+
+
+def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits) -> list[str]:
+    """What a reader of the prediction at `to` must know: a target inside the run, a config
+    off the calibrated one (and the model error it carries), reference runs not joined, a
+    curve far from the calibrated shape."""
+    notes = []
+    if to <= last:
+        notes.append(f"step {to} is inside the observed range: the smoothed observed value")
+    differ = calibration_mod.differences(run.config)
+    if differ and to > last:
+        notes.append("the shape prior is calibrated on nanoGPT's README CPU config; this run differs in "
+                     f"{', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}: the interval carries "
+                     f"the model error measured on other configs ({cal.model_error(to / max(last, 1)):.1%} of "
+                     "the loss at this horizon; docs/benchmarks.md)")
+    unseen = [w.split()[0] for w in fits.why_not if w.endswith(" not shown")]
+    if unseen and not differ:
+        notes.append(f"the reference runs ({reference.SOURCE}) are not joined: the log does not show "
+                     f"{', '.join(unseen)}")
+    far = max(shape.distance(fits.train.post, cal.train_prior),
+              shape.distance(fits.val.post, cal.val_prior) if fits.val else 0.0)
+    if far > 3 and fits.reference is None:  # with the reference runs the shape is theirs
+        notes.append(f"the run's curve bends unlike the calibrated shape ({far:.1f} prior sd away; "
+                     f"calibrated on {cal.val_prior.source}): the prediction leans on the run's "
+                     "own fit, and the model error is the calibration's; read the interval with care")
+    return notes
