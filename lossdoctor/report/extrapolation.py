@@ -96,11 +96,12 @@ def render(run: Run, x: Extrapolation) -> RenderableType:
     head = Text.assemble((f"{run.source}", "bold"), f"  step {x.last_step:,} -> {x.target_step:,} "
                          f"({x.horizon_ratio:.2f}x the observed steps)")
     table = Table(title=f"predicted loss at step {x.target_step:,} ({pct}% interval)", title_justify="left")
+    flags = [(s.flags or "(observed)").split(" ") for s in x.scenarios]
     for col in ("scenario", "val", "train", "nanoGPT flags"):
-        table.add_column(col, overflow="fold")  # flags are copied: wrapped, never cut
-    for s in x.scenarios:
+        table.add_column(col, overflow="fold")  # flags are copied: one a line, never cut
+    for s, fs in zip(x.scenarios, flags, strict=True):
         table.add_row(s.name, _cell(s.val) if s.val else ("past its minimum" if s.note else "-"),
-                      _cell(s.train) if s.train else "-", s.flags or "(observed)")
+                      _cell(s.train) if s.train else "-", "\n".join(fs))
     return Group(head, table, *[Text(line) for line in detail_lines(x)])
 
 
@@ -133,4 +134,5 @@ def detail_lines(x: Extrapolation) -> list[str]:
 
 
 def _cell(e: Estimate) -> str:
-    return f"{e.mean:.4f} [{e.lo:.4f}, {e.hi:.4f}]"
+    """The estimate over its interval, so that the flags keep the width they need."""
+    return f"{e.mean:.4f}\n[{e.lo:.4f}, {e.hi:.4f}]"
