@@ -298,7 +298,7 @@ def _first_nan(seg: int, ev: EvalCurve, it: IterCurve) -> list[Event]:
 
 
 def _notes(scan: Scan, run: Run, header: Header) -> tuple[str, ...]:
-    notes = [f"config value of the wrong type: {p}" for p in run.config.problems]
+    notes = [f"config value not used: {p}" for p in run.config.problems]
     if not run.config.seen:
         notes.append("the log shows no config (no `Overriding` lines or config-file echo); "
                      "values that depend on it are unknown unless a checkpoint gives them")

@@ -189,7 +189,7 @@ def make_run(found: Found, source: str, fmt: Dialect, measures: Measures) -> Run
     header = Header(vocab_size=args.vocab_size, params_m=params_m,
                     init_from=found.init_from,
                     tokens_per_iter=total if isinstance(total, int) and not isinstance(total, bool) else None)
-    notes = tuple(found.notes) + tuple(f"config value of the wrong type: {p}" for p in cfg.problems)
+    notes = tuple(found.notes) + tuple(f"config value not used: {p}" for p in cfg.problems)
     notes += _point_notes(found)
     return Run(source=source, format=fmt, config=cfg, model_args=args, evals=ev, iters=it, events=tuple(events),
                segments=(seg,), header=header, unparsed=tuple(UnparsedLine(n, t) for n, t in found.unparsed),

@@ -65,7 +65,7 @@ def _losses(f: Facts) -> str:
     if best is not None and step is not None and best < final:
         text += f", best {best:.4f}{unit} at step {step:,}"
     if steps:
-        text += f"; {steps:,} steps"
+        text += f"; {steps:,} step{'s' if steps != 1 else ''}"
     return text
 
 
