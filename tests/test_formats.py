@@ -107,7 +107,7 @@ def test_other_trainers_are_not_extrapolated_with_nanogpts_schedule() -> None:
     from lossdoctor.fit import CannotExtrapolate, extrapolate
     with pytest.raises(CannotExtrapolate, match="bpb"):
         extrapolate(lossdoctor.load(os.path.join(FORMATS, "nanochat_base_train.log")), 80)
-    with pytest.raises(CannotExtrapolate, match="llmc-main run's schedule"):
+    with pytest.raises(CannotExtrapolate, match="schedule of this llmc-main run"):
         extrapolate(lossdoctor.load(os.path.join(FORMATS, "llmc_main.log")), 4)
 
 

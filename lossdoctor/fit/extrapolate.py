@@ -144,8 +144,8 @@ def unmodelled(run: Run) -> str | None:
     if run.measures.val != "loss":
         return f"val is in {run.measures.val_unit}, and the extrapolation is calibrated on losses in nats"
     if not run.format.is_nanogpt:
-        return (f"the extrapolation follows nanoGPT's LR schedule; a {run.format} run's schedule is not "
-                "modelled")
+        return (f"the extrapolation follows nanoGPT's LR schedule; the schedule of this {run.format} run is "
+                "not modelled")
     last = max(int(run.evals.step.max(initial=0)), int(run.iters.step.max(initial=0)))
     if last > MAX_FIT_STEPS:
         return (f"the run reaches step {last:,}; the fit sums its LR schedule step by step, up to "
