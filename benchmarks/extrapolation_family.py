@@ -1,6 +1,7 @@
 """Leave-one-config-out backtests of `lossdoctor extrapolate` on the calibration grid.
 
-    python benchmarks/extrapolation_family.py [--runs fixtures/calibration] [--groundtruth DIR]
+    python benchmarks/extrapolation_family.py [--runs fixtures/calibration] [--heldout fixtures/heldout]
+                                              [--groundtruth DIR]
 
 The grid (benchmarks/calibration_grid.py, kept in fixtures/calibration) holds six configs
 on tiny Shakespeare and three on "pycode", each trained to max_iters = lr_decay_iters =
@@ -22,6 +23,12 @@ further family, out of sample for all of it: 1000 -> 3000 steps (`rerun` at 3x; 
 the logged val, sd ~0.005), and the constant-LR 5000-step run cut at 1000, 2000 and 3333
 steps (`rerun` of a constant schedule at 5x, 2.5x and 1.5x).
 
+The held-out configs (benchmarks/heldout_runs.py, kept in fixtures/heldout: the README CPU
+config with 6 layers x 192, or with batch 24) are another: each 2000-step log predicted to
+its 5000-step rerun (2.5x). These and nanoGPT's runs are predicted as lossdoctor ships
+(calibration.for_config), with nothing fitted on them. A case lossdoctor declines (past
+4 epochs of the data) is listed apart, with what the law would have said.
+
 Prints per case, then per config and ratio, then per ratio: median and worst |error|, the
 coverage of the 80% intervals, and the naive power law's median and worst |error|.
 """
@@ -29,11 +36,13 @@ coverage of the 80% intervals, and the naive power law's median and worst |error
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
 import tempfile
 from typing import TYPE_CHECKING, NamedTuple
+from unittest import mock
 
 import numpy as np
 
@@ -50,13 +59,14 @@ if TYPE_CHECKING:
 
 
 class Case(NamedTuple):
-    config: str  # "d2w64", or "nanoGPT" for ../shared/groundtruth
+    config: str  # "d2w64", "d6w192", or "nanoGPT" for ../shared/groundtruth
     family: str  # config and dataset
     scenario: str
     ratio: float
     short: str  # the log predicted from
     to: int
     truth: float
+    source: str = "grid"  # "grid" (calibrated leaving its config out), "held-out" or "nanoGPT" (as shipped)
 
 
 class Row(NamedTuple):
@@ -67,6 +77,7 @@ class Row(NamedTuple):
     sd: float  # the interval's sd without the model error
     power: float
     path: Path | None  # the predicted val along the scenario
+    declined: str | None = None  # lossdoctor's refusal (beyond the epochs it measures); the row is the law's anyway
 
 
 def grid_cases(runs: str) -> list[Case]:
@@ -92,6 +103,22 @@ def grid_cases(runs: str) -> list[Case]:
     return out
 
 
+def heldout_cases(runs: str) -> list[Case]:
+    """Each held-out config's 2000-step log, predicted to its 5000-step rerun."""
+    out: list[Case] = []
+    if not os.path.isdir(runs):
+        return out
+    for name in sorted(os.listdir(runs)):
+        config, _, steps = name.rpartition("-")
+        longer = os.path.join(runs, f"{config}-{int(steps) * 5 // 2}", "truth.json") if steps.isdigit() else ""
+        if os.path.exists(os.path.join(runs, name, "truth.json")) and os.path.exists(longer):
+            with open(longer, encoding="utf-8") as f:
+                truth = json.load(f)["val"]
+            out.append(Case(config, f"{config}-held-out", "rerun", 2.5, os.path.join(runs, name),
+                            int(steps) * 5 // 2, truth, "held-out"))
+    return out
+
+
 def groundtruth_cases(folder: str, scratch: str) -> list[Case]:
     import lossdoctor
     out: list[Case] = []
@@ -99,7 +126,7 @@ def groundtruth_cases(folder: str, scratch: str) -> list[Case]:
         return out
     ev, _ = lossdoctor.load(os.path.join(folder, "gt_T3000.log")).curves()
     out.append(Case("nanoGPT", "nanoGPT-shakespeare", "rerun", 3.0, os.path.join(folder, "gt_T1000.log"), 3000,
-                    float(ev.val[-1])))
+                    float(ev.val[-1]), "nanoGPT"))
     const = os.path.join(folder, "const_5000.log")
     ev, _ = lossdoctor.load(const).curves()
     with open(const, encoding="utf-8") as f:
@@ -109,20 +136,29 @@ def groundtruth_cases(folder: str, scratch: str) -> list[Case]:
         path = os.path.join(scratch, f"const_5000_cut{cut}.log")
         with open(path, "w", encoding="utf-8") as f:
             f.writelines(lines[: end + 1])
-        out.append(Case("nanoGPT", "nanoGPT-constant", "rerun", round(5000 / cut, 1), path, 5000, float(ev.val[-1])))
+        out.append(Case("nanoGPT", "nanoGPT-constant", "rerun", round(5000 / cut, 1), path, 5000, float(ev.val[-1]),
+                        "nanoGPT"))
     return out
 
 
 def predict(case: Case, calibration: Calibration) -> Row:
-    """A grid case with `calibration`; a nanoGPT case as lossdoctor ships (its config is
-    the README CPU config's: the reference runs and DEFAULT)."""
+    """A grid case with `calibration`; a held-out or nanoGPT case as lossdoctor ships
+    (nanoGPT's is the README CPU config: the reference runs and DEFAULT; a held-out
+    config gets FAMILY)."""
     import lossdoctor
     from lossdoctor.fit import Extrapolator
-    cal = None if case.config == "nanoGPT" else calibration
-    x = Extrapolator(lossdoctor.load(case.short), calibration=cal).extrapolate(case.to, scenarios=(case.scenario,))
+    extrapolate = importlib.import_module("lossdoctor.fit.extrapolate")  # the module, not its function
+    cal = calibration if case.source == "grid" else None
+    run, declined = lossdoctor.load(case.short), None
+    try:
+        x = Extrapolator(run, calibration=cal).extrapolate(case.to, scenarios=(case.scenario,))
+    except extrapolate.BeyondEpochs as e:  # what the law would have said: is declining right?
+        declined = str(e)
+        with mock.patch.object(extrapolate, "MAX_EPOCHS", float("inf")):
+            x = Extrapolator(run, calibration=cal).extrapolate(case.to, scenarios=(case.scenario,))
     v = x.scenarios[0].val
     assert v is not None and x.baseline.val is not None
-    return Row(case, v.mean, v.lo, v.hi, v.sd, x.baseline.val, x.path(case.scenario))
+    return Row(case, v.mean, v.lo, v.hi, v.sd, x.baseline.val, x.path(case.scenario), declined)
 
 
 def bumps(rows: list[Row]) -> list[tuple[str, float, float]]:
@@ -162,9 +198,9 @@ def loco(cases: list[Case]) -> tuple[list[Row], list[Row]]:
     from lossdoctor.fit import calibration
     bare = calibration.family(0.0, 0.0, "no model error")
     first = [predict(c, bare) for c in cases]
-    rows = []
-    for config in sorted({c.config for c in cases}):
-        others = [r for r in first if r.case.config not in (config, "nanoGPT")]
+    rows = [r for r in first if r.case.source != "grid"]  # as shipped: no model error to leave out
+    for config in sorted({c.config for c in cases if c.source == "grid"}):
+        others = [r for r in first if r.case.source == "grid" and r.case.config != config]
         base, per = calibration.model_error_fit([(r.case.ratio, r.mean, r.case.truth, r.sd) for r in others])
         cal = calibration.family(base, per, f"the grid without {config}")
         rows += [predict(c, cal) for c in cases if c.config == config]
@@ -188,34 +224,41 @@ def report(rows: list[Row]) -> None:
     for scenario in ("rerun", "resume", "constant"):
         for ratio in sorted({r.case.ratio for r in rows if r.case.scenario == scenario}):
             sel = [r for r in rows if r.case.scenario == scenario and r.case.ratio == ratio
-                   and r.case.config != "nanoGPT"]
+                   and r.case.source == "grid"]
             if sel:
                 print(summary(f"grid {scenario} {ratio:g}x", sel))
-    grid = [r for r in rows if r.case.config != "nanoGPT" and r.case.scenario == "rerun"]
+    grid = [r for r in rows if r.case.source == "grid" and r.case.scenario == "rerun"]
     print(summary("grid rerun, all ratios", grid))
-    nano = [r for r in rows if r.case.config == "nanoGPT"]
-    if nano:
-        print(summary("nanoGPT's own runs, all", nano))
+    for source, label in (("held-out", "held-out configs, 2.5x"), ("nanoGPT", "nanoGPT's own runs, all")):
+        sel = [r for r in rows if r.case.source == source and r.declined is None]
+        if sel:
+            print(summary(label, sel))
+    for r in rows:
+        if r.declined:
+            print(f"declined: {os.path.basename(r.case.short)} -> {r.case.to}: {r.declined}; the law would say "
+                  f"{r.mean:.4f} [{r.lo:.4f}, {r.hi:.4f}] against {r.case.truth:.4f} "
+                  f"(error {r.mean - r.case.truth:+.4f})")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", default=os.path.join(ROOT, "fixtures", "calibration"))
+    ap.add_argument("--heldout", default=os.path.join(ROOT, "fixtures", "heldout"))
     ap.add_argument("--groundtruth", default=os.path.join(ROOT, "..", "shared", "groundtruth"))
     args = ap.parse_args(argv)
     from lossdoctor.fit import calibration
     with tempfile.TemporaryDirectory() as scratch:
-        cases = grid_cases(args.runs) + groundtruth_cases(args.groundtruth, scratch)
+        cases = grid_cases(args.runs) + heldout_cases(args.heldout) + groundtruth_cases(args.groundtruth, scratch)
         first, rows = loco(cases)
     report(rows)
-    bare = [r for r in first if r.case.config != "nanoGPT" and r.case.scenario == "rerun"]
+    bare = [r for r in first if r.case.source == "grid" and r.case.scenario == "rerun"]
     print(summary("grid reruns, model error 0", bare), "(the README CPU config's model error)")
     print("\nresume bump (val at the first eval after resuming minus val at the resume step)")
     for family, pred, truth in bumps(first):
         ratio = pred / truth if truth else float("nan")
         print(f"{family:28s} predicted {pred:+.4f}  true {truth:+.4f}  ratio {ratio:.2f}")
     base, per = calibration.model_error_fit([(r.case.ratio, r.mean, r.case.truth, r.sd) for r in first
-                                             if r.case.config != "nanoGPT"])
+                                             if r.case.source == "grid"])
     print(f"\nthe model error over every grid config (fit/calibration.py):\n"
           f"FAMILY_ERROR_BASE = {base:.4f}\nFAMILY_ERROR_PER_DOUBLING = {per:.4f}")
     return 0

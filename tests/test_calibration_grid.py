@@ -1,4 +1,5 @@
-"""The calibration grid's runs (fixtures/calibration): what the family backtests stand on."""
+"""The calibration grid's runs (fixtures/calibration) and the held-out configs' runs
+(fixtures/heldout): what the family backtests stand on."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import lossdoctor
 from conftest import FIXTURES
 
 GRID = FIXTURES / "calibration"
+HELD_OUT = FIXTURES / "heldout"
 RUNS = sorted(p for p in GRID.iterdir() if p.is_dir() and not p.name.startswith("_"))
+HELD_OUT_RUNS = sorted(p for p in HELD_OUT.iterdir() if p.is_dir())
 
 
 def test_the_grid_has_its_configs_datasets_and_horizons():
@@ -23,7 +26,7 @@ def test_the_grid_has_its_configs_datasets_and_horizons():
             assert {f"{config}-shakespeare-{seed}-{h}" for h in (400, 600, 1000, 2000)} <= names
 
 
-@pytest.mark.parametrize("run", RUNS, ids=lambda p: p.name)
+@pytest.mark.parametrize("run", RUNS + HELD_OUT_RUNS, ids=lambda p: p.name)
 def test_each_run_keeps_its_log_and_a_truth_near_its_last_logged_val(run):
     assert (run / "train.log").exists() and not (run / "ckpt.pt").exists()
     truth = json.loads((run / "truth.json").read_text())
@@ -34,15 +37,28 @@ def test_each_run_keeps_its_log_and_a_truth_near_its_last_logged_val(run):
     assert abs(float(ev.val[-1]) - truth["val"]) < 0.05  # one eval of 50 batches against 500 batches
 
 
-def test_the_family_benchmark_pairs_each_short_run_with_every_longer_one():
+def _family_benchmark():  # noqa: ANN202
     sys.path.insert(0, str(FIXTURES.parent / "benchmarks"))
     try:
-        from extrapolation_family import grid_cases
+        import extrapolation_family
     finally:
         sys.path.pop(0)
-    cases = grid_cases(str(GRID))
+    return extrapolation_family
+
+
+def test_the_family_benchmark_pairs_each_short_run_with_every_longer_one():
+    cases = _family_benchmark().grid_cases(str(GRID))
     ratios = {c.ratio for c in cases if c.scenario == "rerun"}
     assert {1.5, 2.5, 5.0, 2.0} <= ratios
     assert {c.scenario for c in cases} == {"rerun", "resume", "constant"}
     for c in cases:
         assert c.to > int(c.short.rsplit("-", 1)[1]) and 1.5 < c.truth < 3.0
+
+
+def test_the_held_out_configs_are_off_the_grid_and_predicted_from_2000_to_5000_steps():
+    cases = _family_benchmark().heldout_cases(str(HELD_OUT))
+    assert {c.config for c in cases} == {"d6w192", "batch24"}
+    assert not {c.config for c in cases} & {p.name.split("-")[0] for p in RUNS}
+    for c in cases:
+        assert (c.source, c.scenario, c.ratio, c.to) == ("held-out", "rerun", 2.5, 5000)
+        assert c.short.endswith(f"{c.config}-2000") and 1.3 < c.truth < 2.0

@@ -1,0 +1,93 @@
+"""Held-out configs of `lossdoctor extrapolate`: two steps away from nanoGPT's README CPU config.
+
+    python benchmarks/heldout_runs.py [--runs fixtures/heldout] [--data input.txt]
+
+Each config is the README CPU config (lossdoctor/configs/shakespeare_char_cpu.yaml) with
+one change, trained by the built-in trainer at 2000 steps (the log predicted from) and
+5000 steps (the truth), max_iters = lr_decay_iters, seed 1:
+
+    d6w192   --n_layer=6 --n_embd=192 --n_head=6   (the README's head size of 32)
+    batch24  --batch_size=24
+
+Neither config is in the calibration grid (benchmarks/calibration_grid.py) nor is the
+README config itself, so `benchmarks/extrapolation_family.py` predicts them out of sample,
+as lossdoctor ships (calibration.for_config). Each run keeps its train.log and
+truth.json: the final model's val loss over 500 random val batches (always_save_checkpoint
+is on, so the checkpoint is the final model, not the best one); the checkpoint is
+dropped. Runs already there are reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+sys.path.insert(0, ROOT)
+DEFAULT_RUNS = os.path.join(ROOT, "fixtures", "heldout")
+DEFAULT_DATA = os.path.join(ROOT, "..", "shared", "data", "shakespeare_char", "input.txt")
+README_CPU = os.path.join(ROOT, "lossdoctor", "configs", "shakespeare_char_cpu.yaml")
+HORIZONS = (2000, 5000)  # 2.5x
+TRUTH_BATCHES = 500
+SEED = 1
+
+CONFIGS: dict[str, list[str]] = {
+    "d6w192": ["--n_layer=6", "--n_embd=192", "--n_head=6"],
+    "batch24": ["--batch_size=24"],
+}
+
+
+def train(runs: str, config: str, steps: int, data: str) -> None:
+    """Train runs/CONFIG-STEPS, record its 500-batch truth, keep only train.log and truth.json."""
+    name = f"{config}-{steps}"
+    out = os.path.join(runs, name)
+    if os.path.exists(os.path.join(out, "truth.json")):
+        return
+    print(f"training {name} ...", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "lossdoctor", "train", README_CPU, *CONFIGS[config],
+                    f"--max_iters={steps}", f"--lr_decay_iters={steps}", "--always_save_checkpoint=True",
+                    f"--seed={SEED}", f"--out_dir={out}", f"--data={data}", "--no-progress"],
+                   stdout=subprocess.DEVNULL, check=True)
+    seconds = time.perf_counter() - t0
+    from extrapolation import true_val
+
+    from lossdoctor.trainer.data import load_data
+    truth = true_val(out, load_data(data), TRUTH_BATCHES)
+    for extra in (f"val_{TRUTH_BATCHES}.txt", "metrics.jsonl", "meta.pkl", "ckpt.pt"):
+        if os.path.exists(os.path.join(out, extra)):
+            os.remove(os.path.join(out, extra))
+    with open(os.path.join(out, "truth.json"), "w", encoding="utf-8") as f:
+        json.dump({"val": truth, "batches": TRUTH_BATCHES, "train_seconds": round(seconds, 1)}, f)
+    print(f"  {seconds:.0f} s, truth {truth:.4f}", file=sys.stderr, flush=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", default=DEFAULT_RUNS)
+    ap.add_argument("--data", default=DEFAULT_DATA, help="tiny Shakespeare's input.txt")
+    args = ap.parse_args()
+    if not os.path.exists(args.data):
+        print(f"{args.data}: not found (tiny Shakespeare's input.txt; give --data)", file=sys.stderr)
+        return 2
+    os.makedirs(args.runs, exist_ok=True)
+    for steps in HORIZONS:  # the short logs first: they are what is predicted from
+        for config in CONFIGS:
+            train(args.runs, config, steps, os.path.abspath(args.data))
+    seconds = 0.0
+    for config in CONFIGS:
+        for steps in HORIZONS:
+            with open(os.path.join(args.runs, f"{config}-{steps}", "truth.json"), encoding="utf-8") as f:
+                seconds += json.load(f)["train_seconds"]
+    print(f"training took {seconds / 60:.0f} minutes of wall clock in all", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
