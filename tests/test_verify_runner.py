@@ -140,6 +140,20 @@ def test_rerun_reuses_every_finished_arm(tmp_path: Any, data: Any, tiny: Any,
 
 
 @pytest.mark.usefixtures("steady_speed")
+def test_a_rerun_plans_as_the_first_whatever_its_setup_took(tmp_path: Any, data: Any, tiny: Any,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The seconds before the plan (imports, reading runs) vary between calls; the plan,
+    and so every scaled step count, is the first call's."""
+    first = run_experiments([_loss_experiment()], budget_s=6, seeds=2, max_seeds=4, out_dir=str(tmp_path),
+                            data=data, base=tiny, spent_s=0.1)
+    count = _Counter(monkeypatch)
+    again = run_experiments([_loss_experiment()], budget_s=6, seeds=2, max_seeds=4, out_dir=str(tmp_path),
+                            data=data, base=tiny, spent_s=1.5)
+    assert (count.setups, count.steps) == (0, 0)
+    assert again.experiments == first.experiments
+
+
+@pytest.mark.usefixtures("steady_speed")
 def test_a_kill_keeps_finished_arms_and_a_rerun_completes(tmp_path: Any, data: Any, tiny: Any,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     first_arm: list[int] = []

@@ -254,10 +254,13 @@ def absent_device(device: str) -> str | None:
     return None
 
 
-def _times(experiments: Sequence[Experiment], base: TrainConfig, ctx: _Context) -> tuple[Times, float]:
+def _times(experiments: Sequence[Experiment], base: TrainConfig, ctx: _Context,
+           setup_s: float) -> tuple[Times, float, float]:
     """The base config's step and val-batch times, and each arm's step time, measured here,
-    with the seconds the measuring took; reused from OUT_DIR/plan.json when the base config
-    and budget match, so that a rerun scales every experiment exactly as the first run did."""
+    with the seconds the measuring took and the seconds spent before it (`setup_s`: reading
+    runs, sizing the model, imports); reused from OUT_DIR/plan.json when the base config
+    and budget match, so that a rerun scales every experiment exactly as the first run did
+    (a second or two more of imports would otherwise shift every scaled step count)."""
     path = os.path.join(ctx.out_dir, "plan.json")
     record = _read_json(path)
     start = time.monotonic()
@@ -265,7 +268,8 @@ def _times(experiments: Sequence[Experiment], base: TrainConfig, ctx: _Context) 
             and record.get("budget_s") == ctx.budget_s):
         step_s, eval_s = measure_speed(base, ctx.data)
         record = {"config": _key(base), "budget_s": ctx.budget_s, "seconds_per_step": step_s,
-                  "seconds_per_eval_batch": eval_s, "arms": {speed_key(base): step_s}, "timing_s": 0.0}
+                  "seconds_per_eval_batch": eval_s, "arms": {speed_key(base): step_s}, "timing_s": 0.0,
+                  "setup_s": setup_s}
     arms: dict[str, float] = record["arms"]
     measured = "timing_s" in record and record["timing_s"] == 0.0
     for e in experiments:
@@ -275,11 +279,13 @@ def _times(experiments: Sequence[Experiment], base: TrainConfig, ctx: _Context) 
             if speed_key(cfg) not in arms:
                 arms[speed_key(cfg)] = measure_speed(cfg, ctx.data, ARM_TIMING_STEPS)[0]
                 measured = True
+    if not isinstance(record.get("setup_s"), (int, float)):
+        record["setup_s"], measured = setup_s, True
     if measured:  # unchanged when all was reused, so that a rerun plans exactly as before
         record["timing_s"] = float(record.get("timing_s", 0.0)) + time.monotonic() - start
         _write_json(path, record)
     times = Times(float(record["seconds_per_step"]), float(record["seconds_per_eval_batch"]), arms)
-    return times, float(record.get("timing_s", 0.0))
+    return times, float(record.get("timing_s", 0.0)), float(record["setup_s"])
 
 
 def _not_verifiable(e: Experiment, reason: str) -> ExperimentResult:
@@ -320,9 +326,9 @@ def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", b
     loaded = data if data is not None and not isinstance(data, str) else load_data(data)
     ctx = _Context(loaded, data if isinstance(data, str) else None, executor or LocalExecutor(loaded), out_dir,
                    budget_s, max_seeds, progress)
-    times, timing_s = _times(runnable, base_cfg, ctx)
-    ctx.spent += max(0.0, timing_s - (time.monotonic() - ctx.start)) + spent_s  # a reused timing counts too
-    plan = plan_budget(runnable, base_cfg, budget_s, seeds, times, timing_s + spent_s, ctx.parallel)
+    times, timing_s, setup_s = _times(runnable, base_cfg, ctx, spent_s)
+    ctx.spent += max(0.0, timing_s - (time.monotonic() - ctx.start)) + setup_s  # a reused timing counts too
+    plan = plan_budget(runnable, base_cfg, budget_s, seeds, times, timing_s + setup_s, ctx.parallel)
     ctx.total = sum(s.steps_per_seed * (1 if s.windows else s.seeds) for s in plan.scaled.values())
     ctx.reserved = sum(ctx.wall(s) for s in plan.scaled.values())
     why_not = {**missing, **plan.deferred}
