@@ -47,9 +47,20 @@ def _counts(d: Diagnosis) -> str:
     return ", ".join(f"{v} {k}" for k, v in n.items() if v) or "none"
 
 
+def hanging(label: Text | str, text: Text | str) -> RenderableType:
+    """`label` then `text`, the text's wrapped lines indented under its first (a numbered
+    item whose second line does not start under the number)."""
+    grid = Table.grid()
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    grid.add_row(label, text)
+    return grid
+
+
 def _finding(i: int, f: Finding, verbose: bool = True) -> RenderableType:
-    head = Text.assemble((f"{i}. ", "bold"), (f"{f.severity.upper()} ", STYLE[f.severity]),
-                         (f"{f.rule} ", "bold"), (f"[{f.category}] ", "dim"), f.title)
+    head = hanging(Text(f"{i}. ", style="bold"),
+                   Text.assemble((f"{f.severity.upper()} ", STYLE[f.severity]), (f"{f.rule} ", "bold"),
+                                 (f"[{f.category}] ", "dim"), f.title))
     if f.explained_by and not verbose:  # a symptom: its cause above says what to do
         return Group(head, Text(f"   explained by {', '.join(_code(r) for r in f.explained_by)} (-v: details)",
                                 style="dim"))

@@ -18,7 +18,7 @@ from ..compare.records import RecordStats
 from ..diagnose import Diagnosis, Finding
 from ..facts import Facts
 from ..run import Run
-from .findings import STYLE
+from .findings import STYLE, hanging
 from .terminal import short_name
 
 TOP = 3  # findings named in the verdict, per run
@@ -95,9 +95,10 @@ def _top_findings(d: Diagnosis | None, n: int) -> list[RenderableType]:
 
 
 def _one(i: int, f: Finding) -> RenderableType:
-    line = Text.assemble(f"  {i}. ", (f"{f.rule.split('-', 1)[0]} ", STYLE[f.severity]), f.title)
+    text = Text.assemble((f"{f.rule.split('-', 1)[0]} ", STYLE[f.severity]), f.title)
     if f.explains:
-        line.append(f" (explains {', '.join(r.split('-', 1)[0] for r in f.explains)})", style="dim")
+        text.append(f" (explains {', '.join(r.split('-', 1)[0] for r in f.explains)})", style="dim")
+    line = hanging(f"  {i}. ", text)
     if not f.flags:
         return line
     return Group(line, Text(f"     {f.flags}", style="bold green"))
