@@ -303,6 +303,20 @@ def test_unexplained_is_the_rest_only_when_no_learning_key_differs():
     assert unexplained((measure, learning), 0.1, 0.02).delta_val == 0.0
 
 
+def test_a_setting_outside_nanogpt_s_keys_is_a_difference_but_bookkeeping_is_not(tmp_path):
+    """A runs table's `activation_type` changes what the model learns: the rest is not put
+    on n_head alone. Its run name, seed, wall time and final losses are no settings."""
+    table = tmp_path / "runs.csv"
+    table.write_text("run_name,seed,n_layer,n_head,n_embd,activation_type,training_time_sec,final_val_loss\n"
+                     "gelu,1,6,6,384,gelu,1188.5,1.70\n"
+                     "swiglu,2,6,1,384,swiglu,1496.8,1.87\n")
+    c = _analysis(table).comparison
+    keys = {d.key: d.kind for d in c.diff}
+    assert keys == {"n_head": "learning", "activation_type": "learning"}
+    rest = next(a for a in c.attribution if "n_head" in a.method)
+    assert rest.cause == "model size and other config" and "activation_type swiglu vs gelu" in rest.method
+
+
 def test_a_log_without_a_header_has_an_unknown_config_and_gets_no_share(tmp_path):
     """The better run's log is cut down to its loss lines: its config is unknown, not
     train.py's defaults, so no share goes to a config key and the rest stays unexplained."""

@@ -4,6 +4,7 @@ the curves where they overlap, and notes on where each run stood when it stopped
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -19,6 +20,10 @@ LEARNING_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "dropout",
 RUNTIME_KEYS = ("device", "dtype", "compile")
 MEASURE_KEYS = ("eval_iters", "eval_interval", "log_interval", "always_save_checkpoint")
 OVERLAP_POINTS = 5
+# another trainer's or a runs table's columns that name, time or measure a run rather than
+# set what its model learns (a run's name, seed, parameter count, wall time, final losses)
+BOOKKEEPING = re.compile(r"(?i)^(run_?name|name|id|seed|vocab_size|wandb.*|_.*)$|"
+                         r"(loss|acc|ppl|perplexity|bpb|time|_sec|seconds|runtime|params|mfu|flops|memory)")
 
 
 def final(f: Facts, metric: str) -> float | None:
@@ -59,6 +64,21 @@ def config_diff(ra: Run, rb: Run) -> tuple[KeyDiff, ...]:
             continue
         kind = "learning" if key in LEARNING_KEYS else "runtime" if key in RUNTIME_KEYS else "measurement"
         out.append(KeyDiff(key, va, vb, oa, ob, kind))
+    return tuple(out) + _other_settings(ra, rb)
+
+
+def _other_settings(ra: Run, rb: Run) -> tuple[KeyDiff, ...]:
+    """Settings outside nanoGPT's keys (a fork's `activation_type`, a runs table's
+    `pos_encoding`) that both runs show and that differ: they may change what the model
+    learns, so the gap's rest is not put on the nanoGPT keys alone."""
+    from ..nanogpt import NANOGPT_KEYS
+    out = []
+    for key in sorted(set(ra.config.values) & set(rb.config.values)):
+        if key in NANOGPT_KEYS or BOOKKEEPING.search(key):
+            continue
+        (va, oa), (vb, ob) = _shown(ra, key), _shown(rb, key)
+        if va is not None and vb is not None and va != vb:
+            out.append(KeyDiff(key, va, vb, oa, ob, "learning"))
     return tuple(out)
 
 
