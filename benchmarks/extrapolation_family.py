@@ -25,8 +25,10 @@ steps (`rerun` of a constant schedule at 5x, 2.5x and 1.5x).
 
 The held-out configs (benchmarks/heldout_runs.py, kept in fixtures/heldout: the README CPU
 config with 6 layers x 192, or with batch 24) are another: each 2000-step log predicted to
-its 5000-step rerun (2.5x). These and nanoGPT's runs are predicted as lossdoctor ships
-(calibration.for_config), with nothing fitted on them. A case lossdoctor declines (past
+its 5000-step rerun (2.5x). The repetition runs (benchmarks/repetition_runs.py, kept in
+fixtures/repetition: four model sizes from 3.1 to 7.7 epochs of their data) are a third.
+These and nanoGPT's runs are predicted as lossdoctor ships (calibration.for_config), with
+nothing fitted on them. A case lossdoctor declines (past
 4 epochs of the data) is listed apart, with what the law would have said.
 
 Prints per case, then per config and ratio, then per ratio: median and worst |error|, the
@@ -103,8 +105,9 @@ def grid_cases(runs: str) -> list[Case]:
     return out
 
 
-def heldout_cases(runs: str) -> list[Case]:
-    """Each held-out config's 2000-step log, predicted to its 5000-step rerun."""
+def heldout_cases(runs: str, source: str = "held-out") -> list[Case]:
+    """Each config's shorter log (CONFIG-N) predicted to its rerun at 2.5x (CONFIG-2.5N):
+    the held-out configs (2000 -> 5000), or the repetition runs (3.1 -> 7.7 epochs)."""
     out: list[Case] = []
     if not os.path.isdir(runs):
         return out
@@ -114,8 +117,8 @@ def heldout_cases(runs: str) -> list[Case]:
         if os.path.exists(os.path.join(runs, name, "truth.json")) and os.path.exists(longer):
             with open(longer, encoding="utf-8") as f:
                 truth = json.load(f)["val"]
-            out.append(Case(config, f"{config}-held-out", "rerun", 2.5, os.path.join(runs, name),
-                            int(steps) * 5 // 2, truth, "held-out"))
+            out.append(Case(config, f"{config}-{source}", "rerun", 2.5, os.path.join(runs, name),
+                            int(steps) * 5 // 2, truth, source))
     return out
 
 
@@ -203,7 +206,7 @@ def loco(cases: list[Case]) -> tuple[list[Row], list[Row]]:
         others = [r for r in first if r.case.source == "grid" and r.case.config != config]
         base, per = calibration.model_error_fit([(r.case.ratio, r.mean, r.case.truth, r.sd) for r in others])
         cal = calibration.family(base, per, f"the grid without {config}")
-        rows += [predict(c, cal) for c in cases if c.config == config]
+        rows += [predict(c, cal) for c in cases if c.config == config and c.source == "grid"]
     return first, rows
 
 
@@ -229,7 +232,8 @@ def report(rows: list[Row]) -> None:
                 print(summary(f"grid {scenario} {ratio:g}x", sel))
     grid = [r for r in rows if r.case.source == "grid" and r.case.scenario == "rerun"]
     print(summary("grid rerun, all ratios", grid))
-    for source, label in (("held-out", "held-out configs, 2.5x"), ("nanoGPT", "nanoGPT's own runs, all")):
+    for source, label in (("held-out", "held-out configs, 2.5x"), ("repetition", "repetition runs, 2.5x"),
+                          ("nanoGPT", "nanoGPT's own runs, all")):
         sel = [r for r in rows if r.case.source == source and r.declined is None]
         if sel:
             print(summary(label, sel))
@@ -244,11 +248,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", default=os.path.join(ROOT, "fixtures", "calibration"))
     ap.add_argument("--heldout", default=os.path.join(ROOT, "fixtures", "heldout"))
+    ap.add_argument("--repetition", default=os.path.join(ROOT, "fixtures", "repetition"))
     ap.add_argument("--groundtruth", default=os.path.join(ROOT, "..", "shared", "groundtruth"))
     args = ap.parse_args(argv)
     from lossdoctor.fit import calibration
     with tempfile.TemporaryDirectory() as scratch:
-        cases = grid_cases(args.runs) + heldout_cases(args.heldout) + groundtruth_cases(args.groundtruth, scratch)
+        cases = (grid_cases(args.runs) + heldout_cases(args.heldout) + heldout_cases(args.repetition, "repetition")
+                 + groundtruth_cases(args.groundtruth, scratch))
         first, rows = loco(cases)
     report(rows)
     bare = [r for r in first if r.case.source == "grid" and r.case.scenario == "rerun"]

@@ -43,15 +43,16 @@ CONFIGS: dict[str, list[str]] = {
 }
 
 
-def train(runs: str, config: str, steps: int, data: str) -> None:
-    """Train runs/CONFIG-STEPS, record its 500-batch truth, keep only train.log and truth.json."""
+def train(runs: str, config: str, steps: int, data: str, flags: list[str] | None = None) -> None:
+    """Train runs/CONFIG-STEPS (the README CPU config with CONFIGS[config], or `flags`),
+    record its 500-batch truth, keep only train.log and truth.json."""
     name = f"{config}-{steps}"
     out = os.path.join(runs, name)
     if os.path.exists(os.path.join(out, "truth.json")):
         return
     print(f"training {name} ...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "lossdoctor", "train", README_CPU, *CONFIGS[config],
+    subprocess.run([sys.executable, "-m", "lossdoctor", "train", README_CPU, *(flags or CONFIGS[config]),
                     f"--max_iters={steps}", f"--lr_decay_iters={steps}", "--always_save_checkpoint=True",
                     f"--seed={SEED}", f"--out_dir={out}", f"--data={data}", "--no-progress"],
                    stdout=subprocess.DEVNULL, check=True)

@@ -1,5 +1,6 @@
-"""The calibration grid's runs (fixtures/calibration) and the held-out configs' runs
-(fixtures/heldout): what the family backtests stand on."""
+"""The calibration grid's runs (fixtures/calibration), the held-out configs' runs
+(fixtures/heldout) and the repetition runs (fixtures/repetition): what the family
+backtests stand on."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ GRID = FIXTURES / "calibration"
 HELD_OUT = FIXTURES / "heldout"
 RUNS = sorted(p for p in GRID.iterdir() if p.is_dir() and not p.name.startswith("_"))
 HELD_OUT_RUNS = sorted(p for p in HELD_OUT.iterdir() if p.is_dir())
+REPETITION = FIXTURES / "repetition"
+REPETITION_RUNS = sorted(p for p in REPETITION.iterdir() if p.is_dir())
 
 
 def test_the_grid_has_its_configs_datasets_and_horizons():
@@ -26,7 +29,7 @@ def test_the_grid_has_its_configs_datasets_and_horizons():
             assert {f"{config}-shakespeare-{seed}-{h}" for h in (400, 600, 1000, 2000)} <= names
 
 
-@pytest.mark.parametrize("run", RUNS + HELD_OUT_RUNS, ids=lambda p: p.name)
+@pytest.mark.parametrize("run", RUNS + HELD_OUT_RUNS + REPETITION_RUNS, ids=lambda p: p.name)
 def test_each_run_keeps_its_log_and_a_truth_near_its_last_logged_val(run):
     assert (run / "train.log").exists() and not (run / "ckpt.pt").exists()
     truth = json.loads((run / "truth.json").read_text())
@@ -62,3 +65,15 @@ def test_the_held_out_configs_are_off_the_grid_and_predicted_from_2000_to_5000_s
     for c in cases:
         assert (c.source, c.scenario, c.ratio, c.to) == ("held-out", "rerun", 2.5, 5000)
         assert c.short.endswith(f"{c.config}-2000") and 1.3 < c.truth < 2.0
+
+
+def test_the_repetition_runs_go_from_3_to_8_epochs_at_four_model_sizes():
+    import lossdoctor
+    cases = _family_benchmark().heldout_cases(str(REPETITION), "repetition")
+    assert {c.config for c in cases} == {"r2w96", "r3w128", "r4w192", "r4w128"}
+    params = set()
+    for c in cases:
+        facts = lossdoctor.analyze([c.short], diagnose_runs=False).facts[0]
+        assert 3.0 < facts.value("epochs") < 3.2 and c.ratio == 2.5  # 3.1 -> 7.7 epochs
+        params.add(round(facts.value("params") / 1e5))
+    assert len(params) == 4
