@@ -1,7 +1,7 @@
 """Leave-one-config-out backtests of `lossdoctor extrapolate` on the calibration grid.
 
     python benchmarks/extrapolation_family.py [--runs fixtures/calibration] [--heldout fixtures/heldout]
-                                              [--groundtruth DIR]
+                                              [--repetition fixtures/repetition] [--groundtruth DIR]
 
 The grid (benchmarks/calibration_grid.py, kept in fixtures/calibration) holds six configs
 on tiny Shakespeare and three on "pycode", each trained to max_iters = lr_decay_iters =
@@ -28,8 +28,8 @@ config with 6 layers x 192, or with batch 24) are another: each 2000-step log pr
 its 5000-step rerun (2.5x). The repetition runs (benchmarks/repetition_runs.py, kept in
 fixtures/repetition: four model sizes from 3.1 to 7.7 epochs of their data) are a third.
 These and nanoGPT's runs are predicted as lossdoctor ships (calibration.for_config), with
-nothing fitted on them. A case lossdoctor declines (past
-4 epochs of the data) is listed apart, with what the law would have said.
+nothing fitted on them. A case lossdoctor declines (past 4 epochs of the data) is listed
+apart, with what the law would have said.
 
 Prints per case, then per config and ratio, then per ratio: median and worst |error|, the
 coverage of the 80% intervals, and the naive power law's median and worst |error|.
@@ -68,7 +68,7 @@ class Case(NamedTuple):
     short: str  # the log predicted from
     to: int
     truth: float
-    source: str = "grid"  # "grid" (calibrated leaving its config out), "held-out" or "nanoGPT" (as shipped)
+    source: str = "grid"  # "grid" (calibrated leaving its config out); "held-out", "repetition", "nanoGPT" (as shipped)
 
 
 class Row(NamedTuple):
@@ -145,9 +145,9 @@ def groundtruth_cases(folder: str, scratch: str) -> list[Case]:
 
 
 def predict(case: Case, calibration: Calibration) -> Row:
-    """A grid case with `calibration`; a held-out or nanoGPT case as lossdoctor ships
-    (nanoGPT's is the README CPU config: the reference runs and DEFAULT; a held-out
-    config gets FAMILY)."""
+    """A grid case with `calibration`; any other as lossdoctor ships (the README CPU
+    config, as nanoGPT's runs and r4w128: the reference runs and DEFAULT; other configs:
+    FAMILY)."""
     import lossdoctor
     from lossdoctor.fit import Extrapolator
     extrapolate = importlib.import_module("lossdoctor.fit.extrapolate")  # the module, not its function
