@@ -314,8 +314,13 @@ def test_no_prediction_past_the_measured_epochs():
     run = lossdoctor.load(FIXTURES / "lossdoctor_train" / "readme_cpu_2000")  # 768 tokens/step, tiny Shakespeare
     limit = int(MAX_EPOCHS * 1_003_854 / 768)  # 5228 steps
     extrapolate(run, limit - 28, scenarios=("rerun",))
-    with pytest.raises(BeyondEpochs, match=r"step 5,300 is 4.1 epochs of the training data"):
+    with pytest.raises(BeyondEpochs, match=r"step 5,300 is 4.1 epochs of the training data") as refused:
         extrapolate(run, 5300, scenarios=("rerun",))
+    farthest = int(str(refused.value).rsplit("supports is step ", 1)[1].replace(",", ""))
+    assert limit - 10 <= farthest <= limit  # the farthest step the message names is predicted; one more is not
+    extrapolate(run, farthest, scenarios=("rerun",))
+    with pytest.raises(BeyondEpochs):
+        extrapolate(run, farthest + 1, scenarios=("rerun",))
 
 
 def test_no_prediction_past_the_measured_horizon(synthetic):

@@ -204,7 +204,8 @@ class Extrapolator:
         if per_step is not None and to > last and to * per_step > MAX_EPOCHS:
             raise BeyondEpochs(f"step {to:,} is {to * per_step:.1f} epochs of the training data, beyond "
                                f"the {MAX_EPOCHS:g} the backtests measure (repeated data flatten val in a "
-                               "way the law does not model; docs/extrapolation.md)")
+                               "way the law does not model; docs/extrapolation.md); the farthest this run "
+                               f"supports is step {min(int(MAX_EPOCHS / per_step), int(MAX_HORIZON * last)):,}")
         peak = obs.schedule.peak(max(to, last) + 1)
         use_reference = self.reference and to > last  # inside the observed range there is nothing to add
         fits = self._once(("fits", peak, use_reference), lambda: self._fit(obs, peak, use_reference))
