@@ -164,9 +164,10 @@ def predict(case: Case, calibration: Calibration) -> Row:
     return Row(case, v.mean, v.lo, v.hi, v.sd, x.baseline.val, x.path(case.scenario), declined)
 
 
-def bumps(rows: list[Row]) -> list[tuple[str, float, float]]:
+def bumps(rows: list[Row]) -> list[tuple[str, float, float, float | None]]:
     """The resume bump of each `resume` case: val at the first eval after the resume step
-    minus val at it, predicted (along the predicted path) and true (in the resumed log)."""
+    minus val at it, predicted (along the predicted path), as logged (two 50-batch evals),
+    and paired over 500 batches where benchmarks/resume_bump_runs.py measured it."""
     import lossdoctor
     out = []
     for r in rows:
@@ -183,8 +184,18 @@ def bumps(rows: list[Row]) -> list[tuple[str, float, float]]:
         truth = float(ev.val[after][0] - ev.val[ev.step == FROM][-1])
         assert r.path is not None
         steps, values = r.path
-        out.append((c.family, float(np.interp(first, steps, values) - values[0]), truth))
+        paired = _paired_bump(os.path.dirname(c.short), stem, first)
+        out.append((c.family, float(np.interp(first, steps, values) - values[0]), truth, paired))
     return out
+
+
+def _paired_bump(runs: str, stem: str, step: int) -> float | None:
+    """The 500-batch truth of the run resumed and stopped at `step` minus the resumed run's."""
+    paths = [os.path.join(runs, name, "truth.json") for name in (f"{stem}-bump-{step}", f"{stem}-{FROM}")]
+    if not all(os.path.exists(p) for p in paths):
+        return None
+    after, before = (json.load(open(p, encoding="utf-8"))["val"] for p in paths)
+    return float(after - before)
 
 
 def summary(label: str, rows: list[Row]) -> str:
@@ -259,10 +270,12 @@ def main(argv: list[str] | None = None) -> int:
     report(rows)
     bare = [r for r in first if r.case.source == "grid" and r.case.scenario == "rerun"]
     print(summary("grid reruns, model error 0", bare), "(the README CPU config's model error)")
-    print("\nresume bump (val at the first eval after resuming minus val at the resume step)")
-    for family, pred, truth in bumps(first):
+    print("\nresume bump (val at the first eval after resuming minus val at the resume step; logged: two "
+          "50-batch evals; paired: the same 500 batches)")
+    for family, pred, truth, paired in bumps(first):
         ratio = pred / truth if truth else float("nan")
-        print(f"{family:28s} predicted {pred:+.4f}  true {truth:+.4f}  ratio {ratio:.2f}")
+        both = f"  paired {paired:+.4f}  ratio {pred / paired:.2f}" if paired else ""
+        print(f"{family:28s} predicted {pred:+.4f}  logged {truth:+.4f}  ratio {ratio:.2f}{both}")
     base, per = calibration.model_error_fit([(r.case.ratio, r.mean, r.case.truth, r.sd) for r in first
                                              if r.case.source == "grid"])
     print(f"\nthe model error over every grid config (fit/calibration.py):\n"
