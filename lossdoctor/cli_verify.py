@@ -53,7 +53,8 @@ def add_parser(sub: Any) -> None:
                    help="cpu, cuda, cuda:N, mps; given twice, the same config is also trained on both")
     v.add_argument("--budget", type=_duration, default=600.0, metavar="TIME",
                    help="time budget for training, e.g. 10m, 90s, 1h (default 10m)")
-    v.add_argument("--only", action="append", metavar="ID", help="run only these experiments (repeatable)")
+    v.add_argument("--only", action="append", metavar="ID",
+                   help="run only these experiments (repeatable; a rule's code, LD101, will do)")
     v.add_argument("--executor", choices=("local", "devices", "torchrun", "ray"), default="local",
                    help="where arms train: local (in this process, default), devices (one process per GPU), "
                         "torchrun (each arm as a DDP run over --nproc processes), ray (a Ray cluster; "
@@ -170,10 +171,12 @@ def _only(args: argparse.Namespace, experiments: tuple[Any, ...]) -> tuple[Any, 
     if not args.only:
         return experiments
     known = {e.id for e in experiments}
-    unknown = [i for i in args.only if i not in known]
+    codes = {e.id.split("-", 1)[0]: e.id for e in experiments if re.match(r"LD\d+-", e.id)}  # LD101 for LD101-...
+    wanted = {codes.get(i, i) for i in args.only}
+    unknown = [i for i in args.only if codes.get(i, i) not in known]
     if unknown:
         raise UsageError(f"verify --only {unknown[0]}: no such experiment (one of {', '.join(sorted(known))})")
-    return tuple(e for e in experiments if e.id in args.only)
+    return tuple(e for e in experiments if e.id in wanted)
 
 
 def _extrapolation(args: argparse.Namespace, device: str) -> Any:

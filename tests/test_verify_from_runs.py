@@ -83,3 +83,15 @@ def test_rescale_scales_a_treatments_own_shape_values() -> None:
     e = Experiment("wider", "wider", (), ("--n_embd=512", "--dropout=0.1"), "loss at equal steps",
                    Claim.improves(Metric.loss()))
     assert rescale(e, shrunk).treatment == ("--n_embd=252", "--dropout=0.1")
+
+
+def test_only_takes_a_rule_s_code_or_its_full_id() -> None:
+    import argparse
+
+    from lossdoctor.cli_verify import _only
+    experiments = plan_from_runs(analyze([CPU_SMALL]), "cpu").experiments
+    by_code = _only(argparse.Namespace(only=["LD101"]), experiments)
+    by_id = _only(argparse.Namespace(only=["LD101-still-improving"]), experiments)
+    assert [e.id for e in by_code] == [e.id for e in by_id] == ["LD101-still-improving"]
+    with pytest.raises(UsageError, match="no such experiment"):
+        _only(argparse.Namespace(only=["LD10"]), experiments)

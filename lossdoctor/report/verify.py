@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -56,14 +57,14 @@ def _noise(n: NoiseFloor | None) -> dict[str, Any] | None:
 
 def render(report: VerifyReport) -> RenderableType:
     table = Table(title="lossdoctor verify", title_justify="left", show_lines=True)
-    table.add_column("experiment", no_wrap=True)
+    table.add_column("experiment", overflow="fold")
     for col in ("baseline", "treatment", "effect, 95% CI, p"):
         table.add_column(col, overflow="fold")
     table.add_column("verdict", min_width=12)
     for e in report.experiments:  # a number a line, so that 80 columns never fold one
         v = e.verification
         effect = _effect_lines(v) + ("" if v.p_value is None else f"\np = {_p_text(v)}")
-        table.add_row(e.id, _arm_lines(v.baseline), _arm_lines(v.treatment), effect,
+        table.add_row(_id_lines(e.id), _arm_lines(v.baseline), _arm_lines(v.treatment), effect,
                       Text(v.verdict, style=STYLE.get(v.verdict, "")))
     parts: list[RenderableType] = [table]
     for e in report.experiments:
@@ -114,6 +115,13 @@ def _support_text(e: ExperimentResult) -> str:
     word = {True: "supports the recommendation", False: "goes against the recommendation",
             None: "settles nothing yet"}[e.supports]
     return f"{e.verification.verdict}, {word}"
+
+
+def _id_lines(experiment_id: str) -> str:
+    """A rule's experiment as its code over its name (LD101 / still-improving), so that the
+    column stays narrow; `--only` takes either."""
+    code, _, name = experiment_id.partition("-")
+    return f"{code}\n{name}" if re.fullmatch(r"LD\d+", code) and name else experiment_id
 
 
 def _num(x: float, digits: int = 3, sign: str = "") -> str:
