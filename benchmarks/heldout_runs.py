@@ -69,15 +69,24 @@ def train(runs: str, config: str, steps: int, data: str, flags: list[str] | None
     print(f"  {seconds:.0f} s, truth {truth:.4f}", file=sys.stderr, flush=True)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", default=DEFAULT_RUNS)
+def run_args(doc: str, runs: str) -> argparse.Namespace | None:
+    """--runs (default `runs`) and --data of a script that trains benchmark runs; None, said
+    on stderr, when the data is not there."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--runs", default=runs)
     ap.add_argument("--data", default=DEFAULT_DATA, help="tiny Shakespeare's input.txt")
     args = ap.parse_args()
     if not os.path.exists(args.data):
         print(f"{args.data}: not found (tiny Shakespeare's input.txt; give --data)", file=sys.stderr)
-        return 2
+        return None
     os.makedirs(args.runs, exist_ok=True)
+    return args
+
+
+def main() -> int:
+    args = run_args(__doc__, DEFAULT_RUNS)
+    if args is None:
+        return 2
     for steps in HORIZONS:  # the short logs first: they are what is predicted from
         for config in CONFIGS:
             train(args.runs, config, steps, os.path.abspath(args.data))

@@ -20,14 +20,13 @@ each kept as train.log and a 500-batch truth.json, as heldout_runs.py does.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from heldout_runs import DEFAULT_DATA, train  # noqa: E402
+from heldout_runs import run_args, train  # noqa: E402
 
 DEFAULT_RUNS = os.path.join(ROOT, "fixtures", "repetition")
 HORIZONS = {"r4w128": (4000, 10000)}  # steps of the log predicted from and of the truth; else:
@@ -41,14 +40,9 @@ CONFIGS: dict[str, list[str]] = {
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", default=DEFAULT_RUNS)
-    ap.add_argument("--data", default=DEFAULT_DATA, help="tiny Shakespeare's input.txt")
-    args = ap.parse_args()
-    if not os.path.exists(args.data):
-        print(f"{args.data}: not found (tiny Shakespeare's input.txt; give --data)", file=sys.stderr)
+    args = run_args(__doc__, DEFAULT_RUNS)
+    if args is None:
         return 2
-    os.makedirs(args.runs, exist_ok=True)
     for i in range(2):  # the short logs first
         for config, flags in CONFIGS.items():
             steps = HORIZONS.get(config, DEFAULT_HORIZONS)[i]

@@ -17,7 +17,6 @@ is trained again for its checkpoint where the checkout has only its log.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -26,13 +25,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from calibration_grid import (  # noqa: E402
     CONFIGS,
-    DEFAULT_DATA,
     DEFAULT_RUNS,
     HORIZONS,
     SEEDS,
     continuations,
     train,
 )
+from heldout_runs import run_args  # noqa: E402
 
 BUMP_STEPS = 40  # the grid's eval interval after resuming: where its logged bump is read
 
@@ -51,12 +50,8 @@ def bump_runs() -> list[tuple[str, str, list[str]]]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", default=DEFAULT_RUNS)
-    ap.add_argument("--data", default=DEFAULT_DATA, help="tiny Shakespeare's input.txt")
-    args = ap.parse_args()
-    if not os.path.exists(args.data):
-        print(f"{args.data}: not found (tiny Shakespeare's input.txt; give --data)", file=sys.stderr)
+    args = run_args(__doc__, DEFAULT_RUNS)
+    if args is None:
         return 2
     for name, base, flags in bump_runs():
         config = base.split("-")[0]
