@@ -69,6 +69,7 @@ class Case(NamedTuple):
     to: int
     truth: float
     source: str = "grid"  # "grid" (calibrated leaving its config out); "held-out", "repetition", "nanoGPT" (as shipped)
+    longer: str = ""  # the log of the run that reached `to` (its last eval's train loss: the train truth)
 
 
 class Row(NamedTuple):
@@ -101,7 +102,7 @@ def grid_cases(runs: str) -> list[Case]:
                 with open(truth, encoding="utf-8") as f:
                     value = json.load(f)["val"]
                 out.append(Case(config, f"{config}-{dataset}", scenario, round(to / start, 2), os.path.join(runs, name),
-                                to, value))
+                                to, value, longer=os.path.join(runs, longer)))
     return out
 
 
@@ -118,7 +119,7 @@ def heldout_cases(runs: str, source: str = "held-out") -> list[Case]:
             with open(longer, encoding="utf-8") as f:
                 truth = json.load(f)["val"]
             out.append(Case(config, f"{config}-{source}", "rerun", 2.5, os.path.join(runs, name),
-                            int(steps) * 5 // 2, truth, source))
+                            int(steps) * 5 // 2, truth, source, os.path.dirname(longer)))
     return out
 
 
@@ -129,7 +130,7 @@ def groundtruth_cases(folder: str, scratch: str) -> list[Case]:
         return out
     ev, _ = lossdoctor.load(os.path.join(folder, "gt_T3000.log")).curves()
     out.append(Case("nanoGPT", "nanoGPT-shakespeare", "rerun", 3.0, os.path.join(folder, "gt_T1000.log"), 3000,
-                    float(ev.val[-1]), "nanoGPT"))
+                    float(ev.val[-1]), "nanoGPT", os.path.join(folder, "gt_T3000.log")))
     const = os.path.join(folder, "const_5000.log")
     ev, _ = lossdoctor.load(const).curves()
     with open(const, encoding="utf-8") as f:
@@ -140,7 +141,7 @@ def groundtruth_cases(folder: str, scratch: str) -> list[Case]:
         with open(path, "w", encoding="utf-8") as f:
             f.writelines(lines[: end + 1])
         out.append(Case("nanoGPT", "nanoGPT-constant", "rerun", round(5000 / cut, 1), path, 5000, float(ev.val[-1]),
-                        "nanoGPT"))
+                        "nanoGPT", const))
     return out
 
 
@@ -196,6 +197,74 @@ def _paired_bump(runs: str, stem: str, step: int) -> float | None:
         return None
     after, before = (json.load(open(p, encoding="utf-8"))["val"] for p in paths)
     return float(after - before)
+
+
+LAWS = ("shipped", "calibrated", "free")  # the ensemble as weighted, and each of its two laws alone
+
+
+def law_errors(case: Case, calibration: Calibration) -> dict[str, tuple[float, float]]:
+    """(val error, train error) of a `rerun` case under each of LAWS: the ensemble as its
+    backtest weighs it, the calibrated-shape law alone, the free-shape law alone. The
+    train truth is the longer run's last logged eval (train loss over eval_iters batches)."""
+    import lossdoctor
+    from lossdoctor.fit import Extrapolator, streams
+    from lossdoctor.fit.results import LawWeights
+    extrapolate = importlib.import_module("lossdoctor.fit.extrapolate")
+    ev, _ = lossdoctor.load(case.longer).curves()
+    train_truth = float(ev.train[-1])
+    weigh, out = streams.law_weights, {}
+    for law in LAWS:
+        forced = {"calibrated": LawWeights(1.0, 0.0), "free": LawWeights(0.0, 1.0)}.get(law)
+
+        def weights(*args: object, forced: LawWeights | None = forced) -> streams.Backtest:
+            b = weigh(*args)  # type: ignore[arg-type]
+            return b if forced is None else b._replace(weights=forced)
+        with mock.patch.object(streams, "law_weights", weights), \
+                mock.patch.object(extrapolate, "MAX_EPOCHS", float("inf")):
+            x = Extrapolator(lossdoctor.load(case.short), calibration=calibration if case.source == "grid" else None
+                             ).extrapolate(case.to, scenarios=(case.scenario,))
+        s = x.scenarios[0]
+        assert s.val is not None and s.train is not None
+        out[law] = (s.val.mean - case.truth, s.train.mean - train_truth)
+    return out
+
+
+def law_table(cases: list[Case], calibration: Calibration) -> list[tuple[Case, dict[str, tuple[float, float]]]]:
+    """law_errors of the reruns out of the grid, and of the grid's at 2.5x."""
+    return [(c, law_errors(c, calibration)) for c in cases
+            if c.scenario == "rerun" and (c.source != "grid" or c.ratio == 2.5)]
+
+
+def report_laws(table: list[tuple[Case, dict[str, tuple[float, float]]]]) -> None:
+    print("\neach law alone (error in nats, val against the 500-batch truth, train against the longer run's last "
+          "eval)\n" + f"{'case':28s} " + " ".join(f"{'val ' + law:>15s}" for law in LAWS) + " "
+          + " ".join(f"{'train ' + law:>17s}" for law in LAWS))
+    groups: dict[str, list[dict[str, tuple[float, float]]]] = {}
+    for c, e in table:
+        groups.setdefault("grid 2.5x" if c.source == "grid" else c.source, []).append(e)
+        if c.source != "grid":
+            print(f"{os.path.basename(c.short):28s} " + " ".join(f"{e[law][0]:+15.4f}" for law in LAWS) + " "
+                  + " ".join(f"{e[law][1]:+17.4f}" for law in LAWS))
+    for label, errs in groups.items():
+        med = [float(np.median([abs(e[law][k]) for e in errs])) for k in (0, 1) for law in LAWS]
+        print(f"{'median |error|, ' + label:28s} " + " ".join(f"{m:15.4f}" for m in med[:3]) + " "
+              + " ".join(f"{m:17.4f}" for m in med[3:]) + f"  (n={len(errs)})")
+
+
+def seed_spread(cases: list[Case]) -> dict[int, float]:
+    """The sd of one seed's truth at each grid horizon, from the two seeds' differences: a
+    predictor of the expected loss is off one seed's truth by about 0.67 of it (median)."""
+    truths: dict[tuple[str, int], dict[str, float]] = {}
+    for c in cases:
+        if c.source == "grid" and c.scenario == "rerun":
+            seed = os.path.basename(c.short).split("-")[2]
+            truths.setdefault((c.family, c.to), {})[seed] = c.truth
+    diffs: dict[int, list[float]] = {}
+    for (_, to), by_seed in truths.items():
+        if len(by_seed) == 2:
+            a, b = by_seed.values()
+            diffs.setdefault(to, []).append(a - b)
+    return {to: float(np.sqrt(np.mean(np.square(d)) / 2)) for to, d in sorted(diffs.items())}
 
 
 def summary(label: str, rows: list[Row]) -> str:
@@ -267,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         cases = (grid_cases(args.runs) + heldout_cases(args.heldout) + heldout_cases(args.repetition, "repetition")
                  + groundtruth_cases(args.groundtruth, scratch))
         first, rows = loco(cases)
+        laws = law_table(cases, calibration.family(0.0, 0.0, "no model error"))
     report(rows)
     bare = [r for r in first if r.case.source == "grid" and r.case.scenario == "rerun"]
     print(summary("grid reruns, model error 0", bare), "(the README CPU config's model error)")
@@ -276,6 +346,11 @@ def main(argv: list[str] | None = None) -> int:
         ratio = pred / truth if truth else float("nan")
         both = f"  paired {paired:+.4f}  ratio {pred / paired:.2f}" if paired else ""
         print(f"{family:28s} predicted {pred:+.4f}  logged {truth:+.4f}  ratio {ratio:.2f}{both}")
+    report_laws(laws)
+    spread = seed_spread(cases)
+    print("\nseed-to-seed sd of the grid's truths (two seeds; against one seed's truth, a predictor of the "
+          "expected loss errs by about 0.67 sd, median): "
+          + ", ".join(f"{to} steps {sd:.4f}" for to, sd in spread.items()))
     base, per = calibration.model_error_fit([(r.case.ratio, r.mean, r.case.truth, r.sd) for r in first
                                              if r.case.source == "grid"])
     print(f"\nthe model error over every grid config (fit/calibration.py):\n"

@@ -68,8 +68,8 @@ SCENARIOS = ("rerun", "resume", "constant")
 # prediction is made
 MAX_HORIZON = 5.0
 # the most epochs of the training data that the backtests reach (nanoGPT's README CPU
-# config at 5000 steps: 3.8): past it the data repeat more than the law was measured on,
-# and val flattens in a way it does not model, so no prediction is made
+# config at 5000 steps: 3.8): past it the repetition runs (benchmarks/repetition_runs.py)
+# found the law too optimistic, train as much as val, so no prediction is made
 MAX_EPOCHS = 4.0
 MODEL_NAME = "lr-annealing law (Tissue et al. 2024) with a calibrated shape prior"
 T = TypeVar("T")
@@ -203,8 +203,8 @@ class Extrapolator:
         per_step = self._once(("epochs",), lambda: _epochs_per_step(self.run, last))
         if per_step is not None and to > last and to * per_step > MAX_EPOCHS:
             raise BeyondEpochs(f"step {to:,} is {to * per_step:.1f} epochs of the training data, beyond "
-                               f"the {MAX_EPOCHS:g} the backtests measure (repeated data flatten val in a "
-                               "way the law does not model; docs/extrapolation.md); the farthest this run "
+                               f"the {MAX_EPOCHS:g} the backtests measure (past them the law's predictions were too "
+                               "optimistic; docs/extrapolation.md); the farthest this run "
                                f"supports is step {min(int(MAX_EPOCHS / per_step), int(MAX_HORIZON * last)):,}")
         peak = obs.schedule.peak(max(to, last) + 1)
         use_reference = self.reference and to > last  # inside the observed range there is nothing to add
