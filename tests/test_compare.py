@@ -317,6 +317,16 @@ def test_a_setting_outside_nanogpt_s_keys_is_a_difference_but_bookkeeping_is_not
     assert rest.cause == "model size and other config" and "activation_type swiglu vs gelu" in rest.method
 
 
+@pytest.mark.parametrize(("key", "bookkeeping"), [
+    ("run_name", True), ("seed", True), ("final_val_loss", True), ("train/loss", True), ("val_acc", True),
+    ("training_time_sec", True), ("n_params", True), ("peak_memory", True), ("flops_per_token", True),
+    ("loss_type", False), ("time_embedding", False), ("grad_acc", False), ("activation_type", False),
+    ("pos_encoding", False)])
+def test_bookkeeping_is_a_name_or_a_result_by_its_last_word(key, bookkeeping):
+    from lossdoctor.compare.sides import BOOKKEEPING
+    assert bool(BOOKKEEPING.search(key)) is bookkeeping
+
+
 def test_a_log_without_a_header_has_an_unknown_config_and_gets_no_share(tmp_path):
     """The better run's log is cut down to its loss lines: its config is unknown, not
     train.py's defaults, so no share goes to a config key and the rest stays unexplained."""

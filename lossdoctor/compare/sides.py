@@ -21,9 +21,13 @@ RUNTIME_KEYS = ("device", "dtype", "compile")
 MEASURE_KEYS = ("eval_iters", "eval_interval", "log_interval", "always_save_checkpoint")
 OVERLAP_POINTS = 5
 # another trainer's or a runs table's columns that name, time or measure a run rather than
-# set what its model learns (a run's name, seed, parameter count, wall time, final losses)
-BOOKKEEPING = re.compile(r"(?i)^(run_?name|name|id|seed|vocab_size|wandb.*|_.*)$|"
-                         r"(loss|acc|ppl|perplexity|bpb|time|_sec|seconds|runtime|params|mfu|flops|memory)")
+# set what its model learns (a run's name, seed, parameter count, wall time, final losses):
+# a name, or a result by its last word (`final_val_loss`, `training_time_sec`), so that a
+# setting that only starts with one (`loss_type`, `time_embedding`) is still a setting
+BOOKKEEPING = re.compile(r"(?i)^(run_?name|name|id|seed|vocab_size|wandb.*|_.*)$"
+                         r"|(loss|(?<!grad_)acc|accuracy|ppl|perplexity|bpb|time|runtime|duration|sec|secs|seconds|ms"
+                         r"|params|parameters|mfu|flops|memory|mem|throughput|tokens_per_sec)$"
+                         r"|^(mfu|flops|throughput|tokens_per)")
 
 
 def final(f: Facts, metric: str) -> float | None:
