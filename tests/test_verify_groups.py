@@ -133,3 +133,17 @@ def test_cli_training_mode_saves_its_json_beside_the_runs(tmp_path: Path) -> Non
     assert doc["experiments"][0]["verdict"] == "not verifiable here"
     assert "no cuda device" in doc["experiments"][0]["reason"]
     assert json.loads((out / "verify.json").read_text()) == doc
+
+
+@pytest.mark.parametrize("experiment_id", ["LD101-still-improving", "LD1403-dtype-ignored-on-cpu", "compile",
+                                           "LD1501-mfu-against-the-wrong-peak"])
+def test_the_experiment_column_breaks_a_rule_name_only_after_a_hyphen(experiment_id: str) -> None:
+    from lossdoctor.report.verify import ID_WIDTH, _id_lines
+    lines = _id_lines(experiment_id).split("\n")
+    code, _, name = experiment_id.partition("-")
+    if lines == [experiment_id]:
+        assert not code.startswith("LD")
+        return
+    assert lines[0] == code and "".join(lines[1:]) == name
+    assert all(len(line) <= ID_WIDTH for line in lines[1:])
+    assert all(line.endswith("-") for line in lines[1:-1])  # every break is after a hyphen

@@ -117,11 +117,22 @@ def _support_text(e: ExperimentResult) -> str:
     return f"{e.verification.verdict}, {word}"
 
 
+ID_WIDTH = 12  # characters a line of the experiment column holds before a name breaks
+
+
 def _id_lines(experiment_id: str) -> str:
     """A rule's experiment as its code over its name (LD101 / still-improving), so that the
-    column stays narrow; `--only` takes either."""
+    column stays narrow; `--only` takes either. A long name breaks after a hyphen
+    (dtype- / ignored-on- / cpu), never inside a word."""
     code, _, name = experiment_id.partition("-")
-    return f"{code}\n{name}" if re.fullmatch(r"LD\d+", code) and name else experiment_id
+    if not (re.fullmatch(r"LD\d+", code) and name):
+        return experiment_id
+    lines = [""]
+    for part in re.findall(r"[^-]+-?|-", name):
+        if lines[-1] and len(lines[-1]) + len(part) > ID_WIDTH:
+            lines.append("")
+        lines[-1] += part
+    return "\n".join([code, *lines])
 
 
 def _num(x: float, digits: int = 3, sign: str = "") -> str:
