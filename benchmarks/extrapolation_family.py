@@ -1,7 +1,8 @@
 """Leave-one-config-out backtests of `lossdoctor extrapolate` on the calibration grid.
 
     python benchmarks/extrapolation_family.py [--runs fixtures/calibration] [--heldout fixtures/heldout]
-                                              [--repetition fixtures/repetition] [--groundtruth DIR]
+                                              [--repetition fixtures/repetition] [--long fixtures/long]
+                                              [--groundtruth DIR]
 
 The grid (benchmarks/calibration_grid.py, kept in fixtures/calibration) holds six configs
 on tiny Shakespeare and three on "pycode", each trained to max_iters = lr_decay_iters =
@@ -26,13 +27,18 @@ steps (`rerun` of a constant schedule at 5x, 2.5x and 1.5x).
 The held-out configs (benchmarks/heldout_runs.py, kept in fixtures/heldout: the README CPU
 config with 6 layers x 192, or with batch 24) are another: each 2000-step log predicted to
 its 5000-step rerun (2.5x). The repetition runs (benchmarks/repetition_runs.py, kept in
-fixtures/repetition: four model sizes from 3.1 to 7.7 epochs of their data) are a third.
-These and nanoGPT's runs are predicted as lossdoctor ships (calibration.for_config), with
-nothing fitted on them. A case lossdoctor declines (past 4 epochs of the data) is listed
-apart, with what the law would have said.
+fixtures/repetition: four model sizes from 3.1 to 7.7 epochs of their data) are a third,
+and the long runs (benchmarks/long_runs.py, kept in fixtures/long: six more one-change
+configs, 2000 -> 5000 steps) a fourth. These and nanoGPT's runs are predicted as
+lossdoctor ships (calibration.for_config), with nothing fitted on them. A case
+lossdoctor declines (past 4 epochs of the data) is listed apart, with what the law would
+have said.
 
 Prints per case, then per config and ratio, then per ratio: median and worst |error|, the
-coverage of the 80% intervals, and the naive power law's median and worst |error|.
+coverage of the 80% intervals, and the naive power law's median and worst |error|. Then
+the resume bumps; each of the ensemble's two laws alone, on val and train, for the reruns
+off the grid and the grid's at 2.5x; how the error off the grid follows the val the log
+ends at; the grid's seed-to-seed spread; and the model error fitted over every grid config.
 """
 
 from __future__ import annotations
@@ -68,7 +74,8 @@ class Case(NamedTuple):
     short: str  # the log predicted from
     to: int
     truth: float
-    source: str = "grid"  # "grid" (calibrated leaving its config out); "held-out", "repetition", "nanoGPT" (as shipped)
+    source: str = "grid"  # "grid" (calibrated leaving its config out); "held-out", "repetition", "long", "nanoGPT"
+    # (as shipped)
     longer: str = ""  # the log of the run that reached `to` (its last eval's train loss: the train truth)
 
 
@@ -81,6 +88,8 @@ class Row(NamedTuple):
     power: float
     path: Path | None  # the predicted val along the scenario
     declined: str | None = None  # lossdoctor's refusal (beyond the epochs it measures); the row is the law's anyway
+    last_val: float = float("nan")  # the short log's last logged val
+    val_l0: float = float("nan")  # L0 of the val fit's heaviest shape sample
 
 
 def grid_cases(runs: str) -> list[Case]:
@@ -162,7 +171,9 @@ def predict(case: Case, calibration: Calibration) -> Row:
             x = Extrapolator(run, calibration=cal).extrapolate(case.to, scenarios=(case.scenario,))
     v = x.scenarios[0].val
     assert v is not None and x.baseline.val is not None
-    return Row(case, v.mean, v.lo, v.hi, v.sd, x.baseline.val, x.path(case.scenario), declined)
+    ev, _ = run.curves()
+    l0 = x.model.val_parameters.L0 if x.model.val_parameters is not None else float("nan")
+    return Row(case, v.mean, v.lo, v.hi, v.sd, x.baseline.val, x.path(case.scenario), declined, float(ev.val[-1]), l0)
 
 
 def bumps(rows: list[Row]) -> list[tuple[str, float, float, float | None]]:
@@ -251,6 +262,22 @@ def report_laws(table: list[tuple[Case, dict[str, tuple[float, float]]]]) -> Non
               + " ".join(f"{m:17.4f}" for m in med[3:]) + f"  (n={len(errs)})")
 
 
+def level_trend(rows: list[Row]) -> str:
+    """How the error of the reruns out of the grid and out of the README CPU config follows
+    the val their log ends at: the correlation, the slope, and the val fit's L0 per run."""
+    sel = [r for r in rows if r.case.source in ("held-out", "repetition", "long") and r.case.config != "r4w128"]
+    if len(sel) < 3:
+        return ""
+    level = np.array([r.last_val for r in sel])
+    err = np.array([r.mean - r.case.truth for r in sel])
+    slope = float(np.polyfit(level, err, 1)[0])
+    runs = ", ".join(f"{os.path.basename(r.case.short)} {r.last_val:.3f} -> {r.mean - r.case.truth:+.3f} "
+                     f"(L0 {r.val_l0:.2f})" for r in sorted(sel, key=lambda r: r.last_val))
+    return (f"\nerror against the val the log ends at, {len(sel)} reruns off the grid and off the README CPU config: "
+            f"r = {np.corrcoef(level, err)[0, 1]:.2f}, {slope:+.2f} nats of error per nat of val; "
+            f"val -> error (the val fit's L0): {runs}")
+
+
 def seed_spread(cases: list[Case]) -> dict[int, float]:
     """The sd of one seed's truth at each grid horizon, from the two seeds' differences: a
     predictor of the expected loss is off one seed's truth by about 0.67 of it (median)."""
@@ -313,7 +340,7 @@ def report(rows: list[Row]) -> None:
     grid = [r for r in rows if r.case.source == "grid" and r.case.scenario == "rerun"]
     print(summary("grid rerun, all ratios", grid))
     for source, label in (("held-out", "held-out configs, 2.5x"), ("repetition", "repetition runs, 2.5x"),
-                          ("nanoGPT", "nanoGPT's own runs, all")):
+                          ("long", "long runs, 2.5x"), ("nanoGPT", "nanoGPT's own runs, all")):
         sel = [r for r in rows if r.case.source == source and r.declined is None]
         if sel:
             print(summary(label, sel))
@@ -329,12 +356,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", default=os.path.join(ROOT, "fixtures", "calibration"))
     ap.add_argument("--heldout", default=os.path.join(ROOT, "fixtures", "heldout"))
     ap.add_argument("--repetition", default=os.path.join(ROOT, "fixtures", "repetition"))
+    ap.add_argument("--long", default=os.path.join(ROOT, "fixtures", "long"))
     ap.add_argument("--groundtruth", default=os.path.join(ROOT, "..", "shared", "groundtruth"))
     args = ap.parse_args(argv)
     from lossdoctor.fit import calibration
     with tempfile.TemporaryDirectory() as scratch:
         cases = (grid_cases(args.runs) + heldout_cases(args.heldout) + heldout_cases(args.repetition, "repetition")
-                 + groundtruth_cases(args.groundtruth, scratch))
+                 + heldout_cases(args.long, "long") + groundtruth_cases(args.groundtruth, scratch))
         first, rows = loco(cases)
         laws = law_table(cases, calibration.family(0.0, 0.0, "no model error"))
     report(rows)
@@ -347,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         both = f"  paired {paired:+.4f}  ratio {pred / paired:.2f}" if paired else ""
         print(f"{family:28s} predicted {pred:+.4f}  logged {truth:+.4f}  ratio {ratio:.2f}{both}")
     report_laws(laws)
+    print(level_trend(rows))
     spread = seed_spread(cases)
     print("\nseed-to-seed sd of the grid's truths (two seeds; against one seed's truth, a predictor of the "
           "expected loss errs by about 0.67 sd, median): "

@@ -1,6 +1,6 @@
 """The calibration grid's runs (fixtures/calibration), the held-out configs' runs
-(fixtures/heldout) and the repetition runs (fixtures/repetition): what the family
-backtests stand on."""
+(fixtures/heldout), the repetition runs (fixtures/repetition) and the long runs
+(fixtures/long): what the family backtests stand on."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ RUNS = sorted(p for p in GRID.iterdir() if p.is_dir() and not p.name.startswith(
 HELD_OUT_RUNS = sorted(p for p in HELD_OUT.iterdir() if p.is_dir())
 REPETITION = FIXTURES / "repetition"
 REPETITION_RUNS = sorted(p for p in REPETITION.iterdir() if p.is_dir())
+LONG = FIXTURES / "long"
+LONG_RUNS = sorted(p for p in LONG.iterdir() if p.is_dir())
 
 
 def test_the_grid_has_its_configs_datasets_and_horizons():
@@ -29,7 +31,7 @@ def test_the_grid_has_its_configs_datasets_and_horizons():
             assert {f"{config}-shakespeare-{seed}-{h}" for h in (400, 600, 1000, 2000)} <= names
 
 
-@pytest.mark.parametrize("run", RUNS + HELD_OUT_RUNS + REPETITION_RUNS, ids=lambda p: p.name)
+@pytest.mark.parametrize("run", RUNS + HELD_OUT_RUNS + REPETITION_RUNS + LONG_RUNS, ids=lambda p: p.name)
 def test_each_run_keeps_its_log_and_a_truth_near_its_last_logged_val(run):
     assert (run / "train.log").exists() and not (run / "ckpt.pt").exists()
     truth = json.loads((run / "truth.json").read_text())
@@ -77,3 +79,16 @@ def test_the_repetition_runs_go_from_3_to_8_epochs_at_four_model_sizes():
         assert 3.0 < facts.value("epochs") < 3.2 and c.ratio == 2.5  # 3.1 -> 7.7 epochs
         params.add(round(facts.value("params") / 1e5))
     assert len(params) == 4
+
+
+def test_the_long_runs_are_six_one_change_configs_off_every_other_family_from_2000_to_5000_steps():
+    import lossdoctor
+    cases = _family_benchmark().heldout_cases(str(LONG), "long")
+    configs = {c.config for c in cases}
+    assert configs == {"lr2e-3", "lr5e-4", "drop0.1", "d3w96h4", "block32", "batch8"}
+    others = {p.name.rsplit("-", 1)[0] for p in HELD_OUT_RUNS + REPETITION_RUNS} | {p.name.split("-")[0] for p in RUNS}
+    assert not configs & others
+    for c in cases:
+        assert (c.source, c.scenario, c.ratio, c.to) == ("long", "rerun", 2.5, 5000) and 1.5 < c.truth < 2.0
+        facts = lossdoctor.analyze([c.short], diagnose_runs=False).facts[0]
+        assert facts.value("epochs") < 1.6  # at most 3.8 at 5000 steps: under the 4-epoch limit
