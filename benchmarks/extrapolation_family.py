@@ -306,13 +306,13 @@ def loco(cases: list[Case]) -> tuple[list[Row], list[Row]]:
     """Every case without model error, then each config's cases with the model error fitted
     on the other configs' cases (the means do not depend on the model error)."""
     from lossdoctor.fit import calibration
-    bare = calibration.family(0.0, 0.0, "no model error")
+    bare = calibration.family(0.0, 0.0, "no model error", calibration.ALONE_FROM)
     first = [predict(c, bare) for c in cases]
     rows = [r for r in first if r.case.source != "grid"]  # as shipped: no model error to leave out
     for config in sorted({c.config for c in cases if c.source == "grid"}):
         others = [r for r in first if r.case.source == "grid" and r.case.config != config]
         base, per = calibration.model_error_fit([(r.case.ratio, r.mean, r.case.truth, r.sd) for r in others])
-        cal = calibration.family(base, per, f"the grid without {config}")
+        cal = calibration.family(base, per, f"the grid without {config}", calibration.ALONE_FROM)
         rows += [predict(c, cal) for c in cases if c.config == config and c.source == "grid"]
     return first, rows
 
@@ -364,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         cases = (grid_cases(args.runs) + heldout_cases(args.heldout) + heldout_cases(args.repetition, "repetition")
                  + heldout_cases(args.long, "long") + groundtruth_cases(args.groundtruth, scratch))
         first, rows = loco(cases)
-        laws = law_table(cases, calibration.family(0.0, 0.0, "no model error"))
+        laws = law_table(cases, calibration.family(0.0, 0.0, "no model error", calibration.ALONE_FROM))
     report(rows)
     bare = [r for r in first if r.case.source == "grid" and r.case.scenario == "rerun"]
     print(summary("grid reruns, model error 0", bare), "(the README CPU config's model error)")

@@ -329,3 +329,29 @@ def test_no_prediction_past_the_measured_horizon(synthetic):
     extrapolate(synthetic, int(MAX_HORIZON * last))  # 5x: measured, predicted
     with pytest.raises(CannotExtrapolate, match="beyond what this run supports"):
         extrapolate(synthetic, int(MAX_HORIZON * last) + 100)
+
+
+def test_through_the_origin_fits_a_only():
+    u = np.array([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0]])
+    y = np.array([2.0, 4.0, 6.0])
+    coef, cov, chi2 = shape.through_origin(u, y, np.ones(3))
+    assert np.allclose(coef[:, 0], 0.0) and coef[0, 1] == pytest.approx(2.0) and chi2[0] == pytest.approx(0.0)
+    assert coef[1, 1] == pytest.approx(4.0) and chi2[1] == pytest.approx(8.0)
+    assert cov[0, 0, 0] == 0.0 and cov[0, 1, 1] == pytest.approx(1 / 14)
+    falling = shape.through_origin(np.array([[1.0, 2.0]]), np.array([-1.0, -2.0]), np.ones(2))[0]
+    assert falling[0, 1] == 0.0  # A >= 0
+
+
+def test_off_the_readme_config_from_2000_steps_the_calibrated_law_alone_through_the_origin():
+    """calibration.ALONE_FROM: a 2000-step run of another config gets the calibrated law
+    alone with L0 = 0, and says so; a 1000-step one keeps the ensemble; the README CPU
+    config (DEFAULT) is not touched."""
+    long = lossdoctor.load(FIXTURES / "long" / "lr5e-4-2000")
+    x = Extrapolator(long).extrapolate(5000, scenarios=("rerun",))
+    assert x.model.weights == (1.0, 0.0) and x.model.val_parameters.L0 == 0.0
+    assert any("through L0 = 0" in n for n in x.notes)
+    short = lossdoctor.load(FIXTURES / "calibration" / "d4w128-shakespeare-s1-1000")
+    y = Extrapolator(short).extrapolate(2000, scenarios=("rerun",))
+    assert y.model.weights.free > 0 and not any("through L0 = 0" in n for n in y.notes)
+    assert calibration.FAMILY.alone(2000) and not calibration.FAMILY.alone(1999)
+    assert not calibration.DEFAULT.alone(10_000)

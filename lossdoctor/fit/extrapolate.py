@@ -259,7 +259,7 @@ class Extrapolator:
             notes.append(f"{len(pts.val.steps)} evals after step {pts.start}: too few to predict val (3 needed); "
                          "train is predicted from the per-iteration losses")
         backtest = self._once(("backtest", peak), lambda: streams.law_weights(
-            own.designs["train"], self._shapes()["train"], pts.last))
+            own.designs["train"], self._shapes()["train"], pts.last, self.calibration.alone(pts.last)))
         return Fits(own, train, val, backtest, ref, why_not, tuple(notes))
 
     def _predict(self, name: str, sched: CustomSchedule | np.ndarray | None, fits: Fits, obs: Observed,
@@ -346,7 +346,8 @@ class Extrapolator:
         def make() -> Stream:
             own = self._own(obs, peak).designs[kind]
             designs = [own] + [d for which in joined for d in self._joined(obs, kind, which)]
-            return streams.fit_stream(streams.concat(designs) if len(designs) > 1 else own, self._shapes()[kind])
+            return streams.fit_stream(streams.concat(designs) if len(designs) > 1 else own, self._shapes()[kind],
+                                      self.calibration.alone(obs.points.last))
         return self._once(("stream", kind, peak, joined), make)
 
     # -- what is said about the fit -------------------------------------------------------
@@ -384,7 +385,7 @@ class Extrapolator:
         best = post.best()
         resid = (post.coefs[best, 0] + post.coefs[best, 1] * tr.at.u[best] - tr.y) / tr.sigma
         backtest = self._once(("val backtest", peak), lambda: streams.val_backtest(
-            fits.own.designs["val"], fits.own.features, pts.curves))
+            fits.own.designs["val"], fits.own.features, pts.curves, self.calibration.alone(pts.last)))
         return FitInfo(float(np.sqrt(np.mean(resid ** 2))), pts.sig_eval, val_sd, pts.sig_iter,
                        PointCounts(len(tr.y), len(pts.val.y)),
                        EffectiveSamples(post.ess, fits.val.post.ess if fits.val else None), backtest)

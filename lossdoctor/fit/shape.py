@@ -190,9 +190,10 @@ def fit(segments: Sequence[Segment], prior: ShapePrior, n: int = N_SAMPLES) -> P
                  np.concatenate([sg.sigma for sg in segments]))
 
 
-def fit_u(shapes: Samples, u: np.ndarray, y: np.ndarray, sigma: np.ndarray) -> Posterior:
-    """`fit` where the samples' u(s) at the points are given: (K, P)."""
-    coefs, covs, chi2 = lines(u, y, 1.0 / sigma)
+def fit_u(shapes: Samples, u: np.ndarray, y: np.ndarray, sigma: np.ndarray, origin: bool = False) -> Posterior:
+    """`fit` where the samples' u(s) at the points are given: (K, P). `origin`: L0 = 0,
+    only A is fitted (the calibration fits' own L0; calibration.Calibration.alone_from)."""
+    coefs, covs, chi2 = (through_origin if origin else lines)(u, y, 1.0 / sigma)
     dof = max(len(y) - 2, 1)
     tau = max(1.0, float(chi2.min()) / dof)
     logw = shapes.log_ratio - 0.5 * chi2 / tau
@@ -230,6 +231,19 @@ def lines(u: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.n
     coef[origin, 1] = xty[origin, 1] / suu[origin]
     res = (coef[:, :1] + coef[:, 1:] * u - y) * w
     return coef, inv, np.einsum("kp,kp->k", res, res)
+
+
+def through_origin(u: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """y = A u_k for every row u_k of `u` (K, P), A >= 0, by weighted least squares: as
+    `lines`, with L0 = 0 and no variance."""
+    w2 = w * w
+    suu = np.maximum((u * u) @ w2, 1e-300)
+    a = np.maximum((u @ (w2 * y)) / suu, 0.0)
+    coef = np.column_stack([np.zeros(len(u)), a])
+    cov = np.zeros((len(u), 2, 2))
+    cov[:, 1, 1] = 1.0 / suu
+    res = (a[:, None] * u - y) * w
+    return coef, cov, np.einsum("kp,kp->k", res, res)
 
 
 def _inv(m: np.ndarray) -> np.ndarray:

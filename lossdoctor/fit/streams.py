@@ -110,8 +110,9 @@ class Stream(NamedTuple):
     free_w: np.ndarray  # their weights within the free law (the lam prior)
 
 
-def fit_stream(d: Design, shapes: shape.Samples) -> Stream:
-    post = shape.fit_u(shapes, d.at.u, d.y, d.sigma)
+def fit_stream(d: Design, shapes: shape.Samples, origin: bool = False) -> Stream:
+    """Both laws on the points; `origin`: the calibrated law's L0 is 0 (shape.fit_u)."""
+    post = shape.fit_u(shapes, d.at.u, d.y, d.sigma, origin)
     free = tuple(laws.fit_mtl_at(d.at.s1, d.at.s2[i], lam, d.y, d.sigma) for i, lam in enumerate(FREE_LAMS))
     w = np.array([FREE_LAM_PRIOR[lam] for lam in FREE_LAMS])
     return Stream(post, free, w / w.sum())
@@ -138,18 +139,21 @@ class Backtest(NamedTuple):
     errors: LawErrors | None  # None: too few points to backtest
 
 
-def law_weights(train: Design, shapes: shape.Samples, last: int) -> Backtest:
+def law_weights(train: Design, shapes: shape.Samples, last: int, alone: bool = False) -> Backtest:
     """Backtest on the run's train stream: fit up to 70% of the run, predict the rest.
     Weights are inverse mean squared errors (in sigma units); a law over 3x the best's
-    rms error gets none."""
+    rms error gets none. `alone`: the calibrated law alone, through L0 = 0
+    (calibration.Calibration.alone_from); the backtest's errors are still reported."""
     cut = int(BACKTEST_FRACTION * last)
     fit_m, held = train.steps <= cut, train.steps > cut
     if fit_m.sum() < 5 or held.sum() < 2:
         return Backtest(LawWeights(1.0, 0.0), None)
     h = train.subset(held)
-    cal, free = laws_at(fit_stream(train.subset(fit_m), shapes), h.at)
+    cal, free = laws_at(fit_stream(train.subset(fit_m), shapes, alone), h.at)
     err = LawErrors(*(float(np.sqrt(np.mean(((p.mean - h.y) / h.sigma) ** 2))) for p in (cal, free)))
     best = min(err)
+    if alone:
+        return Backtest(LawWeights(1.0, 0.0), err)
     if not math.isfinite(best):  # both laws overflow on this run: no evidence either way
         return Backtest(LawWeights(1.0, 0.0), None)
     raw = [0.0 if e > 3 * best else 1.0 / max(e, 1e-6) ** 2 for e in err]
@@ -157,15 +161,16 @@ def law_weights(train: Design, shapes: shape.Samples, last: int) -> Backtest:
     return Backtest(LawWeights(raw[0] / total, raw[1] / total), err)
 
 
-def val_backtest(val: Design, features: Features, cur: Curves) -> float | None:
-    """Fit the val evals up to 70% of the run, predict its last eval: absolute error (nats)."""
+def val_backtest(val: Design, features: Features, cur: Curves, origin: bool = False) -> float | None:
+    """Fit the val evals up to 70% of the run, predict its last eval: absolute error (nats).
+    `origin`: the calibrated law's L0 is 0."""
     cut = int(BACKTEST_FRACTION * cur.ev_step.max(initial=0))
     fit_m = val.steps <= cut
     if fit_m.sum() < 2:
         return None
     d = val.subset(fit_m)
     basis = features.bases["val"]
-    post = shape.fit_u(basis.shapes, d.at.u, d.y, d.sigma)
+    post = shape.fit_u(basis.shapes, d.at.u, d.y, d.sigma, origin)
     return float(abs(post.predict_u(basis.u(cur.ev_step[-1:])).mean[0] - cur.ev_val[-1]))
 
 
