@@ -44,11 +44,13 @@ ends at; the grid's seed-to-seed spread; and the model error fitted over every g
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, NamedTuple
 from unittest import mock
 
@@ -154,6 +156,16 @@ def groundtruth_cases(folder: str, scratch: str) -> list[Case]:
     return out
 
 
+@contextlib.contextmanager
+def unlimited_epochs() -> Iterator[None]:
+    """No epoch limit: what the law would say where lossdoctor declines."""
+    from lossdoctor.fit import calibration
+    extrapolate = importlib.import_module("lossdoctor.fit.extrapolate")
+    with mock.patch.object(extrapolate, "MAX_EPOCHS", float("inf")), \
+            mock.patch.object(calibration.Calibration, "epochs_limit", lambda self, last: float("inf")):
+        yield
+
+
 def predict(case: Case, calibration: Calibration) -> Row:
     """A grid case with `calibration`; any other as lossdoctor ships (the README CPU
     config, as nanoGPT's runs and r4w128: the reference runs and DEFAULT; other configs:
@@ -167,7 +179,7 @@ def predict(case: Case, calibration: Calibration) -> Row:
         x = Extrapolator(run, calibration=cal).extrapolate(case.to, scenarios=(case.scenario,))
     except extrapolate.BeyondEpochs as e:  # what the law would have said: is declining right?
         declined = str(e)
-        with mock.patch.object(extrapolate, "MAX_EPOCHS", float("inf")):
+        with unlimited_epochs():
             x = Extrapolator(run, calibration=cal).extrapolate(case.to, scenarios=(case.scenario,))
     v = x.scenarios[0].val
     assert v is not None and x.baseline.val is not None
@@ -220,7 +232,6 @@ def law_errors(case: Case, calibration: Calibration) -> dict[str, tuple[float, f
     import lossdoctor
     from lossdoctor.fit import Extrapolator, streams
     from lossdoctor.fit.results import LawWeights
-    extrapolate = importlib.import_module("lossdoctor.fit.extrapolate")
     ev, _ = lossdoctor.load(case.longer).curves()
     train_truth = float(ev.train[-1])
     weigh, out = streams.law_weights, {}
@@ -230,8 +241,7 @@ def law_errors(case: Case, calibration: Calibration) -> dict[str, tuple[float, f
         def weights(*args: object, forced: LawWeights | None = forced) -> streams.Backtest:
             b = weigh(*args)  # type: ignore[arg-type]
             return b if forced is None else b._replace(weights=forced)
-        with mock.patch.object(streams, "law_weights", weights), \
-                mock.patch.object(extrapolate, "MAX_EPOCHS", float("inf")):
+        with mock.patch.object(streams, "law_weights", weights), unlimited_epochs():
             x = Extrapolator(lossdoctor.load(case.short), calibration=calibration if case.source == "grid" else None
                              ).extrapolate(case.to, scenarios=(case.scenario,))
         s = x.scenarios[0]

@@ -142,9 +142,10 @@ def test_typical_case_laptop_cpu_run_against_the_default_gpu_run():
     assert causes["training length"].delta_val > 0
     notes = " ".join(c.notes)
     assert "still falling" in notes and "run to its end" in notes and "312 TFLOPS" in notes
-    # 8x its length by the curve: past the 4 epochs the extrapolation is measured at, so not promised
+    # 8x its length by the curve: past the 5x the extrapolation is measured at (10,000 steps, 7.65 epochs,
+    # inside the 7.7 it is measured at for this config), so not promised
     assert isinstance(c.to_reach, Unreachable) and "not reachable with this config" in c.to_reach.why
-    assert "within 4 epochs of its data" in c.to_reach.why
+    assert "within 5x its length" in c.to_reach.why
     assert c.to_reach.flags.startswith("--n_layer=6 --n_head=6 --n_embd=384")  # the better run's model instead
     rest = c.attribution[-1]
     assert rest.cause == "model size, context length, batch size and regularization"
@@ -390,6 +391,6 @@ def test_the_readme_cpu_run_against_a_header_less_gpu_log_credits_no_config_key(
     assert c.reference == 1 and all(d.origin_reference == UNKNOWN_ORIGIN for d in c.diff)
     assert {a.cause for a in c.attribution} <= {"eval noise", "overfitting", "training length", "LR schedule"}
     assert any(a.cause == "overfitting" for a in c.attribution)  # the GPU run's rise is named
-    # aimed at its best, 1.4720, not its final 1.719; 8x by the curve, beyond the measured 4 epochs
+    # aimed at its best, 1.4720, not its final 1.719; 8x by the curve, beyond the measured 5x
     assert isinstance(c.to_reach, Unreachable)
-    assert "still above 1.4720" in c.to_reach.why and "within 4 epochs" in c.to_reach.why
+    assert "still above 1.4720" in c.to_reach.why and "within 5x its length" in c.to_reach.why

@@ -310,17 +310,24 @@ def test_iterations_logged_10x_as_often_are_thinned_to_as_many_points():
 
 
 def test_no_prediction_past_the_measured_epochs():
-    from lossdoctor.fit.extrapolate import MAX_EPOCHS, BeyondEpochs
-    run = lossdoctor.load(FIXTURES / "lossdoctor_train" / "readme_cpu_2000")  # 768 tokens/step, tiny Shakespeare
-    limit = int(MAX_EPOCHS * 1_003_854 / 768)  # 5228 steps
-    extrapolate(run, limit - 28, scenarios=("rerun",))
-    with pytest.raises(BeyondEpochs, match=r"step 5,300 is 4.1 epochs of the training data") as refused:
-        extrapolate(run, 5300, scenarios=("rerun",))
-    farthest = int(str(refused.value).rsplit("supports is step ", 1)[1].replace(",", ""))
-    assert limit - 10 <= farthest <= limit  # the farthest step the message names is predicted; one more is not
-    extrapolate(run, farthest, scenarios=("rerun",))
+    """The ensemble is measured to 4 epochs of the data, the calibrated law alone (from 2000
+    steps off the README CPU config) to 7.7 (calibration.ENSEMBLE_EPOCHS, ALONE_EPOCHS)."""
+    from lossdoctor.fit.extrapolate import BeyondEpochs
+    alone = lossdoctor.load(FIXTURES / "heldout" / "batch24-2000")  # 1536 tokens/step, tiny Shakespeare
+    limit = int(calibration.ALONE_EPOCHS * 1_003_854 / 1536)  # 5032 steps
+    x = extrapolate(alone, 5000, scenarios=("rerun",))
+    assert any("7.7 epochs of the training data: past 4" in n for n in x.notes)
+    with pytest.raises(BeyondEpochs, match=r"step 5,100 is 7.8 epochs of the training data, beyond the 7.7") as no:
+        extrapolate(alone, 5100, scenarios=("rerun",))
+    farthest = int(str(no.value).rsplit("supports is step ", 1)[1].replace(",", ""))
+    assert limit - 10 <= farthest <= limit and no.value.limit == calibration.ALONE_EPOCHS
+    extrapolate(alone, farthest, scenarios=("rerun",))  # the farthest step the message names is predicted
     with pytest.raises(BeyondEpochs):
-        extrapolate(run, farthest + 1, scenarios=("rerun",))
+        extrapolate(alone, farthest + 1, scenarios=("rerun",))
+    ensemble = lossdoctor.load(FIXTURES / "calibration" / "d4w128-shakespeare-s1-1000")  # 1024 tokens/step
+    assert not any("epochs" in n for n in extrapolate(ensemble, 3900, scenarios=("rerun",)).notes)
+    with pytest.raises(BeyondEpochs, match=r"step 4,000 is 4.1 epochs of the training data, beyond the 4 "):
+        extrapolate(ensemble, 4000, scenarios=("rerun",))
 
 
 def test_no_prediction_past_the_measured_horizon(synthetic):

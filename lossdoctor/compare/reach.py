@@ -37,7 +37,7 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
 def steps_to_reach(fit: Extrapolator, f: Facts, target: float) -> ToReach:
     """The fewest steps (a rerun with the run's own config, in hundreds) whose predicted
     val reaches `target`, searched up to MAX_HORIZON (5x) the run; or why it cannot."""
-    from ..fit.extrapolate import MAX_EPOCHS, BeyondEpochs, CannotExtrapolate
+    from ..fit.extrapolate import BeyondEpochs, CannotExtrapolate
     steps = int(f.value("steps_done") or 0)
     if steps <= 0:
         return Unreachable("the run's length is unknown")
@@ -50,9 +50,9 @@ def steps_to_reach(fit: Extrapolator, f: Facts, target: float) -> ToReach:
         except CannotExtrapolate as e:
             if tried is None or not isinstance(e, BeyondEpochs):
                 return Unreachable(e.why)
-            return Unreachable(f"not reachable with this config within {MAX_EPOCHS:g} epochs of its data: at "
+            return Unreachable(f"not reachable with this config within {e.limit:g} epochs of its data: at "
                                f"{tried:,} steps its predicted val is still above {target:.4f}, and past "
-                               f"{MAX_EPOCHS:g} epochs the extrapolation is not measured", steps_tried=tried)
+                               f"{e.limit:g} epochs the extrapolation is not measured", steps_tried=tried)
         tried = to
         if s is not None and s.mean <= target:
             return Reachable(to, s.mean, s.lo, s.hi, f"--max_iters={to} --lr_decay_iters={to}", to / steps)

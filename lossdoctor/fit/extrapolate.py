@@ -67,10 +67,10 @@ SCENARIOS = ("rerun", "resume", "constant")
 # backtests (800 -> 4000 and 1000 -> 5000): past it the error is not measured, so no
 # prediction is made
 MAX_HORIZON = 5.0
-# the most epochs of the training data that the backtests reach (nanoGPT's README CPU
-# config at 5000 steps: 3.8): past it the repetition runs (benchmarks/repetition_runs.py)
-# found the law too optimistic, train as much as val, so no prediction is made
-MAX_EPOCHS = 4.0
+# the most epochs of the training data that any backtest reaches (the repetition runs,
+# benchmarks/repetition_runs.py): past it nothing is measured, so no prediction is made;
+# each calibration has its own limit below it (Calibration.epochs_limit)
+MAX_EPOCHS = calibration_mod.ALONE_EPOCHS
 MODEL_NAME = "lr-annealing law (Tissue et al. 2024) with a calibrated shape prior"
 T = TypeVar("T")
 
@@ -95,6 +95,10 @@ def extrapolate(run: Run, to: int, scenarios: tuple[str, ...] = SCENARIOS, level
 
 class BeyondEpochs(CannotExtrapolate):
     """The target step repeats the training data more than the backtests measure."""
+
+    def __init__(self, why: str, limit: float) -> None:
+        super().__init__(why)
+        self.limit = limit  # epochs
 
 
 class Observed(NamedTuple):
@@ -201,11 +205,12 @@ class Extrapolator:
                                     f"({MAX_HORIZON:g}x its {last:,} steps, the longest horizon the "
                                     "backtests measure; docs/benchmarks.md)")
         per_step = self._once(("epochs",), lambda: _epochs_per_step(self.run, last))
-        if per_step is not None and to > last and to * per_step > MAX_EPOCHS:
+        limit = min(self.calibration.epochs_limit(last), MAX_EPOCHS)
+        if per_step is not None and to > last and to * per_step > limit:
             raise BeyondEpochs(f"step {to:,} is {to * per_step:.1f} epochs of the training data, beyond "
-                               f"the {MAX_EPOCHS:g} the backtests measure (past them the law's predictions were too "
-                               "optimistic; docs/extrapolation.md); the farthest this run "
-                               f"supports is step {min(int(MAX_EPOCHS / per_step), int(MAX_HORIZON * last)):,}")
+                               f"the {limit:g} the backtests measure for this run (docs/extrapolation.md, "
+                               f"\"How far\"); the farthest this run supports is step "
+                               f"{min(int(limit / per_step), int(MAX_HORIZON * last)):,}", limit)
         peak = obs.schedule.peak(max(to, last) + 1)
         use_reference = self.reference and to > last  # inside the observed range there is nothing to add
         fits = self._once(("fits", peak, use_reference), lambda: self._fit(obs, peak, use_reference))
@@ -302,6 +307,7 @@ class Extrapolator:
             train = interval.estimate(p.train, w, model_sd, pts.sig_eval, level)
             out.append(Scenario(p.name, p.flags, val, train, note, p.path))
         notes = list(obs.notes + fits.notes) + notes_mod.fit_notes(self.run, self.calibration, to, last, fits)
+        notes += notes_mod.epochs_notes(to, last, self._once(("epochs",), lambda: _epochs_per_step(self.run, last)))
         if (self.calibrate or fits.reference) and out and out[0].val is not None:
             notes.append(self._alone(obs, out[0], predicted[0], fits, peak, to, model_sd))
         fit_path = None

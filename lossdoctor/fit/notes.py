@@ -37,7 +37,19 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits) -> lis
     far = max(shape.distance(fits.train.post, cal.train_prior),
               shape.distance(fits.val.post, cal.val_prior) if fits.val else 0.0)
     if far > 3 and fits.reference is None:  # with the reference runs the shape is theirs
+        leans = ("the calibrated law is used alone" if cal.alone(last)
+                 else "the prediction leans on the run's own fit")
         notes.append(f"the run's curve bends unlike the calibrated shape ({far:.1f} prior sd away; "
-                     f"calibrated on {cal.val_prior.source}): the prediction leans on the run's "
-                     "own fit, and the model error is the calibration's; read the interval with care")
+                     f"calibrated on {cal.val_prior.source}): {leans}, and the model error is the "
+                     "calibration's; read the interval with care")
     return notes
+
+
+def epochs_notes(to: int, last: int, per_step: float | None) -> list[str]:
+    """A target past the epochs the ensemble was measured at, up to those the calibrated law
+    alone and the README CPU config were (calibration.ENSEMBLE_EPOCHS, ALONE_EPOCHS)."""
+    if per_step is None or to <= last or to * per_step <= calibration_mod.ENSEMBLE_EPOCHS:
+        return []
+    return [f"step {to:,} is {to * per_step:.1f} epochs of the training data: past "
+            f"{calibration_mod.ENSEMBLE_EPOCHS:g}, the backtests (up to {calibration_mod.ALONE_EPOCHS:g}) found the "
+            "predictions too optimistic, though inside their intervals (docs/benchmarks.md, \"Repetition runs\")"]
