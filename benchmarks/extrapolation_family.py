@@ -119,18 +119,25 @@ def grid_cases(runs: str) -> list[Case]:
 
 def heldout_cases(runs: str, source: str = "held-out") -> list[Case]:
     """Each config's shorter log (CONFIG-N) predicted to its rerun at 2.5x (CONFIG-2.5N):
-    the held-out configs (2000 -> 5000), or the repetition runs (3.1 -> 7.7 epochs)."""
+    the held-out configs (2000 -> 5000), the repetition runs (3.1 -> 7.7 epochs), the long
+    runs; and to its continuations where they were run (CONFIG-resume-2.5N,
+    CONFIG-constant-2.5N: the long runs)."""
     out: list[Case] = []
     if not os.path.isdir(runs):
         return out
     for name in sorted(os.listdir(runs)):
         config, _, steps = name.rpartition("-")
-        longer = os.path.join(runs, f"{config}-{int(steps) * 5 // 2}", "truth.json") if steps.isdigit() else ""
-        if os.path.exists(os.path.join(runs, name, "truth.json")) and os.path.exists(longer):
-            with open(longer, encoding="utf-8") as f:
-                truth = json.load(f)["val"]
-            out.append(Case(config, f"{config}-{source}", "rerun", 2.5, os.path.join(runs, name),
-                            int(steps) * 5 // 2, truth, source, os.path.dirname(longer)))
+        if not steps.isdigit() or not os.path.exists(os.path.join(runs, name, "truth.json")):
+            continue
+        to = int(steps) * 5 // 2
+        for scenario, longer in (("rerun", f"{config}-{to}"), ("resume", f"{config}-resume-{to}"),
+                                 ("constant", f"{config}-constant-{to}")):
+            truth = os.path.join(runs, longer, "truth.json")
+            if os.path.exists(truth):
+                with open(truth, encoding="utf-8") as f:
+                    value = json.load(f)["val"]
+                out.append(Case(config, f"{config}-{source}", scenario, 2.5, os.path.join(runs, name), to, value,
+                                source, os.path.join(runs, longer)))
     return out
 
 
@@ -198,14 +205,14 @@ def bumps(rows: list[Row]) -> list[tuple[str, float, float, float | None]]:
         c = r.case
         if c.scenario != "resume":
             continue
-        stem = os.path.basename(c.short).rsplit("-", 1)[0]
+        stem, _, start = os.path.basename(c.short).rpartition("-")
         resumed = os.path.join(os.path.dirname(c.short), f"{stem}-resume-{c.to}")
         ev, _ = lossdoctor.load(resumed).curves()
-        after = ev.step > FROM
-        if not after.any() or not (ev.step == FROM).any():
+        after = ev.step > int(start)
+        if not after.any() or not (ev.step == int(start)).any():
             continue
         first = int(ev.step[after][0])
-        truth = float(ev.val[after][0] - ev.val[ev.step == FROM][-1])
+        truth = float(ev.val[after][0] - ev.val[ev.step == int(start)][-1])
         assert r.path is not None
         steps, values = r.path
         paired = _paired_bump(os.path.dirname(c.short), stem, first)
@@ -351,9 +358,10 @@ def report(rows: list[Row]) -> None:
     print(summary("grid rerun, all ratios", grid))
     for source, label in (("held-out", "held-out configs, 2.5x"), ("repetition", "repetition runs, 2.5x"),
                           ("long", "long runs, 2.5x"), ("nanoGPT", "nanoGPT's own runs, all")):
-        sel = [r for r in rows if r.case.source == source and r.declined is None]
-        if sel:
-            print(summary(label, sel))
+        for scenario in ("rerun", "resume", "constant"):
+            sel = [r for r in rows if r.case.source == source and r.declined is None and r.case.scenario == scenario]
+            if sel:
+                print(summary(label if scenario == "rerun" else f"{label}, {scenario}", sel))
     for r in rows:
         if r.declined:
             print(f"declined: {os.path.basename(r.case.short)} -> {r.case.to}: {r.declined}; the law would say "

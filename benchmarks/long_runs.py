@@ -17,19 +17,26 @@ a held-out config (benchmarks/heldout_runs.py), a repetition run or in the grid:
 
 each at 2000 steps (the log predicted from) and 5000 steps (the truth), seed 1, at most 3.8
 epochs of tiny Shakespeare at 5000 steps; each kept as train.log and a 500-batch
-truth.json, as heldout_runs.py does.
+truth.json, as heldout_runs.py does. Then each 2000-step run is continued to 5000 steps,
+`resume` (--init_from=resume with a new cosine to 5000) and `constant` (at min_lr), kept
+the same way as CONFIG-resume-5000 and CONFIG-constant-5000; the 2000-step checkpoints
+they start from are trained again into --bases (outside the checkout), as fixtures keep
+no checkpoints.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from heldout_runs import HORIZONS, run_args, train  # noqa: E402
+from heldout_runs import HORIZONS, README_CPU, SEED, TRUTH_BATCHES, run_args, train  # noqa: E402
 
 DEFAULT_RUNS = os.path.join(ROOT, "fixtures", "long")
 CONFIGS: dict[str, list[str]] = {
@@ -42,17 +49,74 @@ CONFIGS: dict[str, list[str]] = {
 }
 
 
+DEFAULT_BASES = os.path.join(os.path.expanduser("~"), ".cache", "lossdoctor-bench", "long-bases")
+CONTINUED = ("resume", "constant")
+
+
+def _train(out: str, data: str, flags: list[str]) -> float:
+    """`lossdoctor train` of the README CPU config with `flags` into `out`: seconds taken."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "lossdoctor", "train", README_CPU, *flags, "--always_save_checkpoint=True",
+                    f"--seed={SEED}", f"--out_dir={out}", f"--data={data}", "--no-progress"],
+                   stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - t0
+
+
+def min_lr(flags: list[str]) -> str:
+    """The config's min_lr: its flag, else the README CPU config's."""
+    given = [f.split("=", 1)[1] for f in flags if f.startswith("--min_lr=")]
+    if given:
+        return given[0]
+    import yaml
+    with open(README_CPU, encoding="utf-8") as f:
+        return str(yaml.safe_load(f)["min_lr"])
+
+
+def continue_run(runs: str, bases: str, config: str, kind: str, data: str) -> None:
+    """runs/CONFIG-KIND-5000: the 2000-step run continued to 5000, `resume` or `constant`."""
+    short, to = HORIZONS
+    name = f"{config}-{kind}-{to}"
+    out = os.path.join(runs, name)
+    if os.path.exists(os.path.join(out, "truth.json")):
+        return
+    base = os.path.join(bases, f"{config}-{short}")
+    if not os.path.exists(os.path.join(base, "ckpt.pt")):
+        print(f"training {config}-{short} again for its checkpoint ...", file=sys.stderr, flush=True)
+        _train(base, data, [*CONFIGS[config], f"--max_iters={short}", f"--lr_decay_iters={short}"])
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    shutil.copy(os.path.join(base, "ckpt.pt"), os.path.join(out, "ckpt.pt"))
+    extra = ([f"--lr_decay_iters={to}"] if kind == "resume"
+             else ["--decay_lr=False", f"--learning_rate={min_lr(CONFIGS[config])}"])
+    print(f"training {name} ...", file=sys.stderr, flush=True)
+    seconds = _train(out, data, [*CONFIGS[config], "--init_from=resume", f"--max_iters={to}", *extra])
+    from extrapolation import true_val
+
+    from lossdoctor.trainer.data import load_data
+    truth = true_val(out, load_data(data), TRUTH_BATCHES)
+    for extra_file in (f"val_{TRUTH_BATCHES}.txt", "metrics.jsonl", "meta.pkl", "ckpt.pt"):
+        if os.path.exists(os.path.join(out, extra_file)):
+            os.remove(os.path.join(out, extra_file))
+    with open(os.path.join(out, "truth.json"), "w", encoding="utf-8") as f:
+        json.dump({"val": truth, "batches": TRUTH_BATCHES, "train_seconds": round(seconds, 1)}, f)
+    print(f"  {seconds:.0f} s, truth {truth:.4f}", file=sys.stderr, flush=True)
+
+
 def main() -> int:
     args = run_args(__doc__, DEFAULT_RUNS)
     if args is None:
         return 2
+    data = os.path.abspath(args.data)
     for steps in HORIZONS:  # the short logs first: they are what is predicted from
         for config, flags in CONFIGS.items():
-            train(args.runs, config, steps, os.path.abspath(args.data), flags)
+            train(args.runs, config, steps, data, flags)
+    for config in CONFIGS:
+        for kind in CONTINUED:
+            continue_run(args.runs, DEFAULT_BASES, config, kind, data)
     seconds = 0.0
     for config in CONFIGS:
-        for steps in HORIZONS:
-            with open(os.path.join(args.runs, f"{config}-{steps}", "truth.json"), encoding="utf-8") as f:
+        for name in [f"{config}-{steps}" for steps in HORIZONS] + [f"{config}-{k}-{HORIZONS[1]}" for k in CONTINUED]:
+            with open(os.path.join(args.runs, name, "truth.json"), encoding="utf-8") as f:
                 seconds += json.load(f)["train_seconds"]
     print(f"training took {seconds / 60:.0f} minutes of wall clock in all", file=sys.stderr)
     return 0

@@ -27,9 +27,9 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits) -> lis
                      f"the model error measured on other configs ({cal.model_error(to / max(last, 1)):.1%} of "
                      "the loss at this horizon; docs/benchmarks.md)")
     if cal.alone(last) and to > last:
-        notes.append(f"the run is {last:,} steps long and off the README CPU config: from {cal.alone_from:,} steps "
-                     "on the calibrated-shape law is used alone, through L0 = 0, as measured best on runs of other "
-                     "configs (docs/extrapolation.md)")
+        notes.append(f"the run is {last:,} steps long and its log does not show the README CPU config: from "
+                     f"{cal.alone_from:,} steps on the calibrated-shape law is used alone, through L0 = 0, as "
+                     "measured best on runs of other configs (docs/extrapolation.md)")
     unseen = [w.split()[0] for w in fits.why_not if w.endswith(" not shown")]
     if unseen and not differ:
         notes.append(f"the reference runs ({reference.SOURCE}) are not joined: the log does not show "
