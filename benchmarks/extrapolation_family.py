@@ -44,17 +44,15 @@ ends at; the grid's seed-to-seed spread; and the model error fitted over every g
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, NamedTuple
-from unittest import mock
 
 import numpy as np
+from family_laws import law_table, level_trend, report_laws, seed_spread, unlimited_epochs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -163,16 +161,6 @@ def groundtruth_cases(folder: str, scratch: str) -> list[Case]:
     return out
 
 
-@contextlib.contextmanager
-def unlimited_epochs() -> Iterator[None]:
-    """No epoch limit: what the law would say where lossdoctor declines."""
-    from lossdoctor.fit import calibration
-    extrapolate = importlib.import_module("lossdoctor.fit.extrapolate")
-    with mock.patch.object(extrapolate, "MAX_EPOCHS", float("inf")), \
-            mock.patch.object(calibration.Calibration, "epochs_limit", lambda self, last: float("inf")):
-        yield
-
-
 def predict(case: Case, calibration: Calibration) -> Row:
     """A grid case with `calibration`; any other as lossdoctor ships (the README CPU
     config, as nanoGPT's runs and r4w128: the reference runs and DEFAULT; other configs:
@@ -227,88 +215,6 @@ def _paired_bump(runs: str, stem: str, step: int) -> float | None:
         return None
     after, before = (json.load(open(p, encoding="utf-8"))["val"] for p in paths)
     return float(after - before)
-
-
-LAWS = ("shipped", "calibrated", "free")  # the ensemble as weighted, and each of its two laws alone
-
-
-def law_errors(case: Case, calibration: Calibration) -> dict[str, tuple[float, float]]:
-    """(val error, train error) of a `rerun` case under each of LAWS: the ensemble as its
-    backtest weighs it, the calibrated-shape law alone, the free-shape law alone. The
-    train truth is the longer run's last logged eval (train loss over eval_iters batches)."""
-    import lossdoctor
-    from lossdoctor.fit import Extrapolator, streams
-    from lossdoctor.fit.results import LawWeights
-    ev, _ = lossdoctor.load(case.longer).curves()
-    train_truth = float(ev.train[-1])
-    weigh, out = streams.law_weights, {}
-    for law in LAWS:
-        forced = {"calibrated": LawWeights(1.0, 0.0), "free": LawWeights(0.0, 1.0)}.get(law)
-
-        def weights(*args: object, forced: LawWeights | None = forced) -> streams.Backtest:
-            b = weigh(*args)  # type: ignore[arg-type]
-            return b if forced is None else b._replace(weights=forced)
-        with mock.patch.object(streams, "law_weights", weights), unlimited_epochs():
-            x = Extrapolator(lossdoctor.load(case.short), calibration=calibration if case.source == "grid" else None
-                             ).extrapolate(case.to, scenarios=(case.scenario,))
-        s = x.scenarios[0]
-        assert s.val is not None and s.train is not None
-        out[law] = (s.val.mean - case.truth, s.train.mean - train_truth)
-    return out
-
-
-def law_table(cases: list[Case], calibration: Calibration) -> list[tuple[Case, dict[str, tuple[float, float]]]]:
-    """law_errors of the reruns out of the grid, and of the grid's at 2.5x."""
-    return [(c, law_errors(c, calibration)) for c in cases
-            if c.scenario == "rerun" and (c.source != "grid" or c.ratio == 2.5)]
-
-
-def report_laws(table: list[tuple[Case, dict[str, tuple[float, float]]]]) -> None:
-    print("\neach law alone (error in nats, val against the 500-batch truth, train against the longer run's last "
-          "eval)\n" + f"{'case':28s} " + " ".join(f"{'val ' + law:>15s}" for law in LAWS) + " "
-          + " ".join(f"{'train ' + law:>17s}" for law in LAWS))
-    groups: dict[str, list[dict[str, tuple[float, float]]]] = {}
-    for c, e in table:
-        groups.setdefault("grid 2.5x" if c.source == "grid" else c.source, []).append(e)
-        if c.source != "grid":
-            print(f"{os.path.basename(c.short):28s} " + " ".join(f"{e[law][0]:+15.4f}" for law in LAWS) + " "
-                  + " ".join(f"{e[law][1]:+17.4f}" for law in LAWS))
-    for label, errs in groups.items():
-        med = [float(np.median([abs(e[law][k]) for e in errs])) for k in (0, 1) for law in LAWS]
-        print(f"{'median |error|, ' + label:28s} " + " ".join(f"{m:15.4f}" for m in med[:3]) + " "
-              + " ".join(f"{m:17.4f}" for m in med[3:]) + f"  (n={len(errs)})")
-
-
-def level_trend(rows: list[Row]) -> str:
-    """How the error of the reruns out of the grid and out of the README CPU config follows
-    the val their log ends at: the correlation, the slope, and the val fit's L0 per run."""
-    sel = [r for r in rows if r.case.source in ("held-out", "repetition", "long") and r.case.config != "r4w128"]
-    if len(sel) < 3:
-        return ""
-    level = np.array([r.last_val for r in sel])
-    err = np.array([r.mean - r.case.truth for r in sel])
-    slope = float(np.polyfit(level, err, 1)[0])
-    runs = ", ".join(f"{os.path.basename(r.case.short)} {r.last_val:.3f} -> {r.mean - r.case.truth:+.3f} "
-                     f"(L0 {r.val_l0:.2f})" for r in sorted(sel, key=lambda r: r.last_val))
-    return (f"\nerror against the val the log ends at, {len(sel)} reruns off the grid and off the README CPU config: "
-            f"r = {np.corrcoef(level, err)[0, 1]:.2f}, {slope:+.2f} nats of error per nat of val; "
-            f"val -> error (the val fit's L0): {runs}")
-
-
-def seed_spread(cases: list[Case]) -> dict[int, float]:
-    """The sd of one seed's truth at each grid horizon, from the two seeds' differences: a
-    predictor of the expected loss is off one seed's truth by about 0.67 of it (median)."""
-    truths: dict[tuple[str, int], dict[str, float]] = {}
-    for c in cases:
-        if c.source == "grid" and c.scenario == "rerun":
-            seed = os.path.basename(c.short).split("-")[2]
-            truths.setdefault((c.family, c.to), {})[seed] = c.truth
-    diffs: dict[int, list[float]] = {}
-    for (_, to), by_seed in truths.items():
-        if len(by_seed) == 2:
-            a, b = by_seed.values()
-            diffs.setdefault(to, []).append(a - b)
-    return {to: float(np.sqrt(np.mean(np.square(d)) / 2)) for to, d in sorted(diffs.items())}
 
 
 def summary(label: str, rows: list[Row]) -> str:
@@ -394,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{family:28s} predicted {pred:+.4f}  logged {truth:+.4f}  ratio {ratio:.2f}{both}")
     report_laws(laws)
     print(level_trend(rows))
+    print(level_trend(rows, {c.short: (e["ensemble"][0], e["ensemble"][2]) for c, e in laws},
+                      "of the ensemble with L0 fitted"))
     spread = seed_spread(cases)
     print("\nseed-to-seed sd of the grid's truths (two seeds; against one seed's truth, a predictor of the "
           "expected loss errs by about 0.67 sd, median): "

@@ -1,0 +1,124 @@
+"""Helpers of benchmarks/extrapolation_family.py: each of the ensemble's laws alone, how
+the error follows the val a log ends at, and the grid's seed-to-seed spread."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+from unittest import mock
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from extrapolation_family import Case, Row
+
+    from lossdoctor.fit import Calibration
+
+
+@contextlib.contextmanager
+def unlimited_epochs() -> Iterator[None]:
+    """No epoch limit: what the law would say where lossdoctor declines."""
+    from lossdoctor.fit import calibration
+    extrapolate = importlib.import_module("lossdoctor.fit.extrapolate")
+    with mock.patch.object(extrapolate, "MAX_EPOCHS", float("inf")), \
+            mock.patch.object(calibration.Calibration, "epochs_limit", lambda self, last: float("inf")):
+        yield
+
+
+# as shipped; the ensemble as its train backtest weighs it, the calibrated-shape law alone
+# and the free-shape law alone, each with L0 fitted per run (no Calibration.alone_from)
+LAWS = ("shipped", "ensemble", "calibrated", "free")
+
+
+def law_errors(case: Case, calibration: Calibration) -> dict[str, tuple[float, float, float]]:
+    """(val error, train error, the val fit's L0) of a case under each of LAWS. The train
+    truth is the longer run's last logged eval (train loss over eval_iters batches)."""
+    import dataclasses
+
+    import lossdoctor
+    from lossdoctor.fit import Extrapolator, streams
+    from lossdoctor.fit import calibration as calibration_mod
+    from lossdoctor.fit.results import LawWeights
+    ev, _ = lossdoctor.load(case.longer).curves()
+    train_truth = float(ev.train[-1])
+    run = lossdoctor.load(case.short)
+    shipped = calibration if case.source == "grid" else calibration_mod.for_config(run.config)
+    weigh, out = streams.law_weights, {}
+    for law in LAWS:
+        forced = {"calibrated": LawWeights(1.0, 0.0), "free": LawWeights(0.0, 1.0)}.get(law)
+
+        def weights(*args: object, forced: LawWeights | None = forced) -> streams.Backtest:
+            b = weigh(*args)  # type: ignore[arg-type]
+            return b if forced is None else b._replace(weights=forced)
+        cal = shipped if law == "shipped" else dataclasses.replace(shipped, alone_from=None)
+        with mock.patch.object(streams, "law_weights", weights), unlimited_epochs():
+            x = Extrapolator(run, calibration=cal).extrapolate(case.to, scenarios=(case.scenario,))
+        s = x.scenarios[0]
+        assert s.val is not None and s.train is not None
+        l0 = x.model.val_parameters.L0 if x.model.val_parameters is not None else float("nan")
+        out[law] = (s.val.mean - case.truth, s.train.mean - train_truth, l0)
+    return out
+
+
+def law_table(cases: list[Case], calibration: Calibration) -> list[tuple[Case, dict[str, tuple[float, float, float]]]]:
+    """law_errors of the reruns out of the grid, and of the grid's at 2.5x."""
+    return [(c, law_errors(c, calibration)) for c in cases
+            if c.scenario == "rerun" and (c.source != "grid" or c.ratio == 2.5)]
+
+
+def report_laws(table: list[tuple[Case, dict[str, tuple[float, float, float]]]]) -> None:
+    print("\neach law alone (error in nats, val against the 500-batch truth, train against the longer run's last "
+          "eval; ensemble, calibrated and free with L0 fitted per run)\n" + f"{'case':28s} "
+          + " ".join(f"{'val ' + law:>15s}" for law in LAWS) + " " + " ".join(f"{'train ' + law:>17s}" for law in LAWS))
+    groups: dict[str, list[dict[str, tuple[float, float, float]]]] = {}
+    for c, e in table:
+        groups.setdefault("grid 2.5x" if c.source == "grid" else c.source, []).append(e)
+        if c.source != "grid":
+            print(f"{os.path.basename(c.short):28s} " + " ".join(f"{e[law][0]:+15.4f}" for law in LAWS) + " "
+                  + " ".join(f"{e[law][1]:+17.4f}" for law in LAWS))
+    for label, errs in groups.items():
+        med = [float(np.median([abs(e[law][k]) for e in errs])) for k in (0, 1) for law in LAWS]
+        half = len(LAWS)
+        print(f"{'median |error|, ' + label:28s} " + " ".join(f"{m:15.4f}" for m in med[:half]) + " "
+              + " ".join(f"{m:17.4f}" for m in med[half:]) + f"  (n={len(errs)})")
+
+
+def level_trend(rows: list[Row], errors: dict[str, tuple[float, float]] | None = None,
+                label: str = "as shipped") -> str:
+    """How the error of the reruns out of the grid and out of the README CPU config follows
+    the val their log ends at: the correlation, the slope, and each run's error with its
+    val fit's L0. `errors`: (error, L0) of the same reruns by short log, from another fit
+    (law_errors), instead of the rows' own."""
+    sel = [r for r in rows if r.case.source in ("held-out", "repetition", "long") and r.case.config != "r4w128"
+           and r.case.scenario == "rerun"]
+    if len(sel) < 3:
+        return ""
+    level = np.array([r.last_val for r in sel])
+    own = {r.case.short: (r.mean - r.case.truth, r.val_l0) for r in sel}
+    pairs = [(errors or own)[r.case.short] for r in sel]
+    err = np.array([p[0] for p in pairs])
+    slope = float(np.polyfit(level, err, 1)[0])
+    runs = ", ".join(f"{os.path.basename(r.case.short)} {r.last_val:.3f} -> {e:+.3f} (L0 {l0:.2f})"
+                     for r, (e, l0) in sorted(zip(sel, pairs, strict=True), key=lambda q: q[0].last_val))
+    return (f"\nerror {label} against the val the log ends at, {len(sel)} reruns off the grid and off the README "
+            f"CPU config: r = {np.corrcoef(level, err)[0, 1]:.2f}, {slope:+.2f} nats of error per nat of val; "
+            f"val -> error (the val fit's L0): {runs}")
+
+
+def seed_spread(cases: list[Case]) -> dict[int, float]:
+    """The sd of one seed's truth at each grid horizon, from the two seeds' differences: a
+    predictor of the expected loss is off one seed's truth by about 0.67 of it (median)."""
+    truths: dict[tuple[str, int], dict[str, float]] = {}
+    for c in cases:
+        if c.source == "grid" and c.scenario == "rerun":
+            seed = os.path.basename(c.short).split("-")[2]
+            truths.setdefault((c.family, c.to), {})[seed] = c.truth
+    diffs: dict[int, list[float]] = {}
+    for (_, to), by_seed in truths.items():
+        if len(by_seed) == 2:
+            a, b = by_seed.values()
+            diffs.setdefault(to, []).append(a - b)
+    return {to: float(np.sqrt(np.mean(np.square(d)) / 2)) for to, d in sorted(diffs.items())}
