@@ -122,3 +122,39 @@ def seed_spread(cases: list[Case]) -> dict[int, float]:
             a, b = by_seed.values()
             diffs.setdefault(to, []).append(a - b)
     return {to: float(np.sqrt(np.mean(np.square(d)) / 2)) for to, d in sorted(diffs.items())}
+
+
+def alone_error(cases: list[Case]) -> tuple[float, list[tuple[Case, bool]], list[tuple[Case, bool]]]:
+    """The model error per doubling of the horizon where the calibrated law is used alone
+    (Calibration.alone_error_per_doubling), fitted on the long runs' cases (every scenario,
+    all at 2.5x, so per doubling only); with the 80% coverage it gives: each long config
+    with the fit of the other five, and the held-out and repetition runs off the README CPU
+    config with the fit of all six."""
+    import dataclasses
+    import math
+
+    import lossdoctor
+    from lossdoctor.fit import Extrapolator
+    from lossdoctor.fit import calibration as calibration_mod
+    from lossdoctor.fit.interval import z
+
+    def bare(c: Case) -> tuple[Case, float, float]:
+        run = lossdoctor.load(c.short)
+        cal = dataclasses.replace(calibration_mod.for_config(run.config), alone_error_per_doubling=0.0)
+        with unlimited_epochs():
+            v = Extrapolator(run, calibration=cal).extrapolate(c.to, scenarios=(c.scenario,)).scenarios[0].val
+        assert v is not None
+        return c, v.mean, v.sd
+
+    long = [bare(c) for c in cases if c.source == "long"]
+    check = [bare(c) for c in cases if c.source in ("held-out", "repetition") and c.config != "r4w128"]
+
+    def fit(sel: list[tuple[Case, float, float]]) -> float:
+        return calibration_mod.model_error_fit([(c.ratio, m, c.truth, sd) for c, m, sd in sel], base=False)[1]
+
+    def covered(c: Case, mean: float, sd: float, per: float) -> bool:
+        return abs(mean - c.truth) <= z(0.8) * math.hypot(sd, per * math.log2(c.ratio) * mean)
+
+    per = fit(long)
+    loco = [(c, covered(c, m, sd, fit([o for o in long if o[0].config != c.config]))) for c, m, sd in long]
+    return per, loco, [(c, covered(c, m, sd, per)) for c, m, sd in check]

@@ -362,3 +362,13 @@ def test_off_the_readme_config_from_2000_steps_the_calibrated_law_alone_through_
     assert y.model.weights.free > 0 and not any("through L0 = 0" in n for n in y.notes)
     assert calibration.FAMILY.alone(2000) and not calibration.FAMILY.alone(1999)
     assert not calibration.DEFAULT.alone(10_000)
+
+
+def test_the_calibrated_law_alone_has_its_own_model_error_per_doubling():
+    import math
+    fam = calibration.FAMILY
+    assert fam.model_error(2.5, alone=True) == pytest.approx(calibration.ALONE_ERROR_PER_DOUBLING * math.log2(2.5))
+    assert fam.model_error(2.5) == pytest.approx(fam.model_error_base + fam.model_error_per_doubling * math.log2(2.5))
+    assert calibration.DEFAULT.model_error(2.5, alone=True) == calibration.DEFAULT.model_error(2.5)  # none of its own
+    cases = [(4.0, 2.02, 2.0, 0.0), (4.0, 1.98, 2.0, 0.0)]  # 1% of the loss off at two doublings
+    assert calibration.model_error_fit(cases, base=False) == pytest.approx((0.0, 0.005), abs=1e-6)

@@ -295,7 +295,7 @@ class Extrapolator:
         overfit = points.overfitting(pts.curves, pts.sig_eval)
         val_sd = interval.val_eval_sd(fits.val, pts.sig_eval)
         ratio = to / last if last else float("inf")
-        model_sd = self.calibration.model_error(ratio)
+        model_sd = self.calibration.model_error(ratio, self.calibration.alone(last))
         out = []
         for p in predicted:
             val = interval.estimate(p.val, w, model_sd, val_sd, level) if p.val is not None else None

@@ -24,7 +24,8 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits) -> lis
     if differ and to > last:
         notes.append("the shape prior is calibrated on nanoGPT's README CPU config; this run differs in "
                      f"{', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}: the interval carries "
-                     f"the model error measured on other configs ({cal.model_error(to / max(last, 1)):.1%} of "
+                     f"the model error measured on other configs "
+                     f"({cal.model_error(to / max(last, 1), cal.alone(last)):.1%} of "
                      "the loss at this horizon; docs/benchmarks.md)")
     if cal.alone(last) and to > last:
         notes.append(f"the run is {last:,} steps long and its log does not show the README CPU config: from "
@@ -52,4 +53,5 @@ def epochs_notes(to: int, last: int, per_step: float | None) -> list[str]:
         return []
     return [f"step {to:,} is {to * per_step:.1f} epochs of the training data: past "
             f"{calibration_mod.ENSEMBLE_EPOCHS:g}, the backtests (up to {calibration_mod.ALONE_EPOCHS:g}) found the "
-            "predictions too optimistic, though inside their intervals (docs/benchmarks.md, \"Repetition runs\")"]
+            "predictions too optimistic, most of them inside their intervals (docs/benchmarks.md, "
+            "\"Repetition runs\")"]
