@@ -192,7 +192,7 @@ def fit(segments: Sequence[Segment], prior: ShapePrior, n: int = N_SAMPLES) -> P
 
 def fit_u(shapes: Samples, u: np.ndarray, y: np.ndarray, sigma: np.ndarray, origin: bool = False) -> Posterior:
     """`fit` where the samples' u(s) at the points are given: (K, P). `origin`: L0 = 0,
-    only A is fitted (the calibration fits' own L0; calibration.Calibration.alone_from)."""
+    only A is fitted (the L0 the joint calibration fits found; calibration.ALONE_FROM)."""
     coefs, covs, chi2 = (through_origin if origin else lines)(u, y, 1.0 / sigma)
     dof = max(len(y) - 2, 1)
     tau = max(1.0, float(chi2.min()) / dof)
