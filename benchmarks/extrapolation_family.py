@@ -209,12 +209,20 @@ def bumps(rows: list[Row]) -> list[tuple[str, float, float, float | None]]:
 
 
 def _paired_bump(runs: str, stem: str, step: int) -> float | None:
-    """The 500-batch truth of the run resumed and stopped at `step` minus the resumed run's."""
-    paths = [os.path.join(runs, name, "truth.json") for name in (f"{stem}-bump-{step}", f"{stem}-{FROM}")]
-    if not all(os.path.exists(p) for p in paths):
+    """The 500-batch truth of the run resumed and stopped at `step` minus that of the
+    checkpoint it resumed from: its `base_val` (the long runs), or the grid's 400-step run."""
+    bump = os.path.join(runs, f"{stem}-bump-{step}", "truth.json")
+    if not os.path.exists(bump):
         return None
-    after, before = (json.load(open(p, encoding="utf-8"))["val"] for p in paths)
-    return float(after - before)
+    with open(bump, encoding="utf-8") as f:
+        record = json.load(f)
+    if "base_val" in record:
+        return float(record["val"] - record["base_val"])
+    base = os.path.join(runs, f"{stem}-{FROM}", "truth.json")
+    if not os.path.exists(base):
+        return None
+    with open(base, encoding="utf-8") as f:
+        return float(record["val"] - json.load(f)["val"])
 
 
 def summary(label: str, rows: list[Row]) -> str:

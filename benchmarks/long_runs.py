@@ -20,8 +20,11 @@ epochs of tiny Shakespeare at 5000 steps; each kept as train.log and a 500-batch
 truth.json, as heldout_runs.py does. Then each 2000-step run is continued to 5000 steps,
 `resume` (--init_from=resume with a new cosine to 5000) and `constant` (at min_lr), kept
 the same way as CONFIG-resume-5000 and CONFIG-constant-5000; the 2000-step checkpoints
-they start from are trained again into --bases (outside the checkout), as fixtures keep
-no checkpoints.
+they start from are trained again into ~/.cache/lossdoctor-bench/long-bases, outside the
+checkout, as fixtures keep no checkpoints. Last, the resume bump without eval noise: each
+2000-step checkpoint resumed exactly as `resume` is but stopped at its first eval after
+resuming (CONFIG-bump-2250), its truth.json holding the 500-batch val of the checkpoint it
+resumed from too (`base_val`, the same batches): the bump is their difference, paired.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ CONFIGS: dict[str, list[str]] = {
 
 DEFAULT_BASES = os.path.join(os.path.expanduser("~"), ".cache", "lossdoctor-bench", "long-bases")
 CONTINUED = ("resume", "constant")
+BUMP_STEPS = 250  # the README CPU config's eval interval: where the logged bump is read
 
 
 def _train(out: str, data: str, flags: list[str]) -> float:
@@ -73,9 +77,11 @@ def min_lr(flags: list[str]) -> str:
 
 
 def continue_run(runs: str, bases: str, config: str, kind: str, data: str) -> None:
-    """runs/CONFIG-KIND-5000: the 2000-step run continued to 5000, `resume` or `constant`."""
+    """runs/CONFIG-KIND-5000: the 2000-step run continued to 5000, `resume` or `constant`;
+    or runs/CONFIG-bump-2250 (`bump`): resumed as `resume` is, stopped at its first eval."""
     short, to = HORIZONS
-    name = f"{config}-{kind}-{to}"
+    stop = short + BUMP_STEPS if kind == "bump" else to
+    name = f"{config}-{kind}-{stop}"
     out = os.path.join(runs, name)
     if os.path.exists(os.path.join(out, "truth.json")):
         return
@@ -86,19 +92,22 @@ def continue_run(runs: str, bases: str, config: str, kind: str, data: str) -> No
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
     shutil.copy(os.path.join(base, "ckpt.pt"), os.path.join(out, "ckpt.pt"))
-    extra = ([f"--lr_decay_iters={to}"] if kind == "resume"
+    extra = ([f"--lr_decay_iters={to}"] if kind in ("resume", "bump")  # get_lr does not depend on max_iters
              else ["--decay_lr=False", f"--learning_rate={min_lr(CONFIGS[config])}"])
     print(f"training {name} ...", file=sys.stderr, flush=True)
-    seconds = _train(out, data, [*CONFIGS[config], "--init_from=resume", f"--max_iters={to}", *extra])
+    seconds = _train(out, data, [*CONFIGS[config], "--init_from=resume", f"--max_iters={stop}", *extra])
     from extrapolation import true_val
 
     from lossdoctor.trainer.data import load_data
     truth = true_val(out, load_data(data), TRUTH_BATCHES)
+    record = {"val": truth, "batches": TRUTH_BATCHES, "train_seconds": round(seconds, 1)}
+    if kind == "bump":
+        record["base_val"] = true_val(base, load_data(data), TRUTH_BATCHES)
     for extra_file in (f"val_{TRUTH_BATCHES}.txt", "metrics.jsonl", "meta.pkl", "ckpt.pt"):
         if os.path.exists(os.path.join(out, extra_file)):
             os.remove(os.path.join(out, extra_file))
     with open(os.path.join(out, "truth.json"), "w", encoding="utf-8") as f:
-        json.dump({"val": truth, "batches": TRUTH_BATCHES, "train_seconds": round(seconds, 1)}, f)
+        json.dump(record, f)
     print(f"  {seconds:.0f} s, truth {truth:.4f}", file=sys.stderr, flush=True)
 
 
@@ -111,7 +120,7 @@ def main() -> int:
         for config, flags in CONFIGS.items():
             train(args.runs, config, steps, data, flags)
     for config in CONFIGS:
-        for kind in CONTINUED:
+        for kind in (*CONTINUED, "bump"):
             continue_run(args.runs, DEFAULT_BASES, config, kind, data)
     seconds = 0.0
     for config in CONFIGS:
