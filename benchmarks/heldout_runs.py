@@ -51,22 +51,46 @@ def train(runs: str, config: str, steps: int, data: str, flags: list[str] | None
     if os.path.exists(os.path.join(out, "truth.json")):
         return
     print(f"training {name} ...", file=sys.stderr, flush=True)
+    seconds = run_trainer(out, data, [*(flags or CONFIGS[config]), f"--max_iters={steps}", f"--lr_decay_iters={steps}"])
+    keep_truth(out, data, seconds)
+
+
+def run_trainer(out: str, data: str, flags: list[str]) -> float:
+    """`lossdoctor train` of the README CPU config with `flags` into `out`, seed SEED, the
+    final model checkpointed: the seconds it took."""
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "lossdoctor", "train", README_CPU, *(flags or CONFIGS[config]),
-                    f"--max_iters={steps}", f"--lr_decay_iters={steps}", "--always_save_checkpoint=True",
+    subprocess.run([sys.executable, "-m", "lossdoctor", "train", README_CPU, *flags, "--always_save_checkpoint=True",
                     f"--seed={SEED}", f"--out_dir={out}", f"--data={data}", "--no-progress"],
                    stdout=subprocess.DEVNULL, check=True)
-    seconds = time.perf_counter() - t0
+    return time.perf_counter() - t0
+
+
+def keep_truth(out: str, data: str, seconds: float, base: str | None = None) -> None:
+    """Write out/truth.json: the final model's val over TRUTH_BATCHES val batches (and, with
+    `base`, that run dir's checkpoint's over the same batches, as `base_val`), then drop
+    all but train.log and truth.json."""
     from extrapolation import true_val
 
     from lossdoctor.trainer.data import load_data
-    truth = true_val(out, load_data(data), TRUTH_BATCHES)
+    loaded = load_data(data)
+    record = {"val": true_val(out, loaded, TRUTH_BATCHES), "batches": TRUTH_BATCHES, "train_seconds": round(seconds, 1)}
+    if base is not None:
+        record["base_val"] = true_val(base, loaded, TRUTH_BATCHES)
     for extra in (f"val_{TRUTH_BATCHES}.txt", "metrics.jsonl", "meta.pkl", "ckpt.pt"):
         if os.path.exists(os.path.join(out, extra)):
             os.remove(os.path.join(out, extra))
     with open(os.path.join(out, "truth.json"), "w", encoding="utf-8") as f:
-        json.dump({"val": truth, "batches": TRUTH_BATCHES, "train_seconds": round(seconds, 1)}, f)
-    print(f"  {seconds:.0f} s, truth {truth:.4f}", file=sys.stderr, flush=True)
+        json.dump(record, f)
+    print(f"  {seconds:.0f} s, truth {record['val']:.4f}", file=sys.stderr, flush=True)
+
+
+def training_minutes(runs: str, names: list[str]) -> float:
+    """The training wall clock of the named runs in `runs`, from their truth.json."""
+    seconds = 0.0
+    for name in names:
+        with open(os.path.join(runs, name, "truth.json"), encoding="utf-8") as f:
+            seconds += json.load(f)["train_seconds"]
+    return seconds / 60
 
 
 def run_args(doc: str, runs: str) -> argparse.Namespace | None:
@@ -90,12 +114,8 @@ def main() -> int:
     for steps in HORIZONS:  # the short logs first: they are what is predicted from
         for config in CONFIGS:
             train(args.runs, config, steps, os.path.abspath(args.data))
-    seconds = 0.0
-    for config in CONFIGS:
-        for steps in HORIZONS:
-            with open(os.path.join(args.runs, f"{config}-{steps}", "truth.json"), encoding="utf-8") as f:
-                seconds += json.load(f)["train_seconds"]
-    print(f"training took {seconds / 60:.0f} minutes of wall clock in all", file=sys.stderr)
+    minutes = training_minutes(args.runs, [f"{c}-{steps}" for c in CONFIGS for steps in HORIZONS])
+    print(f"training took {minutes:.0f} minutes of wall clock in all", file=sys.stderr)
     return 0
 
 

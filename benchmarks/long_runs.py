@@ -29,17 +29,14 @@ resumed from too (`base_val`, the same batches): the bump is their difference, p
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from heldout_runs import HORIZONS, README_CPU, SEED, TRUTH_BATCHES, run_args, train  # noqa: E402
+from heldout_runs import HORIZONS, README_CPU, keep_truth, run_args, run_trainer, train, training_minutes  # noqa: E402,E501
 
 DEFAULT_RUNS = os.path.join(ROOT, "fixtures", "long")
 CONFIGS: dict[str, list[str]] = {
@@ -55,15 +52,6 @@ CONFIGS: dict[str, list[str]] = {
 DEFAULT_BASES = os.path.join(os.path.expanduser("~"), ".cache", "lossdoctor-bench", "long-bases")
 CONTINUED = ("resume", "constant")
 BUMP_STEPS = 250  # the README CPU config's eval interval: where the logged bump is read
-
-
-def _train(out: str, data: str, flags: list[str]) -> float:
-    """`lossdoctor train` of the README CPU config with `flags` into `out`: seconds taken."""
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "lossdoctor", "train", README_CPU, *flags, "--always_save_checkpoint=True",
-                    f"--seed={SEED}", f"--out_dir={out}", f"--data={data}", "--no-progress"],
-                   stdout=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - t0
 
 
 def min_lr(flags: list[str]) -> str:
@@ -88,27 +76,15 @@ def continue_run(runs: str, bases: str, config: str, kind: str, data: str) -> No
     base = os.path.join(bases, f"{config}-{short}")
     if not os.path.exists(os.path.join(base, "ckpt.pt")):
         print(f"training {config}-{short} again for its checkpoint ...", file=sys.stderr, flush=True)
-        _train(base, data, [*CONFIGS[config], f"--max_iters={short}", f"--lr_decay_iters={short}"])
+        run_trainer(base, data, [*CONFIGS[config], f"--max_iters={short}", f"--lr_decay_iters={short}"])
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
     shutil.copy(os.path.join(base, "ckpt.pt"), os.path.join(out, "ckpt.pt"))
     extra = ([f"--lr_decay_iters={to}"] if kind in ("resume", "bump")  # get_lr does not depend on max_iters
              else ["--decay_lr=False", f"--learning_rate={min_lr(CONFIGS[config])}"])
     print(f"training {name} ...", file=sys.stderr, flush=True)
-    seconds = _train(out, data, [*CONFIGS[config], "--init_from=resume", f"--max_iters={stop}", *extra])
-    from extrapolation import true_val
-
-    from lossdoctor.trainer.data import load_data
-    truth = true_val(out, load_data(data), TRUTH_BATCHES)
-    record = {"val": truth, "batches": TRUTH_BATCHES, "train_seconds": round(seconds, 1)}
-    if kind == "bump":
-        record["base_val"] = true_val(base, load_data(data), TRUTH_BATCHES)
-    for extra_file in (f"val_{TRUTH_BATCHES}.txt", "metrics.jsonl", "meta.pkl", "ckpt.pt"):
-        if os.path.exists(os.path.join(out, extra_file)):
-            os.remove(os.path.join(out, extra_file))
-    with open(os.path.join(out, "truth.json"), "w", encoding="utf-8") as f:
-        json.dump(record, f)
-    print(f"  {seconds:.0f} s, truth {truth:.4f}", file=sys.stderr, flush=True)
+    seconds = run_trainer(out, data, [*CONFIGS[config], "--init_from=resume", f"--max_iters={stop}", *extra])
+    keep_truth(out, data, seconds, base if kind == "bump" else None)
 
 
 def main() -> int:
@@ -122,12 +98,9 @@ def main() -> int:
     for config in CONFIGS:
         for kind in (*CONTINUED, "bump"):
             continue_run(args.runs, DEFAULT_BASES, config, kind, data)
-    seconds = 0.0
-    for config in CONFIGS:
-        for name in [f"{config}-{steps}" for steps in HORIZONS] + [f"{config}-{k}-{HORIZONS[1]}" for k in CONTINUED]:
-            with open(os.path.join(args.runs, name, "truth.json"), encoding="utf-8") as f:
-                seconds += json.load(f)["train_seconds"]
-    print(f"training took {seconds / 60:.0f} minutes of wall clock in all", file=sys.stderr)
+    names = [f"{c}-{steps}" for c in CONFIGS for steps in HORIZONS] + [f"{c}-{k}-{HORIZONS[1]}" for c in CONFIGS
+                                                                      for k in CONTINUED]
+    print(f"training took {training_minutes(args.runs, names):.0f} minutes of wall clock in all", file=sys.stderr)
     return 0
 
 
