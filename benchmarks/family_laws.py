@@ -4,7 +4,6 @@ the error follows the val a log ends at, and the grid's seed-to-seed spread."""
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -22,9 +21,7 @@ if TYPE_CHECKING:
 def unlimited_epochs() -> Iterator[None]:
     """No epoch limit: what the law would say where lossdoctor declines."""
     from lossdoctor.fit import calibration
-    extrapolate = importlib.import_module("lossdoctor.fit.extrapolate")
-    with mock.patch.object(extrapolate, "MAX_EPOCHS", float("inf")), \
-            mock.patch.object(calibration.Calibration, "epochs_limit", lambda self, last: float("inf")):
+    with mock.patch.object(calibration.Calibration, "epochs_limit", lambda self, last: float("inf")):
         yield
 
 

@@ -67,10 +67,6 @@ SCENARIOS = ("rerun", "resume", "constant")
 # backtests (800 -> 4000 and 1000 -> 5000): past it the error is not measured, so no
 # prediction is made
 MAX_HORIZON = 5.0
-# the most epochs of the training data that any backtest reaches (the repetition runs,
-# benchmarks/repetition_runs.py): past it nothing is measured, so no prediction is made;
-# each calibration has its own limit below it (Calibration.epochs_limit)
-MAX_EPOCHS = calibration_mod.ALONE_EPOCHS
 MODEL_NAME = "lr-annealing law (Tissue et al. 2024) with a calibrated shape prior"
 T = TypeVar("T")
 
@@ -205,7 +201,7 @@ class Extrapolator:
                                     f"({MAX_HORIZON:g}x its {last:,} steps, the longest horizon the "
                                     "backtests measure; docs/benchmarks.md)")
         per_step = self._once(("epochs",), lambda: _epochs_per_step(self.run, last))
-        limit = min(self.calibration.epochs_limit(last), MAX_EPOCHS)
+        limit = self.calibration.epochs_limit(last)  # past it no backtest measures the error
         if per_step is not None and to > last and to * per_step > limit:
             raise BeyondEpochs(f"step {to:,} is {to * per_step:.1f} epochs of the training data, beyond "
                                f"the {limit:g} the backtests measure for this run (docs/extrapolation.md, "
