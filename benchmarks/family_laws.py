@@ -25,6 +25,14 @@ def unlimited_epochs() -> Iterator[None]:
         yield
 
 
+def off_readme(case: Case) -> bool:
+    """Whether the short run's log shows a config other than the README CPU config's (it
+    gets calibration.FAMILY, not DEFAULT and the reference runs)."""
+    import lossdoctor
+    from lossdoctor.fit import calibration
+    return bool(calibration.mismatch(lossdoctor.load(case.short).config))
+
+
 # as shipped; the ensemble as its train backtest weighs it, the calibrated-shape law alone
 # and the free-shape law alone, each with L0 fitted per run (no Calibration.alone_from)
 LAWS = ("shipped", "ensemble", "calibrated", "free")
@@ -89,7 +97,7 @@ def level_trend(rows: list[Row], errors: dict[str, tuple[float, float]] | None =
     the val their log ends at: the correlation, the slope, and each run's error with its
     val fit's L0. `errors`: (error, L0) of the same reruns by short log, from another fit
     (law_errors), instead of the rows' own."""
-    sel = [r for r in rows if r.case.source in ("held-out", "repetition", "long") and r.case.config != "r4w128"
+    sel = [r for r in rows if r.case.source in ("held-out", "repetition", "long") and off_readme(r.case)
            and r.case.scenario == "rerun"]
     if len(sel) < 3:
         return ""
@@ -144,7 +152,7 @@ def alone_error(cases: list[Case]) -> tuple[float, list[tuple[Case, bool]], list
         return c, v.mean, v.sd
 
     long = [bare(c) for c in cases if c.source == "long"]
-    check = [bare(c) for c in cases if c.source in ("held-out", "repetition") and c.config != "r4w128"]
+    check = [bare(c) for c in cases if c.source in ("held-out", "repetition") and off_readme(c)]
 
     def fit(sel: list[tuple[Case, float, float]]) -> float:
         return calibration_mod.model_error_fit([(c.ratio, m, c.truth, sd) for c, m, sd in sel], base=False)[1]
