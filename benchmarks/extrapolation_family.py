@@ -52,7 +52,7 @@ import tempfile
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-from family_laws import alone_error, law_table, level_trend, report_laws, seed_spread, unlimited_epochs
+from family_laws import alone_error, law_table, level_trend, report_laws, report_repeat, seed_spread, unlimited_epochs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -308,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         both = f"  paired {paired:+.4f}  ratio {pred / paired:.2f}" if paired else ""
         print(f"{family:28s} predicted {pred:+.4f}  logged {truth:+.4f}  ratio {ratio:.2f}{both}")
     report_laws(laws)
+    report_repeat(cases)
     print(level_trend(rows))
     print(level_trend(rows, {c.short: (e["ensemble"][0], e["ensemble"][2]) for c, e in laws},
                       "of the ensemble with L0 fitted"))

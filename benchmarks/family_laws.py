@@ -163,3 +163,66 @@ def alone_error(cases: list[Case]) -> tuple[float, list[tuple[Case, bool]], list
     per = fit(long)
     loco = [(c, covered(c, m, sd, fit([o for o in long if o[0].config != c.config]))) for c, m, sd in long]
     return per, loco, [(c, covered(c, m, sd, per)) for c, m, sd in check]
+
+
+# val's repeated-data term (lossdoctor/fit/repeat.py), four ways: the paper's R* (as
+# shipped), none, R* picked per run by its own val fit (the lowest chi2 of PICK_R and
+# none), and the train prediction plus the run's own val - train gap, carried on linearly
+# in log epochs from the second half of its evals
+REPEAT = ("R* 15.4", "none", "own fit", "gap trend")
+PICK_R = (3.0, 6.0, 15.4, 40.0)
+
+
+def repeat_errors(case: Case) -> dict[str, float]:
+    """The val error of a case under each of REPEAT (the epoch limit lifted)."""
+    import dataclasses
+
+    import lossdoctor
+    from lossdoctor.facts import FACTS, Context
+    from lossdoctor.fit import Extrapolator, repeat
+    from lossdoctor.fit import calibration as calibration_mod
+    run = lossdoctor.load(case.short)
+    base = calibration_mod.for_config(run.config)
+
+    def val(r_star: float | None) -> tuple[float, float, float]:
+        """(val error, train prediction, the run's val fit's chi2)."""
+        chi2: list[float] = []
+        ex = Extrapolator(run, calibration=dataclasses.replace(base, repeat_r_star=r_star))
+        stream = Extrapolator._stream
+
+        def record(self: Extrapolator, obs: object, kind: str, peak: float, joined: tuple[str, ...]) -> object:
+            s = stream(self, obs, kind, peak, joined)  # type: ignore[arg-type]
+            if kind == "val" and not chi2:
+                chi2.append(s.post.chi2_min)
+            return s
+        with mock.patch.object(Extrapolator, "_stream", record), unlimited_epochs():
+            s = ex.extrapolate(case.to, scenarios=(case.scenario,)).scenarios[0]
+        assert s.val is not None and s.train is not None
+        return s.val.mean - case.truth, s.train.mean, chi2[0]
+
+    tried = {r: val(r) for r in (repeat.R_STAR, None, *PICK_R)}
+    ev, _ = run.curves()
+    per_step = float(Context(run, FACTS).fact("epochs").value) / float(ev.step[-1])
+    half = ev.step >= ev.step[-1] / 2
+    slope, cut = np.polyfit(np.log(ev.step[half] * per_step), (ev.val - ev.train)[half], 1)
+    gap = slope * np.log(case.to * per_step) + cut
+    return {"R* 15.4": tried[repeat.R_STAR][0], "none": tried[None][0],
+            "own fit": min(tried.values(), key=lambda t: t[2])[0],
+            "gap trend": tried[repeat.R_STAR][1] + float(gap) - case.truth}
+
+
+def report_repeat(cases: list[Case]) -> None:
+    """REPEAT on the reruns out of the grid (the grid's runs stay within 1 epoch, where
+    the term is 0)."""
+    sel = [c for c in cases if c.source in ("held-out", "repetition", "long") and c.scenario == "rerun"]
+    print("\nval's repeated-data term on the reruns off the grid (error in nats; R* 15.4 as shipped; own fit: "
+          f"R* of {', '.join(f'{r:g}' for r in PICK_R)} or none, by the run's val fit; gap trend: train's "
+          "prediction plus the val - train gap, linear in log epochs)\n"
+          f"{'case':28s} " + " ".join(f"{k:>10s}" for k in REPEAT))
+    errs = []
+    for c in sel:
+        e = repeat_errors(c)
+        errs.append(e)
+        print(f"{os.path.basename(c.short):28s} " + " ".join(f"{e[k]:+10.4f}" for k in REPEAT))
+    for label, f in (("median |error|", np.median), ("worst |error|", np.max)):
+        print(f"{label:28s} " + " ".join(f"{float(f([abs(e[k]) for e in errs])):10.4f}" for k in REPEAT))

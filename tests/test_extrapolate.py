@@ -325,7 +325,7 @@ def test_no_prediction_past_the_measured_epochs():
     with pytest.raises(BeyondEpochs):
         extrapolate(alone, farthest + 1, scenarios=("rerun",))
     ensemble = lossdoctor.load(FIXTURES / "calibration" / "d4w128-shakespeare-s1-1000")  # 1024 tokens/step
-    assert not any("epochs" in n for n in extrapolate(ensemble, 3900, scenarios=("rerun",)).notes)
+    assert not any("past 4" in n for n in extrapolate(ensemble, 3900, scenarios=("rerun",)).notes)
     with pytest.raises(BeyondEpochs, match=r"step 4,000 is 4.1 epochs of the training data, beyond the 4 "):
         extrapolate(ensemble, 4000, scenarios=("rerun",))
 
@@ -372,3 +372,48 @@ def test_the_calibrated_law_alone_has_its_own_model_error_per_doubling():
     assert calibration.DEFAULT.model_error(2.5, alone=True) == calibration.DEFAULT.model_error(2.5)  # none of its own
     cases = [(4.0, 2.02, 2.0, 0.0), (4.0, 1.98, 2.0, 0.0)]  # 1% of the loss off at two doublings
     assert calibration.model_error_fit(cases, base=False) == pytest.approx((0.0, 0.005), abs=1e-6)
+
+
+def test_a_repeated_step_is_worth_less_to_val_as_muennighoff_counts_it():
+    from lossdoctor.fit import repeat
+    w = repeat.worth(5, 0.5)  # epochs read by the middle of each step: 0.25, 0.75, 1.25, 1.75, 2.25
+    assert w[:2].tolist() == [1.0, 1.0] and w[2] == pytest.approx(np.exp(-0.25 / repeat.R_STAR))
+    assert np.all(np.diff(w[1:]) < 0)
+    assert repeat.effective_epochs(0.5) == 0.5 and repeat.effective_epochs(1.0) == 1.0
+    assert repeat.effective_epochs(7.7) == pytest.approx(6.44, abs=0.01)  # 1 + 15.4 (1 - e^(-6.7/15.4))
+    n, per = 20_000, 7.7 / 20_000  # summed, the steps' worth is D' / U
+    assert float(np.sum(repeat.worth(n, per))) * per == pytest.approx(repeat.effective_epochs(7.7), abs=1e-3)
+
+
+def test_worth_counts_in_the_lr_area_and_not_in_the_annealing_area():
+    from lossdoctor.fit.areas import Annealing, Eta
+    e = lr_at(np.arange(3000), **SCHED) / SCHED["learning_rate"]
+    w = np.linspace(1.0, 0.5, len(e))
+    plain, worth = Eta(e), Eta(e, worth=w)
+    steps = np.array([0, 1, 1500, 3000])
+    assert np.allclose(worth.s1(steps), np.concatenate([[0.0], np.cumsum(e * w)])[steps])
+    assert np.allclose(plain.s1(steps), np.concatenate([[0.0], np.cumsum(e)])[steps])
+    lams = np.array([0.99, 0.999])
+    assert np.array_equal(Annealing(worth, lams).at(steps), Annealing(plain, lams).at(steps))
+
+
+def test_val_counts_repeated_data_and_train_every_step():
+    """A run predicted to 7.7 epochs: val is higher than with every step counted in full,
+    train is the same, and the note says how many epochs of new data the target is worth."""
+    import dataclasses
+    run = lossdoctor.load(FIXTURES / "heldout" / "batch24-2000")  # 3.1 epochs, to 7.7 at step 5000
+    fam = calibration.for_config(run.config)
+    assert fam.repeat_r_star == 15.4
+    (x,) = Extrapolator(run, calibration=fam).extrapolate(5000, scenarios=("rerun",)).scenarios
+    (y,) = Extrapolator(run, calibration=dataclasses.replace(fam, repeat_r_star=None)).extrapolate(
+        5000, scenarios=("rerun",)).scenarios
+    assert 0.01 < x.val.mean - y.val.mean < 0.03 and x.train.mean == y.train.mean
+    notes = Extrapolator(run, calibration=fam).extrapolate(5000, scenarios=("rerun",)).notes
+    assert any("7.7 epochs of the training data; val counts repeated data" in n and "6.4 epochs of new data" in n
+               for n in notes)
+
+
+def test_a_log_without_the_epochs_says_val_is_predicted_as_if_no_data_repeats(synthetic):
+    x = extrapolate(synthetic, 4000, scenarios=("rerun",))
+    assert any("as if no data repeats" in n for n in x.notes)
+    assert not any("no data repeats" in n for n in extrapolate(synthetic, 1000, scenarios=("rerun",)).notes)

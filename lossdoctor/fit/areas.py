@@ -37,10 +37,12 @@ class Eta:
     """One per-step eta (each step 0..len(e)-1), with what every lam shares: S1, and the
     drops in blocks. `like`: an Eta that this one may start as (a scenario that resumes
     the observed run): where they share a good part, the blocks they share are taken from
-    it (`Annealing(like=...)`)."""
+    it (`Annealing(like=...)`). `worth`: (len(e),) what each step's area counts in S1
+    (repeat.py; None: all of it); the drops are eta's own."""
 
-    def __init__(self, e: np.ndarray, like: Eta | None = None) -> None:
+    def __init__(self, e: np.ndarray, like: Eta | None = None, worth: np.ndarray | None = None) -> None:
         self.e = np.asarray(e, float)
+        self.worth = worth
         self.like, self.block, self.shared = None, block_size(len(self.e)), 0
         if like is not None:
             n = min(len(self.e), len(like.e))
@@ -54,7 +56,8 @@ class Eta:
     def s1(self, steps: np.ndarray) -> np.ndarray:
         """S1 at `steps` (each in 0..len(e))."""
         if self._s1 is None:
-            self._s1 = np.concatenate([[0.0], np.cumsum(self.e)])
+            area = self.e if self.worth is None else self.e * self.worth
+            self._s1 = np.concatenate([[0.0], np.cumsum(area)])
         out: np.ndarray = self._s1[np.asarray(steps, int)]
         return out
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..run import Run
 from . import calibration as calibration_mod
-from . import interval, lr, points, reference, shape, streams
+from . import interval, lr, points, reference, repeat, shape, streams
 from . import notes as notes_mod
 from . import scenarios as scenarios_mod
 from .calibration import Calibration
@@ -200,7 +200,7 @@ class Extrapolator:
             raise CannotExtrapolate(f"step {to:,} is beyond what this run supports "
                                     f"({MAX_HORIZON:g}x its {last:,} steps, the longest horizon the "
                                     "backtests measure; docs/benchmarks.md)")
-        per_step = self._once(("epochs",), lambda: _epochs_per_step(self.run, last))
+        per_step = self._per_step(last)
         limit = self.calibration.epochs_limit(last)  # past it no backtest measures the error
         if per_step is not None and to > last and to * per_step > limit:
             raise BeyondEpochs(f"step {to:,} is {to * per_step:.1f} epochs of the training data, beyond "
@@ -271,7 +271,8 @@ class Extrapolator:
             flags, feats = "", fits.own.features
         else:
             rate, flags = scenarios_mod.lr(name, sched, obs.schedule, last, to)
-            feats = Features(self._shapes(), shape.eta(rate, obs.schedule.warmup), like=fits.own.features)
+            e = shape.eta(rate, obs.schedule.warmup)
+            feats = Features(self._shapes(), e, like=fits.own.features, val_worth=self._worth(obs, len(e)))
         target = np.array([to])
         train = streams.laws_at(fits.train, feats.at("train", target))
         if fits.val is None:
@@ -303,7 +304,7 @@ class Extrapolator:
             train = interval.estimate(p.train, w, model_sd, pts.sig_eval, level)
             out.append(Scenario(p.name, p.flags, val, train, note, p.path))
         notes = list(obs.notes + fits.notes) + notes_mod.fit_notes(self.run, self.calibration, to, last, fits)
-        notes += notes_mod.epochs_notes(to, last, self._once(("epochs",), lambda: _epochs_per_step(self.run, last)))
+        notes += notes_mod.epochs_notes(to, last, self._per_step(last), self.calibration)
         if (self.calibrate or fits.reference) and out and out[0].val is not None:
             notes.append(self._alone(obs, out[0], predicted[0], fits, peak, to, model_sd))
         fit_path = None
@@ -325,7 +326,8 @@ class Extrapolator:
     def _own(self, obs: Observed, peak: float) -> Own:
         """The run's own points with their features under the observed eta."""
         def make() -> Own:
-            feats = Features(self._shapes(), obs.schedule.eta(peak))
+            e = obs.schedule.eta(peak)
+            feats = Features(self._shapes(), e, val_worth=self._worth(obs, len(e)))
             return Own(feats, {k: feats.design(k, getattr(obs.points, k)) for k in ("train", "val")})
         return self._once(("own", peak), make)
 
@@ -339,9 +341,20 @@ class Extrapolator:
         def make() -> list[Design]:
             runs = self.calibrate if which == "calibrate" else reference.runs()
             segs = [getattr(self._other(obs, o), kind) for o in runs]
-            return [Features(self._shapes(), sg.eta).design(kind, points.Points(sg.steps, sg.y, sg.sigma))
-                    for sg in segs]
+            return [Features(self._shapes(), sg.eta, val_worth=self._worth(obs, len(sg.eta))).design(
+                kind, points.Points(sg.steps, sg.y, sg.sigma)) for sg in segs]
         return self._once(("joined", kind, which), make)
+
+    def _per_step(self, last: int) -> float | None:
+        """Epochs of the training data per step (None: the log does not show them)."""
+        return self._once(("epochs",), lambda: _epochs_per_step(self.run, last))
+
+    def _worth(self, obs: Observed, n: int) -> np.ndarray | None:
+        """(n,) what each step's LR area counts for val once the data repeats (repeat.py;
+        None: all of it, where the calibration does not count it or the log does not show
+        the epochs). Other runs joined are of the run's config: the same epochs per step."""
+        per_step, r_star = self._per_step(obs.points.last), self.calibration.repeat_r_star
+        return None if per_step is None or r_star is None else repeat.worth(n, per_step, r_star)
 
     def _stream(self, obs: Observed, kind: str, peak: float, joined: tuple[str, ...]) -> Stream:
         """One stream fitted on the run's own points and the `joined` other runs'."""

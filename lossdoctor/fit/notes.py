@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import calibration as calibration_mod
-from . import reference, shape
+from . import reference, repeat, shape
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -46,12 +46,24 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits) -> lis
     return notes
 
 
-def epochs_notes(to: int, last: int, per_step: float | None) -> list[str]:
-    """A target past the epochs the ensemble was measured at, up to those the calibrated law
-    alone and the README CPU config were (calibration.ENSEMBLE_EPOCHS, ALONE_EPOCHS)."""
-    if per_step is None or to <= last or to * per_step <= calibration_mod.ENSEMBLE_EPOCHS:
+def epochs_notes(to: int, last: int, per_step: float | None, cal: Calibration) -> list[str]:
+    """How the target's epochs of the data enter val (repeat.py), and a target past the
+    epochs the ensemble was measured at, up to those the calibrated law alone and the
+    README CPU config were (calibration.ENSEMBLE_EPOCHS, ALONE_EPOCHS)."""
+    if to <= last:
         return []
-    return [f"step {to:,} is {to * per_step:.1f} epochs of the training data: past "
-            f"{calibration_mod.ENSEMBLE_EPOCHS:g}, the backtests (up to {calibration_mod.ALONE_EPOCHS:g}) found the "
-            "predictions too optimistic, most of them inside their intervals (docs/benchmarks.md, "
-            "\"Repetition runs\")"]
+    if per_step is None:
+        return ["the log does not show the tokens per step or the data's size: val is predicted as if no data "
+                "repeats (where it does, val will be higher)"] if cal.repeat_r_star is not None else []
+    epochs, notes = to * per_step, []
+    if cal.repeat_r_star is not None and epochs > 1:
+        notes.append(f"step {to:,} is {epochs:.1f} epochs of the training data; val counts repeated data at its "
+                     f"diminishing worth (Muennighoff et al. 2023, R* = {cal.repeat_r_star:g}): "
+                     f"{repeat.effective_epochs(epochs, cal.repeat_r_star):.1f} epochs of new data; train counts "
+                     "every step")
+    if epochs > calibration_mod.ENSEMBLE_EPOCHS:
+        notes.append(f"step {to:,} is {epochs:.1f} epochs of the training data: past "
+                     f"{calibration_mod.ENSEMBLE_EPOCHS:g}, the backtests (up to {calibration_mod.ALONE_EPOCHS:g}) "
+                     "found the predictions too optimistic, most of them inside their intervals "
+                     "(docs/benchmarks.md, \"Repetition runs\")")
+    return notes

@@ -70,26 +70,32 @@ class Features:
     each prior's shape samples ("train", "val"). The block sums of the annealing areas are
     made once and kept; `like`: the features of an eta that this one may start as (the
     run's own, for a scenario that resumes it), whose shared blocks are taken over.
+    `val_worth`: (len(e),) what each step's LR area counts for val once the data repeats
+    (repeat.worth; None: all of it); train counts all of it.
 
     With as few points as the free law has linear coefficients (TIED_POINTS), every alpha
     of its grid fits them exactly and the last bits of S1 and S2 decide between those ties:
     there they are summed step by step (laws.areas), as laws.features sums them."""
 
     eta: Eta
+    etas: dict[str, Eta]
     bases: dict[str, shape.Basis]
     free: Annealing
 
-    def __init__(self, shapes: dict[str, shape.Samples], e: np.ndarray, like: Features | None = None) -> None:
+    def __init__(self, shapes: dict[str, shape.Samples], e: np.ndarray, like: Features | None = None,
+                 val_worth: np.ndarray | None = None) -> None:
         self.e = e
         self.eta = Eta(e, like.eta if like is not None else None)
-        self.bases = {k: shape.Basis(v, self.eta, like.bases[k] if like is not None else None)
+        self.etas = {k: self.eta if k != "val" or val_worth is None
+                     else Eta(e, like.etas[k] if like is not None else None, val_worth) for k in shapes}
+        self.bases = {k: shape.Basis(v, self.etas[k], like.bases[k] if like is not None else None)
                       for k, v in shapes.items()}
         self.free = Annealing(self.eta, FREE_LAM_ARRAY, like.free if like is not None else None)
         self._summed: laws.Features | None = None
 
     def at(self, kind: str, steps: np.ndarray) -> At:
         steps = np.asarray(steps, int)
-        return At(steps, self.bases[kind].u(steps), self.eta.s1(steps), self.free.at(steps))
+        return At(steps, self.bases[kind].u(steps), self.etas[kind].s1(steps), self.free.at(steps))
 
     def design(self, kind: str, p: Points) -> Design:
         """The points with their features, to fit."""
@@ -99,7 +105,8 @@ class Features:
             self._summed = laws.areas(self.e, FREE_LAMS)
         f = self._summed
         s2 = np.array([f.s2[lam][p.steps] for lam in FREE_LAMS]).reshape(len(FREE_LAMS), len(p.steps))
-        return Design(At(p.steps, self.bases[kind].u(p.steps), f.s1[p.steps], s2), p.y, p.sigma)
+        s1 = f.s1[p.steps] if self.etas[kind] is self.eta else self.etas[kind].s1(p.steps)
+        return Design(At(p.steps, self.bases[kind].u(p.steps), s1, s2), p.y, p.sigma)
 
 
 class Stream(NamedTuple):
