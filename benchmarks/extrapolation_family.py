@@ -52,7 +52,16 @@ import tempfile
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-from family_laws import alone_error, law_table, level_trend, report_laws, report_repeat, seed_spread, unlimited_epochs
+from family_laws import (
+    alone_error,
+    law_table,
+    level_trend,
+    off_readme,
+    report_laws,
+    report_repeat,
+    seed_spread,
+    unlimited_epochs,
+)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -276,6 +285,9 @@ def report(rows: list[Row]) -> None:
             sel = [r for r in rows if r.case.source == source and r.declined is None and r.case.scenario == scenario]
             if sel:
                 print(summary(label if scenario == "rerun" else f"{label}, {scenario}", sel))
+    off = [r for r in rows if r.case.source in ("held-out", "repetition", "long") and r.case.scenario == "rerun"
+           and off_readme(r.case)]
+    print(summary("off the grid and off README", off), "(rerun 2.5x: the runs that get FAMILY from 2000 steps)")
     for r in rows:
         if r.declined:
             print(f"declined: {os.path.basename(r.case.short)} -> {r.case.to}: {r.declined}; the law would say "

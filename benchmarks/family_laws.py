@@ -80,7 +80,9 @@ def report_laws(table: list[tuple[Case, dict[str, tuple[float, float, float]]]])
           + " ".join(f"{'val ' + law:>15s}" for law in LAWS) + " " + " ".join(f"{'train ' + law:>17s}" for law in LAWS))
     groups: dict[str, list[dict[str, tuple[float, float, float]]]] = {}
     for c, e in table:
-        groups.setdefault("grid 2.5x" if c.source == "grid" else c.source, []).append(e)
+        label = "grid 2.5x" if c.source == "grid" else c.source
+        groups.setdefault(label if c.source in ("grid", "nanoGPT") or off_readme(c) else f"{label}, README config",
+                          []).append(e)
         if c.source != "grid":
             print(f"{os.path.basename(c.short):28s} " + " ".join(f"{e[law][0]:+15.4f}" for law in LAWS) + " "
                   + " ".join(f"{e[law][1]:+17.4f}" for law in LAWS))

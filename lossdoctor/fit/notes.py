@@ -63,7 +63,7 @@ def epochs_notes(to: int, last: int, per_step: float | None, cal: Calibration) -
                      "every step")
     if epochs > calibration_mod.ENSEMBLE_EPOCHS:
         notes.append(f"step {to:,} is {epochs:.1f} epochs of the training data: past "
-                     f"{calibration_mod.ENSEMBLE_EPOCHS:g}, the backtests (up to {calibration_mod.ALONE_EPOCHS:g}) "
-                     "found the predictions too optimistic, most of them inside their intervals "
-                     "(docs/benchmarks.md, \"Repetition runs\")")
+                     f"{calibration_mod.ENSEMBLE_EPOCHS:g}; at {calibration_mod.ALONE_EPOCHS:g} the backtests found "
+                     "the predictions 0.000 to 0.033 too optimistic, inside their intervals (docs/benchmarks.md, "
+                     "\"Repetition runs\")")
     return notes
