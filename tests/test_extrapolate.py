@@ -316,7 +316,7 @@ def test_no_prediction_past_the_measured_epochs():
     alone = lossdoctor.load(FIXTURES / "heldout" / "batch24-2000")  # 1536 tokens/step, tiny Shakespeare
     limit = int(calibration.ALONE_EPOCHS * 1_003_854 / 1536)  # 5032 steps
     x = extrapolate(alone, 5000, scenarios=("rerun",))
-    assert any("7.7 epochs of the training data: past 4" in n for n in x.notes)
+    assert any("7.7 epochs of the training data: " in n and "; past 4 epochs" in n for n in x.notes)
     with pytest.raises(BeyondEpochs, match=r"step 5,100 is 7.8 epochs of the training data, beyond the 7.7") as no:
         extrapolate(alone, 5100, scenarios=("rerun",))
     farthest = int(str(no.value).rsplit("supports is step ", 1)[1].replace(",", ""))
@@ -325,7 +325,7 @@ def test_no_prediction_past_the_measured_epochs():
     with pytest.raises(BeyondEpochs):
         extrapolate(alone, farthest + 1, scenarios=("rerun",))
     ensemble = lossdoctor.load(FIXTURES / "calibration" / "d4w128-shakespeare-s1-1000")  # 1024 tokens/step
-    assert not any("past 4" in n for n in extrapolate(ensemble, 3900, scenarios=("rerun",)).notes)
+    assert not any("past 4 epochs" in n for n in extrapolate(ensemble, 3900, scenarios=("rerun",)).notes)
     with pytest.raises(BeyondEpochs, match=r"step 4,000 is 4.1 epochs of the training data, beyond the 4 "):
         extrapolate(ensemble, 4000, scenarios=("rerun",))
 
@@ -409,7 +409,7 @@ def test_val_counts_repeated_data_and_train_every_step():
         5000, scenarios=("rerun",)).scenarios
     assert 0.01 < x.val.mean - y.val.mean < 0.03 and x.train.mean == y.train.mean
     notes = Extrapolator(run, calibration=fam).extrapolate(5000, scenarios=("rerun",)).notes
-    assert any("7.7 epochs of the training data; val counts repeated data" in n and "6.4 epochs of new data" in n
+    assert any("7.7 epochs of the training data: val counts them" in n and "as 6.4 epochs of new data" in n
                for n in notes)
 
 

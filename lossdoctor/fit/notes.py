@@ -55,15 +55,13 @@ def epochs_notes(to: int, last: int, per_step: float | None, cal: Calibration) -
     if per_step is None:
         return ["the log does not show the tokens per step or the data's size: val is predicted as if no data "
                 "repeats (where it does, val will be higher)"] if cal.repeat_r_star is not None else []
-    epochs, notes = to * per_step, []
+    epochs, parts = to * per_step, []
     if cal.repeat_r_star is not None and epochs > 1:
-        notes.append(f"step {to:,} is {epochs:.1f} epochs of the training data; val counts repeated data at its "
-                     f"diminishing worth (Muennighoff et al. 2023, R* = {cal.repeat_r_star:g}): "
-                     f"{repeat.effective_epochs(epochs, cal.repeat_r_star):.1f} epochs of new data; train counts "
-                     "every step")
+        parts.append(f"val counts them at their diminishing worth (Muennighoff et al. 2023, R* = "
+                     f"{cal.repeat_r_star:g}), as {repeat.effective_epochs(epochs, cal.repeat_r_star):.1f} epochs "
+                     "of new data; train counts every step")
     if epochs > calibration_mod.ENSEMBLE_EPOCHS:
-        notes.append(f"step {to:,} is {epochs:.1f} epochs of the training data: past "
-                     f"{calibration_mod.ENSEMBLE_EPOCHS:g}; at {calibration_mod.ALONE_EPOCHS:g} the backtests found "
-                     "the predictions 0.000 to 0.033 too optimistic, inside their intervals (docs/benchmarks.md, "
-                     "\"Repetition runs\")")
-    return notes
+        parts.append(f"past {calibration_mod.ENSEMBLE_EPOCHS:g} epochs: at {calibration_mod.ALONE_EPOCHS:g} the "
+                     "backtests found the predictions 0.000 to 0.033 too optimistic, inside their intervals "
+                     "(docs/benchmarks.md, \"Repetition runs\")")
+    return [f"step {to:,} is {epochs:.1f} epochs of the training data: " + "; ".join(parts)] if parts else []
