@@ -11,9 +11,12 @@ One pass, in order:
    by the run's points; and the same law with the run's own, free shape (laws.fit_mtl_at,
    one fit per lam). The two form the ensemble, weighted by a backtest on the run itself
    (fit the train stream up to 70% of the run, predict the rest); a law whose backtest
-   error is over 3x the best's gets no weight. The schedule-blind classic families (power
+   error is over 3x the best's gets no weight; from `Calibration.alone_from` steps on, the
+   calibrated law alone, through L0 = 0. The schedule-blind classic families (power
    law with offset, exponential, log-power) are fitted to the same points as baselines
-   (streams.py). Other runs of the config (`calibrate`, the reference runs) join the fit;
+   (streams.py). Other runs of the config (`calibrate`, the reference runs) join the fit.
+   Where the calibration says so (`Calibration.repeat_r_star`) and the log shows the
+   epochs, val's LR area counts each step at its worth once the data repeat (repeat.py);
 4. scenarios: each scenario's LR schedule (scenarios.py), and each law's prediction
    under it;
 5. interval: the fit's statistical spread (between shape samples, and each sample's
