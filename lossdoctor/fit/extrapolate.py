@@ -39,10 +39,11 @@ import numpy as np
 
 from ..run import Run
 from . import calibration as calibration_mod
-from . import interval, lr, points, reference, repeat, shape, streams
+from . import interval, limits, lr, points, reference, repeat, shape, streams
 from . import notes as notes_mod
 from . import scenarios as scenarios_mod
 from .calibration import Calibration
+from .limits import MAX_HORIZON, BeyondEpochs, unmodelled
 from .points import CannotExtrapolate, RunPoints
 from .results import (
     Baseline,
@@ -62,14 +63,10 @@ from .results import (
 from .scenarios import CustomLr, CustomSchedule
 from .streams import Design, Features, LawValues, Stream
 
-__all__ = ["BeyondEpochs", "CannotExtrapolate", "CustomSchedule", "Estimate", "Extrapolation", "Extrapolator",
-           "Scenario", "extrapolate"]
+__all__ = ["MAX_HORIZON", "BeyondEpochs", "CannotExtrapolate", "CustomSchedule", "Estimate", "Extrapolation",
+           "Extrapolator", "Scenario", "extrapolate", "unmodelled"]
 
 SCENARIOS = ("rerun", "resume", "constant")
-# the longest horizon, as a multiple of the run's last step, that benchmarks/extrapolation.py
-# backtests (800 -> 4000 and 1000 -> 5000): past it the error is not measured, so no
-# prediction is made
-MAX_HORIZON = 5.0
 MODEL_NAME = "lr-annealing law (Tissue et al. 2024) with a calibrated shape prior"
 T = TypeVar("T")
 
@@ -90,14 +87,6 @@ def extrapolate(run: Run, to: int, scenarios: tuple[str, ...] = SCENARIOS, level
     """
     others = () if calibrate is None else (calibrate,) if isinstance(calibrate, Run) else tuple(calibrate)
     return Extrapolator(run, level=level, calibrate=others, reference=reference).extrapolate(to, scenarios, schedule)
-
-
-class BeyondEpochs(CannotExtrapolate):
-    """The target step repeats the training data more than the backtests measure."""
-
-    def __init__(self, why: str, limit: float) -> None:
-        super().__init__(why)
-        self.limit = limit  # epochs
 
 
 class Observed(NamedTuple):
@@ -138,24 +127,6 @@ class Predicted(NamedTuple):
     features: Features  # under the scenario's eta
 
 
-MAX_FIT_STEPS = 1_000_000  # the fit's arrays hold one value per step: 8 MB each here
-
-
-def unmodelled(run: Run) -> str | None:
-    """Why a run's curve is outside what the law models (None when it is inside): the law
-    follows nanoGPT's LR schedule and is calibrated on val losses in nats."""
-    if run.measures.val != "loss":
-        return f"val is in {run.measures.val_unit}, and the extrapolation is calibrated on losses in nats"
-    if not run.format.is_nanogpt:
-        return (f"the extrapolation follows nanoGPT's LR schedule; the schedule of this {run.format} run is "
-                "not modelled")
-    last = max(int(run.evals.step.max(initial=0)), int(run.iters.step.max(initial=0)))
-    if last > MAX_FIT_STEPS:
-        return (f"the run reaches step {last:,}; the fit sums its LR schedule step by step, up to "
-                f"{MAX_FIT_STEPS:,} steps")
-    return None
-
-
 class Extrapolator:
     """One run's fits, made once; predictions at any target step reuse them.
 
@@ -192,24 +163,14 @@ class Extrapolator:
                      ) -> Extrapolation:
         if not 0 < self.level < 1:
             raise CannotExtrapolate(f"level {self.level} is not between 0 and 1")
-        if why := unmodelled(self.run):
+        if why := limits.unmodelled(self.run):
             raise CannotExtrapolate(why)
         cur = self._once(("curves",), lambda: points.curves(self.run))
         if to < 1 or to < int(cur.ev_step.min(initial=cur.last)):
             raise CannotExtrapolate(f"target step {to} is before the first observed step")
         obs = self._once(("observed",), lambda: self._observe(cur))
         last = obs.points.last
-        if to > MAX_HORIZON * max(last, 1):
-            raise CannotExtrapolate(f"step {to:,} is beyond what this run supports "
-                                    f"({MAX_HORIZON:g}x its {last:,} steps, the longest horizon the "
-                                    "backtests measure; docs/benchmarks.md)")
-        per_step = self._per_step(last)
-        limit = self.calibration.epochs_limit(last)  # past it no backtest measures the error
-        if per_step is not None and to > last and to * per_step > limit:
-            raise BeyondEpochs(f"step {to:,} is {to * per_step:.1f} epochs of the training data, beyond "
-                               f"the {limit:g} the backtests measure for this run (docs/extrapolation.md, "
-                               f"\"How far\"); the farthest this run supports is step "
-                               f"{min(int(limit / per_step), int(MAX_HORIZON * last)):,}", limit)
+        limits.check(to, last, self._per_step(last), self.calibration.epochs_limit(last))
         peak = obs.schedule.peak(max(to, last) + 1)
         use_reference = self.reference and to > last  # inside the observed range there is nothing to add
         fits = self._once(("fits", peak, use_reference), lambda: self._fit(obs, peak, use_reference))
@@ -350,7 +311,7 @@ class Extrapolator:
 
     def _per_step(self, last: int) -> float | None:
         """Epochs of the training data per step (None: the log does not show them)."""
-        return self._once(("epochs",), lambda: _epochs_per_step(self.run, last))
+        return self._once(("epochs",), lambda: limits.epochs_per_step(self.run, last))
 
     def _worth(self, obs: Observed, n: int) -> np.ndarray | None:
         """(n,) what each step's LR area counts for val once the data repeats (repeat.py;
@@ -407,14 +368,6 @@ class Extrapolator:
         return FitInfo(float(np.sqrt(np.mean(resid ** 2))), pts.sig_eval, val_sd, pts.sig_iter,
                        PointCounts(len(tr.y), len(pts.val.y)),
                        EffectiveSamples(post.ess, fits.val.post.ess if fits.val else None), backtest)
-
-
-def _epochs_per_step(run: Run, last: int) -> float | None:
-    """Epochs of the training data per step (the epochs fact over the run's steps), or
-    None where the log does not show the tokens per step or the data's size."""
-    from ..facts import FACTS, Context
-    epochs = Context(run, FACTS).fact("epochs")
-    return float(epochs.value) / last if epochs.known and last > 0 else None
 
 
 def _key(custom: CustomSchedule | np.ndarray | None) -> object:

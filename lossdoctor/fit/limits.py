@@ -1,0 +1,62 @@
+"""How far a run can be extrapolated: curves outside what the law models, and targets
+past the horizon or the epochs of the data that the backtests measure."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .points import CannotExtrapolate
+
+if TYPE_CHECKING:
+    from ..run import Run
+
+# the longest horizon, as a multiple of the run's last step, that benchmarks/extrapolation.py
+# backtests (800 -> 4000 and 1000 -> 5000): past it the error is not measured, so no
+# prediction is made
+MAX_HORIZON = 5.0
+MAX_FIT_STEPS = 1_000_000  # the fit's arrays hold one value per step: 8 MB each here
+
+
+class BeyondEpochs(CannotExtrapolate):
+    """The target step repeats the training data more than the backtests measure."""
+
+    def __init__(self, why: str, limit: float) -> None:
+        super().__init__(why)
+        self.limit = limit  # epochs
+
+
+def unmodelled(run: Run) -> str | None:
+    """Why a run's curve is outside what the law models (None when it is inside): the law
+    follows nanoGPT's LR schedule and is calibrated on val losses in nats."""
+    if run.measures.val != "loss":
+        return f"val is in {run.measures.val_unit}, and the extrapolation is calibrated on losses in nats"
+    if not run.format.is_nanogpt:
+        return (f"the extrapolation follows nanoGPT's LR schedule; the schedule of this {run.format} run is "
+                "not modelled")
+    last = max(int(run.evals.step.max(initial=0)), int(run.iters.step.max(initial=0)))
+    if last > MAX_FIT_STEPS:
+        return (f"the run reaches step {last:,}; the fit sums its LR schedule step by step, up to "
+                f"{MAX_FIT_STEPS:,} steps")
+    return None
+
+
+def epochs_per_step(run: Run, last: int) -> float | None:
+    """Epochs of the training data per step (the epochs fact over the run's steps), or
+    None where the log does not show the tokens per step or the data's size."""
+    from ..facts import FACTS, Context
+    epochs = Context(run, FACTS).fact("epochs")
+    return float(epochs.value) / last if epochs.known and last > 0 else None
+
+
+def check(to: int, last: int, per_step: float | None, epochs_limit: float) -> None:
+    """Raise CannotExtrapolate past MAX_HORIZON times the run's `last` step, and
+    BeyondEpochs past `epochs_limit` epochs of the data (Calibration.epochs_limit; past it
+    no backtest measures the error), naming the farthest step the run supports."""
+    if to > MAX_HORIZON * max(last, 1):
+        raise CannotExtrapolate(f"step {to:,} is beyond what this run supports ({MAX_HORIZON:g}x its {last:,} "
+                                "steps, the longest horizon the backtests measure; docs/benchmarks.md)")
+    if per_step is not None and to > last and to * per_step > epochs_limit:
+        raise BeyondEpochs(f"step {to:,} is {to * per_step:.1f} epochs of the training data, beyond the "
+                           f"{epochs_limit:g} the backtests measure for this run (docs/extrapolation.md, "
+                           f"\"How far\"); the farthest this run supports is step "
+                           f"{min(int(epochs_limit / per_step), int(MAX_HORIZON * last)):,}", epochs_limit)
