@@ -417,3 +417,15 @@ def test_a_log_without_the_epochs_says_val_is_predicted_as_if_no_data_repeats(sy
     x = extrapolate(synthetic, 4000, scenarios=("rerun",))
     assert any("as if no data repeats" in n for n in x.notes)
     assert not any("no data repeats" in n for n in extrapolate(synthetic, 1000, scenarios=("rerun",)).notes)
+
+
+def test_json_says_how_val_counts_repeated_data(capsys):
+    """batch24 (off the README CPU config) counts repeated data, with the target's epochs
+    and what they are worth; the README CPU config does not (null)."""
+    assert main(["extrapolate", str(FIXTURES / "heldout" / "batch24-2000"), "--to", "5000", "--format", "json"]) == 0
+    rep = json.loads(capsys.readouterr().out)["model"]["repeated_data"]
+    assert rep["r_star"] == 15.4 and rep["epochs"] == pytest.approx(7.65, abs=0.01)
+    assert rep["effective_epochs"] == pytest.approx(6.4, abs=0.05)
+    readme = FIXTURES / "lossdoctor_train" / "readme_cpu_2000"
+    assert main(["extrapolate", str(readme), "--to", "4000", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"]["repeated_data"] is None

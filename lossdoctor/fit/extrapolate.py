@@ -58,6 +58,7 @@ from .results import (
     PointCounts,
     PriorInfo,
     ReferenceInfo,
+    RepeatedData,
     Scenario,
 )
 from .scenarios import CustomLr, CustomSchedule
@@ -355,8 +356,16 @@ class Extrapolator:
         model = ModelInfo(MODEL_NAME, streams.shape_params(fits.train.post),
                           streams.shape_params(fits.val.post) if fits.val else None,
                           PriorInfo(*shape.from_theta(np.array(prior.mean)), prior.source), bt.weights,
-                          LawsInfo(bt.errors, baselines), fits.reference)
+                          LawsInfo(bt.errors, baselines), fits.reference, self._repeated(obs.points.last, to))
         return model, Baseline("power law in steps, a + b*s^-c", power if fits.val is not None else None)
+
+    def _repeated(self, last: int, to: int) -> RepeatedData | None:
+        """How val counts repeated data at the target (None: it does not)."""
+        r_star, per_step = self.calibration.repeat_r_star, self._per_step(last)
+        if r_star is None:
+            return None
+        epochs = None if per_step is None else to * per_step
+        return RepeatedData(r_star, epochs, None if epochs is None else repeat.effective_epochs(epochs, r_star))
 
     def _fit_info(self, obs: Observed, fits: Fits, peak: float, val_sd: float) -> FitInfo:
         pts, tr = obs.points, fits.own.designs["train"]

@@ -105,6 +105,16 @@ class ReferenceInfo(NamedTuple):
     offset: Offsets
 
 
+class RepeatedData(NamedTuple):
+    """How val counts repeated data (fit/repeat.py): the R* it uses, and the target's
+    epochs of the training data with what they are worth in epochs of new data (None
+    where the log does not show the epochs)."""
+
+    r_star: float
+    epochs: float | None
+    effective_epochs: float | None
+
+
 class ModelInfo(NamedTuple):
     name: str
     parameters: ShapeParams  # train stream
@@ -113,6 +123,7 @@ class ModelInfo(NamedTuple):
     weights: LawWeights
     laws: LawsInfo
     reference: ReferenceInfo | None
+    repeated_data: RepeatedData | None = None  # None: every step counts in full for val
 
 
 class PointCounts(NamedTuple):

@@ -73,7 +73,8 @@ def _model(m: ModelInfo) -> dict[str, Any]:
             "prior": m.prior._asdict(), "weights": m.weights._asdict(),
             "laws": {"backtest_rms_sigma": _errors(m.laws.backtest_rms_sigma),
                      "baselines": {b.name: _family(b) for b in m.laws.baselines}},
-            "reference": _reference(m.reference)}
+            "reference": _reference(m.reference),
+            "repeated_data": None if m.repeated_data is None else m.repeated_data._asdict()}
 
 
 def _fit(f: FitInfo) -> dict[str, Any]:
