@@ -58,6 +58,7 @@ from family_laws import (
     level_trend,
     off_readme,
     report_laws,
+    report_nearest,
     report_repeat,
     seed_spread,
     unlimited_epochs,
@@ -321,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{family:28s} predicted {pred:+.4f}  logged {truth:+.4f}  ratio {ratio:.2f}{both}")
     report_laws(laws)
     report_repeat(cases)
+    report_nearest(cases)
     print(level_trend(rows))
     print(level_trend(rows, {c.short: (e["ensemble"][0], e["ensemble"][2]) for c, e in laws},
                       "of the ensemble with L0 fitted"))

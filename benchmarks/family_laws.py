@@ -228,3 +228,24 @@ def report_repeat(cases: list[Case]) -> None:
         print(f"{os.path.basename(c.short):28s} " + " ".join(f"{e[k]:+10.4f}" for k in REPEAT))
     for label, f in (("median |error|", np.median), ("worst |error|", np.max)):
         print(f"{label:28s} " + " ".join(f"{float(f([abs(e[k]) for e in errs])):10.4f}" for k in REPEAT))
+
+
+def report_nearest(cases: list[Case]) -> None:
+    """The reference runs chosen by the data alone: joined to every rerun off the grid and
+    off the README CPU config whose points lie within reference.TOLERANCE of the joint fit,
+    whatever its config (lossdoctor joins them only for the README CPU config)."""
+    import lossdoctor
+    from lossdoctor.fit import Extrapolator, reference
+    sel = [c for c in cases if c.source in ("held-out", "repetition", "long") and c.scenario == "rerun"
+           and off_readme(c)]
+    print(f"\nthe reference runs joined by their offset alone (within {reference.TOLERANCE} nats), on the reruns off "
+          "the grid and off the README CPU config (error in nats)")
+    for c in sel:
+        run = lossdoctor.load(c.short)
+        with mock.patch.object(reference, "mismatch", lambda run: []), unlimited_epochs():
+            x = Extrapolator(run).extrapolate(c.to, scenarios=("rerun",))
+        v, ref = x.scenarios[0].val, x.model.reference
+        assert v is not None
+        said = (f"joined, offsets {', '.join(f'{o:+.3f}' for o in ref.offset if o is not None)}" if ref
+                else "not joined: off by more")
+        print(f"{os.path.basename(c.short):28s} {v.mean - c.truth:+.4f}  {said}")
