@@ -201,7 +201,7 @@ def training_length(a: Side, fit: Extrapolator, to: int, how: str) -> Step | Non
     cause = Cause("training length", v, (here.mean - there.hi, here.mean - there.lo),
                   f"the worse run's own curve extrapolated to the better run's {how}, "
                   f"{ratio:.1f}x its length (lossdoctor extrapolate, rerun)")
-    far = (f"training length is extrapolated {ratio:.0f}x beyond the worse run: its interval is wide "
+    far = (f"training length is extrapolated {round(ratio, 1):g}x beyond the worse run: its interval is wide "
            "and its value is a model's, not a measurement",) if ratio > FAR else ()
     return Step(cause, a.start - v, far)
 

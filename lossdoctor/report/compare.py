@@ -159,7 +159,7 @@ def _attribution(c: Comparison, verbose: bool) -> list[RenderableType]:
 def _reach(r: ToReach) -> str:
     if isinstance(r, Reachable):
         return (f"To reach the better run's best val with its own config, the worse run needs about "
-                f"{r.steps:,} steps ({r.ratio:.0f}x; predicted val {r.val:.4f}, 80% interval "
+                f"{r.steps:,} steps ({round(r.ratio, 1):g}x; predicted val {r.val:.4f}, 80% interval "
                 f"{r.lo:.4f} to {r.hi:.4f}; an extrapolation, see docs/extrapolation.md for its "
                 f"measured errors): {r.flags}")
     flags = f" Train the better run's model instead: {r.flags}" if r.flags else ""

@@ -78,7 +78,7 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
                   [[a.cause, f"{a.delta_val:+.4f}", f"{a.interval[0]:+.3f} to {a.interval[1]:+.3f}"] for a in causes])
     r = c.to_reach
     if isinstance(r, Reachable):
-        out += [f"**Do:** train the worse run for about {r.steps:,} steps ({r.ratio:.0f}x) to reach the better "
+        out += [f"**Do:** train the worse run for about {r.steps:,} steps ({round(r.ratio, 1):g}x) to reach the better "
                 f"run's best val (predicted {r.val:.4f}, 80% {r.lo:.4f} to {r.hi:.4f}): `{r.flags}`", ""]
     elif r is not None and r.flags:
         out += [f"**Do:** train the better run's model, not longer ({r.why}): `{r.flags}`", ""]

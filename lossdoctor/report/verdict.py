@@ -128,9 +128,9 @@ def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
 def _one_thing(c: Comparison) -> RenderableType | None:
     r = c.to_reach
     if isinstance(r, Reachable):
-        far = f"; {r.ratio:.0f}x past the run, so a rough figure" if r.ratio > FAR else ""
+        far = f"; {round(r.ratio, 1):g}x past the run, so a rough figure" if r.ratio > FAR else ""
         return Group(Text.assemble(("Do: ", "bold"), f"train the worse run for about {r.steps:,} steps "
-                                   f"({r.ratio:.0f}x) to reach the better run's best val (predicted "
+                                   f"({round(r.ratio, 1):g}x) to reach the better run's best val (predicted "
                                    f"{r.val:.4f}, 80% {r.lo:.4f} to {r.hi:.4f}{far})"),
                      Text(f"     {r.flags}", style="bold green"))
     if r is not None and r.flags:
