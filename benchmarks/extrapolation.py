@@ -30,12 +30,17 @@ same errors for the schedule-blind power law (the baseline to beat).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import subprocess
 import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from lossdoctor.fit import Calibration
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -174,11 +179,13 @@ def bump(paths: dict[str, str], reference: bool) -> list[tuple[str, float, float
     return out
 
 
-def table(all_cases: list[tuple], reference: bool) -> None:
+def table(all_cases: list[tuple], reference: bool, calibration: Calibration | None = None) -> None:
     """Per case, then per scenario and ratio: errors against the 500-batch truth; coverage
     of the 80% intervals against the longer run's logged final val (what the interval is
-    for: it includes one logged eval's noise) and against the 500-batch truth."""
+    for: it includes one logged eval's noise) and against the 500-batch truth.
+    `calibration`: instead of the one lossdoctor picks for the run's config."""
     import lossdoctor
+    from lossdoctor.fit import Extrapolator
     from lossdoctor.fit.reference import TOLERANCE
     rows, offsets = [], []
     print(f"{'scenario':16s} {'ratio':>5s} {'seed':>4s} {'from':>5s} {'to':>5s} {'pred':>7s} {'80% interval':>17s} "
@@ -186,7 +193,7 @@ def table(all_cases: list[tuple], reference: bool) -> None:
     for name, ratio, short, to, truth, logged in all_cases:
         scen = name if name in ("resume", "constant") else "rerun"
         run = lossdoctor.load(short)
-        x = lossdoctor.extrapolate(run, to, scenarios=(scen,), reference=reference)
+        x = Extrapolator(run, calibration=calibration, reference=reference).extrapolate(to, scenarios=(scen,))
         v = next(s.val for s in x.scenarios if s.name == scen)
         base = x.baseline.val
         if x.model.reference:
@@ -240,6 +247,10 @@ def main() -> int:
         print("\n" + ("with the reference runs (the default: the runs' config is theirs)" if reference else
                       "the run alone (--no-reference: what a config without reference runs gets)"))
         table(all_cases, reference)
+    from lossdoctor.fit import calibration
+    print("\nthe run alone with the calibrated-shape law alone through L0 = 0 from any length (what runs off the "
+          "README CPU config get from calibration.ALONE_FROM steps on): a candidate to replace the reference runs")
+    table(all_cases, False, dataclasses.replace(calibration.DEFAULT, alone_from=0))
     print()
     seeds = [true_final(paths["rerun-2000"])] + [true_final(paths[f"seed-{s}"]) for s in SEEDS]
     print(f"seed spread of final val at 2000 iterations (seeds 1337, 1338, 1339): "

@@ -57,6 +57,7 @@ from family_laws import (
     law_table,
     level_trend,
     off_readme,
+    report_alone_by_start,
     report_laws,
     report_nearest,
     report_repeat,
@@ -323,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     report_laws(laws)
     report_repeat(cases)
     report_nearest(cases)
+    report_alone_by_start(cases)
     print(level_trend(rows))
     print(level_trend(rows, {c.short: (e["ensemble"][0], e["ensemble"][2]) for c, e in laws},
                       "of the ensemble with L0 fitted"))

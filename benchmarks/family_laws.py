@@ -249,3 +249,30 @@ def report_nearest(cases: list[Case]) -> None:
         said = (f"joined, offsets {', '.join(f'{o:+.3f}' for o in ref.offset if o is not None)}" if ref
                 else "not joined: off by more")
         print(f"{os.path.basename(c.short):28s} {v.mean - c.truth:+.4f}  {said}")
+
+
+def report_alone_by_start(cases: list[Case]) -> None:
+    """The grid's reruns from each start, with the ensemble (as shipped below
+    calibration.ALONE_FROM) and with the calibrated law alone through L0 = 0 (as shipped
+    from it on), the model error left out: where the switch could move to."""
+    import lossdoctor
+    from lossdoctor.fit import Extrapolator
+    from lossdoctor.fit import calibration as calibration_mod
+    print("\nthe grid's reruns by the step they start from: the ensemble against the calibrated law alone through "
+          "L0 = 0 (error in nats: median, worst, mean)")
+    for start in sorted({int(c.short.rsplit("-", 1)[1]) for c in cases if c.source == "grid"}):
+        sel = [c for c in cases if c.source == "grid" and c.scenario == "rerun" and c.short.endswith(f"-{start}")]
+        if not sel:
+            continue
+        line = f"from {start:5d} steps (n={len(sel):2d})"
+        for label, alone_from in (("ensemble", None), ("alone, L0 = 0", start)):
+            cal = calibration_mod.family(0.0, 0.0, "no model error", alone_from)
+            errs = []
+            for c in sel:
+                v = Extrapolator(lossdoctor.load(c.short), calibration=cal).extrapolate(
+                    c.to, scenarios=("rerun",)).scenarios[0].val
+                assert v is not None
+                errs.append(v.mean - c.truth)
+            e = np.abs(errs)
+            line += f"   {label}: {np.median(e):.4f}, {e.max():.4f}, {np.mean(errs):+.4f}"
+        print(line)
