@@ -24,7 +24,9 @@ batches (a logged val at eval_iters=20 has ~0.016 nats of eval noise).
 
 Prints per case the prediction, its 80% interval and the truth; then, per scenario and
 ratio, the median and worst absolute error, the coverage of the 80% intervals, and the
-same errors for the schedule-blind power law (the baseline to beat).
+same errors for the schedule-blind power law (the baseline to beat). Three passes: with
+the reference runs (as shipped), without them (--no-reference), and without them with the
+calibrated-shape law alone through L0 = 0 (a candidate to replace them).
 """
 
 from __future__ import annotations
