@@ -180,8 +180,7 @@ def repeat_errors(case: Case) -> dict[str, float]:
     import dataclasses
 
     import lossdoctor
-    from lossdoctor.facts import FACTS, Context
-    from lossdoctor.fit import Extrapolator, repeat
+    from lossdoctor.fit import Extrapolator, limits, repeat
     from lossdoctor.fit import calibration as calibration_mod
     run = lossdoctor.load(case.short)
     base = calibration_mod.for_config(run.config)
@@ -202,9 +201,10 @@ def repeat_errors(case: Case) -> dict[str, float]:
         assert s.val is not None and s.train is not None
         return s.val.mean - case.truth, s.train.mean, chi2[0]
 
-    tried = {r: val(r) for r in (repeat.R_STAR, None, *PICK_R)}
+    tried = {r: val(r) for r in dict.fromkeys((repeat.R_STAR, None, *PICK_R))}  # R_STAR is among PICK_R
     ev, _ = run.curves()
-    per_step = float(Context(run, FACTS).fact("epochs").value) / float(ev.step[-1])
+    per_step = limits.epochs_per_step(run, int(ev.step[-1]))
+    assert per_step is not None  # these runs' logs show their tokens per step and data
     half = ev.step >= ev.step[-1] / 2
     slope, cut = np.polyfit(np.log(ev.step[half] * per_step), (ev.val - ev.train)[half], 1)
     gap = slope * np.log(case.to * per_step) + cut

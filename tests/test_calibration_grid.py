@@ -84,7 +84,6 @@ def test_the_repetition_runs_go_from_3_to_8_epochs_at_four_model_sizes():
 
 
 def test_the_long_runs_are_six_one_change_configs_off_every_other_family_from_2000_to_5000_steps():
-    import lossdoctor
     cases = _family_benchmark().heldout_cases(str(LONG), "long")
     configs = {c.config for c in cases}
     assert configs == {"lr2e-3", "lr5e-4", "drop0.1", "d3w96h4", "block32", "batch8"}

@@ -404,13 +404,13 @@ def test_val_counts_repeated_data_and_train_every_step():
     run = lossdoctor.load(FIXTURES / "heldout" / "batch24-2000")  # 3.1 epochs, to 7.7 at step 5000
     fam = calibration.for_config(run.config)
     assert fam.repeat_r_star == 15.4
-    (x,) = Extrapolator(run, calibration=fam).extrapolate(5000, scenarios=("rerun",)).scenarios
+    counted = Extrapolator(run, calibration=fam).extrapolate(5000, scenarios=("rerun",))
+    (x,) = counted.scenarios
     (y,) = Extrapolator(run, calibration=dataclasses.replace(fam, repeat_r_star=None)).extrapolate(
         5000, scenarios=("rerun",)).scenarios
     assert 0.01 < x.val.mean - y.val.mean < 0.03 and x.train.mean == y.train.mean
-    notes = Extrapolator(run, calibration=fam).extrapolate(5000, scenarios=("rerun",)).notes
     assert any("7.7 epochs of the training data: val counts them" in n and "as 6.4 epochs of new data" in n
-               for n in notes)
+               for n in counted.notes)
 
 
 def test_a_log_without_the_epochs_says_val_is_predicted_as_if_no_data_repeats(synthetic):
