@@ -25,8 +25,9 @@ batches (a logged val at eval_iters=20 has ~0.016 nats of eval noise).
 Prints per case the prediction, its 80% interval and the truth; then, per scenario and
 ratio, the median and worst absolute error, the coverage of the 80% intervals, and the
 same errors for the schedule-blind power law (the baseline to beat). Three passes: with
-the reference runs (as shipped), without them (--no-reference), and without them with the
-calibrated-shape law alone through L0 = 0 (a candidate to replace them).
+the reference runs (as shipped), without them (--no-reference: the calibrated-shape law
+alone through L0 = 0, calibration.ALONE_UNREFERENCED), and without them with the ensemble
+of both laws (what --no-reference gave before).
 """
 
 from __future__ import annotations
@@ -247,12 +248,13 @@ def main() -> int:
     all_cases = cases(paths, args.groundtruth)
     for reference in (True, False):
         print("\n" + ("with the reference runs (the default: the runs' config is theirs)" if reference else
-                      "the run alone (--no-reference: what a config without reference runs gets)"))
+                      "the run alone (--no-reference, or the reference runs dropped): the calibrated-shape law "
+                      "alone through L0 = 0 (calibration.ALONE_UNREFERENCED)"))
         table(all_cases, reference)
     from lossdoctor.fit import calibration
-    print("\nthe run alone with the calibrated-shape law alone through L0 = 0 from any length (what runs off the "
-          "README CPU config get from calibration.ALONE_FROM steps on): a candidate to replace the reference runs")
-    table(all_cases, False, dataclasses.replace(calibration.DEFAULT, alone_from=0))
+    print("\nthe run alone with the ensemble of both laws, L0 fitted (what --no-reference gave before "
+          "calibration.ALONE_UNREFERENCED)")
+    table(all_cases, False, dataclasses.replace(calibration.DEFAULT, alone_unreferenced=False))
     print()
     seeds = [true_final(paths["rerun-2000"])] + [true_final(paths[f"seed-{s}"]) for s in SEEDS]
     print(f"seed spread of final val at 2000 iterations (seeds 1337, 1338, 1339): "

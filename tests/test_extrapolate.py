@@ -198,6 +198,13 @@ def test_a_run_of_the_reference_config_joins_them_and_says_how_far_off_it_lies()
     assert any(n.startswith("rerun without the reference runs: val") for n in x.notes)
     v, va = x.scenarios[0].val, alone.scenarios[0].val
     assert v.mean != va.mean and v.hi - v.lo < va.hi - va.lo  # more horizons: a narrower interval
+    # with them the ensemble; without them the calibrated law alone through L0 = 0
+    # (calibration.ALONE_UNREFERENCED), which the note comparing the two also uses
+    assert x.model.weights.free > 0 and alone.model.weights == (1.0, 0.0) and alone.model.val_parameters.L0 == 0.0
+    assert any("used alone, through L0 = 0" in n for n in alone.notes)
+    assert not any("used alone" in n for n in x.notes)
+    note = next(n for n in x.notes if n.startswith("rerun without the reference runs: val"))
+    assert f"{va.mean:.4f} [{va.lo:.4f}, {va.hi:.4f}]" in note
 
 
 def test_other_config_or_other_data_do_not_join_the_reference_runs():
@@ -360,8 +367,8 @@ def test_off_the_readme_config_from_2000_steps_the_calibrated_law_alone_through_
     short = lossdoctor.load(FIXTURES / "calibration" / "d4w128-shakespeare-s1-1000")
     y = Extrapolator(short).extrapolate(2000, scenarios=("rerun",))
     assert y.model.weights.free > 0 and not any("through L0 = 0" in n for n in y.notes)
-    assert calibration.FAMILY.alone(2000) and not calibration.FAMILY.alone(1999)
-    assert not calibration.DEFAULT.alone(10_000)
+    assert calibration.FAMILY.alone(2000, referenced=False) and not calibration.FAMILY.alone(1999, referenced=False)
+    assert not calibration.DEFAULT.alone(10_000, referenced=True)
 
 
 def test_the_calibrated_law_alone_has_its_own_model_error_per_doubling():

@@ -11,8 +11,9 @@ One pass, in order:
    by the run's points; and the same law with the run's own, free shape (laws.fit_mtl_at,
    one fit per lam). The two form the ensemble, weighted by a backtest on the run itself
    (fit the train stream up to 70% of the run, predict the rest); a law whose backtest
-   error is over 3x the best's gets no weight; from `Calibration.alone_from` steps on, the
-   calibrated law alone, through L0 = 0. The schedule-blind classic families (power
+   error is over 3x the best's gets no weight; from `Calibration.alone_from` steps on, and
+   for the README CPU config wherever the reference runs do not join, the calibrated law
+   alone, through L0 = 0 (`Calibration.alone`). The schedule-blind classic families (power
    law with offset, exponential, log-power) are fitted to the same points as baselines
    (streams.py). Other runs of the config (`calibrate`, the reference runs) join the fit.
    Where the calibration says so (`Calibration.repeat_r_star`) and the log shows the
@@ -112,6 +113,7 @@ class Fits(NamedTuple):
     train: Stream
     val: Stream | None  # None: too few val evals
     backtest: streams.Backtest  # the law weights
+    alone: bool  # the calibrated law alone, through L0 = 0 (Calibration.alone)
     reference: ReferenceInfo | None  # the reference runs, when they joined
     why_not: tuple[str, ...]  # why the reference runs do not apply, where they were tried
     notes: tuple[str, ...]
@@ -214,7 +216,8 @@ class Extrapolator:
                 notes.append(f"the run's points lie {worst:.3f} nats off the reference runs of its config "
                              f"({reference.SOURCE}; tolerance {reference.TOLERANCE}): other data or code? "
                              "fitted without them")
-                train, val = fit_both(joined[:-1])
+                joined = joined[:-1]
+                train, val = fit_both(joined)
             else:
                 ref = ReferenceInfo(reference.SOURCE, off)
                 notes.append(f"the run's config is that of the reference runs ({reference.SOURCE}): "
@@ -224,9 +227,8 @@ class Extrapolator:
         if val is None:
             notes.append(f"{len(pts.val.steps)} evals after step {pts.start}: too few to predict val (3 needed); "
                          "train is predicted from the per-iteration losses")
-        backtest = self._once(("backtest", peak), lambda: streams.law_weights(
-            own.designs["train"], self._shapes()["train"], pts.last, self.calibration.alone(pts.last)))
-        return Fits(own, train, val, backtest, ref, why_not, tuple(notes))
+        alone = self._law_alone(obs, joined)
+        return Fits(own, train, val, self._backtest(obs, peak, alone), alone, ref, why_not, tuple(notes))
 
     def _predict(self, name: str, sched: CustomSchedule | np.ndarray | None, fits: Fits, obs: Observed,
                  to: int) -> Predicted:
@@ -257,7 +259,7 @@ class Extrapolator:
         overfit = points.overfitting(pts.curves, pts.sig_eval)
         val_sd = interval.val_eval_sd(fits.val, pts.sig_eval)
         ratio = to / last if last else float("inf")
-        model_sd = self.calibration.model_error(ratio, self.calibration.alone(last))
+        model_sd = self.calibration.model_error(ratio, fits.alone)
         out = []
         for p in predicted:
             val = interval.estimate(p.val, w, model_sd, val_sd, level) if p.val is not None else None
@@ -310,6 +312,15 @@ class Extrapolator:
                 kind, points.Points(sg.steps, sg.y, sg.sigma)) for sg in segs]
         return self._once(("joined", kind, which), make)
 
+    def _law_alone(self, obs: Observed, joined: tuple[str, ...]) -> bool:
+        """Whether a fit with the `joined` other runs is the calibrated law alone."""
+        return self.calibration.alone(obs.points.last, "reference" in joined)
+
+    def _backtest(self, obs: Observed, peak: float, alone: bool) -> streams.Backtest:
+        """The law weights, from a backtest on the run's own train stream."""
+        return self._once(("backtest", peak, alone), lambda: streams.law_weights(
+            self._own(obs, peak).designs["train"], self._shapes()["train"], obs.points.last, alone))
+
     def _per_step(self, last: int) -> float | None:
         """Epochs of the training data per step (None: the log does not show them)."""
         return self._once(("epochs",), lambda: limits.epochs_per_step(self.run, last))
@@ -327,7 +338,7 @@ class Extrapolator:
             own = self._own(obs, peak).designs[kind]
             designs = [own] + [d for which in joined for d in self._joined(obs, kind, which)]
             return streams.fit_stream(streams.concat(designs) if len(designs) > 1 else own, self._shapes()[kind],
-                                      self.calibration.alone(obs.points.last))
+                                      self._law_alone(obs, joined))
         return self._once(("stream", kind, peak, joined), make)
 
     # -- what is said about the fit -------------------------------------------------------
@@ -337,7 +348,8 @@ class Extrapolator:
         """The first scenario's val from the run's own points alone, against that with the others."""
         assert first.val is not None
         alone = self._stream(obs, "val", peak, ())
-        a = interval.estimate(streams.laws_at(alone, p.features.at("val", np.array([to]))), fits.backtest.weights,
+        weights = self._backtest(obs, peak, self._law_alone(obs, ())).weights
+        a = interval.estimate(streams.laws_at(alone, p.features.at("val", np.array([to]))), weights,
                               model_sd, interval.val_eval_sd(alone, obs.points.sig_eval), self.level)
         v = first.val
         joined = " and ".join(w for w in ("the other runs" if self.calibrate else "",
@@ -372,8 +384,8 @@ class Extrapolator:
         post = fits.train.post
         best = post.best()
         resid = (post.coefs[best, 0] + post.coefs[best, 1] * tr.at.u[best] - tr.y) / tr.sigma
-        backtest = self._once(("val backtest", peak), lambda: streams.val_backtest(
-            fits.own.designs["val"], fits.own.features, pts.curves, self.calibration.alone(pts.last)))
+        backtest = self._once(("val backtest", peak, fits.alone), lambda: streams.val_backtest(
+            fits.own.designs["val"], fits.own.features, pts.curves, fits.alone))
         return FitInfo(float(np.sqrt(np.mean(resid ** 2))), pts.sig_eval, val_sd, pts.sig_iter,
                        PointCounts(len(tr.y), len(pts.val.y)),
                        EffectiveSamples(post.ess, fits.val.post.ess if fits.val else None), backtest)

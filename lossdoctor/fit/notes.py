@@ -25,12 +25,16 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits) -> lis
         notes.append("the shape prior is calibrated on nanoGPT's README CPU config; this run differs in "
                      f"{', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}: the interval carries "
                      f"the model error measured on other configs "
-                     f"({cal.model_error(to / max(last, 1), cal.alone(last)):.1%} of "
+                     f"({cal.model_error(to / max(last, 1), fits.alone):.1%} of "
                      "the loss at this horizon; docs/benchmarks.md)")
-    if cal.alone(last) and to > last:
+    if fits.alone and to > last and cal.alone_from is not None and last >= cal.alone_from:
         notes.append(f"the run is {last:,} steps long and its log does not show the README CPU config: from "
                      f"{cal.alone_from:,} steps on the calibrated-shape law is used alone, through L0 = 0, as "
                      "measured best on runs of other configs (docs/extrapolation.md)")
+    elif fits.alone and to > last and cal.alone_unreferenced:
+        notes.append("without the reference runs the calibrated-shape law, calibrated on this config's runs, is "
+                     "used alone, through L0 = 0, as measured best on this config's backtests without them "
+                     "(docs/extrapolation.md)")
     unseen = [w.split()[0] for w in fits.why_not if w.endswith(" not shown")]
     if unseen and not differ:
         notes.append(f"the reference runs ({reference.SOURCE}) are not joined: the log does not show "
@@ -38,7 +42,7 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits) -> lis
     far = max(shape.distance(fits.train.post, cal.train_prior),
               shape.distance(fits.val.post, cal.val_prior) if fits.val else 0.0)
     if far > 3 and fits.reference is None:  # with the reference runs the shape is theirs
-        leans = ("the calibrated law is used alone" if cal.alone(last)
+        leans = ("the calibrated law is used alone" if fits.alone
                  else "the prediction leans on the run's own fit")
         notes.append(f"the run's curve bends unlike the calibrated shape ({far:.1f} prior sd away; "
                      f"calibrated on {cal.val_prior.source}): {leans}, and the model error is the "
