@@ -262,6 +262,11 @@ def main() -> int:
     alone = {label: pred for label, pred, _ in bump(paths, False)}
     for label, pred, truth in bump(paths, True):
         print(f"resume bump {label}: predicted {pred:+.4f} (the run alone {alone[label]:+.4f}), true {truth:+.4f}")
+    from family_laws import largest_backtest_ratio
+    worst, where = largest_backtest_ratio(sorted(paths.values()))
+    print(f"the calibrated law's backtest error over the free law's, alone through L0 = 0, on these {len(paths)} "
+          f"runs: at most {worst:.2f} ({where}); lossdoctor leaves the calibrated law alone for the ensemble past "
+          "streams.REFUTED")
     return 0
 
 

@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 from family_laws import (
     alone_error,
+    largest_backtest_ratio,
     law_table,
     level_trend,
     off_readme,
@@ -325,6 +326,12 @@ def main(argv: list[str] | None = None) -> int:
     report_repeat(cases)
     report_nearest(cases)
     report_alone_by_start(cases)
+    alone_runs = sorted({c.short for c in cases if c.source != "nanoGPT" and c.short.endswith("-2000")})
+    worst, where = largest_backtest_ratio([os.path.join(r, "train.log") if os.path.isdir(r) else r
+                                           for r in alone_runs])
+    print(f"\nthe calibrated law's backtest error over the free law's, alone through L0 = 0, on the {len(alone_runs)} "
+          f"2000-step runs off the grid (long, held-out, repetition): at most {worst:.2f} ({where}); lossdoctor "
+          "leaves the calibrated law alone for the ensemble past streams.REFUTED")
     print(level_trend(rows))
     print(level_trend(rows, {c.short: (e["ensemble"][0], e["ensemble"][2]) for c, e in laws},
                       "of the ensemble with L0 fitted"))

@@ -276,3 +276,24 @@ def report_alone_by_start(cases: list[Case]) -> None:
             e = np.abs(errs)
             line += f"   {label}: {np.median(e):.4f}, {e.max():.4f}, {np.mean(errs):+.4f}"
         print(line)
+
+
+def largest_backtest_ratio(paths: list[str]) -> tuple[float, str]:
+    """The largest ratio of the calibrated law's backtest error (alone, through L0 = 0) to
+    the free law's, over runs predicted to twice their length without the reference runs,
+    with the run it is on: how far the runs the alone law is measured on go
+    (streams.REFUTED)."""
+    import lossdoctor
+    from lossdoctor.fit import Extrapolator, streams
+    from lossdoctor.fit import calibration as calibration_mod
+    cal = calibration_mod.family(0.0, 0.0, "no model error", 0)
+    worst, where = 0.0, ""
+    for path in paths:
+        run = lossdoctor.load(path)
+        x = Extrapolator(run, calibration=cal, reference=False)
+        with unlimited_epochs(), mock.patch.object(streams, "REFUTED", float("inf")):
+            e = x.extrapolate(2 * int(run.curves()[1].step.max()), scenarios=("rerun",)).model.laws.backtest_rms_sigma
+        if e is not None and e.calibrated / e.free > worst:
+            name = path if os.path.isdir(path) else os.path.dirname(path)
+            worst, where = e.calibrated / e.free, os.path.basename(name.rstrip("/"))
+    return worst, where

@@ -436,3 +436,33 @@ def test_json_says_how_val_counts_repeated_data(capsys):
     readme = FIXTURES / "lossdoctor_train" / "readme_cpu_2000"
     assert main(["extrapolate", str(readme), "--to", "4000", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["model"]["repeated_data"] is None
+
+
+def test_a_run_already_past_the_measured_epochs_is_told_so_not_given_a_step_behind_it():
+    from lossdoctor.fit import limits
+    with pytest.raises(limits.BeyondEpochs, match=r"already 12.0 epochs of the training data at its last step "
+                                                  r"\(3,000\), past the 7.7 .*no later step is predicted"):
+        limits.check(7500, 3000, 0.004, 7.7)
+    limits.check(1900, 1000, 0.004, 7.7)  # 7.6 epochs: inside
+
+
+def test_the_run_s_own_backtest_can_overrule_the_calibrated_law_alone(monkeypatch):
+    """streams.REFUTED: where the calibrated law would be used alone, a run on which its
+    backtest error is over REFUTED times the free law's gets the ensemble, and is told so."""
+    run = lossdoctor.load(FIXTURES / "long" / "lr5e-4-2000")
+    errors = Extrapolator(run).extrapolate(5000, scenarios=("rerun",)).model.laws.backtest_rms_sigma
+    assert errors is not None and errors.calibrated < fit_streams.REFUTED * errors.free
+    monkeypatch.setattr(fit_streams, "REFUTED", 0.5 * errors.calibrated / errors.free)
+    x = Extrapolator(run).extrapolate(5000, scenarios=("rerun",))
+    assert x.model.weights != (1.0, 0.0) and not any("from 2,000 steps on" in n for n in x.notes)
+    note = next(n for n in x.notes if "would be used here" in n)
+    assert f"errs {errors.calibrated:.1f} sigma against the free law's {errors.free:.1f}" in note
+
+
+def test_a_log_without_its_config_is_not_said_to_differ_in_nanogpts_defaults():
+    text = "\n".join(line for line in README_CPU.read_text().splitlines() if line.startswith(("iter ", "step ")))
+    run = parse_text(text)
+    assert calibration.differences(run.config) == []
+    x = extrapolate(run, 5000, scenarios=("rerun",))
+    assert not any("differs in" in n for n in x.notes)
+    assert any("the log does not show dataset, n_layer" in n and "may differ" in n for n in x.notes)

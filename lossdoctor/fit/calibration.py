@@ -104,10 +104,11 @@ class Calibration:
 
 
 def differences(config: Config) -> list[str]:
-    """The CONFIG keys where a run's config (lossdoctor.config.Config) differs."""
+    """The CONFIG keys where a run's config (lossdoctor.config.Config) is shown to differ
+    (a default the log does not vouch for is not the run's)."""
     out = []
     for k, v in CONFIG.items():
-        mine = config.get(k)
+        mine = config.trusted(k)
         if mine is not None and mine != v:
             out.append(f"{k} {mine!r} (calibrated: {v!r})")
     return out

@@ -52,6 +52,7 @@ from .results import (
     Estimate,
     Extrapolation,
     FitInfo,
+    LawErrors,
     LawsInfo,
     ModelInfo,
     Offsets,
@@ -114,6 +115,7 @@ class Fits(NamedTuple):
     val: Stream | None  # None: too few val evals
     backtest: streams.Backtest  # the law weights
     alone: bool  # the calibrated law alone, through L0 = 0 (Calibration.alone)
+    refuted: LawErrors | None  # where the calibration says alone but the run's backtest rules it out: its errors
     reference: ReferenceInfo | None  # the reference runs, when they joined
     why_not: tuple[str, ...]  # why the reference runs do not apply, where they were tried
     notes: tuple[str, ...]
@@ -227,8 +229,10 @@ class Extrapolator:
         if val is None:
             notes.append(f"{len(pts.val.steps)} evals after step {pts.start}: too few to predict val (3 needed); "
                          "train is predicted from the per-iteration losses")
-        alone = self._law_alone(obs, joined)
-        return Fits(own, train, val, self._backtest(obs, peak, alone), alone, ref, why_not, tuple(notes))
+        alone = self._law_alone(obs, peak, joined)
+        said = self.calibration.alone(pts.last, "reference" in joined)
+        refuted = self._backtest(obs, peak, True).errors if said and not alone else None
+        return Fits(own, train, val, self._backtest(obs, peak, alone), alone, refuted, ref, why_not, tuple(notes))
 
     def _predict(self, name: str, sched: CustomSchedule | np.ndarray | None, fits: Fits, obs: Observed,
                  to: int) -> Predicted:
@@ -312,9 +316,11 @@ class Extrapolator:
                 kind, points.Points(sg.steps, sg.y, sg.sigma)) for sg in segs]
         return self._once(("joined", kind, which), make)
 
-    def _law_alone(self, obs: Observed, joined: tuple[str, ...]) -> bool:
-        """Whether a fit with the `joined` other runs is the calibrated law alone."""
-        return self.calibration.alone(obs.points.last, "reference" in joined)
+    def _law_alone(self, obs: Observed, peak: float, joined: tuple[str, ...]) -> bool:
+        """Whether a fit with the `joined` other runs is the calibrated law alone: where the
+        calibration says so, unless the run's own backtest rules that law out."""
+        return (self.calibration.alone(obs.points.last, "reference" in joined)
+                and not streams.refuted(self._backtest(obs, peak, True).errors))
 
     def _backtest(self, obs: Observed, peak: float, alone: bool) -> streams.Backtest:
         """The law weights, from a backtest on the run's own train stream."""
@@ -338,7 +344,7 @@ class Extrapolator:
             own = self._own(obs, peak).designs[kind]
             designs = [own] + [d for which in joined for d in self._joined(obs, kind, which)]
             return streams.fit_stream(streams.concat(designs) if len(designs) > 1 else own, self._shapes()[kind],
-                                      self._law_alone(obs, joined))
+                                      self._law_alone(obs, peak, joined))
         return self._once(("stream", kind, peak, joined), make)
 
     # -- what is said about the fit -------------------------------------------------------
@@ -348,7 +354,7 @@ class Extrapolator:
         """The first scenario's val from the run's own points alone, against that with the others."""
         assert first.val is not None
         alone = self._stream(obs, "val", peak, ())
-        weights = self._backtest(obs, peak, self._law_alone(obs, ())).weights
+        weights = self._backtest(obs, peak, self._law_alone(obs, peak, ())).weights
         a = interval.estimate(streams.laws_at(alone, p.features.at("val", np.array([to]))), weights,
                               model_sd, interval.val_eval_sd(alone, obs.points.sig_eval), self.level)
         v = first.val

@@ -55,6 +55,10 @@ def check(to: int, last: int, per_step: float | None, epochs_limit: float) -> No
     if to > MAX_HORIZON * max(last, 1):
         raise CannotExtrapolate(f"step {to:,} is beyond what this run supports ({MAX_HORIZON:g}x its {last:,} "
                                 "steps, the longest horizon the backtests measure; docs/benchmarks.md)")
+    if per_step is not None and to > last and last * per_step >= epochs_limit:
+        raise BeyondEpochs(f"the run is already {last * per_step:.1f} epochs of the training data at its last "
+                           f"step ({last:,}), past the {epochs_limit:g} the backtests measure for this run "
+                           "(docs/extrapolation.md, \"How far\"): no later step is predicted", epochs_limit)
     if per_step is not None and to > last and to * per_step > epochs_limit:
         raise BeyondEpochs(f"step {to:,} is {to * per_step:.1f} epochs of the training data, beyond the "
                            f"{epochs_limit:g} the backtests measure for this run (docs/extrapolation.md, "

@@ -21,24 +21,29 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits) -> lis
     if to <= last:
         notes.append(f"step {to} is inside the observed range: the smoothed observed value")
     differ = calibration_mod.differences(run.config)
+    unshown = [w.split()[0] for w in calibration_mod.mismatch(run.config) if w.endswith(" not shown")]
+    error = (f"the interval carries the model error measured on other configs "
+             f"({cal.model_error(to / max(last, 1), fits.alone):.1%} of the loss at this horizon; docs/benchmarks.md)")
     if differ and to > last:
         notes.append("the shape prior is calibrated on nanoGPT's README CPU config; this run differs in "
-                     f"{', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}: the interval carries "
-                     f"the model error measured on other configs "
-                     f"({cal.model_error(to / max(last, 1), fits.alone):.1%} of "
-                     "the loss at this horizon; docs/benchmarks.md)")
+                     f"{', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}: {error}")
+    elif unshown and to > last:
+        joined = f"; the reference runs ({reference.SOURCE}) are not joined" if fits.why_not else ""
+        notes.append("the shape prior is calibrated on nanoGPT's README CPU config; the log does not show "
+                     f"{', '.join(unshown[:4])}{' ...' if len(unshown) > 4 else ''}, so this run may differ: "
+                     f"{error}{joined}")
     if fits.alone and to > last and cal.alone_from is not None and last >= cal.alone_from:
         notes.append(f"the run is {last:,} steps long and its log does not show the README CPU config: from "
                      f"{cal.alone_from:,} steps on the calibrated-shape law is used alone, through L0 = 0, as "
                      "measured best on runs of other configs (docs/extrapolation.md)")
+    elif fits.refuted is not None and to > last:
+        notes.append("the calibrated-shape law alone, through L0 = 0, would be used here, but on this run's own "
+                     f"backtest (train stream, fit 70%) it errs {fits.refuted.calibrated:.1f} sigma against the free "
+                     f"law's {fits.refuted.free:.1f}: the ensemble of both laws is used instead")
     elif fits.alone and to > last and cal.alone_unreferenced:
         notes.append("without the reference runs the calibrated-shape law, calibrated on this config's runs, is "
                      "used alone, through L0 = 0, as measured best on this config's backtests without them "
                      "(docs/extrapolation.md)")
-    unseen = [w.split()[0] for w in fits.why_not if w.endswith(" not shown")]
-    if unseen and not differ:
-        notes.append(f"the reference runs ({reference.SOURCE}) are not joined: the log does not show "
-                     f"{', '.join(unseen)}")
     far = max(shape.distance(fits.train.post, cal.train_prior),
               shape.distance(fits.val.post, cal.val_prior) if fits.val else 0.0)
     if far > 3 and fits.reference is None:  # with the reference runs the shape is theirs
