@@ -67,11 +67,27 @@ class Dialect(str, Enum):
         build-nanogpt, hf, or "" when the format does not say (a CSV, a W&B export)."""
         return _TRAINER.get(self.value, "")
 
+    @property
+    def counts_steps(self) -> bool:
+        """Whether a train point's step counts the optimizer steps done, its own included
+        (1-based: the first step's line says 1), rather than indexing it (0-based, as
+        nanoGPT's `iter N`, printed after update N: N + 1 steps done). An eval's step is the
+        number of steps done before it, in nanoGPT and in these formats alike."""
+        return self.value in _COUNTS_STEPS
+
 
 _TRAINER = {"nanogpt": "nanogpt", "nanogpt-md": "nanogpt", "nanogpt-ckpt": "nanogpt", "nanogpt+ckpt": "nanogpt",
             "nanochat": "nanochat", "nanochat-ckpt": "nanochat", "modded-nanogpt": "modded-nanogpt",
             "llmc": "llmc", "llmc-main": "llmc", "build-nanogpt": "build-nanogpt",
             "build-nanogpt-log": "build-nanogpt", "hf-trainer": "hf"}
+# formats whose train lines count the steps done (Dialect.counts_steps); every other format
+# numbers a train line with the 0-based index of its step
+_COUNTS_STEPS = frozenset({
+    "modded-nanogpt",  # train_gpt2.py prints f"step:{step+1}/{num_iterations} train_loss:..." after update `step`
+    "llmc",  # train_gpt2.cu: printf0("step %4d/%d | loss ...", step + 1, ...); its main.log's
+    # `s:N trl:X` gets the 0-based `step`, so llmc-main is not here
+    "hf-trainer",  # log_history's `step` is state.global_step, raised after each optimizer step
+})
 
 # what the curves measure
 VAL_METRICS = ("loss", "bpb")  # mean cross-entropy in nats per token; bits per byte
@@ -148,7 +164,7 @@ class EvalCurve:
 class IterCurve:
     """`iter N: loss X, time Yms, mfu Z%` points, in file order."""
 
-    step: np.ndarray  # (I,) int64
+    step: np.ndarray  # (I,) int64, the step's 0-based index; the steps done when format.counts_steps
     loss: np.ndarray  # (I,) float64, last micro-batch loss x grad_accum, train mode
     time_ms: np.ndarray  # (I,) float64, wall time of that iteration incl. any eval before it
     mfu: np.ndarray  # (I,) float64 percent of A100 bf16 peak; nan when not printed
@@ -284,6 +300,9 @@ class Run:
     measures: Measures = Measures()  # what the curves measure (nanoGPT's meaning by default)
     series: Mapping[str, Series] = field(default_factory=dict)  # further metrics by name
     summary: Mapping[str, float] = field(default_factory=dict)  # end-of-run values the log prints
+    # optimizer steps done as the trainer itself counts them (HF's global_step), when its file
+    # says; None: the curves tell (their last step logged may come before the run's last step)
+    steps_done: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.format, Dialect):

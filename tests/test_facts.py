@@ -346,6 +346,36 @@ def test_steps_done_counts_last_iter():
     assert f.value("tokens_seen") == 16_384 * 5001
 
 
+@pytest.mark.parametrize("fmt", [Dialect.MODDED, Dialect.LLMC, Dialect.HF_TRAINER])
+def test_steps_done_of_formats_that_count_steps(fmt):
+    # `step:N/M` (modded-nanogpt), `step N/M` (llm.c) and HF's `step` say N after N updates
+    run = replace(make_run([(0, math.nan, 4.0), (200, math.nan, 2.0)], [(s, 3.0, 20.0, 5.0) for s in (1, 100, 200)]),
+                  format=fmt)
+    assert fmt.counts_steps
+    assert compute_facts(run)["steps_done"] == Fact(
+        "steps_done", 200, "steps", "computed", "log: last iter step (a count of steps done)"
+    )
+
+
+@pytest.mark.parametrize("fmt", [Dialect.NANOGPT, Dialect.NANOGPT_MD, Dialect.LLMC_MAIN, Dialect.NANOCHAT,
+                                 Dialect.BUILD_NANOGPT, Dialect.BUILD_NANOGPT_LOG, Dialect.CSV])
+def test_steps_done_of_formats_that_index_steps(fmt):
+    # nanoGPT's `iter 200`, llm.c main.log's `s:200 trl:`, ...: step index 200, 201 steps done
+    run = replace(make_run([(0, math.nan, 4.0), (200, math.nan, 2.0)], [(s, 3.0, 20.0, 5.0) for s in (0, 100, 200)]),
+                  format=fmt)
+    assert not fmt.counts_steps
+    assert compute_facts(run)["steps_done"] == Fact("steps_done", 201, "steps", "computed", "log: last iter step + 1")
+
+
+def test_steps_done_the_trainer_counted_wins():
+    # trainer_state.json's global_step 45, the last loss logged at step 40 (logging_steps 10)
+    run = replace(make_run([], [(s, 3.0, math.nan, math.nan) for s in (10, 20, 30, 40)]), format=Dialect.HF_TRAINER,
+                  config=make_config(max_iters=45), steps_done=45)
+    f = compute_facts(run)
+    assert f["steps_done"] == Fact("steps_done", 45, "steps", "read", "log: the trainer's count of steps done")
+    assert f.value("run_completed") == 1.0
+
+
 def test_dataset_tokens_given_wins():
     f = compute_facts(shakespeare_gpu_run(), dataset_tokens=2_000_000)
     assert f["dataset_tokens"] == Fact("dataset_tokens", 2_000_000, "tokens", "read", "given")

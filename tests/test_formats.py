@@ -51,6 +51,8 @@ def test_format_case(case: dict[str, Any]) -> None:
         assert name in run.series
     for key, value in case.get("summary", {}).items():
         assert run.summary[key] == pytest.approx(value)
+    if "steps_done" in case:
+        assert lossdoctor.compute_facts(run).value("steps_done") == case["steps_done"]
 
 
 def test_every_case_file_is_listed() -> None:
@@ -182,3 +184,17 @@ def test_formats_are_found_by_content_not_by_name(name: str, fmt: str, tmp_path:
     renamed = tmp_path / "output.txt"
     shutil.copy(os.path.join(FORMATS, name), renamed)
     assert str(lossdoctor.load(renamed).format) == fmt
+
+
+def test_a_finished_hf_run_is_complete_and_an_unfinished_one_gets_trainer_neutral_advice(tmp_path: Any) -> None:
+    import json
+    finished = _analyze("trainer_state_summary.json").diagnoses[0]  # global_step 45 = max_steps
+    assert not any(f.rule.startswith("LD1501") for f in finished.findings)
+    with open(os.path.join(FORMATS, "trainer_state_summary.json"), encoding="utf-8") as f:
+        doc = json.load(f)
+    doc["max_steps"] = 90  # the same file, had the run been planned twice as long
+    (tmp_path / "trainer_state.json").write_text(json.dumps(doc))
+    a = lossdoctor.analyze([str(tmp_path / "trainer_state.json")])
+    stopped = next(f for f in a.diagnoses[0].findings if f.rule.startswith("LD1501"))
+    assert "step 45 of max_iters 90 (50%)" in stopped.message
+    assert "ckpt.pt" not in (stopped.advice or "") and "nanoGPT that is" not in (stopped.advice or "")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..nanogpt import BATCH_KEYS, DATASET_VOCAB
 from .base import Context, Fact, config_fact, derived, join_notes, missing, unknown
 from .model import gpt_params, printed_m, shape
+
+if TYPE_CHECKING:
+    from ..run import Dialect, IterCurve
 
 # nanoGPT data/shakespeare_char/prepare.py prints "train has 1,003,854 tokens" (and
 # "val has 111,540 tokens") for the standard 1,115,394-character tiny shakespeare
@@ -127,20 +132,36 @@ def tokens_per_iter(ctx: Context) -> Fact:
 
 
 def steps_done(ctx: Context) -> Fact:
-    """Optimizer steps the log shows were taken: `iter N` is printed after step N's update
-    (N + 1 steps: 0..N), `step S:` evals run before step S's update (S steps)."""
+    """Optimizer steps the log shows were taken. The trainer's own count wins where the file
+    gives it (HF's global_step: the last step, logged or not). Else nanoGPT's `iter N` is
+    printed after step N's update (N + 1 steps: 0..N), while formats that count steps
+    (Dialect.counts_steps: modded-nanogpt, llm.c, HF) print N after N updates; `step S:`
+    evals run before step S's update (S steps)."""
     name, unit = "steps_done", "steps"
+    if ctx.run.steps_done is not None:
+        return Fact(name, ctx.run.steps_done, unit, "read", "log: the trainer's count of steps done")
     evals, iters = ctx.curves()
-    last_iter = int(iters.step.max()) + 1 if len(iters) else None
+    last_iter, iter_src = _last_iter_steps(ctx.run.format, iters)
     last_eval = int(evals.step.max()) if len(evals) else None
     if last_iter is not None and (last_eval is None or last_iter >= last_eval):
-        return Fact(name, last_iter, unit, "computed", "log: last iter step + 1")
+        return Fact(name, last_iter, unit, "computed", iter_src)
     if last_eval is not None:
         return Fact(name, last_eval, unit, "computed", "log: last eval step")
     ck = ctx.run.checkpoint
     if ck is not None and ck.iter_num is not None:
         return Fact(name, ck.iter_num, unit, "read", "ckpt iter_num")
     return unknown(name, unit, "log: step numbers", "no step lines in the log and no checkpoint")
+
+
+def _last_iter_steps(fmt: Dialect, iters: IterCurve) -> tuple[int | None, str]:
+    """Steps done by the last train line, and how that was found: its step where the format
+    counts steps done (1-based), its step + 1 where the step is an index (0-based)."""
+    if not len(iters):
+        return None, ""
+    last = int(iters.step.max())
+    if fmt.counts_steps:
+        return last, "log: last iter step (a count of steps done)"
+    return last + 1, "log: last iter step + 1"
 
 
 def tokens_seen(ctx: Context) -> Fact:

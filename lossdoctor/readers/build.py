@@ -161,6 +161,7 @@ class Found:
     vocab_size: int | None = None
     params: int | None = None
     init_from: str | None = None
+    steps_done: int | None = None  # optimizer steps done as the trainer counts them, when the file says
     marks: set[str] = field(default_factory=set)  # what a reader noted of the grammar it met
 
     def point(self, name: str, step: int, value: float, line: int, unit: str = "") -> None:
@@ -196,7 +197,7 @@ def make_run(found: Found, source: str, fmt: Dialect, measures: Measures) -> Run
                line_counts={"total": found.n_lines, "eval": len(ev), "iter": len(it)},
                notes=notes, measures=measures,
                series={k: p.series(found.units.get(k, "")) for k, p in found.series.items() if len(p)},
-               summary=dict(found.summary))
+               summary=dict(found.summary), steps_done=found.steps_done)
 
 
 def _point_notes(found: Found) -> tuple[str, ...]:

@@ -6,7 +6,9 @@ key (`jsonl`); nanochat's meta_NNNNNN.json is nanochat_ckpt.py's.
   `logging_steps` steps, with `learning_rate`, `grad_norm`), eval entries (`eval_loss`,
   or `eval_<set>_loss` for each named eval set) and a last summary entry (`train_loss`:
   the mean over the whole run, not its final loss). An empty log_history means nothing
-  was logged (global_step below logging_steps).
+  was logged (global_step below logging_steps). An entry's `step`, like `global_step`,
+  counts the optimizer steps done; `global_step` is the run's last one, which a run
+  whose length is no multiple of logging_steps never logs a loss at.
 - wandb-summary.json: the last value of each logged key; nanoGPT's are `iter`,
   `train/loss`, `val/loss` (both estimate_loss evals), `lr`, `mfu`.
 """
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InputError
 from ..run import Dialect, Measures
 from . import columns as K
-from .build import Found, make_run
+from .build import MAX_STEP, Found, make_run
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -89,6 +91,7 @@ def read_hf(sample: Sample) -> Run:
     for key, mapped in HF_CONFIG.items():
         if isinstance(doc.get(key), (int, float)) and not isinstance(doc.get(key), bool):
             found.set(mapped, doc[key])
+    found.steps_done = _count(doc.get("global_step"))
     if not doc["log_history"]:
         found.notes.append(f"log_history is empty: nothing was logged (global_step {doc.get('global_step')} "
                            f"is below logging_steps {doc.get('logging_steps')})")
@@ -167,6 +170,11 @@ def read_jsonl(sample: Sample) -> Run:
         raise InputError(sample.path, f"no step key with a loss-like key in any line (keys: "
                                       f"{', '.join(sorted(keys)[:20])})")
     return make_run(found, sample.path, Dialect.JSONL, Measures(train="window", eval_train=False))
+
+
+def _count(value: Any) -> int | None:
+    """A count of steps (an int from 0 below MAX_STEP, not a bool), or None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_STEP else None
 
 
 def _num(value: Any, default: float | None = None) -> float | None:
