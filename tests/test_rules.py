@@ -272,3 +272,110 @@ def test_a_finding_whose_flags_need_an_unknown_value_still_fires_and_says_why():
 def check_rule(rule, values):
     from lossdoctor.diagnose import check
     return check(rule, values)
+
+
+# -- advice that fits the run: its trainer, its config, the other findings ---------------------
+
+def _corpus_findings(rel: str) -> dict[str, object]:
+    import lossdoctor
+    from conftest import shared_path
+    run = lossdoctor.load(str(shared_path("corpus/logs/" + rel)))
+    return {f.rule.split("-", 1)[0]: f for f in diagnose(run, rules=BUILTIN).findings}
+
+
+@pytest.mark.parametrize("rel", ["llmc/hector-assert-fail.log", "nanochat/rtx4070-resume-wandb-nokey-stderr-first.log",
+                                 "build-nanogpt/agndm-2n8g-import-fail.err.log"])
+def test_a_crash_outside_nanogpt_gets_no_nanogpt_flag_in_its_advice(rel):
+    crashed = _corpus_findings(rel)["LD1703"]
+    assert crashed.flags == "" and "init_from" not in crashed.advice and "--" not in crashed.advice
+
+
+def test_resuming_is_said_in_each_trainers_terms():
+    from lossdoctor.diagnose.dialects import translate
+    for rule in ("LD1703", "LD1704"):
+        assert "init_from" not in BUILTIN.get(rule).advice.source  # the flags carry it, translated
+    assert translate("--init_from=resume", "nanogpt") == ("--init_from=resume", None)
+    assert translate("--init_from=resume", "llmc") == ("-y 1", None)
+    flags, note = translate("--init_from=resume", "nanochat")
+    assert flags == "" and "--resume-from-step=N" in note
+    flags, note = translate("--init_from=resume", "build-nanogpt")
+    assert flags == "" and "cannot resume" in note
+    flags, note = translate("--init_from=resume", "hf")
+    assert flags == "" and "resume_from_checkpoint=True" in note
+    stopped = _corpus_findings("llmc/hector-a100-stdout-hellaswag-cr-timelimit.log")["LD1704"]
+    assert stopped.flags == "-y 1" and "init_from" not in stopped.advice
+
+
+def test_a_flag_the_run_already_has_is_left_out_and_the_advice_says_so():
+    from lossdoctor.diagnose import check
+    rule = BUILTIN.get("LD501")
+    case = {"val_rise_z": 215.0, "train_falling_after_best": True, "best_val": 1.4681, "best_val_step": 2000,
+            "val_rise": 0.2216, "final_step": 5000, "final_train": 0.6305, "final_val": 1.6897}
+    assert check(rule, case).flags == "--always_save_checkpoint=False --dropout=0.2"  # config unknown
+    both = check(rule, {**case, "always_save_checkpoint": False, "dropout": 0.2})
+    assert both.flags == "" and both.advice.endswith("(the run already has always_save_checkpoint=False, dropout=0.2)")
+    one = check(rule, {**case, "always_save_checkpoint": False, "dropout": 0.1})
+    assert one.flags == "--dropout=0.2" and one.advice.endswith("(the run already has always_save_checkpoint=False)")
+    assert check(rule, {**case, "always_save_checkpoint": 0, "dropout": 0.2000001}).flags == \
+        "--always_save_checkpoint=False"  # 0 is no bool; a value equal to 6 significant digits is the same
+    found = _corpus_findings("nanogpt/propathee-gpu-wandb-stderr-interleaved.log")
+    overfit = found["LD501"]
+    assert overfit.flags == "" and "already has always_save_checkpoint=False, dropout=0.2" in overfit.advice
+    assert found["LD503"].flags == "" and "already has always_save_checkpoint=False" in found["LD503"].advice
+    assert "--always_save_checkpoint" not in found["LD503"].advice
+
+
+def test_a_nan_loss_withholds_the_advice_to_resume():
+    from lossdoctor.diagnose import apply
+    stop = {"failure_kind": "time limit", "failure_line": 168, "failure_text": "DUE TO TIME LIMIT"}
+    found = {f.rule.split("-")[0]: f for f in apply(BUILTIN, {**stop, "nan_step": None}).findings}
+    assert found["LD1704"].flags == "--init_from=resume"
+    found = {f.rule.split("-")[0]: f for f in apply(BUILTIN, {**stop, "nan_step": 0, "learning_rate": 6e-4}).findings}
+    assert found["LD801"].flags == "--learning_rate=6e-05 --grad_clip=1.0"
+    assert found["LD1704"].flags == "" and found["LD1704"].advice.startswith("(withheld: LD801-nan-loss")
+    found = _corpus_findings("llmc/hector-a100-stdout-nan-from-step0.log")
+    for code in ("LD1501", "LD1704"):
+        assert found[code].flags == "" and "withheld: LD801-nan-loss" in found[code].advice
+    assert "needs best_val: every val loss is NaN/inf" in found["LD801"].expected_effect.note
+
+
+@pytest.mark.parametrize("value, reason", [(["LD60"], "not a rule id or code"),
+                                          (["XY001-a"], "cannot override itself")])
+def test_overrides_is_checked_when_the_rule_loads(value, reason):
+    from lossdoctor.diagnose.rules import parse_rule
+    raw = {"id": "XY001-a", "title": "t", "category": "config", "when": True, "message": "m",
+           "recommendation": {"text": "t"}, "expected_effect": {"kind": "none", "source": "s"},
+           "verify": {"metric": "final_val", "expect": "same"}, "why": "w", "overrides": value,
+           "cases": [{"facts": {}, "expect": "fire"}, {"facts": {}, "expect": "pass"}]}
+    with pytest.raises(RuleError, match=reason) as info:
+        parse_rule(raw, "x.yaml", [])
+    assert info.value.field == "overrides"
+
+
+def test_the_nan_loss_effect_is_what_its_source_says():
+    from lossdoctor.diagnose import check
+    rule = BUILTIN.get("LD801")
+    assert "at least 1 nat" not in rule.effect.source
+    below = check(rule, {"nan_step": 425, "learning_rate": 1e-3, "init_loss_expected": 4.1744, "best_val": 3.3687})
+    assert below.expected_effect.value == pytest.approx(-0.8057)  # the distance below ln(vocab_size)
+    never = check(rule, {"nan_step": 40, "learning_rate": 1e-3, "init_loss_expected": 4.17, "best_val": 4.3})
+    assert never.expected_effect.value == -1.0  # 1 nat when it never got below
+
+
+def test_still_improving_and_model_too_small_never_fire_together():
+    from lossdoctor.diagnose import check
+    base = {"tokens_seen": 216238325760, "params": 123654145, "n_embd": 768, "overfit_ratio": 0.004,
+            "final_val": 2.8775, "init_from": "scratch", "n_tail_evals": 99, "best_val": 2.8775,
+            "best_val_frac": 1.0, "steps_done": 439941}
+    for z in (-10.2, -2.01, -2.0, -1.99, 0.0, 3.0):
+        values = {**base, "val_slope_z": z, "val_slope": z * 2.7e-5}
+        fired = [code for code in ("LD101", "LD601") if check(BUILTIN.get(code), values) is not None]
+        assert len(fired) == 1, (z, fired)
+    found = _corpus_findings("nanogpt/innerfirexy-gpt2-ddp8-resume.log")
+    assert "LD601" not in found and "slope -0.000273 nats/1k steps" in found["LD101"].message
+
+
+def test_a_run_that_did_not_start_fresh_gets_no_fresh_model_advice():
+    found = _corpus_findings("nanogpt/innerfirexy-gpt2-ddp4-init-gpt2-stopped.log")  # init_from='gpt2'
+    assert "LD1102" not in found and "LD601" not in found
+    assert "per 1k steps" not in BUILTIN.get("LD601").message.source  # the slope's unit is nats/1k steps

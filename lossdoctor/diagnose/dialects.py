@@ -8,11 +8,11 @@ trainer has a flag of the same meaning:
     llm.c (train_gpt2cu)               -b N, -t N, -l LR, -x N, ...
     Hugging Face Trainer               --per_device_train_batch_size N, --max_steps N, ...
 
-A key with no such flag leaves the finding without flags and says which key, and a
-trainer whose hyperparameters are constants in its script (build-nanogpt's
-train_gpt2.py, modded-nanogpt's Hyperparameters) gets the constants to edit. A key the
-trainer derives by itself is left out (nanochat computes the accumulation steps from
---total-batch-size).
+A key with no such flag leaves the finding without flags and says which key, or, where
+the trainer does the same thing another way (resuming, NOTES), how; a trainer whose
+hyperparameters are constants in its script (build-nanogpt's train_gpt2.py,
+modded-nanogpt's Hyperparameters) gets the constants to edit. A key the trainer derives
+by itself is left out (nanochat computes the accumulation steps from --total-batch-size).
 """
 
 from __future__ import annotations
@@ -41,6 +41,15 @@ CONSTANTS: dict[str, tuple[str, dict[str, str]]] = {
                                                "eval_interval": "val_loss_every"}),
 }
 VALUES = {("llmc", "init_from", "resume"): "1"}  # llm.c's -y takes 1 for resume
+# (trainer, nanoGPT key): what the trainer has instead of a flag of its own for the key
+NOTES: dict[tuple[str, str], str] = {
+    ("nanochat", "init_from"): "nanochat resumes with --resume-from-step=N, N the step of a checkpoint it "
+                               "saved (every --save-every steps, and at the end)",
+    ("build-nanogpt", "init_from"): "build-nanogpt's train_gpt2.py cannot resume (its checkpoints hold the "
+                                    "model, not the optimizer): start the run again",
+    ("hf", "init_from"): "the Hugging Face Trainer resumes with trainer.train(resume_from_checkpoint=True), "
+                         "from the last checkpoint in output_dir",
+}
 
 
 def translate(flags: str, trainer: str) -> tuple[str, str | None]:
@@ -52,6 +61,9 @@ def translate(flags: str, trainer: str) -> tuple[str, str | None]:
     if trainer == "":
         return "", f"(the log does not say which trainer ran it; in nanoGPT: {flags})"
     pairs = [w[2:].split("=", 1) for w in flags.split()]
+    instead = next((NOTES[(trainer, k)] for k, _ in pairs if (trainer, k) in NOTES), None)
+    if instead is not None:
+        return "", f"(no flags: {instead})"
     if trainer in CONSTANTS:
         where, names = CONSTANTS[trainer]
         missing = [k for k, _ in pairs if k not in names]

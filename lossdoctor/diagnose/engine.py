@@ -5,16 +5,24 @@ unknown for this run (the reason is the fact's own note) or its arithmetic fails
 never raises. Findings are ranked root cause first (ranking.py): by severity, a fault
 before advice, the size of the expected effect on the val loss, and id, with each symptom
 right after the finding that `explains` it.
+
+A finding never recommends what the run already does: a flag whose value equals the run's
+known value of that setting is left out, and the advice says which were (when none is
+left, the finding still holds: what it found is in the message). A finding whose rule is
+in another fired rule's `overrides` keeps its message but gives no advice of its own: the
+other finding makes that advice wrong (resuming a run whose loss is NaN).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..facts import Facts
+from ..nanogpt import configurator_value
 from ..run import Run
 from .expr import EvalError, Missing, evaluate
 from .ranking import rank
@@ -105,8 +113,6 @@ def diagnose(run: Run, facts: Facts | None = None, rules: RuleSet | None = None,
 
 def _in_dialect(finding: Finding, trainer: str) -> Finding:
     """The finding with its flags in the syntax of the run's trainer (dialects.py)."""
-    from dataclasses import replace
-
     from .dialects import translate
     flags, note = translate(finding.flags, trainer)
     if note is None:
@@ -126,7 +132,22 @@ def apply(rules: RuleSet, values: Mapping[str, Any], facts: Facts | None = None,
             skipped.append(res)
         else:
             passed.append(rule.id)
-    return Diagnosis(rank(findings, rules), tuple(skipped), tuple(passed))
+    return Diagnosis(rank(_overridden(findings, rules), rules), tuple(skipped), tuple(passed))
+
+
+def _overridden(findings: list[Finding], rules: RuleSet) -> list[Finding]:
+    """`findings`, those whose rule another fired rule `overrides` without flags or advice
+    of their own: a note names the finding that makes them wrong."""
+    overrides = {f.rule: r.overrides if (r := rules.get(f.rule)) is not None else () for f in findings}
+    out = []
+    for f in findings:
+        code = f.rule.split("-", 1)[0]
+        by = [g for g in findings if code in overrides[g.rule]]
+        if by:
+            names = ", ".join(f'{g.rule} ("{g.title}")' for g in by)
+            f = replace(f, flags="", advice=f"(withheld: {names} makes it wrong)")
+        out.append(f)
+    return out
 
 
 def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
@@ -160,6 +181,7 @@ def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
                 flags = rule.flags.render(scope)
             except TemplateError as e:
                 return NotApplicable(rule.id, f"cannot write its flags: {e}")
+            flags, advice_note = _not_already(flags, values)
     evidence = {}
     for name in rule.facts_used:
         f = facts[name] if facts is not None and name in facts else None
@@ -171,7 +193,32 @@ def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
     if advice_note:
         advice = f"{advice} {advice_note}" if advice else advice_note
     return Finding(rule.id, rule.title, rule.category, rule.severity, rule.message.render(scope, units),
-                   flags, advice, _effect(rule, scope, effects), evidence, verify)
+                   flags, advice, _effect(rule, scope, effects, why_not, facts), evidence, verify)
+
+
+def _not_already(flags: str, values: Mapping[str, Any]) -> tuple[str, str | None]:
+    """`flags` without those whose value the run already has (its known fact of the same
+    name: the config setting, or the model's shape), and a note naming those, or None."""
+    keep, already = [], []
+    for word in flags.split():
+        key, text = word[2:].split("=", 1)
+        if key in values and _same(values[key], configurator_value(text)):
+            already.append(f"{key}={text}")
+        else:
+            keep.append(word)
+    if not already:
+        return flags, None
+    return " ".join(keep), f"(the run already has {', '.join(already)})"
+
+
+def _same(have: Any, want: Any) -> bool:
+    """Whether a setting's value `have` is the flag value `want`: a bool only equals a bool,
+    numbers are compared to the 6 significant digits flags are written with."""
+    if isinstance(have, bool) or isinstance(want, bool):
+        return isinstance(have, bool) and isinstance(want, bool) and have == want
+    if isinstance(have, numbers.Real) and isinstance(want, numbers.Real):
+        return math.isclose(float(have), float(want), rel_tol=1e-6)
+    return isinstance(have, str) and isinstance(want, str) and have == want
 
 
 def _why_missing(name: str, facts: Facts | None) -> str:
@@ -190,15 +237,19 @@ def _try_flags(flags: Flags | None, scope: Mapping[str, Any]) -> str:
         return ""
 
 
-def _effect(rule: Rule, scope: Mapping[str, Any], effects: _Extrapolations | None) -> EffectEstimate:
+def _effect(rule: Rule, scope: Mapping[str, Any], effects: _Extrapolations | None,
+            why_not: Mapping[str, str] | None = None, facts: Facts | None = None) -> EffectEstimate:
     e = rule.effect
     if e.kind == "none":  # a reading or the speed changes, not the loss
         return EffectEstimate("none", 0.0, "nats", e.source)
     if e.kind in ("measured", "rule_of_thumb"):
         try:
             value = float(evaluate(e.value, scope))  # type: ignore[arg-type]
-        except (Missing, EvalError, TypeError, ValueError, ArithmeticError) as err:
-            return EffectEstimate(e.kind, None, e.unit, e.source, note=f"not computed: {err}")
+        except Missing as m:  # the report writes "not computed (<note>)"
+            why = (why_not or {}).get(m.name) or _why_missing(m.name, facts)
+            return EffectEstimate(e.kind, None, e.unit, e.source, note=why)
+        except (EvalError, TypeError, ValueError, ArithmeticError) as err:
+            return EffectEstimate(e.kind, None, e.unit, e.source, note=str(err))
         return EffectEstimate(e.kind, value if math.isfinite(value) else None, e.unit, e.source)
     try:
         to = int(evaluate(e.to, scope))  # type: ignore[arg-type]

@@ -23,6 +23,9 @@ other files still load. Fields (required unless a default is shown):
     references      list of sources                              (default: none)
     explains        rule ids or codes whose findings this one causes: when both fire,
                     this one ranks first and its symptoms follow it  (default: none)
+    overrides       rule ids or codes whose advice this one's finding makes wrong: when
+                    both fire, theirs keep their message but give no flags or advice,
+                    and say which finding to follow instead  (default: none)
     cases           list of {name, facts: {fact: value}, expect: fire|pass|skip}; at least
                     one `fire` and one `pass`
 
@@ -73,6 +76,7 @@ SCHEMA: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "why": (str, REQUIRED),
     "references": (list, []),
     "explains": (list, []),
+    "overrides": (list, []),
     "cases": (list, REQUIRED),
 }
 
@@ -109,6 +113,7 @@ class Rule:
     cases: tuple[Case, ...]
     path: str
     explains: tuple[str, ...] = ()  # codes of the rules whose findings this one causes
+    overrides: tuple[str, ...] = ()  # codes of the rules whose advice this one's finding makes wrong
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -282,18 +287,19 @@ def parse_rule(raw: dict[str, Any], path: str, fact_names: Collection[str]) -> R
     cases = parse_cases(v["cases"], fact_names, err)
     return Rule(v["id"], v["title"], v["category"], v["severity"], MappingProxyType(dict(params)),
                 tuple(lets), when, message, flags, advice, effect, verify, v["why"].strip(),
-                tuple(refs), cases, path, _explains(v["explains"], v["id"], err),
-                MappingProxyType(dict(raw)))
+                tuple(refs), cases, path, _codes(v["explains"], v["id"], err, "explains"),
+                _codes(v["overrides"], v["id"], err, "overrides"), MappingProxyType(dict(raw)))
 
 
-def _explains(raw: list[Any], rid: str, err: ErrFn) -> tuple[str, ...]:
-    """The codes of `explains:`; each item is a rule id (LD602-no-better-than-unigram) or code."""
+def _codes(raw: list[Any], rid: str, err: ErrFn, fld: str) -> tuple[str, ...]:
+    """The codes of `explains:` or `overrides:`; each item is a rule id
+    (LD602-no-better-than-unigram) or code (LD602), not the rule's own."""
     out = []
     for item in raw:
         code = item.split("-", 1)[0] if isinstance(item, str) else ""
         if not (isinstance(item, str) and (ID_RE.match(item) or CODE_RE.match(item))):
-            raise err("explains", f"{shorten(repr(item))} is not a rule id or code, like LD602")
+            raise err(fld, f"{shorten(repr(item))} is not a rule id or code, like LD602")
         if code == rid.split("-", 1)[0]:
-            raise err("explains", "a rule cannot explain itself")
+            raise err(fld, f"a rule cannot {fld.rstrip('s')} itself")
         out.append(code)
     return tuple(out)
