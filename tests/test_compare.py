@@ -394,3 +394,28 @@ def test_the_readme_cpu_run_against_a_header_less_gpu_log_credits_no_config_key(
     # aimed at its best, 1.4720, not its final 1.719; 8x by the curve, beyond the measured 5x
     assert isinstance(c.to_reach, Unreachable)
     assert "still above 1.4720" in c.to_reach.why and "within 5x its length" in c.to_reach.why
+
+
+def test_a_run_cut_short_on_the_same_schedule_gets_its_length_share_from_the_longer_run_s_curve(tmp_path):
+    """llm.c's schedule is not modelled, so the shorter run cannot be extrapolated; where the
+    longer run shares its schedule and covers its last step, the training length is read off
+    the longer run's own curve at that step."""
+    import lossdoctor
+    from lossdoctor.compare import compare
+
+    def log(last: int, shift: float) -> str:
+        lines = []
+        for s in range(0, last + 1, 50):
+            lines.append(f"s:{s} trl:{3.0 - 0.0004 * s + shift:.4f} lr:0.000600 norm:1.00")
+            if s % 100 == 0:
+                lines.append(f"s:{s} tel:{3.1 - 0.0004 * s + shift:.4f}")
+        return "\n".join(lines) + "\n"
+    (tmp_path / "long.log").write_text(log(2000, 0.0))
+    (tmp_path / "short.log").write_text(log(600, 0.01))
+    runs = [lossdoctor.load(str(tmp_path / n)) for n in ("long.log", "short.log")]
+    c = compare(runs, [lossdoctor.compute_facts(r) for r in runs])
+    length = next(a for a in c.attribution if a.cause == "training length")
+    assert length.delta_val == pytest.approx(0.0004 * 1400, abs=1e-6) and "measured on one curve" in length.method
+    assert _total(c) == pytest.approx(c.gap) and c.unexplained is not None
+    assert c.unexplained.delta_val == pytest.approx(0.01, abs=1e-6)
+    assert any("read off the better run's own curve" in n for n in c.notes)

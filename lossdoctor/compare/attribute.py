@@ -110,12 +110,12 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
     from ..fit.extrapolate import CannotExtrapolate
     target = length_target(a.facts, b.facts)
     if target is None:
-        return [], [], None
+        return observed_length(a, b, diff, "the worse run's tokens per step or length are unknown")
     to, how = target
     try:
         length = training_length(a, fit, to, how)
     except CannotExtrapolate as e:
-        return [], [f"training length not estimated: {e.why}"], None
+        return observed_length(a, b, diff, e.why)
     steps: list[Step] = []
     notes: list[str] = []
     if length is not None:
@@ -204,6 +204,37 @@ def training_length(a: Side, fit: Extrapolator, to: int, how: str) -> Step | Non
     far = (f"training length is extrapolated {round(ratio, 1):g}x beyond the worse run: its interval is wide "
            "and its value is a model's, not a measurement",) if ratio > FAR else ()
     return Step(cause, a.start - v, far)
+
+
+def observed_length(a: Side, b: Side, diff: tuple[KeyDiff, ...], why: str
+                    ) -> tuple[list[Step], list[str], ToReach | None]:
+    """`longer` where the worse run is not extrapolated (`why`): the length read off the
+    better run's curve where it can be, else no share."""
+    seen = length_observed(a, b, diff)
+    if seen is None:
+        return [], [f"training length not estimated: {why}"], None
+    return [seen], [f"training length read off the better run's own curve, not extrapolated: {why}"], None
+
+
+def length_observed(a: Side, b: Side, diff: tuple[KeyDiff, ...]) -> Step | None:
+    """The better run's own val at the worse run's last eval step minus its end: what its
+    further steps gave it, measured, not extrapolated. Only where the two runs share their
+    schedule (no schedule key shown to differ), so that at that step both stood at the same
+    point of it; None where they do not, or the better run's curve does not reach it."""
+    if any(d.key in SCHEDULE_SHAPE for d in _known(diff)):
+        return None
+    ea, eb = a.run.curves()[0], b.run.curves()[0]
+    ok = np.isfinite(eb.val)
+    xs, ys = eb.step[ok].astype(float), eb.val[ok]
+    t = float(ea.step[-1]) if len(ea.step) else 0.0
+    if len(xs) < 2 or not xs[0] < t < xs[-1]:
+        return None
+    v = float(np.interp(t, xs, ys)) - b.start
+    w = Z80 * math.hypot(b.se, b.se)
+    cause = Cause("training length", v, (v - w, v + w),
+                  f"the better run's own val at the worse run's last eval (step {int(t):,}) minus its end: "
+                  "measured on one curve, at an equal point of the same schedule")
+    return Step(cause, a.start - v)
 
 
 def lr_schedule(a: Side, b: Side, fit: Extrapolator, to: int, at: float) -> Step | None:

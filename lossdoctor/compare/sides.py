@@ -146,8 +146,8 @@ def table_row(run: Run, f: Facts, final_: float | None, best: float, metric: str
 
 def overlap_notes(ov: Overlap) -> list[str]:
     if not ov.any():
-        return ["the runs share no range of steps, tokens or FLOPs: they are compared on their "
-                "configs and on extrapolated values"]
+        return ["the runs share no range of steps, tokens or FLOPs: they are compared at their ends, by "
+                "their configs and, where a curve allows it, by extrapolation"]
     empty = [axis for axis, pts in ov.items() if not pts]
     if empty:
         return [f"at equal {' and '.join(empty)} the curves share no range past the first eval "

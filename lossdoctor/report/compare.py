@@ -82,7 +82,7 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
         hidden = sum(1 for d in c.diff if d.kind == "learning")
         parts.append(Text(f"{len(c.diff)} config keys differ ({hidden} that change learning); "
                           "-v shows them, the runs side by side and each cause's method", style="dim"))
-    if c.attribution:
+    if c.attribution or c.unexplained is not None:
         parts += _attribution(c, verbose)
     elif c.comparable:
         parts.append(Text("No gap and no differing config: nothing to attribute."))
