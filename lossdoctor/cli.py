@@ -33,9 +33,9 @@ exit codes:
 
 examples:
   lossdoctor analyze train.log
-  lossdoctor analyze out-shakespeare-char            # a run directory: its log and ckpt.pt
-  lossdoctor analyze train.log out/ckpt.pt           # a log and its checkpoint, merged
-  lossdoctor analyze cpu.log gpu.log                 # the gap between two runs, cause by cause
+  lossdoctor analyze out-shakespeare-char    # a run directory: log and ckpt.pt
+  lossdoctor analyze train.log out/ckpt.pt   # a log and its checkpoint, merged
+  lossdoctor analyze cpu.log gpu.log         # the gap between runs, by cause
   lossdoctor analyze train.log --format json
   lossdoctor analyze train.log --rules my_rules/ --fail-on warning
   lossdoctor rules list
@@ -46,11 +46,23 @@ examples:
 
 
 
+class WholeWords(argparse.HelpFormatter):
+    """Option help wrapped at spaces only: a flag or a value is never cut in two."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        import textwrap
+        return textwrap.wrap(" ".join(text.split()), width, break_long_words=False, break_on_hyphens=False)
+
+
+class RawWholeWords(WholeWords, argparse.RawDescriptionHelpFormatter):
+    """WholeWords, with the description and the epilog (examples) as written."""
+
+
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
     p = argparse.ArgumentParser(
         prog="lossdoctor", description="Explain a training run's loss from its own logs and checkpoints.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG, formatter_class=RawWholeWords)
     p.add_argument("--version", action="version", version=f"lossdoctor {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     _add_analyze(sub)
@@ -93,7 +105,7 @@ def _add_analyze(sub: Subparsers) -> None:
     a = sub.add_parser("analyze", aliases=["compare"],
                        help="read runs and report their config, curves, facts and findings; with two "
                             "or more runs, why the worse one is worse (compare: the same)",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=EPILOG, formatter_class=RawWholeWords)
     a.add_argument("paths", nargs="*", metavar="PATH",
                    help="nanoGPT log, ckpt.pt, or run directory (default: logs and out*/ckpt.pt here)")
     a.add_argument("--format", choices=("rich", "plain", "json", "markdown"), default=None,
@@ -123,7 +135,7 @@ def _add_extrapolate(sub: Subparsers) -> None:
     x = sub.add_parser("extrapolate", help="predict the loss at a later step, per way of getting there",
                        epilog="scenarios: rerun (fresh run with --max_iters=N --lr_decay_iters=N), resume "
                               "(--init_from=resume with the new schedule), constant (resume at min_lr), "
-                              "custom (--schedule)")
+                              "custom (--schedule)", formatter_class=WholeWords)
     x.add_argument("path", metavar="LOG|CKPT|DIR")
     x.add_argument("--to", type=_positive_int, required=True, metavar="N", help="target step")
     _add_input_format(x)
@@ -131,8 +143,8 @@ def _add_extrapolate(sub: Subparsers) -> None:
     x.add_argument("--scenario", action="append", choices=("rerun", "resume", "constant", "custom"),
                    help="scenarios to predict (default: rerun, resume, constant; custom with --schedule)")
     x.add_argument("--schedule", metavar="SPEC|FILE",
-                   help="custom LR schedule: 'warmup_iters=100,lr_decay_iters=5000,min_lr=1e-4"
-                        "[,learning_rate=1e-3]' or a file with one LR per step")
+                   help="custom LR schedule: 'warmup_iters=100, lr_decay_iters=5000, min_lr=1e-4"
+                        "[, learning_rate=1e-3]' or a file with one LR per step")
     x.add_argument("--calibrate", metavar="OTHER_RUN", action="append",
                    help="a run of the same config at another horizon, fitted jointly (repeatable)")
     x.add_argument("--no-reference", dest="reference", action="store_false",

@@ -6,30 +6,32 @@ import argparse
 import sys
 
 TRAIN_HELP = """\
-usage: lossdoctor train [CONFIG.py|CONFIG.yaml] [--key=value ...] [--data DIR|FILE] [--no-progress]
+usage: lossdoctor train [CONFIG.py|CONFIG.yaml] [--key=value ...]
+                        [--data DIR|FILE] [--no-progress]
 
-Train a GPT with nanoGPT's train.py semantics, config keys and log format. The log goes
-to stdout and OUT_DIR/train.log, metrics to OUT_DIR/metrics.jsonl, checkpoints to
-OUT_DIR/ckpt.pt (nanoGPT's format: nanoGPT can resume or sample them).
+Train a GPT with nanoGPT's train.py semantics, config keys and log format. The
+log goes to stdout and OUT_DIR/train.log, metrics to OUT_DIR/metrics.jsonl,
+checkpoints to OUT_DIR/ckpt.pt (nanoGPT's format: nanoGPT can resume or sample
+them).
 
-  CONFIG          a nanoGPT config .py (only its literal assignments are read; it is
-                  never executed) or a .yaml mapping of config keys
-  --key=value     any nanoGPT config key (e.g. --max_iters=2000 --device=cpu), plus
-                  --seed; values are Python literals, else strings
-  --data PATH     a nanoGPT data directory (train.bin, val.bin, meta.pkl) or a text
-                  file (char-level, 90/10 split); default: data/DATASET if it exists,
-                  else the embedded corpus (see docs/trainer.md)
-  --no-progress   no progress bar
+  CONFIG         a nanoGPT config .py (only its literal assignments are read;
+                 it is never executed) or a .yaml mapping of config keys
+  --key=value    any nanoGPT config key (e.g. --max_iters=2000 --device=cpu),
+                 plus --seed; values are Python literals, else strings
+  --data PATH    a nanoGPT data directory (train.bin, val.bin, meta.pkl) or a
+                 text file (char-level, 90/10 split); default: data/DATASET if
+                 it exists, else the embedded corpus (see docs/trainer.md)
+  --no-progress  no progress bar
 
 With no CONFIG and no model shape flags on a CPU, the run starts from nanoGPT's
-README CPU config (lossdoctor/configs/shakespeare_char_cpu.yaml), not train.py's GPT-2
-124M defaults. A checkpoint is always written: the best-val one, or the final model when
-no eval improved.
+README CPU config (lossdoctor/configs/shakespeare_char_cpu.yaml), not
+train.py's GPT-2 124M defaults. A checkpoint is always written: the best-val
+one, or the final model when no eval improved.
 
 Ctrl-C saves a checkpoint; continue with --init_from=resume.
 
 examples:
-  lossdoctor train --max_iters=200 --device=cpu             # a first run, under a minute
+  lossdoctor train --max_iters=200 --device=cpu   # a first run, under a minute
   lossdoctor train lossdoctor/configs/shakespeare_char_cpu.yaml --data=input.txt
   lossdoctor train config/train_shakespeare_char.py --device=cpu --compile=False
 """

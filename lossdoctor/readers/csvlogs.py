@@ -137,7 +137,10 @@ def _curves(sample: Sample, fmt: Dialect) -> Run:
         for col, points in ((train_col, found.train), (val_col, found.val)):
             if col is not None and (v := _cell(row, idx[col])) is not None:
                 points.add(step, v, n)
-    found.notes.append(f"read columns {step_col!r} (step), {train_col!r} (train loss), {val_col!r} (val)")
+    read = [f"{col!r} ({what})" for col, what in ((step_col, "step"), (train_col, "train loss"), (val_col, "val"))
+            if col is not None]
+    none = [what for col, what in ((train_col, "train loss"), (val_col, "val")) if col is None]
+    found.notes.append(f"read columns {', '.join(read)}" + (f"; no {' or '.join(none)} column" if none else ""))
     measures = Measures(val="bpb" if val_col == bpb_col and bpb_col else "loss",
                         train="window" if train_col else "none", eval_train=False)
     return make_run(found, sample.path, fmt, measures)
