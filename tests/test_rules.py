@@ -379,3 +379,16 @@ def test_a_run_that_did_not_start_fresh_gets_no_fresh_model_advice():
     found = _corpus_findings("nanogpt/innerfirexy-gpt2-ddp4-init-gpt2-stopped.log")  # init_from='gpt2'
     assert "LD1102" not in found and "LD601" not in found
     assert "per 1k steps" not in BUILTIN.get("LD601").message.source  # the slope's unit is nats/1k steps
+
+
+def test_a_run_stopped_with_ctrl_c_is_told_so_and_that_explains_its_still_falling_val():
+    from conftest import parse_text
+    wiggle = (0.003, -0.002, 0.001, -0.003, 0.002)  # eval noise, so that its size is known
+    lines = [f"step {s}: train loss {3.0 - 0.0004 * s + wiggle[s // 100 % 5]:.4f}, "
+             f"val loss {3.05 - 0.0004 * s - wiggle[s // 100 % 5]:.4f}" for s in range(0, 2600, 100)]
+    lines += ["Traceback (most recent call last):", '  File "train.py", line 300, in <module>', "KeyboardInterrupt"]
+    run = parse_text("\n".join(lines) + "\n")
+    found = {f.rule.split("-", 1)[0]: f for f in diagnose(run).findings}
+    assert "LD1705" in found and "Ctrl-C" in found["LD1705"].message
+    assert "LD1703" not in found and "LD1704" not in found  # a stop by its user is no crash
+    assert found["LD101"].explained_by == ("LD1705-stopped-by-its-user",)

@@ -79,8 +79,7 @@ def _finding(i: int, f: Finding, verbose: bool = True) -> RenderableType:
     if f.advice:
         body.add_row("do", f.advice)
     body.add_row("effect", effect_text(f.expected_effect))
-    ev = ", ".join(f"{k}={_value(v.value)}{' ' + v.unit if v.unit and v.unit != 'fraction' else ''}"
-                   for k, v in f.evidence.items())
+    ev = ", ".join(f"{k}={_value(v.value)}{_unit(v.unit, v.value)}" for k, v in f.evidence.items())
     if ev and verbose:
         body.add_row("evidence", Text(ev, style="dim"))
     return Group(head, body)
@@ -107,7 +106,14 @@ def effect_text(e: EffectEstimate) -> str:
     return f"{value}; {kind}: {e.source}"
 
 
+def _unit(unit: str, value: object) -> str:
+    """' nats' after a value; nothing after a fraction or an unknown value."""
+    return f" {unit}" if unit and unit != "fraction" and value is not None else ""
+
+
 def _value(v: object) -> str:
+    if v is None:
+        return "unknown"
     if isinstance(v, float):
         return f"{v:.4g}"
     if isinstance(v, int) and not isinstance(v, bool):

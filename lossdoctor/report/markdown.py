@@ -110,7 +110,7 @@ def _findings(run: Run, d: Diagnosis | None, many: bool) -> list[str]:
 
 
 def _short(v: object) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+    return "unknown" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def _facts(run: Run, f: Facts) -> list[str]:
