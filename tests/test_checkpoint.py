@@ -368,6 +368,14 @@ def test_corpus_sqtian_checkpoint() -> None:
     out, _ = normalize_model_args(info.model_args)
     assert out == {"n_layer": 2, "n_head": 2, "n_embd": 16, "block_size": 8, "bias": False,
                    "vocab_size": 32, "dropout": 0.0}
+    # the facts read the shape under the fork's names too, and the verdict the saved best
+    import lossdoctor
+    from lossdoctor.report.verdict import _losses
+    run = lossdoctor.load(CORPUS_CKPT)
+    facts = lossdoctor.compute_facts(run)
+    assert [facts.value(k) for k in ("n_layer", "n_head", "n_embd", "block_size")] == [2, 2, 16, 8]
+    assert facts["n_layer"].source == "ckpt model_args (a fork's name for it)"
+    assert _losses(facts) == "no val curve; best val 1.5052; 2,000 steps"
 
 
 def test_checkpoint_config_wins_over_defaults_in_the_facts(tmp_path: Path) -> None:

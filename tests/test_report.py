@@ -160,3 +160,18 @@ def test_the_verdict_says_why_runs_on_different_data_get_no_gap():
                         "--width", "80")
     head = "\n".join(out.splitlines()[:6])
     assert "not split into causes" in head and "vocab_size" in head
+
+
+def test_no_findings_says_whether_any_rule_applied():
+    from lossdoctor.diagnose import Diagnosis
+    from lossdoctor.diagnose.engine import NotApplicable
+    from lossdoctor.report.findings import no_findings
+    assert no_findings(Diagnosis((), (), ("LD101-still-improving",))) == "No findings: every applicable rule passed"
+    none = Diagnosis((), (NotApplicable("LD101-still-improving", "needs val_slope"),), ())
+    assert "no rule applies" in no_findings(none)
+
+
+def test_runs_of_one_runs_table_are_titled_by_their_own_names():
+    from lossdoctor.report.terminal import title_name
+    assert title_name("logs/wandb/runs.csv#gpt2_last_char_token_to_char17") == "#gpt2_last_char_token_to_char17"
+    assert title_name("out/cpu_run/train.log") == "cpu_run/train.log"

@@ -71,6 +71,9 @@ def _one(ctx: Context, key: str) -> Fact:
     ck = run.checkpoint
     if ck is not None and _valid(key, ck.model_args.get(key)):
         return Fact(key, ck.model_args[key], "", "read", "ckpt model_args")
+    mapped = getattr(run.model_args, key, None)  # a fork's name for the key, mapped when read
+    if ck is not None and _valid(key, mapped):
+        return Fact(key, mapped, "", "read", "ckpt model_args (a fork's name for it)")
     init = lineage_init_from(ctx) or ""
     if init.startswith("gpt2"):
         fact = _gpt2(ctx, key, init)

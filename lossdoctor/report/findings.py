@@ -20,7 +20,7 @@ def render_diagnosis(d: Diagnosis, verbose: bool = True, title: str | None = Non
     rules that did not apply, with why. `title` names the run."""
     parts: list[RenderableType] = []
     if not d.findings:
-        parts.append(Text("No findings: every applicable rule passed."))
+        parts.append(Text(f"{no_findings(d)}."))
     for i, f in enumerate(d.findings, 1):
         parts.append(_finding(i, f, verbose))
     if d.not_applicable and not verbose:
@@ -40,6 +40,14 @@ def render_diagnosis(d: Diagnosis, verbose: bool = True, title: str | None = Non
     if title is not None:
         head = f"Findings for {title}: {counts}"
     return Panel(Group(*parts), title=head, title_align="left")
+
+
+def no_findings(d: Diagnosis) -> str:
+    """What a diagnosis without findings means: rules that applied and passed, or none that
+    could apply (a checkpoint alone, a log with no losses)."""
+    if d.passed:
+        return "No findings: every applicable rule passed"
+    return "No findings: no rule applies to what this input shows (-v says why)"
 
 
 def _counts(d: Diagnosis) -> str:

@@ -15,7 +15,7 @@ from ..diagnose import Diagnosis
 from ..facts import Facts
 from ..fit.results import Estimate, Extrapolation
 from ..run import Run
-from .findings import effect_text
+from .findings import effect_text, no_findings
 from .terminal import format_fact, short_name
 from .verdict import TOP, TOP_COMPARED
 
@@ -92,7 +92,7 @@ def _findings(run: Run, d: Diagnosis | None, many: bool) -> list[str]:
         return []
     out = [f"## Findings: `{short_name(run.source) if many else run.source}`", ""]
     if not d.findings:
-        return out + ["No findings: every applicable rule passed.", ""]
+        return out + [f"{no_findings(d)}.", ""]
     rows = [[i, f.severity, f.rule, f.title + (f" (explains {', '.join(r.split('-')[0] for r in f.explains)})"
                                                  if f.explains else ""),
              f"`{f.flags}`" if f.flags else "", effect_text(f.expected_effect).split(";")[0]]

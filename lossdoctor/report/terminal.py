@@ -36,7 +36,7 @@ def render(analysis: Analysis, verbose: bool = False) -> RenderableType:
     diagnoses = analysis.diagnoses or (None,) * len(analysis.runs)
     parts = [render_verdict(analysis)]
     many = len(analysis.runs) > 1
-    parts += [render_run(r, f, d, verbose, name=short_name(r.source) if many else None)
+    parts += [render_run(r, f, d, verbose, name=title_name(r.source) if many else None)
               for r, f, d in zip(analysis.runs, analysis.facts, diagnoses, strict=True)]
     if analysis.comparison is not None:
         from .compare import render as render_comparison
@@ -52,6 +52,13 @@ def short_name(source: str) -> str:
     """The last two parts of a run's path ('cpu_run/train.log'), for titles."""
     path = source.split(" + ")[0].replace("\\", "/").rstrip("/")
     return "/".join(path.split("/")[-2:])
+
+
+def title_name(source: str) -> str:
+    """short_name, but a run of a runs table ('runs.csv#baseline') by its own name alone
+    ('#baseline'): a title cut at the panel's width keeps what tells the runs apart."""
+    name = short_name(source)
+    return "#" + name.rsplit("#", 1)[1] if "#" in name else name
 
 
 def render_run(run: Run, facts: Facts, diagnosis: Diagnosis | None = None,

@@ -18,7 +18,7 @@ from ..compare.records import RecordStats
 from ..diagnose import Diagnosis, Finding
 from ..facts import Facts
 from ..run import Run
-from .findings import STYLE, hanging
+from .findings import STYLE, hanging, no_findings
 from .terminal import short_name
 
 TOP = 3  # findings named in the verdict, per run
@@ -59,6 +59,9 @@ def _losses(f: Facts) -> str:
         if not steps and (why := _stopped(f)):
             return f"no metric: the run stopped before its first logged step ({why})"
         train = f.value("final_train")
+        if best is not None:  # a checkpoint alone: the best val it saved, no curve
+            return (f"no val curve; best val {best:.4f}" + (f" at step {step:,}" if step is not None else "")
+                    + (f"; {steps:,} steps" if steps else ""))
         return "no val loss in the log" + (f"; train {train:.4f}" if train is not None else "")
     unit = " bpb" if f["final_val"].unit == "bpb" else ""
     text = f"val {final:.4f}{unit} at the end"
@@ -84,7 +87,7 @@ def _top_findings(d: Diagnosis | None, n: int) -> list[RenderableType]:
     if d is None:
         return []
     if not d.findings:
-        return [Text("  no findings: every applicable rule passed")]
+        return [Text("  " + no_findings(d)[0].lower() + no_findings(d)[1:])]
     roots = [f for f in d.findings if not f.explained_by]  # a symptom's cause is listed instead
     faults = [f for f in roots if f.severity != "info"] or roots
     out: list[RenderableType] = [_one(i, f) for i, f in enumerate(faults[:n], 1)]
