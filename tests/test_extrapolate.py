@@ -466,3 +466,9 @@ def test_a_log_without_its_config_is_not_said_to_differ_in_nanogpts_defaults():
     x = extrapolate(run, 5000, scenarios=("rerun",))
     assert not any("differs in" in n for n in x.notes)
     assert any("the log does not show dataset, n_layer" in n and "may differ" in n for n in x.notes)
+
+
+def test_a_log_of_another_trainer_with_no_loss_is_told_it_has_none():
+    run = lossdoctor.load(FIXTURES / "formats" / "llmc_assert.log")  # llm.c, failed before its first step
+    with pytest.raises(CannotExtrapolate, match="the run has no loss values"):
+        extrapolate(run, 100)

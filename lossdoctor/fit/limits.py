@@ -28,6 +28,8 @@ class BeyondEpochs(CannotExtrapolate):
 def unmodelled(run: Run) -> str | None:
     """Why a run's curve is outside what the law models (None when it is inside): the law
     follows nanoGPT's LR schedule and is calibrated on val losses in nats."""
+    if len(run.evals) == 0 and len(run.iters) == 0:
+        return "the run has no loss values"
     if run.measures.val != "loss":
         return f"val is in {run.measures.val_unit}, and the extrapolation is calibrated on losses in nats"
     if not run.format.is_nanogpt:
