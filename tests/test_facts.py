@@ -939,3 +939,24 @@ def test_a_coarse_printed_mfu_infers_nothing():
     from conftest import parse_text
     lines = [f"iter {i}: loss 4.0000, time 40.00ms, mfu 0.01%\n" for i in range(30)]
     assert not compute_facts(parse_text("".join(lines)))["flops_per_iter"].known
+
+
+def test_always_save_checkpoint_is_inferred_from_the_saves_a_log_prints():
+    """train.py saves after an eval when val improved, or always with
+    always_save_checkpoint=True; a log without its config shows which by its saves."""
+    import lossdoctor
+    from conftest import parse_text
+
+    def log(saves: set[int]) -> str:
+        vals = {0: 4.2, 250: 2.0, 500: 1.8, 750: 1.85, 1000: 1.9}
+        out = []
+        for s, v in vals.items():
+            out.append(f"step {s}: train loss {v - 0.1:.4f}, val loss {v:.4f}")
+            if s in saves:
+                out.append("saving checkpoint to out")
+        return "\n".join(out) + "\n"
+    best_only = lossdoctor.compute_facts(parse_text(log({250, 500})))["always_save_checkpoint"]
+    assert (best_only.value, best_only.status) == (False, "inferred")
+    always = lossdoctor.compute_facts(parse_text(log({250, 500, 750, 1000})))["always_save_checkpoint"]
+    assert (always.value, always.status) == (True, "inferred") and "step 750" in always.note
+    assert not lossdoctor.compute_facts(parse_text(log(set())))["always_save_checkpoint"].known  # no saves printed

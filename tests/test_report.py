@@ -175,3 +175,6 @@ def test_runs_of_one_runs_table_are_titled_by_their_own_names():
     from lossdoctor.report.terminal import title_name
     assert title_name("logs/wandb/runs.csv#gpt2_last_char_token_to_char17") == "#gpt2_last_char_token_to_char17"
     assert title_name("out/cpu_run/train.log") == "cpu_run/train.log"
+    from lossdoctor.report.terminal import title_names
+    assert title_names(["logs/a/cpu.log", "logs/b/gpu.log"]) == ["cpu.log", "gpu.log"]
+    assert title_names(["cpu_run/train.log", "gpu_run/train.log"]) == ["cpu_run/train.log", "gpu_run/train.log"]

@@ -96,9 +96,9 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     if metric == "val" and not a.overfit:
         steps, notes, reach = longer(a, b, diff, fit)
     causes += [s.cause for s in steps]
-    rest = (steps[-1].at if steps else a.start) - b.start  # at equal tokens and schedule
+    rest = (steps[-1].at if steps else a.start) - b.start  # at equal length and schedule
     device = device_precision(diff, w)
-    config = config_rest(a, b, diff, rest, w)
+    config = config_rest(a, b, diff, rest, w, _rest_at(steps, fa, fb))
     causes += [c for c in (device, config) if c is not None]
     return Attribution(tuple(causes), unexplained(diff, rest, w), tuple(notes), reach)
 
@@ -273,9 +273,22 @@ def device_precision(diff: tuple[KeyDiff, ...], w: float) -> Cause | None:
                  "1.8856 at 2000 steps, docs/benchmarks.md); the time per step differs, not the loss")
 
 
-def config_rest(a: Side, b: Side, diff: tuple[KeyDiff, ...], rest: float, w: float) -> Cause | None:
-    """The rest at equal tokens and schedule, put on the learning keys that still differ;
-    None when none does."""
+def _rest_at(steps: list[Step], fa: Facts, fb: Facts) -> str:
+    """Where the rest is measured: at the length the worse run was moved to (equal tokens,
+    or equal steps when the tokens per step differ or are unknown), else at the runs' ends."""
+    if not steps:
+        return "between the runs' ends"
+    target = length_target(fa, fb)
+    if steps[0].cause.method.startswith("the better run's own val") or target is None \
+            or not target[1].startswith("tokens seen"):
+        return "at equal steps and schedule"
+    return "at equal tokens and schedule"
+
+
+def config_rest(a: Side, b: Side, diff: tuple[KeyDiff, ...], rest: float, w: float,
+                at: str = "at equal tokens and schedule") -> Cause | None:
+    """The rest (`at` the point the path reached), put on the learning keys that still
+    differ; None when none does."""
     learning = _rest_keys(diff)
     if not learning:
         return None
@@ -288,7 +301,7 @@ def config_rest(a: Side, b: Side, diff: tuple[KeyDiff, ...], rest: float, w: flo
                 f"{nb / 1e6:.2f}M instead of {na / 1e6:.2f}M parameters multiplies the model-size term "
                 f"of the loss by {1 / shrink:.2f} for the smaller model")
     return Cause(rest_name({d.key for d in learning}), rest, (rest - w, rest + w),
-                 f"the rest at equal tokens and schedule, on the keys that differ ({keys}); two runs "
+                 f"the rest {at}, on the keys that differ ({keys}); two runs "
                  f"cannot split it between them: runs that change one key at a time can (`lossdoctor verify` "
                  f"with both runs trains them, one key at a time over seeds){size}")
 

@@ -28,10 +28,25 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     if not model:
         return r
     flags = [f"--{d.key}={d.reference!r}" for d in model]
-    iters_b = fb.value("max_iters")
+    iters_b, at_best = _length(fb)
     if iters_b:
         flags += [f"--max_iters={iters_b}", f"--lr_decay_iters={iters_b}"]
-    return replace(r, flags=" ".join(flags))
+    planned = fb.value("max_iters")
+    why = r.why + (f"; the better run's val was best at step {fb.value('best_val_step'):,} and rose after it, so "
+                   f"its model is given {iters_b:,} steps" + (f", not its {planned:,}" if planned else "")
+                   if at_best and iters_b else "")
+    return replace(r, flags=" ".join(flags), why=why)
+
+
+def _length(fb: Facts) -> tuple[int | None, bool]:
+    """The better run's length to copy, and whether it is its best-val step: its max_iters,
+    or, where its val turned up well before its end (overfitting), its best step rounded up
+    to hundreds, since the steps after it made val worse."""
+    from .sides import overfit
+    iters, best, steps = fb.value("max_iters"), fb.value("best_val_step"), fb.value("steps_done")
+    if best and steps and best < 0.9 * steps and overfit(fb):
+        return _hundreds(best), True
+    return iters, False
 
 
 def steps_to_reach(fit: Extrapolator, f: Facts, target: float) -> ToReach:

@@ -59,8 +59,31 @@ eval_iters = _setting("eval_iters", "batches")  # batch_size rows each
 eval_interval = _setting("eval_interval", "steps")
 device = _setting("device", "")
 compile_ = _setting("compile", "")  # `compile` would shadow the builtin
-always_save_checkpoint = _setting("always_save_checkpoint", "")
 init_from = _setting("init_from", "")
+
+
+def always_save_checkpoint(ctx: Context) -> Fact:
+    """config: always_save_checkpoint, else inferred from the log's saves. train.py saves
+    at an eval after step 0 when val improved on its best or always_save_checkpoint is
+    True, printing "saving checkpoint to ...": a save after an eval that did not improve
+    shows True, no save after such evals (where the log prints its saves) shows False."""
+    fact = config_fact(ctx, "always_save_checkpoint", "always_save_checkpoint", "")
+    if fact.known or ctx.run.checkpoint is not None:
+        return fact
+    saves = {e.step for e in ctx.run.events if e.kind == "checkpoint_saved" and e.line is not None}
+    evals, _ = ctx.curves()
+    best, worse = float("inf"), []
+    for step, val in zip(evals.step.tolist(), evals.val.tolist(), strict=True):
+        if step > 0 and val >= best:
+            worse.append(int(step))
+        best = min(best, val)
+    if not saves or not worse:
+        return fact
+    kept = [s for s in worse if s in saves]
+    value = bool(kept)
+    how = (f"a save at step {kept[0]:,}, whose eval did not improve val" if kept else
+           f"no save after the {len(worse)} evals that did not improve val, while the log prints its saves")
+    return Fact("always_save_checkpoint", value, "", "inferred", "log: its checkpoint saves", f"inferred: {how}")
 
 
 def dtype(ctx: Context) -> Fact:

@@ -55,7 +55,7 @@ def _counts(d: Diagnosis) -> str:
     return ", ".join(f"{v} {k}" for k, v in n.items() if v) or "none"
 
 
-def hanging(label: Text | str, text: Text | str) -> RenderableType:
+def hanging(label: Text | str, text: RenderableType) -> RenderableType:
     """`label` then `text`, the text's wrapped lines indented under its first (a numbered
     item whose second line does not start under the number)."""
     grid = Table.grid()

@@ -81,9 +81,11 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
         out += [f"**Do:** train the worse run for about {r.steps:,} steps ({round(r.ratio, 1):g}x) to reach the better "
                 f"run's best val (predicted {r.val:.4f}, 80% {r.lo:.4f} to {r.hi:.4f}): `{r.flags}`", ""]
     elif r is not None and r.flags:
-        out += [f"**Do:** train the better run's model, not longer ({r.why}): `{r.flags}`", ""]
+        out += [f"**Do:** to reach the better run's best val, train its model; training longer is not enough "
+                f"({r.why}): `{r.flags}`", ""]
     elif r is not None:
-        out += [f"**Do:** change the model, not the length ({r.why}).", ""]
+        out += [f"**Do:** to reach the better run's best val, change the model; training longer is not enough "
+                f"({r.why}).", ""]
     return out
 
 

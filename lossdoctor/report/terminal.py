@@ -36,8 +36,9 @@ def render(analysis: Analysis, verbose: bool = False) -> RenderableType:
     diagnoses = analysis.diagnoses or (None,) * len(analysis.runs)
     parts = [render_verdict(analysis)]
     many = len(analysis.runs) > 1
-    parts += [render_run(r, f, d, verbose, name=title_name(r.source) if many else None)
-              for r, f, d in zip(analysis.runs, analysis.facts, diagnoses, strict=True)]
+    names = title_names([r.source for r in analysis.runs])
+    parts += [render_run(r, f, d, verbose, name=n if many else None)
+              for r, f, d, n in zip(analysis.runs, analysis.facts, diagnoses, names, strict=True)]
     if analysis.comparison is not None:
         from .compare import render as render_comparison
         parts.append(render_comparison(analysis.comparison, list(analysis.runs), verbose))
@@ -59,6 +60,14 @@ def title_name(source: str) -> str:
     ('#baseline'): a title cut at the panel's width keeps what tells the runs apart."""
     name = short_name(source)
     return "#" + name.rsplit("#", 1)[1] if "#" in name else name
+
+
+def title_names(sources: list[str]) -> list[str]:
+    """Each run's name in its panel title: title_name's last part ('gpu.log', '#baseline')
+    where those tell the runs apart, else title_name ('cpu_run/train.log')."""
+    full = [title_name(s) for s in sources]
+    last = [n.rsplit("/", 1)[-1] for n in full]
+    return last if len(set(last)) == len(last) else full
 
 
 def render_run(run: Run, facts: Facts, diagnosis: Diagnosis | None = None,

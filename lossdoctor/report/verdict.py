@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from rich.console import Group, RenderableType
 from rich.panel import Panel
+from rich.table import Table
 from rich.text import Text
 
 from ..analysis import Analysis
@@ -104,7 +105,12 @@ def _one(i: int, f: Finding) -> RenderableType:
     line = hanging(f"  {i}. ", text)
     if not f.flags:
         return line
-    return Group(line, Text(f"     {f.flags}", style="bold green"))
+    return Group(line, _flags(f.flags))
+
+
+def _flags(flags: str) -> RenderableType:
+    """Flags on their own line, indented, wrapped lines under the first."""
+    return hanging("     ", Text(flags, style="bold green"))
 
 
 def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
@@ -116,12 +122,15 @@ def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
                       f"(final {c.metric})")]
     causes = sorted(list(c.attribution) + ([c.unexplained] if c.unexplained is not None else []),
                     key=lambda a: -abs(a.delta_val))
-    width = max((len(a.cause) for a in causes), default=0)
+    table = Table.grid(padding=(0, 2))
+    table.add_column()  # the cause: a long one wraps in its own column
+    table.add_column(no_wrap=True, justify="right")
+    table.add_column(no_wrap=True)
     for a in causes:
         if abs(a.delta_val) < 5e-5 and a.cause in ("unexplained", "device/precision numerics"):
             continue  # nothing assigned: said in the table below
-        out.append(Text(f"  {a.cause:<{width}}  {a.delta_val:+.4f}  "
-                        f"(80%: {a.interval[0]:+.3f} to {a.interval[1]:+.3f})"))
+        table.add_row(a.cause, f"{a.delta_val:+.4f}", f"(80%: {a.interval[0]:+.3f} to {a.interval[1]:+.3f})")
+    out.append(hanging("  ", table))
     do = _one_thing(c)
     if do is not None:
         out.append(do)
@@ -135,11 +144,12 @@ def _one_thing(c: Comparison) -> RenderableType | None:
         return Group(Text.assemble(("Do: ", "bold"), f"train the worse run for about {r.steps:,} steps "
                                    f"({round(r.ratio, 1):g}x) to reach the better run's best val (predicted "
                                    f"{r.val:.4f}, 80% {r.lo:.4f} to {r.hi:.4f}{far})"),
-                     Text(f"     {r.flags}", style="bold green"))
+                     _flags(r.flags))
     if r is not None and r.flags:
-        return Group(Text.assemble(("Do: ", "bold"), f"train the better run's model, not longer ({r.why})"),
-                     Text(f"     {r.flags}", style="bold green"))
+        return Group(Text.assemble(("Do: ", "bold"), "to reach the better run's best val, train its model; training "
+                                   f"longer is not enough ({r.why})"),
+                     _flags(r.flags))
     if r is not None:
-        return Text.assemble(("Do: ", "bold"), f"change the model, not the length ({r.why}); the better "
-                             "run's config would say which model to copy")
+        return Text.assemble(("Do: ", "bold"), "to reach the better run's best val, change the model; training "
+                             f"longer is not enough ({r.why}); the better run's config would say which model to copy")
     return None
