@@ -324,3 +324,13 @@ def test_results_are_frozen_dataclasses_all_the_way_down() -> None:
 def test_import_does_not_load_scipy() -> None:
     code = "import sys, lossdoctor, lossdoctor.verify; assert 'scipy' not in sys.modules, 'scipy loaded'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_verdict_never_contradicts_the_interval_it_quotes() -> None:
+    """Two groups whose 98% decision interval lies wholly on the side the claim does not
+    expect, with a two-sided p between alpha and 2 alpha: refuted, by the one-sided test the
+    interval's end is."""
+    r = verify([2.0445, 2.0566], [2.2624, 2.2591], LOWER, paired=False)
+    assert r.p_value is not None and ALPHA < r.p_value < 2 * ALPHA
+    assert r.effect.decision is not None and r.effect.decision.low > 0
+    assert r.verdict == "refuted" and "one-sided p" in r.reason, r.reason

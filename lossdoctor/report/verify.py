@@ -63,7 +63,7 @@ def render(report: VerifyReport) -> RenderableType:
     table.add_column("verdict", min_width=12)
     for e in report.experiments:  # a number a line, so that 80 columns never fold one
         v = e.verification
-        effect = _effect_lines(v) + ("" if v.p_value is None else f"\np = {_p_text(v)}")
+        effect = _effect_lines(v) + ("" if v.p_value is None else f"\np = {_p_text(v)}\n(one-sided)")
         table.add_row(_id_lines(e.id), _arm_lines(v.baseline), _arm_lines(v.treatment), effect,
                       Text(v.verdict, style=STYLE.get(v.verdict, "")))
     parts: list[RenderableType] = [table]
@@ -87,7 +87,7 @@ def render(report: VerifyReport) -> RenderableType:
 
 
 def to_markdown(report: VerifyReport) -> str:
-    rows = ["| experiment | flags | baseline | treatment | effect (95% CI) | p | verdict |",
+    rows = ["| experiment | flags | baseline | treatment | effect (95% CI) | one-sided p | verdict |",
             "|---|---|---|---|---|---|---|"]
     for e in report.experiments:
         v = e.verification
@@ -178,5 +178,7 @@ def _effect_parts(v: Verification) -> list[str]:
 
 
 def _p_text(v: Verification) -> str:
+    """The one-sided p in the effect's direction, which the verdict uses (stats.py): half the
+    two-sided p_value."""
     p = v.p_value
-    return "-" if p is None else f"{p:.2g}"
+    return "-" if p is None else f"{p / 2:.2g}"

@@ -25,7 +25,7 @@ Samples = Sequence[float] | npt.NDArray[np.floating[Any]]
 
 VERDICTS: tuple[Verdict, ...] = ("confirmed", "refuted", "no effect", "inconclusive", "not verifiable here")
 METRIC_KINDS: tuple[MetricKind, ...] = ("loss", "throughput", "time", "other")
-ALPHA = 0.01  # two-sided significance level of a verdict
+ALPHA = 0.01  # significance level of a verdict's one-sided tests (stats.py)
 
 
 @dataclass(frozen=True)

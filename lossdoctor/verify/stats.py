@@ -11,23 +11,25 @@ Tests
   Welch t      when pairing is impossible: unequal arm sizes, or two groups of existing
                runs' logs. Means compared without assuming equal variances, with the
                Welch-Satterthwaite df (Welch 1947, Biometrika 34:28-35).
-  p is two-sided. The report's CI is 95%. The verdicts use the decision interval, the
-  (1 - 2 alpha) CI (98% at alpha = 0.01): each of its ends is a one-sided test at level
-  alpha, as in the two one-sided tests (TOST) of Schuirmann 1987 (J. Pharmacokinet.
-  Biopharm. 15:657-680).
+  p (TTest.p_value) is two-sided. The report's CI is 95%. The verdicts use the decision
+  interval, the (1 - 2 alpha) CI (98% at alpha = 0.01): each of its ends is a one-sided
+  test at level alpha, as in the two one-sided tests (TOST) of Schuirmann 1987 (J.
+  Pharmacokinet. Biopharm. 15:657-680). An effect is shown when that interval excludes 0:
+  the one-sided p in the estimate's direction, p / 2, is below alpha. A claim has a
+  direction, so each verdict is a one-sided test; "shown" below means that.
 
 Verdicts (alpha = ALPHA = 0.01 unless given); the first that applies is the verdict:
-  refuted      p < alpha and the effect has the sign opposite to the claimed direction.
-  refuted      p < alpha with the claimed sign, but the claim states a size S and the
+  refuted      shown, and the effect has the sign opposite to the claimed direction.
+  refuted      shown with the claimed sign, but the claim states a size S and the
                decision interval's upper bound on the effect in the claimed direction is
                below FAR_SMALLER * S = 0.5 S: with one-sided confidence 1 - alpha the true
                effect is less than half the claimed one ("far smaller than claimed").
-  confirmed    p < alpha and the effect has the claimed sign. When the whole decision
+  confirmed    shown, and the effect has the claimed sign. When the whole decision
                interval lies inside the equivalence margin the reason says the effect is
                real but smaller than the margin.
-  no effect    p >= alpha and the decision interval lies within [-margin, +margin]
+  no effect    not shown, and the decision interval lies within [-margin, +margin]
                (closed): TOST equivalence at level alpha.
-  refuted      p >= alpha and the interval reaches beyond the margin, but the claim states
+  refuted      not shown, and the interval reaches beyond the margin, but the claim states
                a size S and the interval's bound in the claimed direction is below 0.5 S:
                the claimed size is excluded by a one-sided test at level alpha (e.g. a
                claimed "+20-30% tokens/s" against a measured +2 +- 3%).
@@ -350,12 +352,15 @@ def _decide(claim: Claim, estimate: float, p: float, dec: Interval, marg: Margin
     level = f"{dec.level * 100:.4g}%"
     span = f"the {level} interval [{dec.low:+.4g}, {dec.high:+.4g}] {u}"
     inside = -marg.value <= dec.low and dec.high <= marg.value
-    signif = f"p = {p:.2g} < alpha {s.alpha:g}"
-    if p < s.alpha and claim.sign * estimate < 0:
+    # the decision interval's ends are one-sided tests at alpha: an effect is shown, in the
+    # direction of the estimate, when the interval excludes 0 (one-sided p = p / 2 < alpha)
+    shown = dec.low > 0 or dec.high < 0
+    signif = f"one-sided p = {p / 2:.2g} < alpha {s.alpha:g}"
+    if shown and claim.sign * estimate < 0:
         went = "higher" if estimate > 0 else "lower"
         return "refuted", (f"{m.name} is {went} with the treatment ({estimate:+.4g} {u}), against the claimed "
                            f"{claim.direction}; {signif}")
-    if p < s.alpha:
+    if shown:
         bound = max(claim.sign * dec.low, claim.sign * dec.high)
         if claim.size is not None and bound < s.far_smaller * claim.size:
             return "refuted", (f"{m.name} is {claim.direction} as claimed ({signif}), but far smaller than claimed: "
@@ -364,13 +369,14 @@ def _decide(claim: Claim, estimate: float, p: float, dec: Interval, marg: Margin
         small = f"; {span} lies within the equivalence margin +-{marg.value:.4g} {u}: real but small" if inside else ""
         return "confirmed", f"{m.name} is {claim.direction} by {abs(estimate):.4g} {u} as claimed; {signif}{small}"
     if inside:
-        return "no effect", (f"p = {p:.2g} >= alpha {s.alpha:g} and {span} lies within the equivalence margin "
-                             f"+-{marg.value:.4g} {u} ({marg.basis})")
+        return "no effect", (f"one-sided p = {p / 2:.2g} >= alpha {s.alpha:g} and {span} lies within the "
+                             f"equivalence margin +-{marg.value:.4g} {u} ({marg.basis})")
     bound = max(claim.sign * dec.low, claim.sign * dec.high)
     if claim.size is not None and bound < s.far_smaller * claim.size:
         return "refuted", (f"far smaller than claimed: {span} bounds the effect at {bound:.4g} {u}, below "
                            f"{s.far_smaller:g} x the claimed {claim.size:.4g} {u} (a one-sided test at alpha "
-                           f"{s.alpha:g}); p = {p:.2g} for no effect at all")
-    return "inconclusive", (f"p = {p:.2g} >= alpha {s.alpha:g} and {span} reaches beyond the equivalence margin "
+                           f"{s.alpha:g}); one-sided p = {p / 2:.2g} for no effect at all")
+    return "inconclusive", (f"one-sided p = {p / 2:.2g} >= alpha {s.alpha:g}: {span} holds 0 and reaches beyond "
+                            f"the equivalence margin "
                             f"+-{marg.value:.4g} {u}; with this noise and these seeds the smallest detectable "
                             f"effect ({s.power:.0%} power) is {mde:.3g} {u}")
