@@ -960,3 +960,10 @@ def test_always_save_checkpoint_is_inferred_from_the_saves_a_log_prints():
     always = lossdoctor.compute_facts(parse_text(log({250, 500, 750, 1000})))["always_save_checkpoint"]
     assert (always.value, always.status) == (True, "inferred") and "step 750" in always.note
     assert not lossdoctor.compute_facts(parse_text(log(set())))["always_save_checkpoint"].known  # no saves printed
+
+
+def test_a_default_dtype_is_inferred_from_the_grad_scaler_warning_of_a_machine_without_cuda():
+    import lossdoctor
+    from conftest import FIXTURES
+    f = lossdoctor.compute_facts(lossdoctor.load(FIXTURES / "nanogpt" / "cpu_small" / "train.log"))["dtype"]
+    assert (f.value, f.status) == ("float16", "inferred") and "GradScaler" in (f.note or "")

@@ -92,6 +92,11 @@ def dtype(ctx: Context) -> Fact:
     fact = config_fact(ctx, "dtype", "dtype", "")
     cv = ctx.config().values.get("dtype")
     if fact.known and cv is not None and cv.origin == DEFAULT:
+        if any(e.kind == "warning" and "GradScaler is enabled, but CUDA is not available" in e.text
+               for e in ctx.run.events):  # train.py: GradScaler(enabled=(dtype == 'float16'))
+            return replace(fact, value="float16", status="inferred",
+                           note="inferred: the log's warning that GradScaler is enabled without CUDA; train.py "
+                                "enables it for float16 only, its default dtype where CUDA is absent")
         return replace(fact, status="assumed",
                        note="train.py default: " + MACHINE_DEPENDENT_DEFAULTS["dtype"])
     return fact
