@@ -17,8 +17,8 @@ from lossdoctor.readers import READERS, Reader, Sample, load, read_file, registe
 from lossdoctor.run import Dialect, EvalCurve, Header, ModelArgs, Run, empty_iters
 
 LOG_REASON = ("no lines of a training log found (looked for llm.c main.log lines, build-nanogpt log.txt lines, "
-              "modded-nanogpt lines, nanochat lines, llm.c stdout lines, nanoGPT log lines, build-nanogpt stdout lines, and "
-              "a traceback; docs/formats.md)")
+              "modded-nanogpt lines, nanochat lines, llm.c stdout lines, nanoGPT log lines, "
+              "build-nanogpt stdout lines, and a traceback; docs/formats.md)")
 
 
 # a toy format: a `#toy` first line, then `STEP TRAIN VAL` eval lines
