@@ -202,6 +202,12 @@ def achieved_tflops(ctx: Context) -> Fact:
     t, ws = ctx.fact("time_per_iter_ms"), ctx.fact("world_size")
     src = "flops_per_token * tokens_per_iter / world_size / time_per_iter_ms"
     if not all(f.known for f in (fpt, tpi, t, ws)):
+        printed = ctx.fact("mfu_printed")
+        if printed.known and printed.value > 0:  # the log's own count, without its config
+            return Fact("achieved_tflops", printed.value / 100 * A100_BF16_PEAK / 1e12, "TFLOPS", "inferred",
+                        "log: printed mfu * 312 TFLOPS",
+                        "inferred: per process, from the printed MFU, nanoGPT's own FLOP count over an A100's "
+                        "312 TFLOPS (its running average, not this run's median step)")
         return missing("achieved_tflops", "TFLOPS", src, fpt, tpi, t, ws)
     value = fpt.value * tpi.value / ws.value / (t.value / 1000.0) / 1e12
     return Fact("achieved_tflops", value, "TFLOPS", derived(fpt, tpi, t, ws), src,
