@@ -13,7 +13,7 @@ import math
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .cli_train import run_train
 
@@ -58,9 +58,28 @@ class RawWholeWords(WholeWords, argparse.RawDescriptionHelpFormatter):
     """WholeWords, with the description and the epilog (examples) as written."""
 
 
-def _parser() -> argparse.ArgumentParser:
+class Parser(argparse.ArgumentParser):
+    """argparse with lossdoctor's one-line errors: `lossdoctor: error: ...` and where the
+    usage is, not the usage block (docs/errors.md)."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("lossdoctor").strip()
+        where = f"lossdoctor {command} --help" if command else "lossdoctor --help"
+        self.exit(EXIT_ERROR, f"lossdoctor: error: {command + ': ' if command else ''}{message} ({where} "
+                              "shows the usage)\n")
+
+    def subparser(self, command: str | None) -> argparse.ArgumentParser | None:
+        """The parser of a COMMAND (an alias too), or None."""
+        for action in self._subparsers._group_actions if self._subparsers is not None else ():
+            if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+                found: argparse.ArgumentParser = action.choices[command]
+                return found
+        return None
+
+
+def _parser() -> Parser:
     from . import __version__
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="lossdoctor", description="Explain a training run's loss from its own logs and checkpoints.",
         epilog=EPILOG, formatter_class=RawWholeWords)
     p.add_argument("--version", action="version", version=f"lossdoctor {__version__}")
@@ -164,7 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["train"]:  # nanoGPT-style --key=value: not argparse's to judge
             args = argparse.Namespace(command="train", rest=argv[1:], func=run_train)
         else:
-            args = parser.parse_args(argv)
+            args, extra = parser.parse_known_args(argv)
+            if extra:  # said by the command's own parser, which names its --help
+                sub = parser.subparser(getattr(args, "command", None))
+                (sub or parser).error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as e:  # argparse: --help/--version exit 0, usage errors exit 2
         return int(e.code or 0)
     if not getattr(args, "command", None):

@@ -52,6 +52,7 @@ def test_every_error_names_its_file_says_what_was_expected_and_what_to_do(
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if re.match(r"lossdoctor( \w+)?: error: ", line)]
     assert len(errors) == 1 and "Traceback" not in err, err
+    assert not err.startswith("usage:"), err  # one line, not argparse's usage block
     line = errors[0]
     for key in ("names", "expected", "todo"):
         if key in case:
