@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from . import calibration as calibration_mod
 from . import reference, repeat, shape
 
@@ -19,7 +21,8 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits) -> lis
     curve far from the calibrated shape."""
     notes = []
     if to <= last:
-        notes.append(f"step {to} is inside the observed range: the smoothed observed value")
+        notes.append(f"step {to} is inside the observed range: the fitted law's value there, a smoothed one"
+                     + _logged_near(run, to))
     differ = calibration_mod.differences(run.config)
     unshown = [w.split()[0] for w in calibration_mod.mismatch(run.config) if w.endswith(" not shown")]
     error = (f"the interval carries the model error measured on other configs "
@@ -53,6 +56,15 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits) -> lis
                      f"calibrated on {cal.val_prior.source}): {leans}, and the model error is the "
                      "calibration's; read the interval with care")
     return notes
+
+
+def _logged_near(run: Run, to: int) -> str:
+    """'; the log's eval at step S: val V, train T' for the eval nearest `to`, or ''."""
+    ev = run.curves()[0]
+    if not len(ev):
+        return ""
+    i = int(np.argmin(np.abs(ev.step - to)))
+    return f"; the log's eval at step {int(ev.step[i]):,}: val {ev.val[i]:.4f}, train {ev.train[i]:.4f}"
 
 
 def epochs_notes(to: int, last: int, per_step: float | None, cal: Calibration) -> list[str]:
