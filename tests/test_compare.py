@@ -218,7 +218,7 @@ def test_compare_wants_one_extrapolator_per_run():
 def sides():
     """name -> the run as the attribution sees it, on val."""
     import lossdoctor
-    from lossdoctor.compare.attribute import Side
+    from lossdoctor.compare.sides import Side
     names = ("healthy_tiny", "healthy_small", "decay_600k")
     an = lossdoctor.analyze([str(DIAG / n) for n in names], diagnose_runs=False, compare_runs=False)
     return {n: Side.of(r, f, "val", f.value("final_val")) for n, r, f in zip(names, an.runs, an.facts, strict=True)}

@@ -19,7 +19,7 @@ from ..facts import Facts
 from ..run import Run
 from .reach import to_reach
 from .results import Cause, KeyDiff, ToReach
-from .sides import final, overfit
+from .sides import Side, final
 
 if TYPE_CHECKING:
     from ..fit.extrapolate import Estimate, Extrapolator
@@ -27,38 +27,12 @@ if TYPE_CHECKING:
 
 Z80 = 1.2816  # two-sided 80%
 SCHEDULE_SHAPE = ("warmup_iters", "lr_decay_iters", "min_lr", "decay_lr", "max_iters")
-DEFAULT_SE = 0.01  # one eval's standard error when the run does not give it (nats)
 NO_EVALS_WIDTH = 0.02  # half-width of the unattributed gap of runs without evals (nats)
 FAR = 5  # a training-length extrapolation beyond this ratio gets a note
 GROUPS = (("model size", ("n_layer", "n_head", "n_embd", "bias")), ("context length", ("block_size",)),
           ("batch size", ("batch_size", "gradient_accumulation_steps")),
           ("regularization", ("dropout", "weight_decay")),
           ("peak LR and optimizer", ("learning_rate", "beta1", "beta2", "grad_clip")))
-
-
-@dataclass(frozen=True)
-class Side:
-    """One run as the path sees it (losses in nats, of the compared metric)."""
-
-    run: Run
-    facts: Facts
-    final: float  # as logged
-    smoothed: float  # the final without its eval noise
-    se: float  # one eval's standard error
-    best: float  # best val (the final, for train)
-    overfit: float  # smoothed final minus best when val turned up while train fell, else 0
-
-    @classmethod
-    def of(cls, run: Run, facts: Facts, metric: str, final_: float) -> Side:
-        smoothed = _smoothed(run, metric, final_)
-        best = _best(facts, metric)
-        return cls(run, facts, final_, smoothed, _se(facts), best,
-                   max(smoothed - best, 0.0) if overfit(facts) else 0.0)
-
-    @property
-    def start(self) -> float:
-        """Where the run would end without overfitting: its best, else its smoothed final."""
-        return self.best if self.overfit else self.smoothed
 
 
 @dataclass(frozen=True)
@@ -353,33 +327,6 @@ def _known(diff: tuple[KeyDiff, ...]) -> list[KeyDiff]:
 def _val(fit: Extrapolator, to: int, scenario: str, schedule: CustomSchedule | None = None) -> Estimate | None:
     """The predicted val of `scenario` at step `to` (the observed value inside the run)."""
     return fit.extrapolate(to, scenarios=(scenario,), schedule=schedule).scenarios[0].val
-
-
-def _smoothed(run: Run, metric: str, final_: float) -> float:
-    """A straight line through the tail evals (the ones val_slope uses), read at the last
-    step: the final value without its eval noise (a line, not the law, so that a curve that
-    has turned up is smoothed too)."""
-    from ..facts.curve import tail_indices
-    ev = run.curves()[0]
-    tail = tail_indices(ev.step)
-    if tail is None:
-        return final_
-    x, y = ev.step[tail].astype(float), getattr(ev, metric)[tail]
-    if not np.isfinite(y).all():
-        return final_
-    b, a = np.polyfit(x, y, 1)
-    return float(a + b * x[-1])
-
-
-def _se(f: Facts) -> float:
-    v = f.value("eval_se")
-    return float(v) if isinstance(v, (int, float)) else DEFAULT_SE
-
-
-def _best(f: Facts, metric: str) -> float:
-    if metric == "val" and f.value("best_val") is not None:
-        return float(f.value("best_val"))
-    return float(final(f, metric) or 0.0)
 
 
 def schedule_shape(ra: Run, rb: Run, to: int, force: bool = False) -> CustomSchedule | None:

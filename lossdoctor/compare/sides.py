@@ -1,10 +1,12 @@
 """The two runs side by side: their final losses, config differences, derived quantities,
-the curves where they overlap, and notes on where each run stood when it stopped."""
+the curves where they overlap, and notes on where each run stood when it stopped; and each
+run as the attribution's path sees it (Side)."""
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,6 +22,7 @@ LEARNING_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "dropout",
 RUNTIME_KEYS = ("device", "dtype", "compile")
 MEASURE_KEYS = ("eval_iters", "eval_interval", "log_interval", "always_save_checkpoint")
 OVERLAP_POINTS = 5
+DEFAULT_SE = 0.01  # one eval's standard error when the run does not give it (nats)
 # another trainer's or a runs table's columns that name, time or measure a run rather than
 # set what its model learns (a run's name, seed, parameter count, wall time, final losses):
 # a name, or a result by its last word (`final_val_loss`, `training_time_sec`), so that a
@@ -185,3 +188,55 @@ def mfu_notes(fa: Facts, fb: Facts) -> list[str]:
         return []
     return [f"the printed MFU ({ma:.2f}% vs {mb:.2f}%) is nanoGPT's FLOP rate over an A100's "
             "312 TFLOPS on any device: it compares speed, and says nothing about the loss"]
+
+
+@dataclass(frozen=True)
+class Side:
+    """One run as the path sees it (losses in nats, of the compared metric)."""
+
+    run: Run
+    facts: Facts
+    final: float  # as logged
+    smoothed: float  # the final without its eval noise
+    se: float  # one eval's standard error
+    best: float  # best val (the final, for train)
+    overfit: float  # smoothed final minus best when val turned up while train fell, else 0
+
+    @classmethod
+    def of(cls, run: Run, facts: Facts, metric: str, final_: float) -> Side:
+        smoothed = _smoothed(run, metric, final_)
+        best = _best(facts, metric)
+        return cls(run, facts, final_, smoothed, _se(facts), best,
+                   max(smoothed - best, 0.0) if overfit(facts) else 0.0)
+
+    @property
+    def start(self) -> float:
+        """Where the run would end without overfitting: its best, else its smoothed final."""
+        return self.best if self.overfit else self.smoothed
+
+
+def _smoothed(run: Run, metric: str, final_: float) -> float:
+    """A straight line through the tail evals (the ones val_slope uses), read at the last
+    step: the final value without its eval noise (a line, not the law, so that a curve that
+    has turned up is smoothed too)."""
+    from ..facts.curve import tail_indices
+    ev = run.curves()[0]
+    tail = tail_indices(ev.step)
+    if tail is None:
+        return final_
+    x, y = ev.step[tail].astype(float), getattr(ev, metric)[tail]
+    if not np.isfinite(y).all():
+        return final_
+    b, a = np.polyfit(x, y, 1)
+    return float(a + b * x[-1])
+
+
+def _se(f: Facts) -> float:
+    v = f.value("eval_se")
+    return float(v) if isinstance(v, (int, float)) else DEFAULT_SE
+
+
+def _best(f: Facts, metric: str) -> float:
+    if metric == "val" and f.value("best_val") is not None:
+        return float(f.value("best_val"))
+    return float(final(f, metric) or 0.0)

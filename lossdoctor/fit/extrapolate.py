@@ -32,7 +32,6 @@ beyond the last step) and reuses them for every target and scenario.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, TypeVar, cast
 
@@ -154,7 +153,7 @@ class Extrapolator:
                     schedule: CustomLr | None = None) -> Extrapolation:
         """Predict val and train loss at step `to` for each scenario (see `extrapolate`)."""
         custom = scenarios_mod.custom(schedule) if schedule is not None else None
-        key = ("extrapolation", int(to), tuple(scenarios), _key(custom))
+        key = ("extrapolation", int(to), tuple(scenarios), scenarios_mod.key(custom))
         return self._once(key, lambda: self._extrapolate(int(to), tuple(scenarios), custom))
 
     def _once(self, key: tuple[object, ...], make: Callable[[], T]) -> T:
@@ -396,9 +395,3 @@ class Extrapolator:
                        PointCounts(len(tr.y), len(pts.val.y)),
                        EffectiveSamples(post.ess, fits.val.post.ess if fits.val else None), backtest)
 
-
-def _key(custom: CustomSchedule | np.ndarray | None) -> object:
-    """A custom schedule as a key of the extrapolations made."""
-    if isinstance(custom, np.ndarray):
-        return ("lr", len(custom), hashlib.sha1(np.ascontiguousarray(custom).tobytes()).hexdigest())
-    return custom

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Union
@@ -91,3 +92,10 @@ def named(scenarios: tuple[str, ...], custom: CustomSchedule | np.ndarray | None
             raise CannotExtrapolate("scenario 'custom' needs a schedule")
         out.append(("custom", custom))
     return out
+
+
+def key(custom: CustomSchedule | np.ndarray | None) -> object:
+    """A custom schedule as a key of the extrapolations made (an array by its digest)."""
+    if isinstance(custom, np.ndarray):
+        return ("lr", len(custom), hashlib.sha1(np.ascontiguousarray(custom).tobytes()).hexdigest())
+    return custom
