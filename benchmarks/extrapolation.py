@@ -248,7 +248,7 @@ def main() -> int:
     all_cases = cases(paths, args.groundtruth)
     for reference in (True, False):
         print("\n" + ("with the reference runs (the default: the runs' config is theirs)" if reference else
-                      "the run alone (--no-reference, or the reference runs dropped): the calibrated-shape law "
+                      "the run alone (--no-reference): the calibrated-shape law "
                       "alone through L0 = 0 (calibration.ALONE_UNREFERENCED)"))
         table(all_cases, reference)
     from lossdoctor.fit import calibration

@@ -68,13 +68,17 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_ERROR, f"lossdoctor: error: {command + ': ' if command else ''}{message} ({where} "
                               "shows the usage)\n")
 
-    def subparser(self, command: str | None) -> argparse.ArgumentParser | None:
-        """The parser of a COMMAND (an alias too), or None."""
-        for action in self._subparsers._group_actions if self._subparsers is not None else ():
-            if isinstance(action, argparse._SubParsersAction) and command in action.choices:
-                found: argparse.ArgumentParser = action.choices[command]
-                return found
-        return None
+    def innermost(self, args: argparse.Namespace) -> argparse.ArgumentParser:
+        """The parser of the innermost command `args` chose ('rules list'), else this one."""
+        parser: argparse.ArgumentParser = self
+        while parser._subparsers is not None:
+            action = next((a for a in parser._subparsers._group_actions
+                           if isinstance(a, argparse._SubParsersAction)), None)
+            chosen = getattr(args, action.dest, None) if action is not None and action.dest else None
+            if action is None or chosen not in action.choices:
+                break
+            parser = action.choices[chosen]
+        return parser
 
 
 def _parser() -> Parser:
@@ -184,9 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             args = argparse.Namespace(command="train", rest=argv[1:], func=run_train)
         else:
             args, extra = parser.parse_known_args(argv)
-            if extra:  # said by the command's own parser, which names its --help
-                sub = parser.subparser(getattr(args, "command", None))
-                (sub or parser).error(f"unrecognized arguments: {' '.join(extra)}")
+            if extra:  # said by the innermost command's parser, which names its --help
+                parser.innermost(args).error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as e:  # argparse: --help/--version exit 0, usage errors exit 2
         return int(e.code or 0)
     if not getattr(args, "command", None):

@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 EPILOG = """\
-verdicts: confirmed (the recommended direction, one-sided p < 0.01), refuted (the
-other direction, or far smaller than claimed), no effect (the 98% interval inside the
-equivalence margin), inconclusive, not verifiable here (with why).
+verdicts: confirmed (the recommended direction, one-sided p < 0.01), refuted
+(the other direction, or far smaller than claimed), no effect (the 98% interval
+inside the equivalence margin), inconclusive, not verifiable here (with why).
 docs/verify.md.
 
 examples:

@@ -204,10 +204,11 @@ def length_observed(a: Side, b: Side, diff: tuple[KeyDiff, ...]) -> Step | None:
     if len(xs) < 2 or not xs[0] < t < xs[-1]:
         return None
     v = float(np.interp(t, xs, ys)) - b.start
-    w = Z80 * math.hypot(b.se, b.se)
+    w = Z80 * math.hypot(b.se, b.se)  # nats: two evals of the better run, each with one eval's noise
     cause = Cause("training length", v, (v - w, v + w),
                   f"the better run's own val at the worse run's last eval (step {int(t):,}) minus its end: "
-                  "measured on one curve, at an equal point of the same schedule")
+                  "measured on one curve; the two runs' schedules are taken as the same up to there (no "
+                  "schedule key is shown to differ)")
     return Step(cause, a.start - v)
 
 

@@ -59,7 +59,26 @@ eval_iters = _setting("eval_iters", "batches")  # batch_size rows each
 eval_interval = _setting("eval_interval", "steps")
 device = _setting("device", "")
 compile_ = _setting("compile", "")  # `compile` would shadow the builtin
-init_from = _setting("init_from", "")
+# trainers whose scripts always build a fresh model (no init option)
+FROM_SCRATCH = ("modded-nanogpt", "build-nanogpt")
+
+
+def init_from(ctx: Context) -> Fact:
+    """How the run's model was first made ('scratch', 'resume', 'gpt2*'): the config, else
+    the log's own line for it (nanoGPT's "Initializing a new model from scratch", a
+    trainer's "resuming"), for the first process of the log's lineage; inferred 'scratch'
+    for trainers that always start from scratch."""
+    from .model import lineage_init_from
+    fact = config_fact(ctx, "init_from", "init_from", "")
+    first = lineage_init_from(ctx)
+    if first is not None and first != fact.value:
+        return Fact("init_from", first, "", "read", "log: how its first process made the model")
+    if fact.known:
+        return fact
+    if ctx.run.format.trainer in FROM_SCRATCH:
+        return Fact("init_from", "scratch", "", "inferred", f"{ctx.run.format.trainer}: always a fresh model",
+                    "inferred: the trainer's script has no way to start from other weights")
+    return fact
 
 
 def always_save_checkpoint(ctx: Context) -> Fact:

@@ -79,13 +79,15 @@ class Calibration:
     # the val law counts repeated data at its diminishing worth with this R* (repeat.py;
     # None: every step counts in full)
     repeat_r_star: float | None = None
-    # the calibrated law alone, through L0 = 0, at any length wherever the reference runs do
-    # not join the fit (DEFAULT: its priors are its own config's runs; see ALONE_UNREFERENCED)
+    # the calibrated law alone, through L0 = 0, at any length where the run is fitted without
+    # the reference runs by choice, --no-reference (DEFAULT: its priors are its own config's
+    # runs; see ALONE_UNREFERENCED)
     alone_unreferenced: bool = False
 
     def alone(self, last: int, referenced: bool) -> bool:
         """Whether a run that ends at step `last` gets the calibrated law alone, with the
-        reference runs joined to its fit (`referenced`) or not."""
+        reference runs asked for (`referenced`: they join where the config is theirs) or
+        not (--no-reference)."""
         return (self.alone_from is not None and last >= self.alone_from) or (self.alone_unreferenced
                                                                                and not referenced)
 
@@ -257,8 +259,8 @@ TRAIN_PRIOR = ShapePrior(
     START_FRACTION, SOURCE)
 MODEL_ERROR_BASE = 0.0000
 MODEL_ERROR_PER_DOUBLING = 0.0000
-# Without the reference runs (--no-reference, or dropped for lying off them), a run of the
-# README CPU config gets the calibrated-shape law alone, through L0 = 0, from any length:
+# Fitted without the reference runs (--no-reference), a run of the README CPU config gets
+# the calibrated-shape law alone, through L0 = 0, from any length:
 # on that config's backtests without them (benchmarks/extrapolation.py, seeds 1337 and
 # 1339, 800 to 2000 steps) it predicts the 2.5x reruns with median error 0.010 against the
 # ensemble's 0.027, and all 36 cases 0.014 against 0.026 (resume at 2.5x: 0.028 against

@@ -12,7 +12,7 @@ One pass, in order:
    one fit per lam). The two form the ensemble, weighted by a backtest on the run itself
    (fit the train stream up to 70% of the run, predict the rest); a law whose backtest
    error is over 3x the best's gets no weight; from `Calibration.alone_from` steps on, and
-   for the README CPU config wherever the reference runs do not join, the calibrated law
+   for the README CPU config fitted with --no-reference, the calibrated law
    alone, through L0 = 0 (`Calibration.alone`). The schedule-blind classic families (power
    law with offset, exponential, log-power) are fitted to the same points as baselines
    (streams.py). Other runs of the config (`calibrate`, the reference runs) join the fit.
@@ -201,10 +201,11 @@ class Extrapolator:
         notes = [f"fitted jointly with {o.source} ({self._other(obs, o).last} steps)" for o in self.calibrate]
         if use_reference and not why_not:
             joined += ("reference",)
+        alone = self._law_alone(obs, peak, self.reference)
 
         def fit_both(joined: tuple[str, ...]) -> tuple[Stream, Stream | None]:
-            return (self._stream(obs, "train", peak, joined),
-                    self._stream(obs, "val", peak, joined) if has_val else None)
+            return (self._stream(obs, "train", peak, joined, alone),
+                    self._stream(obs, "val", peak, joined, alone) if has_val else None)
 
         train, val = fit_both(joined)
         ref = None
@@ -228,8 +229,7 @@ class Extrapolator:
         if val is None:
             notes.append(f"{len(pts.val.steps)} evals after step {pts.start}: too few to predict val (3 needed); "
                          "train is predicted from the per-iteration losses")
-        alone = self._law_alone(obs, peak, joined)
-        said = self.calibration.alone(pts.last, "reference" in joined)
+        said = self.calibration.alone(pts.last, self.reference)
         refuted = self._backtest(obs, peak, True).errors if said and not alone else None
         return Fits(own, train, val, self._backtest(obs, peak, alone), alone, refuted, ref, why_not, tuple(notes))
 
@@ -315,10 +315,11 @@ class Extrapolator:
                 kind, points.Points(sg.steps, sg.y, sg.sigma)) for sg in segs]
         return self._once(("joined", kind, which), make)
 
-    def _law_alone(self, obs: Observed, peak: float, joined: tuple[str, ...]) -> bool:
-        """Whether a fit with the `joined` other runs is the calibrated law alone: where the
-        calibration says so, unless the run's own backtest rules that law out."""
-        return (self.calibration.alone(obs.points.last, "reference" in joined)
+    def _law_alone(self, obs: Observed, peak: float, referenced: bool) -> bool:
+        """Whether the fits are the calibrated law alone, the reference runs asked for
+        (`referenced`: joined where the config is theirs) or not: where the calibration says
+        so, unless the run's own backtest rules that law out."""
+        return (self.calibration.alone(obs.points.last, referenced)
                 and not streams.refuted(self._backtest(obs, peak, True).errors))
 
     def _backtest(self, obs: Observed, peak: float, alone: bool) -> streams.Backtest:
@@ -337,14 +338,15 @@ class Extrapolator:
         per_step, r_star = self._per_step(obs.points.last), self.calibration.repeat_r_star
         return None if per_step is None or r_star is None else repeat.worth(n, per_step, r_star)
 
-    def _stream(self, obs: Observed, kind: str, peak: float, joined: tuple[str, ...]) -> Stream:
-        """One stream fitted on the run's own points and the `joined` other runs'."""
+    def _stream(self, obs: Observed, kind: str, peak: float, joined: tuple[str, ...], alone: bool) -> Stream:
+        """One stream fitted on the run's own points and the `joined` other runs' (`alone`:
+        the calibrated law alone, through L0 = 0)."""
         def make() -> Stream:
             own = self._own(obs, peak).designs[kind]
             designs = [own] + [d for which in joined for d in self._joined(obs, kind, which)]
             return streams.fit_stream(streams.concat(designs) if len(designs) > 1 else own, self._shapes()[kind],
-                                      self._law_alone(obs, peak, joined))
-        return self._once(("stream", kind, peak, joined), make)
+                                      alone)
+        return self._once(("stream", kind, peak, joined, alone), make)
 
     # -- what is said about the fit -------------------------------------------------------
 
@@ -352,8 +354,9 @@ class Extrapolator:
                model_sd: float) -> str:
         """The first scenario's val from the run's own points alone, against that with the others."""
         assert first.val is not None
-        alone = self._stream(obs, "val", peak, ())
-        weights = self._backtest(obs, peak, self._law_alone(obs, peak, ())).weights
+        bare = self._law_alone(obs, peak, False)  # what the run gets without them (--no-reference)
+        alone = self._stream(obs, "val", peak, (), bare)
+        weights = self._backtest(obs, peak, bare).weights
         a = interval.estimate(streams.laws_at(alone, p.features.at("val", np.array([to]))), weights,
                               model_sd, interval.val_eval_sd(alone, obs.points.sig_eval), self.level)
         v = first.val
