@@ -419,3 +419,14 @@ def test_a_run_cut_short_on_the_same_schedule_gets_its_length_share_from_the_lon
     assert _total(c) == pytest.approx(c.gap) and c.unexplained is not None
     assert c.unexplained.delta_val == pytest.approx(0.01, abs=1e-6)
     assert any("read off the better run's own curve" in n for n in c.notes)
+
+
+def test_bpb_against_nats_is_not_comparable_and_says_so():
+    c = _analysis(FIXTURES / "formats" / "nanochat_base_train.log", FIXTURES / "nanogpt" / "cpu_small").comparison
+    assert c.gap is None and c.comparable is False and "bpb vs nats" in c.notes[0]
+
+
+def test_an_unexplained_rest_says_why_it_is_unexplained():
+    c = _analysis(FIXTURES / "lossdoctor_train" / "readme_cpu_2000", FIXTURES / "nanogpt" / "cpu_small").comparison
+    assert c.unexplained is not None and "differ in max_iters" in c.unexplained.method  # length not estimated
+    assert "no learning config key differs" not in c.unexplained.method

@@ -968,3 +968,14 @@ def test_a_default_dtype_is_inferred_from_the_grad_scaler_warning_of_a_machine_w
     from conftest import FIXTURES
     f = lossdoctor.compute_facts(lossdoctor.load(FIXTURES / "nanogpt" / "cpu_small" / "train.log"))["dtype"]
     assert (f.value, f.status) == ("float16", "inferred") and "GradScaler" in (f.note or "")
+
+
+def test_a_log_without_train_split_evals_is_told_so_not_that_its_loss_is_nan(tmp_path):
+    """llm.c's stdout: its evals are val only, so the val - train gap of the evals is unknown."""
+    import lossdoctor
+    text = "".join(f"step {s}/400 | loss {3.0 - s / 400:.4f} | norm 1.0 | lr 6e-4 | 10.00 ms | 1.0% bf16 MFU | "
+                   f"1000 tok/s\nval loss {3.05 - s / 400:.4f}\n" for s in range(1, 401, 40))
+    (tmp_path / "llmc.log").write_text(text)
+    f = lossdoctor.compute_facts(lossdoctor.load(tmp_path / "llmc.log"))
+    assert f.value("n_tail_evals") >= 3 and f.value("val_slope") is not None
+    assert f["gap_growth"].note == "the log's evals give no train-split loss", f["gap_growth"].note

@@ -85,7 +85,7 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
     if len(units) > 1:
         return _no_gap(runs, "val", f"not directly comparable: val in {' vs '.join(units)}; bits per byte and "
                                     "nats per token compare only through the tokenizer's bytes per token, "
-                                    "which the logs do not give")
+                                    "which the logs do not give", comparable=False)
     metric = "val" if all(final(f, "val") is not None for f in facts) else "train"
     finals = [final(f, metric) if final(f, metric) is not None else iter_final(r) if metric == "train" else None
               for r, f in zip(runs, facts, strict=True)]
@@ -130,7 +130,7 @@ def _extrapolator(run: Run) -> Extrapolator:
     return Extrapolator(run)
 
 
-def _no_gap(runs: Sequence[Run], metric: str, why: str) -> Comparison:
+def _no_gap(runs: Sequence[Run], metric: str, why: str, comparable: bool = True) -> Comparison:
     b, a = 0, min(1, len(runs) - 1)
     diff = config_diff(runs[a], runs[b]) if len(runs) > 1 else ()
-    return Comparison(b, a, metric, None, True, diff, None, None, (), None, (why,))
+    return Comparison(b, a, metric, None, comparable, diff, None, None, (), None, (why,))

@@ -74,7 +74,8 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     device = device_precision(diff, w)
     config = config_rest(a, b, diff, rest, w, _rest_at(steps, fa, fb))
     causes += [c for c in (device, config) if c is not None]
-    return Attribution(tuple(causes), unexplained(diff, rest, w), tuple(notes), reach)
+    unseen = not (ra.config.seen and rb.config.seen)
+    return Attribution(tuple(causes), unexplained(diff, rest, w, unseen, bool(steps)), tuple(notes), reach)
 
 
 def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
@@ -281,16 +282,25 @@ def config_rest(a: Side, b: Side, diff: tuple[KeyDiff, ...], rest: float, w: flo
                  f"with both runs trains them, one key at a time over seeds){size}")
 
 
-def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float) -> Cause:
+def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float, unseen: bool = False,
+                length: bool = True) -> Cause:
     """The rest when no known learning key differs; else 0, with the eval noise as its
-    interval. Keys that a run does not show get nothing: the rest stays unexplained."""
+    interval. Keys that a run does not show get nothing: the rest stays unexplained, and
+    says why: a log shows no config (`unseen`), or the runs' length or schedule differs
+    but its share was not estimated (`length` False)."""
     if _rest_keys(diff):
         return Cause("unexplained", 0.0, (-w, w), "all of the gap is assigned; the interval is the eval noise")
     hidden = [d.key for d in diff if d.kind == "learning" and d not in _known(diff)]
-    if hidden:
+    if hidden or unseen:
+        what = f" ({len(hidden)} learning keys unknown)" if hidden else ""
         return Cause("unexplained", rest, (rest - w, rest + w),
-                     f"a log shows no config ({len(hidden)} learning keys unknown), so nothing is put "
-                     "on config; its header or ckpt.pt would let the rest be split")
+                     f"a log shows no config{what}, so nothing is put on config; its header or ckpt.pt would "
+                     "let the rest be split")
+    schedule = [d.key for d in _known(diff) if d.kind == "learning" and d.key in SCHEDULE_SHAPE]
+    if schedule and not length:
+        return Cause("unexplained", rest, (rest - w, rest + w),
+                     f"the runs differ in {', '.join(schedule)}, the training length and schedule, whose share "
+                     "could not be estimated (the notes say why); no other learning key differs")
     return Cause("unexplained", rest, (rest - w, rest + w),
                  "no learning config key differs: seed, data order, or a change the logs do not show")
 

@@ -179,6 +179,8 @@ def tail_xy(ctx: Context, name: str, unit: str, src: str, field: str
     y = {"val": lambda: ev.val[tail], "gap": lambda: ev.val[tail] - ev.train[tail],
          "overfit": lambda: (ev.val[tail] - ev.train[tail]) / ev.train[tail]}[field]()
     if not np.isfinite(y).all():
+        if field != "val" and not ctx.run.measures.eval_train:  # not a NaN: the evals have no train split
+            return unknown(name, unit, src, "the log's evals give no train-split loss")
         return unknown(name, unit, src, "NaN/inf loss in the last evals")
     if not np.ptp(x) > 0:
         return unknown(name, unit, src, "the last evals are all at one step")

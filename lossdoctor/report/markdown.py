@@ -44,12 +44,17 @@ def analysis_markdown(analysis: Analysis) -> str:
     c = analysis.comparison
     if c is not None and c.gap is not None and c.comparable:
         out += _gap(c, runs)
+    elif c is not None:  # why there is no gap to split
+        why = next((n for n in c.notes if n.startswith("not directly comparable")), None) or \
+            (c.notes[0] if c.notes else "no final loss to compare")
+        out += [f"**Gap:** not split into causes: {why}.", ""]
     top = TOP_COMPARED if many else TOP
     rows = []
     for run, f, d in zip(runs, facts, diagnoses, strict=True):
         first = [x for x in (d.findings if d else ()) if x.severity != "info"][:top]
-        rows.append([f"`{short_name(run.source) if many else run.source}`", _num(f.value("final_val")),
-                     _best(f), "<br>".join(f"{x.rule.split('-', 1)[0]} {x.title}"
+        unit = " bpb" if f["final_val"].unit == "bpb" else ""
+        rows.append([f"`{short_name(run.source) if many else run.source}`", _num(f.value("final_val")) + unit,
+                     _best(f, unit), "<br>".join(f"{x.rule.split('-', 1)[0]} {x.title}"
                                             + (f": `{x.flags}`" if x.flags else "") for x in first) or "none"])
     out += _table(["run", "final val", "best val", "top findings, root cause first"], rows)
     for run, f, d in zip(runs, facts, diagnoses, strict=True):
@@ -64,9 +69,9 @@ def _num(v: object) -> str:
     return "-" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
-def _best(f: Facts) -> str:
+def _best(f: Facts, unit: str = "") -> str:
     best, step = f.value("best_val"), f.value("best_val_step")
-    return "-" if best is None else f"{best:.4f} (step {step:,})" if step is not None else f"{best:.4f}"
+    return "-" if best is None else f"{best:.4f}{unit} (step {step:,})" if step is not None else f"{best:.4f}{unit}"
 
 
 def _gap(c: Comparison, runs: list[Run]) -> list[str]:

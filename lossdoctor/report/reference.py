@@ -50,7 +50,8 @@ def api_markdown() -> str:
     out = ["# Python API", "",
            "Generated from the docstrings by `python -m lossdoctor.report.reference api > docs/api.md`; "
            "do not edit by hand. Everything below is importable from `lossdoctor` itself "
-           "(`import lossdoctor; lossdoctor.load(...)`); results are frozen dataclasses.", "",
+           "(`import lossdoctor; lossdoctor.load(...)`); results are immutable: frozen dataclasses, with "
+           "NamedTuples for small records (an estimate and its interval, a baseline fit).", "",
            inspect.cleandoc(lossdoctor.__doc__ or ""), ""]
     for name in lossdoctor.__all__:
         if name.startswith("__"):
