@@ -93,6 +93,9 @@ def test_flags_in_each_trainers_syntax() -> None:
     assert translate("--init_from=resume", "llmc") == ("-y 1", None)
     assert translate(flags, "hf") == ("--per_device_train_batch_size 6 --gradient_accumulation_steps 8", None)
     assert translate("--dropout=0.1", "llmc") == ("", "(no flags: llmc has no flag for nanoGPT's dropout)")
+    # the keys it has a flag for are given, the others named
+    assert translate("--learning_rate=6e-05 --grad_clip=1.0", "llmc") == (
+        "-l 6e-05", "(llmc has no flag for nanoGPT's grad_clip)")
     assert translate("--max_iters=900 --lr_decay_iters=900", "build-nanogpt") == (
         "", "(edit train_gpt2.py: max_steps = 900)")
     assert translate("--max_iters=900", "") == (

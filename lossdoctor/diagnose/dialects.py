@@ -8,8 +8,9 @@ trainer has a flag of the same meaning:
     llm.c (train_gpt2cu)               -b N, -t N, -l LR, -x N, ...
     Hugging Face Trainer               --per_device_train_batch_size N, --max_steps N, ...
 
-A key with no such flag leaves the finding without flags and says which key, or, where
-the trainer does the same thing another way (resuming, NOTES), how; a trainer whose
+A key with no such flag is named in the advice, and the finding keeps the flags of the
+keys that have one (none left: no flags); where the trainer does the same thing another
+way (resuming, NOTES), the advice says how; a trainer whose
 hyperparameters are constants in its script (build-nanogpt's train_gpt2.py,
 modded-nanogpt's Hyperparameters) gets the constants to edit. A key the trainer derives
 by itself is left out (nanochat computes the accumulation steps from --total-batch-size).
@@ -53,8 +54,9 @@ NOTES: dict[tuple[str, str], str] = {
 
 
 def translate(flags: str, trainer: str) -> tuple[str, str | None]:
-    """nanoGPT `--key=value` flags in `trainer`'s syntax, and a note when they cannot be
-    (the flags are then empty). nanoGPT's own runs keep them; a format that does not name
+    """nanoGPT `--key=value` flags in `trainer`'s syntax, and a note naming what cannot be
+    (the keys without a flag; with none left, the flags are empty). nanoGPT's own runs keep
+    them; a format that does not name
     its trainer (a CSV, a W&B export, a crash log: trainer "") gets them as a note."""
     if not flags or trainer == "nanogpt":
         return flags, None
@@ -72,10 +74,10 @@ def translate(flags: str, trainer: str) -> tuple[str, str | None]:
         edits = [f"{names[k]} = {v}" for k, v in pairs if names[k]]
         return "", f"(edit {where}: {', '.join(dict.fromkeys(edits))})"
     table = FLAGS.get(trainer, {})
-    out = []
-    for key, value in pairs:
-        if key not in table:
-            return "", f"(no flags: {trainer} has no flag for nanoGPT's {key})"
-        if table[key]:
-            out.append(table[key].format(VALUES.get((trainer, key, value), value)))
-    return " ".join(dict.fromkeys(out)), None
+    out = [table[k].format(VALUES.get((trainer, k, v), v)) for k, v in pairs if table.get(k)]
+    missing = list(dict.fromkeys(k for k, _ in pairs if k not in table))
+    if not missing:
+        return " ".join(dict.fromkeys(out)), None
+    if not out:
+        return "", f"(no flags: {trainer} has no flag for nanoGPT's {', '.join(missing)})"
+    return " ".join(dict.fromkeys(out)), f"({trainer} has no flag for nanoGPT's {', '.join(missing)})"
