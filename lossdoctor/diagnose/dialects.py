@@ -56,8 +56,8 @@ NOTES: dict[tuple[str, str], str] = {
 def translate(flags: str, trainer: str) -> tuple[str, str | None]:
     """nanoGPT `--key=value` flags in `trainer`'s syntax, and a note naming what cannot be
     (the keys without a flag; with none left, the flags are empty). nanoGPT's own runs keep
-    them; a format that does not name
-    its trainer (a CSV, a W&B export, a crash log: trainer "") gets them as a note."""
+    them; a format that does not name its trainer (a CSV, a W&B export, a crash log:
+    trainer "") gets them as a note."""
     if not flags or trainer == "nanogpt":
         return flags, None
     if trainer == "":
