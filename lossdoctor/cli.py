@@ -188,8 +188,11 @@ def main(argv: list[str] | None = None) -> int:
             args = argparse.Namespace(command="train", rest=argv[1:], func=run_train)
         else:
             args, extra = parser.parse_known_args(argv)
-            if extra:  # said by the innermost command's parser, which names its --help
-                parser.innermost(args).error(f"unrecognized arguments: {' '.join(extra)}")
+            if extra:  # said by the innermost command's parser, which names its --help,
+                # unless they came before the command
+                command = getattr(args, "command", None)
+                before = command in argv and any(argv.index(x) < argv.index(command) for x in extra if x in argv)
+                (parser if before else parser.innermost(args)).error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as e:  # argparse: --help/--version exit 0, usage errors exit 2
         return int(e.code or 0)
     if not getattr(args, "command", None):

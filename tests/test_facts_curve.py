@@ -145,8 +145,8 @@ def test_resumed_log_uses_the_lineage():
     assert f.value("val_slope") == pytest.approx((2.8013 - 2.8651) / 100 * 1000)
     assert f.value("val_rise") == pytest.approx(2.8013 - 2.7857)
     assert f.value("best_val_frac") == pytest.approx(250 / 300)
-    # the model was made from scratch by the first process, then resumed (the config's value)
-    assert f.value("init_from") == "scratch" and f["init_from"].source == "log: how its first process made the model"
+    # the last process resumed (its config); the model was made from scratch by the first
+    assert f.value("init_from") == "resume" and f.value("model_from") == "scratch"
     # 62 iter lines, 61 in the lineage: too few for a 100-iteration spike window
     assert f["spike_count"].status == "unknown"
     assert f["spike_count"].note == "61 finite logged iterations, 105 needed"

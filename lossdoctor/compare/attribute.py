@@ -42,6 +42,7 @@ class Step:
     cause: Cause
     at: float
     notes: tuple[str, ...] = ()
+    observed: bool = False  # read off the better run's own curve, at equal steps and schedule
 
 
 @dataclass(frozen=True)
@@ -69,13 +70,15 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     reach: ToReach | None = None
     if metric == "val" and not a.overfit:
         steps, notes, reach = longer(a, b, diff, fit)
+    why = ("the runs are compared on train loss" if metric != "val" else
+           "the worse run overfit: its length is not extrapolated" if a.overfit else "the notes say why")
     causes += [s.cause for s in steps]
     rest = (steps[-1].at if steps else a.start) - b.start  # at equal length and schedule
     device = device_precision(diff, w)
     config = config_rest(a, b, diff, rest, w, _rest_at(steps, fa, fb))
     causes += [c for c in (device, config) if c is not None]
     unseen = not (ra.config.seen and rb.config.seen)
-    return Attribution(tuple(causes), unexplained(diff, rest, w, unseen, bool(steps)), tuple(notes), reach)
+    return Attribution(tuple(causes), unexplained(diff, rest, w, unseen, steps, why), tuple(notes), reach)
 
 
 def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
@@ -210,7 +213,7 @@ def length_observed(a: Side, b: Side, diff: tuple[KeyDiff, ...]) -> Step | None:
                   f"the better run's own val at the worse run's last eval (step {int(t):,}) minus its end: "
                   "measured on one curve; the two runs' schedules are taken as the same up to there (no "
                   "schedule key is shown to differ)")
-    return Step(cause, a.start - v)
+    return Step(cause, a.start - v, observed=True)
 
 
 def lr_schedule(a: Side, b: Side, fit: Extrapolator, to: int, at: float) -> Step | None:
@@ -251,14 +254,15 @@ def device_precision(diff: tuple[KeyDiff, ...], w: float) -> Cause | None:
 
 def _rest_at(steps: list[Step], fa: Facts, fb: Facts) -> str:
     """Where the rest is measured: at the length the worse run was moved to (equal tokens,
-    or equal steps when the tokens per step differ or are unknown), else at the runs' ends."""
+    or equal steps when the tokens per step differ or are unknown; with the schedule moved
+    too where its share was estimated), else at the runs' ends."""
     if not steps:
         return "between the runs' ends"
+    observed = any(s.observed for s in steps)
+    schedule = observed or any(s.cause.cause == "LR schedule" for s in steps)
     target = length_target(fa, fb)
-    if steps[0].cause.method.startswith("the better run's own val") or target is None \
-            or not target[1].startswith("tokens seen"):
-        return "at equal steps and schedule"
-    return "at equal tokens and schedule"
+    length = "steps" if observed or target is None or not target[1].startswith("tokens seen") else "tokens"
+    return f"at equal {length}" + (" and schedule" if schedule else ", each run's schedule shape as it was")
 
 
 def config_rest(a: Side, b: Side, diff: tuple[KeyDiff, ...], rest: float, w: float,
@@ -283,11 +287,11 @@ def config_rest(a: Side, b: Side, diff: tuple[KeyDiff, ...], rest: float, w: flo
 
 
 def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float, unseen: bool = False,
-                length: bool = True) -> Cause:
+                steps: list[Step] | None = None, why: str = "the notes say why") -> Cause:
     """The rest when no known learning key differs; else 0, with the eval noise as its
     interval. Keys that a run does not show get nothing: the rest stays unexplained, and
-    says why: a log shows no config (`unseen`), or the runs' length or schedule differs
-    but its share was not estimated (`length` False)."""
+    says why: a log shows no config (`unseen`), or schedule keys differ whose share the
+    path's `steps` did not estimate (`why` not)."""
     if _rest_keys(diff):
         return Cause("unexplained", 0.0, (-w, w), "all of the gap is assigned; the interval is the eval noise")
     hidden = [d.key for d in diff if d.kind == "learning" and d not in _known(diff)]
@@ -296,13 +300,16 @@ def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float, unseen: bool =
         return Cause("unexplained", rest, (rest - w, rest + w),
                      f"a log shows no config{what}, so nothing is put on config; its header or ckpt.pt would "
                      "let the rest be split")
-    schedule = [d.key for d in _known(diff) if d.kind == "learning" and d.key in SCHEDULE_SHAPE]
-    if schedule and not length:
+    done = {s.cause.cause for s in steps or ()} | ({"LR schedule"} if any(s.observed for s in steps or ()) else set())
+    missed = [d.key for d in _known(diff) if d.kind == "learning" and d.key in SCHEDULE_SHAPE
+              and not ("LR schedule" in done or d.key == "max_iters" and "training length" in done)]
+    if missed:
         return Cause("unexplained", rest, (rest - w, rest + w),
-                     f"the runs differ in {', '.join(schedule)}, the training length and schedule, whose share "
-                     "could not be estimated (the notes say why); no other learning key differs")
+                     f"the runs differ in {', '.join(missed)}, of the training length and schedule, whose share "
+                     f"could not be estimated ({why}); no other learning key differs")
+    other = " other" if steps else ""
     return Cause("unexplained", rest, (rest - w, rest + w),
-                 "no learning config key differs: seed, data order, or a change the logs do not show")
+                 f"no{other} learning config key differs: seed, data order, or a change the logs do not show")
 
 
 def without_evals(diff: tuple[KeyDiff, ...], gap: float) -> Attribution:

@@ -89,6 +89,7 @@ FACTS: dict[str, Callable[[Context], Fact]] = {
     "compile": settings.compile_,
     "always_save_checkpoint": settings.always_save_checkpoint,
     "init_from": settings.init_from,
+    "model_from": settings.model_from,
     "device_type": settings.device_type,
     "dtype_effective": settings.dtype_effective,
     "min_lr_ratio": settings.min_lr_ratio,

@@ -64,21 +64,35 @@ FROM_SCRATCH = ("modded-nanogpt", "build-nanogpt")
 
 
 def init_from(ctx: Context) -> Fact:
-    """How the run's model was first made ('scratch', 'resume', 'gpt2*'): the config, else
-    the log's own line for it (nanoGPT's "Initializing a new model from scratch", a
-    trainer's "resuming"), for the first process of the log's lineage; inferred 'scratch'
-    for trainers that always start from scratch."""
-    from .model import lineage_init_from
+    """config: init_from, as the run's last process was started ('scratch', 'resume',
+    'gpt2*'); else its own log line for it, or 'scratch' for a trainer that always starts
+    from scratch (model_from says how the model was first made)."""
     fact = config_fact(ctx, "init_from", "init_from", "")
-    first = lineage_init_from(ctx)
-    if first is not None and first != fact.value:
-        return Fact("init_from", first, "", "read", "log: how its first process made the model")
-    if fact.known:
-        return fact
-    if ctx.run.format.trainer in FROM_SCRATCH:
-        return Fact("init_from", "scratch", "", "inferred", f"{ctx.run.format.trainer}: always a fresh model",
+    return fact if fact.known else _init_from_log(ctx, "init_from", first=False) or fact
+
+
+def model_from(ctx: Context) -> Fact:
+    """How the run's model was first made ('scratch', 'resume', 'gpt2*'): by the first
+    process of the log's lineage (a run from scratch, then resumed, is 'scratch'); its log
+    line or config, or 'scratch' for a trainer that always starts from scratch."""
+    return _init_from_log(ctx, "model_from", first=True) or unknown(
+        "model_from", "", "log: how its first process made the model", "the log does not say how the model was made")
+
+
+def _init_from_log(ctx: Context, name: str, first: bool) -> Fact | None:
+    """init_from as the log shows it (the first process's when `first`, else the last's),
+    or inferred for a trainer that always starts from scratch; None where neither says."""
+    from .model import lineage_init_from
+    run = ctx.run
+    lineage = run.lineage()
+    seg = run.segments[lineage[0 if first else -1]] if lineage else None
+    shown = (seg.init_from if seg is not None else None) or (lineage_init_from(ctx) if first else run.header.init_from)
+    if shown:
+        return Fact(name, shown, "", "read", f"log: how its {'first' if first else 'last'} process made the model")
+    if run.format.trainer in FROM_SCRATCH:
+        return Fact(name, "scratch", "", "inferred", f"{run.format.trainer}: always a fresh model",
                     "inferred: the trainer's script has no way to start from other weights")
-    return fact
+    return None
 
 
 def always_save_checkpoint(ctx: Context) -> Fact:

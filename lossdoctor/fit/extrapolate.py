@@ -354,7 +354,7 @@ class Extrapolator:
                model_sd: float) -> str:
         """The first scenario's val from the run's own points alone, against that with the others."""
         assert first.val is not None
-        bare = self._law_alone(obs, peak, False)  # what the run gets without them (--no-reference)
+        bare = self._law_alone(obs, peak, self.reference and fits.reference is None)  # the run's own points
         alone = self._stream(obs, "val", peak, (), bare)
         weights = self._backtest(obs, peak, bare).weights
         a = interval.estimate(streams.laws_at(alone, p.features.at("val", np.array([to]))), weights,
