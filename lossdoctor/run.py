@@ -25,6 +25,8 @@ class Dialect(str, Enum):
     NANOGPT_CKPT = "nanogpt-ckpt"  # a ckpt.pt alone
     NANOGPT_WITH_CKPT = "nanogpt+ckpt"  # a log merged with its ckpt.pt
     NANOCHAT = "nanochat"  # nanochat's base_train / mid_train / chat_sft output
+    # nanochat's chat_sft.py of October 2025: one step's loss, val in nats, configurator flags
+    NANOCHAT_SFT = "nanochat-sft"
     NANOCHAT_CKPT = "nanochat-ckpt"  # nanochat's meta_NNNNNN.json (with model_NNNNNN.pt)
     MODDED = "modded-nanogpt"  # a modded-nanogpt record log (its source code printed first)
     LLMC = "llmc"  # llm.c's train_gpt2cu stdout
@@ -77,7 +79,7 @@ class Dialect(str, Enum):
 
 
 _TRAINER = {"nanogpt": "nanogpt", "nanogpt-md": "nanogpt", "nanogpt-ckpt": "nanogpt", "nanogpt+ckpt": "nanogpt",
-            "nanochat": "nanochat", "nanochat-ckpt": "nanochat", "modded-nanogpt": "modded-nanogpt",
+            "nanochat": "nanochat", "nanochat-ckpt": "nanochat", "nanochat-sft": "nanochat-sft", "modded-nanogpt": "modded-nanogpt",
             "llmc": "llmc", "llmc-main": "llmc", "build-nanogpt": "build-nanogpt",
             "build-nanogpt-log": "build-nanogpt", "hf-trainer": "hf"}
 # formats whose train lines count the steps done (Dialect.counts_steps); every other format

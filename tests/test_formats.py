@@ -201,3 +201,13 @@ def test_a_finished_hf_run_is_complete_and_an_unfinished_one_gets_trainer_neutra
     stopped = next(f for f in a.diagnoses[0].findings if f.rule.startswith("LD1501"))
     assert "step 45 of max_iters 90 (50%)" in stopped.message
     assert "ckpt.pt" not in (stopped.advice or "") and "nanoGPT that is" not in (stopped.advice or "")
+
+
+def test_the_2025_chat_sft_script_gets_its_configurator_flags():
+    """chat_sft.py of October 2025 read `--key=value` of its globals (nanochat's
+    configurator), not base_train's argparse names, and could not resume."""
+    from lossdoctor.diagnose.dialects import translate
+    assert translate("--eval_interval=65", "nanochat-sft") == ("--eval_every=65", None)
+    assert translate("--eval_interval=65", "nanochat") == ("--eval-every=65", None)
+    flags, note = translate("--init_from=resume", "nanochat-sft")
+    assert flags == "" and note is not None and "cannot resume" in note

@@ -5,6 +5,7 @@ from another trainer's output gets them in that trainer's syntax, key by key, wh
 trainer has a flag of the same meaning:
 
     nanochat (scripts/base_train.py)   --device-batch-size=N, --num-iterations=N, ...
+    nanochat-sft (chat_sft.py, 2025)   --device_batch_size=N, --eval_every=N, ... (its configurator)
     llm.c (train_gpt2cu)               -b N, -t N, -l LR, -x N, ...
     Hugging Face Trainer               --per_device_train_batch_size N, --max_steps N, ...
 
@@ -25,6 +26,10 @@ FLAGS: dict[str, dict[str, str]] = {
                  "max_iters": "--num-iterations={}", "lr_decay_iters": IMPLIED, "eval_interval": "--eval-every={}",
                  "weight_decay": "--weight-decay={}", "warmup_iters": "--warmup-steps={}",
                  "gradient_accumulation_steps": IMPLIED},
+    # chat_sft.py (October 2025): nanochat's configurator, `--key=value` of its globals
+    "nanochat-sft": {"batch_size": "--device_batch_size={}", "max_iters": "--num_iterations={}",
+                     "lr_decay_iters": IMPLIED, "eval_interval": "--eval_every={}", "weight_decay": "--weight_decay={}",
+                     "gradient_accumulation_steps": IMPLIED},
     "llmc": {"batch_size": "-b {}", "block_size": "-t {}", "learning_rate": "-l {}", "max_iters": "-x {}",
              "lr_decay_iters": IMPLIED, "weight_decay": "-c {}", "warmup_iters": "-u {}", "eval_interval": "-v {}",
              "gradient_accumulation_steps": IMPLIED, "init_from": "-y {}"},
@@ -46,6 +51,8 @@ VALUES = {("llmc", "init_from", "resume"): "1"}  # llm.c's -y takes 1 for resume
 NOTES: dict[tuple[str, str], str] = {
     ("nanochat", "init_from"): "nanochat resumes with --resume-from-step=N, N the step of a checkpoint it "
                                "saved (every --save-every steps, and at the end)",
+    ("nanochat-sft", "init_from"): "this chat_sft.py cannot resume (it saves the model at its end, without "
+                                   "the optimizer): start it again",
     ("build-nanogpt", "init_from"): "build-nanogpt's train_gpt2.py cannot resume (its checkpoints hold the "
                                     "model, not the optimizer): start the run again",
     ("hf", "init_from"): "the Hugging Face Trainer resumes with trainer.train(resume_from_checkpoint=True), "

@@ -85,7 +85,9 @@ def read(sample: Sample) -> Run:
     scan_events(numbered(lines), found)
     if any(k == "resume_from_step" for k, _, _ in found.config):
         found.init_from = "resume"
-    return make_run(found, sample.path, Dialect.NANOCHAT, _measures(found))
+    measures = _measures(found)
+    sft = measures.train == "step"  # chat_sft's first grammar: its script takes configurator flags
+    return make_run(found, sample.path, Dialect.NANOCHAT_SFT if sft else Dialect.NANOCHAT, measures)
 
 
 def _measures(found: Found) -> Measures:
