@@ -79,7 +79,8 @@ class Dialect(str, Enum):
 
 
 _TRAINER = {"nanogpt": "nanogpt", "nanogpt-md": "nanogpt", "nanogpt-ckpt": "nanogpt", "nanogpt+ckpt": "nanogpt",
-            "nanochat": "nanochat", "nanochat-ckpt": "nanochat", "nanochat-sft": "nanochat-sft", "modded-nanogpt": "modded-nanogpt",
+            "nanochat": "nanochat", "nanochat-ckpt": "nanochat", "nanochat-sft": "nanochat-sft",
+            "modded-nanogpt": "modded-nanogpt",
             "llmc": "llmc", "llmc-main": "llmc", "build-nanogpt": "build-nanogpt",
             "build-nanogpt-log": "build-nanogpt", "hf-trainer": "hf"}
 # formats whose train lines count the steps done (Dialect.counts_steps); every other format
