@@ -472,3 +472,11 @@ def test_a_log_of_another_trainer_with_no_loss_is_told_it_has_none():
     run = lossdoctor.load(FIXTURES / "formats" / "llmc_assert.log")  # llm.c, failed before its first step
     with pytest.raises(CannotExtrapolate, match="the run has no loss values"):
         extrapolate(run, 100)
+
+
+def test_a_run_at_a_constant_lr_is_not_told_to_set_lr_decay_iters():
+    """train.py ignores lr_decay_iters with decay_lr=False: the flags leave it out."""
+    text = README_CPU.read_text().replace("learning_rate: 0.001\n", "learning_rate: 0.001\ndecay_lr: false\n", 1)
+    assert "decay_lr: false" in text
+    x = extrapolate(parse_text(text), 5000, scenarios=("rerun", "resume"))
+    assert [s.flags for s in x.scenarios] == ["--max_iters=5000", "--init_from=resume --max_iters=5000"]

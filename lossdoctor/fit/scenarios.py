@@ -55,13 +55,13 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
     """(LR at steps 0..to, flags) of scenario `name` (rerun, resume, constant or custom)
     after the run's `last` step; `sched` is the custom schedule."""
     params = run.params
+    decay = f" --lr_decay_iters={to}" if params.decay_lr else ""  # train.py ignores it with decay_lr=False
     if name == "rerun":
         lr = params._replace(lr_decay_iters=to).lr(np.arange(to + 1))
-        return lr, f"--max_iters={to} --lr_decay_iters={to}"
+        return lr, f"--max_iters={to}{decay}"
     if name == "resume":
         new = params._replace(lr_decay_iters=to).lr(np.arange(last, to + 1))
-        return (np.concatenate([run.lr(0, last), new]),
-                f"--init_from=resume --max_iters={to} --lr_decay_iters={to}")
+        return (np.concatenate([run.lr(0, last), new]), f"--init_from=resume --max_iters={to}{decay}")
     if name == "constant":
         lr = np.concatenate([run.lr(0, last), np.full(to + 1 - last, params.min_lr)])
         return lr, (f"--init_from=resume --max_iters={to} --decay_lr=False "
