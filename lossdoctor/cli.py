@@ -250,6 +250,9 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from .analysis import analyze
+    if args.plot:
+        from .report.plot import check_path
+        check_path(args.plot)
     peak = _peak_flops(args.peak_flops)
     result = analyze(args.paths or None, peak_flops=peak, dataset_tokens=args.dataset_tokens,
                      rules_dirs=args.rules, readers=_readers(args))
@@ -295,10 +298,20 @@ def _cmd_extrapolate(args: argparse.Namespace) -> int:
     from .fit.extrapolate import extrapolate
     if not 0 < args.level < 1:
         raise UsageError(f"--level {args.level}: must be between 0 and 1")
-    run = lossdoctor.load(args.path, readers=_readers(args))
+    if args.plot:
+        from .report.plot import check_path
+        check_path(args.plot)
     schedule = _read_schedule(args.schedule) if args.schedule else None
     default = ("rerun", "resume", "constant") + (("custom",) if schedule is not None else ())
     scenarios = tuple(args.scenario or default)
+    if "custom" in scenarios and schedule is None:
+        raise UsageError("--scenario custom needs --schedule SPEC|FILE (docs/extrapolation.md)")
+    if schedule is not None and "custom" not in scenarios:
+        raise UsageError("--schedule is the custom scenario's: add --scenario custom, or leave --scenario out")
+    if schedule is not None and not isinstance(schedule, dict) and len(schedule) < args.to + 1:
+        raise UsageError(f"{args.schedule}: {len(schedule)} LRs; --to {args.to} needs {args.to + 1}, one per "
+                         f"step 0..{args.to}")
+    run = lossdoctor.load(args.path, readers=_readers(args))
     others = [lossdoctor.load(p) for p in args.calibrate or ()]
     from .fit import CannotExtrapolate
     try:
@@ -328,27 +341,50 @@ def _read_schedule(spec: str) -> dict[str, Any] | np.ndarray:
 
     from .errors import UsageError
     if os.path.exists(spec):
-        import numpy as np
-        try:
-            lr = np.loadtxt(spec, dtype=float, ndmin=1)
-        except ValueError as e:
-            raise UsageError(f"{spec}: expected one LR per line: {e}") from None
-        if lr.ndim != 1 or not np.all(np.isfinite(lr)) or np.any(lr < 0):
-            raise UsageError(f"{spec}: expected one non-negative LR per line")
-        return lr
+        return _read_lr_file(spec)
     out: dict[str, Any] = {}
     kinds = {"warmup_iters": int, "lr_decay_iters": int, "min_lr": float, "learning_rate": float}
+    least = {"warmup_iters": 0, "lr_decay_iters": 1, "min_lr": 0, "learning_rate": 0}  # learning_rate: above it
     for part in spec.split(","):
         key, _, value = part.partition("=")
         key = key.strip()
         if key not in kinds:
             raise UsageError(f"--schedule: unknown key {key!r} (use {', '.join(kinds)}, or a file)")
         try:
-            out[key] = kinds[key](float(value)) if kinds[key] is int else float(value)
+            number = float(value)
         except ValueError:
             raise UsageError(f"--schedule: {key}={value!r} is not a number") from None
+        if not math.isfinite(number) or number < least[key] or key == "learning_rate" and number == 0:
+            bound = "above 0" if key == "learning_rate" else f"at least {least[key]}"
+            raise UsageError(f"--schedule: {key}={value.strip()}: must be a finite number {bound}")
+        out[key] = int(number) if kinds[key] is int else number
+    if out.get("min_lr", 0.0) > out.get("learning_rate", math.inf):
+        raise UsageError(f"--schedule: min_lr={out['min_lr']:g} is above learning_rate={out['learning_rate']:g}")
     out["decay_lr"] = True
     return out
+
+
+def _read_lr_file(path: str) -> np.ndarray:
+    """One non-negative LR per line (blank lines and # comments skipped)."""
+    import numpy as np
+
+    from .errors import UsageError
+    values = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, 1):
+            text = line.split("#", 1)[0].strip()
+            if not text:
+                continue
+            try:
+                lr = float(text)
+            except ValueError:
+                raise UsageError(f"{path}: line {n}: {text[:40]!r} is not a number (one LR per line)") from None
+            if not math.isfinite(lr) or lr < 0:
+                raise UsageError(f"{path}: line {n}: {text[:40]} is not a non-negative finite LR")
+            values.append(lr)
+    if not values:
+        raise UsageError(f"{path}: no LRs in it (one LR per line)")
+    return np.array(values)
 
 
 def _peak_flops(value: float | str | None) -> float | None:

@@ -480,3 +480,16 @@ def test_a_run_at_a_constant_lr_is_not_told_to_set_lr_decay_iters():
     assert "decay_lr: false" in text
     x = extrapolate(parse_text(text), 5000, scenarios=("rerun", "resume"))
     assert [s.flags for s in x.scenarios] == ["--max_iters=5000", "--init_from=resume --max_iters=5000"]
+
+
+def test_runs_fitted_jointly_must_be_of_the_same_config_and_modelled():
+    """calibrate: a run of another model, or one in bpb, is refused with why; one of the
+    same config whose schedule differs (its warmup) joins."""
+    run = lossdoctor.load(FIXTURES / "calibration" / "d2w64-shakespeare-s1-400")
+    other = lossdoctor.load(FIXTURES / "calibration" / "d6w64-shakespeare-s1-600")
+    with pytest.raises(CannotExtrapolate, match="is not a run of the same config: n_layer 6 vs 2"):
+        extrapolate(run, 1000, calibrate=other)
+    with pytest.raises(CannotExtrapolate, match="given to fit jointly: val is in bpb"):
+        extrapolate(run, 1000, calibrate=lossdoctor.load(FIXTURES / "formats" / "nanochat_base_train.log"))
+    same = lossdoctor.load(FIXTURES / "calibration" / "d2w64-shakespeare-s1-600")  # warmup 30, not 20
+    assert any("fitted jointly with" in n for n in extrapolate(run, 1000, calibrate=same).notes)

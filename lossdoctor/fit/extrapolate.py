@@ -167,7 +167,7 @@ class Extrapolator:
                      ) -> Extrapolation:
         if not 0 < self.level < 1:
             raise CannotExtrapolate(f"level {self.level} is not between 0 and 1")
-        if why := limits.unmodelled(self.run):
+        if why := limits.unmodelled(self.run) or limits.not_joinable(self.run, self.calibrate):
             raise CannotExtrapolate(why)
         cur = self._once(("curves",), lambda: points.curves(self.run))
         if to < 1 or to < int(cur.ev_step.min(initial=cur.last)):

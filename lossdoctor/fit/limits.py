@@ -3,6 +3,7 @@ past the horizon or the epochs of the data that the backtests measure."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .points import CannotExtrapolate
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 # prediction is made
 MAX_HORIZON = 5.0
 MAX_FIT_STEPS = 1_000_000  # the fit's arrays hold one value per step: 8 MB each here
+SCHEDULE_KEYS = ("warmup_iters", "min_lr")  # a run's own schedule: may differ between runs fitted jointly
 
 
 class BeyondEpochs(CannotExtrapolate):
@@ -39,6 +41,24 @@ def unmodelled(run: Run) -> str | None:
     if last > MAX_FIT_STEPS:
         return (f"the run reaches step {last:,}; the fit sums its LR schedule step by step, up to "
                 f"{MAX_FIT_STEPS:,} steps")
+    return None
+
+
+def not_joinable(run: Run, others: Sequence[Run]) -> str | None:
+    """Why runs given to be fitted jointly with `run` (`calibrate`) cannot be: a curve the
+    law does not model, or a config shown to differ in a key that shapes the curve
+    (calibration.CONFIG) other than the schedule's, which each run's own LR schedule
+    carries into the fit (SCHEDULE_KEYS); None when all can."""
+    from .calibration import CONFIG
+    for o in others:
+        if why := unmodelled(o):
+            return f"{o.source}, given to fit jointly: {why}"
+        differ = [f"{k} {o.config.trusted(k)!r} vs {run.config.trusted(k)!r}" for k in CONFIG
+                  if k not in SCHEDULE_KEYS and o.config.trusted(k) is not None and run.config.trusted(k) is not None
+                  and o.config.trusted(k) != run.config.trusted(k)]
+        if differ:
+            return (f"{o.source}, given to fit jointly, is not a run of the same config: {', '.join(differ[:3])}"
+                    f"{' ...' if len(differ) > 3 else ''}")
     return None
 
 

@@ -41,12 +41,29 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(fig: Any, path: str) -> None:
+IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")  # what matplotlib's Agg backend writes
+
+
+def check_path(path: str) -> None:
+    """Refuse a --plot path that cannot become an image, before any work is done."""
     folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UsageError(f"--plot {path}: a folder; give a file name such as {os.path.join(path, 'runs.png')}")
+    if not path.lower().endswith(IMAGE_SUFFIXES):
+        raise UsageError(f"--plot {path}: give a file name ending in {', '.join(IMAGE_SUFFIXES)}")
     if not os.path.isdir(folder):
         raise UsageError(f"--plot {path}: no such folder {folder}")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"--plot {path}: the folder {folder} is not writable")
+
+
+def _save(fig: Any, path: str) -> None:
+    check_path(path)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    try:
+        fig.savefig(path, dpi=110)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"--plot {path}: cannot write it: {e}") from None
 
 
 def plot_extrapolation(run: Run, x: Extrapolation, path: str) -> None:
