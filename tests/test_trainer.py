@@ -370,3 +370,12 @@ def test_sample_a_checkpoint_written_by_nanogpt():
     text = shared_path("data/shakespeare_char/input.txt")
     s = sample(str(FIXTURES / "nanogpt" / "tiny_resume" / "ckpt.pt"), "\n", 40, data=str(text))
     assert s.step == 300 and s.best_val_loss is not None and len(s.text) == 41
+
+
+def test_sample_refuses_a_text_whose_vocabulary_is_not_the_model_s(tmp_path):
+    from conftest import FIXTURES
+    from lossdoctor.errors import InputError
+    from lossdoctor.trainer.sample import sample
+    (tmp_path / "four.txt").write_text("abcd")
+    with pytest.raises(InputError, match="its vocabulary has 4 characters, the model's 65"):
+        sample(str(FIXTURES / "nanogpt" / "tiny_resume" / "ckpt.pt"), "a", 5, data=str(tmp_path / "four.txt"))
