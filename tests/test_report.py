@@ -178,3 +178,14 @@ def test_runs_of_one_runs_table_are_titled_by_their_own_names():
     from lossdoctor.report.terminal import title_names
     assert title_names(["logs/a/cpu.log", "logs/b/gpu.log"]) == ["cpu.log", "gpu.log"]
     assert title_names(["cpu_run/train.log", "gpu_run/train.log"]) == ["cpu_run/train.log", "gpu_run/train.log"]
+
+
+def test_markdown_of_three_runs_has_the_runs_table():
+    import lossdoctor
+    from conftest import FIXTURES
+    from lossdoctor.report.markdown import analysis_markdown
+    paths = [FIXTURES / "nanogpt" / "tiny_resume", FIXTURES / "nanogpt" / "cpu_small" / "train.log",
+             FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log"]
+    md = analysis_markdown(lossdoctor.analyze([str(p) for p in paths]))
+    assert "| run | final val | gap | best val | parameters | tokens seen |" in md
+    assert "| `readme_cpu_2000/train.log` (best) | 1.8857 | +0.0000 |" in md

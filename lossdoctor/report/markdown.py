@@ -74,10 +74,22 @@ def _best(f: Facts, unit: str = "") -> str:
     return "-" if best is None else f"{best:.4f}{unit} (step {step:,})" if step is not None else f"{best:.4f}{unit}"
 
 
+def _runs_table(c: Comparison) -> list[str]:
+    """Three or more runs against the best final (the rich report's runs table)."""
+    if not c.table:
+        return []
+    rows = [[f"`{short_name(r.run)}`" + (" (best)" if r.reference else ""), _num(r.final),
+             "-" if r.gap is None else f"{r.gap:+.4f}", _num(r.best_val),
+             "-" if r.params is None else f"{r.params:,.0f}", "-" if r.tokens_seen is None else f"{r.tokens_seen:,.0f}"]
+            for r in c.table]
+    return _table(["run", f"final {c.metric}", "gap", "best val", "parameters", "tokens seen"], rows)
+
+
 def _gap(c: Comparison, runs: list[Run]) -> list[str]:
     assert c.gap is not None
-    out = [f"**Gap:** `{short_name(runs[c.other].source)}` ends **{c.gap:+.4f} nats** above "
-           f"`{short_name(runs[c.reference].source)}` (final {c.metric}).", ""]
+    out = _runs_table(c)
+    out += [f"**Gap:** `{short_name(runs[c.other].source)}` ends **{c.gap:+.4f} nats** above "
+            f"`{short_name(runs[c.reference].source)}` (final {c.metric}).", ""]
     causes = sorted(list(c.attribution) + ([c.unexplained] if c.unexplained else []), key=lambda a: -abs(a.delta_val))
     out += _table(["cause", "share (nats)", "80% interval"],
                   [[a.cause, f"{a.delta_val:+.4f}", f"{a.interval[0]:+.3f} to {a.interval[1]:+.3f}"] for a in causes])
