@@ -392,3 +392,10 @@ def test_a_run_stopped_with_ctrl_c_is_told_so_and_that_explains_its_still_fallin
     assert "LD1705" in found and "Ctrl-C" in found["LD1705"].message
     assert "LD1703" not in found and "LD1704" not in found  # a stop by its user is no crash
     assert found["LD101"].explained_by == ("LD1705-stopped-by-its-user",)
+
+
+def test_known_tells_an_unknown_fact_without_making_the_rule_not_applicable():
+    assert evaluate(compile_expr("known(a)", {"a"}), {"a": 1.0}) is True
+    assert evaluate(compile_expr("not known(a) and b > 0", {"a", "b"}), {"b": 1.0}) is True
+    with pytest.raises(Missing):
+        evaluate(compile_expr("a > 0", {"a"}), {})

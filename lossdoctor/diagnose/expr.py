@@ -52,6 +52,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "log2": math.log2,
     "log10": math.log10,
     "exp": math.exp,
+    "known": bool,  # known(x): whether x is known for the run (never Missing); evaluated in _eval
 }
 
 _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
@@ -230,6 +231,12 @@ def _eval(node: ast.AST, v: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.IfExp):
         return _eval(node.body, v) if _eval(node.test, v) else _eval(node.orelse, v)
     if isinstance(node, ast.Call):
+        if node.func.id == "known":  # type: ignore[attr-defined]
+            try:
+                [_eval(a, v) for a in node.args]
+            except Missing:
+                return False
+            return True
         return _bounded(FUNCTIONS[node.func.id](*(_eval(a, v) for a in node.args)))  # type: ignore[attr-defined]
     raise EvalError(f"unexpected {type(node).__name__}")  # _check lets nothing else through
 
