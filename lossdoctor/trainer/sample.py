@@ -52,7 +52,9 @@ def sample(path: str, start: str = "\n", max_new_tokens: int = 300, temperature:
                                + (first[1].strip() if len(first) > 1 else first[0])) from None
     model.eval()
     stoi, where = _vocabulary(path, ckpt, data, meta)
-    if len(stoi) != model.config.vocab_size:  # another text's characters: its ids decode to other ones
+    size, chars = model.config.vocab_size, len(stoi)
+    padded = size % 64 == 0 and 0 <= size - chars < 64  # padding up to a multiple of 64: ids never trained
+    if chars != size and not padded:  # another text's characters: its ids decode to other ones
         raise InputError(where, f"its vocabulary has {len(stoi)} characters, the model's {model.config.vocab_size}: "
                                 "give the text or meta.pkl the run was trained on")
     itos = {i: ch for ch, i in stoi.items()}
