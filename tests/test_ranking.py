@@ -53,16 +53,18 @@ def test_a_loop_of_explains_is_cut_and_every_finding_is_listed_once(tmp_path) ->
     assert [f.rule for f in out] == ["XY001-a", "XY002-b"]  # by id; the closing edge is cut
 
 
-@pytest.mark.parametrize("value, reason", [(["LD60"], "not a rule id or code"), (["XY001"], "cannot explain itself"),
-                                          ([3], "not a rule id or code")])
-def test_explains_is_checked_when_the_rule_loads(value, reason) -> None:
+@pytest.mark.parametrize("field, value, reason", [
+    ("explains", ["LD60"], "not a rule id or code"), ("explains", ["XY001"], "cannot explain itself"),
+    ("explains", [3], "not a rule id or code"), ("overrides", ["LD60"], "not a rule id or code"),
+    ("overrides", ["XY001-a"], "cannot override itself")])
+def test_explains_and_overrides_are_checked_when_the_rule_loads(field, value, reason) -> None:
     raw = {"id": "XY001-a", "title": "t", "category": "config", "when": True, "message": "m",
            "recommendation": {"text": "t"}, "expected_effect": {"kind": "none", "source": "s"},
-           "verify": {"metric": "final_val", "expect": "same"}, "why": "w", "explains": value,
+           "verify": {"metric": "final_val", "expect": "same"}, "why": "w", field: value,
            "cases": [{"facts": {}, "expect": "fire"}, {"facts": {}, "expect": "pass"}]}
     with pytest.raises(RuleError, match=reason) as info:
         parse_rule(raw, "x.yaml", [])
-    assert info.value.field == "explains"
+    assert info.value.field == field
 
 
 def test_the_report_shows_the_causal_link() -> None:
