@@ -386,3 +386,5 @@ def test_known_tells_an_unknown_fact_without_making_the_rule_not_applicable():
     assert evaluate(compile_expr("not known(a) and b > 0", {"a", "b"}), {"b": 1.0}) is True
     with pytest.raises(Missing):
         evaluate(compile_expr("a > 0", {"a"}), {})
+    with pytest.raises(ExprError, match="known\\(\\) takes one name"):
+        compile_expr("known(a + 1)", {"a"})

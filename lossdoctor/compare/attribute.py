@@ -10,6 +10,7 @@ the worse run's position, and what is left at the end is the rest.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -258,11 +259,19 @@ def _rest_at(steps: list[Step], fa: Facts, fb: Facts) -> str:
     too where its share was estimated), else at the runs' ends."""
     if not steps:
         return "between the runs' ends"
-    observed = any(s.observed for s in steps)
-    schedule = observed or any(s.cause.cause == "LR schedule" for s in steps)
+    _, schedule = _matched(steps)
     target = length_target(fa, fb)
-    length = "steps" if observed or target is None or not target[1].startswith("tokens seen") else "tokens"
-    return f"at equal {length}" + (" and schedule" if schedule else ", each run's schedule shape as it was")
+    in_steps = any(s.observed for s in steps) or target is None or not target[1].startswith("tokens seen")
+    return f"at equal {'steps' if in_steps else 'tokens'}" + (
+        " and schedule" if schedule else ", each run's schedule shape as it was")
+
+
+def _matched(steps: Sequence[Step]) -> tuple[bool, bool]:
+    """Whether the path moved the worse run to the better run's length, and to its schedule
+    (a length read off the better run's own curve does both)."""
+    observed = any(s.observed for s in steps)
+    causes = {s.cause.cause for s in steps}
+    return observed or "training length" in causes, observed or "LR schedule" in causes
 
 
 def config_rest(a: Side, b: Side, diff: tuple[KeyDiff, ...], rest: float, w: float,
@@ -300,9 +309,9 @@ def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float, unseen: bool =
         return Cause("unexplained", rest, (rest - w, rest + w),
                      f"a log shows no config{what}, so nothing is put on config; its header or ckpt.pt would "
                      "let the rest be split")
-    done = {s.cause.cause for s in steps or ()} | ({"LR schedule"} if any(s.observed for s in steps or ()) else set())
+    length, schedule = _matched(steps or ())
     missed = [d.key for d in _known(diff) if d.kind == "learning" and d.key in SCHEDULE_SHAPE
-              and not ("LR schedule" in done or d.key == "max_iters" and "training length" in done)]
+              and not (schedule or d.key == "max_iters" and length)]
     if missed:
         return Cause("unexplained", rest, (rest - w, rest + w),
                      f"the runs differ in {', '.join(missed)}, of the training length and schedule, whose share "

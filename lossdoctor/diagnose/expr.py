@@ -52,8 +52,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "log2": math.log2,
     "log10": math.log10,
     "exp": math.exp,
-    "known": bool,  # known(x): whether x is known for the run (never Missing); evaluated in _eval
 }
+KNOWN = "known"  # known(x): whether the name x is known for the run; never Missing (see _eval)
 
 _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
@@ -138,16 +138,18 @@ def _check(node: ast.AST, known: Collection[str], names: set[str], text: str) ->
         return
     if isinstance(node, ast.Name):
         if node.id not in known:
-            if node.id in FUNCTIONS:
+            if node.id in FUNCTIONS or node.id == KNOWN:
                 raise ExprError(f"{node.id!r} is a function; call it: {node.id}(...)")
             raise ExprError(f"unknown name {node.id!r} in {text!r}")
         names.add(node.id)
         return
     if isinstance(node, ast.Call):
-        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+        if not isinstance(node.func, ast.Name) or node.func.id not in (*FUNCTIONS, KNOWN):
             what = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
             raise ExprError(f"call to {what!r} is not allowed in {text!r} "
-                            f"(functions: {', '.join(FUNCTIONS)})")
+                            f"(functions: {', '.join((*FUNCTIONS, KNOWN))})")
+        if node.func.id == KNOWN and (len(node.args) != 1 or not isinstance(node.args[0], ast.Name)):
+            raise ExprError(f"known() takes one name in {text!r}")
         if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
             raise ExprError(f"only plain arguments are allowed in {text!r}")
         for a in node.args:
@@ -231,9 +233,9 @@ def _eval(node: ast.AST, v: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.IfExp):
         return _eval(node.body, v) if _eval(node.test, v) else _eval(node.orelse, v)
     if isinstance(node, ast.Call):
-        if node.func.id == "known":  # type: ignore[attr-defined]
+        if node.func.id == KNOWN:  # type: ignore[attr-defined]
             try:
-                [_eval(a, v) for a in node.args]
+                _eval(node.args[0], v)
             except Missing:
                 return False
             return True

@@ -85,8 +85,10 @@ def _init_from_log(ctx: Context, name: str, first: bool) -> Fact | None:
     from .model import lineage_init_from
     run = ctx.run
     lineage = run.lineage()
-    seg = run.segments[lineage[0 if first else -1]] if lineage else None
-    shown = (seg.init_from if seg is not None else None) or (lineage_init_from(ctx) if first else run.header.init_from)
+    if first:
+        shown = lineage_init_from(ctx)
+    else:
+        shown = (run.segments[lineage[-1]].init_from if lineage else None) or run.header.init_from
     if shown:
         return Fact(name, shown, "", "read", f"log: how its {'first' if first else 'last'} process made the model")
     if run.format.trainer in FROM_SCRATCH:

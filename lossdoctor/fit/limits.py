@@ -53,9 +53,9 @@ def not_joinable(run: Run, others: Sequence[Run]) -> str | None:
     for o in others:
         if why := unmodelled(o):
             return f"{o.source}, given to fit jointly: {why}"
-        differ = [f"{k} {o.config.trusted(k)!r} vs {run.config.trusted(k)!r}" for k in CONFIG
-                  if k not in SCHEDULE_KEYS and o.config.trusted(k) is not None and run.config.trusted(k) is not None
-                  and o.config.trusted(k) != run.config.trusted(k)]
+        pairs = [(k, o.config.trusted(k), run.config.trusted(k)) for k in CONFIG if k not in SCHEDULE_KEYS]
+        differ = [f"{k} {theirs!r} vs {mine!r}" for k, theirs, mine in pairs
+                  if theirs is not None and mine is not None and theirs != mine]
         if differ:
             return (f"{o.source}, given to fit jointly, is not a run of the same config: {', '.join(differ[:3])}"
                     f"{' ...' if len(differ) > 3 else ''}")

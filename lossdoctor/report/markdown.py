@@ -17,7 +17,7 @@ from ..fit.results import Estimate, Extrapolation
 from ..run import Run
 from .findings import effect_text, no_findings
 from .terminal import format_fact, short_name
-from .verdict import TOP, TOP_COMPARED
+from .verdict import TOP, TOP_COMPARED, no_gap_reason
 
 
 def _cell(text: object) -> str:
@@ -44,10 +44,8 @@ def analysis_markdown(analysis: Analysis) -> str:
     c = analysis.comparison
     if c is not None and c.gap is not None and c.comparable:
         out += _gap(c, runs)
-    elif c is not None:  # why there is no gap to split
-        why = next((n for n in c.notes if n.startswith("not directly comparable")), None) or \
-            (c.notes[0] if c.notes else "no final loss to compare")
-        out += [f"**Gap:** not split into causes: {why}.", ""]
+    elif c is not None:
+        out += [f"**Gap:** not split into causes: {no_gap_reason(c)}.", ""]
     top = TOP_COMPARED if many else TOP
     rows = []
     for run, f, d in zip(runs, facts, diagnoses, strict=True):

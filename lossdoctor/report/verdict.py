@@ -34,10 +34,8 @@ def render_verdict(analysis: Analysis) -> RenderableType:
     c = analysis.comparison
     if c is not None and c.gap is not None and c.comparable:
         parts += _gap(c, runs)
-    elif c is not None:  # why there is no gap to split
-        why = next((n for n in c.notes if n.startswith("not directly comparable")), None) or \
-            (c.notes[0] if c.notes else "no final loss to compare")
-        parts.append(Text.assemble(("Gap: ", "bold"), f"not split into causes: {why}"))
+    elif c is not None:
+        parts.append(Text.assemble(("Gap: ", "bold"), f"not split into causes: {no_gap_reason(c)}"))
     if analysis.records is not None:
         parts.append(_records(analysis.records))
     top = TOP_COMPARED if len(runs) > 1 else TOP
@@ -46,6 +44,12 @@ def render_verdict(analysis: Analysis) -> RenderableType:
         parts.append(Text.assemble((name, "bold"), f": {_losses(f)}"))
         parts += _top_findings(d, top)
     return Panel(Group(*parts), title="Verdict", title_align="left", border_style="bold")
+
+
+def no_gap_reason(c: Comparison) -> str:
+    """Why a comparison has no gap to split: the runs are not comparable, or its first note."""
+    return next((n for n in c.notes if n.startswith("not directly comparable")), None) or \
+        (c.notes[0] if c.notes else "no final loss to compare")
 
 
 def _records(r: RecordStats) -> Text:
@@ -88,7 +92,8 @@ def _top_findings(d: Diagnosis | None, n: int) -> list[RenderableType]:
     if d is None:
         return []
     if not d.findings:
-        return [Text("  " + no_findings(d)[0].lower() + no_findings(d)[1:])]
+        text = no_findings(d)
+        return [Text("  " + text[0].lower() + text[1:])]
     roots = [f for f in d.findings if not f.explained_by]  # a symptom's cause is listed instead
     faults = [f for f in roots if f.severity != "info"] or roots
     out: list[RenderableType] = [_one(i, f) for i, f in enumerate(faults[:n], 1)]

@@ -55,7 +55,7 @@ def sample(path: str, start: str = "\n", max_new_tokens: int = 300, temperature:
     size, chars = model.config.vocab_size, len(stoi)
     padded = size % 64 == 0 and 0 <= size - chars < 64  # padding up to a multiple of 64: ids never trained
     if chars != size and not padded:  # another text's characters: its ids decode to other ones
-        raise InputError(where, f"its vocabulary has {len(stoi)} characters, the model's {model.config.vocab_size}: "
+        raise InputError(where, f"its vocabulary has {chars} characters, the model's {size}: "
                                 "give the text or meta.pkl the run was trained on")
     itos = {i: ch for ch, i in stoi.items()}
     unknown = sorted({ch for ch in start if ch not in stoi})
