@@ -20,7 +20,7 @@ def add_parser(sub: Any) -> None:
     rd = rsub.add_parser("doc", help="print docs/rules.md (Markdown) from the rule files")
     for q in (rl, rs, rd):
         q.add_argument("--rules", action="append", metavar="DIR", help="add the rules in DIR")
-    for q in (rl, rs, rt):
+    for q in (rl, rs):
         q.add_argument("--width", type=positive_int, default=None)
     r.set_defaults(func=cmd_rules)
 

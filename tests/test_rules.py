@@ -89,6 +89,8 @@ def test_templates_allow_plain_names_only_and_show_units():
     units = {"tok": "tokens", "frac": "fraction", "lr": "LR", "n": "nats"}
     assert t.render({"tok": 1536000, "frac": 0.755, "lr": 1e-3, "n": None}, units) == \
         "1,536,000 tokens seen, 76%, lr 0.001, unknown"
+    named = compile_template("{tok} tokens, {tok} token each, {n}.", {"tok", "n"})
+    assert named.render({"tok": 768, "n": 0.5}, units) == "768 tokens, 768 token each, 0.5 nats."
 
 
 def test_flags_are_checked_against_nanogpt_config_keys_and_types():
@@ -207,6 +209,13 @@ def test_rules_subcommands(tmp_path, monkeypatch):
     assert code == 0 and "LD101" in out and "(still-improving)" in out
     code, out, _ = run_cli("rules", "show", "LD1301", "--width", "120")
     assert code == 0 and "nullcontext" in out
+    code, out, _ = run_cli("rules", "show", "LD101", "--width", "80")
+    assert "let      new_iters = max(" in out and "explains" not in out
+    # the why's YAML line breaks are joined: each paragraph wraps only at the panel's edge
+    body = [line.strip("│ ") for line in out.splitlines()]
+    assert "A run whose val loss is still going down when it stops has not converged:" in body
+    code, out, _ = run_cli("rules", "show", "LD1501", "--width", "80")
+    assert "explains LD101" in out
     assert run_cli("rules", "show", "LD9999")[0] == 2
     (tmp_path / "good.yaml").write_text(GOOD)
     code, out, _ = run_cli("rules", "test", str(tmp_path))

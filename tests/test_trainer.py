@@ -364,6 +364,13 @@ def test_sample_decodes_with_the_meta_pkl_the_trainer_writes(tmp_path, capsys):
     assert main(["sample", str(out), "--start", "Z"]) == 2  # never seen: a clear error, no traceback
 
 
+def test_the_shipped_trainer_run_samples_without_data():
+    from conftest import FIXTURES
+    from lossdoctor.trainer.sample import sample
+    s = sample(str(FIXTURES / "lossdoctor_train" / "tiny" / "ckpt.pt"), "def ", 40, seed=1)
+    assert s.step == 100 and s.text.startswith("def ") and len(s.text) == 44
+
+
 def test_sample_a_checkpoint_written_by_nanogpt():
     from conftest import FIXTURES, shared_path
     from lossdoctor.trainer.sample import sample

@@ -11,7 +11,8 @@ come from users. Rendering never raises.
 
 In messages a fact's unit follows its value ("3.84 epochs", "1,536,000 tokens", "0.0160
 nats"), except for a spec ending in `%`, units "", "LR" and "fraction" (write
-`{best_val_frac:.0%}`), and counts the text names itself ("at step {best_val_step}").
+`{best_val_frac:.0%}`), counts the text names itself ("at step {best_val_step}"), and a
+value whose text goes on with its unit ("{tokens_seen} tokens" is not "tokens tokens").
 Unknown values print as "unknown". Without a spec, floats get 4 significant digits and
 ints thousands separators.
 
@@ -57,10 +58,12 @@ class Template:
         """Message text: each value formatted, with its unit (see the module doc)."""
         units = units or {}
         out = []
-        for text, name, spec in self.parts:
+        for i, (text, name, spec) in enumerate(self.parts):
             out.append(text)
             if name is not None:
-                out.append(_shown(_show, values.get(name), spec, units.get(name, "")))
+                after = self.parts[i + 1][0] if i + 1 < len(self.parts) else ""
+                unit = "" if _names_unit(after, units.get(name, "")) else units.get(name, "")
+                out.append(_shown(_show, values.get(name), spec, unit))
         return "".join(out)
 
     def render_raw(self, values: Mapping[str, Any]) -> str:
@@ -148,6 +151,16 @@ def _show(value: Any, spec: str, unit: str) -> str:
     if unit in NO_UNIT or spec.endswith("%") or not isinstance(value, (int, float)):
         return text
     return f"{text} {unit}"
+
+
+def _names_unit(after: str, unit: str) -> bool:
+    """Whether the text after a field already names its unit: "{tokens_seen} tokens" is
+    "1,536,000 tokens", not "1,536,000 tokens tokens" (a singular "token" counts too)."""
+    words = after.split(maxsplit=1)
+    if not unit or not words:
+        return False
+    word = words[0].strip(".,;:)").lower()
+    return word in (unit.lower(), unit.lower().rstrip("s"))
 
 
 def _no_negative_zero(text: str) -> str:

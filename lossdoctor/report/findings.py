@@ -143,6 +143,12 @@ def render_rule_list(rules: list[Rule]) -> RenderableType:
     return t
 
 
+def reflow(text: str) -> str:
+    """The YAML's paragraphs with their hard line breaks joined, for the console to wrap."""
+    paras = re.split(r"\n\s*\n", text.strip())
+    return "\n\n".join(" ".join(p.split()) for p in paras)
+
+
 def rule_number(r: Rule) -> tuple[str, int]:
     """('LD', 101) for LD101-still-improving: the order people count in."""
     m = re.match(r"([A-Z]+)(\d+)", r.code)
@@ -153,17 +159,19 @@ def render_rule(r: Rule) -> RenderableType:
     t = Table.grid(padding=(0, 1))
     t.add_column(style="dim", no_wrap=True)
     t.add_column()
+    lets = "\n".join(f"{name} = {e.source}" for name, e in r.let)
     for label, value in (("category", r.category), ("severity", r.severity), ("file", r.path),
-                         ("when", r.when.source), ("message", r.message.source.strip()),
+                         ("let", lets), ("when", r.when.source), ("message", r.message.source.strip()),
                          ("flags", r.flags.source if r.flags else ""),
                          ("advice", r.advice.source.strip() if r.advice else ""),
                          ("effect", f"{r.effect.kind}: {r.effect.source}"),
                          ("verify", f"{r.verify.flags.source if r.verify.flags else '(as run)'}"
                                     f"; {r.verify.metric} expected {r.verify.expect}; {r.verify.seeds} seeds"),
                          ("params", ", ".join(f"{k}={v}" for k, v in r.params.items())),
+                         ("explains", ", ".join(r.explains)), ("overrides", ", ".join(r.overrides)),
                          ("facts", ", ".join(r.facts_used))):
         if value:
             t.add_row(label, value)
     refs = "\n".join(f"- {x}" for x in r.references)
-    return Panel(Group(t, Text(""), Text(r.why), Text(refs, style="dim")), title=f"{r.id}: {r.title}",
+    return Panel(Group(t, Text(""), Text(reflow(r.why)), Text(refs, style="dim")), title=f"{r.id}: {r.title}",
                  title_align="left")
