@@ -57,6 +57,7 @@ from family_laws import (
     largest_backtest_ratio,
     law_table,
     level_trend,
+    report_backtests,
     off_readme,
     report_alone_by_start,
     report_laws,
@@ -102,6 +103,8 @@ class Row(NamedTuple):
     declined: str | None = None  # lossdoctor's refusal (beyond the epochs it measures); the row is the law's anyway
     last_val: float = float("nan")  # the short log's last logged val
     val_l0: float = float("nan")  # L0 of the val fit's heaviest shape sample
+    train_backtest: float = float("nan")  # the calibrated law's train backtest, rms in sigma
+    val_backtest: float = float("nan")  # the val fit on 70% of the evals, its error at the last (nats)
 
 
 def grid_cases(runs: str) -> list[Case]:
@@ -192,7 +195,10 @@ def predict(case: Case, calibration: Calibration) -> Row:
     assert v is not None and x.baseline.val is not None
     ev, _ = run.curves()
     l0 = x.model.val_parameters.L0 if x.model.val_parameters is not None else float("nan")
-    return Row(case, v.mean, v.lo, v.hi, v.sd, x.baseline.val, x.path(case.scenario), declined, float(ev.val[-1]), l0)
+    bt = x.model.laws.backtest_rms_sigma
+    return Row(case, v.mean, v.lo, v.hi, v.sd, x.baseline.val, x.path(case.scenario), declined, float(ev.val[-1]), l0,
+               bt.calibrated if bt else float("nan"),
+               x.fit.backtest_error if x.fit.backtest_error is not None else float("nan"))
 
 
 def bumps(rows: list[Row]) -> list[tuple[str, float, float, float | None]]:
@@ -332,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nthe calibrated law's backtest error over the free law's, alone through L0 = 0, on the {len(alone_runs)} "
           f"2000-step runs off the grid (long, held-out, repetition): at most {worst:.2f} ({where}); lossdoctor "
           "leaves the calibrated law alone for the ensemble past streams.REFUTED")
+    print(report_backtests(rows))
     print(level_trend(rows))
     print(level_trend(rows, {c.short: (e["ensemble"][0], e["ensemble"][2]) for c, e in laws},
                       "of the ensemble with L0 fitted"))

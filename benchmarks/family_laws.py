@@ -115,6 +115,24 @@ def level_trend(rows: list[Row], errors: dict[str, tuple[float, float]] | None =
             f"val -> error (the val fit's L0): {runs}")
 
 
+def report_backtests(rows: list[Row]) -> str:
+    """Whether the run's own backtests flag the grid's misses at 2.5x: each case's |error|
+    beside the calibrated law's train backtest (rms, sigma) and the val backtest (nats),
+    with their rank correlations."""
+    from scipy.stats import spearmanr
+    sel = sorted((r for r in rows if r.case.source == "grid" and r.case.scenario == "rerun" and r.case.ratio == 2.5),
+                 key=lambda r: abs(r.mean - r.case.truth))
+    if len(sel) < 3:
+        return ""
+    err = [abs(r.mean - r.case.truth) for r in sel]
+    rho_t = spearmanr(err, [r.train_backtest for r in sel]).statistic
+    rho_v = spearmanr(err, [r.val_backtest for r in sel]).statistic
+    cases = "\n".join(f"  {os.path.basename(r.case.short):30s} error {r.mean - r.case.truth:+.3f}  train backtest "
+                      f"{r.train_backtest:5.2f} sigma  val backtest {r.val_backtest:+.3f}" for r in sel)
+    return (f"\nthe run's own backtests against the grid's 2.5x rerun errors ({len(sel)} cases, by |error|): rank "
+            f"correlation with the train backtest {rho_t:+.2f}, with the val backtest {rho_v:+.2f}\n{cases}")
+
+
 def seed_spread(cases: list[Case]) -> dict[int, float]:
     """The sd of one seed's truth at each grid horizon, from the two seeds' differences: a
     predictor of the expected loss is off one seed's truth by about 0.67 of it (median)."""
@@ -191,8 +209,9 @@ def repeat_errors(case: Case) -> dict[str, float]:
         ex = Extrapolator(run, calibration=dataclasses.replace(base, repeat_r_star=r_star))
         stream = Extrapolator._stream
 
-        def record(self: Extrapolator, obs: object, kind: str, peak: float, joined: tuple[str, ...]) -> object:
-            s = stream(self, obs, kind, peak, joined)  # type: ignore[arg-type]
+        def record(self: Extrapolator, obs: object, kind: str, peak: float, joined: tuple[str, ...],
+                   alone: bool) -> object:
+            s = stream(self, obs, kind, peak, joined, alone)  # type: ignore[arg-type]
             if kind == "val" and not chi2:
                 chi2.append(s.post.chi2_min)
             return s

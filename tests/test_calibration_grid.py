@@ -103,3 +103,18 @@ def test_a_continued_long_run_starts_where_its_2000_step_run_ends():
         short, _ = lossdoctor.load(LONG / f"{run.name.split('-resume-')[0].split('-constant-')[0]}-2000").curves()
         assert int(ev.step[0]) == 2000 and int(ev.step[-1]) == 5000
         assert abs(float(ev.val[0]) - float(short.val[-1])) < 0.05  # the same model, evaluated again
+
+
+def test_the_family_benchmark_s_look_inside_the_fit_still_fits_it():
+    """family_laws replaces Extrapolator._stream to read the val fit's chi2: a change of its
+    signature must fail here, not in the benchmark."""
+    bench = _family_benchmark()
+    sys.path.insert(0, str(FIXTURES.parent / "benchmarks"))
+    try:
+        import family_laws
+    finally:
+        sys.path.pop(0)
+    case = next(c for c in bench.heldout_cases(str(LONG), "long") if c.scenario == "rerun")
+    errors = family_laws.repeat_errors(case)
+    assert set(errors) == {"R* 15.4", "none", "own fit", "gap trend"}
+    assert all(abs(e) < 0.5 for e in errors.values())
