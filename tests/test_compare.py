@@ -275,7 +275,7 @@ def test_lr_schedule_is_zero_for_the_same_shape_and_non_zero_for_a_decay_never_r
     other = lr_schedule(tiny, b, fit, to, length.at)
     assert abs(other.cause.delta_val) > 0.005 and not other.cause.interval[0] <= 0 <= other.cause.interval[1]
     assert other.at == pytest.approx(length.at - other.cause.delta_val)
-    assert "decay to step 600600" in other.cause.method
+    assert "decay to step 600000" in other.cause.method  # its own schedule: both runs end at step 1,000
 
 
 def test_config_rest_is_put_on_the_learning_keys_that_differ(sides):
@@ -430,3 +430,13 @@ def test_an_unexplained_rest_says_why_it_is_unexplained():
     c = _analysis(FIXTURES / "lossdoctor_train" / "readme_cpu_2000", FIXTURES / "nanogpt" / "cpu_small").comparison
     assert c.unexplained is not None and "differ in max_iters" in c.unexplained.method  # length not estimated
     assert "no learning config key differs" not in c.unexplained.method
+
+
+def test_a_better_run_exactly_5x_longer_is_extrapolated_to_its_last_eval_not_one_step_past():
+    """nanoGPT's 5000-step run makes 5,001 updates; its last eval is at step 5,000, which is
+    5x the 1000-step run's last step and within what that run supports."""
+    ref = ROOT / "lossdoctor" / "fit" / "reference"
+    c = _analysis(ref / "readme_cpu_seed1338_1000.log", ref / "readme_cpu_seed1338_5000.log").comparison
+    causes = {a.cause: a for a in c.attribution}
+    assert "training length" in causes and "step 5,000 at" in causes["training length"].method
+    assert isinstance(c.to_reach, Reachable)

@@ -493,3 +493,36 @@ def test_runs_fitted_jointly_must_be_of_the_same_config_and_modelled():
         extrapolate(run, 1000, calibrate=lossdoctor.load(FIXTURES / "formats" / "nanochat_base_train.log"))
     same = lossdoctor.load(FIXTURES / "calibration" / "d2w64-shakespeare-s1-600")  # warmup 30, not 20
     assert any("fitted jointly with" in n for n in extrapolate(run, 1000, calibrate=same).notes)
+
+
+def test_inside_the_run_an_overfitting_val_is_the_log_s_and_a_custom_schedule_is_predicted():
+    shift = np.zeros(2001)
+    shift[1000:] = np.linspace(0, 0.4, 1001)
+    run = parse_text(make_log(val_shift=shift))
+    before = extrapolate(run, 750)
+    assert before.scenarios[0].val is not None  # before its minimum the law holds
+    past = extrapolate(run, 2000)
+    assert past.scenarios[0].val is None and "the log's own evals" in past.scenarios[0].note
+    assert past.scenarios[0].train is not None
+    x = extrapolate(parse_text(make_log()), 2000, scenarios=("custom",),
+                    schedule=CustomSchedule(100, 600_000, 1e-4, 1e-3, True))
+    observed, custom = x.scenarios
+    assert (observed.name, custom.name) == ("observed", "custom")
+    flat = law_curve(2000, sched={**SCHED, "lr_decay_iters": 600_000})[2000] + 0.05  # the law, barely decaying
+    assert flat > observed.val.mean and custom.val.mean > observed.val.mean + 0.004  # no annealing bonus
+
+
+def test_a_target_before_the_fitted_points_is_declined():
+    with pytest.raises(CannotExtrapolate, match="before the points the law is fitted on"):
+        extrapolate(parse_text(make_log()), 50)
+
+
+def test_a_curve_the_law_misses_by_far_is_declined_and_a_noiseless_one_is_not():
+    text = make_log()
+    wavy = [line if not line.startswith("iter ") else
+            f"iter {i}: loss {float(line.split()[3].rstrip(',')) + 0.3 * np.sin(i / 60):.4f}, time 40.00ms, mfu 0.01%"
+            for line in text.splitlines() for i in [int(line.split()[1].rstrip(":")) if line.startswith("iter ") else 0]]
+    with pytest.raises(CannotExtrapolate, match="misses this run's own points by"):
+        extrapolate(parse_text("\n".join(wavy) + "\n"), 4000)
+    smooth = make_log(noise=0.0)  # losses rounded to 4 decimals: tiny sigma, tiny misses in nats
+    assert extrapolate(parse_text(smooth), 4000).scenarios[0].val is not None

@@ -147,20 +147,24 @@ def overfitting(a: Side, b: Side) -> Cause | None:
 
 def length_target(fa: Facts, fb: Facts) -> tuple[int, str] | None:
     """The step the worse run is extrapolated to, and how it was chosen: the better run's
-    tokens seen at equal tokens per step, else its number of steps."""
+    tokens seen at equal tokens per step, else its number of steps. The step is an index
+    like the worse run's final step (nanoGPT's last eval, at step 5,000, follows 5,000
+    updates; its steps_done, 5,001, counts the update made after it)."""
     tpi_a, steps_a, tok_a = fa.value("tokens_per_iter"), fa.value("steps_done"), fa.value("tokens_seen")
     tpi_b, steps_b, tok_b = fb.value("tokens_per_iter"), fb.value("steps_done"), fb.value("tokens_seen")
     if not tpi_a or not steps_a:
         return None
+    final_a = fa.value("final_step")
+    extra = steps_a - final_a if final_a is not None and 0 <= steps_a - final_a <= 1 else 0
     if tok_b and tpi_b == tpi_a:
-        to = int(round(tok_b / tpi_a))
-        return to, f"tokens seen ({tok_a:,} -> {tok_b:,}: {to:,} steps of {tpi_a:,} tokens)"
+        to = int(round(tok_b / tpi_a)) - extra
+        return to, f"tokens seen ({tok_a:,} -> {tok_b:,}: step {to:,} at {tpi_a:,} tokens per step)"
     if tok_b and steps_b:
-        to = int(steps_b)
-        return to, (f"number of steps ({steps_a:,} -> {to:,}); its {tpi_b / tpi_a:.1f}x more tokens per step "
+        to = int(steps_b) - extra
+        return to, (f"number of steps ({steps_a:,} -> {steps_b:,}); its {tpi_b / tpi_a:.1f}x more tokens per step "
                     f"({tpi_b:,} vs {tpi_a:,}: batch and context) count with the config below")
-    to = int(steps_b or steps_a)
-    return to, f"number of steps ({steps_a:,} -> {to:,}; the better run's tokens are unknown)"
+    to = int(steps_b or steps_a) - extra
+    return to, f"number of steps ({steps_a:,} -> {steps_b or steps_a:,}; the better run's tokens are unknown)"
 
 
 def training_length(a: Side, fit: Extrapolator, to: int, how: str) -> Step | None:
@@ -170,12 +174,12 @@ def training_length(a: Side, fit: Extrapolator, to: int, how: str) -> Step | Non
     Raises:
         CannotExtrapolate: the run does not allow a prediction.
     """
-    steps_a = int(a.facts.value("steps_done"))
+    end = int(a.facts.value("final_step") or a.facts.value("steps_done"))
     there = _val(fit, max(to, 1), "rerun")
-    here = _val(fit, int(a.facts.value("final_step") or steps_a), "rerun")  # the law at its end
+    here = _val(fit, end, "rerun")  # the law at its end
     if there is None or here is None:
         return None
-    ratio = max(to, 1) / max(steps_a, 1)
+    ratio = max(to, 1) / max(end, 1)
     v = here.mean - there.mean  # the law's own difference: its level at the end cancels
     cause = Cause("training length", v, (here.mean - there.hi, here.mean - there.lo),
                   f"the worse run's own curve extrapolated to the better run's {how}, "
@@ -314,7 +318,7 @@ def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float, unseen: bool =
               and not (schedule or d.key == "max_iters" and length)]
     if missed:
         return Cause("unexplained", rest, (rest - w, rest + w),
-                     f"the runs differ in {', '.join(missed)}, of the training length and schedule, whose share "
+                     f"the runs differ in {', '.join(missed)} (training length and schedule keys), whose share "
                      f"could not be estimated ({why}); no other learning key differs")
     other = " other" if steps else ""
     return Cause("unexplained", rest, (rest - w, rest + w),
@@ -352,8 +356,10 @@ def _known(diff: tuple[KeyDiff, ...]) -> list[KeyDiff]:
 
 
 def _val(fit: Extrapolator, to: int, scenario: str, schedule: CustomSchedule | None = None) -> Estimate | None:
-    """The predicted val of `scenario` at step `to` (the observed value inside the run)."""
-    return fit.extrapolate(to, scenarios=(scenario,), schedule=schedule).scenarios[0].val
+    """The predicted val of `scenario` at step `to` (inside the run: the observed law's
+    value for a rerun, the law under `schedule` for 'custom')."""
+    out = fit.extrapolate(to, scenarios=(scenario,), schedule=schedule).scenarios
+    return next((s.val for s in out if s.name == scenario), out[0].val)
 
 
 def schedule_shape(ra: Run, rb: Run, to: int, force: bool = False) -> CustomSchedule | None:

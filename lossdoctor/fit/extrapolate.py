@@ -178,6 +178,13 @@ class Extrapolator:
         peak = obs.schedule.peak(max(to, last) + 1)
         use_reference = self.reference and to > last  # inside the observed range there is nothing to add
         fits = self._once(("fits", peak, use_reference), lambda: self._fit(obs, peak, use_reference))
+        tr = fits.own.designs["train"]
+        resid = streams.residuals(fits.train, tr)
+        limits.misfit(streams.residual_scale(fits.train, tr), float(np.sqrt(np.mean(resid ** 2))),
+                      obs.schedule.assumed)
+        if to < obs.points.start:
+            raise CannotExtrapolate(f"step {to:,} is before the points the law is fitted on (from step "
+                                    f"{obs.points.start:,}): the log's own evals are the measurement there")
         named = scenarios_mod.named(scenarios, custom, to, last)
         return self._interval(to, obs, fits, [self._predict(n, sched, fits, obs, to) for n, sched in named], peak)
 
@@ -270,6 +277,10 @@ class Extrapolator:
             if overfit is not None and p.name != "observed":
                 note = (f"val is past its minimum ({overfit.best_val:.4f} at step {overfit.best_step}) while "
                         "train keeps falling: more steps are not expected to lower it")
+                val = None
+            elif overfit is not None and to > overfit.best_step:
+                note = (f"val rose past its minimum ({overfit.best_val:.4f} at step {overfit.best_step}), which "
+                        "the fitted law does not model: the log's own evals are the measurement here")
                 val = None
             train = interval.estimate(p.train, w, model_sd, pts.sig_eval, level)
             out.append(Scenario(p.name, p.flags, val, train, note, p.path))
@@ -388,13 +399,10 @@ class Extrapolator:
         return RepeatedData(r_star, epochs, None if epochs is None else repeat.effective_epochs(epochs, r_star))
 
     def _fit_info(self, obs: Observed, fits: Fits, peak: float, val_sd: float) -> FitInfo:
-        pts, tr = obs.points, fits.own.designs["train"]
-        post = fits.train.post
-        best = post.best()
-        resid = (post.coefs[best, 0] + post.coefs[best, 1] * tr.at.u[best] - tr.y) / tr.sigma
+        pts, tr, post = obs.points, fits.own.designs["train"], fits.train.post
         backtest = self._once(("val backtest", peak, fits.alone), lambda: streams.val_backtest(
             fits.own.designs["val"], fits.own.features, pts.curves, fits.alone))
-        return FitInfo(float(np.sqrt(np.mean(resid ** 2))), pts.sig_eval, val_sd, pts.sig_iter,
+        return FitInfo(streams.residual_scale(fits.train, tr), pts.sig_eval, val_sd, pts.sig_iter,
                        PointCounts(len(tr.y), len(pts.val.y)),
                        EffectiveSamples(post.ess, fits.val.post.ess if fits.val else None), backtest)
 

@@ -82,11 +82,12 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
 
 def named(scenarios: tuple[str, ...], custom: CustomSchedule | np.ndarray | None, to: int, last: int
           ) -> list[tuple[str, CustomSchedule | np.ndarray | None]]:
-    """The scenarios to predict at `to`, each with its custom schedule: "observed" alone
-    inside the observed range; 'custom' wherever a schedule is given."""
-    if to <= last:
-        return [("observed", None)]
-    out: list[tuple[str, CustomSchedule | np.ndarray | None]] = [(s, None) for s in scenarios if s != "custom"]
+    """The scenarios to predict at `to`, each with its custom schedule: inside the observed
+    range "observed" (the run as it ran) and 'custom' where a schedule is given (the run's
+    law under another schedule, a fresh run's); beyond it, 'custom' wherever a schedule is
+    given."""
+    out: list[tuple[str, CustomSchedule | np.ndarray | None]] = (
+        [("observed", None)] if to <= last else [(s, None) for s in scenarios if s != "custom"])
     if custom is not None or "custom" in scenarios:
         if custom is None:
             raise CannotExtrapolate("scenario 'custom' needs a schedule")

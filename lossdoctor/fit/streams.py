@@ -132,6 +132,19 @@ class LawValues(NamedTuple):
     sd: np.ndarray
 
 
+def residuals(stream: Stream, d: Design) -> np.ndarray:
+    """(P,) the points' residuals from the heaviest shape sample's fit (nats)."""
+    post = stream.post
+    best = post.best()
+    out: np.ndarray = post.coefs[best, 0] + post.coefs[best, 1] * d.at.u[best] - d.y
+    return out
+
+
+def residual_scale(stream: Stream, d: Design) -> float:
+    """rms of the points' residuals from the heaviest shape sample's fit, in sigma."""
+    return float(np.sqrt(np.mean((residuals(stream, d) / d.sigma) ** 2)))
+
+
 def laws_at(stream: Stream, at: At) -> tuple[LawValues, LawValues]:
     """The calibrated and the free law's predictions where the features are `at`."""
     mean, between, within = stream.post.predict_u(at.u)
