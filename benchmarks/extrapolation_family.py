@@ -105,6 +105,7 @@ class Row(NamedTuple):
     val_l0: float = float("nan")  # L0 of the val fit's heaviest shape sample
     train_backtest: float = float("nan")  # the calibrated law's train backtest, rms in sigma
     val_backtest: float = float("nan")  # the val fit on 70% of the evals, its error at the last (nats)
+    residual: float = float("nan")  # rms of the fit's residuals on the run's own train points, in sigma
 
 
 def grid_cases(runs: str) -> list[Case]:
@@ -198,7 +199,7 @@ def predict(case: Case, calibration: Calibration) -> Row:
     bt = x.model.laws.backtest_rms_sigma
     return Row(case, v.mean, v.lo, v.hi, v.sd, x.baseline.val, x.path(case.scenario), declined, float(ev.val[-1]), l0,
                bt.calibrated if bt else float("nan"),
-               x.fit.backtest_error if x.fit.backtest_error is not None else float("nan"))
+               x.fit.backtest_error if x.fit.backtest_error is not None else float("nan"), x.fit.residual_scale)
 
 
 def bumps(rows: list[Row]) -> list[tuple[str, float, float, float | None]]:
@@ -339,6 +340,10 @@ def main(argv: list[str] | None = None) -> int:
           f"2000-step runs off the grid (long, held-out, repetition): at most {worst:.2f} ({where}); lossdoctor "
           "leaves the calibrated law alone for the ensemble past streams.REFUTED")
     print(report_backtests(rows))
+    worst = max(first, key=lambda r: r.residual)
+    print(f"\nthe largest residual scale over the {len(first)} cases (rms of the law's misses on the run's own "
+          f"train points): {worst.residual:.2f} sigma ({os.path.basename(worst.case.short)}); lossdoctor declines "
+          f"past limits.MISFIT")
     print(level_trend(rows))
     print(level_trend(rows, {c.short: (e["ensemble"][0], e["ensemble"][2]) for c, e in laws},
                       "of the ensemble with L0 fitted"))
