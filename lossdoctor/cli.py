@@ -342,6 +342,9 @@ def _read_schedule(spec: str) -> dict[str, Any] | np.ndarray:
     from .errors import UsageError
     if os.path.exists(spec):
         return _read_lr_file(spec)
+    if "=" not in spec:
+        raise UsageError(f"--schedule {spec}: no such file, and not key=value pairs (warmup_iters=..., "
+                         "lr_decay_iters=..., min_lr=..., learning_rate=...)")
     out: dict[str, Any] = {}
     kinds = {"warmup_iters": int, "lr_decay_iters": int, "min_lr": float, "learning_rate": float}
     least = {"warmup_iters": 0, "lr_decay_iters": 1, "min_lr": 0, "learning_rate": 0}  # learning_rate: above it

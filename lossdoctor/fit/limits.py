@@ -109,7 +109,7 @@ def check(to: int, last: int, per_step: float | None, epochs_limit: float) -> No
                            f"step ({last:,}), past the {epochs_limit:g} the backtests measure for this run "
                            "(docs/extrapolation.md, \"How far\"): no later step is predicted", epochs_limit)
     if per_step is not None and to > last and to * per_step > epochs_limit:
-        raise BeyondEpochs(f"step {to:,} is {_epochs(to * per_step, epochs_limit)} epochs of the training data, beyond the "
-                           f"{epochs_limit:g} the backtests measure for this run (docs/extrapolation.md, "
+        raise BeyondEpochs(f"step {to:,} is {_epochs(to * per_step, epochs_limit)} epochs of the training data, "
+                           f"beyond the {epochs_limit:g} the backtests measure for this run (docs/extrapolation.md, "
                            f"\"How far\"); the farthest this run supports is step "
                            f"{min(int(epochs_limit / per_step), int(MAX_HORIZON * last)):,}", epochs_limit)

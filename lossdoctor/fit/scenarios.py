@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Union
@@ -69,6 +70,10 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
     if name == "custom":
         if isinstance(sched, CustomSchedule):
             p = sched.over(params)
+            _same_peak(p.learning_rate, params.learning_rate, "learning_rate")
+            if p.min_lr > p.learning_rate:
+                raise CannotExtrapolate(f"the schedule's min_lr ({p.min_lr:g}) is above its learning_rate "
+                                        f"({p.learning_rate:g})")
             flags = (f"--max_iters={to} --learning_rate={p.learning_rate:g} --warmup_iters="
                      f"{p.warmup_iters} --lr_decay_iters={p.lr_decay_iters} --min_lr={p.min_lr:g}")
             return p.lr(np.arange(to + 1)), flags
@@ -76,8 +81,18 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
             raise CannotExtrapolate("scenario 'custom' needs a schedule")
         if len(sched) < to + 1:
             raise CannotExtrapolate(f"the schedule file gives {len(sched)} LRs; {to + 1} are needed")
+        _same_peak(float(np.max(sched[:to + 1])), params.learning_rate, "the file's largest LR")
         return sched[:to + 1], f"--max_iters={to} (per-step LRs from the schedule file; no nanoGPT flag sets them)"
     raise CannotExtrapolate(f"unknown scenario {name!r}")
+
+
+def _same_peak(peak: float, runs: float, what: str) -> None:
+    """Refuse a custom schedule whose peak LR is not the run's: the laws count the LR over
+    its peak, so a fresh run at another peak would be predicted as if at the run's."""
+    if not math.isclose(peak, runs, rel_tol=0.01):
+        raise CannotExtrapolate(f"{what} {peak:g} is not the run's peak LR ({runs:g}): the law counts the LR "
+                                "relative to its peak, and one run does not show how the loss depends on the peak "
+                                "(`lossdoctor verify` can train both)")
 
 
 def named(scenarios: tuple[str, ...], custom: CustomSchedule | np.ndarray | None, to: int, last: int
