@@ -138,6 +138,18 @@ def test_load_errors_name_the_file_the_rule_and_the_field(tmp_path, edit, field,
         assert "rule XY001-demo" in msg
 
 
+def test_a_rule_whose_code_another_rule_has_is_refused_naming_both(tmp_path):
+    (tmp_path / "a.yaml").write_text(GOOD)
+    (tmp_path / "b.yaml").write_text(GOOD.replace("XY001-demo", "XY001-other"))
+    (tmp_path / "c.yaml").write_text(GOOD.replace("XY001-demo", "LD101-my-variant"))
+    rules = load_rules([str(tmp_path)])
+    assert rules.get("XY001-demo") is not None and rules.get("XY001-other") is None
+    assert rules.get("LD101-still-improving") is not None and rules.get("LD101-my-variant") is None
+    errors = sorted(str(e) for e in rules.errors)
+    assert len(errors) == 2 and "field id: code XY001 is already XY001-demo's" in errors[0]
+    assert "LD101-my-variant: field id: code LD101 is already LD101-still-improving's" in errors[1]
+
+
 def test_a_broken_file_does_not_stop_the_others_and_user_rules_override_builtins(tmp_path):
     (tmp_path / "good.yaml").write_text(GOOD)
     (tmp_path / "broken.yaml").write_text("id: [unclosed\n")

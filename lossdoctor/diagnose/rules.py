@@ -154,7 +154,9 @@ def builtin_dir() -> str:
 def load_rules(dirs: list[str] | None = None, *, builtin: bool = True,
                fact_names: Collection[str] | None = None) -> RuleSet:
     """The built-in rules, then each dir's; a later rule with the same id replaces an
-    earlier one. A file that does not load is an entry in `errors`; the rest load."""
+    earlier one. A file that does not load is an entry in `errors`; the rest load. A rule
+    whose code another rule of another id already has is not loaded (findings are kept
+    and ranked by code): an error names both."""
     if fact_names is None:
         from ..facts import FACTS
         fact_names = FACTS
@@ -167,6 +169,12 @@ def load_rules(dirs: list[str] | None = None, *, builtin: bool = True,
         for path in sorted(_yaml_files(d)):
             try:
                 for rule in load_rule_file(path, fact_names):
+                    taken = next((r for r in by_id.values() if r.code == rule.code and r.id != rule.id), None)
+                    if taken is not None:
+                        errors.append(RuleError(path, rule.id, "id", f"code {rule.code} is already {taken.id}'s "
+                                                f"({taken.path}); give it another code, or {taken.id}'s id to "
+                                                "replace that rule"))
+                        continue
                     by_id[rule.id] = rule
             except RuleError as e:
                 errors.append(e)
