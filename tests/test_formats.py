@@ -181,7 +181,8 @@ def test_a_nanochat_model_file_is_read_with_its_meta_weights_only(tmp_path: Any)
 
 @pytest.mark.parametrize("name, fmt", [("generic.csv", "csv"), ("generic.jsonl", "jsonl"),
                                        ("trainer_state.json", "hf-trainer"), ("wandb-summary.json", "wandb-summary"),
-                                       ("llmc_main.log", "llmc-main"), ("nanochat_base_train.log", "nanochat")])
+                                       ("llmc_main.log", "llmc-main"), ("nanochat_base_train.log", "nanochat"),
+                                       ("meta_000040.json", "nanochat-ckpt")])
 def test_formats_are_found_by_content_not_by_name(name: str, fmt: str, tmp_path: Any) -> None:
     import shutil
     renamed = tmp_path / "output.txt"
@@ -211,3 +212,15 @@ def test_the_2025_chat_sft_script_gets_its_configurator_flags():
     assert translate("--eval_interval=65", "nanochat") == ("--eval-every=65", None)
     flags, note = translate("--init_from=resume", "nanochat-sft")
     assert flags == "" and note is not None and "cannot resume" in note
+
+
+def test_a_runs_table_names_each_run_once_and_its_own_columns_are_no_setting(tmp_path: Any) -> None:
+    table = tmp_path / "runs.csv"
+    table.write_text('"Name","State","Created","seed","dropout","max_iters","val/loss"\n'
+                     '"base","finished","2026-05-24T17:49:36Z","1","0.2","5000","1.70"\n'
+                     '"base","finished","2026-05-25T13:26:05Z","2","0.2","5000","1.72"\n'
+                     '"nodrop","finished","2026-05-25T14:00:00Z","1","0.0","5000","2.10"\n')
+    runs = lossdoctor.load_many([str(table)])
+    assert [r.source.split("#")[1] for r in runs] == ["base (seed 1)", "base (seed 2)", "nodrop"]
+    an = lossdoctor.analyze([str(table)], diagnose_runs=False)
+    assert [d.key for d in an.comparison.diff] == ["dropout"]

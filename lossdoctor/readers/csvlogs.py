@@ -184,6 +184,7 @@ def read_runs(sample: Sample) -> tuple[Run, ...]:
     step_col = K.pick(names, FINAL_STEP)
     idx = {n: i for i, n in enumerate(names)}
     nanogpt = sum(n in NANOGPT_KEYS for n in names) >= 5
+    labels = _labels(rows, name_col, idx.get("seed"))
     out = []
     for n, row in enumerate(rows, 2):
         found = Found(n_lines=1)
@@ -197,11 +198,29 @@ def read_runs(sample: Sample) -> tuple[Run, ...]:
         for key, i in idx.items():
             if i < len(row) and row[i].strip() and key not in (val_col, train_col):
                 found.set(key, _value(row[i]), n)
-        label = row[name_col] if name_col is not None and name_col < len(row) else f"row {n}"
+        label = labels[n - 2]
         found.notes.append(f"one row of a table of {len(rows)} runs: final values only, no curve")
         out.append(make_run(found, f"{sample.path}#{label}", Dialect.WANDB_RUNS,
                             Measures(train="none", eval_train=nanogpt and train is not None)))
     return tuple(out)
+
+
+def _labels(rows: list[list[str]], name_col: int | None, seed_col: int | None) -> list[str]:
+    """Each row's run name (its CSV line where it has none); a name that several rows share
+    gets their seed where the seeds tell them apart, else the line: each run is named once."""
+    def cell(row: list[str], i: int | None) -> str:
+        return row[i].strip() if i is not None and i < len(row) else ""
+    names = [cell(row, name_col) or f"row {n}" for n, row in enumerate(rows, 2)]
+    out = []
+    for n, (row, name) in enumerate(zip(rows, names, strict=True), 2):
+        twins = [r for r, other in zip(rows, names, strict=True) if other == name]
+        if len(twins) == 1:
+            out.append(name)
+        elif cell(row, seed_col) and len({cell(r, seed_col) for r in twins}) == len(twins):
+            out.append(f"{name} (seed {cell(row, seed_col)})")
+        else:
+            out.append(f"{name} (line {n})")
+    return out
 
 
 def _cell(row: list[str], i: int) -> float | None:

@@ -55,7 +55,7 @@ def read_model(sample: Sample) -> Run:
 
 def sniff_meta(sample: Sample) -> bool:
     """A JSON object with `model_config` and `step`."""
-    if sample.binary or not sample.suffix_in((".json",)) or sample.head.lstrip()[:1] != b"{":
+    if sample.binary or sample.head.lstrip()[:1] != b"{":
         return False
     doc = sample.memo("nanochat.meta", lambda: _json(sample.path, sample.data.tobytes(), strict=False))
     return isinstance(doc, dict) and isinstance(doc.get("model_config"), dict) and "step" in doc
