@@ -311,8 +311,9 @@ def _notes(scan: Scan, run: Run, header: Header) -> tuple[str, ...]:
                      "printed, so default values are not trusted")
     lin = run.lineage()
     if len(run.segments) > len(lin):
-        notes.append(f"the file holds {len(run.segments)} runs; facts use the last run "
-                     f"(segments {', '.join(str(i + 1) for i in lin)}) and its resumed parts")
+        which = ", ".join(str(i + 1) for i in lin)
+        notes.append(f"the file holds {len(run.segments)} runs; facts use run {which} of them (counting from 1; "
+                     "the JSON's lineage counts from 0): the last with losses, and the runs it resumes")
     ws = max((s.world_size for s in run.segments), default=1)
     if ws > 1:
         notes.append(f"{ws} ranks printed the header (DDP); metrics come from rank 0")
