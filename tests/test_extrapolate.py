@@ -526,5 +526,5 @@ def test_a_curve_the_law_misses_by_far_is_declined_and_a_noiseless_one_is_not():
     wavy = "\n".join(wave(line) for line in make_log().splitlines()) + "\n"
     with pytest.raises(CannotExtrapolate, match="misses this run's own points by"):
         extrapolate(parse_text(wavy), 4000)
-    smooth = make_log(noise=0.0)  # losses rounded to 4 decimals: tiny sigma, tiny misses in nats
+    smooth = make_log(noise=0.0)  # losses rounded to 4 decimals: tiny sigma, small misses in nats
     assert extrapolate(parse_text(smooth), 4000).scenarios[0].val is not None

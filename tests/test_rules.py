@@ -70,6 +70,11 @@ def test_expression_semantics():
         evaluate(e, {"b": 2, "c": "cuda"})
     short = compile_expr("a > 2 and b > 1", {"a", "b"})
     assert evaluate(short, {"a": 1}) is False  # `and` decided without b
+    assert evaluate(short, {"b": 0}) is False  # ... and without a: the order does not matter
+    either = compile_expr("a > 1 or b > 10", {"a", "b"})
+    assert evaluate(either, {"b": 2000}) is True
+    with pytest.raises(Missing):
+        evaluate(either, {"b": 1})  # a could still make it true
     assert evaluate(compile_expr("x != None", {"x"}), {"x": None}) is False
     assert evaluate(compile_expr("max(round(s * 2.5 / 100) * 100, s + 100)", {"s"}), {"s": 2000}) == 5000
     with pytest.raises(ExprError, match="unknown name"):

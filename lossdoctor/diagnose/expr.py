@@ -212,10 +212,17 @@ def _eval(node: ast.AST, v: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.BoolOp):
         is_and = isinstance(node.op, ast.And)
         result: Any = None
-        for part in node.values:
-            result = _eval(part, v)
+        missing: Missing | None = None
+        for part in node.values:  # an unknown part decides nothing: the others may still decide
+            try:
+                result = _eval(part, v)
+            except Missing as m:
+                missing = missing or m
+                continue
             if bool(result) != is_and:  # `and` stops at a false part, `or` at a true one
                 return result
+        if missing is not None:
+            raise missing
         return result
     if isinstance(node, ast.UnaryOp):
         return _UNARY[type(node.op)](_eval(node.operand, v))
