@@ -440,3 +440,14 @@ def test_a_better_run_exactly_5x_longer_is_extrapolated_to_its_last_eval_not_one
     causes = {a.cause: a for a in c.attribution}
     assert "training length" in causes and "step 5,000 at" in causes["training length"].method
     assert isinstance(c.to_reach, Reachable)
+
+
+def test_a_run_that_never_trained_gets_no_attribution_and_bpb_gaps_say_bpb():
+    import lossdoctor
+    from conftest import shared_path
+    oom = shared_path("corpus/logs/nanochat/rtx4070-d24-bs8-oom.log")
+    c = lossdoctor.analyze([str(FIXTURES / "formats" / "nanochat_base_train.log"), str(oom)],
+                           diagnose_runs=False).comparison
+    assert c.unit == "bpb" and c.gap == pytest.approx(3.1807 - 1.8765, abs=1e-4)
+    assert c.attribution == () and c.unexplained is None
+    assert any("the worse run logged val only at step 0" in n for n in c.notes)

@@ -28,11 +28,14 @@ worse run needs to reach the better one's best is reach.py's.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..facts import Facts
-from ..run import Run
+from ..run import Dialect, Run
 from .attribute import attribute
 from .results import (
     DERIVED,
@@ -96,7 +99,8 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
     worse = max(known, key=known.__getitem__)
     table = tuple(table_row(r, f, v, known[ref], metric, i == ref)
                   for i, (r, f, v) in enumerate(zip(runs, facts, finals, strict=True))) if len(runs) > 2 else ()
-    return _explain(runs, facts, extrapolators, worse, ref, known[worse] - known[ref], metric, table)
+    c = _explain(runs, facts, extrapolators, worse, ref, known[worse] - known[ref], metric, table)
+    return c if units == ["nats"] else dataclasses.replace(c, unit=units[0])
 
 
 def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequence[Extrapolator] | None,
@@ -118,11 +122,26 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
         return Comparison(b, a, metric, gap, False, diff, side, ov, (), None, tuple(notes), None, table)
     if a == b or abs(gap) < 1e-12 and not diff:
         return Comparison(b, a, metric, 0.0, True, diff, side, ov, (), None, tuple(notes), None, table)
+    untrained = [who for who, r, f in (("the worse run", ra, fa), ("the better run", rb, fb))
+                 if r.format != Dialect.WANDB_RUNS and _last_eval_step(r) == 0  # a table's row has no steps
+                 and f.value("steps_done") is not None and f.value("steps_done") <= 1]
+    if untrained:
+        who = "both runs" if len(untrained) == 2 else untrained[0]
+        notes.append(f"{who} logged val only at step 0, before any training (a crash at the first step?): a "
+                     "final val there is the initial loss, so the gap is not put on config or length")
+        return Comparison(b, a, metric, gap, True, diff, side, ov, (), None, tuple(notes), None, table)
     notes += state_notes(fa, "worse", schedule=True) + state_notes(fb, "better", schedule=False)
     fit = extrapolators[a] if extrapolators is not None else _extrapolator(ra)
     at = attribute(ra, rb, fa, fb, diff, metric, gap, fit)
     return Comparison(b, a, metric, gap, True, diff, side, ov, at.causes, at.unexplained,
                       tuple(notes) + at.notes, at.to_reach, table)
+
+
+def _last_eval_step(run: Run) -> int | None:
+    """The step of the run's last val (None without one)."""
+    ev, _ = run.curves()
+    ok = np.isfinite(ev.val)
+    return int(ev.step[ok][-1]) if ok.any() else None
 
 
 def _extrapolator(run: Run) -> Extrapolator:

@@ -144,7 +144,7 @@ class Comparison:
     reference: int  # index of the better run
     other: int  # index of the worse run
     metric: str  # "val" or "train" (when a run has no val)
-    gap: float | None  # final metric of worse - better (nats)
+    gap: float | None  # final metric of worse - better (in `unit`)
     comparable: bool
     diff: tuple[KeyDiff, ...]
     derived: Derived | None  # None when there is no gap to explain
@@ -154,3 +154,4 @@ class Comparison:
     notes: tuple[str, ...] = ()
     to_reach: ToReach | None = None  # what the worse run needs to reach the better's best
     table: tuple[TableRow, ...] = ()  # N > 2: one row per run
+    unit: str = "nats"  # of the gap and the shares: the runs' val unit (nats, or bpb for nanochat)

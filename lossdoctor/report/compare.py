@@ -26,6 +26,7 @@ def to_dict(c: Comparison, runs: list[Run]) -> dict[str, Any]:
         "other": runs[c.other].source,
         "metric": c.metric,
         "gap": c.gap,
+        "unit": c.unit,
         "comparable": c.comparable,
         "diff": [{"key": d.key, "other": d.other, "reference": d.reference,
                   "origin_other": d.origin_other, "origin_reference": d.origin_reference, "kind": d.kind}
@@ -71,7 +72,7 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
         parts.append(Text("\n".join(c.notes)))
         return Panel(Group(*parts), title="Gap between runs", title_align="left")
     head = (f"worse: {a}\nbetter (reference): {b}\n"
-            f"gap in final {c.metric}: {c.gap:+.4f} nats")
+            f"gap in final {c.metric}: {c.gap:+.4f} {c.unit}")
     parts.append(Text(head))
     if verbose:
         parts += [_diff(c), _derived(c)]
@@ -141,8 +142,8 @@ def _overlap(c: Comparison) -> RenderableType | None:
 
 def _attribution(c: Comparison, verbose: bool) -> list[RenderableType]:
     """The table of causes; with `verbose`, a note number per cause and its method below."""
-    t = Table(title=f"attribution of the {c.gap:+.4f} nats gap (80% intervals)", title_justify="left")
-    for col in ("cause", "share (nats)", "interval") + (("method",) if verbose else ()):
+    t = Table(title=f"attribution of the {c.gap:+.4f} {c.unit} gap (80% intervals)", title_justify="left")
+    for col in ("cause", f"share ({c.unit})", "interval") + (("method",) if verbose else ()):
         t.add_column(col, justify="left" if col in ("cause", "method") else "right")  # method: a note number
     rows = list(c.attribution) + ([c.unexplained] if c.unexplained is not None else [])
     for i, a in enumerate(rows, 1):

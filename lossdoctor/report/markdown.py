@@ -86,10 +86,10 @@ def _runs_table(c: Comparison) -> list[str]:
 def _gap(c: Comparison, runs: list[Run]) -> list[str]:
     assert c.gap is not None
     out = _runs_table(c)
-    out += [f"**Gap:** `{short_name(runs[c.other].source)}` ends **{c.gap:+.4f} nats** above "
+    out += [f"**Gap:** `{short_name(runs[c.other].source)}` ends **{c.gap:+.4f} {c.unit}** above "
             f"`{short_name(runs[c.reference].source)}` (final {c.metric}).", ""]
     causes = sorted(list(c.attribution) + ([c.unexplained] if c.unexplained else []), key=lambda a: -abs(a.delta_val))
-    out += _table(["cause", "share (nats)", "80% interval"],
+    out += _table(["cause", f"share ({c.unit})", "80% interval"],
                   [[a.cause, f"{a.delta_val:+.4f}", f"{a.interval[0]:+.3f} to {a.interval[1]:+.3f}"] for a in causes])
     r = c.to_reach
     if isinstance(r, Reachable):

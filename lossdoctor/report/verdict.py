@@ -123,7 +123,7 @@ def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
     assert c.gap is not None
     worse, better = short_name(runs[c.other].source), short_name(runs[c.reference].source)
     out: list[RenderableType] = [
-        Text.assemble(("Gap: ", "bold"), f"{worse} ends {c.gap:+.4f} nats above {better} "
+        Text.assemble(("Gap: ", "bold"), f"{worse} ends {c.gap:+.4f} {c.unit} above {better} "
                       f"(final {c.metric})")]
     causes = sorted(list(c.attribution) + ([c.unexplained] if c.unexplained is not None else []),
                     key=lambda a: -abs(a.delta_val))
@@ -135,7 +135,10 @@ def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
         if abs(a.delta_val) < 5e-5 and a.cause in ("unexplained", "device/precision numerics"):
             continue  # nothing assigned: said in the table below
         table.add_row(a.cause, f"{a.delta_val:+.4f}", f"(80%: {a.interval[0]:+.3f} to {a.interval[1]:+.3f})")
-    out.append(hanging("  ", table))
+    if causes:
+        out.append(hanging("  ", table))
+    else:  # nothing attributed: say why (a run that never trained)
+        out.append(hanging("  ", Text(next((n for n in c.notes if "not put on" in n), "the gap is not attributed"))))
     do = _one_thing(c)
     if do is not None:
         out.append(do)
