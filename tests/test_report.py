@@ -9,7 +9,7 @@ import re
 import pytest
 from test_cli import check_golden
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 ONE = ["fixtures/lossdoctor_train/readme_cpu_2000"]
 TWO = ["fixtures/lossdoctor_train/readme_cpu_2000", "fixtures/diagnosis/healthy_wide"]
@@ -172,10 +172,10 @@ def test_no_findings_says_whether_any_rule_applied():
 
 
 def test_runs_of_one_runs_table_are_titled_by_their_own_names():
-    from lossdoctor.report.terminal import title_name
+    from lossdoctor.report.names import title_name
     assert title_name("logs/wandb/runs.csv#gpt2_last_char_token_to_char17") == "#gpt2_last_char_token_to_char17"
     assert title_name("out/cpu_run/train.log") == "cpu_run/train.log"
-    from lossdoctor.report.terminal import title_names
+    from lossdoctor.report.names import title_names
     assert title_names(["logs/a/cpu.log", "logs/b/gpu.log"]) == ["cpu.log", "gpu.log"]
     assert title_names(["cpu_run/train.log", "gpu_run/train.log"]) == ["cpu_run/train.log", "gpu_run/train.log"]
 
@@ -189,3 +189,16 @@ def test_markdown_of_three_runs_has_the_runs_table():
     md = analysis_markdown(lossdoctor.analyze([str(p) for p in paths]))
     assert "| run | final val | gap | best val | parameters | tokens seen |" in md
     assert "| `readme_cpu_2000/train.log` (best) | 1.8857 | +0.0000 |" in md
+
+
+def test_at_80_columns_run_names_are_whole_in_the_runs_table_and_in_panel_titles(tmp_path):
+    import shutil
+    ref = ROOT / "lossdoctor" / "fit" / "reference"
+    long_name = tmp_path / "a-run-whose-log-has-a-rather-long-descriptive-name-v2.log"
+    shutil.copy(ref / "readme_cpu_seed1338_1000.log", long_name)
+    paths = [str(long_name), str(ref / "readme_cpu_seed1338_2000.log"), str(ref / "readme_cpu_seed1338_3000.log")]
+    _, out, _ = run_cli("analyze", *paths, "--width", "80")
+    rows = [line for line in out.splitlines() if "readme_cpu_seed1338_2000.log" in line and "│" in line]
+    assert any(line.count("│") > 4 for line in rows)  # its whole name in one cell of the runs table
+    assert "│ a-run-whose-log-has-a-rather-long-descriptive-name-v2.log" in out  # opens its panel, uncut
+    assert all(len(line) <= 80 for line in out.splitlines())

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from ..compare import UNKNOWN_ORIGIN, Comparison, Reachable, ToReach
 from ..run import Run
+from .names import title_names
 
 LABELS = {"params": "parameters", "tokens_per_iter": "tokens / iteration", "steps_done": "steps",
           "tokens_seen": "tokens seen", "train_flops": "training FLOPs", "epochs": "epochs",
@@ -168,14 +169,23 @@ def _reach(r: ToReach) -> str:
 
 
 def _table(c: Comparison) -> RenderableType:
-    t = Table(title=f"runs, against the best final {c.metric}", title_justify="left")
-    for col in ("run", f"final {c.metric}", "gap", "best val", "parameters", "tokens seen"):
-        t.add_column(col, justify="left" if col == "run" else "right", overflow="fold",
-                     ratio=3 if col == "run" else None)
-    for r in c.table:
-        t.add_row(("* " if r.reference else "") + r.run, _num(r.final), _num(r.gap),
-                  _num(r.best_val), _num(r.params), _num(r.tokens_seen))
+    t = Table(title=f"runs, against the best final {c.metric} (gap: final minus the best's)", title_justify="left")
+    for col in ("run", f"final\n{c.metric}", "gap", "best\nval", "params", "tokens\nseen"):  # narrow numbers:
+        t.add_column(col, justify="left" if col == "run" else "right", overflow="fold")  # the names get the rest
+    for r, name in zip(c.table, title_names([r.run for r in c.table]), strict=True):
+        t.add_row(name, _num(r.final), "best" if r.reference else _num(r.gap),
+                  _num(r.best_val), _count(r.params), _count(r.tokens_seen))
     return t
+
+
+def _count(v: float | None) -> str:
+    """A count in three significant digits with k, M or B: 795,904 -> '796k'."""
+    if v is None:
+        return "-"
+    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"{v / div:.3g}{suffix}"
+    return f"{v:g}"
 
 
 def _num(v: Any) -> str:

@@ -15,6 +15,9 @@ STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 MAX_SKIPPED = 8  # not-applicable rules listed; the count is complete
 
 
+TITLE_FITS = 72  # characters: a panel's title at 80 columns, less its corners and padding
+
+
 def render_diagnosis(d: Diagnosis, verbose: bool = True, title: str | None = None) -> RenderableType:
     """Each finding with its flags, advice and effect; `verbose` adds the evidence and the
     rules that did not apply, with why. `title` names the run."""
@@ -37,8 +40,11 @@ def render_diagnosis(d: Diagnosis, verbose: bool = True, title: str | None = Non
                           + "\n  ".join(lines), style="dim"))
     counts = f"{len(d.findings)} ({_counts(d)})"
     head = f"Findings: {counts}; {len(d.passed)} rules passed, {len(d.not_applicable)} not applicable"
-    if title is not None:
+    if title is not None and len(f"Findings for {title}: {counts}") <= TITLE_FITS:
         head = f"Findings for {title}: {counts}"
+    elif title is not None:  # a title past 80 columns would be cut: the name opens the panel instead
+        head = f"Findings: {counts}"
+        parts.insert(0, Text(title, style="bold"))
     return Panel(Group(*parts), title=head, title_align="left")
 
 

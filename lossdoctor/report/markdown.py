@@ -16,7 +16,8 @@ from ..facts import Facts
 from ..fit.results import Estimate, Extrapolation
 from ..run import Run
 from .findings import effect_text, no_findings
-from .terminal import format_fact, short_name
+from .names import short_name
+from .terminal import format_fact
 from .verdict import TOP, TOP_COMPARED, no_gap_reason
 
 

@@ -19,7 +19,7 @@ from ..errors import UsageError
 from ..facts import Facts
 from ..fit.results import Extrapolation
 from ..run import Run
-from .terminal import short_name
+from .names import short_name
 
 if TYPE_CHECKING:
     from ..fit.extrapolate import Extrapolator

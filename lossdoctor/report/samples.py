@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..trainer.sample import Sample
-from .terminal import short_name
+from .names import short_name
 
 SIDE_BY_SIDE = 3  # more checkpoints than this are stacked, one panel each
 

@@ -20,7 +20,7 @@ from ..diagnose import Diagnosis, Finding
 from ..facts import Facts
 from ..run import Run
 from .findings import STYLE, hanging, no_findings
-from .terminal import short_name
+from .names import short_name
 
 TOP = 3  # findings named in the verdict, per run
 TOP_COMPARED = 2  # per run, when runs are compared: the gap comes first

@@ -1,0 +1,24 @@
+"""Short names of runs for titles and tables: what tells runs apart at 80 columns."""
+
+from __future__ import annotations
+
+
+def short_name(source: str) -> str:
+    """The last two parts of a run's path ('cpu_run/train.log'), for titles."""
+    path = source.split(" + ")[0].replace("\\", "/").rstrip("/")
+    return "/".join(path.split("/")[-2:])
+
+
+def title_name(source: str) -> str:
+    """short_name, but a run of a runs table ('runs.csv#baseline') by its own name alone
+    ('#baseline'): a title cut at the panel's width keeps what tells the runs apart."""
+    name = short_name(source)
+    return "#" + name.rsplit("#", 1)[1] if "#" in name else name
+
+
+def title_names(sources: list[str]) -> list[str]:
+    """Each run's name in its panel title: title_name's last part ('gpu.log', '#baseline')
+    where those tell the runs apart, else title_name ('cpu_run/train.log')."""
+    full = [title_name(s) for s in sources]
+    last = [n.rsplit("/", 1)[-1] for n in full]
+    return last if len(set(last)) == len(last) else full
