@@ -143,7 +143,8 @@ def _overlap(c: Comparison) -> RenderableType | None:
 
 def _attribution(c: Comparison, verbose: bool) -> list[RenderableType]:
     """The table of causes; with `verbose`, a note number per cause and its method below."""
-    t = Table(title=f"attribution of the {c.gap:+.4f} {c.unit} gap (80% intervals)", title_justify="left")
+    head = Text(f"attribution of the {c.gap:+.4f} {c.unit} gap (80% intervals)", style="italic")  # the panel's
+    t = Table()  # width, not the table's: a narrow table would fold a title
     for col in ("cause", f"share ({c.unit})", "interval") + (("method",) if verbose else ()):
         t.add_column(col, justify="left" if col in ("cause", "method") else "right")  # method: a note number
     rows = list(c.attribution) + ([c.unexplained] if c.unexplained is not None else [])
@@ -154,8 +155,8 @@ def _attribution(c: Comparison, verbose: bool) -> list[RenderableType]:
     t.add_row(Text("total", style="bold"), Text(f"{total:+.4f}", style="bold"), "",
               *(("observed",) if verbose else ()))
     if not verbose:
-        return [t]
-    return [t, Text("\n".join(f"[{i}] {a.cause}: {a.method}" for i, a in enumerate(rows, 1)))]
+        return [head, t]
+    return [head, t, Text("\n".join(f"[{i}] {a.cause}: {a.method}" for i, a in enumerate(rows, 1)))]
 
 
 def _reach(r: ToReach) -> str:
