@@ -414,3 +414,14 @@ def test_known_tells_an_unknown_fact_without_making_the_rule_not_applicable():
         evaluate(compile_expr("a > 0", {"a"}), {})
     with pytest.raises(ExprError, match="known\\(\\) takes one name"):
         compile_expr("known(a + 1)", {"a"})
+
+
+def test_a_constant_lr_run_is_not_given_schedule_flags_train_py_ignores():
+    from lossdoctor.diagnose import check
+    rule = BUILTIN.get("LD101")
+    case = {"val_slope_z": -11.0, "best_val_frac": 1.0, "val_slope": -0.05, "n_tail_evals": 6, "best_val": 1.7325,
+            "steps_done": 5001}
+    assert check(rule, case).flags == "--max_iters=12500 --lr_decay_iters=12500"
+    const = check(rule, {**case, "decay_lr": False})
+    assert const.flags == "--max_iters=12500" and "not --lr_decay_iters=12500: the run has decay_lr=False" in const.advice
+    assert check(rule, {**case, "decay_lr": True}).flags == "--max_iters=12500 --lr_decay_iters=12500"

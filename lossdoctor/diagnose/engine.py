@@ -182,6 +182,8 @@ def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
             except TemplateError as e:
                 return NotApplicable(rule.id, f"cannot write its flags: {e}")
             flags, advice_note = _not_already(flags, values)
+            flags, unused = _schedule_unused(flags, values)
+            advice_note = " ".join(n for n in (advice_note, unused) if n) or None
     evidence = {}
     for name in rule.facts_used:
         f = facts[name] if facts is not None and name in facts else None
@@ -209,6 +211,24 @@ def _not_already(flags: str, values: Mapping[str, Any]) -> tuple[str, str | None
     if not already:
         return flags, None
     return " ".join(keep), f"(the run already has {', '.join(already)})"
+
+
+SCHEDULE_FLAGS = ("lr_decay_iters", "warmup_iters", "min_lr")  # read by train.py's get_lr only
+
+
+def _schedule_unused(flags: str, values: Mapping[str, Any]) -> tuple[str, str | None]:
+    """`flags` without the schedule's keys where the run has decay_lr=False and the flags
+    do not turn it on (train.py then trains at learning_rate and never calls get_lr), and
+    a note naming those, or None."""
+    words = flags.split()
+    if values.get("decay_lr") is not False or "--decay_lr=True" in words:
+        return flags, None
+    dropped = [w for w in words if w[2:].split("=", 1)[0] in SCHEDULE_FLAGS]
+    if not dropped:
+        return flags, None
+    keep = [w for w in words if w not in dropped]
+    return " ".join(keep), (f"(not {', '.join(dropped)}: the run has decay_lr=False, a constant LR, and train.py "
+                            "ignores the schedule's keys; add --decay_lr=True for a decaying one)")
 
 
 def _same(have: Any, want: Any) -> bool:
