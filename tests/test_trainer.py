@@ -386,3 +386,16 @@ def test_sample_refuses_a_text_whose_vocabulary_is_not_the_model_s(tmp_path):
     (tmp_path / "four.txt").write_text("abcd")
     with pytest.raises(InputError, match="its vocabulary has 4 characters, the model's 65"):
         sample(str(FIXTURES / "nanogpt" / "tiny_resume" / "ckpt.pt"), "a", 5, data=str(tmp_path / "four.txt"))
+
+
+def test_flags_alone_on_the_embedded_corpus_name_it_as_the_dataset(tmp_path, capsys, monkeypatch):
+    """train.py's default dataset is openwebtext: a run that read the embedded corpus says so,
+    in its log and its checkpoint, rather than claim openwebtext."""
+    import torch
+
+    from lossdoctor.cli import main
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *TINY, "--max_iters=2", f"--out_dir={tmp_path / 'o'}", "--no-progress"]) == 0
+    assert "Overriding: dataset = embedded" in capsys.readouterr().out
+    ckpt = torch.load(tmp_path / "o" / "ckpt.pt", weights_only=True)
+    assert ckpt["config"]["dataset"] == "embedded"

@@ -68,6 +68,8 @@ def data_for(cfg: TrainConfig, path: str | None) -> Data:
 def run_training(config_file: str | None, args: list[str], data: str | None,
                  progress: bool = True) -> TrainResult:
     cfg = resolve(config_file, args)
+    if data is None and cfg["dataset"] == "openwebtext" and without_local_data("openwebtext", None):
+        cfg = resolve(base=cfg, overrides={"dataset": EMBEDDED})  # the log and ckpt name the data that is used
     return train(cfg, data_for(cfg, data), progress=progress)
 
 
