@@ -30,7 +30,10 @@ class Dialect(str, Enum):
     NANOCHAT_CKPT = "nanochat-ckpt"  # nanochat's meta_NNNNNN.json (with model_NNNNNN.pt)
     MODDED = "modded-nanogpt"  # a modded-nanogpt record log (its source code printed first)
     LLMC = "llmc"  # llm.c's train_gpt2cu stdout
-    LLMC_MAIN = "llmc-main"  # llm.c's -o main.log (`s:N trl:X`, `s:N tel:X`)
+    LLMC_MAIN = "llmc-main"  # llm.c's -o main.log (`s:N trl:X lr:Y norm:Z`, `s:N tel:X`)
+    # `s:N trl:X` without lr/norm: llm.c before mid-2024, or a PyTorch script writing its
+    # format (modded-nanogpt's first train_gpt2.py): whose flags, the log does not say
+    LLMC_STYLE = "llmc-style"
     BUILD_NANOGPT = "build-nanogpt"  # build-nanogpt's train_gpt2.py stdout
     BUILD_NANOGPT_LOG = "build-nanogpt-log"  # build-nanogpt's log/log.txt (`N train X`)
     HF_TRAINER = "hf-trainer"  # Hugging Face Trainer's trainer_state.json

@@ -111,5 +111,14 @@ def _row(found: Found, n: int, name: str, value: str) -> None:
 
 
 def read_main(sample: Sample) -> Run:
+    """llm.c's main.log. Its train lines carry `lr:` and `norm:` since mid-2024; a file whose
+    first train lines do not may be an older llm.c or a PyTorch script that writes the same
+    lines (`llmc-style`): its flags are not llm.c's for certain."""
     found = point_lines(sample, MAIN, {"trl": "train", "tel": "val", "eval": "hellaswag"}, MAIN_FIELD)
-    return make_run(found, sample.path, Dialect.LLMC_MAIN, Measures(eval_train=False))
+    trl = [x for x in islice(iter_lines(sample), 200) if " trl:" in x]
+    dialect = Dialect.LLMC_MAIN if any(MAIN_FIELD.search(x) for x in trl) or not trl else Dialect.LLMC_STYLE
+    if dialect is Dialect.LLMC_STYLE:
+        found.notes.append("`s:N trl:X` lines without lr: or norm: fields: an llm.c main.log of before mid-2024, "
+                           "or a PyTorch script writing that format (modded-nanogpt's first train_gpt2.py); "
+                           "findings name config keys, not either trainer's flags")
+    return make_run(found, sample.path, dialect, Measures(eval_train=False))
