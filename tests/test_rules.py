@@ -423,5 +423,6 @@ def test_a_constant_lr_run_is_not_given_schedule_flags_train_py_ignores():
             "steps_done": 5001}
     assert check(rule, case).flags == "--max_iters=12500 --lr_decay_iters=12500"
     const = check(rule, {**case, "decay_lr": False})
-    assert const.flags == "--max_iters=12500" and "not --lr_decay_iters=12500: the run has decay_lr=False" in const.advice
+    assert const.flags == "--max_iters=12500"
+    assert "not --lr_decay_iters=12500: the run has decay_lr=False" in const.advice
     assert check(rule, {**case, "decay_lr": True}).flags == "--max_iters=12500 --lr_decay_iters=12500"
