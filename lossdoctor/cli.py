@@ -406,8 +406,8 @@ def _positive_float(text: str) -> float | str:
         x = float(text)
     except ValueError:
         return text  # a device name, resolved later
-    if not x > 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text}")
+    if not 0 < x < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite positive number: {text}")
     return x
 
 

@@ -92,10 +92,11 @@ def test_templates_allow_plain_names_only_and_show_units():
         compile_template("{y}", {"x"})
     t = compile_template("{tok} seen, {frac:.0%}, lr {lr:g}, {n}", {"tok", "frac", "lr", "n"})
     units = {"tok": "tokens", "frac": "fraction", "lr": "LR", "n": "nats"}
-    assert t.render({"tok": 1536000, "frac": 0.755, "lr": 1e-3, "n": None}, units) == \
+    assert t.render({"tok": 1536000, "frac": 0.755, "lr": 1e-3}, units) == \
         "1,536,000 tokens seen, 76%, lr 0.001, unknown"
     named = compile_template("{tok} tokens, {tok} token each, {n}.", {"tok", "n"})
     assert named.render({"tok": 768, "n": 0.5}, units) == "768 tokens, 768 token each, 0.5 nats."
+    assert named.render({"tok": None}, units) == "none, none, unknown."  # a known null; n not given
 
 
 def test_flags_are_checked_against_nanogpt_config_keys_and_types():

@@ -13,7 +13,8 @@ In messages a fact's unit follows its value ("3.84 epochs", "1,536,000 tokens", 
 nats"), except for a spec ending in `%`, units "", "LR" and "fraction" (write
 `{best_val_frac:.0%}`), counts the text names itself ("at step {best_val_step}"), and a
 value whose text goes on with its unit ("{tokens_seen} tokens" is not "tokens tokens").
-Unknown values print as "unknown". Without a spec, floats get 4 significant digits and
+Unknown values print as "unknown", a known null (nan_step of a run without NaN) as "none".
+Without a spec, floats get 4 significant digits and
 ints thousands separators.
 
 Flags are `--key=value` words for nanoGPT's train.py. nanoGPT's configurator takes a key
@@ -63,7 +64,8 @@ class Template:
             if name is not None:
                 after = self.parts[i + 1][0] if i + 1 < len(self.parts) else ""
                 unit = "" if _names_unit(after, units.get(name, "")) else units.get(name, "")
-                out.append(_shown(_show, values.get(name), spec, unit))
+                shown = "none" if name in values and values[name] is None else None  # a known null, not unknown
+                out.append(shown or _shown(_show, values.get(name), spec, unit))
         return "".join(out)
 
     def render_raw(self, values: Mapping[str, Any]) -> str:
