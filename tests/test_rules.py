@@ -96,7 +96,7 @@ def test_templates_allow_plain_names_only_and_show_units():
         "1,536,000 tokens seen, 76%, lr 0.001, unknown"
     named = compile_template("{tok} tokens, {tok} token each, {n}.", {"tok", "n"})
     assert named.render({"tok": 768, "n": 0.5}, units) == "768 tokens, 768 token each, 0.5 nats."
-    assert named.render({"tok": None}, units) == "none, none, unknown."  # a known null; n not given
+    assert named.render({"tok": None}, units) == "none tokens, none token each, unknown."  # a known null; n absent
 
 
 def test_flags_are_checked_against_nanogpt_config_keys_and_types():
