@@ -170,13 +170,14 @@ def _reach(r: ToReach) -> str:
 
 
 def _table(c: Comparison) -> RenderableType:
-    t = Table(title=f"runs, against the best final {c.metric} (gap: final minus the best's)", title_justify="left")
+    head = Text(f"runs, against the best final {c.metric} (gap: final minus the best's)", style="italic")
+    t = Table()  # its caption above it, at the panel's width
     for col in ("run", f"final\n{c.metric}", "gap", "best\nval", "params", "tokens\nseen"):  # narrow numbers:
         t.add_column(col, justify="left" if col == "run" else "right", overflow="fold")  # the names get the rest
     for r, name in zip(c.table, title_names([r.run for r in c.table]), strict=True):
         t.add_row(name, _num(r.final), "best" if r.reference else _num(r.gap),
                   _num(r.best_val), _count(r.params), _count(r.tokens_seen))
-    return t
+    return Group(head, t)
 
 
 def _count(v: float | None) -> str:
