@@ -178,13 +178,8 @@ class Extrapolator:
         peak = obs.schedule.peak(max(to, last) + 1)
         use_reference = self.reference and to > last  # inside the observed range there is nothing to add
         fits = self._once(("fits", peak, use_reference), lambda: self._fit(obs, peak, use_reference))
-        tr = fits.own.designs["train"]
-        resid = streams.residuals(fits.train, tr)
-        limits.misfit(streams.residual_scale(fits.train, tr), float(np.sqrt(np.mean(resid ** 2))),
-                      obs.schedule.assumed)
-        if to < obs.points.start:
-            raise CannotExtrapolate(f"step {to:,} is before the points the law is fitted on (from step "
-                                    f"{obs.points.start:,}): the log's own evals are the measurement there")
+        limits.misfit(fits.train, fits.own.designs["train"], obs.schedule.assumed)
+        limits.before_fit(to, obs.points.start)
         named = scenarios_mod.named(scenarios, custom, to, last)
         return self._interval(to, obs, fits, [self._predict(n, sched, fits, obs, to) for n, sched in named], peak)
 

@@ -1,15 +1,19 @@
-"""How far a run can be extrapolated: curves outside what the law models, and targets
-past the horizon or the epochs of the data that the backtests measure."""
+"""How far a run can be extrapolated: curves outside what the law models, a law that
+misses the run's own points, and targets before the fitted points or past the horizon or
+the epochs of the data that the backtests measure."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from .points import CannotExtrapolate
 
 if TYPE_CHECKING:
     from ..run import Run
+    from .streams import Design, Stream
 
 # the longest horizon, as a multiple of the run's last step, that benchmarks/extrapolation.py
 # backtests (800 -> 4000 and 1000 -> 5000): past it the error is not measured, so no
@@ -80,16 +84,25 @@ def epochs_per_step(run: Run, last: int) -> float | None:
     return float(epochs.value) / last if epochs.known and last > 0 else None
 
 
-def misfit(scale: float, rms: float, assumed: Sequence[str]) -> None:
-    """Raise CannotExtrapolate where the law misses the run's own train points by more than
-    MISFIT (`scale`: rms in sigma) and MISFIT_NATS (`rms`): it does not describe this
-    curve, inside the run or past it. `assumed`: the schedule keys the log does not show,
-    the likeliest reason."""
+def misfit(stream: Stream, own: Design, assumed: Sequence[str]) -> None:
+    """Raise CannotExtrapolate where the train `stream`'s fit misses the run's `own` train
+    points by more than MISFIT (rms, in sigma) and MISFIT_NATS (rms): the law does not
+    describe this curve, inside the run or past it. `assumed`: the schedule keys the log
+    does not show, the likeliest reason."""
+    from .streams import residual_scale, residuals
+    scale, rms = residual_scale(stream, own), float(np.sqrt(np.mean(residuals(stream, own) ** 2)))
     if scale > MISFIT and rms > MISFIT_NATS:
         why = (f"; the log does not show {', '.join(assumed)}, and nanoGPT's defaults, assumed for them, may not "
                "be what ran" if assumed else "")
         raise CannotExtrapolate(f"the fitted law misses this run's own points by {scale:.0f} sigma ({rms:.3f} "
                                 f"nats) rms, where the runs it is measured on stay under 10 sigma{why}")
+
+
+def before_fit(to: int, start: int) -> None:
+    """Raise CannotExtrapolate for a target before the first step the law is fitted on."""
+    if to < start:
+        raise CannotExtrapolate(f"step {to:,} is before the points the law is fitted on (from step {start:,}): "
+                                "the log's own evals are the measurement there")
 
 
 def _epochs(x: float, limit: float) -> str:
