@@ -451,3 +451,30 @@ def test_a_run_that_never_trained_gets_no_attribution_and_bpb_gaps_say_bpb():
     assert c.unit == "bpb" and c.gap == pytest.approx(3.1807 - 1.8765, abs=1e-4)
     assert c.attribution == () and c.unexplained is None
     assert any("the worse run logged val only at step 0" in n for n in c.notes)
+
+
+def test_one_trainer_read_as_a_log_and_as_an_out_dir_still_shares_its_curve(tmp_path):
+    """A nanoGPT log against a nanoGPT out_dir (log + ckpt.pt) is one trainer: the better
+    run's own curve gives the length share where the worse run cannot be extrapolated."""
+    tiny = FIXTURES / "lossdoctor_train" / "tiny"
+    cut = []
+    for line in (tiny / "train.log").read_text().splitlines():
+        if line.startswith("step 75:"):
+            break
+        if not line.startswith("iter "):  # evals only: too few points to extrapolate
+            cut.append(line)
+    (tmp_path / "train.log").write_text("\n".join(cut) + "\n")
+    c = _analysis(tmp_path / "train.log", tiny).comparison
+    length = next(a for a in c.attribution if a.cause == "training length")
+    assert "the better run's own val at the worse run's last eval (step 50)" in length.method
+
+
+def test_a_gap_on_train_loss_is_in_nats_even_between_bpb_runs(tmp_path):
+    head = (FIXTURES / "formats" / "nanochat_base_train.log").read_text().splitlines()
+    head = [x for x in head if "Validation bpb" not in x]  # nanochat (val in bpb), with no val: train compared
+    (tmp_path / "a.log").write_text("\n".join(head) + "\n")
+    (tmp_path / "b.log").write_text("\n".join(x.replace("loss: ", "loss: 0") for x in head) + "\n")
+    import lossdoctor
+    assert lossdoctor.load(tmp_path / "a.log").measures.val_unit == "bpb"
+    c = _analysis(tmp_path / "a.log", tmp_path / "b.log").comparison
+    assert c.metric == "train" and c.unit == "nats"

@@ -100,7 +100,8 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
     table = tuple(table_row(r, f, v, known[ref], metric, i == ref)
                   for i, (r, f, v) in enumerate(zip(runs, facts, finals, strict=True))) if len(runs) > 2 else ()
     c = _explain(runs, facts, extrapolators, worse, ref, known[worse] - known[ref], metric, table)
-    return c if units == ["nats"] else dataclasses.replace(c, unit=units[0])
+    unit = units[0] if metric == "val" else "nats"  # train losses are nats in every trainer read
+    return c if unit == "nats" else dataclasses.replace(c, unit=unit)
 
 
 def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequence[Extrapolator] | None,

@@ -62,7 +62,7 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
         return without_evals(diff, gap)
     a, b = Side.of(ra, fa, metric, la), Side.of(rb, fb, metric, lb)
     w = Z80 * math.hypot(a.se, b.se)
-    causes = [eval_noise(a, b, metric)]
+    causes = [eval_noise(a, b, metric, ra.measures.val_unit if metric == "val" else "nats")]
     ovf = overfitting(a, b)
     if ovf is not None:
         causes.append(ovf)
@@ -112,7 +112,7 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
 
 # -- the causes, in path order -----------------------------------------------------------
 
-def eval_noise(a: Side, b: Side, metric: str) -> Cause:
+def eval_noise(a: Side, b: Side, metric: str, unit: str = "nats") -> Cause:
     """Each final is one noisy eval: observed minus smoothed, the worse run's minus the better's."""
     noise = (a.final - a.smoothed) - (b.final - b.smoothed)
     w = Z80 * math.hypot(a.se, b.se)
@@ -120,7 +120,7 @@ def eval_noise(a: Side, b: Side, metric: str) -> Cause:
                  f"each final {metric} minus a straight line through its run's last evals, read at "
                  f"the last step (eval_iters {_shown(a.facts.value('eval_iters'))} vs "
                  f"{_shown(b.facts.value('eval_iters'))}: one eval's standard error {_se_text(a)} vs "
-                 f"{_se_text(b)} nats)")
+                 f"{_se_text(b)} {unit})")
 
 
 def _shown(v: object) -> str:
@@ -205,7 +205,8 @@ def length_observed(a: Side, b: Side, diff: tuple[KeyDiff, ...]) -> Step | None:
     schedule (no schedule key shown to differ), so that at that step both stood at the same
     point of it; None where they do not (or come from two trainers, whose schedules differ
     whatever their keys say), or the better run's curve does not reach it."""
-    if any(d.key in SCHEDULE_SHAPE for d in _known(diff)) or a.run.format != b.run.format:
+    ta, tb = a.run.format.trainer, b.run.format.trainer  # "" where the format does not say
+    if any(d.key in SCHEDULE_SHAPE for d in _known(diff)) or ta and tb and ta != tb:
         return None
     ea, eb = a.run.curves()[0], b.run.curves()[0]
     ok = np.isfinite(eb.val)

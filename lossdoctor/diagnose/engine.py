@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..facts import Facts
 from ..nanogpt import configurator_value
 from ..run import Run
-from .expr import EvalError, Missing, evaluate
+from .expr import EvalError, Failed, Missing, evaluate
 from .ranking import rank
 from .rules import Rule, RuleSet
 from .template import Flags, TemplateError
@@ -155,15 +155,17 @@ def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
     """The rule on these fact values: a Finding, NotApplicable (with why), or None (passed)."""
     scope: dict[str, Any] = {**values, **rule.params}
     why_not: dict[str, str] = {}  # let name -> why it has no value
+    failed: dict[str, Failed] = {}  # lets that raised: reading one fails again, in `when` and later lets
     for name, e in rule.let:
         try:
-            scope[name] = evaluate(e, scope)
+            scope[name] = evaluate(e, {**scope, **failed})
         except Missing as m:  # unknown; `when` says whether it matters
             why_not[name] = why_not.get(m.name) or _why_missing(m.name, facts)
-        except EvalError as err:
-            why_not[name] = f"cannot compute {name}: {err}"
+        except EvalError as err:  # a let that read a failed one keeps its reason
+            why_not[name] = str(err) if str(err).startswith("cannot compute ") else f"cannot compute {name}: {err}"
+            failed[name] = Failed(why_not[name])
     try:
-        fired = evaluate(rule.when, scope)
+        fired = evaluate(rule.when, {**scope, **failed})
     except Missing as m:
         return NotApplicable(rule.id, why_not.get(m.name) or _why_missing(m.name, facts))
     except EvalError as e:

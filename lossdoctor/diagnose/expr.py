@@ -27,7 +27,7 @@ import math
 import operator
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from .limits import MAX_EXPR_CHARS, MAX_EXPR_DEPTH, MAX_INT, MAX_ROUND_DIGITS, MAX_TEXT
 
@@ -80,6 +80,14 @@ class Missing(Exception):
 
 class EvalError(Exception):
     """The expression failed on these values (division by zero, log of a negative, ...)."""
+
+
+class Failed(NamedTuple):
+    """A value that could not be computed (a rule `let` that raised EvalError): reading it
+    raises EvalError again, so the failure is not taken for an unknown fact that `and`/`or`
+    may do without."""
+
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -208,6 +216,8 @@ def _eval(node: ast.AST, v: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.Name):
         if node.id not in v:
             raise Missing(node.id)
+        if isinstance(v[node.id], Failed):
+            raise EvalError(v[node.id].reason)
         return v[node.id]
     if isinstance(node, ast.BoolOp):
         is_and = isinstance(node.op, ast.And)
