@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from conftest import FIXTURES, ROOT, parse_text, shared_path
+from conftest import FIXTURES, ROOT, parse_text, run_cli, shared_path
 from lossdoctor.compare import KeyDiff, Reachable, Unreachable
 
 DIAG = FIXTURES / "diagnosis"
@@ -450,7 +450,10 @@ def test_a_run_that_never_trained_gets_no_attribution_and_bpb_gaps_say_bpb():
                            diagnose_runs=False).comparison
     assert c.unit == "bpb" and c.gap == pytest.approx(3.1807 - 1.8765, abs=1e-4)
     assert c.attribution == () and c.unexplained is None
-    assert any("the worse run logged val only at step 0" in n for n in c.notes)
+    assert c.unattributed is not None and "the worse run logged val only at step 0" in c.unattributed
+    code, md, _ = run_cli("analyze", str(FIXTURES / "formats" / "nanochat_base_train.log"), str(oom),
+                          "--format", "markdown")
+    assert "The gap is not attributed: the worse run logged val only at step 0" in md and "| cause |" not in md
 
 
 def test_one_trainer_read_as_a_log_and_as_an_out_dir_still_shares_its_curve(tmp_path):

@@ -128,9 +128,10 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
                  and f.value("steps_done") is not None and f.value("steps_done") <= 1]
     if untrained:
         who = "both runs" if len(untrained) == 2 else untrained[0]
-        notes.append(f"{who} logged val only at step 0, before any training (a crash at the first step?): a "
-                     "final val there is the initial loss, so the gap is not put on config or length")
-        return Comparison(b, a, metric, gap, True, diff, side, ov, (), None, tuple(notes), None, table)
+        why = (f"{who} logged val only at step 0, before any training (a crash at the first step?): a final val "
+               "there is the initial loss, so the gap is not put on config or length")
+        return Comparison(b, a, metric, gap, True, diff, side, ov, (), None, tuple(notes), None, table,
+                          unattributed=why)
     notes += state_notes(fa, "worse", schedule=True) + state_notes(fb, "better", schedule=False)
     fit = extrapolators[a] if extrapolators is not None else _extrapolator(ra)
     at = attribute(ra, rb, fa, fb, diff, metric, gap, fit)

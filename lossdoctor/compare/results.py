@@ -155,3 +155,4 @@ class Comparison:
     to_reach: ToReach | None = None  # what the worse run needs to reach the better's best
     table: tuple[TableRow, ...] = ()  # N > 2: one row per run
     unit: str = "nats"  # of the gap and the shares: the runs' val unit (nats, or bpb for nanochat)
+    unattributed: str | None = None  # why a gap is left whole (a run that never trained); None otherwise

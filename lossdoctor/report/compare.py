@@ -29,6 +29,7 @@ def to_dict(c: Comparison, runs: list[Run]) -> dict[str, Any]:
         "gap": c.gap,
         "unit": c.unit,
         "comparable": c.comparable,
+        "unattributed": c.unattributed,
         "diff": [{"key": d.key, "other": d.other, "reference": d.reference,
                   "origin_other": d.origin_other, "origin_reference": d.origin_reference, "kind": d.kind}
                  for d in c.diff],
@@ -86,6 +87,8 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
                           "-v shows them, the runs side by side and each cause's method", style="dim"))
     if c.attribution or c.unexplained is not None:
         parts += _attribution(c, verbose)
+    elif c.unattributed is not None:
+        parts.append(Text(f"The gap is not attributed: {c.unattributed}."))
     elif c.comparable:
         parts.append(Text("No gap and no differing config: nothing to attribute."))
     if c.to_reach is not None and verbose:  # else the verdict says it

@@ -90,8 +90,12 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
     out += [f"**Gap:** `{short_name(runs[c.other].source)}` ends **{c.gap:+.4f} {c.unit}** above "
             f"`{short_name(runs[c.reference].source)}` (final {c.metric}).", ""]
     causes = sorted(list(c.attribution) + ([c.unexplained] if c.unexplained else []), key=lambda a: -abs(a.delta_val))
-    out += _table(["cause", f"share ({c.unit})", "80% interval"],
-                  [[a.cause, f"{a.delta_val:+.4f}", f"{a.interval[0]:+.3f} to {a.interval[1]:+.3f}"] for a in causes])
+    if causes:
+        out += _table(["cause", f"share ({c.unit})", "80% interval"],
+                      [[a.cause, f"{a.delta_val:+.4f}", f"{a.interval[0]:+.3f} to {a.interval[1]:+.3f}"]
+                       for a in causes])
+    else:
+        out += [f"The gap is not attributed: {c.unattributed or 'no cause was estimated'}.", ""]
     r = c.to_reach
     if isinstance(r, Reachable):
         out += [f"**Do:** train the worse run for about {r.steps:,} steps ({round(r.ratio, 1):g}x) to reach the better "

@@ -138,7 +138,7 @@ def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
     if causes:
         out.append(hanging("  ", table))
     else:  # nothing attributed: say why (a run that never trained)
-        out.append(hanging("  ", Text(next((n for n in c.notes if "not put on" in n), "the gap is not attributed"))))
+        out.append(hanging("  ", Text(c.unattributed or "the gap is not attributed")))
     do = _one_thing(c)
     if do is not None:
         out.append(do)
