@@ -528,3 +528,15 @@ def test_a_curve_the_law_misses_by_far_is_declined_and_a_noiseless_one_is_not():
         extrapolate(parse_text(wavy), 4000)
     smooth = make_log(noise=0.0)  # losses rounded to 4 decimals: tiny sigma, small misses in nats
     assert extrapolate(parse_text(smooth), 4000).scenarios[0].val is not None
+
+
+def test_a_run_whose_lr_barely_fell_is_not_extrapolated_into_a_full_anneal_by_its_own_fit():
+    """lr_decay_iters=600000 over 1000 steps: the run shows no annealing, so its own fit's
+    annealing coefficient is free; the calibrated law predicts the rerun alone, and says so."""
+    from lossdoctor.fit import limits
+    x = lossdoctor.extrapolate(lossdoctor.load(str(FIXTURES / "diagnosis" / "decay_600k")), 2000)
+    for s in x.scenarios:
+        assert 1.5 < s.val.mean < 2.5 and s.val.hi - s.val.lo < 0.3
+        assert "the calibrated law predicts alone" in s.note
+    e = np.linspace(1.0, 0.1, 100)
+    assert limits.anneal_supported(e, e, 0) and not limits.anneal_supported(np.ones(100), e, 0)

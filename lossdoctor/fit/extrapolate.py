@@ -53,6 +53,7 @@ from .results import (
     FitInfo,
     LawErrors,
     LawsInfo,
+    LawWeights,
     ModelInfo,
     Offsets,
     Path,
@@ -129,6 +130,7 @@ class Predicted(NamedTuple):
     val: tuple[LawValues, LawValues] | None
     path: Path | None
     features: Features  # under the scenario's eta
+    weights: LawWeights  # the ensemble's, or the calibrated law alone past the run's annealing
 
 
 class Extrapolator:
@@ -238,23 +240,25 @@ class Extrapolator:
     def _predict(self, name: str, sched: CustomSchedule | np.ndarray | None, fits: Fits, obs: Observed,
                  to: int) -> Predicted:
         """4. one scenario: its schedule, and each law's prediction under it."""
-        last = obs.points.last
+        last, w = obs.points.last, fits.backtest.weights
         if name == "observed":
             flags, feats = "", fits.own.features
         else:
             rate, flags = scenarios_mod.lr(name, sched, obs.schedule, last, to)
             e = shape.eta(rate, obs.schedule.warmup)
             feats = Features(self._shapes(), e, like=fits.own.features, val_worth=self._worth(obs, len(e)))
+            if not limits.anneal_supported(fits.own.features.e, e, obs.schedule.warmup):
+                w = LawWeights(1.0, 0.0)  # the free law's annealing is not fitted that far
         target = np.array([to])
         train = streams.laws_at(fits.train, feats.at("train", target))
         if fits.val is None:
-            return Predicted(name, flags, train, None, None, feats)
+            return Predicted(name, flags, train, None, None, feats, w)
         val = streams.laws_at(fits.val, feats.at("val", target))
         path = None
         if name != "observed":
             steps = np.unique(np.linspace(last, to, 60).astype(int))
-            path = interval.path(fits.val, feats.at("val", steps), fits.backtest.weights)
-        return Predicted(name, flags, train, val, path, feats)
+            path = interval.path(fits.val, feats.at("val", steps), w)
+        return Predicted(name, flags, train, val, path, feats, w)
 
     def _interval(self, to: int, obs: Observed, fits: Fits, predicted: list[Predicted], peak: float
                   ) -> Extrapolation:
@@ -267,9 +271,14 @@ class Extrapolator:
         model_sd = self.calibration.model_error(ratio, fits.alone)
         out = []
         for p in predicted:
-            val = interval.estimate(p.val, w, model_sd, val_sd, level) if p.val is not None else None
-            note = None
-            if overfit is not None and p.name != "observed":
+            val = interval.estimate(p.val, p.weights, model_sd, val_sd, level) if p.val is not None else None
+            train: Estimate | None = interval.estimate(p.train, p.weights, model_sd, pts.sig_eval, level)
+            note = None if p.weights == w else (
+                "its LR falls far below where the run's ever did: the calibrated law predicts alone, as the run's "
+                "own fit cannot tell what that annealing gives")
+            if min(e.mean for e in (val, train) if e is not None) < 0:
+                note, val, train = "the law gives a loss below zero under this schedule: not a prediction", None, None
+            elif overfit is not None and p.name != "observed":
                 note = (f"val is past its minimum ({overfit.best_val:.4f} at step {overfit.best_step}) while "
                         "train keeps falling: more steps are not expected to lower it")
                 val = None
@@ -277,7 +286,6 @@ class Extrapolator:
                 note = (f"val rose past its minimum ({overfit.best_val:.4f} at step {overfit.best_step}), which "
                         "the fitted law does not model: the log's own evals are the measurement here")
                 val = None
-            train = interval.estimate(p.train, w, model_sd, pts.sig_eval, level)
             out.append(Scenario(p.name, p.flags, val, train, note, p.path))
         notes = list(obs.notes + fits.notes) + notes_mod.fit_notes(self.run, self.calibration, to, last, fits)
         notes += notes_mod.epochs_notes(to, last, self._per_step(last), self.calibration)

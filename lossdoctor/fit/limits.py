@@ -98,6 +98,23 @@ def misfit(stream: Stream, own: Design, assumed: Sequence[str]) -> None:
                                 f"nats) rms, where the runs it is measured on stay under 10 sigma{why}")
 
 
+# the free law's annealing coefficient is fitted on how far the run's own LR fell: a target
+# whose LR falls more than 1 / ANNEAL_SUPPORT times as far (a run at lr_decay_iters=600000
+# extrapolated to a cosine that ends) is beyond it, and the calibrated law, whose annealing
+# comes from runs that annealed, predicts alone. No run of the benchmarks is near it: each
+# anneals fully, or is predicted under its own constant schedule
+ANNEAL_SUPPORT = 0.25
+
+
+def anneal_supported(observed: np.ndarray, target: np.ndarray, warmup: int) -> bool:
+    """Whether a target eta's fall (1 - its lowest eta after the warmup) is within what the
+    run's own eta showed (ANNEAL_SUPPORT)."""
+    def fall(e: np.ndarray) -> float:
+        after = e[warmup:]
+        return 1.0 - float(after.min()) if len(after) else 0.0
+    return fall(observed) >= ANNEAL_SUPPORT * fall(target)
+
+
 def before_fit(to: int, start: int) -> None:
     """Raise CannotExtrapolate for a target before the first step the law is fitted on."""
     if to < start:
