@@ -236,7 +236,8 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     import threading
 
     def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+        from .errors import Terminated
+        raise Terminated
 
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -33,3 +33,8 @@ class CheckpointError(InputError):
 
 class UsageError(LossdoctorError):
     """A bad argument given to the library or the CLI."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill PID`, a scheduler's stop), raised where Ctrl-C would be, so that a
+    training saves its state alike and its log says which of the two stopped it."""

@@ -57,7 +57,12 @@ def test_ctrl_c_keeps_the_best_checkpoint_when_not_always_saving(tmp_path: Path,
     assert best["iter_num"] in (5, 10) and best["best_val_loss"] == result.best_val_loss  # the best eval's
     interrupted = load_checkpoint(str(out / INTERRUPTED_NAME))
     assert interrupted["iter_num"] == 13 and interrupted["best_val_loss"] == best["best_val_loss"]
-    assert "the best model stays in" in (out / "train.log").read_text()
+    log = (out / "train.log").read_text()
+    assert "the best model stays in" in log
+    assert "interrupted at iter 13 (Ctrl-C): to resume, run the same command with --init_from=resume" in log
+    import lossdoctor
+    found = {f.rule.split("-")[0] for f in lossdoctor.analyze([str(out / "train.log")]).diagnoses[0].findings}
+    assert "LD1705" in found and "LD1703" not in found  # stopped by its user, not a crash
     again = train(_cfg(tmp_path, "--always_save_checkpoint=False", "--init_from=resume", "--max_iters=16"),
                   data, echo=False)
     assert again.evals[0][0] == 15 and again.iter_num == 17  # resumed at 13, not at the best's step
@@ -87,7 +92,10 @@ def test_sigterm_saves_a_checkpoint_that_resumes(tmp_path: Path, data: Any) -> N
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     ck = load_checkpoint(str(out / "ckpt.pt"))
-    assert ck["iter_num"] >= 7 and "interrupted at iter" in (out / "train.log").read_text()
+    assert ck["iter_num"] >= 7 and "(SIGTERM): to resume" in (out / "train.log").read_text()
+    import lossdoctor
+    found = {f.rule.split("-")[0] for f in lossdoctor.analyze([str(out / "train.log")]).diagnoses[0].findings}
+    assert "LD1704" in found and "LD1703" not in found  # stopped by a signal, not a crash
     resumed = [*TINY[:-1], f"--max_iters={ck['iter_num'] + 2}", f"--out_dir={out}", f"--data={text}",
                "--init_from=resume"]
     assert main(["train", *resumed]) == 0

@@ -81,7 +81,7 @@ EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Fail
 INTERRUPT = re.compile(
     r"KeyboardInterrupt|DUE TO TIME LIMIT|CANCELLED AT|Received \d+ death signal|"
     r"^Killed\b|Aborted \(core dumped\)|Terminated\b|"
-    r"^interrupted at iter \d+: ")  # lossdoctor's trainer, on Ctrl-C or SIGTERM
+    r"^interrupted at iter \d+\b")  # lossdoctor's trainer, on Ctrl-C or SIGTERM
 FOREIGN = re.compile(
     r"^(?:srun:|slurmstepd:|W\d{4} |I\d{4} |E\d{4} |\[W |\[I |"
     r"[\d.]+ real\s+[\d.]+ user|real\s+\d+m|user\s+\d+m|sys\s+\d+m|"

@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import LossdoctorError
+from ..errors import LossdoctorError, Terminated
 from . import ddp
 from .checkpoint import INTERRUPTED_NAME, load_checkpoint
 from .config import TrainConfig
@@ -114,10 +114,10 @@ def _run(t: Trainer, out: Output, callbacks: list[Callback] | None, progress: bo
                 bar.update(t.iter_num, step.loss, run.evals[-1][2] if run.evals else None)
             if t.iter_num > c["max_iters"]:
                 break
-    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through the CLI
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM through the CLI (errors.Terminated)
         t.iter_num = it  # the checkpoint resumes at the interrupted iteration, which is done again
         run.stopped = f"interrupted at iter {it}"
-        run.interrupted()
+        run.interrupted("SIGTERM" if isinstance(e, Terminated) else "Ctrl-C")
     except (torch.OutOfMemoryError, RuntimeError) as e:
         text = str(e)
         if not isinstance(e, torch.OutOfMemoryError) and not _is_oom(text):
@@ -197,15 +197,18 @@ class _Run:
         self.saved = self.t.save(path)
         _notify(self.callbacks, Event("checkpoint", self.t.iter_num, {"reason_" + reason: 1.0}))
 
-    def interrupted(self) -> None:
-        """Save the state at an interruption where it resumes from: ckpt.pt when every eval
-        saves anyway (always_save_checkpoint), else ckpt_interrupted.pt beside it, so that
-        ckpt.pt keeps the best model that best_val_loss names."""
+    def interrupted(self, by: str) -> None:
+        """Save the state at an interruption (`by`: Ctrl-C or SIGTERM) where it resumes
+        from: ckpt.pt when every eval saves anyway (always_save_checkpoint), else
+        ckpt_interrupted.pt beside it, so that ckpt.pt keeps the best model that
+        best_val_loss names. The log says how to resume: the same command with
+        --init_from=resume (the same config file and flags, so the same run goes on)."""
         t, out_dir = self.t, self.t.cfg["out_dir"]
         keep_best = not t.cfg["always_save_checkpoint"] and os.path.exists(t.checkpoint_path)
         self.save("interrupt", os.path.join(out_dir, INTERRUPTED_NAME) if keep_best else None)
         kept = f"; the best model stays in {t.checkpoint_path}" if keep_best else ""
-        self.out.line(f"interrupted at iter {t.iter_num}: resume with --init_from=resume --out_dir={out_dir}{kept}")
+        self.out.line(f"interrupted at iter {t.iter_num} ({by}): to resume, run the same command with "
+                      f"--init_from=resume (it reads {out_dir}){kept}")
 
     def result(self) -> TrainResult:
         """The TrainResult, after the 'end' callback; TrainingStopped for a NaN or OOM stop."""
