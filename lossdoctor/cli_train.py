@@ -28,10 +28,10 @@ README CPU config (lossdoctor/configs/shakespeare_char_cpu.yaml), not
 train.py's GPT-2 124M defaults. A checkpoint is always written: the best-val
 one, or the final model when no eval improved.
 
-Ctrl-C saves a checkpoint; continue with --init_from=resume.
+Ctrl-C saves a checkpoint; rerun the same command with --init_from=resume.
 
 examples:
-  lossdoctor train --max_iters=200 --device=cpu   # a first run, under a minute
+  lossdoctor train --max_iters=200 --eval_interval=50 --device=cpu
   lossdoctor train lossdoctor/configs/shakespeare_char_cpu.yaml --data=input.txt
   lossdoctor train config/train_shakespeare_char.py --device=cpu --compile=False
 """

@@ -338,6 +338,13 @@ def test_bare_cli_train_on_a_cpu_uses_the_readme_cpu_config(tmp_path, capsys, mo
     assert "Overriding: dataset = embedded" in captured.out
     log = (tmp_path / "out-shakespeare-char" / "train.log").read_text()
     assert "block_size: 64" in log and (tmp_path / "out-shakespeare-char" / "ckpt.pt").exists()
+    # its one eval is at step 0 and its checkpoint the final model, saved after iter 2
+    import lossdoctor
+    an = lossdoctor.analyze([str(tmp_path / "out-shakespeare-char")])
+    assert not any("may not belong together" in n for n in an.runs[0].notes)
+    assert {e.step for e in an.runs[0].events if e.kind == "checkpoint_saved"} == {3}  # the log's and the ckpt's
+    assert main(["analyze", str(tmp_path / "out-shakespeare-char"), "--width", "100"]) == 0
+    assert "at step 0, its last eval" in capsys.readouterr().out
 
 
 def test_sample_decodes_with_the_meta_pkl_the_trainer_writes(tmp_path, capsys):

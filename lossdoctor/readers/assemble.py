@@ -261,8 +261,11 @@ def _events(records: list[Record], rec_seg: np.ndarray, ev: EvalCurve, it: IterC
             segments: list[Segment]) -> tuple[Event, ...]:
     out: list[Event] = []
     saves = [r.line for r in records if r.kind == "saving"]
-    # the eval just before each `saving checkpoint` line (same segment checked below)
+    # the eval just before each `saving checkpoint` line (same segment checked below), and
+    # the iteration: a save after iterations past its eval (the built-in trainer's final
+    # save of a run whose evals never improved) is of the state after that iteration
     before = dict(zip(saves, np.searchsorted(ev.line, np.array(saves, np.int64)) - 1, strict=True))
+    after_iter = dict(zip(saves, np.searchsorted(it.line, np.array(saves, np.int64)) - 1, strict=True))
     for r, seg in zip(records, rec_seg, strict=True):
         kind: EventKind | None = _EVENT_OF.get(r.kind)
         if r.kind == "init" and r.value == "resume":
@@ -273,8 +276,11 @@ def _events(records: list[Record], rec_seg: np.ndarray, ev: EvalCurve, it: IterC
             continue
         step = None
         if kind == "checkpoint_saved":
-            i = int(before[r.line])
-            step = int(ev.step[i]) if i >= 0 and ev.segment[i] == seg else None
+            i, j = int(before[r.line]), int(after_iter[r.line])
+            if j >= 0 and it.segment[j] == seg and (i < 0 or it.line[j] > ev.line[i]):
+                step = int(it.step[j]) + 1  # nanoGPT's iter_num after that update
+            else:
+                step = int(ev.step[i]) if i >= 0 and ev.segment[i] == seg else None
         out.append(Event(kind, r.line, r.text or str(r.value), step, int(seg)))
     for seg in segments[1:]:
         out.append(Event("new_segment", seg.first_line, f"run {seg.index + 1} starts "

@@ -69,7 +69,9 @@ def _losses(f: Facts) -> str:
                     + (f"; {steps:,} steps" if steps else ""))
         return "no val loss in the log" + (f"; train {train:.4f}" if train is not None else "")
     unit = " bpb" if f["final_val"].unit == "bpb" else ""
-    text = f"val {final:.4f}{unit} at the end"
+    last = f.value("final_step")
+    early = last is not None and steps and last < 0.9 * (steps - 1)  # the last eval long before the end
+    text = f"val {final:.4f}{unit} " + (f"at step {last:,}, its last eval" if early else "at the end")
     if best is not None and step is not None and best < final:
         text += f", best {best:.4f}{unit} at step {step:,}"
     if steps:
