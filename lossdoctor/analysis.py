@@ -32,6 +32,7 @@ class Analysis:
     records: RecordStats | None = None  # two or more modded-nanogpt runs: the record rules' t-test
     # each run's fit, made once and shared by the rules, the comparison and a plot
     fits: tuple[Extrapolator, ...] = field(default=(), compare=False, repr=False)
+    skipped: tuple[str, ...] = ()  # with no paths given: files found here that hold no run, each with why
 
 
 def analyze(paths: list[str] | None = None, *, peak_flops: float | None = None,
@@ -43,26 +44,45 @@ def analyze(paths: list[str] | None = None, *, peak_flops: float | None = None,
     the gap between the best and the worst final val, cause by cause (compare.py). Each run
     is fitted once (fit.Extrapolator); rule effects and the comparison share that fit.
 
-    With no paths, looks in the current directory for logs and `out*/ckpt.pt`.
+    With no paths, looks in the current directory for logs and `out*` run directories (a
+    file found there that holds no run is skipped, with why, in `skipped`).
     A checkpoint given right after its own log is merged into that log's run. A file that
     holds several runs (a W&B panel export, a runs table) gives each of them. `readers`
     forces the formats tried (default: every format in the registry, detected).
     """
-    if not paths:
-        paths = discover(".")
-        if not paths:
-            from .readers import LOOKS_FOR
-            raise InputError(".", f"no training log or out*/ckpt.pt found in the current directory "
-                                  f"(looked for {LOOKS_FOR})")
+    skipped: list[str] = []
+    if paths:
+        runs = tuple(load_many(list(paths), readers=readers))
+    else:
+        found, skipped = _discovered(readers)
+        runs = tuple(found)
     from .fit import Extrapolator
-    runs = tuple(load_many(list(paths), readers=readers))
     facts = tuple(compute_facts(r, peak_flops=peak_flops, dataset_tokens=dataset_tokens) for r in runs)
     fits = tuple(Extrapolator(r) for r in runs)  # each run fitted once, for every question asked of it
     comparison = compare(list(runs), list(facts), fits) if compare_runs and len(runs) > 1 else None
     records = record_stats(runs)
     if not diagnose_runs:
-        return Analysis(runs, facts, comparison=comparison, records=records, fits=fits)
+        return Analysis(runs, facts, comparison=comparison, records=records, fits=fits, skipped=tuple(skipped))
     if rules is None:
         rules = load_rules(rules_dirs)
     diagnoses = tuple(diagnose(r, f, rules, x) for r, f, x in zip(runs, facts, fits, strict=True))
-    return Analysis(runs, facts, diagnoses, tuple(str(e) for e in rules.errors), comparison, records, fits)
+    return Analysis(runs, facts, diagnoses, tuple(str(e) for e in rules.errors), comparison, records, fits,
+                    tuple(skipped))
+
+
+def _discovered(readers: Sequence[Reader] | None) -> tuple[list[Run], list[str]]:
+    """The runs of the logs and run directories found here (readers.discover), and for each
+    file that holds none, the reader's one-line reason: a stray file that merely looks like
+    a log does not stop the rest."""
+    runs: list[Run] = []
+    skipped: list[str] = []
+    for p in discover("."):
+        try:
+            runs += load_many([p], readers=readers)
+        except InputError as e:
+            skipped.append(str(e))
+    if not runs:
+        from .readers import LOOKS_FOR
+        raise InputError(".", f"no training log or out*/ckpt.pt found in the current directory "
+                              f"(looked for {LOOKS_FOR})" + (f"; {'; '.join(skipped)}" if skipped else ""))
+    return runs, skipped

@@ -130,7 +130,7 @@ def _add_analyze(sub: Subparsers) -> None:
                             "or more runs, why the worse one is worse (compare: the same)",
                        epilog=EPILOG, formatter_class=RawWholeWords)
     a.add_argument("paths", nargs="*", metavar="PATH",
-                   help="nanoGPT log, ckpt.pt, or run directory (default: logs and out*/ckpt.pt here)")
+                   help="nanoGPT log, ckpt.pt, or run directory (default: logs and out*/ run directories here)")
     a.add_argument("--format", choices=("rich", "plain", "json", "markdown"), default=None,
                    help="output format (default: rich on a terminal, plain otherwise)")
     _add_input_format(a)
@@ -259,6 +259,8 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
                      rules_dirs=args.rules, readers=_readers(args))
     for err in result.rule_errors:
         print(f"lossdoctor: rule not loaded: {err}", file=sys.stderr)
+    for why in result.skipped:
+        print(f"lossdoctor: skipped {why}", file=sys.stderr)
     if args.plot:
         from .report.plot import plot_runs
         plot_runs(result.runs, result.facts, args.plot, fit=result.fits[0] if len(result.runs) == 1 else None)

@@ -133,6 +133,14 @@ def test_no_path_discovers_logs_and_checkpoints(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out, _ = run_cli("analyze", "--format", "json")
     assert code == 0 and [r["source"] for r in json.loads(out)["runs"]] == ["./train.log"]
+    # run directories give their log and checkpoint; a stray file that looks like a log is skipped, said
+    import shutil
+    shutil.copytree(FIXTURES / "lossdoctor_train" / "tiny", tmp_path / "out-tiny")
+    (tmp_path / "stderr.log").write_text("progress: iter 5 of 10\n")
+    code, out, err = run_cli("analyze", "--format", "json")
+    sources = [r["source"] for r in json.loads(out)["runs"]]
+    assert code == 0 and sources[1] == "./train.log" and sources[0].startswith("./out-tiny/train.log + ")
+    assert "lossdoctor: skipped ./stderr.log: no lines of a training log found" in err
 
 
 @pytest.mark.parametrize("content,reason", [

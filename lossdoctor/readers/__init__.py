@@ -88,15 +88,18 @@ def load_many(paths: list[str], *, readers: Sequence[Reader] | None = None) -> l
 
 
 def discover(directory: str = ".") -> list[str]:
-    """Logs in `directory` and `out*/ckpt.pt` below it, for `lossdoctor analyze` with no path."""
+    """Logs in `directory`, and its `out*` run directories (their log and ckpt.pt, merged; a
+    ckpt.pt alone where there is no log), for `lossdoctor analyze` with no path."""
     found = []
     for name in sorted(os.listdir(directory)):
         full = os.path.join(directory, name)
         if os.path.isfile(full) and _log_name(name) and _looks_like_log(full):
             found.append(full)
         elif os.path.isdir(full) and name.startswith("out"):
-            ck = os.path.join(full, CKPT_NAME)
-            if os.path.isfile(ck):
+            log, ck = _find_in_dir(full)
+            if log is not None:
+                found.append(full)
+            elif ck is not None:
                 found.append(ck)
     return found
 
