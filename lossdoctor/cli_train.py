@@ -37,12 +37,24 @@ examples:
 """
 
 
+def keys_help() -> str:
+    """The config keys --key=value takes, with train.py's defaults, wrapped at 80 columns."""
+    import textwrap
+
+    from .nanogpt import NANOGPT_DEFAULTS
+    items = [f"{k}={v!r}" for k, v in sorted({**NANOGPT_DEFAULTS, "seed": 1337}.items())]
+    return ("\nconfig keys, with train.py's defaults (plus seed; without CUDA, device,\n"
+            "dtype and compile default to 'cpu', 'float32' and False):\n"
+            + textwrap.fill(" ".join(items), width=78, initial_indent="  ", subsequent_indent="  ",
+                            break_on_hyphens=False) + "\n")
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Train as nanoGPT's train.py would, from a config file and --key=value flags."""
     from .errors import UsageError
     rest = list(args.rest)
     if any(a in ("-h", "--help") for a in rest):
-        sys.stdout.write(TRAIN_HELP)
+        sys.stdout.write(TRAIN_HELP + keys_help())
         return 0
     config_file, data, progress, overrides = None, None, True, []
     while rest:

@@ -18,11 +18,11 @@ WIDTH = 88  # columns of the help text, the same on every machine
 
 def cli_markdown() -> str:
     from ..cli import _parser
-    from ..cli_train import TRAIN_HELP
+    from ..cli_train import TRAIN_HELP, keys_help
     before = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = str(WIDTH)  # argparse wraps to the terminal; a file wants one width
     try:
-        return _cli_markdown(_parser(), TRAIN_HELP)
+        return _cli_markdown(_parser(), TRAIN_HELP + keys_help())
     finally:
         if before is None:
             del os.environ["COLUMNS"]
