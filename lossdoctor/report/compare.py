@@ -82,9 +82,12 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
         if ov is not None:
             parts.append(ov)
     else:
-        hidden = sum(1 for d in c.diff if d.kind == "learning")
-        parts.append(Text(f"{len(c.diff)} config keys differ ({hidden} that change learning); "
-                          "-v shows them, the runs side by side and each cause's method", style="dim"))
+        shown = [d for d in c.diff if UNKNOWN_ORIGIN not in (d.origin_other, d.origin_reference)]
+        learning = sum(1 for d in shown if d.kind == "learning")
+        unknown = len(c.diff) - len(shown)
+        parts.append(Text(f"{len(shown)} config keys differ ({learning} that change learning)"
+                          + (f", {unknown} more are unknown for a run whose log shows no config" if unknown else "")
+                          + "; -v shows them, the runs side by side and each cause's method", style="dim"))
     if c.attribution or c.unexplained is not None:
         parts += _attribution(c, verbose)
     elif c.unattributed is not None:
