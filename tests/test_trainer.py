@@ -186,7 +186,10 @@ def test_config_file_is_parsed_not_executed(tmp_path):
     py.write_text("n_layer = 3\nbatch_size = 4 * 2\nimport os\nlearning_rate = 1e-3 # comment\n")
     cfg = resolve(str(py), ["--device=cpu", "--n_layer=5"])
     assert cfg["n_layer"] == 5 and cfg["batch_size"] == 8 and cfg["learning_rate"] == 1e-3
-    assert cfg.echo[0] == f"Overriding config with {py}:" and cfg.echo[-1] == "Overriding: n_layer = 5"
+    assert f"Overriding config with {py}:" in cfg.echo and cfg.echo[-1] == "Overriding: n_layer = 5"
+    import torch
+    if not torch.cuda.is_available():  # the machine's defaults, said first: the log shows what ran
+        assert cfg.echo[:2] == ["Overriding: dtype = float32", "Overriding: compile = False"]  # device: a flag
     evil = tmp_path / "evil.py"
     evil.write_text("n_layer = int(open('/etc/passwd').read()[:1])\n")
     with pytest.raises(UsageError, match="only literal values"):
