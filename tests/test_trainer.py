@@ -189,7 +189,7 @@ def test_config_file_is_parsed_not_executed(tmp_path):
     assert f"Overriding config with {py}:" in cfg.echo and cfg.echo[-1] == "Overriding: n_layer = 5"
     import torch
     if not torch.cuda.is_available():  # the machine's defaults, said first: the log shows what ran
-        assert cfg.echo[:2] == ["Overriding: dtype = float32", "Overriding: compile = False"]  # device: a flag
+        assert cfg.echo[:2] == ("Overriding: dtype = float32", "Overriding: compile = False")  # device: a flag
     evil = tmp_path / "evil.py"
     evil.write_text("n_layer = int(open('/etc/passwd').read()[:1])\n")
     with pytest.raises(UsageError, match="only literal values"):
