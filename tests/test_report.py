@@ -202,3 +202,9 @@ def test_at_80_columns_run_names_are_whole_in_the_runs_table_and_in_panel_titles
     assert any(line.count("│") > 4 for line in rows)  # its whole name in one cell of the runs table
     assert "│ a-run-whose-log-has-a-rather-long-descriptive-name-v2.log" in out  # opens its panel, uncut
     assert all(len(line) <= 80 for line in out.splitlines())
+
+
+def test_counts_in_the_runs_table_round_before_they_take_a_suffix():
+    from lossdoctor.report.compare import _count
+    assert [_count(v) for v in (512, 795_904, 999_936, 2_304_768, 999.6e6, 1e12, None)] == \
+        ["512", "796k", "1M", "2.3M", "1B", "1T", "-"]

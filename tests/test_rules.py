@@ -427,3 +427,4 @@ def test_a_constant_lr_run_is_not_given_schedule_flags_train_py_ignores():
     assert const.flags == "--max_iters=12500"
     assert "not --lr_decay_iters=12500: the run has decay_lr=False" in const.advice
     assert check(rule, {**case, "decay_lr": True}).flags == "--max_iters=12500 --lr_decay_iters=12500"
+    assert const.verify.flags == "--max_iters=12500"  # verify trains what the finding says

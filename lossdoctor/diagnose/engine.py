@@ -191,8 +191,8 @@ def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
         f = facts[name] if facts is not None and name in facts else None
         evidence[name] = Evidence(_clean(scope.get(name)), f.unit if f else "",
                                   f.status if f else "given", f.source if f else "test case")
-    verify = VerifySpec(_try_flags(rule.verify.flags, scope), rule.verify.metric, rule.verify.expect,
-                        rule.verify.seeds)
+    verify_flags = _schedule_unused(_try_flags(rule.verify.flags, scope), values)[0]
+    verify = VerifySpec(verify_flags, rule.verify.metric, rule.verify.expect, rule.verify.seeds)
     advice = rule.advice.render(scope, units) if rule.advice else None
     if advice_note:
         advice = f"{advice} {advice_note}" if advice else advice_note

@@ -54,10 +54,10 @@ def read_model(sample: Sample) -> Run:
 
 
 def sniff_meta(sample: Sample) -> bool:
-    """A JSON object with `model_config` and `step`."""
-    if sample.binary or sample.head.lstrip()[:1] != b"{":
-        return False
-    doc = sample.memo("nanochat.meta", lambda: _json(sample.path, sample.data.tobytes(), strict=False))
+    """A JSON object with `model_config` and `step` (parsed once, with the other JSON
+    readers' sniffs)."""
+    from .jsonlogs import _doc, _is_json
+    doc = _doc(sample) if _is_json(sample) else None
     return isinstance(doc, dict) and isinstance(doc.get("model_config"), dict) and "step" in doc
 
 
@@ -65,13 +65,11 @@ def read_meta(sample: Sample) -> Run:
     return _run(_json(sample.path, sample.data.tobytes()), sample.path, None)
 
 
-def _json(path: str, data: bytes, strict: bool = True) -> Any:
+def _json(path: str, data: bytes) -> Any:
     try:
         return json.loads(data.decode("utf-8", "replace"))
     except (ValueError, RecursionError) as e:
-        if strict:
-            raise InputError(path, f"not valid JSON: {e}") from None
-        return None
+        raise InputError(path, f"not valid JSON: {e}") from None
 
 
 def _run(doc: Any, source: str, params: int | None) -> Run:
