@@ -118,7 +118,8 @@ def _readers(args: argparse.Namespace) -> list[Any] | None:
     from .readers import READERS, names
     if not args.input_format:
         return None
-    found = [r for r in READERS if r.name == args.input_format]
+    from .readers.registry import ALIASES
+    found = [r for r in READERS if r.name == ALIASES.get(args.input_format, args.input_format)]
     if not found:
         raise UsageError(f"--input-format {args.input_format}: no such format (formats: {', '.join(names())})")
     return found

@@ -177,8 +177,13 @@ def register(reader: Reader, *, first: bool = False) -> Reader:
     return reader
 
 
+# formats a reader gives besides its own name: --input-format takes them for that reader
+ALIASES = {"llmc-style": "llmc-main"}
+
+
 def by_name(name: str) -> Reader:
     """The reader of a format, by its name (InputError naming the formats otherwise)."""
+    name = ALIASES.get(name, name)
     for reader in READERS:
         if reader.name == name:
             return reader
