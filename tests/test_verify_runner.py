@@ -84,12 +84,14 @@ def test_scale_fits_the_budget_and_says_how() -> None:
 
 def test_too_small_budget_is_refused_with_the_minimum() -> None:
     base = default_base_config()
-    with pytest.raises(LossdoctorError, match=r"too small.*100 steps.*needs \d+s"):
+    with pytest.raises(LossdoctorError, match=r"too small.*100 steps.*needs (\d+)s.*give --budget \d+[sm]"):
         scale(default_experiments(base)[0], base, 10.0, 0.07)
+    from lossdoctor.verify.design import suggested
+    assert [suggested(s) for s in (30, 37, 100, 1000)] == ["40s", "50s", "3m", "22m"]  # room over the need
 
 
 def test_run_refuses_a_too_small_budget(tmp_path: Any, data: Any, tiny: Any) -> None:
-    with pytest.raises(LossdoctorError, match=r"too small.*need \d+s"):
+    with pytest.raises(LossdoctorError, match=r"too small.*need \d+s.*give --budget \d+[sm]"):
         run_experiments([_loss_experiment()], budget_s=0.2, out_dir=str(tmp_path), data=data, base=tiny)
 
 

@@ -37,6 +37,7 @@ from .design import (
     arm_configs,
     minimum_budget,
     scale,
+    suggested,
 )
 
 __all__ = ["Times", "Plan", "speed_key", "arm_speeds", "plan_budget", "SLOW_ARM"]
@@ -160,4 +161,6 @@ def _refuse(experiments: Sequence[Experiment], budget_s: float, sps: float, need
                           "per training step here, the "
                           f"smallest meaningful runs (loss: {MIN_STEPS} steps x 2 arms x {MIN_SEEDS} seeds; "
                           f"throughput: {MIN_WINDOWS} windows per arm) need {math.ceil(need)}s "
-                          f"(with {spent_s:.0f}s of timing)")
+                          f"(with {spent_s:.0f}s of timing); give --budget {suggested(need)}, which leaves room "
+                          "for the next timing to come out slower")
+

@@ -269,7 +269,7 @@ def scale(experiment: Experiment, base_cfg: TrainConfig, budget_s: float, second
     if budget_s < need:
         raise LossdoctorError(f"experiment {experiment.id}: a budget of {budget_s:.0f}s is too small; the "
                               f"smallest meaningful run ({_minimum_words(experiment)}) needs {math.ceil(need)}s "
-                              f"here at {seconds_per_step * 1000:.0f} ms per step")
+                              f"here at {seconds_per_step * 1000:.0f} ms per step; give --budget {suggested(need)}")
     if experiment.kind == "throughput":
         return _scale_windows(experiment, base_cfg, budget_s, speed)
     b, t = arm_configs(experiment, base_cfg)
@@ -365,3 +365,14 @@ def _scaled_text(experiment: Experiment, old: TrainConfig, new: TrainConfig, n_s
     seeds = (f"; seeds {asked} -> {n_seeds}" if n_seeds < asked else
              f"; {asked} seeds, up to {n_seeds} while the verdict is open" if n_seeds > asked else "")
     return f"{', '.join(parts)} (same factor in both arms){seeds}: {what}"
+
+
+MARGIN = 1.3  # a suggested budget over the measured need: two timings of one machine differed by a quarter
+
+
+def suggested(need_s: float) -> str:
+    """A --budget for `need_s` seconds with MARGIN over it, in whole seconds below two
+    minutes and whole minutes from there: the step time is measured again at the next
+    start, on a machine that may be busier."""
+    s = need_s * MARGIN
+    return f"{math.ceil(s / 10) * 10}s" if s < 120 else f"{math.ceil(s / 60)}m"
