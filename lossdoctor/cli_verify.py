@@ -219,18 +219,25 @@ def _executor(args: argparse.Namespace, device: str) -> Iterator[Any]:
 
 @contextlib.contextmanager
 def _progress(args: argparse.Namespace) -> Iterator[Callable[[int, int, str], None] | None]:
-    """A rich progress bar with an ETA on stderr (none when stderr is not a terminal)."""
+    """A rich progress bar with an ETA on stderr; where stderr is not a terminal (a log
+    file, CI), a line each time a new training starts, so that long work is never silent."""
     if not sys.stderr.isatty():
-        yield None
+        last = [""]
+
+        def line(done: int, total: int, what: str) -> None:
+            if what != last[0]:
+                last[0] = what
+                print(f"lossdoctor verify: {what} ({done:,} of {total:,} steps done)", file=sys.stderr, flush=True)
+        yield line
         return
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[steps]}"),
                    TimeRemainingColumn(), console=Console(stderr=True), transient=True)
-    task = bar.add_task("verify", total=None)
+    task = bar.add_task("verify: timing", total=None, steps="")
 
     def update(done: int, total: int, what: str) -> None:
-        bar.update(task, completed=done, total=total, description=what[:40])
+        bar.update(task, completed=done, total=total, description=what[:40], steps=f"{done:,}/{total:,} steps")
 
     with bar:
         yield update

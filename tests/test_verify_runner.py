@@ -233,3 +233,14 @@ def test_throughput_and_code_experiments(tmp_path: Any, data: Any, tiny: Any) ->
     assert "CPU bf16 features detected" in bf16.how and "tokens/s" in bf16.verification.metric.unit
     assert code.verification.verdict == "not verifiable here"
     assert code.verification.reason.startswith("derived from nanoGPT's train.py")
+
+
+def test_progress_off_a_terminal_is_a_line_per_training(capsys: Any) -> None:
+    from lossdoctor.cli_verify import _progress
+    with _progress(None) as progress:  # type: ignore[arg-type]  (stderr is captured: no terminal)
+        assert progress is not None
+        for done, what in ((0, "LD101 base seed 1"), (50, "LD101 base seed 1"), (100, "LD101 treatment seed 1")):
+            progress(done, 400, what)
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["lossdoctor verify: LD101 base seed 1 (0 of 400 steps done)",
+                   "lossdoctor verify: LD101 treatment seed 1 (100 of 400 steps done)"]
