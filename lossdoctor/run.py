@@ -149,6 +149,7 @@ EventKind = Literal[
     "truncated",  # the file ends mid-line
     "new_segment",  # another run starts in the same file
     "assertion",  # a C assertion failed (`Assertion '...' failed.`)
+    "cpu_autocast",  # `autocast on cpu: bfloat16`: lossdoctor's trainer ran the CPU forward passes in it
 ]
 
 

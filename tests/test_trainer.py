@@ -409,3 +409,15 @@ def test_flags_alone_on_the_embedded_corpus_name_it_as_the_dataset(tmp_path, cap
     assert "Overriding: dataset = embedded" in capsys.readouterr().out
     ckpt = torch.load(tmp_path / "o" / "ckpt.pt", weights_only=True)
     assert ckpt["config"]["dataset"] == "embedded"
+
+
+def test_a_cpu_run_in_bfloat16_says_so_and_analyze_does_not_call_its_dtype_ignored(tmp_path):
+    from lossdoctor.cli import main
+    out = tmp_path / "bf16"
+    assert main(["train", *TINY, "--dtype=bfloat16", "--max_iters=4", f"--out_dir={out}", "--no-progress"]) == 0
+    log = (out / "train.log").read_text()
+    assert "autocast on cpu: bfloat16" in log
+    import lossdoctor
+    an = lossdoctor.analyze([str(out / "train.log")])
+    assert an.facts[0].value("dtype_effective") == "bfloat16"
+    assert not any(f.rule.startswith("LD1301") for f in an.diagnoses[0].findings)

@@ -156,12 +156,17 @@ def device_type(ctx: Context) -> Fact:
 def dtype_effective(ctx: Context) -> Fact:
     """The precision the forward passes ran in. train.py wraps them in
     `nullcontext() if device_type == 'cpu' else torch.amp.autocast(device_type, dtype)`,
-    so with device_type 'cpu' they run in float32 whatever dtype says."""
+    so with device_type 'cpu' they run in float32 whatever dtype says; lossdoctor's own
+    trainer autocasts on a CPU too, and its log's `autocast on cpu: DTYPE` line says so."""
     name = "dtype_effective"
     dt, dev = ctx.fact("dtype"), ctx.fact("device_type")
     if not dev.known:
         return missing(name, "", "dtype, unless device_type is cpu", dev)
     if dev.value == "cpu":
+        ours = next((e for e in ctx.run.events if e.kind == "cpu_autocast"), None)
+        if ours is not None:  # lossdoctor's trainer, which autocasts on a CPU too
+            return Fact(name, ours.text.split(":", 1)[1].split()[0], "", "read",
+                        f"log line {ours.line}: the built-in trainer's autocast on cpu")
         note = None
         if dt.known and dt.value != "float32":
             note = f"dtype = {dt.value!r} is not used: no autocast on device_type cpu"

@@ -78,6 +78,7 @@ WANDB = re.compile(r"^wandb:")
 WARNING = re.compile(r"\b[A-Z]\w*Warning: |^WARNING[: ]|^W\d{4} \d\d:\d\d:\d\d")
 TRACEBACK = re.compile(r"^Traceback \(most recent call last\):")
 EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Failed))\b:?(.*)$")
+CPU_AUTOCAST = re.compile(r"^autocast on cpu: (\w+)")  # lossdoctor's trainer, where train.py has no autocast
 INTERRUPT = re.compile(
     r"KeyboardInterrupt|DUE TO TIME LIMIT|CANCELLED AT|Received \d+ death signal|"
     r"^Killed\b|Aborted \(core dumped\)|Terminated\b|"

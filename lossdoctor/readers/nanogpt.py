@@ -289,6 +289,10 @@ class _LineReader:
             self.add(n, "interrupted", None, text)
             self.count("foreign")
             return True
+        if L.CPU_AUTOCAST.match(text):
+            self.add(n, "cpu_autocast", None, text)
+            self.count("foreign")
+            return True
         if L.WANDB.match(text) or L.FOREIGN.match(text) or L.ELISION.match(text):
             self.count("foreign")
             return True

@@ -108,6 +108,8 @@ class Trainer:
             f"{c['gradient_accumulation_steps'] * world * c['batch_size'] * c['block_size']:,}")
         torch.manual_seed(c["seed"])
         device_type, ptdtype, ctx = _precision(c)
+        if device_type == "cpu" and ptdtype != torch.float32:  # unlike train.py: said, so that analyze knows
+            say(f"{AUTOCAST_CPU} {c['dtype']} (nanoGPT's train.py would compute in float32 on a CPU)")
         model, model_args = _build_model(c, data, checkpoint, say)
         scaler = torch.amp.GradScaler(device_type, enabled=(ptdtype == torch.float16))
         optimizer = model.configure_optimizers(c["weight_decay"], c["learning_rate"],
@@ -226,6 +228,9 @@ class Trainer:
             raise LossdoctorError(f"{path}: cannot write the checkpoint ({e.strerror or e}); "
                                   "the previous checkpoint, if any, is left as it was") from None
         return path
+
+
+AUTOCAST_CPU = "autocast on cpu:"  # the log line of a CPU run in bfloat16 or float16 (readers/lines.py)
 
 
 def _precision(c: dict[str, Any]) -> tuple[str, torch.dtype, contextlib.AbstractContextManager[Any]]:
