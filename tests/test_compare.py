@@ -481,3 +481,9 @@ def test_a_gap_on_train_loss_is_in_nats_even_between_bpb_runs(tmp_path):
     assert lossdoctor.load(tmp_path / "a.log").measures.val_unit == "bpb"
     c = _analysis(tmp_path / "a.log", tmp_path / "b.log").comparison
     assert c.metric == "train" and c.unit == "nats"
+
+
+def test_a_run_without_a_finite_val_is_left_out_not_a_reason_to_compare_train():
+    nan = shared_path("corpus/logs/llmc/hector-a100-stdout-nan-from-step0.log")
+    c = _analysis(FIXTURES / "lossdoctor_train" / "readme_cpu_2000", DIAG / "healthy_small", nan).comparison
+    assert c.metric == "val" and any(n.startswith("left out of the gap, with no finite final val") for n in c.notes)

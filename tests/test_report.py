@@ -208,3 +208,32 @@ def test_counts_in_the_runs_table_round_before_they_take_a_suffix():
     from lossdoctor.report.compare import _count
     assert [_count(v) for v in (512, 795_904, 999_936, 2_304_768, 999.6e6, 1e12, None)] == \
         ["512", "796k", "1M", "2.3M", "1B", "1T", "-"]
+
+
+def test_markdown_and_terminal_verdicts_name_the_same_top_findings():
+    from conftest import FIXTURES, shared_path
+    from lossdoctor.report.verdict import top_findings
+    stopped = shared_path("corpus/logs/nanogpt/druidowm-wandb-output-owt-ddp-interrupted.log")  # LD1705 explains LD101
+    paths = [str(FIXTURES / "nanogpt" / "cpu_small"), str(stopped)]
+    import lossdoctor
+    an = lossdoctor.analyze(paths)
+    _, md, _ = run_cli("analyze", *paths, "--format", "markdown")
+    _, text, _ = run_cli("analyze", *paths, "--width", "200")
+    verdict = text.split("╰")[0]
+    for d in an.diagnoses:
+        for f in top_findings(d, 2):
+            code = f.rule.split("-", 1)[0]
+            assert f"{code} {f.title}" in md and code in verdict
+
+
+def test_runs_in_folders_of_one_name_are_told_apart(tmp_path):
+    import shutil
+
+    from conftest import FIXTURES
+    for side in ("cpu", "gpu"):
+        (tmp_path / side / "out").mkdir(parents=True)
+    shutil.copy(FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log", tmp_path / "cpu" / "out" / "train.log")
+    shutil.copy(FIXTURES / "lossdoctor_train" / "tiny" / "train.log", tmp_path / "gpu" / "out" / "train.log")
+    logs = [str(tmp_path / side / "out" / "train.log") for side in ("cpu", "gpu")]
+    _, out, _ = run_cli("analyze", *logs, "--width", "200")
+    assert "cpu/out/train.log" in out and "gpu/out/train.log" in out

@@ -89,17 +89,22 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
         return _no_gap(runs, "val", f"not directly comparable: val in {' vs '.join(units)}; bits per byte and "
                                     "nats per token compare only through the tokenizer's bytes per token, "
                                     "which the logs do not give", comparable=False)
-    metric = "val" if all(final(f, "val") is not None for f in facts) else "train"
+    with_val = sum(final(f, "val") is not None for f in facts)
+    metric = "val" if with_val == len(facts) or with_val >= 2 else "train"  # val wherever two runs have one
     finals = [final(f, metric) if final(f, metric) is not None else iter_final(r) if metric == "train" else None
               for r, f in zip(runs, facts, strict=True)]
     known = {i: v for i, v in enumerate(finals) if v is not None}
     if len(known) < 2:
         return _no_gap(runs, metric, "fewer than two runs have a final loss to compare")
+    left_out = [runs[i].source for i in range(len(runs)) if i not in known]
     ref = min(known, key=known.__getitem__)
     worse = max(known, key=known.__getitem__)
     table = tuple(table_row(r, f, v, known[ref], metric, i == ref)
                   for i, (r, f, v) in enumerate(zip(runs, facts, finals, strict=True))) if len(runs) > 2 else ()
     c = _explain(runs, facts, extrapolators, worse, ref, known[worse] - known[ref], metric, table)
+    if left_out:
+        c = dataclasses.replace(c, notes=c.notes + (f"left out of the gap, with no finite final {metric}: "
+                                                    f"{', '.join(left_out)}",))
     unit = units[0] if metric == "val" else "nats"  # train losses are nats in every trainer read
     return c if unit == "nats" else dataclasses.replace(c, unit=unit)
 
@@ -113,7 +118,7 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
     ov = overlap(ra, rb, fa, fb, metric)
     notes = []
     if metric == "train":
-        notes.append("a run has no val points: the runs are compared on train loss (the evals' train "
+        notes.append("a run has no finite final val: the runs are compared on train loss (the evals' train "
                      "loss, else the mean of the last logged iteration losses)")
     notes += overlap_notes(ov) + mfu_notes(fa, fb)
     side = derived(fa, fb)

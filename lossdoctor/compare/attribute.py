@@ -203,10 +203,13 @@ def length_observed(a: Side, b: Side, diff: tuple[KeyDiff, ...]) -> Step | None:
     """The better run's own val at the worse run's last eval step minus its end: what its
     further steps gave it, measured, not extrapolated. Only where the two runs share their
     schedule (no schedule key shown to differ), so that at that step both stood at the same
-    point of it; None where they do not (or come from two trainers, whose schedules differ
-    whatever their keys say), or the better run's curve does not reach it."""
+    point of it; None where they do not, or the better run's curve does not reach it. The
+    two must be one trainer's runs (a log and an out_dir of nanoGPT are): two trainers' steps
+    and schedules differ whatever their keys say, and a format that does not name its
+    trainer is one only with itself."""
     ta, tb = a.run.format.trainer, b.run.format.trainer  # "" where the format does not say
-    if any(d.key in SCHEDULE_SHAPE for d in _known(diff)) or ta and tb and ta != tb:
+    same = ta == tb != "" or a.run.format == b.run.format
+    if any(d.key in SCHEDULE_SHAPE for d in _known(diff)) or not same:
         return None
     ea, eb = a.run.curves()[0], b.run.curves()[0]
     ok = np.isfinite(eb.val)

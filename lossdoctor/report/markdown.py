@@ -11,14 +11,14 @@ from collections.abc import Iterable
 
 from ..analysis import Analysis
 from ..compare import Comparison, Reachable
-from ..diagnose import Diagnosis
+from ..diagnose import Diagnosis, EffectEstimate
 from ..facts import Facts
 from ..fit.results import Estimate, Extrapolation
 from ..run import Run
 from .findings import effect_text, no_findings
 from .names import short_name
 from .terminal import format_fact
-from .verdict import TOP, TOP_COMPARED, no_gap_reason
+from .verdict import TOP, TOP_COMPARED, no_gap_reason, top_findings
 
 
 def _cell(text: object) -> str:
@@ -50,9 +50,10 @@ def analysis_markdown(analysis: Analysis) -> str:
     top = TOP_COMPARED if many else TOP
     rows = []
     for run, f, d in zip(runs, facts, diagnoses, strict=True):
-        first = [x for x in (d.findings if d else ()) if x.severity != "info"][:top]
+        first = top_findings(d, top) if d else []
         unit = " bpb" if f["final_val"].unit == "bpb" else ""
-        rows.append([f"`{short_name(run.source) if many else run.source}`", _num(f.value("final_val")) + unit,
+        name = short_name(run.source, [r.source for r in runs]) if many else run.source
+        rows.append([f"`{name}`", _num(f.value("final_val")) + unit,
                      _best(f, unit), "<br>".join(f"{x.rule.split('-', 1)[0]} {x.title}"
                                             + (f": `{x.flags}`" if x.flags else "") for x in first) or "none"])
     out += _table(["run", "final val", "best val", "top findings, root cause first"], rows)
@@ -62,6 +63,13 @@ def analysis_markdown(analysis: Analysis) -> str:
     if c is not None and c.gap is not None and c.comparable:
         out += _methods(c)
     return "\n".join(out)
+
+
+def _effect_cell(e: EffectEstimate) -> str:
+    """The expected effect without its source: the value, or why there is none, whole."""
+    if e.kind != "none" and e.value is None:
+        return f"not computed: {e.note}"
+    return effect_text(e).split("; ")[0]
 
 
 def _num(v: object) -> str:
@@ -87,8 +95,9 @@ def _runs_table(c: Comparison) -> list[str]:
 def _gap(c: Comparison, runs: list[Run]) -> list[str]:
     assert c.gap is not None
     out = _runs_table(c)
-    out += [f"**Gap:** `{short_name(runs[c.other].source)}` ends **{c.gap:+.4f} {c.unit}** above "
-            f"`{short_name(runs[c.reference].source)}` (final {c.metric}).", ""]
+    sources = [r.source for r in runs]
+    out += [f"**Gap:** `{short_name(runs[c.other].source, sources)}` ends **{c.gap:+.4f} {c.unit}** above "
+            f"`{short_name(runs[c.reference].source, sources)}` (final {c.metric}).", ""]
     causes = sorted(list(c.attribution) + ([c.unexplained] if c.unexplained else []), key=lambda a: -abs(a.delta_val))
     if causes:
         out += _table(["cause", f"share ({c.unit})", "80% interval"],
@@ -117,7 +126,7 @@ def _findings(run: Run, d: Diagnosis | None, many: bool) -> list[str]:
         return out + [f"{no_findings(d)}.", ""]
     rows = [[i, f.severity, f.rule, f.title + (f" (explains {', '.join(r.split('-')[0] for r in f.explains)})"
                                                  if f.explains else ""),
-             f"`{f.flags}`" if f.flags else "", effect_text(f.expected_effect).split(";")[0]]
+             f"`{f.flags}`" if f.flags else "", _effect_cell(f.expected_effect)]
             for i, f in enumerate(d.findings, 1)]
     out += _table(["#", "severity", "rule", "finding", "flags", "expected effect"], rows)
     detail = []

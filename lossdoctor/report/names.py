@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 
-def short_name(source: str) -> str:
-    """The last two parts of a run's path ('cpu_run/train.log'), for titles."""
-    path = source.split(" + ")[0].replace("\\", "/").rstrip("/")
-    return "/".join(path.split("/")[-2:])
+
+def short_name(source: str, among: Sequence[str] = ()) -> str:
+    """The last two parts of a run's path ('cpu_run/train.log'), for titles; more where
+    two of the runs `among` would read alike ('cpu/out/train.log', 'gpu/out/train.log')."""
+    parts = source.split(" + ")[0].replace("\\", "/").rstrip("/").split("/")
+    others = [o.split(" + ")[0].replace("\\", "/").rstrip("/").split("/") for o in among if o != source]
+    n = 2
+    while n < len(parts) and any(o[-n:] == parts[-n:] for o in others):
+        n += 1
+    return "/".join(parts[-n:])
 
 
 def title_name(source: str) -> str:

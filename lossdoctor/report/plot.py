@@ -97,7 +97,7 @@ def plot_extrapolation(run: Run, x: Extrapolation, path: str) -> None:
     ax.set_ylim(bottom=lo - 0.1, top=(float(np.max(ev.val[1:])) + 0.2) if len(ev) > 1 else None)
     ax.set_xlabel("step")
     ax.set_ylabel("loss (nats)")
-    ax.set_title(f"{run.source}: predicted at step {x.target_step:,}")
+    ax.set_title(f"{short_name(run.source)}: predicted at step {x.target_step:,}", fontsize=10)
     ax.legend(fontsize=8)
     try:
         _save(fig, path)
@@ -114,7 +114,7 @@ def plot_runs(runs: Sequence[Run], facts: Sequence[Facts], path: str,
     tokens_known = all(f.value("tokens_per_iter") for f in facts)
     for i, (run, f) in enumerate(zip(runs, facts, strict=True)):
         color = RUN_COLORS[i % len(RUN_COLORS)]
-        name = short_name(run.source)
+        name = short_name(run.source, [r.source for r in runs])
         per = float(f.value("tokens_per_iter") or 0)
         for ax, scale in ((by_step, 1.0), (by_tokens, per)):
             if ax is by_tokens and not tokens_known:
@@ -129,8 +129,11 @@ def plot_runs(runs: Sequence[Run], facts: Sequence[Facts], path: str,
                        ha="center", va="center", transform=by_tokens.transAxes)
         by_tokens.set_xticks([])
         by_tokens.set_yticks([])
+    bpb = [short_name(r.source, [q.source for q in runs]) for r in runs if r.measures.val_unit == "bpb"]
+    label = ("loss (nats)" if not bpb else "train (nats), val (bits per byte)" if len(bpb) == len(runs)
+             else f"loss (nats; val in bits per byte for {', '.join(bpb)})")
     for ax in (by_step, by_tokens):
-        ax.set_ylabel("loss (nats)")
+        ax.set_ylabel(label, fontsize=8 if len(label) > 40 else None)
         if ax.lines:
             ax.legend(fontsize=8)
     fig.suptitle(runs[0].source if len(runs) == 1 else f"{len(runs)} runs", fontsize=10)

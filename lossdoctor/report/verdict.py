@@ -40,7 +40,7 @@ def render_verdict(analysis: Analysis) -> RenderableType:
         parts.append(_records(analysis.records))
     top = TOP_COMPARED if len(runs) > 1 else TOP
     for run, f, d in zip(runs, facts, diagnoses, strict=True):
-        name = short_name(run.source) if len(runs) > 1 else run.source
+        name = short_name(run.source, [r.source for r in runs]) if len(runs) > 1 else run.source
         parts.append(Text.assemble((name, "bold"), f": {_losses(f)}"))
         parts += _top_findings(d, top)
     return Panel(Group(*parts), title="Verdict", title_align="left", border_style="bold")
@@ -90,16 +90,23 @@ def _stopped(f: Facts) -> str | None:
     return f"{kind}, log line {line}" if line else str(kind)
 
 
+def top_findings(d: Diagnosis, n: int) -> list[Finding]:
+    """The verdict's findings of a run, in every report: the first `n` that no other finding
+    explains (a symptom's cause is listed instead), warnings and errors before info, info
+    only where nothing else is left."""
+    roots = [f for f in d.findings if not f.explained_by]
+    return ([f for f in roots if f.severity != "info"] or roots)[:n]
+
+
 def _top_findings(d: Diagnosis | None, n: int) -> list[RenderableType]:
     if d is None:
         return []
     if not d.findings:
         text = no_findings(d)
         return [Text("  " + text[0].lower() + text[1:])]
-    roots = [f for f in d.findings if not f.explained_by]  # a symptom's cause is listed instead
-    faults = [f for f in roots if f.severity != "info"] or roots
-    out: list[RenderableType] = [_one(i, f) for i, f in enumerate(faults[:n], 1)]
-    more = len(d.findings) - min(n, len(faults))
+    first = top_findings(d, n)
+    out: list[RenderableType] = [_one(i, f) for i, f in enumerate(first, 1)]
+    more = len(d.findings) - len(first)
     if more > 0:
         out.append(Text(f"  ... {more} more below", style="dim"))
     return out
@@ -123,7 +130,8 @@ def _flags(flags: str) -> RenderableType:
 def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
     """The gap, its causes largest first, and the one thing to do."""
     assert c.gap is not None
-    worse, better = short_name(runs[c.other].source), short_name(runs[c.reference].source)
+    sources = [r.source for r in runs]
+    worse, better = short_name(runs[c.other].source, sources), short_name(runs[c.reference].source, sources)
     out: list[RenderableType] = [
         Text.assemble(("Gap: ", "bold"), f"{worse} ends {c.gap:+.4f} {c.unit} above {better} "
                       f"(final {c.metric})")]
