@@ -139,6 +139,9 @@ def test_modded_records_t_test() -> None:
     assert record_stats([run]) is None
     stats = record_stats([run, run])
     assert stats is not None and stats.n == 2 and stats.mean == pytest.approx(3.9876) and stats.p == 1.0
+    from lossdoctor.report.markdown import analysis_markdown
+    md = analysis_markdown(lossdoctor.analyze([os.path.join(FORMATS, "modded_record.txt")] * 2))
+    assert "**Record:** 2 runs, mean val 3.9876" in md  # the Markdown says what the terminal and JSON say
 
 
 def test_tensorboard_events(tmp_path: Any) -> None:

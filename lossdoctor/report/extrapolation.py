@@ -97,7 +97,7 @@ def render(run: Run, x: Extrapolation) -> RenderableType:
     head = Text.assemble((f"{run.source}", "bold"), f"  step {x.last_step:,} -> {x.target_step:,} "
                          f"({x.horizon_ratio:.2f}x the observed steps)")
     table = Table(title=f"predicted loss at step {x.target_step:,} ({pct}% interval)", title_justify="left")
-    flags = [(s.flags or "(observed)").split(" ") for s in x.scenarios]
+    flags = [(s.flags or "(the law fitted to the run)").split(" ") for s in x.scenarios]
     for col in ("scenario", "val", "train", "nanoGPT flags"):
         table.add_column(col, overflow="fold")  # flags are copied: one a line, never cut
     for s, fs in zip(x.scenarios, flags, strict=True):

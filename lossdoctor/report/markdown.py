@@ -18,7 +18,7 @@ from ..run import Run
 from .findings import effect_text, no_findings
 from .names import short_name
 from .terminal import format_fact
-from .verdict import TOP, TOP_COMPARED, no_gap_reason, top_findings
+from .verdict import TOP, TOP_COMPARED, no_gap_reason, records_text, top_findings
 
 
 def _cell(text: object) -> str:
@@ -47,6 +47,8 @@ def analysis_markdown(analysis: Analysis) -> str:
         out += _gap(c, runs)
     elif c is not None:
         out += [f"**Gap:** not split into causes: {no_gap_reason(c)}.", ""]
+    if analysis.records is not None:
+        out += [records_text(analysis.records), ""]
     top = TOP_COMPARED if many else TOP
     rows = []
     for run, f, d in zip(runs, facts, diagnoses, strict=True):
@@ -122,6 +124,7 @@ def _findings(run: Run, d: Diagnosis | None, many: bool) -> list[str]:
     if d is None:
         return []
     out = [f"## Findings: `{short_name(run.source) if many else run.source}`", ""]
+    out += [f"- {n}" for n in run.notes] + ([""] if run.notes else [])
     if not d.findings:
         return out + [f"{no_findings(d)}.", ""]
     rows = [[i, f.severity, f.rule, f.title + (f" (explains {', '.join(r.split('-')[0] for r in f.explains)})"
@@ -166,7 +169,8 @@ def extrapolation_markdown(run: Run, x: Extrapolation) -> str:
            f"`{run.source}`: step {x.last_step:,} -> {x.target_step:,} ({x.horizon_ratio:.2f}x the observed steps)",
            ""]
     rows = [[s.name, _est(s.val) if s.val else ("past its minimum" if s.note else "-"),
-             _est(s.train) if s.train else "-", f"`{s.flags}`" if s.flags else "(observed)"] for s in x.scenarios]
+             _est(s.train) if s.train else "-", f"`{s.flags}`" if s.flags else "(the law fitted to the run)"]
+            for s in x.scenarios]
     out += _table(["scenario", f"val at step {x.target_step:,}", "train", "nanoGPT flags"], rows)
     return "\n".join(out + _details("The model, the fit and its backtests", [f"- {line}" for line in detail_lines(x)]))
 

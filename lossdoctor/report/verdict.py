@@ -52,10 +52,15 @@ def no_gap_reason(c: Comparison) -> str:
         (c.notes[0] if c.notes else "no final loss to compare")
 
 
-def _records(r: RecordStats) -> Text:
+def records_text(r: RecordStats) -> str:
+    """The record rules' t-test of modded-nanogpt runs, in one line."""
     verdict = "below" if r.p < 0.01 else "not shown below"
-    return Text.assemble(("Record: ", "bold"), f"{r.n} runs, mean val {r.mean:.4f} (sd {r.sd:.4f}); "
-                         f"{verdict} {r.target} at p < 0.01 (one-sided t-test: t = {r.t:.2f}, p = {r.p:.2g})")
+    return (f"**Record:** {r.n} runs, mean val {r.mean:.4f} (sd {r.sd:.4f}); {verdict} {r.target} at p < 0.01 "
+            f"(one-sided t-test: t = {r.t:.2f}, p = {r.p:.2g})")
+
+
+def _records(r: RecordStats) -> Text:
+    return Text.assemble(("Record: ", "bold"), records_text(r).removeprefix("**Record:** "))
 
 
 def _losses(f: Facts) -> str:
