@@ -172,6 +172,10 @@ def mfu_printed(ctx: Context) -> Fact:
     """The last MFU nanoGPT printed (an EMA, 0.9/0.1, of per-iteration values)."""
     mfu = ctx.curves()[1].mfu
     ok = np.isfinite(mfu) & ~np.isclose(mfu, MFU_SENTINEL)
+    own = ctx.run.series.get("mfu")
+    if not ok.any() and own is not None and len(own.value) and not ctx.run.format.is_nanogpt:
+        return unknown("mfu_printed", "%", "log: mfu", f"this {ctx.run.format} log's MFU ({float(own.value[-1]):.2f}% "
+                       "at the end, series mfu) is against its own device's peak, not nanoGPT's A100 figure")
     if not ok.any():
         return unknown("mfu_printed", "%", "log: mfu", "the log prints no MFU after warm-up")
     return Fact("mfu_printed", float(mfu[ok][-1]), "%", "read", "log: mfu (last)",
