@@ -237,3 +237,18 @@ def test_runs_in_folders_of_one_name_are_told_apart(tmp_path):
     logs = [str(tmp_path / side / "out" / "train.log") for side in ("cpu", "gpu")]
     _, out, _ = run_cli("analyze", *logs, "--width", "200")
     assert "cpu/out/train.log" in out and "gpu/out/train.log" in out
+
+
+def test_a_plot_of_runs_with_train_losses_only_draws_each_of_them(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    import lossdoctor
+    from lossdoctor.report import plot
+    for name, level in (("a", 2.0), ("b", 2.5)):
+        (tmp_path / f"{name}.csv").write_text("step,loss\n" + "".join(f"{s},{level + 1 / (s + 1):.4f}\n"
+                                                                      for s in range(50)))
+    an = lossdoctor.analyze([str(tmp_path / "a.csv"), str(tmp_path / "b.csv")], diagnose_runs=False)
+    figures = []
+    monkeypatch.setattr(plot, "_save", lambda fig, path: figures.append(fig))
+    plot.plot_runs(an.runs, an.facts, str(tmp_path / "x.png"))
+    labels = figures[0].axes[0].get_legend_handles_labels()[1]
+    assert labels == ["a.csv train (per iteration)", "b.csv train (per iteration)"]

@@ -19,7 +19,7 @@ from ..errors import UsageError
 from ..facts import Facts
 from ..fit.results import Extrapolation
 from ..run import Run
-from .names import short_name
+from .names import short_name, title_names
 
 if TYPE_CHECKING:
     from ..fit.extrapolate import Extrapolator
@@ -112,9 +112,9 @@ def plot_runs(runs: Sequence[Run], facts: Sequence[Facts], path: str,
     plt = _pyplot()
     fig, (by_step, by_tokens) = plt.subplots(1, 2, figsize=(12, 5))
     tokens_known = all(f.value("tokens_per_iter") for f in facts)
-    for i, (run, f) in enumerate(zip(runs, facts, strict=True)):
+    names = title_names([r.source for r in runs])  # the shortest that tell the runs apart: a legend fits
+    for i, (run, f, name) in enumerate(zip(runs, facts, names, strict=True)):
         color = RUN_COLORS[i % len(RUN_COLORS)]
-        name = short_name(run.source, [r.source for r in runs])
         per = float(f.value("tokens_per_iter") or 0)
         for ax, scale in ((by_step, 1.0), (by_tokens, per)):
             if ax is by_tokens and not tokens_known:
@@ -129,7 +129,7 @@ def plot_runs(runs: Sequence[Run], facts: Sequence[Facts], path: str,
                        ha="center", va="center", transform=by_tokens.transAxes)
         by_tokens.set_xticks([])
         by_tokens.set_yticks([])
-    bpb = [short_name(r.source, [q.source for q in runs]) for r in runs if r.measures.val_unit == "bpb"]
+    bpb = [n for r, n in zip(runs, names, strict=True) if r.measures.val_unit == "bpb"]
     label = ("loss (nats)" if not bpb else "train (nats), val (bits per byte)" if len(bpb) == len(runs)
              else f"loss (nats; val in bits per byte for {', '.join(bpb)})")
     for ax in (by_step, by_tokens):
@@ -147,10 +147,13 @@ def _draw_run(ax: Any, run: Run, scale: float, color: str, name: str, single: bo
     ev, it = run.curves()
     if single and len(it):
         ax.plot(it.step * scale, it.loss, color=ITER, lw=0.5, label="train (per iteration)")
+    elif len(it) and not len(ev):  # among several runs, one with train losses only: its own line
+        ax.plot(it.step * scale, it.loss, color=color, lw=0.7, label=f"{name} train (per iteration)")
     if not len(ev):
         return
-    ax.plot(ev.step * scale, ev.train, "--", color=TRAIN if single else color, lw=1,
-            label="train (eval)" if single else f"{name} train")
+    if np.isfinite(ev.train).any():  # a format without the evals' train loss gets no empty legend entry
+        ax.plot(ev.step * scale, ev.train, "--", color=TRAIN if single else color, lw=1,
+                label="train (eval)" if single else f"{name} train")
     ax.plot(ev.step * scale, ev.val, "o-", ms=3, color=VAL if single else color,
             label="val (eval)" if single else f"{name} val")
     ok = np.isfinite(ev.val)
