@@ -188,7 +188,7 @@ def format_fact(f: Fact) -> str:
     """A fact's value with its unit, for people."""
     v = f.value
     if v is None:
-        return "unknown"
+        return "none" if f.known else "unknown"  # a known null: nan_step of a run without NaN
     if isinstance(v, bool):
         return str(v)
     if isinstance(v, (list, tuple)):
