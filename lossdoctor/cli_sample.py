@@ -10,8 +10,8 @@ def add_parser(sub: Any) -> None:
     from .cli import _positive_float, _positive_int
     sm = sub.add_parser("sample", help="generate text from checkpoints, side by side",
                         description="Generate text from each checkpoint (nanoGPT's or lossdoctor's ckpt.pt) with the "
-                                    "built-in model, side by side, each headed by its step and the best val loss "
-                                    "it records.")
+                                    "built-in model, side by side, each headed by its step and the val loss it "
+                                    "records (the best; with always_save_checkpoint=True, the val at its save).")
     sm.add_argument("paths", nargs="+", metavar="CKPT", help="a ckpt.pt, or a run directory holding one")
     sm.add_argument("--start", default="\n", help="text to start from (default: a newline)")
     sm.add_argument("--max-new-tokens", type=_positive_int, default=300, metavar="N")

@@ -1,5 +1,5 @@
 """`lossdoctor sample`: each checkpoint's text side by side, headed by its step and the
-best val loss it records."""
+val loss it records: the best, or with always_save_checkpoint=True the val at its save."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ SIDE_BY_SIDE = 3  # more checkpoints than this are stacked, one panel each
 
 def _head(s: Sample) -> str:
     step = "step ?" if s.step is None else f"step {s.step:,}"
-    val = "best_val_loss unknown" if s.best_val_loss is None else f"best_val_loss {s.best_val_loss:.4f}"
+    label = "val at its save" if s.val_at_save else "best val"  # always_save_checkpoint: the last eval's
+    val = f"{label} unknown" if s.best_val_loss is None else f"{label} {s.best_val_loss:.4f}"
     return f"{short_name(s.path)}\n{step}, {val}"
 
 

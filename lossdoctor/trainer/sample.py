@@ -26,6 +26,8 @@ class Sample:
     best_val_loss: float | None  # as the checkpoint records it (the best eval's val so far)
     vocab: str  # where the vocabulary came from
     text: str  # the start text followed by the generated text
+    # always_save_checkpoint=True: best_val_loss is the val of the eval it was saved at, not the best
+    val_at_save: bool = False
 
 
 def sample(path: str, start: str = "\n", max_new_tokens: int = 300, temperature: float = 0.8,
@@ -76,7 +78,8 @@ def sample(path: str, start: str = "\n", max_new_tokens: int = 300, temperature:
     best = ckpt.get("best_val_loss")
     val = float(best) if best is not None and math.isfinite(float(best)) and float(best) < 1e8 else None
     step = ckpt.get("iter_num")
-    return Sample(path, int(step) if step is not None else None, val, where, text)
+    every_eval = (ckpt.get("config") or {}).get("always_save_checkpoint") is True  # nanoGPT overwrites it then
+    return Sample(path, int(step) if step is not None else None, val, where, text, every_eval)
 
 
 def _vocabulary(path: str, ckpt: dict[str, Any], data: str | None, meta: str | None) -> tuple[dict[str, int], str]:
