@@ -3,6 +3,7 @@ shows."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -12,6 +13,7 @@ from .compare.records import RecordStats, record_stats
 from .diagnose import Diagnosis, RuleSet, diagnose, load_rules
 from .errors import InputError
 from .facts import Facts, compute_facts
+from .nanogpt import CKPT_NAME
 from .readers import Reader, discover, load_many
 from .run import Run
 
@@ -74,15 +76,20 @@ def _discovered(readers: Sequence[Reader] | None) -> tuple[list[Run], list[str]]
     """The runs of the logs and run directories found here (readers.discover), and for each
     file that holds none, the reader's one-line reason: a stray file that merely looks like
     a log does not stop the rest."""
-    runs: list[Run] = []
+    good: list[str] = []
     skipped: list[str] = []
     for p in discover("."):
         try:
-            runs += load_many([p], readers=readers)
+            load_many([p], readers=readers)
+            good.append(p)
         except InputError as e:
+            ck = os.path.join(p, CKPT_NAME)
+            if os.path.isdir(p) and os.path.isfile(ck):  # a folder whose log does not read: its checkpoint
+                good.append(ck)
             skipped.append(str(e))
+    runs = load_many(good, readers=readers) if good else []  # together: a checkpoint joins the log before it
     if not runs:
         from .readers import LOOKS_FOR
-        raise InputError(".", f"no training log or out*/ckpt.pt found in the current directory "
+        raise InputError(".", f"no training log or out* run directory found in the current directory "
                               f"(looked for {LOOKS_FOR})" + (f"; {'; '.join(skipped)}" if skipped else ""))
     return runs, skipped

@@ -473,14 +473,16 @@ def test_one_trainer_read_as_a_log_and_as_an_out_dir_still_shares_its_curve(tmp_
 
 
 def test_a_gap_on_train_loss_is_in_nats_even_between_bpb_runs(tmp_path):
-    head = (FIXTURES / "formats" / "nanochat_base_train.log").read_text().splitlines()
-    head = [x for x in head if "Validation bpb" not in x]  # nanochat (val in bpb), with no val: train compared
-    (tmp_path / "a.log").write_text("\n".join(head) + "\n")
-    (tmp_path / "b.log").write_text("\n".join(x.replace("loss: ", "loss: 0") for x in head) + "\n")
+    head = [x for x in (FIXTURES / "formats" / "nanochat_base_train.log").read_text().splitlines()
+            if not x.startswith("step ") and "Validation bpb" not in x]  # nanochat's header: val would be in bpb
+    for name, level in (("a", 3.5), ("b", 3.0)):
+        steps = [f"step {i:05d}/00040 ({i * 2.5:.2f}%) | loss: {level + 1.0 / (i + 1):.6f} | lrm: 1.00 | "
+                 f"dt: 52.10ms | tok/sec: 157,236 | mfu: 12.40 | epoch: 1 | total time: 0.01m" for i in range(40)]
+        (tmp_path / f"{name}.log").write_text("\n".join(head + steps) + "\n")
     import lossdoctor
     assert lossdoctor.load(tmp_path / "a.log").measures.val_unit == "bpb"
     c = _analysis(tmp_path / "a.log", tmp_path / "b.log").comparison
-    assert c.metric == "train" and c.unit == "nats"
+    assert c.metric == "train" and c.gap == pytest.approx(0.5, abs=0.05) and c.unit == "nats"
 
 
 def test_a_run_without_a_finite_val_is_left_out_not_a_reason_to_compare_train():

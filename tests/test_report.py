@@ -233,10 +233,16 @@ def test_runs_in_folders_of_one_name_are_told_apart(tmp_path):
     for side in ("cpu", "gpu"):
         (tmp_path / side / "out").mkdir(parents=True)
     shutil.copy(FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log", tmp_path / "cpu" / "out" / "train.log")
-    shutil.copy(FIXTURES / "lossdoctor_train" / "tiny" / "train.log", tmp_path / "gpu" / "out" / "train.log")
+    shutil.copy(FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log", tmp_path / "gpu" / "out" / "train.log")
+    with (tmp_path / "gpu" / "out" / "train.log").open("a") as f:  # the same run, one eval lower at the end
+        f.write("step 2000: train loss 1.6000, val loss 1.7000\n")
     logs = [str(tmp_path / side / "out" / "train.log") for side in ("cpu", "gpu")]
     _, out, _ = run_cli("analyze", *logs, "--width", "200")
-    assert "cpu/out/train.log" in out and "gpu/out/train.log" in out
+    assert "Gap: cpu/out/train.log ends" in out and "above gpu/out/train.log" in out
+    titles = re.findall(r"╭─ Findings for (\S+):", out)
+    assert titles == ["cpu/out/train.log", "gpu/out/train.log"]
+    _, md, _ = run_cli("analyze", *logs, "--format", "markdown")
+    assert "## Findings: `cpu/out/train.log`" in md and "## Findings: `gpu/out/train.log`" in md
 
 
 def test_a_plot_of_runs_with_train_losses_only_draws_each_of_them(tmp_path, monkeypatch):

@@ -428,3 +428,12 @@ def test_a_constant_lr_run_is_not_given_schedule_flags_train_py_ignores():
     assert "not --lr_decay_iters=12500: the run has decay_lr=False" in const.advice
     assert check(rule, {**case, "decay_lr": True}).flags == "--max_iters=12500 --lr_decay_iters=12500"
     assert const.verify.flags == "--max_iters=12500"  # verify trains what the finding says
+
+
+def test_known_of_a_let_that_failed_is_false(tmp_path):
+    from lossdoctor.diagnose import Finding, check
+    from lossdoctor.facts import FACTS
+    text = GOOD.replace('when: "max_iters < 100"', 'when: "not known(r) and max_iters < 100"')
+    (tmp_path / "r.yaml").write_text(text.replace("why: a demo", 'why: a demo\nlet:\n  r: "max_iters / 0"'))
+    [rule] = load_rule_file(str(tmp_path / "r.yaml"), FACTS)
+    assert isinstance(check(rule, {"max_iters": 10}), Finding)  # r failed: not known, so the rule fires

@@ -422,3 +422,25 @@ def test_a_cpu_run_in_bfloat16_says_so_and_analyze_does_not_call_its_dtype_ignor
     an = lossdoctor.analyze([str(out / "train.log")])
     assert an.facts[0].value("dtype_effective") == "bfloat16"
     assert not any(f.rule.startswith("LD1301") for f in an.diagnoses[0].findings)
+    # resumed in float32: the last process's precision, not the first's
+    assert main(["train", *TINY, "--dtype=float32", "--max_iters=8", "--init_from=resume", f"--out_dir={out}",
+                 "--no-progress"]) == 0
+    assert lossdoctor.analyze([str(out / "train.log")]).facts[0].value("dtype_effective") == "float32"
+
+
+def test_machine_defaults_set_through_overrides_are_said_too():
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("the machine defaults differ from train.py's only without CUDA")
+    cfg = resolve(overrides={"device": "cpu", "n_layer": 2})  # the API's path, and verify's
+    assert cfg.echo[:3] == ("Overriding: device = cpu", "Overriding: dtype = float32", "Overriding: compile = False")
+
+
+def test_a_final_save_between_logged_iterations_belongs_to_its_checkpoint(tmp_path):
+    from lossdoctor.cli import main
+    out = tmp_path / "o"
+    assert main(["train", *TINY, "--max_iters=25", "--eval_interval=100", "--always_save_checkpoint=False",
+                 "--log_interval=7", f"--out_dir={out}", "--no-progress"]) == 0
+    import lossdoctor
+    run = lossdoctor.load(str(out))
+    assert not any("may not belong together" in n for n in run.notes)

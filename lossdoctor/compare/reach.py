@@ -61,15 +61,18 @@ def steps_to_reach(fit: Extrapolator, f: Facts, target: float) -> ToReach:
     for k in LENGTHS:
         to = min(_hundreds(steps * k), longest)
         try:
-            s = fit.extrapolate(to, scenarios=("rerun",)).scenarios[0].val
+            scenario = fit.extrapolate(to, scenarios=("rerun",)).scenarios[0]
         except CannotExtrapolate as e:
             if tried is None or not isinstance(e, BeyondEpochs):
                 return Unreachable(e.why)
             return Unreachable(f"not reachable with this config within {e.limit:g} epochs of its data: at "
                                f"{tried:,} steps its predicted val is still above {target:.4f}, and past "
                                f"{e.limit:g} epochs the extrapolation is not measured", steps_tried=tried)
+        s = scenario.val
+        if s is None:  # refused there (a loss below zero, a val past its minimum): no length is promised
+            return Unreachable(scenario.note or f"no val predicted at {to:,} steps", steps_tried=tried)
         tried = to
-        if s is not None and s.mean <= target:
+        if s.mean <= target:
             return Reachable(to, s.mean, s.lo, s.hi, f"--max_iters={to} --lr_decay_iters={to}", to / steps)
     return Unreachable(f"not reachable with this config within {LENGTHS[-1]:g}x its length: at {longest:,} steps "
                        f"its predicted val is still above {target:.4f}, and 5x is the longest horizon the "

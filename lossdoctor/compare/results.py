@@ -143,7 +143,7 @@ class TableRow:
 class Comparison:
     reference: int  # index of the better run
     other: int  # index of the worse run
-    metric: str  # "val" or "train" (when a run has no val)
+    metric: str  # "val", or "train" when fewer than two runs have a finite final val
     gap: float | None  # final metric of worse - better (in `unit`)
     comparable: bool
     diff: tuple[KeyDiff, ...]

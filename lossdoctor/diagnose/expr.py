@@ -251,11 +251,9 @@ def _eval(node: ast.AST, v: Mapping[str, Any]) -> Any:
         return _eval(node.body, v) if _eval(node.test, v) else _eval(node.orelse, v)
     if isinstance(node, ast.Call):
         if node.func.id == KNOWN:  # type: ignore[attr-defined]
-            try:
-                _eval(node.args[0], v)
-            except Missing:
-                return False
-            return True
+            arg = node.args[0]  # one name: checked when the expression was compiled
+            assert isinstance(arg, ast.Name)
+            return arg.id in v and not isinstance(v[arg.id], Failed)  # a let that failed is not known
         return _bounded(FUNCTIONS[node.func.id](*(_eval(a, v) for a in node.args)))  # type: ignore[attr-defined]
     raise EvalError(f"unexpected {type(node).__name__}")  # _check lets nothing else through
 

@@ -163,7 +163,8 @@ def dtype_effective(ctx: Context) -> Fact:
     if not dev.known:
         return missing(name, "", "dtype, unless device_type is cpu", dev)
     if dev.value == "cpu":
-        ours = next((e for e in ctx.run.events if e.kind == "cpu_autocast"), None)
+        last = ctx.run.segments[-1].index if ctx.run.segments else None  # the process that ran last
+        ours = next((e for e in reversed(ctx.run.events) if e.kind == "cpu_autocast" and e.segment == last), None)
         if ours is not None:  # lossdoctor's trainer, which autocasts on a CPU too
             return Fact(name, ours.text.split(":", 1)[1].split()[0], "", "read",
                         f"log line {ours.line}: the built-in trainer's autocast on cpu")

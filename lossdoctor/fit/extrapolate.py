@@ -370,7 +370,7 @@ class Extrapolator:
         assert first.val is not None
         bare = self._law_alone(obs, peak, self.reference and fits.reference is None)  # the run's own points
         alone = self._stream(obs, "val", peak, (), bare)
-        weights = self._backtest(obs, peak, bare).weights
+        weights = self._backtest(obs, peak, bare).weights if p.weights == fits.backtest.weights else p.weights
         a = interval.estimate(streams.laws_at(alone, p.features.at("val", np.array([to]))), weights,
                               model_sd, interval.val_eval_sd(alone, obs.points.sig_eval), self.level)
         v = first.val

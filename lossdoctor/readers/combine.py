@@ -36,7 +36,10 @@ def merge(run: Run, info: CheckpointInfo) -> Run:
         notes = [n for n in notes if not n.startswith("the log shows no config")]
         notes.append("the log shows no config; it was taken from the checkpoint")
     saves = [e.step for e in run.events if e.kind == "checkpoint_saved" and e.step is not None]
-    if info.iter_num is not None and saves and saves[-1] != info.iter_num:
+    # a save after iterations past the last eval is dated by the last iteration the log prints:
+    # up to log_interval - 1 steps before the checkpoint's own
+    slack = max(int(cfg.get("log_interval") or 1), 1)
+    if info.iter_num is not None and saves and not 0 <= info.iter_num - saves[-1] < slack:
         notes.append(f"the checkpoint is from step {info.iter_num}, but the log's last save "
                      f"was at step {saves[-1]}: they may not belong together")
     merged = replace(run, config=cfg, segments=tuple(segments), format=Dialect.NANOGPT_WITH_CKPT,

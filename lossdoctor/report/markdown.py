@@ -60,8 +60,9 @@ def analysis_markdown(analysis: Analysis) -> str:
                                             + (f": `{x.flags}`" if x.flags else "") for x in first) or "none"])
     out += _table(["run", "final val", "best val", "top findings, root cause first"], rows)
     for run, f, d in zip(runs, facts, diagnoses, strict=True):
-        out += _findings(run, d, many)
-        out += _facts(run, f)
+        name = short_name(run.source, [r.source for r in runs])
+        out += _findings(run, d, name if many else run.source)
+        out += _facts(run, f, name)
     if c is not None and c.gap is not None and c.comparable:
         out += _methods(c)
     return "\n".join(out)
@@ -87,7 +88,7 @@ def _runs_table(c: Comparison) -> list[str]:
     """Three or more runs against the best final (the rich report's runs table)."""
     if not c.table:
         return []
-    rows = [[f"`{short_name(r.run)}`" + (" (best)" if r.reference else ""), _num(r.final),
+    rows = [[f"`{short_name(r.run, [q.run for q in c.table])}`" + (" (best)" if r.reference else ""), _num(r.final),
              "-" if r.gap is None else f"{r.gap:+.4f}", _num(r.best_val),
              "-" if r.params is None else f"{r.params:,.0f}", "-" if r.tokens_seen is None else f"{r.tokens_seen:,.0f}"]
             for r in c.table]
@@ -105,8 +106,10 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
         out += _table(["cause", f"share ({c.unit})", "80% interval"],
                       [[a.cause, f"{a.delta_val:+.4f}", f"{a.interval[0]:+.3f} to {a.interval[1]:+.3f}"]
                        for a in causes])
+    elif c.unattributed is not None:
+        out += [f"The gap is not attributed: {c.unattributed}.", ""]
     else:
-        out += [f"The gap is not attributed: {c.unattributed or 'no cause was estimated'}.", ""]
+        out += ["No gap and no differing config: nothing to attribute.", ""]
     r = c.to_reach
     if isinstance(r, Reachable):
         out += [f"**Do:** train the worse run for about {r.steps:,} steps ({round(r.ratio, 1):g}x) to reach the better "
@@ -120,10 +123,10 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
     return out
 
 
-def _findings(run: Run, d: Diagnosis | None, many: bool) -> list[str]:
+def _findings(run: Run, d: Diagnosis | None, name: str) -> list[str]:
     if d is None:
         return []
-    out = [f"## Findings: `{short_name(run.source) if many else run.source}`", ""]
+    out = [f"## Findings: `{name}`", ""]
     out += [f"- {n}" for n in run.notes] + ([""] if run.notes else [])
     if not d.findings:
         return out + [f"{no_findings(d)}.", ""]
@@ -147,11 +150,11 @@ def _short(v: object) -> str:
     return "unknown" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def _facts(run: Run, f: Facts) -> list[str]:
+def _facts(run: Run, f: Facts, name: str) -> list[str]:
     rows = [[name, format_fact(x), x.status, x.source + (f"; {x.note}" if x.note else "")] for name, x in f.items()]
     config = [[k, "unknown" if not v.known else repr(v.value), v.origin] for k, v in run.config.values.items()]
-    return (_details(f"Facts of `{short_name(run.source)}`", _table(["fact", "value", "status", "source"], rows))
-            + _details(f"Config of `{short_name(run.source)}`", _table(["key", "value", "origin"], config)))
+    return (_details(f"Facts of `{name}`", _table(["fact", "value", "status", "source"], rows))
+            + _details(f"Config of `{name}`", _table(["key", "value", "origin"], config)))
 
 
 def _methods(c: Comparison) -> list[str]:

@@ -28,4 +28,8 @@ def title_names(sources: list[str]) -> list[str]:
     where those tell the runs apart, else title_name ('cpu_run/train.log')."""
     full = [title_name(s) for s in sources]
     last = [n.rsplit("/", 1)[-1] for n in full]
-    return last if len(set(last)) == len(last) else full
+    if len(set(last)) == len(last):
+        return last
+    if len(set(full)) == len(full):
+        return full
+    return [short_name(s, sources) for s in sources]  # same folders' names: as many parts as tell them apart

@@ -56,29 +56,28 @@ def resolve(config_file: str | None = None, args: list[str] | None = None,
     """Build a TrainConfig from a file, `--key=value` strings and/or a dict."""
     values = dict(base.values) if base else defaults()
     echo: list[str] = list(base.echo) if base else []
-    given: set[str] = set()  # keys a file, a flag or the caller set
+    in_file: set[str] = set()  # keys the config file set: its text is echoed whole
     if config_file:
         file_values, text = read_config_file(config_file)
         echo += [f"Overriding config with {config_file}:", text.rstrip("\n")]
         for key, value in file_values.items():
             values[key] = _checked(key, value, values, config_file)
-            given.add(key)
+            in_file.add(key)
     for arg in args or []:
         if not arg.startswith("--") or "=" not in arg:
             raise UsageError(f"expected --key=value, got {arg!r}")
         key, text = arg[2:].split("=", 1)
         values[key] = _checked(key, configurator_value(text), values, "the command line")
         echo.append(f"Overriding: {key} = {values[key]}")
-        given.add(key)
     for key, value in (overrides or {}).items():
         new = _checked(key, value, values, "the arguments")
         if key in NANOGPT_KEYS and values.get(key) != new:  # the log says what ran, as for a flag
             echo.append(f"Overriding: {key} = {new}")
         values[key] = new
-        given.add(key)
-    if base is None:  # a default that follows the machine is said first, so that the log shows what ran
-        echo = [f"Overriding: {k} = {values[k]}" for k in MACHINE_KEYS
-                if k not in given and values[k] != NANOGPT_DEFAULTS[k]] + echo
+    said = {line.split(" = ", 1)[0].removeprefix("Overriding: ") for line in echo if line.startswith("Overriding: ")}
+    # a machine key off train.py's default that no line says yet is said first: the log shows what ran
+    echo = [f"Overriding: {k} = {values[k]}" for k in MACHINE_KEYS
+            if k not in said and k not in in_file and values[k] != NANOGPT_DEFAULTS[k]] + echo
     _validate(values)
     return TrainConfig(values, tuple(echo))
 
