@@ -489,3 +489,13 @@ def test_a_run_without_a_finite_val_is_left_out_not_a_reason_to_compare_train():
     nan = shared_path("corpus/logs/llmc/hector-a100-stdout-nan-from-step0.log")
     c = _analysis(FIXTURES / "lossdoctor_train" / "readme_cpu_2000", DIAG / "healthy_small", nan).comparison
     assert c.metric == "val" and any(n.startswith("left out of the gap, with no finite final val") for n in c.notes)
+
+
+def test_runs_without_evals_are_compared_along_their_iteration_losses(tmp_path):
+    for name, level in (("a", 3.0), ("b", 2.5)):
+        (tmp_path / f"{name}.csv").write_text("step,loss\n" + "".join(f"{s},{level + 1 / (s + 1):.4f}\n"
+                                                                      for s in range(200)))
+    c = _analysis(tmp_path / "a.csv", tmp_path / "b.csv").comparison
+    points = c.overlap.steps
+    assert c.metric == "train" and len(points) == 5 and all(p.diff == pytest.approx(0.5, abs=0.01) for p in points)
+    assert not any(n.startswith("the runs share no range") for n in c.notes)  # tokens unknown: steps only

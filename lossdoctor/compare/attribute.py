@@ -332,10 +332,10 @@ def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float, unseen: bool =
 
 def without_evals(diff: tuple[KeyDiff, ...], gap: float) -> Attribution:
     """Runs compared on iteration losses: the whole gap is left unattributed."""
-    what = ", ".join(d.key for d in diff if d.kind == "learning") or "no learning config key"
+    keys = [d.key for d in diff if d.kind == "learning"]
+    what = f"{', '.join(keys)} differ" if keys else "no learning config key differs"
     return Attribution((), Cause("unexplained", gap, (gap - NO_EVALS_WIDTH, gap + NO_EVALS_WIDTH),
-                                 f"no evals to model the curves: the whole gap is left unattributed "
-                                 f"({what} differ)"),
+                                 f"no evals to model the curves: the whole gap is left unattributed ({what})"),
                        ("without evals the gap is not split into causes",))
 
 

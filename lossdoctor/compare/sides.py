@@ -110,11 +110,12 @@ def derived(fa: Facts, fb: Facts) -> Derived:
 
 
 def overlap(ra: Run, rb: Run, fa: Facts, fb: Facts, metric: str) -> Overlap:
-    """Both curves at up to 5 evenly spaced shared points of steps, tokens seen and FLOPs."""
-    ea, eb = ra.curves()[0], rb.curves()[0]
-    if len(ea) < 2 or len(eb) < 2:
+    """Both curves at up to 5 evenly spaced shared points of steps, tokens seen and FLOPs:
+    the evals, or on train loss between runs without evals, the iteration losses smoothed."""
+    ca, cb = _curve(ra, metric), _curve(rb, metric)
+    if ca is None or cb is None:
         return Overlap()
-    ya, yb = getattr(ea, metric), getattr(eb, metric)
+    (sta, ya), (stb, yb) = ca, cb
     scale = {"steps": (1.0, 1.0),
              "tokens": (fa.value("tokens_per_iter"), fb.value("tokens_per_iter")),
              "flops": (_flops_per_step(fa), _flops_per_step(fb))}
@@ -122,7 +123,7 @@ def overlap(ra: Run, rb: Run, fa: Facts, fb: Facts, metric: str) -> Overlap:
     for axis, (sa, sb) in scale.items():
         if not sa or not sb:
             continue
-        xa, xb = ea.step * float(sa), eb.step * float(sb)
+        xa, xb = sta * float(sa), stb * float(sb)
         # from the first eval after step 0 of either run: interpolating from step 0 says nothing
         lo = max(xa[xa > 0][0] if (xa > 0).any() else 0.0, xb[xb > 0][0] if (xb > 0).any() else 0.0)
         hi = min(xa[-1], xb[-1])
@@ -130,6 +131,21 @@ def overlap(ra: Run, rb: Run, fa: Facts, fb: Facts, metric: str) -> Overlap:
             continue
         axes[axis] = tuple(_point(float(x), xa, ya, xb, yb) for x in np.unique(np.linspace(lo, hi, OVERLAP_POINTS)))
     return Overlap(**axes)
+
+
+SMOOTH = 25  # iterations a train point averages, where a run has no evals to compare along the way
+
+
+def _curve(run: Run, metric: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """(steps, losses) to compare along: the evals' `metric`, else on train loss the
+    iteration losses in running means of SMOOTH; None with fewer than two points."""
+    ev, it = run.curves()
+    if len(ev) >= 2:
+        return ev.step, getattr(ev, metric)
+    if metric != "train" or len(it) < 2 * SMOOTH:
+        return None
+    k = np.ones(SMOOTH) / SMOOTH
+    return it.step[SMOOTH - 1:], np.convolve(it.loss, k, mode="valid")
 
 
 def _point(x: float, xa: np.ndarray, ya: np.ndarray, xb: np.ndarray, yb: np.ndarray) -> OverlapPoint:

@@ -139,7 +139,7 @@ def _overlap(c: Comparison) -> RenderableType | None:
     rows = [(axis, p) for axis, pts in c.overlap.items() for p in pts] if c.overlap is not None else []
     if not rows:
         return None
-    t = Table(title=f"{c.metric} where the curves overlap (interpolated between evals)", title_justify="left")
+    t = Table(title=f"{c.metric} where the curves overlap (interpolated between logged points)", title_justify="left")
     for col in ("at equal", "x", "worse run", "better run", "difference"):
         t.add_column(col, justify="right" if col != "at equal" else "left")
     for axis, p in rows:
