@@ -202,6 +202,8 @@ def test_at_80_columns_run_names_are_whole_in_the_runs_table_and_in_panel_titles
     assert any(line.count("│") > 4 for line in rows)  # its whole name in one cell of the runs table
     assert "│ a-run-whose-log-has-a-rather-long-descriptive-name-v2.log" in out  # opens its panel, uncut
     assert all(len(line) <= 80 for line in out.splitlines())
+    _, wide, _ = run_cli("analyze", *paths, "--width", "140")  # where it fits, the title names the run
+    assert "╭─ Findings for a-run-whose-log-has-a-rather-long-descriptive-name-v2.log: " in wide
 
 
 def test_counts_in_the_runs_table_round_before_they_take_a_suffix():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -15,7 +15,18 @@ STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 MAX_SKIPPED = 8  # not-applicable rules listed; the count is complete
 
 
-TITLE_FITS = 72  # characters: a panel's title at 80 columns, less its corners and padding
+class _Named:
+    """A panel titled `title` where that fits the console's width, else titled `short` and
+    opened by `name`: a title too long for the panel would be cut."""
+
+    def __init__(self, parts: list[RenderableType], title: str, short: str, name: str) -> None:
+        self.parts, self.title, self.short, self.name = parts, title, short, name
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if len(self.title) + 6 <= options.max_width:  # 6: the corners and the title's padding
+            yield Panel(Group(*self.parts), title=self.title, title_align="left")
+        else:
+            yield Panel(Group(Text(self.name, style="bold"), *self.parts), title=self.short, title_align="left")
 
 
 def render_diagnosis(d: Diagnosis, verbose: bool = True, title: str | None = None) -> RenderableType:
@@ -40,11 +51,8 @@ def render_diagnosis(d: Diagnosis, verbose: bool = True, title: str | None = Non
                           + "\n  ".join(lines), style="dim"))
     counts = f"{len(d.findings)} ({_counts(d)})"
     head = f"Findings: {counts}; {len(d.passed)} rules passed, {len(d.not_applicable)} not applicable"
-    if title is not None and len(f"Findings for {title}: {counts}") <= TITLE_FITS:
-        head = f"Findings for {title}: {counts}"
-    elif title is not None:  # a title past 80 columns would be cut: the name opens the panel instead
-        head = f"Findings: {counts}"
-        parts.insert(0, Text(title, style="bold"))
+    if title is not None:
+        return _Named(parts, f"Findings for {title}: {counts}", f"Findings: {counts}", title)
     return Panel(Group(*parts), title=head, title_align="left")
 
 
