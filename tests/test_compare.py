@@ -499,3 +499,13 @@ def test_runs_without_evals_are_compared_along_their_iteration_losses(tmp_path):
     points = c.overlap.steps
     assert c.metric == "train" and len(points) == 5 and all(p.diff == pytest.approx(0.5, abs=0.01) for p in points)
     assert not any(n.startswith("the runs share no range") for n in c.notes)  # tokens unknown: steps only
+
+
+def test_two_runs_that_tie_are_compared_with_each_other_not_one_with_itself(tmp_path):
+    import shutil
+    log = FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log"
+    for side in ("a", "b"):
+        (tmp_path / side).mkdir()
+        shutil.copy(log, tmp_path / side / "train.log")
+    c = _analysis(tmp_path / "a" / "train.log", tmp_path / "b" / "train.log").comparison
+    assert c.gap == 0.0 and {c.reference, c.other} == {0, 1}

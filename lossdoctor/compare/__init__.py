@@ -98,7 +98,7 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
         return _no_gap(runs, metric, "fewer than two runs have a final loss to compare")
     left_out = [runs[i].source for i in range(len(runs)) if i not in known]
     ref = min(known, key=known.__getitem__)
-    worse = max(known, key=known.__getitem__)
+    worse = max((i for i in known if i != ref), key=known.__getitem__)  # a tie: another run, not ref itself
     table = tuple(table_row(r, f, v, known[ref], metric, i == ref)
                   for i, (r, f, v) in enumerate(zip(runs, facts, finals, strict=True))) if len(runs) > 2 else ()
     c = _explain(runs, facts, extrapolators, worse, ref, known[worse] - known[ref], metric, table)
