@@ -444,3 +444,13 @@ def test_a_final_save_between_logged_iterations_belongs_to_its_checkpoint(tmp_pa
     import lossdoctor
     run = lossdoctor.load(str(out))
     assert not any("may not belong together" in n for n in run.notes)
+
+
+def test_a_data_path_names_the_dataset_as_nanogpt_would(tmp_path):
+    from lossdoctor.trainer import dataset_name
+    folder = tmp_path / "shakespeare_char"
+    folder.mkdir()
+    (folder / "input.txt").write_text("to be or not to be\n" * 10)
+    (tmp_path / "poems.txt").write_text("roses are red\n" * 10)
+    assert dataset_name(str(folder / "input.txt")) == "shakespeare_char"  # nanoGPT's data/DATASET/input.txt
+    assert dataset_name(str(folder)) == "shakespeare_char" and dataset_name(str(tmp_path / "poems.txt")) == "poems"

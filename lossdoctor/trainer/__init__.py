@@ -68,9 +68,21 @@ def data_for(cfg: TrainConfig, path: str | None) -> Data:
 def run_training(config_file: str | None, args: list[str], data: str | None,
                  progress: bool = True) -> TrainResult:
     cfg = resolve(config_file, args)
-    if data is None and cfg["dataset"] == "openwebtext" and without_local_data("openwebtext", None):
-        cfg = resolve(base=cfg, overrides={"dataset": EMBEDDED})  # the log and ckpt name the data that is used
+    named = dataset_name(data) if data is not None else EMBEDDED if without_local_data("openwebtext", None) else None
+    if cfg["dataset"] == "openwebtext" and named is not None:  # train.py's default, not the data used
+        cfg = resolve(base=cfg, overrides={"dataset": named})  # the log and ckpt name the data that is used
     return train(cfg, data_for(cfg, data), progress=progress)
+
+
+def dataset_name(path: str) -> str:
+    """The dataset a --data path names, as nanoGPT names data/DATASET: a data directory's
+    own name; a text file's folder where the file is nanoGPT's `input.txt`
+    (data/shakespeare_char/input.txt), else the file's stem."""
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        return os.path.basename(path.rstrip(os.sep)) or path
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return os.path.basename(os.path.dirname(path)) if stem == "input" else stem
 
 
 def without_local_data(cfg_dataset: str, data: str | None) -> bool:
