@@ -75,7 +75,8 @@ def _with_checkpoint(run: Run, info: CheckpointInfo) -> Run:
     if header.vocab_size is None and args.vocab_size:
         header = replace(header, vocab_size=args.vocab_size, vocab_source="checkpoint")
     events = list(run.events)
-    events.append(Event("checkpoint_saved", None, f"{info.path}: iter_num={info.iter_num}, "
-                        f"best_val_loss={info.best_val_loss}", info.iter_num, None))
+    if not any(e.kind == "checkpoint_saved" and e.step == info.iter_num for e in events):  # the log's own save
+        events.append(Event("checkpoint_saved", None, f"{info.path}: iter_num={info.iter_num}, "
+                            f"best_val_loss={info.best_val_loss}", info.iter_num, None))
     return replace(run, checkpoint=info, model_args=args, header=header, events=tuple(events),
                    notes=tuple(dict.fromkeys(run.notes + tuple(info.notes) + tuple(notes))))
