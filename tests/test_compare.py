@@ -509,3 +509,17 @@ def test_two_runs_that_tie_are_compared_with_each_other_not_one_with_itself(tmp_
         shutil.copy(log, tmp_path / side / "train.log")
     c = _analysis(tmp_path / "a" / "train.log", tmp_path / "b" / "train.log").comparison
     assert c.gap == 0.0 and {c.reference, c.other} == {0, 1}
+
+
+def test_a_gap_within_the_noise_asks_for_no_longer_run(tmp_path):
+    import shutil
+    log = FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log"
+    for side in ("a", "b"):
+        (tmp_path / side).mkdir()
+        shutil.copy(log, tmp_path / side / "train.log")
+    a = tmp_path / "a" / "train.log"  # its last val 0.004 above b's
+    a.write_text(a.read_text().replace("step 2000: train loss 1.7648, val loss 1.8857",
+                                       "step 2000: train loss 1.7648, val loss 1.8900"))
+    c = _analysis(tmp_path / "a" / "train.log", tmp_path / "b" / "train.log").comparison
+    assert c.gap == pytest.approx(0.0043, abs=1e-3) and c.to_reach is None  # it was "train for 2,600 steps"
+    assert any(n.startswith("the gap is within the evals' noise") for n in c.notes)

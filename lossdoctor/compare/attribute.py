@@ -71,6 +71,9 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     reach: ToReach | None = None
     if metric == "val" and not a.overfit:
         steps, notes, reach = longer(a, b, diff, fit)
+    if reach is not None and abs(gap) <= w:  # nothing to close: no length is the one thing to do
+        reach = None
+        notes = notes + [f"the gap is within the evals' noise (80%: +-{w:.3f}): no longer run is needed to close it"]
     why = ("the runs are compared on train loss" if metric != "val" else
            "the worse run overfit: its length is not extrapolated" if a.overfit else "the notes say why")
     causes += [s.cause for s in steps]
