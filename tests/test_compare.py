@@ -523,3 +523,11 @@ def test_a_gap_within_the_noise_asks_for_no_longer_run(tmp_path):
     c = _analysis(tmp_path / "a" / "train.log", tmp_path / "b" / "train.log").comparison
     assert c.gap == pytest.approx(0.0043, abs=1e-3) and c.to_reach is None  # it was "train for 2,600 steps"
     assert any(n.startswith("the gap is within the evals' noise") for n in c.notes)
+
+
+def test_a_better_run_at_a_constant_lr_gets_an_lr_schedule_share(tmp_path):
+    small = (DIAG / "healthy_small" / "train.log").read_text()
+    (tmp_path / "train.log").write_text("Overriding: decay_lr = False\n" + small)  # the same curve, said constant
+    c = _analysis(DIAG / "healthy_tiny", tmp_path / "train.log").comparison
+    share = next(a for a in c.attribution if a.cause == "LR schedule")
+    assert "a constant LR of" in share.method and share.delta_val != 0.0

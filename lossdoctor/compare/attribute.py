@@ -377,8 +377,11 @@ def schedule_shape(ra: Run, rb: Run, to: int, force: bool = False) -> CustomSche
     from ..facts.schedule import schedule_params
     from ..fit.scenarios import CustomSchedule
     pa, pb = schedule_params(ra.config), schedule_params(rb.config)
-    if pa is None or pb is None or not pb["decay_lr"]:
+    if pa is None or pb is None:
         return None
+    if not pb["decay_lr"]:  # the better run's constant LR (train.py: no warmup, no decay), at the worse run's peak
+        lr = pa["learning_rate"]
+        return None if not pa["decay_lr"] and not force else CustomSchedule(0, to, lr, lr, False)
     span_b = max(rb.config.trusted("max_iters") or pb["lr_decay_iters"], 1)
     shape = {"warmup_iters": int(round(pb["warmup_iters"] / span_b * to)),
              "lr_decay_iters": int(round(pb["lr_decay_iters"] / span_b * to)),
@@ -393,4 +396,6 @@ def schedule_shape(ra: Run, rb: Run, to: int, force: bool = False) -> CustomSche
 
 
 def _sched_text(s: CustomSchedule) -> str:
+    if s.decay_lr is False:
+        return f"a constant LR of {s.learning_rate:g} (decay_lr=False)"
     return f"warmup {s.warmup_iters}, decay to step {s.lr_decay_iters}, min_lr {s.min_lr:g}"
