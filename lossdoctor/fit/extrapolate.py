@@ -273,19 +273,11 @@ class Extrapolator:
         for p in predicted:
             val = interval.estimate(p.val, p.weights, model_sd, val_sd, level) if p.val is not None else None
             train: Estimate | None = interval.estimate(p.train, p.weights, model_sd, pts.sig_eval, level)
-            note = None if p.weights == w else (
-                "its LR falls far below where the run's ever did: the calibrated law predicts alone, as the run's "
-                "own fit cannot tell what that annealing gives")
             if min(e.mean for e in (val, train) if e is not None) < 0:
-                note, val, train = "the law gives a loss below zero under this schedule: not a prediction", None, None
-            elif overfit is not None and p.name != "observed":
-                note = (f"val is past its minimum ({overfit.best_val:.4f} at step {overfit.best_step}) while "
-                        "train keeps falling: more steps are not expected to lower it")
+                val = train = None
+            elif overfit is not None and (p.name != "observed" or to > overfit.best_step):
                 val = None
-            elif overfit is not None and to > overfit.best_step:
-                note = (f"val rose past its minimum ({overfit.best_val:.4f} at step {overfit.best_step}), which "
-                        "the fitted law does not model: the log's own evals are the measurement here")
-                val = None
+            note = notes_mod.scenario_note(p.name, p.weights != w, train is None, overfit, to)
             out.append(Scenario(p.name, p.flags, val, train, note, p.path))
         notes = list(obs.notes + fits.notes) + notes_mod.fit_notes(self.run, self.calibration, to, last, fits)
         notes += notes_mod.epochs_notes(to, last, self._per_step(last), self.calibration)

@@ -13,6 +13,26 @@ if TYPE_CHECKING:
     from ..run import Run
     from .calibration import Calibration
     from .extrapolate import Fits
+    from .results import Overfitting
+
+
+def scenario_note(name: str, calibrated_alone: bool, below_zero: bool, overfit: Overfitting | None,
+                  to: int) -> str | None:
+    """Why a scenario's values are what they are, or are not there: a loss below zero under
+    its schedule, a val past its minimum (beyond the run, or inside it past the best step),
+    or an annealing past the run's own that leaves the calibrated law alone."""
+    if below_zero:
+        return "the law gives a loss below zero under this schedule: not a prediction"
+    if overfit is not None and name != "observed":
+        return (f"val is past its minimum ({overfit.best_val:.4f} at step {overfit.best_step}) while train keeps "
+                "falling: more steps are not expected to lower it")
+    if overfit is not None and to > overfit.best_step:
+        return (f"val rose past its minimum ({overfit.best_val:.4f} at step {overfit.best_step}), which the fitted "
+                "law does not model: the log's own evals are the measurement here")
+    if calibrated_alone:
+        return ("its LR falls far below where the run's ever did: the calibrated law predicts alone, as the run's "
+                "own fit cannot tell what that annealing gives")
+    return None
 
 
 def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits) -> list[str]:
