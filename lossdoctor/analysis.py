@@ -76,18 +76,22 @@ def _discovered(readers: Sequence[Reader] | None) -> tuple[list[Run], list[str]]
     """The runs of the logs and run directories found here (readers.discover), and for each
     file that holds none, the reader's one-line reason: a stray file that merely looks like
     a log does not stop the rest."""
+    found = discover(".")
     good: list[str] = []
     skipped: list[str] = []
-    for p in discover("."):
-        try:
-            load_many([p], readers=readers)
-            good.append(p)
-        except InputError as e:
-            ck = os.path.join(p, CKPT_NAME)
-            if os.path.isdir(p) and os.path.isfile(ck):  # a folder whose log does not read: its checkpoint
-                good.append(ck)
-            skipped.append(str(e))
-    runs = load_many(good, readers=readers) if good else []  # together: a checkpoint joins the log before it
+    try:  # together: a checkpoint joins the log before it
+        runs = load_many(found, readers=readers)
+    except InputError:  # one of them holds no run: find which, and read the others
+        for p in found:
+            try:
+                load_many([p], readers=readers)
+                good.append(p)
+            except InputError as e:
+                ck = os.path.join(p, CKPT_NAME)
+                if os.path.isdir(p) and os.path.isfile(ck):  # a folder whose log does not read: its checkpoint
+                    good.append(ck)
+                skipped.append(str(e))
+        runs = load_many(good, readers=readers) if good else []
     if not runs:
         from .readers import LOOKS_FOR
         raise InputError(".", f"no training log or out* run directory found in the current directory "

@@ -42,7 +42,8 @@ def keys_help() -> str:
     import textwrap
 
     from .nanogpt import NANOGPT_DEFAULTS
-    items = [f"{k}={v!r}" for k, v in sorted({**NANOGPT_DEFAULTS, "seed": 1337}.items())]
+    from .trainer.config import EXTRA_DEFAULTS
+    items = [f"{k}={v!r}" for k, v in sorted({**NANOGPT_DEFAULTS, **EXTRA_DEFAULTS}.items())]
     return ("\nconfig keys, with train.py's defaults (plus seed; without CUDA, device,\n"
             "dtype and compile default to 'cpu', 'float32' and False):\n"
             + textwrap.fill(" ".join(items), width=78, initial_indent="  ", subsequent_indent="  ",

@@ -209,7 +209,7 @@ def test_at_80_columns_run_names_are_whole_in_the_runs_table_and_in_panel_titles
 def test_counts_in_the_runs_table_round_before_they_take_a_suffix():
     from lossdoctor.report.compare import _count
     assert [_count(v) for v in (512, 795_904, 999_936, 2_304_768, 999.6e6, 1e12, None)] == \
-        ["512", "796k", "1M", "2.3M", "1B", "1T", "-"]
+        ["512", "796k", "1M", "2.3M", "1G", "1T", "-"]
 
 
 def test_markdown_and_terminal_verdicts_name_the_same_top_findings():

@@ -32,8 +32,6 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..facts import Facts
 from ..run import Dialect, Run
 from .attribute import attribute
@@ -129,7 +127,7 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
     if a == b or abs(gap) < 1e-12 and not diff:
         return Comparison(b, a, metric, 0.0, True, diff, side, ov, (), None, tuple(notes), None, table)
     untrained = [who for who, r, f in (("the worse run", ra, fa), ("the better run", rb, fb))
-                 if r.format != Dialect.WANDB_RUNS and _last_eval_step(r) == 0  # a table's row has no steps
+                 if r.format != Dialect.WANDB_RUNS and f.value("final_step") == 0  # a table's row has no steps
                  and f.value("steps_done") is not None and f.value("steps_done") <= 1]
     if untrained:
         who = "both runs" if len(untrained) == 2 else untrained[0]
@@ -142,13 +140,6 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
     at = attribute(ra, rb, fa, fb, diff, metric, gap, fit)
     return Comparison(b, a, metric, gap, True, diff, side, ov, at.causes, at.unexplained,
                       tuple(notes) + at.notes, at.to_reach, table)
-
-
-def _last_eval_step(run: Run) -> int | None:
-    """The step of the run's last val (None without one)."""
-    ev, _ = run.curves()
-    ok = np.isfinite(ev.val)
-    return int(ev.step[ok][-1]) if ok.any() else None
 
 
 def _extrapolator(run: Run) -> Extrapolator:

@@ -91,8 +91,9 @@ def misfit(stream: Stream, own: Design, assumed: Sequence[str]) -> None:
     points by more than MISFIT (rms, in sigma) and MISFIT_NATS (rms): the law does not
     describe this curve, inside the run or past it. `assumed`: the schedule keys the log
     does not show, the likeliest reason."""
-    from .streams import residual_scale, residuals
-    scale, rms = residual_scale(stream, own), float(np.sqrt(np.mean(residuals(stream, own) ** 2)))
+    from .streams import residuals
+    r = residuals(stream, own)  # nats
+    scale, rms = float(np.sqrt(np.mean((r / own.sigma) ** 2))), float(np.sqrt(np.mean(r ** 2)))
     if scale > MISFIT and rms > MISFIT_NATS:
         why = (f"; the log does not show {', '.join(assumed)}, and nanoGPT's defaults, assumed for them, may not "
                "be what ran" if assumed else "; a run far past its data's epochs, or one whose dropout-on "

@@ -187,13 +187,9 @@ def _table(c: Comparison) -> RenderableType:
 
 
 def _count(v: float | None) -> str:
-    """A count in three significant digits with k, M, B or T: 795,904 -> '796k'."""
-    if v is None:
-        return "-"
-    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(float(f"{v:.3g}")) >= div:  # rounded first: 999,936 is 1M, not 1e+03k
-            return f"{float(f'{v:.3g}') / div:.3g}{suffix}"
-    return f"{v:.3g}"
+    """A count as terminal.si writes it, '-' where unknown."""
+    from .terminal import si
+    return "-" if v is None else si(v)
 
 
 def _num(v: Any) -> str:

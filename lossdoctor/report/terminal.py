@@ -200,7 +200,7 @@ def format_fact(f: Fact) -> str:
     if unit in ("FLOPs", "FLOPs/s"):
         return f"{x:.3g} {unit}"
     if unit in ("params", "tokens") and abs(x) >= 1e4:
-        return f"{int(x):,} ({_si(x)})"
+        return f"{int(x):,} ({si(x)})"
     if unit == "%":
         return f"{x:.3g}%"
     if unit == "fraction":
@@ -210,7 +210,10 @@ def format_fact(f: Fact) -> str:
     return f"{_num(x)} {unit}".strip()
 
 
-def _si(x: float) -> str:
+def si(x: float) -> str:
+    """Three significant digits with k, M, G or T: 795,904 -> '796k'; rounded before the
+    suffix is chosen, so 999,936 is '1M', not '1e+03k'."""
+    x = float(f"{x:.3g}")
     for div, suf in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(x) >= div:
             return f"{x / div:.3g}{suf}"
