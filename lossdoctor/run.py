@@ -114,6 +114,9 @@ class Measures:
     estimate_loss); elsewhere it is NaN.
     ema_beta: the EMA's decay when train is "ema".
     bytes_per_token: of the tokenizer, when the log gives it (converts bpb to nats).
+    steps_known: False where the file gives final values without the step they were
+    reached at (a runs table with no step column); its one eval then sits at step 0, a
+    placeholder that no fact reads as a step.
     """
 
     val: str = "loss"
@@ -121,6 +124,7 @@ class Measures:
     eval_train: bool = True
     ema_beta: float | None = None
     bytes_per_token: float | None = None
+    steps_known: bool = True
 
     @property
     def val_unit(self) -> str:

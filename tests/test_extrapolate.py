@@ -13,6 +13,7 @@ pytest.importorskip("scipy")
 
 import lossdoctor  # noqa: E402
 from lossdoctor.cli import main  # noqa: E402
+from lossdoctor.diagnose import diagnose  # noqa: E402
 from lossdoctor.fit import Calibration, CustomSchedule, Extrapolator, calibration, laws, reference, shape  # noqa: E402
 from lossdoctor.fit import streams as fit_streams  # noqa: E402
 from lossdoctor.fit.extrapolate import CannotExtrapolate, extrapolate  # noqa: E402
@@ -102,6 +103,22 @@ def test_overfitting_is_said_and_not_extrapolated():
     x = extrapolate(parse_text(make_log(val_shift=shift)), 5000)
     assert x.overfitting is not None and x.overfitting.best_step in (750, 1000)
     assert all(s.val is None and "past its minimum" in s.note for s in x.scenarios)
+
+
+def test_a_plateau_with_one_low_eval_is_not_past_its_minimum():
+    # eval_iters 20 and iterations of sd 0.09: one eval's sd is 0.02; the dip at step 1000 is
+    # 3.5 of them, the last eval 2.5 above it, and train drifts down by 1 sd: noise, not a turn
+    rng = np.random.default_rng(0)
+    lines = ["Overriding: eval_iters = 20", "Overriding: eval_interval = 100"]
+    for i in range(2001):
+        if i % 100 == 0:
+            val = 2.30 - 0.07 * (i == 1000) + 0.03 * (i == 2000)
+            lines.append(f"step {i}: train loss {2.25 - 0.00001 * i:.4f}, val loss {val:.4f}")
+        lines.append(f"iter {i}: loss {2.25 + rng.normal(0, 0.09):.4f}, time 40.00ms, mfu 0.01%")
+    run = parse_text("\n".join(lines) + "\n")
+    x = extrapolate(run, 3000)
+    assert x.overfitting is None
+    assert not any(f.rule.startswith("LD501") for f in diagnose(run).findings)
 
 
 @pytest.mark.parametrize("text, why", [

@@ -227,3 +227,14 @@ def test_a_runs_table_names_each_run_once_and_its_own_columns_are_no_setting(tmp
     assert [r.source.split("#")[1] for r in runs] == ["base (seed 1)", "base (seed 2)", "nodrop"]
     an = lossdoctor.analyze([str(table)], diagnose_runs=False)
     assert [d.key for d in an.comparison.diff] == ["dropout"]
+
+
+def test_a_runs_table_without_a_step_column_leaves_the_steps_unknown() -> None:
+    a = _analyze("wandb_runs_no_step.csv")
+    assert [r.measures.steps_known for r in a.runs] == [False, False]
+    facts = a.facts[0]
+    assert facts.value("final_val") == pytest.approx(1.85)
+    for name in ("steps_done", "final_step", "best_val_step"):
+        assert facts[name].status == "unknown" and "no step column" in (facts[name].note or "")
+    with_step = _analyze("wandb_runs.csv")
+    assert with_step.runs[0].measures.steps_known and with_step.facts[0].value("steps_done") == 5000

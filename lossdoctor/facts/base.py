@@ -148,6 +148,10 @@ def derived(*inputs: Fact) -> Status:
     return "computed"
 
 
+NO_EVALS = "the log has no eval lines"
+NO_STEP = "the file gives final values without the step they were reached at (no step column)"
+
+
 def unknown(name: str, unit: str, source: str, note: str) -> Fact:
     return Fact(name, None, unit, "unknown", source, note)
 

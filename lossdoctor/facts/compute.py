@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..nanogpt import BATCH_KEYS, DATASET_VOCAB
-from .base import Context, Fact, config_fact, derived, join_notes, missing, unknown
+from .base import NO_STEP, Context, Fact, config_fact, derived, join_notes, missing, unknown
 from .model import gpt_params, printed_m, shape
 
 if TYPE_CHECKING:
@@ -140,6 +140,8 @@ def steps_done(ctx: Context) -> Fact:
     name, unit = "steps_done", "steps"
     if ctx.run.steps_done is not None:
         return Fact(name, ctx.run.steps_done, unit, "read", "log: the trainer's count of steps done")
+    if not ctx.run.measures.steps_known:
+        return unknown(name, unit, "log: step numbers", NO_STEP)
     evals, iters = ctx.curves()
     last_iter, iter_src = _last_iter_steps(ctx.run.format, iters)
     last_eval = int(evals.step.max()) if len(evals) else None

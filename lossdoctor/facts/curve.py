@@ -19,7 +19,6 @@ from .base import Context, Fact, Status, derived, missing, plural, unknown, why_
 from .compute import SHAKESPEARE_CHAR_UNIGRAM_ENTROPY
 from .settings import not_numbers, ratio
 
-NO_EVALS = "the log has no eval lines"
 # rises and drops of eval losses are judged against 2·eval_se; this stands in for eval_se
 # when it is unknown (nats; a typical eval_se of a small nanoGPT run)
 FALLBACK_EVAL_SE = 0.01

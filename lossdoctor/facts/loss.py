@@ -13,9 +13,8 @@ import math
 import numpy as np
 
 from ..run import EvalCurve, IterCurve
-from .base import Context, Fact, derived, missing, unknown
+from .base import NO_EVALS, NO_STEP, Context, Fact, derived, missing, unknown
 
-NO_EVALS = "the log has no eval lines"
 NO_TRAIN_EVAL = "the log evaluates val only, not the train split"
 
 
@@ -71,6 +70,8 @@ def best_val(ctx: Context) -> Fact:
 
 def best_val_step(ctx: Context) -> Fact:
     i = _best_index(ctx)
+    if i is not None and not ctx.run.measures.steps_known:
+        return unknown("best_val_step", "steps", "log: step of the lowest val loss", NO_STEP)
     if i is not None:
         return Fact("best_val_step", int(_evals(ctx).step[i]), "steps", "read",
                     "log: step of the lowest val loss")
@@ -109,6 +110,8 @@ def final_train(ctx: Context) -> Fact:
 def final_step(ctx: Context) -> Fact:
     """Step of the last eval."""
     ev = _evals(ctx)
+    if len(ev) and not ctx.run.measures.steps_known:
+        return unknown("final_step", "steps", "log: last eval step", NO_STEP)
     if len(ev):
         return Fact("final_step", int(ev.step[-1]), "steps", "read", "log: last eval step")
     ck = ctx.run.checkpoint

@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-from .base import Context, Fact, derived, missing, unknown
-from .curve import NO_EVALS, evals_of, slope_se, slope_z, tail_slope, threshold, threshold_status
+from .base import NO_EVALS, Context, Fact, derived, missing, unknown
+from .curve import evals_of, slope_se, slope_z, tail_slope, threshold, threshold_status
 
 
 def overfit_ratio(ctx: Context) -> Fact:

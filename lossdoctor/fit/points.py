@@ -205,13 +205,19 @@ def joined(other: Run, start: int, start_fraction: float) -> Joined:
                   val_points(cur, first, sig_eval).on(e))
 
 
+RISE_Z = 2 * math.sqrt(2)  # LD501-val-past-minimum's min_z
+
+
 def overfitting(cur: Curves, sig_eval: float) -> Overfitting | None:
-    """Where val has risen by over 2 eval sd above its minimum while train kept falling."""
+    """Where val has risen above its minimum while train kept falling, by LD501's test: the
+    rise over 2·√2 eval sd (a difference of two evals; the minimum of many noisy evals sits
+    low by chance), train fallen since the best eval by over 2 eval sd. A plateau with one
+    low eval is not a turn."""
     if len(cur.ev_val) < 3:
         return None
     i = int(np.argmin(cur.ev_val))
-    rising = cur.ev_val[-1] - cur.ev_val[i] > 2 * sig_eval
-    train_falling = cur.ev_train[-1] < cur.ev_train[i]
+    rising = cur.ev_val[-1] - cur.ev_val[i] > RISE_Z * sig_eval
+    train_falling = cur.ev_train[-1] < cur.ev_train[i] - 2 * sig_eval
     if i < len(cur.ev_val) - 1 and rising and train_falling:
         return Overfitting(int(cur.ev_step[i]), float(cur.ev_val[i]))
     return None

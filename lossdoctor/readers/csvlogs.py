@@ -201,7 +201,8 @@ def read_runs(sample: Sample) -> tuple[Run, ...]:
         label = labels[n - 2]
         found.notes.append(f"one row of a table of {len(rows)} runs: final values only, no curve")
         out.append(make_run(found, f"{sample.path}#{label}", Dialect.WANDB_RUNS,
-                            Measures(train="none", eval_train=nanogpt and train is not None)))
+                            Measures(train="none", eval_train=nanogpt and train is not None,
+                                     steps_known=step is not None)))
     return tuple(out)
 
 
