@@ -96,10 +96,15 @@ def iter_loss_sd(ctx: Context) -> Fact:
     if len(y) < MIN_ITERS_FOR_NOISE:
         return unknown(name, unit, src, f"finite iteration losses in the last 80%: {len(y)}, "
                                         f"{MIN_ITERS_FOR_NOISE} needed")
+    return Fact(name, diff_sd(y), unit, "computed", src)
+
+
+def diff_sd(y: np.ndarray) -> float:
+    """Robust sd of one draw from successive differences of `y`: MAD·1.4826 of the
+    differences (their median removes the slow trend) over √2; at least 1e-4, the rounding
+    of 4 printed decimals."""
     d = np.diff(y)
-    robust = float(np.median(np.abs(d - np.median(d))) * 1.4826 / math.sqrt(2))
-    # at least the rounding of the 4 printed decimals
-    return Fact(name, max(robust, 1e-4), unit, "computed", src)
+    return max(float(np.median(np.abs(d - np.median(d))) * 1.4826 / math.sqrt(2)), 1e-4)
 
 
 def eval_se(ctx: Context) -> Fact:

@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import nanogpt
 from ..errors import LossdoctorError
+from ..facts.curve import diff_sd
 from ..run import Run
 from . import lr, shape
 from .results import Overfitting
@@ -137,9 +138,7 @@ def iter_sigma(cur: Curves) -> float | None:
     y = cur.it_loss[len(cur.it_loss) // 5:]
     if len(y) < 20:
         return None
-    d = np.diff(y)
-    robust = float(np.median(np.abs(d - np.median(d))) * 1.4826 / math.sqrt(2))  # robust std / sqrt 2
-    return max(robust, 1e-4)  # at least the rounding of the 4 printed decimals
+    return diff_sd(y)  # the same estimate as the iter_loss_sd fact
 
 
 def val_points(cur: Curves, start: int, sig_eval: float) -> Points:
