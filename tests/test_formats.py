@@ -238,3 +238,9 @@ def test_a_runs_table_without_a_step_column_leaves_the_steps_unknown() -> None:
         assert facts[name].status == "unknown" and "no step column" in (facts[name].note or "")
     with_step = _analyze("wandb_runs.csv")
     assert with_step.runs[0].measures.steps_known and with_step.facts[0].value("steps_done") == 5000
+
+
+def test_modded_hyperparameters_read_products_of_integers_only() -> None:
+    from lossdoctor.readers.modded import _literal
+    assert _literal("8*64*1024") == 524288 and _literal("1_393") == 1393 and _literal("0.4") == 0.4
+    assert _literal("0.5*2") is None and _literal("8*") is None and _literal("2**64") is None

@@ -10,7 +10,14 @@ like log lines), then `nvidia-smi`, then the step lines of three generations:
 Only whole lines of that form are read, so the source is never taken for log lines.
 `peak memory allocated: N MiB reserved: M MiB` ends the run. Val is in nats (GPT-2
 tokens). The hyperparameters live in the source, not in flags: the ones its
-`Hyperparameters` block sets as literals are read from the printed source.
+`Hyperparameters` block sets as literals, or products of integer literals (`8*64`), are
+read from the printed source. Its `batch_size` counts sequences across all devices in
+2024 (`batch_size : int = 8*64 # batch size, in sequences, across all devices`, times
+`sequence_length`) and tokens from 2025 (`batch_size = 8*64*1024 # batch size in tokens`):
+either way it gives the tokens of one optimizer step (`total_batch_size`), and
+`device_batch_size`, the sequences one GPU takes per forward pass, is nanoGPT's
+batch_size. The learning rates are not read: the records train most weights with Muon at
+a multiple of the Adam rate, which no one nanoGPT learning_rate describes.
 """
 
 from __future__ import annotations
@@ -28,11 +35,12 @@ if TYPE_CHECKING:
 STEP = re.compile(r"^step:(\d+)/(\d+) (.*)$")
 FIELD = re.compile(r"(\w+):(\S+)")
 PEAK = re.compile(r"^peak memory allocated: (\d+) MiB reserved: (\d+) MiB")
-# `    num_iterations : int = 1393 # ...` in the printed Hyperparameters dataclass
-HYPER = re.compile(r"^\s+(\w+)\s*(?::\s*\w+\s*)?=\s*([-+\d.e_]+)\s*(?:#.*)?$")
+# `    num_iterations : int = 1393 # ...` in the printed Hyperparameters dataclass; a product
+# of integers (`8*64*1024`) too
+HYPER = re.compile(r"^\s+(\w+)\s*(?::\s*\w+\s*)?=\s*([-+\d.e_]+(?:\s*\*\s*[\d_]+)*)\s*(#.*)?$")
 KEYS = {"num_iterations": "max_iters", "train_steps": "max_iters", "val_loss_every": "eval_interval",
         "warmup_iters": "warmup_iters", "sequence_length": "block_size", "train_seq_len": "block_size",
-        "cooldown_iters": "cooldown_iters",
+        "cooldown_iters": "cooldown_iters", "device_batch_size": "batch_size",
         "cooldown_frac": "cooldown_frac", "warmdown_iters": "warmdown_iters"}
 
 
@@ -48,7 +56,7 @@ def read(sample: Sample) -> Run:
     found = Found()
     lines = text_lines(sample)
     found.n_lines = len(lines)
-    in_source = True
+    in_source, batch = True, None
     for n, line in numbered(lines):
         if m := STEP.match(line):
             in_source = False
@@ -56,16 +64,42 @@ def read(sample: Sample) -> Run:
         elif m := PEAK.match(line):
             found.summary["peak_memory_mib"] = float(m.group(1))
             found.summary["reserved_memory_mib"] = float(m.group(2))
-        elif in_source and (m := HYPER.match(line)) and m.group(1) in KEYS:
-            v = number(m.group(2).replace("_", ""))
-            if v is not None and not any(k == KEYS[m.group(1)] for k, _, _ in found.config):
-                found.set(KEYS[m.group(1)], int(v) if v.is_integer() else v, n)
+        elif in_source and (m := HYPER.match(line)) and (v := _literal(m.group(2))) is not None:
+            if m.group(1) == "batch_size" and batch is None:
+                batch = (v, "token" in (m.group(3) or ""), n)
+            elif m.group(1) in KEYS and not any(k == KEYS[m.group(1)] for k, _, _ in found.config):
+                found.set(KEYS[m.group(1)], v, n)
+    _total_batch(found, batch)
     scan_events(numbered(lines), found)
     if not len(found.train):
         found.notes.append("the log prints no train loss per step (val only), as modded-nanogpt "
                            "records have since 2025")
     return make_run(found, sample.path, Dialect.MODDED,
                     Measures(train="step" if len(found.train) else "none", eval_train=False))
+
+
+def _literal(text: str) -> int | float | None:
+    """A number, or the product of integers (`8*64*1024`); None for anything else."""
+    parts = [number(p.strip().replace("_", "")) for p in text.split("*")]
+    if any(p is None for p in parts) or (len(parts) > 1 and not all(p is not None and p.is_integer() for p in parts)):
+        return None
+    v = 1.0
+    for p in parts:
+        v *= p  # type: ignore[operator]
+    return int(v) if v.is_integer() and abs(v) < 2**62 else v
+
+
+def _total_batch(found: Found, batch: tuple[int | float, bool, int] | None) -> None:
+    """The tokens of one optimizer step, from `batch_size`: tokens as they are, sequences
+    times the sequence length."""
+    if batch is None or not isinstance(batch[0], int) or batch[0] <= 0:
+        return
+    value, in_tokens, line = batch
+    seq = next((v for k, v, _ in found.config if k == "block_size"), None)
+    if in_tokens:
+        found.set("total_batch_size", value, line)
+    elif isinstance(seq, int) and seq > 0:
+        found.set("total_batch_size", value * seq, line)
 
 
 def _step(found: Found, n: int, m: re.Match[str]) -> None:
