@@ -58,6 +58,7 @@ from family_laws import (
     law_table,
     level_trend,
     off_readme,
+    report_acceleration,
     report_alone_by_start,
     report_backtests,
     report_laws,
@@ -333,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     report_repeat(cases)
     report_nearest(cases)
     report_alone_by_start(cases)
+    report_acceleration(cases)
     alone_runs = sorted({c.short for c in cases if c.source != "nanoGPT" and c.short.endswith("-2000")})
     worst, where = largest_backtest_ratio([os.path.join(r, "train.log") if os.path.isdir(r) else r
                                            for r in alone_runs])

@@ -316,3 +316,28 @@ def largest_backtest_ratio(paths: list[str]) -> tuple[float, str]:
             name = path if os.path.isdir(path) else os.path.dirname(path)
             worst, where = e.calibrated / e.free, os.path.basename(name.rstrip("/"))
     return worst, where
+
+
+def report_acceleration(cases: list[Case]) -> None:
+    """No law at all: the grid's 2.5x reruns predicted from the log's own val slope per
+    doubling of steps (least squares over its second half) times the doublings to the
+    target, times the median acceleration of the other configs' cases (how much faster
+    than that straight line in log steps their truths fell). Leave one config out, as the
+    law; what a calibrated acceleration alone would give."""
+    import lossdoctor
+    sel = [c for c in cases if c.source == "grid" and c.scenario == "rerun" and abs(c.ratio - 2.5) < 0.01]
+    rows = []
+    for c in sel:
+        ev, _ = lossdoctor.load(c.short).curves()
+        last = int(ev.step.max())
+        m = ev.step >= last / 2
+        slope, icept = np.polyfit(np.log2(ev.step[m]), ev.val[m], 1)  # nats per doubling
+        at_end = slope * np.log2(last) + icept
+        rows.append((c, slope * np.log2(c.to / last), at_end))
+    errs = []
+    for c, straight, at_end in rows:
+        k = np.median([(o.truth - e) / s for o, s, e in rows if o.config != c.config])
+        errs.append(at_end + k * straight - c.truth)
+    e = np.abs(errs)
+    print(f"\nno law, the run's own val slope per doubling times the other configs' median acceleration, on the "
+          f"grid's {len(sel)} 2.5x reruns: median {np.median(e):.3f}, worst {e.max():.3f}, mean {np.mean(errs):+.3f}")
