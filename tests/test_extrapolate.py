@@ -439,7 +439,8 @@ def test_val_counts_repeated_data_and_train_every_step():
 
 def test_a_log_without_the_epochs_says_val_is_predicted_as_if_no_data_repeats(synthetic):
     x = extrapolate(synthetic, 4000, scenarios=("rerun",))
-    assert any("as if no data repeats" in n for n in x.notes)
+    assert any("does not show the data's size: val is predicted as if no data repeats" in n for n in x.notes)
+    assert not any("tokens per step" in n for n in x.notes)  # the log prints its tokens per iteration
     assert not any("no data repeats" in n for n in extrapolate(synthetic, 1000, scenarios=("rerun",)).notes)
 
 
@@ -510,6 +511,10 @@ def test_runs_fitted_jointly_must_be_of_the_same_config_and_modelled():
         extrapolate(run, 1000, calibrate=lossdoctor.load(FIXTURES / "formats" / "nanochat_base_train.log"))
     same = lossdoctor.load(FIXTURES / "calibration" / "d2w64-shakespeare-s1-600")  # warmup 30, not 20
     assert any("fitted jointly with" in n for n in extrapolate(run, 1000, calibrate=same).notes)
+    with pytest.raises(CannotExtrapolate, match="is the same run as .*would count twice"):
+        extrapolate(run, 1000, calibrate=lossdoctor.load(FIXTURES / "calibration" / "d2w64-shakespeare-s1-400"))
+    with pytest.raises(CannotExtrapolate, match="is the same run as"):
+        extrapolate(run, 1000, calibrate=[same, same])
 
 
 def test_inside_the_run_an_overfitting_val_is_the_log_s_and_a_custom_schedule_is_predicted():
@@ -527,6 +532,9 @@ def test_inside_the_run_an_overfitting_val_is_the_log_s_and_a_custom_schedule_is
     assert (observed.name, custom.name) == ("observed", "custom")
     flat = law_curve(2000, sched={**SCHED, "lr_decay_iters": 600_000})[2000] + 0.05  # the law, barely decaying
     assert flat > observed.val.mean and custom.val.mean > observed.val.mean + 0.004  # no annealing bonus
+    mid = extrapolate(parse_text(make_log()), 500, scenarios=("custom",),  # a schedule shorter than the run
+                      schedule=CustomSchedule(100, 1000, 1e-4, 1e-3, True))
+    assert mid.scenarios[1].val is not None and mid.scenarios[1].path is None
 
 
 def test_a_target_before_the_fitted_points_is_declined():
@@ -557,3 +565,13 @@ def test_a_run_whose_lr_barely_fell_is_not_extrapolated_into_a_full_anneal_by_it
         assert "the calibrated law predicts alone" in s.note
     e = np.linspace(1.0, 0.1, 100)
     assert limits.anneal_supported(e, e, 0) and not limits.anneal_supported(np.ones(100), e, 0)
+
+
+def test_a_rerun_of_a_resumed_run_starts_from_scratch():
+    # the log's last process ran with init_from=resume: its command, given the rerun's flags
+    # alone, would resume
+    x = extrapolate(lossdoctor.load(FIXTURES / "nanogpt" / "tiny_resume"), 450)
+    flags = {s.name: s.flags for s in x.scenarios}
+    assert flags["rerun"].startswith("--init_from=scratch --max_iters=450")
+    assert flags["resume"].startswith("--init_from=resume")
+    assert "init_from" not in extrapolate(lossdoctor.load(FIXTURES / "nanogpt" / "cpu_small"), 450).scenarios[0].flags

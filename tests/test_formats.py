@@ -203,7 +203,7 @@ def test_a_finished_hf_run_is_complete_and_an_unfinished_one_gets_trainer_neutra
     (tmp_path / "trainer_state.json").write_text(json.dumps(doc))
     a = lossdoctor.analyze([str(tmp_path / "trainer_state.json")])
     stopped = next(f for f in a.diagnoses[0].findings if f.rule.startswith("LD1501"))
-    assert "step 45 of max_iters 90 (50%)" in stopped.message
+    assert "after 45 steps of max_iters 90 (50%)" in stopped.message
     assert "ckpt.pt" not in (stopped.advice or "") and "nanoGPT that is" not in (stopped.advice or "")
 
 

@@ -244,7 +244,8 @@ class Extrapolator:
         if name == "observed":
             flags, feats = "", fits.own.features
         else:
-            rate, flags = scenarios_mod.lr(name, sched, obs.schedule, last, to)
+            rate, flags = scenarios_mod.lr(name, sched, obs.schedule, last, to,
+                                           self.run.config.trusted("init_from") == "resume")
             e = shape.eta(rate, obs.schedule.warmup)
             feats = Features(self._shapes(), e, like=fits.own.features, val_worth=self._worth(obs, len(e)))
             if not limits.anneal_supported(fits.own.features.e, e, obs.schedule.warmup):
@@ -255,7 +256,7 @@ class Extrapolator:
             return Predicted(name, flags, train, None, None, feats, w)
         val = streams.laws_at(fits.val, feats.at("val", target))
         path = None
-        if name != "observed":
+        if name != "observed" and to > last:  # inside the run the scenario's curve is not drawn
             steps = np.unique(np.linspace(last, to, 60).astype(int))
             path = interval.path(fits.val, feats.at("val", steps), w)
         return Predicted(name, flags, train, val, path, feats, w)
@@ -280,7 +281,7 @@ class Extrapolator:
             note = notes_mod.scenario_note(p.name, p.weights != w, train is None, overfit, to)
             out.append(Scenario(p.name, p.flags, val, train, note, p.path))
         notes = list(obs.notes + fits.notes) + notes_mod.fit_notes(self.run, self.calibration, to, last, fits)
-        notes += notes_mod.epochs_notes(to, last, self._per_step(last), self.calibration)
+        notes += notes_mod.epochs_notes(self.run, to, last, self._per_step(last), self.calibration)
         if (self.calibrate or fits.reference) and out and out[0].val is not None:
             notes.append(self._alone(obs, out[0], predicted[0], fits, peak, to, model_sd))
         fit_path = None

@@ -66,9 +66,12 @@ def not_joinable(run: Run, others: Sequence[Run]) -> str | None:
     (calibration.CONFIG) other than the schedule's, which each run's own LR schedule
     carries into the fit (SCHEDULE_KEYS); None when all can."""
     from .calibration import CONFIG
-    for o in others:
+    for i, o in enumerate(others):
         if why := unmodelled(o):
             return f"{o.source}, given to fit jointly: {why}"
+        if twin := next((r for r in (run, *others[:i]) if _same_curves(o, r)), None):
+            return (f"{o.source}, given to fit jointly, is the same run as {twin.source} (the same losses at "
+                    "the same steps): its points would count twice and narrow the interval")
         pairs = [(k, o.config.trusted(k), run.config.trusted(k)) for k in CONFIG if k not in SCHEDULE_KEYS]
         differ = [f"{k} {theirs!r} vs {mine!r}" for k, theirs, mine in pairs
                   if theirs is not None and mine is not None and theirs != mine]
@@ -76,6 +79,13 @@ def not_joinable(run: Run, others: Sequence[Run]) -> str | None:
             return (f"{o.source}, given to fit jointly, is not a run of the same config: {', '.join(differ[:3])}"
                     f"{' ...' if len(differ) > 3 else ''}")
     return None
+
+
+def _same_curves(a: Run, b: Run) -> bool:
+    """Whether two runs log the same losses at the same steps (one file given twice)."""
+    (ea, ia), (eb, ib) = a.curves(), b.curves()
+    return all(len(x) == len(y) and np.array_equal(x, y, equal_nan=True)
+               for x, y in ((ea.step, eb.step), (ea.val, eb.val), (ia.step, ib.step), (ia.loss, ib.loss)))
 
 
 def epochs_per_step(run: Run, last: int) -> float | None:

@@ -87,15 +87,24 @@ def _logged_near(run: Run, to: int) -> str:
     return f"; the log's eval at step {int(ev.step[i]):,}: val {ev.val[i]:.4f}, train {ev.train[i]:.4f}"
 
 
-def epochs_notes(to: int, last: int, per_step: float | None, cal: Calibration) -> list[str]:
+def _unshown_epochs(run: Run) -> str:
+    """Which of the epochs fact's inputs the log does not show."""
+    from ..facts import FACTS, Context
+    ctx = Context(run, FACTS)
+    unshown = [what for name, what in (("tokens_per_iter", "the tokens per step"),
+                                       ("dataset_tokens", "the data's size")) if not ctx.fact(name).known]
+    return " or ".join(unshown) or "the epochs of the data"
+
+
+def epochs_notes(run: Run, to: int, last: int, per_step: float | None, cal: Calibration) -> list[str]:
     """How the target's epochs of the data enter val (repeat.py), and a target past the
     epochs the ensemble was measured at, up to those the calibrated law alone and the
     README CPU config were (calibration.ENSEMBLE_EPOCHS, ALONE_EPOCHS)."""
     if to <= last:
         return []
     if per_step is None:
-        return ["the log does not show the tokens per step or the data's size: val is predicted as if no data "
-                "repeats (where it does, val will be higher)"] if cal.repeat_r_star is not None else []
+        return [f"the log does not show {_unshown_epochs(run)}: val is predicted as if no data repeats (where "
+                "it does, val will be higher)"] if cal.repeat_r_star is not None else []
     epochs, parts = to * per_step, []
     if cal.repeat_r_star is not None and epochs > 1:
         parts.append(f"val counts them at their diminishing worth (Muennighoff et al. 2023, R* = "

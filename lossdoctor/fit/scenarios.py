@@ -51,15 +51,18 @@ def custom(schedule: CustomLr) -> CustomSchedule | np.ndarray:
     return np.asarray(schedule, float)
 
 
-def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last: int, to: int
-       ) -> tuple[np.ndarray, str]:
+def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last: int, to: int,
+       resumed: bool = False) -> tuple[np.ndarray, str]:
     """(LR at steps 0..to, flags) of scenario `name` (rerun, resume, constant or custom)
-    after the run's `last` step; `sched` is the custom schedule."""
+    after the run's `last` step; `sched` is the custom schedule. `resumed`: the run's last
+    process ran with init_from=resume, so its command, given a fresh run's flags, would
+    resume: those flags start with --init_from=scratch."""
     params = run.params
     decay = f" --lr_decay_iters={to}" if params.decay_lr else ""  # train.py ignores it with decay_lr=False
+    fresh = "--init_from=scratch " if resumed else ""
     if name == "rerun":
         lr = params._replace(lr_decay_iters=to).lr(np.arange(to + 1))
-        return lr, f"--max_iters={to}{decay}"
+        return lr, f"{fresh}--max_iters={to}{decay}"
     if name == "resume":
         new = params._replace(lr_decay_iters=to).lr(np.arange(last, to + 1))
         return (np.concatenate([run.lr(0, last), new]), f"--init_from=resume --max_iters={to}{decay}")
@@ -74,7 +77,7 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
             if p.min_lr > p.learning_rate:
                 raise CannotExtrapolate(f"the schedule's min_lr ({p.min_lr:g}) is above its learning_rate "
                                         f"({p.learning_rate:g})")
-            flags = (f"--max_iters={to} --learning_rate={p.learning_rate:g} --warmup_iters="
+            flags = (f"{fresh}--max_iters={to} --learning_rate={p.learning_rate:g} --warmup_iters="
                      f"{p.warmup_iters} --lr_decay_iters={p.lr_decay_iters} --min_lr={p.min_lr:g}")
             return p.lr(np.arange(to + 1)), flags
         if sched is None:
@@ -82,7 +85,8 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
         if len(sched) < to + 1:
             raise CannotExtrapolate(f"the schedule file gives {len(sched)} LRs; {to + 1} are needed")
         _same_peak(float(np.max(sched[:to + 1])), params.learning_rate, "the file's largest LR")
-        return sched[:to + 1], f"--max_iters={to} (per-step LRs from the schedule file; no nanoGPT flag sets them)"
+        return sched[:to + 1], (f"{fresh}--max_iters={to} (per-step LRs from the schedule file; no nanoGPT flag "
+                                "sets them)")
     raise CannotExtrapolate(f"unknown scenario {name!r}")
 
 
