@@ -4,7 +4,9 @@ flags of findings in each trainer's syntax; --input-format."""
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -244,3 +246,18 @@ def test_modded_hyperparameters_read_products_of_integers_only() -> None:
     from lossdoctor.readers.modded import _literal
     assert _literal("8*64*1024") == 524288 and _literal("1_393") == 1393 and _literal("0.4") == 0.4
     assert _literal("0.5*2") is None and _literal("8*") is None and _literal("2**64") is None
+
+
+def test_an_hf_run_whose_val_turns_up_is_overfitting_by_its_train_logs(tmp_path: Path) -> None:
+    # HF evals have no train split: the train losses logged up to the best and the last
+    # eval stand for it, so LD501 judges the run instead of calling train NaN
+    hist = []
+    for step in range(10, 410, 10):
+        hist.append({"loss": round(2.0 - step / 250, 4), "step": step})
+        if step % 100 == 0:
+            hist.append({"eval_loss": [1.9, 1.7, 2.0, 2.4][step // 100 - 1], "step": step})
+    path = tmp_path / "trainer_state.json"
+    path.write_text(json.dumps({"global_step": 400, "log_history": hist}))
+    a = lossdoctor.analyze([str(path)])
+    assert a.facts[0].value("train_falling_after_best") is True
+    assert any(f.rule.startswith("LD501") for f in a.diagnoses[0].findings)

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .base import NO_EVALS, Context, Fact, derived, missing, unknown
-from .curve import evals_of, slope_se, slope_z, tail_slope, threshold, threshold_status
+from .curve import evals_of, iter_points, slope_se, slope_z, tail_slope, threshold, threshold_status
 
 
 def overfit_ratio(ctx: Context) -> Fact:
@@ -61,7 +61,9 @@ def val_rise_z(ctx: Context) -> Fact:
 
 def train_falling_after_best(ctx: Context) -> Fact:
     """Whether the eval train loss at the last eval is below its value at the best-val eval
-    by more than 2·eval_se: the model keeps fitting the train split while val does not."""
+    by more than 2·eval_se: the model keeps fitting the train split while val does not.
+    Where the evals have no train split (HF, Lightning, llm.c), the mean of the last
+    TRAIN_NEAR logged train losses up to each of the two steps stands for it."""
     name, unit = "train_falling_after_best", ""
     src = "train(last eval) < train(best-val eval) - 2·eval_se"
     ev = evals_of(ctx)
@@ -70,12 +72,25 @@ def train_falling_after_best(ctx: Context) -> Fact:
         return unknown(name, unit, src, NO_EVALS if not len(ev) else "no finite val loss")
     i = int(np.argmin(np.where(ok, ev.val, np.inf)))  # the best_val eval, first on ties
     at_best, last = float(ev.train[i]), float(ev.train[-1])
+    if not ctx.run.measures.eval_train:
+        src = f"train(last eval) < train(best-val eval) - 2·eval_se, each the mean of the last {TRAIN_NEAR} train logs"
+        at_best, last = _train_near(ctx, int(ev.step[i])), _train_near(ctx, int(ev.step[-1]))
     if not (math.isfinite(at_best) and math.isfinite(last)):
         return unknown(name, unit, src, "train loss NaN/inf at the best or the last eval")
     thr, se = threshold(ctx)
     status, note = threshold_status(se)
     return Fact(name, bool(last < at_best - 2 * thr), unit, status, src, note)
 
+
+
+TRAIN_NEAR = 5  # logged train losses averaged up to an eval's step, where the evals have no train split
+
+
+def _train_near(ctx: Context, step: int) -> float:
+    """The mean of the last TRAIN_NEAR logged train losses at or before `step` (NaN if none)."""
+    steps, loss = iter_points(ctx)
+    upto = loss[steps <= step][-TRAIN_NEAR:]
+    return float(upto.mean()) if len(upto) else math.nan
 
 
 def gap_growth(ctx: Context) -> Fact:
