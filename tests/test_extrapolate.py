@@ -575,3 +575,10 @@ def test_a_rerun_of_a_resumed_run_starts_from_scratch():
     assert flags["rerun"].startswith("--init_from=scratch --max_iters=450")
     assert flags["resume"].startswith("--init_from=resume")
     assert "init_from" not in extrapolate(lossdoctor.load(FIXTURES / "nanogpt" / "cpu_small"), 450).scenarios[0].flags
+
+
+def test_a_custom_warmup_other_than_the_run_s_says_what_the_law_does_not_model(synthetic):
+    other = extrapolate(synthetic, 3000, scenarios=("custom",), schedule={"warmup_iters": 10})
+    assert "its warmup is 10 steps, the run's 100" in other.scenarios[-1].note
+    same = extrapolate(synthetic, 3000, scenarios=("custom",), schedule={"warmup_iters": 100, "min_lr": 5e-5})
+    assert same.scenarios[-1].note is None

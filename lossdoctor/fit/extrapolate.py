@@ -131,6 +131,7 @@ class Predicted(NamedTuple):
     path: Path | None
     features: Features  # under the scenario's eta
     weights: LawWeights  # the ensemble's, or the calibrated law alone past the run's annealing
+    caveat: str | None = None  # what of the scenario's schedule the law does not model
 
 
 class Extrapolator:
@@ -252,14 +253,15 @@ class Extrapolator:
                 w = LawWeights(1.0, 0.0)  # the free law's annealing is not fitted that far
         target = np.array([to])
         train = streams.laws_at(fits.train, feats.at("train", target))
+        caveat = notes_mod.warmup_caveat(sched, obs.schedule.params.warmup_iters) if name == "custom" else None
         if fits.val is None:
-            return Predicted(name, flags, train, None, None, feats, w)
+            return Predicted(name, flags, train, None, None, feats, w, caveat)
         val = streams.laws_at(fits.val, feats.at("val", target))
         path = None
         if name != "observed" and to > last:  # inside the run the scenario's curve is not drawn
             steps = np.unique(np.linspace(last, to, 60).astype(int))
             path = interval.path(fits.val, feats.at("val", steps), w)
-        return Predicted(name, flags, train, val, path, feats, w)
+        return Predicted(name, flags, train, val, path, feats, w, caveat)
 
     def _interval(self, to: int, obs: Observed, fits: Fits, predicted: list[Predicted], peak: float
                   ) -> Extrapolation:
@@ -278,7 +280,8 @@ class Extrapolator:
                 val = train = None
             elif overfit is not None and (p.name != "observed" or to > overfit.best_step):
                 val = None
-            note = notes_mod.scenario_note(p.name, p.weights != w, train is None, overfit, to)
+            note = "; ".join(n for n in (notes_mod.scenario_note(p.name, p.weights != w, train is None, overfit, to),
+                                         p.caveat) if n) or None
             out.append(Scenario(p.name, p.flags, val, train, note, p.path))
         notes = list(obs.notes + fits.notes) + notes_mod.fit_notes(self.run, self.calibration, to, last, fits)
         notes += notes_mod.epochs_notes(self.run, to, last, self._per_step(last), self.calibration)
