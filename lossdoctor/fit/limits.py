@@ -53,6 +53,10 @@ def unmodelled(run: Run) -> str | None:
     if not run.format.is_nanogpt:
         return (f"the extrapolation follows nanoGPT's LR schedule; the schedule of this {run.format} run is "
                 "not modelled")
+    inits = [s.init_from for s in run.segments] + [run.config.trusted("init_from")]
+    if pretrained := next((i for i in inits if isinstance(i, str) and i.startswith("gpt2")), None):
+        return (f"the run starts from OpenAI's GPT-2 weights (init_from={pretrained}): the law and its calibration "
+                "follow a model trained from scratch, and a fine-tune's curve is not that")
     last = max(int(run.evals.step.max(initial=0)), int(run.iters.step.max(initial=0)))
     if last > MAX_FIT_STEPS:
         return (f"the run reaches step {last:,}; the fit sums its LR schedule step by step, up to "
