@@ -588,3 +588,12 @@ def test_a_fine_tune_from_gpt2_weights_is_not_extrapolated():
     run = parse_text("Overriding: init_from = gpt2-xl\n" + make_log())
     with pytest.raises(CannotExtrapolate, match=r"starts from OpenAI's GPT-2 weights \(init_from=gpt2-xl\)"):
         extrapolate(run, 4000)
+
+
+def test_a_curve_unlike_the_calibrated_shape_names_its_stream_and_quotes_both_shapes(synthetic, monkeypatch):
+    from lossdoctor.fit import notes as notes_mod
+    cal = calibration.DEFAULT
+    monkeypatch.setattr(notes_mod.shape, "distance", lambda post, prior: 4.0 if prior is cal.train_prior else 1.0)
+    [bends] = [n for n in extrapolate(synthetic, 4000, reference=False).notes if "bends unlike" in n]
+    alpha = shape.from_theta(np.array(cal.train_prior.mean))[0]
+    assert bends.startswith("the run's train curve") and f"4.0 prior sd from the prior's (alpha {alpha:.3f}" in bends

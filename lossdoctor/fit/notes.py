@@ -80,15 +80,27 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits) -> lis
         notes.append("without the reference runs the calibrated-shape law, calibrated on this config's runs, is "
                      "used alone, through L0 = 0, as measured best on this config's backtests without them "
                      "(docs/extrapolation.md)")
-    far = max(shape.distance(fits.train.post, cal.train_prior),
-              shape.distance(fits.val.post, cal.val_prior) if fits.val else 0.0)
-    if far > 3 and fits.reference is None:  # with the reference runs the shape is theirs
-        leans = ("the calibrated law is used alone" if fits.alone
-                 else "the prediction leans on the run's own fit")
-        notes.append(f"the run's curve bends unlike the calibrated shape ({far:.1f} prior sd away; "
-                     f"calibrated on {cal.val_prior.source}): {leans}, and the model error is the "
-                     "calibration's; read the interval with care")
+    if fits.reference is None and (bends := _bends(fits, cal)):  # with the reference runs the shape is theirs
+        notes.append(bends)
     return notes
+
+
+def _bends(fits: Fits, cal: Calibration) -> str | None:
+    """A stream whose posterior mean shape lies over 3 prior sd from the calibrated prior,
+    with both shapes quoted (the shape printed with the model is the heaviest sample's)."""
+    streams = [("train", fits.train.post, cal.train_prior)]
+    if fits.val:
+        streams.append(("val", fits.val.post, cal.val_prior))
+    far, name, post, prior = max((shape.distance(p, q), n, p, q) for n, p, q in streams)
+    if far <= 3:
+        return None
+    a, lam, r = shape.from_theta(post.weights @ post.thetas)
+    pa, plam, pr = shape.from_theta(np.array(prior.mean))
+    leans = "the calibrated law is used alone" if fits.alone else "the prediction leans on the run's own fit"
+    return (f"the run's {name} curve bends unlike the calibrated shape: its mean shape, alpha {a:.3f}, lam {lam:.4f}, "
+            f"r {r:.3g}, lies {far:.1f} prior sd from the prior's (alpha {pa:.3f}, lam {plam:.4f}, r {pr:.3g}; "
+            f"calibrated on {prior.source}): {leans}, and the model error is the calibration's; read the interval "
+            "with care")
 
 
 def _logged_near(run: Run, to: int) -> str:
