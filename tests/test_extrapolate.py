@@ -597,3 +597,17 @@ def test_a_curve_unlike_the_calibrated_shape_names_its_stream_and_quotes_both_sh
     [bends] = [n for n in extrapolate(synthetic, 4000, reference=False).notes if "bends unlike" in n]
     alpha = shape.from_theta(np.array(cal.train_prior.mean))[0]
     assert bends.startswith("the run's train curve") and f"4.0 prior sd from the prior's (alpha {alpha:.3f}" in bends
+
+
+def test_the_flags_column_gives_a_flag_a_line_and_keeps_words_together(synthetic):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from lossdoctor.report.extrapolation import render
+    out = StringIO()
+    x = extrapolate(synthetic, 1500, scenarios=("custom",), schedule=np.full(1501, 1e-3))
+    Console(file=out, width=80).print(render(synthetic, x))
+    text = out.getvalue()
+    assert "(the law fitted to the run)" in text  # one line, not a word a line
+    assert "--max_iters=1500 (per-step" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -97,7 +98,8 @@ def render(run: Run, x: Extrapolation) -> RenderableType:
     head = Text.assemble((f"{run.source}", "bold"), f"  step {x.last_step:,} -> {x.target_step:,} "
                          f"({x.horizon_ratio:.2f}x the observed steps)")
     table = Table(title=f"predicted loss at step {x.target_step:,} ({pct}% interval)", title_justify="left")
-    flags = [(s.flags or "(the law fitted to the run)").split(" ") for s in x.scenarios]
+    # one flag a line (copied whole); words that follow a flag stay with it and wrap
+    flags = [re.split(r" (?=--)", s.flags or "(the law fitted to the run)") for s in x.scenarios]
     for col in ("scenario", "val", "train", "nanoGPT flags"):
         table.add_column(col, overflow="fold")  # flags are copied: one a line, never cut
     for s, fs in zip(x.scenarios, flags, strict=True):
