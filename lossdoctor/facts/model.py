@@ -17,7 +17,7 @@ import math
 from typing import Any
 
 from ..nanogpt import DATASET_VOCAB, GPT2_BLOCK_SIZE, GPT2_VOCAB_SIZE, SHAPE_KEYS, gpt2_block_size, gpt2_model_args
-from .base import Context, Fact, config_source, unknown, why_unknown
+from .base import Context, Fact, config_fact, config_source, unknown, why_unknown
 
 
 def gpt_params(*, n_layer: int, n_embd: int, vocab_size: int, block_size: int,
@@ -83,9 +83,8 @@ def _one(ctx: Context, key: str) -> Fact:
         default = run.header.vocab_source == "gpt2 default"
         src = "log: defaulting to vocab_size of GPT-2" if default else "log: found vocab_size"
         return Fact(key, run.header.vocab_size, "", "read", src)
-    value = config.trusted(key)
-    if _valid(key, value):
-        return Fact(key, value, "", "read", config_source(config, key))
+    if _valid(key, config.trusted(key)):
+        return config_fact(ctx, key, key, "", config)  # read, or inferred from a config file
     if key == "vocab_size":
         dataset = config.trusted("dataset")
         if dataset in DATASET_VOCAB:

@@ -110,8 +110,9 @@ def misfit(stream: Stream, own: Design, assumed: Sequence[str]) -> None:
     scale, rms = float(np.sqrt(np.mean((r / own.sigma) ** 2))), float(np.sqrt(np.mean(r ** 2)))
     if scale > MISFIT and rms > MISFIT_NATS:
         why = (f"; the log does not show {', '.join(assumed)}, and nanoGPT's defaults, assumed for them, may not "
-               "be what ran" if assumed else "; a run far past its data's epochs, or one whose dropout-on "
-               "iteration losses sit far above its eval-mode train losses, can do this")
+               "be what ran" if assumed else "") + ("; a run far past its data's epochs, or one whose dropout-on "
+                                                   f"iteration losses sit far above its eval-mode train losses, "
+                                                   f"can do this{' too' if assumed else ''}")
         raise CannotExtrapolate(f"the fitted law misses this run's own points by {scale:.0f} sigma ({rms:.3f} "
                                 f"nats) rms, where the runs it is measured on stay under 10 sigma{why}")
 

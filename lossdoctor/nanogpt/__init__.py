@@ -89,6 +89,18 @@ DTYPES = ("float32", "bfloat16", "float16")  # the dtypes train.py maps to a tor
 COUNT_KEYS = ("batch_size", "block_size", "n_layer", "n_head", "n_embd", "eval_iters",
               "log_interval", "eval_interval", "gradient_accumulation_steps")
 
+# nanoGPT's config files, by the out_dir each sets (the name a log's `saving checkpoint to`
+# lines give): the keys each sets, as `python train.py config/FILE` runs it without flags
+CONFIG_FILES: Mapping[str, tuple[str, Mapping[str, Any]]] = MappingProxyType({
+    "out-shakespeare-char": ("config/train_shakespeare_char.py", MappingProxyType({
+        "out_dir": "out-shakespeare-char", "eval_interval": 250, "eval_iters": 200, "log_interval": 10,
+        "always_save_checkpoint": False, "wandb_log": False, "wandb_project": "shakespeare-char",
+        "wandb_run_name": "mini-gpt", "dataset": "shakespeare_char", "gradient_accumulation_steps": 1,
+        "batch_size": 64, "block_size": 256, "n_layer": 6, "n_head": 6, "n_embd": 384, "dropout": 0.2,
+        "learning_rate": 1e-3, "max_iters": 5000, "lr_decay_iters": 5000, "min_lr": 1e-4, "beta2": 0.99,
+        "warmup_iters": 100})),
+})
+
 
 def device_type(device: str) -> str:
     """train.py's `device_type = 'cuda' if 'cuda' in device else 'cpu'`: autocast runs only for

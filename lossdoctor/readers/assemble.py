@@ -9,6 +9,7 @@ import numpy as np
 from .. import config as C
 from ..nanogpt import BATCH_KEYS, MODEL_KEYS, gpt2_model_args
 from ..run import Dialect, EvalCurve, Event, EventKind, Header, IterCurve, ModelArgs, Run, Segment, UnparsedLine
+from .infer import infer_config
 from .lines import STARTS_PROCESS
 from .nanogpt import Record, Scan
 
@@ -56,7 +57,10 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
     header = _merge_headers([headers[i] for i in lin])
     if lin:
         run = _replace(run, config=configs[lin[-1]])
-    notes = _notes(scan, run, header)
+    inferred = infer_config(scan.records, run, header)
+    if inferred is not None:
+        run = inferred[0]
+    notes = _notes(scan, run, header, inferred[1] if inferred else None)
     return _replace(run, header=header, model_args=model_args_from(run.config, header), notes=notes)
 
 
@@ -303,9 +307,11 @@ def _first_nan(seg: int, ev: EvalCurve, it: IterCurve) -> list[Event]:
     return sorted(cands, key=lambda e: e.line or 0)[:1]
 
 
-def _notes(scan: Scan, run: Run, header: Header) -> tuple[str, ...]:
+def _notes(scan: Scan, run: Run, header: Header, inferred: str | None) -> tuple[str, ...]:
     notes = [f"config value not used: {p}" for p in run.config.problems]
-    if not run.config.seen:
+    if inferred:
+        notes.append(inferred)
+    elif not run.config.seen:
         notes.append("the log shows no config (no `Overriding` lines or config-file echo); "
                      "values that depend on it are unknown unless a checkpoint gives them")
     if scan.nonstandard:
