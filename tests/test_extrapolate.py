@@ -611,3 +611,16 @@ def test_the_flags_column_gives_a_flag_a_line_and_keeps_words_together(synthetic
     text = out.getvalue()
     assert "(the law fitted to the run)" in text  # one line, not a word a line
     assert "--max_iters=1500 (per-step" in text
+
+
+def test_inside_the_run_the_interval_carries_how_far_the_law_misses_the_run_there():
+    def shifted(line: str) -> str:  # iterations 900-1100 log 0.08 above the law
+        if line.startswith("iter ") and 900 <= int(line.split()[1][:-1]) <= 1100:
+            head, loss, rest = line.split(" ", 3)[:2], float(line.split()[3][:-1]), line.split(",", 1)[1]
+            return f"{' '.join(head)} loss {loss + 0.08:.4f},{rest}"
+        return line
+    plain = make_log()
+    bumped = "\n".join(shifted(line) for line in plain.split("\n"))
+    a = extrapolate(parse_text(plain), 1000, scenarios=()).scenarios[0].train
+    b = extrapolate(parse_text(bumped), 1000, scenarios=()).scenarios[0].train
+    assert b.hi - b.lo > 2 * (a.hi - a.lo) and b.hi - b.lo > 2 * 1.28 * 0.03

@@ -23,7 +23,8 @@ One pass, in order:
 5. interval: the fit's statistical spread (between shape samples, and each sample's
    (L0, A) covariance), the spread between the laws, a model-error term growing with log2
    of the horizon ratio (calibration.py, from leave-one-horizon-out backtests), and the
-   noise of one logged eval (interval.py).
+   noise of one logged eval (interval.py); inside the run, also how far the law misses
+   the run's own points nearest the target.
 
 An `Extrapolator` makes steps 1-3 once per run (the fits depend on the target step only
 through whether the reference runs join, and through the peak LR when the schedule rises
@@ -33,7 +34,7 @@ beyond the last step) and reuses them for every target and scenario.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import NamedTuple, TypeVar, cast
+from typing import TypeVar, cast
 
 import numpy as np
 
@@ -44,19 +45,18 @@ from . import notes as notes_mod
 from . import scenarios as scenarios_mod
 from .calibration import Calibration
 from .limits import MAX_HORIZON, BeyondEpochs, unmodelled
-from .points import CannotExtrapolate, RunPoints
+from .parts import Fits, Observed, Own, Predicted
+from .points import CannotExtrapolate
 from .results import (
     Baseline,
     EffectiveSamples,
     Estimate,
     Extrapolation,
     FitInfo,
-    LawErrors,
     LawsInfo,
     LawWeights,
     ModelInfo,
     Offsets,
-    Path,
     PointCounts,
     PriorInfo,
     ReferenceInfo,
@@ -64,7 +64,7 @@ from .results import (
     Scenario,
 )
 from .scenarios import CustomLr, CustomSchedule
-from .streams import Design, Features, LawValues, Stream
+from .streams import Design, Features, Stream
 
 __all__ = ["MAX_HORIZON", "BeyondEpochs", "CannotExtrapolate", "CustomSchedule", "Estimate", "Extrapolation",
            "Extrapolator", "Scenario", "extrapolate", "unmodelled"]
@@ -90,48 +90,6 @@ def extrapolate(run: Run, to: int, scenarios: tuple[str, ...] = SCENARIOS, level
     """
     others = () if calibrate is None else (calibrate,) if isinstance(calibrate, Run) else tuple(calibrate)
     return Extrapolator(run, level=level, calibrate=others, reference=reference).extrapolate(to, scenarios, schedule)
-
-
-class Observed(NamedTuple):
-    """What the fits take from the run, whatever the target: its points and schedule."""
-
-    points: RunPoints
-    schedule: lr.Schedule
-    notes: tuple[str, ...]
-
-
-class Own(NamedTuple):
-    """The run's own points under its observed eta, with the laws' features."""
-
-    features: Features
-    designs: dict[str, Design]  # "train", "val"
-
-
-class Fits(NamedTuple):
-    """The run's fits under one observed eta, with the other runs that joined them."""
-
-    own: Own
-    train: Stream
-    val: Stream | None  # None: too few val evals
-    backtest: streams.Backtest  # the law weights
-    alone: bool  # the calibrated law alone, through L0 = 0 (Calibration.alone)
-    refuted: LawErrors | None  # where the calibration says alone but the run's backtest rules it out: its errors
-    reference: ReferenceInfo | None  # the reference runs, when they joined
-    why_not: tuple[str, ...]  # why the reference runs do not apply, where they were tried
-    notes: tuple[str, ...]
-
-
-class Predicted(NamedTuple):
-    """One scenario's laws at the target step (and the val path), before the interval."""
-
-    name: str
-    flags: str
-    train: tuple[LawValues, LawValues]
-    val: tuple[LawValues, LawValues] | None
-    path: Path | None
-    features: Features  # under the scenario's eta
-    weights: LawWeights  # the ensemble's, or the calibrated law alone past the run's annealing
-    caveat: str | None = None  # what of the scenario's schedule the law does not model
 
 
 class Extrapolator:
@@ -272,10 +230,13 @@ class Extrapolator:
         val_sd = interval.val_eval_sd(fits.val, pts.sig_eval)
         ratio = to / last if last else float("inf")
         model_sd = self.calibration.model_error(ratio, fits.alone)
+        train_sd = pts.sig_eval
+        if to <= last:  # the law's smoothed value: its interval carries how far it misses the run there
+            train_sd, val_sd = interval.with_local_miss(fits, to, train_sd, val_sd)
         out = []
         for p in predicted:
             val = interval.estimate(p.val, p.weights, model_sd, val_sd, level) if p.val is not None else None
-            train: Estimate | None = interval.estimate(p.train, p.weights, model_sd, pts.sig_eval, level)
+            train: Estimate | None = interval.estimate(p.train, p.weights, model_sd, train_sd, level)
             if min(e.mean for e in (val, train) if e is not None) < 0:
                 val = train = None
             elif overfit is not None and (p.name != "observed" or to > overfit.best_step):

@@ -11,9 +11,17 @@ from __future__ import annotations
 
 import math
 from statistics import NormalDist
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from .results import Estimate, LawWeights, Path
-from .streams import At, LawValues, Stream, laws_at
+from .streams import At, Design, LawValues, Stream, laws_at
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .parts import Fits
 
 
 def z(level: float) -> float:
@@ -31,6 +39,30 @@ def estimate(at: tuple[LawValues, LawValues], w: LawWeights, model_sd: float, ev
     sd = math.sqrt(stat ** 2 + between ** 2 + (model_sd * mean) ** 2 + eval_sd ** 2)
     half = z(level) * sd
     return Estimate(mean, mean - half, mean + half, level, sd)
+
+
+LOCAL_POINTS = 5  # the fitted points nearest a target inside the run, whose mean miss the interval carries
+
+
+def local_miss(stream: Stream, d: Design, at: Callable[[np.ndarray], At], w: LawWeights, to: int) -> float:
+    """How far the ensemble misses the run's own points nearest `to`, on average (nats), less
+    what their own noise accounts for: a target inside the run is the law's smoothed value,
+    and where the law bends otherwise than the run there, its interval must carry that miss,
+    not the eval noise alone."""
+    near = np.argsort(np.abs(d.at.steps - to), kind="stable")[:LOCAL_POINTS]
+    cal, free = laws_at(stream, at(d.at.steps[near]))
+    miss = float(np.mean(d.y[near] - (w.calibrated * cal.mean + w.free * free.mean)))
+    noise = float(np.mean(d.sigma[near] ** 2)) / len(near)  # what the points' own noise adds to miss^2
+    return math.sqrt(max(0.0, miss ** 2 - noise))
+
+
+def with_local_miss(fits: Fits, to: int, train_sd: float, val_sd: float) -> tuple[float, float]:
+    """The train and val noise of an estimate inside the run, with the law's miss there."""
+    w, feats, d = fits.backtest.weights, fits.own.features, fits.own.designs
+    train_sd = math.hypot(train_sd, local_miss(fits.train, d["train"], lambda s: feats.at("train", s), w, to))
+    if fits.val is not None:
+        val_sd = math.hypot(val_sd, local_miss(fits.val, d["val"], lambda s: feats.at("val", s), w, to))
+    return train_sd, val_sd
 
 
 def val_eval_sd(val: Stream | None, sig_eval: float) -> float:

@@ -12,7 +12,7 @@ from . import reference, repeat, shape
 if TYPE_CHECKING:
     from ..run import Run
     from .calibration import Calibration
-    from .extrapolate import Fits
+    from .parts import Fits
     from .results import Overfitting
 
 
