@@ -624,3 +624,22 @@ def test_inside_the_run_the_interval_carries_how_far_the_law_misses_the_run_ther
     a = extrapolate(parse_text(plain), 1000, scenarios=()).scenarios[0].train
     b = extrapolate(parse_text(bumped), 1000, scenarios=()).scenarios[0].train
     assert b.hi - b.lo > 2 * (a.hi - a.lo) and b.hi - b.lo > 2 * 1.28 * 0.03
+
+
+def test_with_dropout_the_iterations_are_moved_onto_the_eval_mode_train_losses():
+    from lossdoctor.fit import points
+    # dropout on: every iteration's loss sits 0.1 above the eval-mode train at the evals
+    text = "Overriding: dropout = 0.1\n" + "\n".join(
+        line if not line.startswith("iter ") else
+        f"{line.split(' loss ')[0]} loss {float(line.split(' loss ')[1].split(',')[0]) + 0.1:.4f},"
+        f"{line.split(',', 1)[1]}" for line in make_log().split("\n"))
+    cur = points.curves(parse_text(text))
+    assert points.dropout_gap(cur, 200, 0.1) == pytest.approx(0.1, abs=0.01)
+    assert points.dropout_gap(cur, 200, 0.0) == 0.0  # dropout off: the two are one measure
+    assert points.dropout_gap(cur, 200, None) == pytest.approx(0.1, abs=0.01)  # unknown, but far beyond noise
+    plain = points.curves(parse_text(make_log()))
+    assert points.dropout_gap(plain, 200, None) == 0.0  # unknown and within noise: left alone
+    x = extrapolate(parse_text(text), 1500, scenarios=())
+    logged = [float(line.split("train loss ")[1].split(",")[0]) for line in text.split("\n")
+              if line.startswith("step 1500:")][0]
+    assert x.scenarios[0].train.lo <= logged <= x.scenarios[0].train.hi

@@ -115,7 +115,7 @@ def collect(run: Run, cur: Curves, warmup: int, start_fraction: float) -> RunPoi
     sig_iter = iter_sigma(cur)
     sig_eval = sig_iter / math.sqrt(_eval_iters(run)) if sig_iter else 0.01
     start = max(1, int(start_fraction * last), min(warmup, last // 2))
-    tr = train_points(cur, start, sig_iter, sig_eval)
+    tr = train_points(cur, start, sig_iter, sig_eval, _dropout(run))
     va = val_points(cur, start, sig_eval)
     va_steps, va_y = va.steps, va.y
     if len(va_steps) < 3 and len(tr.steps) < 10:
@@ -126,6 +126,12 @@ def collect(run: Run, cur: Curves, warmup: int, start_fraction: float) -> RunPoi
     if len(tr.steps) < 3:
         raise CannotExtrapolate(f"too few train points after step {start} ({len(tr.steps)})")
     return RunPoints(cur, last, sig_iter, sig_eval, start, tr, va)
+
+
+def _dropout(run: Run) -> float | None:
+    """The run's dropout where its config shows it, else None."""
+    p = run.config.trusted("dropout")
+    return float(p) if isinstance(p, (int, float)) and not isinstance(p, bool) else None
 
 
 def _eval_iters(run: Run) -> int:
@@ -161,11 +167,13 @@ def thin(steps: np.ndarray, y: np.ndarray, sigma: float, most: int) -> Points:
     return Points(np.round(mean_step).astype(int), np.bincount(groups, weights=y) / size, sigma / np.sqrt(size))
 
 
-def train_points(cur: Curves, start: int, sig_iter: float | None, sig_eval: float) -> Points:
+def train_points(cur: Curves, start: int, sig_iter: float | None, sig_eval: float,
+                 dropout: float | None = None) -> Points:
     """Per-iteration train losses in bins (mean step, mean loss, sigma / sqrt(n)), plus the
-    evals' train losses."""
+    evals' train losses. With dropout on, the iterations are shifted onto the evals
+    (dropout_gap), so that the stream is one measure: the eval-mode train loss."""
     m = cur.it_step >= start
-    st, lo = cur.it_step[m], cur.it_loss[m]
+    st, lo = cur.it_step[m], cur.it_loss[m] - dropout_gap(cur, start, dropout)
     if sig_iter and len(st) >= 20:
         size = max(1, len(st) // TRAIN_BINS)
         n = len(st) // size
@@ -180,6 +188,30 @@ def train_points(cur: Curves, start: int, sig_iter: float | None, sig_eval: floa
     order = np.argsort(steps, kind="stable")
     return Points(steps[order].astype(int), np.concatenate([bin_y, ev.y])[order],
                   np.concatenate([bin_sig, ev.sigma])[order])
+
+
+GAP_WINDOW = 5  # iterations each side of an eval whose mean is compared with its train loss
+GAP_Z = 3.0  # with dropout unknown, a gap this many standard errors from 0 is shifted
+
+
+def dropout_gap(cur: Curves, start: int, dropout: float | None) -> float:
+    """How far the iteration losses sit above the evals' train losses (nats): with dropout
+    on, an iteration's loss is in train mode and an eval's in eval mode, without it.
+    The median over the evals past `start` of (mean of the iterations within GAP_WINDOW of
+    the eval) - (its train loss); 0 where dropout is 0, where the evals give no train loss,
+    and, dropout unknown, where the gap is within GAP_Z standard errors of 0."""
+    if dropout == 0.0:
+        return 0.0
+    gaps = []
+    for step, train in zip(cur.ev_step, cur.ev_train, strict=True):
+        near = np.abs(cur.it_step - step) <= GAP_WINDOW
+        if step >= start and step > 0 and np.isfinite(train) and near.sum() >= GAP_WINDOW:
+            gaps.append(float(cur.it_loss[near].mean()) - float(train))
+    if len(gaps) < 3:
+        return 0.0
+    gap = float(np.median(gaps))
+    se = 1.25 * float(np.std(gaps, ddof=1)) / math.sqrt(len(gaps))  # the median's, about
+    return gap if dropout is not None or abs(gap) > GAP_Z * se else 0.0
 
 
 class Joined(NamedTuple):
@@ -200,7 +232,7 @@ def joined(other: Run, start: int, start_fraction: float) -> Joined:
     sig_iter = iter_sigma(cur) or 0.05
     sig_eval = sig_iter / math.sqrt(_eval_iters(other))
     first = max(start, int(start_fraction * last))
-    return Joined(other.source, last, train_points(cur, first, sig_iter, sig_eval).on(e),
+    return Joined(other.source, last, train_points(cur, first, sig_iter, sig_eval, _dropout(other)).on(e),
                   val_points(cur, first, sig_eval).on(e))
 
 
