@@ -105,9 +105,21 @@ def test_overfitting_is_said_and_not_extrapolated():
     assert all(s.val is None and "past its minimum" in s.note for s in x.scenarios)
 
 
+def test_val_turns_up_by_ld501_s_bar():
+    from lossdoctor.diagnose import load_rules
+    from lossdoctor.fit import points
+    assert points.RISE_Z == pytest.approx(load_rules().get("LD501").params["min_z"], abs=0.005)
+    def curves(last_val: float) -> points.Curves:  # train falls far; val rises from 2.00 at step 250
+        return points.Curves(np.array([0, 250, 500, 750]), np.array([3.0, 1.9, 1.7, 1.5]),
+                             np.array([3.0, 2.0, 2.03, last_val]), np.zeros(0, int), np.zeros(0))
+    assert points.overfitting(curves(2.05), 0.02) is None  # 2.5 eval sd: under 2·√2
+    assert points.overfitting(curves(2.06), 0.02) == (250, 2.0)
+
+
 def test_a_plateau_with_one_low_eval_is_not_past_its_minimum():
     # eval_iters 20 and iterations of sd 0.09: one eval's sd is 0.02; the dip at step 1000 is
-    # 3.5 of them, the last eval 2.5 above it, and train drifts down by 1 sd: noise, not a turn
+    # 3.5 of them, the last eval 5 above it, and train drifts down by 1 sd: a low eval, not a
+    # turn, as train has not fallen past its noise (LD501's test)
     rng = np.random.default_rng(0)
     lines = ["Overriding: eval_iters = 20", "Overriding: eval_interval = 100"]
     for i in range(2001):
@@ -141,7 +153,7 @@ def test_missing_schedule_is_assumed_and_said():
     text = make_log()
     text = "\n".join(line for line in text.splitlines() if "min_lr" not in line and "warmup" not in line) + "\n"
     x = extrapolate(parse_text(text), 3000)
-    assert any("nanoGPT's defaults are assumed" in n and "min_lr" in n for n in x.notes)
+    assert any("the values in brackets are used" in n and "min_lr (default" in n for n in x.notes)
 
 
 def test_json_document_and_cli_exit_codes(tmp_path, capsys):

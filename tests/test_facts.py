@@ -25,7 +25,7 @@ from lossdoctor.facts import (
     lr_schedule,
     peak_flops_for,
 )
-from lossdoctor.facts.model import gpt_params
+from lossdoctor.nanogpt import gpt_params
 from lossdoctor.run import CheckpointInfo, Dialect, EvalCurve, Header, IterCurve, ModelArgs, Run, Segment
 
 # ---------------------------------------------------------------------------------------

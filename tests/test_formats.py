@@ -236,6 +236,8 @@ def test_a_runs_table_without_a_step_column_leaves_the_steps_unknown() -> None:
     assert [r.measures.steps_known for r in a.runs] == [False, False]
     facts = a.facts[0]
     assert facts.value("final_val") == pytest.approx(1.85)
+    for name in ("lr_final", "lr_schedule_completed"):  # no step at which to read the schedule
+        assert facts[name].status == "unknown"
     for name in ("steps_done", "final_step", "best_val_step"):
         assert facts[name].status == "unknown" and "no step column" in (facts[name].note or "")
     with_step = _analyze("wandb_runs.csv")
@@ -261,3 +263,21 @@ def test_an_hf_run_whose_val_turns_up_is_overfitting_by_its_train_logs(tmp_path:
     a = lossdoctor.analyze([str(path)])
     assert a.facts[0].value("train_falling_after_best") is True
     assert any(f.rule.startswith("LD501") for f in a.diagnoses[0].findings)
+
+
+def test_an_hf_run_with_flat_noisy_train_is_not_said_to_keep_falling(tmp_path: Path) -> None:
+    # train flat at 1.0 with sd 0.05 per log, val rising: the logged means differ by noise only
+    import numpy as np
+    fired = 0
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        hist = []
+        for step in range(10, 1010, 10):
+            hist.append({"loss": round(1.0 + float(rng.normal(0, 0.05)), 4), "step": step})
+            if step % 100 == 0:
+                hist.append({"eval_loss": 1.2 + step / 2000, "step": step})
+        path = tmp_path / f"s{seed}" / "trainer_state.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps({"global_step": 1000, "log_history": hist}))
+        fired += bool(lossdoctor.analyze([str(path)]).facts[0].value("train_falling_after_best"))
+    assert fired <= 1

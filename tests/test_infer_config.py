@@ -2,43 +2,90 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+import lossdoctor
 from conftest import parse_text
 from lossdoctor.facts import compute_facts
 from lossdoctor.fit.lr import read as read_schedule
 
 
-def loop_log(out_dir: str = "out-shakespeare-char", log_every: int = 10, header: str = "") -> str:
+def loop_log(out_dir: str = "out-shakespeare-char", log_every: int = 10, eval_every: int = 250,
+             last: int = 1000, header: str = "", save_all: bool = False, bump_at: int = -1) -> str:
     """The training loop's output only, as nanoGPT prints it with the config file's cadence:
-    an eval every 250 steps (a save after each that improved), an iteration every `log_every`."""
+    an eval every `eval_every` steps, a save after each that improved (each, `save_all`), an
+    iteration every `log_every`; val worse than before at step `bump_at`."""
     lines = [header] if header else []
-    for i in range(0, 1001):
-        if i % 250 == 0:
-            val = 4.2 - 2.0 * (i / 1000) ** 0.5
+    best = float("inf")
+    for i in range(0, last + 1):
+        if i % eval_every == 0:
+            val = 4.2 - 2.0 * (i / 5000) ** 0.5 + (0.5 if i == bump_at else 0.0)
             lines.append(f"step {i}: train loss {val - 0.02:.4f}, val loss {val:.4f}")
-            if i:
+            if i and (save_all or val < best):
                 lines.append(f"saving checkpoint to {out_dir}")
+            best = min(best, val)
         if i % log_every == 0:
-            lines.append(f"iter {i}: loss {4.2 - 2.0 * (i / 1000) ** 0.5:.4f}, time 35.00ms, mfu 10.00%")
+            lines.append(f"iter {i}: loss {4.2 - 2.0 * (i / 5000) ** 0.5:.4f}, time 35.00ms, mfu 10.00%")
     return "\n".join(lines) + "\n"
 
 
-def test_the_shakespeare_char_config_is_inferred_from_its_out_dir_and_cadence():
+def _inferred(run: lossdoctor.Run) -> bool:
+    return run.config.trusted("n_layer") == 6 and any("origin 'inferred'" in n for n in run.notes)
+
+
+def test_the_shakespeare_char_config_is_inferred_from_its_out_dir_cadence_and_saves():
     run = parse_text(loop_log())
-    assert run.config.trusted("n_layer") == 6 and run.config.trusted("dropout") == 0.2
+    assert _inferred(run) and run.config.trusted("dropout") == 0.2 and not run.config.seen
     assert run.config.trusted("device") is None  # a default the file leaves alone stays unknown
-    assert not run.config.seen and any("config/train_shakespeare_char.py" in n for n in run.notes)
     facts = compute_facts(run)
     assert facts["n_layer"].status == "inferred" and facts["tokens_per_iter"].value == 16384
+    assert facts["tokens_per_iter"].status == "inferred"
+    # stopped before the file's max_iters: a --max_iters flag may have stopped it, so neither
+    # max_iters nor lr_decay_iters is taken
+    assert run.config.trusted("max_iters") is None and "not taken" in run.notes[0]
     sched = read_schedule(run, 1000)
-    assert sched.params.learning_rate == 1e-3 and sched.params.lr_decay_iters == 5000
-    assert [a.split()[0] for a in sched.assumed] == ["decay_lr"]  # the file does not set it
+    assert sched.params.learning_rate == 1e-3
+    assert set(sched.assumed) == {"learning_rate (inferred 0.001)", "warmup_iters (inferred 100)",
+                                  "lr_decay_iters (assumed 600000)", "min_lr (inferred 0.0001)",
+                                  "decay_lr (assumed True)"}
+    whole = parse_text(loop_log(last=5000))
+    assert whole.config.trusted("max_iters") == 5000 and whole.config.trusted("lr_decay_iters") == 5000
 
 
-def test_nothing_is_inferred_where_the_log_contradicts_the_file_or_shows_its_config():
-    every_step = parse_text(loop_log(log_every=1))  # README CPU command: --log_interval=1
-    other_dir = parse_text(loop_log(out_dir="out"))
-    small_batch = parse_text(loop_log(header="tokens per iteration will be: 768"))
+@pytest.mark.parametrize("changes", [
+    {"log_every": 1},  # the README CPU command's --log_interval=1
+    {"eval_every": 500},  # a multiple of the file's 250 is not its cadence
+    {"out_dir": "out"},
+    {"header": "tokens per iteration will be: 768"},
+    {"header": "number of parameters: 0.80M"},  # the file's model prints 10.65M
+    {"save_all": True, "bump_at": 500},  # a save after an eval that got worse: always_save_checkpoint
+])
+def test_nothing_is_inferred_where_the_log_contradicts_the_file(changes):
+    assert not _inferred(parse_text(loop_log(**changes)))
+
+
+def test_the_right_parameter_count_or_a_shown_config_decide_as_they_should():
+    assert _inferred(parse_text(loop_log(header="number of parameters: 10.65M")))
     shown = parse_text(loop_log(header="Overriding: n_layer = 4"))
-    for run in (every_step, other_dir, small_batch):
-        assert run.config.trusted("n_layer") is None and not any("inferred" in n for n in run.notes)
     assert shown.config.trusted("n_layer") == 4 and shown.config.values["dropout"].origin == "default"
+    two = parse_text(loop_log() + "Resuming training from out-shakespeare-char\n" + loop_log().split("\n", 5)[5])
+    assert not _inferred(two)  # two processes: each could have run with other flags
+
+
+def test_a_checkpoint_beside_the_log_wins_over_the_inferred_values(tmp_path: Path):
+    torch = pytest.importorskip("torch")
+    sd = {"transformer.wte.weight": torch.zeros(65, 8), "transformer.wpe.weight": torch.zeros(16, 8),
+          "lm_head.weight": torch.zeros(65, 8)}
+    torch.save({"model": sd, "optimizer": {"state": {}, "param_groups": [{"lr": 3e-4, "weight_decay": 0.1}]},
+                "model_args": {"n_layer": 2, "n_head": 2, "n_embd": 8, "block_size": 16, "vocab_size": 65,
+                               "bias": False, "dropout": 0.0},
+                "iter_num": 1000, "best_val_loss": 2.9,
+                "config": {"n_layer": 2, "n_embd": 8, "block_size": 16, "batch_size": 8, "dropout": 0.0,
+                           "learning_rate": 3e-4, "max_iters": 1000}}, tmp_path / "ckpt.pt")
+    (tmp_path / "train.log").write_text(loop_log())
+    run = lossdoctor.load(str(tmp_path))
+    assert run.config.trusted("n_layer") == 2 and run.config.trusted("dropout") == 0.0
+    assert run.config.values["learning_rate"].origin == "checkpoint"
+    assert not any("origin 'inferred'" in n for n in run.notes)

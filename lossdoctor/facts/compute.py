@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..nanogpt import BATCH_KEYS, DATASET_VOCAB
+from ..nanogpt import BATCH_KEYS, DATASET_VOCAB, gpt_params
 from .base import NO_STEP, Context, Fact, config_fact, derived, join_notes, missing, unknown
-from .model import gpt_params, printed_m, shape
+from .model import printed_m, shape
 
 if TYPE_CHECKING:
     from ..run import Dialect, IterCurve
@@ -127,7 +127,7 @@ def tokens_per_iter(ctx: Context) -> Fact:
             note = f"the config gives {product:,} ({src[8:]})"
         return Fact(name, read, unit, "read", "log: tokens per iteration", note)
     if product is not None:
-        return Fact(name, product, unit, "computed", src)
+        return Fact(name, product, unit, derived(*parts), src)
     return missing(name, unit, src, *parts)
 
 

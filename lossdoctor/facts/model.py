@@ -16,25 +16,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..nanogpt import DATASET_VOCAB, GPT2_BLOCK_SIZE, GPT2_VOCAB_SIZE, SHAPE_KEYS, gpt2_block_size, gpt2_model_args
+from ..nanogpt import (
+    DATASET_VOCAB,
+    GPT2_BLOCK_SIZE,
+    GPT2_VOCAB_SIZE,
+    SHAPE_KEYS,
+    gpt2_block_size,
+    gpt2_model_args,
+    gpt_params,
+)
 from .base import Context, Fact, config_fact, config_source, unknown, why_unknown
-
-
-def gpt_params(*, n_layer: int, n_embd: int, vocab_size: int, block_size: int,
-               bias: bool) -> tuple[int, int]:
-    """nanoGPT GPT's parameter count as (without wpe, total).
-
-    `without wpe` is what `number of parameters: X.XXM` prints and estimate_mfu uses.
-    Per block, weights: c_attn 3C², attn.c_proj C², mlp.c_fc 4C², mlp.c_proj 4C² = 12C²,
-    plus ln_1 and ln_2 weights 2C. With bias add c_attn 3C + attn.c_proj C + c_fc 4C +
-    mlp.c_proj C + ln_1, ln_2 biases 2C = 11C. Outside the blocks: wte V·C (tied to lm_head,
-    counted once), ln_f C (2C with bias), wpe T·C.
-    """
-    c = n_embd
-    per_layer = 12 * c * c + 2 * c + (11 * c if bias else 0)
-    ln_f = 2 * c if bias else c
-    no_wpe = n_layer * per_layer + vocab_size * c + ln_f
-    return no_wpe, no_wpe + block_size * c
 
 
 def printed_m(n: int) -> str:

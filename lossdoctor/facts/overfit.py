@@ -13,7 +13,17 @@ import math
 import numpy as np
 
 from .base import NO_EVALS, Context, Fact, derived, missing, unknown
-from .curve import evals_of, iter_points, slope_se, slope_z, tail_slope, threshold, threshold_status
+from .curve import (
+    MIN_ITERS_FOR_NOISE,
+    diff_sd,
+    evals_of,
+    iter_points,
+    slope_se,
+    slope_z,
+    tail_slope,
+    threshold,
+    threshold_status,
+)
 
 
 def overfit_ratio(ctx: Context) -> Fact:
@@ -73,8 +83,7 @@ def train_falling_after_best(ctx: Context) -> Fact:
     i = int(np.argmin(np.where(ok, ev.val, np.inf)))  # the best_val eval, first on ties
     at_best, last = float(ev.train[i]), float(ev.train[-1])
     if not ctx.run.measures.eval_train:
-        src = f"train(last eval) < train(best-val eval) - 2·eval_se, each the mean of the last {TRAIN_NEAR} train logs"
-        at_best, last = _train_near(ctx, int(ev.step[i])), _train_near(ctx, int(ev.step[-1]))
+        return _logged_train_falling(ctx, int(ev.step[i]), int(ev.step[-1]))
     if not (math.isfinite(at_best) and math.isfinite(last)):
         return unknown(name, unit, src, "train loss NaN/inf at the best or the last eval")
     thr, se = threshold(ctx)
@@ -82,15 +91,25 @@ def train_falling_after_best(ctx: Context) -> Fact:
     return Fact(name, bool(last < at_best - 2 * thr), unit, status, src, note)
 
 
-
 TRAIN_NEAR = 5  # logged train losses averaged up to an eval's step, where the evals have no train split
 
 
-def _train_near(ctx: Context, step: int) -> float:
-    """The mean of the last TRAIN_NEAR logged train losses at or before `step` (NaN if none)."""
+def _logged_train_falling(ctx: Context, best: int, last: int) -> Fact:
+    """train_falling_after_best where the evals have no train split: the mean of the last
+    TRAIN_NEAR logged train losses up to each step, judged against the noise of such a mean
+    (the logged losses' own sd, from their successive differences)."""
+    name, unit = "train_falling_after_best", ""
+    src = (f"mean of the last {TRAIN_NEAR} logged train losses up to the last eval < the same up to the "
+           "best-val eval - 2·√2·their sd/√n")
     steps, loss = iter_points(ctx)
-    upto = loss[steps <= step][-TRAIN_NEAR:]
-    return float(upto.mean()) if len(upto) else math.nan
+    a, b = loss[steps <= best][-TRAIN_NEAR:], loss[steps <= last][-TRAIN_NEAR:]
+    if not (len(a) and len(b)) or len(loss) < MIN_ITERS_FOR_NOISE:
+        return unknown(name, unit, src, f"too few logged train losses ({len(loss)}) up to the evals")
+    sd = diff_sd(loss) / math.sqrt(min(len(a), len(b)))  # of one mean
+    return Fact(name, bool(b.mean() < a.mean() - 2 * math.sqrt(2) * sd), unit, "computed", src)
+
+
+
 
 
 def gap_growth(ctx: Context) -> Fact:

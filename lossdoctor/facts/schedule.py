@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from ..config import Config
+from ..config import INFERRED, Config
 from ..nanogpt import SCHEDULE_KEYS, lr_at
 from ..run import Run
-from .base import Context, Fact, config_source, unknown, why_unknown
+from .base import Context, Fact, Status, config_source, unknown, why_unknown
 
 
 def schedule_params(config: Config) -> dict[str, Any] | None:
@@ -31,7 +31,10 @@ def schedule_params(config: Config) -> dict[str, Any] | None:
 
 
 def last_logged_step(run: Run) -> int | None:
-    """The highest step the lineage logged (eval or iter), else the checkpoint's iter_num."""
+    """The highest step the lineage logged (eval or iter), else the checkpoint's iter_num;
+    None where the file gives no steps (Measures.steps_known)."""
+    if not run.measures.steps_known:
+        return None
     evals, iters = run.curves()
     steps = [int(c.step.max()) for c in (evals, iters) if len(c)]
     if steps:
@@ -121,7 +124,8 @@ def lr_final(ctx: Context) -> Fact:
     note = None
     if ck_lr is not None and not np.isclose(ck_lr, value, rtol=1e-6):
         note = f"the checkpoint's optimizer holds LR {ck_lr:.6g} at step {last}"
-    return Fact("lr_final", value, "LR", "computed", f"nanoGPT get_lr at step {last}", note)
+    return Fact("lr_final", value, "LR", _status(ctx.config(), *SCHEDULE_KEYS), f"nanoGPT get_lr at step {last}",
+                note)
 
 
 def _why_no_schedule(ctx: Context) -> str:
@@ -143,7 +147,7 @@ def lr_schedule_completed(ctx: Context) -> Fact:
     src = "last step / " + config_source(cfg, "lr_decay_iters")
     last = _last_step(ctx)
     if decay is False:
-        return Fact("lr_schedule_completed", None, "fraction", "computed",
+        return Fact("lr_schedule_completed", None, "fraction", _status(cfg, "decay_lr"),
                     config_source(cfg, "decay_lr"), "constant LR")
     if decay is None or decay_iters is None:
         return unknown("lr_schedule_completed", "fraction", src,
@@ -151,7 +155,7 @@ def lr_schedule_completed(ctx: Context) -> Fact:
     if last is None:
         return unknown("lr_schedule_completed", "fraction", src, "no steps in the log")
     frac = 1.0 if decay_iters <= 0 else min(max(last / decay_iters, 0.0), 1.0)
-    return Fact("lr_schedule_completed", frac, "fraction", "computed", src)
+    return Fact("lr_schedule_completed", frac, "fraction", _status(cfg, "decay_lr", "lr_decay_iters"), src)
 
 
 def warmup_fraction(ctx: Context) -> Fact:
@@ -159,7 +163,7 @@ def warmup_fraction(ctx: Context) -> Fact:
     cfg = ctx.config()
     src = config_source(cfg, "warmup_iters", "max_iters")
     if cfg.trusted("decay_lr") is False:
-        return Fact("warmup_fraction", 0.0, "fraction", "computed",
+        return Fact("warmup_fraction", 0.0, "fraction", _status(cfg, "decay_lr"),
                     config_source(cfg, "decay_lr"), "decay_lr=False: constant LR, no warmup")
     return _ratio(ctx, "warmup_fraction", "warmup_iters", "max_iters", src)
 
@@ -170,7 +174,7 @@ def lr_decay_vs_max_iters(ctx: Context) -> Fact:
     cfg = ctx.config()
     src = config_source(cfg, "lr_decay_iters", "max_iters")
     if cfg.trusted("decay_lr") is False:
-        return Fact("lr_decay_vs_max_iters", None, "fraction", "computed",
+        return Fact("lr_decay_vs_max_iters", None, "fraction", _status(cfg, "decay_lr"),
                     config_source(cfg, "decay_lr"), "constant LR")
     return _ratio(ctx, "lr_decay_vs_max_iters", "lr_decay_iters", "max_iters", src)
 
@@ -182,5 +186,11 @@ def _ratio(ctx: Context, name: str, num_key: str, den_key: str, src: str) -> Fac
         return unknown(name, "fraction", src, why_unknown(cfg, num_key, den_key))
     if den == 0:
         return unknown(name, "fraction", src, f"{den_key} is 0")
-    return Fact(name, num / den, "fraction", "computed", src, None)
+    return Fact(name, num / den, "fraction", _status(cfg, num_key, den_key), src, None)
+
+
+def _status(cfg: Config, *keys: str) -> Status:
+    """'inferred' where one of `keys` is a value inferred from a config file (readers/infer.py),
+    else 'computed'."""
+    return "inferred" if any(k in cfg.values and cfg.values[k].origin == INFERRED for k in keys) else "computed"
 

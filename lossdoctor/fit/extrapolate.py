@@ -150,7 +150,8 @@ class Extrapolator:
         pts = points.collect(self.run, cur, sched.warmup, self.calibration.start_fraction)
         notes = []
         if sched.assumed:
-            notes.append(f"the log does not show {', '.join(sched.assumed)}; nanoGPT's defaults are assumed")
+            notes.append(f"the log does not show {', '.join(sched.assumed)}; the values in brackets are used "
+                         "(a default is nanoGPT's, an inferred one its config file's)")
         if not pts.sig_iter:
             notes.append("no per-iteration losses: eval noise assumed 0.01 nats")
         return Observed(pts, sched, tuple(notes))

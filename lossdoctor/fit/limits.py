@@ -53,7 +53,7 @@ def unmodelled(run: Run) -> str | None:
     if not run.format.is_nanogpt:
         return (f"the extrapolation follows nanoGPT's LR schedule; the schedule of this {run.format} run is "
                 "not modelled")
-    inits = [s.init_from for s in run.segments] + [run.config.trusted("init_from")]
+    inits = [run.segments[i].init_from for i in run.lineage()] + [run.config.trusted("init_from")]
     if pretrained := next((i for i in inits if isinstance(i, str) and i.startswith("gpt2")), None):
         return (f"the run starts from OpenAI's GPT-2 weights (init_from={pretrained}): the law and its calibration "
                 "follow a model trained from scratch, and a fine-tune's curve is not that")
@@ -109,8 +109,8 @@ def misfit(stream: Stream, own: Design, assumed: Sequence[str]) -> None:
     r = residuals(stream, own)  # nats
     scale, rms = float(np.sqrt(np.mean((r / own.sigma) ** 2))), float(np.sqrt(np.mean(r ** 2)))
     if scale > MISFIT and rms > MISFIT_NATS:
-        why = (f"; the log does not show {', '.join(assumed)}, and nanoGPT's defaults, assumed for them, may not "
-               "be what ran" if assumed else "") + ("; a run far past its data's epochs, or one whose dropout-on "
+        why = (f"; the log does not show {', '.join(assumed)}, and the values used for them may not be what "
+               "ran" if assumed else "") + ("; a run far past its data's epochs, or one whose dropout-on "
                                                    f"iteration losses sit far above its eval-mode train losses, "
                                                    f"can do this{' too' if assumed else ''}")
         raise CannotExtrapolate(f"the fitted law misses this run's own points by {scale:.0f} sigma ({rms:.3f} "

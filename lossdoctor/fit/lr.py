@@ -81,22 +81,26 @@ def read(run: Run, last: int) -> Schedule:
 
 
 def _params(run: Run) -> tuple[GetLr, tuple[str, ...]]:
-    """get_lr's arguments, and the ones taken from nanoGPT's defaults."""
-    from ..config import DEFAULT
+    """get_lr's arguments, and the ones the log does not show: taken from nanoGPT's
+    defaults, or inferred from a config file (readers/infer.py), each said with its value."""
+    from ..config import DEFAULT, INFERRED
     from ..nanogpt import NANOGPT_DEFAULTS
+    keys = ("learning_rate", "warmup_iters", "lr_decay_iters", "min_lr", "decay_lr")
+    word = {DEFAULT: "default", INFERRED: "inferred"}
+    label = {k: word.get(run.config.values[k].origin, "") if k in run.config.values else "" for k in keys}
     params = schedule_params(run.config)
     if params is not None:
-        defaults = [f"{k} (default {params[k]})" for k in ("learning_rate", "warmup_iters", "lr_decay_iters",
-                                                          "min_lr", "decay_lr")
-                    if k in run.config.values and run.config.values[k].origin == DEFAULT
-                    and (params["decay_lr"] or k in ("learning_rate", "decay_lr"))]
-        return GetLr.of(params), tuple(defaults)
+        unshown = [f"{k} ({label[k]} {params[k]})" for k in keys if label[k]
+                   and (params["decay_lr"] or k in ("learning_rate", "decay_lr"))]
+        return GetLr.of(params), tuple(unshown)
     out, assumed = {}, []
-    for key in ("learning_rate", "warmup_iters", "lr_decay_iters", "min_lr", "decay_lr"):
+    for key in keys:
         v = run.config.trusted(key)
         if v is None:
             v = NANOGPT_DEFAULTS[key]
             assumed.append(f"{key} (assumed {v})")
+        elif label[key] == "inferred":
+            assumed.append(f"{key} (inferred {v})")
         out[key] = v
     if not out["decay_lr"]:
         out.update(warmup_iters=0, lr_decay_iters=0, min_lr=out["learning_rate"])

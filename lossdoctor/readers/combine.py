@@ -48,12 +48,13 @@ def merge(run: Run, info: CheckpointInfo) -> Run:
 
 
 def _filled(config: C.Config, info: CheckpointInfo) -> C.Config:
-    """`config` with the checkpoint's values where it has only train.py's defaults."""
+    """`config` with the checkpoint's values where it has only train.py's defaults, or
+    values inferred from a config file (readers/infer.py): the checkpoint's are what ran."""
+    shown = {k: cv for k, cv in config.values.items() if cv.origin not in (C.DEFAULT, C.INFERRED)}
     b = C.ConfigBuilder()
-    for cv in config.values.values():
-        if cv.origin != C.DEFAULT:
-            b.set(cv)
-    return _config_from_checkpoint(info, b, keep={k for k, v in config.values.items() if v.origin != C.DEFAULT})
+    for cv in shown.values():
+        b.set(cv)
+    return _config_from_checkpoint(info, b, keep=set(shown))
 
 
 def _config_from_checkpoint(info: CheckpointInfo, b: C.ConfigBuilder, keep: set[str] | None = None

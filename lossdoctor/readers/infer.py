@@ -3,57 +3,100 @@
 A log captured from the training loop only (no `Overriding` lines, no config-file echo)
 still names its out_dir in every `saving checkpoint to DIR` line, and its evals and
 iteration lines show eval_interval and log_interval. nanoGPT's config files each set their
-own out_dir (nanogpt.CONFIG_FILES): where the saves name one of those, the evals fall on
-its eval_interval and the iteration lines on its log_interval (and a printed `tokens per
-iteration`, if any, is its batch), the file's values are taken, with origin `inferred`.
-train.py's defaults for the keys the file leaves alone stay unknown, and flags given beside
-the file would not show: the facts built on these values say "inferred", and a note says
-from what.
+own out_dir (nanogpt.CONFIG_FILES). The file's values are taken, with origin `inferred`,
+only where everything the log shows agrees with it:
+
+* one process, its saves all to the file's out_dir;
+* evals exactly eval_interval apart and iteration lines exactly log_interval apart;
+* saves exactly where val improved, as always_save_checkpoint=False saves (or after every
+  eval past step 0, as True does);
+* `tokens per iteration` and `number of parameters`, where printed, those of the file;
+* max_iters and lr_decay_iters only when the log reaches max_iters (a run given
+  `--max_iters` would stop before it).
+
+Flags that change none of these (`--learning_rate`, `--dropout`, `--batch_size` without
+its print) would not show: the facts built on these values say "inferred", a note says
+from what, and train.py's defaults for the keys the file leaves alone stay unknown.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from .. import config as C
-from ..nanogpt import BATCH_KEYS, CONFIG_FILES
+from ..nanogpt import BATCH_KEYS, CONFIG_FILES, DATASET_VOCAB, gpt_params
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from ..run import Header, Run
     from .nanogpt import Record
 
+LENGTH_KEYS = ("max_iters", "lr_decay_iters")  # inferred only when the log reaches max_iters
+
 
 def infer_config(records: list[Record], run: Run, header: Header) -> tuple[Run, str] | None:
-    """`run` with the inferred config (its own and its unseen segments'), and the note that
-    says why; None where the log shows its config or does not point to a file."""
-    if run.config.seen:
+    """`run` with the inferred config, and the note that says why; None where the log
+    shows its config, does not point to a file, or shows anything the file contradicts."""
+    if run.config.seen or len(run.segments) != 1:
         return None
     dirs = {str(r.value).strip() for r in records if r.kind == "saving"}
     if len(dirs) != 1 or (out_dir := dirs.pop()) not in CONFIG_FILES:
         return None
     name, values = CONFIG_FILES[out_dir]
-    ev, it = run.evals.step, run.iters.step
-    batch = math.prod(values[k] for k in BATCH_KEYS)  # tokens per iteration, as train.py prints it
-    if (len(ev) < 2 or len(it) < 2 or (ev % values["eval_interval"]).any() or (it % values["log_interval"]).any()
-            or header.tokens_per_iter not in (None, batch)):
+    saves = np.array([r.line for r in records if r.kind == "saving"], np.int64)
+    if not (_cadence(run, values) and _saves(run, saves, values) and _header(header, values)):
         return None
-    inferred = {k: C.ConfigValue(k, v, C.INFERRED, True, repr(v)) for k, v in values.items()}
-
-    def with_file(cfg: C.Config | None) -> C.Config | None:
-        if cfg is None or cfg.seen:
-            return cfg
-        return replace(cfg, values={**cfg.values, **inferred})
-
-    segments = tuple(replace(s, config=with_file(s.config)) for s in run.segments)
-    config = with_file(run.config)
-    assert config is not None
-    note = (f"the log shows no config, but its checkpoints go to {out_dir}, its evals come every "
-            f"{values['eval_interval']} steps and its iteration lines every {values['log_interval']}, as "
-            f"nanoGPT's {name} sets them: that file's values are taken (origin 'inferred'), as `python train.py "
-            f"{name}` runs it; flags given beside it would not show, and train.py's defaults for the keys it "
-            f"leaves alone stay unknown")
-    if header.tokens_per_iter is None:
-        note += f" (the log does not print its tokens per iteration, {batch:,} with that file)"
+    last = max(int(run.evals.step.max()), int(run.iters.step.max()))
+    taken = {k: v for k, v in values.items() if k not in LENGTH_KEYS or last >= values["max_iters"]}
+    inferred = {k: C.ConfigValue(k, v, C.INFERRED, True, repr(v)) for k, v in taken.items()}
+    config = replace(run.config, values={**run.config.values, **inferred})
+    segments = tuple(replace(s, config=config if s.config is not None else None) for s in run.segments)
+    left = [k for k in LENGTH_KEYS if k not in taken]
+    note = (f"the log shows no config, but its checkpoints go to {out_dir}, and its evals (every "
+            f"{values['eval_interval']} steps), iteration lines (every {values['log_interval']}) and saves are "
+            f"those of nanoGPT's {name}: that file's values are taken (origin 'inferred'), as `python train.py "
+            f"{name}` sets them; flags given beside it that change none of these would not show, and train.py's "
+            "defaults for the keys it leaves alone stay unknown")
+    if left:
+        note += f"; {' and '.join(left)} are not taken: the log stops before the file's {values['max_iters']:,}"
     return replace(run, config=config, segments=segments), note
+
+
+def _cadence(run: Run, values: Mapping[str, Any]) -> bool:
+    """Evals exactly eval_interval apart, iteration lines exactly log_interval apart."""
+    ev, it = run.evals.step, run.iters.step
+    return (len(ev) >= 2 and len(it) >= 2 and bool(np.all(np.diff(ev) == values["eval_interval"]))
+            and bool(np.all(np.diff(it) == values["log_interval"])))
+
+
+def _saves(run: Run, saves: np.ndarray, values: Mapping[str, Any]) -> bool:
+    """Whether the log saves after exactly the evals the file's always_save_checkpoint
+    saves after: past step 0, every eval (True), or each that improved on the best (False)."""
+    ev = run.evals
+    best = math.inf
+    for i, (step, val, line) in enumerate(zip(ev.step, ev.val, ev.line, strict=True)):
+        nxt = ev.line[i + 1] if i + 1 < len(ev) else np.iinfo(np.int64).max
+        saved = bool(((saves > line) & (saves < nxt)).any())
+        due = values["always_save_checkpoint"] or val < best
+        best = min(best, float(val)) if np.isfinite(val) else best
+        if saved != bool(due and step > 0):
+            return False
+    return True
+
+
+def _header(header: Header, values: Mapping[str, Any]) -> bool:
+    """The printed tokens per iteration and parameter count, where printed, are the file's."""
+    tokens = math.prod(values[k] for k in BATCH_KEYS)
+    vocab = DATASET_VOCAB.get(values["dataset"])
+    if header.tokens_per_iter not in (None, tokens):
+        return False
+    if header.params_m is None or vocab is None:
+        return header.params_m is None
+    no_wpe, _ = gpt_params(n_layer=values["n_layer"], n_embd=values["n_embd"], vocab_size=vocab,
+                           block_size=values["block_size"], bias=False)
+    return abs(header.params_m - no_wpe / 1e6) < 0.01  # printed as X.XXM
