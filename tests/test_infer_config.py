@@ -13,16 +13,19 @@ from lossdoctor.fit.lr import read as read_schedule
 
 
 def loop_log(out_dir: str = "out-shakespeare-char", log_every: int = 10, eval_every: int = 250,
-             last: int = 1000, header: str = "", save_all: bool = False, bump_at: int = -1) -> str:
+             last: int = 1000, header: str = "", save_all: bool = False, bump_at: int = -1,
+             rise_after: int = 10**9) -> str:
     """The training loop's output only, as nanoGPT prints it with the config file's cadence:
     an eval every `eval_every` steps, a save after each that improved (each, `save_all`), an
-    iteration every `log_every`; val worse than before at step `bump_at`."""
+    iteration every `log_every`; val worse than before at step `bump_at`, and rising past
+    `rise_after` while train keeps falling."""
     lines = [header] if header else []
     best = float("inf")
     for i in range(0, last + 1):
         if i % eval_every == 0:
-            val = 4.2 - 2.0 * (i / 5000) ** 0.5 + (0.5 if i == bump_at else 0.0)
-            lines.append(f"step {i}: train loss {val - 0.02:.4f}, val loss {val:.4f}")
+            train = 4.2 - 2.0 * (i / 5000) ** 0.5
+            val = train + (0.5 if i == bump_at else 0.0) + 2.0 * max(0, i - rise_after) / 5000
+            lines.append(f"step {i}: train loss {train - 0.02:.4f}, val loss {val:.4f}")
             if i and (save_all or val < best):
                 lines.append(f"saving checkpoint to {out_dir}")
             best = min(best, val)
@@ -89,3 +92,10 @@ def test_a_checkpoint_beside_the_log_wins_over_the_inferred_values(tmp_path: Pat
     assert run.config.trusted("n_layer") == 2 and run.config.trusted("dropout") == 0.0
     assert run.config.values["learning_rate"].origin == "checkpoint"
     assert not any("origin 'inferred'" in n for n in run.notes)
+
+
+def test_advice_says_which_values_it_found_already_set_were_inferred():
+    from lossdoctor.diagnose import diagnose
+    run = parse_text(loop_log(last=5000, rise_after=2000))  # the stock run overfits past step 2000
+    [ld501] = [f for f in diagnose(run).findings if f.rule.startswith("LD501")]
+    assert "dropout=0.2 (inferred)" in ld501.advice and "--dropout" not in ld501.flags

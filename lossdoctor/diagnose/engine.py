@@ -183,7 +183,7 @@ def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
                 flags = rule.flags.render(scope)
             except TemplateError as e:
                 return NotApplicable(rule.id, f"cannot write its flags: {e}")
-            flags, advice_note = _not_already(flags, values)
+            flags, advice_note = _not_already(flags, values, facts)
             flags, unused = _schedule_unused(flags, values)
             advice_note = " ".join(n for n in (advice_note, unused) if n) or None
     evidence = {}
@@ -200,14 +200,16 @@ def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
                    flags, advice, _effect(rule, scope, effects, why_not, facts), evidence, verify)
 
 
-def _not_already(flags: str, values: Mapping[str, Any]) -> tuple[str, str | None]:
+def _not_already(flags: str, values: Mapping[str, Any], facts: Facts | None = None) -> tuple[str, str | None]:
     """`flags` without those whose value the run already has (its known fact of the same
-    name: the config setting, or the model's shape), and a note naming those, or None."""
+    name: the config setting, or the model's shape), and a note naming those, or None; a
+    value inferred from a config file (readers/infer.py) is said to be."""
     keep, already = [], []
     for word in flags.split():
         key, text = word[2:].split("=", 1)
         if key in values and _same(values[key], configurator_value(text)):
-            already.append(f"{key}={text}")
+            inferred = facts is not None and key in facts and facts[key].status == "inferred"
+            already.append(f"{key}={text}{' (inferred)' if inferred else ''}")
         else:
             keep.append(word)
     if not already:
