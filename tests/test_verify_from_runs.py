@@ -95,3 +95,14 @@ def test_only_takes_a_rule_s_code_or_its_full_id() -> None:
     assert [e.id for e in by_code] == [e.id for e in by_id] == ["LD101-still-improving"]
     with pytest.raises(UsageError, match="no such experiment"):
         _only(argparse.Namespace(only=["LD10"]), experiments)
+
+
+def test_no_hardware_experiment_from_a_device_the_log_does_not_show() -> None:
+    from lossdoctor.analysis import Analysis
+    from lossdoctor.facts import compute_facts
+    cpu = analyze([CPU_SMALL]).runs[0]  # Overriding: device = cpu
+    headerless = parse_text("".join(f"step {i}: train loss {3 - i / 1000:.4f}, val loss {3.1 - i / 1000:.4f}\n"
+                                    for i in range(0, 1000, 100)))  # train.py's default device, cuda, not shown
+    runs = (cpu, headerless)
+    plan = plan_from_runs(Analysis(runs, tuple(compute_facts(r) for r in runs)), "cpu")
+    assert not any(e.id.startswith("hardware") for e in plan.experiments)

@@ -78,8 +78,8 @@ def plan_from_runs(analysis: Analysis, device: str) -> RunPlan:
         found.setdefault(_arms_key(e), e)
     for e in _from_gap(analysis, base):
         found.setdefault(_arms_key(e), _checked(e, base))
-    devices = [r.config.values.get("device") for r in analysis.runs]
-    kinds = sorted({str(d.value).split(":")[0] for d in devices if d is not None and d.known and d.value})
+    devices = [r.config.trusted("device") for r in analysis.runs]  # a default the log did not show is not one
+    kinds = sorted({str(d).split(":")[0] for d in devices if d})
     if len(kinds) > 1:
         e = hardware_experiment(kinds[0], kinds[1], base)
         found.setdefault(_arms_key(e), e)
