@@ -154,6 +154,8 @@ class Extrapolator:
                          "(a default is nanoGPT's, an inferred one its config file's)")
         if not pts.sig_iter:
             notes.append("no per-iteration losses: eval noise assumed 0.01 nats")
+        if why := notes_mod.unlogged_start(self.run):
+            notes.append(why)
         return Observed(pts, sched, tuple(notes))
 
     def _fit(self, obs: Observed, peak: float, use_reference: bool) -> Fits:

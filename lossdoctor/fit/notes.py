@@ -16,6 +16,19 @@ if TYPE_CHECKING:
     from .results import Overfitting
 
 
+def unlogged_start(run: Run) -> str | None:
+    """Where the log begins with a resumed process past step 0: the LR of the steps before it
+    is that process's get_lr, right only if the earlier process ran the same schedule."""
+    lineage = run.lineage()
+    first = run.segments[lineage[0]] if lineage else None
+    if first is None or first.init_from != "resume" or not first.first_step:
+        return None
+    return (f"the log begins at step {first.first_step:,}, resumed from a checkpoint: the LR of the steps before "
+            "it is taken from this process's config, which is right only if the process before it ran the same "
+            "schedule (a resume at a constant LR, or with another lr_decay_iters, changed it); give the earlier "
+            "log with it (`cat` the two) for its own")
+
+
 def scenario_note(name: str, calibrated_alone: bool, below_zero: bool, overfit: Overfitting | None,
                   to: int) -> str | None:
     """Why a scenario's values are what they are, or are not there: a loss below zero under
