@@ -651,6 +651,9 @@ def test_with_dropout_the_iterations_are_moved_onto_the_eval_mode_train_losses()
     assert points.dropout_gap(cur, 200, None) == pytest.approx(0.1, abs=0.01)  # unknown, but far beyond noise
     plain = points.curves(parse_text(make_log()))
     assert points.dropout_gap(plain, 200, None) == 0.0  # unknown and within noise: left alone
+    sparse = "\n".join(line for line in text.split("\n")  # log_interval 10: 5 logged iterations each side
+                       if not line.startswith("iter ") or int(line.split()[1][:-1]) % 10 == 0)
+    assert points.dropout_gap(points.curves(parse_text(sparse)), 200, 0.1) == pytest.approx(0.1, abs=0.02)
     x = extrapolate(parse_text(text), 1500, scenarios=())
     logged = [float(line.split("train loss ")[1].split(",")[0]) for line in text.split("\n")
               if line.startswith("step 1500:")][0]

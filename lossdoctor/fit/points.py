@@ -190,21 +190,23 @@ def train_points(cur: Curves, start: int, sig_iter: float | None, sig_eval: floa
                   np.concatenate([bin_sig, ev.sigma])[order])
 
 
-GAP_WINDOW = 5  # iterations each side of an eval whose mean is compared with its train loss
+GAP_WINDOW = 5  # logged iterations each side of an eval whose mean is compared with its train loss
 GAP_Z = 3.0  # with dropout unknown, a gap this many standard errors from 0 is shifted
 
 
 def dropout_gap(cur: Curves, start: int, dropout: float | None) -> float:
     """How far the iteration losses sit above the evals' train losses (nats): with dropout
     on, an iteration's loss is in train mode and an eval's in eval mode, without it.
-    The median over the evals past `start` of (mean of the iterations within GAP_WINDOW of
-    the eval) - (its train loss); 0 where dropout is 0, where the evals give no train loss,
-    and, dropout unknown, where the gap is within GAP_Z standard errors of 0."""
-    if dropout == 0.0:
+    The median over the evals past `start` of (mean of the iterations within GAP_WINDOW
+    logged iterations of the eval: 5 steps at log_interval 1, 50 at 10) - (its train loss);
+    0 where dropout is 0, where the evals give no train loss, and, dropout unknown, where
+    the gap is within GAP_Z standard errors of 0."""
+    if dropout == 0.0 or len(cur.it_step) < 2:
         return 0.0
+    reach = GAP_WINDOW * max(1, int(np.median(np.diff(cur.it_step))))  # steps
     gaps = []
     for step, train in zip(cur.ev_step, cur.ev_train, strict=True):
-        near = np.abs(cur.it_step - step) <= GAP_WINDOW
+        near = np.abs(cur.it_step - step) <= reach
         if step >= start and step > 0 and np.isfinite(train) and near.sum() >= GAP_WINDOW:
             gaps.append(float(cur.it_loss[near].mean()) - float(train))
     if len(gaps) < 3:
