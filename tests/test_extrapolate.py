@@ -489,13 +489,14 @@ def test_the_run_s_own_backtest_can_overrule_the_calibrated_law_alone(monkeypatc
     assert f"errs {errors.calibrated:.1f} sigma against the free law's {errors.free:.1f}" in note
 
 
-def test_a_log_without_its_config_is_not_said_to_differ_in_nanogpts_defaults():
+def test_a_log_without_its_config_is_not_extrapolated_on_nanogpts_defaults():
     text = "\n".join(line for line in README_CPU.read_text().splitlines() if line.startswith(("iter ", "step ")))
     run = parse_text(text)
-    assert calibration.differences(run.config) == []
-    x = extrapolate(run, 5000, scenarios=("rerun",))
-    assert not any("differs in" in n for n in x.notes)
-    assert any("the log does not show dataset, n_layer" in n and "may differ" in n for n in x.notes)
+    assert calibration.differences(run.config) == []  # nor said to differ in them
+    with pytest.raises(CannotExtrapolate, match="does not show learning_rate or lr_decay_iters.*would be a guess"):
+        extrapolate(run, 5000, scenarios=("rerun",))
+    shown = "Overriding: learning_rate = 0.001\nOverriding: lr_decay_iters = 2000\n" + text
+    assert extrapolate(parse_text(shown), 5000, scenarios=("rerun",)).scenarios[0].val is not None
 
 
 def test_a_log_of_another_trainer_with_no_loss_is_told_it_has_none():

@@ -134,6 +134,7 @@ class Extrapolator:
         if to < 1 or to < int(cur.ev_step.min(initial=cur.last)):
             raise CannotExtrapolate(f"target step {to} is before the first observed step")
         obs = self._once(("observed",), lambda: self._observe(cur))
+        limits.unknown_schedule(obs.schedule.assumed, obs.schedule.params.decay_lr)
         last = obs.points.last
         limits.check(to, last, self._per_step(last), self.calibration.epochs_limit(last))
         peak = obs.schedule.peak(max(to, last) + 1)

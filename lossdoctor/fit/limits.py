@@ -146,6 +146,19 @@ def _epochs(x: float, limit: float) -> str:
     return f"{x:.1f}" if float(f"{x:.1f}") > limit else f"just over {limit:g}"
 
 
+def unknown_schedule(assumed: Sequence[str], decay_lr: bool) -> None:
+    """Raise CannotExtrapolate where the log shows neither the peak LR nor (for a decaying
+    LR) lr_decay_iters: the law follows the schedule, and train.py's defaults for them
+    (6e-4, 600,000, a GPT-2 run's) would be a guess that sets the whole prediction.
+    `assumed`: lr.Schedule.assumed, the keys taken from the defaults with no sign of them."""
+    keys = ("learning_rate", "lr_decay_iters") if decay_lr else ("learning_rate",)
+    missing = [a.split()[0] for a in assumed if "(assumed" in a and a.split()[0] in keys]
+    if missing:
+        raise CannotExtrapolate(f"the log does not show {' or '.join(missing)}, and the law follows the LR schedule: "
+                                "train.py's defaults would be a guess; give the run's directory with its ckpt.pt "
+                                "(its config is in it) or its log from the first line")
+
+
 def check(to: int, last: int, per_step: float | None, epochs_limit: float) -> None:
     """Raise CannotExtrapolate past MAX_HORIZON times the run's `last` step, and
     BeyondEpochs past `epochs_limit` epochs of the data (Calibration.epochs_limit; past it
