@@ -99,3 +99,11 @@ def test_advice_says_which_values_it_found_already_set_were_inferred():
     run = parse_text(loop_log(last=5000, rise_after=2000))  # the stock run overfits past step 2000
     [ld501] = [f for f in diagnose(run).findings if f.rule.startswith("LD501")]
     assert "dropout=0.2 (inferred)" in ld501.advice and "--dropout" not in ld501.flags
+
+
+def test_many_epochs_withhold_train_longer():
+    from lossdoctor.diagnose import diagnose
+    run = parse_text(loop_log(last=2000))  # still falling at 32.6 epochs of tiny Shakespeare
+    found = {f.rule[:5]: f for f in diagnose(run).findings}
+    assert "LD503" in found and "LD101" in found
+    assert found["LD101"].flags == "" and "withheld: LD503" in found["LD101"].advice
