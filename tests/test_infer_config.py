@@ -66,7 +66,10 @@ def test_the_shakespeare_char_config_is_inferred_from_its_out_dir_cadence_and_sa
     {"save_all": True, "bump_at": 500},  # a save after an eval that got worse: always_save_checkpoint
 ])
 def test_nothing_is_inferred_where_the_log_contradicts_the_file(changes):
-    assert not _inferred(parse_text(loop_log(**changes)))
+    run = parse_text(loop_log(**changes))
+    assert not _inferred(run)
+    if "out_dir" not in changes:  # it names the file: the note says why its values are not taken
+        assert any("the out_dir of nanoGPT's config/train_shakespeare_char.py, but" in n for n in run.notes)
 
 
 def test_the_right_parameter_count_or_a_shown_config_decide_as_they_should():

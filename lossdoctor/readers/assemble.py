@@ -57,8 +57,8 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
     header = _merge_headers([headers[i] for i in lin])
     if lin:
         run = _replace(run, config=configs[lin[-1]])
-    inferred = infer_config(scan.records, run, header)
-    if inferred is not None:
+    inferred = infer_config(scan.records, run, header)  # (the run with it, or None; what is said)
+    if inferred is not None and inferred[0] is not None:
         run = inferred[0]
     notes = _notes(scan, run, header, inferred[1] if inferred else None)
     return _replace(run, header=header, model_args=model_args_from(run.config, header), notes=notes)

@@ -39,18 +39,24 @@ if TYPE_CHECKING:
 LENGTH_KEYS = ("max_iters", "lr_decay_iters")  # inferred only when the log reaches max_iters
 
 
-def infer_config(records: list[Record], run: Run, header: Header) -> tuple[Run, str] | None:
-    """`run` with the inferred config, and the note that says why; None where the log
-    shows its config, does not point to a file, or shows anything the file contradicts."""
-    if run.config.seen or len(run.segments) != 1:
-        return None
+def infer_config(records: list[Record], run: Run, header: Header) -> tuple[Run | None, str] | None:
+    """`run` with the inferred config, and the note that says why; None where the log shows
+    its config or does not point to a file; (None, why not) where it points to one but
+    shows something the file contradicts."""
     dirs = {str(r.value).strip() for r in records if r.kind == "saving"}
-    if len(dirs) != 1 or (out_dir := dirs.pop()) not in CONFIG_FILES:
+    if run.config.seen or len(dirs) != 1 or (out_dir := dirs.pop()) not in CONFIG_FILES:
         return None
     name, values = CONFIG_FILES[out_dir]
     saves = np.array([r.line for r in records if r.kind == "saving"], np.int64)
-    if not (_cadence(run, values) and _saves(run, saves, values) and _header(header, values)):
-        return None
+    differs = ("it holds several processes, each of which may have run with other flags" if len(run.segments) != 1
+               else "its evals or iteration lines do not come at that file's intervals" if not _cadence(run, values)
+               else "it saves where that file's always_save_checkpoint would not" if not _saves(run, saves, values)
+               else "its printed tokens per iteration or parameter count is not that file's"
+               if not _header(header, values) else None)
+    if differs:
+        return None, (f"the log shows no config (no `Overriding` lines or config-file echo), so values that depend "
+                      f"on it are unknown; its checkpoints go to {out_dir}, the out_dir of nanoGPT's {name}, but "
+                      f"{differs}, so that file's values are not taken")
     last = max(int(run.evals.step.max()), int(run.iters.step.max()))
     taken = {k: v for k, v in values.items() if k not in LENGTH_KEYS or last >= values["max_iters"]}
     inferred = {k: C.ConfigValue(k, v, C.INFERRED, True, repr(v)) for k, v in taken.items()}
