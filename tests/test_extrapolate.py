@@ -153,7 +153,7 @@ def test_missing_schedule_is_assumed_and_said():
     text = make_log()
     text = "\n".join(line for line in text.splitlines() if "min_lr" not in line and "warmup" not in line) + "\n"
     x = extrapolate(parse_text(text), 3000)
-    assert any("the values in brackets are used" in n and "min_lr (default" in n for n in x.notes)
+    assert any("the values in parentheses are used" in n and "min_lr (default" in n for n in x.notes)
 
 
 def test_json_document_and_cli_exit_codes(tmp_path, capsys):
@@ -669,3 +669,11 @@ def test_a_log_that_begins_with_a_resume_says_the_steps_before_it_are_not_its_ow
     whole = extrapolate(parse_text(both), 7500, scenarios=("constant",))
     assert not any("the log begins at step" in n for n in whole.notes)
     assert whole.scenarios[0].val.mean > x.scenarios[0].val.mean + 0.05  # the cosine before 2000 was not 2e-4
+
+
+def test_a_calibrate_run_that_begins_with_a_resume_is_said_to():
+    run = lossdoctor.load(str(FIXTURES / "long" / "drop0.1-2000" / "train.log"))
+    later = lossdoctor.load(str(FIXTURES / "long" / "drop0.1-resume-5000" / "train.log"))
+    x = extrapolate(run, 5000, scenarios=("rerun",), calibrate=later)
+    [joint] = [n for n in x.notes if n.startswith("fitted jointly with")]
+    assert "(5,000 steps); the log begins at step 2,000, resumed" in joint

@@ -151,7 +151,7 @@ class Extrapolator:
         pts = points.collect(self.run, cur, sched.warmup, self.calibration.start_fraction)
         notes = []
         if sched.assumed:
-            notes.append(f"the log does not show {', '.join(sched.assumed)}; the values in brackets are used "
+            notes.append(f"the log does not show {', '.join(sched.assumed)}; the values in parentheses are used "
                          "(a default is nanoGPT's, an inferred one its config file's)")
         if not pts.sig_iter:
             notes.append("no per-iteration losses: eval noise assumed 0.01 nats")
@@ -165,7 +165,8 @@ class Extrapolator:
         has_val = len(pts.val.steps) >= 3
         why_not = tuple(reference.mismatch(self.run)) if use_reference else ()
         joined: tuple[str, ...] = ("calibrate",) if self.calibrate else ()
-        notes = [f"fitted jointly with {o.source} ({self._other(obs, o).last} steps)" for o in self.calibrate]
+        notes = [f"fitted jointly with {o.source} ({self._other(obs, o).last:,} steps)"
+                 + (f"; {why}" if (why := notes_mod.unlogged_start(o)) else "") for o in self.calibrate]
         if use_reference and not why_not:
             joined += ("reference",)
         alone = self._law_alone(obs, peak, self.reference)

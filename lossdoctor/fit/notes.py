@@ -82,7 +82,7 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits) -> lis
                      f"{', '.join(unshown[:4])}{' ...' if len(unshown) > 4 else ''}, so this run may differ: "
                      f"{error}{joined}")
     if fits.alone and to > last and cal.alone_from is not None and last >= cal.alone_from:
-        notes.append(f"the run is {last:,} steps long and its log does not show the README CPU config: from "
+        notes.append(f"the run is {last:,} steps long and its log does not show it is the README CPU config: from "
                      f"{cal.alone_from:,} steps on the calibrated-shape law is used alone, through L0 = 0, as "
                      "measured best on runs of other configs (docs/extrapolation.md)")
     elif fits.refuted is not None and to > last:

@@ -112,9 +112,11 @@ def detail_lines(x: Extrapolation) -> list[str]:
     """The model, the fit, the backtests, the baselines and the notes, one line each."""
     fit, m = x.fit, x.model
     p = m.val_parameters or m.parameters
+    prior = (f" (its prior alpha {m.prior.alpha:.3f}, lam {m.prior.lam:.4f}, r {m.prior.r:.3g})"
+             if m.val_parameters else "")  # the val prior's
     lines = [
-        f"model: {m.name}; shape alpha {p.alpha:.3f}, lam {p.lam:.4f}, r {p.r:.3g} "
-        f"(prior alpha {m.prior.alpha:.3f}, lam {m.prior.lam:.4f}, r {m.prior.r:.3g})",
+        f"model: {m.name}; {'val' if m.val_parameters else 'train'} shape alpha {p.alpha:.3f}, lam {p.lam:.4f}, "
+        f"r {p.r:.3g}{prior}",
         f"fit: residual scale {fit.residual_scale:.2f} sigma over {fit.points.train} train points "
         f"and {fit.points.val} val evals; eval noise {fit.eval_sigma:.4f} nats"
         + (f" (a val eval: {fit.val_eval_sigma:.4f}, from the evals' scatter)"
