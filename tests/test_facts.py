@@ -655,6 +655,7 @@ def test_iteration_at_eval_excluded_from_timing():
         (s, 2.0, 1400.0 if s == 0 else 30.0, -100.0 if s < 5 else 10.0) for s in range(0, 501, 10)
     ]
     iters = [(s, loss, 5600.0 if s in (250, 500) else t, m) for s, loss, t, m in iters]
+    iters[-1] = (500, 2.0, 5600.0, 8.4)  # nanoGPT's EMA dips after the final eval: the median is the run's
     iters[2] = (20, 2.0, 32.0, 10.0)
     header = Header(tokens_per_iter=16_384, vocab_size=65, params_m=10.65)
     f = compute_facts(
@@ -673,7 +674,7 @@ def test_iteration_at_eval_excluded_from_timing():
         "excludes eval and warm-up",
     )
     assert f["mfu_printed"].value == 10.0
-    assert f["mfu_printed"].status == "read"
+    assert f["mfu_printed"].status == "computed"
     assert "312 TFLOPS" in f["mfu_printed"].note
     achieved = 70_958_592 * 16_384 / 0.030 / 1e12  # 38.75 TFLOPS
     assert f.value("achieved_tflops") == pytest.approx(achieved, rel=1e-12)

@@ -169,7 +169,10 @@ def tokens_per_sec(ctx: Context) -> Fact:
 
 
 def mfu_printed(ctx: Context) -> Fact:
-    """The last MFU nanoGPT printed (an EMA, 0.9/0.1, of per-iteration values)."""
+    """The MFU nanoGPT printed, the median over the run: each value is an EMA (0.9/0.1) of
+    per-iteration values, and it dips for a while after every eval, whose time the next
+    iteration includes, so the last value (often just after the final eval) is not the
+    run's."""
     mfu = ctx.curves()[1].mfu
     ok = np.isfinite(mfu) & ~np.isclose(mfu, MFU_SENTINEL)
     own = ctx.run.series.get("mfu")
@@ -178,7 +181,7 @@ def mfu_printed(ctx: Context) -> Fact:
                        "at the end, series mfu) is against its own device's peak, not nanoGPT's A100 figure")
     if not ok.any():
         return unknown("mfu_printed", "%", "log: mfu", "the log prints no MFU after warm-up")
-    return Fact("mfu_printed", float(mfu[ok][-1]), "%", "read", "log: mfu (last)",
+    return Fact("mfu_printed", float(np.median(mfu[ok])), "%", "computed", "log: mfu (median of the printed values)",
                 "nanoGPT divides by an A100's bf16 peak, 312 TFLOPS, whatever the device")
 
 
