@@ -497,6 +497,8 @@ def test_a_log_without_its_config_is_not_extrapolated_on_nanogpts_defaults():
         extrapolate(run, 5000, scenarios=("rerun",))
     shown = "Overriding: learning_rate = 0.001\nOverriding: lr_decay_iters = 2000\n" + text
     assert extrapolate(parse_text(shown), 5000, scenarios=("rerun",)).scenarios[0].val is not None
+    with pytest.raises(CannotExtrapolate, match="given to fit jointly: the log does not show learning_rate"):
+        extrapolate(lossdoctor.load(README_CPU), 5000, calibrate=run)  # nor is it fitted beside another run
 
 
 def test_a_log_of_another_trainer_with_no_loss_is_told_it_has_none():
@@ -624,6 +626,8 @@ def test_the_flags_column_gives_a_flag_a_line_and_keeps_words_together(synthetic
     text = out.getvalue()
     assert "(the law fitted to the run)" in text  # one line, not a word a line
     assert "--max_iters=1500 (per-step" in text
+    flat = " ".join(text.split())  # the model line wraps at 80 columns
+    assert "; val shape alpha" in flat and "(its prior alpha" in flat  # whose shape, and its prior
 
 
 def test_inside_the_run_the_interval_carries_how_far_the_law_misses_the_run_there():

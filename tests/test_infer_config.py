@@ -57,19 +57,26 @@ def test_the_shakespeare_char_config_is_inferred_from_its_out_dir_cadence_and_sa
     assert whole.config.trusted("max_iters") == 5000 and whole.config.trusted("lr_decay_iters") == 5000
 
 
-@pytest.mark.parametrize("changes", [
-    {"log_every": 1},  # the README CPU command's --log_interval=1
-    {"eval_every": 500},  # a multiple of the file's 250 is not its cadence
-    {"out_dir": "out"},
-    {"header": "tokens per iteration will be: 768"},
-    {"header": "number of parameters: 0.80M"},  # the file's model prints 10.65M
-    {"save_all": True, "bump_at": 500},  # a save after an eval that got worse: always_save_checkpoint
+TOKENS = "tokens per iteration will be: 16,384"
+
+
+@pytest.mark.parametrize("changes, why", [
+    ({"log_every": 1}, "intervals"),  # the README CPU command's --log_interval=1
+    ({"eval_every": 500}, "intervals"),  # a multiple of the file's 250 is not its cadence
+    ({"out_dir": "out"}, None),
+    ({"header": "tokens per iteration will be: 768"}, "printed tokens"),
+    ({"header": "number of parameters: 0.80M"}, "parameter count"),  # the file's model prints 10.65M
+    ({"save_all": True, "bump_at": 500}, "saves"),  # a save after an eval that got worse
+    ({"header": f"{TOKENS}\n{TOKENS}"}, "DDP"),  # two ranks printed the header
+    ({"last": 260, "first_eval": False}, "too few evals"),  # one eval: no interval to see
 ])
-def test_nothing_is_inferred_where_the_log_contradicts_the_file(changes):
-    run = parse_text(loop_log(**changes))
+def test_nothing_is_inferred_where_the_log_contradicts_the_file(changes, why):
+    first = changes.pop("first_eval", True)
+    text = loop_log(**changes)
+    run = parse_text(text if first else text.replace("step 0: ", "skipped 0: "))
     assert not _inferred(run)
-    if "out_dir" not in changes:  # it names the file: the note says why its values are not taken
-        assert any("the out_dir of nanoGPT's config/train_shakespeare_char.py, but" in n for n in run.notes)
+    said = [n for n in run.notes if "the out_dir of nanoGPT's config/train_shakespeare_char.py, but" in n]
+    assert bool(said) == (why is not None) and (why is None or why in said[0])
 
 
 def test_the_right_parameter_count_or_a_shown_config_decide_as_they_should():
@@ -110,3 +117,10 @@ def test_many_epochs_withhold_train_longer():
     found = {f.rule[:5]: f for f in diagnose(run).findings}
     assert "LD503" in found and "LD101" in found
     assert found["LD101"].flags == "" and "withheld: LD503" in found["LD101"].advice
+    assert found["LD101"].verify.flags == ""  # nor does verify train the withheld advice
+
+
+def test_an_inferred_run_cut_before_max_iters_is_not_extrapolated_on_a_default_lr_decay_iters():
+    from lossdoctor.fit import limits
+    assert "does not show lr_decay_iters" in limits.unknown_schedule(parse_text(loop_log(last=1000)))
+    assert limits.unknown_schedule(parse_text(loop_log(last=5000))) is None

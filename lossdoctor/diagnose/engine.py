@@ -145,7 +145,8 @@ def _overridden(findings: list[Finding], rules: RuleSet) -> list[Finding]:
         by = [g for g in findings if code in overrides[g.rule]]
         if by:
             names = ", ".join(f'{g.rule} ("{g.title}")' for g in by)
-            f = replace(f, flags="", advice=f"(withheld: {names} makes it wrong)")
+            f = replace(f, flags="", advice=f"(withheld: {names} makes it wrong)",
+                        verify=replace(f.verify, flags=""))  # verify trains no advice that is withheld
         out.append(f)
     return out
 

@@ -214,7 +214,7 @@ def achieved_tflops(ctx: Context) -> Fact:
             return Fact("achieved_tflops", printed.value / 100 * A100_BF16_PEAK / 1e12, "TFLOPS", "inferred",
                         "log: printed mfu * 312 TFLOPS",
                         "inferred: per process, from the printed MFU, nanoGPT's own FLOP count over an A100's "
-                        "312 TFLOPS (its running average, not this run's median step)")
+                        "312 TFLOPS (the median of its printed running averages, not a timed step's)")
         return missing("achieved_tflops", "TFLOPS", src, fpt, tpi, t, ws)
     value = fpt.value * tpi.value / ws.value / (t.value / 1000.0) / 1e12
     return Fact("achieved_tflops", value, "TFLOPS", derived(fpt, tpi, t, ws), src,

@@ -134,9 +134,10 @@ class Extrapolator:
         if to < 1 or to < int(cur.ev_step.min(initial=cur.last)):
             raise CannotExtrapolate(f"target step {to} is before the first observed step")
         obs = self._once(("observed",), lambda: self._observe(cur))
-        limits.unknown_schedule(obs.schedule.assumed, obs.schedule.params.decay_lr)
         last = obs.points.last
         limits.check(to, last, self._per_step(last), self.calibration.epochs_limit(last))
+        if why := limits.unknown_schedule(self.run):
+            raise CannotExtrapolate(why)
         peak = obs.schedule.peak(max(to, last) + 1)
         use_reference = self.reference and to > last  # inside the observed range there is nothing to add
         fits = self._once(("fits", peak, use_reference), lambda: self._fit(obs, peak, use_reference))

@@ -71,7 +71,7 @@ def not_joinable(run: Run, others: Sequence[Run]) -> str | None:
     carries into the fit (SCHEDULE_KEYS); None when all can."""
     from .calibration import CONFIG
     for i, o in enumerate(others):
-        if why := unmodelled(o):
+        if why := unmodelled(o) or unknown_schedule(o):
             return f"{o.source}, given to fit jointly: {why}"
         if twin := next((r for r in (run, *others[:i]) if _same_curves(o, r)), None):
             return (f"{o.source}, given to fit jointly, is the same run as {twin.source} (the same losses at "
@@ -146,17 +146,20 @@ def _epochs(x: float, limit: float) -> str:
     return f"{x:.1f}" if float(f"{x:.1f}") > limit else f"just over {limit:g}"
 
 
-def unknown_schedule(assumed: Sequence[str], decay_lr: bool) -> None:
-    """Raise CannotExtrapolate where the log shows neither the peak LR nor (for a decaying
-    LR) lr_decay_iters: the law follows the schedule, and train.py's defaults for them
-    (6e-4, 600,000, a GPT-2 run's) would be a guess that sets the whole prediction.
-    `assumed`: lr.Schedule.assumed, the keys taken from the defaults with no sign of them."""
-    keys = ("learning_rate", "lr_decay_iters") if decay_lr else ("learning_rate",)
-    missing = [a.split()[0] for a in assumed if "(assumed" in a and a.split()[0] in keys]
-    if missing:
-        raise CannotExtrapolate(f"the log does not show {' or '.join(missing)}, and the law follows the LR schedule: "
-                                "train.py's defaults would be a guess; give the run's directory with its ckpt.pt "
-                                "(its config is in it) or its log from the first line")
+def unknown_schedule(run: Run) -> str | None:
+    """Why `run`'s LR schedule is unknown where the law needs it (None when it is not): its
+    log shows no learning_rate, or (for a decaying LR, or one not shown to be constant) no
+    lr_decay_iters, and train.py's defaults for them (6e-4, 600,000, a GPT-2 run's) would be
+    a guess that sets the whole prediction. A value inferred from a config file
+    (readers/infer.py) or read from a checkpoint counts as shown."""
+    config = run.config
+    missing = [k for k in ("learning_rate", "lr_decay_iters") if config.trusted(k) is None
+               and (k == "learning_rate" or config.trusted("decay_lr") is not False)]
+    if not missing:
+        return None
+    return (f"the log does not show {' or '.join(missing)}, and the law follows the LR schedule: train.py's "
+            "defaults would be a guess; give the run's directory with its ckpt.pt (its config is in it), or the "
+            "log with its config header")
 
 
 def check(to: int, last: int, per_step: float | None, epochs_limit: float) -> None:

@@ -6,7 +6,7 @@ iteration lines show eval_interval and log_interval. nanoGPT's config files each
 own out_dir (nanogpt.CONFIG_FILES). The file's values are taken, with origin `inferred`,
 only where everything the log shows agrees with it:
 
-* one process, its saves all to the file's out_dir;
+* one process on one rank, its saves all to the file's out_dir;
 * evals exactly eval_interval apart and iteration lines exactly log_interval apart;
 * saves exactly where val improved, as always_save_checkpoint=False saves (or after every
   eval past step 0, as True does);
@@ -49,6 +49,10 @@ def infer_config(records: list[Record], run: Run, header: Header) -> tuple[Run |
     name, values = CONFIG_FILES[out_dir]
     saves = np.array([r.line for r in records if r.kind == "saving"], np.int64)
     differs = ("it holds several processes, each of which may have run with other flags" if len(run.segments) != 1
+               else "several ranks printed it (DDP), which that file's batch does not allow"
+               if run.segments[0].world_size > 1
+               else "it has too few evals or iteration lines to show their intervals"
+               if min(len(run.evals), len(run.iters)) < 2
                else "its evals or iteration lines do not come at that file's intervals" if not _cadence(run, values)
                else "it saves where that file's always_save_checkpoint would not" if not _saves(run, saves, values)
                else "its printed tokens per iteration or parameter count is not that file's"
