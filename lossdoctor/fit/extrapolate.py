@@ -136,7 +136,7 @@ class Extrapolator:
         obs = self._once(("observed",), lambda: self._observe(cur))
         last = obs.points.last
         limits.check(to, last, self._per_step(last), self.calibration.epochs_limit(last))
-        if why := limits.unknown_schedule(self.run):
+        if why := limits.unknown_schedule(self.run) or limits.constant_resume(self.run):
             raise CannotExtrapolate(why)
         peak = obs.schedule.peak(max(to, last) + 1)
         use_reference = self.reference and to > last  # inside the observed range there is nothing to add

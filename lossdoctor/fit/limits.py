@@ -71,7 +71,7 @@ def not_joinable(run: Run, others: Sequence[Run]) -> str | None:
     carries into the fit (SCHEDULE_KEYS); None when all can."""
     from .calibration import CONFIG
     for i, o in enumerate(others):
-        if why := unmodelled(o) or unknown_schedule(o):
+        if why := unmodelled(o) or unknown_schedule(o) or constant_resume(o):
             return f"{o.source}, given to fit jointly: {why}"
         if twin := next((r for r in (run, *others[:i]) if _same_curves(o, r)), None):
             return (f"{o.source}, given to fit jointly, is the same run as {twin.source} (the same losses at "
@@ -160,6 +160,22 @@ def unknown_schedule(run: Run) -> str | None:
     return (f"the log does not show {' or '.join(missing)}, and the law follows the LR schedule: train.py's "
             "defaults would be a guess; give the run's directory with its ckpt.pt (its config is in it), or the "
             "log with its config header")
+
+
+def constant_resume(run: Run) -> str | None:
+    """Why a log that begins with a resume at a constant LR (decay_lr=False) past step 0 is
+    not extrapolated alone: the steps before it were almost surely not at that LR (a run
+    continued at its min_lr), and the law would count them at it; None otherwise."""
+    lineage = run.lineage()
+    first = run.segments[lineage[0]] if lineage else None
+    if first is None or first.init_from != "resume" or not first.first_step:
+        return None
+    config = first.config if first.config is not None else run.config
+    if config.trusted("decay_lr") is not False:
+        return None
+    return (f"the log begins at step {first.first_step:,} with a resume at a constant LR (decay_lr=False), and the "
+            "LR of the steps before it is not in it: give the earlier log with it (`cat` the two), or the run's "
+            "first log alone")
 
 
 def check(to: int, last: int, per_step: float | None, epochs_limit: float) -> None:
