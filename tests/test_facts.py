@@ -980,3 +980,14 @@ def test_a_log_without_train_split_evals_is_told_so_not_that_its_loss_is_nan(tmp
     f = lossdoctor.compute_facts(lossdoctor.load(tmp_path / "llmc.log"))
     assert f.value("n_tail_evals") >= 3 and f.value("val_slope") is not None
     assert f["gap_growth"].note == "the log's evals give no train-split loss", f["gap_growth"].note
+
+
+def test_a_cpu_run_s_default_dtype_is_not_named_as_one_of_the_two():
+    # train.py's default dtype depends on the machine (bfloat16 with bf16 CUDA, else float16);
+    # a CPU run's log does not say which, and neither is used on a CPU
+    from conftest import parse_text
+    text = "Overriding: device = cpu\n" + "".join(
+        f"step {i}: train loss {3 - i / 1000:.4f}, val loss {3.1 - i / 1000:.4f}\n" for i in range(0, 1000, 100))
+    f = compute_facts(parse_text(text))
+    assert f["dtype"].value == "float16 or bfloat16" and f["dtype"].status == "assumed"
+    assert f.value("dtype_effective") == "float32"

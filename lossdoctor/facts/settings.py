@@ -132,9 +132,17 @@ def dtype(ctx: Context) -> Fact:
             return replace(fact, value="float16", status="inferred",
                            note="inferred: the log's warning that GradScaler is enabled without CUDA; train.py "
                                 "enables it for float16 only, its default dtype where CUDA is absent")
+        dev = ctx.fact("device_type")
+        if dev.known and dev.value == "cpu":  # which of the two the machine gave is not in the log
+            return replace(fact, value=CPU_DEFAULT_DTYPE, status="assumed",
+                           note="train.py default: " + MACHINE_DEPENDENT_DEFAULTS["dtype"] + "; a CPU run's log "
+                                "does not say whether its machine had CUDA")
         return replace(fact, status="assumed",
                        note="train.py default: " + MACHINE_DEPENDENT_DEFAULTS["dtype"])
     return fact
+
+
+CPU_DEFAULT_DTYPE = "float16 or bfloat16"  # train.py's default on a run with device_type cpu, machine unknown
 
 
 def device_type(ctx: Context) -> Fact:
