@@ -526,6 +526,8 @@ def test_runs_fitted_jointly_must_be_of_the_same_config_and_modelled():
         extrapolate(run, 1000, calibrate=lossdoctor.load(FIXTURES / "formats" / "nanochat_base_train.log"))
     same = lossdoctor.load(FIXTURES / "calibration" / "d2w64-shakespeare-s1-600")  # warmup 30, not 20
     assert any("fitted jointly with" in n for n in extrapolate(run, 1000, calibrate=same).notes)
+    inside = extrapolate(run, 300, calibrate=same).notes  # the smoothed value: no with/without to compare
+    assert not any("without the other runs" in n for n in inside)
     with pytest.raises(CannotExtrapolate, match="is the same run as .*would count twice"):
         extrapolate(run, 1000, calibrate=lossdoctor.load(FIXTURES / "calibration" / "d2w64-shakespeare-s1-400"))
     with pytest.raises(CannotExtrapolate, match="is the same run as"):

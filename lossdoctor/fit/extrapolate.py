@@ -252,7 +252,7 @@ class Extrapolator:
             out.append(Scenario(p.name, p.flags, val, train, note, p.path))
         notes = list(obs.notes + fits.notes) + notes_mod.fit_notes(self.run, self.calibration, to, last, fits)
         notes += notes_mod.epochs_notes(self.run, to, last, self._per_step(last), self.calibration)
-        if (self.calibrate or fits.reference) and out and out[0].val is not None:
+        if (self.calibrate or fits.reference) and out and out[0].val is not None and to > last:
             notes.append(self._alone(obs, out[0], predicted[0], fits, peak, to, model_sd))
         fit_path = None
         if fits.val is not None:
