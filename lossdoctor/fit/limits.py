@@ -12,7 +12,7 @@ import numpy as np
 from .points import CannotExtrapolate
 
 if TYPE_CHECKING:
-    from ..run import Run
+    from ..run import Run, Segment
     from .streams import Design, Stream
 
 # the longest horizon, as a multiple of the run's last step, that benchmarks/extrapolation.py
@@ -162,13 +162,19 @@ def unknown_schedule(run: Run) -> str | None:
             "log with its config header")
 
 
+def resumed_start(run: Run) -> Segment | None:
+    """The lineage's first process where it resumed past step 0 (the log does not hold the
+    steps before it), else None."""
+    lineage = run.lineage()
+    first = run.segments[lineage[0]] if lineage else None
+    return first if first is not None and first.init_from == "resume" and first.first_step else None
+
+
 def constant_resume(run: Run) -> str | None:
     """Why a log that begins with a resume at a constant LR (decay_lr=False) past step 0 is
     not extrapolated alone: the steps before it were almost surely not at that LR (a run
     continued at its min_lr), and the law would count them at it; None otherwise."""
-    lineage = run.lineage()
-    first = run.segments[lineage[0]] if lineage else None
-    if first is None or first.init_from != "resume" or not first.first_step:
+    if (first := resumed_start(run)) is None:
         return None
     config = first.config if first.config is not None else run.config
     if config.trusted("decay_lr") is not False:

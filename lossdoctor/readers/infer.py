@@ -79,9 +79,8 @@ def infer_config(records: list[Record], run: Run, header: Header) -> tuple[Run |
 
 def _cadence(run: Run, values: Mapping[str, Any]) -> bool:
     """Evals exactly eval_interval apart, iteration lines exactly log_interval apart."""
-    ev, it = run.evals.step, run.iters.step
-    return (len(ev) >= 2 and len(it) >= 2 and bool(np.all(np.diff(ev) == values["eval_interval"]))
-            and bool(np.all(np.diff(it) == values["log_interval"])))
+    return (bool(np.all(np.diff(run.evals.step) == values["eval_interval"]))
+            and bool(np.all(np.diff(run.iters.step) == values["log_interval"])))
 
 
 def _saves(run: Run, saves: np.ndarray, values: Mapping[str, Any]) -> bool:
