@@ -632,6 +632,24 @@ def test_the_flags_column_gives_a_flag_a_line_and_keeps_words_together(synthetic
     assert "; val shape alpha" in flat and "(its prior alpha" in flat  # whose shape, and its prior
 
 
+@pytest.mark.parametrize("width", [50, 60, 80])
+def test_no_flag_is_cut_in_two_at_any_console_width(synthetic, width):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from lossdoctor.report.extrapolation import render
+    x = extrapolate(synthetic, 4000)
+    out = StringIO()
+    Console(file=out, width=width).print(render(synthetic, x))
+    words = set(out.getvalue().replace("│", " ").split())
+    flags = {f for s in x.scenarios for f in (s.flags or "").split()}
+    assert flags and flags <= words  # each flag whole on one line
+    assert max(len(line) for line in out.getvalue().splitlines()) <= width
+    text = out.getvalue()  # a column where every flag fits on a line, else the flags below the table
+    assert ("┃ nanoGPT flags" in text) == (width == 80) and ("\nnanoGPT flags:" in text) == (width != 80)
+
+
 def test_inside_the_run_the_interval_carries_how_far_the_law_misses_the_run_there():
     def shifted(line: str) -> str:  # iterations 900-1100 log 0.08 above the law
         if line.startswith("iter ") and 900 <= int(line.split()[1][:-1]) <= 1100:

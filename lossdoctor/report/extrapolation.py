@@ -6,7 +6,8 @@ import json
 import re
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -93,19 +94,45 @@ def _overfitting(o: Overfitting | None) -> dict[str, Any] | None:
 
 
 def render(run: Run, x: Extrapolation) -> RenderableType:
-    first = (x.scenarios[0].val or x.scenarios[0].train) if x.scenarios else None
-    pct = int(round(100 * first.level)) if first is not None else 80
     head = Text.assemble((f"{run.source}", "bold"), f"  step {x.last_step:,} -> {x.target_step:,} "
                          f"({x.horizon_ratio:.2f}x the observed steps)")
-    table = Table(title=f"predicted loss at step {x.target_step:,} ({pct}% interval)", title_justify="left")
-    # one flag a line (copied whole); words that follow a flag stay with it and wrap
-    flags = [re.split(r" (?=--)", s.flags or "(the law fitted to the run)") for s in x.scenarios]
-    for col in ("scenario", "val", "train", "nanoGPT flags"):
-        table.add_column(col, overflow="fold")  # flags are copied: one a line, never cut
-    for s, fs in zip(x.scenarios, flags, strict=True):
-        table.add_row(s.name, _cell(s.val) if s.val else ("past its minimum" if s.note else "-"),
-                      _cell(s.train) if s.train else "-", "\n".join(fs))
-    return Group(head, table, *[Text(line) for line in detail_lines(x)])
+    return Group(head, _Scenarios(x), *[Text(line) for line in detail_lines(x)])
+
+
+class _Scenarios:
+    """The scenarios' table, with the flags in a column where every flag fits on a line of
+    its own; on a console too narrow for that, the table without them and each scenario's
+    flags below it, broken between flags (a flag is copied: never cut in two)."""
+
+    def __init__(self, x: Extrapolation) -> None:
+        self.x = x
+        # one flag a line; words that follow a flag stay with it and wrap
+        self.flags = [re.split(r" (?=--)", s.flags or "(the law fitted to the run)") for s in x.scenarios]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        table = self._table(flags=True)
+        # the width at which no cell wraps (a console narrower than that would fold a flag)
+        if Measurement.get(console, options.update(max_width=10_000), table).maximum <= options.max_width:
+            yield table
+            return
+        yield self._table(flags=False)
+        yield Text("nanoGPT flags:")
+        for s, fs in zip(self.x.scenarios, self.flags, strict=True):
+            yield Text(f"{s.name}: " + " ".join(fs))
+
+    def _table(self, flags: bool) -> Table:
+        """The table, with or without the flags column."""
+        x = self.x
+        first = (x.scenarios[0].val or x.scenarios[0].train) if x.scenarios else None
+        pct = int(round(100 * first.level)) if first is not None else 80
+        table = Table(title=f"predicted loss at step {x.target_step:,} ({pct}% interval)", title_justify="left")
+        for col in ("scenario", "val", "train") + (("nanoGPT flags",) if flags else ()):
+            table.add_column(col, overflow="fold")
+        for s, fs in zip(x.scenarios, self.flags, strict=True):
+            row = [s.name, _cell(s.val) if s.val else ("past its minimum" if s.note else "-"),
+                   _cell(s.train) if s.train else "-"]
+            table.add_row(*row, *(["\n".join(fs)] if flags else []))
+        return table
 
 
 def detail_lines(x: Extrapolation) -> list[str]:
