@@ -430,6 +430,24 @@ def test_nan_onset():
     assert f["generalization_gap"].status == "unknown"
 
 
+def test_a_loss_nan_from_before_any_update_is_told_apart_from_a_divergence():
+    nan = float("nan")
+    assert compute_facts(make_run([(0, 4.2, 4.2), (400, 3.3, 3.37), (450, nan, nan)],
+                                  [(s, 3.0, 20.0, 0.01) for s in range(0, 425, 5)])).value("nan_at_start") is False
+    broken = compute_facts(make_run([(0, nan, nan), (100, nan, nan)],
+                                    [(s, nan, 20.0, 0.01) for s in range(0, 200, 10)]))
+    assert broken.value("nan_step") == 0 and broken.value("nan_at_start") is True
+    # iterations counted from 1 (llm.c): step 1's loss is the first update's forward pass
+    one = compute_facts(make_run([], [(s, nan, 20.0, 0.01) for s in range(1, 100)]))
+    assert one.value("nan_step") == 1 and one.value("nan_at_start") is True
+    # from 0, iteration 1 comes after an update: a NaN first seen there is not from the start
+    later = compute_facts(make_run([], [(s, nan, 20.0, 0.01) for s in range(5, 100, 5)]))
+    assert later.value("nan_at_start") is False
+    # a NaN eval at step 0 with finite training after it: not a broken run
+    eval_only = compute_facts(make_run([(0, nan, nan), (100, 3.0, 3.1)], [(0, 4.2, 1.0, 0.01)]))
+    assert eval_only.value("nan_at_start") is False
+
+
 def test_nan_from_eval_only():
     nan = float("nan")
     f = compute_facts(make_run([(0, 4.2, 4.2), (100, nan, 3.0)], [(0, 4.2, 1.0, -100.0)]))

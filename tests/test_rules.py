@@ -357,22 +357,33 @@ def test_a_nan_loss_withholds_the_advice_to_resume():
     stop = {"failure_kind": "time limit", "failure_line": 168, "failure_text": "DUE TO TIME LIMIT"}
     found = {f.rule.split("-")[0]: f for f in apply(BUILTIN, {**stop, "nan_step": None}).findings}
     assert found["LD1704"].flags == "--init_from=resume"
-    found = {f.rule.split("-")[0]: f for f in apply(BUILTIN, {**stop, "nan_step": 0, "learning_rate": 6e-4}).findings}
+    diverged = {**stop, "nan_step": 40, "nan_at_start": False, "learning_rate": 6e-4}
+    found = {f.rule.split("-")[0]: f for f in apply(BUILTIN, diverged).findings}
     assert found["LD801"].flags == "--learning_rate=6e-05 --grad_clip=1.0"
     assert found["LD1704"].flags == "" and found["LD1704"].advice.startswith("(withheld: LD801-nan-loss")
     found = _corpus_findings("llmc/hector-a100-stdout-nan-from-step0.log")
     for code in ("LD1501", "LD1704"):
-        assert found[code].flags == "" and "withheld: LD801-nan-loss" in found[code].advice
-    assert "needs best_val: every val loss is NaN/inf" in found["LD801"].expected_effect.note
+        assert found[code].flags == "" and "withheld: LD804-nan-from-the-start" in found[code].advice
+    assert "needs best_val: every val loss is NaN/inf" in found["LD804"].expected_effect.note
+
+
+def test_a_loss_nan_before_any_update_is_no_divergence_and_gets_no_lr_advice():
+    # llm.c: val NaN at step 0 and every step's loss NaN from step 1 (its first update's
+    # forward pass, at an LR of 8.57e-07): lowering the LR cannot be the fix
+    found = _corpus_findings("llmc/hector-a100-stdout-nan-from-step0.log")
+    assert "LD804" in found and "LD801" not in found
+    assert "--learning_rate" not in found["LD804"].flags and "not at the LR" in found["LD804"].advice
 
 
 def test_the_nan_loss_effect_is_what_its_source_says():
     from lossdoctor.diagnose import check
     rule = BUILTIN.get("LD801")
     assert "at least 1 nat" not in rule.effect.source
-    below = check(rule, {"nan_step": 425, "learning_rate": 1e-3, "init_loss_expected": 4.1744, "best_val": 3.3687})
+    below = check(rule, {"nan_step": 425, "nan_at_start": False, "learning_rate": 1e-3, "init_loss_expected": 4.1744,
+                         "best_val": 3.3687})
     assert below.expected_effect.value == pytest.approx(-0.8057)  # the distance below ln(vocab_size)
-    never = check(rule, {"nan_step": 40, "learning_rate": 1e-3, "init_loss_expected": 4.17, "best_val": 4.3})
+    never = check(rule, {"nan_step": 40, "nan_at_start": False, "learning_rate": 1e-3, "init_loss_expected": 4.17,
+                                 "best_val": 4.3})
     assert never.expected_effect.value == -1.0  # 1 nat when it never got below
 
 

@@ -54,6 +54,7 @@ FACTS: dict[str, Callable[[Context], Fact]] = {
     "init_loss_expected": loss.init_loss_expected,
     "first_val": loss.first_val,
     "nan_step": loss.nan_step,
+    "nan_at_start": loss.nan_at_start,
     # how the run ended (failure.py)
     "failure_kind": failure.failure_kind,
     "failure_text": failure.failure_text,

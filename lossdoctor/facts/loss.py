@@ -187,6 +187,26 @@ def nan_step(ctx: Context) -> Fact:
     return Fact("nan_step", first, "steps", "read", "log: first NaN/inf loss", note)
 
 
+def nan_at_start(ctx: Context) -> Fact:
+    """Whether every loss is NaN/inf from before any update could have made it so: from step
+    0, or from step 1 of a log whose first iteration line is step 1 (llm.c prints its first
+    update's loss, computed on the initial weights, as step 1), with no finite loss before
+    or after. Such a run did not diverge: its model, data or numerics were broken from the
+    start."""
+    name, unit = "nan_at_start", ""
+    src = "log: every loss NaN/inf, from step 0 (or 1 where iterations count from 1)"
+    first = ctx.fact("nan_step")
+    if not first.known:
+        return missing(name, unit, src, first)
+    if first.value is None:
+        return Fact(name, False, unit, "read", src, "no NaN/inf loss in the log")
+    evals, iters = ctx.curves()
+    if np.isfinite(evals.val).any() or np.isfinite(iters.loss).any():
+        return Fact(name, False, unit, "read", src, "a finite loss before or after it")
+    one_based = len(iters.step) > 0 and int(iters.step[0]) == 1
+    return Fact(name, first.value == 0 or (first.value == 1 and one_based), unit, "read", src)
+
+
 def _first_bad(evals: EvalCurve, iters: IterCurve, eval_train: bool = True) -> int | None:
     ok = np.isfinite(evals.val) & (np.isfinite(evals.train) if eval_train else True)
     bad = [evals.step[~ok],
