@@ -14,7 +14,7 @@ import math
 import operator
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .nanogpt import KEY_TYPES, NANOGPT_DEFAULTS, NANOGPT_KEYS, configurator_value
@@ -57,6 +57,10 @@ class Config:
     seen: bool = False
     defaults_ok: bool | None = None  # None: same as `seen`; False: the log contradicts a default
     problems: tuple[str, ...] = ()  # values of the wrong type, kept as unknown (said in the notes)
+    # a config file's value that a later --key=value replaced (the first such): what a process
+    # run from the same config file without the flag had, e.g. the init_from of the run a
+    # `--init_from=resume` continues
+    replaced: Mapping[str, ConfigValue] = field(default_factory=dict)
 
     def __getitem__(self, key: str) -> ConfigValue:
         return self.values[key]
@@ -105,6 +109,7 @@ class ConfigBuilder:
         }
         self.seen = False
         self.problems: list[str] = []
+        self.replaced: dict[str, ConfigValue] = {}
 
     def set(self, cv: ConfigValue) -> None:
         """Apply one value; a value train.py's type cannot hold is kept as unknown."""
@@ -112,12 +117,16 @@ class ConfigBuilder:
         if why is not None:
             self.problems.append(f"{cv.key} = {_short(cv.raw or repr(cv.value))} ({why}): treated as unknown")
             cv = ConfigValue(cv.key, None, cv.origin, False, cv.raw or _short(repr(cv.value)), cv.line)
+        before = self._values.get(cv.key)
+        if cv.origin == OVERRIDE and before is not None and before.origin == FILE and before.known:
+            self.replaced.setdefault(cv.key, before)
         self._values[cv.key] = cv
         if cv.origin != DEFAULT and cv.key in NANOGPT_KEYS:
             self.seen = True
 
     def build(self) -> Config:
-        return Config(dict(self._values), self.seen, problems=tuple(dict.fromkeys(self.problems)))
+        return Config(dict(self._values), self.seen, problems=tuple(dict.fromkeys(self.problems)),
+                      replaced=dict(self.replaced))
 
 
 NUMBER_LIMIT = 1e15  # past this no count, size or rate of a training run makes sense

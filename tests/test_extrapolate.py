@@ -607,6 +607,18 @@ def test_a_fine_tune_from_gpt2_weights_is_not_extrapolated():
         extrapolate(run, 4000)
 
 
+def test_a_resumed_run_whose_config_file_fine_tunes_gpt2_is_not_extrapolated():
+    head = "Overriding config with config/finetune.py:\ninit_from = 'gpt2'\nmax_iters = 4000\n\n"
+    resumed = parse_text(head + "Overriding: init_from = resume\n" + make_log())
+    assert resumed.config.replaced["init_from"].value == "gpt2" and resumed.config.get("init_from") == "resume"
+    with pytest.raises(CannotExtrapolate, match=r"config file sets init_from='gpt2' \(the log overrides it"):
+        extrapolate(resumed, 4000)
+    # the same config file started from scratch by a flag is not a fine-tune
+    scratch = parse_text(head + "Overriding: init_from = scratch\n" + make_log())
+    assert scratch.config.replaced["init_from"].value == "gpt2"
+    assert extrapolate(scratch, 4000).scenarios
+
+
 def test_a_curve_unlike_the_calibrated_shape_names_its_stream_and_quotes_both_shapes(synthetic, monkeypatch):
     from lossdoctor.fit import notes as notes_mod
     cal = calibration.DEFAULT

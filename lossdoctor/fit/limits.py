@@ -43,6 +43,20 @@ class BeyondEpochs(CannotExtrapolate):
         self.limit = limit  # epochs
 
 
+FINE_TUNE = "the law and its calibration follow a model trained from scratch, and a fine-tune's curve is not that"
+
+
+def resumed_fine_tune(run: Run) -> str | None:
+    """The GPT-2 weights a resumed run most likely started from: its config file's
+    init_from, replaced by --init_from=resume (None when the log shows no such thing)."""
+    before = run.config.replaced.get("init_from")
+    first = run.segments[run.lineage()[0]].init_from if run.segments else None
+    resumed = run.config.get("init_from") == "resume" or first == "resume"
+    if before is None or not resumed or not isinstance(before.value, str) or not before.value.startswith("gpt2"):
+        return None
+    return before.value
+
+
 def unmodelled(run: Run) -> str | None:
     """Why a run's curve is outside what the law models (None when it is inside): the law
     follows nanoGPT's LR schedule and is calibrated on val losses in nats."""
@@ -55,8 +69,10 @@ def unmodelled(run: Run) -> str | None:
                 "not modelled")
     inits = [run.segments[i].init_from for i in run.lineage()] + [run.config.trusted("init_from")]
     if pretrained := next((i for i in inits if isinstance(i, str) and i.startswith("gpt2")), None):
-        return (f"the run starts from OpenAI's GPT-2 weights (init_from={pretrained}): the law and its calibration "
-                "follow a model trained from scratch, and a fine-tune's curve is not that")
+        return (f"the run starts from OpenAI's GPT-2 weights (init_from={pretrained}): {FINE_TUNE}")
+    if pretrained := resumed_fine_tune(run):
+        return (f"the log resumes a run whose config file sets init_from='{pretrained}' (the log overrides it "
+                f"with resume): that run most likely started from OpenAI's GPT-2 weights; {FINE_TUNE}")
     last = max(int(run.evals.step.max(initial=0)), int(run.iters.step.max(initial=0)))
     if last > MAX_FIT_STEPS:
         return (f"the run reaches step {last:,}; the fit sums its LR schedule step by step, up to "
