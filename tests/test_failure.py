@@ -51,12 +51,17 @@ def test_the_compile_crash_log_gets_its_fix_first() -> None:
 ])
 def test_a_stop_from_outside_is_named_and_resumed(line: str, kind: str) -> None:
     from lossdoctor.diagnose import diagnose
-    run = parse_text(HEAD + line + "\n")
+    saved = HEAD + "saving checkpoint to out\n"  # nanoGPT prints each save
+    run = parse_text(saved + line + "\n")
     facts = compute_facts(run)
-    assert (facts.value("failure_kind"), facts.value("failure_line")) == (kind, 4)
+    assert (facts.value("failure_kind"), facts.value("failure_line")) == (kind, 5)
     finding = next(f for f in diagnose(run, facts).findings if f.category == "crash")
     assert finding.rule == "LD1704-stopped-by-scheduler" and finding.flags == "--init_from=resume"
     assert line[:40] in finding.message
+    # the same stop before any save: nothing to resume
+    bare = parse_text(HEAD + line + "\n")
+    finding = next(f for f in diagnose(bare).findings if f.category == "crash")
+    assert finding.rule == "LD1706-stopped-before-a-checkpoint" and finding.flags == ""
 
 
 def test_a_crash_ranks_before_the_run_incomplete_finding_it_explains() -> None:

@@ -317,7 +317,7 @@ def test_a_crash_outside_nanogpt_gets_no_nanogpt_flag_in_its_advice(rel):
     assert crashed.flags == "" and "init_from" not in crashed.advice and "--" not in crashed.advice
 
 
-def test_resuming_is_said_in_each_trainers_terms():
+def test_resuming_is_said_in_each_trainers_terms(tmp_path):
     from lossdoctor.diagnose.dialects import translate
     for rule in ("LD1703", "LD1704"):
         assert "init_from" not in BUILTIN.get(rule).advice.source  # the flags carry it, translated
@@ -329,8 +329,17 @@ def test_resuming_is_said_in_each_trainers_terms():
     assert flags == "" and "cannot resume" in note
     flags, note = translate("--init_from=resume", "hf")
     assert flags == "" and "resume_from_checkpoint=True" in note
-    stopped = _corpus_findings("llmc/hector-a100-stdout-hellaswag-cr-timelimit.log")["LD1704"]
-    assert stopped.flags == "-y 1" and "init_from" not in stopped.advice
+
+    import lossdoctor
+    from conftest import shared_path
+    # the llm.c run stopped by its time limit, with a save at step 500 written in
+    lines = shared_path("corpus/logs/llmc/hector-a100-stdout-hellaswag-cr-timelimit.log").read_text().split("\n")
+    at = next(i for i, x in enumerate(lines) if x.startswith("step  500/"))
+    text = "\n".join(lines[:at + 1] + ["Writing checkpoint at step 500"] + lines[at + 1:])
+    path = tmp_path / "llmc.log"
+    path.write_text(text)
+    found = {f.rule.split("-", 1)[0]: f for f in diagnose(lossdoctor.load(str(path)), rules=BUILTIN).findings}
+    assert found["LD1704"].flags == "-y 1" and "init_from" not in found["LD1704"].advice
 
 
 def test_a_flag_the_run_already_has_is_left_out_and_the_advice_says_so():
@@ -362,8 +371,8 @@ def test_a_nan_loss_withholds_the_advice_to_resume():
     assert found["LD801"].flags == "--learning_rate=6e-05 --grad_clip=1.0"
     assert found["LD1704"].flags == "" and found["LD1704"].advice.startswith("(withheld: LD801-nan-loss")
     found = _corpus_findings("llmc/hector-a100-stdout-nan-from-step0.log")
-    for code in ("LD1501", "LD1704"):
-        assert found[code].flags == "" and "withheld: LD804-nan-from-the-start" in found[code].advice
+    assert found["LD1501"].flags == "" and "LD804-nan-from-the-start" in found["LD1501"].advice
+    assert "LD1706" in found and "LD1704" not in found  # stopped at step 100, before its first save (5000)
     assert "needs best_val: every val loss is NaN/inf" in found["LD804"].expected_effect.note
 
 
@@ -373,6 +382,19 @@ def test_a_loss_nan_before_any_update_is_no_divergence_and_gets_no_lr_advice():
     found = _corpus_findings("llmc/hector-a100-stdout-nan-from-step0.log")
     assert "LD804" in found and "LD801" not in found
     assert "--learning_rate" not in found["LD804"].flags and "not at the LR" in found["LD804"].advice
+
+
+def test_a_run_stopped_before_its_first_checkpoint_is_not_told_to_resume():
+    # llm.c saves every 5000 steps (-n); the Slurm time limit came at step 750, before any save
+    found = _corpus_findings("llmc/hector-a100-stdout-hellaswag-cr-timelimit.log")
+    assert "LD1706" in found and "LD1704" not in found
+    assert found["LD1501"].flags == "" and "withheld: LD1706" in found["LD1501"].advice
+    # the full run printed `Writing checkpoint at step 5000` (and later): it has one
+    import lossdoctor
+    from conftest import shared_path
+    from lossdoctor.facts import compute_facts
+    full = compute_facts(lossdoctor.load(str(shared_path("corpus/logs/llmc/hector-a100-stdout-full-run.log"))))
+    assert full.value("has_checkpoint") is True and full["has_checkpoint"].note == "last save at step 15,000"
 
 
 def test_the_nan_loss_effect_is_what_its_source_says():

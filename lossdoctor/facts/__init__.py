@@ -57,6 +57,7 @@ FACTS: dict[str, Callable[[Context], Fact]] = {
     "nan_at_start": loss.nan_at_start,
     # how the run ended (failure.py)
     "failure_kind": failure.failure_kind,
+    "has_checkpoint": failure.has_checkpoint,
     "failure_text": failure.failure_text,
     "failure_line": failure.failure_line,
     # speed (speed.py)

@@ -30,7 +30,7 @@ import re
 from ..run import Dialect, Event
 from .base import Context, Fact, unknown
 
-__all__ = ["failure_kind", "failure_text", "failure_line", "KINDS"]
+__all__ = ["failure_kind", "failure_text", "failure_line", "has_checkpoint", "KINDS"]
 
 KINDS = ("compile", "out of memory", "time limit", "terminated", "interrupted", "nan", "exception")
 COMPILE = re.compile(r"torch\._(dynamo|inductor)|BackendCompilerFailed|InductorError|TorchDynamo", re.I)
@@ -96,3 +96,26 @@ def failure_line(ctx: Context) -> Fact:
     event = _last_traceback(ctx)
     line = event.line if event is not None else None
     return Fact("failure_line", line, "", "read", SOURCE, None if event else NO_FAILURE)
+
+
+# trainers that print every checkpoint they save: nanoGPT (`saving checkpoint to DIR`) and
+# llm.c (`Writing checkpoint at step N`)
+PRINTS_SAVES = (Dialect.NANOGPT, Dialect.NANOGPT_MD, Dialect.NANOGPT_WITH_CKPT, Dialect.LLMC)
+
+
+def has_checkpoint(ctx: Context) -> Fact:
+    """Whether the run left a checkpoint to resume from: a save its last process printed, or
+    the checkpoint that process itself resumed from. Known only for trainers that print
+    every save (PRINTS_SAVES); False: nothing to resume, the run starts over."""
+    name, unit, src = "has_checkpoint", "", "log: the last process's checkpoint saves, or its resume"
+    run = ctx.run
+    if run.format not in PRINTS_SAVES:
+        return unknown(name, unit, src, f"{run.format} does not print its checkpoint saves")
+    start = run.segments[-1].first_line if run.segments else 0
+    saves = [e.step for e in run.events if e.kind == "checkpoint_saved" and e.line is not None and e.line >= start]
+    if saves:
+        last = f"last save at step {saves[-1]:,}" if saves[-1] is not None else None
+        return Fact(name, True, unit, "read", src, last)
+    if run.segments and run.segments[-1].init_from == "resume":
+        return Fact(name, True, unit, "read", src, "no save printed; the checkpoint it resumed from")
+    return Fact(name, False, unit, "read", src, "no checkpoint save printed")

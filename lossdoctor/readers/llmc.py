@@ -21,7 +21,7 @@ import re
 from itertools import islice
 from typing import TYPE_CHECKING
 
-from ..run import Dialect, Measures
+from ..run import Dialect, Event, Measures
 from .build import Found, integer, iter_lines, make_run, number, numbered, point_lines, scan_events
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 STEP = re.compile(r"^step\s+(\d+)/(\d+) \| loss\s+(\S+) .*?\| norm\s+(\S+) .*?\| lr (\S+) \| ([\d.]+) ms"
                   r"(?: \| ([\d.]+)% bf16 MFU \| (\d+) tok/s)?")
 VAL = re.compile(r"^val loss (\S+)")
+SAVE = re.compile(r"^Writing checkpoint at step (\d+)")
 HELLA = re.compile(r"HellaSwag: (\d+)/(\d+) = ([\d.]+)")
 ROW = re.compile(r"^\| ([^|]+?)\s+\| ([^|]+?)\s+\|$")
 MAIN = re.compile(r"^s:(\d+) (trl|tel|eval):(\S+)(.*)$")
@@ -76,6 +77,8 @@ def read_stdout(sample: Sample) -> Run:
             found.point("hellaswag", last, float(m.group(3)), n)
         elif m := ROW.match(line.strip()):
             _row(found, n, m.group(1).strip(), m.group(2).strip())
+        elif m := SAVE.match(line):
+            found.events.append(Event("checkpoint_saved", n, line.strip(), int(m.group(1)), 0))
     scan_events(numbered(iter_lines(sample)), found)
     return make_run(found, sample.path, Dialect.LLMC, Measures(eval_train=False))
 
