@@ -81,6 +81,15 @@ def test_expression_semantics():
         compile_expr("val_slop < 0", set(FACTS))
 
 
+def test_a_value_computed_from_an_assumed_noise_says_so_in_the_message():
+    t = compile_template("ended {rise:.4f} higher ({z:.1f} standard errors)", {"rise", "z"})
+    values = {"rise": 1.6349, "z": 163.49}
+    assert t.render(values) == "ended 1.6349 higher (163.5 standard errors)"
+    assert t.render(values, assumed={"z"}) == "ended 1.6349 higher (assumed 163.5 standard errors)"
+    found = _corpus_findings("hf-trainer/trainer-state-viz-multi-eval-sets.json")  # eval_se unknown: 0.01 assumed
+    assert "(assumed 163.5 standard errors)" in found["LD501"].message
+
+
 def test_templates_allow_plain_names_only_and_show_units():
     with pytest.raises(TemplateError):
         compile_template("{x.__class__}", {"x"})

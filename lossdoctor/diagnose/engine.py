@@ -197,7 +197,8 @@ def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
     advice = rule.advice.render(scope, units) if rule.advice else None
     if advice_note:
         advice = f"{advice} {advice_note}" if advice else advice_note
-    return Finding(rule.id, rule.title, rule.category, rule.severity, rule.message.render(scope, units),
+    assumed = {n for n, f in facts.items() if f.status == "assumed"} if facts is not None else set()
+    return Finding(rule.id, rule.title, rule.category, rule.severity, rule.message.render(scope, units, assumed),
                    flags, advice, _effect(rule, scope, effects, why_not, facts), evidence, verify)
 
 

@@ -13,7 +13,8 @@ In messages a fact's unit follows its value ("3.84 epochs", "1,536,000 tokens", 
 nats"), except for a spec ending in `%`, units "", "LR" and "fraction" (write
 `{best_val_frac:.0%}`), counts the text names itself ("at step {best_val_step}"), and a
 value whose text goes on with its unit ("{tokens_seen} tokens" is not "tokens tokens").
-Unknown values print as "unknown", a known null (nan_step of a run without NaN) as "none".
+Unknown values print as "unknown", a known null (nan_step of a run without NaN) as "none",
+and an assumed value (a fact of status "assumed") is preceded by "assumed".
 Without a spec, floats get 4 significant digits and
 ints thousands separators.
 
@@ -55,8 +56,10 @@ class Template:
     def names(self) -> frozenset[str]:
         return frozenset(name for _, name, _ in self.parts if name)
 
-    def render(self, values: Mapping[str, Any], units: Mapping[str, str] | None = None) -> str:
-        """Message text: each value formatted, with its unit (see the module doc)."""
+    def render(self, values: Mapping[str, Any], units: Mapping[str, str] | None = None,
+               assumed: Collection[str] = ()) -> str:
+        """Message text: each value formatted, with its unit (see the module doc); a value
+        in `assumed` (a fact the run does not show, or one computed from such) says so."""
         units = units or {}
         out = []
         for i, (text, name, spec) in enumerate(self.parts):
@@ -65,6 +68,8 @@ class Template:
                 after = self.parts[i + 1][0] if i + 1 < len(self.parts) else ""
                 unit = "" if _names_unit(after, units.get(name, "")) else units.get(name, "")
                 shown = "none" if name in values and values[name] is None else None  # a known null, not unknown
+                if name in assumed and not shown and name in values:
+                    out.append("assumed ")
                 out.append(shown or _shown(_show, values.get(name), spec, unit))
         return "".join(out)
 
