@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -210,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     except LossdoctorError as e:
         if debug:
             raise
-        print(f"lossdoctor: error: {e}", file=sys.stderr)
+        _error(f"lossdoctor: error: {e}")
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("lossdoctor: interrupted", file=sys.stderr)
@@ -227,6 +228,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lossdoctor: internal error: {type(e).__name__}: {str(e)[:200]} (--debug shows the traceback; "
               "please report it with the input)", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _error(text: str) -> None:
+    """An error on stderr: one line where a program reads it, wrapped at the console's width
+    (between words, never inside a path or a flag) where a person does: a terminal, or a
+    COLUMNS the user set."""
+    if sys.stderr.isatty() or "COLUMNS" in os.environ:
+        import shutil
+        import textwrap
+        width = max(shutil.get_terminal_size().columns, 40)
+        text = textwrap.fill(text, width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
+    print(text, file=sys.stderr)
 
 
 @contextlib.contextmanager

@@ -148,12 +148,23 @@ def test_no_path_discovers_logs_and_checkpoints(tmp_path, monkeypatch):
     (b"\x00\x01\x02binary\x00" * 10, "binary file"),
     (b"Dear diary,\ntoday I trained nothing.\n", "no lines of a training log"),
 ])
-def test_bad_input_exits_2_with_one_line_naming_the_file(tmp_path, content, reason):
+def test_bad_input_exits_2_with_one_line_naming_the_file(tmp_path, content, reason, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)  # stderr is no terminal here: one line, for programs
     p = tmp_path / "bad.log"
     p.write_bytes(content)
     code, out, err = run_cli("analyze", str(p))
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and str(p) in err and reason in err
+
+
+def test_an_error_is_wrapped_at_the_width_the_user_set_never_inside_a_path(tmp_path, monkeypatch):
+    p = tmp_path / "a-log-whose-name-is-long-enough-to-need-a-line-of-its-own-at-sixty.log"
+    p.write_text("Dear diary,\ntoday I trained nothing.\n")
+    monkeypatch.setenv("COLUMNS", "60")
+    code, _, err = run_cli("analyze", str(p))
+    lines = err.rstrip("\n").split("\n")
+    assert code == 2 and len(lines) > 1 and str(p) in err  # the path whole, on a line of its own
+    assert all(len(x) <= 60 for x in lines if str(p) not in x) and lines[0].startswith("lossdoctor: error:")
 
 
 def test_missing_file_and_empty_directory(tmp_path):
