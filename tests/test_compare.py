@@ -315,7 +315,7 @@ def test_a_setting_outside_nanogpt_s_keys_is_a_difference_but_bookkeeping_is_not
     keys = {d.key: d.kind for d in c.diff}
     assert keys == {"n_head": "learning", "activation_type": "learning"}
     rest = next(a for a in c.attribution if "n_head" in a.method)
-    assert rest.cause == "model size and other config" and "activation_type swiglu vs gelu" in rest.method
+    assert rest.cause == "attention heads and other config" and "activation_type swiglu vs gelu" in rest.method
 
 
 @pytest.mark.parametrize(("key", "bookkeeping"), [
@@ -536,3 +536,15 @@ def test_a_better_run_at_a_constant_lr_gets_an_lr_schedule_share(tmp_path):
     c = _analysis(DIAG / "healthy_tiny", tmp_path / "train.log").comparison
     share = next(a for a in c.attribution if a.cause == "LR schedule")
     assert "a constant LR of" in share.method and share.delta_val != 0.0
+
+
+def test_a_summary_row_has_no_best_val_and_heads_alone_are_not_model_size():
+    from lossdoctor.compare.attribute import rest_name
+    from lossdoctor.facts import compute_facts
+    assert rest_name({"n_head"}) == "attention heads" and rest_name({"n_head", "n_embd"}) == "model size"
+    from lossdoctor.readers import load_many
+    runs = load_many([str(shared_path("corpus/logs/wandb-csv/comp3242-nanogpt-ablations-final-metrics.csv"))])
+    facts = compute_facts(runs[0])  # one row of final values: its final val, not its lowest
+    assert facts.value("final_val") == pytest.approx(1.7044, abs=1e-4)
+    assert not facts["best_val"].known and "final val only" in facts["best_val"].note
+    assert not facts["best_val_step"].known

@@ -347,6 +347,8 @@ def without_evals(diff: tuple[KeyDiff, ...], gap: float) -> Attribution:
 def rest_name(keys: set[str]) -> str:
     """'model size, context length, batch size and regularization' from the differing keys."""
     names = [n for n, ks in GROUPS if keys & set(ks)]
+    if "model size" in names and not keys & {"n_layer", "n_embd", "bias"}:  # heads alone keep the size
+        names[names.index("model size")] = "attention heads"
     if keys - {k for _, ks in GROUPS for k in ks}:
         names.append("other config")
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ..run import EvalCurve, IterCurve
+from ..run import Dialect, EvalCurve, IterCurve
 from .base import NO_EVALS, NO_STEP, Context, Fact, derived, missing, unknown
 
 NO_TRAIN_EVAL = "the log evaluates val only, not the train split"
@@ -31,10 +31,20 @@ def _best_index(ctx: Context) -> int | None:
     def find() -> int | None:
         val = _evals(ctx).val
         ok = np.isfinite(val)
-        if not ok.any():
+        if not ok.any() or _final_only(ctx):
             return None
         return int(np.argmin(np.where(ok, val, np.inf)))
     return ctx.memo("best_val_index", find)
+
+
+# a table of one row per run, or a run's summary: the values it ended with, not its history
+SUMMARIES = (Dialect.WANDB_RUNS, Dialect.WANDB_SUMMARY)
+FINAL_ONLY = "a summary holds the final val only, not the lowest the run reached"
+
+
+def _final_only(ctx: Context) -> bool:
+    """Whether the run's one val is a summary's final value: its best is not shown."""
+    return ctx.run.format in SUMMARIES and len(_evals(ctx)) == 1
 
 
 def _always_save(ctx: Context) -> bool | None:
@@ -63,6 +73,8 @@ def best_val(ctx: Context) -> Fact:
             note = ("the best val loss only if always_save_checkpoint was False, "
                     "else the last eval's")
         return Fact("best_val", ck, _unit(ctx), "read", "ckpt best_val_loss", note)
+    if _final_only(ctx):
+        return unknown("best_val", _unit(ctx), "log: lowest val loss", FINAL_ONLY)
     if len(_evals(ctx)):
         return unknown("best_val", _unit(ctx), "log: lowest val loss", "every val loss is NaN/inf")
     return unknown("best_val", _unit(ctx), "log: lowest val loss", NO_EVALS)
@@ -81,8 +93,9 @@ def best_val_step(ctx: Context) -> Fact:
         # saved only when val improved, so the checkpoint's step is the best one
         return Fact("best_val_step", ck.iter_num, "steps", "read",
                     "ckpt iter_num (saved only when val improved)")
-    return unknown("best_val_step", "steps", "log: step of the lowest val loss",
-                   NO_EVALS if not len(_evals(ctx)) else "no finite val loss")
+    why = (NO_EVALS if not len(_evals(ctx)) else NO_STEP if not ctx.run.measures.steps_known
+           else FINAL_ONLY if _final_only(ctx) else "no finite val loss")
+    return unknown("best_val_step", "steps", "log: step of the lowest val loss", why)
 
 
 def _final(ctx: Context, name: str, field: str) -> Fact:
