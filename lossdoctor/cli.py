@@ -222,6 +222,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lossdoctor: error: the input is too large or too deeply nested to process ({type(e).__name__})",
               file=sys.stderr)
         return EXIT_ERROR
+    except OSError as e:  # the machine's, not a bug: a full disk, an output that went away
+        if debug:
+            raise
+        where = f" ({e.filename})" if e.filename else ""
+        _error(f"lossdoctor: error: {e.strerror or e}{where}")
+        return EXIT_ERROR
     except Exception as e:  # a bug: one line, and the traceback on request
         if debug:
             raise
@@ -386,11 +392,28 @@ def _read_schedule(spec: str) -> dict[str, Any] | np.ndarray:
 
 def _read_lr_file(path: str) -> np.ndarray:
     """One non-negative LR per line (blank lines and # comments skipped)."""
+    import stat
+
     import numpy as np
 
     from .errors import UsageError
+    from .fit.limits import MAX_FIT_STEPS
+    try:
+        info = os.stat(path)
+    except OSError as e:
+        raise UsageError(f"--schedule {path}: {e.strerror or e}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(f"--schedule {path}: not a regular file (a file of one LR per line, or key=value pairs)")
+    limit = 32 * (MAX_FIT_STEPS + 1)  # bytes: one LR a line for every step the fit can sum, 32 characters each
+    if info.st_size > limit:
+        raise UsageError(f"--schedule {path}: {info.st_size:,} bytes, more than {limit:,}: the fit sums at most "
+                         f"{MAX_FIT_STEPS:,} steps' LRs")
     values = []
-    with open(path, encoding="utf-8", errors="replace") as f:
+    try:
+        f = open(path, encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise UsageError(f"--schedule {path}: {e.strerror or e}") from None
+    with f:
         for n, line in enumerate(f, 1):
             text = line.split("#", 1)[0].strip()
             if not text:

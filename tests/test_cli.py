@@ -200,3 +200,21 @@ def test_help_does_not_import_heavy_modules():
 def test_python_dash_m_entry_point():
     r = subprocess.run([sys.executable, "-m", "lossdoctor", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith("lossdoctor ")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_a_schedule_file_that_is_no_regular_file_is_refused_not_read(tmp_path):
+    log = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
+    for bad in ("/dev/zero", str(tmp_path)):  # an endless stream, a directory
+        code, out, err = run_cli("extrapolate", log, "--to", "600", "--schedule", bad, "--scenario", "custom")
+        assert code == 2 and out == "" and f"--schedule {bad}: not a regular file" in err
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_is_an_error_of_the_machine_not_a_bug_to_report():
+    log = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "lossdoctor", "analyze", log, "--format", "json"], cwd=ROOT,
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.startswith("lossdoctor: error: No space left on device")
+    assert "internal error" not in done.stderr
