@@ -64,6 +64,8 @@ def rules_test(args: argparse.Namespace) -> int:
     if not os.path.isdir(args.dir):
         raise UsageError(f"{args.dir}: not a directory")
     rules = load_rules([args.dir], builtin=False)
+    if not rules.rules and not rules.errors:
+        raise UsageError(f"{args.dir}: no rule files (*.yaml) in it")
     for err in rules.errors:
         print(f"FAIL load  {err}")
     results = run_cases(rules)
@@ -75,8 +77,5 @@ def rules_test(args: argparse.Namespace) -> int:
     print(f"{len(rules.rules)} rules, {len(results)} cases: {len(results) - failed} passed, {failed} failed"
           + (f"; {len(rules.errors)} files did not load" if rules.errors else ""))
     if rules.errors:
-        return EXIT_ERROR
-    if not rules.rules:
-        print(f"no rule files in {args.dir}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_FINDINGS if failed else EXIT_OK

@@ -256,6 +256,9 @@ def test_rules_subcommands(tmp_path, monkeypatch):
     code, out, _ = run_cli("rules", "test", str(tmp_path))
     assert code == 2 and "broken.yaml: rule XY003-x: field category: missing" in out
     assert run_cli("rules", "test", str(tmp_path / "nowhere"))[0] == 2
+    (tmp_path / "empty").mkdir()
+    code, out, err = run_cli("rules", "test", str(tmp_path / "empty"))
+    assert code == 2 and out == "" and err == f"lossdoctor: error: {tmp_path / 'empty'}: no rule files (*.yaml) in it\n"
 
 
 def test_builtin_cases_through_run_cases():
