@@ -76,3 +76,10 @@ cases:
   - {name: short, facts: {max_iters: 10}, expect: fire}
   - {name: long, facts: {max_iters: 1000}, expect: pass}
 """
+
+
+@pytest.fixture(autouse=True)
+def _no_console_width_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A COLUMNS exported in the shell that runs the tests would wrap errors and reports:
+    each test sets the width it checks."""
+    monkeypatch.delenv("COLUMNS", raising=False)

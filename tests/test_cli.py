@@ -148,8 +148,7 @@ def test_no_path_discovers_logs_and_checkpoints(tmp_path, monkeypatch):
     (b"\x00\x01\x02binary\x00" * 10, "binary file"),
     (b"Dear diary,\ntoday I trained nothing.\n", "no lines of a training log"),
 ])
-def test_bad_input_exits_2_with_one_line_naming_the_file(tmp_path, content, reason, monkeypatch):
-    monkeypatch.delenv("COLUMNS", raising=False)  # stderr is no terminal here: one line, for programs
+def test_bad_input_exits_2_with_one_line_naming_the_file(tmp_path, content, reason):
     p = tmp_path / "bad.log"
     p.write_bytes(content)
     code, out, err = run_cli("analyze", str(p))

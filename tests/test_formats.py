@@ -281,3 +281,19 @@ def test_an_hf_run_with_flat_noisy_train_is_not_said_to_keep_falling(tmp_path: P
         path.write_text(json.dumps({"global_step": 1000, "log_history": hist}))
         fired += bool(lossdoctor.analyze([str(path)]).facts[0].value("train_falling_after_best"))
     assert fired <= 1
+
+
+def test_a_run_appended_without_a_header_is_not_said_to_be_in_a_log_without_config(tmp_path: Path) -> None:
+    from conftest import FIXTURES
+    from lossdoctor.fit import CannotExtrapolate
+    lines = (FIXTURES / "nanogpt" / "cpu_small" / "train.log").read_text().split("\n")
+    at = next(i for i, x in enumerate(lines) if x.startswith("iter 150:"))
+    back = tmp_path / "back.log"  # the log, then its own lines again from iter 150 on: steps go back
+    back.write_text("\n".join(lines + lines[at:]))
+    run = lossdoctor.load(str(back))
+    assert not run.config.seen and list(run.lineage()) == [1]
+    [note] = [n for n in run.notes if "shows no config" in n]
+    assert note.startswith(f"the run in the file from line {len(lines) + 1:,} (where the steps go back to 150")
+    assert "is an earlier run's" in note and not any(n.startswith("the log shows no config") for n in run.notes)
+    with pytest.raises(CannotExtrapolate, match=r"^cannot extrapolate: the run in the file from line [\d,]+ \(where"):
+        lossdoctor.extrapolate(run, 600)

@@ -98,9 +98,10 @@ def failure_line(ctx: Context) -> Fact:
     return Fact("failure_line", line, "", "read", SOURCE, None if event else NO_FAILURE)
 
 
-# trainers that print every checkpoint they save: nanoGPT (`saving checkpoint to DIR`) and
+# trainers that print every checkpoint they save: nanoGPT (`saving checkpoint to DIR`; not an
+# excerpt pasted into Markdown, which may leave the saves out) and
 # llm.c (`Writing checkpoint at step N`)
-PRINTS_SAVES = (Dialect.NANOGPT, Dialect.NANOGPT_MD, Dialect.NANOGPT_WITH_CKPT, Dialect.LLMC)
+PRINTS_SAVES = (Dialect.NANOGPT, Dialect.NANOGPT_WITH_CKPT, Dialect.LLMC)
 
 
 def has_checkpoint(ctx: Context) -> Fact:

@@ -173,7 +173,12 @@ def unknown_schedule(run: Run) -> str | None:
                and (k == "learning_rate" or config.trusted("decay_lr") is not False)]
     if not missing:
         return None
-    return (f"the log does not show {' or '.join(missing)}, and the law follows the LR schedule: train.py's "
+    lin = run.lineage()
+    first = run.segments[lin[0]] if lin else None
+    which = "the log"
+    if first is not None and first.index > 0 and not config.seen:  # an earlier run's header is no use
+        which = f"the run in the file from line {first.first_line:,} (where the steps go back, with no header)"
+    return (f"{which} does not show {' or '.join(missing)}, and the law follows the LR schedule: train.py's "
             "defaults would be a guess; give the run's directory with its ckpt.pt (its config is in it), or the "
             "log with its config header")
 
