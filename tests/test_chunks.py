@@ -70,7 +70,7 @@ def test_iteration_lines_past_the_bound_are_thinned_evenly(tmp_path: Path, monke
     assert 500 < len(steps) <= 1001 and steps[0] == 0 and steps[-1] == 5000
     assert set(np.diff(steps[:-1]).tolist()) == {8}  # every 8th, evenly
     assert len(run.evals.step) == 21  # evals are all kept
-    assert any("iteration lines: every 8th is kept" in n for n in run.notes)
+    assert any("iteration lines: one in 8 is kept" in n for n in run.notes)
 
 
 def test_text_lines_is_the_streamed_lines() -> None:

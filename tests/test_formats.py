@@ -297,3 +297,18 @@ def test_a_run_appended_without_a_header_is_not_said_to_be_in_a_log_without_conf
     assert "is an earlier run's" in note and not any(n.startswith("the log shows no config") for n in run.notes)
     with pytest.raises(CannotExtrapolate, match=r"^cannot extrapolate: the run in the file from line [\d,]+ \(where"):
         lossdoctor.extrapolate(run, 600)
+
+
+def test_a_log_written_twice_counts_each_line_once_and_says_so(tmp_path: Path) -> None:
+    from conftest import FIXTURES
+    from lossdoctor.facts import compute_facts
+    text = (FIXTURES / "nanogpt" / "cpu_small" / "train.log").read_text()
+    twice = "\n".join(y for x in text.split("\n") for y in ([x, x] if x.startswith(("iter ", "step ")) else [x]))
+    (tmp_path / "twice.log").write_text(twice)
+    once, doubled = lossdoctor.load(str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")), \
+        lossdoctor.load(str(tmp_path / "twice.log"))
+    assert len(doubled.iters) == len(once.iters) and len(doubled.evals) == len(once.evals)
+    a, b = compute_facts(once), compute_facts(doubled)
+    assert b.value("eval_se") == a.value("eval_se") and b.value("n_evals") == a.value("n_evals")
+    assert any("repeat the line of their kind before them exactly" in n for n in doubled.notes)
+    assert not any("repeat the line" in n for n in once.notes)

@@ -16,8 +16,8 @@ from .nanogpt import Record, Scan
 
 def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
     """Build the Run from what the line reader found; `fmt` is its dialect."""
-    iters = _iter_arrays(scan)
-    evals = _eval_arrays(scan)
+    iters, iter_repeats = _drop_repeats(_iter_arrays(scan))
+    evals, eval_repeats = _drop_repeats(_eval_arrays(scan))
     metric_line, metric_step = _merge(iters[:2], evals[:2])
     bounds = _header_bounds(scan.records, metric_line)
     bounds = _regression_bounds(bounds, metric_line, metric_step)
@@ -61,6 +61,9 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
     if inferred is not None and inferred[0] is not None:
         run = inferred[0]
     notes = _notes(scan, run, header, inferred[1] if inferred else None)
+    if iter_repeats or eval_repeats:
+        notes += (f"{iter_repeats:,} iteration and {eval_repeats:,} eval lines repeat the line of their kind "
+                  "before them exactly (the log written twice, as by two `tee`s): each is counted once",)
     return _replace(run, header=header, model_args=model_args_from(run.config, header), notes=notes)
 
 
@@ -105,6 +108,23 @@ def _merge(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> tuple[np.nda
             col[keep] = ca
         out.append(col)
     return tuple(out)
+
+
+def _drop_repeats(cols: tuple[np.ndarray, ...]) -> tuple[tuple[np.ndarray, ...], int]:
+    """The rows (line, step, values...) without those that repeat the row on the line just
+    before them: a line printed twice. Two iterations never share a step, a loss and a time
+    to the printed digit; two runs of one seed do print the same eval at step 0, but each
+    under its own header, not on the next line."""
+    if len(cols[0]) < 2:
+        return cols, 0
+    same = np.diff(cols[0]) == 1
+    for c in cols[1:]:
+        a, b = c[1:], c[:-1]
+        same &= (a == b) | (np.isnan(a) & np.isnan(b)) if c.dtype.kind == "f" else a == b
+    if not same.any():
+        return cols, 0
+    keep = np.r_[True, ~same]
+    return tuple(c[keep] for c in cols), int(same.sum())
 
 
 def _eval_arrays(scan: Scan) -> tuple[np.ndarray, ...]:
@@ -346,6 +366,6 @@ def _notes(scan: Scan, run: Run, header: Header, inferred: str | None) -> tuple[
     if ws > 1:
         notes.append(f"{ws} ranks printed the header (DDP); metrics come from rank 0")
     if scan.iter_stride > 1:
-        notes.append(f"{scan.counts['iter']:,} iteration lines: every {scan.iter_stride}th is kept (and the last), "
+        notes.append(f"{scan.counts['iter']:,} iteration lines: one in {scan.iter_stride} is kept (and the last), "
                      "to bound memory; iteration facts use those, eval lines are all kept")
     return tuple(notes)

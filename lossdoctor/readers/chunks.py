@@ -17,7 +17,7 @@ import numpy as np
 from .fastiter import FastIters, empty
 
 CHUNK_BYTES = 16 << 20  # bytes read at a time, for the vectorised nanoGPT scan
-LINE_CHUNK_BYTES = 2 << 20  # bytes read at a time for line-by-line readers (each line a str)
+LINE_CHUNK_BYTES = 256 << 10  # bytes read at a time for line-by-line readers (each line a str)
 LONG_LINE = 64 << 20  # a line longer than this is cut into pieces of this size
 ITER_CAP = 500_000  # stock iter lines kept: 20 MB of (line, step, loss, time, mfu)
 

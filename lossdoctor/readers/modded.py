@@ -23,6 +23,7 @@ a multiple of the Adam rate, which no one nanoGPT learning_rate describes.
 from __future__ import annotations
 
 import re
+from itertools import islice
 from typing import TYPE_CHECKING
 
 from ..run import Dialect, Measures
@@ -44,12 +45,17 @@ KEYS = {"num_iterations": "max_iters", "train_steps": "max_iters", "val_loss_eve
         "cooldown_frac": "cooldown_frac", "warmdown_iters": "warmdown_iters"}
 
 
+# lines a record log prints before its first step: its source code (up to ~3,600 lines in
+# the corpus) and hyperparameters; past them, a log without a step line is not one
+SNIFF_LINES = 20_000
+
+
 def sniff(sample: Sample) -> bool:
-    """Whole `step:N/M ...train_time:` lines."""
+    """Whole `step:N/M ...train_time:` lines, within the first SNIFF_LINES lines."""
     if sample.binary:
         return False
     return sample.memo("modded.steps", lambda: any(STEP.match(line) and "train_time:" in line
-                                                   for line in iter_lines(sample)))
+                                                   for line in islice(iter_lines(sample), SNIFF_LINES)))
 
 
 def read(sample: Sample) -> Run:
