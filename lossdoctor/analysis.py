@@ -37,7 +37,7 @@ class Analysis:
     skipped: tuple[str, ...] = ()  # with no paths given: files found here that hold no run, each with why
 
 
-def analyze(paths: list[str] | None = None, *, peak_flops: float | None = None,
+def analyze(paths: list[str] | str | None = None, *, peak_flops: float | None = None,
             dataset_tokens: int | None = None, rules: RuleSet | None = None,
             rules_dirs: list[str] | None = None, diagnose_runs: bool = True,
             compare_runs: bool = True, readers: Sequence[Reader] | None = None) -> Analysis:
@@ -53,6 +53,8 @@ def analyze(paths: list[str] | None = None, *, peak_flops: float | None = None,
     forces the formats tried (default: every format in the registry, detected).
     """
     skipped: list[str] = []
+    if isinstance(paths, (str, os.PathLike)):  # one path, not its characters
+        paths = [os.fspath(paths)]
     if paths:
         runs = tuple(load_many(list(paths), readers=readers))
     else:

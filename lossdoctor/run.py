@@ -157,6 +157,17 @@ EventKind = Literal[
 ]
 
 
+def _read_only(curve: object) -> None:
+    """A curve's arrays cannot be written through it (each is a read-only view; the arrays
+    it was made from are left as they were): a Run is immutable in depth, as its facts and
+    fits, computed once, assume."""
+    for name, value in list(vars(curve).items()):
+        if isinstance(value, np.ndarray):
+            view = value.view()
+            view.setflags(write=False)
+            object.__setattr__(curve, name, view)
+
+
 @dataclass(frozen=True, eq=False)
 class EvalCurve:
     """`step N: train loss X, val loss Y` points, in file order."""
@@ -166,6 +177,9 @@ class EvalCurve:
     val: np.ndarray  # (E,) float64
     segment: np.ndarray  # (E,) int32, index into Run.segments
     line: np.ndarray  # (E,) int64, 1-based line number in the source
+
+    def __post_init__(self) -> None:
+        _read_only(self)
 
     def __len__(self) -> int:
         return int(self.step.shape[0])
@@ -181,6 +195,9 @@ class IterCurve:
     mfu: np.ndarray  # (I,) float64 percent of A100 bf16 peak; nan when not printed
     segment: np.ndarray  # (I,) int32
     line: np.ndarray  # (I,) int64
+
+    def __post_init__(self) -> None:
+        _read_only(self)
 
     def __len__(self) -> int:
         return int(self.step.shape[0])

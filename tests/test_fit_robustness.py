@@ -40,8 +40,11 @@ CASES = {
     "diverging": (_log(lambda s: 2 + s / 400, EVALS, ITERS), "the loss is rising"),
     "steps backwards": (HEADER + "".join(f"step {s}: train loss {falling(s):.4f}, val loss {falling(s):.4f}\n"
                                          for s in reversed(EVALS)), "its steps go back 8 times"),
-    "duplicate steps": (HEADER + "".join(f"step {s}: train loss {falling(s):.4f}, val loss {falling(s):.4f}\n" * 2
-                                         for s in EVALS), "steps are not increasing"),
+    # each eval's step twice, with other values: not a line printed twice (that is read once)
+    "duplicate steps": (HEADER + "".join(f"step {s}: train loss {falling(s):.4f}, val loss {falling(s):.4f}\n"
+                                         f"step {s}: train loss {falling(s):.4f}, val loss {falling(s) + 0.01:.4f}\n"
+                                         for s in EVALS),
+                        r"steps are not increasing: the eval at line \d+ is at step 0, after one at step 0"),
 }
 
 

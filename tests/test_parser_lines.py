@@ -249,7 +249,7 @@ def test_fast_path_takes_every_shape_and_leaves_the_rest():
         "iter 8: loss 3.0000, time 100000.00ms, mfu 1.00%\n",  # 6-digit time: grammar
         "iter 9: loss nan, time 1.00ms, mfu 1.00%\n",
         "iter 9: loss 3.0000, time 1.00ms, mfu 1.00%  \n",  # trailing blanks: grammar
-        "iter 9: loss 3.0000, time 1.0ms, mfu 1.00%\n",  # not train.py's format
+        "iter 9: loss 3.5000, time 1.0ms, mfu 1.00%\n",  # not train.py's format (and not a repeat)
     ])
     fast, taken = _fast_scan(text)
     assert list(np.flatnonzero(taken)) == [0, 1, 2, 3]

@@ -11,6 +11,7 @@ for the facts they need (`ctx.fact('params')`), and each is computed once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from ..nanogpt import lr_at
@@ -133,7 +134,16 @@ def compute_facts(run: Run, *, peak_flops: float | None = None,
 
     peak_flops: the training device's dense peak FLOP/s (see PEAK_FLOPS, peak_flops_for);
     dataset_tokens: the train split's size in tokens, when the run does not say.
+
+    Raises:
+        UsageError: a peak_flops or dataset_tokens that is not a positive number.
     """
+    from ..errors import UsageError
+    if peak_flops is not None and not (isinstance(peak_flops, (int, float)) and 0 < peak_flops < math.inf):
+        raise UsageError(f"peak_flops: {peak_flops!r} is not a positive, finite FLOP/s")
+    if dataset_tokens is not None and (isinstance(dataset_tokens, bool) or not isinstance(dataset_tokens, int)
+                                       or dataset_tokens <= 0):
+        raise UsageError(f"dataset_tokens: {dataset_tokens!r} is not a positive whole number of tokens")
     ctx = Context(run, FACTS, peak_flops=peak_flops, dataset_tokens=dataset_tokens)
     return Facts.of(ctx.fact(name) for name in FACTS)
 

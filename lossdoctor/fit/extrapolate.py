@@ -33,6 +33,7 @@ beyond the last step) and reuses them for every target and scenario.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import TypeVar, cast
 
@@ -92,6 +93,14 @@ def extrapolate(run: Run, to: int, scenarios: tuple[str, ...] = SCENARIOS, level
     return Extrapolator(run, level=level, calibrate=others, reference=reference).extrapolate(to, scenarios, schedule)
 
 
+def _step(to: object) -> int:
+    """The target step as an int: a whole number (600 or 600.0), not a bool, 600.5 or NaN."""
+    ok = isinstance(to, (int, float, np.integer, np.floating)) and not isinstance(to, bool)
+    if not ok or not math.isfinite(float(to)) or float(to) != int(float(to)):  # type: ignore[arg-type]
+        raise CannotExtrapolate(f"the target step must be a whole number of steps, not {to!r}")
+    return int(float(to))  # type: ignore[arg-type]
+
+
 class Extrapolator:
     """One run's fits, made once; predictions at any target step reuse them.
 
@@ -113,9 +122,11 @@ class Extrapolator:
     def extrapolate(self, to: int, scenarios: tuple[str, ...] = SCENARIOS,
                     schedule: CustomLr | None = None) -> Extrapolation:
         """Predict val and train loss at step `to` for each scenario (see `extrapolate`)."""
+        step = _step(to)
+        names = (scenarios,) if isinstance(scenarios, str) else tuple(scenarios)  # one name, not its letters
         custom = scenarios_mod.custom(schedule) if schedule is not None else None
-        key = ("extrapolation", int(to), tuple(scenarios), scenarios_mod.key(custom))
-        return self._once(key, lambda: self._extrapolate(int(to), tuple(scenarios), custom))
+        key = ("extrapolation", step, names, scenarios_mod.key(custom))
+        return self._once(key, lambda: self._extrapolate(step, names, custom))
 
     def _once(self, key: tuple[object, ...], make: Callable[[], T]) -> T:
         if key not in self._done:

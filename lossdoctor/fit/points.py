@@ -64,9 +64,12 @@ def curves(run: Run) -> Curves:
         bad = ~np.isfinite(arr)
         if bad.any():
             raise CannotExtrapolate(f"non-finite {name} loss at step {int(s[bad][0])} (the run diverged)")
-    for s in (ev.step, it.step):
+    for name, s, lines in (("eval", ev.step, ev.line), ("iteration", it.step, it.line)):
         if len(s) > 1 and np.any(np.diff(s) <= 0):
-            raise CannotExtrapolate("steps are not increasing")
+            k = int(np.flatnonzero(np.diff(s) <= 0)[0]) + 1
+            raise CannotExtrapolate(f"steps are not increasing: the {name} at line {int(lines[k]):,} is at step "
+                                    f"{int(s[k]):,}, after one at step {int(s[k - 1]):,} (two runs' lines mixed in "
+                                    "one file? give each run's log apart)")
     if len(ev) >= 3 and ev.val[-1] > ev.val[0] + 0.5 and ev.train[-1] > ev.train[0]:
         raise CannotExtrapolate("the loss is rising (the run diverged)")
     cur = Curves(ev.step.astype(int), ev.train, ev.val, it.step.astype(int), it.loss)

@@ -67,10 +67,12 @@ def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None
     return run
 
 
-def load_many(paths: list[str], *, readers: Sequence[Reader] | None = None) -> list[Run]:
+def load_many(paths: list[str] | str, *, readers: Sequence[Reader] | None = None) -> list[Run]:
     """Read several paths, every run of a file that holds several; a checkpoint that
     follows its own log is merged into it."""
     runs: list[Run] = []
+    if isinstance(paths, (str, os.PathLike)):  # one path, not its characters
+        paths = [os.fspath(paths)]
     for p in paths:
         if os.path.isfile(p):
             found = list(read_runs(p, readers))
@@ -90,6 +92,8 @@ def load_many(paths: list[str], *, readers: Sequence[Reader] | None = None) -> l
 def discover(directory: str = ".") -> list[str]:
     """Logs in `directory`, and its `out*` run directories (their log and ckpt.pt, merged; a
     ckpt.pt alone where there is no log), for `lossdoctor analyze` with no path."""
+    if not os.path.isdir(directory):
+        raise InputError(directory, "not a directory" if os.path.exists(directory) else "no such directory")
     found = []
     for name in sorted(os.listdir(directory)):
         full = os.path.join(directory, name)

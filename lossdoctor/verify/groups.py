@@ -40,10 +40,13 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
     `expect` way?
 
     Raises:
-        UsageError: fewer than 2 logs in a group, or `paired` with groups of different sizes.
+        UsageError: fewer than 2 logs in a group, `paired` with groups of different sizes, or
+            an `expect` other than lower and higher.
         InputError: a group mixes configs (the first differing key is named), or a log has
             no val at the step compared.
     """
+    if expect not in ("lower", "higher"):
+        raise UsageError(f"expect: {expect!r} is not 'lower' or 'higher'")
     for name, group in (("baseline", baseline), ("treatment", treatment)):
         if len(group) < MIN_PER_GROUP:
             raise UsageError(f"--{name}: give at least {MIN_PER_GROUP} logs (one per seed); got {len(group)}")

@@ -1,0 +1,31 @@
+"""The library's entry points: what they take, and the errors they raise for what they do not."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_the_library_takes_one_path_and_refuses_what_is_no_step_or_number():
+    import lossdoctor
+    from conftest import FIXTURES
+    from lossdoctor import verify_groups
+    from lossdoctor.errors import InputError, UsageError
+    from lossdoctor.fit import CannotExtrapolate
+    from lossdoctor.readers import discover, load_many
+    log = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
+    assert len(lossdoctor.analyze(log).runs) == 1 and len(load_many(log)) == 1  # a path, not its characters
+    run = lossdoctor.load(log)
+    for to in (float("nan"), 600.5, True, "600"):
+        with pytest.raises(CannotExtrapolate, match="the target step must be a whole number of steps"):
+            lossdoctor.extrapolate(run, to)  # type: ignore[arg-type]
+    x = lossdoctor.extrapolate(run, 600.0, scenarios="rerun")  # type: ignore[arg-type]
+    assert x.target_step == 600 and [s.name for s in x.scenarios] == ["rerun"]
+    for bad in ({"peak_flops": float("nan")}, {"peak_flops": -1.0}, {"dataset_tokens": -5}, {"dataset_tokens": 0}):
+        with pytest.raises(UsageError):
+            lossdoctor.compute_facts(run, **bad)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="no such directory"):
+        discover(str(FIXTURES / "nope"))
+    with pytest.raises(InputError, match="not a directory"):
+        discover(log)
+    with pytest.raises(UsageError, match="expect: 'bogus'"):
+        verify_groups([run, run], [run, run], expect="bogus")  # type: ignore[arg-type]
