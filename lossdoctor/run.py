@@ -340,7 +340,8 @@ class Run:
 
     @property
     def n_unparsed(self) -> int:
-        return len(self.unparsed)
+        """Lines not understood: all of them (a reader keeps only the first in `unparsed`)."""
+        return max(len(self.unparsed), int(self.line_counts.get("unparsed", 0)))
 
     def lineage(self) -> tuple[int, ...]:
         """Indices of the segments that made the final model: the last segment with

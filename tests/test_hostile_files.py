@@ -185,3 +185,29 @@ def test_a_fifo_is_no_checkpoint(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     with pytest.raises(CheckpointError, match="not a regular file"):
         nc.load_checkpoint(str(fifo))
+
+
+def test_a_log_of_long_junk_lines_keeps_a_bounded_part_of_them_and_counts_all(tmp_path):
+    import lossdoctor
+    from conftest import FIXTURES
+    from lossdoctor.readers.nanogpt import MAX_KEPT_UNPARSED, MAX_UNPARSED_CHARS
+    text = (FIXTURES / "nanogpt" / "cpu_small" / "train.log").read_text()
+    junk = "".join(f"junk {i} " + "x" * 5000 + "\n" for i in range(MAX_KEPT_UNPARSED + 50))
+    path = tmp_path / "junk.log"
+    path.write_text(junk + text)
+    run = lossdoctor.load(str(path))
+    assert run.n_unparsed == MAX_KEPT_UNPARSED + 50 and len(run.unparsed) == MAX_KEPT_UNPARSED
+    assert max(len(u.text) for u in run.unparsed) == MAX_UNPARSED_CHARS and len(run.iters) > 0
+
+
+@pytest.mark.parametrize("make, hint", [
+    (lambda text: text.encode("utf-16"), "UTF-16 text"),
+    (lambda text: __import__("gzip").compress(text.encode()), "gzip-compressed: decompress it first"),
+    (lambda text: text.replace("\n", "\r").encode(), "its lines end in a carriage return alone"),
+])
+def test_a_log_in_another_dress_is_refused_with_what_to_do(tmp_path, make, hint):
+    from conftest import FIXTURES, run_cli
+    path = tmp_path / "dressed.log"
+    path.write_bytes(make((FIXTURES / "nanogpt" / "cpu_small" / "train.log").read_text()))
+    code, out, err = run_cli("analyze", str(path))
+    assert code == 2 and out == "" and hint in err

@@ -38,6 +38,12 @@ _TRAIN_FRAME = re.compile(r"[/\\\\\"]train\.py\"|, in estimate_loss\b")
 _CUT_METRIC = re.compile(r"^(?:i|it|ite|iter|s|st|ste|step)(?:\s\d*(?::.*)?)?$")
 
 
+# lines not understood are counted in full and kept (for the report) up to these bounds, so
+# that memory follows a bound, not a file of junk lines
+MAX_KEPT_UNPARSED = 1000
+MAX_UNPARSED_CHARS = 500
+
+
 @dataclass
 class Record:
     """One understood thing on a line (a line may hold several when ranks glue)."""
@@ -239,7 +245,8 @@ class _LineReader:
         if self.mode == "after_exception":  # the rest of an exception's message
             self.count("traceback")
             return
-        self.out.unparsed.append((n, raw))
+        if len(self.out.unparsed) < MAX_KEPT_UNPARSED:  # the count goes on; the lines kept are bounded
+            self.out.unparsed.append((n, raw[:MAX_UNPARSED_CHARS]))
         self.count("unparsed")
 
     def _metric(self, n: int, text: str) -> bool:

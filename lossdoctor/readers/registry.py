@@ -225,13 +225,28 @@ def read_file(path: str, readers: Sequence[Reader] | None = None) -> Run:
     return runs[0]
 
 
+def _binary_hint(head: bytes) -> str:
+    """What a binary file that is really a log in another dress is, and how to read it."""
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(head) > 3 and head[1::2][:32].count(0) > 24):
+        return (" (UTF-16 text, as Windows PowerShell's `>` writes it: convert it to UTF-8, e.g. "
+                "`iconv -f UTF-16 -t UTF-8 LOG > LOG.txt`)")
+    if head[:2] == b"\x1f\x8b":
+        return " (gzip-compressed: decompress it first, e.g. `gunzip -k LOG.gz`)"
+    if head[:4] in (b"PK\x03\x04",) and b"data.pkl" not in head:
+        return " (a zip archive: extract the log from it first)"
+    return ""
+
+
 def no_reader_reason(sample: Sample, readers: Sequence[Reader]) -> str:
     """Why no reader took `sample`: what kind of file it is and what was looked for."""
     if len(readers) == 1 and readers[0] is not None and len(READERS) > 1:
         r = readers[0]
         return f"not in the {r.name} format" + (f" (looked for {r.looks_for})" if r.looks_for else "")
     if sample.binary:
-        return "binary file, not a training log or a torch checkpoint"
+        return "binary file, not a training log or a torch checkpoint" + _binary_hint(sample.head)
+    if b"\r" in sample.head and b"\n" not in sample.head:  # a `\r` alone is read as a progress bar's redraw
+        return ("its lines end in a carriage return alone (old Mac text): convert them to newlines first, e.g. "
+                "`tr '\\r' '\\n' < LOG > LOG.txt`")
     if list(readers) == READERS:  # every format: name them, not each one's clues
         logs = ", ".join(dict.fromkeys(r.finds for r in readers if r.finds and r.name != "crash-log"))
         return f"no lines of a training log found (looked for {logs}, and a traceback; docs/formats.md)"
