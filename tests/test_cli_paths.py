@@ -56,3 +56,18 @@ def test_a_named_pipe_with_a_writer_is_read(tmp_path: Path, capsys: pytest.Captu
 def test_a_plot_into_a_missing_folder_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["analyze", str(LOG), "--plot", str(tmp_path / "no" / "such" / "x.png")]) == 2
     assert "no such folder" in _one_error(capsys)
+
+
+def test_a_run_folder_with_two_logs_names_the_one_it_does_not_read(tmp_path):
+    import os
+
+    import lossdoctor
+    from conftest import FIXTURES
+    text = (FIXTURES / "nanogpt" / "cpu_small" / "train.log").read_text()
+    (tmp_path / "train.log").write_text(text)
+    (tmp_path / "other.log").write_text(text)
+    os.utime(tmp_path / "train.log", (1_000_000, 1_000_000))  # the older
+    run = lossdoctor.load(str(tmp_path))
+    assert run.source.endswith("other.log")
+    assert any(n.startswith(f"{tmp_path} holds 2 logs: the newest, other.log, is read; not train.log")
+               for n in run.notes)

@@ -10,6 +10,7 @@ table) gives one Run each through load_many.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 
@@ -52,6 +53,12 @@ def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None
     if os.path.isdir(p):
         log, ckpt = _find_in_dir(p)
         run = read_file(log, readers) if log else None
+        if run is not None and (others := _logs_in(p)[:-1]):
+            names = ", ".join(os.path.basename(f) for f in others[-3:])
+            run = dataclasses.replace(run, notes=(*run.notes, f"{p} holds {len(others) + 1} logs: the newest, "
+                                                  f"{os.path.basename(log or '')}, is read; not {names}"
+                                                  + (" and older ones" if len(others) > 3 else "")
+                                                  + " (give a log's path to read it)"))
         if ckpt and checkpoint is None:
             checkpoint = ckpt
         if run is None:
@@ -122,11 +129,16 @@ def _looks_like_log(path: str) -> bool:
 def _find_in_dir(d: str) -> tuple[str | None, str | None]:
     """(newest log, ckpt.pt) in a run directory."""
     ckpt = os.path.join(d, CKPT_NAME) if os.path.isfile(os.path.join(d, CKPT_NAME)) else None
+    logs = _logs_in(d)
+    return (logs[-1] if logs else None), ckpt
+
+
+def _logs_in(d: str) -> list[str]:
+    """The logs in a run directory, oldest first."""
     logs = [os.path.join(d, n) for n in os.listdir(d)
             if _log_name(n) and n.lower() != "readme.md"
             and os.path.isfile(os.path.join(d, n)) and _looks_like_log(os.path.join(d, n))]
-    logs.sort(key=lambda f: (os.path.getmtime(f), f))
-    return (logs[-1] if logs else None), ckpt
+    return sorted(logs, key=lambda f: (os.path.getmtime(f), f))
 
 
 def _record_files(d: str) -> list[str]:
