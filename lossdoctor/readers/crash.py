@@ -35,5 +35,7 @@ def sniff(sample: Sample) -> bool:
 
 def read(sample: Sample) -> Run:
     found = _found(sample)
-    found.notes.append("no metric in this output: the run stopped before its first logged step")
+    found.notes.append("no metric in this output: the run stopped before its first logged step, or printed "
+                       "its metrics to another file (a scheduler's .err file holds stderr only, the metrics "
+                       "are in its .out)")
     return make_run(found, sample.path, Dialect.CRASH, Measures(train="none", eval_train=False))
