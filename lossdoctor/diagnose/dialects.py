@@ -36,7 +36,9 @@ FLAGS: dict[str, dict[str, str]] = {
     "hf": {"batch_size": "--per_device_train_batch_size {}", "learning_rate": "--learning_rate {}",
            "max_iters": "--max_steps {}", "lr_decay_iters": IMPLIED, "weight_decay": "--weight_decay {}",
            "warmup_iters": "--warmup_steps {}", "eval_interval": "--eval_steps {}",
-           "gradient_accumulation_steps": "--gradient_accumulation_steps {}", "grad_clip": "--max_grad_norm {}"},
+           "gradient_accumulation_steps": "--gradient_accumulation_steps {}", "grad_clip": "--max_grad_norm {}",
+           # keep the best-val model: the Trainer's own way (its save and eval strategies must match)
+           "always_save_checkpoint": "--load_best_model_at_end {}"},
 }
 # trainers configured by editing constants in their script: (where, nanoGPT key -> name)
 CONSTANTS: dict[str, tuple[str, dict[str, str]]] = {
@@ -46,7 +48,10 @@ CONSTANTS: dict[str, tuple[str, dict[str, str]]] = {
     "modded-nanogpt": ("its Hyperparameters", {"max_iters": "num_iterations", "lr_decay_iters": IMPLIED,
                                                "eval_interval": "val_loss_every"}),
 }
-VALUES = {("llmc", "init_from", "resume"): "1"}  # llm.c's -y takes 1 for resume
+VALUES = {("llmc", "init_from", "resume"): "1",  # llm.c's -y takes 1 for resume
+          # the best-val model at the end (always_save_checkpoint=False), or the last (True)
+          ("hf", "always_save_checkpoint", "False"): "True --metric_for_best_model eval_loss",
+          ("hf", "always_save_checkpoint", "True"): "False"}
 # (trainer, nanoGPT key): what the trainer has instead of a flag of its own for the key
 NOTES: dict[tuple[str, str], str] = {
     ("nanochat", "init_from"): "nanochat resumes with --resume-from-step=N, N the step of a checkpoint it "
