@@ -28,8 +28,10 @@ if TYPE_CHECKING:
     from ..run import Run
     from .registry import Sample
 
-STEP = re.compile(r"^step\s+(\d+)/(\d+) \| loss\s+(\S+) .*?\| norm\s+(\S+) .*?\| lr (\S+) \| ([\d.]+) ms"
-                  r"(?: \| ([\d.]+)% bf16 MFU \| (\d+) tok/s)?")
+# a line cut after its lr (a process killed mid-print, its time limit's message run on) still
+# gives its step and loss: the ms and what follows are optional
+STEP = re.compile(r"^step\s+(\d+)/(\d+) \| loss\s+(\S+) .*?\| norm\s+(\S+) .*?\| lr (\S+) \|"
+                  r"(?: ([\d.]+) ms(?: \| ([\d.]+)% bf16 MFU \| (\d+) tok/s)?)?")
 VAL = re.compile(r"^val loss (\S+)")
 SAVE = re.compile(r"^Writing checkpoint at step (\d+)")
 HELLA = re.compile(r"HellaSwag: (\d+)/(\d+) = ([\d.]+)")
@@ -87,7 +89,8 @@ def _step(found: Found, n: int, m: re.Match[str]) -> int:
     step = int(m.group(1))
     if (loss := number(m.group(3))) is not None:
         found.train.add(step, loss, n)
-    found.time_ms[step] = float(m.group(6))
+    if m.group(6) is not None:
+        found.time_ms[step] = float(m.group(6))
     if len(found.time_ms) > 2 * len(found.train) + 16:  # drop the times of points thinned out (Points)
         kept = {*found.train.step, step}
         found.time_ms = {s: t for s, t in found.time_ms.items() if s in kept}
