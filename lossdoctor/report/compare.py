@@ -11,6 +11,7 @@ from rich.text import Text
 
 from ..compare import UNKNOWN_ORIGIN, Comparison, Reachable, ToReach
 from ..run import Run
+from .findings import bullets
 from .names import title_names
 
 LABELS = {"params": "parameters", "tokens_per_iter": "tokens / iteration", "steps_done": "steps",
@@ -97,7 +98,7 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
     if c.to_reach is not None and verbose:  # else the verdict says it
         parts.append(Text(_reach(c.to_reach), style="bold"))
     if c.notes:
-        parts.append(Text("\n".join(f"• {n}" for n in c.notes)))
+        parts.append(bullets(list(c.notes)))
     return Panel(Group(*parts), title="Gap between runs", title_align="left")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.padding import Padding
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -47,8 +48,8 @@ def render_diagnosis(d: Diagnosis, verbose: bool = True, title: str | None = Non
         if more > 0:
             lines.append(f"... and {more} more (--format json lists them all)")
         n = len(d.not_applicable)
-        parts.append(Text(f"Not applicable to this run ({n} rule{'s' if n != 1 else ''}):\n  "
-                          + "\n  ".join(lines), style="dim"))
+        parts.append(Text(f"Not applicable to this run ({n} rule{'s' if n != 1 else ''}):", style="dim"))
+        parts.append(Padding(bullets(lines, style="dim"), (0, 0, 0, 2)))
     counts = f"{len(d.findings)} ({_counts(d)})"
     head = f"Findings: {counts}; {len(d.passed)} rules passed, {len(d.not_applicable)} not applicable"
     if title is not None:
@@ -105,6 +106,16 @@ def _finding(i: int, f: Finding, verbose: bool = True) -> RenderableType:
     if ev and verbose:
         body.add_row("evidence", Text(ev, style="dim"))
     return Group(head, body)
+
+
+def bullets(items: list[str], style: str = "") -> Table:
+    """A bulleted list whose wrapped lines hang under their text, not under the bullet."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    for item in items:
+        grid.add_row("•", Text(item, style=style))
+    return grid
 
 
 def _code(rule_id: str) -> str:

@@ -17,7 +17,7 @@ from ..diagnose import Diagnosis
 from ..facts import Fact, Facts
 from ..nanogpt import MACHINE_DEPENDENT_DEFAULTS
 from ..run import Run
-from .findings import render_diagnosis
+from .findings import bullets, render_diagnosis
 from .names import title_names
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -44,7 +44,7 @@ def render(analysis: Analysis, verbose: bool = False) -> RenderableType:
         from .compare import render as render_comparison
         parts.append(render_comparison(analysis.comparison, list(analysis.runs), verbose))
     if analysis.rule_errors:
-        parts.append(Panel("\n".join(f"• {e}" for e in analysis.rule_errors),
+        parts.append(Panel(bullets(list(analysis.rule_errors)),
                            title="Rule files that did not load (the others did)", title_align="left",
                            border_style="red"))
     return Group(*parts)
@@ -65,7 +65,7 @@ def render_run(run: Run, facts: Facts, diagnosis: Diagnosis | None = None,
         notes.append(f"{run.n_unparsed} line(s) not understood (kept; first at line {first.line}: "
                      f"{first.text.strip()[:70]!r})")
     if notes:
-        parts.append(Panel("\n".join(f"• {n}" for n in notes), title="Notes", title_align="left",
+        parts.append(Panel(bullets(notes), title="Notes", title_align="left",
                            border_style="yellow"))
     return Group(*parts)
 
