@@ -260,6 +260,7 @@ def test_fast_path_takes_every_shape_and_leaves_the_rest():
     run = parse_text(text)  # the grammar reads what the fast path left
     assert list(run.iters.step) == [10, 100, 101, 12345678, 123456789, 7, 8, 9, 9, 9]
     assert run.iters.loss[5] == 1000.0 and run.iters.time_ms[6] == 100000.0
+    assert run.line_counts["iter"] == 10  # the lines the fast path took and those the grammar read
 
 
 def test_fast_path_reads_the_last_lines_of_a_file():

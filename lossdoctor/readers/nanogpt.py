@@ -158,7 +158,7 @@ def scan_chunks(pieces: Iterable[np.ndarray], *, markdown: bool = False) -> Scan
             reader.feed(base, a[start:].tobytes().decode("utf-8", "replace"), partial=True)
     reader.finish()
     out.fast, out.n_lines, out.iter_stride = store.result(), base, store.stride
-    out.counts["iter"] = store.seen
+    out.counts["iter"] = store.seen + out.counts.get("iter", 0)  # the fast path's and the grammar's
     return out
 
 
