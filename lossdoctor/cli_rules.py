@@ -8,7 +8,7 @@ from typing import Any
 
 
 def add_parser(sub: Any) -> None:
-    from .cli import _positive_int as positive_int
+    from .cli import _width
     r = sub.add_parser("rules", help="list, show and test the diagnosis rules",
                        description="The rules that turn facts into findings (docs/rules.md).")
     rsub = r.add_subparsers(dest="rules_command", metavar="ACTION")
@@ -21,7 +21,7 @@ def add_parser(sub: Any) -> None:
     for q in (rl, rs, rd):
         q.add_argument("--rules", action="append", metavar="DIR", help="add the rules in DIR")
     for q in (rl, rs):
-        q.add_argument("--width", type=positive_int, default=None)
+        q.add_argument("--width", type=_width, default=None)
     r.set_defaults(func=cmd_rules)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 
 def add_parser(sub: Any) -> None:
-    from .cli import _positive_float, _positive_int
+    from .cli import _positive_float, _positive_int, _width
     sm = sub.add_parser("sample", help="generate text from checkpoints, side by side",
                         description="Generate text from each checkpoint (nanoGPT's or lossdoctor's ckpt.pt) with the "
                                     "built-in model, side by side, each headed by its step and the val loss it "
@@ -21,7 +21,7 @@ def add_parser(sub: Any) -> None:
     sm.add_argument("--data", metavar="TEXT|DIR", help="the training text or data directory, to decode with "
                                                      "when no meta.pkl is next to the checkpoint")
     sm.add_argument("--meta", metavar="META.pkl", help="a nanoGPT meta.pkl to decode with")
-    sm.add_argument("--width", type=_positive_int, default=None)
+    sm.add_argument("--width", type=_width, default=None)
     sm.add_argument("--debug", action="store_true", help="show tracebacks")
     sm.set_defaults(func=run)
 

@@ -36,6 +36,7 @@ examples:
 
 
 def add_parser(sub: Any) -> None:
+    from .cli import _width
     v = sub.add_parser("verify", help="settle recommendations by A/B experiments over seeds, with a "
                                       "significance test (or compare groups of existing runs)",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -70,7 +71,7 @@ def add_parser(sub: Any) -> None:
     v.add_argument("--out", metavar="DIR", default="verify-out",
                    help="where trainings and results are kept; run again to resume (default verify-out)")
     v.add_argument("--format", choices=("rich", "plain", "json", "markdown"), default=None)
-    v.add_argument("--width", type=int, default=None)
+    v.add_argument("--width", type=_width, default=None)
     v.add_argument("--debug", action="store_true", help="show tracebacks")
     v.set_defaults(func=cmd_verify)
 

@@ -217,3 +217,11 @@ def test_a_full_disk_is_an_error_of_the_machine_not_a_bug_to_report():
                               stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.startswith("lossdoctor: error: No space left on device")
     assert "internal error" not in done.stderr
+
+
+def test_a_width_too_narrow_for_the_report_is_a_usage_error():
+    log = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
+    code, out, err = run_cli("analyze", "--width", "5", log)
+    assert code == 2 and out == "" and "--width: must be at least 40 columns: 5" in err
+    code, out, _ = run_cli("analyze", "--width", "40", log)
+    assert code == 0 and "Findings" in out and max(len(x) for x in out.splitlines()) <= 40
