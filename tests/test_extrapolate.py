@@ -599,6 +599,8 @@ def test_a_custom_warmup_other_than_the_run_s_says_what_the_law_does_not_model(s
     assert "its warmup is 10 steps, the run's 100" in other.scenarios[-1].note
     same = extrapolate(synthetic, 3000, scenarios=("custom",), schedule={"warmup_iters": 100, "min_lr": 5e-5})
     assert same.scenarios[-1].note is None
+    with pytest.raises(CannotExtrapolate, match=r"the schedule's warmup \(3,000 steps\) does not end by step 3,000"):
+        extrapolate(synthetic, 3000, scenarios=("custom",), schedule={"warmup_iters": 3000})
 
 
 def test_a_fine_tune_from_gpt2_weights_is_not_extrapolated():

@@ -77,6 +77,9 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
             if p.min_lr > p.learning_rate:
                 raise CannotExtrapolate(f"the schedule's min_lr ({p.min_lr:g}) is above its learning_rate "
                                         f"({p.learning_rate:g})")
+            if p.warmup_iters >= to:  # the law counts warmup steps at the peak (notes.warmup_caveat)
+                raise CannotExtrapolate(f"the schedule's warmup ({p.warmup_iters:,} steps) does not end by step "
+                                        f"{to:,}: the law does not model warmup, which it counts at the peak LR")
             flags = (f"{fresh}--max_iters={to} --learning_rate={p.learning_rate:g} --warmup_iters="
                      f"{p.warmup_iters} --lr_decay_iters={p.lr_decay_iters} --min_lr={p.min_lr:g}")
             return p.lr(np.arange(to + 1)), flags
