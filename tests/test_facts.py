@@ -1009,3 +1009,12 @@ def test_a_cpu_run_s_default_dtype_is_not_named_as_one_of_the_two():
     f = compute_facts(parse_text(text))
     assert f["dtype"].value == "float16 or bfloat16" and f["dtype"].status == "assumed"
     assert f.value("dtype_effective") == "float32"
+
+
+def test_a_log_that_fused_adamw_ran_on_cuda_even_where_its_device_is_an_expression():
+    from conftest import parse_text
+    evals = "".join(f"step {s}: train loss {3 - s / 1000:.4f}, val loss {3.1 - s / 1000:.4f}\n" for s in (0, 100, 200))
+    fused = compute_facts(parse_text("using fused AdamW: True\n" + evals))
+    assert fused.value("device_type") == "cuda" and fused["device_type"].status == "inferred"
+    # False says nothing: old torch has no fused AdamW on any device
+    assert not compute_facts(parse_text("using fused AdamW: False\n" + evals))["device_type"].known

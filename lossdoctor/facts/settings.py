@@ -150,6 +150,10 @@ def device_type(ctx: Context) -> Fact:
     'mps' case there: an MPS run gets device_type 'cpu', hence no autocast."""
     name, src = "device_type", "train.py: 'cuda' if 'cuda' in device else 'cpu'"
     dev = ctx.fact("device")
+    if not (dev.known and isinstance(dev.value, str)) and ctx.run.header.fused_adamw is True:
+        # model.py: `use_fused = fused_available and device_type == 'cuda'`, then prints it
+        return Fact(name, "cuda", "", "inferred", "log: `using fused AdamW: True`",
+                    "inferred: nanoGPT fuses AdamW only where device_type is 'cuda'")
     if not dev.known:
         return missing(name, "", src, dev)
     if not isinstance(dev.value, str):
