@@ -548,3 +548,14 @@ def test_a_summary_row_has_no_best_val_and_heads_alone_are_not_model_size():
     assert facts.value("final_val") == pytest.approx(1.7044, abs=1e-4)
     assert not facts["best_val"].known and "final val only" in facts["best_val"].note
     assert not facts["best_val_step"].known
+
+
+def test_two_runs_without_gap_or_differing_config_say_why_nothing_is_attributed(tmp_path):
+    import shutil
+    a = FIXTURES / "nanogpt" / "cpu_small" / "train.log"
+    b = tmp_path / "copy.log"
+    shutil.copy(a, b)
+    code, out, _ = run_cli("analyze", str(a), str(b), "--format", "json")
+    c = json.loads(out)["comparison"]
+    assert c["attribution"] == [] and c["unexplained"] is None
+    assert c["unattributed"] == "no gap: the runs end at the same val and no config key differs"

@@ -125,7 +125,8 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
                      "tokenizers or datasets, so the gap is not attributed")
         return Comparison(b, a, metric, gap, False, diff, side, ov, (), None, tuple(notes), None, table)
     if a == b or abs(gap) < 1e-12 and not diff:
-        return Comparison(b, a, metric, 0.0, True, diff, side, ov, (), None, tuple(notes), None, table)
+        return Comparison(b, a, metric, 0.0, True, diff, side, ov, (), None, tuple(notes), None, table,
+                          unattributed=f"no gap: the runs end at the same {metric} and no config key differs")
     untrained = [who for who, r, f in (("the worse run", ra, fa), ("the better run", rb, fb))
                  if r.format != Dialect.WANDB_RUNS and f.value("final_step") == 0  # a table's row has no steps
                  and f.value("steps_done") is not None and f.value("steps_done") <= 1]

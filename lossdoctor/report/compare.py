@@ -91,10 +91,10 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
                           + "; -v shows them, the runs side by side and each cause's method", style="dim"))
     if c.attribution or c.unexplained is not None:
         parts += _attribution(c, verbose)
+    elif c.comparable and c.gap == 0 and not c.diff:
+        parts.append(Text("No gap and no differing config: nothing to attribute."))
     elif c.unattributed is not None:
         parts.append(Text(f"The gap is not attributed: {c.unattributed}."))
-    elif c.comparable:
-        parts.append(Text("No gap and no differing config: nothing to attribute."))
     if c.to_reach is not None and verbose:  # else the verdict says it
         parts.append(Text(_reach(c.to_reach), style="bold"))
     if c.notes:
