@@ -145,7 +145,7 @@ def _add_analyze(sub: Subparsers) -> None:
                    help="a directory of rule files added to the built-in ones (same id: yours wins); repeatable")
     a.add_argument("--fail-on", choices=("info", "warning", "error"), default=None,
                    help="exit 1 when a finding at this severity or above is present")
-    a.add_argument("--width", type=_width, default=None,
+    a.add_argument("--width", type=_width, default=None, metavar="N",
                    help=f"console width, at least {MIN_WIDTH} (default: terminal)")
     a.add_argument("--plot", metavar="FILE.png",
                    help="draw train and val of each run against steps and tokens, best val marked, and "
@@ -178,7 +178,8 @@ def _add_extrapolate(sub: Subparsers) -> None:
                         "(joined by default when the run's config is theirs)")
     x.add_argument("--format", choices=("rich", "plain", "json", "markdown"), default=None)
     x.add_argument("--plot", metavar="FILE.png", help="plot the curve, the fit and each scenario (needs matplotlib)")
-    x.add_argument("--width", type=_width, default=None)
+    x.add_argument("--width", type=_width, default=None, metavar="N",
+                   help=f"console width, at least {MIN_WIDTH} (default: terminal)")
     x.add_argument("--debug", action="store_true", help="show tracebacks")
     x.set_defaults(func=_cmd_extrapolate)
 

@@ -16,12 +16,14 @@ def add_parser(sub: Any) -> None:
     rs = rsub.add_parser("show", help="one rule in full")
     rs.add_argument("rule", metavar="ID", help="its id, code (LD101) or name (still-improving)")
     rt = rsub.add_parser("test", help="load the rule files in DIR and run their cases")
-    rt.add_argument("dir", metavar="DIR")
+    rt.add_argument("dir", metavar="DIR", help="a folder of rule files (*.yaml); exit 0 when every case passes, "
+                                              "1 when one fails, 2 when a file does not load")
     rd = rsub.add_parser("doc", help="print docs/rules.md (Markdown) from the rule files")
     for q in (rl, rs, rd):
         q.add_argument("--rules", action="append", metavar="DIR", help="add the rules in DIR")
     for q in (rl, rs):
-        q.add_argument("--width", type=_width, default=None)
+        q.add_argument("--width", type=_width, default=None, metavar="N",
+                       help="console width, at least 40 (default: terminal)")
     r.set_defaults(func=cmd_rules)
 
 

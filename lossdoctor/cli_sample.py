@@ -21,7 +21,8 @@ def add_parser(sub: Any) -> None:
     sm.add_argument("--data", metavar="TEXT|DIR", help="the training text or data directory, to decode with "
                                                      "when no meta.pkl is next to the checkpoint")
     sm.add_argument("--meta", metavar="META.pkl", help="a nanoGPT meta.pkl to decode with")
-    sm.add_argument("--width", type=_width, default=None)
+    sm.add_argument("--width", type=_width, default=None, metavar="N",
+                    help="console width, at least 40 (default: terminal)")
     sm.add_argument("--debug", action="store_true", help="show tracebacks")
     sm.set_defaults(func=run)
 

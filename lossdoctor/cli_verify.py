@@ -71,7 +71,8 @@ def add_parser(sub: Any) -> None:
     v.add_argument("--out", metavar="DIR", default="verify-out",
                    help="where trainings and results are kept; run again to resume (default verify-out)")
     v.add_argument("--format", choices=("rich", "plain", "json", "markdown"), default=None)
-    v.add_argument("--width", type=_width, default=None)
+    v.add_argument("--width", type=_width, default=None, metavar="N",
+                   help="console width, at least 40 (default: terminal)")
     v.add_argument("--debug", action="store_true", help="show tracebacks")
     v.set_defaults(func=cmd_verify)
 

@@ -70,7 +70,7 @@ def test_no_metric_gets_one_line_naming_why() -> None:
     why = {name: _losses(_analyze(name).facts[0]) for name in ("oom_before_step.log", "timelimit.err",
                                                                 "llmc_assert.log")}
     assert why["oom_before_step.log"] == ("no metric in this file (out of memory, log line 7): the run stopped "
-                                          "before its first, or printed them elsewhere")  # a stderr file has none
+                                          "before its first metric, or printed its metrics to another file")
     assert "(time limit, log line 2)" in why["timelimit.err"]
     assert "(failed assertion, log line 1)" in why["llmc_assert.log"]
 

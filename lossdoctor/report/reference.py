@@ -42,6 +42,10 @@ def _cli_markdown(parser: argparse.ArgumentParser, train_help: str) -> str:
         seen.add(id(p))
         text = train_help if name == "train" else p.format_help()
         out += [f"## lossdoctor {name}", "", "```", text.rstrip(), "```", ""]
+        for action in p._actions:  # a command's own sub-commands (rules list, show, doc, test)
+            if isinstance(action, argparse._SubParsersAction):
+                for sub_name, sp in action.choices.items():
+                    out += [f"### lossdoctor {name} {sub_name}", "", "```", sp.format_help().rstrip(), "```", ""]
     return "\n".join(out)
 
 

@@ -67,7 +67,8 @@ def _losses(f: Facts) -> str:
     final, best, step, steps = (f.value(k) for k in ("final_val", "best_val", "best_val_step", "steps_done"))
     if final is None:
         if not steps and (why := _stopped(f)):
-            return f"no metric in this file ({why}): the run stopped before its first, or printed them elsewhere"
+            return (f"no metric in this file ({why}): the run stopped before its first metric, or printed its "
+                    "metrics to another file")
         train = f.value("final_train")
         if best is not None:  # a checkpoint alone: the best val it saved, no curve
             return (f"no val curve; best val {best:.4f}" + (f" at step {step:,}" if step is not None else "")
