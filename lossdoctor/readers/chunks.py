@@ -75,9 +75,13 @@ class IterStore:
         self.seen += n
         fast = FastIters(fast.line + base, fast.step, fast.loss, fast.time_ms, fast.mfu)
         self.last = _take(fast, np.array([n - 1]))
-        keep = np.flatnonzero(order % self.stride == 0)
-        self.parts.append((order[keep], _take(fast, keep)))
-        self.kept += len(keep)
+        if self.stride == 1:  # every line kept: no copy
+            self.parts.append((order, fast))
+            self.kept += n
+        else:
+            keep = np.flatnonzero(order % self.stride == 0)
+            self.parts.append((order[keep], _take(fast, keep)))
+            self.kept += len(keep)
         while self.kept > self.cap:
             self.stride *= 2
             self.parts = [(o[o % self.stride == 0], _take(f, np.flatnonzero(o % self.stride == 0)))
