@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from . import cli_args as args_mod
 from .cli_train import run_train
 
 if TYPE_CHECKING:
-    import numpy as np
     from rich.console import Console
 
     from .diagnose import Diagnosis
@@ -136,17 +135,17 @@ def _add_analyze(sub: Subparsers) -> None:
     a.add_argument("--format", choices=("rich", "plain", "json", "markdown"), default=None,
                    help="output format (default: rich on a terminal, plain otherwise)")
     _add_input_format(a)
-    a.add_argument("--peak-flops", type=_positive_float, metavar="FLOPS",
+    a.add_argument("--peak-flops", type=args_mod.positive_float, metavar="FLOPS",
                    help="peak FLOP/s of the device the run used, e.g. 989e12 (H100 SXM bf16) "
                         "or a GPU name such as H100; MFU is recomputed against it")
-    a.add_argument("--dataset-tokens", type=_positive_int, metavar="N",
+    a.add_argument("--dataset-tokens", type=args_mod.positive_int, metavar="N",
                    help="tokens in the training split, for epochs")
     a.add_argument("--rules", action="append", metavar="DIR",
                    help="a directory of rule files added to the built-in ones (same id: yours wins); repeatable")
     a.add_argument("--fail-on", choices=("info", "warning", "error"), default=None,
                    help="exit 1 when a finding at this severity or above is present")
-    a.add_argument("--width", type=_width, default=None, metavar="N",
-                   help=f"console width, at least {MIN_WIDTH} (default: terminal)")
+    a.add_argument("--width", type=args_mod.width, default=None, metavar="N",
+                   help=f"console width, at least {args_mod.MIN_WIDTH} (default: terminal)")
     a.add_argument("--plot", metavar="FILE.png",
                    help="draw train and val of each run against steps and tokens, best val marked, and "
                         "for one run its fit and extrapolation (needs matplotlib)")
@@ -163,7 +162,7 @@ def _add_extrapolate(sub: Subparsers) -> None:
                               "(--init_from=resume with the new schedule), constant (resume at min_lr), "
                               "custom (--schedule)", formatter_class=WholeWords)
     x.add_argument("path", metavar="LOG|CKPT|DIR")
-    x.add_argument("--to", type=_positive_int, required=True, metavar="N", help="target step")
+    x.add_argument("--to", type=args_mod.positive_int, required=True, metavar="N", help="target step")
     _add_input_format(x)
     x.add_argument("--level", type=float, default=0.8, help="interval level (default 0.8)")
     x.add_argument("--scenario", action="append", choices=("rerun", "resume", "constant", "custom"),
@@ -178,8 +177,8 @@ def _add_extrapolate(sub: Subparsers) -> None:
                         "(joined by default when the run's config is theirs)")
     x.add_argument("--format", choices=("rich", "plain", "json", "markdown"), default=None)
     x.add_argument("--plot", metavar="FILE.png", help="plot the curve, the fit and each scenario (needs matplotlib)")
-    x.add_argument("--width", type=_width, default=None, metavar="N",
-                   help=f"console width, at least {MIN_WIDTH} (default: terminal)")
+    x.add_argument("--width", type=args_mod.width, default=None, metavar="N",
+                   help=f"console width, at least {args_mod.MIN_WIDTH} (default: terminal)")
     x.add_argument("--debug", action="store_true", help="show tracebacks")
     x.set_defaults(func=_cmd_extrapolate)
 
@@ -276,7 +275,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     if args.plot:
         from .report.plot import check_path
         check_path(args.plot)
-    peak = _peak_flops(args.peak_flops)
+    peak = args_mod.peak_flops(args.peak_flops)
     result = analyze(args.paths or None, peak_flops=peak, dataset_tokens=args.dataset_tokens,
                      rules_dirs=args.rules, readers=_readers(args))
     for err in result.rule_errors:
@@ -326,7 +325,7 @@ def _cmd_extrapolate(args: argparse.Namespace) -> int:
     if args.plot:
         from .report.plot import check_path
         check_path(args.plot)
-    schedule = _read_schedule(args.schedule) if args.schedule else None
+    schedule = args_mod.read_schedule(args.schedule) if args.schedule else None
     default = ("rerun", "resume", "constant") + (("custom",) if schedule is not None else ())
     scenarios = tuple(args.scenario or default)
     if "custom" in scenarios and schedule is None:
@@ -358,128 +357,6 @@ def _cmd_extrapolate(args: argparse.Namespace) -> int:
     from .report.extrapolation import render
     _console(args).print(render(run, result))
     return EXIT_OK
-
-
-def _read_schedule(spec: str) -> dict[str, Any] | np.ndarray:
-    """'key=value,...' for warmup_iters, lr_decay_iters, min_lr, learning_rate; or a file."""
-    import os
-
-    from .errors import UsageError
-    if os.path.exists(spec):
-        return _read_lr_file(spec)
-    if "=" not in spec:
-        raise UsageError(f"--schedule {spec}: no such file, and not key=value pairs (warmup_iters=..., "
-                         "lr_decay_iters=..., min_lr=..., learning_rate=...)")
-    out: dict[str, Any] = {}
-    kinds = {"warmup_iters": int, "lr_decay_iters": int, "min_lr": float, "learning_rate": float}
-    least = {"warmup_iters": 0, "lr_decay_iters": 1, "min_lr": 0, "learning_rate": 0}  # learning_rate: above it
-    for part in spec.split(","):
-        key, _, value = part.partition("=")
-        key = key.strip()
-        if key not in kinds:
-            raise UsageError(f"--schedule: unknown key {key!r} (use {', '.join(kinds)}, or a file)")
-        try:
-            number = float(value)
-        except ValueError:
-            raise UsageError(f"--schedule: {key}={value!r} is not a number") from None
-        if not math.isfinite(number) or number < least[key] or key == "learning_rate" and number == 0:
-            bound = "above 0" if key == "learning_rate" else f"at least {least[key]}"
-            raise UsageError(f"--schedule: {key}={value.strip()}: must be a finite number {bound}")
-        out[key] = int(number) if kinds[key] is int else number
-    if out.get("min_lr", 0.0) > out.get("learning_rate", math.inf):
-        raise UsageError(f"--schedule: min_lr={out['min_lr']:g} is above learning_rate={out['learning_rate']:g}")
-    out["decay_lr"] = True
-    return out
-
-
-def _read_lr_file(path: str) -> np.ndarray:
-    """One non-negative LR per line (blank lines and # comments skipped)."""
-    import stat
-
-    import numpy as np
-
-    from .errors import UsageError
-    from .fit.limits import MAX_FIT_STEPS
-    try:
-        info = os.stat(path)
-    except OSError as e:
-        raise UsageError(f"--schedule {path}: {e.strerror or e}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise UsageError(f"--schedule {path}: not a regular file (a file of one LR per line, or key=value pairs)")
-    limit = 32 * (MAX_FIT_STEPS + 1)  # bytes: one LR a line for every step the fit can sum, 32 characters each
-    if info.st_size > limit:
-        raise UsageError(f"--schedule {path}: {info.st_size:,} bytes, more than {limit:,}: the fit sums at most "
-                         f"{MAX_FIT_STEPS:,} steps' LRs")
-    values = []
-    try:
-        f = open(path, encoding="utf-8", errors="replace")
-    except OSError as e:
-        raise UsageError(f"--schedule {path}: {e.strerror or e}") from None
-    with f:
-        for n, line in enumerate(f, 1):
-            text = line.split("#", 1)[0].strip()
-            if not text:
-                continue
-            try:
-                lr = float(text)
-            except ValueError:
-                raise UsageError(f"{path}: line {n}: {text[:40]!r} is not a number (one LR per line)") from None
-            if not math.isfinite(lr) or lr < 0:
-                raise UsageError(f"{path}: line {n}: {text[:40]} is not a non-negative finite LR")
-            values.append(lr)
-    if not values:
-        raise UsageError(f"{path}: no LRs in it (one LR per line)")
-    return np.array(values)
-
-
-def _peak_flops(value: float | str | None) -> float | None:
-    if value is None or isinstance(value, float):
-        return value
-    from .errors import UsageError
-    from .facts.speed import peak_flops_for
-    peak = peak_flops_for(value)
-    if peak is None:
-        raise UsageError(f"--peak-flops: unknown device {value!r}; give a number such as 312e12")
-    return peak
-
-
-def _positive_float(text: str) -> float | str:
-    try:
-        x = float(text)
-    except ValueError:
-        return text  # a device name, resolved later
-    if not 0 < x < math.inf:
-        raise argparse.ArgumentTypeError(f"must be a finite positive number: {text}")
-    return x
-
-
-def _positive_int(text: str) -> int:
-    """A count such as 5000, 5_000, 5,000 or 5e3 (a whole number in scientific notation)."""
-    clean = text.replace(",", "").replace("_", "")
-    try:
-        x = int(clean)
-    except ValueError:
-        try:
-            f = float(clean)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text}") from None
-        if not (math.isfinite(f) and f.is_integer() and abs(f) < 1e18):
-            raise argparse.ArgumentTypeError(f"not an integer: {text}") from None
-        x = int(f)
-    if x <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text}")
-    return x
-
-
-MIN_WIDTH = 40  # columns: below this the report's tables cannot show their columns
-
-
-def _width(text: str) -> int:
-    """--width: a console width the report can be laid out in."""
-    x = _positive_int(text)
-    if x < MIN_WIDTH:
-        raise argparse.ArgumentTypeError(f"must be at least {MIN_WIDTH} columns: {text}")
-    return x
 
 
 if __name__ == "__main__":

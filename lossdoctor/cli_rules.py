@@ -8,7 +8,7 @@ from typing import Any
 
 
 def add_parser(sub: Any) -> None:
-    from .cli import _width
+    from .cli_args import width as _width
     r = sub.add_parser("rules", help="list, show and test the diagnosis rules",
                        description="The rules that turn facts into findings (docs/rules.md).")
     rsub = r.add_subparsers(dest="rules_command", metavar="ACTION")

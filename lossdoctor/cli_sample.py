@@ -7,7 +7,9 @@ from typing import Any
 
 
 def add_parser(sub: Any) -> None:
-    from .cli import _positive_float, _positive_int, _width
+    from .cli_args import positive_float as _positive_float
+    from .cli_args import positive_int as _positive_int
+    from .cli_args import width as _width
     sm = sub.add_parser("sample", help="generate text from checkpoints, side by side",
                         description="Generate text from each checkpoint (nanoGPT's or lossdoctor's ckpt.pt) with the "
                                     "built-in model, side by side, each headed by its step and the val loss it "

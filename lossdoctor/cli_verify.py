@@ -36,7 +36,7 @@ examples:
 
 
 def add_parser(sub: Any) -> None:
-    from .cli import _width
+    from .cli_args import width as _width
     v = sub.add_parser("verify", help="settle recommendations by A/B experiments over seeds, with a "
                                       "significance test (or compare groups of existing runs)",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)

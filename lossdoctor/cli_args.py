@@ -1,0 +1,132 @@
+"""The command line's argument types: counts, rates, widths, device peaks and LR schedules,
+each checked where it is read, so that a bad value is a usage error naming the flag."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+def read_schedule(spec: str) -> dict[str, Any] | np.ndarray:
+    """'key=value,...' for warmup_iters, lr_decay_iters, min_lr, learning_rate; or a file."""
+    from .errors import UsageError
+    if os.path.exists(spec):
+        return read_lr_file(spec)
+    if "=" not in spec:
+        raise UsageError(f"--schedule {spec}: no such file, and not key=value pairs (warmup_iters=..., "
+                         "lr_decay_iters=..., min_lr=..., learning_rate=...)")
+    out: dict[str, Any] = {}
+    kinds = {"warmup_iters": int, "lr_decay_iters": int, "min_lr": float, "learning_rate": float}
+    least = {"warmup_iters": 0, "lr_decay_iters": 1, "min_lr": 0, "learning_rate": 0}  # learning_rate: above it
+    for part in spec.split(","):
+        key, _, value = part.partition("=")
+        key = key.strip()
+        if key not in kinds:
+            raise UsageError(f"--schedule: unknown key {key!r} (use {', '.join(kinds)}, or a file)")
+        try:
+            number = float(value)
+        except ValueError:
+            raise UsageError(f"--schedule: {key}={value!r} is not a number") from None
+        if not math.isfinite(number) or number < least[key] or key == "learning_rate" and number == 0:
+            bound = "above 0" if key == "learning_rate" else f"at least {least[key]}"
+            raise UsageError(f"--schedule: {key}={value.strip()}: must be a finite number {bound}")
+        out[key] = int(number) if kinds[key] is int else number
+    if out.get("min_lr", 0.0) > out.get("learning_rate", math.inf):
+        raise UsageError(f"--schedule: min_lr={out['min_lr']:g} is above learning_rate={out['learning_rate']:g}")
+    out["decay_lr"] = True
+    return out
+
+
+def read_lr_file(path: str) -> np.ndarray:
+    """One non-negative LR per line (blank lines and # comments skipped)."""
+    import stat
+
+    import numpy as np
+
+    from .errors import UsageError
+    from .fit.limits import MAX_FIT_STEPS
+    try:
+        info = os.stat(path)
+    except OSError as e:
+        raise UsageError(f"--schedule {path}: {e.strerror or e}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(f"--schedule {path}: not a regular file (a file of one LR per line, or key=value pairs)")
+    limit = 32 * (MAX_FIT_STEPS + 1)  # bytes: one LR a line for every step the fit can sum, 32 characters each
+    if info.st_size > limit:
+        raise UsageError(f"--schedule {path}: {info.st_size:,} bytes, more than {limit:,}: the fit sums at most "
+                         f"{MAX_FIT_STEPS:,} steps' LRs")
+    values = []
+    try:
+        f = open(path, encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise UsageError(f"--schedule {path}: {e.strerror or e}") from None
+    with f:
+        for n, line in enumerate(f, 1):
+            text = line.split("#", 1)[0].strip()
+            if not text:
+                continue
+            try:
+                lr = float(text)
+            except ValueError:
+                raise UsageError(f"{path}: line {n}: {text[:40]!r} is not a number (one LR per line)") from None
+            if not math.isfinite(lr) or lr < 0:
+                raise UsageError(f"{path}: line {n}: {text[:40]} is not a non-negative finite LR")
+            values.append(lr)
+    if not values:
+        raise UsageError(f"{path}: no LRs in it (one LR per line)")
+    return np.array(values)
+
+
+def peak_flops(value: float | str | None) -> float | None:
+    if value is None or isinstance(value, float):
+        return value
+    from .errors import UsageError
+    from .facts.speed import peak_flops_for
+    peak = peak_flops_for(value)
+    if peak is None:
+        raise UsageError(f"--peak-flops: unknown device {value!r}; give a number such as 312e12")
+    return peak
+
+
+def positive_float(text: str) -> float | str:
+    try:
+        x = float(text)
+    except ValueError:
+        return text  # a device name, resolved later
+    if not 0 < x < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite positive number: {text}")
+    return x
+
+
+def positive_int(text: str) -> int:
+    """A count such as 5000, 5_000, 5,000 or 5e3 (a whole number in scientific notation)."""
+    clean = text.replace(",", "").replace("_", "")
+    try:
+        x = int(clean)
+    except ValueError:
+        try:
+            f = float(clean)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text}") from None
+        if not (math.isfinite(f) and f.is_integer() and abs(f) < 1e18):
+            raise argparse.ArgumentTypeError(f"not an integer: {text}") from None
+        x = int(f)
+    if x <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text}")
+    return x
+
+
+MIN_WIDTH = 40  # columns: below this the report's tables cannot show their columns
+
+
+def width(text: str) -> int:
+    """--width: a console width the report can be laid out in."""
+    x = positive_int(text)
+    if x < MIN_WIDTH:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_WIDTH} columns: {text}")
+    return x
