@@ -15,6 +15,7 @@ import operator
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from .nanogpt import KEY_TYPES, NANOGPT_DEFAULTS, NANOGPT_KEYS, configurator_value
@@ -126,7 +127,7 @@ class ConfigBuilder:
 
     def build(self) -> Config:
         return Config(dict(self._values), self.seen, problems=tuple(dict.fromkeys(self.problems)),
-                      replaced=dict(self.replaced))
+                      replaced=MappingProxyType(dict(self.replaced)))
 
 
 NUMBER_LIMIT = 1e15  # past this no count, size or rate of a training run makes sense

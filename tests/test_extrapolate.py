@@ -609,12 +609,22 @@ def test_a_fine_tune_from_gpt2_weights_is_not_extrapolated():
         extrapolate(run, 4000)
 
 
-def test_a_resumed_run_whose_config_file_fine_tunes_gpt2_is_not_extrapolated():
+def test_a_resumed_run_whose_config_file_fine_tunes_gpt2_is_not_extrapolated(tmp_path):
+    import shutil
+
+    import lossdoctor
+    from conftest import FIXTURES
     head = "Overriding config with config/finetune.py:\ninit_from = 'gpt2'\nmax_iters = 4000\n\n"
     resumed = parse_text(head + "Overriding: init_from = resume\n" + make_log())
     assert resumed.config.replaced["init_from"].value == "gpt2" and resumed.config.get("init_from") == "resume"
     with pytest.raises(CannotExtrapolate, match=r"config file sets init_from='gpt2' \(the log overrides it"):
         extrapolate(resumed, 4000)
+    # beside its checkpoint, as a resumed run's folder holds it, the replaced value is kept
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "train.log").write_text(head + "Overriding: init_from = resume\n" + make_log())
+    shutil.copy(FIXTURES / "nanogpt" / "tiny_resume" / "ckpt.pt", folder / "ckpt.pt")
+    assert lossdoctor.load(str(folder)).config.replaced["init_from"].value == "gpt2"
     # the same config file started from scratch by a flag is not a fine-tune
     scratch = parse_text(head + "Overriding: init_from = scratch\n" + make_log())
     assert scratch.config.replaced["init_from"].value == "gpt2"

@@ -58,10 +58,10 @@ def test_a_stop_from_outside_is_named_and_resumed(line: str, kind: str) -> None:
     finding = next(f for f in diagnose(run, facts).findings if f.category == "crash")
     assert finding.rule == "LD1704-stopped-by-scheduler" and finding.flags == "--init_from=resume"
     assert line[:40] in finding.message
-    # the same stop before any save: nothing to resume
-    bare = parse_text(HEAD + line + "\n")
-    finding = next(f for f in diagnose(bare).findings if f.category == "crash")
-    assert finding.rule == "LD1706-stopped-before-a-checkpoint" and finding.flags == ""
+    # the same stop before any save: nothing to resume, and the resume advice is withheld
+    found = {f.rule.split("-")[0]: f for f in diagnose(parse_text(HEAD + line + "\n")).findings}
+    assert found["LD1706"].flags == "" and "nothing to resume from" in found["LD1706"].message
+    assert found["LD1704"].flags == "" and found["LD1704"].advice.startswith("(withheld: LD1706")
 
 
 def test_a_crash_ranks_before_the_run_incomplete_finding_it_explains() -> None:
@@ -80,3 +80,16 @@ def test_a_nan_assertion_is_a_crash_that_the_nan_loss_explains() -> None:
     findings = diagnose(run, facts).findings
     assert [f.rule for f in findings[:2]] == ["LD801-nan-loss", "LD1703-crashed"]
     assert findings[1].explained_by == ("LD801-nan-loss",)
+
+
+def test_a_checkpoint_beside_the_log_is_one_to_resume_from_whatever_the_log_prints(tmp_path) -> None:
+    import shutil
+
+    import lossdoctor
+    from conftest import FIXTURES
+    shutil.copy(FIXTURES / "nanogpt" / "tiny_resume" / "ckpt.pt", tmp_path / "ckpt.pt")
+    (tmp_path / "train.log").write_text(HEAD + "Terminated\n")  # no save printed
+    alone = compute_facts(parse_text(HEAD + "Terminated\n"))
+    assert alone.value("has_checkpoint") is False and alone["has_checkpoint"].status == "inferred"
+    merged = compute_facts(lossdoctor.load(str(tmp_path)))
+    assert merged.value("has_checkpoint") is True

@@ -110,6 +110,8 @@ def has_checkpoint(ctx: Context) -> Fact:
     every save (PRINTS_SAVES); False: nothing to resume, the run starts over."""
     name, unit, src = "has_checkpoint", "", "log: the last process's checkpoint saves, or its resume"
     run = ctx.run
+    if run.checkpoint is not None:  # given, or found beside the log
+        return Fact(name, True, unit, "read", f"checkpoint {run.checkpoint.path}")
     if run.format not in PRINTS_SAVES:
         return unknown(name, unit, src, f"{run.format} does not print its checkpoint saves")
     start = run.segments[-1].first_line if run.segments else 0
@@ -119,4 +121,6 @@ def has_checkpoint(ctx: Context) -> Fact:
         return Fact(name, True, unit, "read", src, last)
     if run.segments and run.segments[-1].init_from == "resume":
         return Fact(name, True, unit, "read", src, "no save printed; the checkpoint it resumed from")
-    return Fact(name, False, unit, "read", src, "no checkpoint save printed")
+    # from what the log does not print: a log's tail, another rank's output or a fork that
+    # saves silently would read the same
+    return Fact(name, False, unit, "inferred", src, "inferred: no checkpoint save printed")

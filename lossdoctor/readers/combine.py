@@ -54,7 +54,8 @@ def _filled(config: C.Config, info: CheckpointInfo) -> C.Config:
     b = C.ConfigBuilder()
     for cv in shown.values():
         b.set(cv)
-    return _config_from_checkpoint(info, b, keep=set(shown))
+    # what the log's flags replaced stays known (a resume over a fine-tune's config file)
+    return replace(_config_from_checkpoint(info, b, keep=set(shown)), replaced=config.replaced)
 
 
 def _config_from_checkpoint(info: CheckpointInfo, b: C.ConfigBuilder, keep: set[str] | None = None
