@@ -18,6 +18,7 @@ from lossdoctor.config import CHECKPOINT, FILE, OVERRIDE, Config, ConfigBuilder,
 from lossdoctor.facts import (
     FACTS,
     PEAK_FLOPS,
+    STATUSES,
     Fact,
     Facts,
     compute_facts,
@@ -443,9 +444,12 @@ def test_a_loss_nan_from_before_any_update_is_told_apart_from_a_divergence():
     # from 0, iteration 1 comes after an update: a NaN first seen there is not from the start
     later = compute_facts(make_run([], [(s, nan, 20.0, 0.01) for s in range(5, 100, 5)]))
     assert later.value("nan_at_start") is False
-    # a NaN eval at step 0 with finite training after it: not a broken run
+    # a NaN eval at step 0 with finite training after it: not a broken run, and not one that
+    # diverged (its last loss is finite)
     eval_only = compute_facts(make_run([(0, nan, nan), (100, 3.0, 3.1)], [(0, 4.2, 1.0, 0.01)]))
-    assert eval_only.value("nan_at_start") is False
+    assert eval_only.value("nan_at_start") is False and eval_only.value("nan_persists") is False
+    diverged = compute_facts(make_run([(0, 4.2, 4.2), (100, nan, nan)], [(0, 4.2, 1.0, 0.01), (50, nan, 1.0, 0.01)]))
+    assert diverged.value("nan_persists") is True and diverged.value("nan_at_start") is False
 
 
 def test_nan_from_eval_only():
@@ -921,7 +925,7 @@ def test_every_fact_well_formed():
     for run in (shakespeare_gpu_run(), readme_cpu_run(), make_run(), resumed_run()):
         for name, fact in compute_facts(run).items():
             assert fact.name == name
-            assert fact.status in ("read", "computed", "assumed", "unknown")
+            assert fact.status in STATUSES
             assert fact.source
             assert not isinstance(fact.value, np.generic)
             if fact.status == "unknown":

@@ -381,7 +381,7 @@ def test_a_nan_loss_withholds_the_advice_to_resume():
     stop = {"failure_kind": "time limit", "failure_line": 168, "failure_text": "DUE TO TIME LIMIT"}
     found = {f.rule.split("-")[0]: f for f in apply(BUILTIN, {**stop, "nan_step": None}).findings}
     assert found["LD1704"].flags == "--init_from=resume"
-    diverged = {**stop, "nan_step": 40, "nan_at_start": False, "learning_rate": 6e-4}
+    diverged = {**stop, "nan_step": 40, "nan_at_start": False, "nan_persists": True, "learning_rate": 6e-4}
     found = {f.rule.split("-")[0]: f for f in apply(BUILTIN, diverged).findings}
     assert found["LD801"].flags == "--learning_rate=6e-05 --grad_clip=1.0"
     assert found["LD1704"].flags == "" and found["LD1704"].advice.startswith("(withheld: LD801-nan-loss")
@@ -417,11 +417,10 @@ def test_the_nan_loss_effect_is_what_its_source_says():
     from lossdoctor.diagnose import check
     rule = BUILTIN.get("LD801")
     assert "at least 1 nat" not in rule.effect.source
-    below = check(rule, {"nan_step": 425, "nan_at_start": False, "learning_rate": 1e-3, "init_loss_expected": 4.1744,
-                         "best_val": 3.3687})
+    nan = {"nan_at_start": False, "nan_persists": True, "learning_rate": 1e-3}
+    below = check(rule, {**nan, "nan_step": 425, "init_loss_expected": 4.1744, "best_val": 3.3687})
     assert below.expected_effect.value == pytest.approx(-0.8057)  # the distance below ln(vocab_size)
-    never = check(rule, {"nan_step": 40, "nan_at_start": False, "learning_rate": 1e-3, "init_loss_expected": 4.17,
-                                 "best_val": 4.3})
+    never = check(rule, {**nan, "nan_step": 40, "init_loss_expected": 4.17, "best_val": 4.3})
     assert never.expected_effect.value == -1.0  # 1 nat when it never got below
 
 

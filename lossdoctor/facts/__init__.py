@@ -56,6 +56,7 @@ FACTS: dict[str, Callable[[Context], Fact]] = {
     "first_val": loss.first_val,
     "nan_step": loss.nan_step,
     "nan_at_start": loss.nan_at_start,
+    "nan_persists": loss.nan_persists,
     # how the run ended (failure.py)
     "failure_kind": failure.failure_kind,
     "has_checkpoint": failure.has_checkpoint,

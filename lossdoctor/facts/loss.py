@@ -201,13 +201,13 @@ def nan_step(ctx: Context) -> Fact:
 
 
 def nan_at_start(ctx: Context) -> Fact:
-    """Whether every loss is NaN/inf from before any update could have made it so: from step
-    0, or from step 1 of a log whose first iteration line is step 1 (llm.c prints its first
-    update's loss, computed on the initial weights, as step 1), with no finite loss before
-    or after. Such a run did not diverge: its model, data or numerics were broken from the
-    start."""
+    """Whether every loss is NaN/inf from before any update could have made it so: from the
+    run's first measured step (0, or a resumed run's first: NaN weights loaded), or from the
+    step after it where the iteration lines start there (llm.c prints its first update's
+    loss, computed on the weights it started from, as step 1), with no finite loss at all.
+    Such a run did not diverge: its model, data or numerics were broken from the start."""
     name, unit = "nan_at_start", ""
-    src = "log: every loss NaN/inf, from step 0 (or 1 where iterations count from 1)"
+    src = "log: every loss NaN/inf, from the run's first measured step"
     first = ctx.fact("nan_step")
     if not first.known:
         return missing(name, unit, src, first)
@@ -216,8 +216,31 @@ def nan_at_start(ctx: Context) -> Fact:
     evals, iters = ctx.curves()
     if np.isfinite(evals.val).any() or np.isfinite(iters.loss).any():
         return Fact(name, False, unit, "read", src, "a finite loss before or after it")
-    one_based = len(iters.step) > 0 and int(iters.step[0]) == 1
-    return Fact(name, first.value == 0 or (first.value == 1 and one_based), unit, "read", src)
+    run = ctx.run
+    lineage = run.lineage()
+    head = run.segments[lineage[0]] if lineage else None
+    resumed = head is not None and head.init_from == "resume" and head.first_step is not None
+    start = int(head.first_step) if resumed and head is not None and head.first_step is not None else 0
+    iters_after = len(iters.step) > 0 and int(iters.step[0]) == start + 1
+    return Fact(name, first.value == start or (first.value == start + 1 and iters_after), unit, "read", src)
+
+
+def nan_persists(ctx: Context) -> Fact:
+    """Whether the run's last loss is NaN/inf: a NaN that training went on past (an eval
+    glitch, an inf that fp16's loss scaler skipped) is no divergence."""
+    name, unit, src = "nan_persists", "", "log: the last loss (eval or iteration) is NaN/inf"
+    first = ctx.fact("nan_step")
+    if not first.known:
+        return missing(name, unit, src, first)
+    if first.value is None:
+        return Fact(name, False, unit, "read", src, "no NaN/inf loss in the log")
+    evals, iters = ctx.curves()
+    last_eval = int(evals.step[-1]) if len(evals.step) else -1
+    last_iter = int(iters.step[-1]) if len(iters.step) else -1
+    last = [v for step, v in ((last_eval, evals.val[-1] if len(evals.step) else 0.0),
+                              (last_iter, iters.loss[-1] if len(iters.step) else 0.0))
+            if step == max(last_eval, last_iter)]
+    return Fact(name, not all(np.isfinite(last)), unit, "read", src)
 
 
 def _first_bad(evals: EvalCurve, iters: IterCurve, eval_train: bool = True) -> int | None:
