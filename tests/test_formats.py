@@ -303,12 +303,14 @@ def test_a_log_written_twice_counts_each_line_once_and_says_so(tmp_path: Path) -
     from conftest import FIXTURES
     from lossdoctor.facts import compute_facts
     text = (FIXTURES / "nanogpt" / "cpu_small" / "train.log").read_text()
-    twice = "\n".join(y for x in text.split("\n") for y in ([x, x] if x.startswith(("iter ", "step ")) else [x]))
+    twice = "\n".join(y for x in text.split("\n") for y in (x, x))  # every line, the header too
     (tmp_path / "twice.log").write_text(twice)
     once, doubled = lossdoctor.load(str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")), \
         lossdoctor.load(str(tmp_path / "twice.log"))
     assert len(doubled.iters) == len(once.iters) and len(doubled.evals) == len(once.evals)
     a, b = compute_facts(once), compute_facts(doubled)
     assert b.value("eval_se") == a.value("eval_se") and b.value("n_evals") == a.value("n_evals")
+    assert max(s.world_size for s in doubled.segments) == 1 and not any("ranks" in n for n in doubled.notes)
+    assert b.value("flops_per_iter") == a.value("flops_per_iter")
     assert any("repeat the line of their kind before them exactly" in n for n in doubled.notes)
     assert not any("repeat the line" in n for n in once.notes)

@@ -18,8 +18,11 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
     """Build the Run from what the line reader found; `fmt` is its dialect."""
     iters, iter_repeats = _drop_repeats(_iter_arrays(scan))
     evals, eval_repeats = _drop_repeats(_eval_arrays(scan))
+    # a log written twice repeats its header too: one process, not two ranks (DDP ranks do
+    # print header lines twice over, but never a metric line)
+    records = _once(scan.records) if iter_repeats or eval_repeats else scan.records
     metric_line, metric_step = _merge(iters[:2], evals[:2])
-    bounds = _header_bounds(scan.records, metric_line)
+    bounds = _header_bounds(records, metric_line)
     bounds = _regression_bounds(bounds, metric_line, metric_step)
     bnd = np.array(bounds, np.int64)
 
@@ -30,13 +33,13 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
 
     it_curve = IterCurve(iters[1], iters[2], iters[3], iters[4], seg_of(iters[0]), iters[0])
     ev_curve = EvalCurve(evals[1], evals[2], evals[3], seg_of(evals[0]), evals[0])
-    rec_seg = seg_of(np.array([r.line for r in scan.records], np.int64))
+    rec_seg = seg_of(np.array([r.line for r in records], np.int64))
     segments: list[Segment] = []
     headers: list[Header] = []
     configs: list[C.Config] = []
     for k, first in enumerate(bounds):
         last = bounds[k + 1] - 1 if k + 1 < len(bounds) else max(scan.n_lines, first)
-        recs = [r for r, s in zip(scan.records, rec_seg, strict=True) if s == k]
+        recs = [r for r, s in zip(records, rec_seg, strict=True) if s == k]
         cfg, header = _segment_config(recs)
         headers.append(header)
         configs.append(cfg)
@@ -47,7 +50,7 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
             n_evals=int((ev_curve.segment == k).sum()), n_iters=int((it_curve.segment == k).sum()),
             first_step=int(steps.min()) if len(steps) else None,
             last_step=int(steps.max()) if len(steps) else None, config=cfg))
-    events = _events(scan.records, rec_seg, ev_curve, it_curve, segments)
+    events = _events(records, rec_seg, ev_curve, it_curve, segments)
     run = Run(
         source=source, format=Dialect(fmt), config=configs[-1],
         model_args=ModelArgs(), evals=ev_curve, iters=it_curve, events=events, segments=tuple(segments),
@@ -57,7 +60,7 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
     header = _merge_headers([headers[i] for i in lin])
     if lin:
         run = _replace(run, config=configs[lin[-1]])
-    inferred = infer_config(scan.records, run, header)  # (the run with it, or None; what is said)
+    inferred = infer_config(records, run, header)  # (the run with it, or None; what is said)
     if inferred is not None and inferred[0] is not None:
         run = inferred[0]
     notes = _notes(scan, run, header, inferred[1] if inferred else None)
@@ -125,6 +128,15 @@ def _drop_repeats(cols: tuple[np.ndarray, ...]) -> tuple[tuple[np.ndarray, ...],
         return cols, 0
     keep = np.r_[True, ~same]
     return tuple(c[keep] for c in cols), int(same.sum())
+
+
+def _once(records: list[Record]) -> list[Record]:
+    """The records without those that repeat the one on the line just before them."""
+    out = records[:1]
+    for prev, r in zip(records, records[1:], strict=False):
+        if not (r.line == prev.line + 1 and (r.kind, r.value, r.text) == (prev.kind, prev.value, prev.text)):
+            out.append(r)
+    return out
 
 
 def _eval_arrays(scan: Scan) -> tuple[np.ndarray, ...]:
