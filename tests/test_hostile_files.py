@@ -200,8 +200,19 @@ def test_a_log_of_long_junk_lines_keeps_a_bounded_part_of_them_and_counts_all(tm
     assert max(len(u.text) for u in run.unparsed) == MAX_UNPARSED_CHARS and len(run.iters) > 0
 
 
+def test_an_llmc_checkpoint_header_is_not_taken_for_utf16_text(tmp_path):
+    import struct
+
+    from conftest import run_cli
+    path = tmp_path / "model_00005000.bin"  # llm.c's header: little-endian int32s, mostly small
+    path.write_bytes(struct.pack("<256i", 20240326, 3, 1024, 50257, 12, 12, 768, 50304, *([0] * 248)))
+    code, _, err = run_cli("analyze", str(path))
+    assert code == 2 and "binary file" in err and "UTF-16" not in err
+
+
 @pytest.mark.parametrize("make, hint", [
     (lambda text: text.encode("utf-16"), "UTF-16 text"),
+    (lambda text: text.encode("utf-16-le"), "UTF-16 text"),  # no BOM
     (lambda text: __import__("gzip").compress(text.encode()), "gzip-compressed: decompress it first"),
     (lambda text: text.replace("\n", "\r").encode(), "its lines end in a carriage return alone"),
 ])
