@@ -244,7 +244,7 @@ def _error(text: str) -> None:
     if sys.stderr.isatty() or "COLUMNS" in os.environ:
         import shutil
         import textwrap
-        width = max(shutil.get_terminal_size().columns, 40)
+        width = max(shutil.get_terminal_size().columns, args_mod.MIN_WIDTH)
         text = textwrap.fill(text, width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
     print(text, file=sys.stderr)
 
@@ -311,8 +311,11 @@ def _console(args: argparse.Namespace) -> Console:
     from rich.console import Console
     fmt = getattr(args, "format", None)
     plain = fmt == "plain" or (fmt is None and not sys.stdout.isatty())
-    return Console(width=getattr(args, "width", None), no_color=plain, highlight=False,
-                   force_terminal=False if plain else None)
+    console = Console(width=getattr(args, "width", None), no_color=plain, highlight=False,
+                      force_terminal=False if plain else None)
+    if console.width < args_mod.MIN_WIDTH:  # a narrow pane or COLUMNS: the report needs its columns
+        console.width = args_mod.MIN_WIDTH
+    return console
 
 
 def _cmd_extrapolate(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 
 
 def add_parser(sub: Any) -> None:
+    from .cli_args import MIN_WIDTH
     from .cli_args import width as _width
     r = sub.add_parser("rules", help="list, show and test the diagnosis rules",
                        description="The rules that turn facts into findings (docs/rules.md).")
@@ -23,7 +24,7 @@ def add_parser(sub: Any) -> None:
         q.add_argument("--rules", action="append", metavar="DIR", help="add the rules in DIR")
     for q in (rl, rs):
         q.add_argument("--width", type=_width, default=None, metavar="N",
-                       help="console width, at least 40 (default: terminal)")
+                       help=f"console width, at least {MIN_WIDTH} (default: terminal)")
     r.set_defaults(func=cmd_rules)
 
 

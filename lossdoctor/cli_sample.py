@@ -7,6 +7,7 @@ from typing import Any
 
 
 def add_parser(sub: Any) -> None:
+    from .cli_args import MIN_WIDTH
     from .cli_args import positive_float as _positive_float
     from .cli_args import positive_int as _positive_int
     from .cli_args import width as _width
@@ -24,7 +25,7 @@ def add_parser(sub: Any) -> None:
                                                      "when no meta.pkl is next to the checkpoint")
     sm.add_argument("--meta", metavar="META.pkl", help="a nanoGPT meta.pkl to decode with")
     sm.add_argument("--width", type=_width, default=None, metavar="N",
-                    help="console width, at least 40 (default: terminal)")
+                    help=f"console width, at least {MIN_WIDTH} (default: terminal)")
     sm.add_argument("--debug", action="store_true", help="show tracebacks")
     sm.set_defaults(func=run)
 

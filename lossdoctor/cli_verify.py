@@ -36,6 +36,7 @@ examples:
 
 
 def add_parser(sub: Any) -> None:
+    from .cli_args import MIN_WIDTH
     from .cli_args import width as _width
     v = sub.add_parser("verify", help="settle recommendations by A/B experiments over seeds, with a "
                                       "significance test (or compare groups of existing runs)",
@@ -72,7 +73,7 @@ def add_parser(sub: Any) -> None:
                    help="where trainings and results are kept; run again to resume (default verify-out)")
     v.add_argument("--format", choices=("rich", "plain", "json", "markdown"), default=None)
     v.add_argument("--width", type=_width, default=None, metavar="N",
-                   help="console width, at least 40 (default: terminal)")
+                   help=f"console width, at least {MIN_WIDTH} (default: terminal)")
     v.add_argument("--debug", action="store_true", help="show tracebacks")
     v.set_defaults(func=cmd_verify)
 
@@ -254,12 +255,9 @@ def _print(args: argparse.Namespace, report: Any) -> None:
         from .report.verify import to_markdown
         sys.stdout.write(to_markdown(report))
     else:
-        from rich.console import Console
-
+        from .cli import _console
         from .report.verify import render
-        plain = fmt == "plain" or (fmt is None and not sys.stdout.isatty())
-        Console(width=args.width, no_color=plain, highlight=False,
-                force_terminal=False if plain else None).print(render(report))
+        _console(args).print(render(report))
 
 
 def _duration(text: str) -> float:

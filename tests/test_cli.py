@@ -225,3 +225,9 @@ def test_a_width_too_narrow_for_the_report_is_a_usage_error():
     assert code == 2 and out == "" and "--width: must be at least 40 columns: 5" in err
     code, out, _ = run_cli("analyze", "--width", "40", log)
     assert code == 0 and "Findings" in out and max(len(x) for x in out.splitlines()) <= 40
+
+
+def test_a_console_narrower_than_the_report_is_laid_out_at_its_floor(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "8")  # a narrow pane: no flag to refuse, the report still whole
+    code, out, _ = run_cli("analyze", str(FIXTURES / "nanogpt" / "cpu_small" / "train.log"))
+    assert code == 0 and "Findings" in out and max(len(x) for x in out.splitlines()) == 40
