@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import sys
 import warnings
@@ -223,18 +224,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lossdoctor: error: the input is too large or too deeply nested to process ({type(e).__name__})",
               file=sys.stderr)
         return EXIT_ERROR
-    except OSError as e:  # the machine's, not a bug: a full disk, an output that went away
-        if debug:
-            raise
+    except BrokenPipeError:  # the reader went away (`| head`): nothing more to write, to anyone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13  # as a shell reports a process that SIGPIPE ended
+    except OSError as e:
+        if debug or e.errno not in MACHINE_ERRORS:
+            return _internal(e, debug)
         where = f" ({e.filename})" if e.filename else ""
         _error(f"lossdoctor: error: {e.strerror or e}{where}")
         return EXIT_ERROR
-    except Exception as e:  # a bug: one line, and the traceback on request
-        if debug:
-            raise
-        print(f"lossdoctor: internal error: {type(e).__name__}: {str(e)[:200]} (--debug shows the traceback; "
-              "please report it with the input)", file=sys.stderr)
-        return EXIT_ERROR
+    except Exception as e:
+        return _internal(e, debug)
+
+
+# the machine's errors, not lossdoctor's: a full disk or quota, a failing device, a file too big
+MACHINE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS)
+
+
+def _internal(e: Exception, debug: bool) -> int:
+    """A bug: one line, and the traceback on request (--debug)."""
+    if debug:
+        raise e
+    print(f"lossdoctor: internal error: {type(e).__name__}: {str(e)[:200]} (--debug shows the traceback; "
+          "please report it with the input)", file=sys.stderr)
+    return EXIT_ERROR
 
 
 def _error(text: str) -> None:

@@ -231,3 +231,14 @@ def test_a_console_narrower_than_the_report_is_laid_out_at_its_floor(monkeypatch
     monkeypatch.setenv("COLUMNS", "8")  # a narrow pane: no flag to refuse, the report still whole
     code, out, _ = run_cli("analyze", str(FIXTURES / "nanogpt" / "cpu_small" / "train.log"))
     assert code == 0 and "Findings" in out and max(len(x) for x in out.splitlines()) == 40
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly():
+    log = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
+    p = subprocess.Popen([sys.executable, "-m", "lossdoctor", "analyze", log, "--format", "json"], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout is not None and p.stderr is not None
+    p.stdout.close()  # as `| head` does once it has its lines
+    with p.stderr:
+        err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141 and err == ""
