@@ -314,3 +314,19 @@ def test_a_log_written_twice_counts_each_line_once_and_says_so(tmp_path: Path) -
     assert b.value("flops_per_iter") == a.value("flops_per_iter")
     assert any("repeat the line of their kind before them exactly" in n for n in doubled.notes)
     assert not any("repeat the line" in n for n in once.notes)
+
+
+STEP_1 = ("step    1/100 | loss 11.0113 (+nanz)| norm 15.4250 (+nanz)| lr 8.57e-07 | 4218.96 ms | 1.0% bf16 MFU "
+          "| 1 tok/s\n")
+
+
+@pytest.mark.parametrize("second", [
+    "step    2/100 | loss 10.5000 (+nanz)| norm 9.1 (+nanz)| lr 1.71e-06 | 3616.slurmstepd: error: CANCELLED",
+    "step    2/100 | loss 10.5000 (+nanz)| norm 9.1 (+nanz)| lr 1.71e-06",  # cut after its lr
+    "step    2/100 | loss 10.5000 (+na",  # cut after its loss
+])
+def test_an_llmc_step_line_cut_after_its_loss_keeps_its_step_and_loss(tmp_path: Path, second: str) -> None:
+    head = "| Parameter             | Value    |\n| max_steps             | 100      |\n"
+    (tmp_path / "out.log").write_text(head + STEP_1 + second + "\n")
+    run = lossdoctor.load(str(tmp_path / "out.log"))
+    assert run.format == "llmc" and list(run.iters.step) == [1, 2] and run.iters.loss[-1] == 10.5

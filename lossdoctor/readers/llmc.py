@@ -28,10 +28,10 @@ if TYPE_CHECKING:
     from ..run import Run
     from .registry import Sample
 
-# a line cut after its lr (a process killed mid-print, its time limit's message run on) still
-# gives its step and loss: the ms and what follows are optional
-STEP = re.compile(r"^step\s+(\d+)/(\d+) \| loss\s+(\S+) .*?\| norm\s+(\S+) .*?\| lr (\S+) \|"
-                  r"(?: ([\d.]+) ms(?: \| ([\d.]+)% bf16 MFU \| (\d+) tok/s)?)?")
+# a line cut anywhere after its loss (a process killed mid-print, its time limit's message
+# run on) still gives its step and loss: what follows the loss is optional, field by field
+STEP = re.compile(r"^step\s+(\d+)/(\d+) \| loss\s+([-+\w.]+)(?:.*?\| norm\s+([-+\w.]+))?"
+                  r"(?:.*?\| lr ([-+\w.]+)(?: \||$))?(?: ([\d.]+) ms(?: \| ([\d.]+)% bf16 MFU \| (\d+) tok/s)?)?")
 VAL = re.compile(r"^val loss (\S+)")
 SAVE = re.compile(r"^Writing checkpoint at step (\d+)")
 HELLA = re.compile(r"HellaSwag: (\d+)/(\d+) = ([\d.]+)")
