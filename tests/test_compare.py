@@ -548,6 +548,8 @@ def test_a_summary_row_has_no_best_val_and_heads_alone_are_not_model_size():
     assert facts.value("final_val") == pytest.approx(1.7044, abs=1e-4)
     assert not facts["best_val"].known and "final val only" in facts["best_val"].note
     assert not facts["best_val_step"].known
+    for name in ("gap_at_best", "train_falling_after_best"):  # nothing built on a best it does not show
+        assert not facts[name].known and "final val only" in facts[name].note
 
 
 def test_two_runs_without_gap_or_differing_config_say_why_nothing_is_attributed(tmp_path):

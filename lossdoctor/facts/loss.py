@@ -26,7 +26,7 @@ def _evals(ctx: Context) -> EvalCurve:
     return ctx.curves()[0]
 
 
-def _best_index(ctx: Context) -> int | None:
+def best_index(ctx: Context) -> int | None:
     """Index of the lowest finite val loss (the first one on ties), or None."""
     def find() -> int | None:
         val = _evals(ctx).val
@@ -47,6 +47,13 @@ def _final_only(ctx: Context) -> bool:
     return ctx.run.format in SUMMARIES and len(_evals(ctx)) == 1
 
 
+def no_best_why(ctx: Context) -> str:
+    """Why best_index is None."""
+    if not len(_evals(ctx)):
+        return NO_EVALS
+    return FINAL_ONLY if _final_only(ctx) else "no finite val loss"
+
+
 def _always_save(ctx: Context) -> bool | None:
     v = ctx.config().trusted("always_save_checkpoint")
     return v if isinstance(v, bool) else None
@@ -59,7 +66,7 @@ def _ckpt_val(ctx: Context) -> float | None:
 
 def best_val(ctx: Context) -> Fact:
     """Lowest val loss of any eval; without evals, the checkpoint's best_val_loss."""
-    i = _best_index(ctx)
+    i = best_index(ctx)
     if i is not None:
         return Fact("best_val", float(_evals(ctx).val[i]), _unit(ctx), "read", "log: lowest val loss")
     ck = _ckpt_val(ctx)
@@ -73,15 +80,13 @@ def best_val(ctx: Context) -> Fact:
             note = ("the best val loss only if always_save_checkpoint was False, "
                     "else the last eval's")
         return Fact("best_val", ck, _unit(ctx), "read", "ckpt best_val_loss", note)
-    if _final_only(ctx):
-        return unknown("best_val", _unit(ctx), "log: lowest val loss", FINAL_ONLY)
-    if len(_evals(ctx)):
-        return unknown("best_val", _unit(ctx), "log: lowest val loss", "every val loss is NaN/inf")
-    return unknown("best_val", _unit(ctx), "log: lowest val loss", NO_EVALS)
+    why = no_best_why(ctx)
+    return unknown("best_val", _unit(ctx), "log: lowest val loss",
+                   "every val loss is NaN/inf" if why == "no finite val loss" else why)
 
 
 def best_val_step(ctx: Context) -> Fact:
-    i = _best_index(ctx)
+    i = best_index(ctx)
     if i is not None and not ctx.run.measures.steps_known:
         return unknown("best_val_step", "steps", "log: step of the lowest val loss", NO_STEP)
     if i is not None:
@@ -93,8 +98,7 @@ def best_val_step(ctx: Context) -> Fact:
         # saved only when val improved, so the checkpoint's step is the best one
         return Fact("best_val_step", ck.iter_num, "steps", "read",
                     "ckpt iter_num (saved only when val improved)")
-    why = (NO_EVALS if not len(_evals(ctx)) else NO_STEP if not ctx.run.measures.steps_known
-           else FINAL_ONLY if _final_only(ctx) else "no finite val loss")
+    why = NO_STEP if len(_evals(ctx)) and not ctx.run.measures.steps_known else no_best_why(ctx)
     return unknown("best_val_step", "steps", "log: step of the lowest val loss", why)
 
 
@@ -147,11 +151,10 @@ def generalization_gap(ctx: Context) -> Fact:
 
 def gap_at_best(ctx: Context) -> Fact:
     """val - train at the eval with the lowest val loss."""
-    i = _best_index(ctx)
+    i = best_index(ctx)
     src = "val - train at best_val_step"
     if i is None:
-        note = NO_EVALS if not len(_evals(ctx)) else "no finite val loss"
-        return unknown("gap_at_best", "nats", src, note)
+        return unknown("gap_at_best", "nats", src, no_best_why(ctx))
     ev = _evals(ctx)
     if not ctx.run.measures.eval_train:
         return unknown("gap_at_best", "nats", src, NO_TRAIN_EVAL)

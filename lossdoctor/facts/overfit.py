@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
-from .base import NO_EVALS, Context, Fact, derived, missing, unknown
+from . import loss
+from .base import Context, Fact, derived, missing, unknown
 from .curve import (
     MIN_ITERS_FOR_NOISE,
     diff_sd,
@@ -77,10 +76,9 @@ def train_falling_after_best(ctx: Context) -> Fact:
     name, unit = "train_falling_after_best", ""
     src = "train(last eval) < train(best-val eval) - 2·eval_se"
     ev = evals_of(ctx)
-    ok = np.isfinite(ev.val)
-    if not ok.any():
-        return unknown(name, unit, src, NO_EVALS if not len(ev) else "no finite val loss")
-    i = int(np.argmin(np.where(ok, ev.val, np.inf)))  # the best_val eval, first on ties
+    i = loss.best_index(ctx)  # the best_val eval, first on ties
+    if i is None:
+        return unknown(name, unit, src, loss.no_best_why(ctx))
     at_best, last = float(ev.train[i]), float(ev.train[-1])
     if not ctx.run.measures.eval_train:
         return _logged_train_falling(ctx, int(ev.step[i]), int(ev.step[-1]))
