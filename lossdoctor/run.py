@@ -356,6 +356,14 @@ class Run:
             chain.append(chain[-1] - 1)
         return tuple(reversed(chain))
 
+    def appended(self) -> Segment | None:
+        """The lineage's first segment where it is not the file's first and shows no config
+        of its own (its steps went back, with no config lines printed): a config earlier in
+        the file is another run's. None otherwise."""
+        lineage = self.lineage()
+        head = self.segments[lineage[0]] if lineage else None
+        return head if head is not None and head.index > 0 and not self.config.seen else None
+
     def curves(self) -> tuple[EvalCurve, IterCurve]:
         """Eval and iteration curves of the lineage, in step order.
 

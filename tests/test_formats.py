@@ -293,9 +293,9 @@ def test_a_run_appended_without_a_header_is_not_said_to_be_in_a_log_without_conf
     run = lossdoctor.load(str(back))
     assert not run.config.seen and list(run.lineage()) == [1]
     [note] = [n for n in run.notes if "shows no config" in n]
-    assert note.startswith(f"the run in the file from line {len(lines) + 1:,} (where the steps go back to 150")
+    assert note.startswith(f"the run in the file from line {len(lines) + 1:,} (at step 150) shows no config lines")
     assert "is an earlier run's" in note and not any(n.startswith("the log shows no config") for n in run.notes)
-    with pytest.raises(CannotExtrapolate, match=r"^cannot extrapolate: the run in the file from line [\d,]+ \(where"):
+    with pytest.raises(CannotExtrapolate, match=r"^cannot extrapolate: the run in the file from line [\d,]+ \(its own"):
         lossdoctor.extrapolate(run, 600)
 
 

@@ -173,11 +173,9 @@ def unknown_schedule(run: Run) -> str | None:
                and (k == "learning_rate" or config.trusted("decay_lr") is not False)]
     if not missing:
         return None
-    lin = run.lineage()
-    first = run.segments[lin[0]] if lin else None
     which = "the log"
-    if first is not None and first.index > 0 and not config.seen:  # an earlier run's header is no use
-        which = f"the run in the file from line {first.first_line:,} (where the steps go back, with no header)"
+    if (first := run.appended()) is not None:  # an earlier run's config is no use
+        which = f"the run in the file from line {first.first_line:,} (its own lines show no config)"
     return (f"{which} does not show {' or '.join(missing)}, and the law follows the LR schedule: train.py's "
             "defaults would be a guess; give the run's directory with its ckpt.pt (its config is in it), or the "
             "log with its config header")

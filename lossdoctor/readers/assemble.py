@@ -339,13 +339,9 @@ def _first_nan(seg: int, ev: EvalCurve, it: IterCurve) -> list[Event]:
     return sorted(cands, key=lambda e: e.line or 0)[:1]
 
 
-def _config_above(run: Run) -> int | None:
-    """The first line of the config of a run earlier in the file than the run facts use, when
-    that one starts where the steps go back with no header of its own (None otherwise)."""
-    lin = run.lineage()
-    if not lin or lin[0] == 0 or run.segments[lin[0]].first_step is None:
-        return None
-    shown = [c.line for s in run.segments[:lin[0]] if s.config is not None and s.config.seen
+def _config_above(run: Run, first: Segment) -> int | None:
+    """The first line of the config an earlier run in the file shows (None: none does)."""
+    shown = [c.line for s in run.segments[:first.index] if s.config is not None and s.config.seen
              for c in s.config.values.values() if c.origin != C.DEFAULT and c.line is not None]
     return min(shown) if shown else None
 
@@ -354,11 +350,10 @@ def _notes(scan: Scan, run: Run, header: Header, inferred: str | None) -> tuple[
     notes = [f"config value not used: {p}" for p in run.config.problems]
     if inferred:
         notes.append(inferred)
-    elif not run.config.seen and (earlier := _config_above(run)) is not None:
-        first = run.segments[run.lineage()[0]]
-        notes.append(f"the run in the file from line {first.first_line:,} (where the steps go back to "
-                     f"{first.first_step:,}, with no header) shows no config; the config at line {earlier:,} is "
-                     "an earlier run's, so values that depend on it are unknown")
+    elif (first := run.appended()) is not None and (earlier := _config_above(run, first)) is not None:
+        notes.append(f"the run in the file from line {first.first_line:,} (at step {first.first_step:,}) shows "
+                     f"no config lines of its own; the config at line {earlier:,} is an earlier run's, so values "
+                     "that depend on it are unknown")
     elif not run.config.seen:
         notes.append("the log shows no config (no `Overriding` lines or config-file echo); "
                      "values that depend on it are unknown unless a checkpoint gives them")
