@@ -20,7 +20,10 @@ def test_the_library_takes_one_path_and_refuses_what_is_no_step_or_number():
             lossdoctor.extrapolate(run, to)  # type: ignore[arg-type]
     x = lossdoctor.extrapolate(run, 600.0, scenarios="rerun")  # type: ignore[arg-type]
     assert x.target_step == 600 and [s.name for s in x.scenarios] == ["rerun"]
-    for bad in ({"peak_flops": float("nan")}, {"peak_flops": -1.0}, {"dataset_tokens": -5}, {"dataset_tokens": 0}):
+    import numpy as np
+    assert lossdoctor.compute_facts(run, peak_flops=np.float32(312e12), dataset_tokens=np.int64(10**6))
+    for bad in ({"peak_flops": float("nan")}, {"peak_flops": -1.0}, {"peak_flops": True}, {"dataset_tokens": -5},
+                {"dataset_tokens": 0}, {"dataset_tokens": 2.5}):
         with pytest.raises(UsageError):
             lossdoctor.compute_facts(run, **bad)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="no such directory"):

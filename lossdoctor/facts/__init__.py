@@ -12,6 +12,7 @@ for the facts they need (`ctx.fact('params')`), and each is computed once.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 
 from ..nanogpt import lr_at
@@ -140,12 +141,16 @@ def compute_facts(run: Run, *, peak_flops: float | None = None,
         UsageError: a peak_flops or dataset_tokens that is not a positive number.
     """
     from ..errors import UsageError
-    if peak_flops is not None and not (isinstance(peak_flops, (int, float)) and 0 < peak_flops < math.inf):
+    number = (numbers.Real, numbers.Integral)  # numpy's too; not a bool
+    if peak_flops is not None and (isinstance(peak_flops, bool) or not isinstance(peak_flops, number)
+                                   or not 0 < float(peak_flops) < math.inf):
         raise UsageError(f"peak_flops: {peak_flops!r} is not a positive, finite FLOP/s")
-    if dataset_tokens is not None and (isinstance(dataset_tokens, bool) or not isinstance(dataset_tokens, int)
-                                       or dataset_tokens <= 0):
+    if dataset_tokens is not None and (isinstance(dataset_tokens, bool) or not isinstance(dataset_tokens, number)
+                                       or not 0 < float(dataset_tokens) < math.inf
+                                       or float(dataset_tokens) != int(dataset_tokens)):
         raise UsageError(f"dataset_tokens: {dataset_tokens!r} is not a positive whole number of tokens")
-    ctx = Context(run, FACTS, peak_flops=peak_flops, dataset_tokens=dataset_tokens)
+    ctx = Context(run, FACTS, peak_flops=None if peak_flops is None else float(peak_flops),
+                  dataset_tokens=None if dataset_tokens is None else int(dataset_tokens))
     return Facts.of(ctx.fact(name) for name in FACTS)
 
 
