@@ -295,7 +295,7 @@ def test_a_step_reports_its_own_time_without_the_eval(tmp_path, data, monkeypatc
     # that a machine slowed by other work does not fail it)
     base = float(np.median([t for k, t in times.items() if k not in (0, 5, 10)]))
     assert times[5] < base + 250 and times[10] < base + 250
-    assert result.ms_per_iter < base + 250
+    assert result.ms_per_iter < base + 40  # the median of the timed steps: the other steps' time
     t = Trainer.setup(tiny(tmp_path / "by_hand"), data)
     taken = []
     for _ in range(7):
@@ -305,7 +305,8 @@ def test_a_step_reports_its_own_time_without_the_eval(tmp_path, data, monkeypatc
         taken.append(s)
         t.evaluate(batches=1)
     assert [s.warmup for s in taken] == [True] * 5 + [False] * 2  # compile and warm-up: the first 5
-    assert taken[0].tokens == 8 * 16
+    # each step its own, whatever evaluate() (300 ms) ran between them
+    assert all(s.seconds * 1000 < base + 250 for s in taken if not s.warmup) and taken[0].tokens == 8 * 16
 
 
 def test_a_run_whose_evals_never_improve_still_leaves_a_checkpoint(tmp_path, data):
