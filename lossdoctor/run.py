@@ -228,6 +228,12 @@ class Segment:
     config: Config | None = None  # the config this process ran with (None: same as Run.config)
 
 
+# lines not understood are counted in full and kept (for the report) up to these bounds, so
+# that memory follows a bound, not a file of junk lines
+MAX_KEPT_UNPARSED = 1000
+MAX_UNPARSED_CHARS = 500
+
+
 @dataclass(frozen=True)
 class UnparsedLine:
     line: int

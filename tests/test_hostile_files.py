@@ -190,7 +190,7 @@ def test_a_fifo_is_no_checkpoint(tmp_path: Path) -> None:
 def test_a_log_of_long_junk_lines_keeps_a_bounded_part_of_them_and_counts_all(tmp_path):
     import lossdoctor
     from conftest import FIXTURES
-    from lossdoctor.readers.nanogpt import MAX_KEPT_UNPARSED, MAX_UNPARSED_CHARS
+    from lossdoctor.run import MAX_KEPT_UNPARSED, MAX_UNPARSED_CHARS
     text = (FIXTURES / "nanogpt" / "cpu_small" / "train.log").read_text()
     junk = "".join(f"junk {i} " + "x" * 5000 + "\n" for i in range(MAX_KEPT_UNPARSED + 50))
     path = tmp_path / "junk.log"
@@ -222,3 +222,15 @@ def test_a_log_in_another_dress_is_refused_with_what_to_do(tmp_path, make, hint)
     path.write_bytes(make((FIXTURES / "nanogpt" / "cpu_small" / "train.log").read_text()))
     code, out, err = run_cli("analyze", str(path))
     assert code == 2 and out == "" and hint in err
+
+
+def test_every_reader_keeps_a_bounded_part_of_the_lines_it_does_not_understand(tmp_path):
+    import lossdoctor
+    from lossdoctor.run import MAX_KEPT_UNPARSED, MAX_UNPARSED_CHARS
+    points = "".join(f"s:{s} trl:{4 - s / 1000:.4f} lr:0.0006 norm:1.0\n" for s in range(0, 100, 10))
+    junk = "".join(f"?? {i} " + "y" * 900 + "\n" for i in range(MAX_KEPT_UNPARSED + 7))
+    path = tmp_path / "main.log"  # llm.c's main.log, read line by line (build.point_lines)
+    path.write_text(points + junk)
+    run = lossdoctor.load(str(path))
+    assert run.format == "llmc-main" and run.n_unparsed == MAX_KEPT_UNPARSED + 7
+    assert len(run.unparsed) == MAX_KEPT_UNPARSED and max(len(u.text) for u in run.unparsed) == MAX_UNPARSED_CHARS

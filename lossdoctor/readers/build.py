@@ -19,6 +19,8 @@ import numpy as np
 
 from .. import config as C
 from ..run import (
+    MAX_KEPT_UNPARSED,
+    MAX_UNPARSED_CHARS,
     Dialect,
     EvalCurve,
     Event,
@@ -156,7 +158,8 @@ class Found:
     summary: dict[str, float] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    unparsed: list[tuple[int, str]] = field(default_factory=list)
+    unparsed: list[tuple[int, str]] = field(default_factory=list)  # the first of them (not_understood)
+    n_unparsed: int = 0
     n_lines: int = 0
     vocab_size: int | None = None
     params: int | None = None
@@ -171,6 +174,12 @@ class Found:
 
     def set(self, key: str, value: Any, line: int | None = None) -> None:
         self.config.append((key, value, line))
+
+    def not_understood(self, line: int, text: str) -> None:
+        """A line no pattern took: counted, and kept within MAX_KEPT_UNPARSED lines."""
+        self.n_unparsed += 1
+        if len(self.unparsed) < MAX_KEPT_UNPARSED:
+            self.unparsed.append((line, text[:MAX_UNPARSED_CHARS]))
 
 
 def make_run(found: Found, source: str, fmt: Dialect, measures: Measures) -> Run:
@@ -194,7 +203,7 @@ def make_run(found: Found, source: str, fmt: Dialect, measures: Measures) -> Run
     notes += _point_notes(found)
     return Run(source=source, format=fmt, config=cfg, model_args=args, evals=ev, iters=it, events=tuple(events),
                segments=(seg,), header=header, unparsed=tuple(UnparsedLine(n, t) for n, t in found.unparsed),
-               line_counts={"total": found.n_lines, "eval": len(ev), "iter": len(it)},
+               line_counts={"total": found.n_lines, "eval": len(ev), "iter": len(it), "unparsed": found.n_unparsed},
                notes=notes, measures=measures,
                series={k: p.series(found.units.get(k, "")) for k, p in found.series.items() if len(p)},
                summary=dict(found.summary), steps_done=found.steps_done)
@@ -301,7 +310,7 @@ def point_lines(sample: Sample, pattern: re.Pattern[str], kinds: Mapping[str, st
         m = pattern.match(line.strip())
         if m is None:
             if line.strip():
-                found.unparsed.append((n, line[:200]))
+                found.not_understood(n, line)
             continue
         step, where, value = integer(m.group(1)), kinds[m.group(2)], number(m.group(3))
         if step is None or value is None:

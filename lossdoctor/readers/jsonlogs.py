@@ -155,7 +155,7 @@ def read_jsonl(sample: Sample) -> Run:
         try:
             rec = json.loads(line) if line.strip() else None
         except (ValueError, RecursionError):
-            found.unparsed.append((n, line[:200]))
+            found.not_understood(n, line)
             continue
         if not isinstance(rec, dict):
             continue

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..run import Dialect
+from ..run import MAX_KEPT_UNPARSED, MAX_UNPARSED_CHARS, Dialect
 from . import chunks, fastiter
 from . import lines as L
 
@@ -36,12 +36,6 @@ _ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-B]")
 _TRAIN_FRAME = re.compile(r"[/\\\\\"]train\.py\"|, in estimate_loss\b")
 # the start of a metric line cut short: 'i', 'ite', 'iter 4399', 'step 2000: train loss 1.4'
 _CUT_METRIC = re.compile(r"^(?:i|it|ite|iter|s|st|ste|step)(?:\s\d*(?::.*)?)?$")
-
-
-# lines not understood are counted in full and kept (for the report) up to these bounds, so
-# that memory follows a bound, not a file of junk lines
-MAX_KEPT_UNPARSED = 1000
-MAX_UNPARSED_CHARS = 500
 
 
 @dataclass
