@@ -339,9 +339,11 @@ def test_resuming_is_said_in_each_trainers_terms(tmp_path):
     assert flags == "" and "--resume-from-step=N" in note
     flags, note = translate("--init_from=resume", "build-nanogpt")
     assert flags == "" and "cannot resume" in note
-    assert translate("--always_save_checkpoint=False --dropout=0.2", "hf") == (
-        "--load_best_model_at_end True --metric_for_best_model eval_loss", "(hf has no flag for nanoGPT's dropout)")
-    assert translate("--always_save_checkpoint=True", "hf") == ("--load_best_model_at_end False", None)
+    flags, note = translate("--always_save_checkpoint=False --dropout=0.2", "hf")
+    assert flags == "--load_best_model_at_end True --metric_for_best_model eval_loss"
+    assert note == ("(--load_best_model_at_end needs --eval_strategy and --save_strategy the same (and --save_steps "
+                    "a multiple of --eval_steps); hf has no flag for nanoGPT's dropout)")
+    assert translate("--always_save_checkpoint=True", "hf")[0] == "--load_best_model_at_end False"
     flags, note = translate("--init_from=resume", "hf")
     assert flags == "" and "resume_from_checkpoint=True" in note
 

@@ -52,6 +52,11 @@ VALUES = {("llmc", "init_from", "resume"): "1",  # llm.c's -y takes 1 for resume
           # the best-val model at the end (always_save_checkpoint=False), or the last (True)
           ("hf", "always_save_checkpoint", "False"): "True --metric_for_best_model eval_loss",
           ("hf", "always_save_checkpoint", "True"): "False"}
+# (trainer, nanoGPT key): what its flags for the key need besides, said beside them
+CAVEATS: dict[tuple[str, str], str] = {
+    ("hf", "always_save_checkpoint"): "--load_best_model_at_end needs --eval_strategy and --save_strategy "
+                                      "the same (and --save_steps a multiple of --eval_steps)",
+}
 # (trainer, nanoGPT key): what the trainer has instead of a flag of its own for the key
 NOTES: dict[tuple[str, str], str] = {
     ("nanochat", "init_from"): "nanochat resumes with --resume-from-step=N, N the step of a checkpoint it "
@@ -88,8 +93,9 @@ def translate(flags: str, trainer: str) -> tuple[str, str | None]:
     table = FLAGS.get(trainer, {})
     out = [table[k].format(VALUES.get((trainer, k, v), v)) for k, v in pairs if table.get(k)]
     missing = list(dict.fromkeys(k for k, _ in pairs if k not in table))
-    if not missing:
-        return " ".join(dict.fromkeys(out)), None
-    if not out:
+    said = [CAVEATS[(trainer, k)] for k, _ in pairs if (trainer, k) in CAVEATS and table.get(k)]
+    if missing and not out:
         return "", f"(no flags: {trainer} has no flag for nanoGPT's {', '.join(missing)})"
-    return " ".join(dict.fromkeys(out)), f"({trainer} has no flag for nanoGPT's {', '.join(missing)})"
+    if missing:
+        said.append(f"{trainer} has no flag for nanoGPT's {', '.join(missing)}")
+    return " ".join(dict.fromkeys(out)), f"({'; '.join(said)})" if said else None
