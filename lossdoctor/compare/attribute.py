@@ -347,7 +347,7 @@ def without_evals(diff: tuple[KeyDiff, ...], gap: float) -> Attribution:
 def rest_name(keys: set[str]) -> str:
     """'model size, context length, batch size and regularization' from the differing keys."""
     names = [n for n, ks in GROUPS if keys & set(ks)]
-    if "model size" in names and not keys & {"n_layer", "n_embd", "bias"}:  # heads alone keep the size
+    if "model size" in names and not keys & (set(dict(GROUPS)["model size"]) - {"n_head"}):  # heads keep the size
         names[names.index("model size")] = "attention heads"
     if keys - {k for _, ks in GROUPS for k in ks}:
         names.append("other config")
