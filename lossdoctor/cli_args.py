@@ -43,43 +43,51 @@ def read_schedule(spec: str) -> dict[str, Any] | np.ndarray:
 
 
 def read_lr_file(path: str) -> np.ndarray:
-    """One non-negative LR per line (blank lines and # comments skipped)."""
-    import stat
-
+    """One non-negative LR per line (blank lines and # comments skipped), from a file or a
+    pipe (`<(command)`), read within a bound: an endless device is refused, not read."""
     import numpy as np
 
     from .errors import UsageError
-    from .fit.limits import MAX_FIT_STEPS
-    try:
-        info = os.stat(path)
-    except OSError as e:
-        raise UsageError(f"--schedule {path}: {e.strerror or e}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise UsageError(f"--schedule {path}: not a regular file (a file of one LR per line, or key=value pairs)")
-    limit = 32 * (MAX_FIT_STEPS + 1)  # bytes: one LR a line for every step the fit can sum, 32 characters each
-    if info.st_size > limit:
-        raise UsageError(f"--schedule {path}: {info.st_size:,} bytes, more than {limit:,}: the fit sums at most "
-                         f"{MAX_FIT_STEPS:,} steps' LRs")
     values = []
-    try:
-        f = open(path, encoding="utf-8", errors="replace")
-    except OSError as e:
-        raise UsageError(f"--schedule {path}: {e.strerror or e}") from None
-    with f:
-        for n, line in enumerate(f, 1):
-            text = line.split("#", 1)[0].strip()
-            if not text:
-                continue
-            try:
-                lr = float(text)
-            except ValueError:
-                raise UsageError(f"{path}: line {n}: {text[:40]!r} is not a number (one LR per line)") from None
-            if not math.isfinite(lr) or lr < 0:
-                raise UsageError(f"{path}: line {n}: {text[:40]} is not a non-negative finite LR")
-            values.append(lr)
+    for n, line in enumerate(_schedule_text(path).splitlines(), 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            lr = float(text)
+        except ValueError:
+            raise UsageError(f"{path}: line {n}: {text[:40]!r} is not a number (one LR per line)") from None
+        if not math.isfinite(lr) or lr < 0:
+            raise UsageError(f"{path}: line {n}: {text[:40]} is not a non-negative finite LR")
+        values.append(lr)
     if not values:
         raise UsageError(f"{path}: no LRs in it (one LR per line)")
     return np.array(values)
+
+
+def _schedule_text(path: str) -> str:
+    """The text of a --schedule file or pipe, at most SCHEDULE_BYTES of it."""
+    import fcntl
+    import stat
+
+    from .errors import UsageError
+    from .fit.limits import MAX_FIT_STEPS
+    limit = 32 * (MAX_FIT_STEPS + 1)  # bytes: one LR a line for every step the fit can sum, 32 characters each
+    try:
+        mode = os.stat(path).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+            raise UsageError(f"--schedule {path}: not a file or a pipe (a file of one LR per line, or key=value "
+                             "pairs)")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a pipe no program writes to reads as empty
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise UsageError(f"--schedule {path}: {e.strerror or e}") from None
+    if len(data) > limit:
+        raise UsageError(f"--schedule {path}: more than {limit:,} bytes: the fit sums at most {MAX_FIT_STEPS:,} "
+                         "steps' LRs")
+    return data.decode("utf-8", "replace")
 
 
 def peak_flops(value: float | str | None) -> float | None:

@@ -656,7 +656,7 @@ def test_the_flags_column_gives_a_flag_a_line_and_keeps_words_together(synthetic
     assert "; val shape alpha" in flat and "(its prior alpha" in flat  # whose shape, and its prior
 
 
-@pytest.mark.parametrize("width", [50, 60, 80])
+@pytest.mark.parametrize("width", [40, 50, 60, 80])
 def test_no_flag_is_cut_in_two_at_any_console_width(synthetic, width):
     from io import StringIO
 
@@ -672,6 +672,20 @@ def test_no_flag_is_cut_in_two_at_any_console_width(synthetic, width):
     assert max(len(line) for line in out.getvalue().splitlines()) <= width
     text = out.getvalue()  # a column where every flag fits on a line, else the flags below the table
     assert ("┃ nanoGPT flags" in text) == (width == 80) and ("\nnanoGPT flags:" in text) == (width != 80)
+
+
+def test_the_words_after_a_flag_wrap_under_it_in_the_flags_column(synthetic):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from lossdoctor.report.extrapolation import render
+    x = extrapolate(synthetic, 4000, scenarios=("custom", "rerun"), schedule=np.full(4001, 1e-3))
+    out = StringIO()
+    Console(file=out, width=80).print(render(synthetic, x))
+    text = out.getvalue()  # the file's note is longer than the column: it wraps, the table keeps its flags
+    assert "┃ nanoGPT flags" in text and "--max_iters=4000 (per-step" in text and "--lr_decay_iters=4000" in text
+    assert max(len(line) for line in text.splitlines()) <= 80
 
 
 def test_inside_the_run_the_interval_carries_how_far_the_law_misses_the_run_there():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from typing import Any
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -101,8 +102,9 @@ def render(run: Run, x: Extrapolation) -> RenderableType:
 
 class _Scenarios:
     """The scenarios' table, with the flags in a column where every flag fits on a line of
-    its own; on a console too narrow for that, the table without them and each scenario's
-    flags below it, broken between flags (a flag is copied: never cut in two)."""
+    its own (the words after a flag wrap under it); on a console too narrow for that, the
+    table without them and each scenario's flags below it, broken between flags (a flag is
+    copied: never cut in two)."""
 
     def __init__(self, x: Extrapolation) -> None:
         self.x = x
@@ -110,28 +112,36 @@ class _Scenarios:
         self.flags = [re.split(r" (?=--)", s.flags or "(the law fitted to the run)") for s in x.scenarios]
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        table = self._table(flags=True)
-        # the width at which no cell wraps (a console narrower than that would fold a flag)
-        if Measurement.get(console, options.update(max_width=10_000), table).maximum <= options.max_width:
-            yield table
+        others = Measurement.get(console, options.update(max_width=10_000), self._table(None)).maximum
+        natural = max((len(line) for fs in self.flags for line in fs), default=0)
+        longest = max((len(word) for fs in self.flags for line in fs for word in line.split()), default=0)
+        room = min(options.max_width - others - 3, natural)  # 3: the column's border and padding
+        if room >= longest:
+            yield self._table(room)
             return
-        yield self._table(flags=False)
+        yield self._table(None)
         yield Text("nanoGPT flags:")
         for s, fs in zip(self.x.scenarios, self.flags, strict=True):
             yield Text(f"{s.name}: " + " ".join(fs))
 
-    def _table(self, flags: bool) -> Table:
-        """The table, with or without the flags column."""
+    def _table(self, flags_width: int | None) -> Table:
+        """The table, with a flags column this wide (None: without it), its lines wrapped
+        between words to fit it."""
         x = self.x
         first = (x.scenarios[0].val or x.scenarios[0].train) if x.scenarios else None
         pct = int(round(100 * first.level)) if first is not None else 80
         table = Table(title=f"predicted loss at step {x.target_step:,} ({pct}% interval)", title_justify="left")
-        for col in ("scenario", "val", "train") + (("nanoGPT flags",) if flags else ()):
-            table.add_column(col, overflow="fold")
+        for col in ("scenario", "val", "train"):  # beside the flags at their natural width (measured to fit)
+            table.add_column(col, no_wrap=flags_width is not None, overflow="fold")
+        if flags_width is not None:
+            table.add_column("nanoGPT flags", width=flags_width, no_wrap=True)
         for s, fs in zip(x.scenarios, self.flags, strict=True):
             row = [s.name, _cell(s.val) if s.val else ("past its minimum" if s.note else "-"),
                    _cell(s.train) if s.train else "-"]
-            table.add_row(*row, *(["\n".join(fs)] if flags else []))
+            if flags_width is not None:
+                row.append("\n".join(textwrap.fill(line, flags_width, break_long_words=False, break_on_hyphens=False)
+                                     for line in fs))
+            table.add_row(*row)
         return table
 
 
