@@ -202,11 +202,15 @@ def test_python_dash_m_entry_point():
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
-def test_a_schedule_file_that_is_no_regular_file_is_refused_not_read(tmp_path):
+def test_a_schedule_that_is_neither_file_nor_pipe_is_refused_not_read(tmp_path):
     log = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
     for bad in ("/dev/zero", str(tmp_path)):  # an endless stream, a directory
         code, out, err = run_cli("extrapolate", log, "--to", "600", "--schedule", bad, "--scenario", "custom")
-        assert code == 2 and out == "" and f"--schedule {bad}: not a regular file" in err
+        assert code == 2 and out == "" and f"--schedule {bad}: not a file or a pipe" in err
+    pipe = tmp_path / "lrs"  # a named pipe with no program writing to it reads as empty, at once
+    os.mkfifo(pipe)
+    code, _, err = run_cli("extrapolate", log, "--to", "600", "--schedule", str(pipe), "--scenario", "custom")
+    assert code == 2 and "no LRs in it" in err
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
