@@ -88,6 +88,14 @@ def test_a_value_computed_from_an_assumed_noise_says_so_in_the_message():
     assert t.render(values, assumed={"z"}) == "ended 1.6349 higher (assumed 163.5 standard errors)"
     found = _corpus_findings("hf-trainer/trainer-state-viz-multi-eval-sets.json")  # eval_se unknown: 0.01 assumed
     assert "(assumed 163.5 standard errors)" in found["LD501"].message
+    # a let computed from an assumed fact is assumed too (LD601's tokens per parameter)
+    from lossdoctor.diagnose import check
+    from lossdoctor.facts import Fact, Facts
+    rule = BUILTIN.get("LD601")
+    values = {"params": 800_000, "tokens_seen": 200_000_000, "overfit_ratio": 0.01, "val_slope": -0.001,
+              "val_slope_z": -0.5, "model_from": "scratch", "n_embd": 128}
+    facts = Facts.of(Fact(k, v, "", "assumed" if k == "tokens_seen" else "read", "test") for k, v in values.items())
+    assert "saw assumed 250 tokens per parameter" in check(rule, values, facts).message
 
 
 def test_templates_allow_plain_names_only_and_show_units():

@@ -198,6 +198,9 @@ def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
     if advice_note:
         advice = f"{advice} {advice_note}" if advice else advice_note
     assumed = {n for n, f in facts.items() if f.status == "assumed"} if facts is not None else set()
+    for name, expr in rule.let:  # a let computed from an assumed value is assumed too
+        if expr.names & assumed:
+            assumed.add(name)
     return Finding(rule.id, rule.title, rule.category, rule.severity, rule.message.render(scope, units, assumed),
                    flags, advice, _effect(rule, scope, effects, why_not, facts), evidence, verify)
 

@@ -59,7 +59,8 @@ class Template:
     def render(self, values: Mapping[str, Any], units: Mapping[str, str] | None = None,
                assumed: Collection[str] = ()) -> str:
         """Message text: each value formatted, with its unit (see the module doc); a value
-        in `assumed` (a fact the run does not show, or one computed from such) says so."""
+        in `assumed` (a fact the run does not show, or a fact or let computed from one)
+        says so."""
         units = units or {}
         out = []
         for i, (text, name, spec) in enumerate(self.parts):
