@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class EffectEstimate:
-    kind: str  # extrapolation | measured | rule_of_thumb | none
+    kind: str  # extrapolation | measured | rule_of_thumb | none | unknown
     value: float | None  # change in the metric (final val loss, nats, unless unit says)
     unit: str
     source: str
@@ -271,6 +271,8 @@ def _effect(rule: Rule, scope: Mapping[str, Any], effects: _Extrapolations | Non
     e = rule.effect
     if e.kind == "none":  # a reading or the speed changes, not the loss
         return EffectEstimate("none", 0.0, "nats", e.source)
+    if e.kind == "unknown":  # the loss changes, by an amount the run cannot show
+        return EffectEstimate("unknown", None, "nats", e.source, note="not estimated")
     if e.kind in ("measured", "rule_of_thumb"):
         try:
             value = float(evaluate(e.value, scope))  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ from .expr import Expr, ExprError, compile_expr
 from .limits import constant_problem, shorten
 from .template import Flags, TemplateError, compile_flags
 
-EFFECT_KINDS = ("extrapolation", "measured", "rule_of_thumb", "none")
+EFFECT_KINDS = ("extrapolation", "measured", "rule_of_thumb", "none", "unknown")
 SCENARIOS = ("rerun", "resume", "constant")
 METRICS = ("final_val", "best_val", "time_per_iter_ms")
 EXPECTS = ("lower", "higher", "same")
@@ -74,7 +74,7 @@ def parse_effect(raw: dict[str, Any], known: Collection[str], err: ErrFn) -> Eff
     allowed = {"extrapolation": {"kind", "to", "scenario"},
                "measured": {"kind", "value", "unit", "source"},
                "rule_of_thumb": {"kind", "value", "unit", "source"},
-               "none": {"kind", "source"}}[kind]
+               "none": {"kind", "source"}, "unknown": {"kind", "source"}}[kind]
     extra = sorted(set(raw) - allowed, key=str)
     if extra:
         raise err(f"expected_effect.{extra[0]}", f"not a field of kind {kind} ({', '.join(sorted(allowed))})")
@@ -90,7 +90,7 @@ def parse_effect(raw: dict[str, Any], known: Collection[str], err: ErrFn) -> Eff
     source = raw.get("source")
     if not isinstance(source, str) or not source.strip():
         raise err("expected_effect.source", "missing: say where the number comes from")
-    if kind == "none":
+    if kind in ("none", "unknown"):
         return Effect(kind, source.strip(), unit="")
     if "value" not in raw:
         raise err("expected_effect.value", "missing")

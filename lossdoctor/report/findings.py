@@ -125,6 +125,8 @@ def _code(rule_id: str) -> str:
 def effect_text(e: EffectEstimate) -> str:
     if e.kind == "none":
         return f"no change in loss expected: {e.source}"
+    if e.kind == "unknown":
+        return f"not estimated: {e.source}"
     if e.value is None:
         return f"not computed ({e.note}); source: {e.source}"
     kind = {"extrapolation": "predicted", "measured": "measured", "rule_of_thumb": "rule of thumb"}[e.kind]

@@ -70,6 +70,8 @@ def analysis_markdown(analysis: Analysis) -> str:
 
 def _effect_cell(e: EffectEstimate) -> str:
     """The expected effect without its source: the value, or why there is none, whole."""
+    if e.kind == "unknown":
+        return "not estimated"
     if e.kind != "none" and e.value is None:
         return f"not computed: {e.note}"
     return effect_text(e).split("; ")[0]

@@ -48,6 +48,8 @@ def rules_markdown(rules: list[Rule]) -> str:
             out.append(f"- expected effect: extrapolation of the run ({e.scenario}) to step `{e.to.source}`")
         elif e.kind == "none":
             out.append(f"- expected effect: none on the loss ({e.source})")
+        elif e.kind == "unknown":
+            out.append(f"- expected effect: not estimated ({' '.join(e.source.split())})")
         elif e.value is not None:
             kind = "rule of thumb" if e.kind == "rule_of_thumb" else "measured on the run"
             out.append(f"- expected effect ({kind}): `{e.value.source}` {e.unit}; {' '.join(e.source.split())}")
