@@ -857,6 +857,10 @@ def test_checkpoint_only_run():
     assert f["time_per_iter_ms"].status == "unknown"
     assert f["warmup_ms"].note == "the log has no iter lines with a time"
     assert f["n_eval_iters_excluded"].status == "unknown"
+    # train.py's starting 1e9, saved by a run no eval of which improved on it (NaN): no best val
+    import dataclasses
+    never = dataclasses.replace(run, checkpoint=dataclasses.replace(ck, best_val_loss=1e9))
+    assert not compute_facts(never)["best_val"].known
 
 
 def test_checkpoint_lr_when_config_unknown():

@@ -59,9 +59,16 @@ def _always_save(ctx: Context) -> bool | None:
     return v if isinstance(v, bool) else None
 
 
+CKPT_SENTINEL = 1e9  # train.py's `best_val_loss = 1e9` before any eval improved on it
+
+
 def _ckpt_val(ctx: Context) -> float | None:
+    """The checkpoint's best_val_loss; None without one, or where it is still train.py's
+    starting 1e9 (no eval improved on it: a NaN run saved with always_save_checkpoint)."""
     ck = ctx.run.checkpoint
-    return None if ck is None or ck.best_val_loss is None else float(ck.best_val_loss)
+    if ck is None or ck.best_val_loss is None or not float(ck.best_val_loss) < CKPT_SENTINEL:
+        return None
+    return float(ck.best_val_loss)
 
 
 def best_val(ctx: Context) -> Fact:
