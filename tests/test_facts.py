@@ -450,6 +450,11 @@ def test_a_loss_nan_from_before_any_update_is_told_apart_from_a_divergence():
     assert eval_only.value("nan_at_start") is False and eval_only.value("nan_persists") is False
     diverged = compute_facts(make_run([(0, 4.2, 4.2), (100, nan, nan)], [(0, 4.2, 1.0, 0.01), (50, nan, 1.0, 0.01)]))
     assert diverged.value("nan_persists") is True and diverged.value("nan_at_start") is False
+    # the last eval NaN, the iteration printed after it at the same step finite: a glitch
+    from conftest import parse_text
+    text = ("step 0: train loss 4.2000, val loss 4.2000\niter 0: loss 4.2000, time 10.00ms, mfu 1.00%\n"
+            "step 100: train loss 3.0000, val loss nan\niter 100: loss 3.0000, time 10.00ms, mfu 1.00%\n")
+    assert compute_facts(parse_text(text)).value("nan_persists") is False
 
 
 def test_nan_from_eval_only():

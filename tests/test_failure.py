@@ -82,14 +82,22 @@ def test_a_nan_assertion_is_a_crash_that_the_nan_loss_explains() -> None:
     assert findings[1].explained_by == ("LD801-nan-loss",)
 
 
+def test_a_fork_that_capitalises_its_save_line_shows_its_checkpoint() -> None:
+    saved = compute_facts(parse_text(HEAD + "Saving checkpoint to out\nTerminated\n"))
+    assert saved.value("has_checkpoint") is True
+
+
 def test_a_checkpoint_beside_the_log_is_one_to_resume_from_whatever_the_log_prints(tmp_path) -> None:
     import shutil
 
     import lossdoctor
     from conftest import FIXTURES
-    shutil.copy(FIXTURES / "nanogpt" / "tiny_resume" / "ckpt.pt", tmp_path / "ckpt.pt")
-    (tmp_path / "train.log").write_text(HEAD + "Terminated\n")  # no save printed
-    alone = compute_facts(parse_text(HEAD + "Terminated\n"))
+    shutil.copy(FIXTURES / "nanogpt" / "tiny_resume" / "ckpt.pt", tmp_path / "ckpt.pt")  # its iter_num: 300
+    to_300 = HEAD + "step 300: train loss 2.7000, val loss 2.8000\nTerminated\n"  # no save printed
+    (tmp_path / "train.log").write_text(to_300)
+    alone = compute_facts(parse_text(to_300))
     assert alone.value("has_checkpoint") is False and alone["has_checkpoint"].status == "inferred"
-    merged = compute_facts(lossdoctor.load(str(tmp_path)))
-    assert merged.value("has_checkpoint") is True
+    assert compute_facts(lossdoctor.load(str(tmp_path))).value("has_checkpoint") is True
+    # a checkpoint from past the log's last step is an earlier run's in the same out_dir
+    (tmp_path / "train.log").write_text(HEAD + "Terminated\n")
+    assert compute_facts(lossdoctor.load(str(tmp_path))).value("has_checkpoint") is False

@@ -412,7 +412,7 @@ def test_a_loss_nan_before_any_update_is_no_divergence_and_gets_no_lr_advice():
 def test_a_run_stopped_before_its_first_checkpoint_is_not_told_to_resume():
     # llm.c saves every 5000 steps (-n); the Slurm time limit came at step 750, before any save
     found = _corpus_findings("llmc/hector-a100-stdout-hellaswag-cr-timelimit.log")
-    assert "after 750 steps" in found["LD1706"].message
+    assert "(time limit, log line 824)" in found["LD1706"].message
     for code in ("LD1501", "LD1704"):
         assert found[code].flags == "" and "LD1706-stopped-before-a-checkpoint" in found[code].advice
     # the full run printed `Writing checkpoint at step 5000` (and later): it has one

@@ -110,8 +110,11 @@ def has_checkpoint(ctx: Context) -> Fact:
     every save (PRINTS_SAVES); False: nothing to resume, the run starts over."""
     name, unit, src = "has_checkpoint", "", "log: the last process's checkpoint saves, or its resume"
     run = ctx.run
-    if run.checkpoint is not None:  # given, or found beside the log
-        return Fact(name, True, unit, "read", f"checkpoint {run.checkpoint.path}")
+    ck = run.checkpoint
+    last_step = max(int(run.evals.step.max(initial=0)), int(run.iters.step.max(initial=0)))
+    if ck is not None and (ck.iter_num is None or ck.iter_num <= last_step + 1):  # given, or found beside the log
+        return Fact(name, True, unit, "read", f"checkpoint {ck.path}")
+    # a checkpoint from past the log's last step is another run's (an earlier one in the out_dir)
     if run.format not in PRINTS_SAVES:
         return unknown(name, unit, src, f"{run.format} does not print its checkpoint saves")
     start = run.segments[-1].first_line if run.segments else 0

@@ -245,12 +245,11 @@ def nan_persists(ctx: Context) -> Fact:
     if first.value is None:
         return Fact(name, False, unit, "read", src, "no NaN/inf loss in the log")
     evals, iters = ctx.curves()
-    last_eval = int(evals.step[-1]) if len(evals.step) else -1
-    last_iter = int(iters.step[-1]) if len(iters.step) else -1
-    last = [v for step, v in ((last_eval, evals.val[-1] if len(evals.step) else 0.0),
-                              (last_iter, iters.loss[-1] if len(iters.step) else 0.0))
-            if step == max(last_eval, last_iter)]
-    return Fact(name, not all(np.isfinite(last)), unit, "read", src)
+    # the last loss printed: the later step, and at one step the later line (an eval and the
+    # iteration after it see the same weights)
+    last = [(int(c.step[-1]), int(c.line[-1]), float(v[-1])) for c, v in ((evals, evals.val), (iters, iters.loss))
+            if len(c.step)]
+    return Fact(name, not math.isfinite(max(last)[2]) if last else False, unit, "read", src)
 
 
 def _first_bad(evals: EvalCurve, iters: IterCurve, eval_train: bool = True) -> int | None:

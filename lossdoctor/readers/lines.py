@@ -65,7 +65,8 @@ NODECAY = re.compile(r"num non-decayed parameter tensors: (\d+), with ([\d,]+) p
 FUSED = re.compile(r"using fused AdamW: (True|False)")
 COMPILE = re.compile(r"compiling the model")
 SLOW_ATTN = re.compile(r"WARNING: using slow attention")
-SAVING = re.compile(r"saving checkpoint to (.+?)(?=saving checkpoint to|$)")
+# nanoGPT's `saving checkpoint to DIR`; forks capitalise it
+SAVING = re.compile(r"[sS]aving checkpoint to (.+?)(?=[sS]aving checkpoint to|$)")
 DUMP_START = re.compile(r"^=+ ?CONFIG VALUES ?=+$")  # a fork prints `key: value` lines
 DUMP_ITEM = re.compile(r"^(\w+): (.*)$")
 RULER = re.compile(r"^=+$")
