@@ -226,9 +226,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except BrokenPipeError:  # the reader went away (`| head`): nothing more to write, to anyone
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 128 + 13  # as a shell reports a process that SIGPIPE ended
-    except OSError as e:
-        if debug or e.errno not in MACHINE_ERRORS:
+        return BROKEN_PIPE
+    except OSError as e:  # a path the user gave that cannot be written (it names it), or the machine's
+        if debug or (e.filename is None and e.errno not in MACHINE_ERRORS):
             return _internal(e, debug)
         where = f" ({e.filename})" if e.filename else ""
         _error(f"lossdoctor: error: {e.strerror or e}{where}")
@@ -237,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         return _internal(e, debug)
 
 
+BROKEN_PIPE = 128 + 13  # as a shell reports a process that SIGPIPE ended
 # the machine's errors, not lossdoctor's: a full disk or quota, a failing device, a file too big
 MACHINE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS)
 
@@ -322,10 +323,17 @@ def _exit_for(diagnoses: Sequence[Diagnosis], fail_on: str | None) -> int:
 
 def _console(args: argparse.Namespace) -> Console:
     from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:  # the reader went away (`| head`): as main() says it
+            self.quiet = True
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(BROKEN_PIPE)
+
     fmt = getattr(args, "format", None)
     plain = fmt == "plain" or (fmt is None and not sys.stdout.isatty())
-    console = Console(width=getattr(args, "width", None), no_color=plain, highlight=False,
-                      force_terminal=False if plain else None)
+    console = _Console(width=getattr(args, "width", None), no_color=plain, highlight=False,
+                       force_terminal=False if plain else None)
     if console.width < args_mod.MIN_WIDTH:  # a narrow pane or COLUMNS: the report needs its columns
         console.width = args_mod.MIN_WIDTH
     return console

@@ -66,8 +66,8 @@ def read_lr_file(path: str) -> np.ndarray:
 
 
 def _schedule_text(path: str) -> str:
-    """The text of a --schedule file or pipe, at most SCHEDULE_BYTES of it."""
-    import fcntl
+    """The text of a --schedule file or pipe, read within a bound (an endless device is
+    refused, not read)."""
     import stat
 
     from .errors import UsageError
@@ -78,9 +78,7 @@ def _schedule_text(path: str) -> str:
         if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
             raise UsageError(f"--schedule {path}: not a file or a pipe (a file of one LR per line, or key=value "
                              "pairs)")
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a pipe no program writes to reads as empty
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
-        with os.fdopen(fd, "rb") as f:
+        with open(path, "rb") as f:  # a named pipe waits for its writer, as `cat` does
             data = f.read(limit + 1)
     except OSError as e:
         raise UsageError(f"--schedule {path}: {e.strerror or e}") from None

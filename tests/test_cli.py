@@ -207,10 +207,14 @@ def test_a_schedule_that_is_neither_file_nor_pipe_is_refused_not_read(tmp_path):
     for bad in ("/dev/zero", str(tmp_path)):  # an endless stream, a directory
         code, out, err = run_cli("extrapolate", log, "--to", "600", "--schedule", bad, "--scenario", "custom")
         assert code == 2 and out == "" and f"--schedule {bad}: not a file or a pipe" in err
-    pipe = tmp_path / "lrs"  # a named pipe with no program writing to it reads as empty, at once
+    pipe = tmp_path / "lrs"  # a named pipe is read as its writer writes it
     os.mkfifo(pipe)
-    code, _, err = run_cli("extrapolate", log, "--to", "600", "--schedule", str(pipe), "--scenario", "custom")
-    assert code == 2 and "no LRs in it" in err
+    import threading
+    writer = threading.Thread(target=lambda: pipe.write_text("0.001\n" * 601))
+    writer.start()
+    code, out, _ = run_cli("extrapolate", log, "--to", "600", "--schedule", str(pipe), "--scenario", "custom")
+    writer.join(timeout=60)
+    assert code == 0 and "custom" in out
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
@@ -237,9 +241,10 @@ def test_a_console_narrower_than_the_report_is_laid_out_at_its_floor(monkeypatch
     assert code == 0 and "Findings" in out and max(len(x) for x in out.splitlines()) == 40
 
 
-def test_a_reader_that_goes_away_ends_the_output_quietly():
+@pytest.mark.parametrize("fmt", [["--format", "json"], []])  # json is printed; the report goes through rich
+def test_a_reader_that_goes_away_ends_the_output_quietly(fmt):
     log = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
-    p = subprocess.Popen([sys.executable, "-m", "lossdoctor", "analyze", log, "--format", "json"], cwd=ROOT,
+    p = subprocess.Popen([sys.executable, "-m", "lossdoctor", "analyze", log, *fmt], cwd=ROOT,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert p.stdout is not None and p.stderr is not None
     p.stdout.close()  # as `| head` does once it has its lines

@@ -227,9 +227,9 @@ def read_file(path: str, readers: Sequence[Reader] | None = None) -> Run:
 
 def _binary_hint(head: bytes) -> str:
     """What a binary file that is really a log in another dress is, and how to read it."""
-    text = head[0::2][:64]  # UTF-16-LE without a BOM: ASCII in the even bytes, zeros in the odd
-    ascii_le = len(text) >= 8 and head[1::2][:64].count(0) >= len(text) - 1 and all(
-        32 <= c < 127 or c in (9, 10, 13) for c in text)
+    text, high = head[0::2][:256], head[1::2][:256]  # UTF-16-LE without a BOM: text in the even bytes
+    printable = sum(32 <= c < 127 or c in (9, 10, 13, 27) for c in text)
+    ascii_le = len(text) >= 16 and high.count(0) >= 0.9 * len(high) and printable >= 0.9 * len(text)
     if head[:2] in (b"\xff\xfe", b"\xfe\xff") or ascii_le:
         return (" (UTF-16 text, as Windows PowerShell's `>` writes it: convert it to UTF-8, e.g. "
                 "`iconv -f UTF-16 -t UTF-8 LOG > LOG.txt`)")
