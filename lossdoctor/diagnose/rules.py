@@ -17,6 +17,7 @@ other files still load. Fields (required unless a default is shown):
                   | {kind: measured, value: expr, unit, source}
                   | {kind: rule_of_thumb, value: expr, unit, source}
                   | {kind: none, source}        change in final val loss (nats) unless `unit`
+                  | {kind: unknown, source}     a change the run cannot show: "not estimated"
     verify          {flags: "--key=value ...", metric: final_val|best_val|time_per_iter_ms,
                      expect: lower|higher|same, seeds: 3 (default)}
     why             the user documentation: what the rule means and why the thresholds
