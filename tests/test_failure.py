@@ -98,6 +98,7 @@ def test_a_checkpoint_beside_the_log_is_one_to_resume_from_whatever_the_log_prin
     alone = compute_facts(parse_text(to_300))
     assert alone.value("has_checkpoint") is False and alone["has_checkpoint"].status == "inferred"
     assert compute_facts(lossdoctor.load(str(tmp_path))).value("has_checkpoint") is True
+    assert compute_facts(lossdoctor.load(str(tmp_path / "ckpt.pt"))).value("has_checkpoint") is True  # alone
     # a checkpoint from past the log's last step is an earlier run's in the same out_dir
     (tmp_path / "train.log").write_text(HEAD + "Terminated\n")
     assert compute_facts(lossdoctor.load(str(tmp_path))).value("has_checkpoint") is False

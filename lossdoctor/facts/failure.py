@@ -105,14 +105,16 @@ PRINTS_SAVES = (Dialect.NANOGPT, Dialect.NANOGPT_WITH_CKPT, Dialect.LLMC)
 
 
 def has_checkpoint(ctx: Context) -> Fact:
-    """Whether the run left a checkpoint to resume from: a save its last process printed, or
-    the checkpoint that process itself resumed from. Known only for trainers that print
-    every save (PRINTS_SAVES); False: nothing to resume, the run starts over."""
+    """Whether the run left a checkpoint to resume from: its ckpt.pt (given alone, or beside
+    the log and no later than its last step), a save its last process printed, or the
+    checkpoint that process itself resumed from. From the log, known only for trainers that
+    print every save (PRINTS_SAVES); False: nothing to resume, the run starts over."""
     name, unit, src = "has_checkpoint", "", "log: the last process's checkpoint saves, or its resume"
     run = ctx.run
     ck = run.checkpoint
+    curve = len(run.evals) > 0 or len(run.iters) > 0
     last_step = max(int(run.evals.step.max(initial=0)), int(run.iters.step.max(initial=0)))
-    if ck is not None and (ck.iter_num is None or ck.iter_num <= last_step + 1):  # given, or found beside the log
+    if ck is not None and (ck.iter_num is None or not curve or ck.iter_num <= last_step + 1):
         return Fact(name, True, unit, "read", f"checkpoint {ck.path}")
     # a checkpoint from past the log's last step is another run's (an earlier one in the out_dir)
     if run.format not in PRINTS_SAVES:

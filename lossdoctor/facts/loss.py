@@ -27,7 +27,8 @@ def _evals(ctx: Context) -> EvalCurve:
 
 
 def best_index(ctx: Context) -> int | None:
-    """Index of the lowest finite val loss (the first one on ties), or None."""
+    """Index of the lowest finite val loss (the first one on ties); None where it is not
+    known: no finite val, or a summary that holds the final val only (no_best_why)."""
     def find() -> int | None:
         val = _evals(ctx).val
         ok = np.isfinite(val)
