@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return BROKEN_PIPE
     except OSError as e:  # a path the user gave that cannot be written (it names it), or the machine's
-        if debug or (e.filename is None and e.errno not in MACHINE_ERRORS):
+        if debug or e.errno not in MACHINE_ERRORS and not (e.filename and e.errno in PATH_ERRORS):
             return _internal(e, debug)
         where = f" ({e.filename})" if e.filename else ""
         _error(f"lossdoctor: error: {e.strerror or e}{where}")
@@ -240,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
 BROKEN_PIPE = 128 + 13  # as a shell reports a process that SIGPIPE ended
 # the machine's errors, not lossdoctor's: a full disk or quota, a failing device, a file too big
 MACHINE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS)
+# what a path the user gave can be wrong with (the error names it)
+PATH_ERRORS = (errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EEXIST)
 
 
 def _internal(e: Exception, debug: bool) -> int:
@@ -325,10 +327,9 @@ def _console(args: argparse.Namespace) -> Console:
     from rich.console import Console
 
     class _Console(Console):
-        def on_broken_pipe(self) -> None:  # the reader went away (`| head`): as main() says it
+        def on_broken_pipe(self) -> None:  # the reader went away (`| head`): main() says it
             self.quiet = True
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise SystemExit(BROKEN_PIPE)
+            raise BrokenPipeError
 
     fmt = getattr(args, "format", None)
     plain = fmt == "plain" or (fmt is None and not sys.stdout.isatty())

@@ -78,10 +78,19 @@ def _schedule_text(path: str) -> str:
         if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
             raise UsageError(f"--schedule {path}: not a file or a pipe (a file of one LR per line, or key=value "
                              "pairs)")
-        with open(path, "rb") as f:  # a named pipe waits for its writer, as `cat` does
+        if stat.S_ISFIFO(mode):  # as analyze reads a pipe: one no program writes to reads as empty
+            import fcntl
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)  # now wait for data
+            f = os.fdopen(fd, "rb")
+        else:
+            f = open(path, "rb")
+        with f:
             data = f.read(limit + 1)
     except OSError as e:
         raise UsageError(f"--schedule {path}: {e.strerror or e}") from None
+    if not data and stat.S_ISFIFO(mode):
+        raise UsageError(f"--schedule {path}: a pipe with nothing in it (no program was writing to it)")
     if len(data) > limit:
         raise UsageError(f"--schedule {path}: more than {limit:,} bytes: the fit sums at most {MAX_FIT_STEPS:,} "
                          "steps' LRs")

@@ -102,3 +102,15 @@ def test_a_checkpoint_beside_the_log_is_one_to_resume_from_whatever_the_log_prin
     # a checkpoint from past the log's last step is an earlier run's in the same out_dir
     (tmp_path / "train.log").write_text(HEAD + "Terminated\n")
     assert compute_facts(lossdoctor.load(str(tmp_path))).value("has_checkpoint") is False
+
+
+def test_an_unfinished_log_with_no_save_is_not_told_to_resume(tmp_path) -> None:
+    import lossdoctor
+    from conftest import FIXTURES
+    from lossdoctor.diagnose import diagnose
+    lines = (FIXTURES / "nanogpt" / "tiny_resume" / "train.log").read_text().split("\n")
+    cut = next(i for i, x in enumerate(lines) if x.startswith("saving checkpoint"))  # before the first save
+    (tmp_path / "train.log").write_text("\n".join(lines[:cut]) + "\n")
+    found = {f.rule.split("-")[0]: f for f in diagnose(lossdoctor.load(str(tmp_path / "train.log"))).findings}
+    assert "LD1707" in found and "LD1706" not in found  # no stop printed: perhaps still running
+    assert found["LD1501"].flags == "" and "LD1707-no-checkpoint-shown" in found["LD1501"].advice

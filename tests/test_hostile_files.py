@@ -213,6 +213,7 @@ def test_an_llmc_checkpoint_header_is_not_taken_for_utf16_text(tmp_path):
 @pytest.mark.parametrize("make, hint", [
     (lambda text: text.encode("utf-16"), "UTF-16 text"),
     (lambda text: text.encode("utf-16-le"), "UTF-16 text"),  # no BOM
+    (lambda text: ("Schritt 0: Verlust ä ö ü é █▌\n" * 3 + text).encode("utf-16-le"), "UTF-16 text"),
     (lambda text: __import__("gzip").compress(text.encode()), "gzip-compressed: decompress it first"),
     (lambda text: text.replace("\n", "\r").encode(), "its lines end in a carriage return alone"),
 ])

@@ -112,9 +112,9 @@ def has_checkpoint(ctx: Context) -> Fact:
     name, unit, src = "has_checkpoint", "", "log: the last process's checkpoint saves, or its resume"
     run = ctx.run
     ck = run.checkpoint
-    curve = len(run.evals) > 0 or len(run.iters) > 0
+    alone = run.format == Dialect.NANOGPT_CKPT  # no log to hold it against
     last_step = max(int(run.evals.step.max(initial=0)), int(run.iters.step.max(initial=0)))
-    if ck is not None and (ck.iter_num is None or not curve or ck.iter_num <= last_step + 1):
+    if ck is not None and (ck.iter_num is None or alone or ck.iter_num <= last_step + 1):
         return Fact(name, True, unit, "read", f"checkpoint {ck.path}")
     # a checkpoint from past the log's last step is another run's (an earlier one in the out_dir)
     if run.format not in PRINTS_SAVES:

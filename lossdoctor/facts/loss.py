@@ -248,9 +248,10 @@ def nan_persists(ctx: Context) -> Fact:
     evals, iters = ctx.curves()
     # the last loss printed: the later step, and at one step the later line (an eval and the
     # iteration after it see the same weights)
-    last = [(int(c.step[-1]), int(c.line[-1]), float(v[-1])) for c, v in ((evals, evals.val), (iters, iters.loss))
+    last = [((int(c.step[-1]), int(c.line[-1])), float(v[-1])) for c, v in ((evals, evals.val), (iters, iters.loss))
             if len(c.step)]
-    return Fact(name, not math.isfinite(max(last)[2]) if last else False, unit, "read", src)
+    at = max((where for where, _ in last), default=None)  # one record holding both: either NaN is
+    return Fact(name, any(not math.isfinite(v) for where, v in last if where == at), unit, "read", src)
 
 
 def _first_bad(evals: EvalCurve, iters: IterCurve, eval_train: bool = True) -> int | None:

@@ -227,9 +227,10 @@ def read_file(path: str, readers: Sequence[Reader] | None = None) -> Run:
 
 def _binary_hint(head: bytes) -> str:
     """What a binary file that is really a log in another dress is, and how to read it."""
-    text, high = head[0::2][:256], head[1::2][:256]  # UTF-16-LE without a BOM: text in the even bytes
-    printable = sum(32 <= c < 127 or c in (9, 10, 13, 27) for c in text)
-    ascii_le = len(text) >= 16 and high.count(0) >= 0.9 * len(high) and printable >= 0.9 * len(text)
+    pairs = list(zip(head[0::2][:256], head[1::2][:256], strict=False))  # UTF-16-LE without a BOM
+    # text: ASCII or Latin-1 letters (high byte 0), or box and block characters (U+25xx, tqdm's bars)
+    texty = sum(hi == 0 and (32 <= lo < 127 or lo in (9, 10, 13, 27) or lo >= 0xA0) or hi == 0x25 for lo, hi in pairs)
+    ascii_le = len(pairs) >= 16 and texty >= 0.9 * len(pairs)
     if head[:2] in (b"\xff\xfe", b"\xfe\xff") or ascii_le:
         return (" (UTF-16 text, as Windows PowerShell's `>` writes it: convert it to UTF-8, e.g. "
                 "`iconv -f UTF-16 -t UTF-8 LOG > LOG.txt`)")
