@@ -99,9 +99,11 @@ def test_a_checkpoint_beside_the_log_is_one_to_resume_from_whatever_the_log_prin
     assert alone.value("has_checkpoint") is False and alone["has_checkpoint"].status == "inferred"
     assert compute_facts(lossdoctor.load(str(tmp_path))).value("has_checkpoint") is True
     assert compute_facts(lossdoctor.load(str(tmp_path / "ckpt.pt"))).value("has_checkpoint") is True  # alone
-    # a checkpoint from past the log's last step is an earlier run's in the same out_dir
+    # a checkpoint from past the log's last step is an earlier run's in the same out_dir: not merged
     (tmp_path / "train.log").write_text(HEAD + "Terminated\n")
-    assert compute_facts(lossdoctor.load(str(tmp_path))).value("has_checkpoint") is False
+    stale = lossdoctor.load(str(tmp_path))
+    assert stale.checkpoint is None and any("past the log's last step 200" in n for n in stale.notes)
+    assert compute_facts(stale).value("has_checkpoint") is False
 
 
 def test_an_unfinished_log_with_no_save_is_not_told_to_resume(tmp_path) -> None:

@@ -24,7 +24,14 @@ def merge(run: Run, info: CheckpointInfo) -> Run:
     with no header gets its whole config from the checkpoint), and its model_args and
     parameter count are exact. The last segment of the lineage, the process that saved
     the checkpoint, gets the same: its explicit values win over train.py's defaults.
+    A checkpoint from past the log's last step is another run's (an earlier, longer one in
+    the same out_dir): it is not merged, and a note says so.
     """
+    logged = max(int(run.evals.step.max(initial=0)), int(run.iters.step.max(initial=0)))
+    if info.iter_num is not None and (len(run.evals) or len(run.iters)) and info.iter_num > logged + 1:
+        return replace(run, notes=(*run.notes, f"{info.path} is from step {info.iter_num:,}, past the log's last "
+                                               f"step {logged:,}: another run's (an earlier one in the same folder?), "
+                                               "not merged"))
     cfg = _filled(run.config, info)
     segments = list(run.segments)
     lineage = run.lineage()
