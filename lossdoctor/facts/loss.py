@@ -217,41 +217,42 @@ def nan_at_start(ctx: Context) -> Fact:
     step after it where the iteration lines start there (llm.c prints its first update's
     loss, computed on the weights it started from, as step 1), with no finite loss at all.
     Such a run did not diverge: its model, data or numerics were broken from the start."""
-    name, unit = "nan_at_start", ""
-    src = "log: every loss NaN/inf, from the run's first measured step"
+    name, src = "nan_at_start", "log: every loss NaN/inf, from the run's first measured step"
     first = ctx.fact("nan_step")
-    if not first.known:
-        return missing(name, unit, src, first)
-    if first.value is None:
-        return Fact(name, False, unit, "read", src, "no NaN/inf loss in the log")
+    if (early := _no_nan(name, src, first)) is not None:
+        return early
     evals, iters = ctx.curves()
     if np.isfinite(evals.val).any() or np.isfinite(iters.loss).any():
-        return Fact(name, False, unit, "read", src, "a finite loss before or after it")
-    run = ctx.run
-    lineage = run.lineage()
-    head = run.segments[lineage[0]] if lineage else None
-    resumed = head is not None and head.init_from == "resume" and head.first_step is not None
-    start = int(head.first_step) if resumed and head is not None and head.first_step is not None else 0
+        return Fact(name, False, "", "read", src, "a finite loss before or after it")
+    lineage = ctx.run.lineage()
+    head = ctx.run.segments[lineage[0]] if lineage else None
+    start = head.first_step if head is not None and head.init_from == "resume" and head.first_step else 0
     iters_after = len(iters.step) > 0 and int(iters.step[0]) == start + 1
-    return Fact(name, first.value == start or (first.value == start + 1 and iters_after), unit, "read", src)
+    return Fact(name, first.value == start or (first.value == start + 1 and iters_after), "", "read", src)
 
 
 def nan_persists(ctx: Context) -> Fact:
     """Whether the run's last loss is NaN/inf: a NaN that training went on past (an eval
     glitch, an inf that fp16's loss scaler skipped) is no divergence."""
-    name, unit, src = "nan_persists", "", "log: the last loss (eval or iteration) is NaN/inf"
-    first = ctx.fact("nan_step")
-    if not first.known:
-        return missing(name, unit, src, first)
-    if first.value is None:
-        return Fact(name, False, unit, "read", src, "no NaN/inf loss in the log")
+    name, src = "nan_persists", "log: the last loss (eval or iteration) is NaN/inf"
+    if (early := _no_nan(name, src, ctx.fact("nan_step"))) is not None:
+        return early
     evals, iters = ctx.curves()
     # the last loss printed: the later step, and at one step the later line (an eval and the
     # iteration after it see the same weights)
     last = [((int(c.step[-1]), int(c.line[-1])), float(v[-1])) for c, v in ((evals, evals.val), (iters, iters.loss))
             if len(c.step)]
     at = max((where for where, _ in last), default=None)  # one record holding both: either NaN is
-    return Fact(name, any(not math.isfinite(v) for where, v in last if where == at), unit, "read", src)
+    return Fact(name, any(not math.isfinite(v) for where, v in last if where == at), "", "read", src)
+
+
+def _no_nan(name: str, src: str, first: Fact) -> Fact | None:
+    """A NaN fact's value where nan_step settles it: unknown with it, False with no NaN."""
+    if not first.known:
+        return missing(name, "", src, first)
+    if first.value is None:
+        return Fact(name, False, "", "read", src, "no NaN/inf loss in the log")
+    return None
 
 
 def _first_bad(evals: EvalCurve, iters: IterCurve, eval_train: bool = True) -> int | None:
