@@ -362,13 +362,28 @@ class Run:
             chain.append(chain[-1] - 1)
         return tuple(reversed(chain))
 
+    @property
+    def last_step(self) -> int:
+        """The last step any eval or iteration line of the file shows (0 with none)."""
+        return max(int(self.evals.step.max(initial=0)), int(self.iters.step.max(initial=0)))
+
+    def head(self) -> Segment | None:
+        """The lineage's first segment (None without segments)."""
+        lineage = self.lineage()
+        return self.segments[lineage[0]] if lineage else None
+
     def appended(self) -> Segment | None:
         """The lineage's first segment where it is not the file's first and shows no config
         of its own (its steps went back, with no config lines printed): a config earlier in
         the file is another run's. None otherwise."""
-        lineage = self.lineage()
-        head = self.segments[lineage[0]] if lineage else None
+        head = self.head()
         return head if head is not None and head.index > 0 and not self.config.seen else None
+
+    def resumed_start(self) -> Segment | None:
+        """The lineage's first process where it resumed past step 0 (the log does not hold
+        the steps before it), else None."""
+        head = self.head()
+        return head if head is not None and head.init_from == "resume" and head.first_step else None
 
     def curves(self) -> tuple[EvalCurve, IterCurve]:
         """Eval and iteration curves of the lineage, in step order.

@@ -111,12 +111,8 @@ def has_checkpoint(ctx: Context) -> Fact:
     print every save (PRINTS_SAVES); False: nothing to resume, the run starts over."""
     name, unit, src = "has_checkpoint", "", "log: the last process's checkpoint saves, or its resume"
     run = ctx.run
-    ck = run.checkpoint
-    alone = run.format == Dialect.NANOGPT_CKPT  # no log to hold it against
-    last_step = max(int(run.evals.step.max(initial=0)), int(run.iters.step.max(initial=0)))
-    if ck is not None and (ck.iter_num is None or alone or ck.iter_num <= last_step + 1):
-        return Fact(name, True, unit, "read", f"checkpoint {ck.path}")
-    # a checkpoint from past the log's last step is another run's (an earlier one in the out_dir)
+    if run.checkpoint is not None:  # read alone, or merged (one from past the log's end is not: combine.merge)
+        return Fact(name, True, unit, "read", f"checkpoint {run.checkpoint.path}")
     if run.format not in PRINTS_SAVES:
         return unknown(name, unit, src, f"{run.format} does not print its checkpoint saves")
     start = run.segments[-1].first_line if run.segments else 0

@@ -224,9 +224,8 @@ def nan_at_start(ctx: Context) -> Fact:
     evals, iters = ctx.curves()
     if np.isfinite(evals.val).any() or np.isfinite(iters.loss).any():
         return Fact(name, False, "", "read", src, "a finite loss before or after it")
-    lineage = ctx.run.lineage()
-    head = ctx.run.segments[lineage[0]] if lineage else None
-    start = head.first_step if head is not None and head.init_from == "resume" and head.first_step else 0
+    head = ctx.run.resumed_start()
+    start = head.first_step if head is not None and head.first_step is not None else 0
     iters_after = len(iters.step) > 0 and int(iters.step[0]) == start + 1
     return Fact(name, first.value == start or (first.value == start + 1 and iters_after), "", "read", src)
 

@@ -12,7 +12,7 @@ import numpy as np
 from .points import CannotExtrapolate
 
 if TYPE_CHECKING:
-    from ..run import Run, Segment
+    from ..run import Run
     from .streams import Design, Stream
 
 # the longest horizon, as a multiple of the run's last step, that benchmarks/extrapolation.py
@@ -50,8 +50,8 @@ def resumed_fine_tune(run: Run) -> str | None:
     """The GPT-2 weights a resumed run most likely started from: its config file's
     init_from, replaced by --init_from=resume (None when the log shows no such thing)."""
     before = run.config.replaced.get("init_from")
-    first = run.segments[run.lineage()[0]].init_from if run.segments else None
-    resumed = run.config.get("init_from") == "resume" or first == "resume"
+    head = run.head()
+    resumed = run.config.get("init_from") == "resume" or (head is not None and head.init_from == "resume")
     if before is None or not resumed or not isinstance(before.value, str) or not before.value.startswith("gpt2"):
         return None
     return before.value
@@ -73,8 +73,7 @@ def unmodelled(run: Run) -> str | None:
     if pretrained := resumed_fine_tune(run):
         return (f"the log resumes a run whose config file sets init_from='{pretrained}' (the log overrides it "
                 f"with resume): that run most likely started from OpenAI's GPT-2 weights; {FINE_TUNE}")
-    last = max(int(run.evals.step.max(initial=0)), int(run.iters.step.max(initial=0)))
-    if last > MAX_FIT_STEPS:
+    if (last := run.last_step) > MAX_FIT_STEPS:
         return (f"the run reaches step {last:,}; the fit sums its LR schedule step by step, up to "
                 f"{MAX_FIT_STEPS:,} steps")
     return None
@@ -181,19 +180,11 @@ def unknown_schedule(run: Run) -> str | None:
             "log with its config header")
 
 
-def resumed_start(run: Run) -> Segment | None:
-    """The lineage's first process where it resumed past step 0 (the log does not hold the
-    steps before it), else None."""
-    lineage = run.lineage()
-    first = run.segments[lineage[0]] if lineage else None
-    return first if first is not None and first.init_from == "resume" and first.first_step else None
-
-
 def constant_resume(run: Run) -> str | None:
     """Why a log that begins with a resume at a constant LR (decay_lr=False) past step 0 is
     not extrapolated alone: the steps before it were almost surely not at that LR (a run
     continued at its min_lr), and the law would count them at it; None otherwise."""
-    if (first := resumed_start(run)) is None:
+    if (first := run.resumed_start()) is None:
         return None
     config = first.config if first.config is not None else run.config
     if config.trusted("decay_lr") is not False:

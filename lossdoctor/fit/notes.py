@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import calibration as calibration_mod
-from . import limits, reference, repeat, shape
+from . import reference, repeat, shape
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def unlogged_start(run: Run) -> str | None:
     """Where the log begins with a resumed process past step 0: the LR of the steps before it
     is that process's get_lr, right only if the earlier process ran the same schedule."""
-    if (first := limits.resumed_start(run)) is None:
+    if (first := run.resumed_start()) is None:
         return None
     return (f"the log begins at step {first.first_step:,}, resumed from a checkpoint: the LR of the steps before "
             "it is taken from this process's config, which is right only if the process before it ran the same "

@@ -27,7 +27,7 @@ def merge(run: Run, info: CheckpointInfo) -> Run:
     A checkpoint from past the log's last step is another run's (an earlier, longer one in
     the same out_dir): it is not merged, and a note says so.
     """
-    logged = max(int(run.evals.step.max(initial=0)), int(run.iters.step.max(initial=0)))
+    logged = run.last_step
     if info.iter_num is not None and (len(run.evals) or len(run.iters)) and info.iter_num > logged + 1:
         return replace(run, notes=(*run.notes, f"{info.path} is from step {info.iter_num:,}, past the log's last "
                                                f"step {logged:,}: another run's (an earlier one in the same folder?), "

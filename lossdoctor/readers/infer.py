@@ -61,8 +61,7 @@ def infer_config(records: list[Record], run: Run, header: Header) -> tuple[Run |
         return None, (f"the log shows no config (no `Overriding` lines or config-file echo), so values that depend "
                       f"on it are unknown; its checkpoints go to {out_dir}, the out_dir of nanoGPT's {name}, but "
                       f"{differs}, so that file's values are not taken")
-    last = max(int(run.evals.step.max()), int(run.iters.step.max()))
-    taken = {k: v for k, v in values.items() if k not in LENGTH_KEYS or last >= values["max_iters"]}
+    taken = {k: v for k, v in values.items() if k not in LENGTH_KEYS or run.last_step >= values["max_iters"]}
     inferred = {k: C.ConfigValue(k, v, C.INFERRED, True, repr(v)) for k, v in taken.items()}
     config = replace(run.config, values={**run.config.values, **inferred})
     segments = tuple(replace(s, config=config if s.config is not None else None) for s in run.segments)
