@@ -22,6 +22,7 @@ a multiple of the Adam rate, which no one nanoGPT learning_rate describes.
 
 from __future__ import annotations
 
+import math
 import re
 from itertools import islice
 from typing import TYPE_CHECKING
@@ -87,11 +88,10 @@ def read(sample: Sample) -> Run:
 def _literal(text: str) -> int | float | None:
     """A number, or the product of integers (`8*64*1024`); None for anything else."""
     parts = [number(p.strip().replace("_", "")) for p in text.split("*")]
-    if any(p is None for p in parts) or (len(parts) > 1 and not all(p is not None and p.is_integer() for p in parts)):
+    values = [p for p in parts if p is not None]
+    if len(values) != len(parts) or (len(values) > 1 and not all(p.is_integer() for p in values)):
         return None
-    v = 1.0
-    for p in parts:
-        v *= p  # type: ignore[operator]
+    v = float(math.prod(values))
     return int(v) if v.is_integer() and abs(v) < 2**62 else v
 
 
