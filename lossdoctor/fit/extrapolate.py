@@ -34,6 +34,7 @@ beyond the last step) and reuses them for every target and scenario.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from typing import TypeVar, cast
 
@@ -95,10 +96,10 @@ def extrapolate(run: Run, to: int, scenarios: tuple[str, ...] = SCENARIOS, level
 
 def _step(to: object) -> int:
     """The target step as an int: a whole number (600 or 600.0), not a bool, 600.5 or NaN."""
-    ok = isinstance(to, (int, float, np.integer, np.floating)) and not isinstance(to, bool)
-    if not ok or not math.isfinite(float(to)) or float(to) != int(float(to)):  # type: ignore[arg-type]
+    step = float(to) if isinstance(to, numbers.Real) and not isinstance(to, bool) else math.nan  # numpy's too
+    if not math.isfinite(step) or step != int(step):
         raise CannotExtrapolate(f"the target step must be a whole number of steps, not {to!r}")
-    return int(float(to))  # type: ignore[arg-type]
+    return int(step)
 
 
 class Extrapolator:
