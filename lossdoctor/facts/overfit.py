@@ -99,11 +99,11 @@ def _logged_train_falling(ctx: Context, best: int, last: int) -> Fact:
     name, unit = "train_falling_after_best", ""
     src = (f"mean of the last {TRAIN_NEAR} logged train losses up to the last eval < the same up to the "
            "best-val eval - 2·√2·their sd/√n")
-    steps, loss = iter_points(ctx)
-    a, b = loss[steps <= best][-TRAIN_NEAR:], loss[steps <= last][-TRAIN_NEAR:]
-    if not (len(a) and len(b)) or len(loss) < MIN_ITERS_FOR_NOISE:
-        return unknown(name, unit, src, f"too few logged train losses ({len(loss)}) up to the evals")
-    sd = diff_sd(loss) / math.sqrt(min(len(a), len(b)))  # of one mean
+    steps, losses = iter_points(ctx)
+    a, b = losses[steps <= best][-TRAIN_NEAR:], losses[steps <= last][-TRAIN_NEAR:]
+    if not (len(a) and len(b)) or len(losses) < MIN_ITERS_FOR_NOISE:
+        return unknown(name, unit, src, f"too few logged train losses ({len(losses)}) up to the evals")
+    sd = diff_sd(losses) / math.sqrt(min(len(a), len(b)))  # of one mean
     return Fact(name, bool(b.mean() < a.mean() - 2 * math.sqrt(2) * sd), unit, "computed", src)
 
 
