@@ -234,6 +234,13 @@ MAX_KEPT_UNPARSED = 1000
 MAX_UNPARSED_CHARS = 500
 
 
+def keep_unparsed(kept: list[tuple[int, str]], line: int, text: str) -> None:
+    """Keep a line not understood (its number and its first MAX_UNPARSED_CHARS characters)
+    while fewer than MAX_KEPT_UNPARSED are kept; the caller counts it either way."""
+    if len(kept) < MAX_KEPT_UNPARSED:
+        kept.append((line, text[:MAX_UNPARSED_CHARS]))
+
+
 @dataclass(frozen=True)
 class UnparsedLine:
     line: int

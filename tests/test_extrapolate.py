@@ -701,6 +701,15 @@ def test_inside_the_run_the_interval_carries_how_far_the_law_misses_the_run_ther
     assert b.hi - b.lo > 2 * (a.hi - a.lo) and b.hi - b.lo > 2 * 1.28 * 0.03
 
 
+
+def test_inside_the_run_the_val_interval_widens_where_the_law_misses_the_evals():
+    shift = np.zeros(2001)
+    shift[750:1251] = 0.08  # the evals at 750, 1000 and 1250 sit 0.08 above the law
+    a = extrapolate(parse_text(make_log()), 1000, scenarios=()).scenarios[0].val
+    b = extrapolate(parse_text(make_log(val_shift=shift)), 1000, scenarios=()).scenarios[0].val
+    assert a is not None and b is not None
+    assert b.hi - b.lo > 3 * (a.hi - a.lo) and b.lo <= b.mean + 0.03 <= b.hi
+
 def test_with_dropout_the_iterations_are_moved_onto_the_eval_mode_train_losses():
     from lossdoctor.fit import points
     # dropout on: every iteration's loss sits 0.1 above the eval-mode train at the evals

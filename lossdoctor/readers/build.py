@@ -19,8 +19,6 @@ import numpy as np
 
 from .. import config as C
 from ..run import (
-    MAX_KEPT_UNPARSED,
-    MAX_UNPARSED_CHARS,
     Dialect,
     EvalCurve,
     Event,
@@ -33,6 +31,7 @@ from ..run import (
     Segment,
     Series,
     UnparsedLine,
+    keep_unparsed,
 )
 from . import lines as L
 
@@ -178,8 +177,7 @@ class Found:
     def not_understood(self, line: int, text: str) -> None:
         """A line no pattern took: counted, and kept within MAX_KEPT_UNPARSED lines."""
         self.n_unparsed += 1
-        if len(self.unparsed) < MAX_KEPT_UNPARSED:
-            self.unparsed.append((line, text[:MAX_UNPARSED_CHARS]))
+        keep_unparsed(self.unparsed, line, text)
 
 
 def make_run(found: Found, source: str, fmt: Dialect, measures: Measures) -> Run:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..run import MAX_KEPT_UNPARSED, MAX_UNPARSED_CHARS, Dialect
+from ..run import Dialect, keep_unparsed
 from . import chunks, fastiter
 from . import lines as L
 
@@ -239,8 +239,7 @@ class _LineReader:
         if self.mode == "after_exception":  # the rest of an exception's message
             self.count("traceback")
             return
-        if len(self.out.unparsed) < MAX_KEPT_UNPARSED:  # the count goes on; the lines kept are bounded
-            self.out.unparsed.append((n, raw[:MAX_UNPARSED_CHARS]))
+        keep_unparsed(self.out.unparsed, n, raw)
         self.count("unparsed")
 
     def _metric(self, n: int, text: str) -> bool:
