@@ -62,7 +62,8 @@ def analyze(paths: list[str] | str | None = None, *, peak_flops: float | None = 
         runs = tuple(found)
     from .fit import Extrapolator
     facts = tuple(compute_facts(r, peak_flops=peak_flops, dataset_tokens=dataset_tokens) for r in runs)
-    fits = tuple(Extrapolator(r) for r in runs)  # each run fitted once, for every question asked of it
+    # each run fitted once, for every question asked of it
+    fits = tuple(Extrapolator(r, dataset_tokens=dataset_tokens) for r in runs)
     comparison = compare(list(runs), list(facts), fits) if compare_runs and len(runs) > 1 else None
     records = record_stats(runs)
     if not diagnose_runs:

@@ -176,6 +176,9 @@ def _add_extrapolate(sub: Subparsers) -> None:
     x.add_argument("--no-reference", dest="reference", action="store_false",
                    help="do not join the shipped reference runs of nanoGPT's README CPU config "
                         "(joined by default when the run's config is theirs)")
+    x.add_argument("--dataset-tokens", type=args_mod.positive_int, metavar="N",
+                   help="tokens in the training split, where the run does not show them: its epochs, "
+                        "for repeated data and how far it is predicted")
     x.add_argument("--format", choices=("rich", "plain", "json", "markdown"), default=None)
     x.add_argument("--plot", metavar="FILE.png", help="plot the curve, the fit and each scenario (needs matplotlib)")
     x.add_argument("--width", type=args_mod.width, default=None, metavar="N",
@@ -365,7 +368,8 @@ def _cmd_extrapolate(args: argparse.Namespace) -> int:
     from .fit import CannotExtrapolate
     try:
         result = extrapolate(run, args.to, scenarios=scenarios, level=args.level, schedule=schedule,
-                             calibrate=others or None, reference=args.reference)
+                             calibrate=others or None, reference=args.reference,
+                             dataset_tokens=args.dataset_tokens)
     except CannotExtrapolate as e:  # name the run: the reason alone does not say which file
         raise InputError(args.path, str(e)) from None
     if args.plot:

@@ -225,7 +225,7 @@ def sides():
 
 
 def _w(a, b):
-    from lossdoctor.compare.attribute import Z80
+    from lossdoctor.compare.length import Z80
     return Z80 * math.hypot(a.se, b.se)
 
 
@@ -252,7 +252,7 @@ def test_overfitting_only_when_a_run_turned_up(sides):
 
 
 def test_training_length_is_zero_at_the_run_s_own_length_and_positive_beyond(sides):
-    from lossdoctor.compare.attribute import training_length
+    from lossdoctor.compare.length import training_length
     from lossdoctor.fit.extrapolate import Extrapolator
     a = sides["healthy_tiny"]
     fit, steps = Extrapolator(a.run), int(a.facts.value("steps_done"))
@@ -263,7 +263,7 @@ def test_training_length_is_zero_at_the_run_s_own_length_and_positive_beyond(sid
 
 
 def test_lr_schedule_is_zero_for_the_same_shape_and_non_zero_for_a_decay_never_reached(sides):
-    from lossdoctor.compare.attribute import length_target, lr_schedule, training_length
+    from lossdoctor.compare.length import length_target, lr_schedule, training_length
     from lossdoctor.fit.extrapolate import Extrapolator
     tiny, small = sides["healthy_tiny"], sides["healthy_small"]
     fit = Extrapolator(tiny.run)
@@ -354,34 +354,55 @@ def test_unknown_keys_get_no_share_next_to_known_ones():
 # -- steps to reach -----------------------------------------------------------------------
 
 class _Line:
-    """A stand-in extrapolator whose rerun val falls 0.1 nats per 1,000 steps from 2.0."""
+    """A stand-in extrapolator whose rerun val falls 0.1 nats per 1,000 steps from 2.0;
+    past `limit` steps, beyond the epochs measured."""
 
-    def __init__(self):
-        self.asked = []
+    def __init__(self, limit=None):
+        self.asked, self.limit = [], limit
 
     def extrapolate(self, to, scenarios=("rerun", "resume", "constant"), schedule=None):
         from types import SimpleNamespace
 
         from lossdoctor.fit import Estimate, Scenario
+        from lossdoctor.fit.extrapolate import BeyondEpochs
+        if self.limit is not None and to > self.limit:
+            raise BeyondEpochs(f"step {to:,} is beyond the epochs measured", 4.0)
         self.asked.append(to)
         v = 2.0 - 0.1 * to / 1000
-        return SimpleNamespace(scenarios=(Scenario("rerun", "", Estimate(v, v - 0.05, v + 0.05, 0.8, 0.04), None),))
+        flags = f"--max_iters={to} --lr_decay_iters={to}"
+        return SimpleNamespace(scenarios=(Scenario("rerun", flags, Estimate(v, v - 0.05, v + 0.05, 0.8, 0.04), None),))
 
 
 def test_steps_to_reach_the_better_run_on_the_worse_run_s_own_curve(sides):
     from lossdoctor.compare.reach import to_reach
     a, b = sides["healthy_tiny"], sides["healthy_small"]
     diff = (KeyDiff("n_embd", 64, 128, "override", "override", "learning"),)
-    steps = a.facts.value("steps_done")  # 1,001: steps 0 to 1000
+    assert a.facts.value("final_step") == 1000
     fit = _Line()
-    r = to_reach(fit, a.facts, b.facts, diff, 1.75)  # 2.0 - 0.25: 2,500 steps; 1.5x, 2x, then 2.5x are tried
-    assert fit.asked == [1600, 2100, 2600]
-    assert isinstance(r, Reachable) and r.steps == 2600 and r.ratio == pytest.approx(2600 / steps)
-    assert r.val == pytest.approx(1.74) and (r.lo, r.hi) == pytest.approx((1.69, 1.79))
-    assert r.flags == "--max_iters=2600 --lr_decay_iters=2600"
+    r = to_reach(fit, a.facts, b.facts, diff, 1.775)  # 2.0 - 0.225: 2,250 steps, so 2,300 in hundreds
+    assert fit.asked == [1500, 2000, 2500, 2200, 2300]  # 1.5x, 2x, 2.5x, then narrowed down
+    assert isinstance(r, Reachable) and r.steps == 2300 and r.ratio == pytest.approx(2.3)
+    assert r.val == pytest.approx(1.77) and (r.lo, r.hi) == pytest.approx((1.72, 1.82))
+    assert r.flags == "--max_iters=2300 --lr_decay_iters=2300" and r.target == 1.775
     never = to_reach(_Line(), a.facts, b.facts, diff, -10.0)  # never within 5x, the measured horizon
     assert isinstance(never, Unreachable) and never.steps_tried == 5000 and "within 5x" in never.why
-    assert never.flags == "--n_embd=128 --max_iters=1000 --lr_decay_iters=1000"
+    assert never.flags == "--n_embd=128 --max_iters=1000 --lr_decay_iters=1000" and not never.same_config
+    resumed = to_reach(_Line(), a.facts, b.facts, diff, -10.0, resumed=True)  # its command resumes
+    assert resumed.flags == "--init_from=scratch --n_embd=128 --max_iters=1000 --lr_decay_iters=1000"
+    same = to_reach(_Line(), a.facts, b.facts, (), -10.0)  # only the length differs
+    assert isinstance(same, Unreachable) and same.same_config and same.flags == "--max_iters=1000 --lr_decay_iters=1000"
+
+
+def test_steps_to_reach_tries_the_farthest_step_the_epochs_allow(sides, monkeypatch):
+    from lossdoctor.compare import reach
+    a, b = sides["healthy_tiny"], sides["healthy_small"]
+    monkeypatch.setattr(reach, "_per_step", lambda fit, last: 4.0 / 2480)  # 4 epochs at step 2,480
+    fit = _Line(limit=2480)
+    r = reach.to_reach(fit, a.facts, b.facts, (), 1.765)  # reached at 2,350 steps: 2,400 in hundreds
+    assert fit.asked == [1500, 2000, 2400, 2200, 2300]  # 2,500 is past the epochs: 2,400, then narrowed down
+    assert isinstance(r, Reachable) and r.steps == 2400
+    far = reach.to_reach(_Line(limit=2480), a.facts, b.facts, (), 1.7)  # 3,000 steps: past the epochs
+    assert isinstance(far, Unreachable) and far.steps_tried == 2400 and "within 4 epochs" in far.why
 
 
 def test_the_readme_cpu_run_against_a_header_less_gpu_log_credits_the_inferred_config():
@@ -561,3 +582,59 @@ def test_two_runs_without_gap_or_differing_config_say_why_nothing_is_attributed(
     c = json.loads(out)["comparison"]
     assert c["attribution"] == [] and c["unexplained"] is None
     assert c["unattributed"] == "no gap: the runs end at the same val and no config key differs"
+
+
+# -- continuations, one fit, and the better run's own length -------------------------------
+
+def test_a_better_run_whose_log_begins_with_a_resume_gets_no_share_on_its_lr_keys():
+    """batch8's 2,000-step run continued at its min_lr: the continuation's learning_rate
+    (0.0001) is not a peak LR of the whole run, so no "peak LR" share is put on it."""
+    c = _analysis(FIXTURES / "long" / "batch8-2000", FIXTURES / "long" / "batch8-constant-5000").comparison
+    shown = {d.key: d.reference for d in c.diff}
+    assert shown["learning_rate"] == pytest.approx(1e-4)  # the table keeps what the log shows
+    causes = {a.cause: a for a in c.attribution}
+    assert not any(name.startswith("peak LR") for name in causes) and "LR schedule" not in causes
+    assert c.unexplained is not None and "the better run's log begins at step 2,000, resumed" in c.unexplained.method
+    assert math.isclose(_total(c), c.gap, abs_tol=1e-9)
+
+
+def test_the_training_length_share_is_one_fit_s_difference():
+    """Past the run the reference runs join the README CPU config's fit; the law at the
+    run's end is taken from that same fit, not from the fit inside the run."""
+    import numpy as np
+
+    from lossdoctor.fit import Extrapolator
+    worse = FIXTURES / "lossdoctor_train" / "readme_cpu_2000"
+    an = _analysis(worse, FIXTURES / "long" / "lr2e-3-5000")
+    share = next(a for a in an.comparison.attribution if a.cause == "training length").delta_val
+    x = Extrapolator(an.runs[0]).extrapolate(5000, scenarios=("rerun",))
+    assert any("reference runs" in n for n in x.notes)
+    here = float(np.interp(2000, *x.fit_path))
+    assert share == pytest.approx(here - x.scenarios[0].val.mean, abs=1e-9)
+
+
+def test_the_same_config_trained_longer_is_told_to_train_as_long_not_to_change_the_model():
+    an = _analysis(FIXTURES / "heldout" / "batch24-2000", FIXTURES / "heldout" / "batch24-5000")
+    r = an.comparison.to_reach
+    if isinstance(r, Reachable):  # found on the worse run's curve, no longer than the better run
+        assert r.steps <= 5000
+    else:
+        assert r.same_config and r.flags == "--max_iters=5000 --lr_decay_iters=5000"
+    text = run_cli("analyze", str(FIXTURES / "heldout" / "batch24-2000"), str(FIXTURES / "heldout" / "batch24-5000"),
+                   "--width", "80", "--format", "plain")[1]
+    words = " ".join(text.replace("│", " ").split())
+    assert "change the model" not in words and "smoothed final val (1.5755)" in words
+
+
+def test_the_epoch_limit_follows_the_dataset_size_the_user_gives():
+    import lossdoctor
+    from lossdoctor.fit.extrapolate import BeyondEpochs, extrapolate
+    run = lossdoctor.load(str(FIXTURES / "long" / "drop0.1-5000"))
+    with pytest.raises(BeyondEpochs):  # 9.6 epochs of tiny Shakespeare
+        extrapolate(run, 12500, scenarios=("rerun",))
+    x = extrapolate(run, 12500, scenarios=("rerun",), dataset_tokens=2_000_000)  # 4.8 epochs
+    assert x.scenarios[0].val is not None
+    code, out, _ = run_cli("analyze", str(FIXTURES / "long" / "drop0.1-5000"), "--dataset-tokens", "2000000",
+                           "--format", "json")
+    ld101 = next(f for f in json.loads(out)["runs"][0]["findings"] if f["rule"].startswith("LD101"))
+    assert ld101["expected_effect"]["value"] is not None

@@ -55,6 +55,7 @@ from .sides import (
     config_diff,
     derived,
     final,
+    hide_resumed,
     iter_final,
     mfu_notes,
     overlap,
@@ -138,7 +139,7 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
                           unattributed=why)
     notes += state_notes(fa, "worse", schedule=True) + state_notes(fb, "better", schedule=False)
     fit = extrapolators[a] if extrapolators is not None else _extrapolator(ra)
-    at = attribute(ra, rb, fa, fb, diff, metric, gap, fit)
+    at = attribute(ra, rb, fa, fb, hide_resumed(diff, ra, rb), metric, gap, fit)
     return Comparison(b, a, metric, gap, True, diff, side, ov, at.causes, at.unexplained,
                       tuple(notes) + at.notes, at.to_reach, table)
 

@@ -1,5 +1,6 @@
-"""What the worse run needs to reach the better run's best val: a longer rerun of its own
-config, found on its own extrapolated curve, or the better run's model when no length does."""
+"""What the worse run needs to reach the better run's val: a longer rerun of its own
+config, found on its own extrapolated curve, or the better run's config where no length
+does."""
 
 from __future__ import annotations
 
@@ -13,29 +14,41 @@ from .results import KeyDiff, Reachable, ToReach, Unreachable
 if TYPE_CHECKING:
     from ..fit.extrapolate import Extrapolator
 
-# multiples of the run tried, in order, up to the longest horizon extrapolate predicts
+# multiples of the run's last step tried first, up to the longest horizon extrapolate
+# predicts; the first that reaches is then narrowed down to hundreds of steps
 LENGTHS = (1.5, 2, 2.5, 3, 4, 5)
-MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "dropout")
+LENGTH_KEYS = ("max_iters", "lr_decay_iters")  # the better run's length is copied on its own
 
 
-def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...], target: float) -> ToReach:
-    """The fewest steps of a rerun whose predicted val reaches `target`; when none does,
-    why, with the better run's model keys (and length) as flags where they differ."""
-    r = steps_to_reach(fit, fa, target)
+def target_name(overfit: bool) -> str:
+    """What the target is: the better run's best val where its val turned up (the steps
+    after it made val worse), else its final val without the eval noise."""
+    return "best val" if overfit else "smoothed final val"
+
+
+def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...], target: float,
+             what: str = "smoothed final val", resumed: bool = False) -> ToReach:
+    """The fewest steps of a rerun whose predicted val reaches `target` (the better run's
+    `what`); when none does, why, with the better run's config where it differs (and its
+    length) as flags. `resumed`: the worse run's last process resumed, so its command
+    needs --init_from=scratch for a fresh run."""
+    r = steps_to_reach(fit, fa, target, what)
     if isinstance(r, Reachable):
         return r
-    model = [d for d in diff if d.key in MODEL_FLAGS and d.reference is not None]
-    if not model:
-        return r
-    flags = [f"--{d.key}={d.reference!r}" for d in model]
+    keys = [d for d in diff if d.kind == "learning" and d.key not in LENGTH_KEYS and d.reference is not None]
+    flags = [f"--{d.key}={d.reference!r}" for d in keys]
     iters_b, at_best = _length(fb)
+    if not flags and not iters_b:
+        return r
     if iters_b:
         flags += [f"--max_iters={iters_b}", f"--lr_decay_iters={iters_b}"]
+    if resumed:  # its command would resume: these are a fresh run's
+        flags.insert(0, "--init_from=scratch")
     planned = fb.value("max_iters")
     why = r.why + (f"; the better run's val was best at step {fb.value('best_val_step'):,} and rose after it, so "
-                   f"its model is given {iters_b:,} steps" + (f", not its {planned:,}" if planned else "")
+                   f"its config is given {iters_b:,} steps" + (f", not its {planned:,}" if planned else "")
                    if at_best and iters_b else "")
-    return replace(r, flags=" ".join(flags), why=why)
+    return replace(r, flags=" ".join(flags), why=why, same_config=not keys)
 
 
 def _length(fb: Facts) -> tuple[int | None, bool]:
@@ -49,34 +62,104 @@ def _length(fb: Facts) -> tuple[int | None, bool]:
     return iters, False
 
 
-def steps_to_reach(fit: Extrapolator, f: Facts, target: float) -> ToReach:
+def steps_to_reach(fit: Extrapolator, f: Facts, target: float, what: str = "smoothed final val") -> ToReach:
     """The fewest steps (a rerun with the run's own config, in hundreds) whose predicted
-    val reaches `target`, searched up to MAX_HORIZON (5x) the run; or why it cannot."""
-    from ..fit.extrapolate import BeyondEpochs, CannotExtrapolate
-    steps = int(f.value("steps_done") or 0)
-    if steps <= 0:
-        return Unreachable("the run's length is unknown")
-    longest = max(int(LENGTHS[-1] * (steps - 1)) // 100 * 100, 100)  # within what extrapolate predicts
-    tried = None
+    val reaches `target`, searched up to MAX_HORIZON (5x) the run's last step and the
+    farthest step its epochs allow; or why it cannot. The rerun's val falls with its
+    length, so the first of LENGTHS that reaches is narrowed down by bisection."""
+    from ..fit.extrapolate import CannotExtrapolate
+    last = int(f.value("final_step") or f.value("steps_done") or 0)
+    if last <= 0:
+        return Unreachable("the run's length is unknown", target=target, what=what)
+    longest = max(int(LENGTHS[-1] * last) // 100 * 100, 100)  # within what extrapolate predicts
+    search = _Search(fit, target, what, last)
+    below = last  # the longest length known not to reach (the run itself, at first)
     for k in LENGTHS:
-        to = min(_hundreds(steps * k), longest)
+        to = min(_hundreds(last * k), longest)
+        if to <= below:
+            continue
         try:
-            scenario = fit.extrapolate(to, scenarios=("rerun",)).scenarios[0]
+            hit = search.at(to)
+        except _Beyond as e:  # past the epochs measured: the farthest step they allow, then stop
+            if e.farthest is None or e.farthest <= below:
+                return search.unreachable(e.why, e.limit, below)
+            try:
+                hit = search.at(e.farthest)
+            except CannotExtrapolate as again:
+                return Unreachable(again.why, steps_tried=search.tried, target=target, what=what)
+            if not isinstance(hit, Reachable):
+                return hit or search.unreachable(e.why, e.limit, e.farthest)
+            return search.narrow(below, e.farthest, hit)
         except CannotExtrapolate as e:
-            if tried is None or not isinstance(e, BeyondEpochs):
-                return Unreachable(e.why)
-            return Unreachable(f"not reachable with this config within {e.limit:g} epochs of its data: at "
-                               f"{tried:,} steps its predicted val is still above {target:.4f}, and past "
-                               f"{e.limit:g} epochs the extrapolation is not measured", steps_tried=tried)
-        s = scenario.val
-        if s is None:  # refused there (a loss below zero, a val past its minimum): no length is promised
-            return Unreachable(scenario.note or f"no val predicted at {to:,} steps", steps_tried=tried)
-        tried = to
-        if s.mean <= target:
-            return Reachable(to, s.mean, s.lo, s.hi, f"--max_iters={to} --lr_decay_iters={to}", to / steps)
+            return Unreachable(e.why, steps_tried=search.tried, target=target, what=what)
+        if isinstance(hit, Unreachable):
+            return hit
+        if hit is not None:
+            return search.narrow(below, to, hit)
+        below = to
     return Unreachable(f"not reachable with this config within {LENGTHS[-1]:g}x its length: at {longest:,} steps "
                        f"its predicted val is still above {target:.4f}, and 5x is the longest horizon the "
-                       "extrapolation is measured at", steps_tried=longest)
+                       "extrapolation is measured at", steps_tried=longest, target=target, what=what)
+
+
+class _Beyond(Exception):
+    """A length past the epochs the extrapolation is measured at."""
+
+    def __init__(self, why: str, limit: float, farthest: int | None) -> None:
+        super().__init__(why)
+        self.why, self.limit, self.farthest = why, limit, farthest
+
+
+class _Search:
+    """The rerun predictions asked so far, each once."""
+
+    def __init__(self, fit: Extrapolator, target: float, what: str, last: int) -> None:
+        self.fit, self.target, self.what, self.last = fit, target, what, last
+        self.tried: int | None = None  # the longest length predicted
+
+    def at(self, to: int) -> Reachable | Unreachable | None:
+        """The rerun of `to` steps where it reaches the target, None where it does not, and
+        Unreachable where no val is predicted there."""
+        from ..fit.extrapolate import BeyondEpochs
+        try:
+            scenario = self.fit.extrapolate(to, scenarios=("rerun",)).scenarios[0]
+        except BeyondEpochs as e:
+            per_step = _per_step(self.fit, self.last)
+            farthest = None if per_step is None else int(e.limit / per_step) // 100 * 100
+            raise _Beyond(e.why, e.limit, farthest) from None
+        s = scenario.val
+        if s is None:  # refused there (a loss below zero, a val past its minimum): no length is promised
+            return Unreachable(scenario.note or f"no val predicted at {to:,} steps", steps_tried=self.tried,
+                               target=self.target, what=self.what)
+        self.tried = max(self.tried or 0, to)
+        if s.mean > self.target:
+            return None
+        return Reachable(to, s.mean, s.lo, s.hi, scenario.flags or f"--max_iters={to} --lr_decay_iters={to}",
+                         to / self.last, target=self.target, what=self.what)
+
+    def narrow(self, below: int, above: int, hit: Reachable) -> Reachable:
+        """The fewest hundreds of steps in (below, above] that reach, `hit` reaching at `above`."""
+        lo, hi = below // 100, above // 100  # in hundreds: lo does not reach, hi does
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            found = self.at(mid * 100)
+            if isinstance(found, Reachable):
+                hi, hit = mid, found
+            else:
+                lo = mid
+        return hit
+
+    def unreachable(self, why: str, limit: float, at: int) -> Unreachable:
+        if at <= self.last:
+            return Unreachable(why, target=self.target, what=self.what)
+        return Unreachable(f"not reachable with this config within {limit:g} epochs of its data: at {at:,} steps "
+                           f"its predicted val is still above {self.target:.4f}, and past {limit:g} epochs the "
+                           "extrapolation is not measured", steps_tried=at, target=self.target, what=self.what)
+
+
+def _per_step(fit: Extrapolator, last: int) -> float | None:
+    from ..fit.limits import epochs_per_step
+    return epochs_per_step(fit.run, last, fit.dataset_tokens)
 
 
 def _hundreds(steps: float) -> int:

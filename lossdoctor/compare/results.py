@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import ClassVar, NamedTuple, TypeAlias
@@ -101,24 +102,29 @@ class Overlap:
 @dataclass(frozen=True)
 class Reachable:
     """The fewest steps of a rerun with the worse run's own config whose predicted val
-    reaches the better run's best (80% interval lo..hi)."""
+    reaches the better run's (80% interval lo..hi)."""
 
     steps: int
     val: float
     lo: float
     hi: float
     flags: str  # the nanoGPT flags of that rerun
-    ratio: float  # steps / the worse run's steps
+    ratio: float  # steps / the worse run's last step
+    target: float = math.nan  # the better run's val aimed at
+    what: str = "smoothed final val"  # which val that is: reach.target_name
     reachable: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
 class Unreachable:
-    """Why training longer does not reach the better run's best val."""
+    """Why training longer does not reach the better run's val."""
 
     why: str
     steps_tried: int | None = None  # the longest rerun tried, when the search ran
-    flags: str | None = None  # the better run's model and length as flags, when they differ
+    flags: str | None = None  # the better run's config where it differs, and its length, as flags
+    target: float = math.nan
+    what: str = "smoothed final val"
+    same_config: bool = False  # the flags are the better run's length alone: no other key differs
     reachable: ClassVar[bool] = False
 
 

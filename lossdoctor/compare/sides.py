@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -87,6 +87,39 @@ def _other_settings(ra: Run, rb: Run) -> tuple[KeyDiff, ...]:
         (va, oa), (vb, ob) = _shown(ra, key), _shown(rb, key)
         if va is not None and vb is not None and va != vb:
             out.append(KeyDiff(key, va, vb, oa, ob, "learning"))
+    return tuple(out)
+
+
+# what a log that begins with a resume past step 0 cannot say of its whole run: the LR of
+# the steps before it (a continuation at its min_lr shows learning_rate = that min_lr)
+RESUMED_ORIGIN = "unknown: the log begins at step"
+RESUMED_HIDES = ("learning_rate", "min_lr", "decay_lr", "warmup_iters", "lr_decay_iters", "init_from")
+
+
+def resumed_hidden(run: Run) -> str | None:
+    """Why the run's schedule keys are not its whole run's: its log begins with a resume
+    past step 0; None otherwise."""
+    first = run.resumed_start()
+    if first is None:
+        return None
+    return f"{RESUMED_ORIGIN} {first.first_step:,}, resumed, and the LR of the steps before it is not in it"
+
+
+def hide_resumed(diff: tuple[KeyDiff, ...], ra: Run, rb: Run) -> tuple[KeyDiff, ...]:
+    """The differences the gap may be put on: a run whose log begins with a resume past
+    step 0 shows its continuation's LR keys, not its whole run's, so where those differ
+    they count as unknown on its side (no share)."""
+    why_a, why_b = resumed_hidden(ra), resumed_hidden(rb)
+    if why_a is None and why_b is None:
+        return diff
+    out = []
+    for d in diff:
+        if d.key in RESUMED_HIDES:
+            if why_a is not None:
+                d = replace(d, other=None, origin_other=why_a)
+            if why_b is not None:
+                d = replace(d, reference=None, origin_reference=why_b)
+        out.append(d)
     return tuple(out)
 
 

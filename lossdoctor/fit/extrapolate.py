@@ -78,7 +78,7 @@ T = TypeVar("T")
 
 def extrapolate(run: Run, to: int, scenarios: tuple[str, ...] = SCENARIOS, level: float = 0.8,
                 schedule: CustomLr | None = None, calibrate: Run | Sequence[Run] | None = None,
-                reference: bool = True) -> Extrapolation:
+                reference: bool = True, dataset_tokens: int | None = None) -> Extrapolation:
     """Predict val and train loss at step `to` for each scenario.
 
     schedule: a custom LR schedule for scenario 'custom': a CustomSchedule (or a dict of
@@ -86,12 +86,15 @@ def extrapolate(run: Run, to: int, scenarios: tuple[str, ...] = SCENARIOS, level
     calibrate: other runs of the same config at other horizons; fitted jointly.
     reference: join the shipped reference runs when the run's config is theirs
         (reference.py); False fits the run (and `calibrate`) alone.
+    dataset_tokens: the train split's size in tokens, where the run does not say it (as
+        compute_facts takes it): it sets the epochs, for repeated data and the epoch limit.
 
     Raises:
         CannotExtrapolate: the run does not allow a prediction (the message says why).
     """
     others = () if calibrate is None else (calibrate,) if isinstance(calibrate, Run) else tuple(calibrate)
-    return Extrapolator(run, level=level, calibrate=others, reference=reference).extrapolate(to, scenarios, schedule)
+    return Extrapolator(run, level=level, calibrate=others, reference=reference,
+                        dataset_tokens=dataset_tokens).extrapolate(to, scenarios, schedule)
 
 
 def _step(to: object) -> int:
@@ -112,8 +115,10 @@ class Extrapolator:
     """
 
     def __init__(self, run: Run, *, level: float = 0.8, calibrate: Sequence[Run] = (),
-                 reference: bool = True, calibration: Calibration | None = None) -> None:
+                 reference: bool = True, calibration: Calibration | None = None,
+                 dataset_tokens: int | None = None) -> None:
         self.run = run
+        self.dataset_tokens = dataset_tokens
         self.level = level
         self.calibrate = tuple(calibrate)
         self.reference = reference
@@ -318,7 +323,7 @@ class Extrapolator:
 
     def _per_step(self, last: int) -> float | None:
         """Epochs of the training data per step (None: the log does not show them)."""
-        return self._once(("epochs",), lambda: limits.epochs_per_step(self.run, last))
+        return self._once(("epochs",), lambda: limits.epochs_per_step(self.run, last, self.dataset_tokens))
 
     def _worth(self, obs: Observed, n: int) -> np.ndarray | None:
         """(n,) what each step's LR area counts for val once the data repeats (repeat.py;

@@ -107,11 +107,12 @@ def _same_curves(a: Run, b: Run) -> bool:
                for x, y in ((ea.step, eb.step), (ea.val, eb.val), (ia.step, ib.step), (ia.loss, ib.loss)))
 
 
-def epochs_per_step(run: Run, last: int) -> float | None:
+def epochs_per_step(run: Run, last: int, dataset_tokens: int | None = None) -> float | None:
     """Epochs of the training data per step (the epochs fact over the run's steps), or
-    None where the log does not show the tokens per step or the data's size."""
+    None where the log does not show the tokens per step or the data's size (nor gives
+    `dataset_tokens`, the user's)."""
     from ..facts import FACTS, Context
-    epochs = Context(run, FACTS).fact("epochs")
+    epochs = Context(run, FACTS, dataset_tokens=dataset_tokens).fact("epochs")
     return float(epochs.value) / last if epochs.known and last > 0 else None
 
 

@@ -13,6 +13,7 @@ from ..compare import UNKNOWN_ORIGIN, Comparison, Reachable, ToReach
 from ..run import Run
 from .findings import bullets
 from .names import title_names
+from .verdict import unreachable_do
 
 LABELS = {"params": "parameters", "tokens_per_iter": "tokens / iteration", "steps_done": "steps",
           "tokens_seen": "tokens seen", "train_flops": "training FLOPs", "epochs": "epochs",
@@ -52,14 +53,15 @@ def to_dict(c: Comparison, runs: list[Run]) -> dict[str, Any]:
 
 def _reach_dict(r: ToReach) -> dict[str, Any]:
     if isinstance(r, Reachable):
-        return {"reachable": True, "steps": r.steps, "val": r.val, "lo": r.lo, "hi": r.hi, "flags": r.flags,
-                "ratio": r.ratio}
-    out: dict[str, Any] = {"reachable": False}
+        return {"reachable": True, "target": r.target, "target_is": r.what, "steps": r.steps, "val": r.val,
+                "lo": r.lo, "hi": r.hi, "flags": r.flags, "ratio": r.ratio}
+    out: dict[str, Any] = {"reachable": False, "target": r.target, "target_is": r.what}
     if r.steps_tried is not None:
         out["steps_tried"] = r.steps_tried
     out["why"] = r.why
     if r.flags is not None:
         out["flags"] = r.flags
+        out["same_config"] = r.same_config
     return out
 
 
@@ -96,7 +98,7 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
     elif c.unattributed is not None:
         parts.append(Text(f"The gap is not attributed: {c.unattributed}."))
     if c.to_reach is not None and verbose:  # else the verdict says it
-        parts.append(Text(_reach(c.to_reach), style="bold"))
+        parts.append(Text(_reach(c.to_reach, c), style="bold"))
     if c.notes:
         parts.append(bullets(list(c.notes)))
     return Panel(Group(*parts), title="Gap between runs", title_align="left")
@@ -166,14 +168,15 @@ def _attribution(c: Comparison, verbose: bool) -> list[RenderableType]:
     return [head, t, Text("\n".join(f"[{i}] {a.cause}: {a.method}" for i, a in enumerate(rows, 1)))]
 
 
-def _reach(r: ToReach) -> str:
+def _reach(r: ToReach, c: Comparison) -> str:
+    aim = f"the better run's {r.what} ({r.target:.4f})"
     if isinstance(r, Reachable):
-        return (f"To reach the better run's best val with its own config, the worse run needs about "
+        return (f"To reach {aim} with its own config, the worse run needs about "
                 f"{r.steps:,} steps ({round(r.ratio, 1):g}x; predicted val {r.val:.4f}, 80% interval "
                 f"{r.lo:.4f} to {r.hi:.4f}; an extrapolation, see docs/extrapolation.md for its "
                 f"measured errors): {r.flags}")
-    flags = f" Train the better run's model instead: {r.flags}" if r.flags else ""
-    return f"The worse run cannot reach the better run's val by training longer: {r.why}.{flags}"
+    do = unreachable_do(r, aim, c)
+    return do[0].upper() + do[1:] + (f": {r.flags}" if r.flags else ".")
 
 
 def _table(c: Comparison) -> RenderableType:

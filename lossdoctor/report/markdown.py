@@ -18,7 +18,7 @@ from ..run import Run
 from .findings import effect_text, no_findings
 from .names import short_name
 from .terminal import format_fact
-from .verdict import TOP, TOP_COMPARED, no_gap_reason, records_text, top_findings
+from .verdict import TOP, TOP_COMPARED, no_gap_reason, records_text, top_findings, unreachable_do
 
 
 def _cell(text: object) -> str:
@@ -113,15 +113,13 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
     else:
         out += ["No gap and no differing config: nothing to attribute.", ""]
     r = c.to_reach
-    if isinstance(r, Reachable):
-        out += [f"**Do:** train the worse run for about {r.steps:,} steps ({round(r.ratio, 1):g}x) to reach the better "
-                f"run's best val (predicted {r.val:.4f}, 80% {r.lo:.4f} to {r.hi:.4f}): `{r.flags}`", ""]
-    elif r is not None and r.flags:
-        out += [f"**Do:** to reach the better run's best val, train its model; training longer is not enough "
-                f"({r.why}): `{r.flags}`", ""]
-    elif r is not None:
-        out += [f"**Do:** to reach the better run's best val, change the model; training longer is not enough "
-                f"({r.why}).", ""]
+    if r is not None:
+        aim = f"the better run's {r.what} ({r.target:.4f})"
+        if isinstance(r, Reachable):
+            out += [f"**Do:** train the worse run for about {r.steps:,} steps ({round(r.ratio, 1):g}x) to reach {aim} "
+                    f"(predicted {r.val:.4f}, 80% {r.lo:.4f} to {r.hi:.4f}): `{r.flags}`", ""]
+        else:
+            out += [f"**Do:** {unreachable_do(r, aim, c)}" + (f": `{r.flags}`" if r.flags else "."), ""]
     return out
 
 

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis import Analysis
-from ..compare import Comparison, Reachable
+from ..compare import UNKNOWN_ORIGIN, Comparison, Reachable, Unreachable
 from ..compare.records import RecordStats
 from ..diagnose import Diagnosis, Finding
 from ..facts import Facts
@@ -161,19 +161,30 @@ def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
     return out
 
 
+def unreachable_do(r: Unreachable, aim: str, c: Comparison) -> str:
+    """What to do where no longer rerun of the worse run's config reaches `aim`."""
+    if r.flags and r.same_config:
+        return (f"train as long as the better run, whose config is otherwise the same. The worse run's "
+                f"extrapolation stops short of {aim}: {r.why}; the rest is seed and eval noise, or a "
+                "difference the logs do not show")
+    if r.flags:
+        return f"to reach {aim}, train with its config where it differs; training longer is not enough ({r.why})"
+    hidden = any(UNKNOWN_ORIGIN in (d.origin_other, d.origin_reference) for d in c.diff)
+    return (f"training longer is not enough to reach {aim} ({r.why}); "
+            + ("a log that shows no config hides what else differs" if hidden else
+               "the config keys the logs show do not say what else differs"))
+
+
 def _one_thing(c: Comparison) -> RenderableType | None:
     r = c.to_reach
+    if r is None:
+        return None
+    aim = f"the better run's {r.what} ({r.target:.4f})"
     if isinstance(r, Reachable):
         far = f"; {round(r.ratio, 1):g}x past the run, so a rough figure" if r.ratio > FAR else ""
         return Group(Text.assemble(("Do: ", "bold"), f"train the worse run for about {r.steps:,} steps "
-                                   f"({round(r.ratio, 1):g}x) to reach the better run's best val (predicted "
+                                   f"({round(r.ratio, 1):g}x) to reach {aim} (predicted "
                                    f"{r.val:.4f}, 80% {r.lo:.4f} to {r.hi:.4f}{far})"),
                      _flags(r.flags))
-    if r is not None and r.flags:
-        return Group(Text.assemble(("Do: ", "bold"), "to reach the better run's best val, train its model; training "
-                                   f"longer is not enough ({r.why})"),
-                     _flags(r.flags))
-    if r is not None:
-        return Text.assemble(("Do: ", "bold"), "to reach the better run's best val, change the model; training "
-                             f"longer is not enough ({r.why}); the better run's config would say which model to copy")
-    return None
+    do = Text.assemble(("Do: ", "bold"), unreachable_do(r, aim, c))
+    return Group(do, _flags(r.flags)) if r.flags else do

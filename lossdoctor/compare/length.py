@@ -1,0 +1,197 @@
+"""The path's extrapolated steps: the worse run trained as long as the better one (its own
+curve extrapolated, or the better run's curve read at the worse run's end), then on the
+better run's LR schedule shape."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..facts import Facts
+from ..run import Run
+from .results import Cause, KeyDiff, ToReach
+from .sides import Side
+
+if TYPE_CHECKING:
+    from ..fit.extrapolate import Estimate, Extrapolator
+    from ..fit.scenarios import CustomSchedule
+
+Z80 = 1.2816  # two-sided 80%
+SCHEDULE_SHAPE = ("warmup_iters", "lr_decay_iters", "min_lr", "decay_lr", "max_iters")
+FAR = 5  # a training-length extrapolation beyond this ratio gets a note
+
+
+@dataclass(frozen=True)
+class Step:
+    """A cause on the path, where the worse run stands after it, and notes on it."""
+
+    cause: Cause
+    at: float
+    notes: tuple[str, ...] = ()
+    observed: bool = False  # read off the better run's own curve, at equal steps and schedule
+
+
+def length_target(fa: Facts, fb: Facts) -> tuple[int, str] | None:
+    """The step the worse run is extrapolated to, and how it was chosen: the better run's
+    tokens seen at equal tokens per step, else its number of steps. The step is an index
+    like the worse run's final step (nanoGPT's last eval, at step 5,000, follows 5,000
+    updates; its steps_done, 5,001, counts the update made after it)."""
+    tpi_a, steps_a, tok_a = fa.value("tokens_per_iter"), fa.value("steps_done"), fa.value("tokens_seen")
+    tpi_b, steps_b, tok_b = fb.value("tokens_per_iter"), fb.value("steps_done"), fb.value("tokens_seen")
+    if not tpi_a or not steps_a:
+        return None
+    final_a = fa.value("final_step")
+    extra = steps_a - final_a if final_a is not None and 0 <= steps_a - final_a <= 1 else 0
+    if tok_b and tpi_b == tpi_a:
+        to = int(round(tok_b / tpi_a)) - extra
+        return to, f"tokens seen ({tok_a:,} -> {tok_b:,}: step {to:,} at {tpi_a:,} tokens per step)"
+    if tok_b and steps_b:
+        to = int(steps_b) - extra
+        return to, (f"number of steps ({steps_a:,} -> {steps_b:,}); its {tpi_b / tpi_a:.1f}x more tokens per step "
+                    f"({tpi_b:,} vs {tpi_a:,}: batch and context) count with the config below")
+    to = int(steps_b or steps_a) - extra
+    return to, f"number of steps ({steps_a:,} -> {steps_b or steps_a:,}; the better run's tokens are unknown)"
+
+
+def training_length(a: Side, fit: Extrapolator, to: int, how: str) -> Step | None:
+    """The worse run's own law at its end minus the same law at step `to` (a rerun); None
+    when the fit predicts no val there.
+
+    Raises:
+        CannotExtrapolate: the run does not allow a prediction.
+    """
+    end = int(a.facts.value("final_step") or a.facts.value("steps_done"))
+    x = fit.extrapolate(max(to, 1), scenarios=("rerun",))
+    there = x.scenarios[0].val
+    here = _fitted_at(x.fit_path, end)  # the same fit's law at the run's end
+    if here is None:  # no fitted path there: the law at the end from the fit inside the run
+        inside = _val(fit, end, "rerun")
+        here = inside.mean if inside is not None else None
+    if there is None or here is None:
+        return None
+    ratio = max(to, 1) / max(end, 1)
+    v = here - there.mean  # one fit's own difference: its level at the end cancels
+    cause = Cause("training length", v, (here - there.hi, here - there.lo),
+                  f"the worse run's own curve extrapolated to the better run's {how}, "
+                  f"{ratio:.1f}x its length (lossdoctor extrapolate, rerun)")
+    far = (f"training length is extrapolated {round(ratio, 1):g}x beyond the worse run: its interval is wide "
+           "and its value is a model's, not a measurement",) if ratio > FAR else ()
+    return Step(cause, a.start - v, far)
+
+
+def observed_length(a: Side, b: Side, diff: tuple[KeyDiff, ...], why: str
+                    ) -> tuple[list[Step], list[str], ToReach | None]:
+    """`longer` where the worse run is not extrapolated (`why`): the length read off the
+    better run's curve where it can be, else no share."""
+    seen = length_observed(a, b, diff)
+    if seen is None:
+        return [], [f"training length not estimated: {why}"], None
+    return [seen], [f"training length read off the better run's own curve, not extrapolated: {why}"], None
+
+
+def length_observed(a: Side, b: Side, diff: tuple[KeyDiff, ...]) -> Step | None:
+    """The better run's own val at the worse run's last eval step minus its end: what its
+    further steps gave it, measured, not extrapolated. Only where the two runs share their
+    schedule (no schedule key shown to differ), so that at that step both stood at the same
+    point of it; None where they do not, or the better run's curve does not reach it. The
+    two must be one trainer's runs (a log and an out_dir of nanoGPT are): two trainers' steps
+    and schedules differ whatever their keys say, and a format that does not name its
+    trainer is one only with itself."""
+    ta, tb = a.run.format.trainer, b.run.format.trainer  # "" where the format does not say
+    same = ta == tb != "" or a.run.format == b.run.format
+    if any(d.key in SCHEDULE_SHAPE for d in known(diff)) or not same:
+        return None
+    ea, eb = a.run.curves()[0], b.run.curves()[0]
+    ok = np.isfinite(eb.val)
+    xs, ys = eb.step[ok].astype(float), eb.val[ok]
+    t = float(ea.step[-1]) if len(ea.step) else 0.0
+    if len(xs) < 2 or not xs[0] < t < xs[-1]:
+        return None
+    v = float(np.interp(t, xs, ys)) - b.start
+    w = Z80 * math.hypot(b.se, b.se)  # nats: two evals of the better run, each with one eval's noise
+    cause = Cause("training length", v, (v - w, v + w),
+                  f"the better run's own val at the worse run's last eval (step {int(t):,}) minus its end: "
+                  "measured on one curve; the two runs' schedules are taken as the same up to there (no "
+                  "schedule key is shown to differ)")
+    return Step(cause, a.start - v, observed=True)
+
+
+def lr_schedule(a: Side, b: Side, fit: Extrapolator, to: int, at: float) -> Step | None:
+    """The same extrapolation with the better run's schedule shape; 0 when the shapes match,
+    None when a schedule is unknown or the fit predicts no val.
+
+    Raises:
+        CannotExtrapolate: the run does not allow a prediction.
+    """
+    if a.run.resumed_start() is not None or b.run.resumed_start() is not None:
+        return None  # the LR before a resumed log's first step is not in it
+    sched = schedule_shape(a.run, b.run, to)
+    if sched is None:
+        if schedule_shape(a.run, b.run, to, force=True) is None:
+            return None
+        return Step(Cause("LR schedule", 0.0, (-a.se, a.se),
+                          "the same schedule shape in both runs (warmup steps, decay to "
+                          "max_iters, min_lr = learning_rate/10 or as set): no share"), at)
+    c = _val(fit, max(to, 1), "custom", sched)
+    if c is None:
+        return None
+    v = at - c.mean
+    half = abs(v) / 2 + a.se  # two predictions of one fit: half the share, plus noise
+    return Step(Cause("LR schedule", v, (v - half, v + half),
+                      "the same extrapolation with the better run's schedule shape "
+                      f"(warmup, decay, min_lr ratio): {_sched_text(sched)}"), c.mean)
+
+
+def known(diff: tuple[KeyDiff, ...]) -> list[KeyDiff]:
+    """The differences where both runs show the key."""
+    return [d for d in diff if d.other is not None and d.reference is not None]
+
+
+def _fitted_at(path: tuple[tuple[int, ...], tuple[float, ...]] | None, step: int) -> float | None:
+    """The fitted law along the observed run (Extrapolation.fit_path) at `step`, where the
+    path covers it. Past the run the reference runs may join the fit, and inside it they
+    do not: a difference of the two fits would carry their offset."""
+    if path is None or not path[0] or not path[0][0] <= step <= path[0][-1]:
+        return None
+    return float(np.interp(step, path[0], path[1]))
+
+
+def _val(fit: Extrapolator, to: int, scenario: str, schedule: CustomSchedule | None = None) -> Estimate | None:
+    """The predicted val of `scenario` at step `to` (inside the run: the observed law's
+    value for a rerun, the law under `schedule` for 'custom')."""
+    out = fit.extrapolate(to, scenarios=(scenario,), schedule=schedule).scenarios
+    return next((s.val for s in out if s.name == scenario), out[0].val)
+
+
+def schedule_shape(ra: Run, rb: Run, to: int, force: bool = False) -> CustomSchedule | None:
+    """The better run's schedule shape stretched to `to` steps, at the worse run's peak LR,
+    or None when the shapes match (nothing to estimate; with force, None only when a
+    schedule is unknown)."""
+    from ..facts.schedule import schedule_params
+    from ..fit.scenarios import CustomSchedule
+    pa, pb = schedule_params(ra.config), schedule_params(rb.config)
+    if pa is None or pb is None:
+        return None
+    if not pb["decay_lr"]:  # the better run's constant LR (train.py: no warmup, no decay), at the worse run's peak
+        lr = pa["learning_rate"]
+        return None if not pa["decay_lr"] and not force else CustomSchedule(0, to, lr, lr, False)
+    span_b = max(rb.config.trusted("max_iters") or pb["lr_decay_iters"], 1)
+    shape = {"warmup_iters": int(round(pb["warmup_iters"] / span_b * to)),
+             "lr_decay_iters": int(round(pb["lr_decay_iters"] / span_b * to)),
+             "min_lr": pa["learning_rate"] * pb["min_lr"] / pb["learning_rate"]}
+    mine = {"warmup_iters": pa["warmup_iters"], "lr_decay_iters": to, "min_lr": pa["min_lr"]}  # a rerun
+    same = (abs(shape["warmup_iters"] - mine["warmup_iters"]) <= max(1, 0.01 * to)
+            and abs(shape["lr_decay_iters"] - to) <= max(1, 0.01 * to)
+            and math.isclose(shape["min_lr"], mine["min_lr"], rel_tol=0.01) and pa["decay_lr"])
+    if same and not force:
+        return None
+    return CustomSchedule(shape["warmup_iters"], shape["lr_decay_iters"], shape["min_lr"], pa["learning_rate"], True)
+
+
+def _sched_text(s: CustomSchedule) -> str:
+    if s.decay_lr is False:
+        return f"a constant LR of {s.learning_rate:g} (decay_lr=False)"
+    return f"warmup {s.warmup_iters}, decay to step {s.lr_decay_iters}, min_lr {s.min_lr:g}"
