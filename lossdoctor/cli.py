@@ -192,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         if argv[:1] == ["train"]:  # nanoGPT-style --key=value: not argparse's to judge
-            args = argparse.Namespace(command="train", rest=argv[1:], func=run_train)
+            args = argparse.Namespace(command="train", rest=[a for a in argv[1:] if a != "--debug"],
+                                      func=run_train, debug="--debug" in argv[1:])
         else:
             args, extra = parser.parse_known_args(argv)
             if extra:  # said by the innermost command's parser, which names its --help,

@@ -7,7 +7,7 @@ import sys
 
 TRAIN_HELP = """\
 usage: lossdoctor train [CONFIG.py|CONFIG.yaml] [--key=value ...]
-                        [--data DIR|FILE] [--no-progress]
+                        [--data DIR|FILE] [--no-progress] [--debug]
 
 Train a GPT with nanoGPT's train.py semantics, config keys and log format. The
 log goes to stdout and OUT_DIR/train.log, metrics to OUT_DIR/metrics.jsonl,
@@ -22,6 +22,7 @@ them).
                  text file (char-level, 90/10 split); default: data/DATASET if
                  it exists, else the embedded corpus (see docs/trainer.md)
   --no-progress  no progress bar
+  --debug        show a traceback where lossdoctor fails
 
 With no CONFIG and no model shape flags on a CPU, the run starts from nanoGPT's
 README CPU config (lossdoctor/configs/shakespeare_char_cpu.yaml), not
@@ -68,6 +69,10 @@ def run_train(args: argparse.Namespace) -> int:
             data = a.split("=", 1)[1]
         elif a == "--no-progress":
             progress = False
+        elif a.startswith("--") and "=" not in a:  # nanoGPT's flags are --key=value, one word
+            value = f" {rest[0]}" if rest and not rest[0].startswith("--") else ""
+            raise UsageError(f"{a}{value}: config keys are given as --key=value (nanoGPT's form), "
+                             f"e.g. {a}={rest[0] if value else '...'}")
         elif a.startswith("--"):
             overrides.append(a)
         elif config_file is None:

@@ -247,3 +247,11 @@ def test_a_reader_that_goes_away_ends_the_output_quietly(fmt):
     with p.stderr:
         err = p.stderr.read().decode()
     assert p.wait(timeout=120) == 141 and err == ""
+
+
+def test_train_asks_for_key_equals_value_and_takes_debug():
+    code, _, err = run_cli("train", "--device=cpu", "--max_iters", "5")
+    assert code == 2 and "--max_iters 5: config keys are given as --key=value" in err and "e.g. --max_iters=5" in err
+    from lossdoctor.errors import UsageError
+    with pytest.raises(UsageError, match="learning_rate: must be >= 0"):  # --debug: the traceback, not a line
+        run_cli("train", "--device=cpu", "--learning_rate=-1", "--debug")

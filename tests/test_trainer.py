@@ -175,10 +175,41 @@ def test_callback_can_stop_the_run(tmp_path, data):
     (["--dtype=float8"], "dtype: expected one of"),
     (["--init_from=gpt2"], "init_from"),
     (["n_layer=2"], "expected --key=value"),
+    (["--learning_rate=-1"], "learning_rate: must be >= 0"),
+    (["--weight_decay=-0.1"], "weight_decay: must be >= 0"),
+    (["--warmup_iters=-3"], "warmup_iters: must be >= 0"),
+    (["--beta1=2"], r"beta1: must be in \[0, 1\)"),
+    (["--device=foo"], "'foo' is not a device"),
+    (["--out_dir="], "out_dir: empty"),
 ])
 def test_bad_config_is_refused_with_the_key_named(args, message):
     with pytest.raises(UsageError, match=message):
         resolve(None, ["--device=cpu"] + args)
+
+
+def test_a_file_where_a_folder_is_wanted_and_a_binary_config_are_refused(tmp_path):
+    (tmp_path / "afile").write_text("hi\n")
+    with pytest.raises(UsageError, match="is a file, not a folder"):
+        resolve(None, ["--device=cpu", f"--out_dir={tmp_path / 'afile'}"])
+    (tmp_path / "bin.yaml").write_bytes(bytes(range(128, 256)) * 4)
+    with pytest.raises(UsageError, match="not a text file"):
+        resolve(str(tmp_path / "bin.yaml"), ["--device=cpu"])
+
+
+def test_a_run_that_fails_before_it_measures_anything_leaves_out_dir_as_it_was(tmp_path, data):
+    import pickle
+    train(tiny(tmp_path), data, echo=False)
+    out = tmp_path / "out"
+    before = {n: (out / n).read_bytes() for n in os.listdir(out)}
+    bad = tmp_path / "bad"  # token ids up to 49 under a vocab_size of 10
+    bad.mkdir()
+    ids = np.random.default_rng(0).integers(0, 50, 5000).astype(np.uint16)
+    ids.tofile(bad / "train.bin")
+    ids[:500].tofile(bad / "val.bin")
+    (bad / "meta.pkl").write_bytes(pickle.dumps({"vocab_size": 10}))
+    with pytest.raises(InputError, match="token id 49, past the model's vocab_size of 10"):
+        train(tiny(tmp_path), load_data(str(bad)), echo=False)
+    assert {n: (out / n).read_bytes() for n in os.listdir(out)} == before  # no train.log.1, nothing changed
 
 
 def test_config_file_is_parsed_not_executed(tmp_path):

@@ -87,6 +87,8 @@ def read_config_file(path: str) -> tuple[dict[str, Any], str]:
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not a text file: a config file is a nanoGPT .py or a .yaml mapping") from None
     except OSError as e:
         raise UsageError(f"{path}: cannot read config file: {e.strerror or e}") from None
     if path.endswith((".yaml", ".yml")):
@@ -141,11 +143,29 @@ def _validate(v: dict[str, Any]) -> None:
                          "n_embd must be a multiple of n_head")
     if not 0.0 <= v["dropout"] < 1.0:
         raise UsageError(f"config key dropout: must be in [0, 1), got {v['dropout']}")
-    if v["max_iters"] < 0:
-        raise UsageError(f"config key max_iters: must be >= 0, got {v['max_iters']}")
-    if str(v["device"]).startswith("cuda") and not _cuda_available():
-        raise UsageError(f"config key device: {v['device']!r}, but this machine has no CUDA "
-                         "(use --device=cpu)")
+    for key in ("max_iters", "learning_rate", "min_lr", "weight_decay", "warmup_iters", "lr_decay_iters",
+                "grad_clip"):  # the optimizer refuses some of these deep inside; the rest make no sense
+        if v[key] < 0:
+            raise UsageError(f"config key {key}: must be >= 0, got {v[key]}")
+    for key in ("beta1", "beta2"):
+        if not 0.0 <= v[key] < 1.0:
+            raise UsageError(f"config key {key}: must be in [0, 1), got {v[key]}")
+    if not str(v["out_dir"]).strip():
+        raise UsageError("config key out_dir: empty; give the folder the run writes to")
+    if os.path.exists(v["out_dir"]) and not os.path.isdir(v["out_dir"]):
+        raise UsageError(f"config key out_dir: {v['out_dir']} is a file, not a folder")
+    _check_device(str(v["device"]))
+
+
+def _check_device(device: str) -> None:
+    """A device torch knows (cpu, cuda, cuda:N, mps, ...) that this machine has, for CUDA."""
+    import torch
+    try:
+        torch.device(device)
+    except RuntimeError:
+        raise UsageError(f"config key device: {device!r} is not a device (cpu, cuda, cuda:0, mps, ...)") from None
+    if device.startswith("cuda") and not _cuda_available():
+        raise UsageError(f"config key device: {device!r}, but this machine has no CUDA (use --device=cpu)")
 
 
 def _cuda_available() -> bool:

@@ -123,6 +123,7 @@ def _run(t: Trainer, out: Output, callbacks: list[Callback] | None, progress: bo
         if not isinstance(e, torch.OutOfMemoryError) and not _is_oom(text):
             raise
         run.stopped = f"out of memory at iter {it}: {text.splitlines()[0] if text else 'no detail'}"
+        out.commit()
     finally:
         if bar:
             bar.close()
@@ -173,6 +174,7 @@ class _Run:
         c = self.t.cfg
         if not math.isfinite(s.loss):
             self.out.line(self._iter_line(s))
+            self.out.commit()
             return f"non-finite training loss at iter {s.iter_num}"
         if not s.warmup:
             self.times.append(s.seconds)
@@ -194,6 +196,7 @@ class _Run:
                 f"mfu {self.running_mfu * 100:.2f}%")
 
     def save(self, reason: str, path: str | None = None) -> None:
+        self.out.commit()  # a checkpoint is never without the log that says what made it
         self.saved = self.t.save(path)
         _notify(self.callbacks, Event("checkpoint", self.t.iter_num, {"reason_" + reason: 1.0}))
 

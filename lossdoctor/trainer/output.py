@@ -13,9 +13,11 @@ from ..fsio import keep_previous
 class Output:
     """Log lines to stdout and OUT_DIR/train.log; metrics to OUT_DIR/metrics.jsonl.
 
-    Both files are opened (created, or appended to with `append`) at the first line or
-    metric, so a run that fails before it says anything leaves OUT_DIR as it was; a new
-    run (not `append`) moves an earlier run's files aside to train.log.1, ... first.
+    Both files are opened (created, or appended to with `append`) at the first metric, the
+    first thing a run measures: the lines before it (the config echo) are printed at once
+    and written then, so that a run that fails before it measures anything (a bad value, a
+    device that is not there, data that does not fit the model) leaves OUT_DIR as it was.
+    A new run (not `append`) moves an earlier run's files aside to train.log.1, ... first.
     """
 
     def __init__(self, out_dir: str, append: bool, echo: bool, enabled: bool = True) -> None:
@@ -24,6 +26,7 @@ class Output:
         self.mode = "a" if append else "w"
         self.echo = echo
         self.files: tuple[IO[str], IO[str]] | None = None  # (train.log, metrics.jsonl)
+        self.pending: list[str] = []  # lines printed before the first metric, not written yet
 
     def _open(self) -> tuple[IO[str], IO[str]]:
         if self.files is None:
@@ -36,6 +39,8 @@ class Output:
                         print(f"an earlier run's {os.path.basename(path)} is kept as {kept}", file=sys.stderr)
             log, metrics = (open(p, self.mode, encoding="utf-8") for p in paths)
             self.files = (log, metrics)
+            log.writelines(line + "\n" for line in self.pending)
+            self.pending = []
         return self.files
 
     def line(self, text: str) -> None:
@@ -43,9 +48,18 @@ class Output:
             return
         if self.echo:
             print(text, flush=True)
-        log = self._open()[0]
+        if self.files is None:
+            self.pending.append(text)
+            return
+        log = self.files[0]
         log.write(text + "\n")
         log.flush()
+
+    def commit(self) -> None:
+        """Write the lines so far now, without a metric: the run saved or stopped on
+        something the log must show."""
+        if self.enabled:
+            self._open()
 
     def metric(self, **values: Any) -> None:
         if not self.enabled:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, cast
 import numpy as np
 
 from .. import nanogpt
-from ..errors import LossdoctorError
+from ..errors import InputError, LossdoctorError
 from . import ddp
 from .checkpoint import INTERRUPTED_NAME, load_checkpoint, resume_path, save_checkpoint, save_meta
 from .config import TrainConfig
@@ -80,6 +80,7 @@ class Trainer:
                 raise LossdoctorError(f"the {name} split has {len(arr)} tokens, not more than "
                                       f"block_size={self.block}")
         self.offsets = np.arange(self.block + 1)  # (T+1,)
+        self.source = data.source
         self.device_type = nanogpt.device_type(cfg["device"])
         self.next_batch = self.get_batch("train")  # the next step's first batch; nanoGPT draws it before its loop
 
@@ -140,6 +141,10 @@ class Trainer:
         arr = self.splits[split]
         ix = torch.randint(len(arr) - self.block, (self.cfg["batch_size"],), generator=generator).numpy()
         xy = torch.from_numpy(arr[ix[:, None] + self.offsets].astype(np.int64))  # (B, T+1)
+        if int(xy.max()) >= self.raw_model.config.vocab_size:  # else an index error deep in the model
+            raise InputError(self.source, f"the {split} split holds token id {int(xy.max())}, past the model's "
+                                          f"vocab_size of {self.raw_model.config.vocab_size} (meta.pkl's "
+                                          "vocab_size does not fit the data)")
         x, y = xy[:, :-1], xy[:, 1:]
         if self.device_type == "cuda":
             device = self.cfg["device"]
