@@ -28,9 +28,11 @@ EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 EPILOG = """\
 exit codes:
-  0  success
-  1  analyze: a finding at or above --fail-on; rules test: a case failed
-  2  usage error, or an input that cannot be read (the reason names the file)
+  0    success
+  1    analyze: a finding at or above --fail-on; rules test: a case failed
+  2    usage error, or an input that cannot be read (the reason names the file)
+  130  interrupted (Ctrl-C; train and verify keep what they finished)
+  141  the output's reader went away (| head)
 
 examples:
   lossdoctor analyze train.log

@@ -16,11 +16,14 @@ def add_parser(sub: Any) -> None:
                                     "built-in model, side by side, each headed by its step and the val loss it "
                                     "records (the best; with always_save_checkpoint=True, the val at its save).")
     sm.add_argument("paths", nargs="+", metavar="CKPT", help="a ckpt.pt, or a run directory holding one")
-    sm.add_argument("--start", default="\n", help="text to start from (default: a newline)")
-    sm.add_argument("--max-new-tokens", type=_positive_int, default=300, metavar="N")
-    sm.add_argument("--temperature", type=_positive_float, default=0.8)
-    sm.add_argument("--top-k", type=_positive_int, default=200, metavar="K")
-    sm.add_argument("--seed", type=int, default=1337)
+    sm.add_argument("--start", default="\n", help="text to start from, at least one character (default: a newline)")
+    sm.add_argument("--max-new-tokens", type=_positive_int, default=300, metavar="N",
+                    help="characters to generate (default: 300)")
+    sm.add_argument("--temperature", type=_positive_float, default=0.8,
+                    help="below 1 sharper, above 1 more random (default: 0.8)")
+    sm.add_argument("--top-k", type=_positive_int, default=200, metavar="K",
+                    help="sample among the K likeliest characters (default: 200)")
+    sm.add_argument("--seed", type=int, default=1337, help="the same seed gives the same text (default: 1337)")
     sm.add_argument("--data", metavar="TEXT|DIR", help="the training text or data directory, to decode with "
                                                      "when no meta.pkl is next to the checkpoint")
     sm.add_argument("--meta", metavar="META.pkl", help="a nanoGPT meta.pkl to decode with")
@@ -40,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
     from .trainer.sample import sample
     if not isinstance(args.temperature, float):
         raise UsageError(f"--temperature {args.temperature}: expected a number")
+    if not args.start:
+        raise UsageError("--start is empty: the model needs at least one character to start from "
+                         "(the default is a newline)")
     out = []
     for p in args.paths:
         path = os.path.join(p, "ckpt.pt") if os.path.isdir(p) else p

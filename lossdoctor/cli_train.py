@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 TRAIN_HELP = """\
@@ -82,14 +83,16 @@ def run_train(args: argparse.Namespace) -> int:
     from .trainer import CPU_DEFAULT, EMBEDDED, cpu_default, run_training, without_local_data
     if cpu_default(config_file, overrides):
         config_file = CPU_DEFAULT
+        given = "; the flags given change it" if overrides else "; give a config file or --key=value flags to change it"
         print("lossdoctor: no config file and a CPU: using nanoGPT's README CPU config "
-              f"({CPU_DEFAULT}: 4 layers x 128 wide, context 64, batch 12, 2000 steps); "
-              "give a config file or --key=value flags to change it", file=sys.stderr)
+              f"({CPU_DEFAULT}: 4 layers x 128 wide, context 64, batch 12, 2000 steps){given}", file=sys.stderr)
         if without_local_data("shakespeare_char", data):
             overrides.insert(0, f"--dataset={EMBEDDED}")
-            print("lossdoctor: no --data and no data/shakespeare_char here: training on the embedded "
-                  "corpus (Python's own source text); give --data=input.txt for tiny Shakespeare",
-                  file=sys.stderr)
+            text = os.path.join("data", "shakespeare_char", "input.txt")
+            where = (f"{os.path.dirname(text)} has no train.bin (nanoGPT's prepare.py writes it); give --data={text}"
+                     if os.path.isfile(text) else "give --data=input.txt for tiny Shakespeare")
+            print("lossdoctor: no --data and no data/shakespeare_char/train.bin here: training on the embedded "
+                  f"corpus (Python's own source text); {where}", file=sys.stderr)
     result = run_training(config_file, overrides, data, progress=progress)
     if result.stopped:
         print(f"lossdoctor: {result.stopped}", file=sys.stderr)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import os
 import re
 import sys
 import time
@@ -47,7 +48,7 @@ def add_parser(sub: Any) -> None:
     v.add_argument("--treatment", nargs="+", metavar="LOG", help="logs of the treatment config (one per seed)")
     v.add_argument("--step", type=int, metavar="N", help="with groups: compare val at step N "
                                                           "(default: the last step every log evaluated)")
-    v.add_argument("--expect", choices=("lower", "higher"), default="lower",
+    v.add_argument("--expect", choices=("lower", "higher"), default=None,
                    help="with groups: the direction the treatment should move val (default lower)")
     v.add_argument("--paired", action="store_true",
                    help="with groups: the logs pair up in the order given (same seeds): paired t-test")
@@ -68,7 +69,8 @@ def add_parser(sub: Any) -> None:
     v.add_argument("--extrapolation", action="store_true",
                    help="check `lossdoctor extrapolate`: train to N, predict M, train to M, compare")
     v.add_argument("--data", metavar="DIR|FILE", help="training data (as lossdoctor train --data)")
-    v.add_argument("--seeds", type=int, default=3, metavar="N", help="seeds per arm to start with (default 3)")
+    v.add_argument("--seeds", type=int, default=3, metavar="N",
+                   help="seeds per arm to start with, at least 2 (default 3)")
     v.add_argument("--out", metavar="DIR", default="verify-out",
                    help="where trainings and results are kept; run again to resume (default verify-out)")
     v.add_argument("--format", choices=("rich", "plain", "json", "markdown"), default=None)
@@ -82,6 +84,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .errors import UsageError
     if bool(args.baseline) != bool(args.treatment):
         raise UsageError("verify: give both --baseline and --treatment logs, or neither")
+    group_only = [f for f, given in (("--step", args.step is not None), ("--expect", args.expect is not None),
+                                     ("--paired", args.paired)) if given]
+    if group_only and not args.baseline:
+        raise UsageError(f"verify {group_only[0]}: it is for groups of logs (--baseline LOG... --treatment LOG...); "
+                         "experiments that train measure their own metric")
+    if args.seeds < 2 and not args.baseline:
+        raise UsageError(f"verify --seeds {args.seeds}: at least 2 (the seed noise needs two runs per arm)")
     if args.baseline:
         if args.runs:
             raise UsageError("verify: RUN arguments are for training experiments; with --baseline and "
@@ -109,11 +118,15 @@ def _save(report: Any, out: str) -> None:
 
 
 def _groups(args: argparse.Namespace) -> Any:
+    from .errors import UsageError
     from .readers import load
     from .verify.groups import verify_groups
+    both = sorted({os.path.realpath(p) for p in args.baseline} & {os.path.realpath(p) for p in args.treatment})
+    if both:
+        raise UsageError(f"verify: {both[0]} is in both --baseline and --treatment: each log belongs to one arm")
     baseline = [load(p) for p in args.baseline]
     treatment = [load(p) for p in args.treatment]
-    return verify_groups(baseline, treatment, step=args.step, expect=args.expect, paired=args.paired)
+    return verify_groups(baseline, treatment, step=args.step, expect=args.expect or "lower", paired=args.paired)
 
 
 DEVICE_RE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
@@ -163,10 +176,14 @@ def _experiments(args: argparse.Namespace, device: str) -> tuple[tuple[Any, ...]
 
 
 def _data_note(base: Any, data: str | None) -> tuple[str, ...]:
-    if data is not None or base["dataset"] == "shakespeare_char":
+    """Without --data the experiments train on the embedded corpus (trainer.data): say so,
+    unless that is what the run itself trained on."""
+    from .trainer import EMBEDDED
+    if data is not None or base["dataset"] == EMBEDDED:
         return ()
-    return (f"the run trained on {base['dataset']!r}; without --data the experiments train on the embedded tiny "
-            "Shakespeare corpus, where effects may differ: give your data with --data DIR|FILE",)
+    return (f"the run trained on {base['dataset']!r}; without --data the experiments train on the embedded corpus "
+            "(Python's own source text, not that data), where effects may differ: give the data with "
+            "--data DIR|FILE (for tiny Shakespeare, its input.txt)",)
 
 
 def _only(args: argparse.Namespace, experiments: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -59,16 +59,22 @@ def _sync_folder(folder: str) -> None:
         os.close(fd)
 
 
-def keep_previous(path: str) -> str | None:
-    """Move an existing non-empty file at `path` aside to `path.1` (or .2, ... the first
-    free one) so that a new run does not overwrite it; the name it got, or None."""
-    try:
-        if os.path.getsize(path) == 0:
-            return None
-    except OSError:
-        return None
+def keep_previous(*paths: str) -> list[str]:
+    """Move the existing non-empty files at `paths` aside to `path.N`, one N for all of them
+    (the first free for every one), so that a new run overwrites none of them and the
+    files an earlier run wrote together keep one number; the names they got."""
+    present = []
+    for path in paths:
+        try:
+            if os.path.getsize(path) > 0:
+                present.append(path)
+        except OSError:
+            continue
+    if not present:
+        return []
     n = 1
-    while os.path.exists(f"{path}.{n}"):
+    while any(os.path.exists(f"{path}.{n}") for path in paths):
         n += 1
-    os.replace(path, f"{path}.{n}")
-    return f"{path}.{n}"
+    for path in present:
+        os.replace(path, f"{path}.{n}")
+    return [f"{path}.{n}" for path in present]

@@ -255,3 +255,26 @@ def test_train_asks_for_key_equals_value_and_takes_debug():
     from lossdoctor.errors import UsageError
     with pytest.raises(UsageError, match="learning_rate: must be >= 0"):  # --debug: the traceback, not a line
         run_cli("train", "--device=cpu", "--learning_rate=-1", "--debug")
+
+
+def test_verify_says_its_experiments_train_on_the_embedded_corpus_without_data():
+    from lossdoctor.cli_verify import _data_note
+    note = _data_note({"dataset": "shakespeare_char"}, None)[0]
+    assert "'shakespeare_char'" in note and "embedded corpus (Python's own source text" in note
+    assert _data_note({"dataset": "shakespeare_char"}, "input.txt") == ()
+    assert _data_note({"dataset": "embedded"}, None) == ()  # what the run trained on itself
+
+
+def test_sample_refuses_an_empty_start():
+    code, _, err = run_cli("sample", str(FIXTURES / "nanogpt" / "tiny_resume"), "--start", "")
+    assert code == 2 and "--start is empty" in err
+
+
+def test_verify_refuses_group_flags_without_groups_one_log_in_both_arms_and_one_seed(tmp_path):
+    log = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
+    code, _, err = run_cli("verify", log, "--step", "5", "--out", str(tmp_path / "v"))
+    assert code == 2 and "--step: it is for groups of logs" in err
+    code, _, err = run_cli("verify", "--baseline", log, log, "--treatment", log, log)
+    assert code == 2 and "is in both --baseline and --treatment" in err
+    code, _, err = run_cli("verify", "--seeds", "1", "--budget", "1s", "--out", str(tmp_path / "v"))
+    assert code == 2 and "--seeds 1: at least 2" in err

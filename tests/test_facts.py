@@ -1031,3 +1031,19 @@ def test_a_log_that_fused_adamw_ran_on_cuda_even_where_its_device_is_an_expressi
     assert fused.value("device_type") == "cuda" and fused["device_type"].status == "inferred"
     # False says nothing: old torch has no fused AdamW on any device
     assert not compute_facts(parse_text("using fused AdamW: False\n" + evals))["device_type"].known
+
+
+def test_an_eval_overhead_at_or_below_zero_says_the_log_times_steps_alone():
+    import re
+
+    import lossdoctor
+    from conftest import FIXTURES, parse_text
+    text = (FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log").read_text()
+    evals = {int(m) for m in re.findall(r"^step (\d+):", text, re.M)}
+    fast = "\n".join(re.sub(r"time [\d.]+ms", "time 1.00ms", line)  # the iterations at evals: no slower
+                     if line.startswith("iter ") and int(line.split()[1][:-1]) in evals else line
+                     for line in text.splitlines())
+    fact = lossdoctor.compute_facts(parse_text(fast))["eval_overhead_ms"]
+    assert fact.known and fact.value < 0 and "leave the eval out" in fact.note
+    plain = lossdoctor.compute_facts(parse_text(text))["eval_overhead_ms"]
+    assert plain.value > 0 and "leave the eval out" not in plain.note

@@ -489,3 +489,38 @@ def test_a_data_path_names_the_dataset_as_nanogpt_would(tmp_path):
     (tmp_path / "poems.txt").write_text("roses are red\n" * 10)
     assert dataset_name(str(folder / "input.txt")) == "shakespeare_char"  # nanoGPT's data/DATASET/input.txt
     assert dataset_name(str(folder)) == "shakespeare_char" and dataset_name(str(tmp_path / "poems.txt")) == "poems"
+
+
+def test_an_earlier_run_s_log_and_metrics_are_kept_under_one_number(tmp_path):
+    from lossdoctor.fsio import keep_previous
+    log, metrics = tmp_path / "train.log", tmp_path / "metrics.jsonl"
+    log.write_text("run 1\n")
+    metrics.write_text("")  # an empty file is nothing to keep
+    (tmp_path / "train.log.1").write_text("run 0\n")
+    (tmp_path / "metrics.jsonl.2").write_text("{}\n")
+    assert keep_previous(str(log), str(metrics)) == [f"{log}.3"]  # .1 and .2 are taken by one or the other
+    metrics.write_text("{}\n")
+    log.write_text("run 2\n")
+    assert keep_previous(str(log), str(metrics)) == [f"{log}.4", f"{metrics}.4"]
+
+
+def test_analyze_reads_an_interrupted_run_whose_best_model_stays_in_ckpt_pt(tmp_path, data):
+    import lossdoctor
+
+    def stop_at_25(event):
+        if event.kind == "iter" and event.step == 25:
+            raise KeyboardInterrupt
+    result = train(tiny(tmp_path, "--always_save_checkpoint=False"), data, callbacks=[stop_at_25], echo=False)
+    out = tmp_path / "out"
+    assert result.stopped == "interrupted at iter 25" and (out / "ckpt_interrupted.pt").exists()
+    assert load_checkpoint(str(out / "ckpt.pt"))["iter_num"] <= 20  # the best model, from an eval
+    run = lossdoctor.load(str(out))
+    assert not any("may not belong together" in n for n in run.notes)
+
+
+def test_a_resume_that_asks_for_another_model_shape_is_noted(tmp_path, data):
+    import lossdoctor
+    train(tiny(tmp_path, "--max_iters=20"), data, echo=False)
+    train(tiny(tmp_path, "--init_from=resume", "--max_iters=30", "--n_layer=2"), data, echo=False)
+    run = lossdoctor.load(str(tmp_path / "out"))
+    assert any(n.startswith("the log sets n_layer = 2, but the checkpoint's model has n_layer = 1") for n in run.notes)

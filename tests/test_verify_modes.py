@@ -47,6 +47,9 @@ def test_extrapolation_refuses_a_budget_too_small(tmp_path: Path, data: Any, tin
     with pytest.raises(LossdoctorError, match="too small for --extrapolation"):
         run_extrapolation(resolve(base=tiny, overrides={"out_dir": str(tmp_path)}), data=data,
                           out_dir=str(tmp_path), budget_s=0.01, seeds=2)
+    short = resolve(base=tiny, overrides={"out_dir": str(tmp_path), "max_iters": 60, "lr_decay_iters": 60})
+    with pytest.raises(LossdoctorError, match=r"at most its own max_iters \(60\).*at least 100 steps"):
+        run_extrapolation(short, data=data, out_dir=str(tmp_path), budget_s=600, seeds=2)  # no budget helps
 
 
 def test_the_same_config_on_two_devices_is_no_effect_or_not_verifiable(tmp_path: Path, data: Any, tiny: Any,

@@ -334,3 +334,20 @@ def test_a_verdict_never_contradicts_the_interval_it_quotes() -> None:
     assert r.p_value is not None and ALPHA < r.p_value < 2 * ALPHA
     assert r.effect.decision is not None and r.effect.decision.low > 0
     assert r.verdict == "refuted" and "one-sided p" in r.reason, r.reason
+
+
+def test_the_seed_noise_is_a_val_loss_s_not_the_eval_noise_metric_s() -> None:
+    from types import SimpleNamespace
+
+    from lossdoctor.verify.claims import Metric
+    from lossdoctor.verify.design import EVAL_NOISE_METRIC
+    from lossdoctor.verify.runner import _noise
+
+    def result(metric: Metric, values: list[float]) -> SimpleNamespace:
+        arm = SimpleNamespace(n=len(values), values=values)
+        return SimpleNamespace(id="x", verification=SimpleNamespace(metric=metric, baseline=arm))
+    eval_noise = result(Metric.loss(EVAL_NOISE_METRIC), [0.001, 0.009])
+    val = result(Metric.loss("final val"), [1.80, 1.90])
+    assert _noise([eval_noise]) is None
+    noise = _noise([eval_noise, val])
+    assert noise is not None and noise.baseline_sd == pytest.approx(0.0707, abs=1e-3)

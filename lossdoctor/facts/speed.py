@@ -136,8 +136,12 @@ def eval_overhead_ms(ctx: Context) -> Fact:
     if not tm.at_eval.size:
         return unknown("eval_overhead_ms", "ms", src,
                        "no logged iteration at an eval step after warm-up")
-    return Fact("eval_overhead_ms", float(np.median(tm.at_eval)) - steady.value, "ms", "computed",
-                src, plural(tm.at_eval.size, "eval iteration"))
+    extra = float(np.median(tm.at_eval)) - steady.value
+    note = plural(tm.at_eval.size, "eval iteration")
+    if extra <= 0:  # nanoGPT's iteration after an eval carries the eval; a step timed alone does not
+        note += ("; not above the other iterations' time: this log's iteration times leave the eval out "
+                 "(lossdoctor train's do)")
+    return Fact("eval_overhead_ms", extra, "ms", "computed", src, note)
 
 
 def n_eval_iters_excluded(ctx: Context) -> Fact:

@@ -42,16 +42,39 @@ def merge(run: Run, info: CheckpointInfo) -> Run:
     if run.config.seen is False and cfg.seen:
         notes = [n for n in notes if not n.startswith("the log shows no config")]
         notes.append("the log shows no config; it was taken from the checkpoint")
-    saves = [e.step for e in run.events if e.kind == "checkpoint_saved" and e.step is not None]
+    saves = [e.step for e in run.events if e.kind == "checkpoint_saved" and e.step is not None
+             and not _saved_beside(e, run)]
     # a save after iterations past the last eval is dated by the last iteration the log prints:
     # up to log_interval - 1 steps before the checkpoint's own
     slack = max(int(cfg.get("log_interval") or 1), 1)
     if info.iter_num is not None and saves and not 0 <= info.iter_num - saves[-1] < slack:
         notes.append(f"the checkpoint is from step {info.iter_num}, but the log's last save "
                      f"was at step {saves[-1]}: they may not belong together")
+    notes += _shape_not_taken(cfg, info)
     merged = replace(run, config=cfg, segments=tuple(segments), format=Dialect.NANOGPT_WITH_CKPT,
                      source=f"{run.source} + {info.path}", notes=tuple(notes))
     return _with_checkpoint(merged, info)
+
+
+def _saved_beside(save: Event, run: Run) -> bool:
+    """Whether `save` went to lossdoctor train's ckpt_interrupted.pt, not ckpt.pt: the save
+    an interruption makes right before its line says the best model stays in ckpt.pt."""
+    return any(e.kind == "interrupted" and "the best model stays in" in e.text and e.line is not None
+               and save.line is not None and 0 < e.line - save.line <= 2 for e in run.events)
+
+
+def _shape_not_taken(cfg: C.Config, info: CheckpointInfo) -> list[str]:
+    """Notes on model-shape keys the log sets to other values than the checkpoint's model
+    has: a resume builds the checkpoint's shape whatever the flags say (nanoGPT's too)."""
+    args = info.model_args or {}
+    out = []
+    for key in ("n_layer", "n_head", "n_embd", "bias", "vocab_size"):
+        cv = cfg.values.get(key)
+        if cv is None or cv.origin == C.CHECKPOINT or key not in args or cv.value == args[key]:
+            continue
+        out.append(f"the log sets {key} = {cv.value}, but the checkpoint's model has {key} = {args[key]}: a resume "
+                   "builds the checkpoint's shape whatever the flags say, so the checkpoint's is what ran")
+    return out
 
 
 def _filled(config: C.Config, info: CheckpointInfo) -> C.Config:

@@ -33,10 +33,10 @@ class Output:
             os.makedirs(self.out_dir, exist_ok=True)
             paths = [os.path.join(self.out_dir, name) for name in ("train.log", "metrics.jsonl")]
             if self.mode == "w":  # a new run never destroys an earlier run's log
-                for path in paths:
-                    kept = keep_previous(path)
-                    if kept and self.echo:
-                        print(f"an earlier run's {os.path.basename(path)} is kept as {kept}", file=sys.stderr)
+                for kept in keep_previous(*paths):
+                    if self.echo:
+                        name = os.path.basename(kept).rsplit(".", 1)[0]
+                        print(f"an earlier run's {name} is kept as {kept}", file=sys.stderr)
             log, metrics = (open(p, self.mode, encoding="utf-8") for p in paths)
             self.files = (log, metrics)
             log.writelines(line + "\n" for line in self.pending)

@@ -46,6 +46,10 @@ def _plan(base: TrainConfig, budget_s: float, seeds: int, step_s: float, eval_s:
     proportion too, but small enough for MIN_EVALS_AT_N evals by N = M/2; M a multiple of
     2 eval_interval, so that the run evaluates at N and at M."""
     m0 = int(base["max_iters"])
+    if m0 < MIN_STEPS:  # no budget helps: M is at most the run's own length
+        raise LossdoctorError(f"--extrapolation trains the run's config to M, at most its own max_iters ({m0}), and "
+                              f"checks a prediction there: M must be at least {MIN_STEPS} steps; give a run of "
+                              f"{MIN_STEPS} steps or more")
     per_eval = 2 * int(base["eval_iters"]) * eval_s  # seconds: train and val splits
 
     def shaped(m: int) -> TrainConfig:

@@ -36,7 +36,7 @@ from ..errors import LossdoctorError
 from ..fsio import atomic_json
 from ..trainer.config import TrainConfig, resolve
 from .budget import Times, plan_budget, speed_key
-from .design import Experiment, Scaled, arm_configs, default_base_config, flags_between
+from .design import EVAL_NOISE_METRIC, Experiment, Scaled, arm_configs, default_base_config, flags_between
 from .executors import Executor, LocalExecutor
 from .jobs import FINAL_VAL_BATCHES, ArmJob, measure_speed
 from .results import ExperimentResult, VerifyReport
@@ -198,10 +198,13 @@ def _run_loss(experiment: Experiment, scaled: Scaled, ctx: _Context) -> Experime
             break
         ctx.total += more * scaled.steps_per_seed
         n = decision.next_seeds
-    _write_json(ctx.path(experiment, "done"), {"config": key, "seeds": n, "reason": decision.reason})
+    reason = decision.reason
+    if decision.action != "stop" and decision.next_seeds is not None:  # the rule asked for more; the budget said no
+        reason += f"; the budget has no room for that look, so it stops at {n} seeds (a larger --budget allows more)"
+    _write_json(ctx.path(experiment, "done"), {"config": key, "seeds": n, "reason": reason})
     seeds = tuple(FIRST_SEED + i for i in range(n))
     return ExperimentResult(experiment.id, experiment.recommendation, flags_between(scaled.baseline, scaled.treatment),
-                            decision.result, _loss_how(experiment, scaled, rows, decision.reason),
+                            decision.result, _loss_how(experiment, scaled, rows, reason),
                             scaled.text, seeds, experiment.expects)
 
 
@@ -311,7 +314,8 @@ def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", b
     """
     from ..trainer import load_data
     if seeds < 2 or max_seeds < seeds:
-        raise LossdoctorError(f"seeds must be at least 2 and at most max_seeds, got {seeds} and {max_seeds}")
+        raise LossdoctorError(f"seeds per arm must be at least 2, and max_seeds at least seeds: got seeds {seeds}, "
+                              f"max_seeds {max_seeds}")
     os.makedirs(out_dir, exist_ok=True)
     absent = absent_device(device)
     if absent is not None:
@@ -323,6 +327,9 @@ def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", b
     missing.update({e.id: why for e in experiments if e.id not in missing and e.kind != "code"
                     and (why := _too_big(e, base_cfg, device)) is not None})
     runnable = [e for e in experiments if e.id not in missing]
+    if all(e.kind == "code" for e in runnable):  # nothing here trains: no timing, and no budget to refuse
+        return VerifyReport(tuple(_not_verifiable(e, e.derived or missing[e.id]) for e in experiments), None, device,
+                            budget_s, (*notes, "0 training steps taken in this call: no experiment here trains"))
     loaded = data if data is not None and not isinstance(data, str) else load_data(data)
     ctx = _Context(loaded, data if isinstance(data, str) else None, executor or LocalExecutor(loaded), out_dir,
                    budget_s, max_seeds, progress)
@@ -378,9 +385,12 @@ def _absent_arm_device(e: Experiment) -> str | None:
 
 
 def _noise(results: Sequence[ExperimentResult]) -> NoiseFloor | None:
-    """Seed noise of the baseline arms of the first loss experiment with 2+ baseline seeds."""
+    """Seed noise of the baseline arms of the first val-loss experiment with 2+ baseline
+    seeds (not the eval-noise metric, |logged - reference| val: a loss, but not one that
+    seeds move the way they move the val loss)."""
     for r in results:
         v = r.verification
-        if v.metric.kind == "loss" and v.baseline is not None and v.baseline.n >= 2 and r.id != "eval-iters":
+        if (v.metric.kind == "loss" and v.metric.name != EVAL_NOISE_METRIC and v.baseline is not None
+                and v.baseline.n >= 2):
             return noise_floor(v.baseline.values, unit=v.metric.unit)
     return None
