@@ -623,7 +623,7 @@ def test_the_same_config_trained_longer_is_told_to_train_as_long_not_to_change_t
     text = run_cli("analyze", str(FIXTURES / "heldout" / "batch24-2000"), str(FIXTURES / "heldout" / "batch24-5000"),
                    "--width", "80", "--format", "plain")[1]
     words = " ".join(text.replace("│", " ").split())
-    assert "change the model" not in words and "smoothed final val (1.5755)" in words
+    assert "change the model" not in words and "smoothed final val of 1.5755" in words
 
 
 def test_the_epoch_limit_follows_the_dataset_size_the_user_gives():

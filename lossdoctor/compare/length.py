@@ -64,6 +64,9 @@ def training_length(a: Side, fit: Extrapolator, to: int, how: str) -> Step | Non
         CannotExtrapolate: the run does not allow a prediction.
     """
     end = int(a.facts.value("final_step") or a.facts.value("steps_done"))
+    if to == end:  # nothing to move: a share of 0 by construction, not an estimate with an interval
+        return Step(Cause("training length", 0.0, (0.0, 0.0), f"the worse run is as long as the better run's {how}: "
+                          "no share"), a.start)
     x = fit.extrapolate(max(to, 1), scenarios=("rerun",))
     there = x.scenarios[0].val
     here = _fitted_at(x.fit_path, end)  # the same fit's law at the run's end
@@ -132,7 +135,7 @@ def lr_schedule(a: Side, b: Side, fit: Extrapolator, to: int, at: float) -> Step
     if sched is None:
         if schedule_shape(a.run, b.run, to, force=True) is None:
             return None
-        return Step(Cause("LR schedule", 0.0, (-a.se, a.se),
+        return Step(Cause("LR schedule", 0.0, (0.0, 0.0),
                           "the same schedule shape in both runs (warmup steps, decay to "
                           "max_iters, min_lr = learning_rate/10 or as set): no share"), at)
     c = _val(fit, max(to, 1), "custom", sched)

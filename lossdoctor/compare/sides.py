@@ -10,7 +10,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .. import config as C
 from ..facts import Facts
+from ..nanogpt import MACHINE_DEPENDENT_DEFAULTS
 from ..run import Run
 from .results import DERIVED, UNKNOWN_ORIGIN, ConfigScalar, Derived, KeyDiff, Overlap, OverlapPoint, Pair, TableRow
 
@@ -127,6 +129,8 @@ def _shown(run: Run, key: str) -> tuple[ConfigScalar, str]:
     """A key's value and origin as the run shows it; (None, why) when it does not."""
     cv = run.config.values.get(key)
     value = run.config.trusted(key)
+    if cv is not None and cv.origin == C.DEFAULT and key in MACHINE_DEPENDENT_DEFAULTS:
+        return None, f"unknown: train.py's default, {MACHINE_DEPENDENT_DEFAULTS[key]}"
     if cv is None or value is None:
         return None, UNKNOWN_ORIGIN if not run.config.defaults_trusted else "unknown"
     return value, cv.origin
@@ -240,6 +244,11 @@ def mfu_notes(fa: Facts, fb: Facts) -> list[str]:
             "312 TFLOPS on any device: it compares speed, and says nothing about the loss"]
 
 
+# a last eval this many of its standard errors off the straight line through the last evals
+# is off it because the curve bends there (a val turning up fast), not by eval noise
+CURVED_Z = 4.0
+
+
 @dataclass(frozen=True)
 class Side:
     """One run as the path sees it (losses in nats, of the compared metric)."""
@@ -254,9 +263,11 @@ class Side:
 
     @classmethod
     def of(cls, run: Run, facts: Facts, metric: str, final_: float) -> Side:
-        smoothed = _smoothed(run, metric, final_)
+        smoothed, se = _smoothed(run, metric, final_), _se(facts)
+        if abs(final_ - smoothed) > CURVED_Z * se:  # the tail bends: the line is not the curve, and the
+            smoothed = final_  # last eval is the better estimate of where the run ended
         best = _best(facts, metric)
-        return cls(run, facts, final_, smoothed, _se(facts), best,
+        return cls(run, facts, final_, smoothed, se, best,
                    max(smoothed - best, 0.0) if overfit(facts) else 0.0)
 
     @property

@@ -169,7 +169,7 @@ def _attribution(c: Comparison, verbose: bool) -> list[RenderableType]:
 
 
 def _reach(r: ToReach, c: Comparison) -> str:
-    aim = f"the better run's {r.what} ({r.target:.4f})"
+    aim = f"the better run's {r.what} of {r.target:.4f}"
     if isinstance(r, Reachable):
         return (f"To reach {aim} with its own config, the worse run needs about "
                 f"{r.steps:,} steps ({round(r.ratio, 1):g}x; predicted val {r.val:.4f}, 80% interval "

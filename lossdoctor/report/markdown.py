@@ -114,7 +114,7 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
         out += ["No gap and no differing config: nothing to attribute.", ""]
     r = c.to_reach
     if r is not None:
-        aim = f"the better run's {r.what} ({r.target:.4f})"
+        aim = f"the better run's {r.what} of {r.target:.4f}"
         if isinstance(r, Reachable):
             out += [f"**Do:** train the worse run for about {r.steps:,} steps ({round(r.ratio, 1):g}x) to reach {aim} "
                     f"(predicted {r.val:.4f}, 80% {r.lo:.4f} to {r.hi:.4f}): `{r.flags}`", ""]

@@ -8,7 +8,7 @@ with their shares (largest first), and the one thing to do. The rest of the repo
 
 from __future__ import annotations
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -133,6 +133,31 @@ def _flags(flags: str) -> RenderableType:
     return hanging("     ", Text(flags, style="bold green"))
 
 
+class _Causes:
+    """The causes as a table of cause, share and interval; where the console is too narrow
+    for the three side by side, each interval goes on its own line under its cause."""
+
+    WIDE = 46  # columns the three need: a cause of 12 or more, a share of 7, an interval of 23
+
+    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
+        self.rows = rows
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        wide = options.max_width >= self.WIDE
+        table = Table.grid(padding=(0, 2))
+        table.add_column(min_width=12)  # the cause: a long one wraps in its own column
+        table.add_column(no_wrap=True, justify="right")
+        if wide:
+            table.add_column(no_wrap=True)
+        for cause, share, interval in self.rows:
+            if wide:
+                table.add_row(cause, share, interval)
+            else:
+                table.add_row(cause, share)
+                table.add_row(Text("  " + interval, style="dim"), "")
+        yield table
+
+
 def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
     """The gap, its causes largest first, and the one thing to do."""
     assert c.gap is not None
@@ -143,16 +168,11 @@ def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
                       f"(final {c.metric})")]
     causes = sorted(list(c.attribution) + ([c.unexplained] if c.unexplained is not None else []),
                     key=lambda a: -abs(a.delta_val))
-    table = Table.grid(padding=(0, 2))
-    table.add_column()  # the cause: a long one wraps in its own column
-    table.add_column(no_wrap=True, justify="right")
-    table.add_column(no_wrap=True)
-    for a in causes:
-        if abs(a.delta_val) < 5e-5 and a.cause in ("unexplained", "device/precision numerics"):
-            continue  # nothing assigned: said in the table below
-        table.add_row(a.cause, f"{a.delta_val:+.4f}", f"(80%: {a.interval[0]:+.3f} to {a.interval[1]:+.3f})")
-    if causes:
-        out.append(hanging("  ", table))
+    rows = [(a.cause, f"{a.delta_val:+.4f}", f"(80%: {a.interval[0]:+.3f} to {a.interval[1]:+.3f})") for a in causes
+            if not (abs(a.delta_val) < 5e-5 and a.cause in ("unexplained", "device/precision numerics"))
+            and not (a.delta_val == 0.0 and a.interval == (0.0, 0.0))]  # no share by construction
+    if causes:  # (nothing assigned to unexplained or device, or none by construction: in the table below)
+        out.append(hanging("  ", _Causes(rows)))
     else:  # nothing attributed: say why (a run that never trained)
         out.append(hanging("  ", Text(c.unattributed or "the gap is not attributed")))
     do = _one_thing(c)
@@ -179,7 +199,7 @@ def _one_thing(c: Comparison) -> RenderableType | None:
     r = c.to_reach
     if r is None:
         return None
-    aim = f"the better run's {r.what} ({r.target:.4f})"
+    aim = f"the better run's {r.what} of {r.target:.4f}"
     if isinstance(r, Reachable):
         far = f"; {round(r.ratio, 1):g}x past the run, so a rough figure" if r.ratio > FAR else ""
         return Group(Text.assemble(("Do: ", "bold"), f"train the worse run for about {r.steps:,} steps "
