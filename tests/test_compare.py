@@ -638,3 +638,16 @@ def test_the_epoch_limit_follows_the_dataset_size_the_user_gives():
                            "--format", "json")
     ld101 = next(f for f in json.loads(out)["runs"][0]["findings"] if f["rule"].startswith("LD101"))
     assert ld101["expected_effect"]["value"] is not None
+
+
+def test_side_by_side_values_a_log_does_not_show_are_marked():
+    gpu = shared_path("corpus/logs/nanogpt/innerfirexy-shakespeare-char-gpu.log")
+    c = _analysis(FIXTURES / "lossdoctor_train" / "readme_cpu_2000", gpu).comparison
+    marks = {k: (a, b) for k, a, b in c.derived_status}
+    assert marks["tokens_per_iter"] == ("", "inferred") and "steps_done" not in marks
+    from rich.console import Console
+
+    from lossdoctor.report.compare import _derived
+    out = io.StringIO()
+    Console(file=out, width=80).print(_derived(c))
+    assert "16,384 (inferred)" in out.getvalue()

@@ -54,6 +54,7 @@ from .sides import (
     comparable,
     config_diff,
     derived,
+    derived_status,
     final,
     hide_resumed,
     iter_final,
@@ -101,6 +102,8 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
     table = tuple(table_row(r, f, v, known[ref], metric, i == ref)
                   for i, (r, f, v) in enumerate(zip(runs, facts, finals, strict=True))) if len(runs) > 2 else ()
     c = _explain(runs, facts, extrapolators, worse, ref, known[worse] - known[ref], metric, table)
+    if c.derived is not None:
+        c = dataclasses.replace(c, derived_status=derived_status(facts[worse], facts[ref]))
     if left_out:
         c = dataclasses.replace(c, notes=c.notes + (f"left out of the gap, with no finite final {metric}: "
                                                     f"{', '.join(left_out)}",))

@@ -194,8 +194,11 @@ def config_rest(a: Side, b: Side, diff: tuple[KeyDiff, ...], rest: float, w: flo
         size = (f"; by the L(N, D) form of Hoffmann et al. 2022 (exponent 0.34 on N, quoted, not fitted) "
                 f"{nb / 1e6:.2f}M instead of {na / 1e6:.2f}M parameters multiplies the model-size term "
                 f"of the loss by {1 / shrink:.2f} for the smaller model")
+    hidden = [d.key for d in diff if d.kind == "learning" and d not in known(diff)]
+    unseen = (f"; {len(hidden)} learning keys one log does not show ({', '.join(hidden)}) may hold part of it"
+              if hidden else "")
     return Cause(rest_name({d.key for d in learning}), rest, (rest - w, rest + w),
-                 f"the rest {at}, on the keys that differ ({keys}); two runs "
+                 f"the rest {at}, on the keys that differ ({keys}){unseen}; two runs "
                  f"cannot split it between them: runs that change one key at a time can (`lossdoctor verify` "
                  f"with both runs trains them, one key at a time over seeds){size}")
 
@@ -207,7 +210,10 @@ def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float, unseen: bool =
     says why: a log shows no config (`unseen`), or schedule keys differ whose share the
     path's `steps` did not estimate (`why` not)."""
     if _rest_keys(diff):
-        return Cause("unexplained", 0.0, (-w, w), "all of the gap is assigned; the interval is the eval noise")
+        hidden = [d.key for d in diff if d.kind == "learning" and d not in known(diff)]
+        return Cause("unexplained", 0.0, (-w, w), "all of the gap is assigned" + (
+            f" to the keys both logs show ({len(hidden)} more that one does not show may differ too)" if hidden
+            else "") + "; the interval is the eval noise")
     hidden = [d.key for d in diff if d.kind == "learning" and d not in known(diff)]
     resumed = next((o.replace("unknown: the log", f"the {who} run's log") for d in diff if d.key in hidden
                     for who, o in (("worse", d.origin_other), ("better", d.origin_reference))

@@ -141,6 +141,15 @@ def unknown_keys(diff: tuple[KeyDiff, ...]) -> list[str]:
     return [d.key for d in diff if d.other is None or d.reference is None]
 
 
+def derived_status(fa: Facts, fb: Facts) -> tuple[tuple[str, str, str], ...]:
+    """(quantity, the worse run's status, the better run's) for each side-by-side quantity
+    a run does not read or compute from what it shows: "inferred" or "assumed" ("" for
+    the other side where it is read or computed)."""
+    def mark(f: Facts, k: str) -> str:
+        return f[k].status if k in f and f[k].known and f[k].status in ("inferred", "assumed") else ""
+    return tuple((k, mark(fa, k), mark(fb, k)) for k in DERIVED if mark(fa, k) or mark(fb, k))
+
+
 def derived(fa: Facts, fb: Facts) -> Derived:
     return Derived(**{k: Pair(fa[k].value if k in fa else None, fb[k].value if k in fb else None)
                       for k in DERIVED})

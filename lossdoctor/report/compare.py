@@ -37,6 +37,7 @@ def to_dict(c: Comparison, runs: list[Run]) -> dict[str, Any]:
                  for d in c.diff],
         "derived": {} if c.derived is None else
         {k: {"other": v.other, "reference": v.reference} for k, v in c.derived.items()},
+        "derived_status": {k: {"other": ma or None, "reference": mb or None} for k, ma, mb in c.derived_status},
         "overlap": {} if c.overlap is None else
         {axis: [{"x": p.x, "a": p.a, "b": p.b, "diff": p.diff} for p in pts] for axis, pts in c.overlap.items()},
         "attribution": [{"cause": a.cause, "delta_val": a.delta_val, "method": a.method,
@@ -131,11 +132,18 @@ def _derived(c: Comparison) -> RenderableType:
     t = Table(title="side by side", title_justify="left")
     for col in ("quantity", "worse run", "better run"):
         t.add_column(col, justify="right" if col != "quantity" else "left")
+    marks = {k: (ma, mb) for k, ma, mb in c.derived_status}
     for k, (va, vb) in c.derived.items() if c.derived is not None else ():
         if va is None and vb is None:
             continue
-        t.add_row(LABELS.get(k, k), _num(va), _num(vb))
+        ma, mb = marks.get(k, ("", ""))
+        t.add_row(LABELS.get(k, k), _marked(_num(va), ma), _marked(_num(vb), mb))
     return t
+
+
+def _marked(text: str, status: str) -> str:
+    """A value and, where the run does not show it, how it was had: "16,384 (inferred)"."""
+    return f"{text} ({status})" if status and text != "-" else text
 
 
 def _overlap(c: Comparison) -> RenderableType | None:
