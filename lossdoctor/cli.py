@@ -68,8 +68,8 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix("lossdoctor").strip()
         where = f"lossdoctor {command} --help" if command else "lossdoctor --help"
-        self.exit(EXIT_ERROR, f"lossdoctor: error: {command + ': ' if command else ''}{message} ({where} "
-                              "shows the usage)\n")
+        _error(f"lossdoctor: error: {command + ': ' if command else ''}{message} ({where} shows the usage)")
+        self.exit(EXIT_ERROR)
 
     def innermost(self, args: argparse.Namespace) -> argparse.ArgumentParser:
         """The parser of the innermost command `args` chose ('rules list'), else this one."""
@@ -227,8 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     except (MemoryError, RecursionError) as e:
         if debug:
             raise
-        print(f"lossdoctor: error: the input is too large or too deeply nested to process ({type(e).__name__})",
-              file=sys.stderr)
+        _error(f"lossdoctor: error: the input is too large or too deeply nested to process ({type(e).__name__})")
         return EXIT_ERROR
     except BrokenPipeError:  # the reader went away (`| head`): nothing more to write, to anyone
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -254,8 +253,8 @@ def _internal(e: Exception, debug: bool) -> int:
     """A bug: one line, and the traceback on request (--debug)."""
     if debug:
         raise e
-    print(f"lossdoctor: internal error: {type(e).__name__}: {str(e)[:200]} (--debug shows the traceback; "
-          "please report it with the input)", file=sys.stderr)
+    _error(f"lossdoctor: internal error: {type(e).__name__}: {str(e)[:200]} (--debug shows the traceback; "
+           "please report it with the input)")
     return EXIT_ERROR
 
 

@@ -166,6 +166,15 @@ def test_an_error_is_wrapped_at_the_width_the_user_set_never_inside_a_path(tmp_p
     assert all(len(x) <= 60 for x in lines if str(p) not in x) and lines[0].startswith("lossdoctor: error:")
 
 
+def test_a_usage_error_is_wrapped_at_the_width_the_user_set_too(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    code, _, err = run_cli("sample", "out", "--max-new-tokens", "0")
+    lines = err.rstrip("\n").split("\n")
+    assert code == 2 and len(lines) > 1 and all(len(x) <= 60 for x in lines)
+    monkeypatch.delenv("COLUMNS")
+    assert run_cli("sample", "out", "--max-new-tokens", "0")[2].count("\n") == 1  # read by a program: one line
+
+
 def test_missing_file_and_empty_directory(tmp_path):
     code, _, err = run_cli("analyze", str(tmp_path / "nope.log"))
     assert code == 2 and "no such file" in err

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import lossdoctor
-from conftest import run_cli
+from conftest import FIXTURES, run_cli
 from lossdoctor.errors import InputError, UsageError
 from lossdoctor.trainer import resolve, train
 from lossdoctor.trainer.data import prepare_text
@@ -147,3 +147,23 @@ def test_the_experiment_column_breaks_a_rule_name_only_after_a_hyphen(experiment
     assert lines[0] == code and "".join(lines[1:]) == name
     assert all(len(line) <= ID_WIDTH for line in lines[1:])
     assert all(line.endswith("-") for line in lines[1:-1])  # every break is after a hyphen
+
+
+def test_the_verdicts_stack_on_a_narrow_console_and_fold_no_number() -> None:
+    import io
+
+    from rich.console import Console
+
+    from lossdoctor.readers import load
+    from lossdoctor.report.verify import render
+    from lossdoctor.verify.groups import verify_groups
+    cal = FIXTURES / "calibration"
+    base = [load(str(cal / f"d4w128-shakespeare-s{s}-2000" / "train.log")) for s in (1, 2)]
+    treat = [load(str(cal / f"d3w128-shakespeare-s{s}-2000" / "train.log")) for s in (1, 2)]
+    report = verify_groups(base, treat)
+    for width in (40, 50, 80):
+        out = io.StringIO()
+        Console(file=out, width=width).print(render(report))
+        text = out.getvalue()
+        assert max(len(line) for line in text.splitlines()) <= width
+        assert "inconclusive" in text and "1.882" in text  # the verdict and the means whole

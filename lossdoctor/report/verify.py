@@ -7,12 +7,13 @@ import json
 import re
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
 from ..verify.results import ExperimentResult, VerifyReport
 from ..verify.stats import ArmStats, NoiseFloor, Verification
+from .findings import hanging
 from .json_report import clean
 
 SCHEMA_VERSION = 1
@@ -56,34 +57,62 @@ def _noise(n: NoiseFloor | None) -> dict[str, Any] | None:
 
 
 def render(report: VerifyReport) -> RenderableType:
-    table = Table(title="lossdoctor verify", title_justify="left", show_lines=True)
-    table.add_column("experiment", overflow="fold")
-    for col in ("baseline", "treatment", "effect, 95% CI, p"):
-        table.add_column(col, overflow="fold")
-    table.add_column("verdict", min_width=12)
-    for e in report.experiments:  # a number a line, so that 80 columns never fold one
-        v = e.verification
-        effect = _effect_lines(v) + ("" if v.p_value is None else f"\np = {_p_text(v)}\n(one-sided)")
-        table.add_row(_id_lines(e.id), _arm_lines(v.baseline), _arm_lines(v.treatment), effect,
-                      Text(v.verdict, style=STYLE.get(v.verdict, "")))
-    parts: list[RenderableType] = [table]
+    parts: list[RenderableType] = [_Verdicts(report)]
     for e in report.experiments:
-        lines = [f"{e.id}: {e.recommendation}", f"  {_support_text(e)}: {e.verification.reason}"]
+        lines = [f"{_support_text(e)}: {e.verification.reason}"]
         if e.flags:
-            lines.append(f"  flags: {e.flags}")
-        lines += [f"  metric: {e.verification.metric.name} "
-                 f"({e.verification.metric.unit}, {e.verification.metric.better} is better)", f"  how: {e.how}"]
+            lines.append(f"flags: {e.flags}")
+        lines += [f"metric: {e.verification.metric.name} "
+                  f"({e.verification.metric.unit}, {e.verification.metric.better} is better)", f"how: {e.how}"]
         if e.verification.mde is not None:
-            lines.append(f"  smallest effect this design could detect: {e.verification.mde:.3g} "
+            lines.append(f"smallest effect this design could detect: {e.verification.mde:.3g} "
                          f"{e.verification.metric.unit}")
         if e.scaled:
-            lines.append(f"  scaled: {e.scaled}")
-        parts.append(Text("\n".join(lines)))
+            lines.append(f"scaled: {e.scaled}")
+        parts.append(Text(f"{e.id}: {e.recommendation}"))
+        parts += [hanging("  ", Text(line)) for line in lines]  # a wrapped line stays under its first
     if report.noise is not None and report.noise.baseline_sd is not None:
         parts.append(Text(f"seed noise (sd over the baseline seeds): {report.noise.baseline_sd:.4g} "
                           f"{report.noise.unit}"))
     parts += [Text(n, style="dim") for n in report.notes]
     return Group(*parts)
+
+
+class _Verdicts:
+    """The verdicts as a table of experiment, baseline, treatment, effect and verdict; on a
+    console too narrow for the five side by side, each experiment as a block of lines."""
+
+    WIDE = 72  # columns the table needs without folding a number or a verdict
+
+    def __init__(self, report: VerifyReport) -> None:
+        self.report = report
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if options.max_width >= self.WIDE:
+            yield self._table()
+            return
+        yield Text("lossdoctor verify", style="italic")
+        for e in self.report.experiments:
+            v = e.verification
+            yield Text.assemble((e.id, "bold"), "  ", (v.verdict, STYLE.get(v.verdict, "")))
+            for label, arm in (("baseline", v.baseline), ("treatment", v.treatment)):
+                yield hanging(f"  {label:10s}", Text(_arm_lines(arm).replace("\n", " ")))
+            effect = _effect_lines(v).replace("\n", " ") + ("" if v.p_value is None else
+                                                            f", p = {_p_text(v)} (one-sided)")
+            yield hanging(f"  {'effect':10s}", Text(effect))
+
+    def _table(self) -> Table:
+        table = Table(title="lossdoctor verify", title_justify="left", show_lines=True)
+        table.add_column("experiment", overflow="fold")
+        for col in ("baseline", "treatment", "effect, 95% CI, p"):
+            table.add_column(col, overflow="fold")
+        table.add_column("verdict", min_width=12)
+        for e in self.report.experiments:  # a number a line, so that 80 columns never fold one
+            v = e.verification
+            effect = _effect_lines(v) + ("" if v.p_value is None else f"\np = {_p_text(v)}\n(one-sided)")
+            table.add_row(_id_lines(e.id), _arm_lines(v.baseline), _arm_lines(v.treatment), effect,
+                          Text(v.verdict, style=STYLE.get(v.verdict, "")))
+        return table
 
 
 def to_markdown(report: VerifyReport) -> str:
@@ -125,14 +154,14 @@ def _id_lines(experiment_id: str) -> str:
     column stays narrow; `--only` takes either. A long name breaks after a hyphen
     (dtype- / ignored-on- / cpu), never inside a word."""
     code, _, name = experiment_id.partition("-")
-    if not (re.fullmatch(r"LD\d+", code) and name):
-        return experiment_id
+    if not (re.fullmatch(r"LD\d+", code) and name):  # another id breaks after its hyphens too
+        code, name = "", experiment_id
     lines = [""]
     for part in re.findall(r"[^-]+-?|-", name):
         if lines[-1] and len(lines[-1]) + len(part) > ID_WIDTH:
             lines.append("")
         lines[-1] += part
-    return "\n".join([code, *lines])
+    return "\n".join([code, *lines] if code else lines)
 
 
 def _num(x: float, digits: int = 3, sign: str = "") -> str:
