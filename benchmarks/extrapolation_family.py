@@ -38,7 +38,8 @@ Prints per case, then per config and ratio, then per ratio: median and worst |er
 coverage of the 80% intervals, and the naive power law's median and worst |error|. Then
 the resume bumps; each of the ensemble's two laws alone, on val and train, for the reruns
 off the grid and the grid's at 2.5x; how the error off the grid follows the val the log
-ends at; the grid's seed-to-seed spread; and the model error fitted over every grid config.
+ends at; two one-parameter changes to how the law counts the schedule (family_annealing.py);
+the grid's seed-to-seed spread; and the model error fitted over every grid config.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ import tempfile
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+from family_annealing import report_annealing_variants
 from family_laws import (
     alone_error,
     largest_backtest_ratio,
@@ -335,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     report_nearest(cases)
     report_alone_by_start(cases)
     report_acceleration(cases)
+    report_annealing_variants(cases)
     alone_runs = sorted({c.short for c in cases if c.source != "nanoGPT" and c.short.endswith("-2000")})
     worst, where = largest_backtest_ratio([os.path.join(r, "train.log") if os.path.isdir(r) else r
                                            for r in alone_runs])
