@@ -117,6 +117,8 @@ class Measures:
     steps_known: False where the file gives final values without the step they were
     reached at (a runs table with no step column); its one eval then sits at step 0, a
     placeholder that no fact reads as a step.
+    val_name: the trainer's own name of the val metric, where a flag names it (the
+    Hugging Face Trainer's eval_loss, or eval_<set>_loss with several eval sets).
     """
 
     val: str = "loss"
@@ -125,6 +127,7 @@ class Measures:
     ema_beta: float | None = None
     bytes_per_token: float | None = None
     steps_known: bool = True
+    val_name: str | None = None
 
     @property
     def val_unit(self) -> str:
@@ -232,13 +235,6 @@ class Segment:
 # that memory follows a bound, not a file of junk lines
 MAX_KEPT_UNPARSED = 1000
 MAX_UNPARSED_CHARS = 500
-
-
-def keep_unparsed(kept: list[tuple[int, str]], line: int, text: str) -> None:
-    """Keep a line not understood (its number and its first MAX_UNPARSED_CHARS characters)
-    while fewer than MAX_KEPT_UNPARSED are kept; the caller counts it either way."""
-    if len(kept) < MAX_KEPT_UNPARSED:
-        kept.append((line, text[:MAX_UNPARSED_CHARS]))
 
 
 @dataclass(frozen=True)

@@ -298,8 +298,10 @@ def test_val_slope_exact_on_a_line():
     # rounding to 4 decimals (sd 1e-4/√12 per eval)
     sxx = ((STEPS[-4:] - STEPS[-4:].mean()) ** 2).sum()
     assert f.value("val_slope_se") == pytest.approx(1e-4 / math.sqrt(12 * sxx) * 1000)
-    # 4 evals are needed for residuals
+    # 4 evals are needed for residuals: with eval_se unknown, the tail takes 4 where the log has them
     f = facts_of((STEPS[:8], val[:8] - 0.1, val[:8]))
+    assert f.value("n_tail_evals") == 4 and f["val_slope_se"].known
+    f = facts_of((STEPS[:4], val[:4] - 0.1, val[:4]))  # 3 evals after step 0: no residual estimate
     assert f.value("n_tail_evals") == 3 and f["val_slope_se"].status == "unknown"
 
 

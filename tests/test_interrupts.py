@@ -53,26 +53,26 @@ def test_ctrl_c_keeps_the_best_checkpoint_when_not_always_saving(tmp_path: Path,
     result = train(_cfg(tmp_path, "--always_save_checkpoint=False"), data, callbacks=[_stop_at(13)], echo=False)
     out = tmp_path / "out"
     best = load_checkpoint(str(out / "ckpt.pt"))
-    assert result.stopped == "interrupted at iter 13"
+    assert result.stopped == "interrupted at iter 14"  # after iteration 13's update: 14 updates done
     assert best["iter_num"] in (5, 10) and best["best_val_loss"] == result.best_val_loss  # the best eval's
     interrupted = load_checkpoint(str(out / INTERRUPTED_NAME))
-    assert interrupted["iter_num"] == 13 and interrupted["best_val_loss"] == best["best_val_loss"]
+    assert interrupted["iter_num"] == 14 and interrupted["best_val_loss"] == best["best_val_loss"]
     log = (out / "train.log").read_text()
     assert "the best model stays in" in log
-    assert "interrupted at iter 13 (Ctrl-C): to resume, run the same command with --init_from=resume" in log
+    assert "interrupted at iter 14 (Ctrl-C): to resume, run the same command with --init_from=resume" in log
     import lossdoctor
     found = {f.rule.split("-")[0] for f in lossdoctor.analyze([str(out / "train.log")]).diagnoses[0].findings}
     assert "LD1705" in found and "LD1703" not in found  # stopped by its user, not a crash
     again = train(_cfg(tmp_path, "--always_save_checkpoint=False", "--init_from=resume", "--max_iters=16"),
                   data, echo=False)
-    assert again.evals[0][0] == 15 and again.iter_num == 17  # resumed at 13, not at the best's step
+    assert again.evals[0][0] == 15 and again.iter_num == 17  # resumed at 14, not at the best's step
     assert "resuming from the state at an interruption" in (out / "train.log").read_text()
     assert not (out / INTERRUPTED_NAME).exists()  # finished: the interrupted state is behind it
 
 
 def test_ctrl_c_with_always_save_writes_ckpt_pt(tmp_path: Path, data: Any) -> None:
     train(_cfg(tmp_path, "--always_save_checkpoint=True"), data, callbacks=[_stop_at(7)], echo=False)
-    assert load_checkpoint(str(tmp_path / "out" / "ckpt.pt"))["iter_num"] == 7
+    assert load_checkpoint(str(tmp_path / "out" / "ckpt.pt"))["iter_num"] == 8  # 8 updates: 0..7
     assert not (tmp_path / "out" / INTERRUPTED_NAME).exists()
 
 

@@ -83,6 +83,15 @@ def test_an_unknown_text_file_names_the_file_and_what_was_looked_for(tmp_path: P
     assert str(p) in str(e.value) and "\n" not in str(e.value)
 
 
+def test_a_text_that_names_a_trainer_is_no_run_of_it(tmp_path: Path) -> None:
+    """A README or a note that mentions nanochat (or nanoGPT, llm.c, ...) holds no run."""
+    p = tmp_path / "README.md"
+    p.write_text("# notes\n\nI moved from nanoGPT to nanochat, and tried llm.c and modded-nanogpt too.\n")
+    with pytest.raises(InputError) as e:
+        load(p)
+    assert e.value.reason == LOG_REASON
+
+
 def test_an_unknown_binary_file_and_an_empty_one(tmp_path: Path) -> None:
     p = tmp_path / "blob.bin"
     p.write_bytes(b"\x00\x01binary" * 10)

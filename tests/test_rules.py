@@ -352,6 +352,8 @@ def test_resuming_is_said_in_each_trainers_terms(tmp_path):
     assert note == ("(--load_best_model_at_end needs --eval_strategy and --save_strategy the same (and --save_steps "
                     "a multiple of --eval_steps); hf has no flag for nanoGPT's dropout)")
     assert translate("--always_save_checkpoint=True", "hf")[0] == "--load_best_model_at_end False"
+    several = translate("--always_save_checkpoint=False", "hf", "eval_g0_loss")[0]  # several eval sets: the one read
+    assert several == "--load_best_model_at_end True --metric_for_best_model eval_g0_loss"
     flags, note = translate("--init_from=resume", "hf")
     assert flags == "" and "resume_from_checkpoint=True" in note
 
@@ -498,3 +500,11 @@ def test_known_of_a_let_that_failed_is_false(tmp_path):
     (tmp_path / "r.yaml").write_text(text.replace("why: a demo", 'why: a demo\nlet:\n  r: "max_iters / 0"'))
     [rule] = load_rule_file(str(tmp_path / "r.yaml"), FACTS)
     assert isinstance(check(rule, {"max_iters": 10}), Finding)  # r failed: not known, so the rule fires
+
+
+def test_a_flag_for_a_setting_the_log_does_not_show_says_the_run_may_have_it():
+    import lossdoctor
+    from conftest import shared_path
+    an = lossdoctor.analyze([str(shared_path("corpus/logs/nanogpt/innerfirexy-cepred-fork-cut-midline.log"))])
+    f = next(f for f in an.diagnoses[0].findings if f.rule.startswith("LD501"))
+    assert "--dropout=0.2" in f.flags and "the log does not show dropout: the run may have it already" in f.advice

@@ -26,7 +26,7 @@ from .length import (
     observed_length,
     training_length,
 )
-from .reach import target_name, to_reach
+from .reach import Worse, target_name, to_reach
 from .results import Cause, KeyDiff, ToReach
 from .sides import RESUMED_ORIGIN, Side, final
 
@@ -104,8 +104,8 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
             notes.append(f"LR schedule not estimated: {e.why}")
         if sched is not None:
             steps.append(sched)
-    resumed = a.run.config.trusted("init_from") == "resume"
-    return steps, notes, to_reach(fit, a.facts, b.facts, diff, b.start, target_name(bool(b.overfit)), resumed)
+    worse = Worse(a.run.last_step, a.run.config.trusted("init_from") == "resume", a.run.format.trainer == "nanogpt")
+    return steps, notes, to_reach(fit, a.facts, b.facts, diff, b.start, target_name(bool(b.overfit)), worse)
 
 
 # -- the causes, in path order -----------------------------------------------------------
@@ -138,9 +138,9 @@ def overfitting(a: Side, b: Side) -> Cause | None:
     w = Z80 * math.hypot(a.se, b.se) * math.sqrt(2)
     who = ("the better run's" if b.overfit and not a.overfit else
            "the worse run's" if a.overfit and not b.overfit else "both runs'")
-    return Cause("overfitting", v, (v - w, v + w),
-                 f"measured: {who} smoothed final val minus its best val (the better run's best "
-                 f"{b.best:.4f} at step {b.facts.value('best_val_step')}, final {b.final:.4f})")
+    each = "; ".join(f"the {name} run's best {s.best:.4f} at step {s.facts.value('best_val_step')}, smoothed final "
+                     f"{s.smoothed:.4f}" for name, s in (("worse", a), ("better", b)) if s.overfit)
+    return Cause("overfitting", v, (v - w, v + w), f"measured: {who} smoothed final val minus its best val ({each})")
 
 
 def device_precision(diff: tuple[KeyDiff, ...], w: float) -> Cause | None:
@@ -194,7 +194,7 @@ def config_rest(a: Side, b: Side, diff: tuple[KeyDiff, ...], rest: float, w: flo
         size = (f"; by the L(N, D) form of Hoffmann et al. 2022 (exponent 0.34 on N, quoted, not fitted) "
                 f"{nb / 1e6:.2f}M instead of {na / 1e6:.2f}M parameters multiplies the model-size term "
                 f"of the loss by {1 / shrink:.2f} for the smaller model")
-    hidden = [d.key for d in diff if d.kind == "learning" and d not in known(diff)]
+    hidden = hidden_keys(diff)
     unseen = (f"; {len(hidden)} learning keys one log does not show ({', '.join(hidden)}) may hold part of it"
               if hidden else "")
     return Cause(rest_name({d.key for d in learning}), rest, (rest - w, rest + w),
@@ -210,11 +210,11 @@ def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float, unseen: bool =
     says why: a log shows no config (`unseen`), or schedule keys differ whose share the
     path's `steps` did not estimate (`why` not)."""
     if _rest_keys(diff):
-        hidden = [d.key for d in diff if d.kind == "learning" and d not in known(diff)]
+        hidden = hidden_keys(diff)
         return Cause("unexplained", 0.0, (-w, w), "all of the gap is assigned" + (
             f" to the keys both logs show ({len(hidden)} more that one does not show may differ too)" if hidden
             else "") + "; the interval is the eval noise")
-    hidden = [d.key for d in diff if d.kind == "learning" and d not in known(diff)]
+    hidden = hidden_keys(diff)
     resumed = next((o.replace("unknown: the log", f"the {who} run's log") for d in diff if d.key in hidden
                     for who, o in (("worse", d.origin_other), ("better", d.origin_reference))
                     if o.startswith(RESUMED_ORIGIN)), None)
@@ -258,6 +258,11 @@ def rest_name(keys: set[str]) -> str:
     if keys - {k for _, ks in GROUPS for k in ks}:
         names.append("other config")
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def hidden_keys(diff: tuple[KeyDiff, ...]) -> list[str]:
+    """The differing learning keys one run does not show."""
+    return [d.key for d in diff if d.kind == "learning" and d not in known(diff)]
 
 
 def _rest_keys(diff: tuple[KeyDiff, ...]) -> list[KeyDiff]:

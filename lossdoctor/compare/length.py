@@ -50,39 +50,37 @@ def length_target(fa: Facts, fb: Facts) -> tuple[int, str] | None:
         return to, f"tokens seen ({tok_a:,} -> {tok_b:,}: step {to:,} at {tpi_a:,} tokens per step)"
     if tok_b and steps_b:
         to = int(steps_b) - extra
-        return to, (f"number of steps ({steps_a:,} -> {steps_b:,}); its {tpi_b / tpi_a:.1f}x more tokens per step "
+        return to, (f"number of steps ({steps_a:,} -> {steps_b:,}); its {tpi_b / tpi_a:.3g}x the tokens per step "
                     f"({tpi_b:,} vs {tpi_a:,}: batch and context) count with the config below")
     to = int(steps_b or steps_a) - extra
     return to, f"number of steps ({steps_a:,} -> {steps_b or steps_a:,}; the better run's tokens are unknown)"
 
 
 def training_length(a: Side, fit: Extrapolator, to: int, how: str) -> Step | None:
-    """The worse run's own law at its end minus the same law at step `to` (a rerun); None
-    when the fit predicts no val there.
+    """The worse run's smoothed final val minus its law's rerun at step `to`; None when the
+    fit predicts no val there.
 
     Raises:
         CannotExtrapolate: the run does not allow a prediction.
     """
     end = int(a.facts.value("final_step") or a.facts.value("steps_done"))
     if to == end:  # nothing to move: a share of 0 by construction, not an estimate with an interval
+        fit.extrapolate(max(end, 1), scenarios=("rerun",))  # but only for a run the law describes (else raises)
         return Step(Cause("training length", 0.0, (0.0, 0.0), f"the worse run is as long as the better run's {how}: "
                           "no share"), a.start)
-    x = fit.extrapolate(max(to, 1), scenarios=("rerun",))
-    there = x.scenarios[0].val
-    here = _fitted_at(x.fit_path, end)  # the same fit's law at the run's end
-    if here is None:  # no fitted path there: the law at the end from the fit inside the run
-        inside = _val(fit, end, "rerun")
-        here = inside.mean if inside is not None else None
-    if there is None or here is None:
+    there = _val(fit, max(to, 1), "rerun")
+    if there is None:
         return None
     ratio = max(to, 1) / max(end, 1)
-    v = here - there.mean  # one fit's own difference: its level at the end cancels
-    cause = Cause("training length", v, (here - there.hi, here - there.lo),
+    # from where the run ended (its smoothed final) to where its law puts the rerun: the
+    # absolute prediction, as the backtests measure it (docs/benchmarks.md)
+    v = a.start - there.mean
+    cause = Cause("training length", v, (a.start - there.hi, a.start - there.lo),
                   f"the worse run's own curve extrapolated to the better run's {how}, "
-                  f"{ratio:.1f}x its length (lossdoctor extrapolate, rerun)")
+                  f"{ratio:.1f}x its length (lossdoctor extrapolate, rerun), from its smoothed final val")
     far = (f"training length is extrapolated {round(ratio, 1):g}x beyond the worse run: its interval is wide "
            "and its value is a model's, not a measurement",) if ratio > FAR else ()
-    return Step(cause, a.start - v, far)
+    return Step(cause, there.mean, far)
 
 
 def observed_length(a: Side, b: Side, diff: tuple[KeyDiff, ...], why: str
@@ -151,15 +149,6 @@ def lr_schedule(a: Side, b: Side, fit: Extrapolator, to: int, at: float) -> Step
 def known(diff: tuple[KeyDiff, ...]) -> list[KeyDiff]:
     """The differences where both runs show the key."""
     return [d for d in diff if d.other is not None and d.reference is not None]
-
-
-def _fitted_at(path: tuple[tuple[int, ...], tuple[float, ...]] | None, step: int) -> float | None:
-    """The fitted law along the observed run (Extrapolation.fit_path) at `step`, where the
-    path covers it. Past the run the reference runs may join the fit, and inside it they
-    do not: a difference of the two fits would carry their offset."""
-    if path is None or not path[0] or not path[0][0] <= step <= path[0][-1]:
-        return None
-    return float(np.interp(step, path[0], path[1]))
 
 
 def _val(fit: Extrapolator, to: int, scenario: str, schedule: CustomSchedule | None = None) -> Estimate | None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..facts import Facts
+from ..nanogpt import NANOGPT_KEYS
 from .results import KeyDiff, Reachable, ToReach, Unreachable
 
 if TYPE_CHECKING:
@@ -18,6 +19,15 @@ if TYPE_CHECKING:
 # predicts; the first that reaches is then narrowed down to hundreds of steps
 LENGTHS = (1.5, 2, 2.5, 3, 4, 5)
 LENGTH_KEYS = ("max_iters", "lr_decay_iters")  # the better run's length is copied on its own
+NOT_COPIED = ("init_from", "dataset")  # a fresh run of the worse run's data: --init_from=scratch where it resumed
+
+
+class Worse(NamedTuple):
+    """What the search needs of the worse run beyond its facts."""
+
+    last: int  # its last logged step (what extrapolate measures horizons and epochs from)
+    resumed: bool = False  # its last process resumed: its command needs --init_from=scratch for a fresh run
+    nanogpt: bool = True  # its trainer takes nanoGPT's flags
 
 
 def target_name(overfit: bool) -> str:
@@ -27,28 +37,39 @@ def target_name(overfit: bool) -> str:
 
 
 def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...], target: float,
-             what: str = "smoothed final val", resumed: bool = False) -> ToReach:
+             what: str = "smoothed final val", worse: Worse | None = None) -> ToReach:
     """The fewest steps of a rerun whose predicted val reaches `target` (the better run's
     `what`); when none does, why, with the better run's config where it differs (and its
-    length) as flags. `resumed`: the worse run's last process resumed, so its command
-    needs --init_from=scratch for a fresh run."""
-    r = steps_to_reach(fit, fa, target, what)
-    if isinstance(r, Reachable):
+    length) as nanoGPT flags, where the worse run's trainer takes them."""
+    worse = worse if worse is not None else Worse(int(fa.value("final_step") or fa.value("steps_done") or 0))
+    r = steps_to_reach(fit, worse.last, target, what)
+    if isinstance(r, Reachable) or not worse.nanogpt:
         return r
-    keys = [d for d in diff if d.kind == "learning" and d.key not in LENGTH_KEYS and d.reference is not None]
-    flags = [f"--{d.key}={d.reference!r}" for d in keys]
+    keys = [d for d in diff if d.kind == "learning" and d.key in NANOGPT_KEYS and d.reference is not None
+            and d.key not in LENGTH_KEYS + NOT_COPIED]
+    flags = [f for f in (_flag(d) for d in keys) if f is not None]
     iters_b, at_best = _length(fb)
     if not flags and not iters_b:
         return r
     if iters_b:
         flags += [f"--max_iters={iters_b}", f"--lr_decay_iters={iters_b}"]
-    if resumed:  # its command would resume: these are a fresh run's
+    if worse.resumed:  # its command would resume: these are a fresh run's
         flags.insert(0, "--init_from=scratch")
     planned = fb.value("max_iters")
     why = r.why + (f"; the better run's val was best at step {fb.value('best_val_step'):,} and rose after it, so "
                    f"its config is given {iters_b:,} steps" + (f", not its {planned:,}" if planned else "")
                    if at_best and iters_b else "")
     return replace(r, flags=" ".join(flags), why=why, same_config=not keys)
+
+
+def _flag(d: KeyDiff) -> str | None:
+    """`--key=value` of the better run's value, as nanoGPT's configurator takes it (an int
+    where a float is wanted becomes a float); None where it would not take it."""
+    from ..diagnose.template import TemplateError, nanogpt_value
+    try:
+        return f"--{d.key}={nanogpt_value(d.key, repr(d.reference))}"
+    except TemplateError:
+        return None
 
 
 def _length(fb: Facts) -> tuple[int | None, bool]:
@@ -62,13 +83,12 @@ def _length(fb: Facts) -> tuple[int | None, bool]:
     return iters, False
 
 
-def steps_to_reach(fit: Extrapolator, f: Facts, target: float, what: str = "smoothed final val") -> ToReach:
+def steps_to_reach(fit: Extrapolator, last: int, target: float, what: str = "smoothed final val") -> ToReach:
     """The fewest steps (a rerun with the run's own config, in hundreds) whose predicted
-    val reaches `target`, searched up to MAX_HORIZON (5x) the run's last step and the
-    farthest step its epochs allow; or why it cannot. The rerun's val falls with its
+    val reaches `target`, searched from the run's `last` step up to MAX_HORIZON (5x) it and
+    the farthest step its epochs allow; or why it cannot. The rerun's val falls with its
     length, so the first of LENGTHS that reaches is narrowed down by bisection."""
     from ..fit.extrapolate import CannotExtrapolate
-    last = int(f.value("final_step") or f.value("steps_done") or 0)
     if last <= 0:
         return Unreachable("the run's length is unknown", target=target, what=what)
     longest = max(int(LENGTHS[-1] * last) // 100 * 100, 100)  # within what extrapolate predicts
@@ -81,15 +101,16 @@ def steps_to_reach(fit: Extrapolator, f: Facts, target: float, what: str = "smoo
         try:
             hit = search.at(to)
         except _Beyond as e:  # past the epochs measured: the farthest step they allow, then stop
-            if e.farthest is None or e.farthest <= below:
+            farthest = None if e.farthest is None else e.farthest // 100 * 100
+            if farthest is None or farthest <= below:
                 return search.unreachable(e.why, e.limit, below)
             try:
-                hit = search.at(e.farthest)
+                hit = search.at(farthest)
             except CannotExtrapolate as again:
                 return Unreachable(again.why, steps_tried=search.tried, target=target, what=what)
             if not isinstance(hit, Reachable):
-                return hit or search.unreachable(e.why, e.limit, e.farthest)
-            return search.narrow(below, e.farthest, hit)
+                return hit or search.unreachable(e.why, e.limit, farthest)
+            return search.narrow(below, farthest, hit)
         except CannotExtrapolate as e:
             return Unreachable(e.why, steps_tried=search.tried, target=target, what=what)
         if isinstance(hit, Unreachable):
@@ -124,9 +145,7 @@ class _Search:
         try:
             scenario = self.fit.extrapolate(to, scenarios=("rerun",)).scenarios[0]
         except BeyondEpochs as e:
-            per_step = _per_step(self.fit, self.last)
-            farthest = None if per_step is None else int(e.limit / per_step) // 100 * 100
-            raise _Beyond(e.why, e.limit, farthest) from None
+            raise _Beyond(e.why, e.limit, e.farthest) from None
         s = scenario.val
         if s is None:  # refused there (a loss below zero, a val past its minimum): no length is promised
             return Unreachable(scenario.note or f"no val predicted at {to:,} steps", steps_tried=self.tried,
@@ -155,11 +174,6 @@ class _Search:
         return Unreachable(f"not reachable with this config within {limit:g} epochs of its data: at {at:,} steps "
                            f"its predicted val is still above {self.target:.4f}, and past {limit:g} epochs the "
                            "extrapolation is not measured", steps_tried=at, target=self.target, what=self.what)
-
-
-def _per_step(fit: Extrapolator, last: int) -> float | None:
-    from ..fit.limits import epochs_per_step
-    return epochs_per_step(fit.run, last, fit.dataset_tokens)
 
 
 def _hundreds(steps: float) -> int:

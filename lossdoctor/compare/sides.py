@@ -221,10 +221,15 @@ def overlap_notes(ov: Overlap) -> list[str]:
     return []
 
 
+# a val rise this many eval standard errors above the best is a rise: 2 standard errors of a
+# difference of two evals, 2·√2, as LD501's min_z has it (so that the gap report and LD501 agree)
+OVERFIT_Z = 2.83
+
+
 def overfit(f: Facts) -> bool:
-    """Whether the run's val turned up while its train loss kept falling."""
+    """Whether the run's val turned up while its train loss kept falling (LD501's test)."""
     z = f.value("val_rise_z")
-    return bool(z is not None and z >= 2 and f.value("train_falling_after_best"))
+    return bool(z is not None and z >= OVERFIT_Z and f.value("train_falling_after_best"))
 
 
 def state_notes(f: Facts, which: str, schedule: bool) -> list[str]:

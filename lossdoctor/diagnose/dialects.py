@@ -50,7 +50,7 @@ CONSTANTS: dict[str, tuple[str, dict[str, str]]] = {
 }
 VALUES = {("llmc", "init_from", "resume"): "1",  # llm.c's -y takes 1 for resume
           # the best-val model at the end (always_save_checkpoint=False), or the last (True)
-          ("hf", "always_save_checkpoint", "False"): "True --metric_for_best_model eval_loss",
+          ("hf", "always_save_checkpoint", "False"): "True --metric_for_best_model {val_name}",
           ("hf", "always_save_checkpoint", "True"): "False"}
 # (trainer, nanoGPT key): what its flags for the key need besides, said beside them
 CAVEATS: dict[tuple[str, str], str] = {
@@ -70,11 +70,12 @@ NOTES: dict[tuple[str, str], str] = {
 }
 
 
-def translate(flags: str, trainer: str) -> tuple[str, str | None]:
+def translate(flags: str, trainer: str, val_name: str | None = None) -> tuple[str, str | None]:
     """nanoGPT `--key=value` flags in `trainer`'s syntax, and a note naming what cannot be
     (the keys without a flag; with none left, the flags are empty). nanoGPT's own runs keep
     them; a format that does not name its trainer (a CSV, a W&B export, a crash log:
-    trainer "") gets them as a note."""
+    trainer "") gets them as a note. `val_name`: the trainer's name of the val metric,
+    for a flag that names it (Measures.val_name; the Trainer's eval_loss by default)."""
     if not flags or trainer == "nanogpt":
         return flags, None
     if trainer == "":
@@ -91,7 +92,8 @@ def translate(flags: str, trainer: str) -> tuple[str, str | None]:
         edits = [f"{names[k]} = {v}" for k, v in pairs if names[k]]
         return "", f"(edit {where}: {', '.join(dict.fromkeys(edits))})"
     table = FLAGS.get(trainer, {})
-    out = [table[k].format(VALUES.get((trainer, k, v), v)) for k, v in pairs if table.get(k)]
+    out = [table[k].format(VALUES.get((trainer, k, v), v).format(val_name=val_name or "eval_loss"))
+           for k, v in pairs if table.get(k)]
     missing = list(dict.fromkeys(k for k, _ in pairs if k not in table))
     said = [CAVEATS[(trainer, k)] for k, _ in pairs if (trainer, k) in CAVEATS and table.get(k)]
     if missing and not out:

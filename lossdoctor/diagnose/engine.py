@@ -107,14 +107,14 @@ def diagnose(run: Run, facts: Facts | None = None, rules: RuleSet | None = None,
     values = {name: f.value for name, f in facts.items() if f.known}  # unknown: absent
     effects = _Extrapolations(run, extrapolator)
     out = apply(rules, values, facts, effects)
-    findings = tuple(_in_dialect(f, run.format.trainer) for f in out.findings)
+    findings = tuple(_in_dialect(f, run.format.trainer, run.measures.val_name) for f in out.findings)
     return Diagnosis(findings, out.not_applicable, out.passed, tuple(str(e) for e in rules.errors))
 
 
-def _in_dialect(finding: Finding, trainer: str) -> Finding:
+def _in_dialect(finding: Finding, trainer: str, val_name: str | None = None) -> Finding:
     """The finding with its flags in the syntax of the run's trainer (dialects.py)."""
     from .dialects import translate
-    flags, note = translate(finding.flags, trainer)
+    flags, note = translate(finding.flags, trainer, val_name)
     if note is None:
         return replace(finding, flags=flags)
     return replace(finding, flags=flags, advice=f"{finding.advice} {note}" if finding.advice else note)
@@ -198,18 +198,27 @@ def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
     if advice_note:
         advice = f"{advice} {advice_note}" if advice else advice_note
     assumed = {n for n, f in facts.items() if f.status == "assumed"} if facts is not None else set()
-    for name, expr in rule.let:  # a let computed from an assumed value is assumed too
+    inferred = {n for n, f in facts.items() if f.status == "inferred"} if facts is not None else set()
+    for name, expr in rule.let:  # a let computed from an assumed (inferred) value is assumed (inferred) too
         if expr.names & assumed:
             assumed.add(name)
-    return Finding(rule.id, rule.title, rule.category, rule.severity, rule.message.render(scope, units, assumed),
+        elif expr.names & inferred:
+            inferred.add(name)
+    message = rule.message.render(scope, units, assumed, inferred)
+    return Finding(rule.id, rule.title, rule.category, rule.severity, message,
                    flags, advice, _effect(rule, scope, effects, why_not, facts), evidence, verify)
+
+
+# flags that say what to do next (resume, how long, how often), not a setting a run may already have
+ACTIONS = frozenset({"init_from", "max_iters", "lr_decay_iters", "eval_interval", "log_interval", "out_dir"})
 
 
 def _not_already(flags: str, values: Mapping[str, Any], facts: Facts | None = None) -> tuple[str, str | None]:
     """`flags` without those whose value the run already has (its known fact of the same
     name: the config setting, or the model's shape), and a note naming those, or None; a
-    value inferred from a config file (readers/infer.py) is said to be."""
-    keep, already = [], []
+    value inferred from a config file (readers/infer.py) is said to be, and a key the log
+    does not show (its fact unknown) is named: the flag may set what already ran."""
+    keep, already, unseen = [], [], []
     for word in flags.split():
         key, text = word[2:].split("=", 1)
         if key in values and _same(values[key], configurator_value(text)):
@@ -217,9 +226,12 @@ def _not_already(flags: str, values: Mapping[str, Any], facts: Facts | None = No
             already.append(f"{key}={text}{' (inferred)' if inferred else ''}")
         else:
             keep.append(word)
-    if not already:
-        return flags, None
-    return " ".join(keep), f"(the run already has {', '.join(already)})"
+            if facts is not None and key in facts and not facts[key].known and key not in ACTIONS:
+                unseen.append(key)  # a setting the log does not show: it may be what ran
+    notes = ([f"the run already has {', '.join(already)}"] if already else []) + (
+        [f"the log does not show {', '.join(unseen)}: the run may have {'these' if len(unseen) > 1 else 'it'} "
+         "already"] if unseen else [])
+    return " ".join(keep), f"({'; '.join(notes)})" if notes else None
 
 
 SCHEDULE_FLAGS = ("lr_decay_iters", "warmup_iters", "min_lr")  # read by train.py's get_lr only

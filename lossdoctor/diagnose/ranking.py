@@ -9,7 +9,8 @@ Each finding has its own key, compared in this order:
 2. how the run ended first (a crash or a stop, category crash), then a fault, then advice:
    a finding that says training went wrong comes before one that says how to measure,
    resume or go on (ADVICE);
-3. the size of the expected change of the val loss, largest first;
+3. the size of the expected change of the val loss, largest first; one not estimated
+   after every estimated one, and one that changes no loss (a measurement) last;
 4. the rule id.
 A cause ranks by the better of its own key and its symptoms' keys, so the root of an error
 comes before a lone warning. A symptom with several causes follows the best-ranked one; a
@@ -35,7 +36,9 @@ Key = tuple[int, int, float, str]
 
 def own_key(f: Finding) -> Key:
     e = f.expected_effect
-    size = abs(e.value) if e.value is not None and e.unit == "nats" else -1.0
+    # a change of the loss not estimated may be any size; one that changes no loss (a better
+    # measurement) comes after it
+    size = -2.0 if e.kind == "none" else abs(e.value) if e.value is not None and e.unit == "nats" else -1.0
     kind = 0 if f.category == "crash" else 2 if f.category in ADVICE else 1
     return (-SEVERITIES.index(f.severity), kind, -size, f.rule)
 

@@ -14,7 +14,8 @@ nats"), except for a spec ending in `%`, units "", "LR" and "fraction" (write
 `{best_val_frac:.0%}`), counts the text names itself ("at step {best_val_step}"), and a
 value whose text goes on with its unit ("{tokens_seen} tokens" is not "tokens tokens").
 Unknown values print as "unknown", a known null (nan_step of a run without NaN) as "none",
-and an assumed value (a fact of status "assumed") is preceded by "assumed".
+and an assumed value (a fact of status "assumed") is preceded by "assumed", an inferred one
+by "inferred".
 Without a spec, floats get 4 significant digits and
 ints thousands separators.
 
@@ -57,10 +58,10 @@ class Template:
         return frozenset(name for _, name, _ in self.parts if name)
 
     def render(self, values: Mapping[str, Any], units: Mapping[str, str] | None = None,
-               assumed: Collection[str] = ()) -> str:
+               assumed: Collection[str] = (), inferred: Collection[str] = ()) -> str:
         """Message text: each value formatted, with its unit (see the module doc); a value
         in `assumed` (a fact the run does not show, or a fact or let computed from one)
-        says so."""
+        says so, and one in `inferred` (what the run implies but does not show)."""
         units = units or {}
         out = []
         for i, (text, name, spec) in enumerate(self.parts):
@@ -71,6 +72,8 @@ class Template:
                 shown = "none" if name in values and values[name] is None else None  # a known null, not unknown
                 if name in assumed and not shown and name in values:
                     out.append("assumed ")
+                elif name in inferred and not shown and name in values:
+                    out.append("inferred ")
                 out.append(shown or _shown(_show, values.get(name), spec, unit))
         return "".join(out)
 

@@ -24,6 +24,7 @@ from .settings import not_numbers, ratio
 FALLBACK_EVAL_SE = 0.01
 MIN_ITERS_FOR_NOISE = 20  # iteration points needed for the noise estimate
 MIN_TAIL_EVALS = 3  # evals after step 0 needed for a slope
+MIN_RESIDUAL_EVALS = 4  # evals a slope's standard error from its own residuals needs (2 degrees of freedom)
 # variance (nats²) of the rounding of a loss printed with 4 decimals: uniform over 1e-4
 ROUNDING_VAR = 1e-4 ** 2 / 12
 
@@ -145,19 +146,23 @@ def iter_noise_per_token(ctx: Context) -> Fact:
 
 def _tail(ctx: Context) -> np.ndarray | None:
     """Indices of the last k = max(3, ceil(n_evals / 4)) evals after step 0, or None when
-    fewer than 3 evals come after step 0."""
-    return ctx.memo("curve_tail", lambda: tail_indices(evals_of(ctx).step))
+    fewer than 3 evals come after step 0; with eval_se unknown, k is at least 4 where the
+    log has them: the slope's standard error then comes from the residuals, which need 4."""
+    def find() -> np.ndarray | None:
+        least = MIN_TAIL_EVALS if ctx.fact("eval_se").known else MIN_RESIDUAL_EVALS
+        return tail_indices(evals_of(ctx).step, least)
+    return ctx.memo("curve_tail", find)
 
 
-def tail_indices(steps: np.ndarray) -> np.ndarray | None:
-    """Indices of the last max(3, ceil(n/4)) evals after step 0 (n counts every eval), or
-    None with fewer than 3 evals after step 0."""
+def tail_indices(steps: np.ndarray, least: int = MIN_TAIL_EVALS) -> np.ndarray | None:
+    """Indices of the last max(least, ceil(n/4)) evals after step 0 (n counts every eval),
+    as many as there are where fewer; None with fewer than 3 evals after step 0."""
     late = np.flatnonzero(steps > 0)
-    k = max(MIN_TAIL_EVALS, math.ceil(0.25 * len(steps)))
+    k = max(least, math.ceil(0.25 * len(steps)))
     return late[-k:] if len(late) >= MIN_TAIL_EVALS else None
 
 
-TAIL_SOURCE = "the last max(3, ⌈n_evals/4⌉) evals after step 0"
+TAIL_SOURCE = "the last max(3, ⌈n_evals/4⌉) evals after step 0 (at least 4 where eval_se is unknown)"
 
 
 def _no_tail(ctx: Context) -> str:
@@ -228,9 +233,9 @@ def slope_se(ctx: Context, name: str, fact: Fact, field: str, points: float) -> 
                     f"{'√' + format(points, 'g') + '·' if points != 1 else ''}eval_se"
                     " / √Σ(step - mean step)²")
     src = "least-squares standard error from the residuals"
-    if len(x) < 4:
+    if len(x) < MIN_RESIDUAL_EVALS:
         return unknown(name, unit, src, f"eval_se unknown and {plural(len(x), 'eval')}: "
-                                        "4 needed for a residual estimate")
+                                        f"{MIN_RESIDUAL_EVALS} needed for a residual estimate")
     fit = y.mean() + fact.value / 1000 * (x - x.mean())
     # at least the variance of the log's rounding, so evals on a line give no zero se
     resid_var = max(float(((y - fit) ** 2).sum()) / (len(x) - 2), ROUNDING_VAR)

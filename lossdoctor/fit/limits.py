@@ -38,9 +38,10 @@ MISFIT_NATS = 0.05
 class BeyondEpochs(CannotExtrapolate):
     """The target step repeats the training data more than the backtests measure."""
 
-    def __init__(self, why: str, limit: float) -> None:
+    def __init__(self, why: str, limit: float, farthest: int | None = None) -> None:
         super().__init__(why)
         self.limit = limit  # epochs
+        self.farthest = farthest  # the farthest step the run supports (None: none past its end)
 
 
 FINE_TUNE = "the law and its calibration follow a model trained from scratch, and a fine-tune's curve is not that"
@@ -108,12 +109,14 @@ def _same_curves(a: Run, b: Run) -> bool:
 
 
 def epochs_per_step(run: Run, last: int, dataset_tokens: int | None = None) -> float | None:
-    """Epochs of the training data per step (the epochs fact over the run's steps), or
+    """Epochs of the training data per step (the epochs fact over the steps it counts), or
     None where the log does not show the tokens per step or the data's size (nor gives
     `dataset_tokens`, the user's)."""
     from ..facts import FACTS, Context
-    epochs = Context(run, FACTS, dataset_tokens=dataset_tokens).fact("epochs")
-    return float(epochs.value) / last if epochs.known and last > 0 else None
+    ctx = Context(run, FACTS, dataset_tokens=dataset_tokens)
+    epochs, done = ctx.fact("epochs"), ctx.fact("steps_done")  # nanoGPT's 2,000-step run: 2,001 steps
+    steps = done.value if done.known and done.value else last
+    return float(epochs.value) / steps if epochs.known and steps > 0 else None
 
 
 def misfit(stream: Stream, own: Design, assumed: Sequence[str]) -> None:
@@ -207,7 +210,8 @@ def check(to: int, last: int, per_step: float | None, epochs_limit: float) -> No
                            f"step ({last:,}), past the {epochs_limit:g} the backtests measure for this run "
                            "(docs/extrapolation.md, \"How far\"): no later step is predicted", epochs_limit)
     if per_step is not None and to > last and to * per_step > epochs_limit:
+        farthest = min(int(epochs_limit / per_step), int(MAX_HORIZON * last))
         raise BeyondEpochs(f"step {to:,} is {_epochs(to * per_step, epochs_limit)} epochs of the training data, "
                            f"beyond the {epochs_limit:g} the backtests measure for this run (docs/extrapolation.md, "
-                           f"\"How far\"); the farthest this run supports is step "
-                           f"{min(int(epochs_limit / per_step), int(MAX_HORIZON * last)):,}", epochs_limit)
+                           f"\"How far\"); the farthest this run supports is step {farthest:,}", epochs_limit,
+                           farthest)

@@ -31,7 +31,6 @@ from ..run import (
     Segment,
     Series,
     UnparsedLine,
-    keep_unparsed,
 )
 from . import lines as L
 
@@ -177,7 +176,7 @@ class Found:
     def not_understood(self, line: int, text: str) -> None:
         """A line no pattern took: counted, and kept within MAX_KEPT_UNPARSED lines."""
         self.n_unparsed += 1
-        keep_unparsed(self.unparsed, line, text)
+        L.keep_unparsed(self.unparsed, line, text)
 
 
 def make_run(found: Found, source: str, fmt: Dialect, measures: Measures) -> Run:

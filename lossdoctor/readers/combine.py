@@ -42,25 +42,30 @@ def merge(run: Run, info: CheckpointInfo) -> Run:
     if run.config.seen is False and cfg.seen:
         notes = [n for n in notes if not n.startswith("the log shows no config")]
         notes.append("the log shows no config; it was taken from the checkpoint")
-    saves = [e.step for e in run.events if e.kind == "checkpoint_saved" and e.step is not None
-             and not _saved_beside(e, run)]
+    saves = [e.step for e in run.events if e.kind == "checkpoint_saved" and e.step is not None]
+    if saves and info.iter_num is not None and saves[-1] != info.iter_num and info.iter_num in saves[:-1] \
+            and _saved_beside(run.events, saves[-1]):
+        saves = saves[:-1]  # the last save went beside ckpt.pt, which kept an earlier save of this log
     # a save after iterations past the last eval is dated by the last iteration the log prints:
     # up to log_interval - 1 steps before the checkpoint's own
     slack = max(int(cfg.get("log_interval") or 1), 1)
     if info.iter_num is not None and saves and not 0 <= info.iter_num - saves[-1] < slack:
         notes.append(f"the checkpoint is from step {info.iter_num}, but the log's last save "
                      f"was at step {saves[-1]}: they may not belong together")
-    notes += _shape_not_taken(cfg, info)
+    if last is not None and last.init_from == "resume":  # a fresh run builds the shape its flags say
+        notes += _shape_not_taken(cfg, info)
     merged = replace(run, config=cfg, segments=tuple(segments), format=Dialect.NANOGPT_WITH_CKPT,
                      source=f"{run.source} + {info.path}", notes=tuple(notes))
     return _with_checkpoint(merged, info)
 
 
-def _saved_beside(save: Event, run: Run) -> bool:
-    """Whether `save` went to lossdoctor train's ckpt_interrupted.pt, not ckpt.pt: the save
-    an interruption makes right before its line says the best model stays in ckpt.pt."""
-    return any(e.kind == "interrupted" and "the best model stays in" in e.text and e.line is not None
-               and save.line is not None and 0 < e.line - save.line <= 2 for e in run.events)
+def _saved_beside(events: tuple[Event, ...], step: int) -> bool:
+    """Whether the save at `step` went to lossdoctor train's ckpt_interrupted.pt, not
+    ckpt.pt: an interruption's save, whose line says the best model stays in ckpt.pt."""
+    save = next((e for e in reversed(events) if e.kind == "checkpoint_saved" and e.step == step), None)
+    return save is not None and save.line is not None and any(
+        e.kind == "interrupted" and "the best model stays in" in e.text and e.line is not None
+        and 0 < e.line - save.line <= 2 for e in events)
 
 
 def _shape_not_taken(cfg: C.Config, info: CheckpointInfo) -> list[str]:

@@ -81,13 +81,16 @@ def read_hf(sample: Sample) -> Run:
     for entry in doc["log_history"]:
         if isinstance(entry, dict):
             _hf_entry(found, entry, sets)
+    val_name = "eval_loss"  # the Trainer's name of the val loss: eval_loss, or one per eval set
     if len(sets) > 1:
         first = sorted(sets)[0]
-        found.val = found.series.pop(f"eval_{first}_loss")
+        val_name = f"eval_{first}_loss"
+        found.val = found.series.pop(val_name)
         found.notes.append(f"{len(sets)} eval sets ({', '.join(sorted(sets))}); val is {first!r}, the others "
                            "are kept as series")
     elif sets:
-        found.val = found.series.pop(f"eval_{sets.pop()}_loss")
+        val_name = f"eval_{sets.pop()}_loss"
+        found.val = found.series.pop(val_name)
     for key, mapped in HF_CONFIG.items():
         if isinstance(doc.get(key), (int, float)) and not isinstance(doc.get(key), bool):
             found.set(mapped, doc[key])
@@ -95,7 +98,8 @@ def read_hf(sample: Sample) -> Run:
     if not doc["log_history"]:
         found.notes.append(f"log_history is empty: nothing was logged (global_step {doc.get('global_step')} "
                            f"is below logging_steps {doc.get('logging_steps')})")
-    return make_run(found, sample.path, Dialect.HF_TRAINER, Measures(train="window", eval_train=False))
+    return make_run(found, sample.path, Dialect.HF_TRAINER,
+                    Measures(train="window", eval_train=False, val_name=val_name))
 
 
 def _hf_entry(found: Found, entry: dict[str, Any], sets: set[str]) -> None:

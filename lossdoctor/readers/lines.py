@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from ..run import MAX_KEPT_UNPARSED, MAX_UNPARSED_CHARS
+
 NUM = r"(nan|-?inf|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
 STEP = r"(\d{1,18})"  # a step that fits int64; a longer number is no step (the line is not understood)
 
@@ -115,3 +117,10 @@ ECHO_END = re.compile(
 
 def to_int(text: str) -> int:
     return int(text.replace(",", ""))
+
+
+def keep_unparsed(kept: list[tuple[int, str]], line: int, text: str) -> None:
+    """Keep a line not understood (its number and its first MAX_UNPARSED_CHARS characters)
+    while fewer than MAX_KEPT_UNPARSED are kept; the caller counts it either way."""
+    if len(kept) < MAX_KEPT_UNPARSED:
+        kept.append((line, text[:MAX_UNPARSED_CHARS]))

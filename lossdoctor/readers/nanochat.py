@@ -60,7 +60,10 @@ FOOTER = {
     re.compile(r"^Total training time: ([\d.]+)m"): "total_time_min",
     re.compile(r"^Peak memory usage: ([\d.]+)MiB"): "peak_memory_mib",
 }
-CLUES = ("Validation bpb:", "nanochat", "| lrm: ", "Autodetected device type", "NANOCHAT_")
+# what only nanochat's output prints: its val line, its step line's LR multiplier, its device
+# banner, its environment, its logger's module names, its scripts in a traceback (the word
+# "nanochat" alone is in any text about it: a README is no run)
+CLUES = ("Validation bpb:", "| lrm: ", "Autodetected device type", "NANOCHAT_", " - nanochat.", "nanochat/scripts/")
 _LOGGING = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ - [\w.]+ - \w+ - ")
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..run import Dialect, keep_unparsed
+from ..run import Dialect
 from . import chunks, fastiter
 from . import lines as L
 
@@ -239,7 +239,7 @@ class _LineReader:
         if self.mode == "after_exception":  # the rest of an exception's message
             self.count("traceback")
             return
-        keep_unparsed(self.out.unparsed, n, raw)
+        L.keep_unparsed(self.out.unparsed, n, raw)
         self.count("unparsed")
 
     def _metric(self, n: int, text: str) -> bool:

@@ -13,7 +13,7 @@ from ..compare import UNKNOWN_ORIGIN, Comparison, Reachable, ToReach
 from ..run import Run
 from .findings import bullets
 from .names import title_names
-from .verdict import unreachable_do
+from .verdict import aim, unreachable_do
 
 LABELS = {"params": "parameters", "tokens_per_iter": "tokens / iteration", "steps_done": "steps",
           "tokens_seen": "tokens seen", "train_flops": "training FLOPs", "epochs": "epochs",
@@ -177,14 +177,13 @@ def _attribution(c: Comparison, verbose: bool) -> list[RenderableType]:
 
 
 def _reach(r: ToReach, c: Comparison) -> str:
-    aim = f"the better run's {r.what} of {r.target:.4f}"
     if isinstance(r, Reachable):
-        return (f"To reach {aim} with its own config, the worse run needs about "
+        return (f"To reach {aim(r)} with its own config, the worse run needs about "
                 f"{r.steps:,} steps ({round(r.ratio, 1):g}x; predicted val {r.val:.4f}, 80% interval "
                 f"{r.lo:.4f} to {r.hi:.4f}; an extrapolation, see docs/extrapolation.md for its "
                 f"measured errors): {r.flags}")
-    do = unreachable_do(r, aim, c)
-    return do[0].upper() + do[1:] + (f": {r.flags}" if r.flags else ".")
+    do = unreachable_do(r, c, inline=True)
+    return do[0].upper() + do[1:] + "."
 
 
 def _table(c: Comparison) -> RenderableType:

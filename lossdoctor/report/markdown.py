@@ -18,7 +18,7 @@ from ..run import Run
 from .findings import effect_text, no_findings
 from .names import short_name
 from .terminal import format_fact
-from .verdict import TOP, TOP_COMPARED, no_gap_reason, records_text, top_findings, unreachable_do
+from .verdict import TOP, TOP_COMPARED, aim, no_gap_reason, records_text, top_findings, unreachable_do
 
 
 def _cell(text: object) -> str:
@@ -114,12 +114,11 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
         out += ["No gap and no differing config: nothing to attribute.", ""]
     r = c.to_reach
     if r is not None:
-        aim = f"the better run's {r.what} of {r.target:.4f}"
         if isinstance(r, Reachable):
-            out += [f"**Do:** train the worse run for about {r.steps:,} steps ({round(r.ratio, 1):g}x) to reach {aim} "
-                    f"(predicted {r.val:.4f}, 80% {r.lo:.4f} to {r.hi:.4f}): `{r.flags}`", ""]
+            out += [f"**Do:** train the worse run for about {r.steps:,} steps ({round(r.ratio, 1):g}x) to reach "
+                    f"{aim(r)} (predicted {r.val:.4f}, 80% {r.lo:.4f} to {r.hi:.4f}): `{r.flags}`", ""]
         else:
-            out += [f"**Do:** {unreachable_do(r, aim, c)}" + (f": `{r.flags}`" if r.flags else "."), ""]
+            out += [f"**Do:** {unreachable_do(r, c, inline=True)}.", ""]
     return out
 
 

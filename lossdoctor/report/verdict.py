@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis import Analysis
-from ..compare import UNKNOWN_ORIGIN, Comparison, Reachable, Unreachable
+from ..compare import UNKNOWN_ORIGIN, Comparison, Reachable, ToReach, Unreachable
 from ..compare.records import RecordStats
 from ..diagnose import Diagnosis, Finding
 from ..facts import Facts
@@ -181,16 +181,24 @@ def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
     return out
 
 
-def unreachable_do(r: Unreachable, aim: str, c: Comparison) -> str:
-    """What to do where no longer rerun of the worse run's config reaches `aim`."""
+def aim(r: ToReach) -> str:
+    """The val the worse run is aimed at: "the better run's best val of 1.4681"."""
+    return f"the better run's {r.what} of {r.target:.4f}"
+
+
+def unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
+    """What to do where no longer rerun of the worse run's config reaches the better run;
+    `inline`: with the flags in the sentence (else they go on a line of their own)."""
+    flags = f" ({r.flags})" if inline and r.flags else ""
     if r.flags and r.same_config:
-        return (f"train as long as the better run, whose config is otherwise the same. The worse run's "
-                f"extrapolation stops short of {aim}: {r.why}; the rest is seed and eval noise, or a "
+        return (f"train as long as the better run{flags}, whose config is otherwise the same. The worse run's "
+                f"extrapolation stops short of {aim(r)}: {r.why}; the rest is seed and eval noise, or a "
                 "difference the logs do not show")
     if r.flags:
-        return f"to reach {aim}, train with its config where it differs; training longer is not enough ({r.why})"
+        return (f"to reach {aim(r)}, train with its config where it differs{flags}; training longer is not enough "
+                f"({r.why})")
     hidden = any(UNKNOWN_ORIGIN in (d.origin_other, d.origin_reference) for d in c.diff)
-    return (f"training longer is not enough to reach {aim} ({r.why}); "
+    return (f"training longer is not enough to reach {aim(r)} ({r.why}); "
             + ("a log that shows no config hides what else differs" if hidden else
                "the config keys the logs show do not say what else differs"))
 
@@ -199,12 +207,11 @@ def _one_thing(c: Comparison) -> RenderableType | None:
     r = c.to_reach
     if r is None:
         return None
-    aim = f"the better run's {r.what} of {r.target:.4f}"
     if isinstance(r, Reachable):
         far = f"; {round(r.ratio, 1):g}x past the run, so a rough figure" if r.ratio > FAR else ""
         return Group(Text.assemble(("Do: ", "bold"), f"train the worse run for about {r.steps:,} steps "
-                                   f"({round(r.ratio, 1):g}x) to reach {aim} (predicted "
+                                   f"({round(r.ratio, 1):g}x) to reach {aim(r)} (predicted "
                                    f"{r.val:.4f}, 80% {r.lo:.4f} to {r.hi:.4f}{far})"),
                      _flags(r.flags))
-    do = Text.assemble(("Do: ", "bold"), unreachable_do(r, aim, c))
+    do = Text.assemble(("Do: ", "bold"), unreachable_do(r, c))
     return Group(do, _flags(r.flags)) if r.flags else do

@@ -115,15 +115,15 @@ def _run(t: Trainer, out: Output, callbacks: list[Callback] | None, progress: bo
             if t.iter_num > c["max_iters"]:
                 break
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM through the CLI (errors.Terminated)
-        t.iter_num = it  # the checkpoint resumes at the interrupted iteration, which is done again
-        run.stopped = f"interrupted at iter {it}"
+        # iter_num counts the updates the weights hold: an iteration interrupted before its
+        # update is done again on resume, one interrupted after it is not
+        run.stopped = f"interrupted at iter {t.iter_num}"
         run.interrupted("SIGTERM" if isinstance(e, Terminated) else "Ctrl-C")
     except (torch.OutOfMemoryError, RuntimeError) as e:
         text = str(e)
         if not isinstance(e, torch.OutOfMemoryError) and not _is_oom(text):
             raise
         run.stopped = f"out of memory at iter {it}: {text.splitlines()[0] if text else 'no detail'}"
-        out.commit()
     finally:
         if bar:
             bar.close()
@@ -207,7 +207,8 @@ class _Run:
         best_val_loss names. The log says how to resume: the same command with
         --init_from=resume (the same config file and flags, so the same run goes on)."""
         t, out_dir = self.t, self.t.cfg["out_dir"]
-        keep_best = not t.cfg["always_save_checkpoint"] and os.path.exists(t.checkpoint_path)
+        mine = self.saved is not None or t.cfg["init_from"] == "resume"  # else ckpt.pt is an earlier run's
+        keep_best = not t.cfg["always_save_checkpoint"] and mine and os.path.exists(t.checkpoint_path)
         self.save("interrupt", os.path.join(out_dir, INTERRUPTED_NAME) if keep_best else None)
         kept = f"; the best model stays in {t.checkpoint_path}" if keep_best else ""
         self.out.line(f"interrupted at iter {t.iter_num} ({by}): to resume, run the same command with "
@@ -217,7 +218,8 @@ class _Run:
         """The TrainResult, after the 'end' callback; TrainingStopped for a NaN or OOM stop."""
         t, ckpt_path = self.t, self.t.checkpoint_path
         if self.stopped and self.stopped.startswith(("non-finite", "out of memory")):
-            kept = f"; the last good checkpoint is {ckpt_path}" if os.path.exists(ckpt_path) else ""
+            mine = self.saved is not None or t.cfg["init_from"] == "resume"  # else it is an earlier run's
+            kept = f"; the last good checkpoint is {ckpt_path}" if mine and os.path.exists(ckpt_path) else ""
             raise TrainingStopped(f"{self.stopped}{kept}")
         ms = 1000 * float(np.median(self.times)) if self.times else None
         evals, out_dir = self.evals, t.cfg["out_dir"]

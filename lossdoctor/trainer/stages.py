@@ -154,10 +154,11 @@ class Trainer:
     def step(self) -> Step:
         """One optimizer step of iteration iter_num: LR from the schedule, forward and
         backward over gradient_accumulation_steps micro-batches (each next batch drawn
-        after a forward, as nanoGPT), gradient clipping, the update; then iter_num += 1.
+        after a forward, as nanoGPT), gradient clipping, the update, and iter_num += 1 right
+        after it (an interruption then saves iter_num as the updates the weights hold).
         A non-finite loss is returned as it is; the caller decides what to do."""
         import torch
-        start = time.perf_counter()
+        start, it = time.perf_counter(), self.iter_num
         gas, lr = self.cfg["gradient_accumulation_steps"], self.lr
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -174,14 +175,12 @@ class Trainer:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg["grad_clip"])
         self.scaler.step(self.optimizer)
+        self.iter_num += 1  # at once: an interruption from here on saves a state that has this update
+        self.steps += 1
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         lossf = float(loss.item()) * gas  # waits for the device: the time below is the whole step's
-        done = Step(self.iter_num, lossf, lr, time.perf_counter() - start, self.tokens_per_iter,
-                    self.steps < WARMUP_STEPS)
-        self.iter_num += 1
-        self.steps += 1
-        return done
+        return Step(it, lossf, lr, time.perf_counter() - start, self.tokens_per_iter, self.steps <= WARMUP_STEPS)
 
     def evaluate(self, batches: int | None = None, generator: torch.Generator | None = None) -> dict[str, float]:
         """nanoGPT's estimate_loss: the mean loss (nats per token) over `batches` random

@@ -187,6 +187,7 @@ def _run_loss(experiment: Experiment, scaled: Scaled, ctx: _Context) -> Experime
     final = done["seeds"] if isinstance(done, dict) and done.get("config") == key else None
     n = final if isinstance(final, int) and final in plan else scaled.seeds
     ctx.total += (n - scaled.seeds) * scaled.steps_per_seed
+    cut_short = False  # the rule asked for another look and the budget had no room for it
     while True:
         rows += _rows(experiment, scaled, [FIRST_SEED + i for i in range(len(rows), n)], ctx)
         b, t = [r["baseline"] for r in rows], [r["treatment"] for r in rows]
@@ -195,11 +196,14 @@ def _run_loss(experiment: Experiment, scaled: Scaled, ctx: _Context) -> Experime
             break
         more = decision.next_seeds - n
         if not ctx.room(more * scaled.cost_per_seed_s / ctx.parallel):
+            cut_short = True
             break
         ctx.total += more * scaled.steps_per_seed
         n = decision.next_seeds
     reason = decision.reason
-    if decision.action != "stop" and decision.next_seeds is not None:  # the rule asked for more; the budget said no
+    if n == final and isinstance(done, dict) and isinstance(done.get("reason"), str):
+        reason = done["reason"]  # where this call found the run that stopped there, and why it stopped
+    elif cut_short:
         reason += f"; the budget has no room for that look, so it stops at {n} seeds (a larger --budget allows more)"
     _write_json(ctx.path(experiment, "done"), {"config": key, "seeds": n, "reason": reason})
     seeds = tuple(FIRST_SEED + i for i in range(n))
