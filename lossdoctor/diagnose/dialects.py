@@ -56,6 +56,7 @@ VALUES = {("llmc", "init_from", "resume"): "1",  # llm.c's -y takes 1 for resume
 CAVEATS: dict[tuple[str, str], str] = {
     ("hf", "always_save_checkpoint"): "--load_best_model_at_end needs --eval_strategy and --save_strategy "
                                       "the same (and --save_steps a multiple of --eval_steps)",
+    ("hf", "eval_interval"): "--eval_steps takes effect with --eval_strategy steps (the Trainer's default is no)",
 }
 # (trainer, nanoGPT key): what the trainer has instead of a flag of its own for the key
 NOTES: dict[tuple[str, str], str] = {
