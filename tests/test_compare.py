@@ -656,6 +656,9 @@ def test_side_by_side_values_a_log_does_not_show_are_marked():
     out = io.StringIO()
     Console(file=out, width=80).print(_derived(c))
     assert "16,384 (inferred)" in out.getvalue()
+    termux = shared_path("corpus/logs/nanogpt/termux-cpu-nan-chenzihua.log")  # "number of parameters: 10.65M"
+    rounded = {k: (a, b) for k, a, b in _analysis(termux, gpu).comparison.derived_status}
+    assert "rounded" in rounded["params"]
 
 
 def test_the_gap_report_calls_overfitting_what_ld501_calls_it():

@@ -163,5 +163,6 @@ class Comparison:
     unit: str = "nats"  # of the gap and the shares: the runs' val unit (nats, or bpb for nanochat)
     unattributed: str | None = None  # why a gap is left whole (a run that never trained); None otherwise
     # (quantity, worse run's status, better run's): the side-by-side values that are
-    # "inferred" or "assumed", not read or computed from what the run shows ("" where they are)
+    # "inferred" or "assumed", not read or computed from what the run shows, or "rounded"
+    # as the run shows them ("" where they are read or computed)
     derived_status: tuple[tuple[str, str, str], ...] = ()

@@ -143,10 +143,15 @@ def unknown_keys(diff: tuple[KeyDiff, ...]) -> list[str]:
 
 def derived_status(fa: Facts, fb: Facts) -> tuple[tuple[str, str, str], ...]:
     """(quantity, the worse run's status, the better run's) for each side-by-side quantity
-    a run does not read or compute from what it shows: "inferred" or "assumed" ("" for
-    the other side where it is read or computed)."""
+    a run does not read or compute from what it shows: "inferred" or "assumed", or
+    "rounded" where it shows it only rounded (nanoGPT's "number of parameters: 10.65M");
+    "" for a side that shows it."""
     def mark(f: Facts, k: str) -> str:
-        return f[k].status if k in f and f[k].known and f[k].status in ("inferred", "assumed") else ""
+        if k not in f or not f[k].known:
+            return ""
+        if f[k].status in ("inferred", "assumed"):
+            return f[k].status
+        return "rounded" if (f[k].note or "").startswith("rounded") else ""
     return tuple((k, mark(fa, k), mark(fb, k)) for k in DERIVED if mark(fa, k) or mark(fb, k))
 
 
