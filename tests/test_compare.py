@@ -259,7 +259,7 @@ def test_training_length_is_zero_at_the_run_s_own_length_and_positive_beyond(sid
     assert abs(training_length(a, fit, steps, "its own length").cause.delta_val) < 0.01
     longer = training_length(a, fit, 4 * steps, "4x")
     assert longer.cause.delta_val > 0.1 and longer.cause.interval[0] > 0
-    assert longer.at == pytest.approx(a.start - longer.cause.delta_val)
+    assert longer.at == pytest.approx(a.start - longer.miss - longer.cause.delta_val)  # the law's rerun there
 
 
 def test_lr_schedule_is_zero_for_the_same_shape_and_non_zero_for_a_decay_never_reached(sides):
@@ -604,19 +604,24 @@ def test_a_better_run_whose_log_begins_with_a_resume_gets_no_share_on_its_lr_key
     assert math.isclose(_total(c), c.gap, abs_tol=1e-9)
 
 
-def test_the_training_length_share_runs_from_the_run_s_end_to_its_predicted_rerun():
-    """From the worse run's smoothed final val to its law's rerun at the better run's
-    length: the absolute prediction the backtests measure, with the reference runs where
-    they join (the README CPU config), so that the rest is the prediction against the
-    better run."""
-    from lossdoctor.compare.sides import Side, final
+def test_the_training_length_share_is_one_fit_s_difference_and_a_run_off_its_law_is_said():
+    """The law at the run's end and at the target, from the fit that predicts the target
+    (with the reference runs where they join it: the README CPU config); where the run's
+    own end lies off that law beyond the eval noise, a share of its own says by how much."""
+    import numpy as np
+
     from lossdoctor.fit import Extrapolator
     an = _analysis(FIXTURES / "lossdoctor_train" / "readme_cpu_2000", FIXTURES / "long" / "lr2e-3-5000")
     share = next(a for a in an.comparison.attribution if a.cause == "training length").delta_val
     x = Extrapolator(an.runs[0]).extrapolate(5000, scenarios=("rerun",))
     assert any("reference runs" in n for n in x.notes)
-    start = Side.of(an.runs[0], an.facts[0], "val", final(an.facts[0], "val")).start
-    assert share == pytest.approx(start - x.scenarios[0].val.mean, abs=1e-9)
+    here = float(np.interp(2000, *x.fit_path))
+    assert share == pytest.approx(here - x.scenarios[0].val.mean, abs=1e-9)
+    off = _analysis(FIXTURES / "long" / "lr2e-3-2000", FIXTURES / "long" / "lr2e-3-5000").comparison
+    causes = {a.cause: a.delta_val for a in off.attribution}
+    assert causes["fit at the run's end"] == pytest.approx(-0.055, abs=0.01)  # the law lies above the run's end
+    assert off.unexplained is not None and abs(off.unexplained.delta_val) < 0.03
+    assert math.isclose(_total(off), off.gap, abs_tol=1e-9)
 
 
 def test_the_same_config_trained_longer_is_told_to_train_as_long_as_the_better_run():
@@ -669,3 +674,9 @@ def test_the_gap_report_calls_overfitting_what_ld501_calls_it():
     fired = {f.rule.split("-")[0] for f in an.diagnoses[0].findings}
     assert "LD501" not in fired
     assert "overfitting" not in {a.cause for a in an.comparison.attribution}
+
+
+def test_the_overfitting_bound_is_ld501_s():
+    from lossdoctor.compare.sides import OVERFIT_Z
+    from lossdoctor.diagnose import load_rules
+    assert load_rules().get("LD501").params["min_z"] == OVERFIT_Z

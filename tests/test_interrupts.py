@@ -145,3 +145,52 @@ def test_sigterm_is_an_interrupt_in_the_cli_and_the_handler_is_restored() -> Non
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_an_interruption_before_the_update_redoes_the_iteration_one_during_an_eval_does_not(
+        tmp_path: Path, data: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from lossdoctor.trainer import stages
+    calls = {"clip": 0, "eval": 0}
+    clip = torch.nn.utils.clip_grad_norm_
+
+    def clip_then_stop(*a: Any, **k: Any) -> Any:
+        calls["clip"] += 1
+        if calls["clip"] == 8:  # iteration 7, before its update
+            raise KeyboardInterrupt
+        return clip(*a, **k)
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clip_then_stop)
+    r = train(_cfg(tmp_path / "a", "--always_save_checkpoint=True", "--grad_clip=1.0"), data, echo=False)
+    assert r.stopped == "interrupted at iter 7" and load_checkpoint(r.checkpoint_path)["iter_num"] == 7
+    monkeypatch.undo()
+    evaluate = stages.Trainer.evaluate
+
+    def eval_then_stop(self: Any, *a: Any, **k: Any) -> Any:
+        calls["eval"] += 1
+        if calls["eval"] == 3:  # the eval at step 10
+            raise KeyboardInterrupt
+        return evaluate(self, *a, **k)
+    monkeypatch.setattr(stages.Trainer, "evaluate", eval_then_stop)
+    r = train(_cfg(tmp_path / "b", "--always_save_checkpoint=True"), data, echo=False)
+    assert r.stopped == "interrupted at iter 10" and load_checkpoint(r.checkpoint_path)["iter_num"] == 10
+
+
+def test_a_fresh_run_interrupted_leaves_an_earlier_run_s_checkpoint_as_it_was(tmp_path: Path, data: Any) -> None:
+    train(_cfg(tmp_path, "--always_save_checkpoint=True", "--max_iters=12"), data, echo=False)
+    out = tmp_path / "out"
+    before = load_checkpoint(str(out / "ckpt.pt"))["iter_num"]
+    r = train(_cfg(tmp_path, "--always_save_checkpoint=True"), data, callbacks=[_stop_at(3)], echo=False)
+    assert load_checkpoint(str(out / "ckpt.pt"))["iter_num"] == before  # not this run's untrained state
+    assert load_checkpoint(str(out / INTERRUPTED_NAME))["iter_num"] == 4 and r.stopped == "interrupted at iter 4"
+    assert "is an earlier run's, left as it was" in (out / "train.log").read_text()
+
+
+def test_two_interruptions_without_a_better_eval_read_as_one_run(tmp_path: Path, data: Any) -> None:
+    import lossdoctor
+    train(_cfg(tmp_path, "--always_save_checkpoint=False"), data, callbacks=[_stop_at(13)], echo=False)
+    train(_cfg(tmp_path, "--always_save_checkpoint=False", "--init_from=resume"), data, callbacks=[_stop_at(14)],
+          echo=False)
+    run = lossdoctor.load(str(tmp_path / "out"))
+    assert not any("may not belong together" in n for n in run.notes)
+

@@ -155,3 +155,17 @@ def test_an_empty_run_directory_says_what_it_looked_for(tmp_path):
     from lossdoctor.errors import InputError
     with pytest.raises(InputError, match=r"looked for files named \*\.log.*output.*ckpt\.pt"):
         lossdoctor.load(str(tmp_path))
+
+
+def test_a_text_that_quotes_a_scheduler_s_stop_is_no_crash_log(tmp_path: Path) -> None:
+    """A table of log sources that quotes Slurm's and torchrun's stop lines, and a README
+    that sets nanochat's environment, hold no run."""
+    p = tmp_path / "SOURCES.md"
+    p.write_text("| file | what |\n|---|---|\n| a.err | stopped: `CANCELLED AT ... DUE TO TIME LIMIT`; "
+                 "`Received 15 death signal` |\n")
+    with pytest.raises(InputError):
+        load(p)
+    readme = tmp_path / "README.md"
+    readme.write_text("Run nanochat with\n\n    export NANOCHAT_BASE_DIR=$HOME/nc\n")
+    with pytest.raises(InputError):
+        load(readme)

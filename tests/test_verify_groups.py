@@ -165,5 +165,6 @@ def test_the_verdicts_stack_on_a_narrow_console_and_fold_no_number() -> None:
         out = io.StringIO()
         Console(file=out, width=width).print(render(report))
         text = out.getvalue()
+        assert max(len(line) for line in text.splitlines()) <= width
         assert "inconclusive" in text and "1.882" in text and "0.0037" in text  # the verdict, a mean, an sd whole
         assert ("┃" in text) == (width == 80)  # the table where it fits, else the lines

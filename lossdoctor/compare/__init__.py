@@ -8,6 +8,8 @@ worse run to the better one; each step is a named cause with its method and inte
                   (a straight line through the run's last evals, read at its last step),
                   for both runs
   overfitting     a run whose val turned up ends above its best: smoothed final - best
+  fit at the end  where the worse run's smoothed end lies off its own fitted law beyond the
+                  eval noise: that difference (the next two start from the law)
   training length the worse run's own curve extrapolated to the better run's tokens seen
                   (lossdoctor extrapolate, `rerun`): what more tokens alone would give
   LR schedule     the same extrapolation with the better run's schedule shape (warmup,

@@ -2,16 +2,17 @@
 
 Each run is first reduced to a `Side`: its final loss, that loss without its eval noise
 (smoothed), the noise of one eval, its best val and how far it overfit. The path then
-goes eval noise, overfitting, training length, LR schedule, device/precision and the
-config rest (or, when no learning key differs, the unexplained rest); every cause moves
-the worse run's position, and what is left at the end is the rest.
+goes eval noise, overfitting, the fit at the worse run's end (where it ends off its own
+law), training length, LR schedule, device/precision and the config rest (or, when no
+learning key differs, the unexplained rest); every cause moves the worse run's position,
+and what is left at the end is the rest.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..facts import Facts
@@ -24,6 +25,7 @@ from .length import (
     length_target,
     lr_schedule,
     observed_length,
+    off_the_law,
     training_length,
 )
 from .reach import Worse, target_name, to_reach
@@ -92,19 +94,25 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
         length = training_length(a, fit, to, how)
     except CannotExtrapolate as e:
         return observed_length(a, b, diff, e.why)
+    if length is None:
+        return [], [f"training length not estimated: no val predicted at step {to:,}"], None
     steps: list[Step] = []
-    notes: list[str] = []
-    if length is not None:
-        steps.append(length)
-        notes += length.notes
-        try:
-            sched = lr_schedule(a, b, fit, to, length.at)
-        except CannotExtrapolate as e:
-            sched = None
-            notes.append(f"LR schedule not estimated: {e.why}")
-        if sched is not None:
-            steps.append(sched)
-    worse = Worse(a.run.last_step, a.run.config.trusted("init_from") == "resume", a.run.format.trainer == "nanogpt")
+    if abs(length.miss) > Z80 * a.se:  # the run ended off its law: said, not left in the rest
+        steps.append(off_the_law(a, length.miss))
+    else:  # within the eval noise: the length share starts from where the run ended
+        length = replace(length, at=length.at + length.miss)
+    steps.append(length)
+    notes = list(length.notes)
+    try:
+        sched = lr_schedule(a, b, fit, to, length.at)
+    except CannotExtrapolate as e:
+        sched = None
+        notes.append(f"LR schedule not estimated: {e.why}")
+    if sched is not None:
+        steps.append(sched)
+    ev, it = a.run.curves()  # the lineage the fit reads, not an earlier run in the same file
+    last = int(max(ev.step.max(initial=0), it.step.max(initial=0)))
+    worse = Worse(last, a.run.config.trusted("init_from") == "resume", a.run.format.trainer == "nanogpt")
     return steps, notes, to_reach(fit, a.facts, b.facts, diff, b.start, target_name(bool(b.overfit)), worse)
 
 

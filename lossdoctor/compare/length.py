@@ -32,6 +32,7 @@ class Step:
     at: float
     notes: tuple[str, ...] = ()
     observed: bool = False  # read off the better run's own curve, at equal steps and schedule
+    miss: float = 0.0  # nats: the worse run's smoothed end minus its law there (training_length)
 
 
 def length_target(fa: Facts, fb: Facts) -> tuple[int, str] | None:
@@ -57,30 +58,55 @@ def length_target(fa: Facts, fb: Facts) -> tuple[int, str] | None:
 
 
 def training_length(a: Side, fit: Extrapolator, to: int, how: str) -> Step | None:
-    """The worse run's smoothed final val minus its law's rerun at step `to`; None when the
-    fit predicts no val there.
+    """The worse run's law at its end minus the same law's rerun at step `to`, one fit's
+    difference; None when the fit predicts no val there. The Step's `miss` is how far
+    the run's smoothed final val lies off that law at its end (attribute.longer says it
+    where it is beyond the eval noise); its `at` is the law's rerun at `to`.
 
     Raises:
         CannotExtrapolate: the run does not allow a prediction.
     """
     end = int(a.facts.value("final_step") or a.facts.value("steps_done"))
+    x = fit.extrapolate(max(to, 1), scenarios=("rerun",))  # raises where the law does not describe the run
+    here = _fitted_at(x.fit_path, end)  # the same fit's law at the run's end
+    if here is None:  # no fitted path there: the law at the end from the fit inside the run
+        inside = _val(fit, end, "rerun")
+        here = inside.mean if inside is not None else None
+    if here is None:
+        return None
     if to == end:  # nothing to move: a share of 0 by construction, not an estimate with an interval
-        fit.extrapolate(max(end, 1), scenarios=("rerun",))  # but only for a run the law describes (else raises)
         return Step(Cause("training length", 0.0, (0.0, 0.0), f"the worse run is as long as the better run's {how}: "
-                          "no share"), a.start)
-    there = _val(fit, max(to, 1), "rerun")
+                          "no share"), here, miss=a.start - here)
+    there = x.scenarios[0].val
     if there is None:
         return None
     ratio = max(to, 1) / max(end, 1)
-    # from where the run ended (its smoothed final) to where its law puts the rerun: the
-    # absolute prediction, as the backtests measure it (docs/benchmarks.md)
-    v = a.start - there.mean
-    cause = Cause("training length", v, (a.start - there.hi, a.start - there.lo),
+    v = here - there.mean  # one fit's own difference: its level at the end cancels
+    cause = Cause("training length", v, (here - there.hi, here - there.lo),
                   f"the worse run's own curve extrapolated to the better run's {how}, "
-                  f"{ratio:.1f}x its length (lossdoctor extrapolate, rerun), from its smoothed final val")
+                  f"{ratio:.1f}x its length (lossdoctor extrapolate, rerun)")
     far = (f"training length is extrapolated {round(ratio, 1):g}x beyond the worse run: its interval is wide "
            "and its value is a model's, not a measurement",) if ratio > FAR else ()
-    return Step(cause, there.mean, far)
+    return Step(cause, there.mean, far, miss=a.start - here)
+
+
+def off_the_law(a: Side, miss: float) -> Step:
+    """Where the worse run ended against its own law at its end: the steps after this one
+    start from the law, so what lies between the two is said, not left in the rest."""
+    w = Z80 * a.se
+    return Step(Cause("fit at the run's end", miss, (miss - w, miss + w),
+                      "the worse run's smoothed final val minus its fitted law at its last step: the law's shares "
+                      "that follow start from the law, and this is how far the run's own end lies off it"),
+                a.start - miss)
+
+
+def _fitted_at(path: tuple[tuple[int, ...], tuple[float, ...]] | None, step: int) -> float | None:
+    """The fitted law along the observed run (Extrapolation.fit_path) at `step`, where the
+    path covers it. Past the run the reference runs may join the fit, and inside it they
+    do not: a difference of the two fits would carry their offset."""
+    if path is None or not path[0] or not path[0][0] <= step <= path[0][-1]:
+        return None
+    return float(np.interp(step, path[0], path[1]))
 
 
 def observed_length(a: Side, b: Side, diff: tuple[KeyDiff, ...], why: str

@@ -45,9 +45,12 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     r = steps_to_reach(fit, worse.last, target, what)
     if isinstance(r, Reachable) or not worse.nanogpt:
         return r
+    differ = [d for d in diff if d.kind == "learning" and d.reference is not None and d.other is not None
+              and d.key not in LENGTH_KEYS + NOT_COPIED]  # shown by both, other than the length
     keys = [d for d in diff if d.kind == "learning" and d.key in NANOGPT_KEYS and d.reference is not None
             and d.key not in LENGTH_KEYS + NOT_COPIED]
     flags = [f for f in (_flag(d) for d in keys) if f is not None]
+    unflagged = [d.key for d in differ if d.key not in NANOGPT_KEYS or _flag(d) is None]
     iters_b, at_best = _length(fb)
     if not flags and not iters_b:
         return r
@@ -59,7 +62,9 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     why = r.why + (f"; the better run's val was best at step {fb.value('best_val_step'):,} and rose after it, so "
                    f"its config is given {iters_b:,} steps" + (f", not its {planned:,}" if planned else "")
                    if at_best and iters_b else "")
-    return replace(r, flags=" ".join(flags), why=why, same_config=not keys)
+    why += (f"; {', '.join(unflagged)} also {'differ' if len(unflagged) > 1 else 'differs'}, with no nanoGPT flag"
+            if unflagged else "")
+    return replace(r, flags=" ".join(flags), why=why, same_config=not keys and not differ)
 
 
 def _flag(d: KeyDiff) -> str | None:

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import config as C
 from ..facts import Facts
+from ..facts.curve import MIN_RESIDUAL_EVALS, MIN_TAIL_EVALS
 from ..nanogpt import MACHINE_DEPENDENT_DEFAULTS
 from ..run import Run
 from .results import DERIVED, UNKNOWN_ORIGIN, ConfigScalar, Derived, KeyDiff, Overlap, OverlapPoint, Pair, TableRow
@@ -282,7 +283,8 @@ class Side:
 
     @classmethod
     def of(cls, run: Run, facts: Facts, metric: str, final_: float) -> Side:
-        smoothed, se = _smoothed(run, metric, final_), _se(facts)
+        least = MIN_TAIL_EVALS if "eval_se" in facts and facts["eval_se"].known else MIN_RESIDUAL_EVALS
+        smoothed, se = _smoothed(run, metric, final_, least), _se(facts)
         if abs(final_ - smoothed) > CURVED_Z * se:  # the tail bends: the line is not the curve, and the
             smoothed = final_  # last eval is the better estimate of where the run ended
         best = _best(facts, metric)
@@ -295,13 +297,13 @@ class Side:
         return self.best if self.overfit else self.smoothed
 
 
-def _smoothed(run: Run, metric: str, final_: float) -> float:
-    """A straight line through the tail evals (the ones val_slope uses), read at the last
-    step: the final value without its eval noise (a line, not the law, so that a curve that
-    has turned up is smoothed too)."""
+def _smoothed(run: Run, metric: str, final_: float, least: int = MIN_TAIL_EVALS) -> float:
+    """A straight line through the tail evals (the ones val_slope uses: `least` of them or
+    more), read at the last step: the final value without its eval noise (a line, not the
+    law, so that a curve that has turned up is smoothed too)."""
     from ..facts.curve import tail_indices
     ev = run.curves()[0]
-    tail = tail_indices(ev.step)
+    tail = tail_indices(ev.step, least)
     if tail is None:
         return final_
     x, y = ev.step[tail].astype(float), getattr(ev, metric)[tail]

@@ -36,9 +36,10 @@ KINDS = ("compile", "out of memory", "time limit", "terminated", "interrupted", 
 COMPILE = re.compile(r"torch\._(dynamo|inductor)|BackendCompilerFailed|InductorError|TorchDynamo", re.I)
 OOM = re.compile(r"OutOfMemoryError|out of memory|can't allocate memory|CUBLAS_STATUS_ALLOC_FAILED", re.I)
 INTERRUPTED = re.compile(r"^\s*KeyboardInterrupt\b|^\s*interrupted at iter \d+ \(Ctrl-C\)")  # the last: ours
-TIME_LIMIT = re.compile(r"DUE TO TIME LIMIT")
+SLURM_CANCELLED = r"\*\*\* (?:JOB|STEP) \S+ ON \S+ CANCELLED AT"  # Slurm's own line, not a text that quotes it
+TIME_LIMIT = re.compile(SLURM_CANCELLED + r" \S+ DUE TO TIME LIMIT")
 NAN = re.compile(r"\b(nan|inf|non-finite|not finite)\b", re.I)
-TERMINATED = re.compile(r"CANCELLED AT|Received \d+ death signal|^\s*Killed\b|Terminated\b|\(SIGTERM\)")
+TERMINATED = re.compile(SLURM_CANCELLED + r"|Received \d+ death signal|^\s*Killed\b|Terminated\b|\(SIGTERM\)")
 # what only reports that another failure stopped the process: the one before it is the cause
 WRAPPER = re.compile(r"ChildFailedError|CalledProcessError|SignalException|Aborted \(core dumped\)")
 SOURCE = "log: the last process's traceback or stop signal"

@@ -275,6 +275,8 @@ def scan_events(lines: Iterable[tuple[int, str]], found: Found) -> None:
         if L.TRACEBACK.search(text):
             pending = True
             continue
+        if text.startswith("|"):  # a Markdown table row: a text that quotes a stop, not one
+            continue
         kind = _event_kind(text, pending)
         if kind is None:
             continue

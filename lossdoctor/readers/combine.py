@@ -43,9 +43,9 @@ def merge(run: Run, info: CheckpointInfo) -> Run:
         notes = [n for n in notes if not n.startswith("the log shows no config")]
         notes.append("the log shows no config; it was taken from the checkpoint")
     saves = [e.step for e in run.events if e.kind == "checkpoint_saved" and e.step is not None]
-    if saves and info.iter_num is not None and saves[-1] != info.iter_num and info.iter_num in saves[:-1] \
+    while saves and info.iter_num is not None and saves[-1] != info.iter_num and info.iter_num in saves[:-1] \
             and _saved_beside(run.events, saves[-1]):
-        saves = saves[:-1]  # the last save went beside ckpt.pt, which kept an earlier save of this log
+        saves = saves[:-1]  # saves that went beside ckpt.pt, which kept an earlier save of this log
     # a save after iterations past the last eval is dated by the last iteration the log prints:
     # up to log_interval - 1 steps before the checkpoint's own
     slack = max(int(cfg.get("log_interval") or 1), 1)

@@ -83,7 +83,7 @@ TRACEBACK = re.compile(r"^Traceback \(most recent call last\):")
 EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Failed))\b:?(.*)$")
 CPU_AUTOCAST = re.compile(r"^autocast on cpu: (\w+)")  # lossdoctor's trainer, where train.py has no autocast
 INTERRUPT = re.compile(
-    r"KeyboardInterrupt|DUE TO TIME LIMIT|CANCELLED AT|Received \d+ death signal|"
+    r"KeyboardInterrupt|\*\*\* (?:JOB|STEP) \S+ ON \S+ CANCELLED AT|Received \d+ death signal|"  # Slurm's own line
     r"^Killed\b|Aborted \(core dumped\)|Terminated\b|"
     r"^interrupted at iter \d+\b")  # lossdoctor's trainer, on Ctrl-C or SIGTERM
 FOREIGN = re.compile(

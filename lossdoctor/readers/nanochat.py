@@ -61,9 +61,9 @@ FOOTER = {
     re.compile(r"^Peak memory usage: ([\d.]+)MiB"): "peak_memory_mib",
 }
 # what only nanochat's output prints: its val line, its step line's LR multiplier, its device
-# banner, its environment, its logger's module names, its scripts in a traceback (the word
-# "nanochat" alone is in any text about it: a README is no run)
-CLUES = ("Validation bpb:", "| lrm: ", "Autodetected device type", "NANOCHAT_", " - nanochat.", "nanochat/scripts/")
+# banner, its logger's module names, its scripts in a traceback (the word "nanochat", or its
+# NANOCHAT_BASE_DIR, is in any text about it: a README is no run)
+CLUES = ("Validation bpb:", "| lrm: ", "Autodetected device type", " - nanochat.", "nanochat/scripts/")
 _LOGGING = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ - [\w.]+ - \w+ - ")
 
 

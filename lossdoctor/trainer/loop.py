@@ -202,15 +202,17 @@ class _Run:
 
     def interrupted(self, by: str) -> None:
         """Save the state at an interruption (`by`: Ctrl-C or SIGTERM) where it resumes
-        from: ckpt.pt when every eval saves anyway (always_save_checkpoint), else
-        ckpt_interrupted.pt beside it, so that ckpt.pt keeps the best model that
-        best_val_loss names. The log says how to resume: the same command with
-        --init_from=resume (the same config file and flags, so the same run goes on)."""
+        from: ckpt.pt when every eval saves anyway (always_save_checkpoint) and ckpt.pt is
+        this run's, else ckpt_interrupted.pt beside it, so that ckpt.pt keeps the best
+        model that best_val_loss names, or an earlier run's model this run has not yet
+        replaced. The log says how to resume: the same command with --init_from=resume (the
+        same config file and flags, so the same run goes on)."""
         t, out_dir = self.t, self.t.cfg["out_dir"]
         mine = self.saved is not None or t.cfg["init_from"] == "resume"  # else ckpt.pt is an earlier run's
-        keep_best = not t.cfg["always_save_checkpoint"] and mine and os.path.exists(t.checkpoint_path)
-        self.save("interrupt", os.path.join(out_dir, INTERRUPTED_NAME) if keep_best else None)
-        kept = f"; the best model stays in {t.checkpoint_path}" if keep_best else ""
+        beside = os.path.exists(t.checkpoint_path) and (not mine or not t.cfg["always_save_checkpoint"])
+        self.save("interrupt", os.path.join(out_dir, INTERRUPTED_NAME) if beside else None)
+        kept = ("" if not beside else f"; the best model stays in {t.checkpoint_path}" if mine else
+                f"; {t.checkpoint_path} is an earlier run's, left as it was")
         self.out.line(f"interrupted at iter {t.iter_num} ({by}): to resume, run the same command with "
                       f"--init_from=resume (it reads {out_dir}){kept}")
 
