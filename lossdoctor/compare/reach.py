@@ -163,10 +163,14 @@ class _Search:
 
     def narrow(self, below: int, above: int, hit: Reachable) -> Reachable:
         """The fewest hundreds of steps in (below, above] that reach, `hit` reaching at `above`."""
+        from ..fit.extrapolate import CannotExtrapolate
         lo, hi = below // 100, above // 100  # in hundreds: lo does not reach, hi does
         while hi - lo > 1:
             mid = (lo + hi) // 2
-            found = self.at(mid * 100)
+            try:
+                found = self.at(mid * 100)
+            except (CannotExtrapolate, _Beyond):  # between two lengths it predicts: not expected; not promised
+                found = None
             if isinstance(found, Reachable):
                 hi, hit = mid, found
             else:
