@@ -236,6 +236,11 @@ class Segment:
 MAX_KEPT_UNPARSED = 1000
 MAX_UNPARSED_CHARS = 500
 
+# Slurm's own line when it stops a job or step (slurmstepd names the node, srun and older
+# versions do not), as the readers' event scan and the failure facts read it; a text that
+# quotes its words is not it
+SLURM_CANCELLED = r"\*\*\* (?:JOB|STEP) \S+ (?:ON \S+ )?CANCELLED AT"
+
 
 @dataclass(frozen=True)
 class UnparsedLine:

@@ -256,7 +256,9 @@ def test_training_length_is_zero_at_the_run_s_own_length_and_positive_beyond(sid
     from lossdoctor.fit.extrapolate import Extrapolator
     a = sides["healthy_tiny"]
     fit, steps = Extrapolator(a.run), int(a.facts.value("steps_done"))
-    assert abs(training_length(a, fit, steps, "its own length").cause.delta_val) < 0.01
+    same = training_length(a, fit, int(a.facts.value("final_step")), "its own length")
+    assert same.cause.delta_val == 0.0 and same.cause.interval == (0.0, 0.0)
+    assert same.at + same.miss == pytest.approx(a.start)  # the law at its end, and how far the run lies off it
     longer = training_length(a, fit, 4 * steps, "4x")
     assert longer.cause.delta_val > 0.1 and longer.cause.interval[0] > 0
     assert longer.at == pytest.approx(a.start - longer.miss - longer.cause.delta_val)  # the law's rerun there
@@ -680,3 +682,39 @@ def test_the_overfitting_bound_is_ld501_s():
     from lossdoctor.compare.sides import OVERFIT_Z
     from lossdoctor.diagnose import load_rules
     assert load_rules().get("LD501").params["min_z"] == OVERFIT_Z
+
+
+def test_steps_to_reach_treats_a_length_it_cannot_predict_between_two_it_did_as_not_reached(sides):
+    from lossdoctor.compare.reach import to_reach
+    from lossdoctor.fit.extrapolate import CannotExtrapolate
+
+    class _Gap(_Line):  # a rerun of 2,200 steps is not predicted
+        def extrapolate(self, to, scenarios=("rerun", "resume", "constant"), schedule=None):
+            if to == 2200:
+                raise CannotExtrapolate("no val predicted at 2,200 steps")
+            return super().extrapolate(to, scenarios, schedule)
+    a, b = sides["healthy_tiny"], sides["healthy_small"]
+    r = to_reach(_Gap(), a.facts, b.facts, (), 1.775)  # reached at 2,300 by the line
+    assert isinstance(r, Reachable) and r.steps == 2300
+
+
+def test_the_lr_schedule_share_is_the_law_s_own_difference_with_the_run_s_miss_left_out():
+    """At equal lengths, with warmups that differ: the LR share is the law's value on the
+    worse run's own schedule minus the law under the better run's shape, from one fit;
+    where the run's end lies off its law, that difference is not in the LR share."""
+    from lossdoctor.compare.length import schedule_shape
+    from lossdoctor.fit import Extrapolator
+    an = _analysis(FIXTURES / "diagnosis" / "py_healthy_ctx", FIXTURES / "diagnosis" / "py_ctx_decay")
+    c = an.comparison
+    worse = an.runs[c.other]
+    share = next(x for x in c.attribution if x.cause == "LR schedule").delta_val
+    end = int(an.facts[c.other].value("final_step"))
+    sched = schedule_shape(worse, an.runs[c.reference], end, own=True)
+    assert sched is not None
+    fit = Extrapolator(worse)
+    own = fit.extrapolate(end, scenarios=("rerun",)).scenarios[0].val.mean
+    custom = next(x.val.mean for x in fit.extrapolate(end, scenarios=("custom",), schedule=sched).scenarios
+                  if x.name == "custom")
+    assert share == pytest.approx(own - custom, abs=1e-9)
+    assert math.isclose(_total(c), c.gap, abs_tol=1e-9)
+

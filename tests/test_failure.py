@@ -116,3 +116,15 @@ def test_an_unfinished_log_with_no_save_is_not_told_to_resume(tmp_path) -> None:
     found = {f.rule.split("-")[0]: f for f in diagnose(lossdoctor.load(str(tmp_path / "train.log"))).findings}
     assert "LD1707" in found and "LD1706" not in found  # no stop printed: perhaps still running
     assert found["LD1501"].flags == "" and "LD1707-no-checkpoint-shown" in found["LD1501"].advice
+
+
+@pytest.mark.parametrize("line", [
+    "slurmstepd: error: *** JOB 1809955 ON nid001 CANCELLED AT 2025-04-07T08:18:54 DUE TO TIME LIMIT ***",
+    "srun: error: *** STEP 1809955.0 CANCELLED AT 2024-07-01T10:00:00 DUE TO TIME LIMIT ***",
+    "slurmstepd: error: *** JOB 123 CANCELLED AT 2020-01-01T00:00:00 DUE TO TIME LIMIT ***",
+])
+def test_each_form_of_slurm_s_time_limit_line_is_a_time_limit(line):
+    import lossdoctor
+    from conftest import FIXTURES, parse_text
+    text = "\n".join((FIXTURES / "long" / "batch8-2000" / "train.log").read_text().splitlines()[:300] + [line])
+    assert lossdoctor.compute_facts(parse_text(text)).value("failure_kind") == "time limit"

@@ -194,3 +194,16 @@ def test_two_interruptions_without_a_better_eval_read_as_one_run(tmp_path: Path,
     run = lossdoctor.load(str(tmp_path / "out"))
     assert not any("may not belong together" in n for n in run.notes)
 
+
+def test_a_run_resumed_from_beside_an_earlier_run_s_checkpoint_saves_its_own(tmp_path: Path, data: Any) -> None:
+    """Interrupted before its first save, beside an earlier run's ckpt.pt, then resumed and
+    finished without an eval that improves: its final model is saved, not the earlier
+    run's kept as if it were its best."""
+    train(_cfg(tmp_path, "--always_save_checkpoint=False", "--max_iters=12"), data, echo=False)
+    out = tmp_path / "out"
+    train(_cfg(tmp_path, "--always_save_checkpoint=False"), data, callbacks=[_stop_at(3)], echo=False)
+    assert load_checkpoint(str(out / INTERRUPTED_NAME)).get("ckpt_pt_is_earlier_run") is True
+    again = train(_cfg(tmp_path, "--always_save_checkpoint=False", "--init_from=resume", "--max_iters=4"), data,
+                  echo=False)
+    assert again.iter_num == 5 and load_checkpoint(str(out / "ckpt.pt"))["iter_num"] == 5
+

@@ -96,20 +96,21 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
         return observed_length(a, b, diff, e.why)
     if length is None:
         return [], [f"training length not estimated: no val predicted at step {to:,}"], None
-    steps: list[Step] = []
-    if abs(length.miss) > Z80 * a.se:  # the run ended off its law: said, not left in the rest
-        steps.append(off_the_law(a, length.miss))
-    else:  # within the eval noise: the length share starts from where the run ended
-        length = replace(length, at=length.at + length.miss)
-    steps.append(length)
     notes = list(length.notes)
-    try:
-        sched = lr_schedule(a, b, fit, to, length.at)
+    end = int(a.facts.value("final_step") or a.facts.value("steps_done"))
+    try:  # from the law's value at `to`: the two shares below are the law's own differences
+        sched = lr_schedule(a, b, fit, to, length.at, inside=to <= end)
     except CannotExtrapolate as e:
         sched = None
         notes.append(f"LR schedule not estimated: {e.why}")
-    if sched is not None:
-        steps.append(sched)
+    estimated = [s for s in (length, sched) if s is not None and s.cause.interval != (0.0, 0.0)]
+    steps: list[Step] = []
+    if estimated and abs(length.miss) > Z80 * a.se:  # the run ended off its law: said, not left in the rest
+        steps.append(off_the_law(a, length.miss))
+        shift = 0.0
+    else:  # within the eval noise, or no share reads the law: the path goes on from where the run ended
+        shift = length.miss
+    steps += [replace(s, at=s.at + shift) for s in (length, sched) if s is not None]
     ev, it = a.run.curves()  # the lineage the fit reads, not an earlier run in the same file
     last = int(max(ev.step.max(initial=0), it.step.max(initial=0)))
     worse = Worse(last, a.run.config.trusted("init_from") == "resume", a.run.format.trainer == "nanogpt")

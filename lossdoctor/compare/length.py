@@ -82,9 +82,11 @@ def training_length(a: Side, fit: Extrapolator, to: int, how: str) -> Step | Non
         return None
     ratio = max(to, 1) / max(end, 1)
     v = here - there.mean  # one fit's own difference: its level at the end cancels
+    where = ("extrapolated to" if to > end else "read, inside the run, at")  # inside: its observed schedule
     cause = Cause("training length", v, (here - there.hi, here - there.lo),
-                  f"the worse run's own curve extrapolated to the better run's {how}, "
-                  f"{ratio:.1f}x its length (lossdoctor extrapolate, rerun)")
+                  f"the worse run's own curve {where} the better run's {how}, "
+                  f"{ratio:.1f}x its length (lossdoctor extrapolate, "
+                  f"{'rerun' if to > end else 'the fitted law on its own schedule'})")
     far = (f"training length is extrapolated {round(ratio, 1):g}x beyond the worse run: its interval is wide "
            "and its value is a model's, not a measurement",) if ratio > FAR else ()
     return Step(cause, there.mean, far, miss=a.start - here)
@@ -146,18 +148,20 @@ def length_observed(a: Side, b: Side, diff: tuple[KeyDiff, ...]) -> Step | None:
     return Step(cause, a.start - v, observed=True)
 
 
-def lr_schedule(a: Side, b: Side, fit: Extrapolator, to: int, at: float) -> Step | None:
+def lr_schedule(a: Side, b: Side, fit: Extrapolator, to: int, at: float, inside: bool = False) -> Step | None:
     """The same extrapolation with the better run's schedule shape; 0 when the shapes match,
-    None when a schedule is unknown or the fit predicts no val.
+    None when a schedule is unknown or the fit predicts no val. `at`: the law's value at
+    `to` on the worse run's own path (a rerun to `to`, or, `inside` the run, its observed
+    schedule, which the better run's shape is then compared with).
 
     Raises:
         CannotExtrapolate: the run does not allow a prediction.
     """
     if a.run.resumed_start() is not None or b.run.resumed_start() is not None:
         return None  # the LR before a resumed log's first step is not in it
-    sched = schedule_shape(a.run, b.run, to)
+    sched = schedule_shape(a.run, b.run, to, own=inside)
     if sched is None:
-        if schedule_shape(a.run, b.run, to, force=True) is None:
+        if schedule_shape(a.run, b.run, to, force=True, own=inside) is None:
             return None
         return Step(Cause("LR schedule", 0.0, (0.0, 0.0),
                           "the same schedule shape in both runs (warmup steps, decay to "
@@ -184,10 +188,11 @@ def _val(fit: Extrapolator, to: int, scenario: str, schedule: CustomSchedule | N
     return next((s.val for s in out if s.name == scenario), out[0].val)
 
 
-def schedule_shape(ra: Run, rb: Run, to: int, force: bool = False) -> CustomSchedule | None:
+def schedule_shape(ra: Run, rb: Run, to: int, force: bool = False, own: bool = False) -> CustomSchedule | None:
     """The better run's schedule shape stretched to `to` steps, at the worse run's peak LR,
     or None when the shapes match (nothing to estimate; with force, None only when a
-    schedule is unknown)."""
+    schedule is unknown). The shape is compared with a rerun of the worse run to `to`, or
+    with `own`, its own schedule (a `to` inside the run)."""
     from ..facts.schedule import schedule_params
     from ..fit.scenarios import CustomSchedule
     pa, pb = schedule_params(ra.config), schedule_params(rb.config)
@@ -200,9 +205,10 @@ def schedule_shape(ra: Run, rb: Run, to: int, force: bool = False) -> CustomSche
     shape = {"warmup_iters": int(round(pb["warmup_iters"] / span_b * to)),
              "lr_decay_iters": int(round(pb["lr_decay_iters"] / span_b * to)),
              "min_lr": pa["learning_rate"] * pb["min_lr"] / pb["learning_rate"]}
-    mine = {"warmup_iters": pa["warmup_iters"], "lr_decay_iters": to, "min_lr": pa["min_lr"]}  # a rerun
+    decay_a = pa["lr_decay_iters"] if own else to  # its own schedule, or a rerun's that ends at `to`
+    mine = {"warmup_iters": pa["warmup_iters"], "lr_decay_iters": decay_a, "min_lr": pa["min_lr"]}
     same = (abs(shape["warmup_iters"] - mine["warmup_iters"]) <= max(1, 0.01 * to)
-            and abs(shape["lr_decay_iters"] - to) <= max(1, 0.01 * to)
+            and abs(shape["lr_decay_iters"] - decay_a) <= max(1, 0.01 * to)
             and math.isclose(shape["min_lr"], mine["min_lr"], rel_tol=0.01) and pa["decay_lr"])
     if same and not force:
         return None

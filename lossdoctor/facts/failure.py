@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 
-from ..run import Dialect, Event
+from ..run import SLURM_CANCELLED, Dialect, Event
 from .base import Context, Fact, unknown
 
 __all__ = ["failure_kind", "failure_text", "failure_line", "has_checkpoint", "KINDS"]
@@ -36,7 +36,6 @@ KINDS = ("compile", "out of memory", "time limit", "terminated", "interrupted", 
 COMPILE = re.compile(r"torch\._(dynamo|inductor)|BackendCompilerFailed|InductorError|TorchDynamo", re.I)
 OOM = re.compile(r"OutOfMemoryError|out of memory|can't allocate memory|CUBLAS_STATUS_ALLOC_FAILED", re.I)
 INTERRUPTED = re.compile(r"^\s*KeyboardInterrupt\b|^\s*interrupted at iter \d+ \(Ctrl-C\)")  # the last: ours
-SLURM_CANCELLED = r"\*\*\* (?:JOB|STEP) \S+ ON \S+ CANCELLED AT"  # Slurm's own line, not a text that quotes it
 TIME_LIMIT = re.compile(SLURM_CANCELLED + r" \S+ DUE TO TIME LIMIT")
 NAN = re.compile(r"\b(nan|inf|non-finite|not finite)\b", re.I)
 TERMINATED = re.compile(SLURM_CANCELLED + r"|Received \d+ death signal|^\s*Killed\b|Terminated\b|\(SIGTERM\)")

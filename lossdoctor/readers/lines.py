@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from ..run import MAX_KEPT_UNPARSED, MAX_UNPARSED_CHARS
+from ..run import MAX_KEPT_UNPARSED, MAX_UNPARSED_CHARS, SLURM_CANCELLED
 
 NUM = r"(nan|-?inf|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
 STEP = r"(\d{1,18})"  # a step that fits int64; a longer number is no step (the line is not understood)
@@ -83,7 +83,7 @@ TRACEBACK = re.compile(r"^Traceback \(most recent call last\):")
 EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Failed))\b:?(.*)$")
 CPU_AUTOCAST = re.compile(r"^autocast on cpu: (\w+)")  # lossdoctor's trainer, where train.py has no autocast
 INTERRUPT = re.compile(
-    r"KeyboardInterrupt|\*\*\* (?:JOB|STEP) \S+ ON \S+ CANCELLED AT|Received \d+ death signal|"  # Slurm's own line
+    r"KeyboardInterrupt|" + SLURM_CANCELLED + r"|Received \d+ death signal|"
     r"^Killed\b|Aborted \(core dumped\)|Terminated\b|"
     r"^interrupted at iter \d+\b")  # lossdoctor's trainer, on Ctrl-C or SIGTERM
 FOREIGN = re.compile(

@@ -38,6 +38,11 @@ def load_checkpoint(path: str) -> dict[str, Any]:
     return nanogpt.load_checkpoint(path, require=nanogpt.RESUME_KEYS)
 
 
+# in ckpt_interrupted.pt: ckpt.pt beside it is an earlier run's, not this run's best (nanoGPT
+# ignores the key)
+EARLIER_RUN_KEY = "ckpt_pt_is_earlier_run"
+
+
 def resume_path(out_dir: str) -> str:
     """The checkpoint init_from='resume' reads: OUT_DIR/ckpt_interrupted.pt when it is
     newer than ckpt.pt (a run interrupted with always_save_checkpoint=False, whose ckpt.pt

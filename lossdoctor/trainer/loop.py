@@ -130,7 +130,8 @@ def _run(t: Trainer, out: Output, callbacks: list[Callback] | None, progress: bo
     if run.stopped is None:  # finished: a state saved at an earlier interruption is behind it now
         with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(c["out_dir"], INTERRUPTED_NAME))
-    resumed_best = c["init_from"] == "resume" and os.path.exists(t.checkpoint_path)  # never overwritten
+    resumed_best = (c["init_from"] == "resume" and os.path.exists(t.checkpoint_path)  # never overwritten
+                    and not t.earlier_ckpt)
     if run.stopped is None and run.saved is None and not resumed_best and (t.rank is None or t.rank.master):
         out.line(f"no checkpoint was saved during training (none at step 0, and no later eval improved "
                  f"the val loss): saving the final model to {t.checkpoint_path}")
@@ -208,8 +209,9 @@ class _Run:
         replaced. The log says how to resume: the same command with --init_from=resume (the
         same config file and flags, so the same run goes on)."""
         t, out_dir = self.t, self.t.cfg["out_dir"]
-        mine = self.saved is not None or t.cfg["init_from"] == "resume"  # else ckpt.pt is an earlier run's
+        mine = _ckpt_is_mine(self)
         beside = os.path.exists(t.checkpoint_path) and (not mine or not t.cfg["always_save_checkpoint"])
+        t.earlier_ckpt = beside and not mine
         self.save("interrupt", os.path.join(out_dir, INTERRUPTED_NAME) if beside else None)
         kept = ("" if not beside else f"; the best model stays in {t.checkpoint_path}" if mine else
                 f"; {t.checkpoint_path} is an earlier run's, left as it was")
@@ -220,8 +222,8 @@ class _Run:
         """The TrainResult, after the 'end' callback; TrainingStopped for a NaN or OOM stop."""
         t, ckpt_path = self.t, self.t.checkpoint_path
         if self.stopped and self.stopped.startswith(("non-finite", "out of memory")):
-            mine = self.saved is not None or t.cfg["init_from"] == "resume"  # else it is an earlier run's
-            kept = f"; the last good checkpoint is {ckpt_path}" if mine and os.path.exists(ckpt_path) else ""
+            kept = f"; the last good checkpoint is {ckpt_path}" if _ckpt_is_mine(self) and os.path.exists(ckpt_path) \
+                else ""
             raise TrainingStopped(f"{self.stopped}{kept}")
         ms = 1000 * float(np.median(self.times)) if self.times else None
         evals, out_dir = self.evals, t.cfg["out_dir"]
@@ -233,6 +235,13 @@ class _Run:
             checkpoint_path=self.saved or (ckpt_path if os.path.exists(ckpt_path) else None))
         _notify(self.callbacks, Event("end", t.iter_num, {"best_val_loss": float(t.best_val_loss)}))
         return result
+
+
+def _ckpt_is_mine(run: _Run) -> bool:
+    """Whether OUT_DIR/ckpt.pt is this run's: saved by it, or the one it resumed from (not
+    an earlier run's that its interrupted state was saved beside)."""
+    t = run.t
+    return not t.earlier_ckpt and (run.saved is not None or t.cfg["init_from"] == "resume")
 
 
 def _is_oom(text: str) -> bool:

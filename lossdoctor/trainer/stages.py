@@ -18,7 +18,7 @@ import numpy as np
 from .. import nanogpt
 from ..errors import InputError, LossdoctorError
 from . import ddp
-from .checkpoint import INTERRUPTED_NAME, load_checkpoint, resume_path, save_checkpoint, save_meta
+from .checkpoint import EARLIER_RUN_KEY, INTERRUPTED_NAME, load_checkpoint, resume_path, save_checkpoint, save_meta
 from .config import TrainConfig
 from .data import Data
 
@@ -69,6 +69,8 @@ class Trainer:
         self.cfg, self.raw_model, self.model, self.log = cfg, raw_model, model, log
         self.optimizer, self.scaler, self.ctx, self.model_args = optimizer, scaler, ctx, model_args
         self.iter_num, self.best_val_loss, self.steps = iter_num, best_val_loss, 0
+        # ckpt.pt is an earlier run's that this run has not replaced yet (its state was saved beside it)
+        self.earlier_ckpt = False
         self.rank, world = rank, (rank.world_size if rank is not None else 1)
         self.checkpoint_path = os.path.join(cfg["out_dir"], "ckpt.pt")
         self.tokens_per_iter: int = cfg["gradient_accumulation_steps"] * world * cfg["batch_size"] * cfg["block_size"]
@@ -125,8 +127,9 @@ class Trainer:
             compiled = cast("torch.nn.Module", torch.compile(model))
         if rank is not None:
             compiled = ddp.wrap(compiled, rank)  # after compile, as nanoGPT
-        return cls(c, data, model, compiled, optimizer, scaler, ctx, model_args, iter_num, best_val_loss, say,
-                   rank)
+        t = cls(c, data, model, compiled, optimizer, scaler, ctx, model_args, iter_num, best_val_loss, say, rank)
+        t.earlier_ckpt = bool(checkpoint is not None and checkpoint.get(EARLIER_RUN_KEY))
+        return t
 
     @property
     def lr(self) -> float:
@@ -222,6 +225,10 @@ class Trainer:
         state = {"model": self.raw_model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "model_args": self.model_args, "iter_num": self.iter_num,
                  "best_val_loss": self.best_val_loss, "config": config}
+        if path == self.checkpoint_path:
+            self.earlier_ckpt = False  # ckpt.pt is this run's from now on
+        elif self.earlier_ckpt:
+            state[EARLIER_RUN_KEY] = True  # so that a resume from it knows ckpt.pt is not its best
         self.log(f"saving checkpoint to {where}")
         meta = os.path.join(os.path.dirname(path) or ".", "meta.pkl")
         try:
