@@ -239,7 +239,7 @@ MAX_UNPARSED_CHARS = 500
 # Slurm's own line when it stops a job or step (slurmstepd names the node, srun and older
 # versions do not), as the readers' event scan and the failure facts read it; a text that
 # quotes its words is not it
-SLURM_CANCELLED = r"\*\*\* (?:JOB|STEP) \S+ (?:ON \S+ )?CANCELLED AT"
+SLURM_CANCELLED = r"\*\*\* (?:JOB|STEP) \d\S* (?:ON \S+ )?CANCELLED AT"  # a job or step id: 123, 123.0, 123+0
 
 
 @dataclass(frozen=True)

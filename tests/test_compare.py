@@ -562,9 +562,17 @@ def test_a_gap_within_the_noise_asks_for_no_longer_run(tmp_path):
 def test_a_better_run_at_a_constant_lr_gets_an_lr_schedule_share(tmp_path):
     small = (DIAG / "healthy_small" / "train.log").read_text()
     (tmp_path / "train.log").write_text("Overriding: decay_lr = False\n" + small)  # the same curve, said constant
-    c = _analysis(DIAG / "healthy_tiny", tmp_path / "train.log").comparison
+    tiny = (DIAG / "healthy_tiny" / "train.log").read_text().splitlines()
+    cut = next(i for i, line in enumerate(tiny) if line.startswith("iter 500:"))
+    (tmp_path / "tiny").mkdir()
+    (tmp_path / "tiny" / "train.log").write_text("\n".join(tiny[:cut + 1]) + "\n")  # the better run lies past it
+    c = _analysis(tmp_path / "tiny", tmp_path / "train.log").comparison
     share = next(a for a in c.attribution if a.cause == "LR schedule")
     assert "a constant LR of" in share.method and share.delta_val != 0.0
+    same = _analysis(DIAG / "healthy_tiny", tmp_path / "train.log").comparison  # equal lengths: inside the run
+    assert "LR schedule" not in {a.cause for a in same.attribution}
+    rest = next(a for a in same.attribution if a.cause == "model size")
+    assert "it also holds the share of decay_lr, which could not be estimated" in rest.method
 
 
 def test_a_summary_row_has_no_best_val_and_heads_alone_are_not_model_size():
@@ -698,23 +706,19 @@ def test_steps_to_reach_treats_a_length_it_cannot_predict_between_two_it_did_as_
     assert isinstance(r, Reachable) and r.steps == 2300
 
 
-def test_the_lr_schedule_share_is_the_law_s_own_difference_with_the_run_s_miss_left_out():
-    """At equal lengths, with warmups that differ: the LR share is the law's value on the
-    worse run's own schedule minus the law under the better run's shape, from one fit;
-    where the run's end lies off its law, that difference is not in the LR share."""
-    from lossdoctor.compare.length import schedule_shape
-    from lossdoctor.fit import Extrapolator
-    an = _analysis(FIXTURES / "diagnosis" / "py_healthy_ctx", FIXTURES / "diagnosis" / "py_ctx_decay")
-    c = an.comparison
-    worse = an.runs[c.other]
-    share = next(x for x in c.attribution if x.cause == "LR schedule").delta_val
-    end = int(an.facts[c.other].value("final_step"))
-    sched = schedule_shape(worse, an.runs[c.reference], end, own=True)
-    assert sched is not None
-    fit = Extrapolator(worse)
-    own = fit.extrapolate(end, scenarios=("rerun",)).scenarios[0].val.mean
-    custom = next(x.val.mean for x in fit.extrapolate(end, scenarios=("custom",), schedule=sched).scenarios
-                  if x.name == "custom")
-    assert share == pytest.approx(own - custom, abs=1e-9)
+def test_no_lr_schedule_share_is_estimated_inside_the_worse_run(tmp_path):
+    """lr2e-3's 5,000-step run cut at step 2,250 against its 2,000-step run (same config
+    and seed, a decay to 2,000 instead of 5,000): the better run's length lies inside the
+    worse run (past its last eval, before its last iteration), where the law, fitted to the
+    run's own schedule, predicts a shorter decay with the wrong sign; so the decay is left
+    to the rest, named, and the shares still sum to the gap."""
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    lines = (FIXTURES / "long" / "lr2e-3-5000" / "train.log").read_text().splitlines()
+    (cut / "train.log").write_text("\n".join(lines[:2259]) + "\n")
+    c = _analysis(cut, FIXTURES / "long" / "lr2e-3-2000").comparison
+    causes = {x.cause: x for x in c.attribution}
+    assert "LR schedule" not in causes and "inside the run" in causes["training length"].method
+    assert any(n.startswith("LR schedule not estimated") for n in c.notes)
+    assert c.unexplained is not None and "lr_decay_iters" in c.unexplained.method
     assert math.isclose(_total(c), c.gap, abs_tol=1e-9)
-

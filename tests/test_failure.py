@@ -128,3 +128,13 @@ def test_each_form_of_slurm_s_time_limit_line_is_a_time_limit(line):
     from conftest import FIXTURES, parse_text
     text = "\n".join((FIXTURES / "long" / "batch8-2000" / "train.log").read_text().splitlines()[:300] + [line])
     assert lossdoctor.compute_facts(parse_text(text)).value("failure_kind") == "time limit"
+
+
+def test_a_quoted_or_placeholder_slurm_line_is_no_stop():
+    import re
+
+    from lossdoctor.facts.failure import TERMINATED, TIME_LIMIT
+    for text in ("*** JOB ... CANCELLED AT ... DUE TO TIME LIMIT ***", "*** JOB WAS CANCELLED AT midnight"):
+        assert not TIME_LIMIT.search(text) and not TERMINATED.search(text)
+    spaced = "slurmstepd: error: *** JOB 42 ON n1 CANCELLED AT Tue Apr 7 08:18 DUE TO TIME LIMIT ***"
+    assert TIME_LIMIT.search(spaced) and re.search("CANCELLED", spaced)  # a SLURM_TIME_FORMAT with spaces

@@ -75,7 +75,7 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     causes += [s.cause for s in steps]
     rest = (steps[-1].at if steps else a.start) - b.start  # at equal length and schedule
     device = device_precision(diff, w)
-    config = config_rest(a, b, diff, rest, w, _rest_at(steps, fa, fb, bool(b.overfit)))
+    config = config_rest(a, b, diff, rest, w, _rest_at(steps, fa, fb, bool(b.overfit)), steps)
     causes += [c for c in (device, config) if c is not None]
     unseen = not (ra.config.seen and rb.config.seen)
     return Attribution(tuple(causes), unexplained(diff, rest, w, unseen, steps, why), tuple(notes), reach)
@@ -97,9 +97,9 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
     if length is None:
         return [], [f"training length not estimated: no val predicted at step {to:,}"], None
     notes = list(length.notes)
-    end = int(a.facts.value("final_step") or a.facts.value("steps_done"))
+    last = fit.extrapolate(max(to, 1), scenarios=("rerun",)).last_step  # made once: what `to` is inside of
     try:  # from the law's value at `to`: the two shares below are the law's own differences
-        sched = lr_schedule(a, b, fit, to, length.at, inside=to <= end)
+        sched = lr_schedule(a, b, fit, to, length.at, inside=to <= last)
     except CannotExtrapolate as e:
         sched = None
         notes.append(f"LR schedule not estimated: {e.why}")
@@ -189,12 +189,16 @@ def _matched(steps: Sequence[Step]) -> tuple[bool, bool]:
 
 
 def config_rest(a: Side, b: Side, diff: tuple[KeyDiff, ...], rest: float, w: float,
-                at: str = "at equal tokens and schedule") -> Cause | None:
+                at: str = "at equal tokens and schedule", steps: list[Step] | None = None) -> Cause | None:
     """The rest (`at` the point the path reached), put on the learning keys that still
-    differ; None when none does."""
+    differ, with the schedule keys whose share the path's `steps` did not estimate; None
+    when none does."""
     learning = _rest_keys(diff)
     if not learning:
         return None
+    missed = _missed(diff, steps or [])
+    left = (f"; it also holds the share of {', '.join(missed)}, which could not be estimated (the notes say why)"
+            if missed else "")
     keys = ", ".join(f"{d.key} {d.other} vs {d.reference}" for d in learning)
     na, nb = a.facts.value("params"), b.facts.value("params")
     size = ""
@@ -207,7 +211,7 @@ def config_rest(a: Side, b: Side, diff: tuple[KeyDiff, ...], rest: float, w: flo
     unseen = (f"; {len(hidden)} learning keys one log does not show ({', '.join(hidden)}) may hold part of it"
               if hidden else "")
     return Cause(rest_name({d.key for d in learning}), rest, (rest - w, rest + w),
-                 f"the rest {at}, on the keys that differ ({keys}){unseen}; two runs "
+                 f"the rest {at}, on the keys that differ ({keys}){unseen}{left}; two runs "
                  f"cannot split it between them: runs that change one key at a time can (`lossdoctor verify` "
                  f"with both runs trains them, one key at a time over seeds){size}")
 
@@ -236,9 +240,7 @@ def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float, unseen: bool =
         return Cause("unexplained", rest, (rest - w, rest + w),
                      f"a log shows no config{what}, so nothing is put on config; its header or ckpt.pt would "
                      "let the rest be split")
-    length, schedule = _matched(steps or ())
-    missed = [d.key for d in known(diff) if d.kind == "learning" and d.key in SCHEDULE_SHAPE
-              and not (schedule or d.key == "max_iters" and length)]
+    missed = _missed(diff, steps or [])
     if missed:
         return Cause("unexplained", rest, (rest - w, rest + w),
                      f"the runs differ in {', '.join(missed)} (training length and schedule keys), whose share "
@@ -267,6 +269,14 @@ def rest_name(keys: set[str]) -> str:
     if keys - {k for _, ks in GROUPS for k in ks}:
         names.append("other config")
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _missed(diff: tuple[KeyDiff, ...], steps: list[Step]) -> list[str]:
+    """The training length and schedule keys that differ and whose share the path's steps
+    did not estimate."""
+    length, schedule = _matched(steps)
+    return [d.key for d in known(diff) if d.kind == "learning" and d.key in SCHEDULE_SHAPE
+            and not (schedule or d.key == "max_iters" and length)]
 
 
 def hidden_keys(diff: tuple[KeyDiff, ...]) -> list[str]:

@@ -82,11 +82,11 @@ def training_length(a: Side, fit: Extrapolator, to: int, how: str) -> Step | Non
         return None
     ratio = max(to, 1) / max(end, 1)
     v = here - there.mean  # one fit's own difference: its level at the end cancels
-    where = ("extrapolated to" if to > end else "read, inside the run, at")  # inside: its observed schedule
+    past = to > x.last_step  # as extrapolate decides it: inside, the law on the run's own schedule
     cause = Cause("training length", v, (here - there.hi, here - there.lo),
-                  f"the worse run's own curve {where} the better run's {how}, "
-                  f"{ratio:.1f}x its length (lossdoctor extrapolate, "
-                  f"{'rerun' if to > end else 'the fitted law on its own schedule'})")
+                  f"the worse run's own curve {'extrapolated to' if past else 'read, inside the run, at'} the better "
+                  f"run's {how}, {ratio:.1f}x its length (lossdoctor extrapolate, "
+                  f"{'rerun' if past else 'the fitted law on its own schedule'})")
     far = (f"training length is extrapolated {round(ratio, 1):g}x beyond the worse run: its interval is wide "
            "and its value is a model's, not a measurement",) if ratio > FAR else ()
     return Step(cause, there.mean, far, miss=a.start - here)
@@ -160,6 +160,10 @@ def lr_schedule(a: Side, b: Side, fit: Extrapolator, to: int, at: float, inside:
     if a.run.resumed_start() is not None or b.run.resumed_start() is not None:
         return None  # the LR before a resumed log's first step is not in it
     sched = schedule_shape(a.run, b.run, to, own=inside)
+    if sched is not None and inside:  # the law, fitted to the run's own schedule, predicts another inside it
+        from ..fit.extrapolate import CannotExtrapolate  # with the wrong sign on the runs that measure it
+        raise CannotExtrapolate("the better run is no longer than the worse one, and inside the worse run the "
+                                "law is not measured on a schedule other than the one it ran")
     if sched is None:
         if schedule_shape(a.run, b.run, to, force=True, own=inside) is None:
             return None
@@ -172,8 +176,8 @@ def lr_schedule(a: Side, b: Side, fit: Extrapolator, to: int, at: float, inside:
     v = at - c.mean
     half = abs(v) / 2 + a.se  # two predictions of one fit: half the share, plus noise
     return Step(Cause("LR schedule", v, (v - half, v + half),
-                      "the same extrapolation with the better run's schedule shape "
-                      f"(warmup, decay, min_lr ratio): {_sched_text(sched)}"), c.mean)
+                      "the same extrapolation with the better run's schedule shape, against a rerun of the worse "
+                      f"run to that length (warmup, decay, min_lr ratio): {_sched_text(sched)}"), c.mean)
 
 
 def known(diff: tuple[KeyDiff, ...]) -> list[KeyDiff]:

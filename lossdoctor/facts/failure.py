@@ -36,7 +36,7 @@ KINDS = ("compile", "out of memory", "time limit", "terminated", "interrupted", 
 COMPILE = re.compile(r"torch\._(dynamo|inductor)|BackendCompilerFailed|InductorError|TorchDynamo", re.I)
 OOM = re.compile(r"OutOfMemoryError|out of memory|can't allocate memory|CUBLAS_STATUS_ALLOC_FAILED", re.I)
 INTERRUPTED = re.compile(r"^\s*KeyboardInterrupt\b|^\s*interrupted at iter \d+ \(Ctrl-C\)")  # the last: ours
-TIME_LIMIT = re.compile(SLURM_CANCELLED + r" \S+ DUE TO TIME LIMIT")
+TIME_LIMIT = re.compile(SLURM_CANCELLED + r" .{1,40}? DUE TO TIME LIMIT")  # the time as SLURM_TIME_FORMAT has it
 NAN = re.compile(r"\b(nan|inf|non-finite|not finite)\b", re.I)
 TERMINATED = re.compile(SLURM_CANCELLED + r"|Received \d+ death signal|^\s*Killed\b|Terminated\b|\(SIGTERM\)")
 # what only reports that another failure stopped the process: the one before it is the cause

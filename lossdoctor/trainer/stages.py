@@ -219,15 +219,15 @@ class Trainer:
         values as given rather than this rank's."""
         where = self.cfg["out_dir"] if path is None else (os.path.dirname(path) or ".")
         path = self.checkpoint_path if path is None else path
+        if path == self.checkpoint_path:
+            self.earlier_ckpt = False  # ckpt.pt is this run's from now on (on every rank)
         if self.rank is not None and not self.rank.master:
             return path
         config = self.cfg if self.rank is None else dict(self.rank.config)
         state = {"model": self.raw_model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "model_args": self.model_args, "iter_num": self.iter_num,
                  "best_val_loss": self.best_val_loss, "config": config}
-        if path == self.checkpoint_path:
-            self.earlier_ckpt = False  # ckpt.pt is this run's from now on
-        elif self.earlier_ckpt:
+        if self.earlier_ckpt and path != self.checkpoint_path:
             state[EARLIER_RUN_KEY] = True  # so that a resume from it knows ckpt.pt is not its best
         self.log(f"saving checkpoint to {where}")
         meta = os.path.join(os.path.dirname(path) or ".", "meta.pkl")
