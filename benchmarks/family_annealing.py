@@ -31,16 +31,16 @@ MEMORY_SHIFTS = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (2.0, 0.0), (2.0, 2.0), (3.
 
 @contextlib.contextmanager
 def area_power(p: float) -> Iterator[None]:
-    """The LR area S1 summed as eta^p (times the repeated-data worth, where it counts)."""
+    """The LR area S1 summed as eta^p: each step's area counted at eta^(p - 1) of its worth
+    (areas.Eta's `worth`, which S1 alone reads; the annealing drops stay eta's own)."""
     from lossdoctor.fit import areas
+    init = areas.Eta.__init__
 
-    def s1(self: areas.Eta, steps: np.ndarray) -> np.ndarray:
-        if self._s1 is None:
-            area = self.e ** p if self.worth is None else self.e ** p * self.worth
-            self._s1 = np.concatenate([[0.0], np.cumsum(area)])
-        out: np.ndarray = self._s1[np.asarray(steps, int)]
-        return out
-    with mock.patch.object(areas.Eta, "s1", s1):
+    def powered(self: areas.Eta, e: np.ndarray, like: areas.Eta | None = None,
+                worth: np.ndarray | None = None) -> None:
+        extra = np.asarray(e, float) ** (p - 1)  # p >= 1: eta of 0 counts 0
+        init(self, e, like, extra if worth is None else worth * extra)
+    with mock.patch.object(areas.Eta, "__init__", powered):
         yield
 
 

@@ -103,7 +103,7 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
     except CannotExtrapolate as e:
         sched = None
         notes.append(f"LR schedule not estimated: {e.why}")
-    estimated = [s for s in (length, sched) if s is not None and s.cause.interval != (0.0, 0.0)]
+    estimated = [s for s in (length, sched) if s is not None and not s.cause.by_construction]
     steps: list[Step] = []
     if estimated and abs(length.miss) > Z80 * a.se:  # the run ended off its law: said, not left in the rest
         steps.append(off_the_law(a, length.miss))

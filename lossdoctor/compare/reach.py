@@ -45,10 +45,10 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     r = steps_to_reach(fit, worse.last, target, what)
     if isinstance(r, Reachable) or not worse.nanogpt:
         return r
-    differ = [d for d in diff if d.kind == "learning" and d.reference is not None and d.other is not None
-              and d.key not in LENGTH_KEYS + NOT_COPIED]  # shown by both, other than the length
-    keys = [d for d in diff if d.kind == "learning" and d.key in NANOGPT_KEYS and d.reference is not None
-            and d.key not in LENGTH_KEYS + NOT_COPIED]
+    better = [d for d in diff if d.kind == "learning" and d.reference is not None
+              and d.key not in LENGTH_KEYS + NOT_COPIED]  # the better run's settings, other than its length
+    keys = [d for d in better if d.key in NANOGPT_KEYS]
+    differ = [d for d in better if d.other is not None]  # shown by both
     flags = [f for f in (_flag(d) for d in keys) if f is not None]
     unflagged = [d.key for d in differ if d.key not in NANOGPT_KEYS or _flag(d) is None]
     iters_b, at_best = _length(fb)
@@ -93,7 +93,7 @@ def steps_to_reach(fit: Extrapolator, last: int, target: float, what: str = "smo
     val reaches `target`, searched from the run's `last` step up to MAX_HORIZON (5x) it and
     the farthest step its epochs allow; or why it cannot. The rerun's val falls with its
     length, so the first of LENGTHS that reaches is narrowed down by bisection."""
-    from ..fit.extrapolate import CannotExtrapolate
+    from ..fit.extrapolate import BeyondEpochs, CannotExtrapolate
     if last <= 0:
         return Unreachable("the run's length is unknown", target=target, what=what)
     longest = max(int(LENGTHS[-1] * last) // 100 * 100, 100)  # within what extrapolate predicts
@@ -105,7 +105,7 @@ def steps_to_reach(fit: Extrapolator, last: int, target: float, what: str = "smo
             continue
         try:
             hit = search.at(to)
-        except _Beyond as e:  # past the epochs measured: the farthest step they allow, then stop
+        except BeyondEpochs as e:  # past the epochs measured: the farthest step they allow, then stop
             farthest = None if e.farthest is None else e.farthest // 100 * 100
             if farthest is None or farthest <= below:
                 return search.unreachable(e.why, e.limit, below)
@@ -128,14 +128,6 @@ def steps_to_reach(fit: Extrapolator, last: int, target: float, what: str = "smo
                        "extrapolation is measured at", steps_tried=longest, target=target, what=what)
 
 
-class _Beyond(Exception):
-    """A length past the epochs the extrapolation is measured at."""
-
-    def __init__(self, why: str, limit: float, farthest: int | None) -> None:
-        super().__init__(why)
-        self.why, self.limit, self.farthest = why, limit, farthest
-
-
 class _Search:
     """The rerun predictions asked so far, each once."""
 
@@ -146,11 +138,7 @@ class _Search:
     def at(self, to: int) -> Reachable | Unreachable | None:
         """The rerun of `to` steps where it reaches the target, None where it does not, and
         Unreachable where no val is predicted there."""
-        from ..fit.extrapolate import BeyondEpochs
-        try:
-            scenario = self.fit.extrapolate(to, scenarios=("rerun",)).scenarios[0]
-        except BeyondEpochs as e:
-            raise _Beyond(e.why, e.limit, e.farthest) from None
+        scenario = self.fit.extrapolate(to, scenarios=("rerun",)).scenarios[0]  # BeyondEpochs for the caller
         s = scenario.val
         if s is None:  # refused there (a loss below zero, a val past its minimum): no length is promised
             return Unreachable(scenario.note or f"no val predicted at {to:,} steps", steps_tried=self.tried,
@@ -169,7 +157,7 @@ class _Search:
             mid = (lo + hi) // 2
             try:
                 found = self.at(mid * 100)
-            except (CannotExtrapolate, _Beyond):  # between two lengths it predicts: not expected; not promised
+            except CannotExtrapolate:  # between two lengths it predicts: not expected; not promised
                 found = None
             if isinstance(found, Reachable):
                 hi, hit = mid, found

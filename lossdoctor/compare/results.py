@@ -20,6 +20,12 @@ class Cause:
     interval: tuple[float, float]  # 80%
     method: str
 
+    @property
+    def by_construction(self) -> bool:
+        """A share of 0 that the path gives by construction (equal lengths, the same
+        schedule shape), not an estimate: no interval."""
+        return self.delta_val == 0.0 and self.interval == (0.0, 0.0)
+
 
 @dataclass(frozen=True)
 class KeyDiff:

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import config as C
 from ..facts import Facts
-from ..facts.curve import MIN_RESIDUAL_EVALS, MIN_TAIL_EVALS
+from ..facts.curve import MIN_RESIDUAL_EVALS, MIN_TAIL_EVALS, tail_indices
 from ..nanogpt import MACHINE_DEPENDENT_DEFAULTS
 from ..run import Run
 from .results import DERIVED, UNKNOWN_ORIGIN, ConfigScalar, Derived, KeyDiff, Overlap, OverlapPoint, Pair, TableRow
@@ -301,7 +301,6 @@ def _smoothed(run: Run, metric: str, final_: float, least: int = MIN_TAIL_EVALS)
     """A straight line through the tail evals (the ones val_slope uses: `least` of them or
     more), read at the last step: the final value without its eval noise (a line, not the
     law, so that a curve that has turned up is smoothed too)."""
-    from ..facts.curve import tail_indices
     ev = run.curves()[0]
     tail = tail_indices(ev.step, least)
     if tail is None:

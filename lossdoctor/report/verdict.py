@@ -170,7 +170,7 @@ def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
                     key=lambda a: -abs(a.delta_val))
     rows = [(a.cause, f"{a.delta_val:+.4f}", f"(80%: {a.interval[0]:+.3f} to {a.interval[1]:+.3f})") for a in causes
             if not (abs(a.delta_val) < 5e-5 and a.cause in ("unexplained", "device/precision numerics"))
-            and not (a.delta_val == 0.0 and a.interval == (0.0, 0.0))]  # no share by construction
+            and not a.by_construction]
     if causes:  # (nothing assigned to unexplained or device, or none by construction: in the table below)
         out.append(hanging("  ", _Causes(rows)))
     else:  # nothing attributed: say why (a run that never trained)

@@ -227,7 +227,7 @@ class Trainer:
         state = {"model": self.raw_model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "model_args": self.model_args, "iter_num": self.iter_num,
                  "best_val_loss": self.best_val_loss, "config": config}
-        if self.earlier_ckpt and path != self.checkpoint_path:
+        if self.earlier_ckpt:  # (cleared above for a save to ckpt.pt)
             state[EARLIER_RUN_KEY] = True  # so that a resume from it knows ckpt.pt is not its best
         self.log(f"saving checkpoint to {where}")
         meta = os.path.join(os.path.dirname(path) or ".", "meta.pkl")
