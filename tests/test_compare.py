@@ -722,3 +722,27 @@ def test_no_lr_schedule_share_is_estimated_inside_the_worse_run(tmp_path):
     assert any(n.startswith("LR schedule not estimated") for n in c.notes)
     assert c.unexplained is not None and "lr_decay_iters" in c.unexplained.method
     assert math.isclose(_total(c), c.gap, abs_tol=1e-9)
+
+
+def test_two_logs_without_config_say_the_differing_keys_are_unknown_not_none(tmp_path):
+    from rich.console import Console
+
+    from lossdoctor.report.compare import render
+    paths = []
+    for name in ("healthy_tiny", "healthy_small"):  # their metric lines alone: no header, no config
+        lines = (DIAG / name / "train.log").read_text().splitlines(keepends=True)
+        (tmp_path / f"{name}.log").write_text("".join(x for x in lines if x.startswith(("step ", "iter "))))
+        paths.append(tmp_path / f"{name}.log")
+    an = _analysis(*paths)
+    text = {}
+    for verbose in (False, True):
+        console = Console(file=io.StringIO(), width=80, color_system=None, legacy_windows=False)
+        console.print(render(an.comparison, list(an.runs), verbose=verbose))
+        text[verbose] = " ".join(console.file.getvalue().replace("│", " ").split())
+    assert "neither log shows its config: which keys differ is unknown" in text[False]
+    assert "0 config keys differ" not in text[False]
+    assert "(unknown) no config shown no config shown" in text[True] and "(none)" not in text[True]
+    with_config = _analysis(DIAG / "healthy_small", DIAG / "healthy_small")
+    console = Console(file=io.StringIO(), width=80, color_system=None, legacy_windows=False)
+    console.print(render(with_config.comparison, list(with_config.runs), verbose=True))
+    assert "(none)" in console.file.getvalue()  # both show their config, and it is the same

@@ -165,10 +165,12 @@ def test_no_header_leaves_config_untrusted():
 def test_file_cut_mid_line_is_not_a_value():
     run = parse_text(ITER.format(10, 3, 1, 1) + "iter 4399")
     assert len(run.iters) == 1 and run.line_counts["truncated"] == 1
+    assert any(n.startswith("the last line (2: 'iter 4399') is cut short and was not read") for n in run.notes)
     run = parse_text(ITER.format(10, 3, 1, 1) + "step 2000: train loss 1.4000, val loss 1.5")
     assert len(run.evals) == 0 and [e.kind for e in run.events] == ["truncated"]
     run = parse_text(ITER.format(10, 3, 1, 1) + ITER.format(11, 3, 1, 1).rstrip("\n"))
     assert len(run.iters) == 2  # complete to the last character: kept
+    assert not any("cut short" in n for n in run.notes)
 
 
 def test_wandb_stderr_warnings_and_tracebacks_are_understood():
@@ -276,3 +278,30 @@ def test_many_odd_lines_of_one_length_fall_back_to_the_grammar():
     run = parse_text(odd + good)
     assert run.n_unparsed == 40 and list(run.iters.step) == list(range(10, 50))
     assert not taken[:40].any()  # never taken by the fast path; the grammar read the good ones
+
+
+SAMPLE_PY = ("Overriding: out_dir = out-shakespeare-char\nOverriding: device = mps\nnumber of parameters: 10.65M\n"
+             "Loading meta from data/shakespeare_char/meta.pkl...\n\nNurse:\nMadam, what says your friend?\n"
+             "---------------\n")
+TRAIN_PY = ("Overriding: out_dir = out-shakespeare-char\nOverriding: device = cpu\n"
+            "tokens per iteration will be: 16,384\nInitializing a new model from scratch\n"
+            "number of parameters: 10.65M\nstep 0: train loss 4.2874, val loss 4.2823\n"
+            + ITER.format(0, 4.27, 9, -100))
+
+
+def test_sample_py_output_after_a_run_is_no_run_and_sets_no_config():
+    run = parse_text(TRAIN_PY + SAMPLE_PY)
+    assert len(run.segments) == 1 and run.config.trusted("device") == "cpu"  # sample.py's mps is not the run's
+    assert any(n.startswith("lines 8-15 are sample.py's output") for n in run.notes)
+
+
+def test_sample_py_output_alone_is_not_a_training_log(tmp_path):
+    import lossdoctor
+    from lossdoctor.errors import InputError
+    path = tmp_path / "samples.txt"
+    path.write_text(SAMPLE_PY)
+    with pytest.raises(InputError, match="no lines of a training log found"):
+        lossdoctor.load(str(path))
+    path.write_text(SAMPLE_PY.replace("Loading meta from data/shakespeare_char/meta.pkl...",
+                                      "tokens per iteration will be: 16,384"))
+    assert lossdoctor.load(str(path)).segments  # train.py's header: a run that stopped before its first metric

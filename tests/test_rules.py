@@ -504,6 +504,20 @@ def test_known_of_a_let_that_failed_is_false(tmp_path):
     assert isinstance(check(rule, {"max_iters": 10}), Finding)  # r failed: not known, so the rule fires
 
 
+def test_a_setting_the_log_does_not_show_is_named_in_the_runs_trainer_terms():
+    from lossdoctor.diagnose import check
+    from lossdoctor.facts.base import unknown
+    rule = BUILTIN.get("LD501")
+    case = {"val_rise_z": 215.0, "train_falling_after_best": True, "best_val": 1.4681, "best_val_step": 2000,
+            "val_rise": 0.2216, "final_step": 5000, "final_train": 0.6305, "final_val": 1.6897}
+    facts = {k: unknown(k, "", "config", "not in the log") for k in ("always_save_checkpoint", "dropout")}
+    nanogpt = check(rule, case, facts)
+    assert "(the log does not show always_save_checkpoint, dropout: the run may have these already)" in nanogpt.advice
+    hf = check(rule, case, facts, trainer="hf")  # the Trainer keeps its best model with its own flag
+    assert "(the log does not show --load_best_model_at_end, dropout: the run may have these already)" in hf.advice
+    assert "in nanoGPT, always_save_checkpoint=False" in hf.advice  # the rule's nanoGPT example says whose it is
+
+
 def test_a_flag_for_a_setting_the_log_does_not_show_says_the_run_may_have_it():
     import lossdoctor
     from conftest import shared_path

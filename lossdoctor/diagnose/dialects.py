@@ -71,6 +71,13 @@ NOTES: dict[tuple[str, str], str] = {
 }
 
 
+def setting(key: str, trainer: str) -> str:
+    """How `trainer`'s users know nanoGPT's `key`: its flag's name where it has one
+    (the Trainer's --load_best_model_at_end for always_save_checkpoint), else the key."""
+    flag = FLAGS.get(trainer, {}).get(key)
+    return flag.split("{")[0].rstrip(" =") if flag else key
+
+
 def translate(flags: str, trainer: str, val_name: str | None = None) -> tuple[str, str | None]:
     """nanoGPT `--key=value` flags in `trainer`'s syntax, and a note naming what cannot be
     (the keys without a flag; with none left, the flags are empty). nanoGPT's own runs keep

@@ -106,7 +106,7 @@ def diagnose(run: Run, facts: Facts | None = None, rules: RuleSet | None = None,
     rules = rules if rules is not None else load_rules()
     values = {name: f.value for name, f in facts.items() if f.known}  # unknown: absent
     effects = _Extrapolations(run, extrapolator)
-    out = apply(rules, values, facts, effects)
+    out = apply(rules, values, facts, effects, trainer=run.format.trainer)
     findings = tuple(_in_dialect(f, run.format.trainer, run.measures.val_name) for f in out.findings)
     return Diagnosis(findings, out.not_applicable, out.passed, tuple(str(e) for e in rules.errors))
 
@@ -121,11 +121,11 @@ def _in_dialect(finding: Finding, trainer: str, val_name: str | None = None) -> 
 
 
 def apply(rules: RuleSet, values: Mapping[str, Any], facts: Facts | None = None,
-          effects: _Extrapolations | None = None) -> Diagnosis:
+          effects: _Extrapolations | None = None, trainer: str = "nanogpt") -> Diagnosis:
     findings: list[Finding] = []
     skipped, passed = [], []
     for rule in rules.rules:
-        res = check(rule, values, facts, effects)
+        res = check(rule, values, facts, effects, trainer)
         if isinstance(res, Finding):
             findings.append(res)
         elif isinstance(res, NotApplicable):
@@ -152,8 +152,9 @@ def _overridden(findings: list[Finding], rules: RuleSet) -> list[Finding]:
 
 
 def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
-          effects: _Extrapolations | None = None) -> Finding | NotApplicable | None:
-    """The rule on these fact values: a Finding, NotApplicable (with why), or None (passed)."""
+          effects: _Extrapolations | None = None, trainer: str = "nanogpt") -> Finding | NotApplicable | None:
+    """The rule on these fact values: a Finding, NotApplicable (with why), or None (passed).
+    `trainer` (the run's, Format.trainer) names the settings its notes speak of."""
     scope: dict[str, Any] = {**values, **rule.params}
     why_not: dict[str, str] = {}  # let name -> why it has no value
     failed: dict[str, Failed] = {}  # lets that raised: reading one fails again, in `when` and later lets
@@ -184,7 +185,7 @@ def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
                 flags = rule.flags.render(scope)
             except TemplateError as e:
                 return NotApplicable(rule.id, f"cannot write its flags: {e}")
-            flags, advice_note = _not_already(flags, values, facts)
+            flags, advice_note = _not_already(flags, values, facts, trainer)
             flags, unused = _schedule_unused(flags, values)
             advice_note = " ".join(n for n in (advice_note, unused) if n) or None
     evidence = {}
@@ -213,11 +214,14 @@ def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
 ACTIONS = frozenset({"init_from", "max_iters", "lr_decay_iters", "eval_interval", "log_interval", "out_dir"})
 
 
-def _not_already(flags: str, values: Mapping[str, Any], facts: Facts | None = None) -> tuple[str, str | None]:
+def _not_already(flags: str, values: Mapping[str, Any], facts: Facts | None = None,
+                 trainer: str = "nanogpt") -> tuple[str, str | None]:
     """`flags` without those whose value the run already has (its known fact of the same
     name: the config setting, or the model's shape), and a note naming those, or None; a
     value inferred from a config file (readers/infer.py) is said to be, and a key the log
-    does not show (its fact unknown) is named: the flag may set what already ran."""
+    does not show (its fact unknown) is named, by `trainer`'s flag for it where it has one
+    (dialects.setting): the flag may set what already ran."""
+    from .dialects import setting
     keep, already, unseen = [], [], []
     for word in flags.split():
         key, text = word[2:].split("=", 1)
@@ -227,7 +231,7 @@ def _not_already(flags: str, values: Mapping[str, Any], facts: Facts | None = No
         else:
             keep.append(word)
             if facts is not None and key in facts and not facts[key].known and key not in ACTIONS:
-                unseen.append(key)  # a setting the log does not show: it may be what ran
+                unseen.append(setting(key, trainer))  # a setting the log does not show: it may be what ran
     notes = ([f"the run already has {', '.join(already)}"] if already else []) + (
         [f"the log does not show {', '.join(unseen)}: the run may have {'these' if len(unseen) > 1 else 'it'} "
          "already"] if unseen else [])

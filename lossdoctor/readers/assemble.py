@@ -9,6 +9,7 @@ import numpy as np
 from .. import config as C
 from ..nanogpt import BATCH_KEYS, MODEL_KEYS, gpt2_model_args
 from ..run import Dialect, EvalCurve, Event, EventKind, Header, IterCurve, ModelArgs, Run, Segment, UnparsedLine
+from . import others
 from .infer import infer_config
 from .lines import STARTS_PROCESS
 from .nanogpt import Record, Scan
@@ -24,6 +25,8 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
     metric_line, metric_step = _merge(iters[:2], evals[:2])
     bounds = _header_bounds(records, metric_line)
     bounds = _regression_bounds(bounds, metric_line, metric_step)
+    samples = others.sample_spans(bounds, records, metric_line, scan.n_lines)
+    bounds, records = others.without(bounds, records, samples)
     bnd = np.array(bounds, np.int64)
 
     def seg_of(lines: np.ndarray) -> np.ndarray:
@@ -64,6 +67,8 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
     if inferred is not None and inferred[0] is not None:
         run = inferred[0]
     notes = _notes(scan, run, header, inferred[1] if inferred else None)
+    notes += tuple(f"lines {s.first:,}-{s.last:,} are sample.py's output (its overrides and samples, no "
+                   "training): not read as a run" for s in samples)
     if iter_repeats or eval_repeats:
         notes += (f"{iter_repeats:,} iteration and {eval_repeats:,} eval lines repeat the line of their kind "
                   "before them exactly (the log written twice, as by two `tee`s): each is counted once",)
@@ -372,6 +377,12 @@ def _notes(scan: Scan, run: Run, header: Header, inferred: str | None) -> tuple[
     ws = max((s.world_size for s in run.segments), default=1)
     if ws > 1:
         notes.append(f"{ws} ranks printed the header (DDP); metrics come from rank 0")
+    cut = next((r for r in reversed(scan.records) if r.kind == "truncated"), None)
+    if cut is not None:  # a metric line with no newline that stops before its last value
+        shown = cut.text.strip()
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        notes.append(f"the last line ({cut.line:,}: '{shown}') is cut short and was not read: the file was "
+                     "copied while the run was writing it, or the run stopped in the middle of the line")
     if scan.iter_stride > 1:
         notes.append(f"{scan.counts['iter']:,} iteration lines: one in {scan.iter_stride} is kept (and the last), "
                      "to bound memory; iteration facts use those, eval lines are all kept")

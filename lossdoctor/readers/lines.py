@@ -81,6 +81,8 @@ WANDB = re.compile(r"^wandb:")
 WARNING = re.compile(r"\b[A-Z]\w*Warning: |^WARNING[: ]|^W\d{4} \d\d:\d\d:\d\d")
 TRACEBACK = re.compile(r"^Traceback \(most recent call last\):")
 EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Failed))\b:?(.*)$")
+# sample.py's own lines (train.py prints neither): its meta.pkl, or its GPT-2 fallback
+SAMPLE_PY = re.compile(r"^Loading meta from \S+\.\.\.$|^No meta\.pkl found, assuming GPT-2 encodings")
 CPU_AUTOCAST = re.compile(r"^autocast on cpu: (\w+)")  # lossdoctor's trainer, where train.py has no autocast
 INTERRUPT = re.compile(
     r"KeyboardInterrupt|" + SLURM_CANCELLED + r"|Received \d+ death signal|"

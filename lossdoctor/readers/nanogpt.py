@@ -94,10 +94,23 @@ def _scan(sample: Sample, markdown: bool) -> Scan:
 
 def is_nanogpt(found: Scan) -> bool:
     """Whether a scan found nanoGPT's output: a metric or header line, or a traceback in
-    train.py (a run that died before any metric)."""
-    if len(found.fast.step) or any(r.kind in _NANOGPT_KINDS for r in found.records):
+    train.py (a run that died before any metric); not sample.py's output alone."""
+    if found.traceback_in_train_py or len(found.fast.step):
         return True
-    return found.traceback_in_train_py
+    if any(r.kind == "sample_py" for r in found.records) and not trains(found.records):
+        return False  # sample.py's output alone: a trained model's samples, no training
+    return any(r.kind in _NANOGPT_KINDS for r in found.records)
+
+
+# what only train.py prints: a metric, the batch, meta.pkl's vocab, the optimizer, saves,
+# compiling (sample.py prints its overrides and the parameter count too)
+TRAIN_ONLY = frozenset({"eval", "iter", "tokens", "vocab", "decayed", "nodecay", "fused", "saving", "compile",
+                        "interrupted", "truncated"})
+
+
+def trains(records: Iterable[Record]) -> bool:
+    """Whether `records` hold a line only train.py prints (a new or resumed model too)."""
+    return any(r.kind in TRAIN_ONLY or (r.kind == "init" and r.value in ("scratch", "resume")) for r in records)
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -287,6 +300,10 @@ class _LineReader:
             return True
         if L.INTERRUPT.search(text):
             self.add(n, "interrupted", None, text)
+            self.count("foreign")
+            return True
+        if L.SAMPLE_PY.match(text):
+            self.add(n, "sample_py", None, text)
             self.count("foreign")
             return True
         if L.CPU_AUTOCAST.match(text):

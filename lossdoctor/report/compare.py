@@ -9,6 +9,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from .. import config as C
 from ..compare import UNKNOWN_ORIGIN, Comparison, Reachable, ToReach
 from ..run import Run
 from .findings import bullets
@@ -81,7 +82,8 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
             f"gap in final {c.metric}: {c.gap:+.4f} {c.unit}")
     parts.append(Text(head))
     if verbose:
-        parts += [_diff(c), _derived(c)]
+        parts += [_diff(c, blind=not _shows_config(runs[c.other]) and not _shows_config(runs[c.reference])),
+                  _derived(c)]
         ov = _overlap(c)
         if ov is not None:
             parts.append(ov)
@@ -89,9 +91,12 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
         shown = [d for d in c.diff if UNKNOWN_ORIGIN not in (d.origin_other, d.origin_reference)]
         learning = sum(1 for d in shown if d.kind == "learning")
         unknown = len(c.diff) - len(shown)
-        parts.append(Text(f"{len(shown)} config keys differ ({learning} that change learning)"
+        blind = not c.diff and not _shows_config(runs[c.other]) and not _shows_config(runs[c.reference])
+        parts.append(Text(("neither log shows its config: which keys differ is unknown" if blind else
+                           f"{len(shown)} config keys differ ({learning} that change learning)")
                           + (f", {unknown} more are unknown for a run whose log shows no config" if unknown else "")
-                          + "; -v shows them, the runs side by side and each cause's method", style="dim"))
+                          + f"; -v shows {'' if blind else 'them, '}the runs side by side and each cause's method",
+                          style="dim"))
     if c.attribution or c.unexplained is not None:
         parts += _attribution(c, verbose)
     elif c.comparable and c.gap == 0 and not c.diff:
@@ -105,7 +110,14 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
     return Panel(Group(*parts), title="Gap between runs", title_align="left")
 
 
-def _diff(c: Comparison) -> RenderableType:
+def _shows_config(run: Run) -> bool:
+    """Whether any config value of `run` comes from what it shows (a header, a ckpt.pt),
+    not from a default."""
+    return any(v.origin != C.DEFAULT for v in run.config.values.values())
+
+
+def _diff(c: Comparison, blind: bool = False) -> RenderableType:
+    """The differing keys; `blind`: neither log shows its config (no row is "none" then)."""
     t = Table(title="config differences (value and where it came from)", title_justify="left")
     for col in ("key", "worse run", "better run", "kind"):
         t.add_column(col, overflow="fold")
@@ -120,7 +132,7 @@ def _diff(c: Comparison) -> RenderableType:
         cells = (unknown, shown) if hidden[0].other is None else (shown, unknown)
         t.add_row(f"{len(hidden)} keys", *cells, "unknown")
     if not c.diff:
-        t.add_row("(none)", "", "", "")
+        t.add_row(*(("(unknown)", "no config shown", "no config shown", "") if blind else ("(none)", "", "", "")))
     return t
 
 
