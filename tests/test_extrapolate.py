@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -709,6 +710,27 @@ def test_inside_the_run_the_val_interval_widens_where_the_law_misses_the_evals()
     b = extrapolate(parse_text(make_log(val_shift=shift)), 1000, scenarios=()).scenarios[0].val
     assert a is not None and b is not None
     assert b.hi - b.lo > 3 * (a.hi - a.lo) and b.lo <= b.mean + 0.03 <= b.hi
+
+def test_inside_the_run_the_local_miss_is_how_far_the_law_misses_the_evals_there(monkeypatch):
+    from lossdoctor.fit import interval
+    shift = np.zeros(2001)
+    shift[750:1251] = 0.08  # the evals at 750, 1000 and 1250 sit 0.08 above the law
+    misses: dict[int, float] = {}
+    real = interval.with_local_miss
+
+    def spy(fits, to, train_sd, val_sd):
+        feats = fits.own.features
+        misses[to] = interval.local_miss(fits.val, fits.own.designs["val"], lambda s: feats.at("val", s),
+                                         fits.backtest.weights, to)
+        out = real(fits, to, train_sd, val_sd)
+        assert out[1] == pytest.approx(math.hypot(val_sd, misses[to]))  # the miss joins the eval noise
+        return out
+    monkeypatch.setattr(interval, "with_local_miss", spy)
+    extrapolate(parse_text(make_log()), 1000, scenarios=())
+    assert misses[1000] < 0.005  # on the law: only the points' own noise, which is taken out
+    extrapolate(parse_text(make_log(val_shift=shift)), 1000, scenarios=())
+    assert 0.012 < misses[1000] < 0.08  # three of the five nearest 0.08 off; the law bends part way to them
+
 
 def test_with_dropout_the_iterations_are_moved_onto_the_eval_mode_train_losses():
     from lossdoctor.fit import points
