@@ -71,6 +71,11 @@ def analyze(paths: list[str] | str | None = None, *, peak_flops: float | None = 
     if rules is None:
         rules = load_rules(rules_dirs)
     diagnoses = tuple(diagnose(r, f, rules, x) for r, f, x in zip(runs, facts, fits, strict=True))
+    if comparison is not None:  # advice to the better run that the worse run already ran
+        from dataclasses import replace
+
+        from .compare.crosscheck import not_borne_out
+        comparison = replace(comparison, notes=comparison.notes + not_borne_out(comparison, runs, diagnoses))
     return Analysis(runs, facts, diagnoses, tuple(str(e) for e in rules.errors), comparison, records, fits,
                     tuple(skipped))
 

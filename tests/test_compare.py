@@ -388,13 +388,13 @@ def test_steps_to_reach_the_better_run_on_the_worse_run_s_own_curve(sides):
     assert r.flags == "--max_iters=2300 --lr_decay_iters=2300" and r.target == 1.775
     never = to_reach(_Line(), a.facts, b.facts, diff, -10.0)  # never within 5x, the measured horizon
     assert isinstance(never, Unreachable) and never.steps_tried == 5000 and "within 5x" in never.why
-    assert never.flags == "--n_embd=128 --max_iters=1000 --lr_decay_iters=1000" and not never.same_config
+    assert never.flags == "--n_embd=128" and not never.same_config  # it ran 1000 steps already
     from lossdoctor.compare.reach import Worse
     resumed_diff = (*diff, KeyDiff("init_from", "resume", "scratch", "override", "default", "learning"),
                     KeyDiff("dropout", 0.0, 0, "override", "config file", "learning"))  # an int where a float is
     resumed = to_reach(_Line(), a.facts, b.facts, resumed_diff, -10.0, worse=Worse(1000, resumed=True))
     assert resumed.flags == ("--init_from=scratch --n_embd=128 --dropout=0.0 --max_iters=1000 "
-                             "--lr_decay_iters=1000")  # init_from once; a float nanoGPT takes
+                             "--lr_decay_iters=1000")  # init_from once; a float nanoGPT takes; a fresh run's length
     same = to_reach(_Line(), a.facts, b.facts, resumed_diff[1:2], -10.0, worse=Worse(1000, resumed=True))
     assert isinstance(same, Unreachable) and same.same_config  # only the length (and init_from) differ
     assert same.flags == "--init_from=scratch --max_iters=1000 --lr_decay_iters=1000"
@@ -746,3 +746,40 @@ def test_two_logs_without_config_say_the_differing_keys_are_unknown_not_none(tmp
     console = Console(file=io.StringIO(), width=80, color_system=None, legacy_windows=False)
     console.print(render(with_config.comparison, list(with_config.runs), verbose=True))
     assert "(none)" in console.file.getvalue()  # both show their config, and it is the same
+
+
+def test_the_better_runs_settings_come_first_where_they_cost_less_than_training_longer():
+    lr = _analysis(DIAG / "lr_high" / "train.log", DIAG / "healthy_tiny" / "train.log").comparison.to_reach
+    assert lr.reachable and lr.steps > 2000  # an LR 50x too high: its own config needs several times the steps
+    assert lr.instead == "--learning_rate=0.001 --min_lr=0.0001" and lr.instead_steps == 1000
+    low = _analysis(DIAG / "lr_low" / "train.log", DIAG / "healthy_tiny" / "train.log").comparison.to_reach
+    assert not low.reachable and low.flags == "--learning_rate=0.001 --min_lr=0.0001"  # it ran 1000 steps already
+    wide = _analysis(DIAG / "healthy_wide", ROOT / "fixtures" / "lossdoctor_train" / "readme_cpu_2000").comparison
+    assert wide.to_reach.reachable and wide.to_reach.instead is None  # its wider model helped (a share below 0)
+    decay = _analysis(DIAG / "healthy_tiny" / "train.log", DIAG / "decay_600k" / "train.log").comparison.to_reach
+    assert decay.reachable and decay.instead is None  # the schedule's share is not estimated: not shown to cost
+
+
+def test_a_longer_rerun_stays_the_advice_where_the_better_runs_settings_cost_more():
+    from lossdoctor.compare.reach import _instead
+    from lossdoctor.compare.results import Reachable
+    from lossdoctor.facts import Facts
+    from lossdoctor.facts.base import Fact
+
+    def facts(per_iter):
+        return {"flops_per_iter": Fact("flops_per_iter", per_iter, "FLOP", "computed", "test")}
+    r = Reachable(1500, 2.0, 1.9, 2.1, "--max_iters=1500 --lr_decay_iters=1500", 1.5)
+    cheap = _instead(r, Facts(facts(1e9)), Facts(facts(1e9)), ["--n_layer=6"], 1000)
+    dear = _instead(r, Facts(facts(1e9)), Facts(facts(4e9)), ["--n_layer=6"], 1000)  # 4x the flops per step
+    assert cheap.instead == "--n_layer=6" and cheap.instead_steps == 1000 and dear.instead is None
+
+
+def test_a_summary_row_against_a_run_that_overfit_is_compared_at_both_ends(tmp_path):
+    summary = tmp_path / "wandb-summary.json"  # one value, a final val: no curve, so no best val
+    summary.write_text(json.dumps({"iter": 1500, "_step": 10, "train/loss": 1.2, "val/loss": 2.3}))
+    c = _analysis(DIAG / "py_small_overfit", summary).comparison  # its val turned up after step 1200
+    assert c.gap == pytest.approx(2.3 - 1.3941, abs=1e-3)
+    assert all(a.cause != "overfitting" for a in c.attribution)  # the summary's best is unknown
+    assert c.unexplained is not None and abs(_total(c) - c.gap) < 1e-9
+    assert abs(c.unexplained.delta_val) < abs(c.gap) + 0.05  # not a rest 1.3 nats past the gap
+    assert any(n.startswith("overfitting not compared: the worse run's best val is unknown") for n in c.notes)

@@ -135,15 +135,26 @@ def test_input_format_forces_a_reader(capsys: pytest.CaptureFixture[str]) -> Non
     assert "no such format" in capsys.readouterr().err
 
 
-def test_modded_records_t_test() -> None:
+def test_modded_records_t_test(tmp_path: Any) -> None:
     from lossdoctor.compare.records import record_stats
     run = lossdoctor.load(os.path.join(FORMATS, "modded_record.txt"))
     assert record_stats([run]) is None
-    stats = record_stats([run, run])
-    assert stats is not None and stats.n == 2 and stats.mean == pytest.approx(3.9876) and stats.p == 1.0
+    assert record_stats([run, run]) is None  # a log given twice is one run
+    with open(os.path.join(FORMATS, "modded_record.txt"), encoding="utf-8") as f:
+        text = f.read()
+    paths = []
+    for i, (mid, final) in enumerate((("5.1234", "3.9870"), ("5.1234", "3.9880"), ("5.2000", "3.9870"))):
+        paths.append(str(tmp_path / f"r{i}.txt"))
+        (tmp_path / f"r{i}.txt").write_text(text.replace("5.1234", mid).replace("3.9876", final))
+    r0, r1, r2 = (lossdoctor.load(p) for p in paths)
+    stats = record_stats([r0, r1, r0])
+    assert stats is not None and (stats.n, stats.repeats) == (2, 1) and stats.mean == pytest.approx(3.9875)
+    assert stats.p is not None and stats.p > 0.99  # far above 3.28
+    tie = record_stats([r0, r2])  # two curves that end on the same printed val: no spread, no t-test
+    assert tie is not None and tie.t is None and tie.p is None and "no spread" in (tie.why_no_test or "")
     from lossdoctor.report.markdown import analysis_markdown
-    md = analysis_markdown(lossdoctor.analyze([os.path.join(FORMATS, "modded_record.txt")] * 2))
-    assert "**Record:** 2 runs, mean val 3.9876" in md  # the Markdown says what the terminal and JSON say
+    md = analysis_markdown(lossdoctor.analyze(paths[:2] + paths[:1]))
+    assert "**Record:** 2 runs (1 more repeat another's curve exactly and count once), mean val 3.9875" in md
 
 
 def test_tensorboard_events(tmp_path: Any) -> None:

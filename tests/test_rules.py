@@ -488,9 +488,9 @@ def test_a_constant_lr_run_is_not_given_schedule_flags_train_py_ignores():
     const = check(rule, {**case, "decay_lr": False})
     assert const.flags == "--max_iters=12500"
     assert "not --lr_decay_iters=12500: the run has decay_lr=False" in const.advice
-    assert "no re-warm" in const.advice and "re-warms the LR" not in const.advice
+    assert "at the same LR" in const.advice and "back up the cosine" not in const.advice
     for known in ({}, {"decay_lr": True}):  # unknown or a decaying LR: a resume re-warms it
-        assert "re-warms the LR" in check(rule, {**case, **known}).advice
+        assert "back up the cosine" in check(rule, {**case, **known}).advice
     assert check(rule, {**case, "decay_lr": True}).flags == "--max_iters=12500 --lr_decay_iters=12500"
     assert const.verify.flags == "--max_iters=12500"  # verify trains what the finding says
 

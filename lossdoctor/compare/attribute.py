@@ -29,7 +29,7 @@ from .length import (
     training_length,
 )
 from .reach import Worse, target_name, to_reach
-from .results import Cause, KeyDiff, ToReach
+from .results import Cause, KeyDiff, Reachable, ToReach
 from .sides import RESUMED_ORIGIN, Side, final
 
 if TYPE_CHECKING:
@@ -59,6 +59,9 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     a, b = Side.of(ra, fa, metric, la), Side.of(rb, fb, metric, lb)
     w = Z80 * math.hypot(a.se, b.se)
     causes = [eval_noise(a, b, metric, ra.measures.val_unit if metric == "val" else "nats")]
+    blind = [who for who, f in (("worse", fa), ("better", fb)) if metric == "val" and f.value("best_val") is None]
+    if blind and (a.overfit or b.overfit):  # one side's curve is not shown: whether it overfit is unknown
+        a, b = replace(a, overfit=0.0), replace(b, overfit=0.0)  # both compared at their ends
     ovf = overfitting(a, b)
     if ovf is not None:
         causes.append(ovf)
@@ -77,7 +80,12 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     device = device_precision(diff, w)
     config = config_rest(a, b, diff, rest, w, _rest_at(steps, fa, fb, bool(b.overfit)), steps)
     causes += [c for c in (device, config) if c is not None]
+    if isinstance(reach, Reachable) and reach.instead is not None and not (config and config.interval[0] > 0):
+        reach = replace(reach, instead=None, instead_steps=None)  # the settings are not shown to cost the worse run
     unseen = not (ra.config.seen and rb.config.seen)
+    if blind:
+        notes.append(f"overfitting not compared: the {' and '.join(blind)} run's best val is unknown (its file "
+                     "holds its final val only, as a summary row does), so both runs are taken at their ends")
     return Attribution(tuple(causes), unexplained(diff, rest, w, unseen, steps, why), tuple(notes), reach)
 
 
@@ -241,8 +249,9 @@ def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float, unseen: bool =
                      f"a log shows no config{what}, so nothing is put on config; its header or ckpt.pt would "
                      "let the rest be split")
     missed = _missed(diff, steps or [])
-    if missed:
-        return Cause("unexplained", rest, (rest - w, rest + w),
+    if missed:  # named in the label too: the verdict shows no method
+        return Cause(f"unexplained ({', '.join(missed)} differ{'s' if len(missed) == 1 else ''})", rest,
+                     (rest - w, rest + w),
                      f"the runs differ in {', '.join(missed)} (training length and schedule keys), whose share "
                      f"could not be estimated ({why}); no other learning key differs")
     other = " other" if steps else ""

@@ -51,8 +51,8 @@ def length_target(fa: Facts, fb: Facts) -> tuple[int, str] | None:
         return to, f"tokens seen ({tok_a:,} -> {tok_b:,}: step {to:,} at {tpi_a:,} tokens per step)"
     if tok_b and steps_b:
         to = int(steps_b) - extra
-        return to, (f"number of steps ({steps_a:,} -> {steps_b:,}); its {tpi_b / tpi_a:.3g}x the tokens per step "
-                    f"({tpi_b:,} vs {tpi_a:,}: batch and context) count with the config below")
+        return to, (f"number of steps ({steps_a:,} -> {steps_b:,}); the better run's {tpi_b / tpi_a:.3g}x the worse "
+                    f"run's tokens per step ({tpi_b:,} vs {tpi_a:,}: batch and context) count with the config below")
     to = int(steps_b or steps_a) - extra
     return to, f"number of steps ({steps_a:,} -> {steps_b or steps_a:,}; the better run's tokens are unknown)"
 

@@ -43,7 +43,7 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     length) as nanoGPT flags, where the worse run's trainer takes them."""
     worse = worse if worse is not None else Worse(int(fa.value("final_step") or fa.value("steps_done") or 0))
     r = steps_to_reach(fit, worse.last, target, what)
-    if isinstance(r, Reachable) or not worse.nanogpt:
+    if not worse.nanogpt:
         return r
     better = [d for d in diff if d.kind == "learning" and d.reference is not None
               and d.key not in LENGTH_KEYS + NOT_COPIED]  # the better run's settings, other than its length
@@ -52,12 +52,16 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     flags = [f for f in (_flag(d) for d in keys) if f is not None]
     unflagged = [d.key for d in differ if d.key not in NANOGPT_KEYS or _flag(d) is None]
     iters_b, at_best = _length(fb)
-    if not flags and not iters_b:
-        return r
-    if iters_b:
-        flags += [f"--max_iters={iters_b}", f"--lr_decay_iters={iters_b}"]
-    if worse.resumed:  # its command would resume: these are a fresh run's
+    decay_b = iters_b if at_best else fb.value("lr_decay_iters") or iters_b  # its schedule's own length
+    if iters_b:  # its length and its schedule's, where the worse run ran another (a resumed one: always)
+        flags += [f"--{k}={v}" for k, v in (("max_iters", iters_b), ("lr_decay_iters", decay_b))
+                  if worse.resumed or fa.value(k) != v]
+    if worse.resumed and flags:  # its command would resume: these are a fresh run's
         flags.insert(0, "--init_from=scratch")
+    if isinstance(r, Reachable):
+        return _instead(r, fa, fb, flags, iters_b) if flags and not unflagged and iters_b else r
+    if not flags:
+        return r
     planned = fb.value("max_iters")
     why = r.why + (f"; the better run's val was best at step {fb.value('best_val_step'):,} and rose after it, so "
                    f"its config is given {iters_b:,} steps" + (f", not its {planned:,}" if planned else "")
@@ -65,6 +69,20 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     why += (f"; {', '.join(unflagged)} also {'differ' if len(unflagged) > 1 else 'differs'}, with no nanoGPT flag"
             if unflagged else "")
     return replace(r, flags=" ".join(flags), why=why, same_config=not keys and not differ)
+
+
+def _instead(r: Reachable, fa: Facts, fb: Facts, flags: list[str], iters_b: int) -> Reachable:
+    """`r`, with the better run's settings as what to do instead where they reached the
+    target in less compute than the longer rerun: its flops per step times its length
+    against the worse run's times `r.steps` (or, with either unknown, steps alone where the
+    two runs' steps cost the same: no model or batch key differs)."""
+    per_a, per_b = fa.value("flops_per_iter"), fb.value("flops_per_iter")
+    if per_a and per_b:
+        cheaper = per_b * iters_b <= per_a * r.steps
+    else:
+        shape = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps")
+        cheaper = iters_b <= r.steps and all(fa.value(k) == fb.value(k) for k in shape)
+    return replace(r, instead=" ".join(flags), instead_steps=iters_b) if cheaper else r
 
 
 def _flag(d: KeyDiff) -> str | None:

@@ -118,6 +118,10 @@ class Reachable:
     ratio: float  # steps / the worse run's last step
     target: float = math.nan  # the better run's val aimed at
     what: str = "smoothed final val"  # which val that is: reach.target_name
+    # the better run's settings where they differ, as flags, where they cost less than the
+    # longer rerun: the better run reached the target with them in `instead_steps` steps
+    instead: str | None = None
+    instead_steps: int | None = None
     reachable: ClassVar[bool] = True
 
 

@@ -252,7 +252,7 @@ def state_notes(f: Facts, which: str, schedule: bool) -> list[str]:
     if schedule and done is not None and done >= 0.999 and lr is not None:
         out.append(f"the {which} run's LR schedule had run to its end (LR {lr:g} at the last step): "
                    "going on means a new schedule (a rerun, or --init_from=resume with a larger "
-                   "lr_decay_iters, which re-warms the LR), not just more steps")
+                   "lr_decay_iters, which puts the LR back up the cosine), not just more steps")
     return out
 
 

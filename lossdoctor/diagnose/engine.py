@@ -225,7 +225,7 @@ def _not_already(flags: str, values: Mapping[str, Any], facts: Facts | None = No
     keep, already, unseen = [], [], []
     for word in flags.split():
         key, text = word[2:].split("=", 1)
-        if key in values and _same(values[key], configurator_value(text)):
+        if key in values and same_value(values[key], configurator_value(text)):
             inferred = facts is not None and key in facts and facts[key].status == "inferred"
             already.append(f"{key}={text}{' (inferred)' if inferred else ''}")
         else:
@@ -256,7 +256,7 @@ def _schedule_unused(flags: str, values: Mapping[str, Any]) -> tuple[str, str | 
                             "ignores the schedule's keys; add --decay_lr=True for a decaying one)")
 
 
-def _same(have: Any, want: Any) -> bool:
+def same_value(have: Any, want: Any) -> bool:
     """Whether a setting's value `have` is the flag value `want`: a bool only equals a bool,
     numbers are compared to the 6 significant digits flags are written with."""
     if isinstance(have, bool) or isinstance(want, bool):

@@ -14,7 +14,7 @@ from ..compare import UNKNOWN_ORIGIN, Comparison, Reachable, ToReach
 from ..run import Run
 from .findings import bullets
 from .names import title_names
-from .verdict import aim, unreachable_do
+from .verdict import aim, instead_do, unreachable_do
 
 LABELS = {"params": "parameters", "tokens_per_iter": "tokens / iteration", "steps_done": "steps",
           "tokens_seen": "tokens seen", "train_flops": "training FLOPs", "epochs": "epochs",
@@ -56,7 +56,8 @@ def to_dict(c: Comparison, runs: list[Run]) -> dict[str, Any]:
 def _reach_dict(r: ToReach) -> dict[str, Any]:
     if isinstance(r, Reachable):
         return {"reachable": True, "target": r.target, "target_is": r.what, "steps": r.steps, "val": r.val,
-                "lo": r.lo, "hi": r.hi, "flags": r.flags, "ratio": r.ratio}
+                "lo": r.lo, "hi": r.hi, "flags": r.flags, "ratio": r.ratio,
+                "instead": None if r.instead is None else {"flags": r.instead, "steps": r.instead_steps}}
     out: dict[str, Any] = {"reachable": False, "target": r.target, "target_is": r.what}
     if r.steps_tried is not None:
         out["steps_tried"] = r.steps_tried
@@ -189,6 +190,8 @@ def _attribution(c: Comparison, verbose: bool) -> list[RenderableType]:
 
 
 def _reach(r: ToReach, c: Comparison) -> str:
+    if isinstance(r, Reachable) and r.instead is not None:
+        return f"{instead_do(r)[0].upper()}{instead_do(r)[1:]}: {r.instead}"
     if isinstance(r, Reachable):
         return (f"To reach {aim(r)} with its own config, the worse run needs about "
                 f"{r.steps:,} steps ({round(r.ratio, 1):g}x; predicted val {r.val:.4f}, 80% interval "

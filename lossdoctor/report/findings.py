@@ -20,14 +20,14 @@ class _Named:
     """A panel titled `title` where that fits the console's width, else titled `short` and
     opened by `name`: a title too long for the panel would be cut."""
 
-    def __init__(self, parts: list[RenderableType], title: str, short: str, name: str) -> None:
-        self.parts, self.title, self.short, self.name = parts, title, short, name
+    def __init__(self, parts: list[RenderableType], title: str, short: str, name: str, style: str = "bold") -> None:
+        self.parts, self.title, self.short, self.name, self.style = parts, title, short, name, style
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         if len(self.title) + 6 <= options.max_width:  # 6: the corners and the title's padding
             yield Panel(Group(*self.parts), title=self.title, title_align="left")
         else:
-            yield Panel(Group(Text(self.name, style="bold"), *self.parts), title=self.short, title_align="left")
+            yield Panel(Group(Text(self.name, style=self.style), *self.parts), title=self.short, title_align="left")
 
 
 def render_diagnosis(d: Diagnosis, verbose: bool = True, title: str | None = None) -> RenderableType:
@@ -51,10 +51,10 @@ def render_diagnosis(d: Diagnosis, verbose: bool = True, title: str | None = Non
         parts.append(Text(f"Not applicable to this run ({n} rule{'s' if n != 1 else ''}):", style="dim"))
         parts.append(Padding(bullets(lines, style="dim"), (0, 0, 0, 2)))
     counts = f"{len(d.findings)} ({_counts(d)})"
-    head = f"Findings: {counts}; {len(d.passed)} rules passed, {len(d.not_applicable)} not applicable"
+    rules = f"{len(d.passed)} rules passed, {len(d.not_applicable)} not applicable"
     if title is not None:
         return _Named(parts, f"Findings for {title}: {counts}", f"Findings: {counts}", title)
-    return Panel(Group(*parts), title=head, title_align="left")
+    return _Named(parts, f"Findings: {counts}; {rules}", f"Findings: {counts}", rules, style="dim")
 
 
 def no_findings(d: Diagnosis) -> str:

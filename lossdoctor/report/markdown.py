@@ -18,7 +18,17 @@ from ..run import Run
 from .findings import effect_text, no_findings
 from .names import short_name
 from .terminal import format_fact
-from .verdict import TOP, TOP_COMPARED, aim, no_gap_reason, records_text, top_findings, unreachable_do
+from .verdict import (
+    TOP,
+    TOP_COMPARED,
+    aim,
+    instead_do,
+    no_gap_reason,
+    predicted,
+    records_text,
+    top_findings,
+    unreachable_do,
+)
 
 
 def _cell(text: object) -> str:
@@ -114,9 +124,11 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
         out += ["No gap and no differing config: nothing to attribute.", ""]
     r = c.to_reach
     if r is not None:
-        if isinstance(r, Reachable):
+        if isinstance(r, Reachable) and r.instead is not None:
+            out += [f"**Do:** {instead_do(r)}: `{r.instead}`", ""]
+        elif isinstance(r, Reachable):
             out += [f"**Do:** train the worse run for about {r.steps:,} steps ({round(r.ratio, 1):g}x) to reach "
-                    f"{aim(r)} (predicted {r.val:.4f}, 80% {r.lo:.4f} to {r.hi:.4f}): `{r.flags}`", ""]
+                    f"{aim(r)} (predicted {predicted(r)}): `{r.flags}`", ""]
         else:
             out += [f"**Do:** {unreachable_do(r, c, inline=True)}.", ""]
     return out

@@ -98,6 +98,8 @@ def _config_table(run: Run) -> RenderableType:
             continue
         if not cv.known:
             value = f"unknown: {cv.raw}"
+        elif cv.origin == DEFAULT and key in MACHINE_DEPENDENT_DEFAULTS:  # the facts say what it implies
+            value = f"unknown: {MACHINE_DEPENDENT_DEFAULTS[key]}"
         else:
             value = repr(cv.value) if isinstance(cv.value, str) else str(cv.value)
         origin = cv.origin + (f" (line {cv.line})" if cv.line else "")

@@ -54,9 +54,12 @@ def no_gap_reason(c: Comparison) -> str:
 
 def records_text(r: RecordStats) -> str:
     """The record rules' t-test of modded-nanogpt runs, in one line."""
+    copies = f" ({r.repeats} more repeat another's curve exactly and count once)" if r.repeats else ""
+    head = f"**Record:** {r.n} runs{copies}, mean val {r.mean:.4f} (sd {r.sd:.4f}); "
+    if r.t is None or r.p is None:
+        return head + f"no t-test against {r.target}: {r.why_no_test}"
     verdict = "below" if r.p < 0.01 else "not shown below"
-    return (f"**Record:** {r.n} runs, mean val {r.mean:.4f} (sd {r.sd:.4f}); {verdict} {r.target} at p < 0.01 "
-            f"(one-sided t-test: t = {r.t:.2f}, p = {r.p:.2g})")
+    return head + f"{verdict} {r.target} at p < 0.01 (one-sided t-test: t = {r.t:.2f}, p = {r.p:.2g})"
 
 
 def _records(r: RecordStats) -> Text:
@@ -169,7 +172,7 @@ def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
     causes = sorted(list(c.attribution) + ([c.unexplained] if c.unexplained is not None else []),
                     key=lambda a: -abs(a.delta_val))
     rows = [(a.cause, f"{a.delta_val:+.4f}", f"(80%: {a.interval[0]:+.3f} to {a.interval[1]:+.3f})") for a in causes
-            if not (abs(a.delta_val) < 5e-5 and a.cause in ("unexplained", "device/precision numerics"))
+            if not (abs(a.delta_val) < 5e-5 and a.cause.startswith(("unexplained", "device/precision numerics")))
             and not a.by_construction]
     if causes:  # (nothing assigned to unexplained or device, or none by construction: in the table below)
         out.append(hanging("  ", _Causes(rows)))
@@ -184,6 +187,20 @@ def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
 def aim(r: ToReach) -> str:
     """The val the worse run is aimed at: "the better run's best val of 1.4681"."""
     return f"the better run's {r.what} of {r.target:.4f}"
+
+
+def predicted(r: Reachable) -> str:
+    """The rerun's predicted val and interval, said to be rough past FAR times the run."""
+    far = f"; {round(r.ratio, 1):g}x past the run, so a rough figure" if r.ratio > FAR else ""
+    return f"{r.val:.4f}, 80% {r.lo:.4f} to {r.hi:.4f}{far}"
+
+
+def instead_do(r: Reachable) -> str:
+    """What to do where the better run's settings reach its val for less compute than a
+    longer rerun of the worse run's own config (Reachable.instead)."""
+    return (f"train with the better run's settings where they differ: with them it reached {aim(r)} in "
+            f"{r.instead_steps:,} steps; the worse run's own config would need about {r.steps:,} steps "
+            f"({round(r.ratio, 1):g}x; predicted {predicted(r)})")
 
 
 def unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
@@ -208,10 +225,10 @@ def _one_thing(c: Comparison) -> RenderableType | None:
     if r is None:
         return None
     if isinstance(r, Reachable):
-        far = f"; {round(r.ratio, 1):g}x past the run, so a rough figure" if r.ratio > FAR else ""
+        if r.instead is not None:
+            return Group(Text.assemble(("Do: ", "bold"), instead_do(r)), _flags(r.instead))
         return Group(Text.assemble(("Do: ", "bold"), f"train the worse run for about {r.steps:,} steps "
-                                   f"({round(r.ratio, 1):g}x) to reach {aim(r)} (predicted "
-                                   f"{r.val:.4f}, 80% {r.lo:.4f} to {r.hi:.4f}{far})"),
+                                   f"({round(r.ratio, 1):g}x) to reach {aim(r)} (predicted {predicted(r)})"),
                      _flags(r.flags))
     do = Text.assemble(("Do: ", "bold"), unreachable_do(r, c))
     return Group(do, _flags(r.flags)) if r.flags else do
