@@ -775,3 +775,18 @@ def test_a_calibrate_run_that_begins_with_a_resume_is_said_to():
     x = extrapolate(run, 5000, scenarios=("rerun",), calibrate=later)
     [joint] = [n for n in x.notes if n.startswith("fitted jointly with")]
     assert "(5,000 steps); the log begins at step 2,000, resumed" in joint
+
+
+def test_a_continuation_at_another_lr_is_rerun_and_resumed_on_the_runs_own_schedule(tmp_path):
+    long = FIXTURES / "long"
+    log = tmp_path / "cat.log"  # a 2,000-step cosine run at 2e-3, then resumed at its min_lr to 5,000
+    log.write_text((long / "lr2e-3-2000" / "train.log").read_text()
+                   + (long / "lr2e-3-constant-5000" / "train.log").read_text())
+    x = extrapolate(lossdoctor.load(str(log)), 7500)
+    rows = {s.name: s for s in x.scenarios}
+    assert rows["rerun"].flags == ("--init_from=scratch --max_iters=7500 --learning_rate=0.002 --warmup_iters=100 "
+                                   "--decay_lr=True --lr_decay_iters=7500")  # the cosine at 2e-3, not 2e-4 flat
+    assert rows["resume"].flags.startswith("--init_from=resume --max_iters=7500 --learning_rate=0.002")
+    assert rows["constant"].flags.endswith("--decay_lr=False --learning_rate=0.0002")
+    assert rows["resume"].val.mean < rows["constant"].val.mean  # the cosine resume is not the constant LR
+    assert rows["rerun"].val.mean < rows["resume"].val.mean

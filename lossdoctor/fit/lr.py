@@ -41,6 +41,10 @@ class Schedule(NamedTuple):
     assumed: tuple[str, ...]  # the get_lr arguments taken from nanoGPT's defaults, said in the notes
     warmup: int  # the lineage's warmup (its first segment's: a resume at constant LR has none)
     observed: np.ndarray  # LR at steps 0..last
+    # the first segment's get_lr arguments where its LR settings (peak, min_lr, warmup,
+    # decay_lr) are not the last segment's: a continuation at another LR, whose fresh run
+    # and cosine resume are the run's original schedule's; None where they are the same
+    origin: GetLr | None = None
 
     def lr(self, lo: int, hi: int) -> np.ndarray:
         """LR at steps lo..hi-1: the lineage's own up to its last step, get_lr after."""
@@ -77,7 +81,13 @@ def read(run: Run, last: int) -> Schedule:
         lr = params.lr(np.arange(last + 1))
     first = schedule_params(segment_ranges(run, last_logged_step(run) or 0)[0][0])
     warm = int(first["warmup_iters"]) if first is not None else int(params.warmup_iters)
-    return Schedule(params, assumed, warm, lr)
+    origin = GetLr.of(first) if first is not None else None
+    if origin is not None and all(getattr(origin, k) == getattr(params, k) for k in LR_SETTINGS):
+        origin = None
+    return Schedule(params, assumed, warm, lr, origin)
+
+
+LR_SETTINGS = ("learning_rate", "min_lr", "warmup_iters", "decay_lr")  # what a continuation may change
 
 
 def _params(run: Run) -> tuple[GetLr, tuple[str, ...]]:

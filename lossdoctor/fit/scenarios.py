@@ -57,15 +57,18 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
     after the run's `last` step; `sched` is the custom schedule. `resumed`: the run's last
     process ran with init_from=resume, so its command, given a fresh run's flags, would
     resume: those flags start with --init_from=scratch."""
-    params = run.params
+    # a continuation at another LR (Schedule.origin): the fresh run and the cosine resume are
+    # the run's original schedule's, its settings restored by flags over the last command's
+    params = run.origin or run.params
+    restore = _restore(params, run.params)
     decay = f" --lr_decay_iters={to}" if params.decay_lr else ""  # train.py ignores it with decay_lr=False
     fresh = "--init_from=scratch " if resumed else ""
     if name == "rerun":
         lr = params._replace(lr_decay_iters=to).lr(np.arange(to + 1))
-        return lr, f"{fresh}--max_iters={to}{decay}"
+        return lr, f"{fresh}--max_iters={to}{restore}{decay}"
     if name == "resume":
         new = params._replace(lr_decay_iters=to).lr(np.arange(last, to + 1))
-        return (np.concatenate([run.lr(0, last), new]), f"--init_from=resume --max_iters={to}{decay}")
+        return (np.concatenate([run.lr(0, last), new]), f"--init_from=resume --max_iters={to}{restore}{decay}")
     if name == "constant":
         lr = np.concatenate([run.lr(0, last), np.full(to + 1 - last, params.min_lr)])
         return lr, (f"--init_from=resume --max_iters={to} --decay_lr=False "
@@ -74,6 +77,7 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
         if isinstance(sched, CustomSchedule):
             p = sched.over(params)
             _same_peak(p.learning_rate, params.learning_rate, "learning_rate")
+            restore = "" if run.params.decay_lr or not p.decay_lr else " --decay_lr=True"
             if p.min_lr > p.learning_rate:
                 raise CannotExtrapolate(f"the schedule's min_lr ({p.min_lr:g}) is above its learning_rate "
                                         f"({p.learning_rate:g})")
@@ -81,7 +85,7 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
                 raise CannotExtrapolate(f"the schedule's warmup ({p.warmup_iters:,} steps) does not end by step "
                                         f"{to:,}: the law does not model warmup, which it counts at the peak LR")
             flags = (f"{fresh}--max_iters={to} --learning_rate={p.learning_rate:g} --warmup_iters="
-                     f"{p.warmup_iters} --lr_decay_iters={p.lr_decay_iters} --min_lr={p.min_lr:g}")
+                     f"{p.warmup_iters} --lr_decay_iters={p.lr_decay_iters} --min_lr={p.min_lr:g}{restore}")
             return p.lr(np.arange(to + 1)), flags
         if sched is None:
             raise CannotExtrapolate("scenario 'custom' needs a schedule")
@@ -91,6 +95,17 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
         return sched[:to + 1], (f"{fresh}--max_iters={to} (per-step LRs from the schedule file; no nanoGPT flag "
                                 "sets them)")
     raise CannotExtrapolate(f"unknown scenario {name!r}")
+
+
+def _restore(origin: GetLr, last: GetLr) -> str:
+    """Flags that set `origin`'s LR settings over the `last` command's, where they differ
+    (" --learning_rate=0.002 --min_lr=0.0002 --decay_lr=True"); "" where none does."""
+    out = ""
+    for key in ("learning_rate", "min_lr", "warmup_iters", "decay_lr"):
+        v, was = getattr(origin, key), getattr(last, key)
+        if v != was and (key == "decay_lr" or origin.decay_lr):  # schedule keys only matter with a decay
+            out += f" --{key}={v:g}" if isinstance(v, float) else f" --{key}={v}"
+    return out
 
 
 def _same_peak(peak: float, runs: float, what: str) -> None:
