@@ -790,3 +790,19 @@ def test_a_continuation_at_another_lr_is_rerun_and_resumed_on_the_runs_own_sched
     assert rows["constant"].flags.endswith("--decay_lr=False --learning_rate=0.0002")
     assert rows["resume"].val.mean < rows["constant"].val.mean  # the cosine resume is not the constant LR
     assert rows["rerun"].val.mean < rows["resume"].val.mean
+
+
+def test_val_flat_while_train_falls_is_not_extrapolated_where_the_datas_size_is_unknown():
+    from lossdoctor.fit import points
+    run = lossdoctor.load(str(FIXTURES / "diagnosis" / "overfit_small_data"))  # a 30k-character file, 42 epochs
+    x = extrapolate(run, 3000)
+    assert all(s.val is None and s.train is not None for s in x.scenarios)
+    assert any(n.startswith("val has stopped following train") and "val is not extrapolated" in n for n in x.notes)
+    assert not any("as if no data repeats" in n for n in x.notes)  # not said beside it
+    inside = extrapolate(run, 1200, scenarios=())  # inside the run the law's smoothed val is still given
+    assert inside.scenarios[0].val is not None
+    healthy = points.curves(lossdoctor.load(str(FIXTURES / "diagnosis" / "healthy_small")))
+    assert points.val_stalled(healthy, 0.012) is None
+    # one noisy last eval after a falling tail (calibration grid, pycode): val still follows train
+    pycode = points.curves(lossdoctor.load(str(FIXTURES / "calibration" / "d2w64-pycode-s1-1000")))
+    assert points.val_stalled(pycode, 0.012) is None

@@ -250,6 +250,8 @@ class Extrapolator:
         pts, w, level = obs.points, fits.backtest.weights, self.level
         last = pts.last
         overfit = points.overfitting(pts.curves, pts.sig_eval)
+        # val flat while train falls, the data's size unknown: repetition the law cannot count
+        stalled = points.val_stalled(pts.curves, pts.sig_eval) if to > last and not self._per_step(last) else None
         val_sd = interval.val_eval_sd(fits.val, pts.sig_eval)
         ratio = to / last if last else float("inf")
         model_sd = self.calibration.model_error(ratio, fits.alone)
@@ -262,13 +264,18 @@ class Extrapolator:
             train: Estimate | None = interval.estimate(p.train, p.weights, model_sd, train_sd, level)
             if min(e.mean for e in (val, train) if e is not None) < 0:
                 val = train = None
-            elif overfit is not None and (p.name != "observed" or to > overfit.best_step):
+            elif overfit is not None and (p.name != "observed" or to > overfit.best_step) or stalled:
                 val = None
             note = "; ".join(n for n in (notes_mod.scenario_note(p.name, p.weights != w, train is None, overfit, to),
                                          p.caveat) if n) or None
             out.append(Scenario(p.name, p.flags, val, train, note, p.path))
         notes = list(obs.notes + fits.notes) + notes_mod.fit_notes(self.run, self.calibration, to, last, fits)
-        notes += notes_mod.epochs_notes(self.run, to, last, self._per_step(last), self.calibration)
+        if stalled:  # said instead of "val as if no data repeats"
+            notes.append(f"{stalled}: the data likely repeat, and the log does not show "
+                         f"{notes_mod.unshown_epochs(self.run)}: val is not extrapolated (--dataset-tokens gives the "
+                         "data's size in tokens)")
+        else:
+            notes += notes_mod.epochs_notes(self.run, to, last, self._per_step(last), self.calibration)
         if (self.calibrate or fits.reference) and out and out[0].val is not None and to > last:
             notes.append(self._alone(obs, out[0], predicted[0], fits, peak, to, model_sd))
         fit_path = None

@@ -123,7 +123,7 @@ def _logged_near(run: Run, to: int) -> str:
     return f"; the log's eval at step {int(ev.step[i]):,}: val {ev.val[i]:.4f}, train {ev.train[i]:.4f}"
 
 
-def _unshown_epochs(run: Run) -> str:
+def unshown_epochs(run: Run) -> str:
     """Which of the epochs fact's inputs the log does not show."""
     from ..facts import FACTS, Context
     ctx = Context(run, FACTS)
@@ -139,7 +139,7 @@ def epochs_notes(run: Run, to: int, last: int, per_step: float | None, cal: Cali
     if to <= last:
         return []
     if per_step is None:
-        return [f"the log does not show {_unshown_epochs(run)}: val is predicted as if no data repeats (where "
+        return [f"the log does not show {unshown_epochs(run)}: val is predicted as if no data repeats (where "
                 "it does, val will be higher)"] if cal.repeat_r_star is not None else []
     epochs, parts = to * per_step, []
     if cal.repeat_r_star is not None and epochs > 1:

@@ -257,3 +257,30 @@ def overfitting(cur: Curves, sig_eval: float) -> Overfitting | None:
     if i < len(cur.ev_val) - 1 and rising and train_falling:
         return Overfitting(int(cur.ev_step[i]), float(cur.ev_val[i]))
     return None
+
+
+STALL_EVALS = 4  # at least: the tail over which val is checked against train (a third of the evals)
+
+
+def val_stalled(cur: Curves, sig_eval: float) -> str | None:
+    """Why val has stopped following train, or None: over the last third of the evals (4 at
+    least), train's least-squares slope falls by over 3 standard errors while val's is
+    within 2 of flat and under a quarter of train's. Data that repeat do this before val
+    turns up (LD501's overfitting); where the log does not show the data's size, the
+    extrapolation cannot count it. One noisy last eval is not a stall: the slopes read
+    every eval of the tail."""
+    k = max(STALL_EVALS, len(cur.ev_val) // 3)
+    if len(cur.ev_val) < k or sig_eval <= 0:
+        return None
+    x = cur.ev_step[-k:].astype(float)
+    x = x - x.mean()
+    if not np.any(x):
+        return None
+    se = sig_eval / math.sqrt(float(np.sum(x * x)))  # a slope's standard error, per step
+    sv, st = (float(np.sum(x * y[-k:]) / np.sum(x * x)) for y in (cur.ev_val, cur.ev_train))
+    if st < -3 * se and sv > -2 * se and sv > 0.25 * st:
+        per = 1000  # nats per 1,000 steps, as LD101 says slopes
+        return (f"val has stopped following train: over its last {k} evals (steps {int(cur.ev_step[-k]):,} to "
+                f"{int(cur.ev_step[-1]):,}) val's slope is {sv * per:+.4f} nats per 1,000 steps "
+                f"({sv / se:+.1f} standard errors) while train's is {st * per:+.4f} ({st / se:+.1f})")
+    return None
