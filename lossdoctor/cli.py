@@ -149,7 +149,7 @@ def _add_analyze(sub: Subparsers) -> None:
                    help="exit 1 when a finding at this severity or above is present")
     a.add_argument("--width", type=args_mod.width, default=None, metavar="N",
                    help=f"console width, at least {args_mod.MIN_WIDTH} (default: terminal)")
-    a.add_argument("--plot", metavar="FILE.png",
+    a.add_argument("--plot", type=args_mod.plot_file, metavar="FILE.png",
                    help="draw train and val of each run against steps and tokens, best val marked, and "
                         "for one run its fit and extrapolation (needs matplotlib)")
     a.add_argument("-v", "--verbose", action="store_true",
@@ -171,8 +171,9 @@ def _add_extrapolate(sub: Subparsers) -> None:
     x.add_argument("--scenario", action="append", choices=("rerun", "resume", "constant", "custom"),
                    help="scenarios to predict (default: rerun, resume, constant; custom with --schedule)")
     x.add_argument("--schedule", metavar="SPEC|FILE",
-                   help="custom LR schedule: 'warmup_iters=100, lr_decay_iters=5000, min_lr=1e-4"
-                        "[, learning_rate=1e-3]' or a file with one LR per step")
+                   help="custom LR schedule: 'warmup_iters=100, lr_decay_iters=5000, min_lr=1e-4' (the run's "
+                        "own for keys left out; learning_rate, if given, must be the run's peak: one run does not "
+                        "show how the loss depends on it) or a file with one LR per step")
     x.add_argument("--calibrate", metavar="OTHER_RUN", action="append",
                    help="a run of the same config at another horizon, fitted jointly (repeatable)")
     x.add_argument("--no-reference", dest="reference", action="store_false",
@@ -182,7 +183,8 @@ def _add_extrapolate(sub: Subparsers) -> None:
                    help="tokens in the training split, where the run does not show them: its epochs, "
                         "for repeated data and how far it is predicted")
     x.add_argument("--format", choices=("rich", "plain", "json", "markdown"), default=None)
-    x.add_argument("--plot", metavar="FILE.png", help="plot the curve, the fit and each scenario (needs matplotlib)")
+    x.add_argument("--plot", type=args_mod.plot_file, metavar="FILE.png",
+                   help="plot the curve, the fit and each scenario (needs matplotlib)")
     x.add_argument("--width", type=args_mod.width, default=None, metavar="N",
                    help=f"console width, at least {args_mod.MIN_WIDTH} (default: terminal)")
     x.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -355,9 +357,9 @@ def _cmd_extrapolate(args: argparse.Namespace) -> int:
     if args.plot:
         from .report.plot import check_path
         check_path(args.plot)
-    schedule = args_mod.read_schedule(args.schedule) if args.schedule else None
+    schedule = args_mod.read_schedule(args.schedule) if args.schedule is not None else None
     default = ("rerun", "resume", "constant") + (("custom",) if schedule is not None else ())
-    scenarios = tuple(args.scenario or default)
+    scenarios = tuple(dict.fromkeys(args.scenario or default))  # one row each, however often asked
     if "custom" in scenarios and schedule is None:
         raise UsageError("--scenario custom needs --schedule SPEC|FILE (docs/extrapolation.md)")
     if schedule is not None and "custom" not in scenarios:

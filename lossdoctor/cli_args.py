@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 def read_schedule(spec: str) -> dict[str, Any] | np.ndarray:
     """'key=value,...' for warmup_iters, lr_decay_iters, min_lr, learning_rate; or a file."""
     from .errors import UsageError
+    if not spec.strip():
+        raise UsageError("--schedule is empty: give key=value pairs (warmup_iters=..., lr_decay_iters=..., "
+                         "min_lr=..., learning_rate=...) or a file of one LR per line")
     if os.path.exists(spec):
         return read_lr_file(spec)
     if "=" not in spec:
@@ -28,6 +31,8 @@ def read_schedule(spec: str) -> dict[str, Any] | np.ndarray:
         key = key.strip()
         if key not in kinds:
             raise UsageError(f"--schedule: unknown key {key!r} (use {', '.join(kinds)}, or a file)")
+        if key in out:
+            raise UsageError(f"--schedule: {key} is given twice")
         try:
             number = float(value)
         except ValueError:
@@ -35,6 +40,8 @@ def read_schedule(spec: str) -> dict[str, Any] | np.ndarray:
         if not math.isfinite(number) or number < least[key] or key == "learning_rate" and number == 0:
             bound = "above 0" if key == "learning_rate" else f"at least {least[key]}"
             raise UsageError(f"--schedule: {key}={value.strip()}: must be a finite number {bound}")
+        if kinds[key] is int and number != int(number):
+            raise UsageError(f"--schedule: {key}={value.strip()} is not a whole number of steps")
         out[key] = int(number) if kinds[key] is int else number
     if out.get("min_lr", 0.0) > out.get("learning_rate", math.inf):
         raise UsageError(f"--schedule: min_lr={out['min_lr']:g} is above learning_rate={out['learning_rate']:g}")
@@ -133,7 +140,16 @@ def positive_int(text: str) -> int:
         x = int(f)
     if x <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text}")
+    if x >= 10**18:  # past any step count, and past what a float keeps exact when it is computed with
+        raise argparse.ArgumentTypeError(f"too large: {text}")
     return x
+
+
+def plot_file(text: str) -> str:
+    """--plot: a file name (its suffix, checked later, says the image format)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty: give a file name such as curves.png")
+    return text
 
 
 MIN_WIDTH = 40  # columns: below this the report's tables cannot show their columns

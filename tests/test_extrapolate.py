@@ -529,9 +529,9 @@ def test_runs_fitted_jointly_must_be_of_the_same_config_and_modelled():
     assert any("fitted jointly with" in n for n in extrapolate(run, 1000, calibrate=same).notes)
     inside = extrapolate(run, 300, calibrate=same).notes  # the smoothed value: no with/without to compare
     assert not any("without the other runs" in n for n in inside)
-    with pytest.raises(CannotExtrapolate, match="is the same run as .*would count twice"):
+    with pytest.raises(CannotExtrapolate, match="is the run extrapolated: its points would count twice"):
         extrapolate(run, 1000, calibrate=lossdoctor.load(FIXTURES / "calibration" / "d2w64-shakespeare-s1-400"))
-    with pytest.raises(CannotExtrapolate, match="is the same run as"):
+    with pytest.raises(CannotExtrapolate, match="s1-600.train.log, given to fit jointly, is given twice"):
         extrapolate(run, 1000, calibrate=[same, same])
 
 
@@ -806,3 +806,27 @@ def test_val_flat_while_train_falls_is_not_extrapolated_where_the_datas_size_is_
     # one noisy last eval after a falling tail (calibration grid, pycode): val still follows train
     pycode = points.curves(lossdoctor.load(str(FIXTURES / "calibration" / "d2w64-pycode-s1-1000")))
     assert points.val_stalled(pycode, 0.012) is None
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["--schedule", "warmup_iters=1.5"], "warmup_iters=1.5 is not a whole number of steps"),
+    (["--schedule", "warmup_iters=100,warmup_iters=200"], "warmup_iters is given twice"),
+    (["--schedule", ""], "--schedule is empty"),
+    (["--plot", ""], "--plot: empty"),
+])
+def test_extrapolate_refuses_a_schedule_or_plot_it_would_otherwise_bend(argv, said, capsys):
+    log = str(FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log")
+    assert main(["extrapolate", log, "--to", "5000", *argv]) == 2
+    assert said in capsys.readouterr().err
+
+
+def test_extrapolate_gives_each_scenario_once_and_refuses_a_step_no_run_reaches(capsys):
+    log = str(FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log")
+    assert main(["extrapolate", log, "--to", "5000", "--scenario", "rerun", "--scenario", "rerun",
+                 "--format", "json"]) == 0
+    assert [s["name"] for s in json.loads(capsys.readouterr().out)["scenarios"]] == ["rerun"]
+    assert main(["extrapolate", log, "--to", "99999999999999999999999"]) == 2
+    assert "too large: 99999999999999999999999" in capsys.readouterr().err
+    x = extrapolate(lossdoctor.load(str(FIXTURES / "diagnosis" / "lr_high")), 2000)
+    from lossdoctor.report.extrapolation import detail_lines
+    assert x.model.weights.calibrated == 0 and "with the run's own, free shape" in detail_lines(x)[0]

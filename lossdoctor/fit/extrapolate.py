@@ -252,7 +252,7 @@ class Extrapolator:
         overfit = points.overfitting(pts.curves, pts.sig_eval)
         # val flat while train falls, the data's size unknown: repetition the law cannot count
         stalled = points.val_stalled(pts.curves, pts.sig_eval) if to > last and not self._per_step(last) else None
-        val_sd = interval.val_eval_sd(fits.val, pts.sig_eval)
+        val_sd = eval_sd = interval.val_eval_sd(fits.val, pts.sig_eval)  # a val eval's, whatever the target
         ratio = to / last if last else float("inf")
         model_sd = self.calibration.model_error(ratio, fits.alone)
         train_sd = pts.sig_eval
@@ -283,7 +283,7 @@ class Extrapolator:
             steps = np.unique(np.linspace(pts.start, last, 60).astype(int))
             fit_path = interval.path(fits.val, fits.own.features.at("val", steps), w)
         model, baseline = self._model(obs, fits, to)
-        return Extrapolation(to, last, ratio, model, self._fit_info(obs, fits, peak, val_sd), tuple(out), baseline,
+        return Extrapolation(to, last, ratio, model, self._fit_info(obs, fits, peak, eval_sd), tuple(out), baseline,
                              overfit, tuple(notes), fit_path)
 
     # -- the fits' parts, each made once ------------------------------------------------

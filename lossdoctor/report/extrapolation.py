@@ -151,9 +151,12 @@ def detail_lines(x: Extrapolation) -> list[str]:
     p = m.val_parameters or m.parameters
     prior = (f" (its prior alpha {m.prior.alpha:.3f}, lam {m.prior.lam:.4f}, r {m.prior.r:.3g})"
              if m.val_parameters else "")  # the val prior's
+    shape = f"alpha {p.alpha:.3f}, lam {p.lam:.4f}, r {p.r:.3g}{prior}"
+    which = "val" if m.val_parameters else "train"
     lines = [
-        f"model: {m.name}; {'val' if m.val_parameters else 'train'} shape alpha {p.alpha:.3f}, lam {p.lam:.4f}, "
-        f"r {p.r:.3g}{prior}",
+        f"model: {m.name}; {which} shape {shape}" if m.weights.calibrated > 0 else
+        f"model: {m.name.split(' with ')[0]}, with the run's own, free shape: the calibrated-shape law got no weight "
+        f"(its backtest below), so its {which} shape, {shape}, is not what predicts",
         f"fit: residual scale {fit.residual_scale:.2f} sigma over {fit.points.train} train points "
         f"and {fit.points.val} val evals; eval noise {fit.eval_sigma:.4f} nats"
         + (f" (a val eval: {fit.val_eval_sigma:.4f}, from the evals' scatter)"
