@@ -783,3 +783,12 @@ def test_a_summary_row_against_a_run_that_overfit_is_compared_at_both_ends(tmp_p
     assert c.unexplained is not None and abs(_total(c) - c.gap) < 1e-9
     assert abs(c.unexplained.delta_val) < abs(c.gap) + 0.05  # not a rest 1.3 nats past the gap
     assert any(n.startswith("overfitting not compared: the worse run's best val is unknown") for n in c.notes)
+
+
+def test_runs_that_do_not_show_their_data_are_said_to_maybe_not_compare():
+    formats = ROOT / "fixtures" / "formats"
+    c = _analysis(formats / "trainer_state.json", formats / "metrics.csv").comparison
+    assert c.gap is not None and any("shows its dataset or vocabulary" in n or "does not show its dataset" in n
+                                     for n in c.notes)
+    shown = _analysis(DIAG / "lr_high", DIAG / "healthy_tiny").comparison  # both name shakespeare_char
+    assert not any("dataset or vocabulary" in n for n in shown.notes)

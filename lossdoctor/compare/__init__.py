@@ -55,6 +55,7 @@ from .results import (
 from .sides import (
     comparable,
     config_diff,
+    data_unknown,
     derived,
     derived_status,
     final,
@@ -143,6 +144,8 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
         return Comparison(b, a, metric, gap, True, diff, side, ov, (), None, tuple(notes), None, table,
                           unattributed=why)
     notes += state_notes(fa, "worse", schedule=True) + state_notes(fb, "better", schedule=False)
+    if (blind := data_unknown(ra, rb, fa, fb)) is not None:
+        notes.append(blind)
     fit = extrapolators[a] if extrapolators is not None else _extrapolator(ra)
     at = attribute(ra, rb, fa, fb, hide_resumed(diff, ra, rb), metric, gap, fit)
     return Comparison(b, a, metric, gap, True, diff, side, ov, at.causes, at.unexplained,

@@ -64,6 +64,19 @@ def comparable(ra: Run, rb: Run, fa: Facts, fb: Facts) -> tuple[bool, str]:
     return True, ""
 
 
+def data_unknown(ra: Run, rb: Run, fa: Facts, fb: Facts) -> str | None:
+    """A note where a run shows neither its dataset nor its vocabulary (a CSV, a summary, a
+    log without a header): the gap may be between data or tokenizers, not training."""
+    blind = [who for who, r, f in (("worse", ra, fa), ("better", rb, fb))
+             if r.config.trusted("dataset") is None and (f.value("vocab_size") is None
+                                                         or f["vocab_size"].status == "inferred")]
+    if not blind:
+        return None
+    which = "neither run shows" if len(blind) == 2 else f"the {blind[0]} run does not show"
+    return (f"{which} its dataset or vocabulary: the gap is read as one of training, but runs on other data or "
+            "another tokenizer have losses that do not compare")
+
+
 def config_diff(ra: Run, rb: Run) -> tuple[KeyDiff, ...]:
     """The learning, runtime and measurement keys whose effective values differ, or that one
     run shows and the other does not: a log without a config header has an unknown config,
