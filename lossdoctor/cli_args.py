@@ -135,12 +135,12 @@ def positive_int(text: str) -> int:
             f = float(clean)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not an integer: {text}") from None
-        if not (math.isfinite(f) and f.is_integer() and abs(f) < 1e18):
+        if not (math.isfinite(f) and f.is_integer()):
             raise argparse.ArgumentTypeError(f"not an integer: {text}") from None
         x = int(f)
     if x <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text}")
-    if x >= 10**18:  # past any step count, and past what a float keeps exact when it is computed with
+    if x > 2**53:  # past any step count, and past the integers a float (what it is computed with) keeps exact
         raise argparse.ArgumentTypeError(f"too large: {text}")
     return x
 

@@ -767,7 +767,8 @@ def test_a_longer_rerun_stays_the_advice_where_the_better_runs_settings_cost_mor
     from lossdoctor.facts.base import Fact
 
     def facts(per_iter):
-        return {"flops_per_iter": Fact("flops_per_iter", per_iter, "FLOP", "computed", "test")}
+        return {"flops_per_iter": Fact("flops_per_iter", per_iter, "FLOP", "computed", "test"),
+                "final_step": Fact("final_step", 1000, "steps", "computed", "test")}
     r = Reachable(1500, 2.0, 1.9, 2.1, "--max_iters=1500 --lr_decay_iters=1500", 1.5)
     cheap = _instead(r, Facts(facts(1e9)), Facts(facts(1e9)), ["--n_layer=6"], 1000)
     dear = _instead(r, Facts(facts(1e9)), Facts(facts(4e9)), ["--n_layer=6"], 1000)  # 4x the flops per step
@@ -792,3 +793,40 @@ def test_runs_that_do_not_show_their_data_are_said_to_maybe_not_compare():
                                      for n in c.notes)
     shown = _analysis(DIAG / "lr_high", DIAG / "healthy_tiny").comparison  # both name shakespeare_char
     assert not any("dataset or vocabulary" in n for n in shown.notes)
+
+
+def test_two_logs_of_one_trainer_are_taken_to_share_their_data(tmp_path):
+    text = (ROOT / "fixtures" / "formats" / "modded_record.txt").read_text()  # modded-nanogpt: FineWeb
+    for i, final in enumerate(("3.9870", "3.9990")):
+        (tmp_path / f"r{i}.txt").write_text(text.replace("3.9876", final))
+    c = _analysis(tmp_path / "r0.txt", tmp_path / "r1.txt").comparison
+    assert c.gap is not None and not any("dataset or vocabulary" in n for n in c.notes)
+
+
+def test_a_key_without_a_flag_is_named_where_the_runs_ran_the_same_length(sides):
+    from lossdoctor.compare.reach import to_reach
+    a, b = sides["healthy_tiny"], sides["healthy_small"]
+    fork = (KeyDiff("use_rope", False, True, "override", "override", "learning"),)  # a fork's key: no nanoGPT flag
+    r = to_reach(_Line(), a.facts, b.facts, fork, -10.0)
+    assert not r.reachable and r.flags is None and "use_rope also differs, with no nanoGPT flag" in r.why
+
+
+def test_the_better_runs_settings_are_said_to_reach_its_val_in_the_steps_it_ran(tmp_path):
+    lines = (DIAG / "healthy_tiny" / "train.log").read_text().splitlines(keepends=True)
+    cut = [x for x in lines if not x.startswith(("step ", "iter ")) or int(x.split()[1].rstrip(":")) <= 600]
+    (tmp_path / "train.log").write_text("".join(cut))  # stopped at 600 of its max_iters 1000
+    r = _analysis(DIAG / "lr_high", tmp_path / "train.log").comparison.to_reach
+    assert r.instead is not None and r.instead_steps == 600
+
+
+def test_where_the_worse_runs_val_is_not_extrapolated_reaching_is_unknown_not_refused(tmp_path):
+    import re
+    text = (DIAG / "overfit_small_data" / "train.log").read_text()
+    lower = re.sub(r"val loss ([0-9.]+)", lambda m: f"val loss {float(m.group(1)) - 0.15:.4f}", text)
+    (tmp_path / "train.log").write_text(lower)  # the same curve, 0.15 lower: the better run
+    an = _analysis(DIAG / "overfit_small_data", tmp_path / "train.log")
+    r = an.comparison.to_reach
+    assert not r.reachable and r.cannot_tell and "stopped following train" in r.why
+    from lossdoctor.report.verdict import unreachable_do
+    said = unreachable_do(r, an.comparison)
+    assert said.startswith("whether training longer reaches") and "not enough" not in said

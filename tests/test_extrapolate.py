@@ -830,3 +830,18 @@ def test_extrapolate_gives_each_scenario_once_and_refuses_a_step_no_run_reaches(
     x = extrapolate(lossdoctor.load(str(FIXTURES / "diagnosis" / "lr_high")), 2000)
     from lossdoctor.report.extrapolation import detail_lines
     assert x.model.weights.calibrated == 0 and "with the run's own, free shape" in detail_lines(x)[0]
+
+
+def test_a_continuation_from_a_constant_lr_restores_its_lr():
+    from lossdoctor.fit.lr import GetLr
+    from lossdoctor.fit.scenarios import _restore
+    first, last = GetLr(1e-3, 0, 0, 1e-3, False), GetLr(5e-4, 100, 5000, 5e-5, True)
+    assert _restore(first, last) == " --learning_rate=0.001 --decay_lr=False"  # train.py trains at learning_rate
+    assert _restore(GetLr(2e-3, 100, 2000, 2e-4, True), GetLr(2e-4, 0, 0, 2e-4, False)) == \
+        " --learning_rate=0.002 --warmup_iters=100 --decay_lr=True"
+
+
+def test_a_target_step_past_what_a_float_keeps_exact_is_refused(capsys):
+    log = str(FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log")
+    assert main(["extrapolate", log, "--to", str(2**53 + 1)]) == 2
+    assert f"too large: {2**53 + 1}" in capsys.readouterr().err

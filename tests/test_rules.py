@@ -524,3 +524,13 @@ def test_a_flag_for_a_setting_the_log_does_not_show_says_the_run_may_have_it():
     an = lossdoctor.analyze([str(shared_path("corpus/logs/nanogpt/innerfirexy-cepred-fork-cut-midline.log"))])
     f = next(f for f in an.diagnoses[0].findings if f.rule.startswith("LD501"))
     assert "--dropout=0.2" in f.flags and "the log does not show dropout: the run may have it already" in f.advice
+
+
+def test_overfitting_withholds_resuming_but_not_a_crash_s_fix(tmp_path):
+    import lossdoctor
+    text = (FIXTURES / "diagnosis" / "py_small_overfit" / "train.log").read_text()
+    (tmp_path / "train.log").write_text(text + "Traceback (most recent call last):\n  File \"train.py\", line 300, "
+                                        "in <module>\nRuntimeError: CUDA error: an illegal memory access\n")
+    found = {f.rule.split("-", 1)[0]: f for f in lossdoctor.analyze([str(tmp_path)]).diagnoses[0].findings}
+    assert "LD501" in found and "LD1703" in found
+    assert found["LD1703"].advice.startswith("Fix what the exception names")

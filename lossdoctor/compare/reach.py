@@ -60,14 +60,14 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
         flags.insert(0, "--init_from=scratch")
     if isinstance(r, Reachable):
         return _instead(r, fa, fb, flags, iters_b) if flags and not unflagged and iters_b else r
-    if not flags:
-        return r
     planned = fb.value("max_iters")
     why = r.why + (f"; the better run's val was best at step {fb.value('best_val_step'):,} and rose after it, so "
                    f"its config is given {iters_b:,} steps" + (f", not its {planned:,}" if planned else "")
-                   if at_best and iters_b else "")
+                   if at_best and iters_b and flags else "")
     why += (f"; {', '.join(unflagged)} also {'differ' if len(unflagged) > 1 else 'differs'}, with no nanoGPT flag"
             if unflagged else "")
+    if not flags:  # nothing to copy by flag: the keys without one are still named
+        return replace(r, why=why)
     return replace(r, flags=" ".join(flags), why=why, same_config=not keys and not differ)
 
 
@@ -76,13 +76,15 @@ def _instead(r: Reachable, fa: Facts, fb: Facts, flags: list[str], iters_b: int)
     target in less compute than the longer rerun: its flops per step times its length
     against the worse run's times `r.steps` (or, with either unknown, steps alone where the
     two runs' steps cost the same: no model or batch key differs)."""
+    ran = fb.value("final_step")  # what it reached its val in: its last eval's step, not its planned length
+    steps = min(iters_b, ran) if ran else iters_b
     per_a, per_b = fa.value("flops_per_iter"), fb.value("flops_per_iter")
     if per_a and per_b:
-        cheaper = per_b * iters_b <= per_a * r.steps
+        cheaper = per_b * steps <= per_a * r.steps
     else:
         shape = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps")
-        cheaper = iters_b <= r.steps and all(fa.value(k) == fb.value(k) for k in shape)
-    return replace(r, instead=" ".join(flags), instead_steps=iters_b) if cheaper else r
+        cheaper = steps <= r.steps and all(fa.value(k) is not None and fa.value(k) == fb.value(k) for k in shape)
+    return replace(r, instead=" ".join(flags), instead_steps=steps) if cheaper else r
 
 
 def _flag(d: KeyDiff) -> str | None:
@@ -113,7 +115,7 @@ def steps_to_reach(fit: Extrapolator, last: int, target: float, what: str = "smo
     length, so the first of LENGTHS that reaches is narrowed down by bisection."""
     from ..fit.extrapolate import BeyondEpochs, CannotExtrapolate
     if last <= 0:
-        return Unreachable("the run's length is unknown", target=target, what=what)
+        return Unreachable("the run's length is unknown", target=target, what=what, cannot_tell=True)
     longest = max(int(LENGTHS[-1] * last) // 100 * 100, 100)  # within what extrapolate predicts
     search = _Search(fit, target, what, last)
     below = last  # the longest length known not to reach (the run itself, at first)
@@ -130,12 +132,12 @@ def steps_to_reach(fit: Extrapolator, last: int, target: float, what: str = "smo
             try:
                 hit = search.at(farthest)
             except CannotExtrapolate as again:
-                return Unreachable(again.why, steps_tried=search.tried, target=target, what=what)
+                return Unreachable(again.why, steps_tried=search.tried, target=target, what=what, cannot_tell=True)
             if not isinstance(hit, Reachable):
                 return hit or search.unreachable(e.why, e.limit, farthest)
             return search.narrow(below, farthest, hit)
         except CannotExtrapolate as e:
-            return Unreachable(e.why, steps_tried=search.tried, target=target, what=what)
+            return Unreachable(e.why, steps_tried=search.tried, target=target, what=what, cannot_tell=True)
         if isinstance(hit, Unreachable):
             return hit
         if hit is not None:
@@ -160,7 +162,7 @@ class _Search:
         s = scenario.val
         if s is None:  # refused there (a loss below zero, a val past its minimum): no length is promised
             return Unreachable(scenario.note or f"no val predicted at {to:,} steps", steps_tried=self.tried,
-                               target=self.target, what=self.what)
+                               target=self.target, what=self.what, cannot_tell=True)
         self.tried = max(self.tried or 0, to)
         if s.mean > self.target:
             return None

@@ -135,6 +135,9 @@ class Unreachable:
     target: float = math.nan
     what: str = "smoothed final val"
     same_config: bool = False  # the flags are the better run's length alone: no other key differs
+    # no val is predicted on the way (a refusal, val not extrapolated): whether a longer
+    # run reaches is unknown, not shown to fall short
+    cannot_tell: bool = False
     reachable: ClassVar[bool] = False
 
 

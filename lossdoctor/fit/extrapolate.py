@@ -73,6 +73,7 @@ __all__ = ["MAX_HORIZON", "BeyondEpochs", "CannotExtrapolate", "CustomSchedule",
 
 SCENARIOS = ("rerun", "resume", "constant")
 MODEL_NAME = "lr-annealing law (Tissue et al. 2024) with a calibrated shape prior"
+FREE_NAME = "lr-annealing law (Tissue et al. 2024) with the run's own, free shape"  # the calibrated law: weight 0
 T = TypeVar("T")
 
 
@@ -266,8 +267,9 @@ class Extrapolator:
                 val = train = None
             elif overfit is not None and (p.name != "observed" or to > overfit.best_step) or stalled:
                 val = None
+            stall = "val not extrapolated: it has stopped following train, and the data's size is unknown"
             note = "; ".join(n for n in (notes_mod.scenario_note(p.name, p.weights != w, train is None, overfit, to),
-                                         p.caveat) if n) or None
+                                         stall if stalled and val is None else None, p.caveat) if n) or None
             out.append(Scenario(p.name, p.flags, val, train, note, p.path))
         notes = list(obs.notes + fits.notes) + notes_mod.fit_notes(self.run, self.calibration, to, last, fits)
         if stalled:  # said instead of "val as if no data repeats"
@@ -374,7 +376,7 @@ class Extrapolator:
         power = next((b.prediction for b in baselines if b.name == "power"), None)
         prior = self.calibration.val_prior
         bt = fits.backtest
-        model = ModelInfo(MODEL_NAME, streams.shape_params(fits.train.post),
+        model = ModelInfo(MODEL_NAME if bt.weights.calibrated > 0 else FREE_NAME, streams.shape_params(fits.train.post),
                           streams.shape_params(fits.val.post) if fits.val else None,
                           PriorInfo(*shape.from_theta(np.array(prior.mean)), prior.source), bt.weights,
                           LawsInfo(bt.errors, baselines), fits.reference, self._repeated(obs.points.last, to))

@@ -264,11 +264,12 @@ STALL_EVALS = 4  # at least: the tail over which val is checked against train (a
 
 def val_stalled(cur: Curves, sig_eval: float) -> str | None:
     """Why val has stopped following train, or None: over the last third of the evals (4 at
-    least), train's least-squares slope falls by over 3 standard errors while val's is
-    within 2 of flat and under a quarter of train's. Data that repeat do this before val
-    turns up (LD501's overfitting); where the log does not show the data's size, the
-    extrapolation cannot count it. One noisy last eval is not a stall: the slopes read
-    every eval of the tail."""
+    least), train's least-squares slope falls by over 3 standard errors while val's falls
+    by less than 2 (or rises) and at under a quarter of train's rate. Data that repeat do
+    this before val turns up (LD501's overfitting); where the log does not show the data's
+    size, the extrapolation cannot count it. One noisy last eval is not a stall: the slopes
+    read every eval of the tail. Both standard errors are the train evals' (`sig_eval`),
+    the smaller: a val slope is called falling sooner, so the stall is called later."""
     k = max(STALL_EVALS, len(cur.ev_val) // 3)
     if len(cur.ev_val) < k or sig_eval <= 0:
         return None

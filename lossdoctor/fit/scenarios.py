@@ -103,7 +103,7 @@ def _restore(origin: GetLr, last: GetLr) -> str:
     out = ""
     for key in ("learning_rate", "min_lr", "warmup_iters", "decay_lr"):
         v, was = getattr(origin, key), getattr(last, key)
-        if v != was and (key == "decay_lr" or origin.decay_lr):  # schedule keys only matter with a decay
+        if v != was and (key in ("decay_lr", "learning_rate") or origin.decay_lr):  # the rest: only with a decay
             out += f" --{key}={v:g}" if isinstance(v, float) else f" --{key}={v}"
     return out
 

@@ -65,6 +65,7 @@ def _reach_dict(r: ToReach) -> dict[str, Any]:
     if r.flags is not None:
         out["flags"] = r.flags
         out["same_config"] = r.same_config
+    out["cannot_tell"] = r.cannot_tell
     return out
 
 

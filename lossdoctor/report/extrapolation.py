@@ -155,8 +155,8 @@ def detail_lines(x: Extrapolation) -> list[str]:
     which = "val" if m.val_parameters else "train"
     lines = [
         f"model: {m.name}; {which} shape {shape}" if m.weights.calibrated > 0 else
-        f"model: {m.name.split(' with ')[0]}, with the run's own, free shape: the calibrated-shape law got no weight "
-        f"(its backtest below), so its {which} shape, {shape}, is not what predicts",
+        f"model: {m.name}: the calibrated-shape law got no weight (its backtest below), so its {which} shape, "
+        f"{shape}, is not what predicts",
         f"fit: residual scale {fit.residual_scale:.2f} sigma over {fit.points.train} train points "
         f"and {fit.points.val} val evals; eval noise {fit.eval_sigma:.4f} nats"
         + (f" (a val eval: {fit.val_eval_sigma:.4f}, from the evals' scatter)"

@@ -86,6 +86,16 @@ def _title(run: Run) -> RenderableType:
     return Panel("\n".join(lines), title="lossdoctor analyze", title_align="left")
 
 
+def config_cell(key: str, cv: Any) -> str:
+    """A config value as the config tables show it: unknown (with what was written), a
+    machine-dependent default as unknown (the facts say what it implies), else the value."""
+    if not cv.known:
+        return f"unknown: {cv.raw}"
+    if cv.origin == DEFAULT and key in MACHINE_DEPENDENT_DEFAULTS:
+        return f"unknown: {MACHINE_DEPENDENT_DEFAULTS[key]}"
+    return repr(cv.value) if isinstance(cv.value, str) else str(cv.value)
+
+
 def _config_table(run: Run) -> RenderableType:
     t = Table(title="Config (effective value and where it came from)", title_justify="left",
               show_edge=False, pad_edge=False)
@@ -96,12 +106,7 @@ def _config_table(run: Run) -> RenderableType:
     for key, cv in cfg.values.items():
         if cv.origin == DEFAULT and key not in KEY_CONFIG:
             continue
-        if not cv.known:
-            value = f"unknown: {cv.raw}"
-        elif cv.origin == DEFAULT and key in MACHINE_DEPENDENT_DEFAULTS:  # the facts say what it implies
-            value = f"unknown: {MACHINE_DEPENDENT_DEFAULTS[key]}"
-        else:
-            value = repr(cv.value) if isinstance(cv.value, str) else str(cv.value)
+        value = config_cell(key, cv)
         origin = cv.origin + (f" (line {cv.line})" if cv.line else "")
         if cv.origin == DEFAULT:
             origin = "default" + (", machine-dependent" if key in MACHINE_DEPENDENT_DEFAULTS else "")

@@ -207,6 +207,9 @@ def unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
     """What to do where no longer rerun of the worse run's config reaches the better run;
     `inline`: with the flags in the sentence (else they go on a line of their own)."""
     flags = f" ({r.flags})" if inline and r.flags else ""
+    if r.cannot_tell:  # no prediction on the way: not "not enough"
+        return (f"whether training longer reaches {aim(r)} is not known ({r.why})"
+                + (f"; the better run's config where it differs reached it{flags}" if r.flags else ""))
     if r.flags and r.same_config:
         return (f"train as long as the better run{flags}, whose config is otherwise the same. The worse run's "
                 f"extrapolation stops short of {aim(r)}: {r.why}; the rest is seed and eval noise, or a "
