@@ -16,7 +16,8 @@ def add_parser(sub: Any) -> None:
                                     "built-in model, side by side, each headed by its step and the val loss it "
                                     "records (the best; with always_save_checkpoint=True, the val at its save).")
     sm.add_argument("paths", nargs="+", metavar="CKPT", help="a ckpt.pt, or a run directory holding one")
-    sm.add_argument("--start", default="\n", help="text to start from, at least one character (default: a newline)")
+    sm.add_argument("--start", default=None, help="text to start from, at least one character (default: a newline, "
+                                                  "or the vocabulary's first character where it has none)")
     sm.add_argument("--max-new-tokens", type=_positive_int, default=300, metavar="N",
                     help="characters to generate (default: 300)")
     sm.add_argument("--temperature", type=_positive_float, default=0.8,
@@ -24,9 +25,10 @@ def add_parser(sub: Any) -> None:
     sm.add_argument("--top-k", type=_positive_int, default=200, metavar="K",
                     help="sample among the K likeliest characters (default: 200)")
     sm.add_argument("--seed", type=int, default=1337, help="the same seed gives the same text (default: 1337)")
-    sm.add_argument("--data", metavar="TEXT|DIR", help="the training text or data directory, to decode with "
-                                                     "when no meta.pkl is next to the checkpoint")
-    sm.add_argument("--meta", metavar="META.pkl", help="a nanoGPT meta.pkl to decode with")
+    sm.add_argument("--data", metavar="TEXT|DIR", help="the training text or data directory to decode with "
+                                                     "(instead of the meta.pkl next to the checkpoint)")
+    sm.add_argument("--meta", metavar="META.pkl", help="a nanoGPT meta.pkl to decode with (instead of the one "
+                                                     "next to the checkpoint; not with --data)")
     sm.add_argument("--width", type=_width, default=None, metavar="N",
                     help=f"console width, at least {MIN_WIDTH} (default: terminal)")
     sm.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -43,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
     from .trainer.sample import sample
     if not isinstance(args.temperature, float):
         raise UsageError(f"--temperature {args.temperature}: expected a number")
-    if not args.start:
+    if args.data is not None and args.meta is not None:
+        raise UsageError("--data and --meta both give the vocabulary: give one")
+    if args.start == "":
         raise UsageError("--start is empty: the model needs at least one character to start from "
                          "(the default is a newline)")
     out = []

@@ -287,3 +287,8 @@ def test_verify_refuses_group_flags_without_groups_one_log_in_both_arms_and_one_
     assert code == 2 and "is in both --baseline and --treatment" in err
     code, _, err = run_cli("verify", "--seeds", "1", "--budget", "1s", "--out", str(tmp_path / "v"))
     assert code == 2 and "--seeds 1: at least 2" in err
+
+
+def test_sample_refuses_two_vocabularies_at_once():
+    code, _, err = run_cli("sample", "fixtures/lossdoctor_train/readme_cpu_2000", "--data", "x.txt", "--meta", "m.pkl")
+    assert code == 2 and "--data and --meta both give the vocabulary" in err

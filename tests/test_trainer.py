@@ -6,6 +6,7 @@ import json
 import math
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -524,3 +525,45 @@ def test_a_resume_that_asks_for_another_model_shape_is_noted(tmp_path, data):
     train(tiny(tmp_path, "--init_from=resume", "--max_iters=30", "--n_layer=2"), data, echo=False)
     run = lossdoctor.load(str(tmp_path / "out"))
     assert any(n.startswith("the log sets n_layer = 2, but the checkpoint's model has n_layer = 1") for n in run.notes)
+
+
+def test_eval_only_evaluates_and_leaves_the_checkpoint_as_it_was(tmp_path, data):
+    trained = train(tiny(tmp_path, "--max_iters=10", "--lr_decay_iters=10"), data, echo=False)
+    ckpt = Path(trained.out_dir) / "ckpt.pt"
+    before = ckpt.read_bytes()
+    fresh = train(tiny(tmp_path, "--eval_only=True"), data, echo=False)  # a new model, evaluated: not saved
+    assert [e[0] for e in fresh.evals] == [0] and ckpt.read_bytes() == before
+    again = train(tiny(tmp_path, "--eval_only=True", "--init_from=resume"), data, echo=False)
+    assert [e[0] for e in again.evals] == [10] and ckpt.read_bytes() == before  # at its save, not trained on
+
+
+def test_a_fresh_run_on_other_text_writes_its_own_meta_pkl(tmp_path):
+    from lossdoctor.trainer.data import read_meta
+    digits = prepare_text("0123456789+-=\n" * 400, "digits")
+    letters = prepare_text("abcdefghijklm\n" * 400, "letters")  # as many characters: sample would not refuse
+    train(tiny(tmp_path, "--max_iters=10", "--lr_decay_iters=10"), digits, echo=False)
+    out = tmp_path / "out" / "meta.pkl"
+    assert "7" in read_meta(out)["stoi"]
+    train(tiny(tmp_path, "--max_iters=10", "--lr_decay_iters=10"), letters, echo=False)
+    assert set(read_meta(out)["stoi"]) == set("abcdefghijklm\n")
+
+
+def test_a_final_model_saved_when_no_eval_improved_is_sampled_with_its_own_val(tmp_path, data):
+    from lossdoctor.trainer.sample import sample
+    cfg = tiny(tmp_path, "--always_save_checkpoint=False", "--learning_rate=3.0", "--warmup_iters=0",
+               "--grad_clip=0.0", "--max_iters=20", "--lr_decay_iters=20")
+    result = train(cfg, data, echo=False)  # an LR that diverges: no eval after step 0 improves on it
+    last_val = result.evals[-1][2]
+    assert last_val > result.evals[0][2]
+    s = sample(str(Path(result.out_dir) / "ckpt.pt"), max_new_tokens=5)
+    assert s.best_val_loss == pytest.approx(last_val) and s.val_at_save  # not the step-0 model's val
+
+
+def test_a_yaml_config_may_write_an_lr_as_1e_3(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("learning_rate: 1e-3\nmin_lr: 1E-4\n")  # YAML 1.1 reads these as strings
+    cfg = resolve(str(path), ["--device=cpu"])
+    assert cfg["learning_rate"] == 1e-3 and cfg["min_lr"] == 1e-4
+    path.write_text("learning_rate: fast\n")
+    with pytest.raises(UsageError, match="expected float, got str 'fast'"):
+        resolve(str(path), ["--device=cpu"])

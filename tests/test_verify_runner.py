@@ -142,6 +142,19 @@ def test_rerun_reuses_every_finished_arm(tmp_path: Any, data: Any, tiny: Any,
 
 
 @pytest.mark.usefixtures("steady_speed")
+def test_a_rerun_on_other_data_reuses_nothing(tmp_path: Any, data: Any, tiny: Any,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from lossdoctor.trainer.data import prepare_text
+    run_experiments([_loss_experiment()], budget_s=6, seeds=2, max_seeds=4, out_dir=str(tmp_path),
+                    data=data, base=tiny)
+    other = prepare_text("".join(chr(32 + (i * 7) % 90) for i in range(60_000)), "other text")
+    count = _Counter(monkeypatch)
+    run_experiments([_loss_experiment()], budget_s=6, seeds=2, max_seeds=4, out_dir=str(tmp_path),
+                    data=other, base=tiny)
+    assert count.steps > 0  # the same config on other tokens: trained again, not read back
+
+
+@pytest.mark.usefixtures("steady_speed")
 def test_a_rerun_plans_as_the_first_whatever_its_setup_took(tmp_path: Any, data: Any, tiny: Any,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """The seconds before the plan (imports, reading runs) vary between calls; the plan,

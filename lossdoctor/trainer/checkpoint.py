@@ -41,6 +41,7 @@ def load_checkpoint(path: str) -> dict[str, Any]:
 # in ckpt_interrupted.pt: ckpt.pt beside it is an earlier run's, not this run's best (nanoGPT
 # ignores the key)
 EARLIER_RUN_KEY = "ckpt_pt_is_earlier_run"
+VAL_AT_SAVE_KEY = "val_at_save"  # the saved model's own val (its last eval's) where best_val_loss is not it
 
 
 def resume_path(out_dir: str) -> str:

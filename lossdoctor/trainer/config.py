@@ -13,6 +13,7 @@ on CPU, so float32 is what its CPU runs use).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +112,9 @@ def read_config_file(path: str) -> tuple[dict[str, Any], str]:
     return out, text
 
 
+_EXPONENT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")  # a number PyYAML leaves a string
+
+
 def _checked(key: str, value: Any, values: dict[str, Any], where: str) -> Any:
     if key not in values:
         import difflib
@@ -120,6 +124,8 @@ def _checked(key: str, value: Any, values: dict[str, Any], where: str) -> Any:
     want = type(values[key])
     if want is float and type(value) is int:
         return float(value)
+    if want is float and isinstance(value, str) and where.endswith((".yaml", ".yml")) and _EXPONENT.match(value):
+        return float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string; nanoGPT's configs write LRs so
     if type(value) is not want:
         raise UsageError(f"config key {key}: expected {want.__name__}, got {type(value).__name__} "
                          f"{value!r} (from {where})")

@@ -48,6 +48,18 @@ class Data:
     itos: dict[int, str] | None = None  # id -> char
 
 
+def fingerprint(data: Data) -> str:
+    """A short digest of the tokens (every split's size and a strided sample of its ids):
+    two datasets with one name (the embedded corpus and tiny Shakespeare, both reported as
+    shakespeare_char) or one file edited between runs tell apart."""
+    import hashlib
+    h = hashlib.sha1()
+    for ids in (data.train, data.val):
+        h.update(str(len(ids)).encode())
+        h.update(np.ascontiguousarray(ids[::max(1, len(ids) // 4096)]).tobytes())
+    return h.hexdigest()[:16]
+
+
 def load_data(path: str | os.PathLike[str] | None) -> Data:
     """Read a nanoGPT data directory, a text file, or (None) the embedded corpus.
 

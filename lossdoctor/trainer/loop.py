@@ -100,11 +100,11 @@ def _run(t: Trainer, out: Output, callbacks: list[Callback] | None, progress: bo
     try:
         while True:
             it = t.iter_num
-            if it % c["eval_interval"] == 0 and (t.rank is None or t.rank.master):
+            if (it % c["eval_interval"] == 0 or c["eval_only"]) and (t.rank is None or t.rank.master):
                 run.stopped = run.eval()
                 if run.stopped:
                     break
-            if it == 0 and c["eval_only"]:
+            if c["eval_only"]:  # one eval of the model as it is (train.py stops at iter 0 only: a resume trains)
                 break
             step = t.step()
             run.stopped = run.stepped(step)
@@ -132,9 +132,12 @@ def _run(t: Trainer, out: Output, callbacks: list[Callback] | None, progress: bo
             os.remove(os.path.join(c["out_dir"], INTERRUPTED_NAME))
     resumed_best = (c["init_from"] == "resume" and os.path.exists(t.checkpoint_path)  # never overwritten
                     and not t.earlier_ckpt)
+    if c["eval_only"]:  # as train.py: one eval, no training, nothing saved (ckpt.pt is left as it was)
+        return run.result()
     if run.stopped is None and run.saved is None and not resumed_best and (t.rank is None or t.rank.master):
         out.line(f"no checkpoint was saved during training (none at step 0, and no later eval improved "
                  f"the val loss): saving the final model to {t.checkpoint_path}")
+        t.val_at_save = run.evals[-1][2] if run.evals else None  # its own val, not the best one's
         run.save("end")
     return run.result()
 
@@ -163,7 +166,7 @@ class _Run:
             return f"non-finite eval loss at step {it}"
         if losses["val"] < t.best_val_loss or t.cfg["always_save_checkpoint"]:
             t.best_val_loss = losses["val"]
-            if it > 0:
+            if it > 0 and not t.cfg["eval_only"]:  # an eval-only run measures; it saves nothing
                 self.save("eval")
         if _notify(self.callbacks, Event("eval", it, {"train": losses["train"], "val": losses["val"], "lr": lr})):
             return "stopped by a callback"

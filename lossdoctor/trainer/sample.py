@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError
+from .checkpoint import VAL_AT_SAVE_KEY
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,11 @@ class Sample:
     val_at_save: bool = False
 
 
-def sample(path: str, start: str = "\n", max_new_tokens: int = 300, temperature: float = 0.8,
+def sample(path: str, start: str | None = None, max_new_tokens: int = 300, temperature: float = 0.8,
            top_k: int | None = 200, seed: int = 1337, data: str | None = None, meta: str | None = None) -> Sample:
-    """Generate `max_new_tokens` characters after `start` from the checkpoint at `path`."""
+    """Generate `max_new_tokens` characters after `start` from the checkpoint at `path`;
+    None: a newline, as sample.py starts, or the vocabulary's first character (id 0) where
+    the text had no newline."""
     import torch
 
     from .. import nanogpt
@@ -60,6 +63,8 @@ def sample(path: str, start: str = "\n", max_new_tokens: int = 300, temperature:
         raise InputError(where, f"its vocabulary has {chars} characters, the model's {size}: "
                                 "give the text or meta.pkl the run was trained on")
     itos = {i: ch for ch, i in stoi.items()}
+    if start is None:
+        start = "\n" if "\n" in stoi else itos[min(itos)]
     unknown = sorted({ch for ch in start if ch not in stoi})
     if unknown:
         raise InputError(path, f"--start has characters the model never saw: {''.join(unknown)!r}")
@@ -75,11 +80,12 @@ def sample(path: str, start: str = "\n", max_new_tokens: int = 300, temperature:
             nxt = torch.multinomial(torch.softmax(logits, dim=-1), num_samples=1)  # (1, 1)
             idx = torch.cat((idx, nxt), dim=1)
     text = "".join(itos.get(int(i), "?") for i in idx[0].tolist())
-    best = ckpt.get("best_val_loss")
+    own = ckpt.get(VAL_AT_SAVE_KEY)  # the final model, saved when no eval improved: its own val
+    best = own if own is not None else ckpt.get("best_val_loss")
     val = float(best) if best is not None and math.isfinite(float(best)) and float(best) < 1e8 else None
     step = ckpt.get("iter_num")
     every_eval = (ckpt.get("config") or {}).get("always_save_checkpoint") is True  # nanoGPT overwrites it then
-    return Sample(path, int(step) if step is not None else None, val, where, text, every_eval)
+    return Sample(path, int(step) if step is not None else None, val, where, text, every_eval or own is not None)
 
 
 def _vocabulary(path: str, ckpt: dict[str, Any], data: str | None, meta: str | None) -> tuple[dict[str, int], str]:

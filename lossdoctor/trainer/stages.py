@@ -18,7 +18,15 @@ import numpy as np
 from .. import nanogpt
 from ..errors import InputError, LossdoctorError
 from . import ddp
-from .checkpoint import EARLIER_RUN_KEY, INTERRUPTED_NAME, load_checkpoint, resume_path, save_checkpoint, save_meta
+from .checkpoint import (
+    EARLIER_RUN_KEY,
+    INTERRUPTED_NAME,
+    VAL_AT_SAVE_KEY,
+    load_checkpoint,
+    resume_path,
+    save_checkpoint,
+    save_meta,
+)
 from .config import TrainConfig
 from .data import Data
 
@@ -71,6 +79,9 @@ class Trainer:
         self.iter_num, self.best_val_loss, self.steps = iter_num, best_val_loss, 0
         # ckpt.pt is an earlier run's that this run has not replaced yet (its state was saved beside it)
         self.earlier_ckpt = False
+        # the val of the model a save holds where that is not best_val_loss (the final model,
+        # saved at the end when no eval improved): recorded in the checkpoint as VAL_AT_SAVE_KEY
+        self.val_at_save: float | None = None
         self.rank, world = rank, (rank.world_size if rank is not None else 1)
         self.checkpoint_path = os.path.join(cfg["out_dir"], "ckpt.pt")
         self.tokens_per_iter: int = cfg["gradient_accumulation_steps"] * world * cfg["batch_size"] * cfg["block_size"]
@@ -229,16 +240,29 @@ class Trainer:
                  "best_val_loss": self.best_val_loss, "config": config}
         if self.earlier_ckpt:  # (cleared above for a save to ckpt.pt)
             state[EARLIER_RUN_KEY] = True  # so that a resume from it knows ckpt.pt is not its best
+        if self.val_at_save is not None:
+            state[VAL_AT_SAVE_KEY] = self.val_at_save
         self.log(f"saving checkpoint to {where}")
         meta = os.path.join(os.path.dirname(path) or ".", "meta.pkl")
         try:
             save_checkpoint(state, path)
-            if self.vocab is not None and not os.path.exists(meta):
+            if self.vocab is not None and not _meta_holds(meta, self.vocab):  # an earlier run's data: replaced
                 save_meta(self.vocab, meta)
         except OSError as e:  # a full disk, a read-only folder: the previous files are intact
             raise LossdoctorError(f"{path}: cannot write the checkpoint ({e.strerror or e}); "
                                   "the previous checkpoint, if any, is left as it was") from None
         return path
+
+
+def _meta_holds(path: str, vocab: dict[str, int]) -> bool:
+    """Whether the meta.pkl at `path` is this vocabulary's (no file, or another's: False)."""
+    from .data import read_meta
+    if not os.path.exists(path):
+        return False
+    try:
+        return read_meta(path).get("stoi") == vocab
+    except InputError:  # unreadable: written again
+        return False
 
 
 AUTOCAST_CPU = "autocast on cpu:"  # the log line of a CPU run in bfloat16 or float16 (readers/lines.py)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import LossdoctorError
 from ..fsio import atomic_json
 from ..trainer.config import TrainConfig, resolve
+from ..trainer.data import fingerprint
 from .budget import Times, plan_budget, speed_key
 from .design import EVAL_NOISE_METRIC, Experiment, Scaled, arm_configs, default_base_config, flags_between
 from .executors import Executor, LocalExecutor
@@ -68,8 +69,9 @@ def _read_json(path: str) -> Any:
         return None
 
 
-def _key(cfg: TrainConfig) -> dict[str, Any]:
-    return {k: v for k, v in cfg.values.items() if k not in ("out_dir", "seed")}
+def _key(cfg: TrainConfig, data: Data) -> dict[str, Any]:
+    """What a result on disk must match to be reused: the config and the data it trained on."""
+    return {**{k: v for k, v in cfg.values.items() if k not in ("out_dir", "seed")}, "data": fingerprint(data)}
 
 
 class _Context:
@@ -147,7 +149,7 @@ def _rows(experiment: Experiment, scaled: Scaled, seeds: Sequence[int], ctx: _Co
     for seed in seeds:
         for name, cfg, job in _arm_jobs(experiment, scaled, seed, ctx):
             record = _read_json(ctx.path(experiment, name))
-            if isinstance(record, dict) and record.get("config") == _key(cfg):
+            if isinstance(record, dict) and record.get("config") == _key(cfg, ctx.data):
                 ctx.skip(job.steps, record.get("seconds"))
                 found[name] = dict(record["metrics"])
             else:
@@ -163,7 +165,7 @@ def _rows(experiment: Experiment, scaled: Scaled, seeds: Sequence[int], ctx: _Co
         def done(i: int, metrics: dict[str, float]) -> None:
             name, cfg, job = todo[i]
             now = time.monotonic()
-            _write_json(ctx.path(experiment, name), {"config": _key(cfg), "seed": job.config["seed"],
+            _write_json(ctx.path(experiment, name), {"config": _key(cfg, ctx.data), "seed": job.config["seed"],
                                                      "metrics": metrics, "seconds": now - clock[0]})
             clock[0] = now
             found[name] = metrics
@@ -182,7 +184,7 @@ def _run_loss(experiment: Experiment, scaled: Scaled, ctx: _Context) -> Experime
     plan = [n for n in scaled.looks if n <= ctx.max_seeds] if scaled.looks else \
         list(range(scaled.seeds, max(scaled.seeds, last) + 1))
     rows: list[dict[str, Any]] = []
-    key = [_key(scaled.baseline), _key(scaled.treatment), plan]
+    key = [_key(scaled.baseline, ctx.data), _key(scaled.treatment, ctx.data), plan]
     done = _read_json(ctx.path(experiment, "done"))
     final = done["seeds"] if isinstance(done, dict) and done.get("config") == key else None
     n = final if isinstance(final, int) and final in plan else scaled.seeds
@@ -237,7 +239,7 @@ def _run_throughput(experiment: Experiment, scaled: Scaled, ctx: _Context, devic
     """A throughput experiment: its windows from disk when measured before, else measured now."""
     path = ctx.path(experiment, "windows")
     record = _read_json(path)
-    key = [_key(scaled.baseline), _key(scaled.treatment)]
+    key = [_key(scaled.baseline, ctx.data), _key(scaled.treatment, ctx.data)]
     if isinstance(record, dict) and record.get("config") == key:
         ctx.skip(scaled.steps_per_seed, record.get("seconds"))
         return throughput_result(experiment, scaled, record["metrics"], FIRST_SEED, device)
@@ -271,10 +273,10 @@ def _times(experiments: Sequence[Experiment], base: TrainConfig, ctx: _Context,
     path = os.path.join(ctx.out_dir, "plan.json")
     record = _read_json(path)
     start = time.monotonic()
-    if not (isinstance(record, dict) and record.get("config") == _key(base)
+    if not (isinstance(record, dict) and record.get("config") == _key(base, ctx.data)
             and record.get("budget_s") == ctx.budget_s):
         step_s, eval_s = measure_speed(base, ctx.data)
-        record = {"config": _key(base), "budget_s": ctx.budget_s, "seconds_per_step": step_s,
+        record = {"config": _key(base, ctx.data), "budget_s": ctx.budget_s, "seconds_per_step": step_s,
                   "seconds_per_eval_batch": eval_s, "arms": {speed_key(base): step_s}, "timing_s": 0.0,
                   "setup_s": setup_s}
     arms: dict[str, float] = record["arms"]
