@@ -77,8 +77,13 @@ def rules_test(args: argparse.Namespace) -> int:
         print(f"{mark} {r.rule}: {r.case}: expected {r.expect}, got {r.got}"
               + ("" if r.ok or not r.detail else f" ({r.detail})"))
     failed = sum(not r.ok for r in results)
-    print(f"{len(rules.rules)} rules, {len(results)} cases: {len(results) - failed} passed, {failed} failed"
+    print(f"{_n(len(rules.rules), 'rule')}, {_n(len(results), 'case')}: {len(results) - failed} passed, {failed} failed"
           + (f"; {len(rules.errors)} files did not load" if rules.errors else ""))
     if rules.errors:
         return EXIT_ERROR
     return EXIT_FINDINGS if failed else EXIT_OK
+
+
+def _n(count: int, noun: str) -> str:
+    """'1 rule', '3 rules'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"

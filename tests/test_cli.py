@@ -84,6 +84,7 @@ def test_golden_json_of_a_real_nanogpt_log():
     doc = json.loads(out)
     run = doc["runs"][0]
     assert run["format"] == "nanogpt" and run["config"]["eval_iters"] == 20
+    assert run["config_defaults_trusted"] is True  # its header matches its tokens per iteration
     assert run["iters"]["count"] == 301 and len(run["eval"]) == 4
     f = run["facts"]
     assert (f["tokens_per_iter"], f["params"], f["tokens_seen"]) == (768, 795904, 768 * 301)
@@ -292,3 +293,11 @@ def test_verify_refuses_group_flags_without_groups_one_log_in_both_arms_and_one_
 def test_sample_refuses_two_vocabularies_at_once():
     code, _, err = run_cli("sample", "fixtures/lossdoctor_train/readme_cpu_2000", "--data", "x.txt", "--meta", "m.pkl")
     assert code == 2 and "--data and --meta both give the vocabulary" in err
+
+
+def test_json_says_when_train_py_defaults_are_not_known_to_be_what_ran(tmp_path):
+    lines = (ROOT / "fixtures" / "nanogpt" / "cpu_small" / "train.log").read_text().splitlines(keepends=True)
+    (tmp_path / "bare.log").write_text("".join(x for x in lines if x.startswith(("step ", "iter "))))
+    code, out, _ = run_cli("analyze", str(tmp_path / "bare.log"), "--format", "json")
+    run = json.loads(out)["runs"][0]
+    assert code == 0 and run["config_defaults_trusted"] is False and run["config_origin"]["dtype"] == "default"

@@ -801,6 +801,14 @@ def test_two_logs_of_one_trainer_are_taken_to_share_their_data(tmp_path):
         (tmp_path / f"r{i}.txt").write_text(text.replace("3.9876", final))
     c = _analysis(tmp_path / "r0.txt", tmp_path / "r1.txt").comparison
     assert c.gap is not None and not any("dataset or vocabulary" in n for n in c.notes)
+    state = json.loads((ROOT / "fixtures" / "formats" / "trainer_state.json").read_text())
+    for row in state["log_history"]:  # the Trainer trains on any data: two of its runs may not compare
+        for k in ("loss", "eval_loss"):
+            if k in row:
+                row[k] += 0.2
+    (tmp_path / "other_state.json").write_text(json.dumps(state))
+    hf = _analysis(ROOT / "fixtures" / "formats" / "trainer_state.json", tmp_path / "other_state.json").comparison
+    assert any("dataset or vocabulary" in n for n in hf.notes)
 
 
 def test_a_key_without_a_flag_is_named_where_the_runs_ran_the_same_length(sides):

@@ -790,6 +790,15 @@ def test_a_continuation_at_another_lr_is_rerun_and_resumed_on_the_runs_own_sched
     assert rows["constant"].flags.endswith("--decay_lr=False --learning_rate=0.0002")
     assert rows["resume"].val.mean < rows["constant"].val.mean  # the cosine resume is not the constant LR
     assert rows["rerun"].val.mean < rows["resume"].val.mean
+    lower = (long / "lr2e-3-constant-5000" / "train.log").read_text().replace(
+        "Overriding: learning_rate = 0.0002", "Overriding: learning_rate = 0.0001")  # continued below its min_lr
+    log.write_text((long / "lr2e-3-2000" / "train.log").read_text() + lower)
+    on = {s.name: s for s in extrapolate(lossdoctor.load(str(log)), 7500).scenarios}
+    assert on["constant"].flags.endswith("--learning_rate=0.0001")  # on at the LR it ended on, not the first's min
+    x = extrapolate(lossdoctor.load(str(log)), 7500, scenarios=("custom",),
+                    schedule={"warmup_iters": 100, "lr_decay_iters": 7500, "min_lr": 1e-4})
+    said = list(x.notes) + [sc.note or "" for sc in x.scenarios]
+    assert not any("warmup" in n and "the run's 0" in n for n in said)  # its warmup is the first schedule's 100
 
 
 def test_val_flat_while_train_falls_is_not_extrapolated_where_the_datas_size_is_unknown():
@@ -845,3 +854,9 @@ def test_a_target_step_past_what_a_float_keeps_exact_is_refused(capsys):
     log = str(FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log")
     assert main(["extrapolate", log, "--to", str(2**53 + 1)]) == 2
     assert f"too large: {2**53 + 1}" in capsys.readouterr().err
+
+
+def test_a_val_not_extrapolated_is_not_called_past_its_minimum():
+    from lossdoctor.report.extrapolation import no_val
+    x = extrapolate(lossdoctor.load(str(FIXTURES / "diagnosis" / "overfit_small_data")), 3000)
+    assert x.overfitting is None and {no_val(x, s) for s in x.scenarios} == {"not extrapolated"}

@@ -293,6 +293,9 @@ def test_sample_py_output_after_a_run_is_no_run_and_sets_no_config():
     run = parse_text(TRAIN_PY + SAMPLE_PY)
     assert len(run.segments) == 1 and run.config.trusted("device") == "cpu"  # sample.py's mps is not the run's
     assert any(n.startswith("lines 8-15 are sample.py's output") for n in run.notes)
+    assert run.n_unparsed == 0 and run.line_counts["sample_text"] == 3  # its text is no line a reader failed on
+    long = parse_text(TRAIN_PY + SAMPLE_PY + "".join(f"ROMEO: line {i}\n" for i in range(1500)))
+    assert long.n_unparsed == 0 and long.line_counts["sample_text"] == 1503  # past the 1,000 lines kept
 
 
 def test_sample_py_output_alone_is_not_a_training_log(tmp_path):

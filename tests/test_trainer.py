@@ -530,11 +530,14 @@ def test_a_resume_that_asks_for_another_model_shape_is_noted(tmp_path, data):
 def test_eval_only_evaluates_and_leaves_the_checkpoint_as_it_was(tmp_path, data):
     trained = train(tiny(tmp_path, "--max_iters=10", "--lr_decay_iters=10"), data, echo=False)
     ckpt = Path(trained.out_dir) / "ckpt.pt"
-    before = ckpt.read_bytes()
+    before, log = ckpt.read_bytes(), (Path(trained.out_dir) / "train.log").read_text()
+    (Path(trained.out_dir) / "ckpt_interrupted.pt").write_bytes(before)  # an interrupted run's state
     fresh = train(tiny(tmp_path, "--eval_only=True"), data, echo=False)  # a new model, evaluated: not saved
     assert [e[0] for e in fresh.evals] == [0] and ckpt.read_bytes() == before
     again = train(tiny(tmp_path, "--eval_only=True", "--init_from=resume"), data, echo=False)
     assert [e[0] for e in again.evals] == [10] and ckpt.read_bytes() == before  # at its save, not trained on
+    assert (Path(trained.out_dir) / "train.log").read_text() == log  # printed, not written: no log moved aside
+    assert (Path(trained.out_dir) / "ckpt_interrupted.pt").exists()  # the interrupted state is still there
 
 
 def test_a_fresh_run_on_other_text_writes_its_own_meta_pkl(tmp_path):
@@ -557,6 +560,7 @@ def test_a_final_model_saved_when_no_eval_improved_is_sampled_with_its_own_val(t
     assert last_val > result.evals[0][2]
     s = sample(str(Path(result.out_dir) / "ckpt.pt"), max_new_tokens=5)
     assert s.best_val_loss == pytest.approx(last_val) and s.val_at_save  # not the step-0 model's val
+    assert s.val_step == result.evals[-1][0] == 20  # the eval it is from (the model trained one step past it)
 
 
 def test_a_yaml_config_may_write_an_lr_as_1e_3(tmp_path):

@@ -41,6 +41,8 @@ def test_extrapolation_check_predicts_from_the_cut_log_and_reuses_finished_seeds
     again = run_extrapolation(resolve(base=tiny, overrides={"out_dir": str(tmp_path)}), data=data,
                               out_dir=str(tmp_path), budget_s=60, seeds=2)
     assert again.experiments[0].verification == v  # the logs were reused, not retrained
+    from lossdoctor.trainer.data import fingerprint
+    assert fingerprint(data) in (seed / "done.json").read_text()  # reused only on the same tokens
 
 
 def test_extrapolation_refuses_a_budget_too_small(tmp_path: Path, data: Any, tiny: Any) -> None:

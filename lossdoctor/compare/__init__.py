@@ -160,4 +160,4 @@ def _extrapolator(run: Run) -> Extrapolator:
 def _no_gap(runs: Sequence[Run], metric: str, why: str, comparable: bool = True) -> Comparison:
     b, a = 0, min(1, len(runs) - 1)
     diff = config_diff(runs[a], runs[b]) if len(runs) > 1 else ()
-    return Comparison(b, a, metric, None, comparable, diff, None, None, (), None, (why,))
+    return Comparison(b, a, metric, None, comparable, diff, None, None, (), None, (why,), unattributed=why)

@@ -66,14 +66,13 @@ def comparable(ra: Run, rb: Run, fa: Facts, fb: Facts) -> tuple[bool, str]:
 
 def data_unknown(ra: Run, rb: Run, fa: Facts, fb: Facts) -> str | None:
     """A note where a run shows neither its dataset nor its vocabulary (a CSV, a summary, a
-    log without a header) and the two come from other formats, or one from a format that
-    does not say which trainer wrote it: the gap may be between data or tokenizers, not
-    training. (Two logs of one trainer, modded-nanogpt's records on FineWeb, are taken to
-    share their data.)"""
+    log without a header): the gap may be between data or tokenizers, not training. Two
+    modded-nanogpt logs are taken to share theirs: its records all train on FineWeb with
+    GPT-2's tokenizer."""
     blind = [who for who, r, f in (("worse", ra, fa), ("better", rb, fb))
              if r.config.trusted("dataset") is None and (f.value("vocab_size") is None
                                                          or f["vocab_size"].status == "inferred")]
-    if not blind or ra.format == rb.format and ra.format.trainer:
+    if not blind or ra.format.trainer == rb.format.trainer == "modded-nanogpt":
         return None
     which = "neither run shows" if len(blind) == 2 else f"the {blind[0]} run does not show"
     return (f"{which} its dataset or vocabulary: the gap is read as one of training, but runs on other data or "

@@ -41,10 +41,16 @@ class Schedule(NamedTuple):
     assumed: tuple[str, ...]  # the get_lr arguments taken from nanoGPT's defaults, said in the notes
     warmup: int  # the lineage's warmup (its first segment's: a resume at constant LR has none)
     observed: np.ndarray  # LR at steps 0..last
-    # the first segment's get_lr arguments where its LR settings (peak, min_lr, warmup,
-    # decay_lr) are not the last segment's: a continuation at another LR, whose fresh run
-    # and cosine resume are the run's original schedule's; None where they are the same
+    # the first segment's get_lr arguments where it decayed its LR and its LR settings (peak,
+    # min_lr, warmup, decay_lr) are not the last segment's: a continuation at another LR,
+    # whose fresh run and cosine resume are the run's original schedule's; None otherwise
     origin: GetLr | None = None
+
+    @property
+    def base(self) -> GetLr:
+        """The settings a fresh run, a cosine resume or a custom schedule starts from: the
+        first segment's where a continuation changed them (origin), else the run's."""
+        return self.origin or self.params
 
     def lr(self, lo: int, hi: int) -> np.ndarray:
         """LR at steps lo..hi-1: the lineage's own up to its last step, get_lr after."""
@@ -81,7 +87,7 @@ def read(run: Run, last: int) -> Schedule:
         lr = params.lr(np.arange(last + 1))
     first = schedule_params(segment_ranges(run, last_logged_step(run) or 0)[0][0])
     warm = int(first["warmup_iters"]) if first is not None else int(params.warmup_iters)
-    origin = GetLr.of(first) if first is not None else None
+    origin = GetLr.of(first) if first is not None and first["decay_lr"] else None  # a decaying first schedule
     if origin is not None and all(getattr(origin, k) == getattr(params, k) for k in LR_SETTINGS):
         origin = None
     return Schedule(params, assumed, warm, lr, origin)

@@ -10,7 +10,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from .lr import GetLr, Schedule
+from .lr import LR_SETTINGS, GetLr, Schedule
 from .points import CannotExtrapolate
 
 
@@ -59,7 +59,7 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
     resume: those flags start with --init_from=scratch."""
     # a continuation at another LR (Schedule.origin): the fresh run and the cosine resume are
     # the run's original schedule's, its settings restored by flags over the last command's
-    params = run.origin or run.params
+    params = run.base
     restore = _restore(params, run.params)
     decay = f" --lr_decay_iters={to}" if params.decay_lr else ""  # train.py ignores it with decay_lr=False
     fresh = "--init_from=scratch " if resumed else ""
@@ -69,15 +69,15 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
     if name == "resume":
         new = params._replace(lr_decay_iters=to).lr(np.arange(last, to + 1))
         return (np.concatenate([run.lr(0, last), new]), f"--init_from=resume --max_iters={to}{restore}{decay}")
-    if name == "constant":
-        lr = np.concatenate([run.lr(0, last), np.full(to + 1 - last, params.min_lr)])
+    if name == "constant":  # on at the LR the run ended on: its last process's min_lr
+        lr = np.concatenate([run.lr(0, last), np.full(to + 1 - last, run.params.min_lr)])
         return lr, (f"--init_from=resume --max_iters={to} --decay_lr=False "
-                    f"--learning_rate={params.min_lr:g}")
+                    f"--learning_rate={run.params.min_lr:g}")
     if name == "custom":
         if isinstance(sched, CustomSchedule):
             p = sched.over(params)
             _same_peak(p.learning_rate, params.learning_rate, "learning_rate")
-            restore = "" if run.params.decay_lr or not p.decay_lr else " --decay_lr=True"
+            restore = "" if p.decay_lr == run.params.decay_lr else f" --decay_lr={p.decay_lr}"
             if p.min_lr > p.learning_rate:
                 raise CannotExtrapolate(f"the schedule's min_lr ({p.min_lr:g}) is above its learning_rate "
                                         f"({p.learning_rate:g})")
@@ -101,7 +101,7 @@ def _restore(origin: GetLr, last: GetLr) -> str:
     """Flags that set `origin`'s LR settings over the `last` command's, where they differ
     (" --learning_rate=0.002 --min_lr=0.0002 --decay_lr=True"); "" where none does."""
     out = ""
-    for key in ("learning_rate", "min_lr", "warmup_iters", "decay_lr"):
+    for key in LR_SETTINGS:
         v, was = getattr(origin, key), getattr(last, key)
         if v != was and (key in ("decay_lr", "learning_rate") or origin.decay_lr):  # the rest: only with a decay
             out += f" --{key}={v:g}" if isinstance(v, float) else f" --{key}={v}"

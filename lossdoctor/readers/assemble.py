@@ -54,12 +54,11 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
             first_step=int(steps.min()) if len(steps) else None,
             last_step=int(steps.max()) if len(steps) else None, config=cfg))
     events = _events(records, rec_seg, ev_curve, it_curve, segments)
-    unparsed, counts = others.outside(samples, scan.unparsed, scan.counts)  # sample.py's text is understood
     run = Run(
         source=source, format=Dialect(fmt), config=configs[-1],
         model_args=ModelArgs(), evals=ev_curve, iters=it_curve, events=events, segments=tuple(segments),
-        header=Header(), unparsed=tuple(UnparsedLine(n, t) for n, t in unparsed),
-        line_counts={"total": scan.n_lines, **counts})
+        header=Header(), unparsed=tuple(UnparsedLine(n, t) for n, t in scan.unparsed),
+        line_counts={"total": scan.n_lines, **scan.counts})
     lin = run.lineage()
     header = _merge_headers([headers[i] for i in lin])
     if lin:

@@ -179,11 +179,13 @@ class _LineReader:
         self.mode = "normal"  # normal | echo | dump | traceback | after_exception | warning
         self.echo: list[str] = []
         self.echo_line = 0
+        self.sampling = False  # after sample.py's `Loading meta` line, until the next line a log reader knows
 
     def count(self, kind: str) -> None:
         self.out.counts[kind] = self.out.counts.get(kind, 0) + 1
 
     def add(self, line: int, kind: str, value: Any = None, text: str = "") -> None:
+        self.sampling = kind == "sample_py"
         self.out.records.append(Record(line, kind, value, text))
 
     def feed(self, n: int, raw: str, partial: bool) -> None:
@@ -251,6 +253,9 @@ class _LineReader:
             return
         if self.mode == "after_exception":  # the rest of an exception's message
             self.count("traceback")
+            return
+        if self.sampling:  # the text sample.py generated: understood, not kept
+            self.count("sample_text")
             return
         L.keep_unparsed(self.out.unparsed, n, raw)
         self.count("unparsed")

@@ -50,14 +50,3 @@ def without(bounds: list[int], records: list[Record], spans: list[Span]) -> tupl
         kept = [1] + kept
     return kept, [r for r in records if not any(s.first <= r.line <= s.last for s in spans)]
 
-
-def outside(spans: list[Span], unparsed: list[tuple[int, str]], counts: dict[str, int]
-            ) -> tuple[list[tuple[int, str]], dict[str, int]]:
-    """The lines not understood outside the spans, and the line counts with those inside
-    counted as `sample_py` (its samples are text, not lines a log reader failed on)."""
-    inside = [u for u in unparsed if any(s.first <= u[0] <= s.last for s in spans)]
-    if not inside:
-        return unparsed, counts
-    moved = {**counts, "unparsed": counts.get("unparsed", 0) - len(inside),
-             "sample_py": counts.get("sample_py", 0) + len(inside)}
-    return [u for u in unparsed if u not in inside], moved

@@ -22,6 +22,7 @@ from ..fit.results import (
     ModelInfo,
     Overfitting,
     ReferenceInfo,
+    Scenario,
     ShapeParams,
 )
 from ..run import Run
@@ -136,13 +137,20 @@ class _Scenarios:
         if flags_width is not None:
             table.add_column("nanoGPT flags", width=flags_width, no_wrap=True)
         for s, fs in zip(x.scenarios, self.flags, strict=True):
-            row = [s.name, _cell(s.val) if s.val else ("past its minimum" if s.note else "-"),
+            row = [s.name, _cell(s.val) if s.val else no_val(x, s),
                    _cell(s.train) if s.train else "-"]
             if flags_width is not None:
                 row.append("\n".join(textwrap.fill(line, flags_width, break_long_words=False, break_on_hyphens=False)
                                      for line in fs))
             table.add_row(*row)
         return table
+
+
+def no_val(x: Extrapolation, s: Scenario) -> str:
+    """The val cell of a scenario with no val: why in two words (its note says more)."""
+    if not s.note:
+        return "-"
+    return "past its minimum" if x.overfitting is not None else "not extrapolated"
 
 
 def detail_lines(x: Extrapolation) -> list[str]:

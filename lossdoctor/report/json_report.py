@@ -45,6 +45,7 @@ def run_dict(run: Run, facts: Facts, diagnosis: Diagnosis | None = None) -> dict
         "config": run.config.as_dict(),
         "config_origin": {k: v.origin for k, v in run.config.values.items()},
         "config_seen": run.config.seen,
+        "config_defaults_trusted": run.config.defaults_trusted,
         "config_unknown": {k: v.raw for k, v in run.config.values.items() if not v.known},
         "model_args": run.model_args.as_dict(),
         "eval": [{"step": int(s), "train": float(t), "val": float(v), "segment": int(g)}

@@ -178,11 +178,11 @@ def _methods(c: Comparison) -> list[str]:
 
 
 def extrapolation_markdown(run: Run, x: Extrapolation) -> str:
-    from .extrapolation import detail_lines
+    from .extrapolation import detail_lines, no_val
     out = ["# lossdoctor extrapolate", "",
            f"`{run.source}`: step {x.last_step:,} -> {x.target_step:,} ({x.horizon_ratio:.2f}x the observed steps)",
            ""]
-    rows = [[s.name, _est(s.val) if s.val else ("past its minimum" if s.note else "-"),
+    rows = [[s.name, _est(s.val) if s.val else no_val(x, s),
              _est(s.train) if s.train else "-", f"`{s.flags}`" if s.flags else "(the law fitted to the run)"]
             for s in x.scenarios]
     out += _table(["scenario", f"val at step {x.target_step:,}", "train", "nanoGPT flags"], rows)

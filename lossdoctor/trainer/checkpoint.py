@@ -41,7 +41,9 @@ def load_checkpoint(path: str) -> dict[str, Any]:
 # in ckpt_interrupted.pt: ckpt.pt beside it is an earlier run's, not this run's best (nanoGPT
 # ignores the key)
 EARLIER_RUN_KEY = "ckpt_pt_is_earlier_run"
-VAL_AT_SAVE_KEY = "val_at_save"  # the saved model's own val (its last eval's) where best_val_loss is not it
+# the final model's own val where best_val_loss is not it (saved at the end, no eval having
+# improved): its last eval's val, and that eval's step (the model may have trained past it)
+VAL_AT_SAVE_KEY, VAL_STEP_KEY = "val_at_save", "val_at_save_step"
 
 
 def resume_path(out_dir: str) -> str:

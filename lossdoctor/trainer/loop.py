@@ -82,7 +82,9 @@ def train(cfg: TrainConfig, data: Data, callbacks: list[Callback] | None = None,
     """
     rank = ddp.from_env()
     master = rank is None or rank[0] == 0  # under torchrun only rank 0 logs and evaluates, as nanoGPT
-    out = Output(cfg["out_dir"], append=cfg["init_from"] == "resume", echo=echo and master, enabled=master)
+    # an eval-only run prints its eval and writes no file: an earlier run's log stays where it is
+    out = Output(cfg["out_dir"], append=cfg["init_from"] == "resume", echo=echo and master,
+                 enabled=master and not cfg["eval_only"])
     try:
         trainer = Trainer.setup(cfg, data, log=out.line)
         return _run(trainer, out, callbacks, progress)
@@ -127,17 +129,17 @@ def _run(t: Trainer, out: Output, callbacks: list[Callback] | None, progress: bo
     finally:
         if bar:
             bar.close()
+    if c["eval_only"]:  # one eval, no training: every file in OUT_DIR is left as it was
+        return run.result()
     if run.stopped is None:  # finished: a state saved at an earlier interruption is behind it now
         with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(c["out_dir"], INTERRUPTED_NAME))
     resumed_best = (c["init_from"] == "resume" and os.path.exists(t.checkpoint_path)  # never overwritten
                     and not t.earlier_ckpt)
-    if c["eval_only"]:  # as train.py: one eval, no training, nothing saved (ckpt.pt is left as it was)
-        return run.result()
     if run.stopped is None and run.saved is None and not resumed_best and (t.rank is None or t.rank.master):
         out.line(f"no checkpoint was saved during training (none at step 0, and no later eval improved "
                  f"the val loss): saving the final model to {t.checkpoint_path}")
-        t.val_at_save = run.evals[-1][2] if run.evals else None  # its own val, not the best one's
+        t.val_at_save = (run.evals[-1][0], run.evals[-1][2]) if run.evals else None  # its last eval, not the best
         run.save("end")
     return run.result()
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError
-from .checkpoint import VAL_AT_SAVE_KEY
+from .checkpoint import VAL_AT_SAVE_KEY, VAL_STEP_KEY
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class Sample:
     text: str  # the start text followed by the generated text
     # always_save_checkpoint=True: best_val_loss is the val of the eval it was saved at, not the best
     val_at_save: bool = False
+    val_step: int | None = None  # the step of that val, where the checkpoint records it
 
 
 def sample(path: str, start: str | None = None, max_new_tokens: int = 300, temperature: float = 0.8,
@@ -85,7 +86,9 @@ def sample(path: str, start: str | None = None, max_new_tokens: int = 300, tempe
     val = float(best) if best is not None and math.isfinite(float(best)) and float(best) < 1e8 else None
     step = ckpt.get("iter_num")
     every_eval = (ckpt.get("config") or {}).get("always_save_checkpoint") is True  # nanoGPT overwrites it then
-    return Sample(path, int(step) if step is not None else None, val, where, text, every_eval or own is not None)
+    at = ckpt.get(VAL_STEP_KEY) if own is not None else None
+    return Sample(path, int(step) if step is not None else None, val, where, text, every_eval or own is not None,
+                  int(at) if at is not None else None)
 
 
 def _vocabulary(path: str, ckpt: dict[str, Any], data: str | None, meta: str | None) -> tuple[dict[str, int], str]:

@@ -22,6 +22,7 @@ from .checkpoint import (
     EARLIER_RUN_KEY,
     INTERRUPTED_NAME,
     VAL_AT_SAVE_KEY,
+    VAL_STEP_KEY,
     load_checkpoint,
     resume_path,
     save_checkpoint,
@@ -81,7 +82,7 @@ class Trainer:
         self.earlier_ckpt = False
         # the val of the model a save holds where that is not best_val_loss (the final model,
         # saved at the end when no eval improved): recorded in the checkpoint as VAL_AT_SAVE_KEY
-        self.val_at_save: float | None = None
+        self.val_at_save: tuple[int, float] | None = None  # (step, val)
         self.rank, world = rank, (rank.world_size if rank is not None else 1)
         self.checkpoint_path = os.path.join(cfg["out_dir"], "ckpt.pt")
         self.tokens_per_iter: int = cfg["gradient_accumulation_steps"] * world * cfg["batch_size"] * cfg["block_size"]
@@ -241,12 +242,15 @@ class Trainer:
         if self.earlier_ckpt:  # (cleared above for a save to ckpt.pt)
             state[EARLIER_RUN_KEY] = True  # so that a resume from it knows ckpt.pt is not its best
         if self.val_at_save is not None:
-            state[VAL_AT_SAVE_KEY] = self.val_at_save
+            state[VAL_AT_SAVE_KEY], state[VAL_STEP_KEY] = self.val_at_save[1], self.val_at_save[0]
         self.log(f"saving checkpoint to {where}")
         meta = os.path.join(os.path.dirname(path) or ".", "meta.pkl")
         try:
             save_checkpoint(state, path)
-            if self.vocab is not None and not _meta_holds(meta, self.vocab):  # an earlier run's data: replaced
+            # another run's meta.pkl is replaced with ckpt.pt only: while an earlier run's ckpt.pt stays
+            # (this run's state saved beside it) the vocabulary beside it is that run's
+            if self.vocab is not None and not _meta_holds(meta, self.vocab) and (
+                    path == self.checkpoint_path or not os.path.exists(meta)):
                 save_meta(self.vocab, meta)
         except OSError as e:  # a full disk, a read-only folder: the previous files are intact
             raise LossdoctorError(f"{path}: cannot write the checkpoint ({e.strerror or e}); "

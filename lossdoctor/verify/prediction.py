@@ -87,12 +87,13 @@ def _seed(cfg: TrainConfig, seed: int, folder: str, data: Data, tick: Callable[[
     from ..fit import CannotExtrapolate, Extrapolator
     from ..readers import load
     from ..trainer import Event, train
+    from ..trainer.data import fingerprint
     m, interval = int(cfg["max_iters"]), int(cfg["eval_interval"])
     n = (m // 2) // interval * interval
     log = os.path.join(folder, "train.log")
     done = os.path.join(folder, "done.json")
     run_cfg = resolve(base=cfg, overrides={"seed": seed, "out_dir": folder, "always_save_checkpoint": False})
-    key = json.dumps(run_cfg.values, sort_keys=True)  # a log is reused only for the same config
+    key = json.dumps({**run_cfg.values, "data": fingerprint(data)}, sort_keys=True)  # reused: same config and data
     if _read(done) != key:
 
         def count(event: Event) -> None:
