@@ -14,7 +14,8 @@ def add_parser(sub: Any) -> None:
     sm = sub.add_parser("sample", help="generate text from checkpoints, side by side",
                         description="Generate text from each checkpoint (nanoGPT's or lossdoctor's ckpt.pt) with the "
                                     "built-in model, side by side, each headed by its step and the val loss it "
-                                    "records (the best; with always_save_checkpoint=True, the val at its save).")
+                                    "records (the best; with always_save_checkpoint=True, the val at its save; for "
+                                    "a final model saved when no eval improved, its last eval's val and step).")
     sm.add_argument("paths", nargs="+", metavar="CKPT", help="a ckpt.pt, or a run directory holding one")
     sm.add_argument("--start", default=None, help="text to start from, at least one character (default: a newline, "
                                                   "or the vocabulary's first character where it has none)")
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--data and --meta both give the vocabulary: give one")
     if args.start == "":
         raise UsageError("--start is empty: the model needs at least one character to start from "
-                         "(the default is a newline)")
+                         "(leave --start out for a newline, or the vocabulary's first character)")
     out = []
     for p in args.paths:
         path = os.path.join(p, "ckpt.pt") if os.path.isdir(p) else p

@@ -824,7 +824,15 @@ def test_the_better_runs_settings_are_said_to_reach_its_val_in_the_steps_it_ran(
     cut = [x for x in lines if not x.startswith(("step ", "iter ")) or int(x.split()[1].rstrip(":")) <= 600]
     (tmp_path / "train.log").write_text("".join(cut))  # stopped at 600 of its max_iters 1000
     r = _analysis(DIAG / "lr_high", tmp_path / "train.log").comparison.to_reach
-    assert r.instead is not None and r.instead_steps == 600
+    assert r.instead == "--learning_rate=0.001 --min_lr=0.0001 --max_iters=600" and r.instead_steps == 600
+
+
+def test_a_rerun_refused_for_overfitting_is_not_enough_rather_than_unknown():
+    import lossdoctor
+    from lossdoctor.compare.reach import steps_to_reach
+    from lossdoctor.fit import Extrapolator
+    r = steps_to_reach(Extrapolator(lossdoctor.load(str(DIAG / "py_small_overfit"))), 1500, 1.25)
+    assert not r.reachable and not r.cannot_tell and "past its minimum" in r.why
 
 
 def test_where_the_worse_runs_val_is_not_extrapolated_reaching_is_unknown_not_refused(tmp_path):
@@ -837,4 +845,10 @@ def test_where_the_worse_runs_val_is_not_extrapolated_reaching_is_unknown_not_re
     assert not r.reachable and r.cannot_tell and "stopped following train" in r.why
     from lossdoctor.report.verdict import unreachable_do
     said = unreachable_do(r, an.comparison)
-    assert said.startswith("whether training longer reaches") and "not enough" not in said
+    assert said.startswith("no length can be given: whether training longer reaches") and "not enough" not in said
+
+
+def test_two_runs_without_a_final_loss_are_said_to_have_none_not_other_units():
+    formats = ROOT / "fixtures" / "formats"
+    c = _analysis(formats / "oom_before_step.log", formats / "llmc_assert.log").comparison
+    assert c.gap is None and c.unattributed == "fewer than two runs have a final loss to compare"

@@ -841,13 +841,19 @@ def test_extrapolate_gives_each_scenario_once_and_refuses_a_step_no_run_reaches(
     assert x.model.weights.calibrated == 0 and "with the run's own, free shape" in detail_lines(x)[0]
 
 
-def test_a_continuation_from_a_constant_lr_restores_its_lr():
-    from lossdoctor.fit.lr import GetLr
+def test_only_a_decaying_first_schedule_is_restored_over_a_continuation(tmp_path):
+    from lossdoctor.fit import lr as lr_mod
     from lossdoctor.fit.scenarios import _restore
-    first, last = GetLr(1e-3, 0, 0, 1e-3, False), GetLr(5e-4, 100, 5000, 5e-5, True)
-    assert _restore(first, last) == " --learning_rate=0.001 --decay_lr=False"  # train.py trains at learning_rate
-    assert _restore(GetLr(2e-3, 100, 2000, 2e-4, True), GetLr(2e-4, 0, 0, 2e-4, False)) == \
-        " --learning_rate=0.002 --warmup_iters=100 --decay_lr=True"
+    long = FIXTURES / "long"
+    cosine_then_flat = (long / "lr2e-3-2000" / "train.log").read_text() + (
+        long / "lr2e-3-constant-5000" / "train.log").read_text()
+    sched = lr_mod.read(parse_text(cosine_then_flat), 5000)
+    assert sched.origin is not None and sched.base.learning_rate == 2e-3
+    assert _restore(sched.base, sched.params) == " --learning_rate=0.002 --warmup_iters=100 --decay_lr=True"
+    flat_then_cosine = cosine_then_flat.replace("Overriding: learning_rate = 0.002\n", "Overriding: decay_lr = False\n"
+                                                "Overriding: learning_rate = 0.002\n", 1)
+    sched = lr_mod.read(parse_text(flat_then_cosine), 5000)
+    assert sched.origin is None  # a constant first schedule: the run's last settings stand
 
 
 def test_a_target_step_past_what_a_float_keeps_exact_is_refused(capsys):

@@ -533,4 +533,25 @@ def test_overfitting_withholds_resuming_but_not_a_crash_s_fix(tmp_path):
                                         "in <module>\nRuntimeError: CUDA error: an illegal memory access\n")
     found = {f.rule.split("-", 1)[0]: f for f in lossdoctor.analyze([str(tmp_path)]).diagnoses[0].findings}
     assert "LD501" in found and "LD1703" in found
-    assert found["LD1703"].advice.startswith("Fix what the exception names")
+    assert found["LD1703"].advice.startswith("Fix what the error names")
+
+
+def test_an_estimate_that_does_not_apply_is_not_computed_rather_than_zero():
+    from lossdoctor.diagnose import check
+    rule = BUILTIN.get("LD201")
+    ended_at_best = check(rule, {"learning_rate": 0.05, "final_val": 2.74, "best_val": 2.74})
+    assert ended_at_best.expected_effect.value is None
+    assert ended_at_best.expected_effect.note == "this run shows nothing to base it on"
+    lost = check(rule, {"learning_rate": 0.05, "final_val": 2.9, "best_val": 2.7})
+    assert lost.expected_effect.value == pytest.approx(-0.2)
+
+
+def test_a_finding_whose_advice_is_withheld_stays_out_of_the_verdict(tmp_path):
+    import lossdoctor
+    from lossdoctor.report.verdict import top_findings
+    text = (FIXTURES / "diagnosis" / "py_small_overfit" / "train.log").read_text()
+    (tmp_path / "train.log").write_text(text + "^CTraceback (most recent call last):\nKeyboardInterrupt\n")
+    d = lossdoctor.analyze([str(tmp_path)]).diagnoses[0]
+    stopped = next(f for f in d.findings if f.rule.startswith("LD1705"))
+    assert stopped.withheld_by == ("LD501-val-past-minimum",) and stopped.flags == ""
+    assert stopped not in top_findings(d, 5)

@@ -538,6 +538,14 @@ def test_eval_only_evaluates_and_leaves_the_checkpoint_as_it_was(tmp_path, data)
     assert [e[0] for e in again.evals] == [10] and ckpt.read_bytes() == before  # at its save, not trained on
     assert (Path(trained.out_dir) / "train.log").read_text() == log  # printed, not written: no log moved aside
     assert (Path(trained.out_dir) / "ckpt_interrupted.pt").exists()  # the interrupted state is still there
+    (Path(trained.out_dir) / "ckpt_interrupted.pt").unlink()
+
+    def interrupt(event):
+        if event.kind == "eval":
+            raise KeyboardInterrupt
+    stopped = train(tiny(tmp_path, "--eval_only=True"), data, callbacks=[interrupt], echo=False)
+    assert stopped.stopped and sorted(p.name for p in Path(trained.out_dir).iterdir()) == sorted(
+        ["ckpt.pt", "meta.pkl", "metrics.jsonl", "train.log"])  # an interrupted eval saves no state either
 
 
 def test_a_fresh_run_on_other_text_writes_its_own_meta_pkl(tmp_path):

@@ -87,7 +87,8 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
     if len(facts) != len(runs) or extrapolators is not None and len(extrapolators) != len(runs):
         raise ValueError(f"{len(runs)} runs, {len(facts)} facts and "
                          f"{'no' if extrapolators is None else len(extrapolators)} extrapolators")
-    units = sorted({r.measures.val_unit for r in runs})
+    units = sorted({r.measures.val_unit for r, f in zip(runs, facts, strict=True)  # of the vals compared
+                    if final(f, "val") is not None})
     if len(units) > 1:
         return _no_gap(runs, "val", f"not directly comparable: val in {' vs '.join(units)}; bits per byte and "
                                     "nats per token compare only through the tokenizer's bytes per token, "

@@ -53,6 +53,9 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     unflagged = [d.key for d in differ if d.key not in NANOGPT_KEYS or _flag(d) is None]
     iters_b, at_best = _length(fb)
     decay_b = iters_b if at_best else fb.value("lr_decay_iters") or iters_b  # its schedule's own length
+    ran = fb.value("final_step")  # a better run that stopped before its max_iters: its length is what it ran
+    if iters_b and ran and not at_best and ran < iters_b:
+        iters_b = ran
     if iters_b:  # its length and its schedule's, where the worse run ran another (a resumed one: always)
         flags += [f"--{k}={v}" for k, v in (("max_iters", iters_b), ("lr_decay_iters", decay_b))
                   if worse.resumed or fa.value(k) != v]
@@ -76,8 +79,7 @@ def _instead(r: Reachable, fa: Facts, fb: Facts, flags: list[str], iters_b: int)
     target in less compute than the longer rerun: its flops per step times its length
     against the worse run's times `r.steps` (or, with either unknown, steps alone where the
     two runs' steps cost the same: no model or batch key differs)."""
-    ran = fb.value("final_step")  # what it reached its val in: its last eval's step, not its planned length
-    steps = min(iters_b, ran) if ran else iters_b
+    steps = iters_b  # what it reached its val in (to_reach: its last eval's step where it stopped early)
     per_a, per_b = fa.value("flops_per_iter"), fb.value("flops_per_iter")
     if per_a and per_b:
         cheaper = per_b * steps <= per_a * r.steps
@@ -158,11 +160,11 @@ class _Search:
     def at(self, to: int) -> Reachable | Unreachable | None:
         """The rerun of `to` steps where it reaches the target, None where it does not, and
         Unreachable where no val is predicted there."""
-        scenario = self.fit.extrapolate(to, scenarios=("rerun",)).scenarios[0]  # BeyondEpochs for the caller
-        s = scenario.val
-        if s is None:  # refused there (a loss below zero, a val past its minimum): no length is promised
+        x = self.fit.extrapolate(to, scenarios=("rerun",))  # BeyondEpochs for the caller
+        scenario, s = x.scenarios[0], x.scenarios[0].val
+        if s is None:  # refused there: past its minimum (more steps do not help), else not known
             return Unreachable(scenario.note or f"no val predicted at {to:,} steps", steps_tried=self.tried,
-                               target=self.target, what=self.what, cannot_tell=True)
+                               target=self.target, what=self.what, cannot_tell=x.overfitting is None)
         self.tried = max(self.tried or 0, to)
         if s.mean > self.target:
             return None

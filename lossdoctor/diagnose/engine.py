@@ -79,6 +79,7 @@ class Finding:
     verify: VerifySpec
     explains: tuple[str, ...] = ()  # ids of the other findings this one causes
     explained_by: tuple[str, ...] = ()  # ids of the findings that cause this one
+    withheld_by: tuple[str, ...] = ()  # ids of the findings that make its advice wrong (`overrides`)
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,7 @@ def _overridden(findings: list[Finding], rules: RuleSet) -> list[Finding]:
         if by:
             names = ", ".join(f'{g.rule} ("{g.title}")' for g in by)
             f = replace(f, flags="", advice=f"(withheld: {names} makes it wrong)",
+                        withheld_by=tuple(g.rule for g in by),
                         verify=replace(f.verify, flags=""))  # verify trains no advice that is withheld
         out.append(f)
     return out
@@ -291,7 +293,10 @@ def _effect(rule: Rule, scope: Mapping[str, Any], effects: _Extrapolations | Non
         return EffectEstimate("unknown", None, "nats", e.source, note="not estimated")
     if e.kind in ("measured", "rule_of_thumb"):
         try:
-            value = float(evaluate(e.value, scope))  # type: ignore[arg-type]
+            got = evaluate(e.value, scope)  # type: ignore[arg-type]
+            if got is None:  # the rule's estimate does not apply to this run
+                return EffectEstimate(e.kind, None, e.unit, e.source, note="this run shows nothing to base it on")
+            value = float(got)
         except Missing as m:  # the report writes "not computed (<note>)"
             why = (why_not or {}).get(m.name) or _why_missing(m.name, facts)
             return EffectEstimate(e.kind, None, e.unit, e.source, note=why)

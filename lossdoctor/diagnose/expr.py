@@ -197,14 +197,15 @@ def _check(node: ast.AST, known: Collection[str], names: set[str], text: str) ->
 
 def evaluate(expr: Expr, values: Mapping[str, Any]) -> Any:
     """The value of `expr`; Missing for an unknown name it needs, EvalError on bad math or
-    a value beyond the limits: whatever the rule and the values, nothing else escapes."""
+    a value beyond the limits: whatever the rule and the values, nothing else escapes. A
+    number expression gives a finite number, or None: "does not apply to this run"."""
     try:
         result = _eval(expr.tree, values)
     except (ArithmeticError, ValueError, TypeError) as e:
         raise EvalError(f"{expr.source!r}: {e}") from None
     except (RecursionError, MemoryError):
         raise EvalError(f"{expr.source!r}: too large to compute") from None
-    if expr.number and not (isinstance(result, (int, float)) and math.isfinite(result)):
+    if expr.number and result is not None and not (isinstance(result, (int, float)) and math.isfinite(result)):
         what = repr(result) if isinstance(result, float) else type(result).__name__
         raise EvalError(f"{expr.source!r}: gives {what}, not a finite number")
     return result

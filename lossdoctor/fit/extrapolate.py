@@ -235,7 +235,7 @@ class Extrapolator:
                 w = LawWeights(1.0, 0.0)  # the free law's annealing is not fitted that far
         target = np.array([to])
         train = streams.laws_at(fits.train, feats.at("train", target))
-        caveat = notes_mod.warmup_caveat(sched, obs.schedule.base.warmup_iters) if name == "custom" else None
+        caveat = notes_mod.warmup_caveat(sched, obs.schedule.warmup) if name == "custom" else None  # the lineage's
         if fits.val is None:
             return Predicted(name, flags, train, None, None, feats, w, caveat)
         val = streams.laws_at(fits.val, feats.at("val", target))

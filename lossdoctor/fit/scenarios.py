@@ -103,7 +103,7 @@ def _restore(origin: GetLr, last: GetLr) -> str:
     out = ""
     for key in LR_SETTINGS:
         v, was = getattr(origin, key), getattr(last, key)
-        if v != was and (key in ("decay_lr", "learning_rate") or origin.decay_lr):  # the rest: only with a decay
+        if v != was:  # (origin decays: lr.read sets it only then, so every key of it matters)
             out += f" --{key}={v:g}" if isinstance(v, float) else f" --{key}={v}"
     return out
 

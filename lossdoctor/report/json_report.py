@@ -37,12 +37,22 @@ def to_json(analysis: Analysis) -> str:
     return json.dumps(clean(doc), indent=2, allow_nan=False)
 
 
+def _config(run: Run) -> dict[str, Any]:
+    """The resolved config, a default that depends on the machine (dtype) as null: which it
+    was is not known from train.py's defaults (the facts infer it where the log allows)."""
+    from ..config import DEFAULT
+    from ..nanogpt import MACHINE_DEPENDENT_DEFAULTS
+    values = run.config.as_dict()
+    return {k: None if k in MACHINE_DEPENDENT_DEFAULTS and run.config.values[k].origin == DEFAULT else v
+            for k, v in values.items()}
+
+
 def run_dict(run: Run, facts: Facts, diagnosis: Diagnosis | None = None) -> dict[str, Any]:
     ev, it = run.evals, run.iters
     out = {
         "source": run.source,
         "format": run.format,
-        "config": run.config.as_dict(),
+        "config": _config(run),
         "config_origin": {k: v.origin for k, v in run.config.values.items()},
         "config_seen": run.config.seen,
         "config_defaults_trusted": run.config.defaults_trusted,
@@ -91,7 +101,8 @@ def finding_dict(f: Finding) -> dict[str, Any]:
             "expected_effect": dataclasses.asdict(f.expected_effect),
             "evidence": {k: dataclasses.asdict(v) for k, v in f.evidence.items()},
             "verify": dataclasses.asdict(f.verify),
-            "explains": list(f.explains), "explained_by": list(f.explained_by)}
+            "explains": list(f.explains), "explained_by": list(f.explained_by),
+            "withheld_by": list(f.withheld_by)}
 
 
 def clean(x: Any) -> Any:

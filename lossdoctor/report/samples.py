@@ -18,7 +18,7 @@ SIDE_BY_SIDE = 3  # more checkpoints than this are stacked, one panel each
 
 def _head(s: Sample) -> str:
     step = "step ?" if s.step is None else f"step {s.step:,}"
-    label = (f"val at step {s.val_step:,}" if s.val_step is not None  # the final model's last eval
+    label = ("val" if s.val_step == 0 else f"val at step {s.val_step:,}" if s.val_step is not None  # its last eval
              else "val at its save" if s.val_at_save else "best val")  # always_save_checkpoint: the last eval's
     val = f"{label} unknown" if s.best_val_loss is None else f"{label} {s.best_val_loss:.4f}"
     return f"{short_name(s.path)}\n{step}, {val}"

@@ -101,9 +101,9 @@ def _stopped(f: Facts) -> str | None:
 
 def top_findings(d: Diagnosis, n: int) -> list[Finding]:
     """The verdict's findings of a run, in every report: the first `n` that no other finding
-    explains (a symptom's cause is listed instead), warnings and errors before info, info
-    only where nothing else is left."""
-    roots = [f for f in d.findings if not f.explained_by]
+    explains (a symptom's cause is listed instead) or makes wrong (its advice withheld),
+    warnings and errors before info, info only where nothing else is left."""
+    roots = [f for f in d.findings if not f.explained_by and not f.withheld_by]
     return ([f for f in roots if f.severity != "info"] or roots)[:n]
 
 
@@ -208,7 +208,7 @@ def unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
     `inline`: with the flags in the sentence (else they go on a line of their own)."""
     flags = f" ({r.flags})" if inline and r.flags else ""
     if r.cannot_tell:  # no prediction on the way: not "not enough"
-        return (f"whether training longer reaches {aim(r)} is not known ({r.why})"
+        return (f"no length can be given: whether training longer reaches {aim(r)} is not known ({r.why})"
                 + (f"; the better run's config where it differs reached it{flags}" if r.flags else ""))
     if r.flags and r.same_config:
         return (f"train as long as the better run{flags}, whose config is otherwise the same. The worse run's "

@@ -120,7 +120,8 @@ def _run(t: Trainer, out: Output, callbacks: list[Callback] | None, progress: bo
         # iter_num counts the updates the weights hold: an iteration interrupted before its
         # update is done again on resume, one interrupted after it is not
         run.stopped = f"interrupted at iter {t.iter_num}"
-        run.interrupted("SIGTERM" if isinstance(e, Terminated) else "Ctrl-C")
+        if not c["eval_only"]:  # an eval-only run has no state to keep: it writes nothing
+            run.interrupted("SIGTERM" if isinstance(e, Terminated) else "Ctrl-C")
     except (torch.OutOfMemoryError, RuntimeError) as e:
         text = str(e)
         if not isinstance(e, torch.OutOfMemoryError) and not _is_oom(text):
@@ -138,7 +139,7 @@ def _run(t: Trainer, out: Output, callbacks: list[Callback] | None, progress: bo
                     and not t.earlier_ckpt)
     if run.stopped is None and run.saved is None and not resumed_best and (t.rank is None or t.rank.master):
         out.line(f"no checkpoint was saved during training (none at step 0, and no later eval improved "
-                 f"the val loss): saving the final model to {t.checkpoint_path}")
+                 f"the val loss, or none ran): saving the final model to {t.checkpoint_path}")
         t.val_at_save = (run.evals[-1][0], run.evals[-1][2]) if run.evals else None  # its last eval, not the best
         run.save("end")
     return run.result()

@@ -87,6 +87,8 @@ def sample(path: str, start: str | None = None, max_new_tokens: int = 300, tempe
     step = ckpt.get("iter_num")
     every_eval = (ckpt.get("config") or {}).get("always_save_checkpoint") is True  # nanoGPT overwrites it then
     at = ckpt.get(VAL_STEP_KEY) if own is not None else None
+    if at == 0:  # its only eval was the untrained model's: the final model's own val is unknown
+        val = None
     return Sample(path, int(step) if step is not None else None, val, where, text, every_eval or own is not None,
                   int(at) if at is not None else None)
 
@@ -94,6 +96,8 @@ def sample(path: str, start: str | None = None, max_new_tokens: int = 300, tempe
 def _vocabulary(path: str, ckpt: dict[str, Any], data: str | None, meta: str | None) -> tuple[dict[str, int], str]:
     """(char -> id, where it came from) for the checkpoint's run."""
     from .data import load_data, read_meta
+    if meta and not os.path.isfile(meta):  # asked for by name: not passed over for another
+        raise InputError(meta, "file not found (--meta)")
     candidates = [meta] if meta else []
     candidates.append(os.path.join(os.path.dirname(os.path.abspath(path)), "meta.pkl"))
     dataset = (ckpt.get("config") or {}).get("dataset")
