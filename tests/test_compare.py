@@ -795,7 +795,7 @@ def test_runs_that_do_not_show_their_data_are_said_to_maybe_not_compare():
     assert not any("dataset or vocabulary" in n for n in shown.notes)
 
 
-def test_two_logs_of_one_trainer_are_taken_to_share_their_data(tmp_path):
+def test_two_modded_nanogpt_logs_share_their_data_two_trainer_states_may_not(tmp_path):
     text = (ROOT / "fixtures" / "formats" / "modded_record.txt").read_text()  # modded-nanogpt: FineWeb
     for i, final in enumerate(("3.9870", "3.9990")):
         (tmp_path / f"r{i}.txt").write_text(text.replace("3.9876", final))

@@ -850,10 +850,11 @@ def test_only_a_decaying_first_schedule_is_restored_over_a_continuation(tmp_path
     sched = lr_mod.read(parse_text(cosine_then_flat), 5000)
     assert sched.origin is not None and sched.base.learning_rate == 2e-3
     assert _restore(sched.base, sched.params) == " --learning_rate=0.002 --warmup_iters=100 --decay_lr=True"
-    flat_then_cosine = cosine_then_flat.replace("Overriding: learning_rate = 0.002\n", "Overriding: decay_lr = False\n"
-                                                "Overriding: learning_rate = 0.002\n", 1)
+    flat = (long / "lr2e-3-2000" / "train.log").read_text().replace(
+        "Overriding: learning_rate = 0.002\n", "Overriding: decay_lr = False\nOverriding: learning_rate = 0.002\n", 1)
+    flat_then_cosine = flat + (long / "lr2e-3-resume-5000" / "train.log").read_text()
     sched = lr_mod.read(parse_text(flat_then_cosine), 5000)
-    assert sched.origin is None  # a constant first schedule: the run's last settings stand
+    assert sched.params.decay_lr and sched.origin is None  # a constant first schedule: the last settings stand
 
 
 def test_a_target_step_past_what_a_float_keeps_exact_is_refused(capsys):

@@ -555,3 +555,15 @@ def test_a_finding_whose_advice_is_withheld_stays_out_of_the_verdict(tmp_path):
     stopped = next(f for f in d.findings if f.rule.startswith("LD1705"))
     assert stopped.withheld_by == ("LD501-val-past-minimum",) and stopped.flags == ""
     assert stopped not in top_findings(d, 5)
+
+
+def test_an_extrapolation_target_that_does_not_apply_is_not_computed(tmp_path):
+    from lossdoctor.diagnose import check
+    from lossdoctor.facts import FACTS
+    text = GOOD.replace('expected_effect: {kind: none, source: "demo"}',
+                        'expected_effect: {kind: extrapolation, to: "None if max_iters < 50 else 500", '
+                        'scenario: rerun}')
+    (tmp_path / "r.yaml").write_text(text)
+    [rule] = load_rule_file(str(tmp_path / "r.yaml"), FACTS)
+    effect = check(rule, {"max_iters": 10}).expected_effect
+    assert effect.value is None and effect.note == "this run shows nothing to base it on"

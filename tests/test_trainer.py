@@ -527,14 +527,16 @@ def test_a_resume_that_asks_for_another_model_shape_is_noted(tmp_path, data):
     assert any(n.startswith("the log sets n_layer = 2, but the checkpoint's model has n_layer = 1") for n in run.notes)
 
 
-def test_eval_only_evaluates_and_leaves_the_checkpoint_as_it_was(tmp_path, data):
+def test_eval_only_evaluates_and_leaves_the_checkpoint_as_it_was(tmp_path, data, capsys):
     trained = train(tiny(tmp_path, "--max_iters=10", "--lr_decay_iters=10"), data, echo=False)
     ckpt = Path(trained.out_dir) / "ckpt.pt"
     before, log = ckpt.read_bytes(), (Path(trained.out_dir) / "train.log").read_text()
     (Path(trained.out_dir) / "ckpt_interrupted.pt").write_bytes(before)  # an interrupted run's state
     fresh = train(tiny(tmp_path, "--eval_only=True"), data, echo=False)  # a new model, evaluated: not saved
     assert [e[0] for e in fresh.evals] == [0] and ckpt.read_bytes() == before
-    again = train(tiny(tmp_path, "--eval_only=True", "--init_from=resume"), data, echo=False)
+    capsys.readouterr()
+    again = train(tiny(tmp_path, "--eval_only=True", "--init_from=resume"), data, echo=True)
+    assert "step 10: train loss" in capsys.readouterr().out  # printed, as train.py prints it
     assert [e[0] for e in again.evals] == [10] and ckpt.read_bytes() == before  # at its save, not trained on
     assert (Path(trained.out_dir) / "train.log").read_text() == log  # printed, not written: no log moved aside
     assert (Path(trained.out_dir) / "ckpt_interrupted.pt").exists()  # the interrupted state is still there

@@ -304,7 +304,10 @@ def _effect(rule: Rule, scope: Mapping[str, Any], effects: _Extrapolations | Non
             return EffectEstimate(e.kind, None, e.unit, e.source, note=str(err))
         return EffectEstimate(e.kind, value if math.isfinite(value) else None, e.unit, e.source)
     try:
-        to = int(evaluate(e.to, scope))  # type: ignore[arg-type]
+        step = evaluate(e.to, scope)  # type: ignore[arg-type]
+        if step is None:  # the rule's target does not apply to this run
+            return EffectEstimate(e.kind, None, "nats", e.source, note="this run shows nothing to base it on")
+        to = int(step)
     except (Missing, EvalError, TypeError, ValueError, ArithmeticError) as err:
         return EffectEstimate(e.kind, None, "nats", e.source, note=f"no target step: {err}")
     if effects is None:

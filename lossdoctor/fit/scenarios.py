@@ -69,7 +69,7 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
     if name == "resume":
         new = params._replace(lr_decay_iters=to).lr(np.arange(last, to + 1))
         return (np.concatenate([run.lr(0, last), new]), f"--init_from=resume --max_iters={to}{restore}{decay}")
-    if name == "constant":  # on at the LR the run ended on: its last process's min_lr
+    if name == "constant":  # on at its last process's min_lr (where its schedule ends)
         lr = np.concatenate([run.lr(0, last), np.full(to + 1 - last, run.params.min_lr)])
         return lr, (f"--init_from=resume --max_iters={to} --decay_lr=False "
                     f"--learning_rate={run.params.min_lr:g}")

@@ -83,8 +83,8 @@ def train(cfg: TrainConfig, data: Data, callbacks: list[Callback] | None = None,
     rank = ddp.from_env()
     master = rank is None or rank[0] == 0  # under torchrun only rank 0 logs and evaluates, as nanoGPT
     # an eval-only run prints its eval and writes no file: an earlier run's log stays where it is
-    out = Output(cfg["out_dir"], append=cfg["init_from"] == "resume", echo=echo and master,
-                 enabled=master and not cfg["eval_only"])
+    out = Output(cfg["out_dir"], append=cfg["init_from"] == "resume", echo=echo and master, enabled=master,
+                 write=not cfg["eval_only"])
     try:
         trainer = Trainer.setup(cfg, data, log=out.line)
         return _run(trainer, out, callbacks, progress)

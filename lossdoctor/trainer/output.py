@@ -20,8 +20,9 @@ class Output:
     A new run (not `append`) moves an earlier run's files aside to train.log.1, ... first.
     """
 
-    def __init__(self, out_dir: str, append: bool, echo: bool, enabled: bool = True) -> None:
+    def __init__(self, out_dir: str, append: bool, echo: bool, enabled: bool = True, write: bool = True) -> None:
         self.enabled = enabled  # False: a DDP rank other than 0, which writes nothing (as nanoGPT)
+        self.write = write  # False: the lines are printed and no file is written (an eval-only run)
         self.out_dir = out_dir
         self.mode = "a" if append else "w"
         self.echo = echo
@@ -48,6 +49,8 @@ class Output:
             return
         if self.echo:
             print(text, flush=True)
+        if not self.write:
+            return
         if self.files is None:
             self.pending.append(text)
             return
@@ -58,11 +61,11 @@ class Output:
     def commit(self) -> None:
         """Write the lines so far now, without a metric: the run saved or stopped on
         something the log must show."""
-        if self.enabled:
+        if self.enabled and self.write:
             self._open()
 
     def metric(self, **values: Any) -> None:
-        if not self.enabled:
+        if not (self.enabled and self.write):
             return
         metrics = self._open()[1]
         metrics.write(json.dumps(values) + "\n")

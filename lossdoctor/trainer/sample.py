@@ -97,7 +97,7 @@ def _vocabulary(path: str, ckpt: dict[str, Any], data: str | None, meta: str | N
     """(char -> id, where it came from) for the checkpoint's run."""
     from .data import load_data, read_meta
     if meta and not os.path.isfile(meta):  # asked for by name: not passed over for another
-        raise InputError(meta, "file not found (--meta)")
+        raise InputError(meta, "not a file (--meta)" if os.path.exists(meta) else "file not found (--meta)")
     candidates = [meta] if meta else []
     candidates.append(os.path.join(os.path.dirname(os.path.abspath(path)), "meta.pkl"))
     dataset = (ckpt.get("config") or {}).get("dataset")
