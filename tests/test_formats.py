@@ -341,3 +341,9 @@ def test_an_llmc_step_line_cut_after_its_loss_keeps_its_step_and_loss(tmp_path: 
     (tmp_path / "out.log").write_text(head + STEP_1 + second + "\n")
     run = lossdoctor.load(str(tmp_path / "out.log"))
     assert run.format == "llmc" and list(run.iters.step) == [1, 2] and run.iters.loss[-1] == 10.5
+
+
+def test_the_lr_an_llmc_log_prints_is_its_final_lr() -> None:
+    run = lossdoctor.load(os.path.join(FORMATS, "llmc_stdout.log"))
+    lr = lossdoctor.compute_facts(run)["lr_final"]
+    assert (lr.value, lr.status) == (run.series["lr"].value[-1], "read") and "printed at step 4" in lr.source
