@@ -347,3 +347,12 @@ def test_the_lr_an_llmc_log_prints_is_its_final_lr() -> None:
     run = lossdoctor.load(os.path.join(FORMATS, "llmc_stdout.log"))
     lr = lossdoctor.compute_facts(run)["lr_final"]
     assert (lr.value, lr.status) == (run.series["lr"].value[-1], "read") and "printed at step 4" in lr.source
+
+
+def test_an_llmc_log_cut_in_the_middle_of_its_last_line_says_so(tmp_path: Path) -> None:
+    with open(os.path.join(FORMATS, "llmc_stdout.log"), encoding="utf-8") as f:
+        text = f.read()
+    (tmp_path / "whole.log").write_text(text)
+    (tmp_path / "cut.log").write_text(text + "evaluating HellaSwag: 10")  # a copy taken mid-line
+    assert not any("without a newline" in n for n in lossdoctor.load(str(tmp_path / "whole.log")).notes)
+    assert any("ends without a newline" in n for n in lossdoctor.load(str(tmp_path / "cut.log")).notes)

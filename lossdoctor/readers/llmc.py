@@ -82,6 +82,9 @@ def read_stdout(sample: Sample) -> Run:
         elif m := SAVE.match(line):
             found.events.append(Event("checkpoint_saved", n, line.strip(), int(m.group(1)), 0))
     scan_events(numbered(iter_lines(sample)), found)
+    if sample.cut_mid_line:
+        found.notes.append(f"the last line ({found.n_lines:,}) ends without a newline: the file was copied while "
+                           "the run was writing it, or the run stopped in the middle of the line")
     return make_run(found, sample.path, Dialect.LLMC, Measures(eval_train=False))
 
 

@@ -78,6 +78,20 @@ class Sample:
         return self._whole is None
 
     @property
+    def cut_mid_line(self) -> bool:
+        """Whether the file ends inside a line (text after its last newline)."""
+        if self._whole is not None:
+            return bool(len(self._whole)) and int(self._whole[-1]) != ord("\n")
+        try:
+            with open(self.path, "rb") as f:
+                if f.seek(0, os.SEEK_END) == 0:
+                    return False
+                f.seek(-1, os.SEEK_END)
+                return f.read(1) != b"\n"
+        except OSError:
+            return False
+
+    @property
     def binary(self) -> bool:
         """A NUL byte in the first bytes: no text."""
         return b"\0" in self.head
