@@ -53,9 +53,9 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     unflagged = [d.key for d in differ if d.key not in NANOGPT_KEYS or _flag(d) is None]
     iters_b, at_best = _length(fb)
     decay_b = iters_b if at_best else fb.value("lr_decay_iters") or iters_b  # its schedule's own length
-    ran = fb.value("final_step")  # a better run that stopped before its max_iters: its length is what it ran
-    if iters_b and ran and not at_best and ran < iters_b:
-        iters_b = ran
+    done = fb.value("steps_done")  # a better run that stopped before its max_iters: its length is what it ran
+    if iters_b and done and not at_best and done - 1 < iters_b:  # (steps_done counts step 0's update too)
+        iters_b = int(done) - 1
     if iters_b:  # its length and its schedule's, where the worse run ran another (a resumed one: always)
         flags += [f"--{k}={v}" for k, v in (("max_iters", iters_b), ("lr_decay_iters", decay_b))
                   if worse.resumed or fa.value(k) != v]
@@ -79,7 +79,7 @@ def _instead(r: Reachable, fa: Facts, fb: Facts, flags: list[str], iters_b: int)
     target in less compute than the longer rerun: its flops per step times its length
     against the worse run's times `r.steps` (or, with either unknown, steps alone where the
     two runs' steps cost the same: no model or batch key differs)."""
-    steps = iters_b  # what it reached its val in (to_reach: its last eval's step where it stopped early)
+    steps = iters_b  # what it reached its val in (to_reach: the steps it ran where it stopped early)
     per_a, per_b = fa.value("flops_per_iter"), fb.value("flops_per_iter")
     if per_a and per_b:
         cheaper = per_b * steps <= per_a * r.steps
