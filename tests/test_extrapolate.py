@@ -198,6 +198,17 @@ def test_plot_writes_a_png(tmp_path, synthetic):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_plot_of_a_log_without_val_shows_its_train_and_the_train_predicted():
+    from lossdoctor.report.plot import _y_limits
+    text = "".join(x for x in make_log().splitlines(keepends=True) if not x.startswith("step "))  # no evals
+    run = parse_text(text)
+    x = extrapolate(run, 4000)
+    assert all(s.val is None and s.train is not None for s in x.scenarios)
+    lo, hi = _y_limits(x, run.iters.loss[len(run.iters) // 10:])
+    assert lo < min(s.train.lo for s in x.scenarios) and hi > max(s.train.hi for s in x.scenarios)
+    assert lo < float(run.iters.loss[-1]) < hi  # the curve is in the picture, the right way up
+
+
 def test_few_evals_predict_train_only_and_say_why():
     text = "".join(f"iter {i}: loss {3.0 * (i + 10) ** -0.2 + 1.0:.4f}, time 1.00ms, mfu 0.01%\n"
                    for i in range(0, 500))

@@ -260,3 +260,22 @@ def test_a_plot_of_runs_with_train_losses_only_draws_each_of_them(tmp_path, monk
     plot.plot_runs(an.runs, an.facts, str(tmp_path / "x.png"))
     labels = figures[0].axes[0].get_legend_handles_labels()[1]
     assert labels == ["a.csv train (per iteration)", "b.csv train (per iteration)"]
+
+
+def test_a_run_without_tokens_per_step_leaves_only_itself_out_of_the_tokens_panel(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    import lossdoctor
+    from lossdoctor.report import plot
+    text = (ROOT / "fixtures" / "diagnosis" / "lr_high" / "train.log").read_text()
+    (tmp_path / "bare.log").write_text("".join(x for x in text.splitlines(keepends=True)
+                                               if x.startswith(("step ", "iter "))))  # no config: no tokens
+    an = lossdoctor.analyze([str(tmp_path / "bare.log"), str(ROOT / "fixtures" / "diagnosis" / "lr_low")],
+                            diagnose_runs=False)
+    figures = []
+    monkeypatch.setattr(plot, "_save", lambda fig, path: figures.append(fig))
+    plot.plot_runs(an.runs, an.facts, str(tmp_path / "x.png"))
+    by_step, by_tokens = figures[0].axes
+    assert any("bare.log" in label for label in by_step.get_legend_handles_labels()[1])
+    tokens = by_tokens.get_legend_handles_labels()[1]
+    assert tokens and not any("bare.log" in label for label in tokens)  # lr_low is drawn, bare.log is not
+    assert any("not drawn: bare.log" in t.get_text() for t in by_tokens.texts)

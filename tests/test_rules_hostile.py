@@ -68,18 +68,18 @@ EXPRESSIONS = {  # a `when` that must not load: (source, words of the reason)
     "deep within the length": ("1+" * 400 + "max_iters < 100", "nested more than"),
     "parser stack": ("-" * 980 + "max_iters < 100", "nested"),
     "half-megabyte string": ("'" + "a" * (1 << 19) + "' == ''", "longer than"),  # a whole MB: "too large" below
-    "power tower": ("9**9**9 > max_iters", "Pow is not allowed"),
-    "power of power": ("10**10**10 > max_iters", "Pow is not allowed"),
-    "string power": ("'a'*10**9 == ''", "Pow is not allowed"),
-    "huge shift": ("1<<10**9 > max_iters", "LShift is not allowed"),
+    "power tower": ("9**9**9 > max_iters", "** (a power) is not allowed"),
+    "power of power": ("10**10**10 > max_iters", "** (a power) is not allowed"),
+    "string power": ("'a'*10**9 == ''", "** (a power) is not allowed"),
+    "huge shift": ("1<<10**9 > max_iters", "<< is not allowed"),
     "class escape": ("().__class__ == max_iters", "not allowed"),
     "import": ("__import__('os') == max_iters", "not allowed"),
     "lambda": ("(lambda: 1)() < max_iters", "not allowed"),
     "comprehension": ("[a for a in (1, 2)] == max_iters", "not allowed"),
-    "f-string": ("f'{max_iters}' == ''", "JoinedStr is not allowed"),
-    "walrus": ("(y := max_iters) < 100", "NamedExpr is not allowed"),
-    "attribute": ("max_iters.real < 100", "Attribute is not allowed"),
-    "subscript": ("'abc'[0] == max_iters", "Subscript is not allowed"),
+    "f-string": ("f'{max_iters}' == ''", "an f-string is not allowed"),
+    "walrus": ("(y := max_iters) < 100", ":= (an assignment) is not allowed"),
+    "attribute": ("max_iters.real < 100", "an attribute is not allowed"),
+    "subscript": ("'abc'[0] == max_iters", "indexing is not allowed"),
     "unknown function": ("getattr(max_iters, 'real') < 100", "not allowed"),
     "huge literal": ("9" * 400 + " < max_iters", "beyond ±1e300"),
     "null byte": ("max_iters < 100\\0", ""),
@@ -320,3 +320,9 @@ def test_builtin_rules_pass_the_bounds():
     assert BUILTIN.errors == () and len(BUILTIN.rules) >= 30
     with pytest.raises(ExprError, match="longer than"):
         compile_expr("1+" * 2000 + "1", set())
+
+
+def test_an_is_comparison_says_what_to_write_instead():
+    from lossdoctor.diagnose.expr import ExprError, compile_expr
+    with pytest.raises(ExprError, match=r"the operator `is` is not allowed \(write == None or != None\)"):
+        compile_expr("steps_done is None", {"steps_done"})

@@ -191,8 +191,21 @@ def _check(node: ast.AST, known: Collection[str], names: set[str], text: str) ->
         return
     if isinstance(node, (ast.Tuple, ast.List)):
         raise ExprError(f"a tuple or list is allowed only after `in`, in {text!r}")
-    what = type(node.op).__name__ if isinstance(node, (ast.BinOp, ast.UnaryOp)) else type(node).__name__
-    raise ExprError(f"{what} is not allowed in {text!r}")
+    if isinstance(node, ast.Compare):  # a comparison whose operator is not one of ours
+        bad = next(op for op in node.ops if type(op) not in _CMPOPS)
+        hint = " (write == None or != None)" if isinstance(bad, (ast.Is, ast.IsNot)) else ""
+        raise ExprError(f"the operator `{_OP_WORDS.get(type(bad), type(bad).__name__)}` is not allowed{hint} "
+                        f"in {text!r}")
+    kind = type(node.op) if isinstance(node, (ast.BinOp, ast.UnaryOp)) else type(node)
+    raise ExprError(f"{_OP_WORDS.get(kind, kind.__name__)} is not allowed in {text!r}")
+
+
+_OP_WORDS: dict[type, str] = {ast.Is: "is", ast.IsNot: "is not", ast.Pow: "** (a power)",
+                              ast.JoinedStr: "an f-string", ast.NamedExpr: ":= (an assignment)",
+                              ast.Lambda: "a lambda", ast.Subscript: "indexing", ast.Attribute: "an attribute",
+                              ast.Dict: "a dict", ast.Set: "a set", ast.ListComp: "a comprehension",
+                              ast.GeneratorExp: "a generator", ast.BitAnd: "& (bitwise)", ast.BitOr: "| (bitwise)",
+                              ast.BitXor: "^ (bitwise)", ast.LShift: "<<", ast.RShift: ">>", ast.Invert: "~"}
 
 
 def evaluate(expr: Expr, values: Mapping[str, Any]) -> Any:

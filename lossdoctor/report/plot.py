@@ -79,22 +79,24 @@ def plot_extrapolation(run: Run, x: Extrapolation, path: str) -> None:
         steps, values = x.fit_path
         ax.plot(steps, values, "--", color=FIT, lw=1, label="fit (val)")
     for s in x.scenarios:
-        if s.val is None:
+        est, what = (s.val, "val") if s.val is not None else (s.train, "train")  # a log without val: train
+        if est is None:
             continue
         c = SCENARIO.get(s.name, "k")
-        if s.path is not None:
+        if s.path is not None and s.val is not None:
             steps, values = s.path
             ax.plot(steps, values, "-", color=c, lw=1.2)
             # the band widens with the horizon as the model-error term does
             frac = (np.asarray(steps) - x.last_step) / max(x.target_step - x.last_step, 1)
             ax.fill_between(steps, np.asarray(values) - frac * (s.val.mean - s.val.lo),
                             np.asarray(values) + frac * (s.val.hi - s.val.mean), color=c, alpha=0.15)
-        ax.errorbar([x.target_step], [s.val.mean], yerr=[[s.val.mean - s.val.lo], [s.val.hi - s.val.mean]],
-                    fmt="s", color=c, capsize=4, label=f"{s.name}: val {s.val.mean:.3f} "
-                    f"[{s.val.lo:.3f}, {s.val.hi:.3f}]")
+        ax.errorbar([x.target_step], [est.mean], yerr=[[est.mean - est.lo], [est.hi - est.mean]],
+                    fmt="s", color=c, capsize=4, label=f"{s.name}: {what} {est.mean:.3f} "
+                    f"[{est.lo:.3f}, {est.hi:.3f}]")
     ax.axvline(x.last_step, color="0.5", lw=0.8, ls="--")
-    lo = min([s.val.lo for s in x.scenarios if s.val] + [float(np.min(ev.val)) if len(ev) else 10.0])
-    ax.set_ylim(bottom=lo - 0.1, top=(float(np.max(ev.val[1:])) + 0.2) if len(ev) > 1 else None)
+    limits = _y_limits(x, ev.val[1:], ev.train[1:], it.loss[len(it) // 10:])
+    if limits is not None:
+        ax.set_ylim(*limits)
     ax.set_xlabel("step")
     ax.set_ylabel("loss (nats)")
     ax.set_title(f"{short_name(run.source)}: predicted at step {x.target_step:,}", fontsize=10)
@@ -105,28 +107,41 @@ def plot_extrapolation(run: Run, x: Extrapolation, path: str) -> None:
         plt.close(fig)
 
 
+def _y_limits(x: Extrapolation, *curves: np.ndarray) -> tuple[float, float] | None:
+    """The loss range to show: every prediction's interval and the curves past their start
+    (step 0 and the first tenth of the iterations sit far above the rest)."""
+    ests = [e for s in x.scenarios for e in (s.val if s.val is not None else s.train,) if e is not None]
+    seen = np.concatenate([c[np.isfinite(c)] for c in curves]) if curves else np.array([])
+    lows = [e.lo for e in ests] + ([float(seen.min())] if seen.size else [])
+    highs = [e.hi for e in ests] + ([float(np.percentile(seen, 99))] if seen.size else [])
+    return (min(lows) - 0.1, max(highs) + 0.2) if lows and highs else None
+
+
 def plot_runs(runs: Sequence[Run], facts: Sequence[Facts], path: str,
               fit: Extrapolator | None = None) -> None:
     """Train and val of each run against steps and against tokens, best val marked; with
     `fit` (one run), its fit and the rerun scenario's band to twice the run's length."""
     plt = _pyplot()
     fig, (by_step, by_tokens) = plt.subplots(1, 2, figsize=(12, 5))
-    tokens_known = all(f.value("tokens_per_iter") for f in facts)
     names = title_names([r.source for r in runs])  # the shortest that tell the runs apart: a legend fits
+    unknown = [n for f, n in zip(facts, names, strict=True) if not f.value("tokens_per_iter")]
     for i, (run, f, name) in enumerate(zip(runs, facts, names, strict=True)):
         color = RUN_COLORS[i % len(RUN_COLORS)]
         per = float(f.value("tokens_per_iter") or 0)
         for ax, scale in ((by_step, 1.0), (by_tokens, per)):
-            if ax is by_tokens and not tokens_known:
+            if ax is by_tokens and not per:  # this run only: the others are drawn against their tokens
                 continue
             _draw_run(ax, run, scale, color, name, single=len(runs) == 1)
     if fit is not None and len(runs) == 1:
         _draw_fit(by_step, runs[0], fit)
     by_step.set_xlabel("step")
     by_tokens.set_xlabel("tokens seen")
-    if not tokens_known:
-        by_tokens.text(0.5, 0.5, "tokens per iteration unknown for a run\n(its log shows no config)",
-                       ha="center", va="center", transform=by_tokens.transAxes)
+    if unknown:
+        whose = "its log shows no config" if len(unknown) == len(runs) else f"not drawn: {', '.join(unknown)}"
+        by_tokens.text(0.5, 0.5 if len(unknown) == len(runs) else 0.02, f"tokens per iteration unknown ({whose})",
+                       ha="center", va="center" if len(unknown) == len(runs) else "bottom",
+                       transform=by_tokens.transAxes, fontsize=8)
+    if len(unknown) == len(runs):
         by_tokens.set_xticks([])
         by_tokens.set_yticks([])
     bpb = [n for r, n in zip(runs, names, strict=True) if r.measures.val_unit == "bpb"]
