@@ -198,15 +198,23 @@ def test_plot_writes_a_png(tmp_path, synthetic):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_a_plot_of_a_log_without_val_shows_its_train_and_the_train_predicted():
-    from lossdoctor.report.plot import _y_limits
+def test_a_plot_of_a_log_without_val_shows_its_train_and_the_train_predicted(monkeypatch):
+    pytest.importorskip("matplotlib")
+    from lossdoctor.report import plot
     text = "".join(x for x in make_log().splitlines(keepends=True) if not x.startswith("step "))  # no evals
     run = parse_text(text)
     x = extrapolate(run, 4000)
     assert all(s.val is None and s.train is not None for s in x.scenarios)
-    lo, hi = _y_limits(x, run.iters.loss[len(run.iters) // 10:])
-    assert lo < min(s.train.lo for s in x.scenarios) and hi > max(s.train.hi for s in x.scenarios)
-    assert lo < float(run.iters.loss[-1]) < hi  # the curve is in the picture, the right way up
+    figures = []
+    monkeypatch.setattr(plot, "_save", lambda fig, path: figures.append(fig))
+    plot.plot_extrapolation(run, x, "x.png")
+    ax = figures[0].axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert [lab.split(":")[0] for lab in labels if ":" in lab] == ["rerun", "resume", "constant"]
+    assert all(": train " in lab for lab in labels if ":" in lab)  # the predictions drawn are train's
+    lo, hi = ax.get_ylim()
+    assert lo < hi and lo < float(run.iters.loss[-1]) < hi  # the right way up, the run's end in view
+    assert lo < min(s.train.lo for s in x.scenarios) and max(s.train.hi for s in x.scenarios) < hi
 
 
 def test_few_evals_predict_train_only_and_say_why():

@@ -346,7 +346,7 @@ def test_an_llmc_step_line_cut_after_its_loss_keeps_its_step_and_loss(tmp_path: 
 def test_the_lr_an_llmc_log_prints_is_its_final_lr() -> None:
     run = lossdoctor.load(os.path.join(FORMATS, "llmc_stdout.log"))
     lr = lossdoctor.compute_facts(run)["lr_final"]
-    assert (lr.value, lr.status) == (run.series["lr"].value[-1], "read") and "printed at step 4" in lr.source
+    assert (lr.value, lr.status) == (run.series["lr"].value[-1], "read") and "logged at step 4" in lr.source
 
 
 def test_an_llmc_log_cut_in_the_middle_of_its_last_line_says_so(tmp_path: Path) -> None:
@@ -356,3 +356,11 @@ def test_an_llmc_log_cut_in_the_middle_of_its_last_line_says_so(tmp_path: Path) 
     (tmp_path / "cut.log").write_text(text + "evaluating HellaSwag: 10")  # a copy taken mid-line
     assert not any("without a newline" in n for n in lossdoctor.load(str(tmp_path / "whole.log")).notes)
     assert any("ends without a newline" in n for n in lossdoctor.load(str(tmp_path / "cut.log")).notes)
+    lines = text.rstrip("\n").split("\n")
+    last_step = next(x for x in reversed(lines) if "| lr " in x)
+    cut = "\n".join(lines[:lines.index(last_step)]) + "\n" + last_step[:last_step.index("| lr ") + 9]  # "lr 1.00e-"
+    (tmp_path / "cut_lr.log").write_text(cut)
+    run = lossdoctor.load(str(tmp_path / "cut_lr.log"))
+    whole = lossdoctor.load(str(tmp_path / "whole.log"))
+    assert len(run.series["lr"].step) == len(whole.series["lr"].step) - 1  # the cut number is not read
+    assert lossdoctor.compute_facts(run)["lr_final"].value == run.series["lr"].value[-1]

@@ -267,7 +267,7 @@ def test_rules_subcommands(tmp_path, monkeypatch):
     (tmp_path / "taken").mkdir()  # a code a built-in rule has: it passes alone, and analyze --rules refuses it
     (tmp_path / "taken" / "mine.yaml").write_text(GOOD.replace("XY001-demo", "LD101-my-variant"))
     code, out, _ = run_cli("rules", "test", str(tmp_path / "taken"))
-    assert code == 2 and "code LD101 is already LD101-still-improving's" in out and "1 rule file did not load" in out
+    assert code == 2 and "code LD101 is already LD101-still-improving's" in out and "1 rule did not load" in out
     (tmp_path / "empty").mkdir()
     code, out, err = run_cli("rules", "test", str(tmp_path / "empty"))
     assert code == 2 and out == "" and err == f"lossdoctor: error: {tmp_path / 'empty'}: no rule files (*.yaml) in it\n"

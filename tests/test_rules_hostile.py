@@ -324,5 +324,6 @@ def test_builtin_rules_pass_the_bounds():
 
 def test_an_is_comparison_says_what_to_write_instead():
     from lossdoctor.diagnose.expr import ExprError, compile_expr
-    with pytest.raises(ExprError, match=r"the operator `is` is not allowed \(write == None or != None\)"):
+    with pytest.raises(ExprError, match=r"the operator `is` is not allowed \(a value the run does not show: "
+                                         r"not known\(name\)"):
         compile_expr("steps_done is None", {"steps_done"})

@@ -53,9 +53,9 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     unflagged = [d.key for d in differ if d.key not in NANOGPT_KEYS or _flag(d) is None]
     iters_b, at_best = _length(fb)
     decay_b = iters_b if at_best else fb.value("lr_decay_iters") or iters_b  # its schedule's own length
-    done = fb.value("steps_done")  # a better run that stopped before its max_iters: its length is what it ran
-    if iters_b and done and not at_best and done - 1 < iters_b:  # (steps_done counts step 0's update too)
-        iters_b = int(done) - 1
+    ran = _last_step(fb)  # a better run that stopped before its max_iters: its length is what it ran
+    if iters_b and ran and not at_best and ran < iters_b:
+        iters_b = ran
     if iters_b:  # its length and its schedule's, where the worse run ran another (a resumed one: always)
         flags += [f"--{k}={v}" for k, v in (("max_iters", iters_b), ("lr_decay_iters", decay_b))
                   if worse.resumed or fa.value(k) != v]
@@ -87,6 +87,16 @@ def _instead(r: Reachable, fa: Facts, fb: Facts, flags: list[str], iters_b: int)
         shape = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps")
         cheaper = steps <= r.steps and all(fa.value(k) is not None and fa.value(k) == fb.value(k) for k in shape)
     return replace(r, instead=" ".join(flags), instead_steps=steps) if cheaper else r
+
+
+def _last_step(f: Facts) -> int | None:
+    """The run's last step, logged iteration or eval: the later of its last eval's and
+    steps_done - 1 (steps_done counts step 0's update where iteration lines give it, and is
+    the last eval's step where an eval comes after them)."""
+    final, done = f.value("final_step"), f.value("steps_done")
+    steps = [int(final)] if final is not None else []
+    steps += [int(done) - 1] if done else []
+    return max(steps) if steps else None
 
 
 def _flag(d: KeyDiff) -> str | None:

@@ -193,7 +193,8 @@ def _check(node: ast.AST, known: Collection[str], names: set[str], text: str) ->
         raise ExprError(f"a tuple or list is allowed only after `in`, in {text!r}")
     if isinstance(node, ast.Compare):  # a comparison whose operator is not one of ours
         bad = next(op for op in node.ops if type(op) not in _CMPOPS)
-        hint = " (write == None or != None)" if isinstance(bad, (ast.Is, ast.IsNot)) else ""
+        hint = (" (a value the run does not show: not known(name); a value that is None: == None)"
+                if isinstance(bad, (ast.Is, ast.IsNot)) else "")
         raise ExprError(f"the operator `{_OP_WORDS.get(type(bad), type(bad).__name__)}` is not allowed{hint} "
                         f"in {text!r}")
     kind = type(node.op) if isinstance(node, (ast.BinOp, ast.UnaryOp)) else type(node)
@@ -205,7 +206,9 @@ _OP_WORDS: dict[type, str] = {ast.Is: "is", ast.IsNot: "is not", ast.Pow: "** (a
                               ast.Lambda: "a lambda", ast.Subscript: "indexing", ast.Attribute: "an attribute",
                               ast.Dict: "a dict", ast.Set: "a set", ast.ListComp: "a comprehension",
                               ast.GeneratorExp: "a generator", ast.BitAnd: "& (bitwise)", ast.BitOr: "| (bitwise)",
-                              ast.BitXor: "^ (bitwise)", ast.LShift: "<<", ast.RShift: ">>", ast.Invert: "~"}
+                              ast.BitXor: "^ (bitwise)", ast.LShift: "<<", ast.RShift: ">>", ast.Invert: "~",
+                              ast.MatMult: "@", ast.SetComp: "a comprehension", ast.DictComp: "a comprehension",
+                              ast.Await: "await", ast.Yield: "yield"}
 
 
 def evaluate(expr: Expr, values: Mapping[str, Any]) -> Any:

@@ -7,6 +7,7 @@ iteration, before the eval, so the LR of step N is the one its optimizer update 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -119,10 +120,11 @@ def lr_final(ctx: Context) -> Fact:
     if lr is None:
         if ck_lr is not None:
             return Fact("lr_final", ck_lr, "LR", "read", "ckpt optimizer param_groups lr")
-        logged = ctx.run.series.get("lr")  # a trainer that prints its LR each step (llm.c)
-        if logged is not None and len(logged.step) and 0 <= last - int(logged.step[-1]) <= 1:  # its last update's
+        logged = ctx.run.series.get("lr")  # a trainer that logs its LR with the loss (llm.c, the HF Trainer)
+        if (logged is not None and len(logged.step) and 0 <= last - int(logged.step[-1]) <= 1  # its last update's
+                and math.isfinite(float(logged.value[-1]))):
             return Fact("lr_final", float(logged.value[-1]), "LR", "read",
-                        f"log: the LR printed at step {int(logged.step[-1]):,}")
+                        f"log: the LR logged at step {int(logged.step[-1]):,}")
         return unknown("lr_final", "LR", "nanoGPT get_lr", _why_no_schedule(ctx))
     value = lr
     note = None

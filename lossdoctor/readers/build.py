@@ -135,6 +135,15 @@ class Points:
             self.value.append(self.last[1])
             self.line.append(self.last[2])
 
+    def drop_line(self, line: int) -> None:
+        """Forget the points read from `line` (a last line cut short: its values may be cut)."""
+        if self.last is not None and self.last[2] == line:
+            self.last = None
+        keep = [i for i, n in enumerate(self.line) if n != line]
+        self.step = [self.step[i] for i in keep]
+        self.value = [self.value[i] for i in keep]
+        self.line = [self.line[i] for i in keep]
+
     def __len__(self) -> int:
         return len(self.step)
 
@@ -164,6 +173,14 @@ class Found:
     init_from: str | None = None
     steps_done: int | None = None  # optimizer steps done as the trainer counts them, when the file says
     marks: set[str] = field(default_factory=set)  # what a reader noted of the grammar it met
+
+    def cut_last_line(self) -> None:
+        """The file ends inside its last line: its values are not read (a number cut after
+        `lr 1.0` would read as 1.0), and a note says so."""
+        for points in (self.val, self.eval_train, self.train, *self.series.values()):
+            points.drop_line(self.n_lines)
+        self.notes.append(f"the last line ({self.n_lines:,}) ends without a newline and was not read: the file "
+                          "was copied while the run was writing it, or the run stopped in the middle of the line")
 
     def point(self, name: str, step: int, value: float, line: int, unit: str = "") -> None:
         self.series.setdefault(name, Points()).add(step, value, line)

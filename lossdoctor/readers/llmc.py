@@ -83,8 +83,7 @@ def read_stdout(sample: Sample) -> Run:
             found.events.append(Event("checkpoint_saved", n, line.strip(), int(m.group(1)), 0))
     scan_events(numbered(iter_lines(sample)), found)
     if sample.cut_mid_line:
-        found.notes.append(f"the last line ({found.n_lines:,}) ends without a newline: the file was copied while "
-                           "the run was writing it, or the run stopped in the middle of the line")
+        found.cut_last_line()
     return make_run(found, sample.path, Dialect.LLMC, Measures(eval_train=False))
 
 
@@ -124,6 +123,8 @@ def read_main(sample: Sample) -> Run:
     first train lines do not may be an older llm.c or a PyTorch script that writes the same
     lines (`llmc-style`): its flags are not llm.c's for certain."""
     found = point_lines(sample, MAIN, {"trl": "train", "tel": "val", "eval": "hellaswag"}, MAIN_FIELD)
+    if sample.cut_mid_line:
+        found.cut_last_line()
     trl = [x for x in islice(iter_lines(sample), 200) if " trl:" in x]
     dialect = Dialect.LLMC_MAIN if any(MAIN_FIELD.search(x) for x in trl) or not trl else Dialect.LLMC_STYLE
     if dialect is Dialect.LLMC_STYLE:

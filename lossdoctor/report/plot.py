@@ -137,10 +137,12 @@ def plot_runs(runs: Sequence[Run], facts: Sequence[Facts], path: str,
     by_step.set_xlabel("step")
     by_tokens.set_xlabel("tokens seen")
     if unknown:
-        whose = "its log shows no config" if len(unknown) == len(runs) else f"not drawn: {', '.join(unknown)}"
-        by_tokens.text(0.5, 0.5 if len(unknown) == len(runs) else 0.02, f"tokens per iteration unknown ({whose})",
-                       ha="center", va="center" if len(unknown) == len(runs) else "bottom",
-                       transform=by_tokens.transAxes, fontsize=8)
+        import textwrap
+        every = len(unknown) == len(runs)
+        said = ("tokens per iteration unknown: no run shows its batch and context" if every else
+                f"tokens per iteration unknown, not drawn: {', '.join(unknown)}")
+        by_tokens.text(0.5, 0.5 if every else 0.02, textwrap.fill(said, 60), ha="center",
+                       va="center" if every else "bottom", transform=by_tokens.transAxes, fontsize=8)
     if len(unknown) == len(runs):
         by_tokens.set_xticks([])
         by_tokens.set_yticks([])
