@@ -66,6 +66,7 @@ def rules_test(args: argparse.Namespace) -> int:
     from .cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
     from .diagnose import load_rules, run_cases
     from .errors import UsageError
+    from .facts.base import plural
     if not os.path.isdir(args.dir):
         raise UsageError(f"{args.dir}: not a directory")
     rules = load_rules([args.dir], builtin=False)
@@ -81,13 +82,10 @@ def rules_test(args: argparse.Namespace) -> int:
         print(f"{mark} {r.rule}: {r.case}: expected {r.expect}, got {r.got}"
               + ("" if r.ok or not r.detail else f" ({r.detail})"))
     failed = sum(not r.ok for r in results)
-    print(f"{_n(len(rules.rules), 'rule')}, {_n(len(results), 'case')}: {len(results) - failed} passed, {failed} failed"
-          + (f"; {_n(len(errors), 'rule')} did not load" if errors else ""))
+    counts = f"{plural(len(rules.rules), 'rule')}, {plural(len(results), 'case')}"
+    print(f"{counts}: {len(results) - failed} passed, {failed} failed"
+          + (f"; {plural(len(errors), 'rule')} did not load" if errors else ""))
     if errors:
         return EXIT_ERROR
     return EXIT_FINDINGS if failed else EXIT_OK
 
-
-def _n(count: int, noun: str) -> str:
-    """'1 rule', '3 rules'."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -91,6 +91,14 @@ class Config:
             return None
         return cv.value
 
+    def machine_default(self, key: str) -> str | None:
+        """Where `key` holds train.py's default and that default depends on the machine that
+        ran it (dtype), what it is there ("bfloat16 on a bf16-capable CUDA machine, else
+        float16"): the value is then unknown; else None."""
+        from .nanogpt import MACHINE_DEPENDENT_DEFAULTS  # nanoGPT's, read where it lives
+        cv = self.values.get(key)
+        return MACHINE_DEPENDENT_DEFAULTS.get(key) if cv is not None and cv.origin == DEFAULT else None
+
     @property
     def defaults_trusted(self) -> bool:
         """Whether train.py's defaults can stand for keys the log did not set."""

@@ -165,7 +165,8 @@ def test_no_header_leaves_config_untrusted():
 def test_file_cut_mid_line_is_not_a_value():
     run = parse_text(ITER.format(10, 3, 1, 1) + "iter 4399")
     assert len(run.iters) == 1 and run.line_counts["truncated"] == 1
-    assert any(n.startswith("the last line (2: 'iter 4399') is cut short and was not read") for n in run.notes)
+    assert any(n.startswith("the last line (2: 'iter 4399') ends without a newline and was not read")
+               for n in run.notes)
     run = parse_text(ITER.format(10, 3, 1, 1) + "step 2000: train loss 1.4000, val loss 1.5")
     assert len(run.evals) == 0 and [e.kind for e in run.events] == ["truncated"]
     run = parse_text(ITER.format(10, 3, 1, 1) + ITER.format(11, 3, 1, 1).rstrip("\n"))

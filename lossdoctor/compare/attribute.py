@@ -105,9 +105,9 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
     if length is None:
         return [], [f"training length not estimated: no val predicted at step {to:,}"], None
     notes = list(length.notes)
-    last = fit.extrapolate(max(to, 1), scenarios=("rerun",)).last_step  # made once: what `to` is inside of
+    fitted_to = fit.extrapolate(max(to, 1), scenarios=("rerun",)).last_step  # made once: what `to` is inside of
     try:  # from the law's value at `to`: the two shares below are the law's own differences
-        sched = lr_schedule(a, b, fit, to, length.at, inside=to <= last)
+        sched = lr_schedule(a, b, fit, to, length.at, inside=to <= fitted_to)
     except CannotExtrapolate as e:
         sched = None
         notes.append(f"LR schedule not estimated: {e.why}")

@@ -74,12 +74,11 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     return replace(r, flags=" ".join(flags), why=why, same_config=not keys and not differ)
 
 
-def _instead(r: Reachable, fa: Facts, fb: Facts, flags: list[str], iters_b: int) -> Reachable:
+def _instead(r: Reachable, fa: Facts, fb: Facts, flags: list[str], steps: int) -> Reachable:
     """`r`, with the better run's settings as what to do instead where they reached the
-    target in less compute than the longer rerun: its flops per step times its length
-    against the worse run's times `r.steps` (or, with either unknown, steps alone where the
-    two runs' steps cost the same: no model or batch key differs)."""
-    steps = iters_b  # what it reached its val in (to_reach: the steps it ran where it stopped early)
+    target in less compute than the longer rerun: its flops per step times the `steps` it
+    ran against the worse run's times `r.steps` (or, with either unknown, steps alone where
+    the two runs' steps cost the same: no model or batch key differs)."""
     per_a, per_b = fa.value("flops_per_iter"), fb.value("flops_per_iter")
     if per_a and per_b:
         cheaper = per_b * steps <= per_a * r.steps

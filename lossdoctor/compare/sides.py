@@ -10,10 +10,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .. import config as C
 from ..facts import Facts
 from ..facts.curve import MIN_RESIDUAL_EVALS, MIN_TAIL_EVALS, tail_indices
-from ..nanogpt import MACHINE_DEPENDENT_DEFAULTS
 from ..run import Run
 from .results import DERIVED, UNKNOWN_ORIGIN, ConfigScalar, Derived, KeyDiff, Overlap, OverlapPoint, Pair, TableRow
 
@@ -145,8 +143,8 @@ def _shown(run: Run, key: str) -> tuple[ConfigScalar, str]:
     """A key's value and origin as the run shows it; (None, why) when it does not."""
     cv = run.config.values.get(key)
     value = run.config.trusted(key)
-    if cv is not None and cv.origin == C.DEFAULT and key in MACHINE_DEPENDENT_DEFAULTS:
-        return None, f"unknown: train.py's default, {MACHINE_DEPENDENT_DEFAULTS[key]}"
+    if (machine := run.config.machine_default(key)) is not None:
+        return None, f"unknown: train.py's default, {machine}"
     if cv is None or value is None:
         return None, UNKNOWN_ORIGIN if not run.config.defaults_trusted else "unknown"
     return value, cv.origin

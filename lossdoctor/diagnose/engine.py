@@ -284,6 +284,9 @@ def _try_flags(flags: Flags | None, scope: Mapping[str, Any]) -> str:
         return ""
 
 
+DOES_NOT_APPLY = "this run shows nothing to base it on"  # a rule's value or target step that gave None
+
+
 def _effect(rule: Rule, scope: Mapping[str, Any], effects: _Extrapolations | None,
             why_not: Mapping[str, str] | None = None, facts: Facts | None = None) -> EffectEstimate:
     e = rule.effect
@@ -295,7 +298,7 @@ def _effect(rule: Rule, scope: Mapping[str, Any], effects: _Extrapolations | Non
         try:
             got = evaluate(e.value, scope)  # type: ignore[arg-type]
             if got is None:  # the rule's estimate does not apply to this run
-                return EffectEstimate(e.kind, None, e.unit, e.source, note="this run shows nothing to base it on")
+                return EffectEstimate(e.kind, None, e.unit, e.source, note=DOES_NOT_APPLY)
             value = float(got)
         except Missing as m:  # the report writes "not computed (<note>)"
             why = (why_not or {}).get(m.name) or _why_missing(m.name, facts)
@@ -306,7 +309,7 @@ def _effect(rule: Rule, scope: Mapping[str, Any], effects: _Extrapolations | Non
     try:
         step = evaluate(e.to, scope)  # type: ignore[arg-type]
         if step is None:  # the rule's target does not apply to this run
-            return EffectEstimate(e.kind, None, "nats", e.source, note="this run shows nothing to base it on")
+            return EffectEstimate(e.kind, None, "nats", e.source, note=DOES_NOT_APPLY)
         to = int(step)
     except (Missing, EvalError, TypeError, ValueError, ArithmeticError) as err:
         return EffectEstimate(e.kind, None, "nats", e.source, note=f"no target step: {err}")

@@ -73,6 +73,7 @@ __all__ = ["MAX_HORIZON", "BeyondEpochs", "CannotExtrapolate", "CustomSchedule",
 
 SCENARIOS = ("rerun", "resume", "constant")
 MODEL_NAME = "lr-annealing law (Tissue et al. 2024) with a calibrated shape prior"
+STALLED = "val not extrapolated: it has stopped following train, and the data's size is unknown"
 FREE_NAME = "lr-annealing law (Tissue et al. 2024) with the run's own, free shape"  # the calibrated law: weight 0
 T = TypeVar("T")
 
@@ -267,9 +268,8 @@ class Extrapolator:
                 val = train = None
             elif overfit is not None and (p.name != "observed" or to > overfit.best_step) or stalled:
                 val = None
-            stall = "val not extrapolated: it has stopped following train, and the data's size is unknown"
             note = "; ".join(n for n in (notes_mod.scenario_note(p.name, p.weights != w, train is None, overfit, to),
-                                         stall if stalled and val is None else None, p.caveat) if n) or None
+                                         STALLED if stalled and val is None else None, p.caveat) if n) or None
             out.append(Scenario(p.name, p.flags, val, train, note, p.path))
         notes = list(obs.notes + fits.notes) + notes_mod.fit_notes(self.run, self.calibration, to, last, fits)
         if stalled:  # said instead of "val as if no data repeats"

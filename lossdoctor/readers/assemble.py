@@ -9,6 +9,7 @@ import numpy as np
 from .. import config as C
 from ..nanogpt import BATCH_KEYS, MODEL_KEYS, gpt2_model_args
 from ..run import Dialect, EvalCurve, Event, EventKind, Header, IterCurve, ModelArgs, Run, Segment, UnparsedLine
+from . import lines as L
 from . import others
 from .infer import infer_config
 from .lines import STARTS_PROCESS
@@ -379,10 +380,7 @@ def _notes(scan: Scan, run: Run, header: Header, inferred: str | None) -> tuple[
         notes.append(f"{ws} ranks printed the header (DDP); metrics come from rank 0")
     cut = next((r for r in reversed(scan.records) if r.kind == "truncated"), None)
     if cut is not None:  # a metric line with no newline that stops before its last value
-        shown = cut.text.strip()
-        shown = shown if len(shown) <= 40 else shown[:37] + "..."
-        notes.append(f"the last line ({cut.line:,}: '{shown}') is cut short and was not read: the file was "
-                     "copied while the run was writing it, or the run stopped in the middle of the line")
+        notes.append(L.cut_note(cut.line, cut.text))
     if scan.iter_stride > 1:
         notes.append(f"{scan.counts['iter']:,} iteration lines: one in {scan.iter_stride} is kept (and the last), "
                      "to bound memory; iteration facts use those, eval lines are all kept")

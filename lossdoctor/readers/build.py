@@ -179,8 +179,7 @@ class Found:
         `lr 1.0` would read as 1.0), and a note says so."""
         for points in (self.val, self.eval_train, self.train, *self.series.values()):
             points.drop_line(self.n_lines)
-        self.notes.append(f"the last line ({self.n_lines:,}) ends without a newline and was not read: the file "
-                          "was copied while the run was writing it, or the run stopped in the middle of the line")
+        self.notes.append(L.cut_note(self.n_lines))
 
     def point(self, name: str, step: int, value: float, line: int, unit: str = "") -> None:
         self.series.setdefault(name, Points()).add(step, value, line)

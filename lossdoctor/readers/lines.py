@@ -121,6 +121,13 @@ def to_int(text: str) -> int:
     return int(text.replace(",", ""))
 
 
+def cut_note(line: int, text: str = "") -> str:
+    """The note on a file that ends inside its last line (`text`: that line, where shown)."""
+    shown = text.strip() if len(text.strip()) <= 40 else text.strip()[:37] + "..."
+    return (f"the last line ({line:,}{f': {shown!r}' if shown else ''}) ends without a newline and was not read: "
+            "the file was copied while the run was writing it, or the run stopped in the middle of the line")
+
+
 def keep_unparsed(kept: list[tuple[int, str]], line: int, text: str) -> None:
     """Keep a line not understood (its number and its first MAX_UNPARSED_CHARS characters)
     while fewer than MAX_KEPT_UNPARSED are kept; the caller counts it either way."""

@@ -49,4 +49,3 @@ def without(bounds: list[int], records: list[Record], spans: list[Span]) -> tupl
     if not kept or kept[0] != 1:
         kept = [1] + kept
     return kept, [r for r in records if not any(s.first <= r.line <= s.last for s in spans)]
-

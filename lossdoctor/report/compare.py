@@ -83,9 +83,9 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
     head = (f"worse: {a}\nbetter (reference): {b}\n"
             f"gap in final {c.metric}: {c.gap:+.4f} {c.unit}")
     parts.append(Text(head))
+    blind = not _shows_config(runs[c.other]) and not _shows_config(runs[c.reference])  # neither shows its config
     if verbose:
-        parts += [_diff(c, blind=not _shows_config(runs[c.other]) and not _shows_config(runs[c.reference])),
-                  _derived(c)]
+        parts += [_diff(c, blind=blind), _derived(c)]
         ov = _overlap(c)
         if ov is not None:
             parts.append(ov)
@@ -93,7 +93,7 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
         shown = [d for d in c.diff if UNKNOWN_ORIGIN not in (d.origin_other, d.origin_reference)]
         learning = sum(1 for d in shown if d.kind == "learning")
         unknown = len(c.diff) - len(shown)
-        blind = not c.diff and not _shows_config(runs[c.other]) and not _shows_config(runs[c.reference])
+        blind = blind and not c.diff
         parts.append(Text(("neither log shows its config: which keys differ is unknown" if blind else
                            f"{len(shown)} config keys differ ({learning} that change learning)")
                           + (f", {unknown} more are unknown for a run whose log shows no config" if unknown else "")

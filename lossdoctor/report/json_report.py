@@ -40,11 +40,7 @@ def to_json(analysis: Analysis) -> str:
 def _config(run: Run) -> dict[str, Any]:
     """The resolved config, a default that depends on the machine (dtype) as null: which it
     was is not known from train.py's defaults (the facts infer it where the log allows)."""
-    from ..config import DEFAULT
-    from ..nanogpt import MACHINE_DEPENDENT_DEFAULTS
-    values = run.config.as_dict()
-    return {k: None if k in MACHINE_DEPENDENT_DEFAULTS and run.config.values[k].origin == DEFAULT else v
-            for k, v in values.items()}
+    return {k: None if run.config.machine_default(k) else v for k, v in run.config.as_dict().items()}
 
 
 def run_dict(run: Run, facts: Facts, diagnosis: Diagnosis | None = None) -> dict[str, Any]:

@@ -163,7 +163,7 @@ def _short(v: object) -> str:
 
 def _facts(run: Run, f: Facts, name: str) -> list[str]:
     rows = [[name, format_fact(x), x.status, x.source + (f"; {x.note}" if x.note else "")] for name, x in f.items()]
-    config = [[k, config_cell(k, v), v.origin] for k, v in run.config.values.items()]
+    config = [[k, config_cell(run.config, k), v.origin] for k, v in run.config.values.items()]
     return (_details(f"Facts of `{name}`", _table(["fact", "value", "status", "source"], rows))
             + _details(f"Config of `{name}`", _table(["key", "value", "origin"], config)))
 

@@ -110,7 +110,7 @@ def plot_extrapolation(run: Run, x: Extrapolation, path: str) -> None:
 def _y_limits(x: Extrapolation, *curves: np.ndarray) -> tuple[float, float] | None:
     """The loss range to show: every prediction's interval and the curves past their start
     (step 0 and the first tenth of the iterations sit far above the rest)."""
-    ests = [e for s in x.scenarios for e in (s.val if s.val is not None else s.train,) if e is not None]
+    ests = [e for e in (s.val or s.train for s in x.scenarios) if e is not None]
     seen = np.concatenate([c[np.isfinite(c)] for c in curves]) if curves else np.array([])
     lows = [e.lo for e in ests] + ([float(seen.min())] if seen.size else [])
     highs = [e.hi for e in ests] + ([float(np.percentile(seen, 99))] if seen.size else [])

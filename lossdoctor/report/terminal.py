@@ -12,10 +12,9 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis import Analysis
-from ..config import DEFAULT
+from ..config import DEFAULT, Config
 from ..diagnose import Diagnosis
 from ..facts import Fact, Facts
-from ..nanogpt import MACHINE_DEPENDENT_DEFAULTS
 from ..run import Run
 from .findings import bullets, render_diagnosis
 from .names import title_names
@@ -86,13 +85,14 @@ def _title(run: Run) -> RenderableType:
     return Panel("\n".join(lines), title="lossdoctor analyze", title_align="left")
 
 
-def config_cell(key: str, cv: Any) -> str:
+def config_cell(cfg: Config, key: str) -> str:
     """A config value as the config tables show it: unknown (with what was written), a
     machine-dependent default as unknown (the facts say what it implies), else the value."""
+    cv = cfg.values[key]
     if not cv.known:
         return f"unknown: {cv.raw}"
-    if cv.origin == DEFAULT and key in MACHINE_DEPENDENT_DEFAULTS:
-        return f"unknown: {MACHINE_DEPENDENT_DEFAULTS[key]}"
+    if (machine := cfg.machine_default(key)) is not None:
+        return f"unknown: {machine}"
     return repr(cv.value) if isinstance(cv.value, str) else str(cv.value)
 
 
@@ -106,10 +106,10 @@ def _config_table(run: Run) -> RenderableType:
     for key, cv in cfg.values.items():
         if cv.origin == DEFAULT and key not in KEY_CONFIG:
             continue
-        value = config_cell(key, cv)
+        value = config_cell(cfg, key)
         origin = cv.origin + (f" (line {cv.line})" if cv.line else "")
         if cv.origin == DEFAULT:
-            origin = "default" + (", machine-dependent" if key in MACHINE_DEPENDENT_DEFAULTS else "")
+            origin = "default" + (", machine-dependent" if cfg.machine_default(key) else "")
             if not cfg.defaults_trusted:
                 origin += ", not trusted"
         t.add_row(key, value, origin)

@@ -69,9 +69,9 @@ def _read_json(path: str) -> Any:
         return None
 
 
-def _key(cfg: TrainConfig, data: Data) -> dict[str, Any]:
-    """What a result on disk must match to be reused: the config and the data it trained on."""
-    return {**{k: v for k, v in cfg.values.items() if k not in ("out_dir", "seed")}, "data": fingerprint(data)}
+def _key(cfg: TrainConfig, data_id: str) -> dict[str, Any]:
+    """What a result on disk must match to be reused: the config, and the data's fingerprint."""
+    return {**{k: v for k, v in cfg.values.items() if k not in ("out_dir", "seed")}, "data": data_id}
 
 
 class _Context:
@@ -80,6 +80,7 @@ class _Context:
     def __init__(self, data: Data, data_path: str | None, executor: Executor, out_dir: str, budget_s: float,
                  max_seeds: int, progress: Progress | None) -> None:
         self.data, self.data_path, self.executor = data, data_path, executor
+        self.data_id = fingerprint(data)  # what a result on disk must have trained on to be reused
         self.out_dir, self.budget_s, self.max_seeds = out_dir, budget_s, max_seeds
         self.progress = progress
         self.start = time.monotonic()
@@ -149,7 +150,7 @@ def _rows(experiment: Experiment, scaled: Scaled, seeds: Sequence[int], ctx: _Co
     for seed in seeds:
         for name, cfg, job in _arm_jobs(experiment, scaled, seed, ctx):
             record = _read_json(ctx.path(experiment, name))
-            if isinstance(record, dict) and record.get("config") == _key(cfg, ctx.data):
+            if isinstance(record, dict) and record.get("config") == _key(cfg, ctx.data_id):
                 ctx.skip(job.steps, record.get("seconds"))
                 found[name] = dict(record["metrics"])
             else:
@@ -165,7 +166,7 @@ def _rows(experiment: Experiment, scaled: Scaled, seeds: Sequence[int], ctx: _Co
         def done(i: int, metrics: dict[str, float]) -> None:
             name, cfg, job = todo[i]
             now = time.monotonic()
-            _write_json(ctx.path(experiment, name), {"config": _key(cfg, ctx.data), "seed": job.config["seed"],
+            _write_json(ctx.path(experiment, name), {"config": _key(cfg, ctx.data_id), "seed": job.config["seed"],
                                                      "metrics": metrics, "seconds": now - clock[0]})
             clock[0] = now
             found[name] = metrics
@@ -184,7 +185,7 @@ def _run_loss(experiment: Experiment, scaled: Scaled, ctx: _Context) -> Experime
     plan = [n for n in scaled.looks if n <= ctx.max_seeds] if scaled.looks else \
         list(range(scaled.seeds, max(scaled.seeds, last) + 1))
     rows: list[dict[str, Any]] = []
-    key = [_key(scaled.baseline, ctx.data), _key(scaled.treatment, ctx.data), plan]
+    key = [_key(scaled.baseline, ctx.data_id), _key(scaled.treatment, ctx.data_id), plan]
     done = _read_json(ctx.path(experiment, "done"))
     final = done["seeds"] if isinstance(done, dict) and done.get("config") == key else None
     n = final if isinstance(final, int) and final in plan else scaled.seeds
@@ -239,7 +240,7 @@ def _run_throughput(experiment: Experiment, scaled: Scaled, ctx: _Context, devic
     """A throughput experiment: its windows from disk when measured before, else measured now."""
     path = ctx.path(experiment, "windows")
     record = _read_json(path)
-    key = [_key(scaled.baseline, ctx.data), _key(scaled.treatment, ctx.data)]
+    key = [_key(scaled.baseline, ctx.data_id), _key(scaled.treatment, ctx.data_id)]
     if isinstance(record, dict) and record.get("config") == key:
         ctx.skip(scaled.steps_per_seed, record.get("seconds"))
         return throughput_result(experiment, scaled, record["metrics"], FIRST_SEED, device)
@@ -273,10 +274,10 @@ def _times(experiments: Sequence[Experiment], base: TrainConfig, ctx: _Context,
     path = os.path.join(ctx.out_dir, "plan.json")
     record = _read_json(path)
     start = time.monotonic()
-    if not (isinstance(record, dict) and record.get("config") == _key(base, ctx.data)
+    if not (isinstance(record, dict) and record.get("config") == _key(base, ctx.data_id)
             and record.get("budget_s") == ctx.budget_s):
         step_s, eval_s = measure_speed(base, ctx.data)
-        record = {"config": _key(base, ctx.data), "budget_s": ctx.budget_s, "seconds_per_step": step_s,
+        record = {"config": _key(base, ctx.data_id), "budget_s": ctx.budget_s, "seconds_per_step": step_s,
                   "seconds_per_eval_batch": eval_s, "arms": {speed_key(base): step_s}, "timing_s": 0.0,
                   "setup_s": setup_s}
     arms: dict[str, float] = record["arms"]
