@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import lossdoctor
-from lossdoctor.readers import chunks, nanogpt
+from lossdoctor.readers import chunks, linereader, nanogpt
 from lossdoctor.readers.build import iter_lines, text_lines
 from lossdoctor.readers.registry import Sample
 
@@ -17,7 +17,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 LOGS = sorted(FIXTURES.glob("nanogpt/*/train.log"))[:4] + sorted(FIXTURES.glob("diagnosis/*/train.log"))[:4]
 
 
-def _same(a: nanogpt.Scan, b: nanogpt.Scan) -> None:
+def _same(a: linereader.Scan, b: linereader.Scan) -> None:
     assert a.n_lines == b.n_lines and a.counts == b.counts and a.nonstandard == b.nonstandard
     for k in ("line", "step", "loss", "time_ms", "mfu"):
         assert np.array_equal(getattr(a.fast, k), getattr(b.fast, k))

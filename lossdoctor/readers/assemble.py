@@ -12,8 +12,8 @@ from ..run import Dialect, EvalCurve, Event, EventKind, Header, IterCurve, Model
 from . import lines as L
 from . import others
 from .infer import infer_config
+from .linereader import Record, Scan
 from .lines import STARTS_PROCESS
-from .nanogpt import Record, Scan
 
 
 def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from ..run import Header, Run
-    from .nanogpt import Record
+    from .linereader import Record
 
 LENGTH_KEYS = ("max_iters", "lr_decay_iters")  # inferred only when the log reaches max_iters
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .nanogpt import Record, trains
+from .linereader import Record
+from .nanogpt import trains
 
 
 @dataclass(frozen=True)
