@@ -26,7 +26,7 @@ EXPECTED = {
     "nanogpt/termux-cpu-nan-chenzihua.log": (5, 91, 1, 0, "scratch"),
     # three training runs pasted in one post, then sample.py's output (no run: others.py)
     "nanogpt-md/vglazer-cpu-vs-mps-vs-compile-2025-08-22.md": (5, 65, 3, 0, "scratch"),
-    "nanogpt-md/vglazer-mps-nightly-2025-09-16.md": (5, 22, 3, 9, None),
+    "nanogpt-md/vglazer-mps-nightly-2025-09-16.md": (5, 22, 3, 6, None),  # its 3 train.py commands understood
 }
 
 
@@ -44,6 +44,14 @@ def test_every_corpus_nanogpt_file_is_listed():
     root = shared_path("corpus/logs")
     files = {str(p.relative_to(root)) for d in ("nanogpt", "nanogpt-md") for p in (root / d).iterdir()}
     assert files == set(EXPECTED)
+
+
+def test_a_blog_posts_train_py_command_gives_the_run_its_config():
+    run = lossdoctor.load(shared_path("corpus/logs/nanogpt-md/vglazer-mps-nightly-2025-09-16.md"))
+    cfg = run.config  # the last run: `uv run train.py config/train_shakespeare_char.py --device=cpu --compile=False`
+    assert cfg.trusted("device") == "cpu" and cfg.trusted("compile") is False and cfg["device"].line == 105
+    assert cfg.trusted("n_layer") == 6 and cfg["n_layer"].origin == "inferred"
+    assert [s.config.trusted("device") for s in run.segments if s.config] == ["mps", "mps", "cpu"]
 
 
 def test_ddp8_resume_details():

@@ -124,3 +124,60 @@ def test_an_inferred_run_cut_before_max_iters_is_not_extrapolated_on_a_default_l
     from lossdoctor.fit import limits
     assert "does not show lr_decay_iters" in limits.unknown_schedule(parse_text(loop_log(last=1000)))
     assert limits.unknown_schedule(parse_text(loop_log(last=5000))) is None
+
+
+# -- a train.py command line shown above the loop's output --------------------------------
+
+def _command_run(command: str, body: str | None = None) -> lossdoctor.Run:
+    return parse_text(f"{command}\n\n" + (body if body is not None else loop_log(last=500, out_dir="out")))
+
+
+def test_a_command_line_gives_its_flags_and_its_config_file_as_nanogpt_ships_it():
+    run = _command_run("$ python train.py config/train_shakespeare_char.py --device=cpu --compile=False "
+                       "--max_iters=500 2>&1 | tee out.log")
+    cfg = run.config
+    assert cfg.seen and cfg["device"].origin == "override" and cfg.trusted("device") == "cpu"
+    assert cfg.trusted("max_iters") == 500 and cfg["max_iters"].line == 1
+    assert cfg["n_layer"].origin == "inferred" and cfg.trusted("n_layer") == 6 and cfg.trusted("dropout") == 0.2
+    assert cfg.trusted("decay_lr") is None  # a default the file leaves alone: an edited copy may set it
+    assert any("train.py command at line 1" in n and "as nanoGPT ships it" in n for n in run.notes)
+    facts = compute_facts(run)
+    assert facts["n_layer"].status == "inferred" and facts["device"].status == "read"
+
+
+def test_a_command_without_a_config_file_runs_train_py_defaults():
+    run = _command_run("uv run train.py --dataset=shakespeare_char --n_layer=2")
+    assert run.config.trusted("n_layer") == 2 and run.config.trusted("decay_lr") is True
+    assert any("its flags and train.py's defaults" in n for n in run.notes)
+
+
+def test_a_config_file_nanogpt_does_not_ship_leaves_the_rest_unknown():
+    run = _command_run("torchrun --standalone --nproc_per_node=4 train.py config/mine.py --batch_size=8")
+    assert run.config.trusted("batch_size") == 8 and run.config.trusted("n_layer") is None
+    assert any("config/mine.py is no config file nanoGPT ships" in n for n in run.notes)
+
+
+def test_a_printed_batch_that_contradicts_the_file_drops_its_values():
+    run = _command_run("python train.py config/train_shakespeare_char.py",
+                       "tokens per iteration will be: 4,096\n" + loop_log(last=500, out_dir="out"))
+    assert run.config.trusted("n_layer") is None and run.config.trusted("batch_size") is None
+    assert any("(the file was edited)" in n for n in run.notes)
+
+
+def test_an_echo_after_the_command_is_what_counts():
+    echo = ("Overriding config with config/train_shakespeare_char.py:\n# edited\nn_layer = 3\n\n"
+            "Overriding: device = cpu\n")
+    run = _command_run("python train.py config/train_shakespeare_char.py --device=cpu", echo + loop_log(last=500))
+    assert run.config.trusted("n_layer") == 3 and run.config.defaults_trusted
+    assert not any("train.py command" in n for n in run.notes)
+
+
+@pytest.mark.parametrize("line", [
+    'File "/home/me/nanoGPT/train.py", line 355, in <module>',  # a traceback frame
+    "then I ran train.py again",  # prose: no launcher
+    "python train.py --n_layer 4",  # `--key value`: configurator.py refuses it
+    "python train.py a.py b.py",  # two config files: which one set what is not read
+])
+def test_lines_that_are_no_train_py_command(line):
+    from lossdoctor.readers.lines import train_command
+    assert train_command(line) is None

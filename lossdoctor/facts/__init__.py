@@ -40,6 +40,7 @@ FACTS: dict[str, Callable[[Context], Fact]] = {
     "train_flops": compute.train_flops,
     "dataset_tokens": compute.dataset_tokens,
     "epochs": compute.epochs,
+    "epochs_planned": compute.epochs_planned,
     # learning-rate schedule (schedule.py)
     "lr_final": schedule.lr_final,
     "lr_schedule_completed": schedule.lr_schedule_completed,

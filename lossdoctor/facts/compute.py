@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from ..nanogpt import BATCH_KEYS, DATASET_VOCAB, gpt_params
 from .base import NO_STEP, Context, Fact, config_fact, derived, join_notes, missing, unknown
 from .model import printed_m, shape
+from .settings import not_numbers
 
 if TYPE_CHECKING:
     from ..run import Dialect, IterCurve
@@ -250,4 +251,19 @@ def epochs(ctx: Context) -> Fact:
     if data.value <= 0:
         return unknown("epochs", "epochs", src, "dataset_tokens is 0")
     return Fact("epochs", tok.value / data.value, "epochs", derived(tok, data), src,
+                data.note if data.status == "assumed" else None)
+
+
+def epochs_planned(ctx: Context) -> Fact:
+    """The epochs the run was set to reach: tokens_per_iter * max_iters / dataset_tokens (a
+    run stopped early saw fewer; its settings were chosen for its plan)."""
+    tok, steps, data = ctx.fact("tokens_per_iter"), ctx.fact("max_iters"), ctx.fact("dataset_tokens")
+    src = "tokens_per_iter * max_iters / dataset_tokens"
+    if not (tok.known and steps.known and data.known):
+        return missing("epochs_planned", "epochs", src, tok, steps, data)
+    if bad := not_numbers(tok, steps, data):
+        return unknown("epochs_planned", "epochs", src, bad)
+    if data.value <= 0:
+        return unknown("epochs_planned", "epochs", src, "dataset_tokens is 0")
+    return Fact("epochs_planned", tok.value * steps.value / data.value, "epochs", derived(tok, steps, data), src,
                 data.note if data.status == "assumed" else None)

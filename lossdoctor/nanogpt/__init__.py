@@ -102,6 +102,17 @@ CONFIG_FILES: Mapping[str, tuple[str, Mapping[str, Any]]] = MappingProxyType({
 })
 
 
+def config_file_values(path: str) -> Mapping[str, Any] | None:
+    """The keys nanoGPT's config file at `path` sets, as nanoGPT ships it (matched by its
+    name under config/: `config/train_shakespeare_char.py`, `./config/...`, `/abs/nanoGPT/config/...`),
+    or None where it is no file nanoGPT ships."""
+    norm = path.replace("\\", "/")
+    for name, values in CONFIG_FILES.values():
+        if norm.removeprefix("./") == name or norm.endswith("/" + name):
+            return values
+    return None
+
+
 def gpt_params(*, n_layer: int, n_embd: int, vocab_size: int, block_size: int,
                bias: bool) -> tuple[int, int]:
     """nanoGPT GPT's parameter count as (without wpe, total).

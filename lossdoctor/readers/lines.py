@@ -73,8 +73,39 @@ DUMP_START = re.compile(r"^=+ ?CONFIG VALUES ?=+$")  # a fork prints `key: value
 DUMP_ITEM = re.compile(r"^(\w+): (.*)$")
 RULER = re.compile(r"^=+$")
 
+# the train.py command as a shell or a blog post shows it: `$ python train.py config/X.py
+# --key=value | tee out.log`, run by python, `uv run` or torchrun (whatever comes before that)
+TRAIN_COMMAND = re.compile(r"(?:^|[\s$>`(])(?:\S*/)?(?:python[\d.]*(?:\s+-\w+)*|uv\s+run(?:\s+python[\d.]*)?"
+                           r"|torchrun(?:\s+--?[\w-]+(?:=\S+)?)*)\s+(?:\S*/)?train\.py((?:\s+[^\s`]+)*)\s*`?\s*$")
+_SHELL_END = re.compile(r"^(?:\||&|;|>|<|\d>|\d?>&)")  # a pipe, redirect or next command ends the args
+
+
+def train_command(text: str) -> tuple[str | None, tuple[tuple[str, str], ...]] | None:
+    """(config file, ((key, raw value), ...)) of a train.py command line as configurator.py
+    takes it: at most one config file (an argument ending in .py) and `--key=value` flags;
+    None where the line is no such command (an argument configurator.py would refuse)."""
+    m = TRAIN_COMMAND.search(text)
+    if m is None:
+        return None
+    files: list[str] = []
+    flags: list[tuple[str, str]] = []
+    for arg in m.group(1).split():
+        if _SHELL_END.match(arg):
+            break
+        if arg.startswith("--") and "=" in arg:
+            key, raw = arg[2:].split("=", 1)
+            if not key.isidentifier():
+                return None
+            flags.append((key, raw))
+        elif arg.endswith(".py") and not arg.startswith("-") and "=" not in arg:
+            files.append(arg)
+        else:
+            return None
+    return None if len(files) > 1 else (files[0] if files else None, tuple(flags))
+
+
 # lines that start a new process's output: after metric lines they start a new segment
-STARTS_PROCESS = ("config_file", "override", "tokens", "vocab", "init", "dump")
+STARTS_PROCESS = ("config_file", "override", "tokens", "vocab", "init", "dump", "command")
 
 # foreign lines that are understood, not parsed for values
 WANDB = re.compile(r"^wandb:")
