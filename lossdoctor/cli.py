@@ -43,7 +43,7 @@ examples:
   lossdoctor analyze train.log --rules my_rules/ --fail-on warning
   lossdoctor rules list
   lossdoctor rules show LD101
-  lossdoctor extrapolate out-shakespeare-char --to 5000
+  lossdoctor extrapolate out-shakespeare-char --to 1000
   lossdoctor train lossdoctor/configs/shakespeare_char_cpu.yaml --data=input.txt
 """
 
@@ -340,7 +340,8 @@ def _console(args: argparse.Namespace) -> Console:
 
     fmt = getattr(args, "format", None)
     plain = fmt == "plain" or (fmt is None and not sys.stdout.isatty())
-    console = _Console(width=getattr(args, "width", None), no_color=plain, highlight=False,
+    # markup off: text from a log ('wandb.login(key=[your_api_key])') is shown as written
+    console = _Console(width=getattr(args, "width", None), no_color=plain, highlight=False, markup=False,
                        force_terminal=False if plain else None)
     if console.width < args_mod.MIN_WIDTH:  # a narrow pane or COLUMNS: the report needs its columns
         console.width = args_mod.MIN_WIDTH

@@ -20,8 +20,9 @@ them).
   --key=value    any nanoGPT config key (e.g. --max_iters=2000 --device=cpu),
                  plus --seed; values are Python literals, else strings
   --data PATH    a nanoGPT data directory (train.bin, val.bin, meta.pkl) or a
-                 text file (char-level, 90/10 split); default: data/DATASET if
-                 it exists, else the embedded corpus (see docs/trainer.md)
+                 text file (char-level, 90/10 split); default: data/DATASET
+                 if it exists; the embedded corpus only where no config sets
+                 dataset (see docs/trainer.md)
   --no-progress  no progress bar
   --debug        show a traceback where lossdoctor fails
 

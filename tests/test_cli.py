@@ -301,3 +301,13 @@ def test_json_says_when_train_py_defaults_are_not_known_to_be_what_ran(tmp_path)
     code, out, _ = run_cli("analyze", str(tmp_path / "bare.log"), "--format", "json")
     run = json.loads(out)["runs"][0]
     assert code == 0 and run["config_defaults_trusted"] is False and run["config_origin"]["dtype"] == "default"
+
+
+def test_text_from_the_log_in_brackets_is_shown_as_written_not_read_as_markup(tmp_path):
+    p = tmp_path / "run[1].log"  # a file name in brackets too
+    p.write_text("step 0: train loss 4.2000, val loss 4.2000\niter 0: loss 4.2000, time 10.00ms, mfu -100.00%\n"
+                 "iter 1: loss 4.1000, time 10.00ms, mfu -100.00%\nTraceback (most recent call last):\n"
+                 '  File "train.py", line 1, in <module>\n'
+                 "wandb.errors.UsageError: api_key not configured (no-tty). call wandb.login(key=[your_api_key])\n")
+    code, out, err = run_cli("analyze", str(p), "--format", "plain", "--width", "200")
+    assert "wandb.login(key=[your_api_key])" in out and "run[1].log" in out, out

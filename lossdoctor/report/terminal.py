@@ -73,16 +73,16 @@ def render_run(run: Run, facts: Facts, diagnosis: Diagnosis | None = None,
 def _title(run: Run) -> RenderableType:
     counts = run.line_counts
     read = ", ".join(f"{counts[k]:,} {k}" for k in ("iter", "eval", "header", "config") if counts.get(k))
-    lines = [f"[bold]{run.source}[/bold]  ({run.format})"]
+    lines = [Text.assemble((run.source, "bold"), f"  ({run.format})")]
     if counts:
-        lines.append(f"{counts.get('total', 0):,} lines: {read or 'no metric lines'}; "
-                     f"{run.n_unparsed:,} not understood")
+        lines.append(Text(f"{counts.get('total', 0):,} lines: {read or 'no metric lines'}; "
+                          f"{run.n_unparsed:,} not understood"))
     if len(run.segments) > 1:
         segs = "; ".join(f"{s.index + 1}: {s.init_from or 'start not printed'}, "
                          + (f"steps {s.first_step}–{s.last_step}" if s.first_step is not None else "no steps")
                          for s in run.segments)
-        lines.append(f"{len(run.segments)} runs in this file ({segs})")
-    return Panel("\n".join(lines), title="lossdoctor analyze", title_align="left")
+        lines.append(Text(f"{len(run.segments)} runs in this file ({segs})"))
+    return Panel(Group(*lines), title="lossdoctor analyze", title_align="left")
 
 
 def config_cell(cfg: Config, key: str) -> str:
