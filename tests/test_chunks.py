@@ -75,7 +75,16 @@ def test_iteration_lines_past_the_bound_are_thinned_evenly(tmp_path: Path, monke
 
 def test_text_lines_is_the_streamed_lines() -> None:
     path = LOGS[0]
-    assert text_lines(Sample(str(path))) == path.read_text().split("\n")
+    assert text_lines(Sample(str(path))) == path.read_text().splitlines()
+
+
+@pytest.mark.parametrize(("data", "lines"), [(b"a\nb\n", ["a", "b"]), (b"a\nb", ["a", "b"]),
+                                             (b"a\n\n", ["a", ""]), (b"", [])])
+def test_a_last_newline_ends_the_last_line_and_adds_none(tmp_path, data, lines) -> None:
+    from lossdoctor.readers.build import count_lines
+    p = tmp_path / "x.log"
+    p.write_bytes(data)
+    assert text_lines(Sample(str(p))) == lines and count_lines(data) == len(lines)
 
 
 def test_a_long_curve_of_another_format_is_thinned_evenly_with_a_note(tmp_path: Path,

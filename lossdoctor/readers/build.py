@@ -64,7 +64,13 @@ def iter_lines(sample: Sample) -> Iterator[str]:
         if tail and len(piece) >= chunks.LONG_LINE:
             yield tail
             tail = ""
-    yield tail
+    if tail:  # the last line has no newline; after one, nothing follows (no empty line)
+        yield tail
+
+
+def count_lines(data: bytes) -> int:
+    """The lines of a file's bytes as `wc -l` counts them, and a last one with no newline."""
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
 
 
 def head_text(sample: Sample) -> str:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InputError
 from ..run import Dialect, Measures
 from . import columns as K
-from .build import MAX_STEP, Found, make_run
+from .build import MAX_STEP, Found, count_lines, make_run
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -76,7 +76,7 @@ def read_other_json(sample: Sample) -> Run:
 
 def read_hf(sample: Sample) -> Run:
     doc = _doc(sample)
-    found = Found(n_lines=sample.data.tobytes().count(b"\n") + 1)
+    found = Found(n_lines=count_lines(sample.data.tobytes()))
     sets: set[str] = set()
     for entry in doc["log_history"]:
         if isinstance(entry, dict):
@@ -154,6 +154,8 @@ def read_jsonl(sample: Sample) -> Run:
     found = Found()
     keys: set[str] = set()
     text = sample.data.tobytes().decode("utf-8", "replace").split("\n")
+    if text[-1] == "":  # after the last newline
+        text.pop()
     found.n_lines = len(text)
     for n, line in enumerate(text, 1):
         try:
