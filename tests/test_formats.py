@@ -364,3 +364,11 @@ def test_an_llmc_log_cut_in_the_middle_of_its_last_line_says_so(tmp_path: Path) 
     whole = lossdoctor.load(str(tmp_path / "whole.log"))
     assert len(run.series["lr"].step) == len(whole.series["lr"].step) - 1  # the cut number is not read
     assert lossdoctor.compute_facts(run)["lr_final"].value == run.series["lr"].value[-1]
+
+
+@pytest.mark.parametrize(("name", "world"), [("nanochat_base_train.log", 1), ("modded_record.txt", None),
+                                             ("llmc_main.log", None)])
+def test_world_size_is_read_where_the_log_prints_it_and_unknown_where_only_rank_0_prints(name: str, world: Any) -> None:
+    facts = lossdoctor.compute_facts(lossdoctor.load(os.path.join(FORMATS, name)))
+    assert facts["world_size"].value == world
+    assert facts["world_size"].status == ("read" if world else "unknown")

@@ -190,7 +190,9 @@ def mfu_printed(ctx: Context) -> Fact:
 
 
 def world_size(ctx: Context) -> Fact:
-    """Processes of the last segment, counted from repeated header lines."""
+    """Processes of the last segment: counted from nanoGPT's header lines (every DDP rank
+    prints them), or llm.c's printed num_processes; unknown in a trainer where only rank 0
+    prints and the log does not say."""
     run = ctx.run
     lineage = run.lineage()
     if not lineage:
@@ -199,6 +201,12 @@ def world_size(ctx: Context) -> Fact:
     header_seen = run.config.seen or run.header.tokens_per_iter is not None
     if ws > 1:
         return Fact("world_size", ws, "", "read", "log: header printed once per rank")
+    procs = ctx.config().trusted("num_processes")  # llm.c's header table
+    if isinstance(procs, int) and not isinstance(procs, bool) and procs >= 1:
+        return Fact("world_size", procs, "", "read", "log: num_processes")
+    if not run.format.is_nanogpt:
+        return unknown("world_size", "", "log: processes", f"only rank 0 prints in a {run.format} log, and it does "
+                       "not say how many processes ran")
     if not header_seen:
         return Fact("world_size", 1, "", "assumed", "log: header lines per rank",
                     "the log has no header; assumed one process")

@@ -50,7 +50,9 @@ HEADER = {  # header line -> config key (nanoGPT's where the meaning is the same
     re.compile(r"^Estimated FLOPs per token: (\S+)"): "flops_per_token",
     re.compile(r"^(?:Using user-provided|Calculated) number of iterations.*?: ([\d,]+)"): "max_iters",
     re.compile(r"^Resuming optimization from step (\d+)"): "resume_from_step",
+    re.compile(r"^Distributed world size: (\d+)"): "num_processes",  # as llm.c names it
 }
+DEVICE = re.compile(r"^Autodetected device type: (\w+)")
 VOCAB = re.compile(r"^Vocab size: ([\d,]+)")
 TOTAL_PARAMS = re.compile(r"^total\s+: ([\d,]+)")
 GPU = re.compile(r"^GPU: (.+?) \| Peak FLOPS \(BF16\): (\S+)")
@@ -127,6 +129,8 @@ def _line(found: Found, n: int, text: str) -> None:
         found.params = integer(m.group(1))
     elif m := DTYPE.match(text):
         found.set("dtype", m.group(1), n)
+    elif m := DEVICE.match(text):
+        found.set("device", m.group(1), n)
     elif m := TASKS.match(text):
         for name, value in (kv.split(": ") for kv in m.group(2).split(", ")):
             if (v := number(value)) is not None:
