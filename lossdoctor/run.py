@@ -40,6 +40,9 @@ class Measures:
     placeholder that no fact reads as a step.
     val_name: the trainer's own name of the val metric, where a flag names it (the
     Hugging Face Trainer's eval_loss, or eval_<set>_loss with several eval sets).
+    constants: for a trainer set by constants in its script, as the log prints them
+    (modded-nanogpt's Hyperparameters), (nanoGPT key, the constant's name) of each it
+    sets; None where the log prints none.
     """
 
     val: str = "loss"
@@ -49,6 +52,7 @@ class Measures:
     bytes_per_token: float | None = None
     steps_known: bool = True
     val_name: str | None = None
+    constants: tuple[tuple[str, str], ...] | None = None
 
     @property
     def val_unit(self) -> str:

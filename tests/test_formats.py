@@ -372,3 +372,18 @@ def test_world_size_is_read_where_the_log_prints_it_and_unknown_where_only_rank_
     facts = lossdoctor.compute_facts(lossdoctor.load(os.path.join(FORMATS, name)))
     assert facts["world_size"].value == world
     assert facts["world_size"].status == ("read" if world else "unknown")
+
+
+def test_a_modded_record_is_told_the_constants_its_own_hyperparameters_have() -> None:
+    from lossdoctor.diagnose.dialects import translate
+    run = lossdoctor.load(os.path.join(FORMATS, "modded_record.txt"))
+    own = dict(run.measures.constants or ())
+    assert own["max_iters"] == "num_iterations" and own["eval_interval"] == "val_loss_every"
+    assert translate("--max_iters=40 --lr_decay_iters=40", "modded-nanogpt", constants=own) == (
+        "", "(edit its Hyperparameters: num_iterations = 40)")
+    # a later record sets its length by num_scheduled_iterations: no num_iterations to edit
+    assert translate("--max_iters=40", "modded-nanogpt", constants={"eval_interval": "val_loss_every"}) == (
+        "", "(no flags: its Hyperparameters, as this log prints them, have no num_iterations: other constants "
+            "there set it)")
+    assert translate("--max_iters=40", "modded-nanogpt", constants={"max_iters": "train_steps"})[1] == (
+        "(edit its Hyperparameters: train_steps = 40)")

@@ -19,6 +19,8 @@ by itself is left out (nanochat computes the accumulation steps from --total-bat
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 IMPLIED = ""  # the trainer derives this value itself: no flag needed
 
 FLAGS: dict[str, dict[str, str]] = {
@@ -78,12 +80,15 @@ def setting(key: str, trainer: str) -> str:
     return flag.split("{")[0].rstrip(" =") if flag else key
 
 
-def translate(flags: str, trainer: str, val_name: str | None = None) -> tuple[str, str | None]:
+def translate(flags: str, trainer: str, val_name: str | None = None,
+              constants: Mapping[str, str] | None = None) -> tuple[str, str | None]:
     """nanoGPT `--key=value` flags in `trainer`'s syntax, and a note naming what cannot be
     (the keys without a flag; with none left, the flags are empty). nanoGPT's own runs keep
     them; a format that does not name its trainer (a CSV, a W&B export, a crash log:
     trainer "") gets them as a note. `val_name`: the trainer's name of the val metric,
-    for a flag that names it (Measures.val_name; the Trainer's eval_loss by default)."""
+    for a flag that names it (Measures.val_name; the Trainer's eval_loss by default).
+    `constants`: the constants the log shows its script setting (Measures.constants), for a
+    trainer set by constants: those names, and no constant the log does not show."""
     if not flags or trainer == "nanogpt":
         return flags, None
     if trainer == "":
@@ -97,6 +102,12 @@ def translate(flags: str, trainer: str, val_name: str | None = None) -> tuple[st
         missing = [k for k, _ in pairs if k not in names]
         if missing:
             return "", f"(no flags: {trainer} has no setting for nanoGPT's {missing[0]})"
+        if constants is not None:  # the script as the log prints it: its own names, and only those
+            unseen = [names[k] for k, _ in pairs if names[k] != IMPLIED and k not in constants]
+            if unseen:
+                return "", (f"(no flags: {where}, as this log prints them, have no {unseen[0]}: other constants "
+                            "there set it)")
+            names = {k: constants.get(k, v) if v != IMPLIED else v for k, v in names.items()}
         edits = [f"{names[k]} = {v}" for k, v in pairs if names[k]]
         return "", f"(edit {where}: {', '.join(dict.fromkeys(edits))})"
     table = FLAGS.get(trainer, {})

@@ -64,6 +64,7 @@ def read(sample: Sample) -> Run:
     lines = text_lines(sample)
     found.n_lines = len(lines)
     in_source, batch = True, None
+    constants: dict[str, str] | None = None  # nanoGPT key -> the Hyperparameters name that set it
     for n, line in numbered(lines):
         if m := STEP.match(line):
             in_source = False
@@ -72,17 +73,20 @@ def read(sample: Sample) -> Run:
             found.summary["peak_memory_mib"] = float(m.group(1))
             found.summary["reserved_memory_mib"] = float(m.group(2))
         elif in_source and (m := HYPER.match(line)) and (v := _literal(m.group(2))) is not None:
+            constants = constants if constants is not None else {}
             if m.group(1) == "batch_size" and batch is None:
                 batch = (v, "token" in (m.group(3) or ""), n)
             elif m.group(1) in KEYS and not any(k == KEYS[m.group(1)] for k, _, _ in found.config):
                 found.set(KEYS[m.group(1)], v, n)
+                constants[KEYS[m.group(1)]] = m.group(1)
     _total_batch(found, batch)
     scan_events(numbered(lines), found)
     if not len(found.train):
         found.notes.append("the log prints no train loss per step (val only), as modded-nanogpt "
                            "records have since 2025")
     return make_run(found, sample.path, Dialect.MODDED,
-                    Measures(train="step" if len(found.train) else "none", eval_train=False))
+                    Measures(train="step" if len(found.train) else "none", eval_train=False,
+                             constants=tuple(constants.items()) if constants is not None else None))
 
 
 def _literal(text: str) -> int | float | None:

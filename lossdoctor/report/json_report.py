@@ -12,7 +12,7 @@ import numpy as np
 from ..analysis import Analysis
 from ..diagnose import Diagnosis, Finding
 from ..facts import Facts
-from ..run import Run
+from ..run import Measures, Run
 
 SCHEMA_VERSION = 1
 MAX_UNPARSED = 200  # lines listed in the JSON; the count is always complete
@@ -71,7 +71,7 @@ def run_dict(run: Run, facts: Facts, diagnosis: Diagnosis | None = None) -> dict
         "events": [{"kind": e.kind, "line": e.line, "step": e.step, "segment": e.segment, "text": e.text}
                    for e in run.events],
         "line_counts": dict(run.line_counts),
-        "measures": dataclasses.asdict(run.measures),
+        "measures": _measures(run.measures),
         "series": {name: {"unit": x.unit, "count": len(x.step),
                           "last": [int(x.step[-1]), float(x.value[-1])] if len(x.step) else None}
                    for name, x in run.series.items()},
@@ -112,3 +112,10 @@ def clean(x: Any) -> Any:
     if isinstance(x, float) and not math.isfinite(x):
         return None
     return x
+
+
+def _measures(m: Measures) -> dict[str, Any]:
+    """Measures as an object; its constants as {nanoGPT key: the constant's name}."""
+    out = dataclasses.asdict(m)
+    out["constants"] = dict(m.constants) if m.constants is not None else None
+    return out
