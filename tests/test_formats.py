@@ -387,3 +387,12 @@ def test_a_modded_record_is_told_the_constants_its_own_hyperparameters_have() ->
             "there set it)")
     assert translate("--max_iters=40", "modded-nanogpt", constants={"max_iters": "train_steps"})[1] == (
         "(edit its Hyperparameters: train_steps = 40)")
+
+
+@pytest.mark.parametrize(("fmt", "said"), [("lightning-csv", "a Lightning CSV"), ("llmc-style", "llm.c's log format"),
+                                           ("csv", "the log does not say which trainer ran it")])
+def test_a_run_with_no_trainer_named_is_told_what_its_format_says(fmt: str, said: str) -> None:
+    from lossdoctor.diagnose.dialects import translate
+    flags, note = translate("--max_iters=900", "", fmt=fmt)
+    assert flags == "" and note is not None and note.startswith(f"({said}") and "in nanoGPT: --max_iters=900" in note
+

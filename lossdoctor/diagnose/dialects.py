@@ -80,19 +80,25 @@ def setting(key: str, trainer: str) -> str:
     return flag.split("{")[0].rstrip(" =") if flag else key
 
 
+# formats that name no trainer whose flags apply, by what they do say
+UNNAMED = {"lightning-csv": "a Lightning CSV: its settings are your LightningModule's and Trainer's",
+           "llmc-style": "llm.c's log format, written by llm.c or by a script of its own"}
+
+
 def translate(flags: str, trainer: str, val_name: str | None = None,
-              constants: Mapping[str, str] | None = None) -> tuple[str, str | None]:
+              constants: Mapping[str, str] | None = None, fmt: str = "") -> tuple[str, str | None]:
     """nanoGPT `--key=value` flags in `trainer`'s syntax, and a note naming what cannot be
     (the keys without a flag; with none left, the flags are empty). nanoGPT's own runs keep
     them; a format that does not name its trainer (a CSV, a W&B export, a crash log:
     trainer "") gets them as a note. `val_name`: the trainer's name of the val metric,
     for a flag that names it (Measures.val_name; the Trainer's eval_loss by default).
     `constants`: the constants the log shows its script setting (Measures.constants), for a
-    trainer set by constants: those names, and no constant the log does not show."""
+    trainer set by constants: those names, and no constant the log does not show. `fmt`: the
+    run's format, which says what it can of a run with no trainer named (UNNAMED)."""
     if not flags or trainer == "nanogpt":
         return flags, None
     if trainer == "":
-        return "", f"(the log does not say which trainer ran it; in nanoGPT: {flags})"
+        return "", f"({UNNAMED.get(fmt, 'the log does not say which trainer ran it')}; in nanoGPT: {flags})"
     pairs = [w[2:].split("=", 1) for w in flags.split()]
     instead = next((NOTES[(trainer, k)] for k, _ in pairs if (trainer, k) in NOTES), None)
     if instead is not None:

@@ -108,16 +108,17 @@ def diagnose(run: Run, facts: Facts | None = None, rules: RuleSet | None = None,
     values = {name: f.value for name, f in facts.items() if f.known}  # unknown: absent
     effects = _Extrapolations(run, extrapolator)
     out = apply(rules, values, facts, effects, trainer=run.format.trainer)
-    findings = tuple(_in_dialect(f, run.format.trainer, run.measures.val_name, run.measures.constants)
-                     for f in out.findings)
+    findings = tuple(_in_dialect(f, run.format.trainer, run.measures.val_name, run.measures.constants,
+                                 str(run.format)) for f in out.findings)
     return Diagnosis(findings, out.not_applicable, out.passed, tuple(str(e) for e in rules.errors))
 
 
 def _in_dialect(finding: Finding, trainer: str, val_name: str | None = None,
-                constants: tuple[tuple[str, str], ...] | None = None) -> Finding:
+                constants: tuple[tuple[str, str], ...] | None = None, fmt: str = "") -> Finding:
     """The finding with its flags in the syntax of the run's trainer (dialects.py)."""
     from .dialects import translate
-    flags, note = translate(finding.flags, trainer, val_name, dict(constants) if constants is not None else None)
+    flags, note = translate(finding.flags, trainer, val_name, dict(constants) if constants is not None else None,
+                            fmt)
     if note is None:
         return replace(finding, flags=flags)
     return replace(finding, flags=flags, advice=f"{finding.advice} {note}" if finding.advice else note)

@@ -130,5 +130,5 @@ def read_main(sample: Sample) -> Run:
     if dialect is Dialect.LLMC_STYLE:
         found.notes.append("`s:N trl:X` lines without lr: or norm: fields: an llm.c main.log of before mid-2024, "
                            "or a PyTorch script writing that format (modded-nanogpt's first train_gpt2.py); "
-                           "findings name config keys, not either trainer's flags")
+                           "findings give nanoGPT's flags as a note, not either trainer's")
     return make_run(found, sample.path, dialect, Measures(eval_train=False))
