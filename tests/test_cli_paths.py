@@ -71,3 +71,30 @@ def test_a_run_folder_with_two_logs_names_the_one_it_does_not_read(tmp_path):
     assert run.source.endswith("other.log")
     assert any(n.startswith(f"{tmp_path} holds 2 logs: the newest, other.log, is read; not train.log")
                for n in run.notes)
+
+
+def test_two_logs_of_one_time_are_said_to_be_read_by_name_not_as_the_newest(tmp_path):
+    import os
+
+    import lossdoctor
+    from conftest import FIXTURES
+    text = (FIXTURES / "nanogpt" / "cpu_small" / "train.log").read_text()
+    for name in ("a.log", "b.log"):
+        (tmp_path / name).write_text(text)
+        os.utime(tmp_path / name, (1_000_000, 1_000_000))
+    run = lossdoctor.load(str(tmp_path))
+    assert any("the last by name (they were modified at the same time), b.log, is read" in n for n in run.notes)
+
+
+@pytest.mark.parametrize(("name", "as_name", "fmt"), [
+    ("trainer_state.json", "trainer_state.json", "hf-trainer"),  # HF's checkpoint-N folder
+    ("metrics.csv", "metrics.csv", "lightning-csv"),  # Lightning's version_N folder
+    ("llmc_main.log", "main.log", "llmc-main"),  # no nanoGPT word in its head
+])
+def test_a_folder_another_trainer_writes_is_read(tmp_path, name, as_name, fmt):
+    import shutil
+
+    import lossdoctor
+    from conftest import FIXTURES
+    shutil.copy(FIXTURES / "formats" / name, tmp_path / as_name)
+    assert str(lossdoctor.load(str(tmp_path)).format) == fmt

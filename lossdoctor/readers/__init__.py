@@ -23,8 +23,11 @@ from .registry import READERS, Reader, Sample, by_name, names, read_file, read_r
 
 LOG_SUFFIXES = (".log", ".txt", ".out", ".err", ".md", ".markdown")
 LOG_NAMES = ("log", "output", "stdout", "stderr")  # names without a suffix that logs get
-LOOKS_FOR = (f"files named *{', *'.join(LOG_SUFFIXES)} or {', '.join(LOG_NAMES)} holding nanoGPT "
-             "log lines, and ckpt.pt")
+# what other trainers write into a run's folder: HF's checkpoint-N, Lightning's version_N,
+# a W&B run's files/
+RUN_FILES = ("trainer_state.json", "metrics.csv", "wandb-summary.json")
+LOOKS_FOR = (f"files named *{', *'.join(LOG_SUFFIXES)} or {', '.join(LOG_NAMES)} holding a training log, "
+             f"{', '.join(RUN_FILES)}, and ckpt.pt")
 
 
 def _log_name(name: str) -> bool:
@@ -55,15 +58,17 @@ def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None
         run = read_file(log, readers) if log else None
         if run is not None and (others := _logs_in(p)[:-1]):
             names = ", ".join(os.path.basename(f) for f in others[-3:])
-            run = dataclasses.replace(run, notes=(*run.notes, f"{p} holds {len(others) + 1} logs: the newest, "
+            tied = os.path.getmtime(others[-1]) == os.path.getmtime(log or "")
+            which = "the last by name (they were modified at the same time)" if tied else "the newest"
+            run = dataclasses.replace(run, notes=(*run.notes, f"{p} holds {len(others) + 1} logs: {which}, "
                                                   f"{os.path.basename(log or '')}, is read; not {names}"
-                                                  + (" and older ones" if len(others) > 3 else "")
+                                                  + (" and others" if len(others) > 3 else "")
                                                   + " (give a log's path to read it)"))
         if ckpt and checkpoint is None:
             checkpoint = ckpt
         if run is None:
             if checkpoint is None:
-                raise InputError(p, f"directory holds no nanoGPT log or ckpt.pt (looked for {LOOKS_FOR})")
+                raise InputError(p, f"directory holds no training log or ckpt.pt (looked for {LOOKS_FOR})")
             return run_from_checkpoint(read_checkpoint(os.fspath(checkpoint)))
     else:
         run = read_file(p, readers)
@@ -118,19 +123,26 @@ def discover(directory: str = ".") -> list[str]:
 # -- directories ------------------------------------------------------------------------------
 
 def _looks_like_log(path: str) -> bool:
+    """nanoGPT's words in the file's head, or a format the registry reads (llm.c's main.log
+    has none of those words)."""
     try:
         with open(path, "rb") as f:
             head = f.read(1 << 16)
     except OSError:
         return False
-    return any(k in head for k in (b"iter ", b"step ", b"Overriding", b"tokens per iteration"))
+    if any(k in head for k in (b"iter ", b"step ", b"Overriding", b"tokens per iteration")):
+        return True
+    sample = Sample(path)
+    return any(r.sniff(sample) for r in READERS if r.name not in ("crash-log",))
 
 
 def _find_in_dir(d: str) -> tuple[str | None, str | None]:
-    """(newest log, ckpt.pt) in a run directory."""
+    """(newest log, else a file another trainer writes into its run's folder; ckpt.pt)."""
     ckpt = os.path.join(d, CKPT_NAME) if os.path.isfile(os.path.join(d, CKPT_NAME)) else None
     logs = _logs_in(d)
-    return (logs[-1] if logs else None), ckpt
+    if logs:
+        return logs[-1], ckpt
+    return next((os.path.join(d, n) for n in RUN_FILES if os.path.isfile(os.path.join(d, n))), None), ckpt
 
 
 def _logs_in(d: str) -> list[str]:
