@@ -856,3 +856,16 @@ def test_two_runs_without_a_final_loss_are_said_to_have_none_not_other_units():
     formats = ROOT / "fixtures" / "formats"
     c = _analysis(formats / "oom_before_step.log", formats / "llmc_assert.log").comparison
     assert c.gap is None and c.unattributed == "fewer than two runs have a final loss to compare"
+
+
+def test_a_step_split_otherwise_into_micro_batches_changes_no_learning():
+    from lossdoctor.compare.sides import config_diff
+    log = "step 0: train loss 4.2000, val loss 4.2000\niter 0: loss 4.2000, time 10.00ms, mfu -100.00%\n"
+
+    def run(batch, accum, block=64):
+        return parse_text(f"Overriding: batch_size = {batch}\nOverriding: gradient_accumulation_steps = {accum}\n"
+                          f"Overriding: block_size = {block}\n" + log)
+    kinds = {d.key: d.kind for d in config_diff(run(8, 2), run(16, 1))}
+    assert kinds == {"batch_size": "runtime", "gradient_accumulation_steps": "runtime"}
+    kinds = {d.key: d.kind for d in config_diff(run(8, 2), run(16, 2))}  # twice the tokens per step
+    assert kinds == {"batch_size": "learning"}

@@ -82,13 +82,31 @@ def config_diff(ra: Run, rb: Run) -> tuple[KeyDiff, ...]:
     run shows and the other does not: a log without a config header has an unknown config,
     not train.py's defaults (value None, origin UNKNOWN_ORIGIN)."""
     out = []
+    same_step = _step_tokens(ra) is not None and _step_tokens(ra) == _step_tokens(rb)
     for key in LEARNING_KEYS + RUNTIME_KEYS + MEASURE_KEYS:
         (va, oa), (vb, ob) = _shown(ra, key), _shown(rb, key)
         if va == vb:  # the same, or unknown in both
             continue
         kind = "learning" if key in LEARNING_KEYS else "runtime" if key in RUNTIME_KEYS else "measurement"
+        if same_step and key in SPLIT_KEYS:  # the same tokens per step, split otherwise: memory and speed
+            kind = "runtime"
         out.append(KeyDiff(key, va, vb, oa, ob, kind))
     return tuple(out) + _other_settings(ra, rb)
+
+
+SPLIT_KEYS = ("batch_size", "gradient_accumulation_steps")  # how a step's tokens are split into micro-batches
+
+
+def _step_tokens(run: Run) -> int | None:
+    """The tokens of one optimizer step as the run's config sets them (nanochat's
+    total_batch_size, else nanoGPT's product of BATCH_KEYS), or None where not shown."""
+    from ..nanogpt import BATCH_KEYS
+    total = run.config.trusted("total_batch_size")
+    if isinstance(total, int) and not isinstance(total, bool):
+        return total
+    vals = [run.config.trusted(k) for k in BATCH_KEYS]
+    ints = [v for v in vals if isinstance(v, int) and not isinstance(v, bool)]
+    return math.prod(ints) if len(ints) == len(vals) else None
 
 
 def _other_settings(ra: Run, rb: Run) -> tuple[KeyDiff, ...]:
