@@ -311,3 +311,11 @@ def test_text_from_the_log_in_brackets_is_shown_as_written_not_read_as_markup(tm
                  "wandb.errors.UsageError: api_key not configured (no-tty). call wandb.login(key=[your_api_key])\n")
     code, out, err = run_cli("analyze", str(p), "--format", "plain", "--width", "200")
     assert "wandb.login(key=[your_api_key])" in out and "run[1].log" in out, out
+
+
+def test_an_event_text_cut_in_the_table_says_so(tmp_path):
+    p = tmp_path / "train.log"
+    p.write_text("step 0: train loss 4.2000, val loss 4.2000\niter 0: loss 4.2000, time 10.00ms, mfu -100.00%\n"
+                 "UserWarning: " + "word " * 40 + "END\n")
+    code, out, err = run_cli("analyze", str(p), "-v", "--format", "plain", "--width", "300")
+    assert "UserWarning: word" in out and "…" in out and "END" not in out

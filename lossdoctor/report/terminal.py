@@ -169,6 +169,9 @@ def _facts_table(facts: Facts) -> RenderableType:
     return t
 
 
+EVENT_CHARS = 120  # of an event's text in the table
+
+
 def _events(run: Run) -> RenderableType:
     if not run.events:
         return Text("")
@@ -188,7 +191,8 @@ def _events(run: Run) -> RenderableType:
         text = e.text.strip()
         if e.kind == "checkpoint_saved" and len(saves) > 1:
             text = f"{text} (last of {len(saves)} saves)"
-        t.add_row(str(e.line or ""), "" if e.step is None else str(e.step), e.kind, text[:120])
+        cut = text[:EVENT_CHARS] + "…" if len(text) > EVENT_CHARS else text  # the JSON has it whole
+        t.add_row(str(e.line or ""), "" if e.step is None else str(e.step), e.kind, cut)
     return t
 
 
