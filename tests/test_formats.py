@@ -396,3 +396,14 @@ def test_a_run_with_no_trainer_named_is_told_what_its_format_says(fmt: str, said
     flags, note = translate("--max_iters=900", "", fmt=fmt)
     assert flags == "" and note is not None and note.startswith(f"({said}") and "in nanoGPT: --max_iters=900" in note
 
+
+
+def test_epochs_a_trainer_counts_itself_are_read_or_inferred(tmp_path: Any) -> None:
+    hf = lossdoctor.compute_facts(lossdoctor.load(os.path.join(FORMATS, "trainer_state.json")))
+    assert hf["epochs"].value == 2.0 and hf["epochs"].status == "read"
+    lightning = lossdoctor.compute_facts(lossdoctor.load(os.path.join(FORMATS, "metrics.csv")))
+    assert lightning["epochs"].value == 1 and lightning["epochs"].status == "inferred"  # in its 2nd: at least 1
+    assert "at least" in (lightning["epochs"].note or "")
+    first = tmp_path / "metrics.csv"  # still in its first epoch: anywhere from 0 to 1, unknown
+    first.write_text("epoch,step,train_loss_step,val_loss\n0,49,7.6,\n0,99,7.5,7.4\n")
+    assert lossdoctor.compute_facts(lossdoctor.load(str(first)))["epochs"].value is None

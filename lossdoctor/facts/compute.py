@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from ..nanogpt import BATCH_KEYS, DATASET_VOCAB, gpt_params
@@ -247,7 +248,7 @@ def epochs(ctx: Context) -> Fact:
     tok, data = ctx.fact("tokens_seen"), ctx.fact("dataset_tokens")
     src = "tokens_seen / dataset_tokens"
     if not (tok.known and data.known):
-        return missing("epochs", "epochs", src, tok, data)
+        return _trainers_epochs(ctx) or missing("epochs", "epochs", src, tok, data)
     if data.value <= 0:
         return unknown("epochs", "epochs", src, "dataset_tokens is 0")
     return Fact("epochs", tok.value / data.value, "epochs", derived(tok, data), src,
@@ -267,3 +268,20 @@ def epochs_planned(ctx: Context) -> Fact:
         return unknown("epochs_planned", "epochs", src, "dataset_tokens is 0")
     return Fact("epochs_planned", tok.value * steps.value / data.value, "epochs", derived(tok, steps, data), src,
                 data.note if data.status == "assumed" else None)
+
+
+def _trainers_epochs(ctx: Context) -> Fact | None:
+    """The epochs a trainer logs itself: the HF Trainer's state.epoch (epochs done, read), or
+    a Lightning CSV's epoch column (the 0-based index of the epoch in progress: at least that
+    many done, inferred, where that is 1 or more); None where the log has neither."""
+    for name, status in (("epoch", "read"), ("epoch_index", "inferred")):
+        s = ctx.run.series.get(name)
+        if s is None or not len(s.value) or not math.isfinite(last := float(s.value[-1])):
+            continue
+        if status == "read":
+            return Fact("epochs", last, "epochs", "read", "log: the trainer's epoch count")
+        if last >= 1:  # in the first epoch, anywhere from 0 to 1 done
+            return Fact("epochs", last, "epochs", "inferred", "log: the epoch column",
+                        "at least this many: the column is the 0-based index of the epoch in progress at its "
+                        "last row")
+    return None

@@ -129,6 +129,7 @@ def _curves(sample: Sample, fmt: Dialect) -> Run:
         val_col = bpb_col
     idx = {n: i for i, n in enumerate(names)}
     found = Found(n_lines=1)
+    epoch = idx.get("epoch") if fmt is Dialect.LIGHTNING else None  # the 0-based index of the epoch in progress
     for n, row in _rows(sample):
         found.n_lines = n
         step = _cell_int(row, idx[step_col])
@@ -137,6 +138,8 @@ def _curves(sample: Sample, fmt: Dialect) -> Run:
         for col, points in ((train_col, found.train), (val_col, found.val)):
             if col is not None and (v := _cell(row, idx[col])) is not None:
                 points.add(step, v, n)
+        if epoch is not None and (e := _cell_int(row, epoch)) is not None:
+            found.point("epoch_index", step, e, n)
     read = [f"{col!r} ({what})" for col, what in ((step_col, "step"), (train_col, "train loss"), (val_col, "val"))
             if col is not None]
     none = [what for col, what in ((train_col, "train loss"), (val_col, "val")) if col is None]

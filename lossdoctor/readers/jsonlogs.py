@@ -113,6 +113,8 @@ def _hf_entry(found: Found, entry: dict[str, Any], sets: set[str]) -> None:
                 found.point("lr" if key == "learning_rate" else "norm", step, v, 0)
     if (v := _num(entry.get("eval_loss"))) is not None:
         found.val.add(step, v, 0)
+    if (v := _num(entry.get("epoch"))) is not None:  # state.epoch: epochs done, a fraction of the current one
+        found.point("epoch", step, v, 0, "epochs")
     for key, value in entry.items():
         if (m := EVAL_SET.match(key)) and (v := _num(value)) is not None:
             sets.add(m.group(1))
