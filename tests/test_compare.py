@@ -240,6 +240,22 @@ def test_eval_noise_is_each_final_minus_its_smoothed_value(sides):
     assert c.delta_val == pytest.approx(0.05) and c.interval[0] > 0  # 0.05 nats is over the noise of eval_iters 50
 
 
+def test_a_run_whose_eval_noise_is_unknown_keeps_its_final_as_logged(tmp_path):
+    # a modded-nanogpt record (its val on 10M tokens, its noise not shown) whose LR cooldown
+    # bends its last evals away from a straight line: the bend is no noise to take away
+    from lossdoctor.compare.attribute import eval_noise
+    from lossdoctor.compare.sides import Side
+    text = "".join(f"step:{s}/1390 val_loss:{v:.4f} train_time:{s}ms step_avg:1.00ms\n"
+                   for s, v in ((0, 10.8), (250, 4.4888), (500, 4.1451), (750, 3.7368), (1000, 3.4625),
+                                (1250, 3.3330), (1390, 3.2775)))
+    (tmp_path / "a.txt").write_text(text)
+    a = _analysis(str(tmp_path / "a.txt"))
+    side = Side.of(a.runs[0], a.facts[0], "val", 3.2775)
+    assert not side.noise_known and side.smoothed == side.final == 3.2775
+    c = eval_noise(side, side, "val")
+    assert c.by_construction and "not estimated" in c.method
+
+
 def test_overfitting_only_when_a_run_turned_up(sides):
     from dataclasses import replace
 

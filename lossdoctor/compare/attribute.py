@@ -128,7 +128,12 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
 # -- the causes, in path order -----------------------------------------------------------
 
 def eval_noise(a: Side, b: Side, metric: str, unit: str = "nats") -> Cause:
-    """Each final is one noisy eval: observed minus smoothed, the worse run's minus the better's."""
+    """Each final is one noisy eval: observed minus smoothed, the worse run's minus the better's;
+    0 by construction where neither run's eval noise is known (each final is taken as logged)."""
+    if not (a.noise_known or b.noise_known):
+        return Cause("eval noise", 0.0, (0.0, 0.0), "not estimated: neither run's eval noise is known (its eval "
+                     "batches or tokens are not shown), so a curve bending at its end cannot be told from noise, "
+                     "and each final is taken as logged")
     noise = (a.final - a.smoothed) - (b.final - b.smoothed)
     w = Z80 * math.hypot(a.se, b.se)
     return Cause("eval noise", noise, (noise - w, noise + w),

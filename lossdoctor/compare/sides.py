@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..facts import Facts
-from ..facts.curve import MIN_RESIDUAL_EVALS, MIN_TAIL_EVALS, tail_indices
+from ..facts.curve import MIN_TAIL_EVALS, tail_indices
 from ..run import Run
 from .results import DERIVED, UNKNOWN_ORIGIN, ConfigScalar, Derived, KeyDiff, Overlap, OverlapPoint, Pair, TableRow
 
@@ -311,16 +311,19 @@ class Side:
     se: float  # one eval's standard error
     best: float  # best val (the final, for train)
     overfit: float  # smoothed final minus best when val turned up while train fell, else 0
+    noise_known: bool = True  # the eval's noise is measured (eval_se): else `smoothed` is the final as logged
 
     @classmethod
     def of(cls, run: Run, facts: Facts, metric: str, final_: float) -> Side:
-        least = MIN_TAIL_EVALS if "eval_se" in facts and facts["eval_se"].known else MIN_RESIDUAL_EVALS
-        smoothed, se = _smoothed(run, metric, final_, least), _se(facts)
-        if abs(final_ - smoothed) > CURVED_Z * se:  # the tail bends: the line is not the curve, and the
-            smoothed = final_  # last eval is the better estimate of where the run ended
+        measured = "eval_se" in facts and facts["eval_se"].known
+        smoothed, se = _smoothed(run, metric, final_, MIN_TAIL_EVALS), _se(facts)
+        if not measured or abs(final_ - smoothed) > CURVED_Z * se:
+            # the tail bends (the line is not the curve), or the eval's noise is not known, so that
+            # a bend cannot be told from noise: the last eval is the better estimate of where it ended
+            smoothed = final_
         best = _best(facts, metric)
         return cls(run, facts, final_, smoothed, se, best,
-                   max(smoothed - best, 0.0) if overfit(facts) else 0.0)
+                   max(smoothed - best, 0.0) if overfit(facts) else 0.0, measured)
 
     @property
     def start(self) -> float:

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import config as C
-from ..compare import UNKNOWN_ORIGIN, Comparison, Reachable, ToReach
+from ..compare import UNKNOWN_ORIGIN, Cause, Comparison, Reachable, ToReach
 from ..run import Run
 from .findings import bullets
 from .names import title_names
@@ -180,7 +180,7 @@ def _attribution(c: Comparison, verbose: bool) -> list[RenderableType]:
         t.add_column(col, justify="left" if col in ("cause", "method") else "right")  # method: a note number
     rows = list(c.attribution) + ([c.unexplained] if c.unexplained is not None else [])
     for i, a in enumerate(rows, 1):
-        t.add_row(a.cause, f"{a.delta_val:+.4f}", f"{a.interval[0]:+.3f} to {a.interval[1]:+.3f}",
+        t.add_row(a.cause, f"{a.delta_val:+.4f}", interval_text(a),
                   *((f"[{i}]",) if verbose else ()))
     total = sum(a.delta_val for a in rows)
     t.add_row(Text("total", style="bold"), Text(f"{total:+.4f}", style="bold"), "",
@@ -231,3 +231,8 @@ def _num(v: Any) -> str:
             return f"{v:.3g}"
         return f"{v:.4g}"
     return str(v)
+
+
+def interval_text(a: Cause) -> str:
+    """A share's 80% interval as the tables show it; none for a share of 0 by construction."""
+    return "—" if a.by_construction else f"{a.interval[0]:+.3f} to {a.interval[1]:+.3f}"

@@ -15,6 +15,7 @@ from ..diagnose import Diagnosis, EffectEstimate
 from ..facts import Facts
 from ..fit.results import Estimate, Extrapolation
 from ..run import Run
+from .compare import interval_text
 from .findings import effect_text, no_findings
 from .names import short_name
 from .terminal import config_cell, format_fact
@@ -116,7 +117,7 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
     causes = sorted(list(c.attribution) + ([c.unexplained] if c.unexplained else []), key=lambda a: -abs(a.delta_val))
     if causes:
         out += _table(["cause", f"share ({c.unit})", "80% interval"],
-                      [[a.cause, f"{a.delta_val:+.4f}", f"{a.interval[0]:+.3f} to {a.interval[1]:+.3f}"]
+                      [[a.cause, f"{a.delta_val:+.4f}", interval_text(a)]
                        for a in causes])
     elif c.unattributed is not None:
         out += [f"The gap is not attributed: {c.unattributed}.", ""]
