@@ -133,6 +133,16 @@ class ConfigBuilder:
         if cv.origin != DEFAULT and cv.key in NANOGPT_KEYS:
             self.seen = True
 
+    def drop(self, origin: str) -> None:
+        """Take back every value of `origin` (what a command line's config file was taken to
+        set, once the log echoes the file as it ran): train.py's default again, or none."""
+        for key, cv in list(self._values.items()):
+            if cv.origin == origin:
+                if key in NANOGPT_DEFAULTS:
+                    self._values[key] = ConfigValue(key, NANOGPT_DEFAULTS[key], DEFAULT)
+                else:
+                    del self._values[key]
+
     def build(self) -> Config:
         return Config(dict(self._values), self.seen, problems=tuple(dict.fromkeys(self.problems)),
                       replaced=MappingProxyType(dict(self.replaced)))

@@ -311,6 +311,10 @@ def test_text_from_the_log_in_brackets_is_shown_as_written_not_read_as_markup(tm
                  "wandb.errors.UsageError: api_key not configured (no-tty). call wandb.login(key=[your_api_key])\n")
     code, out, err = run_cli("analyze", str(p), "--format", "plain", "--width", "200")
     assert "wandb.login(key=[your_api_key])" in out and "run[1].log" in out, out
+    other = tmp_path / "run[bold].log"
+    other.write_text(p.read_text())
+    code, out, err = run_cli("analyze", str(p), str(other), "--format", "plain", "--width", "200")
+    assert "Findings for run[bold].log" in out and "Findings for run[1].log" in out  # panel titles too
 
 
 def test_an_event_text_cut_in_the_table_says_so(tmp_path):

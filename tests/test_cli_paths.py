@@ -98,3 +98,16 @@ def test_a_folder_another_trainer_writes_is_read(tmp_path, name, as_name, fmt):
     from conftest import FIXTURES
     shutil.copy(FIXTURES / "formats" / name, tmp_path / as_name)
     assert str(lossdoctor.load(str(tmp_path)).format) == fmt
+
+
+def test_a_json_or_text_beside_a_log_is_not_taken_for_it(tmp_path):
+    import os
+
+    import lossdoctor
+    from conftest import FIXTURES
+    (tmp_path / "train.log").write_text((FIXTURES / "nanogpt" / "cpu_small" / "train.log").read_text())
+    os.utime(tmp_path / "train.log", (1_000_000, 1_000_000))  # older than the others
+    (tmp_path / "results.txt").write_text('{"best_val_loss": 1.47}\n')
+    (tmp_path / "notes.txt").write_text("lr sweep, 3 runs\n" * 1000)
+    assert lossdoctor.load(str(tmp_path)).source.endswith("train.log")
+

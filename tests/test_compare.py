@@ -885,3 +885,5 @@ def test_a_step_split_otherwise_into_micro_batches_changes_no_learning():
     assert kinds == {"batch_size": "runtime", "gradient_accumulation_steps": "runtime"}
     kinds = {d.key: d.kind for d in config_diff(run(8, 2), run(16, 2))}  # twice the tokens per step
     assert kinds == {"batch_size": "learning"}
+    kinds = {d.key: d.kind for d in config_diff(run(8, 2), run(4, 2, block=128))}  # half the rows, twice as long
+    assert kinds == {"batch_size": "learning", "block_size": "learning"}

@@ -151,14 +151,15 @@ def test_a_command_without_a_config_file_runs_train_py_defaults():
     assert any("its flags and train.py's defaults" in n for n in run.notes)
 
 
-def test_a_config_file_nanogpt_does_not_ship_leaves_the_rest_unknown():
+def test_a_config_file_whose_values_are_not_held_leaves_the_rest_unknown():
     run = _command_run("torchrun --standalone --nproc_per_node=4 train.py config/mine.py --batch_size=8")
     assert run.config.trusted("batch_size") == 8 and run.config.trusted("n_layer") is None
-    assert any("config/mine.py is no config file nanoGPT ships" in n for n in run.notes)
+    assert any("lossdoctor does not hold the values of config/mine.py" in n for n in run.notes)
 
 
-def test_a_printed_batch_that_contradicts_the_file_drops_its_values():
-    run = _command_run("python train.py config/train_shakespeare_char.py",
+@pytest.mark.parametrize("flags", ["", " --out_dir=out-x"])  # a flag may set the file's first key
+def test_a_printed_batch_that_contradicts_the_file_drops_its_values(flags):
+    run = _command_run("python train.py config/train_shakespeare_char.py" + flags,
                        "tokens per iteration will be: 4,096\n" + loop_log(last=500, out_dir="out"))
     assert run.config.trusted("n_layer") is None and run.config.trusted("batch_size") is None
     assert any("(the file was edited)" in n for n in run.notes)
@@ -169,7 +170,24 @@ def test_an_echo_after_the_command_is_what_counts():
             "Overriding: device = cpu\n")
     run = _command_run("python train.py config/train_shakespeare_char.py --device=cpu", echo + loop_log(last=500))
     assert run.config.trusted("n_layer") == 3 and run.config.defaults_trusted
+    # what the shipped file sets and the echoed one does not is train.py's default, as it ran
+    assert run.config.trusted("dropout") == 0.0 and run.config["batch_size"].origin == "default"
     assert not any("train.py command" in n for n in run.notes)
+
+
+@pytest.mark.parametrize(("line", "read"), [
+    ("$ python train.py config/train_shakespeare_char.py --eval_iters=20 2>&1 | tee log.txt",
+     ("config/train_shakespeare_char.py", (("eval_iters", "20"),))),
+    ("!python train.py --device=cpu", (None, (("device", "cpu"),))),  # a notebook cell
+    ("torchrun --nproc_per_node 8 train.py config/train_gpt2.py", ("config/train_gpt2.py", ())),
+    ("python -m torch.distributed.run --nproc_per_node=4 train.py --batch_size=8", (None, (("batch_size", "8"),))),
+    ("python train.py --eval_interval=250; echo done", (None, (("eval_interval", "250"),))),
+    ("python train.py --device=cpu>out.log", (None, (("device", "cpu"),))),
+    ("python train.py --max_iters=100  # a quick one", (None, (("max_iters", "100"),))),
+])
+def test_train_py_commands_as_shells_show_them(line, read):
+    from lossdoctor.readers.lines import train_command
+    assert train_command(line) == read
 
 
 @pytest.mark.parametrize("line", [

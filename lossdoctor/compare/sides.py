@@ -82,7 +82,8 @@ def config_diff(ra: Run, rb: Run) -> tuple[KeyDiff, ...]:
     run shows and the other does not: a log without a config header has an unknown config,
     not train.py's defaults (value None, origin UNKNOWN_ORIGIN)."""
     out = []
-    same_step = _step_tokens(ra) is not None and _step_tokens(ra) == _step_tokens(rb)
+    same_step = (_step_tokens(ra) is not None and _step_tokens(ra) == _step_tokens(rb)  # rows of one length
+                 and _shown(ra, "block_size")[0] == _shown(rb, "block_size")[0])
     for key in LEARNING_KEYS + RUNTIME_KEYS + MEASURE_KEYS:
         (va, oa), (vb, ob) = _shown(ra, key), _shown(rb, key)
         if va == vb:  # the same, or unknown in both

@@ -105,7 +105,7 @@ CONFIG_FILES: Mapping[str, tuple[str, Mapping[str, Any]]] = MappingProxyType({
 def config_file_values(path: str) -> Mapping[str, Any] | None:
     """The keys nanoGPT's config file at `path` sets, as nanoGPT ships it (matched by its
     name under config/: `config/train_shakespeare_char.py`, `./config/...`, `/abs/nanoGPT/config/...`),
-    or None where it is no file nanoGPT ships."""
+    or None where it is not one of CONFIG_FILES."""
     norm = path.replace("\\", "/")
     for name, values in CONFIG_FILES.values():
         if norm.removeprefix("./") == name or norm.endswith("/" + name):

@@ -54,9 +54,10 @@ def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None
     """
     p = os.fspath(path)
     if os.path.isdir(p):
-        log, ckpt = _find_in_dir(p)
+        logs = _logs_in(p)  # sniffed once
+        log, ckpt = _find_in_dir(p, logs)
         run = read_file(log, readers) if log else None
-        if run is not None and (others := _logs_in(p)[:-1]):
+        if run is not None and (others := logs[:-1]):
             names = ", ".join(os.path.basename(f) for f in others[-3:])
             tied = os.path.getmtime(others[-1]) == os.path.getmtime(log or "")
             which = "the last by name (they were modified at the same time)" if tied else "the newest"
@@ -133,13 +134,19 @@ def _looks_like_log(path: str) -> bool:
     if any(k in head for k in (b"iter ", b"step ", b"Overriding", b"tokens per iteration")):
         return True
     sample = Sample(path)
-    return any(r.sniff(sample) for r in READERS if r.name not in ("crash-log",))
+    return any(r.sniff(sample) for r in READERS if r.name in HEAD_SNIFFED)
 
 
-def _find_in_dir(d: str) -> tuple[str | None, str | None]:
-    """(newest log, else a file another trainer writes into its run's folder; ckpt.pt)."""
+# the text formats whose sniff reads a bounded head of the file (nanoGPT's reads the whole
+# file, and is covered by the words above; JSON, CSV and checkpoints are no log file)
+HEAD_SNIFFED = ("llmc-main", "llmc", "nanochat", "modded-nanogpt", "build-nanogpt-log")
+
+
+def _find_in_dir(d: str, logs: list[str] | None = None) -> tuple[str | None, str | None]:
+    """(newest log, else a file another trainer writes into its run's folder; ckpt.pt);
+    `logs`: _logs_in(d), where the caller has it."""
     ckpt = os.path.join(d, CKPT_NAME) if os.path.isfile(os.path.join(d, CKPT_NAME)) else None
-    logs = _logs_in(d)
+    logs = _logs_in(d) if logs is None else logs
     if logs:
         return logs[-1], ckpt
     return next((os.path.join(d, n) for n in RUN_FILES if os.path.isfile(os.path.join(d, n))), None), ckpt

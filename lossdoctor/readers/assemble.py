@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from .. import config as C
-from ..nanogpt import BATCH_KEYS, MODEL_KEYS, config_file_values, gpt2_model_args
+from ..nanogpt import BATCH_KEYS, MODEL_KEYS, gpt2_model_args
 from ..run import Dialect, EvalCurve, Event, EventKind, Header, IterCurve, ModelArgs, Run, Segment, UnparsedLine
+from . import command, others
 from . import lines as L
-from . import others
 from .infer import infer_config
 from .linereader import Record, Scan
 from .lines import STARTS_PROCESS
@@ -218,10 +217,10 @@ def _segment_config(recs: list[Record]) -> tuple[C.Config, Header]:
     file_unseen = False  # a command named a config file whose body the log does not echo
     for r in recs:
         if r.kind == "command":
-            file_unseen = _command_config(b, r) or file_unseen
-        elif r.kind == "config_file":
+            file_unseen = command.apply(b, r) or file_unseen
+        elif r.kind == "config_file":  # the file as it ran: what a command's file was taken to set is not
             config_file = str(r.value)
-            file_unseen = False
+            file_unseen = command.forget(b)
         elif r.kind == "echo_body":
             yaml_file = config_file.endswith((".yaml", ".yml"))  # the built-in trainer takes YAML too
             for cv in (_yaml_assignments(r.value, r.line) if yaml_file else None) or \
@@ -251,36 +250,11 @@ def _segment_config(recs: list[Record]) -> tuple[C.Config, Header]:
             h["slow_attention"] = True
     cfg = b.build()
     if file_unseen:  # train.py's defaults stand only for keys the file leaves alone, which are unseen
-        cfg = _check_file(replace(cfg, defaults_ok=False), h.get("tokens_per_iter"))
+        cfg = command.check_file(replace(cfg, defaults_ok=False), h.get("tokens_per_iter"))
     cfg = _check_defaults(cfg, h.get("tokens_per_iter"))
     if "init_from" not in h and cfg["init_from"].origin != C.DEFAULT and cfg.get("init_from"):
         h["init_from"] = cfg.get("init_from")
     return cfg, Header(**h)
-
-
-def _command_config(b: C.ConfigBuilder, r: Record) -> bool:
-    """Apply a train.py command line as configurator.py would: its config file's values as
-    nanoGPT ships it (origin 'inferred': a copy edited before the run would not show), then
-    its flags (origin 'override'). Whether it names a config file (whose values, even where
-    nanoGPT ships it, the log does not show)."""
-    path, flags = r.value
-    for key, value in (config_file_values(path) or {}).items() if path else ():
-        b.set(C.ConfigValue(key, value, C.INFERRED, True, repr(value), r.line))
-    for key, raw in flags:
-        b.set(C.ConfigValue(key, C.parse_override_value(raw), C.OVERRIDE, True, raw, r.line))
-    b.seen = True  # a command with no file or flags runs train.py's defaults
-    return path is not None
-
-
-def _check_file(cfg: C.Config, tokens: int | None) -> C.Config:
-    """A command's config file values, dropped (unknown) where the log's printed tokens per
-    iteration contradict them: the file was not the one nanoGPT ships."""
-    inferred = [k for k, cv in cfg.values.items() if cv.origin == C.INFERRED]
-    vals = [cfg.trusted(k) for k in BATCH_KEYS]
-    if tokens is None or not inferred or not all(isinstance(v, int) for v in vals) or math.prod(vals) == tokens:
-        return cfg
-    dropped = {k: C.ConfigValue(k, None, C.INFERRED, False, cfg.values[k].raw, cfg.values[k].line) for k in inferred}
-    return replace(cfg, values={**cfg.values, **dropped})
 
 
 def _count(value: Any) -> Any:
@@ -383,30 +357,6 @@ def _config_above(run: Run, first: Segment) -> int | None:
     return min(shown) if shown else None
 
 
-def _command_note(scan: Scan, run: Run) -> str | None:
-    """What the config of the run's last process owes to a train.py command line it shows
-    and no config echo (None where it shows none, or shows the echo too)."""
-    lin = run.lineage()
-    seg = run.segments[lin[-1]] if lin else run.segments[-1]
-    kinds = {r.kind: r for r in scan.records if seg.first_line <= r.line <= seg.last_line}
-    if "command" not in kinds or "config_file" in kinds:
-        return None
-    r = kinds["command"]
-    path, flags = r.value
-    said = f"the log shows no config echo; its config is read from the train.py command at line {r.line:,}"
-    if path is None:
-        return f"{said}: {'its flags and ' if flags else ''}train.py's defaults"
-    values = config_file_values(path)
-    if values is None:
-        return (f"{said}: its flags only; {path} is no config file nanoGPT ships, so its values and train.py's "
-                "defaults stay unknown")
-    if not run.config.values[next(iter(values))].known:
-        return (f"{said}: its flags only; the printed tokens per iteration are not those of {path} as nanoGPT "
-                "ships it (the file was edited), so its values and train.py's defaults stay unknown")
-    return (f"{said}: its flags, and {path} as nanoGPT ships it (origin 'inferred': a copy edited before the "
-            "run would not show); train.py's defaults for the keys the file leaves alone stay unknown")
-
-
 def _notes(scan: Scan, run: Run, header: Header, inferred: str | None) -> tuple[str, ...]:
     notes = [f"config value not used: {p}" for p in run.config.problems]
     if inferred:
@@ -415,15 +365,15 @@ def _notes(scan: Scan, run: Run, header: Header, inferred: str | None) -> tuple[
         notes.append(f"the run in the file from line {first.first_line:,} (at step {first.first_step:,}) shows "
                      f"no config lines of its own; the config at line {earlier:,} is an earlier run's, so values "
                      "that depend on it are unknown")
-    elif command := _command_note(scan, run):
-        notes.append(command)
+    elif said := command.note(scan, run):
+        notes.append(said)
     elif not run.config.seen:
         notes.append("the log shows no config (no `Overriding` lines or config-file echo); "
                      "values that depend on it are unknown unless a checkpoint gives them")
     if scan.nonstandard:
         notes.append(f"{scan.nonstandard} metric lines are in a non-standard (forked) format "
                      "and were read with a tolerant pattern")
-    if run.config.seen and not run.config.defaults_trusted and not command:
+    if run.config.seen and not run.config.defaults_trusted and not said:
         notes.append(f"the log's `tokens per iteration` ({header.tokens_per_iter:,}) does not match "
                      "the config it shows with train.py's defaults: part of the config was not "
                      "printed, so default values are not trusted")

@@ -74,10 +74,12 @@ DUMP_ITEM = re.compile(r"^(\w+): (.*)$")
 RULER = re.compile(r"^=+$")
 
 # the train.py command as a shell or a blog post shows it: `$ python train.py config/X.py
-# --key=value | tee out.log`, run by python, `uv run` or torchrun (whatever comes before that)
-TRAIN_COMMAND = re.compile(r"(?:^|[\s$>`(])(?:\S*/)?(?:python[\d.]*(?:\s+-\w+)*|uv\s+run(?:\s+python[\d.]*)?"
-                           r"|torchrun(?:\s+--?[\w-]+(?:=\S+)?)*)\s+(?:\S*/)?train\.py((?:\s+[^\s`]+)*)\s*`?\s*$")
-_SHELL_END = re.compile(r"^(?:\||&|;|>|<|\d>|\d?>&)")  # a pipe, redirect or next command ends the args
+# --key=value | tee out.log`, run by python (`!python` in a notebook), `uv run`, torchrun or
+# `python -m torch.distributed.run` (whatever comes before that)
+_LAUNCHER = (r"(?:python[\d.]*(?:\s+-\w+)*(?:\s+-m\s+torch\.distributed\.(?:run|launch)(?:\s+--?[\w-]+(?:[= ]\d+)?)*)?"
+             r"|uv\s+run(?:\s+python[\d.]*)?|torchrun(?:\s+--?[\w-]+(?:=\S+|\s+\d+)?)*)")
+TRAIN_COMMAND = re.compile(rf"(?:^|[\s$>`(!])(?:\S*/)?{_LAUNCHER}\s+(?:\S*/)?train\.py((?:\s+[^\s`]+)*)\s*`?\s*$")
+_SHELL_END = re.compile(r"[|&;<>#]")  # a pipe, a redirect, the next command or a comment ends the arguments
 
 
 def train_command(text: str) -> tuple[str | None, tuple[tuple[str, str], ...]] | None:
@@ -90,8 +92,10 @@ def train_command(text: str) -> tuple[str | None, tuple[tuple[str, str], ...]] |
     files: list[str] = []
     flags: list[tuple[str, str]] = []
     for arg in m.group(1).split():
-        if _SHELL_END.match(arg):
-            break
+        end = _SHELL_END.search(arg)
+        arg = arg[:end.start()] if end else arg
+        if end and arg.isdigit():  # `2>&1`: a file descriptor's redirect
+            arg = ""
         if arg.startswith("--") and "=" in arg:
             key, raw = arg[2:].split("=", 1)
             if not key.isidentifier():
@@ -99,8 +103,10 @@ def train_command(text: str) -> tuple[str | None, tuple[tuple[str, str], ...]] |
             flags.append((key, raw))
         elif arg.endswith(".py") and not arg.startswith("-") and "=" not in arg:
             files.append(arg)
-        else:
+        elif arg:
             return None
+        if end:
+            break
     return None if len(files) > 1 else (files[0] if files else None, tuple(flags))
 
 

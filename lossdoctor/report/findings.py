@@ -25,9 +25,10 @@ class _Named:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         if len(self.title) + 6 <= options.max_width:  # 6: the corners and the title's padding
-            yield Panel(Group(*self.parts), title=self.title, title_align="left")
+            yield Panel(Group(*self.parts), title=Text(self.title), title_align="left")  # a file name is no markup
         else:
-            yield Panel(Group(Text(self.name, style=self.style), *self.parts), title=self.short, title_align="left")
+            yield Panel(Group(Text(self.name, style=self.style), *self.parts), title=Text(self.short),
+                        title_align="left")
 
 
 def render_diagnosis(d: Diagnosis, verbose: bool = True, title: str | None = None) -> RenderableType:
@@ -200,5 +201,5 @@ def render_rule(r: Rule) -> RenderableType:
         if value:
             t.add_row(label, value)
     refs = "\n".join(f"- {x}" for x in r.references)
-    return Panel(Group(t, Text(""), Text(reflow(r.why)), Text(refs, style="dim")), title=f"{r.id}: {r.title}",
+    return Panel(Group(t, Text(""), Text(reflow(r.why)), Text(refs, style="dim")), title=Text(f"{r.id}: {r.title}"),
                  title_align="left")

@@ -31,4 +31,4 @@ def render_samples(samples: Sequence[Sample]) -> RenderableType:
             t.add_column(_head(s), overflow="fold", ratio=1)
         t.add_row(*[Text(s.text) for s in samples])
         return t
-    return Group(*[Panel(Text(s.text), title=_head(s).replace("\n", ": "), title_align="left") for s in samples])
+    return Group(*[Panel(Text(s.text), title=Text(_head(s).replace("\n", ": ")), title_align="left") for s in samples])
