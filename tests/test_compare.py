@@ -887,3 +887,16 @@ def test_a_step_split_otherwise_into_micro_batches_changes_no_learning():
     assert kinds == {"batch_size": "learning"}
     kinds = {d.key: d.kind for d in config_diff(run(8, 2), run(4, 2, block=128))}  # half the rows, twice as long
     assert kinds == {"batch_size": "learning", "block_size": "learning"}
+
+
+def test_runs_whose_evals_hold_no_train_loss_overlap_along_their_train_points(tmp_path):
+    # Lightning CSVs: train logged every 50 steps as a window's mean, val only in the longer
+    from lossdoctor.compare.sides import overlap
+    short = "step,train_loss_step,val_loss\n" + "".join(f"{s},{9 - s / 500:.3f},\n" for s in range(49, 1250, 50))
+    long = "step,train_loss_step,val_loss\n" + "".join(
+        f"{s},{7 - s / 1000:.3f},{(7.1 - s / 1000) if s % 500 == 499 else ''}\n" for s in range(49, 5000, 50))
+    (tmp_path / "a.csv").write_text(short)
+    (tmp_path / "b.csv").write_text(long)
+    a = _analysis(tmp_path / "a.csv", tmp_path / "b.csv")
+    ov = overlap(a.runs[0], a.runs[1], a.facts[0], a.facts[1], "train")
+    assert ov.steps[0].x == 49 and ov.steps[-1].x == 1249  # both runs logged train from step 49 to 1249

@@ -221,15 +221,16 @@ SMOOTH = 25  # iterations a train point averages, where a run has no evals to co
 
 
 def _curve(run: Run, metric: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """(steps, losses) to compare along: the evals' `metric`, else on train loss the
-    iteration losses in running means of SMOOTH; None with fewer than two points."""
+    """(steps, losses) to compare along: the evals' `metric`, else on train loss (where the
+    evals hold none: HF, Lightning) the iteration losses, one step's in running means of
+    SMOOTH; None with fewer than two points."""
     ev, it = run.curves()
-    if len(ev) >= 2:
+    if len(ev) >= 2 and (metric != "train" or run.measures.eval_train):
         return ev.step, getattr(ev, metric)
-    if metric != "train" or len(it) < 2 * SMOOTH:
+    n = SMOOTH if run.measures.train == "step" else 1  # a window's mean or an EMA is smoothed already
+    if metric != "train" or len(it) < 2 * n:
         return None
-    k = np.ones(SMOOTH) / SMOOTH
-    return it.step[SMOOTH - 1:], np.convolve(it.loss, k, mode="valid")
+    return it.step[n - 1:], np.convolve(it.loss, np.ones(n) / n, mode="valid")
 
 
 def _point(x: float, xa: np.ndarray, ya: np.ndarray, xb: np.ndarray, yb: np.ndarray) -> OverlapPoint:
