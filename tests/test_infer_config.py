@@ -199,3 +199,11 @@ def test_train_py_commands_as_shells_show_them(line, read):
 def test_lines_that_are_no_train_py_command(line):
     from lossdoctor.readers.lines import train_command
     assert train_command(line) is None
+
+
+def test_a_command_that_no_output_follows_is_no_run():
+    run = _command_run("python train.py --device=cpu", loop_log(last=300, out_dir="out") + "$ python train.py "
+                       "--init_from=resume\n")
+    assert len(run.segments) == 1 and run.config.trusted("device") == "cpu"
+    assert any("train.py command at line 1" in n for n in run.notes)
+    assert run.config.trusted("init_from") == "scratch"  # the later command, never run, sets nothing

@@ -25,6 +25,7 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
     # print header lines twice over, but never a metric line)
     records = _once(scan.records) if iter_repeats or eval_repeats else scan.records
     metric_line, metric_step = _merge(iters[:2], evals[:2])
+    records = command.with_output(records, metric_line)
     bounds = _header_bounds(records, metric_line)
     bounds = _regression_bounds(bounds, metric_line, metric_step)
     samples = others.sample_spans(bounds, records, metric_line, scan.n_lines)
@@ -68,7 +69,7 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
     inferred = infer_config(records, run, header)  # (the run with it, or None; what is said)
     if inferred is not None and inferred[0] is not None:
         run = inferred[0]
-    notes = _notes(scan, run, header, inferred[1] if inferred else None)
+    notes = _notes(scan, records, run, header, inferred[1] if inferred else None)
     notes += tuple(f"lines {s.first:,}-{s.last:,} are sample.py's output (its overrides and samples, no "
                    "training): not read as a run" for s in samples)
     if iter_repeats or eval_repeats:
@@ -357,7 +358,7 @@ def _config_above(run: Run, first: Segment) -> int | None:
     return min(shown) if shown else None
 
 
-def _notes(scan: Scan, run: Run, header: Header, inferred: str | None) -> tuple[str, ...]:
+def _notes(scan: Scan, records: list[Record], run: Run, header: Header, inferred: str | None) -> tuple[str, ...]:
     notes = [f"config value not used: {p}" for p in run.config.problems]
     if inferred:
         notes.append(inferred)
@@ -365,7 +366,7 @@ def _notes(scan: Scan, run: Run, header: Header, inferred: str | None) -> tuple[
         notes.append(f"the run in the file from line {first.first_line:,} (at step {first.first_step:,}) shows "
                      f"no config lines of its own; the config at line {earlier:,} is an earlier run's, so values "
                      "that depend on it are unknown")
-    elif said := command.note(scan, run):
+    elif said := command.note(records, run):
         notes.append(said)
     elif not run.config.seen:
         notes.append("the log shows no config (no `Overriding` lines or config-file echo); "

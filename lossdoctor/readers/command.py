@@ -16,12 +16,25 @@ import math
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from .. import config as C
 from ..nanogpt import BATCH_KEYS, config_file_values
 
 if TYPE_CHECKING:
     from ..run import Run
-    from .linereader import Record, Scan
+    from .linereader import Record
+
+
+def with_output(records: list[Record], metric_line: np.ndarray) -> list[Record]:
+    """The records without the train.py commands that no metric line follows before the next
+    command (one shown after the output, or never run): no run of their own."""
+    commands = [r.line for r in records if r.kind == "command"]
+    if not commands:
+        return records
+    ends = dict(zip(commands, [*commands[1:], np.iinfo(np.int64).max], strict=True))
+    return [r for r in records if r.kind != "command"
+            or bool(((metric_line > r.line) & (metric_line < ends[r.line])).any())]
 
 
 def apply(b: C.ConfigBuilder, r: Record) -> bool:
@@ -54,12 +67,13 @@ def check_file(cfg: C.Config, tokens: int | None) -> C.Config:
     return replace(cfg, values={**cfg.values, **dropped})
 
 
-def note(scan: Scan, run: Run) -> str | None:
+def note(records: list[Record], run: Run) -> str | None:
     """What the config of the run's last process owes to a train.py command line it shows
-    and no config echo (None where it shows none, or shows the echo too)."""
+    and no config echo (None where it shows none, or shows the echo too); `records`: those
+    the segments were cut from."""
     lin = run.lineage()
     seg = run.segments[lin[-1]] if lin else run.segments[-1]
-    kinds = {r.kind: r for r in scan.records if seg.first_line <= r.line <= seg.last_line}
+    kinds = {r.kind: r for r in records if seg.first_line <= r.line <= seg.last_line}
     if "command" not in kinds or "config_file" in kinds:
         return None
     r = kinds["command"]
