@@ -658,7 +658,8 @@ def test_the_same_config_trained_longer_is_told_to_train_as_long_as_the_better_r
     text = run_cli("analyze", str(FIXTURES / "heldout" / "batch24-2000"), str(FIXTURES / "heldout" / "batch24-5000"),
                    "--width", "80", "--format", "plain")[1]
     words = " ".join(text.replace("│", " ").split())
-    assert "Do: train as long as the better run, whose config is otherwise the same" in words
+    assert "Do: train as long as the better run, on its schedule: its config is otherwise the same" in words
+    assert "the better run is the evidence that this length reaches it" in words
     assert "smoothed final val of 1.5755" in words
 
 
@@ -773,7 +774,9 @@ def test_the_better_runs_settings_come_first_where_they_cost_less_than_training_
     wide = _analysis(DIAG / "healthy_wide", ROOT / "fixtures" / "lossdoctor_train" / "readme_cpu_2000").comparison
     assert wide.to_reach.reachable and wide.to_reach.instead is None  # its wider model helped (a share below 0)
     decay = _analysis(DIAG / "healthy_tiny" / "train.log", DIAG / "decay_600k" / "train.log").comparison.to_reach
-    assert decay.reachable and decay.instead is None  # the schedule's share is not estimated: not shown to cost
+    # the schedule's share is not estimated, but the better run differs in its schedule alone: it is the
+    # worse run's config on that schedule, and what it reached is evidence
+    assert decay.reachable and decay.instead == "--lr_decay_iters=600000" and decay.instead_steps == 1000
 
 
 def test_a_longer_rerun_stays_the_advice_where_the_better_runs_settings_cost_more():
@@ -900,3 +903,20 @@ def test_runs_whose_evals_hold_no_train_loss_overlap_along_their_train_points(tm
     a = _analysis(tmp_path / "a.csv", tmp_path / "b.csv")
     ov = overlap(a.runs[0], a.runs[1], a.facts[0], a.facts[1], "train")
     assert ov.steps[0].x == 49 and ov.steps[-1].x == 1249  # both runs logged train from step 49 to 1249
+
+
+def test_a_better_run_that_differs_in_its_schedule_alone_is_the_evidence(tmp_path):
+    cal = FIXTURES / "calibration"
+    # warmup 50 -> 100 and 1000 -> 2000 steps: the worse run's own curve does not reach the better
+    # run's val within 5x, but the better run, the same config run that way, did
+    r = _analysis(cal / "d2w256-shakespeare-s1-1000", cal / "d2w256-shakespeare-s1-2000").comparison.to_reach
+    assert not r.reachable and r.same_config and r.flags == "--warmup_iters=100 --max_iters=2000 --lr_decay_iters=2000"
+    # a continuation against the same config from scratch: its settings, at the steps it ran
+    long = FIXTURES / "long"
+    r = _analysis(long / "lr2e-3-resume-5000", long / "lr2e-3-5000").comparison.to_reach
+    assert r.reachable and r.instead == "--init_from=scratch --max_iters=5000 --lr_decay_iters=5000"
+    assert r.instead_steps == 5000
+    # another peak LR is another config: no evidence of the worse config's own length
+    r = _analysis(long / "lr5e-4-5000", long / "lr2e-3-5000").comparison.to_reach
+    assert not getattr(r, "same_config", False)
+

@@ -28,7 +28,7 @@ from .length import (
     off_the_law,
     training_length,
 )
-from .reach import Worse, target_name, to_reach
+from .reach import Worse, schedule_only, target_name, to_reach
 from .results import Cause, KeyDiff, Reachable, ToReach
 from .sides import RESUMED_ORIGIN, Side, final
 
@@ -80,9 +80,11 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     device = device_precision(diff, w)
     config = config_rest(a, b, diff, rest, w, _rest_at(steps, fa, fb, bool(b.overfit)), steps)
     causes += [c for c in (device, config) if c is not None]
-    if isinstance(reach, Reachable) and reach.instead is not None and not (config and config.interval[0] > 0):
-        reach = replace(reach, instead=None, instead_steps=None)  # the settings are not shown to cost the worse run
     unseen = not (ra.config.seen and rb.config.seen)
+    evidence = not unseen and schedule_only(diff)  # the better run is the worse run's config, run its way
+    if (isinstance(reach, Reachable) and reach.instead is not None and not (config and config.interval[0] > 0)
+            and not evidence):
+        reach = replace(reach, instead=None, instead_steps=None)  # the settings are not shown to cost the worse run
     if blind:
         notes.append(f"overfitting not compared: the {' and '.join(blind)} run's best val is unknown (its file "
                      "holds its final val only, as a summary row does), so both runs are taken at their ends")
@@ -121,7 +123,8 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
     steps += [replace(s, at=s.at + shift) for s in (length, sched) if s is not None]
     ev, it = a.run.curves()  # the lineage the fit reads, not an earlier run in the same file
     last = int(max(ev.step.max(initial=0), it.step.max(initial=0)))
-    worse = Worse(last, a.run.config.trusted("init_from") == "resume", a.run.format.trainer == "nanogpt")
+    worse = Worse(last, a.run.config.trusted("init_from") == "resume", a.run.format.trainer == "nanogpt",
+                  a.run.config.seen and b.run.config.seen)
     return steps, notes, to_reach(fit, a.facts, b.facts, diff, b.start, target_name(bool(b.overfit)), worse)
 
 

@@ -20,6 +20,18 @@ if TYPE_CHECKING:
 LENGTHS = (1.5, 2, 2.5, 3, 4, 5)
 LENGTH_KEYS = ("max_iters", "lr_decay_iters")  # the better run's length is copied on its own
 NOT_COPIED = ("init_from", "dataset")  # a fresh run of the worse run's data: --init_from=scratch where it resumed
+# how long and on which schedule a config trains, its peak LR aside: a better run that differs
+# in these alone (and from scratch where the worse run resumed) is the worse run's config run
+# that way, and what it reached is evidence, not an extrapolation
+SCHEDULE_SHAPE = ("warmup_iters", "min_lr", "decay_lr")
+
+
+def schedule_only(diff: tuple[KeyDiff, ...]) -> bool:
+    """Whether the runs' learning keys differ in length, schedule shape or init_from alone,
+    each shown by both runs (init_from aside: a resumed run's is hidden, compare.sides)."""
+    learning = [d for d in diff if d.kind == "learning"]
+    return all(d.key == "init_from" or (d.key in LENGTH_KEYS + SCHEDULE_SHAPE and d.other is not None
+                                        and d.reference is not None) for d in learning)
 
 
 class Worse(NamedTuple):
@@ -28,6 +40,7 @@ class Worse(NamedTuple):
     last: int  # its last logged step (what extrapolate measures horizons and epochs from)
     resumed: bool = False  # its last process resumed: its command needs --init_from=scratch for a fresh run
     nanogpt: bool = True  # its trainer takes nanoGPT's flags
+    shown: bool = True  # both runs show their config: what differs is known
 
 
 def target_name(overfit: bool) -> str:
@@ -71,7 +84,8 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
             if unflagged else "")
     if not flags:  # nothing to copy by flag: the keys without one are still named
         return replace(r, why=why)
-    return replace(r, flags=" ".join(flags), why=why, same_config=not keys and not differ)
+    same = worse.shown and schedule_only(diff)
+    return replace(r, flags=" ".join(flags), why=why, same_config=same)
 
 
 def _instead(r: Reachable, fa: Facts, fb: Facts, flags: list[str], steps: int) -> Reachable:

@@ -134,7 +134,9 @@ class Unreachable:
     flags: str | None = None  # the better run's config where it differs, and its length, as flags
     target: float = math.nan
     what: str = "smoothed final val"
-    same_config: bool = False  # the flags are the better run's length alone: no other key differs
+    # the flags are the better run's length and schedule (and a fresh start): no other key
+    # differs, both configs shown (reach.schedule_only), so the better run reached it that way
+    same_config: bool = False
     # no val is predicted on the way (a refusal, val not extrapolated): whether a longer
     # run reaches is unknown, not shown to fall short
     cannot_tell: bool = False

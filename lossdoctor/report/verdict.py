@@ -211,9 +211,9 @@ def unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
         return (f"no length can be given: whether training longer reaches {aim(r)} is not known ({r.why})"
                 + (f"; the better run's config where it differs reached it{flags}" if r.flags else ""))
     if r.flags and r.same_config:
-        return (f"train as long as the better run{flags}, whose config is otherwise the same. The worse run's "
-                f"extrapolation stops short of {aim(r)}: {r.why}; the rest is seed and eval noise, or a "
-                "difference the logs do not show")
+        return (f"train as long as the better run, on its schedule{flags}: its config is otherwise the same, and "
+                f"it reached {aim(r)}. The worse run's own curve, extrapolated, stops short of it ({r.why}): the "
+                "better run is the evidence that this length reaches it")
     if r.flags:
         return (f"to reach {aim(r)}, train with its config where it differs{flags}; training longer is not enough "
                 f"({r.why})")
