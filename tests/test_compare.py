@@ -920,3 +920,11 @@ def test_a_better_run_that_differs_in_its_schedule_alone_is_the_evidence(tmp_pat
     r = _analysis(long / "lr5e-4-5000", long / "lr2e-3-5000").comparison.to_reach
     assert not getattr(r, "same_config", False)
 
+
+
+def test_training_length_at_equal_tokens_where_equal_steps_go_past_the_epochs():
+    # 1,000 -> 5,000 steps at 1,024 against 768 tokens per step: equal steps is 5.1 epochs of
+    # the data, past the 4 the extrapolation measures; equal tokens, step 3,750, is not
+    an = _analysis(FIXTURES / "calibration" / "d6w64-shakespeare-s1-1000", FIXTURES / "long" / "drop0.1-5000")
+    length = next(a for a in an.comparison.attribution if a.cause == "training length")
+    assert length.delta_val > 0 and "tokens seen" in length.method and "step 3,750" in length.method

@@ -26,6 +26,7 @@ from .length import (
     lr_schedule,
     observed_length,
     off_the_law,
+    tokens_target,
     training_length,
 )
 from .reach import Worse, schedule_only, target_name, to_reach
@@ -103,7 +104,14 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
     try:
         length = training_length(a, fit, to, how)
     except CannotExtrapolate as e:
-        return observed_length(a, b, diff, e.why)
+        fewer = tokens_target(a.facts, b.facts)  # equal tokens, where equal steps go too far
+        if fewer is None or fewer[0] >= to:
+            return observed_length(a, b, diff, e.why)
+        to, how = fewer
+        try:
+            length = training_length(a, fit, to, how)
+        except CannotExtrapolate:
+            return observed_length(a, b, diff, e.why)
     if length is None:
         return [], [f"training length not estimated: no val predicted at step {to:,}"], None
     notes = list(length.notes)
@@ -190,8 +198,8 @@ def _rest_at(steps: list[Step], fa: Facts, fb: Facts, b_overfit: bool = False) -
     if not steps:
         return "between the runs' ends" + best
     _, schedule = _matched(steps)
-    target = length_target(fa, fb)
-    in_steps = any(s.observed for s in steps) or target is None or not target[1].startswith("tokens seen")
+    length = next((s for s in steps if s.cause.cause == "training length"), None)
+    in_steps = any(s.observed for s in steps) or length is None or "tokens seen (" not in length.cause.method
     return f"at equal {'steps' if in_steps else 'tokens'}" + (
         " and schedule" if schedule else ", each run's schedule shape as it was") + best
 

@@ -57,6 +57,18 @@ def length_target(fa: Facts, fb: Facts) -> tuple[int, str] | None:
     return to, f"number of steps ({steps_a:,} -> {steps_b or steps_a:,}; the better run's tokens are unknown)"
 
 
+def tokens_target(fa: Facts, fb: Facts) -> tuple[int, str] | None:
+    """The step at which the worse run has seen the better run's tokens, where both runs'
+    tokens are known and their tokens per step differ (length_target's equal steps would
+    count those as config); None otherwise."""
+    tpi_a, tok_a, tok_b = fa.value("tokens_per_iter"), fa.value("tokens_seen"), fb.value("tokens_seen")
+    if not tpi_a or not tok_b or fb.value("tokens_per_iter") == tpi_a:
+        return None
+    to = int(round(tok_b / tpi_a)) - 1  # an index, as the last eval's step
+    return to, (f"tokens seen ({tok_a:,} -> {tok_b:,}: step {to:,} at {tpi_a:,} tokens per step; at equal steps "
+                "the worse run would go past what the extrapolation measures)")
+
+
 def training_length(a: Side, fit: Extrapolator, to: int, how: str) -> Step | None:
     """The worse run's law at its end minus the same law's rerun at step `to`, one fit's
     difference; None when the fit predicts no val there. The Step's `miss` is how far

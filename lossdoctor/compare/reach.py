@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from ..facts import Facts
 from ..nanogpt import NANOGPT_KEYS
+from .length import SCHEDULE_SHAPE
 from .results import KeyDiff, Reachable, ToReach, Unreachable
 
 if TYPE_CHECKING:
@@ -20,18 +21,14 @@ if TYPE_CHECKING:
 LENGTHS = (1.5, 2, 2.5, 3, 4, 5)
 LENGTH_KEYS = ("max_iters", "lr_decay_iters")  # the better run's length is copied on its own
 NOT_COPIED = ("init_from", "dataset")  # a fresh run of the worse run's data: --init_from=scratch where it resumed
-# how long and on which schedule a config trains, its peak LR aside: a better run that differs
-# in these alone (and from scratch where the worse run resumed) is the worse run's config run
-# that way, and what it reached is evidence, not an extrapolation
-SCHEDULE_SHAPE = ("warmup_iters", "min_lr", "decay_lr")
-
-
 def schedule_only(diff: tuple[KeyDiff, ...]) -> bool:
-    """Whether the runs' learning keys differ in length, schedule shape or init_from alone,
-    each shown by both runs (init_from aside: a resumed run's is hidden, compare.sides)."""
+    """Whether the runs' learning keys differ in length, schedule shape (its peak LR aside) or
+    init_from alone, each shown by both runs (init_from aside: a resumed run's is hidden,
+    compare.sides). A better run that does is the worse run's config run its way, and what
+    it reached is evidence, not an extrapolation."""
     learning = [d for d in diff if d.kind == "learning"]
-    return all(d.key == "init_from" or (d.key in LENGTH_KEYS + SCHEDULE_SHAPE and d.other is not None
-                                        and d.reference is not None) for d in learning)
+    return all(d.key == "init_from" or (d.key in SCHEDULE_SHAPE and d.other is not None and d.reference is not None)
+               for d in learning)
 
 
 class Worse(NamedTuple):
