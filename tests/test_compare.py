@@ -928,3 +928,9 @@ def test_training_length_at_equal_tokens_where_equal_steps_go_past_the_epochs():
     an = _analysis(FIXTURES / "calibration" / "d6w64-shakespeare-s1-1000", FIXTURES / "long" / "drop0.1-5000")
     length = next(a for a in an.comparison.attribution if a.cause == "training length")
     assert length.delta_val > 0 and "tokens seen" in length.method and "step 3,750" in length.method
+
+
+def test_the_model_size_factor_is_the_better_runs_term_over_the_worse_runs():
+    an = _analysis(ROOT / "fixtures" / "lossdoctor_train" / "readme_cpu_2000", FIXTURES / "long" / "d3w96h4-5000")
+    rest = next(a for a in an.comparison.attribution if "model size" in a.cause)
+    assert "0.34M instead of 0.80M parameters multiplies the model-size term of the loss by 1.34" in rest.method

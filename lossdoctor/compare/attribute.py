@@ -227,10 +227,10 @@ def config_rest(a: Side, b: Side, diff: tuple[KeyDiff, ...], rest: float, w: flo
     na, nb = a.facts.value("params"), b.facts.value("params")
     size = ""
     if na and nb and na != nb:
-        shrink = (na / nb) ** 0.34
+        factor = (na / nb) ** 0.34  # the term goes as N^-0.34: the better run's over the worse's
         size = (f"; by the L(N, D) form of Hoffmann et al. 2022 (exponent 0.34 on N, quoted, not fitted) "
                 f"{nb / 1e6:.2f}M instead of {na / 1e6:.2f}M parameters multiplies the model-size term "
-                f"of the loss by {1 / shrink:.2f} for the smaller model")
+                f"of the loss by {factor:.2f}")
     hidden = hidden_keys(diff)
     unseen = (f"; {len(hidden)} learning keys one log does not show ({', '.join(hidden)}) may hold part of it"
               if hidden else "")
