@@ -99,9 +99,9 @@ def config_cell(cfg: Config, key: str) -> str:
 def _config_table(run: Run) -> RenderableType:
     t = Table(title="Config (effective value and where it came from)", title_justify="left",
               show_edge=False, pad_edge=False)
-    t.add_column("key")
-    t.add_column("value")
-    t.add_column("origin")
+    t.add_column("key", overflow="fold")  # a name cut short is another name
+    t.add_column("value", overflow="fold")
+    t.add_column("origin", overflow="fold")
     cfg = run.config
     for key, cv in cfg.values.items():
         if cv.origin == DEFAULT and key not in KEY_CONFIG:
@@ -159,9 +159,9 @@ def _curve(run: Run, facts: Facts) -> RenderableType:
 
 def _facts_table(facts: Facts) -> RenderableType:
     t = Table(title="Derived facts", title_justify="left", show_edge=False, pad_edge=False)
-    t.add_column("fact")
-    t.add_column("value", justify="right")
-    t.add_column("how")
+    t.add_column("fact", overflow="fold")
+    t.add_column("value", justify="right", overflow="fold")
+    t.add_column("how", overflow="fold")
     t.add_column("source / note", overflow="fold")
     for name, f in facts.items():
         note = f.source + (f"; {f.note}" if f.note else "")
