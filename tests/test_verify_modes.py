@@ -65,7 +65,7 @@ def test_the_same_config_on_two_devices_is_no_effect_or_not_verifiable(tmp_path:
     assert absent.experiments[0].verification.reason == "no cuda device"
     # two cpu "devices": the same computation, so exactly no effect (the arms agree bit for bit)
     same = hardware_experiment("cpu", "cpu", tiny)
-    report = run_experiments([same], budget_s=8, seeds=3, max_seeds=3, out_dir=str(tmp_path / "b"), data=data,
+    report = run_experiments([same], budget_s=60, seeds=3, max_seeds=3, out_dir=str(tmp_path / "b"), data=data,
                              base=tiny)
     v = report.experiments[0].verification
     assert v.verdict == "no effect" and v.effect is not None and v.effect.estimate == 0.0

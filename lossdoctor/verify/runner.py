@@ -25,18 +25,16 @@ count against the budget with the seconds they took. The report itself is return
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LossdoctorError
-from ..fsio import atomic_json
 from ..trainer.config import TrainConfig, resolve
-from ..trainer.data import fingerprint
 from .budget import Times, plan_budget, speed_key
+from .context import Context, Progress, arm_key, read_json, write_json
 from .design import EVAL_NOISE_METRIC, Experiment, Scaled, arm_configs, default_base_config, flags_between
 from .executors import Executor, LocalExecutor
 from .jobs import FINAL_VAL_BATCHES, ArmJob, measure_speed
@@ -51,77 +49,12 @@ if TYPE_CHECKING:
 __all__ = ["run_experiments", "absent_device", "Progress", "FIRST_SEED",
            "ARM_TIMING_STEPS"]
 
-Progress = Callable[[int, int, str], None]  # (done steps, total steps, what is running)
 FIRST_SEED = 1337  # nanoGPT's seed; seed i of an experiment is FIRST_SEED + i
 ARM_TIMING_STEPS = 3  # steps of each other arm config timed
 
 
-def _write_json(path: str, obj: Any) -> None:
-    """Write obj as JSON atomically: a kill mid-write leaves the old file or none."""
-    atomic_json(path, obj, indent=1)
-
-
-def _read_json(path: str) -> Any:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def _key(cfg: TrainConfig, data_id: str) -> dict[str, Any]:
-    """What a result on disk must match to be reused: the config, and the data's fingerprint."""
-    return {**{k: v for k, v in cfg.values.items() if k not in ("out_dir", "seed")}, "data": data_id}
-
-
-class _Context:
-    """What all experiments of one run share: data, executor, budget, progress, persistence."""
-
-    def __init__(self, data: Data, data_path: str | None, executor: Executor, out_dir: str, budget_s: float,
-                 max_seeds: int, progress: Progress | None) -> None:
-        self.data, self.data_path, self.executor = data, data_path, executor
-        self.data_id = fingerprint(data)  # what a result on disk must have trained on to be reused
-        self.out_dir, self.budget_s, self.max_seeds = out_dir, budget_s, max_seeds
-        self.progress = progress
-        self.start = time.monotonic()
-        self.done, self.total, self.what = 0, 0, ""
-        self.reserved = 0.0  # planned seconds of the experiments not yet run
-        self.trained_steps = 0  # training steps taken in this call (reused arm-seeds not counted)
-        self.spent = 0.0  # seconds the reused arm-seeds took when they ran
-        self.parallel = max(1, int(getattr(executor, "workers", 1)))  # arm-seeds that train at once
-
-    def wall(self, s: Scaled) -> float:
-        """Planned wall-clock seconds of a scaled experiment: a loss experiment's arm-seeds
-        run `parallel` at a time; throughput windows always here, one after another."""
-        if s.windows:
-            return s.cost_per_seed_s
-        seeds = min(max(s.seeds, s.max_seeds), self.max_seeds)  # the last look's seeds
-        return s.cost_per_seed_s * seeds / self.parallel
-
-    def tick(self, steps: int = 1) -> None:
-        self.done += steps
-        self.trained_steps += steps
-        if self.progress is not None:
-            self.progress(self.done, self.total, self.what)
-
-    def skip(self, steps: int, seconds: Any) -> None:
-        """Steps of an arm-seed reused from disk, and the seconds they took then (they count
-        as spent, so that a resumed run adds no more seeds than an unbroken one)."""
-        self.spent += float(seconds) if isinstance(seconds, (int, float)) else 0.0
-        self.done += steps
-        if self.progress is not None:
-            self.progress(self.done, self.total, self.what)
-
-    def room(self, seconds: float) -> bool:
-        """Whether `seconds` more fit in the budget after what is reserved for later experiments."""
-        return time.monotonic() - self.start + self.spent + seconds + self.reserved <= self.budget_s
-
-    def path(self, experiment: Experiment, name: str) -> str:
-        return os.path.join(self.out_dir, experiment.id, f"{name}.json")
-
-
 def _arm_jobs(experiment: Experiment, scaled: Scaled, seed: int,
-              ctx: _Context) -> list[tuple[str, TrainConfig, ArmJob]]:
+              ctx: Context) -> list[tuple[str, TrainConfig, ArmJob]]:
     """(name, config, job) of each arm-seed that makes one seed of the experiment: both arms,
     or the one model of an eval-noise seed."""
     eval_batch = int(scaled.base["batch_size"])
@@ -142,15 +75,15 @@ def _arm_jobs(experiment: Experiment, scaled: Scaled, seed: int,
     return jobs
 
 
-def _rows(experiment: Experiment, scaled: Scaled, seeds: Sequence[int], ctx: _Context) -> list[dict[str, Any]]:
+def _rows(experiment: Experiment, scaled: Scaled, seeds: Sequence[int], ctx: Context) -> list[dict[str, Any]]:
     """Both arms' metrics at each seed: from disk when they finished before, the rest trained
     now by the executor (each saved as it finishes)."""
     found: dict[str, dict[str, float]] = {}
     todo: list[tuple[str, TrainConfig, ArmJob]] = []
     for seed in seeds:
         for name, cfg, job in _arm_jobs(experiment, scaled, seed, ctx):
-            record = _read_json(ctx.path(experiment, name))
-            if isinstance(record, dict) and record.get("config") == _key(cfg, ctx.data_id):
+            record = read_json(ctx.path(experiment, name))
+            if isinstance(record, dict) and record.get("config") == arm_key(cfg, ctx.data_id):
                 ctx.skip(job.steps, record.get("seconds"))
                 found[name] = dict(record["metrics"])
             else:
@@ -166,7 +99,7 @@ def _rows(experiment: Experiment, scaled: Scaled, seeds: Sequence[int], ctx: _Co
         def done(i: int, metrics: dict[str, float]) -> None:
             name, cfg, job = todo[i]
             now = time.monotonic()
-            _write_json(ctx.path(experiment, name), {"config": _key(cfg, ctx.data_id), "seed": job.config["seed"],
+            write_json(ctx.path(experiment, name), {"config": arm_key(cfg, ctx.data_id), "seed": job.config["seed"],
                                                      "metrics": metrics, "seconds": now - clock[0]})
             clock[0] = now
             found[name] = metrics
@@ -179,14 +112,14 @@ def _rows(experiment: Experiment, scaled: Scaled, seeds: Sequence[int], ctx: _Co
              "treatment_equal_tokens": found[f"treatment-seed{s}"]["val_equal_tokens"]} for s in seeds]
 
 
-def _run_loss(experiment: Experiment, scaled: Scaled, ctx: _Context) -> ExperimentResult:
+def _run_loss(experiment: Experiment, scaled: Scaled, ctx: Context) -> ExperimentResult:
     """A loss or eval-noise experiment, adding seeds while the sequential rule and the budget allow."""
     last = min(ctx.max_seeds, scaled.max_seeds or scaled.seeds)
     plan = [n for n in scaled.looks if n <= ctx.max_seeds] if scaled.looks else \
         list(range(scaled.seeds, max(scaled.seeds, last) + 1))
     rows: list[dict[str, Any]] = []
-    key = [_key(scaled.baseline, ctx.data_id), _key(scaled.treatment, ctx.data_id), plan]
-    done = _read_json(ctx.path(experiment, "done"))
+    key = [arm_key(scaled.baseline, ctx.data_id), arm_key(scaled.treatment, ctx.data_id), plan]
+    done = read_json(ctx.path(experiment, "done"))
     final = done["seeds"] if isinstance(done, dict) and done.get("config") == key else None
     n = final if isinstance(final, int) and final in plan else scaled.seeds
     ctx.total += (n - scaled.seeds) * scaled.steps_per_seed
@@ -208,7 +141,7 @@ def _run_loss(experiment: Experiment, scaled: Scaled, ctx: _Context) -> Experime
         reason = done["reason"]  # where this call found the run that stopped there, and why it stopped
     elif cut_short:
         reason += f"; the budget has no room for that look, so it stops at {n} seeds (a larger --budget allows more)"
-    _write_json(ctx.path(experiment, "done"), {"config": key, "seeds": n, "reason": reason})
+    write_json(ctx.path(experiment, "done"), {"config": key, "seeds": n, "reason": reason})
     seeds = tuple(FIRST_SEED + i for i in range(n))
     return ExperimentResult(experiment.id, experiment.recommendation, flags_between(scaled.baseline, scaled.treatment),
                             decision.result, _loss_how(experiment, scaled, rows, reason),
@@ -236,11 +169,11 @@ def _loss_how(experiment: Experiment, scaled: Scaled, rows: Sequence[dict[str, A
     return how
 
 
-def _run_throughput(experiment: Experiment, scaled: Scaled, ctx: _Context, device: str) -> ExperimentResult:
+def _run_throughput(experiment: Experiment, scaled: Scaled, ctx: Context, device: str) -> ExperimentResult:
     """A throughput experiment: its windows from disk when measured before, else measured now."""
     path = ctx.path(experiment, "windows")
-    record = _read_json(path)
-    key = [_key(scaled.baseline, ctx.data_id), _key(scaled.treatment, ctx.data_id)]
+    record = read_json(path)
+    key = [arm_key(scaled.baseline, ctx.data_id), arm_key(scaled.treatment, ctx.data_id)]
     if isinstance(record, dict) and record.get("config") == key:
         ctx.skip(scaled.steps_per_seed, record.get("seconds"))
         return throughput_result(experiment, scaled, record["metrics"], FIRST_SEED, device)
@@ -251,7 +184,7 @@ def _run_throughput(experiment: Experiment, scaled: Scaled, ctx: _Context, devic
     except TreatmentFailed as e:
         why = "compile failed here" if "--compile=True" in experiment.treatment else "the treatment failed here"
         m = {"failed": f"{why}: {e}"}
-    _write_json(path, {"config": key, "metrics": m, "seconds": time.monotonic() - started})
+    write_json(path, {"config": key, "metrics": m, "seconds": time.monotonic() - started})
     return throughput_result(experiment, scaled, m, FIRST_SEED, device)
 
 
@@ -264,7 +197,7 @@ def absent_device(device: str) -> str | None:
     return None
 
 
-def _times(experiments: Sequence[Experiment], base: TrainConfig, ctx: _Context,
+def _times(experiments: Sequence[Experiment], base: TrainConfig, ctx: Context,
            setup_s: float) -> tuple[Times, float, float]:
     """The base config's step and val-batch times, and each arm's step time, measured here,
     with the seconds the measuring took and the seconds spent before it (`setup_s`: reading
@@ -272,12 +205,12 @@ def _times(experiments: Sequence[Experiment], base: TrainConfig, ctx: _Context,
     and budget match, so that a rerun scales every experiment exactly as the first run did
     (a second or two more of imports would otherwise shift every scaled step count)."""
     path = os.path.join(ctx.out_dir, "plan.json")
-    record = _read_json(path)
+    record = read_json(path)
     start = time.monotonic()
-    if not (isinstance(record, dict) and record.get("config") == _key(base, ctx.data_id)
+    if not (isinstance(record, dict) and record.get("config") == arm_key(base, ctx.data_id)
             and record.get("budget_s") == ctx.budget_s):
         step_s, eval_s = measure_speed(base, ctx.data)
-        record = {"config": _key(base, ctx.data_id), "budget_s": ctx.budget_s, "seconds_per_step": step_s,
+        record = {"config": arm_key(base, ctx.data_id), "budget_s": ctx.budget_s, "seconds_per_step": step_s,
                   "seconds_per_eval_batch": eval_s, "arms": {speed_key(base): step_s}, "timing_s": 0.0,
                   "setup_s": setup_s}
     arms: dict[str, float] = record["arms"]
@@ -293,7 +226,7 @@ def _times(experiments: Sequence[Experiment], base: TrainConfig, ctx: _Context,
         record["setup_s"], measured = setup_s, True
     if measured:  # unchanged when all was reused, so that a rerun plans exactly as before
         record["timing_s"] = float(record.get("timing_s", 0.0)) + time.monotonic() - start
-        _write_json(path, record)
+        write_json(path, record)
     times = Times(float(record["seconds_per_step"]), float(record["seconds_per_eval_batch"]), arms)
     return times, float(record.get("timing_s", 0.0)), float(record["setup_s"])
 
@@ -338,7 +271,7 @@ def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", b
         return VerifyReport(tuple(_not_verifiable(e, e.derived or missing[e.id]) for e in experiments), None, device,
                             budget_s, (*notes, "0 training steps taken in this call: no experiment here trains"))
     loaded = data if data is not None and not isinstance(data, str) else load_data(data)
-    ctx = _Context(loaded, data if isinstance(data, str) else None, executor or LocalExecutor(loaded), out_dir,
+    ctx = Context(loaded, data if isinstance(data, str) else None, executor or LocalExecutor(loaded), out_dir,
                    budget_s, max_seeds, progress)
     times, timing_s, setup_s = _times(runnable, base_cfg, ctx, spent_s)
     ctx.spent += max(0.0, timing_s - (time.monotonic() - ctx.start)) + setup_s  # a reused timing counts too
@@ -357,7 +290,7 @@ def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", b
                          f"{ctx.trained_steps} training steps taken in this call"))
 
 
-def _run_one(e: Experiment, s: Scaled, ctx: _Context, device: str) -> ExperimentResult:
+def _run_one(e: Experiment, s: Scaled, ctx: Context, device: str) -> ExperimentResult:
     ctx.reserved -= ctx.wall(s)
     try:
         return _run_throughput(e, s, ctx, device) if e.kind == "throughput" else _run_loss(e, s, ctx)
