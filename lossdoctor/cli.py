@@ -301,8 +301,11 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     peak = args_mod.peak_flops(args.peak_flops)
     result = analyze(args.paths or None, peak_flops=peak, dataset_tokens=args.dataset_tokens,
                      rules_dirs=args.rules, readers=_readers(args))
-    for err in result.rule_errors:
-        print(f"lossdoctor: rule not loaded: {err}", file=sys.stderr)
+    if result.rule_errors:  # a gate with a rule left out is no gate: fix the rule first
+        from .errors import UsageError
+        more = len(result.rule_errors) - 1
+        raise UsageError(f"{result.rule_errors[0]}" + (f" (and {more} more: `lossdoctor rules test DIR` lists "
+                                                       "them)" if more else ""))
     for why in result.skipped:
         print(f"lossdoctor: skipped {why}", file=sys.stderr)
     if args.plot:

@@ -5,7 +5,7 @@ libyaml's C parser when PyYAML was built with it (about 10x faster on the rule f
 else in PyYAML's pure-Python one. A `!!python/...` tag (`!!python/object/apply:os.system`,
 `!!python/name:...`) is refused with an error that says so: the safe constructors never
 build it, and the message tells the user why rather than "could not determine a
-constructor".
+constructor". A mapping key written twice is an error too, not the last value silently.
 """
 
 from __future__ import annotations
@@ -29,9 +29,26 @@ def _loader() -> Any:
     subclass, so that yaml's own loaders are left as they are."""
     import yaml
     base = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
-    loader: Any = type("DataOnlyLoader", (base,), {})
+    loader: Any = type("DataOnlyLoader", (base,), {"construct_mapping": _unique_keys})
     loader.add_multi_constructor(PYTHON_TAG, _refuse_python_tag)
     return loader
+
+
+def _unique_keys(loader: Any, node: Any, deep: bool = False) -> Any:
+    """A mapping whose keys are each written once: a key written twice is an error at its
+    second line (YAML would keep the last one, and a typo'd copy would pass silently). Keys
+    a merge (`<<`) brings in may be overridden, as YAML says."""
+    import yaml
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+            key = key_node.value
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark, f"the key {key!r} is written twice",
+                    key_node.start_mark)
+            seen.add(key)
+    return super(type(loader), loader).construct_mapping(node, deep)
 
 
 def _refuse_python_tag(loader: Any, suffix: str, node: Any) -> Any:

@@ -886,3 +886,14 @@ def test_a_val_not_extrapolated_is_not_called_past_its_minimum():
     from lossdoctor.report.extrapolation import no_val
     x = extrapolate(lossdoctor.load(str(FIXTURES / "diagnosis" / "overfit_small_data")), 3000)
     assert x.overfitting is None and {no_val(x, s) for s in x.scenarios} == {"not extrapolated"}
+
+
+def test_steps_at_lr_0_add_no_annealing_gain():
+    # an LR at 0 updates no weight: from the first of the closing steps at 0, S2 (and so
+    # the law's loss) stays where it was, whatever the annealing's memory
+    from lossdoctor.fit.areas import Annealing, Eta
+    e = np.concatenate([np.linspace(1.0, 0.1, 500), np.zeros(500)])
+    s2 = Annealing(Eta(e), np.array([0.99, 0.999])).at(np.array([400, 500, 501, 700, 1000]))
+    assert np.all(s2[:, 2:] == s2[:, [1]]) and np.all(s2[:, 1] > s2[:, 0])
+    ramp = Annealing(Eta(np.linspace(1.0, 0.1, 1000)), np.array([0.99])).at(np.array([500, 1000]))
+    assert ramp[0, 1] > ramp[0, 0]  # an LR above 0 keeps realising it

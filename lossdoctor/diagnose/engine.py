@@ -230,7 +230,8 @@ def _not_already(flags: str, values: Mapping[str, Any], facts: Facts | None = No
     keep, already, unseen = [], [], []
     for word in flags.split():
         key, text = word[2:].split("=", 1)
-        if key in values and same_value(values[key], configurator_value(text)):
+        again = key == "init_from" and text == "resume"  # a resume is asked for again each time
+        if key in values and same_value(values[key], configurator_value(text)) and not again:
             inferred = facts is not None and key in facts and facts[key].status == "inferred"
             already.append(f"{key}={text}{' (inferred)' if inferred else ''}")
         else:

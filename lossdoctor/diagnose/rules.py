@@ -153,33 +153,95 @@ def builtin_dir() -> str:
 
 
 def load_rules(dirs: list[str] | None = None, *, builtin: bool = True,
-               fact_names: Collection[str] | None = None) -> RuleSet:
+               fact_names: Collection[str] | None = None, references: bool = True) -> RuleSet:
     """The built-in rules, then each dir's; a later rule with the same id replaces an
-    earlier one. A file that does not load is an entry in `errors`; the rest load. A rule
-    whose code another rule of another id already has is not loaded (findings are kept
-    and ranked by code): an error names both."""
+    earlier one (a built-in rule, by a rule of its id in a dir); two of the dirs' files
+    with one id are an error. A file that does not load is an entry in `errors`; the rest
+    load. A rule whose code another rule of another id already has is not loaded (findings
+    are kept and ranked by code): an error names both. With `references`, a rule whose
+    explains/overrides name no loaded rule, or explain each other in a loop, is not loaded
+    either."""
     if fact_names is None:
         from ..facts import FACTS
         fact_names = FACTS
     by_id: dict[str, Rule] = {}
     errors: list[RuleError] = []
-    for d in ([builtin_dir()] if builtin else []) + list(dirs or []):
+    builtin_dirs = [builtin_dir()] if builtin else []
+    for d in builtin_dirs + list(dirs or []):
+        from ..errors import UsageError
         if not os.path.isdir(d):
-            from ..errors import UsageError
             raise UsageError(f"{d}: not a directory of rule files")
-        for path in sorted(_yaml_files(d)):
+        files = sorted(_yaml_files(d))
+        if not files and d not in builtin_dirs:
+            raise UsageError(f"{d}: no rule files (*.yaml) in it")
+        for path in files:
             try:
                 for rule in load_rule_file(path, fact_names):
-                    taken = next((r for r in by_id.values() if r.code == rule.code and r.id != rule.id), None)
-                    if taken is not None:
-                        errors.append(RuleError(path, rule.id, "id", f"code {rule.code} is already {taken.id}'s "
-                                                f"({taken.path}); give it another code, or {taken.id}'s id to "
-                                                "replace that rule"))
+                    if (error := _clash(rule, by_id, builtin_dirs)) is not None:
+                        errors.append(error)
                         continue
                     by_id[rule.id] = rule
             except RuleError as e:
                 errors.append(e)
+    if references:  # (off where the built-in rules, which they may name, are not loaded)
+        errors += _dangling(by_id)
     return RuleSet(tuple(sorted(by_id.values(), key=lambda r: r.id)), tuple(errors))
+
+
+def _clash(rule: Rule, by_id: Mapping[str, Rule], builtin_dirs: list[str]) -> RuleError | None:
+    """Why `rule` cannot join the rules loaded so far: its code is another rule's, or its id
+    is a rule's of the user's own files (replacing a built-in rule by its id is the way to
+    change one; two files of one id would leave one of them silently unused)."""
+    taken = next((r for r in by_id.values() if r.code == rule.code and r.id != rule.id), None)
+    if taken is not None:
+        return RuleError(rule.path, rule.id, "id", f"code {rule.code} is already {taken.id}'s ({taken.path}); "
+                         f"give it another code, or {taken.id}'s id to replace that rule")
+    same = by_id.get(rule.id)
+    if same is not None and not any(_inside(same.path, d) for d in builtin_dirs):
+        return RuleError(rule.path, rule.id, "id", f"{same.path} has a rule of this id too: one of them would "
+                         "not be used")
+    return None
+
+
+def _inside(path: str, d: str) -> bool:
+    return os.path.abspath(path).startswith(os.path.abspath(d) + os.sep)
+
+
+def _dangling(by_id: dict[str, Rule]) -> list[RuleError]:
+    """Rules whose `explains` or `overrides` name a rule that is not loaded, or whose
+    `explains` lead back to themselves (each finding would stand only as the other's
+    symptom): each such rule is taken out, with its error."""
+    errors = []
+    codes = {r.code for r in by_id.values()}
+    for rule in list(by_id.values()):
+        field = "explains" if set(rule.explains) - codes else "overrides" if set(rule.overrides) - codes else None
+        if field is not None:
+            unknown = sorted(set(getattr(rule, field)) - codes)
+            errors.append(RuleError(rule.path, rule.id, field, f"no rule {', '.join(unknown)} is loaded"))
+            del by_id[rule.id]
+    by_code = {r.code: r for r in by_id.values()}
+    for rule in list(by_id.values()):
+        if rule.id in by_id and (loop := _explains_loop(rule.code, by_code)):
+            errors.append(RuleError(rule.path, rule.id, "explains", f"the rules explain each other in a loop "
+                                    f"({' -> '.join(loop)}): each finding would stand only as the other's symptom"))
+            for code in loop:
+                by_id.pop(by_code[code].id, None)
+    return errors
+
+
+def _explains_loop(start: str, by_code: Mapping[str, Rule]) -> list[str] | None:
+    """The codes of a path of `explains` from `start` back to it, or None."""
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while stack:
+        code, path = stack.pop()
+        for nxt in by_code[code].explains if code in by_code else ():
+            if nxt == start:
+                return path + [start]
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, path + [nxt]))
+    return None
 
 
 def _yaml_files(d: str) -> list[str]:

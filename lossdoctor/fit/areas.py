@@ -61,6 +61,12 @@ class Eta:
         out: np.ndarray = self._s1[np.asarray(steps, int)]
         return out
 
+    @property
+    def moving(self) -> int:
+        """The steps before the LR reaches 0 for good: len(e) where it never does."""
+        nonzero = np.flatnonzero(self.e != 0)
+        return int(nonzero[-1]) + 1 if len(nonzero) else 0
+
     def drops(self) -> np.ndarray:
         """(n_blocks, block) drop_t, padded with zeros to whole blocks."""
         if self._drops is None:
@@ -118,9 +124,11 @@ class Annealing:
         return out
 
     def at(self, steps: np.ndarray) -> np.ndarray:
-        """(K, len(steps)) S2 at `steps`."""
-        steps = np.asarray(steps, int)
+        """(K, len(steps)) S2 at `steps`. A step at LR 0 updates no weight, so from the first
+        of the steps at LR 0 that end the schedule, S2 stays where it was: the annealing's
+        delayed gain is realised only by steps that move the weights."""
         e = self.eta.e
+        steps = np.minimum(np.asarray(steps, int), self.eta.moving)
         out = np.zeros((len(self.lams), len(steps)))
         pos = steps > 0
         if pos.any():
