@@ -327,3 +327,55 @@ def test_an_is_comparison_says_what_to_write_instead():
     with pytest.raises(ExprError, match=r"the operator `is` is not allowed \(a value the run does not show: "
                                          r"not known\(name\)"):
         compile_expr("steps_done is None", {"steps_done"})
+
+
+def test_a_key_written_twice_is_a_load_error_at_its_second_line(tmp_path, yaml_loader):
+    err = _only_error(tmp_path, GOOD + 'when: "max_iters < 5"\n')
+    assert "the key 'when' is written twice" in err.reason
+
+
+def test_two_files_of_one_rule_id_are_an_error_naming_both(tmp_path):
+    d = tmp_path / "user"
+    d.mkdir()
+    (d / "a.yaml").write_text(GOOD)
+    (d / "b.yaml").write_text(GOOD.replace("max_iters < 100", "max_iters < 50"))
+    rules = load_rules([str(d)])
+    assert [(e.path, e.field) for e in rules.errors] == [(str(d / "b.yaml"), "id")]
+    assert str(d / "a.yaml") in rules.errors[0].reason
+    # a built-in rule's id, given in a file of one's own, replaces it: no error
+    own = tmp_path / "own"
+    own.mkdir()
+    with open(BUILTIN.get("LD101").path, encoding="utf-8") as f:
+        ld101 = f.read()
+    (own / "mine.yaml").write_text(ld101.replace("min_z: 2.0", "min_z: 3.0"))
+    replaced = load_rules([str(own)])
+    assert not replaced.errors and replaced.get("LD101").params["min_z"] == 3.0
+
+
+@pytest.mark.parametrize(("edits", "field", "why"), [
+    ({"a.yaml": "explains: [XX999]\n"}, "explains", "no rule XX999 is loaded"),
+    ({"a.yaml": "overrides: [XX999]\n"}, "overrides", "no rule XX999 is loaded"),
+    ({"a.yaml": "explains: [XY002]\n", "b.yaml": "explains: [XY001]\n"}, "explains", "explain each other in a loop"),
+])
+def test_explains_and_overrides_name_loaded_rules_without_a_loop(tmp_path, edits, field, why):
+    d = tmp_path / "user"
+    d.mkdir()
+    (d / "a.yaml").write_text(GOOD + edits.get("a.yaml", ""))
+    (d / "b.yaml").write_text(GOOD.replace("XY001-demo", "XY002-other") + edits.get("b.yaml", ""))
+    rules = load_rules([str(d)])
+    assert len(rules.errors) == 1 and rules.errors[0].field == field and why in rules.errors[0].reason
+    assert rules.get("XY001-demo") is None  # the rule in error is not used
+
+
+def test_analyze_stops_at_a_rule_that_does_not_load(tmp_path):
+    from conftest import FIXTURES, run_cli
+    log = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
+    d = tmp_path / "user"
+    d.mkdir()
+    (d / "typo.yaml").write_text(GOOD.replace("max_iters < 100", "max_iter < 100"))
+    code, out, err = run_cli("analyze", log, "--rules", str(d), "--fail-on", "error", "--format", "json")
+    assert code == 2 and out == "" and "unknown name 'max_iter'" in err and str(d / "typo.yaml") in err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, out, err = run_cli("analyze", log, "--rules", str(empty))
+    assert code == 2 and "no rule files (*.yaml) in it" in err
