@@ -41,6 +41,16 @@ def test_the_compile_crash_log_gets_its_fix_first() -> None:
     finding = analyze([str(log)]).diagnoses[0].findings[0]
     assert finding.rule == "LD1701-compile-crash" and finding.flags == "--compile=False"
     assert "BackendCompilerFailed" in finding.message
+    assert "may have it already" not in finding.advice  # a compile failure shows compile was on
+
+
+def test_a_compile_failure_shows_compile_was_on(tmp_path) -> None:
+    import lossdoctor
+    p = tmp_path / "train.log"
+    p.write_text("Traceback (most recent call last):\n  File \"train.py\", line 1, in <module>\n"
+                 "torch._dynamo.exc.BackendCompilerFailed: backend='inductor' raised:\n")
+    fact = lossdoctor.compute_facts(lossdoctor.load(str(p)))["compile"]
+    assert fact.value is True and fact.status == "inferred"
 
 
 @pytest.mark.parametrize("line, kind", [

@@ -58,7 +58,17 @@ gradient_accumulation_steps = _setting("gradient_accumulation_steps", "")
 eval_iters = _setting("eval_iters", "batches")  # batch_size rows each
 eval_interval = _setting("eval_interval", "steps")
 device = _setting("device", "")
-compile_ = _setting("compile", "")  # `compile` would shadow the builtin
+def compile_(ctx: Context) -> Fact:  # `compile` would shadow the builtin
+    """config: compile; where the log does not show it, True when the run ended in a
+    torch.compile failure (inferred: only a compiled model fails there)."""
+    fact = config_fact(ctx, "compile", "compile", "")
+    if fact.known or ctx.fact("failure_kind").value != "compile":
+        return fact
+    return Fact("compile", True, "", "inferred", "log: the run ended in a torch.compile failure",
+                "inferred: only a compiled model fails in torch.compile")
+
+
+compile_.__name__ = compile_.__qualname__ = "compile"
 # trainers whose scripts always build a fresh model (no init option)
 FROM_SCRATCH = ("modded-nanogpt", "build-nanogpt")
 
