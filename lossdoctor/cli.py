@@ -133,8 +133,9 @@ def _add_analyze(sub: Subparsers) -> None:
                        help="read runs and report their config, curves, facts and findings; with two "
                             "or more runs, why the worse one is worse (compare: the same)",
                        epilog=EPILOG, formatter_class=RawWholeWords)
-    a.add_argument("paths", nargs="*", metavar="PATH",
-                   help="nanoGPT log, ckpt.pt, or run directory (default: logs and out*/ run directories here)")
+    a.add_argument("paths", nargs="*", metavar="PATH", type=args_mod.input_path,
+                   help="a training log (any format read; - for stdin), ckpt.pt, or run directory (default: logs "
+                        "and out*/ run directories here)")
     a.add_argument("--format", choices=("rich", "plain", "json", "markdown"), default=None,
                    help="output format (default: rich on a terminal, plain otherwise)")
     _add_input_format(a)
@@ -164,7 +165,7 @@ def _add_extrapolate(sub: Subparsers) -> None:
                        epilog="scenarios: rerun (fresh run with --max_iters=N --lr_decay_iters=N), resume "
                               "(--init_from=resume with the new schedule), constant (resume at min_lr), "
                               "custom (--schedule)", formatter_class=WholeWords)
-    x.add_argument("path", metavar="LOG|CKPT|DIR")
+    x.add_argument("path", metavar="LOG|CKPT|DIR", type=args_mod.input_path)
     x.add_argument("--to", type=args_mod.positive_int, required=True, metavar="N", help="target step")
     _add_input_format(x)
     x.add_argument("--level", type=float, default=0.8, help="interval level (default 0.8)")

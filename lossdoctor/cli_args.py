@@ -153,6 +153,7 @@ def plot_file(text: str) -> str:
 
 
 MIN_WIDTH = 40  # columns: below this the report's tables cannot show their columns
+MAX_WIDTH = 1000  # columns: past this a line is padding, not layout (a typo's extra zeros)
 
 
 def width(text: str) -> int:
@@ -160,4 +161,18 @@ def width(text: str) -> int:
     x = positive_int(text)
     if x < MIN_WIDTH:
         raise argparse.ArgumentTypeError(f"must be at least {MIN_WIDTH} columns: {text}")
+    if x > MAX_WIDTH:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_WIDTH:,} columns: {text}")
     return x
+
+
+STDIN = "/dev/stdin"
+
+
+def input_path(text: str) -> str:
+    """A log's path; `-` is the standard input (`train.py ... | lossdoctor analyze -`)."""
+    if text == "-":
+        if not os.path.exists(STDIN):
+            raise argparse.ArgumentTypeError("- (stdin) is not readable as a file here: give the log's path")
+        return STDIN
+    return text

@@ -49,9 +49,13 @@ def cmd_rules(args: argparse.Namespace) -> int:
     if action == "list":
         console(args).print(render_rule_list(list(rules.rules)))
         return EXIT_OK
-    rule = rules.get(args.rule)
-    if rule is None:
+    found = rules.matching(args.rule)
+    if len(found) > 1:
+        raise UsageError(f"rules show: {args.rule!r} is the name of {', '.join(r.id for r in found)}: give an id "
+                         "or a code")
+    if not found:
         raise UsageError(f"rules show: no rule {args.rule!r} (see lossdoctor rules list)")
+    rule = found[0]
     console(args).print(render_rule(rule))
     return EXIT_OK
 

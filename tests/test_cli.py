@@ -323,3 +323,26 @@ def test_an_event_text_cut_in_the_table_says_so(tmp_path):
                  "UserWarning: " + "word " * 40 + "END\n")
     code, out, err = run_cli("analyze", str(p), "-v", "--format", "plain", "--width", "300")
     assert "UserWarning: word" in out and "…" in out and "END" not in out
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/stdin"), reason="needs /dev/stdin")
+def test_dash_reads_the_log_from_stdin():
+    log = (FIXTURES / "nanogpt" / "cpu_small" / "train.log").read_bytes()
+    r = subprocess.run([sys.executable, "-m", "lossdoctor", "analyze", "-", "--format", "json"], input=log,
+                       capture_output=True)
+    assert r.returncode in (0, 1) and json.loads(r.stdout)["runs"][0]["facts"]["steps_done"] == 301
+
+
+def test_a_width_past_the_bound_is_a_usage_error():
+    code, out, err = run_cli("analyze", str(FIXTURES / "nanogpt" / "cpu_small"), "--width", "100000")
+    assert code == 2 and "must be at most 1,000 columns" in err and out == ""
+
+
+def test_rules_show_names_the_rules_a_shared_name_could_mean(tmp_path):
+    from conftest import DEMO_RULE
+    (tmp_path / "a.yaml").write_text(DEMO_RULE)
+    (tmp_path / "b.yaml").write_text(DEMO_RULE.replace("XY001-demo", "XY002-demo"))
+    code, out, err = run_cli("rules", "show", "demo", "--rules", str(tmp_path))
+    assert code == 2 and "XY001-demo, XY002-demo" in err
+    assert run_cli("rules", "show", "XY002", "--rules", str(tmp_path))[0] == 0
+

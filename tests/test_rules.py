@@ -125,6 +125,10 @@ def test_flags_are_checked_against_nanogpt_config_keys_and_types():
         compile_flags("--dropout=0", set())  # nanoGPT's configurator asserts the type
     with pytest.raises(TemplateError, match="--key=value"):
         compile_flags("--max_iters 5000", set())
+    with pytest.raises(TemplateError, match="train.py takes float32, bfloat16, float16"):
+        compile_flags("--dtype=float64", set())  # train.py's ptdtype lookup has these three
+    with pytest.raises(TemplateError, match="given twice"):
+        compile_flags("--max_iters=5 --max_iters=6", set())
     f = compile_flags("--max_iters={n} --lr_decay_iters={n} --learning_rate={lr} --dropout={d}", {"n", "lr", "d"})
     assert f.render({"n": 5000.0, "lr": 1, "d": 0.2}) == \
         "--max_iters=5000 --lr_decay_iters=5000 --learning_rate=1.0 --dropout=0.2"

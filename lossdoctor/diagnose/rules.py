@@ -138,11 +138,16 @@ class RuleSet:
     errors: tuple[RuleError, ...] = ()
 
     def get(self, key: str) -> Rule | None:
-        """A rule by its id, its code (LD101) or its name (still-improving)."""
-        for r in self.rules:
-            if key in (r.id, r.code, r.id.split("-", 1)[1]):
-                return r
-        return None
+        """A rule by its id, its code (LD101) or its name (still-improving); None where
+        none has it, or where the name is several rules' (matching() says whose)."""
+        found = self.matching(key)
+        return found[0] if len(found) == 1 else None
+
+    def matching(self, key: str) -> tuple[Rule, ...]:
+        """The rules whose id, code or name is `key`: an id or code is one rule's, a name
+        may be several's."""
+        exact = tuple(r for r in self.rules if key in (r.id, r.code))
+        return exact or tuple(r for r in self.rules if r.id.split("-", 1)[1] == key)
 
 
 def builtin_dir() -> str:
@@ -246,8 +251,10 @@ def _explains_loop(start: str, by_code: Mapping[str, Rule]) -> list[str] | None:
 
 def _yaml_files(d: str) -> list[str]:
     out = []
-    for root, _, files in os.walk(d):
-        out += [os.path.join(root, f) for f in files if f.endswith((".yaml", ".yml"))]
+    for root, dirs, files in os.walk(d):
+        dirs[:] = [x for x in dirs if not x.startswith(".")]  # an editor's or VCS's own files
+        out += [os.path.join(root, f) for f in files
+                if f.lower().endswith((".yaml", ".yml")) and not f.startswith(".")]
     return out
 
 

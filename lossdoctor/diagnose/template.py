@@ -33,7 +33,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..nanogpt import KEY_TYPES, NANOGPT_DEFAULTS, NANOGPT_KEYS, accepts, configurator_value
+from ..nanogpt import DTYPES, KEY_TYPES, NANOGPT_DEFAULTS, NANOGPT_KEYS, accepts, configurator_value
 from .limits import MAX_FORMAT_SIZE, MAX_TEMPLATE_CHARS, shorten
 
 _FORMATTER = string.Formatter()
@@ -223,7 +223,7 @@ def compile_flags(source: str, known: Collection[str]) -> Flags:
         raise TemplateError(f"expected text, got {type(source).__name__}")
     if len(source) > MAX_TEMPLATE_CHARS:
         raise TemplateError(f"flags of {len(source):,} characters: longer than the {MAX_TEMPLATE_CHARS:,} allowed")
-    words = []
+    words: list[tuple[str, Template]] = []
     for word in source.split():
         if not word.startswith("--") or "=" not in word:
             raise TemplateError(f"{word!r} is not a --key=value flag (nanoGPT's configurator takes "
@@ -232,6 +232,8 @@ def compile_flags(source: str, known: Collection[str]) -> Flags:
         if key not in NANOGPT_KEYS:
             hint = " (resuming is --init_from=resume)" if key == "resume" else ""
             raise TemplateError(f"--{key} is not a nanoGPT config key{hint}")
+        if any(k == key for k, _ in words):
+            raise TemplateError(f"--{key} is given twice: the configurator would keep the last")
         tmpl = compile_template(value, known)
         if not tmpl.names:
             nanogpt_value(key, value, strict=True)  # a literal: exactly as the user will type it
@@ -247,6 +249,8 @@ def nanogpt_value(key: str, text: str, strict: bool = False) -> str:
     TemplateError otherwise."""
     want = KEY_TYPES[key]
     value = configurator_value(text)
+    if key == "dtype" and value not in DTYPES:  # train.py's ptdtype has these three alone
+        raise TemplateError(f"--dtype={shorten(text, 60)}: train.py takes {', '.join(DTYPES)}")
     if accepts(key, value):
         return text
     if not strict and want is float and type(value) is int and abs(value) < 2**1023:  # float() would overflow
