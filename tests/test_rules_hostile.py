@@ -379,3 +379,15 @@ def test_analyze_stops_at_a_rule_that_does_not_load(tmp_path):
     empty.mkdir()
     code, out, err = run_cli("analyze", log, "--rules", str(empty))
     assert code == 2 and "no rule files (*.yaml) in it" in err
+
+
+def test_a_rules_list_keeps_its_rules_that_load(tmp_path):
+    d = tmp_path / "user"
+    d.mkdir()
+    good = GOOD.replace("XY001-demo", "XY002-fine")
+    bad = GOOD.replace("max_iters < 100", "max_iter < 100")
+    indent = lambda text: "  - " + text.replace("\n", "\n    ").rstrip() + "\n"  # noqa: E731
+    (d / "both.yaml").write_text("rules:\n" + indent(bad) + indent(good))
+    rules = load_rules([str(d)])
+    assert rules.get("XY002-fine") is not None and rules.get("XY001-demo") is None
+    assert len(rules.errors) == 1 and rules.errors[0].rule == "XY001-demo"

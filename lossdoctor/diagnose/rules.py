@@ -181,13 +181,16 @@ def load_rules(dirs: list[str] | None = None, *, builtin: bool = True,
             raise UsageError(f"{d}: no rule files (*.yaml) in it")
         for path in files:
             try:
-                for rule in load_rule_file(path, fact_names):
-                    if (error := _clash(rule, by_id, builtin_dirs)) is not None:
-                        errors.append(error)
-                        continue
-                    by_id[rule.id] = rule
+                loaded, failed = load_rule_file_all(path, fact_names)
             except RuleError as e:
                 errors.append(e)
+                continue
+            errors += failed
+            for rule in loaded:
+                if (error := _clash(rule, by_id, builtin_dirs)) is not None:
+                    errors.append(error)
+                    continue
+                by_id[rule.id] = rule
     if references:  # (off where the built-in rules, which they may name, are not loaded)
         errors += _dangling(by_id)
     return RuleSet(tuple(sorted(by_id.values(), key=lambda r: r.id)), tuple(errors))
@@ -258,11 +261,22 @@ def _yaml_files(d: str) -> list[str]:
     return out
 
 
-_PARSED: dict[tuple[str, int, int, frozenset[str]], list[Rule]] = {}  # (path, mtime_ns, size, facts)
+# (path, mtime_ns, size, facts) -> (rules, errors)
+_PARSED: dict[tuple[str, int, int, frozenset[str]], tuple[list[Rule], list[RuleError]]] = {}
 
 
 def load_rule_file(path: str, fact_names: Collection[str]) -> list[Rule]:
-    """The rules of one file; parsed once per version of the file (Rules are frozen)."""
+    """The rules of one file; RuleError for the file, or for its first rule that does not load."""
+    rules, errors = load_rule_file_all(path, fact_names)
+    if errors:
+        raise errors[0]
+    return rules
+
+
+def load_rule_file_all(path: str, fact_names: Collection[str]) -> tuple[list[Rule], list[RuleError]]:
+    """The rules of one file that load, and the errors of those that do not (a `rules:` list
+    with one bad rule keeps the others); parsed once per version of the file (Rules are
+    frozen). RuleError where the file itself cannot be read."""
     try:
         st = os.stat(path)
     except OSError as e:
@@ -272,12 +286,13 @@ def load_rule_file(path: str, fact_names: Collection[str]) -> list[Rule]:
     key = (os.path.abspath(path), st.st_mtime_ns, st.st_size, frozenset(fact_names))
     if key not in _PARSED:
         _PARSED[key] = _parse_rule_file(path, fact_names)
-    return list(_PARSED[key])
+    rules, errors = _PARSED[key]
+    return list(rules), list(errors)
 
 
-def _parse_rule_file(path: str, fact_names: Collection[str]) -> list[Rule]:
-    """The rules of the file at `path`; RuleError for the file, or for the first rule that
-    does not load."""
+def _parse_rule_file(path: str, fact_names: Collection[str]) -> tuple[list[Rule], list[RuleError]]:
+    """The rules of the file at `path` that load, and each other rule's error; RuleError for
+    the file."""
     try:
         doc = read_yaml(path)  # bounded: size, UTF-8, python tags, depth, aliases (limits.py)
     except Unreadable as e:
@@ -287,7 +302,13 @@ def _parse_rule_file(path: str, fact_names: Collection[str]) -> list[Rule]:
     items = doc if isinstance(doc, list) else [doc]
     if not items or not all(isinstance(i, dict) for i in items):
         raise RuleError(path, None, None, "expected a rule (a mapping) or `rules:` with a list of them")
-    return [_parse_guarded(i, path, fact_names) for i in items]
+    rules, errors = [], []
+    for item in items:
+        try:
+            rules.append(_parse_guarded(item, path, fact_names))
+        except RuleError as e:
+            errors.append(e)
+    return rules, errors
 
 
 def _parse_guarded(raw: dict[str, Any], path: str, fact_names: Collection[str]) -> Rule:
