@@ -587,7 +587,7 @@ def test_a_better_run_at_a_constant_lr_gets_an_lr_schedule_share(tmp_path):
     assert "a constant LR of" in share.method and share.delta_val != 0.0
     same = _analysis(DIAG / "healthy_tiny", tmp_path / "train.log").comparison  # equal lengths: inside the run
     assert "LR schedule" not in {a.cause for a in same.attribution}
-    rest = next(a for a in same.attribution if a.cause == "model size")
+    rest = next(a for a in same.attribution if a.cause == "model size and LR schedule")  # the label says so too
     assert "it also holds the share of decay_lr, which could not be estimated" in rest.method
 
 
@@ -934,3 +934,17 @@ def test_the_model_size_factor_is_the_better_runs_term_over_the_worse_runs():
     an = _analysis(ROOT / "fixtures" / "lossdoctor_train" / "readme_cpu_2000", FIXTURES / "long" / "d3w96h4-5000")
     rest = next(a for a in an.comparison.attribution if "model size" in a.cause)
     assert "0.34M instead of 0.80M parameters multiplies the model-size term of the loss by 1.34" in rest.method
+
+
+def test_a_config_share_that_holds_the_length_says_so_in_its_label(tmp_path):
+    from lossdoctor.compare.attribute import config_rest
+    from lossdoctor.compare.results import KeyDiff
+    an = _analysis(DIAG / "healthy_small", DIAG / "healthy_small")
+    from lossdoctor.compare.sides import Side
+    side = Side.of(an.runs[0], an.facts[0], "val", float(an.facts[0].value("final_val")))
+    diff = (KeyDiff("dropout", 0.0, 0.2, "override", "override", "learning"),
+            KeyDiff("max_iters", 300, 5000, "override", "override", "learning"))
+    cause = config_rest(side, side, diff, 0.5, 0.01, steps=[])
+    assert cause is not None and cause.cause == "regularization and training length"
+    assert "also holds the share of max_iters" in cause.method
+

@@ -234,7 +234,10 @@ def config_rest(a: Side, b: Side, diff: tuple[KeyDiff, ...], rest: float, w: flo
     hidden = hidden_keys(diff)
     unseen = (f"; {len(hidden)} learning keys one log does not show ({', '.join(hidden)}) may hold part of it"
               if hidden else "")
-    return Cause(rest_name({d.key for d in learning}), rest, (rest - w, rest + w),
+    name = rest_name({d.key for d in learning})
+    if missed:  # the label says what the share holds besides: the length or schedule not estimated
+        name = name.replace(" and ", ", ") + (" and training length" if "max_iters" in missed else " and LR schedule")
+    return Cause(name, rest, (rest - w, rest + w),
                  f"the rest {at}, on the keys that differ ({keys}){unseen}{left}; two runs "
                  f"cannot split it between them: runs that change one key at a time can (`lossdoctor verify` "
                  f"with both runs trains them, one key at a time over seeds){size}")
