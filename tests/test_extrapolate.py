@@ -897,3 +897,9 @@ def test_steps_at_lr_0_add_no_annealing_gain():
     assert np.all(s2[:, 2:] == s2[:, [1]]) and np.all(s2[:, 1] > s2[:, 0])
     ramp = Annealing(Eta(np.linspace(1.0, 0.1, 1000)), np.array([0.99])).at(np.array([500, 1000]))
     assert ramp[0, 1] > ramp[0, 0]  # an LR above 0 keeps realising it
+
+
+def test_a_short_run_left_off_the_reference_runs_is_told_its_length_may_be_why():
+    from lossdoctor.fit.notes import reference_dropped
+    assert "a run of 300 steps, shorter than the 800" in reference_dropped(0.103, 300)
+    assert reference_dropped(0.103, 2000).endswith("other data or code?; fitted without them")

@@ -203,9 +203,7 @@ class Extrapolator:
                           reference.offset(val.post.predict_u(va.at.u).mean, va.y) if val else None)
             worst = max(abs(v) for v in off if v is not None)
             if worst > reference.TOLERANCE:
-                notes.append(f"the run's points lie {worst:.3f} nats off the reference runs of its config "
-                             f"({reference.SOURCE}; tolerance {reference.TOLERANCE}): other data or code? "
-                             "fitted without them")
+                notes.append(notes_mod.reference_dropped(worst, obs.points.last))
                 joined = joined[:-1]
                 train, val = fit_both(joined)
             else:

@@ -151,3 +151,15 @@ def epochs_notes(run: Run, to: int, last: int, per_step: float | None, cal: Cali
                      "backtests found the predictions 0.000 to 0.033 too optimistic, inside their intervals "
                      "(docs/benchmarks.md, \"Repetition runs\")")
     return [f"step {to:,} is {epochs:.1f} epochs of the training data: " + "; ".join(parts)] if parts else []
+
+
+def reference_dropped(worst: float, last: int) -> str:
+    """Why the reference runs were left out of a run of their config: its points lie `worst`
+    nats off the joint fit, which a run shorter than the tolerance was measured from may do
+    by its early steps alone."""
+    from . import reference
+    why = (f"a run of {last:,} steps, shorter than the {reference.MEASURED_FROM:,} the tolerance was measured "
+           "from (its early steps lie off a fit of longer runs), or other data or code"
+           if last < reference.MEASURED_FROM else "other data or code?")
+    return (f"the run's points lie {worst:.3f} nats off the reference runs of its config ({reference.SOURCE}; "
+            f"tolerance {reference.TOLERANCE}): {why}; fitted without them")
