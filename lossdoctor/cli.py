@@ -296,17 +296,19 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from .analysis import analyze
+    from .errors import UsageError
+    if args.paths.count(args_mod.STDIN) > 1:
+        raise UsageError("- (stdin) is given more than once: it holds one log")
+    if args.rules:  # a gate with a rule left out is no gate: the rules are checked before the runs are read
+        from .diagnose import load_rules
+        _no_rule_errors(load_rules(args.rules).errors)
     if args.plot:
         from .report.plot import check_path
         check_path(args.plot)
     peak = args_mod.peak_flops(args.peak_flops)
     result = analyze(args.paths or None, peak_flops=peak, dataset_tokens=args.dataset_tokens,
                      rules_dirs=args.rules, readers=_readers(args))
-    if result.rule_errors:  # a gate with a rule left out is no gate: fix the rule first
-        from .errors import UsageError
-        more = len(result.rule_errors) - 1
-        raise UsageError(f"{result.rule_errors[0]}" + (f" (and {more} more: `lossdoctor rules test DIR` lists "
-                                                       "them)" if more else ""))
+    _no_rule_errors(result.rule_errors)
     for why in result.skipped:
         print(f"lossdoctor: skipped {why}", file=sys.stderr)
     if args.plot:
@@ -349,7 +351,17 @@ def _console(args: argparse.Namespace) -> Console:
                        force_terminal=False if plain else None)
     if console.width < args_mod.MIN_WIDTH:  # a narrow pane or COLUMNS: the report needs its columns
         console.width = args_mod.MIN_WIDTH
+    console.width = min(console.width, args_mod.MAX_WIDTH)  # a COLUMNS with extra zeros: layout, not padding
     return console
+
+
+def _no_rule_errors(errors: Sequence[object]) -> None:
+    """A rule that does not load is an input error: the first, and how many more."""
+    if errors:
+        from .errors import UsageError
+        more = len(errors) - 1
+        raise UsageError(f"{errors[0]}" + (f" (and {more} more: `lossdoctor rules test DIR` lists them)"
+                                           if more else ""))
 
 
 def _cmd_extrapolate(args: argparse.Namespace) -> int:

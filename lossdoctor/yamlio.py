@@ -42,10 +42,10 @@ def _unique_keys(loader: Any, node: Any, deep: bool = False) -> Any:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-            key = key_node.value
+            key = loader.construct_object(key_node)  # the key as YAML reads it: `yes` is `true`, `0x10` is 16
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    "while reading a mapping", node.start_mark, f"the key {key!r} is written twice",
+                    "while reading a mapping", node.start_mark, f"the key {key_node.value!r} is written twice",
                     key_node.start_mark)
             seen.add(key)
     return super(type(loader), loader).construct_mapping(node, deep)

@@ -948,3 +948,33 @@ def test_a_config_share_that_holds_the_length_says_so_in_its_label(tmp_path):
     assert cause is not None and cause.cause == "regularization and training length"
     assert "also holds the share of max_iters" in cause.method
 
+
+
+def test_evidence_is_not_taken_from_a_better_run_that_is_no_fresh_run_of_the_config():
+    from lossdoctor.compare.reach import schedule_only
+    from lossdoctor.compare.results import KeyDiff
+    length = KeyDiff("max_iters", 1000, 2000, "override", "override", "learning")
+    assert schedule_only((length, KeyDiff("init_from", "resume", "scratch", "override", "override", "learning")))
+    assert not schedule_only((length, KeyDiff("init_from", "scratch", "gpt2", "override", "override", "learning")))
+    assert not schedule_only((length, KeyDiff("learning_rate", 1e-3, 2e-3, "override", "override", "learning")))
+
+
+def test_the_same_config_run_longer_is_told_the_rerun_not_its_own_flags_as_instead():
+    gt = ROOT / ".." / "shared" / "groundtruth"
+    if not (gt / "gt_T3000.log").exists():
+        pytest.skip("needs ../shared")
+    r = _analysis(gt / "gt_T1000.log", gt / "gt_T3000.log").comparison.to_reach
+    assert r.reachable and r.instead is None  # the better run's settings are the rerun's own flags
+
+
+def test_runs_on_other_data_are_no_evidence(tmp_path):
+    from lossdoctor.compare.sides import same_data
+    lines = (FIXTURES / "long" / "lr2e-3-2000" / "train.log").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("step 0:"))  # in the process's header
+
+    def with_vocab(where):
+        return "\n".join(lines[:at] + [f"found vocab_size = 65 (inside {where}/meta.pkl)"] + lines[at:]) + "\n"
+    (tmp_path / "a.log").write_text(with_vocab("data/shakespeare_char"))
+    (tmp_path / "b.log").write_text(with_vocab("data/other_char"))
+    an = _analysis(tmp_path / "a.log", tmp_path / "b.log")
+    assert not same_data(an.runs[0], an.runs[1]) and same_data(an.runs[0], an.runs[0])

@@ -903,3 +903,12 @@ def test_a_short_run_left_off_the_reference_runs_is_told_its_length_may_be_why()
     from lossdoctor.fit.notes import reference_dropped
     assert "a run of 300 steps, shorter than the 800" in reference_dropped(0.103, 300)
     assert reference_dropped(0.103, 2000).endswith("other data or code?; fitted without them")
+
+
+def test_the_fit_s_areas_stop_where_the_predictions_do_at_lr_0():
+    from lossdoctor.fit.areas import Annealing, Eta
+    from lossdoctor.fit.laws import areas
+    e = np.concatenate([np.linspace(1.0, 0.1, 500), np.zeros(500)])
+    f = areas(e, (0.99,))
+    steps = np.array([400, 500, 600, 1000])
+    assert np.allclose(f.s2[0.99][steps], Annealing(Eta(e), np.array([0.99])).at(steps)[0])

@@ -391,3 +391,26 @@ def test_a_rules_list_keeps_its_rules_that_load(tmp_path):
     rules = load_rules([str(d)])
     assert rules.get("XY002-fine") is not None and rules.get("XY001-demo") is None
     assert len(rules.errors) == 1 and rules.errors[0].rule == "XY001-demo"
+
+
+def test_keys_are_compared_as_yaml_reads_them(yaml_loader):
+    assert yamlio.safe_load("1: a\n'1': b\n") == {1: "a", "1": "b"}  # an int and a text: two keys
+    with pytest.raises(yaml.YAMLError, match="written twice"):
+        yamlio.safe_load("yes: a\ntrue: b\n")  # both are true
+
+
+def test_a_rules_folder_given_twice_loads_each_file_once(tmp_path):
+    d = tmp_path / "user"
+    d.mkdir()
+    (d / "a.yaml").write_text(GOOD)
+    rules = load_rules([str(d), str(d)])
+    assert not rules.errors and rules.get("XY001-demo") is not None
+
+
+def test_a_trainer_yaml_config_refuses_a_key_written_twice(tmp_path):
+    from lossdoctor.errors import UsageError
+    from lossdoctor.trainer.config import read_config_file
+    p = tmp_path / "c.yaml"
+    p.write_text("max_iters: 2000\nn_layer: 2\nmax_iters: 5\n")
+    with pytest.raises(UsageError, match="written twice"):
+        read_config_file(str(p))

@@ -337,8 +337,9 @@ def test_a_step_reports_its_own_time_without_the_eval(tmp_path, data, monkeypatc
         taken.append(s)
         t.evaluate(batches=1)
     assert [s.warmup for s in taken] == [True] * 5 + [False] * 2  # compile and warm-up: the first 5
-    # each step its own, whatever evaluate() (300 ms) ran between them
-    assert all(s.seconds * 1000 < base + 250 for s in taken if not s.warmup) and taken[0].tokens == 8 * 16
+    # each step its own, whatever evaluate() (300 ms) ran between them: were the eval counted, every
+    # step would carry it (the fastest one is compared, so that one stall of a busy machine does not fail it)
+    assert min(s.seconds * 1000 for s in taken if not s.warmup) < base + 250 and taken[0].tokens == 8 * 16
 
 
 def test_a_run_whose_evals_never_improve_still_leaves_a_checkpoint(tmp_path, data):

@@ -31,7 +31,7 @@ from .length import (
 )
 from .reach import Worse, schedule_only, target_name, to_reach
 from .results import Cause, KeyDiff, Reachable, ToReach
-from .sides import RESUMED_ORIGIN, Side, final
+from .sides import RESUMED_ORIGIN, Side, final, same_data
 
 if TYPE_CHECKING:
     from ..fit.extrapolate import Extrapolator
@@ -82,14 +82,23 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     config = config_rest(a, b, diff, rest, w, _rest_at(steps, fa, fb, bool(b.overfit)), steps)
     causes += [c for c in (device, config) if c is not None]
     unseen = not (ra.config.seen and rb.config.seen)
-    evidence = not unseen and schedule_only(diff)  # the better run is the worse run's config, run its way
+    # the better run is the worse run's config, run its way to its end, on the same data
+    evidence = not unseen and schedule_only(diff) and not b.overfit and same_data(ra, rb)
     if (isinstance(reach, Reachable) and reach.instead is not None and not (config and config.interval[0] > 0)
             and not evidence):
         reach = replace(reach, instead=None, instead_steps=None)  # the settings are not shown to cost the worse run
     if blind:
         notes.append(f"overfitting not compared: the {' and '.join(blind)} run's best val is unknown (its file "
                      "holds its final val only, as a summary row does), so both runs are taken at their ends")
-    return Attribution(tuple(causes), unexplained(diff, rest, w, unseen, steps, why), tuple(notes), reach)
+    rest_cause = unexplained(diff, rest, w, unseen, steps, why)
+    lo, hi = rest_cause.interval
+    estimated = [s for s in steps if not s.cause.by_construction and not s.observed]
+    if evidence and estimated and (lo > 0 or hi < 0) and not _missed(diff, steps):  # beyond the noise: the law's miss
+        rest_cause = replace(rest_cause, cause="unexplained (the law's shortfall)", method=(
+            "the runs differ only in length and schedule, so the better run shows what they are worth; the law's "
+            "shares of them, above, fall this far short of it (an extrapolation that misses, see "
+            "docs/benchmarks.md), or seed and eval noise"))
+    return Attribution(tuple(causes), rest_cause, tuple(notes), reach)
 
 
 def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
@@ -132,7 +141,7 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
     ev, it = a.run.curves()  # the lineage the fit reads, not an earlier run in the same file
     last = int(max(ev.step.max(initial=0), it.step.max(initial=0)))
     worse = Worse(last, a.run.config.trusted("init_from") == "resume", a.run.format.trainer == "nanogpt",
-                  a.run.config.seen and b.run.config.seen)
+                  a.run.config.seen and b.run.config.seen, same_data(a.run, b.run))
     return steps, notes, to_reach(fit, a.facts, b.facts, diff, b.start, target_name(bool(b.overfit)), worse)
 
 

@@ -44,8 +44,7 @@ def length_target(fa: Facts, fb: Facts) -> tuple[int, str] | None:
     tpi_b, steps_b, tok_b = fb.value("tokens_per_iter"), fb.value("steps_done"), fb.value("tokens_seen")
     if not tpi_a or not steps_a:
         return None
-    final_a = fa.value("final_step")
-    extra = steps_a - final_a if final_a is not None and 0 <= steps_a - final_a <= 1 else 0
+    extra = _extra(fa)
     if tok_b and tpi_b == tpi_a:
         to = int(round(tok_b / tpi_a)) - extra
         return to, f"tokens seen ({tok_a:,} -> {tok_b:,}: step {to:,} at {tpi_a:,} tokens per step)"
@@ -57,6 +56,12 @@ def length_target(fa: Facts, fb: Facts) -> tuple[int, str] | None:
     return to, f"number of steps ({steps_a:,} -> {steps_b or steps_a:,}; the better run's tokens are unknown)"
 
 
+def _extra(fa: Facts) -> int:
+    """The worse run's steps done past its last eval's step (nanoGPT: 1, the update after it)."""
+    steps, final = fa.value("steps_done"), fa.value("final_step")
+    return int(steps - final) if steps is not None and final is not None and 0 <= steps - final <= 1 else 0
+
+
 def tokens_target(fa: Facts, fb: Facts) -> tuple[int, str] | None:
     """The step at which the worse run has seen the better run's tokens, where both runs'
     tokens are known and their tokens per step differ (length_target's equal steps would
@@ -64,7 +69,7 @@ def tokens_target(fa: Facts, fb: Facts) -> tuple[int, str] | None:
     tpi_a, tok_a, tok_b = fa.value("tokens_per_iter"), fa.value("tokens_seen"), fb.value("tokens_seen")
     if not tpi_a or not tok_b or fb.value("tokens_per_iter") == tpi_a:
         return None
-    to = int(round(tok_b / tpi_a)) - 1  # an index, as the last eval's step
+    to = int(round(tok_b / tpi_a)) - _extra(fa)  # an index, as the worse run's last eval's step
     return to, (f"tokens seen ({tok_a:,} -> {tok_b:,}: step {to:,} at {tpi_a:,} tokens per step; at equal steps "
                 "the worse run would go past what the extrapolation measures)")
 

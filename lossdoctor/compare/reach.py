@@ -27,8 +27,9 @@ def schedule_only(diff: tuple[KeyDiff, ...]) -> bool:
     compare.sides). A better run that does is the worse run's config run its way, and what
     it reached is evidence, not an extrapolation."""
     learning = [d for d in diff if d.kind == "learning"]
-    return all(d.key == "init_from" or (d.key in SCHEDULE_SHAPE and d.other is not None and d.reference is not None)
-               for d in learning)
+    fresh = (None, "scratch", "resume")  # a model from scratch, run in one go or resumed (not GPT-2's weights)
+    return all((d.key == "init_from" and d.other in fresh and d.reference in fresh)
+               or (d.key in SCHEDULE_SHAPE and d.other is not None and d.reference is not None) for d in learning)
 
 
 class Worse(NamedTuple):
@@ -38,6 +39,7 @@ class Worse(NamedTuple):
     resumed: bool = False  # its last process resumed: its command needs --init_from=scratch for a fresh run
     nanogpt: bool = True  # its trainer takes nanoGPT's flags
     shown: bool = True  # both runs show their config: what differs is known
+    same_data: bool = True  # no data path either shows differs (sides.same_data)
 
 
 def target_name(overfit: bool) -> str:
@@ -81,22 +83,24 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
             if unflagged else "")
     if not flags:  # nothing to copy by flag: the keys without one are still named
         return replace(r, why=why)
-    same = worse.shown and schedule_only(diff)
+    same = worse.shown and worse.same_data and schedule_only(diff) and not at_best
     return replace(r, flags=" ".join(flags), why=why, same_config=same)
 
 
 def _instead(r: Reachable, fa: Facts, fb: Facts, flags: list[str], steps: int) -> Reachable:
     """`r`, with the better run's settings as what to do instead where they reached the
-    target in less compute than the longer rerun: its flops per step times the `steps` it
-    ran against the worse run's times `r.steps` (or, with either unknown, steps alone where
-    the two runs' steps cost the same: no model or batch key differs)."""
+    target in less compute than the longer rerun (strictly: at the same cost the rerun is
+    the simpler advice): its flops per step times the `steps` it ran against the worse
+    run's times `r.steps` (or, with either unknown, steps alone where the two runs' steps
+    cost the same: no model or batch key differs)."""
     per_a, per_b = fa.value("flops_per_iter"), fb.value("flops_per_iter")
     if per_a and per_b:
-        cheaper = per_b * steps <= per_a * r.steps
+        cheaper = per_b * steps < per_a * r.steps
     else:
         shape = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps")
-        cheaper = steps <= r.steps and all(fa.value(k) is not None and fa.value(k) == fb.value(k) for k in shape)
-    return replace(r, instead=" ".join(flags), instead_steps=steps) if cheaper else r
+        cheaper = steps < r.steps and all(fa.value(k) is not None and fa.value(k) == fb.value(k) for k in shape)
+    same = " ".join(flags) == r.flags  # the rerun itself: nothing instead
+    return replace(r, instead=" ".join(flags), instead_steps=steps) if cheaper and not same else r
 
 
 def _last_step(f: Facts) -> int | None:

@@ -62,6 +62,14 @@ def comparable(ra: Run, rb: Run, fa: Facts, fb: Facts) -> tuple[bool, str]:
     return True, ""
 
 
+def same_data(ra: Run, rb: Run) -> bool:
+    """Whether nothing the logs show of the runs' data differs: the dataset key and the file
+    the vocabulary was read from (nanoGPT's `found vocab_size = N (inside PATH)`)."""
+    da, db = ra.config.trusted("dataset"), rb.config.trusted("dataset")
+    va, vb = ra.header.vocab_source, rb.header.vocab_source
+    return not (da is not None and db is not None and da != db) and not (va and vb and va != vb)
+
+
 def data_unknown(ra: Run, rb: Run, fa: Facts, fb: Facts) -> str | None:
     """A note where a run shows neither its dataset nor its vocabulary (a CSV, a summary, a
     log without a header): the gap may be between data or tokenizers, not training. Two

@@ -172,6 +172,7 @@ def load_rules(dirs: list[str] | None = None, *, builtin: bool = True,
     by_id: dict[str, Rule] = {}
     errors: list[RuleError] = []
     builtin_dirs = [builtin_dir()] if builtin else []
+    read: set[str] = set()  # the files loaded, by real path
     for d in builtin_dirs + list(dirs or []):
         from ..errors import UsageError
         if not os.path.isdir(d):
@@ -180,6 +181,9 @@ def load_rules(dirs: list[str] | None = None, *, builtin: bool = True,
         if not files and d not in builtin_dirs:
             raise UsageError(f"{d}: no rule files (*.yaml) in it")
         for path in files:
+            if (real := os.path.realpath(path)) in read:  # a folder given twice, or inside another given
+                continue
+            read.add(real)
             try:
                 loaded, failed = load_rule_file_all(path, fact_names)
             except RuleError as e:

@@ -50,6 +50,8 @@ def areas(eta: np.ndarray, lams: Sequence[float] = LAMBDAS) -> Features:
     s1 = np.concatenate([[0.0], np.cumsum(eta)])
     drop = np.concatenate([[0.0], eta[:-1] - eta[1:]])  # (N,) eta_{t-1} - eta_t
     m = momentum(drop, np.asarray(lams, float))  # (N, K)
+    nonzero = np.flatnonzero(eta != 0)
+    m[int(nonzero[-1]) + 1 if len(nonzero) else 0:] = 0.0  # steps at LR 0 for good realise no gain (areas.Eta)
     return Features(s1, {lam: np.concatenate([[0.0], np.cumsum(m[:, k])]) for k, lam in enumerate(lams)})
 
 

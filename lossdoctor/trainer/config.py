@@ -94,8 +94,10 @@ def read_config_file(path: str) -> tuple[dict[str, Any], str]:
         raise UsageError(f"{path}: cannot read config file: {e.strerror or e}") from None
     if path.endswith((".yaml", ".yml")):
         import yaml
+
+        from ..yamlio import safe_load
         try:
-            data = yaml.safe_load(text)
+            data = safe_load(text)  # a key written twice is an error, not the last value silently
         except yaml.YAMLError as e:
             raise UsageError(f"{path}: not valid YAML: {e}") from None
         if data is None:
