@@ -414,3 +414,15 @@ def test_a_trainer_yaml_config_refuses_a_key_written_twice(tmp_path):
     p.write_text("max_iters: 2000\nn_layer: 2\nmax_iters: 5\n")
     with pytest.raises(UsageError, match="written twice"):
         read_config_file(str(p))
+
+
+def test_a_when_that_is_no_test_and_a_true_compared_by_size_are_not_applicable():
+    from lossdoctor.diagnose.engine import check
+    from lossdoctor.diagnose.rules import parse_rule
+    numeric = parse_rule(yaml.safe_load(_with(WHEN, 'when: "max_iters"')), "r.yaml", FACTS)
+    out = check(numeric, {"max_iters": 10})
+    assert isinstance(out, NotApplicable) and "not true or false" in out.reason
+    flag = parse_rule(yaml.safe_load(GOOD.replace("max_iters < 100", "max_iters < limit") + "params: {limit: yes}\n"),
+                      "r.yaml", FACTS)
+    out = check(flag, {"max_iters": 10})
+    assert isinstance(out, NotApplicable) and "a true/false value is no number" in out.reason

@@ -177,6 +177,8 @@ def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
         return NotApplicable(rule.id, why_not.get(m.name) or _why_missing(m.name, facts))
     except EvalError as e:
         return NotApplicable(rule.id, f"cannot evaluate: {e}")
+    if not isinstance(fired, bool):  # `when: "steps_done"` would fire on any number but 0
+        return NotApplicable(rule.id, f"cannot evaluate: when gave {type(fired).__name__} {fired!r}, not true or false")
     if not fired:
         return None
     units = {n: f.unit for n, f in facts.items()} if facts is not None else {}

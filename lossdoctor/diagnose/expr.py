@@ -62,6 +62,7 @@ _CMPOPS: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
     ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
     ast.Eq: operator.eq, ast.NotEq: operator.ne,
     ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b}
+_ORDER = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)  # compared by size
 _UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
     ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}
 
@@ -260,6 +261,9 @@ def _eval(node: ast.AST, v: Mapping[str, Any]) -> Any:
         for op, comp in zip(node.ops, node.comparators, strict=True):
             right = (tuple(_eval(e, v) for e in comp.elts) if isinstance(comp, (ast.Tuple, ast.List))
                      else _eval(comp, v))
+            if type(op) in _ORDER and isinstance(left, bool) != isinstance(right, bool):  # True < 5 holds in Python
+                raise EvalError(f"{left!r} and {right!r} compared by size: a true/false value is no number "
+                                "(a param written yes or no?)")
             if not _CMPOPS[type(op)](left, right):
                 return False
             left = right
