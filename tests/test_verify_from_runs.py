@@ -106,3 +106,18 @@ def test_no_hardware_experiment_from_a_device_the_log_does_not_show() -> None:
     runs = (cpu, headerless)
     plan = plan_from_runs(Analysis(runs, tuple(compute_facts(r) for r in runs)), "cpu")
     assert not any(e.id.startswith("hardware") for e in plan.experiments)
+
+
+def test_the_gap_tries_the_heads_with_the_width_where_alone_they_would_not_divide(tmp_path) -> None:
+    # the README CPU config (4 heads, width 128) against the GPU config (6 heads, width 384):
+    # 6 heads on a width of 128 is no model nanoGPT builds, so heads and width go together
+    cpu = (FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log").read_text()
+    gpu = cpu.replace("n_head: 4", "n_head: 6").replace("n_embd: 128", "n_embd: 384")
+    assert gpu != cpu
+    (tmp_path / "gpu.log").write_text(gpu.replace("val loss 1.8857", "val loss 1.7000"))
+    (tmp_path / "cpu.log").write_text(cpu)
+    plan = plan_from_runs(analyze([str(tmp_path / "cpu.log"), str(tmp_path / "gpu.log")]), "cpu")
+    gap = {e.id: e.treatment for e in plan.experiments if e.id.startswith("gap-")}
+    assert gap == {"gap-n_embd-n_head": ("--n_embd=384", "--n_head=6")}
+    for flags in gap.values():  # every arm is a model the trainer builds
+        resolve(args=list(flags), base=plan.base)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 from ..analysis import Analysis
 from ..diagnose.engine import Finding
@@ -161,25 +161,50 @@ def _from_gap(analysis: Analysis, base: TrainConfig) -> Sequence[Experiment]:
     c = analysis.comparison
     if c is None or c.gap is None:
         return ()
-    out = []
     first_is_worse = c.other == 0
     keys = {d.key for d in c.diff}
+    changes: dict[str, Any] = {}
     for d in c.diff:
         if d.kind != "learning" or d.key not in defaults() or d.key in ("device", "dtype", "compile"):
             continue
         if d.key == "lr_decay_iters" and "max_iters" in keys:
             continue  # changed with max_iters, in its experiment
         value = d.reference if first_is_worse else d.other
-        if value is None or value == base.values.get(d.key):
-            continue
-        flag = f"--{d.key}={value}"
-        # a longer run keeps its schedule whole, as nanoGPT's configs set both keys together
-        extra = (f"--lr_decay_iters={value}",) if d.key == "max_iters" and base["decay_lr"] else ()
-        direction: Direction = "lower" if first_is_worse else "higher"
-        rec = (f"gap: {d.key} {base.values.get(d.key)} -> {value} (the {'better' if first_is_worse else 'worse'} "
-               f"run's value) {'lowers' if direction == 'lower' else 'raises'} the val loss")
-        kind: ExperimentKind = "final loss" if d.key in STEP_KEYS else "loss at equal steps"
-        out.append(Experiment(f"gap-{d.key}", rec, (), (flag, *extra), kind,
-                              Claim(Metric.loss(), direction, recommendation=flag),
-                              design="val loss of each arm's final model, one key changed at a time"))
-    return out
+        if value is not None and value != base.values.get(d.key):
+            changes[d.key] = value
+    # one key at a time, but the heads and the width together where one alone would not divide
+    # (n_head 6 on a width of 128): nanoGPT asserts n_embd % n_head == 0
+    groups: list[tuple[str, ...]] = [(k,) for k in changes if k not in HEADS or _divides(base, {k: changes[k]})]
+    if any(k in changes and (k,) not in groups for k in HEADS):
+        together = tuple(k for k in HEADS if k in changes)
+        groups = [g for g in groups if g[0] not in together]
+        if _divides(base, {k: changes[k] for k in together}):
+            groups.append(together)
+    return [_gap_experiment(g, changes, base, first_is_worse) for g in groups]
+
+
+HEADS = ("n_embd", "n_head")  # a model's width and heads: the width must divide into the heads
+
+
+def _divides(base: TrainConfig, values: dict[str, Any]) -> bool:
+    """Whether the base config with `values` has a width its heads divide."""
+    embd, head = values.get("n_embd", base["n_embd"]), values.get("n_head", base["n_head"])
+    return isinstance(embd, int) and isinstance(head, int) and head > 0 and embd % head == 0
+
+
+def _gap_experiment(group: tuple[str, ...], changes: dict[str, Any], base: TrainConfig,
+                    first_is_worse: bool) -> Experiment:
+    """The experiment of one key (or the width and heads together) of the gap."""
+    flags = tuple(f"--{k}={changes[k]}" for k in group)
+    # a longer run keeps its schedule whole, as nanoGPT's configs set both keys together
+    extra = (f"--lr_decay_iters={changes['max_iters']}",) if group == ("max_iters",) and base["decay_lr"] else ()
+    direction: Direction = "lower" if first_is_worse else "higher"
+    what = " and ".join(f"{k} {base.values.get(k)} -> {changes[k]}" for k in group)
+    rec = (f"gap: {what} (the {'better' if first_is_worse else 'worse'} run's value"
+           f"{'s, together: one alone would not divide the width into heads' if len(group) > 1 else ''}) "
+           f"{'lowers' if direction == 'lower' else 'raises'} the val loss")
+    kind: ExperimentKind = "final loss" if any(k in STEP_KEYS for k in group) else "loss at equal steps"
+    return Experiment(f"gap-{'-'.join(group)}", rec, (), (*flags, *extra), kind,
+                      Claim(Metric.loss(), direction, recommendation=" ".join(flags)),
+                      design="val loss of each arm's final model, one key changed at a time"
+                      + (" (the width and heads together)" if len(group) > 1 else ""))
