@@ -257,3 +257,10 @@ def test_progress_off_a_terminal_is_a_line_per_training(capsys: Any) -> None:
     err = capsys.readouterr().err.splitlines()
     assert err == ["lossdoctor verify: LD101 base seed 1 (0 of 400 steps done)",
                    "lossdoctor verify: LD101 treatment seed 1 (100 of 400 steps done)"]
+
+
+def test_an_experiment_whose_arm_the_trainer_refuses_is_not_verifiable(tmp_path: Any, data: Any, tiny: Any) -> None:
+    bad = _loss_experiment(("--n_head=6",), "bad-heads")  # 6 heads on a width of 16
+    report = run_experiments([bad], budget_s=5, seeds=2, max_seeds=2, out_dir=str(tmp_path), data=data, base=tiny)
+    v = report.experiments[0].verification
+    assert v.verdict == "not verifiable here" and "no config the trainer takes" in v.reason

@@ -263,7 +263,7 @@ def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", b
                             None, device, budget_s, tuple(notes))
     base_cfg = resolve(base=base if base is not None else default_base_config(device),
                        overrides={"device": device, "out_dir": os.path.join(out_dir, "runs")})
-    missing = {e.id: why for e in experiments if (why := _absent_arm_device(e)) is not None}
+    missing = {e.id: why for e in experiments if (why := _absent_arm_device(e) or _unbuildable(e, base_cfg))}
     missing.update({e.id: why for e in experiments if e.id not in missing and e.kind != "code"
                     and (why := _too_big(e, base_cfg, device)) is not None})
     runnable = [e for e in experiments if e.id not in missing]
@@ -311,6 +311,18 @@ def _too_big(e: Experiment, base: TrainConfig, device: str) -> str | None:
             return (f"an arm needs about {need:.1f} GiB, more than this {total / 2**30:.0f} GiB device holds; "
                     f"halve batch_size and double gradient_accumulation_steps (the same tokens per step), "
                     "as torchrun's DDP keeps a whole copy on every GPU")
+    return None
+
+
+def _unbuildable(e: Experiment, base: TrainConfig) -> str | None:
+    """Why an arm of `e` is no config the trainer takes on `base` (6 heads on a width of 128),
+    or None: that experiment is not verifiable, the others still run."""
+    if e.kind == "code":
+        return None
+    try:
+        arm_configs(e, base)
+    except LossdoctorError as err:
+        return f"an arm is no config the trainer takes: {err}"
     return None
 
 
