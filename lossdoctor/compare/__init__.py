@@ -42,6 +42,7 @@ from .results import (
     UNKNOWN_ORIGIN,
     Cause,
     Comparison,
+    Cost,
     Derived,
     KeyDiff,
     Overlap,
@@ -71,7 +72,7 @@ from .sides import (
 if TYPE_CHECKING:
     from ..fit.extrapolate import Extrapolator
 
-__all__ = ["DERIVED", "UNKNOWN_ORIGIN", "Cause", "Comparison", "Derived", "KeyDiff", "Overlap", "OverlapPoint",
+__all__ = ["DERIVED", "UNKNOWN_ORIGIN", "Cause", "Comparison", "Cost", "Derived", "KeyDiff", "Overlap", "OverlapPoint",
            "Pair", "Reachable", "TableRow", "ToReach", "Unreachable", "compare"]
 
 

@@ -312,8 +312,14 @@ def _missed(diff: tuple[KeyDiff, ...], steps: list[Step]) -> list[str]:
     """The training length and schedule keys that differ and whose share the path's steps
     did not estimate."""
     length, schedule = _matched(steps)
+    iters = next(((d.other, d.reference) for d in diff if d.key == "max_iters"), None)
+    rerun = any(s.cause.cause == "training length" and "inside the run" not in s.cause.method for s in steps)
+    # a decay to each run's own end is the same shape: the length's rerun (max_iters = lr_decay_iters) moves
+    # it too; a length read inside the worse run keeps that run's own decay
+    with_length = {"max_iters"} | ({"lr_decay_iters"} if rerun and any(
+        d.key == "lr_decay_iters" and (d.other, d.reference) == iters for d in diff) else set())
     return [d.key for d in known(diff) if d.kind == "learning" and d.key in SCHEDULE_SHAPE
-            and not (schedule or d.key == "max_iters" and length)]
+            and not (schedule or d.key in with_length and length)]
 
 
 def hidden_keys(diff: tuple[KeyDiff, ...]) -> list[str]:

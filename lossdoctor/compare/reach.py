@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from ..facts import Facts
 from ..nanogpt import NANOGPT_KEYS
 from .length import SCHEDULE_SHAPE
-from .results import KeyDiff, Reachable, ToReach, Unreachable
+from .results import Cost, KeyDiff, Reachable, ToReach, Unreachable
 
 if TYPE_CHECKING:
     from ..fit.extrapolate import Extrapolator
@@ -84,7 +84,18 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     if not flags:  # nothing to copy by flag: the keys without one are still named
         return replace(r, why=why)
     same = worse.shown and worse.same_data and schedule_only(diff) and not at_best
-    return replace(r, flags=" ".join(flags), why=why, same_config=same)
+    return replace(r, flags=" ".join(flags), why=why, same_config=same, cost=_cost(fa, fb, iters_b))
+
+
+def _cost(fa: Facts, fb: Facts, steps: int | None) -> Cost | None:
+    """What the better run's settings cost where the worse run trains: their FLOPs per step
+    over its own, and the hours `steps` of them take at its measured speed (FLOPs per
+    second); None where a FLOP count is unknown or the ratio is about 1."""
+    per_a, per_b, ms = fa.value("flops_per_iter"), fb.value("flops_per_iter"), fa.value("time_per_iter_ms")
+    if not per_a or not per_b or abs(per_b / per_a - 1) < 0.1:
+        return None
+    hours = steps * per_b / (per_a / (ms / 1000)) / 3600 if steps and ms else None
+    return Cost(per_b / per_a, hours, steps)
 
 
 def _instead(r: Reachable, fa: Facts, fb: Facts, flags: list[str], steps: int) -> Reachable:
@@ -125,12 +136,13 @@ def _flag(d: KeyDiff) -> str | None:
 
 def _length(fb: Facts) -> tuple[int | None, bool]:
     """The better run's length to copy, and whether it is its best-val step: its max_iters,
-    or, where its val turned up well before its end (overfitting), its best step rounded up
-    to hundreds, since the steps after it made val worse."""
+    or, where its val turned up well before its end (overfitting), its best eval's step,
+    since the steps after it made val worse (an eval step: a length between its evals
+    would end where none is taken, as 1,800 steps at nanoGPT's eval_interval 250 would)."""
     from .sides import overfit
     iters, best, steps = fb.value("max_iters"), fb.value("best_val_step"), fb.value("steps_done")
     if best and steps and best < 0.9 * steps and overfit(fb):
-        return _hundreds(best), True
+        return int(best), True
     return iters, False
 
 

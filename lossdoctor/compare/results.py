@@ -126,6 +126,15 @@ class Reachable:
 
 
 @dataclass(frozen=True)
+class Cost:
+    """What the better run's settings cost on the worse run's machine."""
+
+    ratio: float  # their FLOPs per step over the worse run's
+    hours: float | None  # `steps` of them at the worse run's measured FLOPs per second; None: its speed unknown
+    steps: int | None
+
+
+@dataclass(frozen=True)
 class Unreachable:
     """Why training longer does not reach the better run's val."""
 
@@ -140,6 +149,7 @@ class Unreachable:
     # no val is predicted on the way (a refusal, val not extrapolated): whether a longer
     # run reaches is unknown, not shown to fall short
     cannot_tell: bool = False
+    cost: Cost | None = None  # of the flags' settings, where they change the FLOPs per step
     reachable: ClassVar[bool] = False
 
 

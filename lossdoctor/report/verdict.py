@@ -203,6 +203,22 @@ def instead_do(r: Reachable) -> str:
             f"({round(r.ratio, 1):g}x; predicted {predicted(r)})")
 
 
+def cost_text(r: Unreachable) -> str:
+    """What the better run's settings cost where the worse run trained: '. Each of its steps
+    costs 277x the worse run's FLOPs: about 6.1 h for 1,750 steps at the worse run's FLOP rate'."""
+    c = r.cost
+    if c is None:
+        return ""
+    ratio = f"{c.ratio:,.0f}x" if c.ratio >= 10 else f"{c.ratio:.2g}x"
+    when = (f": about {_duration(c.hours)} for {c.steps:,} steps at the worse run's FLOP rate"
+            if c.hours and c.steps else "")
+    return f". Each of its steps costs {ratio} the worse run's FLOPs{when}"
+
+
+def _duration(hours: float) -> str:
+    return f"{hours:,.1f} h" if hours >= 1 else f"{hours * 60:.0f} min"
+
+
 def unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
     """What to do where no longer rerun of the worse run's config reaches the better run;
     `inline`: with the flags in the sentence (else they go on a line of their own)."""
@@ -216,7 +232,7 @@ def unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
                 "better run is the evidence that this length reaches it")
     if r.flags:
         return (f"to reach {aim(r)}, train with its config where it differs{flags}; training longer is not enough "
-                f"({r.why})")
+                f"({r.why})" + cost_text(r))
     hidden = any(UNKNOWN_ORIGIN in (d.origin_other, d.origin_reference) for d in c.diff)
     return (f"training longer is not enough to reach {aim(r)} ({r.why}); "
             + ("a log that shows no config hides what else differs" if hidden else
