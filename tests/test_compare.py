@@ -993,3 +993,13 @@ def test_the_better_runs_settings_say_what_they_cost_where_the_worse_run_trained
     assert cost.hours == pytest.approx(275 * 1750 * 0.04 / 3600)
     assert _cost(facts(4e9), facts(1.1e12), 1750).hours is None  # the worse run's speed unknown
     assert _cost(facts(4e9, 40.0), facts(4.1e9), 1750) is None  # about the same cost: nothing to say
+
+
+def test_the_overfitting_interval_is_the_noise_of_the_run_that_overfit(sides):
+    from dataclasses import replace
+
+    from lossdoctor.compare.attribute import overfitting
+    s = sides["healthy_small"]
+    turned, flat = replace(s, overfit=0.2, se=0.001), replace(s, overfit=0.0, se=0.05)
+    c = overfitting(flat, turned)
+    assert c is not None and c.interval[1] - c.interval[0] == pytest.approx(2 * 1.2816 * math.sqrt(2) * 0.001)

@@ -177,7 +177,8 @@ def overfitting(a: Side, b: Side) -> Cause | None:
     if not (a.overfit or b.overfit):
         return None
     v = a.overfit - b.overfit
-    w = Z80 * math.hypot(a.se, b.se) * math.sqrt(2)
+    # each overfit is a difference of two evals of its own run: only the runs that overfit add noise
+    w = Z80 * math.sqrt(2) * math.hypot(a.se if a.overfit else 0.0, b.se if b.overfit else 0.0)
     who = ("the better run's" if b.overfit and not a.overfit else
            "the worse run's" if a.overfit and not b.overfit else "both runs'")
     each = "; ".join(f"the {name} run's best {s.best:.4f} at step {s.facts.value('best_val_step')}, smoothed final "
