@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 LENGTHS = (1.5, 2, 2.5, 3, 4, 5)
 LENGTH_KEYS = ("max_iters", "lr_decay_iters")  # the better run's length is copied on its own
 NOT_COPIED = ("init_from", "dataset")  # a fresh run of the worse run's data: --init_from=scratch where it resumed
+
+
 def schedule_only(diff: tuple[KeyDiff, ...]) -> bool:
     """Whether the runs' learning keys differ in length, schedule shape (its peak LR aside) or
     init_from alone, each shown by both runs (init_from aside: a resumed run's is hidden,

@@ -173,8 +173,8 @@ def load_rules(dirs: list[str] | None = None, *, builtin: bool = True,
     errors: list[RuleError] = []
     builtin_dirs = [builtin_dir()] if builtin else []
     read: set[str] = set()  # the files loaded, by real path
+    from ..errors import UsageError
     for d in builtin_dirs + list(dirs or []):
-        from ..errors import UsageError
         if not os.path.isdir(d):
             raise UsageError(f"{d}: not a directory of rule files")
         files = sorted(_yaml_files(d))
