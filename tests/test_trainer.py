@@ -582,3 +582,28 @@ def test_a_yaml_config_may_write_an_lr_as_1e_3(tmp_path):
     path.write_text("learning_rate: fast\n")
     with pytest.raises(UsageError, match="expected float, got str 'fast'"):
         resolve(str(path), ["--device=cpu"])
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    ("n_layer = 1\nmax_iters = 20 +\nn_head = 2\n", "line 2: not valid Python"),
+    ("if True:\n    max_iters = 7\n", "line 1: only `name = value` lines"),
+    ("max_iters = 7\nmax_iters += 5\n", "line 2: only `name = value` lines"),
+    ("max_iters = eval_interval = 7\n", "line 1: only `name = value` lines"),
+    ("max_iters: int = 7\n", "line 1: only `name = value` lines"),
+    ("max_iters, eval_interval = 7, 7\n", "line 1: only `name = value` lines"),
+])
+def test_a_py_config_line_that_is_not_read_is_refused_not_skipped(tmp_path, text, line):
+    from lossdoctor.errors import UsageError
+    from lossdoctor.trainer.config import read_config_file
+    p = tmp_path / "c.py"
+    p.write_text(text)
+    with pytest.raises(UsageError, match=line):
+        read_config_file(str(p))
+
+
+def test_a_py_config_as_nanogpt_writes_them_is_read(tmp_path):
+    from lossdoctor.trainer.config import read_config_file
+    p = tmp_path / "c.py"
+    p.write_text('"""a docstring"""\nimport time\n# a comment\nout_dir = \'out-x\'\n'
+                 "gradient_accumulation_steps = 5 * 8  # nanoGPT's train_gpt2.py writes products\n")
+    assert read_config_file(str(p))[0] == {"out_dir": "out-x", "gradient_accumulation_steps": 40}

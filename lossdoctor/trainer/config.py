@@ -105,6 +105,7 @@ def read_config_file(path: str) -> tuple[dict[str, Any], str]:
         if not isinstance(data, dict):
             raise UsageError(f"{path}: expected a mapping of config keys to values")
         return {str(k): v for k, v in data.items()}, text
+    _only_assignments(text, path)
     out = {}
     for cv in parse_assignments(text):
         if not cv.known:
@@ -112,6 +113,29 @@ def read_config_file(path: str) -> tuple[dict[str, Any], str]:
                              "(config files are parsed, never executed)")
         out[cv.key] = cv.value
     return out, text
+
+
+def _only_assignments(text: str, path: str) -> None:
+    """A .py config must be `name = value` lines (with comments, a docstring, imports that
+    nothing executes): a line that is not Python, or any other statement (`if`, `x += 1`,
+    `a = b = 1`, `x: int = 1`), is refused with its line, not skipped, since skipping it
+    would train with a default the user did not mean."""
+    import ast
+    try:
+        tree = ast.parse(text)
+    except SyntaxError as e:
+        raise UsageError(f"{path} line {e.lineno}: not valid Python ({e.msg}): config files are parsed, "
+                         "never executed") from None
+    except (ValueError, RecursionError, MemoryError) as e:
+        raise UsageError(f"{path}: cannot be parsed ({type(e).__name__})") from None
+    lines = text.splitlines()
+    for node in tree.body:
+        simple = isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+        doc = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+        if not (simple or doc or isinstance(node, (ast.Import, ast.ImportFrom))):
+            shown = lines[node.lineno - 1].strip()[:60] if node.lineno <= len(lines) else ""
+            raise UsageError(f"{path} line {node.lineno}: only `name = value` lines are read (config files are "
+                             f"parsed, never executed), not: {shown}")
 
 
 _EXPONENT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")  # a number PyYAML leaves a string
