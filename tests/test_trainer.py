@@ -607,3 +607,13 @@ def test_a_py_config_as_nanogpt_writes_them_is_read(tmp_path):
     p.write_text('"""a docstring"""\nimport time\n# a comment\nout_dir = \'out-x\'\n'
                  "gradient_accumulation_steps = 5 * 8  # nanoGPT's train_gpt2.py writes products\n")
     assert read_config_file(str(p))[0] == {"out_dir": "out-x", "gradient_accumulation_steps": 40}
+
+
+def test_a_yaml_config_error_is_one_line_with_its_line(tmp_path):
+    from lossdoctor.errors import UsageError
+    from lossdoctor.trainer.config import read_config_file
+    p = tmp_path / "c.yaml"
+    p.write_text("max_iters: 60\nn_layer: 1\nmax_iters: 40\n")
+    with pytest.raises(UsageError) as e:
+        read_config_file(str(p))
+    assert "\n" not in str(e.value) and "line 3: not valid YAML: the key 'max_iters' is written twice" in str(e.value)

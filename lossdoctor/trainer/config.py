@@ -98,8 +98,10 @@ def read_config_file(path: str) -> tuple[dict[str, Any], str]:
         from ..yamlio import safe_load
         try:
             data = safe_load(text)  # a key written twice is an error, not the last value silently
-        except yaml.YAMLError as e:
-            raise UsageError(f"{path}: not valid YAML: {e}") from None
+        except yaml.YAMLError as e:  # one line: where, and what
+            mark = getattr(e, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            raise UsageError(f"{path}{where}: not valid YAML: {getattr(e, 'problem', None) or e}") from None
         if data is None:
             return {}, text
         if not isinstance(data, dict):
