@@ -617,3 +617,15 @@ def test_a_yaml_config_error_is_one_line_with_its_line(tmp_path):
     with pytest.raises(UsageError) as e:
         read_config_file(str(p))
     assert "\n" not in str(e.value) and "line 3: not valid YAML: the key 'max_iters' is written twice" in str(e.value)
+
+
+@pytest.mark.parametrize("device", ["mps", "meta"])
+def test_a_device_this_torch_lacks_is_a_usage_error_not_a_crash(device):
+    import torch
+
+    from lossdoctor.errors import UsageError
+    from lossdoctor.trainer.config import resolve
+    if device == "mps" and torch.backends.mps.is_available():
+        pytest.skip("this machine has an MPS device")
+    with pytest.raises(UsageError, match=f"this machine's torch has no {device} device"):
+        resolve(args=[f"--device={device}"])

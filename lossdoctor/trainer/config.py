@@ -200,6 +200,21 @@ def _check_device(device: str) -> None:
         raise UsageError(f"config key device: {device!r} is not a device (cpu, cuda, cuda:0, mps, ...)") from None
     if device.startswith("cuda") and not _cuda_available():
         raise UsageError(f"config key device: {device!r}, but this machine has no CUDA (use --device=cpu)")
+    kind = torch.device(device).type
+    if kind not in ("cpu", "cuda") and not _backend_available(kind):
+        raise UsageError(f"config key device: {device!r}, but this machine's torch has no {kind} device "
+                         "(use --device=cpu)")
+
+
+def _backend_available(kind: str) -> bool:
+    """Whether torch here can run on a device of type `kind` (mps, xpu, ...); a meta device
+    holds no values, so nothing trains on it."""
+    import torch
+    if kind == "meta":
+        return False
+    backend = getattr(torch, kind, None) or getattr(torch.backends, kind, None)
+    available = getattr(backend, "is_available", None)
+    return bool(available()) if callable(available) else False
 
 
 def _cuda_available() -> bool:
