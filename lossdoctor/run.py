@@ -343,13 +343,18 @@ def empty_iters() -> IterCurve:
 
 
 def _lineage_points(curve: Any, lineage: tuple[int, ...], segments: tuple[Segment, ...]) -> Any:
-    """Keep the points of `lineage` that were not superseded by a later resume."""
+    """Keep the points of `lineage` that were not superseded by a later resume. An eval at
+    the very step a later process resumed from measured the weights it resumed with: it
+    stays where that process did not evaluate the step again."""
     keep = np.zeros(len(curve), bool)
     for pos, seg in enumerate(lineage):
         mask = curve.segment == seg
         later = [step for s in lineage[pos + 1:] if (step := segments[s].first_step) is not None]
         if later:
-            mask &= curve.step < min(later)
+            cut = min(later)
+            at_cut = curve.step == cut
+            redone = bool((np.isin(curve.segment, lineage[pos + 1:]) & at_cut).any())
+            mask &= (curve.step < cut) | (at_cut & isinstance(curve, EvalCurve) & (not redone))
         keep |= mask
     columns = {name: getattr(curve, name)[keep] for name in curve.__dataclass_fields__}
     return type(curve)(**columns)

@@ -207,3 +207,22 @@ def test_a_run_resumed_from_beside_an_earlier_run_s_checkpoint_saves_its_own(tmp
                   echo=False)
     assert again.iter_num == 5 and load_checkpoint(str(out / "ckpt.pt"))["iter_num"] == 5
 
+
+
+def test_the_eval_at_the_step_a_resume_starts_from_stays_where_it_is_not_redone():
+    from conftest import parse_text
+
+    def segment(init, evals, iters):
+        lines = [f"Overriding: init_from = {init}", "tokens per iteration will be: 128"]
+        for s in sorted(set(evals) | set(iters)):
+            if s in evals:
+                lines.append(f"step {s}: train loss {4 - s / 100:.4f}, val loss {4.1 - s / 100:.4f}")
+            if s in iters:
+                lines.append(f"iter {s}: loss {4 - s / 100:.4f}, time 10.00ms, mfu -100.00%")
+        return "\n".join(lines) + "\n"
+    text = segment("scratch", [0, 20, 40, 60], range(0, 61, 10)) + segment("resume", [80], range(60, 101, 10))
+    run = parse_text(text)
+    assert run.curves()[0].step.tolist() == [0, 20, 40, 60, 80]  # 60: the weights the resume started from
+    redone = segment("scratch", [0, 20, 40, 60], range(0, 61, 10)) + segment("resume", [60, 80], range(60, 101, 10))
+    assert parse_text(redone).curves()[0].step.tolist() == [0, 20, 40, 60, 80]  # evaluated again: the later one
+    assert parse_text(redone).curves()[0].segment.tolist()[-2] == 1
