@@ -62,6 +62,7 @@ FACTS: dict[str, Callable[[Context], Fact]] = {
     # how the run ended (failure.py)
     "failure_kind": failure.failure_kind,
     "has_checkpoint": failure.has_checkpoint,
+    "checkpoint_step": failure.checkpoint_step,
     "failure_text": failure.failure_text,
     "failure_line": failure.failure_line,
     # speed (speed.py)

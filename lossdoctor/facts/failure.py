@@ -125,3 +125,11 @@ def has_checkpoint(ctx: Context) -> Fact:
     # from what the log does not print: a log's tail, another rank's output or a fork that
     # saves silently would read the same
     return Fact(name, False, unit, "inferred", src, "inferred: no checkpoint save printed")
+
+
+def checkpoint_step(ctx: Context) -> Fact:
+    """The step the given ckpt.pt holds (its iter_num): what a resume starts from."""
+    ck = ctx.run.checkpoint
+    if ck is None or ck.iter_num is None:
+        return unknown("checkpoint_step", "steps", "ckpt iter_num", "no ckpt.pt given with the log")
+    return Fact("checkpoint_step", ck.iter_num, "steps", "read", f"checkpoint {ck.path}: iter_num")
