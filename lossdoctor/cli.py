@@ -32,6 +32,7 @@ exit codes:
   1    analyze: a finding at or above --fail-on; rules test: a case failed
   2    usage error, or an input that cannot be read (the reason names the file)
   130  interrupted (Ctrl-C; train and verify keep what they finished)
+  143  terminated (SIGTERM, a scheduler's stop; kept alike)
   141  the output's reader went away (| head)
 
 examples:
@@ -224,9 +225,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         _error(f"lossdoctor: error: {e}")
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("lossdoctor: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C 130, SIGTERM 143, as a shell reports them
+        from .errors import Terminated
+        print("lossdoctor: terminated" if isinstance(e, Terminated) else "lossdoctor: interrupted", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
     except (MemoryError, RecursionError) as e:
         if debug:
             raise

@@ -97,5 +97,7 @@ def run_train(args: argparse.Namespace) -> int:
     result = run_training(config_file, overrides, data, progress=progress)
     if result.stopped:
         print(f"lossdoctor: {result.stopped}", file=sys.stderr)
-        return 130 if result.stopped.startswith("interrupted") else 0
+        if result.stopped.startswith("interrupted"):  # as a shell reports the signal: 128 + SIGTERM's 15, SIGINT's 2
+            return 143 if result.stopped.endswith("(SIGTERM)") else 130
+        return 0
     return 0

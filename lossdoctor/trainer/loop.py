@@ -119,7 +119,7 @@ def _run(t: Trainer, out: Output, callbacks: list[Callback] | None, progress: bo
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM through the CLI (errors.Terminated)
         # iter_num counts the updates the weights hold: an iteration interrupted before its
         # update is done again on resume, one interrupted after it is not
-        run.stopped = f"interrupted at iter {t.iter_num}"
+        run.stopped = f"interrupted at iter {t.iter_num}" + (" (SIGTERM)" if isinstance(e, Terminated) else "")
         if not c["eval_only"]:  # an eval-only run has no state to keep: it writes nothing
             run.interrupted("SIGTERM" if isinstance(e, Terminated) else "Ctrl-C")
     except (torch.OutOfMemoryError, RuntimeError) as e:
