@@ -133,17 +133,21 @@ class LineReader:
         L.keep_unparsed(self.out.unparsed, n, raw)
         self.count("unparsed")
 
-    def _metric(self, n: int, text: str) -> bool:
-        m = L.EVAL.search(text)
-        if m:
+    def _stock(self, n: int, text: str, eval_re: re.Pattern[str], iter_re: re.Pattern[str]) -> bool:
+        """An eval or iter line of train.py's own wording, by `eval_re` and `iter_re`."""
+        if m := eval_re.search(text):
             self.add(n, "eval", (int(m.group(1)), float(m.group(2)), float(m.group(3))))
             self.count("eval")
             return True
-        m = L.ITER.search(text)
-        if m:
+        if m := iter_re.search(text):
             mfu = float(m.group(4)) if m.group(4) is not None else float("nan")
             self.add(n, "iter", (int(m.group(1)), float(m.group(2)), float(m.group(3)), mfu))
             self.count("iter")
+            return True
+        return False
+
+    def _metric(self, n: int, text: str) -> bool:
+        if self._stock(n, text, L.EVAL, L.ITER):
             return True
         g = L.loose(text, L.EVAL_LOOSE)
         if g:
@@ -221,15 +225,7 @@ class LineReader:
     def _partial(self, n: int, text: str, raw: str) -> bool:
         """A last line with no newline: a value only if complete to its last digit.
         Returns False when it is no metric line, to be read like any other line."""
-        m = L.EVAL_STRICT.search(text)
-        if m:
-            self.add(n, "eval", (int(m.group(1)), float(m.group(2)), float(m.group(3))))
-            self.count("eval")
-            return True
-        m = L.ITER_STRICT.search(text)
-        if m:
-            self.add(n, "iter", (int(m.group(1)), float(m.group(2)), float(m.group(3)), float(m.group(4))))
-            self.count("iter")
+        if self._stock(n, text, L.EVAL_STRICT, L.ITER_STRICT):
             return True
         if _CUT_METRIC.match(text) or L.EVAL.search(text) or L.ITER.search(text):
             self.add(n, "truncated", None, raw)
