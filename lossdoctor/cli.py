@@ -301,16 +301,16 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     from .errors import UsageError
     if args.paths.count(args_mod.STDIN) > 1:
         raise UsageError("- (stdin) is given more than once: it holds one log")
-    if args.rules:  # a gate with a rule left out is no gate: the rules are checked before the runs are read
-        from .diagnose import load_rules
-        _no_rule_errors(load_rules(args.rules).errors)
+    # a gate with a rule left out is no gate: the rules are loaded and checked before the runs are read
+    from .diagnose import load_rules
+    rules = load_rules(args.rules)
+    _no_rule_errors(rules.errors)
     if args.plot:
         from .report.plot import check_path
         check_path(args.plot)
     peak = args_mod.peak_flops(args.peak_flops)
     result = analyze(args.paths or None, peak_flops=peak, dataset_tokens=args.dataset_tokens,
-                     rules_dirs=args.rules, readers=_readers(args))
-    _no_rule_errors(result.rule_errors)
+                     rules=rules, readers=_readers(args))
     for why in result.skipped:
         print(f"lossdoctor: skipped {why}", file=sys.stderr)
     if args.plot:
