@@ -411,8 +411,13 @@ def test_steps_to_reach_the_better_run_on_the_worse_run_s_own_curve(sides):
     resumed = to_reach(_Line(), a.facts, b.facts, resumed_diff, -10.0, worse=Worse(1000, resumed=True))
     assert resumed.flags == ("--init_from=scratch --n_embd=128 --dropout=0.0 --max_iters=1000 "
                              "--lr_decay_iters=1000")  # init_from once; a float nanoGPT takes; a fresh run's length
-    same = to_reach(_Line(), a.facts, b.facts, resumed_diff[1:2], -10.0, worse=Worse(1000, resumed=True))
+    from lossdoctor.compare.attribute import is_evidence
+    assert is_evidence(a, b, resumed_diff[1:2]) and not is_evidence(a, b, resumed_diff)  # n_embd differs there
+    same = to_reach(_Line(), a.facts, b.facts, resumed_diff[1:2], -10.0,
+                    worse=Worse(1000, resumed=True, evidence=True))
     assert isinstance(same, Unreachable) and same.same_config  # only the length (and init_from) differ
+    unshown = to_reach(_Line(), a.facts, b.facts, resumed_diff[1:2], -10.0, worse=Worse(1000, resumed=True))
+    assert not unshown.same_config  # not evidence (a config unseen, other data, an overfit better run)
     assert same.flags == "--init_from=scratch --max_iters=1000 --lr_decay_iters=1000"
     other = to_reach(_Line(), a.facts, b.facts, diff, -10.0, worse=Worse(1000, nanogpt=False))
     assert isinstance(other, Unreachable) and other.flags is None  # another trainer's flags are not nanoGPT's

@@ -82,8 +82,7 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     config = config_rest(a, b, diff, rest, w, _rest_at(steps, fa, fb, bool(b.overfit)), steps)
     causes += [c for c in (device, config) if c is not None]
     unseen = not (ra.config.seen and rb.config.seen)
-    # the better run is the worse run's config, run its way to its end, on the same data
-    evidence = not unseen and schedule_only(diff) and not b.overfit and same_data(ra, rb)
+    evidence = is_evidence(a, b, diff)
     if (isinstance(reach, Reachable) and reach.instead is not None and not (config and config.interval[0] > 0)
             and not evidence):
         reach = replace(reach, instead=None, instead_steps=None)  # the settings are not shown to cost the worse run
@@ -99,6 +98,13 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
             "shares of them, above, fall this far short of it (an extrapolation that misses, see "
             "docs/benchmarks.md), or seed and eval noise"))
     return Attribution(tuple(causes), rest_cause, tuple(notes), reach)
+
+
+def is_evidence(a: Side, b: Side, diff: tuple[KeyDiff, ...]) -> bool:
+    """Whether the better run is the worse run's config run its way to its end: both configs
+    shown, only length and schedule shape differ, the same data, and it did not overfit."""
+    return (a.run.config.seen and b.run.config.seen and schedule_only(diff) and not b.overfit
+            and same_data(a.run, b.run))
 
 
 def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
@@ -141,7 +147,7 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
     ev, it = a.run.curves()  # the lineage the fit reads, not an earlier run in the same file
     last = int(max(ev.step.max(initial=0), it.step.max(initial=0)))
     worse = Worse(last, a.run.config.trusted("init_from") == "resume", a.run.format.trainer == "nanogpt",
-                  a.run.config.seen and b.run.config.seen, same_data(a.run, b.run))
+                  is_evidence(a, b, diff))
     return steps, notes, to_reach(fit, a.facts, b.facts, diff, b.start, target_name(bool(b.overfit)), worse)
 
 

@@ -40,8 +40,7 @@ class Worse(NamedTuple):
     last: int  # its last logged step (what extrapolate measures horizons and epochs from)
     resumed: bool = False  # its last process resumed: its command needs --init_from=scratch for a fresh run
     nanogpt: bool = True  # its trainer takes nanoGPT's flags
-    shown: bool = True  # both runs show their config: what differs is known
-    same_data: bool = True  # no data path either shows differs (sides.same_data)
+    evidence: bool = False  # the better run is this config run its way (attribute.is_evidence)
 
 
 def target_name(overfit: bool) -> str:
@@ -85,8 +84,8 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
             if unflagged else "")
     if not flags:  # nothing to copy by flag: the keys without one are still named
         return replace(r, why=why)
-    same = worse.shown and worse.same_data and schedule_only(diff) and not at_best
-    return replace(r, flags=" ".join(flags), why=why, same_config=same, cost=_cost(fa, fb, iters_b))
+    return replace(r, flags=" ".join(flags), why=why, same_config=worse.evidence and not at_best,
+                   cost=_cost(fa, fb, iters_b))
 
 
 def _cost(fa: Facts, fb: Facts, steps: int | None) -> Cost | None:
