@@ -27,6 +27,7 @@ FILE = "config file"  # body echoed after `Overriding config with X:`
 OVERRIDE = "override"  # `Overriding: key = value` (a --key=value flag)
 DUMP = "config dump"  # a fork's printout of the final values (e.g. `key: value` block)
 INFERRED = "inferred"  # a nanoGPT config file that the log's out_dir and cadence point to (readers/infer.py)
+CADENCE = "log cadence"  # eval_interval, log_interval: the spacing of the log's own lines (readers/infer.py)
 
 
 @dataclass(frozen=True)

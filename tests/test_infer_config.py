@@ -207,3 +207,30 @@ def test_a_command_that_no_output_follows_is_no_run():
     assert len(run.segments) == 1 and run.config.trusted("device") == "cpu"
     assert any("train.py command at line 1" in n for n in run.notes)
     assert run.config.trusted("init_from") == "scratch"  # the later command, never run, sets nothing
+
+
+def test_a_headerless_log_gives_its_intervals_by_the_spacing_of_its_lines():
+    # no out_dir of a config file: only the cadence can be read, each key on its own
+    run = parse_text(loop_log(out_dir="out-mine", log_every=10, eval_every=200, last=900))
+    assert run.config.trusted("eval_interval") == 200 and run.config.trusted("log_interval") == 10
+    assert run.config["eval_interval"].origin == "log cadence" and not run.config.seen
+    assert run.config.trusted("n_layer") is None  # nothing else is taken
+    assert any("eval_interval 200 and log_interval 10 are read off the steps of the log's evals and iteration "
+               "lines" in n for n in run.notes)
+    fact = compute_facts(run)["eval_interval"]
+    assert fact.status == "inferred" and "every 200 steps" in (fact.note or "")
+
+
+def test_spacing_that_is_not_train_pys_cadence_gives_no_interval():
+    text = loop_log(out_dir="out-mine", eval_every=200, last=600) + "step 650: train loss 3.0000, val loss 3.1000\n"
+    run = parse_text(text)  # one process evaluating 200 and 50 apart
+    assert run.config.trusted("eval_interval") is None and run.config.trusted("log_interval") == 10
+    one = parse_text("step 0: train loss 4.2000, val loss 4.2000\niter 0: loss 4.2000, time 35.00ms, mfu 1.00%\n")
+    assert one.config.trusted("eval_interval") is None  # one eval shows no spacing
+
+
+def test_a_shown_config_keeps_its_intervals():
+    run = parse_text(loop_log(out_dir="out-mine", eval_every=200, last=600,
+                              header="Overriding: eval_interval = 200\nOverriding: max_iters = 600"))
+    assert run.config["eval_interval"].origin == "override"
+    assert run.config["log_interval"].origin == "default"  # train.py's, trusted where the config shows

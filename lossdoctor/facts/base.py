@@ -23,7 +23,7 @@ from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 
-from ..config import DEFAULT, INFERRED, Config
+from ..config import CADENCE, DEFAULT, INFERRED, Config
 from ..run import EvalCurve, IterCurve, Run
 
 Status = Literal["read", "computed", "inferred", "assumed", "unknown"]
@@ -232,5 +232,8 @@ def config_fact(ctx: Context, name: str, key: str, unit: str,
     if origin == INFERRED:
         return Fact(name, value, unit, "inferred", config_source(config, key),
                     "inferred: the value of the nanoGPT config file the log points to (its notes say why)")
+    if origin == CADENCE:
+        return Fact(name, value, unit, "inferred", config_source(config, key),
+                    f"inferred: the log's lines come {config.values[key].raw}")
     note = "train.py default, not set by the run's config" if origin == DEFAULT else None
     return Fact(name, value, unit, "read", config_source(config, key), note)

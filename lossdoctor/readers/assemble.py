@@ -12,7 +12,7 @@ from ..nanogpt import BATCH_KEYS, MODEL_KEYS, gpt2_model_args
 from ..run import Dialect, EvalCurve, Event, EventKind, Header, IterCurve, ModelArgs, Run, Segment, UnparsedLine
 from . import command, others
 from . import lines as L
-from .infer import infer_config
+from .infer import infer_cadence, infer_config
 from .linereader import Record, Scan
 from .lines import STARTS_PROCESS
 
@@ -69,7 +69,9 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
     inferred = infer_config(records, run, header)  # (the run with it, or None; what is said)
     if inferred is not None and inferred[0] is not None:
         run = inferred[0]
+    run, spacing = infer_cadence(run)
     notes = _notes(scan, records, run, header, inferred[1] if inferred else None)
+    notes += (spacing,) if spacing else ()
     notes += tuple(f"lines {s.first:,}-{s.last:,} are sample.py's output (its overrides and samples, no "
                    "training): not read as a run" for s in samples)
     if iter_repeats or eval_repeats:

@@ -84,8 +84,9 @@ def _shape_not_taken(cfg: C.Config, info: CheckpointInfo) -> list[str]:
 
 def _filled(config: C.Config, info: CheckpointInfo) -> C.Config:
     """`config` with the checkpoint's values where it has only train.py's defaults, or
-    values inferred from a config file (readers/infer.py): the checkpoint's are what ran."""
-    shown = {k: cv for k, cv in config.values.items() if cv.origin not in (C.DEFAULT, C.INFERRED)}
+    values inferred from a config file or the log's spacing (readers/infer.py): the
+    checkpoint's are what ran."""
+    shown = {k: cv for k, cv in config.values.items() if cv.origin not in (C.DEFAULT, C.INFERRED, C.CADENCE)}
     b = C.ConfigBuilder()
     for cv in shown.values():
         b.set(cv)

@@ -108,3 +108,43 @@ def _header(header: Header, values: Mapping[str, Any]) -> bool:
     no_wpe, _ = gpt_params(n_layer=values["n_layer"], n_embd=values["n_embd"], vocab_size=vocab,
                            block_size=values["block_size"], bias=False)
     return abs(header.params_m - no_wpe / 1e6) < 0.01  # printed as X.XXM
+
+
+def infer_cadence(run: Run) -> tuple[Run, str | None]:
+    """`run` with eval_interval and log_interval read off the spacing of its evals and
+    iteration lines where its config leaves them at train.py's untrusted defaults, and the
+    note that says so. train.py evaluates where step % eval_interval == 0 and prints where
+    step % log_interval == 0: within one process the steps are then evenly spaced, and
+    every step of every process is a multiple of that spacing."""
+    cfg = run.config
+    found = {key: gap for key, curve in (("eval_interval", run.evals), ("log_interval", run.iters))
+             if _untrusted(cfg, key) and (gap := _spacing(curve.step, curve.segment)) is not None}
+    if not found:
+        return run, None
+    values = {k: C.ConfigValue(k, v, C.CADENCE, True, f"every {v:,} steps in the log") for k, v in found.items()}
+    config = replace(cfg, values={**cfg.values, **values})
+    segments = tuple(replace(s, config=config if s.config is cfg else s.config) for s in run.segments)
+    said = " and ".join(f"{k} {v:,}" for k, v in found.items())
+    return replace(run, config=config, segments=segments), (
+        f"{said} {'are' if len(found) > 1 else 'is'} read off the steps of the log's "
+        f"{' and '.join(WHAT[k] for k in found)} (origin '{C.CADENCE}'): train.py evaluates and prints at the "
+        "multiples of each")
+
+
+WHAT = {"eval_interval": "evals", "log_interval": "iteration lines"}
+
+
+def _untrusted(cfg: C.Config, key: str) -> bool:
+    cv = cfg.values.get(key)
+    return cv is None or (cv.origin == C.DEFAULT and not cfg.defaults_trusted)
+
+
+def _spacing(steps: np.ndarray, segment: np.ndarray) -> int | None:
+    """The one gap between consecutive distinct steps within every process (at least one
+    such gap), where every step is a multiple of it; else None."""
+    parts = [np.diff(np.unique(steps[segment == k])) for k in np.unique(segment)]
+    gaps = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    if not len(gaps) or gaps.min() <= 0 or gaps.min() != gaps.max():
+        return None
+    gap = int(gaps[0])
+    return gap if not np.any(steps % gap) else None

@@ -115,8 +115,8 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
 
 def _shows_config(run: Run) -> bool:
     """Whether any config value of `run` comes from what it shows (a header, a ckpt.pt),
-    not from a default."""
-    return any(v.origin != C.DEFAULT for v in run.config.values.values())
+    not from a default or the spacing of its lines."""
+    return any(v.origin not in (C.DEFAULT, C.CADENCE) for v in run.config.values.values())
 
 
 def _diff(c: Comparison, blind: bool = False) -> RenderableType:
