@@ -201,6 +201,19 @@ def test_lines_that_are_no_train_py_command(line):
     assert train_command(line) is None
 
 
+def test_a_command_continued_over_lines_is_read_whole():
+    run = _command_run("$ python train.py config/train_shakespeare_char.py --device=cpu \\\n"
+                       "    --n_layer=4 --max_iters=500 \\\n    --dropout=0.0")
+    cfg = run.config
+    assert cfg.trusted("device") == "cpu" and cfg.trusted("n_layer") == 4 and cfg.trusted("dropout") == 0.0
+    assert cfg["dropout"].line == 1 and cfg["n_layer"].origin == "override"
+    assert run.line_counts["header"] == 3 and run.line_counts.get("unparsed", 0) == 0
+    # lines ending in `\` that join into no train.py command are read one by one
+    other = _command_run("python train.py --n_layer 4 \\\n  --device=cpu")
+    assert other.config.trusted("n_layer") is None and other.line_counts.get("header", 0) == 0
+    assert [u.line for u in other.unparsed] == [2]  # line 1 is read as a shell line, as it would alone
+
+
 def test_a_command_that_no_output_follows_is_no_run():
     run = _command_run("python train.py --device=cpu", loop_log(last=300, out_dir="out") + "$ python train.py "
                        "--init_from=resume\n")

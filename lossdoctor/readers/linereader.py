@@ -51,6 +51,7 @@ class LineReader:
         self.in_code = False  # inside a ``` fence (Markdown only)
         self.mode = "normal"  # normal | echo | dump | traceback | after_exception | warning
         self.echo: list[str] = []
+        self.continued: list[tuple[int, str, str]] = []  # a train.py command's lines ending in `\`
         self.echo_line = 0
         self.sampling = False  # after sample.py's `Loading meta` line, until the next line a log reader knows
 
@@ -70,6 +71,14 @@ class LineReader:
         self._dispatch(n, text, raw)
 
     def _dispatch(self, n: int, text: str, raw: str) -> None:
+        if self.continued or ("train.py" in text and text.endswith("\\") and self.mode != "echo"):
+            self.continued.append((n, text, raw))
+            if not text.endswith("\\"):
+                self._end_command()
+            return
+        self._read(n, text, raw)
+
+    def _read(self, n: int, text: str, raw: str) -> None:
         if self.mode == "echo" and not L.ECHO_END.search(text):
             self.echo.append(raw)
             self.count("config")
@@ -81,8 +90,24 @@ class LineReader:
                 self._line(n, piece, raw)
 
     def finish(self) -> None:
+        if self.continued:
+            self._end_command()
         if self.mode == "echo":
             self._end_echo()
+
+    def _end_command(self) -> None:
+        """A command continued over lines with `\\` (a shell's line continuation): one
+        train.py command where its lines join into one, else each line read as it is."""
+        held, self.continued = self.continued, []
+        joined = " ".join(text.removesuffix("\\").strip() for _, text, _ in held)
+        command = L.train_command(joined)
+        if command is None:
+            for n, text, raw in held:
+                self._read(n, text, raw)
+            return
+        self.add(held[0][0], "command", command, joined)
+        for _ in held:
+            self.count("header")
 
     # -- Markdown ------------------------------------------------------------------
     def _markdown_code(self, raw: str) -> bool:
