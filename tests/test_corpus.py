@@ -85,3 +85,22 @@ def test_corpus_checkpoint_with_renamed_model_args():
     assert any("fork's key names" in n for n in run.notes)
     facts = lossdoctor.compute_facts(run)
     assert abs(facts["best_val"].value - 1.5052) < 1e-4
+
+
+def test_a_train_loss_that_climbs_back_is_found_in_the_corpus_and_nowhere_else():
+    """LD204 reads the curve alone: the three W&B runs whose train/loss climbs back (to 12.3
+    from 8.0, to 6-7 from 3.8) fire, and no other run of the corpus does (resumes, plateaus,
+    a GPT-2 fine-tune drifting up 0.04 nats)."""
+    logs = sorted(p for p in shared_path("corpus/logs").rglob("*") if p.is_file())
+    fired = []
+    for path in logs:
+        try:
+            result = lossdoctor.analyze([str(path)], compare_runs=False)
+        except lossdoctor.InputError:
+            continue
+        for run, diagnosis in zip(result.runs, result.diagnoses, strict=True):
+            if any(f.rule == "LD204-train-loss-rose-and-stayed" for f in diagnosis.findings):
+                fired.append(f"{path.name}#{run.source.rsplit('#', 1)[-1]}")
+    assert sorted(fired) == sorted(f"druidowm-nanogpt-variants-train-loss.csv#{name}" for name in (
+        "gpt2_last_char_token_to_char1729587337.8266432", "gpt2_char_to_token1729534595.422701",
+        "gpt2_char_to_token1729491541.2756786"))

@@ -1,11 +1,14 @@
-"""Loss spikes in the per-iteration losses, as llm-foundry's KillLossSpike finds them."""
+"""Loss spikes in the per-iteration losses, as llm-foundry's KillLossSpike finds them, and
+a sustained rise of the logged train loss above the lowest level it reached."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from .base import Context, Fact, plural, unknown
-from .curve import iter_points, not_step_losses, runs_of
+from .curve import diff_sd, iter_points, not_step_losses, runs_of
 
 # llm-foundry callbacks/kill_loss_spike_callback.py (KillLossSpike defaults)
 SPIKE_MULTIPLIER = 2.0  # a loss >= 2x the mean of the window before it is an outlier
@@ -66,3 +69,76 @@ def first_spike_step(ctx: Context) -> Fact:
     if not len(starts):
         return Fact(name, None, unit, "computed", SPIKE_SOURCE, "no spike")
     return Fact(name, int(starts[0]), unit, "computed", SPIKE_SOURCE)
+
+
+# a sustained rise: where the logged train loss ends against the lowest level it reached
+RISE_WINDOW_FRACTION = 0.05  # of the logged iterations, as llm-foundry's window
+RISE_MIN_WINDOW = 5  # logged iterations: a mean of fewer is one noisy point
+RISE_SOURCE = "window means of the logged iteration losses (5% of them, at least 5): the last against the lowest"
+
+
+def _rise(ctx: Context) -> tuple[float, float, float, int, float] | str:
+    """(rise, its standard error, the first window's fall to the low, the low window's first
+    step, the low) of the logged train loss, or why it is not measured. Window means of w logged
+    iterations: the lowest, the last and the first; the se is that of a difference of two
+    window means, from the iteration noise (iter_loss_sd)."""
+    def find() -> tuple[float, float, float, int, float] | str:
+        if (why := not_step_losses(ctx)) and ctx.run.measures.train != "window":
+            return why
+        step, loss = iter_points(ctx)
+        n = len(loss)
+        w = max(RISE_MIN_WINDOW, round(RISE_WINDOW_FRACTION * n))
+        if n < 4 * w:
+            return f"{plural(n, 'finite logged iteration')}, {4 * w} needed"
+        csum = np.concatenate(([0.0], np.cumsum(loss)))
+        means = (csum[w:] - csum[:-w]) / w  # means[i]: loss[i:i+w]
+        low = int(np.argmin(means))
+        sd = diff_sd(loss)
+        return (float(means[-1] - means[low]), sd * math.sqrt(2 / w), float(means[0] - means[low]), int(step[low]),
+                float(means[low]))
+    return ctx.memo("curve_rise", find)
+
+
+def train_rise(ctx: Context) -> Fact:
+    """How far the logged train loss ends above the lowest level it reached (window means)."""
+    found = _rise(ctx)
+    if isinstance(found, str):
+        return unknown("train_rise", "nats", RISE_SOURCE, found)
+    return Fact("train_rise", found[0], "nats", "computed", RISE_SOURCE)
+
+
+def train_rise_z(ctx: Context) -> Fact:
+    """train_rise in standard errors of a difference of two window means."""
+    found = _rise(ctx)
+    if isinstance(found, str):
+        return unknown("train_rise_z", "", RISE_SOURCE, found)
+    rise, se = found[:2]
+    return Fact("train_rise_z", rise / se, "", "computed", RISE_SOURCE, f"se {se:.4f} nats")
+
+
+def train_rise_frac(ctx: Context) -> Fact:
+    """train_rise as a fraction of what the run had gained: the first window's mean down to
+    the lowest (1: back where it started)."""
+    found = _rise(ctx)
+    if isinstance(found, str):
+        return unknown("train_rise_frac", "", RISE_SOURCE, found)
+    rise, gained = found[0], found[2]
+    if gained <= 0:
+        return unknown("train_rise_frac", "", RISE_SOURCE, "the train loss never fell below its first window")
+    return Fact("train_rise_frac", rise / gained, "", "computed", RISE_SOURCE)
+
+
+def train_low_step(ctx: Context) -> Fact:
+    """First step of the window where the logged train loss was lowest."""
+    found = _rise(ctx)
+    if isinstance(found, str):
+        return unknown("train_low_step", "steps", RISE_SOURCE, found)
+    return Fact("train_low_step", found[3], "steps", "computed", RISE_SOURCE)
+
+
+def train_low(ctx: Context) -> Fact:
+    """The lowest window mean of the logged train loss."""
+    found = _rise(ctx)
+    if isinstance(found, str):
+        return unknown("train_low", "nats", RISE_SOURCE, found)
+    return Fact("train_low", found[4], "nats", "computed", RISE_SOURCE)
