@@ -40,6 +40,8 @@ _API = {
     "Facts": ("lossdoctor.facts", "Facts"),
     "LossdoctorError": ("lossdoctor.errors", "LossdoctorError"),
     "InputError": ("lossdoctor.errors", "InputError"),
+    "CheckpointError": ("lossdoctor.errors", "CheckpointError"),
+    "UsageError": ("lossdoctor.errors", "UsageError"),
 }
 
 __all__ = sorted(_API) + ["__version__"]

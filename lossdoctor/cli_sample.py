@@ -38,23 +38,16 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Sample each checkpoint and print the texts side by side."""
-    import os
-
     from .cli import _console as console
     from .errors import UsageError
     from .report.samples import render_samples
     from .trainer.sample import sample
-    if not isinstance(args.temperature, float):
-        raise UsageError(f"--temperature {args.temperature}: expected a number")
     if args.data is not None and args.meta is not None:
         raise UsageError("--data and --meta both give the vocabulary: give one")
     if args.start == "":
         raise UsageError("--start is empty: the model needs at least one character to start from "
                          "(leave --start out for a newline, or the vocabulary's first character)")
-    out = []
-    for p in args.paths:
-        path = os.path.join(p, "ckpt.pt") if os.path.isdir(p) else p
-        out.append(sample(path, args.start, args.max_new_tokens, args.temperature, args.top_k, args.seed,
-                          args.data, args.meta))
+    out = [sample(p, args.start, args.max_new_tokens, args.temperature, args.top_k, args.seed, args.data, args.meta)
+           for p in args.paths]
     console(args).print(render_samples(out))
     return 0

@@ -32,3 +32,16 @@ def test_the_library_takes_one_path_and_refuses_what_is_no_step_or_number():
         discover(log)
     with pytest.raises(UsageError, match="expect: 'bogus'"):
         verify_groups([run, run], [run, run], expect="bogus")  # type: ignore[arg-type]
+
+
+def test_extrapolate_checks_what_compute_facts_checks_and_the_errors_are_importable():
+    import lossdoctor
+    from conftest import FIXTURES
+    run = lossdoctor.load(str(FIXTURES / "nanogpt" / "cpu_small" / "train.log"))
+    for bad in (0, -5, 1.5, "x", True):
+        with pytest.raises(lossdoctor.UsageError, match="dataset_tokens"):
+            lossdoctor.extrapolate(run, 600, dataset_tokens=bad)  # type: ignore[arg-type]
+    with pytest.raises(lossdoctor.UsageError, match="not paths"):
+        lossdoctor.extrapolate(run, 600, calibrate=str(FIXTURES / "nanogpt" / "tiny_resume"))  # type: ignore[arg-type]
+    assert issubclass(lossdoctor.CheckpointError, lossdoctor.InputError)
+    assert issubclass(lossdoctor.UsageError, lossdoctor.LossdoctorError)

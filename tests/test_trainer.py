@@ -629,3 +629,24 @@ def test_a_device_this_torch_lacks_is_a_usage_error_not_a_crash(device):
         pytest.skip("this machine has an MPS device")
     with pytest.raises(UsageError, match=f"this machine's torch has no {device} device"):
         resolve(args=[f"--device={device}"])
+
+
+@pytest.mark.parametrize(("kwargs", "said"), [
+    ({"start": ""}, "start text is empty"), ({"temperature": 0}, "temperature 0"),
+    ({"temperature": -1.0}, "temperature -1.0"), ({"temperature": True}, "temperature True"),
+    ({"top_k": 0}, "top_k 0"), ({"top_k": -2}, "top_k -2"), ({"max_new_tokens": 0}, "max_new_tokens 0"),
+    ({"max_new_tokens": 2.5}, "max_new_tokens 2.5"), ({"data": "a.txt", "meta": "meta.pkl"}, "give one"),
+])
+def test_sample_refuses_what_it_cannot_use_before_reading(kwargs, said):
+    from conftest import FIXTURES
+    from lossdoctor import UsageError
+    from lossdoctor.trainer.sample import sample
+    with pytest.raises(UsageError, match=said):
+        sample(str(FIXTURES / "lossdoctor_train" / "tiny"), **kwargs)
+
+
+def test_sample_takes_a_run_directory_as_the_cli_does():
+    from conftest import FIXTURES
+    from lossdoctor.trainer.sample import sample
+    s = sample(str(FIXTURES / "lossdoctor_train" / "tiny"), "def ", 5, seed=1, top_k=None)
+    assert s.path.endswith("ckpt.pt") and len(s.text) == 9

@@ -152,13 +152,25 @@ def compute_facts(run: Run, *, peak_flops: float | None = None,
     if peak_flops is not None and (isinstance(peak_flops, bool) or not isinstance(peak_flops, number)
                                    or not 0 < float(peak_flops) < math.inf):
         raise UsageError(f"peak_flops: {peak_flops!r} is not a positive, finite FLOP/s")
-    if dataset_tokens is not None and (isinstance(dataset_tokens, bool) or not isinstance(dataset_tokens, number)
-                                       or not 0 < float(dataset_tokens) < math.inf
-                                       or float(dataset_tokens) != int(dataset_tokens)):
-        raise UsageError(f"dataset_tokens: {dataset_tokens!r} is not a positive whole number of tokens")
     ctx = Context(run, FACTS, peak_flops=None if peak_flops is None else float(peak_flops),
-                  dataset_tokens=None if dataset_tokens is None else int(dataset_tokens))
+                  dataset_tokens=checked_dataset_tokens(dataset_tokens))
     return Facts.of(ctx.fact(name) for name in FACTS)
+
+
+def checked_dataset_tokens(value: object) -> int | None:
+    """`value` as a whole number of tokens (None stays None).
+
+    Raises:
+        UsageError: a value that is no positive whole number (a bool, 0, 1.5, "x").
+    """
+    from ..errors import UsageError
+    if value is None:
+        return None
+    number = (numbers.Real, numbers.Integral)  # numpy's too; not a bool
+    tokens = float(value) if isinstance(value, number) and not isinstance(value, bool) else math.nan
+    if not 0 < tokens < math.inf or tokens != int(tokens):
+        raise UsageError(f"dataset_tokens: {value!r} is not a positive whole number of tokens")
+    return int(tokens)
 
 
 __all__ = ["FACTS", "PEAK_FLOPS", "STATUSES", "Context", "Fact", "Facts", "Status",

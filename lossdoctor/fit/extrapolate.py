@@ -93,6 +93,8 @@ def extrapolate(run: Run, to: int, scenarios: tuple[str, ...] = SCENARIOS, level
 
     Raises:
         CannotExtrapolate: the run does not allow a prediction (the message says why).
+        UsageError: a dataset_tokens that is no positive whole number; a run or calibrate
+            that is no Run.
     """
     others = () if calibrate is None else (calibrate,) if isinstance(calibrate, Run) else tuple(calibrate)
     return Extrapolator(run, level=level, calibrate=others, reference=reference,
@@ -119,8 +121,12 @@ class Extrapolator:
     def __init__(self, run: Run, *, level: float = 0.8, calibrate: Sequence[Run] = (),
                  reference: bool = True, calibration: Calibration | None = None,
                  dataset_tokens: int | None = None) -> None:
+        from ..errors import UsageError
+        from ..facts import checked_dataset_tokens
+        if not isinstance(run, Run) or not all(isinstance(r, Run) for r in calibrate):
+            raise UsageError("run and calibrate: Run objects (lossdoctor.load), not paths")
         self.run = run
-        self.dataset_tokens = dataset_tokens
+        self.dataset_tokens = checked_dataset_tokens(dataset_tokens)
         self.level = level
         self.calibrate = tuple(calibrate)
         self.reference = reference

@@ -12,11 +12,12 @@ tokenizer, which lossdoctor does not ship: the error says so.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, UsageError
 from .checkpoint import VAL_AT_SAVE_KEY, VAL_STEP_KEY
 
 
@@ -32,16 +33,45 @@ class Sample:
     val_step: int | None = None  # the step of that val, where the checkpoint records it
 
 
+def _check(start: str | None, max_new_tokens: object, temperature: object, top_k: object, data: str | None,
+           meta: str | None) -> None:
+    """The arguments sample() cannot use, as a UsageError."""
+    def whole(x: object) -> bool:
+        return isinstance(x, numbers.Integral) and not isinstance(x, bool) and int(x) > 0
+    if start == "":
+        raise UsageError("the start text is empty: the model needs at least one character to start from "
+                         "(None starts from a newline, or the vocabulary's first character)")
+    if not whole(max_new_tokens):
+        raise UsageError(f"max_new_tokens {max_new_tokens!r}: expected a whole number of characters above 0")
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) \
+            or not 0 < float(temperature) < math.inf:
+        raise UsageError(f"temperature {temperature!r}: expected a number above 0")
+    if top_k is not None and not whole(top_k):
+        raise UsageError(f"top_k {top_k!r}: expected a whole number above 0, or None for every character")
+    if data is not None and meta is not None:
+        raise UsageError("data and meta both give the vocabulary: give one")
+
+
 def sample(path: str, start: str | None = None, max_new_tokens: int = 300, temperature: float = 0.8,
            top_k: int | None = 200, seed: int = 1337, data: str | None = None, meta: str | None = None) -> Sample:
-    """Generate `max_new_tokens` characters after `start` from the checkpoint at `path`;
-    None: a newline, as sample.py starts, or the vocabulary's first character (id 0) where
-    the text had no newline."""
+    """Generate `max_new_tokens` characters after `start` from the checkpoint at `path` (a
+    ckpt.pt, or a run directory holding one); start None: a newline, as sample.py starts, or
+    the vocabulary's first character (id 0) where the text had no newline. `data` (the
+    training text or its directory) or `meta` (a meta.pkl) gives the vocabulary instead of
+    the meta.pkl next to the checkpoint.
+
+    Raises:
+        UsageError: an empty start, a temperature, top_k or max_new_tokens that is no
+            positive number, or both data and meta.
+        InputError: a checkpoint or vocabulary that cannot be read or used.
+    """
     import torch
 
     from .. import nanogpt
     from ..readers.checkpoint import normalize_model_args
     from .model import GPT, GPTConfig
+    _check(start, max_new_tokens, temperature, top_k, data, meta)
+    path = os.path.join(path, "ckpt.pt") if os.path.isdir(path) else path
     ckpt = nanogpt.load_checkpoint(path, require=("model",))
     state = {k: v for k, v in nanogpt.state_dict(ckpt["model"]).items() if not nanogpt.is_mask_buffer(k, v)}
     # a fork's names and gaps: the shapes of the weights fill in what model_args lacks
@@ -68,7 +98,7 @@ def sample(path: str, start: str | None = None, max_new_tokens: int = 300, tempe
         start = "\n" if "\n" in stoi else itos[min(itos)]
     unknown = sorted({ch for ch in start if ch not in stoi})
     if unknown:
-        raise InputError(path, f"--start has characters the model never saw: {''.join(unknown)!r}")
+        raise InputError(path, f"the start text has characters the model never saw: {''.join(unknown)!r}")
     torch.manual_seed(seed)
     idx = torch.tensor([[stoi[ch] for ch in start]], dtype=torch.long)  # (1, T)
     with torch.no_grad():
