@@ -93,6 +93,13 @@ def test_runs_without_val_are_compared_on_train():
     assert c.gap == pytest.approx(0.5) and _total(c) == pytest.approx(c.gap)
 
 
+@pytest.mark.parametrize(("a", "b", "same"), [(50257, 50304, True), (65, 65, True), (65, 128, False),
+                                              (50257, 50368, False), (50000, 50257, False)])
+def test_a_vocabulary_padded_to_a_multiple_of_64_is_the_same_tokenizer(a, b, same):
+    from lossdoctor.compare.sides import _same_tokens
+    assert _same_tokens(a, b) is same and _same_tokens(b, a) is same
+
+
 def test_different_vocabularies_are_not_attributed():
     c = _analysis(DIAG / "healthy_small", FIXTURES / "lossdoctor_train" / "tiny").comparison
     assert c.comparable is False and c.attribution == ()

@@ -53,13 +53,30 @@ def iter_final(run: Run) -> float | None:
 def comparable(ra: Run, rb: Run, fa: Facts, fb: Facts) -> tuple[bool, str]:
     """Whether the losses of two runs compare at all (same vocabulary and dataset), and why not."""
     va, vb = fa.value("vocab_size"), fb.value("vocab_size")
-    estimated = "inferred" in (fa["vocab_size"].status, fb["vocab_size"].status)  # ln V from a loss
-    if va is not None and vb is not None and va != vb and not estimated:
+    # ln V from a loss, or nanoGPT's GPT-2 default where the log does not print it: no evidence
+    estimated = {"inferred", "assumed"} & {fa["vocab_size"].status, fb["vocab_size"].status}
+    if va is not None and vb is not None and not _same_tokens(va, vb) and not estimated:
         return False, f"vocab_size {va} vs {vb}"
     da, db = ra.config.trusted("dataset"), rb.config.trusted("dataset")
     if da is not None and db is not None and da != db:
         return False, f"dataset {da!r} vs {db!r}"
     return True, ""
+
+
+def _same_tokens(va: object, vb: object) -> bool:
+    """Whether two vocab sizes are one tokenizer's: equal, or the larger a BPE vocabulary
+    padded up to the next multiple of 64 (nanoGPT's 50304 for GPT-2's 50257): padded ids
+    never occur in the data, so the losses are over the same tokens. Small vocabularies are
+    not taken as padded: 65 characters and 128 bytes are two tokenizers."""
+    if va == vb:
+        return True
+    if not (isinstance(va, int) and isinstance(vb, int)):
+        return False
+    lo, hi = sorted((va, vb))
+    return lo >= PADDED_MIN and hi == -(-lo // 64) * 64
+
+
+PADDED_MIN = 1024  # a vocabulary this large is a BPE's, which nanoGPT pads for speed
 
 
 def same_data(ra: Run, rb: Run) -> bool:
@@ -284,7 +301,7 @@ def state_notes(f: Facts, which: str, schedule: bool) -> list[str]:
     out = []
     z, slope = f.value("val_slope_z"), f.value("val_slope")
     if z is not None and z <= -2:
-        out.append(f"the {which} run's val was still falling when it stopped ({slope:.3f} nats per 1,000 "
+        out.append(f"the {which} run's val was still falling when it stopped ({slope:.2g} nats per 1,000 "
                    f"steps over its last evals, {z:.1f} standard errors)")
     if overfit(f):
         out.append(f"the {which} run's val turned up after step {f.value('best_val_step'):,} (best "
