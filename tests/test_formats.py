@@ -152,6 +152,10 @@ def test_modded_records_t_test(tmp_path: Any) -> None:
     assert stats.p is not None and stats.p > 0.99  # far above 3.28
     tie = record_stats([r0, r2])  # two curves that end on the same printed val: no spread, no t-test
     assert tie is not None and tie.t is None and tie.p is None and "no spread" in (tie.why_no_test or "")
+    (tmp_path / "other.txt").write_text(text.replace("batch_size = 8*64*1024", "batch_size = 4*64*1024"))
+    other = record_stats([r0, lossdoctor.load(str(tmp_path / "other.txt"))])  # another script: not pooled
+    assert other is not None and not other.pooled and other.t is None
+    assert "the settings their logs print differ in total_batch_size" in (other.why_no_test or "")
     from lossdoctor.report.markdown import analysis_markdown
     md = analysis_markdown(lossdoctor.analyze(paths[:2] + paths[:1]))
     assert "**Record:** 2 runs (1 more repeat another's curve exactly and count once), mean val 3.9875" in md

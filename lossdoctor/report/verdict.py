@@ -55,6 +55,8 @@ def no_gap_reason(c: Comparison) -> str:
 def records_text(r: RecordStats) -> str:
     """The record rules' t-test of modded-nanogpt runs, in one line."""
     copies = f" ({r.repeats} more repeat another's curve exactly and count once)" if r.repeats else ""
+    if not r.pooled:
+        return f"**Record:** {r.n} runs{copies}; no t-test against {r.target}: {r.why_no_test}"
     head = f"**Record:** {r.n} runs{copies}, mean val {r.mean:.4f} (sd {r.sd:.4f}); "
     if r.t is None or r.p is None:
         return head + f"no t-test against {r.target}: {r.why_no_test}"
