@@ -54,11 +54,11 @@ def add_parser(sub: Any) -> None:
                    help="with groups: the logs pair up in the order given (same seeds): paired t-test")
     v.add_argument("--device", action="append", metavar="DEV",
                    help="cpu, cuda, cuda:N, mps; given twice, the same config is also trained on both")
-    v.add_argument("--budget", type=_duration, default=600.0, metavar="TIME",
+    v.add_argument("--budget", type=_duration, default=None, metavar="TIME",
                    help="time budget for training, e.g. 10m, 90s, 1h (default 10m)")
     v.add_argument("--only", action="append", metavar="ID",
                    help="run only these experiments (repeatable; a rule's code, LD101, will do)")
-    v.add_argument("--executor", choices=("local", "devices", "torchrun", "ray"), default="local",
+    v.add_argument("--executor", choices=("local", "devices", "torchrun", "ray"), default=None,
                    help="where arms train: local (in this process, default), devices (one process per GPU), "
                         "torchrun (each arm as a DDP run over --nproc processes), ray (a Ray cluster; "
                         "pip install 'lossdoctor[ray]')")
@@ -69,9 +69,9 @@ def add_parser(sub: Any) -> None:
     v.add_argument("--extrapolation", action="store_true",
                    help="check `lossdoctor extrapolate`: train to N, predict M, train to M, compare")
     v.add_argument("--data", metavar="DIR|FILE", help="training data (as lossdoctor train --data)")
-    v.add_argument("--seeds", type=int, default=3, metavar="N",
+    v.add_argument("--seeds", type=int, default=None, metavar="N",
                    help="seeds per arm to start with, at least 2 (default 3)")
-    v.add_argument("--out", metavar="DIR", default="verify-out",
+    v.add_argument("--out", metavar="DIR", default=None,
                    help="where trainings and results are kept; run again to resume (default verify-out)")
     v.add_argument("--format", choices=("rich", "plain", "json", "markdown"), default=None)
     v.add_argument("--width", type=_width, default=None, metavar="N",
@@ -89,14 +89,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if group_only and not args.baseline:
         raise UsageError(f"verify {group_only[0]}: it is for groups of logs (--baseline LOG... --treatment LOG...); "
                          "experiments that train measure their own metric")
-    if args.seeds < 2 and not args.baseline:
-        raise UsageError(f"verify --seeds {args.seeds}: at least 2 (the seed noise needs two runs per arm)")
+    training = [f"--{k.replace('_', '-')}" for k in TRAINING_ONLY if getattr(args, k) not in (None, False)]
     if args.baseline:
         if args.runs:
             raise UsageError("verify: RUN arguments are for training experiments; with --baseline and "
                              "--treatment give the logs there")
+        if training:
+            raise UsageError(f"verify {training[0]}: it is for experiments that train; --baseline and --treatment "
+                             "compare logs that exist")
         report = _groups(args)
     else:
+        _training_defaults(args)
         try:
             report = _train(args)
         except KeyboardInterrupt:
@@ -106,6 +109,26 @@ def cmd_verify(args: argparse.Namespace) -> int:
         _save(report, args.out)
     _print(args, report)
     return 0
+
+
+# options of the modes that train; None (or False) where not given
+TRAINING_ONLY = ("device", "budget", "only", "executor", "nproc", "ray_address", "extrapolation", "data", "seeds",
+                 "out")
+
+
+def _training_defaults(args: argparse.Namespace) -> None:
+    """Fill in the training options' defaults, and refuse what contradicts them."""
+    from .errors import UsageError
+    defaults = {"budget": 600.0, "executor": "local", "seeds": 3, "out": "verify-out"}  # 10 minutes
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.seeds < 2:
+        raise UsageError(f"verify --seeds {args.seeds}: at least 2 (the seed noise needs two runs per arm)")
+    if args.nproc is not None and args.executor != "torchrun":
+        raise UsageError("verify --nproc: it is for --executor torchrun (processes per arm)")
+    if args.ray_address is not None and args.executor != "ray":
+        raise UsageError("verify --ray-address: it is for --executor ray")
 
 
 def _save(report: Any, out: str) -> None:

@@ -288,6 +288,13 @@ def test_verify_refuses_group_flags_without_groups_one_log_in_both_arms_and_one_
     assert code == 2 and "is in both --baseline and --treatment" in err
     code, _, err = run_cli("verify", "--seeds", "1", "--budget", "1s", "--out", str(tmp_path / "v"))
     assert code == 2 and "--seeds 1: at least 2" in err
+    for given in (["--extrapolation"], ["--out", str(tmp_path / "x")], ["--budget", "1h"], ["--seeds", "5"],
+                  ["--data", "nope"], ["--executor", "ray"], ["--device", "cuda"]):
+        code, _, err = run_cli("verify", "--baseline", log, "--treatment", str(tmp_path / "t.log"), *given)
+        assert code == 2 and f"verify {given[0]}: it is for experiments that train" in err
+    assert not (tmp_path / "x").exists()
+    code, _, err = run_cli("verify", "--nproc", "2", "--budget", "1s", "--out", str(tmp_path / "v"))
+    assert code == 2 and "--nproc: it is for --executor torchrun" in err
 
 
 def test_sample_refuses_two_vocabularies_at_once():
