@@ -78,6 +78,8 @@ def test_rules_list_counts_in_numbers():
     codes = re.findall(r"^│ (LD\d+)", out, re.M)
     assert codes.index("LD101") < codes.index("LD1001")
     assert codes == sorted(codes, key=lambda c: int(c[2:]))
+    _, narrow, _ = run_cli("rules", "list", "--width", "40")  # the documented least: every title still shows
+    assert max(len(line) for line in narrow.splitlines()) <= 40 and "(still-impr" in narrow
 
 
 @pytest.mark.parametrize("paths", [ONE, TWO])

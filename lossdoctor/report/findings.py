@@ -160,13 +160,15 @@ def _value(v: object) -> str:
 # -- rules --------------------------------------------------------------------------------
 
 def render_rule_list(rules: list[Rule]) -> RenderableType:
-    """Rules by number (LD101 before LD1001), the title wrapping under its name."""
+    """Rules by number (LD101 before LD1001), each code over its severity, the title
+    wrapping under its name."""
     t = Table(title=f"{len(rules)} rules (`lossdoctor rules show CODE` for one)", title_justify="left")
-    for col in ("code", "severity", "category", "title and name"):
-        t.add_column(col, no_wrap=col != "title and name")
+    t.add_column("code", no_wrap=True)  # its severity under it: the title keeps its room at 40 columns
+    t.add_column("category", overflow="fold")
+    t.add_column("title and name", ratio=2, overflow="fold")
     for r in sorted(rules, key=rule_number):
         name = r.id.split("-", 1)[1]
-        t.add_row(r.code, Text(r.severity, style=STYLE[r.severity]), r.category,
+        t.add_row(Text.assemble(r.code, "\n", (r.severity, STYLE[r.severity])), r.category,
                   Text.assemble(r.title, (f" ({name})", "dim")))
     return t
 
