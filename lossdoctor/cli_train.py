@@ -15,16 +15,17 @@ log goes to stdout and OUT_DIR/train.log, metrics to OUT_DIR/metrics.jsonl,
 checkpoints to OUT_DIR/ckpt.pt (nanoGPT's format: nanoGPT can resume or sample
 them).
 
-  CONFIG         a nanoGPT config .py (only its literal assignments are read;
-                 it is never executed) or a .yaml mapping of config keys
-  --key=value    any nanoGPT config key (e.g. --max_iters=2000 --device=cpu),
-                 plus --seed; values are Python literals, else strings
-  --data PATH    a nanoGPT data directory (train.bin, val.bin, meta.pkl) or a
-                 text file (char-level, 90/10 split); default: data/DATASET
-                 if it exists; the embedded corpus only where no config sets
-                 dataset (see docs/trainer.md)
-  --no-progress  no progress bar
-  --debug        show a traceback where lossdoctor fails
+  CONFIG           a nanoGPT config .py (only its literal assignments are
+                   read; it is never executed) or a .yaml mapping of config keys
+  --key=value      any nanoGPT config key (e.g. --max_iters=2000
+                   --device=cpu), plus --seed; values are Python literals,
+                   else strings
+  --data DIR|FILE  a nanoGPT data directory (train.bin, val.bin, meta.pkl) or
+                   a text file (char-level, 90/10 split); default: data/DATASET
+                   if it exists; the embedded corpus only where no config sets
+                   dataset (see docs/trainer.md)
+  --no-progress    no progress bar
+  --debug          show a traceback where lossdoctor fails
 
 With no CONFIG and no model shape flags on a CPU, the run starts from nanoGPT's
 README CPU config (lossdoctor/configs/shakespeare_char_cpu.yaml), not
