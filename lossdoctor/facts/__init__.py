@@ -65,6 +65,7 @@ FACTS: dict[str, Callable[[Context], Fact]] = {
     "checkpoint_step": failure.checkpoint_step,
     "failure_text": failure.failure_text,
     "failure_line": failure.failure_line,
+    "log_cut": failure.log_cut,
     # speed (speed.py)
     "time_per_iter_ms": speed.time_per_iter_ms,
     "eval_overhead_ms": speed.eval_overhead_ms,

@@ -98,6 +98,17 @@ def failure_line(ctx: Context) -> Fact:
     return Fact("failure_line", line, "", "read", SOURCE, None if event else NO_FAILURE)
 
 
+def log_cut(ctx: Context) -> Fact:
+    """Whether the file ends inside its last line: a copy made while the run was still
+    writing, or a process stopped in the middle of a line; either way, the file does not
+    show how the run ended."""
+    if ctx.run.format == Dialect.NANOGPT_CKPT:
+        return unknown("log_cut", "", "log: its last line", "a checkpoint has no log")
+    cut = next((e for e in ctx.run.events if e.kind == "truncated"), None)
+    return Fact("log_cut", cut is not None, "", "read", "log: its last line",
+                f"line {cut.line:,} ends without a newline" if cut is not None and cut.line else None)
+
+
 # trainers that print every checkpoint they save: nanoGPT (`saving checkpoint to DIR`; not an
 # excerpt pasted into Markdown, which may leave the saves out) and
 # llm.c (`Writing checkpoint at step N`)

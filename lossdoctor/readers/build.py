@@ -186,6 +186,7 @@ class Found:
         for points in (self.val, self.eval_train, self.train, *self.series.values()):
             points.drop_line(self.n_lines)
         self.notes.append(L.cut_note(self.n_lines))
+        self.events.append(Event("truncated", self.n_lines, "the file ends inside this line", None, 0))
 
     def point(self, name: str, step: int, value: float, line: int, unit: str = "") -> None:
         self.series.setdefault(name, Points()).add(step, value, line)
