@@ -1,6 +1,7 @@
 """The `lossdoctor` command: a thin argparse layer over the library.
 
-Exit codes: 0 success, 2 usage or input error (one line on stderr naming the file).
+Exit codes: 0 success, 2 usage or input error, or a prediction declined (one line on stderr
+naming the file).
 Heavy modules (numpy, rich, torch) are imported inside the commands, so that
 `lossdoctor --help` starts fast.
 """
@@ -30,7 +31,8 @@ EPILOG = """\
 exit codes:
   0    success
   1    analyze: a finding at or above --fail-on; rules test: a case failed
-  2    usage error, or an input that cannot be read (the reason names the file)
+  2    usage error, an input that cannot be read, or a run extrapolate cannot
+       predict to that step (the reason names the file and says why)
   130  interrupted (Ctrl-C; train and verify keep what they finished)
   143  terminated (SIGTERM, a scheduler's stop; kept alike)
   141  the output's reader went away (| head)
