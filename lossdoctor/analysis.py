@@ -39,18 +39,20 @@ class Analysis:
 
 def analyze(paths: list[str] | str | None = None, *, peak_flops: float | None = None,
             dataset_tokens: int | None = None, rules: RuleSet | None = None,
-            rules_dirs: list[str] | None = None, diagnose_runs: bool = True,
-            compare_runs: bool = True, readers: Sequence[Reader] | None = None) -> Analysis:
+            rules_dirs: list[str] | str | None = None, diagnose_runs: bool = True,
+            compare_runs: bool = True, readers: Sequence[Reader | str] | str | None = None) -> Analysis:
     """Read each path (a log, a ckpt.pt, a run directory), derive its facts and apply the
-    rules (built-in, plus `rules_dirs`; or exactly `rules`). Two or more runs are compared:
-    the gap between the best and the worst final val, cause by cause (compare.py). Each run
-    is fitted once (fit.Extrapolator); rule effects and the comparison share that fit.
+    rules (built-in, plus `rules_dirs`, one folder or a list; or exactly `rules`). Two or
+    more runs are compared: the gap between the best and the worst final val, cause by cause
+    (compare.py). Each run is fitted once (fit.Extrapolator); rule effects and the
+    comparison share that fit.
 
     With no paths, looks in the current directory for logs and `out*` run directories (a
     file found there that holds no run is skipped, with why, in `skipped`).
     A checkpoint given right after its own log is merged into that log's run. A file that
     holds several runs (a W&B panel export, a runs table) gives each of them. `readers`
-    forces the formats tried (default: every format in the registry, detected).
+    forces the formats tried, as Reader objects or format names (default: every format in
+    the registry, detected).
     """
     skipped: list[str] = []
     if isinstance(paths, (str, os.PathLike)):  # one path, not its characters
@@ -69,7 +71,7 @@ def analyze(paths: list[str] | str | None = None, *, peak_flops: float | None = 
     if not diagnose_runs:
         return Analysis(runs, facts, comparison=comparison, records=records, fits=fits, skipped=tuple(skipped))
     if rules is None:
-        rules = load_rules(rules_dirs)
+        rules = load_rules([rules_dirs] if isinstance(rules_dirs, (str, os.PathLike)) else rules_dirs)
     diagnoses = tuple(diagnose(r, f, rules, x) for r, f, x in zip(runs, facts, fits, strict=True))
     if comparison is not None:  # advice to the better run that the worse run already ran
         from dataclasses import replace
@@ -80,7 +82,7 @@ def analyze(paths: list[str] | str | None = None, *, peak_flops: float | None = 
                     tuple(skipped))
 
 
-def _discovered(readers: Sequence[Reader] | None) -> tuple[list[Run], list[str]]:
+def _discovered(readers: Sequence[Reader | str] | str | None) -> tuple[list[Run], list[str]]:
     """The runs of the logs and run directories found here (readers.discover), and for each
     file that holds none, the reader's one-line reason: a stray file that merely looks like
     a log does not stop the rest."""

@@ -45,3 +45,16 @@ def test_extrapolate_checks_what_compute_facts_checks_and_the_errors_are_importa
         lossdoctor.extrapolate(run, 600, calibrate=str(FIXTURES / "nanogpt" / "tiny_resume"))  # type: ignore[arg-type]
     assert issubclass(lossdoctor.CheckpointError, lossdoctor.InputError)
     assert issubclass(lossdoctor.UsageError, lossdoctor.LossdoctorError)
+
+
+def test_readers_are_taken_by_their_format_names_and_rules_dirs_as_one_folder():
+    import lossdoctor
+    from conftest import FIXTURES
+    log = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
+    assert str(lossdoctor.load(log, readers=["nanogpt"]).format) == "nanogpt"
+    assert len(lossdoctor.analyze(log, readers="nanogpt").runs) == 1
+    with pytest.raises(lossdoctor.UsageError, match="'nanogtp': no such input format"):
+        lossdoctor.load(log, readers=["nanogtp"])
+    with pytest.raises(lossdoctor.UsageError, match="neither a Reader nor a format's name"):
+        lossdoctor.load(log, readers=[3])  # type: ignore[list-item]
+    assert lossdoctor.analyze(log, rules_dirs=str(FIXTURES.parent / "rules")).runs

@@ -39,7 +39,7 @@ __all__ = ["LOG_NAMES", "LOG_SUFFIXES", "LOOKS_FOR", "READERS", "Reader", "Sampl
 
 
 def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None = None, *,
-         readers: Sequence[Reader] | None = None) -> Run:
+         readers: Sequence[Reader | str] | str | None = None) -> Run:
     """Read a log, a checkpoint or a run directory into a Run.
 
     Args:
@@ -47,7 +47,8 @@ def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None
             or a directory holding them. A file that holds several runs (a W&B export)
             is an InputError naming them: load_many reads them all.
         checkpoint: a ckpt.pt to merge into the log's Run.
-        readers: the formats to try, in order (default: READERS).
+        readers: the formats to try, in order: Reader objects or format names (default:
+            READERS).
 
     Raises:
         InputError: the path cannot be read as a training run (with the reason).
@@ -80,7 +81,7 @@ def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None
     return run
 
 
-def load_many(paths: list[str] | str, *, readers: Sequence[Reader] | None = None) -> list[Run]:
+def load_many(paths: list[str] | str, *, readers: Sequence[Reader | str] | str | None = None) -> list[Run]:
     """Read several paths, every run of a file that holds several; a checkpoint that
     follows its own log is merged into it."""
     runs: list[Run] = []

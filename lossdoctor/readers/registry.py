@@ -204,23 +204,43 @@ def by_name(name: str) -> Reader:
     raise InputError(name, f"no such input format (formats: {', '.join(names())})")
 
 
+def resolve(readers: Sequence[Reader | str] | str) -> list[Reader]:
+    """Readers given as Reader objects or by their format names (one name alone will do).
+
+    Raises:
+        UsageError: an item that is neither, or a name no format has.
+    """
+    from ..errors import UsageError
+    out = []
+    for r in [readers] if isinstance(readers, str) else readers:
+        if isinstance(r, str):
+            if ALIASES.get(r, r) not in names():
+                raise UsageError(f"readers: {r!r}: no such input format (formats: {', '.join(names())})")
+            out.append(by_name(r))
+        elif callable(getattr(r, "sniff", None)) and callable(getattr(r, "read", None)):
+            out.append(r)
+        else:
+            raise UsageError(f"readers: {r!r} is neither a Reader nor a format's name (formats: {', '.join(names())})")
+    return out
+
+
 def names() -> list[str]:
     """The formats' names, in the order they are tried."""
     return [r.name for r in READERS]
 
 
-def read_runs(path: str, readers: Sequence[Reader] | None = None) -> tuple[Run, ...]:
-    """Every run in one file, read with the first reader (of `readers`, default READERS)
-    that takes it.
+def read_runs(path: str, readers: Sequence[Reader | str] | str | None = None) -> tuple[Run, ...]:
+    """Every run in one file, read with the first reader (of `readers`, Reader objects or
+    format names; default READERS) that takes it.
 
     Raises:
         InputError: the file cannot be read, is empty, or no reader takes it (the
         reason says what was looked for).
     """
+    candidates = READERS if readers is None else resolve(readers)
     sample = Sample(path)
     if sample.empty:
         raise InputError(path, "empty file: nothing to read (a run that has not printed anything yet?)")
-    candidates = READERS if readers is None else readers
     for reader in candidates:
         if reader.sniff(sample):
             got = reader.read(sample)
@@ -228,7 +248,7 @@ def read_runs(path: str, readers: Sequence[Reader] | None = None) -> tuple[Run, 
     raise InputError(path, no_reader_reason(sample, candidates))
 
 
-def read_file(path: str, readers: Sequence[Reader] | None = None) -> Run:
+def read_file(path: str, readers: Sequence[Reader | str] | str | None = None) -> Run:
     """The one run in a file (see read_runs); a file that holds several is an InputError
     that names them (read it with read_runs or lossdoctor.load_many)."""
     runs = read_runs(path, readers)
