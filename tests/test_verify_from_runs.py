@@ -121,3 +121,11 @@ def test_the_gap_tries_the_heads_with_the_width_where_alone_they_would_not_divid
     assert gap == {"gap-n_embd-n_head": ("--n_embd=384", "--n_head=6")}
     for flags in gap.values():  # every arm is a model the trainer builds
         resolve(args=list(flags), base=plan.base)
+
+
+def test_the_plan_names_the_dtype_the_run_shows_not_train_pys_default():
+    import lossdoctor
+    from conftest import FIXTURES
+    plan = lossdoctor.plan_from_runs(lossdoctor.analyze(str(FIXTURES / "nanogpt" / "cpu_small")), "cpu")
+    # the log's GradScaler warning says float16 ran; train.py's bfloat16 is only its default
+    assert any(n.startswith("dtype float16 (inferred) -> float32 on this CPU") for n in plan.notes)

@@ -60,7 +60,9 @@ def base_from_run(analysis: Analysis, index: int, device: str) -> tuple[TrainCon
         notes.append("torch.compile off in the arms: it changes the speed, not the loss")
     if device == "cpu" and values.get("dtype", "float32") != "float32":
         changes["dtype"] = "float32"
-        notes.append(f"dtype {values['dtype']} -> float32 on this CPU: nanoGPT ignores dtype on a CPU "
+        fact = analysis.facts[index]["dtype"]  # what the run shows: a default's is the machine's
+        ran = f"{fact.value} ({fact.status})" if fact.known else "unknown (train.py's default depends on the machine)"
+        notes.append(f"dtype {ran} -> float32 on this CPU: nanoGPT ignores dtype on a CPU "
                      "(no autocast there), so float32 is what the run's config trains here")
     if values.get("device", device) != device:
         notes.append(f"trained on {device}; the run was on {values['device']}")
