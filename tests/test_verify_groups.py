@@ -52,6 +52,7 @@ def test_a_real_difference_is_confirmed_with_its_sign(logs: dict[str, list[str]]
     assert v.baseline is not None and v.baseline.n == 3
     assert "--learning_rate=0.01" in e.flags and "val loss at step 40" in v.metric.name
     assert report.noise is not None and report.noise.baseline_sd is not None
+    assert report.noise.treatment_sd == pytest.approx(v.treatment.sd) and report.noise.difference_sd is None
     assert e.supports is True
 
 

@@ -67,7 +67,8 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
     experiment = ExperimentResult("groups", _recommendation(changed, expect), flags, result, how)
     notes = [] if changed else ["the two groups' logs show the same config: the difference tested is "
                                 "whatever the logs do not show (seeds, data, code)"]
-    return VerifyReport((experiment,), noise_floor([s.value for s in base], unit="nats"), "", None, tuple(notes))
+    noise = noise_floor([s.value for s in base], [s.value for s in treat], paired=paired, unit="nats")
+    return VerifyReport((experiment,), noise, "", None, tuple(notes))
 
 
 def _same_config(group: Sequence[Run], name: str) -> None:
