@@ -152,13 +152,13 @@ def _groups(args: argparse.Namespace) -> Any:
     return verify_groups(baseline, treatment, step=args.step, expect=args.expect or "lower", paired=args.paired)
 
 
-DEVICE_RE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
 
 
 def _train(args: argparse.Namespace) -> Any:
     from .errors import UsageError
     devices = args.device or ["cpu"]
-    bad = [d for d in devices if not DEVICE_RE.match(d)]
+    from .verify.design import DEVICE
+    bad = [d for d in devices if not DEVICE.match(d)]
     if bad:
         raise UsageError(f"verify --device {bad[0]}: not a device (cpu, cuda, cuda:N, mps)")
     if len(devices) > 2 or (len(devices) == 2 and devices[0] == devices[1]):

@@ -58,3 +58,11 @@ def test_readers_are_taken_by_their_format_names_and_rules_dirs_as_one_folder():
     with pytest.raises(lossdoctor.UsageError, match="neither a Reader nor a format's name"):
         lossdoctor.load(log, readers=[3])  # type: ignore[list-item]
     assert lossdoctor.analyze(log, rules_dirs=str(FIXTURES.parent / "rules")).runs
+
+
+@pytest.mark.parametrize(("a", "b"), [("cpu", "tpu"), ("cpu", "cpu"), ("gpu", "cuda")])
+def test_a_hardware_experiment_takes_two_different_devices_the_trainer_takes(a, b):
+    import lossdoctor
+    with pytest.raises(lossdoctor.UsageError, match="hardware_experiment"):
+        lossdoctor.hardware_experiment(a, b)
+    assert lossdoctor.hardware_experiment("cpu", "cuda:1").id == "hardware-cpu-cuda:1"

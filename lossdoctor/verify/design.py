@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -145,10 +146,22 @@ def default_experiments(base: TrainConfig | None = None) -> tuple[Experiment, ..
     )
 
 
+DEVICE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")  # the devices the trainer takes
+
+
 def hardware_experiment(a: str, b: str, base: TrainConfig | None = None) -> Experiment:
     """The same config trained on device a and on device b: the val at equal steps should not
     differ beyond seed noise (nanoGPT computes the same model on any device), which settles
-    whether a gap between runs on two machines is the hardware or the configuration."""
+    whether a gap between runs on two machines is the hardware or the configuration.
+
+    Raises:
+        UsageError: a device that is not cpu, cuda, cuda:N or mps, or the same device twice.
+    """
+    from ..errors import UsageError
+    bad = [d for d in (a, b) if not isinstance(d, str) or not DEVICE.match(d)]
+    if bad or a == b:
+        raise UsageError(f"hardware_experiment: {bad[0]!r} is not a device (cpu, cuda, cuda:N, mps)" if bad
+                         else f"hardware_experiment: {a!r} twice: give two different devices")
     dtype = "float32" if base is None else str(base["dtype"])
     return Experiment(f"hardware-{a}-{b}", f"the same config on {a} and on {b} reaches the same val loss at equal "
                       "steps: a gap between runs on the two is configuration, not hardware",
