@@ -104,8 +104,11 @@ def load_many(paths: list[str] | str, *, readers: Sequence[Reader | str] | str |
 
 
 def discover(directory: str = ".") -> list[str]:
-    """Logs in `directory`, and its `out*` run directories (their log and ckpt.pt, merged; a
-    ckpt.pt alone where there is no log), for `lossdoctor analyze` with no path."""
+    """Files in `directory` that look like logs (by name, and by words of a training log or a
+    format the registry reads in their first 64 KiB: a README that quotes a log is one), and
+    its `out*` run directories (their log and ckpt.pt, merged; a ckpt.pt alone where there is
+    no log), for `lossdoctor analyze` with no path, which skips, with why, those that hold no
+    run."""
     if not os.path.isdir(directory):
         raise InputError(directory, "not a directory" if os.path.exists(directory) else "no such directory")
     found = []
