@@ -64,6 +64,10 @@ class Config:
     # `--init_from=resume` continues
     replaced: Mapping[str, ConfigValue] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:  # read-only in depth, as every result is
+        for name in ("values", "replaced"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+
     def __getitem__(self, key: str) -> ConfigValue:
         return self.values[key]
 

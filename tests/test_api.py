@@ -60,9 +60,19 @@ def test_readers_are_taken_by_their_format_names_and_rules_dirs_as_one_folder():
     assert lossdoctor.analyze(log, rules_dirs=str(FIXTURES.parent / "rules")).runs
 
 
-@pytest.mark.parametrize(("a", "b"), [("cpu", "tpu"), ("cpu", "cpu"), ("gpu", "cuda")])
-def test_a_hardware_experiment_takes_two_different_devices_the_trainer_takes(a, b):
+@pytest.mark.parametrize(("a", "b"), [("cpu", "tpu"), ("gpu", "cuda"), ("cpu", 3)])
+def test_a_hardware_experiment_takes_devices_the_trainer_takes(a, b):
     import lossdoctor
     with pytest.raises(lossdoctor.UsageError, match="hardware_experiment"):
         lossdoctor.hardware_experiment(a, b)
     assert lossdoctor.hardware_experiment("cpu", "cuda:1").id == "hardware-cpu-cuda:1"
+
+
+def test_a_runs_config_and_a_findings_evidence_cannot_be_changed_through_them():
+    import lossdoctor
+    from conftest import FIXTURES
+    an = lossdoctor.analyze(str(FIXTURES / "nanogpt" / "cpu_small" / "train.log"))
+    with pytest.raises(TypeError):
+        an.runs[0].config.values.pop("n_layer")  # type: ignore[attr-defined]
+    with pytest.raises(TypeError):
+        an.diagnoses[0].findings[0].evidence["x"] = 1  # type: ignore[index]

@@ -19,6 +19,7 @@ import math
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..facts import Facts
@@ -80,6 +81,9 @@ class Finding:
     explains: tuple[str, ...] = ()  # ids of the other findings this one causes
     explained_by: tuple[str, ...] = ()  # ids of the findings that cause this one
     withheld_by: tuple[str, ...] = ()  # ids of the findings that make its advice wrong (`overrides`)
+
+    def __post_init__(self) -> None:  # read-only in depth
+        object.__setattr__(self, "evidence", MappingProxyType(dict(self.evidence)))
 
 
 @dataclass(frozen=True)

@@ -154,14 +154,15 @@ def hardware_experiment(a: str, b: str, base: TrainConfig | None = None) -> Expe
     differ beyond seed noise (nanoGPT computes the same model on any device), which settles
     whether a gap between runs on two machines is the hardware or the configuration.
 
+    One device twice is an A/A check: the arms compute the same and must agree.
+
     Raises:
-        UsageError: a device that is not cpu, cuda, cuda:N or mps, or the same device twice.
+        UsageError: a device that is not cpu, cuda, cuda:N or mps.
     """
     from ..errors import UsageError
     bad = [d for d in (a, b) if not isinstance(d, str) or not DEVICE.match(d)]
-    if bad or a == b:
-        raise UsageError(f"hardware_experiment: {bad[0]!r} is not a device (cpu, cuda, cuda:N, mps)" if bad
-                         else f"hardware_experiment: {a!r} twice: give two different devices")
+    if bad:
+        raise UsageError(f"hardware_experiment: {bad[0]!r} is not a device (cpu, cuda, cuda:N, mps)")
     dtype = "float32" if base is None else str(base["dtype"])
     return Experiment(f"hardware-{a}-{b}", f"the same config on {a} and on {b} reaches the same val loss at equal "
                       "steps: a gap between runs on the two is configuration, not hardware",
