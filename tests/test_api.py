@@ -73,6 +73,6 @@ def test_a_runs_config_and_a_findings_evidence_cannot_be_changed_through_them():
     from conftest import FIXTURES
     an = lossdoctor.analyze(str(FIXTURES / "nanogpt" / "cpu_small" / "train.log"))
     with pytest.raises(TypeError):
-        an.runs[0].config.values.pop("n_layer")  # type: ignore[attr-defined]
+        an.runs[0].config.values["n_layer"] = None  # type: ignore[index]
     with pytest.raises(TypeError):
         an.diagnoses[0].findings[0].evidence["x"] = 1  # type: ignore[index]
