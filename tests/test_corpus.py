@@ -104,3 +104,14 @@ def test_a_train_loss_that_climbs_back_is_found_in_the_corpus_and_nowhere_else()
     assert sorted(fired) == sorted(f"druidowm-nanogpt-variants-train-loss.csv#{name}" for name in (
         "gpt2_last_char_token_to_char1729587337.8266432", "gpt2_char_to_token1729534595.422701",
         "gpt2_char_to_token1729491541.2756786"))
+
+
+def test_an_llmc_run_gives_its_cosine_schedule_and_device_peak_from_its_table():
+    run = lossdoctor.load(shared_path("corpus/logs/llmc/hector-a100-stdout-full-run.log"))
+    facts = lossdoctor.compute_facts(run)
+    # | LR scheduler | cosine |, | train_num_batches | 19560 |, | final LR fraction | 0 |
+    assert facts["decay_lr"].value is True and facts["lr_decay_iters"].value == 19560
+    assert facts["min_lr"].value == 0.0
+    assert facts["lr_schedule_completed"].value == pytest.approx(15250 / 19560)
+    # | peak TFlops | 312.0 |: the device's own MFU without --peak-flops
+    assert facts["mfu_device"].known and "printed in the log" in facts["mfu_device"].source

@@ -70,6 +70,8 @@ NOTES: dict[tuple[str, str], str] = {
                                     "model, not the optimizer): start the run again",
     ("hf", "init_from"): "the Hugging Face Trainer resumes with trainer.train(resume_from_checkpoint=True), "
                          "from the last checkpoint in output_dir",
+    ("llmc", "min_lr"): "llm.c sets the LR's floor as a fraction of the peak, with -q (its final LR fraction): "
+                        "-q 0.1 decays to a tenth",
 }
 
 

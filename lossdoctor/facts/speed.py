@@ -275,14 +275,17 @@ def flops_per_iter(ctx: Context) -> Fact:
 
 
 def mfu_device(ctx: Context) -> Fact:
-    """achieved_tflops / the device's dense peak, in %."""
+    """achieved_tflops / the device's dense peak, in %: the peak given (--peak-flops), else
+    the one the log prints (llm.c's `peak TFlops`)."""
     ach = ctx.fact("achieved_tflops")
     src = "achieved_tflops / peak_flops"
     if not ach.known:
         return missing("mfu_device", "%", src, ach)
-    if ctx.peak_flops is None or ctx.peak_flops <= 0:
+    peak, said = ctx.peak_flops, "given"
+    printed = ctx.config().trusted("peak_tflops")  # llm.c prints its device's peak
+    if peak is None and isinstance(printed, (int, float)) and not isinstance(printed, bool) and printed > 0:
+        peak, said = float(printed) * 1e12, "printed in the log"
+    if peak is None or peak <= 0:
         return unknown("mfu_device", "%", src, "device peak unknown: pass --peak-flops")
-    value = ach.value * 1e12 / ctx.peak_flops * 100.0
-    return Fact("mfu_device", value, "%", derived(ach),
-                f"{src} ({ctx.peak_flops:.3g} FLOP/s given)",
-                ach.note)
+    value = ach.value * 1e12 / peak * 100.0
+    return Fact("mfu_device", value, "%", derived(ach), f"{src} ({peak:.3g} FLOP/s {said})", ach.note)

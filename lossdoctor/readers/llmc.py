@@ -84,7 +84,25 @@ def read_stdout(sample: Sample) -> Run:
     scan_events(numbered(iter_lines(sample)), found)
     if sample.cut_mid_line:
         found.cut_last_line()
+    _schedule(found)
     return make_run(found, sample.path, Dialect.LLMC, Measures(eval_train=False))
+
+
+def _schedule(found: Found) -> None:
+    """llm.c's schedule in nanoGPT's keys, where its table names it: `cosine` decays from the
+    peak over train_num_batches (after the warmup) to the peak x final LR fraction, as
+    nanoGPT's cosine does over lr_decay_iters to min_lr; `constant` is decay_lr=False."""
+    rows = {key: (value, line) for key, value, line in found.config}
+    kind, line = rows.get("lr_scheduler", (None, None))
+    if kind == "constant":
+        found.set("decay_lr", False, line)
+    if kind != "cosine" or "max_iters" not in rows:
+        return
+    found.set("decay_lr", True, line)
+    found.set("lr_decay_iters", rows["max_iters"][0], rows["max_iters"][1])
+    lr, frac = rows.get("learning_rate", (None, None))[0], rows.get("final_lr_frac", (None, None))[0]
+    if isinstance(lr, (int, float)) and isinstance(frac, (int, float)):
+        found.set("min_lr", lr * frac, rows["final_lr_frac"][1])
 
 
 def _step(found: Found, n: int, m: re.Match[str]) -> int:
