@@ -115,3 +115,9 @@ def test_an_llmc_run_gives_its_cosine_schedule_and_device_peak_from_its_table():
     assert facts["lr_schedule_completed"].value == pytest.approx(15250 / 19560)
     # | peak TFlops | 312.0 |: the device's own MFU without --peak-flops
     assert facts["mfu_device"].known and "printed in the log" in facts["mfu_device"].source
+
+
+def test_a_summary_row_with_val_far_above_train_is_called_memorization():
+    result = lossdoctor.analyze([str(shared_path("corpus/logs/wandb/druidowm-shakespeare-wandb-summary.json"))])
+    (diagnosis,) = result.diagnoses
+    assert [f.rule for f in diagnosis.findings] == ["LD504-val-far-above-train-at-the-end"]
