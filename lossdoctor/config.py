@@ -135,7 +135,7 @@ class ConfigBuilder:
         if cv.origin == OVERRIDE and before is not None and before.origin == FILE and before.known:
             self.replaced.setdefault(cv.key, before)
         self._values[cv.key] = cv
-        if cv.origin != DEFAULT and cv.key in NANOGPT_KEYS:
+        if cv.origin not in (DEFAULT, CADENCE) and cv.key in NANOGPT_KEYS:  # the spacing shows no config
             self.seen = True
 
     def drop(self, origin: str) -> None:

@@ -410,3 +410,35 @@ def test_nan_losses_never_raise():
     assert f["spike_count"].status == "computed"  # 300 finite iterations
     for name, fact in f.items():
         assert fact.status != "unknown" or (fact.value is None and fact.note), name
+
+
+def _rise_facts(losses):
+    from conftest import parse_text
+    from lossdoctor.facts import compute_facts
+    text = "".join(f"iter {i}: loss {x:.4f}, time 10.00ms, mfu 1.00%\n" for i, x in enumerate(losses))
+    return compute_facts(parse_text(text))
+
+
+def test_a_train_rise_counts_what_stays_up_not_a_stray_batch():
+    import numpy as np
+    rng = np.random.default_rng(0)
+    base = 2.0 + np.exp(-np.arange(400) / 40) + rng.normal(0, 0.05, 400)
+    spiked = base.copy()
+    spiked[395] = 30.0  # one bad batch at the very end
+    f = _rise_facts(spiked)
+    assert f["train_rise"].value < 0.05 and f["train_rise_z"].value < 3
+    climbed = base.copy()
+    climbed[300:] += 1.0  # up a nat for the last quarter, and it stays
+    f = _rise_facts(climbed)
+    assert f["train_rise"].value == pytest.approx(1.0, abs=0.1) and f["train_rise_z"].value > 20
+    assert 1.0 < f["train_rise_frac"].value < 1.6  # back above the first window's level (2.78)
+
+
+def test_a_run_that_never_fell_and_then_climbed_reads_far_above_one():
+    import numpy as np
+    rng = np.random.default_rng(1)
+    losses = np.r_[np.full(300, 3.2), np.full(100, 5.0)] + rng.normal(0, 0.05, 400)  # a fine-tune blowing up
+    f = _rise_facts(losses)
+    assert f["train_rise_frac"].value > 10 and f["train_rise_z"].value > 20
+    flat = _rise_facts(3.2 + rng.normal(0, 0.05, 400))  # noise alone: the lowest window's luck is taken off
+    assert flat["train_rise_z"].value < 3

@@ -208,6 +208,8 @@ def test_a_command_continued_over_lines_is_read_whole():
     assert cfg.trusted("device") == "cpu" and cfg.trusted("n_layer") == 4 and cfg.trusted("dropout") == 0.0
     assert cfg["dropout"].line == 1 and cfg["n_layer"].origin == "override"
     assert run.line_counts["header"] == 3 and run.line_counts.get("unparsed", 0) == 0
+    launched = _command_run("torchrun --standalone --nproc_per_node=1 \\\n    train.py --n_layer=3")
+    assert launched.config.trusted("n_layer") == 3  # the launcher's line first, train.py on the next
     # lines ending in `\` that join into no train.py command are read one by one
     other = _command_run("python train.py --n_layer 4 \\\n  --device=cpu")
     assert other.config.trusted("n_layer") is None and other.line_counts.get("header", 0) == 0
@@ -231,7 +233,7 @@ def test_a_headerless_log_gives_its_intervals_by_the_spacing_of_its_lines():
     assert any("eval_interval 200 and log_interval 10 are read off the steps of the log's evals and iteration "
                "lines" in n for n in run.notes)
     fact = compute_facts(run)["eval_interval"]
-    assert fact.status == "inferred" and "every 200 steps" in (fact.note or "")
+    assert fact.status == "inferred" and fact.note == "inferred: the log's evals 200 steps apart"
 
 
 def test_spacing_that_is_not_train_pys_cadence_gives_no_interval():
@@ -247,3 +249,34 @@ def test_a_shown_config_keeps_its_intervals():
                               header="Overriding: eval_interval = 200\nOverriding: max_iters = 600"))
     assert run.config["eval_interval"].origin == "override"
     assert run.config["log_interval"].origin == "default"  # train.py's, trusted where the config shows
+
+
+def test_the_spacing_is_the_last_processs_own_and_must_show_twice():
+    first = loop_log(out_dir="out-mine", eval_every=250, last=1000)
+    resumed = ("Resuming training from out-mine\n"
+               + "".join(f"iter {i}: loss 3.0000, time 35.00ms, mfu 10.00%\n" for i in range(1000, 1100, 10))
+               + "step 1500: train loss 2.9000, val loss 3.0000\n")
+    run = parse_text(first + resumed)  # the resumed process evaluates once: its spacing is not shown
+    assert len(run.segments) == 2 and run.config.trusted("eval_interval") is None
+    assert run.config.trusted("log_interval") == 10
+    excerpt = parse_text("step 0: train loss 4.2000, val loss 4.2000\n...\nstep 5000: train loss 1.0000, "
+                         "val loss 1.5000\n")  # one gap, across lines left out
+    assert excerpt.config.trusted("eval_interval") is None
+
+
+def test_thinned_iteration_lines_give_no_log_interval(monkeypatch):
+    from lossdoctor.readers import chunks
+    monkeypatch.setattr(chunks, "ITER_CAP", 100)
+    run = parse_text(loop_log(out_dir="out-mine", log_every=1, eval_every=100, last=400))
+    assert run.config.trusted("log_interval") is None and run.config.trusted("eval_interval") == 100
+
+
+def test_a_checkpoint_without_the_intervals_keeps_the_logs_spacing(tmp_path):
+    import torch
+    log = tmp_path / "train.log"
+    log.write_text(loop_log(out_dir="out-mine", eval_every=200, last=600))
+    torch.save({"config": {"n_layer": 2, "dataset": "shakespeare_char"}, "iter_num": 600, "best_val_loss": 3.0,
+                "model_args": {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 16, "vocab_size": 65,
+                               "bias": False}}, tmp_path / "ckpt.pt")
+    run = lossdoctor.load(str(log), str(tmp_path / "ckpt.pt"))
+    assert run.config.trusted("n_layer") == 2 and run.config["eval_interval"].origin == "log cadence"

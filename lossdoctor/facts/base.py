@@ -234,6 +234,6 @@ def config_fact(ctx: Context, name: str, key: str, unit: str,
                     "inferred: the value of the nanoGPT config file the log points to (its notes say why)")
     if origin == CADENCE:
         return Fact(name, value, unit, "inferred", config_source(config, key),
-                    f"inferred: the log's lines come {config.values[key].raw}")
+                    f"inferred: the log's {config.values[key].raw}")
     note = "train.py default, not set by the run's config" if origin == DEFAULT else None
     return Fact(name, value, unit, "read", config_source(config, key), note)

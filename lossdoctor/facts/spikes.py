@@ -4,6 +4,7 @@ a sustained rise of the logged train loss above the lowest level it reached."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -73,59 +74,76 @@ def first_spike_step(ctx: Context) -> Fact:
 
 # a sustained rise: where the logged train loss ends against the lowest level it reached
 RISE_WINDOW_FRACTION = 0.05  # of the logged iterations, as llm-foundry's window
-RISE_MIN_WINDOW = 5  # logged iterations: a mean of fewer is one noisy point
-RISE_SOURCE = "window means of the logged iteration losses (5% of them, at least 5): the last against the lowest"
+RISE_MIN_WINDOW = 5  # logged iterations: a median of fewer is one noisy point
+MEDIAN_SE = 1.2533  # a median's standard error over a mean's, for normal noise (sqrt(pi/2))
+RISE_SOURCE = ("medians of windows of the logged iteration losses (5% of them, at least 5): the last two "
+               "against the lowest")
 
 
-def _rise(ctx: Context) -> tuple[float, float, float, int, float] | str:
-    """(rise, its standard error, the first window's fall to the low, the low window's first
-    step, the low) of the logged train loss, or why it is not measured. Window means of w logged
-    iterations: the lowest, the last and the first; the se is that of a difference of two
-    window means, from the iteration noise (iter_loss_sd)."""
-    def find() -> tuple[float, float, float, int, float] | str:
+@dataclass(frozen=True)
+class Rise:
+    rise: float  # nats: the lower of the last two window medians, above the lowest window's
+    se: float  # nats: one window median's standard error
+    windows: int  # windows compared
+    gained: float  # nats: the first window's median down to the lowest
+    low: float  # nats: the lowest window median
+    low_step: int  # first step of that window
+
+
+def _rise(ctx: Context) -> Rise | str:
+    """The rise of the logged train loss from its lowest level to the end, or why it is not
+    measured. Windows of w logged iterations, end-aligned, do not overlap; their medians are
+    blind to a few stray batches. The rise counts only what both of the last two windows
+    keep (it stayed up), and is measured on finite losses: a NaN is LD801's."""
+    def find() -> Rise | str:
         if (why := not_step_losses(ctx)) and ctx.run.measures.train != "window":
             return why
         step, loss = iter_points(ctx)
         n = len(loss)
         w = max(RISE_MIN_WINDOW, round(RISE_WINDOW_FRACTION * n))
-        if n < 4 * w:
+        k = n // w
+        if k < 4:
             return f"{plural(n, 'finite logged iteration')}, {4 * w} needed"
-        csum = np.concatenate(([0.0], np.cumsum(loss)))
-        means = (csum[w:] - csum[:-w]) / w  # means[i]: loss[i:i+w]
-        low = int(np.argmin(means))
-        sd = diff_sd(loss)
-        return (float(means[-1] - means[low]), sd * math.sqrt(2 / w), float(means[0] - means[low]), int(step[low]),
-                float(means[low]))
+        first = n - k * w  # windows end at the last point
+        med = np.median(loss[first:].reshape(k, w), axis=1)  # (k,)
+        low = int(np.argmin(med))
+        se = MEDIAN_SE * diff_sd(loss) / math.sqrt(w)
+        return Rise(float(min(med[-1], med[-2]) - med[low]), se, k, float(med[0] - med[low]), float(med[low]),
+                    int(step[first + low * w]))
     return ctx.memo("curve_rise", find)
 
 
 def train_rise(ctx: Context) -> Fact:
-    """How far the logged train loss ends above the lowest level it reached (window means)."""
+    """How far the logged train loss stays above the lowest level it reached: the lower of
+    the last two window medians, less the lowest window median."""
     found = _rise(ctx)
     if isinstance(found, str):
         return unknown("train_rise", "nats", RISE_SOURCE, found)
-    return Fact("train_rise", found[0], "nats", "computed", RISE_SOURCE)
+    return Fact("train_rise", found.rise, "nats", "computed", RISE_SOURCE)
 
 
 def train_rise_z(ctx: Context) -> Fact:
-    """train_rise in standard errors of a difference of two window means."""
+    """train_rise in standard errors of a difference of two window medians, after taking off
+    what picking the lowest of k windows gains by chance (about sqrt(2 ln k) of one
+    median's standard error): flat noise does not read as a rise."""
     found = _rise(ctx)
     if isinstance(found, str):
         return unknown("train_rise_z", "", RISE_SOURCE, found)
-    rise, se = found[:2]
-    return Fact("train_rise_z", rise / se, "", "computed", RISE_SOURCE, f"se {se:.4f} nats")
+    chance = math.sqrt(2 * math.log(found.windows)) * found.se
+    return Fact("train_rise_z", (found.rise - chance) / (found.se * math.sqrt(2)), "", "computed", RISE_SOURCE,
+                f"se {found.se:.4f} nats of a window median, {found.windows} windows")
 
 
 def train_rise_frac(ctx: Context) -> Fact:
-    """train_rise as a fraction of what the run had gained: the first window's mean down to
-    the lowest (1: back where it started)."""
+    """train_rise as a fraction of what the run had gained, the first window's median down
+    to the lowest (1 or more: back at or above where it started). A gain within the noise
+    counts as the noise (twice the se of a difference), so a run that never fell and then
+    climbed reads as far above 1, not as unknown."""
     found = _rise(ctx)
     if isinstance(found, str):
         return unknown("train_rise_frac", "", RISE_SOURCE, found)
-    rise, gained = found[0], found[2]
-    if gained <= 0:
-        return unknown("train_rise_frac", "", RISE_SOURCE, "the train loss never fell below its first window")
-    return Fact("train_rise_frac", rise / gained, "", "computed", RISE_SOURCE)
+    gained = max(found.gained, 2 * math.sqrt(2) * found.se)
+    return Fact("train_rise_frac", found.rise / gained, "", "computed", RISE_SOURCE)
 
 
 def train_low_step(ctx: Context) -> Fact:
@@ -133,12 +151,12 @@ def train_low_step(ctx: Context) -> Fact:
     found = _rise(ctx)
     if isinstance(found, str):
         return unknown("train_low_step", "steps", RISE_SOURCE, found)
-    return Fact("train_low_step", found[3], "steps", "computed", RISE_SOURCE)
+    return Fact("train_low_step", found.low_step, "steps", "computed", RISE_SOURCE)
 
 
 def train_low(ctx: Context) -> Fact:
-    """The lowest window mean of the logged train loss."""
+    """The lowest window median of the logged train loss."""
     found = _rise(ctx)
     if isinstance(found, str):
         return unknown("train_low", "nats", RISE_SOURCE, found)
-    return Fact("train_low", found[4], "nats", "computed", RISE_SOURCE)
+    return Fact("train_low", found.low, "nats", "computed", RISE_SOURCE)

@@ -69,7 +69,7 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
     inferred = infer_config(records, run, header)  # (the run with it, or None; what is said)
     if inferred is not None and inferred[0] is not None:
         run = inferred[0]
-    run, spacing = infer_cadence(run)
+    run, spacing = infer_cadence(run, scan.iter_stride)
     notes = _notes(scan, records, run, header, inferred[1] if inferred else None)
     notes += (spacing,) if spacing else ()
     notes += tuple(f"lines {s.first:,}-{s.last:,} are sample.py's output (its overrides and samples, no "

@@ -85,11 +85,14 @@ def _shape_not_taken(cfg: C.Config, info: CheckpointInfo) -> list[str]:
 def _filled(config: C.Config, info: CheckpointInfo) -> C.Config:
     """`config` with the checkpoint's values where it has only train.py's defaults, or
     values inferred from a config file or the log's spacing (readers/infer.py): the
-    checkpoint's are what ran."""
+    checkpoint's are what ran; a spacing the checkpoint's config does not hold stays."""
     shown = {k: cv for k, cv in config.values.items() if cv.origin not in (C.DEFAULT, C.INFERRED, C.CADENCE)}
     b = C.ConfigBuilder()
     for cv in shown.values():
         b.set(cv)
+    for cv in config.values.values():  # the log's spacing stands where the checkpoint says nothing
+        if cv.origin == C.CADENCE and cv.key not in info.config:
+            b.set(cv)
     # what the log's flags replaced stays known (a resume over a fine-tune's config file)
     return replace(_config_from_checkpoint(info, b, keep=set(shown)), replaced=config.replaced)
 

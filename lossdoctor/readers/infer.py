@@ -110,28 +110,34 @@ def _header(header: Header, values: Mapping[str, Any]) -> bool:
     return abs(header.params_m - no_wpe / 1e6) < 0.01  # printed as X.XXM
 
 
-def infer_cadence(run: Run) -> tuple[Run, str | None]:
+def infer_cadence(run: Run, iter_stride: int = 1) -> tuple[Run, str | None]:
     """`run` with eval_interval and log_interval read off the spacing of its evals and
     iteration lines where its config leaves them at train.py's untrusted defaults, and the
     note that says so. train.py evaluates where step % eval_interval == 0 and prints where
-    step % log_interval == 0: within one process the steps are then evenly spaced, and
-    every step of every process is a multiple of that spacing."""
+    step % log_interval == 0: within one process the steps are then evenly spaced, and each
+    is a multiple of that spacing. Only the processes that ran with this config count, and
+    they must show the spacing twice (an excerpt's one gap may span lines left out); where
+    only every `iter_stride`-th iteration line was kept, their spacing is not the log's."""
     cfg = run.config
-    found = {key: gap for key, curve in (("eval_interval", run.evals), ("log_interval", run.iters))
-             if _untrusted(cfg, key) and (gap := _spacing(curve.step, curve.segment)) is not None}
+    mine = [k for k, s in enumerate(run.segments) if s.config is cfg] or list(range(len(run.segments)))
+    curves = [("eval_interval", run.evals)] + ([("log_interval", run.iters)] if iter_stride == 1 else [])
+    found = {key: gap for key, curve in curves
+             if _untrusted(cfg, key) and (gap := _spacing(curve.step, curve.segment, mine)) is not None}
     if not found:
         return run, None
-    values = {k: C.ConfigValue(k, v, C.CADENCE, True, f"every {v:,} steps in the log") for k, v in found.items()}
+    values = {k: C.ConfigValue(k, v, C.CADENCE, True, f"{WHAT[k]} {v:,} steps apart") for k, v in found.items()}
     config = replace(cfg, values={**cfg.values, **values})
     segments = tuple(replace(s, config=config if s.config is cfg else s.config) for s in run.segments)
     said = " and ".join(f"{k} {v:,}" for k, v in found.items())
+    what = " and ".join(WHAT[k] for k in found)
     return replace(run, config=config, segments=segments), (
-        f"{said} {'are' if len(found) > 1 else 'is'} read off the steps of the log's "
-        f"{' and '.join(WHAT[k] for k in found)} (origin '{C.CADENCE}'): train.py evaluates and prints at the "
-        "multiples of each")
+        f"{said} {'are' if len(found) > 1 else 'is'} read off the steps of the log's {what} (origin "
+        f"'{C.CADENCE}'): train.py {' and '.join(DOES[k] for k in found)} at the multiples of "
+        f"{'each' if len(found) > 1 else 'it'}")
 
 
 WHAT = {"eval_interval": "evals", "log_interval": "iteration lines"}
+DOES = {"eval_interval": "evaluates", "log_interval": "prints"}
 
 
 def _untrusted(cfg: C.Config, key: str) -> bool:
@@ -139,12 +145,12 @@ def _untrusted(cfg: C.Config, key: str) -> bool:
     return cv is None or (cv.origin == C.DEFAULT and not cfg.defaults_trusted)
 
 
-def _spacing(steps: np.ndarray, segment: np.ndarray) -> int | None:
-    """The one gap between consecutive distinct steps within every process (at least one
-    such gap), where every step is a multiple of it; else None."""
-    parts = [np.diff(np.unique(steps[segment == k])) for k in np.unique(segment)]
-    gaps = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-    if not len(gaps) or gaps.min() <= 0 or gaps.min() != gaps.max():
+def _spacing(steps: np.ndarray, segment: np.ndarray, mine: list[int]) -> int | None:
+    """The one gap between consecutive distinct steps within each of the processes `mine`,
+    seen at least twice, where each of their steps is a multiple of it; else None."""
+    ours = [np.unique(steps[segment == k]) for k in mine]
+    gaps = np.concatenate([np.diff(u) for u in ours]) if ours else np.zeros(0, np.int64)
+    if len(gaps) < 2 or gaps.min() <= 0 or gaps.min() != gaps.max():
         return None
     gap = int(gaps[0])
-    return gap if not np.any(steps % gap) else None
+    return gap if not any(np.any(u % gap) for u in ours) else None

@@ -71,7 +71,7 @@ class LineReader:
         self._dispatch(n, text, raw)
 
     def _dispatch(self, n: int, text: str, raw: str) -> None:
-        if self.continued or ("train.py" in text and text.endswith("\\") and self.mode != "echo"):
+        if self.continued or (text.endswith("\\") and self.mode == "normal"):  # a command continued
             self.continued.append((n, text, raw))
             if not text.endswith("\\"):
                 self._end_command()
