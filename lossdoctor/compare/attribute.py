@@ -71,7 +71,9 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     reach: ToReach | None = None
     if metric == "val" and not a.overfit:
         steps, notes, reach = longer(a, b, diff, fit)
-    if reach is not None and abs(gap) <= w:  # nothing to close: no length is the one thing to do
+    # nothing to close, as logged and as smoothed: no length is the one thing to do (a raw gap
+    # within the noise may hide a smoothed one beyond it, as a resume's bump does)
+    if reach is not None and abs(gap) <= w and abs(a.start - b.start) <= w:
         reach = None
         notes = notes + [f"the gap is within the evals' noise (80%: +-{w:.3f}): no longer run is needed to close it"]
     why = ("the runs are compared on train loss" if metric != "val" else
