@@ -997,11 +997,13 @@ def test_the_better_runs_settings_say_what_they_cost_where_the_worse_run_trained
     from lossdoctor.facts import Facts
     from lossdoctor.facts.base import Fact
 
-    def facts(per_iter, ms=None):
-        return Facts({"flops_per_iter": Fact("flops_per_iter", per_iter, "FLOPs", "computed", "t"),
+    def facts(per_iter, ms=None, status="computed"):
+        return Facts({"flops_per_iter": Fact("flops_per_iter", per_iter, "FLOPs", status, "t"),
                       "time_per_iter_ms": Fact("time_per_iter_ms", ms, "ms", "computed" if ms else "unknown", "t")})
     cost = _cost(facts(4e9, 40.0), facts(1.1e12), 1750)
-    assert cost is not None and cost.ratio == pytest.approx(275)
+    assert cost is not None and cost.ratio == pytest.approx(275) and not cost.approximate
+    read_off_mfu = _cost(facts(4e9, 40.0), facts(1.1e12, status="inferred"), 1750)
+    assert read_off_mfu is not None and read_off_mfu.approximate  # the text says "about"
     assert cost.hours == pytest.approx(275 * 1750 * 0.04 / 3600)
     assert _cost(facts(4e9), facts(1.1e12), 1750).hours is None  # the worse run's speed unknown
     assert _cost(facts(4e9, 40.0), facts(4.1e9), 1750) is None  # about the same cost: nothing to say

@@ -96,7 +96,8 @@ def _cost(fa: Facts, fb: Facts, steps: int | None) -> Cost | None:
     if not per_a or not per_b or abs(per_b / per_a - 1) < 0.1:
         return None
     hours = steps * per_b / (per_a / (ms / 1000)) / 3600 if steps and ms else None
-    return Cost(per_b / per_a, hours, steps)
+    inferred = "inferred" in (fa["flops_per_iter"].status, fb["flops_per_iter"].status)
+    return Cost(per_b / per_a, hours, steps, inferred)
 
 
 def _instead(r: Reachable, fa: Facts, fb: Facts, flags: list[str], steps: int) -> Reachable:

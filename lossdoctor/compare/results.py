@@ -132,6 +132,7 @@ class Cost:
     ratio: float  # their FLOPs per step over the worse run's
     hours: float | None  # `steps` of them at the worse run's measured FLOPs per second; None: its speed unknown
     steps: int | None
+    approximate: bool = False  # a FLOP count inferred from a printed MFU (an average), not from the model
 
 
 @dataclass(frozen=True)

@@ -214,7 +214,9 @@ def cost_text(r: Unreachable) -> str:
     ratio = f"{c.ratio:,.0f}x" if c.ratio >= 10 else f"{c.ratio:.2g}x"
     when = (f": about {_duration(c.hours)} for {c.steps:,} steps at the worse run's FLOP rate"
             if c.hours and c.steps else "")
-    return f". Each of its steps costs {ratio} the worse run's FLOPs{when}"
+    about = "about " if c.approximate else ""
+    how = " (a FLOP count read off a printed MFU, an average)" if c.approximate else ""
+    return f". Each of its steps costs {about}{ratio} the worse run's FLOPs{how}{when}"
 
 
 def _duration(hours: float) -> str:
