@@ -1017,3 +1017,13 @@ def test_the_overfitting_interval_is_the_noise_of_the_run_that_overfit(sides):
     turned, flat = replace(s, overfit=0.2, se=0.001), replace(s, overfit=0.0, se=0.05)
     c = overfitting(flat, turned)
     assert c is not None and c.interval[1] - c.interval[0] == pytest.approx(2 * 1.2816 * math.sqrt(2) * 0.001)
+
+
+def test_a_rerun_whose_interval_holds_the_target_is_not_called_unreachable():
+    # batch24's 2000-step run predicted at 5,000 steps: 1.5757 (80% 1.5469 to 1.6045) against
+    # its 5000-step rerun's smoothed 1.5755: not shown to reach it, and not shown not to
+    c = _analysis(FIXTURES / "heldout" / "batch24-2000", FIXTURES / "heldout" / "batch24-5000").comparison
+    r = c.to_reach
+    assert r is not None and not r.reachable and r.may_reach and r.same_config
+    assert r.why.startswith("not shown to reach it") and "so it may" in r.why
+    assert not r.why.startswith("not reachable")

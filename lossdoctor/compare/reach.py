@@ -183,9 +183,9 @@ def steps_to_reach(fit: Extrapolator, last: int, target: float, what: str = "smo
         if hit is not None:
             return search.narrow(below, to, hit)
         below = to
-    return Unreachable(f"not reachable with this config within {LENGTHS[-1]:g}x its length: at {longest:,} steps "
-                       f"its predicted val is still above {target:.4f}, and 5x is the longest horizon the "
-                       "extrapolation is measured at", steps_tried=longest, target=target, what=what)
+    return Unreachable(f"{search.short(f'within {LENGTHS[-1]:g}x its length')}, and 5x is the longest horizon "
+                       "the extrapolation is measured at", steps_tried=longest, target=target, what=what,
+                       may_reach=search.may_reach)
 
 
 class _Search:
@@ -194,6 +194,7 @@ class _Search:
     def __init__(self, fit: Extrapolator, target: float, what: str, last: int) -> None:
         self.fit, self.target, self.what, self.last = fit, target, what, last
         self.tried: int | None = None  # the longest length predicted
+        self.farthest: tuple[float, float, float] | None = None  # its predicted val: (mean, lo, hi)
 
     def at(self, to: int) -> Reachable | Unreachable | None:
         """The rerun of `to` steps where it reaches the target, None where it does not, and
@@ -203,7 +204,8 @@ class _Search:
         if s is None:  # refused there: past its minimum (more steps do not help), else not known
             return Unreachable(scenario.note or f"no val predicted at {to:,} steps", steps_tried=self.tried,
                                target=self.target, what=self.what, cannot_tell=x.overfitting is None)
-        self.tried = max(self.tried or 0, to)
+        if to >= (self.tried or 0):
+            self.tried, self.farthest = to, (s.mean, s.lo, s.hi)
         if s.mean > self.target:
             return None
         return Reachable(to, s.mean, s.lo, s.hi, scenario.flags or f"--max_iters={to} --lr_decay_iters={to}",
@@ -228,9 +230,26 @@ class _Search:
     def unreachable(self, why: str, limit: float, at: int) -> Unreachable:
         if at <= self.last:
             return Unreachable(why, target=self.target, what=self.what)
-        return Unreachable(f"not reachable with this config within {limit:g} epochs of its data: at {at:,} steps "
-                           f"its predicted val is still above {self.target:.4f}, and past {limit:g} epochs the "
-                           "extrapolation is not measured", steps_tried=at, target=self.target, what=self.what)
+        return Unreachable(f"{self.short(f'within {limit:g} epochs of its data')}, and past {limit:g} epochs the "
+                           "extrapolation is not measured", steps_tried=at, target=self.target, what=self.what,
+                           may_reach=self.may_reach)
+
+    @property
+    def may_reach(self) -> bool:
+        """Whether the longest rerun predicted holds the target in its interval."""
+        return self.farthest is not None and self.farthest[1] <= self.target
+
+    def short(self, within: str) -> str:
+        """How the longest rerun predicted falls short: beyond its interval ('not
+        reachable'), or inside it (it may reach: the prediction cannot tell)."""
+        if self.farthest is None or self.tried is None:
+            return f"not reachable with this config {within}"
+        mean, lo, hi = self.farthest
+        if lo > self.target:
+            return (f"not reachable with this config {within}: at {self.tried:,} steps its predicted val, {mean:.4f} "
+                    f"(80% {lo:.4f} to {hi:.4f}), is still above {self.target:.4f}")
+        return (f"not shown to reach it {within}: at {self.tried:,} steps its predicted val, {mean:.4f}, is above "
+                f"{self.target:.4f}, but its 80% interval ({lo:.4f} to {hi:.4f}) holds it, so it may")
 
 
 def _hundreds(steps: float) -> int:

@@ -151,6 +151,9 @@ class Unreachable:
     # run reaches is unknown, not shown to fall short
     cannot_tell: bool = False
     cost: Cost | None = None  # of the flags' settings, where they change the FLOPs per step
+    # the longest rerun predicted ends above the target, but its interval holds it: not shown
+    # to reach, and not shown not to
+    may_reach: bool = False
     reachable: ClassVar[bool] = False
 
 

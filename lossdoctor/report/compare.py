@@ -66,6 +66,7 @@ def _reach_dict(r: ToReach) -> dict[str, Any]:
         out["flags"] = r.flags
         out["same_config"] = r.same_config
     out["cannot_tell"] = r.cannot_tell
+    out["may_reach"] = r.may_reach
     out["cost"] = None if r.cost is None else {"ratio": r.cost.ratio, "hours": r.cost.hours, "steps": r.cost.steps,
                                                "approximate": r.cost.approximate}
     return out

@@ -235,10 +235,12 @@ def unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
                 f"it reached {aim(r)}. The worse run's own curve, extrapolated, stops short of it ({r.why}): the "
                 "better run is the evidence that this length reaches it")
     if r.flags:
-        return (f"to reach {aim(r)}, train with its config where it differs{flags}; training longer is not enough "
+        enough = "is not shown to be enough" if r.may_reach else "is not enough"
+        return (f"to reach {aim(r)}, train with its config where it differs{flags}; training longer {enough} "
                 f"({r.why})" + cost_text(r))
     hidden = any(UNKNOWN_ORIGIN in (d.origin_other, d.origin_reference) for d in c.diff)
-    return (f"training longer is not enough to reach {aim(r)} ({r.why}); "
+    enough = "is not shown to be enough" if r.may_reach else "is not enough"
+    return (f"training longer {enough} to reach {aim(r)} ({r.why}); "
             + ("a log that shows no config hides what else differs" if hidden else
                "the config keys the logs show do not say what else differs"))
 
