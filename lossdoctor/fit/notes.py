@@ -110,8 +110,9 @@ def _bends(fits: Fits, cal: Calibration) -> str | None:
     leans = "the calibrated law is used alone" if fits.alone else "the prediction leans on the run's own fit"
     return (f"the run's {name} curve bends unlike the calibrated shape: its mean shape, alpha {a:.3f}, lam {lam:.4f}, "
             f"r {r:.3g}, lies {far:.1f} prior sd from the prior's (alpha {pa:.3f}, lam {plam:.4f}, r {pr:.3g}; "
-            f"calibrated on {prior.source}): {leans}, and the model error is the calibration's; read the interval "
-            "with care")
+            f"calibrated on {prior.source}; the prior is tight and its parameters move together, so shapes that "
+            f"read alike can lie far apart in it): {leans}, and the model error is the calibration's; read the "
+            "interval with care")
 
 
 def _logged_near(run: Run, to: int) -> str:
