@@ -1027,3 +1027,13 @@ def test_a_rerun_whose_interval_holds_the_target_is_not_called_unreachable():
     assert r is not None and not r.reachable and r.may_reach and r.same_config
     assert r.why.startswith("not shown to reach it") and "so it may" in r.why
     assert not r.why.startswith("not reachable")
+
+
+@pytest.mark.parametrize(("keys", "name"), [
+    ({"learning_rate"}, "peak LR"), ({"learning_rate", "beta2"}, "peak LR and optimizer"),
+    ({"batch_size", "learning_rate"}, "batch size and peak LR"), ({"n_head"}, "attention heads"),
+    ({"n_layer", "dropout", "foo"}, "model size, regularization and other config"),
+])
+def test_a_config_share_is_named_by_the_groups_of_keys_that_differ(keys, name):
+    from lossdoctor.compare.attribute import rest_name
+    assert rest_name(keys) == name

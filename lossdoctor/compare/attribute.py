@@ -312,6 +312,8 @@ def rest_name(keys: set[str]) -> str:
     names = [n for n, ks in GROUPS if keys & set(ks)]
     if "model size" in names and not keys & (set(dict(GROUPS)["model size"]) - {"n_head"}):  # heads keep the size
         names[names.index("model size")] = "attention heads"
+    if "peak LR and optimizer" in names and not keys & {"beta1", "beta2", "grad_clip"}:  # no optimizer key differs
+        names[names.index("peak LR and optimizer")] = "peak LR"
     if keys - {k for _, ks in GROUPS for k in ks}:
         names.append("other config")
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
