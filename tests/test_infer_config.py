@@ -280,3 +280,14 @@ def test_a_checkpoint_without_the_intervals_keeps_the_logs_spacing(tmp_path):
                                "bias": False}}, tmp_path / "ckpt.pt")
     run = lossdoctor.load(str(log), str(tmp_path / "ckpt.pt"))
     assert run.config.trusted("n_layer") == 2 and run.config["eval_interval"].origin == "log cadence"
+
+
+def test_a_command_a_markdown_post_shows_as_inline_code_gives_the_run_below_it_its_config():
+    text = ("# My run\n\nOn a laptop: `/usr/bin/time uv run train.py config/train_shakespeare_char.py --device=cpu` "
+            "or just `python train.py`\n\n```\n" + loop_log(last=300, out_dir="out") + "```\n")
+    run = parse_text(text, "post.md")
+    assert run.config.trusted("device") == "cpu" and run.config["n_layer"].origin == "inferred"
+    assert run.line_counts["header"] == 1  # the prose line, read once
+    body = loop_log(last=300, out_dir="out")
+    prose = parse_text("I ran `python train.py --n_layer 4` once.\n\n```\n" + body + "```\n", "post.md")
+    assert prose.config.trusted("n_layer") is None  # no command configurator.py would take

@@ -384,7 +384,8 @@ def _notes(scan: Scan, records: list[Record], run: Run, header: Header, inferred
     if len(run.segments) > len(lin):
         which = ", ".join(str(i + 1) for i in lin)
         notes.append(f"the file holds {len(run.segments)} runs; facts use run {which} of them (counting from 1; "
-                     "the JSON's lineage counts from 0): the last with losses, and the runs it resumes")
+                     "the JSON's lineage counts from 0): the last with losses"
+                     + (", and the runs it resumes" if len(lin) > 1 else ""))
     ws = max((s.world_size for s in run.segments), default=1)
     if ws > 1:
         notes.append(f"{ws} ranks printed the header (DDP); metrics come from rank 0")

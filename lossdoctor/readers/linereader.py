@@ -14,6 +14,7 @@ from . import fastiter
 from . import lines as L
 
 _TRAIN_FRAME = re.compile(r"[/\\\\\"]train\.py\"|, in estimate_loss\b")
+_INLINE_CODE = re.compile(r"`([^`]+)`")  # Markdown prose's inline code: a command a post shows
 # the start of a metric line cut short: 'i', 'ite', 'iter 4399', 'step 2000: train loss 1.4'
 _CUT_METRIC = re.compile(r"^(?:i|it|ite|iter|s|st|ste|step)(?:\s\d*(?::.*)?)?$")
 
@@ -63,7 +64,7 @@ class LineReader:
         self.out.records.append(Record(line, kind, value, text))
 
     def feed(self, n: int, raw: str, partial: bool) -> None:
-        if self.markdown and not self._markdown_code(raw):
+        if self.markdown and not self._markdown_code(n, raw):
             return
         text = L.PREFIX.sub("", raw, count=1).rstrip()
         if partial and self._partial(n, text, raw):
@@ -110,15 +111,20 @@ class LineReader:
             self.count("header")
 
     # -- Markdown ------------------------------------------------------------------
-    def _markdown_code(self, raw: str) -> bool:
-        """Whether a Markdown line is code (fenced or indented); count the rest."""
+    def _markdown_code(self, n: int, raw: str) -> bool:
+        """Whether a Markdown line is code (fenced or indented); count the rest, and read a
+        train.py command a prose line shows as inline code."""
         if L.FENCE.match(raw):
             self.in_code = not self.in_code
             self.count("markdown")
             return False
         if self.in_code or raw.startswith(("    ", "\t")):
             return True
-        self.count("markdown" if raw.strip() else "blank")
+        commands = [c for span in _INLINE_CODE.findall(raw) if "train.py" in span
+                    and (c := L.train_command(span)) is not None]
+        for command in commands[:1]:  # `cmd` or just `cmd`: one run follows, the first names it
+            self.add(n, "command", command, raw.strip())
+        self.count("header" if commands else "markdown" if raw.strip() else "blank")
         return False
 
     # -- one logical line ------------------------------------------------------------
