@@ -255,7 +255,10 @@ def config_rest(a: Side, b: Side, diff: tuple[KeyDiff, ...], rest: float, w: flo
     name = rest_name({d.key for d in learning})
     if missed:  # the label says what the share holds besides: the length or schedule not estimated
         name = name.replace(" and ", ", ") + (" and training length" if "max_iters" in missed else " and LR schedule")
-    return Cause(name, rest, (rest - w, rest + w),
+    # the rest is what the path's predictions leave: their spread is its spread too
+    half = math.hypot(w, *((s.cause.interval[1] - s.cause.interval[0]) / 2 for s in steps or []
+                           if not s.observed and not s.cause.by_construction))
+    return Cause(name, rest, (rest - half, rest + half),
                  f"the rest {at}, on the keys that differ ({keys}){unseen}{left}; two runs "
                  f"cannot split it between them: runs that change one key at a time can (`lossdoctor verify` "
                  f"with both runs trains them, one key at a time over seeds){size}")
