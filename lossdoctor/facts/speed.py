@@ -275,17 +275,22 @@ def flops_per_iter(ctx: Context) -> Fact:
 
 
 def mfu_device(ctx: Context) -> Fact:
-    """achieved_tflops / the device's dense peak, in %: the peak given (--peak-flops), else
-    the one the log prints (llm.c's `peak TFlops`)."""
+    """achieved_tflops / the device's dense peak, in %, where the peak is given
+    (--peak-flops); else, for a trainer that prints its MFU against its own device's peak
+    (llm.c, nanochat), the median of what it printed, read: its FLOP count is its own, which
+    nanoGPT's estimate would not reproduce."""
+    own = ctx.run.series.get("mfu")
+    if ctx.peak_flops is None and own is not None and len(own.value) and not ctx.run.format.is_nanogpt:
+        values = np.asarray(own.value, float)
+        values = values[np.isfinite(values) & (values > 0)]
+        if len(values):
+            return Fact("mfu_device", float(np.median(values)), "%", "read", f"log: {ctx.run.format}'s own MFU",
+                        "the median of the printed values, each against the device's peak as the trainer counts it")
     ach = ctx.fact("achieved_tflops")
     src = "achieved_tflops / peak_flops"
     if not ach.known:
         return missing("mfu_device", "%", src, ach)
-    peak, said = ctx.peak_flops, "given"
-    printed = ctx.config().trusted("peak_tflops")  # llm.c prints its device's peak
-    if peak is None and isinstance(printed, (int, float)) and not isinstance(printed, bool) and printed > 0:
-        peak, said = float(printed) * 1e12, "printed in the log"
-    if peak is None or peak <= 0:
+    if ctx.peak_flops is None or ctx.peak_flops <= 0:
         return unknown("mfu_device", "%", src, "device peak unknown: pass --peak-flops")
-    value = ach.value * 1e12 / peak * 100.0
-    return Fact("mfu_device", value, "%", derived(ach), f"{src} ({peak:.3g} FLOP/s {said})", ach.note)
+    value = ach.value * 1e12 / ctx.peak_flops * 100.0
+    return Fact("mfu_device", value, "%", derived(ach), f"{src} ({ctx.peak_flops:.3g} FLOP/s given)", ach.note)
