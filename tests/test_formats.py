@@ -411,3 +411,11 @@ def test_epochs_a_trainer_counts_itself_are_read_or_inferred(tmp_path: Any) -> N
     first = tmp_path / "metrics.csv"  # still in its first epoch: anywhere from 0 to 1, unknown
     first.write_text("epoch,step,train_loss_step,val_loss\n0,49,7.6,\n0,99,7.5,7.4\n")
     assert lossdoctor.compute_facts(lossdoctor.load(str(first)))["epochs"].value is None
+
+
+def test_a_modded_record_gives_its_step_time_by_its_own_step_avg() -> None:
+    run = lossdoctor.load(os.path.join(FORMATS, "modded_record.txt"))
+    fact = lossdoctor.compute_facts(run)["time_per_iter_ms"]
+    with open(os.path.join(FORMATS, "modded_record.txt"), encoding="utf-8") as f:
+        last = [line for line in f if line.startswith("step:")][-1]  # `... step_avg:95.05ms`, the val line's
+    assert fact.status == "read" and fact.value == 95.05 and "step_avg:95.05ms" in last

@@ -117,10 +117,18 @@ def _segment_starts(ctx: Context, seg: np.ndarray) -> np.ndarray:
 # registered facts ----------------------------------------------------------------------
 
 def time_per_iter_ms(ctx: Context) -> Fact:
-    """Median wall time of the steady iterations (ms)."""
+    """Median wall time of the steady iterations (ms); where the log times no iteration on
+    its own, the trainer's own mean step time (modded-nanogpt's step_avg, which leaves out
+    its first, warm-up steps and the val evals), at its last step line."""
     tm = timing(ctx)
     src = "median iter time, excluding eval and warm-up iterations"
     if not tm.steady.size:
+        avg = ctx.run.series.get("step_avg_ms")
+        mean = np.asarray(avg.value, float) if avg is not None else np.zeros(0)
+        mean = mean[np.isfinite(mean) & (mean > 0)]
+        if len(mean):
+            return Fact("time_per_iter_ms", float(mean[-1]), "ms", "read", "log: step_avg at its last step line",
+                        "the trainer's mean over its timed steps, not a median")
         note = "no logged iteration outside eval and warm-up" if tm.n_timed else NO_ITERS
         return unknown("time_per_iter_ms", "ms", src, note)
     return Fact("time_per_iter_ms", float(np.median(tm.steady)), "ms", "computed", src,
