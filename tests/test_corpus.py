@@ -121,3 +121,5 @@ def test_a_summary_row_with_val_far_above_train_is_called_memorization():
     result = lossdoctor.analyze([str(shared_path("corpus/logs/wandb/druidowm-shakespeare-wandb-summary.json"))])
     (diagnosis,) = result.diagnoses
     assert [f.rule for f in diagnosis.findings] == ["LD504-val-far-above-train-at-the-end"]
+    facts = lossdoctor.compute_facts(result.runs[0])
+    assert facts["lr_final"].value == 0.0006 and facts["lr_final"].status == "read"  # its "lr" key

@@ -138,6 +138,8 @@ def read_wandb(sample: Sample) -> Run:
     for key, value in doc.items():
         if (v := _num(value)) is not None and key not in (val_key, train_key):
             found.summary[key] = v
+    if nanogpt and (lr := _num(doc.get("lr"))) is not None:  # nanoGPT logs the LR of the eval's step
+        found.point("lr", at, lr, 1)
     found.notes.append("a W&B summary: the last value of each key, no curve")
     return make_run(found, sample.path, Dialect.WANDB_SUMMARY, Measures(train="none", eval_train=nanogpt))
 
