@@ -113,7 +113,7 @@ def best_val_step(ctx: Context) -> Fact:
 def _final(ctx: Context, name: str, field: str) -> Fact:
     ev = _evals(ctx)
     if field == "train" and not ctx.run.measures.eval_train:
-        return unknown(name, _unit(ctx), f"log: last eval ({field})", NO_TRAIN_EVAL)
+        return unknown(name, _unit(ctx), f"log: last eval ({field})", NO_TRAIN_EVAL if len(ev) else NO_EVALS)
     if len(ev):
         value = float(getattr(ev, field)[-1])
         note = None if math.isfinite(value) else "NaN/inf in the log"
