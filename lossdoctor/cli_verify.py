@@ -152,12 +152,10 @@ def _groups(args: argparse.Namespace) -> Any:
     return verify_groups(baseline, treatment, step=args.step, expect=args.expect or "lower", paired=args.paired)
 
 
-
-
 def _train(args: argparse.Namespace) -> Any:
     from .errors import UsageError
-    devices = args.device or ["cpu"]
     from .verify.design import DEVICE
+    devices = args.device or ["cpu"]
     bad = [d for d in devices if not DEVICE.match(d)]
     if bad:
         raise UsageError(f"verify --device {bad[0]}: not a device (cpu, cuda, cuda:N, mps)")

@@ -419,3 +419,14 @@ def test_a_modded_record_gives_its_step_time_by_its_own_step_avg() -> None:
     with open(os.path.join(FORMATS, "modded_record.txt"), encoding="utf-8") as f:
         last = [line for line in f if line.startswith("step:")][-1]  # `... step_avg:95.05ms`, the val line's
     assert fact.status == "read" and fact.value == 95.05 and "step_avg:95.05ms" in last
+
+
+def test_a_nanogpt_wandb_export_s_mfu_is_not_taken_for_the_devices_own(tmp_path: Any) -> None:
+    # a W&B panel of a nanoGPT run carries nanoGPT's A100-relative `mfu`: only llm.c and
+    # nanochat print theirs against their own device
+    from lossdoctor.facts.speed import OWN_MFU
+    from lossdoctor.run import Dialect
+    assert Dialect.WANDB_PANEL not in OWN_MFU and Dialect.LLMC in OWN_MFU and Dialect.NANOCHAT in OWN_MFU
+    run = lossdoctor.load(os.path.join(FORMATS, "nanochat_base_train.log"))
+    fact = lossdoctor.compute_facts(run)["mfu_device"]
+    assert fact.status == "read" and fact.value == pytest.approx(12.41, abs=0.05)  # its bf16_mfu column

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..dialect import Dialect
 from .base import Context, Fact, derived, join_notes, missing, plural, unknown
 
 WARMUP_ITERS = 5  # train.py: `if local_iter_num >= 5: # let the training loop settle a bit`
@@ -282,13 +283,18 @@ def flops_per_iter(ctx: Context) -> Fact:
                 "approximate")
 
 
+# trainers whose printed MFU is against their device's own peak (not nanoGPT's A100 figure,
+# which a W&B export of a nanoGPT run carries as its `mfu`)
+OWN_MFU = (Dialect.LLMC, Dialect.NANOCHAT, Dialect.NANOCHAT_SFT)
+
+
 def mfu_device(ctx: Context) -> Fact:
     """achieved_tflops / the device's dense peak, in %, where the peak is given
     (--peak-flops); else, for a trainer that prints its MFU against its own device's peak
     (llm.c, nanochat), the median of what it printed, read: its FLOP count is its own, which
     nanoGPT's estimate would not reproduce."""
     own = ctx.run.series.get("mfu")
-    if ctx.peak_flops is None and own is not None and len(own.value) and not ctx.run.format.is_nanogpt:
+    if ctx.peak_flops is None and own is not None and len(own.value) and ctx.run.format in OWN_MFU:
         values = np.asarray(own.value, float)
         values = values[np.isfinite(values) & (values > 0)]
         if len(values):

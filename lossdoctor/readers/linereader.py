@@ -52,7 +52,7 @@ class LineReader:
         self.in_code = False  # inside a ``` fence (Markdown only)
         self.mode = "normal"  # normal | echo | dump | traceback | after_exception | warning
         self.echo: list[str] = []
-        self.continued: list[tuple[int, str, str]] = []  # a train.py command's lines ending in `\`
+        self.continued: list[tuple[int, str, str]] = []  # lines ending in `\`: a command continued
         self.echo_line = 0
         self.sampling = False  # after sample.py's `Loading meta` line, until the next line a log reader knows
 
