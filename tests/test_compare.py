@@ -100,6 +100,20 @@ def test_a_vocabulary_padded_to_a_multiple_of_64_is_the_same_tokenizer(a, b, sam
     assert _same_tokens(a, b) is same and _same_tokens(b, a) is same
 
 
+def test_runs_without_val_read_the_training_length_off_the_better_runs_own_curve():
+    import lossdoctor
+    from lossdoctor.compare import compare
+    def log(n, loss):
+        return "".join(f"iter {i}: loss {loss(i):.4f}, time 10.00ms, mfu -100.00%\n" for i in range(n))
+    a = parse_text(log(100, lambda i: 3.0 - 0.005 * i), "a.log")  # 2.505 at its end, step 99
+    b = parse_text(log(400, lambda i: 2.8 - 0.002 * i), "b.log")  # 2.602 at step 99, 2.0 at its end
+    c = compare([a, b], [lossdoctor.compute_facts(a), lossdoctor.compute_facts(b)])
+    (length,) = c.attribution
+    assert c.metric == "train" and length.cause == "training length"
+    assert length.delta_val == pytest.approx(2.6 - 2.0, abs=0.03)  # b's own steps past a's last, step 99
+    assert _total(c) == pytest.approx(c.gap) and "at equal steps (99)" in c.unexplained.method
+
+
 def test_different_vocabularies_are_not_attributed():
     c = _analysis(DIAG / "healthy_small", FIXTURES / "lossdoctor_train" / "tiny").comparison
     assert c.comparable is False and c.attribution == ()

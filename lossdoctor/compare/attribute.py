@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..facts import Facts
 from ..run import Run
 from .length import (
@@ -56,7 +58,7 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     """The gap of the worse run `ra` over the better `rb`, cause by cause; `fit` extrapolates `ra`."""
     la, lb = final(fa, metric), final(fb, metric)
     if la is None or lb is None:  # compared on iteration losses: nothing to smooth or extrapolate
-        return without_evals(diff, gap)
+        return without_evals(diff, gap, ra, rb)
     a, b = Side.of(ra, fa, metric, la), Side.of(rb, fb, metric, lb)
     w = Z80 * math.hypot(a.se, b.se)
     causes = [eval_noise(a, b, metric, ra.measures.val_unit if metric == "val" else "nats")]
@@ -299,13 +301,51 @@ def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float, unseen: bool =
                  f"no{other} learning config key differs: seed, data order, or a change the logs do not show")
 
 
-def without_evals(diff: tuple[KeyDiff, ...], gap: float) -> Attribution:
-    """Runs compared on iteration losses: the whole gap is left unattributed."""
+def without_evals(diff: tuple[KeyDiff, ...], gap: float, ra: Run | None = None, rb: Run | None = None
+                  ) -> Attribution:
+    """Runs compared on iteration losses: the better run's own curve gives the training
+    length share where it covers the worse run's last step and goes on past it; the rest
+    is left unattributed."""
     keys = [d.key for d in diff if d.kind == "learning"]
     what = f"{', '.join(keys)} differ" if keys else "no learning config key differs"
-    return Attribution((), Cause("unexplained", gap, (gap - NO_EVALS_WIDTH, gap + NO_EVALS_WIDTH),
-                                 f"no evals to model the curves: the whole gap is left unattributed ({what})"),
-                       ("without evals the gap is not split into causes",))
+    read = None if ra is None or rb is None else _length_on_train(ra, rb)
+    if read is None:
+        return Attribution((), Cause("unexplained", gap, (gap - NO_EVALS_WIDTH, gap + NO_EVALS_WIDTH),
+                                     f"no evals to model the curves: the whole gap is left unattributed ({what})"),
+                           ("without evals the gap is not split into causes",))
+    share, half, at, n = read
+    rest, wide = gap - share, math.hypot(half, NO_EVALS_WIDTH)
+    length = Cause("training length", share, (share - half, share + half),
+                   f"the better run's own logged train loss at the worse run's last step ({at:,}; the mean of its "
+                   f"last {n} logged iterations there) minus its final: what its steps after that gained; its LR "
+                   "schedule may stand elsewhere at that step than the worse run's did")
+    return Attribution((length,), Cause("unexplained", rest, (rest - wide, rest + wide),
+                                        f"the gap at equal steps ({at:,}), left unattributed ({what})"),
+                       ("without evals, only the training length is read, off the better run's own curve; the "
+                        "gap at equal steps is not split into causes",))
+
+
+def _length_on_train(ra: Run, rb: Run) -> tuple[float, float, int, int] | None:
+    """(share, its 80% half-width, the step, the points averaged): the better run `rb`'s
+    logged train loss at the worse run's last logged step, less its final (iter_final),
+    where `rb` has at least 10 points up to that step and runs on 10% past it."""
+    from .sides import iter_final
+    ita, itb = ra.curves()[1], rb.curves()[1]
+    steps_a = ita.step[np.isfinite(ita.loss)]
+    ok = np.isfinite(itb.loss)
+    steps_b, loss_b = itb.step[ok], itb.loss[ok]
+    end_b = iter_final(rb)
+    if not len(steps_a) or not len(steps_b) or end_b is None:
+        return None
+    at = int(steps_a.max())
+    before = loss_b[steps_b <= at]
+    if len(before) < 10 or steps_b.max() < 1.1 * at:
+        return None
+    n = max(10, len(before) // 20)  # as iter_final's window: the last 5%, at least 10
+    window = before[-n:]
+    sd = float(np.median(np.abs(np.diff(window) - np.median(np.diff(window)))) * 1.4826 / math.sqrt(2))
+    n_end = max(10, int(np.isfinite(itb.loss).sum()) // 20)
+    return float(window.mean() - end_b), Z80 * sd * math.sqrt(1 / n + 1 / n_end), at, n
 
 
 # -- pieces ------------------------------------------------------------------------------
