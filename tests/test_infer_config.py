@@ -291,3 +291,16 @@ def test_a_command_a_markdown_post_shows_as_inline_code_gives_the_run_below_it_i
     body = loop_log(last=300, out_dir="out")
     prose = parse_text("I ran `python train.py --n_layer 4` once.\n\n```\n" + body + "```\n", "post.md")
     assert prose.config.trusted("n_layer") is None  # no command configurator.py would take
+
+
+def test_a_checkpoint_that_holds_the_intervals_replaces_the_spacing_and_its_note(tmp_path):
+    import torch
+    log = tmp_path / "train.log"
+    log.write_text(loop_log(out_dir="out-mine", eval_every=200, last=600))
+    torch.save({"config": {"eval_interval": 200, "log_interval": 10, "dataset": "shakespeare_char"},
+                "iter_num": 600, "best_val_loss": 3.0,
+                "model_args": {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 16, "vocab_size": 65,
+                               "bias": False}}, tmp_path / "ckpt.pt")
+    run = lossdoctor.load(str(log), str(tmp_path / "ckpt.pt"))
+    assert run.config["eval_interval"].origin == "checkpoint"
+    assert not any("log cadence" in n for n in run.notes)

@@ -39,6 +39,8 @@ def merge(run: Run, info: CheckpointInfo) -> Run:
     if last is not None and last.config is not None:
         segments[lineage[-1]] = replace(last, config=_filled(last.config, info))
     notes = list(run.notes)
+    if any(cv.origin == C.CADENCE and cfg.values[k].origin != C.CADENCE for k, cv in run.config.values.items()):
+        notes = [n for n in notes if f"(origin '{C.CADENCE}')" not in n]  # the checkpoint's config says them
     if run.config.seen is False and cfg.seen:
         notes = [n for n in notes if not n.startswith("the log shows no config")]
         notes.append("the log shows no config; it was taken from the checkpoint")
