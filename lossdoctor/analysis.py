@@ -76,8 +76,9 @@ def analyze(paths: list[str] | str | None = None, *, peak_flops: float | None = 
     if comparison is not None:  # advice to the better run that the worse run already ran
         from dataclasses import replace
 
-        from .compare.crosscheck import not_borne_out
-        comparison = replace(comparison, notes=comparison.notes + not_borne_out(comparison, runs, diagnoses))
+        from .compare.crosscheck import not_borne_out, oom_not_borne_out
+        comparison = replace(comparison, notes=comparison.notes + not_borne_out(comparison, runs, diagnoses)
+                             + oom_not_borne_out(runs, facts, diagnoses))
     return Analysis(runs, facts, diagnoses, tuple(str(e) for e in rules.errors), comparison, records, fits,
                     tuple(skipped))
 

@@ -123,3 +123,12 @@ def test_a_summary_row_with_val_far_above_train_is_called_memorization():
     assert [f.rule for f in diagnosis.findings] == ["LD504-val-far-above-train-at-the-end"]
     facts = lossdoctor.compute_facts(result.runs[0])
     assert facts["lr_final"].value == 0.0006 and facts["lr_final"].status == "read"  # its "lr" key
+
+
+def test_halving_the_micro_batch_is_not_advised_without_a_word_beside_a_run_that_did_and_ran_out_too():
+    logs = [str(shared_path(f"corpus/logs/nanochat/{n}.log"))
+            for n in ("rtx4070-d24-bs8-oom", "rtx4070-d24-bs4-one-step-then-oom")]
+    c = lossdoctor.analyze(logs).comparison
+    assert c is not None
+    said = [n for n in c.notes if n.startswith("LD1702 advises rtx4070-d24-bs8-oom.log a micro-batch of 4")]
+    assert len(said) == 1 and "had 4 and ran out of memory too (its log line 62)" in said[0]

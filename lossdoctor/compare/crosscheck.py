@@ -4,18 +4,25 @@ A finding on the better run whose flags set exactly the learning keys the two ru
 in, to the worse run's values, is an experiment already done: the worse run ran that advice
 and ended higher. The comparison says so, so that the report does not recommend, without a
 word, the change it has just measured to hurt (a 1,000-step run told to decay its LR by
-1,000 steps, beside the run that did and ended 0.07 nats higher).
+1,000 steps, beside the run that did and ended 0.07 nats higher). So with memory: a run
+told to halve its micro-batch after running out of memory, beside a run of the same model
+and context that had that micro-batch and ran out of memory too.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from ..diagnose import Diagnosis
 from ..diagnose.engine import same_value
+from ..facts import Facts
 from ..nanogpt import configurator_value
 from ..run import Run
 from .results import Comparison
+
+OOM = "LD1702-out-of-memory"
+SAME_SHAPE = ("n_layer", "n_embd", "block_size")  # what sets the memory besides the micro-batch
 
 
 def not_borne_out(c: Comparison, runs: Sequence[Run], diagnoses: Sequence[Diagnosis]) -> tuple[str, ...]:
@@ -32,4 +39,28 @@ def not_borne_out(c: Comparison, runs: Sequence[Run], diagnoses: Sequence[Diagno
             they = "these settings" if len(pairs) > 1 else "this setting"
             out.append(f"{f.rule.split('-', 1)[0]} advises the better run {f.flags}: the worse run has {they} "
                        f"and ended {c.gap:+.4f} {c.unit} higher, so these two runs do not bear it out")
+    return tuple(out)
+
+
+def oom_not_borne_out(runs: Sequence[Run], facts: Sequence[Facts], diagnoses: Sequence[Diagnosis]
+                      ) -> tuple[str, ...]:
+    """Notes on each out-of-memory run told to halve its micro-batch where another run of
+    the same model and context, at that micro-batch or below, ran out of memory too."""
+    out = []
+    for i, d in enumerate(diagnoses):
+        advised = facts[i].value("batch_size")
+        if not any(f.rule == OOM for f in d.findings) or not isinstance(advised, int) or advised < 2:
+            continue
+        half = advised // 2
+        for j, other in enumerate(facts):
+            b = other.value("batch_size")
+            if (j == i or other.value("failure_kind") != "out of memory" or not isinstance(b, int) or b > half
+                    or any(other.value(k) is None or other.value(k) != facts[i].value(k) for k in SAME_SHAPE)):
+                continue
+            name_i, name_j = (os.path.basename(runs[k].source) for k in (i, j))
+            out.append(f"LD1702 advises {name_i} a micro-batch of {half} (half its {advised}): {name_j}, of the "
+                       f"same model and context, had {b} and ran out of memory too (its log line "
+                       f"{other.value('failure_line')}), so these runs do not bear the halving out: a smaller "
+                       "model or context, or more memory, is the next thing to try")
+            break
     return tuple(out)
