@@ -132,3 +132,11 @@ def test_halving_the_micro_batch_is_not_advised_without_a_word_beside_a_run_that
     assert c is not None
     said = [n for n in c.notes if n.startswith("LD1702 advises rtx4070-d24-bs8-oom.log a micro-batch of 4")]
     assert len(said) == 1 and "had 4 and ran out of memory too (its log line 62)" in said[0]
+
+
+def test_an_llmc_run_that_asserted_on_its_batch_is_told_the_batch_that_fits():
+    # `./train_gpt2cu ... -b 48 -t 1024 -d 524288` in the shell's Aborted line, one GPU
+    result = lossdoctor.analyze([str(shared_path("corpus/logs/llmc/hector-assert-fail.log"))])
+    first = result.diagnoses[0].findings[0]
+    assert first.rule == "LD1708-batch-not-a-multiple" and "32,768 tokens over" in first.message
+    assert "491,520 tokens" in (first.advice or "")

@@ -133,6 +133,23 @@ def tokens_per_iter(ctx: Context) -> Fact:
     return missing(name, unit, src, *parts)
 
 
+def batch_remainder(ctx: Context) -> Fact:
+    """Tokens a total batch set in tokens (llm.c's -d, total_batch_size) leaves over one
+    forward-backward's (batch_size x block_size x processes): 0 where gradient accumulation
+    fills it with whole micro-batches, as llm.c asserts it must."""
+    name, unit = "batch_remainder", "tokens"
+    src = "total_batch_size % (batch_size * block_size * world_size)"
+    total = ctx.fact("total_batch_size")
+    parts = [config_fact(ctx, k, k, "") for k in ("batch_size", "block_size")] + [ctx.fact("world_size")]
+    if not (total.known and all(f.known for f in parts)):
+        return missing(name, unit, src, total, *parts)
+    one = parts[0].value * parts[1].value * parts[2].value
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (total.value, one)):
+        return unknown(name, unit, src, "a batch value is no positive whole number")
+    return Fact(name, total.value % one, unit, derived(total, *parts), src,
+                f"one forward-backward: {one:,} tokens")
+
+
 def steps_done(ctx: Context) -> Fact:
     """Optimizer steps the log shows were taken. The trainer's own count wins where the file
     gives it (HF's global_step: the last step, logged or not). Else nanoGPT's `iter N` is

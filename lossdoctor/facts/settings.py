@@ -57,6 +57,7 @@ batch_size = _setting("batch_size", "sequences")  # per micro-batch, per rank
 gradient_accumulation_steps = _setting("gradient_accumulation_steps", "")
 eval_iters = _setting("eval_iters", "batches")  # batch_size rows each
 eval_interval = _setting("eval_interval", "steps")
+total_batch_size = _setting("total_batch_size", "tokens")  # a trainer that sets its batch in tokens (llm.c's -d)
 device = _setting("device", "")
 def compile_(ctx: Context) -> Fact:  # `compile` would shadow the builtin
     """config: compile; where the log does not show it, True when the run ended in a

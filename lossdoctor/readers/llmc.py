@@ -47,6 +47,14 @@ ROWS = {"micro batch size B": "batch_size", "sequence length T": "block_size", "
         "num_parameters": "num_parameters", "max_steps": "max_steps", "resume": "resume"}
 
 
+# train_gpt2cu's integer flags, as a command line or a shell's `Aborted ... ./train_gpt2cu -b 48`
+# line shows them: what a run that stopped before its table printed ran with
+COMMAND_FLAG = re.compile(r"(?:^|\s)-([a-z]) (\S+)")
+COMMAND = {"b": "batch_size", "t": "block_size", "d": "total_batch_size", "x": "max_iters", "u": "warmup_iters",
+           "v": "eval_interval"}
+SINGLE_GPU = "Multi-GPU support is disabled. Using a single GPU."
+
+
 def sniff_stdout(sample: Sample) -> bool:
     """llm.c's step lines, its `| Parameter | Value |` table, or its C assertion."""
     if sample.binary:
@@ -68,8 +76,13 @@ def read_stdout(sample: Sample) -> Run:
     """Streamed: one line at a time, twice (values, then events), never the whole file."""
     found = Found()
     last = 0
+    command: list[tuple[str, object, int]] = []  # from a `train_gpt2cu -b 48 ...` line: below the table
     for n, line in numbered(iter_lines(sample)):
         found.n_lines = n
+        if "train_gpt2cu " in line and (flags := COMMAND_FLAG.findall(line.split("train_gpt2cu ", 1)[1])):
+            command += [(COMMAND[f], x, n) for f, raw in flags if f in COMMAND and (x := integer(raw)) is not None]
+        if SINGLE_GPU in line:
+            command.append(("num_processes", 1, n))
         if m := STEP.match(line):
             last = _step(found, n, m)
         elif m := VAL.match(line):
@@ -84,6 +97,10 @@ def read_stdout(sample: Sample) -> Run:
     scan_events(numbered(iter_lines(sample)), found)
     if sample.cut_mid_line:
         found.cut_last_line()
+    shown = {key for key, _, _ in found.config}  # the table, where printed, is what ran
+    for key, value, n in command:
+        if key not in shown:
+            found.set(key, value, n)
     _schedule(found)
     return make_run(found, sample.path, Dialect.LLMC, Measures(eval_train=False))
 
