@@ -430,3 +430,14 @@ def test_a_nanogpt_wandb_export_s_mfu_is_not_taken_for_the_devices_own(tmp_path:
     run = lossdoctor.load(os.path.join(FORMATS, "nanochat_base_train.log"))
     fact = lossdoctor.compute_facts(run)["mfu_device"]
     assert fact.status == "read" and fact.value == pytest.approx(12.41, abs=0.05)  # its bf16_mfu column
+
+
+def test_an_hf_run_that_evaluates_by_epoch_is_not_given_its_unused_eval_steps(tmp_path: Any) -> None:
+    import json
+    history = [{"step": s, "epoch": s / 401, "eval_loss": 3.0 - s / 1000} for s in (401, 802, 1203)]
+    history += [{"step": s, "epoch": s / 401, "loss": 3.1 - s / 1000} for s in (401, 802, 1203)]
+    doc = {"global_step": 1203, "max_steps": 1203, "eval_steps": 500, "logging_steps": 500, "log_history": history}
+    (tmp_path / "trainer_state.json").write_text(json.dumps(doc))
+    run = lossdoctor.load(str(tmp_path / "trainer_state.json"))
+    assert run.config.trusted("eval_interval") is None and run.config.trusted("max_iters") == 1203
+    assert any("eval_steps 500 is not this run's cadence: it evaluates at step 401" in n for n in run.notes)

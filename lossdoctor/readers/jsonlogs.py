@@ -93,6 +93,9 @@ def read_hf(sample: Sample) -> Run:
         found.val = found.series.pop(val_name)
     for key, mapped in HF_CONFIG.items():
         if isinstance(doc.get(key), (int, float)) and not isinstance(doc.get(key), bool):
+            if (said := _not_its_cadence(key, doc[key], found)) is not None:
+                found.notes.append(said)
+                continue
             found.set(mapped, doc[key])
     found.steps_done = _count(doc.get("global_step"))
     if not doc["log_history"]:
@@ -100,6 +103,23 @@ def read_hf(sample: Sample) -> Run:
                            f"is below logging_steps {doc.get('logging_steps')})")
     return make_run(found, sample.path, Dialect.HF_TRAINER,
                     Measures(train="window", eval_train=False, val_name=val_name))
+
+
+def _not_its_cadence(key: str, every: float, found: Found) -> str | None:
+    """Why eval_steps or logging_steps is not the run's cadence, or None: the Trainer keeps
+    them in trainer_state.json whatever its strategy, and evaluates or logs by epoch where
+    the strategy says so (evals at steps 401, 802, ... with eval_steps 500); a point at the
+    run's last step does not count."""
+    points = {"eval_steps": found.val, "logging_steps": found.train}.get(key)
+    if points is None or not every or not len(points.step):
+        return None
+    last = max(int(st) for st in points.step)  # a point at the run's end may be off the cadence
+    off = [int(st) for st in points.step if int(st) % int(every) and int(st) != last]
+    if not off:
+        return None
+    what = "evaluates" if key == "eval_steps" else "logs"
+    return (f"{key} {every:g} is not this run's cadence: it {what} at step {off[0]:,}, no multiple of it (an "
+            "'epoch' strategy); the interval is left unknown")
 
 
 def _hf_entry(found: Found, entry: dict[str, Any], sets: set[str]) -> None:
