@@ -441,3 +441,12 @@ def test_an_hf_run_that_evaluates_by_epoch_is_not_given_its_unused_eval_steps(tm
     run = lossdoctor.load(str(tmp_path / "trainer_state.json"))
     assert run.config.trusted("eval_interval") is None and run.config.trusted("max_iters") == 1203
     assert any("eval_steps 500 is not this run's cadence: it evaluates at step 401" in n for n in run.notes)
+
+
+def test_an_hf_runs_epochs_are_its_state_at_global_step_past_its_last_entry(tmp_path: Any) -> None:
+    import json
+    history = [{"step": 600, "epoch": 1.918, "loss": 1.0}]
+    doc = {"global_step": 626, "epoch": 2.0, "max_steps": 626, "log_history": history}
+    (tmp_path / "trainer_state.json").write_text(json.dumps(doc))
+    facts = lossdoctor.compute_facts(lossdoctor.load(str(tmp_path / "trainer_state.json")))
+    assert facts["epochs"].value == 2.0 and facts["epochs"].status == "read"

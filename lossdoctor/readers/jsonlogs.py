@@ -98,6 +98,10 @@ def read_hf(sample: Sample) -> Run:
                 continue
             found.set(mapped, doc[key])
     found.steps_done = _count(doc.get("global_step"))
+    epoch, at = _num(doc.get("epoch")), found.steps_done
+    done = found.series.get("epoch")
+    if epoch is not None and at is not None and (done is None or not len(done.step) or at > int(done.step[-1])):
+        found.point("epoch", at, epoch, 0, "epochs")  # state.epoch at global_step: past the last entry's
     if not doc["log_history"]:
         found.notes.append(f"log_history is empty: nothing was logged (global_step {doc.get('global_step')} "
                            f"is below logging_steps {doc.get('logging_steps')})")
