@@ -1051,3 +1051,19 @@ def test_a_rerun_whose_interval_holds_the_target_is_not_called_unreachable():
 def test_a_config_share_is_named_by_the_groups_of_keys_that_differ(keys, name):
     from lossdoctor.compare.attribute import rest_name
     assert rest_name(keys) == name
+
+
+def test_two_hf_runs_with_a_few_window_means_each_are_compared_on_their_last(tmp_path):
+    import json
+
+    import lossdoctor
+
+    def state(name, losses):
+        doc = {"global_step": 10 * len(losses), "max_steps": 10 * len(losses),
+               "log_history": [{"step": 10 * (i + 1), "loss": x} for i, x in enumerate(losses)]}
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "trainer_state.json").write_text(json.dumps(doc))
+        return str(tmp_path / name / "trainer_state.json")
+    c = lossdoctor.analyze([state("a", [3.0, 2.5, 2.2, 2.0]), state("b", [2.9, 2.2, 1.9, 1.7, 1.6])],
+                           diagnose_runs=False).comparison
+    assert c is not None and c.metric == "train" and c.gap == pytest.approx(0.4)  # 2.0 against 1.6

@@ -42,11 +42,13 @@ def final(f: Facts, metric: str) -> float | None:
 
 
 def iter_final(run: Run) -> float | None:
-    """Without evals: the mean of the last 5% of the logged iteration losses (at least 10)."""
+    """Without evals: the mean of the last 5% of the logged iteration losses (at least 10);
+    with fewer, a trainer's last logged value where each is already a mean over the steps
+    since the one before (the HF Trainer's, Lightning's)."""
     it = run.curves()[1]
     y = it.loss[np.isfinite(it.loss)]
     if len(y) < 10:
-        return None
+        return float(y[-1]) if len(y) and run.measures.train == "window" else None
     return float(y[-max(10, len(y) // 20):].mean())
 
 
