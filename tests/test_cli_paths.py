@@ -111,3 +111,18 @@ def test_a_json_or_text_beside_a_log_is_not_taken_for_it(tmp_path):
     (tmp_path / "notes.txt").write_text("lr sweep, 3 runs\n" * 1000)
     assert lossdoctor.load(str(tmp_path)).source.endswith("train.log")
 
+
+
+def test_one_run_of_a_file_that_holds_several_is_read_by_file_hash_name(tmp_path):
+    import lossdoctor
+    csv = tmp_path / "panel.csv"
+    rows = ["Step,a - train/loss,b - train/loss"] + [f"{s},{3 - s / 100:.3f},{2.5 - s / 100:.3f}" for s in range(30)]
+    csv.write_text("\n".join(rows) + "\n")
+    runs = lossdoctor.load_many(str(csv))
+    assert len(runs) == 2
+    one = lossdoctor.load(runs[1].source)  # FILE#b, as the reports name it
+    assert one.source == runs[1].source and float(one.iters.loss[0]) == 2.5
+    with pytest.raises(lossdoctor.InputError, match="holds no run named 'c'"):
+        lossdoctor.load(f"{csv}#c")
+    with pytest.raises(lossdoctor.InputError, match="and FILE#NAME one of them"):
+        lossdoctor.load(str(csv))

@@ -45,7 +45,8 @@ def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None
     Args:
         path: a training log of any format lossdoctor reads (docs/formats.md), a ckpt.pt,
             or a directory holding them. A file that holds several runs (a W&B export)
-            is an InputError naming them: load_many reads them all.
+            is an InputError naming them: load_many reads them all, and FILE#NAME (as the
+            reports name a run) reads the one named.
         checkpoint: a ckpt.pt to merge into the log's Run.
         readers: the formats to try, in order: Reader objects or format names (default:
             READERS).
@@ -72,6 +73,8 @@ def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None
             if checkpoint is None:
                 raise InputError(p, f"directory holds no training log or ckpt.pt (looked for {LOOKS_FOR})")
             return run_from_checkpoint(read_checkpoint(os.fspath(checkpoint)))
+    elif not os.path.exists(p) and "#" in p and os.path.isfile(p.rsplit("#", 1)[0]):
+        run = _one_of(p, readers)  # FILE#NAME: one run of a file that holds several, as reports name it
     else:
         run = read_file(p, readers)
     if checkpoint is not None:
@@ -79,6 +82,18 @@ def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None
             raise InputError(os.fspath(checkpoint), "two checkpoints given for one run")
         return merge(run, read_checkpoint(os.fspath(checkpoint)))
     return run
+
+
+def _one_of(path: str, readers: Sequence[Reader | str] | str | None) -> Run:
+    """The run NAME of FILE#NAME (a W&B export's run, as the reports name it)."""
+    file, name = path.rsplit("#", 1)
+    runs = read_runs(file, readers)
+    found = [r for r in runs if r.source.rsplit("#", 1)[-1] == name]
+    if len(found) != 1:
+        shown = ", ".join(r.source.rsplit("#", 1)[-1] for r in runs[:5])
+        raise InputError(path, f"the file holds no run named {name!r} (its runs: {shown}"
+                               f"{', ...' if len(runs) > 5 else ''})")
+    return found[0]
 
 
 def load_many(paths: list[str] | str, *, readers: Sequence[Reader | str] | str | None = None) -> list[Run]:

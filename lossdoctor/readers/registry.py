@@ -255,7 +255,8 @@ def read_file(path: str, readers: Sequence[Reader | str] | str | None = None) ->
     if len(runs) != 1:
         shown = ", ".join(r.source.rsplit("#", 1)[-1] for r in runs[:5])
         raise InputError(path, f"holds {len(runs)} runs ({shown}{', ...' if len(runs) > 5 else ''}); "
-                               "`lossdoctor analyze` reads them all" if runs else "holds no run")
+                               "`lossdoctor analyze` reads them all, and FILE#NAME one of them" if runs
+                         else "holds no run")
     return runs[0]
 
 
