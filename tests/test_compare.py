@@ -112,6 +112,16 @@ def test_runs_without_val_read_the_training_length_off_the_better_runs_own_curve
     assert c.metric == "train" and length.cause == "training length"
     assert length.delta_val == pytest.approx(2.6 - 2.0, abs=0.03)  # b's own steps past a's last, step 99
     assert _total(c) == pytest.approx(c.gap) and "at equal steps (99)" in c.unexplained.method
+    # a better run logged too sparsely to show the worse run's final window: not read
+    sparse = parse_text("".join(f"iter {i}: loss {2.8 - 0.002 * i:.4f}, time 10.00ms, mfu -100.00%\n"
+                                for i in range(0, 400, 20)), "s.log")
+    c = compare([a, sparse], [lossdoctor.compute_facts(a), lossdoctor.compute_facts(sparse)])
+    assert c.attribution == () and c.unexplained.delta_val == pytest.approx(c.gap)
+    # schedules shown to differ: the better run at that step stood elsewhere in its own
+    a_cfg = parse_text("Overriding: max_iters = 100\n" + log(100, lambda i: 3.0 - 0.005 * i), "a.log")
+    b_cfg = parse_text("Overriding: max_iters = 400\n" + log(400, lambda i: 2.8 - 0.002 * i), "b.log")
+    c = compare([a_cfg, b_cfg], [lossdoctor.compute_facts(a_cfg), lossdoctor.compute_facts(b_cfg)])
+    assert not any(x.cause == "training length" for x in c.attribution)
 
 
 def test_different_vocabularies_are_not_attributed():

@@ -93,7 +93,8 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     if blind:
         notes.append(f"overfitting not compared: the {' and '.join(blind)} run's best val is unknown (its file "
                      "holds its final val only, as a summary row does), so both runs are taken at their ends")
-    rest_cause = unexplained(diff, rest, w, unseen, steps, why)
+    # where no learning key takes the rest, it carries the spread of the shares before it
+    rest_cause = unexplained(diff, rest, w if _rest_keys(diff) else _spread(w, steps), unseen, steps, why)
     lo, hi = rest_cause.interval
     estimated = [s for s in steps if not s.cause.by_construction and not s.observed]
     if evidence and estimated and (lo > 0 or hi < 0) and not _missed(diff, steps):  # beyond the noise: the law's miss
@@ -257,13 +258,18 @@ def config_rest(a: Side, b: Side, diff: tuple[KeyDiff, ...], rest: float, w: flo
     name = rest_name({d.key for d in learning})
     if missed:  # the label says what the share holds besides: the length or schedule not estimated
         name = name.replace(" and ", ", ") + (" and training length" if "max_iters" in missed else " and LR schedule")
-    # the rest is what the path's predictions leave: their spread is its spread too
-    half = math.hypot(w, *((s.cause.interval[1] - s.cause.interval[0]) / 2 for s in steps or []
-                           if not s.observed and not s.cause.by_construction))
+    half = _spread(w, steps or [])
     return Cause(name, rest, (rest - half, rest + half),
                  f"the rest {at}, on the keys that differ ({keys}){unseen}{left}; two runs "
                  f"cannot split it between them: runs that change one key at a time can (`lossdoctor verify` "
                  f"with both runs trains them, one key at a time over seeds){size}")
+
+
+def _spread(w: float, steps: list[Step]) -> float:
+    """The rest's 80% half-width: the eval noise `w` and the spread of the estimated shares
+    before it (the rest is what they leave: what they gain, it loses)."""
+    return math.hypot(w, *((s.cause.interval[1] - s.cause.interval[0]) / 2 for s in steps
+                           if not s.observed and not s.cause.by_construction))
 
 
 def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float, unseen: bool = False,
@@ -308,7 +314,7 @@ def without_evals(diff: tuple[KeyDiff, ...], gap: float, ra: Run | None = None, 
     is left unattributed."""
     keys = [d.key for d in diff if d.kind == "learning"]
     what = f"{', '.join(keys)} differ" if keys else "no learning config key differs"
-    read = None if ra is None or rb is None else _length_on_train(ra, rb)
+    read = None if ra is None or rb is None else _length_on_train(ra, rb, diff)
     if read is None:
         return Attribution((), Cause("unexplained", gap, (gap - NO_EVALS_WIDTH, gap + NO_EVALS_WIDTH),
                                      f"no evals to model the curves: the whole gap is left unattributed ({what})"),
@@ -316,36 +322,40 @@ def without_evals(diff: tuple[KeyDiff, ...], gap: float, ra: Run | None = None, 
     share, half, at, n = read
     rest, wide = gap - share, math.hypot(half, NO_EVALS_WIDTH)
     length = Cause("training length", share, (share - half, share + half),
-                   f"the better run's own logged train loss at the worse run's last step ({at:,}; the mean of its "
-                   f"last {n} logged iterations there) minus its final: what its steps after that gained; its LR "
-                   "schedule may stand elsewhere at that step than the worse run's did")
+                   f"the better run's own logged train loss over the worse run's final window (up to step {at:,}; "
+                   f"{n} of its logged iterations) minus its final: what its steps after that gained; the runs' "
+                   "schedule keys are not shown to differ")
     return Attribution((length,), Cause("unexplained", rest, (rest - wide, rest + wide),
                                         f"the gap at equal steps ({at:,}), left unattributed ({what})"),
                        ("without evals, only the training length is read, off the better run's own curve; the "
                         "gap at equal steps is not split into causes",))
 
 
-def _length_on_train(ra: Run, rb: Run) -> tuple[float, float, int, int] | None:
+def _length_on_train(ra: Run, rb: Run, diff: tuple[KeyDiff, ...]) -> tuple[float, float, int, int] | None:
     """(share, its 80% half-width, the step, the points averaged): the better run `rb`'s
-    logged train loss at the worse run's last logged step, less its final (iter_final),
-    where `rb` has at least 10 points up to that step and runs on 10% past it."""
+    logged train loss over the steps of the worse run's final window (its last 5% of logged
+    iterations, at least 10), less its own final, taken wholly past that step. Only for one
+    trainer's runs whose schedule keys are not shown to differ (as length_observed), with
+    at least 3 of rb's points in that span and its final window after it."""
     from .sides import iter_final
+    ta, tb = ra.format.trainer, rb.format.trainer
+    if any(d.key in SCHEDULE_SHAPE for d in known(diff)) or not (ta == tb != "" or ra.format == rb.format):
+        return None
     ita, itb = ra.curves()[1], rb.curves()[1]
     steps_a = ita.step[np.isfinite(ita.loss)]
     ok = np.isfinite(itb.loss)
     steps_b, loss_b = itb.step[ok], itb.loss[ok]
     end_b = iter_final(rb)
-    if not len(steps_a) or not len(steps_b) or end_b is None:
+    if len(steps_a) < 10 or not len(steps_b) or end_b is None:
         return None
-    at = int(steps_a.max())
-    before = loss_b[steps_b <= at]
-    if len(before) < 10 or steps_b.max() < 1.1 * at:
+    at, first = int(steps_a[-1]), int(steps_a[-max(10, len(steps_a) // 20)])  # the worse run's final window
+    window = loss_b[(steps_b >= first) & (steps_b <= at)]
+    n_end = max(10, len(loss_b) // 20) if len(loss_b) >= 10 else 1  # as iter_final takes it
+    if len(window) < 3 or len(loss_b) <= n_end or steps_b[-n_end] <= at:
         return None
-    n = max(10, len(before) // 20)  # as iter_final's window: the last 5%, at least 10
-    window = before[-n:]
-    sd = float(np.median(np.abs(np.diff(window) - np.median(np.diff(window)))) * 1.4826 / math.sqrt(2))
-    n_end = max(10, int(np.isfinite(itb.loss).sum()) // 20)
-    return float(window.mean() - end_b), Z80 * sd * math.sqrt(1 / n + 1 / n_end), at, n
+    d = np.diff(loss_b[steps_b > at])
+    sd = float(np.median(np.abs(d - np.median(d))) * 1.4826 / math.sqrt(2)) if len(d) > 1 else 0.0
+    return float(window.mean() - end_b), Z80 * sd * math.sqrt(1 / len(window) + 1 / n_end), at, len(window)
 
 
 # -- pieces ------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ key (`jsonl`); nanochat's meta_NNNNNN.json is nanochat_ckpt.py's.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -113,12 +114,14 @@ def _not_its_cadence(key: str, every: float, found: Found) -> str | None:
     """Why eval_steps or logging_steps is not the run's cadence, or None: the Trainer keeps
     them in trainer_state.json whatever its strategy, and evaluates or logs by epoch where
     the strategy says so (evals at steps 401, 802, ... with eval_steps 500); a point at the
-    run's last step does not count."""
+    run's last step, or at step 1 (logging_first_step), does not count, and a value that is
+    no whole number of steps is not judged."""
     points = {"eval_steps": found.val, "logging_steps": found.train}.get(key)
-    if points is None or not every or not len(points.step):
+    if points is None or not len(points.step) or not (math.isfinite(every) and every >= 1 and every == int(every)):
         return None
-    last = max(int(st) for st in points.step)  # a point at the run's end may be off the cadence
-    off = [int(st) for st in points.step if int(st) % int(every) and int(st) != last]
+    # a point at the run's end, or at step 1 (logging_first_step), may be off the cadence
+    last = max(int(st) for st in points.step)
+    off = [int(st) for st in points.step if int(st) % int(every) and int(st) not in (1, last)]
     if not off:
         return None
     what = "evaluates" if key == "eval_steps" else "logs"
