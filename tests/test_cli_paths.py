@@ -126,3 +126,8 @@ def test_one_run_of_a_file_that_holds_several_is_read_by_file_hash_name(tmp_path
         lossdoctor.load(f"{csv}#c")
     with pytest.raises(lossdoctor.InputError, match="and FILE#NAME one of them"):
         lossdoctor.load(str(csv))
+    hashed = tmp_path / "my#panel.csv"  # a `#` in the file's name, and in a run's
+    hashed.write_text(csv.read_text().replace("b - train/loss", "exp#3 - train/loss"))
+    assert lossdoctor.load(f"{hashed}#exp#3").source == f"{hashed}#exp#3"
+    with pytest.raises(lossdoctor.InputError, match=r"no run named '3' \(its runs: a, exp#3\)"):
+        lossdoctor.load(f"{hashed}#3")

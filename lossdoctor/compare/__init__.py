@@ -126,7 +126,8 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
     notes = []
     if metric == "train":
         notes.append("a run has no finite final val: the runs are compared on train loss (the evals' train "
-                     "loss, else the mean of the last logged iteration losses, or the last of a few window means)")
+                     "loss, else the mean of the last logged iteration losses, or the last of an HF run's few "
+                     "window means)")
     notes += overlap_notes(ov) + mfu_notes(fa, fb)
     side = derived(fa, fb)
     if not ok:

@@ -54,12 +54,15 @@ def oom_not_borne_out(runs: Sequence[Run], facts: Sequence[Facts], diagnoses: Se
         half = advised // 2
         for j, other in enumerate(facts):
             b = other.value("batch_size")
+            devices = [runs[k].config.trusted("device_name") for k in (i, j)]
             if (j == i or other.value("failure_kind") != "out of memory" or not isinstance(b, int) or b > half
-                    or any(other.value(k) is None or other.value(k) != facts[i].value(k) for k in SAME_SHAPE)):
+                    or any(other.value(k) is None or other.value(k) != facts[i].value(k) for k in SAME_SHAPE)
+                    or None not in devices and devices[0] != devices[1]):  # another GPU's memory says nothing
                 continue
             name_i, name_j = (os.path.basename(runs[k].source) for k in (i, j))
+            on = f"on the same {devices[0]}" if None not in devices else "(on the same GPU, if it was)"
             out.append(f"LD1702 advises {name_i} a micro-batch of {half} (half its {advised}): {name_j}, of the "
-                       f"same model and context, had {b} and ran out of memory too (its log line "
+                       f"same model and context {on}, had {b} and ran out of memory too (its log line "
                        f"{other.value('failure_line')}), so these runs do not bear the halving out: a smaller "
                        "model or context, or more memory, is the next thing to try")
             break

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..facts import Facts
 from ..facts.curve import MIN_TAIL_EVALS, tail_indices
-from ..run import Run
+from ..run import Dialect, Run
 from .results import DERIVED, UNKNOWN_ORIGIN, ConfigScalar, Derived, KeyDiff, Overlap, OverlapPoint, Pair, TableRow
 
 # keys that change what the model learns (not where it runs or how it is logged)
@@ -43,12 +43,11 @@ def final(f: Facts, metric: str) -> float | None:
 
 def iter_final(run: Run) -> float | None:
     """Without evals: the mean of the last 5% of the logged iteration losses (at least 10);
-    with fewer, a trainer's last logged value where each is already a mean over the steps
-    since the one before (the HF Trainer's, Lightning's)."""
+    with fewer, the HF Trainer's last logged loss, itself the mean over its logging window."""
     it = run.curves()[1]
     y = it.loss[np.isfinite(it.loss)]
     if len(y) < 10:
-        return float(y[-1]) if len(y) and run.measures.train == "window" else None
+        return float(y[-1]) if len(y) and run.format == Dialect.HF_TRAINER else None
     return float(y[-max(10, len(y) // 20):].mean())
 
 

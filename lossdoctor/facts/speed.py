@@ -190,8 +190,10 @@ def mfu_printed(ctx: Context) -> Fact:
     ok = np.isfinite(mfu) & ~np.isclose(mfu, MFU_SENTINEL)
     own = ctx.run.series.get("mfu")
     if not ok.any() and own is not None and len(own.value) and not ctx.run.format.is_nanogpt:
+        against = ("against its own device's peak" if own_mfu(ctx) else
+                   "its trainer's own figure, against a peak the log does not name")
         return unknown("mfu_printed", "%", "log: mfu", f"this {ctx.run.format} log's MFU ({float(own.value[-1]):.2f}% "
-                       "at the end, series mfu) is against its own device's peak, not nanoGPT's A100 figure")
+                       f"at the end, series mfu) is {against}, not nanoGPT's A100 figure")
     if not ok.any():
         return unknown("mfu_printed", "%", "log: mfu", "the log prints no MFU after warm-up")
     return Fact("mfu_printed", float(np.median(mfu[ok])), "%", "computed", "log: mfu (median of the printed values)",
@@ -288,13 +290,22 @@ def flops_per_iter(ctx: Context) -> Fact:
 OWN_MFU = (Dialect.LLMC, Dialect.NANOCHAT, Dialect.NANOCHAT_SFT)
 
 
+def own_mfu(ctx: Context) -> bool:
+    """Whether the run's printed MFU is against its own device's peak: llm.c's (it looks the
+    peak up by device), and nanochat's where the log prints that peak (before it did, it
+    divided by an H100's on any GPU)."""
+    fmt = ctx.run.format
+    printed = ctx.config().trusted("peak_flops")
+    return fmt == Dialect.LLMC or (fmt in OWN_MFU and isinstance(printed, (int, float)) and printed > 0)
+
+
 def mfu_device(ctx: Context) -> Fact:
     """achieved_tflops / the device's dense peak, in %, where the peak is given
     (--peak-flops); else, for a trainer that prints its MFU against its own device's peak
-    (llm.c, nanochat), the median of what it printed, read: its FLOP count is its own, which
-    nanoGPT's estimate would not reproduce."""
+    (own_mfu: llm.c, nanochat with its peak printed), the median of what it printed, read:
+    its FLOP count is its own, which nanoGPT's estimate would not reproduce."""
     own = ctx.run.series.get("mfu")
-    if ctx.peak_flops is None and own is not None and len(own.value) and ctx.run.format in OWN_MFU:
+    if ctx.peak_flops is None and own is not None and len(own.value) and own_mfu(ctx):
         values = np.asarray(own.value, float)
         values = values[np.isfinite(values) & (values > 0)]
         if len(values):

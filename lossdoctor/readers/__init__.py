@@ -73,8 +73,8 @@ def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None
             if checkpoint is None:
                 raise InputError(p, f"directory holds no training log or ckpt.pt (looked for {LOOKS_FOR})")
             return run_from_checkpoint(read_checkpoint(os.fspath(checkpoint)))
-    elif not os.path.exists(p) and "#" in p and os.path.isfile(p.rsplit("#", 1)[0]):
-        run = _one_of(p, readers)  # FILE#NAME: one run of a file that holds several, as reports name it
+    elif not os.path.exists(p) and (file := _file_of(p)) is not None:
+        run = _one_of(p, file, readers)  # FILE#NAME: one run of a file that holds several, as reports name it
     else:
         run = read_file(p, readers)
     if checkpoint is not None:
@@ -84,13 +84,21 @@ def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None
     return run
 
 
-def _one_of(path: str, readers: Sequence[Reader | str] | str | None) -> Run:
+def _file_of(path: str) -> str | None:
+    """The file of FILE#NAME: the first prefix before a `#` that is a file (a run's name, or
+    the file's, may hold a `#` too); None where none is."""
+    cuts = [i for i, ch in enumerate(path) if ch == "#"]
+    return next((path[:i] for i in cuts if os.path.isfile(path[:i])), None)
+
+
+def _one_of(path: str, file: str, readers: Sequence[Reader | str] | str | None) -> Run:
     """The run NAME of FILE#NAME (a W&B export's run, as the reports name it)."""
-    file, name = path.rsplit("#", 1)
+    name = path[len(file) + 1:]
     runs = read_runs(file, readers)
-    found = [r for r in runs if r.source.rsplit("#", 1)[-1] == name]
+    names = [r.source[len(file) + 1:] if r.source.startswith(file + "#") else r.source for r in runs]
+    found = [r for r, n in zip(runs, names, strict=True) if n == name]
     if len(found) != 1:
-        shown = ", ".join(r.source.rsplit("#", 1)[-1] for r in runs[:5])
+        shown = ", ".join(names[:5])
         raise InputError(path, f"the file holds no run named {name!r} (its runs: {shown}"
                                f"{', ...' if len(runs) > 5 else ''})")
     return found[0]

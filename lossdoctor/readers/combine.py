@@ -41,6 +41,10 @@ def merge(run: Run, info: CheckpointInfo) -> Run:
     notes = list(run.notes)
     if any(cv.origin == C.CADENCE and cfg.values[k].origin != C.CADENCE for k, cv in run.config.values.items()):
         notes = [n for n in notes if f"(origin '{C.CADENCE}')" not in n]  # the checkpoint's config says them
+        left = [f"{k} {cv.value:,}" for k, cv in cfg.values.items() if cv.origin == C.CADENCE]
+        if left:  # what the checkpoint does not hold stays read off the log
+            notes.append(f"{' and '.join(left)} {'are' if len(left) > 1 else 'is'} read off the spacing of the "
+                         f"log's lines (origin '{C.CADENCE}'); the checkpoint's config holds the rest")
     if run.config.seen is False and cfg.seen:
         notes = [n for n in notes if not n.startswith("the log shows no config")]
         notes.append("the log shows no config; it was taken from the checkpoint")

@@ -50,6 +50,9 @@ ROWS = {"micro batch size B": "batch_size", "sequence length T": "block_size", "
 # train_gpt2cu's integer flags, as a command line or a shell's `Aborted ... ./train_gpt2cu -b 48`
 # line shows them: what a run that stopped before its table printed ran with
 COMMAND_FLAG = re.compile(r"(?:^|\s)-([a-z]) (\S+)")
+# the binary run by its path (./train_gpt2cu, /opt/llm.c/train_gpt2cu) or first on its line, not
+# named in a sentence
+RUN_LINE = re.compile(r"(?:^\s*(?:[$+]\s+)?|\S*/)train_gpt2cu ")
 COMMAND = {"b": "batch_size", "t": "block_size", "d": "total_batch_size", "x": "max_iters", "u": "warmup_iters",
            "v": "eval_interval"}
 SINGLE_GPU = "Multi-GPU support is disabled. Using a single GPU."
@@ -76,13 +79,15 @@ def read_stdout(sample: Sample) -> Run:
     """Streamed: one line at a time, twice (values, then events), never the whole file."""
     found = Found()
     last = 0
-    command: list[tuple[str, object, int]] = []  # from a `train_gpt2cu -b 48 ...` line: below the table
+    command: list[tuple[str, object, int]] = []  # from a `./train_gpt2cu -b 48 ...` line: below the table
+    single: int | None = None  # the line that says one GPU ran
     for n, line in numbered(iter_lines(sample)):
         found.n_lines = n
-        if "train_gpt2cu " in line and (flags := COMMAND_FLAG.findall(line.split("train_gpt2cu ", 1)[1])):
-            command += [(COMMAND[f], x, n) for f, raw in flags if f in COMMAND and (x := integer(raw)) is not None]
+        if "train_gpt2cu " in line and (run := RUN_LINE.search(line)):  # the last command run is what ran
+            command = [(COMMAND[f], x, n) for f, raw in COMMAND_FLAG.findall(line[run.end():])
+                       if f in COMMAND and (x := integer(raw)) is not None]
         if SINGLE_GPU in line:
-            command.append(("num_processes", 1, n))
+            single = n
         if m := STEP.match(line):
             last = _step(found, n, m)
         elif m := VAL.match(line):
@@ -98,7 +103,7 @@ def read_stdout(sample: Sample) -> Run:
     if sample.cut_mid_line:
         found.cut_last_line()
     shown = {key for key, _, _ in found.config}  # the table, where printed, is what ran
-    for key, value, n in command:
+    for key, value, n in command + ([("num_processes", 1, single)] if single is not None else []):
         if key not in shown:
             found.set(key, value, n)
     _schedule(found)

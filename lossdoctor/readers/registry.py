@@ -253,7 +253,7 @@ def read_file(path: str, readers: Sequence[Reader | str] | str | None = None) ->
     that names them (read it with read_runs or lossdoctor.load_many)."""
     runs = read_runs(path, readers)
     if len(runs) != 1:
-        shown = ", ".join(r.source.rsplit("#", 1)[-1] for r in runs[:5])
+        shown = ", ".join(r.source[len(path) + 1:] if r.source.startswith(path + "#") else r.source for r in runs[:5])
         raise InputError(path, f"holds {len(runs)} runs ({shown}{', ...' if len(runs) > 5 else ''}); "
                                "`lossdoctor analyze` reads them all, and FILE#NAME one of them" if runs
                          else "holds no run")
