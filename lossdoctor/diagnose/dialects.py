@@ -63,7 +63,8 @@ CAVEATS: dict[tuple[str, str], str] = {
 # (trainer, nanoGPT key): what the trainer has instead of a flag of its own for the key
 NOTES: dict[tuple[str, str], str] = {
     ("nanochat", "init_from"): "nanochat resumes with --resume-from-step=N, N the step of a checkpoint it "
-                               "saved (every --save-every steps, and at the end)",
+                               "saved (at the end, and every --save-every steps where that was set: its default, "
+                               "-1, saves only at the end, so a run stopped before it has none)",
     ("nanochat-sft", "init_from"): "this chat_sft.py cannot resume (it saves the model at its end, without "
                                    "the optimizer): start it again",
     ("build-nanogpt", "init_from"): "build-nanogpt's train_gpt2.py cannot resume (its checkpoints hold the "
