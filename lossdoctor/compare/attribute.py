@@ -28,6 +28,7 @@ from .length import (
     lr_schedule,
     observed_length,
     off_the_law,
+    same_schedule,
     tokens_target,
     training_length,
 )
@@ -337,25 +338,24 @@ def _length_on_train(ra: Run, rb: Run, diff: tuple[KeyDiff, ...]) -> tuple[float
     iterations, at least 10), less its own final, taken wholly past that step. Only for one
     trainer's runs whose schedule keys are not shown to differ (as length_observed), with
     at least 3 of rb's points in that span and its final window after it."""
-    from .sides import iter_final
-    ta, tb = ra.format.trainer, rb.format.trainer
-    if any(d.key in SCHEDULE_SHAPE for d in known(diff)) or not (ta == tb != "" or ra.format == rb.format):
+    from ..facts.curve import diff_sd
+    from .sides import final_window, iter_final
+    if not same_schedule(ra, rb, diff):
         return None
     ita, itb = ra.curves()[1], rb.curves()[1]
     steps_a = ita.step[np.isfinite(ita.loss)]
     ok = np.isfinite(itb.loss)
     steps_b, loss_b = itb.step[ok], itb.loss[ok]
-    end_b = iter_final(rb)
-    if len(steps_a) < 10 or not len(steps_b) or end_b is None:
+    n_a, n_b, end_b = final_window(ra, len(steps_a)), final_window(rb, len(loss_b)), iter_final(rb)
+    if n_a is None or n_b is None or end_b is None:
         return None
-    at, first = int(steps_a[-1]), int(steps_a[-max(10, len(steps_a) // 20)])  # the worse run's final window
+    at, first = int(steps_a[-1]), int(steps_a[-n_a])  # the worse run's final window
     window = loss_b[(steps_b >= first) & (steps_b <= at)]
-    n_end = max(10, len(loss_b) // 20) if len(loss_b) >= 10 else 1  # as iter_final takes it
-    if len(window) < 3 or len(loss_b) <= n_end or steps_b[-n_end] <= at:
+    if len(window) < 3 or len(loss_b) <= n_b or steps_b[-n_b] <= at:
         return None
-    d = np.diff(loss_b[steps_b > at])
-    sd = float(np.median(np.abs(d - np.median(d))) * 1.4826 / math.sqrt(2)) if len(d) > 1 else 0.0
-    return float(window.mean() - end_b), Z80 * sd * math.sqrt(1 / len(window) + 1 / n_end), at, len(window)
+    after = loss_b[steps_b > at]
+    sd = diff_sd(after) if len(after) > 1 else 0.0
+    return float(window.mean() - end_b), Z80 * sd * math.sqrt(1 / len(window) + 1 / n_b), at, len(window)
 
 
 # -- pieces ------------------------------------------------------------------------------

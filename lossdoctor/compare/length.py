@@ -138,6 +138,14 @@ def observed_length(a: Side, b: Side, diff: tuple[KeyDiff, ...], why: str
     return [seen], [f"training length read off the better run's own curve, not extrapolated: {why}"], None
 
 
+def same_schedule(ra: Run, rb: Run, diff: tuple[KeyDiff, ...]) -> bool:
+    """Whether one step stands at the same point of both runs' schedules: one trainer's runs
+    (a format that does not name its trainer is one only with itself) with no schedule key
+    shown to differ."""
+    ta, tb = ra.format.trainer, rb.format.trainer  # "" where the format does not say
+    return (ta == tb != "" or ra.format == rb.format) and not any(d.key in SCHEDULE_SHAPE for d in known(diff))
+
+
 def length_observed(a: Side, b: Side, diff: tuple[KeyDiff, ...]) -> Step | None:
     """The better run's own val at the worse run's last eval step minus its end: what its
     further steps gave it, measured, not extrapolated. Only where the two runs share their
@@ -146,9 +154,7 @@ def length_observed(a: Side, b: Side, diff: tuple[KeyDiff, ...]) -> Step | None:
     two must be one trainer's runs (a log and an out_dir of nanoGPT are): two trainers' steps
     and schedules differ whatever their keys say, and a format that does not name its
     trainer is one only with itself."""
-    ta, tb = a.run.format.trainer, b.run.format.trainer  # "" where the format does not say
-    same = ta == tb != "" or a.run.format == b.run.format
-    if any(d.key in SCHEDULE_SHAPE for d in known(diff)) or not same:
+    if not same_schedule(a.run, b.run, diff):
         return None
     ea, eb = a.run.curves()[0], b.run.curves()[0]
     ok = np.isfinite(eb.val)

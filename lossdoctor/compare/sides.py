@@ -46,9 +46,16 @@ def iter_final(run: Run) -> float | None:
     with fewer, the HF Trainer's last logged loss, itself the mean over its logging window."""
     it = run.curves()[1]
     y = it.loss[np.isfinite(it.loss)]
-    if len(y) < 10:
-        return float(y[-1]) if len(y) and run.format == Dialect.HF_TRAINER else None
-    return float(y[-max(10, len(y) // 20):].mean())
+    n = final_window(run, len(y))
+    return None if n is None else float(y[-n:].mean())
+
+
+def final_window(run: Run, n: int) -> int | None:
+    """How many of `run`'s last `n` finite logged iteration losses iter_final averages, or
+    None where it takes none."""
+    if n < 10:
+        return 1 if n and run.format == Dialect.HF_TRAINER else None
+    return max(10, n // 20)
 
 
 def comparable(ra: Run, rb: Run, fa: Facts, fb: Facts) -> tuple[bool, str]:
