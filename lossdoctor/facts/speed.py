@@ -285,18 +285,15 @@ def flops_per_iter(ctx: Context) -> Fact:
                 "approximate")
 
 
-# trainers whose printed MFU is against their device's own peak (not nanoGPT's A100 figure,
-# which a W&B export of a nanoGPT run carries as its `mfu`)
-OWN_MFU = (Dialect.LLMC, Dialect.NANOCHAT, Dialect.NANOCHAT_SFT)
-
-
 def own_mfu(ctx: Context) -> bool:
     """Whether the run's printed MFU is against its own device's peak: llm.c's (it looks the
     peak up by device), and nanochat's where the log prints that peak (before it did, it
-    divided by an H100's on any GPU)."""
+    divided by an H100's on any GPU); no other format's (a W&B export of a nanoGPT run
+    carries nanoGPT's A100 figure as its `mfu`)."""
     fmt = ctx.run.format
     printed = ctx.config().trusted("peak_flops")
-    return fmt == Dialect.LLMC or (fmt in OWN_MFU and isinstance(printed, (int, float)) and printed > 0)
+    nanochat = fmt in (Dialect.NANOCHAT, Dialect.NANOCHAT_SFT)
+    return fmt == Dialect.LLMC or (nanochat and isinstance(printed, (int, float)) and printed > 0)
 
 
 def mfu_device(ctx: Context) -> Fact:
