@@ -304,3 +304,11 @@ def test_a_checkpoint_that_holds_the_intervals_replaces_the_spacing_and_its_note
     run = lossdoctor.load(str(log), str(tmp_path / "ckpt.pt"))
     assert run.config["eval_interval"].origin == "checkpoint"
     assert not any("log cadence" in n for n in run.notes)
+    one = {"config": {"eval_interval": 200, "dataset": "shakespeare_char"}, "iter_num": 600, "best_val_loss": 3.0,
+           "model_args": {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 16, "vocab_size": 65, "bias": False}}
+    torch.save(one, tmp_path / "ckpt.pt")  # only one interval: the other's note stays, for it alone
+    run = lossdoctor.load(str(log), str(tmp_path / "ckpt.pt"))
+    assert run.config["log_interval"].origin == "log cadence"
+    assert [n for n in run.notes if "log cadence" in n] == [
+        "log_interval 10 is read off the steps of the log's iteration lines (origin 'log cadence'): train.py "
+        "prints at the multiples of it"]

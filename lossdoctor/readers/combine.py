@@ -7,6 +7,7 @@ from dataclasses import replace
 from .. import config as C
 from ..run import CheckpointInfo, Dialect, Event, Header, ModelArgs, Run, empty_evals, empty_iters
 from .checkpoint import normalize_model_args
+from .infer import cadence_note
 
 
 def run_from_checkpoint(info: CheckpointInfo) -> Run:
@@ -41,10 +42,9 @@ def merge(run: Run, info: CheckpointInfo) -> Run:
     notes = list(run.notes)
     if any(cv.origin == C.CADENCE and cfg.values[k].origin != C.CADENCE for k, cv in run.config.values.items()):
         notes = [n for n in notes if f"(origin '{C.CADENCE}')" not in n]  # the checkpoint's config says them
-        left = [f"{k} {cv.value:,}" for k, cv in cfg.values.items() if cv.origin == C.CADENCE]
+        left = {k: cv.value for k, cv in cfg.values.items() if cv.origin == C.CADENCE}
         if left:  # what the checkpoint does not hold stays read off the log
-            notes.append(f"{' and '.join(left)} {'are' if len(left) > 1 else 'is'} read off the spacing of the "
-                         f"log's lines (origin '{C.CADENCE}'); the checkpoint's config holds the rest")
+            notes.append(cadence_note(left))
     if run.config.seen is False and cfg.seen:
         notes = [n for n in notes if not n.startswith("the log shows no config")]
         notes.append("the log shows no config; it was taken from the checkpoint")

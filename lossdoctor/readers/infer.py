@@ -128,12 +128,16 @@ def infer_cadence(run: Run, iter_stride: int = 1) -> tuple[Run, str | None]:
     values = {k: C.ConfigValue(k, v, C.CADENCE, True, f"{WHAT[k]} {v:,} steps apart") for k, v in found.items()}
     config = replace(cfg, values={**cfg.values, **values})
     segments = tuple(replace(s, config=config if s.config is cfg else s.config) for s in run.segments)
+    return replace(run, config=config, segments=segments), cadence_note(found)
+
+
+def cadence_note(found: Mapping[str, int]) -> str:
+    """The note on intervals read off the log's spacing (`found`: key -> steps)."""
     said = " and ".join(f"{k} {v:,}" for k, v in found.items())
     what = " and ".join(WHAT[k] for k in found)
-    return replace(run, config=config, segments=segments), (
-        f"{said} {'are' if len(found) > 1 else 'is'} read off the steps of the log's {what} (origin "
-        f"'{C.CADENCE}'): train.py {' and '.join(DOES[k] for k in found)} at the multiples of "
-        f"{'each' if len(found) > 1 else 'it'}")
+    return (f"{said} {'are' if len(found) > 1 else 'is'} read off the steps of the log's {what} (origin "
+            f"'{C.CADENCE}'): train.py {' and '.join(DOES[k] for k in found)} at the multiples of "
+            f"{'each' if len(found) > 1 else 'it'}")
 
 
 WHAT = {"eval_interval": "evals", "log_interval": "iteration lines"}
