@@ -151,13 +151,16 @@ def compute_facts(run: Run, *, peak_flops: float | None = None,
         UsageError: a peak_flops or dataset_tokens that is not a positive number.
     """
     from ..errors import UsageError
-    number = (numbers.Real, numbers.Integral)  # numpy's too; not a bool
-    if peak_flops is not None and (isinstance(peak_flops, bool) or not isinstance(peak_flops, number)
-                                   or not 0 < float(peak_flops) < math.inf):
+    if peak_flops is not None and not 0 < _number(peak_flops) < math.inf:
         raise UsageError(f"peak_flops: {peak_flops!r} is not a positive, finite FLOP/s")
     ctx = Context(run, FACTS, peak_flops=None if peak_flops is None else float(peak_flops),
                   dataset_tokens=checked_dataset_tokens(dataset_tokens))
     return Facts.of(ctx.fact(name) for name in FACTS)
+
+
+def _number(value: object) -> float:
+    """`value` as a float where it is a number (numpy's too), not a bool; else NaN."""
+    return float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
 
 
 def checked_dataset_tokens(value: object) -> int | None:
@@ -169,8 +172,7 @@ def checked_dataset_tokens(value: object) -> int | None:
     from ..errors import UsageError
     if value is None:
         return None
-    number = (numbers.Real, numbers.Integral)  # numpy's too; not a bool
-    tokens = float(value) if isinstance(value, number) and not isinstance(value, bool) else math.nan
+    tokens = _number(value)
     if not 0 < tokens < math.inf or tokens != int(tokens):
         raise UsageError(f"dataset_tokens: {value!r} is not a positive whole number of tokens")
     return int(tokens)
