@@ -91,8 +91,10 @@ def test_too_small_budget_is_refused_with_the_minimum() -> None:
 
 
 def test_run_refuses_a_too_small_budget(tmp_path: Any, data: Any, tiny: Any) -> None:
+    out = tmp_path / "out"
     with pytest.raises(LossdoctorError, match=r"too small.*need \d+s.*give --budget \d+[sm]"):
-        run_experiments([_loss_experiment()], budget_s=0.2, out_dir=str(tmp_path), data=data, base=tiny)
+        run_experiments([_loss_experiment()], budget_s=0.2, out_dir=str(out), data=data, base=tiny)
+    assert not out.exists()  # no plan.json, nor an empty folder, from a call that trained nothing
 
 
 @pytest.fixture

@@ -198,12 +198,14 @@ def absent_device(device: str) -> str | None:
 
 
 def _times(experiments: Sequence[Experiment], base: TrainConfig, ctx: Context,
-           setup_s: float) -> tuple[Times, float, float]:
+           setup_s: float) -> tuple[Times, float, float, dict[str, Any] | None]:
     """The base config's step and val-batch times, and each arm's step time, measured here,
     with the seconds the measuring took and the seconds spent before it (`setup_s`: reading
     runs, sizing the model, imports); reused from OUT_DIR/plan.json when the base config
     and budget match, so that a rerun scales every experiment exactly as the first run did
-    (a second or two more of imports would otherwise shift every scaled step count)."""
+    (a second or two more of imports would otherwise shift every scaled step count). The
+    last item is the record for plan.json where it changed (None: all was reused), for the
+    caller to keep once the budget holds."""
     path = os.path.join(ctx.out_dir, "plan.json")
     record = read_json(path)
     start = time.monotonic()
@@ -226,9 +228,8 @@ def _times(experiments: Sequence[Experiment], base: TrainConfig, ctx: Context,
         record["setup_s"], measured = setup_s, True
     if measured:  # unchanged when all was reused, so that a rerun plans exactly as before
         record["timing_s"] = float(record.get("timing_s", 0.0)) + time.monotonic() - start
-        write_json(path, record)
     times = Times(float(record["seconds_per_step"]), float(record["seconds_per_eval_batch"]), arms)
-    return times, float(record.get("timing_s", 0.0)), float(record["setup_s"])
+    return times, float(record.get("timing_s", 0.0)), float(record["setup_s"]), record if measured else None
 
 
 def _not_verifiable(e: Experiment, reason: str) -> ExperimentResult:
@@ -256,7 +257,6 @@ def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", b
     if seeds < 2 or max_seeds < seeds:
         raise LossdoctorError(f"seeds per arm must be at least 2, and max_seeds at least seeds: got seeds {seeds}, "
                               f"max_seeds {max_seeds}")
-    os.makedirs(out_dir, exist_ok=True)
     absent = absent_device(device)
     if absent is not None:
         return VerifyReport(tuple(_not_verifiable(e, e.derived if e.kind == "code" else absent) for e in experiments),
@@ -273,9 +273,12 @@ def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", b
     loaded = data if data is not None and not isinstance(data, str) else load_data(data)
     ctx = Context(loaded, data if isinstance(data, str) else None, executor or LocalExecutor(loaded), out_dir,
                    budget_s, max_seeds, progress)
-    times, timing_s, setup_s = _times(runnable, base_cfg, ctx, spent_s)
+    times, timing_s, setup_s, record = _times(runnable, base_cfg, ctx, spent_s)
     ctx.spent += max(0.0, timing_s - (time.monotonic() - ctx.start)) + setup_s  # a reused timing counts too
     plan = plan_budget(runnable, base_cfg, budget_s, seeds, times, timing_s + setup_s, ctx.parallel)
+    os.makedirs(out_dir, exist_ok=True)  # only now: a budget refused leaves OUT_DIR as it was
+    if record is not None:
+        write_json(os.path.join(out_dir, "plan.json"), record)
     ctx.total = sum(s.steps_per_seed * (1 if s.windows else s.seeds) for s in plan.scaled.values())
     ctx.reserved = sum(ctx.wall(s) for s in plan.scaled.values())
     why_not = {**missing, **plan.deferred}
