@@ -375,8 +375,14 @@ def test_no_prediction_past_the_measured_epochs():
     assert any("7.7 epochs of the training data: " in n and "; past 4 epochs" in n for n in x.notes)
     with pytest.raises(BeyondEpochs, match=r"step 5,100 is 7.8 epochs of the training data, beyond the 7.7") as no:
         extrapolate(alone, 5100, scenarios=("rerun",))
-    farthest = int(str(no.value).rsplit("supports is step ", 1)[1].replace(",", ""))
+    farthest = no.value.farthest
+    assert farthest is not None and f"the farthest this run supports is step {farthest:,}; " in str(no.value)
     assert limit - 10 <= farthest <= limit and no.value.limit == calibration.ALONE_EPOCHS
+    # the log names the dataset, not its size: the refusal says the epochs rest on the standard split
+    assert "the epochs assume a train split of 1,003,854 tokens" in str(no.value) and "--dataset-tokens" in str(no.value)
+    with pytest.raises(BeyondEpochs) as given:
+        extrapolate(alone, 5100, scenarios=("rerun",), dataset_tokens=1_003_854)
+    assert "assume" not in str(given.value)  # a size given is not assumed
     extrapolate(alone, farthest, scenarios=("rerun",))  # the farthest step the message names is predicted
     with pytest.raises(BeyondEpochs):
         extrapolate(alone, farthest + 1, scenarios=("rerun",))

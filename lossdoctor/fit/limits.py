@@ -120,6 +120,18 @@ def epochs_per_step(run: Run, last: int, dataset_tokens: int | None = None) -> f
     return float(epochs.value) / steps if epochs.known and steps > 0 else None
 
 
+def assumed_data(run: Run, dataset_tokens: int | None = None) -> str | None:
+    """How the epochs rest on an assumed train split (nanoGPT's standard tiny-shakespeare
+    one, where the log names the dataset but not its size), said with the refusals they
+    set; None where the size is read or given."""
+    from ..facts import FACTS, Context
+    data = Context(run, FACTS, dataset_tokens=dataset_tokens).fact("dataset_tokens")
+    if data.status != "assumed":
+        return None
+    return (f"the epochs assume a train split of {data.value:,} tokens ({data.source}): pass --dataset-tokens "
+            "if yours differs")
+
+
 def misfit(stream: Stream, own: Design, assumed: Sequence[str]) -> None:
     """Raise CannotExtrapolate where the train `stream`'s fit misses the run's `own` train
     points by more than MISFIT (rms, in sigma) and MISFIT_NATS (rms): the law does not
@@ -199,20 +211,22 @@ def constant_resume(run: Run) -> str | None:
             "first log alone")
 
 
-def check(to: int, last: int, per_step: float | None, epochs_limit: float) -> None:
+def check(to: int, last: int, per_step: float | None, epochs_limit: float, assumed: str | None = None) -> None:
     """Raise CannotExtrapolate past MAX_HORIZON times the run's `last` step, and
     BeyondEpochs past `epochs_limit` epochs of the data (Calibration.epochs_limit; past it
-    no backtest measures the error), naming the farthest step the run supports."""
+    no backtest measures the error), naming the farthest step the run supports; `assumed`
+    (assumed_data) follows where the data's size is assumed."""
+    tail = f"; {assumed}" if assumed else ""
     if to > MAX_HORIZON * max(last, 1):
         raise CannotExtrapolate(f"step {to:,} is beyond what this run supports ({MAX_HORIZON:g}x its {last:,} "
                                 "steps, the longest horizon the backtests measure; docs/benchmarks.md)")
     if per_step is not None and to > last and last * per_step >= epochs_limit:
         raise BeyondEpochs(f"the run is already {last * per_step:.1f} epochs of the training data at its last "
                            f"step ({last:,}), past the {epochs_limit:g} the backtests measure for this run "
-                           "(docs/extrapolation.md, \"How far\"): no later step is predicted", epochs_limit)
+                           f"(docs/extrapolation.md, \"How far\"): no later step is predicted{tail}", epochs_limit)
     if per_step is not None and to > last and to * per_step > epochs_limit:
         farthest = min(int(epochs_limit / per_step), int(MAX_HORIZON * last))
         raise BeyondEpochs(f"step {to:,} is {_epochs(to * per_step, epochs_limit)} epochs of the training data, "
                            f"beyond the {epochs_limit:g} the backtests measure for this run (docs/extrapolation.md, "
-                           f"\"How far\"); the farthest this run supports is step {farthest:,}", epochs_limit,
+                           f"\"How far\"); the farthest this run supports is step {farthest:,}{tail}", epochs_limit,
                            farthest)
