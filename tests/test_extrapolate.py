@@ -379,7 +379,8 @@ def test_no_prediction_past_the_measured_epochs():
     assert farthest is not None and f"the farthest this run supports is step {farthest:,}; " in str(no.value)
     assert limit - 10 <= farthest <= limit and no.value.limit == calibration.ALONE_EPOCHS
     # the log names the dataset, not its size: the refusal says the epochs rest on the standard split
-    assert "the epochs assume a train split of 1,003,854 tokens" in str(no.value) and "--dataset-tokens" in str(no.value)
+    why = str(no.value)
+    assert "the epochs assume a train split of 1,003,854 tokens" in why and "--dataset-tokens" in why
     with pytest.raises(BeyondEpochs) as given:
         extrapolate(alone, 5100, scenarios=("rerun",), dataset_tokens=1_003_854)
     assert "assume" not in str(given.value)  # a size given is not assumed
@@ -918,3 +919,13 @@ def test_the_fit_s_areas_stop_where_the_predictions_do_at_lr_0():
     f = areas(e, (0.99,))
     steps = np.array([400, 500, 600, 1000])
     assert np.allclose(f.s2[0.99][steps], Annealing(Eta(e), np.array([0.99])).at(steps)[0])
+
+
+def test_an_array_schedule_is_not_called_a_file():
+    """From Python a custom schedule may be an array: its refusals name no file."""
+    run = lossdoctor.load(FIXTURES / "lossdoctor_train" / "readme_cpu_2000")
+    for sched, why in ((np.full(10, 1e-3), r"the per-step schedule gives 10 LRs; 5001 are needed"),
+                       (np.full(5001, 1e-4), r"the per-step schedule's largest LR 0.0001 is not the run's peak")):
+        with pytest.raises(CannotExtrapolate, match=why) as no:
+            extrapolate(run, 5000, scenarios=("custom",), schedule=sched)
+        assert "file" not in str(no.value)

@@ -144,7 +144,7 @@ def compute_facts(run: Run, *, peak_flops: float | None = None,
                   dataset_tokens: int | None = None) -> Facts:
     """Every registered fact of `run`, in registry order.
 
-    peak_flops: the training device's dense peak FLOP/s (see PEAK_FLOPS, peak_flops_for);
+    peak_flops: the training device's dense peak FLOP/s (see lossdoctor.facts.PEAK_FLOPS and peak_flops_for);
     dataset_tokens: the train split's size in tokens, when the run does not say.
 
     Raises:

@@ -90,9 +90,10 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
         if sched is None:
             raise CannotExtrapolate("scenario 'custom' needs a schedule")
         if len(sched) < to + 1:
-            raise CannotExtrapolate(f"the schedule file gives {len(sched)} LRs; {to + 1} are needed")
-        _same_peak(float(np.max(sched[:to + 1])), params.learning_rate, "the file's largest LR")
-        return sched[:to + 1], (f"{fresh}--max_iters={to} (per-step LRs from the schedule file; no nanoGPT flag "
+            raise CannotExtrapolate(f"the per-step schedule gives {len(sched)} LRs; {to + 1} are needed (steps 0 to "
+                                    f"{to:,})")
+        _same_peak(float(np.max(sched[:to + 1])), params.learning_rate, "the per-step schedule's largest LR")
+        return sched[:to + 1], (f"{fresh}--max_iters={to} (per-step LRs from the schedule given; no nanoGPT flag "
                                 "sets them)")
     raise CannotExtrapolate(f"unknown scenario {name!r}")
 
