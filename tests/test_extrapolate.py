@@ -929,3 +929,13 @@ def test_an_array_schedule_is_not_called_a_file():
         with pytest.raises(CannotExtrapolate, match=why) as no:
             extrapolate(run, 5000, scenarios=("custom",), schedule=sched)
         assert "file" not in str(no.value)
+
+
+def test_no_val_baseline_where_no_scenario_extrapolates_val():
+    """A stalled val (the data's size unknown) is not extrapolated: the power law on val is
+    not given in its place (it said 1.768 against the last vals' 1.94-1.95)."""
+    run = lossdoctor.load(FIXTURES / "diagnosis" / "overfit_small_data")
+    x = extrapolate(run, 3000)
+    assert all(s.val is None for s in x.scenarios)
+    assert x.baseline.val is None and x.model.laws.baselines == ()
+    assert extrapolate(run, 1500).baseline.val is not None  # inside the run: the smoothed value stands

@@ -289,7 +289,8 @@ class Extrapolator:
         if fits.val is not None:
             steps = np.unique(np.linspace(pts.start, last, 60).astype(int))
             fit_path = interval.path(fits.val, fits.own.features.at("val", steps), w)
-        model, baseline = self._model(obs, fits, to)
+        withheld = to > last and bool(out) and all(sc.val is None for sc in out)  # no val past the run: no baseline
+        model, baseline = self._model(obs, fits, to, withheld)
         return Extrapolation(to, last, ratio, model, self._fit_info(obs, fits, peak, eval_sd), tuple(out), baseline,
                              overfit, tuple(notes), fit_path)
 
@@ -373,11 +374,12 @@ class Extrapolator:
         return (f"{first.name} without {joined}: val {a.mean:.4f} [{a.lo:.4f}, {a.hi:.4f}]; with them "
                 f"{v.mean:.4f} [{v.lo:.4f}, {v.hi:.4f}]: the interval is {(v.hi - v.lo) / (a.hi - a.lo):.2f}x as wide")
 
-    def _model(self, obs: Observed, fits: Fits, to: int) -> tuple[ModelInfo, Baseline]:
-        """The laws' parameters and weights, and the schedule-blind baselines at `to`."""
+    def _model(self, obs: Observed, fits: Fits, to: int, withheld: bool) -> tuple[ModelInfo, Baseline]:
+        """The laws' parameters and weights, and the schedule-blind baselines at `to` (none
+        where val is `withheld`: a baseline on val would say what the scenarios decline to)."""
         on = obs.points.val if fits.val is not None else obs.points.train
         fam = self._once(("families", fits.val is not None), lambda: streams.families(on))
-        baselines = tuple(streams.baseline(f, len(on.y), to) for f in fam)
+        baselines = () if withheld else tuple(streams.baseline(f, len(on.y), to) for f in fam)
         power = next((b.prediction for b in baselines if b.name == "power"), None)
         prior = self.calibration.val_prior
         bt = fits.backtest
