@@ -939,3 +939,24 @@ def test_no_val_baseline_where_no_scenario_extrapolates_val():
     assert all(s.val is None for s in x.scenarios)
     assert x.baseline.val is None and x.model.laws.baselines == ()
     assert extrapolate(run, 1500).baseline.val is not None  # inside the run: the smoothed value stands
+
+
+def test_a_continuation_at_its_min_lr_is_judged_on_its_first_schedule(tmp_path):
+    """A run continued at its min_lr (decay_lr=False) keeps, for the calibration's notes, the
+    LR settings of its first process: lr2e-3's continuation had been said to differ in
+    learning_rate 0.0002, its constant LR, not its peak of 0.002."""
+    long = FIXTURES / "long"
+    first = (long / "lr2e-3-2000" / "train.log").read_text()
+    then = (long / "lr2e-3-constant-5000" / "train.log").read_text()
+    (tmp_path / "lr2e-3.log").write_text(first + then)
+    x = extrapolate(lossdoctor.load(tmp_path / "lr2e-3.log"), 7500, scenarios=("rerun",))
+    differ = next(n for n in x.notes if "this run differs in" in n)
+    assert "learning_rate 0.002 (calibrated: 0.001)" in differ and "0.0002 (calibrated: 0.001)" not in differ
+    # the same pair with the README CPU config's LRs: no config differs, but the last process changed its LR
+    readme = "".join(line for line in (first + then).splitlines(keepends=True)
+                     if line not in ("Overriding: learning_rate = 0.002\n", "Overriding: min_lr = 0.0002\n"))
+    (tmp_path / "readme.log").write_text(readme.replace("learning_rate = 0.0002", "learning_rate = 0.0001"))
+    notes = extrapolate(lossdoctor.load(tmp_path / "readme.log"), 7500, scenarios=("rerun",)).notes
+    assert not any("this run differs in" in n for n in notes)
+    assert any("its last process changed its LR settings" in n and "model error measured on other configs" in n
+               for n in notes)

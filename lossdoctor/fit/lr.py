@@ -6,10 +6,12 @@ Values the log does not show are nanoGPT's defaults, and are named (the report s
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..config import Config
 from ..facts.schedule import last_logged_step, lr_schedule, schedule_params, segment_ranges
 from ..nanogpt import lr_at
 from ..run import Run
@@ -94,6 +96,19 @@ def read(run: Run, last: int) -> Schedule:
 
 
 LR_SETTINGS = ("learning_rate", "min_lr", "warmup_iters", "decay_lr")  # what a continuation may change
+
+
+def lineage_config(run: Run) -> Config:
+    """The run's config with the first process's LR settings where a continuation changed
+    them (Schedule.origin: a decaying run continued at its min_lr): the config whose
+    schedule the run's curve shows, to be compared with a calibration's. The run's own
+    config otherwise."""
+    origin = read(run, last_logged_step(run) or 0).origin
+    if origin is None:
+        return run.config
+    first = segment_ranges(run, last_logged_step(run) or 0)[0][0]
+    return replace(run.config, values={**run.config.values, **{k: first.values[k] for k in LR_SETTINGS
+                                                                if k in first.values}})
 
 
 def _params(run: Run) -> tuple[GetLr, tuple[str, ...]]:

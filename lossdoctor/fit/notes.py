@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import calibration as calibration_mod
+from . import lr as lr_mod
 from . import reference, repeat, shape
 
 if TYPE_CHECKING:
@@ -67,13 +68,19 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits) -> lis
     if to <= last:
         notes.append(f"step {to} is inside the observed range: the fitted law's value there, a smoothed one"
                      + _logged_near(run, to))
-    differ = calibration_mod.differences(run.config)
-    unshown = [w.split()[0] for w in calibration_mod.mismatch(run.config) if w.endswith(" not shown")]
+    config = lr_mod.lineage_config(run)  # a continuation at its min_lr: the first process's LR settings
+    differ = calibration_mod.differences(config)
+    unshown = [w.split()[0] for w in calibration_mod.mismatch(config) if w.endswith(" not shown")]
+    changed = config is not run.config and not differ and not unshown and calibration_mod.mismatch(run.config)
     error = (f"the interval carries the model error measured on other configs "
              f"({cal.model_error(to / max(last, 1), fits.alone):.1%} of the loss at this horizon; docs/benchmarks.md)")
     if differ and to > last:
         notes.append("the shape prior is calibrated on nanoGPT's README CPU config; this run differs in "
                      f"{', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}: {error}")
+    elif changed and to > last:
+        notes.append("the run's config is nanoGPT's README CPU config, on which the shape prior is calibrated, but "
+                     "its last process changed its LR settings (a continuation at another LR): the runs the "
+                     f"calibration was measured on did not, so {error}")
     elif unshown and to > last:
         joined = f"; the reference runs ({reference.SOURCE}) are not joined" if fits.why_not else ""
         notes.append("the shape prior is calibrated on nanoGPT's README CPU config; the log does not show "
