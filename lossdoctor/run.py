@@ -82,6 +82,7 @@ EventKind = Literal[
     "new_segment",  # another run starts in the same file
     "assertion",  # a C assertion failed (`Assertion '...' failed.`)
     "cpu_autocast",  # `autocast on cpu: bfloat16`: lossdoctor's trainer ran the CPU forward passes in it
+    "elided",  # a line of `...` alone: whoever pasted the log left lines out there
 ]
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from conftest import parse_text, shared_path
@@ -148,3 +151,35 @@ def test_a_quoted_or_placeholder_slurm_line_is_no_stop():
         assert not TIME_LIMIT.search(text) and not TERMINATED.search(text)
     spaced = "slurmstepd: error: *** JOB 42 ON n1 CANCELLED AT Tue Apr 7 08:18 DUE TO TIME LIMIT ***"
     assert TIME_LIMIT.search(spaced) and re.search("CANCELLED", spaced)  # a SLURM_TIME_FORMAT with spaces
+
+
+def _excerpt(tmp_path: Path, name: str, tail: str) -> dict[str, Any]:
+    """The first 90 lines of a real CPU run (max_iters 2000), pasted as `name` with `tail` after them."""
+    import lossdoctor
+    from conftest import FIXTURES
+    head = "".join((FIXTURES / "nanogpt" / "cpu_small" / "train.log").read_text().splitlines(keepends=True)[:90])
+    body = f"# my run\n\n```\n{head}{tail}```\n\nIt kept going.\n" if name.endswith(".md") else head + tail
+    (tmp_path / name).write_text(body)
+    facts = compute_facts(lossdoctor.load(tmp_path / name))
+    return {k: facts[k] for k in ("log_elided", "run_completed")}
+
+
+def test_an_excerpt_is_not_a_run_that_stopped(tmp_path: Path) -> None:
+    """A pasted log that ends in `...` after its last loss line, or a Markdown post's output
+    with no failure in it, leaves out how the run went on (log_elided): LD1501 does not say
+    it stopped. A plain log that just ends is not an excerpt."""
+    import lossdoctor
+
+    def rules(name: str) -> set[str]:
+        return {f.rule for f in lossdoctor.analyze(str(tmp_path / name)).diagnoses[0].findings}
+    elided = _excerpt(tmp_path, "cut.log", "...\n")
+    assert elided["log_elided"].value is True and elided["log_elided"].status == "read"
+    assert elided["run_completed"].value < 0.98
+    post = _excerpt(tmp_path, "post.md", "")
+    assert post["log_elided"].value is True and post["log_elided"].status == "inferred"
+    assert _excerpt(tmp_path, "plain.log", "")["log_elided"].value is False
+    crashed = _excerpt(tmp_path, "crash.md", "Traceback (most recent call last):\n  File \"train.py\", line 1\n"
+                                             "KeyboardInterrupt\n")
+    assert crashed["log_elided"].value is False  # the post shows how it ended
+    assert "LD1501-run-incomplete" not in rules("post.md") | rules("cut.log")
+    assert "LD1501-run-incomplete" in rules("plain.log")

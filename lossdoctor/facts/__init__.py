@@ -67,6 +67,7 @@ FACTS: dict[str, Callable[[Context], Fact]] = {
     "failure_text": failure.failure_text,
     "failure_line": failure.failure_line,
     "log_cut": failure.log_cut,
+    "log_elided": failure.log_elided,
     # speed (speed.py)
     "time_per_iter_ms": speed.time_per_iter_ms,
     "eval_overhead_ms": speed.eval_overhead_ms,

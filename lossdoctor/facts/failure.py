@@ -30,7 +30,7 @@ import re
 from ..run import SLURM_CANCELLED, Dialect, Event
 from .base import Context, Fact, unknown
 
-__all__ = ["failure_kind", "failure_text", "failure_line", "has_checkpoint", "KINDS"]
+__all__ = ["failure_kind", "failure_text", "failure_line", "has_checkpoint", "log_cut", "log_elided", "KINDS"]
 
 KINDS = ("compile", "out of memory", "time limit", "terminated", "interrupted", "nan", "exception")
 COMPILE = re.compile(r"torch\._(dynamo|inductor)|BackendCompilerFailed|InductorError|TorchDynamo", re.I)
@@ -107,6 +107,24 @@ def log_cut(ctx: Context) -> Fact:
     cut = next((e for e in ctx.run.events if e.kind == "truncated"), None)
     return Fact("log_cut", cut is not None, "", "read", "log: its last line",
                 f"line {cut.line:,} ends without a newline" if cut is not None and cut.line else None)
+
+
+def log_elided(ctx: Context) -> Fact:
+    """Whether the log is an excerpt that leaves out how the run went on: a line of `...`
+    alone (an elision) after its last loss line, or a Markdown post's pasted output that
+    ends with no failure or stop in it (a post shows what it discusses, not every line)."""
+    run, src = ctx.run, "log: its lines after the last loss"
+    if run.format == Dialect.NANOGPT_CKPT:
+        return unknown("log_elided", "", src, "a checkpoint has no log")
+    last = max([int(c.line.max()) for c in (run.evals, run.iters) if len(c.line)], default=0)
+    cut = next((e for e in reversed(run.events) if e.kind == "elided" and (e.line or 0) > last), None)
+    if cut is not None:
+        return Fact("log_elided", True, "", "read", src, f"line {cut.line or 0:,} is `{cut.text.strip()}` after the "
+                    "last loss line")
+    if run.format == Dialect.NANOGPT_MD and _last_traceback(ctx) is None:
+        return Fact("log_elided", True, "", "inferred", src, "a Markdown post's pasted output, with no failure or "
+                    "stop after its last loss line: an excerpt")
+    return Fact("log_elided", False, "", "read", src)
 
 
 # trainers that print every checkpoint they save: nanoGPT (`saving checkpoint to DIR`; not an

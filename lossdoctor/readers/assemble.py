@@ -304,7 +304,7 @@ def model_args_from(cfg: C.Config, header: Header) -> ModelArgs:
 
 _EVENT_OF: dict[str, EventKind] = {
     "saving": "checkpoint_saved", "compile": "compile", "warning": "warning", "traceback": "traceback",
-    "interrupted": "interrupted", "truncated": "truncated", "cpu_autocast": "cpu_autocast"}
+    "interrupted": "interrupted", "truncated": "truncated", "cpu_autocast": "cpu_autocast", "elided": "elided"}
 
 
 def _events(records: list[Record], rec_seg: np.ndarray, ev: EvalCurve, it: IterCurve,

@@ -223,7 +223,11 @@ class LineReader:
             self.add(n, "cpu_autocast", None, text)
             self.count("foreign")
             return True
-        if L.WANDB.match(text) or L.FOREIGN.match(text) or L.ELISION.match(text):
+        if L.ELISION.match(text):  # lines left out of a pasted log: an excerpt may end here
+            self.add(n, "elided", None, text)
+            self.count("foreign")
+            return True
+        if L.WANDB.match(text) or L.FOREIGN.match(text):
             self.count("foreign")
             return True
         if L.WARNING.search(text):
