@@ -281,3 +281,31 @@ def test_a_run_without_tokens_per_step_leaves_only_itself_out_of_the_tokens_pane
     tokens = by_tokens.get_legend_handles_labels()[1]
     assert tokens and not any("bare.log" in label for label in tokens)  # lr_low is drawn, bare.log is not
     assert any("not drawn: bare.log" in t.get_text() for t in by_tokens.texts)
+
+
+def _log(path, vals: list[float]) -> str:
+    """A nanoGPT log of the README CPU config's batch (12 x 64), one eval every 100 steps."""
+    head = "tokens per iteration will be: 768\nOverriding: batch_size = 12\nOverriding: block_size = 64\n"
+    lines = "".join(f"step {i * 100}: train loss {v - 0.1:.4f}, val loss {v:.4f}\n" for i, v in enumerate(vals))
+    path.write_text(head + lines)
+    return str(path)
+
+
+def test_runs_that_end_level_name_no_worse_run_and_say_where_they_differ(tmp_path):
+    """Two runs ending at the same val (two modded-nanogpt records at 3.2785) had been
+    called worse and better by +0.0000, with an empty line for the causes; the one that
+    was lower at equal tokens was not named."""
+    fast = _log(tmp_path / "fast.log", [4.2, 2.6, 2.3, 2.1, 2.0, 1.95, 1.93, 1.92, 1.91, 1.905, 1.9])
+    slow = _log(tmp_path / "slow.log", [4.2, 3.0, 2.7, 2.5, 2.3, 2.15, 2.05, 1.98, 1.94, 1.92, 1.9])
+    code, out, _ = run_cli("analyze", slow, fast, "--width", "80")
+    assert code == 0
+    text = re.sub(r"[│╭╮╰╯─]", " ", out)
+    assert "Gap: none:" in text and "end at the same final val" in " ".join(text.split())
+    assert "worse:" not in text and "the runs end level (no worse run)" in text
+    flat = " ".join(text.split())
+    assert re.search(r"at equal tokens \(5.95e\+05\) \S*fast.log is 0.0375 nats below \S*slow.log", flat)
+    code, md, _ = run_cli("analyze", slow, fast, "--format", "markdown")
+    assert "**Gap:** none:" in md and "is 0.0375 nats below" in md
+    code, out, _ = run_cli("analyze", slow, _log(tmp_path / "worse.log", [4.2, 2.6, 2.3, 2.1, 2.0, 1.95, 1.93, 1.92,
+                                                                            1.91, 1.905, 1.95]), "--width", "80")
+    assert "Gap: none" not in out and "worse:" in out  # a real gap keeps its wording

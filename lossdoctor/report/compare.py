@@ -14,7 +14,7 @@ from ..compare import UNKNOWN_ORIGIN, Cause, Comparison, Reachable, ToReach
 from ..run import Run
 from .findings import bullets
 from .names import title_names
-from .verdict import aim, instead_do, unreachable_do
+from .verdict import aim, instead_do, level, sooner_text, unreachable_do
 
 LABELS = {"params": "parameters", "tokens_per_iter": "tokens / iteration", "steps_done": "steps",
           "tokens_seen": "tokens seen", "train_flops": "training FLOPs", "epochs": "epochs",
@@ -83,9 +83,11 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
     if c.gap is None:
         parts.append(Text("\n".join(c.notes)))
         return Panel(Group(*parts), title="Gap between runs", title_align="left")
-    head = (f"worse: {a}\nbetter (reference): {b}\n"
-            f"gap in final {c.metric}: {c.gap:+.4f} {c.unit}")
-    parts.append(Text(head))
+    head = (f"worse: {a}\nbetter (reference): {b}\n" if not level(c) else
+            f"the runs end level (no worse run): {a}\nagainst (reference): {b}\n")
+    parts.append(Text(head + f"gap in final {c.metric}: {c.gap:+.4f} {c.unit}"))
+    if level(c) and (sooner := sooner_text(c, a, b)) is not None:
+        parts.append(Text(sooner, style="bold"))
     blind = not _shows_config(runs[c.other]) and not _shows_config(runs[c.reference])  # neither shows its config
     if verbose:
         parts += [_diff(c, blind=blind), _derived(c)]

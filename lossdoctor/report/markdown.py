@@ -24,9 +24,11 @@ from .verdict import (
     TOP_COMPARED,
     aim,
     instead_do,
+    level,
     no_gap_reason,
     predicted,
     records_text,
+    sooner_text,
     top_findings,
     unreachable_do,
 )
@@ -112,8 +114,13 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
     assert c.gap is not None
     out = _runs_table(c)
     sources = [r.source for r in runs]
-    out += [f"**Gap:** `{short_name(runs[c.other].source, sources)}` ends **{c.gap:+.4f} {c.unit}** above "
-            f"`{short_name(runs[c.reference].source, sources)}` (final {c.metric}).", ""]
+    worse, better = short_name(runs[c.other].source, sources), short_name(runs[c.reference].source, sources)
+    if level(c):
+        sooner = sooner_text(c, f"`{worse}`", f"`{better}`")
+        out += [f"**Gap:** none: `{worse}` and `{better}` end at the same final {c.metric}"
+                + (f"; {sooner}." if sooner else "."), ""]
+    else:
+        out += [f"**Gap:** `{worse}` ends **{c.gap:+.4f} {c.unit}** above `{better}` (final {c.metric}).", ""]
     causes = sorted(list(c.attribution) + ([c.unexplained] if c.unexplained else []), key=lambda a: -abs(a.delta_val))
     if causes:
         out += _table(["cause", f"share ({c.unit})", "80% interval"],

@@ -168,6 +168,9 @@ def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
     assert c.gap is not None
     sources = [r.source for r in runs]
     worse, better = short_name(runs[c.other].source, sources), short_name(runs[c.reference].source, sources)
+    if level(c):  # no worse run to speak of: where one got there sooner is what sets them apart
+        return [Text.assemble(("Gap: ", "bold"), f"none: {worse} and {better} end at the same final {c.metric}"),
+                *([hanging("  ", Text(sooner))] if (sooner := sooner_text(c, worse, better)) else [])]
     out: list[RenderableType] = [
         Text.assemble(("Gap: ", "bold"), f"{worse} ends {c.gap:+.4f} {c.unit} above {better} "
                       f"(final {c.metric})")]
@@ -176,14 +179,35 @@ def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
     rows = [(a.cause, f"{a.delta_val:+.4f}", f"(80%: {a.interval[0]:+.3f} to {a.interval[1]:+.3f})") for a in causes
             if not (abs(a.delta_val) < 5e-5 and a.cause.startswith(("unexplained", "device/precision numerics")))
             and not a.by_construction]
-    if causes:  # (nothing assigned to unexplained or device, or none by construction: in the table below)
+    if rows:  # (nothing assigned to unexplained or device, or none by construction: in the table below)
         out.append(hanging("  ", _Causes(rows)))
-    else:  # nothing attributed: say why (a run that never trained)
+    elif not causes:  # nothing attributed: say why (a run that never trained)
         out.append(hanging("  ", Text(c.unattributed or "the gap is not attributed")))
     do = _one_thing(c)
     if do is not None:
         out.append(do)
     return out
+
+
+def level(c: Comparison) -> bool:
+    """Whether the runs end level: a gap that prints as 0.0000."""
+    return c.gap is not None and abs(c.gap) < 5e-5
+
+
+def sooner_text(c: Comparison, worse: str, better: str) -> str | None:
+    """Where runs that end level differ: the last shared point of equal tokens (else
+    steps, else FLOPs) at which their curves are a hundredth or more apart."""
+    if c.overlap is None:
+        return None
+    for axis, points in (("tokens", c.overlap.tokens), ("steps", c.overlap.steps), ("FLOPs", c.overlap.flops)):
+        apart = [p for p in points if abs(p.diff) >= 0.01]
+        if apart:
+            p = apart[-1]
+            low, high = (worse, better) if p.diff < 0 else (better, worse)
+            x = f"{p.x:,.0f}" if axis == "steps" else f"{p.x:.3g}"
+            return (f"at equal {axis} ({x}) {low} is {abs(p.diff):.4f} {c.unit} below {high} "
+                    f"({min(p.a, p.b):.4f} against {max(p.a, p.b):.4f})")
+    return None
 
 
 def aim(r: ToReach) -> str:
