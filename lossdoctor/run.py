@@ -139,6 +139,8 @@ class Event:
     text: str
     step: int | None = None
     segment: int | None = None
+    # a traceback's frames, outermost first, as "A/B/FILE.py:FUNCTION" (its path's last three parts)
+    frames: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

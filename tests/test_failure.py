@@ -183,3 +183,39 @@ def test_an_excerpt_is_not_a_run_that_stopped(tmp_path: Path) -> None:
     assert crashed["log_elided"].value is False  # the post shows how it ended
     assert "LD1501-run-incomplete" not in rules("post.md") | rules("cut.log")
     assert "LD1501-run-incomplete" in rules("plain.log")
+
+
+OOM = "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 256.00 MiB"
+IN_OPTIMIZER = ('  File "/home/u/nanoGPT/train.py", line 318, in <module>\n    scaler.step(optimizer)\n'
+                '  File "/venv/lib/python3.12/site-packages/torch/optim/optimizer.py", line 517, in wrapper\n'
+                '    out = func(*args, **kwargs)\n'
+                '  File "/venv/lib/python3.12/site-packages/torch/optim/adamw.py", line 220, in step\n')
+IN_FORWARD = ('  File "/home/u/nanoGPT/train.py", line 300, in <module>\n    logits, loss = model(X, Y)\n'
+              '  File "/venv/lib/python3.12/site-packages/torch/nn/modules/module.py", line 1786, in _call_impl\n'
+              '  File "/home/u/nanoGPT/model.py", line 180, in forward\n')
+
+
+@pytest.mark.parametrize("frames, where, rule", [
+    (IN_OPTIMIZER, "optimizer step", "LD1709-oom-in-optimizer-step"),
+    (IN_FORWARD, "forward", "LD1702-out-of-memory"),
+])
+def test_where_the_memory_ran_out_picks_the_fix(tmp_path: Path, frames: str, where: str, rule: str) -> None:
+    """An out-of-memory error in the optimizer step is the weights' and optimizer's state,
+    not activations: halving the micro-batch (LD1702) is not its fix (a nanochat run told
+    to halve it had run out in Muon's step, and so had the same model at half the batch).
+    The frames are read from nanoGPT's log and from another trainer's (a crash file)."""
+    import lossdoctor
+    text = HEAD + "Traceback (most recent call last):\n" + frames + OOM + "\n"
+    facts = compute_facts(parse_text(text))
+    assert facts.value("failure_in") == where and facts.value("failure_kind") == "out of memory"
+    (tmp_path / "job.err").write_text("starting job\n" + "Traceback (most recent call last):\n" + frames + OOM + "\n")
+    other = lossdoctor.load(tmp_path / "job.err")
+    assert other.events[-1].frames[-1] in ("torch/optim/adamw.py:step", "u/nanoGPT/model.py:forward")
+    assert compute_facts(other).value("failure_in") == where
+    rules = {f.rule for f in lossdoctor.analyze(str(tmp_path / "job.err")).diagnoses[0].findings}
+    assert rule in rules and len(rules & {"LD1709-oom-in-optimizer-step", "LD1702-out-of-memory"}) == 1
+
+
+def test_a_traceback_without_frames_leaves_where_unknown() -> None:
+    facts = compute_facts(parse_text(HEAD + f"Traceback (most recent call last):\n{OOM}\n"))
+    assert not facts["failure_in"].known and facts.value("failure_kind") == "out of memory"

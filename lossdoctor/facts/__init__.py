@@ -66,6 +66,7 @@ FACTS: dict[str, Callable[[Context], Fact]] = {
     "checkpoint_step": failure.checkpoint_step,
     "failure_text": failure.failure_text,
     "failure_line": failure.failure_line,
+    "failure_in": failure.failure_in,
     "log_cut": failure.log_cut,
     "log_elided": failure.log_elided,
     # speed (speed.py)

@@ -30,7 +30,8 @@ import re
 from ..run import SLURM_CANCELLED, Dialect, Event
 from .base import Context, Fact, unknown
 
-__all__ = ["failure_kind", "failure_text", "failure_line", "has_checkpoint", "log_cut", "log_elided", "KINDS"]
+__all__ = ["failure_kind", "failure_text", "failure_line", "failure_in", "has_checkpoint", "log_cut", "log_elided",
+           "KINDS"]
 
 KINDS = ("compile", "out of memory", "time limit", "terminated", "interrupted", "nan", "exception")
 COMPILE = re.compile(r"torch\._(dynamo|inductor)|BackendCompilerFailed|InductorError|TorchDynamo", re.I)
@@ -89,6 +90,30 @@ def failure_text(ctx: Context) -> Fact:
         return Fact("failure_text", None, "", "read", SOURCE, NO_FAILURE)
     text = event.text.strip()
     return Fact("failure_text", text if len(text) <= 200 else text[:197] + "...", "", "read", SOURCE)
+
+
+# where in a training step the exception was raised, by the traceback's frames (innermost
+# wins: an optimizer step that calls a compiled kernel is still the optimizer step)
+OPTIMIZER_FRAME = re.compile(r"(^|/)torch/optim/|(^|/)optim\w*\.py:_?(step|\w*_step\w*)$")
+BACKWARD_FRAME = re.compile(r"(^|/)torch/autograd/|:backward$")
+FORWARD_FRAME = re.compile(r":(forward|_call_impl|_wrapped_call_impl)$")
+
+
+def failure_in(ctx: Context) -> Fact:
+    """Where the failing traceback was raised, by its frames: "optimizer step" (torch.optim,
+    or a step function of the trainer's optimizer file, as nanochat's Muon), "backward",
+    "forward", or "elsewhere"; unknown where the log prints no frames."""
+    name, src = "failure_in", "log: the failing traceback's frames"
+    event = _last_traceback(ctx)
+    if event is None:
+        return Fact(name, None, "", "read", src, NO_FAILURE)
+    if not event.frames:
+        return unknown(name, "", src, "the log prints no frames for that exception")
+    for where, pattern in (("optimizer step", OPTIMIZER_FRAME), ("backward", BACKWARD_FRAME),
+                           ("forward", FORWARD_FRAME)):
+        if hit := next((f for f in event.frames if pattern.search(f)), None):
+            return Fact(name, where, "", "read", src, f"frame {hit}")
+    return Fact(name, "elsewhere", "", "read", src, f"innermost frame {event.frames[-1]}")
 
 
 def failure_line(ctx: Context) -> Fact:

@@ -331,7 +331,8 @@ def _events(records: list[Record], rec_seg: np.ndarray, ev: EvalCurve, it: IterC
                 step = int(it.step[j]) + 1  # nanoGPT's iter_num after that update
             else:
                 step = int(ev.step[i]) if i >= 0 and ev.segment[i] == seg else None
-        out.append(Event(kind, r.line, r.text or str(r.value), step, int(seg)))
+        frames = tuple(r.value) if kind == "traceback" and isinstance(r.value, tuple) else ()
+        out.append(Event(kind, r.line, r.text or str(r.value), step, int(seg), frames))
     for seg in segments[1:]:
         out.append(Event("new_segment", seg.first_line, f"run {seg.index + 1} starts "
                          f"({seg.init_from or 'init not printed'})", seg.first_step, seg.index))

@@ -292,20 +292,24 @@ def _first_nan(ev: EvalCurve, it: IterCurve) -> list[Event]:
 def scan_events(lines: Iterable[tuple[int, str]], found: Found) -> None:
     """Tracebacks (their exception line), stops from outside, assertions and warnings, as
     Events in `found`."""
-    pending = False
+    pending, frames = False, list[str]()
     for n, raw in lines:
         text = L.PREFIX.sub("", raw).strip()
         if L.TRACEBACK.search(text):
-            pending = True
+            pending, frames = True, []
+            continue
+        if pending and (f := L.frame(text)) is not None:
+            if len(frames) < L.MAX_FRAMES:
+                frames.append(f)
             continue
         if text.startswith("|"):  # a Markdown table row: a text that quotes a stop, not one
             continue
         kind = _event_kind(text, pending)
         if kind is None:
             continue
+        found.events.append(Event(kind, n, text[:300], None, 0, tuple(frames) if kind == "traceback" else ()))
         if kind == "traceback":
             pending = False
-        found.events.append(Event(kind, n, text[:300], None, 0))
 
 
 def _event_kind(text: str, pending: bool) -> EventKind | None:

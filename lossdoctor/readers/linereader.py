@@ -54,6 +54,7 @@ class LineReader:
         self.echo: list[str] = []
         self.continued: list[tuple[int, str, str]] = []  # lines ending in `\`: a command continued
         self.echo_line = 0
+        self.frames: list[str] = []  # the frames of the traceback being read
         self.sampling = False  # after sample.py's `Loading meta` line, until the next line a log reader knows
 
     def count(self, kind: str) -> None:
@@ -208,7 +209,7 @@ class LineReader:
 
     def _foreign(self, n: int, text: str) -> bool:
         if L.TRACEBACK.search(text):
-            self.mode = "traceback"
+            self.mode, self.frames = "traceback", []
             self.count("traceback")
             return True
         if L.INTERRUPT.search(text):
@@ -242,7 +243,7 @@ class LineReader:
         m = L.EXCEPTION.match(text)
         if m:
             self.mode = "after_exception"  # chained messages may follow the exception line
-            self.add(n, "traceback", None, text)
+            self.add(n, "traceback", tuple(self.frames), text)
             if "KeyboardInterrupt" in text:
                 self.add(n, "interrupted", None, text)
             self.count("traceback")
@@ -250,6 +251,8 @@ class LineReader:
         stripped = raw.lstrip()
         if stripped.startswith("File ") and _TRAIN_FRAME.search(stripped):
             self.out.traceback_in_train_py = True
+        if (f := L.frame(stripped)) is not None and len(self.frames) < L.MAX_FRAMES:
+            self.frames.append(f)
         if raw[:1].isspace() or stripped.startswith(("File ", "[rank", "^", "~")) or text.startswith(
                 ("During handling", "The above exception", "Traceback")):
             self.count("traceback")

@@ -117,6 +117,18 @@ STARTS_PROCESS = ("config_file", "override", "tokens", "vocab", "init", "dump", 
 WANDB = re.compile(r"^wandb:")
 WARNING = re.compile(r"\b[A-Z]\w*Warning: |^WARNING[: ]|^W\d{4} \d\d:\d\d:\d\d")
 TRACEBACK = re.compile(r"^Traceback \(most recent call last\):")
+FRAME = re.compile(r'^\s*File "([^"]+)", line \d+, in (\S+)')  # a traceback's frame: path, function
+MAX_FRAMES = 64  # frames kept per traceback (a recursion error prints thousands)
+
+
+def frame(text: str) -> str | None:
+    """A traceback frame line as "A/B/FILE.py:FUNCTION" (the path's last three parts), or None."""
+    m = FRAME.match(text)
+    if m is None:
+        return None
+    return "/".join(m.group(1).replace("\\", "/").split("/")[-3:]) + ":" + m.group(2)
+
+
 EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Failed))\b:?(.*)$")
 # sample.py's own lines (train.py prints neither): its meta.pkl, or its GPT-2 fallback
 SAMPLE_PY = re.compile(r"^Loading meta from \S+\.\.\.$|^No meta\.pkl found, assuming GPT-2 encodings")

@@ -68,7 +68,8 @@ def run_dict(run: Run, facts: Facts, diagnosis: Diagnosis | None = None) -> dict
             "n_iters": s.n_iters, "first_step": s.first_step, "last_step": s.last_step,
         } for s in run.segments],
         "lineage": list(run.lineage()),
-        "events": [{"kind": e.kind, "line": e.line, "step": e.step, "segment": e.segment, "text": e.text}
+        "events": [{"kind": e.kind, "line": e.line, "step": e.step, "segment": e.segment, "text": e.text,
+                    "frames": list(e.frames)}
                    for e in run.events],
         "line_counts": dict(run.line_counts),
         "measures": _measures(run.measures),
