@@ -235,7 +235,8 @@ class Extrapolator:
         else:
             rate, flags = scenarios_mod.lr(name, sched, obs.schedule, last, to,
                                            self.run.config.trusted("init_from") == "resume")
-            e = shape.eta(rate, obs.schedule.warmup)
+            # a fresh run's own warmup counts at the peak as the run's did (Tissue et al.), not as a re-warm
+            e = shape.eta(rate, max(obs.schedule.warmup, shape.ramp(rate)) if name == "custom" else obs.schedule.warmup)
             feats = Features(self._shapes(), e, like=fits.own.features, val_worth=self._worth(obs, len(e)))
             if not limits.anneal_supported(fits.own.features.e, e, obs.schedule.warmup):
                 w = LawWeights(1.0, 0.0)  # the free law's annealing is not fitted that far

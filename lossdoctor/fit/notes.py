@@ -48,14 +48,14 @@ def scenario_note(name: str, calibrated_alone: bool, below_zero: bool, overfit: 
 
 
 def warmup_caveat(sched: object, runs: int) -> str | None:
-    """A custom schedule whose warmup is not the run's: the law counts the run's own warmup
-    steps at the peak LR (as Tissue et al. 2024 count warmup), so it sees how another warmup
-    moves the LR area and the decay, not what warmup does to the first steps."""
+    """A custom schedule whose warmup is not the run's: the law counts warmup steps at the
+    peak LR, the run's and the schedule's alike (as Tissue et al. 2024 count warmup), so it
+    sees how another warmup moves the decay, not what warmup does to the first steps."""
     from .scenarios import CustomSchedule
     if not isinstance(sched, CustomSchedule) or sched.warmup_iters is None or sched.warmup_iters == runs:
         return None
-    return (f"its warmup is {sched.warmup_iters} steps, the run's {runs}: the law counts the run's first {runs} "
-            "steps at the peak LR, as it was fitted, so this carries how the warmup moves the LR area and the "
+    return (f"its warmup is {sched.warmup_iters} steps, the run's {runs}: the law counts warmup steps at the peak "
+            "LR, the run's as it was fitted and this schedule's alike, so this carries how the warmup moves the "
             "decay, not what a shorter warmup gains in those steps or what warmup does for stability "
             "(`lossdoctor verify` can train both)")
 
