@@ -71,6 +71,19 @@ def test_a_run_folder_with_two_logs_names_the_one_it_does_not_read(tmp_path):
     assert run.source.endswith("other.log")
     assert any(n.startswith(f"{tmp_path} holds 2 logs: the newest, other.log, is read; not train.log")
                for n in run.notes)
+    assert not any("named like a log" in n for n in run.notes)
+    # a file named like a log whose head shows no training output (a crash before the first
+    # step) is not one of the logs counted, and the note names it
+    (tmp_path / "crash.log").write_text("Traceback (most recent call last):\n  File \"train.py\", line 1\n"
+                                        "ImportError: no module named torch\n")
+    run = lossdoctor.load(str(tmp_path))
+    note = next(n for n in run.notes if "holds 2 logs" in n)
+    assert note.endswith("; 1 more file named like a log shows no training output at its head and is not counted: "
+                         "crash.log")
+    os.remove(tmp_path / "other.log")
+    alone = lossdoctor.load(str(tmp_path)).notes
+    assert f"{tmp_path}: its log train.log is read; 1 more file named like a log shows no training output at its " \
+           "head and is not counted: crash.log" in alone
 
 
 def test_two_logs_of_one_time_are_said_to_be_read_by_name_not_as_the_newest(tmp_path):

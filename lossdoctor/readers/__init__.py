@@ -66,7 +66,10 @@ def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None
             run = dataclasses.replace(run, notes=(*run.notes, f"{p} holds {len(others) + 1} logs: {which}, "
                                                   f"{os.path.basename(log or '')}, is read; not {names}"
                                                   + (" and others" if len(others) > 3 else "")
-                                                  + " (give a log's path to read it)"))
+                                                  + " (give a log's path to read it)" + _unread(p, logs)))
+        elif run is not None and (unread := _unread(p, logs)):
+            run = dataclasses.replace(run, notes=(*run.notes, f"{p}: its log {os.path.basename(log or '')} is read"
+                                                  + unread))
         if ckpt and checkpoint is None:
             checkpoint = ckpt
         if run is None:
@@ -185,6 +188,20 @@ def _logs_in(d: str) -> list[str]:
             if _log_name(n) and n.lower() != "readme.md"
             and os.path.isfile(os.path.join(d, n)) and _looks_like_log(os.path.join(d, n))]
     return sorted(logs, key=lambda f: (os.path.getmtime(f), f))
+
+
+def _unread(d: str, logs: list[str]) -> str:
+    """The files of `d` named like a log that show no training output in their head (a
+    crash before the first step), said beside the logs found; "" where there are none."""
+    taken = {os.path.basename(f) for f in logs}
+    skipped = sorted(n for n in os.listdir(d) if _log_name(n) and n.lower() != "readme.md" and n not in taken
+                     and os.path.isfile(os.path.join(d, n)))
+    if not skipped:
+        return ""
+    one = len(skipped) == 1
+    what = ("1 more file named like a log shows no training output at its head and is" if one else
+            f"{len(skipped)} more files named like a log show no training output at their heads and are")
+    return f"; {what} not counted: {', '.join(skipped[:3])}" + (" and others" if len(skipped) > 3 else "")
 
 
 def _record_files(d: str) -> list[str]:
