@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from .compare import Comparison, compare
 from .compare.records import RecordStats, record_stats
 from .diagnose import Diagnosis, RuleSet, diagnose, load_rules
-from .errors import InputError
+from .errors import InputError, UsageError
 from .facts import Facts, compute_facts
 from .nanogpt import CKPT_NAME
 from .readers import Reader, discover, load_many
@@ -58,7 +58,9 @@ def analyze(paths: list[str] | str | None = None, *, peak_flops: float | None = 
     if isinstance(paths, (str, os.PathLike)):  # one path, not its characters
         paths = [os.fspath(paths)]
     if paths:
+        _twice(list(paths))
         runs = tuple(load_many(list(paths), readers=readers))
+        _twice([r.source for r in runs])  # a folder and the log it reads
     else:
         found, skipped = _discovered(readers)
         runs = tuple(found)
@@ -81,6 +83,17 @@ def analyze(paths: list[str] | str | None = None, *, peak_flops: float | None = 
                              + oom_not_borne_out(runs, facts, diagnoses))
     return Analysis(runs, facts, diagnoses, tuple(str(e) for e in rules.errors), comparison, records, fits,
                     tuple(skipped))
+
+
+def _twice(paths: list[str]) -> None:
+    """Raise UsageError where one file is given twice: a run compared with itself."""
+    seen: dict[str, str] = {}
+    for p in paths:
+        key = os.path.realpath(p) if os.path.isfile(p) else p
+        if key in seen and p != "-":  # stdin twice is load_many's to refuse
+            raise UsageError(f"{p} is given twice (as {seen[key]} before it): a run compared with itself has no "
+                             "gap; give two different runs")
+        seen[key] = p
 
 
 def _discovered(readers: Sequence[Reader | str] | str | None) -> tuple[list[Run], list[str]]:

@@ -144,3 +144,12 @@ def test_one_run_of_a_file_that_holds_several_is_read_by_file_hash_name(tmp_path
     assert lossdoctor.load(f"{hashed}#exp#3").source == f"{hashed}#exp#3"
     with pytest.raises(lossdoctor.InputError, match=r"no run named '3' \(its runs: a, exp#3\)"):
         lossdoctor.load(f"{hashed}#3")
+
+
+def test_one_run_given_twice_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """A run compared with itself has no gap: the same file twice, or a folder and the log
+    it reads, is refused (exit 2), not reported as two runs that end level."""
+    folder = LOG.parent
+    for argv in ([str(LOG), str(LOG)], [str(LOG), str(folder)]):
+        assert main(["analyze", *argv]) == 2
+        assert "is given twice" in _one_error(capsys)
