@@ -40,7 +40,8 @@ class Analysis:
 def analyze(paths: list[str] | str | None = None, *, peak_flops: float | None = None,
             dataset_tokens: int | None = None, rules: RuleSet | None = None,
             rules_dirs: list[str] | str | None = None, diagnose_runs: bool = True,
-            compare_runs: bool = True, readers: Sequence[Reader | str] | str | None = None) -> Analysis:
+            compare_runs: bool = True, readers: Sequence[Reader | str] | str | None = None,
+            distinct: bool = False) -> Analysis:
     """Read each path (a log, a ckpt.pt, a run directory), derive its facts and apply the
     rules (built-in, plus `rules_dirs`, one folder or a list; or exactly `rules`). Two or
     more runs are compared: the gap between the best and the worst final val, cause by cause
@@ -52,15 +53,19 @@ def analyze(paths: list[str] | str | None = None, *, peak_flops: float | None = 
     A checkpoint given right after its own log is merged into that log's run. A file that
     holds several runs (a W&B panel export, a runs table) gives each of them. `readers`
     forces the formats tried, as Reader objects or format names (default: every format in
-    the registry, detected).
+    the registry, detected). `distinct`: one run given twice (the same file, or a folder
+    and the log it reads) is a UsageError, as on the command line; by default it is
+    compared with itself.
     """
     skipped: list[str] = []
     if isinstance(paths, (str, os.PathLike)):  # one path, not its characters
         paths = [os.fspath(paths)]
     if paths:
-        _twice(list(paths))
+        if distinct:
+            _twice(list(paths))
         runs = tuple(load_many(list(paths), readers=readers))
-        _twice([r.source for r in runs])  # a folder and the log it reads
+        if distinct:
+            _twice([r.source for r in runs])  # a folder and the log it reads
     else:
         found, skipped = _discovered(readers)
         runs = tuple(found)

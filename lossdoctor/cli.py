@@ -312,7 +312,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         check_path(args.plot)
     peak = args_mod.peak_flops(args.peak_flops)
     result = analyze(args.paths or None, peak_flops=peak, dataset_tokens=args.dataset_tokens,
-                     rules=rules, readers=_readers(args))
+                     rules=rules, readers=_readers(args), distinct=True)
     for why in result.skipped:
         print(f"lossdoctor: skipped {why}", file=sys.stderr)
     if args.plot:

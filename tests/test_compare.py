@@ -1077,3 +1077,17 @@ def test_two_hf_runs_with_a_few_window_means_each_are_compared_on_their_last(tmp
     c = lossdoctor.analyze([state("a", [3.0, 2.5, 2.2, 2.0]), state("b", [2.9, 2.2, 1.9, 1.7, 1.6])],
                            diagnose_runs=False).comparison
     assert c is not None and c.metric == "train" and c.gap == pytest.approx(0.4)  # 2.0 against 1.6
+
+
+def test_runs_with_final_values_alone_are_not_said_to_share_no_range(tmp_path):
+    """Runs that show one eval each (a runs table's rows, a W&B summary) have no curve to
+    overlap: they are said to show their finals alone, not to share no range of steps (two
+    runs of 5,000 steps each had been)."""
+    import lossdoctor
+    for name, val in (("a.log", 1.80), ("b.log", 1.70)):
+        (tmp_path / name).write_text(f"step 5000: train loss {val - 0.2:.4f}, val loss {val:.4f}\n")
+    c = lossdoctor.analyze([str(tmp_path / "a.log"), str(tmp_path / "b.log")]).comparison
+    assert c is not None
+    assert "each run shows its final val alone, no curve: the runs are compared at their ends, by their configs" \
+        in c.notes
+    assert not any("share no range" in n for n in c.notes)

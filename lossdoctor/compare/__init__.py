@@ -128,7 +128,7 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
         notes.append("a run has no finite final val: the runs are compared on train loss (the evals' train "
                      "loss, else the mean of the last logged iteration losses, or the last of an HF run's few "
                      "window means)")
-    notes += overlap_notes(ov) + mfu_notes(fa, fb)
+    notes += overlap_notes(ov, ra, rb, metric) + mfu_notes(fa, fb)
     side = derived(fa, fb)
     if not ok:
         notes.append(f"not directly comparable: {why}; loss values are not comparable across "

@@ -5,6 +5,7 @@ run as the attribution's path sees it (Side)."""
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass, replace
 
@@ -282,8 +283,14 @@ def table_row(run: Run, f: Facts, final_: float | None, best: float, metric: str
                     f.value("tokens_seen"), f.value("best_val"), reference, metric)
 
 
-def overlap_notes(ov: Overlap) -> list[str]:
+def overlap_notes(ov: Overlap, ra: Run, rb: Run, metric: str) -> list[str]:
+    """What the overlap leaves out: no shared range, a run with no curve, or an axis."""
     if not ov.any():
+        flat = [r.source for r in (ra, rb) if _curve(r, metric) is None]
+        if flat:  # one value each: there is no range to share
+            which = "each run shows" if len(flat) == 2 else f"{os.path.basename(flat[0])} shows"
+            return [f"{which} its final {metric} alone, no curve: the runs are compared at their ends, by their "
+                    "configs"]
         return ["the runs share no range of steps, tokens or FLOPs: they are compared at their ends, by "
                 "their configs and, where a curve allows it, by extrapolation"]
     empty = [axis for axis, pts in ov.items() if not pts]
