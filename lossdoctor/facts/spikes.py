@@ -131,7 +131,8 @@ def train_rise_z(ctx: Context) -> Fact:
         return unknown("train_rise_z", "", RISE_SOURCE, found)
     chance = math.sqrt(2 * math.log(found.windows)) * found.se
     return Fact("train_rise_z", (found.rise - chance) / (found.se * math.sqrt(2)), "", "computed", RISE_SOURCE,
-                f"se {found.se:.4f} nats of a window median, {found.windows} windows")
+                f"train_rise less the {chance:.4f} nats the lowest of {found.windows} windows falls by chance (so "
+                f"below 0 where the rise is less); se {found.se:.4f} nats of a window median")
 
 
 def train_rise_frac(ctx: Context) -> Fact:
