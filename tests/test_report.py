@@ -309,3 +309,15 @@ def test_runs_that_end_level_name_no_worse_run_and_say_where_they_differ(tmp_pat
     code, out, _ = run_cli("analyze", slow, _log(tmp_path / "worse.log", [4.2, 2.6, 2.3, 2.1, 2.0, 1.95, 1.93, 1.92,
                                                                             1.91, 1.905, 1.95]), "--width", "80")
     assert "Gap: none" not in out and "worse:" in out  # a real gap keeps its wording
+
+
+def test_markdown_marks_a_headerless_log_s_defaults_as_not_trusted(tmp_path):
+    """The Markdown config table says what the rich one says of a default the log does not
+    vouch for (it had shown a plain `default`, as if known)."""
+    lines = (ROOT / "fixtures" / "nanogpt" / "cpu_small" / "train.log").read_text().splitlines(keepends=True)
+    (tmp_path / "loop.log").write_text("".join(x for x in lines if x.startswith(("step ", "iter "))))
+    code, md, _ = run_cli("analyze", str(tmp_path / "loop.log"), "--format", "markdown")
+    assert code == 0 and "| weight_decay | 0.1 | default, not trusted |" in md
+    code, md, _ = run_cli("analyze", str(ROOT / "fixtures" / "nanogpt" / "cpu_small" / "train.log"), "--format",
+                          "markdown")
+    assert "| weight_decay | 0.1 | default |" in md  # a log with its config: its defaults are train.py's

@@ -18,7 +18,7 @@ from ..run import Run
 from .compare import interval_text
 from .findings import effect_text, no_findings
 from .names import short_name
-from .terminal import config_cell, format_fact
+from .terminal import config_cell, format_fact, origin_cell
 from .verdict import (
     TOP,
     TOP_COMPARED,
@@ -171,7 +171,7 @@ def _short(v: object) -> str:
 
 def _facts(run: Run, f: Facts, name: str) -> list[str]:
     rows = [[name, format_fact(x), x.status, x.source + (f"; {x.note}" if x.note else "")] for name, x in f.items()]
-    config = [[k, config_cell(run.config, k), v.origin] for k, v in run.config.values.items()]
+    config = [[k, config_cell(run.config, k), origin_cell(run.config, k)] for k in run.config.values]
     return (_details(f"Facts of `{name}`", _table(["fact", "value", "status", "source"], rows))
             + _details(f"Config of `{name}`", _table(["key", "value", "origin"], config)))
 

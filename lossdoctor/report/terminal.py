@@ -106,14 +106,18 @@ def _config_table(run: Run) -> RenderableType:
     for key, cv in cfg.values.items():
         if cv.origin == DEFAULT and key not in KEY_CONFIG:
             continue
-        value = config_cell(cfg, key)
-        origin = cv.origin + (f" (line {cv.line})" if cv.line else "")
-        if cv.origin == DEFAULT:
-            origin = "default" + (", machine-dependent" if cfg.machine_default(key) else "")
-            if not cfg.defaults_trusted:
-                origin += ", not trusted"
-        t.add_row(key, value, origin)
+        t.add_row(key, config_cell(cfg, key), origin_cell(cfg, key))
     return t
+
+
+def origin_cell(cfg: Config, key: str) -> str:
+    """Where a config value came from, as the config tables show it: its origin and line,
+    or for a default whether it depends on the machine and whether the log vouches for it."""
+    cv = cfg.values[key]
+    if cv.origin != DEFAULT:
+        return cv.origin + (f" (line {cv.line})" if cv.line else "")
+    return ("default" + (", machine-dependent" if cfg.machine_default(key) else "")
+            + ("" if cfg.defaults_trusted else ", not trusted"))
 
 
 def sparkline(values: np.ndarray, width: int = 40) -> str:
