@@ -321,3 +321,18 @@ def test_markdown_marks_a_headerless_log_s_defaults_as_not_trusted(tmp_path):
     code, md, _ = run_cli("analyze", str(ROOT / "fixtures" / "nanogpt" / "cpu_small" / "train.log"), "--format",
                           "markdown")
     assert "| weight_decay | 0.1 | default |" in md  # a log with its config: its defaults are train.py's
+
+
+def test_verbose_at_80_columns_keeps_names_and_formulas_whole():
+    """-v at 80 columns had cut names (`gradient_accumulation_ste` / `ps`) and formulas
+    (`√(batch_size·block_si` / `ze)`) across lines; the overlap table's steps are whole."""
+    log = str(ROOT / "fixtures" / "lossdoctor_train" / "readme_cpu_2000")
+    other = str(ROOT / "fixtures" / "long" / "batch8-2000")
+    code, out, _ = run_cli("analyze", log, other, "-v", "--width", "80")
+    assert code in (0, 1)
+    lines = out.splitlines()
+    assert any(line.startswith("gradient_accumulation_steps ") for line in lines)
+    assert any("√(batch_size·block_size)" in line for line in lines)
+    assert any(line.startswith("iter_noise_per_token  ") for line in lines)  # a fact's line: name, value, how
+    steps = [line.split("│")[3].strip() for line in lines if line.count("│") == 8 and "│ steps    │" in line]
+    assert steps and all(s.replace(",", "").isdigit() for s in steps)

@@ -247,7 +247,10 @@ def overlap(ra: Run, rb: Run, fa: Facts, fb: Facts, metric: str) -> Overlap:
         hi = min(xa[-1], xb[-1])
         if hi <= lo or lo <= 0:
             continue
-        axes[axis] = tuple(_point(float(x), xa, ya, xb, yb) for x in np.unique(np.linspace(lo, hi, OVERLAP_POINTS)))
+        xs = np.linspace(lo, hi, OVERLAP_POINTS)
+        if axis == "steps":  # whole steps, as the logs count them (lo and hi are logged steps)
+            xs = np.round(xs)
+        axes[axis] = tuple(_point(float(x), xa, ya, xb, yb) for x in np.unique(xs))
     return Overlap(**axes)
 
 

@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -16,7 +16,7 @@ from ..config import DEFAULT, Config
 from ..diagnose import Diagnosis
 from ..facts import Fact, Facts
 from ..run import Run
-from .findings import bullets, render_diagnosis
+from .findings import bullets, hanging, render_diagnosis
 from .names import title_names
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -99,7 +99,8 @@ def config_cell(cfg: Config, key: str) -> str:
 def _config_table(run: Run) -> RenderableType:
     t = Table(title="Config (effective value and where it came from)", title_justify="left",
               show_edge=False, pad_edge=False)
-    t.add_column("key", overflow="fold")  # a name cut short is another name
+    # a name cut short is another name: its column keeps the longest whole (the notes fold)
+    t.add_column("key", overflow="fold", min_width=max((len(k) for k in run.config.values), default=3))
     t.add_column("value", overflow="fold")
     t.add_column("origin", overflow="fold")
     cfg = run.config
@@ -162,15 +163,41 @@ def _curve(run: Run, facts: Facts) -> RenderableType:
 
 
 def _facts_table(facts: Facts) -> RenderableType:
-    t = Table(title="Derived facts", title_justify="left", show_edge=False, pad_edge=False)
-    t.add_column("fact", overflow="fold")
-    t.add_column("value", justify="right", overflow="fold")
-    t.add_column("how", overflow="fold")
-    t.add_column("source / note", overflow="fold")
-    for name, f in facts.items():
-        note = f.source + (f"; {f.note}" if f.note else "")
-        t.add_row(name, format_fact(f), f.status, note)
-    return t
+    return _Facts(facts)
+
+
+class _Facts:
+    """The derived facts as a table of fact, value, how and source; on a console too narrow
+    for the four side by side (a name or a formula would be cut), each fact as a line of
+    name, value and how, its source indented under it."""
+
+    WIDE = 100  # columns the table needs for the longest names and the formulas beside them
+
+    def __init__(self, facts: Facts) -> None:
+        self.facts = facts
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if options.max_width >= self.WIDE:
+            yield self._table()
+            return
+        yield Text("Derived facts", style="italic")
+        for name, f in self.facts.items():
+            yield Text.assemble((name, "bold"), "  ", format_fact(f), "  ", (f"({f.status})", "dim"))
+            yield hanging("    ", Text(_note(f)))
+
+    def _table(self) -> Table:
+        t = Table(title="Derived facts", title_justify="left", show_edge=False, pad_edge=False)
+        t.add_column("fact", overflow="fold")
+        t.add_column("value", justify="right", overflow="fold")
+        t.add_column("how", overflow="fold")
+        t.add_column("source / note", overflow="fold")
+        for name, f in self.facts.items():
+            t.add_row(name, format_fact(f), f.status, _note(f))
+        return t
+
+
+def _note(f: Fact) -> str:
+    return f.source + (f"; {f.note}" if f.note else "")
 
 
 EVENT_CHARS = 120  # of an event's text in the table
