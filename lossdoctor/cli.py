@@ -140,7 +140,7 @@ def _add_analyze(sub: Subparsers) -> None:
                    help="a training log (any format read; - for stdin), ckpt.pt, or run directory (default: logs "
                         "and out*/ run directories here)")
     a.add_argument("--format", choices=("rich", "plain", "json", "markdown"), default=None,
-                   help="output format (default: rich on a terminal, plain otherwise)")
+                   help=args_mod.FORMAT_HELP)
     _add_input_format(a)
     a.add_argument("--peak-flops", type=args_mod.positive_float, metavar="FLOPS",
                    help="peak FLOP/s of the device the run used, e.g. 989e12 (H100 SXM bf16) "
@@ -186,7 +186,7 @@ def _add_extrapolate(sub: Subparsers) -> None:
     x.add_argument("--dataset-tokens", type=args_mod.positive_int, metavar="N",
                    help="tokens in the training split, where the run does not show them: its epochs, "
                         "for repeated data and how far it is predicted")
-    x.add_argument("--format", choices=("rich", "plain", "json", "markdown"), default=None)
+    x.add_argument("--format", choices=("rich", "plain", "json", "markdown"), default=None, help=args_mod.FORMAT_HELP)
     x.add_argument("--plot", type=args_mod.plot_file, metavar="FILE.png",
                    help="plot the curve, the fit and each scenario (needs matplotlib)")
     x.add_argument("--width", type=args_mod.width, default=None, metavar="N",

@@ -37,7 +37,7 @@ examples:
 
 
 def add_parser(sub: Any) -> None:
-    from .cli_args import MIN_WIDTH
+    from .cli_args import FORMAT_HELP, MIN_WIDTH
     from .cli_args import width as _width
     v = sub.add_parser("verify", help="settle recommendations by A/B experiments over seeds, with a "
                                       "significance test (or compare groups of existing runs)",
@@ -73,7 +73,7 @@ def add_parser(sub: Any) -> None:
                    help="seeds per arm to start with, at least 2 (default 3)")
     v.add_argument("--out", metavar="DIR", default=None,
                    help="where trainings and results are kept; run again to resume (default verify-out)")
-    v.add_argument("--format", choices=("rich", "plain", "json", "markdown"), default=None)
+    v.add_argument("--format", choices=("rich", "plain", "json", "markdown"), default=None, help=FORMAT_HELP)
     v.add_argument("--width", type=_width, default=None, metavar="N",
                    help=f"console width, at least {MIN_WIDTH} (default: terminal)")
     v.add_argument("--debug", action="store_true", help="show tracebacks")
