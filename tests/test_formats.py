@@ -456,3 +456,21 @@ def test_an_hf_runs_epochs_are_its_state_at_global_step_past_its_last_entry(tmp_
     (tmp_path / "trainer_state.json").write_text(json.dumps(doc))
     facts = lossdoctor.compute_facts(lossdoctor.load(str(tmp_path / "trainer_state.json")))
     assert facts["epochs"].value == 2.0 and facts["epochs"].status == "read"
+
+
+def test_a_nanogpt_wandb_summary_s_mfu_is_nanogpt_s_a100_figure(tmp_path: Path) -> None:
+    """nanoGPT logs running_mfu*100 to W&B at each eval: a summary of its keys carries that
+    A100 figure (LD1401 reads it; 107.5% says the device outran an A100); a summary of other
+    keys is another trainer's, whose mfu is not read as nanoGPT's."""
+    import json
+
+    import lossdoctor
+    from lossdoctor.facts import compute_facts
+    doc = {"iter": 2000, "lr": 0.0006, "train/loss": 0.0304, "val/loss": 4.2661, "mfu": 107.528, "_step": 10}
+    (tmp_path / "wandb-summary.json").write_text(json.dumps(doc))
+    facts = compute_facts(lossdoctor.load(tmp_path / "wandb-summary.json"))
+    assert facts.value("mfu_printed") == pytest.approx(107.528) and facts["mfu_printed"].status == "read"
+    other = {"global_step": 2000, "eval/loss": 4.2661, "train/loss": 0.0304, "mfu": 40.0, "_step": 10}
+    (tmp_path / "other" / "files").mkdir(parents=True)
+    (tmp_path / "other" / "files" / "wandb-summary.json").write_text(json.dumps(other))
+    assert not compute_facts(lossdoctor.load(tmp_path / "other" / "files" / "wandb-summary.json"))["mfu_printed"].known

@@ -194,6 +194,12 @@ def mfu_printed(ctx: Context) -> Fact:
                    "its trainer's own figure, against a peak the log does not name")
         return unknown("mfu_printed", "%", "log: mfu", f"this {ctx.run.format} log's MFU ({float(own.value[-1]):.2f}% "
                        f"at the end, series mfu) is {against}, not nanoGPT's A100 figure")
+    summary = ctx.run.summary.get("mfu")
+    if not ok.any() and ctx.run.format == Dialect.WANDB_SUMMARY and ctx.run.measures.eval_train and summary:
+        # nanoGPT's keys (iter, train/loss, val/loss, lr, mfu): its wandb.log at each eval
+        return Fact("mfu_printed", float(summary), "%", "read", "log: the W&B summary's mfu (nanoGPT logs "
+                    "running_mfu*100 at each eval: its last)", "nanoGPT divides by an A100's bf16 peak, 312 "
+                    "TFLOPS, whatever the device; one value, not a run's median")
     if not ok.any():
         return unknown("mfu_printed", "%", "log: mfu", "the log prints no MFU after warm-up")
     return Fact("mfu_printed", float(np.median(mfu[ok])), "%", "computed", "log: mfu (median of the printed values)",
