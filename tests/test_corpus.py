@@ -120,9 +120,11 @@ def test_an_llmc_run_gives_its_cosine_schedule_and_device_mfu_from_what_it_print
 def test_a_summary_row_with_val_far_above_train_is_called_memorization():
     result = lossdoctor.analyze([str(shared_path("corpus/logs/wandb/druidowm-shakespeare-wandb-summary.json"))])
     (diagnosis,) = result.diagnoses
-    assert [f.rule for f in diagnosis.findings] == ["LD504-val-far-above-train-at-the-end"]
+    # memorization first; its mfu (107.5%, nanoGPT's A100 figure) is read too
+    assert [f.rule for f in diagnosis.findings] == ["LD504-val-far-above-train-at-the-end", "LD1401-mfu-vs-a100"]
     facts = lossdoctor.compute_facts(result.runs[0])
     assert facts["lr_final"].value == 0.0006 and facts["lr_final"].status == "read"  # its "lr" key
+    assert facts["mfu_printed"].value == pytest.approx(107.528, abs=1e-3)
 
 
 def test_a_run_out_of_memory_in_its_optimizer_step_is_not_told_to_halve_its_micro_batch():
