@@ -65,7 +65,7 @@ def analyze(paths: list[str] | str | None = None, *, peak_flops: float | None = 
             _twice(list(paths))
         runs = tuple(load_many(list(paths), readers=readers))
         if distinct:
-            _twice([r.source for r in runs])  # a folder and the log it reads
+            _twice([r.source for r in runs], read=True)  # a folder and the log it reads
     else:
         found, skipped = _discovered(readers)
         runs = tuple(found)
@@ -90,14 +90,16 @@ def analyze(paths: list[str] | str | None = None, *, peak_flops: float | None = 
                     tuple(skipped))
 
 
-def _twice(paths: list[str]) -> None:
-    """Raise UsageError where one file is given twice: a run compared with itself."""
+def _twice(paths: list[str], read: bool = False) -> None:
+    """Raise UsageError where one file is given twice (`read`: the runs' sources, where a
+    folder reads a log given too): a run compared with itself."""
     seen: dict[str, str] = {}
     for p in paths:
-        key = os.path.realpath(p) if os.path.isfile(p) else p
+        key = os.path.realpath(p) if os.path.exists(p) else p
         if key in seen and p != "-":  # stdin twice is load_many's to refuse
-            raise UsageError(f"{p} is given twice (as {seen[key]} before it): a run compared with itself has no "
-                             "gap; give two different runs")
+            twice = (f"{p} is read twice (a folder given reads its log)" if read else
+                     f"{p} is given twice (as {seen[key]} before it)")
+            raise UsageError(f"{twice}: a run compared with itself has no gap; give two different runs")
         seen[key] = p
 
 

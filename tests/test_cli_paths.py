@@ -74,6 +74,7 @@ def test_a_run_folder_with_two_logs_names_the_one_it_does_not_read(tmp_path):
     assert not any("named like a log" in n for n in run.notes)
     # a file named like a log whose head shows no training output (a crash before the first
     # step) is not one of the logs counted, and the note names it
+    (tmp_path / "vocab.txt").write_text("hello\n")  # a tokenizer's file beside the logs: not a log
     (tmp_path / "crash.log").write_text("Traceback (most recent call last):\n  File \"train.py\", line 1\n"
                                         "ImportError: no module named torch\n")
     run = lossdoctor.load(str(tmp_path))
@@ -150,6 +151,8 @@ def test_one_run_given_twice_is_a_usage_error(capsys: pytest.CaptureFixture[str]
     """A run compared with itself has no gap: the same file twice, or a folder and the log
     it reads, is refused (exit 2), not reported as two runs that end level."""
     folder = LOG.parent
-    for argv in ([str(LOG), str(LOG)], [str(LOG), str(folder)]):
+    for argv, said in (([str(LOG), str(LOG)], f"{LOG} is given twice (as {LOG} before it)"),
+                       ([str(folder), f"{folder}/"], f"{folder}/ is given twice"),
+                       ([str(LOG), str(folder)], f"{LOG} is read twice (a folder given reads its log)")):
         assert main(["analyze", *argv]) == 2
-        assert "is given twice" in _one_error(capsys)
+        assert said in _one_error(capsys)

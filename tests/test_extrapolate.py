@@ -941,6 +941,16 @@ def test_no_val_baseline_where_no_scenario_extrapolates_val():
     assert extrapolate(run, 1500).baseline.val is not None  # inside the run: the smoothed value stands
 
 
+def test_a_run_without_evals_keeps_its_train_baselines(tmp_path):
+    """Without evals there is no val fit, so every scenario's val is None by construction:
+    the schedule-blind baselines, fitted on train, are not withheld for that."""
+    lines = (FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log").read_text().splitlines(keepends=True)
+    (tmp_path / "noeval.log").write_text("".join(x for x in lines if not x.startswith("step ")))
+    x = extrapolate(lossdoctor.load(tmp_path / "noeval.log"), 4000, scenarios=("rerun",))
+    assert x.scenarios[0].val is None and {b.name for b in x.model.laws.baselines} == {"power", "exponential",
+                                                                                      "log-power"}
+
+
 def test_a_continuation_at_its_min_lr_is_judged_on_its_first_schedule(tmp_path):
     """A run continued at its min_lr (decay_lr=False) keeps, for the calibration's notes, the
     LR settings of its first process: lr2e-3's continuation had been said to differ in

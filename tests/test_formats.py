@@ -474,3 +474,6 @@ def test_a_nanogpt_wandb_summary_s_mfu_is_nanogpt_s_a100_figure(tmp_path: Path) 
     (tmp_path / "other" / "files").mkdir(parents=True)
     (tmp_path / "other" / "files" / "wandb-summary.json").write_text(json.dumps(other))
     assert not compute_facts(lossdoctor.load(tmp_path / "other" / "files" / "wandb-summary.json"))["mfu_printed"].known
+    (tmp_path / "early").mkdir()  # nanoGPT's -100 until its fifth iteration: no MFU yet
+    (tmp_path / "early" / "wandb-summary.json").write_text(json.dumps({**doc, "iter": 0, "mfu": -100.0}))
+    assert not compute_facts(lossdoctor.load(tmp_path / "early" / "wandb-summary.json"))["mfu_printed"].known

@@ -302,10 +302,12 @@ def test_runs_that_end_level_name_no_worse_run_and_say_where_they_differ(tmp_pat
     text = re.sub(r"[│╭╮╰╯─]", " ", out)
     assert "Gap: none:" in text and "end at the same final val" in " ".join(text.split())
     assert "worse:" not in text and "the runs end level (no worse run)" in text
+    assert "A level finish: no gap to attribute." in text and "attribution of the" not in text
+    assert "(below, the first is called the worse run and the second the better)" in text
     flat = " ".join(text.split())
     assert re.search(r"at equal tokens \(5.95e\+05\) \S*fast.log is 0.0375 nats below \S*slow.log", flat)
     code, md, _ = run_cli("analyze", slow, fast, "--format", "markdown")
-    assert "**Gap:** none:" in md and "is 0.0375 nats below" in md
+    assert "**Gap:** none:" in md and "is 0.0375 nats below" in md and "| cause |" not in md
     code, out, _ = run_cli("analyze", slow, _log(tmp_path / "worse.log", [4.2, 2.6, 2.3, 2.1, 2.0, 1.95, 1.93, 1.92,
                                                                             1.91, 1.905, 1.95]), "--width", "80")
     assert "Gap: none" not in out and "worse:" in out  # a real gap keeps its wording

@@ -292,7 +292,8 @@ def overlap_notes(ov: Overlap, ra: Run, rb: Run, metric: str) -> list[str]:
         flat = [r.source for r in (ra, rb) if _curve(r, metric) is None]
         if flat:  # one value each: there is no range to share
             which = "each run shows" if len(flat) == 2 else f"{os.path.basename(flat[0])} shows"
-            return [f"{which} its final {metric} alone, no curve: the runs are compared at their ends, by their "
+            what = "train loss" if metric == "train" else metric
+            return [f"{which} its final {what} alone, no curve: the runs are compared at their ends, by their "
                     "configs"]
         return ["the runs share no range of steps, tokens or FLOPs: they are compared at their ends, by "
                 "their configs and, where a curve allows it, by extrapolation"]

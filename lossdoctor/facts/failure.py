@@ -92,17 +92,20 @@ def failure_text(ctx: Context) -> Fact:
     return Fact("failure_text", text if len(text) <= 200 else text[:197] + "...", "", "read", SOURCE)
 
 
-# where in a training step the exception was raised, by the traceback's frames (innermost
-# wins: an optimizer step that calls a compiled kernel is still the optimizer step)
+# where in a training step the exception was raised, by the phase a frame anywhere in the
+# traceback is in, the optimizer step first, then the backward pass, then the forward: an
+# optimizer step that calls a compiled kernel (whose frames are named `forward`) is still the
+# optimizer step, and a forward pass is not called from either
 OPTIMIZER_FRAME = re.compile(r"(^|/)torch/optim/|(^|/)optim\w*\.py:_?(step|\w*_step\w*)$")
-BACKWARD_FRAME = re.compile(r"(^|/)torch/autograd/|:backward$")
+BACKWARD_FRAME = re.compile(r"(^|/)torch/autograd/(__init__|graph)\.py:|_tensor\.py:backward$|:backward$")
 FORWARD_FRAME = re.compile(r":(forward|_call_impl|_wrapped_call_impl)$")
 
 
 def failure_in(ctx: Context) -> Fact:
     """Where the failing traceback was raised, by its frames: "optimizer step" (torch.optim,
-    or a step function of the trainer's optimizer file, as nanochat's Muon), "backward",
-    "forward", or "elsewhere"; unknown where the log prints no frames."""
+    or a step function of the trainer's optimizer file, as nanochat's Muon), "backward"
+    (loss.backward, torch.autograd's engine; not an autograd Function's forward), "forward",
+    or "elsewhere"; unknown where the log prints no frames."""
     name, src = "failure_in", "log: the failing traceback's frames"
     event = _last_traceback(ctx)
     if event is None:

@@ -195,7 +195,8 @@ def mfu_printed(ctx: Context) -> Fact:
         return unknown("mfu_printed", "%", "log: mfu", f"this {ctx.run.format} log's MFU ({float(own.value[-1]):.2f}% "
                        f"at the end, series mfu) is {against}, not nanoGPT's A100 figure")
     summary = ctx.run.summary.get("mfu")
-    if not ok.any() and ctx.run.format == Dialect.WANDB_SUMMARY and ctx.run.measures.eval_train and summary:
+    if (not ok.any() and ctx.run.format == Dialect.WANDB_SUMMARY and ctx.run.measures.eval_train and summary
+            and math.isfinite(summary) and not math.isclose(summary, MFU_SENTINEL)):  # -100: before 5 iterations
         # nanoGPT's keys (iter, train/loss, val/loss, lr, mfu): its wandb.log at each eval
         return Fact("mfu_printed", float(summary), "%", "read", "log: the W&B summary's mfu (nanoGPT logs "
                     "running_mfu*100 at each eval: its last)", "nanoGPT divides by an A100's bf16 peak, 312 "

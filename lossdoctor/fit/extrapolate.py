@@ -290,7 +290,8 @@ class Extrapolator:
         if fits.val is not None:
             steps = np.unique(np.linspace(pts.start, last, 60).astype(int))
             fit_path = interval.path(fits.val, fits.own.features.at("val", steps), w)
-        withheld = to > last and bool(out) and all(sc.val is None for sc in out)  # no val past the run: no baseline
+        # val fitted but extrapolated by no scenario: no schedule-blind val in its place
+        withheld = fits.val is not None and to > last and bool(out) and all(sc.val is None for sc in out)
         model, baseline = self._model(obs, fits, to, withheld)
         return Extrapolation(to, last, ratio, model, self._fit_info(obs, fits, peak, eval_sd), tuple(out), baseline,
                              overfit, tuple(notes), fit_path)

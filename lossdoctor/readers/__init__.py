@@ -190,11 +190,18 @@ def _logs_in(d: str) -> list[str]:
     return sorted(logs, key=lambda f: (os.path.getmtime(f), f))
 
 
+def _output_name(name: str) -> bool:
+    """A name a run's output is saved under (train.log, job.out, stderr): not any .txt or
+    .md a folder holds (a tokenizer's vocab.txt, merges.txt)."""
+    low = name.lower()
+    return low.endswith((".log", ".out", ".err")) or low.split(".")[0] in ("log", "output", "stdout", "stderr")
+
+
 def _unread(d: str, logs: list[str]) -> str:
     """The files of `d` named like a log that show no training output in their head (a
     crash before the first step), said beside the logs found; "" where there are none."""
     taken = {os.path.basename(f) for f in logs}
-    skipped = sorted(n for n in os.listdir(d) if _log_name(n) and n.lower() != "readme.md" and n not in taken
+    skipped = sorted(n for n in os.listdir(d) if n not in taken and _output_name(n)
                      and os.path.isfile(os.path.join(d, n)))
     if not skipped:
         return ""

@@ -299,8 +299,7 @@ def scan_events(lines: Iterable[tuple[int, str]], found: Found) -> None:
             pending, frames = True, []
             continue
         if pending and (f := L.frame(text)) is not None:
-            if len(frames) < L.MAX_FRAMES:
-                frames.append(f)
+            L.keep_frame(frames, f)
             continue
         if text.startswith("|"):  # a Markdown table row: a text that quotes a stop, not one
             continue

@@ -251,8 +251,8 @@ class LineReader:
         stripped = raw.lstrip()
         if stripped.startswith("File ") and _TRAIN_FRAME.search(stripped):
             self.out.traceback_in_train_py = True
-        if (f := L.frame(stripped)) is not None and len(self.frames) < L.MAX_FRAMES:
-            self.frames.append(f)
+        if (f := L.frame(text)) is not None:  # `text`: a DDP rank's `[rank0]: ` taken off
+            L.keep_frame(self.frames, f)
         if raw[:1].isspace() or stripped.startswith(("File ", "[rank", "^", "~")) or text.startswith(
                 ("During handling", "The above exception", "Traceback")):
             self.count("traceback")

@@ -118,7 +118,15 @@ WANDB = re.compile(r"^wandb:")
 WARNING = re.compile(r"\b[A-Z]\w*Warning: |^WARNING[: ]|^W\d{4} \d\d:\d\d:\d\d")
 TRACEBACK = re.compile(r"^Traceback \(most recent call last\):")
 FRAME = re.compile(r'^\s*File "([^"]+)", line \d+, in (\S+)')  # a traceback's frame: path, function
-MAX_FRAMES = 64  # frames kept per traceback (a recursion error prints thousands)
+MAX_FRAMES = 64  # frames kept per traceback, its outermost and innermost halves (a recursion error prints thousands)
+
+
+def keep_frame(frames: list[str], f: str) -> None:
+    """Append frame `f`, keeping the first and the last MAX_FRAMES // 2 of a deep traceback:
+    the training loop's call (an optimizer step) is near the top, the failing op at the end."""
+    frames.append(f)
+    if len(frames) > MAX_FRAMES:
+        del frames[MAX_FRAMES // 2]
 
 
 def frame(text: str) -> str | None:

@@ -84,7 +84,8 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
         parts.append(Text("\n".join(c.notes)))
         return Panel(Group(*parts), title="Gap between runs", title_align="left")
     head = (f"worse: {a}\nbetter (reference): {b}\n" if not level(c) else
-            f"the runs end level (no worse run): {a}\nagainst (reference): {b}\n")
+            f"the runs end level (no worse run): {a}\nagainst (reference): {b}\n(below, the first is called the "
+            "worse run and the second the better)\n")
     parts.append(Text(head + f"gap in final {c.metric}: {c.gap:+.4f} {c.unit}"))
     if level(c) and (sooner := sooner_text(c, a, b)) is not None:
         parts.append(Text(sooner, style="bold"))
@@ -104,7 +105,9 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
                           + (f", {unknown} more are unknown for a run whose log shows no config" if unknown else "")
                           + f"; -v shows {'' if blind else 'them, '}the runs side by side and each cause's method",
                           style="dim"))
-    if c.attribution or c.unexplained is not None:
+    if level(c):
+        parts.append(Text("A level finish: no gap to attribute."))
+    elif c.attribution or c.unexplained is not None:
         parts += _attribution(c, verbose)
     elif c.comparable and c.gap == 0 and not c.diff:
         parts.append(Text("No gap and no differing config: nothing to attribute."))

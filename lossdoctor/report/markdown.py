@@ -110,6 +110,17 @@ def _runs_table(c: Comparison) -> list[str]:
     return _table(["run", f"final {c.metric}", "gap", "best val", "parameters", "tokens seen"], rows)
 
 
+def _causes(c: Comparison) -> list[str]:
+    """The gap's causes as a table, or why there are none."""
+    causes = sorted(list(c.attribution) + ([c.unexplained] if c.unexplained else []), key=lambda a: -abs(a.delta_val))
+    if causes:
+        return _table(["cause", f"share ({c.unit})", "80% interval"],
+                      [[a.cause, f"{a.delta_val:+.4f}", interval_text(a)] for a in causes])
+    if c.unattributed is not None:
+        return [f"The gap is not attributed: {c.unattributed}.", ""]
+    return ["No gap and no differing config: nothing to attribute.", ""]
+
+
 def _gap(c: Comparison, runs: list[Run]) -> list[str]:
     assert c.gap is not None
     out = _runs_table(c)
@@ -118,18 +129,11 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
     if level(c):
         sooner = sooner_text(c, f"`{worse}`", f"`{better}`")
         out += [f"**Gap:** none: `{worse}` and `{better}` end at the same final {c.metric}"
-                + (f"; {sooner}." if sooner else "."), ""]
+                + (f"; {sooner}." if sooner else ".") + f" Below, `{worse}` is called the worse run and "
+                f"`{better}` the better (the reference); a level finish has no gap to attribute.", ""]
     else:
         out += [f"**Gap:** `{worse}` ends **{c.gap:+.4f} {c.unit}** above `{better}` (final {c.metric}).", ""]
-    causes = sorted(list(c.attribution) + ([c.unexplained] if c.unexplained else []), key=lambda a: -abs(a.delta_val))
-    if causes:
-        out += _table(["cause", f"share ({c.unit})", "80% interval"],
-                      [[a.cause, f"{a.delta_val:+.4f}", interval_text(a)]
-                       for a in causes])
-    elif c.unattributed is not None:
-        out += [f"The gap is not attributed: {c.unattributed}.", ""]
-    else:
-        out += ["No gap and no differing config: nothing to attribute.", ""]
+    out += [] if level(c) else _causes(c)  # a level finish says so in its gap line
     r = c.to_reach
     if r is not None:
         if isinstance(r, Reachable) and r.instead is not None:
