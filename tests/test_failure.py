@@ -233,7 +233,7 @@ def test_where_is_read_through_rank_prefixes_and_autograd_functions() -> None:
     in_function = ('  File "/home/u/nanoGPT/train.py", line 300, in <module>\n'
                    '  File "/venv/lib/python3.12/site-packages/torch/nn/modules/module.py", line 1786, in _call_impl\n'
                    '  File "/venv/lib/python3.12/site-packages/torch/autograd/function.py", line 575, in apply\n'
-                   '  File "/venv/lib/python3.12/site-packages/flash_attn/flash_attn_interface.py", line 90, in forward\n')
+                   '  File "/venv/lib/flash_attn/flash_attn_interface.py", line 90, in forward\n')
     text = HEAD + "Traceback (most recent call last):\n" + in_function + OOM + "\n"
     assert compute_facts(parse_text(text)).value("failure_in") == "forward"
     deep = IN_OPTIMIZER + "".join(f'  File "/venv/torch/_inductor/x{i}.py", line 1, in f{i}\n' for i in range(200))
