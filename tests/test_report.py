@@ -338,3 +338,14 @@ def test_verbose_at_80_columns_keeps_names_and_formulas_whole():
     assert any(line.startswith("iter_noise_per_token  ") for line in lines)  # a fact's line: name, value, how
     steps = [line.split("│")[3].strip() for line in lines if line.count("│") == 8 and "│ steps    │" in line]
     assert steps and all(s.replace(",", "").isdigit() for s in steps)
+
+
+def test_verbose_report_of_huge_losses_draws_their_shape():
+    """-v drew no sparkline for losses near 1e308 (their chunk means overflowed): an
+    internal error where the plain report worked."""
+    from lossdoctor.report.terminal import sparkline
+    assert sparkline([1e308, 1e308, 1e308]) == "▁▁▁"
+    assert sparkline([1e308, 5e307, 0.0]) == "█▅▁"  # half way: 3.5 of 7 rounds to 4
+    assert sparkline([1.0, 2.0] * 100, width=10) == "▁" * 10  # chunk means of a flat zigzag
+    code, out, err = run_cli("analyze", str(ROOT / "fixtures" / "fuzz" / "crashes" / "all_losses_1e308.log"), "-v")
+    assert code in (0, 1) and "internal error" not in err and "Curves" in out

@@ -126,12 +126,13 @@ def sparkline(values: np.ndarray, width: int = 40) -> str:
     v = v[np.isfinite(v)]
     if len(v) == 0:
         return ""
+    v = v / max(1.0, float(np.abs(v).max()))  # the shape only: 1e308s neither overflow nor lose it
     if len(v) > width:  # mean of equal chunks
         v = np.array([c.mean() for c in np.array_split(v, width)])
     lo, hi = float(v.min()), float(v.max())
     if hi - lo < 1e-12:
         return BLOCKS[0] * len(v)
-    idx = np.round((v - lo) / (hi - lo) * (len(BLOCKS) - 1)).astype(int)
+    idx = np.clip(np.round((v - lo) / (hi - lo) * (len(BLOCKS) - 1)).astype(int), 0, len(BLOCKS) - 1)
     return "".join(BLOCKS[i] for i in idx)
 
 
