@@ -11,6 +11,7 @@ from rich.text import Text
 
 from .. import config as C
 from ..compare import UNKNOWN_ORIGIN, Cause, Comparison, Reachable, ToReach
+from ..compare.results import Overlap
 from ..run import Run
 from .findings import bullets
 from .names import title_names
@@ -39,8 +40,8 @@ def to_dict(c: Comparison, runs: list[Run]) -> dict[str, Any]:
         "derived": {} if c.derived is None else
         {k: {"other": v.other, "reference": v.reference} for k, v in c.derived.items()},
         "derived_status": {k: {"other": ma or None, "reference": mb or None} for k, ma, mb in c.derived_status},
-        "overlap": {} if c.overlap is None else
-        {axis: [{"x": p.x, "a": p.a, "b": p.b, "diff": p.diff} for p in pts] for axis, pts in c.overlap.items()},
+        "overlap": {axis: [{"x": p.x, "a": p.a, "b": p.b, "diff": p.diff} for p in pts]  # every axis, [] where none
+                    for axis, pts in (c.overlap or Overlap()).items()},
         "attribution": [{"cause": a.cause, "delta_val": a.delta_val, "method": a.method,
                          "interval": list(a.interval)} for a in c.attribution],
         "unexplained": None if c.unexplained is None else
