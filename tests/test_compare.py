@@ -61,8 +61,11 @@ def test_model_size_is_named_when_only_the_model_differs():
 
 
 def test_two_identical_runs_have_no_gap_and_no_causes():
-    c = _analysis(DIAG / "healthy_small", DIAG / "healthy_small").comparison
+    a = _analysis(DIAG / "healthy_small", DIAG / "healthy_small")
+    c = a.comparison
     assert c.gap == 0.0 and c.attribution == () and c.unexplained is None and c.diff == ()
+    from lossdoctor.report.compare import to_dict
+    assert to_dict(c, list(a.runs))["overlap"] == {"steps": [], "tokens": [], "flops": []}  # each axis, always
 
 
 def test_runs_with_no_common_range_compare_on_config_and_extrapolation():
