@@ -161,7 +161,7 @@ class Extrapolator:
         obs = self._once(("observed",), lambda: self._observe(cur))
         last = obs.points.last
         limits.check(to, last, self._per_step(last), self.calibration.epochs_limit(last),
-                     limits.assumed_data(self.run, self.dataset_tokens))
+                     self._once(("assumed",), lambda: limits.assumed_data(self.run, self.dataset_tokens)))
         if why := limits.unknown_schedule(self.run) or limits.constant_resume(self.run):
             raise CannotExtrapolate(why)
         peak = obs.schedule.peak(max(to, last) + 1)

@@ -225,7 +225,9 @@ class LineReader:
             self.count("foreign")
             return True
         if L.ELISION.match(text):  # lines left out of a pasted log: an excerpt may end here
+            sampling = self.sampling  # sample.py's text may go on after its elision
             self.add(n, "elided", None, text)
+            self.sampling = sampling
             self.count("foreign")
             return True
         if L.WANDB.match(text) or L.FOREIGN.match(text):
