@@ -103,6 +103,8 @@ def test_cli_json_is_one_document_with_the_documented_keys(logs: dict[str, list[
             "how", "scaled"} <= set(e)
     assert set(e["baseline"]) >= {"mean", "sd", "n"} and set(e["effect"]) >= {"mean", "lo", "hi", "unit"}
     assert e["verdict"] == "confirmed" and doc["budget"] is None
+    # the one-sided p the verdict compares with alpha, beside the two-sided p_value
+    assert e["p_one_sided"] == e["p_value"] / 2 and e["alpha"] == 0.01 and e["p_one_sided"] < e["alpha"]
 
 
 def test_cli_plain_and_markdown_at_80_columns(logs: dict[str, list[str]]) -> None:
