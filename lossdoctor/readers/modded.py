@@ -65,6 +65,7 @@ def read(sample: Sample) -> Run:
     found.n_lines = len(lines)
     in_source, batch = True, None
     constants: dict[str, str] | None = None  # nanoGPT key -> the Hyperparameters name that set it
+    length: dict[str, tuple[int, int]] = {}  # a 2026 record's num_scheduled/extension_iterations -> (value, line)
     for n, line in numbered(lines):
         if m := STEP.match(line):
             in_source = False
@@ -76,10 +77,14 @@ def read(sample: Sample) -> Run:
             constants = constants if constants is not None else {}
             if m.group(1) == "batch_size" and batch is None:
                 batch = (v, "token" in (m.group(3) or ""), n)
+            elif m.group(1) in LENGTH and isinstance(v, int):
+                length.setdefault(m.group(1), (v, n))
             elif m.group(1) in KEYS and not any(k == KEYS[m.group(1)] for k, _, _ in found.config):
                 found.set(KEYS[m.group(1)], v, n)
                 constants[KEYS[m.group(1)]] = m.group(1)
     _total_batch(found, batch)
+    if constants is not None:
+        _length(found, length, constants)
     scan_events(numbered(lines), found)
     if not len(found.train):
         found.notes.append("the log prints no train loss per step (val only), as modded-nanogpt "
@@ -87,6 +92,21 @@ def read(sample: Sample) -> Run:
     return make_run(found, sample.path, Dialect.MODDED,
                     Measures(train="step" if len(found.train) else "none", eval_train=False,
                              constants=tuple(constants.items()) if constants is not None else None))
+
+
+# a later record's length: a schedule of num_scheduled_iterations steps, then
+# num_extension_iterations more at its final LR; nanoGPT's max_iters is their sum
+LENGTH = ("num_scheduled_iterations", "num_extension_iterations")
+
+
+def _length(found: Found, length: dict[str, tuple[int, int]], constants: dict[str, str]) -> None:
+    """max_iters from a record that sets its length by LENGTH, not num_iterations, and the
+    constants a longer run edits (said as their sum)."""
+    if "max_iters" in constants or LENGTH[0] not in length:
+        return
+    names = [k for k in LENGTH if k in length]
+    found.set("max_iters", sum(length[k][0] for k in names), length[LENGTH[0]][1])
+    constants["max_iters"] = " + ".join(names)
 
 
 def _literal(text: str) -> int | float | None:
