@@ -28,6 +28,18 @@ def test_a_cause_comes_before_its_symptom_even_when_the_symptom_is_more_severe()
     assert out[1].explained_by == ("LD201-lr-above-range",)
 
 
+def test_a_symptom_of_two_causes_comes_after_both() -> None:
+    """Loss spikes (LD203) are explained by an LR above range (LD201) and by no gradient
+    clipping (LD803): they come after both, where they had followed the better-ranked cause
+    alone, with the other cause after them."""
+    out = rank([_finding("LD203-loss-spikes", "divergence", effect=None),
+                _finding("LD201-lr-above-range", "lr_too_high", effect=-0.2),
+                _finding("LD803-no-grad-clip", "divergence", effect=-0.3)], BUILTIN)
+    order = [f.rule.split("-")[0] for f in out]
+    assert order.index("LD203") > max(order.index("LD201"), order.index("LD803")) and len(order) == 3
+    assert set(out[order.index("LD203")].explained_by) == {"LD201-lr-above-range", "LD803-no-grad-clip"}
+
+
 def test_advice_never_ranks_above_a_fault_of_the_same_severity() -> None:
     out = rank([_finding("LD101-still-improving", "train_longer", effect=-0.3),
                 _finding("LD901-tiny-batch", "batch_size", effect=None)], load_rules())

@@ -13,8 +13,9 @@ Each finding has its own key, compared in this order:
    after every estimated one, and one that changes no loss (a measurement) last;
 4. the rule id.
 A cause ranks by the better of its own key and its symptoms' keys, so the root of an error
-comes before a lone warning. A symptom with several causes follows the best-ranked one; a
-loop of `explains` (A explains B explains A) is cut where it would close.
+comes before a lone warning. A symptom with several causes follows the last of them, so
+that every cause comes before what it explains; a loop of `explains` (A explains B
+explains A) is cut where it would close.
 """
 
 from __future__ import annotations
@@ -62,14 +63,20 @@ def rank(findings: list[Finding], rules: RuleSet) -> tuple[Finding, ...]:
         return min([own_key(fired[c])] + [best(k) for k in children[c]])
 
     out: list[str] = []
+    # each symptom waits for every cause of it that is not below it (a loop's cut edge)
+    waits = {s: [c for c in cs if not _below(c, s, parent)] for s, cs in causes.items()}
 
     def emit(c: str) -> None:
         out.append(c)
-        for k in sorted(children[c], key=best):
-            emit(k)
+        for k in sorted((s for s in fired if c in waits[s] and s not in out), key=best):
+            if k not in out and all(p in out for p in waits[k]):  # an earlier one's subtree may hold it
+                emit(k)
 
     for root in sorted((c for c in fired if c not in parent), key=best):
         emit(root)
+    for c in sorted((c for c in fired if c not in out), key=best):  # what a loop the tree missed held back
+        if c not in out:
+            emit(c)
     explained_by = {s: tuple(fired[c].rule for c in cs) for s, cs in causes.items()}
     explains: dict[str, list[str]] = {c: [] for c in fired}
     for s, cs in causes.items():
@@ -77,6 +84,16 @@ def rank(findings: list[Finding], rules: RuleSet) -> tuple[Finding, ...]:
             explains[c].append(fired[s].rule)
     return tuple(dataclasses.replace(fired[c], explains=tuple(explains[c]), explained_by=explained_by[c])
                  for c in out)
+
+
+def _below(c: str, s: str, parent: dict[str, str]) -> bool:
+    """Whether `c` lies below `s` in the tree (so that `c` explaining `s` closes a loop)."""
+    up: str | None = parent.get(c)
+    while up is not None:
+        if up == s:
+            return True
+        up = parent.get(up)
+    return False
 
 
 def _parents(fired: dict[str, Finding], causes: dict[str, list[str]]) -> dict[str, str]:
