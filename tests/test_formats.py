@@ -479,10 +479,10 @@ def test_a_nanogpt_wandb_summary_s_mfu_is_nanogpt_s_a100_figure(tmp_path: Path) 
     assert not compute_facts(lossdoctor.load(tmp_path / "early" / "wandb-summary.json"))["mfu_printed"].known
 
 
-def test_a_record_set_by_scheduled_and_extension_iterations_is_told_to_edit_their_sum(tmp_path: Path) -> None:
+def test_a_record_set_by_scheduled_and_extension_iterations_is_told_its_schedule_s_length(tmp_path: Path) -> None:
     """A 2026 record has no num_iterations: it runs num_scheduled_iterations steps of its
     schedule, then num_extension_iterations more. Its max_iters is their sum, and a longer
-    run edits them (it had been told only that other constants set its length)."""
+    run edits its schedule's length (it had been told only that other constants set it)."""
     from lossdoctor.diagnose.dialects import translate
     text = Path(FORMATS, "modded_record.txt").read_text()
     text = text.replace("    num_iterations : int = 20 # number of iterations to run\n",
@@ -492,6 +492,7 @@ def test_a_record_set_by_scheduled_and_extension_iterations_is_told_to_edit_thei
     run = lossdoctor.load(tmp_path / "record.txt")
     assert lossdoctor.compute_facts(run).value("max_iters") == 20
     own = dict(run.measures.constants or ())
-    assert own["max_iters"] == "num_scheduled_iterations + num_extension_iterations"
+    assert own["max_iters"] == "num_scheduled_iterations + 2"
+    # the schedule ends at the new length less the extension, which still follows it
     assert translate("--max_iters=50 --lr_decay_iters=50", "modded-nanogpt", constants=own)[1] == (
-        "(edit its Hyperparameters: num_scheduled_iterations + num_extension_iterations = 50)")
+        "(edit its Hyperparameters: num_scheduled_iterations = 48 (the 2 steps after its schedule follow it, as now))")

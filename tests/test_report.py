@@ -303,7 +303,11 @@ def test_runs_that_end_level_name_no_worse_run_and_say_where_they_differ(tmp_pat
     assert "Gap: none:" in text and "end at the same final val" in " ".join(text.split())
     assert "worse:" not in text and "the runs end level (no worse run)" in text
     assert "A level finish: no gap to attribute." in text and "attribution of the" not in text
-    assert "(below, the first is called the worse run and the second the better)" in text
+    # of equal spend, the one lower on the way is the reference
+    start = text.index("the runs end level (no worse run)")
+    assert text.index("slow.log", start) < text.index("fast.log", start)  # slow: the one called worse
+    assert "(below, the first is called the worse run and the second the better: the two spent alike" in \
+        " ".join(text.split())
     flat = " ".join(text.split())
     assert re.search(r"at equal tokens \(5.95e\+05\) \S*fast.log is 0.0375 nats below \S*slow.log", flat)
     code, md, _ = run_cli("analyze", slow, fast, "--format", "markdown")

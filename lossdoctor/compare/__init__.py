@@ -31,8 +31,11 @@ worse run needs to reach the better one's best is reach.py's.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from ..facts import Facts
 from ..run import Dialect, Run
@@ -72,8 +75,24 @@ from .sides import (
 if TYPE_CHECKING:
     from ..fit.extrapolate import Extrapolator
 
-__all__ = ["DERIVED", "UNKNOWN_ORIGIN", "Cause", "Comparison", "Cost", "Derived", "KeyDiff", "Overlap", "OverlapPoint",
-           "Pair", "Reachable", "TableRow", "ToReach", "Unreachable", "compare"]
+__all__ = ["DERIVED", "LEVEL", "UNKNOWN_ORIGIN", "Cause", "Comparison", "Cost", "Derived", "KeyDiff", "Overlap",
+           "OverlapPoint", "Pair", "Reachable", "TableRow", "ToReach", "Unreachable", "compare"]
+
+
+LEVEL = 5e-5  # nats: final losses closer than this print alike (0.0000): the runs end level
+
+
+def _spent(f: Facts) -> tuple[float, float]:
+    """What a run spent to reach its final loss: its tokens seen, then its steps (inf unknown)."""
+    tokens, steps = f.value("tokens_seen"), f.value("steps_done")
+    return (float(tokens) if tokens else math.inf, float(steps) if steps else math.inf)
+
+
+def _on_the_way(run: Run) -> float:
+    """The mean of a run's logged val after step 0 (inf without one): lower got there sooner."""
+    ev, _ = run.curves()
+    later = ev.val[ev.step > 0]
+    return float(later.mean()) if len(later) and bool(np.isfinite(later).all()) else math.inf
 
 
 def compare(runs: Sequence[Run], facts: Sequence[Facts],
@@ -102,7 +121,10 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
     if len(known) < 2:
         return _no_gap(runs, metric, "fewer than two runs have a final loss to compare")
     left_out = [runs[i].source for i in range(len(runs)) if i not in known]
-    ref = min(known, key=known.__getitem__)
+    low = min(known.values())
+    # runs that end level: the one that spent fewer tokens (else steps) to get there, else the
+    # one lower on the way, is the reference
+    ref = min((i for i in known if known[i] - low < LEVEL), key=lambda i: (*_spent(facts[i]), _on_the_way(runs[i]), i))
     worse = max((i for i in known if i != ref), key=known.__getitem__)  # a tie: another run, not ref itself
     table = tuple(table_row(r, f, v, known[ref], metric, i == ref)
                   for i, (r, f, v) in enumerate(zip(runs, facts, finals, strict=True))) if len(runs) > 2 else ()

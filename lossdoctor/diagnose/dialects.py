@@ -88,6 +88,16 @@ UNNAMED = {"lightning-csv": "a Lightning CSV: its settings are your LightningMod
            "llmc-style": "llm.c's log format, written by llm.c or by a script of its own"}
 
 
+def _edit(name: str, value: str) -> str:
+    """`name = value`; a constant a fixed number of steps follow (a 2026 modded-nanogpt
+    record's `num_scheduled_iterations + 10`: its extension at the final LR) gets the value
+    less them, and says so."""
+    base, _, after = name.partition(" + ")
+    if after.isdigit() and value.isdigit():
+        return f"{base} = {int(value) - int(after)} (the {after} steps after its schedule follow it, as now)"
+    return f"{name} = {value}"
+
+
 def translate(flags: str, trainer: str, val_name: str | None = None,
               constants: Mapping[str, str] | None = None, fmt: str = "") -> tuple[str, str | None]:
     """nanoGPT `--key=value` flags in `trainer`'s syntax, and a note naming what cannot be
@@ -117,7 +127,7 @@ def translate(flags: str, trainer: str, val_name: str | None = None,
                 return "", (f"(no flags: {where}, as this log prints them, have no {unseen[0]}: other constants "
                             "there set it)")
             names = {k: constants.get(k, v) if v != IMPLIED else v for k, v in names.items()}
-        edits = [f"{names[k]} = {v}" for k, v in pairs if names[k]]
+        edits = [_edit(names[k], v) for k, v in pairs if names[k]]
         return "", f"(edit {where}: {', '.join(dict.fromkeys(edits))})"
     table = FLAGS.get(trainer, {})
     out = [table[k].format(VALUES.get((trainer, k, v), v).format(val_name=val_name or "eval_loss"))

@@ -1,4 +1,4 @@
-"""The order of findings: a root cause first, its symptoms right after it.
+"""The order of findings: a root cause first, its symptoms after it.
 
 A rule declares (`explains:`) the rules whose findings it causes: a learning rate far
 above range explains a loss no better than character frequencies, and loss spikes. When
@@ -74,9 +74,9 @@ def rank(findings: list[Finding], rules: RuleSet) -> tuple[Finding, ...]:
 
     for root in sorted((c for c in fired if c not in parent), key=best):
         emit(root)
-    for c in sorted((c for c in fired if c not in out), key=best):  # what a loop the tree missed held back
-        if c not in out:
-            emit(c)
+    while left := sorted((c for c in fired if c not in out), key=best):  # what a loop the tree missed held back
+        ready = [c for c in left if all(p in out for p in waits[c])]
+        emit((ready or left)[0])  # a cause before its symptom where any order allows it
     explained_by = {s: tuple(fired[c].rule for c in cs) for s, cs in causes.items()}
     explains: dict[str, list[str]] = {c: [] for c in fired}
     for s, cs in causes.items():

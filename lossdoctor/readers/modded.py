@@ -101,12 +101,13 @@ LENGTH = ("num_scheduled_iterations", "num_extension_iterations")
 
 def _length(found: Found, length: dict[str, tuple[int, int]], constants: dict[str, str]) -> None:
     """max_iters from a record that sets its length by LENGTH, not num_iterations, and the
-    constants a longer run edits (said as their sum)."""
+    constant a longer run edits: its schedule's, the extension's steps added after it
+    (`num_scheduled_iterations + 10`, as dialects.translate reads it)."""
     if "max_iters" in constants or LENGTH[0] not in length:
         return
-    names = [k for k in LENGTH if k in length]
-    found.set("max_iters", sum(length[k][0] for k in names), length[LENGTH[0]][1])
-    constants["max_iters"] = " + ".join(names)
+    extension = length[LENGTH[1]][0] if LENGTH[1] in length else 0
+    found.set("max_iters", length[LENGTH[0]][0] + extension, length[LENGTH[0]][1])
+    constants["max_iters"] = f"{LENGTH[0]} + {extension}" if extension else LENGTH[0]
 
 
 def _literal(text: str) -> int | float | None:

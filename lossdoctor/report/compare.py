@@ -15,7 +15,7 @@ from ..compare.results import Overlap
 from ..run import Run
 from .findings import bullets
 from .names import title_names
-from .verdict import aim, instead_do, level, sooner_text, unreachable_do
+from .verdict import aim, instead_do, level, sooner_text, spent_text, unreachable_do
 
 LABELS = {"params": "parameters", "tokens_per_iter": "tokens / iteration", "steps_done": "steps",
           "tokens_seen": "tokens seen", "train_flops": "training FLOPs", "epochs": "epochs",
@@ -86,7 +86,7 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
         return Panel(Group(*parts), title="Gap between runs", title_align="left")
     head = (f"worse: {a}\nbetter (reference): {b}\n" if not level(c) else
             f"the runs end level (no worse run): {a}\nagainst (reference): {b}\n(below, the first is called the "
-            "worse run and the second the better)\n")
+            f"worse run and the second the better: {spent_text(c)})\n")
     parts.append(Text(head + f"gap in final {c.metric}: {c.gap:+.4f} {c.unit}"))
     if level(c) and (sooner := sooner_text(c, a, b)) is not None:
         parts.append(Text(sooner, style="bold"))

@@ -29,6 +29,7 @@ from .verdict import (
     predicted,
     records_text,
     sooner_text,
+    spent_text,
     top_findings,
     unreachable_do,
 )
@@ -76,7 +77,7 @@ def analysis_markdown(analysis: Analysis) -> str:
         name = short_name(run.source, [r.source for r in runs])
         out += _findings(run, d, name if many else run.source)
         out += _facts(run, f, name)
-    if c is not None and c.gap is not None and c.comparable:
+    if c is not None and c.gap is not None and c.comparable and not level(c):  # a level finish has no causes
         out += _methods(c)
     return "\n".join(out)
 
@@ -130,7 +131,8 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
         sooner = sooner_text(c, f"`{worse}`", f"`{better}`")
         out += [f"**Gap:** none: `{worse}` and `{better}` end at the same final {c.metric}"
                 + (f"; {sooner}." if sooner else ".") + f" Below, `{worse}` is called the worse run and "
-                f"`{better}` the better (the reference); a level finish has no gap to attribute.", ""]
+                f"`{better}` the better (the reference: {spent_text(c)}); a level finish has no gap to attribute.",
+                ""]
     else:
         out += [f"**Gap:** `{worse}` ends **{c.gap:+.4f} {c.unit}** above `{better}` (final {c.metric}).", ""]
     out += [] if level(c) else _causes(c)  # a level finish says so in its gap line

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis import Analysis
-from ..compare import UNKNOWN_ORIGIN, Comparison, Reachable, ToReach, Unreachable
+from ..compare import LEVEL, UNKNOWN_ORIGIN, Comparison, Reachable, ToReach, Unreachable
 from ..compare.records import RecordStats
 from ..diagnose import Diagnosis, Finding
 from ..facts import Facts
@@ -190,8 +190,17 @@ def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
 
 
 def level(c: Comparison) -> bool:
-    """Whether the runs end level: a gap that prints as 0.0000."""
-    return c.gap is not None and abs(c.gap) < 5e-5
+    """Whether the runs end level: a gap that prints as 0.0000 (compare.LEVEL)."""
+    return c.gap is not None and abs(c.gap) < LEVEL
+
+
+def spent_text(c: Comparison) -> str:
+    """Why, of runs that end level, the reference is called the better (compare._spent)."""
+    for name, what in (("tokens_seen", "tokens"), ("steps_done", "steps")):
+        pair = getattr(c.derived, name) if c.derived is not None else None
+        if pair is not None and pair.other and pair.reference and pair.other != pair.reference:
+            return f"it got there in fewer {what}, {pair.reference:,.0f} against {pair.other:,.0f}"
+    return "the two spent alike, or their cost is unknown"
 
 
 def sooner_text(c: Comparison, worse: str, better: str) -> str | None:
