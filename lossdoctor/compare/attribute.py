@@ -277,8 +277,8 @@ def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float, unseen: bool =
                 steps: list[Step] | None = None, why: str = "the notes say why") -> Cause:
     """The rest when no known learning key differs; else 0, with the eval noise as its
     interval. Keys that a run does not show get nothing: the rest stays unexplained, and
-    says why: a log shows no config (`unseen`), or schedule keys differ whose share the
-    path's `steps` did not estimate (`why` not)."""
+    says why: a log shows no config (`unseen`) or not the keys that may differ, or schedule
+    keys differ whose share the path's `steps` did not estimate (`why` not)."""
     if _rest_keys(diff):
         hidden = hidden_keys(diff)
         return Cause("unexplained", 0.0, (-w, w), "all of the gap is assigned" + (
@@ -293,10 +293,10 @@ def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float, unseen: bool =
                      f"{resumed}: its {', '.join(hidden)} are its continuation's, not its whole run's, so nothing "
                      "is put on them")
     if hidden or unseen:
-        what = f" ({len(hidden)} learning keys unknown)" if hidden else ""
+        what = f"does not show {len(hidden)} learning keys that may differ" if hidden else "shows no config"
         return Cause("unexplained", rest, (rest - w, rest + w),
-                     f"a log shows no config{what}, so nothing is put on config; its header or ckpt.pt would "
-                     "let the rest be split")
+                     f"a log {what}, so nothing is put on config; its header or ckpt.pt would let the rest be "
+                     "split")
     missed = _missed(diff, steps or [])
     if missed:  # named in the label too: the verdict shows no method
         return Cause(f"unexplained ({', '.join(missed)} differ{'s' if len(missed) == 1 else ''})", rest,

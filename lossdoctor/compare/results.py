@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 from typing import ClassVar, NamedTuple, TypeAlias
 
 ConfigScalar: TypeAlias = bool | int | float | str | None  # a config value as the log showed it
-UNKNOWN_ORIGIN = "unknown: the log shows no config"  # a KeyDiff side of a run without a header
+UNKNOWN_ORIGIN = "unknown: the log does not show it"  # a KeyDiff side of a run without a header or that key
 
 
 @dataclass(frozen=True)

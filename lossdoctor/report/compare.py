@@ -103,7 +103,7 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
         blind = blind and not c.diff
         parts.append(Text(("neither log shows its config: which keys differ is unknown" if blind else
                            f"{len(shown)} config keys differ ({learning} that change learning)")
-                          + (f", {unknown} more are unknown for a run whose log shows no config" if unknown else "")
+                          + (f", {unknown} more are unknown for a run whose log does not show them" if unknown else "")
                           + f"; -v shows {'' if blind else 'them, '}the runs side by side and each cause's method",
                           style="dim"))
     if level(c):
@@ -139,7 +139,7 @@ def _diff(c: Comparison, blind: bool = False) -> RenderableType:
                       d.kind)
     if hidden:  # one row, not one per key: a log without a header hides all of them at once
         shown = f"set or default: {', '.join(d.key for d in hidden)}"
-        unknown = "unknown: the log shows no config header"
+        unknown = "unknown: the log does not show them"
         cells = (unknown, shown) if hidden[0].other is None else (shown, unknown)
         t.add_row(f"{len(hidden)} keys", *cells, "unknown")
     if not c.diff:

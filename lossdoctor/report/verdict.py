@@ -274,7 +274,7 @@ def unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
     hidden = any(UNKNOWN_ORIGIN in (d.origin_other, d.origin_reference) for d in c.diff)
     enough = "is not shown to be enough" if r.may_reach else "is not enough"
     return (f"training longer {enough} to reach {aim(r)} ({r.why}); "
-            + ("a log that shows no config hides what else differs" if hidden else
+            + ("a log that does not show its config keys hides what else differs" if hidden else
                "the config keys the logs show do not say what else differs"))
 
 
