@@ -160,8 +160,7 @@ class Extrapolator:
             raise CannotExtrapolate(f"target step {to} is before the first observed step")
         obs = self._once(("observed",), lambda: self._observe(cur))
         last = obs.points.last
-        limits.check(to, last, self._per_step(last), self.calibration.epochs_limit(last),
-                     self._once(("assumed",), lambda: limits.assumed_data(self.run, self.dataset_tokens)))
+        limits.check(to, last, self._per_step(last), self.calibration.epochs_limit(last), self._basis(last)[1])
         if why := limits.unknown_schedule(self.run) or limits.constant_resume(self.run):
             raise CannotExtrapolate(why)
         peak = obs.schedule.peak(max(to, last) + 1)
@@ -277,7 +276,8 @@ class Extrapolator:
             note = "; ".join(n for n in (notes_mod.scenario_note(p.name, p.weights != w, train is None, overfit, to),
                                          STALLED if stalled and val is None else None, p.caveat) if n) or None
             out.append(Scenario(p.name, p.flags, val, train, note, p.path))
-        notes = list(obs.notes + fits.notes) + notes_mod.fit_notes(self.run, self.calibration, to, last, fits)
+        notes = [*obs.notes, *fits.notes,
+                 *notes_mod.fit_notes(self.run, self.calibration, to, last, fits, obs.schedule)]
         if stalled:  # said instead of "val as if no data repeats"
             notes.append(f"{stalled}: the data likely repeat, and the log does not show "
                          f"{notes_mod.unshown_epochs(self.run)}: val is not extrapolated (--dataset-tokens gives the "
@@ -340,7 +340,11 @@ class Extrapolator:
 
     def _per_step(self, last: int) -> float | None:
         """Epochs of the training data per step (None: the log does not show them)."""
-        return self._once(("epochs",), lambda: limits.epochs_per_step(self.run, last, self.dataset_tokens))
+        return self._basis(last)[0]
+
+    def _basis(self, last: int) -> tuple[float | None, str | None]:
+        """Epochs per step, and the note where they rest on an assumed train split."""
+        return self._once(("epochs",), lambda: limits.epochs_basis(self.run, last, self.dataset_tokens))
 
     def _worth(self, obs: Observed, n: int) -> np.ndarray | None:
         """(n,) what each step's LR area counts for val once the data repeats (repeat.py;

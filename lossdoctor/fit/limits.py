@@ -113,23 +113,23 @@ def epochs_per_step(run: Run, last: int, dataset_tokens: int | None = None) -> f
     """Epochs of the training data per step (the epochs fact over the steps it counts), or
     None where the log does not show the tokens per step or the data's size (nor gives
     `dataset_tokens`, the user's)."""
+    return epochs_basis(run, last, dataset_tokens)[0]
+
+
+def epochs_basis(run: Run, last: int, dataset_tokens: int | None = None) -> tuple[float | None, str | None]:
+    """epochs_per_step, and how they rest on an assumed train split (nanoGPT's standard
+    tiny-shakespeare one, where the log names the dataset but not its size), said with the
+    refusals they set; None where the size is read or given."""
     from ..facts import FACTS, Context
     ctx = Context(run, FACTS, dataset_tokens=dataset_tokens)
     epochs, done = ctx.fact("epochs"), ctx.fact("steps_done")  # nanoGPT's 2,000-step run: 2,001 steps
     steps = done.value if done.known and done.value else last
-    return float(epochs.value) / steps if epochs.known and steps > 0 else None
-
-
-def assumed_data(run: Run, dataset_tokens: int | None = None) -> str | None:
-    """How the epochs rest on an assumed train split (nanoGPT's standard tiny-shakespeare
-    one, where the log names the dataset but not its size), said with the refusals they
-    set; None where the size is read or given."""
-    from ..facts import FACTS, Context
-    data = Context(run, FACTS, dataset_tokens=dataset_tokens).fact("dataset_tokens")
+    per_step = float(epochs.value) / steps if epochs.known and steps > 0 else None
+    data = ctx.fact("dataset_tokens")
     if data.status != "assumed":
-        return None
-    return (f"the epochs assume a train split of {data.value:,} tokens ({data.source}): pass --dataset-tokens "
-            "if yours differs")
+        return per_step, None
+    return per_step, (f"the epochs assume a train split of {data.value:,} tokens ({data.source}): pass "
+                      "--dataset-tokens if yours differs")
 
 
 def misfit(stream: Stream, own: Design, assumed: Sequence[str]) -> None:
@@ -215,7 +215,7 @@ def check(to: int, last: int, per_step: float | None, epochs_limit: float, assum
     """Raise CannotExtrapolate past MAX_HORIZON times the run's `last` step, and
     BeyondEpochs past `epochs_limit` epochs of the data (Calibration.epochs_limit; past it
     no backtest measures the error), naming the farthest step the run supports; `assumed`
-    (assumed_data) follows where the data's size is assumed."""
+    (epochs_basis) follows where the data's size is assumed."""
     tail = f"; {assumed}" if assumed else ""
     if to > MAX_HORIZON * max(last, 1):
         raise CannotExtrapolate(f"step {to:,} is beyond what this run supports ({MAX_HORIZON:g}x its {last:,} "

@@ -98,13 +98,12 @@ def read(run: Run, last: int) -> Schedule:
 LR_SETTINGS = ("learning_rate", "min_lr", "warmup_iters", "decay_lr")  # what a continuation may change
 
 
-def lineage_config(run: Run) -> Config:
+def lineage_config(run: Run, sched: Schedule) -> Config:
     """The run's config with the first process's LR settings where a continuation changed
-    them (Schedule.origin: a decaying run continued at its min_lr): the config whose
-    schedule the run's curve shows, to be compared with a calibration's. The run's own
-    config otherwise."""
-    origin = read(run, last_logged_step(run) or 0).origin
-    if origin is None:
+    them (`sched`.origin, the run's schedule as `read` gives it: a decaying run continued at
+    its min_lr): the config whose schedule the run's curve shows, to be compared with a
+    calibration's. The run's own config otherwise."""
+    if sched.origin is None:
         return run.config
     first = segment_ranges(run, last_logged_step(run) or 0)[0][0]
     return replace(run.config, values={**run.config.values, **{k: first.values[k] for k in LR_SETTINGS

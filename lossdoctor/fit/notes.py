@@ -13,6 +13,7 @@ from . import reference, repeat, shape
 if TYPE_CHECKING:
     from ..run import Run
     from .calibration import Calibration
+    from .lr import Schedule
     from .parts import Fits
     from .results import Overfitting
 
@@ -60,7 +61,7 @@ def warmup_caveat(sched: object, runs: int) -> str | None:
             "(`lossdoctor verify` can train both)")
 
 
-def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits) -> list[str]:
+def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched: Schedule) -> list[str]:
     """What a reader of the prediction at `to` must know: a target inside the run, a config
     off the calibrated one (and the model error it carries), reference runs not joined, a
     curve far from the calibrated shape."""
@@ -68,7 +69,7 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits) -> lis
     if to <= last:
         notes.append(f"step {to} is inside the observed range: the fitted law's value there, a smoothed one"
                      + _logged_near(run, to))
-    config = lr_mod.lineage_config(run)  # a continuation at its min_lr: the first process's LR settings
+    config = lr_mod.lineage_config(run, sched)  # a continuation at its min_lr: the first process's LR settings
     differ = calibration_mod.differences(config)
     unshown = [w.split()[0] for w in calibration_mod.mismatch(config) if w.endswith(" not shown")]
     changed = config is not run.config and not differ and not unshown and calibration_mod.mismatch(run.config)

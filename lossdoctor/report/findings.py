@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.padding import Padding
@@ -69,6 +70,27 @@ def no_findings(d: Diagnosis) -> str:
 def _counts(d: Diagnosis) -> str:
     n = {s: sum(f.severity == s for f in d.findings) for s in ("error", "warning", "info")}
     return ", ".join(f"{v} {k}" for k, v in n.items() if v) or "none"
+
+
+class WideOrLines:
+    """A table on a console at least WIDE columns wide; on a narrower one, a title and the
+    same content as lines (`lines`), where a table would fold its names or numbers."""
+
+    WIDE = 80
+    TITLE = ""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if options.max_width >= self.WIDE:
+            yield self.table()
+            return
+        yield Text(self.TITLE, style="italic")
+        yield from self.lines()
+
+    def table(self) -> Table:
+        raise NotImplementedError
+
+    def lines(self) -> Iterator[RenderableType]:
+        raise NotImplementedError
 
 
 def hanging(label: Text | str, text: RenderableType) -> RenderableType:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -16,7 +17,7 @@ from ..config import DEFAULT, Config
 from ..diagnose import Diagnosis
 from ..facts import Fact, Facts
 from ..run import Run
-from .findings import bullets, hanging, render_diagnosis
+from .findings import WideOrLines, bullets, hanging, render_diagnosis
 from .names import title_names
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -167,27 +168,24 @@ def _facts_table(facts: Facts) -> RenderableType:
     return _Facts(facts)
 
 
-class _Facts:
+class _Facts(WideOrLines):
     """The derived facts as a table of fact, value, how and source; on a console too narrow
     for the four side by side (a name or a formula would be cut), each fact as a line of
     name, value and how, its source indented under it."""
 
     WIDE = 100  # columns the table needs for the longest names and the formulas beside them
+    TITLE = "Derived facts"
 
     def __init__(self, facts: Facts) -> None:
         self.facts = facts
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        if options.max_width >= self.WIDE:
-            yield self._table()
-            return
-        yield Text("Derived facts", style="italic")
+    def lines(self) -> Iterator[RenderableType]:
         for name, f in self.facts.items():
             yield Text.assemble((name, "bold"), "  ", format_fact(f), "  ", (f"({f.status})", "dim"))
             yield hanging("    ", Text(_note(f)))
 
-    def _table(self) -> Table:
-        t = Table(title="Derived facts", title_justify="left", show_edge=False, pad_edge=False)
+    def table(self) -> Table:
+        t = Table(title=self.TITLE, title_justify="left", show_edge=False, pad_edge=False)
         t.add_column("fact", overflow="fold")
         t.add_column("value", justify="right", overflow="fold")
         t.add_column("how", overflow="fold")

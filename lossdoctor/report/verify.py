@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
-from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from ..verify.results import ExperimentResult, VerifyReport
 from ..verify.stats import ArmStats, NoiseFloor, Verification
-from .findings import hanging
+from .findings import WideOrLines, hanging
 from .json_report import clean
 
 SCHEMA_VERSION = 1
@@ -79,20 +80,17 @@ def render(report: VerifyReport) -> RenderableType:
     return Group(*parts)
 
 
-class _Verdicts:
+class _Verdicts(WideOrLines):
     """The verdicts as a table of experiment, baseline, treatment, effect and verdict; on a
     console too narrow for the five side by side, each experiment as a block of lines."""
 
     WIDE = 72  # columns the table needs without folding a number or a verdict
+    TITLE = "lossdoctor verify"
 
     def __init__(self, report: VerifyReport) -> None:
         self.report = report
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        if options.max_width >= self.WIDE:
-            yield self._table()
-            return
-        yield Text("lossdoctor verify", style="italic")
+    def lines(self) -> Iterator[RenderableType]:
         for e in self.report.experiments:
             v = e.verification
             yield Text.assemble((e.id, "bold"), "  ", (v.verdict, STYLE.get(v.verdict, "")))
@@ -102,8 +100,8 @@ class _Verdicts:
                                                             f", p = {_p_text(v)} (one-sided)")
             yield hanging(f"  {'effect':10s}", Text(effect))
 
-    def _table(self) -> Table:
-        table = Table(title="lossdoctor verify", title_justify="left", show_lines=True)
+    def table(self) -> Table:
+        table = Table(title=self.TITLE, title_justify="left", show_lines=True)
         table.add_column("experiment", overflow="fold")
         for col in ("baseline", "treatment", "effect, 95% CI, p"):
             table.add_column(col, overflow="fold")
