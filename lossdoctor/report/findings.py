@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -72,7 +73,7 @@ def _counts(d: Diagnosis) -> str:
     return ", ".join(f"{v} {k}" for k, v in n.items() if v) or "none"
 
 
-class WideOrLines:
+class WideOrLines(ABC):
     """A table on a console at least WIDE columns wide; on a narrower one, a title and the
     same content as lines (`lines`), where a table would fold its names or numbers."""
 
@@ -86,11 +87,13 @@ class WideOrLines:
         yield Text(self.TITLE, style="italic")
         yield from self.lines()
 
+    @abstractmethod
     def table(self) -> Table:
-        raise NotImplementedError
+        """The content as one table."""
 
+    @abstractmethod
     def lines(self) -> Iterator[RenderableType]:
-        raise NotImplementedError
+        """The content as lines, under the title."""
 
 
 def hanging(label: Text | str, text: RenderableType) -> RenderableType:
