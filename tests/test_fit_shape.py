@@ -49,3 +49,18 @@ def test_fit_under_the_prior_predicts_a_longer_run():
     wrong = shape.ShapePrior(tuple(np.array(prior.mean) + [1.0, 0.0, 0.0]), prior.cov, 0.1, "wrong")
     bad = shape.fit([shape.Segment(short.steps, short.y, short.sigma, short.eta)], wrong)
     assert bad.chi2_min / bad.dof > 25 * post.chi2_min / post.dof
+
+
+def test_a_prior_at_the_memory_bound_samples_no_lam_of_one():
+    # a prior calibrated at lam's bound with a wide sd: a sample at lam = 1.0 in floating
+    # point made S2 divide by zero and every prediction NaN
+    prior = shape.ShapePrior((float(np.log(0.1)), float(np.log(1e-4)), float(np.log(1e-3))),
+                             ((0.01, 0, 0), (0, 400.0, 0), (0, 0, 0.01)), 0.1, "at the bound")
+    shapes = shape.samples(prior)
+    assert shapes.lam.max() <= 0.9999 + 1e-12 and shapes.lam.min() >= 0.5
+    rng = np.random.default_rng(3)
+    short = run(1500, rng)
+    post = shape.fit([shape.Segment(short.steps, short.y, short.sigma, short.eta)], prior)
+    lr = lr_at(np.arange(4001), learning_rate=1e-3, warmup_iters=100, lr_decay_iters=4000, min_lr=1e-4)
+    mean, between, within = post.predict(shape.eta(lr, 100), np.array([4000]))
+    assert np.isfinite(mean).all() and np.isfinite(between).all() and np.isfinite(within).all()

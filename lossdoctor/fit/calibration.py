@@ -47,7 +47,8 @@ START_FRACTION = 0.1  # points from this fraction of each run on, in calibration
 ENSEMBLE_EPOCHS = 4.0
 ALONE_EPOCHS = 7.7
 # log alpha in [0.01, 2], log(1 - lam) for lam in [0.5, 0.9999], log r in [1e-7, 0.1]
-THETA_BOUNDS = ([math.log(0.01), math.log(1e-4), math.log(1e-7)], [math.log(2.0), math.log(0.5), math.log(0.1)])
+THETA_BOUNDS = ([math.log(0.01), shape.LOG_ONE_MINUS_LAM[0], math.log(1e-7)],
+                [math.log(2.0), shape.LOG_ONE_MINUS_LAM[1], math.log(0.1)])
 
 
 # the calibration runs' config (lossdoctor/configs/shakespeare_char_cpu.yaml), the keys that

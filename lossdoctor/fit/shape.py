@@ -34,6 +34,7 @@ from .areas import Annealing, Eta
 
 N_SAMPLES = 192
 PROPOSAL_WIDEN = 2.0  # proposal sd / prior sd
+LOG_ONE_MINUS_LAM = (math.log(1e-4), math.log(0.5))  # the bounds of log(1 - lam), in calibration and samples
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ def sample(prior: ShapePrior, n: int = N_SAMPLES, seed: int = 0) -> tuple[np.nda
     rng = np.random.default_rng(seed)
     mean, cov = np.array(prior.mean), np.array(prior.cov)
     thetas = rng.multivariate_normal(mean, cov * PROPOSAL_WIDEN ** 2, size=n)
-    thetas[:, 1] = np.minimum(thetas[:, 1], math.log(0.5))  # lam >= 0.5
+    thetas[:, 1] = np.clip(thetas[:, 1], *LOG_ONE_MINUS_LAM)  # lam in [0.5, 0.9999]: at 1, S2 divides by 0
     inv = np.linalg.inv(cov)
     d = thetas - mean
     q = np.einsum("ki,ij,kj->k", d, inv, d)
