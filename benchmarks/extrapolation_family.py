@@ -39,7 +39,9 @@ coverage of the 80% intervals, and the naive power law's median and worst |error
 the resume bumps; each of the ensemble's two laws alone, on val and train, for the reruns
 off the grid and the grid's at 2.5x; how the error off the grid follows the val the log
 ends at; two one-parameter changes to how the law counts the schedule (family_annealing.py);
-the grid's seed-to-seed spread; and the model error fitted over every grid config.
+the law's ceiling on the grid (each config with shape priors calibrated on all of its own
+runs, in sample); the grid's seed-to-seed spread; and the model error fitted over every
+grid config.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ from family_laws import (
     report_backtests,
     report_laws,
     report_nearest,
+    report_own_shape,
     report_repeat,
     seed_spread,
     unlimited_epochs,
@@ -337,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     report_nearest(cases)
     report_alone_by_start(cases)
     report_acceleration(cases)
+    report_own_shape(cases)
     report_annealing_variants(cases)
     alone_runs = sorted({c.short for c in cases if c.source != "nanoGPT" and c.short.endswith("-2000")})
     worst, where = largest_backtest_ratio([os.path.join(r, "train.log") if os.path.isdir(r) else r

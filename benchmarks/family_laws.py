@@ -341,3 +341,45 @@ def report_acceleration(cases: list[Case]) -> None:
     e = np.abs(errs)
     print(f"\nno law, the run's own val slope per doubling times the other configs' median acceleration, on the "
           f"grid's {len(sel)} 2.5x reruns: median {np.median(e):.3f}, worst {e.max():.3f}, mean {np.mean(errs):+.3f}")
+
+
+def _curve(path: str, stream: str) -> tuple[object, np.ndarray]:
+    """A log's points of one stream (from calibration.START_FRACTION of it on, as the
+    extrapolation takes them) and its per-step eta, as calibration.calibrate takes them."""
+    import lossdoctor
+    from lossdoctor.fit import calibration, lr
+    from lossdoctor.fit import points as pts
+    run = lossdoctor.load(path)
+    cur = pts.curves(run)
+    sched = lr.read(run, cur.last)
+    e = sched.eta(sched.peak(cur.last + 1))
+    p = pts.collect(run, cur, sched.warmup, calibration.START_FRACTION)
+    stream_points = p.val if stream == "val" else p.train
+    return calibration.CurveData(os.path.basename(path), np.concatenate([e, e[-1:]]), *stream_points), e
+
+
+def report_own_shape(cases: list[Case]) -> None:
+    """The law's ceiling on the grid: each grid family (config and dataset) predicted with
+    shape priors calibrated on every one of its own reruns (calibration.calibrate, as the
+    README CPU config's priors are made), the runs it is predicted to included. In sample
+    on purpose: no choice of prior per config, from its features or from its nearest
+    neighbours, can do better than its own, so this bounds what any of them would give."""
+    import lossdoctor
+    from lossdoctor.fit import Calibration, Extrapolator, calibration
+    sel = [c for c in cases if c.source == "grid" and c.scenario == "rerun"]
+    errs: dict[float, list[float]] = {}
+    for fam in sorted({c.family for c in sel}):
+        mine = sorted({c.short for c in sel if c.family == fam} | {c.longer for c in sel if c.family == fam})
+        logs = [os.path.join(m, "train.log") for m in mine]
+        priors = [calibration.calibrate([_curve(p, st)[0] for p in logs], fam)[0] for st in ("val", "train")]
+        cal = Calibration(priors[0], priors[1], calibration.START_FRACTION, 0.0, 0.0, fam)
+        for c in (c for c in sel if c.family == fam):
+            x = Extrapolator(lossdoctor.load(c.short), calibration=cal).extrapolate(c.to, scenarios=("rerun",))
+            v = x.scenarios[0].val
+            assert v is not None
+            errs.setdefault(c.ratio, []).append(v.mean - c.truth)
+    print("\nthe law's ceiling: each grid family predicted with shape priors calibrated on all of its own reruns, "
+          "the truths' runs included (in sample; median |error|, worst, mean error)")
+    for ratio, e in sorted(errs.items()):
+        a = np.abs(e)
+        print(f"rerun {ratio:g}x (n={len(e)}): {np.median(a):.4f}, {a.max():.4f}, {np.mean(e):+.4f}")
