@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from family_annealing import report_annealing_variants
+from family_ceiling import report_own_shape
 from family_laws import (
     alone_error,
     largest_backtest_ratio,
@@ -67,7 +68,6 @@ from family_laws import (
     report_backtests,
     report_laws,
     report_nearest,
-    report_own_shape,
     report_repeat,
     seed_spread,
     unlimited_epochs,

@@ -64,3 +64,21 @@ def test_a_prior_at_the_memory_bound_samples_no_lam_of_one():
     lr = lr_at(np.arange(4001), learning_rate=1e-3, warmup_iters=100, lr_decay_iters=4000, min_lr=1e-4)
     mean, between, within = post.predict(shape.eta(lr, 100), np.array([4000]))
     assert np.isfinite(mean).all() and np.isfinite(between).all() and np.isfinite(within).all()
+
+
+def test_calibration_through_the_origin():
+    # runs of a law with no floor: calibrated through L0 = 0 (as the calibrated law alone
+    # is fitted), the shape is recovered and L0 is 0 exactly; with L0 free a floor is fitted
+    rng = np.random.default_rng(4)
+    saved = TRUE["L0"]
+    TRUE["L0"] = 0.0
+    try:
+        runs = [run(t, rng) for t in (1000, 2000, 4000)]
+    finally:
+        TRUE["L0"] = saved
+    prior, info = calibration.calibrate(runs, "synthetic", origin=True)
+    alpha, _, _ = shape.from_theta(np.array(prior.mean))
+    assert info["L0"] == 0.0 and abs(alpha - TRUE["alpha"]) < 0.05 and info["reduced_chi2"] < 2.0
+    shifted = [calibration.CurveData(r.name, r.eta, r.steps, r.y + 0.5, r.sigma) for r in runs]
+    assert calibration.calibrate(shifted, "synthetic", origin=True)[1]["reduced_chi2"] > 4
+    assert calibration.calibrate(shifted, "synthetic")[1]["L0"] > 0.3

@@ -128,40 +128,43 @@ class CurveData:
     sigma: np.ndarray
 
 
-def joint_chi2(theta: np.ndarray, runs: Sequence[CurveData]) -> tuple[float, np.ndarray, np.ndarray]:
-    """chi2 of one shape and one (L0, A) over all runs: (chi2, coef, weighted residuals)."""
+def joint_chi2(theta: np.ndarray, runs: Sequence[CurveData], origin: bool = False
+               ) -> tuple[float, np.ndarray, np.ndarray]:
+    """chi2 of one shape and one (L0, A) over all runs (`origin`: L0 = 0): (chi2, coef,
+    weighted residuals)."""
     u = shape.u_segments(theta, [(c.steps, c.eta) for c in runs])
     y = np.concatenate([c.y for c in runs])
     w = 1.0 / np.concatenate([c.sigma for c in runs])
-    coefs, _, chi2 = shape.lines(u[None, :], y, w)
+    coefs, _, chi2 = (shape.through_origin if origin else shape.lines)(u[None, :], y, w)
     coef = coefs[0]
     return float(chi2[0]), coef, (coef[0] + coef[1] * u - y) * w
 
 
-def calibrate(runs: Sequence[CurveData], source: str, start_fraction: float = START_FRACTION
-              ) -> tuple[ShapePrior, dict[str, float]]:
+def calibrate(runs: Sequence[CurveData], source: str, start_fraction: float = START_FRACTION,
+              origin: bool = False) -> tuple[ShapePrior, dict[str, float]]:
     """The joint fit's shape and its covariance; also (L0, A) and the reduced chi2. The
-    runs' points are from `start_fraction` of each run on."""
+    runs' points are from `start_fraction` of each run on; `origin`: the fit goes through
+    L0 = 0, as the calibrated law alone does (Calibration.alone)."""
     from scipy.optimize import least_squares
     best: tuple[float, np.ndarray] | None = None
     for a in np.geomspace(0.03, 1.0, 16):  # grid, then polish from the best few
         for lam in (0.99, 0.995, 0.998, 0.999, 0.9995):
             for r in np.geomspace(1e-6, 1e-2, 9):
                 t = shape.to_theta(float(a), lam, float(r))
-                c2 = joint_chi2(t, runs)[0]
+                c2 = joint_chi2(t, runs, origin)[0]
                 if best is None or c2 < best[0]:
                     best = (c2, t)
     assert best is not None
 
     def residuals(t: np.ndarray) -> np.ndarray:
-        return joint_chi2(t, runs)[2]
+        return joint_chi2(t, runs, origin)[2]
 
     res = least_squares(residuals, best[1], bounds=THETA_BOUNDS)
-    theta = res.x if joint_chi2(res.x, runs)[0] <= best[0] else best[1]
-    chi2, coef, resid = joint_chi2(theta, runs)
-    dof = max(len(resid) - 5, 1)
+    theta = res.x if joint_chi2(res.x, runs, origin)[0] <= best[0] else best[1]
+    chi2, coef, resid = joint_chi2(theta, runs, origin)
+    dof = max(len(resid) - (4 if origin else 5), 1)
     red = max(1.0, chi2 / dof)
-    h = _hessian(lambda t: joint_chi2(t, runs)[0], theta)
+    h = _hessian(lambda t: joint_chi2(t, runs, origin)[0], theta)
     cov = np.linalg.pinv(h / 2.0) * red
     mean = (float(theta[0]), float(theta[1]), float(theta[2]))
     rows = tuple((float(row[0]), float(row[1]), float(row[2])) for row in cov)

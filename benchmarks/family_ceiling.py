@@ -1,0 +1,120 @@
+"""Helper of benchmarks/extrapolation_family.py: the law's ceiling on the calibration
+grid, each config with shape priors calibrated on its own runs (in sample), and out of
+sample with the other configs' spread of shapes as its prior."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from extrapolation_family import Case
+
+    from lossdoctor.fit import Calibration
+    from lossdoctor.fit.shape import ShapePrior
+
+
+def _curve(path: str, stream: str) -> tuple[object, np.ndarray]:
+    """A log's points of one stream (from calibration.START_FRACTION of it on, as the
+    extrapolation takes them) and its per-step eta, as calibration.calibrate takes them."""
+    import lossdoctor
+    from lossdoctor.fit import calibration, lr
+    from lossdoctor.fit import points as pts
+    run = lossdoctor.load(path)
+    cur = pts.curves(run)
+    sched = lr.read(run, cur.last)
+    e = sched.eta(sched.peak(cur.last + 1))
+    p = pts.collect(run, cur, sched.warmup, calibration.START_FRACTION)
+    stream_points = p.val if stream == "val" else p.train
+    return calibration.CurveData(os.path.basename(path), np.concatenate([e, e[-1:]]), *stream_points), e
+
+
+def _own_priors(cases: list[Case], origin: bool) -> tuple[dict[str, tuple[ShapePrior, ShapePrior]],
+                                                          dict[str, float]]:
+    """Each grid family's (val, train) shape priors, calibrated on all of its reruns
+    (`origin`: through L0 = 0), and the reduced chi2 of its val calibration."""
+    from lossdoctor.fit import calibration
+    out, chi2 = {}, {}
+    for fam in sorted({c.family for c in cases}):
+        mine = sorted({c.short for c in cases if c.family == fam} | {c.longer for c in cases if c.family == fam})
+        logs = [os.path.join(m, "train.log") for m in mine]
+        (val, info), (train, _) = (calibration.calibrate([_curve(p, st)[0] for p in logs], fam, origin=origin)
+                                   for st in ("val", "train"))
+        out[fam], chi2[fam] = (val, train), info["reduced_chi2"]
+    return out, chi2
+
+
+def _population(priors: list[ShapePrior]) -> ShapePrior:
+    """The spread of shapes over configs: the mean and covariance of their priors' means."""
+    from lossdoctor.fit import calibration
+    from lossdoctor.fit.shape import ShapePrior
+    x = np.array([p.mean for p in priors])  # (configs, 3)
+    cov = np.cov(x.T) + np.eye(3) * 1e-4  # a floor: two configs alike leave no direction at 0
+    return ShapePrior((float(x[:, 0].mean()), float(x[:, 1].mean()), float(x[:, 2].mean())),
+                      tuple((float(r[0]), float(r[1]), float(r[2])) for r in cov), calibration.START_FRACTION,
+                      "the other configs' shapes")
+
+
+def _grid_errors(cases: list[Case], cal_for: Callable[[Case], Calibration]) -> dict[float, list[float]]:
+    """Each case's val error, by ratio, with the calibration `cal_for` gives it."""
+    import lossdoctor
+    from lossdoctor.fit import Extrapolator
+    errs: dict[float, list[float]] = {}
+    for c in cases:
+        x = Extrapolator(lossdoctor.load(c.short), calibration=cal_for(c)).extrapolate(c.to, scenarios=("rerun",))
+        v = x.scenarios[0].val
+        assert v is not None
+        errs.setdefault(c.ratio, []).append(v.mean - c.truth)
+    return errs
+
+
+def report_own_shape(cases: list[Case]) -> None:
+    """The law's ceiling on the grid: each grid family (config and dataset) predicted with
+    shape priors calibrated on every one of its own reruns (calibration.calibrate, as the
+    README CPU config's are made), the runs it is predicted to included: with L0 fitted
+    (the ensemble, as shipped below 2000 steps), and through L0 = 0 (priors and fit, as the
+    calibrated law alone). In sample on purpose: a prior chosen per config, from its
+    features or its nearest neighbours, is hardly better than its own. Then the same law
+    through L0 = 0 out of sample: the prior of a config left out is the spread of the
+    other configs' shapes (and the README CPU config's prior), and the run's own points
+    must find its shape in it."""
+    from lossdoctor.fit import Calibration, calibration
+    sel = [c for c in cases if c.source == "grid" and c.scenario == "rerun"]
+    free, origin, chi2 = _own_priors(sel, False)[0], *_own_priors(sel, True)
+    readme = (calibration.VAL_PRIOR, calibration.TRAIN_PRIOR)
+
+    def own(priors: dict[str, tuple[ShapePrior, ShapePrior]], alone_from: int | None) -> Callable[[Case], Calibration]:
+        return lambda c: Calibration(*priors[c.family], calibration.START_FRACTION, 0.0, 0.0, c.family, alone_from)
+
+    def others(c: Case) -> Calibration:
+        rest = [p for fam, p in origin.items() if not fam.startswith(f"{c.config}-")] + [readme]
+        return Calibration(_population([p[0] for p in rest]), _population([p[1] for p in rest]),
+                           calibration.START_FRACTION, 0.0, 0.0, f"without {c.config}", 0)
+
+    print("\nthe law's ceiling: each grid family predicted with shape priors calibrated on all of its own reruns, "
+          "the truths' runs included (in sample); then through L0 = 0 with the other configs' shapes as the prior "
+          "(leave one config out). Per ratio: median |error|, worst, mean error")
+    for label, cal_for in (("own priors, L0 fitted (as shipped below 2000 steps)", own(free, None)),
+                           ("own priors through L0 = 0, the law alone", own(origin, 0)),
+                           ("the other configs' shapes, through L0 = 0", others)):
+        errs = _grid_errors(sel, cal_for)
+        print(label + ": " + "; ".join(
+            f"{ratio:g}x {np.median(np.abs(e)):.3f}, {np.max(np.abs(e)):.3f}, {np.mean(e):+.3f}"
+            for ratio, e in sorted(errs.items())))
+    for label, fams in (("the grid's Shakespeare families", [f for f in origin if f.endswith("-shakespeare")]),
+                        ("its pycode families", [f for f in origin if not f.endswith("-shakespeare")])):
+        print(f"the val exponent alpha, calibrated through L0 = 0, of {label}: "
+              + ", ".join(f"{fam.split('-')[0]} {math.exp(origin[fam][0].mean[0]):.3f}" for fam in fams)
+              + f"; reduced chi2 {min(chi2[f] for f in fams):.1f} to {max(chi2[f] for f in fams):.1f}")
+    off = [c for c in cases if c.source in ("long", "held-out", "repetition") and c.scenario == "rerun"]
+    fits = [calibration.calibrate([_curve(os.path.join(p, "train.log"), "val")[0] for p in (c.short, c.longer)],
+                                  c.config, origin=True) for c in off]
+    print("of the long, held-out and repetition configs (their two reruns each): "
+          + ", ".join(f"{c.config} {math.exp(p.mean[0]):.3f}" for c, (p, _) in zip(off, fits, strict=True))
+          + f"; reduced chi2 {min(i['reduced_chi2'] for _, i in fits):.1f} to "
+          f"{max(i['reduced_chi2'] for _, i in fits):.1f}; the README CPU config's prior "
+          f"{math.exp(readme[0].mean[0]):.3f}")
