@@ -575,3 +575,27 @@ def test_an_extrapolation_target_that_does_not_apply_is_not_computed(tmp_path):
     [rule] = load_rule_file(str(tmp_path / "r.yaml"), FACTS)
     effect = check(rule, {"max_iters": 10}).expected_effect
     assert effect.value is None and effect.note == "this run shows nothing to base it on"
+
+
+def test_a_resumed_run_is_told_a_fresh_run_where_a_resume_would_ignore_the_flags():
+    from lossdoctor.diagnose import check
+    # a resume keeps the checkpoint's shape and is past the warmup: those flags need a fresh run
+    warm = BUILTIN.get("LD703")
+    case = {"warmup_iters": 100, "max_iters": 300, "steps_done": 301, "decay_lr": True, "warmup_fraction": 1 / 3,
+            "final_val": 2.8}
+    assert check(warm, case).flags == "--warmup_iters=6"
+    resumed = check(warm, {**case, "init_from": "resume"})
+    assert resumed.flags == "--init_from=scratch --warmup_iters=6"
+    assert "never reaches a new warmup_iters" in resumed.advice
+    # a longer schedule: the effect is a fresh rerun's, and so are the flags
+    longer = BUILTIN.get("LD101")
+    falling = {"val_slope": -0.07, "val_slope_z": -4.1, "n_tail_evals": 6, "best_val": 1.78, "best_val_frac": 1.0,
+               "steps_done": 5000, "final_step": 5000, "best_val_step": 5000, "decay_lr": True}
+    assert check(longer, {**falling, "init_from": "scratch"}).flags == "--max_iters=12500 --lr_decay_iters=12500"
+    assert check(longer, {**falling, "init_from": "resume"}).flags == \
+        "--init_from=scratch --max_iters=12500 --lr_decay_iters=12500"
+    # at a constant LR a resume goes on along the same curve: no fresh run asked for
+    assert check(longer, {**falling, "init_from": "resume", "decay_lr": False}).flags == "--max_iters=12500"
+    # flags a resume takes (the LR from the resumed step on, the evals) are left as they are
+    assert check(BUILTIN.get("LD1001"), {"eval_iters": 20, "eval_se": 0.02, "init_from": "resume"}).flags == \
+        "--eval_iters=200"

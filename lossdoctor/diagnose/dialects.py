@@ -50,7 +50,7 @@ CONSTANTS: dict[str, tuple[str, dict[str, str]]] = {
     "modded-nanogpt": ("its Hyperparameters", {"max_iters": "num_iterations", "lr_decay_iters": IMPLIED,
                                                "eval_interval": "val_loss_every"}),
 }
-VALUES = {("llmc", "init_from", "resume"): "1",  # llm.c's -y takes 1 for resume
+VALUES = {("llmc", "init_from", "resume"): "1", ("llmc", "init_from", "scratch"): "0",  # llm.c's -y: 1 resumes
           # the best-val model at the end (always_save_checkpoint=False), or the last (True)
           ("hf", "always_save_checkpoint", "False"): "True --metric_for_best_model {val_name}",
           ("hf", "always_save_checkpoint", "True"): "False"}

@@ -23,7 +23,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..facts import Facts
-from ..nanogpt import configurator_value
+from ..nanogpt import SHAPE_KEYS, configurator_value
 from ..run import Run
 from .expr import EvalError, Failed, Missing, evaluate
 from .ranking import rank
@@ -198,7 +198,8 @@ def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
                 return NotApplicable(rule.id, f"cannot write its flags: {e}")
             flags, advice_note = _not_already(flags, values, facts, trainer)
             flags, unused = _schedule_unused(flags, values)
-            advice_note = " ".join(n for n in (advice_note, unused) if n) or None
+            flags, fresh = _fresh_run(flags, values)
+            advice_note = " ".join(n for n in (advice_note, unused, fresh) if n) or None
     evidence = {}
     for name in rule.facts_used:
         f = facts[name] if facts is not None and name in facts else None
@@ -266,6 +267,27 @@ def _schedule_unused(flags: str, values: Mapping[str, Any]) -> tuple[str, str | 
     keep = [w for w in words if w not in dropped]
     return " ".join(keep), (f"(not {', '.join(dropped)}: the run has decay_lr=False, a constant LR, and train.py "
                             "ignores the schedule's keys; add --decay_lr=True for a decaying one)")
+
+
+def _fresh_run(flags: str, values: Mapping[str, Any]) -> tuple[str, str | None]:
+    """`flags` with --init_from=scratch first where the run's last process resumed
+    (init_from='resume') and the flags change what a resume would not (train.py takes the
+    model's shape from the checkpoint; a resume past the warmup never reaches it), or the
+    LR schedule's length (a resume with a new lr_decay_iters puts the LR back up the
+    cosine); and a note saying why, or None. Added to the resuming command, the flags
+    would otherwise do nothing, or not what their effect was computed for."""
+    words = flags.split()
+    keys = [w[2:].split("=", 1)[0] for w in words]
+    if values.get("init_from") != "resume" or not words or "init_from" in keys:
+        return flags, None
+    shape = [k for k in keys if k in SHAPE_KEYS]
+    why = [f"a resume keeps the checkpoint's {', '.join(shape)}" if shape else "",
+           "a resume past the warmup never reaches a new warmup_iters" if "warmup_iters" in keys else ""]
+    if not any(why) and "lr_decay_iters" not in keys:
+        return flags, None
+    return " ".join(["--init_from=scratch", *words]), ("(--init_from=scratch: the log's last process resumed, and "
+                                                      + ("; ".join(w for w in why if w) or "these flags are a fresh "
+                                                         "run's") + ")")
 
 
 def same_value(have: Any, want: Any) -> bool:
