@@ -320,7 +320,8 @@ def test_the_labels_cover_every_fixture_run():
 def test_a_finding_whose_flags_need_an_unknown_value_still_fires_and_says_why():
     rule = BUILTIN.get("LD502-generalization-gap")
     f = check_rule(rule, {"overfit_ratio": 1.7, "final_val": 1.7, "final_train": 0.62, "epochs": 80.0,
-                          "gap_growth": 0.3, "gap_growth_z": 9.0, "val_slope": 0.1, "val_slope_z": 4.0})
+                          "gap_growth": 0.3, "gap_growth_z": 9.0, "val_slope": 0.1, "val_slope_z": 4.0,
+                          "best_val_frac": 0.5})
     assert f.flags == "" and "no flags: needs dropout" in f.advice
 
 
