@@ -970,3 +970,25 @@ def test_a_continuation_at_its_min_lr_is_judged_on_its_first_schedule(tmp_path):
     assert not any("this run differs in" in n for n in notes)
     assert any("its last process changed its LR settings" in n and "model error measured on other configs" in n
                for n in notes)
+
+
+def test_a_continuation_goes_on_from_the_step_its_checkpoint_holds(tmp_path):
+    from lossdoctor.fit import points, scenarios
+    # always_save_checkpoint=False: the last save, at the best val (step 1800), not the last step (2000)
+    log = FIXTURES / "diagnosis" / "small_overfit" / "train.log"
+    run = lossdoctor.load(str(log))
+    assert scenarios.resume_step(run, points.curves(run)) == (1800, "its last checkpoint save is at step 1,800")
+    x = Extrapolator(run).extrapolate(4000)
+    by = {s.name: s for s in x.scenarios}
+    for name in ("resume", "constant"):
+        assert by[name].note.startswith("goes on from step 1,800, not 2,000 (its last checkpoint save")
+    assert by["rerun"].note is None or "1,800" not in by["rerun"].note
+    # no save printed: nanoGPT's rule, saved only when val improves, gives the same step
+    quiet = tmp_path / "quiet.log"
+    quiet.write_text("".join(x for x in log.read_text().splitlines(True) if not x.startswith("saving checkpoint")))
+    run = lossdoctor.load(str(quiet))
+    step, why = scenarios.resume_step(run, points.curves(run))
+    assert step == 1800 and why.startswith("always_save_checkpoint=False")
+    # a run whose last save is at its last step goes on from there, and says nothing
+    run = lossdoctor.load(str(FIXTURES / "lossdoctor_train" / "readme_cpu_2000"))
+    assert scenarios.resume_step(run, points.curves(run)) == (points.curves(run).last, None)

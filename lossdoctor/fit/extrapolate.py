@@ -229,10 +229,12 @@ class Extrapolator:
                  to: int) -> Predicted:
         """4. one scenario: its schedule, and each law's prediction under it."""
         last, w = obs.points.last, fits.backtest.weights
+        start, why = (self._once(("resume step",), lambda: scenarios_mod.resume_step(self.run, obs.points.curves))
+                      if name in ("resume", "constant") else (last, None))  # where a continuation goes on from
         if name == "observed":
             flags, feats = "", fits.own.features
         else:
-            rate, flags = scenarios_mod.lr(name, sched, obs.schedule, last, to,
+            rate, flags = scenarios_mod.lr(name, sched, obs.schedule, start, to,
                                            self.run.config.trusted("init_from") == "resume")
             # a fresh run's own warmup counts at the peak as the run's did (Tissue et al.), not as a re-warm
             e = shape.eta(rate, max(obs.schedule.warmup, shape.ramp(rate)) if name == "custom" else obs.schedule.warmup)
@@ -241,7 +243,8 @@ class Extrapolator:
                 w = LawWeights(1.0, 0.0)  # the free law's annealing is not fitted that far
         target = np.array([to])
         train = streams.laws_at(fits.train, feats.at("train", target))
-        caveat = notes_mod.warmup_caveat(sched, obs.schedule.warmup) if name == "custom" else None  # the lineage's
+        caveat = notes_mod.warmup_caveat(sched, obs.schedule.warmup) if name == "custom" else (  # the lineage's
+            f"goes on from step {start:,}, not {last:,} ({why}): the steps after it are trained again" if why else None)
         if fits.val is None:
             return Predicted(name, flags, train, None, None, feats, w, caveat)
         val = streams.laws_at(fits.val, feats.at("val", target))

@@ -10,8 +10,9 @@ from typing import Any, Union
 
 import numpy as np
 
+from ..run import Run
 from .lr import LR_SETTINGS, GetLr, Schedule
-from .points import CannotExtrapolate
+from .points import CannotExtrapolate, Curves
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,29 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
         return sched[:to + 1], (f"{fresh}--max_iters={to} (per-step LRs from the schedule given; no nanoGPT flag "
                                 "sets them)")
     raise CannotExtrapolate(f"unknown scenario {name!r}")
+
+
+def resume_step(run: Run, cur: Curves) -> tuple[int, str | None]:
+    """The step `resume` and `constant` go on from: what a resume would load, where the
+    run shows it is not its last step (`cur.last`): the step of a ckpt.pt given with the
+    log, else of the last save its last process printed, else, with always_save_checkpoint
+    False, of its best val after step 0 (train.py then saves only when val improves); and
+    why, or None where that is the last step."""
+    last = cur.last
+    ck = run.checkpoint
+    if ck is not None and ck.iter_num is not None:
+        return (ck.iter_num, f"the checkpoint given holds step {ck.iter_num:,}") if ck.iter_num < last else (last, None)
+    start = run.segments[-1].first_line if run.segments else 0
+    saves = [e.step for e in run.events if e.kind == "checkpoint_saved" and e.step is not None
+             and e.line is not None and e.line >= start]
+    if saves:
+        return (saves[-1], f"its last checkpoint save is at step {saves[-1]:,}") if saves[-1] < last else (last, None)
+    later = cur.ev_step > 0
+    if run.config.trusted("always_save_checkpoint") is False and later.any():
+        best = int(cur.ev_step[later][int(np.argmin(cur.ev_val[later]))])
+        if best < last:
+            return best, (f"always_save_checkpoint=False: its checkpoint holds the best val's step, {best:,}")
+    return last, None
 
 
 def _restore(origin: GetLr, last: GetLr) -> str:
