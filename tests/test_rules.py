@@ -249,7 +249,7 @@ def test_rules_subcommands(tmp_path, monkeypatch):
     code, out, _ = run_cli("rules", "show", "LD1301", "--width", "120")
     assert code == 0 and "nullcontext" in out
     code, out, _ = run_cli("rules", "show", "LD101", "--width", "80")
-    assert "let      new_iters = max(" in out and "explains" not in out
+    assert "let      longer = max(" in out and "explains" not in out
     # the why's YAML line breaks are joined: each paragraph wraps only at the panel's edge
     body = [line.strip("│ ") for line in out.splitlines()]
     assert "A run whose val loss is still going down when it stops has not converged:" in body
@@ -600,3 +600,16 @@ def test_a_resumed_run_is_told_a_fresh_run_where_a_resume_would_ignore_the_flags
     # flags a resume takes (the LR from the resumed step on, the evals) are left as they are
     assert check(BUILTIN.get("LD1001"), {"eval_iters": 20, "eval_se": 0.02, "init_from": "resume"}).flags == \
         "--eval_iters=200"
+
+
+def test_train_longer_stops_at_the_epochs_ld503_allows():
+    from lossdoctor.diagnose import check
+    rule = BUILTIN.get("LD101")
+    case = {"val_slope": -0.0634, "val_slope_z": -12.0, "n_tail_evals": 3, "best_val": 1.8115, "best_val_frac": 1.0,
+            "steps_done": 3000, "final_step": 3000, "best_val_step": 3000}
+    assert check(rule, case).flags == "--max_iters=7500 --lr_decay_iters=7500"  # epochs unknown: 2.5x
+    assert "short of 2.5x" not in check(rule, case).advice
+    capped = check(rule, {**case, "epochs": 12.2})  # 16 epochs at 3934 steps
+    assert capped.flags == "--max_iters=3900 --lr_decay_iters=3900" and "LD503 allows" in capped.advice
+    assert check(rule, {**case, "epochs": 1.5}).flags == "--max_iters=7500 --lr_decay_iters=7500"
+    assert check(rule, {**case, "epochs": 15.9}).flags == "--max_iters=3100 --lr_decay_iters=3100"
