@@ -156,3 +156,16 @@ def test_one_run_given_twice_is_a_usage_error(capsys: pytest.CaptureFixture[str]
                        ([str(LOG), str(folder)], f"{LOG} is read twice (a folder given reads its log)")):
         assert main(["analyze", *argv]) == 2
         assert said in _one_error(capsys)
+
+
+def test_a_runs_table_name_several_rows_share_is_refused_with_the_names_to_use(tmp_path):
+    import lossdoctor
+    csv = tmp_path / "runs.csv"
+    csv.write_text("Name,seed,iter,val/loss\nbase,1,500,1.61\nbase,2,500,1.63\nwide,1,500,1.52\n")
+    names = [r.source.split("#", 1)[1] for r in lossdoctor.load_many(str(csv))]
+    assert names == ["base (seed 1)", "base (seed 2)", "wide"]
+    with pytest.raises(lossdoctor.InputError, match=r"2 runs of the file are named 'base': .*'#base \(seed 1\)'"):
+        lossdoctor.load(f"{csv}#base")
+    assert float(lossdoctor.load(f"{csv}#base (seed 2)").evals.val[-1]) == 1.63
+    with pytest.raises(lossdoctor.InputError, match="holds no run named 'narrow'"):
+        lossdoctor.load(f"{csv}#narrow")

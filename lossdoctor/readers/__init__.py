@@ -100,6 +100,11 @@ def _one_of(path: str, file: str, readers: Sequence[Reader | str] | str | None) 
     runs = read_runs(file, readers)
     names = [r.source[len(file) + 1:] if r.source.startswith(file + "#") else r.source for r in runs]
     found = [r for r, n in zip(runs, names, strict=True) if n == name]
+    twins = [n for n in names if n.startswith(f"{name} (seed ") or n.startswith(f"{name} (line ")]
+    if not found and twins:  # the name as the export writes it, which several rows share
+        shown = ", ".join(repr(f"#{n}") for n in twins[:3])
+        raise InputError(path, f"{len(twins)} runs of the file are named {name!r}: name one as the reports do, "
+                               f"with its seed or CSV line ({shown}{', ...' if len(twins) > 3 else ''})")
     if len(found) != 1:
         shown = ", ".join(names[:5])
         raise InputError(path, f"the file holds no run named {name!r} (its runs: {shown}"
