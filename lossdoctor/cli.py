@@ -171,7 +171,7 @@ def _add_extrapolate(sub: Subparsers) -> None:
     x.add_argument("path", metavar="LOG|CKPT|DIR", type=args_mod.input_path)
     x.add_argument("--to", type=args_mod.positive_int, required=True, metavar="N", help="target step")
     _add_input_format(x)
-    x.add_argument("--level", type=float, default=0.8, help="interval level (default 0.8)")
+    x.add_argument("--level", type=args_mod.interval_level, default=0.8, help="interval level (default 0.8)")
     x.add_argument("--scenario", action="append", choices=("rerun", "resume", "constant", "custom"),
                    help="scenarios to predict (default: rerun, resume, constant; custom with --schedule)")
     x.add_argument("--schedule", metavar="SPEC|FILE",
@@ -373,8 +373,6 @@ def _cmd_extrapolate(args: argparse.Namespace) -> int:
 
     from .errors import InputError, UsageError
     from .fit.extrapolate import extrapolate
-    if not 0 < args.level < 1:
-        raise UsageError(f"--level {args.level}: must be between 0 and 1")
     if args.plot:
         from .report.plot import check_path
         check_path(args.plot)

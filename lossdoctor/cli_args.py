@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import stat
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -115,6 +116,18 @@ def peak_flops(value: float | str | None) -> float | None:
     return peak
 
 
+def interval_level(text: str) -> float:
+    """An interval's level: a fraction strictly between 0 and 1 (80% is 0.8)."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text}") from None
+    if not 0 < x < 1:
+        hint = f" ({x / 100:g} for {x:g}%)" if 1 < x < 100 else ""
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, as 0.8 is an 80% interval{hint}: {text}")
+    return x
+
+
 def positive_float(text: str) -> float | str:
     try:
         x = float(text)
@@ -178,5 +191,8 @@ def input_path(text: str) -> str:
     if text == "-":
         if not os.path.exists(STDIN):
             raise argparse.ArgumentTypeError("- (stdin) is not readable as a file here: give the log's path")
+        if stat.S_ISCHR(os.stat(STDIN).st_mode):  # a terminal, or < /dev/null: no log comes
+            raise argparse.ArgumentTypeError("- (stdin) is a terminal or a device, not a log: pipe one in "
+                                             "(python train.py | lossdoctor analyze -) or give its path")
         return STDIN
     return text

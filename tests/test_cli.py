@@ -353,3 +353,15 @@ def test_rules_show_names_the_rules_a_shared_name_could_mean(tmp_path):
     assert code == 2 and "XY001-demo, XY002-demo" in err
     assert run_cli("rules", "show", "XY002", "--rules", str(tmp_path))[0] == 0
 
+
+
+def test_a_level_given_in_percent_and_stdin_from_a_device_are_usage_errors(monkeypatch):
+    log = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
+    code, out, err = run_cli("extrapolate", log, "--to", "900", "--level", "95")
+    assert code == 2 and not out
+    assert "argument --level: must be between 0 and 1, as 0.8 is an 80% interval (0.95 for 95%): 95" in err
+    assert run_cli("extrapolate", log, "--to", "900", "--level", "0.95")[0] == 0
+    from lossdoctor import cli_args
+    monkeypatch.setattr(cli_args, "STDIN", os.devnull)  # `lossdoctor analyze - < /dev/null`
+    code, out, err = run_cli("analyze", "-")
+    assert code == 2 and "- (stdin) is a terminal or a device, not a log: pipe one in" in err

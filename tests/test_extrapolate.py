@@ -138,7 +138,10 @@ def test_a_plateau_with_one_low_eval_is_not_past_its_minimum():
     ("step 0: train loss 4.0, val loss 4.0\nstep 250: train loss 3.0, val loss 3.1\n", "too few points"),
     ("".join(f"iter {i}: loss 2.0000, time 1.00ms, mfu 0.01%\nstep {i}: train loss 2.0, val loss 2.0\n"
              for i in range(0, 2000, 10)), "constant"),
-    ("iter 0: loss 4.0, time 1.00ms, mfu 0.01%\niter 1: loss nan, time 1.00ms, mfu 0.01%\n", "non-finite"),
+    ("iter 0: loss 4.0, time 1.00ms, mfu 0.01%\niter 1: loss nan, time 1.00ms, mfu 0.01%\n",
+     r"non-finite iteration loss at step 1 \(the run diverged\)"),
+    ("step 0: train loss nan, val loss nan\niter 0: loss nan, time 1.00ms, mfu 0.01%\n",
+     "non-finite eval loss at step 0, before any update: not a divergence"),
 ])
 def test_cannot_extrapolate_says_why(text, why):
     with pytest.raises(CannotExtrapolate, match=why):

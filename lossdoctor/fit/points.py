@@ -62,6 +62,9 @@ def curves(run: Run) -> Curves:
         raise CannotExtrapolate("the run has no loss values")
     for name, arr, s in (("eval", ev.val, ev.step), ("iteration", it.loss, it.step)):
         bad = ~np.isfinite(arr)
+        if bad.any() and int(s[bad][0]) == 0:  # before any update: the model or its data, not the training
+            raise CannotExtrapolate(f"non-finite {name} loss at step 0, before any update: not a divergence, "
+                                    "the model or its data gives no finite loss (lossdoctor analyze says more)")
         if bad.any():
             raise CannotExtrapolate(f"non-finite {name} loss at step {int(s[bad][0])} (the run diverged)")
     for name, s, lines in (("eval", ev.step, ev.line), ("iteration", it.step, it.line)):
