@@ -1106,3 +1106,22 @@ def test_the_comparison_json_names_every_overlap_axis_where_there_is_no_gap():
     comparison = json_mod.loads(out)["comparison"]
     assert comparison["gap"] is None
     assert comparison["overlap"] == {"steps": [], "tokens": [], "flops": []}
+
+
+def test_a_vocabulary_its_first_loss_implies_tells_two_tokenizers_apart():
+    import lossdoctor
+    from lossdoctor.compare import compare
+
+    def log(first: float, end: float) -> str:  # a headerless nanoGPT log: its vocabulary only from its step-0 loss
+        return "".join(f"step {s}: train loss {first + (end - first) * s / 1000:.4f}, val loss "
+                       f"{first + (end - first) * s / 1000 + 0.05:.4f}\n" for s in range(0, 1001, 100))
+    char = lossdoctor.load(str(FIXTURES / "nanogpt" / "cpu_small" / "train.log"))  # found vocab_size = 65
+    bpe = parse_text(log(10.95, 3.3), "bpe.log")  # val e^11.0 at step 0: about 60,000 tokens
+    facts = [lossdoctor.compute_facts(r) for r in (char, bpe)]
+    assert facts[1]["vocab_size"].status == "inferred"
+    c = compare([char, bpe], facts)
+    assert not c.comparable and not c.attribution
+    assert any("vocab_size 59,874 (inferred from its loss at step 0) vs 65" in n for n in c.notes)
+    near = parse_text(log(4.25, 2.2), "char.log")  # e^4.25 = 70: 65 characters read a little high
+    c = compare([char, near], [facts[0], lossdoctor.compute_facts(near)])
+    assert c.comparable
