@@ -580,26 +580,41 @@ def test_an_extrapolation_target_that_does_not_apply_is_not_computed(tmp_path):
 
 def test_a_resumed_run_is_told_a_fresh_run_where_a_resume_would_ignore_the_flags():
     from lossdoctor.diagnose import check
-    # a resume keeps the checkpoint's shape and is past the warmup: those flags need a fresh run
+    # a resume keeps the checkpoint's shape and has passed its warmup: those flags need a fresh run
     warm = BUILTIN.get("LD703")
     case = {"warmup_iters": 100, "max_iters": 300, "steps_done": 301, "decay_lr": True, "warmup_fraction": 1 / 3,
             "final_val": 2.8}
     assert check(warm, case).flags == "--warmup_iters=6"
-    resumed = check(warm, {**case, "init_from": "resume"})
+    resumed = check(warm, {**case, "init_from": "resume", "model_from": "scratch"})
     assert resumed.flags == "--init_from=scratch --warmup_iters=6"
-    assert "never reaches a new warmup_iters" in resumed.advice
-    # a longer schedule: the effect is a fresh rerun's, and so are the flags
+    assert "only the warmup steps it has not passed" in resumed.advice and "new output folder" in resumed.advice
+    # a longer schedule: the effect is a fresh rerun's, and so are the flags; a fine-tune
+    # starts again from the weights its lineage started from, not from random ones
     longer = BUILTIN.get("LD101")
     falling = {"val_slope": -0.07, "val_slope_z": -4.1, "n_tail_evals": 6, "best_val": 1.78, "best_val_frac": 1.0,
                "steps_done": 5000, "final_step": 5000, "best_val_step": 5000, "decay_lr": True}
     assert check(longer, {**falling, "init_from": "scratch"}).flags == "--max_iters=12500 --lr_decay_iters=12500"
-    assert check(longer, {**falling, "init_from": "resume"}).flags == \
+    assert check(longer, {**falling, "init_from": "resume", "model_from": "scratch"}).flags == \
         "--init_from=scratch --max_iters=12500 --lr_decay_iters=12500"
+    assert check(longer, {**falling, "init_from": "resume", "model_from": "gpt2"}).flags == \
+        "--init_from=gpt2 --max_iters=12500 --lr_decay_iters=12500"
+    unknown = check(longer, {**falling, "init_from": "resume"})  # how the lineage began is not in the log
+    assert unknown.flags == "--max_iters=12500 --lr_decay_iters=12500"
+    assert "as a fresh run, started as the lineage's first process was" in unknown.advice
     # at a constant LR a resume goes on along the same curve: no fresh run asked for
-    assert check(longer, {**falling, "init_from": "resume", "decay_lr": False}).flags == "--max_iters=12500"
-    # flags a resume takes (the LR from the resumed step on, the evals) are left as they are
-    assert check(BUILTIN.get("LD1001"), {"eval_iters": 20, "eval_se": 0.02, "init_from": "resume"}).flags == \
-        "--eval_iters=200"
+    assert check(longer, {**falling, "init_from": "resume", "model_from": "scratch", "decay_lr": False}).flags == \
+        "--max_iters=12500"
+    # flags a resume applies (the LR from the resumed step on, a schedule's decay, the evals)
+    # stay the resumed command's
+    assert check(BUILTIN.get("LD1001"), {"eval_iters": 20, "eval_se": 0.02, "init_from": "resume",
+                                         "model_from": "scratch"}).flags == "--eval_iters=200"
+    constant = check(BUILTIN.get("LD705"), {"decay_lr": False, "steps_done": 5000, "learning_rate": 1e-4,
+                                            "max_iters": 5000, "final_val": 1.8, "init_from": "resume",
+                                            "model_from": "scratch"})
+    assert constant.flags == "--decay_lr=True --lr_decay_iters=5000 --min_lr=1e-05"
+    # a trainer whose resume is no flag keeps its flags as they were
+    nanochat = check(longer, {**falling, "init_from": "resume", "model_from": "scratch"}, trainer="nanochat")
+    assert nanochat.flags == "--max_iters=12500 --lr_decay_iters=12500"
 
 
 def test_train_longer_stops_at_the_epochs_ld503_allows():

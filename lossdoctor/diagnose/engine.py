@@ -198,7 +198,7 @@ def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
                 return NotApplicable(rule.id, f"cannot write its flags: {e}")
             flags, advice_note = _not_already(flags, values, facts, trainer)
             flags, unused = _schedule_unused(flags, values)
-            flags, fresh = _fresh_run(flags, values)
+            flags, fresh = _fresh_run(flags, values, trainer)
             advice_note = " ".join(n for n in (advice_note, unused, fresh) if n) or None
     evidence = {}
     for name in rule.facts_used:
@@ -269,25 +269,35 @@ def _schedule_unused(flags: str, values: Mapping[str, Any]) -> tuple[str, str | 
                             "ignores the schedule's keys; add --decay_lr=True for a decaying one)")
 
 
-def _fresh_run(flags: str, values: Mapping[str, Any]) -> tuple[str, str | None]:
-    """`flags` with --init_from=scratch first where the run's last process resumed
-    (init_from='resume') and the flags change what a resume would not (train.py takes the
-    model's shape from the checkpoint; a resume past the warmup never reaches it), or the
-    LR schedule's length (a resume with a new lr_decay_iters puts the LR back up the
-    cosine); and a note saying why, or None. Added to the resuming command, the flags
-    would otherwise do nothing, or not what their effect was computed for."""
+FRESH_TRAINERS = ("nanogpt", "llmc")  # whose resume is a flag, so a fresh run is its other value
+
+
+def _fresh_run(flags: str, values: Mapping[str, Any], trainer: str = "nanogpt") -> tuple[str, str | None]:
+    """`flags` as a fresh run's where the run's last process resumed (init_from='resume')
+    and the flags change what a resume would not apply (train.py takes the model's shape
+    from the checkpoint; a resume changes only the warmup steps it has not passed) or the
+    run's length with its schedule (max_iters and lr_decay_iters: the length a fresh rerun
+    is predicted at): --init_from set to how the lineage's first process made its model
+    (model_from), and a note saying why; unchanged, with no note, otherwise. Flags that a
+    resume applies (the LR from its step on, the evals) stay the resumed command's."""
     words = flags.split()
     keys = [w[2:].split("=", 1)[0] for w in words]
-    if values.get("init_from") != "resume" or not words or "init_from" in keys:
+    if values.get("init_from") != "resume" or not words or "init_from" in keys or trainer not in FRESH_TRAINERS:
         return flags, None
     shape = [k for k in keys if k in SHAPE_KEYS]
     why = [f"a resume keeps the checkpoint's {', '.join(shape)}" if shape else "",
-           "a resume past the warmup never reaches a new warmup_iters" if "warmup_iters" in keys else ""]
-    if not any(why) and "lr_decay_iters" not in keys:
+           "a resume changes only the warmup steps it has not passed" if "warmup_iters" in keys else "",
+           "the new length is a fresh run's" if {"max_iters", "lr_decay_iters"} <= set(keys) else ""]
+    if not any(why):
         return flags, None
-    return " ".join(["--init_from=scratch", *words]), ("(--init_from=scratch: the log's last process resumed, and "
-                                                      + ("; ".join(w for w in why if w) or "these flags are a fresh "
-                                                         "run's") + ")")
+    start = values.get("model_from")
+    said = "; ".join(w for w in why if w)
+    if not (start == "scratch" or (trainer == "nanogpt" and isinstance(start, str) and start.startswith("gpt2"))):
+        return flags, (f"(as a fresh run, started as the lineage's first process was: the log's last process "
+                       f"resumed, and {said})")
+    return " ".join([f"--init_from={start}", *words]), (
+        f"(a fresh run, in a new output folder: the log's last process resumed, and {said}; its first save "
+        "would overwrite the checkpoint it resumed from)")
 
 
 def same_value(have: Any, want: Any) -> bool:
