@@ -1125,3 +1125,10 @@ def test_a_vocabulary_its_first_loss_implies_tells_two_tokenizers_apart():
     near = parse_text(log(4.25, 2.2), "char.log")  # e^4.25 = 70: 65 characters read a little high
     c = compare([char, near], [facts[0], lossdoctor.compute_facts(near)])
     assert c.comparable
+    # a loss at step 0 below ln V says nothing: a fine-tune, or a log that begins mid-run
+    low = parse_text(log(2.9, 2.0), "tail.log")  # e^2.95 = 19
+    c = compare([char, low], [facts[0], lossdoctor.compute_facts(low)])
+    assert c.comparable
+    # two inferred vocabularies tell nothing either: one may be a fine-tune of the other's tokenizer
+    c = compare([bpe, low], [facts[1], lossdoctor.compute_facts(low)])
+    assert c.comparable

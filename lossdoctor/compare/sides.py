@@ -66,17 +66,29 @@ def comparable(ra: Run, rb: Run, fa: Facts, fb: Facts) -> tuple[bool, str]:
     if va is not None and vb is not None and not _same_tokens(va, vb):
         if not {"inferred", "assumed"} & status:
             return False, f"vocab_size {va} vs {vb}"
-        # ln V from the loss at step 0 reads up to a third high (facts.model.vocab_size); nanoGPT's
-        # GPT-2 default, assumed where a log does not print it, is no evidence at all
-        if "assumed" not in status and isinstance(va, int) and isinstance(vb, int) \
-                and abs(math.log(va) - math.log(vb)) > INFERRED_VOCAB_NATS:
-            said = [f"{v:,}" + (" (inferred from its loss at step 0)" if f["vocab_size"].status == "inferred" else "")
-                    for v, f in ((va, fa), (vb, fb))]
-            return False, f"vocab_size {said[0]} vs {said[1]}"
+        if (why := _first_loss_too_high(fa, fb)) is not None:
+            return False, why
     da, db = ra.config.trusted("dataset"), rb.config.trusted("dataset")
     if da is not None and db is not None and da != db:
         return False, f"dataset {da!r} vs {db!r}"
     return True, ""
+
+
+def _first_loss_too_high(fa: Facts, fb: Facts) -> str | None:
+    """Why two runs are on two tokenizers where one's vocabulary is inferred from its val at
+    step 0 (e^loss) and the other's is not: that loss lies more than INFERRED_VOCAB_NATS
+    above ln V of the other's vocabulary (read, or assumed from its dataset), higher than a
+    fresh model of it starts (at most a third above V); None otherwise. A loss below says
+    nothing: a fine-tune, or a log that begins mid-run, starts lower than ln V."""
+    pairs = [(f, g) for f, g in ((fa, fb), (fb, fa)) if f["vocab_size"].status == "inferred"
+             and g["vocab_size"].status != "inferred"]
+    for f, g in pairs:
+        vi, vo = f.value("vocab_size"), g.value("vocab_size")
+        if isinstance(vi, int) and isinstance(vo, int) and math.log(vi) - math.log(vo) > INFERRED_VOCAB_NATS:
+            va, vb = (vi, vo) if f is fa else (vo, vi)
+            said = [f"{v:,}" + (" (inferred from its loss at step 0)" if v == vi else "") for v in (va, vb)]
+            return f"vocab_size {said[0]} vs {said[1]}"
+    return None
 
 
 def _same_tokens(va: object, vb: object) -> bool:
@@ -93,8 +105,8 @@ def _same_tokens(va: object, vb: object) -> bool:
 
 
 PADDED_MIN = 1024  # a vocabulary this large is a BPE's, which nanoGPT pads for speed
-# nats between ln V of two runs where one V is inferred from its loss at step 0 (read up to a
-# third high: 0.29 nats): past this they are two tokenizers, a factor e apart
+# nats a loss at step 0 may lie above ln V of the other run's vocabulary before the two are
+# called two tokenizers: a fresh model starts at most a third above V (0.29 nats); a factor e
 INFERRED_VOCAB_NATS = 1.0
 
 
