@@ -15,12 +15,13 @@ if TYPE_CHECKING:
     from extrapolation_family import Case
 
     from lossdoctor.fit import Calibration
+    from lossdoctor.fit.calibration import CurveData
     from lossdoctor.fit.shape import ShapePrior
 
 
-def _curve(path: str, stream: str) -> tuple[object, np.ndarray]:
+def _curve(path: str, stream: str) -> CurveData:
     """A log's points of one stream (from calibration.START_FRACTION of it on, as the
-    extrapolation takes them) and its per-step eta, as calibration.calibrate takes them."""
+    extrapolation takes them) with its per-step eta, as calibration.calibrate takes them."""
     import lossdoctor
     from lossdoctor.fit import calibration, lr
     from lossdoctor.fit import points as pts
@@ -30,7 +31,7 @@ def _curve(path: str, stream: str) -> tuple[object, np.ndarray]:
     e = sched.eta(sched.peak(cur.last + 1))
     p = pts.collect(run, cur, sched.warmup, calibration.START_FRACTION)
     stream_points = p.val if stream == "val" else p.train
-    return calibration.CurveData(os.path.basename(path), np.concatenate([e, e[-1:]]), *stream_points), e
+    return calibration.CurveData(os.path.basename(path), np.concatenate([e, e[-1:]]), *stream_points)
 
 
 def _own_priors(cases: list[Case], origin: bool) -> tuple[dict[str, tuple[ShapePrior, ShapePrior]],
@@ -42,7 +43,7 @@ def _own_priors(cases: list[Case], origin: bool) -> tuple[dict[str, tuple[ShapeP
     for fam in sorted({c.family for c in cases}):
         mine = sorted({c.short for c in cases if c.family == fam} | {c.longer for c in cases if c.family == fam})
         logs = [os.path.join(m, "train.log") for m in mine]
-        (val, info), (train, _) = (calibration.calibrate([_curve(p, st)[0] for p in logs], fam, origin=origin)
+        (val, info), (train, _) = (calibration.calibrate([_curve(p, st) for p in logs], fam, origin=origin)
                                    for st in ("val", "train"))
         out[fam], chi2[fam] = (val, train), info["reduced_chi2"]
     return out, chi2
@@ -111,7 +112,7 @@ def report_own_shape(cases: list[Case]) -> None:
               + ", ".join(f"{fam.split('-')[0]} {math.exp(origin[fam][0].mean[0]):.3f}" for fam in fams)
               + f"; reduced chi2 {min(chi2[f] for f in fams):.1f} to {max(chi2[f] for f in fams):.1f}")
     off = [c for c in cases if c.source in ("long", "held-out", "repetition") and c.scenario == "rerun"]
-    fits = [calibration.calibrate([_curve(os.path.join(p, "train.log"), "val")[0] for p in (c.short, c.longer)],
+    fits = [calibration.calibrate([_curve(os.path.join(p, "train.log"), "val") for p in (c.short, c.longer)],
                                   c.config, origin=True) for c in off]
     print("of the long, held-out and repetition configs (their two reruns each): "
           + ", ".join(f"{c.config} {math.exp(p.mean[0]):.3f}" for c, (p, _) in zip(off, fits, strict=True))

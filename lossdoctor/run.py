@@ -16,6 +16,11 @@ import numpy as np
 from .config import Config
 from .dialect import Dialect as Dialect  # a Run carries its Dialect; importable from here too
 
+# trainers that print every checkpoint they save: nanoGPT (`saving checkpoint to DIR`; not an
+# excerpt pasted into Markdown, which may leave the saves out) and
+# llm.c (`Writing checkpoint at step N`)
+PRINTS_SAVES = (Dialect.NANOGPT, Dialect.NANOGPT_WITH_CKPT, Dialect.LLMC)
+
 # what the curves measure
 VAL_METRICS = ("loss", "bpb")  # mean cross-entropy in nats per token; bits per byte
 TRAIN_METRICS = ("step", "ema", "window", "none")
@@ -320,6 +325,13 @@ class Run:
         the steps before it), else None."""
         head = self.head()
         return head if head is not None and head.init_from == "resume" and head.first_step else None
+
+    def last_process_saves(self) -> list[int | None]:
+        """The steps of the checkpoint saves the file's last process printed (nanoGPT's
+        `saving checkpoint to ...`, llm.c's `Writing checkpoint at step N`), in order."""
+        start = self.segments[-1].first_line if self.segments else 0
+        return [e.step for e in self.events if e.kind == "checkpoint_saved" and e.line is not None
+                and e.line >= start]
 
     def curves(self) -> tuple[EvalCurve, IterCurve]:
         """Eval and iteration curves of the lineage, in step order.

@@ -992,6 +992,14 @@ def test_a_continuation_goes_on_from_the_step_its_checkpoint_holds(tmp_path):
     run = lossdoctor.load(str(quiet))
     step, why = scenarios.resume_step(run, points.curves(run))
     assert step == 1800 and why.startswith("always_save_checkpoint=False")
+    # a last process that resumed and printed no save: the checkpoint is the one it resumed from
+    base = (FIXTURES / "long" / "batch8-2000" / "train.log").read_text()
+    more = (FIXTURES / "long" / "batch8-resume-5000" / "train.log").read_text()
+    lineage = tmp_path / "lineage.log"
+    lineage.write_text(base + "".join(x for x in more.splitlines(True) if not x.startswith("saving checkpoint")))
+    run = lossdoctor.load(str(lineage))
+    step, why = scenarios.resume_step(run, points.curves(run))
+    assert step == run.segments[-1].first_step == 2000 and why.startswith("its last process printed no save")
     # a run whose last save is at its last step goes on from there, and says nothing
     run = lossdoctor.load(str(FIXTURES / "lossdoctor_train" / "readme_cpu_2000"))
     assert scenarios.resume_step(run, points.curves(run)) == (points.curves(run).last, None)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 
-from ..run import SLURM_CANCELLED, Dialect, Event
+from ..run import PRINTS_SAVES, SLURM_CANCELLED, Dialect, Event
 from .base import Context, Fact, unknown
 
 __all__ = ["failure_kind", "failure_text", "failure_line", "failure_in", "has_checkpoint", "log_cut", "log_elided",
@@ -155,10 +155,6 @@ def log_elided(ctx: Context) -> Fact:
     return Fact("log_elided", False, "", "read", src)
 
 
-# trainers that print every checkpoint they save: nanoGPT (`saving checkpoint to DIR`; not an
-# excerpt pasted into Markdown, which may leave the saves out) and
-# llm.c (`Writing checkpoint at step N`)
-PRINTS_SAVES = (Dialect.NANOGPT, Dialect.NANOGPT_WITH_CKPT, Dialect.LLMC)
 
 
 def has_checkpoint(ctx: Context) -> Fact:
@@ -172,8 +168,7 @@ def has_checkpoint(ctx: Context) -> Fact:
         return Fact(name, True, unit, "read", f"checkpoint {run.checkpoint.path}")
     if run.format not in PRINTS_SAVES:
         return unknown(name, unit, src, f"{run.format} does not print its checkpoint saves")
-    start = run.segments[-1].first_line if run.segments else 0
-    saves = [e.step for e in run.events if e.kind == "checkpoint_saved" and e.line is not None and e.line >= start]
+    saves = run.last_process_saves()
     if saves:
         last = f"last save at step {saves[-1]:,}" if saves[-1] is not None else None
         return Fact(name, True, unit, "read", src, last)

@@ -10,7 +10,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from ..run import Run
+from ..run import PRINTS_SAVES, Run
 from .lr import LR_SETTINGS, GetLr, Schedule
 from .points import CannotExtrapolate, Curves
 
@@ -102,18 +102,21 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
 def resume_step(run: Run, cur: Curves) -> tuple[int, str | None]:
     """The step `resume` and `constant` go on from: what a resume would load, where the
     run shows it is not its last step (`cur.last`): the step of a ckpt.pt given with the
-    log, else of the last save its last process printed, else, with always_save_checkpoint
-    False, of its best val after step 0 (train.py then saves only when val improves); and
-    why, or None where that is the last step."""
+    log, else of the last save its last process printed, else, where that process resumed
+    and printed no save, the step it resumed from (its checkpoint is still that one), else,
+    with always_save_checkpoint False, of its best val after step 0 (train.py then saves
+    only when val improves); and why, or None where that is the last step."""
     last = cur.last
     ck = run.checkpoint
     if ck is not None and ck.iter_num is not None:
         return (ck.iter_num, f"the checkpoint given holds step {ck.iter_num:,}") if ck.iter_num < last else (last, None)
-    start = run.segments[-1].first_line if run.segments else 0
-    saves = [e.step for e in run.events if e.kind == "checkpoint_saved" and e.step is not None
-             and e.line is not None and e.line >= start]
+    saves = [s for s in run.last_process_saves() if s is not None]
     if saves:
         return (saves[-1], f"its last checkpoint save is at step {saves[-1]:,}") if saves[-1] < last else (last, None)
+    seg = run.segments[-1] if run.segments else None
+    if seg is not None and seg.init_from == "resume" and seg.first_step is not None and seg.first_step < last \
+            and run.format in PRINTS_SAVES:
+        return seg.first_step, "its last process printed no save: the checkpoint is the one it resumed from"
     later = cur.ev_step > 0
     if run.config.trusted("always_save_checkpoint") is False and later.any():
         best = int(cur.ev_step[later][int(np.argmin(cur.ev_val[later]))])
