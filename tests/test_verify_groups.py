@@ -171,3 +171,29 @@ def test_the_verdicts_stack_on_a_narrow_console_and_fold_no_number() -> None:
         assert max(len(line) for line in text.splitlines()) <= width
         assert "inconclusive" in text and "1.882" in text and "0.0037" in text  # the verdict, a mean, an sd whole
         assert ("┃" in text) == (width == 80)  # the table where it fits, else the lines
+
+
+def test_a_log_given_twice_in_a_group_is_one_seed_not_two(logs: dict[str, list[str]], tmp_path: Path) -> None:
+    fast, slow = logs["fast"], logs["slow"]
+    with pytest.raises(InputError, match="--baseline holds this run twice"):
+        verify_groups(_runs([slow[0], slow[0], slow[1]]), _runs(fast))
+    copy = tmp_path / "copy.log"  # the same curves under another name
+    copy.write_text(Path(slow[0]).read_text())
+    with pytest.raises(InputError, match="--treatment holds this run twice"):
+        verify_groups(_runs(fast), _runs([slow[0], str(copy)]))
+
+
+def test_a_key_outside_nanogpt_splits_groups_and_is_named_in_the_verdict(tmp_path: Path) -> None:
+    table = tmp_path / "runs.csv"  # a runs table with a fork's own key, as W&B exports it
+    table.write_text("Name,seed,iter,val/loss,n_head,activation_type\n"
+                     "a,1,500,1.71,8,gelu\na,2,500,1.70,8,gelu\na,3,500,1.72,8,gelu\n"
+                     "b,1,500,1.61,6,relu\nb,2,500,1.60,6,relu\nb,3,500,1.62,6,relu\n"
+                     "c,1,500,1.61,8,relu\n")
+    runs = {r.source.split("#", 1)[1]: r for r in lossdoctor.load_many(str(table))}
+    base = [runs[f"a (seed {s})"] for s in (1, 2, 3)]
+    with pytest.raises(InputError, match="--baseline mixes configs: activation_type is 'relu' here but 'gelu'"):
+        verify_groups(base[:2] + [runs["c"]], [runs[f"b (seed {s})"] for s in (1, 2, 3)])
+    report = verify_groups(base, [runs[f"b (seed {s})"] for s in (1, 2, 3)])
+    e = report.experiments[0]
+    assert e.flags == "--n_head=6" and "activation_type 'relu'" in e.recommendation
+    assert any("differ in activation_type too, which no nanoGPT flag sets" in n for n in report.notes)

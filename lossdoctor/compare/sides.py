@@ -148,7 +148,7 @@ def config_diff(ra: Run, rb: Run) -> tuple[KeyDiff, ...]:
         if same_step and key in SPLIT_KEYS:  # the same tokens per step, split otherwise: memory and speed
             kind = "runtime"
         out.append(KeyDiff(key, va, vb, oa, ob, kind))
-    return tuple(out) + _other_settings(ra, rb)
+    return tuple(out) + other_settings(ra, rb)
 
 
 SPLIT_KEYS = ("batch_size", "gradient_accumulation_steps")  # how a step's tokens are split into micro-batches
@@ -166,7 +166,7 @@ def _step_tokens(run: Run) -> int | None:
     return math.prod(ints) if len(ints) == len(vals) else None
 
 
-def _other_settings(ra: Run, rb: Run) -> tuple[KeyDiff, ...]:
+def other_settings(ra: Run, rb: Run) -> tuple[KeyDiff, ...]:
     """Settings outside nanoGPT's keys (a fork's `activation_type`, a runs table's
     `pos_encoding`) that both runs show and that differ: they may change what the model
     learns, so the gap's rest is not put on the nanoGPT keys alone."""

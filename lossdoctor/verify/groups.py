@@ -10,12 +10,13 @@ with a paired t-test when the caller says the logs pair up in order (same seeds)
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..compare.sides import LEARNING_KEYS, MEASURE_KEYS, RUNTIME_KEYS
+from ..compare.sides import LEARNING_KEYS, MEASURE_KEYS, RUNTIME_KEYS, other_settings
 from ..errors import InputError, UsageError
 from ..run import Run
 from .results import ExperimentResult, VerifyReport
@@ -50,6 +51,7 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
     for name, group in (("baseline", baseline), ("treatment", treatment)):
         if len(group) < MIN_PER_GROUP:
             raise UsageError(f"--{name}: give at least {MIN_PER_GROUP} logs (one per seed); got {len(group)}")
+        _distinct(group, name)
         _same_config(group, name)
     if paired and len(baseline) != len(treatment):
         raise UsageError(f"--paired: the groups differ in size ({len(baseline)} vs {len(treatment)})")
@@ -58,17 +60,36 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
     treat = [_sample(r, at) for r in treatment]
     metric = Metric.loss(f"val loss at step {at:,}")
     changed = _changed(baseline[0], treatment[0])
+    # keys outside nanoGPT's (a fork's activation_type): no flag sets them
+    other: list[tuple[str, object]] = [(d.key, d.reference) for d in other_settings(baseline[0], treatment[0])]
     flags = " ".join(f"--{k}={v!r}" if isinstance(v, str) else f"--{k}={v}" for k, v in changed)
     claim = Claim(metric, expect, recommendation=flags or "the treatment group's runs")
     result = verify([s.value for s in base], [s.value for s in treat], claim, paired=paired)
     how = (f"each log's val at step {at:,} is one sample ({len(base)} baseline, {len(treat)} treatment logs); "
            + ("paired t-test on the per-pair differences (logs paired in the order given)" if paired
               else "Welch's t-test (unpaired groups)"))
-    experiment = ExperimentResult("groups", _recommendation(changed, expect), flags, result, how)
-    notes = [] if changed else ["the two groups' logs show the same config: the difference tested is "
-                                "whatever the logs do not show (seeds, data, code)"]
+    experiment = ExperimentResult("groups", _recommendation(changed + other, expect), flags, result, how)
+    notes = [] if changed or other else ["the two groups' logs show the same config: the difference tested is "
+                                         "whatever the logs do not show (seeds, data, code)"]
+    if other:
+        notes.append(f"the groups differ in {', '.join(k for k, _ in other)} too, which no nanoGPT flag sets: the "
+                     "difference tested is theirs as much as the flags'")
     noise = noise_floor([s.value for s in base], [s.value for s in treat], paired=paired, unit="nats")
     return VerifyReport((experiment,), noise, "", None, tuple(notes))
+
+
+def _distinct(group: Sequence[Run], name: str) -> None:
+    """Refuse a log given twice in a group (the same file, or the same curves): one run is
+    one sample, and a copy would be counted as a seed of its own."""
+    seen: dict[object, str] = {}
+    for run in group:
+        ev, it = run.curves()
+        for key in (("file", os.path.realpath(run.source.split("#", 1)[0]), run.source.partition("#")[2]),
+                    ("curves", ev.step.tobytes(), ev.val.tobytes(), it.step.tobytes(), it.loss.tobytes())):
+            if key in seen and (key[0] == "file" or len(ev) + len(it) > 0):
+                raise InputError(run.source, f"--{name} holds this run twice (as {seen[key]} too): each log is "
+                                             "one seed, and a copy would count as another")
+            seen[key] = run.source
 
 
 def _same_config(group: Sequence[Run], name: str) -> None:
@@ -79,6 +100,9 @@ def _same_config(group: Sequence[Run], name: str) -> None:
             if a is not None and b is not None and a != b:
                 raise InputError(run.source, f"--{name} mixes configs: {key} is {b!r} here but {a!r} in "
                                              f"{first.source}; a group holds runs of one config (seeds only)")
+        for d in other_settings(first, run):  # a fork's or a table's own keys (activation_type, ...)
+            raise InputError(run.source, f"--{name} mixes configs: {d.key} is {d.reference!r} here but {d.other!r} in "
+                                         f"{first.source}; a group holds runs of one config (seeds only)")
 
 
 def _value(run: Run, key: str) -> object:
