@@ -129,3 +129,25 @@ def test_the_plan_names_the_dtype_the_run_shows_not_train_pys_default():
     plan = lossdoctor.plan_from_runs(lossdoctor.analyze(str(FIXTURES / "nanogpt" / "cpu_small")), "cpu")
     # the log's GradScaler warning says float16 ran; train.py's bfloat16 is only its default
     assert any(n.startswith("dtype float16 (inferred) -> float32 on this CPU") for n in plan.notes)
+
+
+def test_a_retraining_takes_only_what_the_log_shows_of_its_config(tmp_path) -> None:
+    # another trainer's log shows some of its config: train.py's defaults (GPT-2 124M) are no guess
+    # for the rest (the corpus's llm.c run prints no gradient accumulation nanoGPT would read)
+    from conftest import shared_path
+    llmc = shared_path("corpus/logs/llmc/hector-a100-stdout-hellaswag-cr-timelimit.log")
+    with pytest.raises(UsageError, match="does not show gradient_accumulation_steps of its config"):
+        plan_from_runs(analyze([str(llmc)]), "cpu")
+
+
+def test_a_retraining_trains_the_whole_lineage_s_schedule(tmp_path) -> None:
+    # a log that begins with a resume: the LR of the steps before it is not in it
+    with pytest.raises(UsageError, match="begins with a resume at step 2,000"):
+        plan_from_runs(analyze([str(FIXTURES / "long" / "batch8-constant-5000")]), "cpu")
+    # the whole lineage, its last process at constant min_lr: the arms train the lineage's schedule
+    lineage = tmp_path / "lineage.log"
+    lineage.write_text((FIXTURES / "long" / "batch8-2000" / "train.log").read_text()
+                       + (FIXTURES / "long" / "batch8-constant-5000" / "train.log").read_text())
+    plan = plan_from_runs(analyze([str(lineage)]), "cpu")
+    assert (plan.base["learning_rate"], plan.base["decay_lr"], plan.base["lr_decay_iters"]) == (1e-3, True, 2000)
+    assert any("continued it at another LR" in n for n in plan.notes)

@@ -22,6 +22,8 @@ from typing import Any, Literal
 from ..analysis import Analysis
 from ..diagnose.engine import Finding
 from ..errors import UsageError
+from ..run import Run
+from ..trainer import EMBEDDED
 from ..trainer.config import TrainConfig, defaults, resolve
 from .design import EVAL_NOISE_DESIGN, EVAL_NOISE_METRIC, STEP_KEYS, Experiment, ExperimentKind, hardware_experiment
 from .stats import Claim, Direction, Metric
@@ -42,6 +44,14 @@ class RunPlan:
     notes: tuple[str, ...]
 
 
+# what a retraining cannot guess: the model, the tokens per step, the peak LR and the length
+RETRAIN_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps",
+                "learning_rate", "max_iters")
+# the rest of what shapes the loss: train.py's defaults where the log does not show them, said so
+GUESSED_KEYS = ("dropout", "weight_decay", "beta2", "grad_clip", "warmup_iters", "lr_decay_iters", "min_lr",
+                "decay_lr", "bias")
+
+
 def base_from_run(analysis: Analysis, index: int, device: str) -> tuple[TrainConfig, tuple[str, ...]]:
     """The run's config as the built-in trainer's, on `device`, with what was changed and why.
     Raises UsageError when the log does not show its config."""
@@ -50,10 +60,39 @@ def base_from_run(analysis: Analysis, index: int, device: str) -> tuple[TrainCon
         raise UsageError(f"{run.source}: the log does not show its config (no header, no 'Overriding' lines, "
                          "no checkpoint), so there is no run to retrain; give the log nanoGPT printed from "
                          "its start, or test a change on your own runs with --baseline/--treatment")
+    if (head := run.resumed_start()) is not None:
+        raise UsageError(f"{run.source}: the log begins with a resume at step {head.first_step:,}: the steps "
+                         "before it, and their LR, are not in it, so there is no run to retrain; give the log from "
+                         "its start (its first process's output, then the resume's), or test a change on your own "
+                         "runs with --baseline/--treatment")
     known = defaults()
-    values = {k: v.value for k, v in run.config.values.items() if k in known and v.known and v.value is not None}
+    # what the run shows: a default counts only where the log vouches for train.py's (Config.trusted)
+    values = {k: v for k in run.config.values if k in known and (v := run.config.trusted(k)) is not None}
+    missing = [k for k in RETRAIN_KEYS if k not in values]
+    if missing:
+        raise UsageError(f"{run.source}: the log does not show {', '.join(missing)} of its config, so verify would "
+                         "retrain another run (train.py's defaults are GPT-2 124M on OpenWebText); give a log that "
+                         "shows them, or test a change on your own runs with --baseline/--treatment")
     notes = []
-    changes = {"device": device, "init_from": "scratch", "compile": False, "wandb_log": False, "eval_only": False}
+    origin = _origin_schedule(run)
+    if origin:  # a continuation at another LR: the lineage's own schedule, from its first process
+        notes.append("the run's last process continued it at another LR ("
+                     + ", ".join(f"{k} {values.get(k)}" for k in origin) + "); the arms train the lineage's "
+                     "schedule from scratch (" + ", ".join(f"{k} {v}" for k, v in origin.items()) + ")")
+        values.update(origin)
+    if "dataset" not in values:  # not train.py's openwebtext: the data the arms train on, unless --data
+        changes_data = {"dataset": EMBEDDED}
+        notes.append("the log does not show the run's data: without --data the experiments train on the embedded "
+                     "corpus (Python's own source text), where effects may differ from the run's; give its data "
+                     "with --data DIR|FILE")
+    else:
+        changes_data = {}
+    guessed = [k for k in GUESSED_KEYS if k not in values]
+    if guessed:
+        notes.append(f"the log does not show {', '.join(guessed)}: the arms take train.py's defaults for them "
+                     f"({', '.join(f'{k} {known[k]}' for k in guessed)})")
+    changes = {"device": device, "init_from": "scratch", "compile": False, "wandb_log": False, "eval_only": False,
+               **changes_data}
     if str(values.get("init_from", "scratch")).startswith("gpt2"):
         notes.append(f"the run started from {values['init_from']} weights; the arms train from scratch")
     if values.get("compile"):
@@ -68,6 +107,14 @@ def base_from_run(analysis: Analysis, index: int, device: str) -> tuple[TrainCon
         notes.append(f"trained on {device}; the run was on {values['device']}")
     cfg = resolve(overrides={**values, **changes})
     return cfg, tuple(notes)
+
+
+def _origin_schedule(run: Run) -> dict[str, Any]:
+    """The LR settings of the lineage's first process where its last one changed them (a
+    continuation at its min_lr, decay_lr=False), as fit.lr reads them; {} otherwise."""
+    from ..fit.lr import read
+    origin = read(run, run.last_step).origin
+    return {} if origin is None else dict(origin._asdict())
 
 
 def plan_from_runs(analysis: Analysis, device: str) -> RunPlan:
