@@ -394,3 +394,13 @@ def test_checkpoint_config_wins_over_defaults_in_the_facts(tmp_path: Path) -> No
     assert run.config.get("dtype") == "float32"
     assert (facts.value("dtype"), facts["dtype"].status) == ("float32", "read")
     assert "LD1301-dtype-ignored-on-cpu" not in [f.rule for f in diagnose(run, facts).findings]
+
+
+def test_a_checkpoint_of_another_model_is_not_merged_into_a_log() -> None:
+    import lossdoctor
+    nano = Path(__file__).parent.parent / "fixtures" / "nanogpt"
+    run = lossdoctor.load(str(nano / "cpu_small" / "train.log"), checkpoint=str(nano / "tiny_resume" / "ckpt.pt"))
+    assert run.format == "nanogpt" and run.checkpoint is None  # the log's 4 x 128 model, its own params
+    assert "holds another model (n_layer 2 there, 4 in the log" in run.notes[-1]
+    own = lossdoctor.load(str(nano / "tiny_resume" / "train.log"), checkpoint=str(nano / "tiny_resume" / "ckpt.pt"))
+    assert own.format == "nanogpt+ckpt" and own.checkpoint is not None

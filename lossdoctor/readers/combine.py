@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .. import config as C
+from ..nanogpt import SHAPE_KEYS
 from ..run import CheckpointInfo, Dialect, Event, Header, ModelArgs, Run, empty_evals, empty_iters
 from .checkpoint import normalize_model_args
 from .infer import cadence_note
@@ -33,6 +34,14 @@ def merge(run: Run, info: CheckpointInfo) -> Run:
         return replace(run, notes=(*run.notes, f"{info.path} is from step {info.iter_num:,}, past the log's last "
                                                f"step {logged:,}: another run's (an earlier one in the same folder?), "
                                                "not merged"))
+    # what the log itself sets (not train.py's defaults, which a log's excerpt may not have overridden)
+    shown = {k: run.config.trusted(k) for k in SHAPE_KEYS if k in run.config.values
+             and run.config.values[k].origin != C.DEFAULT}
+    other = [k for k, v in shown.items() if v is not None and info.model_args.get(k) not in (None, v)]
+    if other:
+        said = ", ".join(f"{k} {info.model_args[k]!r} there, {shown[k]!r} in the log" for k in other)
+        return replace(run, notes=(*run.notes, f"{info.path} holds another model ({said}): another run's, not "
+                                               "merged"))
     cfg = _filled(run.config, info)
     segments = list(run.segments)
     lineage = run.lineage()
