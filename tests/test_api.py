@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+
+from conftest import FIXTURES
 
 
 def test_the_library_takes_one_path_and_refuses_what_is_no_step_or_number():
@@ -76,3 +80,33 @@ def test_a_runs_config_and_a_findings_evidence_cannot_be_changed_through_them():
         an.runs[0].config.values["n_layer"] = None  # type: ignore[index]
     with pytest.raises(TypeError):
         an.diagnoses[0].findings[0].evidence["x"] = 1  # type: ignore[index]
+
+
+@pytest.mark.parametrize("schedule, why", [
+    ({"warmup_iters": -100}, "warmup_iters=-100 must be a finite number at least 0"),
+    ({"warmup_iters": float("nan")}, "warmup_iters=nan must be a finite number at least 0"),
+    ({"warmup_iters": "abc"}, "warmup_iters='abc' is not a number"),
+    ({"lr_decay_iters": 600.5}, "lr_decay_iters=600.5 is not a whole number of steps"),
+    ({"learning_rate": 0.0}, "learning_rate=0.0 must be a finite number above 0"),
+    ({"decay_lr": "yes"}, "decay_lr='yes' is not True or False"),
+    ([0.001, float("inf")], "one finite, non-negative LR per step"),
+])
+def test_a_custom_schedule_from_python_is_checked_as_the_cli_checks_it(schedule, why):
+    import lossdoctor
+    from lossdoctor.fit import CannotExtrapolate
+    run = lossdoctor.load(str(FIXTURES / "nanogpt" / "cpu_small" / "train.log"))
+    with pytest.raises(CannotExtrapolate, match=re.escape(why)):
+        lossdoctor.extrapolate(run, 900, scenarios=("custom",), schedule=schedule)
+
+
+def test_wrong_argument_types_are_usage_errors_not_python_errors():
+    import lossdoctor
+    from lossdoctor.errors import UsageError
+    from lossdoctor.verify.groups import verify_groups
+    run = lossdoctor.load(str(FIXTURES / "nanogpt" / "cpu_small" / "train.log"))
+    with pytest.raises(UsageError, match="level: a number between 0 and 1"):
+        lossdoctor.extrapolate(run, 900, level="0.8")
+    with pytest.raises(UsageError, match="Run objects"):
+        verify_groups(["a.log", "b.log"], ["c.log", "d.log"])
+    with pytest.raises(UsageError, match="step: a whole number of steps, not '1000'"):
+        verify_groups([run, run], [run, run], step="1000")

@@ -33,8 +33,6 @@ beyond the last step) and reuses them for every target and scenario.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable, Sequence
 from typing import TypeVar, cast
 
@@ -101,14 +99,6 @@ def extrapolate(run: Run, to: int, scenarios: tuple[str, ...] = SCENARIOS, level
                         dataset_tokens=dataset_tokens).extrapolate(to, scenarios, schedule)
 
 
-def _step(to: object) -> int:
-    """The target step as an int: a whole number (600 or 600.0), not a bool, 600.5 or NaN."""
-    step = float(to) if isinstance(to, numbers.Real) and not isinstance(to, bool) else math.nan  # numpy's too
-    if not math.isfinite(step) or step != int(step):
-        raise CannotExtrapolate(f"the target step must be a whole number of steps, not {to!r}")
-    return int(step)
-
-
 class Extrapolator:
     """One run's fits, made once; predictions at any target step reuse them.
 
@@ -127,7 +117,7 @@ class Extrapolator:
             raise UsageError("run and calibrate: Run objects (lossdoctor.load), not paths")
         self.run = run
         self.dataset_tokens = checked_dataset_tokens(dataset_tokens)
-        self.level = level
+        self.level = limits.interval_level(level)
         self.calibrate = tuple(calibrate)
         self.reference = reference
         self.calibration = calibration if calibration is not None else calibration_mod.for_config(run.config)
@@ -136,7 +126,7 @@ class Extrapolator:
     def extrapolate(self, to: int, scenarios: tuple[str, ...] = SCENARIOS,
                     schedule: CustomLr | None = None) -> Extrapolation:
         """Predict val and train loss at step `to` for each scenario (see `extrapolate`)."""
-        step = _step(to)
+        step = limits.target_step(to)
         names = (scenarios,) if isinstance(scenarios, str) else tuple(scenarios)  # one name, not its letters
         custom = scenarios_mod.custom(schedule) if schedule is not None else None
         key = ("extrapolation", step, names, scenarios_mod.key(custom))

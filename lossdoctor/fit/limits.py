@@ -4,6 +4,8 @@ the epochs of the data that the backtests measure."""
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -230,3 +232,19 @@ def check(to: int, last: int, per_step: float | None, epochs_limit: float, assum
                            f"beyond the {epochs_limit:g} the backtests measure for this run (docs/extrapolation.md, "
                            f"\"How far\"); the farthest this run supports is step {farthest:,}{tail}", epochs_limit,
                            farthest)
+
+
+def interval_level(level: object) -> float:
+    """The interval's level as given, where it is a number (its range is checked when used)."""
+    from ..errors import UsageError
+    if isinstance(level, bool) or not isinstance(level, numbers.Real):
+        raise UsageError(f"level: a number between 0 and 1 (0.8 for 80%), not {level!r}")
+    return float(level)
+
+
+def target_step(to: object) -> int:
+    """The target step as an int: a whole number (600 or 600.0), not a bool, 600.5 or NaN."""
+    step = float(to) if isinstance(to, numbers.Real) and not isinstance(to, bool) else math.nan  # numpy's too
+    if not math.isfinite(step) or step != int(step):
+        raise CannotExtrapolate(f"the target step must be a whole number of steps, not {to!r}")
+    return int(step)

@@ -44,12 +44,44 @@ CustomLr = Union[CustomSchedule, Mapping[str, Any], np.ndarray]
 
 
 def custom(schedule: CustomLr) -> CustomSchedule | np.ndarray:
-    """A custom schedule as a CustomSchedule or an array of per-step LRs."""
-    if isinstance(schedule, CustomSchedule):
-        return schedule
-    if isinstance(schedule, Mapping):
-        return CustomSchedule.of(schedule)
-    return np.asarray(schedule, float)
+    """A custom schedule as a CustomSchedule or an array of per-step LRs, each value checked
+    as the CLI's --schedule checks it."""
+    if isinstance(schedule, (CustomSchedule, Mapping)):
+        sched = schedule if isinstance(schedule, CustomSchedule) else CustomSchedule.of(schedule)
+        for f in fields(sched):
+            _check(f.name, getattr(sched, f.name))
+        return sched
+    try:
+        lr = np.asarray(schedule, float)
+    except (TypeError, ValueError):
+        raise CannotExtrapolate("a per-step schedule must be numbers, one LR per step") from None
+    if lr.ndim != 1 or not np.isfinite(lr).all() or (lr < 0).any():
+        raise CannotExtrapolate("a per-step schedule must be one finite, non-negative LR per step")
+    return lr
+
+
+# (type, least value) of each CustomSchedule key; learning_rate must be above its least
+_KINDS: dict[str, tuple[type, float]] = {"warmup_iters": (int, 0), "lr_decay_iters": (int, 1),
+                                         "min_lr": (float, 0.0), "learning_rate": (float, 0.0)}
+
+
+def _check(key: str, value: object) -> None:
+    """Refuse a schedule value the CLI would refuse (CannotExtrapolate naming it)."""
+    if value is None:
+        return
+    if key == "decay_lr":
+        if not isinstance(value, bool):
+            raise CannotExtrapolate(f"schedule: decay_lr={value!r} is not True or False")
+        return
+    kind, least = _KINDS[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise CannotExtrapolate(f"schedule: {key}={value!r} is not a number")
+    number = float(value)
+    if not math.isfinite(number) or number < least or (key == "learning_rate" and number == 0):
+        bound = "above 0" if key == "learning_rate" else f"at least {least:g}"
+        raise CannotExtrapolate(f"schedule: {key}={value!r} must be a finite number {bound}")
+    if kind is int and number != int(number):
+        raise CannotExtrapolate(f"schedule: {key}={value!r} is not a whole number of steps")
 
 
 def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last: int, to: int,

@@ -48,6 +48,10 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
     """
     if expect not in ("lower", "higher"):
         raise UsageError(f"expect: {expect!r} is not 'lower' or 'higher'")
+    if not all(isinstance(r, Run) for r in (*baseline, *treatment)):
+        raise UsageError("baseline and treatment: Run objects (lossdoctor.load), not paths")
+    if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
+        raise UsageError(f"step: a whole number of steps, not {step!r}")
     for name, group in (("baseline", baseline), ("treatment", treatment)):
         if len(group) < MIN_PER_GROUP:
             raise UsageError(f"--{name}: give at least {MIN_PER_GROUP} logs (one per seed); got {len(group)}")
