@@ -234,10 +234,12 @@ def _dangling(by_id: dict[str, Rule]) -> list[RuleError]:
     by_code = {r.code: r for r in by_id.values()}
     for rule in list(by_id.values()):
         if rule.id in by_id and (loop := _explains_loop(rule.code, by_code)):
-            errors.append(RuleError(rule.path, rule.id, "explains", f"the rules explain each other in a loop "
-                                    f"({' -> '.join(loop)}): each finding would stand only as the other's symptom"))
-            for code in loop:
-                by_id.pop(by_code[code].id, None)
+            for code in dict.fromkeys(loop):  # each rule of the loop is taken out, with its error
+                member = by_code[code]
+                if by_id.pop(member.id, None) is not None:
+                    errors.append(RuleError(member.path, member.id, "explains", "the rules explain each other in a "
+                                            f"loop ({' -> '.join(loop)}): each finding would stand only as the "
+                                            "other's symptom"))
     return errors
 
 
