@@ -188,8 +188,10 @@ def _experiments(args: argparse.Namespace, device: str) -> tuple[tuple[Any, ...]
     from .verify.runner import absent_device
     from .verify.shrink import fit_model
     absent = absent_device(device) is not None  # every experiment is then `not verifiable here`
-    plan = plan_from_runs(analyze(list(args.runs)), "cpu" if absent else device)
+    plan = plan_from_runs(analyze(list(args.runs)), "cpu" if absent else device)  # resolve() needs a device here
     notes = (*plan.notes, *_data_note(plan.base, args.data))
+    if absent:  # nothing trains: no note of what training on this machine's CPU would change
+        notes = tuple(n for n in notes if not n.startswith(("trained on ", "dtype ")))
     if absent or all(e.kind == "code" for e in plan.experiments):
         return plan.experiments, plan.base, notes, ""
     shrunk, rescaled = fit_model(plan.experiments, plan.base, args.budget, args.seeds, load_data(args.data))
