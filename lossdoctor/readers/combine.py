@@ -34,9 +34,12 @@ def merge(run: Run, info: CheckpointInfo) -> Run:
         return replace(run, notes=(*run.notes, f"{info.path} is from step {info.iter_num:,}, past the log's last "
                                                f"step {logged:,}: another run's (an earlier one in the same folder?), "
                                                "not merged"))
-    # what the log itself sets (not train.py's defaults, which a log's excerpt may not have overridden)
-    shown = {k: run.config.trusted(k) for k in SHAPE_KEYS if k in run.config.values
-             and run.config.values[k].origin != C.DEFAULT}
+    # what the log itself prints (not train.py's defaults, which an excerpt may not have overridden, nor a
+    # config file inferred from its cadence)
+    lineage = run.lineage()
+    resumed = bool(lineage) and run.segments[lineage[-1]].init_from == "resume"  # train.py keeps the ckpt's shape
+    shown = {k: run.config.trusted(k) for k in SHAPE_KEYS if not resumed and k in run.config.values
+             and run.config.values[k].origin in (C.FILE, C.OVERRIDE, C.DUMP)}
     other = [k for k, v in shown.items() if v is not None and info.model_args.get(k) not in (None, v)]
     if other:
         said = ", ".join(f"{k} {info.model_args[k]!r} there, {shown[k]!r} in the log" for k in other)
@@ -44,7 +47,6 @@ def merge(run: Run, info: CheckpointInfo) -> Run:
                                                "merged"))
     cfg = _filled(run.config, info)
     segments = list(run.segments)
-    lineage = run.lineage()
     last = segments[lineage[-1]] if lineage else None
     if last is not None and last.config is not None:
         segments[lineage[-1]] = replace(last, config=_filled(last.config, info))
