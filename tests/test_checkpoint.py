@@ -396,7 +396,7 @@ def test_checkpoint_config_wins_over_defaults_in_the_facts(tmp_path: Path) -> No
     assert "LD1301-dtype-ignored-on-cpu" not in [f.rule for f in diagnose(run, facts).findings]
 
 
-def test_a_checkpoint_of_another_model_is_not_merged_into_a_log() -> None:
+def test_a_checkpoint_of_another_model_is_not_merged_into_a_log(tmp_path: Path) -> None:
     import lossdoctor
     nano = Path(__file__).parent.parent / "fixtures" / "nanogpt"
     run = lossdoctor.load(str(nano / "cpu_small" / "train.log"), checkpoint=str(nano / "tiny_resume" / "ckpt.pt"))
@@ -404,3 +404,10 @@ def test_a_checkpoint_of_another_model_is_not_merged_into_a_log() -> None:
     assert "holds another model (n_layer 2 there, 4 in the log" in run.notes[-1]
     own = lossdoctor.load(str(nano / "tiny_resume" / "train.log"), checkpoint=str(nano / "tiny_resume" / "ckpt.pt"))
     assert own.format == "nanogpt+ckpt" and own.checkpoint is not None
+    # a lineage that began fresh, then resumed: its first process's shape is the model's
+    long = nano.parent / "long"
+    lineage = tmp_path / "lineage.log"
+    lineage.write_text((long / "d3w96h4-2000" / "train.log").read_text()
+                       + (long / "d3w96h4-resume-5000" / "train.log").read_text())
+    run = lossdoctor.load(str(lineage), checkpoint=str(nano / "tiny_resume" / "ckpt.pt"))
+    assert run.checkpoint is None and "holds another model (n_layer 2 there, 3 in the log" in run.notes[-1]

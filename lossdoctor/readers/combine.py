@@ -34,17 +34,10 @@ def merge(run: Run, info: CheckpointInfo) -> Run:
         return replace(run, notes=(*run.notes, f"{info.path} is from step {info.iter_num:,}, past the log's last "
                                                f"step {logged:,}: another run's (an earlier one in the same folder?), "
                                                "not merged"))
-    # what the log itself prints (not train.py's defaults, which an excerpt may not have overridden, nor a
-    # config file inferred from its cadence)
-    lineage = run.lineage()
-    resumed = bool(lineage) and run.segments[lineage[-1]].init_from == "resume"  # train.py keeps the ckpt's shape
-    shown = {k: run.config.trusted(k) for k in SHAPE_KEYS if not resumed and k in run.config.values
-             and run.config.values[k].origin in (C.FILE, C.OVERRIDE, C.DUMP)}
-    other = [k for k, v in shown.items() if v is not None and info.model_args.get(k) not in (None, v)]
-    if other:
-        said = ", ".join(f"{k} {info.model_args[k]!r} there, {shown[k]!r} in the log" for k in other)
+    if (said := _another_model(run, info)) is not None:
         return replace(run, notes=(*run.notes, f"{info.path} holds another model ({said}): another run's, not "
                                                "merged"))
+    lineage = run.lineage()
     cfg = _filled(run.config, info)
     segments = list(run.segments)
     last = segments[lineage[-1]] if lineage else None
@@ -97,6 +90,24 @@ def _shape_not_taken(cfg: C.Config, info: CheckpointInfo) -> list[str]:
         out.append(f"the log sets {key} = {cv.value}, but the checkpoint's model has {key} = {args[key]}: a resume "
                    "builds the checkpoint's shape whatever the flags say, so the checkpoint's is what ran")
     return out
+
+
+def _another_model(run: Run, info: CheckpointInfo) -> str | None:
+    """How the checkpoint's model differs from the one the log's lineage built, or None: the
+    shape its first process printed where that process started fresh (a resume builds the
+    checkpoint's shape whatever its flags say, and a fine-tune GPT-2's); only what the log
+    prints counts, not train.py's defaults an excerpt may not have overridden, nor a config
+    file inferred from its cadence."""
+    head = run.head()
+    if head is None or head.init_from not in (None, "scratch"):
+        return None
+    config = head.config or run.config
+    shown = {k: config.trusted(k) for k in SHAPE_KEYS
+             if k in config.values and config.values[k].origin in (C.FILE, C.OVERRIDE, C.DUMP)}
+    other = [k for k, v in shown.items() if v is not None and info.model_args.get(k) not in (None, v)]
+    if not other:
+        return None
+    return ", ".join(f"{k} {info.model_args[k]!r} there, {shown[k]!r} in the log" for k in other)
 
 
 def _filled(config: C.Config, info: CheckpointInfo) -> C.Config:
