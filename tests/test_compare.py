@@ -1132,3 +1132,14 @@ def test_a_vocabulary_its_first_loss_implies_tells_two_tokenizers_apart():
     # two inferred vocabularies tell nothing either: one may be a fine-tune of the other's tokenizer
     c = compare([bpe, low], [facts[1], lossdoctor.compute_facts(low)])
     assert c.comparable
+
+
+def test_a_vocabulary_known_from_the_dataset_against_one_read_off_the_log():
+    import lossdoctor
+    from lossdoctor.compare import compare
+    char = lossdoctor.load(str(shared_path("corpus/logs/nanogpt/innerfirexy-shakespeare-char-gpu.log")))
+    gpt2 = lossdoctor.load(str(shared_path("corpus/logs/llmc/hector-a100-stdout-full-run.log")))
+    facts = [lossdoctor.compute_facts(r) for r in (char, gpt2)]
+    assert facts[0]["vocab_size"].status == "assumed" and facts[1]["vocab_size"].status == "read"
+    c = compare([char, gpt2], facts)
+    assert not c.comparable and any("vocab_size 50257 vs 65" in n for n in c.notes)
