@@ -600,7 +600,15 @@ def test_a_resumed_run_is_told_a_fresh_run_where_a_resume_would_ignore_the_flags
         "--init_from=gpt2 --max_iters=12500 --lr_decay_iters=12500"
     unknown = check(longer, {**falling, "init_from": "resume"})  # how the lineage began is not in the log
     assert unknown.flags == "--max_iters=12500 --lr_decay_iters=12500"
-    assert "as a fresh run, started as the lineage's first process was" in unknown.advice
+    assert "as a fresh run, started as the run first was, which the log does not show" in unknown.advice
+    # a fine-tune's shape is GPT-2's in a fresh run too: shape flags do nothing there
+    wider = check(BUILTIN.get("LD601"), {"tokens_seen": 1536000, "params": 9000, "n_embd": 16, "val_slope_z": -0.5,
+                                         "val_slope": -0.01, "overfit_ratio": 0.01, "final_val": 2.4,
+                                         "model_from": "scratch", "init_from": "resume"})
+    assert wider.flags == "--init_from=scratch --n_embd=32"
+    from lossdoctor.diagnose.engine import _fresh_run
+    flags, why = _fresh_run("--n_embd=1536", {"init_from": "resume", "model_from": "gpt2"})
+    assert flags == "--n_embd=1536" and "fine-tunes gpt2" in why and "n_embd do nothing there" in why
     # at a constant LR a resume goes on along the same curve: no fresh run asked for
     assert check(longer, {**falling, "init_from": "resume", "model_from": "scratch", "decay_lr": False}).flags == \
         "--max_iters=12500"

@@ -292,9 +292,14 @@ def _fresh_run(flags: str, values: Mapping[str, Any], trainer: str = "nanogpt") 
         return flags, None
     start = values.get("model_from")
     said = "; ".join(w for w in why if w)
-    if not (start == "scratch" or (trainer == "nanogpt" and isinstance(start, str) and start.startswith("gpt2"))):
-        return flags, (f"(as a fresh run, started as the lineage's first process was: the log's last process "
-                       f"resumed, and {said})")
+    pretrained = isinstance(start, str) and start.startswith("gpt2")
+    if pretrained and shape:  # from_pretrained takes GPT-2's shape whatever the flags say
+        return flags, (f"(the run fine-tunes {start}, whose shape a fresh run takes from the pretrained model: "
+                       f"{', '.join(shape)} do nothing there)")
+    if not (start == "scratch" or (trainer == "nanogpt" and pretrained)):
+        began = "which the log does not show" if start is None else "before the resume the log begins with"
+        return flags, (f"(as a fresh run, started as the run first was, {began}: the log's last process resumed, "
+                       f"and {said})")
     return " ".join([f"--init_from={start}", *words]), (
         f"(a fresh run, in a new output folder: the log's last process resumed, and {said}; its first save "
         "would overwrite the checkpoint it resumed from)")
