@@ -110,3 +110,16 @@ def test_wrong_argument_types_are_usage_errors_not_python_errors():
         verify_groups(["a.log", "b.log"], ["c.log", "d.log"])
     with pytest.raises(UsageError, match="step: a whole number of steps, not '1000'"):
         verify_groups([run, run], [run, run], step="1000")
+
+
+def test_numbers_too_large_for_a_float_are_refused_not_overflowed():
+    import lossdoctor
+    from lossdoctor.fit import CannotExtrapolate
+    run = lossdoctor.load(str(FIXTURES / "nanogpt" / "cpu_small" / "train.log"))
+    with pytest.raises(CannotExtrapolate, match=r"not 1" + "0" * 29 + r"\.\.\. \(401 characters\)"):
+        lossdoctor.extrapolate(run, 10**400)
+    with pytest.raises(CannotExtrapolate, match="lr_decay_iters=1" + "0" * 29 + r"\.\.\. "
+                                                r"\(401 characters\) must be a finite number"):
+        lossdoctor.extrapolate(run, 900, scenarios=("custom",), schedule={"lr_decay_iters": 10**400})
+    with pytest.raises(CannotExtrapolate, match="level inf is not between 0 and 1"):
+        lossdoctor.extrapolate(run, 900, level=10**400)

@@ -29,13 +29,13 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
     rng = np.random.default_rng(0)
     data = prepare_text("".join(rng.choice(["the ", "cat ", "sat ", "on ", "a ", "mat. "], 4000)), "words")
     root = tmp_path_factory.mktemp("groups")
-    out: dict[str, list[str]] = {"fast": [], "slow": []}
+    out: dict[str, list[str]] = {"fast": [], "slow": [], "fast4": []}
     for name, lr in (("fast", ["--learning_rate=1e-2", "--min_lr=1e-3"]),
                      ("slow", ["--learning_rate=1e-4", "--min_lr=1e-5"])):
-        for seed in (1, 2, 3):
+        for seed in (1, 2, 3, 4) if name == "fast" else (1, 2, 3):  # a fourth: two groups of one config
             d = root / f"{name}{seed}"
             train(resolve(None, TINY + lr + [f"--out_dir={d}", f"--seed={seed}"]), data, echo=False)
-            out[name].append(str(d / "train.log"))
+            out["fast4" if seed == 4 else name].append(str(d / "train.log"))
     return out
 
 
@@ -62,8 +62,8 @@ def test_the_wrong_direction_is_refuted(logs: dict[str, list[str]]) -> None:
 
 
 def test_one_config_against_itself_is_never_confirmed(logs: dict[str, list[str]]) -> None:
-    runs = _runs(logs["fast"])
-    report = verify_groups(runs[:2], runs[1:], paired=False)
+    runs = _runs(logs["fast"] + logs["fast4"])
+    report = verify_groups(runs[:2], runs[2:], paired=False)
     assert report.experiments[0].verification.verdict != "confirmed"
     assert report.notes and "same config" in report.notes[0]
 
@@ -197,3 +197,13 @@ def test_a_key_outside_nanogpt_splits_groups_and_is_named_in_the_verdict(tmp_pat
     e = report.experiments[0]
     assert e.flags == "--n_head=6" and "activation_type 'relu'" in e.recommendation
     assert any("differ in activation_type too, which no nanoGPT flag sets" in n for n in report.notes)
+
+
+def test_the_library_takes_what_the_cli_takes_and_refuses_what_it_refuses(logs: dict[str, list[str]]) -> None:
+    fast, slow = _runs(logs["fast"]), _runs(logs["slow"])
+    with pytest.raises(InputError, match="is in both --baseline and --treatment"):
+        verify_groups(fast[:2], fast[1:], paired=True)
+    with pytest.raises(UsageError, match="a list of Runs each"):
+        verify_groups(fast[0], slow)  # type: ignore[arg-type]
+    by_generator = verify_groups((r for r in slow), (r for r in fast), step=np.int64(40))
+    assert by_generator.experiments[0].verification.verdict == "confirmed"

@@ -238,13 +238,30 @@ def interval_level(level: object) -> float:
     """The interval's level as given, where it is a number (its range is checked when used)."""
     from ..errors import UsageError
     if isinstance(level, bool) or not isinstance(level, numbers.Real):
-        raise UsageError(f"level: a number between 0 and 1 (0.8 for 80%), not {level!r}")
-    return float(level)
+        raise UsageError(f"level: a number between 0 and 1 (0.8 for 80%), not {shown(level)}")
+    return as_float(level)
 
 
 def target_step(to: object) -> int:
     """The target step as an int: a whole number (600 or 600.0), not a bool, 600.5 or NaN."""
-    step = float(to) if isinstance(to, numbers.Real) and not isinstance(to, bool) else math.nan  # numpy's too
+    step = as_float(to) if isinstance(to, numbers.Real) and not isinstance(to, bool) else math.nan  # numpy's too
     if not math.isfinite(step) or step != int(step):
-        raise CannotExtrapolate(f"the target step must be a whole number of steps, not {to!r}")
+        raise CannotExtrapolate(f"the target step must be a whole number of steps, not {shown(to)}")
     return int(step)
+
+
+def as_float(value: object) -> float:
+    """A number as a float (NaN for what is none); an integer too large for one (10**400)
+    is inf, not an OverflowError."""
+    if not isinstance(value, numbers.Real):
+        return math.nan
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf  # type: ignore[operator]  # an int or Fraction too large
+
+
+def shown(value: object) -> str:
+    """A value as an error message quotes it: its repr, cut to 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:30]}... ({len(text)} characters)"

@@ -11,6 +11,7 @@ from typing import Any, Union
 import numpy as np
 
 from ..run import PRINTS_SAVES, Run
+from .limits import as_float, shown
 from .lr import LR_SETTINGS, GetLr, Schedule
 from .points import CannotExtrapolate, Curves
 
@@ -71,17 +72,17 @@ def _check(key: str, value: object) -> None:
         return
     if key == "decay_lr":
         if not isinstance(value, bool):
-            raise CannotExtrapolate(f"schedule: decay_lr={value!r} is not True or False")
+            raise CannotExtrapolate(f"schedule: decay_lr={shown(value)} is not True or False")
         return
     kind, least = _KINDS[key]
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise CannotExtrapolate(f"schedule: {key}={value!r} is not a number")
-    number = float(value)
+        raise CannotExtrapolate(f"schedule: {key}={shown(value)} is not a number")
+    number = as_float(value)
     if not math.isfinite(number) or number < least or (key == "learning_rate" and number == 0):
         bound = "above 0" if key == "learning_rate" else f"at least {least:g}"
-        raise CannotExtrapolate(f"schedule: {key}={value!r} must be a finite number {bound}")
+        raise CannotExtrapolate(f"schedule: {key}={shown(value)} must be a finite number {bound}")
     if kind is int and number != int(number):
-        raise CannotExtrapolate(f"schedule: {key}={value!r} is not a whole number of steps")
+        raise CannotExtrapolate(f"schedule: {key}={shown(value)} is not a whole number of steps")
 
 
 def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last: int, to: int,

@@ -10,6 +10,7 @@ with a paired t-test when the caller says the logs pair up in order (same seeds)
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,22 +42,32 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
     `expect` way?
 
     Raises:
-        UsageError: fewer than 2 logs in a group, `paired` with groups of different sizes, or
-            an `expect` other than lower and higher.
-        InputError: a group mixes configs (the first differing key is named), or a log has
-            no val at the step compared.
+        UsageError: fewer than 2 logs in a group, `paired` with groups of different sizes, an
+            `expect` other than lower and higher, a group that is no list of Runs, or a
+            `step` that is no whole number.
+        InputError: a group mixes configs (the first differing key is named), a log is
+            given twice (in a group, or in both), or a log has no val at the step compared.
     """
     if expect not in ("lower", "higher"):
         raise UsageError(f"expect: {expect!r} is not 'lower' or 'higher'")
+    if isinstance(baseline, Run) or isinstance(treatment, Run):
+        raise UsageError("baseline and treatment: a list of Runs each (one per seed), not one Run")
+    baseline, treatment = list(baseline), list(treatment)  # a generator is read once
     if not all(isinstance(r, Run) for r in (*baseline, *treatment)):
         raise UsageError("baseline and treatment: Run objects (lossdoctor.load), not paths")
-    if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
+    if step is not None and (isinstance(step, bool) or not isinstance(step, numbers.Integral)):
         raise UsageError(f"step: a whole number of steps, not {step!r}")
+    step = None if step is None else int(step)
     for name, group in (("baseline", baseline), ("treatment", treatment)):
         if len(group) < MIN_PER_GROUP:
             raise UsageError(f"--{name}: give at least {MIN_PER_GROUP} logs (one per seed); got {len(group)}")
         _distinct(group, name)
         _same_config(group, name)
+    both = {k: r.source for r in baseline for k in _identity(r)}
+    for run in treatment:
+        if (same := next((both[k] for k in _identity(run) if k in both), None)) is not None:
+            raise InputError(run.source, f"is in both --baseline and --treatment (as {same}): a run has no "
+                                         "difference with itself")
     if paired and len(baseline) != len(treatment):
         raise UsageError(f"--paired: the groups differ in size ({len(baseline)} vs {len(treatment)})")
     at = step if step is not None else _common_final_step([*baseline, *treatment])
@@ -82,15 +93,23 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
     return VerifyReport((experiment,), noise, "", None, tuple(notes))
 
 
+def _identity(run: Run) -> list[tuple[object, ...]]:
+    """What makes two logs one run: the same file (and run in it), or the same curves."""
+    ev, it = run.curves()
+    keys: list[tuple[object, ...]] = [("file", os.path.realpath(run.source.split("#", 1)[0]),
+                                       run.source.partition("#")[2])]
+    if len(ev) + len(it):
+        keys.append(("curves", ev.step.tobytes(), ev.val.tobytes(), it.step.tobytes(), it.loss.tobytes()))
+    return keys
+
+
 def _distinct(group: Sequence[Run], name: str) -> None:
     """Refuse a log given twice in a group (the same file, or the same curves): one run is
     one sample, and a copy would be counted as a seed of its own."""
     seen: dict[object, str] = {}
     for run in group:
-        ev, it = run.curves()
-        for key in (("file", os.path.realpath(run.source.split("#", 1)[0]), run.source.partition("#")[2]),
-                    ("curves", ev.step.tobytes(), ev.val.tobytes(), it.step.tobytes(), it.loss.tobytes())):
-            if key in seen and (key[0] == "file" or len(ev) + len(it) > 0):
+        for key in _identity(run):
+            if key in seen:
                 raise InputError(run.source, f"--{name} holds this run twice (as {seen[key]} too): each log is "
                                              "one seed, and a copy would count as another")
             seen[key] = run.source
