@@ -133,11 +133,15 @@ def test_the_plan_names_the_dtype_the_run_shows_not_train_pys_default():
 
 def test_a_retraining_takes_only_what_the_log_shows_of_its_config(tmp_path) -> None:
     # another trainer's log shows some of its config: train.py's defaults (GPT-2 124M) are no guess
-    # for the rest (the corpus's llm.c run prints no gradient accumulation nanoGPT would read)
+    # for the rest (a modded-nanogpt record prints its length, not its model)
     from conftest import shared_path
+    modded = shared_path("corpus/logs/modded-nanogpt/2025-01-16-sub3min.log")
+    with pytest.raises(UsageError, match="does not show n_layer, n_head, n_embd, block_size, batch_size"):
+        plan_from_runs(analyze([str(modded)]), "cpu")
+    # llm.c prints its gradient accumulation (`=> setting grad_accum_steps=16`): its run is planned as it ran
     llmc = shared_path("corpus/logs/llmc/hector-a100-stdout-hellaswag-cr-timelimit.log")
-    with pytest.raises(UsageError, match="does not show gradient_accumulation_steps of its config"):
-        plan_from_runs(analyze([str(llmc)]), "cpu")
+    plan = plan_from_runs(analyze([str(llmc)]), "cpu")
+    assert (plan.base["gradient_accumulation_steps"], plan.base["batch_size"], plan.base["block_size"]) == (16, 32, 1024)
 
 
 def test_a_retraining_trains_the_whole_lineage_s_schedule(tmp_path) -> None:

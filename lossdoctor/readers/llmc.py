@@ -56,6 +56,7 @@ RUN_LINE = re.compile(r"(?:^\s*(?:[$+]\s+)?|\S*/)train_gpt2cu ")
 COMMAND = {"b": "batch_size", "t": "block_size", "d": "total_batch_size", "x": "max_iters", "u": "warmup_iters",
            "v": "eval_interval"}
 SINGLE_GPU = "Multi-GPU support is disabled. Using a single GPU."
+GRAD_ACCUM = re.compile(r"^=> setting grad_accum_steps=(\d+)")  # total batch / (B * T * processes)
 
 
 def sniff_stdout(sample: Sample) -> bool:
@@ -99,6 +100,8 @@ def read_stdout(sample: Sample) -> Run:
             _row(found, n, m.group(1).strip(), m.group(2).strip())
         elif m := SAVE.match(line):
             found.events.append(Event("checkpoint_saved", n, line.strip(), int(m.group(1)), 0))
+        elif m := GRAD_ACCUM.match(line):
+            found.set("gradient_accumulation_steps", int(m.group(1)), n)
     scan_events(numbered(iter_lines(sample)), found)
     if sample.cut_mid_line:
         found.cut_last_line()
