@@ -369,6 +369,11 @@ def test_explains_and_overrides_name_loaded_rules_without_a_loop(tmp_path, edits
     assert rules.get("XY001-demo") is None  # the rule in error is not used
     if looped:
         assert rules.get("XY002-other") is None and {e.rule for e in rules.errors} == {"XY001-demo", "XY002-other"}
+        # a third rule that names one of the loop's names a rule that is not loaded
+        (d / "c.yaml").write_text(GOOD.replace("XY001-demo", "XY003-third") + "explains: [XY001]\n")
+        rules = load_rules([str(d)])
+        third = [e for e in rules.errors if e.rule == "XY003-third"]
+        assert rules.get("XY003-third") is None and third and "no rule XY001 is loaded" in third[0].reason
 
 
 def test_analyze_stops_at_a_rule_that_does_not_load(tmp_path):

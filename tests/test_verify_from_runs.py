@@ -141,7 +141,8 @@ def test_a_retraining_takes_only_what_the_log_shows_of_its_config(tmp_path) -> N
     # llm.c prints its gradient accumulation (`=> setting grad_accum_steps=16`): its run is planned as it ran
     llmc = shared_path("corpus/logs/llmc/hector-a100-stdout-hellaswag-cr-timelimit.log")
     plan = plan_from_runs(analyze([str(llmc)]), "cpu")
-    assert (plan.base["gradient_accumulation_steps"], plan.base["batch_size"], plan.base["block_size"]) == (16, 32, 1024)
+    base = plan.base
+    assert (base["gradient_accumulation_steps"], base["batch_size"], base["block_size"]) == (16, 32, 1024)
 
 
 def test_a_retraining_trains_the_whole_lineage_s_schedule(tmp_path) -> None:

@@ -207,3 +207,13 @@ def test_the_library_takes_what_the_cli_takes_and_refuses_what_it_refuses(logs: 
         verify_groups(fast[0], slow)  # type: ignore[arg-type]
     by_generator = verify_groups((r for r in slow), (r for r in fast), step=np.int64(40))
     assert by_generator.experiments[0].verification.verdict == "confirmed"
+
+
+def test_groups_that_differ_only_in_a_key_outside_nanogpt_are_said_to(tmp_path: Path) -> None:
+    table = tmp_path / "runs.csv"
+    table.write_text("Name,seed,iter,val/loss,activation_type\n"
+                     "a,1,500,1.71,gelu\na,2,500,1.70,gelu\nb,1,500,1.61,relu\nb,2,500,1.60,relu\n")
+    runs = {r.source.split("#", 1)[1]: r for r in lossdoctor.load_many(str(table))}
+    report = verify_groups([runs["a (seed 1)"], runs["a (seed 2)"]], [runs["b (seed 1)"], runs["b (seed 2)"]])
+    assert report.experiments[0].flags == ""
+    assert any("differ in activation_type alone" in n and "(no flags)" in n for n in report.notes)

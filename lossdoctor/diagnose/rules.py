@@ -223,14 +223,7 @@ def _dangling(by_id: dict[str, Rule]) -> list[RuleError]:
     """Rules whose `explains` or `overrides` name a rule that is not loaded, or whose
     `explains` lead back to themselves (each finding would stand only as the other's
     symptom): each such rule is taken out, with its error."""
-    errors = []
-    codes = {r.code for r in by_id.values()}
-    for rule in list(by_id.values()):
-        field = "explains" if set(rule.explains) - codes else "overrides" if set(rule.overrides) - codes else None
-        if field is not None:
-            unknown = sorted(set(getattr(rule, field)) - codes)
-            errors.append(RuleError(rule.path, rule.id, field, f"no rule {', '.join(unknown)} is loaded"))
-            del by_id[rule.id]
+    errors = _unnamed(by_id)
     by_code = {r.code: r for r in by_id.values()}
     for rule in list(by_id.values()):
         if rule.id in by_id and (loop := _explains_loop(rule.code, by_code)):
@@ -240,7 +233,23 @@ def _dangling(by_id: dict[str, Rule]) -> list[RuleError]:
                     errors.append(RuleError(member.path, member.id, "explains", "the rules explain each other in a "
                                             f"loop ({' -> '.join(loop)}): each finding would stand only as the "
                                             "other's symptom"))
-    return errors
+    return errors + _unnamed(by_id)  # a rule that named one of the loop's
+
+
+def _unnamed(by_id: dict[str, Rule]) -> list[RuleError]:
+    """Take out, with its error, each rule whose `explains` or `overrides` name a rule that
+    is not loaded, until none does (taking one out may leave another naming it)."""
+    errors: list[RuleError] = []
+    while True:
+        codes = {r.code for r in by_id.values()}
+        gone = [(rule, field) for rule in by_id.values()
+                for field in ("explains", "overrides") if set(getattr(rule, field)) - codes][:1]
+        if not gone:
+            return errors
+        rule, field = gone[0]
+        unknown = sorted(set(getattr(rule, field)) - codes)
+        errors.append(RuleError(rule.path, rule.id, field, f"no rule {', '.join(unknown)} is loaded"))
+        del by_id[rule.id]
 
 
 def _explains_loop(start: str, by_code: Mapping[str, Rule]) -> list[str] | None:

@@ -87,8 +87,11 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
     notes = [] if changed or other else ["the two groups' logs show the same config: the difference tested is "
                                          "whatever the logs do not show (seeds, data, code)"]
     if other:
-        notes.append(f"the groups differ in {', '.join(k for k, _ in other)} too, which no nanoGPT flag sets: the "
-                     "difference tested is theirs as much as the flags'")
+        keys = ", ".join(k for k, _ in other)
+        notes.append(f"the groups differ in {keys} too, which no nanoGPT flag sets: the difference tested is "
+                     "theirs as much as the flags'" if changed else
+                     f"the groups differ in {keys} alone, which no nanoGPT flag sets: the difference tested is "
+                     "theirs (no flags)")
     noise = noise_floor([s.value for s in base], [s.value for s in treat], paired=paired, unit="nats")
     return VerifyReport((experiment,), noise, "", None, tuple(notes))
 
