@@ -54,7 +54,8 @@ GUESSED_KEYS = ("dropout", "weight_decay", "beta2", "grad_clip", "warmup_iters",
 
 def base_from_run(analysis: Analysis, index: int, device: str) -> tuple[TrainConfig, tuple[str, ...]]:
     """The run's config as the built-in trainer's, on `device`, with what was changed and why.
-    Raises UsageError when the log does not show its config."""
+    Raises UsageError when the log does not show its config, or the keys a retraining
+    cannot guess (RETRAIN_KEYS), or begins with a resume past step 0."""
     run = analysis.runs[index]
     if not run.config.seen:
         raise UsageError(f"{run.source}: the log does not show its config (no header, no 'Overriding' lines, "
