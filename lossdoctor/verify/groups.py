@@ -50,24 +50,7 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
     """
     if expect not in ("lower", "higher"):
         raise UsageError(f"expect: {expect!r} is not 'lower' or 'higher'")
-    if isinstance(baseline, Run) or isinstance(treatment, Run):
-        raise UsageError("baseline and treatment: a list of Runs each (one per seed), not one Run")
-    baseline, treatment = list(baseline), list(treatment)  # a generator is read once
-    if not all(isinstance(r, Run) for r in (*baseline, *treatment)):
-        raise UsageError("baseline and treatment: Run objects (lossdoctor.load), not paths")
-    if step is not None and (isinstance(step, bool) or not isinstance(step, numbers.Integral)):
-        raise UsageError(f"step: a whole number of steps, not {step!r}")
-    step = None if step is None else int(step)
-    for name, group in (("baseline", baseline), ("treatment", treatment)):
-        if len(group) < MIN_PER_GROUP:
-            raise UsageError(f"--{name}: give at least {MIN_PER_GROUP} logs (one per seed); got {len(group)}")
-        _distinct(group, name)
-        _same_config(group, name)
-    both = {k: r.source for r in baseline for k in _identity(r)}
-    for run in treatment:
-        if (same := next((both[k] for k in _identity(run) if k in both), None)) is not None:
-            raise InputError(run.source, f"is in both --baseline and --treatment (as {same}): a run has no "
-                                         "difference with itself")
+    baseline, treatment, step = _checked(baseline, treatment, step)
     if paired and len(baseline) != len(treatment):
         raise UsageError(f"--paired: the groups differ in size ({len(baseline)} vs {len(treatment)})")
     at = step if step is not None else _common_final_step([*baseline, *treatment])
@@ -94,6 +77,31 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
                      "theirs (no flags)")
     noise = noise_floor([s.value for s in base], [s.value for s in treat], paired=paired, unit="nats")
     return VerifyReport((experiment,), noise, "", None, tuple(notes))
+
+
+def _checked(baseline: Sequence[Run], treatment: Sequence[Run], step: object
+             ) -> tuple[list[Run], list[Run], int | None]:
+    """The groups as lists and the step as an int, or the UsageError or InputError that
+    verify_groups documents: no list of Runs, a step that is no whole number, a group of
+    one, a log given twice, a group that mixes configs, a run in both groups."""
+    if isinstance(baseline, Run) or isinstance(treatment, Run):
+        raise UsageError("baseline and treatment: a list of Runs each (one per seed), not one Run")
+    base, treat = list(baseline), list(treatment)  # a generator is read once
+    if not all(isinstance(r, Run) for r in (*base, *treat)):
+        raise UsageError("baseline and treatment: Run objects (lossdoctor.load), not paths")
+    if step is not None and (isinstance(step, bool) or not isinstance(step, numbers.Integral)):
+        raise UsageError(f"step: a whole number of steps, not {step!r}")
+    for name, group in (("baseline", base), ("treatment", treat)):
+        if len(group) < MIN_PER_GROUP:
+            raise UsageError(f"--{name}: give at least {MIN_PER_GROUP} logs (one per seed); got {len(group)}")
+        _distinct(group, name)
+        _same_config(group, name)
+    both = {k: r.source for r in base for k in _identity(r)}
+    for run in treat:
+        if (same := next((both[k] for k in _identity(run) if k in both), None)) is not None:
+            raise InputError(run.source, f"is in both --baseline and --treatment (as {same}): a run has no "
+                                         "difference with itself")
+    return base, treat, None if step is None else int(step)
 
 
 def _identity(run: Run) -> list[tuple[object, ...]]:
