@@ -1143,3 +1143,15 @@ def test_a_vocabulary_known_from_the_dataset_against_one_read_off_the_log():
     assert facts[0]["vocab_size"].status == "assumed" and facts[1]["vocab_size"].status == "read"
     c = compare([char, gpt2], facts)
     assert not c.comparable and any("vocab_size 50257 vs 65" in n for n in c.notes)
+
+
+def test_a_log_with_a_config_but_no_vocabulary_line_is_told_apart_by_its_first_loss():
+    # a build-nanogpt GPT-2 run prints its config, not its vocabulary: its val at step 0 (10.89) does
+    import lossdoctor
+    from lossdoctor.compare import compare
+    gpt2 = lossdoctor.load(str(shared_path("corpus/logs/build-nanogpt/agndm-smaller-4gpu-slurm.out.log")))
+    char = lossdoctor.load(str(shared_path("corpus/logs/nanogpt/propathee-gpu-wandb-stderr-interleaved.log")))
+    facts = [lossdoctor.compute_facts(r) for r in (gpt2, char)]
+    assert gpt2.config.seen and facts[0]["vocab_size"].status == "inferred"
+    c = compare([gpt2, char], facts)
+    assert not c.comparable and any("(inferred from its loss at step 0) vs 65" in n for n in c.notes)

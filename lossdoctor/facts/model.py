@@ -82,13 +82,13 @@ def _one(ctx: Context, key: str) -> Fact:
             return Fact(key, DATASET_VOCAB[dataset], "", "assumed",
                         f"dataset {dataset}: nanoGPT's data/{dataset}",
                         "the log does not print the vocab size")
-    if key == "vocab_size" and config.seen:
-        return unknown(key, "", "model config",
-                       "the log prints no `found vocab_size` line and the dataset is not known")
-    if key == "vocab_size" and init in ("", "scratch"):
+    if key == "vocab_size" and init in ("", "scratch"):  # a config that names no vocabulary as well
         inferred = _vocab_from_first_loss(ctx)
         if inferred is not None:
             return inferred
+    if key == "vocab_size" and config.seen:
+        return unknown(key, "", "model config",
+                       "the log prints no `found vocab_size` line and the dataset is not known")
     return unknown(key, "", "model config", why_unknown(config, key))
 
 
