@@ -156,3 +156,13 @@ def test_a_retraining_trains_the_whole_lineage_s_schedule(tmp_path) -> None:
     plan = plan_from_runs(analyze([str(lineage)]), "cpu")
     assert (plan.base["learning_rate"], plan.base["decay_lr"], plan.base["lr_decay_iters"]) == (1e-3, True, 2000)
     assert any("continued it at another LR" in n for n in plan.notes)
+
+
+def test_a_resumed_fine_tune_is_said_to_be_trained_from_scratch_in_the_arms(tmp_path) -> None:
+    from conftest import shared_path
+    first = shared_path("corpus/logs/nanogpt/innerfirexy-gpt2-ddp4-init-gpt2-stopped.log").read_text()
+    then = shared_path("corpus/logs/nanogpt/innerfirexy-gpt2-ddp8-resume.log").read_text()
+    lineage = tmp_path / "ft.log"
+    lineage.write_text(first + then)  # its last process resumed: the lineage began from GPT-2's weights
+    plan = plan_from_runs(analyze([str(lineage)]), "cpu")
+    assert "the run started from gpt2 weights; the arms train from scratch" in plan.notes

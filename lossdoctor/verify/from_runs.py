@@ -94,8 +94,9 @@ def base_from_run(analysis: Analysis, index: int, device: str) -> tuple[TrainCon
                      f"({', '.join(f'{k} {known[k]}' for k in guessed)})")
     changes = {"device": device, "init_from": "scratch", "compile": False, "wandb_log": False, "eval_only": False,
                **changes_data}
-    if str(values.get("init_from", "scratch")).startswith("gpt2"):
-        notes.append(f"the run started from {values['init_from']} weights; the arms train from scratch")
+    began = analysis.facts[index].value("model_from")  # how the lineage's first process made the model
+    if isinstance(began, str) and began.startswith("gpt2"):
+        notes.append(f"the run started from {began} weights; the arms train from scratch")
     if values.get("compile"):
         notes.append("torch.compile off in the arms: it changes the speed, not the loss")
     if device == "cpu" and values.get("dtype", "float32") != "float32":
