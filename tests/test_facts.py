@@ -1047,3 +1047,22 @@ def test_an_eval_overhead_at_or_below_zero_says_the_log_times_steps_alone():
     assert fact.known and fact.value < 0 and "leave the eval out" in fact.note
     plain = lossdoctor.compute_facts(parse_text(text))["eval_overhead_ms"]
     assert plain.value > 0 and "leave the eval out" not in plain.note
+
+
+def test_lr_changed_at_names_where_a_continuation_at_another_lr_began(tmp_path):
+    import lossdoctor
+    from conftest import FIXTURES
+    from lossdoctor.diagnose import diagnose
+    long = FIXTURES / "long"
+    lineage = tmp_path / "lineage.log"  # a cosine from 1e-3 to step 2000, then on at 1e-4, decay_lr=False
+    lineage.write_text((long / "batch8-2000" / "train.log").read_text()
+                       + (long / "batch8-constant-5000" / "train.log").read_text())
+    run = lossdoctor.load(str(lineage))
+    facts = lossdoctor.compute_facts(run)
+    assert facts.value("lr_changed_at") == 2000 and facts.value("decay_lr") is False
+    rules = {f.rule.split("-")[0] for f in diagnose(run, facts).findings}
+    assert "LD705" not in rules and "LD303" not in rules  # the run did decay, from a peak of 1e-3
+    alone = lossdoctor.compute_facts(lossdoctor.load(str(long / "batch8-constant-5000")))
+    assert not alone["lr_changed_at"].known and "begins with a resume at step 2,000" in alone["lr_changed_at"].note
+    own = lossdoctor.compute_facts(lossdoctor.load(str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")))
+    assert own["lr_changed_at"].known and own.value("lr_changed_at") is None

@@ -200,3 +200,27 @@ def _status(cfg: Config, *keys: str) -> Status:
     else 'computed'."""
     return "inferred" if any(k in cfg.values and cfg.values[k].origin == INFERRED for k in keys) else "computed"
 
+
+
+LR_SETTINGS = ("learning_rate", "min_lr", "warmup_iters", "decay_lr")  # what a continuation may change
+
+
+def lr_changed_at(ctx: Context) -> Fact:
+    """The step from which the lineage's processes ran other LR settings than its first (a
+    continuation at another LR, as at its min_lr with decay_lr=False); None where every
+    process ran the first one's. Unknown where the log begins with a resume (the LR before
+    it is not in it) or the first process's LR settings are not shown."""
+    name, unit, src = "lr_changed_at", "steps", "log: each process's LR settings"
+    run = ctx.run
+    if (head := run.resumed_start()) is not None:
+        return unknown(name, unit, src, f"the log begins with a resume at step {head.first_step:,}: the LR before "
+                                        "it is not in it")
+    ranges = segment_ranges(run, _last_step(ctx) or 0)
+    first = schedule_params(ranges[0][0]) if ranges else None
+    if first is None:
+        return unknown(name, unit, src, "the first process's LR settings are not shown")
+    for cfg, start, _ in ranges[1:]:
+        params = schedule_params(cfg)
+        if params is not None and any(params[k] != first[k] for k in LR_SETTINGS):
+            return Fact(name, start, unit, "read", src, "a continuation at other LR settings")
+    return Fact(name, None, unit, "read", src)
