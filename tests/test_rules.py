@@ -636,3 +636,18 @@ def test_train_longer_stops_at_the_epochs_ld503_allows():
     assert capped.flags == "--max_iters=3900 --lr_decay_iters=3900" and "LD503 allows" in capped.advice
     assert check(rule, {**case, "epochs": 1.5}).flags == "--max_iters=7500 --lr_decay_iters=7500"
     assert check(rule, {**case, "epochs": 15.9}).flags == "--max_iters=3100 --lr_decay_iters=3100"
+
+
+def test_train_longer_on_a_constant_lr_continuation_is_predicted_as_that_continuation(tmp_path):
+    import lossdoctor
+    long = FIXTURES / "long"
+    lineage = tmp_path / "lineage.log"  # a cosine from 1e-3 to step 2000, then on at 1e-4, decay_lr=False
+    lineage.write_text((long / "batch8-2000" / "train.log").read_text()
+                       + (long / "batch8-constant-5000" / "train.log").read_text())
+    found = {f.rule.split("-")[0]: f for f in diagnose(lossdoctor.load(str(lineage)), rules=BUILTIN).findings}
+    longer = found["LD101"]
+    assert longer.flags == "--max_iters=12500" and "resuming it" in longer.advice
+    # its flags resume at the continuation's LR: the effect is that scenario's, not a fresh cosine rerun's
+    assert "constant to step 12,500" in longer.expected_effect.source
+    x = lossdoctor.extrapolate(lossdoctor.load(str(lineage)), 12500, scenarios=("constant",))
+    assert abs(longer.expected_effect.value - (x.scenarios[0].val.mean - 1.8753)) < 1e-3

@@ -28,6 +28,7 @@ from ..run import Run
 from .expr import EvalError, Failed, Missing, evaluate
 from .ranking import rank
 from .rules import Rule, RuleSet
+from .sections import SCENARIOS
 from .template import Flags, TemplateError
 
 if TYPE_CHECKING:
@@ -362,7 +363,12 @@ def _effect(rule: Rule, scope: Mapping[str, Any], effects: _Extrapolations | Non
         return EffectEstimate(e.kind, None, "nats", e.source, note=f"no target step: {err}")
     if effects is None:
         return EffectEstimate(e.kind, None, "nats", e.source, note="no run to extrapolate (facts only)")
-    return effects.get(to, e.scenario or "rerun", e.source)
+    scenario: object = e.scenario or "rerun"
+    if scenario not in SCENARIOS:  # a let's name: the scenario that fits this run
+        scenario = scope.get(str(scenario))
+        if scenario not in SCENARIOS:
+            return EffectEstimate(e.kind, None, "nats", e.source, note=f"no scenario: {e.scenario} gave {scenario!r}")
+    return effects.get(to, str(scenario), e.source)
 
 
 class _Extrapolations:

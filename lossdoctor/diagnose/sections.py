@@ -33,7 +33,7 @@ class Effect:
     unit: str = "nats"
     value: Expr | None = None  # measured, rule_of_thumb
     to: Expr | None = None  # extrapolation: the target step
-    scenario: str | None = None  # extrapolation
+    scenario: str | None = None  # extrapolation: a scenario, or the name of a let that gives one
 
 
 @dataclass(frozen=True)
@@ -79,9 +79,10 @@ def parse_effect(raw: dict[str, Any], known: Collection[str], err: ErrFn) -> Eff
     if extra:
         raise err(f"expected_effect.{extra[0]}", f"not a field of kind {kind} ({', '.join(sorted(allowed))})")
     if kind == "extrapolation":
-        if raw.get("scenario", "rerun") not in SCENARIOS:
+        scenario = raw.get("scenario", "rerun")  # a scenario, or the name of a let that gives one
+        if not isinstance(scenario, str) or (scenario not in SCENARIOS and scenario not in known):
             raise err("expected_effect.scenario",
-                      f"{shorten(repr(raw.get('scenario')))} is not one of {', '.join(SCENARIOS)}")
+                      f"{shorten(repr(scenario))} is not one of {', '.join(SCENARIOS)} nor a name that gives one")
         if "to" not in raw:
             raise err("expected_effect.to", "missing")
         return Effect(kind, "extrapolation of this run's curve (lossdoctor extrapolate)",
