@@ -1066,3 +1066,13 @@ def test_lr_changed_at_names_where_a_continuation_at_another_lr_began(tmp_path):
     assert not alone["lr_changed_at"].known and "begins with a resume at step 2,000" in alone["lr_changed_at"].note
     own = lossdoctor.compute_facts(lossdoctor.load(str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")))
     assert own["lr_changed_at"].known and own.value("lr_changed_at") is None
+
+
+def test_no_vocabulary_is_inferred_from_a_loss_that_is_no_init_loss():
+    import lossdoctor
+    from conftest import FIXTURES
+    formats = FIXTURES / "formats"
+    # a runs table's final values put at step 0; a chat fine-tune; a table with no steps
+    for path in (formats / "wandb_runs_no_step.csv", formats / "nanochat_chat_sft_2025.log"):
+        for run in lossdoctor.load_many(str(path)):
+            assert lossdoctor.compute_facts(run)["vocab_size"].status != "inferred", path

@@ -82,7 +82,9 @@ def _one(ctx: Context, key: str) -> Fact:
             return Fact(key, DATASET_VOCAB[dataset], "", "assumed",
                         f"dataset {dataset}: nanoGPT's data/{dataset}",
                         "the log does not print the vocab size")
-    if key == "vocab_size" and init in ("", "scratch"):  # a config that names no vocabulary as well
+    from .settings import FROM_SCRATCH
+    fresh = init == "scratch" or (init == "" and (not config.seen or run.format.trainer in FROM_SCRATCH))
+    if key == "vocab_size" and fresh:  # a model at its init: a config that names no vocabulary as well
         inferred = _vocab_from_first_loss(ctx)
         if inferred is not None:
             return inferred
@@ -95,6 +97,9 @@ def _one(ctx: Context, key: str) -> Fact:
 def _vocab_from_first_loss(ctx: Context) -> Fact | None:
     """e^(val at step 0): a fresh model predicts about uniformly, at a loss of about ln V."""
     ev = ctx.curves()[0]
+    run = ctx.run
+    if not run.measures.steps_known or run.measures.val_unit != "nats":  # a table's final value, or bits per byte
+        return None
     if not len(ev) or int(ev.step[0]) != 0 or not 0 < ev.val[0] < VOCAB_LOSS_MAX:
         return None
     return Fact("vocab_size", int(round(math.exp(float(ev.val[0])))), "", "inferred",
