@@ -1049,7 +1049,7 @@ def test_an_eval_overhead_at_or_below_zero_says_the_log_times_steps_alone():
     assert plain.value > 0 and "leave the eval out" not in plain.note
 
 
-def test_lr_changed_at_names_where_a_continuation_at_another_lr_began(tmp_path):
+def test_constant_from_and_lr_peak_tell_a_continuation_from_its_lineage(tmp_path):
     import lossdoctor
     from conftest import FIXTURES
     from lossdoctor.diagnose import diagnose
@@ -1059,13 +1059,13 @@ def test_lr_changed_at_names_where_a_continuation_at_another_lr_began(tmp_path):
                        + (long / "batch8-constant-5000" / "train.log").read_text())
     run = lossdoctor.load(str(lineage))
     facts = lossdoctor.compute_facts(run)
-    assert facts.value("lr_changed_at") == 2000 and facts.value("decay_lr") is False
+    assert (facts.value("constant_from"), facts.value("lr_peak"), facts.value("learning_rate")) == (2000, 1e-3, 1e-4)
     rules = {f.rule.split("-")[0] for f in diagnose(run, facts).findings}
     assert "LD705" not in rules and "LD303" not in rules  # the run did decay, from a peak of 1e-3
     alone = lossdoctor.compute_facts(lossdoctor.load(str(long / "batch8-constant-5000")))
-    assert not alone["lr_changed_at"].known and "begins with a resume at step 2,000" in alone["lr_changed_at"].note
+    assert not alone["constant_from"].known and "begins with a resume at step 2,000" in alone["constant_from"].note
     own = lossdoctor.compute_facts(lossdoctor.load(str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")))
-    assert own["lr_changed_at"].known and own.value("lr_changed_at") is None
+    assert own["constant_from"].known and own.value("constant_from") is None and own.value("lr_peak") == 1e-3
 
 
 def test_no_vocabulary_is_inferred_from_a_loss_that_is_no_init_loss():

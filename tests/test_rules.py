@@ -618,7 +618,7 @@ def test_a_resumed_run_is_told_a_fresh_run_where_a_resume_would_ignore_the_flags
                                          "model_from": "scratch"}).flags == "--eval_iters=200"
     constant = check(BUILTIN.get("LD705"), {"decay_lr": False, "steps_done": 5000, "learning_rate": 1e-4,
                                             "max_iters": 5000, "final_val": 1.8, "init_from": "resume",
-                                            "model_from": "scratch", "lr_changed_at": None})
+                                            "model_from": "scratch", "constant_from": None})
     assert constant.flags == "--decay_lr=True --lr_decay_iters=5000 --min_lr=1e-05"
     # a trainer whose resume is no flag keeps its flags as they were
     nanochat = check(longer, {**falling, "init_from": "resume", "model_from": "scratch"}, trainer="nanochat")

@@ -45,7 +45,8 @@ FACTS: dict[str, Callable[[Context], Fact]] = {
     # learning-rate schedule (schedule.py)
     "lr_final": schedule.lr_final,
     "lr_schedule_completed": schedule.lr_schedule_completed,
-    "lr_changed_at": schedule.lr_changed_at,
+    "constant_from": schedule.constant_from,
+    "lr_peak": schedule.lr_peak,
     "warmup_fraction": schedule.warmup_fraction,
     "lr_decay_vs_max_iters": schedule.lr_decay_vs_max_iters,
     # losses (loss.py)

@@ -202,25 +202,44 @@ def _status(cfg: Config, *keys: str) -> Status:
 
 
 
-LR_SETTINGS = ("learning_rate", "min_lr", "warmup_iters", "decay_lr")  # what a continuation may change
-
-
-def lr_changed_at(ctx: Context) -> Fact:
-    """The step from which the lineage's processes ran other LR settings than its first (a
-    continuation at another LR, as at its min_lr with decay_lr=False); None where every
-    process ran the first one's. Unknown where the log begins with a resume (the LR before
-    it is not in it) or the first process's LR settings are not shown."""
-    name, unit, src = "lr_changed_at", "steps", "log: each process's LR settings"
+def _lineage_params(ctx: Context, name: str, unit: str, src: str) -> list[tuple[dict[str, Any], int]] | Fact:
+    """Each lineage process's get_lr arguments with the step it starts at, or the unknown
+    Fact saying why they are not known (a log that begins with a resume; a first process
+    whose LR settings are not shown)."""
     run = ctx.run
     if (head := run.resumed_start()) is not None:
         return unknown(name, unit, src, f"the log begins with a resume at step {head.first_step:,}: the LR before "
                                         "it is not in it")
-    ranges = segment_ranges(run, _last_step(ctx) or 0)
-    first = schedule_params(ranges[0][0]) if ranges else None
-    if first is None:
+    out = [(p, start) for cfg, start, _ in segment_ranges(run, _last_step(ctx) or 0)
+           if (p := schedule_params(cfg)) is not None]
+    if not out or out[0][1] != 0:
         return unknown(name, unit, src, "the first process's LR settings are not shown")
-    for cfg, start, _ in ranges[1:]:
-        params = schedule_params(cfg)
-        if params is not None and any(params[k] != first[k] for k in LR_SETTINGS):
-            return Fact(name, start, unit, "read", src, "a continuation at other LR settings")
+    return out
+
+
+def constant_from(ctx: Context) -> Fact:
+    """The step from which the lineage went on at a constant LR (decay_lr=False) after a
+    first process that decayed it: a continuation at its min_lr, whose run did decay. None
+    where the lineage did not (a run constant from the start, or one that always decays)."""
+    name, unit, src = "constant_from", "steps", "log: each process's LR settings"
+    params = _lineage_params(ctx, name, unit, src)
+    if isinstance(params, Fact):
+        return params
+    if params[0][0]["decay_lr"]:
+        for p, start in params[1:]:
+            if not p["decay_lr"]:
+                return Fact(name, start, unit, "read", src, "a continuation at a constant LR after a decay")
     return Fact(name, None, unit, "read", src)
+
+
+def lr_peak(ctx: Context) -> Fact:
+    """The largest learning_rate any process of the lineage ran with: the run's peak LR,
+    where a continuation went on at a lower one (its learning_rate fact is the last's)."""
+    name, unit, src = "lr_peak", "LR", "log: each process's learning_rate"
+    params = _lineage_params(ctx, name, unit, src)
+    if not isinstance(params, Fact):
+        return Fact(name, max(float(p["learning_rate"]) for p, _ in params), unit, "read", src)
+    lr = ctx.fact("learning_rate")  # a schedule not shown in full (a Trainer's): the one LR the log gives
+    if ctx.run.resumed_start() is None and lr.known and len(ctx.run.lineage()) <= 1:
+        return Fact(name, lr.value, unit, lr.status, "config: learning_rate (one process)")
+    return params
