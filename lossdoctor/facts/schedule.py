@@ -201,7 +201,6 @@ def _status(cfg: Config, *keys: str) -> Status:
     return "inferred" if any(k in cfg.values and cfg.values[k].origin == INFERRED for k in keys) else "computed"
 
 
-
 def _lineage_params(ctx: Context, name: str, unit: str, src: str) -> list[tuple[dict[str, Any], int]] | Fact:
     """Each lineage process's get_lr arguments with the step it starts at, or the unknown
     Fact saying why they are not known (a log that begins with a resume; a first process
