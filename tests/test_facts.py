@@ -1076,3 +1076,23 @@ def test_no_vocabulary_is_inferred_from_a_loss_that_is_no_init_loss():
     for path in (formats / "wandb_runs_no_step.csv", formats / "nanochat_chat_sft_2025.log"):
         for run in lossdoctor.load_many(str(path)):
             assert lossdoctor.compute_facts(run)["vocab_size"].status != "inferred", path
+
+
+def test_lr_peak_needs_only_each_process_s_learning_rate_or_the_logged_lr():
+    import lossdoctor
+    from conftest import FIXTURES
+    formats = FIXTURES / "formats"
+    llmc = lossdoctor.compute_facts(lossdoctor.load(str(formats / "llmc_stdout.log")))
+    assert llmc.value("lr_peak") == 6e-4  # its table's LR, whatever else of the schedule it shows
+    trainer = lossdoctor.compute_facts(lossdoctor.load(str(formats / "trainer_state.json")))
+    assert trainer.value("lr_peak") == 4.2e-5 and trainer["lr_peak"].source == "log: the largest LR it logged"
+
+
+def test_train_longer_on_a_log_that_begins_with_a_constant_resume_claims_no_fresh_run():
+    import lossdoctor
+    from conftest import FIXTURES
+    from lossdoctor.diagnose import diagnose
+    run = lossdoctor.load(str(FIXTURES / "long" / "d3w96h4-constant-5000"))
+    [longer] = [f for f in diagnose(run).findings if f.rule.startswith("LD101")]
+    assert "the log does not show the LR before its first step" in longer.advice
+    assert "a fresh run gets there too" not in longer.advice

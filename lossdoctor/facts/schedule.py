@@ -212,7 +212,9 @@ def _lineage_params(ctx: Context, name: str, unit: str, src: str) -> list[tuple[
     out = [(p, start) for cfg, start, _ in segment_ranges(run, _last_step(ctx) or 0)
            if (p := schedule_params(cfg)) is not None]
     if not out or out[0][1] != 0:
-        return unknown(name, unit, src, "the first process's LR settings are not shown")
+        return unknown(name, unit, src, "the log does not show all of its first process's LR settings (nanoGPT's "
+                                        "learning_rate and decay_lr, and with a decay its warmup_iters, "
+                                        "lr_decay_iters and min_lr)")
     return out
 
 
@@ -224,21 +226,29 @@ def constant_from(ctx: Context) -> Fact:
     params = _lineage_params(ctx, name, unit, src)
     if isinstance(params, Fact):
         return params
-    if params[0][0]["decay_lr"]:
-        for p, start in params[1:]:
-            if not p["decay_lr"]:
-                return Fact(name, start, unit, "read", src, "a continuation at a constant LR after a decay")
+    decayed = False
+    for p, start in params:  # a constant process after any that decayed
+        if p["decay_lr"]:
+            decayed = True
+        elif decayed:
+            return Fact(name, start, unit, "read", src, "a continuation at a constant LR after a decay")
     return Fact(name, None, unit, "read", src)
 
 
 def lr_peak(ctx: Context) -> Fact:
     """The largest learning_rate any process of the lineage ran with: the run's peak LR,
-    where a continuation went on at a lower one (its learning_rate fact is the last's)."""
+    where a continuation went on at a lower one (its learning_rate fact is the last's); for
+    a log that shows no learning_rate but logs the LR of its steps (a Trainer's), the
+    largest of those."""
     name, unit, src = "lr_peak", "LR", "log: each process's learning_rate"
-    params = _lineage_params(ctx, name, unit, src)
-    if not isinstance(params, Fact):
-        return Fact(name, max(float(p["learning_rate"]) for p, _ in params), unit, "read", src)
-    lr = ctx.fact("learning_rate")  # a schedule not shown in full (a Trainer's): the one LR the log gives
-    if ctx.run.resumed_start() is None and lr.known and len(ctx.run.lineage()) <= 1:
-        return Fact(name, lr.value, unit, lr.status, "config: learning_rate (one process)")
-    return params
+    run = ctx.run
+    if (head := run.resumed_start()) is not None:
+        return unknown(name, unit, src, f"the log begins with a resume at step {head.first_step:,}: the LR before "
+                                        "it is not in it")
+    shown = [cfg.trusted("learning_rate") for cfg, _, _ in segment_ranges(run, _last_step(ctx) or 0)]
+    if shown and shown[0] is not None:
+        return Fact(name, max(float(v) for v in shown if v is not None), unit, "read", src)
+    logged = run.series.get("lr")  # the LR of each logged step
+    if logged is not None and len(logged.value) and np.isfinite(logged.value).any():
+        return Fact(name, float(np.nanmax(logged.value)), unit, "read", "log: the largest LR it logged")
+    return unknown(name, unit, src, "the log shows no learning_rate and logs no LR")
