@@ -650,3 +650,15 @@ def test_sample_takes_a_run_directory_as_the_cli_does():
     from lossdoctor.trainer.sample import sample
     s = sample(str(FIXTURES / "lossdoctor_train" / "tiny"), "def ", 5, seed=1, top_k=None)
     assert s.path.endswith("ckpt.pt") and len(s.text) == 9
+
+
+def test_a_lineage_constant_then_decaying_then_constant_is_a_continuation_after_a_decay(tmp_path, data):
+    import lossdoctor
+    train(tiny(tmp_path, "--max_iters=20", "--decay_lr=False"), data, echo=False)
+    train(tiny(tmp_path, "--init_from=resume", "--max_iters=40", "--lr_decay_iters=40", "--decay_lr=True"), data,
+          echo=False)
+    train(tiny(tmp_path, "--init_from=resume", "--max_iters=60", "--decay_lr=False", "--learning_rate=1e-4"), data,
+          echo=False)
+    facts = lossdoctor.compute_facts(lossdoctor.load(str(tmp_path / "out")))
+    assert facts.value("constant_from") == 40  # the third process, after the second's decay
+    assert facts.value("learning_rate") == 1e-4 and facts.value("lr_peak") == resolve(None, TINY)["learning_rate"]
