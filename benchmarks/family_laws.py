@@ -222,7 +222,7 @@ def repeat_errors(case: Case) -> dict[str, float]:
 
     tried = {r: val(r) for r in dict.fromkeys((repeat.R_STAR, None, *PICK_R))}  # R_STAR is among PICK_R
     ev, _ = run.curves()
-    per_step = limits.epochs_per_step(run, int(ev.step[-1]))
+    per_step = limits.epochs_basis(run, int(ev.step[-1]))[0]
     assert per_step is not None  # these runs' logs show their tokens per step and data
     half = ev.step >= ev.step[-1] / 2
     slope, cut = np.polyfit(np.log(ev.step[half] * per_step), (ev.val - ev.train)[half], 1)

@@ -24,26 +24,26 @@ def read_schedule(spec: str) -> dict[str, Any] | np.ndarray:
     if "=" not in spec:
         raise UsageError(f"--schedule {spec}: no such file, and not key=value pairs (warmup_iters=..., "
                          "lr_decay_iters=..., min_lr=..., learning_rate=...)")
+    from .fit.points import CannotExtrapolate
+    from .fit.scenarios import SCHEDULE_KINDS, check_value
     out: dict[str, Any] = {}
-    kinds = {"warmup_iters": int, "lr_decay_iters": int, "min_lr": float, "learning_rate": float}
-    least = {"warmup_iters": 0, "lr_decay_iters": 1, "min_lr": 0, "learning_rate": 0}  # learning_rate: above it
     for part in spec.split(","):
         key, _, value = part.partition("=")
         key = key.strip()
-        if key not in kinds:
-            raise UsageError(f"--schedule: unknown key {key!r} (use {', '.join(kinds)}, or a file)")
+        if key not in SCHEDULE_KINDS:
+            raise UsageError(f"--schedule: unknown key {key!r} (use {', '.join(SCHEDULE_KINDS)}, or a file)")
         if key in out:
             raise UsageError(f"--schedule: {key} is given twice")
         try:
             number = float(value)
         except ValueError:
             raise UsageError(f"--schedule: {key}={value!r} is not a number") from None
-        if not math.isfinite(number) or number < least[key] or key == "learning_rate" and number == 0:
-            bound = "above 0" if key == "learning_rate" else f"at least {least[key]}"
-            raise UsageError(f"--schedule: {key}={value.strip()}: must be a finite number {bound}")
-        if kinds[key] is int and number != int(number):
-            raise UsageError(f"--schedule: {key}={value.strip()} is not a whole number of steps")
-        out[key] = int(number) if kinds[key] is int else number
+        whole = SCHEDULE_KINDS[key][0] is int and math.isfinite(number) and number == int(number)
+        out[key] = int(number) if whole else number
+        try:
+            check_value(key, out[key])  # the library's rules for the value
+        except CannotExtrapolate as e:
+            raise UsageError(f"--{e.why}") from None
     if out.get("min_lr", 0.0) > out.get("learning_rate", math.inf):
         raise UsageError(f"--schedule: min_lr={out['min_lr']:g} is above learning_rate={out['learning_rate']:g}")
     out["decay_lr"] = True

@@ -326,6 +326,14 @@ class Run:
         head = self.head()
         return head if head is not None and head.init_from == "resume" and head.first_step else None
 
+    def same_losses(self, other: Run) -> bool:
+        """Whether two runs log the same losses at the same steps (one run given twice, under
+        one name or two)."""
+        import numpy as np
+        (ea, ia), (eb, ib) = self.curves(), other.curves()
+        return all(len(x) == len(y) and np.array_equal(x, y, equal_nan=True)
+                   for x, y in ((ea.step, eb.step), (ea.val, eb.val), (ia.step, ib.step), (ia.loss, ib.loss)))
+
     def last_process_saves(self) -> list[int | None]:
         """The steps of the checkpoint saves the file's last process printed (nanoGPT's
         `saving checkpoint to ...`, llm.c's `Writing checkpoint at step N`), in order."""

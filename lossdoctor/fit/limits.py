@@ -91,7 +91,7 @@ def not_joinable(run: Run, others: Sequence[Run]) -> str | None:
     for i, o in enumerate(others):
         if why := unmodelled(o) or unknown_schedule(o) or constant_resume(o):
             return f"{o.source}, given to fit jointly: {why}"
-        if twin := next((r for r in (run, *others[:i]) if _same_curves(o, r)), None):
+        if twin := next((r for r in (run, *others[:i]) if o.same_losses(r)), None):
             same = (f"is the same run as {twin.source} (the same losses at the same steps)" if o.source != twin.source
                     else "is the run extrapolated" if twin is run else "is given twice")
             return f"{o.source}, given to fit jointly, {same}: its points would count twice and narrow the interval"
@@ -104,22 +104,10 @@ def not_joinable(run: Run, others: Sequence[Run]) -> str | None:
     return None
 
 
-def _same_curves(a: Run, b: Run) -> bool:
-    """Whether two runs log the same losses at the same steps (one file given twice)."""
-    (ea, ia), (eb, ib) = a.curves(), b.curves()
-    return all(len(x) == len(y) and np.array_equal(x, y, equal_nan=True)
-               for x, y in ((ea.step, eb.step), (ea.val, eb.val), (ia.step, ib.step), (ia.loss, ib.loss)))
-
-
-def epochs_per_step(run: Run, last: int, dataset_tokens: int | None = None) -> float | None:
-    """Epochs of the training data per step (the epochs fact over the steps it counts), or
-    None where the log does not show the tokens per step or the data's size (nor gives
-    `dataset_tokens`, the user's)."""
-    return epochs_basis(run, last, dataset_tokens)[0]
-
-
 def epochs_basis(run: Run, last: int, dataset_tokens: int | None = None) -> tuple[float | None, str | None]:
-    """epochs_per_step, and how they rest on an assumed train split (nanoGPT's standard
+    """Epochs of the training data per step (the epochs fact over the steps it counts; None
+    where the log does not show the tokens per step or the data's size, nor gives
+    `dataset_tokens`, the user's), and how they rest on an assumed train split (nanoGPT's standard
     tiny-shakespeare one, where the log names the dataset but not its size), said with the
     refusals they set; None where the size is read or given."""
     from ..facts import FACTS, Context

@@ -50,7 +50,7 @@ def custom(schedule: CustomLr) -> CustomSchedule | np.ndarray:
     if isinstance(schedule, (CustomSchedule, Mapping)):
         sched = schedule if isinstance(schedule, CustomSchedule) else CustomSchedule.of(schedule)
         for f in fields(sched):
-            _check(f.name, getattr(sched, f.name))
+            check_value(f.name, getattr(sched, f.name))
         return sched
     try:
         lr = np.asarray(schedule, float)
@@ -61,20 +61,21 @@ def custom(schedule: CustomLr) -> CustomSchedule | np.ndarray:
     return lr
 
 
-# (type, least value) of each CustomSchedule key; learning_rate must be above its least
-_KINDS: dict[str, tuple[type, float]] = {"warmup_iters": (int, 0), "lr_decay_iters": (int, 1),
-                                         "min_lr": (float, 0.0), "learning_rate": (float, 0.0)}
+# (type, least value) of each numeric CustomSchedule key; learning_rate must be above its least
+SCHEDULE_KINDS: dict[str, tuple[type, float]] = {"warmup_iters": (int, 0), "lr_decay_iters": (int, 1),
+                                                 "min_lr": (float, 0.0), "learning_rate": (float, 0.0)}
 
 
-def _check(key: str, value: object) -> None:
-    """Refuse a schedule value the CLI would refuse (CannotExtrapolate naming it)."""
+def check_value(key: str, value: object) -> None:
+    """Refuse a schedule value no get_lr takes (CannotExtrapolate naming it), from Python
+    or from the CLI's --schedule alike."""
     if value is None:
         return
     if key == "decay_lr":
         if not isinstance(value, bool):
             raise CannotExtrapolate(f"schedule: decay_lr={shown(value)} is not True or False")
         return
-    kind, least = _KINDS[key]
+    kind, least = SCHEDULE_KINDS[key]
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise CannotExtrapolate(f"schedule: {key}={shown(value)} is not a number")
     number = as_float(value)

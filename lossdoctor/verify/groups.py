@@ -96,34 +96,29 @@ def _checked(baseline: Sequence[Run], treatment: Sequence[Run], step: object
             raise UsageError(f"--{name}: give at least {MIN_PER_GROUP} logs (one per seed); got {len(group)}")
         _distinct(group, name)
         _same_config(group, name)
-    both = {k: r.source for r in base for k in _identity(r)}
     for run in treat:
-        if (same := next((both[k] for k in _identity(run) if k in both), None)) is not None:
-            raise InputError(run.source, f"is in both --baseline and --treatment (as {same}): a run has no "
+        if (twin := next((r for r in base if _same_run(run, r)), None)) is not None:
+            raise InputError(run.source, f"is in both --baseline and --treatment (as {twin.source}): a run has no "
                                          "difference with itself")
     return base, treat, None if step is None else int(step)
 
 
-def _identity(run: Run) -> list[tuple[object, ...]]:
-    """What makes two logs one run: the same file (and run in it), or the same curves."""
-    ev, it = run.curves()
-    keys: list[tuple[object, ...]] = [("file", os.path.realpath(run.source.split("#", 1)[0]),
-                                       run.source.partition("#")[2])]
-    if len(ev) + len(it):
-        keys.append(("curves", ev.step.tobytes(), ev.val.tobytes(), it.step.tobytes(), it.loss.tobytes()))
-    return keys
+def _same_run(a: Run, b: Run) -> bool:
+    """Whether two logs are one run: the same file (and run in it), or the same losses."""
+    def where(r: Run) -> tuple[str, str]:
+        path, _, name = r.source.partition("#")
+        return os.path.realpath(path), name
+    ev, it = a.curves()
+    return where(a) == where(b) or (len(ev) + len(it) > 0 and a.same_losses(b))
 
 
 def _distinct(group: Sequence[Run], name: str) -> None:
-    """Refuse a log given twice in a group (the same file, or the same curves): one run is
+    """Refuse a log given twice in a group (the same file, or the same losses): one run is
     one sample, and a copy would be counted as a seed of its own."""
-    seen: dict[object, str] = {}
-    for run in group:
-        for key in _identity(run):
-            if key in seen:
-                raise InputError(run.source, f"--{name} holds this run twice (as {seen[key]} too): each log is "
-                                             "one seed, and a copy would count as another")
-            seen[key] = run.source
+    for i, run in enumerate(group):
+        if (twin := next((r for r in group[:i] if _same_run(run, r)), None)) is not None:
+            raise InputError(run.source, f"--{name} holds this run twice (as {twin.source} too): each log is "
+                                         "one seed, and a copy would count as another")
 
 
 def _same_config(group: Sequence[Run], name: str) -> None:
