@@ -153,6 +153,13 @@ def test_flags_are_checked_against_nanogpt_config_keys_and_types():
     (("why: a demo\n", ""), "why", "missing"),
     (("id: XY001-demo", "id: demo"), "id", "kebab-case"),
     (("why: a demo", "why: a demo\nwhy_not: x"), "why_not", "unknown field"),
+    # a threshold written as text could never be compared: refused at load, naming its use
+    (("when: \"max_iters < 100\"", "params: {low: '100'}\nwhen: \"max_iters < low\""), "params.low",
+     "'100' is text, but `max_iters < low` needs a number"),
+    (("message: \"max_iters is {max_iters}\"", "params: {n: x}\nmessage: \"{n:.2f}\""), "params.n",
+     "formats a number"),
+    (("when: \"max_iters < 100\"", "params: {n: x}\nlet: {m: \"-n\"}\nwhen: \"max_iters < 100\""), "params.n",
+     "`-n` needs a number"),
 ])
 def test_load_errors_name_the_file_the_rule_and_the_field(tmp_path, edit, field, reason):
     path = tmp_path / "bad.yaml"

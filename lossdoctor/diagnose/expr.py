@@ -202,6 +202,34 @@ def _check(node: ast.AST, known: Collection[str], names: set[str], text: str) ->
     raise ExprError(f"{_OP_WORDS.get(kind, kind.__name__)} is not allowed in {text!r}")
 
 
+_NUMERIC_FUNCTIONS = ("abs", "round", "ceil", "floor", "sqrt", "log", "log2", "log10", "exp")
+_NUMERIC_OPS = (ast.Sub, ast.Div, ast.FloorDiv, ast.Mod)  # + and * also join or repeat text
+
+
+def number_names(expr: Expr) -> dict[str, str]:
+    """The names `expr` uses where only a number will do, each with the piece of source
+    that needs it: an operand of - / // %, of a comparison by size or of a sign, an argument
+    of a numeric function, or the whole of a number expression. A rule's param holding
+    text in such a place could never evaluate (checked when the rule loads)."""
+    out: dict[str, str] = {}
+    if expr.number and isinstance(expr.tree, ast.Name):
+        out[expr.tree.id] = expr.source
+    for node in ast.walk(expr.tree):
+        operands: list[ast.expr] = []
+        if isinstance(node, ast.BinOp) and isinstance(node.op, _NUMERIC_OPS):
+            operands = [node.left, node.right]
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            operands = [node.operand]
+        elif isinstance(node, ast.Compare) and any(isinstance(op, _ORDER) for op in node.ops):
+            operands = [node.left, *node.comparators]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _NUMERIC_FUNCTIONS:
+            operands = list(node.args)
+        for o in operands:
+            if isinstance(o, ast.Name):
+                out.setdefault(o.id, ast.unparse(node))
+    return out
+
+
 _OP_WORDS: dict[type, str] = {ast.Is: "is", ast.IsNot: "is not", ast.Pow: "** (a power)",
                               ast.JoinedStr: "an f-string", ast.NamedExpr: ":= (an assignment)",
                               ast.Lambda: "a lambda", ast.Subscript: "indexing", ast.Attribute: "an attribute",

@@ -49,10 +49,10 @@ from types import MappingProxyType
 from typing import Any
 
 from ..errors import LossdoctorError
-from .expr import Expr, compile_expr
+from .expr import Expr, compile_expr, number_names
 from .limits import Unreadable, constant_problem, read_yaml, shorten
 from .sections import Case, Effect, Verify, compiled, parse_cases, parse_effect, parse_verify
-from .template import Flags, Template, compile_flags, compile_template
+from .template import NUMBER_SPECS, Flags, Template, compile_flags, compile_template
 
 CATEGORIES = ("train_longer", "lr_too_high", "lr_too_low", "lr_schedule", "divergence", "overfitting",
               "underfitting", "regularization", "batch_size", "eval_noise", "data", "throughput",
@@ -399,10 +399,30 @@ def parse_rule(raw: dict[str, Any], path: str, fact_names: Collection[str]) -> R
     if not all(isinstance(r, str) for r in refs):
         raise err("references", "expected a list of text")
     cases = parse_cases(v["cases"], fact_names, err)
+    exprs = [e for _, e in lets] + [when] + [x for x in (effect.value, effect.to) if x is not None]
+    templates = [message, *(t for t in (advice,) if t)] + [
+        t for f in (flags, verify.flags) if f for _, t in f.words]
+    _text_params(params, exprs, templates, err)
     return Rule(v["id"], v["title"], v["category"], v["severity"], MappingProxyType(dict(params)),
                 tuple(lets), when, message, flags, advice, effect, verify, v["why"].strip(),
                 tuple(refs), cases, path, _codes(v["explains"], v["id"], err, "explains"),
                 _codes(v["overrides"], v["id"], err, "overrides"), MappingProxyType(dict(raw)))
+
+
+def _text_params(params: Mapping[str, Any], exprs: list[Expr], templates: list[Template], err: ErrFn) -> None:
+    """A param holding text (a threshold written `high`, or quoted) where the rule needs a
+    number: a load error naming it and its use, rather than a rule that can never evaluate."""
+    text = {name for name, value in params.items() if isinstance(value, str)}
+    for e in exprs:
+        for name, use in number_names(e).items():
+            if name in text:
+                raise err(f"params.{name}", f"{shorten(repr(params[name]))} is text, but `{shorten(use)}` "
+                          "needs a number")
+    for t in templates:
+        for _, name, spec in t.parts:
+            if name in text and spec and spec[-1] in NUMBER_SPECS:
+                raise err(f"params.{name}", f"{shorten(repr(params[name]))} is text, but {{{name}:{spec}}} "
+                          "formats a number")
 
 
 def _codes(raw: list[Any], rid: str, err: ErrFn, fld: str) -> tuple[str, ...]:

@@ -44,6 +44,9 @@ _SPEC_RE = re.compile(r"(?:.?[<>=^])?[-+ ]?z?#?0?(?P<width>[0-9]*)[,_]?(?:\.(?P<
 NO_UNIT = ("", "fraction", "LR", "%", "steps", "evals", "spikes", "batches", "sequences")
 
 
+NUMBER_SPECS = "bcdeEfFgGnoxX%"  # the format types that take a number only
+
+
 class TemplateError(ValueError):
     """A template or flag that is not allowed; raised when the rule loads."""
 
