@@ -898,6 +898,15 @@ def test_a_rerun_refused_for_overfitting_is_not_enough_rather_than_unknown():
     assert not r.reachable and not r.cannot_tell and "past its minimum" in r.why
 
 
+def test_a_cpu_run_too_short_to_extrapolate_to_the_gpu_runs_length_still_gets_what_to_do():
+    gpu = shared_path("corpus/logs/nanogpt/propathee-gpu-wandb-stderr-interleaved.log")
+    c = _analysis(FIXTURES / "nanogpt" / "cpu_small", gpu).comparison  # 301 steps against 5,000
+    assert not any(a.cause == "training length" for a in c.attribution)  # 16x: not extrapolated
+    r = c.to_reach  # but what 5x its length gives is, and it does not reach: the better run's config instead
+    assert isinstance(r, Unreachable) and "within 5x its length" in r.why
+    assert r.flags.startswith("--n_layer=6 --n_head=6 --n_embd=384") and "--max_iters=2000" in r.flags
+
+
 def test_where_the_worse_runs_val_is_not_extrapolated_reaching_is_unknown_not_refused(tmp_path):
     import re
     text = (DIAG / "overfit_small_data" / "train.log").read_text()

@@ -118,21 +118,33 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
     """The worse run trained as long as the better one, then on its schedule shape; and how
     long it needs to reach the better run's best."""
     from ..fit.extrapolate import CannotExtrapolate
+    ev, it = a.run.curves()  # the lineage the fit reads, not an earlier run in the same file
+    last = int(max(ev.step.max(initial=0), it.step.max(initial=0)))
+    worse = Worse(last, a.run.config.trusted("init_from") == "resume", a.run.format.trainer == "nanogpt",
+                  is_evidence(a, b, diff))
+
+    def reach() -> ToReach:
+        return to_reach(fit, a.facts, b.facts, diff, b.start, target_name(bool(b.overfit)), worse)
+
+    def unextrapolated(why: str) -> tuple[list[Step], list[str], ToReach | None]:
+        steps, notes, _ = observed_length(a, b, diff, why)  # the better run's length is too far: what is
+        return steps, notes, reach()  # within reach, or the better run's settings, is still the advice
+
     target = length_target(a.facts, b.facts)
     if target is None:
-        return observed_length(a, b, diff, "the worse run's tokens per step or length are unknown")
+        return unextrapolated("the worse run's tokens per step or length are unknown")
     to, how = target
     try:
         length = training_length(a, fit, to, how)
     except CannotExtrapolate as e:
         fewer = tokens_target(a.facts, b.facts)  # equal tokens, where equal steps go too far
         if fewer is None or fewer[0] >= to:
-            return observed_length(a, b, diff, e.why)
+            return unextrapolated(e.why)
         to, how = fewer
         try:
             length = training_length(a, fit, to, how)
         except CannotExtrapolate:
-            return observed_length(a, b, diff, e.why)
+            return unextrapolated(e.why)
     if length is None:
         return [], [f"training length not estimated: no val predicted at step {to:,}"], None
     notes = list(length.notes)
@@ -150,11 +162,7 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
     else:  # within the eval noise, or no share reads the law: the path goes on from where the run ended
         shift = length.miss
     steps += [replace(s, at=s.at + shift) for s in (length, sched) if s is not None]
-    ev, it = a.run.curves()  # the lineage the fit reads, not an earlier run in the same file
-    last = int(max(ev.step.max(initial=0), it.step.max(initial=0)))
-    worse = Worse(last, a.run.config.trusted("init_from") == "resume", a.run.format.trainer == "nanogpt",
-                  is_evidence(a, b, diff))
-    return steps, notes, to_reach(fit, a.facts, b.facts, diff, b.start, target_name(bool(b.overfit)), worse)
+    return steps, notes, reach()
 
 
 # -- the causes, in path order -----------------------------------------------------------
