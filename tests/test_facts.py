@@ -1086,6 +1086,9 @@ def test_lr_peak_needs_only_each_process_s_learning_rate_or_the_logged_lr():
     assert llmc.value("lr_peak") == 6e-4  # its table's LR, whatever else of the schedule it shows
     trainer = lossdoctor.compute_facts(lossdoctor.load(str(formats / "trainer_state.json")))
     assert trainer.value("lr_peak") == 4.2e-5 and trainer["lr_peak"].source == "log: the largest LR it logged"
+    assert trainer["lr_peak"].status == "inferred"  # the peak may fall between the logged steps
+    summary = lossdoctor.compute_facts(lossdoctor.load(str(formats / "wandb-summary.json")))
+    assert not summary["lr_peak"].known  # its one lr is where the LR ended
 
 
 def test_train_longer_on_a_log_that_begins_with_a_constant_resume_claims_no_fresh_run():

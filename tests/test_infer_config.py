@@ -45,6 +45,7 @@ def test_the_shakespeare_char_config_is_inferred_from_its_out_dir_cadence_and_sa
     facts = compute_facts(run)
     assert facts["n_layer"].status == "inferred" and facts["tokens_per_iter"].value == 16384
     assert facts["tokens_per_iter"].status == "inferred"
+    assert facts["lr_peak"].value == 1e-3 and facts["lr_peak"].status == "inferred"  # the file's, not the log's
     # stopped before the file's max_iters: a --max_iters flag may have stopped it, so neither
     # max_iters nor lr_decay_iters is taken
     assert run.config.trusted("max_iters") is None and "not taken" in run.notes[0]

@@ -15,7 +15,7 @@ import numpy as np
 from ..config import INFERRED, Config
 from ..nanogpt import SCHEDULE_KEYS, lr_at
 from ..run import Run
-from .base import Context, Fact, Status, config_source, unknown, why_unknown
+from .base import STATUSES, Context, Fact, Status, config_fact, config_source, unknown, why_unknown
 
 
 def schedule_params(config: Config) -> dict[str, Any] | None:
@@ -245,10 +245,16 @@ def lr_peak(ctx: Context) -> Fact:
     if (head := run.resumed_start()) is not None:
         return unknown(name, unit, src, f"the log begins with a resume at step {head.first_step:,}: the LR before "
                                         "it is not in it")
-    shown = [cfg.trusted("learning_rate") for cfg, _, _ in segment_ranges(run, _last_step(ctx) or 0)]
-    if shown and shown[0] is not None:
-        return Fact(name, max(float(v) for v in shown if v is not None), unit, "read", src)
+    shown = [config_fact(ctx, name, "learning_rate", unit, cfg) for cfg, _, _ in
+             segment_ranges(run, _last_step(ctx) or 0)]
+    if shown and shown[0].known:  # as sure as the least sure of them (a config file's value: inferred)
+        top = max((f for f in shown if f.known), key=lambda f: float(f.value))
+        weakest = max((f for f in shown if f.known), key=lambda f: STATUSES.index(f.status))
+        return Fact(name, float(top.value), unit, weakest.status, src if weakest.status == "read" and not weakest.note
+                    else weakest.source, weakest.note)
     logged = run.series.get("lr")  # the LR of each logged step
-    if logged is not None and len(logged.value) and np.isfinite(logged.value).any():
-        return Fact(name, float(np.nanmax(logged.value)), unit, "read", "log: the largest LR it logged")
-    return unknown(name, unit, src, "the log shows no learning_rate and logs no LR")
+    finite = logged.value[np.isfinite(logged.value)] if logged is not None else np.empty(0)
+    if len(finite) >= 2:  # one value (a summary's) is where the LR ended, not where it peaked
+        return Fact(name, float(finite.max()), unit, "inferred", "log: the largest LR it logged",
+                    "inferred: the largest LR of the logged steps; the peak may fall between them")
+    return unknown(name, unit, src, "the log shows no learning_rate and logs the LR of fewer than two steps")
