@@ -907,6 +907,16 @@ def test_a_cpu_run_too_short_to_extrapolate_to_the_gpu_runs_length_still_gets_wh
     assert r.flags.startswith("--n_layer=6 --n_head=6 --n_embd=384") and "--max_iters=2000" in r.flags
 
 
+def test_the_same_tokens_per_step_split_otherwise_is_no_batch_size_cause_and_the_sizes_are_named():
+    worse = shared_path("corpus/logs/build-nanogpt/agndm-smaller-4gpu-slurm.out.log")  # 524,288 tokens, accum 2
+    better = shared_path("corpus/logs/llmc/hector-a100-stdout-full-run.log")  # 524,288 tokens, accum 16
+    c = _analysis(worse, better).comparison
+    accum = next(d for d in c.diff if d.key == "gradient_accumulation_steps")
+    assert accum.kind == "runtime"  # its block_size is not shown: that key carries the context's share
+    assert not any("batch size" in a.cause for a in c.attribution)
+    assert any("parameter counts differ (30.4M in the worse run, 124M in the better)" in n for n in c.notes)
+
+
 def test_where_the_worse_runs_val_is_not_extrapolated_reaching_is_unknown_not_refused(tmp_path):
     import re
     text = (DIAG / "overfit_small_data" / "train.log").read_text()

@@ -55,6 +55,8 @@ def test_format_case(case: dict[str, Any]) -> None:
         assert run.summary[key] == pytest.approx(value)
     if "steps_done" in case:
         assert lossdoctor.compute_facts(run).value("steps_done") == case["steps_done"]
+    if "params" in case:
+        assert lossdoctor.compute_facts(run).value("params") == case["params"]
 
 
 def test_every_case_file_is_listed() -> None:

@@ -145,8 +145,11 @@ def config_diff(ra: Run, rb: Run) -> tuple[KeyDiff, ...]:
     run shows and the other does not: a log without a config header has an unknown config,
     not train.py's defaults (value None, origin UNKNOWN_ORIGIN)."""
     out = []
-    same_step = (_step_tokens(ra) is not None and _step_tokens(ra) == _step_tokens(rb)  # rows of one length
-                 and _shown(ra, "block_size")[0] == _shown(rb, "block_size")[0])
+    # the same tokens per step, in rows of one length (or of a length one log does not show:
+    # its block_size then differs as a key of its own, which carries the context's share)
+    ta, tb = _shown(ra, "block_size")[0], _shown(rb, "block_size")[0]
+    same_step = (_step_tokens(ra) is not None and _step_tokens(ra) == _step_tokens(rb)
+                 and (ta == tb or ta is None or tb is None))
     for key in LEARNING_KEYS + RUNTIME_KEYS + MEASURE_KEYS:
         (va, oa), (vb, ob) = _shown(ra, key), _shown(rb, key)
         if va == vb:  # the same, or unknown in both
@@ -360,6 +363,23 @@ def state_notes(f: Facts, which: str, schedule: bool) -> list[str]:
                    "going on means a new schedule (a rerun, or --init_from=resume with a larger "
                    "lr_decay_iters, which puts the LR back up the cosine), not just more steps")
     return out
+
+
+SHAPE_KEYS = ("n_layer", "n_head", "n_embd")
+
+
+def size_notes(fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...]) -> list[str]:
+    """The runs' parameter counts where they differ by over a tenth and no key that sets the
+    model's shape is shown by both (a trainer that prints its count but not its shape):
+    model size is then no cause of its own, but may be much of the rest."""
+    pa, pb = fa.value("params"), fb.value("params")
+    if not pa or not pb or abs(pa / pb - 1) < 0.1:
+        return []
+    if any(d.key in SHAPE_KEYS and d.other is not None and d.reference is not None for d in diff):
+        return []
+    return [f"the runs' parameter counts differ ({pa / 1e6:.3g}M in the worse run, {pb / 1e6:.3g}M in the better), "
+            "but the keys that set a model's shape are not shown by both: model size has no share of its own here, "
+            "and may be much of the rest"]
 
 
 def mfu_notes(fa: Facts, fb: Facts) -> list[str]:

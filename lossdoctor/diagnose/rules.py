@@ -419,10 +419,10 @@ def _text_params(params: Mapping[str, Any], exprs: list[Expr], templates: list[T
                 raise err(f"params.{name}", f"{shorten(repr(params[name]))} is text, but `{shorten(use)}` "
                           "needs a number")
     for t in templates:
-        for _, name, spec in t.parts:
-            if name in text and spec and spec[-1] in NUMBER_SPECS:
-                raise err(f"params.{name}", f"{shorten(repr(params[name]))} is text, but {{{name}:{spec}}} "
-                          "formats a number")
+        for _, field_name, spec in t.parts:
+            if field_name in text and spec and spec[-1] in NUMBER_SPECS:
+                raise err(f"params.{field_name}", f"{shorten(repr(params[field_name]))} is text, but "
+                          f"{{{field_name}:{spec}}} formats a number")
 
 
 def _codes(raw: list[Any], rid: str, err: ErrFn, fld: str) -> tuple[str, ...]:

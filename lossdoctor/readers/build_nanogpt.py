@@ -5,6 +5,8 @@ stdout:
 
     total desired batch size: 524288
     => calculated gradient accumulation steps: 2
+    num decayed parameter tensors: 50, with 124,354,560 parameters
+    num non-decayed parameter tensors: 98, with 121,344 parameters
     validation loss: 10.8906
     HellaSwag accuracy: 2503/10042=0.2493
     step     0 | loss: 10.890430 | lr 8.3916e-07 | norm: 6.5682 | dt: 10578.11ms | tok/sec: 49563.48
@@ -31,6 +33,7 @@ VAL = re.compile(r"^validation loss: (\S+)")
 HELLA = re.compile(r"^HellaSwag accuracy: \d+/\d+=([\d.]+)")
 BATCH = re.compile(r"^total desired batch size: (\d+)")
 ACCUM = re.compile(r"^=> calculated gradient accumulation steps: (\d+)")
+GROUP = re.compile(r"^num (non-)?decayed parameter tensors: \d+, with ([\d,]+) parameters")  # the optimizer's groups
 LOG_LINE = re.compile(r"^(\d+) (train|val|hella) (\S+)$")
 CRASH_CLUE = re.compile(r"train_gpt2\.py")
 
@@ -62,6 +65,7 @@ def read_stdout(sample: Sample) -> Run:
     lines = text_lines(sample)
     found.n_lines = len(lines)
     pending: list[tuple[str, float, int]] = []  # evals printed before their step's line
+    groups: dict[bool, int] = {}  # decayed or not -> parameters: together, all of the model's
     for n, line in numbered(lines):
         if m := STEP.match(line):
             step = int(m.group(1))
@@ -82,6 +86,10 @@ def read_stdout(sample: Sample) -> Run:
             found.set("total_batch_size", int(m.group(1)), n)
         elif m := ACCUM.match(line):
             found.set("gradient_accumulation_steps", int(m.group(1)), n)
+        elif m := GROUP.match(line):
+            groups[m.group(1) is None] = int(m.group(2).replace(",", ""))
+    if len(groups) == 2:
+        found.params = sum(groups.values())
     last = found.train.step[-1] + 1 if len(found.train) else 0
     for name, value, k in pending:  # the final eval, after the last step
         (found.val.add(last, value, k) if name == "val" else found.point("hellaswag", last, value, k))
