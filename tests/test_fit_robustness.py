@@ -37,6 +37,11 @@ CASES = {
     "two evals": (_log(falling, [0, 250], []), "too few points"),
     "constant": (_log(2.0, EVALS, ITERS), "the loss is constant"),
     "all NaN": (_log(math.nan, EVALS, ITERS), "non-finite"),
+    # finite but far beyond any cross-entropy: refused, not NaN predictions from overflowing sums
+    "one eval at 1e308": (_log(lambda s: 1e308 if s == 500 else falling(s), EVALS, ITERS),
+                          "an eval loss of 1e.308 at step 500: beyond any cross-entropy"),
+    "one iteration at 1e200": (_log(falling, EVALS, ITERS, train=lambda s: 1e200 if s == 1500 else falling(s)),
+                               "loss of 1e.200 at step 1,500"),
     "diverging": (_log(lambda s: 2 + s / 400, EVALS, ITERS), "the loss is rising"),
     "steps backwards": (HEADER + "".join(f"step {s}: train loss {falling(s):.4f}, val loss {falling(s):.4f}\n"
                                          for s in reversed(EVALS)), "its steps go back 8 times"),

@@ -42,6 +42,11 @@ class CannotExtrapolate(LossdoctorError):
         self.why = why
 
 
+# nats: a fresh model's loss is about ln(vocab), under 15 for any vocabulary in use; one
+# far beyond it is a divergence or a corrupt number, and would overflow the fits' sums
+MAX_LOSS = 1e4
+
+
 @dataclass(frozen=True)
 class Curves:
     ev_step: np.ndarray
@@ -67,6 +72,14 @@ def curves(run: Run) -> Curves:
                                     "the model or its data gives no finite loss (lossdoctor analyze says more)")
         if bad.any():
             raise CannotExtrapolate(f"non-finite {name} loss at step {int(s[bad][0])} (the run diverged)")
+    for name, arr, s in (("eval", ev.val, ev.step), ("eval's train", ev.train, ev.step),
+                         ("iteration", it.loss, it.step)):
+        huge = np.abs(np.nan_to_num(arr)) > MAX_LOSS
+        if huge.any():
+            k = int(np.flatnonzero(huge)[0])
+            raise CannotExtrapolate(f"an {name} loss of {float(arr[k]):.3g} at step {int(s[k]):,}: beyond any "
+                                    "cross-entropy a model's training reaches (the run diverged, or the number "
+                                    "is corrupt)")
     for name, s, lines in (("eval", ev.step, ev.line), ("iteration", it.step, it.line)):
         if len(s) > 1 and np.any(np.diff(s) <= 0):
             k = int(np.flatnonzero(np.diff(s) <= 0)[0]) + 1
