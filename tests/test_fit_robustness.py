@@ -40,6 +40,10 @@ CASES = {
     # finite but far beyond any cross-entropy: refused, not NaN predictions from overflowing sums
     "one eval at 1e308": (_log(lambda s: 1e308 if s == 500 else falling(s), EVALS, ITERS),
                           "an eval loss of 1e.308 at step 500: beyond any cross-entropy"),
+    # one val eval typed 10x (19.2 for 1.92): refused, naming it, not a prediction of 4 [-5.6, 14]
+    "one val eval ten times its neighbours": (
+        _log(lambda s: 10 * falling(s) if s == 1000 else falling(s), EVALS, ITERS, train=falling),
+        r"misses this run's own val evals by \d+ sigma .* most at step 1,000 \(val 18.9"),
     "one iteration at 1e200": (_log(falling, EVALS, ITERS, train=lambda s: 1e200 if s == 1500 else falling(s)),
                                "loss of 1e.200 at step 1,500"),
     "diverging": (_log(lambda s: 2 + s / 400, EVALS, ITERS), "the loss is rising"),

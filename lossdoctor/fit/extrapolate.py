@@ -157,6 +157,8 @@ class Extrapolator:
         use_reference = self.reference and to > last  # inside the observed range there is nothing to add
         fits = self._once(("fits", peak, use_reference), lambda: self._fit(obs, peak, use_reference))
         limits.misfit(fits.train, fits.own.designs["train"], obs.schedule.assumed)
+        if fits.val is not None:
+            limits.val_misfit(fits.val, fits.own.designs["val"])
         limits.before_fit(to, obs.points.start)
         named = scenarios_mod.named(scenarios, custom, to, last)
         return self._interval(to, obs, fits, [self._predict(n, sched, fits, obs, to) for n, sched in named], peak)

@@ -139,6 +139,28 @@ def misfit(stream: Stream, own: Design, assumed: Sequence[str]) -> None:
                                 f"nats) rms, where the runs it is measured on stay under 10 sigma{why}")
 
 
+# nats rms: val's own bound. Fewer evals than train points, each noisier, so a bend the law
+# does not follow costs more there: the fixture, benchmark and groundtruth runs that are
+# extrapolated reach 0.12 (at under 11 sigma); one eval typed ten times its value, 5.7
+VAL_MISFIT_NATS = 0.15
+
+
+def val_misfit(stream: Stream, own: Design) -> None:
+    """Raise CannotExtrapolate where the val `stream`'s fit misses the run's own evals by
+    more than MISFIT (rms, in sigma) and VAL_MISFIT_NATS, naming the eval it misses most:
+    one eval far off its neighbours (a pasted typo, a broken eval) or a val that turned up."""
+    from .streams import residuals
+    r = residuals(stream, own)  # nats
+    scale, rms = float(np.sqrt(np.mean((r / own.sigma) ** 2))), float(np.sqrt(np.mean(r ** 2)))
+    if scale > MISFIT and rms > VAL_MISFIT_NATS:
+        k = int(np.argmax(np.abs(r)))
+        raise CannotExtrapolate(f"the fitted law misses this run's own val evals by {scale:.0f} sigma ({rms:.3f} "
+                                f"nats) rms, where the runs it is measured on stay under 10 sigma; it misses most at "
+                                f"step {int(own.steps[k]):,} (val {float(own.y[k]):.4f}, {-float(r[k]):+.3f} nats "
+                                "off the law): an eval far off its neighbours, or a val that turned up, is no curve "
+                                "the law extrapolates")
+
+
 # the free law's annealing coefficient is fitted on how far the run's own LR fell: a target
 # whose LR falls more than 1 / ANNEAL_SUPPORT times as far (a run at lr_decay_iters=600000
 # extrapolated to a cosine that ends) is beyond it, and the calibrated law, whose annealing
