@@ -24,7 +24,6 @@ def read_schedule(spec: str) -> dict[str, Any] | np.ndarray:
     if "=" not in spec:
         raise UsageError(f"--schedule {spec}: no such file, and not key=value pairs (warmup_iters=..., "
                          "lr_decay_iters=..., min_lr=..., learning_rate=...)")
-    from .fit.points import CannotExtrapolate
     from .fit.scenarios import SCHEDULE_KINDS, check_value
     out: dict[str, Any] = {}
     for part in spec.split(","):
@@ -42,8 +41,8 @@ def read_schedule(spec: str) -> dict[str, Any] | np.ndarray:
         out[key] = int(number) if whole else number
         try:
             check_value(key, out[key])  # the library's rules for the value
-        except CannotExtrapolate as e:
-            raise UsageError(f"--{e.why}") from None
+        except UsageError as e:
+            raise UsageError(f"--{e}") from None
     if out.get("min_lr", 0.0) > out.get("learning_rate", math.inf):
         raise UsageError(f"--schedule: min_lr={out['min_lr']:g} is above learning_rate={out['learning_rate']:g}")
     out["decay_lr"] = True

@@ -14,13 +14,12 @@ def test_the_library_takes_one_path_and_refuses_what_is_no_step_or_number():
     from conftest import FIXTURES
     from lossdoctor import verify_groups
     from lossdoctor.errors import InputError, UsageError
-    from lossdoctor.fit import CannotExtrapolate
     from lossdoctor.readers import discover, load_many
     log = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
     assert len(lossdoctor.analyze(log).runs) == 1 and len(load_many(log)) == 1  # a path, not its characters
     run = lossdoctor.load(log)
     for to in (float("nan"), 600.5, True, "600"):
-        with pytest.raises(CannotExtrapolate, match="the target step must be a whole number of steps"):
+        with pytest.raises(UsageError, match="the target step must be a whole number of steps"):
             lossdoctor.extrapolate(run, to)  # type: ignore[arg-type]
     x = lossdoctor.extrapolate(run, 600.0, scenarios="rerun")  # type: ignore[arg-type]
     assert x.target_step == 600 and [s.name for s in x.scenarios] == ["rerun"]
@@ -93,9 +92,9 @@ def test_a_runs_config_and_a_findings_evidence_cannot_be_changed_through_them():
 ])
 def test_a_custom_schedule_from_python_is_checked_as_the_cli_checks_it(schedule, why):
     import lossdoctor
-    from lossdoctor.fit import CannotExtrapolate
+    from lossdoctor.errors import UsageError
     run = lossdoctor.load(str(FIXTURES / "nanogpt" / "cpu_small" / "train.log"))
-    with pytest.raises(CannotExtrapolate, match=re.escape(why)):
+    with pytest.raises(UsageError, match=re.escape(why)):
         lossdoctor.extrapolate(run, 900, scenarios=("custom",), schedule=schedule)
 
 
@@ -114,12 +113,41 @@ def test_wrong_argument_types_are_usage_errors_not_python_errors():
 
 def test_numbers_too_large_for_a_float_are_refused_not_overflowed():
     import lossdoctor
-    from lossdoctor.fit import CannotExtrapolate
+    from lossdoctor.errors import UsageError
     run = lossdoctor.load(str(FIXTURES / "nanogpt" / "cpu_small" / "train.log"))
-    with pytest.raises(CannotExtrapolate, match=r"not 1" + "0" * 29 + r"\.\.\. \(401 characters\)"):
+    with pytest.raises(UsageError, match=r"not 1" + "0" * 29 + r"\.\.\. \(401 characters\)"):
         lossdoctor.extrapolate(run, 10**400)
-    with pytest.raises(CannotExtrapolate, match="lr_decay_iters=1" + "0" * 29 + r"\.\.\. "
+    with pytest.raises(UsageError, match="lr_decay_iters=1" + "0" * 29 + r"\.\.\. "
                                                 r"\(401 characters\) must be a finite number"):
         lossdoctor.extrapolate(run, 900, scenarios=("custom",), schedule={"lr_decay_iters": 10**400})
-    with pytest.raises(CannotExtrapolate, match="level inf is not between 0 and 1"):
+    with pytest.raises(UsageError, match=r"level: a number between 0 and 1 .0.8 for 80%., not 1" + "0" * 29):
         lossdoctor.extrapolate(run, 900, level=10**400)
+
+
+def test_an_argument_the_library_cannot_take_is_a_usage_error_naming_it():
+    import lossdoctor
+    from lossdoctor.errors import UsageError
+    run = lossdoctor.load(str(FIXTURES / "lossdoctor_train" / "readme_cpu_2000"))
+    for kwargs, why in (({"scenarios": ("observed",)}, "'observed' is not one of .* .a target inside the run gives it."),
+                        ({"scenarios": None}, "scenarios: one or more of rerun, resume, constant, custom, not None"),
+                        ({"scenarios": ("foo",)}, "'foo' is not one of"),
+                        ({"scenarios": ()}, "no scenario to predict"),
+                        ({"level": 80}, r"level: a number between 0 and 1 \(0.8 for 80%\), not 80"),
+                        ({"reference": "no"}, "reference: True or False, not 'no'")):
+        with pytest.raises(UsageError, match=why):
+            lossdoctor.extrapolate(run, 3000, **kwargs)  # type: ignore[arg-type]
+    inside = lossdoctor.extrapolate(run, 1000, scenarios=("constant",))  # answered by the run as it ran, and said
+    assert [s.name for s in inside.scenarios] == ["observed"]
+    assert inside.notes[0] == ("step 1,000 is inside the run (its last step: 2,000): the run as it ran ('observed') "
+                               "is given in place of constant")
+
+
+def test_a_constant_lr_run_given_a_decay_takes_the_min_lr_its_config_shows():
+    import lossdoctor
+    from conftest import shared_path
+    run = lossdoctor.load(str(shared_path("groundtruth/const_5000.log")))  # decay_lr=False, min_lr = 1e-4
+    x = lossdoctor.extrapolate(run, 5000, scenarios=("custom",), schedule={"warmup_iters": 100,
+                                                                          "lr_decay_iters": 5000})
+    custom = next(s for s in x.scenarios if s.name == "custom")
+    assert "--min_lr=0.0001" in custom.flags and "--decay_lr=True" in custom.flags  # not the constant 1e-3
+    assert custom.val.mean < next(s for s in x.scenarios if s.name == "observed").val.mean - 0.01

@@ -15,6 +15,7 @@ pytest.importorskip("scipy")
 import lossdoctor  # noqa: E402
 from lossdoctor.cli import main  # noqa: E402
 from lossdoctor.diagnose import diagnose  # noqa: E402
+from lossdoctor.errors import UsageError  # noqa: E402
 from lossdoctor.fit import Calibration, CustomSchedule, Extrapolator, calibration, laws, reference, shape  # noqa: E402
 from lossdoctor.fit import streams as fit_streams  # noqa: E402
 from lossdoctor.fit.extrapolate import CannotExtrapolate, extrapolate  # noqa: E402
@@ -305,7 +306,7 @@ def test_a_custom_schedule_as_a_dict_or_a_value():
     a = x.extrapolate(4000, scenarios=("custom",), schedule=dict(lr_decay_iters=4000, min_lr=1e-5))
     b = x.extrapolate(4000, scenarios=("custom",), schedule=CustomSchedule(lr_decay_iters=4000, min_lr=1e-5))
     assert a is b and "--min_lr=1e-05" in a.scenarios[0].flags
-    with pytest.raises(CannotExtrapolate, match="unknown schedule key"):
+    with pytest.raises(UsageError, match="unknown schedule key"):
         x.extrapolate(4000, scenarios=("custom",), schedule=dict(decay_iters=4000))
 
 
@@ -927,9 +928,10 @@ def test_the_fit_s_areas_stop_where_the_predictions_do_at_lr_0():
 def test_an_array_schedule_is_not_called_a_file():
     """From Python a custom schedule may be an array: its refusals name no file."""
     run = lossdoctor.load(FIXTURES / "lossdoctor_train" / "readme_cpu_2000")
-    for sched, why in ((np.full(10, 1e-3), r"the per-step schedule gives 10 LRs; 5001 are needed"),
-                       (np.full(5001, 1e-4), r"the per-step schedule's largest LR 0.0001 is not the run's peak")):
-        with pytest.raises(CannotExtrapolate, match=why) as no:
+    for sched, why, error in ((np.full(10, 1e-3), r"the per-step schedule gives 10 LRs; 5001 are needed", UsageError),
+                              (np.full(5001, 1e-4), r"the per-step schedule's largest LR 0.0001 is not the run's peak",
+                               CannotExtrapolate)):
+        with pytest.raises(error, match=why) as no:
             extrapolate(run, 5000, scenarios=("custom",), schedule=sched)
         assert "file" not in str(no.value)
 

@@ -34,6 +34,7 @@ beyond the last step) and reuses them for every target and scenario.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TypeVar, cast
 
 import numpy as np
@@ -72,6 +73,7 @@ __all__ = ["MAX_HORIZON", "BeyondEpochs", "CannotExtrapolate", "CustomSchedule",
 SCENARIOS = ("rerun", "resume", "constant")
 MODEL_NAME = "lr-annealing law (Tissue et al. 2024) with a calibrated shape prior"
 STALLED = "val not extrapolated: it has stopped following train, and the data's size is unknown"
+MISSED = "val not extrapolated: its fit misses the run's own evals (the notes say where)"
 FREE_NAME = "lr-annealing law (Tissue et al. 2024) with the run's own, free shape"  # the calibrated law: weight 0
 T = TypeVar("T")
 
@@ -91,8 +93,11 @@ def extrapolate(run: Run, to: int, scenarios: tuple[str, ...] = SCENARIOS, level
 
     Raises:
         CannotExtrapolate: the run does not allow a prediction (the message says why).
-        UsageError: a dataset_tokens that is no positive whole number; a run or calibrate
-            that is no Run.
+        UsageError: a bad argument: a target that is no whole number, a level not between
+            0 and 1, a scenario not one of rerun, resume, constant and custom (or none at
+            all), a schedule value no get_lr takes, a reference that is not True or False,
+            a dataset_tokens that is no positive whole number, a run or calibrate that is
+            no Run.
     """
     others = () if calibrate is None else (calibrate,) if isinstance(calibrate, Run) else tuple(calibrate)
     return Extrapolator(run, level=level, calibrate=others, reference=reference,
@@ -119,6 +124,8 @@ class Extrapolator:
         self.dataset_tokens = checked_dataset_tokens(dataset_tokens)
         self.level = limits.interval_level(level)
         self.calibrate = tuple(calibrate)
+        if not isinstance(reference, bool):
+            raise UsageError(f"reference: True or False, not {limits.shown(reference)}")
         self.reference = reference
         self.calibration = calibration if calibration is not None else calibration_mod.for_config(run.config)
         self._done: dict[tuple[object, ...], object] = {}
@@ -127,7 +134,7 @@ class Extrapolator:
                     schedule: CustomLr | None = None) -> Extrapolation:
         """Predict val and train loss at step `to` for each scenario (see `extrapolate`)."""
         step = limits.target_step(to)
-        names = (scenarios,) if isinstance(scenarios, str) else tuple(scenarios)  # one name, not its letters
+        names = scenarios_mod.names(scenarios)
         custom = scenarios_mod.custom(schedule) if schedule is not None else None
         key = ("extrapolation", step, names, scenarios_mod.key(custom))
         return self._once(key, lambda: self._extrapolate(step, names, custom))
@@ -141,8 +148,6 @@ class Extrapolator:
 
     def _extrapolate(self, to: int, scenarios: tuple[str, ...], custom: CustomSchedule | np.ndarray | None
                      ) -> Extrapolation:
-        if not 0 < self.level < 1:
-            raise CannotExtrapolate(f"level {self.level} is not between 0 and 1")
         if why := limits.unmodelled(self.run) or limits.not_joinable(self.run, self.calibrate):
             raise CannotExtrapolate(why)
         cur = self._once(("curves",), lambda: points.curves(self.run))
@@ -157,11 +162,14 @@ class Extrapolator:
         use_reference = self.reference and to > last  # inside the observed range there is nothing to add
         fits = self._once(("fits", peak, use_reference), lambda: self._fit(obs, peak, use_reference))
         limits.misfit(fits.train, fits.own.designs["train"], obs.schedule.assumed)
-        if fits.val is not None:
-            limits.val_misfit(fits.val, fits.own.designs["val"])
         limits.before_fit(to, obs.points.start)
         named = scenarios_mod.named(scenarios, custom, to, last)
-        return self._interval(to, obs, fits, [self._predict(n, sched, fits, obs, to) for n, sched in named], peak)
+        x = self._interval(to, obs, fits, [self._predict(n, sched, fits, obs, to) for n, sched in named], peak)
+        inside = [s for s in scenarios if s != "custom"] if to <= last and scenarios != SCENARIOS else []
+        if inside:  # asked for by name, and answered by the run as it ran
+            x = replace(x, notes=(f"step {to:,} is inside the run (its last step: {last:,}): the run as it ran "
+                                  f"('observed') is given in place of {', '.join(inside)}", *x.notes))
+        return x
 
     def _observe(self, cur: points.Curves) -> Observed:
         """1-2. the points and the schedule."""
@@ -254,6 +262,8 @@ class Extrapolator:
         overfit = points.overfitting(pts.curves, pts.sig_eval)
         # val flat while train falls, the data's size unknown: repetition the law cannot count
         stalled = points.val_stalled(pts.curves, pts.sig_eval) if to > last and not self._per_step(last) else None
+        missed = (limits.val_misfit(fits.val, fits.own.designs["val"])
+                  if fits.val is not None and overfit is None and not stalled else None)
         val_sd = eval_sd = interval.val_eval_sd(fits.val, pts.sig_eval)  # a val eval's, whatever the target
         ratio = to / last if last else float("inf")
         model_sd = self.calibration.model_error(ratio, fits.alone)
@@ -266,13 +276,16 @@ class Extrapolator:
             train: Estimate | None = interval.estimate(p.train, p.weights, model_sd, train_sd, level)
             if min(e.mean for e in (val, train) if e is not None) < 0:
                 val = train = None
-            elif overfit is not None and (p.name != "observed" or to > overfit.best_step) or stalled:
+            elif overfit is not None and (p.name != "observed" or to > overfit.best_step) or stalled or missed:
                 val = None
             note = "; ".join(n for n in (notes_mod.scenario_note(p.name, p.weights != w, train is None, overfit, to),
-                                         STALLED if stalled and val is None else None, p.caveat) if n) or None
+                                         STALLED if stalled and val is None else None,
+                                         MISSED if missed else None, p.caveat) if n) or None
             out.append(Scenario(p.name, p.flags, val, train, note, p.path))
         notes = [*obs.notes, *fits.notes,
                  *notes_mod.fit_notes(self.run, self.calibration, to, last, fits, obs.schedule)]
+        if missed:
+            notes.append(missed)
         if stalled:  # said instead of "val as if no data repeats"
             notes.append(f"{stalled}: the data likely repeat, and the log does not show "
                          f"{notes_mod.unshown_epochs(self.run)}: val is not extrapolated (--dataset-tokens gives the "

@@ -145,20 +145,19 @@ def misfit(stream: Stream, own: Design, assumed: Sequence[str]) -> None:
 VAL_MISFIT_NATS = 0.15
 
 
-def val_misfit(stream: Stream, own: Design) -> None:
-    """Raise CannotExtrapolate where the val `stream`'s fit misses the run's own evals by
-    more than MISFIT (rms, in sigma) and VAL_MISFIT_NATS, naming the eval it misses most:
-    one eval far off its neighbours (a pasted typo, a broken eval) or a val that turned up."""
+def val_misfit(stream: Stream, own: Design) -> str | None:
+    """Why val is not extrapolated where its fit misses the run's own evals by more than
+    MISFIT (rms, in sigma) and VAL_MISFIT_NATS, naming the eval it misses most (one eval
+    far off its neighbours: a pasted typo, a broken eval); None where it holds."""
     from .streams import residuals
     r = residuals(stream, own)  # nats
     scale, rms = float(np.sqrt(np.mean((r / own.sigma) ** 2))), float(np.sqrt(np.mean(r ** 2)))
-    if scale > MISFIT and rms > VAL_MISFIT_NATS:
-        k = int(np.argmax(np.abs(r)))
-        raise CannotExtrapolate(f"the fitted law misses this run's own val evals by {scale:.0f} sigma ({rms:.3f} "
-                                f"nats) rms, where the runs it is measured on stay under 10 sigma; it misses most at "
-                                f"step {int(own.steps[k]):,} (val {float(own.y[k]):.4f}, {-float(r[k]):+.3f} nats "
-                                "off the law): an eval far off its neighbours, or a val that turned up, is no curve "
-                                "the law extrapolates")
+    if scale <= MISFIT or rms <= VAL_MISFIT_NATS:
+        return None
+    k = int(np.argmax(np.abs(r)))
+    return (f"val is not extrapolated: the law misses this run's own val evals by {scale:.0f} sigma ({rms:.3f} nats) "
+            f"rms, where the runs it is measured on stay under 10 sigma, most at step {int(own.steps[k]):,} (val "
+            f"{float(own.y[k]):.4f}, {-float(r[k]):+.3f} nats off the law): an eval far off its neighbours?")
 
 
 # the free law's annealing coefficient is fitted on how far the run's own LR fell: a target
@@ -245,9 +244,9 @@ def check(to: int, last: int, per_step: float | None, epochs_limit: float, assum
 
 
 def interval_level(level: object) -> float:
-    """The interval's level as given, where it is a number (its range is checked when used)."""
+    """The interval's level as given, where it is a number between 0 and 1."""
     from ..errors import UsageError
-    if isinstance(level, bool) or not isinstance(level, numbers.Real):
+    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < as_float(level) < 1:
         raise UsageError(f"level: a number between 0 and 1 (0.8 for 80%), not {shown(level)}")
     return as_float(level)
 
@@ -256,7 +255,8 @@ def target_step(to: object) -> int:
     """The target step as an int: a whole number (600 or 600.0), not a bool, 600.5 or NaN."""
     step = as_float(to) if isinstance(to, numbers.Real) and not isinstance(to, bool) else math.nan  # numpy's too
     if not math.isfinite(step) or step != int(step):
-        raise CannotExtrapolate(f"the target step must be a whole number of steps, not {shown(to)}")
+        from ..errors import UsageError
+        raise UsageError(f"the target step must be a whole number of steps, not {shown(to)}")
     return int(step)
 
 

@@ -47,6 +47,9 @@ class Schedule(NamedTuple):
     # min_lr, warmup, decay_lr) are not the last segment's: a continuation at another LR,
     # whose fresh run and cosine resume are the run's original schedule's; None otherwise
     origin: GetLr | None = None
+    # a constant-LR run's (decay_lr=False) schedule keys as train.py would take them once
+    # decay_lr is turned on: its config's, else train.py's defaults; None for a decaying run
+    dormant: GetLr | None = None
 
     @property
     def base(self) -> GetLr:
@@ -92,7 +95,19 @@ def read(run: Run, last: int) -> Schedule:
     origin = GetLr.of(first) if first is not None and first["decay_lr"] else None  # a decaying first schedule
     if origin is not None and all(getattr(origin, k) == getattr(params, k) for k in LR_SETTINGS):
         origin = None
-    return Schedule(params, assumed, warm, lr, origin)
+    return Schedule(params, assumed, warm, lr, origin, _dormant(run, params))
+
+
+def _dormant(run: Run, params: GetLr) -> GetLr | None:
+    """`params` of a constant-LR run with the warmup, decay length and min_lr its config
+    sets but decay_lr=False leaves unused (train.py's defaults where it shows none): what
+    turning decay_lr on runs with."""
+    from ..nanogpt import NANOGPT_DEFAULTS
+    if params.decay_lr:
+        return None
+    keys = ("warmup_iters", "lr_decay_iters", "min_lr")
+    shown = {k: run.config.trusted(k) for k in keys}
+    return params._replace(**{k: NANOGPT_DEFAULTS[k] if v is None else v for k, v in shown.items()})
 
 
 LR_SETTINGS = ("learning_rate", "min_lr", "warmup_iters", "decay_lr")  # what a continuation may change

@@ -10,6 +10,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from ..errors import UsageError
 from ..run import PRINTS_SAVES, Run
 from .limits import as_float, shown
 from .lr import LR_SETTINGS, GetLr, Schedule
@@ -31,7 +32,7 @@ class CustomSchedule:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise CannotExtrapolate(f"unknown schedule key {unknown[0]!r} (use {', '.join(sorted(known))})")
+            raise UsageError(f"unknown schedule key {unknown[0]!r} (use {', '.join(sorted(known))})")
         return cls(**dict(values))
 
     def over(self, params: GetLr) -> GetLr:
@@ -46,7 +47,7 @@ CustomLr = Union[CustomSchedule, Mapping[str, Any], np.ndarray]
 
 def custom(schedule: CustomLr) -> CustomSchedule | np.ndarray:
     """A custom schedule as a CustomSchedule or an array of per-step LRs, each value checked
-    as the CLI's --schedule checks it."""
+    as the CLI's --schedule checks it (UsageError: a bad argument)."""
     if isinstance(schedule, (CustomSchedule, Mapping)):
         sched = schedule if isinstance(schedule, CustomSchedule) else CustomSchedule.of(schedule)
         for f in fields(sched):
@@ -55,9 +56,9 @@ def custom(schedule: CustomLr) -> CustomSchedule | np.ndarray:
     try:
         lr = np.asarray(schedule, float)
     except (TypeError, ValueError):
-        raise CannotExtrapolate("a per-step schedule must be numbers, one LR per step") from None
+        raise UsageError("a per-step schedule must be numbers, one LR per step") from None
     if lr.ndim != 1 or not np.isfinite(lr).all() or (lr < 0).any():
-        raise CannotExtrapolate("a per-step schedule must be one finite, non-negative LR per step")
+        raise UsageError("a per-step schedule must be one finite, non-negative LR per step")
     return lr
 
 
@@ -67,23 +68,23 @@ SCHEDULE_KINDS: dict[str, tuple[type, float]] = {"warmup_iters": (int, 0), "lr_d
 
 
 def check_value(key: str, value: object) -> None:
-    """Refuse a schedule value no get_lr takes (CannotExtrapolate naming it), from Python
+    """Refuse a schedule value no get_lr takes (UsageError naming it), from Python
     or from the CLI's --schedule alike."""
     if value is None:
         return
     if key == "decay_lr":
         if not isinstance(value, bool):
-            raise CannotExtrapolate(f"schedule: decay_lr={shown(value)} is not True or False")
+            raise UsageError(f"schedule: decay_lr={shown(value)} is not True or False")
         return
     kind, least = SCHEDULE_KINDS[key]
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise CannotExtrapolate(f"schedule: {key}={shown(value)} is not a number")
+        raise UsageError(f"schedule: {key}={shown(value)} is not a number")
     number = as_float(value)
     if not math.isfinite(number) or number < least or (key == "learning_rate" and number == 0):
         bound = "above 0" if key == "learning_rate" else f"at least {least:g}"
-        raise CannotExtrapolate(f"schedule: {key}={shown(value)} must be a finite number {bound}")
+        raise UsageError(f"schedule: {key}={shown(value)} must be a finite number {bound}")
     if kind is int and number != int(number):
-        raise CannotExtrapolate(f"schedule: {key}={shown(value)} is not a whole number of steps")
+        raise UsageError(f"schedule: {key}={shown(value)} is not a whole number of steps")
 
 
 def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last: int, to: int,
@@ -110,7 +111,9 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
                     f"--learning_rate={run.params.min_lr:g}")
     if name == "custom":
         if isinstance(sched, CustomSchedule):
-            p = sched.over(params)
+            # a run that never decayed, given a decaying schedule: the keys left out are its config's
+            dormant = run.dormant if run.origin is None and sched.decay_lr is not False else None
+            p = sched.over(dormant._replace(decay_lr=True) if dormant is not None else params)
             _same_peak(p.learning_rate, params.learning_rate, "learning_rate")
             restore = "" if p.decay_lr == run.params.decay_lr else f" --decay_lr={p.decay_lr}"
             if p.min_lr > p.learning_rate:
@@ -123,10 +126,9 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
                      f"{p.warmup_iters} --lr_decay_iters={p.lr_decay_iters} --min_lr={p.min_lr:g}{restore}")
             return p.lr(np.arange(to + 1)), flags
         if sched is None:
-            raise CannotExtrapolate("scenario 'custom' needs a schedule")
+            raise UsageError("scenario 'custom' needs a schedule")
         if len(sched) < to + 1:
-            raise CannotExtrapolate(f"the per-step schedule gives {len(sched)} LRs; {to + 1} are needed (steps 0 to "
-                                    f"{to:,})")
+            raise UsageError(f"the per-step schedule gives {len(sched)} LRs; {to + 1} are needed (steps 0 to {to:,})")
         _same_peak(float(np.max(sched[:to + 1])), params.learning_rate, "the per-step schedule's largest LR")
         return sched[:to + 1], (f"{fresh}--max_iters={to} (per-step LRs from the schedule given; no nanoGPT flag "
                                 "sets them)")
@@ -179,6 +181,22 @@ def _same_peak(peak: float, runs: float, what: str) -> None:
                                 "(`lossdoctor verify` can train both)")
 
 
+ASKED = ("rerun", "resume", "constant", "custom")  # what a caller may ask for ("observed" is an answer)
+
+
+def names(scenarios: object) -> tuple[str, ...]:
+    """The scenario names asked for: one name (not its letters) or several, each one of
+    ASKED (none: with a schedule, 'custom' alone); UsageError otherwise."""
+    got = (scenarios,) if isinstance(scenarios, str) else scenarios
+    if not isinstance(got, (tuple, list)):
+        raise UsageError(f"scenarios: one or more of {', '.join(ASKED)}, not {shown(scenarios)}")
+    bad = [s for s in got if s not in ASKED]
+    if bad:
+        hint = " (a target inside the run gives it)" if bad[0] == "observed" else ""
+        raise UsageError(f"scenarios: {shown(bad[0])} is not one of {', '.join(ASKED)}{hint}")
+    return tuple(got)
+
+
 def named(scenarios: tuple[str, ...], custom: CustomSchedule | np.ndarray | None, to: int, last: int
           ) -> list[tuple[str, CustomSchedule | np.ndarray | None]]:
     """The scenarios to predict at `to`, each with its custom schedule: inside the observed
@@ -189,8 +207,10 @@ def named(scenarios: tuple[str, ...], custom: CustomSchedule | np.ndarray | None
         [("observed", None)] if to <= last else [(s, None) for s in scenarios if s != "custom"])
     if custom is not None or "custom" in scenarios:
         if custom is None:
-            raise CannotExtrapolate("scenario 'custom' needs a schedule")
+            raise UsageError("scenario 'custom' needs a schedule")
         out.append(("custom", custom))
+    if not out:
+        raise UsageError(f"no scenario to predict: name one or more of {', '.join(ASKED)}")
     return out
 
 
