@@ -77,6 +77,16 @@ def test_one_val_eval_far_off_its_neighbours_withholds_val_and_says_where(tmp_pa
     assert any(re.search(r"most at step 1,000 \(val 18.9", n) for n in x.notes)
 
 
+def test_one_iteration_spike_is_left_out_of_the_fit_and_said(tmp_path: Path) -> None:
+    clean, spiked = tmp_path / "clean.log", tmp_path / "spiked.log"
+    clean.write_text(_log(falling, EVALS, ITERS))
+    spiked.write_text(_log(falling, EVALS, ITERS, train=lambda s: 60.0 if s == 1510 else falling(s)))
+    a, b = (Extrapolator(lossdoctor.load(str(p))).extrapolate(3000) for p in (clean, spiked))
+    assert b.scenarios[0].val.mean == pytest.approx(a.scenarios[0].val.mean, abs=1e-9)  # the law had refused it
+    assert any(n.startswith("1 iteration loss far above its neighbours") for n in b.notes)
+    assert not any("spikes" in n for n in a.notes)
+
+
 def test_a_falling_curve_still_extrapolates(tmp_path: Path) -> None:
     path = tmp_path / "train.log"
     path.write_text(_log(falling, EVALS, ITERS))

@@ -181,6 +181,11 @@ class Extrapolator:
                          "(a default is nanoGPT's, an inferred one its config file's)")
         if not pts.sig_iter:
             notes.append("no per-iteration losses: eval noise assumed 0.01 nats")
+        if spikes := points.spikes_left_out(cur, pts.start, pts.sig_iter):
+            many = spikes > 1
+            notes.append(f"{spikes:,} iteration loss{'es' if many else ''} far above {'their' if many else 'its'} "
+                         f"neighbours (over {points.SPIKE_SIGMAS:g} sd and {points.SPIKE_NATS:g} nats above the "
+                         f"median of {'their' if many else 'its'} stretch) left out of the fit as spikes")
         if why := notes_mod.unlogged_start(self.run):
             notes.append(why)
         return Observed(pts, sched, tuple(notes))
