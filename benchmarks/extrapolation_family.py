@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import os
 import sys
 import tempfile
@@ -112,6 +113,8 @@ class Row(NamedTuple):
     train_backtest: float = float("nan")  # the calibrated law's train backtest, rms in sigma
     val_backtest: float = float("nan")  # the val fit on 70% of the evals, its error at the last (nats)
     residual: float = float("nan")  # rms of the fit's residuals on the run's own train points, in sigma
+    train: tuple[float, float, float, float] | None = None  # the train prediction (mean, lo, hi, sd), where given
+    train_truth: float = float("nan")  # the longer run's last logged train loss (an eval's)
 
 
 def grid_cases(runs: str) -> list[Case]:
@@ -203,9 +206,56 @@ def predict(case: Case, calibration: Calibration) -> Row:
     ev, _ = run.curves()
     l0 = x.model.val_parameters.L0 if x.model.val_parameters is not None else float("nan")
     bt = x.model.laws.backtest_rms_sigma
+    t = x.scenarios[0].train
+    truth = float(lossdoctor.load(case.longer).curves()[0].train[-1]) if case.longer else float("nan")
     return Row(case, v.mean, v.lo, v.hi, v.sd, x.baseline.val, x.path(case.scenario), declined, float(ev.val[-1]), l0,
                bt.calibrated if bt else float("nan"),
-               x.fit.backtest_error if x.fit.backtest_error is not None else float("nan"), x.fit.residual_scale)
+               x.fit.backtest_error if x.fit.backtest_error is not None else float("nan"), x.fit.residual_scale,
+               (t.mean, t.lo, t.hi, t.sd) if t is not None else None, truth)
+
+
+def train_cases(rows: list[Row]) -> list[tuple[float, float, float, float]]:
+    """(ratio, predicted, true, sd without model error) of the rows' train predictions, for
+    model_error_fit: the grid's rows as predicted without model error, the long runs' as
+    shipped (from 2000 steps: the calibrated law alone), its model error taken out."""
+    from lossdoctor.fit import calibration
+    assert all(r.case.source in ("grid", "long") for r in rows)
+    out = []
+    for r in rows:
+        if r.train is None or not math.isfinite(r.train_truth):
+            continue
+        shipped = 0.0 if r.case.source == "grid" else calibration.FAMILY.model_error(
+            r.case.ratio, alone=True, train=True) * r.train[0]
+        out.append((r.case.ratio, r.train[0], r.train_truth, math.sqrt(max(r.train[3] ** 2 - shipped ** 2, 0.0))))
+    return out
+
+
+def train_coverage(label: str, rows: list[Row]) -> str:
+    """How often the train interval holds the longer run's last logged train loss (an
+    eval's, as the interval is), its median and worst |error| and its mean error."""
+    got = [(r.train, r.train_truth) for r in rows if r.train is not None and math.isfinite(r.train_truth)]
+    if not got:
+        return f"{label:28s}   0"
+    err = np.array([t[0] - truth for t, truth in got])
+    cover = np.mean([t[1] <= truth <= t[2] for t, truth in got])
+    return (f"{label:28s} {len(got):3d} {np.median(np.abs(err)):8.4f} {np.abs(err).max():7.4f} {cover:8.0%} "
+            f"{err.mean():+8.4f}")
+
+
+def alone_train_error(first: list[Row]) -> tuple[float, float]:
+    """Train's model error per doubling where the calibrated law is used alone, fitted on
+    the long runs' cases without model error (every scenario, 2.5x: per doubling only), and
+    the 80% coverage it gives each long config with the fit of the other five."""
+    from lossdoctor.fit import calibration
+    from lossdoctor.fit.interval import z
+    long = [r for r in first if r.case.source == "long" and r.train is not None]
+    per = calibration.model_error_fit(train_cases(long), base=False)[1]
+    inside = []
+    for config in sorted({r.case.config for r in long}):
+        other = calibration.model_error_fit(train_cases([r for r in long if r.case.config != config]), base=False)[1]
+        for ratio, mean, truth, sd in train_cases([r for r in long if r.case.config == config]):
+            inside.append(abs(mean - truth) <= z(0.8) * math.hypot(sd, other * math.log2(ratio) * mean))
+    return per, float(np.mean(inside)) if inside else float("nan")
 
 
 def bumps(rows: list[Row]) -> list[tuple[str, float, float, float | None]]:
@@ -268,7 +318,8 @@ def loco(cases: list[Case]) -> tuple[list[Row], list[Row]]:
     for config in sorted({c.config for c in cases if c.source == "grid"}):
         others = [r for r in first if r.case.source == "grid" and r.case.config != config]
         base, per = calibration.model_error_fit([(r.case.ratio, r.mean, r.case.truth, r.sd) for r in others])
-        cal = calibration.family(base, per, f"the grid without {config}", calibration.ALONE_FROM)
+        train = calibration.model_error_fit(train_cases(others))
+        cal = calibration.family(base, per, f"the grid without {config}", calibration.ALONE_FROM, train=train)
         rows += [predict(c, cal) for c in cases if c.config == config and c.source == "grid"]
     return first, rows
 
@@ -304,6 +355,11 @@ def report(rows: list[Row]) -> None:
     off = [r for r in rows if r.case.source in ("held-out", "repetition", "long") and r.case.scenario == "rerun"
            and off_readme(r.case)]
     print(summary("off the grid and off README", off), "(rerun 2.5x: the runs that get FAMILY from 2000 steps)")
+    print("\ntrain: the 80% interval against the longer run's last logged train loss (an eval's; the grid with "
+          "train's model error fitted leaving its config out, the others as shipped)\n"
+          f"{'':28s} {'n':>3s} {'median':>8s} {'worst':>7s} {'coverage':>8s} {'mean err':>8s}")
+    for source in ("grid", "held-out", "repetition", "long", "nanoGPT"):
+        print(train_coverage(f"{source}, every scenario", [r for r in rows if r.case.source == source]))
     for r in rows:
         if r.declined:
             print(f"declined: {os.path.basename(r.case.short)} -> {r.case.to}: {r.declined}; the law would say "
@@ -370,6 +426,11 @@ def main(argv: list[str] | None = None) -> int:
           f"config with the other five's fit, {np.mean([ok for _, ok in loco_cover]):.0%} of {len(loco_cover)}; "
           f"held-out and repetition runs off the README CPU config {np.mean([ok for _, ok in check_cover]):.0%} "
           f"of {len(check_cover)}")
+    tbase, tper = calibration.model_error_fit(train_cases([r for r in first if r.case.source == "grid"]))
+    talone, tcover = alone_train_error(first)
+    print(f"train's model error over every grid config, and over the long runs' cases where the calibrated law is "
+          f"used alone (each long config with the other five's fit: {tcover:.0%} coverage):\n"
+          f"FAMILY_TRAIN_ERROR = ({tbase:.4f}, {tper:.4f})\nALONE_TRAIN_ERROR_PER_DOUBLING = {talone:.4f}")
     return 0
 
 

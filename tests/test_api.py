@@ -128,7 +128,7 @@ def test_an_argument_the_library_cannot_take_is_a_usage_error_naming_it():
     import lossdoctor
     from lossdoctor.errors import UsageError
     run = lossdoctor.load(str(FIXTURES / "lossdoctor_train" / "readme_cpu_2000"))
-    for kwargs, why in (({"scenarios": ("observed",)}, "'observed' is not one of .* .a target inside the run gives it."),
+    for kwargs, why in (({"scenarios": ("observed",)}, "'observed' is not one of .* .a target inside the run gives"),
                         ({"scenarios": None}, "scenarios: one or more of rerun, resume, constant, custom, not None"),
                         ({"scenarios": ("foo",)}, "'foo' is not one of"),
                         ({"scenarios": ()}, "no scenario to predict"),

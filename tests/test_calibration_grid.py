@@ -118,3 +118,16 @@ def test_the_family_benchmark_s_look_inside_the_fit_still_fits_it():
     errors = family_laws.repeat_errors(case)
     assert set(errors) == {"R* 15.4", "none", "own fit", "gap trend"}
     assert all(abs(e) < 0.5 for e in errors.values())
+
+
+def test_train_has_its_own_model_error_where_one_is_measured():
+    import math
+
+    from lossdoctor.fit import calibration
+    fam, default = calibration.FAMILY, calibration.DEFAULT
+    assert fam.model_error(2.5, train=True) == pytest.approx(calibration.FAMILY_TRAIN_ERROR[1] * math.log2(2.5))
+    assert fam.model_error(2.5, alone=True, train=True) == pytest.approx(
+        calibration.ALONE_TRAIN_ERROR_PER_DOUBLING * math.log2(2.5))
+    assert fam.model_error(2.5) == pytest.approx(calibration.FAMILY_ERROR_PER_DOUBLING * math.log2(2.5))  # val's
+    assert fam.model_error(1.0, train=True) == 0.0  # inside the run
+    assert default.model_error(2.5, train=True) == default.model_error(2.5)  # none measured apart: val's

@@ -272,13 +272,14 @@ class Extrapolator:
         val_sd = eval_sd = interval.val_eval_sd(fits.val, pts.sig_eval)  # a val eval's, whatever the target
         ratio = to / last if last else float("inf")
         model_sd = self.calibration.model_error(ratio, fits.alone)
+        train_model_sd = self.calibration.model_error(ratio, fits.alone, train=True)
         train_sd = pts.sig_eval
         if to <= last:  # the law's smoothed value: its interval carries how far it misses the run there
             train_sd, val_sd = interval.with_local_miss(fits, to, train_sd, val_sd)
         out = []
         for p in predicted:
             val = interval.estimate(p.val, p.weights, model_sd, val_sd, level) if p.val is not None else None
-            train: Estimate | None = interval.estimate(p.train, p.weights, model_sd, train_sd, level)
+            train: Estimate | None = interval.estimate(p.train, p.weights, train_model_sd, train_sd, level)
             if min(e.mean for e in (val, train) if e is not None) < 0:
                 val = train = None
             elif overfit is not None and (p.name != "observed" or to > overfit.best_step) or stalled or missed:
