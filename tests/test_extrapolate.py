@@ -1005,3 +1005,13 @@ def test_a_continuation_goes_on_from_the_step_its_checkpoint_holds(tmp_path):
     # a run whose last save is at its last step goes on from there, and says nothing
     run = lossdoctor.load(str(FIXTURES / "lossdoctor_train" / "readme_cpu_2000"))
     assert scenarios.resume_step(run, points.curves(run)) == (points.curves(run).last, None)
+
+
+def test_a_log_that_ends_inside_its_warmup_is_not_extrapolated(tmp_path):
+    text = (FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log").read_text().splitlines()
+    cut = next(i for i, line in enumerate(text) if line.startswith("iter 58:"))  # warmup_iters is 100
+    (tmp_path / "train.log").write_text("\n".join(text[:cut + 1]) + "\n")
+    run = lossdoctor.load(str(tmp_path / "train.log"))
+    for to in (40, 172):
+        with pytest.raises(CannotExtrapolate, match=r"ends at step 58, inside its warmup \(100 steps\)"):
+            extrapolate(run, to)
