@@ -334,6 +334,21 @@ class Run:
         return all(len(x) == len(y) and np.array_equal(x, y, equal_nan=True)
                    for x, y in ((ea.step, eb.step), (ea.val, eb.val), (ia.step, ib.step), (ia.loss, ib.loss)))
 
+    def part_of(self, other: Run) -> bool:
+        """Whether every loss this run logs is `other`'s at the same step (a log cut from
+        `other`'s, or `other` itself): a shorter run of the same config and seed parts
+        from it where its schedule does, and is not."""
+        import numpy as np
+        (ea, ia), (eb, ib) = self.curves(), other.curves()
+        if not len(ea) and not len(ia):
+            return False
+        for sa, ya, sb, yb in ((ea.step, ea.val, eb.step, eb.val), (ia.step, ia.loss, ib.step, ib.loss)):
+            at = np.searchsorted(sb, sa)
+            if len(sa) and (at.max(initial=0) >= len(sb) or not np.array_equal(sb[at], sa)
+                            or not np.array_equal(yb[at], ya, equal_nan=True)):
+                return False
+        return True
+
     def last_process_saves(self) -> list[int | None]:
         """The steps of the checkpoint saves the file's last process printed (nanoGPT's
         `saving checkpoint to ...`, llm.c's `Writing checkpoint at step N`), in order."""

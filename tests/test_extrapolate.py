@@ -546,7 +546,7 @@ def test_a_run_at_a_constant_lr_is_not_told_to_set_lr_decay_iters():
     assert [s.flags for s in x.scenarios] == ["--max_iters=5000", "--init_from=resume --max_iters=5000"]
 
 
-def test_runs_fitted_jointly_must_be_of_the_same_config_and_modelled():
+def test_runs_fitted_jointly_must_be_of_the_same_config_and_modelled(tmp_path):
     """calibrate: a run of another model, or one in bpb, is refused with why; one of the
     same config whose schedule differs (its warmup) joins."""
     run = lossdoctor.load(FIXTURES / "calibration" / "d2w64-shakespeare-s1-400")
@@ -563,6 +563,11 @@ def test_runs_fitted_jointly_must_be_of_the_same_config_and_modelled():
         extrapolate(run, 1000, calibrate=lossdoctor.load(FIXTURES / "calibration" / "d2w64-shakespeare-s1-400"))
     with pytest.raises(CannotExtrapolate, match="s1-600.train.log, given to fit jointly, is given twice"):
         extrapolate(run, 1000, calibrate=[same, same])
+    longer = FIXTURES / "calibration" / "d2w64-shakespeare-s1-600" / "train.log"
+    lines = longer.read_text().splitlines(keepends=True)
+    (tmp_path / "cut.log").write_text("".join(lines[:len(lines) * 2 // 3]))  # the longer log cut: not another run
+    with pytest.raises(CannotExtrapolate, match="cut.log, given to fit jointly, is a part of the run extrapolated"):
+        extrapolate(same, 1000, calibrate=lossdoctor.load(tmp_path / "cut.log"))
 
 
 def test_inside_the_run_an_overfitting_val_is_the_log_s_and_a_custom_schedule_is_predicted():

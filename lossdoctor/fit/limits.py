@@ -95,6 +95,9 @@ def not_joinable(run: Run, others: Sequence[Run]) -> str | None:
             same = (f"is the same run as {twin.source} (the same losses at the same steps)" if o.source != twin.source
                     else "is the run extrapolated" if twin is run else "is given twice")
             return f"{o.source}, given to fit jointly, {same}: its points would count twice and narrow the interval"
+        if o.part_of(run):
+            return (f"{o.source}, given to fit jointly, is a part of the run extrapolated (its losses are the run's "
+                    "own at the same steps): its points would count twice and narrow the interval")
         pairs = [(k, o.config.trusted(k), run.config.trusted(k)) for k in CONFIG if k not in SCHEDULE_KEYS]
         differ = [f"{k} {theirs!r} vs {mine!r}" for k, theirs, mine in pairs
                   if theirs is not None and mine is not None and theirs != mine]
