@@ -1020,3 +1020,11 @@ def test_a_log_that_ends_inside_its_warmup_is_not_extrapolated(tmp_path):
     for to in (40, 172):
         with pytest.raises(CannotExtrapolate, match=r"ends at step 58, inside its warmup \(100 steps\)"):
             extrapolate(run, to)
+
+
+def test_every_scenario_without_val_says_so_in_its_cell(tmp_path, capsys):
+    lines = (FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log").read_text().splitlines(keepends=True)
+    (tmp_path / "train.log").write_text("".join(lines[:300]))  # one eval after step 0: val is not fitted
+    assert main(["extrapolate", str(tmp_path / "train.log"), "--to", "1000"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("│ rerun", "│ resume"))]
+    assert len(rows) == 2 and all("not extrapolated" in r for r in rows)  # rerun's had been a bare "-"

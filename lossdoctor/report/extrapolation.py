@@ -147,10 +147,9 @@ class _Scenarios:
 
 
 def no_val(x: Extrapolation, s: Scenario) -> str:
-    """The val cell of a scenario with no val: why in two words (its note says more)."""
-    if not s.note:
-        return "-"
-    return "past its minimum" if x.overfitting is not None else "not extrapolated"
+    """The val cell of a scenario with no val: why in two words (its note, or the notes
+    below where val was not fitted, say more)."""
+    return "past its minimum" if x.overfitting is not None and s.note else "not extrapolated"
 
 
 def detail_lines(x: Extrapolation) -> list[str]:
