@@ -40,6 +40,7 @@ import numpy as np
 from ..facts import Facts
 from ..run import Dialect, Run
 from .attribute import attribute
+from .notes import mfu_notes, size_notes, state_notes
 from .results import (
     DERIVED,
     UNKNOWN_ORIGIN,
@@ -65,11 +66,8 @@ from .sides import (
     final,
     hide_resumed,
     iter_final,
-    mfu_notes,
     overlap,
     overlap_notes,
-    size_notes,
-    state_notes,
     table_row,
 )
 

@@ -165,30 +165,14 @@ class Extrapolator:
         limits.before_fit(to, obs.points.start, last, obs.schedule.warmup)
         named = scenarios_mod.named(scenarios, custom, to, last)
         x = self._interval(to, obs, fits, [self._predict(n, sched, fits, obs, to) for n, sched in named], peak)
-        inside = [s for s in scenarios if s != "custom"] if to <= last and scenarios != SCENARIOS else []
-        if inside:  # asked for by name, and answered by the run as it ran
-            x = replace(x, notes=(f"step {to:,} is inside the run (its last step: {last:,}): the run as it ran "
-                                  f"('observed') is given in place of {', '.join(inside)}", *x.notes))
-        return x
+        asked = [s for s in scenarios if s != "custom"] if scenarios != SCENARIOS else []  # by name
+        return replace(x, notes=(*notes_mod.inside_note(asked, to, last), *x.notes))
 
     def _observe(self, cur: points.Curves) -> Observed:
         """1-2. the points and the schedule."""
         sched = lr.read(self.run, cur.last)
         pts = points.collect(self.run, cur, sched.warmup, self.calibration.start_fraction)
-        notes = []
-        if sched.assumed:
-            notes.append(f"the log does not show {', '.join(sched.assumed)}; the values in parentheses are used "
-                         "(a default is nanoGPT's, an inferred one its config file's)")
-        if not pts.sig_iter:
-            notes.append("no per-iteration losses: eval noise assumed 0.01 nats")
-        if spikes := points.spikes_left_out(cur, pts.start, pts.sig_iter):
-            many = spikes > 1
-            notes.append(f"{spikes:,} iteration loss{'es' if many else ''} far above {'their' if many else 'its'} "
-                         f"neighbours (over {points.SPIKE_SIGMAS:g} sd and {points.SPIKE_NATS:g} nats above the "
-                         f"median of {'their' if many else 'its'} stretch) left out of the fit as spikes")
-        if why := notes_mod.unlogged_start(self.run):
-            notes.append(why)
-        return Observed(pts, sched, tuple(notes))
+        return Observed(pts, sched, tuple(notes_mod.observed_notes(self.run, sched, pts)))
 
     def _fit(self, obs: Observed, peak: float, use_reference: bool) -> Fits:
         """3. the fits under the observed eta: with the other runs, and checked against them."""

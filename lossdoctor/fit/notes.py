@@ -8,14 +8,41 @@ import numpy as np
 
 from . import calibration as calibration_mod
 from . import lr as lr_mod
-from . import reference, repeat, shape
+from . import points, reference, repeat, shape
 
 if TYPE_CHECKING:
     from ..run import Run
     from .calibration import Calibration
     from .lr import Schedule
     from .parts import Fits
+    from .points import RunPoints
     from .results import Overfitting
+
+
+def observed_notes(run: Run, sched: Schedule, pts: RunPoints) -> list[str]:
+    """What reading the run's points and schedule assumed or left out."""
+    out = []
+    if sched.assumed:
+        out.append(f"the log does not show {', '.join(sched.assumed)}; the values in parentheses are used "
+                   "(a default is nanoGPT's, an inferred one its config file's)")
+    if not pts.sig_iter:
+        out.append("no per-iteration losses: eval noise assumed 0.01 nats")
+    if spikes := points.spikes_left_out(pts.curves, pts.start, pts.sig_iter):
+        many = spikes > 1
+        out.append(f"{spikes:,} iteration loss{'es' if many else ''} far above {'their' if many else 'its'} "
+                   f"neighbours (over {points.SPIKE_SIGMAS:g} sd and {points.SPIKE_NATS:g} nats above both) left "
+                   "out of the fit as spikes")
+    if why := unlogged_start(run):
+        out.append(why)
+    return out
+
+
+def inside_note(asked: list[str], to: int, last: int) -> list[str]:
+    """A target inside the run, where scenarios were named: the run as it ran answers."""
+    if to > last or not asked:
+        return []
+    return [f"step {to:,} is inside the run (its last step: {last:,}): the run as it ran ('observed') is given in "
+            f"place of {', '.join(asked)}"]
 
 
 def unlogged_start(run: Run) -> str | None:

@@ -1,0 +1,51 @@
+"""The gap report's notes on the two runs: where each stood when it stopped, what their
+printed MFU says, and what their parameter counts say where their shapes are not shown."""
+
+from __future__ import annotations
+
+from ..facts import Facts
+from .results import KeyDiff
+from .sides import overfit
+
+
+def state_notes(f: Facts, which: str, schedule: bool) -> list[str]:
+    """Where a run stood when it stopped: still falling, turned up, schedule done."""
+    out = []
+    z, slope = f.value("val_slope_z"), f.value("val_slope")
+    if z is not None and z <= -2:
+        out.append(f"the {which} run's val was still falling when it stopped ({slope:.2g} nats per 1,000 "
+                   f"steps over its last evals, {z:.1f} standard errors)")
+    if overfit(f):
+        out.append(f"the {which} run's val turned up after step {f.value('best_val_step'):,} (best "
+                   f"{f.value('best_val'):.4f}, final {f.value('final_val'):.4f}) while train kept falling")
+    done, lr = f.value("lr_schedule_completed"), f.value("lr_final")
+    if schedule and done is not None and done >= 0.999 and lr is not None:
+        out.append(f"the {which} run's LR schedule had run to its end (LR {lr:g} at the last step): "
+                   "going on means a new schedule (a rerun, or --init_from=resume with a larger "
+                   "lr_decay_iters, which puts the LR back up the cosine), not just more steps")
+    return out
+
+
+SHAPE_KEYS = ("n_layer", "n_head", "n_embd")  # those that set a model's size, with the vocab
+
+
+def size_notes(fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...]) -> list[str]:
+    """The runs' parameter counts where they differ by over a tenth and no key that sets the
+    model's shape is shown by both (a trainer that prints its count but not its shape):
+    model size is then no cause of its own, but may be much of the rest."""
+    pa, pb = fa.value("params"), fb.value("params")
+    if not pa or not pb or abs(pa / pb - 1) < 0.1:
+        return []
+    if any(d.key in SHAPE_KEYS and d.other is not None and d.reference is not None for d in diff):
+        return []
+    return [f"the runs' parameter counts differ ({pa / 1e6:.3g}M in the worse run, {pb / 1e6:.3g}M in the better), "
+            "but the keys that set a model's shape are not shown by both: model size has no share of its own here, "
+            "and may be much of the rest"]
+
+
+def mfu_notes(fa: Facts, fb: Facts) -> list[str]:
+    ma, mb = fa.value("mfu_printed"), fb.value("mfu_printed")
+    if ma is None or mb is None:
+        return []
+    return [f"the printed MFU ({ma:.2f}% vs {mb:.2f}%) is nanoGPT's FLOP rate over an A100's "
+            "312 TFLOPS on any device: it compares speed, and says nothing about the loss"]
