@@ -73,7 +73,6 @@ __all__ = ["MAX_HORIZON", "BeyondEpochs", "CannotExtrapolate", "CustomSchedule",
 SCENARIOS = ("rerun", "resume", "constant")
 MODEL_NAME = "lr-annealing law (Tissue et al. 2024) with a calibrated shape prior"
 STALLED = "val not extrapolated: it has stopped following train, and the data's size is unknown"
-MISSED = "val not extrapolated: its fit misses the run's own evals (the notes say where)"
 FREE_NAME = "lr-annealing law (Tissue et al. 2024) with the run's own, free shape"  # the calibrated law: weight 0
 T = TypeVar("T")
 
@@ -270,12 +269,12 @@ class Extrapolator:
                 val = None
             note = "; ".join(n for n in (notes_mod.scenario_note(p.name, p.weights != w, train is None, overfit, to),
                                          STALLED if stalled and val is None else None,
-                                         MISSED if missed else None, p.caveat) if n) or None
+                                         missed[1] if missed else None, p.caveat) if n) or None
             out.append(Scenario(p.name, p.flags, val, train, note, p.path))
         notes = [*obs.notes, *fits.notes,
                  *notes_mod.fit_notes(self.run, self.calibration, to, last, fits, obs.schedule)]
         if missed:
-            notes.append(missed)
+            notes.append(missed[0])
         if stalled:  # said instead of "val as if no data repeats"
             notes.append(f"{stalled}: the data likely repeat, and the log does not show "
                          f"{notes_mod.unshown_epochs(self.run)}: val is not extrapolated (--dataset-tokens gives the "

@@ -148,19 +148,21 @@ def misfit(stream: Stream, own: Design, assumed: Sequence[str]) -> None:
 VAL_MISFIT_NATS = 0.15
 
 
-def val_misfit(stream: Stream, own: Design) -> str | None:
+def val_misfit(stream: Stream, own: Design) -> tuple[str, str] | None:
     """Why val is not extrapolated where its fit misses the run's own evals by more than
-    MISFIT (rms, in sigma) and VAL_MISFIT_NATS, naming the eval it misses most (one eval
-    far off its neighbours: a pasted typo, a broken eval); None where it holds."""
+    MISFIT (rms, in sigma) and VAL_MISFIT_NATS: the whole reason, and a short one naming
+    the eval it misses most (one eval far off its neighbours: a pasted typo, a broken
+    eval); None where it holds."""
     from .streams import residuals
     r = residuals(stream, own)  # nats
     scale, rms = float(np.sqrt(np.mean((r / own.sigma) ** 2))), float(np.sqrt(np.mean(r ** 2)))
     if scale <= MISFIT or rms <= VAL_MISFIT_NATS:
         return None
     k = int(np.argmax(np.abs(r)))
+    where = f"step {int(own.steps[k]):,} (val {float(own.y[k]):.4f}, {-float(r[k]):+.3f} nats off the law)"
     return (f"val is not extrapolated: the law misses this run's own val evals by {scale:.0f} sigma ({rms:.3f} nats) "
-            f"rms, where the runs it is measured on stay under 10 sigma, most at step {int(own.steps[k]):,} (val "
-            f"{float(own.y[k]):.4f}, {-float(r[k]):+.3f} nats off the law): an eval far off its neighbours?")
+            f"rms, where the runs it is measured on stay under 10 sigma, most at {where}: an eval far off its "
+            "neighbours?", f"val not extrapolated: its fit misses the run's own evals, most at {where}")
 
 
 # the free law's annealing coefficient is fitted on how far the run's own LR fell: a target
