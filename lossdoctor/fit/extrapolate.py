@@ -161,7 +161,7 @@ class Extrapolator:
         use_reference = self.reference and to > last  # inside the observed range there is nothing to add
         fits = self._once(("fits", peak, use_reference), lambda: self._fit(obs, peak, use_reference))
         limits.misfit(fits.train, fits.own.designs["train"], obs.schedule.assumed)
-        limits.before_fit(to, obs.points.start, last, obs.schedule.warmup)
+        limits.before_fit(to, obs.points.start)
         named = scenarios_mod.named(scenarios, custom, to, last)
         x = self._interval(to, obs, fits, [self._predict(n, sched, fits, obs, to) for n, sched in named], peak)
         asked = [s for s in scenarios if s != "custom"] if scenarios != SCENARIOS else []  # by name
@@ -170,6 +170,8 @@ class Extrapolator:
     def _observe(self, cur: points.Curves) -> Observed:
         """1-2. the points and the schedule."""
         sched = lr.read(self.run, cur.last)
+        if not any(a.startswith("warmup_iters ") for a in sched.assumed):  # not train.py's 2000 taken unseen
+            limits.in_warmup(cur.last, sched.warmup)
         pts = points.collect(self.run, cur, sched.warmup, self.calibration.start_fraction)
         return Observed(pts, sched, tuple(notes_mod.observed_notes(self.run, sched, pts)))
 

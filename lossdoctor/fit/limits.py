@@ -182,13 +182,16 @@ def anneal_supported(observed: np.ndarray, target: np.ndarray, warmup: int) -> b
     return fall(observed) >= ANNEAL_SUPPORT * fall(target)
 
 
-def before_fit(to: int, start: int, last: int = 0, warmup: int = 0) -> None:
-    """Raise CannotExtrapolate for a target before the first step the law is fitted on, and
-    for a log that ends inside its warmup (the law counts warmup steps at the peak LR, so
-    none of its points is of the schedule it models)."""
+def in_warmup(last: int, warmup: int) -> None:
+    """Raise CannotExtrapolate for a log that ends inside its warmup: the law counts warmup
+    steps at the peak LR, so none of its points is of the schedule it models."""
     if 0 < last < warmup:
         raise CannotExtrapolate(f"the log ends at step {last:,}, inside its warmup ({warmup:,} steps): the law "
                                 "counts warmup steps at the peak LR, and none of the run's points is past them")
+
+
+def before_fit(to: int, start: int) -> None:
+    """Raise CannotExtrapolate for a target before the first step the law is fitted on."""
     if to < start:
         raise CannotExtrapolate(f"step {to:,} is before the points the law is fitted on (from step {start:,}): "
                                 "the log's own evals are the measurement there")
