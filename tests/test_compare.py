@@ -1174,3 +1174,19 @@ def test_a_log_with_a_config_but_no_vocabulary_line_is_told_apart_by_its_first_l
     assert gpt2.config.seen and facts[0]["vocab_size"].status == "inferred"
     c = compare([gpt2, char], facts)
     assert not c.comparable and any("(inferred from its loss at step 0) vs 65" in n for n in c.notes)
+
+
+def test_a_gap_within_both_runs_measured_eval_noise_is_said_so_in_the_verdict(tmp_path):
+    import re
+    log = FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log"
+    text = re.sub(r"val loss ([0-9.]+)", lambda m: f"val loss {float(m.group(1)) + 0.004:.4f}", log.read_text())
+    (tmp_path / "shifted.log").write_text(text)  # the same run, every val 0.004 higher: within the noise
+    c = _analysis(log, tmp_path / "shifted.log").comparison
+    assert c.within_noise is not None and 0.004 < c.within_noise < 0.05
+    from lossdoctor import load
+    from lossdoctor.report.verdict import _gap
+    runs = [load(str(log)), load(str(tmp_path / "shifted.log"))]
+    assert "within the evals' noise (80%: +-" in str(_gap(c, runs)[0])
+    far = re.sub(r"val loss ([0-9.]+)", lambda m: f"val loss {float(m.group(1)) + 0.1:.4f}", log.read_text())
+    (tmp_path / "far.log").write_text(far)
+    assert _analysis(log, tmp_path / "far.log").comparison.within_noise is None

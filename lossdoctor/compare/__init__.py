@@ -174,7 +174,7 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
     fit = extrapolators[a] if extrapolators is not None else _extrapolator(ra)
     at = attribute(ra, rb, fa, fb, hide_resumed(diff, ra, rb), metric, gap, fit)
     return Comparison(b, a, metric, gap, True, diff, side, ov, at.causes, at.unexplained,
-                      tuple(notes) + at.notes, at.to_reach, table)
+                      tuple(notes) + at.notes, at.to_reach, table, within_noise=at.within_noise)
 
 
 def _extrapolator(run: Run) -> Extrapolator:

@@ -34,7 +34,7 @@ from .length import (
 )
 from .reach import Worse, schedule_only, target_name, to_reach
 from .results import Cause, KeyDiff, Reachable, ToReach
-from .sides import RESUMED_ORIGIN, Side, final, same_data
+from .sides import DEFAULT_SE, RESUMED_ORIGIN, Side, final, same_data
 
 if TYPE_CHECKING:
     from ..fit.extrapolate import Extrapolator
@@ -52,6 +52,9 @@ class Attribution:
     unexplained: Cause | None
     notes: tuple[str, ...] = ()
     to_reach: ToReach | None = None
+    # the 80% half-width of the two finals' eval noise where the gap lies within it, as
+    # logged and as smoothed, and both runs' noise is measured; None otherwise
+    within_noise: float | None = None
 
 
 def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...], metric: str, gap: float,
@@ -76,9 +79,13 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
         steps, notes, reach = longer(a, b, diff, fit)
     # nothing to close, as logged and as smoothed: no length is the one thing to do (a raw gap
     # within the noise may hide a smoothed one beyond it, as a resume's bump does)
-    if reach is not None and abs(gap) <= w and abs(a.start - b.start) <= w:
+    within = abs(gap) <= w and abs(a.start - b.start) <= w
+    measured = a.noise_known and b.noise_known
+    if reach is not None and within:
         reach = None
-        notes = notes + [f"the gap is within the evals' noise (80%: +-{w:.3f}): no longer run is needed to close it"]
+        notes = notes + [f"the gap is within the evals' noise (80%: +-{w:.3f}"
+                         + ("" if measured else f", taking {DEFAULT_SE} nats for an eval whose noise is not shown")
+                         + "): no longer run is needed to close it"]
     why = ("the runs are compared on train loss" if metric != "val" else
            "the worse run overfit: its length is not extrapolated" if a.overfit else "the notes say why")
     causes += [s.cause for s in steps]
@@ -103,7 +110,7 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
             "the runs differ only in length and schedule, so the better run shows what they are worth; the law's "
             "shares of them, above, fall this far short of it (an extrapolation that misses, see "
             "docs/benchmarks.md), or seed and eval noise"))
-    return Attribution(tuple(causes), rest_cause, tuple(notes), reach)
+    return Attribution(tuple(causes), rest_cause, tuple(notes), reach, w if within and measured else None)
 
 
 def is_evidence(a: Side, b: Side, diff: tuple[KeyDiff, ...]) -> bool:

@@ -195,3 +195,6 @@ class Comparison:
     # "inferred" or "assumed", not read or computed from what the run shows, or "rounded"
     # as the run shows them ("" where they are read or computed)
     derived_status: tuple[tuple[str, str, str], ...] = ()
+    # the 80% half-width of the finals' eval noise where the gap lies within it (both runs'
+    # noise measured); None otherwise
+    within_noise: float | None = None

@@ -34,6 +34,7 @@ def to_dict(c: Comparison, runs: list[Run]) -> dict[str, Any]:
         "unit": c.unit,
         "comparable": c.comparable,
         "unattributed": c.unattributed,
+        "within_noise": c.within_noise,
         "diff": [{"key": d.key, "other": d.other, "reference": d.reference,
                   "origin_other": d.origin_other, "origin_reference": d.origin_reference, "kind": d.kind}
                  for d in c.diff],

@@ -134,7 +134,8 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
                 f"`{better}` the better (the reference: {spent_text(c)}); a level finish has no gap to attribute.",
                 ""]
     else:
-        out += [f"**Gap:** `{worse}` ends **{c.gap:+.4f} {c.unit}** above `{better}` (final {c.metric}).", ""]
+        noise = f", within the evals' noise (80%: +-{c.within_noise:.3f})" if c.within_noise is not None else ""
+        out += [f"**Gap:** `{worse}` ends **{c.gap:+.4f} {c.unit}** above `{better}` (final {c.metric}){noise}.", ""]
     out += [] if level(c) else _causes(c)  # a level finish says so in its gap line
     r = c.to_reach
     if r is not None:

@@ -171,9 +171,10 @@ def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
     if level(c):  # no worse run to speak of: where one got there sooner is what sets them apart
         return [Text.assemble(("Gap: ", "bold"), f"none: {worse} and {better} end at the same final {c.metric}"),
                 *([hanging("  ", Text(sooner))] if (sooner := sooner_text(c, worse, better)) else [])]
+    noise = f", within the evals' noise (80%: +-{c.within_noise:.3f})" if c.within_noise is not None else ""
     out: list[RenderableType] = [
         Text.assemble(("Gap: ", "bold"), f"{worse} ends {c.gap:+.4f} {c.unit} above {better} "
-                      f"(final {c.metric})")]
+                      f"(final {c.metric}){noise}")]
     causes = sorted(list(c.attribution) + ([c.unexplained] if c.unexplained is not None else []),
                     key=lambda a: -abs(a.delta_val))
     rows = [(a.cause, f"{a.delta_val:+.4f}", f"(80%: {a.interval[0]:+.3f} to {a.interval[1]:+.3f})") for a in causes
