@@ -22,6 +22,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ..run import Dialect, Measures
+from . import lines as L
 from .build import Found, make_run, number, numbered, point_lines, scan_events, text_lines
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ VAL = re.compile(r"^validation loss: (\S+)")
 HELLA = re.compile(r"^HellaSwag accuracy: \d+/\d+=([\d.]+)")
 BATCH = re.compile(r"^total desired batch size: (\d+)")
 ACCUM = re.compile(r"^=> calculated gradient accumulation steps: (\d+)")
-GROUP = re.compile(r"^num (non-)?decayed parameter tensors: \d+, with ([\d,]+) parameters")  # the optimizer's groups
 LOG_LINE = re.compile(r"^(\d+) (train|val|hella) (\S+)$")
 CRASH_CLUE = re.compile(r"train_gpt2\.py")
 
@@ -65,7 +65,7 @@ def read_stdout(sample: Sample) -> Run:
     lines = text_lines(sample)
     found.n_lines = len(lines)
     pending: list[tuple[str, float, int]] = []  # evals printed before their step's line
-    groups: dict[bool, int] = {}  # decayed or not -> parameters: together, all of the model's
+    groups: dict[bool, int] = {}  # the optimizer's groups, decayed or not -> parameters: together, all
     for n, line in numbered(lines):
         if m := STEP.match(line):
             step = int(m.group(1))
@@ -86,8 +86,8 @@ def read_stdout(sample: Sample) -> Run:
             found.set("total_batch_size", int(m.group(1)), n)
         elif m := ACCUM.match(line):
             found.set("gradient_accumulation_steps", int(m.group(1)), n)
-        elif m := GROUP.match(line):
-            groups[m.group(1) is None] = int(m.group(2).replace(",", ""))
+        elif (m := L.DECAYED.match(line) or L.NODECAY.match(line)) is not None:
+            groups[m.re is L.DECAYED] = L.to_int(m.group(2))
     if len(groups) == 2:
         found.params = sum(groups.values())
     last = found.train.step[-1] + 1 if len(found.train) else 0
