@@ -35,7 +35,9 @@ CASES = {
     "no points": (HEADER, "the run has no loss values"),
     "one eval": (_log(4.2, [0], []), "every point is at step 0"),
     "an eval at step 0 only": (_log(4.2, [0], [0]), "every point is at step 0"),
-    "two evals": (_log(falling, [0, 250], []), "too few points"),
+    # past a warmup of 100 (HEADER leaves train.py's 2000, which the run would still be inside)
+    "two evals": ("Overriding: warmup_iters = 100\n" + _log(falling, [0, 250], []), "too few points"),
+    "inside train.py's warmup": (_log(falling, [0, 250], []), r"ends at step 250, inside its warmup \(2,000 steps\)"),
     "constant": (_log(2.0, EVALS, ITERS), "the loss is constant"),
     "all NaN": (_log(math.nan, EVALS, ITERS), "non-finite"),
     # finite but far beyond any cross-entropy: refused, not NaN predictions from overflowing sums

@@ -170,7 +170,7 @@ class Extrapolator:
     def _observe(self, cur: points.Curves) -> Observed:
         """1-2. the points and the schedule."""
         sched = lr.read(self.run, cur.last)
-        if not any(a.startswith("warmup_iters ") for a in sched.assumed):  # not train.py's 2000 taken unseen
+        if self.run.config.trusted("warmup_iters") is not None:  # what ran, not train.py's 2000 taken unseen
             limits.in_warmup(cur.last, sched.warmup)
         pts = points.collect(self.run, cur, sched.warmup, self.calibration.start_fraction)
         return Observed(pts, sched, tuple(notes_mod.observed_notes(self.run, sched, pts)))
