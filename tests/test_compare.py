@@ -905,6 +905,7 @@ def test_a_cpu_run_too_short_to_extrapolate_to_the_gpu_runs_length_still_gets_wh
     r = c.to_reach  # but what 5x its length gives is, and it does not reach: the better run's config instead
     assert isinstance(r, Unreachable) and "within 5x its length" in r.why
     assert r.flags.startswith("--n_layer=6 --n_head=6 --n_embd=384") and "--max_iters=2000" in r.flags
+    assert not any("parameter counts differ" in n for n in c.notes)  # both shapes known: the model-size cause's
 
 
 def test_the_same_tokens_per_step_split_otherwise_is_no_batch_size_cause_and_the_sizes_are_named():

@@ -168,7 +168,7 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
         return Comparison(b, a, metric, gap, True, diff, side, ov, (), None, tuple(notes), None, table,
                           unattributed=why)
     notes += state_notes(fa, "worse", schedule=True) + state_notes(fb, "better", schedule=False)
-    notes += size_notes(fa, fb, diff)
+    notes += size_notes(fa, fb)
     if (blind := data_unknown(ra, rb, fa, fb)) is not None:
         notes.append(blind)
     fit = extrapolators[a] if extrapolators is not None else _extrapolator(ra)

@@ -4,7 +4,7 @@ printed MFU says, and what their parameter counts say where their shapes are not
 from __future__ import annotations
 
 from ..facts import Facts
-from .results import KeyDiff
+from .attribute import GROUPS
 from .sides import overfit
 
 
@@ -26,17 +26,17 @@ def state_notes(f: Facts, which: str, schedule: bool) -> list[str]:
     return out
 
 
-SHAPE_KEYS = ("n_layer", "n_head", "n_embd")  # those that set a model's size, with the vocab
+SIZE_KEYS = dict(GROUPS)["model size"]  # the keys whose share the gap's "model size" cause is
 
 
-def size_notes(fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...]) -> list[str]:
-    """The runs' parameter counts where they differ by over a tenth and no key that sets the
-    model's shape is shown by both (a trainer that prints its count but not its shape):
+def size_notes(fa: Facts, fb: Facts) -> list[str]:
+    """The runs' parameter counts where they differ by over a tenth and a key that sets the
+    model's size is unknown for either (a trainer that prints its count but not its shape):
     model size is then no cause of its own, but may be much of the rest."""
     pa, pb = fa.value("params"), fb.value("params")
     if not pa or not pb or abs(pa / pb - 1) < 0.1:
         return []
-    if any(d.key in SHAPE_KEYS and d.other is not None and d.reference is not None for d in diff):
+    if all(k in f and f[k].known for f in (fa, fb) for k in SIZE_KEYS):  # the cause takes it
         return []
     return [f"the runs' parameter counts differ ({pa / 1e6:.3g}M in the worse run, {pb / 1e6:.3g}M in the better), "
             "but the keys that set a model's shape are not shown by both: model size has no share of its own here, "
