@@ -125,14 +125,20 @@ def epochs_basis(run: Run, last: int, dataset_tokens: int | None = None) -> tupl
                       "--dataset-tokens if yours differs")
 
 
+def _miss(stream: Stream, own: Design) -> tuple[np.ndarray, float, float]:
+    """How the fit misses the run's `own` points: the residuals (nats), their rms in sigma
+    and in nats."""
+    from .streams import residuals
+    r = residuals(stream, own)
+    return r, float(np.sqrt(np.mean((r / own.sigma) ** 2))), float(np.sqrt(np.mean(r ** 2)))
+
+
 def misfit(stream: Stream, own: Design, assumed: Sequence[str]) -> None:
     """Raise CannotExtrapolate where the train `stream`'s fit misses the run's `own` train
     points by more than MISFIT (rms, in sigma) and MISFIT_NATS (rms): the law does not
     describe this curve, inside the run or past it. `assumed`: the schedule keys the log
     does not show, the likeliest reason."""
-    from .streams import residuals
-    r = residuals(stream, own)  # nats
-    scale, rms = float(np.sqrt(np.mean((r / own.sigma) ** 2))), float(np.sqrt(np.mean(r ** 2)))
+    _, scale, rms = _miss(stream, own)
     if scale > MISFIT and rms > MISFIT_NATS:
         why = (f"; the log does not show {', '.join(assumed)}, and the values used for them may not be what "
                "ran" if assumed else "") + ("; a run far past its data's epochs, or one whose dropout-on "
@@ -153,9 +159,7 @@ def val_misfit(stream: Stream, own: Design) -> tuple[str, str] | None:
     MISFIT (rms, in sigma) and VAL_MISFIT_NATS: the whole reason, and a short one naming
     the eval it misses most (one eval far off its neighbours: a pasted typo, a broken
     eval); None where it holds."""
-    from .streams import residuals
-    r = residuals(stream, own)  # nats
-    scale, rms = float(np.sqrt(np.mean((r / own.sigma) ** 2))), float(np.sqrt(np.mean(r ** 2)))
+    r, scale, rms = _miss(stream, own)
     if scale <= MISFIT or rms <= VAL_MISFIT_NATS:
         return None
     k = int(np.argmax(np.abs(r)))
