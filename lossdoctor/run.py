@@ -278,6 +278,9 @@ class Run:
     # optimizer steps done as the trainer itself counts them (HF's global_step), when its file
     # says; None: the curves tell (their last step logged may come before the run's last step)
     steps_done: int | None = None
+    # 1 + the highest `[rankN]:` tag torchrun put on the log's lines (0: none): launched by
+    # torchrun, with at least that many processes
+    rank_tags: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.format, Dialect):

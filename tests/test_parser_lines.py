@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+import lossdoctor
 from conftest import parse_text
 
 ITER = "iter {}: loss {:.4f}, time {:.2f}ms, mfu {:.2f}%\n"
@@ -309,3 +310,21 @@ def test_sample_py_output_alone_is_not_a_training_log(tmp_path):
     path.write_text(SAMPLE_PY.replace("Loading meta from data/shakespeare_char/meta.pkl...",
                                       "tokens per iteration will be: 16,384"))
     assert lossdoctor.load(str(path)).segments  # train.py's header: a run that stopped before its first metric
+
+
+@pytest.mark.parametrize(("tags", "seen", "said"), [
+    ((), 0, None),
+    ((0,), 1, "its [rank0]: line tags"),
+    ((0, 3), 4, "lines tagged up to [rank3]: at least 4 processes")])
+def test_torchrun_rank_tags_make_the_process_count_unknown(tags: tuple[int, ...], seen: int, said: str | None) -> None:
+    """A log with one header print is one process, unless torchrun tagged its lines: it tees
+    rank 0 alone by default, so `[rankN]:` shows only a lower bound."""
+    text = "".join(ITER.format(i, 3, 1, 1) for i in range(3)) + "".join(
+        f"[rank{r}]: Traceback (most recent call last):\n[rank{r}]: KeyboardInterrupt\n" for r in tags)
+    run = parse_text(text)
+    assert run.rank_tags == seen and run.n_unparsed == 0
+    fact = lossdoctor.compute_facts(run)["world_size"]
+    if said is None:
+        assert (fact.value, fact.status) == (1, "assumed")
+    else:
+        assert fact.value is None and fact.status == "unknown" and said in fact.note

@@ -210,7 +210,8 @@ def mfu_printed(ctx: Context) -> Fact:
 def world_size(ctx: Context) -> Fact:
     """Processes of the last segment: counted from nanoGPT's header lines (every DDP rank
     prints them), or llm.c's printed num_processes; unknown in a trainer where only rank 0
-    prints and the log does not say."""
+    prints and the log does not say, and in a log torchrun tagged `[rankN]:` with one
+    header print (torchrun tees the ranks it is told to: the tags show a lower bound)."""
     run = ctx.run
     lineage = run.lineage()
     if not lineage:
@@ -225,6 +226,11 @@ def world_size(ctx: Context) -> Fact:
     if not run.format.is_nanogpt:
         return unknown("world_size", "", "log: processes", f"only rank 0 prints in a {run.format} log, and it does "
                        "not say how many processes ran")
+    if run.rank_tags:  # one header print: torchrun tees rank 0 alone, so the tags say only "at least"
+        seen = (f"lines tagged up to [rank{run.rank_tags - 1}]: at least {run.rank_tags} processes"
+                if run.rank_tags > 1 else "its [rank0]: line tags")
+        return unknown("world_size", "", "log: torchrun's [rankN]: line tags",
+                       f"launched by torchrun ({seen}); how many processes ran is not shown")
     if not header_seen:
         return Fact("world_size", 1, "", "assumed", "log: header lines per rank",
                     "the log has no header; assumed one process")

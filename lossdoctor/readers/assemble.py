@@ -61,7 +61,7 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
         source=source, format=Dialect(fmt), config=configs[-1],
         model_args=ModelArgs(), evals=ev_curve, iters=it_curve, events=events, segments=tuple(segments),
         header=Header(), unparsed=tuple(UnparsedLine(n, t) for n, t in scan.unparsed),
-        line_counts={"total": scan.n_lines, **scan.counts})
+        line_counts={"total": scan.n_lines, **scan.counts}, rank_tags=scan.rank_tags)
     lin = run.lineage()
     header = _merge_headers([headers[i] for i in lin])
     if lin:

@@ -41,6 +41,7 @@ class Scan:
     nonstandard: int = 0
     traceback_in_train_py: bool = False  # a traceback frame points into nanoGPT's train.py
     iter_stride: int = 1  # every iter_stride-th stock iter line is kept (chunks.IterStore)
+    rank_tags: int = 0  # 1 + the highest torchrun `[rankN]:` tag on a line; 0: none
 
 
 class LineReader:
@@ -67,7 +68,11 @@ class LineReader:
     def feed(self, n: int, raw: str, partial: bool) -> None:
         if self.markdown and not self._markdown_code(n, raw):
             return
-        text = L.PREFIX.sub("", raw, count=1).rstrip()
+        m = L.PREFIX.match(raw)
+        assert m is not None  # every part of PREFIX is optional
+        if m["rank"] is not None:
+            self.out.rank_tags = max(self.out.rank_tags, int(m["rank"]) + 1)
+        text = raw[m.end():].rstrip()
         if partial and self._partial(n, text, raw):
             return
         self._dispatch(n, text, raw)

@@ -157,7 +157,7 @@ FENCE = re.compile(r"^\s*(```|~~~)")
 PREFIX = re.compile(
     r"^(?:\s|>\s?)*"
     r"(?:\[?\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?\]?\s+(?:-\s+)?)?"
-    r"(?:\[rank\d+\]:\s?)?")
+    r"(?:\[rank(?P<rank>\d+)\]:\s?)?")  # torchrun's tag on each line of a rank it tees
 
 # a header phrase that follows other text on the same line: DDP ranks glued together
 GLUE = re.compile(
