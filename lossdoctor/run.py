@@ -359,6 +359,13 @@ class Run:
         return [e.step for e in self.events if e.kind == "checkpoint_saved" and e.line is not None
                 and e.line >= start]
 
+    def shows_no_save(self) -> bool:
+        """Whether the log shows that the run left no checkpoint: no ckpt.pt given, and a
+        trainer that prints every save printed none in its last process, which did not
+        itself resume (a log's tail or a fork that saves silently would read the same)."""
+        return (self.checkpoint is None and self.format in PRINTS_SAVES and not self.last_process_saves()
+                and not (self.segments and self.segments[-1].init_from == "resume"))
+
     def curves(self) -> tuple[EvalCurve, IterCurve]:
         """Eval and iteration curves of the lineage, in step order.
 

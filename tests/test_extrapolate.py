@@ -19,6 +19,7 @@ from lossdoctor.errors import UsageError  # noqa: E402
 from lossdoctor.fit import Calibration, CustomSchedule, Extrapolator, calibration, laws, reference, shape  # noqa: E402
 from lossdoctor.fit import streams as fit_streams  # noqa: E402
 from lossdoctor.fit.extrapolate import CannotExtrapolate, extrapolate  # noqa: E402
+from lossdoctor.fit.notes import NO_SAVE  # noqa: E402
 from lossdoctor.fit.points import TRAIN_BINS  # noqa: E402
 from lossdoctor.nanogpt import lr_at  # noqa: E402
 
@@ -999,6 +1000,10 @@ def test_a_continuation_goes_on_from_the_step_its_checkpoint_holds(tmp_path):
     run = lossdoctor.load(str(quiet))
     step, why = scenarios.resume_step(run, points.curves(run))
     assert step == 1800 and why.startswith("always_save_checkpoint=False")
+    by = {s.name: s for s in Extrapolator(run).extrapolate(4000).scenarios}
+    for name in ("resume", "constant"):  # and the log shows no checkpoint to go on from
+        assert by[name].note.startswith("goes on from step 1,800") and by[name].note.endswith(NO_SAVE)
+    assert by["rerun"].note is None or NO_SAVE not in by["rerun"].note
     # a last process that resumed and printed no save: the checkpoint is the one it resumed from
     base = (FIXTURES / "long" / "batch8-2000" / "train.log").read_text()
     more = (FIXTURES / "long" / "batch8-resume-5000" / "train.log").read_text()
@@ -1010,6 +1015,18 @@ def test_a_continuation_goes_on_from_the_step_its_checkpoint_holds(tmp_path):
     # a run whose last save is at its last step goes on from there, and says nothing
     run = lossdoctor.load(str(FIXTURES / "lossdoctor_train" / "readme_cpu_2000"))
     assert scenarios.resume_step(run, points.curves(run)) == (points.curves(run).last, None)
+
+
+def test_a_continuation_of_a_log_that_shows_no_save_says_it_needs_a_checkpoint(tmp_path):
+    """train.py prints every save; a log that shows none (cut, or edited) may have left no
+    ckpt.pt for --init_from=resume to load."""
+    text = (FIXTURES / "nanogpt" / "cpu_small" / "train.log").read_text()
+    (tmp_path / "quiet.log").write_text("".join(x for x in text.splitlines(True) if not x.startswith("saving")))
+    for log, said in ((FIXTURES / "nanogpt" / "cpu_small" / "train.log", False), (tmp_path / "quiet.log", True)):
+        by = {s.name: s for s in extrapolate(lossdoctor.load(str(log)), 400).scenarios}
+        assert by["rerun"].note is None
+        for name in ("resume", "constant"):
+            assert (by[name].note == NO_SAVE) is said, (log, name)
 
 
 def test_a_log_that_ends_inside_its_warmup_is_not_extrapolated(tmp_path):

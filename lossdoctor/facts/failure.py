@@ -174,8 +174,7 @@ def has_checkpoint(ctx: Context) -> Fact:
         return Fact(name, True, unit, "read", src, last)
     if run.segments and run.segments[-1].init_from == "resume":
         return Fact(name, True, unit, "read", src, "no save printed; the checkpoint it resumed from")
-    # from what the log does not print: a log's tail, another rank's output or a fork that
-    # saves silently would read the same
+    assert run.shows_no_save()  # from what the log does not print (Run.shows_no_save)
     return Fact(name, False, unit, "inferred", src, "inferred: no checkpoint save printed")
 
 

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from .results import Overfitting
 
 
+# a continuation's note where the log shows the run left no checkpoint (Run.shows_no_save)
+NO_SAVE = ("the log shows no checkpoint save: --init_from=resume needs the run's ckpt.pt in its out_dir "
+           "(train.py saves at an eval past step 0); without it, only rerun")
+
+
 def observed_notes(run: Run, sched: Schedule, pts: RunPoints) -> list[str]:
     """What reading the run's points and schedule assumed or left out."""
     out = []
