@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from .cases import CaseResult, run_cases
 from .engine import Diagnosis, EffectEstimate, Evidence, Finding, NotApplicable, VerifySpec, apply, check, diagnose
-from .rules import CATEGORIES, SEVERITIES, Rule, RuleError, RuleSet, builtin_dir, load_rules
+from .rules import CATEGORIES, SEVERITIES, Rule, RuleError, RuleSet
+from .ruleset import builtin_dir, load_rules
 
 __all__ = ["CATEGORIES", "SEVERITIES", "CaseResult", "Diagnosis", "EffectEstimate", "Evidence", "Finding",
            "NotApplicable", "Rule", "RuleError", "RuleSet", "VerifySpec", "apply", "builtin_dir", "check",

@@ -107,7 +107,7 @@ def diagnose(run: Run, facts: Facts | None = None, rules: RuleSet | None = None,
     extrapolating the run ask `extrapolator` (one is made when None), so that the run is
     fitted once however many rules and other reports ask."""
     from ..facts import compute_facts
-    from .rules import load_rules
+    from .ruleset import load_rules
     facts = facts if facts is not None else compute_facts(run)
     rules = rules if rules is not None else load_rules()
     values = {name: f.value for name, f in facts.items() if f.known}  # unknown: absent
