@@ -467,6 +467,10 @@ def test_steps_to_reach_tries_the_farthest_step_the_epochs_allow(sides):
     assert isinstance(r, Reachable) and r.steps == 2400
     far = reach.to_reach(_Line(limit=2480), a.facts, b.facts, (), 1.7)  # 3,000 steps: past the epochs
     assert isinstance(far, Unreachable) and far.steps_tried == 2400 and "within 4 epochs" in far.why
+    assert not far.cannot_tell  # predicted to 2,400 and short there
+    # a run past the epochs already: no longer run is predicted, so whether one reaches is not known
+    past = reach.to_reach(_Line(limit=900), a.facts, b.facts, (), 1.99)
+    assert isinstance(past, Unreachable) and past.cannot_tell and past.steps_tried is None
 
 
 def test_the_readme_cpu_run_against_a_header_less_gpu_log_credits_the_inferred_config():

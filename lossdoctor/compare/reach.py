@@ -228,8 +228,8 @@ class _Search:
         return hit
 
     def unreachable(self, why: str, limit: float, at: int) -> Unreachable:
-        if at <= self.last:
-            return Unreachable(why, target=self.target, what=self.what)
+        if at <= self.last:  # the run is past the epochs measured already: nothing longer is predicted
+            return Unreachable(why, target=self.target, what=self.what, cannot_tell=True)
         return Unreachable(f"{self.short(f'within {limit:g} epochs of its data')}, and past {limit:g} epochs the "
                            "extrapolation is not measured", steps_tried=at, target=self.target, what=self.what,
                            may_reach=self.may_reach)
