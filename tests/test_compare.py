@@ -473,6 +473,17 @@ def test_steps_to_reach_tries_the_farthest_step_the_epochs_allow(sides):
     assert isinstance(past, Unreachable) and past.cannot_tell and past.steps_tried is None
 
 
+def test_a_better_run_fine_tuned_from_gpt2_is_copied_with_its_init_from_not_the_shape_its_weights_fix():
+    """train.py takes n_layer, n_head, n_embd and bias from OpenAI's weights: the config's
+    bias=False of the fine-tune is not what ran, and without --init_from=gpt2 the flags
+    would train from scratch."""
+    scratch = shared_path("corpus/logs/nanogpt/druidowm-wandb-output-owt-ddp-interrupted.log")
+    tuned = shared_path("corpus/logs/nanogpt/innerfirexy-gpt2-ddp4-init-gpt2-stopped.log")
+    flags = _analysis(scratch, tuned).comparison.to_reach.flags.split()
+    assert flags[0] == "--init_from=gpt2" and "--block_size=1024" in flags
+    assert not any(f.startswith(("--n_layer", "--n_head", "--n_embd", "--bias")) for f in flags)
+
+
 def test_the_readme_cpu_run_against_a_header_less_gpu_log_credits_the_inferred_config():
     """The GPU log shows no config, but saves to out-shakespeare-char with that config file's
     cadence: its config is inferred, so the model the README CPU command shrank gets its share."""

@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..facts import Facts
-from ..nanogpt import NANOGPT_KEYS
+from ..nanogpt import GPT2_SHAPES, NANOGPT_KEYS
 from .length import SCHEDULE_SHAPE
 from .results import Cost, KeyDiff, Reachable, ToReach, Unreachable
 
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 LENGTHS = (1.5, 2, 2.5, 3, 4, 5)
 LENGTH_KEYS = ("max_iters", "lr_decay_iters")  # the better run's length is copied on its own
 NOT_COPIED = ("init_from", "dataset")  # a fresh run of the worse run's data: --init_from=scratch where it resumed
+# what GPT.from_pretrained takes from OpenAI's weights whatever the config says (block_size
+# is cropped down to the config's, so it stays a flag)
+FORCED_BY_GPT2 = ("n_layer", "n_head", "n_embd", "bias", "vocab_size")
 
 
 def schedule_only(diff: tuple[KeyDiff, ...]) -> bool:
@@ -58,8 +61,10 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     r = steps_to_reach(fit, worse.last, target, what)
     if not worse.nanogpt:
         return r
+    tuned = _fine_tune(fb)  # GPT-2's weights: --init_from=gpt2*, and the shape they fix is not a flag
     better = [d for d in diff if d.kind == "learning" and d.reference is not None
-              and d.key not in LENGTH_KEYS + NOT_COPIED]  # the better run's settings, other than its length
+              and d.key not in LENGTH_KEYS + NOT_COPIED  # the better run's settings, other than its length
+              and not (tuned and d.key in FORCED_BY_GPT2)]
     keys = [d for d in better if d.key in NANOGPT_KEYS]
     differ = [d for d in better if d.other is not None]  # shown by both
     flags = [f for f in (_flag(d) for d in keys) if f is not None]
@@ -72,7 +77,9 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     if iters_b:  # its length and its schedule's, where the worse run ran another (a resumed one: always)
         flags += [f"--{k}={v}" for k, v in (("max_iters", iters_b), ("lr_decay_iters", decay_b))
                   if worse.resumed or fa.value(k) != v]
-    if worse.resumed and flags:  # its command would resume: these are a fresh run's
+    if tuned:
+        flags.insert(0, f"--init_from={tuned}")
+    elif worse.resumed and flags:  # its command would resume: these are a fresh run's
         flags.insert(0, "--init_from=scratch")
     if isinstance(r, Reachable):
         return _instead(r, fa, fb, flags, iters_b) if flags and not unflagged and iters_b else r
@@ -86,6 +93,12 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
         return replace(r, why=why)
     return replace(r, flags=" ".join(flags), why=why, same_config=worse.evidence and not at_best,
                    cost=_cost(fa, fb, iters_b))
+
+
+def _fine_tune(fb: Facts) -> str | None:
+    """The OpenAI checkpoint the better run started from (its init_from, 'gpt2*'), or None."""
+    init = fb.value("init_from")
+    return init if isinstance(init, str) and init in GPT2_SHAPES else None
 
 
 def _cost(fa: Facts, fb: Facts, steps: int | None) -> Cost | None:
