@@ -1060,9 +1060,10 @@ def test_the_better_runs_settings_say_what_they_cost_where_the_worse_run_trained
     from lossdoctor.facts import Facts
     from lossdoctor.facts.base import Fact
 
-    def facts(per_iter, ms=None, status="computed"):
+    def facts(per_iter, ms=None, status="computed", world=1):
         return Facts({"flops_per_iter": Fact("flops_per_iter", per_iter, "FLOPs", status, "t"),
-                      "time_per_iter_ms": Fact("time_per_iter_ms", ms, "ms", "computed" if ms else "unknown", "t")})
+                      "time_per_iter_ms": Fact("time_per_iter_ms", ms, "ms", "computed" if ms else "unknown", "t"),
+                      "world_size": Fact("world_size", world, "", "read" if world else "unknown", "t")})
     cost = _cost(facts(4e9, 40.0), facts(1.1e12), 1750)
     assert cost is not None and cost.ratio == pytest.approx(275) and not cost.approximate
     read_off_mfu = _cost(facts(4e9, 40.0), facts(1.1e12, status="inferred"), 1750)
@@ -1070,6 +1071,13 @@ def test_the_better_runs_settings_say_what_they_cost_where_the_worse_run_trained
     assert cost.hours == pytest.approx(275 * 1750 * 0.04 / 3600)
     assert _cost(facts(4e9), facts(1.1e12), 1750).hours is None  # the worse run's speed unknown
     assert _cost(facts(4e9, 40.0), facts(4.1e9), 1750) is None  # about the same cost: nothing to say
+    # flops_per_iter is per process: the same step on 8 processes against 4 costs the same
+    assert _cost(facts(1.05e14, 3419.0, world=4), facts(5.25e13, world=8), 1000) is None
+    double = _cost(facts(1e14, 1000.0, world=4), facts(1e14, world=8), 3600)
+    assert double is not None and double.ratio == pytest.approx(2) and double.hours == pytest.approx(2)
+    assert _cost(facts(1e14, 1000.0, world=4), facts(5e13, world=None), 3600) is None  # a world size unknown
+    from lossdoctor.report.verdict import _duration
+    assert (_duration(2.5), _duration(0.5), _duration(0.003)) == ("2.5 h", "30 min", "under a minute")
 
 
 def test_the_overfitting_interval_is_the_noise_of_the_run_that_overfit(sides):

@@ -105,12 +105,19 @@ def _cost(fa: Facts, fb: Facts, steps: int | None) -> Cost | None:
     """What the better run's settings cost where the worse run trains: their FLOPs per step
     over its own, and the hours `steps` of them take at its measured speed (FLOPs per
     second); None where a FLOP count is unknown or the ratio is about 1."""
-    per_a, per_b, ms = fa.value("flops_per_iter"), fb.value("flops_per_iter"), fa.value("time_per_iter_ms")
+    per_a, per_b, ms = _step_flops(fa), _step_flops(fb), fa.value("time_per_iter_ms")
     if not per_a or not per_b or abs(per_b / per_a - 1) < 0.1:
         return None
-    hours = steps * per_b / (per_a / (ms / 1000)) / 3600 if steps and ms else None
+    hours = steps * per_b / (per_a / (ms / 1000)) / 3600 if steps and ms else None  # a step's wall time: every rank's
     inferred = "inferred" in (fa["flops_per_iter"].status, fb["flops_per_iter"].status)
     return Cost(per_b / per_a, hours, steps, inferred)
+
+
+def _step_flops(f: Facts) -> float | None:
+    """FLOPs of one optimizer step over every process: flops_per_iter (per process) times the
+    world size; None where either is unknown (4 processes against 8 had halved the cost)."""
+    per, ws = f.value("flops_per_iter"), f.value("world_size")
+    return per * ws if per and ws else None
 
 
 def _instead(r: Reachable, fa: Facts, fb: Facts, flags: list[str], steps: int) -> Reachable:

@@ -254,7 +254,7 @@ def cost_text(r: Unreachable) -> str:
 
 
 def _duration(hours: float) -> str:
-    return f"{hours:,.1f} h" if hours >= 1 else f"{hours * 60:.0f} min"
+    return f"{hours:,.1f} h" if hours >= 1 else f"{hours * 60:.0f} min" if hours >= 1 / 60 else "under a minute"
 
 
 def unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
