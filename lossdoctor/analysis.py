@@ -37,7 +37,8 @@ class Analysis:
     skipped: tuple[str, ...] = ()  # with no paths given: files found here that hold no run, each with why
 
 
-def analyze(paths: list[str] | str | None = None, *, peak_flops: float | None = None,
+def analyze(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None = None, *,
+            peak_flops: float | None = None,
             dataset_tokens: int | None = None, rules: RuleSet | None = None,
             rules_dirs: list[str] | str | None = None, diagnose_runs: bool = True,
             compare_runs: bool = True, readers: Sequence[Reader | str] | str | None = None,
@@ -59,11 +60,15 @@ def analyze(paths: list[str] | str | None = None, *, peak_flops: float | None = 
     """
     skipped: list[str] = []
     if isinstance(paths, (str, os.PathLike)):  # one path, not its characters
-        paths = [os.fspath(paths)]
-    if paths:
+        paths = [paths]
+    bad = [p for p in paths or () if not isinstance(p, (str, os.PathLike))]
+    if bad:
+        raise UsageError(f"analyze: a path is a str or os.PathLike, not {type(bad[0]).__name__} ({bad[0]!r})")
+    given = [os.fspath(p) for p in paths or ()]
+    if given:
         if distinct:
-            _twice(list(paths))
-        runs = tuple(load_many(list(paths), readers=readers))
+            _twice(given)
+        runs = tuple(load_many(given, readers=readers))
         if distinct:
             _twice([r.source for r in runs], read=True)  # a folder and the log it reads
     else:

@@ -17,6 +17,11 @@ def test_the_library_takes_one_path_and_refuses_what_is_no_step_or_number():
     from lossdoctor.readers import discover, load_many
     log = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
     assert len(lossdoctor.analyze(log).runs) == 1 and len(load_many(log)) == 1  # a path, not its characters
+    tiny = FIXTURES / "nanogpt" / "tiny_resume" / "train.log"
+    both = lossdoctor.analyze([FIXTURES / "nanogpt" / "cpu_small" / "train.log", tiny], diagnose_runs=False)
+    assert len(both.runs) == 2 and both.comparison is not None and len(load_many((log, tiny))) == 2  # os.PathLike
+    with pytest.raises(UsageError, match="a path is a str or os.PathLike, not int"):
+        lossdoctor.analyze([log, 3])  # type: ignore[list-item]
     run = lossdoctor.load(log)
     for to in (float("nan"), 600.5, True, "600"):
         with pytest.raises(UsageError, match="the target step must be a whole number of steps"):

@@ -112,13 +112,14 @@ def _one_of(path: str, file: str, readers: Sequence[Reader | str] | str | None) 
     return found[0]
 
 
-def load_many(paths: list[str] | str, *, readers: Sequence[Reader | str] | str | None = None) -> list[Run]:
-    """Read several paths, every run of a file that holds several; a checkpoint that
-    follows its own log is merged into it."""
+def load_many(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], *,
+              readers: Sequence[Reader | str] | str | None = None) -> list[Run]:
+    """Read several paths (str or os.PathLike), every run of a file that holds several; a
+    checkpoint that follows its own log is merged into it."""
     runs: list[Run] = []
     if isinstance(paths, (str, os.PathLike)):  # one path, not its characters
-        paths = [os.fspath(paths)]
-    for p in paths:
+        paths = [paths]
+    for p in [os.fspath(x) for x in paths]:
         if os.path.isfile(p):
             found = list(read_runs(p, readers))
         elif records := _record_files(p):
