@@ -147,3 +147,14 @@ def test_an_llmc_run_that_asserted_on_its_batch_is_told_the_batch_that_fits():
     first = result.diagnoses[0].findings[0]
     assert first.rule == "LD1708-batch-not-a-multiple" and "32,768 tokens over" in first.message
     assert "491,520 tokens" in (first.advice or "")
+
+
+def test_a_fork_that_divides_its_mfu_by_another_peak_is_not_told_its_mfu_is_an_a100s():
+    """propathee's model.py divides by an RTX 4090's 165.2 TFLOPS: its printed 31% is 52.7
+    TFLOPS by nanoGPT's FLOP count; innerfirexy's DDP run divides by the A100's 312."""
+    fork = lossdoctor.analyze([shared_path("corpus/logs/nanogpt/propathee-gpu-wandb-stderr-interleaved.log")])
+    stock = lossdoctor.analyze([shared_path("corpus/logs/nanogpt/innerfirexy-gpt2-ddp4-init-gpt2-stopped.log")])
+    assert fork.facts[0].value("mfu_divisor") == pytest.approx(170, abs=5)
+    assert stock.facts[0].value("mfu_divisor") == pytest.approx(312, rel=0.05)
+    fired = [{f.rule for f in a.diagnoses[0].findings} for a in (fork, stock)]
+    assert "LD1401-mfu-vs-a100" not in fired[0] and "LD1401-mfu-vs-a100" in fired[1]

@@ -4,6 +4,7 @@ printed MFU says, and what their parameter counts say where their shapes are not
 from __future__ import annotations
 
 from ..facts import Facts
+from ..facts.speed import A100_BF16_PEAK
 from .attribute import GROUPS
 from .sides import overfit
 
@@ -47,5 +48,18 @@ def mfu_notes(fa: Facts, fb: Facts) -> list[str]:
     ma, mb = fa.value("mfu_printed"), fb.value("mfu_printed")
     if ma is None or mb is None:
         return []
-    return [f"the printed MFU ({ma:.2f}% vs {mb:.2f}%) is nanoGPT's FLOP rate over an A100's "
-            "312 TFLOPS on any device: it compares speed, and says nothing about the loss"]
+    peaks = [_divisor(f) for f in (fa, fb)]
+    if peaks == [None, None]:
+        return [f"the printed MFU ({ma:.2f}% vs {mb:.2f}%) is nanoGPT's FLOP rate over an A100's "
+                "312 TFLOPS on any device: it compares speed, and says nothing about the loss"]
+    said = [f"about {p:.0f} TFLOPS" if p else "an A100's 312 TFLOPS (nanoGPT's)" for p in peaks]
+    return [f"the printed MFU ({ma:.2f}% vs {mb:.2f}%) divides the FLOP rate by other peaks (the worse run's "
+            f"{said[0]}, the better run's {said[1]}: a fork's estimate_mfu): it does not compare their speeds, "
+            "and says nothing about the loss"]
+
+
+def _divisor(f: Facts) -> float | None:
+    """The peak a run's printed MFU divides by where it is not an A100's (a fork's), in
+    TFLOPS; None where it is, or is not known (LD1401's threshold)."""
+    d = f.value("mfu_divisor")
+    return d if d and d < 0.85 * A100_BF16_PEAK / 1e12 else None

@@ -81,6 +81,7 @@ FACTS: dict[str, Callable[[Context], Fact]] = {
     "world_size": speed.world_size,
     "achieved_tflops": speed.achieved_tflops,
     "mfu_device": speed.mfu_device,
+    "mfu_divisor": speed.mfu_divisor,
     "flops_per_iter": speed.flops_per_iter,
     # config settings (settings.py)
     "learning_rate": settings.learning_rate,

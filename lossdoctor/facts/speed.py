@@ -274,6 +274,24 @@ def _world_size_hint(ctx: Context, value: float, ws: int) -> str | None:
     return None
 
 
+def mfu_divisor(ctx: Context) -> Fact:
+    """The peak the printed MFU divides by: the run's FLOP rate per process, counted from its
+    config and timing as estimate_mfu counts it, over the printed MFU. nanoGPT's is an A100's
+    312 TFLOPS; a fork may divide by its own device's (165.2 for an RTX 4090)."""
+    name, unit, src = "mfu_divisor", "TFLOPS", "achieved_tflops / mfu_printed"
+    achieved, printed = ctx.fact("achieved_tflops"), ctx.fact("mfu_printed")
+    if not printed.known or printed.value < MIN_MFU_FOR_FLOPS:
+        return missing(name, unit, src, printed) if not printed.known else unknown(
+            name, unit, src, f"the printed mfu, {printed.value:.2f}%, is too coarse to divide by")
+    if not achieved.known or achieved.status == "inferred":  # read off the printed MFU: 312 by construction
+        return missing(name, unit, src, achieved) if not achieved.known else unknown(
+            name, unit, src, "achieved_tflops is itself read off the printed MFU")
+    value = achieved.value / (printed.value / 100)
+    return Fact(name, value, unit, derived(achieved, printed), src,
+                f"nanoGPT's estimate_mfu divides by {A100_BF16_PEAK / 1e12:.0f} TFLOPS (an A100's bf16 peak); "
+                "the median printed MFU is an average, so this is approximate")
+
+
 MIN_MFU_FOR_FLOPS = 0.5  # %: below, the 2-decimal printed MFU is too coarse (>1% rounding)
 
 
