@@ -944,6 +944,10 @@ def test_where_the_worse_runs_val_is_not_extrapolated_reaching_is_unknown_not_re
     from lossdoctor.report.verdict import unreachable_do
     said = unreachable_do(r, an.comparison)
     assert said.startswith("no length can be given: whether training longer reaches") and "not enough" not in said
+    from dataclasses import replace
+    for flags, what in (("--max_iters=4000 --lr_decay_iters=4000", "length"), ("--init_from=scratch --max_iters=40",
+                        "length"), ("--n_embd=128 --max_iters=4000", "config where it differs")):
+        assert f"; the better run's {what} reached it" in unreachable_do(replace(r, flags=flags), an.comparison)
 
 
 def test_two_runs_without_a_final_loss_are_said_to_have_none_not_other_units():

@@ -257,13 +257,20 @@ def _duration(hours: float) -> str:
     return f"{hours:,.1f} h" if hours >= 1 else f"{hours * 60:.0f} min" if hours >= 1 / 60 else "under a minute"
 
 
+def _length_only(flags: str | None) -> bool:
+    """Whether the flags copy nothing but the better run's length (and a fresh start)."""
+    return bool(flags) and all(f.startswith(("--max_iters=", "--lr_decay_iters=")) or f == "--init_from=scratch"
+                               for f in (flags or "").split())
+
+
 def unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
     """What to do where no longer rerun of the worse run's config reaches the better run;
     `inline`: with the flags in the sentence (else they go on a line of their own)."""
     flags = f" ({r.flags})" if inline and r.flags else ""
     if r.cannot_tell:  # no prediction on the way: not "not enough"
+        what = "length" if _length_only(r.flags) else "config where it differs"
         return (f"no length can be given: whether training longer reaches {aim(r)} is not known ({r.why})"
-                + (f"; the better run's config where it differs reached it{flags}" if r.flags else ""))
+                + (f"; the better run's {what} reached it{flags}" if r.flags else ""))
     if r.flags and r.same_config:
         return (f"train as long as the better run, on its schedule{flags}: its config is otherwise the same, and "
                 f"it reached {aim(r)}. The worse run's own curve, extrapolated, stops short of it ({r.why}): the "
