@@ -94,6 +94,7 @@ def test_a_runs_config_and_a_findings_evidence_cannot_be_changed_through_them():
     ({"learning_rate": 0.0}, "learning_rate=0.0 must be a finite number above 0"),
     ({"decay_lr": "yes"}, "decay_lr='yes' is not True or False"),
     ([0.001, float("inf")], "one finite, non-negative LR per step"),
+    ({"warmup_iters": 100, "lr_decay_iters": 100}, "nanoGPT's get_lr divides by zero at step 100"),
 ])
 def test_a_custom_schedule_from_python_is_checked_as_the_cli_checks_it(schedule, why):
     import lossdoctor

@@ -116,6 +116,9 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
             p = sched.over(dormant._replace(decay_lr=True) if dormant is not None else params)
             _same_peak(p.learning_rate, params.learning_rate, "learning_rate")
             restore = "" if p.decay_lr == run.params.decay_lr else f" --decay_lr={p.decay_lr}"
+            if p.decay_lr and p.warmup_iters == p.lr_decay_iters:  # get_lr's (it - warmup) / (decay - warmup)
+                raise UsageError(f"schedule: warmup_iters = lr_decay_iters = {p.lr_decay_iters:,}: nanoGPT's get_lr "
+                                 f"divides by zero at step {p.lr_decay_iters:,} (give lr_decay_iters above it)")
             if p.min_lr > p.learning_rate:
                 raise CannotExtrapolate(f"the schedule's min_lr ({p.min_lr:g}) is above its learning_rate "
                                         f"({p.learning_rate:g})")
