@@ -131,6 +131,9 @@ def test_markdown_of_extrapolate_has_the_scenario_table():
     assert code == 0 and "| scenario | val at step 5,000 | train | nanoGPT flags |" in out
     assert "| rerun |" in out and "`--max_iters=5000 --lr_decay_iters=5000`" in out and "</details>" in out
     _tables_are_rectangular(out)
+    assert "[lo, hi]: the 80% interval" in out  # a pasted table says what its brackets are
+    _, wide, _ = run_cli("extrapolate", *ONE, "--to", "5000", "--format", "markdown", "--level", "0.95")
+    assert "[lo, hi]: the 95% interval" in wide
 
 
 def test_a_value_that_rounds_to_zero_prints_without_a_sign():

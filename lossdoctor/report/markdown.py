@@ -194,9 +194,11 @@ def _methods(c: Comparison) -> list[str]:
 
 def extrapolation_markdown(run: Run, x: Extrapolation) -> str:
     from .extrapolation import detail_lines, no_val
+    first = (x.scenarios[0].val or x.scenarios[0].train) if x.scenarios else None
+    level = f"; [lo, hi]: the {round(100 * first.level)}% interval" if first is not None else ""
     out = ["# lossdoctor extrapolate", "",
-           f"`{run.source}`: step {x.last_step:,} -> {x.target_step:,} ({x.horizon_ratio:.2f}x the observed steps)",
-           ""]
+           f"`{run.source}`: step {x.last_step:,} -> {x.target_step:,} ({x.horizon_ratio:.2f}x the observed "
+           f"steps{level})", ""]
     rows = [[s.name, _est(s.val) if s.val else no_val(x, s),
              _est(s.train) if s.train else "-", f"`{s.flags}`" if s.flags else "(the law fitted to the run)"]
             for s in x.scenarios]
