@@ -569,6 +569,12 @@ def test_runs_fitted_jointly_must_be_of_the_same_config_and_modelled(tmp_path):
     (tmp_path / "cut.log").write_text("".join(lines[:len(lines) * 2 // 3]))  # the longer log cut: not another run
     with pytest.raises(CannotExtrapolate, match="cut.log, given to fit jointly, is a part of the run extrapolated"):
         extrapolate(same, 1000, calibrate=lossdoctor.load(tmp_path / "cut.log"))
+    # a reference run given where the reference runs join: counted twice; without them, it joins as any run
+    readme = lossdoctor.load(README_CPU)
+    ref = lossdoctor.load(reference.DIR + "/readme_cpu_seed1338_3000.log")
+    with pytest.raises(CannotExtrapolate, match="is one of the reference runs, or a part of one: they join"):
+        extrapolate(readme, 4000, calibrate=ref)
+    assert any("fitted jointly with" in n for n in extrapolate(readme, 4000, calibrate=ref, reference=False).notes)
 
 
 def test_inside_the_run_an_overfitting_val_is_the_log_s_and_a_custom_schedule_is_predicted():

@@ -82,15 +82,20 @@ def unmodelled(run: Run) -> str | None:
     return None
 
 
-def not_joinable(run: Run, others: Sequence[Run]) -> str | None:
+def not_joinable(run: Run, others: Sequence[Run], references: Sequence[Run] = ()) -> str | None:
     """Why runs given to be fitted jointly with `run` (`calibrate`) cannot be: a curve the
-    law does not model, or a config shown to differ in a key that shapes the curve
-    (calibration.CONFIG) other than the schedule's, which each run's own LR schedule
-    carries into the fit (SCHEDULE_KEYS); None when all can."""
+    law does not model, a run whose points join already (the run, another given, one of the
+    `references` that join the fit, or a part of one), or a config shown to differ in a key
+    that shapes the curve (calibration.CONFIG) other than the schedule's, which each run's
+    own LR schedule carries into the fit (SCHEDULE_KEYS); None when all can."""
     from .calibration import CONFIG
     for i, o in enumerate(others):
         if why := unmodelled(o) or unknown_schedule(o) or constant_resume(o):
             return f"{o.source}, given to fit jointly: {why}"
+        if any(o.same_losses(r) or o.part_of(r) for r in references):
+            return (f"{o.source}, given to fit jointly, is one of the reference runs, or a part of one: they join "
+                    "the fit already, and its points would count twice and narrow the interval (--no-reference "
+                    "fits without them)")
         if twin := next((r for r in (run, *others[:i]) if o.same_losses(r)), None):
             same = (f"is the same run as {twin.source} (the same losses at the same steps)" if o.source != twin.source
                     else "is the run extrapolated" if twin is run else "is given twice")
