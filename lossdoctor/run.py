@@ -359,6 +359,13 @@ class Run:
         return [e.step for e in self.events if e.kind == "checkpoint_saved" and e.line is not None
                 and e.line >= start]
 
+    def resumes_last(self) -> bool:
+        """Whether the file's last process resumed (init_from = 'resume'), one that has
+        logged no step yet included: its command, with a fresh run's flags added, would
+        resume again."""
+        last = self.segments[-1] if self.segments else None
+        return self.config.trusted("init_from") == "resume" or (last is not None and last.init_from == "resume")
+
     def shows_no_save(self) -> bool:
         """Whether the log shows that the run left no checkpoint: no ckpt.pt given, and a
         trainer that prints every save printed none in its last process, which did not

@@ -627,13 +627,20 @@ def test_a_run_whose_lr_barely_fell_is_not_extrapolated_into_a_full_anneal_by_it
     assert limits.anneal_supported(e, e, 0) and not limits.anneal_supported(np.ones(100), e, 0)
 
 
-def test_a_rerun_of_a_resumed_run_starts_from_scratch():
+def test_a_rerun_of_a_resumed_run_starts_from_scratch(tmp_path):
     # the log's last process ran with init_from=resume: its command, given the rerun's flags
     # alone, would resume
     x = extrapolate(lossdoctor.load(FIXTURES / "nanogpt" / "tiny_resume"), 450)
     flags = {s.name: s.flags for s in x.scenarios}
     assert flags["rerun"].startswith("--init_from=scratch --max_iters=450")
     assert flags["resume"].startswith("--init_from=resume")
+    # a log caught before the resumed process logged a step: its command resumes all the same
+    lines = (FIXTURES / "nanogpt" / "tiny_resume" / "train.log").read_text().splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if line.startswith("Resuming training from"))
+    (tmp_path / "train.log").write_text("".join(lines[:first + 1]))
+    run = lossdoctor.load(tmp_path / "train.log")
+    assert run.lineage() == (0,) and run.resumes_last()
+    assert extrapolate(run, 600, scenarios=("rerun",)).scenarios[0].flags.startswith("--init_from=scratch")
     assert "init_from" not in extrapolate(lossdoctor.load(FIXTURES / "nanogpt" / "cpu_small"), 450).scenarios[0].flags
 
 

@@ -127,7 +127,7 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
     from ..fit.extrapolate import CannotExtrapolate
     ev, it = a.run.curves()  # the lineage the fit reads, not an earlier run in the same file
     last = int(max(ev.step.max(initial=0), it.step.max(initial=0)))
-    worse = Worse(last, a.run.config.trusted("init_from") == "resume", a.run.format.trainer == "nanogpt",
+    worse = Worse(last, a.run.resumes_last(), a.run.format.trainer == "nanogpt",
                   is_evidence(a, b, diff))
 
     def reach() -> ToReach:

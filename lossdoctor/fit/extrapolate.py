@@ -226,7 +226,7 @@ class Extrapolator:
             flags, feats = "", fits.own.features
         else:
             rate, flags = scenarios_mod.lr(name, sched, obs.schedule, start, to,
-                                           self.run.config.trusted("init_from") == "resume")
+                                           self.run.resumes_last())
             # a fresh run's own warmup counts at the peak as the run's did (Tissue et al.), not as a re-warm
             e = shape.eta(rate, max(obs.schedule.warmup, shape.ramp(rate)) if name == "custom" else obs.schedule.warmup)
             feats = Features(self._shapes(), e, like=fits.own.features, val_worth=self._worth(obs, len(e)))
