@@ -259,8 +259,10 @@ class Extrapolator:
                   if fits.val is not None and overfit is None and not stalled else None)
         val_sd = eval_sd = interval.val_eval_sd(fits.val, pts.sig_eval)  # a val eval's, whatever the target
         ratio = to / last if last else float("inf")
-        model_sd = self.calibration.model_error(ratio, fits.alone)
-        train_model_sd = self.calibration.model_error(ratio, fits.alone, train=True)
+        errors = self.calibration.errors_for(last)  # a run shorter than the calibration measures: another's
+        alone = fits.alone and errors is self.calibration  # (the shorter one's law-alone error is of long runs)
+        model_sd = errors.model_error(ratio, alone)
+        train_model_sd = errors.model_error(ratio, alone, train=True)
         train_sd = pts.sig_eval
         if to <= last:  # the law's smoothed value: its interval carries how far it misses the run there
             train_sd, val_sd = interval.with_local_miss(fits, to, train_sd, val_sd)

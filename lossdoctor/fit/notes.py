@@ -133,7 +133,21 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched:
                      "(docs/extrapolation.md)")
     if fits.reference is None and (bends := _bends(fits, cal)):  # with the reference runs the shape is theirs
         notes.append(bends)
+    if to > last and last < cal.measured_from:
+        notes.append(_short(cal, to, last))
     return notes
+
+
+def _short(cal: Calibration, to: int, last: int) -> str:
+    """A run shorter than its calibration's model error was measured on: whose it carries."""
+    said = f"the run is {last:,} steps, shorter than the {cal.measured_from:,} its calibration's backtests start from"
+    errors = cal.errors_for(last)
+    if errors is cal:
+        return f"{said}: how far the law misses there is not measured, and the interval may be too narrow"
+    return (f"{said}: the interval carries the model error measured on other configs (the calibration grid, from "
+            f"{errors.measured_from:,} steps on; {errors.model_error(to / max(last, 1)):.1%} of the loss at this "
+            "horizon; docs/benchmarks.md)" + (f", itself not measured below {errors.measured_from:,} steps"
+                                              if last < errors.measured_from else ""))
 
 
 def _bends(fits: Fits, cal: Calibration) -> str | None:
