@@ -624,7 +624,24 @@ def test_a_run_whose_lr_barely_fell_is_not_extrapolated_into_a_full_anneal_by_it
         assert 1.5 < s.val.mean < 2.5 and s.val.hi - s.val.lo < 0.3
         assert "the calibrated law predicts alone" in s.note
     e = np.linspace(1.0, 0.1, 100)
-    assert limits.anneal_supported(e, e, 0) and not limits.anneal_supported(np.ones(100), e, 0)
+    assert limits.anneal_support(e, e, 0) == 1 and limits.anneal_support(np.ones(100), e, 0) == 0
+    half = np.linspace(1.0, 0.55, 100)  # half the fall: between 1 and 1 / ANNEAL_SUPPORT, the free law fades
+    assert limits.anneal_support(half, e, 0) == pytest.approx((0.5 - 0.25) / 0.75)
+
+
+def test_a_schedule_that_anneals_past_the_run_moves_its_prediction_smoothly(tmp_path):
+    """A 300-step cut of a 2000-step cosine, given its own schedule: the free law's weight
+    fades as the target's LR falls further than the run's did, with no jump where it ends."""
+    lines = README_CPU.read_text().splitlines(keepends=True)
+    cut = next(i for i, line in enumerate(lines) if line.startswith("iter 300:"))
+    (tmp_path / "train.log").write_text("".join(lines[:cut + 1]))
+    x = Extrapolator(lossdoctor.load(tmp_path / "train.log"))
+    sched = {"warmup_iters": 100, "lr_decay_iters": 2000, "min_lr": 1e-4}
+    means = [x.extrapolate(t, scenarios=("custom",), schedule=sched).scenarios[-1].train.mean
+             for t in range(460, 560, 10)]
+    assert max(abs(np.diff(means))) < 0.03  # it had jumped by 0.24 between 500 and 510
+    assert "the free law, whose annealing is fitted on the run's own fall, weighs" in x.extrapolate(
+        480, scenarios=("custom",), schedule=sched).scenarios[-1].note
 
 
 def test_a_rerun_of_a_resumed_run_starts_from_scratch(tmp_path):

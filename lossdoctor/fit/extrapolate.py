@@ -230,8 +230,9 @@ class Extrapolator:
             # a fresh run's own warmup counts at the peak as the run's did (Tissue et al.), not as a re-warm
             e = shape.eta(rate, max(obs.schedule.warmup, shape.ramp(rate)) if name == "custom" else obs.schedule.warmup)
             feats = Features(self._shapes(), e, like=fits.own.features, val_worth=self._worth(obs, len(e)))
-            if not limits.anneal_supported(fits.own.features.e, e, obs.schedule.warmup):
-                w = LawWeights(1.0, 0.0)  # the free law's annealing is not fitted that far
+            kept = limits.anneal_support(fits.own.features.e, e, obs.schedule.warmup)
+            if kept < 1:  # the free law's annealing is not fitted that far
+                w = LawWeights(1.0 - w.free * kept, w.free * kept)
         target = np.array([to])
         train = streams.laws_at(fits.train, feats.at("train", target))
         caveat = notes_mod.warmup_caveat(sched, obs.schedule.warmup) if name == "custom" else (  # the lineage's
@@ -274,7 +275,8 @@ class Extrapolator:
                 val = train = None
             elif overfit is not None and (p.name != "observed" or to > overfit.best_step) or stalled or missed:
                 val = None
-            note = "; ".join(n for n in (notes_mod.scenario_note(p.name, p.weights != w, train is None, overfit, to),
+            why = notes_mod.scenario_note(p.name, (w.free, p.weights.free), train is None, overfit, to)
+            note = "; ".join(n for n in (why,
                                          STALLED if stalled and val is None else None,
                                          missed[1] if missed else None, p.caveat) if n) or None
             out.append(Scenario(p.name, p.flags, val, train, note, p.path))

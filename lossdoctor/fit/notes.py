@@ -61,11 +61,12 @@ def unlogged_start(run: Run) -> str | None:
             "log with it (`cat` the two) for its own")
 
 
-def scenario_note(name: str, calibrated_alone: bool, below_zero: bool, overfit: Overfitting | None,
+def scenario_note(name: str, free: tuple[float, float], below_zero: bool, overfit: Overfitting | None,
                   to: int) -> str | None:
     """Why a scenario's values are what they are, or are not there: a loss below zero under
     its schedule, a val past its minimum (beyond the run, or inside it past the best step),
-    or an annealing past the run's own that leaves the calibrated law alone."""
+    or an annealing past the run's own that cuts the free law's weight (`free`: the
+    ensemble's, and the scenario's), to nothing where it goes far past."""
     if below_zero:
         return "the law gives a loss below zero under this schedule: not a prediction"
     if overfit is not None and name != "observed":
@@ -74,9 +75,12 @@ def scenario_note(name: str, calibrated_alone: bool, below_zero: bool, overfit: 
     if overfit is not None and to > overfit.best_step:
         return (f"val rose past its minimum ({overfit.best_val:.4f} at step {overfit.best_step}), which the fitted "
                 "law does not model: the log's own evals are the measurement here")
-    if calibrated_alone:
+    if free[1] == 0 < free[0]:
         return ("its LR falls far below where the run's ever did: the calibrated law predicts alone, as the run's "
                 "own fit cannot tell what that annealing gives")
+    if free[1] < free[0]:
+        return (f"its LR falls below where the run's ever did: the free law, whose annealing is fitted on the run's "
+                f"own fall, weighs {free[1]:.2f} instead of {free[0]:.2f}, and none at 4x the run's fall")
     return None
 
 
