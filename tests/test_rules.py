@@ -160,6 +160,10 @@ def test_flags_are_checked_against_nanogpt_config_keys_and_types():
      "formats a number"),
     (("when: \"max_iters < 100\"", "params: {n: x}\nlet: {m: \"-n\"}\nwhen: \"max_iters < 100\""), "params.n",
      "`-n` needs a number"),
+    # a flag of params alone is known at load: one train.py would not take is refused there
+    (("recommendation: {flags: \"--max_iters=5000 --lr_decay_iters=5000\"}",
+      "params: {bs: big}\nrecommendation: {flags: \"--batch_size={bs}\"}"),
+     "recommendation.flags", "--batch_size=big: nanoGPT needs an int"),
 ])
 def test_load_errors_name_the_file_the_rule_and_the_field(tmp_path, edit, field, reason):
     path = tmp_path / "bad.yaml"
@@ -170,6 +174,19 @@ def test_load_errors_name_the_file_the_rule_and_the_field(tmp_path, edit, field,
     assert str(path) in msg and f"field {field}" in msg and reason in msg
     if "id: demo" not in path.read_text():
         assert "rule XY001-demo" in msg
+
+
+def test_a_rule_whose_flags_cannot_be_written_for_a_run_still_fires_saying_why(tmp_path):
+    """`when` holds, but the flags' value is no int train.py takes (5000 / 30): the finding
+    stands, without flags, so that --fail-on still sees it."""
+    from lossdoctor.diagnose.engine import Finding, check
+    text = GOOD.replace("--max_iters=5000 --lr_decay_iters=5000", "--warmup_iters={w}")
+    (tmp_path / "r.yaml").write_text(text.replace('when: "max_iters', 'let: {w: "max_iters / 30"}\nwhen: "max_iters'))
+    rule = load_rule_file(str(tmp_path / "r.yaml"), FACTS)[0]
+    got = check(rule, {"max_iters": 10})
+    assert isinstance(got, Finding) and got.flags == ""
+    assert got.advice.startswith("(no flags: cannot write them: --warmup_iters=0.333333")
+    assert "needs an int" in got.advice
 
 
 def test_a_rule_whose_code_another_rule_has_is_refused_naming_both(tmp_path):

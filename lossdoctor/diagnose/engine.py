@@ -195,12 +195,13 @@ def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
         else:
             try:
                 flags = rule.flags.render(scope)
-            except TemplateError as e:
-                return NotApplicable(rule.id, f"cannot write its flags: {e}")
-            flags, advice_note = _not_already(flags, values, facts, trainer)
-            flags, unused = _schedule_unused(flags, values)
-            flags, fresh = _fresh_run(flags, values, trainer)
-            advice_note = " ".join(n for n in (advice_note, unused, fresh) if n) or None
+            except TemplateError as e:  # the finding holds (its `when` fired); its flags cannot be written
+                flags, advice_note = "", f"(no flags: cannot write them: {e})"
+            if flags:
+                flags, advice_note = _not_already(flags, values, facts, trainer)
+                flags, unused = _schedule_unused(flags, values)
+                flags, fresh = _fresh_run(flags, values, trainer)
+                advice_note = " ".join(n for n in (advice_note, unused, fresh) if n) or None
     evidence = {}
     for name in rule.facts_used:
         f = facts[name] if facts is not None and name in facts else None

@@ -52,7 +52,7 @@ from ..errors import LossdoctorError
 from .expr import Expr, compile_expr, number_names
 from .limits import Unreadable, constant_problem, read_yaml, shorten
 from .sections import Case, Effect, Verify, compiled, parse_cases, parse_effect, parse_verify
-from .template import NUMBER_SPECS, Flags, Template, compile_flags, compile_template
+from .template import NUMBER_SPECS, Flags, Template, TemplateError, compile_flags, compile_template
 
 CATEGORIES = ("train_longer", "lr_too_high", "lr_too_low", "lr_schedule", "divergence", "overfitting",
               "underfitting", "regularization", "batch_size", "eval_noise", "data", "throughput",
@@ -277,6 +277,8 @@ def parse_rule(raw: dict[str, Any], path: str, fact_names: Collection[str]) -> R
     templates = [message, *(t for t in (advice,) if t)] + [
         t for f in (flags, verify.flags) if f for _, t in f.words]
     _text_params(params, exprs, templates, err)
+    for f, where in ((flags, "recommendation.flags"), (verify.flags, "verify.flags")):
+        _constant_flags(params, f, err, where)
     return Rule(v["id"], v["title"], v["category"], v["severity"], MappingProxyType(dict(params)),
                 tuple(lets), when, message, flags, advice, effect, verify, v["why"].strip(),
                 tuple(refs), cases, path, _codes(v["explains"], v["id"], err, "explains"),
@@ -297,6 +299,17 @@ def _text_params(params: Mapping[str, Any], exprs: list[Expr], templates: list[T
             if field_name in text and spec and spec[-1] in NUMBER_SPECS:
                 raise err(f"params.{field_name}", f"{shorten(repr(params[field_name]))} is text, but "
                           f"{{{field_name}:{spec}}} formats a number")
+
+
+def _constant_flags(params: Mapping[str, Any], flags: Flags | None, err: ErrFn, where: str) -> None:
+    """A flag whose value comes from params alone is known at load: one train.py would not
+    take (`--batch_size={bs}` with bs: "big") is a load error, not a finding without flags."""
+    for key, tmpl in flags.words if flags is not None else ():
+        if tmpl.names and tmpl.names <= params.keys():
+            try:
+                Flags(((key, tmpl),)).render(params)
+            except (TemplateError, ValueError, TypeError) as e:
+                raise err(where, f"{shorten(str(e))}: its value is the rule's params alone") from None
 
 
 def _codes(raw: list[Any], rid: str, err: ErrFn, fld: str) -> tuple[str, ...]:

@@ -260,5 +260,8 @@ def nanogpt_value(key: str, text: str, strict: bool = False) -> str:
         return repr(float(value))
     if not strict and want is int and isinstance(value, float) and value.is_integer():
         return str(int(value))
-    raise TemplateError(f"--{key}={shorten(text, 60)}: nanoGPT needs a {want.__name__} "
-                        f"(like its default {NANOGPT_DEFAULTS[key]!r}), not {type(value).__name__}")
+    kind = {"int": "an int", "float": "a float", "bool": "a bool", "str": "a str"}.get(want.__name__, want.__name__)
+    shown = "inf or nan" if isinstance(value, str) and text.strip().lower() in ("inf", "-inf", "nan") else (
+        type(value).__name__)
+    raise TemplateError(f"--{key}={shorten(text, 60)}: nanoGPT needs {kind} "
+                        f"(like its default {NANOGPT_DEFAULTS[key]!r}), not {shown}")
