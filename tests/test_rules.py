@@ -675,3 +675,15 @@ def test_train_longer_on_a_constant_lr_continuation_is_predicted_as_that_continu
     assert "constant to step 12,500" in longer.expected_effect.source
     x = lossdoctor.extrapolate(lossdoctor.load(str(lineage)), 12500, scenarios=("constant",))
     assert abs(longer.expected_effect.value - (x.scenarios[0].val.mean - 1.8753)) < 1e-3
+
+
+def test_the_example_rule_of_the_authoring_guide_loads_and_passes_its_cases(tmp_path):
+    """docs/rule-authoring.md's rule file, copied as it is, is a rule that loads."""
+    from lossdoctor.diagnose.cases import run_case
+    text = (ROOT / "docs" / "rule-authoring.md").read_text()
+    body = text.split("## A rule file", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "example.yaml").write_text(body)
+    rules = load_rules([str(tmp_path)])  # with the built-in rules its explains/overrides may name
+    assert not rules.errors
+    rule = next(r for r in rules.rules if r.path.startswith(str(tmp_path)))
+    assert all(run_case(rule, i).ok for i in range(len(rule.cases)))

@@ -355,6 +355,9 @@ def test_two_files_of_one_rule_id_are_an_error_naming_both(tmp_path):
 @pytest.mark.parametrize(("edits", "field", "why"), [
     ({"a.yaml": "explains: [XX999]\n"}, "explains", "no rule XX999 is loaded"),
     ({"a.yaml": "overrides: [XX999]\n"}, "overrides", "no rule XX999 is loaded"),
+    # an id whose code is another rule's: a misspelt or renamed id, not matched by its code alone
+    ({"a.yaml": "explains: [XY002-wrong-name]\n"}, "explains", "no rule XY002-wrong-name is loaded (XY002 is "
+     "XY002-other)"),
     ({"a.yaml": "explains: [XY002]\n", "b.yaml": "explains: [XY001]\n"}, "explains", "explain each other in a loop"),
 ])
 def test_explains_and_overrides_name_loaded_rules_without_a_loop(tmp_path, edits, field, why):

@@ -98,18 +98,31 @@ def _dangling(by_id: dict[str, Rule]) -> list[RuleError]:
 
 def _unnamed(by_id: dict[str, Rule]) -> list[RuleError]:
     """Take out, with its error, each rule whose `explains` or `overrides` name a rule that
-    is not loaded, until none does (taking one out may leave another naming it)."""
+    is not loaded (by its code, or by an id whose code is another rule's), until none does
+    (taking one out may leave another naming it)."""
     errors: list[RuleError] = []
     while True:
-        codes = {r.code for r in by_id.values()}
-        gone = [(rule, field) for rule in by_id.values()
-                for field in ("explains", "overrides") if set(getattr(rule, field)) - codes][:1]
+        by_code = {r.code: r for r in by_id.values()}
+        gone = [(rule, field, why) for rule in by_id.values() for field in ("explains", "overrides")
+                if (why := _missing(rule, field, by_code))][:1]
         if not gone:
             return errors
-        rule, field = gone[0]
-        unknown = sorted(set(getattr(rule, field)) - codes)
-        errors.append(RuleError(rule.path, rule.id, field, f"no rule {', '.join(unknown)} is loaded"))
+        rule, field, why = gone[0]
+        errors.append(RuleError(rule.path, rule.id, field, why))
         del by_id[rule.id]
+
+
+def _missing(rule: Rule, field: str, by_code: Mapping[str, Rule]) -> str | None:
+    """Why `rule`'s `field` names no loaded rule: a code none has, or an id whose code is
+    another rule's (a misspelt or renamed id); None where each names one."""
+    unknown = sorted(set(getattr(rule, field)) - by_code.keys())
+    if unknown:
+        return f"no rule {', '.join(unknown)} is loaded"
+    for item in rule.raw.get(field) or ():
+        code = str(item).split("-", 1)[0]
+        if "-" in str(item) and by_code[code].id != item:
+            return f"no rule {item} is loaded ({code} is {by_code[code].id})"
+    return None
 
 
 def _explains_loop(start: str, by_code: Mapping[str, Rule]) -> list[str] | None:
