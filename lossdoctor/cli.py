@@ -31,8 +31,9 @@ EPILOG = """\
 exit codes:
   0    success
   1    analyze: a finding at or above --fail-on; rules test: a case failed
-  2    usage error, an input that cannot be read, or a run extrapolate cannot
-       predict to that step (the reason names the file and says why)
+  2    usage error, an input that cannot be read (a rule file of --rules that
+       does not load among them), or a run extrapolate cannot predict to that
+       step (the reason names the file and says why)
   130  interrupted (Ctrl-C; train and verify keep what they finished)
   143  terminated (SIGTERM, a scheduler's stop; kept alike)
   141  the output's reader went away (| head)

@@ -29,7 +29,7 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
-    from .cli import EXIT_OK
+    from .cli import EXIT_ERROR, EXIT_OK
     from .cli import _console as console
     from .diagnose import load_rules
     from .errors import UsageError
@@ -41,14 +41,15 @@ def cmd_rules(args: argparse.Namespace) -> int:
     rules = load_rules(args.rules)
     for err in rules.errors:
         print(f"lossdoctor: rule not loaded: {err}", file=sys.stderr)
+    status = EXIT_ERROR if rules.errors else EXIT_OK  # what loaded is shown; a rule left out is an input error
     if action == "doc":
         from .report.rules_doc import rules_markdown
         sys.stdout.write(rules_markdown(list(rules.rules)))
-        return EXIT_OK
+        return status
     from .report.findings import render_rule, render_rule_list
     if action == "list":
         console(args).print(render_rule_list(list(rules.rules)))
-        return EXIT_OK
+        return status
     found = rules.matching(args.rule)
     if len(found) > 1:
         raise UsageError(f"rules show: {args.rule!r} is the name of {', '.join(r.id for r in found)}: give an id "
@@ -57,7 +58,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
         raise UsageError(f"rules show: no rule {args.rule!r} (see lossdoctor rules list)")
     rule = found[0]
     console(args).print(render_rule(rule))
-    return EXIT_OK
+    return status
 
 
 def rules_test(args: argparse.Namespace) -> int:

@@ -354,6 +354,16 @@ def test_rules_show_names_the_rules_a_shared_name_could_mean(tmp_path):
     assert run_cli("rules", "show", "XY002", "--rules", str(tmp_path))[0] == 0
 
 
+@pytest.mark.parametrize("action", [("list",), ("show", "XY001"), ("doc",)])
+def test_rules_list_show_and_doc_exit_2_where_a_rule_did_not_load(tmp_path, action):
+    """What loaded is shown, and the rule left out is said on stderr with exit status 2, as
+    analyze --rules stops: docs made from a folder with a broken rule would leave it out."""
+    from conftest import DEMO_RULE
+    (tmp_path / "a.yaml").write_text(DEMO_RULE)
+    (tmp_path / "b.yaml").write_text(DEMO_RULE.replace("XY001-demo", "XY002-typo").replace("max_iters <", "maxiters <"))
+    code, out, err = run_cli("rules", *action, "--rules", str(tmp_path))
+    assert code == 2 and "XY001" in out and "rule not loaded" in err and "XY002-typo" in err
+
 
 def test_a_level_given_in_percent_and_stdin_from_a_device_are_usage_errors(monkeypatch):
     log = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
