@@ -123,12 +123,17 @@ class Rule:
 
     @property
     def facts_used(self) -> tuple[str, ...]:
-        """The facts the rule reads, in a stable order."""
+        """The facts the rule reads (in `when`, its lets, message, advice, flags, effect and
+        verify flags), in a stable order."""
         own = set(self.params) | {n for n, _ in self.let}
         names: set[str] = set(self.when.names)
         for _, e in self.let:
             names |= e.names
-        names |= self.message.names
+        names |= self.message.names | (self.advice.names if self.advice else frozenset())
+        for f in (self.flags, self.verify.flags):
+            names |= f.names if f else frozenset()
+        for x in (self.effect.value, self.effect.to):
+            names |= x.names if x is not None else frozenset()
         return tuple(sorted(names - own))
 
 
