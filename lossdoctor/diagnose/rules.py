@@ -236,6 +236,8 @@ def parse_rule(raw: dict[str, Any], path: str, fact_names: Collection[str]) -> R
         elif not isinstance(raw[key], kind):
             want = " or ".join(t.__name__ for t in (kind if isinstance(kind, tuple) else (kind,)))
             raise err(key, f"expected {want}, got {type(raw[key]).__name__}")
+        elif default is REQUIRED and isinstance(raw[key], str) and not raw[key].strip():
+            raise err(key, "empty")
         else:
             v[key] = raw[key]
     if not ID_RE.match(v["id"]):

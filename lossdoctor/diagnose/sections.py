@@ -137,7 +137,13 @@ def parse_cases(raw: list[Any], fact_names: Collection[str], err: ErrFn) -> tupl
         for k, x in facts.items():
             if constant_problem(x):
                 raise err(f"{fld}.facts.{k}", str(constant_problem(x)))
-        out.append(Case(str(c.get("name") or f"case {i + 1}"), MappingProxyType(dict(facts)), c["expect"]))
+        name = c.get("name")
+        if isinstance(name, bool) or (name is not None and not isinstance(name, (str, int, float))):
+            hint = (" (YAML reads on, off, yes and no as true or false: quote the name)"
+                    if isinstance(name, bool) else "")
+            raise err(f"{fld}.name", f"{shorten(repr(name))} is not a name{hint}")
+        out.append(Case(str(name) if name not in (None, "") else f"case {i + 1}", MappingProxyType(dict(facts)),
+                        c["expect"]))
     kinds = {c.expect for c in out}
     for need in ("fire", "pass"):
         if need not in kinds:

@@ -133,6 +133,17 @@ def _check_spec(name: str, spec: str) -> None:
         digits = (m.group(what) or "0").lstrip("0") or "0"
         if len(digits) > 6 or int(digits) > MAX_FORMAT_SIZE:  # no int() of a huge digit string
             raise TemplateError(f"field {{{name}:{spec[:40]}}}: {what} over {MAX_FORMAT_SIZE} is not allowed")
+    if spec and not any(_formats(v, spec) for v in (1, 0.5, True, "x")):  # `.4d`, `,s`: no value takes it
+        raise TemplateError(f"field {{{name}:{spec[:40]}}}: no value can be written with this spec (a precision "
+                            "with d, a thousands separator with s, ...): it would be ignored")
+
+
+def _formats(value: object, spec: str) -> bool:
+    try:
+        format(value, spec)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def _shown(show: Callable[..., str], value: Any, *args: Any) -> str:
