@@ -164,6 +164,16 @@ def test_flags_are_checked_against_nanogpt_config_keys_and_types():
     (("recommendation: {flags: \"--max_iters=5000 --lr_decay_iters=5000\"}",
       "params: {bs: big}\nrecommendation: {flags: \"--batch_size={bs}\"}"),
      "recommendation.flags", "--batch_size=big: nanoGPT needs an int"),
+    # what can never work is refused at load, not ignored or shown oddly at run time
+    (("message: \"max_iters is {max_iters}\"", "message: \"{max_iters:.2d}\""), "message",
+     "no value can be written with this spec"),
+    (("title: Demo", "title: ''"), "title", "empty"),
+    (("{name: long, facts", "{name: off, facts"), "cases[1].name", "YAML reads on, off, yes and no as true or false"),
+    (("expected_effect: {kind: none, source: \"demo\"}", "expected_effect: {kind: measured, value: \"'abc'\", "
+      "source: x}"), "expected_effect.value", "gives str, not a finite number"),
+    (("expected_effect: {kind: none, source: \"demo\"}", "params: {sc: 5}\nexpected_effect: {kind: extrapolation, "
+      "to: \"max_iters * 2\", scenario: sc}"), "expected_effect.scenario",
+     "'sc' is not one of rerun, resume, constant nor a let's name"),
 ])
 def test_load_errors_name_the_file_the_rule_and_the_field(tmp_path, edit, field, reason):
     path = tmp_path / "bad.yaml"

@@ -294,18 +294,25 @@ def test_a_rule_that_fails_at_evaluation_is_not_applicable_and_the_others_run(tm
     assert [f.rule for f in d.findings if f.rule.startswith("XY")] == ["XY001-demo"]
 
 
-@pytest.mark.parametrize("effect", [
-    "{kind: extrapolation, to: \"1e999\"}",  # int(inf) would raise OverflowError out of the engine
-    "{kind: extrapolation, to: \"'a' * 3\"}",
-    "{kind: measured, value: \"exp(max_iters * 1000)\", source: s}",
-    "{kind: rule_of_thumb, value: \"0 * 1e999\", source: s}",  # nan
-])
-def test_an_effect_that_is_no_finite_number_is_a_note_not_an_exception(tmp_path, effect):
+def test_an_effect_that_is_no_finite_number_is_a_note_not_an_exception(tmp_path):
     none = 'expected_effect: {kind: none, source: "demo"}'
+    effect = "{kind: measured, value: \"exp(max_iters * 1000)\", source: s}"
     (tmp_path / "e.yaml").write_text(_with(none, f"expected_effect: {effect}"))
     [r] = load_rule_file(str(tmp_path / "e.yaml"), FACTS)
     res = check(r, {"max_iters": 10})
     assert isinstance(res, Finding) and res.expected_effect.value is None and res.expected_effect.note
+
+
+@pytest.mark.parametrize("effect", [
+    "{kind: extrapolation, to: \"1e999\"}",  # int(inf) would raise OverflowError out of the engine
+    "{kind: extrapolation, to: \"'a' * 3\"}",
+    "{kind: rule_of_thumb, value: \"0 * 1e999\", source: s}",  # nan
+])
+def test_an_effect_of_constants_that_is_no_finite_number_does_not_load(tmp_path, effect):
+    none = 'expected_effect: {kind: none, source: "demo"}'
+    (tmp_path / "e.yaml").write_text(_with(none, f"expected_effect: {effect}"))
+    with pytest.raises(RuleError, match=r"field expected_effect\.(to|value): .*not a finite number"):
+        load_rule_file(str(tmp_path / "e.yaml"), FACTS)
 
 
 def test_flags_whose_value_is_too_large_for_nanogpt_leave_the_finding_without_flags(tmp_path):
