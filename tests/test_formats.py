@@ -498,3 +498,22 @@ def test_a_record_set_by_scheduled_and_extension_iterations_is_told_its_schedule
     # the schedule ends at the new length less the extension, which still follows it
     assert translate("--max_iters=50 --lr_decay_iters=50", "modded-nanogpt", constants=own)[1] == (
         "(edit its Hyperparameters: num_scheduled_iterations = 48 (the 2 steps after its schedule follow it, as now))")
+
+
+def test_val_in_bits_per_byte_is_read_as_bpb_in_every_export(tmp_path: Path) -> None:
+    """nanochat logs val/bpb to W&B: its summary, a panel export and a JSONL of it hold bits
+    per byte, which must not be compared with nats."""
+    from lossdoctor.errors import InputError
+    summary = tmp_path / "files" / "wandb-summary.json"
+    summary.parent.mkdir()
+    summary.write_text('{"step": 4999, "val/bpb": 0.8123, "train/loss": 2.712, "_step": 62}')
+    (tmp_path / "panel.csv").write_text('"Step","d20 - val/bpb","d20 - val/bpb__MIN","d20 - val/bpb__MAX"\n'
+                                        '"250","1.2","1.2","1.2"\n"500","1.0","1.0","1.0"\n')
+    (tmp_path / "log.jsonl").write_text('{"step": 0, "train_loss": 10.4}\n{"step": 250, "val_bpb": 1.2}\n'
+                                        '{"step": 500, "val_bpb": 1.0}\n')
+    for path in (summary, tmp_path / "panel.csv", tmp_path / "log.jsonl"):
+        run = lossdoctor.load_many(path)[0]
+        assert run.measures.val == "bpb", path
+    (tmp_path / "mixed.jsonl").write_text('{"step": 250, "val_bpb": 1.2}\n{"step": 500, "val_loss": 3.0}\n')
+    with pytest.raises(InputError, match="bits per byte.*nats"):
+        lossdoctor.load(tmp_path / "mixed.jsonl")

@@ -34,6 +34,12 @@ def train_column(names: Sequence[str]) -> str | None:
     return next((n for n in loss_like(names) if re.search(r"(?i)train", n)), None)
 
 
+def val_unit(column: str | None) -> str:
+    """What a val column holds, by its name: "bpb" (bits per byte, nanochat's val/bpb) or
+    "loss" (nats per token): Measures.val."""
+    return "bpb" if column and re.search(r"(?i)bpb|bits_?per_?byte", column) else "loss"
+
+
 def val_column(names: Sequence[str]) -> str | None:
     found = pick(names, VAL_NAMES)
     if found:

@@ -152,13 +152,17 @@ def _curves(sample: Sample, fmt: Dialect) -> Run:
 def read_panel(sample: Sample) -> tuple[Run, ...]:
     names = _names(sample)
     runs: dict[str, Found] = {}
+    units: dict[str, set[str]] = {}  # run -> the units of its val columns
     columns = []  # (column, its run's curve)
     for i, name in enumerate(names[1:], 1):
         m = PANEL.match(name)
         if m is None or K.NOT_A_CURVE.search(m.group(2)) or not K.LOSSY.search(m.group(2)):
             continue
         found = runs.setdefault(m.group(1), Found(n_lines=1))
-        columns.append((i, found.val if re.search(r"(?i)val|eval", m.group(2)) else found.train))
+        is_val = bool(re.search(r"(?i)val|eval", m.group(2)))
+        columns.append((i, found.val if is_val else found.train))
+        if is_val:
+            units.setdefault(m.group(1), set()).add(K.val_unit(m.group(2)))
     n = 1
     for n, row in _rows(sample):
         step = _cell_int(row, 0)
@@ -173,9 +177,13 @@ def read_panel(sample: Sample) -> tuple[Run, ...]:
         raise InputError(sample.path, f"a W&B panel export with no loss column (columns: {', '.join(names[:10])})")
     out = []
     for name, found in runs.items():
+        unit = units.get(name, {"loss"})
+        if len(unit) > 1:  # one curve in two units would read as a jump
+            raise InputError(sample.path, f"run {name!r} has val columns in bits per byte and in nats: one curve "
+                                          "cannot be both")
         found.notes.append(f"run {name!r} of a W&B panel export holding {len(runs)} runs")
         out.append(make_run(found, f"{sample.path}#{name}", Dialect.WANDB_PANEL,
-                            Measures(train="step" if len(found.train) else "none", eval_train=False)))
+                            Measures(val=unit.pop(), train="step" if len(found.train) else "none", eval_train=False)))
     return tuple(out)
 
 

@@ -168,7 +168,8 @@ def read_wandb(sample: Sample) -> Run:
     if nanogpt and (lr := _num(doc.get("lr"))) is not None:  # nanoGPT logs the LR of the eval's step
         found.point("lr", at, lr, 1)
     found.notes.append("a W&B summary: the last value of each key, no curve")
-    return make_run(found, sample.path, Dialect.WANDB_SUMMARY, Measures(train="none", eval_train=nanogpt))
+    return make_run(found, sample.path, Dialect.WANDB_SUMMARY,
+                    Measures(val=K.val_unit(val_key), train="none", eval_train=nanogpt))
 
 
 def sniff_jsonl(sample: Sample) -> bool:
@@ -184,6 +185,7 @@ def sniff_jsonl(sample: Sample) -> bool:
 def read_jsonl(sample: Sample) -> Run:
     found = Found()
     keys: set[str] = set()
+    units: dict[str, str] = {}  # the val's unit -> the first key read in it
     text = sample.data.tobytes().decode("utf-8", "replace").split("\n")
     if text[-1] == "":  # after the last newline
         text.pop()
@@ -203,10 +205,16 @@ def read_jsonl(sample: Sample) -> Run:
         for key, points in ((K.train_column(list(rec)), found.train), (K.val_column(list(rec)), found.val)):
             if key and (v := _num(rec.get(key))) is not None:
                 points.add(step, v, n)
+                if points is found.val:
+                    units.setdefault(K.val_unit(key), key)
     if not len(found.train) and not len(found.val):
         raise InputError(sample.path, f"no step key with a loss-like key in any line (keys: "
                                       f"{', '.join(sorted(keys)[:20])})")
-    return make_run(found, sample.path, Dialect.JSONL, Measures(train="window", eval_train=False))
+    if len(units) > 1:  # one curve in two units would read as a jump
+        raise InputError(sample.path, f"its val is {units['bpb']!r} (bits per byte) on some lines and "
+                                      f"{units['loss']!r} (nats) on others: one curve cannot be both")
+    return make_run(found, sample.path, Dialect.JSONL,
+                    Measures(val=next(iter(units), "loss"), train="window", eval_train=False))
 
 
 def _count(value: Any) -> int | None:

@@ -45,7 +45,8 @@ def read(sample: Sample) -> Run:
             else:
                 found.point(tag, step, value, 0)
     found.notes.append(f"read tags {train!r} (train loss) and {val!r} (val)")
-    return make_run(found, sample.path, Dialect.TENSORBOARD, Measures(train="window", eval_train=False))
+    return make_run(found, sample.path, Dialect.TENSORBOARD,
+                    Measures(val=K.val_unit(val), train="window", eval_train=False))
 
 
 def _scalars(path: str) -> dict[str, list[tuple[int, float]]]:
