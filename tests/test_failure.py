@@ -242,3 +242,21 @@ def test_where_is_read_through_rank_prefixes_and_autograd_functions() -> None:
     events = [e for e in parse_text(HEAD + "Traceback (most recent call last):\n" + deep + OOM + "\n").events
               if e.kind == "traceback"]
     assert len(events[-1].frames) == 64 and events[-1].frames[-1] == "torch/_inductor/x199.py:f199"
+
+
+def test_llmc_s_own_cuda_error_is_the_failure_it_names(tmp_path: Path) -> None:
+    """llm.c's cudaCheck prints `[CUDA ERROR] at file F:L:`, the error on the next line, and
+    exits: out of memory there is LD1702's, with llm.c's -b."""
+    import lossdoctor
+    from conftest import FIXTURES
+    head = (FIXTURES / "formats" / "llmc_stdout.log").read_text()
+    (tmp_path / "oom.log").write_text(head + "allocating 39612 MiB for activations\n"
+                                      "[CUDA ERROR] at file train_gpt2.cu:362:\nout of memory\n")
+    an = lossdoctor.analyze(str(tmp_path / "oom.log"))
+    facts = an.facts[0]
+    assert facts.value("failure_kind") == "out of memory"
+    assert facts.value("failure_text") == "CUDA error at train_gpt2.cu:362: out of memory"
+    oom = [f for f in an.diagnoses[0].findings if f.rule.startswith("LD1702")]
+    assert oom and oom[0].flags in ("", f"-b {facts.value('batch_size') // 2}" if facts.value("batch_size") else "")
+    (tmp_path / "cut.log").write_text(head + "[CUDA ERROR] at file train_gpt2.cu:362:\n")  # the file ends there
+    assert lossdoctor.compute_facts(lossdoctor.load(tmp_path / "cut.log")).value("failure_kind") == "exception"

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 LOG = "log"  # config origin: printed by the trainer (another trainer's key mapped to nanoGPT's)
 ASSERTION = re.compile(r"Assertion [`'](.+?)' failed")
+# llm.c's cudaCheck/cublasCheck: `[CUDA ERROR] at file train_gpt2.cu:362:`, the error's
+# text on the next line, then exit
+CUDA_ERROR = re.compile(r"^\[(CUDA|cuBLAS) ERROR\]:? (?:at file (\S+):)?\s*(.*)$")
 NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$|^[-+]?(?:nan|inf)$", re.I)
 
 
@@ -293,8 +296,19 @@ def scan_events(lines: Iterable[tuple[int, str]], found: Found) -> None:
     """Tracebacks (their exception line), stops from outside, assertions and warnings, as
     Events in `found`."""
     pending, frames = False, list[str]()
+    cuda: tuple[int, str, str] | None = None  # (line, where, its text so far) of a CUDA error
     for n, raw in lines:
         text = L.PREFIX.sub("", raw).strip()
+        if cuda is not None:  # the error's text is on the line after `at file ...:`
+            line, where, said = cuda
+            found.events.append(Event("traceback", line, f"CUDA error at {where}: {said or text}"[:300], None, 0,
+                                      (where,) if where else ()))
+            cuda = None
+            if not said:
+                continue
+        if m := CUDA_ERROR.match(text):
+            cuda = (n, m.group(2) or "", m.group(3).strip())
+            continue
         if L.TRACEBACK.search(text):
             pending, frames = True, []
             continue
@@ -309,6 +323,10 @@ def scan_events(lines: Iterable[tuple[int, str]], found: Found) -> None:
         found.events.append(Event(kind, n, text[:300], None, 0, tuple(frames) if kind == "traceback" else ()))
         if kind == "traceback":
             pending = False
+    if cuda is not None:  # the file ends at the error's first line
+        line, where, said = cuda
+        found.events.append(Event("traceback", line, f"CUDA error at {where}: {said}"[:300], None, 0,
+                                  (where,) if where else ()))
 
 
 def _event_kind(text: str, pending: bool) -> EventKind | None:
