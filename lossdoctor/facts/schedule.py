@@ -254,6 +254,9 @@ def lr_peak(ctx: Context) -> Fact:
                     else weakest.source, weakest.note)
     logged = run.series.get("lr")  # the LR of each logged step
     finite = logged.value[np.isfinite(logged.value)] if logged is not None else np.empty(0)
+    if len(finite) >= 2 and finite[-1] > finite[-2] and finite[-1] >= finite.max():  # still rising at the end
+        return unknown(name, unit, "log: the largest LR it logged", f"the logged LR is still rising at its last step "
+                       f"({float(finite[-1]):.4g}): the log ends inside the warmup, before the peak")
     if len(finite) >= 2:  # one value (a summary's) is where the LR ended, not where it peaked
         return Fact(name, float(finite.max()), unit, "inferred", "log: the largest LR it logged",
                     "inferred: the largest LR of the logged steps; the peak may fall between them")
