@@ -1102,3 +1102,14 @@ def test_train_longer_on_a_log_that_begins_with_a_constant_resume_claims_no_fres
     [longer] = [f for f in diagnose(run).findings if f.rule.startswith("LD101")]
     assert "the log does not show the LR before its first step" in longer.advice
     assert "a fresh run gets there too" not in longer.advice
+
+
+def test_another_trainer_s_final_lr_is_the_one_it_logged_not_nanogpts_formula():
+    """llm.c logs the LR of each step; get_lr of its mapped config is nanoGPT's warmup, off
+    by a step from llm.c's own (lr * (step + 1) / warmup of its 0-based step)."""
+    import lossdoctor
+    from conftest import FIXTURES
+    run = lossdoctor.load(str(FIXTURES / "formats" / "llmc_stdout.log"))
+    lr = lossdoctor.compute_facts(run)["lr_final"]
+    assert (lr.value, lr.status) == (float(run.series["lr"].value[-1]), "read")
+    assert lr.source.startswith("log: the LR logged at step")

@@ -117,14 +117,15 @@ def lr_final(ctx: Context) -> Fact:
     # the checkpoint holds the LR set at the top of the iteration it was saved at
     ck_lr = (ck.param_group_lrs[0] if ck is not None and ck.param_group_lrs
              and ck.iter_num == last else None)
+    if lr is None and ck_lr is not None:
+        return Fact("lr_final", ck_lr, "LR", "read", "ckpt optimizer param_groups lr")
+    logged = ctx.run.series.get("lr")  # a trainer that logs its LR with the loss (llm.c, the HF Trainer)
+    if (logged is not None and len(logged.step) and 0 <= last - int(logged.step[-1]) <= 1  # its last update's
+            and math.isfinite(float(logged.value[-1])) and (lr is None or not ctx.run.format.is_nanogpt)):
+        # another trainer's own LR, where get_lr of its mapped config is only nanoGPT's version of it
+        return Fact("lr_final", float(logged.value[-1]), "LR", "read",
+                    f"log: the LR logged at step {int(logged.step[-1]):,}")
     if lr is None:
-        if ck_lr is not None:
-            return Fact("lr_final", ck_lr, "LR", "read", "ckpt optimizer param_groups lr")
-        logged = ctx.run.series.get("lr")  # a trainer that logs its LR with the loss (llm.c, the HF Trainer)
-        if (logged is not None and len(logged.step) and 0 <= last - int(logged.step[-1]) <= 1  # its last update's
-                and math.isfinite(float(logged.value[-1]))):
-            return Fact("lr_final", float(logged.value[-1]), "LR", "read",
-                        f"log: the LR logged at step {int(logged.step[-1]):,}")
         return unknown("lr_final", "LR", "nanoGPT get_lr", _why_no_schedule(ctx))
     value = lr
     note = None
