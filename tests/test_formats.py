@@ -517,3 +517,17 @@ def test_val_in_bits_per_byte_is_read_as_bpb_in_every_export(tmp_path: Path) -> 
     (tmp_path / "mixed.jsonl").write_text('{"step": 250, "val_bpb": 1.2}\n{"step": 500, "val_loss": 3.0}\n')
     with pytest.raises(InputError, match="bits per byte.*nats"):
         lossdoctor.load(tmp_path / "mixed.jsonl")
+
+
+def test_the_built_in_trainer_s_metrics_jsonl_is_read_as_its_train_log_is() -> None:
+    """metrics.jsonl's eval records hold the eval's train and val (eval mode), its iter
+    records each iteration's loss: the same run as train.log, with no gap between them."""
+    from conftest import FIXTURES
+    tiny = FIXTURES / "lossdoctor_train" / "tiny"
+    metrics, log = lossdoctor.load(tiny / "metrics.jsonl"), lossdoctor.load(tiny / "train.log")
+    assert metrics.measures.train == "step" and metrics.measures.eval_train
+    assert list(metrics.evals.val) == pytest.approx(list(log.evals.val), abs=1e-4)
+    assert list(metrics.evals.train) == pytest.approx(list(log.evals.train), abs=1e-4)
+    assert len(metrics.iters) == len(log.iters) and len(metrics.series["lr"].step) > 0
+    gap = lossdoctor.analyze([tiny, tiny / "metrics.jsonl"], diagnose_runs=False).comparison
+    assert gap is not None and abs(gap.gap) < 1e-4 and all(c.cause == "eval noise" for c in gap.attribution)

@@ -186,6 +186,7 @@ def read_jsonl(sample: Sample) -> Run:
     found = Found()
     keys: set[str] = set()
     units: dict[str, str] = {}  # the val's unit -> the first key read in it
+    own = records = 0  # records of lossdoctor train's own metrics.jsonl; JSON objects
     text = sample.data.tobytes().decode("utf-8", "replace").split("\n")
     if text[-1] == "":  # after the last newline
         text.pop()
@@ -199,8 +200,12 @@ def read_jsonl(sample: Sample) -> Run:
         if not isinstance(rec, dict):
             continue
         keys.update(rec)
+        records += 1
         step = rec.get(K.pick(list(rec), K.STEP_NAMES) or "")
         if not isinstance(step, int) or isinstance(step, bool):
+            continue
+        if rec.get("kind") in OWN_KINDS:  # lossdoctor train's metrics.jsonl
+            own += _own_record(found, rec, step, n)
             continue
         for key, points in ((K.train_column(list(rec)), found.train), (K.val_column(list(rec)), found.val)):
             if key and (v := _num(rec.get(key))) is not None:
@@ -213,8 +218,31 @@ def read_jsonl(sample: Sample) -> Run:
     if len(units) > 1:  # one curve in two units would read as a jump
         raise InputError(sample.path, f"its val is {units['bpb']!r} (bits per byte) on some lines and "
                                       f"{units['loss']!r} (nats) on others: one curve cannot be both")
+    if own and own == records:  # every record the trainer's: its measures
+        found.notes.append("lossdoctor train's metrics.jsonl: each iteration's loss, and each eval's train and "
+                           "val (eval mode, as train.log's `step N:` lines)")
+        return make_run(found, sample.path, Dialect.JSONL, Measures(train="step", eval_train=True))
     return make_run(found, sample.path, Dialect.JSONL,
                     Measures(val=next(iter(units), "loss"), train="window", eval_train=False))
+
+
+OWN_KINDS = ("eval", "iter")  # the records of lossdoctor train's metrics.jsonl (trainer/output.py)
+
+
+def _own_record(found: Found, rec: dict[str, Any], step: int, n: int) -> int:
+    """One record of lossdoctor train's metrics.jsonl: an eval's train and val (eval mode),
+    or an iteration's loss; the LR of either. 1 where it held what its kind has, else 0."""
+    if rec["kind"] == "eval" and (val := _num(rec.get("val"))) is not None:
+        found.val.add(step, val, n)
+        if (train := _num(rec.get("train"))) is not None:
+            found.eval_train.add(step, train, n)
+    elif rec["kind"] == "iter" and (loss := _num(rec.get("loss"))) is not None:
+        found.train.add(step, loss, n)
+    else:
+        return 0
+    if (lr := _num(rec.get("lr"))) is not None:
+        found.point("lr", step, lr, n)
+    return 1
 
 
 def _count(value: Any) -> int | None:
