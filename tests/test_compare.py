@@ -847,6 +847,13 @@ def test_a_longer_rerun_stays_the_advice_where_the_better_runs_settings_cost_mor
     cheap = _instead(r, Facts(facts(1e9)), Facts(facts(1e9)), ["--n_layer=6"], 1000)
     dear = _instead(r, Facts(facts(1e9)), Facts(facts(4e9)), ["--n_layer=6"], 1000)  # 4x the flops per step
     assert cheap.instead == "--n_layer=6" and cheap.instead_steps == 1000 and dear.instead is None
+    from lossdoctor.report.verdict import instead_do
+    assert instead_do(cheap).startswith("train with the better run's settings where they differ")
+    # a better run that is the worse run's config run longer is the evidence, not another config's
+    longer = _instead(r, Facts(facts(1e9)), Facts(facts(1e9)), ["--max_iters=1200", "--lr_decay_iters=1200"], 1200)
+    said = instead_do(longer)
+    assert said.startswith("train as long as the better run, on its schedule: no other setting the logs show differs")
+    assert "the worse run's own config would need" not in said
 
 
 def test_a_summary_row_against_a_run_that_overfit_is_compared_at_both_ends(tmp_path):

@@ -234,6 +234,10 @@ def predicted(r: Reachable) -> str:
 def instead_do(r: Reachable) -> str:
     """What to do where the better run's settings reach its val for less compute than a
     longer rerun of the worse run's own config (Reachable.instead)."""
+    if _length_only(r.instead):  # the better run is the worse run's config, run that long: the evidence
+        return (f"train as long as the better run, on its schedule: no other setting the logs show differs, and "
+                f"in {r.instead_steps:,} steps it reached {aim(r)}; the worse run's own curve, extrapolated, gives "
+                f"about {r.steps:,} steps ({round(r.ratio, 1):g}x; predicted {predicted(r)})")
     return (f"train with the better run's settings where they differ: with them it reached {aim(r)} in "
             f"{r.instead_steps:,} steps; the worse run's own config would need about {r.steps:,} steps "
             f"({round(r.ratio, 1):g}x; predicted {predicted(r)})")
