@@ -951,6 +951,9 @@ def test_where_the_worse_runs_val_is_not_extrapolated_reaching_is_unknown_not_re
     from lossdoctor.report.verdict import unreachable_do
     said = unreachable_do(r, an.comparison)
     assert said.startswith("no length can be given: whether training longer reaches") and "not enough" not in said
+    from dataclasses import replace as _replace
+    evidence = unreachable_do(_replace(r, flags="--max_iters=4000", same_config=True), an.comparison)
+    assert evidence.startswith("train as long as the better run") and "cannot be extrapolated" in evidence
     from dataclasses import replace
     for flags, what in (("--max_iters=4000 --lr_decay_iters=4000", "length"), ("--init_from=scratch --max_iters=40",
                         "length"), ("--n_embd=128 --max_iters=4000", "config where it differs")):

@@ -271,14 +271,15 @@ def unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
     """What to do where no longer rerun of the worse run's config reaches the better run;
     `inline`: with the flags in the sentence (else they go on a line of their own)."""
     flags = f" ({r.flags})" if inline and r.flags else ""
+    if r.flags and r.same_config:  # the better run is the evidence, whether or not the curve is predicted
+        curve = "cannot be extrapolated" if r.cannot_tell else "stops short of it"
+        return (f"train as long as the better run, on its schedule{flags}: its config is otherwise the same, and "
+                f"it reached {aim(r)}. The worse run's own curve, extrapolated, {curve} ({r.why}): the "
+                "better run is the evidence that this length reaches it")
     if r.cannot_tell:  # no prediction on the way: not "not enough"
         what = "length" if _length_only(r.flags) else "config where it differs"
         return (f"no length can be given: whether training longer reaches {aim(r)} is not known ({r.why})"
                 + (f"; the better run's {what} reached it{flags}" if r.flags else ""))
-    if r.flags and r.same_config:
-        return (f"train as long as the better run, on its schedule{flags}: its config is otherwise the same, and "
-                f"it reached {aim(r)}. The worse run's own curve, extrapolated, stops short of it ({r.why}): the "
-                "better run is the evidence that this length reaches it")
     if r.flags:
         enough = "is not shown to be enough" if r.may_reach else "is not enough"
         return (f"to reach {aim(r)}, train with its config where it differs{flags}; training longer {enough} "
