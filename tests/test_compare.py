@@ -499,6 +499,8 @@ def test_the_readme_cpu_run_against_a_header_less_gpu_log_credits_the_inferred_c
     # aimed at its best, 1.4720, not its final 1.719; 8x by the curve, beyond the measured 5x
     assert isinstance(c.to_reach, Unreachable)
     assert "still above 1.4720" in c.to_reach.why and "within 5x its length" in c.to_reach.why
+    # stopped at its best step on its own schedule (to 5,000), which is what reached 1.4720
+    assert c.to_reach.flags.endswith("--max_iters=1750 --lr_decay_iters=5000")
 
 
 def test_a_run_cut_short_on_the_same_schedule_gets_its_length_share_from_the_longer_run_s_curve(tmp_path):

@@ -70,7 +70,8 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     flags = [f for f in (_flag(d) for d in keys) if f is not None]
     unflagged = [d.key for d in differ if d.key not in NANOGPT_KEYS or _flag(d) is None]
     iters_b, at_best = _length(fb)
-    decay_b = iters_b if at_best else fb.value("lr_decay_iters") or iters_b  # its schedule's own length
+    # its schedule's own length, stopped at its best step too: that schedule, not one decayed by then, reached it
+    decay_b = fb.value("lr_decay_iters") or iters_b
     ran = _last_step(fb)  # a better run that stopped before its max_iters: its length is what it ran
     if iters_b and ran and not at_best and ran < iters_b:
         iters_b = ran
@@ -86,6 +87,7 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     planned = fb.value("max_iters")
     why = r.why + (f"; the better run's val was best at step {fb.value('best_val_step'):,} and rose after it, so "
                    f"its config is given {iters_b:,} steps" + (f", not its {planned:,}" if planned else "")
+                   + (f", on its schedule to {decay_b:,}" if decay_b and decay_b != iters_b else "")
                    if at_best and iters_b and flags else "")
     why += (f"; {', '.join(unflagged)} also {'differ' if len(unflagged) > 1 else 'differs'}, with no nanoGPT flag"
             if unflagged else "")
