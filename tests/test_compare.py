@@ -131,6 +131,7 @@ def test_different_vocabularies_are_not_attributed():
     c = _analysis(DIAG / "healthy_small", FIXTURES / "lossdoctor_train" / "tiny").comparison
     assert c.comparable is False and c.attribution == ()
     assert any("not directly comparable" in n and "vocab_size" in n for n in c.notes)
+    assert c.unattributed.startswith("not directly comparable: ")  # why no cause and no rest are given
 
 
 def test_three_runs_give_a_table_against_the_best():
