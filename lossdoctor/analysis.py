@@ -59,12 +59,11 @@ def analyze(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | N
     compared with itself.
     """
     skipped: list[str] = []
-    if isinstance(paths, (str, os.PathLike)):  # one path, not its characters
-        paths = [paths]
-    bad = [p for p in paths or () if not isinstance(p, (str, os.PathLike))]
+    listed = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths or ())  # one path, not its characters
+    bad = [p for p in listed if not isinstance(p, (str, os.PathLike))]
     if bad:
         raise UsageError(f"analyze: a path is a str or os.PathLike, not {type(bad[0]).__name__} ({bad[0]!r})")
-    given = [os.fspath(p) for p in paths or ()]
+    given = [os.fspath(p) for p in listed]
     if given:
         if distinct:
             _twice(given)

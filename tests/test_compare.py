@@ -843,13 +843,17 @@ def test_a_longer_rerun_stays_the_advice_where_the_better_runs_settings_cost_mor
     from lossdoctor.facts import Facts
     from lossdoctor.facts.base import Fact
 
-    def facts(per_iter):
+    def facts(per_iter, world=1):
         return {"flops_per_iter": Fact("flops_per_iter", per_iter, "FLOP", "computed", "test"),
-                "final_step": Fact("final_step", 1000, "steps", "computed", "test")}
+                "final_step": Fact("final_step", 1000, "steps", "computed", "test"),
+                "world_size": Fact("world_size", world, "", "read", "test")}
     r = Reachable(1500, 2.0, 1.9, 2.1, "--max_iters=1500 --lr_decay_iters=1500", 1.5)
     cheap = _instead(r, Facts(facts(1e9)), Facts(facts(1e9)), ["--n_layer=6"], 1000)
     dear = _instead(r, Facts(facts(1e9)), Facts(facts(4e9)), ["--n_layer=6"], 1000)  # 4x the flops per step
     assert cheap.instead == "--n_layer=6" and cheap.instead_steps == 1000 and dear.instead is None
+    # per process: the same flops per process on 8 processes against 4 is twice the compute a step
+    wide = _instead(r, Facts(facts(1e9, world=4)), Facts(facts(1e9, world=8)), ["--n_layer=6"], 1000)
+    assert wide.instead is None
     from lossdoctor.report.verdict import instead_do
     assert instead_do(cheap).startswith("train with the better run's settings where they differ")
     # a better run that is the worse run's config run longer is the evidence, not another config's
@@ -1231,3 +1235,20 @@ def test_a_gap_within_both_runs_measured_eval_noise_is_said_so_in_the_verdict(tm
     far = re.sub(r"val loss ([0-9.]+)", lambda m: f"val loss {float(m.group(1)) + 0.1:.4f}", log.read_text())
     (tmp_path / "far.log").write_text(far)
     assert _analysis(log, tmp_path / "far.log").comparison.within_noise is None
+
+
+def test_the_mfu_note_says_whether_the_two_printed_mfus_share_a_divisor():
+    from lossdoctor.compare.notes import mfu_notes
+    from lossdoctor.facts import Facts
+    from lossdoctor.facts.base import Fact
+
+    def facts(mfu, divisor):
+        return Facts({"mfu_printed": Fact("mfu_printed", mfu, "%", "computed", "t"),
+                      "mfu_divisor": Fact("mfu_divisor", divisor, "TFLOPS", "computed" if divisor else "unknown", "t")})
+    [stock] = mfu_notes(facts(9.7, 315.2), facts(22.4, None))  # nanoGPT's, and one without its config
+    assert "over an A100's 312 TFLOPS on any device: it compares speed" in stock
+    [fork] = mfu_notes(facts(31.0, 169.8), facts(30.2, 165.2))  # one fork's peak twice
+    assert "over one peak, about 170 TFLOPS" in fork and "compares speed" in fork
+    [mixed] = mfu_notes(facts(9.7, 315.2), facts(31.0, 169.8))
+    assert "the worse run's an A100's 312 TFLOPS, the better run's about 170 TFLOPS" in mixed
+    assert "only where the peaks are the same" in mixed

@@ -657,6 +657,7 @@ def test_a_rerun_of_a_resumed_run_starts_from_scratch(tmp_path):
     (tmp_path / "train.log").write_text("".join(lines[:first + 1]))
     run = lossdoctor.load(tmp_path / "train.log")
     assert run.lineage() == (0,) and run.resumes_last()
+    assert lossdoctor.compute_facts(run).value("init_from") == "resume"  # the rules' flags start fresh too
     assert extrapolate(run, 600, scenarios=("rerun",)).scenarios[0].flags.startswith("--init_from=scratch")
     assert "init_from" not in extrapolate(lossdoctor.load(FIXTURES / "nanogpt" / "cpu_small"), 450).scenarios[0].flags
 

@@ -246,7 +246,8 @@ def test_where_is_read_through_rank_prefixes_and_autograd_functions() -> None:
 
 def test_llmc_s_own_cuda_error_is_the_failure_it_names(tmp_path: Path) -> None:
     """llm.c's cudaCheck prints `[CUDA ERROR] at file F:L:`, the error on the next line, and
-    exits: out of memory there is LD1702's, with llm.c's -b."""
+    exits: out of memory there is LD1702's (its -b flag where the log shows the micro-batch;
+    this fixture's table does not)."""
     import lossdoctor
     from conftest import FIXTURES
     head = (FIXTURES / "formats" / "llmc_stdout.log").read_text()
@@ -259,4 +260,8 @@ def test_llmc_s_own_cuda_error_is_the_failure_it_names(tmp_path: Path) -> None:
     oom = [f for f in an.diagnoses[0].findings if f.rule.startswith("LD1702")]
     assert oom and oom[0].flags in ("", f"-b {facts.value('batch_size') // 2}" if facts.value("batch_size") else "")
     (tmp_path / "cut.log").write_text(head + "[CUDA ERROR] at file train_gpt2.cu:362:\n")  # the file ends there
-    assert lossdoctor.compute_facts(lossdoctor.load(tmp_path / "cut.log")).value("failure_kind") == "exception"
+    cut = lossdoctor.compute_facts(lossdoctor.load(tmp_path / "cut.log"))
+    assert (cut.value("failure_kind"), cut.value("failure_text")) == ("exception", "CUDA error at train_gpt2.cu:362")
+    (tmp_path / "cublas.log").write_text(head + "[cuBLAS ERROR]: 13 train_gpt2.cu 1031\n")
+    blas = lossdoctor.compute_facts(lossdoctor.load(tmp_path / "cublas.log"))
+    assert blas.value("failure_text") == "cuBLAS error: 13 train_gpt2.cu 1031"

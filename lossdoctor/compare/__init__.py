@@ -152,10 +152,10 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
     notes += overlap_notes(ov, ra, rb, metric) + mfu_notes(fa, fb)
     side = derived(fa, fb)
     if not ok:
-        notes.append(f"not directly comparable: {why}; loss values are not comparable across "
-                     "tokenizers or datasets, so the gap is not attributed")
-        return Comparison(b, a, metric, gap, False, diff, side, ov, (), None, tuple(notes), None, table,
-                          unattributed=f"not directly comparable: {why}")
+        said = (f"not directly comparable: {why}; loss values are not comparable across tokenizers or datasets, "
+                "so the gap is not attributed")
+        return Comparison(b, a, metric, gap, False, diff, side, ov, (), None, (*notes, said), None, table,
+                          unattributed=said)
     if a == b or abs(gap) < 1e-12 and not diff:
         return Comparison(b, a, metric, 0.0, True, diff, side, ov, (), None, tuple(notes), None, table,
                           unattributed=f"no gap: the runs end at the same {metric} and no config key differs")

@@ -4,7 +4,7 @@ printed MFU says, and what their parameter counts say where their shapes are not
 from __future__ import annotations
 
 from ..facts import Facts
-from ..facts.speed import A100_BF16_PEAK
+from ..facts.speed import A100_BF16_PEAK, OTHER_PEAK
 from .attribute import GROUPS
 from .sides import overfit
 
@@ -48,18 +48,25 @@ def mfu_notes(fa: Facts, fb: Facts) -> list[str]:
     ma, mb = fa.value("mfu_printed"), fb.value("mfu_printed")
     if ma is None or mb is None:
         return []
-    peaks = [_divisor(f) for f in (fa, fb)]
-    if peaks == [None, None]:
-        return [f"the printed MFU ({ma:.2f}% vs {mb:.2f}%) is nanoGPT's FLOP rate over an A100's "
-                "312 TFLOPS on any device: it compares speed, and says nothing about the loss"]
-    said = [f"about {p:.0f} TFLOPS" if p else "an A100's 312 TFLOPS (nanoGPT's)" for p in peaks]
-    return [f"the printed MFU ({ma:.2f}% vs {mb:.2f}%) divides the FLOP rate by other peaks (the worse run's "
-            f"{said[0]}, the better run's {said[1]}: a fork's estimate_mfu): it does not compare their speeds, "
-            "and says nothing about the loss"]
+    pa, pb = _divisor(fa), _divisor(fb)
+    if pa == pb == A100 or abs(pa / pb - 1) < 1 - OTHER_PEAK:
+        by = "nanoGPT's FLOP rate over an A100's 312 TFLOPS on any device" if pa == A100 else (
+            f"the FLOP rate over one peak, about {pa:.0f} TFLOPS (a fork's estimate_mfu)")
+        return [f"the printed MFU ({ma:.2f}% vs {mb:.2f}%) is {by}: it compares speed, and says nothing about "
+                "the loss"]
+    said = ["an A100's 312 TFLOPS" if p == A100 else f"about {p:.0f} TFLOPS" for p in (pa, pb)]
+    return [f"the printed MFU ({ma:.2f}% vs {mb:.2f}%) divides each run's FLOP rate by its own peak (the worse "
+            f"run's {said[0]}, the better run's {said[1]}: a fork's estimate_mfu may divide by another than "
+            "nanoGPT's A100): it compares their speeds only where the peaks are the same, and says nothing about "
+            "the loss"]
 
 
-def _divisor(f: Facts) -> float | None:
-    """The peak a run's printed MFU divides by where it is not an A100's (a fork's), in
-    TFLOPS; None where it is, or is not known (LD1401's threshold)."""
+A100 = A100_BF16_PEAK / 1e12  # TFLOPS, nanoGPT's divisor
+
+
+def _divisor(f: Facts) -> float:
+    """The peak a run's printed MFU divides by, in TFLOPS: A100 where it is nanoGPT's (within
+    OTHER_PEAK of it, or not computable: a log without its config is taken as nanoGPT's
+    code, as LD1401 takes it), another where a fork divides by a smaller one."""
     d = f.value("mfu_divisor")
-    return d if d and d < 0.85 * A100_BF16_PEAK / 1e12 else None
+    return d if d and d < OTHER_PEAK * A100 else A100

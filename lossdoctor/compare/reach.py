@@ -126,9 +126,9 @@ def _instead(r: Reachable, fa: Facts, fb: Facts, flags: list[str], steps: int) -
     """`r`, with the better run's settings as what to do instead where they reached the
     target in less compute than the longer rerun (strictly: at the same cost the rerun is
     the simpler advice): its flops per step times the `steps` it ran against the worse
-    run's times `r.steps` (or, with either unknown, steps alone where the two runs' steps
-    cost the same: no model or batch key differs)."""
-    per_a, per_b = fa.value("flops_per_iter"), fb.value("flops_per_iter")
+    run's times `r.steps` (every process's: _step_flops; or, with either unknown, steps
+    alone where the two runs' steps cost the same: no model or batch key differs)."""
+    per_a, per_b = _step_flops(fa), _step_flops(fb)
     if per_a and per_b:
         cheaper = per_b * steps < per_a * r.steps
     else:

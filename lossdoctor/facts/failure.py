@@ -168,14 +168,13 @@ def has_checkpoint(ctx: Context) -> Fact:
         return Fact(name, True, unit, "read", f"checkpoint {run.checkpoint.path}")
     if run.format not in PRINTS_SAVES:
         return unknown(name, unit, src, f"{run.format} does not print its checkpoint saves")
+    if run.shows_no_save():  # from what the log does not print: a log's tail or a silent fork reads the same
+        return Fact(name, False, unit, "inferred", src, "inferred: no checkpoint save printed")
     saves = run.last_process_saves()
     if saves:
         last = f"last save at step {saves[-1]:,}" if saves[-1] is not None else None
         return Fact(name, True, unit, "read", src, last)
-    if run.segments and run.segments[-1].init_from == "resume":
-        return Fact(name, True, unit, "read", src, "no save printed; the checkpoint it resumed from")
-    assert run.shows_no_save()  # from what the log does not print (Run.shows_no_save)
-    return Fact(name, False, unit, "inferred", src, "inferred: no checkpoint save printed")
+    return Fact(name, True, unit, "read", src, "no save printed; the checkpoint it resumed from")
 
 
 def checkpoint_step(ctx: Context) -> Fact:

@@ -79,6 +79,9 @@ def init_from(ctx: Context) -> Fact:
     'gpt2*'); else its own log line for it, or 'scratch' for a trainer that always starts
     from scratch (model_from says how the model was first made)."""
     fact = config_fact(ctx, "init_from", "init_from", "")
+    if ctx.run.resumes_last() and fact.value != "resume":  # a process the lineage does not hold yet
+        return Fact("init_from", "resume", "", "read", "log: the file's last process",
+                    "it resumed and has logged no step yet: its command resumes")
     return fact if fact.known else _init_from_log(ctx, "init_from", first=False) or fact
 
 

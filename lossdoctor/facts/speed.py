@@ -283,7 +283,7 @@ def mfu_divisor(ctx: Context) -> Fact:
     if not printed.known or printed.value < MIN_MFU_FOR_FLOPS:
         return missing(name, unit, src, printed) if not printed.known else unknown(
             name, unit, src, f"the printed mfu, {printed.value:.2f}%, is too coarse to divide by")
-    if not achieved.known or achieved.status == "inferred":  # read off the printed MFU: 312 by construction
+    if not achieved.known or achieved.source.startswith("log: printed mfu"):  # read off it: 312 by construction
         return missing(name, unit, src, achieved) if not achieved.known else unknown(
             name, unit, src, "achieved_tflops is itself read off the printed MFU")
     value = achieved.value / (printed.value / 100)
@@ -293,6 +293,9 @@ def mfu_divisor(ctx: Context) -> Fact:
 
 
 MIN_MFU_FOR_FLOPS = 0.5  # %: below, the 2-decimal printed MFU is too coarse (>1% rounding)
+# an MFU divisor below this fraction of the A100's is another peak's (a fork's estimate_mfu),
+# as LD1401's other_peak param has it
+OTHER_PEAK = 0.85
 
 
 def flops_per_iter(ctx: Context) -> Fact:

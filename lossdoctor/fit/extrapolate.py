@@ -147,7 +147,8 @@ class Extrapolator:
 
     def _extrapolate(self, to: int, scenarios: tuple[str, ...], custom: CustomSchedule | np.ndarray | None
                      ) -> Extrapolation:
-        joining = reference.runs() if self.reference and self.calibrate and not reference.mismatch(self.run) else ()
+        joining = (reference.runs() if self.reference and self.calibrate and not reference.mismatch(self.run)
+                   else ())  # where they may join: one of them given too is refused for any target
         if why := limits.unmodelled(self.run) or limits.not_joinable(self.run, self.calibrate, joining):
             raise CannotExtrapolate(why)
         cur = self._once(("curves",), lambda: points.curves(self.run))

@@ -300,14 +300,14 @@ def scan_events(lines: Iterable[tuple[int, str]], found: Found) -> None:
     for n, raw in lines:
         text = L.PREFIX.sub("", raw).strip()
         if cuda is not None:  # the error's text is on the line after `at file ...:`
-            line, where, said = cuda
-            found.events.append(Event("traceback", line, f"CUDA error at {where}: {said or text}"[:300], None, 0,
-                                      (where,) if where else ()))
+            line, what, said = cuda
+            found.events.append(_cuda_event(line, what, said or text))
             cuda = None
             if not said:
                 continue
         if m := CUDA_ERROR.match(text):
-            cuda = (n, m.group(2) or "", m.group(3).strip())
+            where = f" at {m.group(2)}" if m.group(2) else ""
+            cuda = (n, f"{m.group(1)} error{where}", m.group(3).strip())
             continue
         if L.TRACEBACK.search(text):
             pending, frames = True, []
@@ -324,9 +324,12 @@ def scan_events(lines: Iterable[tuple[int, str]], found: Found) -> None:
         if kind == "traceback":
             pending = False
     if cuda is not None:  # the file ends at the error's first line
-        line, where, said = cuda
-        found.events.append(Event("traceback", line, f"CUDA error at {where}: {said}"[:300], None, 0,
-                                  (where,) if where else ()))
+        found.events.append(_cuda_event(*cuda))
+
+
+def _cuda_event(line: int, what: str, said: str) -> Event:
+    """llm.c's CUDA or cuBLAS error as the run's failure: 'CUDA error at F:L: out of memory'."""
+    return Event("traceback", line, (f"{what}: {said}" if said else what)[:300], None, 0)
 
 
 def _event_kind(text: str, pending: bool) -> EventKind | None:

@@ -113,7 +113,7 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
         parts += _attribution(c, verbose)
     elif c.comparable and c.gap == 0 and not c.diff:
         parts.append(Text("No gap and no differing config: nothing to attribute."))
-    elif c.unattributed is not None:
+    elif c.unattributed is not None and c.unattributed not in c.notes:  # (a note says it already)
         parts.append(Text(f"The gap is not attributed: {c.unattributed}."))
     if c.to_reach is not None and verbose:  # else the verdict says it
         parts.append(Text(_reach(c.to_reach, c), style="bold"))

@@ -117,8 +117,10 @@ def _causes(c: Comparison) -> list[str]:
     if causes:
         return _table(["cause", f"share ({c.unit})", "80% interval"],
                       [[a.cause, f"{a.delta_val:+.4f}", interval_text(a)] for a in causes])
-    if c.unattributed is not None:
+    if c.unattributed is not None and c.unattributed not in c.notes:  # (a note says it already)
         return [f"The gap is not attributed: {c.unattributed}.", ""]
+    if c.unattributed is not None:
+        return []
     return ["No gap and no differing config: nothing to attribute.", ""]
 
 

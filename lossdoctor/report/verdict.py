@@ -250,8 +250,9 @@ def cost_text(r: Unreachable) -> str:
     if c is None:
         return ""
     ratio = f"{c.ratio:,.0f}x" if c.ratio >= 10 else f"{c.ratio:.2g}x"
-    when = (f": about {_duration(c.hours)} for {c.steps:,} steps at the worse run's FLOP rate"
-            if c.hours and c.steps else "")
+    took = _duration(c.hours) if c.hours else ""
+    when = (f": {'about ' if took[0].isdigit() else ''}{took} for {c.steps:,} steps at the worse run's FLOP rate"
+            if took and c.steps else "")
     about = "about " if c.approximate else ""
     how = " (a FLOP count read off a printed MFU, an average)" if c.approximate else ""
     return f". Each of its steps costs {about}{ratio} the worse run's FLOPs{how}{when}"
@@ -272,9 +273,9 @@ def unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
     `inline`: with the flags in the sentence (else they go on a line of their own)."""
     flags = f" ({r.flags})" if inline and r.flags else ""
     if r.flags and r.same_config:  # the better run is the evidence, whether or not the curve is predicted
-        curve = "cannot be extrapolated" if r.cannot_tell else "stops short of it"
+        curve = "cannot be extrapolated" if r.cannot_tell else "extrapolated, stops short of it"
         return (f"train as long as the better run, on its schedule{flags}: its config is otherwise the same, and "
-                f"it reached {aim(r)}. The worse run's own curve, extrapolated, {curve} ({r.why}): the "
+                f"it reached {aim(r)}. The worse run's own curve {curve} ({r.why}): the "
                 "better run is the evidence that this length reaches it")
     if r.cannot_tell:  # no prediction on the way: not "not enough"
         what = "length" if _length_only(r.flags) else "config where it differs"
@@ -282,8 +283,9 @@ def unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
                 + (f"; the better run's {what} reached it{flags}" if r.flags else ""))
     if r.flags:
         enough = "is not shown to be enough" if r.may_reach else "is not enough"
-        return (f"to reach {aim(r)}, train with its config where it differs{flags}; training longer {enough} "
-                f"({r.why})" + cost_text(r))
+        what = ("as long as the better run ran, on its schedule" if _length_only(r.flags)
+                else "with its config where it differs")
+        return (f"to reach {aim(r)}, train {what}{flags}; training longer {enough} ({r.why})" + cost_text(r))
     hidden = any(UNKNOWN_ORIGIN in (d.origin_other, d.origin_reference) for d in c.diff)
     enough = "is not shown to be enough" if r.may_reach else "is not enough"
     return (f"training longer {enough} to reach {aim(r)} ({r.why}); "
