@@ -273,9 +273,9 @@ def unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
     `inline`: with the flags in the sentence (else they go on a line of their own)."""
     flags = f" ({r.flags})" if inline and r.flags else ""
     if r.flags and r.same_config:  # the better run is the evidence, whether or not the curve is predicted
-        curve = "cannot be extrapolated" if r.cannot_tell else "extrapolated, stops short of it"
+        curve = " cannot be extrapolated" if r.cannot_tell else ", extrapolated, stops short of it"
         return (f"train as long as the better run, on its schedule{flags}: its config is otherwise the same, and "
-                f"it reached {aim(r)}. The worse run's own curve {curve} ({r.why}): the "
+                f"it reached {aim(r)}. The worse run's own curve{curve} ({r.why}): the "
                 "better run is the evidence that this length reaches it")
     if r.cannot_tell:  # no prediction on the way: not "not enough"
         what = "length" if _length_only(r.flags) else "config where it differs"
