@@ -102,6 +102,8 @@ def test_flags_in_each_trainers_syntax() -> None:
         "-l 6e-05", "(llmc has no flag for nanoGPT's grad_clip)")
     assert translate("--max_iters=900 --lr_decay_iters=900", "build-nanogpt") == (
         "", "(edit train_gpt2.py: max_steps = 900)")
+    assert translate("--min_lr=6e-06", "build-nanogpt") == (  # its `min_lr = max_lr * 0.1`
+        "", "(edit train_gpt2.py: min_lr = 6e-06)")
     assert translate("--max_iters=900", "") == (
         "", "(the log does not say which trainer ran it; in nanoGPT: --max_iters=900)")
 

@@ -46,6 +46,7 @@ FLAGS: dict[str, dict[str, str]] = {
 CONSTANTS: dict[str, tuple[str, dict[str, str]]] = {
     "build-nanogpt": ("train_gpt2.py", {"max_iters": "max_steps", "lr_decay_iters": "max_steps",
                                         "warmup_iters": "warmup_steps", "learning_rate": "max_lr",
+                                        "min_lr": "min_lr",  # `min_lr = max_lr * 0.1` in its script
                                         "batch_size": "B", "block_size": "T"}),
     "modded-nanogpt": ("its Hyperparameters", {"max_iters": "num_iterations", "lr_decay_iters": IMPLIED,
                                                "eval_interval": "val_loss_every"}),
