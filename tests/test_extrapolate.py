@@ -611,6 +611,11 @@ def test_a_curve_the_law_misses_by_far_is_declined_and_a_noiseless_one_is_not():
     wavy = "\n".join(wave(line) for line in make_log().splitlines()) + "\n"
     with pytest.raises(CannotExtrapolate, match="misses this run's own points by"):
         extrapolate(parse_text(wavy), 4000)
+    # a key the header leaves at train.py's default is what ran: not named as a doubt
+    quiet = "".join(x for x in wavy.splitlines(keepends=True) if not x.startswith("Overriding: decay_lr"))
+    with pytest.raises(CannotExtrapolate, match="misses this run's own points by") as e:
+        extrapolate(parse_text(quiet), 4000)
+    assert "decay_lr" not in str(e.value) and "may not be what ran" not in str(e.value)
     smooth = make_log(noise=0.0)  # losses rounded to 4 decimals: tiny sigma, small misses in nats
     assert extrapolate(parse_text(smooth), 4000).scenarios[0].val is not None
 

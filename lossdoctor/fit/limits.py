@@ -144,6 +144,8 @@ def misfit(stream: Stream, own: Design, assumed: Sequence[str]) -> None:
     describe this curve, inside the run or past it. `assumed`: the schedule keys the log
     does not show, the likeliest reason."""
     _, scale, rms = _miss(stream, own)
+    # train.py's default where the log shows its config is what ran: only assumed or inferred keys are in doubt
+    assumed = [a for a in assumed if " (default " not in a]
     if scale > MISFIT and rms > MISFIT_NATS:
         why = (f"; the log does not show {', '.join(assumed)}, and the values used for them may not be what "
                "ran" if assumed else "") + ("; a run far past its data's epochs, or one whose dropout-on "
