@@ -162,7 +162,7 @@ class Extrapolator:
         peak = obs.schedule.peak(max(to, last) + 1)
         use_reference = self.reference and to > last  # inside the observed range there is nothing to add
         fits = self._once(("fits", peak, use_reference), lambda: self._fit(obs, peak, use_reference))
-        limits.misfit(fits.train, fits.own.designs["train"], obs.schedule.assumed)
+        limits.misfit(fits.train, fits.own.designs["train"], obs.schedule.doubted)
         limits.before_fit(to, obs.points.start)
         named = scenarios_mod.named(scenarios, custom, to, last)
         x = self._interval(to, obs, fits, [self._predict(n, sched, fits, obs, to) for n, sched in named], peak)

@@ -92,7 +92,7 @@ def not_joinable(run: Run, others: Sequence[Run], references: Sequence[Run] = ()
     for i, o in enumerate(others):
         if why := unmodelled(o) or unknown_schedule(o) or constant_resume(o):
             return f"{o.source}, given to fit jointly: {why}"
-        if any(o.same_losses(r) or o.part_of(r) for r in references):
+        if any(o.part_of(r) for r in references):  # (part_of holds for the run itself too)
             return (f"{o.source}, given to fit jointly, is one of the reference runs, or a part of one: they join "
                     "the fit already, and its points would count twice and narrow the interval (--no-reference "
                     "fits without them)")
@@ -138,19 +138,17 @@ def _miss(stream: Stream, own: Design) -> tuple[np.ndarray, float, float]:
     return r, float(np.sqrt(np.mean((r / own.sigma) ** 2))), float(np.sqrt(np.mean(r ** 2)))
 
 
-def misfit(stream: Stream, own: Design, assumed: Sequence[str]) -> None:
+def misfit(stream: Stream, own: Design, doubted: Sequence[str]) -> None:
     """Raise CannotExtrapolate where the train `stream`'s fit misses the run's `own` train
     points by more than MISFIT (rms, in sigma) and MISFIT_NATS (rms): the law does not
-    describe this curve, inside the run or past it. `assumed`: the schedule keys the log
-    does not show, the likeliest reason."""
+    describe this curve, inside the run or past it. `doubted`: the schedule keys the log
+    does not show and that may not be what ran (Schedule.doubted), the likeliest reason."""
     _, scale, rms = _miss(stream, own)
-    # train.py's default where the log shows its config is what ran: only assumed or inferred keys are in doubt
-    assumed = [a for a in assumed if " (default " not in a]
     if scale > MISFIT and rms > MISFIT_NATS:
-        why = (f"; the log does not show {', '.join(assumed)}, and the values used for them may not be what "
-               "ran" if assumed else "") + ("; a run far past its data's epochs, or one whose dropout-on "
+        why = (f"; the log does not show {', '.join(doubted)}, and the values used for them may not be what "
+               "ran" if doubted else "") + ("; a run far past its data's epochs, or one whose dropout-on "
                                                    f"iteration losses sit far above its eval-mode train losses, "
-                                                   f"can do this{' too' if assumed else ''}")
+                                                   f"can do this{' too' if doubted else ''}")
         raise CannotExtrapolate(f"the fitted law misses this run's own points by {scale:.0f} sigma ({rms:.3f} "
                                 f"nats) rms, where the runs it is measured on stay under 10 sigma{why}")
 

@@ -50,6 +50,9 @@ class Schedule(NamedTuple):
     # a constant-LR run's (decay_lr=False) schedule keys as train.py would take them once
     # decay_lr is turned on: its config's, else train.py's defaults; None for a decaying run
     dormant: GetLr | None = None
+    # of `assumed`, those that may not be what ran: taken unseen or inferred from a config
+    # file (train.py's default where the log shows its config is what ran)
+    doubted: tuple[str, ...] = ()
 
     @property
     def base(self) -> GetLr:
@@ -83,7 +86,7 @@ class Schedule(NamedTuple):
 
 def read(run: Run, last: int) -> Schedule:
     """The schedule of `run`, whose last observed step is `last`."""
-    params, assumed = _params(run)
+    params, assumed, doubted = _params(run)
     known = lr_schedule(run)
     if known is not None and not np.isnan(known).any():
         m = min(len(known), last + 1)
@@ -95,7 +98,7 @@ def read(run: Run, last: int) -> Schedule:
     origin = GetLr.of(first) if first is not None and first["decay_lr"] else None  # a decaying first schedule
     if origin is not None and all(getattr(origin, k) == getattr(params, k) for k in LR_SETTINGS):
         origin = None
-    return Schedule(params, assumed, warm, lr, origin, _dormant(run, params))
+    return Schedule(params, assumed, warm, lr, origin, _dormant(run, params), doubted)
 
 
 def _dormant(run: Run, params: GetLr) -> GetLr | None:
@@ -125,9 +128,11 @@ def lineage_config(run: Run, sched: Schedule) -> Config:
                                                                 if k in first.values}})
 
 
-def _params(run: Run) -> tuple[GetLr, tuple[str, ...]]:
-    """get_lr's arguments, and the ones the log does not show: taken from nanoGPT's
-    defaults, or inferred from a config file (readers/infer.py), each said with its value."""
+def _params(run: Run) -> tuple[GetLr, tuple[str, ...], tuple[str, ...]]:
+    """get_lr's arguments; the ones the log does not show: taken from nanoGPT's defaults, or
+    inferred from a config file (readers/infer.py), each said with its value; and of those,
+    the ones that may not be what ran (all but train.py's defaults in a log that shows its
+    config)."""
     from ..config import DEFAULT, INFERRED
     from ..nanogpt import NANOGPT_DEFAULTS
     keys = ("learning_rate", "warmup_iters", "lr_decay_iters", "min_lr", "decay_lr")
@@ -135,9 +140,9 @@ def _params(run: Run) -> tuple[GetLr, tuple[str, ...]]:
     label = {k: word.get(run.config.values[k].origin, "") if k in run.config.values else "" for k in keys}
     params = schedule_params(run.config)
     if params is not None:
-        unshown = [f"{k} ({label[k]} {params[k]})" for k in keys if label[k]
-                   and (params["decay_lr"] or k in ("learning_rate", "decay_lr"))]
-        return GetLr.of(params), tuple(unshown)
+        said = [k for k in keys if label[k] and (params["decay_lr"] or k in ("learning_rate", "decay_lr"))]
+        unshown = tuple(f"{k} ({label[k]} {params[k]})" for k in said)
+        return GetLr.of(params), unshown, tuple(u for k, u in zip(said, unshown, strict=True) if label[k] != "default")
     out, assumed = {}, []
     for key in keys:
         v = run.config.trusted(key)
@@ -149,4 +154,4 @@ def _params(run: Run) -> tuple[GetLr, tuple[str, ...]]:
         out[key] = v
     if not out["decay_lr"]:
         out.update(warmup_iters=0, lr_decay_iters=0, min_lr=out["learning_rate"])
-    return GetLr.of(out), tuple(assumed)
+    return GetLr.of(out), tuple(assumed), tuple(assumed)
