@@ -15,6 +15,7 @@ from rich.text import Text
 
 from ..analysis import Analysis
 from ..compare import LEVEL, UNKNOWN_ORIGIN, Comparison, Reachable, ToReach, Unreachable
+from ..compare.reach import LENGTH_KEYS
 from ..compare.records import RecordStats
 from ..diagnose import Diagnosis, Finding
 from ..facts import Facts
@@ -250,9 +251,8 @@ def cost_text(r: Unreachable) -> str:
     if c is None:
         return ""
     ratio = f"{c.ratio:,.0f}x" if c.ratio >= 10 else f"{c.ratio:.2g}x"
-    took = _duration(c.hours) if c.hours else ""
-    when = (f": {'about ' if took[0].isdigit() else ''}{took} for {c.steps:,} steps at the worse run's FLOP rate"
-            if took and c.steps else "")
+    when = (f": {'about ' if c.hours >= 1 / 60 else ''}{_duration(c.hours)} for {c.steps:,} steps at the worse "
+            "run's FLOP rate" if c.hours and c.steps else "")
     about = "about " if c.approximate else ""
     how = " (a FLOP count read off a printed MFU, an average)" if c.approximate else ""
     return f". Each of its steps costs {about}{ratio} the worse run's FLOPs{how}{when}"
@@ -264,7 +264,7 @@ def _duration(hours: float) -> str:
 
 def _length_only(flags: str | None) -> bool:
     """Whether the flags copy nothing but the better run's length (and a fresh start)."""
-    return bool(flags) and all(f.startswith(("--max_iters=", "--lr_decay_iters=")) or f == "--init_from=scratch"
+    return bool(flags) and all(f.split("=", 1)[0][2:] in LENGTH_KEYS or f == "--init_from=scratch"
                                for f in (flags or "").split())
 
 
