@@ -51,7 +51,7 @@ from typing import Any
 from ..errors import LossdoctorError
 from .expr import EvalError, Expr, compile_expr, evaluate, number_names
 from .limits import Unreadable, constant_problem, read_yaml, shorten
-from .sections import SCENARIOS, Case, Effect, Verify, compiled, parse_cases, parse_effect, parse_verify
+from .sections import Case, Effect, Verify, compiled, parse_cases, parse_effect, parse_verify
 from .template import NUMBER_SPECS, Flags, Template, TemplateError, compile_flags, compile_template
 
 CATEGORIES = ("train_longer", "lr_too_high", "lr_too_low", "lr_schedule", "divergence", "overfitting",
@@ -274,7 +274,7 @@ def parse_rule(raw: dict[str, Any], path: str, fact_names: Collection[str]) -> R
     flags = compiled(compile_flags, rec["flags"], known, err, "recommendation.flags") if rec.get("flags") else None
     advice = compiled(compile_template, rec["text"], known, err, "recommendation.text") if rec.get("text") else None
 
-    effect = parse_effect(v["expected_effect"], known, err)
+    effect = parse_effect(v["expected_effect"], known, err, {n for n, _ in lets})
     verify = parse_verify(v["verify"], known, err)
     refs = v["references"]
     if not all(isinstance(r, str) for r in refs):
@@ -286,7 +286,7 @@ def parse_rule(raw: dict[str, Any], path: str, fact_names: Collection[str]) -> R
     _text_params(params, exprs, templates, err)
     for f, where in ((flags, "recommendation.flags"), (verify.flags, "verify.flags")):
         _constant_flags(params, f, err, where)
-    _constant_effect(params, effect, {n for n, _ in lets}, err)
+    _constant_effect(params, effect, err)
     return Rule(v["id"], v["title"], v["category"], v["severity"], MappingProxyType(dict(params)),
                 tuple(lets), when, message, flags, advice, effect, verify, v["why"].strip(),
                 tuple(refs), cases, path, _codes(v["explains"], v["id"], err, "explains"),
@@ -320,19 +320,15 @@ def _constant_flags(params: Mapping[str, Any], flags: Flags | None, err: ErrFn, 
                 raise err(where, f"{shorten(str(e))}: its value is the rule's params alone") from None
 
 
-def _constant_effect(params: Mapping[str, Any], effect: Effect, lets: Collection[str], err: ErrFn) -> None:
+def _constant_effect(params: Mapping[str, Any], effect: Effect, err: ErrFn) -> None:
     """What of the expected effect is known at load: a value or target step of constants
-    and params alone must give a finite number, and a scenario that is not rerun, resume
-    or constant must be a let's name (a param is one value for every run)."""
+    and params alone must give a finite number."""
     for x, where in ((effect.value, "value"), (effect.to, "to")):
         if x is not None and x.names <= params.keys():
             try:
                 evaluate(x, params)
             except EvalError as e:
                 raise err(f"expected_effect.{where}", str(e)) from None
-    if effect.scenario is not None and effect.scenario not in SCENARIOS and effect.scenario not in lets:
-        raise err("expected_effect.scenario", f"{shorten(repr(effect.scenario))} is not one of "
-                  f"{', '.join(SCENARIOS)} nor a let's name")
 
 
 def _codes(raw: list[Any], rid: str, err: ErrFn, fld: str) -> tuple[str, ...]:

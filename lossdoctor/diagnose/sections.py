@@ -65,9 +65,11 @@ def _number(text: str, known: Collection[str]) -> Expr:
     return compile_expr(text, known, number=True)
 
 
-def parse_effect(raw: dict[str, Any], known: Collection[str], err: ErrFn) -> Effect:
+def parse_effect(raw: dict[str, Any], known: Collection[str], err: ErrFn, lets: Collection[str] = ()) -> Effect:
     """`expected_effect`: the fields its kind takes, each checked; a value or target step
-    must evaluate to a finite number, so that the engine can use it as one."""
+    must evaluate to a finite number, so that the engine can use it as one; a scenario is
+    rerun, resume or constant, or the name of one of `lets` that gives one (a param is one
+    value for every run)."""
     kind = raw.get("kind")
     if kind not in EFFECT_KINDS:
         raise err("expected_effect.kind", f"{shorten(repr(kind))} is not one of {', '.join(EFFECT_KINDS)}")
@@ -80,9 +82,9 @@ def parse_effect(raw: dict[str, Any], known: Collection[str], err: ErrFn) -> Eff
         raise err(f"expected_effect.{extra[0]}", f"not a field of kind {kind} ({', '.join(sorted(allowed))})")
     if kind == "extrapolation":
         scenario = raw.get("scenario", "rerun")  # a scenario, or the name of a let that gives one
-        if not isinstance(scenario, str) or (scenario not in SCENARIOS and scenario not in known):
+        if not isinstance(scenario, str) or (scenario not in SCENARIOS and scenario not in lets):
             raise err("expected_effect.scenario",
-                      f"{shorten(repr(scenario))} is not one of {', '.join(SCENARIOS)} nor a name that gives one")
+                      f"{shorten(repr(scenario))} is not one of {', '.join(SCENARIOS)} nor a let's name")
         if "to" not in raw:
             raise err("expected_effect.to", "missing")
         return Effect(kind, "extrapolation of this run's curve (lossdoctor extrapolate)",
