@@ -14,6 +14,8 @@ class Dialect(str, Enum):
     NANOGPT_CKPT = "nanogpt-ckpt"  # a ckpt.pt alone
     NANOGPT_WITH_CKPT = "nanogpt+ckpt"  # a log merged with its ckpt.pt
     NANOCHAT = "nanochat"  # nanochat's base_train / mid_train / chat_sft output
+    # base_train / mid_train before mid-January 2026: `--key=value` of its globals (underscores)
+    NANOCHAT_2025 = "nanochat-2025"
     # nanochat's chat_sft.py of October 2025: one step's loss, val in nats, configurator flags
     NANOCHAT_SFT = "nanochat-sft"
     NANOCHAT_CKPT = "nanochat-ckpt"  # nanochat's meta_NNNNNN.json (with model_NNNNNN.pt)
@@ -72,6 +74,7 @@ class Dialect(str, Enum):
 
 _TRAINER = {"nanogpt": "nanogpt", "nanogpt-md": "nanogpt", "nanogpt-ckpt": "nanogpt", "nanogpt+ckpt": "nanogpt",
             "nanochat": "nanochat", "nanochat-ckpt": "nanochat", "nanochat-sft": "nanochat-sft",
+            "nanochat-2025": "nanochat-2025",
             "modded-nanogpt": "modded-nanogpt",
             "llmc": "llmc", "llmc-main": "llmc", "build-nanogpt": "build-nanogpt",
             "build-nanogpt-log": "build-nanogpt", "hf-trainer": "hf"}

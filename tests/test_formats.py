@@ -238,6 +238,30 @@ def test_the_2025_chat_sft_script_gets_its_configurator_flags():
     assert flags == "" and note is not None and "cannot resume" in note
 
 
+def test_nanochat_before_its_dashed_flags_gets_its_own_names() -> None:
+    """base_train.py took `--key=value` of its globals until January 2026 (the configurator,
+    then argparse with the same names): a log in that grammar gets underscores, and its
+    warmup, a fraction of the run there, no `--warmup-steps`."""
+    from lossdoctor.diagnose.dialects import translate
+    a = lossdoctor.analyze([os.path.join(FORMATS, "nanochat_base_train_2025.log")])
+    flags = " ".join(f.flags or "" for f in a.diagnoses[0].findings)
+    assert "--eval_every=" in flags and "--eval-every" not in flags
+    assert translate("--batch_size=4", "nanochat-2025") == ("--device_batch_size=4", None)
+    flags, note = translate("--warmup_iters=100", "nanochat-2025")
+    assert flags == "" and note is not None and "--warmup_ratio" in note
+    flags, note = translate("--warmup_iters=100", "nanochat")
+    assert flags == "--warmup-steps=100" and note is not None and "--warmup-ratio" in note
+
+
+def test_a_nanochat_log_with_epochs_on_its_step_lines_keeps_the_dashed_flags(tmp_path: Any) -> None:
+    text = Path(FORMATS, "nanochat_base_train_2025.log").read_text()
+    today = "\n".join(line.replace(" | total time", " | epoch: 1 | total time") for line in text.splitlines()
+                      if not line.startswith("Overriding:"))
+    (tmp_path / "base.log").write_text(today + "\n")
+    run = lossdoctor.load(str(tmp_path / "base.log"))
+    assert str(run.format) == "nanochat"
+
+
 def test_a_runs_table_names_each_run_once_and_its_own_columns_are_no_setting(tmp_path: Any) -> None:
     table = tmp_path / "runs.csv"
     table.write_text('"Name","State","Created","seed","dropout","max_iters","val/loss"\n'

@@ -6,6 +6,7 @@ trainer has a flag of the same meaning:
 
     nanochat (scripts/base_train.py)   --device-batch-size=N, --num-iterations=N, ...
     nanochat-sft (chat_sft.py, 2025)   --device_batch_size=N, --eval_every=N, ... (its configurator)
+    nanochat-2025 (base_train.py, 2025) --device_batch_size=N, --num_iterations=N, ... (the same)
     llm.c (train_gpt2cu)               -b N, -t N, -l LR, -x N, ...
     Hugging Face Trainer               --per_device_train_batch_size N, --max_steps N, ...
 
@@ -32,6 +33,11 @@ FLAGS: dict[str, dict[str, str]] = {
     "nanochat-sft": {"batch_size": "--device_batch_size={}", "max_iters": "--num_iterations={}",
                      "lr_decay_iters": IMPLIED, "eval_interval": "--eval_every={}", "weight_decay": "--weight_decay={}",
                      "gradient_accumulation_steps": IMPLIED},
+    # base_train.py / mid_train.py to mid-January 2026: `--key=value` of its globals; warmup as a
+    # fraction of the run (--warmup_ratio), not in steps: NOTES
+    "nanochat-2025": {"batch_size": "--device_batch_size={}", "block_size": "--max_seq_len={}",
+                      "max_iters": "--num_iterations={}", "lr_decay_iters": IMPLIED, "eval_interval": "--eval_every={}",
+                      "weight_decay": "--weight_decay={}", "gradient_accumulation_steps": IMPLIED},
     "llmc": {"batch_size": "-b {}", "block_size": "-t {}", "learning_rate": "-l {}", "max_iters": "-x {}",
              "lr_decay_iters": IMPLIED, "weight_decay": "-c {}", "warmup_iters": "-u {}", "eval_interval": "-v {}",
              "gradient_accumulation_steps": IMPLIED, "init_from": "-y {}"},
@@ -57,6 +63,8 @@ VALUES = {("llmc", "init_from", "resume"): "1", ("llmc", "init_from", "scratch")
           ("hf", "always_save_checkpoint", "True"): "False"}
 # (trainer, nanoGPT key): what its flags for the key need besides, said beside them
 CAVEATS: dict[tuple[str, str], str] = {
+    ("nanochat", "warmup_iters"): "--warmup-steps is base_train's from March 2026; before it, --warmup-ratio "
+                                  "(the warmup as a fraction of the run)",
     ("hf", "always_save_checkpoint"): "--load_best_model_at_end needs --eval_strategy and --save_strategy "
                                       "the same (and --save_steps a multiple of --eval_steps)",
     ("hf", "eval_interval"): "--eval_steps takes effect with --eval_strategy steps (the Trainer's default is no)",
@@ -66,6 +74,11 @@ NOTES: dict[tuple[str, str], str] = {
     ("nanochat", "init_from"): "nanochat resumes with --resume-from-step=N, N the step of a checkpoint it "
                                "saved (at the end, and every --save-every steps where that was set: its default, "
                                "-1, saves only at the end, so a run stopped before it has none)",
+    ("nanochat-2025", "init_from"): "nanochat resumes with --resume_from_step=N (base_train from November 2025), "
+                                    "N the step of a checkpoint it saved (every --save_every steps where that was "
+                                    "set; by default only at the end)",
+    ("nanochat-2025", "warmup_iters"): "this base_train sets its warmup as a fraction of the run: "
+                                       "--warmup_ratio=W/N for W warmup steps of N",
     ("nanochat-sft", "init_from"): "this chat_sft.py cannot resume (it saves the model at its end, without "
                                    "the optimizer): start it again",
     ("build-nanogpt", "init_from"): "build-nanogpt's train_gpt2.py cannot resume (its checkpoints hold the "

@@ -326,7 +326,7 @@ def own_mfu(ctx: Context) -> bool:
     carries nanoGPT's A100 figure as its `mfu`)."""
     fmt = ctx.run.format
     printed = ctx.config().trusted("peak_flops")
-    nanochat = fmt in (Dialect.NANOCHAT, Dialect.NANOCHAT_SFT)
+    nanochat = fmt in (Dialect.NANOCHAT, Dialect.NANOCHAT_SFT, Dialect.NANOCHAT_2025)
     return fmt == Dialect.LLMC or (nanochat and isinstance(printed, (int, float)) and printed > 0)
 
 

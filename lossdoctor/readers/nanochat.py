@@ -17,6 +17,13 @@ its task metrics as `Step N | mmlu_acc: X, arc_easy_acc: Y`. The
 header gives the GPU, the model's shape, the parameter count, FLOPs per token, total
 tokens and `Total batch size N => gradient accumulation steps: k`; the footer the
 minimum validation bpb, the total training time and the peak memory.
+
+Until mid-January 2026 base_train and mid_train took their settings as `--key=value` of
+their globals, underscores and all (nanochat's configurator, which prints `Overriding:
+key = value` for each; then argparse with the same names), and their step lines had no
+`epoch:` field; today's scripts take dashed names (`--device-batch-size`). A log that shows
+the configurator's lines, or whose step lines have no `epoch:`, is `nanochat-2025` and
+gets findings in its names; the configurator's lines are read as its config.
 """
 
 from __future__ import annotations
@@ -54,7 +61,11 @@ HEADER = {  # header line -> config key (nanoGPT's where the meaning is the same
 }
 DEVICE = re.compile(r"^Autodetected device type: (\w+)")
 VOCAB = re.compile(r"^Vocab size: ([\d,]+)")
-TOTAL_PARAMS = re.compile(r"^total\s+: ([\d,]+)")
+TOTAL_PARAMS = re.compile(r"^(?:total\s+|Number of parameters): ([\d,]+)")  # the table's total, or 2025's line
+OVERRIDE = re.compile(r"^Overriding: (\w+) = (\S+)$")  # the 2025 configurator, one per --key=value
+OVERRIDES = {"depth": "n_layer", "max_seq_len": "block_size", "device_batch_size": "batch_size",
+             "num_iterations": "max_iters", "eval_every": "eval_interval", "weight_decay": "weight_decay",
+             "total_batch_size": "total_batch_size", "resume_from_step": "resume_from_step"}
 GPU = re.compile(r"^GPU: (.+?) \| Peak FLOPS \(BF16\): (\S+)")
 DTYPE = re.compile(r"^COMPUTE_DTYPE: (\w+)")
 FOOTER = {
@@ -91,8 +102,18 @@ def read(sample: Sample) -> Run:
     if any(k == "resume_from_step" for k, _, _ in found.config):
         found.init_from = "resume"
     measures = _measures(found)
-    sft = measures.train == "step"  # chat_sft's first grammar: its script takes configurator flags
-    return make_run(found, sample.path, Dialect.NANOCHAT_SFT if sft else Dialect.NANOCHAT, measures)
+    return make_run(found, sample.path, _dialect(found, measures), measures)
+
+
+def _dialect(found: Found, measures: Measures) -> Dialect:
+    """chat_sft's first grammar; base_train's or mid_train's underscore names (the
+    configurator's lines, or step lines without `epoch:`); else today's dashed names, also
+    where the log shows neither (a run that failed before its first step)."""
+    if measures.train == "step":
+        return Dialect.NANOCHAT_SFT
+    if "configurator" in found.marks or ("step:no-epoch" in found.marks and "step:epoch" not in found.marks):
+        return Dialect.NANOCHAT_2025
+    return Dialect.NANOCHAT
 
 
 def _measures(found: Found) -> Measures:
@@ -135,6 +156,8 @@ def _line(found: Found, n: int, text: str) -> None:
         for name, value in (kv.split(": ") for kv in m.group(2).split(", ")):
             if (v := number(value)) is not None:
                 found.point(name, int(m.group(1)), v, n)
+    elif m := OVERRIDE.match(text):
+        _override(found, n, m.group(1), m.group(2))
     elif m := GPU.match(text):
         found.set("device_name", m.group(1), n)
         peak = number(m.group(2))
@@ -161,6 +184,18 @@ def _step(found: Found, n: int, m: re.Match[str]) -> None:
             found.point("mfu" if name == "bf16_mfu" else name, step, v, n, unit)
     if m.group(2) and not any(k == "max_iters" for k, _, _ in found.config):
         found.set("max_iters", int(m.group(2)), n)
+    found.marks.add("step:epoch" if "epoch" in fields else "step:no-epoch")
+
+
+def _override(found: Found, n: int, key: str, value: str) -> None:
+    """`Overriding: key = value`: the configurator took --key=value; a setting lossdoctor
+    reads is kept under nanoGPT's name (-1 for num_iterations or resume_from_step is "none")."""
+    found.marks.add("configurator")
+    name = OVERRIDES.get(key)
+    v = integer(value) if integer(value) is not None else number(value)
+    if name is None or v is None or (key in ("num_iterations", "resume_from_step") and v < 0):
+        return
+    found.set(name, v, n)
 
 
 def _keyed(found: Found, n: int, text: str) -> None:
