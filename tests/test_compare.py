@@ -1074,6 +1074,23 @@ def test_runs_on_other_data_are_no_evidence(tmp_path):
     (tmp_path / "b.log").write_text(with_vocab("data/other_char"))
     an = _analysis(tmp_path / "a.log", tmp_path / "b.log")
     assert not same_data(an.runs[0], an.runs[1]) and same_data(an.runs[0], an.runs[0])
+    (tmp_path / "c.log").write_text(with_vocab("../../nanoGPT/data/shakespeare_char"))  # run from elsewhere
+    an = _analysis(tmp_path / "a.log", tmp_path / "c.log")
+    assert same_data(an.runs[0], an.runs[1])
+
+
+def test_a_longer_run_on_other_data_says_it_is_not_taken_as_evidence(tmp_path):
+    def with_vocab(run, where):
+        lines = (FIXTURES / "long" / run / "train.log").read_text().splitlines()
+        at = next(i for i, line in enumerate(lines) if line.startswith("step 0:"))
+        return "\n".join(lines[:at] + [f"found vocab_size = 65 (inside {where})"] + lines[at:]) + "\n"
+    (tmp_path / "a.log").write_text(with_vocab("lr2e-3-2000", "../shared/data/shakespeare_char/input.txt"))
+    (tmp_path / "b.log").write_text(with_vocab("lr2e-3-5000", "_data/shakespeare.txt"))
+    notes = _analysis(tmp_path / "a.log", tmp_path / "b.log").comparison.notes
+    assert any("other data (the vocabulary read from" in n and "_data/shakespeare.txt" in n for n in notes)
+    (tmp_path / "b.log").write_text(with_vocab("lr2e-3-5000", "../../shared/data/shakespeare_char/input.txt"))
+    notes = _analysis(tmp_path / "a.log", tmp_path / "b.log").comparison.notes
+    assert not any("other data" in n for n in notes)
 
 
 def test_the_better_runs_settings_say_what_they_cost_where_the_worse_run_trained():

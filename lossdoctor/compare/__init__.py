@@ -41,6 +41,7 @@ from ..facts import Facts
 from ..run import Dialect, Run
 from .attribute import attribute
 from .notes import mfu_notes, size_notes, state_notes
+from .reach import schedule_only
 from .results import (
     DERIVED,
     UNKNOWN_ORIGIN,
@@ -60,6 +61,7 @@ from .results import (
 from .sides import (
     comparable,
     config_diff,
+    data_differs,
     data_unknown,
     derived,
     derived_status,
@@ -172,6 +174,9 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
     notes += size_notes(fa, fb)
     if (blind := data_unknown(ra, rb, fa, fb)) is not None:
         notes.append(blind)
+    elif schedule_only(hide_resumed(diff, ra, rb)) and (differs := data_differs(ra, rb)) is not None:
+        notes.append(f"the logs show other data ({differs}): the better run is not taken as what the worse "
+                     "run's config reaches trained as long")
     fit = extrapolators[a] if extrapolators is not None else _extrapolator(ra)
     at = attribute(ra, rb, fa, fb, hide_resumed(diff, ra, rb), metric, gap, fit)
     return Comparison(b, a, metric, gap, True, diff, side, ov, at.causes, at.unexplained,

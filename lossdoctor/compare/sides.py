@@ -120,9 +120,30 @@ INFERRED_VOCAB_NATS = 1.0
 def same_data(ra: Run, rb: Run) -> bool:
     """Whether nothing the logs show of the runs' data differs: the dataset key and the file
     the vocabulary was read from (nanoGPT's `found vocab_size = N (inside PATH)`)."""
+    return data_differs(ra, rb) is None
+
+
+def data_differs(ra: Run, rb: Run) -> str | None:
+    """What the logs show of the runs' data that differs, or None: the dataset key, or the
+    file the vocabulary was read from. Two paths to one file from other directories
+    (`data/shakespeare_char/meta.pkl`, `../nanoGPT/data/shakespeare_char/meta.pkl`) are
+    the same file: they are compared by the components both show, the file and the
+    folder above it. Files of other names may hold the same text, which no log shows."""
     da, db = ra.config.trusted("dataset"), rb.config.trusted("dataset")
+    if da is not None and db is not None and da != db:
+        return f"dataset {da!r} vs {db!r}"
     va, vb = ra.header.vocab_source, rb.header.vocab_source
-    return not (da is not None and db is not None and da != db) and not (va and vb and va != vb)
+    if va and vb and _tail(va, vb) != _tail(vb, va):
+        return f"the vocabulary read from {va} vs {vb}"
+    return None
+
+
+def _tail(path: str, other: str) -> tuple[str, ...]:
+    """`path`'s last components, as many as both paths have up to two, past any `.` or `..`."""
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    theirs = [p for p in other.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    n = min(2, len(parts), len(theirs))
+    return tuple(parts[len(parts) - n:])
 
 
 def data_unknown(ra: Run, rb: Run, fa: Facts, fb: Facts) -> str | None:
