@@ -1269,3 +1269,22 @@ def test_the_mfu_note_says_whether_the_two_printed_mfus_share_a_divisor():
     [mixed] = mfu_notes(facts(9.7, 315.2), facts(31.0, 169.8))
     assert "the worse run's an A100's 312 TFLOPS, the better run's about 170 TFLOPS" in mixed
     assert "only where the peaks are the same" in mixed
+
+
+def test_three_runs_across_tokenizers_rank_the_ones_that_compare(tmp_path):
+    """Two character-level runs and a GPT-2 BPE run with a lower loss: the pair that
+    compares is ranked and explained, the BPE run left out, saying why."""
+    import re
+    for name, run in (("a.log", "lr2e-3-2000"), ("b.log", "lr2e-3-5000")):
+        (tmp_path / name).write_text((FIXTURES / "long" / run / "train.log").read_text())
+    lines = (FIXTURES / "long" / "lr2e-3-5000" / "train.log").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("step 0:"))
+    lower = [re.sub(r"(train|val) loss (\d+\.\d+)", lambda m: f"{m.group(1)} loss {float(m.group(2)) - 0.8:.4f}", ln)
+             for ln in lines]
+    bpe = lines[:at] + ["defaulting to vocab_size of GPT-2 to 50304 (50257 rounded up for efficiency)"] + lower[at:]
+    (tmp_path / "c.log").write_text("\n".join(bpe) + "\n")
+    c = _analysis(tmp_path / "a.log", tmp_path / "b.log", tmp_path / "c.log").comparison
+    assert c.comparable and c.gap is not None and c.gap > 0
+    assert [r.gap is None for r in c.table] == [False, False, True]
+    assert [r.reference for r in c.table] == [False, True, False]
+    assert any("left out of the ranking" in n and "c.log" in n and "vocab_size" in n for n in c.notes)

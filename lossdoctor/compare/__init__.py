@@ -122,12 +122,13 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
     if len(known) < 2:
         return _no_gap(runs, metric, "fewer than two runs have a final loss to compare")
     left_out = [runs[i].source for i in range(len(runs)) if i not in known]
+    known, apart = _comparable_group(runs, facts, known)
     low = min(known.values())
     # runs that end level: the one that spent fewer tokens (else steps) to get there, else the
     # one lower on the way, is the reference
     ref = min((i for i in known if known[i] - low < LEVEL), key=lambda i: (*_spent(facts[i]), _on_the_way(runs[i]), i))
     worse = max((i for i in known if i != ref), key=known.__getitem__)  # a tie: another run, not ref itself
-    table = tuple(table_row(r, f, v, known[ref], metric, i == ref)
+    table = tuple(table_row(r, f, v, known[ref], metric, i == ref, i in apart)
                   for i, (r, f, v) in enumerate(zip(runs, facts, finals, strict=True))) if len(runs) > 2 else ()
     c = _explain(runs, facts, extrapolators, worse, ref, known[worse] - known[ref], metric, table)
     if c.derived is not None:
@@ -135,8 +136,30 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
     if left_out:
         c = dataclasses.replace(c, notes=c.notes + (f"left out of the gap, with no finite final {metric}: "
                                                     f"{', '.join(left_out)}",))
+    for i, why in apart.items():
+        c = dataclasses.replace(c, notes=c.notes + (f"left out of the ranking and the gap: {runs[i].source}, whose "
+                                                    f"losses do not compare with the others' ({why})",))
     unit = units[0] if metric == "val" else "nats"  # train losses are nats in every trainer read
     return c if unit == "nats" else dataclasses.replace(c, unit=unit)
+
+
+def _comparable_group(runs: Sequence[Run], facts: Sequence[Facts], known: dict[int, float]
+                      ) -> tuple[dict[int, float], dict[int, str]]:
+    """The runs with a final loss whose losses compare with each other's (the same tokenizer
+    and dataset), the largest such group (the first run's of equal ones), and the others
+    with why; all of them where no two compare (the gap report then says why not)."""
+    groups: list[list[int]] = []
+    for i in known:
+        home = next((g for g in groups if comparable(runs[g[0]], runs[i], facts[g[0]], facts[i])[0]), None)
+        if home is None:
+            groups.append([i])
+        else:
+            home.append(i)
+    group = max(groups, key=len)
+    if len(group) < 2 or len(group) == len(known):
+        return known, {}
+    apart = {i: comparable(runs[group[0]], runs[i], facts[group[0]], facts[i])[1] for i in known if i not in group}
+    return {i: known[i] for i in group}, apart
 
 
 def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequence[Extrapolator] | None,

@@ -333,9 +333,11 @@ def _flops_per_step(f: Facts) -> float | None:
     return float(fpt) * float(tpi) if fpt and tpi else None
 
 
-def table_row(run: Run, f: Facts, final_: float | None, best: float, metric: str, reference: bool) -> TableRow:
-    """One run's row against the best final (`best`)."""
-    return TableRow(run.source, final_, None if final_ is None else final_ - best, f.value("params"),
+def table_row(run: Run, f: Facts, final_: float | None, best: float, metric: str, reference: bool,
+              apart: bool = False) -> TableRow:
+    """One run's row against the best final (`best`); no gap for a run whose losses do not
+    compare with the best run's (`apart`)."""
+    return TableRow(run.source, final_, None if final_ is None or apart else final_ - best, f.value("params"),
                     f.value("tokens_seen"), f.value("best_val"), reference, metric)
 
 
