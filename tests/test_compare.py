@@ -1288,3 +1288,14 @@ def test_three_runs_across_tokenizers_rank_the_ones_that_compare(tmp_path):
     assert [r.gap is None for r in c.table] == [False, False, True]
     assert [r.reference for r in c.table] == [False, True, False]
     assert any("left out of the ranking" in n and "c.log" in n and "vocab_size" in n for n in c.notes)
+
+
+def test_min_lr_moved_with_the_peak_is_no_schedule_left_unestimated():
+    """The same schedule shape at twice the LR: the rest is the peak LR's alone, not 'peak
+    LR and LR schedule'; min_lr moved on its own is a schedule the path did not estimate."""
+    from lossdoctor.compare.attribute import _missed
+    from lossdoctor.compare.results import KeyDiff
+    peak = KeyDiff("learning_rate", 1e-3, 2e-3, "override", "override", "learning")
+    assert _missed((peak, KeyDiff("min_lr", 1e-4, 2e-4, "override", "override", "learning")), []) == []
+    assert _missed((peak, KeyDiff("min_lr", 1e-4, 1e-5, "override", "override", "learning")), []) == ["min_lr"]
+    assert _missed((KeyDiff("min_lr", 1e-4, 2e-4, "override", "override", "learning"),), []) == ["min_lr"]

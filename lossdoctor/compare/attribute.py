@@ -398,7 +398,19 @@ def _missed(diff: tuple[KeyDiff, ...], steps: list[Step]) -> list[str]:
     with_length = {"max_iters"} | ({"lr_decay_iters"} if rerun and any(
         d.key == "lr_decay_iters" and (d.other, d.reference) == iters for d in diff) else set())
     return [d.key for d in known(diff) if d.kind == "learning" and d.key in SCHEDULE_SHAPE
-            and not (schedule or d.key in with_length and length)]
+            and not (schedule or d.key in with_length and length) and not (d.key == "min_lr" and _lr_scaled(diff))]
+
+
+def _lr_scaled(diff: tuple[KeyDiff, ...]) -> bool:
+    """Whether min_lr moved with the peak LR, in the same ratio: the schedule's shape is the
+    same, and the peak LR's share holds both."""
+    got = {d.key: (d.other, d.reference) for d in known(diff)}
+    nums = [x for x in (*got.get("learning_rate", (None, None)), *got.get("min_lr", (None, None)))
+            if isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0]
+    if len(nums) != 4:
+        return False
+    a, b, ma, mb = nums
+    return math.isclose(ma / a, mb / b, rel_tol=1e-6)
 
 
 def hidden_keys(diff: tuple[KeyDiff, ...]) -> list[str]:
