@@ -1299,3 +1299,13 @@ def test_min_lr_moved_with_the_peak_is_no_schedule_left_unestimated():
     assert _missed((peak, KeyDiff("min_lr", 1e-4, 2e-4, "override", "override", "learning")), []) == []
     assert _missed((peak, KeyDiff("min_lr", 1e-4, 1e-5, "override", "override", "learning")), []) == ["min_lr"]
     assert _missed((KeyDiff("min_lr", 1e-4, 2e-4, "override", "override", "learning"),), []) == ["min_lr"]
+
+
+def test_a_better_run_resumed_within_its_log_is_no_init_from_difference():
+    """tiny_resume trained from scratch, then resumed: what it learned is a run from
+    scratch, so the gap is not put on init_from (had been 'other config and training
+    length', on init_from scratch vs resume)."""
+    c = _analysis(FIXTURES / "nanogpt" / "tiny_nodecay", FIXTURES / "nanogpt" / "tiny_resume").comparison
+    init = next((d for d in c.diff if d.key == "init_from"), None)
+    assert init is None
+    assert not any("other config" in a.cause or "init_from" in a.method for a in c.attribution)

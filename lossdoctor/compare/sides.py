@@ -253,6 +253,9 @@ def _shown(run: Run, key: str) -> tuple[ConfigScalar, str]:
         return None, f"unknown: train.py's default, {machine}"
     if cv is None or value is None:
         return None, UNKNOWN_ORIGIN if not run.config.defaults_trusted else "unknown"
+    head = run.head()
+    if key == "init_from" and value == "resume" and head is not None and head.init_from not in (None, "resume"):
+        return head.init_from, f"{cv.origin}; resumed within its log, which begins with init_from={head.init_from}"
     return value, cv.origin
 
 
