@@ -99,7 +99,7 @@ def test_runs_without_val_are_compared_on_train():
 @pytest.mark.parametrize(("a", "b", "same"), [(50257, 50304, True), (65, 65, True), (65, 128, False),
                                               (50257, 50368, False), (50000, 50257, False)])
 def test_a_vocabulary_padded_to_a_multiple_of_64_is_the_same_tokenizer(a, b, same):
-    from lossdoctor.compare.sides import _same_tokens
+    from lossdoctor.compare.data import _same_tokens
     assert _same_tokens(a, b) is same and _same_tokens(b, a) is same
 
 
@@ -332,7 +332,7 @@ def test_lr_schedule_is_zero_for_the_same_shape_and_non_zero_for_a_decay_never_r
 
 
 def test_config_rest_is_put_on_the_learning_keys_that_differ(sides):
-    from lossdoctor.compare.attribute import config_rest
+    from lossdoctor.compare.rest import config_rest
     from lossdoctor.compare.sides import config_diff
     a, b = sides["healthy_tiny"], sides["healthy_small"]
     c = config_rest(a, b, config_diff(a.run, b.run), 0.3, _w(a, b))
@@ -350,7 +350,7 @@ def test_device_and_precision_have_no_share(sides):
 
 
 def test_unexplained_is_the_rest_only_when_no_learning_key_differs():
-    from lossdoctor.compare.attribute import unexplained
+    from lossdoctor.compare.rest import unexplained
     measure = KeyDiff("eval_iters", 20, 200, "override", "default", "measurement")
     learning = KeyDiff("n_embd", 64, 128, "override", "override", "learning")
     assert unexplained((measure,), 0.1, 0.02).delta_val == 0.1
@@ -400,7 +400,7 @@ def test_a_log_without_a_header_has_an_unknown_config_and_gets_no_share(tmp_path
 
 
 def test_unknown_keys_get_no_share_next_to_known_ones():
-    from lossdoctor.compare.attribute import unexplained
+    from lossdoctor.compare.rest import unexplained
     hidden = KeyDiff("n_embd", 64, None, "override", "unknown: the log does not show it", "learning")
     assert unexplained((hidden,), 0.1, 0.02).delta_val == 0.1
 
@@ -650,7 +650,7 @@ def test_a_better_run_at_a_constant_lr_gets_an_lr_schedule_share(tmp_path):
 
 
 def test_a_summary_row_has_no_best_val_and_heads_alone_are_not_model_size():
-    from lossdoctor.compare.attribute import rest_name
+    from lossdoctor.compare.rest import rest_name
     from lossdoctor.facts import compute_facts
     assert rest_name({"n_head"}) == "attention heads" and rest_name({"n_head", "n_embd"}) == "model size"
     from lossdoctor.readers import load_many
@@ -1033,7 +1033,7 @@ def test_the_model_size_factor_is_the_better_runs_term_over_the_worse_runs():
 
 
 def test_a_config_share_that_holds_the_length_says_so_in_its_label(tmp_path):
-    from lossdoctor.compare.attribute import config_rest
+    from lossdoctor.compare.rest import config_rest
     from lossdoctor.compare.results import KeyDiff
     an = _analysis(DIAG / "healthy_small", DIAG / "healthy_small")
     from lossdoctor.compare.sides import Side
@@ -1064,7 +1064,7 @@ def test_the_same_config_run_longer_is_told_the_rerun_not_its_own_flags_as_inste
 
 
 def test_runs_on_other_data_are_no_evidence(tmp_path):
-    from lossdoctor.compare.sides import same_data
+    from lossdoctor.compare.data import same_data
     lines = (FIXTURES / "long" / "lr2e-3-2000" / "train.log").read_text().splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("step 0:"))  # in the process's header
 
@@ -1144,7 +1144,7 @@ def test_a_rerun_whose_interval_holds_the_target_is_not_called_unreachable():
     ({"n_layer", "dropout", "foo"}, "model size, regularization and other config"),
 ])
 def test_a_config_share_is_named_by_the_groups_of_keys_that_differ(keys, name):
-    from lossdoctor.compare.attribute import rest_name
+    from lossdoctor.compare.rest import rest_name
     assert rest_name(keys) == name
 
 
@@ -1293,12 +1293,12 @@ def test_three_runs_across_tokenizers_rank_the_ones_that_compare(tmp_path):
 def test_min_lr_moved_with_the_peak_is_no_schedule_left_unestimated():
     """The same schedule shape at twice the LR: the rest is the peak LR's alone, not 'peak
     LR and LR schedule'; min_lr moved on its own is a schedule the path did not estimate."""
-    from lossdoctor.compare.attribute import _missed
+    from lossdoctor.compare.rest import missed_keys
     from lossdoctor.compare.results import KeyDiff
     peak = KeyDiff("learning_rate", 1e-3, 2e-3, "override", "override", "learning")
-    assert _missed((peak, KeyDiff("min_lr", 1e-4, 2e-4, "override", "override", "learning")), []) == []
-    assert _missed((peak, KeyDiff("min_lr", 1e-4, 1e-5, "override", "override", "learning")), []) == ["min_lr"]
-    assert _missed((KeyDiff("min_lr", 1e-4, 2e-4, "override", "override", "learning"),), []) == ["min_lr"]
+    assert missed_keys((peak, KeyDiff("min_lr", 1e-4, 2e-4, "override", "override", "learning")), []) == []
+    assert missed_keys((peak, KeyDiff("min_lr", 1e-4, 1e-5, "override", "override", "learning")), []) == ["min_lr"]
+    assert missed_keys((KeyDiff("min_lr", 1e-4, 2e-4, "override", "override", "learning"),), []) == ["min_lr"]
 
 
 def test_a_better_run_resumed_within_its_log_is_no_init_from_difference():

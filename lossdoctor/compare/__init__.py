@@ -40,6 +40,7 @@ import numpy as np
 from ..facts import Facts
 from ..run import Dialect, Run
 from .attribute import attribute
+from .data import comparable, data_differs, data_unknown
 from .notes import mfu_notes, size_notes, state_notes
 from .reach import schedule_only
 from .results import (
@@ -59,10 +60,7 @@ from .results import (
     Unreachable,
 )
 from .sides import (
-    comparable,
     config_diff,
-    data_differs,
-    data_unknown,
     derived,
     derived_status,
     final,

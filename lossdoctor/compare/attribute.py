@@ -11,7 +11,6 @@ and what is left at the end is the rest.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -19,8 +18,8 @@ import numpy as np
 
 from ..facts import Facts
 from ..run import Run
+from .data import same_data
 from .length import (
-    SCHEDULE_SHAPE,
     Z80,
     Step,
     known,
@@ -33,17 +32,14 @@ from .length import (
     training_length,
 )
 from .reach import Worse, schedule_only, target_name, to_reach
+from .rest import config_rest, missed_keys, path_matched, rest_keys, rest_spread, unexplained
 from .results import Cause, KeyDiff, Reachable, ToReach
-from .sides import DEFAULT_SE, RESUMED_ORIGIN, Side, final, same_data
+from .sides import DEFAULT_SE, Side, final
 
 if TYPE_CHECKING:
     from ..fit.extrapolate import Extrapolator
 
 NO_EVALS_WIDTH = 0.02  # half-width of the unattributed gap of runs without evals (nats)
-GROUPS = (("model size", ("n_layer", "n_head", "n_embd", "bias")), ("context length", ("block_size",)),
-          ("batch size", ("batch_size", "gradient_accumulation_steps")),
-          ("regularization", ("dropout", "weight_decay")),
-          ("peak LR and optimizer", ("learning_rate", "beta1", "beta2", "grad_clip")))
 
 
 @dataclass(frozen=True)
@@ -102,10 +98,11 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
         notes.append(f"overfitting not compared: the {' and '.join(blind)} run's best val is unknown (its file "
                      "holds its final val only, as a summary row does), so both runs are taken at their ends")
     # where no learning key takes the rest, it carries the spread of the shares before it
-    rest_cause = unexplained(diff, rest, w if _rest_keys(diff) else _spread(w, steps), unseen, steps, why)
+    rest_cause = unexplained(diff, rest, w if rest_keys(diff) else rest_spread(w, steps), unseen, steps, why)
     lo, hi = rest_cause.interval
     estimated = [s for s in steps if not s.cause.by_construction and not s.observed]
-    if evidence and estimated and (lo > 0 or hi < 0) and not _missed(diff, steps):  # beyond the noise: the law's miss
+    # beyond the noise: the law's miss
+    if evidence and estimated and (lo > 0 or hi < 0) and not missed_keys(diff, steps):
         rest_cause = replace(rest_cause, cause="unexplained (the law's shortfall)", method=(
             "the runs differ only in length and schedule, so the better run shows what they are worth; the law's "
             "shares of them, above, fall this far short of it (an extrapolation that misses, see "
@@ -234,93 +231,11 @@ def _rest_at(steps: list[Step], fa: Facts, fb: Facts, b_overfit: bool = False) -
             "there" if b_overfit and fb.value("best_val_step") is not None else "")
     if not steps:
         return "between the runs' ends" + best
-    _, schedule = _matched(steps)
+    _, schedule = path_matched(steps)
     length = next((s for s in steps if s.cause.cause == "training length"), None)
     in_steps = any(s.observed for s in steps) or length is None or "tokens seen (" not in length.cause.method
     return f"at equal {'steps' if in_steps else 'tokens'}" + (
         " and schedule" if schedule else ", each run's schedule shape as it was") + best
-
-
-def _matched(steps: Sequence[Step]) -> tuple[bool, bool]:
-    """Whether the path moved the worse run to the better run's length, and to its schedule
-    (a length read off the better run's own curve does both)."""
-    observed = any(s.observed for s in steps)
-    causes = {s.cause.cause for s in steps}
-    return observed or "training length" in causes, observed or "LR schedule" in causes
-
-
-def config_rest(a: Side, b: Side, diff: tuple[KeyDiff, ...], rest: float, w: float,
-                at: str = "at equal tokens and schedule", steps: list[Step] | None = None) -> Cause | None:
-    """The rest (`at` the point the path reached), put on the learning keys that still
-    differ, with the schedule keys whose share the path's `steps` did not estimate; None
-    when none does."""
-    learning = _rest_keys(diff)
-    if not learning:
-        return None
-    missed = _missed(diff, steps or [])
-    left = (f"; it also holds the share of {', '.join(missed)}, which could not be estimated (the notes say why)"
-            if missed else "")
-    keys = ", ".join(f"{d.key} {d.other} vs {d.reference}" for d in learning)
-    na, nb = a.facts.value("params"), b.facts.value("params")
-    size = ""
-    if na and nb and na != nb:
-        factor = (na / nb) ** 0.34  # the term goes as N^-0.34: the better run's over the worse's
-        size = (f"; by the L(N, D) form of Hoffmann et al. 2022 (exponent 0.34 on N, quoted, not fitted) "
-                f"{nb / 1e6:.2f}M instead of {na / 1e6:.2f}M parameters multiplies the model-size term "
-                f"of the loss by {factor:.2f}")
-    hidden = hidden_keys(diff)
-    unseen = (f"; {len(hidden)} learning keys one log does not show ({', '.join(hidden)}) may hold part of it"
-              if hidden else "")
-    name = rest_name({d.key for d in learning})
-    if missed:  # the label says what the share holds besides: the length or schedule not estimated
-        name = name.replace(" and ", ", ") + (" and training length" if "max_iters" in missed else " and LR schedule")
-    half = _spread(w, steps or [])
-    return Cause(name, rest, (rest - half, rest + half),
-                 f"the rest {at}, on the keys that differ ({keys}){unseen}{left}; two runs "
-                 f"cannot split it between them: runs that change one key at a time can (`lossdoctor verify` "
-                 f"with both runs trains them, one key at a time over seeds){size}")
-
-
-def _spread(w: float, steps: list[Step]) -> float:
-    """The rest's 80% half-width: the eval noise `w` and the spread of the estimated shares
-    before it (the rest is what they leave: what they gain, it loses)."""
-    return math.hypot(w, *((s.cause.interval[1] - s.cause.interval[0]) / 2 for s in steps
-                           if not s.observed and not s.cause.by_construction))
-
-
-def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float, unseen: bool = False,
-                steps: list[Step] | None = None, why: str = "the notes say why") -> Cause:
-    """The rest when no known learning key differs; else 0, with the eval noise as its
-    interval. Keys that a run does not show get nothing: the rest stays unexplained, and
-    says why: a log shows no config (`unseen`) or not the keys that may differ, or schedule
-    keys differ whose share the path's `steps` did not estimate (`why` not)."""
-    if _rest_keys(diff):
-        hidden = hidden_keys(diff)
-        return Cause("unexplained", 0.0, (-w, w), "all of the gap is assigned" + (
-            f" to the keys both logs show ({len(hidden)} more that one does not show may differ too)" if hidden
-            else "") + "; the interval is the eval noise")
-    hidden = hidden_keys(diff)
-    resumed = next((o.replace("unknown: the log", f"the {who} run's log") for d in diff if d.key in hidden
-                    for who, o in (("worse", d.origin_other), ("better", d.origin_reference))
-                    if o.startswith(RESUMED_ORIGIN)), None)
-    if resumed is not None and not unseen:
-        return Cause("unexplained", rest, (rest - w, rest + w),
-                     f"{resumed}: its {', '.join(hidden)} are its continuation's, not its whole run's, so nothing "
-                     "is put on them")
-    if hidden or unseen:
-        what = f"does not show {len(hidden)} learning keys that may differ" if hidden else "shows no config"
-        return Cause("unexplained", rest, (rest - w, rest + w),
-                     f"a log {what}, so nothing is put on config; its header or ckpt.pt would let the rest be "
-                     "split")
-    missed = _missed(diff, steps or [])
-    if missed:  # named in the label too: the verdict shows no method
-        return Cause(f"unexplained ({', '.join(missed)} differ{'s' if len(missed) == 1 else ''})", rest,
-                     (rest - w, rest + w),
-                     f"the runs differ in {', '.join(missed)} (training length and schedule keys), whose share "
-                     f"could not be estimated ({why}); no other learning key differs")
-    other = " other" if steps else ""
-    return Cause("unexplained", rest, (rest - w, rest + w),
-                 f"no{other} learning config key differs: seed, data order, or a change the logs do not show")
 
 
 def without_evals(diff: tuple[KeyDiff, ...], gap: float, ra: Run | None = None, rb: Run | None = None
@@ -374,53 +289,3 @@ def _length_on_train(ra: Run, rb: Run, diff: tuple[KeyDiff, ...]) -> tuple[float
 
 
 # -- pieces ------------------------------------------------------------------------------
-
-def rest_name(keys: set[str]) -> str:
-    """'model size, context length, batch size and regularization' from the differing keys."""
-    names = [n for n, ks in GROUPS if keys & set(ks)]
-    if "model size" in names and not keys & (set(dict(GROUPS)["model size"]) - {"n_head"}):  # heads keep the size
-        names[names.index("model size")] = "attention heads"
-    if "peak LR and optimizer" in names and not keys & {"beta1", "beta2", "grad_clip"}:  # no optimizer key differs
-        names[names.index("peak LR and optimizer")] = "peak LR"
-    if keys - {k for _, ks in GROUPS for k in ks}:
-        names.append("other config")
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _missed(diff: tuple[KeyDiff, ...], steps: list[Step]) -> list[str]:
-    """The training length and schedule keys that differ and whose share the path's steps
-    did not estimate."""
-    length, schedule = _matched(steps)
-    iters = next(((d.other, d.reference) for d in diff if d.key == "max_iters"), None)
-    rerun = any(s.cause.cause == "training length" and "inside the run" not in s.cause.method for s in steps)
-    # a decay to each run's own end is the same shape: the length's rerun (max_iters = lr_decay_iters) moves
-    # it too; a length read inside the worse run keeps that run's own decay
-    with_length = {"max_iters"} | ({"lr_decay_iters"} if rerun and any(
-        d.key == "lr_decay_iters" and (d.other, d.reference) == iters for d in diff) else set())
-    return [d.key for d in known(diff) if d.kind == "learning" and d.key in SCHEDULE_SHAPE
-            and not (schedule or d.key in with_length and length) and not (d.key == "min_lr" and _lr_scaled(diff))]
-
-
-def _lr_scaled(diff: tuple[KeyDiff, ...]) -> bool:
-    """Whether min_lr moved with the peak LR, in the same ratio: the schedule's shape is the
-    same, and the peak LR's share holds both."""
-    got = {d.key: (d.other, d.reference) for d in known(diff)}
-    nums = [x for x in (*got.get("learning_rate", (None, None)), *got.get("min_lr", (None, None)))
-            if isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0]
-    if len(nums) != 4:
-        return False
-    a, b, ma, mb = nums
-    return math.isclose(ma / a, mb / b, rel_tol=1e-6)
-
-
-def hidden_keys(diff: tuple[KeyDiff, ...]) -> list[str]:
-    """The differing learning keys one run does not show."""
-    return [d.key for d in diff if d.kind == "learning" and d not in known(diff)]
-
-
-def _rest_keys(diff: tuple[KeyDiff, ...]) -> list[KeyDiff]:
-    """The learning keys both runs show that differ, other than the schedule shape and the
-    run's length."""
-    return [d for d in known(diff) if d.kind == "learning" and d.key not in SCHEDULE_SHAPE]
-
-

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..facts import Facts
 from ..facts.speed import A100_BF16_PEAK, OTHER_PEAK
-from .attribute import GROUPS
+from .rest import GROUPS
 from .sides import overfit
 
 

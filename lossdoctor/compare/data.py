@@ -1,0 +1,111 @@
+"""Whether two runs' losses compare: the same tokenizer (vocabulary) and the same data, as
+far as their logs show them; and what the logs show that differs, or do not show."""
+
+from __future__ import annotations
+
+import math
+
+from ..facts import Facts
+from ..run import Run
+
+
+def comparable(ra: Run, rb: Run, fa: Facts, fb: Facts) -> tuple[bool, str]:
+    """Whether the losses of two runs compare at all (same vocabulary and dataset), and why not."""
+    va, vb = fa.value("vocab_size"), fb.value("vocab_size")
+    status = {fa["vocab_size"].status, fb["vocab_size"].status}
+    if va is not None and vb is not None and not _same_tokens(va, vb):
+        if not {"inferred", "assumed"} & status or all(_vouched(f) for f in (fa, fb)):
+            return False, f"vocab_size {va} vs {vb}"
+        if (why := _first_loss_too_high(fa, fb)) is not None:
+            return False, why
+    da, db = ra.config.trusted("dataset"), rb.config.trusted("dataset")
+    if da is not None and db is not None and da != db:
+        return False, f"dataset {da!r} vs {db!r}"
+    return True, ""
+
+
+def _vouched(f: Facts) -> bool:
+    """Whether a run's vocab_size is read, or known from the dataset its config names
+    (nanoGPT's data/shakespeare_char: 65), not inferred from a loss."""
+    fact = f["vocab_size"]
+    return fact.status in ("read", "computed") or (fact.status == "assumed" and fact.source.startswith("dataset "))
+
+
+def _first_loss_too_high(fa: Facts, fb: Facts) -> str | None:
+    """Why two runs are on two tokenizers where one's vocabulary is inferred from its val at
+    step 0 (e^loss) and the other's is not: that loss lies more than INFERRED_VOCAB_NATS
+    above ln V of the other's vocabulary (read, or assumed from its dataset), higher than a
+    fresh model of it starts (at most a third above V); None otherwise. A loss below says
+    nothing: a fine-tune, or a log that begins mid-run, starts lower than ln V."""
+    pairs = [(f, g) for f, g in ((fa, fb), (fb, fa)) if f["vocab_size"].status == "inferred"
+             and g["vocab_size"].status != "inferred"]
+    for f, g in pairs:
+        vi, vo = f.value("vocab_size"), g.value("vocab_size")
+        if isinstance(vi, int) and isinstance(vo, int) and math.log(vi) - math.log(vo) > INFERRED_VOCAB_NATS:
+            va, vb = (vi, vo) if f is fa else (vo, vi)
+            said = [f"{v:,}" + (" (inferred from its loss at step 0)" if v == vi else "") for v in (va, vb)]
+            return f"vocab_size {said[0]} vs {said[1]}"
+    return None
+
+
+def _same_tokens(va: object, vb: object) -> bool:
+    """Whether two vocab sizes are one tokenizer's: equal, or the larger a BPE vocabulary
+    padded up to the next multiple of 64 (nanoGPT's 50304 for GPT-2's 50257): padded ids
+    never occur in the data, so the losses are over the same tokens. Small vocabularies are
+    not taken as padded: 65 characters and 128 bytes are two tokenizers."""
+    if va == vb:
+        return True
+    if not (isinstance(va, int) and isinstance(vb, int)):
+        return False
+    lo, hi = sorted((va, vb))
+    return lo >= PADDED_MIN and hi == -(-lo // 64) * 64
+
+
+PADDED_MIN = 1024  # a vocabulary this large is a BPE's, which nanoGPT pads for speed
+# nats a loss at step 0 may lie above ln V of the other run's vocabulary before the two are
+# called two tokenizers: a fresh model starts at most a third above V (0.29 nats); a factor e
+INFERRED_VOCAB_NATS = 1.0
+
+
+def same_data(ra: Run, rb: Run) -> bool:
+    """Whether nothing the logs show of the runs' data differs: the dataset key and the file
+    the vocabulary was read from (nanoGPT's `found vocab_size = N (inside PATH)`)."""
+    return data_differs(ra, rb) is None
+
+
+def data_differs(ra: Run, rb: Run) -> str | None:
+    """What the logs show of the runs' data that differs, or None: the dataset key, or the
+    file the vocabulary was read from. Two paths to one file from other directories
+    (`data/shakespeare_char/meta.pkl`, `../nanoGPT/data/shakespeare_char/meta.pkl`) are
+    the same file: they are compared by the components both show, the file and the
+    folder above it. Files of other names may hold the same text, which no log shows."""
+    da, db = ra.config.trusted("dataset"), rb.config.trusted("dataset")
+    if da is not None and db is not None and da != db:
+        return f"dataset {da!r} vs {db!r}"
+    va, vb = ra.header.vocab_source, rb.header.vocab_source
+    if va and vb and _tail(va, vb) != _tail(vb, va):
+        return f"the vocabulary read from {va} vs {vb}"
+    return None
+
+
+def _tail(path: str, other: str) -> tuple[str, ...]:
+    """`path`'s last components, as many as both paths have up to two, past any `.` or `..`."""
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    theirs = [p for p in other.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    n = min(2, len(parts), len(theirs))
+    return tuple(parts[len(parts) - n:])
+
+
+def data_unknown(ra: Run, rb: Run, fa: Facts, fb: Facts) -> str | None:
+    """A note where a run shows neither its dataset nor its vocabulary (a CSV, a summary, a
+    log without a header): the gap may be between data or tokenizers, not training. Two
+    modded-nanogpt logs are taken to share theirs: its records all train on FineWeb with
+    GPT-2's tokenizer."""
+    blind = [who for who, r, f in (("worse", ra, fa), ("better", rb, fb))
+             if r.config.trusted("dataset") is None and (f.value("vocab_size") is None
+                                                         or f["vocab_size"].status == "inferred")]
+    if not blind or ra.format.trainer == rb.format.trainer == "modded-nanogpt":
+        return None
+    which = "neither run shows" if len(blind) == 2 else f"the {blind[0]} run does not show"
+    return (f"{which} its dataset or vocabulary: the gap is read as one of training, but runs on other data or "
+            "another tokenizer have losses that do not compare")
