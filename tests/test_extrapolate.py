@@ -1081,3 +1081,12 @@ def test_every_scenario_without_val_says_so_in_its_cell(tmp_path, capsys):
     assert main(["extrapolate", str(tmp_path / "train.log"), "--to", "1000"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("│ rerun", "│ resume"))]
     assert len(rows) == 2 and all("not extrapolated" in r for r in rows)  # rerun's had been a bare "-"
+
+
+def test_a_resume_predicts_the_loss_up_after_its_re_warm():
+    """The calibration grid's d4w128 run, resumed from 400 to 1000 steps with a new cosine:
+    the LR jumps from 6e-5 back to 4.4e-4, and every grid run measured a bump up (+0.002 to
+    +0.026 nats at the first eval after it); the law had put it 0.022 down."""
+    run = lossdoctor.load(FIXTURES / "calibration" / "d4w128-shakespeare-s1-400")
+    steps, values = extrapolate(run, 1000, scenarios=("resume",)).scenarios[0].path
+    assert float(np.interp(440, steps, values)) > float(values[0])

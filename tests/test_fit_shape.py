@@ -82,3 +82,54 @@ def test_calibration_through_the_origin():
     shifted = [calibration.CurveData(r.name, r.eta, r.steps, r.y + 0.5, r.sigma) for r in runs]
     assert calibration.calibrate(shifted, "synthetic", origin=True)[1]["reduced_chi2"] > 4
     assert calibration.calibrate(shifted, "synthetic")[1]["L0"] > 0.3
+
+
+def _undone_step_by_step(e: np.ndarray, lam: float) -> np.ndarray:
+    """(N+1,) S2 summed one step at a time, each drop kept as the range of LR it fell
+    through, a rise cancelling the ranges below its level, latest first."""
+    from collections import deque
+    ranges: deque[list[float]] = deque()  # [lo, hi, step, its part of m]
+    s2, out = 0.0, [0.0]
+    moving = int(np.flatnonzero(e != 0)[-1]) + 1
+    for t in range(len(e)):
+        for part in ranges:
+            part[3] *= lam
+        d = e[t - 1] - e[t] if t else 0.0
+        if d > 0:
+            ranges.append([e[t], e[t - 1], t, d])
+        while d < 0 and ranges and ranges[-1][0] < e[t]:
+            lo, hi, k, m = ranges[-1]
+            share = (min(hi, e[t]) - lo) / (hi - lo)
+            s2 -= share * (hi - lo) * (1 - lam ** (t - k)) / (1 - lam)  # what it added before t
+            if hi <= e[t]:
+                ranges.pop()
+            else:
+                ranges[-1] = [e[t], hi, k, m * (1 - share)]
+                break
+        if t < moving:
+            s2 += sum(part[3] for part in ranges)  # m_t: the drops still counted, discounted
+        out.append(s2)
+    return np.array(out)
+
+
+def test_a_rise_of_the_lr_undoes_the_annealing_below_its_level_at_once():
+    """A resume's re-warm, a cyclic schedule, an end at LR 0 after a rise: the blocked sums
+    (areas.Annealing) and the step-by-step ones (laws.areas) agree with a plain loop, and a
+    re-warm lowers S2 at its step instead of over 1 / (1 - lam) steps."""
+    from lossdoctor.fit.areas import Annealing, Eta
+    from lossdoctor.fit.laws import areas
+    cosine = 0.1 + 0.45 * (1 + np.cos(np.pi * np.arange(950) / 950))
+    resumed = 0.1 + 0.45 * (1 + np.cos(np.pi * (np.arange(1500) + 900) / 2400))  # jumps back to 0.73
+    schedules = [np.concatenate([np.ones(50), cosine, resumed]),
+                 0.55 + 0.45 * np.cos(np.arange(3000) / 100),
+                 np.concatenate([np.linspace(1, 0.2, 400), np.linspace(0.6, 0, 300), np.zeros(100)])]
+    for e in schedules:
+        steps = np.arange(len(e) + 1)
+        for lam in (0.99, 0.999):
+            want = _undone_step_by_step(e, lam)
+            assert np.allclose(Annealing(Eta(e), np.array([lam])).at(steps)[0], want, rtol=1e-9, atol=1e-7)
+            assert np.allclose(areas(e, (lam,)).s2[lam], want, rtol=1e-9, atol=1e-7)
+    e, lam = schedules[0], 0.999
+    s2 = areas(e, (lam,)).s2[lam]
+    assert s2[1001] - s2[1000] < -100  # the re-warm to 0.73 at step 1000 takes most of it off at once
+    assert s2[1001] > 0

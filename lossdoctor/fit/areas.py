@@ -1,30 +1,100 @@
 """The LR area and the annealing area of a per-step schedule, at chosen steps only.
 
-With eta_t the LR of step t over its peak (shape.eta) and drop_t = eta_(t-1) - eta_t
-(drop_0 = 0), the laws use
+With eta_t the LR of step t over its peak (shape.eta) and drop_t = eta_(t-1) - eta_t where
+the LR falls (0 where it rises; drop_0 = 0), the laws use
 
     S1(s) = sum_(t<s) eta_t
     m_t   = lam * m_(t-1) + drop_t,   S2(s) = sum_(t<s) m_t
 
 Summed, S2(s) = sum_(k<s) drop_k * (1 - lam^(s-k)) / (1 - lam)
               = (sum_(k<s) drop_k - lam * m_(s-1)) / (1 - lam),
-and the first sum telescopes to eta_0 - eta_(s-1). So S2 at a step needs only m one step
-before it: the discounted sum of the drops. Many lam at once: the drops are cut into
-blocks of about sqrt(len(eta)) steps; one matrix product gives every block's discounted
-sum for every lam, a recursion over the blocks carries m from block to block, and the
-steps asked for add the drops of their own block. The cost is one multiply-add per step
-and lam, in BLAS products, plus a block per asked step and lam, instead of a recursion
-per lam over every step.
+so S2 at a step needs only m one step before it: the discounted sum of the drops.
+
+A rise of the LR (a resume with a new schedule, a cyclic schedule) undoes the annealing of
+the drops below the level it rises to, at once. Rising from eta_a to eta_b cancels, of the
+drops still counted, the parts that lie between eta_a and eta_b (the latest first: the LR
+fell through those levels last); a cancelled part counts in S2 neither from the step after
+the rise nor later. Where the LR falls back, the new drops count afresh. Counted as a
+negative drop instead, a re-warm would undo as much over about 1/(1 - lam) steps (the
+calibrated priors': 230 for val, 550 for train); the resume bumps measured at the first
+eval after a resume are nearer the at-once form (docs/benchmarks.md, "Resume bump"). The
+rises are `Eta.rises`; what they undo at a step, `undone`.
+
+Many lam at once: the drops are cut into blocks of about sqrt(len(eta)) steps; one matrix
+product gives every block's discounted sum for every lam, a recursion over the blocks
+carries m from block to block, and the steps asked for add the drops of their own block.
+The cost is one multiply-add per step and lam, in BLAS products, plus a block per asked
+step and lam, instead of a recursion per lam over every step.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 MIN_BLOCK, MAX_BLOCK = 64, 1024
 GROUP = 32  # blocks carried at once
+FORGOTTEN = 40.0  # a drop this many memories (1 / (1 - lam)) before a rise is gone from m: e^-40
+
+
+class Rise(NamedTuple):
+    """A rise of the LR at step `step`, cancelling `cut[j]` of the drop at step `at[j]`."""
+
+    step: int
+    at: np.ndarray  # (J,) steps of the drops it cancels parts of
+    cut: np.ndarray  # (J,) how much of each
+
+
+def rises(e: np.ndarray) -> list[Rise]:
+    """The rises of a per-step eta and what each cancels: the drops still counted are kept
+    as level ranges [lo, hi] (the LR fell from hi to lo), latest and lowest last; a rise to
+    eta_b cancels every part below eta_b, from the latest back."""
+    d = np.concatenate([[0.0], e[:-1] - e[1:]])
+    up = np.flatnonzero(d < 0)
+    out: list[Rise] = []
+    stack: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (steps, lo, hi) chunks, lo falling
+    start = 0
+    for c in up.tolist():
+        fell = start + np.flatnonzero(d[start:c] > 0)
+        if len(fell):
+            stack.append((fell, e[fell], e[fell - 1]))
+        start, level = c + 1, float(e[c])
+        at, cut = [], []
+        while stack:
+            k, lo, hi = stack[-1]
+            keep = int(np.searchsorted(-lo, -level, side="right"))  # the ranges with lo >= level stay
+            at.append(k[keep:])
+            cut.append(np.minimum(hi[keep:], level) - lo[keep:])
+            if keep == len(k):
+                break
+            straddles = hi[keep] > level  # a range across the level keeps its part above it
+            n = keep + int(straddles)
+            stack[-1] = (k[:n], np.concatenate([lo[:keep], [level] * int(straddles)]), hi[:n])
+            if straddles or keep:
+                break
+            stack.pop()
+        if at:
+            out.append(Rise(c, np.concatenate(at[::-1]), np.concatenate(cut[::-1])))
+    return [r for r in out if len(r.at)]
+
+
+def undone(rs: list[Rise], lams: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """(K, Q) what the rises before each step take off S2: a part `cut` of the drop at k,
+    cancelled at step c, takes cut * (1 - lam^(s - k)) / (1 - lam) off S2(s) for s > c,
+    all it would have added; summed per rise as (sum cut - lam^(s - c) * W) / (1 - lam),
+    W = sum cut * lam^(c - k)."""
+    out = np.zeros((len(lams), len(steps)))
+    for r in rs:
+        after = steps > r.step
+        if not after.any():
+            continue
+        near = r.step - r.at < FORGOTTEN / max(1.0 - float(lams.max()), 1e-12)  # the rest has decayed from m
+        w = np.power(lams[:, None], (r.step - r.at[near])[None, :].astype(float)) @ r.cut[near]  # (K,)
+        lag = (steps[after] - r.step).astype(float)
+        out[:, after] += (r.cut.sum() - np.power(lams[:, None], lag[None, :]) * w[:, None]) / (1.0 - lams)[:, None]
+    return out
 
 
 def block_size(n: int) -> int:
@@ -52,6 +122,8 @@ class Eta:
                 self.like, self.block, self.shared = like, like.block, common // like.block
         self._s1: np.ndarray | None = None
         self._drops: np.ndarray | None = None
+        self._fallen: np.ndarray | None = None
+        self._rises: list[Rise] | None = None
 
     def s1(self, steps: np.ndarray) -> np.ndarray:
         """S1 at `steps` (each in 0..len(e))."""
@@ -68,13 +140,28 @@ class Eta:
         return int(nonzero[-1]) + 1 if len(nonzero) else 0
 
     def drops(self) -> np.ndarray:
-        """(n_blocks, block) drop_t, padded with zeros to whole blocks."""
+        """(n_blocks, block) drop_t where the LR falls (0 where it rises: `rises`), padded
+        with zeros to whole blocks."""
         if self._drops is None:
             n, b = len(self.e), self.block
             drops = np.zeros(-(-max(n, 1) // b) * b)
-            drops[1:n] = self.e[:-1] - self.e[1:]
+            drops[1:n] = np.maximum(self.e[:-1] - self.e[1:], 0.0)
             self._drops = drops.reshape(-1, b)
         return self._drops
+
+    def fallen(self, i: np.ndarray) -> np.ndarray:
+        """The sum of the drops at steps 0..i, for each i."""
+        if self._fallen is None:
+            self._fallen = np.cumsum(self.drops().ravel())
+        out: np.ndarray = self._fallen[np.asarray(i, int)]
+        return out
+
+    @property
+    def rises(self) -> list[Rise]:
+        """Each rise of the LR, with the parts of the drops before it that it cancels."""
+        if self._rises is None:
+            self._rises = rises(self.e)
+        return self._rises
 
 
 class Annealing:
@@ -127,14 +214,14 @@ class Annealing:
         """(K, len(steps)) S2 at `steps`. A step at LR 0 updates no weight, so from the first
         of the steps at LR 0 that end the schedule, S2 stays where it was: the annealing's
         delayed gain is realised only by steps that move the weights."""
-        e = self.eta.e
         steps = np.minimum(np.asarray(steps, int), self.eta.moving)
         out = np.zeros((len(self.lams), len(steps)))
         pos = steps > 0
         if pos.any():
             i = steps[pos] - 1
-            total = e[0] - e[i]  # sum of the drops before each step
+            total = self.eta.fallen(i)  # sum of the drops before each step
             out[:, pos] = (total[None, :] - self.lams[:, None] * self.m(i)) / (1.0 - self.lams)[:, None]
+            out[:, pos] -= undone(self.eta.rises, self.lams, steps[pos])
         return out
 
 

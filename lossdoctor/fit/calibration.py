@@ -299,7 +299,7 @@ ALONE_UNREFERENCED = True
 # the model error of the grid's configs, which the priors were not made on
 # (python benchmarks/extrapolation_family.py prints it)
 FAMILY_ERROR_BASE = 0.0000
-FAMILY_ERROR_PER_DOUBLING = 0.0249
+FAMILY_ERROR_PER_DOUBLING = 0.0250
 # From 2000 steps on, a run off the README CPU config gets the calibrated-shape law alone,
 # with L0 = 0: the joint fits of the README CPU config's runs and of the long runs
 # (benchmarks/long_runs.py: six configs, 2000 and 5000 steps) both put L0 at 0, and on the

@@ -7,7 +7,8 @@ Schedule-aware: the LR-annealing law of Tissue et al. (2024), "MTL":
     m_t   = lam * m_{t-1} + (eta_{t-1} - eta_t),   S2(s) = sum_{t<s} m_t
 
 eta is the LR divided by its peak, so S1 is in "steps at peak LR". A re-warm (resume with
-a new schedule) makes m negative and raises the loss: the law predicts the resume bump.
+a new schedule) undoes at once the annealing of the drops below the level it rises to
+(areas.py) and raises the loss: the law predicts the resume bump.
 For fixed (alpha, lam) the law is linear in (L0, A, C): those are solved exactly (bounded
 least squares) over a grid of (alpha, lam), and the best points are polished with
 scipy's least_squares (soft-L1 loss, bounds).
@@ -47,12 +48,17 @@ def features(lr: np.ndarray, warmup_iters: int, lams: Sequence[float] = LAMBDAS)
 
 def areas(eta: np.ndarray, lams: Sequence[float] = LAMBDAS) -> Features:
     """S1 and S2 of a per-step eta (LR / peak LR), summed step by step."""
+    from .areas import rises, undone
     s1 = np.concatenate([[0.0], np.cumsum(eta)])
-    drop = np.concatenate([[0.0], eta[:-1] - eta[1:]])  # (N,) eta_{t-1} - eta_t
-    m = momentum(drop, np.asarray(lams, float))  # (N, K)
+    drop = np.concatenate([[0.0], np.maximum(eta[:-1] - eta[1:], 0.0)])  # (N,) eta_{t-1} - eta_t where it falls
+    lam_array = np.asarray(lams, float)
+    m = momentum(drop, lam_array)  # (N, K)
     nonzero = np.flatnonzero(eta != 0)
-    m[int(nonzero[-1]) + 1 if len(nonzero) else 0:] = 0.0  # steps at LR 0 for good realise no gain (areas.Eta)
-    return Features(s1, {lam: np.concatenate([[0.0], np.cumsum(m[:, k])]) for k, lam in enumerate(lams)})
+    moving = int(nonzero[-1]) + 1 if len(nonzero) else 0
+    m[moving:] = 0.0  # steps at LR 0 for good realise no gain (areas.Eta)
+    s2 = np.concatenate([np.zeros((1, len(lam_array))), np.cumsum(m, axis=0)]).T  # (K, N+1)
+    s2 -= undone(rises(eta), lam_array, np.minimum(np.arange(len(eta) + 1), moving))  # what the rises undo
+    return Features(s1, {lam: s2[k] for k, lam in enumerate(lams)})
 
 
 def momentum(drop: np.ndarray, lams: np.ndarray) -> np.ndarray:

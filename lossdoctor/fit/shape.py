@@ -81,10 +81,10 @@ def s1(e: np.ndarray) -> np.ndarray:
 
 
 def s2(e: np.ndarray, lam: float) -> np.ndarray:
-    """(N+1,) annealing area before each step: m_t = lam m_{t-1} + (eta_{t-1} - eta_t)."""
-    from .laws import momentum
-    drop = np.concatenate([[0.0], e[:-1] - e[1:]])
-    return np.concatenate([[0.0], np.cumsum(momentum(drop, np.array([lam]))[:, 0])])
+    """(N+1,) annealing area before each step: m_t = lam m_{t-1} + (eta_{t-1} - eta_t),
+    a rise undoing the drops below its level (areas.py)."""
+    from .laws import areas
+    return areas(e, (lam,)).s2[lam]
 
 
 def to_theta(alpha: float, lam: float, r: float) -> np.ndarray:
