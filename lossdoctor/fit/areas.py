@@ -80,20 +80,30 @@ def rises(e: np.ndarray) -> list[Rise]:
     return [r for r in out if len(r.at)]
 
 
-def undone(rs: list[Rise], lams: np.ndarray, steps: np.ndarray) -> np.ndarray:
+def undone(rs: list[Rise], lams: np.ndarray, steps: np.ndarray,
+           held: list[np.ndarray] | None = None) -> np.ndarray:
     """(K, Q) what the rises before each step take off S2: a part `cut` of the drop at k,
     cancelled at step c, takes cut * (1 - lam^(s - k)) / (1 - lam) off S2(s) for s > c,
     all it would have added; summed per rise as (sum cut - lam^(s - c) * W) / (1 - lam),
-    W = sum cut * lam^(c - k)."""
+    W = sum cut * lam^(c - k) (`held`: each rise's W, as `held_back` gives them)."""
+    ws = held if held is not None else held_back(rs, lams)
     out = np.zeros((len(lams), len(steps)))
-    for r in rs:
+    for r, w in zip(rs, ws, strict=True):
         after = steps > r.step
         if not after.any():
             continue
-        near = r.step - r.at < FORGOTTEN / max(1.0 - float(lams.max()), 1e-12)  # the rest has decayed from m
-        w = np.power(lams[:, None], (r.step - r.at[near])[None, :].astype(float)) @ r.cut[near]  # (K,)
         lag = (steps[after] - r.step).astype(float)
         out[:, after] += (r.cut.sum() - np.power(lams[:, None], lag[None, :]) * w[:, None]) / (1.0 - lams)[:, None]
+    return out
+
+
+def held_back(rs: list[Rise], lams: np.ndarray) -> list[np.ndarray]:
+    """Each rise's W = sum cut * lam^(c - k), (K,): what of the cancelled drops was still
+    in m at the rise, for every lam."""
+    out = []
+    for r in rs:
+        near = r.step - r.at < FORGOTTEN / max(1.0 - float(lams.max()), 1e-12)  # the rest has decayed from m
+        out.append(np.power(lams[:, None], (r.step - r.at[near])[None, :].astype(float)) @ r.cut[near])
     return out
 
 
@@ -177,6 +187,7 @@ class Annealing:
         same = like is not None and like.eta is eta.like and np.array_equal(like.lams, self.lams)
         self._like = like if same else None
         self._prepared: tuple[np.ndarray, np.ndarray] | None = None
+        self._held: list[np.ndarray] | None = None  # each rise's W (held_back), made on first use
 
     def _prepare(self) -> tuple[np.ndarray, np.ndarray]:
         """(lam^j for j in 0..block, m at the end of each block)."""
@@ -221,7 +232,10 @@ class Annealing:
             i = steps[pos] - 1
             total = self.eta.fallen(i)  # sum of the drops before each step
             out[:, pos] = (total[None, :] - self.lams[:, None] * self.m(i)) / (1.0 - self.lams)[:, None]
-            out[:, pos] -= undone(self.eta.rises, self.lams, steps[pos])
+            if self.eta.rises:
+                if self._held is None:
+                    self._held = held_back(self.eta.rises, self.lams)
+                out[:, pos] -= undone(self.eta.rises, self.lams, steps[pos], self._held)
         return out
 
 
