@@ -113,16 +113,18 @@ def _undone_step_by_step(e: np.ndarray, lam: float) -> np.ndarray:
 
 
 def test_a_rise_of_the_lr_undoes_the_annealing_below_its_level_at_once():
-    """A resume's re-warm, a cyclic schedule, an end at LR 0 after a rise: the blocked sums
-    (areas.Annealing) and the step-by-step ones (laws.areas) agree with a plain loop, and a
-    re-warm lowers S2 at its step instead of over 1 / (1 - lam) steps."""
+    """A resume's re-warm, a cyclic schedule, an end at LR 0 after a rise, a noisy LR that
+    rises every other step: the blocked sums (areas.Annealing) and the step-by-step ones
+    (laws.areas) agree with a plain loop, and a re-warm lowers S2 at its step instead of
+    over 1 / (1 - lam) steps."""
     from lossdoctor.fit.areas import Annealing, Eta
     from lossdoctor.fit.laws import areas
     cosine = 0.1 + 0.45 * (1 + np.cos(np.pi * np.arange(950) / 950))
     resumed = 0.1 + 0.45 * (1 + np.cos(np.pi * (np.arange(1500) + 900) / 2400))  # jumps back to 0.73
     schedules = [np.concatenate([np.ones(50), cosine, resumed]),
                  0.55 + 0.45 * np.cos(np.arange(3000) / 100),
-                 np.concatenate([np.linspace(1, 0.2, 400), np.linspace(0.6, 0, 300), np.zeros(100)])]
+                 np.concatenate([np.linspace(1, 0.2, 400), np.linspace(0.6, 0, 300), np.zeros(100)]),
+                 np.clip(np.linspace(1, 0.1, 2000) + 0.05 * np.random.default_rng(0).standard_normal(2000), 0, 1)]
     for e in schedules:
         steps = np.arange(len(e) + 1)
         for lam in (0.99, 0.999):

@@ -17,7 +17,7 @@ fell through those levels last); a cancelled part counts in S2 neither from the 
 the rise nor later. Where the LR falls back, the new drops count afresh. Counted as a
 negative drop instead, a re-warm would undo as much over about 1/(1 - lam) steps (the
 calibrated priors': 230 for val, 550 for train); the resume bumps measured at the first
-eval after a resume are nearer the at-once form (docs/benchmarks.md, "Resume bump"). The
+eval after a resume are nearer the at-once form (docs/benchmarks.md, "Across configs"). The
 rises are `Eta.rises`; what they undo at a step, `undone`.
 
 Many lam at once: the drops are cut into blocks of about sqrt(len(eta)) steps; one matrix
@@ -85,15 +85,29 @@ def undone(rs: list[Rise], lams: np.ndarray, steps: np.ndarray,
     """(K, Q) what the rises before each step take off S2: a part `cut` of the drop at k,
     cancelled at step c, takes cut * (1 - lam^(s - k)) / (1 - lam) off S2(s) for s > c,
     all it would have added; summed per rise as (sum cut - lam^(s - c) * W) / (1 - lam),
-    W = sum cut * lam^(c - k) (`held`: each rise's W, as `held_back` gives them)."""
-    ws = held if held is not None else held_back(rs, lams)
+    W = sum cut * lam^(c - k) (`held`: each rise's W, as `held_back` gives them).
+
+    Over the rises before s this is (C - lam^(s - c_last) * V) / (1 - lam), with C the
+    sum of their cuts and V = sum W * lam^(c_last - c) carried from rise to rise: one
+    pass over the rises and one over the steps, however many rises a noisy LR has."""
     out = np.zeros((len(lams), len(steps)))
-    for r, w in zip(rs, ws, strict=True):
-        after = steps > r.step
-        if not after.any():
-            continue
-        lag = (steps[after] - r.step).astype(float)
-        out[:, after] += (r.cut.sum() - np.power(lams[:, None], lag[None, :]) * w[:, None]) / (1.0 - lams)[:, None]
+    if not rs:
+        return out
+    ws = held if held is not None else held_back(rs, lams)
+    at = np.array([r.step for r in rs])  # rising, as `rises` gives them
+    cuts = np.cumsum([r.cut.sum() for r in rs])  # C after each rise
+    carried = np.empty((len(rs), len(lams)))  # V after each rise, (R, K)
+    v = np.zeros(len(lams))
+    for i, w in enumerate(ws):
+        v = v * np.power(lams, float(at[i] - at[i - 1])) + w if i else w
+        carried[i] = v
+    last = np.searchsorted(at, np.asarray(steps), side="left") - 1  # the latest rise before each step
+    after = last >= 0
+    if after.any():
+        j = last[after]
+        lag = (np.asarray(steps)[after] - at[j]).astype(float)
+        decay = np.power(lams[:, None], lag[None, :])  # (K, Q')
+        out[:, after] = (cuts[j][None, :] - decay * carried[j].T) / (1.0 - lams)[:, None]
     return out
 
 
