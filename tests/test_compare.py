@@ -1288,6 +1288,13 @@ def test_three_runs_across_tokenizers_rank_the_ones_that_compare(tmp_path):
     assert [r.gap is None for r in c.table] == [False, False, True]
     assert [r.reference for r in c.table] == [False, True, False]
     assert any("left out of the ranking" in n and "c.log" in n and "vocab_size" in n for n in c.notes)
+    from rich.console import Console
+
+    from lossdoctor.report.compare import render
+    console = Console(file=io.StringIO(), width=80, color_system=None)
+    an = _analysis(tmp_path / "a.log", tmp_path / "b.log", tmp_path / "c.log")
+    console.print(render(an.comparison, list(an.runs)))
+    assert "against the best final val of the runs that compare" in console.file.getvalue()
 
 
 def test_min_lr_moved_with_the_peak_is_no_schedule_left_unestimated():

@@ -253,6 +253,30 @@ def test_nanochat_before_its_dashed_flags_gets_its_own_names() -> None:
     assert flags == "--warmup-steps=100" and note is not None and "--warmup-ratio" in note
 
 
+def test_a_key_with_a_note_instead_of_a_flag_leaves_the_other_keys_theirs() -> None:
+    """A finding that resumes and extends, or sets the warmup and the length, keeps the
+    flags the trainer has, and says how to do the rest."""
+    from lossdoctor.diagnose.dialects import translate
+    flags, note = translate("--warmup_iters=100 --max_iters=2000", "nanochat-2025")
+    assert flags == "--num_iterations=2000" and note is not None and "--warmup_ratio=0.05)" in note
+    flags, note = translate("--init_from=resume --max_iters=5000", "nanochat")
+    assert flags == "--num-iterations=5000" and note is not None and "--resume-from-step=N" in note
+    assert not note.startswith("(no flags")
+    flags, note = translate("--init_from=resume --dropout=0.1", "nanochat-sft")
+    assert flags == "" and note is not None and note.startswith("(no flags: this chat_sft.py cannot resume")
+    assert note.endswith("nanochat-sft has no flag for nanoGPT's dropout)")
+    assert translate("--grad_clip=0.5", "nanochat-2025")[0] == "--grad_clip=0.5"
+
+
+def test_a_negative_override_of_the_2025_configurator_is_no_setting(tmp_path: Any) -> None:
+    """`eval_every = -1` turns the evals off: no eval interval of -1 (nor of 1.0)."""
+    text = Path(FORMATS, "nanochat_base_train_2025.log").read_text()
+    (tmp_path / "base.log").write_text(text.replace("Overriding: eval_every = 20", "Overriding: eval_every = -1"))
+    run = lossdoctor.load(str(tmp_path / "base.log"))
+    assert run.config.get("eval_interval") is None
+    assert lossdoctor.load(os.path.join(FORMATS, "nanochat_base_train_2025.log")).config.get("eval_interval") == 20
+
+
 def test_a_nanochat_log_with_epochs_on_its_step_lines_keeps_the_dashed_flags(tmp_path: Any) -> None:
     text = Path(FORMATS, "nanochat_base_train_2025.log").read_text()
     today = "\n".join(line.replace(" | total time", " | epoch: 1 | total time") for line in text.splitlines()

@@ -37,7 +37,8 @@ FLAGS: dict[str, dict[str, str]] = {
     # fraction of the run (--warmup_ratio), not in steps: NOTES
     "nanochat-2025": {"batch_size": "--device_batch_size={}", "block_size": "--max_seq_len={}",
                       "max_iters": "--num_iterations={}", "lr_decay_iters": IMPLIED, "eval_interval": "--eval_every={}",
-                      "weight_decay": "--weight_decay={}", "gradient_accumulation_steps": IMPLIED},
+                      "weight_decay": "--weight_decay={}", "gradient_accumulation_steps": IMPLIED,
+                      "grad_clip": "--grad_clip={}"},
     "llmc": {"batch_size": "-b {}", "block_size": "-t {}", "learning_rate": "-l {}", "max_iters": "-x {}",
              "lr_decay_iters": IMPLIED, "weight_decay": "-c {}", "warmup_iters": "-u {}", "eval_interval": "-v {}",
              "gradient_accumulation_steps": IMPLIED, "init_from": "-y {}"},
@@ -65,20 +66,24 @@ VALUES = {("llmc", "init_from", "resume"): "1", ("llmc", "init_from", "scratch")
 CAVEATS: dict[tuple[str, str], str] = {
     ("nanochat", "warmup_iters"): "--warmup-steps is base_train's from March 2026; before it, --warmup-ratio "
                                   "(the warmup as a fraction of the run)",
+    ("nanochat-2025", "grad_clip"): "--grad_clip is base_train's (mid_train has none), until base_train "
+                                    "dropped it on 2026-01-08",
     ("hf", "always_save_checkpoint"): "--load_best_model_at_end needs --eval_strategy and --save_strategy "
                                       "the same (and --save_steps a multiple of --eval_steps)",
     ("hf", "eval_interval"): "--eval_steps takes effect with --eval_strategy steps (the Trainer's default is no)",
 }
+# base_train's warmup from late October 2025 (before it, and in mid_train, none)
+WARMUP_RATIO = ("this base_train sets its warmup as a fraction of the run (from late October 2025; mid_train "
+                "has none): --warmup_ratio")
 # (trainer, nanoGPT key): what the trainer has instead of a flag of its own for the key
 NOTES: dict[tuple[str, str], str] = {
     ("nanochat", "init_from"): "nanochat resumes with --resume-from-step=N, N the step of a checkpoint it "
                                "saved (at the end, and every --save-every steps where that was set: its default, "
                                "-1, saves only at the end, so a run stopped before it has none)",
-    ("nanochat-2025", "init_from"): "nanochat resumes with --resume_from_step=N (base_train from November 2025), "
-                                    "N the step of a checkpoint it saved (every --save_every steps where that was "
-                                    "set; by default only at the end)",
-    ("nanochat-2025", "warmup_iters"): "this base_train sets its warmup as a fraction of the run: "
-                                       "--warmup_ratio=W/N for W warmup steps of N",
+    ("nanochat-2025", "init_from"): "nanochat's base_train resumes with --resume_from_step=N (from November "
+                                    "2025; mid_train cannot), N the step of a checkpoint it saved (every "
+                                    "--save_every steps where that was set; by default only at the end)",
+    ("nanochat-2025", "warmup_iters"): f"{WARMUP_RATIO}=W/N for W warmup steps of N",
     ("nanochat-sft", "init_from"): "this chat_sft.py cannot resume (it saves the model at its end, without "
                                    "the optimizer): start it again",
     ("build-nanogpt", "init_from"): "build-nanogpt's train_gpt2.py cannot resume (its checkpoints hold the "
@@ -126,10 +131,32 @@ def translate(flags: str, trainer: str, val_name: str | None = None,
         return flags, None
     if trainer == "":
         return "", f"({UNNAMED.get(fmt, 'the log does not say which trainer ran it')}; in nanoGPT: {flags})"
-    pairs = [w[2:].split("=", 1) for w in flags.split()]
-    instead = next((NOTES[(trainer, k)] for k, _ in pairs if (trainer, k) in NOTES), None)
-    if instead is not None:
-        return "", f"(no flags: {instead})"
+    pairs = [(k, v) for k, _, v in (w[2:].partition("=") for w in flags.split())]
+    instead = list(dict.fromkeys(_instead(trainer, k, dict(pairs)) for k, _ in pairs if (trainer, k) in NOTES))
+    pairs = [(k, v) for k, v in pairs if (trainer, k) not in NOTES]
+    if not pairs:
+        return "", f"(no flags: {'; '.join(instead)})"
+    out, note = _translated(pairs, trainer, val_name, constants)
+    if not instead:
+        return out, note
+    rest = note[1:-1].removeprefix("no flags: ") if note else ""
+    bare = not out and not rest.startswith("edit ")  # an edit of constants is the advice itself
+    return out, f"({'no flags: ' if bare else ''}{'; '.join(instead + ([rest] if rest else []))})"
+
+
+def _instead(trainer: str, key: str, given: Mapping[str, str]) -> str:
+    """NOTES for `key`; the 2025 base_train's warmup, with the run's length among the flags,
+    as the fraction it takes."""
+    steps, warmup = given.get("max_iters", ""), given.get(key, "")
+    if (trainer, key) == ("nanochat-2025", "warmup_iters") and steps.isdigit() and warmup.isdigit() and int(steps):
+        ratio = int(warmup) / int(steps)
+        return f"{WARMUP_RATIO}={ratio:.4g}"
+    return NOTES[(trainer, key)]
+
+
+def _translated(pairs: list[tuple[str, str]], trainer: str, val_name: str | None,
+                constants: Mapping[str, str] | None) -> tuple[str, str | None]:
+    """`translate` for the keys with no NOTES."""
     if trainer in CONSTANTS:
         where, names = CONSTANTS[trainer]
         missing = [k for k, _ in pairs if k not in names]

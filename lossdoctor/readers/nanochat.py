@@ -189,11 +189,13 @@ def _step(found: Found, n: int, m: re.Match[str]) -> None:
 
 def _override(found: Found, n: int, key: str, value: str) -> None:
     """`Overriding: key = value`: the configurator took --key=value; a setting lossdoctor
-    reads is kept under nanoGPT's name (-1 for num_iterations or resume_from_step is "none")."""
+    reads is kept under nanoGPT's name. A negative one is "none" (-1 for num_iterations,
+    resume_from_step or eval_every), and no setting."""
     found.marks.add("configurator")
     name = OVERRIDES.get(key)
-    v = integer(value) if integer(value) is not None else number(value)
-    if name is None or v is None or (key in ("num_iterations", "resume_from_step") and v < 0):
+    whole = integer(value.removeprefix("-"))
+    v = (-whole if value.startswith("-") else whole) if whole is not None else number(value)
+    if name is None or v is None or v < 0:
         return
     found.set(name, v, n)
 

@@ -213,7 +213,9 @@ def _reach(r: ToReach, c: Comparison) -> str:
 
 
 def _table(c: Comparison) -> RenderableType:
-    head = Text(f"runs, against the best final {c.metric} (gap: final minus the best's)", style="italic")
+    apart = any(r.final is not None and r.gap is None and not r.reference for r in c.table)  # left out
+    among = " of the runs that compare" if apart else ""
+    head = Text(f"runs, against the best final {c.metric}{among} (gap: final minus the best's)", style="italic")
     t = Table()  # its caption above it, at the panel's width
     for col in ("run", f"final\n{c.metric}", "gap", "best\nval", "params", "tokens\nseen"):  # narrow numbers:
         t.add_column(col, justify="left" if col == "run" else "right", overflow="fold")  # the names get the rest
