@@ -72,6 +72,9 @@ CAVEATS: dict[tuple[str, str], str] = {
                                       "the same (and --save_steps a multiple of --eval_steps)",
     ("hf", "eval_interval"): "--eval_steps takes effect with --eval_strategy steps (the Trainer's default is no)",
 }
+# a trainer whose flags' names changed while its log's grammar did not: said beside them
+NAMES_UNTIL = {"nanochat-sft": "chat_sft.py's names until 2026-01-13; from then, with the same log lines until "
+                               "February, dashed: --device-batch-size, --num-iterations, --eval-every"}
 # base_train's warmup from late October 2025 (before it, and in mid_train, none)
 WARMUP_RATIO = ("this base_train sets its warmup as a fraction of the run (from late October 2025; mid_train "
                 "has none): --warmup_ratio")
@@ -175,6 +178,8 @@ def _translated(pairs: list[tuple[str, str]], trainer: str, val_name: str | None
            for k, v in pairs if table.get(k)]
     missing = list(dict.fromkeys(k for k, _ in pairs if k not in table))
     said = [CAVEATS[(trainer, k)] for k, _ in pairs if (trainer, k) in CAVEATS and table.get(k)]
+    if out and trainer in NAMES_UNTIL:
+        said.insert(0, NAMES_UNTIL[trainer])
     if missing and not out:
         return "", f"(no flags: {trainer} has no flag for nanoGPT's {', '.join(missing)})"
     if missing:
