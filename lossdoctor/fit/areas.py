@@ -16,7 +16,7 @@ drops still counted, the parts that lie between eta_a and eta_b (the latest firs
 fell through those levels last); a cancelled part counts in S2 neither from the step after
 the rise nor later. Where the LR falls back, the new drops count afresh. Counted as a
 negative drop instead, a re-warm would undo as much over about 1/(1 - lam) steps (the
-calibrated priors': 230 for val, 550 for train); the resume bumps measured at the first
+calibrated priors': 240 for val, 460 for train); the resume bumps measured at the first
 eval after a resume are nearer the at-once form (docs/benchmarks.md, "Across configs"). The
 rises are `Eta.rises`; what they undo at a step, `undone`.
 

@@ -269,22 +269,27 @@ def _hessian(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 0.05) -
 
 
 # -- calibrated values (python benchmarks/calibrate_extrapolation.py) ----------------------
-# START_FRACTION (above) is the candidate with the smallest leave-one-horizon-out error.
+# START_FRACTION (above) was the candidate with the smallest leave-one-horizon-out error
+# when it was chosen; the script now finds 0.5 ahead by a hair (rms 0.0097 against 0.0108
+# nats, 8 cases), and the priors are those at 0.1, which every benchmark measures. They
+# were made again when a rise of the LR came to undo the annealing below its level at once
+# (areas.py): val's shape moved by under a quarter of its prior sd, train's annealing
+# memory from about 550 to 460 steps.
 SOURCE = ("built-in trainer, README CPU config, seed 1338: "
           "constant-1000-2500, rerun-1000, rerun-2000, rerun-3000, rerun-5000, resume-1000-2500")
 VAL_PRIOR = ShapePrior(
-    (-2.09476, -5.45345, -8.77588),
+    (-2.09524, -5.48886, -8.80734),
     (
-     (0.000465632, 0.000565553, -0.000171128),
-     (0.000565553, 0.0247445, 0.0211735),
-     (-0.000171128, 0.0211735, 0.0213499)),
+     (0.000462615, 0.000544984, -0.00019121),
+     (0.000544984, 0.0247892, 0.0211353),
+     (-0.00019121, 0.0211353, 0.0212396)),
     START_FRACTION, SOURCE)
 TRAIN_PRIOR = ShapePrior(
-    (-1.85248, -6.31206, -9.50967),
+    (-1.85599, -6.13657, -9.34624),
     (
-     (0.000102341, 7.55311e-05, -9.9772e-05),
-     (7.55311e-05, 0.00328669, 0.00222192),
-     (-9.9772e-05, 0.00222192, 0.00227016)),
+     (9.41801e-05, 6.61443e-05, -9.20659e-05),
+     (6.61443e-05, 0.00268266, 0.00188735),
+     (-9.20659e-05, 0.00188735, 0.00202051)),
     START_FRACTION, SOURCE)
 MODEL_ERROR_BASE = 0.0000
 MODEL_ERROR_PER_DOUBLING = 0.0000
@@ -292,14 +297,14 @@ MODEL_ERROR_PER_DOUBLING = 0.0000
 # the calibrated-shape law alone, through L0 = 0, from any length:
 # on that config's backtests without them (benchmarks/extrapolation.py, seeds 1337 and
 # 1339, 800 to 2000 steps) it predicts the 2.5x reruns with median error 0.010 against the
-# ensemble's 0.027, and all 36 cases 0.014 against 0.026 (resume at 2.5x: 0.028 against
-# 0.005). Its priors are that config's own, so the grid's early regime (ALONE_FROM) is not
+# ensemble's 0.026, and all 36 cases 0.014 against 0.023 (resume at 2.5x: 0.028 against
+# 0.012). Its priors are that config's own, so the grid's early regime (ALONE_FROM) is not
 # its; the interval keeps the config's model error, measured 86% coverage there.
 ALONE_UNREFERENCED = True
 # the model error of the grid's configs, which the priors were not made on
 # (python benchmarks/extrapolation_family.py prints it)
 FAMILY_ERROR_BASE = 0.0000
-FAMILY_ERROR_PER_DOUBLING = 0.0250
+FAMILY_ERROR_PER_DOUBLING = 0.0251
 # From 2000 steps on, a run off the README CPU config gets the calibrated-shape law alone,
 # with L0 = 0: the joint fits of the README CPU config's runs and of the long runs
 # (benchmarks/long_runs.py: six configs, 2000 and 5000 steps) both put L0 at 0, and on the
@@ -316,9 +321,9 @@ ALONE_ERROR_PER_DOUBLING = 0.0094
 # loss (benchmarks/extrapolation_family.py prints them): with val's, train's 80% intervals
 # held 57% of the grid's cases and 61% of the long runs'; with these, leaving the config
 # out, 88% and 72%
-FAMILY_TRAIN_ERROR = (0.0000, 0.0514)
+FAMILY_TRAIN_ERROR = (0.0000, 0.0520)
 GRID_FROM = 400  # steps: the calibration grid's shortest runs (benchmarks/calibration_grid.py HORIZONS)
-ALONE_TRAIN_ERROR_PER_DOUBLING = 0.0141
+ALONE_TRAIN_ERROR_PER_DOUBLING = 0.0135
 FAMILY = family(FAMILY_ERROR_BASE, FAMILY_ERROR_PER_DOUBLING,
                 "calibration grid (fixtures/calibration), 6 configs, 2 datasets; from 2000 steps on, "
                 "the long runs (fixtures/long)", ALONE_FROM, ALONE_ERROR_PER_DOUBLING,
