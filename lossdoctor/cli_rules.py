@@ -29,8 +29,9 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
-    from .cli import EXIT_ERROR, EXIT_OK
+    from .cli import EXIT_OK
     from .cli import _console as console
+    from .cli_exits import EXIT_ERROR
     from .diagnose import load_rules
     from .errors import UsageError
     action = args.rules_command
@@ -68,7 +69,8 @@ def rules_test(args: argparse.Namespace) -> int:
     import os
     from dataclasses import replace
 
-    from .cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
+    from .cli import EXIT_FINDINGS, EXIT_OK
+    from .cli_exits import EXIT_ERROR
     from .diagnose import load_rules, run_cases
     from .errors import UsageError
     from .facts.base import plural

@@ -139,7 +139,7 @@ def test_a_full_disk_during_training_is_one_error_and_keeps_the_checkpoint(tmp_p
 
 
 def test_sigterm_is_an_interrupt_in_the_cli_and_the_handler_is_restored() -> None:
-    from lossdoctor.cli import _sigterm_as_interrupt
+    from lossdoctor.cli_exits import sigterm_as_interrupt as _sigterm_as_interrupt
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt), _sigterm_as_interrupt():
         os.kill(os.getpid(), signal.SIGTERM)

@@ -1,0 +1,100 @@
+"""How `lossdoctor` ends: each kind of failure as one line on stderr and an exit status
+(2 for a usage or input error, 130/143 for Ctrl-C/SIGTERM, 141 for a closed pipe), the
+traceback only on request (--debug)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+
+from . import cli_args as args_mod
+
+EXIT_ERROR = 2
+BROKEN_PIPE = 128 + 13  # as a shell reports a process that SIGPIPE ended
+# the machine's errors, not lossdoctor's: a full disk or quota, a failing device, a file too big
+MACHINE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS)
+# what a path the user gave can be wrong with (the error names it)
+PATH_ERRORS = (errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EEXIST)
+
+
+def guarded(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """func(args)'s exit status, or the status of what it raised, said on stderr."""
+    debug = getattr(args, "debug", False)
+    from .errors import LossdoctorError
+    try:
+        with warnings.catch_warnings(), sigterm_as_interrupt():
+            if not debug:  # overflow in a sum of absurd losses: the facts say what is non-finite
+                warnings.simplefilter("ignore", RuntimeWarning)
+            return func(args)
+    except LossdoctorError as e:
+        if debug:
+            raise
+        error(f"lossdoctor: error: {e}")
+        return EXIT_ERROR
+    except KeyboardInterrupt as e:  # Ctrl-C 130, SIGTERM 143, as a shell reports them
+        from .errors import Terminated
+        print("lossdoctor: terminated" if isinstance(e, Terminated) else "lossdoctor: interrupted", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
+    except (MemoryError, RecursionError) as e:
+        if debug:
+            raise
+        error(f"lossdoctor: error: the input is too large or too deeply nested to process ({type(e).__name__})")
+        return EXIT_ERROR
+    except BrokenPipeError:  # the reader went away (`| head`): nothing more to write, to anyone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE
+    except OSError as e:  # a path the user gave that cannot be written (it names it), or the machine's
+        if debug or e.errno not in MACHINE_ERRORS and not (e.filename and e.errno in PATH_ERRORS):
+            return _internal(e, debug)
+        where = f" ({e.filename})" if e.filename else ""
+        error(f"lossdoctor: error: {e.strerror or e}{where}")
+        return EXIT_ERROR
+    except Exception as e:
+        return _internal(e, debug)
+
+
+def _internal(e: Exception, debug: bool) -> int:
+    """A bug: one line, and the traceback on request (--debug)."""
+    if debug:
+        raise e
+    error(f"lossdoctor: internal error: {type(e).__name__}: {str(e)[:200]} (--debug shows the traceback; "
+          "please report it with the input)")
+    return EXIT_ERROR
+
+
+def error(text: str) -> None:
+    """An error on stderr: one line where a program reads it, wrapped at the console's width
+    (between words, never inside a path or a flag) where a person does: a terminal, or a
+    COLUMNS the user set."""
+    if sys.stderr.isatty() or "COLUMNS" in os.environ:
+        import shutil
+        import textwrap
+        width = max(shutil.get_terminal_size().columns, args_mod.MIN_WIDTH)
+        text = textwrap.fill(text, width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
+    print(text, file=sys.stderr)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler's kill, `kill PID`) is handled as Ctrl-C: a training saves its
+    checkpoint and verify keeps its finished trainings, instead of dying mid-write."""
+    import signal
+    import threading
+
+    def interrupt(signum: int, frame: object) -> None:
+        from .errors import Terminated
+        raise Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
