@@ -7,6 +7,9 @@ counts the schedule, each tried on the grid's 2.5x cases and on the long runs' (
   less than its area);
 * the annealing memory: the prior's log(1 - lam) moved up by k (a memory e^k times
   shorter), with log r moved by the same k or not at all.
+
+And one change to how far the run's own curve may move the annealing's size: the prior's
+sd of log r times s (s > 1: the run's own anneal weighs more against the calibration's).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
 
 POWERS = (1.0, 1.3, 1.6, 2.0)  # p of the LR area sum(eta^p)
 MEMORY_SHIFTS = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (2.0, 0.0), (2.0, 2.0), (3.0, 0.0), (3.0, 3.0))
+RATE_SD = (1.0, 1.41, 2.0)  # s: the prior's sd of log r times s
 
 
 @contextlib.contextmanager
@@ -52,6 +56,23 @@ def shorter_memory(cal: Calibration, k: float, rk: float) -> Calibration:
         mean[2] += rk
         return dataclasses.replace(prior, mean=tuple(mean))
     return dataclasses.replace(cal, val_prior=moved(cal.val_prior), train_prior=moved(cal.train_prior))
+
+
+def wider_rate(cal: Calibration, s: float) -> Calibration:
+    """`cal` with both priors' sd of log r times s (its variance and covariances scaled so)."""
+    def widened(prior: ShapePrior) -> ShapePrior:
+        scale = np.array([1.0, 1.0, s])
+        cov = np.array(prior.cov) * np.outer(scale, scale)
+        return dataclasses.replace(prior, cov=tuple(tuple(float(v) for v in row) for row in cov))
+    return dataclasses.replace(cal, val_prior=widened(cal.val_prior), train_prior=widened(cal.train_prior))
+
+
+def _within(rows: list[Row]) -> str:
+    """The predicted resume bumps over the paired ones, and how many lie within 30%."""
+    from extrapolation_family import bumps as bump_list
+    ratios = [pred / paired for _, pred, _, paired in bump_list(rows) if paired]
+    return (f"bumps over paired {' '.join(f'{r:.2f}' for r in ratios)}, "
+            f"{sum(abs(r - 1) <= 0.3 for r in ratios)} of {len(ratios)} within 30%")
 
 
 def _summary(rows: list[Row]) -> str:
@@ -86,3 +107,16 @@ def report_annealing_variants(cases: list[Case]) -> None:
         bumps = [pred for _, pred, _, paired in bump_list(rows) if paired is not None]
         print(f"k = {k:g}, rk = {rk:g}: {_summary(rows)}; predicted bumps {min(bumps):+.3f} to {max(bumps):+.3f}, "
               f"{sum(b > 0 for b in bumps)} of {len(bumps)} positive as paired")
+    print("\nthe run's own anneal weighing more: the prior's sd of log r times s (2.5x; the grid as above, "
+          "the long runs with FAMILY)")
+    for scale in RATE_SD:
+        rows = [predict(c, wider_rate(bare, scale)) for c in grid]
+        long = [predict_with(c, wider_rate(calibration.FAMILY, scale)) for c in sel if c.source == "long"]
+        print(f"s = {scale:g}: {_summary(rows + long)}; grid {_within(rows)}; long {_within(long)}")
+
+
+def predict_with(case: Case, cal: Calibration) -> Row:
+    """A case of any family predicted with `cal` (extrapolation_family.predict gives it to
+    the grid's alone)."""
+    from extrapolation_family import predict
+    return predict(case._replace(source="grid"), cal)._replace(case=case)
