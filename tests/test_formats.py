@@ -267,6 +267,58 @@ def test_a_key_with_a_note_instead_of_a_flag_leaves_the_other_keys_theirs() -> N
     assert flags == "" and note is not None and note.startswith("(no flags: this chat_sft.py cannot resume")
     assert note.endswith("nanochat-sft has no flag for nanoGPT's dropout)") and "2026-01-13" not in note
     assert translate("--grad_clip=0.5", "nanochat-2025")[0] == "--grad_clip=0.5"
+    # the 2025 configurator checks a value's type against its global's: 0.0, not 0
+    assert translate("--weight_decay=0 --grad_clip=1", "nanochat-2025")[0] == "--weight_decay=0.0 --grad_clip=1.0"
+    assert translate("--weight_decay=0", "nanochat")[0] == "--weight-decay=0"  # argparse's float() takes it
+    assert "--warmup_ratio=0.0)" in (translate("--warmup_iters=0 --max_iters=2000", "nanochat-2025")[1] or "")
+    assert "--max_iterations" in (translate("--max_iters=900", "nanochat-sft")[1] or "")
+    assert "mid_train and chat_sft cannot resume" in (translate("--init_from=resume", "nanochat")[1] or "")
+
+
+OOM = ("Traceback (most recent call last):\n"
+       '  File "/home/user/nanochat/scripts/{script}.py", line 215, in <module>\n'
+       "    loss = model(x, y)\n"
+       "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 4.00 GiB. GPU 0 has a total capacity "
+       "of 23.55 GiB of which 1.12 GiB is free.\n")
+
+
+def test_a_2025_base_train_that_ran_out_of_memory_before_a_step_gets_its_own_flags(tmp_path: Any) -> None:
+    """Default settings print no Overriding: lines, and a run that failed at its first step
+    shows no step line: base_train's `Number of parameters: N` (without the `(scaling: M)`
+    of 2026) still says which names its configurator takes; the GPU line of 2026 says not."""
+    lines = Path(FORMATS, "nanochat_base_train_2025.log").read_text().splitlines()
+    head = [ln for ln in lines[:lines.index("Step 00000 | Validation bpb: 3.2012") + 1]
+            if not ln.startswith("Overriding:")]
+    (tmp_path / "oom.log").write_text("\n".join(head) + "\n" + OOM.format(script="base_train"))
+    a = lossdoctor.analyze([str(tmp_path / "oom.log")])
+    assert str(a.runs[0].format) == "nanochat-2025"
+    flags = [f.flags for f in a.diagnoses[0].findings if f.flags]
+    assert flags and all("--device_batch_size=" in f for f in flags), flags
+    gpu = [ln if not ln.startswith("Number of parameters") else ln + " (scaling: 30,000,000)" for ln in head]
+    (tmp_path / "today.log").write_text("\n".join(gpu) + "\n" + OOM.format(script="base_train"))
+    assert str(lossdoctor.load(str(tmp_path / "today.log")).format) == "nanochat"
+
+
+def test_a_2025_chat_sft_is_known_by_its_val_in_nats_and_reads_its_batch(tmp_path: Any) -> None:
+    """chat_sft's `Validation loss` (nats) before any step line, its `Device batch size`
+    and `=> Setting grad accum steps`: a smaller micro-batch is its own flag, with no
+    accumulation flag (chat_sft works that out itself)."""
+    text = ("Autodetected device type: cuda\nTarget examples per step: 32\nDevice batch size: 4\n"
+            "Examples per step is device_batch_size * ddp_world_size: 4\n=> Setting grad accum steps: 8\n"
+            "Step 00000 | Validation loss: 1.214503\n" + OOM.format(script="chat_sft"))
+    (tmp_path / "sft.log").write_text(text)
+    a = lossdoctor.analyze([str(tmp_path / "sft.log")])
+    run = a.runs[0]
+    assert str(run.format) == "nanochat-sft" and run.measures.val == "loss"
+    assert run.config.get("batch_size") == 4 and run.config.get("gradient_accumulation_steps") == 8
+    flags = [f.flags for f in a.diagnoses[0].findings if f.flags]
+    assert flags == ["--device_batch_size=2"], flags
+
+
+def test_a_slope_of_val_in_bits_per_byte_is_said_in_bpb() -> None:
+    a = lossdoctor.analyze([os.path.join(FORMATS, "nanochat_base_train_2025.log")])
+    assert a.facts[0]["val_slope"].unit == "bpb/1k steps"
+    assert a.facts[0]["val_slope_se"].unit == "bpb/1k steps"
 
 
 def test_a_negative_override_of_the_2025_configurator_is_no_setting(tmp_path: Any) -> None:

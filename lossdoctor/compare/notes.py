@@ -14,7 +14,8 @@ def state_notes(f: Facts, which: str, schedule: bool) -> list[str]:
     out = []
     z, slope = f.value("val_slope_z"), f.value("val_slope")
     if z is not None and z <= -2:
-        out.append(f"the {which} run's val was still falling when it stopped ({slope:.2g} nats per 1,000 "
+        unit = f["val_slope"].unit.removesuffix("/1k steps")
+        out.append(f"the {which} run's val was still falling when it stopped ({slope:.2g} {unit} per 1,000 "
                    f"steps over its last evals, {z:.1f} standard errors)")
     if overfit(f):
         out.append(f"the {which} run's val turned up after step {f.value('best_val_step'):,} (best "

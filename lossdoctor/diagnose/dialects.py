@@ -68,6 +68,8 @@ CAVEATS: dict[tuple[str, str], str] = {
                                   "(the warmup as a fraction of the run)",
     ("nanochat-2025", "grad_clip"): "--grad_clip is base_train's (mid_train has none), until base_train "
                                     "dropped it on 2026-01-08",
+    ("nanochat-sft", "max_iters"): "chat_sft.py's --num_iterations from 2025-10-20; the week before, "
+                                   "--max_iterations, which could only lower the epoch's count",
     ("hf", "always_save_checkpoint"): "--load_best_model_at_end needs --eval_strategy and --save_strategy "
                                       "the same (and --save_steps a multiple of --eval_steps)",
     ("hf", "eval_interval"): "--eval_steps takes effect with --eval_strategy steps (the Trainer's default is no)",
@@ -75,14 +77,19 @@ CAVEATS: dict[tuple[str, str], str] = {
 # a trainer whose flags' names changed while its log's grammar did not: said beside them
 NAMES_UNTIL = {"nanochat-sft": "chat_sft.py's names until 2026-01-13; from then, with the same log lines until "
                                "February, dashed: --device-batch-size, --num-iterations, --eval-every"}
+# trainers whose flags go through nanochat's configurator (literal_eval, then a type check
+# against the global's default), and nanoGPT's keys that map to float globals there
+CONFIGURATOR = ("nanochat-2025", "nanochat-sft")
+FLOAT_KEYS = ("weight_decay", "grad_clip")
 # base_train's warmup from late October 2025 (before it, and in mid_train, none)
 WARMUP_RATIO = ("this base_train sets its warmup as a fraction of the run (from late October 2025; mid_train "
                 "has none): --warmup_ratio")
 # (trainer, nanoGPT key): what the trainer has instead of a flag of its own for the key
 NOTES: dict[tuple[str, str], str] = {
-    ("nanochat", "init_from"): "nanochat resumes with --resume-from-step=N, N the step of a checkpoint it "
-                               "saved (at the end, and every --save-every steps where that was set: its default, "
-                               "-1, saves only at the end, so a run stopped before it has none)",
+    ("nanochat", "init_from"): "nanochat's base_train resumes with --resume-from-step=N, N the step of a "
+                               "checkpoint it saved (at the end, and every --save-every steps where that was set: "
+                               "its default, -1, saves only at the end, so a run stopped before it has none); "
+                               "mid_train and chat_sft cannot resume: start them again",
     ("nanochat-2025", "init_from"): "nanochat's base_train resumes with --resume_from_step=N (from November "
                                     "2025; mid_train cannot), N the step of a checkpoint it saved (every "
                                     "--save_every steps where that was set; by default only at the end)",
@@ -152,9 +159,17 @@ def _instead(trainer: str, key: str, given: Mapping[str, str]) -> str:
     as the fraction it takes."""
     steps, warmup = given.get("max_iters", ""), given.get(key, "")
     if (trainer, key) == ("nanochat-2025", "warmup_iters") and steps.isdigit() and warmup.isdigit() and int(steps):
-        ratio = int(warmup) / int(steps)
-        return f"{WARMUP_RATIO}={ratio:.4g}"
+        ratio = f"{int(warmup) / int(steps):.4g}"
+        return f"{WARMUP_RATIO}={ratio if '.' in ratio or 'e' in ratio else ratio + '.0'}"  # a float global
     return NOTES[(trainer, key)]
+
+
+def _literal(trainer: str, key: str, value: str) -> str:
+    """`value` as the trainer takes it: nanochat's 2025 configurator asserts that a value has
+    its global's type, so a float global (weight_decay = 0.0) needs a float (`0.0`, not `0`)."""
+    if trainer in CONFIGURATOR and key in FLOAT_KEYS and value.lstrip("-").isdigit():
+        return f"{value}.0"
+    return value
 
 
 def _translated(pairs: list[tuple[str, str]], trainer: str, val_name: str | None,
@@ -174,8 +189,8 @@ def _translated(pairs: list[tuple[str, str]], trainer: str, val_name: str | None
         edits = [_edit(names[k], v) for k, v in pairs if names[k]]
         return "", f"(edit {where}: {', '.join(dict.fromkeys(edits))})"
     table = FLAGS.get(trainer, {})
-    out = [table[k].format(VALUES.get((trainer, k, v), v).format(val_name=val_name or "eval_loss"))
-           for k, v in pairs if table.get(k)]
+    valued = [(k, VALUES.get((trainer, k, v), v).format(val_name=val_name or "eval_loss")) for k, v in pairs]
+    out = [table[k].format(_literal(trainer, k, v)) for k, v in valued if table.get(k)]
     missing = list(dict.fromkeys(k for k, _ in pairs if k not in table))
     said = [CAVEATS[(trainer, k)] for k, _ in pairs if (trainer, k) in CAVEATS and table.get(k)]
     if out and trainer in NAMES_UNTIL:

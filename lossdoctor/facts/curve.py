@@ -198,7 +198,7 @@ def tail_xy(ctx: Context, name: str, unit: str, src: str, field: str
 
 def val_slope(ctx: Context) -> Fact:
     """Least-squares slope of the val loss over the last evals; < 0 while it still improves."""
-    return tail_slope(ctx, "val_slope", "nats/1k steps", "val", "val")
+    return tail_slope(ctx, "val_slope", f"{ctx.run.measures.val_unit}/1k steps", "val", "val")
 
 
 def tail_slope(ctx: Context, name: str, unit: str, what: str, field: str) -> Fact:
@@ -221,7 +221,7 @@ def slope_se(ctx: Context, name: str, fact: Fact, field: str, points: float) -> 
     """Standard error of `fact` (a tail_xy slope of `field`, per 1k steps). Each point's
     error is √points·eval_se when eval_se is known (points: how many independent eval
     means the point adds up), else it comes from the residuals of the fit."""
-    unit = "nats/1k steps"
+    unit = fact.unit  # the slope's own: nats or bpb per 1k steps
     xy = tail_xy(ctx, name, unit, f"standard error of {fact.name}", field)
     if isinstance(xy, Fact) or not fact.known:
         return missing(name, unit, f"standard error of {fact.name}", fact)

@@ -22,8 +22,10 @@ Until mid-January 2026 base_train and mid_train took their settings as `--key=va
 their globals, underscores and all (nanochat's configurator, which prints `Overriding:
 key = value` for each; then argparse with the same names), and their step lines had no
 `epoch:` field; today's scripts take dashed names (`--device-batch-size`). A log that shows
-the configurator's lines, or whose step lines have no `epoch:`, is `nanochat-2025` and
-gets findings in its names; the configurator's lines are read as its config.
+the configurator's lines, base_train's `Number of parameters: N` without the `(scaling: M)`
+it printed from 2026-01-08, or step lines without `epoch:`, is `nanochat-2025` and gets
+findings in its names; the configurator's lines are read as its config. A `Validation
+loss` in nats is chat_sft's first grammar (`nanochat-sft`) even before its first step line.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ HEADER = {  # header line -> config key (nanoGPT's where the meaning is the same
     re.compile(r"^(?:Using user-provided|Calculated) number of iterations.*?: ([\d,]+)"): "max_iters",
     re.compile(r"^Resuming optimization from step (\d+)"): "resume_from_step",
     re.compile(r"^Distributed world size: (\d+)"): "num_processes",  # as llm.c names it
+    re.compile(r"^Device batch size: (\d+)$"): "batch_size",  # chat_sft: examples, one per row
+    re.compile(r"^=> Setting grad accum steps: (\d+)"): "gradient_accumulation_steps",  # chat_sft
 }
 DEVICE = re.compile(r"^Autodetected device type: (\w+)")
 VOCAB = re.compile(r"^Vocab size: ([\d,]+)")
@@ -107,19 +111,22 @@ def read(sample: Sample) -> Run:
 
 def _dialect(found: Found, measures: Measures) -> Dialect:
     """chat_sft's first grammar; base_train's or mid_train's underscore names (the
-    configurator's lines, or step lines without `epoch:`); else today's dashed names, also
-    where the log shows neither (a run that failed before its first step)."""
+    configurator's lines, or, where nothing of 2026 shows, base_train's parameter line of
+    2025 or step lines without `epoch:`); else today's dashed names, also where the log
+    shows none of these (a run that failed before its first step)."""
     if measures.train == "step":
         return Dialect.NANOCHAT_SFT
-    if "configurator" in found.marks or ("step:no-epoch" in found.marks and "step:epoch" not in found.marks):
+    today = "step:epoch" in found.marks or "gpu" in found.marks  # `epoch:` from 2026-01-13, the GPU line 03-09
+    if "configurator" in found.marks or (not today and ("params:2025" in found.marks
+                                                        or "step:no-epoch" in found.marks)):
         return Dialect.NANOCHAT_2025
     return Dialect.NANOCHAT
 
 
 def _measures(found: Found) -> Measures:
     """bpb and the EMA, or the first chat_sft's nats and step losses; said in a note."""
-    nats = "val:loss" in found.marks and "val:bpb" not in found.marks
-    ema = "train:step" not in found.marks
+    nats = "val:loss" in found.marks and "val:bpb" not in found.marks  # only chat_sft's first grammar
+    ema = "train:step" not in found.marks and not nats
     found.notes.append(("the train loss is nanochat's debiased EMA (beta 0.9) of the step losses, not one step's"
                         if ema else "the train loss is one step's (chat_sft's first grammar)")
                        + ("; val is in nats" if nats else "; val is in bits per byte (bpb), not nats"))
@@ -148,6 +155,8 @@ def _line(found: Found, n: int, text: str) -> None:
         found.vocab_size = integer(m.group(1))
     elif m := TOTAL_PARAMS.match(text):
         found.params = integer(m.group(1))
+        if text.startswith("Number of parameters") and text[m.end():].strip() == "":
+            found.marks.add("params:2025")  # base_train until 2026-01-08, then "N (scaling: M)"
     elif m := DTYPE.match(text):
         found.set("dtype", m.group(1), n)
     elif m := DEVICE.match(text):
@@ -159,6 +168,7 @@ def _line(found: Found, n: int, text: str) -> None:
     elif m := OVERRIDE.match(text):
         _override(found, n, m.group(1), m.group(2))
     elif m := GPU.match(text):
+        found.marks.add("gpu")
         found.set("device_name", m.group(1), n)
         peak = number(m.group(2))
         if peak is not None and math.isfinite(peak):
