@@ -1332,3 +1332,13 @@ def test_a_better_run_resumed_within_its_log_is_no_init_from_difference():
     init = next((d for d in c.diff if d.key == "init_from"), None)
     assert init is None
     assert not any("other config" in a.cause or "init_from" in a.method for a in c.attribution)
+
+
+def test_a_better_run_whose_log_begins_with_a_resume_gets_no_flags_that_copy_it():
+    """A continuation at a constant LR against one with a new cosine, both from the same
+    2000-step checkpoint: the better log shows its continuation's LR keys only, so flags of
+    its length alone would train from scratch at the worse run's constant 5e-5."""
+    c = _analysis(FIXTURES / "long" / "lr5e-4-constant-5000", FIXTURES / "long" / "lr5e-4-resume-5000").comparison
+    r = c.to_reach
+    assert r is not None and not r.reachable and not r.flags
+    assert "the better run's log begins with a resume" in r.why and "learning_rate" in r.why

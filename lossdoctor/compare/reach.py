@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from ..facts import Facts
 from ..nanogpt import GPT2_SHAPES, NANOGPT_KEYS
 from .length import SCHEDULE_SHAPE
-from .results import Cost, KeyDiff, Reachable, ToReach, Unreachable
+from .results import RESUMED_ORIGIN, Cost, KeyDiff, Reachable, ToReach, Unreachable
 
 if TYPE_CHECKING:
     from ..fit.extrapolate import Extrapolator
@@ -65,6 +65,12 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     better = [d for d in diff if d.kind == "learning" and d.reference is not None
               and d.key not in LENGTH_KEYS + NOT_COPIED  # the better run's settings, other than its length
               and not (tuned and d.key in FORCED_BY_GPT2)]
+    unseen = [d.key for d in diff if d.kind == "learning" and d.reference is None and d.key not in NOT_COPIED
+              and (d.origin_reference or "").startswith(RESUMED_ORIGIN)]
+    if unseen:  # the better log begins with a resume: its run's schedule is not all in it, so no flags copy it
+        return r if isinstance(r, Reachable) else replace(r, why=(
+            f"{r.why}; the better run's log begins with a resume, so its {', '.join(unseen)} "
+            f"{'are' if len(unseen) > 1 else 'is'} its continuation's, not its whole run's: no flags copy it"))
     keys = [d for d in better if d.key in NANOGPT_KEYS]
     differ = [d for d in better if d.other is not None]  # shown by both
     flags = [f for f in (_flag(d) for d in keys) if f is not None]

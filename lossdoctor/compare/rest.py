@@ -8,8 +8,8 @@ import math
 from collections.abc import Sequence
 
 from .length import SCHEDULE_SHAPE, Step, known
-from .results import Cause, KeyDiff
-from .sides import RESUMED_ORIGIN, Side
+from .results import RESUMED_ORIGIN, Cause, KeyDiff
+from .sides import Side
 
 GROUPS = (("model size", ("n_layer", "n_head", "n_embd", "bias")), ("context length", ("block_size",)),
           ("batch size", ("batch_size", "gradient_accumulation_steps")),

@@ -14,7 +14,18 @@ import numpy as np
 from ..facts import Facts
 from ..facts.curve import MIN_TAIL_EVALS, tail_indices
 from ..run import Dialect, Run
-from .results import DERIVED, UNKNOWN_ORIGIN, ConfigScalar, Derived, KeyDiff, Overlap, OverlapPoint, Pair, TableRow
+from .results import (
+    DERIVED,
+    RESUMED_ORIGIN,
+    UNKNOWN_ORIGIN,
+    ConfigScalar,
+    Derived,
+    KeyDiff,
+    Overlap,
+    OverlapPoint,
+    Pair,
+    TableRow,
+)
 
 # keys that change what the model learns (not where it runs or how it is logged)
 LEARNING_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "dropout", "batch_size",
@@ -112,7 +123,6 @@ def other_settings(ra: Run, rb: Run) -> tuple[KeyDiff, ...]:
 
 # what a log that begins with a resume past step 0 cannot say of its whole run: the LR of
 # the steps before it (a continuation at its min_lr shows learning_rate = that min_lr)
-RESUMED_ORIGIN = "unknown: the log begins at step"
 RESUMED_HIDES = ("learning_rate", "min_lr", "decay_lr", "warmup_iters", "lr_decay_iters", "init_from")
 
 
