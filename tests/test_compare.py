@@ -1342,3 +1342,15 @@ def test_a_better_run_whose_log_begins_with_a_resume_gets_no_flags_that_copy_it(
     r = c.to_reach
     assert r is not None and not r.reachable and not r.flags
     assert "the better run's log begins with a resume" in r.why and "learning_rate" in r.why
+
+
+def test_a_run_cut_short_against_its_own_completion_is_told_to_run_its_length(tmp_path):
+    """The first 751 steps of a 2000-step run against the whole run: no key differs, and
+    the better run is its own config run to its max_iters, the evidence that this reaches it."""
+    lines = (FIXTURES / "long" / "lr5e-4-2000" / "train.log").read_text().splitlines()
+    end = next(i for i, line in enumerate(lines) if line.startswith("iter 750:"))
+    (tmp_path / "cut.log").write_text("\n".join(lines[: end + 1]) + "\n")
+    c = _analysis(tmp_path / "cut.log", FIXTURES / "long" / "lr5e-4-2000").comparison
+    r = c.to_reach
+    assert r is not None and r.flags == "--max_iters=2000 --lr_decay_iters=2000"
+    assert r.reachable or r.same_config

@@ -81,9 +81,11 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     ran = _last_step(fb)  # a better run that stopped before its max_iters: its length is what it ran
     if iters_b and ran and not at_best and ran < iters_b:
         iters_b = ran
+    planned_a = fa.value("max_iters")  # a worse run stopped before it did not run its schedule's length
+    short = isinstance(planned_a, int) and worse.last + 1 < planned_a
     if iters_b:  # its length and its schedule's, where the worse run ran another (a resumed one: always)
         flags += [f"--{k}={v}" for k, v in (("max_iters", iters_b), ("lr_decay_iters", decay_b))
-                  if worse.resumed or fa.value(k) != v]
+                  if worse.resumed or short or fa.value(k) != v]
     if tuned:
         flags.insert(0, f"--init_from={tuned}")
     elif worse.resumed and flags:  # its command would resume: these are a fresh run's
