@@ -1354,3 +1354,18 @@ def test_a_run_cut_short_against_its_own_completion_is_told_to_run_its_length(tm
     r = c.to_reach
     assert r is not None and r.flags == "--max_iters=2000 --lr_decay_iters=2000"
     assert r.reachable or r.same_config
+
+
+def test_a_run_that_resumed_with_another_schedule_within_its_log_puts_nothing_on_one_schedule(tmp_path):
+    """A 2000-step cosine resumed to 5000 with a new one, in one log, against one 5000-step
+    cosine: the last process's lr_decay_iters matches the better run's, but the run had two
+    schedules, so no 'same schedule shape' share, and the rest says why."""
+    text = "".join((FIXTURES / "long" / run / "train.log").read_text() for run in ("lr5e-4-2000", "lr5e-4-resume-5000"))
+    (tmp_path / "both.log").write_text(text)
+    c = _analysis(tmp_path / "both.log", FIXTURES / "long" / "lr5e-4-5000").comparison
+    [d] = [d for d in c.diff if d.key == "lr_decay_iters"]
+    assert d.other is None and "resumed at step 2,000 with another lr_decay_iters (2000 before, 5000 after)" in (
+        d.origin_other)
+    assert not any(a.cause == "LR schedule" for a in c.attribution)
+    assert c.unexplained is not None and "two schedules" in c.unexplained.method
+    assert math.isclose(_total(c), c.gap, abs_tol=1e-9)

@@ -13,7 +13,7 @@ import numpy as np
 from ..facts import Facts
 from ..run import Run
 from .results import Cause, KeyDiff, ToReach
-from .sides import Side
+from .sides import RESUMED_HIDES, Side, changed_within
 
 if TYPE_CHECKING:
     from ..fit.extrapolate import Estimate, Extrapolator
@@ -182,6 +182,8 @@ def lr_schedule(a: Side, b: Side, fit: Extrapolator, to: int, at: float, inside:
     """
     if a.run.resumed_start() is not None or b.run.resumed_start() is not None:
         return None  # the LR before a resumed log's first step is not in it
+    if any(changed_within(s.run, k) for s in (a, b) for k in RESUMED_HIDES):
+        return None  # a resume within the log went on with another schedule: two shapes, not one
     sched = schedule_shape(a.run, b.run, to, own=inside)
     if sched is not None and inside:  # the law, fitted to the run's own schedule, predicts another inside it
         from ..fit.extrapolate import CannotExtrapolate  # with the wrong sign on the runs that measure it

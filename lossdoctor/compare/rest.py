@@ -8,7 +8,7 @@ import math
 from collections.abc import Sequence
 
 from .length import SCHEDULE_SHAPE, Step, known
-from .results import RESUMED_ORIGIN, Cause, KeyDiff
+from .results import CHANGED_ORIGIN, RESUMED_ORIGIN, Cause, KeyDiff
 from .sides import Side
 
 GROUPS = (("model size", ("n_layer", "n_head", "n_embd", "bias")), ("context length", ("block_size",)),
@@ -83,6 +83,13 @@ def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float, unseen: bool =
         return Cause("unexplained", rest, (rest - w, rest + w),
                      f"{resumed}: its {', '.join(hidden)} are its continuation's, not its whole run's, so nothing "
                      "is put on them")
+    changed = next((o.replace("unknown: the log", f"the {who} run's log") for d in diff if d.key in hidden
+                    for who, o in (("worse", d.origin_other), ("better", d.origin_reference))
+                    if o.startswith(CHANGED_ORIGIN)), None)
+    if changed is not None and not unseen:
+        return Cause("unexplained", rest, (rest - w, rest + w),
+                     f"{changed}: its schedule is two schedules, not one a key could name, so nothing is put on "
+                     f"{', '.join(hidden)}")
     if hidden or unseen:
         what = f"does not show {len(hidden)} learning keys that may differ" if hidden else "shows no config"
         return Cause("unexplained", rest, (rest - w, rest + w),

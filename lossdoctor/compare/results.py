@@ -10,6 +10,7 @@ from typing import ClassVar, NamedTuple, TypeAlias
 ConfigScalar: TypeAlias = bool | int | float | str | None  # a config value as the log showed it
 UNKNOWN_ORIGIN = "unknown: the log does not show it"  # a KeyDiff side of a run without a header or that key
 RESUMED_ORIGIN = "unknown: the log begins at step"  # a schedule key of a log that begins with a resume
+CHANGED_ORIGIN = "unknown: the log resumed at step"  # a schedule key a resume within the log changed
 
 
 @dataclass(frozen=True)

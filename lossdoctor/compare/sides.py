@@ -15,6 +15,7 @@ from ..facts import Facts
 from ..facts.curve import MIN_TAIL_EVALS, tail_indices
 from ..run import Dialect, Run
 from .results import (
+    CHANGED_ORIGIN,
     DERIVED,
     RESUMED_ORIGIN,
     UNKNOWN_ORIGIN,
@@ -153,8 +154,27 @@ def hide_resumed(diff: tuple[KeyDiff, ...], ra: Run, rb: Run) -> tuple[KeyDiff, 
     return tuple(out)
 
 
+def changed_within(run: Run, key: str) -> str | None:
+    """Why a schedule key has no one value for the run: a resume within its log went on
+    with another (lr_decay_iters 2000, then 5000: a re-warm); None where it kept one."""
+    if key not in RESUMED_HIDES or key == "init_from":
+        return None
+    segs = [run.segments[i] for i in run.lineage()]
+    for before, after in zip(segs, segs[1:], strict=False):
+        if before.config is None or after.config is None:
+            continue
+        a, b = before.config.trusted(key), after.config.trusted(key)
+        if a is not None and b is not None and a != b:
+            at = f" {after.first_step:,}" if after.first_step is not None else ""
+            return f"{CHANGED_ORIGIN}{at} with another {key} ({a!r} before, {b!r} after)"
+    return None
+
+
 def _shown(run: Run, key: str) -> tuple[ConfigScalar, str]:
-    """A key's value and origin as the run shows it; (None, why) when it does not."""
+    """A key's value and origin as the run shows it; (None, why) when it does not, or
+    where a resume within its log changed it."""
+    if (changed := changed_within(run, key)) is not None:
+        return None, changed
     cv = run.config.values.get(key)
     value = run.config.trusted(key)
     if (machine := run.config.machine_default(key)) is not None:
