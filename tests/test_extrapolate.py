@@ -1090,3 +1090,13 @@ def test_a_resume_predicts_the_loss_up_after_its_re_warm():
     run = lossdoctor.load(FIXTURES / "calibration" / "d4w128-shakespeare-s1-400")
     steps, values = extrapolate(run, 1000, scenarios=("resume",)).scenarios[0].path
     assert float(np.interp(440, steps, values)) > float(values[0])
+
+
+def test_a_target_among_the_iterations_of_a_log_without_evals_is_inside_it(tmp_path):
+    """A log whose eval lines are gone still shows iterations 0-2000: step 1000 is the law's
+    smoothed value there, not 'before the first observed step'."""
+    text = (FIXTURES / "long" / "lr5e-4-2000" / "train.log").read_text()
+    (tmp_path / "no_evals.log").write_text("".join(line for line in text.splitlines(keepends=True)
+                                                   if not line.startswith("step ")))
+    x = lossdoctor.extrapolate(lossdoctor.load(str(tmp_path / "no_evals.log")), 1000)
+    assert [s.name for s in x.scenarios] == ["observed"] and x.scenarios[0].train is not None
