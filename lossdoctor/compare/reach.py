@@ -135,7 +135,9 @@ def _instead(r: Reachable, fa: Facts, fb: Facts, flags: list[str], steps: int) -
     target in less compute than the longer rerun (strictly: at the same cost the rerun is
     the simpler advice): its flops per step times the `steps` it ran against the worse
     run's times `r.steps` (every process's: _step_flops; or, with either unknown, steps
-    alone where the two runs' steps cost the same: no model or batch key differs)."""
+    alone where the two runs' steps cost the same: no model or batch key differs); or
+    where they are the worse run's own config run longer than the rerun found: the better
+    run is the evidence, the rerun's length a prediction given beside it."""
     per_a, per_b = _step_flops(fa), _step_flops(fb)
     if per_a and per_b:
         cheaper = per_b * steps < per_a * r.steps
@@ -143,7 +145,11 @@ def _instead(r: Reachable, fa: Facts, fb: Facts, flags: list[str], steps: int) -
         shape = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps")
         cheaper = steps < r.steps and all(fa.value(k) is not None and fa.value(k) == fb.value(k) for k in shape)
     same = " ".join(flags) == r.flags  # the rerun itself: nothing instead
-    return replace(r, instead=" ".join(flags), instead_steps=steps) if cheaper and not same else r
+    # the worse run's own config at the better run's length: that run is the evidence, and
+    # the extrapolation's shorter length a prediction beside it
+    evidence = steps > r.steps and all(f.split("=", 1)[0][2:] in LENGTH_KEYS or f == "--init_from=scratch"
+                                       for f in flags)
+    return replace(r, instead=" ".join(flags), instead_steps=steps) if (cheaper or evidence) and not same else r
 
 
 def _last_step(f: Facts) -> int | None:
