@@ -1379,3 +1379,21 @@ def test_the_same_config_run_longer_is_the_evidence_even_where_the_rerun_found_i
     r = c.to_reach
     assert isinstance(r, Reachable) and r.steps < 5000
     assert r.instead == "--max_iters=5000 --lr_decay_iters=5000" and r.instead_steps == 5000
+
+
+def test_runs_that_do_not_compare_show_a_difference_not_a_gap(tmp_path):
+    """A character-level run beside a GPT-2 BPE run: the panel names the higher and the
+    lower run and their difference, not a worse run and a gap."""
+    from rich.console import Console
+
+    from lossdoctor.report.compare import render
+    lines = (FIXTURES / "long" / "lr2e-3-2000" / "train.log").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("step 0:"))
+    bpe = lines[:at] + ["defaulting to vocab_size of GPT-2 to 50304 (50257 rounded up for efficiency)"] + lines[at:]
+    (tmp_path / "bpe.log").write_text("\n".join(bpe) + "\n")
+    an = _analysis(tmp_path / "bpe.log", FIXTURES / "long" / "lr2e-3-5000")
+    assert not an.comparison.comparable
+    console = Console(file=io.StringIO(), width=80, color_system=None)
+    console.print(render(an.comparison, list(an.runs)))
+    words = " ".join(console.file.getvalue().replace("│", " ").split())
+    assert "not a gap: the losses do not compare" in words and "better (reference)" not in words

@@ -85,10 +85,15 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
     if c.gap is None:
         parts.append(Text("\n".join(c.notes)))
         return Panel(Group(*parts), title="Gap between runs", title_align="left")
-    head = (f"worse: {a}\nbetter (reference): {b}\n" if not level(c) else
-            f"the runs end level (no worse run): {a}\nagainst (reference): {b}\n(below, the first is called the "
-            f"worse run and the second the better: {spent_text(c)})\n")
-    parts.append(Text(head + f"gap in final {c.metric}: {c.gap:+.4f} {c.unit}"))
+    if not c.comparable:  # across tokenizers or datasets: a difference of numbers, no worse run
+        head = (f"higher: {a}\nlower: {b}\ndifference in final {c.metric}: {c.gap:+.4f} {c.unit}, not a gap: "
+                "the losses do not compare (below, the higher is called the worse run)")
+    else:
+        head = (f"worse: {a}\nbetter (reference): {b}\n" if not level(c) else
+                f"the runs end level (no worse run): {a}\nagainst (reference): {b}\n(below, the first is called "
+                f"the worse run and the second the better: {spent_text(c)})\n")
+        head += f"gap in final {c.metric}: {c.gap:+.4f} {c.unit}"
+    parts.append(Text(head))
     if level(c) and (sooner := sooner_text(c, a, b)) is not None:
         parts.append(Text(sooner, style="bold"))
     blind = not _shows_config(runs[c.other]) and not _shows_config(runs[c.reference])  # neither shows its config
