@@ -1100,3 +1100,15 @@ def test_a_target_among_the_iterations_of_a_log_without_evals_is_inside_it(tmp_p
                                                    if not line.startswith("step ")))
     x = lossdoctor.extrapolate(lossdoctor.load(str(tmp_path / "no_evals.log")), 1000)
     assert [s.name for s in x.scenarios] == ["observed"] and x.scenarios[0].train is not None
+
+
+def test_an_effect_not_computed_for_too_few_evals_says_so(tmp_path):
+    """The first 500 steps of a 2000-step run, two evals: LD1501's effect is not computed
+    because val cannot be predicted, which it says (not the resume caveat beside it)."""
+    lines = (FIXTURES / "long" / "lr5e-4-2000" / "train.log").read_text().splitlines()
+    end = next(i for i, line in enumerate(lines) if line.startswith("iter 499:"))
+    (tmp_path / "cut.log").write_text("\n".join(lines[: end + 1]) + "\n")
+    [d] = lossdoctor.analyze([str(tmp_path / "cut.log")]).diagnoses
+    f = next(f for f in d.findings if f.rule.startswith("LD1501"))
+    assert f.expected_effect is not None and f.expected_effect.value is None
+    assert f.expected_effect.note == "1 eval after step 100: too few to predict val (3 needed)"

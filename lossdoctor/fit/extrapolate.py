@@ -39,6 +39,7 @@ from typing import TypeVar, cast
 
 import numpy as np
 
+from ..facts.base import plural
 from ..run import Run
 from . import calibration as calibration_mod
 from . import interval, limits, lr, points, reference, repeat, shape, streams
@@ -66,6 +67,8 @@ from .results import (
 )
 from .scenarios import CustomLr, CustomSchedule
 from .streams import Design, Features, Stream
+
+TOO_FEW_EVALS = "too few to predict val (3 needed)"
 
 __all__ = ["MAX_HORIZON", "BeyondEpochs", "CannotExtrapolate", "CustomSchedule", "Estimate", "Extrapolation",
            "Extrapolator", "Scenario", "extrapolate", "unmodelled"]
@@ -211,7 +214,7 @@ class Extrapolator:
                              + ", ".join(f"{v:+.3f} ({k})" for k, v in off._asdict().items() if v is not None)
                              + " nats off the joint fit")
         if val is None:
-            notes.append(f"{len(pts.val.steps)} evals after step {pts.start}: too few to predict val (3 needed); "
+            notes.append(f"{plural(len(pts.val.steps), 'eval')} after step {pts.start}: {TOO_FEW_EVALS}; "
                          "train is predicted from the per-iteration losses")
         said = self.calibration.alone(pts.last, self.reference)
         refuted = self._backtest(obs, peak, True).errors if said and not alone else None
