@@ -1112,3 +1112,13 @@ def test_an_effect_not_computed_for_too_few_evals_says_so(tmp_path):
     f = next(f for f in d.findings if f.rule.startswith("LD1501"))
     assert f.expected_effect is not None and f.expected_effect.value is None
     assert f.expected_effect.note == "1 eval after step 100: too few to predict val (3 needed)"
+
+
+def test_an_extrapolation_says_which_log_of_a_directory_it_read(tmp_path):
+    import os
+    import shutil
+    for name, at in (("a.log", 1_000_000_000), ("b.log", 2_000_000_000)):
+        shutil.copyfile(FIXTURES / "long" / "lr5e-4-2000" / "train.log", tmp_path / name)
+        os.utime(tmp_path / name, (at, at))
+    x = lossdoctor.extrapolate(lossdoctor.load(str(tmp_path)), 3000, scenarios=("rerun",))
+    assert any("holds 2 logs: the newest, b.log, is read; not a.log" in n for n in x.notes)

@@ -170,7 +170,8 @@ class Extrapolator:
         named = scenarios_mod.named(scenarios, custom, to, last)
         x = self._interval(to, obs, fits, [self._predict(n, sched, fits, obs, to) for n, sched in named], peak)
         asked = [s for s in scenarios if s != "custom"] if scenarios != SCENARIOS else []  # by name
-        return replace(x, notes=(*notes_mod.inside_note(asked, to, last), *x.notes))
+        # what reading the run said (the log a directory gave, a config inferred) first
+        return replace(x, notes=(*self.run.notes, *notes_mod.inside_note(asked, to, last), *x.notes))
 
     def _observe(self, cur: points.Curves) -> Observed:
         """1-2. the points and the schedule."""
