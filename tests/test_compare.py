@@ -1397,3 +1397,17 @@ def test_runs_that_do_not_compare_show_a_difference_not_a_gap(tmp_path):
     console.print(render(an.comparison, list(an.runs)))
     words = " ".join(console.file.getvalue().replace("│", " ").split())
     assert "not a gap: the losses do not compare" in words and "better (reference)" not in words
+
+
+def test_a_run_with_too_few_evals_to_predict_gets_its_length_share_from_the_better_curve(tmp_path):
+    """The first 500 steps of a 2000-step run (evals at 0 and 250) against the whole run:
+    val cannot be predicted, so the training length share is read off the better run's own
+    curve at step 250, where both curves show the same eval."""
+    lines = (FIXTURES / "long" / "lr5e-4-2000" / "train.log").read_text().splitlines()
+    end = next(i for i, line in enumerate(lines) if line.startswith("iter 499:"))
+    (tmp_path / "cut.log").write_text("\n".join(lines[: end + 1]) + "\n")
+    c = _analysis(tmp_path / "cut.log", FIXTURES / "long" / "lr5e-4-2000").comparison
+    share = next(a for a in c.attribution if a.cause == "training length")
+    assert share.delta_val == pytest.approx(c.gap, abs=0.02)
+    assert [p.x for p in c.overlap.steps] == [250]
+    assert math.isclose(_total(c), c.gap, abs_tol=1e-9)

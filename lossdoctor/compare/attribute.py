@@ -149,8 +149,8 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
             length = training_length(a, fit, to, how)
         except CannotExtrapolate:
             return unextrapolated(e.why)
-    if length is None:
-        return [], [f"training length not estimated: no val predicted at step {to:,}"], None
+    if length is None:  # too few evals to predict val: what the better run's curve shows, where it can
+        return unextrapolated(f"no val predicted at step {to:,}")
     notes = list(length.notes)
     fitted_to = fit.extrapolate(max(to, 1), scenarios=("rerun",)).last_step  # made once: what `to` is inside of
     try:  # from the law's value at `to`: the two shares below are the law's own differences

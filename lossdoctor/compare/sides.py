@@ -229,7 +229,7 @@ def overlap(ra: Run, rb: Run, fa: Facts, fb: Facts, metric: str) -> Overlap:
         # from the first eval after step 0 of either run: interpolating from step 0 says nothing
         lo = max(xa[xa > 0][0] if (xa > 0).any() else 0.0, xb[xb > 0][0] if (xb > 0).any() else 0.0)
         hi = min(xa[-1], xb[-1])
-        if hi <= lo or lo <= 0:
+        if hi < lo or lo <= 0:  # hi == lo: one shared eval, still a point both curves show
             continue
         xs = np.linspace(lo, hi, OVERLAP_POINTS)
         if axis == "steps":  # whole steps, as the logs count them (lo and hi are logged steps)
