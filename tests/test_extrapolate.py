@@ -1122,3 +1122,20 @@ def test_an_extrapolation_says_which_log_of_a_directory_it_read(tmp_path):
         os.utime(tmp_path / name, (at, at))
     x = lossdoctor.extrapolate(lossdoctor.load(str(tmp_path)), 3000, scenarios=("rerun",))
     assert any("holds 2 logs: the newest, b.log, is read; not a.log" in n for n in x.notes)
+
+
+def test_a_constant_lr_run_of_the_readme_config_carries_the_model_error_of_other_configs(tmp_path):
+    """nanoGPT's own constant-LR run (decay_lr=False) cut at 2000 steps: the calibration's
+    runs decayed, so the interval carries the grid's model error and says so (with none it
+    had missed the run's 5000-step val, 1.7325, by 0.0001)."""
+    from conftest import shared_path
+    from lossdoctor.fit import calibration
+    lines = shared_path("groundtruth/const_5000.log").read_text().splitlines(keepends=True)
+    end = next(i for i, line in enumerate(lines) if line.startswith("iter 2000:"))
+    (tmp_path / "cut.log").write_text("".join(lines[: end + 1]))
+    run = lossdoctor.load(str(tmp_path / "cut.log"))
+    assert calibration.for_config(run.config) is calibration.CONSTANT_LR
+    x = lossdoctor.extrapolate(run, 5000, scenarios=("rerun",))
+    v = x.scenarios[0].val
+    assert v is not None and v.lo <= 1.7325 <= v.hi
+    assert any("at a constant LR (decay_lr=False)" in n for n in x.notes)

@@ -24,6 +24,7 @@ backtests run with other priors side by side with the shipped ones.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -246,7 +247,9 @@ def mismatch(config: Config, whose: str = "calibrated") -> list[str]:
 def for_config(config: Config) -> Calibration:
     """DEFAULT for a run of the calibration runs' config (every CONFIG key shown and equal),
     else FAMILY: the same priors with the model error of configs they were not made on."""
-    return FAMILY if mismatch(config) else DEFAULT
+    if mismatch(config):
+        return FAMILY
+    return CONSTANT_LR if config.trusted("decay_lr") is False else DEFAULT
 
 
 def _hessian(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 0.05) -> np.ndarray:
@@ -337,3 +340,8 @@ DEFAULT_FROM = 800
 DEFAULT = Calibration(VAL_PRIOR, TRAIN_PRIOR, START_FRACTION, MODEL_ERROR_BASE, MODEL_ERROR_PER_DOUBLING, SOURCE,
                       max_epochs=ALONE_EPOCHS, alone_unreferenced=ALONE_UNREFERENCED, measured_from=DEFAULT_FROM,
                       shorter=FAMILY)
+# the calibration runs' config at a constant LR (decay_lr=False): their priors and reference
+# runs, which decay, with the model error of the configs they were not made on
+CONSTANT_LR = dataclasses.replace(DEFAULT, model_error_base=FAMILY_ERROR_BASE,
+                                  model_error_per_doubling=FAMILY_ERROR_PER_DOUBLING, train_error=FAMILY_TRAIN_ERROR,
+                                  source=f"{SOURCE}; model error: the calibration grid's, at a constant LR")

@@ -118,6 +118,10 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched:
         notes.append("the run's config is nanoGPT's README CPU config, on which the shape prior is calibrated, but "
                      "its last process changed its LR settings (a continuation at another LR): the runs the "
                      f"calibration was measured on did not, so {error}")
+    elif config.trusted("decay_lr") is False and to > last:
+        notes.append("the run's config is nanoGPT's README CPU config at a constant LR (decay_lr=False), on which "
+                     "the shape prior is calibrated; the runs the calibration was measured on decayed their LR, "
+                     f"so {error}")
     elif unshown and to > last:
         joined = f"; the reference runs ({reference.SOURCE}) are not joined" if fits.why_not else ""
         notes.append("the shape prior is calibrated on nanoGPT's README CPU config; the log does not show "
