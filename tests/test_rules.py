@@ -697,3 +697,24 @@ def test_the_example_rule_of_the_authoring_guide_loads_and_passes_its_cases(tmp_
     assert not rules.errors
     rule = next(r for r in rules.rules if r.path.startswith(str(tmp_path)))
     assert all(run_case(rule, i).ok for i in range(len(rule.cases)))
+
+
+def test_a_nan_after_the_last_save_says_the_checkpoint_can_be_resumed(tmp_path):
+    """nanoGPT saves at an eval: a run saved at step 250 whose loss turned NaN at 260, with
+    no eval after it, left a checkpoint the NaN never reached; one whose NaN came before a
+    later save did not."""
+    import lossdoctor
+    lines = (FIXTURES / "long" / "lr5e-4-2000" / "train.log").read_text().splitlines()
+    end = next(i for i, line in enumerate(lines) if line.startswith("iter 259:"))
+    nan = [f"iter {i}: loss nan, time 33.00ms, mfu 0.04%" for i in range(260, 300)]
+    (tmp_path / "clean.log").write_text("\n".join(lines[: end + 1] + nan) + "\n")
+    a = lossdoctor.analyze([str(tmp_path / "clean.log")])
+    f = next(f for f in a.diagnoses[0].findings if f.rule.startswith("LD801"))
+    assert "saved before the first NaN" in f.advice and "cannot be resumed" not in f.advice
+    assert a.facts[0]["last_save_step"].value == 250
+    after = nan + ["step 300: train loss nan, val loss nan", "saving checkpoint to out"] + [
+        f"iter {i}: loss nan, time 33.00ms, mfu 0.04%" for i in range(300, 310)]
+    (tmp_path / "poisoned.log").write_text("\n".join(lines[: end + 1] + after) + "\n")
+    [d] = lossdoctor.analyze([str(tmp_path / "poisoned.log")]).diagnoses
+    f = next(f for f in d.findings if f.rule.startswith("LD801"))
+    assert "Restart: a NaN checkpoint cannot be resumed" in f.advice

@@ -66,6 +66,7 @@ FACTS: dict[str, Callable[[Context], Fact]] = {
     "failure_kind": failure.failure_kind,
     "has_checkpoint": failure.has_checkpoint,
     "checkpoint_step": failure.checkpoint_step,
+    "last_save_step": failure.last_save_step,
     "failure_text": failure.failure_text,
     "failure_line": failure.failure_line,
     "failure_in": failure.failure_in,

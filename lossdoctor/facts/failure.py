@@ -177,6 +177,22 @@ def has_checkpoint(ctx: Context) -> Fact:
     return Fact(name, True, unit, "read", src, "no save printed; the checkpoint it resumed from")
 
 
+def last_save_step(ctx: Context) -> Fact:
+    """The step of the last checkpoint save the log's last process printed (nanoGPT saves
+    at an eval, so the eval's step), or the given ckpt.pt's iter_num: the model a resume
+    would load. Unknown where the trainer does not print its saves or printed none."""
+    name, unit, src = "last_save_step", "steps", "log: the last process's last checkpoint save"
+    run = ctx.run
+    if run.checkpoint is not None and run.checkpoint.iter_num is not None:
+        return Fact(name, run.checkpoint.iter_num, unit, "read", f"checkpoint {run.checkpoint.path}: iter_num")
+    if run.format not in PRINTS_SAVES:
+        return unknown(name, unit, src, f"{run.format} does not print its checkpoint saves")
+    saves = run.last_process_saves()
+    if not saves or saves[-1] is None:
+        return unknown(name, unit, src, "no save with a step printed in the last process")
+    return Fact(name, saves[-1], unit, "read", src)
+
+
 def checkpoint_step(ctx: Context) -> Fact:
     """The step the given ckpt.pt holds (its iter_num): what a resume starts from."""
     ck = ctx.run.checkpoint
