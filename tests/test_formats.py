@@ -511,8 +511,15 @@ def test_epochs_a_trainer_counts_itself_are_read_or_inferred(tmp_path: Any) -> N
     hf = lossdoctor.compute_facts(lossdoctor.load(os.path.join(FORMATS, "trainer_state.json")))
     assert hf["epochs"].value == 2.0 and hf["epochs"].status == "read"
     lightning = lossdoctor.compute_facts(lossdoctor.load(os.path.join(FORMATS, "metrics.csv")))
-    assert lightning["epochs"].value == 1 and lightning["epochs"].status == "inferred"  # in its 2nd: at least 1
-    assert "at least" in (lightning["epochs"].note or "")
+    assert lightning["epochs"].value == 2 and lightning["epochs"].status == "read"  # epoch 1's end row: 2 done
+    text = Path(FORMATS, "metrics.csv").read_text().splitlines()
+    second = tmp_path / "second.csv"  # epoch 0's end row, then into epoch 1, which has not ended: 1
+    second.write_text("\n".join(text[:-1]) + "\n")
+    assert lossdoctor.compute_facts(lossdoctor.load(str(second)))["epochs"].value == 1
+    no_ends = tmp_path / "no_ends.csv"  # no metric logged per epoch: in epoch 1, at least 1 done
+    no_ends.write_text("epoch,step,train_loss_step,val_loss\n0,49,7.6,\n1,149,7.3,7.2\n")
+    inferred = lossdoctor.compute_facts(lossdoctor.load(str(no_ends)))["epochs"]
+    assert inferred.value == 1 and inferred.status == "inferred" and "at least" in (inferred.note or "")
     first = tmp_path / "metrics.csv"  # still in its first epoch: anywhere from 0 to 1, unknown
     first.write_text("epoch,step,train_loss_step,val_loss\n0,49,7.6,\n0,99,7.5,7.4\n")
     assert lossdoctor.compute_facts(lossdoctor.load(str(first)))["epochs"].value is None

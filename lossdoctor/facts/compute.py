@@ -288,9 +288,10 @@ def epochs_planned(ctx: Context) -> Fact:
 
 
 def _trainers_epochs(ctx: Context) -> Fact | None:
-    """The epochs a trainer logs itself: the HF Trainer's state.epoch (epochs done, read), or
-    a Lightning CSV's epoch column (the 0-based index of the epoch in progress: at least that
-    many done, inferred, where that is 1 or more); None where the log has neither."""
+    """The epochs a trainer logs itself: the HF Trainer's state.epoch, or a Lightning CSV's
+    epoch-end row (its `*_epoch` metrics: epoch e ended, e + 1 done), read; else a Lightning
+    CSV's epoch column (the 0-based index of the epoch in progress: at least that many done,
+    inferred, where that is 1 or more); None where the log has neither."""
     for name, status in (("epoch", "read"), ("epoch_index", "inferred")):
         s = ctx.run.series.get(name)
         if s is None or not len(s.value) or not math.isfinite(last := float(s.value[-1])):

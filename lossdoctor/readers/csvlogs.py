@@ -130,6 +130,8 @@ def _curves(sample: Sample, fmt: Dialect) -> Run:
     idx = {n: i for i, n in enumerate(names)}
     found = Found(n_lines=1)
     epoch = idx.get("epoch") if fmt is Dialect.LIGHTNING else None  # the 0-based index of the epoch in progress
+    # Lightning logs a metric with on_epoch=True as NAME_epoch, on the row that ends the epoch
+    ends = [i for i, name in enumerate(names) if name.endswith("_epoch") or name == "epoch_time"]
     for n, row in _rows(sample):
         found.n_lines = n
         step = _cell_int(row, idx[step_col])
@@ -140,6 +142,8 @@ def _curves(sample: Sample, fmt: Dialect) -> Run:
                 points.add(step, v, n)
         if epoch is not None and (e := _cell_int(row, epoch)) is not None:
             found.point("epoch_index", step, e, n)
+            if any(_cell(row, i) is not None for i in ends):  # epoch e ended here: e + 1 done
+                found.point("epoch", step, e + 1, n)
     read = [f"{col!r} ({what})" for col, what in ((step_col, "step"), (train_col, "train loss"), (val_col, "val"))
             if col is not None]
     none = [what for col, what in ((train_col, "train loss"), (val_col, "val")) if col is None]
