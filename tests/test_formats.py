@@ -515,7 +515,11 @@ def test_epochs_a_trainer_counts_itself_are_read_or_inferred(tmp_path: Any) -> N
     text = Path(FORMATS, "metrics.csv").read_text().splitlines()
     second = tmp_path / "second.csv"  # epoch 0's end row, then into epoch 1, which has not ended: 1
     second.write_text("\n".join(text[:-1]) + "\n")
-    assert lossdoctor.compute_facts(lossdoctor.load(str(second)))["epochs"].value == 1
+    done = lossdoctor.compute_facts(lossdoctor.load(str(second)))["epochs"]
+    assert done.value == 1 and done.status == "read"
+    mid = tmp_path / "mid.csv"  # a val metric per epoch logged mid-epoch (val_check_interval < 1): no end
+    mid.write_text("epoch,step,train_loss_step,val_loss_epoch\n0,49,7.6,\n0,99,7.5,7.4\n0,149,7.3,\n")
+    assert lossdoctor.compute_facts(lossdoctor.load(str(mid)))["epochs"].value is None
     no_ends = tmp_path / "no_ends.csv"  # no metric logged per epoch: in epoch 1, at least 1 done
     no_ends.write_text("epoch,step,train_loss_step,val_loss\n0,49,7.6,\n1,149,7.3,7.2\n")
     inferred = lossdoctor.compute_facts(lossdoctor.load(str(no_ends)))["epochs"]

@@ -718,3 +718,21 @@ def test_a_nan_after_the_last_save_says_the_checkpoint_can_be_resumed(tmp_path):
     [d] = lossdoctor.analyze([str(tmp_path / "poisoned.log")]).diagnoses
     f = next(f for f in d.findings if f.rule.startswith("LD801"))
     assert "Restart: a NaN checkpoint cannot be resumed" in f.advice
+
+
+def test_llmc_saves_are_numbered_apart_from_its_losses_so_no_save_is_called_clean():
+    """llm.c writes the checkpoint at step N before the update it prints as step N + 1: its
+    saves are not compared with its first NaN step."""
+    import lossdoctor
+    facts = lossdoctor.compute_facts(lossdoctor.load(str(FIXTURES / "formats" / "llmc_stdout.log")))
+    assert facts["last_save_step"].value is None and "apart" in (facts["last_save_step"].note or "")
+
+
+def test_the_mfu_note_names_the_device_the_log_implies_where_it_shows_none(tmp_path):
+    import lossdoctor
+    lines = ["using fused AdamW: True"] + [f"iter {i}: loss {4 - i / 1000:.4f}, time 33.00ms, mfu 35.00%"
+                                           for i in range(300)]
+    (tmp_path / "train.log").write_text("\n".join(lines) + "\n")
+    [d] = lossdoctor.analyze([str(tmp_path / "train.log")]).diagnoses
+    f = next(f for f in d.findings if f.rule.startswith("LD1401"))
+    assert "(here inferred cuda)" in f.message or "(here cuda)" in f.message

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 # multiples of the run's last step tried first, up to the longest horizon extrapolate
 # predicts; the first that reaches is then narrowed down to hundreds of steps
 LENGTHS = (1.5, 2, 2.5, 3, 4, 5)
+STOPPED_SHORT = 0.98  # run_completed below this: the run stopped before its max_iters (LD1501's `done`)
 LENGTH_KEYS = ("max_iters", "lr_decay_iters")  # the better run's length is copied on its own
 NOT_COPIED = ("init_from", "dataset")  # a fresh run of the worse run's data: --init_from=scratch where it resumed
 # what GPT.from_pretrained takes from OpenAI's weights whatever the config says (block_size
@@ -81,8 +82,10 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     ran = _last_step(fb)  # a better run that stopped before its max_iters: its length is what it ran
     if iters_b and ran and not at_best and ran < iters_b:
         iters_b = ran
-    planned_a = fa.value("max_iters")  # a worse run stopped before it did not run its schedule's length
-    short = isinstance(planned_a, int) and worse.last + 1 < planned_a
+    # a worse run stopped before its max_iters did not run that length (below LD1501's 98%:
+    # a finished run's last printed step may lie a log_interval before its end)
+    completed = fa.value("run_completed")
+    short = isinstance(completed, float) and completed < STOPPED_SHORT
     if iters_b:  # its length and its schedule's, where the worse run ran another (a resumed one: always)
         flags += [f"--{k}={v}" for k, v in (("max_iters", iters_b), ("lr_decay_iters", decay_b))
                   if worse.resumed or short or fa.value(k) != v]
@@ -147,9 +150,14 @@ def _instead(r: Reachable, fa: Facts, fb: Facts, flags: list[str], steps: int) -
     same = " ".join(flags) == r.flags  # the rerun itself: nothing instead
     # the worse run's own config at the better run's length: that run is the evidence, and
     # the extrapolation's shorter length a prediction beside it
-    evidence = steps > r.steps and all(f.split("=", 1)[0][2:] in LENGTH_KEYS or f == "--init_from=scratch"
-                                       for f in flags)
+    evidence = steps > r.steps and length_only(" ".join(flags))
     return replace(r, instead=" ".join(flags), instead_steps=steps) if (cheaper or evidence) and not same else r
+
+
+def length_only(flags: str | None) -> bool:
+    """Whether the flags copy nothing but the better run's length (and a fresh start)."""
+    return bool(flags) and all(f.split("=", 1)[0][2:] in LENGTH_KEYS or f == "--init_from=scratch"
+                               for f in (flags or "").split())
 
 
 def _last_step(f: Facts) -> int | None:

@@ -76,16 +76,12 @@ def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float, unseen: bool =
             f" to the keys both logs show ({len(hidden)} more that one does not show may differ too)" if hidden
             else "") + "; the interval is the eval noise")
     hidden = hidden_keys(diff)
-    resumed = next((o.replace("unknown: the log", f"the {who} run's log") for d in diff if d.key in hidden
-                    for who, o in (("worse", d.origin_other), ("better", d.origin_reference))
-                    if o.startswith(RESUMED_ORIGIN)), None)
+    resumed = _origin(diff, hidden, RESUMED_ORIGIN)
     if resumed is not None and not unseen:
         return Cause("unexplained", rest, (rest - w, rest + w),
                      f"{resumed}: its {', '.join(hidden)} are its continuation's, not its whole run's, so nothing "
                      "is put on them")
-    changed = next((o.replace("unknown: the log", f"the {who} run's log") for d in diff if d.key in hidden
-                    for who, o in (("worse", d.origin_other), ("better", d.origin_reference))
-                    if o.startswith(CHANGED_ORIGIN)), None)
+    changed = _origin(diff, hidden, CHANGED_ORIGIN)
     if changed is not None and not unseen:
         return Cause("unexplained", rest, (rest - w, rest + w),
                      f"{changed}: its schedule is two schedules, not one a key could name, so nothing is put on "
@@ -142,6 +138,14 @@ def _lr_scaled(diff: tuple[KeyDiff, ...]) -> bool:
         return False
     a, b, ma, mb = nums
     return math.isclose(ma / a, mb / b, rel_tol=1e-6)
+
+
+def _origin(diff: tuple[KeyDiff, ...], hidden: list[str], prefix: str) -> str | None:
+    """The first hidden key's origin that starts with `prefix`, said of its run ("the
+    worse run's log begins at step ..."), or None."""
+    return next((o.replace("unknown: the log", f"the {who} run's log") for d in diff if d.key in hidden
+                 for who, o in (("worse", d.origin_other), ("better", d.origin_reference))
+                 if o.startswith(prefix)), None)
 
 
 def hidden_keys(diff: tuple[KeyDiff, ...]) -> list[str]:

@@ -397,9 +397,10 @@ class _Extrapolations:
             return EffectEstimate("extrapolation", None, "nats", source, note=e.why)
         s = next((s for s in x.scenarios if s.name == scenario), None)
         ev, _ = self.run.curves()
-        if s is None or s.val is None or not len(ev):  # why val is not predicted: the extrapolation's note
+        if s is None or s.val is None or not len(ev):  # why val is not predicted: too few evals, or the scenario's
             from ..fit.extrapolate import TOO_FEW_EVALS
-            why = next((n.split("; ", 1)[0] for n in x.notes if TOO_FEW_EVALS in n), "no val prediction")
+            few = next((n.split("; ", 1)[0] for n in x.notes if TOO_FEW_EVALS in n), None)
+            why = few or (s.note if s is not None and s.note else "no val prediction")
             return EffectEstimate("extrapolation", None, "nats", source, note=why)
         last = float(ev.val[-1])
         src = f"{source}: {scenario} to step {to:,}, val {s.val.mean:.4f} ({s.val.level:.0%} interval " \

@@ -289,7 +289,7 @@ def epochs_planned(ctx: Context) -> Fact:
 
 def _trainers_epochs(ctx: Context) -> Fact | None:
     """The epochs a trainer logs itself: the HF Trainer's state.epoch, or a Lightning CSV's
-    epoch-end row (its `*_epoch` metrics: epoch e ended, e + 1 done), read; else a Lightning
+    epoch-end row (its `train*_epoch` metrics: epoch e ended, e + 1 done), read; else a Lightning
     CSV's epoch column (the 0-based index of the epoch in progress: at least that many done,
     inferred, where that is 1 or more); None where the log has neither."""
     for name, status in (("epoch", "read"), ("epoch_index", "inferred")):

@@ -187,6 +187,8 @@ def last_save_step(ctx: Context) -> Fact:
         return Fact(name, run.checkpoint.iter_num, unit, "read", f"checkpoint {run.checkpoint.path}: iter_num")
     if run.format not in PRINTS_SAVES:
         return unknown(name, unit, src, f"{run.format} does not print its checkpoint saves")
+    if run.format.counts_steps:  # llm.c saves at N before the update it prints as step N + 1
+        return unknown(name, unit, src, f"{run.format} numbers its saves and its losses apart")
     saves = run.last_process_saves()
     if not saves or saves[-1] is None:
         return unknown(name, unit, src, "no save with a step printed in the last process")

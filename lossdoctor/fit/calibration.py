@@ -246,7 +246,9 @@ def mismatch(config: Config, whose: str = "calibrated") -> list[str]:
 
 def for_config(config: Config) -> Calibration:
     """DEFAULT for a run of the calibration runs' config (every CONFIG key shown and equal),
-    else FAMILY: the same priors with the model error of configs they were not made on."""
+    CONSTANT_LR for that config at a constant LR (decay_lr=False: the calibration runs
+    decayed), else FAMILY: the same priors with the model error of configs they were not
+    made on."""
     if mismatch(config):
         return FAMILY
     return CONSTANT_LR if config.trusted("decay_lr") is False else DEFAULT

@@ -26,7 +26,7 @@ SCHEDULE_KEYS = ("warmup_iters", "min_lr")  # a run's own schedule: may differ b
 
 
 # sigma, rms: how far the fitted law may miss the run's own train points. On every run the
-# extrapolation is measured on it misses by at most 9.6 sigma (nanoGPT's constant-LR run cut
+# extrapolation is measured on it misses by at most 9.5 sigma (nanoGPT's constant-LR run cut
 # at 1000 steps; benchmarks/extrapolation_family.py prints the largest), and 0.06 nats; on
 # four real GPU runs of the corpus by 49-80 sigma and 0.07-0.14 nats, with their own val 0.3
 # nats off at the last eval: three whose log hides a schedule unlike nanoGPT's defaults, and

@@ -118,15 +118,15 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched:
         notes.append("the run's config is nanoGPT's README CPU config, on which the shape prior is calibrated, but "
                      "its last process changed its LR settings (a continuation at another LR): the runs the "
                      f"calibration was measured on did not, so {error}")
-    elif config.trusted("decay_lr") is False and to > last:
-        notes.append("the run's config is nanoGPT's README CPU config at a constant LR (decay_lr=False), on which "
-                     "the shape prior is calibrated; the runs the calibration was measured on decayed their LR, "
-                     f"so {error}")
     elif unshown and to > last:
         joined = f"; the reference runs ({reference.SOURCE}) are not joined" if fits.why_not else ""
         notes.append("the shape prior is calibrated on nanoGPT's README CPU config; the log does not show "
                      f"{', '.join(unshown[:4])}{' ...' if len(unshown) > 4 else ''}, so this run may differ: "
                      f"{error}{joined}")
+    elif cal is calibration_mod.CONSTANT_LR and to > last:
+        notes.append("the run's config is nanoGPT's README CPU config at a constant LR (decay_lr=False), on which "
+                     "the shape prior is calibrated; the runs the calibration was measured on decayed their LR, "
+                     f"so {error}")
     if fits.alone and to > last and cal.alone_from is not None and last >= cal.alone_from:
         notes.append(f"the run is {last:,} steps long and its log does not show it is the README CPU config: from "
                      f"{cal.alone_from:,} steps on the calibrated-shape law is used alone, through L0 = 0, as "

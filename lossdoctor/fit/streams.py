@@ -156,8 +156,8 @@ def laws_at(stream: Stream, at: At) -> tuple[LawValues, LawValues]:
 
 OUT_OF_ENSEMBLE = 3.0  # a law whose backtest rms error is over this many times the best's gets no weight
 # Where the calibrated law is used alone, its backtest error on the runs of every family it
-# is measured on (the README CPU config's backtests: at most 3.27x; the long, held-out and
-# repetition runs: 2.40x) stayed under 3.3x the free law's, and there it was still the
+# is measured on (the README CPU config's backtests: at most 3.43x; the long, held-out and
+# repetition runs: 2.27x) stayed under 3.5x the free law's, and there it was still the
 # better law; a run past REFUTED is unlike all of them (a pretrained GPT-2 fine-tuned on
 # OpenWebText: 37x), and gets the ensemble (benchmarks/extrapolation.py and
 # benchmarks/extrapolation_family.py print the largest ratio)

@@ -130,8 +130,10 @@ def _curves(sample: Sample, fmt: Dialect) -> Run:
     idx = {n: i for i, n in enumerate(names)}
     found = Found(n_lines=1)
     epoch = idx.get("epoch") if fmt is Dialect.LIGHTNING else None  # the 0-based index of the epoch in progress
-    # Lightning logs a metric with on_epoch=True as NAME_epoch, on the row that ends the epoch
-    ends = [i for i, name in enumerate(names) if name.endswith("_epoch") or name == "epoch_time"]
+    # Lightning logs a training metric with on_epoch=True as NAME_epoch on the row that ends
+    # the epoch (a val metric's may come mid-epoch, with val_check_interval < 1)
+    ends = [i for i, name in enumerate(names) if name.startswith("train") and name.endswith("_epoch")
+            or name == "epoch_time"]
     for n, row in _rows(sample):
         found.n_lines = n
         step = _cell_int(row, idx[step_col])

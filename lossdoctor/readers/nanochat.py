@@ -23,7 +23,7 @@ their globals, underscores and all (nanochat's configurator, which prints `Overr
 key = value` for each; then argparse with the same names), and their step lines had no
 `epoch:` field; today's scripts take dashed names (`--device-batch-size`). A log that shows
 the configurator's lines, base_train's `Number of parameters: N` without the `(scaling: M)`
-it printed from 2026-01-08, or step lines without `epoch:`, is `nanochat-2025` and gets
+it printed from 2026-01-07, or step lines without `epoch:`, is `nanochat-2025` and gets
 findings in its names; the configurator's lines are read as its config. A `Validation
 loss` in nats is chat_sft's first grammar (`nanochat-sft`) even before its first step line.
 """
@@ -116,7 +116,7 @@ def _dialect(found: Found, measures: Measures) -> Dialect:
     shows none of these (a run that failed before its first step)."""
     if measures.train == "step":
         return Dialect.NANOCHAT_SFT
-    today = "step:epoch" in found.marks or "gpu" in found.marks  # `epoch:` from 2026-01-13, the GPU line 03-09
+    today = "step:epoch" in found.marks or "gpu" in found.marks  # `epoch:` from 2026-01-13, the GPU line 01-17
     if "configurator" in found.marks or (not today and ("params:2025" in found.marks
                                                         or "step:no-epoch" in found.marks)):
         return Dialect.NANOCHAT_2025
@@ -156,7 +156,7 @@ def _line(found: Found, n: int, text: str) -> None:
     elif m := TOTAL_PARAMS.match(text):
         found.params = integer(m.group(1))
         if text.startswith("Number of parameters") and text[m.end():].strip() == "":
-            found.marks.add("params:2025")  # base_train until 2026-01-08, then "N (scaling: M)"
+            found.marks.add("params:2025")  # base_train until 2026-01-07, then "N (scaling: M)"
     elif m := DTYPE.match(text):
         found.set("dtype", m.group(1), n)
     elif m := DEVICE.match(text):

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from ..analysis import Analysis
 from ..compare import LEVEL, UNKNOWN_ORIGIN, Comparison, Reachable, ToReach, Unreachable
-from ..compare.reach import LENGTH_KEYS
+from ..compare.reach import length_only
 from ..compare.records import RecordStats
 from ..diagnose import Diagnosis, Finding
 from ..facts import Facts
@@ -234,8 +234,9 @@ def predicted(r: Reachable) -> str:
 
 def instead_do(r: Reachable) -> str:
     """What to do where the better run's settings reach its val for less compute than a
-    longer rerun of the worse run's own config (Reachable.instead)."""
-    if _length_only(r.instead):  # the better run is the worse run's config, run that long: the evidence
+    longer rerun of the worse run's own config, or are that config run longer than the
+    rerun found, the evidence (Reachable.instead)."""
+    if length_only(r.instead):  # the better run is the worse run's config, run that long: the evidence
         return (f"train as long as the better run, on its schedule: no other setting the logs show differs, and "
                 f"in {r.instead_steps:,} steps it reached {aim(r)}; the worse run's own curve, extrapolated, gives "
                 f"about {r.steps:,} steps ({round(r.ratio, 1):g}x; predicted {predicted(r)})")
@@ -262,12 +263,6 @@ def _duration(hours: float) -> str:
     return f"{hours:,.1f} h" if hours >= 1 else f"{hours * 60:.0f} min" if hours >= 1 / 60 else "under a minute"
 
 
-def _length_only(flags: str | None) -> bool:
-    """Whether the flags copy nothing but the better run's length (and a fresh start)."""
-    return bool(flags) and all(f.split("=", 1)[0][2:] in LENGTH_KEYS or f == "--init_from=scratch"
-                               for f in (flags or "").split())
-
-
 def unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
     """What to do where no longer rerun of the worse run's config reaches the better run;
     `inline`: with the flags in the sentence (else they go on a line of their own)."""
@@ -278,12 +273,12 @@ def unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
                 f"it reached {aim(r)}. The worse run's own curve{curve} ({r.why}): the "
                 "better run is the evidence that this length reaches it")
     if r.cannot_tell:  # no prediction on the way: not "not enough"
-        what = "length" if _length_only(r.flags) else "config where it differs"
+        what = "length" if length_only(r.flags) else "config where it differs"
         return (f"no length can be given: whether training longer reaches {aim(r)} is not known ({r.why})"
                 + (f"; the better run's {what} reached it{flags}" if r.flags else ""))
     if r.flags:
         enough = "is not shown to be enough" if r.may_reach else "is not enough"
-        what = ("as long as the better run ran, on its schedule" if _length_only(r.flags)
+        what = ("as long as the better run ran, on its schedule" if length_only(r.flags)
                 else "with its config where it differs")
         return (f"to reach {aim(r)}, train {what}{flags}; training longer {enough} ({r.why})" + cost_text(r))
     hidden = any(UNKNOWN_ORIGIN in (d.origin_other, d.origin_reference) for d in c.diff)
