@@ -88,6 +88,18 @@ def test_paired_needs_groups_of_one_size(logs: dict[str, list[str]]) -> None:
     assert v.paired and v.test is not None and v.test.kind == "paired t"
 
 
+def test_paired_logs_pair_by_the_seeds_they_show(logs: dict[str, list[str]]) -> None:
+    """The treatment given in reverse seed order is paired by seed, not by position; groups
+    whose seeds do not match one to one cannot be paired."""
+    slow, fast = _runs(logs["slow"]), _runs(logs["fast"])
+    ordered = verify_groups(slow, fast, paired=True).experiments[0]
+    reversed_ = verify_groups(slow, fast[::-1], paired=True).experiments[0]
+    assert reversed_.verification.test == ordered.verification.test
+    assert "paired by the seed each shows" in reversed_.how
+    with pytest.raises(UsageError, match="do not pair up"):
+        verify_groups(slow, [*fast[:2], lossdoctor.load(logs["fast4"][0])], paired=True)
+
+
 def test_one_log_is_not_a_group(logs: dict[str, list[str]]) -> None:
     with pytest.raises(UsageError, match="at least 2 logs"):
         verify_groups(_runs(logs["slow"][:1]), _runs(logs["fast"]))

@@ -53,6 +53,9 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
     baseline, treatment, step = _checked(baseline, treatment, step)
     if paired and len(baseline) != len(treatment):
         raise UsageError(f"--paired: the groups differ in size ({len(baseline)} vs {len(treatment)})")
+    ordered = _by_seed(baseline, treatment) if paired else None
+    paired_by_seed = ordered is not None
+    treatment = ordered or treatment
     at = step if step is not None else _common_final_step([*baseline, *treatment])
     base = [_sample(r, at) for r in baseline]
     treat = [_sample(r, at) for r in treatment]
@@ -64,8 +67,10 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
     claim = Claim(metric, expect, recommendation=flags or "the treatment group's runs")
     result = verify([s.value for s in base], [s.value for s in treat], claim, paired=paired)
     how = (f"each log's val at step {at:,} is one sample ({len(base)} baseline, {len(treat)} treatment logs); "
-           + ("paired t-test on the per-pair differences (logs paired in the order given)" if paired
-              else "Welch's t-test (unpaired groups)"))
+           + ("paired t-test on the per-pair differences (" + ("logs paired by the seed each shows"
+                                                                   if paired_by_seed else
+                                                                   "logs paired in the order given") + ")"
+              if paired else "Welch's t-test (unpaired groups)"))
     experiment = ExperimentResult("groups", _recommendation(changed + other, expect), flags, result, how)
     notes = [] if changed or other else ["the two groups' logs show the same config: the difference tested is "
                                          "whatever the logs do not show (seeds, data, code)"]
@@ -77,6 +82,20 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
                      "theirs (no flags)")
     noise = noise_floor([s.value for s in base], [s.value for s in treat], paired=paired, unit="nats")
     return VerifyReport((experiment,), noise, "", None, tuple(notes))
+
+
+def _by_seed(baseline: list[Run], treatment: list[Run]) -> list[Run] | None:
+    """The treatment logs in the order of the baseline's seeds, where every log shows its
+    seed; None where one does not. Raises UsageError where the two groups' seeds differ:
+    --paired pairs runs of the same seed."""
+    seeds = [[r.config.trusted("seed") for r in g] for g in (baseline, treatment)]
+    if any(v is None for g in seeds for v in g):
+        return None
+    if sorted(map(repr, seeds[0])) != sorted(map(repr, seeds[1])) or len(set(map(repr, seeds[0]))) < len(seeds[0]):
+        raise UsageError(f"--paired: the baseline's seeds ({', '.join(map(str, seeds[0]))}) and the treatment's "
+                         f"({', '.join(map(str, seeds[1]))}) do not pair up one to one; leave --paired out")
+    by_seed = {repr(v): r for v, r in zip(seeds[1], treatment, strict=True)}
+    return [by_seed[repr(v)] for v in seeds[0]]
 
 
 def _checked(baseline: Sequence[Run], treatment: Sequence[Run], step: object
