@@ -163,6 +163,8 @@ def _train(args: argparse.Namespace) -> Any:
         raise UsageError("verify: give one --device, or two different ones to train the same config on both")
     if args.extrapolation:
         return _extrapolation(args, devices[0])
+    if args.data is None and args.runs and (logged := _logged_data(args.runs)) is not None:
+        args.data, args.data_from_log = logged, True  # the data the run's log names, found here
     started = time.monotonic()
     experiments, base, notes, model = _experiments(args, devices[0])
     spent = time.monotonic() - started  # reading the runs and sizing the model
@@ -189,7 +191,7 @@ def _experiments(args: argparse.Namespace, device: str) -> tuple[tuple[Any, ...]
     from .verify.shrink import fit_model
     absent = absent_device(device) is not None  # every experiment is then `not verifiable here`
     plan = plan_from_runs(analyze(list(args.runs)), "cpu" if absent else device)  # resolve() needs a device here
-    notes = (*plan.notes, *_data_note(plan.base, args.data))
+    notes = (*plan.notes, *_data_note(plan.base, args.data, getattr(args, "data_from_log", False)))
     if absent:  # nothing trains: no note of what training on this machine's CPU would change
         notes = tuple(n for n in notes if not n.startswith(("trained on ", "dtype ")))
     if absent or all(e.kind == "code" for e in plan.experiments):
@@ -198,10 +200,34 @@ def _experiments(args: argparse.Namespace, device: str) -> tuple[tuple[Any, ...]
     return rescaled, shrunk.config, (*notes, *([shrunk.text] if shrunk.text else [])), shrunk.text
 
 
-def _data_note(base: Any, data: str | None) -> tuple[str, ...]:
-    """Without --data the experiments train on the embedded corpus (trainer.data): say so,
-    unless that is what the run itself trained on."""
+def _logged_data(paths: list[str]) -> str | None:
+    """The data the first run's log names (nanoGPT's `found vocab_size = N (inside
+    PATH/meta.pkl)`, the trainer's text file), where it is readable here: a text file, or
+    the data directory that holds the meta.pkl; None otherwise."""
+    from .errors import LossdoctorError
+    from .readers import load
+    from .trainer import load_data
+    try:
+        source = load(paths[0]).header.vocab_source
+    except LossdoctorError:
+        return None  # said when the run is read for its experiments
+    if not source or source.startswith("gpt2"):
+        return None
+    path = source if not source.endswith(".pkl") else os.path.dirname(source) or "."
+    try:
+        load_data(path)
+    except LossdoctorError:
+        return None
+    return path
+
+
+def _data_note(base: Any, data: str | None, from_log: bool = False) -> tuple[str, ...]:
+    """Without --data the experiments train on the data the run's log names where it is
+    found here, else on the embedded corpus (trainer.data): say which, unless that is what
+    the run itself trained on."""
     from .trainer import EMBEDDED
+    if from_log:
+        return (f"the experiments train on the data the run's log names, {data} (--data gives other data)",)
     if data is not None or base["dataset"] == EMBEDDED:
         return ()
     return (f"the run trained on {base['dataset']!r}; without --data the experiments train on the embedded corpus "

@@ -166,3 +166,18 @@ def test_a_resumed_fine_tune_is_said_to_be_trained_from_scratch_in_the_arms(tmp_
     lineage.write_text(first + then)  # its last process resumed: the lineage began from GPT-2's weights
     plan = plan_from_runs(analyze([str(lineage)]), "cpu")
     assert "the run started from gpt2 weights; the arms train from scratch" in plan.notes
+
+
+def test_verify_trains_on_the_data_the_log_names_where_it_is_found(tmp_path):
+    """Without --data, a run's experiments train on the text its log says it read, where
+    that file is here; else on the embedded corpus, as the note then says."""
+    from lossdoctor.cli_verify import _data_note, _logged_data
+    text = (FIXTURES / "long" / "lr5e-4-2000" / "train.log").read_text()
+    data = tmp_path / "input.txt"
+    data.write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 200)
+    (tmp_path / "here.log").write_text(text.replace("/work/shared/data/shakespeare_char/input.txt", str(data)))
+    (tmp_path / "gone.log").write_text(text.replace("/work/shared/data/shakespeare_char/input.txt",
+                                                    str(tmp_path / "missing.txt")))
+    assert _logged_data([str(tmp_path / "here.log")]) == str(data)
+    assert _logged_data([str(tmp_path / "gone.log")]) is None
+    assert "the data the run's log names" in _data_note({"dataset": "shakespeare_char"}, str(data), True)[0]
