@@ -81,7 +81,8 @@ def test_a_pickle_that_would_run_code_is_refused_for_safety_everywhere(tmp_path:
     err = capsys.readouterr().err.strip()
     assert not marker.exists()
     assert "refused for safety" in err and "system" in err, err
-    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    errors = [line for line in err.splitlines() if not line.startswith("lossdoctor: no config file and a CPU")]
+    assert len(errors) == 1 and "Traceback" not in err  # the error, beside train's note of its CPU config
 
 
 def test_a_refused_checkpoint_is_not_called_damaged(tmp_path: Path) -> None:

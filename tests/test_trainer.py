@@ -359,6 +359,8 @@ def test_a_run_whose_evals_never_improve_still_leaves_a_checkpoint(tmp_path, dat
     (None, [], True, False),
     ("my_config.py", ["--device=cpu"], False, False),
     (None, ["--device=cpu", "--n_layer=2"], False, False),  # a model chosen on the command line
+    # a resume's model is its checkpoint's: a shape flag does not turn to train.py's GPT-2 batch and LR
+    (None, ["--device=cpu", "--init_from=resume", "--n_layer=4"], False, True),
 ])
 def test_train_starts_from_the_readme_cpu_config_only_without_a_config_on_a_cpu(config, args, cuda, expect,
                                                                                monkeypatch):

@@ -37,11 +37,13 @@ EMBEDDED = "embedded"  # the dataset name of the embedded corpus
 
 def cpu_default(config_file: str | None, args: list[str]) -> bool:
     """Whether `lossdoctor train` should start from CPU_DEFAULT: no config file, no model
-    shape on the command line (who gives one has chosen a model), and the run goes to a
-    CPU (--device=cpu, or no --device and no CUDA here). train.py's own defaults are GPT-2
-    124M, hours per hundred steps on a CPU."""
+    shape on the command line (who gives one has chosen a model; a resume's model is its
+    checkpoint's, whatever the flags say), and the run goes to a CPU (--device=cpu, or no
+    --device and no CUDA here). train.py's own defaults are GPT-2 124M, hours per hundred
+    steps on a CPU."""
     shape = ("--n_layer=", "--n_head=", "--n_embd=", "--block_size=", "--batch_size=")
-    if config_file is not None or any(a.startswith(shape) for a in args):
+    resume = "--init_from=resume" in args
+    if config_file is not None or (not resume and any(a.startswith(shape) for a in args)):
         return False
     device = next((a.split("=", 1)[1] for a in args if a.startswith("--device=")), None)
     if device is not None:
