@@ -42,9 +42,10 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
     `expect` way?
 
     Raises:
-        UsageError: fewer than 2 logs in a group, `paired` with groups of different sizes, an
-            `expect` other than lower and higher, a group that is no list of Runs, or a
-            `step` that is no whole number.
+        UsageError: fewer than 2 logs in a group, `paired` with groups of different sizes
+            or with seeds shown that do not pair up one to one, an `expect` other than
+            lower and higher, a group that is no list of Runs, or a `step` that is no
+            whole number.
         InputError: a group mixes configs (the first differing key is named), a log is
             given twice (in a group, or in both), or a log has no val at the step compared.
     """
@@ -54,7 +55,7 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
     if paired and len(baseline) != len(treatment):
         raise UsageError(f"--paired: the groups differ in size ({len(baseline)} vs {len(treatment)})")
     ordered = _by_seed(baseline, treatment) if paired else None
-    paired_by_seed = ordered is not None
+    pairing = "by the seed each shows" if ordered is not None else "in the order given"
     treatment = ordered or treatment
     at = step if step is not None else _common_final_step([*baseline, *treatment])
     base = [_sample(r, at) for r in baseline]
@@ -67,10 +68,8 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
     claim = Claim(metric, expect, recommendation=flags or "the treatment group's runs")
     result = verify([s.value for s in base], [s.value for s in treat], claim, paired=paired)
     how = (f"each log's val at step {at:,} is one sample ({len(base)} baseline, {len(treat)} treatment logs); "
-           + ("paired t-test on the per-pair differences (" + ("logs paired by the seed each shows"
-                                                                   if paired_by_seed else
-                                                                   "logs paired in the order given") + ")"
-              if paired else "Welch's t-test (unpaired groups)"))
+           + (f"paired t-test on the per-pair differences (logs paired {pairing})" if paired
+              else "Welch's t-test (unpaired groups)"))
     experiment = ExperimentResult("groups", _recommendation(changed + other, expect), flags, result, how)
     notes = [] if changed or other else ["the two groups' logs show the same config: the difference tested is "
                                          "whatever the logs do not show (seeds, data, code)"]
