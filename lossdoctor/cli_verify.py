@@ -163,8 +163,6 @@ def _train(args: argparse.Namespace) -> Any:
         raise UsageError("verify: give one --device, or two different ones to train the same config on both")
     if args.extrapolation:
         return _extrapolation(args, devices[0])
-    if args.data is None and args.runs and (logged := _logged_data(args.runs)) is not None:
-        args.data, args.data_from_log = logged, True  # the data the run's log names, found here
     started = time.monotonic()
     experiments, base, notes, model = _experiments(args, devices[0])
     spent = time.monotonic() - started  # reading the runs and sizing the model
@@ -190,8 +188,12 @@ def _experiments(args: argparse.Namespace, device: str) -> tuple[tuple[Any, ...]
     from .verify.runner import absent_device
     from .verify.shrink import fit_model
     absent = absent_device(device) is not None  # every experiment is then `not verifiable here`
-    plan = plan_from_runs(analyze(list(args.runs)), "cpu" if absent else device)  # resolve() needs a device here
-    notes = (*plan.notes, *_data_note(plan.base, args.data, getattr(args, "data_from_log", False)))
+    analysis = analyze(list(args.runs))
+    from_log = args.data is None and (logged := _logged_data(analysis.runs[0])) is not None
+    if from_log:  # the data the run's log names, found here: the experiments train on it too
+        args.data = logged
+    plan = plan_from_runs(analysis, "cpu" if absent else device)  # resolve() needs a device here
+    notes = (*plan.notes, *_data_note(plan.base, args.data, from_log))
     if absent:  # nothing trains: no note of what training on this machine's CPU would change
         notes = tuple(n for n in notes if not n.startswith(("trained on ", "dtype ")))
     if absent or all(e.kind == "code" for e in plan.experiments):
@@ -200,17 +202,13 @@ def _experiments(args: argparse.Namespace, device: str) -> tuple[tuple[Any, ...]
     return rescaled, shrunk.config, (*notes, *([shrunk.text] if shrunk.text else [])), shrunk.text
 
 
-def _logged_data(paths: list[str]) -> str | None:
-    """The data the first run's log names (nanoGPT's `found vocab_size = N (inside
+def _logged_data(run: Any) -> str | None:
+    """The data the run's log names (nanoGPT's `found vocab_size = N (inside
     PATH/meta.pkl)`, the trainer's text file), where it is readable here: a text file, or
     the data directory that holds the meta.pkl; None otherwise."""
     from .errors import LossdoctorError
-    from .readers import load
     from .trainer import load_data
-    try:
-        source = load(paths[0]).header.vocab_source
-    except LossdoctorError:
-        return None  # said when the run is read for its experiments
+    source = run.header.vocab_source
     if not source or source.startswith("gpt2"):
         return None
     path = source if not source.endswith(".pkl") else os.path.dirname(source) or "."

@@ -178,6 +178,7 @@ def test_verify_trains_on_the_data_the_log_names_where_it_is_found(tmp_path):
     (tmp_path / "here.log").write_text(text.replace("/work/shared/data/shakespeare_char/input.txt", str(data)))
     (tmp_path / "gone.log").write_text(text.replace("/work/shared/data/shakespeare_char/input.txt",
                                                     str(tmp_path / "missing.txt")))
-    assert _logged_data([str(tmp_path / "here.log")]) == str(data)
-    assert _logged_data([str(tmp_path / "gone.log")]) is None
+    import lossdoctor
+    assert _logged_data(lossdoctor.load(str(tmp_path / "here.log"))) == str(data)
+    assert _logged_data(lossdoctor.load(str(tmp_path / "gone.log"))) is None
     assert "the data the run's log names" in _data_note({"dataset": "shakespeare_char"}, str(data), True)[0]

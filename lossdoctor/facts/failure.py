@@ -182,9 +182,9 @@ def last_save_step(ctx: Context) -> Fact:
     at an eval, so the eval's step), or the given ckpt.pt's iter_num: the model a resume
     would load. Unknown where the trainer does not print its saves or printed none."""
     name, unit, src = "last_save_step", "steps", "log: the last process's last checkpoint save"
-    run = ctx.run
-    if run.checkpoint is not None and run.checkpoint.iter_num is not None:
-        return Fact(name, run.checkpoint.iter_num, unit, "read", f"checkpoint {run.checkpoint.path}: iter_num")
+    run, held = ctx.run, ctx.fact("checkpoint_step")
+    if held.known:  # the ckpt.pt given with the log: what a resume loads
+        return Fact(name, held.value, unit, held.status, held.source)
     if run.format not in PRINTS_SAVES:
         return unknown(name, unit, src, f"{run.format} does not print its checkpoint saves")
     if run.format.counts_steps:  # llm.c saves at N before the update it prints as step N + 1
