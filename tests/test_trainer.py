@@ -122,6 +122,16 @@ def test_autocast_runs_on_cpu(tmp_path, data, dtype):
     assert math.isfinite(result.final_val_loss)
 
 
+def test_a_resume_that_changes_the_batch_counts_the_tokens_each_process_trained_on(tmp_path, data):
+    train(tiny(tmp_path, "--max_iters=20"), data, echo=False)  # 8 x 16 tokens an iteration
+    resumed = train(tiny(tmp_path, "--init_from=resume", "--batch_size=4"), data, echo=False)  # 4 x 16
+    # the save at step 20 holds steps 0-19: the resume trains step 20 again, at its own batch
+    assert load_checkpoint(resumed.checkpoint_path)["tokens_seen"] == 20 * 128 + 20 * 64  # saved at 40
+    iters = [m for m in read_metrics(resumed.out_dir) if m["kind"] == "iter"]
+    assert iters[20]["tokens"] == 21 * 128  # the first process, steps 0-20 done
+    assert iters[-1]["step"] == 40 and iters[-1]["tokens"] == 20 * 128 + 21 * 64  # not 41 x 64
+
+
 def test_resumes_a_checkpoint_written_by_nanogpt(tmp_path, data):
     import shutil
     src = os.path.join(os.path.dirname(__file__), "..", "fixtures", "nanogpt", "tiny_resume", "ckpt.pt")
@@ -136,6 +146,12 @@ def test_resumes_a_checkpoint_written_by_nanogpt(tmp_path, data):
                          "--batch_size=2", "--gradient_accumulation_steps=1"])
     result = train(cfg, shakespeare, echo=False)
     assert result.iter_num == start + 4
+    # nanoGPT's checkpoint has no tokens count: its iter_num times its own config's batch
+    c = ckpt["config"]
+    before = start * c["gradient_accumulation_steps"] * c["batch_size"] * c["block_size"]
+    tokens = [m["tokens"] for m in read_metrics(out) if m["kind"] == "iter"]
+    assert tokens[0] == before + 2 * ckpt["model_args"]["block_size"]  # its sequences, not train.py's 1024
+    assert "tokens per iteration will be: 64" in (out / "train.log").read_text()
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, data, monkeypatch):

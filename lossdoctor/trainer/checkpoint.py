@@ -44,6 +44,25 @@ EARLIER_RUN_KEY = "ckpt_pt_is_earlier_run"
 # the final model's own val where best_val_loss is not it (saved at the end, no eval having
 # improved): its last eval's val, and that eval's step (the model may have trained past it)
 VAL_AT_SAVE_KEY, VAL_STEP_KEY = "val_at_save", "val_at_save_step"
+# the tokens trained on up to iter_num, over every process of the run (a resume may change
+# the batch, so iter_num times today's tokens per iteration would not be it)
+TOKENS_KEY = "tokens_seen"
+
+
+def tokens_before(checkpoint: dict[str, Any], tokens_per_iter: int) -> int:
+    """The tokens a checkpoint's weights were trained on: TOKENS_KEY where it holds one,
+    else (nanoGPT's own checkpoints) its iter_num times the tokens per iteration of the
+    config it holds (gradient_accumulation_steps there is over all ranks: nanoGPT saves
+    it before dividing it by the world size); `tokens_per_iter`, the resumed run's, only
+    where that config lacks them."""
+    if isinstance(checkpoint.get(TOKENS_KEY), int):
+        return int(checkpoint[TOKENS_KEY])
+    c = checkpoint.get("config") or {}
+    per = [v for v in (c.get(k) for k in ("gradient_accumulation_steps", "batch_size", "block_size"))
+           if isinstance(v, int) and v > 0]
+    if len(per) == 3:
+        tokens_per_iter = per[0] * per[1] * per[2]
+    return int(checkpoint["iter_num"]) * tokens_per_iter
 
 
 def resume_path(out_dir: str) -> str:

@@ -192,7 +192,7 @@ class _Run:
             self.running_mfu = mfu if self.running_mfu == -1.0 else 0.9 * self.running_mfu + 0.1 * mfu
         self.out.line(self._iter_line(s))
         self.out.metric(kind="iter", step=s.iter_num, loss=s.loss, time_ms=s.seconds * 1000, lr=s.lr,
-                        tokens=(s.iter_num + 1) * s.tokens)
+                        tokens=s.tokens_seen)
         if _notify(self.callbacks, Event("iter", s.iter_num, {"loss": s.loss, "time_ms": s.seconds * 1000,
                                                                "lr": s.lr})):
             return "stopped by a callback"

@@ -21,12 +21,14 @@ from . import ddp
 from .checkpoint import (
     EARLIER_RUN_KEY,
     INTERRUPTED_NAME,
+    TOKENS_KEY,
     VAL_AT_SAVE_KEY,
     VAL_STEP_KEY,
     load_checkpoint,
     resume_path,
     save_checkpoint,
     save_meta,
+    tokens_before,
 )
 from .config import TrainConfig
 from .data import Data
@@ -52,6 +54,7 @@ class Step:
     lr: float  # the learning rate of this update
     seconds: float  # wall time of the step alone, waiting for the device to finish; no eval in it
     tokens: int  # tokens trained on: gradient_accumulation_steps * batch_size * block_size
+    tokens_seen: int  # tokens trained on since the run began, this step's included (over every resume)
     warmup: bool  # one of the first WARMUP_STEPS steps since setup (compile, warm-up): leave out of timing
 
 
@@ -66,7 +69,8 @@ class Trainer:
     Public state: `cfg` (the config's values), `iter_num` (the next iteration), `best_val_loss`,
     `steps` (steps taken since setup), `model` (compiled when cfg['compile'], in
     DistributedDataParallel under torchrun), `raw_model` (the GPT), `optimizer`, `model_args`,
-    `tokens_per_iter` (over all ranks), `checkpoint_path`, `lr`, `rank` (ddp.Rank under
+    `tokens_per_iter` (over all ranks), `tokens_seen` (trained on before iteration
+    iter_num, over every process of the run), `checkpoint_path`, `lr`, `rank` (ddp.Rank under
     torchrun, else None; `cfg` then holds this rank's device, seed and micro-steps).
     """
 
@@ -78,6 +82,7 @@ class Trainer:
         self.cfg, self.raw_model, self.model, self.log = cfg, raw_model, model, log
         self.optimizer, self.scaler, self.ctx, self.model_args = optimizer, scaler, ctx, model_args
         self.iter_num, self.best_val_loss, self.steps = iter_num, best_val_loss, 0
+        self.tokens_seen = 0  # set from the checkpoint by setup on a resume
         # ckpt.pt is an earlier run's that this run has not replaced yet (its state was saved beside it)
         self.earlier_ckpt = False
         # the val of the model a save holds where that is not best_val_loss (the final model,
@@ -85,7 +90,8 @@ class Trainer:
         self.val_at_save: tuple[int, float] | None = None  # (step, val)
         self.rank, world = rank, (rank.world_size if rank is not None else 1)
         self.checkpoint_path = os.path.join(cfg["out_dir"], "ckpt.pt")
-        self.tokens_per_iter: int = cfg["gradient_accumulation_steps"] * world * cfg["batch_size"] * cfg["block_size"]
+        self.tokens_per_iter: int = (cfg["gradient_accumulation_steps"] * world * cfg["batch_size"]
+                                     * model_args["block_size"])  # the model's sequences: a resume's may not be cfg's
         self.splits = {"train": data.train, "val": data.val}
         self.vocab = data.stoi  # char -> id, char-level data only: saved as meta.pkl for sampling
         self.block: int = model_args["block_size"]
@@ -119,8 +125,9 @@ class Trainer:
             say(text)
         if checkpoint is not None and os.path.basename(ckpt_path) == INTERRUPTED_NAME:
             say(f"resuming from the state at an interruption: {ckpt_path} (iter {checkpoint['iter_num']})")
-        say(f"tokens per iteration will be: "
-            f"{c['gradient_accumulation_steps'] * world * c['batch_size'] * c['block_size']:,}")
+        block = c["block_size"] if checkpoint is None else min(c["block_size"], checkpoint["model_args"]["block_size"])
+        say(f"tokens per iteration will be: "  # a resume's sequences are its checkpoint's (or shorter, cropped)
+            f"{c['gradient_accumulation_steps'] * world * c['batch_size'] * block:,}")
         torch.manual_seed(c["seed"])
         device_type, ptdtype, ctx = _precision(c)
         if device_type == "cpu" and ptdtype != torch.float32:  # unlike train.py: said, so that analyze knows
@@ -141,6 +148,8 @@ class Trainer:
             compiled = ddp.wrap(compiled, rank)  # after compile, as nanoGPT
         t = cls(c, data, model, compiled, optimizer, scaler, ctx, model_args, iter_num, best_val_loss, say, rank)
         t.earlier_ckpt = bool(checkpoint is not None and checkpoint.get(EARLIER_RUN_KEY))
+        if checkpoint is not None:
+            t.tokens_seen = tokens_before(checkpoint, t.tokens_per_iter)
         return t
 
     @property
@@ -192,10 +201,12 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.iter_num += 1  # at once: an interruption from here on saves a state that has this update
         self.steps += 1
+        self.tokens_seen += self.tokens_per_iter
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         lossf = float(loss.item()) * gas  # waits for the device: the time below is the whole step's
-        return Step(it, lossf, lr, time.perf_counter() - start, self.tokens_per_iter, self.steps <= WARMUP_STEPS)
+        return Step(it, lossf, lr, time.perf_counter() - start, self.tokens_per_iter, self.tokens_seen,
+                    self.steps <= WARMUP_STEPS)
 
     def evaluate(self, batches: int | None = None, generator: torch.Generator | None = None) -> dict[str, float]:
         """nanoGPT's estimate_loss: the mean loss (nats per token) over `batches` random
@@ -238,7 +249,7 @@ class Trainer:
         config = self.cfg if self.rank is None else dict(self.rank.config)
         state = {"model": self.raw_model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "model_args": self.model_args, "iter_num": self.iter_num,
-                 "best_val_loss": self.best_val_loss, "config": config}
+                 "best_val_loss": self.best_val_loss, "config": config, TOKENS_KEY: self.tokens_seen}
         if self.earlier_ckpt:  # (cleared above for a save to ckpt.pt)
             state[EARLIER_RUN_KEY] = True  # so that a resume from it knows ckpt.pt is not its best
         if self.val_at_save is not None:
