@@ -9,6 +9,7 @@ Heavy modules (numpy, rich, torch) are imported inside the commands, so that
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             args = argparse.Namespace(command="train", rest=[a for a in argv[1:] if a != "--debug"],
                                       func=run_train, debug="--debug" in argv[1:])
         else:
-            args, extra = parser.parse_known_args(argv)
+            args, extra = parser.parse_known_args(_negative_values(argv))
             if extra:  # said by the innermost command's parser, which names its --help,
                 # unless they came before the command
                 command = getattr(args, "command", None)
@@ -214,6 +215,19 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     func: Callable[[argparse.Namespace], int] = args.func
     return guarded(func, args)
+
+
+def _negative_values(argv: list[str]) -> list[str]:
+    """`--budget -5m` as `--budget=-5m`: argparse takes a value that starts with a dash
+    for an option unless it is a plain negative number, and would say "expected one
+    argument" instead of what is wrong with it."""
+    out: list[str] = []
+    for a in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and re.fullmatch(r"-\d[\w.]*", a):
+            out[-1] += "=" + a
+        else:
+            out.append(a)
+    return out
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:

@@ -327,6 +327,8 @@ def _print(args: argparse.Namespace, report: Any) -> None:
 def _duration(text: str) -> float:
     """'10m', '90s', '1h', '1h30m' or plain seconds -> seconds."""
     t = text.strip().lower()
+    if re.fullmatch(r"-(\d+(\.\d+)?[hms]?)+", t):  # a duration below 0
+        raise argparse.ArgumentTypeError(f"must be positive: {text}")
     if re.fullmatch(r"\d+(\.\d+)?", t):
         value = float(t)
     else:

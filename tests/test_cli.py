@@ -375,3 +375,11 @@ def test_a_level_given_in_percent_and_stdin_from_a_device_are_usage_errors(monke
     monkeypatch.setattr(cli_args, "STDIN", os.devnull)  # `lossdoctor analyze - < /dev/null`
     code, out, err = run_cli("analyze", "-")
     assert code == 2 and "- (stdin) is a terminal or a device, not a log: pipe one in" in err
+
+
+@pytest.mark.parametrize("budget, said", [
+    ("-5m", "must be positive: -5m"), ("-1h30m", "must be positive: -1h30m"), ("-5", "must be positive: -5"),
+    ("-5x", "not a duration: -5x"), ("0", "must be positive: 0")])
+def test_a_budget_below_zero_is_told_as_one_not_as_a_missing_argument(budget, said):
+    code, out, err = run_cli("verify", "--budget", budget)
+    assert code == 2 and not out and f"argument --budget: {said}" in err and "expected one argument" not in err

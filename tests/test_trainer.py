@@ -132,6 +132,19 @@ def test_a_resume_that_changes_the_batch_counts_the_tokens_each_process_trained_
     assert iters[-1]["step"] == 40 and iters[-1]["tokens"] == 20 * 128 + 21 * 64  # not 41 x 64
 
 
+def test_a_resume_past_max_iters_is_refused_before_it_trains(tmp_path, data, capsys):
+    from lossdoctor.cli import main
+    first = train(tiny(tmp_path, "--max_iters=20"), data, echo=False)
+    log = Path(first.log_path).read_text()
+    with pytest.raises(UsageError, match=r"at iter 20, past max_iters=10: nothing is left to train"):
+        train(tiny(tmp_path, "--init_from=resume", "--max_iters=10"), data, echo=False)
+    assert Path(first.log_path).read_text() == log and load_checkpoint(first.checkpoint_path)["iter_num"] == 20
+    assert main(["train", *TINY, "--init_from=resume", "--max_iters=10", f"--out_dir={tmp_path / 'out'}"]) == 2
+    assert "--eval_only=True" in capsys.readouterr().err
+    again = train(tiny(tmp_path, "--init_from=resume", "--max_iters=20"), data, echo=False)  # step 20 is left
+    assert again.iter_num == 21
+
+
 def test_resumes_a_checkpoint_written_by_nanogpt(tmp_path, data):
     import shutil
     src = os.path.join(os.path.dirname(__file__), "..", "fixtures", "nanogpt", "tiny_resume", "ckpt.pt")

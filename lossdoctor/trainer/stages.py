@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, cast
 import numpy as np
 
 from .. import nanogpt
-from ..errors import InputError, LossdoctorError
+from ..errors import InputError, LossdoctorError, UsageError
 from . import ddp
 from .checkpoint import (
     EARLIER_RUN_KEY,
@@ -121,6 +121,10 @@ class Trainer:
         world = rank.world_size if rank is not None else 1
         ckpt_path = resume_path(c["out_dir"])
         checkpoint = load_checkpoint(ckpt_path) if c["init_from"] == "resume" else None
+        if checkpoint is not None and int(checkpoint["iter_num"]) > c["max_iters"] and not c["eval_only"]:
+            raise UsageError(f"{ckpt_path} is at iter {checkpoint['iter_num']}, past max_iters={c['max_iters']}: "
+                             f"nothing is left to train (train.py would train one more step and stop); give a "
+                             f"larger --max_iters, or --eval_only=True to evaluate the checkpoint")
         for text in cfg.echo:
             say(text)
         if checkpoint is not None and os.path.basename(ckpt_path) == INTERRUPTED_NAME:
