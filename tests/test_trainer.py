@@ -442,6 +442,24 @@ def test_sample_decodes_with_the_meta_pkl_the_trainer_writes(tmp_path, capsys):
     assert main(["sample", str(out), "--start", "Z"]) == 2  # never seen: a clear error, no traceback
 
 
+def test_a_gpt2_sized_model_trained_on_character_ids_samples_with_their_meta_pkl(tmp_path):
+    from lossdoctor.trainer.checkpoint import save_meta
+    text = "the cat sat on a mat. " * 300
+    stoi = {ch: i for i, ch in enumerate(sorted(set(text)))}
+    ids = np.array([stoi[ch] for ch in text], dtype=np.uint16)
+    data_dir = tmp_path / "chars"  # train.bin and val.bin of character ids, and no meta.pkl: train.py's 50,304
+    data_dir.mkdir()
+    ids[:6000].tofile(data_dir / "train.bin")
+    ids[6000:].tofile(data_dir / "val.bin")
+    result = train(tiny(tmp_path, "--max_iters=10"), load_data(str(data_dir)), echo=False)
+    assert load_checkpoint(result.checkpoint_path)["model_args"]["vocab_size"] == 50304
+    save_meta(stoi, str(tmp_path / "meta.pkl"))
+    from lossdoctor.trainer.sample import sample
+    s = sample(result.checkpoint_path, "the", 200, meta=str(tmp_path / "meta.pkl"))
+    assert s.text.startswith("the") and set(s.text) <= set(text)  # every id drawn has a character
+    assert s.vocab == str(tmp_path / "meta.pkl") and f"{len(stoi)} characters for the model's 50,304 outputs" in s.note
+
+
 def test_the_shipped_trainer_run_samples_without_data():
     from conftest import FIXTURES
     from lossdoctor.trainer.sample import sample

@@ -25,10 +25,12 @@ def _head(s: Sample) -> str:
 
 
 def render_samples(samples: Sequence[Sample]) -> RenderableType:
+    notes = [Text(f"{short_name(s.vocab)}: {s.note}", style="dim") for s in samples if s.note]
     if len(samples) <= SIDE_BY_SIDE:
         t = Table(show_lines=False, expand=True)
         for s in samples:
             t.add_column(_head(s), overflow="fold", ratio=1)
         t.add_row(*[Text(s.text) for s in samples])
-        return t
-    return Group(*[Panel(Text(s.text), title=Text(_head(s).replace("\n", ": ")), title_align="left") for s in samples])
+        return Group(t, *notes)
+    return Group(*[Panel(Text(s.text), title=Text(_head(s).replace("\n", ": ")), title_align="left") for s in samples],
+                 *notes)

@@ -31,6 +31,7 @@ class Sample:
     # always_save_checkpoint=True: best_val_loss is the val of the eval it was saved at, not the best
     val_at_save: bool = False
     val_step: int | None = None  # the step of that val, where the checkpoint records it
+    note: str = ""  # how the vocabulary was fitted to the model, where it was
 
 
 def _check(start: str | None, max_new_tokens: object, temperature: object, top_k: object, data: str | None,
@@ -90,10 +91,15 @@ def sample(path: str, start: str | None = None, max_new_tokens: int = 300, tempe
     stoi, where = _vocabulary(path, ckpt, data, meta)
     size, chars = model.config.vocab_size, len(stoi)
     padded = size % 64 == 0 and 0 <= size - chars < 64  # padding up to a multiple of 64: ids never trained
-    if chars != size and not padded:  # another text's characters: its ids decode to other ones
+    # train.py found no meta.pkl and gave the model GPT-2's outputs, trained on character ids all the same
+    gpt2_sized = size == nanogpt.PADDED_VOCAB_SIZE and chars < size
+    if chars != size and not padded and not gpt2_sized:  # another text's characters: its ids decode to other ones
         raise InputError(where, f"its vocabulary has {chars} characters, the model's {size}: "
                                 "give the text or meta.pkl the run was trained on")
+    note = (f"{chars} characters for the model's {size:,} outputs (train.py's GPT-2 default where it finds no "
+            f"meta.pkl): the ids past them have no character and are never drawn") if gpt2_sized else ""
     itos = {i: ch for ch, i in stoi.items()}
+    no_char = torch.tensor([i not in itos for i in range(size)])  # (V,) ids without a character: never drawn
     if start is None:
         start = "\n" if "\n" in stoi else itos[min(itos)]
     unknown = sorted({ch for ch in start if ch not in stoi})
@@ -105,12 +111,13 @@ def sample(path: str, start: str | None = None, max_new_tokens: int = 300, tempe
         for _ in range(max_new_tokens):
             logits, _ = model(idx[:, -model.config.block_size:])  # (1, 1, V)
             logits = logits[:, -1, :] / temperature  # (1, V)
+            logits[:, no_char] = -float("inf")
             if top_k is not None:
                 v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
                 logits[logits < v[:, [-1]]] = -float("inf")
             nxt = torch.multinomial(torch.softmax(logits, dim=-1), num_samples=1)  # (1, 1)
             idx = torch.cat((idx, nxt), dim=1)
-    text = "".join(itos.get(int(i), "?") for i in idx[0].tolist())
+    text = "".join(itos[int(i)] for i in idx[0].tolist())
     own = ckpt.get(VAL_AT_SAVE_KEY)  # the final model, saved when no eval improved: its own val
     best = own if own is not None else ckpt.get("best_val_loss")
     val = float(best) if best is not None and math.isfinite(float(best)) and float(best) < 1e8 else None
@@ -120,7 +127,7 @@ def sample(path: str, start: str | None = None, max_new_tokens: int = 300, tempe
     if at == 0:  # its only eval was the untrained model's: the final model's own val is unknown
         val = None
     return Sample(path, int(step) if step is not None else None, val, where, text, every_eval or own is not None,
-                  int(at) if at is not None else None)
+                  int(at) if at is not None else None, note)
 
 
 def _vocabulary(path: str, ckpt: dict[str, Any], data: str | None, meta: str | None) -> tuple[dict[str, int], str]:
