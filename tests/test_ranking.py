@@ -6,7 +6,7 @@ import pytest
 
 from conftest import FIXTURES, shared_path
 from lossdoctor.diagnose import Finding, load_rules
-from lossdoctor.diagnose.engine import EffectEstimate, VerifySpec
+from lossdoctor.diagnose import EffectEstimate, VerifySpec
 from lossdoctor.diagnose.ranking import rank
 from lossdoctor.diagnose.rules import RuleError, parse_rule
 

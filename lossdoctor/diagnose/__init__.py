@@ -8,7 +8,8 @@
 from __future__ import annotations
 
 from .cases import CaseResult, run_cases
-from .engine import Diagnosis, EffectEstimate, Evidence, Finding, NotApplicable, VerifySpec, apply, check, diagnose
+from .effects import EffectEstimate
+from .engine import Diagnosis, Evidence, Finding, NotApplicable, VerifySpec, apply, check, diagnose
 from .rules import CATEGORIES, SEVERITIES, Rule, RuleError, RuleSet
 from .ruleset import builtin_dir, load_rules
 

@@ -25,25 +25,14 @@ from typing import TYPE_CHECKING, Any
 from ..facts import Facts
 from ..nanogpt import SHAPE_KEYS, configurator_value
 from ..run import Run
+from .effects import EffectEstimate, Extrapolations, expected_effect
 from .expr import EvalError, Failed, Missing, evaluate
 from .ranking import rank
 from .rules import Rule, RuleSet
-from .sections import SCENARIOS
 from .template import Flags, TemplateError
 
 if TYPE_CHECKING:
     from ..fit.extrapolate import Extrapolator
-
-
-@dataclass(frozen=True)
-class EffectEstimate:
-    kind: str  # extrapolation | measured | rule_of_thumb | none | unknown
-    value: float | None  # change in the metric (final val loss, nats, unless unit says)
-    unit: str
-    source: str
-    lo: float | None = None  # interval, for an extrapolation
-    hi: float | None = None
-    note: str | None = None  # why there is no value
 
 
 @dataclass(frozen=True)
@@ -111,7 +100,7 @@ def diagnose(run: Run, facts: Facts | None = None, rules: RuleSet | None = None,
     facts = facts if facts is not None else compute_facts(run)
     rules = rules if rules is not None else load_rules()
     values = {name: f.value for name, f in facts.items() if f.known}  # unknown: absent
-    effects = _Extrapolations(run, extrapolator)
+    effects = Extrapolations(run, extrapolator)
     out = apply(rules, values, facts, effects, trainer=run.format.trainer)
     findings = tuple(_in_dialect(f, run.format.trainer, run.measures.val_name, run.measures.constants,
                                  str(run.format)) for f in out.findings)
@@ -130,7 +119,7 @@ def _in_dialect(finding: Finding, trainer: str, val_name: str | None = None,
 
 
 def apply(rules: RuleSet, values: Mapping[str, Any], facts: Facts | None = None,
-          effects: _Extrapolations | None = None, trainer: str = "nanogpt") -> Diagnosis:
+          effects: Extrapolations | None = None, trainer: str = "nanogpt") -> Diagnosis:
     findings: list[Finding] = []
     skipped, passed = [], []
     for rule in rules.rules:
@@ -162,7 +151,7 @@ def _overridden(findings: list[Finding], rules: RuleSet) -> list[Finding]:
 
 
 def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
-          effects: _Extrapolations | None = None, trainer: str = "nanogpt") -> Finding | NotApplicable | None:
+          effects: Extrapolations | None = None, trainer: str = "nanogpt") -> Finding | NotApplicable | None:
     """The rule on these fact values: a Finding, NotApplicable (with why), or None (passed).
     `trainer` (the run's, Format.trainer) names the settings its notes speak of."""
     scope: dict[str, Any] = {**values, **rule.params}
@@ -220,8 +209,8 @@ def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
         elif expr.names & inferred:
             inferred.add(name)
     message = rule.message.render(scope, units, assumed, inferred)
-    return Finding(rule.id, rule.title, rule.category, rule.severity, message,
-                   flags, advice, _effect(rule, scope, effects, why_not, facts), evidence, verify)
+    effect = expected_effect(rule, scope, effects, lambda name: why_not.get(name) or _why_missing(name, facts))
+    return Finding(rule.id, rule.title, rule.category, rule.severity, message, flags, advice, effect, evidence, verify)
 
 
 # flags that say what to do next (resume, how long, how often), not a setting a run may already have
@@ -331,81 +320,6 @@ def _try_flags(flags: Flags | None, scope: Mapping[str, Any]) -> str:
         return str(flags.render(scope))
     except TemplateError:
         return ""
-
-
-DOES_NOT_APPLY = "this run shows nothing to base it on"  # a rule's value or target step that gave None
-
-
-def _effect(rule: Rule, scope: Mapping[str, Any], effects: _Extrapolations | None,
-            why_not: Mapping[str, str] | None = None, facts: Facts | None = None) -> EffectEstimate:
-    e = rule.effect
-    if e.kind == "none":  # a reading or the speed changes, not the loss
-        return EffectEstimate("none", 0.0, "nats", e.source)
-    if e.kind == "unknown":  # the loss changes, by an amount the run cannot show
-        return EffectEstimate("unknown", None, "nats", e.source, note="not estimated")
-    if e.kind in ("measured", "rule_of_thumb"):
-        try:
-            got = evaluate(e.value, scope)  # type: ignore[arg-type]
-            if got is None:  # the rule's estimate does not apply to this run
-                return EffectEstimate(e.kind, None, e.unit, e.source, note=DOES_NOT_APPLY)
-            value = float(got)
-        except Missing as m:  # the report writes "not computed (<note>)"
-            why = (why_not or {}).get(m.name) or _why_missing(m.name, facts)
-            return EffectEstimate(e.kind, None, e.unit, e.source, note=why)
-        except (EvalError, TypeError, ValueError, ArithmeticError) as err:
-            return EffectEstimate(e.kind, None, e.unit, e.source, note=str(err))
-        return EffectEstimate(e.kind, value if math.isfinite(value) else None, e.unit, e.source)
-    try:
-        step = evaluate(e.to, scope)  # type: ignore[arg-type]
-        if step is None:  # the rule's target does not apply to this run
-            return EffectEstimate(e.kind, None, "nats", e.source, note=DOES_NOT_APPLY)
-        to = int(step)
-    except (Missing, EvalError, TypeError, ValueError, ArithmeticError) as err:
-        return EffectEstimate(e.kind, None, "nats", e.source, note=f"no target step: {err}")
-    if effects is None:
-        return EffectEstimate(e.kind, None, "nats", e.source, note="no run to extrapolate (facts only)")
-    scenario: object = e.scenario or "rerun"
-    if scenario not in SCENARIOS:  # a let's name: the scenario that fits this run
-        scenario = scope.get(str(scenario))
-        if scenario not in SCENARIOS:
-            return EffectEstimate(e.kind, None, "nats", e.source, note=f"no scenario: {e.scenario} gave {scenario!r}")
-    return effects.get(to, str(scenario), e.source)
-
-
-class _Extrapolations:
-    """Predicted change of the final val when the run goes on to step `to` (computed once
-    per target and scenario)."""
-
-    def __init__(self, run: Run, extrapolator: Extrapolator | None = None) -> None:
-        self.run = run
-        self._extrapolator = extrapolator
-        self._done: dict[tuple[int, str], EffectEstimate] = {}
-
-    def get(self, to: int, scenario: str, source: str) -> EffectEstimate:
-        key = (to, scenario)
-        if key not in self._done:
-            self._done[key] = self._compute(to, scenario, source)
-        return self._done[key]
-
-    def _compute(self, to: int, scenario: str, source: str) -> EffectEstimate:
-        from ..fit.extrapolate import CannotExtrapolate, Extrapolator
-        if self._extrapolator is None:
-            self._extrapolator = Extrapolator(self.run)
-        try:
-            x = self._extrapolator.extrapolate(to, scenarios=(scenario,))
-        except CannotExtrapolate as e:
-            return EffectEstimate("extrapolation", None, "nats", source, note=e.why)
-        s = next((s for s in x.scenarios if s.name == scenario), None)
-        ev, _ = self.run.curves()
-        if s is None or s.val is None or not len(ev):  # why val is not predicted: too few evals, or the scenario's
-            from ..fit.extrapolate import TOO_FEW_EVALS
-            few = next((n.split("; ", 1)[0] for n in x.notes if TOO_FEW_EVALS in n), None)
-            why = few or (s.note if s is not None and s.note else "no val prediction")
-            return EffectEstimate("extrapolation", None, "nats", source, note=why)
-        last = float(ev.val[-1])
-        src = f"{source}: {scenario} to step {to:,}, val {s.val.mean:.4f} ({s.val.level:.0%} interval " \
-              f"{s.val.lo:.4f} to {s.val.hi:.4f})"
-        return EffectEstimate("extrapolation", s.val.mean - last, "nats", src, s.val.lo - last, s.val.hi - last)
 
 
 def _clean(v: Any) -> Any:

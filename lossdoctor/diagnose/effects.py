@@ -1,0 +1,107 @@
+"""A finding's expected effect on the final val loss: none, unknown, a value its rule
+computes from the run's facts, or the extrapolation of the run's own curve to the rule's
+target step (computed once per target and scenario, however many rules ask)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..run import Run
+from .expr import EvalError, Missing, evaluate
+from .rules import Rule
+from .sections import SCENARIOS
+
+if TYPE_CHECKING:
+    from ..fit.extrapolate import Extrapolator
+
+
+@dataclass(frozen=True)
+class EffectEstimate:
+    kind: str  # extrapolation | measured | rule_of_thumb | none | unknown
+    value: float | None  # change in the metric (final val loss, nats, unless unit says)
+    unit: str
+    source: str
+    lo: float | None = None  # interval, for an extrapolation
+    hi: float | None = None
+    note: str | None = None  # why there is no value
+
+
+DOES_NOT_APPLY = "this run shows nothing to base it on"  # a rule's value or target step that gave None
+
+
+def expected_effect(rule: Rule, scope: Mapping[str, Any], effects: Extrapolations | None,
+                    why_missing: Callable[[str], str]) -> EffectEstimate:
+    """The finding's expected effect as its rule declares it: none, unknown, a value the
+    rule computes from the run's facts (`scope`), or the extrapolation of the run to the
+    rule's target step under its scenario. `why_missing(fact)` says why a fact the value
+    needs is unknown."""
+    e = rule.effect
+    if e.kind == "none":  # a reading or the speed changes, not the loss
+        return EffectEstimate("none", 0.0, "nats", e.source)
+    if e.kind == "unknown":  # the loss changes, by an amount the run cannot show
+        return EffectEstimate("unknown", None, "nats", e.source, note="not estimated")
+    if e.kind in ("measured", "rule_of_thumb"):
+        try:
+            got = evaluate(e.value, scope)  # type: ignore[arg-type]
+            if got is None:  # the rule's estimate does not apply to this run
+                return EffectEstimate(e.kind, None, e.unit, e.source, note=DOES_NOT_APPLY)
+            value = float(got)
+        except Missing as m:  # the report writes "not computed (<note>)"
+            return EffectEstimate(e.kind, None, e.unit, e.source, note=why_missing(m.name))
+        except (EvalError, TypeError, ValueError, ArithmeticError) as err:
+            return EffectEstimate(e.kind, None, e.unit, e.source, note=str(err))
+        return EffectEstimate(e.kind, value if math.isfinite(value) else None, e.unit, e.source)
+    try:
+        step = evaluate(e.to, scope)  # type: ignore[arg-type]
+        if step is None:  # the rule's target does not apply to this run
+            return EffectEstimate(e.kind, None, "nats", e.source, note=DOES_NOT_APPLY)
+        to = int(step)
+    except (Missing, EvalError, TypeError, ValueError, ArithmeticError) as err:
+        return EffectEstimate(e.kind, None, "nats", e.source, note=f"no target step: {err}")
+    if effects is None:
+        return EffectEstimate(e.kind, None, "nats", e.source, note="no run to extrapolate (facts only)")
+    scenario: object = e.scenario or "rerun"
+    if scenario not in SCENARIOS:  # a let's name: the scenario that fits this run
+        scenario = scope.get(str(scenario))
+        if scenario not in SCENARIOS:
+            return EffectEstimate(e.kind, None, "nats", e.source, note=f"no scenario: {e.scenario} gave {scenario!r}")
+    return effects.get(to, str(scenario), e.source)
+
+
+class Extrapolations:
+    """Predicted change of the final val when the run goes on to step `to` (computed once
+    per target and scenario)."""
+
+    def __init__(self, run: Run, extrapolator: Extrapolator | None = None) -> None:
+        self.run = run
+        self._extrapolator = extrapolator
+        self._done: dict[tuple[int, str], EffectEstimate] = {}
+
+    def get(self, to: int, scenario: str, source: str) -> EffectEstimate:
+        key = (to, scenario)
+        if key not in self._done:
+            self._done[key] = self._compute(to, scenario, source)
+        return self._done[key]
+
+    def _compute(self, to: int, scenario: str, source: str) -> EffectEstimate:
+        from ..fit.extrapolate import CannotExtrapolate, Extrapolator
+        if self._extrapolator is None:
+            self._extrapolator = Extrapolator(self.run)
+        try:
+            x = self._extrapolator.extrapolate(to, scenarios=(scenario,))
+        except CannotExtrapolate as e:
+            return EffectEstimate("extrapolation", None, "nats", source, note=e.why)
+        s = next((s for s in x.scenarios if s.name == scenario), None)
+        ev, _ = self.run.curves()
+        if s is None or s.val is None or not len(ev):  # why val is not predicted: too few evals, or the scenario's
+            from ..fit.extrapolate import TOO_FEW_EVALS
+            few = next((n.split("; ", 1)[0] for n in x.notes if TOO_FEW_EVALS in n), None)
+            why = few or (s.note if s is not None and s.note else "no val prediction")
+            return EffectEstimate("extrapolation", None, "nats", source, note=why)
+        last = float(ev.val[-1])
+        src = f"{source}: {scenario} to step {to:,}, val {s.val.mean:.4f} ({s.val.level:.0%} interval " \
+              f"{s.val.lo:.4f} to {s.val.hi:.4f})"
+        return EffectEstimate("extrapolation", s.val.mean - last, "nats", src, s.val.lo - last, s.val.hi - last)
