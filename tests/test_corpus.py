@@ -127,6 +127,16 @@ def test_a_summary_row_with_val_far_above_train_is_called_memorization():
     assert facts["mfu_printed"].value == pytest.approx(107.528, abs=1e-3)
 
 
+def test_a_runs_table_row_at_the_unigram_entropy_of_a_65_character_vocabulary_is_found():
+    # the table shows vocab_size 65 but no dataset: its unigram entropy is shakespeare_char's, assumed
+    result = lossdoctor.analyze([str(shared_path("corpus/logs/wandb-csv/comp3242-nanogpt-ablations-runs-table.csv"))])
+    fired = {run.source.split("#")[1] for run, d in zip(result.runs, result.diagnoses, strict=True)
+             if any(f.rule == "LD602-no-better-than-unigram" for f in d.findings)}
+    assert fired == {f"E2_no_residuals (seed {s})" for s in (6242, 2026, 3740, 3242)}  # train 3.313-3.316
+    facts = lossdoctor.compute_facts(result.runs[0])
+    assert facts["unigram_entropy"].status == "assumed" and "not shown" in facts["unigram_entropy"].note
+
+
 def test_a_run_out_of_memory_in_its_optimizer_step_is_not_told_to_halve_its_micro_batch():
     """nanochat's d24 at batch 8 ran out of memory in Muon's fused step (its traceback's
     frames); the same model at batch 4 ran out too. Halving is not its fix (LD1709, not

@@ -381,6 +381,11 @@ def unigram_entropy(ctx: Context) -> Fact:
         return Fact(name, SHAKESPEARE_CHAR_UNIGRAM_ENTROPY, unit, "assumed",
                     "character entropy of nanoGPT's shakespeare_char train split",
                     "the standard tiny-shakespeare split")
+    if dataset is None and vocab.known and vocab.value == DATASET_VOCAB["shakespeare_char"]:
+        return Fact(name, SHAKESPEARE_CHAR_UNIGRAM_ENTROPY, unit, "assumed",
+                    "character entropy of nanoGPT's shakespeare_char train split",
+                    f"the dataset is not shown: a vocabulary of {vocab.value} characters is taken for "
+                    "shakespeare_char's")
     if dataset is None:
         return unknown(name, unit, "config: dataset", why_unknown(cfg, "dataset"))
     return unknown(name, unit, "config: dataset", "unigram entropy known only for shakespeare_char")
