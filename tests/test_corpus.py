@@ -115,6 +115,10 @@ def test_an_llmc_run_gives_its_cosine_schedule_and_device_mfu_from_what_it_print
     assert facts["lr_schedule_completed"].value == pytest.approx(15250 / 19560)
     # llm.c prints its MFU against its device's peak: the device's MFU is read, not recomputed
     assert facts["mfu_device"].status == "read" and facts["mfu_device"].value == pytest.approx(32.1, abs=0.5)
+    # its FLOPs per token are llm.c's 6N + 6LCT: with them, step 100's 125,833 tok/s on an A100's
+    # 312 TFLOP/s is the 32.4% it prints (nanoGPT's 6N + 12LCT would make it 34.7%)
+    assert facts["flops_per_token"].value == 6 * 124475904 + 6 * 12 * 768 * 1024
+    assert round(100 * facts["flops_per_token"].value * 125833 / 312e12, 1) == 32.4
 
 
 def test_a_summary_row_with_val_far_above_train_is_called_memorization():

@@ -214,7 +214,9 @@ def _tokens_per_iter_changed(ctx: Context) -> str | None:
 
 def flops_per_token(ctx: Context) -> Fact:
     """Training FLOPs per token, nanoGPT's estimate_mfu (PaLM appendix B): 6N for the
-    weights' forward+backward, 12·L·H·Q·T for attention (Q = n_embd // n_head)."""
+    weights' forward+backward, 12·L·H·Q·T for attention (Q = n_embd // n_head). As the
+    trainer counts them where it prints them (nanochat) or where its own count differs
+    (llm.c: 6N + 6·L·C·T, N all of its parameters)."""
     name, unit, src = "flops_per_token", "FLOPs/token", "6N + 12·L·H·Q·T"
     printed = ctx.config().get("flops_per_token")  # nanochat prints its own estimate
     if isinstance(printed, (int, float)) and not isinstance(printed, bool) and printed > 0:
@@ -225,6 +227,9 @@ def flops_per_token(ctx: Context) -> Fact:
     inputs = (n, layers, heads, embd, t)
     if not all(f.known for f in inputs):
         return missing(name, unit, src, *inputs)
+    if ctx.run.format.trainer == "llmc":  # gpt2_estimate_mfu: 6 * N + 6 * L * C * T (N: all parameters)
+        value = 6 * n.value + 6 * layers.value * embd.value * t.value
+        return Fact(name, value, unit, derived(*inputs), "6N + 6·L·C·T", "llm.c's own estimate (gpt2_estimate_mfu)")
     q = embd.value // heads.value
     value = 6 * n.value + 12 * layers.value * heads.value * q * t.value
     note = n.note if n.status == "read" else None
