@@ -80,6 +80,23 @@ def test_scenarios_differ_and_carry_exact_flags(synthetic):
         assert s.val.lo < s.val.mean < s.val.hi and s.val.level == 0.8
 
 
+def test_every_flag_of_a_run_decayed_to_0_is_one_train_py_takes(tmp_path):
+    # configurator.py asserts a literal's type is the default's: --min_lr=0 is an int and dies
+    from lossdoctor import nanogpt
+    text = (FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log").read_text()
+    log = tmp_path / "train.log"
+    log.write_text(text.replace("min_lr: 0.0001", "min_lr: 0.0"))
+    run = lossdoctor.load(str(log))
+    x = extrapolate(run, 3000)
+    y = extrapolate(run, 3000, scenarios=("custom",), schedule={"lr_decay_iters": 3000, "min_lr": 0.0})
+    flags = {s.name: s.flags for s in (*x.scenarios, *y.scenarios)}
+    assert flags["constant"].endswith("--decay_lr=False --learning_rate=0.0")
+    assert flags["custom"].endswith("--lr_decay_iters=3000 --min_lr=0.0")
+    for word in " ".join(flags.values()).split():
+        key, value = word[2:].split("=", 1)
+        assert nanogpt.accepts(key, nanogpt.configurator_value(value)), word
+
+
 def test_wider_level_gives_a_wider_interval(synthetic):
     a = extrapolate(synthetic, 5000, scenarios=("rerun",), level=0.5).scenarios[0].val
     b = extrapolate(synthetic, 5000, scenarios=("rerun",), level=0.95).scenarios[0].val
@@ -569,6 +586,8 @@ def test_runs_fitted_jointly_must_be_of_the_same_config_and_modelled(tmp_path):
     (tmp_path / "cut.log").write_text("".join(lines[:len(lines) * 2 // 3]))  # the longer log cut: not another run
     with pytest.raises(CannotExtrapolate, match="cut.log, given to fit jointly, is a part of the run extrapolated"):
         extrapolate(same, 1000, calibrate=lossdoctor.load(tmp_path / "cut.log"))
+    with pytest.raises(CannotExtrapolate, match="s1-600.train.log, given to fit jointly, holds the run extrapolated"):
+        extrapolate(lossdoctor.load(tmp_path / "cut.log"), 1000, calibrate=same)  # the other way round
     # a reference run given where the reference runs join: counted twice; without them, it joins as any run
     readme = lossdoctor.load(README_CPU)
     ref = lossdoctor.load(reference.DIR + "/readme_cpu_seed1338_3000.log")
@@ -1139,3 +1158,33 @@ def test_a_constant_lr_run_of_the_readme_config_carries_the_model_error_of_other
     v = x.scenarios[0].val
     assert v is not None and v.lo <= 1.7325 <= v.hi
     assert any("at a constant LR (decay_lr=False)" in n for n in x.notes)
+
+
+def test_the_model_line_names_the_scenarios_whose_cut_of_the_free_law_lets_the_calibrated_one_predict(tmp_path):
+    # cut at 750 of its 2000-step cosine: every scenario's LR falls past the run's own, and the
+    # calibrated law, with no weight in the ensemble, predicts them nearly alone
+    from lossdoctor.report.extrapolation import detail_lines, to_json
+    text = (FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log").read_text()
+    log = tmp_path / "train.log"
+    log.write_text(text[:text.index("\niter 751:") + 1])
+    run = lossdoctor.load(str(log))
+    x = extrapolate(run, 1000)
+    assert x.model.weights.calibrated == 0
+    assert all(s.weights is not None and s.weights.calibrated > 0.9 for s in x.scenarios)
+    head = " ".join(detail_lines(x)[:1])
+    assert head.endswith("is not what predicts, but in rerun, resume and constant, whose LR falls past the run's "
+                         "own, as noted below")
+    doc = json.loads(to_json(run, x))
+    assert [s["weights"]["calibrated"] for s in doc["scenarios"]] == [s.weights.calibrated for s in x.scenarios]
+    # a run whose scenarios keep the ensemble's weights says nothing of the kind
+    whole = extrapolate(lossdoctor.load(str(FIXTURES / "lossdoctor_train" / "readme_cpu_2000")), 3000)
+    assert all(s.weights == whole.model.weights for s in whole.scenarios)
+    assert "falls past the run's own" not in detail_lines(whole)[0]
+
+
+def test_no_interval_reaches_below_zero_nats():
+    # a Python-source run memorizing its 30k characters: train heads for 0, its interval was [-0.33, 0.51]
+    x = extrapolate(lossdoctor.load(str(FIXTURES / "diagnosis" / "py_small_overfit")), 4000)
+    rerun = next(s for s in x.scenarios if s.name == "rerun")
+    assert rerun.train.mean < 0.2 and rerun.train.lo == 0.0 < rerun.train.mean < rerun.train.hi
+    assert all(e.lo >= 0 for s in x.scenarios for e in (s.val, s.train) if e is not None)

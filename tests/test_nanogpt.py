@@ -114,3 +114,10 @@ def test_load_checkpoint_errors_name_the_file_in_one_line(tmp_path: Path) -> Non
         with pytest.raises(CheckpointError, match=reason) as e:
             nanogpt.load_checkpoint(str(tmp_path / "gone.pt") if content is None else str(path))
         assert "\n" not in e.value.reason
+
+
+@pytest.mark.parametrize("value, text", [(0.0, "0.0"), (2.0, "2.0"), (1e-5, "1e-05"), (0.002, "0.002"),
+                                         (6e-4, "0.0006"), (1e10, "1e+10"), (5, "5"), (True, "True")])
+def test_a_flag_value_reads_back_as_the_same_type(value, text):
+    assert nanogpt.flag_value(value) == text
+    assert type(nanogpt.configurator_value(text)) is type(value)

@@ -284,7 +284,7 @@ class Extrapolator:
             note = "; ".join(n for n in (why,
                                          STALLED if stalled and val is None else None,
                                          missed[1] if missed else None, p.caveat) if n) or None
-            out.append(Scenario(p.name, p.flags, val, train, note, p.path))
+            out.append(Scenario(p.name, p.flags, val, train, note, p.path, p.weights))
         notes = [*obs.notes, *fits.notes,
                  *notes_mod.fit_notes(self.run, self.calibration, to, last, fits, obs.schedule)]
         if missed:

@@ -38,7 +38,7 @@ def estimate(at: tuple[LawValues, LawValues], w: LawWeights, model_sd: float, ev
     stat = math.sqrt(wc * cal.sd[0] ** 2 + wf * free.sd[0] ** 2)
     sd = math.sqrt(stat ** 2 + between ** 2 + (model_sd * mean) ** 2 + eval_sd ** 2)
     half = z(level) * sd
-    return Estimate(mean, mean - half, mean + half, level, sd)
+    return Estimate(mean, max(mean - half, 0.0), mean + half, level, sd)  # a cross-entropy is never below 0
 
 
 LOCAL_POINTS = 5  # the fitted points nearest a target inside the run, whose mean miss the interval carries

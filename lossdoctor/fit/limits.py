@@ -103,6 +103,10 @@ def not_joinable(run: Run, others: Sequence[Run], references: Sequence[Run] = ()
         if o.part_of(run):
             return (f"{o.source}, given to fit jointly, is a part of the run extrapolated (its losses are the run's "
                     "own at the same steps): its points would count twice and narrow the interval")
+        if run.part_of(o):
+            return (f"{o.source}, given to fit jointly, holds the run extrapolated (the run's losses are its own at "
+                    "the same steps, and it goes on past them): those points would count twice, and the target may "
+                    "lie inside it (extrapolate it instead)")
         pairs = [(k, o.config.trusted(k), run.config.trusted(k)) for k in CONFIG if k not in SCHEDULE_KEYS]
         differ = [f"{k} {theirs!r} vs {mine!r}" for k, theirs, mine in pairs
                   if theirs is not None and mine is not None and theirs != mine]

@@ -35,6 +35,9 @@ class Scenario:
     train: Estimate | None
     note: str | None = None
     path: Path | None = None  # predicted val from the last observed step to the target
+    # the laws' weights in this scenario: the ensemble's (ModelInfo.weights), or the free law's cut
+    # where the scenario's LR falls past the run's own (its note says so)
+    weights: LawWeights | None = None
 
 
 class ShapeParams(NamedTuple):

@@ -11,6 +11,7 @@ from typing import Any, Union
 import numpy as np
 
 from ..errors import UsageError
+from ..nanogpt import flag_value
 from ..run import PRINTS_SAVES, Run
 from .limits import as_float, shown
 from .lr import LR_SETTINGS, GetLr, Schedule
@@ -108,7 +109,7 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
     if name == "constant":  # on at its last process's min_lr (where its schedule ends)
         lr = np.concatenate([run.lr(0, last), np.full(to + 1 - last, run.params.min_lr)])
         return lr, (f"--init_from=resume --max_iters={to} --decay_lr=False "
-                    f"--learning_rate={run.params.min_lr:g}")
+                    f"--learning_rate={flag_value(run.params.min_lr)}")
     if name == "custom":
         if isinstance(sched, CustomSchedule):
             # a run that never decayed, given a decaying schedule: the keys left out are its config's
@@ -125,8 +126,8 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
             if p.warmup_iters >= to:  # the law counts warmup steps at the peak (notes.warmup_caveat)
                 raise CannotExtrapolate(f"the schedule's warmup ({p.warmup_iters:,} steps) does not end by step "
                                         f"{to:,}: the law does not model warmup, which it counts at the peak LR")
-            flags = (f"{fresh}--max_iters={to} --learning_rate={p.learning_rate:g} --warmup_iters="
-                     f"{p.warmup_iters} --lr_decay_iters={p.lr_decay_iters} --min_lr={p.min_lr:g}{restore}")
+            flags = (f"{fresh}--max_iters={to} --learning_rate={flag_value(p.learning_rate)} --warmup_iters="
+                     f"{p.warmup_iters} --lr_decay_iters={p.lr_decay_iters} --min_lr={flag_value(p.min_lr)}{restore}")
             return p.lr(np.arange(to + 1)), flags
         if sched is None:
             raise UsageError("scenario 'custom' needs a schedule")
@@ -171,7 +172,7 @@ def _restore(origin: GetLr, last: GetLr) -> str:
     for key in LR_SETTINGS:
         v, was = getattr(origin, key), getattr(last, key)
         if v != was:  # (origin decays: lr.read sets it only then, so every key of it matters)
-            out += f" --{key}={v:g}" if isinstance(v, float) else f" --{key}={v}"
+            out += f" --{key}={flag_value(v)}"
     return out
 
 

@@ -145,6 +145,16 @@ def configurator_value(text: str) -> Any:
         return text
 
 
+def flag_value(value: float | int | bool | str) -> str:
+    """A value as a `--key=value` flag writes it so that configurator.py reads back the same
+    type: a float always as a float literal (0.0, not 0: train.py's type check refuses an
+    int for a float key), shortest first (6e-05, 0.002)."""
+    if isinstance(value, float):
+        text = f"{value:g}"
+        return text if any(c in text for c in ".en") else text + ".0"  # e: 1e-05; n: inf, nan
+    return str(value)
+
+
 def accepts(key: str, value: object) -> bool:
     """Whether configurator.py accepts `value` for train.py's `key`: same type as the
     default (an int is no float, a bool no int)."""

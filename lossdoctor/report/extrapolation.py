@@ -45,9 +45,13 @@ def to_json(run: Run, x: Extrapolation) -> str:
         "overfitting": _overfitting(x.overfitting),
         "notes": list(x.notes),
         "scenarios": [{"name": s.name, "flags": s.flags, "val": _est(s.val), "train": _est(s.train),
-                       "note": s.note} for s in x.scenarios],
+                       "note": s.note, "weights": s.weights._asdict() if s.weights else None} for s in x.scenarios],
     }
     return json.dumps(clean(doc), indent=2, allow_nan=False)
+
+
+def _names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _est(e: Estimate | None) -> dict[str, float] | None:
@@ -160,10 +164,13 @@ def detail_lines(x: Extrapolation) -> list[str]:
              if m.val_parameters else "")  # the val prior's
     shape = f"alpha {p.alpha:.3f}, lam {p.lam:.4f}, r {p.r:.3g}{prior}"
     which = "val" if m.val_parameters else "train"
+    # a scenario whose LR falls past the run's own cuts the free law's weight (its note says so)
+    cut = [s.name for s in x.scenarios if s.weights is not None and s.weights.calibrated > m.weights.calibrated]
     lines = [
         f"model: {m.name}; {which} shape {shape}" if m.weights.calibrated > 0 else
         f"model: {m.name}: the calibrated-shape law got no weight (its backtest below), so its {which} shape, "
-        f"{shape}, is not what predicts",
+        f"{shape}, is not what predicts" + (f", but in {_names(cut)}, whose LR falls past the run's own, "
+                                            "as noted below" if cut else ""),
         f"fit: residual scale {fit.residual_scale:.2f} sigma over {fit.points.train} train points "
         f"and {fit.points.val} val evals; eval noise {fit.eval_sigma:.4f} nats"
         + (f" (a val eval: {fit.val_eval_sigma:.4f}, from the evals' scatter)"
