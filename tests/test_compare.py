@@ -134,6 +134,32 @@ def test_different_vocabularies_are_not_attributed():
     assert c.unattributed.startswith("not directly comparable: ")  # why no cause and no rest are given
 
 
+def test_a_run_whose_vocabulary_is_unknown_is_not_compared_where_its_first_val_rules_the_other_s_out():
+    # an HF Trainer run (it may fine-tune: its first val is not read as a vocabulary) that starts at
+    # 5.74 nats, 1.57 above ln 65: no model over 65 characters starts there
+    hf = shared_path("corpus/logs/hf-trainer/trainer-state-viz-multi-eval-sets.json")
+    c = _analysis(shared_path("groundtruth/gt_T1000.log"), hf).comparison
+    assert c.comparable is False and c.attribution == ()
+    assert "its val at step 0, 5.7416 nats, lies 1.57 above ln 65 of the other's" in c.unattributed
+
+
+def test_another_trainer_s_run_that_shows_neither_data_nor_vocabulary_is_not_compared():
+    # a GPT-2 fine-tune in an HF trainer_state.json, beside a character-level nanoGPT run
+    hf = shared_path("corpus/logs/hf-trainer/gpt2-pseudocode-train-plus-eval.json")
+    c = _analysis(shared_path("groundtruth/const_5000.log"), hf).comparison
+    assert c.comparable is False and c.attribution == ()
+    assert "the hf-trainer run shows neither its dataset nor its vocabulary" in c.unattributed
+
+
+def test_a_better_run_of_another_recipe_gives_no_nanogpt_flags():
+    # modded-nanogpt's Muon and linear warmdown: its block, batch and length as train.py flags did not reach it
+    c = _analysis(shared_path("corpus/logs/nanogpt/druidowm-wandb-output-owt-ddp-interrupted.log"),
+                  shared_path("corpus/logs/modded-nanogpt/2024-10-10-muon-with-train-loss.log")).comparison
+    assert isinstance(c.to_reach, Unreachable) and c.to_reach.flags is None
+    assert "the better run is a modded-nanogpt run, whose optimizer and LR schedule are not train.py's" in \
+        c.to_reach.why
+
+
 def test_three_runs_give_a_table_against_the_best():
     c = _analysis(DIAG / "healthy_tiny", DIAG / "healthy_small", DIAG / "healthy_wide").comparison
     assert len(c.table) == 3 and sum(r.reference for r in c.table) == 1

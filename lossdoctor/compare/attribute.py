@@ -125,7 +125,7 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
     ev, it = a.run.curves()  # the lineage the fit reads, not an earlier run in the same file
     last = int(max(ev.step.max(initial=0), it.step.max(initial=0)))
     worse = Worse(last, a.run.resumes_last(), a.run.format.trainer == "nanogpt",
-                  is_evidence(a, b, diff))
+                  is_evidence(a, b, diff), b.run.format)
 
     def reach() -> ToReach:
         return to_reach(fit, a.facts, b.facts, diff, b.start, target_name(bool(b.overfit)), worse)

@@ -18,6 +18,10 @@ def comparable(ra: Run, rb: Run, fa: Facts, fb: Facts) -> tuple[bool, str]:
             return False, f"vocab_size {va} vs {vb}"
         if (why := _first_loss_too_high(fa, fb)) is not None:
             return False, why
+    if (why := _unknown_vocab_too_high(fa, fb)) is not None:
+        return False, why
+    if (why := _blind_across_trainers(ra, rb, fa, fb)) is not None:
+        return False, why
     da, db = ra.config.trusted("dataset"), rb.config.trusted("dataset")
     if da is not None and db is not None and da != db:
         return False, f"dataset {da!r} vs {db!r}"
@@ -45,6 +49,42 @@ def _first_loss_too_high(fa: Facts, fb: Facts) -> str | None:
             va, vb = (vi, vo) if f is fa else (vo, vi)
             said = [f"{v:,}" + (" (inferred from its loss at step 0)" if v == vi else "") for v in (va, vb)]
             return f"vocab_size {said[0]} vs {said[1]}"
+    return None
+
+
+def _blind_across_trainers(ra: Run, rb: Run, fa: Facts, fb: Facts) -> str | None:
+    """Why two trainers' runs do not compare where one shows its vocabulary or dataset and
+    the other shows neither: nothing says the latter's losses are over the same tokens (an
+    HF Trainer's GPT-2 fine-tune beside a character-level nanoGPT run), and across trainers
+    nothing else does either. Two runs of one trainer that show neither are compared with a
+    note (`data_unknown`), as are two that both show theirs, and a table or export whose
+    trainer is not said."""
+    if ra.format.trainer == rb.format.trainer or "" in (ra.format.trainer, rb.format.trainer):
+        return None  # one trainer, or a table or export that does not say whose (W&B's of nanoGPT runs)
+    blind = [r for r, f in ((ra, fa), (rb, fb))
+             if f.value("vocab_size") is None and r.config.trusted("dataset") is None]
+    if len(blind) != 1:
+        return None
+    shown = rb if blind[0] is ra else ra
+    return (f"the {blind[0].format} run shows neither its dataset nor its vocabulary, and the {shown.format} run "
+            "is another trainer's: nothing says their losses are over the same tokens")
+
+
+def _unknown_vocab_too_high(fa: Facts, fb: Facts) -> str | None:
+    """Why a run whose vocabulary is unknown (a trainer that may fine-tune, so its loss at
+    step 0 is not read as one) is not on the other's vouched one: its val at step 0 lies
+    more than INFERRED_VOCAB_NATS above ln V of it, higher than any model over V tokens
+    starts, fresh (at most a third above) or fine-tuned (below); None otherwise."""
+    for f, g in ((fa, fb), (fb, fa)):
+        first, vo = f.value("first_val"), g.value("vocab_size")
+        if (f["vocab_size"].known or not _vouched(g) or not isinstance(vo, int) or vo < 2
+                or f["first_val"].status != "read" or f["first_val"].note is not None  # (a note: not step 0)
+                or f["first_val"].unit != "nats" or not isinstance(first, float) or not math.isfinite(first)):
+            continue
+        if first - math.log(vo) > INFERRED_VOCAB_NATS:
+            return (f"one run's vocabulary is not shown, and its val at step 0, {first:.4f} nats, lies "
+                    f"{first - math.log(vo):.2f} above ln {vo:,} of the other's: no model over {vo:,} tokens "
+                    "starts there")
     return None
 
 

@@ -8,6 +8,7 @@ import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, NamedTuple
 
+from ..dialect import Dialect
 from ..facts import Facts
 from ..nanogpt import GPT2_SHAPES, NANOGPT_KEYS
 from .length import SCHEDULE_SHAPE
@@ -45,6 +46,13 @@ class Worse(NamedTuple):
     resumed: bool = False  # its last process resumed: its command needs --init_from=scratch for a fresh run
     nanogpt: bool = True  # its trainer takes nanoGPT's flags
     evidence: bool = False  # the better run is this config run its way (attribute.is_evidence)
+    better: Dialect | None = None  # the better run's format, whose settings the flags would copy
+
+
+# trainers whose runs train as nanoGPT's train.py does (AdamW, a linear warmup, a cosine to a
+# floor), so that their settings, as nanoGPT flags, are what reached their val; "" is a table
+# or export whose trainer is not said (W&B runs of nanoGPT)
+SAME_RECIPE = ("nanogpt", "", "llmc", "build-nanogpt")
 
 
 def target_name(overfit: bool) -> str:
@@ -62,6 +70,9 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     r = steps_to_reach(fit, worse.last, target, what)
     if not worse.nanogpt:
         return r
+    other = _other_recipe(worse.better)
+    if other is not None:  # no flags copy it
+        return r if isinstance(r, Reachable) else replace(r, why=f"{r.why}; {other}")
     tuned = _fine_tune(fb)  # GPT-2's weights: --init_from=gpt2*, and the shape they fix is not a flag
     better = [d for d in diff if d.kind == "learning" and d.reference is not None
               and d.key not in LENGTH_KEYS + NOT_COPIED  # the better run's settings, other than its length
@@ -106,6 +117,17 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
         return replace(r, why=why)
     return replace(r, flags=" ".join(flags), why=why, same_config=worse.evidence and not at_best,
                    cost=_cost(fa, fb, iters_b))
+
+
+def _other_recipe(better: Dialect | None) -> str | None:
+    """Why the better run's settings are not given as nanoGPT flags: its trainer trains
+    otherwise than train.py (modded-nanogpt's and nanochat's Muon and their LR schedules,
+    the HF Trainer's), so those settings under train.py are not what reached its val; None
+    where it trains as train.py does (SAME_RECIPE)."""
+    if better is None or better.trainer in SAME_RECIPE:
+        return None
+    return (f"the better run is a {better} run, whose optimizer and LR schedule are not train.py's: its settings as "
+            "nanoGPT flags are not what reached it")
 
 
 def _fine_tune(fb: Facts) -> str | None:
