@@ -84,8 +84,8 @@ def read_stdout(sample: Sample) -> Run:
             pending.append(("hella", h, n))
         elif m := BATCH.match(line):
             found.set("total_batch_size", int(m.group(1)), n)
-        elif m := ACCUM.match(line):
-            found.set("gradient_accumulation_steps", int(m.group(1)), n)
+        elif m := ACCUM.match(line):  # per rank (total_batch_size // (B * T * world)): not nanoGPT's all-ranks key
+            found.set("grad_accum_steps", int(m.group(1)), n)
         elif (m := L.DECAYED.match(line) or L.NODECAY.match(line)) is not None:
             groups[m.re is L.DECAYED] = L.to_int(m.group(2))
     if len(groups) == 2:
