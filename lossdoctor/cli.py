@@ -176,7 +176,8 @@ def _add_extrapolate(sub: Subparsers) -> None:
     x.add_argument("--schedule", metavar="SPEC|FILE",
                    help="custom LR schedule: 'warmup_iters=100, lr_decay_iters=5000, min_lr=1e-4' (the run's "
                         "own for keys left out; learning_rate, if given, must be the run's peak: one run does not "
-                        "show how the loss depends on it) or a file with one LR per step")
+                        "show how the loss depends on it; decay_lr=False: constant at it) or a file with one LR "
+                        "per step")
     x.add_argument("--calibrate", metavar="OTHER_RUN", action="append",
                    help="a run of the same config at another horizon, fitted jointly (repeatable)")
     x.add_argument("--no-reference", dest="reference", action="store_false",

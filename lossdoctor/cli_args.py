@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
 
 def read_schedule(spec: str) -> dict[str, Any] | np.ndarray:
-    """'key=value,...' for warmup_iters, lr_decay_iters, min_lr, learning_rate; or a file."""
+    """'key=value,...' for warmup_iters, lr_decay_iters, min_lr, learning_rate, decay_lr
+    (True unless given); or a file."""
     from .errors import UsageError
     if not spec.strip():
         raise UsageError("--schedule is empty: give key=value pairs (warmup_iters=..., lr_decay_iters=..., "
@@ -29,10 +30,15 @@ def read_schedule(spec: str) -> dict[str, Any] | np.ndarray:
     for part in spec.split(","):
         key, _, value = part.partition("=")
         key = key.strip()
-        if key not in SCHEDULE_KINDS:
-            raise UsageError(f"--schedule: unknown key {key!r} (use {', '.join(SCHEDULE_KINDS)}, or a file)")
+        if key not in (*SCHEDULE_KINDS, "decay_lr"):
+            raise UsageError(f"--schedule: unknown key {key!r} (use {', '.join(SCHEDULE_KINDS)}, decay_lr, or a file)")
         if key in out:
             raise UsageError(f"--schedule: {key} is given twice")
+        if key == "decay_lr":  # False: the LR stays at learning_rate after the warmup, as train.py's get_lr
+            if value.strip() not in ("True", "False"):
+                raise UsageError(f"--schedule: decay_lr={value!r} is not True or False")
+            out[key] = value.strip() == "True"
+            continue
         try:
             number = float(value)
         except ValueError:
@@ -45,7 +51,7 @@ def read_schedule(spec: str) -> dict[str, Any] | np.ndarray:
             raise UsageError(f"--{e}") from None
     if out.get("min_lr", 0.0) > out.get("learning_rate", math.inf):
         raise UsageError(f"--schedule: min_lr={out['min_lr']:g} is above learning_rate={out['learning_rate']:g}")
-    out["decay_lr"] = True
+    out.setdefault("decay_lr", True)
     return out
 
 

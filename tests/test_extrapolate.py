@@ -743,7 +743,8 @@ def test_the_flags_column_gives_a_flag_a_line_and_keeps_words_together(synthetic
     Console(file=out, width=80).print(render(synthetic, x))
     text = out.getvalue()
     assert "(the law fitted to the run)" in text  # one line, not a word a line
-    assert "--max_iters=1500 (per-step" in text
+    assert "--max_iters=1500 " in text and "custom: its LRs are the per-step schedule given: no nanoGPT flag" in text
+    assert next(s for s in x.scenarios if s.name == "custom").flags == "--max_iters=1500"  # the rest: its note
     flat = " ".join(text.split())  # the model line wraps at 80 columns
     assert "; val shape alpha" in flat and "(its prior alpha" in flat  # whose shape, and its prior
 
@@ -775,8 +776,8 @@ def test_the_words_after_a_flag_wrap_under_it_in_the_flags_column(synthetic):
     x = extrapolate(synthetic, 4000, scenarios=("custom", "rerun"), schedule=np.full(4001, 1e-3))
     out = StringIO()
     Console(file=out, width=80).print(render(synthetic, x))
-    text = out.getvalue()  # the file's note is longer than the column: it wraps, the table keeps its flags
-    assert "┃ nanoGPT flags" in text and "--max_iters=4000 (per-step" in text and "--lr_decay_iters=4000" in text
+    text = out.getvalue()
+    assert "┃ nanoGPT flags" in text and "--max_iters=4000 " in text and "--lr_decay_iters=4000" in text
     assert max(len(line) for line in text.splitlines()) <= 80
 
 
@@ -906,6 +907,16 @@ def test_val_flat_while_train_falls_is_not_extrapolated_where_the_datas_size_is_
     # one noisy last eval after a falling tail (calibration grid, pycode): val still follows train
     pycode = points.curves(lossdoctor.load(str(FIXTURES / "calibration" / "d2w64-pycode-s1-1000")))
     assert points.val_stalled(pycode, 0.012) is None
+
+
+def test_a_schedule_that_does_not_decay_is_given_by_the_flags_train_py_reads(capsys):
+    log = str(FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log")
+    assert main(["extrapolate", log, "--to", "3000", "--scenario", "custom", "--schedule", "decay_lr=False",
+                 "--format", "json"]) == 0
+    (s,) = json.loads(capsys.readouterr().out)["scenarios"]  # get_lr's keys are not read with decay_lr=False
+    assert s["flags"] == "--max_iters=3000 --learning_rate=0.001 --decay_lr=False"
+    assert main(["extrapolate", log, "--to", "3000", "--scenario", "custom", "--schedule", "decay_lr=no"]) == 2
+    assert "decay_lr='no' is not True or False" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, said", [

@@ -242,6 +242,8 @@ class Extrapolator:
         train = streams.laws_at(fits.train, feats.at("train", target))
         caveat = notes_mod.warmup_caveat(sched, obs.schedule.warmup) if name == "custom" else (  # the lineage's
             f"goes on from step {start:,}, not {last:,} ({why}): the steps after it are trained again" if why else None)
+        if name == "custom" and isinstance(sched, np.ndarray):
+            caveat = notes_mod.PER_STEP
         if name in ("resume", "constant") and self.run.shows_no_save():
             caveat = "; ".join(filter(None, (caveat, notes_mod.NO_SAVE)))
         if fits.val is None:

@@ -84,6 +84,9 @@ def scenario_note(name: str, free: tuple[float, float], below_zero: bool, overfi
     return None
 
 
+PER_STEP = "its LRs are the per-step schedule given: no nanoGPT flag sets them, so the flags give its length alone"
+
+
 def warmup_caveat(sched: object, runs: int) -> str | None:
     """A custom schedule whose warmup is not the run's: the law counts warmup steps at the
     peak LR, the run's and the schedule's alike (as Tissue et al. 2024 count warmup), so it

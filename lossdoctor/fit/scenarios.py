@@ -126,16 +126,16 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
             if p.warmup_iters >= to:  # the law counts warmup steps at the peak (notes.warmup_caveat)
                 raise CannotExtrapolate(f"the schedule's warmup ({p.warmup_iters:,} steps) does not end by step "
                                         f"{to:,}: the law does not model warmup, which it counts at the peak LR")
-            flags = (f"{fresh}--max_iters={to} --learning_rate={flag_value(p.learning_rate)} --warmup_iters="
-                     f"{p.warmup_iters} --lr_decay_iters={p.lr_decay_iters} --min_lr={flag_value(p.min_lr)}{restore}")
+            shape = (f" --warmup_iters={p.warmup_iters} --lr_decay_iters={p.lr_decay_iters} "
+                     f"--min_lr={flag_value(p.min_lr)}" if p.decay_lr else "")  # train.py reads them in get_lr only
+            flags = f"{fresh}--max_iters={to} --learning_rate={flag_value(p.learning_rate)}{shape}{restore}"
             return p.lr(np.arange(to + 1)), flags
         if sched is None:
             raise UsageError("scenario 'custom' needs a schedule")
         if len(sched) < to + 1:
             raise UsageError(f"the per-step schedule gives {len(sched)} LRs; {to + 1} are needed (steps 0 to {to:,})")
         _same_peak(float(np.max(sched[:to + 1])), params.learning_rate, "the per-step schedule's largest LR")
-        return sched[:to + 1], (f"{fresh}--max_iters={to} (per-step LRs from the schedule given; no nanoGPT flag "
-                                "sets them)")
+        return sched[:to + 1], f"{fresh}--max_iters={to}"  # no flag sets per-step LRs (notes.PER_STEP says so)
     raise CannotExtrapolate(f"unknown scenario {name!r}")
 
 
