@@ -160,6 +160,18 @@ def test_a_better_run_of_another_recipe_gives_no_nanogpt_flags():
         c.to_reach.why
 
 
+def test_a_pasted_excerpt_whose_schedule_is_not_all_shown_is_said_so_and_its_shape_keys_count():
+    # the post's third run: config inferred from train_shakespeare_char.py (decay_lr not in it), cut by `...`
+    post = shared_path("corpus/logs/nanogpt-md/vglazer-cpu-vs-mps-vs-compile-2025-08-22.md")
+    c = _analysis(shared_path("groundtruth/gt_T1000.log"), post).comparison
+    assert "LR schedule not estimated: the better run's log does not show its decay_lr" in c.notes
+    assert any(n.startswith("the better run's log is an excerpt (line 146 is `...`") and "at step 250," in n
+               for n in c.notes)
+    # n_layer and n_embd are inferred for it, so model size is a share of the rest, not "not shown by both"
+    assert not any("not shown by both" in n for n in c.notes)
+    assert any("n_layer 4 vs 6" in a.method for a in c.attribution)
+
+
 def test_three_runs_give_a_table_against_the_best():
     c = _analysis(DIAG / "healthy_tiny", DIAG / "healthy_small", DIAG / "healthy_wide").comparison
     assert len(c.table) == 3 and sum(r.reference for r in c.table) == 1

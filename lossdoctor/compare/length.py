@@ -180,15 +180,18 @@ def lr_schedule(a: Side, b: Side, fit: Extrapolator, to: int, at: float, inside:
     Raises:
         CannotExtrapolate: the run does not allow a prediction.
     """
+    from ..fit.extrapolate import CannotExtrapolate
     if a.run.resumed_start() is not None or b.run.resumed_start() is not None:
         return None  # the LR before a resumed log's first step is not in it
     if any(changed_within(s.run, k) for s in (a, b) for k in RESUMED_HIDES):
         return None  # a resume within the log went on with another schedule: two shapes, not one
+    for who, side in (("worse", a), ("better", b)):
+        if unshown := _unshown_schedule(side.run):  # said in the notes: the rest names the keys it holds
+            raise CannotExtrapolate(f"the {who} run's log does not show its {', '.join(unshown)}")
     sched = schedule_shape(a.run, b.run, to, own=inside)
     if sched is not None and inside:  # the law, fitted to the run's own schedule, predicts another inside it
-        from ..fit.extrapolate import CannotExtrapolate  # with the wrong sign on the runs that measure it
-        raise CannotExtrapolate("the better run is no longer than the worse one, and inside the worse run the "
-                                "law is not measured on a schedule other than the one it ran")
+        raise CannotExtrapolate("the better run is no longer than the worse one, and inside the worse run the law is "
+                                "not measured on a schedule other than the one it ran")  # (with the wrong sign)
     if sched is None:
         if schedule_shape(a.run, b.run, to, force=True, own=inside) is None:
             return None
@@ -203,6 +206,15 @@ def lr_schedule(a: Side, b: Side, fit: Extrapolator, to: int, at: float, inside:
     return Step(Cause("LR schedule", v, (v - half, v + half),
                       "the same extrapolation with the better run's schedule shape, against a rerun of the worse "
                       f"run to that length (warmup, decay, min_lr ratio): {_sched_text(sched)}"), c.mean)
+
+
+def _unshown_schedule(run: Run) -> list[str]:
+    """The get_lr keys a run's log does not show (decay_lr and learning_rate; with decay_lr
+    on, the rest of them), whose shape the share would need."""
+    from ..nanogpt import SCHEDULE_KEYS
+    c = run.config
+    keys = ("learning_rate",) if c.trusted("decay_lr") is False else ("decay_lr", *SCHEDULE_KEYS)
+    return [k for k in dict.fromkeys(keys) if c.trusted(k) is None]
 
 
 def known(diff: tuple[KeyDiff, ...]) -> list[KeyDiff]:

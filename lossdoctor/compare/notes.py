@@ -10,7 +10,8 @@ from .sides import overfit
 
 
 def state_notes(f: Facts, which: str, schedule: bool) -> list[str]:
-    """Where a run stood when it stopped: still falling, turned up, schedule done."""
+    """Where a run stood when it stopped: still falling, turned up, an excerpt whose end is
+    not shown, schedule done."""
     out = []
     z, slope = f.value("val_slope_z"), f.value("val_slope")
     if z is not None and z <= -2:
@@ -20,6 +21,10 @@ def state_notes(f: Facts, which: str, schedule: bool) -> list[str]:
     if overfit(f):
         out.append(f"the {which} run's val turned up after step {f.value('best_val_step'):,} (best "
                    f"{f.value('best_val'):.4f}, final {f.value('final_val'):.4f}) while train kept falling")
+    if f.value("log_elided") is True:  # the run's end is what the gap is taken at: not shown here
+        step = f.value("final_step")
+        out.append(f"the {which} run's log is an excerpt ({f['log_elided'].note}): its last eval shown"
+                   + (f", at step {step:,}," if step is not None else "") + " need not be where the run ended")
     done, lr = f.value("lr_schedule_completed"), f.value("lr_final")
     if schedule and done is not None and done >= 0.999 and lr is not None:
         out.append(f"the {which} run's LR schedule had run to its end (LR {lr:g} at the last step): "
@@ -38,8 +43,8 @@ def size_notes(fa: Facts, fb: Facts) -> list[str]:
     pa, pb = fa.value("params"), fb.value("params")
     if not pa or not pb or abs(pa / pb - 1) < 0.1:
         return []
-    if all(k in f and f[k].known for f in (fa, fb) for k in SIZE_KEYS):  # the cause takes it
-        return []
+    if all(k in f and f[k].known for f in (fa, fb) for k in SIZE_KEYS if k != "bias"):  # the cause takes it
+        return []  # (bias adds a few parameters; n_layer and n_embd set the count)
     return [f"the runs' parameter counts differ ({pa / 1e6:.3g}M in the worse run, {pb / 1e6:.3g}M in the better), "
             "but the keys that set a model's shape are not shown by both: model size has no share of its own here, "
             "and may be much of the rest"]
