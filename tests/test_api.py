@@ -156,4 +156,4 @@ def test_a_constant_lr_run_given_a_decay_takes_the_min_lr_its_config_shows():
                                                                           "lr_decay_iters": 5000})
     custom = next(s for s in x.scenarios if s.name == "custom")
     assert "--min_lr=0.0001" in custom.flags and "--decay_lr=True" in custom.flags  # not the constant 1e-3
-    assert custom.val.mean < next(s for s in x.scenarios if s.name == "observed").val.mean - 0.01
+    assert custom.val is None and custom.note.startswith("inside the run the law is fitted to the schedule")

@@ -363,10 +363,14 @@ def test_lr_schedule_is_zero_for_the_same_shape_and_non_zero_for_a_decay_never_r
     b = sides["decay_600k"]  # lr_decay_iters 600000: its LR barely decayed in its 1000 steps
     to, how = length_target(tiny.facts, b.facts)
     length = training_length(tiny, fit, to, how)
-    other = lr_schedule(tiny, b, fit, to, length.at)
-    assert abs(other.cause.delta_val) > 0.005 and not other.cause.interval[0] <= 0 <= other.cause.interval[1]
-    assert other.at == pytest.approx(length.at - other.cause.delta_val)
-    assert "decay to step 600000" in other.cause.method  # its own schedule: both runs end at step 1,000
+    # both runs end at step 1,000: inside the worse run the law is not measured on another schedule
+    from lossdoctor.fit.extrapolate import CannotExtrapolate
+    with pytest.raises(CannotExtrapolate, match="not measured on a schedule other than the one it ran"):
+        lr_schedule(tiny, b, fit, to, length.at, inside=True)
+    at = fit.extrapolate(2000, scenarios=("rerun",)).scenarios[0].val.mean  # the rerun's, against the shape's
+    longer = lr_schedule(tiny, b, fit, 2000, at)
+    assert longer.cause.delta_val < 0 and longer.at == pytest.approx(at - longer.cause.delta_val)  # no decay: worse
+    assert "decay to step 1200000" in longer.cause.method  # its shape stretched to 2,000 steps
 
 
 def test_config_rest_is_put_on_the_learning_keys_that_differ(sides):

@@ -84,6 +84,11 @@ def scenario_note(name: str, free: tuple[float, float], below_zero: bool, overfi
     return None
 
 
+# inside the run the law is fitted to the run's own schedule: under another it is not measured, and
+# on nanoGPT's own runs of the README CPU config it missed (docs/extrapolation.md)
+CUSTOM_INSIDE = ("inside the run the law is fitted to the schedule the run ran, and under another it is not "
+                 "measured: on nanoGPT's own runs of the README CPU config it missed the val of a longer cosine "
+                 "at step 1,000 by 0.04 and gave its train the wrong sign (`lossdoctor verify` trains both)")
 PER_STEP = "its LRs are the per-step schedule given: no nanoGPT flag sets them, so the flags give its length alone"
 
 
