@@ -698,6 +698,20 @@ def test_a_custom_warmup_other_than_the_run_s_says_what_the_law_does_not_model(s
         extrapolate(synthetic, 3000, scenarios=("custom",), schedule={"warmup_iters": 3000})
 
 
+def test_a_longer_custom_warmup_counts_its_steps_past_the_run_s_at_their_own_lr(tmp_path):
+    # healthy_tiny (warmup 20) cut at 500, given warmup_long's schedule (warmup 950, same seed): that run
+    # logged val 2.3366 at 1,000 against healthy_tiny's 2.3134; counted at the peak, the warmup had been
+    # predicted 0.035 better than the rerun
+    text = (FIXTURES / "diagnosis" / "healthy_tiny" / "train.log").read_text()
+    log = tmp_path / "train.log"
+    log.write_text(text[:text.index("\niter 501:") + 1])
+    x = extrapolate(lossdoctor.load(str(log)), 1000, scenarios=("rerun", "custom"),
+                    schedule={"warmup_iters": 950, "lr_decay_iters": 1000})
+    rerun, custom = x.scenarios
+    assert custom.val.mean > rerun.val.mean and custom.val.lo < 2.3366 < custom.val.hi
+    assert "this schedule's other 930 at their own LR" in " ".join(custom.note.split())
+
+
 def test_a_fine_tune_from_gpt2_weights_is_not_extrapolated():
     run = parse_text("Overriding: init_from = gpt2-xl\n" + make_log())
     with pytest.raises(CannotExtrapolate, match=r"starts from OpenAI's GPT-2 weights \(init_from=gpt2-xl\)"):

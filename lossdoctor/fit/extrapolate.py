@@ -232,8 +232,9 @@ class Extrapolator:
         else:
             rate, flags = scenarios_mod.lr(name, sched, obs.schedule, start, to,
                                            self.run.resumes_last())
-            # a fresh run's own warmup counts at the peak as the run's did (Tissue et al.), not as a re-warm
-            e = shape.eta(rate, max(obs.schedule.warmup, shape.ramp(rate)) if name == "custom" else obs.schedule.warmup)
+            # the run's warmup steps count at the peak, as they were fitted (Tissue et al.); a custom
+            # warmup's steps past them count at their own LR (notes.warmup_caveat)
+            e = shape.eta(rate, obs.schedule.warmup)
             feats = Features(self._shapes(), e, like=fits.own.features, val_worth=self._worth(obs, len(e)))
             kept = limits.anneal_support(fits.own.features.e, e, obs.schedule.warmup)
             if kept < 1:  # the free law's annealing is not fitted that far

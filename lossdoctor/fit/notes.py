@@ -93,16 +93,20 @@ PER_STEP = "its LRs are the per-step schedule given: no nanoGPT flag sets them, 
 
 
 def warmup_caveat(sched: object, runs: int) -> str | None:
-    """A custom schedule whose warmup is not the run's: the law counts warmup steps at the
-    peak LR, the run's and the schedule's alike (as Tissue et al. 2024 count warmup), so it
-    sees how another warmup moves the decay, not what warmup does to the first steps."""
+    """A custom schedule whose warmup is not the run's: the law counts the run's warmup
+    steps at the peak LR, as it was fitted (as Tissue et al. 2024 count warmup), and a
+    longer warmup's further steps at their own LR, so a longer warmup is predicted from the
+    LR area it loses; what warmup does for stability, or a shorter one in its first steps,
+    is not in it."""
     from .scenarios import CustomSchedule
     if not isinstance(sched, CustomSchedule) or sched.warmup_iters is None or sched.warmup_iters == runs:
         return None
-    return (f"its warmup is {sched.warmup_iters} steps, the run's {runs}: the law counts warmup steps at the peak "
-            "LR, the run's as it was fitted and this schedule's alike, so this carries how the warmup moves the "
-            "decay, not what a shorter warmup gains in those steps or what warmup does for stability "
-            "(`lossdoctor verify` can train both)")
+    how = (f"and this schedule's other {sched.warmup_iters - runs:,} at their own LR, so this carries the LR area "
+           "a longer warmup gives up, not what it does for stability" if sched.warmup_iters > runs else
+           "and this schedule's alike, so this does not carry what a shorter warmup gains in those steps, or "
+           "what warmup does for stability")
+    return (f"its warmup is {sched.warmup_iters:,} steps, the run's {runs:,}: the law counts the run's warmup steps "
+            f"at the peak LR, as it was fitted, {how} (`lossdoctor verify` can train both)")
 
 
 def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched: Schedule) -> list[str]:
