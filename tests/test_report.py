@@ -356,3 +356,10 @@ def test_verbose_report_of_huge_losses_draws_their_shape():
     assert sparkline([1.0, 2.0] * 100, width=10) == "▁" * 10  # chunk means of a flat zigzag
     code, out, err = run_cli("analyze", str(ROOT / "fixtures" / "fuzz" / "crashes" / "all_losses_1e308.log"), "-v")
     assert code in (0, 1) and "internal error" not in err and "Curves" in out
+
+
+def test_a_known_null_in_a_finding_s_evidence_reads_none_as_in_the_facts_list():
+    # constant_from is read as None (the run never went on at a constant LR): not "unknown"
+    code, out, _ = run_cli("analyze", "fixtures/lossdoctor_train/readme_cpu_2000", "-v", "--format", "plain",
+                           "--width", "300")
+    assert code == 0 and "constant_from=none" in out and "constant_from=unknown" not in out

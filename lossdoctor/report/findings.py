@@ -128,7 +128,7 @@ def _finding(i: int, f: Finding, verbose: bool = True) -> RenderableType:
     if f.advice:
         body.add_row("do", f.advice)
     body.add_row("effect", effect_text(f.expected_effect))
-    ev = ", ".join(f"{k}={_value(v.value)}{_unit(v.unit, v.value)}" for k, v in f.evidence.items())
+    ev = ", ".join(f"{k}={_value(v.value, v.status)}{_unit(v.unit, v.value)}" for k, v in f.evidence.items())
     if ev and verbose:
         body.add_row("evidence", Text(ev, style="dim"))
     return Group(head, body)
@@ -172,9 +172,9 @@ def _unit(unit: str, value: object) -> str:
     return f" {unit}" if unit and unit != "fraction" and value is not None else ""
 
 
-def _value(v: object) -> str:
-    if v is None:
-        return "unknown"
+def _value(v: object, status: str = "unknown") -> str:
+    if v is None:  # a known null (no NaN step, no constant stretch) is "none", as the facts list says
+        return "unknown" if status == "unknown" else "none"
     if isinstance(v, float):
         return f"{v:.4g}"
     if isinstance(v, int) and not isinstance(v, bool):
