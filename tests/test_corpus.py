@@ -121,6 +121,20 @@ def test_an_llmc_run_gives_its_cosine_schedule_and_device_mfu_from_what_it_print
     assert round(100 * facts["flops_per_token"].value * 125833 / 312e12, 1) == 32.4
 
 
+def test_an_llmc_run_counts_its_gradient_accumulation_over_all_processes_and_its_evals_as_noiseless(tmp_path):
+    text = shared_path("corpus/logs/llmc/hector-a100-stdout-full-run.log").read_text()
+    facts = lossdoctor.compute_facts(lossdoctor.load(shared_path("corpus/logs/llmc/hector-a100-stdout-full-run.log")))
+    assert facts["gradient_accumulation_steps"].value == 16  # `=> setting grad_accum_steps=16` on 1 process
+    # llm.c's grad_accum_steps is one process's; nanoGPT's key counts every process's micro-steps
+    two = tmp_path / "two.log"
+    two.write_text(text.replace("| num_processes         | 1 ", "| num_processes         | 2 "))
+    run = lossdoctor.load(str(two))
+    assert run.config.trusted("grad_accum_steps") == 16
+    assert lossdoctor.compute_facts(run)["gradient_accumulation_steps"].value == 32
+    # the same val batches at every eval (dataloader_reset): no sampling noise between evals to derive
+    assert facts["eval_se"].status == "unknown" and "the same val batches at every eval" in facts["eval_se"].note
+
+
 def test_a_summary_row_with_val_far_above_train_is_called_memorization():
     result = lossdoctor.analyze([str(shared_path("corpus/logs/wandb/druidowm-shakespeare-wandb-summary.json"))])
     (diagnosis,) = result.diagnoses

@@ -175,9 +175,10 @@ def eval_noise(a: Side, b: Side, metric: str, unit: str = "nats") -> Cause:
     """Each final is one noisy eval: observed minus smoothed, the worse run's minus the better's;
     0 by construction where neither run's eval noise is known (each final is taken as logged)."""
     if not (a.noise_known or b.noise_known):
-        return Cause("eval noise", 0.0, (0.0, 0.0), "not estimated: neither run's eval noise is known (its eval "
-                     "batches or tokens are not shown), so a curve bending at its end cannot be told from noise, "
-                     "and each final is taken as logged")
+        notes = dict.fromkeys(n for n in (s.facts["eval_se"].note for s in (a, b) if "eval_se" in s.facts) if n)
+        why = "; ".join(notes) or "its eval batches or tokens are not shown"
+        return Cause("eval noise", 0.0, (0.0, 0.0), f"not estimated: neither run's eval noise is known ({why}), so "
+                     "a curve bending at its end cannot be told from noise, and each final is taken as logged")
     noise = (a.final - a.smoothed) - (b.final - b.smoothed)
     w = Z80 * math.hypot(a.se, b.se)
     return Cause("eval noise", noise, (noise - w, noise + w),

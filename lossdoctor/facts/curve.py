@@ -114,6 +114,8 @@ def eval_se(ctx: Context) -> Fact:
     (batch_size rows), and estimate_loss averages eval_iters batches of batch_size rows:
     so the eval's se is the iteration's sd / sqrt(eval_iters)."""
     name, unit, src = "eval_se", "nats", "iter_loss_sd / √eval_iters"
+    if ctx.run.format.trainer == "llmc":
+        return _llmc_eval_se(ctx)
     sd, n = ctx.fact("iter_loss_sd"), ctx.fact("eval_iters")
     if not (sd.known and n.known):
         return missing(name, unit, src, sd, n)
@@ -125,6 +127,16 @@ def eval_se(ctx: Context) -> Fact:
         note = (f"approximate: iteration losses are in train mode with dropout {p}, "
                 "evals without; likely an overestimate")
     return Fact(name, sd.value / math.sqrt(n.value), unit, derived(sd, n), src, note)
+
+
+def _llmc_eval_se(ctx: Context) -> Fact:
+    """llm.c resets its val loader before every eval (dataloader_reset): each eval is the
+    same val_num_batches batches, so evals differ by the model alone, with none of the fresh
+    sampling noise nanoGPT's random eval batches carry, and none to derive from the
+    iterations' noise. Unknown, said so; the slopes read the evals' own scatter."""
+    return unknown("eval_se", "nats", "llm.c's evals",
+                   "llm.c evaluates the same val batches at every eval: they differ by the model alone, with no "
+                   "fresh sampling noise to derive from the iterations")
 
 
 def iter_noise_per_token(ctx: Context) -> Fact:
