@@ -34,7 +34,7 @@ def read_schedule(spec: str) -> dict[str, Any] | np.ndarray:
             raise UsageError(f"--schedule: unknown key {key!r} (use {', '.join(SCHEDULE_KINDS)}, decay_lr, or a file)")
         if key in out:
             raise UsageError(f"--schedule: {key} is given twice")
-        if key == "decay_lr":  # False: the LR stays at learning_rate after the warmup, as train.py's get_lr
+        if key == "decay_lr":  # False: the LR is learning_rate at every step, no warmup (train.py skips get_lr)
             if value.strip() not in ("True", "False"):
                 raise UsageError(f"--schedule: decay_lr={value!r} is not True or False")
             out[key] = value.strip() == "True"
@@ -49,7 +49,7 @@ def read_schedule(spec: str) -> dict[str, Any] | np.ndarray:
             check_value(key, out[key])  # the library's rules for the value
         except UsageError as e:
             raise UsageError(f"--{e}") from None
-    if out.get("min_lr", 0.0) > out.get("learning_rate", math.inf):
+    if out.get("decay_lr") is not False and out.get("min_lr", 0.0) > out.get("learning_rate", math.inf):
         raise UsageError(f"--schedule: min_lr={out['min_lr']:g} is above learning_rate={out['learning_rate']:g}")
     out.setdefault("decay_lr", True)
     return out

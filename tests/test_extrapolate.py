@@ -85,8 +85,9 @@ def test_every_flag_of_a_run_decayed_to_0_is_one_train_py_takes(tmp_path):
     from lossdoctor import nanogpt
     text = (FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log").read_text()
     log = tmp_path / "train.log"
-    log.write_text(text.replace("min_lr: 0.0001", "min_lr: 0.0"))
+    log.write_text(text.replace("min_lr: 0.0001", "min_lr: 0"))  # a config file may set an int: it is not checked
     run = lossdoctor.load(str(log))
+    assert run.config.trusted("min_lr") == 0
     x = extrapolate(run, 3000)
     y = extrapolate(run, 3000, scenarios=("custom",), schedule={"lr_decay_iters": 3000, "min_lr": 0.0})
     flags = {s.name: s.flags for s in (*x.scenarios, *y.scenarios)}
@@ -694,8 +695,14 @@ def test_a_custom_warmup_other_than_the_run_s_says_what_the_law_does_not_model(s
     assert "its warmup is 10 steps, the run's 100" in other.scenarios[-1].note
     same = extrapolate(synthetic, 3000, scenarios=("custom",), schedule={"warmup_iters": 100, "min_lr": 5e-5})
     assert same.scenarios[-1].note is None
-    with pytest.raises(CannotExtrapolate, match=r"the schedule's warmup \(3,000 steps\) does not end by step 3,000"):
+    with pytest.raises(CannotExtrapolate, match=r"the schedule is still in its warmup at step 3,000 \(warmup_iters 3"):
         extrapolate(synthetic, 3000, scenarios=("custom",), schedule={"warmup_iters": 3000})
+    # without decay_lr train.py runs no get_lr: its keys are refused, and no warmup is said
+    with pytest.raises(UsageError, match=r"with decay_lr=False train.py reads no warmup_iters, min_lr"):
+        extrapolate(synthetic, 3000, scenarios=("custom",), schedule={"decay_lr": False, "warmup_iters": 10,
+                                                                      "min_lr": 0.5})
+    flat = extrapolate(synthetic, 3000, scenarios=("custom",), schedule={"decay_lr": False}).scenarios[-1]
+    assert flat.note is None and flat.flags.endswith("--learning_rate=0.001 --decay_lr=False")
 
 
 def test_a_longer_custom_warmup_counts_its_steps_past_the_run_s_at_their_own_lr(tmp_path):

@@ -99,7 +99,8 @@ def warmup_caveat(sched: object, runs: int) -> str | None:
     LR area it loses; what warmup does for stability, or a shorter one in its first steps,
     is not in it."""
     from .scenarios import CustomSchedule
-    if not isinstance(sched, CustomSchedule) or sched.warmup_iters is None or sched.warmup_iters == runs:
+    if (not isinstance(sched, CustomSchedule) or sched.warmup_iters is None or sched.warmup_iters == runs
+            or sched.decay_lr is False):  # (train.py runs no warmup without decay_lr)
         return None
     how = (f"and this schedule's other {sched.warmup_iters - runs:,} at their own LR, so this carries the LR area "
            "a longer warmup gives up, not what it does for stability" if sched.warmup_iters > runs else

@@ -109,7 +109,7 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
     if name == "constant":  # on at its last process's min_lr (where its schedule ends)
         lr = np.concatenate([run.lr(0, last), np.full(to + 1 - last, run.params.min_lr)])
         return lr, (f"--init_from=resume --max_iters={to} --decay_lr=False "
-                    f"--learning_rate={flag_value(run.params.min_lr)}")
+                    f"--learning_rate={flag_value(run.params.min_lr, 'learning_rate')}")
     if name == "custom":
         if isinstance(sched, CustomSchedule):
             # a run that never decayed, given a decaying schedule: the keys left out are its config's
@@ -117,19 +117,14 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
             p = sched.over(dormant._replace(decay_lr=True) if dormant is not None else params)
             _same_peak(p.learning_rate, params.learning_rate, "learning_rate")
             restore = "" if p.decay_lr == run.params.decay_lr else f" --decay_lr={p.decay_lr}"
-            if p.decay_lr and p.warmup_iters == p.lr_decay_iters:  # get_lr's (it - warmup) / (decay - warmup)
-                raise UsageError(f"schedule: warmup_iters = lr_decay_iters = {p.lr_decay_iters:,}: nanoGPT's get_lr "
-                                 f"divides by zero at step {p.lr_decay_iters:,} (give lr_decay_iters above it)")
-            if p.min_lr > p.learning_rate:
-                raise CannotExtrapolate(f"the schedule's min_lr ({p.min_lr:g}) is above its learning_rate "
-                                        f"({p.learning_rate:g})")
-            if p.warmup_iters >= to:  # the law counts warmup steps at the peak (notes.warmup_caveat)
-                raise CannotExtrapolate(f"the schedule's warmup ({p.warmup_iters:,} steps) does not end by step "
-                                        f"{to:,}: the law does not model warmup, which it counts at the peak LR")
+            if p.decay_lr:
+                _decaying(p, to)
+            else:
+                _constant(sched)
+            peak = flag_value(p.learning_rate, "learning_rate")
             shape = (f" --warmup_iters={p.warmup_iters} --lr_decay_iters={p.lr_decay_iters} "
-                     f"--min_lr={flag_value(p.min_lr)}" if p.decay_lr else "")  # train.py reads them in get_lr only
-            flags = f"{fresh}--max_iters={to} --learning_rate={flag_value(p.learning_rate)}{shape}{restore}"
-            return p.lr(np.arange(to + 1)), flags
+                     f"--min_lr={flag_value(p.min_lr, 'min_lr')}" if p.decay_lr else "")  # get_lr's, read by it alone
+            return p.lr(np.arange(to + 1)), f"{fresh}--max_iters={to} --learning_rate={peak}{shape}{restore}"
         if sched is None:
             raise UsageError("scenario 'custom' needs a schedule")
         if len(sched) < to + 1:
@@ -137,6 +132,30 @@ def lr(name: str, sched: CustomSchedule | np.ndarray | None, run: Schedule, last
         _same_peak(float(np.max(sched[:to + 1])), params.learning_rate, "the per-step schedule's largest LR")
         return sched[:to + 1], f"{fresh}--max_iters={to}"  # no flag sets per-step LRs (notes.PER_STEP says so)
     raise CannotExtrapolate(f"unknown scenario {name!r}")
+
+
+def _decaying(p: GetLr, to: int) -> None:
+    """Refuse a decaying custom schedule get_lr cannot run, or one the law cannot follow to
+    `to`: still inside its warmup there (UsageError / CannotExtrapolate naming it)."""
+    if p.warmup_iters == p.lr_decay_iters:  # get_lr's (it - warmup) / (decay - warmup)
+        raise UsageError(f"schedule: warmup_iters = lr_decay_iters = {p.lr_decay_iters:,}: nanoGPT's get_lr "
+                         f"divides by zero at step {p.lr_decay_iters:,} (give lr_decay_iters above it)")
+    if p.min_lr > p.learning_rate:
+        raise CannotExtrapolate(f"the schedule's min_lr ({p.min_lr:g}) is above its learning_rate "
+                                f"({p.learning_rate:g})")
+    if p.warmup_iters >= to:
+        raise CannotExtrapolate(f"the schedule is still in its warmup at step {to:,} (warmup_iters "
+                                f"{p.warmup_iters:,}): the law is fitted past the run's warmup, near the peak LR, "
+                                "and does not model training inside one")
+
+
+def _constant(sched: CustomSchedule) -> None:
+    """Refuse get_lr's keys given with decay_lr=False: train.py does not read them (UsageError)."""
+    given = [k for k in ("warmup_iters", "lr_decay_iters", "min_lr") if getattr(sched, k) is not None]
+    if given:
+        them = "them" if len(given) > 1 else "it"
+        raise UsageError(f"schedule: with decay_lr=False train.py reads no {', '.join(given)} (its LR is "
+                         f"learning_rate at every step, with no warmup): leave {them} out")
 
 
 def resume_step(run: Run, cur: Curves) -> tuple[int, str | None]:
@@ -172,7 +191,7 @@ def _restore(origin: GetLr, last: GetLr) -> str:
     for key in LR_SETTINGS:
         v, was = getattr(origin, key), getattr(last, key)
         if v != was:  # (origin decays: lr.read sets it only then, so every key of it matters)
-            out += f" --{key}={flag_value(v)}"
+            out += f" --{key}={flag_value(v, key)}"
     return out
 
 

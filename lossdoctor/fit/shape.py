@@ -65,16 +65,6 @@ def eta(lr: np.ndarray, warmup_iters: int, peak: float | None = None) -> np.ndar
     return np.where(np.arange(len(e)) < warmup_iters, 1.0, e)
 
 
-def ramp(lr: np.ndarray) -> int:
-    """The steps a schedule rises before it first reaches its peak, where it rises without a
-    dip (a warmup), else 0: a warmup counted at the peak, as the run's own (eta), is no
-    re-warm of an annealed LR, whose rise the law charges as a bump."""
-    if not len(lr):
-        return 0
-    top = int(np.argmax(lr))
-    return top if bool(np.all(np.diff(lr[:top + 1]) >= 0)) else 0
-
-
 def s1(e: np.ndarray) -> np.ndarray:
     """(N+1,) LR area before each step 0..N, in steps at peak LR."""
     return np.concatenate([[0.0], np.cumsum(e)])

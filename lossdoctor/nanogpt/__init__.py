@@ -145,10 +145,13 @@ def configurator_value(text: str) -> Any:
         return text
 
 
-def flag_value(value: float | int | bool | str) -> str:
-    """A value as a `--key=value` flag writes it so that configurator.py reads back the same
-    type: a float always as a float literal (0.0, not 0: train.py's type check refuses an
-    int for a float key), shortest first (6e-05, 0.002)."""
+def flag_value(value: float | int | bool | str, key: str | None = None) -> str:
+    """A value as a `--key=value` flag writes it so that configurator.py reads back the type
+    of `key`'s default: a float always as a float literal (0.0, not 0: train.py's type check
+    refuses an int for a float key; a config file, exec'd, may have set `min_lr = 0`),
+    shortest first (6e-05, 0.002)."""
+    if key is not None and KEY_TYPES.get(key) is float and type(value) is int:
+        value = float(value)
     if isinstance(value, float):
         text = f"{value:g}"
         return text if any(c in text for c in ".en") else text + ".0"  # e: 1e-05; n: inf, nan
