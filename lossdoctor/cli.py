@@ -223,7 +223,9 @@ def _negative_values(argv: list[str]) -> list[str]:
     for an option unless it is a plain negative number, and would say "expected one
     argument" instead of what is wrong with it."""
     out: list[str] = []
-    for a in argv:
+    for i, a in enumerate(argv):
+        if a == "--":  # the end of options: what follows is paths, whatever they look like
+            return out + argv[i:]
         if out and out[-1].startswith("--") and "=" not in out[-1] and re.fullmatch(r"-\d[\w.]*", a):
             out[-1] += "=" + a
         else:

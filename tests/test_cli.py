@@ -383,3 +383,11 @@ def test_a_level_given_in_percent_and_stdin_from_a_device_are_usage_errors(monke
 def test_a_budget_below_zero_is_told_as_one_not_as_a_missing_argument(budget, said):
     code, out, err = run_cli("verify", "--budget", budget)
     assert code == 2 and not out and f"argument --budget: {said}" in err and "expected one argument" not in err
+
+
+def test_a_path_after_the_end_of_options_is_read_as_a_path_whatever_it_looks_like(tmp_path, monkeypatch):
+    import shutil
+    shutil.copy(ROOT / "fixtures" / "lossdoctor_train" / "readme_cpu_2000" / "train.log", tmp_path / "-1.log")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli("analyze", "--format", "json", "--", "-1.log")
+    assert code == 0 and json.loads(out)["runs"][0]["source"] == "-1.log"

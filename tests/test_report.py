@@ -363,3 +363,5 @@ def test_a_known_null_in_a_finding_s_evidence_reads_none_as_in_the_facts_list():
     code, out, _ = run_cli("analyze", "fixtures/lossdoctor_train/readme_cpu_2000", "-v", "--format", "plain",
                            "--width", "300")
     assert code == 0 and "constant_from=none" in out and "constant_from=unknown" not in out
+    code, md, _ = run_cli("analyze", "fixtures/lossdoctor_train/readme_cpu_2000", "--format", "markdown")
+    assert code == 0 and "`constant_from=none`" in md and "constant_from=unknown" not in md

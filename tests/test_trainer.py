@@ -165,6 +165,9 @@ def test_resumes_a_checkpoint_written_by_nanogpt(tmp_path, data):
     tokens = [m["tokens"] for m in read_metrics(out) if m["kind"] == "iter"]
     assert tokens[0] == before + 2 * ckpt["model_args"]["block_size"]  # its sequences, not train.py's 1024
     assert "tokens per iteration will be: 64" in (out / "train.log").read_text()
+    # the config's default block_size (1024) against those 64 tokens: a resume's, not a paste missing its echo
+    import lossdoctor
+    assert lossdoctor.load(str(out / "train.log")).config.defaults_trusted
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, data, monkeypatch):
@@ -458,6 +461,14 @@ def test_a_gpt2_sized_model_trained_on_character_ids_samples_with_their_meta_pkl
     s = sample(result.checkpoint_path, "the", 200, meta=str(tmp_path / "meta.pkl"))
     assert s.text.startswith("the") and set(s.text) <= set(text)  # every id drawn has a character
     assert s.vocab == str(tmp_path / "meta.pkl") and f"{len(stoi)} characters for the model's 50,304 outputs" in s.note
+    from io import StringIO
+
+    from rich.console import Console
+
+    from lossdoctor.report.samples import render_samples
+    out = StringIO()
+    Console(file=out, width=80).print(render_samples([s]))
+    assert "out/ckpt.pt: " in out.getvalue()  # the note is labelled with its checkpoint, as its column
 
 
 def test_the_shipped_trainer_run_samples_without_data():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from ..facts import Facts
 from ..facts.speed import A100_BF16_PEAK, OTHER_PEAK
-from .rest import GROUPS
 from .sides import overfit
 
 
@@ -33,9 +32,6 @@ def state_notes(f: Facts, which: str, schedule: bool) -> list[str]:
     return out
 
 
-SIZE_KEYS = dict(GROUPS)["model size"]  # the keys whose share the gap's "model size" cause is
-
-
 def size_notes(fa: Facts, fb: Facts) -> list[str]:
     """The runs' parameter counts where they differ by over a tenth and a key that sets the
     model's size is unknown for either (a trainer that prints its count but not its shape):
@@ -43,8 +39,8 @@ def size_notes(fa: Facts, fb: Facts) -> list[str]:
     pa, pb = fa.value("params"), fb.value("params")
     if not pa or not pb or abs(pa / pb - 1) < 0.1:
         return []
-    if all(k in f and f[k].known for f in (fa, fb) for k in SIZE_KEYS if k != "bias"):  # the cause takes it
-        return []  # (bias adds a few parameters; n_layer and n_embd set the count)
+    if all(k in f and f[k].known for f in (fa, fb) for k in ("n_layer", "n_embd")):  # the cause takes it
+        return []  # (n_layer and n_embd set the count; bias adds a few parameters, n_head none)
     return [f"the runs' parameter counts differ ({pa / 1e6:.3g}M in the worse run, {pb / 1e6:.3g}M in the better), "
             "but the keys that set a model's shape are not shown by both: model size has no share of its own here, "
             "and may be much of the rest"]

@@ -393,7 +393,7 @@ def unigram_entropy(ctx: Context) -> Fact:
         return Fact(name, SHAKESPEARE_CHAR_UNIGRAM_ENTROPY, unit, "assumed",
                     "character entropy of nanoGPT's shakespeare_char train split",
                     "the standard tiny-shakespeare split")
-    if dataset is None and vocab.known and vocab.value == DATASET_VOCAB["shakespeare_char"]:
+    if dataset is None and vocab.status == "read" and vocab.value == DATASET_VOCAB["shakespeare_char"]:
         return Fact(name, SHAKESPEARE_CHAR_UNIGRAM_ENTROPY, unit, "assumed",
                     "character entropy of nanoGPT's shakespeare_char train split",
                     f"the dataset is not shown: a vocabulary of {vocab.value} characters is taken for "

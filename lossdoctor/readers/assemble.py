@@ -272,6 +272,8 @@ def _check_defaults(cfg: C.Config, tokens: int | None) -> C.Config:
     that elided the config echo still shows `tokens per iteration`."""
     if not cfg.seen or tokens is None:
         return cfg
+    if cfg.get("init_from") == "resume" and cfg["block_size"].origin == C.DEFAULT:
+        return cfg  # a resume's sequences are its checkpoint's block_size, which its config need not set
     vals = [cfg.get(k) for k in BATCH_KEYS]
     if all(isinstance(v, int) for v in vals) and vals[0] * vals[1] * vals[2] != tokens:
         if any(cfg[k].origin == C.DEFAULT for k in BATCH_KEYS):

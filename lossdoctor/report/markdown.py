@@ -170,12 +170,15 @@ def _findings(run: Run, d: Diagnosis | None, name: str) -> list[str]:
             detail += [f"Do: {f.advice}", ""]
         detail += [f"Effect: {effect_text(f.expected_effect)}", ""]
         if f.evidence:
-            detail += ["Evidence: " + ", ".join(f"`{k}={_short(v.value)}`" for k, v in f.evidence.items()), ""]
+            detail += ["Evidence: " + ", ".join(f"`{k}={_short(v.value, v.status)}`" for k, v in f.evidence.items()),
+                       ""]
     return out + _details("Each finding in full", detail)
 
 
-def _short(v: object) -> str:
-    return "unknown" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+def _short(v: object, status: str = "unknown") -> str:
+    if v is None:  # a known null reads "none", as in the facts table
+        return "unknown" if status == "unknown" else "none"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def _facts(run: Run, f: Facts, name: str) -> list[str]:

@@ -25,7 +25,7 @@ def _head(s: Sample) -> str:
 
 
 def render_samples(samples: Sequence[Sample]) -> RenderableType:
-    notes = [Text(f"{short_name(s.vocab)}: {s.note}", style="dim") for s in samples if s.note]
+    notes = [Text(f"{short_name(s.path)}: {s.note}", style="dim") for s in samples if s.note]  # as its column
     if len(samples) <= SIDE_BY_SIDE:
         t = Table(show_lines=False, expand=True)
         for s in samples:

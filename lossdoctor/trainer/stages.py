@@ -204,8 +204,8 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg["grad_clip"])
         self.scaler.step(self.optimizer)
         self.iter_num += 1  # at once: an interruption from here on saves a state that has this update
+        self.tokens_seen += self.tokens_per_iter  # (and the tokens it trained on)
         self.steps += 1
-        self.tokens_seen += self.tokens_per_iter
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         lossf = float(loss.item()) * gas  # waits for the device: the time below is the whole step's
