@@ -241,7 +241,7 @@ def schedule_shape(ra: Run, rb: Run, to: int, force: bool = False, own: bool = F
         return None
     if not pb["decay_lr"]:  # the better run's constant LR (train.py: no warmup, no decay), at the worse run's peak
         lr = pa["learning_rate"]
-        return None if not pa["decay_lr"] and not force else CustomSchedule(0, to, lr, lr, False)
+        return None if not pa["decay_lr"] and not force else CustomSchedule(learning_rate=lr, decay_lr=False)
     span_b = max(rb.config.trusted("max_iters") or pb["lr_decay_iters"], 1)
     shape = {"warmup_iters": int(round(pb["warmup_iters"] / span_b * to)),
              "lr_decay_iters": int(round(pb["lr_decay_iters"] / span_b * to)),
