@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from ..nanogpt import lr_at
 from ..run import Run
-from . import compute, curve, failure, loss, model, overfit, schedule, settings, speed, spikes
+from . import compute, curve, failure, levels, loss, model, overfit, schedule, settings, speed, spikes
 from .base import STATUSES, Context, Fact, Facts, Status
 from .schedule import lr_schedule
 from .speed import PEAK_FLOPS, peak_flops_for
@@ -140,9 +140,9 @@ FACTS: dict[str, Callable[[Context], Fact]] = {
     "train_rise_evals": curve.train_rise_evals,
     "iter_vs_eval_train": curve.iter_vs_eval_train,
     "iter_vs_eval_train_se": curve.iter_vs_eval_train_se,
-    "init_vs_expected": curve.init_vs_expected,
-    "unigram_entropy": curve.unigram_entropy,
-    "train_vs_unigram": curve.train_vs_unigram,
+    "init_vs_expected": levels.init_vs_expected,
+    "unigram_entropy": levels.unigram_entropy,
+    "train_vs_unigram": levels.train_vs_unigram,
 }
 
 

@@ -13,10 +13,8 @@ import math
 
 import numpy as np
 
-from ..nanogpt import DATASET_VOCAB
 from ..run import EvalCurve
-from .base import Context, Fact, Status, derived, missing, plural, unknown, why_unknown
-from .compute import SHAKESPEARE_CHAR_UNIGRAM_ENTROPY
+from .base import Context, Fact, Status, derived, missing, plural, unknown
 from .settings import not_numbers, ratio
 
 # rises and drops of eval losses are judged against 2·eval_se; this stands in for eval_se
@@ -305,7 +303,7 @@ def runs_of(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---------------------------------------------------------------------------------------
-# iteration vs eval losses, start and end levels
+# iteration vs eval losses at the end (the levels against a model that learned nothing: levels.py)
 
 def _iter_line_at_end(ctx: Context) -> tuple[float, float, int, str] | None:
     """A straight line through the iteration losses of the last eval interval, read at the
@@ -360,55 +358,3 @@ def iter_vs_eval_train_se(ctx: Context) -> Fact:
     if line is None:
         return unknown(name, unit, "line fit", "fewer than 5 iteration losses in the last eval interval")
     return Fact(name, line[1], unit, "computed", f"standard error of the line's end, {line[2]} points")
-
-
-def init_vs_expected(ctx: Context) -> Fact:
-    """first_val - ln(vocab_size) at step 0: near 0 for a fresh model; far above, a bad init."""
-    name, unit, src = "init_vs_expected", "nats", "first_val - init_loss_expected (step 0)"
-    first, expected = ctx.fact("first_val"), ctx.fact("init_loss_expected")
-    if not (first.known and expected.known):
-        return missing(name, unit, src, first, expected)
-    ev = evals_of(ctx)
-    if int(ev.step[0]) != 0:
-        return unknown(name, unit, src, f"the first eval is at step {int(ev.step[0])}, not 0")
-    if ctx.fact("vocab_size").status == "inferred":
-        return unknown(name, unit, src, "vocab_size is inferred from this same loss")
-    if not math.isfinite(first.value):
-        return unknown(name, unit, src, "the step-0 val loss is NaN/inf")
-    return Fact(name, first.value - expected.value, unit, derived(first, expected), src)
-
-
-def unigram_entropy(ctx: Context) -> Fact:
-    """Entropy of the train split's character frequencies: the loss of a model that knows
-    only how often each character occurs."""
-    name, unit = "unigram_entropy", "nats"
-    cfg = ctx.config()
-    dataset = cfg.trusted("dataset")
-    vocab = ctx.fact("vocab_size")
-    if dataset == "shakespeare_char" and vocab.known and vocab.value != DATASET_VOCAB["shakespeare_char"]:
-        return unknown(name, unit, "config: dataset",
-                       f"dataset shakespeare_char with {vocab.value} characters, not the standard 65: "
-                       "a different text")
-    if dataset == "shakespeare_char":
-        return Fact(name, SHAKESPEARE_CHAR_UNIGRAM_ENTROPY, unit, "assumed",
-                    "character entropy of nanoGPT's shakespeare_char train split",
-                    "the standard tiny-shakespeare split")
-    if dataset is None and vocab.status == "read" and vocab.value == DATASET_VOCAB["shakespeare_char"]:
-        return Fact(name, SHAKESPEARE_CHAR_UNIGRAM_ENTROPY, unit, "assumed",
-                    "character entropy of nanoGPT's shakespeare_char train split",
-                    f"the dataset is not shown: a vocabulary of {vocab.value} characters is taken for "
-                    "shakespeare_char's")
-    if dataset is None:
-        return unknown(name, unit, "config: dataset", why_unknown(cfg, "dataset"))
-    return unknown(name, unit, "config: dataset", "unigram entropy known only for shakespeare_char")
-
-
-def train_vs_unigram(ctx: Context) -> Fact:
-    """final_train - unigram_entropy: < 0 once the model beats character frequencies."""
-    name, unit, src = "train_vs_unigram", "nats", "final_train - unigram_entropy"
-    t, u = ctx.fact("final_train"), ctx.fact("unigram_entropy")
-    if not (t.known and u.known):
-        return missing(name, unit, src, t, u)
-    if not math.isfinite(t.value):
-        return unknown(name, unit, src, "the last eval's train loss is NaN/inf")
-    return Fact(name, t.value - u.value, unit, derived(t, u), src)
