@@ -42,7 +42,7 @@ import numpy as np
 from ..facts.base import plural
 from ..run import Run
 from . import calibration as calibration_mod
-from . import interval, limits, lr, points, reference, repeat, shape, streams
+from . import describe, interval, limits, lr, points, reference, repeat, shape, streams
 from . import notes as notes_mod
 from . import scenarios as scenarios_mod
 from .calibration import Calibration
@@ -51,18 +51,13 @@ from .parts import Fits, Observed, Own, Predicted
 from .points import CannotExtrapolate
 from .results import (
     Baseline,
-    EffectiveSamples,
     Estimate,
     Extrapolation,
     FitInfo,
-    LawsInfo,
     LawWeights,
     ModelInfo,
     Offsets,
-    PointCounts,
-    PriorInfo,
     ReferenceInfo,
-    RepeatedData,
     Scenario,
 )
 from .scenarios import CustomLr, CustomSchedule
@@ -74,9 +69,7 @@ __all__ = ["MAX_HORIZON", "BeyondEpochs", "CannotExtrapolate", "CustomSchedule",
            "Extrapolator", "Scenario", "extrapolate", "unmodelled"]
 
 SCENARIOS = ("rerun", "resume", "constant")
-MODEL_NAME = "lr-annealing law (Tissue et al. 2024) with a calibrated shape prior"
 STALLED = "val not extrapolated: it has stopped following train, and the data's size is unknown"
-FREE_NAME = "lr-annealing law (Tissue et al. 2024) with the run's own, free shape"  # the calibrated law: weight 0
 T = TypeVar("T")
 
 
@@ -398,33 +391,13 @@ class Extrapolator:
                 f"{v.mean:.4f} [{v.lo:.4f}, {v.hi:.4f}]: the interval is {(v.hi - v.lo) / (a.hi - a.lo):.2f}x as wide")
 
     def _model(self, obs: Observed, fits: Fits, to: int, withheld: bool) -> tuple[ModelInfo, Baseline]:
-        """The laws' parameters and weights, and the schedule-blind baselines at `to` (none
-        where val is `withheld`: a baseline on val would say what the scenarios decline to)."""
+        """The laws and their baselines at `to` (describe.model), the families fitted once."""
         on = obs.points.val if fits.val is not None else obs.points.train
-        fam = self._once(("families", fits.val is not None), lambda: streams.families(on))
-        baselines = () if withheld else tuple(streams.baseline(f, len(on.y), to) for f in fam)
-        power = next((b.prediction for b in baselines if b.name == "power"), None)
-        prior = self.calibration.val_prior
-        bt = fits.backtest
-        model = ModelInfo(MODEL_NAME if bt.weights.calibrated > 0 else FREE_NAME, streams.shape_params(fits.train.post),
-                          streams.shape_params(fits.val.post) if fits.val else None,
-                          PriorInfo(*shape.from_theta(np.array(prior.mean)), prior.source), bt.weights,
-                          LawsInfo(bt.errors, baselines), fits.reference, self._repeated(obs.points.last, to))
-        return model, Baseline("power law in steps, a + b*s^-c", power if fits.val is not None else None)
-
-    def _repeated(self, last: int, to: int) -> RepeatedData | None:
-        """How val counts repeated data at the target (None: it does not)."""
-        r_star, per_step = self.calibration.repeat_r_star, self._per_step(last)
-        if r_star is None:
-            return None
-        epochs = None if per_step is None else to * per_step
-        return RepeatedData(r_star, epochs, None if epochs is None else repeat.effective_epochs(epochs, r_star))
+        families = self._once(("families", fits.val is not None), lambda: streams.families(on))
+        repeated = describe.repeated(self.calibration.repeat_r_star, self._per_step(obs.points.last), to)
+        return describe.model(fits, families, len(on.y), to, withheld, self.calibration.val_prior, repeated)
 
     def _fit_info(self, obs: Observed, fits: Fits, peak: float, val_sd: float) -> FitInfo:
-        pts, tr, post = obs.points, fits.own.designs["train"], fits.train.post
         backtest = self._once(("val backtest", peak, fits.alone), lambda: streams.val_backtest(
-            fits.own.designs["val"], fits.own.features, pts.curves, fits.alone))
-        return FitInfo(streams.residual_scale(fits.train, tr), pts.sig_eval, val_sd, pts.sig_iter,
-                       PointCounts(len(tr.y), len(pts.val.y)),
-                       EffectiveSamples(post.ess, fits.val.post.ess if fits.val else None), backtest)
-
+            fits.own.designs["val"], fits.own.features, obs.points.curves, fits.alone))
+        return describe.fit_info(obs, fits, val_sd, backtest)
