@@ -403,6 +403,18 @@ def test_train_starts_from_the_readme_cpu_config_only_without_a_config_on_a_cpu(
     assert cpu_default(config, args) is expect
 
 
+def test_a_resume_goes_on_from_the_base_config_its_checkpoint_ran(tmp_path, data):
+    # the same command with --init_from=resume is the same run: train.py's defaults where the run had them
+    from lossdoctor.trainer import CPU_DEFAULT, cpu_default
+    train(tiny(tmp_path / "a", "--max_iters=10"), data, echo=False)  # shape flags: train.py's defaults
+    resume = ["--device=cpu", "--init_from=resume", "--n_layer=1"]
+    assert cpu_default(None, [*resume, f"--out_dir={tmp_path / 'a' / 'out'}"]) is False
+    small = ["--device=cpu", "--compile=False", "--n_layer=1", "--n_head=2", "--n_embd=16", "--block_size=16",
+             "--max_iters=10", "--eval_interval=5", "--eval_iters=2", f"--out_dir={tmp_path / 'b'}"]
+    train(resolve(CPU_DEFAULT, small), data, echo=False)  # the README CPU config, shrunk by flags
+    assert cpu_default(None, [*resume, f"--out_dir={tmp_path / 'b'}"]) is True
+
+
 def test_bare_cli_train_on_a_cpu_uses_the_readme_cpu_config(tmp_path, capsys, monkeypatch):
     from lossdoctor.cli import main
     monkeypatch.chdir(tmp_path)

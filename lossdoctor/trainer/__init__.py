@@ -37,19 +37,46 @@ EMBEDDED = "embedded"  # the dataset name of the embedded corpus
 
 def cpu_default(config_file: str | None, args: list[str]) -> bool:
     """Whether `lossdoctor train` should start from CPU_DEFAULT: no config file, no model
-    shape on the command line (who gives one has chosen a model; a resume's model is its
-    checkpoint's, whatever the flags say), and the run goes to a CPU (--device=cpu, or no
-    --device and no CUDA here). train.py's own defaults are GPT-2 124M, hours per hundred
-    steps on a CPU."""
+    shape on the command line (who gives one has chosen a model), and the run goes to a CPU
+    (--device=cpu, or no --device and no CUDA here). train.py's own defaults are GPT-2 124M,
+    hours per hundred steps on a CPU. A resume goes on from what its checkpoint ran (its
+    model is the checkpoint's, whatever shape flags say): the same command with
+    --init_from=resume is the same run."""
     shape = ("--n_layer=", "--n_head=", "--n_embd=", "--block_size=", "--batch_size=")
     resume = "--init_from=resume" in args
-    if config_file is not None or (not resume and any(a.startswith(shape) for a in args)):
+    if config_file is not None:
+        return False
+    if resume and (ran := _checkpoint_ran_cpu_default(args)) is not None:
+        return ran
+    if not resume and any(a.startswith(shape) for a in args):
         return False
     device = next((a.split("=", 1)[1] for a in args if a.startswith("--device=")), None)
     if device is not None:
         return device == "cpu"
     import torch
     return not torch.cuda.is_available()
+
+
+def _checkpoint_ran_cpu_default(args: list[str]) -> bool | None:
+    """Whether the checkpoint a resume reads was trained from CPU_DEFAULT rather than
+    train.py's defaults: of the keys where the two differ (batch, LR schedule, betas,
+    evals), more hold CPU_DEFAULT's value in the config it saved; None where no checkpoint
+    is found (in --out_dir, else in either base's out_dir)."""
+    from ..nanogpt import NANOGPT_DEFAULTS
+    from ..yamlio import safe_load
+    from .checkpoint import load_checkpoint, resume_path
+    with open(CPU_DEFAULT, encoding="utf-8") as f:
+        cpu = safe_load(f)
+    given = next((a.split("=", 1)[1] for a in args if a.startswith("--out_dir=")), None)
+    for out_dir in [given] if given else [cpu["out_dir"], NANOGPT_DEFAULTS["out_dir"]]:
+        path = resume_path(out_dir)
+        if not os.path.isfile(path):
+            continue
+        saved = load_checkpoint(path).get("config") or {}
+        keys = [k for k, v in cpu.items() if k in NANOGPT_DEFAULTS and NANOGPT_DEFAULTS[k] != v
+                and k not in ("out_dir", "device", "compile") and k in saved]
+        return bool(2 * sum(saved[k] == cpu[k] for k in keys) > len(keys))
+    return None
 
 
 def data_for(cfg: TrainConfig, path: str | None) -> Data:
