@@ -219,3 +219,20 @@ def test_ddp_refuses_indivisible_accumulation(monkeypatch: pytest.MonkeyPatch) -
         ddp.setup(values)
     monkeypatch.delenv("RANK")
     assert ddp.setup(values) is None and values["gradient_accumulation_steps"] == 3
+
+
+def test_each_seed_of_an_eval_noise_job_draws_its_own_windows(monkeypatch: Any) -> None:
+    # seeds scored on the same draws would be one sample of the eval's noise, not n
+    from lossdoctor.verify import jobs
+    drawn: dict[int, list[int]] = {}
+    real = jobs.val_loss
+
+    def spy(trainer: Any, batches: int, seed: int, batch_size: int) -> float:
+        drawn.setdefault(int(trainer.cfg["seed"]), []).append(seed)
+        return real(trainer, batches, seed, batch_size)
+    monkeypatch.setattr(jobs, "val_loss", spy)
+    for seed in (1, 2):
+        jobs.run_job(ArmJob("eval noise", resolve(overrides={**TINY, "seed": seed}).values, 4, None, (2, 4)))
+    reference = jobs.EVAL_SEED
+    one, two = ({s for s in drawn[k] if s != reference} for k in (1, 2))
+    assert one and two and not one & two  # the reference batches aside, no window seed is shared

@@ -94,8 +94,11 @@ def _eval_noise(trainer: Trainer, job: ArmJob, tick: Callable[[], None] | None) 
     batch = int(job.config["batch_size"])
     ref = val_loss(trainer, EVAL_REFERENCE_BATCHES, EVAL_SEED, batch)
     out = {"reference": ref}
+    # each model seed draws its own windows (the arms of one seed share theirs: paired), so that
+    # seeds are independent samples of the eval's noise, not the same draws scored on other models
+    first = EVAL_SEED + 1 + EVAL_REPEATS * int(job.config["seed"])
     for arm, k in zip(("baseline", "treatment"), job.eval_iters, strict=True):
-        draws = [val_loss(trainer, k, EVAL_SEED + 1 + r, batch) for r in range(EVAL_REPEATS)]
+        draws = [val_loss(trainer, k, first + r, batch) for r in range(EVAL_REPEATS)]
         out[arm] = sum(abs(v - ref) for v in draws) / len(draws)
         mean = sum(draws) / len(draws)
         out[f"{arm}_sd"] = math.sqrt(sum((v - mean) ** 2 for v in draws) / (len(draws) - 1))
