@@ -191,9 +191,29 @@ def test_interrupt_saves_a_checkpoint_to_resume_from(tmp_path, data):
 
     result = train(tiny(tmp_path), data, callbacks=[stop_at_7], echo=False)
     assert result.stopped == "interrupted at iter 8"  # iteration 7's update done: resumes at 8
-    assert load_checkpoint(result.checkpoint_path)["iter_num"] == 8
+    ckpt = load_checkpoint(result.checkpoint_path)
+    assert ckpt["iter_num"] == 8 and ckpt["val_at_save_step"] == 0  # its model's val: not measured past step 0
+    from lossdoctor.trainer.sample import sample
+    assert sample(result.checkpoint_path, "the", 5).best_val_loss is None  # not step 0's val as the saved model's
     again = train(tiny(tmp_path, "--init_from=resume", "--max_iters=12"), data, echo=False)
     assert again.iter_num == 13
+
+
+def test_a_save_at_an_interruption_past_the_last_logged_iteration_is_read_with_its_log(tmp_path, data, monkeypatch):
+    import lossdoctor
+    from lossdoctor.trainer.stages import Trainer as Stages
+    step = Stages.step
+
+    def stop_at_8(self):
+        if self.iter_num == 8:
+            raise KeyboardInterrupt
+        return step(self)
+    monkeypatch.setattr(Stages, "step", stop_at_8)
+    result = train(tiny(tmp_path, "--log_interval=5"), data, echo=False)  # prints iterations 0 and 5
+    assert result.stopped == "interrupted at iter 8"
+    run = lossdoctor.load(str(tmp_path / "out"))  # the save at 8 is the same run's, 3 steps past its last line
+    assert run.checkpoint is not None and run.checkpoint.iter_num == 8
+    assert not any("another run's" in n for n in run.notes)
 
 
 def test_callback_can_stop_the_run(tmp_path, data):

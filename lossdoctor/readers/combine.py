@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from .. import config as C
@@ -29,7 +30,7 @@ def merge(run: Run, info: CheckpointInfo) -> Run:
     A checkpoint from past the log's last step is another run's (an earlier, longer one in
     the same out_dir): it is not merged, and a note says so.
     """
-    logged = run.last_step
+    logged = max(run.last_step, _interrupted_at(run.events))  # an interruption saves where the log stops
     if info.iter_num is not None and (len(run.evals) or len(run.iters)) and info.iter_num > logged + 1:
         return replace(run, notes=(*run.notes, f"{info.path} is from step {info.iter_num:,}, past the log's last "
                                                f"step {logged:,}: another run's (an earlier one in the same folder?), "
@@ -67,6 +68,16 @@ def merge(run: Run, info: CheckpointInfo) -> Run:
     merged = replace(run, config=cfg, segments=tuple(segments), format=Dialect.NANOGPT_WITH_CKPT,
                      source=f"{run.source} + {info.path}", notes=tuple(notes))
     return _with_checkpoint(merged, info)
+
+
+INTERRUPTED_AT = re.compile(r"^interrupted at iter (\d+)\b")  # lossdoctor train's line at Ctrl-C or SIGTERM
+
+
+def _interrupted_at(events: tuple[Event, ...]) -> int:
+    """The iter_num lossdoctor train's last interruption saved (its checkpoint's step, up to
+    log_interval - 1 past the last iteration the log prints), else -1."""
+    steps = [int(m.group(1)) for e in events if e.kind == "interrupted" and (m := INTERRUPTED_AT.match(e.text.strip()))]
+    return steps[-1] if steps else -1
 
 
 def _saved_beside(events: tuple[Event, ...], step: int) -> bool:

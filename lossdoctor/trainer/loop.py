@@ -218,6 +218,9 @@ class _Run:
         mine = _ckpt_is_mine(self)
         beside = os.path.exists(t.checkpoint_path) and (not mine or not t.cfg["always_save_checkpoint"])
         t.earlier_ckpt = beside and not mine
+        # the model saved is the one at the interruption: its val is its last eval's (at that step), not
+        # best_val_loss, which may be an earlier eval's (step 0's, where no other ran)
+        t.val_at_save = (self.evals[-1][0], self.evals[-1][2]) if self.evals else None
         self.save("interrupt", os.path.join(out_dir, INTERRUPTED_NAME) if beside else None)
         kept = ("" if not beside else f"; the best model stays in {t.checkpoint_path}" if mine else
                 f"; {t.checkpoint_path} is an earlier run's, left as it was")
