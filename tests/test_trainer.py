@@ -199,6 +199,15 @@ def test_interrupt_saves_a_checkpoint_to_resume_from(tmp_path, data):
     assert again.iter_num == 13
 
 
+def test_a_new_run_says_it_replaces_an_earlier_run_s_checkpoint(tmp_path, capsys):
+    from lossdoctor.cli import main
+    args = ["train", *TINY, "--max_iters=10", f"--out_dir={tmp_path / 'o'}"]
+    assert main(args) == 0 and "is replaced at this run's first save" not in capsys.readouterr().err
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert f"an earlier run's {tmp_path / 'o' / 'ckpt.pt'} is replaced at this run's first save" in err
+
+
 def test_a_save_at_an_interruption_past_the_last_logged_iteration_is_read_with_its_log(tmp_path, data, monkeypatch):
     import lossdoctor
     from lossdoctor.trainer.stages import Trainer as Stages

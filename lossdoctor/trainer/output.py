@@ -38,6 +38,10 @@ class Output:
                     if self.echo:
                         name = os.path.basename(kept).rsplit(".", 1)[0]
                         print(f"an earlier run's {name} is kept as {kept}", file=sys.stderr)
+                ckpt = os.path.join(self.out_dir, "ckpt.pt")
+                if self.echo and os.path.exists(ckpt):  # as train.py, the new run saves over it
+                    print(f"an earlier run's {ckpt} is replaced at this run's first save (keep it elsewhere, "
+                          "or give another --out_dir)", file=sys.stderr)
             log, metrics = (open(p, self.mode, encoding="utf-8") for p in paths)
             self.files = (log, metrics)
             log.writelines(line + "\n" for line in self.pending)
