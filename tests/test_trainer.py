@@ -199,6 +199,16 @@ def test_interrupt_saves_a_checkpoint_to_resume_from(tmp_path, data):
     assert again.iter_num == 13
 
 
+def test_a_resume_on_another_text_is_refused_before_it_rewrites_the_vocabulary(tmp_path, data):
+    first = train(tiny(tmp_path, "--max_iters=10"), data, echo=False)
+    meta = (tmp_path / "out" / "meta.pkl").read_bytes()
+    other = prepare_text("abcdefgh " * 500, "other text")
+    with pytest.raises(UsageError, match=r"are not those of the checkpoint's vocabulary .*: its ids would mean"):
+        train(tiny(tmp_path, "--init_from=resume", "--max_iters=20"), other, echo=False)
+    assert (tmp_path / "out" / "meta.pkl").read_bytes() == meta and load_checkpoint(first.checkpoint_path)
+    assert train(tiny(tmp_path, "--init_from=resume", "--max_iters=20"), data, echo=False).iter_num == 21
+
+
 def test_a_new_run_says_it_replaces_an_earlier_run_s_checkpoint(tmp_path, capsys):
     from lossdoctor.cli import main
     args = ["train", *TINY, "--max_iters=10", f"--out_dir={tmp_path / 'o'}"]

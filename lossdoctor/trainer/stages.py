@@ -125,6 +125,8 @@ class Trainer:
             raise UsageError(f"{ckpt_path} is at iter {checkpoint['iter_num']}, past max_iters={c['max_iters']}: "
                              f"nothing is left to train (train.py would train one more step and stop); give a "
                              f"larger --max_iters, or --eval_only=True to evaluate the checkpoint")
+        if checkpoint is not None:
+            _same_vocabulary(ckpt_path, data)
         for text in cfg.echo:
             say(text)
         if checkpoint is not None and os.path.basename(ckpt_path) == INTERRUPTED_NAME:
@@ -271,6 +273,23 @@ class Trainer:
             raise LossdoctorError(f"{path}: cannot write the checkpoint ({e.strerror or e}); "
                                   "the previous checkpoint, if any, is left as it was") from None
         return path
+
+
+def _same_vocabulary(ckpt_path: str, data: Data) -> None:
+    """Refuse a resume on character data whose vocabulary is not the one the meta.pkl beside
+    the checkpoint holds (UsageError): the checkpoint's ids would mean other characters."""
+    from .data import read_meta
+    meta = os.path.join(os.path.dirname(ckpt_path) or ".", "meta.pkl")
+    if data.stoi is None or not os.path.exists(meta):
+        return
+    try:
+        theirs = read_meta(meta).get("stoi")
+    except InputError:
+        return  # unreadable: nothing says what the checkpoint's ids mean
+    if isinstance(theirs, dict) and theirs != data.stoi:
+        raise UsageError(f"the characters of {data.source} ({len(data.stoi)}) are not those of the checkpoint's "
+                         f"vocabulary ({meta}: {len(theirs)}): its ids would mean other characters; resume on the "
+                         "data it trained on (--data)")
 
 
 def _meta_holds(path: str, vocab: dict[str, int]) -> bool:
