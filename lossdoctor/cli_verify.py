@@ -102,10 +102,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
         _training_defaults(args)
         try:
             report = _train(args)
-        except KeyboardInterrupt:
-            print(f"lossdoctor verify: interrupted; every finished training is kept in {args.out}: run the same "
+        except KeyboardInterrupt as e:  # Ctrl-C 130, SIGTERM 143, as a shell reports them
+            from .errors import Terminated
+            how = "terminated" if isinstance(e, Terminated) else "interrupted"
+            print(f"lossdoctor verify: {how}; every finished training is kept in {args.out}: run the same "
                   "command again to resume", file=sys.stderr)
-            return 130
+            return 143 if isinstance(e, Terminated) else 130
         _save(report, args.out)
     _print(args, report)
     return 0
