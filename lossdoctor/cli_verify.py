@@ -198,9 +198,10 @@ def _experiments(args: argparse.Namespace, device: str) -> tuple[tuple[Any, ...]
     notes = (*plan.notes, *_data_note(plan.base, args.data, from_log))
     if absent:  # nothing trains: no note of what training on this machine's CPU would change
         notes = tuple(n for n in notes if not n.startswith(("trained on ", "dtype ")))
-    if absent or all(e.kind == "code" for e in plan.experiments):
-        return plan.experiments, plan.base, notes, ""
-    shrunk, rescaled = fit_model(plan.experiments, plan.base, args.budget, args.seeds, load_data(args.data))
+    chosen = _only(args, plan.experiments)  # the model is sized for the experiments that will run
+    if absent or all(e.kind == "code" for e in chosen):
+        return chosen, plan.base, notes, ""
+    shrunk, rescaled = fit_model(chosen, plan.base, args.budget, args.seeds, load_data(args.data))
     return rescaled, shrunk.config, (*notes, *([shrunk.text] if shrunk.text else [])), shrunk.text
 
 

@@ -182,3 +182,17 @@ def test_verify_trains_on_the_data_the_log_names_where_it_is_found(tmp_path):
     assert _logged_data(lossdoctor.load(str(tmp_path / "here.log"))) == str(data)
     assert _logged_data(lossdoctor.load(str(tmp_path / "gone.log"))) is None
     assert "the data the run's log names" in _data_note({"dataset": "shakespeare_char"}, str(data), True)[0]
+
+
+def test_only_sizes_the_model_for_the_experiments_it_keeps(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    from lossdoctor.cli import main
+    from lossdoctor.verify import shrink
+    sized: list[str] = []
+
+    def record(experiments, base, budget_s, seeds, data):  # type: ignore[no-untyped-def]
+        sized.extend(e.id for e in experiments)
+        raise UsageError("stop here")
+    monkeypatch.setattr(shrink, "fit_model", record)
+    run = str(FIXTURES / "nanogpt" / "cpu_small")
+    assert main(["verify", run, "--only", "LD703", "--budget", "60s", "--out", f"{tmp_path}/v"]) == 2
+    assert sized and all(i.startswith("LD703-") for i in sized)  # not the run's other experiments
