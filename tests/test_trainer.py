@@ -527,6 +527,10 @@ def test_the_shipped_trainer_run_samples_without_data():
     from lossdoctor.trainer.sample import sample
     s = sample(str(FIXTURES / "lossdoctor_train" / "tiny" / "ckpt.pt"), "def ", 40, seed=1)
     assert s.step == 100 and s.text.startswith("def ") and len(s.text) == 44
+    # a temperature too small for float32 (1e-300 is 0 there) draws greedily, not from NaN probabilities
+    greedy = [sample(str(FIXTURES / "lossdoctor_train" / "tiny" / "ckpt.pt"), "def ", 20, temperature=t, seed=k)
+              for t, k in ((1e-300, 1), (1e-300, 2), (1e-40, 3))]
+    assert len({g.text for g in greedy}) == 1 and len(greedy[0].text) == 24
 
 
 def test_sample_a_checkpoint_written_by_nanogpt():

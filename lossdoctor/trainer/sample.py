@@ -110,7 +110,9 @@ def sample(path: str, start: str | None = None, max_new_tokens: int = 300, tempe
     with torch.no_grad():
         for _ in range(max_new_tokens):
             logits, _ = model(idx[:, -model.config.block_size:])  # (1, 1, V)
-            logits = logits[:, -1, :] / temperature  # (1, V)
+            logits = logits[:, -1, :].double()  # (1, V); float64: a temperature of 1e-300 is no 0 there
+            # from the largest logit down, so that a tiny temperature makes the draw greedy, not inf - inf
+            logits = (logits - logits.max(dim=-1, keepdim=True).values) / temperature
             logits[:, no_char] = -float("inf")
             if top_k is not None:
                 v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
