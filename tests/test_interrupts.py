@@ -228,14 +228,14 @@ def test_the_eval_at_the_step_a_resume_starts_from_stays_where_it_is_not_redone(
     assert parse_text(redone).curves()[0].segment.tolist()[-2] == 1
 
 
-@pytest.mark.parametrize("raised, code, said", [(KeyboardInterrupt, 130, "interrupted"), ("terminated", 143, "terminated")])
-def test_verify_stopped_says_how_and_exits_as_a_shell_reports_it(raised, code, said, monkeypatch, capsys, tmp_path):
+@pytest.mark.parametrize("said, code", [("interrupted", 130), ("terminated", 143)])
+def test_verify_stopped_says_how_and_exits_as_a_shell_reports_it(said, code, monkeypatch, capsys, tmp_path):
     from lossdoctor import cli_verify
     from lossdoctor.cli import main
     from lossdoctor.errors import Terminated
 
     def stop(args):
-        raise Terminated() if raised == "terminated" else KeyboardInterrupt()
+        raise Terminated() if said == "terminated" else KeyboardInterrupt()
     monkeypatch.setattr(cli_verify, "_train", stop)
     assert main(["verify", "--out", str(tmp_path / "v")]) == code
     assert f"lossdoctor verify: {said}; every finished training is kept in" in capsys.readouterr().err

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import FIXTURES, shared_path
-from lossdoctor.diagnose import Finding, load_rules
-from lossdoctor.diagnose import EffectEstimate, VerifySpec
+from lossdoctor.diagnose import EffectEstimate, Finding, VerifySpec, load_rules
 from lossdoctor.diagnose.ranking import rank
 from lossdoctor.diagnose.rules import RuleError, parse_rule
 
