@@ -522,6 +522,18 @@ def test_a_gpt2_sized_model_trained_on_character_ids_samples_with_their_meta_pkl
     assert "out/ckpt.pt: " in out.getvalue()  # the note is labelled with its checkpoint, as its column
 
 
+def test_a_vocabulary_short_of_the_model_s_multiple_of_64_is_taken_as_padding_and_said(tmp_path):
+    from lossdoctor.trainer.checkpoint import save_meta
+    from lossdoctor.trainer.sample import sample
+    text = "".join(chr(c) for c in range(33, 33 + 64)) * 200  # 64 characters: a model of 64 outputs
+    result = train(tiny(tmp_path, "--max_iters=5"), prepare_text(text, "64 characters"), echo=False)
+    save_meta({ch: i for i, ch in enumerate("abcdefghij")}, str(tmp_path / "ten.pkl"))
+    s = sample(result.checkpoint_path, "a", 20, meta=str(tmp_path / "ten.pkl"))
+    assert set(s.text) <= set("abcdefghij")  # no id past the ten is drawn
+    assert s.note.startswith("10 characters for the model's 64 outputs, taken as padded up to a multiple of 64")
+    assert sample(result.checkpoint_path, "A", 5).note == ""  # its own meta.pkl: nothing to say
+
+
 def test_the_shipped_trainer_run_samples_without_data():
     from conftest import FIXTURES
     from lossdoctor.trainer.sample import sample

@@ -97,7 +97,10 @@ def sample(path: str, start: str | None = None, max_new_tokens: int = 300, tempe
         raise InputError(where, f"its vocabulary has {chars} characters, the model's {size}: "
                                 "give the text or meta.pkl the run was trained on")
     note = (f"{chars} characters for the model's {size:,} outputs (train.py's GPT-2 default where it finds no "
-            f"meta.pkl): the ids past them have no character and are never drawn") if gpt2_sized else ""
+            f"meta.pkl): the ids past them have no character and are never drawn") if gpt2_sized else (
+        f"{chars} characters for the model's {size} outputs, taken as padded up to a multiple of 64: the ids past "
+        "them are never drawn (if this is not the vocabulary the run trained on, give its text or meta.pkl)"
+        if chars != size else "")
     itos = {i: ch for ch, i in stoi.items()}
     no_char = torch.tensor([i not in itos for i in range(size)])  # (V,) ids without a character: never drawn
     if start is None:
