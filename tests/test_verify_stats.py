@@ -357,3 +357,17 @@ def test_a_p_value_is_never_rounded_across_alpha() -> None:
     from lossdoctor.verify.stats import _p
     assert _p(0.00996, 0.01) == "0.00996" and _p(0.0104, 0.01) == "0.0104"  # not "0.01 < alpha 0.01"
     assert _p(0.012, 0.01) == "0.012" and _p(0.000123, 0.01) == "0.00012"  # two digits where they keep it apart
+
+
+@pytest.mark.parametrize("shift, verdict, said", [
+    (-0.05, "confirmed", "the prediction is biased, too pessimistic: the truth lies below it by 0.05"),
+    (+0.05, "refuted", "the prediction is biased, too optimistic: the truth lies above it by 0.04")])
+def test_a_biased_extrapolation_is_said_biased_not_confirmed_as_claimed(shift: float, verdict: str, said: str) -> None:
+    import numpy as np
+
+    from lossdoctor.verify.prediction import CLAIM, _as_bias
+    rng = np.random.default_rng(0)
+    pred = list(1.8 + rng.normal(0, 0.001, 8))
+    truth = [p + shift + rng.normal(0, 0.001) for p in pred]
+    v = _as_bias(verify(pred, truth, CLAIM, paired=True))
+    assert v.verdict == verdict and v.reason.startswith(said) and "as claimed" not in v.reason

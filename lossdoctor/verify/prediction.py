@@ -15,6 +15,7 @@ often the truth fell inside the prediction's interval.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -162,7 +163,7 @@ def not_verifiable_report(device: str, budget_s: float, why: str) -> VerifyRepor
 def _result(cfg: TrainConfig, base: TrainConfig, rows: list[dict[str, Any]]) -> ExperimentResult:
     pred = [r["prediction"] for r in rows]
     truth = [r["truth"] for r in rows]
-    v: Verification = verify(pred, truth, CLAIM, paired=True)
+    v: Verification = _as_bias(verify(pred, truth, CLAIM, paired=True))
     inside = sum(r["lo"] <= r["truth"] <= r["hi"] for r in rows)
     level = rows[0]["level"]
     misses = ", ".join(f"{r['truth'] - r['prediction']:+.3f}" for r in rows)
@@ -178,6 +179,18 @@ def _result(cfg: TrainConfig, base: TrainConfig, rows: list[dict[str, Any]]) -> 
     return ExperimentResult(EXTRAPOLATION_ID, f"lossdoctor extrapolate predicts val at step {m} from the log at "
                             f"step {n}", f"--max_iters={m}", v, how, scaled,
                             tuple(FIRST_SEED + i for i in range(len(rows))), "no effect")
+
+
+def _as_bias(v: Verification) -> Verification:
+    """The verdict's reason said as what it is here: a prediction expected unbiased that the
+    truth lies below (too pessimistic) or above (too optimistic), by how much; the test's
+    direction (CLAIM's "lower") is only how the one-sided test is run."""
+    if v.verdict not in ("confirmed", "refuted") or v.effect is None:
+        return v
+    e = v.effect.estimate  # truth - prediction, mean over the seeds
+    how = "too pessimistic: the truth lies below it" if e < 0 else "too optimistic: the truth lies above it"
+    test = v.reason.rsplit("; ", 1)[-1]  # the one-sided p against alpha
+    return dataclasses.replace(v, reason=f"the prediction is biased, {how} by {abs(e):.4g} nats on average; {test}")
 
 
 def _noise(rows: list[dict[str, Any]]) -> NoiseFloor | None:
