@@ -128,7 +128,7 @@ def _finding(i: int, f: Finding, verbose: bool = True) -> RenderableType:
     if f.advice:
         body.add_row("do", f.advice)
     body.add_row("effect", effect_text(f.expected_effect))
-    ev = ", ".join(f"{k}={_value(v.value, v.status)}{_unit(v.unit, v.value)}" for k, v in f.evidence.items())
+    ev = ", ".join(f"{k}={evidence_value(v.value, v.status)}{_unit(v.unit, v.value)}" for k, v in f.evidence.items())
     if ev and verbose:
         body.add_row("evidence", Text(ev, style="dim"))
     return Group(head, body)
@@ -172,7 +172,8 @@ def _unit(unit: str, value: object) -> str:
     return f" {unit}" if unit and unit != "fraction" and value is not None else ""
 
 
-def _value(v: object, status: str = "unknown") -> str:
+def evidence_value(v: object, status: str) -> str:
+    """A fact's value as a finding's evidence quotes it (rich, plain and Markdown alike)."""
     if v is None:  # a known null (no NaN step, no constant stretch) is "none", as the facts list says
         return "unknown" if status == "unknown" else "none"
     if isinstance(v, float):

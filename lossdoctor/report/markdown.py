@@ -16,7 +16,7 @@ from ..facts import Facts
 from ..fit.results import Estimate, Extrapolation
 from ..run import Run
 from .compare import interval_text
-from .findings import effect_text, no_findings
+from .findings import effect_text, evidence_value, no_findings
 from .names import short_name
 from .terminal import config_cell, format_fact, origin_cell
 from .verdict import (
@@ -170,15 +170,9 @@ def _findings(run: Run, d: Diagnosis | None, name: str) -> list[str]:
             detail += [f"Do: {f.advice}", ""]
         detail += [f"Effect: {effect_text(f.expected_effect)}", ""]
         if f.evidence:
-            detail += ["Evidence: " + ", ".join(f"`{k}={_short(v.value, v.status)}`" for k, v in f.evidence.items()),
-                       ""]
+            detail += ["Evidence: " + ", ".join(f"`{k}={evidence_value(v.value, v.status)}`"
+                                                for k, v in f.evidence.items()), ""]
     return out + _details("Each finding in full", detail)
-
-
-def _short(v: object, status: str = "unknown") -> str:
-    if v is None:  # a known null reads "none", as in the facts table
-        return "unknown" if status == "unknown" else "none"
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def _facts(run: Run, f: Facts, name: str) -> list[str]:
