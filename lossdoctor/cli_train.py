@@ -27,11 +27,11 @@ them).
   --no-progress    no progress bar
   --debug          show a traceback where lossdoctor fails
 
-With no CONFIG and no model shape flags on a CPU (a resume's shape flags do not
-count: its model is the checkpoint's), the run starts from nanoGPT's README CPU
-config (lossdoctor/configs/shakespeare_char_cpu.yaml), not train.py's GPT-2
-124M defaults. A checkpoint is always written: the best-val
-one, or the final model when no eval improved.
+With no CONFIG and no model shape flags on a CPU, the run starts from nanoGPT's
+README CPU config (lossdoctor/configs/shakespeare_char_cpu.yaml), not train.py's
+GPT-2 124M defaults; a resume starts from the one its checkpoint ran. A
+checkpoint is always written: the best-val one, or the final model when no eval
+improved.
 
 Ctrl-C saves a checkpoint; rerun the same command with --init_from=resume.
 
