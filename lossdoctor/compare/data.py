@@ -16,9 +16,7 @@ def comparable(ra: Run, rb: Run, fa: Facts, fb: Facts) -> tuple[bool, str]:
     if va is not None and vb is not None and not _same_tokens(va, vb):
         if not {"inferred", "assumed"} & status or all(_vouched(f) for f in (fa, fb)):
             return False, f"vocab_size {va} vs {vb}"
-        if (why := _first_loss_too_high(fa, fb)) is not None:
-            return False, why
-    if (why := _unknown_vocab_too_high(fa, fb)) is not None:
+    if (why := _first_loss_too_high(fa, fb)) is not None:
         return False, why
     if (why := _blind_across_trainers(ra, rb, fa, fb)) is not None:
         return False, why
@@ -36,20 +34,35 @@ def _vouched(f: Facts) -> bool:
 
 
 def _first_loss_too_high(fa: Facts, fb: Facts) -> str | None:
-    """Why two runs are on two tokenizers where one's vocabulary is inferred from its val at
-    step 0 (e^loss) and the other's is not: that loss lies more than INFERRED_VOCAB_NATS
-    above ln V of the other's vocabulary (read, or assumed from its dataset), higher than a
-    fresh model of it starts (at most a third above V); None otherwise. A loss below says
-    nothing: a fine-tune, or a log that begins mid-run, starts lower than ln V."""
-    pairs = [(f, g) for f, g in ((fa, fb), (fb, fa)) if f["vocab_size"].status == "inferred"
-             and g["vocab_size"].status != "inferred"]
-    for f, g in pairs:
-        vi, vo = f.value("vocab_size"), g.value("vocab_size")
-        if isinstance(vi, int) and isinstance(vo, int) and math.log(vi) - math.log(vo) > INFERRED_VOCAB_NATS:
-            va, vb = (vi, vo) if f is fa else (vo, vi)
-            said = [f"{v:,}" + (" (inferred from its loss at step 0)" if v == vi else "") for v in (va, vb)]
-            return f"vocab_size {said[0]} vs {said[1]}"
+    """Why two runs are on two tokenizers where one's vocabulary is not read, but inferred
+    from its val at step 0 (e^loss) or unknown (a trainer that may fine-tune), and the
+    other's is: that loss lies more than INFERRED_VOCAB_NATS above ln V of the other's
+    vocabulary, higher than any model over V tokens starts (a fresh one at most a third
+    above; a fine-tune, or a log that begins mid-run, below, which says nothing); None
+    otherwise. An unknown vocabulary is held against a vouched one only."""
+    for f, g in ((fa, fb), (fb, fa)):
+        mine, vo, first = f["vocab_size"], g.value("vocab_size"), _val_at_step_0(f)
+        other_ok = g["vocab_size"].status != "inferred" if mine.status == "inferred" else _vouched(g)
+        if mine.status not in ("inferred", "unknown") or not other_ok or not isinstance(vo, int) or vo < 2 \
+                or first is None or first - math.log(vo) <= INFERRED_VOCAB_NATS:
+            continue
+        if mine.status == "unknown":
+            return (f"one run's vocabulary is not shown, and its val at step 0, {first:.4f} nats, lies "
+                    f"{first - math.log(vo):.2f} above ln {vo:,} of the other's: no model over {vo:,} tokens "
+                    "starts there")
+        vi = mine.value
+        said = [f"{v:,}" + (" (inferred from its loss at step 0)" if v == vi else "")
+                for v in ((vi, vo) if f is fa else (vo, vi))]
+        return f"vocab_size {said[0]} vs {said[1]}"
     return None
+
+
+def _val_at_step_0(f: Facts) -> float | None:
+    """The run's val at step 0 in nats, finite; None where its first eval is later (a note
+    says so) or none is read."""
+    fact, first = f["first_val"], f.value("first_val")
+    ok = fact.status == "read" and fact.note is None and fact.unit == "nats"
+    return first if ok and isinstance(first, float) and math.isfinite(first) else None
 
 
 def _blind_across_trainers(ra: Run, rb: Run, fa: Facts, fb: Facts) -> str | None:
@@ -68,24 +81,6 @@ def _blind_across_trainers(ra: Run, rb: Run, fa: Facts, fb: Facts) -> str | None
     shown = rb if blind[0] is ra else ra
     return (f"the {blind[0].format} run shows neither its dataset nor its vocabulary, and the {shown.format} run "
             "is another trainer's: nothing says their losses are over the same tokens")
-
-
-def _unknown_vocab_too_high(fa: Facts, fb: Facts) -> str | None:
-    """Why a run whose vocabulary is unknown (a trainer that may fine-tune, so its loss at
-    step 0 is not read as one) is not on the other's vouched one: its val at step 0 lies
-    more than INFERRED_VOCAB_NATS above ln V of it, higher than any model over V tokens
-    starts, fresh (at most a third above) or fine-tuned (below); None otherwise."""
-    for f, g in ((fa, fb), (fb, fa)):
-        first, vo = f.value("first_val"), g.value("vocab_size")
-        if (f["vocab_size"].known or not _vouched(g) or not isinstance(vo, int) or vo < 2
-                or f["first_val"].status != "read" or f["first_val"].note is not None  # (a note: not step 0)
-                or f["first_val"].unit != "nats" or not isinstance(first, float) or not math.isfinite(first)):
-            continue
-        if first - math.log(vo) > INFERRED_VOCAB_NATS:
-            return (f"one run's vocabulary is not shown, and its val at step 0, {first:.4f} nats, lies "
-                    f"{first - math.log(vo):.2f} above ln {vo:,} of the other's: no model over {vo:,} tokens "
-                    "starts there")
-    return None
 
 
 def _same_tokens(va: object, vb: object) -> bool:
