@@ -272,13 +272,14 @@ class Extrapolator:
         for p in predicted:
             val = interval.estimate(p.val, p.weights, model_sd, val_sd, level) if p.val is not None else None
             train: Estimate | None = interval.estimate(p.train, p.weights, train_model_sd, train_sd, level)
-            if p.name == "custom" and to <= last:  # not measured inside the run (notes.CUSTOM_INSIDE)
+            inside = p.name == "custom" and to <= last  # not measured inside the run (notes.CUSTOM_INSIDE)
+            if inside:
                 val = train = None
             elif min(e.mean for e in (val, train) if e is not None) < 0:
                 val = train = None
             elif overfit is not None and (p.name != "observed" or to > overfit.best_step) or stalled or missed:
                 val = None
-            why = (notes_mod.CUSTOM_INSIDE if p.name == "custom" and to <= last else
+            why = (notes_mod.CUSTOM_INSIDE if inside else
                    notes_mod.scenario_note(p.name, (w.free, p.weights.free), train is None, overfit, to))
             note = "; ".join(n for n in (why,
                                          STALLED if stalled and val is None else None,
