@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 from .. import config as C
 from ..nanogpt import SHAPE_KEYS
 from ..run import CheckpointInfo, Dialect, Event, Header, ModelArgs, Run, empty_evals, empty_iters
+from . import lines as L
 from .checkpoint import normalize_model_args
 from .infer import cadence_note
 
@@ -70,13 +70,11 @@ def merge(run: Run, info: CheckpointInfo) -> Run:
     return _with_checkpoint(merged, info)
 
 
-INTERRUPTED_AT = re.compile(r"^interrupted at iter (\d+)\b")  # lossdoctor train's line at Ctrl-C or SIGTERM
-
-
 def _interrupted_at(events: tuple[Event, ...]) -> int:
     """The iter_num lossdoctor train's last interruption saved (its checkpoint's step, up to
     log_interval - 1 past the last iteration the log prints), else -1."""
-    steps = [int(m.group(1)) for e in events if e.kind == "interrupted" and (m := INTERRUPTED_AT.match(e.text.strip()))]
+    said = (L.TRAINER_INTERRUPTED.match(e.text.strip()) for e in events if e.kind == "interrupted")
+    steps = [int(m.group(1)) for m in said if m]
     return steps[-1] if steps else -1
 
 

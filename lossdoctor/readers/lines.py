@@ -141,10 +141,10 @@ EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Fail
 # sample.py's own lines (train.py prints neither): its meta.pkl, or its GPT-2 fallback
 SAMPLE_PY = re.compile(r"^Loading meta from \S+\.\.\.$|^No meta\.pkl found, assuming GPT-2 encodings")
 CPU_AUTOCAST = re.compile(r"^autocast on cpu: (\w+)")  # lossdoctor's trainer, where train.py has no autocast
+TRAINER_INTERRUPTED = re.compile(r"^interrupted at iter (\d+)\b")  # lossdoctor's trainer, on Ctrl-C or SIGTERM
 INTERRUPT = re.compile(
     r"KeyboardInterrupt|" + SLURM_CANCELLED + r"|Received \d+ death signal|"
-    r"^Killed\b|Aborted \(core dumped\)|Terminated\b|"
-    r"^interrupted at iter \d+\b")  # lossdoctor's trainer, on Ctrl-C or SIGTERM
+    r"^Killed\b|Aborted \(core dumped\)|Terminated\b|" + TRAINER_INTERRUPTED.pattern)
 FOREIGN = re.compile(
     r"^(?:srun:|slurmstepd:|W\d{4} |I\d{4} |E\d{4} |\[W |\[I |"
     r"[\d.]+ real\s+[\d.]+ user|real\s+\d+m|user\s+\d+m|sys\s+\d+m|"
