@@ -63,10 +63,8 @@ def _checkpoint_ran_cpu_default(args: list[str]) -> bool | None:
     evals), more hold CPU_DEFAULT's value in the config it saved; None where no checkpoint
     is found (in --out_dir, else in either base's out_dir)."""
     from ..nanogpt import NANOGPT_DEFAULTS
-    from ..yamlio import safe_load
     from .checkpoint import load_checkpoint, resume_path
-    with open(CPU_DEFAULT, encoding="utf-8") as f:
-        cpu = safe_load(f)
+    cpu = resolve(CPU_DEFAULT, ["--device=cpu"]).values  # as the config loader reads it
     given = next((a.split("=", 1)[1] for a in args if a.startswith("--out_dir=")), None)
     for out_dir in [given] if given else [cpu["out_dir"], NANOGPT_DEFAULTS["out_dir"]]:
         path = resume_path(out_dir)
