@@ -354,9 +354,9 @@ def test_the_seed_noise_is_a_val_loss_s_not_the_eval_noise_metric_s() -> None:
 
 
 def test_a_p_value_is_never_rounded_across_alpha() -> None:
-    from lossdoctor.verify.stats import _p
-    assert _p(0.00996, 0.01) == "0.00996" and _p(0.0104, 0.01) == "0.0104"  # not "0.01 < alpha 0.01"
-    assert _p(0.012, 0.01) == "0.012" and _p(0.000123, 0.01) == "0.00012"  # two digits where they keep it apart
+    from lossdoctor.verify.stats import p_text
+    assert p_text(0.00996, 0.01) == "0.00996" and p_text(0.0104, 0.01) == "0.0104"  # not "0.01 < alpha 0.01"
+    assert p_text(0.012, 0.01) == "0.012" and p_text(0.000123, 0.01) == "0.00012"  # two digits where they keep it apart
 
 
 @pytest.mark.parametrize("shift, verdict, said", [

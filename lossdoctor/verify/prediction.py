@@ -27,7 +27,7 @@ from ..fsio import atomic_text
 from ..trainer.config import TrainConfig, resolve
 from .jobs import measure_speed
 from .results import ExperimentResult, VerifyReport
-from .stats import Claim, Metric, NoiseFloor, Verification, noise_floor, verify
+from .stats import Claim, Metric, NoiseFloor, Verification, noise_floor, p_text, verify
 
 if TYPE_CHECKING:
     from ..trainer.data import Data
@@ -185,11 +185,11 @@ def _as_bias(v: Verification) -> Verification:
     """The verdict's reason said as what it is here: a prediction expected unbiased that the
     truth lies below (too pessimistic) or above (too optimistic), by how much; the test's
     direction (CLAIM's "lower") is only how the one-sided test is run."""
-    if v.verdict not in ("confirmed", "refuted") or v.effect is None:
+    if v.verdict not in ("confirmed", "refuted") or v.effect is None or v.p_value is None:
         return v
     e = v.effect.estimate  # truth - prediction, mean over the seeds
     how = "too pessimistic: the truth lies below it" if e < 0 else "too optimistic: the truth lies above it"
-    test = v.reason.rsplit("; ", 1)[-1]  # the one-sided p against alpha
+    test = f"one-sided p = {p_text(v.p_value / 2, v.alpha)} < alpha {v.alpha:g}"  # as stats.verify says it
     return dataclasses.replace(v, reason=f"the prediction is biased, {how} by {abs(e):.4g} nats on average; {test}")
 
 

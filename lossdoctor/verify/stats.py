@@ -98,7 +98,7 @@ __all__ = ["ALPHA", "CI_LEVEL", "FAR_SMALLER", "LOSS_MARGIN_NATS", "METRIC_KINDS
            "RELATIVE_MARGIN", "ULPS", "VERDICTS", "ArmStats", "Claim", "Direction", "Effect", "FloatArray", "Interval",
            "Margin", "Metric", "MetricKind", "NoiseFloor", "Samples", "TTest", "TestKind", "Verdict", "Verification",
            "checked_settings", "default_margin", "detectable_effect", "minimum_detectable_effect", "noise_floor",
-           "verify"]
+           "p_text", "verify"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -355,7 +355,7 @@ def _decide(claim: Claim, estimate: float, p: float, dec: Interval, marg: Margin
     # the decision interval's ends are one-sided tests at alpha: an effect is shown, in the
     # direction of the estimate, when the interval excludes 0 (one-sided p = p / 2 < alpha)
     shown = dec.low > 0 or dec.high < 0
-    signif = f"one-sided p = {_p(p / 2, s.alpha)} < alpha {s.alpha:g}"
+    signif = f"one-sided p = {p_text(p / 2, s.alpha)} < alpha {s.alpha:g}"
     if shown and claim.sign * estimate < 0:
         went = "higher" if estimate > 0 else "lower"
         return "refuted", (f"{m.name} is {went} with the treatment ({estimate:+.4g} {u}), against the claimed "
@@ -369,20 +369,20 @@ def _decide(claim: Claim, estimate: float, p: float, dec: Interval, marg: Margin
         small = f"; {span} lies within the equivalence margin +-{marg.value:.4g} {u}: real but small" if inside else ""
         return "confirmed", f"{m.name} is {claim.direction} by {abs(estimate):.4g} {u} as claimed; {signif}{small}"
     if inside:
-        return "no effect", (f"one-sided p = {_p(p / 2, s.alpha)} >= alpha {s.alpha:g} and {span} lies within the "
+        return "no effect", (f"one-sided p = {p_text(p / 2, s.alpha)} >= alpha {s.alpha:g} and {span} lies within the "
                              f"equivalence margin +-{marg.value:.4g} {u} ({marg.basis})")
     bound = max(claim.sign * dec.low, claim.sign * dec.high)
     if claim.size is not None and bound < s.far_smaller * claim.size:
         return "refuted", (f"far smaller than claimed: {span} bounds the effect at {bound:.4g} {u}, below "
                            f"{s.far_smaller:g} x the claimed {claim.size:.4g} {u} (a one-sided test at alpha "
                            f"{s.alpha:g}); one-sided p = {p / 2:.2g} for no effect at all")
-    return "inconclusive", (f"one-sided p = {_p(p / 2, s.alpha)} >= alpha {s.alpha:g}: {span} holds 0 and reaches "
+    return "inconclusive", (f"one-sided p = {p_text(p / 2, s.alpha)} >= alpha {s.alpha:g}: {span} holds 0 and reaches "
                             f"beyond the equivalence margin "
                             f"+-{marg.value:.4g} {u}; with this noise and these seeds the smallest detectable "
                             f"effect ({s.power:.0%} power) is {mde:.3g} {u}")
 
 
-def _p(p: float, alpha: float) -> str:
+def p_text(p: float, alpha: float) -> str:
     """p with 2 significant digits, or as many more as keep it apart from alpha (0.00996,
     not 0.01 < alpha 0.01)."""
     for digits in range(2, 7):
