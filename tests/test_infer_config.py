@@ -313,3 +313,50 @@ def test_a_checkpoint_that_holds_the_intervals_replaces_the_spacing_and_its_note
     assert [n for n in run.notes if "log cadence" in n] == [
         "log_interval 10 is read off the steps of the log's iteration lines (origin 'log cadence'): train.py "
         "prints at the multiples of it"]
+
+
+def _resume_lines(keep_first_header: bool) -> list[str]:
+    """nanoGPT's tiny_resume log (a run to step 200, then `init_from=resume` to 300) with its
+    headers taken out: its loop lines alone, or with the first process's header kept."""
+    from conftest import FIXTURES
+    lines = (FIXTURES / "nanogpt" / "tiny_resume" / "train.log").read_text().split("\n")
+    first_eval = next(i for i, x in enumerate(lines) if x.startswith("step "))
+    resumed = next(i for i, x in enumerate(lines) if i > first_eval and x.startswith("Overriding"))
+    head = lines[:resumed] if keep_first_header else [x for x in lines[:resumed] if x.startswith(("iter ", "step "))]
+    return head + [x for x in lines[resumed:] if x.startswith(("iter ", "step "))]
+
+
+def test_a_step_evaluated_again_with_no_header_reads_as_a_resume(tmp_path: Path) -> None:
+    from lossdoctor.fit import CannotExtrapolate
+    path = tmp_path / "loop.log"
+    path.write_text("\n".join(_resume_lines(keep_first_header=False)))
+    run = lossdoctor.load(str(path))
+    assert list(run.lineage()) == [0, 1] and run.segments[1].init_from == "resume"
+    ev, _ = run.curves()
+    assert list(ev.step).count(200) == 1 and ev.val[list(ev.step).index(200)] == pytest.approx(2.8651)
+    [note] = [n for n in run.notes if "comes again" in n]
+    assert note.startswith("step 200 comes again at line ") and "(inferred;" in note and "config" not in note
+    with pytest.raises(CannotExtrapolate, match="does not show learning_rate"):  # not "steps are not increasing"
+        lossdoctor.extrapolate(run, 800)
+
+
+def test_a_resume_with_no_header_of_its_own_takes_the_config_before_it_and_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "first_header.log"
+    path.write_text("\n".join(_resume_lines(keep_first_header=True)))
+    run = lossdoctor.load(str(path))
+    assert run.config.seen and run.config.get("n_layer") == 2 and run.resumes_last()
+    [note] = [n for n in run.notes if "comes again" in n]
+    assert note.endswith("with the config of the run before it (assumed: the process shows none of its own)")
+    x = lossdoctor.extrapolate(run, 800, scenarios=("rerun", "resume"))
+    assert "--init_from=scratch" in x.scenarios[0].flags
+    assert (x.scenarios[1].note or "").startswith("goes on from step 200, not 300")
+
+
+def test_an_eval_back_at_step_0_with_no_header_is_another_run_not_a_resume(tmp_path: Path) -> None:
+    lines = _resume_lines(keep_first_header=False)
+    again = next(i for i, x in enumerate(lines) if i and x.startswith("step 200"))
+    path = tmp_path / "two_runs.log"
+    path.write_text("\n".join(lines[:again] + lines[:again]))
+    run = lossdoctor.load(str(path))
+    assert len(run.segments) == 2 and run.segments[1].init_from is None and list(run.lineage()) == [1]
+    assert not [n for n in run.notes if "comes again" in n]

@@ -10,11 +10,10 @@ import numpy as np
 from .. import config as C
 from ..nanogpt import BATCH_KEYS, MODEL_KEYS, gpt2_model_args
 from ..run import Dialect, EvalCurve, Event, EventKind, Header, IterCurve, ModelArgs, Run, Segment, UnparsedLine
-from . import command, others
+from . import command, others, processes
 from . import lines as L
 from .infer import infer_cadence, infer_config
 from .linereader import Record, Scan
-from .lines import STARTS_PROCESS
 
 
 def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
@@ -24,10 +23,11 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
     # a log written twice repeats its header too: one process, not two ranks (DDP ranks do
     # print header lines twice over, but never a metric line)
     records = _once(scan.records) if iter_repeats or eval_repeats else scan.records
-    metric_line, metric_step = _merge(iters[:2], evals[:2])
+    metric_line, metric_step, metric_eval = _merge((*iters[:2], np.zeros(len(iters[0]), bool)),
+                                                   (*evals[:2], np.ones(len(evals[0]), bool)))
     records = command.with_output(records, metric_line)
-    bounds = _header_bounds(records, metric_line)
-    bounds = _regression_bounds(bounds, metric_line, metric_step)
+    header_bounds = processes.header_bounds(records, metric_line)
+    bounds = processes.regression_bounds(header_bounds, metric_line, metric_step, metric_eval)
     samples = others.sample_spans(bounds, records, metric_line, scan.n_lines)
     bounds, records = others.without(bounds, records, samples)
     bnd = np.array(bounds, np.int64)
@@ -41,15 +41,22 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
     ev_curve = EvalCurve(evals[1], evals[2], evals[3], seg_of(evals[0]), evals[0])
     rec_seg = seg_of(np.array([r.line for r in records], np.int64))
     segments: list[Segment] = []
+    resumed: list[int] = []  # first lines of the processes read as resumes with no header of their own
     headers: list[Header] = []
     configs: list[C.Config] = []
     for k, first in enumerate(bounds):
         last = bounds[k + 1] - 1 if k + 1 < len(bounds) else max(scan.n_lines, first)
         recs = [r for r, s in zip(records, rec_seg, strict=True) if s == k]
         cfg, header = _segment_config(recs)
+        steps = np.concatenate([it_curve.step[it_curve.segment == k], ev_curve.step[ev_curve.segment == k]])
+        ev_lines, it_lines = ev_curve.line[ev_curve.segment == k], it_curve.line[it_curve.segment == k]
+        eval_first = len(ev_lines) > 0 and (not len(it_lines) or ev_lines[0] < it_lines[0])
+        if first not in header_bounds and eval_first and processes.resumes(header, steps, segments[-1]):
+            header = replace(header, init_from="resume")
+            cfg = cfg if cfg.seen else segments[-1].config or cfg
+            resumed.append(first)
         headers.append(header)
         configs.append(cfg)
-        steps = np.concatenate([it_curve.step[it_curve.segment == k], ev_curve.step[ev_curve.segment == k]])
         segments.append(Segment(
             index=k, first_line=first, last_line=last, init_from=header.init_from,
             world_size=max(1, sum(r.kind == "tokens" for r in recs)),
@@ -71,6 +78,7 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
         run = inferred[0]
     run, spacing = infer_cadence(run, scan.iter_stride)
     notes = _notes(scan, records, run, header, inferred[1] if inferred else None)
+    notes += tuple(processes.resume_note(run.segments, line) for line in resumed)
     notes += (spacing,) if spacing else ()
     notes += tuple(f"lines {s.first:,}-{s.last:,} are sample.py's output (its overrides and samples, no "
                    "training): not read as a run" for s in samples)
@@ -152,40 +160,6 @@ def _eval_arrays(scan: Scan) -> tuple[np.ndarray, ...]:
     ev = [r for r in scan.records if r.kind == "eval"]
     return (np.array([r.line for r in ev], np.int64), np.array([r.value[0] for r in ev], np.int64),
             np.array([r.value[1] for r in ev], float), np.array([r.value[2] for r in ev], float))
-
-
-# -- segments ------------------------------------------------------------------------------
-
-def _header_bounds(records: list[Record], metric_lines: np.ndarray) -> list[int]:
-    """Segment starts: a process's header lines that come after metric lines."""
-    bounds = [1]
-    for r in records:
-        if r.kind not in STARTS_PROCESS:
-            continue
-        since = np.searchsorted(metric_lines, r.line) - np.searchsorted(metric_lines, bounds[-1])
-        if since > 0:
-            bounds.append(r.line)
-    return bounds
-
-
-def _regression_bounds(bounds: list[int], line: np.ndarray, step: np.ndarray) -> list[int]:
-    """Also start a segment where steps go backwards with no header: appended runs.
-    line and step: every metric line (iter and eval) in file order."""
-    if len(step) < 2 or bool(np.all(step[1:] >= step[:-1])):
-        return bounds  # steps never go back: nothing to cut
-    out = list(bounds)
-    edges = bounds + [np.iinfo(np.int64).max]
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        sel = (line >= lo) & (line < hi)
-        seg_line, seg_step = line[sel], step[sel]
-        while len(seg_step) > 1:
-            back = np.flatnonzero(seg_step[1:] < np.maximum.accumulate(seg_step)[:-1])
-            if not len(back):
-                break
-            cut = int(back[0]) + 1
-            out.append(int(seg_line[cut]))
-            seg_line, seg_step = seg_line[cut:], seg_step[cut:]
-    return sorted(set(out))
 
 
 def _yaml_assignments(text: str, first_line: int | None) -> list[C.ConfigValue] | None:

@@ -1,0 +1,75 @@
+"""Where a nanoGPT log's processes start: header lines after metrics, steps that go back,
+and which of the processes cut off by their steps alone read as resumes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..run import Header, Segment
+from .linereader import Record
+from .lines import STARTS_PROCESS
+
+
+def header_bounds(records: list[Record], metric_lines: np.ndarray) -> list[int]:
+    """Segment starts: a process's header lines that come after metric lines."""
+    bounds = [1]
+    for r in records:
+        if r.kind not in STARTS_PROCESS:
+            continue
+        since = np.searchsorted(metric_lines, r.line) - np.searchsorted(metric_lines, bounds[-1])
+        if since > 0:
+            bounds.append(r.line)
+    return bounds
+
+
+def regression_bounds(bounds: list[int], line: np.ndarray, step: np.ndarray, is_eval: np.ndarray) -> list[int]:
+    """Also start a segment where steps go back with no header: appended runs, or a resume
+    whose header was not kept. line, step and is_eval: every metric line (iter and eval) in
+    file order. One process never logs two evals, or two iterations, at one step, so a step
+    that repeats its kind's (train.py's resume evaluates again at the step it loaded) goes
+    back too; an eval and the iteration after it do share one."""
+    out = list(bounds)
+    edges = bounds + [np.iinfo(np.int64).max]
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        sel = (line >= lo) & (line < hi)
+        seg_line, seg_step, seg_eval = line[sel], step[sel], is_eval[sel]
+        while (cut := _first_back(seg_step, seg_eval)) is not None:
+            out.append(int(seg_line[cut]))
+            seg_line, seg_step, seg_eval = seg_line[cut:], seg_step[cut:], seg_eval[cut:]
+    return sorted(set(out))
+
+
+def _first_back(step: np.ndarray, is_eval: np.ndarray) -> int | None:
+    """The first index whose step lies below an earlier metric's, or at or below an earlier
+    one of its own kind (None: none does)."""
+    if len(step) < 2:
+        return None
+    back = np.flatnonzero(step[1:] < np.maximum.accumulate(step)[:-1]) + 1
+    firsts = [int(back[0])] if len(back) else []
+    for kind in (True, False):
+        idx = np.flatnonzero(is_eval == kind)
+        s = step[idx]
+        again = np.flatnonzero(s[1:] <= np.maximum.accumulate(s)[:-1]) + 1 if len(s) > 1 else idx[:0]
+        firsts += [int(idx[again[0]])] if len(again) else []
+    return min(firsts, default=None)
+
+
+def resumes(header: Header, steps: np.ndarray, before: Segment) -> bool:
+    """Whether a process cut off by its steps alone (no header), its first metric an eval,
+    reads as a resume of the one before it: it starts past step 0, at or before where that
+    one stopped, as train.py's resume evaluates first at its checkpoint's step (saved at an
+    eval). One that starts at 0 is another run."""
+    return (header.init_from is None and len(steps) > 0 and before.last_step is not None
+            and 0 < int(steps.min()) <= before.last_step)
+
+
+def resume_note(segments: tuple[Segment, ...], line: int) -> str:
+    seg = next(s for s in segments if s.first_line == line)
+    prev = segments[seg.index - 1]
+    moved = (f"step {seg.first_step:,} comes again" if seg.first_step == prev.last_step
+             else f"the steps go back from {prev.last_step:,} to {seg.first_step:,}")
+    config = ""
+    if seg.config is prev.config and prev.config is not None and prev.config.seen:
+        config = ", with the config of the run before it (assumed: the process shows none of its own)"
+    return (f"{moved} at line {line:,} with no header: read as train.py resuming from a checkpoint at step "
+            f"{seg.first_step:,} (inferred; the log has no `Resuming training` line){config}")
