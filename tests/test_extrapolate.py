@@ -1224,3 +1224,16 @@ def test_no_interval_reaches_below_zero_nats():
     rerun = next(s for s in x.scenarios if s.name == "rerun")
     assert rerun.train.mean < 0.2 and rerun.train.lo == 0.0 < rerun.train.mean < rerun.train.hi
     assert all(e.lo >= 0 for s in x.scenarios for e in (s.val, s.train) if e is not None)
+
+
+def test_a_log_of_a_resume_that_holds_little_of_its_run_is_refused_where_the_law_fits_its_level():
+    grid = FIXTURES / "calibration"
+    tail = grid / "d2w64-shakespeare-s1-bump-440" / "train.log"  # resumed at 400, stopped at 440
+    with pytest.raises(CannotExtrapolate, match=r"holds steps 400-440 of the run alone \(9% of it, from a resume\)"):
+        extrapolate(lossdoctor.load(str(tail)), 880)
+    both = (grid / "d2w64-shakespeare-s1-400" / "train.log").read_text() + tail.read_text()
+    x = extrapolate(parse_text(both), 880)  # with the log before it: its whole curve
+    assert len({round(s.train.mean, 3) for s in x.scenarios}) == 3
+    # from 2000 steps on the law goes through L0 = 0: a tenth of the run holds (resumed_tails.py)
+    long_tail = lossdoctor.load(str(FIXTURES / "long" / "lr2e-3-bump-2250" / "train.log"))
+    assert extrapolate(long_tail, 4500, scenarios=("rerun",)).scenarios[0].train is not None

@@ -207,6 +207,8 @@ class Extrapolator:
                              "their points join the fit as further horizons; the run's own points lie "
                              + ", ".join(f"{v:+.3f} ({k})" for k, v in off._asdict().items() if v is not None)
                              + " nats off the joint fit")
+        if not alone and "reference" not in joined and (why := limits.short_tail(self.run, pts.last)):
+            raise CannotExtrapolate(why)
         if val is None:
             notes.append(f"{plural(len(pts.val.steps), 'eval')} after step {pts.start}: {TOO_FEW_EVALS}; "
                          "train is predicted from the per-iteration losses")

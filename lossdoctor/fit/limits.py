@@ -254,6 +254,29 @@ def constant_resume(run: Run) -> str | None:
             "first log alone")
 
 
+# the least share of its run a log that begins with a resume must hold where the law's level
+# is fitted with its shape (the ensemble, L0 fitted: below calibration.ALONE_FROM steps, and
+# no reference runs). benchmarks/resumed_tails.py: the grid's tails from half to four fifths
+# of the run erred as their whole logs did; from nine tenths on, train by up to 0.30 nats,
+# and three of twelve fitted no progress at all (every scenario the same). Through L0 = 0
+# (2000 steps on) a twentieth of the run held as the whole log did, train within 0.06.
+TAIL_SHARE = 0.2
+
+
+def short_tail(run: Run, last: int) -> str | None:
+    """Why a log that begins with a resume and holds under TAIL_SHARE of its run is not
+    extrapolated where the law's level is fitted with it; None otherwise."""
+    if (first := run.resumed_start()) is None or first.first_step is None:
+        return None
+    held = (last - first.first_step) / max(last, 1)
+    if held >= TAIL_SHARE:
+        return None
+    return (f"the log holds steps {first.first_step:,}-{last:,} of the run alone ({held:.0%} of it, from a resume): "
+            f"too little of its curve to fit the law's level apart from its progress (from under {TAIL_SHARE:.0%} "
+            "of a run, the backtests missed by up to 0.3 nats or found no progress at all); give the earlier log "
+            "with it (`cat` the two)")
+
+
 def check(to: int, last: int, per_step: float | None, epochs_limit: float, assumed: str | None = None) -> None:
     """Raise CannotExtrapolate past MAX_HORIZON times the run's `last` step, and
     BeyondEpochs past `epochs_limit` epochs of the data (Calibration.epochs_limit; past it
