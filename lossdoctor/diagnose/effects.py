@@ -97,8 +97,8 @@ class Extrapolations:
         s = next((s for s in x.scenarios if s.name == scenario), None)
         ev, _ = self.run.curves()
         if s is None or s.val is None or not len(ev):  # why val is not predicted: too few evals, or the scenario's
-            from ..fit.extrapolate import TOO_FEW_EVALS
-            few = next((n.split("; ", 1)[0] for n in x.notes if TOO_FEW_EVALS in n), None)
+            from ..fit.extrapolate import too_few_evals
+            few = too_few_evals(x.fit.points.val, x.fit.points.start) if x.model.val_parameters is None else None
             why = few or (s.note if s is not None and s.note else "no val prediction")
             return EffectEstimate("extrapolation", None, "nats", source, note=why)
         last = float(ev.val[-1])

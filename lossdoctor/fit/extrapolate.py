@@ -63,7 +63,12 @@ from .results import (
 from .scenarios import CustomLr, CustomSchedule
 from .streams import Design, Features, Stream
 
-TOO_FEW_EVALS = "too few to predict val (3 needed)"
+MIN_VAL_EVALS = 3  # evals a val fit needs
+
+
+def too_few_evals(n: int, start: int) -> str:
+    """Why val is not predicted: `n` evals from step `start` on."""
+    return f"{plural(n, 'eval')} after step {start}: too few to predict val ({MIN_VAL_EVALS} needed)"
 
 __all__ = ["MAX_HORIZON", "BeyondEpochs", "CannotExtrapolate", "CustomSchedule", "Estimate", "Extrapolation",
            "Extrapolator", "Scenario", "extrapolate", "unmodelled"]
@@ -177,7 +182,7 @@ class Extrapolator:
     def _fit(self, obs: Observed, peak: float, use_reference: bool) -> Fits:
         """3. the fits under the observed eta: with the other runs, and checked against them."""
         pts, own = obs.points, self._own(obs, peak)
-        has_val = len(pts.val.steps) >= 3
+        has_val = len(pts.val.steps) >= MIN_VAL_EVALS
         why_not = tuple(reference.mismatch(self.run)) if use_reference else ()
         joined: tuple[str, ...] = ("calibrate",) if self.calibrate else ()
         notes = [f"fitted jointly with {o.source} ({self._other(obs, o).last:,} steps)"
@@ -210,7 +215,7 @@ class Extrapolator:
         if not alone and "reference" not in joined and (why := limits.short_tail(self.run, pts.last)):
             raise CannotExtrapolate(why)
         if val is None:
-            notes.append(f"{plural(len(pts.val.steps), 'eval')} after step {pts.start}: {TOO_FEW_EVALS}; "
+            notes.append(f"{too_few_evals(len(pts.val.steps), pts.start)}; "
                          "train is predicted from the per-iteration losses")
         said = self.calibration.alone(pts.last, self.reference)
         refuted = self._backtest(obs, peak, True).errors if said and not alone else None

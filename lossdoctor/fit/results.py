@@ -132,6 +132,7 @@ class ModelInfo(NamedTuple):
 class PointCounts(NamedTuple):
     train: int
     val: int
+    start: int  # the fitted points are from this step on
 
 
 class EffectiveSamples(NamedTuple):
