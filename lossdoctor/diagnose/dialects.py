@@ -146,12 +146,11 @@ def translate(flags: str, trainer: str, val_name: str | None = None,
     pairs = [(k, v) for k, v in pairs if (trainer, k) not in NOTES]
     if not pairs:
         return "", f"(no flags: {'; '.join(instead)})"
-    out, note = _translated(pairs, trainer, val_name, constants)
-    if not instead:
-        return out, note
-    rest = note[1:-1].removeprefix("no flags: ") if note else ""
-    bare = not out and not rest.startswith("edit ")  # an edit of constants is the advice itself
-    return out, f"({'no flags: ' if bare else ''}{'; '.join(instead + ([rest] if rest else []))})"
+    out, said, edit = _translated(pairs, trainer, val_name, constants)
+    if not instead + said:
+        return out, None
+    bare = not out and not edit  # an edit of constants is the advice itself
+    return out, f"({'no flags: ' if bare else ''}{'; '.join(instead + said)})"
 
 
 def _instead(trainer: str, key: str, given: Mapping[str, str]) -> str:
@@ -173,21 +172,22 @@ def _literal(trainer: str, key: str, value: str) -> str:
 
 
 def _translated(pairs: list[tuple[str, str]], trainer: str, val_name: str | None,
-                constants: Mapping[str, str] | None) -> tuple[str, str | None]:
-    """`translate` for the keys with no NOTES."""
+                constants: Mapping[str, str] | None) -> tuple[str, list[str], bool]:
+    """`translate` for the keys with no NOTES: the flags, what the note says of them, and
+    whether that is an edit of constants (the advice itself, where there are no flags)."""
     if trainer in CONSTANTS:
         where, names = CONSTANTS[trainer]
         missing = [k for k, _ in pairs if k not in names]
         if missing:
-            return "", f"(no flags: {trainer} has no setting for nanoGPT's {missing[0]})"
+            return "", [f"{trainer} has no setting for nanoGPT's {missing[0]}"], False
         if constants is not None:  # the script as the log prints it: its own names, and only those
             unseen = [names[k] for k, _ in pairs if names[k] != IMPLIED and k not in constants]
             if unseen:
-                return "", (f"(no flags: {where}, as this log prints them, have no {unseen[0]}: other constants "
-                            "there set it)")
+                return "", [f"{where}, as this log prints them, have no {unseen[0]}: other constants there set it"], \
+                    False
             names = {k: constants.get(k, v) if v != IMPLIED else v for k, v in names.items()}
         edits = [_edit(names[k], v) for k, v in pairs if names[k]]
-        return "", f"(edit {where}: {', '.join(dict.fromkeys(edits))})"
+        return "", [f"edit {where}: {', '.join(dict.fromkeys(edits))}"], True
     table = FLAGS.get(trainer, {})
     valued = [(k, VALUES.get((trainer, k, v), v).format(val_name=val_name or "eval_loss")) for k, v in pairs]
     out = [table[k].format(_literal(trainer, k, v)) for k, v in valued if table.get(k)]
@@ -195,8 +195,6 @@ def _translated(pairs: list[tuple[str, str]], trainer: str, val_name: str | None
     said = [CAVEATS[(trainer, k)] for k, _ in pairs if (trainer, k) in CAVEATS and table.get(k)]
     if out and trainer in NAMES_UNTIL:
         said.insert(0, NAMES_UNTIL[trainer])
-    if missing and not out:
-        return "", f"(no flags: {trainer} has no flag for nanoGPT's {', '.join(missing)})"
     if missing:
         said.append(f"{trainer} has no flag for nanoGPT's {', '.join(missing)}")
-    return " ".join(dict.fromkeys(out)), f"({'; '.join(said)})" if said else None
+    return " ".join(dict.fromkeys(out)), said, False
