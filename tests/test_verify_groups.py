@@ -229,3 +229,22 @@ def test_groups_that_differ_only_in_a_key_outside_nanogpt_are_said_to(tmp_path: 
     report = verify_groups([runs["a (seed 1)"], runs["a (seed 2)"]], [runs["b (seed 1)"], runs["b (seed 2)"]])
     assert report.experiments[0].flags == ""
     assert any("differ in activation_type alone" in n and "(no flags)" in n for n in report.notes)
+
+
+def test_a_scaled_experiments_flags_are_said_to_be_those_it_trained_with() -> None:
+    import dataclasses
+    import io
+
+    from rich.console import Console
+
+    from lossdoctor.report.verify import render, to_markdown
+    cal = FIXTURES / "calibration"
+    report = verify_groups(_runs([str(cal / f"d4w128-shakespeare-s{s}-2000" / "train.log") for s in (1, 2)]),
+                           _runs([str(cal / f"d3w128-shakespeare-s{s}-2000" / "train.log") for s in (1, 2)]))
+    [e] = report.experiments
+    e = dataclasses.replace(e, flags="--max_iters=250 --lr_decay_iters=250", scaled="max_iters 5000 -> 250")
+    for scaled in (dataclasses.replace(report, experiments=(e,)), report):
+        out = io.StringIO()
+        Console(file=out, width=80).print(render(scaled))
+        said = "as trained (scaled" in out.getvalue()
+        assert said == (scaled is not report) and said == ("as trained (scaled)" in to_markdown(scaled))

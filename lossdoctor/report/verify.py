@@ -62,8 +62,8 @@ def render(report: VerifyReport) -> RenderableType:
     parts: list[RenderableType] = [_Verdicts(report)]
     for e in report.experiments:
         lines = [f"{_support_text(e)}: {e.verification.reason}"]
-        if e.flags:
-            lines.append(f"flags: {e.flags}")
+        if e.flags:  # as trained: a scaled experiment's, not the recommendation's own
+            lines.append(f"flags{' as trained (scaled, below)' if e.scaled else ''}: {e.flags}")
         lines += [f"metric: {e.verification.metric.name} "
                   f"({e.verification.metric.unit}, {e.verification.metric.better} is better)", f"how: {e.how}"]
         if e.verification.mde is not None:
@@ -119,7 +119,8 @@ def to_markdown(report: VerifyReport) -> str:
             "|---|---|---|---|---|---|---|"]
     for e in report.experiments:
         v = e.verification
-        cells = [e.id, f"`{e.flags}`" if e.flags else "", _arm_text(v.baseline), _arm_text(v.treatment),
+        flags = (f"`{e.flags}`" + (" as trained (scaled)" if e.scaled else "")) if e.flags else ""
+        cells = [e.id, flags, _arm_text(v.baseline), _arm_text(v.treatment),
                  _effect_text(v), _p_text(v), f"**{v.verdict}**"]
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     out = ["# lossdoctor verify", "", *rows, ""]
