@@ -1237,3 +1237,21 @@ def test_a_log_of_a_resume_that_holds_little_of_its_run_is_refused_where_the_law
     # from 2000 steps on the law goes through L0 = 0: a tenth of the run holds (resumed_tails.py)
     long_tail = lossdoctor.load(str(FIXTURES / "long" / "lr2e-3-bump-2250" / "train.log"))
     assert extrapolate(long_tail, 4500, scenarios=("rerun",)).scenarios[0].train is not None
+
+
+def test_a_custom_schedule_of_the_readme_config_carries_the_grids_model_error():
+    run = lossdoctor.load(str(FIXTURES / "lossdoctor_train" / "readme_cpu_2000"))
+    x = extrapolate(run, 5000, scenarios=("rerun", "custom"), schedule={"decay_lr": False})
+    rerun, custom = x.scenarios
+    assert "measure no schedule like this one" in (custom.note or "") and not rerun.note
+    assert custom.val.hi - custom.val.lo > 2.5 * (rerun.val.hi - rerun.val.lo)
+
+
+def test_a_constant_lr_predicted_from_nanogpts_cosine_run_holds_its_constant_lr_run():
+    from conftest import shared_path
+    cosine = lossdoctor.load(str(shared_path("groundtruth/gt_T1000.log")))
+    ev, _ = lossdoctor.load(str(shared_path("groundtruth/const_5000.log"))).curves()
+    for to in (2000, 3000, 5000):
+        [s] = extrapolate(cosine, to, scenarios=("custom",), schedule={"decay_lr": False}).scenarios
+        logged = float(ev.val[list(ev.step).index(to)])
+        assert s.val.lo <= logged <= s.val.hi

@@ -275,10 +275,13 @@ class Extrapolator:
         train_sd = pts.sig_eval
         if to <= last:  # the law's smoothed value: its interval carries how far it misses the run there
             train_sd, val_sd = interval.with_local_miss(fits, to, train_sd, val_sd)
+        custom = errors.custom or errors  # a schedule the backtests do not measure: another's model error
+        custom_sd = (custom.model_error(ratio, alone), custom.model_error(ratio, alone, train=True))
         out = []
         for p in predicted:
-            val = interval.estimate(p.val, p.weights, model_sd, val_sd, level) if p.val is not None else None
-            train: Estimate | None = interval.estimate(p.train, p.weights, train_model_sd, train_sd, level)
+            msd, tsd = custom_sd if p.name == "custom" else (model_sd, train_model_sd)
+            val = interval.estimate(p.val, p.weights, msd, val_sd, level) if p.val is not None else None
+            train: Estimate | None = interval.estimate(p.train, p.weights, tsd, train_sd, level)
             inside = p.name == "custom" and to <= last  # not measured inside the run (notes.CUSTOM_INSIDE)
             if inside:
                 val = train = None
@@ -288,9 +291,10 @@ class Extrapolator:
                 val = None
             why = (notes_mod.CUSTOM_INSIDE if inside else
                    notes_mod.scenario_note(p.name, (w.free, p.weights.free), train is None, overfit, to))
+            wider = notes_mod.CUSTOM_ERROR if p.name == "custom" and not inside and msd > model_sd else None
             note = "; ".join(n for n in (why,
                                          STALLED if stalled and val is None else None,
-                                         missed[1] if missed else None, p.caveat) if n) or None
+                                         missed[1] if missed else None, p.caveat, wider) if n) or None
             out.append(Scenario(p.name, p.flags, val, train, note, p.path, p.weights))
         notes = [*obs.notes, *fits.notes,
                  *notes_mod.fit_notes(self.run, self.calibration, to, last, fits, obs.schedule)]
