@@ -328,3 +328,27 @@ def test_torchrun_rank_tags_make_the_process_count_unknown(tags: tuple[int, ...]
         assert (fact.value, fact.status) == (1, "assumed")
     else:
         assert fact.value is None and fact.status == "unknown" and said in fact.note
+
+
+DECORATIONS = {
+    "ISO 8601 timestamp with its zone": lambda i: f"2024-05-01T12:00:{i % 60:02d}.123Z ",
+    "a time alone": lambda i: f"12:00:{i % 60:02d} ",
+    "a date and time": lambda i: f"2024-05-01 12:00:{i % 60:02d} ",
+    "a bracketed date and time": lambda i: f"[2024-05-01 12:00:{i % 60:02d}] ",
+    "a Markdown quote": lambda i: "> ",
+    "indented code": lambda i: "     ",
+}
+
+
+@pytest.mark.parametrize("name", DECORATIONS)
+def test_a_decorated_log_keeps_its_config_echo_and_its_metrics(name: str) -> None:
+    from conftest import FIXTURES
+    path = FIXTURES / "nanogpt" / "cpu_small" / "train.log"
+    plain = lossdoctor.load(str(path))
+    deco = DECORATIONS[name]
+    text = "".join(deco(i) + line + "\n" for i, line in enumerate(path.read_text().splitlines()))
+    run = parse_text(text, "decorated.md" if name == "indented code" else "decorated.log")
+    assert len(run.evals) == len(plain.evals) and len(run.iters) == len(plain.iters)
+    for key in ("max_iters", "n_layer", "batch_size", "eval_iters", "learning_rate"):
+        assert (run.config.get(key), run.config[key].origin) == (plain.config.get(key), plain.config[key].origin)
+    assert not any("shows no config" in n for n in run.notes)

@@ -7,6 +7,7 @@ what each line is (Record) into the log's Scan.
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,7 +88,7 @@ class LineReader:
 
     def _read(self, n: int, text: str, raw: str) -> None:
         if self.mode == "echo" and not L.ECHO_END.search(text):
-            self.echo.append(raw)
+            self.echo.append(L.undecorated(raw))
             self.count("config")
         else:
             if self.mode == "echo":
@@ -278,8 +279,8 @@ class LineReader:
             return True
         return False
 
-    def _end_echo(self) -> None:
-        self.add(self.echo_line, "echo_body", "\n".join(self.echo))
+    def _end_echo(self) -> None:  # the file as it was: its lines less the indentation they all share
+        self.add(self.echo_line, "echo_body", textwrap.dedent("\n".join(self.echo)))
         self.mode, self.echo = "normal", []
 
 

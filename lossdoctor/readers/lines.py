@@ -154,10 +154,19 @@ ELISION = re.compile(r"^(?:\.\.\.|…)\s*$")
 FENCE = re.compile(r"^\s*(```|~~~)")
 
 # decorations removed before matching: indentation, `> ` quotes, timestamps, rank tags
+# (a timestamp: ISO 8601 with its zone, `2024-05-01 12:00:00,123`, or a time alone)
 PREFIX = re.compile(
     r"^(?:\s|>\s?)*"
-    r"(?:\[?\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?\]?\s+(?:-\s+)?)?"
+    r"(?:\[?(?:\d{4}-\d\d-\d\d[ T])?\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\]?\s+(?:-\s+)?)?"
     r"(?:\[rank(?P<rank>\d+)\]:\s?)?")  # torchrun's tag on each line of a rank it tees
+
+def undecorated(raw: str) -> str:
+    """A line without its decoration (quote marks, timestamp, rank tag), its indentation
+    kept: a config file's lines, whose indentation is the file's own."""
+    m = PREFIX.match(raw)
+    assert m is not None  # every part of PREFIX is optional
+    return raw[len(raw[:m.end()].rstrip()):].rstrip()
+
 
 # a header phrase that follows other text on the same line: DDP ranks glued together
 GLUE = re.compile(
