@@ -391,3 +391,11 @@ def test_a_path_after_the_end_of_options_is_read_as_a_path_whatever_it_looks_lik
     monkeypatch.chdir(tmp_path)
     code, out, _ = run_cli("analyze", "--format", "json", "--", "-1.log")
     assert code == 0 and json.loads(out)["runs"][0]["source"] == "-1.log"
+
+
+@pytest.mark.parametrize("fmt", ["plain", "markdown"])
+def test_an_interval_level_is_shown_with_the_digits_it_has(fmt):
+    log = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
+    for level, shown in (("0.995", "99.5% interval"), ("0.004", "0.4% interval"), ("0.8", "80% interval")):
+        code, out, _ = run_cli("extrapolate", log, "--to", "900", "--level", level, "--format", fmt)
+        assert code == 0 and shown in out and "100% interval" not in out and " 0% interval" not in out

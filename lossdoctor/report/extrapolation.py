@@ -50,6 +50,12 @@ def to_json(run: Run, x: Extrapolation) -> str:
     return json.dumps(clean(doc), indent=2, allow_nan=False)
 
 
+def level_percent(level: float) -> str:
+    """An interval's level in percent with the digits it has ('80', '99.5'): a 99.5%
+    interval is not a 100% one."""
+    return f"{100 * level:.10g}"
+
+
 def _names(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
@@ -134,7 +140,7 @@ class _Scenarios:
         between words to fit it."""
         x = self.x
         first = (x.scenarios[0].val or x.scenarios[0].train) if x.scenarios else None
-        pct = int(round(100 * first.level)) if first is not None else 80
+        pct = level_percent(first.level) if first is not None else "80"
         table = Table(title=f"predicted loss at step {x.target_step:,} ({pct}% interval)", title_justify="left")
         for col in ("scenario", "val", "train"):  # beside the flags at their natural width (measured to fit)
             table.add_column(col, no_wrap=flags_width is not None, overflow="fold")

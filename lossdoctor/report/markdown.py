@@ -192,9 +192,9 @@ def _methods(c: Comparison) -> list[str]:
 
 
 def extrapolation_markdown(run: Run, x: Extrapolation) -> str:
-    from .extrapolation import detail_lines, no_val
+    from .extrapolation import detail_lines, level_percent, no_val
     first = (x.scenarios[0].val or x.scenarios[0].train) if x.scenarios else None
-    level = f"; [lo, hi]: the {round(100 * first.level)}% interval" if first is not None else ""
+    level = f"; [lo, hi]: the {level_percent(first.level)}% interval" if first is not None else ""
     out = ["# lossdoctor extrapolate", "",
            f"`{run.source}`: step {x.last_step:,} -> {x.target_step:,} ({x.horizon_ratio:.2f}x the observed "
            f"steps{level})", ""]
