@@ -285,9 +285,10 @@ def _console(args: argparse.Namespace) -> Console:
 
     fmt = getattr(args, "format", None)
     plain = fmt == "plain" or (fmt is None and not sys.stdout.isatty())
-    # markup off: text from a log ('wandb.login(key=[your_api_key])') is shown as written
-    console = _Console(width=getattr(args, "width", None), no_color=plain, highlight=False, markup=False,
-                       force_terminal=False if plain else None)
+    # markup off: text from a log ('wandb.login(key=[your_api_key])') is shown as written;
+    # rich asked for is colour wherever it goes (`| less -R`, a file), NO_COLOR set or not
+    console = _Console(width=getattr(args, "width", None), no_color=True if plain else None, highlight=False,
+                       markup=False, force_terminal=False if plain else (True if fmt == "rich" else None))
     if console.width < args_mod.MIN_WIDTH:  # a narrow pane or COLUMNS: the report needs its columns
         console.width = args_mod.MIN_WIDTH
     console.width = min(console.width, args_mod.MAX_WIDTH)  # a COLUMNS with extra zeros: layout, not padding

@@ -174,7 +174,8 @@ MIN_WIDTH = 40  # columns: below this the report's tables cannot show their colu
 MAX_WIDTH = 1000  # columns: past this a line is padding, not layout (a typo's extra zeros)
 
 
-FORMAT_HELP = ("output format (default: rich on a terminal, plain otherwise): rich (colour), plain (the same "
+FORMAT_HELP = ("output format (default: rich on a terminal, plain otherwise): rich (colour, also when piped), "
+               "plain (the same "
                "layout, UTF-8 box lines, no colour or terminal codes), json (one document), markdown")
 
 

@@ -399,3 +399,10 @@ def test_an_interval_level_is_shown_with_the_digits_it_has(fmt):
     for level, shown in (("0.995", "99.5% interval"), ("0.004", "0.4% interval"), ("0.8", "80% interval")):
         code, out, _ = run_cli("extrapolate", log, "--to", "900", "--level", level, "--format", fmt)
         assert code == 0 and shown in out and "100% interval" not in out and " 0% interval" not in out
+
+
+def test_rich_asked_for_is_colour_where_the_output_is_no_terminal():
+    log = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
+    assert "\x1b[" in run_cli("analyze", log, "--format", "rich", "--width", "80")[1]
+    for fmt in ([], ["--format", "plain"]):  # the default off a terminal is plain
+        assert "\x1b[" not in run_cli("analyze", log, "--width", "80", *fmt)[1]
