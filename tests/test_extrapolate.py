@@ -1243,7 +1243,7 @@ def test_a_custom_schedule_of_the_readme_config_carries_the_grids_model_error():
     run = lossdoctor.load(str(FIXTURES / "lossdoctor_train" / "readme_cpu_2000"))
     x = extrapolate(run, 5000, scenarios=("rerun", "custom"), schedule={"decay_lr": False})
     rerun, custom = x.scenarios
-    assert "measure no schedule like this one" in (custom.note or "") and not rerun.note
+    assert "backtests measure no schedule like this one" in (custom.note or "") and not rerun.note
     assert custom.val.hi - custom.val.lo > 2.5 * (rerun.val.hi - rerun.val.lo)
 
 

@@ -90,7 +90,7 @@ CUSTOM_INSIDE = ("inside the run the law is fitted to the schedule the run ran, 
                  "measured: on nanoGPT's own runs of the README CPU config it missed the val of a longer cosine "
                  "at step 1,000 by 0.04 and gave its train the wrong sign (`lossdoctor verify` trains both)")
 # the README CPU config's backtests measure no schedule but the run's kind (calibration.DEFAULT)
-CUSTOM_ERROR = ("the reference runs' backtests measure no schedule like this one: its interval carries the model "
+CUSTOM_ERROR = ("the README CPU config's backtests measure no schedule like this one: its interval carries the model "
                 "error of the calibration grid's configs (a constant LR from nanoGPT's cosine run had been predicted "
                 "0.02-0.04 too low, outside intervals without it)")
 PER_STEP = "its LRs are the per-step schedule given: no nanoGPT flag sets them, so the flags give its length alone"
