@@ -645,3 +645,22 @@ def test_the_built_in_trainer_s_metrics_jsonl_is_read_as_its_train_log_is() -> N
     assert len(metrics.iters) == len(log.iters) and len(metrics.series["lr"].step) > 0
     gap = lossdoctor.analyze([tiny, tiny / "metrics.jsonl"], diagnose_runs=False).comparison
     assert gap is not None and abs(gap.gap) < 1e-4 and all(c.cause == "eval noise" for c in gap.attribution)
+
+
+# (fixture, its last val line as printed): the file cut inside that line's number
+CUT_INSIDE = [("modded_record.txt", "step:20/20 val_loss:3.9876"),
+              ("nanochat_base_train.log", "Step 00040 | Validation bpb: 1.876543"),
+              ("build_nanogpt_stdout.log", "validation loss: 10.7000"),
+              ("build_nanogpt_log.txt", "3 val 10.7000"),
+              ("llmc_main.log", "s:2 tel:10.5000")]
+
+
+@pytest.mark.parametrize(("name", "line"), CUT_INSIDE)
+def test_a_file_cut_inside_its_last_val_does_not_read_the_cut_number(tmp_path: Path, name: str, line: str) -> None:
+    from conftest import FIXTURES
+    text = (FIXTURES / "formats" / name).read_text()
+    at = text.rindex(line) + len(line) - 3  # 3.9876 -> 3.98: the run wrote the rest after the copy
+    (tmp_path / name).write_text(text[:at])
+    whole, cut = lossdoctor.load(str(FIXTURES / "formats" / name)), lossdoctor.load(str(tmp_path / name))
+    assert len(cut.evals) == len(whole.evals) - 1 and cut.evals.val[-1] == whole.evals.val[-2]
+    assert any("ends without a newline and was not read" in n for n in cut.notes)

@@ -205,8 +205,12 @@ class Found:
         L.keep_unparsed(self.unparsed, line, text)
 
 
-def make_run(found: Found, source: str, fmt: Dialect, measures: Measures) -> Run:
-    """The Run of what a reader found: one segment, its curves in file order."""
+def make_run(found: Found, source: str, fmt: Dialect, measures: Measures, cut: bool = False) -> Run:
+    """The Run of what a reader found: one segment, its curves in file order; `cut`: the
+    file of text lines ends inside its last line (Sample.cut_mid_line), whose values are
+    then not read."""
+    if cut:
+        found.cut_last_line()
     for p in (found.val, found.eval_train, found.train, *found.series.values()):
         p.close()
     ev = _eval_curve(found)

@@ -94,9 +94,10 @@ def read_stdout(sample: Sample) -> Run:
     for name, value, k in pending:  # the final eval, after the last step
         (found.val.add(last, value, k) if name == "val" else found.point("hellaswag", last, value, k))
     scan_events(numbered(lines), found)
-    return make_run(found, sample.path, Dialect.BUILD_NANOGPT, Measures(eval_train=False))
+    return make_run(found, sample.path, Dialect.BUILD_NANOGPT, Measures(eval_train=False), cut=sample.cut_mid_line)
 
 
 def read_log(sample: Sample) -> Run:
     found = point_lines(sample, LOG_LINE, {"train": "train", "val": "val", "hella": "hellaswag"})
-    return make_run(found, sample.path, Dialect.BUILD_NANOGPT_LOG, Measures(eval_train=False))
+    return make_run(found, sample.path, Dialect.BUILD_NANOGPT_LOG, Measures(eval_train=False),
+                    cut=sample.cut_mid_line)

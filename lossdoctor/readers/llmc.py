@@ -103,15 +103,13 @@ def read_stdout(sample: Sample) -> Run:
         elif m := GRAD_ACCUM.match(line):  # per process: nanoGPT's key counts all (_all_ranks)
             found.set("grad_accum_steps", int(m.group(1)), n)
     scan_events(numbered(iter_lines(sample)), found)
-    if sample.cut_mid_line:
-        found.cut_last_line()
     shown = {key for key, _, _ in found.config}  # the table, where printed, is what ran
     for key, value, n in command + ([("num_processes", 1, single)] if single is not None else []):
         if key not in shown:
             found.set(key, value, n)
     _schedule(found)
     _all_ranks(found)
-    return make_run(found, sample.path, Dialect.LLMC, Measures(eval_train=False))
+    return make_run(found, sample.path, Dialect.LLMC, Measures(eval_train=False), cut=sample.cut_mid_line)
 
 
 def _all_ranks(found: Found) -> None:
@@ -177,12 +175,10 @@ def read_main(sample: Sample) -> Run:
     first train lines do not may be an older llm.c or a PyTorch script that writes the same
     lines (`llmc-style`): its flags are not llm.c's for certain."""
     found = point_lines(sample, MAIN, {"trl": "train", "tel": "val", "eval": "hellaswag"}, MAIN_FIELD)
-    if sample.cut_mid_line:
-        found.cut_last_line()
     trl = [x for x in islice(iter_lines(sample), 200) if " trl:" in x]
     dialect = Dialect.LLMC_MAIN if any(MAIN_FIELD.search(x) for x in trl) or not trl else Dialect.LLMC_STYLE
     if dialect is Dialect.LLMC_STYLE:
         found.notes.append("`s:N trl:X` lines without lr: or norm: fields: an llm.c main.log of before mid-2024, "
                            "or a PyTorch script writing that format (modded-nanogpt's first train_gpt2.py); "
                            "findings give nanoGPT's flags as a note, not either trainer's")
-    return make_run(found, sample.path, dialect, Measures(eval_train=False))
+    return make_run(found, sample.path, dialect, Measures(eval_train=False), cut=sample.cut_mid_line)

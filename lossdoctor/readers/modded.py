@@ -91,7 +91,8 @@ def read(sample: Sample) -> Run:
                            "records have since 2025")
     return make_run(found, sample.path, Dialect.MODDED,
                     Measures(train="step" if len(found.train) else "none", eval_train=False,
-                             constants=tuple(constants.items()) if constants is not None else None))
+                             constants=tuple(constants.items()) if constants is not None else None),
+                    cut=sample.cut_mid_line)
 
 
 # a later record's length: a schedule of num_scheduled_iterations steps, then

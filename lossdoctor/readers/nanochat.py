@@ -106,7 +106,7 @@ def read(sample: Sample) -> Run:
     if any(k == "resume_from_step" for k, _, _ in found.config):
         found.init_from = "resume"
     measures = _measures(found)
-    return make_run(found, sample.path, _dialect(found, measures), measures)
+    return make_run(found, sample.path, _dialect(found, measures), measures, cut=sample.cut_mid_line)
 
 
 def _dialect(found: Found, measures: Measures) -> Dialect:
