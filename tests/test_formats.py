@@ -664,3 +664,47 @@ def test_a_file_cut_inside_its_last_val_does_not_read_the_cut_number(tmp_path: P
     whole, cut = lossdoctor.load(str(FIXTURES / "formats" / name)), lossdoctor.load(str(tmp_path / name))
     assert len(cut.evals) == len(whole.evals) - 1 and cut.evals.val[-1] == whole.evals.val[-2]
     assert any("ends without a newline and was not read" in n for n in cut.notes)
+
+
+# base_train's header as it prints it since 2026-02 (scripts/base_train.py: print0 of
+# COMPUTE_DTYPE, a torch.dtype; `Model config:` and json.dumps(indent=2)), on 8 GPUs with no
+# world-size line: its per-process accumulation and shape
+BASE_TRAIN_2026 = """Autodetected device type: cuda
+GPU: NVIDIA H100 80GB HBM3 | Peak FLOPS (BF16): 9.89e+14
+COMPUTE_DTYPE: torch.float32 (forced)
+Vocab size: 32,768
+Model config:
+{
+  "sequence_len": 2048,
+  "vocab_size": 32768,
+  "n_layer": 12,
+  "n_head": 6,
+  "n_kv_head": 6,
+  "n_embd": 768,
+  "window_pattern": "SSSL"
+}
+Tokens / micro-batch / rank: 16 x 2048 = 32,768
+Tokens / micro-batch: 262,144
+Total batch size 524,288 => gradient accumulation steps: 2
+Step 00000 | Validation bpb: 3.201689
+step 00000/02000 (0.00%) | loss: 11.002610 | lrm: 0.03 | dt: 12300.00ms | tok/sec: 42,625 | bf16_mfu: 0.23 | epoch: 1
+step 00001/02000 (0.05%) | loss: 10.951990 | lrm: 0.05 | dt: 105.52ms | tok/sec: 4,968,714 | bf16_mfu: 27.00 | epoch: 1
+"""
+
+
+def test_nanochats_2026_header_gives_its_dtype_shape_and_all_processes_accumulation(tmp_path: Any) -> None:
+    (tmp_path / "base_train.log").write_text(BASE_TRAIN_2026)
+    cfg = lossdoctor.load(str(tmp_path / "base_train.log")).config
+    assert cfg.get("dtype") == "float32"  # not 'torch'
+    assert (cfg.get("n_layer"), cfg.get("n_head"), cfg.get("n_embd"), cfg.get("block_size")) == (12, 6, 768, 2048)
+    # 262,144 tokens a micro-batch over 32,768 a process: 8 processes of 2 micro-steps each
+    assert cfg.get("num_processes") == 8 and cfg.get("gradient_accumulation_steps") == 16
+    assert 16 * cfg.get("batch_size") * cfg.get("block_size") == cfg.get("total_batch_size")
+
+
+def test_nanochats_2025_configurator_gives_its_grad_clip(tmp_path: Any) -> None:
+    path = os.path.join(FORMATS, "nanochat_base_train_2025.log")
+    with open(path, encoding="utf-8") as f:
+        text = "Overriding: grad_clip = 0.0\n" + f.read()
+    (tmp_path / "run.log").write_text(text)
+    assert lossdoctor.load(str(tmp_path / "run.log")).config.get("grad_clip") == 0.0

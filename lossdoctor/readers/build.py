@@ -205,6 +205,16 @@ class Found:
         L.keep_unparsed(self.unparsed, line, text)
 
 
+def all_ranks_accum(found: Found) -> None:
+    """nanoGPT's gradient_accumulation_steps counts every process's micro-steps (train.py
+    divides it by the world size); llm.c's and nanochat's `grad_accum_steps` is one
+    process's: where the processes are shown, the first times their number."""
+    rows = {key: (value, line) for key, value, line in found.config}
+    (accum, line), (procs, _) = rows.get("grad_accum_steps", (None, 0)), rows.get("num_processes", (None, 0))
+    if isinstance(accum, int) and isinstance(procs, int) and procs > 0:
+        found.set("gradient_accumulation_steps", accum * procs, line)
+
+
 def make_run(found: Found, source: str, fmt: Dialect, measures: Measures, cut: bool = False) -> Run:
     """The Run of what a reader found: one segment, its curves in file order; `cut`: the
     file of text lines ends inside its last line (Sample.cut_mid_line), whose values are

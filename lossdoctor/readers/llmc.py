@@ -22,7 +22,7 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from ..run import Dialect, Event, Measures
-from .build import Found, integer, iter_lines, make_run, number, numbered, point_lines, scan_events
+from .build import Found, all_ranks_accum, integer, iter_lines, make_run, number, numbered, point_lines, scan_events
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -100,7 +100,7 @@ def read_stdout(sample: Sample) -> Run:
             _row(found, n, m.group(1).strip(), m.group(2).strip())
         elif m := SAVE.match(line):
             found.events.append(Event("checkpoint_saved", n, line.strip(), int(m.group(1)), 0))
-        elif m := GRAD_ACCUM.match(line):  # per process: nanoGPT's key counts all (_all_ranks)
+        elif m := GRAD_ACCUM.match(line):  # per process: nanoGPT's key counts all (all_ranks_accum)
             found.set("grad_accum_steps", int(m.group(1)), n)
     scan_events(numbered(iter_lines(sample)), found)
     shown = {key for key, _, _ in found.config}  # the table, where printed, is what ran
@@ -108,18 +108,8 @@ def read_stdout(sample: Sample) -> Run:
         if key not in shown:
             found.set(key, value, n)
     _schedule(found)
-    _all_ranks(found)
+    all_ranks_accum(found)
     return make_run(found, sample.path, Dialect.LLMC, Measures(eval_train=False), cut=sample.cut_mid_line)
-
-
-def _all_ranks(found: Found) -> None:
-    """nanoGPT's gradient_accumulation_steps counts every process's micro-steps (train.py
-    divides it by the world size); llm.c's `grad_accum_steps` is one process's: where the
-    processes are shown, the first times their number."""
-    rows = {key: (value, line) for key, value, line in found.config}
-    (accum, line), (procs, _) = rows.get("grad_accum_steps", (None, 0)), rows.get("num_processes", (None, 0))
-    if isinstance(accum, int) and isinstance(procs, int) and procs > 0:
-        found.set("gradient_accumulation_steps", accum * procs, line)
 
 
 def _schedule(found: Found) -> None:

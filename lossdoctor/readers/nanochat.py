@@ -36,7 +36,18 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from ..run import Dialect, Measures
-from .build import Found, head_text, integer, iter_lines, make_run, number, numbered, scan_events, text_lines
+from .build import (
+    Found,
+    all_ranks_accum,
+    head_text,
+    integer,
+    iter_lines,
+    make_run,
+    number,
+    numbered,
+    scan_events,
+    text_lines,
+)
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -53,15 +64,23 @@ HEADER = {  # header line -> config key (nanoGPT's where the meaning is the same
     re.compile(r"^num_heads: (\d+)"): "n_head",
     re.compile(r"^model_dim: (\d+)"): "n_embd",
     re.compile(r"^Tokens / micro-batch / rank: (\d+) x (\d+)"): "batch_size,block_size",
+    re.compile(r"^Tokens / micro-batch: ([\d,]+)$"): "world_tokens_per_fwdbwd",  # all processes'
+    re.compile(r"^Examples per step is device_batch_size \* ddp_world_size: (\d+)"): "examples_per_step",
+    # per process (total_batch_size // (B * T * world)): nanoGPT's key counts all (all_ranks_accum)
     re.compile(r"^Total batch size ([\d,]+) => gradient accumulation steps: (\d+)"):
-        "total_batch_size,gradient_accumulation_steps",
+        "total_batch_size,grad_accum_steps",
     re.compile(r"^Total number of training tokens: ([\d,]+)"): "total_tokens",
     re.compile(r"^Estimated FLOPs per token: (\S+)"): "flops_per_token",
     re.compile(r"^(?:Using user-provided|Calculated) number of iterations.*?: ([\d,]+)"): "max_iters",
     re.compile(r"^Resuming optimization from step (\d+)"): "resume_from_step",
     re.compile(r"^Distributed world size: (\d+)"): "num_processes",  # as llm.c names it
     re.compile(r"^Device batch size: (\d+)$"): "batch_size",  # chat_sft: examples, one per row
-    re.compile(r"^=> Setting grad accum steps: (\d+)"): "gradient_accumulation_steps",  # chat_sft
+    re.compile(r"^=> Setting grad accum steps: (\d+)"): "grad_accum_steps",  # chat_sft, per process too
+    # the `Model config:` JSON base_train prints since 2026-02 in place of the three lines above
+    re.compile(r'^"n_layer": (\d+),?$'): "n_layer",
+    re.compile(r'^"n_head": (\d+),?$'): "n_head",
+    re.compile(r'^"n_embd": (\d+),?$'): "n_embd",
+    re.compile(r'^"sequence_len": (\d+),?$'): "block_size",
 }
 DEVICE = re.compile(r"^Autodetected device type: (\w+)")
 VOCAB = re.compile(r"^Vocab size: ([\d,]+)")
@@ -69,9 +88,10 @@ TOTAL_PARAMS = re.compile(r"^(?:total\s+|Number of parameters): ([\d,]+)")  # th
 OVERRIDE = re.compile(r"^Overriding: (\w+) = (\S+)$")  # the 2025 configurator, one per --key=value
 OVERRIDES = {"depth": "n_layer", "max_seq_len": "block_size", "device_batch_size": "batch_size",
              "num_iterations": "max_iters", "eval_every": "eval_interval", "weight_decay": "weight_decay",
-             "total_batch_size": "total_batch_size", "resume_from_step": "resume_from_step"}
+             "total_batch_size": "total_batch_size", "resume_from_step": "resume_from_step",
+             "grad_clip": "grad_clip"}
 GPU = re.compile(r"^GPU: (.+?) \| Peak FLOPS \(BF16\): (\S+)")
-DTYPE = re.compile(r"^COMPUTE_DTYPE: (\w+)")
+DTYPE = re.compile(r"^COMPUTE_DTYPE: (?:torch\.)?(\w+)")  # a torch.dtype: `torch.bfloat16 (auto-detected ...)`
 FOOTER = {
     re.compile(r"^Minimum validation bpb: (\S+)"): "min_val_bpb",
     re.compile(r"^Total training time: ([\d.]+)m"): "total_time_min",
@@ -105,8 +125,26 @@ def read(sample: Sample) -> Run:
     scan_events(numbered(lines), found)
     if any(k == "resume_from_step" for k, _, _ in found.config):
         found.init_from = "resume"
+    _world(found)
+    all_ranks_accum(found)
     measures = _measures(found)
     return make_run(found, sample.path, _dialect(found, measures), measures, cut=sample.cut_mid_line)
+
+
+def _world(found: Found) -> None:
+    """The processes, where the log does not print their number (its logger's line may be
+    off): all processes' share of a micro-batch over one's (base_train's tokens, chat_sft's
+    examples)."""
+    rows = {key: (value, line) for key, value, line in found.config}
+    if "num_processes" in rows:
+        return
+    batch, block = rows.get("batch_size", (None, 0))[0], rows.get("block_size", (None, 0))[0]
+    for key, one in (("world_tokens_per_fwdbwd", batch * block if isinstance(batch, int) and isinstance(block, int)
+                      else None), ("examples_per_step", batch if isinstance(batch, int) else None)):
+        total, line = rows.get(key, (None, None))
+        if isinstance(total, int) and one and total % one == 0:
+            found.set("num_processes", total // one, line)
+            return
 
 
 def _dialect(found: Found, measures: Measures) -> Dialect:
