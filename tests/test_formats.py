@@ -708,3 +708,19 @@ def test_nanochats_2025_configurator_gives_its_grad_clip(tmp_path: Any) -> None:
         text = "Overriding: grad_clip = 0.0\n" + f.read()
     (tmp_path / "run.log").write_text(text)
     assert lossdoctor.load(str(tmp_path / "run.log")).config.get("grad_clip") == 0.0
+
+
+def test_a_measured_effect_on_a_val_in_bits_per_byte_is_in_bpb(tmp_path: Any) -> None:
+    lines = BASE_TRAIN_2026.splitlines()[:-3]  # the header
+    for step in range(1601):  # val best at 600, then 0.1 bpb higher; the train EMA keeps falling
+        if step % 200 == 0:
+            val = 0.6 - 0.08 * min(step, 600) / 600 + 1e-4 * max(0, step - 600)
+            lines.append(f"Step {step:05d} | Validation bpb: {val:.4f}")
+        if step < 1600:
+            lines.append(f"step {step:05d}/01600 ({step / 16:.2f}%) | loss: {3.0 - step / 1000:.6f} | lrm: 1.00 | "
+                         "dt: 250.00ms | tok/sec: 2,097,152 | bf16_mfu: 20.00 | epoch: 1")
+    (tmp_path / "base_train.log").write_text("\n".join(lines) + "\n")
+    a = lossdoctor.analyze([str(tmp_path / "base_train.log")])
+    measured = [f.expected_effect for f in a.diagnoses[0].findings if f.expected_effect.kind == "measured"]
+    assert measured and all(e.unit == "bpb" for e in measured)
+    assert "nats" not in {f.expected_effect.unit for f in a.diagnoses[0].findings}

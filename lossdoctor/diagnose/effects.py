@@ -33,41 +33,43 @@ DOES_NOT_APPLY = "this run shows nothing to base it on"  # a rule's value or tar
 
 
 def expected_effect(rule: Rule, scope: Mapping[str, Any], effects: Extrapolations | None,
-                    why_missing: Callable[[str], str]) -> EffectEstimate:
+                    why_missing: Callable[[str], str], val_unit: str = "nats") -> EffectEstimate:
     """The finding's expected effect as its rule declares it: none, unknown, a value the
     rule computes from the run's facts (`scope`), or the extrapolation of the run to the
     rule's target step under its scenario. `why_missing(fact)` says why a fact the value
-    needs is unknown."""
+    needs is unknown. A change of the final val is in the run's `val_unit` (nanochat's bpb),
+    whatever unit of loss the rule was written in."""
     e = rule.effect
+    unit = e.unit if e.unit not in ("", "nats") else val_unit
     if e.kind == "none":  # a reading or the speed changes, not the loss
-        return EffectEstimate("none", 0.0, "nats", e.source)
+        return EffectEstimate("none", 0.0, unit, e.source)
     if e.kind == "unknown":  # the loss changes, by an amount the run cannot show
-        return EffectEstimate("unknown", None, "nats", e.source, note="not estimated")
+        return EffectEstimate("unknown", None, unit, e.source, note="not estimated")
     if e.kind in ("measured", "rule_of_thumb"):
         try:
             got = evaluate(e.value, scope)  # type: ignore[arg-type]
             if got is None:  # the rule's estimate does not apply to this run
-                return EffectEstimate(e.kind, None, e.unit, e.source, note=DOES_NOT_APPLY)
+                return EffectEstimate(e.kind, None, unit, e.source, note=DOES_NOT_APPLY)
             value = float(got)
         except Missing as m:  # the report writes "not computed (<note>)"
-            return EffectEstimate(e.kind, None, e.unit, e.source, note=why_missing(m.name))
+            return EffectEstimate(e.kind, None, unit, e.source, note=why_missing(m.name))
         except (EvalError, TypeError, ValueError, ArithmeticError) as err:
-            return EffectEstimate(e.kind, None, e.unit, e.source, note=str(err))
-        return EffectEstimate(e.kind, value if math.isfinite(value) else None, e.unit, e.source)
+            return EffectEstimate(e.kind, None, unit, e.source, note=str(err))
+        return EffectEstimate(e.kind, value if math.isfinite(value) else None, unit, e.source)
     try:
         step = evaluate(e.to, scope)  # type: ignore[arg-type]
         if step is None:  # the rule's target does not apply to this run
-            return EffectEstimate(e.kind, None, "nats", e.source, note=DOES_NOT_APPLY)
+            return EffectEstimate(e.kind, None, unit, e.source, note=DOES_NOT_APPLY)
         to = int(step)
     except (Missing, EvalError, TypeError, ValueError, ArithmeticError) as err:
-        return EffectEstimate(e.kind, None, "nats", e.source, note=f"no target step: {err}")
+        return EffectEstimate(e.kind, None, unit, e.source, note=f"no target step: {err}")
     if effects is None:
-        return EffectEstimate(e.kind, None, "nats", e.source, note="no run to extrapolate (facts only)")
+        return EffectEstimate(e.kind, None, unit, e.source, note="no run to extrapolate (facts only)")
     scenario: object = e.scenario or "rerun"
     if scenario not in SCENARIOS:  # a let's name: the scenario that fits this run
         scenario = scope.get(str(scenario))
         if scenario not in SCENARIOS:
-            return EffectEstimate(e.kind, None, "nats", e.source, note=f"no scenario: {e.scenario} gave {scenario!r}")
+            return EffectEstimate(e.kind, None, unit, e.source, note=f"no scenario: {e.scenario} gave {scenario!r}")
     return effects.get(to, str(scenario), e.source)
 
 
@@ -93,15 +95,16 @@ class Extrapolations:
         try:
             x = self._extrapolator.extrapolate(to, scenarios=(scenario,))
         except CannotExtrapolate as e:
-            return EffectEstimate("extrapolation", None, "nats", source, note=e.why)
+            return EffectEstimate("extrapolation", None, self.run.measures.val_unit, source, note=e.why)
         s = next((s for s in x.scenarios if s.name == scenario), None)
         ev, _ = self.run.curves()
         if s is None or s.val is None or not len(ev):  # why val is not predicted: too few evals, or the scenario's
             from ..fit.extrapolate import too_few_evals
             few = too_few_evals(x.fit.points.val, x.fit.points.start) if x.model.val_parameters is None else None
             why = few or (s.note if s is not None and s.note else "no val prediction")
-            return EffectEstimate("extrapolation", None, "nats", source, note=why)
+            return EffectEstimate("extrapolation", None, self.run.measures.val_unit, source, note=why)
         last = float(ev.val[-1])
         src = f"{source}: {scenario} to step {to:,}, val {s.val.mean:.4f} ({s.val.level:.0%} interval " \
               f"{s.val.lo:.4f} to {s.val.hi:.4f})"
-        return EffectEstimate("extrapolation", s.val.mean - last, "nats", src, s.val.lo - last, s.val.hi - last)
+        return EffectEstimate("extrapolation", s.val.mean - last, self.run.measures.val_unit, src, s.val.lo - last,
+                              s.val.hi - last)

@@ -209,7 +209,9 @@ def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
         elif expr.names & inferred:
             inferred.add(name)
     message = rule.message.render(scope, units, assumed, inferred)
-    effect = expected_effect(rule, scope, effects, lambda name: why_not.get(name) or _why_missing(name, facts))
+    val_unit = facts["final_val"].unit if facts is not None and "final_val" in facts else ""
+    effect = expected_effect(rule, scope, effects, lambda name: why_not.get(name) or _why_missing(name, facts),
+                             val_unit or "nats")
     return Finding(rule.id, rule.title, rule.category, rule.severity, message, flags, advice, effect, evidence, verify)
 
 
