@@ -724,3 +724,18 @@ def test_a_measured_effect_on_a_val_in_bits_per_byte_is_in_bpb(tmp_path: Any) ->
     measured = [f.expected_effect for f in a.diagnoses[0].findings if f.expected_effect.kind == "measured"]
     assert measured and all(e.unit == "bpb" for e in measured)
     assert "nats" not in {f.expected_effect.unit for f in a.diagnoses[0].findings}
+
+
+@pytest.mark.parametrize(("max_steps", "known"), [("-1", True), ("4", False), (None, False)])
+def test_an_llmc_run_of_max_steps_minus_1_trains_one_epoch_of_its_data(tmp_path: Any, max_steps: str | None,
+                                                                       known: bool) -> None:
+    from lossdoctor.facts import compute_facts
+    text = Path(FORMATS, "llmc_stdout.log").read_text(encoding="utf-8")
+    if max_steps is not None:  # train_gpt2.cu prints it in its table, above train_num_batches
+        row = f"| max_steps             | {max_steps:<50} |\n"
+        text = text.replace("| train_num_batches ", row + "| train_num_batches ")
+    (tmp_path / "llmc.log").write_text(text)
+    data = compute_facts(lossdoctor.load(str(tmp_path / "llmc.log")))["dataset_tokens"]
+    assert data.known == known
+    if known:  # train_num_batches = ntok / total_batch_size: 4 batches of 16,384 tokens
+        assert (data.value, data.status) == (4 * 16384, "inferred")

@@ -255,6 +255,8 @@ def dataset_tokens(ctx: Context) -> Fact:
         return Fact(name, int(ctx.dataset_tokens), unit, "read", "given")
     if ctx.run.dataset_tokens is not None:
         return Fact(name, int(ctx.run.dataset_tokens), unit, "read", "run: dataset_tokens")
+    if (one_epoch := _llmc_epoch(ctx)) is not None:
+        return one_epoch
     dataset = ctx.config().trusted("dataset")
     vocab = shape(ctx)["vocab_size"]
     if dataset == "shakespeare_char" and vocab.value == DATASET_VOCAB["shakespeare_char"]:
@@ -262,6 +264,20 @@ def dataset_tokens(ctx: Context) -> Fact:
                     "nanoGPT data/shakespeare_char/prepare.py: train.bin",
                     "the standard tiny-shakespeare split; pass --dataset-tokens if yours differs")
     return unknown(name, unit, "dataset", "train split size unknown: pass --dataset-tokens")
+
+
+def _llmc_epoch(ctx: Context) -> Fact | None:
+    """llm.c run with max_steps -1 (its default): it trains one epoch, train_num_batches =
+    ntok / total_batch_size (train_gpt2.cu), so the split holds that many batches' tokens,
+    to within one batch; None for any other run."""
+    if ctx.run.format.trainer != "llmc" or ctx.config().trusted("max_steps") != -1:
+        return None
+    steps, tok = ctx.fact("max_iters"), ctx.fact("tokens_per_iter")
+    if not (steps.known and tok.known) or not_numbers(steps, tok):
+        return None
+    return Fact("dataset_tokens", int(steps.value * tok.value), "tokens", "inferred",
+                "llm.c: max_steps -1 trains one epoch, train_num_batches = ntok / total_batch_size",
+                "to within one batch (the division rounds down)")
 
 
 def epochs(ctx: Context) -> Fact:
