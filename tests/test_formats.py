@@ -177,6 +177,15 @@ def test_tensorboard_events(tmp_path: Any) -> None:
     run = lossdoctor.load(path)
     assert str(run.format) == "tensorboard"
     assert run.iters.loss.tolist() == [4.0, 3.0, 2.5] and run.evals.val.tolist() == pytest.approx([2.9])
+    assert lossdoctor.load(str(tmp_path)).source == path  # the logdir, as TensorBoard users name a run
+    os.utime(path, (1, 1))  # a later writer of the same logdir (a restart): the newest is read, and said
+    w = SummaryWriter(str(tmp_path))
+    w.add_scalar("train/loss", 2.0, 30)
+    w.close()
+    run = lossdoctor.load(str(tmp_path))
+    assert run.iters.loss.tolist() == [2.0] and run.source != path
+    assert any(f"holds 2 TensorBoard event files: the newest, {os.path.basename(run.source)}, is read; not "
+               f"{os.path.basename(path)}" in n for n in run.notes)
 
 
 def test_a_records_folder_is_its_runs_with_the_t_test(tmp_path: Any) -> None:

@@ -20,6 +20,7 @@ from ..run import Dialect, Run
 from .checkpoint import read_checkpoint
 from .combine import merge, run_from_checkpoint
 from .registry import READERS, Reader, Sample, by_name, names, read_file, read_runs, register
+from .tensorboard import PREFIX as EVENTS_PREFIX  # a TensorBoard logdir's event files, one per writer
 
 LOG_SUFFIXES = (".log", ".txt", ".out", ".err", ".md", ".markdown")
 LOG_NAMES = ("log", "output", "stdout", "stderr")  # names without a suffix that logs get
@@ -27,7 +28,7 @@ LOG_NAMES = ("log", "output", "stdout", "stderr")  # names without a suffix that
 # a W&B run's files/
 RUN_FILES = ("trainer_state.json", "metrics.csv", "wandb-summary.json")
 LOOKS_FOR = (f"files named *{', *'.join(LOG_SUFFIXES)} or {', '.join(LOG_NAMES)} holding a training log, "
-             f"{', '.join(RUN_FILES)}, and ckpt.pt")
+             f"{', '.join(RUN_FILES)}, {EVENTS_PREFIX}.*, and ckpt.pt")
 
 
 def _log_name(name: str) -> bool:
@@ -67,6 +68,12 @@ def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None
                                                   f"{os.path.basename(log or '')}, is read; not {names}"
                                                   + (" and others" if len(others) > 3 else "")
                                                   + " (give a log's path to read it)" + _unread(p, logs)))
+        elif run is not None and (others_events := _events_in(p)[:-1]) and log == _events_in(p)[-1]:
+            names = ", ".join(os.path.basename(f) for f in others_events[-3:])
+            run = dataclasses.replace(run, notes=(*run.notes, f"{p} holds {len(others_events) + 1} TensorBoard event "
+                                                  f"files: the newest, {os.path.basename(log)}, is read; not {names}"
+                                                  + (" and others" if len(others_events) > 3 else "")
+                                                  + " (give a file's path to read it)"))
         elif run is not None and (unread := _unread(p, logs)):
             run = dataclasses.replace(run, notes=(*run.notes, f"{p}: its log {os.path.basename(log or '')} is read"
                                                   + unread))
@@ -185,7 +192,15 @@ def _find_in_dir(d: str, logs: list[str] | None = None) -> tuple[str | None, str
     logs = _logs_in(d) if logs is None else logs
     if logs:
         return logs[-1], ckpt
-    return next((os.path.join(d, n) for n in RUN_FILES if os.path.isfile(os.path.join(d, n))), None), ckpt
+    run_file = next((os.path.join(d, n) for n in RUN_FILES if os.path.isfile(os.path.join(d, n))), None)
+    events = _events_in(d)
+    return run_file or (events[-1] if events else None), ckpt
+
+
+def _events_in(d: str) -> list[str]:
+    """A TensorBoard logdir's event files, oldest first."""
+    return sorted((os.path.join(d, n) for n in os.listdir(d) if n.startswith(EVENTS_PREFIX + ".")
+                   and os.path.isfile(os.path.join(d, n))), key=lambda f: (os.path.getmtime(f), f))
 
 
 def _logs_in(d: str) -> list[str]:
