@@ -48,13 +48,12 @@ CASES = {
     "diverging": (_log(lambda s: 2 + s / 400, EVALS, ITERS), "the loss is rising"),
     "steps backwards": (HEADER + "".join(f"step {s}: train loss {falling(s):.4f}, val loss {falling(s):.4f}\n"
                                          for s in reversed(EVALS)), "its steps go back 8 times"),
-    # each eval's step twice, with other values: not a line printed twice (that is read
-    # once) but a process each time, the first a new run (at step 0) shown no config, each
-    # later one resuming the one before it at the step it evaluates again
+    # each eval's step twice, with other values and nothing between: not a line printed
+    # twice (that is read once), nor a resume (no iteration between), but one process's
     "duplicate steps": (HEADER + "".join(f"step {s}: train loss {falling(s):.4f}, val loss {falling(s):.4f}\n"
                                          f"step {s}: train loss {falling(s):.4f}, val loss {falling(s) + 0.01:.4f}\n"
                                          for s in EVALS),
-                        r"the run in the file from line 5 \(its own lines show no config\) does not show"),
+                        r"steps are not increasing: the eval at line \d+ is at step 0, after one at step 0"),
 }
 
 

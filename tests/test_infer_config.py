@@ -360,3 +360,28 @@ def test_an_eval_back_at_step_0_with_no_header_is_another_run_not_a_resume(tmp_p
     run = lossdoctor.load(str(path))
     assert len(run.segments) == 2 and run.segments[1].init_from is None and list(run.lineage()) == [1]
     assert not [n for n in run.notes if "comes again" in n]
+
+
+def test_each_eval_printed_twice_with_nothing_between_is_one_process(tmp_path: Path) -> None:
+    from conftest import FIXTURES
+    lines = (FIXTURES / "nanogpt" / "cpu_small" / "train.log").read_text().split("\n")
+    twice = [y for x in lines for y in ((x, x.replace("val loss ", "val loss 1")) if x.startswith("step ") else (x,))]
+    (tmp_path / "two_vals.log").write_text("\n".join(twice))  # a fork printing two val sets alike
+    run = lossdoctor.load(str(tmp_path / "two_vals.log"))
+    assert len(run.segments) == 1 and run.config.get("n_layer") == 4
+    assert not [n for n in run.notes if "resuming" in n]
+
+
+def test_many_resumes_with_no_header_are_said_in_one_note(tmp_path: Path) -> None:
+    out, first = [], 0
+    for _ in range(5):  # five processes of 100 steps, each resuming where the one before saved
+        for s in range(first, first + 101, 10):
+            if s % 50 == 0:
+                out.append(f"step {s}: train loss {4 - s / 400:.4f}, val loss {4.1 - s / 400:.4f}")
+            out.append(f"iter {s}: loss {4 - s / 400:.4f}, time 10.00ms, mfu 1.00%")
+        first += 100
+    (tmp_path / "chain.log").write_text("\n".join(out) + "\n")
+    run = lossdoctor.load(str(tmp_path / "chain.log"))
+    assert len(run.segments) == 5 and list(run.lineage()) == [0, 1, 2, 3, 4]
+    [note] = [n for n in run.notes if "resuming" in n]
+    assert note.startswith("4 times the steps come again or go back with no header, at steps 100 (line ")

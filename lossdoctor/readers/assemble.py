@@ -78,7 +78,7 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
         run = inferred[0]
     run, spacing = infer_cadence(run, scan.iter_stride)
     notes = _notes(scan, records, run, header, inferred[1] if inferred else None)
-    notes += tuple(processes.resume_note(run.segments, line) for line in resumed)
+    notes += processes.resume_notes(run.segments, resumed)
     notes += (spacing,) if spacing else ()
     notes += tuple(f"lines {s.first:,}-{s.last:,} are sample.py's output (its overrides and samples, no "
                    "training): not read as a run" for s in samples)

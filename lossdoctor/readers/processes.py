@@ -25,9 +25,10 @@ def header_bounds(records: list[Record], metric_lines: np.ndarray) -> list[int]:
 def regression_bounds(bounds: list[int], line: np.ndarray, step: np.ndarray, is_eval: np.ndarray) -> list[int]:
     """Also start a segment where steps go back with no header: appended runs, or a resume
     whose header was not kept. line, step and is_eval: every metric line (iter and eval) in
-    file order. One process never logs two evals, or two iterations, at one step, so a step
-    that repeats its kind's (train.py's resume evaluates again at the step it loaded) goes
-    back too; an eval and the iteration after it do share one."""
+    file order. One process evaluates once at a step, so an eval past step 0 at or below an
+    earlier eval's step, with iterations between them, goes back too (train.py's resume
+    evaluates again at the step it loaded); two evals at one step with nothing between
+    them are one process's (a fork that prints each of two val sets the same way)."""
     out = list(bounds)
     edges = bounds + [np.iinfo(np.int64).max]
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
@@ -40,17 +41,17 @@ def regression_bounds(bounds: list[int], line: np.ndarray, step: np.ndarray, is_
 
 
 def _first_back(step: np.ndarray, is_eval: np.ndarray) -> int | None:
-    """The first index whose step lies below an earlier metric's, or at or below an earlier
-    one of its own kind (None: none does)."""
+    """The first index whose step lies below an earlier metric's, or that is an eval again
+    at or below an earlier eval's step past 0, with iterations since (None: none is)."""
     if len(step) < 2:
         return None
     back = np.flatnonzero(step[1:] < np.maximum.accumulate(step)[:-1]) + 1
     firsts = [int(back[0])] if len(back) else []
-    for kind in (True, False):
-        idx = np.flatnonzero(is_eval == kind)
+    idx = np.flatnonzero(is_eval)  # the evals' places among the metric lines
+    if len(idx) > 1:
         s = step[idx]
-        again = np.flatnonzero(s[1:] <= np.maximum.accumulate(s)[:-1]) + 1 if len(s) > 1 else idx[:0]
-        firsts += [int(idx[again[0]])] if len(again) else []
+        again = (s[1:] <= np.maximum.accumulate(s)[:-1]) & (s[1:] > 0) & (np.diff(idx) > 1)
+        firsts += [int(idx[np.flatnonzero(again)[0] + 1])] if again.any() else []
     return min(firsts, default=None)
 
 
@@ -63,7 +64,19 @@ def resumes(header: Header, steps: np.ndarray, before: Segment) -> bool:
             and 0 < int(steps.min()) <= before.last_step)
 
 
-def resume_note(segments: tuple[Segment, ...], line: int) -> str:
+def resume_notes(segments: tuple[Segment, ...], lines: list[int]) -> tuple[str, ...]:
+    """What is said of the processes read as resumes with no header (their first lines):
+    each, or, past three, all in one note."""
+    if len(lines) > 3:
+        steps = [next(s.first_step for s in segments if s.first_line == n) for n in lines]
+        shown = ", ".join(f"{st:,} (line {n:,})" for st, n in zip(steps[:3], lines[:3], strict=True))
+        return (f"{len(lines)} times the steps come again or go back with no header, at steps {shown} and later: "
+                "each is read as train.py resuming from a checkpoint at that step (inferred; the log has no "
+                "`Resuming training` line)",)
+    return tuple(_resume_note(segments, n) for n in lines)
+
+
+def _resume_note(segments: tuple[Segment, ...], line: int) -> str:
     seg = next(s for s in segments if s.first_line == line)
     prev = segments[seg.index - 1]
     moved = (f"step {seg.first_step:,} comes again" if seg.first_step == prev.last_step
