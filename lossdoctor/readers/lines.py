@@ -157,7 +157,7 @@ FENCE = re.compile(r"^\s*(```|~~~)")
 # (a timestamp: ISO 8601 with its zone, `2024-05-01 12:00:00,123`, or a time alone)
 PREFIX = re.compile(
     r"^(?:\s|>\s?)*"
-    r"(?:\[?(?:\d{4}-\d\d-\d\d[ T])?\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\]?\s+(?:-\s+)?)?"
+    r"(?:\[?(?:\d{4}-\d\d-\d\d[ T])?\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\]?(?:\s+|$)(?:-\s+)?)?"
     r"(?:\[rank(?P<rank>\d+)\]:\s?)?")  # torchrun's tag on each line of a rank it tees
 
 def undecorated(raw: str) -> str:
