@@ -733,6 +733,11 @@ def test_a_measured_effect_on_a_val_in_bits_per_byte_is_in_bpb(tmp_path: Any) ->
     measured = [f.expected_effect for f in a.diagnoses[0].findings if f.expected_effect.kind == "measured"]
     assert measured and all(e.unit == "bpb" for e in measured)
     assert "nats" not in {f.expected_effect.unit for f in a.diagnoses[0].findings}
+    from lossdoctor.diagnose.ranking import own_key
+    from lossdoctor.report.findings import effect_text
+    [past] = [f for f in a.diagnoses[0].findings if f.expected_effect.kind == "measured"]
+    assert effect_text(past.expected_effect).startswith("-0.100 bpb on the final val")
+    assert -own_key(past)[2] == pytest.approx(0.1)  # ranked by its size, as an effect in nats is
 
 
 @pytest.mark.parametrize(("max_steps", "known"), [("-1", True), ("4", False), (None, False)])

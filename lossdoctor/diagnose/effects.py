@@ -30,6 +30,7 @@ class EffectEstimate:
 
 
 DOES_NOT_APPLY = "this run shows nothing to base it on"  # a rule's value or target step that gave None
+LOSS_UNITS = ("nats", "bpb")  # a change of the final val: in the run's unit (EffectEstimate.unit)
 
 
 def expected_effect(rule: Rule, scope: Mapping[str, Any], effects: Extrapolations | None,
@@ -40,7 +41,10 @@ def expected_effect(rule: Rule, scope: Mapping[str, Any], effects: Extrapolation
     needs is unknown. A change of the final val is in the run's `val_unit` (nanochat's bpb),
     whatever unit of loss the rule was written in."""
     e = rule.effect
-    unit = e.unit if e.unit not in ("", "nats") else val_unit
+    # the rules write a change of the loss in nats: one computed from the run's own val is in
+    # its unit, a constant stays in nats
+    constant = e.value is not None and not e.value.names
+    unit = e.unit if e.unit not in ("", "nats") or constant else val_unit
     if e.kind == "none":  # a reading or the speed changes, not the loss
         return EffectEstimate("none", 0.0, unit, e.source)
     if e.kind == "unknown":  # the loss changes, by an amount the run cannot show

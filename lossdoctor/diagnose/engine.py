@@ -101,7 +101,7 @@ def diagnose(run: Run, facts: Facts | None = None, rules: RuleSet | None = None,
     rules = rules if rules is not None else load_rules()
     values = {name: f.value for name, f in facts.items() if f.known}  # unknown: absent
     effects = Extrapolations(run, extrapolator)
-    out = apply(rules, values, facts, effects, trainer=run.format.trainer)
+    out = apply(rules, values, facts, effects, trainer=run.format.trainer, val_unit=run.measures.val_unit)
     findings = tuple(_in_dialect(f, run.format.trainer, run.measures.val_name, run.measures.constants,
                                  str(run.format)) for f in out.findings)
     return Diagnosis(findings, out.not_applicable, out.passed, tuple(str(e) for e in rules.errors))
@@ -119,11 +119,11 @@ def _in_dialect(finding: Finding, trainer: str, val_name: str | None = None,
 
 
 def apply(rules: RuleSet, values: Mapping[str, Any], facts: Facts | None = None,
-          effects: Extrapolations | None = None, trainer: str = "nanogpt") -> Diagnosis:
+          effects: Extrapolations | None = None, trainer: str = "nanogpt", val_unit: str = "nats") -> Diagnosis:
     findings: list[Finding] = []
     skipped, passed = [], []
     for rule in rules.rules:
-        res = check(rule, values, facts, effects, trainer)
+        res = check(rule, values, facts, effects, trainer, val_unit)
         if isinstance(res, Finding):
             findings.append(res)
         elif isinstance(res, NotApplicable):
@@ -151,9 +151,11 @@ def _overridden(findings: list[Finding], rules: RuleSet) -> list[Finding]:
 
 
 def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
-          effects: Extrapolations | None = None, trainer: str = "nanogpt") -> Finding | NotApplicable | None:
+          effects: Extrapolations | None = None, trainer: str = "nanogpt",
+          val_unit: str = "nats") -> Finding | NotApplicable | None:
     """The rule on these fact values: a Finding, NotApplicable (with why), or None (passed).
-    `trainer` (the run's, Format.trainer) names the settings its notes speak of."""
+    `trainer` (the run's, Format.trainer) names the settings its notes speak of; `val_unit`
+    (Measures.val_unit) is the unit of a change of its final val."""
     scope: dict[str, Any] = {**values, **rule.params}
     why_not: dict[str, str] = {}  # let name -> why it has no value
     failed: dict[str, Failed] = {}  # lets that raised: reading one fails again, in `when` and later lets
@@ -209,9 +211,8 @@ def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
         elif expr.names & inferred:
             inferred.add(name)
     message = rule.message.render(scope, units, assumed, inferred)
-    val_unit = facts["final_val"].unit if facts is not None and "final_val" in facts else ""
     effect = expected_effect(rule, scope, effects, lambda name: why_not.get(name) or _why_missing(name, facts),
-                             val_unit or "nats")
+                             val_unit)
     return Finding(rule.id, rule.title, rule.category, rule.severity, message, flags, advice, effect, evidence, verify)
 
 

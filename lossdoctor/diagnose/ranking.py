@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
+from .effects import LOSS_UNITS
 from .rules import SEVERITIES, RuleSet
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def own_key(f: Finding) -> Key:
     e = f.expected_effect
     # a change of the loss not estimated may be any size; one that changes no loss (a better
     # measurement) comes after it
-    size = -2.0 if e.kind == "none" else abs(e.value) if e.value is not None and e.unit == "nats" else -1.0
+    size = -2.0 if e.kind == "none" else abs(e.value) if e.value is not None and e.unit in LOSS_UNITS else -1.0
     kind = 0 if f.category == "crash" else 2 if f.category in ADVICE else 1
     return (-SEVERITIES.index(f.severity), kind, -size, f.rule)
 

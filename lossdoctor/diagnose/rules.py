@@ -16,7 +16,9 @@ other files still load. Fields (required unless a default is shown):
     expected_effect {kind: extrapolation, to: expr, scenario: rerun|resume|constant}
                   | {kind: measured, value: expr, unit, source}
                   | {kind: rule_of_thumb, value: expr, unit, source}
-                  | {kind: none, source}        change in final val loss (nats) unless `unit`
+                  | {kind: none, source}        change in final val loss (nats; one computed
+                                                from the run's val is in its unit, bpb for
+                                                nanochat) unless `unit`
                   | {kind: unknown, source}     a change the run cannot show: "not estimated"
     verify          {flags: "--key=value ...", metric: final_val|best_val|time_per_iter_ms,
                      expect: lower|higher|same, seeds: 3 (default)}

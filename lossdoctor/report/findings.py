@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..diagnose import Diagnosis, EffectEstimate, Finding, Rule
+from ..diagnose.effects import LOSS_UNITS
 
 STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 MAX_SKIPPED = 8  # not-applicable rules listed; the count is complete
@@ -156,8 +157,8 @@ def effect_text(e: EffectEstimate) -> str:
     if e.value is None:
         return f"not computed ({e.note}); source: {e.source}"
     kind = {"extrapolation": "predicted", "measured": "measured", "rule_of_thumb": "rule of thumb"}[e.kind]
-    if e.unit == "nats":
-        value = f"{e.value:+.3f} nats on the final val"
+    if e.unit in LOSS_UNITS:
+        value = f"{e.value:+.3f} {e.unit} on the final val"
         if e.lo is not None and e.hi is not None:
             value += f" ({e.lo:+.3f} to {e.hi:+.3f})"
     else:
