@@ -9,6 +9,7 @@ Heavy modules (numpy, rich, torch) are imported inside the commands, so that
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -286,9 +287,13 @@ def _console(args: argparse.Namespace) -> Console:
     fmt = getattr(args, "format", None)
     plain = fmt == "plain" or (fmt is None and not sys.stdout.isatty())
     # markup off: text from a log ('wandb.login(key=[your_api_key])') is shown as written;
-    # rich asked for is colour wherever it goes (`| less -R`, a file), NO_COLOR set or not
+    # rich asked for is colour wherever it goes (`| less -R`, a file, TERM=dumb), but for
+    # NO_COLOR, which rich honours (bold and dim stay)
+    asked = fmt == "rich"
+    dumb = os.environ.get("TERM", "").lower() in ("dumb", "unknown")  # where rich would use no colour
     console = _Console(width=getattr(args, "width", None), no_color=True if plain else None, highlight=False,
-                       markup=False, force_terminal=False if plain else (True if fmt == "rich" else None))
+                       markup=False, force_terminal=False if plain else (True if asked else None),
+                       color_system="standard" if asked and dumb else "auto")
     if console.width < args_mod.MIN_WIDTH:  # a narrow pane or COLUMNS: the report needs its columns
         console.width = args_mod.MIN_WIDTH
     console.width = min(console.width, args_mod.MAX_WIDTH)  # a COLUMNS with extra zeros: layout, not padding

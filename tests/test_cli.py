@@ -401,8 +401,11 @@ def test_an_interval_level_is_shown_with_the_digits_it_has(fmt):
         assert code == 0 and shown in out and "100% interval" not in out and " 0% interval" not in out
 
 
-def test_rich_asked_for_is_colour_where_the_output_is_no_terminal():
+@pytest.mark.parametrize("term", ["xterm-256color", "dumb"])
+def test_rich_asked_for_is_colour_where_the_output_is_no_terminal(monkeypatch, term):
+    monkeypatch.setenv("TERM", term)
+    monkeypatch.delenv("NO_COLOR", raising=False)
     log = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
-    assert "\x1b[" in run_cli("analyze", log, "--format", "rich", "--width", "80")[1]
+    assert "\x1b[3" in run_cli("analyze", log, "--format", "rich", "--width", "80")[1]  # a colour, not bold alone
     for fmt in ([], ["--format", "plain"]):  # the default off a terminal is plain
         assert "\x1b[" not in run_cli("analyze", log, "--width", "80", *fmt)[1]
