@@ -753,3 +753,14 @@ def test_an_llmc_run_of_max_steps_minus_1_trains_one_epoch_of_its_data(tmp_path:
     assert data.known == known
     if known:  # train_num_batches = ntok / total_batch_size: 4 batches of 16,384 tokens
         assert (data.value, data.status) == (4 * 16384, "inferred")
+
+
+@pytest.mark.parametrize("name", ["build_nanogpt_stdout.log", "build_nanogpt_log.txt", "modded_record.txt"])
+def test_a_whole_last_line_with_no_newline_after_it_is_read(tmp_path: Any, name: str) -> None:
+    from conftest import FIXTURES
+    text = (FIXTURES / "formats" / name).read_text()
+    lines = text.rstrip("\n").split("\n")
+    (tmp_path / name).write_text("\n".join(lines[:-1] if name == "modded_record.txt" else lines))  # no last \n
+    whole, bare = lossdoctor.load(str(FIXTURES / "formats" / name)), lossdoctor.load(str(tmp_path / name))
+    assert len(bare.iters) == len(whole.iters) and len(bare.evals) == len(whole.evals)
+    assert not any("ends without a newline" in n for n in bare.notes)

@@ -71,6 +71,26 @@ def iter_lines(sample: Sample) -> Iterator[str]:
         yield tail
 
 
+_DIGITS = re.compile(r"\d+(?:\.(\d+))?")
+SHAPE_LINES = 2000  # earlier lines a last line's shape is looked for among
+
+
+def _shape(line: str) -> str:
+    """A line with each number as its count of decimals: `step 9 | loss 9.4` for `step 12 |
+    loss 3.2512`; a number cut short has fewer, a line cut short fewer fields."""
+    return _DIGITS.sub(lambda m: f"9.{len(m.group(1))}" if m.group(1) is not None else "9", line.rstrip())
+
+
+def cut_last(sample: Sample, lines: list[str]) -> bool:
+    """Whether the file ends inside its last line: text after its last newline whose shape no
+    earlier line has (within SHAPE_LINES), so that it may be cut. A last line that ends as
+    the run's own lines of its kind do is whole, and read."""
+    if not sample.cut_mid_line or not lines:
+        return False
+    shape = _shape(lines[-1])
+    return not any(_shape(x) == shape for x in lines[-SHAPE_LINES - 1:-1])
+
+
 def count_lines(data: bytes) -> int:
     """The lines of a file's bytes as `wc -l` counts them, and a last one with no newline."""
     return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
@@ -182,6 +202,7 @@ class Found:
     init_from: str | None = None
     steps_done: int | None = None  # optimizer steps done as the trainer counts them, when the file says
     marks: set[str] = field(default_factory=set)  # what a reader noted of the grammar it met
+    cut: bool = False  # the file ends inside its last line (cut_last): its values are not read
 
     def cut_last_line(self) -> None:
         """The file ends inside its last line: its values are not read (a number cut after
@@ -215,11 +236,10 @@ def all_ranks_accum(found: Found) -> None:
         found.set("gradient_accumulation_steps", accum * procs, line)
 
 
-def make_run(found: Found, source: str, fmt: Dialect, measures: Measures, cut: bool = False) -> Run:
-    """The Run of what a reader found: one segment, its curves in file order; `cut`: the
-    file of text lines ends inside its last line (Sample.cut_mid_line), whose values are
-    then not read."""
-    if cut:
+def make_run(found: Found, source: str, fmt: Dialect, measures: Measures) -> Run:
+    """The Run of what a reader found: one segment, its curves in file order (less the
+    values of a last line cut short: Found.cut)."""
+    if found.cut:
         found.cut_last_line()
     for p in (found.val, found.eval_train, found.train, *found.series.values()):
         p.close()
@@ -365,7 +385,7 @@ def point_lines(sample: Sample, pattern: re.Pattern[str], kinds: Mapping[str, st
     the rest of a train line (llm.c's `lr:` and `norm:`). Other lines are kept unparsed."""
     found = Found()
     lines = text_lines(sample)
-    found.n_lines = len(lines)
+    found.n_lines, found.cut = len(lines), cut_last(sample, lines)
     for n, line in numbered(lines):
         m = pattern.match(line.strip())
         if m is None:

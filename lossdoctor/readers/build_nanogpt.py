@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from ..run import Dialect, Measures
 from . import lines as L
-from .build import Found, make_run, number, numbered, point_lines, scan_events, text_lines
+from .build import Found, cut_last, make_run, number, numbered, point_lines, scan_events, text_lines
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -63,7 +63,7 @@ def sniff_log(sample: Sample) -> bool:
 def read_stdout(sample: Sample) -> Run:
     found = Found()
     lines = text_lines(sample)
-    found.n_lines = len(lines)
+    found.n_lines, found.cut = len(lines), cut_last(sample, lines)
     pending: list[tuple[str, float, int]] = []  # evals printed before their step's line
     groups: dict[bool, int] = {}  # the optimizer's groups, decayed or not -> parameters: together, all
     for n, line in numbered(lines):
@@ -94,10 +94,9 @@ def read_stdout(sample: Sample) -> Run:
     for name, value, k in pending:  # the final eval, after the last step
         (found.val.add(last, value, k) if name == "val" else found.point("hellaswag", last, value, k))
     scan_events(numbered(lines), found)
-    return make_run(found, sample.path, Dialect.BUILD_NANOGPT, Measures(eval_train=False), cut=sample.cut_mid_line)
+    return make_run(found, sample.path, Dialect.BUILD_NANOGPT, Measures(eval_train=False))
 
 
 def read_log(sample: Sample) -> Run:
     found = point_lines(sample, LOG_LINE, {"train": "train", "val": "val", "hella": "hellaswag"})
-    return make_run(found, sample.path, Dialect.BUILD_NANOGPT_LOG, Measures(eval_train=False),
-                    cut=sample.cut_mid_line)
+    return make_run(found, sample.path, Dialect.BUILD_NANOGPT_LOG, Measures(eval_train=False))

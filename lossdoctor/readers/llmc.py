@@ -109,7 +109,8 @@ def read_stdout(sample: Sample) -> Run:
             found.set(key, value, n)
     _schedule(found)
     all_ranks_accum(found)
-    return make_run(found, sample.path, Dialect.LLMC, Measures(eval_train=False), cut=sample.cut_mid_line)
+    found.cut = sample.cut_mid_line  # read as a stream: no line to compare its last with
+    return make_run(found, sample.path, Dialect.LLMC, Measures(eval_train=False))
 
 
 def _schedule(found: Found) -> None:
@@ -171,4 +172,4 @@ def read_main(sample: Sample) -> Run:
         found.notes.append("`s:N trl:X` lines without lr: or norm: fields: an llm.c main.log of before mid-2024, "
                            "or a PyTorch script writing that format (modded-nanogpt's first train_gpt2.py); "
                            "findings give nanoGPT's flags as a note, not either trainer's")
-    return make_run(found, sample.path, dialect, Measures(eval_train=False), cut=sample.cut_mid_line)
+    return make_run(found, sample.path, dialect, Measures(eval_train=False))

@@ -28,7 +28,7 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from ..run import Dialect, Measures
-from .build import Found, integer, iter_lines, make_run, number, numbered, scan_events, text_lines
+from .build import Found, cut_last, integer, iter_lines, make_run, number, numbered, scan_events, text_lines
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -62,7 +62,7 @@ def sniff(sample: Sample) -> bool:
 def read(sample: Sample) -> Run:
     found = Found()
     lines = text_lines(sample)
-    found.n_lines = len(lines)
+    found.n_lines, found.cut = len(lines), cut_last(sample, lines)
     in_source, batch = True, None
     constants: dict[str, str] | None = None  # nanoGPT key -> the Hyperparameters name that set it
     length: dict[str, tuple[int, int]] = {}  # a 2026 record's num_scheduled/extension_iterations -> (value, line)
@@ -91,8 +91,7 @@ def read(sample: Sample) -> Run:
                            "records have since 2025")
     return make_run(found, sample.path, Dialect.MODDED,
                     Measures(train="step" if len(found.train) else "none", eval_train=False,
-                             constants=tuple(constants.items()) if constants is not None else None),
-                    cut=sample.cut_mid_line)
+                             constants=tuple(constants.items()) if constants is not None else None))
 
 
 # a later record's length: a schedule of num_scheduled_iterations steps, then

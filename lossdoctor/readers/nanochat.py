@@ -39,6 +39,7 @@ from ..run import Dialect, Measures
 from .build import (
     Found,
     all_ranks_accum,
+    cut_last,
     head_text,
     integer,
     iter_lines,
@@ -119,7 +120,7 @@ def _has_step(sample: Sample) -> bool:
 def read(sample: Sample) -> Run:
     found = Found()
     lines = text_lines(sample)
-    found.n_lines = len(lines)
+    found.n_lines, found.cut = len(lines), cut_last(sample, lines)
     for n, raw in numbered(lines):
         _line(found, n, _LOGGING.sub("", raw.strip()))
     scan_events(numbered(lines), found)
@@ -128,7 +129,7 @@ def read(sample: Sample) -> Run:
     _world(found)
     all_ranks_accum(found)
     measures = _measures(found)
-    return make_run(found, sample.path, _dialect(found, measures), measures, cut=sample.cut_mid_line)
+    return make_run(found, sample.path, _dialect(found, measures), measures)
 
 
 def _world(found: Found) -> None:
