@@ -59,6 +59,8 @@ def analyze(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | N
     compared with itself.
     """
     skipped: list[str] = []
+    if paths is not None and not isinstance(paths, (str, os.PathLike, list, tuple)):
+        raise UsageError(f"analyze: paths are a path or a list of them, not {type(paths).__name__} ({paths!r})")
     listed = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths or ())  # one path, not its characters
     bad = [p for p in listed if not isinstance(p, (str, os.PathLike))]
     if bad:

@@ -72,6 +72,9 @@ class Series:
     value: np.ndarray  # (K,) float64
     unit: str = ""
 
+    def __post_init__(self) -> None:
+        _read_only(self)
+
 
 # what happened in a run, as a reader records it
 EventKind = Literal[

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+import lossdoctor
 from conftest import FIXTURES
 
 
@@ -157,3 +158,31 @@ def test_a_constant_lr_run_given_a_decay_takes_the_min_lr_its_config_shows():
     custom = next(s for s in x.scenarios if s.name == "custom")
     assert "--min_lr=0.0001" in custom.flags and "--decay_lr=True" in custom.flags  # not the constant 1e-3
     assert custom.val is None and custom.note.startswith("inside the run the law is fitted to the schedule")
+
+
+def test_the_api_takes_what_its_docs_say_and_refuses_the_rest_with_a_usage_error():
+    from lossdoctor.errors import UsageError
+    from lossdoctor.verify.groups import verify_groups
+    cal = FIXTURES / "calibration"
+    run = lossdoctor.load(str(cal / "d2w64-shakespeare-s1-1000"))
+    others = [lossdoctor.load(str(cal / f"d2w64-shakespeare-s1-{n}")) for n in (400, 600)]
+    listed = lossdoctor.Extrapolator(run, calibrate=others).extrapolate(2500, scenarios=("rerun",))
+    generated = lossdoctor.Extrapolator(run, calibrate=(r for r in others)).extrapolate(2500,
+                                                                                      scenarios=("rerun",))
+    assert generated.scenarios[0].val == listed.scenarios[0].val  # a generator's runs join, as a list's do
+    assert lossdoctor.Extrapolator(run, calibrate=others[0]).calibrate == (others[0],)
+    assert lossdoctor.Extrapolator(run, calibrate=None).calibrate == ()
+    x = lossdoctor.extrapolate(run, 2500, scenarios=("rerun", "rerun", "custom"),
+                               schedule={"warmup_iters": 50.0, "lr_decay_iters": 2500.0})
+    assert [s.name for s in x.scenarios] == ["rerun", "custom"]  # each once, as the CLI asks them
+    assert "--warmup_iters=50 " in x.scenarios[1].flags + " "  # an int key's flag, as train.py takes it
+    for call in (lambda: lossdoctor.compute_facts(None), lambda: lossdoctor.load(None),
+                 lambda: lossdoctor.analyze(3), lambda: verify_groups(None, [run, run])):
+        with pytest.raises(UsageError):
+            call()
+
+
+def test_a_series_of_a_run_cannot_be_written():
+    run = lossdoctor.load(str(FIXTURES / "formats" / "llmc_stdout.log"))
+    with pytest.raises(ValueError, match="read-only"):
+        run.series["lr"].value[:] = 1.0

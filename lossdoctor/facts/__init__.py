@@ -154,9 +154,12 @@ def compute_facts(run: Run, *, peak_flops: float | None = None,
     dataset_tokens: the train split's size in tokens, when the run does not say.
 
     Raises:
-        UsageError: a peak_flops or dataset_tokens that is not a positive number.
+        UsageError: a run that is no Run, a peak_flops or dataset_tokens that is not a
+            positive number.
     """
     from ..errors import UsageError
+    if not isinstance(run, Run):
+        raise UsageError(f"compute_facts: a Run (lossdoctor.load), not {type(run).__name__}")
     if peak_flops is not None and not 0 < _number(peak_flops) < math.inf:
         raise UsageError(f"peak_flops: {peak_flops!r} is not a positive, finite FLOP/s")
     ctx = Context(run, FACTS, peak_flops=None if peak_flops is None else float(peak_flops),

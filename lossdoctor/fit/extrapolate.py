@@ -33,7 +33,7 @@ beyond the last step) and reuses them for every target and scenario.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TypeVar, cast
 
@@ -99,8 +99,7 @@ def extrapolate(run: Run, to: int, scenarios: tuple[str, ...] = SCENARIOS, level
             a dataset_tokens that is no positive whole number, a run or calibrate that is
             no Run.
     """
-    others = () if calibrate is None else (calibrate,) if isinstance(calibrate, Run) else tuple(calibrate)
-    return Extrapolator(run, level=level, calibrate=others, reference=reference,
+    return Extrapolator(run, level=level, calibrate=calibrate, reference=reference,
                         dataset_tokens=dataset_tokens).extrapolate(to, scenarios, schedule)
 
 
@@ -113,17 +112,23 @@ class Extrapolator:
     (where the run's schedule would rise past its last step); each is made once per those.
     """
 
-    def __init__(self, run: Run, *, level: float = 0.8, calibrate: Sequence[Run] = (),
+    def __init__(self, run: Run, *, level: float = 0.8, calibrate: Run | Iterable[Run] | None = (),
                  reference: bool = True, calibration: Calibration | None = None,
                  dataset_tokens: int | None = None) -> None:
         from ..errors import UsageError
         from ..facts import checked_dataset_tokens
-        if not isinstance(run, Run) or not all(isinstance(r, Run) for r in calibrate):
+        # one Run, none, or any iterable of them (a generator is read once, here)
+        others = () if calibrate is None else (calibrate,) if isinstance(calibrate, Run) else calibrate
+        try:
+            self.calibrate = tuple(others)
+        except TypeError:
+            raise UsageError("calibrate: a Run or Runs (lossdoctor.load), "
+                             f"not {limits.shown(calibrate)}") from None
+        if not isinstance(run, Run) or not all(isinstance(r, Run) for r in self.calibrate):
             raise UsageError("run and calibrate: Run objects (lossdoctor.load), not paths")
         self.run = run
         self.dataset_tokens = checked_dataset_tokens(dataset_tokens)
         self.level = limits.interval_level(level)
-        self.calibrate = tuple(calibrate)
         if not isinstance(reference, bool):
             raise UsageError(f"reference: True or False, not {limits.shown(reference)}")
         self.reference = reference

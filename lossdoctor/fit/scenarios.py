@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Union
 
 import numpy as np
@@ -53,7 +53,12 @@ def custom(schedule: CustomLr) -> CustomSchedule | np.ndarray:
         sched = schedule if isinstance(schedule, CustomSchedule) else CustomSchedule.of(schedule)
         for f in fields(sched):
             check_value(f.name, getattr(sched, f.name))
-        return sched
+        # a whole number of steps given as 100.0 is train.py's int 100 (its configurator
+        # refuses a float for an int key), as the CLI's --schedule reads it
+        whole = {k: int(as_float(v)) for k, (kind, _) in SCHEDULE_KINDS.items()
+                 if kind is int and (v := getattr(sched, k)) is not None and not isinstance(v, int)}
+        return replace(sched, warmup_iters=whole.get("warmup_iters", sched.warmup_iters),
+                       lr_decay_iters=whole.get("lr_decay_iters", sched.lr_decay_iters)) if whole else sched
     try:
         lr = np.asarray(schedule, float)
     except (TypeError, ValueError):
@@ -217,7 +222,7 @@ def names(scenarios: object) -> tuple[str, ...]:
     if bad:
         hint = " (a target inside the run gives it)" if bad[0] == "observed" else ""
         raise UsageError(f"scenarios: {shown(bad[0])} is not one of {', '.join(ASKED)}{hint}")
-    return tuple(got)
+    return tuple(dict.fromkeys(got))  # each once, as the CLI asks them
 
 
 def named(scenarios: tuple[str, ...], custom: CustomSchedule | np.ndarray | None, to: int, last: int

@@ -14,7 +14,7 @@ import dataclasses
 import os
 from collections.abc import Sequence
 
-from ..errors import InputError
+from ..errors import InputError, UsageError
 from ..nanogpt import CKPT_NAME
 from ..run import Dialect, Run
 from .checkpoint import read_checkpoint
@@ -54,7 +54,11 @@ def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None
 
     Raises:
         InputError: the path cannot be read as a training run (with the reason).
+        UsageError: a path that is no str or os.PathLike.
     """
+    if not isinstance(path, (str, os.PathLike)) or not isinstance(checkpoint, (str, os.PathLike, type(None))):
+        bad = path if not isinstance(path, (str, os.PathLike)) else checkpoint
+        raise UsageError(f"load: a path is a str or os.PathLike, not {type(bad).__name__} ({bad!r})")
     p = os.fspath(path)
     if os.path.isdir(p):
         logs = _logs_in(p)  # sniffed once

@@ -104,7 +104,10 @@ def _checked(baseline: Sequence[Run], treatment: Sequence[Run], step: object
     one, a log given twice, a group that mixes configs, a run in both groups."""
     if isinstance(baseline, Run) or isinstance(treatment, Run):
         raise UsageError("baseline and treatment: a list of Runs each (one per seed), not one Run")
-    base, treat = list(baseline), list(treatment)  # a generator is read once
+    try:
+        base, treat = list(baseline), list(treatment)  # a generator is read once
+    except TypeError:
+        raise UsageError("baseline and treatment: a list of Runs each (one per seed)") from None
     if not all(isinstance(r, Run) for r in (*base, *treat)):
         raise UsageError("baseline and treatment: Run objects (lossdoctor.load), not paths")
     if step is not None and (isinstance(step, bool) or not isinstance(step, numbers.Integral)):
