@@ -71,7 +71,8 @@ def analyze(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | N
             _twice(given)
         runs = tuple(load_many(given, readers=readers))
         if distinct:
-            _twice([r.source for r in runs], read=True)  # a folder and the log it reads
+            # a folder and the log it reads (a folder with a ckpt.pt: "LOG + CKPT")
+            _twice([r.source.split(" + ")[0] for r in runs], read=True)
     else:
         found, skipped = _discovered(readers)
         runs = tuple(found)

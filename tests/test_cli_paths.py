@@ -156,6 +156,10 @@ def test_one_run_given_twice_is_a_usage_error(capsys: pytest.CaptureFixture[str]
                        ([str(LOG), str(folder)], f"{LOG} is read twice (a folder given reads its log)")):
         assert main(["analyze", *argv]) == 2
         assert said in _one_error(capsys)
+    from conftest import FIXTURES
+    with_ckpt = FIXTURES / "nanogpt" / "tiny_resume"  # its log, merged with its ckpt.pt
+    assert main(["analyze", str(with_ckpt), str(with_ckpt / "train.log")]) == 2
+    assert "is read twice (a folder given reads its log)" in _one_error(capsys)
 
 
 def test_a_runs_table_name_several_rows_share_is_refused_with_the_names_to_use(tmp_path):
