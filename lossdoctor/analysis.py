@@ -59,6 +59,10 @@ def analyze(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | N
     compared with itself.
     """
     skipped: list[str] = []
+    if rules is not None and not isinstance(rules, RuleSet):
+        raise UsageError(f"analyze: rules is a RuleSet (lossdoctor.diagnose.load_rules), not {rules!r}")
+    if rules_dirs is not None and not isinstance(rules_dirs, (str, os.PathLike, list, tuple)):
+        raise UsageError(f"analyze: rules_dirs is a folder or a list of folders, not {rules_dirs!r}")
     if paths is not None and not isinstance(paths, (str, os.PathLike, list, tuple)):
         raise UsageError(f"analyze: paths are a path or a list of them, not {type(paths).__name__} ({paths!r})")
     listed = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths or ())  # one path, not its characters

@@ -176,8 +176,12 @@ def test_the_api_takes_what_its_docs_say_and_refuses_the_rest_with_a_usage_error
                                schedule={"warmup_iters": 50.0, "lr_decay_iters": 2500.0})
     assert [s.name for s in x.scenarios] == ["rerun", "custom"]  # each once, as the CLI asks them
     assert "--warmup_iters=50 " in x.scenarios[1].flags + " "  # an int key's flag, as train.py takes it
+    log = str(FIXTURES / "nanogpt" / "tiny_resume")
     for call in (lambda: lossdoctor.compute_facts(None), lambda: lossdoctor.load(None),
-                 lambda: lossdoctor.analyze(3), lambda: verify_groups(None, [run, run])):
+                 lambda: lossdoctor.analyze(3), lambda: verify_groups(None, [run, run]),
+                 lambda: lossdoctor.analyze(log, rules="x"), lambda: lossdoctor.analyze(log, rules_dirs=3),
+                 lambda: lossdoctor.load(log, readers=3), lambda: lossdoctor.load_many([3]),
+                 lambda: lossdoctor.read_checkpoint(None)):
         with pytest.raises(UsageError):
             call()
 

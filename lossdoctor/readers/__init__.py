@@ -126,10 +126,13 @@ def _one_of(path: str, file: str, readers: Sequence[Reader | str] | str | None) 
 def load_many(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], *,
               readers: Sequence[Reader | str] | str | None = None) -> list[Run]:
     """Read several paths (str or os.PathLike), every run of a file that holds several; a
-    checkpoint that follows its own log is merged into it."""
+    checkpoint that follows its own log is merged into it. A path of another type is a
+    UsageError."""
     runs: list[Run] = []
     if isinstance(paths, (str, os.PathLike)):  # one path, not its characters
         paths = [paths]
+    if not isinstance(paths, (list, tuple)) or not all(isinstance(x, (str, os.PathLike)) for x in paths):
+        raise UsageError(f"load_many: a path (str or os.PathLike) or a list of them, not {paths!r}")
     for p in [os.fspath(x) for x in paths]:
         if os.path.isfile(p):
             found = list(read_runs(p, readers))

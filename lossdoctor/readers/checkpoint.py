@@ -10,6 +10,7 @@ importing lossdoctor (and ``lossdoctor --help``) does not pay for it.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -69,7 +70,10 @@ def read_checkpoint(path: str) -> CheckpointInfo:
     Raises CheckpointError (one line) for a missing/empty/text/LFS-pointer/corrupt file, a
     file that needs code to unpickle, or an object that is not a nanoGPT checkpoint.
     """
-    ckpt = load_checkpoint(path)
+    if not isinstance(path, (str, os.PathLike)):
+        from ..errors import UsageError
+        raise UsageError(f"read_checkpoint: a path is a str or os.PathLike, not {type(path).__name__} ({path!r})")
+    ckpt = load_checkpoint(os.fspath(path))
     notes: list[str] = []
 
     state = _state_dict(ckpt, notes)

@@ -212,6 +212,8 @@ def resolve(readers: Sequence[Reader | str] | str) -> list[Reader]:
     """
     from ..errors import UsageError
     out = []
+    if not isinstance(readers, (str, list, tuple)):
+        raise UsageError(f"readers: a format's name or a list of Readers and names, not {readers!r}")
     for r in [readers] if isinstance(readers, str) else readers:
         if isinstance(r, str):
             if ALIASES.get(r, r) not in names():
