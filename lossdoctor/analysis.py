@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from .compare import Comparison, compare
 from .compare.records import RecordStats, record_stats
 from .diagnose import Diagnosis, RuleSet, diagnose, load_rules
-from .errors import InputError, UsageError
+from .errors import InputError, UsageError, checked_path
 from .facts import Facts, compute_facts
 from .nanogpt import CKPT_NAME
 from .readers import Reader, discover, load_many
@@ -66,10 +66,7 @@ def analyze(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | N
     if paths is not None and not isinstance(paths, (str, os.PathLike, list, tuple)):
         raise UsageError(f"analyze: paths are a path or a list of them, not {type(paths).__name__} ({paths!r})")
     listed = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths or ())  # one path, not its characters
-    bad = [p for p in listed if not isinstance(p, (str, os.PathLike))]
-    if bad:
-        raise UsageError(f"analyze: a path is a str or os.PathLike, not {type(bad[0]).__name__} ({bad[0]!r})")
-    given = [os.fspath(p) for p in listed]
+    given = [checked_path("analyze", p) for p in listed]
     if given:
         if distinct:
             _twice(given)

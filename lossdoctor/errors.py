@@ -13,6 +13,8 @@ Findings about a run (NaN losses, overfitting, ...) are data, never exceptions.
 
 from __future__ import annotations
 
+import os
+
 
 class LossdoctorError(Exception):
     """Base class of every error lossdoctor reports to the user."""
@@ -38,3 +40,11 @@ class UsageError(LossdoctorError):
 class Terminated(KeyboardInterrupt):
     """SIGTERM (`kill PID`, a scheduler's stop), raised where Ctrl-C would be, so that a
     training saves its state alike and its log says which of the two stopped it."""
+
+
+def checked_path(where: str, value: object) -> str:
+    """`value` as a path (a str or os.PathLike), or the UsageError naming `where` and what
+    was given instead."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise UsageError(f"{where}: a path is a str or os.PathLike, not {type(value).__name__} ({value!r})")
+    return os.fspath(value)

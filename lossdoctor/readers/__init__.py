@@ -14,7 +14,7 @@ import dataclasses
 import os
 from collections.abc import Sequence
 
-from ..errors import InputError, UsageError
+from ..errors import InputError, UsageError, checked_path
 from ..nanogpt import CKPT_NAME
 from ..run import Dialect, Run
 from .checkpoint import read_checkpoint
@@ -56,10 +56,9 @@ def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None
         InputError: the path cannot be read as a training run (with the reason).
         UsageError: a path that is no str or os.PathLike.
     """
-    if not isinstance(path, (str, os.PathLike)) or not isinstance(checkpoint, (str, os.PathLike, type(None))):
-        bad = path if not isinstance(path, (str, os.PathLike)) else checkpoint
-        raise UsageError(f"load: a path is a str or os.PathLike, not {type(bad).__name__} ({bad!r})")
-    p = os.fspath(path)
+    p = checked_path("load", path)
+    if checkpoint is not None:
+        checkpoint = checked_path("load", checkpoint)
     if os.path.isdir(p):
         logs = _logs_in(p)  # sniffed once
         log, ckpt = _find_in_dir(p, logs)
@@ -131,9 +130,9 @@ def load_many(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], 
     runs: list[Run] = []
     if isinstance(paths, (str, os.PathLike)):  # one path, not its characters
         paths = [paths]
-    if not isinstance(paths, (list, tuple)) or not all(isinstance(x, (str, os.PathLike)) for x in paths):
+    if not isinstance(paths, (list, tuple)):
         raise UsageError(f"load_many: a path (str or os.PathLike) or a list of them, not {paths!r}")
-    for p in [os.fspath(x) for x in paths]:
+    for p in [checked_path("load_many", x) for x in paths]:
         if os.path.isfile(p):
             found = list(read_runs(p, readers))
         elif records := _record_files(p):

@@ -10,7 +10,6 @@ importing lossdoctor (and ``lossdoctor --help``) does not pay for it.
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -70,10 +69,8 @@ def read_checkpoint(path: str) -> CheckpointInfo:
     Raises CheckpointError (one line) for a missing/empty/text/LFS-pointer/corrupt file, a
     file that needs code to unpickle, or an object that is not a nanoGPT checkpoint.
     """
-    if not isinstance(path, (str, os.PathLike)):
-        from ..errors import UsageError
-        raise UsageError(f"read_checkpoint: a path is a str or os.PathLike, not {type(path).__name__} ({path!r})")
-    ckpt = load_checkpoint(os.fspath(path))
+    from ..errors import checked_path
+    ckpt = load_checkpoint(checked_path("read_checkpoint", path))
     notes: list[str] = []
 
     state = _state_dict(ckpt, notes)
