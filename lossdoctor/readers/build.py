@@ -220,6 +220,10 @@ class Found:
     def set(self, key: str, value: Any, line: int | None = None) -> None:
         self.config.append((key, value, line))
 
+    def rows(self) -> dict[str, tuple[Any, int | None]]:
+        """Each config key's (value, line), the last set of it."""
+        return {key: (value, line) for key, value, line in self.config}
+
     def not_understood(self, line: int, text: str) -> None:
         """A line no pattern took: counted, and kept within MAX_KEPT_UNPARSED lines."""
         self.n_unparsed += 1
@@ -230,7 +234,7 @@ def all_ranks_accum(found: Found) -> None:
     """nanoGPT's gradient_accumulation_steps counts every process's micro-steps (train.py
     divides it by the world size); llm.c's and nanochat's `grad_accum_steps` is one
     process's: where the processes are shown, the first times their number."""
-    rows = {key: (value, line) for key, value, line in found.config}
+    rows = found.rows()
     (accum, line), (procs, _) = rows.get("grad_accum_steps", (None, 0)), rows.get("num_processes", (None, 0))
     if isinstance(accum, int) and isinstance(procs, int) and procs > 0:
         found.set("gradient_accumulation_steps", accum * procs, line)

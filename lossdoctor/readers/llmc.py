@@ -117,7 +117,7 @@ def _schedule(found: Found) -> None:
     """llm.c's schedule in nanoGPT's keys, where its table names it: `cosine` decays from the
     peak over train_num_batches (after the warmup) to the peak x final LR fraction, as
     nanoGPT's cosine does over lr_decay_iters to min_lr; `constant` is decay_lr=False."""
-    rows = {key: (value, line) for key, value, line in found.config}
+    rows = found.rows()
     kind, line = rows.get("lr_scheduler", (None, None))
     if kind == "constant":
         found.set("decay_lr", False, line)

@@ -136,7 +136,7 @@ def _world(found: Found) -> None:
     """The processes, where the log does not print their number (its logger's line may be
     off): all processes' share of a micro-batch over one's (base_train's tokens, chat_sft's
     examples)."""
-    rows = {key: (value, line) for key, value, line in found.config}
+    rows = found.rows()
     if "num_processes" in rows:
         return
     batch, block = rows.get("batch_size", (None, 0))[0], rows.get("block_size", (None, 0))[0]
