@@ -48,8 +48,9 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
         last = bounds[k + 1] - 1 if k + 1 < len(bounds) else max(scan.n_lines, first)
         recs = [r for r, s in zip(records, rec_seg, strict=True) if s == k]
         cfg, header = _segment_config(recs)
-        steps = np.concatenate([it_curve.step[it_curve.segment == k], ev_curve.step[ev_curve.segment == k]])
-        ev_lines, it_lines = ev_curve.line[ev_curve.segment == k], it_curve.line[it_curve.segment == k]
+        its, evs = it_curve.segment == k, ev_curve.segment == k
+        steps = np.concatenate([it_curve.step[its], ev_curve.step[evs]])
+        ev_lines, it_lines = ev_curve.line[evs], it_curve.line[its]
         eval_first = len(ev_lines) > 0 and (not len(it_lines) or ev_lines[0] < it_lines[0])
         if first not in header_bounds and eval_first and processes.resumes(header, steps, segments[-1]):
             header = replace(header, init_from="resume")
@@ -60,7 +61,7 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
         segments.append(Segment(
             index=k, first_line=first, last_line=last, init_from=header.init_from,
             world_size=max(1, sum(r.kind == "tokens" for r in recs)),
-            n_evals=int((ev_curve.segment == k).sum()), n_iters=int((it_curve.segment == k).sum()),
+            n_evals=len(ev_lines), n_iters=len(it_lines),
             first_step=int(steps.min()) if len(steps) else None,
             last_step=int(steps.max()) if len(steps) else None, config=cfg))
     events = _events(records, rec_seg, ev_curve, it_curve, segments)
