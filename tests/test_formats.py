@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import lossdoctor
@@ -764,3 +765,30 @@ def test_a_whole_last_line_with_no_newline_after_it_is_read(tmp_path: Any, name:
     whole, bare = lossdoctor.load(str(FIXTURES / "formats" / name)), lossdoctor.load(str(tmp_path / name))
     assert len(bare.iters) == len(whole.iters) and len(bare.evals) == len(whole.evals)
     assert not any("ends without a newline" in n for n in bare.notes)
+
+
+# (fixture, a last line as train_gpt2.cu prints it, unlike every line before it)
+PRINTF_LAST = [("llmc_stdout.log", "total average iteration time: 4308.445000 ms"),
+               ("llmc_stdout.log", "val loss 10.250000"),  # the fixture's val lines are `nan` before it
+               ("llmc_main.log", "s:4 tel:10.2500")]
+
+
+@pytest.mark.parametrize(("name", "last"), PRINTF_LAST)
+def test_an_llmc_last_line_that_ends_as_its_printf_does_is_read_without_its_newline(
+        tmp_path: Path, name: str, last: str) -> None:
+    from conftest import FIXTURES
+    text = (FIXTURES / "formats" / name).read_text()
+    if name == "llmc_stdout.log":
+        text = text.replace("val loss 11.008742\n", "").replace("val loss 10.501000\n", "")
+    else:
+        text = text.replace("s:0 tel:11.0092\n", "").replace("s:2 tel:10.5000\n", "")
+    (tmp_path / "whole.log").write_text(text + last + "\n")
+    (tmp_path / "bare.log").write_text(text + last)  # the same, its last newline not written
+    (tmp_path / "cut.log").write_text(text + last[:-2])  # a copy taken inside the last number
+    whole, bare = lossdoctor.load(str(tmp_path / "whole.log")), lossdoctor.load(str(tmp_path / "bare.log"))
+    cut = lossdoctor.load(str(tmp_path / "cut.log"))
+    np.testing.assert_array_equal(bare.evals.val, whole.evals.val)  # nan where the fixture's is
+    assert len(bare.iters) == len(whole.iters) and not any("ends without a newline" in n for n in bare.notes)
+    assert any("ends without a newline" in n for n in cut.notes)
+    if "val" in last or "tel" in last:
+        assert bare.evals.val[-1] == 10.25 and len(cut.evals) == len(whole.evals) - 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -81,11 +81,14 @@ def _shape(line: str) -> str:
     return _DIGITS.sub(lambda m: f"9.{len(m.group(1))}" if m.group(1) is not None else "9", line.rstrip())
 
 
-def cut_last(sample: Sample, lines: list[str]) -> bool:
+def cut_last(sample: Sample, lines: Sequence[str], whole: re.Pattern[str] | None = None) -> bool:
     """Whether the file ends inside its last line: text after its last newline whose shape no
     earlier line has (within SHAPE_LINES), so that it may be cut. A last line that ends as
-    the run's own lines of its kind do is whole, and read."""
+    the run's own lines of its kind do is whole, and read; so is one that `whole` (a
+    trainer's printf of fixed decimals, ending where the printf does) matches in full."""
     if not sample.cut_mid_line or not lines:
+        return False
+    if whole is not None and whole.fullmatch(lines[-1].strip()):
         return False
     shape = _shape(lines[-1])
     return not any(_shape(x) == shape for x in lines[-SHAPE_LINES - 1:-1])
@@ -383,13 +386,14 @@ def _event_kind(text: str, pending: bool) -> EventKind | None:
 
 
 def point_lines(sample: Sample, pattern: re.Pattern[str], kinds: Mapping[str, str],
-                fields: re.Pattern[str] | None = None) -> Found:
+                fields: re.Pattern[str] | None = None, whole: re.Pattern[str] | None = None) -> Found:
     """A file of one point per line, `pattern` matching (step, kind, value[, rest]): `kinds`
     maps each kind to "train", "val" or a series name; `fields` finds `name:value` pairs in
-    the rest of a train line (llm.c's `lr:` and `norm:`). Other lines are kept unparsed."""
+    the rest of a train line (llm.c's `lr:` and `norm:`); `whole`, a last line that is
+    complete without its newline (cut_last). Other lines are kept unparsed."""
     found = Found()
     lines = text_lines(sample)
-    found.n_lines, found.cut = len(lines), cut_last(sample, lines)
+    found.n_lines, found.cut = len(lines), cut_last(sample, lines, whole)
     for n, line in numbered(lines):
         m = pattern.match(line.strip())
         if m is None:

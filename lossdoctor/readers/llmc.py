@@ -18,11 +18,24 @@ onto nanoGPT's keys where the meaning is the same (B -> batch_size, T -> block_s
 from __future__ import annotations
 
 import re
+from collections import deque
 from itertools import islice
 from typing import TYPE_CHECKING
 
 from ..run import Dialect, Event, Measures
-from .build import Found, all_ranks_accum, integer, iter_lines, make_run, number, numbered, point_lines, scan_events
+from .build import (
+    SHAPE_LINES,
+    Found,
+    all_ranks_accum,
+    cut_last,
+    integer,
+    iter_lines,
+    make_run,
+    number,
+    numbered,
+    point_lines,
+    scan_events,
+)
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -38,6 +51,13 @@ HELLA = re.compile(r"HellaSwag: (\d+)/(\d+) = ([\d.]+)")
 ROW = re.compile(r"^\| ([^|]+?)\s+\| ([^|]+?)\s+\|$")
 MAIN = re.compile(r"^s:(\d+) (trl|tel|eval):(\S+)(.*)$")
 MAIN_FIELD = re.compile(r"(lr|norm):(\S+)")
+# a last line with no newline that ends as train_gpt2.cu's printf does (`%f` is 6 decimals,
+# main.log's values %.4f, its lr %.6f and norm %.2f) is whole, though no earlier line is alike
+_F = r"(?:-?\d+\.\d{6}|-?nan|-?inf)"
+WHOLE = re.compile(rf"val loss {_F}|HellaSwag: \d+/\d+ = {_F}|total average iteration time: {_F} ms"
+                   r"|step\s+\d+/\d+ \| loss .* tok/s")
+MAIN_WHOLE = re.compile(r"s:\d+ (?:tel|eval):(?:-?\d+\.\d{4}|-?nan|-?inf)"
+                        r"|s:\d+ trl:\S+ lr:\d+\.\d{6} norm:(?:\d+\.\d{2}|-?nan|-?inf)")
 ROWS = {"micro batch size B": "batch_size", "sequence length T": "block_size", "total batch size": "total_batch_size",
         "learning rate (LR)": "learning_rate", "warmup iterations": "warmup_iters", "weight decay": "weight_decay",
         "final LR fraction": "final_lr_frac", "val_loss_every": "eval_interval", "val_max_steps": "val_max_steps",
@@ -82,8 +102,10 @@ def read_stdout(sample: Sample) -> Run:
     last = 0
     command: list[tuple[str, object, int]] = []  # from a `./train_gpt2cu -b 48 ...` line: below the table
     single: int | None = None  # the line that says one GPU ran
+    recent: deque[str] = deque(maxlen=SHAPE_LINES + 1)  # the last lines, for cut_last
     for n, line in numbered(iter_lines(sample)):
         found.n_lines = n
+        recent.append(line)
         if "train_gpt2cu " in line and (run := RUN_LINE.search(line)):  # the last command run is what ran
             command = [(COMMAND[f], x, n) for f, raw in COMMAND_FLAG.findall(line[run.end():])
                        if f in COMMAND and (x := integer(raw)) is not None]
@@ -109,7 +131,7 @@ def read_stdout(sample: Sample) -> Run:
             found.set(key, value, n)
     _schedule(found)
     all_ranks_accum(found)
-    found.cut = sample.cut_mid_line  # read as a stream: no line to compare its last with
+    found.cut = cut_last(sample, list(recent), WHOLE)
     return make_run(found, sample.path, Dialect.LLMC, Measures(eval_train=False))
 
 
@@ -165,7 +187,7 @@ def read_main(sample: Sample) -> Run:
     """llm.c's main.log. Its train lines carry `lr:` and `norm:` since mid-2024; a file whose
     first train lines do not may be an older llm.c or a PyTorch script that writes the same
     lines (`llmc-style`): its flags are not llm.c's for certain."""
-    found = point_lines(sample, MAIN, {"trl": "train", "tel": "val", "eval": "hellaswag"}, MAIN_FIELD)
+    found = point_lines(sample, MAIN, {"trl": "train", "tel": "val", "eval": "hellaswag"}, MAIN_FIELD, MAIN_WHOLE)
     trl = [x for x in islice(iter_lines(sample), 200) if " trl:" in x]
     dialect = Dialect.LLMC_MAIN if any(MAIN_FIELD.search(x) for x in trl) or not trl else Dialect.LLMC_STYLE
     if dialect is Dialect.LLMC_STYLE:
