@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
 
 from .config import Config
 from .dialect import Dialect as Dialect  # a Run carries its Dialect; importable from here too
+from .frozen import FrozenDict
 
 # trainers that print every checkpoint they save: nanoGPT (`saving checkpoint to DIR`; not an
 # excerpt pasted into Markdown, which may leave the saves out) and
@@ -218,7 +218,7 @@ class CheckpointInfo:
 
     def __post_init__(self) -> None:
         for name in ("model_args", "config"):
-            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+            object.__setattr__(self, name, FrozenDict(dict(getattr(self, name))))
 
 
 @dataclass(frozen=True)
@@ -289,7 +289,7 @@ class Run:
         if not isinstance(self.format, Dialect):
             object.__setattr__(self, "format", Dialect(self.format))
         for name in ("line_counts", "series", "summary"):
-            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+            object.__setattr__(self, name, FrozenDict(dict(getattr(self, name))))
 
     @property
     def n_unparsed(self) -> int:

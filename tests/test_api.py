@@ -190,3 +190,20 @@ def test_a_series_of_a_run_cannot_be_written():
     run = lossdoctor.load(str(FIXTURES / "formats" / "llmc_stdout.log"))
     with pytest.raises(ValueError, match="read-only"):
         run.series["lr"].value[:] = 1.0
+
+
+def test_results_pickle_deep_copy_and_hash_as_frozen_dataclasses_do():
+    import copy
+    import pickle
+    run = lossdoctor.load(str(FIXTURES / "nanogpt" / "tiny_resume"))
+    back = pickle.loads(pickle.dumps(run))  # to a worker process and back
+    assert back.config == run.config and dict(back.line_counts) == dict(run.line_counts)
+    assert list(back.evals.val) == list(run.evals.val) and copy.deepcopy(run).source == run.source
+    a = lossdoctor.analyze([str(FIXTURES / "nanogpt" / "tiny_resume")])
+    again = pickle.loads(pickle.dumps(a))
+    findings = a.diagnoses[0].findings
+    assert findings and again.diagnoses[0].findings == findings
+    assert len({*findings, *again.diagnoses[0].findings}) == len(findings)  # hashed as equal
+    assert hash(run.config) == hash(back.config) and hash(a.facts[0]) == hash(again.facts[0])
+    with pytest.raises(TypeError):
+        run.config.values["n_layer"] = 1  # type: ignore[index]

@@ -47,10 +47,10 @@ import re
 import stat
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 from ..errors import LossdoctorError
+from ..frozen import FrozenDict
 from .expr import EvalError, Expr, compile_expr, evaluate, number_names
 from .limits import Unreadable, constant_problem, read_yaml, shorten
 from .sections import Case, Effect, Verify, compiled, parse_cases, parse_effect, parse_verify
@@ -289,10 +289,10 @@ def parse_rule(raw: dict[str, Any], path: str, fact_names: Collection[str]) -> R
     for f, where in ((flags, "recommendation.flags"), (verify.flags, "verify.flags")):
         _constant_flags(params, f, err, where)
     _constant_effect(params, effect, err)
-    return Rule(v["id"], v["title"], v["category"], v["severity"], MappingProxyType(dict(params)),
+    return Rule(v["id"], v["title"], v["category"], v["severity"], FrozenDict(dict(params)),
                 tuple(lets), when, message, flags, advice, effect, verify, v["why"].strip(),
                 tuple(refs), cases, path, _codes(v["explains"], v["id"], err, "explains"),
-                _codes(v["overrides"], v["id"], err, "overrides"), MappingProxyType(dict(raw)))
+                _codes(v["overrides"], v["id"], err, "overrides"), FrozenDict(dict(raw)))
 
 
 def _text_params(params: Mapping[str, Any], exprs: list[Expr], templates: list[Template], err: ErrFn) -> None:

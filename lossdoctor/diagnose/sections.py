@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, TypeVar
 
+from ..frozen import FrozenDict
 from .expr import Expr, ExprError, compile_expr
 from .limits import constant_problem, shorten
 from .template import Flags, TemplateError, compile_flags
@@ -144,7 +144,7 @@ def parse_cases(raw: list[Any], fact_names: Collection[str], err: ErrFn) -> tupl
             hint = (" (YAML reads on, off, yes and no as true or false: quote the name)"
                     if isinstance(name, bool) else "")
             raise err(f"{fld}.name", f"{shorten(repr(name))} is not a name{hint}")
-        out.append(Case(str(name) if name not in (None, "") else f"case {i + 1}", MappingProxyType(dict(facts)),
+        out.append(Case(str(name) if name not in (None, "") else f"case {i + 1}", FrozenDict(dict(facts)),
                         c["expect"]))
     kinds = {c.expect for c in out}
     for need in ("fire", "pass"):

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 
 from ..config import CADENCE, DEFAULT, INFERRED, Config
+from ..frozen import FrozenDict
 from ..run import EvalCurve, IterCurve, Run
 
 Status = Literal["read", "computed", "inferred", "assumed", "unknown"]
@@ -64,7 +64,7 @@ class Facts(Mapping[str, Fact]):
 
     @classmethod
     def of(cls, facts: Iterable[Fact]) -> Facts:
-        return cls(MappingProxyType({f.name: f for f in facts}))
+        return cls(FrozenDict({f.name: f for f in facts}))
 
     def __getitem__(self, name: str) -> Fact:
         return self.by_name[name]
@@ -74,6 +74,9 @@ class Facts(Mapping[str, Fact]):
 
     def __len__(self) -> int:
         return len(self.by_name)
+
+    def __hash__(self) -> int:  # Mapping's is None; frozen, these hash as their facts do
+        return hash(FrozenDict(self.by_name))
 
     def value(self, name: str) -> Any:
         """The value of fact `name` (None when unknown); KeyError for a name that is no fact."""

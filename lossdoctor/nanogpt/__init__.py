@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from ..frozen import FrozenDict
 from .checkpoint import (
     CHECKPOINT_KEYS,
     CKPT_NAME,
@@ -42,7 +42,7 @@ EVAL_ITERS_DEFAULT = 200  # batches (of batch_size rows) each eval averages, per
 
 # train.py's defaults, in its own order. dtype depends on the machine that ran it:
 # 'bfloat16' if CUDA with bf16 support is available, else 'float16' (ignored on CPU).
-NANOGPT_DEFAULTS: Mapping[str, Any] = MappingProxyType({
+NANOGPT_DEFAULTS: Mapping[str, Any] = FrozenDict({
     "out_dir": "out",
     "eval_interval": EVAL_INTERVAL_DEFAULT,
     "log_interval": 1,
@@ -79,8 +79,8 @@ NANOGPT_DEFAULTS: Mapping[str, Any] = MappingProxyType({
 })
 NANOGPT_KEYS = frozenset(NANOGPT_DEFAULTS)
 # configurator.py accepts a new value only of its default's type
-KEY_TYPES: Mapping[str, type] = MappingProxyType({k: type(v) for k, v in NANOGPT_DEFAULTS.items()})
-MACHINE_DEPENDENT_DEFAULTS: Mapping[str, str] = MappingProxyType(
+KEY_TYPES: Mapping[str, type] = FrozenDict({k: type(v) for k, v in NANOGPT_DEFAULTS.items()})
+MACHINE_DEPENDENT_DEFAULTS: Mapping[str, str] = FrozenDict(
     {"dtype": "bfloat16 on a bf16-capable CUDA machine, else float16"})
 # tokens per iteration = their product (times the DDP world size), as train.py prints it
 BATCH_KEYS = ("gradient_accumulation_steps", "batch_size", "block_size")
@@ -91,8 +91,8 @@ COUNT_KEYS = ("batch_size", "block_size", "n_layer", "n_head", "n_embd", "eval_i
 
 # nanoGPT's config files, by the out_dir each sets (the name a log's `saving checkpoint to`
 # lines give): the keys each sets, as `python train.py config/FILE` runs it without flags
-CONFIG_FILES: Mapping[str, tuple[str, Mapping[str, Any]]] = MappingProxyType({
-    "out-shakespeare-char": ("config/train_shakespeare_char.py", MappingProxyType({
+CONFIG_FILES: Mapping[str, tuple[str, Mapping[str, Any]]] = FrozenDict({
+    "out-shakespeare-char": ("config/train_shakespeare_char.py", FrozenDict({
         "out_dir": "out-shakespeare-char", "eval_interval": 250, "eval_iters": 200, "log_interval": 10,
         "always_save_checkpoint": False, "wandb_log": False, "wandb_project": "shakespeare-char",
         "wandb_run_name": "mini-gpt", "dataset": "shakespeare_char", "gradient_accumulation_steps": 1,
@@ -173,7 +173,7 @@ SHAPE_KEYS: tuple[str, ...] = MODEL_KEYS[:6]  # the ones that fix the weights' s
 
 # GPT.from_pretrained: (n_layer, n_head, n_embd) per OpenAI checkpoint; it forces the
 # GPT-2 vocab, block_size 1024 and bias=True, then train.py crops block_size down
-GPT2_SHAPES: Mapping[str, tuple[int, int, int]] = MappingProxyType({
+GPT2_SHAPES: Mapping[str, tuple[int, int, int]] = FrozenDict({
     "gpt2": (12, 12, 768),
     "gpt2-medium": (24, 16, 1024),
     "gpt2-large": (36, 20, 1280),
@@ -185,7 +185,7 @@ GPT2_BLOCK_SIZE = 1024
 PADDED_VOCAB_SIZE = 50304
 # vocab of nanoGPT's datasets: shakespeare_char's meta.pkl has 65 characters; the GPT-2
 # BPE datasets have no meta.pkl
-DATASET_VOCAB: Mapping[str, int] = MappingProxyType(
+DATASET_VOCAB: Mapping[str, int] = FrozenDict(
     {"shakespeare_char": 65, "openwebtext": PADDED_VOCAB_SIZE, "shakespeare": PADDED_VOCAB_SIZE})
 
 

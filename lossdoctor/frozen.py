@@ -1,0 +1,53 @@
+"""A read-only mapping for the fields of the frozen results.
+
+types.MappingProxyType is read-only too, but it cannot be pickled, deep-copied or
+hashed, so neither could a Run, a Config or a Finding that held one. FrozenDict keeps
+its own copy of the items: it pickles as a dict does, and hashes as the frozenset of its
+items (where the values hash), so a frozen dataclass holding it hashes as its fields do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class FrozenDict(Mapping[K, V]):
+    """A dict that cannot be changed after it is made (the items of `items`, copied)."""
+
+    __slots__ = ("_items", "_hash")
+
+    def __init__(self, items: Mapping[K, V] | Iterable[tuple[K, V]] = ()) -> None:
+        self._items: dict[K, V] = dict(items)
+        self._hash: int | None = None
+
+    def __getitem__(self, key: K) -> V:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FrozenDict):
+            return self._items == other._items
+        return self._items == dict(other) if isinstance(other, Mapping) else NotImplemented
+
+    def __hash__(self) -> int:
+        if self._hash is None:  # a TypeError here names the value that does not hash
+            self._hash = hash(frozenset(self._items.items()))
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"FrozenDict({self._items!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenDict, (self._items,))
