@@ -124,6 +124,24 @@ def test_stock_nanogpt_checkpoint_every_field(tmp_path: Path) -> None:
         info.config["max_iters"] = 5  # type: ignore[index]
 
 
+@pytest.mark.parametrize("zipped", [True, False])
+def test_a_checkpoint_is_read_mapped_from_its_file_and_a_legacy_one_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, zipped: bool) -> None:
+    path = tmp_path / "ckpt.pt"
+    torch.save(_checkpoint(), path, _use_new_zipfile_serialization=zipped)
+    asked: list[bool] = []
+    load = torch.load
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        asked.append(bool(kwargs.get("mmap")))
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    info = read_checkpoint(str(path))
+    assert asked == [zipped]  # torch's legacy format cannot be mapped: read whole, as before
+    assert (info.n_params, info.iter_num, info.optimizer_steps) == (TINY_PARAMS, 1, 1)
+
+
 def test_param_count_matches_module_parameters(tmp_path: Path) -> None:
     model, _ = _trained_tiny()
     # nn.Module.parameters() deduplicates tied weights, like nanoGPT's get_num_params

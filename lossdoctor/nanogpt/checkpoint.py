@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
+import zipfile
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -36,17 +37,20 @@ _LFS_PREFIXES: tuple[bytes, ...] = (
 _HEAD_BYTES = 1024  # a Git LFS pointer is under 1024 bytes by its spec
 
 
-def load_checkpoint(path: str, *, require: Collection[str] = ()) -> dict[str, Any]:
+def load_checkpoint(path: str, *, require: Collection[str] = (), mapped: bool = False) -> dict[str, Any]:
     """The dict a nanoGPT ckpt.pt holds, loaded with weights_only=True on the CPU.
 
     require: top-level keys the caller needs (e.g. RESUME_KEYS to resume training).
+    mapped: the tensors are mapped from the file, not read (torch.load's mmap), for a
+    caller that reads the config, the shapes and a few values: a GPT-2 checkpoint's 1.5 GB
+    are then not read to learn its iter_num. A file of torch's legacy format is read whole.
 
     Raises CheckpointError (one line, naming the file) for a missing, empty, text,
     Git-LFS-pointer or corrupt file, a file that needs code to unpickle, an object that is
     not a nanoGPT checkpoint (neither 'model' nor 'model_args'), or a missing `require` key.
     """
     _precheck_file(path)
-    ckpt = _load(path)
+    ckpt = _load(path, mapped)
     _require_nanogpt_dict(path, ckpt)
     missing = [k for k in require if k not in ckpt]
     if missing:
@@ -150,7 +154,7 @@ def _lfs_reason(head: bytes) -> str:
 # --------------------------------------------------------------------------- torch.load
 
 
-def _load(path: str) -> Any:
+def _load(path: str, mapped: bool = False) -> Any:
     """torch.load with weights_only=True only; every failure becomes a CheckpointError."""
     try:
         import torch
@@ -160,6 +164,8 @@ def _load(path: str) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # storage deprecation chatter on old files
+            if mapped and zipfile.is_zipfile(path):  # mmap takes torch's zip format only
+                return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types; none may leak as a traceback
         raise CheckpointError(path, _load_failure_reason(path, exc)) from None

@@ -70,7 +70,7 @@ def read_checkpoint(path: str) -> CheckpointInfo:
     file that needs code to unpickle, or an object that is not a nanoGPT checkpoint.
     """
     from ..errors import checked_path
-    ckpt = load_checkpoint(checked_path("read_checkpoint", path))
+    ckpt = load_checkpoint(checked_path("read_checkpoint", path), mapped=True)
     notes: list[str] = []
 
     state = _state_dict(ckpt, notes)

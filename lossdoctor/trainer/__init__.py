@@ -62,15 +62,15 @@ def _checkpoint_ran_cpu_default(args: list[str]) -> bool | None:
     train.py's defaults: of the keys where the two differ (batch, LR schedule, betas,
     evals), more hold CPU_DEFAULT's value in the config it saved; None where no checkpoint
     is found (in --out_dir, else in either base's out_dir)."""
-    from ..nanogpt import NANOGPT_DEFAULTS
-    from .checkpoint import load_checkpoint, resume_path
+    from ..nanogpt import NANOGPT_DEFAULTS, load_checkpoint
+    from .checkpoint import resume_path
     cpu = resolve(CPU_DEFAULT, ["--device=cpu"]).values  # as the config loader reads it
     given = next((a.split("=", 1)[1] for a in args if a.startswith("--out_dir=")), None)
     for out_dir in [given] if given else [cpu["out_dir"], NANOGPT_DEFAULTS["out_dir"]]:
         path = resume_path(out_dir)
         if not os.path.isfile(path):
             continue
-        saved = load_checkpoint(path).get("config") or {}
+        saved = load_checkpoint(path, mapped=True).get("config") or {}  # its config, not its 1.5 GB
         keys = [k for k, v in cpu.items() if k in NANOGPT_DEFAULTS and NANOGPT_DEFAULTS[k] != v
                 and k not in ("out_dir", "device", "compile") and k in saved]
         return bool(2 * sum(saved[k] == cpu[k] for k in keys) > len(keys))
