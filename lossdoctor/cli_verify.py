@@ -166,7 +166,7 @@ def _train(args: argparse.Namespace) -> Any:
     if args.extrapolation:
         return _extrapolation(args, devices[0])
     started = time.monotonic()
-    experiments, base, notes, model = _experiments(args, devices[0])
+    experiments, base, notes, model, loaded = _experiments(args, devices[0])
     spent = time.monotonic() - started  # reading the runs and sizing the model
     if len(devices) == 2:
         from .verify.design import default_base_config, hardware_experiment
@@ -175,15 +175,17 @@ def _train(args: argparse.Namespace) -> Any:
     from .verify.runner import run_experiments
     with _executor(args, devices[0]) as executor, _progress(args) as progress:
         return run_experiments(experiments, device=devices[0], budget_s=args.budget, seeds=args.seeds,
-                               max_seeds=max(args.seeds, 6), out_dir=args.out, data=args.data, progress=progress,
-                               base=base, notes=notes, scaled_model=model, executor=executor, spent_s=spent)
+                               max_seeds=max(args.seeds, 6), out_dir=args.out, data=args.data, loaded=loaded,
+                               progress=progress, base=base, notes=notes, scaled_model=model, executor=executor,
+                               spent_s=spent)
 
 
-def _experiments(args: argparse.Namespace, device: str) -> tuple[tuple[Any, ...], Any, tuple[str, ...], str]:
-    """(experiments, base config or None for the default, notes, how the model was shrunk)."""
+def _experiments(args: argparse.Namespace, device: str) -> tuple[tuple[Any, ...], Any, tuple[str, ...], str, Any]:
+    """(experiments, base config or None for the default, notes, how the model was shrunk,
+    the data at args.data where it was loaded to size the model, else None)."""
     from .verify.design import default_experiments
     if not args.runs:
-        return default_experiments(), None, (), ""
+        return default_experiments(), None, (), "", None
     from .analysis import analyze
     from .trainer import load_data
     from .verify.from_runs import plan_from_runs
@@ -191,24 +193,26 @@ def _experiments(args: argparse.Namespace, device: str) -> tuple[tuple[Any, ...]
     from .verify.shrink import fit_model
     absent = absent_device(device) is not None  # every experiment is then `not verifiable here`
     analysis = analyze(list(args.runs))
-    from_log = args.data is None and (logged := _logged_data(analysis.runs[0])) is not None
-    if from_log:  # the data the run's log names, found here: the experiments train on it too
-        args.data = logged
+    logged = _logged_data(analysis.runs[0]) if args.data is None else None
+    from_log, data = logged is not None, None
+    if logged is not None:  # the data the run's log names, found here: the experiments train on it too
+        args.data, data = logged
     plan = plan_from_runs(analysis, "cpu" if absent else device)  # resolve() needs a device here
     notes = (*plan.notes, *_data_note(plan.base, args.data, from_log))
     if absent:  # nothing trains: no note of what training on this machine's CPU would change
         notes = tuple(n for n in notes if not n.startswith(("trained on ", "dtype ")))
     chosen = _only(args, plan.experiments)  # the model is sized for the experiments that will run
     if absent or all(e.kind == "code" for e in chosen):
-        return chosen, plan.base, notes, ""
-    shrunk, rescaled = fit_model(chosen, plan.base, args.budget, args.seeds, load_data(args.data))
-    return rescaled, shrunk.config, (*notes, *([shrunk.text] if shrunk.text else [])), shrunk.text
+        return chosen, plan.base, notes, "", None
+    data = data if data is not None else load_data(args.data)  # loaded once: the experiments train on it
+    shrunk, rescaled = fit_model(chosen, plan.base, args.budget, args.seeds, data)
+    return rescaled, shrunk.config, (*notes, *([shrunk.text] if shrunk.text else [])), shrunk.text, data
 
 
-def _logged_data(run: Any) -> str | None:
+def _logged_data(run: Any) -> tuple[str, Any] | None:
     """The data the run's log names (nanoGPT's `found vocab_size = N (inside
     PATH/meta.pkl)`, the trainer's text file), where it is readable here: a text file, or
-    the data directory that holds the meta.pkl; None otherwise."""
+    the data directory that holds the meta.pkl, with the data loaded; None otherwise."""
     from .errors import LossdoctorError
     from .trainer import load_data
     source = run.header.vocab_source
@@ -216,10 +220,9 @@ def _logged_data(run: Any) -> str | None:
         return None
     path = source if not source.endswith(".pkl") else os.path.dirname(source) or "."
     try:
-        load_data(path)
+        return path, load_data(path)
     except LossdoctorError:
         return None
-    return path
 
 
 def _data_note(base: Any, data: str | None, from_log: bool = False) -> tuple[str, ...]:

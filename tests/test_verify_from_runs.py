@@ -3,6 +3,8 @@ fit a budget (no training here)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from conftest import FIXTURES, parse_text
@@ -179,7 +181,8 @@ def test_verify_trains_on_the_data_the_log_names_where_it_is_found(tmp_path):
     (tmp_path / "gone.log").write_text(text.replace("/work/shared/data/shakespeare_char/input.txt",
                                                     str(tmp_path / "missing.txt")))
     import lossdoctor
-    assert _logged_data(lossdoctor.load(str(tmp_path / "here.log"))) == str(data)
+    found = _logged_data(lossdoctor.load(str(tmp_path / "here.log")))
+    assert found is not None and found[0] == str(data) and found[1].source == str(data)  # loaded once, kept
     assert _logged_data(lossdoctor.load(str(tmp_path / "gone.log"))) is None
     assert "the data the run's log names" in _data_note({"dataset": "shakespeare_char"}, str(data), True)[0]
 
@@ -196,3 +199,27 @@ def test_only_sizes_the_model_for_the_experiments_it_keeps(monkeypatch: pytest.M
     run = str(FIXTURES / "nanogpt" / "cpu_small")
     assert main(["verify", run, "--only", "LD703", "--budget", "60s", "--out", f"{tmp_path}/v"]) == 2
     assert sized and all(i.startswith("LD703-") for i in sized)  # not the run's other experiments
+
+
+def test_verify_of_a_run_loads_the_data_its_log_names_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from lossdoctor import trainer
+    from lossdoctor.cli import main
+    from lossdoctor.verify import shrink
+    text = (FIXTURES / "long" / "lr5e-4-2000" / "train.log").read_text()
+    data = tmp_path / "input.txt"
+    data.write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 200)
+    (tmp_path / "here.log").write_text(text.replace("/work/shared/data/shakespeare_char/input.txt", str(data)))
+    loads: list[object] = []
+    load = trainer.load_data
+
+    def counted(path: object) -> Any:
+        loads.append(path)
+        return load(path)  # type: ignore[arg-type]
+
+    def sized(experiments, base, budget_s, seeds, given):  # type: ignore[no-untyped-def]
+        assert given.source == str(data)
+        raise UsageError("stop here")
+    monkeypatch.setattr(trainer, "load_data", counted)
+    monkeypatch.setattr(shrink, "fit_model", sized)
+    assert main(["verify", str(tmp_path / "here.log"), "--budget", "60s", "--out", f"{tmp_path}/v"]) == 2
+    assert loads == [str(data)]  # read to find it, and the same Data sizes the model

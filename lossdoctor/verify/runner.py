@@ -240,12 +240,13 @@ def _not_verifiable(e: Experiment, reason: str) -> ExperimentResult:
 
 def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", budget_s: float = 600,
                     seeds: int = 3, max_seeds: int = 6, out_dir: str, data: Data | str | None = None,
-                    progress: Progress | None = None, base: TrainConfig | None = None,
+                    loaded: Data | None = None, progress: Progress | None = None, base: TrainConfig | None = None,
                     executor: Executor | None = None, notes: Sequence[str] = (),
                     scaled_model: str = "", spent_s: float = 0.0) -> VerifyReport:
     """Run the experiments on `device` within about budget_s seconds; results in out_dir.
 
-    data: a Data, a path for load_data, or None for the embedded corpus. base: the base
+    data: a Data, a path for load_data, or None for the embedded corpus; loaded: the data
+    at that path, where the caller has loaded it already (it is not read again). base: the base
     config (default nanoGPT's README CPU config). progress(done_steps, total_steps, what)
     is called after each training step. executor: where arm-seeds run (default: one after
     another in this process). notes: added to the report's; scaled_model: how the base
@@ -270,7 +271,8 @@ def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", b
     if all(e.kind == "code" for e in runnable):  # nothing here trains: no timing, and no budget to refuse
         return VerifyReport(tuple(_not_verifiable(e, e.derived or missing[e.id]) for e in experiments), None, device,
                             budget_s, (*notes, "0 training steps taken in this call: no experiment here trains"))
-    loaded = data if data is not None and not isinstance(data, str) else load_data(data)
+    if loaded is None:
+        loaded = data if data is not None and not isinstance(data, str) else load_data(data)
     ctx = Context(loaded, data if isinstance(data, str) else None, executor or LocalExecutor(loaded), out_dir,
                    budget_s, max_seeds, progress)
     times, timing_s, setup_s, record = _times(runnable, base_cfg, ctx, spent_s)
