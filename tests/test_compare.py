@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -792,7 +793,7 @@ def test_the_epoch_limit_follows_the_dataset_size_the_user_gives():
     assert ld101["expected_effect"]["value"] is not None
 
 
-def test_side_by_side_values_a_log_does_not_show_are_marked():
+def test_side_by_side_values_a_log_does_not_show_are_marked(tmp_path):
     gpu = shared_path("corpus/logs/nanogpt/innerfirexy-shakespeare-char-gpu.log")
     c = _analysis(FIXTURES / "lossdoctor_train" / "readme_cpu_2000", gpu).comparison
     marks = {k: (a, b) for k, a, b in c.derived_status}
@@ -804,7 +805,9 @@ def test_side_by_side_values_a_log_does_not_show_are_marked():
     Console(file=out, width=80).print(_derived(c))
     assert "16,384 (inferred)" in out.getvalue()
     termux = shared_path("corpus/logs/nanogpt/termux-cpu-nan-chenzihua.log")  # "number of parameters: 10.65M"
-    rounded = {k: (a, b) for k, a, b in _analysis(termux, gpu).comparison.derived_status}
+    finite = tmp_path / "termux.log"  # the run before its loss went NaN (a run that diverged is not ranked)
+    finite.write_text("".join(x for x in Path(termux).read_text(encoding="utf-8").splitlines(True) if " nan" not in x))
+    rounded = {k: (a, b) for k, a, b in _analysis(finite, gpu).comparison.derived_status}
     assert "rounded" in rounded["params"]
 
 
@@ -1453,3 +1456,20 @@ def test_a_run_with_too_few_evals_to_predict_gets_its_length_share_from_the_bett
     assert share.delta_val == pytest.approx(c.gap, abs=0.02)
     assert [p.x for p in c.overlap.steps] == [250]
     assert math.isclose(_total(c), c.gap, abs_tol=1e-9)
+
+
+def test_a_run_that_diverged_is_left_out_of_the_ranking_not_ranked_on_its_losses_before_the_nan(tmp_path):
+    import re
+
+    import lossdoctor
+    log = FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log"
+    lines = log.read_text().splitlines(keepends=True)
+    cut = next(i for i, x in enumerate(lines) if x.startswith("step 1500:"))
+    nan = [re.sub(r"loss [\d.]+", "loss nan", x) if x.startswith(("iter ", "step ")) else x for x in lines[cut:]]
+    (tmp_path / "nan.log").write_text("".join(lines[:cut] + nan))
+    short = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
+    two = lossdoctor.analyze([str(tmp_path / "nan.log"), short]).comparison
+    assert two is not None and two.gap is None and "nan.log diverged" in two.unattributed
+    three = lossdoctor.analyze([str(tmp_path / "nan.log"), short, str(log)]).comparison
+    assert three is not None and three.gap is not None and three.reference == 2  # the whole run, not the NaN one
+    assert any("nan.log diverged (its loss is NaN/inf from step 1,500 on)" in n for n in three.notes)

@@ -112,14 +112,19 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
         return _no_gap(runs, "val", f"not directly comparable: val in {' vs '.join(units)}; bits per byte and "
                                     "nats per token compare only through the tokenizer's bytes per token, "
                                     "which the logs do not give", comparable=False)
-    with_val = sum(final(f, "val") is not None for f in facts)
-    metric = "val" if with_val == len(facts) or with_val >= 2 else "train"  # val wherever two runs have one
-    finals = [final(f, metric) if final(f, metric) is not None else iter_final(r) if metric == "train" else None
-              for r, f in zip(runs, facts, strict=True)]
+    # a run whose last loss is NaN/inf diverged: its losses before that are no final loss
+    diverged = {i: f"{runs[i].source} diverged (its loss is NaN/inf from step {f.value('nan_step'):,} on)"
+                for i, f in enumerate(facts) if f.value("nan_persists") is True and f.value("nan_at_start") is False}
+    with_val = sum(final(f, "val") is not None for i, f in enumerate(facts) if i not in diverged)
+    metric = "val" if with_val == len(facts) - len(diverged) or with_val >= 2 else "train"  # val wherever two have one
+    finals = [None if i in diverged else final(f, metric) if final(f, metric) is not None
+              else iter_final(r) if metric == "train" else None
+              for i, (r, f) in enumerate(zip(runs, facts, strict=True))]
     known = {i: v for i, v in enumerate(finals) if v is not None}
     if len(known) < 2:
-        return _no_gap(runs, metric, "fewer than two runs have a final loss to compare")
-    left_out = [runs[i].source for i in range(len(runs)) if i not in known]
+        why = "; ".join(diverged.values())
+        return _no_gap(runs, metric, f"fewer than two runs have a final loss to compare{f': {why}' if why else ''}")
+    left_out = [runs[i].source for i in range(len(runs)) if i not in known and i not in diverged]
     known, apart = _comparable_group(runs, facts, known)
     low = min(known.values())
     # runs that end level: the one that spent fewer tokens (else steps) to get there, else the
@@ -134,6 +139,9 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
     if left_out:
         c = dataclasses.replace(c, notes=c.notes + (f"left out of the gap, with no finite final {metric}: "
                                                     f"{', '.join(left_out)}",))
+    for why in diverged.values():
+        c = dataclasses.replace(c, notes=c.notes + (f"left out of the ranking and the gap: {why}; its findings "
+                                                    "say why",))
     for i, why in apart.items():
         c = dataclasses.replace(c, notes=c.notes + (f"left out of the ranking and the gap: {runs[i].source}, whose "
                                                     f"losses do not compare with the others' ({why})",))
