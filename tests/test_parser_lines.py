@@ -82,6 +82,14 @@ def test_override_values_keep_their_type():
     assert run.config.get("dropout") == 0.0
 
 
+def test_an_override_after_a_config_file_echo_with_a_tab_for_its_space_is_read():
+    echo = "Overriding config with config/train_shakespeare_char.py:\nn_layer = 6\nbatch_size = 64\n"
+    run = parse_text(echo + "Overriding:\tn_layer = 4\nOverriding:\tbatch_size\t=\t12\n"
+                     "step 0:\ttrain loss 4.0,\tval loss 4.0\n")
+    assert (run.config.get("n_layer"), run.config.get("batch_size")) == (4, 12)  # not the file's 6 and 64
+    assert run.config.values["n_layer"].origin == "override"
+
+
 @pytest.mark.parametrize("line,vocab,source", [
     ("found vocab_size = 65 (inside data/shakespeare_char/meta.pkl)", 65, "data/shakespeare_char/meta.pkl"),
     ("found vocab_size = 65 (inside data\\shakespeare_char\\meta.pkl)", 65, "data\\shakespeare_char\\meta.pkl"),

@@ -50,7 +50,7 @@ ITER_LOOSE = (_LOOSE_ITER, _LOOSE_LOSS)
 
 # header lines; every DDP rank prints them
 CONFIG_FILE = re.compile(r"Overriding config with (.+?):\s*$")
-OVERRIDE = re.compile(r"Overriding: (\w+) = (.*?)\s*$")
+OVERRIDE = re.compile(r"Overriding:[ \t]+(\w+)[ \t]*=[ \t]*(.*?)\s*$")  # a tab for a space too
 TOKENS = re.compile(r"tokens per iteration will be: ([\d,]+)")
 VOCAB = re.compile(r"found vocab_size = (\d+) \(inside (.+?)\)")
 VOCAB_GPT2 = re.compile(r"defaulting to vocab_size of GPT-2 to (\d+)")
@@ -170,7 +170,7 @@ def undecorated(raw: str) -> str:
 
 # a header phrase that follows other text on the same line: DDP ranks glued together
 GLUE = re.compile(
-    r"(?<=\S)(?=Overriding: |Overriding config with |tokens per iteration will be: |"
+    r"(?<=\S)(?=Overriding:[ \t]|Overriding config with |tokens per iteration will be: |"
     r"found vocab_size = |Initializing a new model|Resuming training from |"
     r"Initializing from OpenAI|number of parameters: |num decayed parameter|"
     r"num non-decayed parameter|using fused AdamW: |compiling the model|"
@@ -178,7 +178,7 @@ GLUE = re.compile(
 
 # terminators of a config-file echo: any line nanoGPT prints after it
 ECHO_END = re.compile(
-    r"^(?:Overriding: |Overriding config with |tokens per iteration will be: |found vocab_size|"
+    r"^(?:Overriding:[ \t]|Overriding config with |tokens per iteration will be: |found vocab_size|"
     r"Initializing |Resuming training from |number of parameters|WARNING: using slow|"
     r"defaulting to vocab_size|vocab_size not found|step \d+: |iter \d+: |wandb:|=+ ?CONFIG VALUES)")
 
