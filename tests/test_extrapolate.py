@@ -168,6 +168,25 @@ def test_cannot_extrapolate_says_why(text, why):
         extrapolate(parse_text(text), 5000)
 
 
+def test_a_nan_loss_the_run_went_on_past_is_left_out_and_said_not_called_a_divergence(tmp_path):
+    import re
+    log = FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log"
+    lines = log.read_text().splitlines(keepends=True)
+    it = next(i for i, x in enumerate(lines) if x.startswith("iter 1234:"))
+    ev = next(i for i, x in enumerate(lines) if x.startswith("step 1000:"))
+    without = lines[:it] + lines[it + 1:]  # the same run, that iteration not logged
+    nan = [*lines[:it], re.sub(r"loss [\d.]+", "loss nan", lines[it]), *lines[it + 1:]]
+    nan[ev] = re.sub(r"train loss [\d.]+", "train loss nan", nan[ev])
+    (tmp_path / "a.log").write_text("".join(nan))
+    (tmp_path / "b.log").write_text("".join(without))
+    x = extrapolate(lossdoctor.load(str(tmp_path / "a.log")), 5000, scenarios=("rerun",))
+    assert any("1 eval, 1 iteration with a NaN/inf loss (the first at step 1,000)" in n for n in x.notes)
+    assert all(math.isfinite(v) for v in (x.scenarios[0].val.mean, x.scenarios[0].train.mean))
+    (tmp_path / "c.log").write_text("".join(without[:ev] + without[ev + 1:]))  # nor that eval
+    clean = extrapolate(lossdoctor.load(str(tmp_path / "c.log")), 5000, scenarios=("rerun",))
+    assert x.scenarios[0].val.mean == pytest.approx(clean.scenarios[0].val.mean, abs=1e-9)
+
+
 def test_target_before_the_first_step_is_refused(synthetic):
     with pytest.raises(CannotExtrapolate, match="before the first observed step"):
         extrapolate(synthetic, 0)

@@ -30,6 +30,8 @@ def observed_notes(run: Run, sched: Schedule, pts: RunPoints) -> list[str]:
     if sched.assumed:
         out.append(f"the log does not show {', '.join(sched.assumed)}; the values in parentheses are used "
                    "(a default is nanoGPT's, an inferred one its config file's)")
+    if pts.curves.left_out:
+        out.append(pts.curves.left_out)
     if not pts.sig_iter:
         out.append("no per-iteration losses: eval noise assumed 0.01 nats")
     if spikes := points.spikes_left_out(pts.curves, pts.start, pts.sig_iter):

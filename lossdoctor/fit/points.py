@@ -54,6 +54,9 @@ class Curves:
     ev_val: np.ndarray
     it_step: np.ndarray
     it_loss: np.ndarray
+    # non-finite losses the run went on past (a NaN batch, an inf fp16's scaler skipped):
+    # left out of the fit, and a note says how many and where the first was
+    left_out: str = ""
 
     @property
     def last(self) -> int:
@@ -70,8 +73,11 @@ def curves(run: Run) -> Curves:
         if bad.any() and int(s[bad][0]) == 0:  # before any update: the model or its data, not the training
             raise CannotExtrapolate(f"non-finite {name} loss at step 0, before any update: not a divergence, "
                                     "the model or its data gives no finite loss (lossdoctor analyze says more)")
-        if bad.any():
+        if bad.any() and not np.isfinite(arr[-1]):  # it stayed so: the run's end is no curve to fit
             raise CannotExtrapolate(f"non-finite {name} loss at step {int(s[bad][0])} (the run diverged)")
+    ev_ok = np.isfinite(ev.val) & np.isfinite(ev.train)
+    it_ok = np.isfinite(it.loss)
+    left_out = _non_finite_note(ev.step[~ev_ok], it.step[~it_ok])
     for name, arr, s in (("eval", ev.val, ev.step), ("eval's train", ev.train, ev.step),
                          ("iteration", it.loss, it.step)):
         huge = np.abs(np.nan_to_num(arr)) > MAX_LOSS
@@ -88,10 +94,23 @@ def curves(run: Run) -> Curves:
                                     "one file? give each run's log apart)")
     if len(ev) >= 3 and ev.val[-1] > ev.val[0] + 0.5 and ev.train[-1] > ev.train[0]:
         raise CannotExtrapolate("the loss is rising (the run diverged)")
-    cur = Curves(ev.step.astype(int), ev.train, ev.val, it.step.astype(int), it.loss)
+    cur = Curves(ev.step[ev_ok].astype(int), ev.train[ev_ok], ev.val[ev_ok], it.step[it_ok].astype(int),
+                 it.loss[it_ok], left_out)
     if cur.last == 0:
         raise CannotExtrapolate(f"every point{_in_last_run(run)} is at step 0: there is no curve yet")
     return cur
+
+
+def _non_finite_note(evals: np.ndarray, iters: np.ndarray) -> str:
+    """The note on non-finite losses the run recovered from ('' for none)."""
+    n = len(evals) + len(iters)
+    if not n:
+        return ""
+    first = int(min([*evals.tolist(), *iters.tolist()]))
+    what = ", ".join(f"{len(x):,} {kind}{'s' if len(x) > 1 else ''}"
+                     for x, kind in ((evals, "eval"), (iters, "iteration")) if len(x))
+    return (f"{what} with a NaN/inf loss (the first at step {first:,}), which the run went on past to finite "
+            "losses, left out of the fit")
 
 
 def _in_last_run(run: Run) -> str:
