@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import lossdoctor
 from conftest import FIXTURES, ROOT, parse_text, run_cli, shared_path
 from lossdoctor.compare import KeyDiff, Reachable, Unreachable
 
@@ -650,6 +651,20 @@ def test_runs_without_evals_are_compared_along_their_iteration_losses(tmp_path):
     points = c.overlap.steps
     assert c.metric == "train" and len(points) == 5 and all(p.diff == pytest.approx(0.5, abs=0.01) for p in points)
     assert not any(n.startswith("the runs share no range") for n in c.notes)  # tokens unknown: steps only
+    assert "neither log shows its config: which keys differ is unknown" in c.unexplained.method  # not "none differ"
+
+
+def test_a_run_stopped_at_its_first_eval_gets_its_length_share_off_the_better_run_s_curve(tmp_path):
+    log = FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log"
+    lines = log.read_text().splitlines(keepends=True)
+    first_iters = next(i for i, x in enumerate(lines) if x.startswith("iter 40:"))
+    (tmp_path / "stopped.log").write_text("".join(lines[:first_iters]))  # its header, the step-0 eval, 40 iters
+    better = lossdoctor.load(str(log))
+    c = _analysis(tmp_path / "stopped.log", log).comparison
+    length = next(a for a in c.attribution if a.cause == "training length")
+    assert "the better run's own val at the worse run's last eval (step 0)" in length.method
+    assert c.unexplained is not None and abs(c.unexplained.delta_val) < 0.02  # the same seed's step-0 eval
+    assert length.delta_val == pytest.approx(c.gap, abs=0.02) and better.evals.step[0] == 0
 
 
 def test_two_runs_that_tie_are_compared_with_each_other_not_one_with_itself(tmp_path):

@@ -244,8 +244,11 @@ def without_evals(diff: tuple[KeyDiff, ...], gap: float, ra: Run | None = None, 
     """Runs compared on iteration losses: the better run's own curve gives the training
     length share where it covers the worse run's last step and goes on past it; the rest
     is left unattributed."""
+    from .sides import shows_config
     keys = [d.key for d in diff if d.kind == "learning"]
-    what = f"{', '.join(keys)} differ" if keys else "no learning config key differs"
+    shown = ra is None or rb is None or shows_config(ra) or shows_config(rb)
+    what = (f"{', '.join(keys)} differ" if keys else "no learning config key differs" if shown
+            else "neither log shows its config: which keys differ is unknown")
     read = None if ra is None or rb is None else _length_on_train(ra, rb, diff)
     if read is None:
         return Attribution((), Cause("unexplained", gap, (gap - NO_EVALS_WIDTH, gap + NO_EVALS_WIDTH),

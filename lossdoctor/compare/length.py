@@ -160,7 +160,7 @@ def length_observed(a: Side, b: Side, diff: tuple[KeyDiff, ...]) -> Step | None:
     ok = np.isfinite(eb.val)
     xs, ys = eb.step[ok].astype(float), eb.val[ok]
     t = float(ea.step[-1]) if len(ea.step) else 0.0
-    if len(xs) < 2 or not xs[0] < t < xs[-1]:
+    if len(xs) < 2 or not xs[0] <= t < xs[-1]:  # at its first eval too (step 0: no step trained yet)
         return None
     v = float(np.interp(t, xs, ys)) - b.start
     w = Z80 * math.hypot(b.se, b.se)  # nats: two evals of the better run, each with one eval's noise

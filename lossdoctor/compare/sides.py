@@ -48,6 +48,13 @@ BOOKKEEPING = re.compile(r"(?i)^(run_?name|name|id|seed|vocab_size|wandb.*|_.*"
                          r"|^(mfu|flops|throughput|tokens_per)")
 
 
+def shows_config(run: Run) -> bool:
+    """Whether any config value of `run` comes from what it shows (a header, a ckpt.pt),
+    not from a default or the spacing of its lines."""
+    from .. import config as C
+    return any(v.origin not in (C.DEFAULT, C.CADENCE) for v in run.config.values.values())
+
+
 def final(f: Facts, metric: str) -> float | None:
     """The run's final logged val (or train), when finite."""
     v = f.value("final_val" if metric == "val" else "final_train")

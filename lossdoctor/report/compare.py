@@ -9,9 +9,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from .. import config as C
 from ..compare import UNKNOWN_ORIGIN, Cause, Comparison, Reachable, ToReach
 from ..compare.results import Overlap
+from ..compare.sides import shows_config
 from ..run import Run
 from .findings import bullets
 from .names import title_names
@@ -96,7 +96,7 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
     parts.append(Text(head))
     if level(c) and (sooner := sooner_text(c, a, b)) is not None:
         parts.append(Text(sooner, style="bold"))
-    blind = not _shows_config(runs[c.other]) and not _shows_config(runs[c.reference])  # neither shows its config
+    blind = not shows_config(runs[c.other]) and not shows_config(runs[c.reference])  # neither shows its config
     if verbose:
         parts += [_diff(c, blind=blind), _derived(c)]
         ov = _overlap(c)
@@ -125,12 +125,6 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
     if c.notes:
         parts.append(bullets(list(c.notes)))
     return Panel(Group(*parts), title="Gap between runs", title_align="left")
-
-
-def _shows_config(run: Run) -> bool:
-    """Whether any config value of `run` comes from what it shows (a header, a ckpt.pt),
-    not from a default or the spacing of its lines."""
-    return any(v.origin not in (C.DEFAULT, C.CADENCE) for v in run.config.values.values())
 
 
 def _diff(c: Comparison, blind: bool = False) -> RenderableType:
