@@ -125,8 +125,10 @@ class ConfigBuilder:
         self.problems: list[str] = []
         self.replaced: dict[str, ConfigValue] = {}
 
-    def set(self, cv: ConfigValue) -> None:
-        """Apply one value; a value train.py's type cannot hold is kept as unknown."""
+    def set(self, cv: ConfigValue, shows: bool = True) -> None:
+        """Apply one value; a value train.py's type cannot hold is kept as unknown. `shows`:
+        the value shows how the run was configured (False for one read off the weights'
+        shapes: train.py's defaults are then no more trusted than before)."""
         why = wrong_type(cv.key, cv.value) if cv.known else None
         if why is not None:
             self.problems.append(f"{cv.key} = {_short(cv.raw or repr(cv.value))} ({why}): treated as unknown")
@@ -135,7 +137,7 @@ class ConfigBuilder:
         if cv.origin == OVERRIDE and before is not None and before.origin == FILE and before.known:
             self.replaced.setdefault(cv.key, before)
         self._values[cv.key] = cv
-        if cv.origin not in (DEFAULT, CADENCE) and cv.key in NANOGPT_KEYS:  # the spacing shows no config
+        if shows and cv.origin not in (DEFAULT, CADENCE) and cv.key in NANOGPT_KEYS:  # the spacing shows none
             self.seen = True
 
     def drop(self, origin: str) -> None:

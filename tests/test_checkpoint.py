@@ -212,6 +212,16 @@ def test_model_args_only_with_shapes_inferred(tmp_path: Path) -> None:
     assert "could not know bias, dropout" in text
 
 
+def test_a_checkpoint_whose_config_has_no_model_keys_gives_them_from_its_model_args(tmp_path: Path) -> None:
+    import lossdoctor
+    ckpt = _checkpoint()
+    model = ("n_layer", "n_head", "n_embd", "block_size", "bias", "dropout")
+    ckpt["config"] = {k: v for k, v in CONFIG.items() if k not in model}  # a fork's config dict
+    cfg = lossdoctor.load(_save(tmp_path, ckpt)).config
+    for key in model:
+        assert (cfg.get(key), cfg.values[key].origin) == (MODEL_ARGS[key], "checkpoint"), key  # not train.py's
+
+
 def test_optimizer_steps_behind_iter_num_noted(tmp_path: Path) -> None:
     ckpt = _checkpoint()
     ckpt["iter_num"] = 5

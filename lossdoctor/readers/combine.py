@@ -136,11 +136,18 @@ def _filled(config: C.Config, info: CheckpointInfo) -> C.Config:
 
 def _config_from_checkpoint(info: CheckpointInfo, b: C.ConfigBuilder, keep: set[str] | None = None
                             ) -> C.Config:
+    """The checkpoint's saved config, less `keep` (what the log shows), and the model keys
+    its model_args give where that config does not (a fork's config dict may hold neither
+    n_layer nor n_embd, where its model_args, under the fork's names, do)."""
     for key, value in info.config.items():
         if keep and key in keep:
             continue
         if isinstance(value, (int, float, str, bool)) or value is None:
             b.set(C.ConfigValue(key, value, C.CHECKPOINT))
+    args, _ = normalize_model_args(info.model_args)
+    for key, value in ModelArgs.from_mapping(args).as_dict().items():
+        if key not in info.config and key != "vocab_size" and not (keep and key in keep):
+            b.set(C.ConfigValue(key, value, C.CHECKPOINT), shows=False)
     return b.build()
 
 
