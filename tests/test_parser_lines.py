@@ -90,6 +90,18 @@ def test_an_override_after_a_config_file_echo_with_a_tab_for_its_space_is_read()
     assert run.config.values["n_layer"].origin == "override"
 
 
+@pytest.mark.parametrize(("path", "dataset"), [("data/shakespeare_char/meta.pkl", "shakespeare_char"),
+                                               ("/home/u/nanoGPT/data/shakespeare_char/meta.pkl", "shakespeare_char"),
+                                               ("data\\enwik8\\meta.pkl", "enwik8"), ("meta.pkl", None)])
+def test_a_headerless_log_s_dataset_is_read_off_the_meta_path_train_py_printed(path, dataset):
+    from lossdoctor.facts import compute_facts
+    run = parse_text(f"tokens per iteration will be: 512\nfound vocab_size = 65 (inside {path})\n"
+                     "step 0: train loss 4.2, val loss 4.2\n" + ITER.format(0, 4.2, 100.0, 0.01))
+    assert run.config.trusted("dataset") == dataset and run.config.trusted("n_layer") is None  # the rest unknown
+    if dataset == "shakespeare_char":
+        assert run.config.values["dataset"].origin == "log" and compute_facts(run).value("dataset_tokens") > 0
+
+
 @pytest.mark.parametrize("line,vocab,source", [
     ("found vocab_size = 65 (inside data/shakespeare_char/meta.pkl)", 65, "data/shakespeare_char/meta.pkl"),
     ("found vocab_size = 65 (inside data\\shakespeare_char\\meta.pkl)", 65, "data\\shakespeare_char\\meta.pkl"),

@@ -12,7 +12,7 @@ from ..nanogpt import BATCH_KEYS, MODEL_KEYS, gpt2_model_args
 from ..run import Dialect, EvalCurve, Event, EventKind, Header, IterCurve, ModelArgs, Run, Segment, UnparsedLine
 from . import command, others, processes
 from . import lines as L
-from .infer import infer_cadence, infer_config
+from .infer import dataset_from_meta, infer_cadence, infer_config
 from .linereader import Record, Scan
 
 
@@ -78,6 +78,7 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
     if inferred is not None and inferred[0] is not None:
         run = inferred[0]
     run, spacing = infer_cadence(run, scan.iter_stride)
+    run = dataset_from_meta(run, header)
     notes = _notes(scan, records, run, header, inferred[1] if inferred else None)
     notes += processes.resume_notes(run.segments, resumed)
     notes += (spacing,) if spacing else ()

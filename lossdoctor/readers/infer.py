@@ -22,6 +22,7 @@ from what, and train.py's defaults for the keys the file leaves alone stay unkno
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ import numpy as np
 
 from .. import config as C
 from ..nanogpt import BATCH_KEYS, CONFIG_FILES, DATASET_VOCAB, gpt_params
+from .build import LOG
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -129,6 +131,26 @@ def infer_cadence(run: Run, iter_stride: int = 1) -> tuple[Run, str | None]:
     config = replace(cfg, values={**cfg.values, **values})
     segments = tuple(replace(s, config=config if s.config is cfg else s.config) for s in run.segments)
     return replace(run, config=config, segments=segments), cadence_note(found)
+
+
+META_DIR = re.compile(r"(?:^|[/\\])data[/\\]([\w.-]+)[/\\]meta\.pkl$")  # train.py: data/DATASET/meta.pkl
+
+
+def dataset_from_meta(run: Run, header: Header) -> Run:
+    """`run` with its dataset read off the meta.pkl path train.py printed (`found
+    vocab_size = 65 (inside data/shakespeare_char/meta.pkl)`: it reads
+    os.path.join('data', dataset)), where its config leaves dataset at train.py's
+    untrusted default; origin `log`, and the rest of the config as untrusted as before."""
+    cfg = run.config
+    shown = cfg.values.get("dataset")
+    if shown is None or shown.origin != C.DEFAULT or cfg.defaults_trusted or not header.vocab_source:
+        return run
+    if (m := META_DIR.search(header.vocab_source)) is None:
+        return run
+    value = C.ConfigValue("dataset", m.group(1), LOG, True, header.vocab_source)
+    config = replace(cfg, values={**cfg.values, "dataset": value})
+    segments = tuple(replace(s, config=config if s.config is cfg else s.config) for s in run.segments)
+    return replace(run, config=config, segments=segments)
 
 
 def cadence_note(found: Mapping[str, int]) -> str:
