@@ -665,6 +665,8 @@ def test_a_run_stopped_at_its_first_eval_gets_its_length_share_off_the_better_ru
     assert "the better run's own val at the worse run's last eval (step 0)" in length.method
     assert c.unexplained is not None and abs(c.unexplained.delta_val) < 0.02  # the same seed's step-0 eval
     assert length.delta_val == pytest.approx(c.gap, abs=0.02) and better.evals.step[0] == 0
+    assert any("stopped.log shows one val, at step 0 before any training: its final val is the initial loss, "
+               "39 steps before the run's end" in n for n in c.notes)
 
 
 def test_two_runs_that_tie_are_compared_with_each_other_not_one_with_itself(tmp_path):
