@@ -365,3 +365,21 @@ def test_a_known_null_in_a_finding_s_evidence_reads_none_as_in_the_facts_list():
     assert code == 0 and "constant_from=none" in out and "constant_from=unknown" not in out
     code, md, _ = run_cli("analyze", "fixtures/lossdoctor_train/readme_cpu_2000", "--format", "markdown")
     assert code == 0 and "`constant_from=none`" in md and "constant_from=unknown" not in md
+
+
+def test_the_walkthrough_shows_what_analyze_prints(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import re
+
+    from conftest import ROOT, run_cli, shared_path
+    gpu = shared_path("corpus/logs/nanogpt/innerfirexy-shakespeare-char-gpu.log")
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("NO_COLOR", "1")
+    _, out, _ = run_cli("analyze", "fixtures/lossdoctor_train/readme_cpu_2000", os.path.relpath(gpu, ROOT),
+                        "--format", "rich")
+    out = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    doc = (ROOT / "docs" / "walkthrough.md").read_text(encoding="utf-8")
+    panels = re.findall(r"^╭─ .*?^╰─*╯$", doc, re.S | re.M)
+    assert len(panels) == 2 and all(p in out for p in panels)  # the verdict and the gap, as printed
+
