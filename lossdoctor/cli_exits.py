@@ -30,7 +30,8 @@ def guarded(func: Callable[[argparse.Namespace], int], args: argparse.Namespace)
         with warnings.catch_warnings(), sigterm_as_interrupt():
             if not debug:  # overflow in a sum of absurd losses: the facts say what is non-finite
                 warnings.simplefilter("ignore", RuntimeWarning)
-            return func(args)
+            status = func(args)
+        return BROKEN_PIPE if _reader_gone() else status
     except LossdoctorError as e:
         if debug:
             raise
@@ -56,6 +57,27 @@ def guarded(func: Callable[[argparse.Namespace], int], args: argparse.Namespace)
         return EXIT_ERROR
     except Exception as e:
         return _internal(e, debug)
+
+
+def _reader_gone() -> bool:
+    """Whether stdout is a pipe whose reader has closed it (`| head`), where a write into it
+    may not have said so: a write that blocked on the full pipe returns the part the reader
+    took, and Python's buffered stdout then ends without an error. True: nothing more goes
+    out (stdout is pointed at /dev/null, so that the interpreter's last flush is quiet)."""
+    import select
+    import stat
+    try:
+        fd = sys.stdout.fileno()
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return False
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        gone = any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, ValueError, OSError):  # no file behind stdout (a test's StringIO), or no poll
+        return False
+    if gone:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+    return gone
 
 
 def _internal(e: Exception, debug: bool) -> int:

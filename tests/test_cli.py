@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -257,6 +258,23 @@ def test_a_reader_that_goes_away_ends_the_output_quietly(fmt):
     with p.stderr:
         err = p.stderr.read().decode()
     assert p.wait(timeout=120) == 141 and err == ""
+
+
+@pytest.mark.parametrize("fmt", [["--format", "json"], ["-v"]])
+def test_a_reader_that_goes_away_while_the_output_fills_the_pipe_ends_it_with_141(tmp_path, fmt):
+    runs = []
+    for name in "abc":  # three copies of a run: a report of 79 KB (-v) or 137 KB (json), past a pipe's 64
+        (tmp_path / name).mkdir()
+        shutil.copy(FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log", tmp_path / name)
+        runs.append(str(tmp_path / name))
+    p = subprocess.Popen([sys.executable, "-m", "lossdoctor", "analyze", *runs, *fmt],
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout is not None and p.stderr is not None
+    with p.stdout:
+        first = p.stdout.read(100)  # as `| head -c 100`: the writer blocks on the full pipe, then it closes
+    with p.stderr:
+        err = p.stderr.read().decode()
+    assert first and p.wait(timeout=120) == 141 and err == ""
 
 
 def test_train_asks_for_key_equals_value_and_takes_debug():
