@@ -442,3 +442,22 @@ def test_a_run_that_never_fell_and_then_climbed_reads_far_above_one():
     assert f["train_rise_frac"].value > 10 and f["train_rise_z"].value > 20
     flat = _rise_facts(3.2 + rng.normal(0, 0.05, 400))  # noise alone: the lowest window's luck is taken off
     assert flat["train_rise_z"].value < 3
+
+
+def test_curve_lines_are_fitted_near_their_end_so_huge_step_numbers_lose_nothing(tmp_path):
+    """Steps of 1e15 (a counter that never reset): the line through the last interval's
+    iteration losses, and the gap report's smoothed final val, are fitted on steps before
+    the end, not on the raw numbers (a fit on them was ill-conditioned: numpy warned, and
+    pytest makes that an error)."""
+    import lossdoctor
+    from lossdoctor.facts import compute_facts
+    text = (FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log").read_text()
+    far = re.sub(r"^(iter|step) (\d+):", lambda m: f"{m.group(1)} {10**15 + int(m.group(2))}:", text, flags=re.M)
+    (tmp_path / "near.log").write_text(text)
+    (tmp_path / "far.log").write_text(far)
+    near, far_run = lossdoctor.load(str(tmp_path / "near.log")), lossdoctor.load(str(tmp_path / "far.log"))
+    a, b = compute_facts(near)["iter_vs_eval_train"], compute_facts(far_run)["iter_vs_eval_train"]
+    assert a.known and b.value == pytest.approx(a.value, abs=1e-9)
+    gap = lossdoctor.analyze([str(tmp_path / "far.log"), str(tmp_path / "far.log")], diagnose_runs=False,
+                             distinct=False).comparison
+    assert gap is not None

@@ -356,11 +356,11 @@ def _smoothed(run: Run, metric: str, final_: float, least: int = MIN_TAIL_EVALS)
     tail = tail_indices(ev.step, least)
     if tail is None:
         return final_
-    x, y = ev.step[tail].astype(float), getattr(ev, metric)[tail]
+    x, y = (ev.step[tail] - ev.step[tail][-1]).astype(float), getattr(ev, metric)[tail]  # steps before the last
     if not np.isfinite(y).all():
         return final_
-    b, a = np.polyfit(x, y, 1)
-    return float(a + b * x[-1])
+    _, a = np.polyfit(x, y, 1)
+    return float(a)
 
 
 def _se(f: Facts) -> float:

@@ -319,15 +319,15 @@ def _iter_line_at_end(ctx: Context) -> tuple[float, float, int, str] | None:
         span, where = 0.1 * last.value, "the last 10% of steps up to final_step"
     step, loss = iter_points(ctx)
     m = (step > last.value - span) & (step <= last.value)
-    x, y = step[m].astype(float), loss[m]
+    x, y = (step[m] - last.value).astype(float), loss[m]  # steps before final_step: at 1e15 a fit loses them
     if len(x) < 5 or np.ptp(x) == 0:
         return None
     b, a = np.polyfit(x, y, 1)
     resid = y - (a + b * x)
     sd = float(np.sqrt(resid @ resid / (len(x) - 2)))
     sxx = float(((x - x.mean()) ** 2).sum())
-    se = sd * math.sqrt(1 / len(x) + (last.value - x.mean()) ** 2 / sxx)  # of the line's end
-    return float(a + b * last.value), se, len(x), f"iteration losses in {where}, fitted line at final_step"
+    se = sd * math.sqrt(1 / len(x) + x.mean() ** 2 / sxx)  # of the line's end, at x = 0
+    return float(a), se, len(x), f"iteration losses in {where}, fitted line at final_step"
 
 
 def iter_vs_eval_train(ctx: Context) -> Fact:
