@@ -220,6 +220,14 @@ def test_ansi_colours_and_carriage_returns():
     assert list(run.evals.val) == [4.01] and len(run.iters) == 1
 
 
+def test_a_tqdm_bar_an_iter_line_is_glued_to_is_understood_not_counted_unread():
+    bar = "\r  {0}%|\u2588\u2588\u2588       | {1}/3000 [00:0{1}<01:00, 20.00it/s]"
+    text = "".join(bar.format(i // 30, i) + ITER.format(i, 4.0 - i / 10, 90.0, 0.01) for i in range(5))
+    text += "train: 100%|\u2588\u2588\u2588\u2588| 3.0k/3.0k [02:30<00:00, 20.0it/s]\n"
+    run = parse_text(text)
+    assert len(run.iters) == 5 and run.n_unparsed == 0
+
+
 def test_prefixes_timestamps_and_quotes():
     run = parse_text("2023-03-22 09:30:39 iter 2920: loss 0.1000, time 1.00ms, mfu 1.00%\n"
                      "> step 3000: train loss 1.0000, val loss 1.1000\n")

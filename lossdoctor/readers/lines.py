@@ -149,7 +149,8 @@ FOREIGN = re.compile(
     r"^(?:srun:|slurmstepd:|W\d{4} |I\d{4} |E\d{4} |\[W |\[I |"
     r"[\d.]+ real\s+[\d.]+ user|real\s+\d+m|user\s+\d+m|sys\s+\d+m|"
     r"\$ |PS [^>]*> |>>> |(?:python3?|torchrun)\s+\S*train\.py|"
-    r"resuming from the state at an interruption|no checkpoint was saved during training)")
+    r"resuming from the state at an interruption|no checkpoint was saved during training|"
+    r"(?:[^|]{0,60}: *)?\d{1,3}%\|[^|]*\| *[\d.]+[kMG]?/[\d.]+[kMG]?\b)")  # a tqdm bar: `12%|██  | 360/3000`
 ELISION = re.compile(r"^(?:\.\.\.|…)\s*$")
 FENCE = re.compile(r"^\s*(```|~~~)")
 
