@@ -1132,12 +1132,15 @@ def test_evidence_is_not_taken_from_a_better_run_that_is_no_fresh_run_of_the_con
     assert not schedule_only((length, KeyDiff("learning_rate", 1e-3, 2e-3, "override", "override", "learning")))
 
 
-def test_the_same_config_run_longer_is_told_the_rerun_not_its_own_flags_as_instead():
+def test_the_same_config_run_as_long_as_the_rerun_found_is_named_as_its_evidence():
+    from lossdoctor.report.verdict import instead_do
     gt = ROOT / ".." / "shared" / "groundtruth"
     if not (gt / "gt_T3000.log").exists():
         pytest.skip("needs ../shared")
     r = _analysis(gt / "gt_T1000.log", gt / "gt_T3000.log").comparison.to_reach
-    assert r.reachable and r.instead is None  # the better run's settings are the rerun's own flags
+    assert r.reachable and r.steps == r.instead_steps == 3000 and r.instead == r.flags  # the rerun is that run
+    assert instead_do(r).startswith("train as long as the better run, on its schedule: no other setting the logs "
+                                    "show differs, and in 3,000 steps it reached")
 
 
 def test_runs_on_other_data_are_no_evidence(tmp_path):

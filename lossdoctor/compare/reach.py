@@ -171,9 +171,10 @@ def _instead(r: Reachable, fa: Facts, fb: Facts, flags: list[str], steps: int) -
         cheaper = steps < r.steps and all(fa.value(k) is not None and fa.value(k) == fb.value(k) for k in shape)
     same = " ".join(flags) == r.flags  # the rerun itself: nothing instead
     # the worse run's own config at the better run's length: that run is the evidence, and
-    # the extrapolation's shorter length a prediction beside it
-    evidence = steps > r.steps and length_only(" ".join(flags))
-    return replace(r, instead=" ".join(flags), instead_steps=steps) if (cheaper or evidence) and not same else r
+    # the extrapolation's shorter or equal length a prediction beside it (equal: the rerun is
+    # the better run itself, which reached the target: said as the evidence it is)
+    evidence = steps >= r.steps and length_only(" ".join(flags))
+    return replace(r, instead=" ".join(flags), instead_steps=steps) if cheaper and not same or evidence else r
 
 
 def length_only(flags: str | None) -> bool:
