@@ -182,9 +182,11 @@ def test_a_nan_loss_the_run_went_on_past_is_left_out_and_said_not_called_a_diver
     x = extrapolate(lossdoctor.load(str(tmp_path / "a.log")), 5000, scenarios=("rerun",))
     assert any("1 eval, 1 iteration with a NaN/inf loss (the first at step 1,000)" in n for n in x.notes)
     assert all(math.isfinite(v) for v in (x.scenarios[0].val.mean, x.scenarios[0].train.mean))
-    (tmp_path / "c.log").write_text("".join(without[:ev] + without[ev + 1:]))  # nor that eval
+    without[ev] = nan[ev]  # the same NaN train at that eval, the NaN iteration not logged at all
+    (tmp_path / "c.log").write_text("".join(without))
     clean = extrapolate(lossdoctor.load(str(tmp_path / "c.log")), 5000, scenarios=("rerun",))
     assert x.scenarios[0].val.mean == pytest.approx(clean.scenarios[0].val.mean, abs=1e-9)
+    assert x.scenarios[0].train.mean == pytest.approx(clean.scenarios[0].train.mean, abs=1e-9)
 
 
 def test_target_before_the_first_step_is_refused(synthetic):

@@ -75,9 +75,9 @@ def curves(run: Run) -> Curves:
                                     "the model or its data gives no finite loss (lossdoctor analyze says more)")
         if bad.any() and not np.isfinite(arr[-1]):  # it stayed so: the run's end is no curve to fit
             raise CannotExtrapolate(f"non-finite {name} loss at step {int(s[bad][0])} (the run diverged)")
-    ev_ok = np.isfinite(ev.val) & np.isfinite(ev.train)
-    it_ok = np.isfinite(it.loss)
-    left_out = _non_finite_note(ev.step[~ev_ok], it.step[~it_ok])
+    ev_ok, it_ok = np.isfinite(ev.val), np.isfinite(it.loss)
+    train_bad = ev_ok & ~np.isfinite(ev.train) if run.measures.eval_train else np.zeros(len(ev), bool)
+    left_out = _non_finite_note(ev.step[~ev_ok | train_bad], it.step[~it_ok])  # an eval's NaN train: its train alone
     for name, arr, s in (("eval", ev.val, ev.step), ("eval's train", ev.train, ev.step),
                          ("iteration", it.loss, it.step)):
         huge = np.abs(np.nan_to_num(arr)) > MAX_LOSS
@@ -223,7 +223,7 @@ def train_points(cur: Curves, start: int, sig_iter: float | None, sig_eval: floa
         bin_steps, bin_sig = bin_steps[some], sig_iter / np.sqrt(count[some])
     else:
         bin_steps, bin_y, bin_sig = np.zeros(0, int), np.zeros(0), np.zeros(0)
-    e = (cur.ev_step >= start) & (cur.ev_step > 0)
+    e = (cur.ev_step >= start) & (cur.ev_step > 0) & np.isfinite(cur.ev_train)  # NaN: not measured, or lost
     ev = thin(cur.ev_step[e], cur.ev_train[e], sig_eval, MAX_EVALS)
     steps = np.concatenate([bin_steps, ev.steps])
     order = np.argsort(steps, kind="stable")
