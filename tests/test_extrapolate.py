@@ -187,6 +187,9 @@ def test_a_nan_loss_the_run_went_on_past_is_left_out_and_said_not_called_a_diver
     clean = extrapolate(lossdoctor.load(str(tmp_path / "c.log")), 5000, scenarios=("rerun",))
     assert x.scenarios[0].val.mean == pytest.approx(clean.scenarios[0].val.mean, abs=1e-9)
     assert x.scenarios[0].train.mean == pytest.approx(clean.scenarios[0].train.mean, abs=1e-9)
+    from lossdoctor.fit.points import curves
+    run = lossdoctor.load(str(tmp_path / "a.log"))
+    assert len(curves(run).ev_val) == len(run.evals)  # the eval whose train is NaN keeps its val
 
 
 def test_target_before_the_first_step_is_refused(synthetic):
