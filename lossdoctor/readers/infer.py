@@ -11,6 +11,8 @@ only where everything the log shows agrees with it:
 * saves exactly where val improved, as always_save_checkpoint=False saves (or after every
   eval past step 0, as True does);
 * `tokens per iteration` and `number of parameters`, where printed, those of the file;
+* the printed mfu, where printed, within MFU_FACTOR of what the file's model and batch give
+  at the log's iteration times;
 * max_iters and lr_decay_iters only when the log reaches max_iters (a run given
   `--max_iters` would stop before it).
 
@@ -58,7 +60,9 @@ def infer_config(records: list[Record], run: Run, header: Header) -> tuple[Run |
                else "its evals or iteration lines do not come at that file's intervals" if not _cadence(run, values)
                else "it saves where that file's always_save_checkpoint would not" if not _saves(run, saves, values)
                else "its printed tokens per iteration or parameter count is not that file's"
-               if not _header(header, values) else None)
+               if not _header(header, values)
+               else "its printed mfu is not what that file's model would print at its iteration times"
+               if not _mfu(run, header, values) else None)
     if differs:
         return None, (f"the log shows no config (no `Overriding` lines or config-file echo), so values that depend "
                       f"on it are unknown; its checkpoints go to {out_dir}, the out_dir of nanoGPT's {name}, but "
@@ -110,6 +114,29 @@ def _header(header: Header, values: Mapping[str, Any]) -> bool:
     no_wpe, _ = gpt_params(n_layer=values["n_layer"], n_embd=values["n_embd"], vocab_size=vocab,
                            block_size=values["block_size"], bias=False)
     return abs(header.params_m - no_wpe / 1e6) < 0.01  # printed as X.XXM
+
+
+MFU_FACTOR = 3.0  # a printed mfu this far from the file's model's is another model or batch
+
+
+def _mfu(run: Run, header: Header, values: Mapping[str, Any]) -> bool:
+    """The printed mfu (train.py's running mean, in percent to two decimals), where printed,
+    within MFU_FACTOR of what model.py's estimate_mfu gives the file's model and batch at the
+    log's median iteration time: a log of 0.01% at 118 ms a step is no 10.7M-parameter model
+    of 16,384 tokens a step, which would print about 3%."""
+    mfu, ms = run.iters.mfu, run.iters.time_ms
+    ok = np.isfinite(mfu) & (mfu >= 0) & np.isfinite(ms) & (ms > 0)  # -100: the first iterations'
+    vocab = DATASET_VOCAB.get(values["dataset"]) or header.vocab_size
+    if ok.sum() < 5 or vocab is None:
+        return True
+    no_wpe, _ = gpt_params(n_layer=values["n_layer"], n_embd=values["n_embd"], vocab_size=vocab,
+                           block_size=values["block_size"], bias=False)
+    t, layers, heads, embd = values["block_size"], values["n_layer"], values["n_head"], values["n_embd"]
+    per_token = 6 * no_wpe + 12 * layers * heads * (embd // heads) * t  # FLOPs
+    per_iter = per_token * t * values["batch_size"] * values["gradient_accumulation_steps"]
+    expected = 100 * per_iter / (float(np.median(ms[ok])) / 1000) / 312e12  # percent of an A100's bf16 peak
+    printed = float(np.median(mfu[ok]))
+    return bool((printed - 0.005) / MFU_FACTOR <= expected <= MFU_FACTOR * (printed + 0.005))  # printed to 0.01
 
 
 def infer_cadence(run: Run, iter_stride: int = 1) -> tuple[Run, str | None]:
