@@ -1113,3 +1113,17 @@ def test_another_trainer_s_final_lr_is_the_one_it_logged_not_nanogpts_formula():
     lr = lossdoctor.compute_facts(run)["lr_final"]
     assert (lr.value, lr.status) == (float(run.series["lr"].value[-1]), "read")
     assert lr.source.startswith("log: the LR logged at step")
+
+
+def test_a_lasting_change_of_the_iteration_time_is_said_and_a_drifting_one_is_not():
+    from conftest import parse_text
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(0, 400):
+        ms = (3400.0 if i < 260 else 1450.0) * (1 + 0.02 * rng.standard_normal())  # another node from step 260
+        lines.append(f"iter {i}: loss {4.0 - i / 400:.4f}, time {ms:.2f}ms, mfu 10.00%")
+    fact = compute_facts(parse_text("\n".join(lines) + "\n"))["time_per_iter_ms"]
+    assert "the iteration time changed at step 260: median 3399 ms before, 1445 ms in the 140 iterations" in fact.note
+    drift = [f"iter {i}: loss {4.0 - i / 400:.4f}, time {30 * (1.5 if (i // 50) % 2 else 1.0):.2f}ms, mfu 1.00%"
+             for i in range(400)]  # a machine whose speed goes to and fro: no new speed
+    assert "changed" not in (compute_facts(parse_text("\n".join(drift) + "\n"))["time_per_iter_ms"].note or "")

@@ -72,6 +72,7 @@ class Timing:
     """The lineage's logged iteration times (ms), split by what else they contain."""
 
     steady: np.ndarray  # neither warm-up nor at an eval step
+    steady_step: np.ndarray  # their steps
     at_eval: np.ndarray  # at an eval step of the same segment, after warm-up
     warmup: np.ndarray  # local_iter_num < 5 or mfu sentinel (may also contain an eval)
     n_at_eval: int  # every logged iteration at an eval step, warm-up ones included
@@ -92,7 +93,8 @@ def _timing(ctx: Context) -> Timing:
     key = seg * (1 << 40) + step
     eval_key = evals.segment.astype(np.int64) * (1 << 40) + evals.step
     at_eval = np.isin(key, eval_key)
-    return Timing(steady=t[~warm & ~at_eval], at_eval=t[~warm & at_eval], warmup=t[warm],
+    return Timing(steady=t[~warm & ~at_eval], steady_step=step[~warm & ~at_eval], at_eval=t[~warm & at_eval],
+                  warmup=t[warm],
                   n_at_eval=int(at_eval.sum()), n_timed=int(t.size))
 
 
@@ -132,8 +134,42 @@ def time_per_iter_ms(ctx: Context) -> Fact:
                         "the trainer's mean over its timed steps, not a median")
         note = "no logged iteration outside eval and warm-up" if tm.n_timed else NO_ITERS
         return unknown("time_per_iter_ms", "ms", src, note)
-    return Fact("time_per_iter_ms", float(np.median(tm.steady)), "ms", "computed", src,
-                plural(tm.steady.size, "iteration"))
+    note = plural(tm.steady.size, "iteration")
+    if (shift := speed_shift(tm.steady_step, tm.steady)) is not None:
+        at, before, after, n = shift
+        note += (f"; the iteration time changed at step {at:,}: median {before:.4g} ms before, {after:.4g} ms in the "
+                 f"{plural(n, 'iteration')} from there on (the median of both is given)")
+    return Fact("time_per_iter_ms", float(np.median(tm.steady)), "ms", "computed", src, note)
+
+
+SHIFT = 1.5  # a lasting change of the iteration time by this factor or more is a new speed
+SHIFT_LEAST = 20  # iterations on each side of it, and a tenth of them
+
+
+def speed_shift(step: np.ndarray, ms: np.ndarray) -> tuple[int, float, float, int] | None:
+    """Where the iteration time changed for good (another job on the machine, a resume on
+    other hardware): the one split of the steady iterations, in file order, that best fits
+    a level on each side (least absolute deviation from each side's median), where the two
+    medians differ by SHIFT or more, the two sides' middle halves do not overlap (a machine
+    whose speed drifts to and fro is no new speed), and each side holds SHIFT_LEAST
+    iterations and a tenth of them. (step at the change, median before, median after,
+    iterations after) or None."""
+    n = len(ms)
+    least = max(SHIFT_LEAST, n // 10)
+    if n < 2 * least:
+        return None
+    cuts = np.unique(np.linspace(least, n - least, min(64, n - 2 * least + 1)).astype(int))
+    cost = [np.abs(ms[:k] - np.median(ms[:k])).sum() + np.abs(ms[k:] - np.median(ms[k:])).sum() for k in cuts]
+    k = int(cuts[int(np.argmin(cost))])
+    gap = int(cuts[1] - cuts[0]) if len(cuts) > 1 else 1  # then every split within a grid step of it
+    near = np.arange(max(least, k - gap), min(n - least, k + gap) + 1)
+    k = int(near[int(np.argmin([np.abs(ms[:j] - np.median(ms[:j])).sum() + np.abs(ms[j:] - np.median(ms[j:])).sum()
+                                for j in near]))])
+    before, after = float(np.median(ms[:k])), float(np.median(ms[k:]))
+    (lo_a, hi_a), (lo_b, hi_b) = np.percentile(ms[:k], [25, 75]), np.percentile(ms[k:], [25, 75])
+    if max(before, after) < SHIFT * min(before, after) or (lo_b <= hi_a and lo_a <= hi_b):
+        return None
+    return int(step[k]), before, after, n - k
 
 
 def eval_overhead_ms(ctx: Context) -> Fact:
