@@ -1493,3 +1493,14 @@ def test_a_run_that_diverged_is_left_out_of_the_ranking_not_ranked_on_its_losses
     three = lossdoctor.analyze([str(tmp_path / "nan.log"), short, str(log)]).comparison
     assert three is not None and three.gap is not None and three.reference == 2  # the whole run, not the NaN one
     assert any("nan.log diverged (its loss is NaN/inf from step 1,500 on)" in n for n in three.notes)
+
+
+def test_intervals_that_rest_on_an_assumed_eval_noise_say_so(tmp_path):
+    rows = "".join(f"run{i},1,5000,{1.5 + 0.1 * i:.4f},{64 * (i + 1)}\n" for i in range(2))
+    (tmp_path / "runs.csv").write_text("Name,seed,iter,val/loss,n_embd\n" + rows)  # final vals alone: no eval noise
+    c = lossdoctor.analyze([str(tmp_path / "runs.csv")], diagnose_runs=False).comparison
+    assert c is not None and any(n.startswith("the intervals take 0.01 nats for one eval's noise of the worse and "
+                                              "better runs, whose logs do not show it") for n in c.notes)
+    measured = _analysis(FIXTURES / "lossdoctor_train" / "readme_cpu_2000", FIXTURES / "nanogpt" / "cpu_small")
+    assert not any(n.startswith("the intervals take") for n in measured.comparison.notes)
+

@@ -94,6 +94,11 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     if (isinstance(reach, Reachable) and reach.instead is not None and not (config and config.interval[0] > 0)
             and not evidence):
         reach = replace(reach, instead=None, instead_steps=None)  # the settings are not shown to cost the worse run
+    if not measured:  # the intervals' widths rest on it
+        who = [w_ for w_, s in (("worse", a), ("better", b)) if not s.noise_known]
+        notes.append(f"the intervals take {DEFAULT_SE} nats for one eval's noise of the {' and '.join(who)} "
+                     + ("runs, whose logs do not show it" if len(who) > 1 else "run, whose log does not show it")
+                     + " (the eval's batches or tokens): assumed")
     if blind:
         notes.append(f"overfitting not compared: the {' and '.join(blind)} run's best val is unknown (its file "
                      "holds its final val only, as a summary row does), so both runs are taken at their ends")
