@@ -198,6 +198,7 @@ class Header:
     compile: bool | None = None  # True when `compiling the model...` was printed
     init_from: str | None = None
     slow_attention: bool = False  # `WARNING: using slow attention`
+    config_file: str | None = None  # `Overriding config with FILE:` (a YAML one is the built-in trainer's)
 
 
 @dataclass(frozen=True)

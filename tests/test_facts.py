@@ -1127,3 +1127,15 @@ def test_a_lasting_change_of_the_iteration_time_is_said_and_a_drifting_one_is_no
     drift = [f"iter {i}: loss {4.0 - i / 400:.4f}, time {30 * (1.5 if (i // 50) % 2 else 1.0):.2f}ms, mfu 1.00%"
              for i in range(400)]  # a machine whose speed goes to and fro: no new speed
     assert "changed" not in (compute_facts(parse_text("\n".join(drift) + "\n"))["time_per_iter_ms"].note or "")
+
+
+def test_a_cpu_run_of_the_built_in_trainer_that_printed_no_autocast_ran_in_float32(tmp_path):
+    import lossdoctor
+    from conftest import FIXTURES
+    log = FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log"  # a YAML config: the built-in trainer's
+    facts = compute_facts(lossdoctor.load(str(log)))
+    assert (facts.value("dtype"), facts["dtype"].status) == ("float32", "inferred")
+    assert not any(f.rule.startswith("LD1301") for f in lossdoctor.analyze([str(log)]).diagnoses[0].findings)
+    lines = (FIXTURES / "nanogpt" / "cpu_small" / "train.log").read_text().splitlines(keepends=True)
+    (tmp_path / "py.log").write_text("".join(x for x in lines if "GradScaler" not in x))  # train.py's, on a CPU
+    assert compute_facts(lossdoctor.load(str(tmp_path / "py.log")))["dtype"].status == "assumed"

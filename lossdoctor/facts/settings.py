@@ -147,6 +147,11 @@ def dtype(ctx: Context) -> Fact:
                            note="inferred: the log's warning that GradScaler is enabled without CUDA; train.py "
                                 "enables it for float16 only, its default dtype where CUDA is absent")
         dev = ctx.fact("device_type")
+        if dev.known and dev.value == "cpu" and _builtin_in_float32(ctx):
+            return replace(fact, value="float32", status="inferred",
+                           note="inferred: the log's config file is YAML, which the built-in trainer runs (train.py "
+                                "runs Python ones), and it prints `autocast on cpu:` where it runs a CPU run in "
+                                "bfloat16 or float16; this log does not")
         if dev.known and dev.value == "cpu":  # which of the two the machine gave is not in the log
             return replace(fact, value=CPU_DEFAULT_DTYPE, status="assumed",
                            note="train.py default: " + MACHINE_DEPENDENT_DEFAULTS["dtype"] + "; a CPU run's log "
@@ -154,6 +159,15 @@ def dtype(ctx: Context) -> Fact:
         return replace(fact, status="assumed",
                        note="train.py default: " + MACHINE_DEPENDENT_DEFAULTS["dtype"])
     return fact
+
+
+def _builtin_in_float32(ctx: Context) -> bool:
+    """Whether the last process is the built-in trainer's (its config file YAML) and printed
+    no `autocast on cpu:` line: it ran in float32."""
+    cf = ctx.run.header.config_file
+    last = ctx.run.segments[-1].index if ctx.run.segments else None
+    return (cf is not None and cf.lower().endswith((".yaml", ".yml"))
+            and not any(e.kind == "cpu_autocast" and e.segment == last for e in ctx.run.events))
 
 
 CPU_DEFAULT_DTYPE = "float16 or bfloat16"  # train.py's default on a run with device_type cpu, machine unknown

@@ -198,7 +198,7 @@ def _segment_config(recs: list[Record]) -> tuple[C.Config, Header]:
         if r.kind == "command":
             file_unseen = command.apply(b, r) or file_unseen
         elif r.kind == "config_file":  # the file as it ran: what a command's file was taken to set is not
-            config_file = str(r.value)
+            config_file = h["config_file"] = str(r.value)
             file_unseen = command.forget(b)
         elif r.kind == "echo_body":
             yaml_file = config_file.endswith((".yaml", ".yml"))  # the built-in trainer takes YAML too
