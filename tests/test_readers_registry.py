@@ -17,8 +17,8 @@ from lossdoctor.readers import READERS, Reader, Sample, load, read_file, registe
 from lossdoctor.run import Dialect, EvalCurve, Header, ModelArgs, Run, empty_iters
 
 LOG_REASON = ("no lines of a training log found (looked for llm.c main.log lines, build-nanogpt log.txt lines, "
-              "modded-nanogpt lines, nanochat lines, llm.c stdout lines, nanoGPT log lines, "
-              "build-nanogpt stdout lines, and a traceback; docs/formats.md)")
+              "modded-nanogpt lines, nanochat lines, llm.c stdout lines, build-nanogpt stdout lines, "
+              "nanoGPT log lines, and a traceback; docs/formats.md)")
 
 
 # a toy format: a `#toy` first line, then `STEP TRAIN VAL` eval lines
@@ -50,7 +50,7 @@ def test_the_built_in_formats_in_sniffing_order() -> None:
     assert [r.name for r in READERS] == [
         "nanochat-model", "nanogpt-ckpt", "tensorboard", "hf-trainer", "wandb-summary", "nanochat-ckpt", "json",
         "jsonl", "wandb-panel", "lightning-csv", "wandb-runs", "csv", "llmc-main", "build-nanogpt-log",
-        "modded-nanogpt", "nanochat", "llmc", "nanogpt-md", "nanogpt", "build-nanogpt", "crash-log"]
+        "modded-nanogpt", "nanochat", "llmc", "build-nanogpt", "nanogpt-md", "nanogpt", "crash-log"]
     dialects = {d.value for d in Dialect}
     assert {r.name for r in READERS} - dialects == {"json", "nanochat-model"}  # refuses; reads the meta JSON
 
@@ -169,3 +169,13 @@ def test_a_text_that_quotes_a_scheduler_s_stop_is_no_crash_log(tmp_path: Path) -
     readme.write_text("Run nanochat with\n\n    export NANOCHAT_BASE_DIR=$HOME/nc\n")
     with pytest.raises(InputError):
         load(readme)
+
+
+def test_a_crash_in_build_nanogpts_script_is_its_and_one_of_nanogpts_gpt2_config_is_nanogpts(tmp_path: Path) -> None:
+    frame = 'Traceback (most recent call last):\n  File "/home/u/build-nanogpt/train_gpt2.py", line 388, in <module>\n'
+    (tmp_path / "build.log").write_text("using device: cuda\n" + frame + "torch.OutOfMemoryError: CUDA out of memory\n")
+    (tmp_path / "nanogpt.log").write_text("Overriding config with config/train_gpt2.py:\nbatch_size = 12\n"
+                                          'Traceback (most recent call last):\n  File "train.py", line 113, in '
+                                          "<module>\nRuntimeError: NCCL error\n")
+    assert load(tmp_path / "build.log").format == "build-nanogpt"
+    assert load(tmp_path / "nanogpt.log").format == "nanogpt"

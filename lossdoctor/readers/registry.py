@@ -176,10 +176,10 @@ READERS: list[Reader] = [
     Reader("nanochat", nanochat.sniff, nanochat.read, "nanochat lines",
            "`step N/M (P%) | loss: X | lrm:`, `Step N | Validation bpb: X`"),
     Reader("llmc", llmc.sniff_stdout, llmc.read_stdout, "llm.c stdout lines", "`step N/M | loss X | norm`"),
-    Reader("nanogpt-md", nanogpt.sniff_markdown, nanogpt.read_markdown, _LOG_LINES, _LOG_CLUES),
-    Reader("nanogpt", nanogpt.sniff_log, nanogpt.read_log, _LOG_LINES, _LOG_CLUES),
     Reader("build-nanogpt", build_nanogpt.sniff_stdout, build_nanogpt.read_stdout, "build-nanogpt stdout lines",
            "`step N | loss: X | lr`"),
+    Reader("nanogpt-md", nanogpt.sniff_markdown, nanogpt.read_markdown, _LOG_LINES, _LOG_CLUES),
+    Reader("nanogpt", nanogpt.sniff_log, nanogpt.read_log, _LOG_LINES, _LOG_CLUES),
     Reader("crash-log", crash.sniff, crash.read, "a traceback or a stop signal", "`Traceback`, `Assertion`, "
            "Slurm's `CANCELLED`"),
 ]
