@@ -175,6 +175,8 @@ def test_an_llmc_run_that_asserted_on_its_batch_is_told_the_batch_that_fits():
     first = result.diagnoses[0].findings[0]
     assert first.rule == "LD1708-batch-not-a-multiple" and "32,768 tokens over" in first.message
     assert "491,520 tokens" in (first.advice or "")
+    cfg = result.runs[0].config  # its `-c 0.1 -l 0.0006 -q 0.0` too, not the integer flags alone
+    assert (cfg.get("learning_rate"), cfg.get("weight_decay"), cfg.get("final_lr_frac")) == (0.0006, 0.1, 0.0)
 
 
 def test_a_fork_that_divides_its_mfu_by_another_peak_is_not_told_its_mfu_is_an_a100s():

@@ -75,6 +75,7 @@ COMMAND_FLAG = re.compile(r"(?:^|\s)-([a-z]) (\S+)")
 RUN_LINE = re.compile(r"(?:^\s*(?:[$+]\s+)?|\S*/)train_gpt2cu ")
 COMMAND = {"b": "batch_size", "t": "block_size", "d": "total_batch_size", "x": "max_iters", "u": "warmup_iters",
            "v": "eval_interval"}
+COMMAND_FLOAT = {"l": "learning_rate", "c": "weight_decay", "q": "final_lr_frac"}
 SINGLE_GPU = "Multi-GPU support is disabled. Using a single GPU."
 GRAD_ACCUM = re.compile(r"^=> setting grad_accum_steps=(\d+)")  # total batch / (B * T * processes)
 
@@ -109,6 +110,8 @@ def read_stdout(sample: Sample) -> Run:
         if "train_gpt2cu " in line and (run := RUN_LINE.search(line)):  # the last command run is what ran
             command = [(COMMAND[f], x, n) for f, raw in COMMAND_FLAG.findall(line[run.end():])
                        if f in COMMAND and (x := integer(raw)) is not None]
+            command += [(COMMAND_FLOAT[f], x, n) for f, raw in COMMAND_FLAG.findall(line[run.end():])
+                        if f in COMMAND_FLOAT and (x := number(raw)) is not None]
         if SINGLE_GPU in line:
             single = n
         if m := STEP.match(line):
