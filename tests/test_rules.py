@@ -467,7 +467,9 @@ def test_a_run_stopped_before_its_first_checkpoint_is_not_told_to_resume():
     from conftest import shared_path
     from lossdoctor.facts import compute_facts
     full = compute_facts(lossdoctor.load(str(shared_path("corpus/logs/llmc/hector-a100-stdout-full-run.log"))))
-    assert full.value("has_checkpoint") is True and full["has_checkpoint"].note == "last save at step 15,000"
+    assert full.value("has_checkpoint") is True and full["has_checkpoint"].note == (
+        "last save: llmc's 'at step 15,000', after 15,000 updates, numbered apart from its losses' steps")
+    assert not full["last_save_step"].known  # as the note says: llm.c's save step is not its losses' step
 
 
 def test_the_nan_loss_effect_is_what_its_source_says():

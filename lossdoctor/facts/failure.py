@@ -172,7 +172,9 @@ def has_checkpoint(ctx: Context) -> Fact:
         return Fact(name, False, unit, "inferred", src, "inferred: no checkpoint save printed")
     saves = run.last_process_saves()
     if saves:
-        last = f"last save at step {saves[-1]:,}" if saves[-1] is not None else None
+        last = None if saves[-1] is None else (  # llm.c's save N holds N updates; its step line N the N + 1st's
+            f"last save: {run.format}'s 'at step {saves[-1]:,}', after {saves[-1]:,} updates, numbered apart from "
+            "its losses' steps" if run.format.counts_steps else f"last save at step {saves[-1]:,}")
         return Fact(name, True, unit, "read", src, last)
     return Fact(name, True, unit, "read", src, "no save printed; the checkpoint it resumed from")
 
