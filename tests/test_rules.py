@@ -738,3 +738,19 @@ def test_the_mfu_note_names_the_device_the_log_implies_where_it_shows_none(tmp_p
     [d] = lossdoctor.analyze([str(tmp_path / "train.log")]).diagnoses
     f = next(f for f in d.findings if f.rule.startswith("LD1401"))
     assert "(here inferred cuda)" in f.message or "(here cuda)" in f.message
+
+
+def test_a_resume_that_put_the_lr_back_up_is_named_and_explains_ld701(tmp_path):
+    import lossdoctor
+    from conftest import FIXTURES
+    grid = FIXTURES / "calibration"
+    first = (grid / "d4w128-shakespeare-s1-400" / "train.log").read_text()
+    bump = (grid / "d4w128-shakespeare-s1-bump-440" / "train.log").read_text()  # resumed with lr_decay_iters 1000
+    (tmp_path / "both.log").write_text(first + bump)
+    found = {f.rule[:5]: f for f in lossdoctor.analyze([str(tmp_path / "both.log")]).diagnoses[0].findings}
+    assert found["LD706"].message.startswith("The resume at step 400 ran a new schedule (lr_decay_iters 1,000")
+    assert "LD706-lr-rewarmed-on-resume" in (found["LD701"].explained_by or ())
+    alone = lossdoctor.analyze([str(grid / "d4w128-shakespeare-s1-400" / "train.log")]).diagnoses[0]
+    assert "LD706-lr-rewarmed-on-resume" in alone.passed
+    tail = lossdoctor.analyze([str(grid / "d4w128-shakespeare-s1-bump-440" / "train.log")]).diagnoses[0]
+    assert any(n.rule == "LD706-lr-rewarmed-on-resume" for n in tail.not_applicable)  # the LR before it: not shown

@@ -8,12 +8,14 @@ iteration, before the eval, so the LR of step N is the one its optimizer update 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
 
 from ..config import INFERRED, Config
-from ..nanogpt import SCHEDULE_KEYS, lr_at
+from ..nanogpt import SCHEDULE_KEYS, get_lr, lr_at
 from ..run import Run
 from .base import STATUSES, Context, Fact, Status, config_fact, config_source, unknown, why_unknown
 
@@ -234,6 +236,54 @@ def constant_from(ctx: Context) -> Fact:
         elif decayed:
             return Fact(name, start, unit, "read", src, "a continuation at a constant LR after a decay")
     return Fact(name, None, unit, "read", src)
+
+
+REWARM = 1.25  # a resume whose schedule sets the LR this much above the run's own re-warms it
+
+
+def _rewarm(ctx: Context) -> tuple[int, float, float] | None | Fact:
+    """(step, LR the run was at, LR the resume set) of the first resume whose schedule put
+    the LR REWARM above where the process before it had it (a new lr_decay_iters puts it
+    back up the cosine); None where none did; the unknown Fact where the schedules are not
+    all shown."""
+    def find() -> tuple[int, float, float] | None | Fact:
+        params = _lineage_params(ctx, "lr_rewarm_step", "steps", REWARM_SRC)
+        if isinstance(params, Fact):
+            return params
+        for (before, _), (after, start) in pairwise(params):
+            was, now = get_lr(start, before), get_lr(start, after)
+            if now > REWARM * was:
+                return start, was, now
+        return None
+    return ctx.memo("lr_rewarm", find)
+
+
+REWARM_SRC = "log: each process's LR settings, at the step the next one resumed from"
+
+
+def lr_rewarm_step(ctx: Context) -> Fact:
+    """The step at which a resume put the LR back up (its new schedule's LR there over the
+    run's own by REWARM or more), None where no resume did."""
+    found = _rewarm(ctx)
+    if isinstance(found, Fact):
+        return found
+    return Fact("lr_rewarm_step", None if found is None else found[0], "steps", "read", REWARM_SRC)
+
+
+def lr_rewarm_from(ctx: Context) -> Fact:
+    """The LR the run's own schedule had at lr_rewarm_step, before the resume raised it."""
+    found = _rewarm(ctx)
+    if isinstance(found, Fact):
+        return replace(found, name="lr_rewarm_from", unit="LR")
+    return Fact("lr_rewarm_from", None if found is None else found[1], "LR", "computed", REWARM_SRC)
+
+
+def lr_rewarm_to(ctx: Context) -> Fact:
+    """The LR the resume's schedule set at lr_rewarm_step."""
+    found = _rewarm(ctx)
+    if isinstance(found, Fact):
+        return replace(found, name="lr_rewarm_to", unit="LR")
+    return Fact("lr_rewarm_to", None if found is None else found[2], "LR", "computed", REWARM_SRC)
 
 
 def lr_peak(ctx: Context) -> Fact:
