@@ -792,3 +792,10 @@ def test_an_llmc_last_line_that_ends_as_its_printf_does_is_read_without_its_newl
     assert any("ends without a newline" in n for n in cut.notes)
     if "val" in last or "tel" in last:
         assert bare.evals.val[-1] == 10.25 and len(cut.evals) == len(whole.evals) - 1
+
+
+def test_a_lightning_csv_ending_in_its_val_row_did_that_step_index_plus_one_steps(tmp_path: Path) -> None:
+    rows = "".join(f"0,{s},{3.0 - s / 1000:.4f},\n" for s in range(49, 500, 50)) + "0,539,,2.40\n"
+    (tmp_path / "metrics.csv").write_text("epoch,step,train_loss,val_loss\n" + rows)  # val logged after step 539
+    facts = lossdoctor.compute_facts(lossdoctor.load(str(tmp_path / "metrics.csv")))
+    assert facts.value("steps_done") == 540  # 0-based, as its train rows: 500 after the row of step 499

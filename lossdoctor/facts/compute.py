@@ -6,12 +6,13 @@ import math
 from typing import TYPE_CHECKING
 
 from ..nanogpt import BATCH_KEYS, DATASET_VOCAB, gpt_params
+from ..run import Dialect
 from .base import NO_STEP, Context, Fact, config_fact, derived, join_notes, missing, unknown
 from .model import printed_m, shape
 from .settings import not_numbers
 
 if TYPE_CHECKING:
-    from ..run import Dialect, IterCurve
+    from ..run import IterCurve
 
 # nanoGPT data/shakespeare_char/prepare.py prints "train has 1,003,854 tokens" (and
 # "val has 111,540 tokens") for the standard 1,115,394-character tiny shakespeare
@@ -155,7 +156,8 @@ def steps_done(ctx: Context) -> Fact:
     gives it (HF's global_step: the last step, logged or not). Else nanoGPT's `iter N` is
     printed after step N's update (N + 1 steps: 0..N), while formats that count steps
     (Dialect.counts_steps: modded-nanogpt, llm.c, HF) print N after N updates; `step S:`
-    evals run before step S's update (S steps)."""
+    evals run before step S's update (S steps); a Lightning CSV's val rows, written after the
+    step they carry the index of (0-based, as its train rows), end S + 1 steps."""
     name, unit = "steps_done", "steps"
     if ctx.run.steps_done is not None:
         return Fact(name, ctx.run.steps_done, unit, "read", "log: the trainer's count of steps done")
@@ -166,6 +168,8 @@ def steps_done(ctx: Context) -> Fact:
     last_eval = int(evals.step.max()) if len(evals) else None
     if last_iter is not None and (last_eval is None or last_iter >= last_eval):
         return Fact(name, last_iter, unit, "computed", iter_src)
+    if last_eval is not None and ctx.run.format == Dialect.LIGHTNING:  # its val rows carry the last step's index
+        return Fact(name, last_eval + 1, unit, "computed", "log: last val row's step + 1 (Lightning's step index)")
     if last_eval is not None:
         return Fact(name, last_eval, unit, "computed", "log: last eval step")
     ck = ctx.run.checkpoint
