@@ -799,3 +799,16 @@ def test_a_lightning_csv_ending_in_its_val_row_did_that_step_index_plus_one_step
     (tmp_path / "metrics.csv").write_text("epoch,step,train_loss,val_loss\n" + rows)  # val logged after step 539
     facts = lossdoctor.compute_facts(lossdoctor.load(str(tmp_path / "metrics.csv")))
     assert facts.value("steps_done") == 540  # 0-based, as its train rows: 500 after the row of step 499
+
+
+def test_build_nanogpts_samples_name_its_ranks_and_so_its_processes(tmp_path: Path) -> None:
+    from conftest import FIXTURES
+    text = (FIXTURES / "formats" / "build_nanogpt_stdout.log").read_text()
+    samples = "".join(f"rank {r} sample {i}: Hello, I'm a language model, and\n" for r in range(4) for i in range(2))
+    (tmp_path / "ddp.log").write_text(text + samples)
+    one, four = lossdoctor.load(str(FIXTURES / "formats" / "build_nanogpt_stdout.log")), lossdoctor.load(
+        str(tmp_path / "ddp.log"))
+    facts = lossdoctor.compute_facts(four)
+    assert facts.value("world_size") == 4 and lossdoctor.compute_facts(one)["world_size"].value != 4
+    accum = one.config.get("grad_accum_steps")  # one process's, as it prints it
+    assert accum is not None and four.config.get("gradient_accumulation_steps") == 4 * accum  # nanoGPT's: all ranks'

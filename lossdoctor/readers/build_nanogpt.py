@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from ..run import Dialect, Measures
 from . import lines as L
-from .build import Found, cut_last, make_run, number, numbered, point_lines, scan_events, text_lines
+from .build import Found, all_ranks_accum, cut_last, make_run, number, numbered, point_lines, scan_events, text_lines
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -34,6 +34,7 @@ VAL = re.compile(r"^validation loss: (\S+)")
 HELLA = re.compile(r"^HellaSwag accuracy: \d+/\d+=([\d.]+)")
 BATCH = re.compile(r"^total desired batch size: (\d+)")
 ACCUM = re.compile(r"^=> calculated gradient accumulation steps: (\d+)")
+SAMPLE_RANK = re.compile(r"^rank (\d+) sample \d+: ")
 LOG_LINE = re.compile(r"^(\d+) (train|val|hella) (\S+)$")
 CRASH_CLUE = re.compile(r"File \"[^\"]*train_gpt2\.py\"")  # a traceback's frame in its script
 NANOGPT_HEADER = re.compile(r"\s*(?:Overriding|tokens per iteration will be|found vocab_size|step \d+: train loss)")
@@ -72,6 +73,7 @@ def read_stdout(sample: Sample) -> Run:
     found.n_lines, found.cut = len(lines), cut_last(sample, lines)
     pending: list[tuple[str, float, int]] = []  # evals printed before their step's line
     groups: dict[bool, int] = {}  # the optimizer's groups, decayed or not -> parameters: together, all
+    ranks = (0, 0)  # (processes, line): every rank prints its samples, `rank R sample i:`
     for n, line in numbered(lines):
         if m := STEP.match(line):
             step = int(m.group(1))
@@ -94,8 +96,13 @@ def read_stdout(sample: Sample) -> Run:
             found.set("grad_accum_steps", int(m.group(1)), n)
         elif (m := L.DECAYED.match(line) or L.NODECAY.match(line)) is not None:
             groups[m.re is L.DECAYED] = L.to_int(m.group(2))
+        elif (m := SAMPLE_RANK.match(line)) and (rank := int(m.group(1))) + 1 > ranks[0]:
+            ranks = (rank + 1, n)
     if len(groups) == 2:
         found.params = sum(groups.values())
+    if ranks[0]:
+        found.set("num_processes", ranks[0], ranks[1])
+        all_ranks_accum(found)
     last = found.train.step[-1] + 1 if len(found.train) else 0
     for name, value, k in pending:  # the final eval, after the last step
         (found.val.add(last, value, k) if name == "val" else found.point("hellaswag", last, value, k))
