@@ -60,24 +60,41 @@ def guarded(func: Callable[[argparse.Namespace], int], args: argparse.Namespace)
 
 
 def _reader_gone() -> bool:
-    """Whether stdout is a pipe whose reader has closed it (`| head`), where a write into it
-    may not have said so: a write that blocked on the full pipe returns the part the reader
-    took, and Python's buffered stdout then ends without an error. True: nothing more goes
-    out (stdout is pointed at /dev/null, so that the interpreter's last flush is quiet)."""
+    """Whether stdout is a pipe whose reader closed it before taking all of the output
+    (`| head`), where a write into it may not have said so: a write that blocked on the full
+    pipe returns the part the reader took, and Python's buffered stdout then ends without an
+    error. A reader that took it all and left (`| head -n N`, N the report's lines) lost
+    nothing. True: nothing more goes out (stdout is pointed at /dev/null, so that the
+    interpreter's last flush is quiet)."""
     import select
     import stat
     try:
+        sys.stdout.flush()
         fd = sys.stdout.fileno()
         if not stat.S_ISFIFO(os.fstat(fd).st_mode):
             return False
         poller = select.poll()
         poller.register(fd, select.POLLOUT)
-        gone = any(events & select.POLLERR for _, events in poller.poll(0))
+        gone = any(events & select.POLLERR for _, events in poller.poll(0)) and _unread(fd) != 0
+    except BrokenPipeError:
+        gone = True
     except (AttributeError, ValueError, OSError):  # no file behind stdout (a test's StringIO), or no poll
         return False
     if gone:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return gone
+
+
+def _unread(fd: int) -> int | None:
+    """Bytes written into the pipe `fd` and not read (Linux answers FIONREAD on a pipe's
+    write end); None where the system does not say."""
+    import fcntl
+    import struct
+    import termios
+    try:
+        return int(struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0])
+    except OSError:
+        return None
 
 
 def _internal(e: Exception, debug: bool) -> int:

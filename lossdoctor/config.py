@@ -28,6 +28,7 @@ OVERRIDE = "override"  # `Overriding: key = value` (a --key=value flag)
 DUMP = "config dump"  # a fork's printout of the final values (e.g. `key: value` block)
 INFERRED = "inferred"  # a nanoGPT config file that the log's out_dir and cadence point to (readers/infer.py)
 CADENCE = "log cadence"  # eval_interval, log_interval: the spacing of the log's own lines (readers/infer.py)
+META_PATH = "meta.pkl path"  # dataset: the data/DATASET/meta.pkl train.py printed it read (readers/infer.py)
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ class ConfigBuilder:
         if cv.origin == OVERRIDE and before is not None and before.origin == FILE and before.known:
             self.replaced.setdefault(cv.key, before)
         self._values[cv.key] = cv
-        if shows and cv.origin not in (DEFAULT, CADENCE) and cv.key in NANOGPT_KEYS:  # the spacing shows none
+        if shows and cv.origin not in (DEFAULT, CADENCE, META_PATH) and cv.key in NANOGPT_KEYS:  # they show none
             self.seen = True
 
     def drop(self, origin: str) -> None:

@@ -654,6 +654,14 @@ def test_runs_without_evals_are_compared_along_their_iteration_losses(tmp_path):
     assert "neither log shows its config: which keys differ is unknown" in c.unexplained.method  # not "none differ"
 
 
+def test_headerless_logs_that_name_their_data_still_show_no_config(tmp_path):
+    for name, level in (("a", 3.0), ("b", 2.5)):  # train.py's meta.pkl line, then its iterations alone
+        iters = "".join(f"iter {s}: loss {level + 1 / (s + 1):.4f}, time 35.00ms, mfu 1.00%\n" for s in range(200))
+        (tmp_path / f"{name}.log").write_text("found vocab_size = 65 (inside data/shakespeare_char/meta.pkl)\n" + iters)
+    c = _analysis(tmp_path / "a.log", tmp_path / "b.log").comparison
+    assert "neither log shows its config: which keys differ is unknown" in c.unexplained.method
+
+
 def test_a_run_stopped_at_its_first_eval_gets_its_length_share_off_the_better_run_s_curve(tmp_path):
     log = FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log"
     lines = log.read_text().splitlines(keepends=True)
@@ -1486,7 +1494,8 @@ def test_a_run_that_diverged_is_left_out_of_the_ranking_not_ranked_on_its_losses
     lines = log.read_text().splitlines(keepends=True)
     cut = next(i for i, x in enumerate(lines) if x.startswith("step 1500:"))
     nan = [re.sub(r"loss [\d.]+", "loss nan", x) if x.startswith(("iter ", "step ")) else x for x in lines[cut:]]
-    (tmp_path / "nan.log").write_text("".join(lines[:cut] + nan))
+    early = [re.sub(r"loss [\d.]+", "loss nan", x) if x.startswith("iter 100:") else x for x in lines[:cut]]
+    (tmp_path / "nan.log").write_text("".join(early + nan))  # a NaN batch it went on past, then NaN for good
     short = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
     two = lossdoctor.analyze([str(tmp_path / "nan.log"), short]).comparison
     assert two is not None and two.gap is None and "nan.log diverged" in two.unattributed

@@ -168,15 +168,16 @@ def test_cannot_extrapolate_says_why(text, why):
         extrapolate(parse_text(text), 5000)
 
 
-def test_a_nan_loss_the_run_went_on_past_is_left_out_and_said_not_called_a_divergence(tmp_path):
+@pytest.mark.parametrize("bad", ["nan", "inf"])  # an inf, as fp16's loss scaler skips it, is a NaN's kind
+def test_a_nan_loss_the_run_went_on_past_is_left_out_and_said_not_called_a_divergence(tmp_path, bad):
     import re
     log = FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log"
     lines = log.read_text().splitlines(keepends=True)
     it = next(i for i, x in enumerate(lines) if x.startswith("iter 1234:"))
     ev = next(i for i, x in enumerate(lines) if x.startswith("step 1000:"))
     without = lines[:it] + lines[it + 1:]  # the same run, that iteration not logged
-    nan = [*lines[:it], re.sub(r"loss [\d.]+", "loss nan", lines[it]), *lines[it + 1:]]
-    nan[ev] = re.sub(r"train loss [\d.]+", "train loss nan", nan[ev])
+    nan = [*lines[:it], re.sub(r"loss [\d.]+", f"loss {bad}", lines[it]), *lines[it + 1:]]
+    nan[ev] = re.sub(r"train loss [\d.]+", f"train loss {bad}", nan[ev])
     (tmp_path / "a.log").write_text("".join(nan))
     (tmp_path / "b.log").write_text("".join(without))
     x = extrapolate(lossdoctor.load(str(tmp_path / "a.log")), 5000, scenarios=("rerun",))

@@ -99,7 +99,8 @@ def test_a_headerless_log_s_dataset_is_read_off_the_meta_path_train_py_printed(p
                      "step 0: train loss 4.2, val loss 4.2\n" + ITER.format(0, 4.2, 100.0, 0.01))
     assert run.config.trusted("dataset") == dataset and run.config.trusted("n_layer") is None  # the rest unknown
     if dataset == "shakespeare_char":
-        assert run.config.values["dataset"].origin == "log" and compute_facts(run).value("dataset_tokens") > 0
+        assert run.config.values["dataset"].origin == "meta.pkl path" and compute_facts(run).value("dataset_tokens") > 0
+        assert not run.config.seen  # the log still shows no config
 
 
 @pytest.mark.parametrize("line,vocab,source", [

@@ -177,5 +177,9 @@ def test_a_crash_in_build_nanogpts_script_is_its_and_one_of_nanogpts_gpt2_config
     (tmp_path / "nanogpt.log").write_text("Overriding config with config/train_gpt2.py:\nbatch_size = 12\n"
                                           'Traceback (most recent call last):\n  File "train.py", line 113, in '
                                           "<module>\nRuntimeError: NCCL error\n")
+    iters = "".join(f"iter {i}: loss {4 - i / 100:.4f}, time 35.00ms, mfu 10.00%\n" for i in range(50))
+    fork = frame.replace("build-nanogpt", "nanoGPT")  # a fork's own train_gpt2.py, no header printed
+    (tmp_path / "fork.log").write_text(iters + fork + "torch.OutOfMemoryError: CUDA out of memory\n")
     assert load(tmp_path / "build.log").format == "build-nanogpt"
     assert load(tmp_path / "nanogpt.log").format == "nanogpt"
+    assert load(tmp_path / "fork.log").format == "nanogpt" and len(load(tmp_path / "fork.log").iters) == 50

@@ -113,7 +113,7 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
                                     "nats per token compare only through the tokenizer's bytes per token, "
                                     "which the logs do not give", comparable=False)
     # a run whose last loss is NaN/inf diverged: its losses before that are no final loss
-    diverged = {i: f"{runs[i].source} diverged (its loss is NaN/inf from step {f.value('nan_step'):,} on)"
+    diverged = {i: f"{runs[i].source} diverged (its loss is NaN/inf from step {_non_finite_from(runs[i]):,} on)"
                 for i, f in enumerate(facts) if f.value("nan_persists") is True and f.value("nan_at_start") is False}
     with_val = sum(final(f, "val") is not None for i, f in enumerate(facts) if i not in diverged)
     metric = "val" if with_val == len(facts) - len(diverged) or with_val >= 2 else "train"  # val wherever two have one
@@ -140,13 +140,25 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
         c = dataclasses.replace(c, notes=c.notes + (f"left out of the gap, with no finite final {metric}: "
                                                     f"{', '.join(left_out)}",))
     for why in diverged.values():
-        c = dataclasses.replace(c, notes=c.notes + (f"left out of the ranking and the gap: {why}; its findings "
-                                                    "say why",))
+        c = dataclasses.replace(c, notes=c.notes + (f"left out of the ranking and the gap: {why}: its losses "
+                                                    "before that are no final loss",))
     for i, why in apart.items():
         c = dataclasses.replace(c, notes=c.notes + (f"left out of the ranking and the gap: {runs[i].source}, whose "
                                                     f"losses do not compare with the others' ({why})",))
     unit = units[0] if metric == "val" else "nats"  # train losses are nats in every trainer read
     return c if unit == "nats" else dataclasses.replace(c, unit=unit)
+
+
+def _non_finite_from(run: Run) -> int:
+    """The first step of the NaN/inf stretch a diverged run ends in (a NaN batch it went on
+    past, earlier, is not where it diverged)."""
+    ev, it = run.curves()
+    steps = np.concatenate([ev.step, it.step])
+    bad = ~np.isfinite(np.concatenate([ev.val, it.loss]))
+    order = np.argsort(steps, kind="stable")
+    steps, bad = steps[order], bad[order]
+    good = np.flatnonzero(~bad)
+    return int(steps[good[-1] + 1] if len(good) and good[-1] + 1 < len(steps) else steps[0])
 
 
 def _comparable_group(runs: Sequence[Run], facts: Sequence[Facts], known: dict[int, float]

@@ -169,7 +169,7 @@ def _instead(r: Reachable, fa: Facts, fb: Facts, flags: list[str], steps: int) -
     else:
         shape = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps")
         cheaper = steps < r.steps and all(fa.value(k) is not None and fa.value(k) == fb.value(k) for k in shape)
-    same = " ".join(flags) == r.flags  # the rerun itself: nothing instead
+    same = " ".join(flags) == r.flags  # the rerun itself: instead only as the evidence (below)
     # the worse run's own config at the better run's length: that run is the evidence, and
     # the extrapolation's shorter or equal length a prediction beside it (equal: the rerun is
     # the better run itself, which reached the target: said as the evidence it is)

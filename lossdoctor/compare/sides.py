@@ -52,7 +52,7 @@ def shows_config(run: Run) -> bool:
     """Whether any config value of `run` comes from what it shows (a header, a ckpt.pt),
     not from a default or the spacing of its lines."""
     from .. import config as C
-    return any(v.origin not in (C.DEFAULT, C.CADENCE) for v in run.config.values.values())
+    return any(v.origin not in (C.DEFAULT, C.CADENCE, C.META_PATH) for v in run.config.values.values())
 
 
 def final(f: Facts, metric: str) -> float | None:

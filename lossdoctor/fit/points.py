@@ -80,7 +80,7 @@ def curves(run: Run) -> Curves:
     left_out = _non_finite_note(ev.step[~ev_ok | train_bad], it.step[~it_ok])  # an eval's NaN train: its train alone
     for name, arr, s in (("eval", ev.val, ev.step), ("eval's train", ev.train, ev.step),
                          ("iteration", it.loss, it.step)):
-        huge = np.abs(np.nan_to_num(arr)) > MAX_LOSS
+        huge = np.isfinite(arr) & (np.abs(np.nan_to_num(arr)) > MAX_LOSS)  # an inf is a NaN's kind: left out above
         if huge.any():
             k = int(np.flatnonzero(huge)[0])
             raise CannotExtrapolate(f"an {name} loss of {float(arr[k]):.3g} at step {int(s[k]):,}: beyond any "

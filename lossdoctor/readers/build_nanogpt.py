@@ -37,7 +37,8 @@ ACCUM = re.compile(r"^=> calculated gradient accumulation steps: (\d+)")
 SAMPLE_RANK = re.compile(r"^rank (\d+) sample \d+: ")
 LOG_LINE = re.compile(r"^(\d+) (train|val|hella) (\S+)$")
 CRASH_CLUE = re.compile(r"File \"[^\"]*train_gpt2\.py\"")  # a traceback's frame in its script
-NANOGPT_HEADER = re.compile(r"\s*(?:Overriding|tokens per iteration will be|found vocab_size|step \d+: train loss)")
+NANOGPT_HEADER = re.compile(r"\s*(?:Overriding|tokens per iteration will be|found vocab_size|step \d+: train loss"
+                            r"|iter \d+: loss)")  # nanoGPT's lines: a fork's train_gpt2.py crash stays nanoGPT's
 
 
 def sniff_stdout(sample: Sample) -> bool:

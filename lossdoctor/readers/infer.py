@@ -32,7 +32,6 @@ import numpy as np
 
 from .. import config as C
 from ..nanogpt import BATCH_KEYS, CONFIG_FILES, DATASET_VOCAB, gpt_params
-from .build import LOG
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -130,7 +129,7 @@ def _mfu(run: Run, header: Header, values: Mapping[str, Any]) -> bool:
     if ok.sum() < 5 or vocab is None:
         return True
     no_wpe, _ = gpt_params(n_layer=values["n_layer"], n_embd=values["n_embd"], vocab_size=vocab,
-                           block_size=values["block_size"], bias=False)
+                           block_size=values["block_size"], bias=bool(values.get("bias", False)))
     t, layers, heads, embd = values["block_size"], values["n_layer"], values["n_head"], values["n_embd"]
     per_token = 6 * no_wpe + 12 * layers * heads * (embd // heads) * t  # FLOPs
     per_iter = per_token * t * values["batch_size"] * values["gradient_accumulation_steps"]
@@ -167,14 +166,15 @@ def dataset_from_meta(run: Run, header: Header) -> Run:
     """`run` with its dataset read off the meta.pkl path train.py printed (`found
     vocab_size = 65 (inside data/shakespeare_char/meta.pkl)`: it reads
     os.path.join('data', dataset)), where its config leaves dataset at train.py's
-    untrusted default; origin `log`, and the rest of the config as untrusted as before."""
+    untrusted default; origin `meta.pkl path`, and the rest of the config as untrusted as
+    before (the log still shows no config)."""
     cfg = run.config
     shown = cfg.values.get("dataset")
     if shown is None or shown.origin != C.DEFAULT or cfg.defaults_trusted or not header.vocab_source:
         return run
     if (m := META_DIR.search(header.vocab_source)) is None:
         return run
-    value = C.ConfigValue("dataset", m.group(1), LOG, True, header.vocab_source)
+    value = C.ConfigValue("dataset", m.group(1), C.META_PATH, True, header.vocab_source)
     config = replace(cfg, values={**cfg.values, "dataset": value})
     segments = tuple(replace(s, config=config if s.config is cfg else s.config) for s in run.segments)
     return replace(run, config=config, segments=segments)
