@@ -1127,6 +1127,9 @@ def test_a_lasting_change_of_the_iteration_time_is_said_and_a_drifting_one_is_no
     drift = [f"iter {i}: loss {4.0 - i / 400:.4f}, time {30 * (1.5 if (i // 50) % 2 else 1.0):.2f}ms, mfu 1.00%"
              for i in range(400)]  # a machine whose speed goes to and fro: no new speed
     assert "changed" not in (compute_facts(parse_text("\n".join(drift) + "\n"))["time_per_iter_ms"].note or "")
+    ramp = [f"iter {i}: loss {4.0 - i / 400:.4f}, time {100 + 150 * i / 399:.2f}ms, mfu 1.00%"
+            for i in range(400)]  # a speed that ramps from one level to the other: no step changed it
+    assert "changed" not in (compute_facts(parse_text("\n".join(ramp) + "\n"))["time_per_iter_ms"].note or "")
 
 
 def test_a_cpu_run_of_the_built_in_trainer_that_printed_no_autocast_ran_in_float32(tmp_path):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..dialect import Dialect
+from . import shift as shift_mod
 from .base import Context, Fact, derived, join_notes, missing, plural, unknown
 
 WARMUP_ITERS = 5  # train.py: `if local_iter_num >= 5: # let the training loop settle a bit`
@@ -135,57 +136,11 @@ def time_per_iter_ms(ctx: Context) -> Fact:
         note = "no logged iteration outside eval and warm-up" if tm.n_timed else NO_ITERS
         return unknown("time_per_iter_ms", "ms", src, note)
     note = plural(tm.steady.size, "iteration")
-    if (shift := speed_shift(tm.steady_step, tm.steady)) is not None:
+    if (shift := shift_mod.speed_shift(tm.steady_step, tm.steady)) is not None:
         at, before, after, n = shift
         note += (f"; the iteration time changed at step {at:,}: median {before:.4g} ms before, {after:.4g} ms in the "
                  f"{plural(n, 'iteration')} from there on (the median of both is given)")
     return Fact("time_per_iter_ms", float(np.median(tm.steady)), "ms", "computed", src, note)
-
-
-SHIFT = 1.5  # a lasting change of the iteration time by this factor or more is a new speed
-SHIFT_LEAST = 20  # iterations on each side of it, and a tenth of them
-
-
-def speed_shift(step: np.ndarray, ms: np.ndarray) -> tuple[int, float, float, int] | None:
-    """Where the iteration time changed for good (another job on the machine, a resume on
-    other hardware): the one split of the steady iterations, in file order, that best fits
-    a level on each side (least absolute deviation from each side's median), where the two
-    medians differ by SHIFT or more, the two sides' middle halves do not overlap (a machine
-    whose speed drifts to and fro is no new speed), and each side holds SHIFT_LEAST
-    iterations and a tenth of them. (step at the change, median before, median after,
-    iterations after) or None."""
-    n = len(ms)
-    least = max(SHIFT_LEAST, n // 10)
-    if n < 2 * least:
-        return None
-    size = max(1, n // SHIFT_BLOCKS)  # a long log's split is searched among blocks of this many
-    blocks = np.median(ms[:n // size * size].reshape(-1, size), axis=1)  # (n // size,) block medians
-    lo_block, hi_block = math.ceil(least / size), (n - least) // size
-    k = size * _best_split(blocks, lo_block, hi_block) if hi_block > lo_block else least
-    if 1 < size <= 16:  # to the iteration, where that costs little
-        k = _best_split(ms, max(least, k - size), min(n - least, k + size), grid=1)
-    before, after = float(np.median(ms[:k])), float(np.median(ms[k:]))
-    (lo_a, hi_a), (lo_b, hi_b) = np.percentile(ms[:k], [25, 75]), np.percentile(ms[k:], [25, 75])
-    if max(before, after) < SHIFT * min(before, after) or (lo_b <= hi_a and lo_a <= hi_b):
-        return None
-    return int(step[k]), before, after, n - k
-
-
-SHIFT_BLOCKS = 2000  # the search's points at most: a log of 600,000 iterations is split in 0.05 s
-
-
-def _best_split(y: np.ndarray, lo: int, hi: int, grid: int = 64) -> int:
-    """The split of `y` in lo..hi whose two sides lie least (absolute deviation) from their
-    own medians: on a grid of `grid` splits first, then every split within a grid step of
-    the best (grid=1: every split in lo..hi)."""
-    def cost(k: int) -> float:
-        return float(np.abs(y[:k] - np.median(y[:k])).sum() + np.abs(y[k:] - np.median(y[k:])).sum())
-    if grid == 1:
-        return min(range(lo, hi + 1), key=cost)
-    grid_ = np.unique(np.linspace(lo, hi, min(grid, hi - lo + 1)).astype(int))
-    k = int(min(grid_, key=cost))
-    step = int(grid_[1] - grid_[0]) if len(grid_) > 1 else 1
-    return int(min(range(max(lo, k - step), min(hi, k + step) + 1), key=cost))
 
 
 def eval_overhead_ms(ctx: Context) -> Fact:
