@@ -54,6 +54,10 @@ def test_every_error_names_its_file_says_what_was_expected_and_what_to_do(
     assert len(errors) == 1 and "Traceback" not in err, err
     assert not err.startswith("usage:"), err  # one line, not argparse's usage block
     line = errors[0]
+    shown = line.replace(str(tmp_path), "TMP").replace(f"{ROOT}{os.sep}", "")
+    rows = (ROOT / "docs" / "errors.md").read_text().splitlines()
+    doc = next(row for row in rows if row.startswith(f"| {case['id']} |"))  # the message as printed, in the docs
+    assert doc.rstrip(" |").endswith(shown.replace("|", "\\|")), f"docs/errors.md's {case['id']} is not: {shown}"
     for key in ("names", "expected", "todo"):
         if key in case:
             assert re.search(case[key], line), f"{case['id']}: no {key} /{case[key]}/ in: {line}"
