@@ -110,13 +110,11 @@ def _schedule_text(path: str) -> str:
     return data.decode("utf-8", "replace")
 
 
-MIN_PEAK_FLOPS = 1e9  # FLOP/s: a phone's CPU is past it; a number below it is no device's peak
-
-
 def peak_flops(value: float | str | None) -> float | None:
     """--peak-flops as FLOP/s: a number (at least MIN_PEAK_FLOPS: `4090` is a GPU's name cut
     short, not 4,090 FLOP/s), or a GPU named in facts.speed's table."""
     from .errors import UsageError
+    from .facts import MIN_PEAK_FLOPS
     if isinstance(value, float) and value < MIN_PEAK_FLOPS:
         raise UsageError(f"--peak-flops {value:g}: a peak of under {MIN_PEAK_FLOPS:.0e} FLOP/s is no device's; give "
                          "FLOP/s, e.g. 165e12, or a GPU's name, e.g. 'RTX 4090'")

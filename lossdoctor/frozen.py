@@ -3,12 +3,14 @@
 types.MappingProxyType is read-only too, but it cannot be pickled, deep-copied or
 hashed, so neither could a Run, a Config or a Finding that held one. FrozenDict keeps
 its own copy of the items: it pickles as a dict does, and hashes as the frozenset of its
-items (where the values hash), so a frozen dataclass holding it hashes as its fields do.
+items where the values hash (a config value that is a list does not), so a frozen
+dataclass holding it hashes as its fields do.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 K = TypeVar("K")
@@ -20,9 +22,17 @@ class FrozenDict(Mapping[K, V]):
 
     __slots__ = ("_items", "_hash")
 
+    _items: Mapping[K, V]  # a read-only view of its own dict
+    _hash: int | None
+
     def __init__(self, items: Mapping[K, V] | Iterable[tuple[K, V]] = ()) -> None:
-        self._items: dict[K, V] = dict(items)
-        self._hash: int | None = None
+        if hasattr(self, "_items"):
+            raise TypeError("a FrozenDict cannot be changed")
+        object.__setattr__(self, "_items", MappingProxyType(dict(items)))
+        object.__setattr__(self, "_hash", None)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise TypeError("a FrozenDict cannot be changed")
 
     def __getitem__(self, key: K) -> V:
         return self._items[key]
@@ -38,16 +48,16 @@ class FrozenDict(Mapping[K, V]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, FrozenDict):
-            return self._items == other._items
-        return self._items == dict(other) if isinstance(other, Mapping) else NotImplemented
+            return dict(self._items) == dict(other._items)
+        return dict(self._items) == dict(other) if isinstance(other, Mapping) else NotImplemented
 
     def __hash__(self) -> int:
-        if self._hash is None:  # a TypeError here names the value that does not hash
-            self._hash = hash(frozenset(self._items.items()))
-        return self._hash
+        if self._hash is None:  # a TypeError here names the value that does not hash (a list)
+            object.__setattr__(self, "_hash", hash(frozenset(self._items.items())))
+        return hash(self._hash)
 
     def __repr__(self) -> str:
-        return f"FrozenDict({self._items!r})"
+        return f"FrozenDict({dict(self._items)!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (FrozenDict, (self._items,))
+        return (type(self), (dict(self._items),))

@@ -181,7 +181,8 @@ def test_the_api_takes_what_its_docs_say_and_refuses_the_rest_with_a_usage_error
                  lambda: lossdoctor.analyze(3), lambda: verify_groups(None, [run, run]),
                  lambda: lossdoctor.analyze(log, rules="x"), lambda: lossdoctor.analyze(log, rules_dirs=3),
                  lambda: lossdoctor.load(log, readers=3), lambda: lossdoctor.load_many([3]),
-                 lambda: lossdoctor.read_checkpoint(None)):
+                 lambda: lossdoctor.read_checkpoint(None),
+                 lambda: lossdoctor.analyze(log, peak_flops=4090)):  # no device's peak: 'RTX 4090' cut short
         with pytest.raises(UsageError):
             call()
 
@@ -207,3 +208,13 @@ def test_results_pickle_deep_copy_and_hash_as_frozen_dataclasses_do():
     assert hash(run.config) == hash(back.config) and hash(a.facts[0]) == hash(again.facts[0])
     with pytest.raises(TypeError):
         run.config.values["n_layer"] = 1  # type: ignore[index]
+
+
+def test_a_frozen_dict_cannot_be_changed_by_any_door():
+    from lossdoctor.frozen import FrozenDict
+    d = FrozenDict({"n_layer": 4})
+    for change in (lambda: d.__setitem__("n_layer", 6), lambda: setattr(d, "_items", {}),  # type: ignore[index]
+                   lambda: d.__init__({"n_layer": 6}), lambda: d._items.__setitem__("n_layer", 6)):  # type: ignore[misc]
+        with pytest.raises((TypeError, AttributeError)):
+            change()
+    assert d == {"n_layer": 4} and hash(d) == hash(FrozenDict({"n_layer": 4}))

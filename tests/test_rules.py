@@ -748,7 +748,8 @@ def test_a_resume_that_put_the_lr_back_up_is_named_and_explains_ld701(tmp_path):
     bump = (grid / "d4w128-shakespeare-s1-bump-440" / "train.log").read_text()  # resumed with lr_decay_iters 1000
     (tmp_path / "both.log").write_text(first + bump)
     found = {f.rule[:5]: f for f in lossdoctor.analyze([str(tmp_path / "both.log")]).diagnoses[0].findings}
-    assert found["LD706"].message.startswith("The resume at step 400 ran a new schedule (lr_decay_iters 1,000")
+    assert found["LD706"].message.startswith("The resume at step 400 ran a new schedule that set the LR to 0.000423")
+    assert "lr_decay_iters 1,000 and max_iters 440" in found["LD706"].message
     assert "LD706-lr-rewarmed-on-resume" in (found["LD701"].explained_by or ())
     alone = lossdoctor.analyze([str(grid / "d4w128-shakespeare-s1-400" / "train.log")]).diagnoses[0]
     assert "LD706-lr-rewarmed-on-resume" in alone.passed

@@ -149,6 +149,9 @@ FACTS: dict[str, Callable[[Context], Fact]] = {
 }
 
 
+MIN_PEAK_FLOPS = 1e9  # FLOP/s: a phone's CPU is past it; a number below it is no device's peak
+
+
 def compute_facts(run: Run, *, peak_flops: float | None = None,
                   dataset_tokens: int | None = None) -> Facts:
     """Every registered fact of `run`, in registry order.
@@ -163,8 +166,9 @@ def compute_facts(run: Run, *, peak_flops: float | None = None,
     from ..errors import UsageError
     if not isinstance(run, Run):
         raise UsageError(f"compute_facts: a Run (lossdoctor.load), not {type(run).__name__}")
-    if peak_flops is not None and not 0 < _number(peak_flops) < math.inf:
-        raise UsageError(f"peak_flops: {peak_flops!r} is not a positive, finite FLOP/s")
+    if peak_flops is not None and not MIN_PEAK_FLOPS <= _number(peak_flops) < math.inf:
+        raise UsageError(f"peak_flops: {peak_flops!r} is not a device's peak FLOP/s (a finite number of at least "
+                         f"{MIN_PEAK_FLOPS:.0e}; facts.peak_flops_for gives a GPU's by its name)")
     ctx = Context(run, FACTS, peak_flops=None if peak_flops is None else float(peak_flops),
                   dataset_tokens=checked_dataset_tokens(dataset_tokens))
     return Facts.of(ctx.fact(name) for name in FACTS)

@@ -165,7 +165,10 @@ def _load(path: str, mapped: bool = False) -> Any:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # storage deprecation chatter on old files
             if mapped and zipfile.is_zipfile(path):  # mmap takes torch's zip format only
-                return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+                try:
+                    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+                except OSError:  # a file system that cannot map it: read it whole
+                    pass
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types; none may leak as a traceback
         raise CheckpointError(path, _load_failure_reason(path, exc)) from None
