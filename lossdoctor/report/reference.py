@@ -57,7 +57,8 @@ def api_markdown() -> str:
            "(`import lossdoctor; lossdoctor.load(...)`); results are immutable: frozen dataclasses, with "
            "NamedTuples for small records (an estimate and its interval, a baseline fit), and "
            "read-only mappings (`lossdoctor.frozen.FrozenDict`). They pickle and deep-copy (to send a "
-           "Run to another process), and hash as their fields do (a Run, holding arrays, by identity).",
+           "Run to another process), and hash as their fields do (a Run, holding arrays, by identity; a "
+           "config holding a list, such as a fork's milestones, does not hash).",
            "",
            inspect.cleandoc(lossdoctor.__doc__ or ""), ""]
     for name in lossdoctor.__all__:
