@@ -114,7 +114,8 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
                                     "which the logs do not give", comparable=False)
     # a run whose last loss is NaN/inf diverged: its losses before that are no final loss
     diverged = {i: f"{runs[i].source} diverged (its loss is NaN/inf from step {_non_finite_from(runs[i]):,} on)"
-                for i, f in enumerate(facts) if f.value("nan_persists") is True and f.value("nan_at_start") is False}
+                for i, f in enumerate(facts) if f.value("nan_persists") is True and f.value("nan_at_start") is False
+                and final(f, "val") is None}  # a finite val before the last NaN update is still its final val
     with_val = sum(final(f, "val") is not None for i, f in enumerate(facts) if i not in diverged)
     metric = "val" if with_val == len(facts) - len(diverged) or with_val >= 2 else "train"  # val wherever two have one
     finals = [None if i in diverged else final(f, metric) if final(f, metric) is not None
@@ -123,7 +124,9 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
     known = {i: v for i, v in enumerate(finals) if v is not None}
     if len(known) < 2:
         why = "; ".join(diverged.values())
-        return _no_gap(runs, metric, f"fewer than two runs have a final loss to compare{f': {why}' if why else ''}")
+        finite = [i for i in range(len(runs)) if i not in diverged]  # the reference, where one is left
+        return _no_gap(runs, metric, f"fewer than two runs have a final loss to compare{f': {why}' if why else ''}",
+                       reference=finite[0] if finite and diverged else 0)
     left_out = [runs[i].source for i in range(len(runs)) if i not in known and i not in diverged]
     known, apart = _comparable_group(runs, facts, known)
     low = min(known.values())
@@ -137,7 +140,8 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
     if c.derived is not None:
         c = dataclasses.replace(c, derived_status=derived_status(facts[worse], facts[ref]))
     if left_out:
-        c = dataclasses.replace(c, notes=c.notes + (f"left out of the gap, with no finite final {metric}: "
+        c = dataclasses.replace(c, notes=c.notes + (f"left out of the gap, with no finite final {metric} (or one "
+                                                    f"logged at step 0 alone, before its training): "
                                                     f"{', '.join(left_out)}",))
     for why in diverged.values():
         c = dataclasses.replace(c, notes=c.notes + (f"left out of the ranking and the gap: {why}: its losses "
@@ -229,7 +233,8 @@ def _extrapolator(run: Run) -> Extrapolator:
     return Extrapolator(run)
 
 
-def _no_gap(runs: Sequence[Run], metric: str, why: str, comparable: bool = True) -> Comparison:
-    b, a = 0, min(1, len(runs) - 1)
+def _no_gap(runs: Sequence[Run], metric: str, why: str, comparable: bool = True, reference: int = 0) -> Comparison:
+    b = reference
+    a = next((i for i in range(len(runs)) if i != b), b)
     diff = config_diff(runs[a], runs[b]) if len(runs) > 1 else ()
     return Comparison(b, a, metric, None, comparable, diff, None, None, (), None, (why,), unattributed=why)

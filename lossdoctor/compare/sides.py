@@ -56,8 +56,13 @@ def shows_config(run: Run) -> bool:
 
 
 def final(f: Facts, metric: str) -> float | None:
-    """The run's final logged val (or train), when finite."""
+    """The run's final logged val (or train), when finite; an eval logged only at step 0 of
+    a run that trained on after it is the initial loss, not its final one: None (its train
+    is then its last iteration losses', compare.iter_final)."""
     v = f.value("final_val" if metric == "val" else "final_train")
+    done = f.value("steps_done")
+    if f.value("final_step") == 0 and isinstance(done, int) and done > 1:
+        return None
     return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
 
 
@@ -286,10 +291,6 @@ def overlap_notes(ov: Overlap, ra: Run, rb: Run, metric: str) -> list[str]:
         if flat:  # one value each: there is no range to share
             which = "each run shows" if len(flat) == 2 else f"{os.path.basename(flat[0])} shows"
             what = "train loss" if metric == "train" else metric
-            at_0 = [r for r in (ra, rb) if r.source in flat and (ev := r.curves()[0]).step.size and ev.step[-1] == 0]
-            if metric == "val" and len(flat) == 1 and at_0:  # its one eval came before any training
-                return [f"{which} one {what}, at step 0 before any training: its final val is the initial "
-                        f"loss, {at_0[0].last_step:,} steps before the run's end"]
             return [f"{which} its final {what} alone, no curve: the runs are compared at their ends, by their "
                     "configs"]
         return ["the runs share no range of steps, tokens or FLOPs: they are compared at their ends, by "
