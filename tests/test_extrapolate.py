@@ -159,7 +159,9 @@ def test_a_plateau_with_one_low_eval_is_not_past_its_minimum():
     ("".join(f"iter {i}: loss 2.0000, time 1.00ms, mfu 0.01%\nstep {i}: train loss 2.0, val loss 2.0\n"
              for i in range(0, 2000, 10)), "constant"),
     ("iter 0: loss 4.0, time 1.00ms, mfu 0.01%\niter 1: loss nan, time 1.00ms, mfu 0.01%\n",
-     r"non-finite iteration loss at step 1 \(the run diverged\)"),
+     r"non-finite iteration loss from step 1 on \(the run diverged\)"),
+    ("iter 0: loss nan, time 1.00ms, mfu 0.01%\niter 1: loss 4.0, time 1.00ms, mfu 0.01%\n"
+     "iter 2: loss nan, time 1.00ms, mfu 0.01%\n", r"from step 2 on \(the run diverged\)"),
     ("step 0: train loss nan, val loss nan\niter 0: loss nan, time 1.00ms, mfu 0.01%\n",
      "non-finite eval loss at step 0, before any update: not a divergence"),
 ])
@@ -1280,3 +1282,12 @@ def test_a_constant_lr_predicted_from_nanogpts_cosine_run_holds_its_constant_lr_
         [s] = extrapolate(cosine, to, scenarios=("custom",), schedule={"decay_lr": False}).scenarios
         logged = float(ev.val[list(ev.step).index(to)])
         assert s.val.lo <= logged <= s.val.hi
+
+
+def test_a_nan_at_step_0_that_finite_losses_follow_is_left_out(tmp_path):
+    import re
+    lines = (FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log").read_text().splitlines(keepends=True)
+    lines = [re.sub(r"loss [\d.]+", "loss nan", x) if x.startswith("iter 0:") else x for x in lines]
+    (tmp_path / "a.log").write_text("".join(lines))
+    x = extrapolate(lossdoctor.load(str(tmp_path / "a.log")), 3000, scenarios=("rerun",))
+    assert any("1 iteration with a NaN/inf loss (the first at step 0)" in n for n in x.notes)

@@ -70,11 +70,13 @@ def curves(run: Run) -> Curves:
         raise CannotExtrapolate("the run has no loss values")
     for name, arr, s in (("eval", ev.val, ev.step), ("iteration", it.loss, it.step)):
         bad = ~np.isfinite(arr)
-        if bad.any() and int(s[bad][0]) == 0:  # before any update: the model or its data, not the training
+        if not bad.any() or np.isfinite(arr[-1]):  # none, or the run went on past them: left out below
+            continue
+        if int(s[bad][0]) == 0 and bad.all():  # before any update and ever after: the model or its data
             raise CannotExtrapolate(f"non-finite {name} loss at step 0, before any update: not a divergence, "
                                     "the model or its data gives no finite loss (lossdoctor analyze says more)")
-        if bad.any() and not np.isfinite(arr[-1]):  # it stayed so: the run's end is no curve to fit
-            raise CannotExtrapolate(f"non-finite {name} loss at step {int(s[bad][0])} (the run diverged)")
+        since = int(s[np.flatnonzero(~bad)[-1] + 1]) if (~bad).any() else int(s[0])  # its last non-finite stretch
+        raise CannotExtrapolate(f"non-finite {name} loss from step {since} on (the run diverged)")
     ev_ok, it_ok = np.isfinite(ev.val), np.isfinite(it.loss)
     train_bad = ev_ok & ~np.isfinite(ev.train) if run.measures.eval_train else np.zeros(len(ev), bool)
     left_out = _non_finite_note(ev.step[~ev_ok | train_bad], it.step[~it_ok])  # an eval's NaN train: its train alone
