@@ -1142,3 +1142,13 @@ def test_a_cpu_run_of_the_built_in_trainer_that_printed_no_autocast_ran_in_float
     lines = (FIXTURES / "nanogpt" / "cpu_small" / "train.log").read_text().splitlines(keepends=True)
     (tmp_path / "py.log").write_text("".join(x for x in lines if "GradScaler" not in x))  # train.py's, on a CPU
     assert compute_facts(lossdoctor.load(str(tmp_path / "py.log")))["dtype"].status == "assumed"
+
+
+def test_a_checkpoint_of_a_resumed_run_does_not_show_the_schedule_before_its_resume():
+    import lossdoctor
+    from conftest import FIXTURES
+    alone = compute_facts(lossdoctor.load(str(FIXTURES / "nanogpt" / "tiny_resume" / "ckpt.pt")))  # init_from=resume
+    for name in ("lr_rewarm_step", "constant_from", "lr_peak"):
+        assert not alone[name].known and "holds the config of its last process" in alone[name].note
+    with_log = compute_facts(lossdoctor.load(str(FIXTURES / "nanogpt" / "tiny_resume")))
+    assert with_log["lr_rewarm_step"].known and with_log["lr_peak"].known

@@ -204,6 +204,15 @@ def _status(cfg: Config, *keys: str) -> Status:
     return "inferred" if any(k in cfg.values and cfg.values[k].origin == INFERRED for k in keys) else "computed"
 
 
+def resumed_checkpoint(run: Run) -> str | None:
+    """Why a checkpoint read with no log does not show its whole schedule: its saved config
+    is the resumed process's (init_from='resume'), not the one before the resume."""
+    if run.segments or run.checkpoint is None or run.config.trusted("init_from") != "resume":
+        return None
+    return ("a checkpoint of a resumed run holds the config of its last process, not the schedule before its "
+            "resume (give its log)")
+
+
 def _lineage_params(ctx: Context, name: str, unit: str, src: str) -> list[tuple[dict[str, Any], int]] | Fact:
     """Each lineage process's get_lr arguments with the step it starts at, or the unknown
     Fact saying why they are not known (a log that begins with a resume; a first process
@@ -212,6 +221,8 @@ def _lineage_params(ctx: Context, name: str, unit: str, src: str) -> list[tuple[
     if (head := run.resumed_start()) is not None:
         return unknown(name, unit, src, f"the log begins with a resume at step {head.first_step:,}: the LR before "
                                         "it is not in it")
+    if (why := resumed_checkpoint(run)) is not None:
+        return unknown(name, unit, src, why)
     out = [(p, start) for cfg, start, _ in segment_ranges(run, _last_step(ctx) or 0)
            if (p := schedule_params(cfg)) is not None]
     if not out or out[0][1] != 0:
@@ -296,6 +307,8 @@ def lr_peak(ctx: Context) -> Fact:
     if (head := run.resumed_start()) is not None:
         return unknown(name, unit, src, f"the log begins with a resume at step {head.first_step:,}: the LR before "
                                         "it is not in it")
+    if (why := resumed_checkpoint(run)) is not None:
+        return unknown(name, unit, src, why)
     shown = [config_fact(ctx, name, "learning_rate", unit, cfg) for cfg, _, _ in
              segment_ranges(run, _last_step(ctx) or 0)]
     if shown and shown[0].known:  # as sure as the least sure of them (a config file's value: inferred)
