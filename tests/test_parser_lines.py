@@ -225,8 +225,9 @@ def test_a_tqdm_bar_an_iter_line_is_glued_to_is_understood_not_counted_unread():
     bar = "\r  {0}%|\u2588\u2588\u2588       | {1}/3000 [00:0{1}<01:00, 20.00it/s]"
     text = "".join(bar.format(i // 30, i) + ITER.format(i, 4.0 - i / 10, 90.0, 0.01) for i in range(5))
     text += "train: 100%|\u2588\u2588\u2588\u2588| 3.0k/3.0k [02:30<00:00, 20.0it/s]\n"
+    text += "".join(f"{i}it [00:0{i}, 20.00it/s]" + ITER.format(i, 3.5, 90.0, 0.01) for i in range(5, 8))  # no total
     run = parse_text(text)
-    assert len(run.iters) == 5 and run.n_unparsed == 0
+    assert len(run.iters) == 8 and run.n_unparsed == 0
 
 
 def test_prefixes_timestamps_and_quotes():

@@ -150,7 +150,8 @@ FOREIGN = re.compile(
     r"[\d.]+ real\s+[\d.]+ user|real\s+\d+m|user\s+\d+m|sys\s+\d+m|"
     r"\$ |PS [^>]*> |>>> |(?:python3?|torchrun)\s+\S*train\.py|"
     r"resuming from the state at an interruption|no checkpoint was saved during training|"
-    r"(?:[^|]{0,60}: *)?\d{1,3}%\|[^|]*\| *[\d.]+[kMG]?/[\d.]+[kMG]?\b)")  # a tqdm bar: `12%|██  | 360/3000`
+    r"(?:[^|]{0,60}: *)?\d{1,3}%\|[^|]*\| *[\d.]+[kMG]?/[\d.]+[kMG]?\b"  # a tqdm bar: `12%|██  | 360/3000`
+    r"|(?:[^|]{0,60}: *)?[\d.]+[kMG]?it \[[\d:]+(?:, |\]))")  # one with no total: `360it [00:18, 20.00it/s]`
 ELISION = re.compile(r"^(?:\.\.\.|…)\s*$")
 FENCE = re.compile(r"^\s*(```|~~~)")
 
