@@ -1284,6 +1284,15 @@ def test_a_constant_lr_predicted_from_nanogpts_cosine_run_holds_its_constant_lr_
         assert s.val.lo <= logged <= s.val.hi
 
 
+def test_a_nan_last_val_the_run_trained_on_past_is_an_eval_lost_not_a_divergence(tmp_path):
+    import re
+    lines = (FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log").read_text().splitlines(keepends=True)
+    lines = [re.sub(r"val loss [\d.]+", "val loss nan", x) if x.startswith("step 2000:") else x for x in lines]
+    (tmp_path / "a.log").write_text("".join(lines))  # its iteration at step 2000, after the eval, is finite
+    x = extrapolate(lossdoctor.load(str(tmp_path / "a.log")), 3000, scenarios=("rerun",))
+    assert any("1 eval with a NaN/inf loss (the first at step 2,000)" in n for n in x.notes)
+
+
 def test_a_nan_at_step_0_that_finite_losses_follow_is_left_out(tmp_path):
     import re
     lines = (FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log").read_text().splitlines(keepends=True)

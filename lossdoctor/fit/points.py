@@ -68,9 +68,11 @@ def curves(run: Run) -> Curves:
     ev, it = run.curves()
     if len(ev) == 0 and len(it) == 0:
         raise CannotExtrapolate("the run has no loss values")
+    last_ok = max((int(s[np.isfinite(a)].max()) for a, s in ((ev.val, ev.step), (it.loss, it.step))
+                   if np.isfinite(a).any()), default=-1)  # the run's last finite loss, of either stream
     for name, arr, s in (("eval", ev.val, ev.step), ("iteration", it.loss, it.step)):
         bad = ~np.isfinite(arr)
-        if not bad.any() or np.isfinite(arr[-1]):  # none, or the run went on past them: left out below
+        if not bad.any() or np.isfinite(arr[-1]) or int(s[-1]) <= last_ok:  # the run went on past them
             continue
         if int(s[bad][0]) == 0 and bad.all():  # before any update and ever after: the model or its data
             raise CannotExtrapolate(f"non-finite {name} loss at step 0, before any update: not a divergence, "
