@@ -4,7 +4,8 @@ printed MFU says, and what their parameter counts say where their shapes are not
 from __future__ import annotations
 
 from ..facts import Facts
-from ..facts.speed import A100_BF16_PEAK, OTHER_PEAK
+from ..facts.speed import OTHER_PEAK
+from ..nanogpt import A100_BF16_PEAK
 from .sides import overfit
 
 

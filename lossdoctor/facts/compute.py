@@ -6,6 +6,7 @@ import math
 from typing import TYPE_CHECKING
 
 from ..nanogpt import BATCH_KEYS, DATASET_VOCAB, gpt_params
+from ..nanogpt import flops_per_token as model_flops_per_token
 from ..run import Dialect
 from .base import NO_STEP, Context, Fact, config_fact, derived, join_notes, missing, unknown
 from .model import printed_m, shape
@@ -234,8 +235,7 @@ def flops_per_token(ctx: Context) -> Fact:
     if ctx.run.format.trainer == "llmc":  # gpt2_estimate_mfu: 6 * N + 6 * L * C * T (N: all parameters)
         value = 6 * n.value + 6 * layers.value * embd.value * t.value
         return Fact(name, value, unit, derived(*inputs), "6N + 6·L·C·T", "llm.c's own estimate (gpt2_estimate_mfu)")
-    q = embd.value // heads.value
-    value = 6 * n.value + 12 * layers.value * heads.value * q * t.value
+    value = model_flops_per_token(n.value, layers.value, heads.value, embd.value, t.value)
     note = n.note if n.status == "read" else None
     if not ctx.run.format.is_nanogpt:
         note = f"nanoGPT's estimate; a {ctx.run.format} model may differ"

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..dialect import Dialect
+from ..nanogpt import A100_BF16_PEAK
 from . import shift as shift_mod
 from .base import Context, Fact, derived, join_notes, missing, plural, unknown
 
 WARMUP_ITERS = 5  # train.py: `if local_iter_num >= 5: # let the training loop settle a bit`
 MFU_SENTINEL = -100.0  # printed as `mfu -100.00%` until local_iter_num >= 5
-A100_BF16_PEAK = 312e12  # model.py estimate_mfu's `flops_promised`
 NO_ITERS = "the log has no iter lines with a time"
 
 # Dense (no sparsity) bf16 tensor-core peaks, FLOP/s per GPU (fp16 for V100 and T4, which

@@ -130,6 +130,16 @@ def gpt_params(*, n_layer: int, n_embd: int, vocab_size: int, block_size: int,
     return no_wpe, no_wpe + block_size * c
 
 
+A100_BF16_PEAK = 312e12  # FLOP/s: model.py estimate_mfu's `flops_promised`, whatever the device
+
+
+def flops_per_token(params: int, n_layer: int, n_head: int, n_embd: int, block_size: int) -> int:
+    """Training FLOPs per token as model.py's estimate_mfu counts them (PaLM appendix B): 6N
+    for the weights' forward and backward (N: parameters without wpe), 12·L·H·Q·T for
+    attention (Q = n_embd // n_head)."""
+    return 6 * params + 12 * n_layer * n_head * (n_embd // n_head) * block_size
+
+
 def device_type(device: str) -> str:
     """train.py's `device_type = 'cuda' if 'cuda' in device else 'cpu'`: autocast runs only for
     'cuda' (stock nanoGPT has no 'mps' case, so an MPS run is 'cpu' here)."""
@@ -250,10 +260,10 @@ def get_lr(it: int, config: Mapping[str, Any]) -> float:
 
 
 __all__ = [
-    "BATCH_KEYS", "CHECKPOINT_KEYS", "CKPT_NAME", "COUNT_KEYS", "DATASET_VOCAB", "DTYPES", "EVAL_INTERVAL_DEFAULT",
-    "EVAL_ITERS_DEFAULT", "GPT2_BLOCK_SIZE", "GPT2_SHAPES", "GPT2_VOCAB_SIZE", "KEY_TYPES",
+    "A100_BF16_PEAK", "BATCH_KEYS", "CHECKPOINT_KEYS", "CKPT_NAME", "COUNT_KEYS", "DATASET_VOCAB", "DTYPES",
+    "EVAL_INTERVAL_DEFAULT", "EVAL_ITERS_DEFAULT", "GPT2_BLOCK_SIZE", "GPT2_SHAPES", "GPT2_VOCAB_SIZE", "KEY_TYPES",
     "MACHINE_DEPENDENT_DEFAULTS", "MODEL_KEYS", "NANOGPT_DEFAULTS", "NANOGPT_KEYS", "PADDED_VOCAB_SIZE",
     "RESUME_KEYS", "SCHEDULE_KEYS", "SHAPE_KEYS", "WRAPPER_PREFIXES", "accepts", "configurator_value", "device_type",
-    "get_lr", "gpt2_block_size", "gpt2_model_args", "is_mask_buffer", "load_checkpoint", "lr_at",
+    "flops_per_token", "get_lr", "gpt2_block_size", "gpt2_model_args", "is_mask_buffer", "load_checkpoint", "lr_at",
     "state_dict", "strip_prefixes",
 ]

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import config as C
-from ..nanogpt import BATCH_KEYS, CONFIG_FILES, DATASET_VOCAB, gpt_params
+from ..nanogpt import A100_BF16_PEAK, BATCH_KEYS, CONFIG_FILES, DATASET_VOCAB, flops_per_token, gpt_params
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -130,10 +130,10 @@ def _mfu(run: Run, header: Header, values: Mapping[str, Any]) -> bool:
         return True
     no_wpe, _ = gpt_params(n_layer=values["n_layer"], n_embd=values["n_embd"], vocab_size=vocab,
                            block_size=values["block_size"], bias=bool(values.get("bias", False)))
-    t, layers, heads, embd = values["block_size"], values["n_layer"], values["n_head"], values["n_embd"]
-    per_token = 6 * no_wpe + 12 * layers * heads * (embd // heads) * t  # FLOPs
-    per_iter = per_token * t * values["batch_size"] * values["gradient_accumulation_steps"]
-    expected = 100 * per_iter / (float(np.median(ms[ok])) / 1000) / 312e12  # percent of an A100's bf16 peak
+    t = values["block_size"]
+    per_token = flops_per_token(no_wpe, values["n_layer"], values["n_head"], values["n_embd"], t)
+    per_iter = per_token * t * values["batch_size"] * values["gradient_accumulation_steps"]  # FLOPs
+    expected = 100 * per_iter / (float(np.median(ms[ok])) / 1000) / A100_BF16_PEAK  # percent, as train.py prints
     printed = float(np.median(mfu[ok]))
     return bool((printed - 0.005) / MFU_FACTOR <= expected <= MFU_FACTOR * (printed + 0.005))  # printed to 0.01
 
