@@ -154,9 +154,15 @@ def infer_cadence(run: Run, iter_stride: int = 1) -> tuple[Run, str | None]:
     if not found:
         return run, None
     values = {k: C.ConfigValue(k, v, C.CADENCE, True, f"{WHAT[k]} {v:,} steps apart") for k, v in found.items()}
+    return _with_values(run, values), cadence_note(found)
+
+
+def _with_values(run: Run, values: Mapping[str, C.ConfigValue]) -> Run:
+    """`run` with `values` added to its config, and to the processes' that ran with it."""
+    cfg = run.config
     config = replace(cfg, values={**cfg.values, **values})
     segments = tuple(replace(s, config=config if s.config is cfg else s.config) for s in run.segments)
-    return replace(run, config=config, segments=segments), cadence_note(found)
+    return replace(run, config=config, segments=segments)
 
 
 META_DIR = re.compile(r"(?:^|[/\\])data[/\\]([\w.-]+)[/\\]meta\.pkl$")  # train.py: data/DATASET/meta.pkl
@@ -174,10 +180,7 @@ def dataset_from_meta(run: Run, header: Header) -> Run:
         return run
     if (m := META_DIR.search(header.vocab_source)) is None:
         return run
-    value = C.ConfigValue("dataset", m.group(1), C.META_PATH, True, header.vocab_source)
-    config = replace(cfg, values={**cfg.values, "dataset": value})
-    segments = tuple(replace(s, config=config if s.config is cfg else s.config) for s in run.segments)
-    return replace(run, config=config, segments=segments)
+    return _with_values(run, {"dataset": C.ConfigValue("dataset", m.group(1), C.META_PATH, True, header.vocab_source)})
 
 
 def cadence_note(found: Mapping[str, int]) -> str:
