@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .frozen import FrozenDict
+from .frozen import FrozenDict, frozen
 from .nanogpt import KEY_TYPES, NANOGPT_DEFAULTS, NANOGPT_KEYS, configurator_value
 
 # origins, from weakest to strongest
@@ -67,7 +67,7 @@ class Config:
 
     def __post_init__(self) -> None:  # read-only in depth, as every result is
         for name in ("values", "replaced"):
-            object.__setattr__(self, name, FrozenDict(dict(getattr(self, name))))
+            object.__setattr__(self, name, frozen(getattr(self, name)))
 
     def __getitem__(self, key: str) -> ConfigValue:
         return self.values[key]
@@ -153,7 +153,7 @@ class ConfigBuilder:
 
     def build(self) -> Config:
         return Config(dict(self._values), self.seen, problems=tuple(dict.fromkeys(self.problems)),
-                      replaced=FrozenDict(dict(self.replaced)))
+                      replaced=FrozenDict(self.replaced))
 
 
 NUMBER_LIMIT = 1e15  # past this no count, size or rate of a training run makes sense

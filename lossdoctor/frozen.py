@@ -47,17 +47,25 @@ class FrozenDict(Mapping[K, V]):
         return key in self._items
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, FrozenDict):
-            return dict(self._items) == dict(other._items)
-        return dict(self._items) == dict(other) if isinstance(other, Mapping) else NotImplemented
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return self._items == (other._items if isinstance(other, FrozenDict) else dict(other))
 
     def __hash__(self) -> int:
-        if self._hash is None:  # a TypeError here names the value that does not hash (a list)
-            object.__setattr__(self, "_hash", hash(frozenset(self._items.items())))
-        return hash(self._hash)
+        h = self._hash
+        if h is None:  # a TypeError here names the value that does not hash (a list)
+            h = hash(frozenset(self._items.items()))
+            object.__setattr__(self, "_hash", h)
+        return h
 
     def __repr__(self) -> str:
         return f"FrozenDict({dict(self._items)!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (dict(self._items),))
+
+
+def frozen(items: Mapping[K, V]) -> FrozenDict[K, V]:
+    """`items` as a FrozenDict: itself where it is one (a dataclass's replace() runs its
+    __post_init__ again, and need not copy what cannot change)."""
+    return items if isinstance(items, FrozenDict) else FrozenDict(items)

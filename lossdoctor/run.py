@@ -14,7 +14,7 @@ import numpy as np
 
 from .config import Config
 from .dialect import Dialect as Dialect  # a Run carries its Dialect; importable from here too
-from .frozen import FrozenDict
+from .frozen import frozen
 
 # trainers that print every checkpoint they save: nanoGPT (`saving checkpoint to DIR`; not an
 # excerpt pasted into Markdown, which may leave the saves out) and
@@ -219,7 +219,7 @@ class CheckpointInfo:
 
     def __post_init__(self) -> None:
         for name in ("model_args", "config"):
-            object.__setattr__(self, name, FrozenDict(dict(getattr(self, name))))
+            object.__setattr__(self, name, frozen(getattr(self, name)))
 
 
 @dataclass(frozen=True)
@@ -290,7 +290,7 @@ class Run:
         if not isinstance(self.format, Dialect):
             object.__setattr__(self, "format", Dialect(self.format))
         for name in ("line_counts", "series", "summary"):
-            object.__setattr__(self, name, FrozenDict(dict(getattr(self, name))))
+            object.__setattr__(self, name, frozen(getattr(self, name)))
 
     @property
     def n_unparsed(self) -> int:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..facts import Facts
-from ..frozen import FrozenDict
+from ..frozen import frozen
 from ..nanogpt import SHAPE_KEYS, configurator_value
 from ..run import Run
 from .effects import EffectEstimate, Extrapolations, expected_effect
@@ -73,7 +73,7 @@ class Finding:
     withheld_by: tuple[str, ...] = ()  # ids of the findings that make its advice wrong (`overrides`)
 
     def __post_init__(self) -> None:  # read-only in depth
-        object.__setattr__(self, "evidence", FrozenDict(dict(self.evidence)))
+        object.__setattr__(self, "evidence", frozen(self.evidence))
 
 
 @dataclass(frozen=True)

@@ -289,10 +289,10 @@ def parse_rule(raw: dict[str, Any], path: str, fact_names: Collection[str]) -> R
     for f, where in ((flags, "recommendation.flags"), (verify.flags, "verify.flags")):
         _constant_flags(params, f, err, where)
     _constant_effect(params, effect, err)
-    return Rule(v["id"], v["title"], v["category"], v["severity"], FrozenDict(dict(params)),
+    return Rule(v["id"], v["title"], v["category"], v["severity"], FrozenDict(params),
                 tuple(lets), when, message, flags, advice, effect, verify, v["why"].strip(),
                 tuple(refs), cases, path, _codes(v["explains"], v["id"], err, "explains"),
-                _codes(v["overrides"], v["id"], err, "overrides"), FrozenDict(dict(raw)))
+                _codes(v["overrides"], v["id"], err, "overrides"), FrozenDict(raw))
 
 
 def _text_params(params: Mapping[str, Any], exprs: list[Expr], templates: list[Template], err: ErrFn) -> None:

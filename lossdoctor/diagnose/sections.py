@@ -144,7 +144,7 @@ def parse_cases(raw: list[Any], fact_names: Collection[str], err: ErrFn) -> tupl
             hint = (" (YAML reads on, off, yes and no as true or false: quote the name)"
                     if isinstance(name, bool) else "")
             raise err(f"{fld}.name", f"{shorten(repr(name))} is not a name{hint}")
-        out.append(Case(str(name) if name not in (None, "") else f"case {i + 1}", FrozenDict(dict(facts)),
+        out.append(Case(str(name) if name not in (None, "") else f"case {i + 1}", FrozenDict(facts),
                         c["expect"]))
     kinds = {c.expect for c in out}
     for need in ("fire", "pass"):

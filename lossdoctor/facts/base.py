@@ -23,7 +23,7 @@ from typing import Any, Literal, TypeVar, cast
 import numpy as np
 
 from ..config import CADENCE, DEFAULT, INFERRED, Config
-from ..frozen import FrozenDict
+from ..frozen import FrozenDict, frozen
 from ..run import EvalCurve, IterCurve, Run
 
 Status = Literal["read", "computed", "inferred", "assumed", "unknown"]
@@ -76,7 +76,7 @@ class Facts(Mapping[str, Fact]):
         return len(self.by_name)
 
     def __hash__(self) -> int:  # Mapping's is None; frozen, these hash as their facts do
-        return hash(self.by_name if isinstance(self.by_name, FrozenDict) else FrozenDict(self.by_name))
+        return hash(frozen(self.by_name))
 
     def value(self, name: str) -> Any:
         """The value of fact `name` (None when unknown); KeyError for a name that is no fact."""
