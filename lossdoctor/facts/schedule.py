@@ -275,26 +275,26 @@ REWARM_SRC = "log: each process's LR settings, at the step the next one resumed 
 def lr_rewarm_step(ctx: Context) -> Fact:
     """The step at which a resume put the LR back up (its new schedule's LR there over the
     run's own by REWARM or more), None where no resume did."""
-    found = _rewarm(ctx)
-    if isinstance(found, Fact):
-        return found
-    return Fact("lr_rewarm_step", None if found is None else found[0], "steps", "read", REWARM_SRC)
+    return _rewarm_fact(ctx, "lr_rewarm_step", "steps", "read", 0)
 
 
 def lr_rewarm_from(ctx: Context) -> Fact:
     """The LR the run's own schedule had at lr_rewarm_step, before the resume raised it."""
-    found = _rewarm(ctx)
-    if isinstance(found, Fact):
-        return replace(found, name="lr_rewarm_from", unit="LR")
-    return Fact("lr_rewarm_from", None if found is None else found[1], "LR", "computed", REWARM_SRC)
+    return _rewarm_fact(ctx, "lr_rewarm_from", "LR", "computed", 1)
 
 
 def lr_rewarm_to(ctx: Context) -> Fact:
     """The LR the resume's schedule set at lr_rewarm_step."""
+    return _rewarm_fact(ctx, "lr_rewarm_to", "LR", "computed", 2)
+
+
+def _rewarm_fact(ctx: Context, name: str, unit: str, status: Status, at: int) -> Fact:
+    """Item `at` of _rewarm's (step, LR before, LR after) as fact `name`: None where no
+    resume re-warmed the LR, unknown where the schedules are not all shown."""
     found = _rewarm(ctx)
     if isinstance(found, Fact):
-        return replace(found, name="lr_rewarm_to", unit="LR")
-    return Fact("lr_rewarm_to", None if found is None else found[2], "LR", "computed", REWARM_SRC)
+        return replace(found, name=name, unit=unit)
+    return Fact(name, None if found is None else found[at], unit, status, REWARM_SRC)
 
 
 def lr_peak(ctx: Context) -> Fact:

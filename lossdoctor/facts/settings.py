@@ -8,11 +8,15 @@ A setting is 'read' when the log (or checkpoint) showed the config, train.py def
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from ..config import DEFAULT
 from ..nanogpt import MACHINE_DEPENDENT_DEFAULTS
 from ..nanogpt import device_type as train_py_device_type
 from .base import Context, Fact, FactFn, config_fact, derived, join_notes, missing, unknown
+
+if TYPE_CHECKING:
+    from ..run import Event
 
 
 def _setting(key: str, unit: str) -> FactFn:
@@ -165,9 +169,13 @@ def _builtin_in_float32(ctx: Context) -> bool:
     """Whether the last process is the built-in trainer's (its config file YAML) and printed
     no `autocast on cpu:` line: it ran in float32."""
     cf = ctx.run.header.config_file
+    return cf is not None and cf.lower().endswith((".yaml", ".yml")) and _cpu_autocast(ctx) is None
+
+
+def _cpu_autocast(ctx: Context) -> Event | None:
+    """The built-in trainer's `autocast on cpu: DTYPE` line of the process that ran last."""
     last = ctx.run.segments[-1].index if ctx.run.segments else None
-    return (cf is not None and cf.lower().endswith((".yaml", ".yml"))
-            and not any(e.kind == "cpu_autocast" and e.segment == last for e in ctx.run.events))
+    return next((e for e in reversed(ctx.run.events) if e.kind == "cpu_autocast" and e.segment == last), None)
 
 
 CPU_DEFAULT_DTYPE = "float16 or bfloat16"  # train.py's default on a run with device_type cpu, machine unknown
@@ -203,8 +211,7 @@ def dtype_effective(ctx: Context) -> Fact:
     if not dev.known:
         return missing(name, "", "dtype, unless device_type is cpu", dev)
     if dev.value == "cpu":
-        last = ctx.run.segments[-1].index if ctx.run.segments else None  # the process that ran last
-        ours = next((e for e in reversed(ctx.run.events) if e.kind == "cpu_autocast" and e.segment == last), None)
+        ours = _cpu_autocast(ctx)
         if ours is not None:  # lossdoctor's trainer, which autocasts on a CPU too
             return Fact(name, ours.text.split(":", 1)[1].split()[0], "", "read",
                         f"log line {ours.line}: the built-in trainer's autocast on cpu")

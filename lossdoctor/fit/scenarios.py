@@ -55,10 +55,9 @@ def custom(schedule: CustomLr) -> CustomSchedule | np.ndarray:
             check_value(f.name, getattr(sched, f.name))
         # a whole number of steps given as 100.0 is train.py's int 100 (its configurator
         # refuses a float for an int key), as the CLI's --schedule reads it
-        whole = {k: int(as_float(v)) for k, (kind, _) in SCHEDULE_KINDS.items()
-                 if kind is int and (v := getattr(sched, k)) is not None and not isinstance(v, int)}
-        return replace(sched, warmup_iters=whole.get("warmup_iters", sched.warmup_iters),
-                       lr_decay_iters=whole.get("lr_decay_iters", sched.lr_decay_iters)) if whole else sched
+        whole: dict[str, Any] = {k: int(as_float(v)) for k, (kind, _) in SCHEDULE_KINDS.items()
+                                 if kind is int and (v := getattr(sched, k)) is not None and not isinstance(v, int)}
+        return replace(sched, **whole)
     try:
         lr = np.asarray(schedule, float)
     except (TypeError, ValueError):

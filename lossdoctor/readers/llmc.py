@@ -108,9 +108,9 @@ def read_stdout(sample: Sample) -> Run:
         found.n_lines = n
         recent.append(line)
         if "train_gpt2cu " in line and (run := RUN_LINE.search(line)):  # the last command run is what ran
-            command = [(COMMAND[f], x, n) for f, raw in COMMAND_FLAG.findall(line[run.end():])
-                       if f in COMMAND and (x := integer(raw)) is not None]
-            command += [(COMMAND_FLOAT[f], v, n) for f, raw in COMMAND_FLAG.findall(line[run.end():])
+            flags = COMMAND_FLAG.findall(line[run.end():])
+            command = [(COMMAND[f], x, n) for f, raw in flags if f in COMMAND and (x := integer(raw)) is not None]
+            command += [(COMMAND_FLOAT[f], v, n) for f, raw in flags
                         if f in COMMAND_FLOAT and (v := number(raw)) is not None]
         if SINGLE_GPU in line:
             single = n
