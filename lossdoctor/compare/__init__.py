@@ -154,15 +154,13 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
 
 
 def _non_finite_from(run: Run) -> int:
-    """The first step of the NaN/inf stretch a diverged run ends in (a NaN batch it went on
-    past, earlier, is not where it diverged)."""
+    """The first step of the NaN/inf stretch a diverged run ends in, its evals and
+    iterations taken together."""
+    from ..fit.points import final_stretch_from
     ev, it = run.curves()
     steps = np.concatenate([ev.step, it.step])
-    bad = ~np.isfinite(np.concatenate([ev.val, it.loss]))
     order = np.argsort(steps, kind="stable")
-    steps, bad = steps[order], bad[order]
-    good = np.flatnonzero(~bad)
-    return int(steps[good[-1] + 1] if len(good) and good[-1] + 1 < len(steps) else steps[0])
+    return final_stretch_from(steps[order], np.isfinite(np.concatenate([ev.val, it.loss]))[order])
 
 
 def _comparable_group(runs: Sequence[Run], facts: Sequence[Facts], known: dict[int, float]

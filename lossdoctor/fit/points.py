@@ -77,8 +77,8 @@ def curves(run: Run) -> Curves:
         if int(s[bad][0]) == 0 and bad.all():  # before any update and ever after: the model or its data
             raise CannotExtrapolate(f"non-finite {name} loss at step 0, before any update: not a divergence, "
                                     "the model or its data gives no finite loss (lossdoctor analyze says more)")
-        since = int(s[np.flatnonzero(~bad)[-1] + 1]) if (~bad).any() else int(s[0])  # its last non-finite stretch
-        raise CannotExtrapolate(f"non-finite {name} loss from step {since} on (the run diverged)")
+        raise CannotExtrapolate(f"non-finite {name} loss from step {final_stretch_from(s, ~bad):,} on "
+                                "(the run diverged)")
     ev_ok, it_ok = np.isfinite(ev.val), np.isfinite(it.loss)
     train_bad = ev_ok & ~np.isfinite(ev.train) if run.measures.eval_train else np.zeros(len(ev), bool)
     left_out = _non_finite_note(ev.step[~ev_ok | train_bad], it.step[~it_ok])  # an eval's NaN train: its train alone
@@ -103,6 +103,13 @@ def curves(run: Run) -> Curves:
     if cur.last == 0:
         raise CannotExtrapolate(f"every point{_in_last_run(run)} is at step 0: there is no curve yet")
     return cur
+
+
+def final_stretch_from(steps: np.ndarray, finite: np.ndarray) -> int:
+    """The step at which the non-finite values that end `steps` (in order) began: the one
+    after the last finite value (a NaN the run went on past, earlier, is not it)."""
+    good = np.flatnonzero(finite)
+    return int(steps[good[-1] + 1] if len(good) and good[-1] + 1 < len(steps) else steps[0])
 
 
 def _non_finite_note(evals: np.ndarray, iters: np.ndarray) -> str:
