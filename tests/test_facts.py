@@ -338,6 +338,19 @@ def test_shakespeare_gpu_tokens_and_epochs():
     assert f.value("train_flops") == 70_958_592 * 81_920_000
 
 
+def test_extrapolation_epochs_follow_the_calibration_for_the_run():
+    # an off-config nanoGPT run from 2000 steps gets the calibrated law alone (7.7 epochs);
+    # the same config cut to 1000 steps the ensemble (4); another trainer's run is not
+    # extrapolated at all, so there is no limit to quote
+    long = compute_facts(shakespeare_gpu_run())
+    assert long["extrapolation_epochs"].value == 7.7
+    assert long["extrapolation_epochs"].status == "computed"
+    evals = [(s, 4.0 - s / 1000, 4.1 - s / 1000) for s in range(0, 1001, 250)]
+    assert compute_facts(make_run(evals, config=make_config(SHAKESPEARE_CHAR))).value("extrapolation_epochs") == 4
+    other = compute_facts(replace(shakespeare_gpu_run(), format=Dialect.HF_TRAINER))["extrapolation_epochs"]
+    assert not other.known and other.note.startswith("not extrapolated: the extrapolation is calibrated on nanoGPT")
+
+
 def test_steps_done_counts_last_iter():
     # real logs end with `iter 5000` after the final eval: 5,001 updates (steps 0..5000)
     f = compute_facts(shakespeare_gpu_run(last_iter=5000))

@@ -42,6 +42,7 @@ FACTS: dict[str, Callable[[Context], Fact]] = {
     "dataset_tokens": compute.dataset_tokens,
     "epochs": compute.epochs,
     "epochs_planned": compute.epochs_planned,
+    "extrapolation_epochs": compute.extrapolation_epochs,
     # learning-rate schedule (schedule.py)
     "lr_final": schedule.lr_final,
     "lr_schedule_completed": schedule.lr_schedule_completed,

@@ -297,6 +297,22 @@ def epochs(ctx: Context) -> Fact:
                 data.note if data.status == "assumed" else None)
 
 
+def extrapolation_epochs(ctx: Context) -> Fact:
+    """The most epochs of its data that `lossdoctor extrapolate` predicts this run to
+    (Calibration.epochs_limit: as far as its backtests measure the error for a run of this
+    config and length; docs/extrapolation.md, "How far"); unknown where the run's curve is
+    not extrapolated at all (another trainer's, val in bpb, a GPT-2 fine-tune)."""
+    from ..fit import calibration, limits  # numpy only: no scipy or torch
+    name, src = "extrapolation_epochs", "Calibration.epochs_limit (docs/extrapolation.md, \"How far\")"
+    if why := limits.unmodelled(ctx.run):
+        return unknown(name, "epochs", src, f"not extrapolated: {why}")
+    steps = ctx.fact("steps_done")
+    if not steps.known or not_numbers(steps):
+        return missing(name, "epochs", src, steps)
+    return Fact(name, calibration.for_config(ctx.run.config).epochs_limit(int(steps.value)), "epochs",
+                "computed", src)
+
+
 def epochs_planned(ctx: Context) -> Fact:
     """The epochs the run was set to reach: tokens_per_iter * max_iters / dataset_tokens (a
     run stopped early saw fewer; its settings were chosen for its plan)."""
