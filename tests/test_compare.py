@@ -62,6 +62,24 @@ def test_model_size_is_named_when_only_the_model_differs():
     assert c.unexplained.delta_val == 0.0
 
 
+def test_a_log_that_resumes_the_other_is_said_to_be_the_same_run_going_on(tmp_path):
+    # nanoGPT's tiny_resume log split where its second process (init_from=resume, the same
+    # out_dir) begins: two logs of one run, not two runs
+    lines = (FIXTURES / "nanogpt" / "tiny_resume" / "train.log").read_text().splitlines(keepends=True)
+    second = next(i for i, line in enumerate(lines) if i and line.startswith("Overriding config with"))
+    (tmp_path / "first.log").write_text("".join(lines[:second]))
+    (tmp_path / "then.log").write_text("".join(lines[second:]))
+    c = _analysis(str(tmp_path / "first.log"), str(tmp_path / "then.log")).comparison
+    said = [n for n in c.notes if "continues" in n]
+    assert said == ["then.log continues first.log: it begins with a resume (init_from=resume) at step 200, within "
+                    "the other's steps (to 200), from the same out_dir ('out-tiny-resume'): the two logs are one "
+                    "run's two stretches, and the gap is the steps the run went on for; `cat` the two logs, in "
+                    "order, to analyze them as one run"]
+    other = (tmp_path / "other.log")  # another out_dir: another run, whatever its steps
+    other.write_text("".join(lines[second:]).replace("out_dir = out-tiny-resume", "out_dir = out-elsewhere"))
+    assert not [n for n in _analysis(str(tmp_path / "first.log"), str(other)).comparison.notes if "continues" in n]
+
+
 def test_two_identical_runs_have_no_gap_and_no_causes():
     a = _analysis(DIAG / "healthy_small", DIAG / "healthy_small")
     c = a.comparison

@@ -41,7 +41,7 @@ from ..facts import Facts
 from ..run import Dialect, Run
 from .attribute import attribute
 from .data import comparable, data_differs, data_unknown
-from .notes import mfu_notes, size_notes, state_notes
+from .notes import continuation_notes, mfu_notes, size_notes, state_notes
 from .reach import schedule_only
 from .results import (
     DERIVED,
@@ -194,7 +194,7 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
         notes.append("a run has no finite final val: the runs are compared on train loss (the evals' train "
                      "loss, else the mean of the last logged iteration losses, or the last of an HF run's few "
                      "window means)")
-    notes += overlap_notes(ov, ra, rb, metric) + mfu_notes(fa, fb)
+    notes += continuation_notes(ra, rb) + overlap_notes(ov, ra, rb, metric) + mfu_notes(fa, fb)
     side = derived(fa, fb)
     if not ok:
         said = (f"not directly comparable: {why}; loss values are not comparable across tokenizers or datasets, "

@@ -3,9 +3,12 @@ printed MFU says, and what their parameter counts say where their shapes are not
 
 from __future__ import annotations
 
+import os
+
 from ..facts import Facts
 from ..facts.speed import OTHER_PEAK
 from ..nanogpt import A100_BF16_PEAK
+from ..run import Run
 from .sides import overfit
 
 
@@ -31,6 +34,27 @@ def state_notes(f: Facts, which: str, schedule: bool) -> list[str]:
                    "going on means a new schedule (a rerun, or --init_from=resume with a larger "
                    "lr_decay_iters, which puts the LR back up the cosine), not just more steps")
     return out
+
+
+def continuation_notes(ra: Run, rb: Run) -> list[str]:
+    """Where one log is the other run resumed: it begins with a resume (init_from=resume)
+    past the other's first step and by its last, from the same out_dir (the checkpoint a
+    resume loads is out_dir/ckpt.pt). The two logs are then one run's two stretches, not two
+    runs (a run stopped and resumed on more GPUs), and the gap is the further steps."""
+    for later, earlier in ((ra, rb), (rb, ra)):
+        head = later.resumed_start()
+        where = later.config.trusted("out_dir")
+        if head is None or head.first_step is None or where is None or where != earlier.config.trusted("out_dir"):
+            continue
+        starts = [int(a.min()) for a in (earlier.evals.step, earlier.iters.step) if len(a)]
+        if not starts or not min(starts) < head.first_step <= earlier.last_step:
+            continue
+        return [f"{os.path.basename(later.source)} continues {os.path.basename(earlier.source)}: it begins with a "
+                f"resume (init_from=resume) at step {head.first_step:,}, within the other's steps (to "
+                f"{earlier.last_step:,}), from the same out_dir ({where!r}): the two logs are one run's two stretches, "
+                "and the gap is the steps the run went on for; `cat` the two logs, in order, to analyze them as "
+                "one run"]
+    return []
 
 
 def size_notes(fa: Facts, fb: Facts) -> list[str]:
