@@ -80,6 +80,21 @@ def test_a_log_that_resumes_the_other_is_said_to_be_the_same_run_going_on(tmp_pa
     assert not [n for n in _analysis(str(tmp_path / "first.log"), str(other)).comparison.notes if "continues" in n]
 
 
+def test_a_resume_that_re_warmed_the_lr_is_named_beside_the_gap(tmp_path):
+    # the long runs' batch-8 2000-step cosine resumed to a cosine to 5000 (the LR back up at
+    # step 2000), against the same config's one cosine to 5000
+    long = FIXTURES / "long"
+    cat = tmp_path / "resumed.log"
+    cat.write_text((long / "batch8-2000" / "train.log").read_text()
+                   + (long / "batch8-resume-5000" / "train.log").read_text())
+    c = _analysis(str(cat), str(long / "batch8-5000")).comparison
+    assert [n for n in c.notes if "back up" in n and "LD706" in n] == [
+        "the worse run's resume at step 2,000 put its LR back up its schedule (0.0001 -> 0.000705; LD706), which "
+        "the other run did not: what the re-warm cost is no share of its own, and lies in the rest of the gap"]
+    again = _analysis(str(cat), str(cat)).comparison  # both re-warmed at the same step: nothing to say
+    assert not [n for n in again.notes if "LD706" in n]
+
+
 def test_two_identical_runs_have_no_gap_and_no_causes():
     a = _analysis(DIAG / "healthy_small", DIAG / "healthy_small")
     c = a.comparison

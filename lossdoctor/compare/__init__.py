@@ -41,7 +41,7 @@ from ..facts import Facts
 from ..run import Dialect, Run
 from .attribute import attribute
 from .data import comparable, data_differs, data_unknown
-from .notes import continuation_notes, mfu_notes, size_notes, state_notes
+from .notes import continuation_notes, mfu_notes, rewarm_notes, size_notes, state_notes
 from .reach import schedule_only
 from .results import (
     DERIVED,
@@ -214,7 +214,7 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
         return Comparison(b, a, metric, gap, True, diff, side, ov, (), None, tuple(notes), None, table,
                           unattributed=why)
     notes += state_notes(fa, "worse", schedule=True) + state_notes(fb, "better", schedule=False)
-    notes += size_notes(fa, fb)
+    notes += rewarm_notes(fa, fb) + size_notes(fa, fb)
     if (blind := data_unknown(ra, rb, fa, fb)) is not None:
         notes.append(blind)
     elif schedule_only(hide_resumed(diff, ra, rb)) and (differs := data_differs(ra, rb)) is not None:

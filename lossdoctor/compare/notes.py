@@ -57,6 +57,21 @@ def continuation_notes(ra: Run, rb: Run) -> list[str]:
     return []
 
 
+def rewarm_notes(fa: Facts, fb: Facts) -> list[str]:
+    """A run whose resume put the LR back up its schedule (LD706) where the other's did not
+    at that step: their schedules differ there, which the causes do not measure (the law is
+    fitted to the schedule a run ran), so the difference lies in the shares left."""
+    out = []
+    for which, f, other in (("worse", fa, fb), ("better", fb, fa)):
+        step, was, now = (f.value(k) for k in ("lr_rewarm_step", "lr_rewarm_from", "lr_rewarm_to"))
+        if step is None or was is None or now is None or other.value("lr_rewarm_step") == step:
+            continue
+        out.append(f"the {which} run's resume at step {step:,} put its LR back up its schedule ({was:.3g} -> "
+                   f"{now:.3g}; LD706), which the other run did not: what the re-warm cost is no share of its own, "
+                   "and lies in the rest of the gap")
+    return out
+
+
 def size_notes(fa: Facts, fb: Facts) -> list[str]:
     """The runs' parameter counts where they differ by over a tenth and a key that sets the
     model's size is unknown for either (a trainer that prints its count but not its shape):
