@@ -1145,6 +1145,30 @@ def test_a_lasting_change_of_the_iteration_time_is_said_and_a_drifting_one_is_no
     assert "changed" not in (compute_facts(parse_text("\n".join(ramp) + "\n"))["time_per_iter_ms"].note or "")
 
 
+def test_a_change_of_speed_at_a_resume_is_at_the_resume_not_after_its_warm_up():
+    # the resumed process's first five iterations are warm-up, left out of the steady ones:
+    # the change is at the step the process began, not at its sixth iteration
+    from conftest import parse_text
+    rng = np.random.default_rng(0)
+    lines = ["Initializing a new model from scratch"]
+    for i in range(0, 400):
+        if i == 260:
+            lines.append("Resuming training from out")
+        ms = (3400.0 if i < 260 else 1450.0) * (1 + 0.02 * rng.standard_normal())
+        lines.append(f"iter {i}: loss {4.0 - i / 400:.4f}, time {ms:.2f}ms, mfu 10.00%")
+    fact = compute_facts(parse_text("\n".join(lines) + "\n"))["time_per_iter_ms"]
+    assert "the iteration time changed at step 260: median 3399 ms before" in fact.note
+    assert "in the 135 iterations from there on" in fact.note  # 260-264 are the resume's warm-up
+    # a long log is split among blocks of iterations (21 here): a resume within a block of the
+    # split is where the speed changed
+    from lossdoctor.facts.shift import speed_shift
+    step = np.concatenate([np.arange(0, 26_011), np.arange(26_005, 43_000)])  # resumed at 26,000
+    start = np.where(np.arange(len(step)) < 26_011, 0, 26_000)
+    ms = np.where(start == 0, 3400.0, 750.0) * (1 + 0.02 * rng.standard_normal(len(step)))
+    assert speed_shift(step, ms)[0] != 26_000  # the first of its block
+    assert speed_shift(step, ms, start)[:1] == (26_000,)
+
+
 def test_a_cpu_run_of_the_built_in_trainer_that_printed_no_autocast_ran_in_float32(tmp_path):
     import lossdoctor
     from conftest import FIXTURES

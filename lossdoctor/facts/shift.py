@@ -11,7 +11,8 @@ SHIFT = 1.5  # a lasting change of the iteration time by this factor or more is 
 SHIFT_LEAST = 20  # iterations on each side of it, and a tenth of them
 
 
-def speed_shift(step: np.ndarray, ms: np.ndarray) -> tuple[int, float, float, int] | None:
+def speed_shift(step: np.ndarray, ms: np.ndarray, starts: np.ndarray | None = None
+                ) -> tuple[int, float, float, int] | None:
     """Where the iteration time changed for good (another job on the machine, a resume on
     other hardware): the one split of the steady iterations, in file order, that best fits
     a level on each side (least absolute deviation from each side's median), where the two
@@ -20,7 +21,9 @@ def speed_shift(step: np.ndarray, ms: np.ndarray) -> tuple[int, float, float, in
     after it differ as much (a speed that ramps from one level to the other changed at no
     step), and each side holds SHIFT_LEAST iterations and a tenth of them. (step at the
     change, median before, median after, iterations after) or None; past SHIFT_BLOCKS
-    blocks of iterations the step is the first of its block."""
+    blocks of iterations the step is the first of its block. `starts`: each iteration's
+    process's first step; a change at a process's first steady iteration is at the
+    process's start (a resume on other hardware), its warm-up iterations being left out."""
     n = len(ms)
     least = max(SHIFT_LEAST, n // 10)
     if n < 2 * least:
@@ -31,6 +34,10 @@ def speed_shift(step: np.ndarray, ms: np.ndarray) -> tuple[int, float, float, in
     k = size * _best_split(blocks, lo_block, hi_block) if hi_block > lo_block else least
     if 1 < size <= 16:  # to the iteration, where that costs little
         k = _best_split(ms, max(least, k - size), min(n - least, k + size), grid=1)
+    if starts is not None:  # a new process within a block of the split: the change is there
+        new = np.flatnonzero(starts[1:] != starts[:-1]) + 1  # (processes - 1,) its first steady iteration
+        near = new[(np.abs(new - k) <= size) & (new >= least) & (new <= n - least)]
+        k = int(near[np.argmin(np.abs(near - k))]) if len(near) else k
     before, after = float(np.median(ms[:k])), float(np.median(ms[k:]))
     (lo_a, hi_a), (lo_b, hi_b) = np.percentile(ms[:k], [25, 75]), np.percentile(ms[k:], [25, 75])
     if max(before, after) < SHIFT * min(before, after) or (lo_b <= hi_a and lo_a <= hi_b):
@@ -38,6 +45,8 @@ def speed_shift(step: np.ndarray, ms: np.ndarray) -> tuple[int, float, float, in
     near_a, near_b = float(np.median(ms[max(0, k - least):k])), float(np.median(ms[k:k + least]))
     if max(near_a, near_b) < SHIFT * min(near_a, near_b):  # on each side of the step itself
         return None
+    if starts is not None and starts[k] != starts[k - 1]:  # a new process, its warm-up iterations left out
+        return int(starts[k]), before, after, n - k
     return int(step[k]), before, after, n - k
 
 

@@ -74,6 +74,7 @@ class Timing:
 
     steady: np.ndarray  # neither warm-up nor at an eval step
     steady_step: np.ndarray  # their steps
+    steady_start: np.ndarray  # the first step of each one's process
     at_eval: np.ndarray  # at an eval step of the same segment, after warm-up
     warmup: np.ndarray  # local_iter_num < 5 or mfu sentinel (may also contain an eval)
     n_at_eval: int  # every logged iteration at an eval step, warm-up ones included
@@ -88,13 +89,15 @@ def _timing(ctx: Context) -> Timing:
     evals, iters = ctx.curves()
     ok = np.isfinite(iters.time_ms)
     step, seg, t = iters.step[ok], iters.segment[ok].astype(np.int64), iters.time_ms[ok]
-    local = step - _segment_starts(ctx, seg)
+    starts = _segment_starts(ctx, seg)
+    local = step - starts
     warm = (local < WARMUP_ITERS) | np.isclose(iters.mfu[ok], MFU_SENTINEL)
     # an eval at step N runs at the top of iteration N: match (segment, step) pairs
     key = seg * (1 << 40) + step
     eval_key = evals.segment.astype(np.int64) * (1 << 40) + evals.step
     at_eval = np.isin(key, eval_key)
-    return Timing(steady=t[~warm & ~at_eval], steady_step=step[~warm & ~at_eval], at_eval=t[~warm & at_eval],
+    steady = ~warm & ~at_eval
+    return Timing(steady=t[steady], steady_step=step[steady], steady_start=starts[steady], at_eval=t[~warm & at_eval],
                   warmup=t[warm],
                   n_at_eval=int(at_eval.sum()), n_timed=int(t.size))
 
@@ -136,7 +139,7 @@ def time_per_iter_ms(ctx: Context) -> Fact:
         note = "no logged iteration outside eval and warm-up" if tm.n_timed else NO_ITERS
         return unknown("time_per_iter_ms", "ms", src, note)
     note = plural(tm.steady.size, "iteration")
-    if (shift := shift_mod.speed_shift(tm.steady_step, tm.steady)) is not None:
+    if (shift := shift_mod.speed_shift(tm.steady_step, tm.steady, tm.steady_start)) is not None:
         at, before, after, n = shift
         note += (f"; the iteration time changed at step {at:,}: median {before:.4g} ms before, {after:.4g} ms in the "
                  f"{plural(n, 'iteration')} from there on (the median of both is given)")
