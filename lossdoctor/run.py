@@ -1,6 +1,6 @@
 """The Run model: what lossdoctor read from a training run, as frozen dataclasses.
 
-Curves are numpy arrays (one entry per logged line); everything else is small.
+Curves are numpy arrays (curves.py: one entry per logged line); everything else is small.
 Readers build a Run; facts, fits and reports only read it.
 """
 
@@ -13,6 +13,11 @@ from typing import Any, Literal
 import numpy as np
 
 from .config import Config
+from .curves import EvalCurve as EvalCurve  # the curves a Run holds; importable from here too
+from .curves import IterCurve as IterCurve
+from .curves import Series as Series
+from .curves import empty_evals as empty_evals
+from .curves import empty_iters as empty_iters
 from .dialect import Dialect as Dialect  # a Run carries its Dialect; importable from here too
 from .frozen import frozen
 
@@ -64,18 +69,6 @@ class Measures:
         return "bpb" if self.val == "bpb" else "nats"
 
 
-@dataclass(frozen=True, eq=False)
-class Series:
-    """A further metric over steps (HellaSwag, CORE, grad norm, LR, tokens/s)."""
-
-    step: np.ndarray  # (K,) int64
-    value: np.ndarray  # (K,) float64
-    unit: str = ""
-
-    def __post_init__(self) -> None:
-        _read_only(self)
-
-
 # what happened in a run, as a reader records it
 EventKind = Literal[
     "checkpoint_saved",  # `saving checkpoint to DIR`
@@ -92,52 +85,6 @@ EventKind = Literal[
     "cpu_autocast",  # `autocast on cpu: bfloat16`: lossdoctor's trainer ran the CPU forward passes in it
     "elided",  # a line of `...` alone: whoever pasted the log left lines out there
 ]
-
-
-def _read_only(curve: object) -> None:
-    """A curve's arrays cannot be written through it (each is a read-only view; the arrays
-    it was made from are left as they were): a Run is immutable in depth, as its facts and
-    fits, computed once, assume."""
-    for name, value in list(vars(curve).items()):
-        if isinstance(value, np.ndarray):
-            view = value.view()
-            view.setflags(write=False)
-            object.__setattr__(curve, name, view)
-
-
-@dataclass(frozen=True, eq=False)
-class EvalCurve:
-    """`step N: train loss X, val loss Y` points, in file order."""
-
-    step: np.ndarray  # (E,) int64, iteration number of the eval
-    train: np.ndarray  # (E,) float64, mean of eval_iters batches in eval mode; nan allowed
-    val: np.ndarray  # (E,) float64
-    segment: np.ndarray  # (E,) int32, index into Run.segments
-    line: np.ndarray  # (E,) int64, 1-based line number in the source
-
-    def __post_init__(self) -> None:
-        _read_only(self)
-
-    def __len__(self) -> int:
-        return int(self.step.shape[0])
-
-
-@dataclass(frozen=True, eq=False)
-class IterCurve:
-    """`iter N: loss X, time Yms, mfu Z%` points, in file order."""
-
-    step: np.ndarray  # (I,) int64, the step's 0-based index; the steps done when format.counts_steps
-    loss: np.ndarray  # (I,) float64, last micro-batch loss x grad_accum, train mode
-    time_ms: np.ndarray  # (I,) float64, wall time of that iteration incl. any eval before it
-    mfu: np.ndarray  # (I,) float64 percent of A100 bf16 peak; nan when not printed
-    segment: np.ndarray  # (I,) int32
-    line: np.ndarray  # (I,) int64
-
-    def __post_init__(self) -> None:
-        _read_only(self)
-
-    def __len__(self) -> int:
-        return int(self.step.shape[0])
 
 
 @dataclass(frozen=True)
@@ -387,18 +334,6 @@ class Run:
         lin = self.lineage()
         return (_lineage_points(self.evals, lin, self.segments),
                 _lineage_points(self.iters, lin, self.segments))
-
-
-def empty_evals() -> EvalCurve:
-    z = np.zeros(0)
-    zi = np.zeros(0, np.int64)
-    return EvalCurve(zi, z, z, np.zeros(0, np.int32), zi)
-
-
-def empty_iters() -> IterCurve:
-    z = np.zeros(0)
-    zi = np.zeros(0, np.int64)
-    return IterCurve(zi, z, z, z, np.zeros(0, np.int32), zi)
 
 
 def _lineage_points(curve: Any, lineage: tuple[int, ...], segments: tuple[Segment, ...]) -> Any:

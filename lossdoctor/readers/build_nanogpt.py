@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 
 from ..run import Dialect, Measures
 from . import lines as L
-from .build import Found, all_ranks_accum, cut_last, make_run, number, numbered, point_lines, scan_events, text_lines
+from .build import Found, all_ranks_accum, cut_last, make_run, number, numbered, point_lines, text_lines
+from .events import scan_events
 
 if TYPE_CHECKING:
     from ..run import Run

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..run import Dialect, Measures
-from .build import Found, make_run, numbered, scan_events, text_lines
+from .build import Found, make_run, numbered, text_lines
+from .events import scan_events
 
 if TYPE_CHECKING:
     from ..run import Run

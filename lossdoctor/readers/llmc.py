@@ -34,8 +34,8 @@ from .build import (
     number,
     numbered,
     point_lines,
-    scan_events,
 )
+from .events import scan_events
 
 if TYPE_CHECKING:
     from ..run import Run

@@ -28,7 +28,8 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from ..run import Dialect, Measures
-from .build import Found, cut_last, integer, iter_lines, make_run, number, numbered, scan_events, text_lines
+from .build import Found, cut_last, integer, iter_lines, make_run, number, numbered, text_lines
+from .events import scan_events
 
 if TYPE_CHECKING:
     from ..run import Run

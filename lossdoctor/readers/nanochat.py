@@ -46,9 +46,9 @@ from .build import (
     make_run,
     number,
     numbered,
-    scan_events,
     text_lines,
 )
+from .events import scan_events
 
 if TYPE_CHECKING:
     from ..run import Run
