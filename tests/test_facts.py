@@ -631,6 +631,23 @@ def test_resumed_shape_confirmed_by_printed_params():
     assert g["params"].value == 800_000
 
 
+def test_a_resumed_gpt2_fine_tune_takes_gpt2_s_shape_where_the_printed_count_is_it():
+    # the corpus's GPT-2 runs: the config file sets init_from='gpt2', the command resumes;
+    # from_pretrained made GPT-2's shape (bias, vocab 50257), which the checkpoint kept
+    from conftest import parse_text
+
+    def log(printed: str) -> str:
+        return ("Overriding config with config/finetune.py:\ninit_from = 'gpt2'\nbatch_size = 8\n\n"
+                "Overriding: init_from = resume\nResuming training from out\n"
+                f"number of parameters: {printed}M\nstep 2000: train loss 3.0000, val loss 3.1000\n"
+                "iter 2000: loss 3.0000, time 100.00ms, mfu 10.00%\n")
+    f = compute_facts(parse_text(log("123.65")))
+    assert [f.value(k) for k in ("n_layer", "n_embd", "vocab_size", "bias")] == [12, 768, 50_257, True]
+    assert f["bias"].status == "inferred" and "123.65M" in f["bias"].note
+    g = compute_facts(parse_text(log("10.65")))  # not GPT-2's count: the config's shape, assumed
+    assert (g.value("bias"), g["bias"].status) == (False, "assumed")
+
+
 def test_real_log_tiny_gpu_header():
     """Header of corpus nanogpt/gpu-tiny-0.8M-wilcoooo.log: L4 H4 C128 T128 V65,
     `number of parameters: 0.80M`, decayed 811,136 + non-decayed 1,152."""

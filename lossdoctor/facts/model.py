@@ -8,7 +8,9 @@ Where the shape comes from, best first:
 3. `found vocab_size = N` in the log (vocab only);
 4. the config the log showed. A run that resumed from a checkpoint takes its shape from
    that checkpoint, not from the config, so for a lineage that starts with a resume the
-   config's shape is only 'assumed' unless the log's `number of parameters` confirms it.
+   config's shape is only 'assumed' unless the log's `number of parameters` confirms it;
+   where the config file set init_from='gpt2*' (replaced by resume) and the printed count
+   is that GPT-2's, its shape, inferred.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ..nanogpt import (
     gpt2_model_args,
     gpt_params,
 )
+from ..run import Run
 from .base import Context, Fact, config_fact, config_source, unknown, why_unknown
 
 
@@ -43,6 +46,17 @@ def lineage_init_from(ctx: Context) -> str | None:
         return run.header.init_from
     value = ctx.config().trusted("init_from")
     return value if isinstance(value, str) else None
+
+
+def resumed_fine_tune(run: Run) -> str | None:
+    """The GPT-2 weights a resumed run most likely started from: its config file's
+    init_from, replaced by --init_from=resume (None when the log shows no such thing)."""
+    before = run.config.replaced.get("init_from")
+    head = run.head()
+    resumed = run.config.get("init_from") == "resume" or (head is not None and head.init_from == "resume")
+    if before is None or not resumed or not isinstance(before.value, str) or not before.value.startswith("gpt2"):
+        return None
+    return before.value
 
 
 def shape(ctx: Context) -> dict[str, Fact]:
@@ -151,9 +165,32 @@ def _check_resumed(ctx: Context, out: dict[str, Fact]) -> dict[str, Fact]:
     if confirmed:
         note = "resumed run: confirmed by the log's number of parameters"
         return {k: (_with(f, "read", note) if k in from_config else f) for k, f in out.items()}
+    if (gpt2 := _resumed_gpt2(ctx, printed)) is not None:
+        return gpt2
     note = ("resumed run: the model shape comes from the checkpoint, which the log does "
             "not show; assumed equal to the config")
     return {k: (_with(f, "assumed", note) if k in from_config else f) for k, f in out.items()}
+
+
+def _resumed_gpt2(ctx: Context, printed: float | None) -> dict[str, Fact] | None:
+    """The shape of a resumed run whose config file set init_from='gpt2*' (the log overrides
+    it with resume), where the log's printed parameter count is that GPT-2's (its vocab,
+    bias=True, block_size cropped to the config's): the run most likely began as that
+    fine-tune, and its checkpoint kept the shape. None otherwise."""
+    init = resumed_fine_tune(ctx.run)
+    if init is None or printed is None:
+        return None
+    out = {k: _gpt2(ctx, k, init) for k in SHAPE_KEYS}
+    if any(f is None for f in out.values()):
+        return None
+    v = {k: f.value for k, f in out.items() if f is not None}
+    no_wpe, _ = gpt_params(n_layer=v["n_layer"], n_embd=v["n_embd"], vocab_size=v["vocab_size"],
+                           block_size=v["block_size"], bias=v["bias"])
+    if printed_m(no_wpe) != f"{printed:.2f}":
+        return None
+    note = (f"resumed run whose config file sets init_from='{init}' (the log overrides it with resume): "
+            f"{init}'s shape, which the log's number of parameters ({printed:.2f}M) confirms")
+    return {k: Fact(k, f.value, f.unit, "inferred", f.source, note) for k, f in out.items() if f is not None}
 
 
 def _with(f: Fact, status: str, note: str) -> Fact:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..facts.model import resumed_fine_tune
 from .points import CannotExtrapolate
 
 if TYPE_CHECKING:
@@ -47,17 +48,6 @@ class BeyondEpochs(CannotExtrapolate):
 
 
 FINE_TUNE = "the law and its calibration follow a model trained from scratch, and a fine-tune's curve is not that"
-
-
-def resumed_fine_tune(run: Run) -> str | None:
-    """The GPT-2 weights a resumed run most likely started from: its config file's
-    init_from, replaced by --init_from=resume (None when the log shows no such thing)."""
-    before = run.config.replaced.get("init_from")
-    head = run.head()
-    resumed = run.config.get("init_from") == "resume" or (head is not None and head.init_from == "resume")
-    if before is None or not resumed or not isinstance(before.value, str) or not before.value.startswith("gpt2"):
-        return None
-    return before.value
 
 
 def unmodelled(run: Run) -> str | None:
