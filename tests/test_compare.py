@@ -95,6 +95,19 @@ def test_a_resume_that_re_warmed_the_lr_is_named_beside_the_gap(tmp_path):
     assert not [n for n in again.notes if "LD706" in n]
 
 
+def test_a_diverged_worse_run_is_not_said_to_be_falling_nor_its_unshown_keys_to_differ():
+    # a headerless CPU log whose loss went NaN at step 425, against nanoGPT's README config run
+    from lossdoctor.report.verdict import unreachable_do
+    a = _analysis(shared_path("corpus/logs/nanogpt/termux-cpu-nan-chenzihua.log"),
+                  shared_path("groundtruth/gt_T1000.log"))
+    c = a.comparison
+    assert not [n for n in c.notes if "worse run's val was still falling" in n]  # it diverged (LD801)
+    r = c.to_reach
+    assert isinstance(r, Unreachable) and r.unshown and "--n_layer=4" in (r.flags or "")
+    assert ("the better run's config (where it differs, and where the worse run's log does not show it) "
+            "reached it") in unreachable_do(r, c)
+
+
 def test_two_identical_runs_have_no_gap_and_no_causes():
     a = _analysis(DIAG / "healthy_small", DIAG / "healthy_small")
     c = a.comparison

@@ -17,7 +17,7 @@ def state_notes(f: Facts, which: str, schedule: bool) -> list[str]:
     not shown, schedule done."""
     out = []
     z, slope = f.value("val_slope_z"), f.value("val_slope")
-    if z is not None and z <= -2:
+    if z is not None and z <= -2 and f.value("nan_persists") is not True:  # a run that went NaN diverged (LD801)
         unit = f["val_slope"].unit.removesuffix("/1k steps")
         out.append(f"the {which} run's val was still falling when it stopped ({slope:.2g} {unit} per 1,000 "
                    f"steps over its last evals, {z:.1f} standard errors)")

@@ -116,7 +116,7 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     if not flags:  # nothing to copy by flag: the keys without one are still named
         return replace(r, why=why)
     return replace(r, flags=" ".join(flags), why=why, same_config=worse.evidence and not at_best,
-                   cost=_cost(fa, fb, iters_b))
+                   cost=_cost(fa, fb, iters_b), unshown=any(d.other is None for d in keys))
 
 
 def _other_recipe(better: Dialect | None) -> str | None:

@@ -156,6 +156,8 @@ class Unreachable:
     # the longest rerun predicted ends above the target, but its interval holds it: not shown
     # to reach, and not shown not to
     may_reach: bool = False
+    # some of the flags set keys the worse run's log does not show: they may not differ
+    unshown: bool = False
     reachable: ClassVar[bool] = False
 
 

@@ -67,6 +67,7 @@ def _reach_dict(r: ToReach) -> dict[str, Any]:
     if r.flags is not None:
         out["flags"] = r.flags
         out["same_config"] = r.same_config
+        out["unshown"] = r.unshown
     out["cannot_tell"] = r.cannot_tell
     out["may_reach"] = r.may_reach
     out["cost"] = None if r.cost is None else {"ratio": r.cost.ratio, "hours": r.cost.hours, "steps": r.cost.steps,

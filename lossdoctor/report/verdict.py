@@ -263,6 +263,12 @@ def _duration(hours: float) -> str:
     return f"{hours:,.1f} h" if hours >= 1 else f"{hours * 60:.0f} min" if hours >= 1 / 60 else "under a minute"
 
 
+def _where(r: Unreachable) -> str:
+    """Which of the better run's config the flags set: where it differs, and keys the worse
+    run's log does not show, which may not differ."""
+    return "(where it differs, and where the worse run's log does not show it)" if r.unshown else "where it differs"
+
+
 def unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
     """What to do where no longer rerun of the worse run's config reaches the better run;
     `inline`: with the flags in the sentence (else they go on a line of their own)."""
@@ -273,13 +279,13 @@ def unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
                 f"it reached {aim(r)}. The worse run's own curve{curve} ({r.why}): the "
                 "better run is the evidence that this length reaches it")
     if r.cannot_tell:  # no prediction on the way: not "not enough"
-        what = "length" if length_only(r.flags) else "config where it differs"
+        what = "length" if length_only(r.flags) else f"config {_where(r)}"
         return (f"no length can be given: whether training longer reaches {aim(r)} is not known ({r.why})"
                 + (f"; the better run's {what} reached it{flags}" if r.flags else ""))
     if r.flags:
         enough = "is not shown to be enough" if r.may_reach else "is not enough"
         what = ("as long as the better run ran, on its schedule" if length_only(r.flags)
-                else "with its config where it differs")
+                else f"with its config {_where(r)}")
         return (f"to reach {aim(r)}, train {what}{flags}; training longer {enough} ({r.why})" + cost_text(r))
     hidden = any(UNKNOWN_ORIGIN in (d.origin_other, d.origin_reference) for d in c.diff)
     enough = "is not shown to be enough" if r.may_reach else "is not enough"
