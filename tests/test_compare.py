@@ -108,6 +108,30 @@ def test_a_diverged_worse_run_is_not_said_to_be_falling_nor_its_unshown_keys_to_
             "reached it") in unreachable_do(r, c)
 
 
+def test_runs_join_a_ranking_only_where_they_compare_with_every_run_in_it():
+    # a 124M run that shows no vocabulary compares with a GPT-2 run and with a character-level
+    # run, which do not compare with each other: one of the two is left out, and says why
+    paths = [shared_path("corpus/logs/nanogpt/druidowm-wandb-output-shakespeare-124M-overfit-8xH100.log"),
+             shared_path("corpus/logs/nanogpt/innerfirexy-gpt2-ddp4-init-gpt2-stopped.log"),
+             shared_path("groundtruth/gt_T1000.log")]
+    c = _analysis(*paths).comparison
+    ranked = [row.run for row in c.table if row.gap is not None or row.reference]
+    assert not (str(paths[1]) in ranked and str(paths[2]) in ranked)
+    out = [n for n in c.notes if n.startswith("left out of the ranking")]
+    assert out == [f"left out of the ranking and the gap: {paths[2]}, whose losses do not compare with the others' "
+                   "(vocab_size 50257 vs 65)"]
+
+
+def test_the_ranked_group_takes_every_run_that_compares_with_all_of_it(monkeypatch):
+    # first fit puts run 2 with run 0, but it compares with all of the larger group too
+    import lossdoctor.compare as cmp
+    pairs = {(0, 2), (1, 2), (1, 3), (1, 4), (3, 4), (2, 3), (2, 4)}
+    monkeypatch.setattr(cmp, "comparable", lambda ra, rb, fa, fb: (
+        (min(ra, rb), max(ra, rb)) in pairs, f"runs {rb} and {ra} differ"))
+    known, apart = cmp._comparable_group(list(range(5)), [None] * 5, {i: 1.0 for i in range(5)})
+    assert sorted(known) == [1, 2, 3, 4] and apart == {0: "runs 0 and 1 differ"}
+
+
 def test_two_identical_runs_have_no_gap_and_no_causes():
     a = _analysis(DIAG / "healthy_small", DIAG / "healthy_small")
     c = a.comparison

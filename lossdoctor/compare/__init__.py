@@ -167,18 +167,28 @@ def _comparable_group(runs: Sequence[Run], facts: Sequence[Facts], known: dict[i
                       ) -> tuple[dict[int, float], dict[int, str]]:
     """The runs with a final loss whose losses compare with each other's (the same tokenizer
     and dataset), the largest such group (the first run's of equal ones), and the others
-    with why; all of them where no two compare (the gap report then says why not)."""
+    with why; all of them where no two compare (the gap report then says why not). A run
+    joins a group only where it compares with every run in it: a run whose vocabulary is
+    unknown may compare with a GPT-2 run and with a character-level run, which do not
+    compare with each other."""
+    def why_not(i: int, j: int) -> str | None:
+        ok, why = comparable(runs[j], runs[i], facts[j], facts[i])
+        return None if ok else why
+
     groups: list[list[int]] = []
     for i in known:
-        home = next((g for g in groups if comparable(runs[g[0]], runs[i], facts[g[0]], facts[i])[0]), None)
+        home = next((g for g in groups if all(why_not(i, j) is None for j in g)), None)
         if home is None:
             groups.append([i])
         else:
             home.append(i)
     group = max(groups, key=len)
+    for i in known:  # a run an earlier group took that compares with all of this one's too
+        if i not in group and all(why_not(i, j) is None for j in group):
+            group.append(i)
     if len(group) < 2 or len(group) == len(known):
         return known, {}
-    apart = {i: comparable(runs[group[0]], runs[i], facts[group[0]], facts[i])[1] for i in known if i not in group}
+    apart = {i: next(w for j in group if (w := why_not(i, j)) is not None) for i in known if i not in group}
     return {i: known[i] for i in group}, apart
 
 
