@@ -57,6 +57,7 @@ from .results import (
     LawWeights,
     ModelInfo,
     Offsets,
+    Path,
     ReferenceInfo,
     Scenario,
 )
@@ -64,6 +65,19 @@ from .scenarios import CustomLr, CustomSchedule
 from .streams import Design, Features, Stream
 
 MIN_VAL_EVALS = 3  # evals a val fit needs
+
+
+def _carried(laws: tuple[streams.LawValues, streams.LawValues], fits: Fits, stream: str, to: int, last: int,
+             name: str) -> tuple[streams.LawValues, streams.LawValues]:
+    """The laws' values past the run with the run's own end offset from the joint fit with
+    the reference runs, fading (reference.carry): one step past the run, the run's level,
+    not the joint fit's."""
+    end = None if fits.reference is None else getattr(fits.reference.end, stream)
+    if end is None or name == "observed" or to <= last:
+        return laws
+    shift = end * reference.carry(to, last)
+    cal, free = laws
+    return cal._replace(mean=cal.mean + shift), free._replace(mean=free.mean + shift)
 
 
 def too_few_evals(n: int, start: int) -> str:
@@ -212,7 +226,7 @@ class Extrapolator:
                 joined = joined[:-1]
                 train, val = fit_both(joined)
             else:
-                ref = ReferenceInfo(reference.SOURCE, off)
+                ref = ReferenceInfo(reference.SOURCE, off, off)  # its end offset once the laws are weighted
                 notes.append(f"the run's config is that of the reference runs ({reference.SOURCE}): "
                              "their points join the fit as further horizons; the run's own points lie "
                              + ", ".join(f"{v:+.3f} ({k})" for k, v in off._asdict().items() if v is not None)
@@ -224,7 +238,23 @@ class Extrapolator:
                          "train is predicted from the per-iteration losses")
         said = self.calibration.alone(pts.last, self.reference)
         refuted = self._backtest(obs, peak, True).errors if said and not alone else None
-        return Fits(own, train, val, self._backtest(obs, peak, alone), alone, refuted, ref, why_not, tuple(notes))
+        fits = Fits(own, train, val, self._backtest(obs, peak, alone), alone, refuted, ref, why_not, tuple(notes))
+        if ref is None:
+            return fits
+        # where the run stood against the joint fit at its end: its own fit's smoothed value
+        # at its last step (what a target there gives) minus the joint fit's
+        (own_train, own_val), (joint_train, joint_val) = (
+            self._at_end(self._once(("fits", peak, False), lambda: self._fit(obs, peak, False)), obs),
+            self._at_end(fits, obs))
+        end = Offsets(own_train - joint_train,
+                      own_val - joint_val if own_val is not None and joint_val is not None else None)
+        return fits._replace(reference=ref._replace(end=end))
+
+    def _at_end(self, fits: Fits, obs: Observed) -> tuple[float, float | None]:
+        """The fits' ensemble (train, val) at the run's last step, as it ran."""
+        p, w = self._predict("observed", None, fits, obs, obs.points.last), fits.backtest.weights
+        train = float(w.calibrated * p.train[0].mean[0] + w.free * p.train[1].mean[0])
+        return train, None if p.val is None else float(w.calibrated * p.val[0].mean[0] + w.free * p.val[1].mean[0])
 
     def _predict(self, name: str, sched: CustomSchedule | np.ndarray | None, fits: Fits, obs: Observed,
                  to: int) -> Predicted:
@@ -245,7 +275,7 @@ class Extrapolator:
             if kept < 1:  # the free law's annealing is not fitted that far
                 w = LawWeights(1.0 - w.free * kept, w.free * kept)
         target = np.array([to])
-        train = streams.laws_at(fits.train, feats.at("train", target))
+        train = _carried(streams.laws_at(fits.train, feats.at("train", target)), fits, "train", to, last, name)
         caveat = notes_mod.warmup_caveat(sched, obs.schedule.warmup) if name == "custom" else (  # the lineage's
             f"goes on from step {start:,}, not {last:,} ({why}): the steps after it are trained again" if why else None)
         if name == "custom" and isinstance(sched, np.ndarray):
@@ -254,11 +284,13 @@ class Extrapolator:
             caveat = "; ".join(filter(None, (caveat, notes_mod.NO_SAVE)))
         if fits.val is None:
             return Predicted(name, flags, train, None, None, feats, w, caveat)
-        val = streams.laws_at(fits.val, feats.at("val", target))
+        val = _carried(streams.laws_at(fits.val, feats.at("val", target)), fits, "val", to, last, name)
         path = None
         if name != "observed" and to > last:  # inside the run the scenario's curve is not drawn
             steps = np.unique(np.linspace(last, to, 60).astype(int))
             path = interval.path(fits.val, feats.at("val", steps), w)
+            if fits.reference is not None and (end := fits.reference.end.val) is not None:
+                path = Path(path.steps, tuple(v + end * reference.carry(s, last) for s, v in zip(*path, strict=True)))
         return Predicted(name, flags, train, val, path, feats, w, caveat)
 
     def _interval(self, to: int, obs: Observed, fits: Fits, predicted: list[Predicted], peak: float

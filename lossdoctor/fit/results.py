@@ -106,6 +106,9 @@ class ReferenceInfo(NamedTuple):
 
     runs: str
     offset: Offsets
+    # the run's own fit minus the joint fit at its last step: where the run stood against the
+    # joint fit when it stopped, carried past its end fading (reference.carry)
+    end: Offsets
 
 
 class RepeatedData(NamedTuple):

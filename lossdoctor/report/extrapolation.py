@@ -79,7 +79,7 @@ def _family(b: BaselineFit) -> dict[str, Any]:
 
 
 def _reference(r: ReferenceInfo | None) -> dict[str, Any] | None:
-    return None if r is None else {"runs": r.runs, "offset": r.offset._asdict()}
+    return None if r is None else {"runs": r.runs, "offset": r.offset._asdict(), "end_offset": r.end._asdict()}
 
 
 def _model(m: ModelInfo) -> dict[str, Any]:
