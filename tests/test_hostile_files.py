@@ -236,3 +236,22 @@ def test_every_reader_keeps_a_bounded_part_of_the_lines_it_does_not_understand(t
     run = lossdoctor.load(str(path))
     assert run.format == "llmc-main" and run.n_unparsed == MAX_KEPT_UNPARSED + 7
     assert len(run.unparsed) == MAX_KEPT_UNPARSED and max(len(u.text) for u in run.unparsed) == MAX_UNPARSED_CHARS
+
+
+def test_a_utf8_byte_order_mark_is_no_text_of_the_first_line(tmp_path: Path) -> None:
+    # an editor that saves with a BOM: the header's first line is read, from a file or a pipe
+    import subprocess
+    log = Path(__file__).parent.parent / "fixtures" / "nanogpt" / "cpu_small" / "train.log"
+    text = log.read_bytes()
+    bom = tmp_path / "bom.log"
+    bom.write_bytes(b"\xef\xbb\xbf" + text)
+    plain, marked = lossdoctor.load(str(log)), lossdoctor.load(str(bom))
+    assert marked.n_unparsed == plain.n_unparsed == 0
+    assert marked.line_counts == plain.line_counts and marked.config == plain.config
+    piped = subprocess.run([sys.executable, "-m", "lossdoctor", "analyze", "-", "--format", "json"],
+                           input=b"\xef\xbb\xbf" + text, capture_output=True, check=False)
+    import json
+    run = json.loads(piped.stdout)["runs"][0]
+    assert run["unparsed"]["count"] == 0 and run["config_origin"] == json.loads(
+        subprocess.run([sys.executable, "-m", "lossdoctor", "analyze", str(log), "--format", "json"],
+                       capture_output=True, check=False).stdout)["runs"][0]["config_origin"]

@@ -34,15 +34,21 @@ def of_array(a: np.ndarray, size: int | None = None) -> Iterator[np.ndarray]:
         lo = hi
 
 
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark
+
+
 def of_file(path: str, size: int | None = None) -> Iterator[np.ndarray]:
     """A file's bytes in pieces of about `size` (CHUNK_BYTES) ending after a newline; one
     piece in memory at a time."""
     rest = b""
     with open(path, "rb") as f:
+        first = True
         while True:
             block = f.read(size or CHUNK_BYTES)
             if not block:
                 break
+            if first:  # a UTF-8 byte order mark (an editor's) is no text of the first line
+                block, first = block.removeprefix(BOM), False
             data = rest + block
             cut = data.rfind(b"\n") + 1
             if cut == 0 and len(data) < LONG_LINE:  # no newline yet: read on

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import InputError
 from . import build_nanogpt, checkpoint, crash, csvlogs, jsonlogs, llmc, modded, nanochat, nanogpt, tensorboard
 from . import nanochat_ckpt as nanochat_ckpt
+from .chunks import BOM
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,7 +53,11 @@ class Sample:
                     self.head = f.read(self.HEAD_BYTES)
             else:
                 self._whole = _read_pipe(path)
+                if self._whole[:3].tobytes() == BOM:
+                    self._whole = self._whole[3:]
                 self.head = self._whole[:self.HEAD_BYTES].tobytes()
+            self._bom = self.head.startswith(BOM)  # an editor's UTF-8 byte order mark: no text of line 1
+            self.head = self.head.removeprefix(BOM)
         except FileNotFoundError:
             raise InputError(path, "no such file or directory") from None
         except OSError as e:
@@ -68,7 +73,7 @@ class Sample:
             with open(self.path, "rb") as f:
                 a = np.empty(os.fstat(f.fileno()).st_size, np.uint8)
                 n = f.readinto(a.data)
-                return a[:n or 0]
+                return a[3 if self._bom else 0:n or 0]
         except OSError as e:
             raise InputError(self.path, f"cannot read: {e.strerror or e}") from None
 
