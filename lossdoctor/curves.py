@@ -8,16 +8,26 @@ from dataclasses import dataclass
 import numpy as np
 
 
+class _ReadOnly:
+    """Arrays read-only through the curve, as made and as unpickled or deep-copied (which
+    set the attributes without __post_init__)."""
+
+    def __post_init__(self) -> None:
+        _read_only(self)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+        _read_only(self)
+
+
 @dataclass(frozen=True, eq=False)
-class Series:
+class Series(_ReadOnly):
     """A further metric over steps (HellaSwag, CORE, grad norm, LR, tokens/s)."""
 
     step: np.ndarray  # (K,) int64
     value: np.ndarray  # (K,) float64
     unit: str = ""
-
-    def __post_init__(self) -> None:
-        _read_only(self)
 
 
 def _read_only(curve: object) -> None:
@@ -32,7 +42,7 @@ def _read_only(curve: object) -> None:
 
 
 @dataclass(frozen=True, eq=False)
-class EvalCurve:
+class EvalCurve(_ReadOnly):
     """`step N: train loss X, val loss Y` points, in file order."""
 
     step: np.ndarray  # (E,) int64, iteration number of the eval
@@ -41,15 +51,12 @@ class EvalCurve:
     segment: np.ndarray  # (E,) int32, index into Run.segments
     line: np.ndarray  # (E,) int64, 1-based line number in the source
 
-    def __post_init__(self) -> None:
-        _read_only(self)
-
     def __len__(self) -> int:
         return int(self.step.shape[0])
 
 
 @dataclass(frozen=True, eq=False)
-class IterCurve:
+class IterCurve(_ReadOnly):
     """`iter N: loss X, time Yms, mfu Z%` points, in file order."""
 
     step: np.ndarray  # (I,) int64, the step's 0-based index; the steps done when format.counts_steps
@@ -58,9 +65,6 @@ class IterCurve:
     mfu: np.ndarray  # (I,) float64 percent of A100 bf16 peak; nan when not printed
     segment: np.ndarray  # (I,) int32
     line: np.ndarray  # (I,) int64
-
-    def __post_init__(self) -> None:
-        _read_only(self)
 
     def __len__(self) -> int:
         return int(self.step.shape[0])

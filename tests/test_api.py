@@ -208,6 +208,10 @@ def test_results_pickle_deep_copy_and_hash_as_frozen_dataclasses_do():
     assert hash(run.config) == hash(back.config) and hash(a.facts[0]) == hash(again.facts[0])
     with pytest.raises(TypeError):
         run.config.values["n_layer"] = 1  # type: ignore[index]
+    for copied in (back, copy.deepcopy(run), pickle.loads(pickle.dumps(a)).runs[0]):  # read-only as made
+        for curve in (copied.evals, copied.iters, *copied.series.values()):
+            with pytest.raises(ValueError, match="read-only"):
+                curve.step[0] = 99
 
 
 def test_a_frozen_dict_cannot_be_changed_by_any_door():
