@@ -24,8 +24,8 @@ def test_the_library_takes_one_path_and_refuses_what_is_no_step_or_number():
     with pytest.raises(UsageError, match="a path is a str or os.PathLike, not int"):
         lossdoctor.analyze([log, 3])  # type: ignore[list-item]
     run = lossdoctor.load(log)
-    for to in (float("nan"), 600.5, True, "600"):
-        with pytest.raises(UsageError, match="the target step must be a whole number of steps"):
+    for to in (float("nan"), 600.5, True, "600", 0, -5):  # 0: a usage error, as the CLI's --to, not "before the run"
+        with pytest.raises(UsageError, match="the target step must be a positive whole number of steps"):
             lossdoctor.extrapolate(run, to)  # type: ignore[arg-type]
     x = lossdoctor.extrapolate(run, 600.0, scenarios="rerun")  # type: ignore[arg-type]
     assert x.target_step == 600 and [s.name for s in x.scenarios] == ["rerun"]

@@ -195,9 +195,12 @@ def test_a_nan_loss_the_run_went_on_past_is_left_out_and_said_not_called_a_diver
     assert len(curves(run).ev_val) == len(run.evals)  # the eval whose train is NaN keeps its val
 
 
-def test_target_before_the_first_step_is_refused(synthetic):
-    with pytest.raises(CannotExtrapolate, match="before the first observed step"):
-        extrapolate(synthetic, 0)
+def test_target_before_the_first_step_is_refused():
+    # a log whose first logged step is 500 (its earlier lines cut): step 300 is not in it
+    text = "\n".join(line for line in make_log().splitlines()
+                     if not line.startswith(("iter ", "step ")) or int(line.split()[1].rstrip(":")) >= 500)
+    with pytest.raises(CannotExtrapolate, match="target step 300 is before the first observed step"):
+        extrapolate(parse_text(text + "\n"), 300)
 
 
 def test_missing_schedule_is_assumed_and_said():

@@ -172,7 +172,7 @@ class Extrapolator:
         if why := limits.unmodelled(self.run) or limits.not_joinable(self.run, self.calibrate, joining):
             raise CannotExtrapolate(why)
         cur = self._once(("curves",), lambda: points.curves(self.run))
-        if to < 1 or to < min(int(cur.ev_step.min(initial=cur.last)), int(cur.it_step.min(initial=cur.last))):
+        if to < min(int(cur.ev_step.min(initial=cur.last)), int(cur.it_step.min(initial=cur.last))):
             raise CannotExtrapolate(f"target step {to} is before the first observed step")
         obs = self._once(("observed",), lambda: self._observe(cur))
         last = obs.points.last

@@ -298,11 +298,11 @@ def interval_level(level: object) -> float:
 
 
 def target_step(to: object) -> int:
-    """The target step as an int: a whole number (600 or 600.0), not a bool, 600.5 or NaN."""
+    """The target step as an int: a positive whole number (600 or 600.0), not a bool, 0, 600.5 or NaN."""
     step = as_float(to) if isinstance(to, numbers.Real) and not isinstance(to, bool) else math.nan  # numpy's too
-    if not math.isfinite(step) or step != int(step):
+    if not math.isfinite(step) or step != int(step) or step < 1:
         from ..errors import UsageError
-        raise UsageError(f"the target step must be a whole number of steps, not {shown(to)}")
+        raise UsageError(f"the target step must be a positive whole number of steps, not {shown(to)}")
     return int(step)
 
 
