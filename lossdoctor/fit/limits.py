@@ -54,6 +54,9 @@ def unmodelled(run: Run) -> str | None:
     """Why a run's curve is outside what the law models (None when it is inside): the law
     follows nanoGPT's LR schedule and is calibrated on val losses in nats."""
     if len(run.evals) == 0 and len(run.iters) == 0:
+        if not run.format.has_log:  # a checkpoint alone: its best val at most, no curve
+            return ("a checkpoint alone holds no loss curve: give the run's log with it (the log, or the "
+                    "directory that holds both)")
         return "the run has no loss values"
     if run.measures.val != "loss":
         return f"val is in {run.measures.val_unit}, and the extrapolation is calibrated on losses in nats"
