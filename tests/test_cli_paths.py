@@ -30,7 +30,7 @@ def test_a_named_pipe_nobody_writes_to_does_not_block(tmp_path: Path, capsys: py
     fifo = tmp_path / "train.log"
     os.mkfifo(fifo)
     assert main(["analyze", str(fifo)]) == 2
-    assert "a pipe with nothing in it" in _one_error(capsys)
+    assert "a pipe that gave nothing" in _one_error(capsys)
 
 
 def test_a_named_pipe_with_a_writer_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

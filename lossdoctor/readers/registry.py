@@ -135,7 +135,7 @@ def _read_pipe(path: str) -> np.ndarray:
     with os.fdopen(fd, "rb") as f:
         data = f.read(PIPE_LIMIT + 1)
     if not data:
-        raise InputError(path, "a pipe with nothing in it (no program was writing to it)")
+        raise InputError(path, "a pipe that gave nothing (no program wrote to it, or it wrote nothing and closed it)")
     if len(data) > PIPE_LIMIT:
         raise InputError(path, f"a pipe of more than {PIPE_LIMIT >> 20} MB: save it to a file and read that")
     return np.frombuffer(data, np.uint8)
