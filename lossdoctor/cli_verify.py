@@ -131,6 +131,22 @@ def _training_defaults(args: argparse.Namespace) -> None:
         raise UsageError("verify --nproc: it is for --executor torchrun (processes per arm)")
     if args.ray_address is not None and args.executor != "ray":
         raise UsageError("verify --ray-address: it is for --executor ray")
+    _out_folder(args.out)
+
+
+def _out_folder(out: str) -> None:
+    """Refuse an --out that is a file, or lies under one: the trainings and results go in a
+    folder, made where it is missing."""
+    import os
+
+    from .errors import UsageError
+    here = os.path.abspath(out)
+    while not os.path.exists(here) and os.path.dirname(here) != here:
+        here = os.path.dirname(here)
+    if not os.path.isdir(here):
+        where = "is a file" if here == os.path.abspath(out) else f"lies under a file ({here})"
+        raise UsageError(f"verify --out {out}: {where}, not a folder: give a folder for the trainings and results "
+                         "(it is made where it is missing)")
 
 
 def _save(report: Any, out: str) -> None:

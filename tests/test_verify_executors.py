@@ -236,3 +236,18 @@ def test_each_seed_of_an_eval_noise_job_draws_its_own_windows(monkeypatch: Any) 
     reference = jobs.EVAL_SEED
     one, two = ({s for s in drawn[k] if s != reference} for k in (1, 2))
     assert one and two and not one & two  # the reference batches aside, no window seed is shared
+
+
+def test_a_ray_started_here_keeps_its_start_up_lines_off_stderr(monkeypatch):
+    # lossdoctor's errors are one line each: Ray's INFO and WARNING lines of a local start
+    # (a budget refused after it) are not printed
+    import logging
+    import types
+
+    from lossdoctor.verify import cluster
+    calls = []
+    fake = types.SimpleNamespace(is_initialized=lambda: False, init=lambda **kw: calls.append(kw),
+                                 cluster_resources=lambda: {"CPU": 2}, remote=lambda f: f, shutdown=lambda: None)
+    monkeypatch.setattr(cluster, "_ray", lambda: fake)
+    ex = cluster.RayExecutor()
+    assert calls == [{"address": None, "logging_level": logging.ERROR}] and ex.workers == 2

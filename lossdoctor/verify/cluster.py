@@ -157,8 +157,9 @@ class RayExecutor(_Queue[Any]):
     def __init__(self, address: str | None = None, data: Data | None = None) -> None:
         ray = _ray()
         self.started = not ray.is_initialized()
-        if self.started:
-            ray.init(address=address)
+        if self.started:  # Ray's own start-up lines (INFO, WARNING) kept off stderr: lossdoctor's are one line each
+            import logging
+            ray.init(address=address, logging_level=logging.ERROR)
         resources = ray.cluster_resources()
         self.workers = max(1, int(resources.get("GPU", 0) or resources.get("CPU", 1)))
         self.shipped = _shipped(data)
