@@ -103,7 +103,8 @@ def _schedule_text(path: str) -> str:
     except OSError as e:
         raise UsageError(f"--schedule {path}: {e.strerror or e}") from None
     if not data and stat.S_ISFIFO(mode):
-        raise UsageError(f"--schedule {path}: a pipe that gave nothing (no program wrote to it, or it wrote nothing and closed it)")
+        raise UsageError(f"--schedule {path}: a pipe that gave nothing (no program wrote to it, or it wrote "
+                         "nothing and closed it)")
     if len(data) > limit:
         raise UsageError(f"--schedule {path}: more than {limit:,} bytes: the fit sums at most {MAX_FIT_STEPS:,} "
                          "steps' LRs")
