@@ -385,3 +385,11 @@ def test_the_docs_show_what_analyze_prints(monkeypatch: pytest.MonkeyPatch, doc:
     text = (ROOT / "docs" / doc).read_text(encoding="utf-8")
     panels = re.findall(r"^╭─ .*?^╰─*╯$", text, re.S | re.M)
     assert panels and all(p in out for p in panels)  # the verdict (and the gap), as printed
+
+
+def test_the_config_table_gives_what_the_facts_infer_of_a_key_it_does_not_know():
+    # the built-in trainer's CPU run: dtype is train.py's machine-dependent default in the
+    # config, and the facts infer float32 (a YAML config, no autocast line)
+    text = ANSI.sub("", _rich(ONE, 160, verbose=True))  # wide enough for the row on one line
+    row = next(line for line in text.splitlines() if line.startswith("dtype ") and "│" in line)
+    assert "unknown: bfloat16 on a bf16-capable CUDA machine, else float16; inferred 'float32' (facts)" in row

@@ -56,7 +56,7 @@ def render_run(run: Run, facts: Facts, diagnosis: Diagnosis | None = None,
     and its events. `name` titles the findings when several runs are shown."""
     parts: list[RenderableType] = []
     if verbose:
-        parts += [_title(run), _config_table(run), _curve(run, facts), _facts_table(facts), _events(run)]
+        parts += [_title(run), _config_table(run, facts), _curve(run, facts), _facts_table(facts), _events(run)]
     if diagnosis is not None:
         parts.append(render_diagnosis(diagnosis, verbose, title=name))
     notes = list(run.notes)
@@ -97,7 +97,7 @@ def config_cell(cfg: Config, key: str) -> str:
     return repr(cv.value) if isinstance(cv.value, str) else str(cv.value)
 
 
-def _config_table(run: Run) -> RenderableType:
+def _config_table(run: Run, facts: Facts) -> RenderableType:
     t = Table(title="Config (effective value and where it came from)", title_justify="left",
               show_edge=False, pad_edge=False)
     # a name cut short is another name: its column keeps the longest whole (the notes fold)
@@ -108,8 +108,20 @@ def _config_table(run: Run) -> RenderableType:
     for key, cv in cfg.values.items():
         if cv.origin == DEFAULT and key not in KEY_CONFIG:
             continue
-        t.add_row(key, config_cell(cfg, key), origin_cell(cfg, key))
+        t.add_row(key, config_cell(cfg, key) + _inferred(cfg, key, facts), origin_cell(cfg, key))
     return t
+
+
+def _inferred(cfg: Config, key: str, facts: Facts) -> str:
+    """What the facts infer of a key whose config value is not known (unknown, a machine's
+    default, an untrusted default): the built-in trainer's CPU run in float32, a save policy
+    read off the saves."""
+    cv, fact = cfg.values[key], facts.get(key)
+    unsure = not cv.known or cfg.machine_default(key) is not None or (cv.origin == DEFAULT
+                                                                       and not cfg.defaults_trusted)
+    if not unsure or fact is None or fact.status != "inferred" or not fact.known:
+        return ""
+    return f"; inferred {fact.value!r} (facts)" if isinstance(fact.value, str) else f"; inferred {fact.value} (facts)"
 
 
 def origin_cell(cfg: Config, key: str) -> str:
