@@ -57,7 +57,6 @@ from .results import (
     LawWeights,
     ModelInfo,
     Offsets,
-    Path,
     ReferenceInfo,
     Scenario,
 )
@@ -65,19 +64,6 @@ from .scenarios import CustomLr, CustomSchedule
 from .streams import Design, Features, Stream
 
 MIN_VAL_EVALS = 3  # evals a val fit needs
-
-
-def _carried(laws: tuple[streams.LawValues, streams.LawValues], fits: Fits, stream: str, to: int, last: int,
-             name: str) -> tuple[streams.LawValues, streams.LawValues]:
-    """The laws' values past the run with the run's own end offset from the joint fit with
-    the reference runs, fading (reference.carry): one step past the run, the run's level,
-    not the joint fit's."""
-    end = None if fits.reference is None else getattr(fits.reference.end, stream)
-    if end is None or name == "observed" or to <= last:
-        return laws
-    shift = end * reference.carry(to, last)
-    cal, free = laws
-    return cal._replace(mean=cal.mean + shift), free._replace(mean=free.mean + shift)
 
 
 def too_few_evals(n: int, start: int) -> str:
@@ -275,7 +261,8 @@ class Extrapolator:
             if kept < 1:  # the free law's annealing is not fitted that far
                 w = LawWeights(1.0 - w.free * kept, w.free * kept)
         target = np.array([to])
-        train = _carried(streams.laws_at(fits.train, feats.at("train", target)), fits, "train", to, last, name)
+        ends = fits.reference.end if fits.reference is not None and name != "observed" else None
+        train = reference.carried(streams.laws_at(fits.train, feats.at("train", target)), ends and ends.train, to, last)
         caveat = notes_mod.warmup_caveat(sched, obs.schedule.warmup) if name == "custom" else (  # the lineage's
             f"goes on from step {start:,}, not {last:,} ({why}): the steps after it are trained again" if why else None)
         if name == "custom" and isinstance(sched, np.ndarray):
@@ -284,13 +271,11 @@ class Extrapolator:
             caveat = "; ".join(filter(None, (caveat, notes_mod.NO_SAVE)))
         if fits.val is None:
             return Predicted(name, flags, train, None, None, feats, w, caveat)
-        val = _carried(streams.laws_at(fits.val, feats.at("val", target)), fits, "val", to, last, name)
+        val = reference.carried(streams.laws_at(fits.val, feats.at("val", target)), ends and ends.val, to, last)
         path = None
         if name != "observed" and to > last:  # inside the run the scenario's curve is not drawn
             steps = np.unique(np.linspace(last, to, 60).astype(int))
-            path = interval.path(fits.val, feats.at("val", steps), w)
-            if fits.reference is not None and (end := fits.reference.end.val) is not None:
-                path = Path(path.steps, tuple(v + end * reference.carry(s, last) for s, v in zip(*path, strict=True)))
+            path = reference.carried_path(interval.path(fits.val, feats.at("val", steps), w), ends and ends.val, last)
         return Predicted(name, flags, train, val, path, feats, w, caveat)
 
     def _interval(self, to: int, obs: Observed, fits: Fits, predicted: list[Predicted], peak: float

@@ -29,6 +29,8 @@ import numpy as np
 
 from ..run import Run
 from . import calibration
+from .results import Path
+from .streams import LawValues
 
 DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference")
 # max_iters = lr_decay_iters. The calibration's resumed runs (1000 -> 2500 with a new
@@ -77,3 +79,22 @@ CARRY_SCALE = 0.25
 def carry(to: int, last: int) -> float:
     """The share of the run's own end offset a prediction at step `to` keeps (1 at its end)."""
     return math.exp(-(to / max(last, 1) - 1) / CARRY_SCALE) if to > last else 1.0
+
+
+def carried(laws: tuple[LawValues, LawValues], end: float | None, to: int, last: int
+            ) -> tuple[LawValues, LawValues]:
+    """The laws' values at step `to` with the run's own end offset from the joint fit
+    (`ReferenceInfo.end`; None: no reference runs joined), fading past the run (carry): one
+    step past it, the run's level, not the joint fit's."""
+    if end is None or to <= last:
+        return laws
+    shift = end * carry(to, last)
+    cal, free = laws
+    return cal._replace(mean=cal.mean + shift), free._replace(mean=free.mean + shift)
+
+
+def carried_path(path: Path, end: float | None, last: int) -> Path:
+    """A scenario's val path past the run with the end offset carried (as `carried`)."""
+    if end is None:
+        return path
+    return Path(path.steps, tuple(v + end * carry(s, last) for s, v in zip(*path, strict=True)))
