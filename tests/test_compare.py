@@ -132,6 +132,20 @@ def test_the_ranked_group_takes_every_run_that_compares_with_all_of_it(monkeypat
     assert sorted(known) == [1, 2, 3, 4] and apart == {0: "runs 0 and 1 differ"}
 
 
+def test_a_better_run_stopped_inside_its_cosine_is_given_a_cosine_that_ends_where_it_stopped(tmp_path):
+    # the long runs' batch-8 cosine to 5000 cut at step 3000, against the same config's
+    # 2000-step run: its own schedule, copied (--lr_decay_iters=5000), never decays (LD701)
+    from lossdoctor.report.verdict import instead_do
+    long = FIXTURES / "long"
+    lines = (long / "batch8-5000" / "train.log").read_text().splitlines(keepends=True)
+    end = next(i for i, line in enumerate(lines) if line.startswith("iter 3000:"))
+    (tmp_path / "cut.log").write_text("".join(lines[:end + 1]))
+    r = _analysis(long / "batch8-2000", tmp_path / "cut.log").comparison.to_reach
+    assert isinstance(r, Reachable) and r.instead == "--max_iters=3000 --lr_decay_iters=3000"
+    assert r.stopped == (3000, 5000)
+    assert "it stopped at step 3,000 of its cosine to 5,000: these flags end the cosine there" in instead_do(r)
+
+
 def test_two_identical_runs_have_no_gap_and_no_causes():
     a = _analysis(DIAG / "healthy_small", DIAG / "healthy_small")
     c = a.comparison

@@ -91,7 +91,10 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     # its schedule's own length, stopped at its best step too: that schedule, not one decayed by then, reached it
     decay_b = fb.value("lr_decay_iters") or iters_b
     ran = _last_step(fb)  # a better run that stopped before its max_iters: its length is what it ran
+    cut = None  # (where it stopped, its cosine's end), where it stopped inside its decay
     if iters_b and ran and not at_best and ran < iters_b:
+        if fb.value("decay_lr") is not False and decay_b and decay_b > ran:  # a cosine that ends there
+            cut, decay_b = (ran, int(decay_b)), ran
         iters_b = ran
     # a worse run stopped before its max_iters did not run that length (below LD1501's 98%:
     # a finished run's last printed step may lie a log_interval before its end)
@@ -105,7 +108,7 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     elif worse.resumed and flags:  # its command would resume: these are a fresh run's
         flags.insert(0, "--init_from=scratch")
     if isinstance(r, Reachable):
-        return _instead(r, fa, fb, flags, iters_b) if flags and not unflagged and iters_b else r
+        return _instead(r, fa, fb, flags, iters_b, cut) if flags and not unflagged and iters_b else r
     planned = fb.value("max_iters")
     why = r.why + (f"; the better run's val was best at step {fb.value('best_val_step'):,} and rose after it, so "
                    f"its config is given {iters_b:,} steps" + (f", not its {planned:,}" if planned else "")
@@ -113,6 +116,9 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
                    if at_best and iters_b and flags else "")
     why += (f"; {', '.join(unflagged)} also {'differ' if len(unflagged) > 1 else 'differs'}, with no nanoGPT flag"
             if unflagged else "")
+    why += (f"; the better run stopped at step {cut[0]:,} of its cosine to {cut[1]:,}: its config is given a cosine "
+            "that ends there, which decays the LR it had not (LD701), for a final val at least as low"
+            if cut and flags else "")
     if not flags:  # nothing to copy by flag: the keys without one are still named
         return replace(r, why=why)
     return replace(r, flags=" ".join(flags), why=why, same_config=worse.evidence and not at_best,
@@ -155,7 +161,8 @@ def _step_flops(f: Facts) -> float | None:
     return per * ws if per and ws else None
 
 
-def _instead(r: Reachable, fa: Facts, fb: Facts, flags: list[str], steps: int) -> Reachable:
+def _instead(r: Reachable, fa: Facts, fb: Facts, flags: list[str], steps: int,
+             stopped: tuple[int, int] | None = None) -> Reachable:
     """`r`, with the better run's settings as what to do instead where they reached the
     target in less compute than the longer rerun (strictly: at the same cost the rerun is
     the simpler advice): its flops per step times the `steps` it ran against the worse
@@ -174,7 +181,8 @@ def _instead(r: Reachable, fa: Facts, fb: Facts, flags: list[str], steps: int) -
     # the extrapolation's shorter or equal length a prediction beside it (equal: the rerun is
     # the better run itself, which reached the target: said as the evidence it is)
     evidence = steps >= r.steps and length_only(" ".join(flags))
-    return replace(r, instead=" ".join(flags), instead_steps=steps) if cheaper and not same or evidence else r
+    return (replace(r, instead=" ".join(flags), instead_steps=steps, stopped=stopped) if cheaper and not same
+            or evidence else r)
 
 
 def length_only(flags: str | None) -> bool:

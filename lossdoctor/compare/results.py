@@ -124,6 +124,9 @@ class Reachable:
     # longer rerun: the better run reached the target with them in `instead_steps` steps
     instead: str | None = None
     instead_steps: int | None = None
+    # (the step it stopped at, its cosine's end) of a better run stopped inside its decay: the
+    # `instead` flags end the cosine where it stopped
+    stopped: tuple[int, int] | None = None
     reachable: ClassVar[bool] = True
 
 

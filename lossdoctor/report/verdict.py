@@ -236,12 +236,15 @@ def instead_do(r: Reachable) -> str:
     """What to do where the better run's settings reach its val for less compute than a
     longer rerun of the worse run's own config, or are that config run longer than the
     rerun found, the evidence (Reachable.instead)."""
+    cut = (f" (it stopped at step {r.stopped[0]:,} of its cosine to {r.stopped[1]:,}: these flags end the cosine "
+           "there, which decays the LR it had not, LD701, for a final val at least as low)") if r.stopped else ""
     if length_only(r.instead):  # the better run is the worse run's config, run that long: the evidence
-        return (f"train as long as the better run, on its schedule: no other setting the logs show differs, and "
-                f"in {r.instead_steps:,} steps it reached {aim(r)}; the worse run's own curve, extrapolated, gives "
-                f"about {r.steps:,} steps ({round(r.ratio, 1):g}x; predicted {predicted(r)})")
+        how = "with a cosine that ends there" if r.stopped else "on its schedule"
+        return (f"train as long as the better run, {how}: no other setting the logs show differs, and "
+                f"in {r.instead_steps:,} steps it reached {aim(r)}{cut}; the worse run's own curve, extrapolated, "
+                f"gives about {r.steps:,} steps ({round(r.ratio, 1):g}x; predicted {predicted(r)})")
     return (f"train with the better run's settings where they differ: with them it reached {aim(r)} in "
-            f"{r.instead_steps:,} steps; the worse run's own config would need about {r.steps:,} steps "
+            f"{r.instead_steps:,} steps{cut}; the worse run's own config would need about {r.steps:,} steps "
             f"({round(r.ratio, 1):g}x; predicted {predicted(r)})")
 
 
