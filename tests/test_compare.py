@@ -1078,7 +1078,8 @@ def test_the_better_runs_settings_are_said_to_reach_its_val_in_the_steps_it_ran(
     cut = [x for x in lines if not x.startswith(("step ", "iter ")) or int(x.split()[1].rstrip(":")) <= 600]
     (tmp_path / "train.log").write_text("".join(cut))  # stopped at 600 of its max_iters 1000
     r = _analysis(DIAG / "lr_high", tmp_path / "train.log").comparison.to_reach
-    assert r.instead == "--learning_rate=0.001 --min_lr=0.0001 --max_iters=600" and r.instead_steps == 600
+    assert r.instead == "--learning_rate=0.001 --min_lr=0.0001 --max_iters=600 --lr_decay_iters=600"
+    assert r.instead_steps == 600 and r.stopped == (600, 1000)  # its cosine ended where it stopped
     every3 = [x for x in lines if not x.startswith("iter ") or int(x.split()[1].rstrip(":")) % 3 == 0]
     (tmp_path / "train.log").write_text("".join(every3))  # finished, its last iteration line at 999, eval at 1000
     r = _analysis(DIAG / "lr_high", tmp_path / "train.log").comparison.to_reach
