@@ -248,3 +248,31 @@ def test_a_scaled_experiments_flags_are_said_to_be_those_it_trained_with() -> No
         Console(file=out, width=80).print(render(scaled))
         said = "as trained (scaled" in out.getvalue()
         assert said == (scaled is not report) and said == ("as trained (scaled)" in to_markdown(scaled))
+
+
+def test_step_0_and_mixed_units_are_refused_and_bits_per_byte_said_as_such(
+        logs: dict[str, list[str]], tmp_path: Path) -> None:
+    # step 0 is each model's initial loss: no training to compare
+    with pytest.raises(InputError, match="at step 0, before any training"):
+        verify_groups(_runs(logs["slow"]), _runs(logs["fast"]), step=0)
+    cut = []
+    for i, path in enumerate(logs["fast"][:2]):  # two logs with their step-0 eval alone
+        lines = Path(path).read_text().splitlines(keepends=True)
+        (tmp_path / f"cut{i}.log").write_text("".join(x for x in lines if not x.startswith(("step ", "iter "))
+                                                      or int(x.split()[1].rstrip(":")) < 5))
+        cut.append(str(tmp_path / f"cut{i}.log"))
+    with pytest.raises(InputError, match="at step 0, before any training"):
+        verify_groups(_runs(logs["slow"]), _runs(cut))
+    # nanochat's val in bits per byte: against nats refused, between bpb logs said in bpb
+    nc = (FIXTURES / "formats" / "nanochat_base_train.log").read_text()
+    bpb = []
+    for i, value in enumerate(("1.8700", "1.8800", "1.8000", "1.8100")):
+        text = nc.rsplit("Validation bpb: ", 1)
+        (tmp_path / f"nc{i}.log").write_text(text[0] + "Validation bpb: " + value + text[1][len(value):])
+        bpb.append(str(tmp_path / f"nc{i}.log"))
+    with pytest.raises(InputError, match="val in nats, where .* has it in bpb"):
+        verify_groups(_runs(bpb[:2]), _runs(logs["fast"][:2]))
+    report = verify_groups(_runs(bpb[:2]), _runs(bpb[2:]))
+    v = report.experiments[0].verification
+    assert v.metric.unit == "bpb" and v.metric.name.startswith("val bpb at step") and report.noise.unit == "bpb"
+    assert "val bpb lower" in report.experiments[0].recommendation and "bpb floor" in v.margin.basis

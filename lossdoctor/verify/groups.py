@@ -57,10 +57,15 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
     ordered = _by_seed(baseline, treatment) if paired else None
     pairing = "by the seed each shows" if ordered is not None else "in the order given"
     treatment = ordered or treatment
+    unit = _unit([*baseline, *treatment])
     at = step if step is not None else _common_final_step([*baseline, *treatment])
+    if at == 0:
+        raise InputError(baseline[0].source, "the eval compared is at step 0, before any training: each log's val "
+                                             "there is its model's initial loss; pass --step N for a later step "
+                                             "all the logs evaluated at")
     base = [_sample(r, at) for r in baseline]
     treat = [_sample(r, at) for r in treatment]
-    metric = Metric.loss(f"val loss at step {at:,}")
+    metric = Metric(f"val {'loss' if unit == 'nats' else unit} at step {at:,}", unit, "lower", "loss")
     changed = _changed(baseline[0], treatment[0])
     # keys outside nanoGPT's (a fork's activation_type): no flag sets them
     other: list[tuple[str, object]] = [(d.key, d.reference) for d in other_settings(baseline[0], treatment[0])]
@@ -70,7 +75,7 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
     how = (f"each log's val at step {at:,} is one sample ({len(base)} baseline, {len(treat)} treatment logs); "
            + (f"paired t-test on the per-pair differences (logs paired {pairing})" if paired
               else "Welch's t-test (unpaired groups)"))
-    experiment = ExperimentResult("groups", _recommendation(changed + other, expect), flags, result, how)
+    experiment = ExperimentResult("groups", _recommendation(changed + other, expect, unit), flags, result, how)
     notes = [] if changed or other else ["the two groups' logs show the same config: the difference tested is "
                                          "whatever the logs do not show (seeds, data, code)"]
     if other:
@@ -79,8 +84,19 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
                      "theirs as much as the flags'" if changed else
                      f"the groups differ in {keys} alone, which no nanoGPT flag sets: the difference tested is "
                      "theirs (no flags)")
-    noise = noise_floor([s.value for s in base], [s.value for s in treat], paired=paired, unit="nats")
+    noise = noise_floor([s.value for s in base], [s.value for s in treat], paired=paired, unit=unit)
     return VerifyReport((experiment,), noise, "", None, tuple(notes))
+
+
+def _unit(runs: Sequence[Run]) -> str:
+    """The logs' val unit (nats, or nanochat's bits per byte), the same in every log: a
+    loss in nats per token and one in bits per byte do not compare."""
+    first = runs[0].measures.val_unit
+    if (other := next((r for r in runs if r.measures.val_unit != first), None)) is not None:
+        raise InputError(other.source, f"val in {other.measures.val_unit}, where {runs[0].source} has it in "
+                                       f"{first}: a loss per token and bits per byte compare only through the "
+                                       "tokenizer's bytes per token, which the logs do not give")
+    return first
 
 
 def _by_seed(baseline: list[Run], treatment: list[Run]) -> list[Run] | None:
@@ -170,9 +186,9 @@ def _changed(base: Run, treat: Run) -> list[tuple[str, object]]:
     return out
 
 
-def _recommendation(changed: list[tuple[str, object]], expect: Direction) -> str:
+def _recommendation(changed: list[tuple[str, object]], expect: Direction, unit: str = "nats") -> str:
     what = ", ".join(f"{k} {v!r}" for k, v in changed) if changed else "the treatment group"
-    return f"{what}: val loss {expect} than the baseline group"
+    return f"{what}: val {'loss' if unit == 'nats' else unit} {expect} than the baseline group"
 
 
 def _common_final_step(runs: Sequence[Run]) -> int:

@@ -185,12 +185,12 @@ def default_margin(metric: Metric, baseline: Samples) -> Margin:
 
 
 def _default_margin(metric: Metric, base: ArmStats) -> Margin:
-    if metric.kind == "loss":
+    if metric.kind == "loss":  # the floor in the loss's own unit: nats, or bits per byte (nanochat's val)
         sd = base.sd
         if sd is not None and sd > LOSS_MARGIN_NATS:
-            return Margin(sd, f"sd of the {base.n} baseline seeds, above the {LOSS_MARGIN_NATS:g} nats floor")
+            return Margin(sd, f"sd of the {base.n} baseline seeds, above the {LOSS_MARGIN_NATS:g} {metric.unit} floor")
         shown = "" if sd is None else f" (baseline seed sd {sd:.3g} is smaller)"
-        return Margin(LOSS_MARGIN_NATS, f"{LOSS_MARGIN_NATS:g} nats floor{shown}")
+        return Margin(LOSS_MARGIN_NATS, f"{LOSS_MARGIN_NATS:g} {metric.unit} floor{shown}")
     mean = abs(base.mean)
     return Margin(RELATIVE_MARGIN * mean, f"{RELATIVE_MARGIN:.0%} of the baseline mean {mean:.4g} {metric.unit}")
 
