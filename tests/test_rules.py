@@ -755,3 +755,28 @@ def test_a_resume_that_put_the_lr_back_up_is_named_and_explains_ld701(tmp_path):
     assert "LD706-lr-rewarmed-on-resume" in alone.passed
     tail = lossdoctor.analyze([str(grid / "d4w128-shakespeare-s1-bump-440" / "train.log")]).diagnoses[0]
     assert any(n.rule == "LD706-lr-rewarmed-on-resume" for n in tail.not_applicable)  # the LR before it: not shown
+
+
+def test_an_llmc_batch_comes_with_the_total_batch_it_makes(tmp_path):
+    # llm.c's -b is its micro-batch and -d its total batch: a run of B=1, T=64 with -d 192
+    # (three micro-steps) told `-b 12` alone would stop at llm.c's divisibility assertion
+    from lossdoctor.diagnose.dialects import translate, with_total_batch
+    values = {"block_size": 64, "world_size": 1, "gradient_accumulation_steps": 3}
+    flags = with_total_batch("--batch_size=12", "llmc", values)
+    assert flags == "--batch_size=12 --total_batch_size=2304" and translate(flags, "llmc") == ("-b 12 -d 2304", None)
+    assert with_total_batch("--batch_size=12", "nanogpt", values) == "--batch_size=12"  # nanoGPT: accumulation kept
+    assert with_total_batch("--batch_size=12", "llmc", {"block_size": 64}) == "--batch_size=12"  # unknown: as was
+    from conftest import shared_path
+    text = shared_path("corpus/logs/llmc/hector-a100-stdout-hellaswag-cr-timelimit.log").read_text()
+    for old, new in (("| micro batch size B    | 32 ", "| micro batch size B    | 1 "),
+                     ("| sequence length T     | 1024 ", "| sequence length T     | 64 "),
+                     ("| total batch size      | 524288 ", "| total batch size      | 192 "),
+                     ("batch_size B=32 * seq_len T=1024 * num_processes=1 and total_batch_size=524288",
+                      "batch_size B=1 * seq_len T=64 * num_processes=1 and total_batch_size=192"),
+                     ("=> setting grad_accum_steps=16", "=> setting grad_accum_steps=3")):
+        assert old in text
+        text = text.replace(old, new)
+    (tmp_path / "tiny.log").write_text(text)
+    import lossdoctor
+    found = {f.rule.split("-")[0]: f for f in lossdoctor.analyze([str(tmp_path / "tiny.log")]).diagnoses[0].findings}
+    assert found["LD901"].flags == "-b 12 -d 2304"

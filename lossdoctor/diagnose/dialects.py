@@ -20,6 +20,7 @@ by itself is left out (nanochat computes the accumulation steps from --total-bat
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 IMPLIED = ""  # the trainer derives this value itself: no flag needed
@@ -39,7 +40,8 @@ FLAGS: dict[str, dict[str, str]] = {
                       "max_iters": "--num_iterations={}", "lr_decay_iters": IMPLIED, "eval_interval": "--eval_every={}",
                       "weight_decay": "--weight_decay={}", "gradient_accumulation_steps": IMPLIED,
                       "grad_clip": "--grad_clip={}"},
-    "llmc": {"batch_size": "-b {}", "block_size": "-t {}", "learning_rate": "-l {}", "max_iters": "-x {}",
+    "llmc": {"batch_size": "-b {}", "total_batch_size": "-d {}", "block_size": "-t {}", "learning_rate": "-l {}",
+             "max_iters": "-x {}",
              "lr_decay_iters": IMPLIED, "weight_decay": "-c {}", "warmup_iters": "-u {}", "eval_interval": "-v {}",
              "gradient_accumulation_steps": IMPLIED, "init_from": "-y {}"},
     "hf": {"batch_size": "--per_device_train_batch_size {}", "learning_rate": "--learning_rate {}",
@@ -103,6 +105,22 @@ NOTES: dict[tuple[str, str], str] = {
     ("llmc", "min_lr"): "llm.c sets the LR's floor as a fraction of the peak, with -q (its final LR fraction): "
                         "-q 0.1 decays to a tenth",
 }
+
+
+def with_total_batch(flags: str, trainer: str, values: Mapping[str, object]) -> str:
+    """llm.c's -b is its micro-batch, and -d its total batch in tokens (gradient
+    accumulation makes up the rest): a new -b alone leaves a -d the run set as it was, and
+    where B x T x processes does not divide it llm.c stops at its start (`assert
+    total_batch_size % tokens_per_fwdbwd == 0`). So a new batch size comes with the total
+    batch it makes at the run's accumulation, as nanoGPT's batch_size does: -d = B x T x
+    processes x accumulation."""
+    new = re.search(r"--batch_size=(\d+)", flags)
+    block, procs, accum = (values.get(k) for k in ("block_size", "world_size", "gradient_accumulation_steps"))
+    if trainer != "llmc" or new is None or "--total_batch_size=" in flags:
+        return flags
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (block, procs, accum)):
+        return flags
+    return f"{flags} --total_batch_size={int(new[1]) * block * procs * accum}"  # type: ignore[operator]
 
 
 def setting(key: str, trainer: str) -> str:

@@ -25,6 +25,7 @@ from ..facts import Facts
 from ..frozen import frozen
 from ..nanogpt import SHAPE_KEYS, configurator_value
 from ..run import Run
+from .dialects import with_total_batch
 from .effects import EffectEstimate, Extrapolations, expected_effect
 from .expr import EvalError, Failed, Missing, evaluate
 from .ranking import rank
@@ -102,8 +103,9 @@ def diagnose(run: Run, facts: Facts | None = None, rules: RuleSet | None = None,
     values = {name: f.value for name, f in facts.items() if f.known}  # unknown: absent
     effects = Extrapolations(run, extrapolator)
     out = apply(rules, values, facts, effects, trainer=run.format.trainer, val_unit=run.measures.val_unit)
-    findings = tuple(_in_dialect(f, run.format.trainer, run.measures.val_name, run.measures.constants,
-                                 str(run.format)) for f in out.findings)
+    findings = tuple(_in_dialect(replace(f, flags=with_total_batch(f.flags, run.format.trainer, values)),
+                                 run.format.trainer, run.measures.val_name, run.measures.constants, str(run.format))
+                     for f in out.findings)
     return Diagnosis(findings, out.not_applicable, out.passed, tuple(str(e) for e in rules.errors))
 
 
