@@ -59,6 +59,7 @@ class Config:
     values: Mapping[str, ConfigValue]
     seen: bool = False
     defaults_ok: bool | None = None  # None: same as `seen`; False: the log contradicts a default
+    defaults_why: str | None = None  # why train.py's defaults do not stand, where defaults_ok is False
     problems: tuple[str, ...] = ()  # values of the wrong type, kept as unknown (said in the notes)
     # a config file's value that a later --key=value replaced (the first such): what a process
     # run from the same config file without the flag had, e.g. the init_from of the run a

@@ -919,12 +919,14 @@ def test_init_from_gpt2_shape():
 def test_defaults_contradicted_by_log():
     # a pasted log: only `Overriding:` lines, and tokens/iter 16,384 that train.py's
     # defaults (40 * 12 * 1024) cannot give, so the reader stops trusting the defaults
-    cfg = replace(make_config(device="mps", compile=True), defaults_ok=False)
+    cfg = replace(make_config(device="mps", compile=True), defaults_ok=False,
+                  defaults_why="its tokens per iteration (16,384) contradict train.py's defaults")
     f = compute_facts(
         make_run([(0, 4.28, 4.28)], config=cfg, header=Header(tokens_per_iter=16_384))
     )
     assert f["n_layer"].status == "unknown"
-    assert f["n_layer"].note.startswith("the log does not show n_layer, and it contradicts")
+    assert f["n_layer"].note.startswith("the log does not show n_layer, and its tokens per iteration (16,384) "
+                                        "contradict")
     assert f["lr_final"].note.startswith("the log does not show learning_rate")
     assert f.value("tokens_per_iter") == 16_384
 
@@ -1206,3 +1208,13 @@ def test_a_checkpoint_of_a_resumed_run_does_not_show_the_schedule_before_its_res
         assert not alone[name].known and "holds the config of its last process" in alone[name].note
     with_log = compute_facts(lossdoctor.load(str(FIXTURES / "nanogpt" / "tiny_resume")))
     assert with_log["lr_rewarm_step"].known and with_log["lr_peak"].known
+
+
+def test_an_untrusted_default_says_why_it_is_not_trusted():
+    # the log's tokens per iteration contradict train.py's defaults for the batch: a key the
+    # log does not show is unknown, and the note says that, not a guess
+    from conftest import parse_text
+    text = ("Overriding: batch_size = 4\ntokens per iteration will be: 999\n"
+            "step 0: train loss 4.0000, val loss 4.0000\niter 0: loss 4.0000, time 10.00ms, mfu -100.00%\n")
+    fact = compute_facts(parse_text(text))["weight_decay"]
+    assert not fact.known and "its tokens per iteration (999) contradict train.py's defaults" in fact.note

@@ -209,8 +209,8 @@ def why_unknown(config: Config, *keys: str) -> str:
             return NO_CONFIG
         if cv is None:
             return f"the config has no {key}"
-        return (f"the log does not show {key}, and it contradicts train.py's defaults "
-                "(partial config echo?); pass a ckpt.pt or the config")
+        why = config.defaults_why or "train.py's defaults may not be what ran"
+        return f"the log does not show {key}, and {why}; pass a ckpt.pt or the config"
     return NO_CONFIG
 
 

@@ -229,7 +229,7 @@ def _segment_config(recs: list[Record]) -> tuple[C.Config, Header]:
             h["slow_attention"] = True
     cfg = b.build()
     if file_unseen:  # train.py's defaults stand only for keys the file leaves alone, which are unseen
-        cfg = command.check_file(replace(cfg, defaults_ok=False), h.get("tokens_per_iter"))
+        cfg = command.check_file(replace(cfg, defaults_ok=False, defaults_why=FILE_UNSEEN), h.get("tokens_per_iter"))
     cfg = _check_defaults(cfg, h.get("tokens_per_iter"))
     if "init_from" not in h and cfg["init_from"].origin != C.DEFAULT and cfg.get("init_from"):
         h["init_from"] = cfg.get("init_from")
@@ -243,6 +243,10 @@ def _count(value: Any) -> Any:
     return value if ok else None
 
 
+FILE_UNSEEN = ("it runs a config file it does not print: train.py's defaults stand only for the keys that file "
+               "leaves alone, which the log does not show")
+
+
 def _check_defaults(cfg: C.Config, tokens: int | None) -> C.Config:
     """Distrust train.py's defaults when the log's own numbers contradict them: a paste
     that elided the config echo still shows `tokens per iteration`."""
@@ -253,7 +257,9 @@ def _check_defaults(cfg: C.Config, tokens: int | None) -> C.Config:
     vals = [cfg.get(k) for k in BATCH_KEYS]
     if all(isinstance(v, int) for v in vals) and vals[0] * vals[1] * vals[2] != tokens:
         if any(cfg[k].origin == C.DEFAULT for k in BATCH_KEYS):
-            return replace(cfg, defaults_ok=False)
+            return replace(cfg, defaults_ok=False, defaults_why=(
+                f"its tokens per iteration ({tokens:,}) contradict train.py's defaults for the batch (a config "
+                "echo cut short?)"))
     return cfg
 
 

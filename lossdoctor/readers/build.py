@@ -296,7 +296,8 @@ def config_of(values: Iterable[tuple[str, Any, int | None]]) -> C.Config:
             out[key] = C.ConfigValue(key, None, LOG, False, raw, line)
         else:
             out[key] = C.ConfigValue(key, value, LOG, raw=raw, line=line)
-    return C.Config(out, seen=bool(out), defaults_ok=False, problems=tuple(problems))
+    return C.Config(out, seen=bool(out), defaults_ok=False, problems=tuple(problems),
+                    defaults_why="it is another trainer's, whose defaults are not train.py's")
 
 
 def _eval_curve(found: Found) -> EvalCurve:
