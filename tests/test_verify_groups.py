@@ -96,6 +96,8 @@ def test_paired_logs_pair_by_the_seeds_they_show(logs: dict[str, list[str]]) -> 
     reversed_ = verify_groups(slow, fast[::-1], paired=True).experiments[0]
     assert reversed_.verification.test == ordered.verification.test
     assert "paired by the seed each shows" in reversed_.how
+    assert reversed_.seeds == ordered.seeds == (1, 2, 3)  # the pairs' seeds, in the baseline's order
+    assert verify_groups(slow, fast).experiments[0].seeds == ()  # unpaired: no pairs
     with pytest.raises(UsageError, match="do not pair up"):
         verify_groups(slow, [*fast[:2], lossdoctor.load(logs["fast4"][0])], paired=True)
 

@@ -75,7 +75,9 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
     how = (f"each log's val at step {at:,} is one sample ({len(base)} baseline, {len(treat)} treatment logs); "
            + (f"paired t-test on the per-pair differences (logs paired {pairing})" if paired
               else "Welch's t-test (unpaired groups)"))
-    experiment = ExperimentResult("groups", _recommendation(changed + other, expect, unit), flags, result, how)
+    seeds = [r.config.trusted("seed") for r in baseline] if ordered is not None else []  # the pairs', by seed
+    experiment = ExperimentResult("groups", _recommendation(changed + other, expect, unit), flags, result, how,
+                                  seeds=tuple(int(v) for v in seeds if isinstance(v, int) and not isinstance(v, bool)))
     notes = [] if changed or other else ["the two groups' logs show the same config: the difference tested is "
                                          "whatever the logs do not show (seeds, data, code)"]
     if other:

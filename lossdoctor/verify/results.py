@@ -18,7 +18,7 @@ class ExperimentResult:
     verification: Verification  # metric, arms, effect, p-value, verdict (stats.verify)
     how: str  # how it was measured: the design, in one or two sentences
     scaled: str = ""  # how the config was scaled to the budget, and what that may change
-    seeds: tuple[int, ...] = ()  # the seeds of the pairs (empty for groups of existing logs)
+    seeds: tuple[int, ...] = ()  # the seeds of the pairs (groups of logs: those --paired paired them by, else none)
     # 'no effect': the recommendation holds when the verdict is `no effect` (bf16 leaves the
     # loss unchanged); 'effect': when it is `confirmed`
     expects: str = "effect"
