@@ -289,17 +289,21 @@ class Run:
                    for x, y in ((ea.step, eb.step), (ea.val, eb.val), (ia.step, ib.step), (ia.loss, ib.loss)))
 
     def part_of(self, other: Run) -> bool:
-        """Whether every loss this run logs is `other`'s at the same step (a log cut from
-        `other`'s, or `other` itself): a shorter run of the same config and seed parts
-        from it where its schedule does, and is not."""
+        """Whether every loss this run's lineage logs is one `other`'s file logs at the same
+        step, in any of its processes (a log cut from `other`'s, `other` itself, or the
+        first process of a run `other` goes on from by a resume): a shorter run of the
+        same config and seed parts from it where its schedule does, and is not."""
         import numpy as np
-        (ea, ia), (eb, ib) = self.curves(), other.curves()
+        ea, ia = self.curves()
         if not len(ea) and not len(ia):
             return False
-        for sa, ya, sb, yb in ((ea.step, ea.val, eb.step, eb.val), (ia.step, ia.loss, ib.step, ib.loss)):
-            at = np.searchsorted(sb, sa)
-            if len(sa) and (at.max(initial=0) >= len(sb) or not np.array_equal(sb[at], sa)
-                            or not np.array_equal(yb[at], ya, equal_nan=True)):
+        for sa, ya, sb, yb in ((ea.step, ea.val, other.evals.step, other.evals.val),
+                               (ia.step, ia.loss, other.iters.step, other.iters.loss)):
+            def keys(steps: np.ndarray, values: np.ndarray) -> list[tuple[int, int]]:
+                bits = np.asarray(values, np.float64).view(np.int64)  # a value's bits: NaN equal to NaN
+                return list(zip(steps.tolist(), bits.tolist(), strict=True))
+            have = set(keys(sb, yb))
+            if not all(k in have for k in keys(sa, ya)):
                 return False
         return True
 

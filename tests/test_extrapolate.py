@@ -1323,3 +1323,24 @@ def test_a_nan_at_step_0_that_finite_losses_follow_is_left_out(tmp_path):
     (tmp_path / "a.log").write_text("".join(lines))
     x = extrapolate(lossdoctor.load(str(tmp_path / "a.log")), 3000, scenarios=("rerun",))
     assert any("1 iteration with a NaN/inf loss (the first at step 0)" in n for n in x.notes)
+
+
+def test_a_run_given_with_the_run_it_resumed_or_its_own_cut_is_refused_as_counting_twice(tmp_path):
+    # the long runs' lr2e-3 2000-step run and its resume to 5000, cat: the first 2000 steps
+    # of the one are the other's, whichever is extrapolated; and two runs given to fit
+    # jointly where one is a cut of the other
+    long = FIXTURES / "long"
+    first = (long / "lr2e-3-2000" / "train.log").read_text()
+    cat = tmp_path / "lineage.log"
+    cat.write_text(first + (long / "lr2e-3-resume-5000" / "train.log").read_text())
+    short, whole = lossdoctor.load(str(long / "lr2e-3-2000")), lossdoctor.load(str(cat))
+    with pytest.raises(CannotExtrapolate, match="holds the run extrapolated"):
+        extrapolate(short, 5000, calibrate=[whole])
+    with pytest.raises(CannotExtrapolate, match="is a part of the run extrapolated"):
+        extrapolate(whole, 7500, calibrate=[short])
+    lines = first.splitlines(keepends=True)
+    cut = tmp_path / "cut.log"
+    cut.write_text("".join(lines[:next(i for i, x in enumerate(lines) if x.startswith("iter 1500:"))]))
+    longer = lossdoctor.load(str(long / "lr2e-3-5000"))  # the config's 5000-step cosine: its own run
+    with pytest.raises(CannotExtrapolate, match="shares its losses with .*lr2e-3-2000.*, also given"):
+        extrapolate(longer, 6000, calibrate=[short, lossdoctor.load(str(cut))])

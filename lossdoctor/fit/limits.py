@@ -94,6 +94,9 @@ def not_joinable(run: Run, others: Sequence[Run], references: Sequence[Run] = ()
             same = (f"is the same run as {twin.source} (the same losses at the same steps)" if o.source != twin.source
                     else "is the run extrapolated" if twin is run else "is given twice")
             return f"{o.source}, given to fit jointly, {same}: its points would count twice and narrow the interval"
+        if twin := next((r for r in others[:i] if o.part_of(r) or r.part_of(o)), None):
+            return (f"{o.source}, given to fit jointly, shares its losses with {twin.source}, also given (one is a "
+                    "part of the other): those points would count twice and narrow the interval")
         if o.part_of(run):
             return (f"{o.source}, given to fit jointly, is a part of the run extrapolated (its losses are the run's "
                     "own at the same steps): its points would count twice and narrow the interval")
