@@ -472,6 +472,10 @@ def test_no_prediction_past_the_measured_horizon(synthetic):
     extrapolate(synthetic, int(MAX_HORIZON * last))  # 5x: measured, predicted
     with pytest.raises(CannotExtrapolate, match="beyond what this run supports"):
         extrapolate(synthetic, int(MAX_HORIZON * last) + 100)
+    # where the epochs the backtests measure end before 5x, the refusal names that step, not 5x
+    batch24 = lossdoctor.load(str(FIXTURES / "repetition" / "r2w96-2000"))  # 7.7 epochs at step 5,032
+    with pytest.raises(CannotExtrapolate, match=r"the farthest this run supports is step 5,032 \(7.7 epochs"):
+        extrapolate(batch24, 12_000)
 
 
 def test_through_the_origin_fits_a_only():
