@@ -1348,3 +1348,14 @@ def test_a_run_given_with_the_run_it_resumed_or_its_own_cut_is_refused_as_counti
     longer = lossdoctor.load(str(long / "lr2e-3-5000"))  # the config's 5000-step cosine: its own run
     with pytest.raises(CannotExtrapolate, match="shares its losses with .*lr2e-3-2000.*, also given"):
         extrapolate(longer, 6000, calibrate=[short, lossdoctor.load(str(cut))])
+
+
+def test_the_note_without_the_reference_runs_gives_what_no_reference_gives():
+    # a custom schedule whose LR falls past the run's (the free law's share cut) and carries
+    # a wider model error: the note's prediction without the reference runs is --no-reference's
+    run = lossdoctor.load(str(README_CPU))
+    sched = {"warmup_iters": 100, "lr_decay_iters": 8000, "min_lr": 1e-5}
+    with_them = extrapolate(run, 8000, scenarios=("custom",), schedule=sched)
+    alone = extrapolate(run, 8000, scenarios=("custom",), schedule=sched, reference=False).scenarios[0].val
+    note = next(n for n in with_them.notes if n.startswith("custom without the reference runs: val"))
+    assert f"val {alone.mean:.4f} [{alone.lo:.4f}, {alone.hi:.4f}]" in note

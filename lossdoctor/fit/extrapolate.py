@@ -329,7 +329,8 @@ class Extrapolator:
         else:
             notes += notes_mod.epochs_notes(self.run, to, last, self._per_step(last), self.calibration)
         if (self.calibrate or fits.reference) and out and out[0].val is not None and to > last:
-            notes.append(self._alone(obs, out[0], predicted[0], fits, peak, to, model_sd))
+            first_sd = custom_sd[0] if out[0].name == "custom" else model_sd
+            notes.append(self._alone(obs, out[0], predicted[0], fits, peak, to, first_sd))
         fit_path = None
         if fits.val is not None:
             steps = np.unique(np.linspace(pts.start, last, 60).astype(int))
@@ -415,7 +416,10 @@ class Extrapolator:
         assert first.val is not None
         bare = self._law_alone(obs, peak, self.reference and fits.reference is None)  # the run's own points
         alone = self._stream(obs, "val", peak, (), bare)
-        weights = self._backtest(obs, peak, bare).weights if p.weights == fits.backtest.weights else p.weights
+        weights = self._backtest(obs, peak, bare).weights  # the run alone's, its free law's share cut as p's was
+        if p.weights != fits.backtest.weights and fits.backtest.weights.free > 0:
+            kept = p.weights.free / fits.backtest.weights.free
+            weights = LawWeights(1.0 - weights.free * kept, weights.free * kept)
         a = interval.estimate(streams.laws_at(alone, p.features.at("val", np.array([to]))), weights,
                               model_sd, interval.val_eval_sd(alone, obs.points.sig_eval), self.level)
         v = first.val
