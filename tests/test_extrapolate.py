@@ -1359,3 +1359,15 @@ def test_the_note_without_the_reference_runs_gives_what_no_reference_gives():
     alone = extrapolate(run, 8000, scenarios=("custom",), schedule=sched, reference=False).scenarios[0].val
     note = next(n for n in with_them.notes if n.startswith("custom without the reference runs: val"))
     assert f"val {alone.mean:.4f} [{alone.lo:.4f}, {alone.hi:.4f}]" in note
+
+
+def test_a_custom_schedule_that_is_the_rerun_s_is_measured_as_the_rerun_is():
+    # the README CPU config's own cosine to 5000 given as a custom schedule: rerun's LR at every
+    # step, so rerun's interval, not a wider one "no backtest measures"
+    run = lossdoctor.load(str(README_CPU))
+    x = extrapolate(run, 5000, scenarios=("rerun", "custom"),
+                    schedule={"warmup_iters": 100, "lr_decay_iters": 5000, "min_lr": 1e-4})
+    rerun, custom = (s for s in x.scenarios)
+    assert custom.val == rerun.val and not (custom.note and "measure no schedule like this one" in custom.note)
+    other = extrapolate(run, 5000, scenarios=("custom",), schedule={"lr_decay_iters": 4000}).scenarios[0]
+    assert other.val.hi - other.val.lo > rerun.val.hi - rerun.val.lo  # another schedule: the wider error

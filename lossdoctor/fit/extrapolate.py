@@ -248,11 +248,15 @@ class Extrapolator:
         last, w = obs.points.last, fits.backtest.weights
         start, why = (self._once(("resume step",), lambda: scenarios_mod.resume_step(self.run, obs.points.curves))
                       if name in ("resume", "constant") else (last, None))  # where a continuation goes on from
+        as_rerun = False
         if name == "observed":
             flags, feats = "", fits.own.features
         else:
             rate, flags = scenarios_mod.lr(name, sched, obs.schedule, start, to,
                                            self.run.resumes_last())
+            if name == "custom":  # a custom schedule that is rerun's at every step is measured as rerun is
+                same = scenarios_mod.lr("rerun", None, obs.schedule, start, to, self.run.resumes_last())[0]
+                as_rerun = same.shape == rate.shape and bool(np.allclose(rate, same, rtol=1e-9, atol=0.0))
             # the run's warmup steps count at the peak, as they were fitted (Tissue et al.); a custom
             # warmup's steps past them count at their own LR (notes.warmup_caveat)
             e = shape.eta(rate, obs.schedule.warmup)
@@ -270,13 +274,13 @@ class Extrapolator:
         if name in ("resume", "constant") and self.run.shows_no_save():
             caveat = "; ".join(filter(None, (caveat, notes_mod.NO_SAVE)))
         if fits.val is None:
-            return Predicted(name, flags, train, None, None, feats, w, caveat)
+            return Predicted(name, flags, train, None, None, feats, w, caveat, as_rerun)
         val = reference.carried(streams.laws_at(fits.val, feats.at("val", target)), ends and ends.val, to, last)
         path = None
         if name != "observed" and to > last:  # inside the run the scenario's curve is not drawn
             steps = np.unique(np.linspace(last, to, 60).astype(int))
             path = reference.carried_path(interval.path(fits.val, feats.at("val", steps), w), ends and ends.val, last)
-        return Predicted(name, flags, train, val, path, feats, w, caveat)
+        return Predicted(name, flags, train, val, path, feats, w, caveat, as_rerun)
 
     def _interval(self, to: int, obs: Observed, fits: Fits, predicted: list[Predicted], peak: float
                   ) -> Extrapolation:
@@ -301,7 +305,7 @@ class Extrapolator:
         custom_sd = (custom.model_error(ratio, alone), custom.model_error(ratio, alone, train=True))
         out = []
         for p in predicted:
-            msd, tsd = custom_sd if p.name == "custom" else (model_sd, train_model_sd)
+            msd, tsd = custom_sd if p.name == "custom" and not p.as_rerun else (model_sd, train_model_sd)
             val = interval.estimate(p.val, p.weights, msd, val_sd, level) if p.val is not None else None
             train: Estimate | None = interval.estimate(p.train, p.weights, tsd, train_sd, level)
             inside = p.name == "custom" and to <= last  # not measured inside the run (notes.CUSTOM_INSIDE)
@@ -329,7 +333,7 @@ class Extrapolator:
         else:
             notes += notes_mod.epochs_notes(self.run, to, last, self._per_step(last), self.calibration)
         if (self.calibrate or fits.reference) and out and out[0].val is not None and to > last:
-            first_sd = custom_sd[0] if out[0].name == "custom" else model_sd
+            first_sd = custom_sd[0] if out[0].name == "custom" and not predicted[0].as_rerun else model_sd
             notes.append(self._alone(obs, out[0], predicted[0], fits, peak, to, first_sd))
         fit_path = None
         if fits.val is not None:
