@@ -1371,3 +1371,9 @@ def test_a_custom_schedule_that_is_the_rerun_s_is_measured_as_the_rerun_is():
     assert custom.val == rerun.val and not (custom.note and "measure no schedule like this one" in custom.note)
     other = extrapolate(run, 5000, scenarios=("custom",), schedule={"lr_decay_iters": 4000}).scenarios[0]
     assert other.val.hi - other.val.lo > rerun.val.hi - rerun.val.lo  # another schedule: the wider error
+
+
+def test_a_cut_of_the_free_law_too_small_to_print_is_not_said():
+    from lossdoctor.fit.notes import scenario_note
+    assert scenario_note("rerun", (0.51, 0.5099), False, None, 5000) is None  # not "0.51 instead of 0.51"
+    assert "weighs 0.30 instead of 0.51" in scenario_note("rerun", (0.51, 0.30), False, None, 5000)

@@ -80,7 +80,7 @@ def scenario_note(name: str, free: tuple[float, float], below_zero: bool, overfi
     if free[1] == 0 < free[0]:
         return ("its LR falls far below where the run's ever did: the calibrated law predicts alone, as the run's "
                 "own fit cannot tell what that annealing gives")
-    if free[1] < free[0]:
+    if round(free[1], 2) < round(free[0], 2):  # a cut too small to print is none to say
         return (f"its LR falls below where the run's ever did: the free law, whose annealing is fitted on the run's "
                 f"own fall, weighs {free[1]:.2f} instead of {free[0]:.2f}, and none at 4x the run's fall")
     return None
