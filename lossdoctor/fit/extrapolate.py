@@ -239,8 +239,7 @@ class Extrapolator:
     def _at_end(self, fits: Fits, obs: Observed) -> tuple[float, float | None]:
         """The fits' ensemble (train, val) at the run's last step, as it ran."""
         p, w = self._predict("observed", None, fits, obs, obs.points.last), fits.backtest.weights
-        train = float(w.calibrated * p.train[0].mean[0] + w.free * p.train[1].mean[0])
-        return train, None if p.val is None else float(w.calibrated * p.val[0].mean[0] + w.free * p.val[1].mean[0])
+        return float(interval.mixed(p.train, w)[0]), None if p.val is None else float(interval.mixed(p.val, w)[0])
 
     def _predict(self, name: str, sched: CustomSchedule | np.ndarray | None, fits: Fits, obs: Observed,
                  to: int) -> Predicted:

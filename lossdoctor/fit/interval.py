@@ -29,11 +29,18 @@ def z(level: float) -> float:
     return NormalDist().inv_cdf(0.5 + level / 2)
 
 
+def mixed(at: tuple[LawValues, LawValues], w: LawWeights) -> np.ndarray:
+    """The ensemble's mean from the calibrated and the free law's values (at each step)."""
+    cal, free = at
+    out: np.ndarray = w.calibrated * cal.mean + w.free * free.mean
+    return out
+
+
 def estimate(at: tuple[LawValues, LawValues], w: LawWeights, model_sd: float, eval_sd: float, level: float
              ) -> Estimate:
     """The ensemble's value at one step, from the calibrated and the free law there."""
     (cal, free), wc, wf = at, w.calibrated, w.free
-    mean = float(wc * cal.mean[0] + wf * free.mean[0])
+    mean = float(mixed(at, w)[0])
     between = math.sqrt(wc * (cal.mean[0] - mean) ** 2 + wf * (free.mean[0] - mean) ** 2)
     stat = math.sqrt(wc * cal.sd[0] ** 2 + wf * free.sd[0] ** 2)
     sd = math.sqrt(stat ** 2 + between ** 2 + (model_sd * mean) ** 2 + eval_sd ** 2)
@@ -50,8 +57,7 @@ def local_miss(stream: Stream, d: Design, at: Callable[[np.ndarray], At], w: Law
     and where the law bends otherwise than the run there, its interval must carry that miss,
     not the eval noise alone."""
     near = np.argsort(np.abs(d.at.steps - to), kind="stable")[:LOCAL_POINTS]
-    cal, free = laws_at(stream, at(d.at.steps[near]))
-    miss = float(np.mean(d.y[near] - (w.calibrated * cal.mean + w.free * free.mean)))
+    miss = float(np.mean(d.y[near] - mixed(laws_at(stream, at(d.at.steps[near])), w)))
     noise = float(np.mean(d.sigma[near] ** 2)) / len(near)  # what the points' own noise adds to miss^2
     return math.sqrt(max(0.0, miss ** 2 - noise))
 
@@ -73,6 +79,4 @@ def val_eval_sd(val: Stream | None, sig_eval: float) -> float:
 
 def path(stream: Stream, at: At, w: LawWeights) -> Path:
     """The ensemble's val along the steps where the features are `at`."""
-    cal, free = laws_at(stream, at)
-    mean = w.calibrated * cal.mean + w.free * free.mean
-    return Path(tuple(int(v) for v in at.steps), tuple(float(v) for v in mean))
+    return Path(tuple(int(v) for v in at.steps), tuple(float(v) for v in mixed(laws_at(stream, at), w)))

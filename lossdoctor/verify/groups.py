@@ -65,7 +65,8 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
                                              "all the logs evaluated at")
     base = [_sample(r, at) for r in baseline]
     treat = [_sample(r, at) for r in treatment]
-    metric = Metric(f"val {'loss' if unit == 'nats' else unit} at step {at:,}", unit, "lower", "loss")
+    val = "val loss" if unit == "nats" else f"val {unit}"  # nanochat's: val bpb
+    metric = Metric(f"{val} at step {at:,}", unit, "lower", "loss")
     changed = _changed(baseline[0], treatment[0])
     # keys outside nanoGPT's (a fork's activation_type): no flag sets them
     other: list[tuple[str, object]] = [(d.key, d.reference) for d in other_settings(baseline[0], treatment[0])]
@@ -76,7 +77,7 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
            + (f"paired t-test on the per-pair differences (logs paired {pairing})" if paired
               else "Welch's t-test (unpaired groups)"))
     seeds = [r.config.trusted("seed") for r in baseline] if ordered is not None else []  # the pairs', by seed
-    experiment = ExperimentResult("groups", _recommendation(changed + other, expect, unit), flags, result, how,
+    experiment = ExperimentResult("groups", _recommendation(changed + other, expect, val), flags, result, how,
                                   seeds=tuple(int(v) for v in seeds if isinstance(v, int) and not isinstance(v, bool)))
     notes = [] if changed or other else ["the two groups' logs show the same config: the difference tested is "
                                          "whatever the logs do not show (seeds, data, code)"]
@@ -188,9 +189,9 @@ def _changed(base: Run, treat: Run) -> list[tuple[str, object]]:
     return out
 
 
-def _recommendation(changed: list[tuple[str, object]], expect: Direction, unit: str = "nats") -> str:
+def _recommendation(changed: list[tuple[str, object]], expect: Direction, val: str = "val loss") -> str:
     what = ", ".join(f"{k} {v!r}" for k, v in changed) if changed else "the treatment group"
-    return f"{what}: val {'loss' if unit == 'nats' else unit} {expect} than the baseline group"
+    return f"{what}: {val} {expect} than the baseline group"
 
 
 def _common_final_step(runs: Sequence[Run]) -> int:
