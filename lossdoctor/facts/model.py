@@ -155,14 +155,8 @@ def _check_resumed(ctx: Context, out: dict[str, Fact]) -> dict[str, Fact]:
     from_config = [k for k, f in out.items() if f.source.startswith("config:")]
     if not from_config:
         return out
-    confirmed = False
     printed = ctx.run.header.params_m
-    if printed is not None and all(f.known for f in out.values()):
-        no_wpe, _ = gpt_params(n_layer=out["n_layer"].value, n_embd=out["n_embd"].value,
-                               vocab_size=out["vocab_size"].value,
-                               block_size=out["block_size"].value, bias=out["bias"].value)
-        confirmed = printed_m(no_wpe) == f"{printed:.2f}"
-    if confirmed:
+    if printed is not None and all(f.known for f in out.values()) and _prints_as(out, printed):
         note = "resumed run: confirmed by the log's number of parameters"
         return {k: (_with(f, "read", note) if k in from_config else f) for k, f in out.items()}
     if (gpt2 := _resumed_gpt2(ctx, printed)) is not None:
@@ -180,17 +174,21 @@ def _resumed_gpt2(ctx: Context, printed: float | None) -> dict[str, Fact] | None
     init = resumed_fine_tune(ctx.run)
     if init is None or printed is None:
         return None
-    out = {k: _gpt2(ctx, k, init) for k in SHAPE_KEYS}
-    if any(f is None for f in out.values()):
-        return None
-    v = {k: f.value for k, f in out.items() if f is not None}
-    no_wpe, _ = gpt_params(n_layer=v["n_layer"], n_embd=v["n_embd"], vocab_size=v["vocab_size"],
-                           block_size=v["block_size"], bias=v["bias"])
-    if printed_m(no_wpe) != f"{printed:.2f}":
+    out = {k: f for k in SHAPE_KEYS if (f := _gpt2(ctx, k, init)) is not None}
+    if len(out) < len(SHAPE_KEYS) or not _prints_as(out, printed):
         return None
     note = (f"resumed run whose config file sets init_from='{init}' (the log overrides it with resume): "
             f"{init}'s shape, which the log's number of parameters ({printed:.2f}M) confirms")
-    return {k: Fact(k, f.value, f.unit, "inferred", f.source, note) for k, f in out.items() if f is not None}
+    return {k: Fact(k, f.value, f.unit, "inferred", f.source, note) for k, f in out.items()}
+
+
+def _prints_as(shape: dict[str, Fact], printed: float) -> bool:
+    """Whether a shape's parameter count (without wpe) is what model.py printed: '%.2f' of
+    millions, `printed`."""
+    no_wpe, _ = gpt_params(n_layer=shape["n_layer"].value, n_embd=shape["n_embd"].value,
+                           vocab_size=shape["vocab_size"].value, block_size=shape["block_size"].value,
+                           bias=shape["bias"].value)
+    return printed_m(no_wpe) == f"{printed:.2f}"
 
 
 def _with(f: Fact, status: str, note: str) -> Fact:
