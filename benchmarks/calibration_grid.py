@@ -34,7 +34,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 DEFAULT_RUNS = os.path.join(ROOT, "fixtures", "calibration")
 DEFAULT_DATA = os.path.join(ROOT, "..", "shared", "data", "shakespeare_char", "input.txt")
-HORIZONS = (400, 600, 1000, 2000)  # ratios 1.5x (400->600), 2.5x (400->1000), 5x (400->2000)
+HORIZONS = (400, 600, 800, 1000, 2000)  # ratios from 400: 1.5x, 2x, 2.5x, 5x; from 800: 2.5x (800->2000)
 SEEDS = (1, 2)
 TRUTH_BATCHES = 500
 CONTINUE_TO = 2.5  # resume and constant continue the shortest run to this many times its steps

@@ -6,10 +6,11 @@
 
 The grid (benchmarks/calibration_grid.py, kept in fixtures/calibration) holds six configs
 on tiny Shakespeare and three on "pycode", each trained to max_iters = lr_decay_iters =
-400, 600, 1000 and 2000 with two seeds, and its 400-step run of seed 1 continued to 1000
-(`resume`, `constant`). Each case predicts a longer run's final val from a shorter run's
-log: `rerun` from each horizon to every longer one (from 400 steps: 1.5x, 2.5x and 5x;
-from 600: 1.67x, 3.33x; from 1000: 2x), `resume` and `constant` from 400 to 1000 (2.5x).
+400, 600, 800, 1000 and 2000 with two seeds, and its 400-step run of seed 1 continued to
+1000 (`resume`, `constant`). Each case predicts a longer run's final val from a shorter
+run's log: `rerun` from each horizon to every longer one (from 400 steps: 1.5x, 2x, 2.5x
+and 5x; from 600: 1.33x, 1.67x, 3.33x; from 800: 1.25x, 2.5x; from 1000: 2x), `resume`
+and `constant` from 400 to 1000 (2.5x).
 The truth is the longer run's final model on 500 random val batches (truth.json).
 
 Leave one config out: a config (on every dataset it has) is predicted with the model
@@ -77,7 +78,7 @@ from family_laws import (
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
-HORIZONS = (400, 600, 1000, 2000)  # the grid's; `rerun` from each to every longer one
+HORIZONS = (400, 600, 800, 1000, 2000)  # the grid's; `rerun` from each to every longer one
 FROM = 400  # the continuations (`resume`, `constant`) start from the 400-step run
 CUTS = (3333, 2000, 1000)  # the constant-LR nanoGPT run cut here, predicted at 5000
 

@@ -28,7 +28,7 @@ def test_the_grid_has_its_configs_datasets_and_horizons():
     assert len(configs) >= 6 and {n.split("-")[1] for n in names} == {"shakespeare", "pycode"}
     for config in configs:
         for seed in ("s1", "s2"):
-            assert {f"{config}-shakespeare-{seed}-{h}" for h in (400, 600, 1000, 2000)} <= names
+            assert {f"{config}-shakespeare-{seed}-{h}" for h in (400, 600, 800, 1000, 2000)} <= names
 
 
 @pytest.mark.parametrize("run", RUNS + HELD_OUT_RUNS + REPETITION_RUNS + LONG_RUNS, ids=lambda p: p.name)
