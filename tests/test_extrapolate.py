@@ -889,11 +889,11 @@ def test_inside_the_run_the_local_miss_is_how_far_the_law_misses_the_evals_there
     misses: dict[int, float] = {}
     real = interval.with_local_miss
 
-    def spy(fits, to, train_sd, val_sd):
+    def spy(fits, to, train_sd, val_sd, share=1.0):
         feats = fits.own.features
         misses[to] = interval.local_miss(fits.val, fits.own.designs["val"], lambda s: feats.at("val", s),
                                          fits.backtest.weights, to)
-        out = real(fits, to, train_sd, val_sd)
+        out = real(fits, to, train_sd, val_sd, share)
         assert out[1] == pytest.approx(math.hypot(val_sd, misses[to]))  # the miss joins the eval noise
         return out
     monkeypatch.setattr(interval, "with_local_miss", spy)
@@ -901,6 +901,19 @@ def test_inside_the_run_the_local_miss_is_how_far_the_law_misses_the_evals_there
     assert misses[1000] < 0.005  # on the law: only the points' own noise, which is taken out
     extrapolate(parse_text(make_log(val_shift=shift)), 1000, scenarios=())
     assert 0.012 < misses[1000] < 0.08  # three of the five nearest 0.08 off; the law bends part way to them
+
+
+def test_one_step_past_the_run_its_interval_keeps_how_far_the_law_missed_the_run_there():
+    # the train law misses this run's last points by about 0.07 (it logged 1.5369 at step
+    # 2,000, the law's smoothed value is 1.61): one step on, the interval had been 6x narrower
+    # than at the last step, and excluded what was logged there
+    run = lossdoctor.load(FIXTURES / "diagnosis" / "small_overfit")
+    at = extrapolate(run, 2000, scenarios=()).scenarios[0].train
+    past = extrapolate(run, 2001, scenarios=("rerun",)).scenarios[0].train
+    far = extrapolate(run, 4000, scenarios=("rerun",)).scenarios[0].train
+    assert at is not None and past is not None and far is not None
+    assert past.lo <= 1.5369 <= past.hi and past.hi - past.lo == pytest.approx(at.hi - at.lo, rel=0.05)
+    assert far.hi - far.lo < 0.6 * (at.hi - at.lo)  # it fades as the run's own level does (reference.carry)
 
 
 def test_with_dropout_the_iterations_are_moved_onto_the_eval_mode_train_losses():

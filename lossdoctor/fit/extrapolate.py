@@ -24,30 +24,31 @@ One pass, in order:
    (L0, A) covariance), the spread between the laws, a model-error term growing with log2
    of the horizon ratio (calibration.py, from leave-one-horizon-out backtests), and the
    noise of one logged eval (interval.py); inside the run, also how far the law misses
-   the run's own points nearest the target.
+   the run's own points nearest the target, and past it the miss at its last step,
+   fading (reference.carry).
 
 An `Extrapolator` makes steps 1-3 once per run (the fits depend on the target step only
 through whether the reference runs join, and through the peak LR when the schedule rises
-beyond the last step) and reuses them for every target and scenario.
+beyond the last step) and reuses them for every target and scenario: the parts the fits
+are made of are kept by `RunFits` (runfits.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import TypeVar, cast
 
 import numpy as np
 
 from ..facts.base import plural
 from ..run import Run
 from . import calibration as calibration_mod
-from . import describe, interval, limits, lr, points, reference, repeat, shape, streams
+from . import describe, interval, limits, lr, points, reference, shape, streams
 from . import notes as notes_mod
 from . import scenarios as scenarios_mod
 from .calibration import Calibration
 from .limits import MAX_HORIZON, BeyondEpochs, unmodelled
-from .parts import Fits, Observed, Own, Predicted
+from .parts import Fits, Observed, Predicted
 from .points import CannotExtrapolate
 from .results import (
     Baseline,
@@ -60,8 +61,9 @@ from .results import (
     ReferenceInfo,
     Scenario,
 )
+from .runfits import RunFits
 from .scenarios import CustomLr, CustomSchedule
-from .streams import Design, Features, Stream
+from .streams import Features, Stream
 
 MIN_VAL_EVALS = 3  # evals a val fit needs
 
@@ -75,7 +77,6 @@ __all__ = ["MAX_HORIZON", "BeyondEpochs", "CannotExtrapolate", "CustomSchedule",
 
 SCENARIOS = ("rerun", "resume", "constant")
 STALLED = "val not extrapolated: it has stopped following train, and the data's size is unknown"
-T = TypeVar("T")
 
 
 def extrapolate(run: Run, to: int, scenarios: tuple[str, ...] = SCENARIOS, level: float = 0.8,
@@ -103,7 +104,7 @@ def extrapolate(run: Run, to: int, scenarios: tuple[str, ...] = SCENARIOS, level
                         dataset_tokens=dataset_tokens).extrapolate(to, scenarios, schedule)
 
 
-class Extrapolator:
+class Extrapolator(RunFits):
     """One run's fits, made once; predictions at any target step reuse them.
 
     Nothing is read or fitted before the first `extrapolate`: a run that cannot be
@@ -143,11 +144,6 @@ class Extrapolator:
         custom = scenarios_mod.custom(schedule) if schedule is not None else None
         key = ("extrapolation", step, names, scenarios_mod.key(custom))
         return self._once(key, lambda: self._extrapolate(step, names, custom))
-
-    def _once(self, key: tuple[object, ...], make: Callable[[], T]) -> T:
-        if key not in self._done:
-            self._done[key] = make()
-        return cast(T, self._done[key])
 
     # -- the steps, in order -----------------------------------------------------------
 
@@ -300,6 +296,9 @@ class Extrapolator:
         train_sd = pts.sig_eval
         if to <= last:  # the law's smoothed value: its interval carries how far it misses the run there
             train_sd, val_sd = interval.with_local_miss(fits, to, train_sd, val_sd)
+        else:  # past it, how far the run's own fit (a target at its end) missed there, fading as its level does
+            own = self._once(("fits", peak, False), lambda: self._fit(obs, peak, False))
+            train_sd, val_sd = interval.with_local_miss(own, last, train_sd, val_sd, reference.carry(to, last))
         custom = errors.custom or errors  # a schedule the backtests do not measure: another's model error
         custom_sd = (custom.model_error(ratio, alone), custom.model_error(ratio, alone, train=True))
         out = []
@@ -343,73 +342,6 @@ class Extrapolator:
         model, baseline = self._model(obs, fits, to, withheld)
         return Extrapolation(to, last, ratio, model, self._fit_info(obs, fits, peak, eval_sd), tuple(out), baseline,
                              overfit, tuple(notes), fit_path)
-
-    # -- the fits' parts, each made once ------------------------------------------------
-
-    def _shapes(self) -> dict[str, shape.Samples]:
-        """The shape samples of the train and the val prior."""
-        cal = self.calibration
-        return self._once(("shapes",), lambda: {"train": shape.samples(cal.train_prior),
-                                                 "val": shape.samples(cal.val_prior)})
-
-    def _own(self, obs: Observed, peak: float) -> Own:
-        """The run's own points with their features under the observed eta."""
-        def make() -> Own:
-            e = obs.schedule.eta(peak)
-            feats = Features(self._shapes(), e, val_worth=self._worth(obs, len(e)))
-            return Own(feats, {k: feats.design(k, getattr(obs.points, k)) for k in ("train", "val")})
-        return self._once(("own", peak), make)
-
-    def _other(self, obs: Observed, o: Run) -> points.Joined:
-        """Another run's points: from the run's start (or the other's start fraction) on."""
-        return self._once(("other", id(o)), lambda: points.joined(o, obs.points.start,
-                                                                    self.calibration.start_fraction))
-
-    def _joined(self, obs: Observed, kind: str, which: str) -> list[Design]:
-        """The other runs' points ("calibrate" or "reference") with their features."""
-        def make() -> list[Design]:
-            runs = self.calibrate if which == "calibrate" else reference.runs()
-            segs = [getattr(self._other(obs, o), kind) for o in runs]
-            return [Features(self._shapes(), sg.eta, val_worth=self._worth(obs, len(sg.eta))).design(
-                kind, points.Points(sg.steps, sg.y, sg.sigma)) for sg in segs]
-        return self._once(("joined", kind, which), make)
-
-    def _law_alone(self, obs: Observed, peak: float, referenced: bool) -> bool:
-        """Whether the fits are the calibrated law alone, the reference runs asked for
-        (`referenced`: joined where the config is theirs) or not: where the calibration says
-        so, unless the run's own backtest rules that law out."""
-        return (self.calibration.alone(obs.points.last, referenced)
-                and not streams.refuted(self._backtest(obs, peak, True).errors))
-
-    def _backtest(self, obs: Observed, peak: float, alone: bool) -> streams.Backtest:
-        """The law weights, from a backtest on the run's own train stream."""
-        return self._once(("backtest", peak, alone), lambda: streams.law_weights(
-            self._own(obs, peak).designs["train"], self._shapes()["train"], obs.points.last, alone))
-
-    def _per_step(self, last: int) -> float | None:
-        """Epochs of the training data per step (None: the log does not show them)."""
-        return self._basis(last)[0]
-
-    def _basis(self, last: int) -> tuple[float | None, str | None]:
-        """Epochs per step, and the note where they rest on an assumed train split."""
-        return self._once(("epochs",), lambda: limits.epochs_basis(self.run, last, self.dataset_tokens))
-
-    def _worth(self, obs: Observed, n: int) -> np.ndarray | None:
-        """(n,) what each step's LR area counts for val once the data repeats (repeat.py;
-        None: all of it, where the calibration does not count it or the log does not show
-        the epochs). Other runs joined are of the run's config: the same epochs per step."""
-        per_step, r_star = self._per_step(obs.points.last), self.calibration.repeat_r_star
-        return None if per_step is None or r_star is None else repeat.worth(n, per_step, r_star)
-
-    def _stream(self, obs: Observed, kind: str, peak: float, joined: tuple[str, ...], alone: bool) -> Stream:
-        """One stream fitted on the run's own points and the `joined` other runs' (`alone`:
-        the calibrated law alone, through L0 = 0)."""
-        def make() -> Stream:
-            own = self._own(obs, peak).designs[kind]
-            designs = [own] + [d for which in joined for d in self._joined(obs, kind, which)]
-            return streams.fit_stream(streams.concat(designs) if len(designs) > 1 else own, self._shapes()[kind],
-                                      alone)
-        return self._once(("stream", kind, peak, joined, alone), make)
 
     # -- what is said about the fit -------------------------------------------------------
 

@@ -1,0 +1,101 @@
+"""One run's fits' parts, each made once and kept: the shape samples of its priors, its
+points under its observed eta, the other runs that join it, the streams fitted on them,
+the backtest that weighs the laws, and the epochs per step. `Extrapolator`
+(extrapolate.py) makes the pass from them; a prediction at another target or under
+another scenario reuses them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar, cast
+
+import numpy as np
+
+from ..run import Run
+from . import limits, points, reference, repeat, shape, streams
+from .calibration import Calibration
+from .parts import Observed, Own
+from .streams import Design, Features, Stream
+
+T = TypeVar("T")
+
+
+class RunFits:
+    """The memo of one run's parts (keyed by what each depends on) and how each is made."""
+
+    run: Run
+    calibrate: tuple[Run, ...]  # other runs of the config, fitted jointly
+    reference: bool  # the reference runs may join (where the config is theirs)
+    calibration: Calibration
+    dataset_tokens: int | None
+    _done: dict[tuple[object, ...], object]
+
+    def _once(self, key: tuple[object, ...], make: Callable[[], T]) -> T:
+        if key not in self._done:
+            self._done[key] = make()
+        return cast(T, self._done[key])
+
+    def _shapes(self) -> dict[str, shape.Samples]:
+        """The shape samples of the train and the val prior."""
+        cal = self.calibration
+        return self._once(("shapes",), lambda: {"train": shape.samples(cal.train_prior),
+                                                 "val": shape.samples(cal.val_prior)})
+
+    def _own(self, obs: Observed, peak: float) -> Own:
+        """The run's own points with their features under the observed eta."""
+        def make() -> Own:
+            e = obs.schedule.eta(peak)
+            feats = Features(self._shapes(), e, val_worth=self._worth(obs, len(e)))
+            return Own(feats, {k: feats.design(k, getattr(obs.points, k)) for k in ("train", "val")})
+        return self._once(("own", peak), make)
+
+    def _other(self, obs: Observed, o: Run) -> points.Joined:
+        """Another run's points: from the run's start (or the other's start fraction) on."""
+        return self._once(("other", id(o)), lambda: points.joined(o, obs.points.start,
+                                                                    self.calibration.start_fraction))
+
+    def _joined(self, obs: Observed, kind: str, which: str) -> list[Design]:
+        """The other runs' points ("calibrate" or "reference") with their features."""
+        def make() -> list[Design]:
+            runs = self.calibrate if which == "calibrate" else reference.runs()
+            segs = [getattr(self._other(obs, o), kind) for o in runs]
+            return [Features(self._shapes(), sg.eta, val_worth=self._worth(obs, len(sg.eta))).design(
+                kind, points.Points(sg.steps, sg.y, sg.sigma)) for sg in segs]
+        return self._once(("joined", kind, which), make)
+
+    def _law_alone(self, obs: Observed, peak: float, referenced: bool) -> bool:
+        """Whether the fits are the calibrated law alone, the reference runs asked for
+        (`referenced`: joined where the config is theirs) or not: where the calibration says
+        so, unless the run's own backtest rules that law out."""
+        return (self.calibration.alone(obs.points.last, referenced)
+                and not streams.refuted(self._backtest(obs, peak, True).errors))
+
+    def _backtest(self, obs: Observed, peak: float, alone: bool) -> streams.Backtest:
+        """The law weights, from a backtest on the run's own train stream."""
+        return self._once(("backtest", peak, alone), lambda: streams.law_weights(
+            self._own(obs, peak).designs["train"], self._shapes()["train"], obs.points.last, alone))
+
+    def _per_step(self, last: int) -> float | None:
+        """Epochs of the training data per step (None: the log does not show them)."""
+        return self._basis(last)[0]
+
+    def _basis(self, last: int) -> tuple[float | None, str | None]:
+        """Epochs per step, and the note where they rest on an assumed train split."""
+        return self._once(("epochs",), lambda: limits.epochs_basis(self.run, last, self.dataset_tokens))
+
+    def _worth(self, obs: Observed, n: int) -> np.ndarray | None:
+        """(n,) what each step's LR area counts for val once the data repeats (repeat.py;
+        None: all of it, where the calibration does not count it or the log does not show
+        the epochs). Other runs joined are of the run's config: the same epochs per step."""
+        per_step, r_star = self._per_step(obs.points.last), self.calibration.repeat_r_star
+        return None if per_step is None or r_star is None else repeat.worth(n, per_step, r_star)
+
+    def _stream(self, obs: Observed, kind: str, peak: float, joined: tuple[str, ...], alone: bool) -> Stream:
+        """One stream fitted on the run's own points and the `joined` other runs' (`alone`:
+        the calibrated law alone, through L0 = 0)."""
+        def make() -> Stream:
+            own = self._own(obs, peak).designs[kind]
+            designs = [own] + [d for which in joined for d in self._joined(obs, kind, which)]
+            return streams.fit_stream(streams.concat(designs) if len(designs) > 1 else own, self._shapes()[kind],
+                                      alone)
+        return self._once(("stream", kind, peak, joined, alone), make)
