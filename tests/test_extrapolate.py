@@ -916,6 +916,25 @@ def test_one_step_past_the_run_its_interval_keeps_how_far_the_law_missed_the_run
     assert far.hi - far.lo < 0.6 * (at.hi - at.lo)  # it fades as the run's own level does (reference.carry)
 
 
+def test_val_whose_evals_end_before_the_log_does_carries_the_model_error_of_its_own_horizon(monkeypatch):
+    from lossdoctor.fit import calibration
+    # a crashed run: iterations to 1,790, its last eval at 1,600 (eval_interval 200); val's
+    # prediction at 2,000 is a 1.25x extrapolation of its evals, not 1.12x
+    text = (FIXTURES / "calibration" / "d4w128-shakespeare-s1-2000" / "train.log").read_text()
+    cut = text[: text.index("\niter 1791:") + 1]
+    asked: list[tuple[float, bool]] = []
+    real = calibration.Calibration.model_error
+
+    def spy(self, ratio, alone=False, train=False):
+        asked.append((ratio, train))
+        return real(self, ratio, alone, train)
+    monkeypatch.setattr(calibration.Calibration, "model_error", spy)
+    x = extrapolate(parse_text(cut), 2000, scenarios=("rerun",))
+    assert x.scenarios[0].val is not None
+    assert max(r for r, train in asked if not train) == pytest.approx(2000 / 1600)
+    assert max(r for r, train in asked if train) == pytest.approx(2000 / 1790)
+
+
 def test_with_dropout_the_iterations_are_moved_onto_the_eval_mode_train_losses():
     from lossdoctor.fit import points
     # dropout on: every iteration's loss sits 0.1 above the eval-mode train at the evals

@@ -289,9 +289,10 @@ class Extrapolator(RunFits):
                   if fits.val is not None and overfit is None and not stalled else None)
         val_sd = eval_sd = interval.val_eval_sd(fits.val, pts.sig_eval)  # a val eval's, whatever the target
         ratio = to / last if last else float("inf")
+        val_ratio = max(ratio, to / max(pts.val_last, 1))  # a crashed run's val may end evals before
         errors = self.calibration.errors_for(last)  # a run shorter than the calibration measures: another's
         alone = fits.alone and errors is self.calibration  # (the shorter one's law-alone error is of long runs)
-        model_sd = errors.model_error(ratio, alone)
+        model_sd = errors.model_error(val_ratio, alone)
         train_model_sd = errors.model_error(ratio, alone, train=True)
         train_sd = pts.sig_eval
         if to <= last:  # the law's smoothed value: its interval carries how far it misses the run there
@@ -300,7 +301,7 @@ class Extrapolator(RunFits):
             own = self._once(("fits", peak, False), lambda: self._fit(obs, peak, False))
             train_sd, val_sd = interval.with_local_miss(own, last, train_sd, val_sd, reference.carry(to, last))
         custom = errors.custom or errors  # a schedule the backtests do not measure: another's model error
-        custom_sd = (custom.model_error(ratio, alone), custom.model_error(ratio, alone, train=True))
+        custom_sd = (custom.model_error(val_ratio, alone), custom.model_error(ratio, alone, train=True))
         out = []
         for p in predicted:
             msd, tsd = custom_sd if p.name == "custom" and not p.as_rerun else (model_sd, train_model_sd)
@@ -321,7 +322,7 @@ class Extrapolator(RunFits):
                                          missed[1] if missed else None, p.caveat, wider) if n) or None
             out.append(Scenario(p.name, p.flags, val, train, note, p.path, p.weights))
         notes = [*obs.notes, *fits.notes,
-                 *notes_mod.fit_notes(self.run, self.calibration, to, last, fits, obs.schedule)]
+                 *notes_mod.fit_notes(self.run, self.calibration, to, last, fits, obs.schedule, pts.val_last)]
         if missed:
             notes.append(missed[0])
         if stalled:  # said instead of "val as if no data repeats"

@@ -116,11 +116,13 @@ def warmup_caveat(sched: object, runs: int) -> str | None:
             f"at the peak LR, as it was fitted, {how} (`lossdoctor verify` can train both)")
 
 
-def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched: Schedule) -> list[str]:
+def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched: Schedule, val_last: int
+              ) -> list[str]:
     """What a reader of the prediction at `to` must know: a target inside the run, a config
-    off the calibrated one (and the model error it carries), reference runs not joined, a
-    curve far from the calibrated shape."""
+    off the calibrated one (and the model error it carries, at val's horizon: from its last
+    eval, `val_last`), reference runs not joined, a curve far from the calibrated shape."""
     notes = []
+    horizon = to / max(min(last, val_last), 1)
     if to <= last:
         notes.append(f"step {to} is inside the observed range: the fitted law's value there, a smoothed one"
                      + _logged_near(run, to))
@@ -129,7 +131,7 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched:
     unshown = [w.split()[0] for w in calibration_mod.mismatch(config) if w.endswith(" not shown")]
     changed = config is not run.config and not differ and not unshown and calibration_mod.mismatch(run.config)
     error = (f"the interval carries the model error measured on other configs "
-             f"({cal.model_error(to / max(last, 1), fits.alone):.1%} of the loss at this horizon; docs/benchmarks.md)")
+             f"({cal.model_error(horizon, fits.alone):.1%} of the loss at this horizon; docs/benchmarks.md)")
     if differ and to > last:
         notes.append("the shape prior is calibrated on nanoGPT's README CPU config; this run differs in "
                      f"{', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}: {error}")
@@ -161,18 +163,18 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched:
     if fits.reference is None and (bends := _bends(fits, cal)):  # with the reference runs the shape is theirs
         notes.append(bends)
     if to > last and last < cal.measured_from:
-        notes.append(_short(cal, to, last))
+        notes.append(_short(cal, horizon, last))
     return notes
 
 
-def _short(cal: Calibration, to: int, last: int) -> str:
+def _short(cal: Calibration, horizon: float, last: int) -> str:
     """A run shorter than its calibration's model error was measured on: whose it carries."""
     said = f"the run is {last:,} steps, shorter than the {cal.measured_from:,} its calibration's backtests start from"
     errors = cal.errors_for(last)
     if errors is cal:
         return f"{said}: how far the law misses there is not measured, and the interval may be too narrow"
     return (f"{said}: the interval carries the model error measured on other configs (the calibration grid, from "
-            f"{errors.measured_from:,} steps on; {errors.model_error(to / max(last, 1)):.1%} of the loss at this "
+            f"{errors.measured_from:,} steps on; {errors.model_error(horizon):.1%} of the loss at this "
             "horizon; docs/benchmarks.md)" + (f", itself not measured below {errors.measured_from:,} steps"
                                               if last < errors.measured_from else ""))
 

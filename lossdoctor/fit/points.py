@@ -152,6 +152,12 @@ class RunPoints(NamedTuple):
     train: Points  # iteration bins and the evals' train losses
     val: Points  # the val evals
 
+    @property
+    def val_last(self) -> int:
+        """The step of the last val eval fitted (the last step where there is none): val's
+        horizon counts from there, as its backtests' did (their evals end at the last step)."""
+        return int(self.val.steps.max()) if len(self.val.steps) else self.last
+
 
 def collect(run: Run, cur: Curves, warmup: int, start_fraction: float) -> RunPoints:
     """The points to fit: from `start_fraction` of the run on, and past the warmup (or
