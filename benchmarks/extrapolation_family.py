@@ -325,6 +325,11 @@ def loco(cases: list[Case]) -> tuple[list[Row], list[Row]]:
     return first, rows
 
 
+def start(case: Case) -> int:
+    """The step a grid case's short run ends at (its name's last part)."""
+    return int(os.path.basename(case.short).rsplit("-", 1)[1])
+
+
 def report(rows: list[Row]) -> None:
     print(f"{'case':40s} {'ratio':>5s} {'pred':>7s} {'80% interval':>17s} {'truth':>7s} {'err':>7s} {'power':>7s}")
     for r in rows:
@@ -345,6 +350,9 @@ def report(rows: list[Row]) -> None:
                    and r.case.source == "grid"]
             if sel:
                 print(summary(f"grid {scenario} {ratio:g}x", sel))
+            starts = sorted({start(r.case) for r in sel})
+            for begin in starts if len(starts) > 1 else ():  # a ratio reached from more than one horizon
+                print(summary(f"  from {begin} steps", [r for r in sel if start(r.case) == begin]))
     grid = [r for r in rows if r.case.source == "grid" and r.case.scenario == "rerun"]
     print(summary("grid rerun, all ratios", grid))
     for source, label in (("held-out", "held-out configs, 2.5x"), ("repetition", "repetition runs, 2.5x"),
