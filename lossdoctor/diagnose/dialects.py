@@ -115,12 +115,15 @@ def with_total_batch(flags: str, trainer: str, values: Mapping[str, object]) -> 
     batch it makes at the run's accumulation, as nanoGPT's batch_size does: -d = B x T x
     processes x accumulation."""
     new = re.search(r"--batch_size=(\d+)", flags)
-    block, procs, accum = (values.get(k) for k in ("block_size", "world_size", "gradient_accumulation_steps"))
     if trainer != "llmc" or new is None or "--total_batch_size=" in flags:
         return flags
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (block, procs, accum)):
-        return flags
-    return f"{flags} --total_batch_size={int(new[1]) * block * procs * accum}"  # type: ignore[operator]
+    sizes = [values.get(k) for k in ("block_size", "world_size", "gradient_accumulation_steps")]
+    tokens = int(new[1])  # a micro-step's sequences, times T, processes and accumulation
+    for v in sizes:
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            return flags
+        tokens *= v
+    return f"{flags} --total_batch_size={tokens}"
 
 
 def setting(key: str, trainer: str) -> str:
