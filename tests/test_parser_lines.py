@@ -184,6 +184,27 @@ def test_no_header_leaves_config_untrusted():
     assert any("no config" in n for n in run.notes)
 
 
+@pytest.mark.parametrize("cut", ["beta2 = 0.9", "Overriding: devic", "Overriding: n_layer = 4\n"])
+def test_a_log_cut_inside_its_config_echo_trusts_no_default(cut, tmp_path):
+    from conftest import FIXTURES
+    text = (FIXTURES / "nanogpt" / "cpu_small" / "train.log").read_text()
+    path = tmp_path / "cut.log"
+    path.write_text(text[: text.index(cut) + len(cut)])
+    run = lossdoctor.load(path)
+    # keys the log had not yet shown (bias is never set, device until its override): not
+    # train.py's defaults, which a LD902 on beta2 = 0.95 had been read from
+    assert run.config.seen and not run.config.defaults_trusted and run.config.trusted("bias") is None
+    assert run.config.trusted("device") == ("cpu" if "n_layer" in cut else None)
+    assert any(n.startswith("the log ends inside its config echo") for n in run.notes)
+    facts = lossdoctor.analyze([path])
+    assert facts.facts[0]["log_cut"].value is (not cut.endswith("\n"))
+    assert not any(f.rule.startswith("LD902") for f in facts.diagnoses[0].findings)
+    if cut == "beta2 = 0.9":  # a config line cut is not read: 0.9 is not what the file set (0.99)
+        assert run.config.trusted("beta2") is None and run.config.trusted("min_lr") == 1e-4
+    whole = parse_text(text)  # the same log in full: its defaults stand
+    assert whole.config.defaults_trusted and whole.config.trusted("bias") is False
+
+
 def test_file_cut_mid_line_is_not_a_value():
     run = parse_text(ITER.format(10, 3, 1, 1) + "iter 4399")
     assert len(run.iters) == 1 and run.line_counts["truncated"] == 1

@@ -49,6 +49,9 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
         recs = [r for r, s in zip(records, rec_seg, strict=True) if s == k]
         cfg, header = _segment_config(recs)
         its, evs = it_curve.segment == k, ev_curve.segment == k
+        if k == len(bounds) - 1 and cfg.seen and not its.any() and not evs.any() \
+                and all(r.kind in CONFIG_KINDS for r in recs):  # more of the config may have followed
+            cfg = replace(cfg, defaults_ok=False, defaults_why=HEADER_CUT)
         steps = np.concatenate([it_curve.step[its], ev_curve.step[evs]])
         ev_lines, it_lines = ev_curve.line[evs], it_curve.line[its]
         eval_first = len(ev_lines) > 0 and (not len(it_lines) or ev_lines[0] < it_lines[0])
@@ -243,6 +246,11 @@ def _count(value: Any) -> Any:
     return value if ok else None
 
 
+# what train.py prints while it reads its config, before any output of its own: a log that
+# ends among these lines may not show every key its config set
+CONFIG_KINDS = frozenset({"command", "config_file", "echo_body", "override", "dump_item", "truncated"})
+HEADER_CUT = ("the log ends inside its config echo: the keys it had not yet printed may not be train.py's "
+              "defaults")
 FILE_UNSEEN = ("it runs a config file it does not print: train.py's defaults stand only for the keys that file "
                "leaves alone, which the log does not show")
 
@@ -361,7 +369,10 @@ def _notes(scan: Scan, records: list[Record], run: Run, header: Header, inferred
     if scan.nonstandard:
         notes.append(f"{scan.nonstandard} metric lines are in a non-standard (forked) format "
                      "and were read with a tolerant pattern")
-    if run.config.seen and not run.config.defaults_trusted and not said:
+    if run.config.defaults_why == HEADER_CUT:
+        notes.append("the log ends inside its config echo: the keys it had not yet printed are unknown, not taken as "
+                     "train.py's defaults")
+    elif run.config.seen and not run.config.defaults_trusted and not said:
         notes.append(f"the log's `tokens per iteration` ({header.tokens_per_iter:,}) does not match "
                      "the config it shows with train.py's defaults: part of the config was not "
                      "printed, so default values are not trusted")

@@ -269,11 +269,14 @@ class LineReader:
         return False
 
     def _partial(self, n: int, text: str, raw: str) -> bool:
-        """A last line with no newline: a value only if complete to its last digit.
-        Returns False when it is no metric line, to be read like any other line."""
+        """A last line with no newline: a value only if complete to its last digit (a
+        config line cut is not read: `lr = 1e-3` cut reads `lr = 1`).
+        Returns False when it is no metric or config line, to be read like any other line."""
         if self._stock(n, text, L.EVAL_STRICT, L.ITER_STRICT):
             return True
-        if _CUT_METRIC.match(text) or L.EVAL.search(text) or L.ITER.search(text):
+        in_echo = self.mode == "echo" and not L.ECHO_END.search(text)  # a config line cut: its value may be too
+        if in_echo or text.startswith("Overriding") or _CUT_METRIC.match(text) or L.EVAL.search(text) \
+                or L.ITER.search(text):
             self.add(n, "truncated", None, raw)
             self.count("truncated")
             return True
