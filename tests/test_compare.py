@@ -1600,3 +1600,21 @@ def test_intervals_that_rest_on_an_assumed_eval_noise_say_so(tmp_path):
     measured = _analysis(FIXTURES / "lossdoctor_train" / "readme_cpu_2000", FIXTURES / "nanogpt" / "cpu_small")
     assert not any(n.startswith("the intervals take") for n in measured.comparison.notes)
 
+
+
+def test_a_resumed_worse_run_of_the_better_runs_config_gets_the_better_run_as_evidence(tmp_path):
+    # the worse run: 2,000 steps, resumed to 5,000 with a new cosine (its lr_decay_iters
+    # changed at the resume); the better: the same config from scratch, 5,000 steps. The Do
+    # had been a 5,100-step rerun, found past the worse run's own re-warmed 5,000 steps
+    long = FIXTURES / "long"
+    cat = tmp_path / "cat.log"
+    cat.write_text((long / "lr2e-3-2000" / "train.log").read_text()
+                   + (long / "lr2e-3-resume-5000" / "train.log").read_text())
+    r = _analysis(cat, long / "lr2e-3-5000").comparison.to_reach
+    assert isinstance(r, Reachable) and r.instead_steps == 5000
+    assert r.instead == "--init_from=scratch --max_iters=5000 --lr_decay_iters=5000"
+    # a log that begins with the resume: its warmup is its first process's, not shown; the
+    # better run's warmup, in 1,000 steps, is what reached it (the Do had dropped it)
+    grid = FIXTURES / "calibration"
+    r = _analysis(grid / "d2w64-shakespeare-s1-resume-1000", grid / "d2w64-shakespeare-s1-1000").comparison.to_reach
+    assert isinstance(r, Reachable) and r.instead_steps == 1000 and "--warmup_iters=50" in (r.instead or "")

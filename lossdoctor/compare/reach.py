@@ -12,7 +12,7 @@ from ..dialect import Dialect
 from ..facts import Facts
 from ..nanogpt import GPT2_SHAPES, NANOGPT_KEYS
 from .length import SCHEDULE_SHAPE
-from .results import RESUMED_ORIGIN, Cost, KeyDiff, Reachable, ToReach, Unreachable
+from .results import CHANGED_ORIGIN, RESUMED_ORIGIN, Cost, KeyDiff, Reachable, ToReach, Unreachable
 
 if TYPE_CHECKING:
     from ..fit.extrapolate import Extrapolator
@@ -36,7 +36,15 @@ def schedule_only(diff: tuple[KeyDiff, ...]) -> bool:
     learning = [d for d in diff if d.kind == "learning"]
     fresh = (None, "scratch", "resume")  # a model from scratch, run in one go or resumed (not GPT-2's weights)
     return all((d.key == "init_from" and d.other in fresh and d.reference in fresh)
-               or (d.key in SCHEDULE_SHAPE and d.other is not None and d.reference is not None) for d in learning)
+               or (d.key in SCHEDULE_SHAPE and d.reference is not None and (d.other is not None or _changed(d)))
+               for d in learning)
+
+
+def _changed(d: KeyDiff) -> bool:
+    """Whether the worse run's `d.key` is unknown because of a resume (one in its log changed
+    it, or its log begins with one): its schedule is then not one schedule shown whole, and
+    a better run of one schedule is its config run that way."""
+    return (d.origin_other or "").startswith((CHANGED_ORIGIN, RESUMED_ORIGIN))
 
 
 class Worse(NamedTuple):
