@@ -916,6 +916,17 @@ def test_one_step_past_the_run_its_interval_keeps_how_far_the_law_missed_the_run
     assert far.hi - far.lo < 0.6 * (at.hi - at.lo)  # it fades as the run's own level does (reference.carry)
 
 
+def test_past_the_run_the_miss_at_its_end_is_the_scenarios_laws_own():
+    # decay_600k's LR barely decayed: one step past it, every scenario's LR falls below the
+    # run's, and the calibrated law predicts alone. Its miss at the run's end, not the
+    # ensemble's, is what the interval carries: train had been 2.2694 [2.2592, 2.2795], where
+    # the log shows 2.2412 at step 1,000
+    run = lossdoctor.load(FIXTURES / "diagnosis" / "decay_600k")
+    x = extrapolate(run, 1001, scenarios=("resume",))
+    train = x.scenarios[0].train
+    assert x.scenarios[0].weights.free == 0.0 and train is not None and train.lo <= 2.2412 <= train.hi
+
+
 def test_val_whose_evals_end_before_the_log_does_carries_the_model_error_of_its_own_horizon(monkeypatch):
     from lossdoctor.fit import calibration
     # a crashed run: iterations to 1,790, its last eval at 1,600 (eval_interval 200); val's

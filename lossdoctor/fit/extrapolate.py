@@ -297,16 +297,18 @@ class Extrapolator(RunFits):
         train_sd = pts.sig_eval
         if to <= last:  # the law's smoothed value: its interval carries how far it misses the run there
             train_sd, val_sd = interval.with_local_miss(fits, to, train_sd, val_sd)
-        else:  # past it, how far the run's own fit (a target at its end) missed there, fading as its level does
-            own = self._once(("fits", peak, False), lambda: self._fit(obs, peak, False))
-            train_sd, val_sd = interval.with_local_miss(own, last, train_sd, val_sd, reference.carry(to, last))
+        own = self._once(("fits", peak, False), lambda: self._fit(obs, peak, False)) if to > last else None
         custom = errors.custom or errors  # a schedule the backtests do not measure: another's model error
         custom_sd = (custom.model_error(val_ratio, alone), custom.model_error(ratio, alone, train=True))
         out = []
         for p in predicted:
             msd, tsd = custom_sd if p.name == "custom" and not p.as_rerun else (model_sd, train_model_sd)
-            val = interval.estimate(p.val, p.weights, msd, val_sd, level) if p.val is not None else None
-            train: Estimate | None = interval.estimate(p.train, p.weights, tsd, train_sd, level)
+            tr_sd, va_sd = train_sd, val_sd
+            if own is not None:  # past it, how far the run's own fit, its laws weighed as here, missed at its end,
+                tr_sd, va_sd = interval.with_local_miss(  # fading as its level does
+                    own, last, train_sd, val_sd, reference.carry(to, last), p.weights)
+            val = interval.estimate(p.val, p.weights, msd, va_sd, level) if p.val is not None else None
+            train: Estimate | None = interval.estimate(p.train, p.weights, tsd, tr_sd, level)
             inside = p.name == "custom" and to <= last  # not measured inside the run (notes.CUSTOM_INSIDE)
             if inside:
                 val = train = None

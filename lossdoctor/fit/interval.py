@@ -62,11 +62,12 @@ def local_miss(stream: Stream, d: Design, at: Callable[[np.ndarray], At], w: Law
     return math.sqrt(max(0.0, miss ** 2 - noise))
 
 
-def with_local_miss(fits: Fits, to: int, train_sd: float, val_sd: float, share: float = 1.0
-                    ) -> tuple[float, float]:
+def with_local_miss(fits: Fits, to: int, train_sd: float, val_sd: float, share: float = 1.0,
+                    weights: LawWeights | None = None) -> tuple[float, float]:
     """The train and val noise of an estimate inside the run, with the law's miss there
-    (times `share`: past the run, the miss at its last step, fading)."""
-    w, feats, d = fits.backtest.weights, fits.own.features, fits.own.designs
+    (times `share`: past the run, the miss at its last step, fading), the laws weighed as
+    the fits' backtest weighs them, or by `weights` (a scenario's)."""
+    w, feats, d = weights or fits.backtest.weights, fits.own.features, fits.own.designs
     miss = local_miss(fits.train, d["train"], lambda s: feats.at("train", s), w, to)
     train_sd = math.hypot(train_sd, share * miss)
     if fits.val is not None:
