@@ -334,8 +334,8 @@ def _cmd_extrapolate(args: argparse.Namespace) -> int:
         result = extrapolate(run, args.to, scenarios=scenarios, level=args.level, schedule=schedule,
                              calibrate=others or None, reference=args.reference,
                              dataset_tokens=args.dataset_tokens)
-    except CannotExtrapolate as e:  # name the run: the reason alone does not say which file
-        raise InputError(args.path, str(e)) from None
+    except CannotExtrapolate as e:  # name the run: the reason alone does not say which file (a folder: its log)
+        raise InputError(run.source if os.path.isdir(args.path) else args.path, str(e)) from None
     if args.plot:
         from .report.plot import plot_extrapolation
         plot_extrapolation(run, result, args.plot)

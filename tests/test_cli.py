@@ -427,3 +427,10 @@ def test_rich_asked_for_is_colour_where_the_output_is_no_terminal(monkeypatch, t
     assert "\x1b[3" in run_cli("analyze", log, "--format", "rich", "--width", "80")[1]  # a colour, not bold alone
     for fmt in ([], ["--format", "plain"]):  # the default off a terminal is plain
         assert "\x1b[" not in run_cli("analyze", log, "--width", "80", *fmt)[1]
+
+
+def test_extrapolate_refusing_a_folders_log_names_that_log(tmp_path):
+    (tmp_path / "train.log").write_text("step 0: train loss 4.0000, val loss 4.0000\n")
+    code, out, err = run_cli("extrapolate", str(tmp_path), "--to", "100")
+    assert code == 2 and not out
+    assert err.startswith(f"lossdoctor: error: {tmp_path / 'train.log'}: cannot extrapolate")
