@@ -1420,3 +1420,9 @@ def test_a_cut_of_the_free_law_too_small_to_print_is_not_said():
     from lossdoctor.fit.notes import scenario_note
     assert scenario_note("rerun", (0.51, 0.5099), False, None, 5000) is None  # not "0.51 instead of 0.51"
     assert "weighs 0.30 instead of 0.51" in scenario_note("rerun", (0.51, 0.30), False, None, 5000)
+
+
+def test_a_model_error_too_small_to_print_is_said_so():
+    from lossdoctor.fit.notes import share
+    assert share(0.0) == "0.0%" and share(0.0123) == "1.2%"
+    assert share(0.00004) == "under 0.1%"  # one step past a run: "0.0%" had read as none at all

@@ -116,6 +116,12 @@ def warmup_caveat(sched: object, runs: int) -> str | None:
             f"at the peak LR, as it was fitted, {how} (`lossdoctor verify` can train both)")
 
 
+def share(fraction: float) -> str:
+    """A model error as a share of the loss: "1.2%", or "under 0.1%" for one that rounds to
+    0.0% but is not 0 (one step past a run: a horizon ratio of 1.001)."""
+    return "under 0.1%" if 0 < fraction < 0.0005 else f"{fraction:.1%}"
+
+
 def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched: Schedule, val_last: int
               ) -> list[str]:
     """What a reader of the prediction at `to` must know: a target inside the run, a config
@@ -131,7 +137,7 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched:
     unshown = [w.split()[0] for w in calibration_mod.mismatch(config) if w.endswith(" not shown")]
     changed = config is not run.config and not differ and not unshown and calibration_mod.mismatch(run.config)
     error = (f"the interval carries the model error measured on other configs "
-             f"({cal.model_error(horizon, fits.alone):.1%} of the loss at this horizon; docs/benchmarks.md)")
+             f"({share(cal.model_error(horizon, fits.alone))} of the loss at this horizon; docs/benchmarks.md)")
     if differ and to > last:
         notes.append("the shape prior is calibrated on nanoGPT's README CPU config; this run differs in "
                      f"{', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}: {error}")
@@ -174,7 +180,7 @@ def _short(cal: Calibration, horizon: float, last: int) -> str:
     if errors is cal:
         return f"{said}: how far the law misses there is not measured, and the interval may be too narrow"
     return (f"{said}: the interval carries the model error measured on other configs (the calibration grid, from "
-            f"{errors.measured_from:,} steps on; {errors.model_error(horizon):.1%} of the loss at this "
+            f"{errors.measured_from:,} steps on; {share(errors.model_error(horizon))} of the loss at this "
             "horizon; docs/benchmarks.md)" + (f", itself not measured below {errors.measured_from:,} steps"
                                               if last < errors.measured_from else ""))
 
