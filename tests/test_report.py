@@ -211,6 +211,11 @@ def test_at_80_columns_run_names_are_whole_in_the_runs_table_and_in_panel_titles
     assert "╭─ Findings for a-run-whose-log-has-a-rather-long-descriptive-name-v2.log: " in wide
 
 
+def test_gaps_in_the_runs_table_have_four_decimals():
+    from lossdoctor.report.compare import _gap
+    assert [_gap(v) for v in (0.003759, 0.0063, 0.12345, None)] == ["0.0038", "0.0063", "0.1235", "-"]
+
+
 def test_counts_in_the_runs_table_round_before_they_take_a_suffix():
     from lossdoctor.report.compare import _count
     assert [_count(v) for v in (512, 795_904, 999_936, 2_304_768, 999.6e6, 1e12, None)] == \

@@ -221,9 +221,15 @@ def _table(c: Comparison) -> RenderableType:
     for col in ("run", f"final\n{c.metric}", "gap", "best\nval", "params", "tokens\nseen"):  # narrow numbers:
         t.add_column(col, justify="left" if col == "run" else "right", overflow="fold")  # the names get the rest
     for r, name in zip(c.table, title_names([r.run for r in c.table]), strict=True):
-        t.add_row(name, _num(r.final), "best" if r.reference else _num(r.gap),
+        t.add_row(name, _num(r.final), "best" if r.reference else _gap(r.gap),
                   _num(r.best_val), _count(r.params), _count(r.tokens_seen))
     return Group(head, t)
+
+
+def _gap(v: float | None) -> str:
+    """A gap to four decimals, as the report's text gives it (significant figures had set
+    0.003759 beside 0.0063); '-' where unknown."""
+    return "-" if v is None else f"{v:.4f}"
 
 
 def _count(v: float | None) -> str:
