@@ -1618,3 +1618,14 @@ def test_a_resumed_worse_run_of_the_better_runs_config_gets_the_better_run_as_ev
     grid = FIXTURES / "calibration"
     r = _analysis(grid / "d2w64-shakespeare-s1-resume-1000", grid / "d2w64-shakespeare-s1-1000").comparison.to_reach
     assert isinstance(r, Reachable) and r.instead_steps == 1000 and "--warmup_iters=50" in (r.instead or "")
+
+
+def test_two_runs_that_never_trained_are_not_a_level_finish():
+    from lossdoctor.report.verdict import level
+    # both ran out of memory at their first steps: their one val is the step-0 eval, the same
+    logs = [shared_path(f"corpus/logs/nanochat/rtx4070-d24-{n}.log") for n in ("bs4-one-step-then-oom", "bs8-oom")]
+    c = _analysis(*logs).comparison
+    assert abs(c.gap) < 1e-5 and "both runs logged val only at step 0" in (c.unattributed or "")
+    assert not level(c)  # "end at the same final val" had been said of two initial losses
+    _, out, _ = run_cli("analyze", *map(str, logs), "--width", "100")
+    assert "A level finish" not in out and "end at the same final val" not in out

@@ -74,11 +74,12 @@ from .sides import (
 if TYPE_CHECKING:
     from ..fit.extrapolate import Extrapolator
 
-__all__ = ["DERIVED", "LEVEL", "UNKNOWN_ORIGIN", "Cause", "Comparison", "Cost", "Derived", "KeyDiff", "Overlap",
-           "OverlapPoint", "Pair", "Reachable", "TableRow", "ToReach", "Unreachable", "compare"]
+__all__ = ["DERIVED", "LEVEL", "UNKNOWN_ORIGIN", "UNTRAINED", "Cause", "Comparison", "Cost", "Derived", "KeyDiff",
+           "Overlap", "OverlapPoint", "Pair", "Reachable", "TableRow", "ToReach", "Unreachable", "compare"]
 
 
 LEVEL = 5e-5  # nats: final losses closer than this print alike (0.0000): the runs end level
+UNTRAINED = "logged val only at step 0, before any training"  # a run whose final val is its initial loss
 
 
 def _spent(f: Facts) -> tuple[float, float]:
@@ -211,18 +212,18 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
                 "so the gap is not attributed")
         return Comparison(b, a, metric, gap, False, diff, side, ov, (), None, (*notes, said), None, table,
                           unattributed=said)
-    if a == b or abs(gap) < 1e-12 and not diff:
-        return Comparison(b, a, metric, 0.0, True, diff, side, ov, (), None, tuple(notes), None, table,
-                          unattributed=f"no gap: the runs end at the same {metric} and no config key differs")
     untrained = [who for who, r, f in (("the worse run", ra, fa), ("the better run", rb, fb))
                  if r.format != Dialect.WANDB_RUNS and f.value("final_step") == 0  # a table's row has no steps
                  and f.value("steps_done") is not None and f.value("steps_done") <= 1]
     if untrained:
         who = "both runs" if len(untrained) == 2 else untrained[0]
-        why = (f"{who} logged val only at step 0, before any training (a crash at the first step?): a final val "
-               "there is the initial loss, so the gap is not put on config or length")
+        why = (f"{who} {UNTRAINED} (a crash at the first step?): a final val there is the initial loss, so the "
+               "gap is not put on config or length")
         return Comparison(b, a, metric, gap, True, diff, side, ov, (), None, tuple(notes), None, table,
                           unattributed=why)
+    if a == b or abs(gap) < 1e-12 and not diff:
+        return Comparison(b, a, metric, 0.0, True, diff, side, ov, (), None, tuple(notes), None, table,
+                          unattributed=f"no gap: the runs end at the same {metric} and no config key differs")
     notes += state_notes(fa, "worse", schedule=True) + state_notes(fb, "better", schedule=False)
     notes += rewarm_notes(fa, fb) + size_notes(fa, fb)
     if (blind := data_unknown(ra, rb, fa, fb)) is not None:

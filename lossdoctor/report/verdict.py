@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis import Analysis
-from ..compare import LEVEL, UNKNOWN_ORIGIN, Comparison, Reachable, ToReach, Unreachable
+from ..compare import LEVEL, UNKNOWN_ORIGIN, UNTRAINED, Comparison, Reachable, ToReach, Unreachable
 from ..compare.reach import length_only
 from ..compare.records import RecordStats
 from ..diagnose import Diagnosis, Finding
@@ -192,8 +192,9 @@ def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
 
 
 def level(c: Comparison) -> bool:
-    """Whether the runs end level: a gap that prints as 0.0000 (compare.LEVEL)."""
-    return c.gap is not None and abs(c.gap) < LEVEL
+    """Whether the runs end level: a gap that prints as 0.0000 (compare.LEVEL), after
+    training (two runs that never trained share their initial loss: compare.UNTRAINED)."""
+    return c.gap is not None and abs(c.gap) < LEVEL and UNTRAINED not in (c.unattributed or "")
 
 
 def spent_text(c: Comparison) -> str:
