@@ -1629,3 +1629,15 @@ def test_two_runs_that_never_trained_are_not_a_level_finish():
     assert not level(c)  # "end at the same final val" had been said of two initial losses
     _, out, _ = run_cli("analyze", *map(str, logs), "--width", "100")
     assert "A level finish" not in out and "end at the same final val" not in out
+
+
+def test_another_trainers_run_cut_short_gets_the_better_run_of_its_config_as_evidence():
+    # llm.c, one config: a run stopped by its time limit at step 750, and the full run. Its
+    # curve is not extrapolated (another trainer's), and the Do had said no length is known
+    cut, full = (shared_path(f"corpus/logs/llmc/hector-a100-stdout-{n}.log")
+                 for n in ("hellaswag-cr-timelimit", "full-run"))
+    c = _analysis(cut, full).comparison
+    r = c.to_reach
+    assert isinstance(r, Unreachable) and r.cannot_tell and r.same_config and r.flags is None
+    _, out, _ = run_cli("analyze", str(cut), str(full), "--width", "100")
+    assert "train as long as the better run (15,250 steps), on its schedule" in " ".join(out.split())

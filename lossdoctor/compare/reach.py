@@ -76,8 +76,8 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     length) as nanoGPT flags, where the worse run's trainer takes them."""
     worse = worse if worse is not None else Worse(int(fa.value("final_step") or fa.value("steps_done") or 0))
     r = steps_to_reach(fit, worse.last, target, what)
-    if not worse.nanogpt:
-        return r
+    if not worse.nanogpt:  # its flags are not given; where the better run is its config run longer, that run is
+        return replace(r, same_config=True) if isinstance(r, Unreachable) and worse.evidence else r  # the evidence
     other = _other_recipe(worse.better)
     if other is not None:  # no flags copy it
         return r if isinstance(r, Reachable) else replace(r, why=f"{r.why}; {other}")

@@ -277,6 +277,12 @@ def unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
     """What to do where no longer rerun of the worse run's config reaches the better run;
     `inline`: with the flags in the sentence (else they go on a line of their own)."""
     flags = f" ({r.flags})" if inline and r.flags else ""
+    if r.same_config and not r.flags:  # another trainer's run: the better run's length, in its own terms
+        steps = c.derived.steps_done.reference if c.derived is not None and c.derived.steps_done else None
+        ran = f" ({steps:,.0f} steps)" if steps else ""
+        return (f"train as long as the better run{ran}, on its schedule: its config is otherwise the same, and it "
+                f"reached {aim(r)}. The worse run's own curve cannot be extrapolated ({r.why}): the better run is "
+                "the evidence that this length reaches it")
     if r.flags and r.same_config:  # the better run is the evidence, whether or not the curve is predicted
         curve = " cannot be extrapolated" if r.cannot_tell else ", extrapolated, stops short of it"
         return (f"train as long as the better run, on its schedule{flags}: its config is otherwise the same, and "
