@@ -205,6 +205,30 @@ def test_a_log_cut_inside_its_config_echo_trusts_no_default(cut, tmp_path):
     assert whole.config.defaults_trusted and whole.config.trusted("bias") is False
 
 
+def test_a_config_file_echo_whose_overrides_the_log_drops_is_not_read_as_what_ran():
+    from conftest import FIXTURES
+    # nanoGPT's CPU run with its `Overriding:` lines taken out: the file sets 64 x 256 and
+    # 6 x 384, the log prints 768 tokens per iteration and 0.80M parameters (12 x 64, 4 x 128)
+    text = (FIXTURES / "nanogpt" / "cpu_small" / "train.log").read_text()
+    run = parse_text("".join(ln for ln in text.splitlines(keepends=True) if not ln.startswith("Overriding: ")))
+    for key in ("batch_size", "block_size", "gradient_accumulation_steps", "n_layer", "n_head", "n_embd"):
+        assert run.config.trusted(key) is None, key  # had been read as the file's, 64 ... 384
+    # the flags replaced others too (max_iters 300, dropout 0.0): none of the file's values stands
+    assert run.config.trusted("max_iters") is None and run.config.trusted("dropout") is None
+    assert not run.config.defaults_trusted
+    problems = " ".join(run.config.problems)
+    assert "tokens per iteration (768) contradict the batch it shows (1 x 64 x 256" in problems
+    # the batch the file shows against the printed tokens is evidence enough for all of them;
+    # with the batch's flags shown and the model's dropped, the parameter count is the evidence
+    shown = "".join(ln for ln in text.splitlines(keepends=True)
+                    if not ln.startswith(("Overriding: n_layer", "Overriding: n_head", "Overriding: n_embd")))
+    other = parse_text(shown)
+    assert other.config.trusted("n_layer") is None and other.config.trusted("batch_size") == 12
+    assert "parameter count (0.80M) contradicts the model it shows (6 layers x 384" in " ".join(other.config.problems)
+    assert not any("does not match the config it shows" in n for n in run.notes)
+    assert parse_text(text).config.trusted("n_layer") == 4  # with them: the flags' values
+
+
 def test_file_cut_mid_line_is_not_a_value():
     run = parse_text(ITER.format(10, 3, 1, 1) + "iter 4399")
     assert len(run.iters) == 1 and run.line_counts["truncated"] == 1

@@ -114,7 +114,8 @@ def test_the_gap_tries_the_heads_with_the_width_where_alone_they_would_not_divid
     # the README CPU config (4 heads, width 128) against the GPU config (6 heads, width 384):
     # 6 heads on a width of 128 is no model nanoGPT builds, so heads and width go together
     cpu = (FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log").read_text()
-    gpu = cpu.replace("n_head: 4", "n_head: 6").replace("n_embd: 128", "n_embd: 384")
+    gpu = (cpu.replace("n_head: 4", "n_head: 6").replace("n_embd: 128", "n_embd: 384")
+           .replace("number of parameters: 0.80M", "number of parameters: 7.11M"))  # 4 x 384, as printed
     assert gpu != cpu
     (tmp_path / "gpu.log").write_text(gpu.replace("val loss 1.8857", "val loss 1.7000"))
     (tmp_path / "cpu.log").write_text(cpu)

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 
 from .. import config as C
-from ..nanogpt import BATCH_KEYS, MODEL_KEYS, gpt2_model_args
+from ..nanogpt import MODEL_KEYS, gpt2_model_args
 from ..run import Dialect, EvalCurve, Event, EventKind, Header, IterCurve, ModelArgs, Run, Segment, UnparsedLine
-from . import command, others, processes
+from . import command, contradict, others, processes
 from . import lines as L
 from .infer import dataset_from_meta, infer_cadence, infer_config
 from .linereader import Record, Scan
@@ -233,7 +233,7 @@ def _segment_config(recs: list[Record]) -> tuple[C.Config, Header]:
     cfg = b.build()
     if file_unseen:  # train.py's defaults stand only for keys the file leaves alone, which are unseen
         cfg = command.check_file(replace(cfg, defaults_ok=False, defaults_why=FILE_UNSEEN), h.get("tokens_per_iter"))
-    cfg = _check_defaults(cfg, h.get("tokens_per_iter"))
+    cfg = contradict.checked(cfg, h.get("tokens_per_iter"), h.get("params_m"), h.get("vocab_size"))
     if "init_from" not in h and cfg["init_from"].origin != C.DEFAULT and cfg.get("init_from"):
         h["init_from"] = cfg.get("init_from")
     return cfg, Header(**h)
@@ -253,22 +253,6 @@ HEADER_CUT = ("the log ends inside its config echo: the keys it had not yet prin
               "defaults")
 FILE_UNSEEN = ("it runs a config file it does not print: train.py's defaults stand only for the keys that file "
                "leaves alone, which the log does not show")
-
-
-def _check_defaults(cfg: C.Config, tokens: int | None) -> C.Config:
-    """Distrust train.py's defaults when the log's own numbers contradict them: a paste
-    that elided the config echo still shows `tokens per iteration`."""
-    if not cfg.seen or tokens is None:
-        return cfg
-    if cfg.get("init_from") == "resume" and cfg["block_size"].origin == C.DEFAULT:
-        return cfg  # a resume's sequences are its checkpoint's block_size, which its config need not set
-    vals = [cfg.get(k) for k in BATCH_KEYS]
-    if all(isinstance(v, int) for v in vals) and vals[0] * vals[1] * vals[2] != tokens:
-        if any(cfg[k].origin == C.DEFAULT for k in BATCH_KEYS):
-            return replace(cfg, defaults_ok=False, defaults_why=(
-                f"its tokens per iteration ({tokens:,}) contradict train.py's defaults for the batch (a config "
-                "echo cut short?)"))
-    return cfg
 
 
 def _merge_headers(headers: list[Header]) -> Header:
@@ -372,7 +356,7 @@ def _notes(scan: Scan, records: list[Record], run: Run, header: Header, inferred
     if run.config.defaults_why == HEADER_CUT:
         notes.append("the log ends inside its config echo: the keys it had not yet printed are unknown, not taken as "
                      "train.py's defaults")
-    elif run.config.seen and not run.config.defaults_trusted and not said:
+    elif run.config.seen and not run.config.defaults_trusted and not said and not contradict.said(run.config):
         notes.append(f"the log's `tokens per iteration` ({header.tokens_per_iter:,}) does not match "
                      "the config it shows with train.py's defaults: part of the config was not "
                      "printed, so default values are not trusted")
