@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, parse_text
+from conftest import FIXTURES, parse_text, shared_path
 
 pytest.importorskip("scipy")
 
@@ -1426,3 +1426,9 @@ def test_a_model_error_too_small_to_print_is_said_so():
     from lossdoctor.fit.notes import share
     assert share(0.0) == "0.0%" and share(0.0123) == "1.2%"
     assert share(0.00004) == "under 0.1%"  # one step past a run: "0.0%" had read as none at all
+
+
+def test_a_summary_with_one_steps_losses_is_refused_for_having_no_curve():
+    summary = shared_path("corpus/logs/wandb/druidowm-shakespeare-wandb-summary.json")
+    with pytest.raises(CannotExtrapolate, match="a W&B run's summary, with the run's losses at one step alone"):
+        extrapolate(lossdoctor.load(summary), 5000)  # had been refused as another trainer's run

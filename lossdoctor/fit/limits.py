@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..dialect import Dialect
 from ..facts.model import resumed_fine_tune
 from .points import CannotExtrapolate
 
@@ -50,6 +51,9 @@ class BeyondEpochs(CannotExtrapolate):
 FINE_TUNE = "the law and its calibration follow a model trained from scratch, and a fine-tune's curve is not that"
 
 
+SUMMARIES = {Dialect.WANDB_RUNS: "a table of one row per run", Dialect.WANDB_SUMMARY: "a W&B run's summary"}
+
+
 def unmodelled(run: Run) -> str | None:
     """Why a run's curve is outside what the law models (None when it is inside): the law
     follows nanoGPT's LR schedule and is calibrated on val losses in nats."""
@@ -60,6 +64,9 @@ def unmodelled(run: Run) -> str | None:
         return "the run has no loss values"
     if run.measures.val != "loss":
         return f"val is in {run.measures.val_unit}, and the extrapolation is calibrated on losses in nats"
+    if (table := SUMMARIES.get(run.format)) and len(np.unique(np.concatenate([run.evals.step, run.iters.step]))) < 2:
+        return (f"the file is {table}, with the run's losses at one step alone: there is no curve to extrapolate; "
+                "give the run's log, or its history")
     if not run.format.is_nanogpt:
         return (f"the extrapolation is calibrated on nanoGPT's runs, and on another trainer's it is not shown to "
                 f"hold (read with llm.c's own schedule, its GPT-2 run's val was missed by 0.29 to 0.39 nats: "
