@@ -81,7 +81,7 @@ def _unknown(cfg: C.Config, keys: tuple[str, ...], why: str) -> C.Config:
         return cfg
     from_file = [k for k, cv in cfg.values.items() if cv.origin == C.FILE and cv.known]
     dropped = {k: C.ConfigValue(k, None, C.FILE, False, cfg[k].raw, cfg[k].line) for k in from_file}
-    said = (f"{why}: flags the log does not show replaced the config file's values, so none of them is taken as "
+    note = (f"{why}: flags the log does not show replaced the config file's values, so none of them is taken as "
             f"what ran ({', '.join(from_file[:6])}{' ...' if len(from_file) > 6 else ''})")
     return replace(cfg, values={**cfg.values, **dropped}, defaults_ok=False, defaults_why=REPLACED,
-                   problems=(*cfg.problems, said))
+                   problems=(*cfg.problems, note))
