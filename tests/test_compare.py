@@ -1641,3 +1641,15 @@ def test_another_trainers_run_cut_short_gets_the_better_run_of_its_config_as_evi
     assert isinstance(r, Unreachable) and r.cannot_tell and r.same_config and r.flags is None
     _, out, _ = run_cli("analyze", str(cut), str(full), "--width", "100")
     assert "train as long as the better run (15,250 steps), on its schedule" in " ".join(out.split())
+
+
+def test_a_worse_run_with_too_few_evals_is_told_so_not_a_scenarios_other_note(tmp_path):
+    # the 2,000-step grid run stopped at step 450: two evals past its first tenth, too few
+    # for val; the reason had been the rerun's note on its LR falling below the run's
+    full = FIXTURES / "calibration" / "d4w128-shakespeare-s1-2000" / "train.log"
+    text = full.read_text()
+    cut = tmp_path / "cut.log"
+    cut.write_text(text[: text.index("\niter 451:") + 1])
+    r = _analysis(cut, full).comparison.to_reach
+    assert isinstance(r, Unreachable) and r.cannot_tell
+    assert r.why.startswith("2 evals after step") and "too few to predict val" in r.why

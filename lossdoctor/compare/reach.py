@@ -282,11 +282,12 @@ class _Search:
     def at(self, to: int) -> Reachable | Unreachable | None:
         """The rerun of `to` steps where it reaches the target, None where it does not, and
         Unreachable where no val is predicted there."""
+        from ..fit.extrapolate import why_no_val
         x = self.fit.extrapolate(to, scenarios=("rerun",))  # BeyondEpochs for the caller
         scenario, s = x.scenarios[0], x.scenarios[0].val
         if s is None:  # refused there: past its minimum (more steps do not help), else not known
-            return Unreachable(scenario.note or f"no val predicted at {to:,} steps", steps_tried=self.tried,
-                               target=self.target, what=self.what, cannot_tell=x.overfitting is None)
+            return Unreachable(why_no_val(x, scenario), steps_tried=self.tried, target=self.target, what=self.what,
+                               cannot_tell=x.overfitting is None)
         if to >= (self.tried or 0):
             self.tried, self.farthest = to, (s.mean, s.lo, s.hi)
         if s.mean > self.target:

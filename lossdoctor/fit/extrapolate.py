@@ -72,6 +72,14 @@ def too_few_evals(n: int, start: int) -> str:
     """Why val is not predicted: `n` evals from step `start` on."""
     return f"{plural(n, 'eval')} after step {start}: too few to predict val ({MIN_VAL_EVALS} needed)"
 
+
+def why_no_val(x: Extrapolation, s: Scenario | None) -> str:
+    """Why scenario `s` of `x` has no val: too few evals to fit val at all, else what its
+    note says (overfitting, val stalled, a misfit), not another of its notes."""
+    if x.model.val_parameters is None:
+        return too_few_evals(x.fit.points.val, x.fit.points.start)
+    return s.note if s is not None and s.note else f"no val predicted at {x.target_step:,} steps"
+
 __all__ = ["MAX_HORIZON", "BeyondEpochs", "CannotExtrapolate", "CustomSchedule", "Estimate", "Extrapolation",
            "Extrapolator", "Scenario", "extrapolate", "unmodelled"]
 
