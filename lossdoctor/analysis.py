@@ -49,8 +49,10 @@ def analyze(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | N
     (compare.py). Each run is fitted once (fit.Extrapolator); rule effects and the
     comparison share that fit.
 
-    With no paths, looks in the current directory for logs and `out*` run directories (a
-    file found there that holds no run is skipped, with why, in `skipped`).
+    With no paths (None), looks in the current directory for logs and `out*` run
+    directories (a file found there that holds no run is skipped, with why, in `skipped`);
+    an empty list is a UsageError (a glob that matched nothing), as is a flag
+    (`diagnose_runs`, `compare_runs`, `distinct`) that is not True or False.
     A checkpoint given right after its own log is merged into that log's run. A file that
     holds several runs (a W&B panel export, a runs table) gives each of them. `readers`
     forces the formats tried, as Reader objects or format names (default: every format in
@@ -65,6 +67,11 @@ def analyze(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | N
         raise UsageError(f"analyze: rules_dirs is a folder or a list of folders, not {rules_dirs!r}")
     if paths is not None and not isinstance(paths, (str, os.PathLike, list, tuple)):
         raise UsageError(f"analyze: paths are a path or a list of them, not {type(paths).__name__} ({paths!r})")
+    if isinstance(paths, (list, tuple)) and not paths:  # a glob that matched nothing: not "look around here"
+        raise UsageError("analyze: paths is an empty list; give paths, or None to look in the current directory")
+    for name, flag in (("diagnose_runs", diagnose_runs), ("compare_runs", compare_runs), ("distinct", distinct)):
+        if not isinstance(flag, bool):
+            raise UsageError(f"analyze: {name} is True or False, not {flag!r}")
     listed = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths or ())  # one path, not its characters
     given = [checked_path("analyze", p) for p in listed]
     if given:

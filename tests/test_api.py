@@ -222,3 +222,20 @@ def test_a_frozen_dict_cannot_be_changed_by_any_door():
         with pytest.raises((TypeError, AttributeError)):
             change()
     assert d == {"n_layer": 4} and hash(d) == hash(FrozenDict({"n_layer": 4}))
+
+
+@pytest.mark.parametrize("call, said", [
+    (lambda: lossdoctor.analyze([]), "paths is an empty list"),  # had analysed the current directory
+    (lambda: lossdoctor.analyze([str(FIXTURES / "nanogpt" / "cpu_small")], diagnose_runs="no"),
+     "diagnose_runs is True or False"),
+    (lambda: lossdoctor.analyze([str(FIXTURES / "nanogpt" / "cpu_small")], distinct="no"), "distinct is True or False"),
+    (lambda: lossdoctor.load(str(FIXTURES / "nanogpt" / "cpu_small"), readers=[]), "names no format"),
+    (lambda: lossdoctor.discover(None), "discover: a path is a str"),
+    (lambda: lossdoctor.sample(None), "sample: a path is a str"),
+    (lambda: lossdoctor.default_experiments("x"), "base is a TrainConfig or None"),
+    (lambda: lossdoctor.plan_from_runs(None, "cpu"), "plan_from_runs: analysis is what lossdoctor.analyze returns"),
+])
+def test_bad_arguments_are_usage_errors_not_tracebacks(call, said):
+    from lossdoctor.errors import UsageError
+    with pytest.raises(UsageError, match=said):
+        call()

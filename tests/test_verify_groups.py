@@ -278,3 +278,9 @@ def test_step_0_and_mixed_units_are_refused_and_bits_per_byte_said_as_such(
     v = report.experiments[0].verification
     assert v.metric.unit == "bpb" and v.metric.name.startswith("val bpb at step") and report.noise.unit == "bpb"
     assert "val bpb lower" in report.experiments[0].recommendation and "bpb floor" in v.margin.basis
+
+
+def test_paired_is_true_or_false():
+    from lossdoctor.errors import UsageError
+    with pytest.raises(UsageError, match="paired: True or False, not 'x'"):
+        verify_groups([], [], paired="x")  # checked before the groups: 'x' had been taken as True

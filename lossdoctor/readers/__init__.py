@@ -154,6 +154,7 @@ def discover(directory: str = ".") -> list[str]:
     its `out*` run directories (their log and ckpt.pt, merged; a ckpt.pt alone where there is
     no log), for `lossdoctor analyze` with no path, which skips, with why, those that hold no
     run."""
+    directory = checked_path("discover", directory)
     if not os.path.isdir(directory):
         raise InputError(directory, "not a directory" if os.path.exists(directory) else "no such directory")
     found = []

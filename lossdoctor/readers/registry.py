@@ -213,12 +213,14 @@ def resolve(readers: Sequence[Reader | str] | str) -> list[Reader]:
     """Readers given as Reader objects or by their format names (one name alone will do).
 
     Raises:
-        UsageError: an item that is neither, or a name no format has.
+        UsageError: an item that is neither, a name no format has, or no reader at all.
     """
     from ..errors import UsageError
     out = []
     if not isinstance(readers, (str, list, tuple)):
         raise UsageError(f"readers: a format's name or a list of Readers and names, not {readers!r}")
+    if not readers:  # no format to try: a bad argument, not a file no reader takes
+        raise UsageError(f"readers: {readers!r} names no format; None tries them all ({', '.join(names())})")
     for r in [readers] if isinstance(readers, str) else readers:
         if isinstance(r, str):
             if ALIASES.get(r, r) not in names():

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InputError, UsageError
+from ..errors import InputError, UsageError, checked_path
 from .checkpoint import VAL_AT_SAVE_KEY, VAL_STEP_KEY
 
 
@@ -62,8 +62,8 @@ def sample(path: str, start: str | None = None, max_new_tokens: int = 300, tempe
     the meta.pkl next to the checkpoint.
 
     Raises:
-        UsageError: an empty start, a temperature, top_k or max_new_tokens that is no
-            positive number, or both data and meta.
+        UsageError: a path that is no str or os.PathLike, an empty start, a temperature,
+            top_k or max_new_tokens that is no positive number, or both data and meta.
         InputError: a checkpoint or vocabulary that cannot be read or used.
     """
     import torch
@@ -72,7 +72,7 @@ def sample(path: str, start: str | None = None, max_new_tokens: int = 300, tempe
     from ..readers.checkpoint import normalize_model_args
     from .model import GPT, GPTConfig
     _check(start, max_new_tokens, temperature, top_k, data, meta)
-    path = os.path.join(path, "ckpt.pt") if os.path.isdir(path) else path
+    path = os.path.join(p, "ckpt.pt") if os.path.isdir(p := checked_path("sample", path)) else p
     ckpt = nanogpt.load_checkpoint(path, require=("model",))
     state = {k: v for k, v in nanogpt.state_dict(ckpt["model"]).items() if not nanogpt.is_mask_buffer(k, v)}
     # a fork's names and gaps: the shapes of the weights fill in what model_args lacks

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from ..errors import LossdoctorError
+from ..errors import LossdoctorError, UsageError
 from ..trainer.config import TrainConfig, resolve
 from .jobs import EVAL_REFERENCE_BATCHES, EVAL_REPEATS, FINAL_VAL_BATCHES
 from .stats import Claim, Metric
@@ -102,7 +102,13 @@ def default_base_config(device: str = "cpu") -> TrainConfig:
 
 
 def default_experiments(base: TrainConfig | None = None) -> tuple[Experiment, ...]:
-    """The default recommendations, with flags against `base` (default: the README CPU config)."""
+    """The default recommendations, with flags against `base` (default: the README CPU config).
+
+    Raises:
+        UsageError: a `base` that is no TrainConfig.
+    """
+    if base is not None and not isinstance(base, TrainConfig):
+        raise UsageError(f"default_experiments: base is a TrainConfig or None, not {base!r}")
     cfg = base if base is not None else default_base_config()
     n, bs, ev = int(cfg["max_iters"]), int(cfg["batch_size"]), int(cfg["eval_iters"])
     loss = Metric.loss()

@@ -121,7 +121,13 @@ def _origin_schedule(run: Run) -> dict[str, Any]:
 
 def plan_from_runs(analysis: Analysis, device: str) -> RunPlan:
     """The experiments for the analysed runs: the first run's findings, then the gap's causes
-    and, for runs on two kinds of device, the hardware experiment; all on the first run's config."""
+    and, for runs on two kinds of device, the hardware experiment; all on the first run's config.
+
+    Raises:
+        UsageError: an `analysis` that is no Analysis (lossdoctor.analyze), or one of no run.
+    """
+    if not isinstance(analysis, Analysis) or not analysis.runs:
+        raise UsageError(f"plan_from_runs: analysis is what lossdoctor.analyze returns, with a run, not {analysis!r}")
     base, notes = base_from_run(analysis, 0, device)
     found: dict[str, Experiment] = {}
     for f in analysis.diagnoses[0].findings if analysis.diagnoses else ():

@@ -44,13 +44,15 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
     Raises:
         UsageError: fewer than 2 logs in a group, `paired` with groups of different sizes
             or with seeds shown that do not pair up one to one, an `expect` other than
-            lower and higher, a group that is no list of Runs, or a `step` that is no
-            whole number.
+            lower and higher, a group that is no list of Runs, a `step` that is no
+            whole number, or a `paired` that is not True or False.
         InputError: a group mixes configs (the first differing key is named), a log is
             given twice (in a group, or in both), or a log has no val at the step compared.
     """
     if expect not in ("lower", "higher"):
         raise UsageError(f"expect: {expect!r} is not 'lower' or 'higher'")
+    if not isinstance(paired, bool):
+        raise UsageError(f"paired: True or False, not {paired!r}")
     baseline, treatment, step = _checked(baseline, treatment, step)
     if paired and len(baseline) != len(treatment):
         raise UsageError(f"--paired: the groups differ in size ({len(baseline)} vs {len(treatment)})")
