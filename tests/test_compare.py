@@ -1653,3 +1653,13 @@ def test_a_worse_run_with_too_few_evals_is_told_so_not_a_scenarios_other_note(tm
     r = _analysis(cut, full).comparison.to_reach
     assert isinstance(r, Unreachable) and r.cannot_tell
     assert r.why.startswith("2 evals after step") and "too few to predict val" in r.why
+
+
+def test_the_length_share_not_estimated_says_why_as_the_do_does():
+    # a log that begins with a resume at 2,000 and runs to 2,250: two evals, too few for val;
+    # the footnote had said "no val predicted at step 5,000" beside the Do's real reason
+    long = FIXTURES / "long"
+    c = _analysis(long / "d3w96h4-bump-2250", long / "d3w96h4-5000").comparison
+    said = [n for n in c.notes if n.startswith("training length not estimated")]
+    assert said and "too few to predict val" in said[0]
+    assert isinstance(c.to_reach, Unreachable) and "too few to predict val" in c.to_reach.why

@@ -155,7 +155,11 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
         except CannotExtrapolate:
             return unextrapolated(e.why)
     if length is None:  # too few evals to predict val: what the better run's curve shows, where it can
-        return unextrapolated(f"no val predicted at step {to:,}")
+        from ..fit.extrapolate import why_no_val
+        x = fit.extrapolate(max(to, 1), scenarios=("rerun",))  # (made already: why it gave no val)
+        s = x.scenarios[0]
+        return unextrapolated(why_no_val(x, s) if s.val is None or x.model.val_parameters is None
+                              else f"no val predicted at step {to:,}")
     notes = list(length.notes)
     fitted_to = fit.extrapolate(max(to, 1), scenarios=("rerun",)).last_step  # made once: what `to` is inside of
     try:  # from the law's value at `to`: the two shares below are the law's own differences
