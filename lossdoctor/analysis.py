@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from .compare import Comparison, compare
 from .compare.records import RecordStats, record_stats
 from .diagnose import Diagnosis, RuleSet, diagnose, load_rules
-from .errors import InputError, UsageError, checked_path
+from .errors import InputError, UsageError, checked_path, is_flag
 from .facts import Facts, compute_facts
 from .nanogpt import CKPT_NAME
 from .readers import Reader, discover, load_many
@@ -70,7 +70,7 @@ def analyze(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | N
     if isinstance(paths, (list, tuple)) and not paths:  # a glob that matched nothing: not "look around here"
         raise UsageError("analyze: paths is an empty list; give paths, or None to look in the current directory")
     for name, flag in (("diagnose_runs", diagnose_runs), ("compare_runs", compare_runs), ("distinct", distinct)):
-        if not isinstance(flag, bool):
+        if not is_flag(flag):
             raise UsageError(f"analyze: {name} is True or False, not {flag!r}")
     listed = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths or ())  # one path, not its characters
     given = [checked_path("analyze", p) for p in listed]

@@ -335,7 +335,7 @@ def _cmd_extrapolate(args: argparse.Namespace) -> int:
                              calibrate=others or None, reference=args.reference,
                              dataset_tokens=args.dataset_tokens)
     except CannotExtrapolate as e:  # name the run: the reason alone does not say which file (a folder: its log)
-        raise InputError(run.source if os.path.isdir(args.path) else args.path, str(e)) from None
+        raise InputError(run.source.split(" + ")[0] if os.path.isdir(args.path) else args.path, str(e)) from None
     if args.plot:
         from .report.plot import plot_extrapolation
         plot_extrapolation(run, result, args.plot)

@@ -42,6 +42,12 @@ class Terminated(KeyboardInterrupt):
     training saves its state alike and its log says which of the two stopped it."""
 
 
+def is_flag(value: object) -> bool:
+    """Whether `value` is True or False: a bool, or numpy's (np.True_, from a comparison)."""
+    kind = type(value)
+    return isinstance(value, bool) or (kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_"))
+
+
 def checked_path(where: str, value: object) -> str:
     """`value` as a path (a str or os.PathLike), or the UsageError naming `where` and what
     was given instead."""

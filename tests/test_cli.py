@@ -434,3 +434,9 @@ def test_extrapolate_refusing_a_folders_log_names_that_log(tmp_path):
     code, out, err = run_cli("extrapolate", str(tmp_path), "--to", "100")
     assert code == 2 and not out
     assert err.startswith(f"lossdoctor: error: {tmp_path / 'train.log'}: cannot extrapolate")
+
+
+def test_extrapolate_refusing_a_folder_with_a_checkpoint_names_its_log_alone():
+    folder = FIXTURES / "nanogpt" / "tiny_resume"  # its log and ckpt.pt, read as one run
+    code, _, err = run_cli("extrapolate", str(folder), "--to", "100000")
+    assert code == 2 and err.startswith(f"lossdoctor: error: {folder / 'train.log'}: cannot extrapolate")

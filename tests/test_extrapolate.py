@@ -889,11 +889,11 @@ def test_inside_the_run_the_local_miss_is_how_far_the_law_misses_the_evals_there
     misses: dict[int, float] = {}
     real = interval.with_local_miss
 
-    def spy(fits, to, train_sd, val_sd, share=1.0):
+    def spy(fits, to, train_sd, val_sd, share=1.0, weights=None):
         feats = fits.own.features
-        misses[to] = interval.local_miss(fits.val, fits.own.designs["val"], lambda s: feats.at("val", s),
-                                         fits.backtest.weights, to)
-        out = real(fits, to, train_sd, val_sd, share)
+        misses[to] = share * interval.local_miss(fits.val, fits.own.designs["val"], lambda s: feats.at("val", s),
+                                                 weights or fits.backtest.weights, to)
+        out = real(fits, to, train_sd, val_sd, share, weights)
         assert out[1] == pytest.approx(math.hypot(val_sd, misses[to]))  # the miss joins the eval noise
         return out
     monkeypatch.setattr(interval, "with_local_miss", spy)
@@ -1432,3 +1432,14 @@ def test_a_summary_with_one_steps_losses_is_refused_for_having_no_curve():
     summary = shared_path("corpus/logs/wandb/druidowm-shakespeare-wandb-summary.json")
     with pytest.raises(CannotExtrapolate, match="a W&B run's summary, with the run's losses at one step alone"):
         extrapolate(lossdoctor.load(summary), 5000)  # had been refused as another trainer's run
+
+
+def test_where_val_is_not_predicted_the_model_errors_note_is_at_trains_horizon():
+    # evals at 0, 200 and 400 of a log stopped at 450: too few for val, so the note's share
+    # is train's at 2000 / 450, not val's at 2000 / 400
+    from lossdoctor.fit import calibration
+    text = (FIXTURES / "calibration" / "d4w128-shakespeare-s1-2000" / "train.log").read_text()
+    x = extrapolate(parse_text(text[: text.index("\niter 451:") + 1]), 2000, scenarios=("rerun",))
+    assert x.scenarios[0].val is None
+    share = calibration.FAMILY.model_error(2000 / 450)
+    assert any(f"({share:.1%} of the loss at this horizon" in n for n in x.notes)

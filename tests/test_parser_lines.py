@@ -229,6 +229,35 @@ def test_a_config_file_echo_whose_overrides_the_log_drops_is_not_read_as_what_ra
     assert parse_text(text).config.trusted("n_layer") == 4  # with them: the flags' values
 
 
+def test_a_resume_that_does_not_repeat_the_model_flags_keeps_its_config_file():
+    from conftest import FIXTURES
+    # the resume builds the checkpoint's model (2 x 32) whatever its config file says (6 x
+    # 384): the printed count is that model's, no contradiction of the file's other values
+    text = (FIXTURES / "nanogpt" / "tiny_resume" / "train.log").read_text()
+    second = text.index("Overriding config with", 10)
+    tail = "".join(ln for ln in text[second:].splitlines(keepends=True)
+                   if not ln.startswith(("Overriding: n_layer", "Overriding: n_head", "Overriding: n_embd")))
+    run = parse_text(text[:second] + tail)
+    assert run.config.trusted("learning_rate") is not None and run.config.trusted("beta2") == 0.99
+    assert not any("contradicts" in p for p in run.config.problems)
+
+
+def test_a_log_that_drops_some_of_its_flags_loses_the_file_values_they_replaced_alone():
+    from conftest import FIXTURES
+    text = (FIXTURES / "nanogpt" / "cpu_small" / "train.log").read_text()
+    run = parse_text(text.replace("Overriding: block_size = 64\n", ""))  # 768 = 12 x 64 printed
+    assert run.config.trusted("block_size") is None  # the file's 256 had been read, unsaid
+    assert run.config.trusted("max_iters") == 300 and run.config.trusted("batch_size") == 12  # its flags stand
+    assert not run.config.defaults_trusted and "contradict the batch it shows" in " ".join(run.config.problems)
+
+
+def test_tokens_a_whole_multiple_of_the_batch_are_a_forks_count_not_a_contradiction():
+    from conftest import FIXTURES
+    text = (FIXTURES / "nanogpt" / "cpu_small" / "train.log").read_text()  # 4 processes counted, undivided
+    run = parse_text(text.replace("tokens per iteration will be: 768", "tokens per iteration will be: 3,072"))
+    assert run.config.trusted("block_size") == 64 and not run.config.problems
+
+
 def test_file_cut_mid_line_is_not_a_value():
     run = parse_text(ITER.format(10, 3, 1, 1) + "iter 4399")
     assert len(run.iters) == 1 and run.line_counts["truncated"] == 1

@@ -128,7 +128,7 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched:
     off the calibrated one (and the model error it carries, at val's horizon: from its last
     eval, `val_last`), reference runs not joined, a curve far from the calibrated shape."""
     notes = []
-    horizon = to / max(min(last, val_last), 1)
+    horizon = to / max(min(last, val_last) if fits.val is not None else last, 1)  # val's, where val is predicted
     if to <= last:
         notes.append(f"step {to} is inside the observed range: the fitted law's value there, a smoothed one"
                      + _logged_near(run, to))

@@ -36,6 +36,8 @@ def _batch(cfg: C.Config, tokens: int | None) -> C.Config:
     vals = [cfg.get(k) for k in BATCH_KEYS]
     if not all(isinstance(v, int) for v in vals) or math.prod(vals) == tokens:
         return cfg
+    if tokens % math.prod(vals) == 0 and all(cfg[k].origin != C.DEFAULT for k in BATCH_KEYS):
+        return cfg  # a whole multiple: a fork that counts every process's tokens (it does not divide the accumulation)
     if any(cfg[k].origin == C.DEFAULT for k in BATCH_KEYS):
         return replace(cfg, defaults_ok=False, defaults_why=(
             f"its tokens per iteration ({tokens:,}) contradict train.py's defaults for the batch (a config "
@@ -49,6 +51,9 @@ def _shape(cfg: C.Config, params_m: float | None, vocab: int | None) -> C.Config
     layers, width, bias = (cfg.get(k) for k in ("n_layer", "n_embd", "bias"))
     if params_m is None or vocab is None or not cfg.seen:
         return cfg
+    init = cfg.get("init_from")
+    if isinstance(init, str) and (init == "resume" or init.startswith("gpt2")):
+        return cfg  # the model is the checkpoint's (or OpenAI's) whatever the file says: its count is that model's
     if not (isinstance(layers, int) and isinstance(width, int) and isinstance(bias, bool)):
         return cfg
     if any(cfg[k].origin == C.DEFAULT for k in ("n_layer", "n_embd")):
@@ -70,18 +75,20 @@ def said(cfg: C.Config) -> bool:
 
 
 def _unknown(cfg: C.Config, keys: tuple[str, ...], why: str) -> C.Config:
-    """Every value the config file set, unknown, where it set `keys` and the log's numbers
-    contradict them: flags the log does not show replaced them, and any other of the
-    file's values may have been replaced the same way (nanoGPT's CPU run overrides its
-    file's max_iters, dropout and eval settings too). A value the log shows as a flag
-    stands; where one of `keys` is one, the contradiction is another's and nothing is
-    dropped."""
-    if not any(k in cfg.values and cfg[k].origin == C.FILE and cfg[k].known for k in keys) \
-            or any(cfg[k].origin == C.OVERRIDE for k in keys if k in cfg.values):
+    """The config file's values that the log's numbers contradict, unknown: flags the log
+    does not show replaced them. Where the log shows none of `keys` as a flag, every value
+    the file set, since any of them may have been replaced the same way (nanoGPT's CPU run
+    overrides its file's max_iters, dropout and eval settings too); where it shows some of
+    them, the file's values among `keys` alone (the log dropped only some of its flags)."""
+    suspect = [k for k in keys if k in cfg.values and cfg[k].origin == C.FILE and cfg[k].known]
+    if not suspect:
         return cfg
-    from_file = [k for k, cv in cfg.values.items() if cv.origin == C.FILE and cv.known]
+    partial = any(cfg[k].origin == C.OVERRIDE for k in keys if k in cfg.values)
+    from_file = suspect if partial else [k for k, cv in cfg.values.items() if cv.origin == C.FILE and cv.known]
     dropped = {k: C.ConfigValue(k, None, C.FILE, False, cfg[k].raw, cfg[k].line) for k in from_file}
-    note = (f"{why}: flags the log does not show replaced the config file's values, so none of them is taken as "
-            f"what ran ({', '.join(from_file[:6])}{' ...' if len(from_file) > 6 else ''})")
+    which = ("so its values for them are not taken as what ran" if partial else
+             "so none of them is taken as what ran")
+    note = (f"{why}: flags the log does not show replaced the config file's values, {which} "
+            f"({', '.join(from_file[:6])}{' ...' if len(from_file) > 6 else ''})")
     return replace(cfg, values={**cfg.values, **dropped}, defaults_ok=False, defaults_why=REPLACED,
                    problems=(*cfg.problems, note))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..compare.sides import LEARNING_KEYS, MEASURE_KEYS, RUNTIME_KEYS, other_settings
-from ..errors import InputError, UsageError
+from ..errors import InputError, UsageError, is_flag
 from ..run import Run
 from .results import ExperimentResult, VerifyReport
 from .stats import Claim, Direction, Metric, noise_floor, verify
@@ -51,7 +51,7 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
     """
     if expect not in ("lower", "higher"):
         raise UsageError(f"expect: {expect!r} is not 'lower' or 'higher'")
-    if not isinstance(paired, bool):
+    if not is_flag(paired):
         raise UsageError(f"paired: True or False, not {paired!r}")
     baseline, treatment, step = _checked(baseline, treatment, step)
     if paired and len(baseline) != len(treatment):
