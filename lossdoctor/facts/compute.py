@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from ..nanogpt import BATCH_KEYS, DATASET_VOCAB, gpt_params
+from ..nanogpt import BATCH_KEYS, DATASET_VOCAB, gpt_params, printed_m
 from ..nanogpt import flops_per_token as model_flops_per_token
 from ..run import Dialect
 from .base import NO_STEP, Context, Fact, config_fact, derived, join_notes, missing, unknown
-from .model import printed_m, shape
+from .model import shape
 from .settings import not_numbers
 
 if TYPE_CHECKING:

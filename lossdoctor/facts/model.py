@@ -25,15 +25,10 @@ from ..nanogpt import (
     SHAPE_KEYS,
     gpt2_block_size,
     gpt2_model_args,
-    gpt_params,
+    prints_as,
 )
 from ..run import Run
 from .base import Context, Fact, config_fact, config_source, unknown, why_unknown
-
-
-def printed_m(n: int) -> str:
-    """How model.py prints a parameter count: '%.2f' of millions."""
-    return f"{n / 1e6:.2f}"
 
 
 def lineage_init_from(ctx: Context) -> str | None:
@@ -183,12 +178,9 @@ def _resumed_gpt2(ctx: Context, printed: float | None) -> dict[str, Fact] | None
 
 
 def _prints_as(shape: dict[str, Fact], printed: float) -> bool:
-    """Whether a shape's parameter count (without wpe) is what model.py printed: '%.2f' of
-    millions, `printed`."""
-    no_wpe, _ = gpt_params(n_layer=shape["n_layer"].value, n_embd=shape["n_embd"].value,
-                           vocab_size=shape["vocab_size"].value, block_size=shape["block_size"].value,
-                           bias=shape["bias"].value)
-    return printed_m(no_wpe) == f"{printed:.2f}"
+    """Whether a shape's parameter count (without wpe) is what model.py printed, `printed`."""
+    return prints_as(printed, n_layer=shape["n_layer"].value, n_embd=shape["n_embd"].value,
+                     vocab_size=shape["vocab_size"].value, bias=shape["bias"].value)
 
 
 def _with(f: Fact, status: str, note: str) -> Fact:

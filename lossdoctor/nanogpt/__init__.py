@@ -113,6 +113,18 @@ def config_file_values(path: str) -> Mapping[str, Any] | None:
     return None
 
 
+def printed_m(n: int | float) -> str:
+    """How model.py prints a parameter count: '%.2f' of millions."""
+    return f"{n / 1e6:.2f}"
+
+
+def prints_as(printed: float, *, n_layer: int, n_embd: int, vocab_size: int, bias: bool) -> bool:
+    """Whether a model of this shape is what `number of parameters: X.XXM` printed
+    (`printed`, in millions): its count without wpe, the only part block_size sets."""
+    return printed_m(gpt_params(n_layer=n_layer, n_embd=n_embd, vocab_size=vocab_size, block_size=0,
+                                bias=bias)[0]) == f"{printed:.2f}"
+
+
 def gpt_params(*, n_layer: int, n_embd: int, vocab_size: int, block_size: int,
                bias: bool) -> tuple[int, int]:
     """nanoGPT GPT's parameter count as (without wpe, total).

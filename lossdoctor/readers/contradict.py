@@ -15,7 +15,7 @@ import math
 from dataclasses import replace
 
 from .. import config as C
-from ..nanogpt import BATCH_KEYS, gpt_params
+from ..nanogpt import BATCH_KEYS, gpt_params, printed_m, prints_as
 
 SHAPE_KEYS = ("n_layer", "n_head", "n_embd")  # what the printed count contradicts, changed together by flags
 
@@ -58,12 +58,11 @@ def _shape(cfg: C.Config, params_m: float | None, vocab: int | None) -> C.Config
         return cfg
     if any(cfg[k].origin == C.DEFAULT for k in ("n_layer", "n_embd")):
         return cfg  # train.py's 124M: a resume or a GPT-2 fine-tune is checked where its facts are made
-    # the printed count leaves wpe out, the only part block_size sets
-    no_wpe, _ = gpt_params(n_layer=layers, n_embd=width, vocab_size=vocab, block_size=0, bias=bias)
-    if f"{no_wpe / 1e6:.2f}" == f"{params_m:.2f}":
+    if prints_as(params_m, n_layer=layers, n_embd=width, vocab_size=vocab, bias=bias):
         return cfg
+    no_wpe, _ = gpt_params(n_layer=layers, n_embd=width, vocab_size=vocab, block_size=0, bias=bias)
     return _unknown(cfg, SHAPE_KEYS, f"its printed parameter count ({params_m:.2f}M) contradicts the model it "
-                                     f"shows ({layers} layers x {width}, {no_wpe / 1e6:.2f}M)")
+                                     f"shows ({layers} layers x {width}, {printed_m(no_wpe)}M)")
 
 
 REPLACED = "flags the log does not show replaced some of its config file's values"
