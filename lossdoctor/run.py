@@ -293,19 +293,11 @@ class Run:
         step, in any of its processes (a log cut from `other`'s, `other` itself, or the
         first process of a run `other` goes on from by a resume): a shorter run of the
         same config and seed parts from it where its schedule does, and is not."""
-        import numpy as np
         ea, ia = self.curves()
         if not len(ea) and not len(ia):
             return False
-        for sa, ya, sb, yb in ((ea.step, ea.val, other.evals.step, other.evals.val),
-                               (ia.step, ia.loss, other.iters.step, other.iters.loss)):
-            def keys(steps: np.ndarray, values: np.ndarray) -> list[tuple[int, int]]:
-                bits = np.asarray(values, np.float64).view(np.int64)  # a value's bits: NaN equal to NaN
-                return list(zip(steps.tolist(), bits.tolist(), strict=True))
-            have = set(keys(sb, yb))
-            if not all(k in have for k in keys(sa, ya)):
-                return False
-        return True
+        return (_logged(ea.step, ea.val) <= _logged(other.evals.step, other.evals.val)
+                and _logged(ia.step, ia.loss) <= _logged(other.iters.step, other.iters.loss))
 
     def last_process_saves(self) -> list[int | None]:
         """The steps of the checkpoint saves the file's last process printed (nanoGPT's
@@ -356,3 +348,9 @@ def _lineage_points(curve: Any, lineage: tuple[int, ...], segments: tuple[Segmen
         keep |= mask
     columns = {name: getattr(curve, name)[keep] for name in curve.__dataclass_fields__}
     return type(curve)(**columns)
+
+
+def _logged(steps: np.ndarray, values: np.ndarray) -> set[tuple[int, int]]:
+    """(step, the value's bits) of each point logged: NaN equal to NaN, as Run.part_of compares."""
+    bits = np.asarray(values, np.float64).view(np.int64)
+    return set(zip(steps.tolist(), bits.tolist(), strict=True))
