@@ -199,8 +199,38 @@ def test_target_before_the_first_step_is_refused():
     # a log whose first logged step is 500 (its earlier lines cut): step 300 is not in it
     text = "\n".join(line for line in make_log().splitlines()
                      if not line.startswith(("iter ", "step ")) or int(line.split()[1].rstrip(":")) >= 500)
-    with pytest.raises(CannotExtrapolate, match="target step 300 is before the first observed step"):
+    with pytest.raises(CannotExtrapolate, match=r"target step 300 is before the first observed step \(500\)"):
         extrapolate(parse_text(text + "\n"), 300)
+
+
+def test_a_run_refused_at_any_step_is_not_given_a_farthest_step():
+    """Past 5x, a run the law cannot describe is told why, not sent to a 'farthest step'
+    that is then refused for that reason."""
+    diverged = lossdoctor.load(FIXTURES / "diagnosis" / "diverge")
+    with pytest.raises(CannotExtrapolate, match="misses this run's own points") as e:
+        extrapolate(diverged, 10**6)
+    assert "farthest" not in str(e.value)
+    with pytest.raises(CannotExtrapolate, match="farthest this run supports is step 10,000"):
+        extrapolate(lossdoctor.load(FIXTURES / "lossdoctor_train" / "readme_cpu_2000"), 10**6)
+    from lossdoctor.fit import limits
+    with pytest.raises(limits.BeyondEpochs, match="already 12.0 epochs"):
+        limits.check(10**6, 3000, 0.004, 7.7)  # past the epochs already: said before the horizon
+
+
+def test_a_target_inside_the_run_says_how_far_the_eval_it_quotes_lies():
+    x = extrapolate(lossdoctor.load(FIXTURES / "lossdoctor_train" / "readme_cpu_2000"), 1260, scenarios=("rerun",))
+    assert any("the log's eval at step 1,250 (the nearest, 10 steps before): val" in n for n in x.notes)
+    y = extrapolate(lossdoctor.load(FIXTURES / "lossdoctor_train" / "readme_cpu_2000"), 1250, scenarios=("rerun",))
+    assert any("the log's eval at step 1,250: val" in n for n in y.notes)
+
+
+def test_constant_at_a_min_lr_of_0_says_it_trains_nothing():
+    run = parse_text(make_log(sched={**SCHED, "min_lr": 0.0}))
+    assert run.config.get("min_lr") == 0
+    (c,) = extrapolate(run, 4000, scenarios=("constant",)).scenarios
+    assert "--learning_rate=0.0" in c.flags and "no step updates a weight" in c.note
+    (r,) = extrapolate(run, 4000, scenarios=("resume",)).scenarios
+    assert r.note is None or "no step updates" not in r.note
 
 
 def test_missing_schedule_is_assumed_and_said():
@@ -502,6 +532,79 @@ def test_off_the_readme_config_from_2000_steps_the_calibrated_law_alone_through_
     assert y.model.weights.free > 0 and not any("through L0 = 0" in n for n in y.notes)
     assert calibration.FAMILY.alone(2000, referenced=False) and not calibration.FAMILY.alone(1999, referenced=False)
     assert not calibration.DEFAULT.alone(10_000, referenced=True)
+
+
+def test_between_the_grid_and_the_long_runs_the_two_laws_are_blended_by_log_steps():
+    """calibration.BLEND_FROM: from 1000 to 2000 steps the law alone's share grows with log2
+    of the steps, so a log cut a step before ALONE_FROM is predicted as the whole log is
+    (it had been the ensemble's, 0.06 nats off), and the blend is the two laws' mixture."""
+    import dataclasses
+    fam = calibration.FAMILY
+    assert fam.alone_share(1000, False) == 0.0 and fam.alone_share(2000, False) == 1.0
+    assert fam.alone_share(1414, False) == pytest.approx(0.5, abs=1e-3) and 0.99 < fam.alone_share(1999, False) < 1
+    assert calibration.DEFAULT.alone_share(1500, True) == 0.0  # the README CPU config with its reference runs
+    log = (FIXTURES / "long" / "block32-2000" / "train.log").read_text().splitlines(keepends=True)
+    end = next(i for i, line in enumerate(log) if line.startswith("iter 1500:"))
+    run = parse_text("".join(log[:end + 1]))
+    ways = {k: Extrapolator(run, calibration=dataclasses.replace(fam, alone_from=a, blend_from=None)).extrapolate(
+        5000, scenarios=("rerun",)) for k, a in (("ensemble", None), ("alone", 0))}
+    x = Extrapolator(run).extrapolate(5000, scenarios=("rerun",))
+    (e,), (a,), (b,) = (ways["ensemble"].scenarios, ways["alone"].scenarios, x.scenarios)
+    w = fam.alone_share(1500, False)
+    assert b.val.mean == pytest.approx((1 - w) * e.val.mean + w * a.val.mean)
+    assert b.train.mean == pytest.approx((1 - w) * e.train.mean + w * a.train.mean)
+    assert b.val.sd > min(e.val.sd, a.val.sd) and b.val.lo < b.val.mean < b.val.hi
+    assert b.weights.calibrated == pytest.approx((1 - w) * e.weights.calibrated + w * a.weights.calibrated)
+    assert x.model.weights == b.weights
+    inside = [Extrapolator(run, calibration=c).extrapolate(1500).scenarios[0].val.mean
+              for c in (fam, dataclasses.replace(fam, alone_from=None, blend_from=None))]
+    assert inside[0] == inside[1]  # inside the run, the run as the ensemble fits it
+    assert any(f"blends the two, {w:.0%} the law alone" in n and f"{e.val.mean:.4f} by the ensemble" in n
+               and f"{a.val.mean:.4f} by the law alone" in n for n in x.notes)
+    whole = Extrapolator(lossdoctor.load(FIXTURES / "long" / "block32-2000")).extrapolate(5000, scenarios=("rerun",))
+    end = next(i for i, line in enumerate(log) if line.startswith("iter 1999:"))
+    (cut,) = Extrapolator(parse_text("".join(log[:end + 1]))).extrapolate(5000, scenarios=("rerun",)).scenarios
+    assert abs(cut.val.mean - whole.scenarios[0].val.mean) < 0.01
+
+
+def test_a_run_whose_backtest_rules_the_law_alone_out_is_not_blended(monkeypatch):
+    log = (FIXTURES / "long" / "lr5e-4-2000" / "train.log").read_text().splitlines(keepends=True)
+    end = next(i for i, line in enumerate(log) if line.startswith("iter 1500:"))
+    run = parse_text("".join(log[:end + 1]))
+    blended = Extrapolator(run).extrapolate(5000, scenarios=("rerun",))
+    errors = blended.model.laws.backtest_rms_sigma
+    monkeypatch.setattr(fit_streams, "REFUTED", 0.5 * errors.calibrated / errors.free)
+    x = Extrapolator(run).extrapolate(5000, scenarios=("rerun",))
+    assert not any("blends the two" in n for n in x.notes) and x.scenarios[0].val != blended.scenarios[0].val
+    assert any("of the estimates of a run of 1,500 steps, is not blended in: on this run's own backtest" in n
+               for n in x.notes)
+
+
+def test_a_run_whose_val_has_turned_up_gets_the_ensemble_not_the_law_alone(monkeypatch):
+    """A memorizing run (py_small_overfit, 1,500 steps: val past its minimum, train heading
+    for 0) is not blended with the law alone, which put its train at 4,000 steps 0.2 above
+    where it ended; from 2,000 steps, such a run gets the ensemble, said."""
+    x = extrapolate(lossdoctor.load(FIXTURES / "diagnosis" / "py_small_overfit"), 4000, scenarios=("rerun",))
+    assert any("is not blended in: val has turned up (its best 1.3282 at step 1,200)" in n for n in x.notes)
+    assert x.scenarios[0].train.mean < 0.2 and x.model.weights.free > 0.5
+    from lossdoctor.fit import points as fit_points
+    from lossdoctor.fit.results import Overfitting
+    monkeypatch.setattr(fit_points, "overfitting", lambda cur, sig: Overfitting(1500, 1.95))
+    y = Extrapolator(lossdoctor.load(FIXTURES / "long" / "lr5e-4-2000")).extrapolate(5000, scenarios=("rerun",))
+    assert y.model.val_parameters.L0 != 0.0 and not any("from 2,000 steps on" in n for n in y.notes)
+    assert any("would be used here, but val has turned up (its best 1.9500 at step 1,500)" in n for n in y.notes)
+
+
+def test_a_blend_is_the_mixture_of_the_two_estimates():
+    from lossdoctor.fit import blend
+    from lossdoctor.fit.results import Estimate
+    a, b = Estimate(2.0, 1.9, 2.1, 0.8, 0.05), Estimate(1.8, 1.75, 1.85, 0.8, 0.03)
+    assert blend.estimate(a, b, 0.0).mean == 2.0 and blend.estimate(a, b, 1.0).sd == pytest.approx(0.03)
+    m = blend.estimate(a, b, 0.25)
+    assert m.mean == pytest.approx(1.95)
+    assert m.sd == pytest.approx(np.sqrt(0.75 * 0.05 ** 2 + 0.25 * 0.03 ** 2 + 0.25 * 0.75 * 0.2 ** 2))
+    assert blend.estimate(a, None, 0.5) is None
+    assert blend.percent(0.9993) == "99.9%" and blend.percent(0.58) == "58%"
 
 
 def test_the_calibrated_law_alone_has_its_own_model_error_per_doubling():

@@ -812,3 +812,19 @@ def test_build_nanogpts_samples_name_its_ranks_and_so_its_processes(tmp_path: Pa
     assert facts.value("world_size") == 4 and lossdoctor.compute_facts(one)["world_size"].value != 4
     accum = one.config.get("grad_accum_steps")  # one process's, as it prints it
     assert accum is not None and four.config.get("gradient_accumulation_steps") == 4 * accum  # nanoGPT's: all ranks'
+
+
+TEXT_CASES = [c for c in CASES if "error" not in c and not c["file"].endswith((".json", ".csv", ".jsonl"))]
+
+
+@pytest.mark.parametrize("case", TEXT_CASES, ids=[c["file"] for c in TEXT_CASES])
+def test_a_text_log_with_crlf_line_ends_reads_as_with_lf(case: dict[str, Any], tmp_path: Path) -> None:
+    """A log written on Windows: the same format and points (build-nanogpt's log.txt had
+    been refused for its `\\r`)."""
+    data = Path(FORMATS, case["file"]).read_bytes()
+    crlf = tmp_path / case["file"]
+    crlf.write_bytes(data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    (a, *_), (b, *_) = read_runs(os.path.join(FORMATS, case["file"])), read_runs(str(crlf))
+    assert str(b.format) == str(a.format) == case["format"]
+    assert b.evals.step.tolist() == a.evals.step.tolist() and np.allclose(b.evals.val, a.evals.val, equal_nan=True)
+    assert len(b.iters) == len(a.iters)

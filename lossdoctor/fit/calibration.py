@@ -72,6 +72,10 @@ class Calibration:
     # from this many steps on, the calibrated-shape law alone, through L0 = 0, instead of
     # the ensemble with the free-shape law (None: always the ensemble); see ALONE_FROM
     alone_from: int | None = None
+    # from this many steps up to alone_from, the two are blended, the law alone's share
+    # growing with log2 of the steps from 0 to 1 (None: no blend, a step at alone_from);
+    # see BLEND_FROM
+    blend_from: int | None = None
     # the most epochs of the training data its backtests reach with the ensemble; the
     # calibrated law alone reaches ALONE_EPOCHS
     max_epochs: float = ENSEMBLE_EPOCHS
@@ -103,6 +107,17 @@ class Calibration:
         not (--no-reference)."""
         return (self.alone_from is not None and last >= self.alone_from) or (self.alone_unreferenced
                                                                                and not referenced)
+
+    def alone_share(self, last: int, referenced: bool) -> float:
+        """The calibrated law alone's share of a prediction from a run that ends at step
+        `last`: 1 where `alone`, log2(last / blend_from) / log2(alone_from / blend_from)
+        inside the blend window, else 0."""
+        if self.alone(last, referenced):
+            return 1.0
+        lo, hi = self.blend_from, self.alone_from
+        if lo is None or hi is None or not 0 < lo <= last < hi:
+            return 0.0
+        return math.log2(last / lo) / math.log2(hi / lo)
 
     def epochs_limit(self, last: int) -> float:
         """The most epochs of its data a run that ends at step `last` is predicted to."""
@@ -223,15 +238,17 @@ def model_error_fit(cases: Sequence[tuple[float, float, float, float]], base: bo
 def family(base: float, per_doubling: float, source: str, alone_from: int | None = None,
            alone_per_doubling: float | None = None, repeat_r_star: float | None = repeat.R_STAR,
            train: tuple[float, float] | None = None, alone_train: float | None = None,
-           measured_from: int = 0) -> Calibration:
+           measured_from: int = 0, blend_from: int | None = None) -> Calibration:
     """The shipped shape priors with a model error measured across a family of configs
     (from runs of `measured_from` steps on), and the calibrated law alone from `alone_from`
-    steps on (ALONE_FROM for FAMILY), with its own model error where given; val counts
+    steps on (ALONE_FROM for FAMILY), blended with the ensemble from `blend_from` steps
+    (BLEND_FROM), with its own model error where given; val counts
     repeated data with `repeat_r_star`; `train`, `alone_train`: train's model errors, where
     measured apart from val's."""
     return Calibration(VAL_PRIOR, TRAIN_PRIOR, START_FRACTION, base, per_doubling, f"{SOURCE}; model error: {source}",
                        alone_from, alone_error_per_doubling=alone_per_doubling, repeat_r_star=repeat_r_star,
-                       train_error=train, alone_train_error_per_doubling=alone_train, measured_from=measured_from)
+                       train_error=train, alone_train_error_per_doubling=alone_train, measured_from=measured_from,
+                       blend_from=blend_from)
 
 
 def mismatch(config: Config, whose: str = "calibrated") -> list[str]:
@@ -320,6 +337,15 @@ FAMILY_ERROR_PER_DOUBLING = 0.0254
 # 0.011 against the ensemble's 0.038. Below 2000 steps only the grid measured (runs of up
 # to 1000 steps), and there the ensemble is better (docs/benchmarks.md, "Each law alone").
 ALONE_FROM = 2000
+# Between the two, a step at ALONE_FROM made two logs of one run a step apart give
+# predictions up to 0.06 nats apart (the long runs' 2000-step logs cut at 1999 steps and
+# whole: 0.035, -0.013, 0.061, 0.031, -0.060, 0.042 against 0.012, -0.069, 0.007, -0.026,
+# -0.006, 0.007 from the 5000-step truths). From BLEND_FROM, where the grid measured the
+# ensemble best (its 1000-step runs, 2x: median 0.030 against 0.053 alone), to ALONE_FROM,
+# where the long runs measured the law alone best, the two are blended, the law alone's
+# share growing with log2 of the steps (python benchmarks/alone_window.py: the long runs
+# cut between the two; docs/benchmarks.md, "Between the grid and the long runs").
+BLEND_FROM = 1000
 # where the calibrated law is used alone: the model error over the long runs' rerun,
 # resume and constant cases (all at 2.5x, so per doubling only; python
 # benchmarks/extrapolation_family.py prints it, with each long config's coverage from the
@@ -335,7 +361,8 @@ ALONE_TRAIN_ERROR_PER_DOUBLING = 0.0135
 FAMILY = family(FAMILY_ERROR_BASE, FAMILY_ERROR_PER_DOUBLING,
                 "calibration grid (fixtures/calibration), 6 configs, 2 datasets; from 2000 steps on, "
                 "the long runs (fixtures/long)", ALONE_FROM, ALONE_ERROR_PER_DOUBLING,
-                train=FAMILY_TRAIN_ERROR, alone_train=ALONE_TRAIN_ERROR_PER_DOUBLING, measured_from=GRID_FROM)
+                train=FAMILY_TRAIN_ERROR, alone_train=ALONE_TRAIN_ERROR_PER_DOUBLING, measured_from=GRID_FROM,
+                blend_from=BLEND_FROM)
 # The README CPU config's backtests (benchmarks/extrapolation.py) predict from 800 steps on,
 # with the reference runs; a shorter run of it is still on the plateau its early steps
 # leave (the constant-LR run of ../shared/groundtruth cut at 300 steps gave train 2.344

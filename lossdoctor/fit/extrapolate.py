@@ -42,8 +42,8 @@ import numpy as np
 
 from ..facts.base import plural
 from ..run import Run
+from . import blend, describe, interval, limits, lr, points, reference, shape, streams
 from . import calibration as calibration_mod
-from . import describe, interval, limits, lr, points, reference, shape, streams
 from . import notes as notes_mod
 from . import scenarios as scenarios_mod
 from .calibration import Calibration
@@ -151,7 +151,28 @@ class Extrapolator(RunFits):
         names = scenarios_mod.names(scenarios)
         custom = scenarios_mod.custom(schedule) if schedule is not None else None
         key = ("extrapolation", step, names, scenarios_mod.key(custom))
-        return self._once(key, lambda: self._extrapolate(step, names, custom))
+        return self._once(key, lambda: self._blended(step, names, custom))
+
+    def _blended(self, to: int, scenarios: tuple[str, ...], custom: CustomSchedule | np.ndarray | None
+                 ) -> Extrapolation:
+        """The pass below; in the calibration's blend window, mixed with the same pass by the
+        calibrated law alone (blend.py), unless the run's own backtest rules that law out."""
+        x = self._extrapolate(to, scenarios, custom)
+        cal = self.calibration
+        share = cal.alone_share(x.last_step, self.reference)
+        if not 0 < share < 1 or cal.blend_from is None or cal.alone_from is None or to <= x.last_step:
+            return x  # inside the run, the run as the ensemble fits it (the law alone is measured past it)
+        obs = self._once(("observed",), lambda: self._observe(self._once(("curves",), lambda: points.curves(self.run))))
+        if why := self._alone_ruled_out(obs, obs.schedule.peak(to + 1)):
+            return blend.unblended(x, share, why)
+        alone = self._once(("alone",), lambda: Extrapolator(
+            self.run, level=self.level, calibrate=self.calibrate, reference=self.reference,
+            calibration=replace(cal, alone_from=x.last_step, blend_from=None), dataset_tokens=self.dataset_tokens))
+        try:
+            y = alone.extrapolate(to, scenarios, custom)
+        except CannotExtrapolate as e:
+            return blend.unblended(x, share, str(e))
+        return blend.blend(x, y, share, cal.blend_from, cal.alone_from)
 
     # -- the steps, in order -----------------------------------------------------------
 
@@ -162,13 +183,19 @@ class Extrapolator(RunFits):
         if why := limits.unmodelled(self.run) or limits.not_joinable(self.run, self.calibrate, joining):
             raise CannotExtrapolate(why)
         cur = self._once(("curves",), lambda: points.curves(self.run))
-        if to < min(int(cur.ev_step.min(initial=cur.last)), int(cur.it_step.min(initial=cur.last))):
-            raise CannotExtrapolate(f"target step {to} is before the first observed step")
+        first = min(int(cur.ev_step.min(initial=cur.last)), int(cur.it_step.min(initial=cur.last)))
+        if to < first:
+            raise CannotExtrapolate(f"target step {to:,} is before the first observed step ({first:,})")
         obs = self._once(("observed",), lambda: self._observe(cur))
         last = obs.points.last
-        limits.check(to, last, self._per_step(last), self.calibration.epochs_limit(last), self._basis(last)[1])
         if why := limits.unknown_schedule(self.run) or limits.constant_resume(self.run):
             raise CannotExtrapolate(why)
+        try:
+            limits.check(to, last, self._per_step(last), self.calibration.epochs_limit(last), self._basis(last)[1])
+        except CannotExtrapolate:
+            if to > last + 1:  # a run refused at any step is told so, not given a farthest step it is refused at
+                self._extrapolate(last + 1, ("rerun",), None)
+            raise
         peak = obs.schedule.peak(max(to, last) + 1)
         use_reference = self.reference and to > last  # inside the observed range there is nothing to add
         fits = self._once(("fits", peak, use_reference), lambda: self._fit(obs, peak, use_reference))
@@ -227,8 +254,8 @@ class Extrapolator(RunFits):
             notes.append(f"{too_few_evals(len(pts.val.steps), pts.start)}; "
                          "train is predicted from the per-iteration losses")
         said = self.calibration.alone(pts.last, self.reference)
-        refuted = self._backtest(obs, peak, True).errors if said and not alone else None
-        fits = Fits(own, train, val, self._backtest(obs, peak, alone), alone, refuted, ref, why_not, tuple(notes))
+        ruled_out = self._alone_ruled_out(obs, peak) if said and not alone else None
+        fits = Fits(own, train, val, self._backtest(obs, peak, alone), alone, ruled_out, ref, why_not, tuple(notes))
         if ref is None:
             return fits
         # where the run stood against the joint fit at its end: its own fit's smoothed value
@@ -274,6 +301,8 @@ class Extrapolator(RunFits):
             f"goes on from step {start:,}, not {last:,} ({why}): the steps after it are trained again" if why else None)
         if name == "custom" and isinstance(sched, np.ndarray):
             caveat = notes_mod.PER_STEP
+        if name == "constant" and to > start and not np.any(rate[start:]):  # (rate is set: not "observed")
+            caveat = "; ".join(filter(None, (caveat, notes_mod.AT_ZERO)))
         if name in ("resume", "constant") and self.run.shows_no_save():
             caveat = "; ".join(filter(None, (caveat, notes_mod.NO_SAVE)))
         if fits.val is None:

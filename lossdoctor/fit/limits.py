@@ -287,6 +287,10 @@ def check(to: int, last: int, per_step: float | None, epochs_limit: float, assum
     no backtest measures the error), naming the farthest step the run supports; `assumed`
     (epochs_basis) follows where the data's size is assumed."""
     tail = f"; {assumed}" if assumed else ""
+    if per_step is not None and to > last and last * per_step >= epochs_limit:
+        raise BeyondEpochs(f"the run is already {last * per_step:.1f} epochs of the training data at its last "
+                           f"step ({last:,}), past the {epochs_limit:g} the backtests measure for this run "
+                           f"(docs/extrapolation.md, \"How far\"): no later step is predicted{tail}", epochs_limit)
     if to > MAX_HORIZON * max(last, 1):
         farthest, by_epochs = int(MAX_HORIZON * max(last, 1)), ""  # or fewer, where the measured epochs end first
         if per_step is not None and per_step > 0 and last * per_step < epochs_limit < farthest * per_step:
@@ -294,10 +298,6 @@ def check(to: int, last: int, per_step: float | None, epochs_limit: float, assum
         raise CannotExtrapolate(f"step {to:,} is beyond what this run supports ({MAX_HORIZON:g}x its {last:,} "
                                 "steps, the longest horizon the backtests measure; docs/benchmarks.md); the "
                                 f"farthest this run supports is step {farthest:,}{by_epochs}")
-    if per_step is not None and to > last and last * per_step >= epochs_limit:
-        raise BeyondEpochs(f"the run is already {last * per_step:.1f} epochs of the training data at its last "
-                           f"step ({last:,}), past the {epochs_limit:g} the backtests measure for this run "
-                           f"(docs/extrapolation.md, \"How far\"): no later step is predicted{tail}", epochs_limit)
     if per_step is not None and to > last and to * per_step > epochs_limit:
         farthest = min(int(epochs_limit / per_step), int(MAX_HORIZON * last))
         raise BeyondEpochs(f"step {to:,} is {_epochs(to * per_step, epochs_limit)} epochs of the training data, "

@@ -16,9 +16,12 @@ if TYPE_CHECKING:
     from .lr import Schedule
     from .parts import Fits
     from .points import RunPoints
-    from .results import Overfitting
+    from .results import LawErrors, Overfitting
 
 
+# `constant` where the run's min_lr is 0
+AT_ZERO = ("the run's min_lr is 0: at a constant LR of 0 no step updates a weight, and the loss stays where the "
+           "run left it; continue at a LR above 0 (--learning_rate=...) or rerun")
 # a continuation's note where the log shows the run left no checkpoint (Run.shows_no_save)
 NO_SAVE = ("the log shows no checkpoint save: --init_from=resume needs the run's ckpt.pt in its out_dir "
            "(train.py saves at an eval past step 0); without it, only rerun")
@@ -122,6 +125,12 @@ def share(fraction: float) -> str:
     return "under 0.1%" if 0 < fraction < 0.0005 else f"{fraction:.1%}"
 
 
+def refuted(errors: LawErrors) -> str:
+    """Why the run's own backtest rules the calibrated law alone out (streams.refuted)."""
+    return (f"on this run's own backtest (train stream, fit 70%) it errs {errors.calibrated:.1f} sigma against the "
+            f"free law's {errors.free:.1f}")
+
+
 def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched: Schedule, val_last: int
               ) -> list[str]:
     """What a reader of the prediction at `to` must know: a target inside the run, a config
@@ -158,10 +167,9 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched:
         notes.append(f"the run is {last:,} steps long and its log does not show it is the README CPU config: from "
                      f"{cal.alone_from:,} steps on the calibrated-shape law is used alone, through L0 = 0, as "
                      "measured best on runs of other configs (docs/extrapolation.md)")
-    elif fits.refuted is not None and to > last:
-        notes.append("the calibrated-shape law alone, through L0 = 0, would be used here, but on this run's own "
-                     f"backtest (train stream, fit 70%) it errs {fits.refuted.calibrated:.1f} sigma against the free "
-                     f"law's {fits.refuted.free:.1f}: the ensemble of both laws is used instead")
+    elif fits.ruled_out is not None and to > last:
+        notes.append("the calibrated-shape law alone, through L0 = 0, would be used here, but "
+                     f"{fits.ruled_out}: the ensemble of both laws is used instead")
     elif fits.alone and to > last and cal.alone_unreferenced:
         notes.append("without the reference runs the calibrated-shape law, calibrated on this config's runs, is "
                      "used alone, through L0 = 0, as measured best on this config's backtests without them "
@@ -205,12 +213,15 @@ def _bends(fits: Fits, cal: Calibration) -> str | None:
 
 
 def _logged_near(run: Run, to: int) -> str:
-    """'; the log's eval at step S: val V, train T' for the eval nearest `to`, or ''."""
+    """'; the log's eval at step S: val V, train T' for the eval nearest `to`, or ''; where
+    that is not `to` itself, how far it lies (an eval at step 0 is no check of step 100)."""
     ev = run.curves()[0]
     if not len(ev):
         return ""
     i = int(np.argmin(np.abs(ev.step - to)))
-    return f"; the log's eval at step {int(ev.step[i]):,}: val {ev.val[i]:.4f}, train {ev.train[i]:.4f}"
+    step = int(ev.step[i])
+    away = "" if step == to else f" (the nearest, {abs(step - to):,} steps {'before' if step < to else 'after'})"
+    return f"; the log's eval at step {step:,}{away}: val {ev.val[i]:.4f}, train {ev.train[i]:.4f}"
 
 
 def unshown_epochs(run: Run) -> str:

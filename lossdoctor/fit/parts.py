@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from . import lr, streams
 from .points import RunPoints
-from .results import LawErrors, LawWeights, Path, ReferenceInfo
+from .results import LawWeights, Path, ReferenceInfo
 from .streams import Design, Features, LawValues, Stream
 
 
@@ -34,7 +34,7 @@ class Fits(NamedTuple):
     val: Stream | None  # None: too few val evals
     backtest: streams.Backtest  # the law weights
     alone: bool  # the calibrated law alone, through L0 = 0 (Calibration.alone)
-    refuted: LawErrors | None  # where the calibration says alone but the run's backtest rules it out: its errors
+    ruled_out: str | None  # where the calibration says alone but the run rules it out: why (RunFits._alone_ruled_out)
     reference: ReferenceInfo | None  # the reference runs, when they joined
     why_not: tuple[str, ...]  # why the reference runs do not apply, where they were tried
     notes: tuple[str, ...]

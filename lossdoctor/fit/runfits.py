@@ -12,7 +12,7 @@ from typing import TypeVar, cast
 import numpy as np
 
 from ..run import Run
-from . import limits, points, reference, repeat, shape, streams
+from . import limits, notes, points, reference, repeat, shape, streams
 from .calibration import Calibration
 from .parts import Observed, Own
 from .streams import Design, Features, Stream
@@ -67,8 +67,20 @@ class RunFits:
         """Whether the fits are the calibrated law alone, the reference runs asked for
         (`referenced`: joined where the config is theirs) or not: where the calibration says
         so, unless the run's own backtest rules that law out."""
-        return (self.calibration.alone(obs.points.last, referenced)
-                and not streams.refuted(self._backtest(obs, peak, True).errors))
+        return self.calibration.alone(obs.points.last, referenced) and self._alone_ruled_out(obs, peak) is None
+
+    def _alone_ruled_out(self, obs: Observed, peak: float) -> str | None:
+        """Why the run rules the calibrated law alone out, where the calibration would use
+        it: its own backtest (streams.refuted), or its val has turned up (the law alone
+        is measured on runs whose val still falls: a memorizing run's train heading for 0
+        is not a law through L0 = 0 that flattens above it); None where neither."""
+        errors = self._backtest(obs, peak, True).errors
+        if errors is not None and streams.refuted(errors):
+            return notes.refuted(errors)
+        if (turn := points.overfitting(obs.points.curves, obs.points.sig_eval)) is not None:
+            return (f"val has turned up (its best {turn.best_val:.4f} at step {turn.best_step:,}), and the law "
+                    "alone is measured on runs whose val still falls")
+        return None
 
     def _backtest(self, obs: Observed, peak: float, alone: bool) -> streams.Backtest:
         """The law weights, from a backtest on the run's own train stream."""

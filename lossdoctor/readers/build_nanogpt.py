@@ -65,7 +65,7 @@ def sniff_log(sample: Sample) -> bool:
     """`N train X` / `N val X` / `N hella X` from the first line on."""
     if sample.binary:
         return False
-    first = [x for x in sample.head.decode("utf-8", "replace").split("\n")[:5] if x.strip()]
+    first = [x for x in sample.head.decode("utf-8", "replace").splitlines()[:5] if x.strip()]  # CRLF too
     return bool(first) and all(LOG_LINE.match(x) for x in first[:-1] or first)
 
 

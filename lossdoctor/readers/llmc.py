@@ -93,7 +93,7 @@ def sniff_main(sample: Sample) -> bool:
     """main.log's `s:N trl:X` / `s:N tel:X` lines from the first line on."""
     if sample.binary:
         return False
-    first = [x for x in sample.head.decode("utf-8", "replace").split("\n")[:5] if x.strip()]
+    first = [x for x in sample.head.decode("utf-8", "replace").splitlines()[:5] if x.strip()]
     return bool(first) and all(MAIN.match(x) for x in first[:-1] or first)
 
 

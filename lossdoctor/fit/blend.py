@@ -1,0 +1,97 @@
+"""A run between two measured regimes: the ensemble, L0 fitted (best on the calibration
+grid's runs of up to 1,000 steps), and the calibrated-shape law alone, through L0 = 0 (best
+from 2,000 steps on). Between `Calibration.blend_from` and `alone_from` steps each estimate
+is the mixture of the two, the law alone's share growing with log2 of the run's steps
+(`Calibration.alone_share`), so that two logs of one run a step apart get predictions a step
+apart, not 0.09 nats.
+
+The mixture's mean is the shares' weighted mean; its variance is the shares' weighted
+variances plus the spread between the two means, so an interval is as wide as the two
+disagree; the laws' weights are mixed likewise. What else is said of the fit (the shapes,
+the backtests, the notes, each scenario's note) is the ensemble's, with a note that gives
+both predictions. Inside the run nothing is blended: the law alone is measured past it, and
+there the ensemble follows the run's own points.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from .interval import z
+from .results import Estimate, Extrapolation, LawWeights, Path, Scenario
+
+
+def estimate(ensemble: Estimate | None, alone: Estimate | None, share: float) -> Estimate | None:
+    """The mixture of two estimates at the same level, `share` the second's; None where
+    either is (a val one side does not predict is not predicted)."""
+    if ensemble is None or alone is None:
+        return None
+    a, b = ensemble, alone
+    mean = (1 - share) * a.mean + share * b.mean
+    var = (1 - share) * a.sd ** 2 + share * b.sd ** 2 + share * (1 - share) * (a.mean - b.mean) ** 2
+    sd = math.sqrt(var)
+    half = z(a.level) * sd
+    return Estimate(mean, max(mean - half, 0.0), mean + half, a.level, sd)  # a cross-entropy is never below 0
+
+
+def path(ensemble: Path | None, alone: Path | None, share: float) -> Path | None:
+    """Two paths over the same steps, mixed; the ensemble's where the steps differ."""
+    if ensemble is None or alone is None or ensemble.steps != alone.steps:
+        return ensemble
+    return Path(ensemble.steps, tuple((1 - share) * a + share * b
+                                      for a, b in zip(ensemble.values, alone.values, strict=True)))
+
+
+def weights(ensemble: LawWeights | None, alone: LawWeights | None, share: float) -> LawWeights | None:
+    """The laws' weights in the mixture: the calibrated law's counts both its forms."""
+    if ensemble is None or alone is None:
+        return ensemble
+    return LawWeights((1 - share) * ensemble.calibrated + share * alone.calibrated,
+                      (1 - share) * ensemble.free + share * alone.free)
+
+
+def scenario(ensemble: Scenario, alone: Scenario, share: float) -> Scenario:
+    return replace(ensemble, val=estimate(ensemble.val, alone.val, share),
+                   train=estimate(ensemble.train, alone.train, share), path=path(ensemble.path, alone.path, share),
+                   weights=weights(ensemble.weights, alone.weights, share))
+
+
+def blend(ensemble: Extrapolation, alone: Extrapolation, share: float, blend_from: int, alone_from: int
+          ) -> Extrapolation:
+    """The ensemble's extrapolation with the law alone's mixed in at `share`."""
+    mixed = tuple(scenario(a, b, share) for a, b in zip(ensemble.scenarios, alone.scenarios, strict=True))
+    mixed_weights = weights(ensemble.model.weights, alone.model.weights, share)
+    assert mixed_weights is not None
+    model = ensemble.model._replace(weights=mixed_weights)
+    return replace(ensemble, model=model, scenarios=mixed, fit_path=path(ensemble.fit_path, alone.fit_path, share),
+                   notes=(*ensemble.notes, note(ensemble, alone, share, blend_from, alone_from)))
+
+
+def note(ensemble: Extrapolation, alone: Extrapolation, share: float, blend_from: int, alone_from: int) -> str:
+    """What the blend is, and the two predictions of the first scenario it mixes."""
+    both = next(((a, b) for a, b in zip(ensemble.scenarios, alone.scenarios, strict=True)
+                 if (a.val or a.train) is not None and (b.val or b.train) is not None), None)
+    said = ""
+    if both is not None:
+        a, b = both
+        kind, x, y = ("val", a.val, b.val) if a.val is not None and b.val is not None else ("train", a.train, b.train)
+        assert x is not None and y is not None
+        said = f"; {a.name}'s {kind}: {x.mean:.4f} by the ensemble, {y.mean:.4f} by the law alone"
+    return (f"the run is {ensemble.last_step:,} steps long, between the {blend_from:,} steps up to which the "
+            f"ensemble (L0 fitted) was measured best and the {alone_from:,} from which the calibrated-shape law "
+            f"alone (L0 = 0) was: each estimate blends the two, {percent(share)} the law alone, its interval "
+            f"as wide as they disagree{said} (docs/extrapolation.md)")
+
+
+def percent(share: float) -> str:
+    """A share strictly between 0 and 1 as a percentage that says so (99.9%, not 100%)."""
+    text = f"{share:.0%}"
+    return f"{share:.1%}" if text in ("0%", "100%") else text
+
+
+def unblended(ensemble: Extrapolation, share: float, why: str) -> Extrapolation:
+    """The ensemble's extrapolation where the law alone gives none, said."""
+    said = (f"the calibrated-shape law alone (L0 = 0), {percent(share)} of the estimates of a run of "
+            f"{ensemble.last_step:,} steps, is not blended in: {why}")
+    return replace(ensemble, notes=(*ensemble.notes, said))
