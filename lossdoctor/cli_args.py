@@ -108,6 +108,9 @@ def _schedule_text(path: str) -> str:
     if len(data) > limit:
         raise UsageError(f"--schedule {path}: more than {limit:,} bytes: the fit sums at most {MAX_FIT_STEPS:,} "
                          "steps' LRs")
+    if b"\x00" in data[:4096] or data[:4096].decode("utf-8", "replace").count("\ufffd") > 8:
+        raise UsageError(f"--schedule {path}: a binary file, not text: give a file of one LR per line, or "
+                         "key=value pairs")
     return data.decode("utf-8", "replace")
 
 
@@ -135,8 +138,8 @@ def interval_level(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text}") from None
     if not 0 < x < 1:
-        hint = f" ({x / 100:g} for {x:g}%)" if 1 < x < 100 else ""
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, as 0.8 is an 80% interval{hint}: {text}")
+        hint = f"{x / 100:g} for {x:g}%" if 1 < x < 100 else "0.8 for an 80% interval"
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 ({hint}): {text}")
     return x
 
 

@@ -224,6 +224,14 @@ def test_a_schedule_that_is_neither_file_nor_pipe_is_refused_not_read(tmp_path):
     assert code == 2 and "a pipe that gave nothing (no program wrote to it, or it wrote nothing and closed it)" in err
 
 
+def test_a_binary_schedule_file_is_refused_without_its_bytes(tmp_path):
+    log = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
+    binary = tmp_path / "lrs.bin"
+    binary.write_bytes(bytes(range(256)) * 4)
+    code, out, err = run_cli("extrapolate", log, "--to", "600", "--schedule", str(binary), "--scenario", "custom")
+    assert code == 2 and not out and "a binary file, not text" in err and "\\x" not in err and len(err) < 400
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 def test_a_full_disk_is_an_error_of_the_machine_not_a_bug_to_report():
     log = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
@@ -387,7 +395,7 @@ def test_a_level_given_in_percent_and_stdin_from_a_device_are_usage_errors(monke
     log = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
     code, out, err = run_cli("extrapolate", log, "--to", "900", "--level", "95")
     assert code == 2 and not out
-    assert "argument --level: must be between 0 and 1, as 0.8 is an 80% interval (0.95 for 95%): 95" in err
+    assert "argument --level: must be between 0 and 1 (0.95 for 95%): 95" in err
     assert run_cli("extrapolate", log, "--to", "900", "--level", "0.95")[0] == 0
     from lossdoctor import cli_args
     monkeypatch.setattr(cli_args, "STDIN", os.devnull)  # `lossdoctor analyze - < /dev/null`

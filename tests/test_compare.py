@@ -126,9 +126,9 @@ def test_the_ranked_group_takes_every_run_that_compares_with_all_of_it(monkeypat
     # first fit puts run 2 with run 0, but it compares with all of the larger group too
     import lossdoctor.compare as cmp
     pairs = {(0, 2), (1, 2), (1, 3), (1, 4), (3, 4), (2, 3), (2, 4)}
-    monkeypatch.setattr(cmp, "comparable", lambda ra, rb, fa, fb: (
+    monkeypatch.setattr(cmp, "comparable", lambda ra, rb, fa, fb, per_byte: (
         (min(ra, rb), max(ra, rb)) in pairs, f"runs {rb} and {ra} differ"))
-    known, apart = cmp._comparable_group(list(range(5)), [None] * 5, {i: 1.0 for i in range(5)})
+    known, apart = cmp._comparable_group(list(range(5)), [None] * 5, {i: 1.0 for i in range(5)}, False)
     assert sorted(known) == [1, 2, 3, 4] and apart == {0: "runs 0 and 1 differ"}
 
 
@@ -1620,6 +1620,14 @@ def test_a_resumed_worse_run_of_the_better_runs_config_gets_the_better_run_as_ev
     assert isinstance(r, Reachable) and r.instead_steps == 1000 and "--warmup_iters=50" in (r.instead or "")
 
 
+def test_a_lightning_run_that_shows_no_vocabulary_is_another_trainers_not_an_export():
+    lightning = shared_path("corpus/logs/lightning-csv/gpttt-v0-metrics.csv")  # best val 1.90, vocab unknown
+    c = _analysis(FIXTURES / "nanogpt" / "cpu_small", lightning).comparison
+    assert not c.comparable
+    assert any("the lightning-csv run shows neither its dataset nor its vocabulary, and the nanogpt run is "
+               "another trainer's" in n for n in c.notes)
+
+
 def test_two_runs_that_never_trained_are_not_a_level_finish():
     from lossdoctor.report.verdict import level
     # both ran out of memory at their first steps: their one val is the step-0 eval, the same
@@ -1629,6 +1637,9 @@ def test_two_runs_that_never_trained_are_not_a_level_finish():
     assert not level(c)  # "end at the same final val" had been said of two initial losses
     _, out, _ = run_cli("analyze", *map(str, logs), "--width", "100")
     assert "A level finish" not in out and "end at the same final val" not in out
+    assert "0.0000 bpb apart" in out and "+0.0000" not in out  # not "ends +0.0000 above"
+    from lossdoctor.report.verdict import gap_text
+    assert gap_text(-6.6e-6) == "0.0000" and gap_text(0.01234) == "+0.0123" and gap_text(-0.01) == "-0.0100"
 
 
 def test_another_trainers_run_cut_short_gets_the_better_run_of_its_config_as_evidence():

@@ -1188,6 +1188,9 @@ def test_a_target_step_past_what_a_float_keeps_exact_is_refused(capsys):
     log = str(FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log")
     assert main(["extrapolate", log, "--to", str(2**53 + 1)]) == 2
     assert f"too large: {2**53 + 1}" in capsys.readouterr().err
+    run = lossdoctor.load(log)
+    with pytest.raises(CannotExtrapolate, match=r"step 1,000,000,000,000,000,000,000,000,000,000 is beyond"):
+        extrapolate(run, 10**30)  # from Python: the number as given, not through a float
 
 
 def test_a_val_not_extrapolated_is_not_called_past_its_minimum():

@@ -115,6 +115,25 @@ def test_bpb_and_nats_are_not_compared() -> None:
     assert "val in bpb vs nats" in a.comparison.notes[0]
 
 
+def test_two_tokenizers_compare_in_bits_per_byte_their_vocabulary_a_key_that_differs() -> None:
+    """nanochat's val is in bits per byte, which no tokenizer changes: runs of a 32,768- and
+    a 65,536-token vocabulary compare (they had been refused as over other tokens), and the
+    vocabulary is a learning key that differs."""
+    c = _analyze("nanochat_base_train.log", "nanochat_base_train_2025.log").comparison
+    assert c is not None and c.comparable and c.unit == "bpb"
+    (vocab,) = [d for d in c.diff if d.key == "vocab_size"]
+    assert {vocab.other, vocab.reference} == {32768, 65536} and vocab.kind == "learning"
+
+
+def test_a_run_whose_best_val_is_above_uniform_over_the_others_tokens_is_not_compared() -> None:
+    """A Lightning run (vocabulary not shown, best val 7.21 nats) beside a 65-character
+    nanoGPT run: no model over 65 tokens that trains ends 3 nats above ln 65."""
+    nanogpt = os.path.join(HERE, "..", "fixtures", "nanogpt", "cpu_small", "train.log")
+    a = lossdoctor.analyze([nanogpt, os.path.join(FORMATS, "metrics.csv")])
+    assert a.comparison is not None and not a.comparison.comparable
+    assert any("its best val, 7.2100 nats, lies 3.04 above ln 65 of the other's" in n for n in a.comparison.notes)
+
+
 def test_other_trainers_are_not_extrapolated_with_nanogpts_schedule() -> None:
     from lossdoctor.fit import CannotExtrapolate, extrapolate
     with pytest.raises(CannotExtrapolate, match="bpb"):
@@ -124,9 +143,12 @@ def test_other_trainers_are_not_extrapolated_with_nanogpts_schedule() -> None:
 
 
 def test_a_file_of_several_runs_is_named_when_one_is_asked_for() -> None:
-    with pytest.raises(InputError, match=r"holds 2 runs \(run_a, run_b\)"):
+    with pytest.raises(InputError, match=r"holds 2 runs \(run_a, run_b\)") as e:
         lossdoctor.load(os.path.join(FORMATS, "wandb_panel.csv"))
+    assert "no curve" not in str(e.value)  # a panel's runs have curves
     assert len(_analyze("wandb_panel.csv").runs) == 2
+    with pytest.raises(InputError, match="FILE#NAME one of them; each holds one step's losses, no curve to extrap"):
+        lossdoctor.load(os.path.join(FORMATS, "wandb_runs.csv"))  # a runs table: a row per run
 
 
 def test_input_format_forces_a_reader(capsys: pytest.CaptureFixture[str]) -> None:

@@ -40,7 +40,7 @@ import numpy as np
 from ..facts import Facts
 from ..run import Dialect, Run
 from .attribute import attribute
-from .data import comparable, data_differs, data_unknown
+from .data import comparable, data_differs, data_unknown, vocab_diff
 from .notes import continuation_notes, mfu_notes, rewarm_notes, size_notes, state_notes
 from .reach import schedule_only
 from .results import (
@@ -129,7 +129,8 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
         return _no_gap(runs, metric, f"fewer than two runs have a final loss to compare{f': {why}' if why else ''}",
                        reference=finite[0] if finite and diverged else 0)
     left_out = [runs[i].source for i in range(len(runs)) if i not in known and i not in diverged]
-    known, apart = _comparable_group(runs, facts, known)
+    per_byte = metric == "val" and units == ["bpb"]  # bits per byte: the same whatever the tokenizer
+    known, apart = _comparable_group(runs, facts, known, per_byte)
     low = min(known.values())
     # runs that end level: the one that spent fewer tokens (else steps) to get there, else the
     # one lower on the way, is the reference
@@ -137,7 +138,7 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
     worse = max((i for i in known if i != ref), key=known.__getitem__)  # a tie: another run, not ref itself
     table = tuple(table_row(r, f, v, known[ref], metric, i == ref, i in apart)
                   for i, (r, f, v) in enumerate(zip(runs, facts, finals, strict=True))) if len(runs) > 2 else ()
-    c = _explain(runs, facts, extrapolators, worse, ref, known[worse] - known[ref], metric, table)
+    c = _explain(runs, facts, extrapolators, worse, ref, known[worse] - known[ref], metric, table, per_byte)
     if c.derived is not None:
         c = dataclasses.replace(c, derived_status=derived_status(facts[worse], facts[ref]))
     if left_out:
@@ -164,7 +165,7 @@ def _non_finite_from(run: Run) -> int:
     return final_stretch_from(steps[order], np.isfinite(np.concatenate([ev.val, it.loss]))[order])
 
 
-def _comparable_group(runs: Sequence[Run], facts: Sequence[Facts], known: dict[int, float]
+def _comparable_group(runs: Sequence[Run], facts: Sequence[Facts], known: dict[int, float], per_byte: bool
                       ) -> tuple[dict[int, float], dict[int, str]]:
     """The runs with a final loss whose losses compare with each other's (the same tokenizer
     and dataset), the largest such group (the first run's of equal ones), and the others
@@ -173,7 +174,7 @@ def _comparable_group(runs: Sequence[Run], facts: Sequence[Facts], known: dict[i
     unknown may compare with a GPT-2 run and with a character-level run, which do not
     compare with each other."""
     def why_not(i: int, j: int) -> str | None:
-        ok, why = comparable(runs[j], runs[i], facts[j], facts[i])
+        ok, why = comparable(runs[j], runs[i], facts[j], facts[i], per_byte)
         return None if ok else why
 
     groups: list[list[int]] = []
@@ -194,11 +195,12 @@ def _comparable_group(runs: Sequence[Run], facts: Sequence[Facts], known: dict[i
 
 
 def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequence[Extrapolator] | None,
-             a: int, b: int, gap: float, metric: str, table: tuple[TableRow, ...]) -> Comparison:
-    """The worse run `a` against the better run `b`."""
+             a: int, b: int, gap: float, metric: str, table: tuple[TableRow, ...], per_byte: bool = False
+             ) -> Comparison:
+    """The worse run `a` against the better run `b` (`per_byte`: on val in bits per byte)."""
     ra, rb, fa, fb = runs[a], runs[b], facts[a], facts[b]
-    ok, why = comparable(ra, rb, fa, fb)
-    diff = config_diff(ra, rb)
+    ok, why = comparable(ra, rb, fa, fb, per_byte)
+    diff = config_diff(ra, rb) + (vocab_diff(fa, fb) if per_byte else ())
     ov = overlap(ra, rb, fa, fb, metric)
     notes = []
     if metric == "train":

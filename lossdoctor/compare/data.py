@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import math
 
+from ..dialect import Dialect
 from ..facts import Facts
 from ..run import Run
+from .results import KeyDiff
 
 
-def comparable(ra: Run, rb: Run, fa: Facts, fb: Facts) -> tuple[bool, str]:
-    """Whether the losses of two runs compare at all (same vocabulary and dataset), and why not."""
+def comparable(ra: Run, rb: Run, fa: Facts, fb: Facts, per_byte: bool = False) -> tuple[bool, str]:
+    """Whether the losses of two runs compare at all (same vocabulary and dataset), and why not.
+    `per_byte`: they are compared in bits per byte (nanochat's val), which no tokenizer changes:
+    only the data must be the same."""
     va, vb = fa.value("vocab_size"), fb.value("vocab_size")
     status = {fa["vocab_size"].status, fb["vocab_size"].status}
-    if va is not None and vb is not None and not _same_tokens(va, vb):
+    if not per_byte and va is not None and vb is not None and not _same_tokens(va, vb):
         if not {"inferred", "assumed"} & status or all(_vouched(f) for f in (fa, fb)):
             return False, f"vocab_size {va} vs {vb}"
-    if (why := _first_loss_too_high(fa, fb)) is not None:
+    if not per_byte and (why := _first_loss_too_high(fa, fb) or _best_too_high(fa, fb)) is not None:
         return False, why
     if (why := _blind_across_trainers(ra, rb, fa, fb)) is not None:
         return False, why
@@ -24,6 +28,16 @@ def comparable(ra: Run, rb: Run, fa: Facts, fb: Facts) -> tuple[bool, str]:
     if da is not None and db is not None and da != db:
         return False, f"dataset {da!r} vs {db!r}"
     return True, ""
+
+
+def vocab_diff(fa: Facts, fb: Facts) -> tuple[KeyDiff, ...]:
+    """Two runs' vocabularies where they differ, as a setting of what the model learns: in
+    bits per byte the losses of two tokenizers compare, and the vocabulary is one more key
+    that differs (nanochat's runs of two tokenizers)."""
+    a, b = fa["vocab_size"], fb["vocab_size"]
+    if a.value is None or b.value is None or _same_tokens(a.value, b.value):
+        return ()
+    return (KeyDiff("vocab_size", a.value, b.value, a.source, b.source, "learning"),)
 
 
 def _vouched(f: Facts) -> bool:
@@ -57,6 +71,24 @@ def _first_loss_too_high(fa: Facts, fb: Facts) -> str | None:
     return None
 
 
+def _best_too_high(fa: Facts, fb: Facts) -> str | None:
+    """Why two runs are on two tokenizers where one's vocabulary is not shown and its best
+    val lies more than INFERRED_VOCAB_NATS above ln V of the other's vouched vocabulary: a
+    model over V tokens that trains at all ends below ln V, the loss of guessing uniformly
+    (a Lightning run's 7.2 nats beside a 65-character run's; its first eval, at step 99,
+    says nothing of where it started); None otherwise."""
+    for f, g in ((fa, fb), (fb, fa)):
+        best, vo = f["best_val"], g.value("vocab_size")
+        if (f["vocab_size"].status != "unknown" or not _vouched(g) or not isinstance(vo, int) or vo < 2
+                or best.unit != "nats" or not isinstance(best.value, float) or not math.isfinite(best.value)
+                or best.value - math.log(vo) <= INFERRED_VOCAB_NATS):
+            continue
+        return (f"one run's vocabulary is not shown, and its best val, {best.value:.4f} nats, lies "
+                f"{best.value - math.log(vo):.2f} above ln {vo:,} of the other's: no model over {vo:,} tokens that "
+                "trains ends there")
+    return None
+
+
 def _val_at_step_0(f: Facts) -> float | None:
     """The run's val at step 0 in nats, finite; None where its first eval is later (a note
     says so) or none is read."""
@@ -72,7 +104,8 @@ def _blind_across_trainers(ra: Run, rb: Run, fa: Facts, fb: Facts) -> str | None
     nothing else does either. Two runs of one trainer that show neither are compared with a
     note (`data_unknown`), as are two that both show theirs, and a table or export whose
     trainer is not said."""
-    if ra.format.trainer == rb.format.trainer or "" in (ra.format.trainer, rb.format.trainer):
+    ta, tb = _whose(ra), _whose(rb)
+    if ta == tb or "" in (ta, tb):
         return None  # one trainer, or a table or export that does not say whose (W&B's of nanoGPT runs)
     blind = [r for r, f in ((ra, fa), (rb, fb))
              if f.value("vocab_size") is None and r.config.trusted("dataset") is None]
@@ -81,6 +114,13 @@ def _blind_across_trainers(ra: Run, rb: Run, fa: Facts, fb: Facts) -> str | None
     shown = rb if blind[0] is ra else ra
     return (f"the {blind[0].format} run shows neither its dataset nor its vocabulary, and the {shown.format} run "
             "is another trainer's: nothing says their losses are over the same tokens")
+
+
+def _whose(run: Run) -> str:
+    """The trainer a run's losses come from: its format's (Dialect.trainer), and Lightning's
+    for its CSVLogger's metrics.csv, which no nanoGPT-family trainer writes (its flags are
+    none of theirs, so Dialect.trainer leaves it unsaid); "" for a table or export."""
+    return run.format.trainer or ("lightning" if run.format == Dialect.LIGHTNING else "")
 
 
 def _same_tokens(va: object, vb: object) -> bool:

@@ -69,8 +69,9 @@ def unmodelled(run: Run) -> str | None:
                 "give the run's log, or its history")
     if not run.format.is_nanogpt:
         return (f"the extrapolation is calibrated on nanoGPT's runs, and on another trainer's it is not shown to "
-                f"hold (read with llm.c's own schedule, its GPT-2 run's val was missed by 0.29 to 0.39 nats: "
-                f"docs/extrapolation.md); this {run.format} run's curve is not extrapolated, whatever its schedule")
+                f"hold (the one measured, llm.c's GPT-2 run read with llm.c's own schedule, was missed by 0.29 to "
+                f"0.39 nats: docs/extrapolation.md); this {run.format} run's curve is not extrapolated, whatever "
+                "its schedule")
     inits = [run.segments[i].init_from for i in run.lineage()] + [run.config.trusted("init_from")]
     if pretrained := next((i for i in inits if isinstance(i, str) and i.startswith("gpt2")), None):
         return (f"the run starts from OpenAI's GPT-2 weights (init_from={pretrained}): {FINE_TUNE}")
@@ -320,7 +321,8 @@ def target_step(to: object) -> int:
     if not math.isfinite(step) or step != int(step) or step < 1:
         from ..errors import UsageError
         raise UsageError(f"the target step must be a positive whole number of steps, not {shown(to)}")
-    return int(step)
+    # an integer exactly: 10**30 through a float is 1,000,000,000,000,000,019,884,624,838,656
+    return int(to) if isinstance(to, numbers.Integral) else int(step)
 
 
 def as_float(value: object) -> float:

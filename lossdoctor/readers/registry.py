@@ -263,9 +263,11 @@ def read_file(path: str, readers: Sequence[Reader | str] | str | None = None) ->
     runs = read_runs(path, readers)
     if len(runs) != 1:
         shown = ", ".join(r.source[len(path) + 1:] if r.source.startswith(path + "#") else r.source for r in runs[:5])
+        one_step = all(len({*r.evals.step.tolist(), *r.iters.step.tolist()}) < 2 for r in runs)
         raise InputError(path, f"holds {len(runs)} runs ({shown}{', ...' if len(runs) > 5 else ''}); "
-                               "`lossdoctor analyze` reads them all, and FILE#NAME one of them" if runs
-                         else "holds no run")
+                               "`lossdoctor analyze` reads them all, and FILE#NAME one of them"
+                               + ("; each holds one step's losses, no curve to extrapolate" if one_step else "")
+                               if runs else "holds no run")
     return runs[0]
 
 

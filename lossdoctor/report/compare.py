@@ -15,7 +15,7 @@ from ..compare.sides import shows_config
 from ..run import Run
 from .findings import bullets
 from .names import title_names
-from .verdict import aim, instead_do, level, sooner_text, spent_text, unreachable_do
+from .verdict import aim, gap_text, instead_do, level, sooner_text, spent_text, unreachable_do
 
 LABELS = {"params": "parameters", "tokens_per_iter": "tokens / iteration", "steps_done": "steps",
           "tokens_seen": "tokens seen", "train_flops": "training FLOPs", "epochs": "epochs",
@@ -88,13 +88,13 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
         parts.append(Text("\n".join(c.notes)))
         return Panel(Group(*parts), title="Gap between runs", title_align="left")
     if not c.comparable:  # across tokenizers or datasets: a difference of numbers, no worse run
-        head = (f"higher: {a}\nlower: {b}\ndifference in final {c.metric}: {c.gap:+.4f} {c.unit}, not a gap: "
+        head = (f"higher: {a}\nlower: {b}\ndifference in final {c.metric}: {gap_text(c.gap)} {c.unit}, not a gap: "
                 "the losses do not compare (below, the higher is called the worse run)")
     else:
         head = (f"worse: {a}\nbetter (reference): {b}\n" if not level(c) else
                 f"the runs end level (no worse run): {a}\nagainst (reference): {b}\n(below, the first is called "
                 f"the worse run and the second the better: {spent_text(c)})\n")
-        head += f"gap in final {c.metric}: {c.gap:+.4f} {c.unit}"
+        head += f"gap in final {c.metric}: {gap_text(c.gap)} {c.unit}"
     parts.append(Text(head))
     if level(c) and (sooner := sooner_text(c, a, b)) is not None:
         parts.append(Text(sooner, style="bold"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..analysis import Analysis
-from ..compare import Comparison, Reachable
+from ..compare import LEVEL, Comparison, Reachable
 from ..diagnose import Diagnosis, EffectEstimate
 from ..facts import Facts
 from ..fit.results import Estimate, Extrapolation
@@ -137,7 +137,9 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
                 ""]
     else:
         noise = f", within the evals' noise (80%: +-{c.within_noise:.3f})" if c.within_noise is not None else ""
-        out += [f"**Gap:** `{worse}` ends **{c.gap:+.4f} {c.unit}** above `{better}` (final {c.metric}){noise}.", ""]
+        out += [f"**Gap:** `{worse}` and `{better}` end 0.0000 {c.unit} apart (final {c.metric})." if abs(c.gap) < LEVEL
+                else f"**Gap:** `{worse}` ends **{c.gap:+.4f} {c.unit}** above `{better}` (final {c.metric}){noise}.",
+                ""]
     out += [] if level(c) else _causes(c)  # a level finish says so in its gap line
     r = c.to_reach
     if r is not None:
