@@ -45,6 +45,9 @@ class ConfigValue:
     known: bool = True
     raw: str | None = None
     line: int | None = None  # 1-based line in the log, when read from one
+    # why a value the log shows is not taken as what ran (known False, a literal): flags the
+    # log does not show may have replaced it; None for an expression not evaluated
+    unknown_why: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1628,6 +1628,18 @@ def test_a_lightning_run_that_shows_no_vocabulary_is_another_trainers_not_an_exp
                "another trainer's" in n for n in c.notes)
 
 
+def test_the_rest_is_not_put_on_a_batch_key_where_model_sizes_differ_unseen():
+    # a 124M GPT-2 run against a 30M build-nanogpt run, neither showing both shapes: the rest
+    # had gone to "batch size" on gradient_accumulation_steps 8 vs 40
+    logs = (shared_path("corpus/logs/nanogpt/innerfirexy-gpt2-ddp8-resume.log"),
+            shared_path("corpus/logs/build-nanogpt/agndm-smaller-4gpu-slurm.out.log"))
+    c = _analysis(*logs).comparison
+    assert not any(a.cause == "batch size" for a in c.attribution)
+    assert c.unexplained is not None and abs(c.unexplained.delta_val) > 0.5
+    assert "parameter counts differ (30.4M in the worse run, 124M in the better)" in c.unexplained.method
+    assert "gradient_accumulation_steps 8 vs 40" in c.unexplained.method
+
+
 def test_two_runs_that_never_trained_are_not_a_level_finish():
     from lossdoctor.report.verdict import level
     # both ran out of memory at their first steps: their one val is the step-0 eval, the same

@@ -196,11 +196,18 @@ def test_a_log_cut_inside_its_config_echo_trusts_no_default(cut, tmp_path):
     assert run.config.seen and not run.config.defaults_trusted and run.config.trusted("bias") is None
     assert run.config.trusted("device") == ("cpu" if "n_layer" in cut else None)
     assert any(n.startswith("the log ends inside its config echo") for n in run.notes)
+    # the config file's values: flags not yet printed may override them (its 6 layers, where 4 ran)
+    assert run.config.trusted("n_layer") == (4 if "n_layer" in cut else None)
+    assert run.config.trusted("batch_size") == (12 if "n_layer" in cut else None)  # its override, once printed
+    if "n_layer" not in cut:
+        from lossdoctor.facts.base import why_unknown
+        assert "config sets n_layer = '6', but the log ends inside its config echo" in why_unknown(run.config,
+                                                                                                    "n_layer")
     facts = lossdoctor.analyze([path])
     assert facts.facts[0]["log_cut"].value is (not cut.endswith("\n"))
     assert not any(f.rule.startswith("LD902") for f in facts.diagnoses[0].findings)
     if cut == "beta2 = 0.9":  # a config line cut is not read: 0.9 is not what the file set (0.99)
-        assert run.config.trusted("beta2") is None and run.config.trusted("min_lr") == 1e-4
+        assert run.config.trusted("beta2") is None and run.config["min_lr"].raw == "1e-4"
     whole = parse_text(text)  # the same log in full: its defaults stand
     assert whole.config.defaults_trusted and whole.config.trusted("bias") is False
 

@@ -31,6 +31,7 @@ from .length import (
     tokens_target,
     training_length,
 )
+from .notes import size_unseen
 from .reach import Worse, schedule_only, target_name, to_reach
 from .rest import config_rest, missed_keys, path_matched, rest_keys, rest_spread, unexplained
 from .results import Cause, KeyDiff, Reachable, ToReach
@@ -87,7 +88,8 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     causes += [s.cause for s in steps]
     rest = (steps[-1].at if steps else a.start) - b.start  # at equal length and schedule
     device = device_precision(diff, w)
-    config = config_rest(a, b, diff, rest, w, _rest_at(steps, fa, fb, bool(b.overfit)), steps)
+    size = size_unseen(fa, fb)  # a size that differs unseen: the rest is not the shown keys' alone
+    config = None if size else config_rest(a, b, diff, rest, w, _rest_at(steps, fa, fb, bool(b.overfit)), steps)
     causes += [c for c in (device, config) if c is not None]
     unseen = not (ra.config.seen and rb.config.seen)
     evidence = is_evidence(a, b, diff)
@@ -103,7 +105,8 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
         notes.append(f"overfitting not compared: the {' and '.join(blind)} run's best val is unknown (its file "
                      "holds its final val only, as a summary row does), so both runs are taken at their ends")
     # where no learning key takes the rest, it carries the spread of the shares before it
-    rest_cause = unexplained(diff, rest, w if rest_keys(diff) else rest_spread(w, steps), unseen, steps, why)
+    rest_cause = unexplained(diff, rest, w if rest_keys(diff) and not size else rest_spread(w, steps), unseen, steps,
+                             why, size)
     lo, hi = rest_cause.interval
     estimated = [s for s in steps if not s.cause.by_construction and not s.observed]
     # beyond the noise: the law's miss

@@ -72,18 +72,24 @@ def rewarm_notes(fa: Facts, fb: Facts) -> list[str]:
     return out
 
 
-def size_notes(fa: Facts, fb: Facts) -> list[str]:
-    """The runs' parameter counts where they differ by over a tenth and a key that sets the
+def size_unseen(fa: Facts, fb: Facts) -> str | None:
+    """Where the runs' parameter counts differ by over a tenth and a key that sets the
     model's size is unknown for either (a trainer that prints its count but not its shape):
-    model size is then no cause of its own, but may be much of the rest."""
+    what is known of it. Model size is then no cause of its own, but may be much of the rest."""
     pa, pb = fa.value("params"), fb.value("params")
     if not pa or not pb or abs(pa / pb - 1) < 0.1:
-        return []
+        return None
     if all(k in f and f[k].known for f in (fa, fb) for k in ("n_layer", "n_embd")):  # the cause takes it
-        return []  # (n_layer and n_embd set the count; bias adds a few parameters, n_head none)
-    return [f"the runs' parameter counts differ ({pa / 1e6:.3g}M in the worse run, {pb / 1e6:.3g}M in the better), "
-            "but the keys that set a model's shape are not shown by both: model size has no share of its own here, "
-            "and may be much of the rest"]
+        return None  # (n_layer and n_embd set the count; bias adds a few parameters, n_head none)
+    return (f"the runs' parameter counts differ ({pa / 1e6:.3g}M in the worse run, {pb / 1e6:.3g}M in the better), "
+            "but the keys that set a model's shape are not shown by both")
+
+
+def size_notes(fa: Facts, fb: Facts) -> list[str]:
+    """size_unseen's note: model size has no share of its own, and the rest is not put on the
+    other keys that differ (rest.unexplained)."""
+    why = size_unseen(fa, fb)
+    return [] if why is None else [f"{why}: model size has no share of its own here, and may be much of the rest"]
 
 
 def mfu_notes(fa: Facts, fb: Facts) -> list[str]:

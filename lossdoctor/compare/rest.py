@@ -65,11 +65,18 @@ def rest_spread(w: float, steps: list[Step]) -> float:
 
 
 def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float, unseen: bool = False,
-                steps: list[Step] | None = None, why: str = "the notes say why") -> Cause:
+                steps: list[Step] | None = None, why: str = "the notes say why", size: str | None = None) -> Cause:
     """The rest when no known learning key differs; else 0, with the eval noise as its
     interval. Keys that a run does not show get nothing: the rest stays unexplained, and
     says why: a log shows no config (`unseen`) or not the keys that may differ, or schedule
-    keys differ whose share the path's `steps` did not estimate (`why` not)."""
+    keys differ whose share the path's `steps` did not estimate (`why` not). `size`: the
+    parameter counts differ and the shape keys are not shown by both (notes.size_unseen):
+    the rest is not put on the keys that are, which would name a batch key for a 4x model."""
+    if size is not None and (shown := rest_keys(diff)):
+        keys = ", ".join(f"{d.key} {d.other} vs {d.reference}" for d in shown)
+        return Cause("unexplained", rest, (rest - w, rest + w),
+                     f"{size}: the rest is not put on the keys both logs show ({keys}), which model size may "
+                     "outweigh; their headers or checkpoints would let it be split")
     if rest_keys(diff):
         hidden = hidden_keys(diff)
         return Cause("unexplained", 0.0, (-w, w), "all of the gap is assigned" + (

@@ -204,7 +204,8 @@ def why_unknown(config: Config, *keys: str) -> str:
             continue
         cv = config.values.get(key)
         if cv is not None and not cv.known:
-            return f"config sets {key} = {cv.raw!r}, an expression that was not evaluated"
+            return (f"config sets {key} = {cv.raw!r}, but {cv.unknown_why}" if cv.unknown_why else
+                    f"config sets {key} = {cv.raw!r}, an expression that was not evaluated")
         if not config.seen:
             return NO_CONFIG
         if cv is None:

@@ -51,7 +51,7 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
         its, evs = it_curve.segment == k, ev_curve.segment == k
         if k == len(bounds) - 1 and cfg.seen and not its.any() and not evs.any() \
                 and all(r.kind in CONFIG_KINDS for r in recs):  # more of the config may have followed
-            cfg = replace(cfg, defaults_ok=False, defaults_why=HEADER_CUT)
+            cfg = _cut_in_echo(cfg)
         steps = np.concatenate([it_curve.step[its], ev_curve.step[evs]])
         ev_lines, it_lines = ev_curve.line[evs], it_curve.line[its]
         eval_first = len(ev_lines) > 0 and (not len(it_lines) or ev_lines[0] < it_lines[0])
@@ -255,6 +255,16 @@ FILE_UNSEEN = ("it runs a config file it does not print: train.py's defaults sta
                "leaves alone, which the log does not show")
 
 
+def _cut_in_echo(cfg: C.Config) -> C.Config:
+    """A config whose log ends inside its echo: train.py's defaults do not stand, and nor do
+    its config file's values, which the `Overriding:` flags after them (not printed yet)
+    may replace (nanoGPT's CPU run cut there had shown the file's 6 layers, not its 4)."""
+    why = "the log ends inside its config echo, and flags it had not yet printed may override it"
+    cut = {k: C.ConfigValue(k, None, C.FILE, False, cv.raw, cv.line, why)
+           for k, cv in cfg.values.items() if cv.origin == C.FILE and cv.known}
+    return replace(cfg, values={**cfg.values, **cut}, defaults_ok=False, defaults_why=HEADER_CUT)
+
+
 def _merge_headers(headers: list[Header]) -> Header:
     """The last process's header, with gaps filled from the processes it resumed."""
     out: dict[str, Any] = {}
@@ -355,7 +365,8 @@ def _notes(scan: Scan, records: list[Record], run: Run, header: Header, inferred
                      "and were read with a tolerant pattern")
     if run.config.defaults_why == HEADER_CUT:
         notes.append("the log ends inside its config echo: the keys it had not yet printed are unknown, not taken as "
-                     "train.py's defaults")
+                     "train.py's defaults, and so are its config file's values, which flags printed after them may "
+                     "override")
     elif run.config.seen and not run.config.defaults_trusted and not said and not contradict.said(run.config):
         notes.append(f"the log's `tokens per iteration` ({header.tokens_per_iter:,}) does not match "
                      "the config it shows with train.py's defaults: part of the config was not "
