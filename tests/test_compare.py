@@ -475,6 +475,10 @@ def test_device_and_precision_have_no_share(sides):
     c = device_precision((device,), 0.02)
     assert c.delta_val == 0.0 and c.interval == (-0.02, 0.02) and "device cpu vs cuda" in c.method
     assert device_precision((KeyDiff("eval_iters", 20, 200, "override", "default", "measurement"),), 0.02) is None
+    split = KeyDiff("batch_size", 32, 64, "log", "log", "runtime")  # the same tokens per step, split otherwise
+    c = device_precision((split,), 0.02)
+    assert "batch_size 32 vs 64: the same tokens per step split into other micro-batches" in c.method
+    assert "fp32" not in c.method  # not a device's numerics
 
 
 def test_unexplained_is_the_rest_only_when_no_learning_key_differs():
