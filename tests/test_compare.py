@@ -469,6 +469,19 @@ def test_config_rest_is_put_on_the_learning_keys_that_differ(sides):
     assert config_rest(b, b, config_diff(b.run, b.run), 0.3, _w(b, b)) is None
 
 
+def test_a_get_lr_key_of_a_constant_lr_run_is_said_unused():
+    from lossdoctor.compare.sides import config_diff
+    cosine = parse_text("Overriding: lr_decay_iters = 1000\nOverriding: max_iters = 1000\n"
+                        "step 0: train loss 4.0, val loss 4.0\n")
+    constant = parse_text("Overriding: lr_decay_iters = 5000\nOverriding: decay_lr = False\n"
+                          "Overriding: max_iters = 1000\nstep 0: train loss 4.0, val loss 4.0\n")
+    (d,) = [d for d in config_diff(cosine, constant) if d.key == "lr_decay_iters"]
+    assert d.origin_other == "override" and d.origin_reference == "override; unused: decay_lr=False"
+    other = parse_text("Overriding: lr_decay_iters = 3000\nOverriding: decay_lr = False\n"
+                       "Overriding: max_iters = 1000\nstep 0: train loss 4.0, val loss 4.0\n")
+    assert not any(d.key == "lr_decay_iters" for d in config_diff(other, constant))  # used by neither
+
+
 def test_device_and_precision_have_no_share(sides):
     from lossdoctor.compare.attribute import device_precision
     device = KeyDiff("device", "cpu", "cuda", "override", "override", "runtime")

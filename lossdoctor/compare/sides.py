@@ -95,13 +95,20 @@ def config_diff(ra: Run, rb: Run) -> tuple[KeyDiff, ...]:
                  and (ta == tb or ta is None or tb is None))
     for key in LEARNING_KEYS + RUNTIME_KEYS + MEASURE_KEYS:
         (va, oa), (vb, ob) = _shown(ra, key), _shown(rb, key)
-        if va == vb:  # the same, or unknown in both
+        constant = [r.config.trusted("decay_lr") is False for r in (ra, rb)]
+        if va == vb or key in GET_LR_ONLY and all(constant):  # the same, unknown in both, or used by neither
             continue
         kind = "learning" if key in LEARNING_KEYS else "runtime" if key in RUNTIME_KEYS else "measurement"
         if same_step and key in SPLIT_KEYS:  # the same tokens per step, split otherwise: memory and speed
             kind = "runtime"
+        oa, ob = (f"{o}; {UNUSED}" if key in GET_LR_ONLY and c else o
+                  for o, c in ((oa, constant[0]), (ob, constant[1])))
         out.append(KeyDiff(key, va, vb, oa, ob, kind))
     return tuple(out) + other_settings(ra, rb)
+
+
+GET_LR_ONLY = ("warmup_iters", "lr_decay_iters", "min_lr")  # read by get_lr alone, which decay_lr=False skips
+UNUSED = "unused: decay_lr=False"
 
 
 SPLIT_KEYS = ("batch_size", "gradient_accumulation_steps")  # how a step's tokens are split into micro-batches
