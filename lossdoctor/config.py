@@ -50,6 +50,12 @@ class ConfigValue:
     unknown_why: str | None = None
 
 
+def not_taken(cv: ConfigValue, why: str) -> ConfigValue:
+    """A value the log shows that is not taken as what ran, and why (flags the log does not
+    show may have replaced it): unknown, its text kept."""
+    return ConfigValue(cv.key, None, cv.origin, False, cv.raw, cv.line, why)
+
+
 @dataclass(frozen=True)
 class Config:
     """The resolved config: nanoGPT's keys plus any extra keys the log set.

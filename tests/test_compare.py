@@ -491,7 +491,9 @@ def test_device_and_precision_have_no_share(sides):
     split = KeyDiff("batch_size", 32, 64, "log", "log", "runtime")  # the same tokens per step, split otherwise
     c = device_precision((split,), 0.02)
     assert "batch_size 32 vs 64: the same tokens per step split into other micro-batches" in c.method
-    assert "fp32" not in c.method  # not a device's numerics
+    assert "fp32" not in c.method and c.cause == "micro-batch split"  # not a device's numerics
+    both = device_precision((device, split), 0.02)
+    assert both.cause == "device/precision numerics" and "fp32" in both.method and "micro-batches" in both.method
 
 
 def test_unexplained_is_the_rest_only_when_no_learning_key_differs():

@@ -21,6 +21,8 @@ worse run to the better one; each step is a named cause with its method and inte
                   model-size direction, not fitted
   device/precision numerics: nanoGPT computes the same math on any device; no share
                   (0, within eval noise), said so when device or dtype differ
+  micro-batch split: the same tokens per step in other micro-batches (batch size and
+                  gradient accumulation): the same update; no share, said so
   unexplained     what is left when no config key differs (seeds, unlogged changes)
 
 The worse run is extrapolated through one `fit.Extrapolator` (fitted once, each question

@@ -34,7 +34,7 @@ from .length import (
 from .notes import size_unseen
 from .reach import Worse, schedule_only, target_name, to_reach
 from .rest import config_rest, missed_keys, path_matched, rest_keys, rest_spread, unexplained
-from .results import Cause, KeyDiff, Reachable, ToReach
+from .results import Cause, KeyDiff, Reachable, ToReach, keys_text
 from .sides import DEFAULT_SE, Side, final
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
         except CannotExtrapolate:
             return unextrapolated(e.why)
     if length is None:  # too few evals to predict val: what the better run's curve shows, where it can
-        from ..fit.extrapolate import why_no_val
+        from ..fit.notes import why_no_val
         x = fit.extrapolate(max(to, 1), scenarios=("rerun",))  # (made already: why it gave no val)
         s = x.scenarios[0]
         return unextrapolated(why_no_val(x, s) if s.val is None or x.model.val_parameters is None
@@ -233,15 +233,18 @@ def device_precision(diff: tuple[KeyDiff, ...], w: float) -> Cause | None:
     device = [d for d in runtime if d.key not in SPLIT_KEYS]
     said = []
     if device:
-        said.append(", ".join(f"{d.key} {d.other} vs {d.reference}" for d in device)
+        said.append(keys_text(device)
                     + ": nanoGPT computes the same model on any device; fp32 and bf16 reach the same loss per step "
                     "within eval noise (the built-in trainer: 1.8857 vs 1.8856 at 2000 steps, docs/benchmarks.md)")
     if split:
-        said.append(", ".join(f"{d.key} {d.other} vs {d.reference}" for d in split)
+        said.append(keys_text(split)
                     + ": the same tokens per step split into other micro-batches, whose gradients are summed into "
                     "the same update up to float rounding")
-    return Cause("device/precision numerics", 0.0, (-w, w),
-                 "; ".join(said) + "; the time per step differs, not the loss")
+    name = "device/precision numerics" if device else SPLIT_CAUSE
+    return Cause(name, 0.0, (-w, w), "; ".join(said) + "; the time per step differs, not the loss")
+
+
+SPLIT_CAUSE = "micro-batch split"  # the cause's name where only the split of a step's tokens differs
 
 
 def _rest_at(steps: list[Step], fa: Facts, fb: Facts, b_overfit: bool = False) -> str:

@@ -282,7 +282,7 @@ class _Search:
     def at(self, to: int) -> Reachable | Unreachable | None:
         """The rerun of `to` steps where it reaches the target, None where it does not, and
         Unreachable where no val is predicted there."""
-        from ..fit.extrapolate import why_no_val
+        from ..fit.notes import why_no_val
         x = self.fit.extrapolate(to, scenarios=("rerun",))  # BeyondEpochs for the caller
         scenario, s = x.scenarios[0], x.scenarios[0].val
         if s is None:  # refused there: past its minimum (more steps do not help), else not known

@@ -8,7 +8,7 @@ import math
 from collections.abc import Sequence
 
 from .length import SCHEDULE_SHAPE, Step, known
-from .results import CHANGED_ORIGIN, RESUMED_ORIGIN, Cause, KeyDiff
+from .results import CHANGED_ORIGIN, RESUMED_ORIGIN, Cause, KeyDiff, keys_text
 from .sides import Side
 
 GROUPS = (("model size", ("n_layer", "n_head", "n_embd", "bias")), ("context length", ("block_size",)),
@@ -36,7 +36,7 @@ def config_rest(a: Side, b: Side, diff: tuple[KeyDiff, ...], rest: float, w: flo
     missed = missed_keys(diff, steps or [])
     left = (f"; it also holds the share of {', '.join(missed)}, which could not be estimated (the notes say why)"
             if missed else "")
-    keys = ", ".join(f"{d.key} {d.other} vs {d.reference}" for d in learning)
+    keys = keys_text(learning)
     na, nb = a.facts.value("params"), b.facts.value("params")
     size = ""
     if na and nb and na != nb:
@@ -73,10 +73,9 @@ def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float, unseen: bool =
     parameter counts differ and the shape keys are not shown by both (notes.size_unseen):
     the rest is not put on the keys that are, which would name a batch key for a 4x model."""
     if size is not None and (shown := rest_keys(diff)):
-        keys = ", ".join(f"{d.key} {d.other} vs {d.reference}" for d in shown)
         return Cause("unexplained", rest, (rest - w, rest + w),
-                     f"{size}: the rest is not put on the keys both logs show ({keys}), which model size may "
-                     "outweigh; their headers or checkpoints would let it be split")
+                     f"{size}: the rest is not put on the keys both logs show ({keys_text(shown)}), which model size "
+                     "may outweigh; their headers or checkpoints would let it be split")
     if rest_keys(diff):
         hidden = hidden_keys(diff)
         return Cause("unexplained", 0.0, (-w, w), "all of the gap is assigned" + (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from typing import ClassVar, NamedTuple, TypeAlias
 
@@ -40,6 +40,11 @@ class KeyDiff:
     origin_other: str
     origin_reference: str
     kind: str  # learning | runtime | measurement
+
+
+def keys_text(diffs: Iterable[KeyDiff]) -> str:
+    """'batch_size 32 vs 64, dropout 0.0 vs 0.1': keys as the worse run and the better set them."""
+    return ", ".join(f"{d.key} {d.other} vs {d.reference}" for d in diffs)
 
 
 class Pair(NamedTuple):

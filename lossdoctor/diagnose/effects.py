@@ -103,7 +103,7 @@ class Extrapolations:
         s = next((s for s in x.scenarios if s.name == scenario), None)
         ev, _ = self.run.curves()
         if s is None or s.val is None or not len(ev):  # why val is not predicted: too few evals, or the scenario's
-            from ..fit.extrapolate import why_no_val
+            from ..fit.notes import why_no_val
             return EffectEstimate("extrapolation", None, self.run.measures.val_unit, source, note=why_no_val(x, s))
         last = float(ev.val[-1])
         src = f"{source}: {scenario} to step {to:,}, val {s.val.mean:.4f} ({s.val.level:.0%} interval " \

@@ -3,7 +3,7 @@ grid's runs of up to 1,000 steps), and the calibrated-shape law alone, through L
 from 2,000 steps on). Between `Calibration.blend_from` and `alone_from` steps each estimate
 is the mixture of the two, the law alone's share growing with log2 of the run's steps
 (`Calibration.alone_share`), so that two logs of one run a step apart get predictions a step
-apart, not 0.09 nats.
+apart, not up to 0.06 nats.
 
 The mixture's mean is the shares' weighted mean; its variance is the shares' weighted
 variances plus the spread between the two means, so an interval is as wide as the two
@@ -64,8 +64,12 @@ def blend(ensemble: Extrapolation, alone: Extrapolation, share: float, blend_fro
     mixed_weights = weights(ensemble.model.weights, alone.model.weights, share)
     assert mixed_weights is not None
     model = ensemble.model._replace(weights=mixed_weights)
+    # the first scenario without the other runs against with them: the ensemble's estimate
+    # alone, which the table no longer shows
+    compared = tuple(n for n in ensemble.notes if not n.startswith(f"{ensemble.scenarios[0].name} without the ")
+                     ) if ensemble.scenarios else ensemble.notes
     return replace(ensemble, model=model, scenarios=mixed, fit_path=path(ensemble.fit_path, alone.fit_path, share),
-                   notes=(*ensemble.notes, note(ensemble, alone, share, blend_from, alone_from)))
+                   notes=(*compared, note(ensemble, alone, share, blend_from, alone_from)), alone_share=share)
 
 
 def note(ensemble: Extrapolation, alone: Extrapolation, share: float, blend_from: int, alone_from: int) -> str:
@@ -81,7 +85,8 @@ def note(ensemble: Extrapolation, alone: Extrapolation, share: float, blend_from
     return (f"the run is {ensemble.last_step:,} steps long, between the {blend_from:,} steps up to which the "
             f"ensemble (L0 fitted) was measured best and the {alone_from:,} from which the calibrated-shape law "
             f"alone (L0 = 0) was: each estimate blends the two, {percent(share)} the law alone, its interval "
-            f"as wide as they disagree{said} (docs/extrapolation.md)")
+            f"as wide as they disagree{said}; the shapes, backtests and notes above are the ensemble's "
+            "(docs/extrapolation.md)")
 
 
 def percent(share: float) -> str:

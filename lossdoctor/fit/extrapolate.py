@@ -40,7 +40,6 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..facts.base import plural
 from ..run import Run
 from . import blend, describe, interval, limits, lr, points, reference, shape, streams
 from . import calibration as calibration_mod
@@ -64,21 +63,6 @@ from .results import (
 from .runfits import RunFits
 from .scenarios import CustomLr, CustomSchedule
 from .streams import Features, Stream
-
-MIN_VAL_EVALS = 3  # evals a val fit needs
-
-
-def too_few_evals(n: int, start: int) -> str:
-    """Why val is not predicted: `n` evals from step `start` on."""
-    return f"{plural(n, 'eval')} after step {start}: too few to predict val ({MIN_VAL_EVALS} needed)"
-
-
-def why_no_val(x: Extrapolation, s: Scenario | None) -> str:
-    """Why scenario `s` of `x` has no val: too few evals to fit val at all, else what its
-    note says (overfitting, val stalled, a misfit), not another of its notes."""
-    if x.model.val_parameters is None:
-        return too_few_evals(x.fit.points.val, x.fit.points.start)
-    return s.note if s is not None and s.note else f"no val predicted at {x.target_step:,} steps"
 
 __all__ = ["MAX_HORIZON", "BeyondEpochs", "CannotExtrapolate", "CustomSchedule", "Estimate", "Extrapolation",
            "Extrapolator", "Scenario", "extrapolate", "unmodelled"]
@@ -162,8 +146,7 @@ class Extrapolator(RunFits):
         share = cal.alone_share(x.last_step, self.reference)
         if not 0 < share < 1 or cal.blend_from is None or cal.alone_from is None or to <= x.last_step:
             return x  # inside the run, the run as the ensemble fits it (the law alone is measured past it)
-        obs = self._once(("observed",), lambda: self._observe(self._once(("curves",), lambda: points.curves(self.run))))
-        if why := self._alone_ruled_out(obs, obs.schedule.peak(to + 1)):
+        if why := self._alone_ruled_out(self._observed(), self._observed().schedule.peak(to + 1)):
             return blend.unblended(x, share, why)
         alone = self._once(("alone",), lambda: Extrapolator(
             self.run, level=self.level, calibrate=self.calibrate, reference=self.reference,
@@ -182,21 +165,21 @@ class Extrapolator(RunFits):
                    else ())  # where they may join: one of them given too is refused for any target
         if why := limits.unmodelled(self.run) or limits.not_joinable(self.run, self.calibrate, joining):
             raise CannotExtrapolate(why)
-        cur = self._once(("curves",), lambda: points.curves(self.run))
+        cur = self._curves()
         first = min(int(cur.ev_step.min(initial=cur.last)), int(cur.it_step.min(initial=cur.last)))
         if to < first:
             raise CannotExtrapolate(f"target step {to:,} is before the first observed step ({first:,})")
-        obs = self._once(("observed",), lambda: self._observe(cur))
+        obs = self._observed()
         last = obs.points.last
         if why := limits.unknown_schedule(self.run) or limits.constant_resume(self.run):
             raise CannotExtrapolate(why)
+        peak = obs.schedule.peak(max(to, last) + 1)
         try:
-            limits.check(to, last, self._per_step(last), self.calibration.epochs_limit(last), self._basis(last)[1])
+            limits.check(to, last, self._per_step(last), self._epochs_limit(obs, peak), self._basis(last)[1])
         except CannotExtrapolate:
             if to > last + 1:  # a run refused at any step is told so, not given a farthest step it is refused at
                 self._extrapolate(last + 1, ("rerun",), None)
             raise
-        peak = obs.schedule.peak(max(to, last) + 1)
         use_reference = self.reference and to > last  # inside the observed range there is nothing to add
         fits = self._once(("fits", peak, use_reference), lambda: self._fit(obs, peak, use_reference))
         limits.misfit(fits.train, fits.own.designs["train"], obs.schedule.doubted)
@@ -206,6 +189,9 @@ class Extrapolator(RunFits):
         asked = [s for s in scenarios if s != "custom"] if scenarios != SCENARIOS else []  # by name
         # what reading the run said (the log a directory gave, a config inferred) first
         return replace(x, notes=(*self.run.notes, *notes_mod.inside_note(asked, to, last), *x.notes))
+
+    def _observed(self) -> Observed:
+        return self._once(("observed",), lambda: self._observe(self._curves()))
 
     def _observe(self, cur: points.Curves) -> Observed:
         """1-2. the points and the schedule."""
@@ -218,7 +204,7 @@ class Extrapolator(RunFits):
     def _fit(self, obs: Observed, peak: float, use_reference: bool) -> Fits:
         """3. the fits under the observed eta: with the other runs, and checked against them."""
         pts, own = obs.points, self._own(obs, peak)
-        has_val = len(pts.val.steps) >= MIN_VAL_EVALS
+        has_val = len(pts.val.steps) >= notes_mod.MIN_VAL_EVALS
         why_not = tuple(reference.mismatch(self.run)) if use_reference else ()
         joined: tuple[str, ...] = ("calibrate",) if self.calibrate else ()
         notes = [f"fitted jointly with {o.source} ({self._other(obs, o).last:,} steps)"
@@ -251,7 +237,7 @@ class Extrapolator(RunFits):
         if not alone and "reference" not in joined and (why := limits.short_tail(self.run, pts.last)):
             raise CannotExtrapolate(why)
         if val is None:
-            notes.append(f"{too_few_evals(len(pts.val.steps), pts.start)}; "
+            notes.append(f"{notes_mod.too_few_evals(len(pts.val.steps), pts.start)}; "
                          "train is predicted from the per-iteration losses")
         said = self.calibration.alone(pts.last, self.reference)
         ruled_out = self._alone_ruled_out(obs, peak) if said and not alone else None
@@ -381,7 +367,7 @@ class Extrapolator(RunFits):
         withheld = fits.val is not None and to > last and bool(out) and all(sc.val is None for sc in out)
         model, baseline = self._model(obs, fits, to, withheld)
         return Extrapolation(to, last, ratio, model, self._fit_info(obs, fits, peak, eval_sd), tuple(out), baseline,
-                             overfit, tuple(notes), fit_path)
+                             overfit, tuple(notes), fit_path, 1.0 if fits.alone else 0.0)
 
     # -- what is said about the fit -------------------------------------------------------
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..facts.base import plural
 from . import calibration as calibration_mod
 from . import lr as lr_mod
 from . import points, reference, repeat, shape
@@ -16,12 +17,28 @@ if TYPE_CHECKING:
     from .lr import Schedule
     from .parts import Fits
     from .points import RunPoints
-    from .results import LawErrors, Overfitting
+    from .results import Extrapolation, LawErrors, Overfitting, Scenario
+
+
+MIN_VAL_EVALS = 3  # evals a val fit needs
+
+
+def too_few_evals(n: int, start: int) -> str:
+    """Why val is not predicted: `n` evals from step `start` on."""
+    return f"{plural(n, 'eval')} after step {start}: too few to predict val ({MIN_VAL_EVALS} needed)"
+
+
+def why_no_val(x: Extrapolation, s: Scenario | None) -> str:
+    """Why scenario `s` of `x` has no val: too few evals to fit val at all, else what its
+    note says (overfitting, val stalled, a misfit), not another of its notes."""
+    if x.model.val_parameters is None:
+        return too_few_evals(x.fit.points.val, x.fit.points.start)
+    return s.note if s is not None and s.note else f"no val predicted at {x.target_step:,} steps"
 
 
 # `constant` where the run's min_lr is 0
 AT_ZERO = ("the run's min_lr is 0: at a constant LR of 0 no step updates a weight, and the loss stays where the "
-           "run left it; continue at a LR above 0 (--learning_rate=...) or rerun")
+           "checkpoint it resumes left it; continue at a LR above 0 (--learning_rate=...) or rerun")
 # a continuation's note where the log shows the run left no checkpoint (Run.shows_no_save)
 NO_SAVE = ("the log shows no checkpoint save: --init_from=resume needs the run's ckpt.pt in its out_dir "
            "(train.py saves at an eval past step 0); without it, only rerun")

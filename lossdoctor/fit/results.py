@@ -177,6 +177,9 @@ class Extrapolation:
     overfitting: Overfitting | None = None  # when val has turned up
     notes: tuple[str, ...] = field(default=())
     fit_path: Path | None = None  # predicted val over the observed steps
+    # the calibrated law alone's share of the estimates past the run (blend.py): 0 for the
+    # ensemble, 1 for the law alone, between for a run between BLEND_FROM and ALONE_FROM steps
+    alone_share: float = 0.0
 
     def path(self, name: str) -> Path | None:
         """The predicted val path "fit", or that of the scenario `name`."""

@@ -35,6 +35,9 @@ class RunFits:
             self._done[key] = make()
         return cast(T, self._done[key])
 
+    def _curves(self) -> points.Curves:
+        return self._once(("curves",), lambda: points.curves(self.run))
+
     def _shapes(self) -> dict[str, shape.Samples]:
         """The shape samples of the train and the val prior."""
         cal = self.calibration
@@ -68,6 +71,15 @@ class RunFits:
         (`referenced`: joined where the config is theirs) or not: where the calibration says
         so, unless the run's own backtest rules that law out."""
         return self.calibration.alone(obs.points.last, referenced) and self._alone_ruled_out(obs, peak) is None
+
+    def _epochs_limit(self, obs: Observed, peak: float) -> float:
+        """The most epochs the run is predicted to (Calibration.epochs_limit), with the law
+        it gets: the ensemble's where the calibrated law alone, whose limit is farther, is
+        ruled out by the run (a run whose val has turned up, the likeliest to repeat its data)."""
+        cal, last = self.calibration, obs.points.last
+        if cal.alone(last, referenced=False) and self._alone_ruled_out(obs, peak) is not None:
+            return cal.max_epochs
+        return cal.epochs_limit(last)
 
     def _alone_ruled_out(self, obs: Observed, peak: float) -> str | None:
         """Why the run rules the calibrated law alone out, where the calibration would use

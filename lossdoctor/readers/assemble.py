@@ -260,8 +260,7 @@ def _cut_in_echo(cfg: C.Config) -> C.Config:
     its config file's values, which the `Overriding:` flags after them (not printed yet)
     may replace (nanoGPT's CPU run cut there had shown the file's 6 layers, not its 4)."""
     why = "the log ends inside its config echo, and flags it had not yet printed may override it"
-    cut = {k: C.ConfigValue(k, None, C.FILE, False, cv.raw, cv.line, why)
-           for k, cv in cfg.values.items() if cv.origin == C.FILE and cv.known}
+    cut = {k: C.not_taken(cv, why) for k, cv in cfg.values.items() if cv.origin == C.FILE and cv.known}
     return replace(cfg, values={**cfg.values, **cut}, defaults_ok=False, defaults_why=HEADER_CUT)
 
 

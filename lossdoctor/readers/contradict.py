@@ -84,8 +84,7 @@ def _unknown(cfg: C.Config, keys: tuple[str, ...], why: str) -> C.Config:
         return cfg
     partial = any(cfg[k].origin == C.OVERRIDE for k in keys if k in cfg.values)
     from_file = suspect if partial else [k for k, cv in cfg.values.items() if cv.origin == C.FILE and cv.known]
-    dropped = {k: C.ConfigValue(k, None, C.FILE, False, cfg[k].raw, cfg[k].line, f"{why}: flags may have replaced it")
-               for k in from_file}
+    dropped = {k: C.not_taken(cfg[k], f"{why}: flags may have replaced it") for k in from_file}
     which = ("so its values for them are not taken as what ran" if partial else
              "so none of them is taken as what ran")
     note = (f"{why}: flags the log does not show replaced the config file's values, {which} "

@@ -39,6 +39,7 @@ def to_json(run: Run, x: Extrapolation) -> str:
         "target_step": x.target_step,
         "last_step": x.last_step,
         "horizon_ratio": x.horizon_ratio,
+        "alone_share": x.alone_share,
         "model": _model(x.model),
         "fit": _fit(x.fit),
         "baseline": _baseline(x.baseline),

@@ -23,6 +23,7 @@ from .verdict import (
     TOP,
     TOP_COMPARED,
     aim,
+    apart,
     instead_do,
     level,
     no_gap_reason,
@@ -137,7 +138,7 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
                 ""]
     else:
         noise = f", within the evals' noise (80%: +-{c.within_noise:.3f})" if c.within_noise is not None else ""
-        out += [f"**Gap:** `{worse}` and `{better}` end 0.0000 {c.unit} apart (final {c.metric})." if abs(c.gap) < LEVEL
+        out += [f"**Gap:** `{worse}` and `{better}` {apart(c)}." if abs(c.gap) < LEVEL
                 else f"**Gap:** `{worse}` ends **{c.gap:+.4f} {c.unit}** above `{better}` (final {c.metric}){noise}.",
                 ""]
     out += [] if level(c) else _causes(c)  # a level finish says so in its gap line

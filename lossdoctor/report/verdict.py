@@ -174,13 +174,14 @@ def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
                 *([hanging("  ", Text(sooner))] if (sooner := sooner_text(c, worse, better)) else [])]
     noise = f", within the evals' noise (80%: +-{c.within_noise:.3f})" if c.within_noise is not None else ""
     out: list[RenderableType] = [
-        Text.assemble(("Gap: ", "bold"), f"{worse} and {better} end 0.0000 {c.unit} apart (final {c.metric})"
+        Text.assemble(("Gap: ", "bold"), f"{worse} and {better} {apart(c)}"
                       if abs(c.gap) < LEVEL else  # not level: runs that never trained, said below
                       f"{worse} ends {c.gap:+.4f} {c.unit} above {better} (final {c.metric}){noise}")]
     causes = sorted(list(c.attribution) + ([c.unexplained] if c.unexplained is not None else []),
                     key=lambda a: -abs(a.delta_val))
     rows = [(a.cause, f"{a.delta_val:+.4f}", f"(80%: {a.interval[0]:+.3f} to {a.interval[1]:+.3f})") for a in causes
-            if not (abs(a.delta_val) < 5e-5 and a.cause.startswith(("unexplained", "device/precision numerics")))
+            if not (abs(a.delta_val) < 5e-5 and a.cause.startswith(("unexplained", "device/precision numerics",
+                                                                      "micro-batch split")))
             and not a.by_construction]
     if rows:  # (nothing assigned to unexplained or device, or none by construction: in the table below)
         out.append(hanging("  ", _Causes(rows)))
@@ -196,6 +197,11 @@ def gap_text(gap: float) -> str:
     """A gap to 4 decimals, signed, and 0.0000 unsigned where it prints as 0 (-0.0000 had
     read as a worse run that ended lower)."""
     return "0.0000" if abs(gap) < LEVEL else f"{gap:+.4f}"
+
+
+def apart(c: Comparison) -> str:
+    """Two runs whose gap prints as 0 and that are not level (runs that never trained)."""
+    return f"end 0.0000 {c.unit} apart (final {c.metric})"
 
 
 def level(c: Comparison) -> bool:
