@@ -7,9 +7,10 @@ apart, not up to 0.06 nats.
 
 The mixture's mean is the shares' weighted mean; its variance is the shares' weighted
 variances plus the spread between the two means, so an interval is as wide as the two
-disagree; the laws' weights are mixed likewise. What else is said of the fit (the shapes,
-the backtests, the notes, each scenario's note) is the ensemble's, with a note that gives
-both predictions. Inside the run nothing is blended: the law alone is measured past it, and
+disagree; each scenario's law weights are mixed likewise (the law alone counts with the
+calibrated law). What else is said of the fit (the shapes, the backtests and the ensemble's
+weights, the notes, each scenario's note) is the ensemble's, with a note that gives both
+predictions. Inside the run nothing is blended: the law alone is measured past it, and
 there the ensemble follows the run's own points.
 """
 
@@ -61,14 +62,11 @@ def blend(ensemble: Extrapolation, alone: Extrapolation, share: float, blend_fro
           ) -> Extrapolation:
     """The ensemble's extrapolation with the law alone's mixed in at `share`."""
     mixed = tuple(scenario(a, b, share) for a, b in zip(ensemble.scenarios, alone.scenarios, strict=True))
-    mixed_weights = weights(ensemble.model.weights, alone.model.weights, share)
-    assert mixed_weights is not None
-    model = ensemble.model._replace(weights=mixed_weights)
     # the first scenario without the other runs against with them: the ensemble's estimate
     # alone, which the table no longer shows
     compared = tuple(n for n in ensemble.notes if not n.startswith(f"{ensemble.scenarios[0].name} without the ")
                      ) if ensemble.scenarios else ensemble.notes
-    return replace(ensemble, model=model, scenarios=mixed, fit_path=path(ensemble.fit_path, alone.fit_path, share),
+    return replace(ensemble, scenarios=mixed, fit_path=path(ensemble.fit_path, alone.fit_path, share),
                    notes=(*compared, note(ensemble, alone, share, blend_from, alone_from)), alone_share=share)
 
 
@@ -85,7 +83,8 @@ def note(ensemble: Extrapolation, alone: Extrapolation, share: float, blend_from
     return (f"the run is {ensemble.last_step:,} steps long, between the {blend_from:,} steps up to which the "
             f"ensemble (L0 fitted) was measured best and the {alone_from:,} from which the calibrated-shape law "
             f"alone (L0 = 0) was: each estimate blends the two, {percent(share)} the law alone, its interval "
-            f"as wide as they disagree{said}; the shapes, backtests and notes above are the ensemble's "
+            f"as wide as they disagree{said}; a scenario's law weights count the law alone with the "
+            "calibrated law's, and the shapes, the laws' backtest and weights, and the notes are the ensemble's "
             "(docs/extrapolation.md)")
 
 

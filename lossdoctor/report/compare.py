@@ -162,7 +162,8 @@ def _derived(c: Comparison) -> RenderableType:
         if va is None and vb is None:
             continue
         ma, mb = marks.get(k, ("", ""))
-        t.add_row(LABELS.get(k, k), _marked(_num(va), ma), _marked(_num(vb), mb))
+        show = _loss if k in LOSSES else _num
+        t.add_row(LABELS.get(k, k), _marked(show(va), ma), _marked(show(vb), mb))
     return t
 
 
@@ -217,19 +218,31 @@ def _table(c: Comparison) -> RenderableType:
     apart = any(r.final is not None and r.gap is None and not r.reference for r in c.table)  # left out
     among = " of the runs that compare" if apart else ""
     head = Text(f"runs, against the best final {c.metric}{among} (gap: final minus the best's)", style="italic")
+    # best val where a run's differs from its final (one turned up): else the same column twice
+    best = any(r.best_val is not None and r.final is not None and abs(r.best_val - r.final) >= 5e-5 for r in c.table)
     t = Table()  # its caption above it, at the panel's width
-    for col in ("run", f"final\n{c.metric}", "gap", "best\nval", "params", "tokens\nseen"):  # narrow numbers:
-        t.add_column(col, justify="left" if col == "run" else "right", overflow="fold")  # the names get the rest
+    cols = ("run", f"final\n{c.metric}", "gap", *(("best\nval",) if best else ()), "params", "tokens\nseen")
+    for col in cols:  # narrow numbers: the names get the rest
+        t.add_column(col, justify="left" if col == "run" else "right", overflow="fold")
     for r, name in zip(c.table, title_names([r.run for r in c.table]), strict=True):
-        t.add_row(name, _num(r.final), "best" if r.reference else _gap(r.gap),
-                  _num(r.best_val), _count(r.params), _count(r.tokens_seen))
+        t.add_row(name, _loss(r.final), "best" if r.reference else _gap(r.gap),
+                  *((_loss(r.best_val),) if best else ()), _count(r.params), _count(r.tokens_seen))
     return Group(head, t)
 
 
 def _gap(v: float | None) -> str:
     """A gap to four decimals, as the report's text gives it (significant figures had set
-    0.003759 beside 0.0063); '-' where unknown."""
-    return "-" if v is None else f"{v:.4f}"
+    0.003759 beside 0.0063), 0.0000 for one that prints as 0; '-' where unknown."""
+    return "-" if v is None else gap_text(v).lstrip("+")
+
+
+def _loss(v: Any) -> str:
+    """A loss to four decimals, as the verdict gives it (significant figures had set '2'
+    for 2.0004); '-' where unknown."""
+    return f"{v:.4f}" if isinstance(v, float) and not isinstance(v, bool) else _num(v)
+
+
+LOSSES = ("best_val", "final_val", "final_train")  # side by side: the losses, to four decimals
 
 
 def _count(v: float | None) -> str:
