@@ -131,6 +131,17 @@ def peak_flops(value: float | str | None) -> float | None:
     return peak
 
 
+def seed(text: str) -> int:
+    """A random seed torch takes: a whole number in [0, 2**63)."""
+    try:
+        x = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text}") from None
+    if not 0 <= x < 2 ** 63:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**63) (torch.manual_seed's range): {text}")
+    return x
+
+
 def interval_level(text: str) -> float:
     """An interval's level: a fraction strictly between 0 and 1 (80% is 0.8)."""
     try:

@@ -9,6 +9,7 @@ import contextlib
 import errno
 import os
 import sys
+import traceback
 import warnings
 from collections.abc import Callable, Iterator
 
@@ -33,8 +34,8 @@ def guarded(func: Callable[[argparse.Namespace], int], args: argparse.Namespace)
             status = func(args)
         return BROKEN_PIPE if _reader_gone() else status
     except LossdoctorError as e:
-        if debug:
-            raise
+        if debug:  # the traceback asked for, and still a usage or input error's status (1 is findings)
+            traceback.print_exc()
         error(f"lossdoctor: error: {e}")
         return EXIT_ERROR
     except KeyboardInterrupt as e:  # Ctrl-C 130, SIGTERM 143, as a shell reports them
@@ -43,7 +44,7 @@ def guarded(func: Callable[[argparse.Namespace], int], args: argparse.Namespace)
         return 143 if isinstance(e, Terminated) else 130
     except (MemoryError, RecursionError) as e:
         if debug:
-            raise
+            traceback.print_exc()
         error(f"lossdoctor: error: the input is too large or too deeply nested to process ({type(e).__name__})")
         return EXIT_ERROR
     except BrokenPipeError:  # the reader went away (`| head`): nothing more to write, to anyone
@@ -100,7 +101,7 @@ def _unread(fd: int) -> int | None:
 def _internal(e: Exception, debug: bool) -> int:
     """A bug: one line, and the traceback on request (--debug)."""
     if debug:
-        raise e
+        traceback.print_exception(e)
     error(f"lossdoctor: internal error: {type(e).__name__}: {str(e)[:200]} (--debug shows the traceback; "
           "please report it with the input)")
     return EXIT_ERROR

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from . import cli_args as args_mod
+
 
 def add_parser(sub: Any) -> None:
     from .cli_args import MIN_WIDTH
@@ -25,7 +27,8 @@ def add_parser(sub: Any) -> None:
                     help="below 1 sharper, above 1 more random (default: 0.8)")
     sm.add_argument("--top-k", type=_positive_int, default=200, metavar="K",
                     help="sample among the K likeliest characters (default: 200)")
-    sm.add_argument("--seed", type=int, default=1337, help="the same seed gives the same text (default: 1337)")
+    sm.add_argument("--seed", type=args_mod.seed, default=1337,
+                    help="the same seed gives the same text (default: 1337)")
     sm.add_argument("--data", metavar="TEXT|DIR", help="the training text or data directory to decode with "
                                                      "(instead of the meta.pkl next to the checkpoint)")
     sm.add_argument("--meta", metavar="META.pkl", help="a nanoGPT meta.pkl to decode with (instead of the one "

@@ -79,6 +79,9 @@ def run_train(args: argparse.Namespace) -> int:
                              f"e.g. {a}={rest[0] if value else '...'}")
         elif a.startswith("--"):
             overrides.append(a)
+        elif a.startswith("-") and len(a) > 1:  # not a file train takes: -v, -x
+            raise UsageError(f"{a}: unknown option (train takes a config file, --key=value flags, --data and "
+                             "--no-progress; lossdoctor train --help lists them)")
         elif config_file is None:
             config_file = a
         else:

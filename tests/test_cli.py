@@ -288,9 +288,10 @@ def test_a_reader_that_goes_away_while_the_output_fills_the_pipe_ends_it_with_14
 def test_train_asks_for_key_equals_value_and_takes_debug():
     code, _, err = run_cli("train", "--device=cpu", "--max_iters", "5")
     assert code == 2 and "--max_iters 5: config keys are given as --key=value" in err and "e.g. --max_iters=5" in err
-    from lossdoctor.errors import UsageError
-    with pytest.raises(UsageError, match="learning_rate: must be >= 0"):  # --debug: the traceback, not a line
-        run_cli("train", "--device=cpu", "--learning_rate=-1", "--debug")
+    code, _, err = run_cli("train", "--device=cpu", "--learning_rate=-1", "--debug")  # the traceback, and still 2
+    assert code == 2 and "Traceback (most recent call last)" in err and "learning_rate: must be >= 0" in err
+    code, _, err = run_cli("analyze", "--debug", "no-such.log")  # 1 would read as findings at --fail-on
+    assert code == 2 and "Traceback" in err
 
 
 def test_verify_says_its_experiments_train_on_the_embedded_corpus_without_data():
@@ -448,3 +449,20 @@ def test_extrapolate_refusing_a_folder_with_a_checkpoint_names_its_log_alone():
     folder = FIXTURES / "nanogpt" / "tiny_resume"  # its log and ckpt.pt, read as one run
     code, _, err = run_cli("extrapolate", str(folder), "--to", "100000")
     assert code == 2 and err.startswith(f"lossdoctor: error: {folder / 'train.log'}: cannot extrapolate")
+
+
+def test_train_refuses_what_would_train_by_accident(tmp_path):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing set\n")
+    code, out, err = run_cli("train", str(empty))  # train.py's defaults: GPT-2 124M for 600,000 steps
+    assert code == 2 and "sets no config key" in err and not out
+    other = tmp_path / "config.txt"
+    other.write_text("n_layer = 2\n")
+    code, _, err = run_cli("train", str(other))
+    assert code == 2 and "a config file is a nanoGPT .py or a .yaml mapping" in err
+    code, _, err = run_cli("train", "-v")
+    assert code == 2 and "-v: unknown option" in err
+    code, _, err = run_cli("train", "--device=cpu", f"--seed={2**64}")
+    assert code == 2 and "config key seed: must be in [0, 2**63)" in err
+    code, _, err = run_cli("sample", "x", "--seed", str(2**64))
+    assert code == 2 and "internal error" not in err and "torch.manual_seed's range" in err

@@ -60,6 +60,9 @@ def resolve(config_file: str | None = None, args: list[str] | None = None,
     in_file: set[str] = set()  # keys the config file set: its text is echoed whole
     if config_file:
         file_values, text = read_config_file(config_file)
+        if not file_values:  # train.py's defaults are GPT-2 124M for 600,000 steps: never by accident
+            raise UsageError(f"{config_file}: sets no config key: it would train train.py's defaults (GPT-2 124M, "
+                             "600,000 steps); give its keys, or no file (on a CPU, nanoGPT's README CPU config)")
         echo += [f"Overriding config with {config_file}:", text.rstrip("\n")]
         for key, value in file_values.items():
             values[key] = _checked(key, value, values, config_file)
@@ -92,6 +95,8 @@ def read_config_file(path: str) -> tuple[dict[str, Any], str]:
         raise UsageError(f"{path}: not a text file: a config file is a nanoGPT .py or a .yaml mapping") from None
     except OSError as e:
         raise UsageError(f"{path}: cannot read config file: {e.strerror or e}") from None
+    if not path.endswith((".py", ".yaml", ".yml")):
+        raise UsageError(f"{path}: a config file is a nanoGPT .py or a .yaml mapping (by its name's ending)")
     if path.endswith((".yaml", ".yml")):
         import yaml
 
@@ -160,6 +165,9 @@ def _checked(key: str, value: Any, values: dict[str, Any], where: str) -> Any:
     return value
 
 
+SEED_LIMIT = 2 ** 63  # torch.manual_seed takes a 64-bit integer; the trainer adds the rank, which stays small
+
+
 def _validate(v: dict[str, Any]) -> None:
     if v["dtype"] not in DTYPES:
         raise UsageError(f"config key dtype: expected one of {', '.join(DTYPES)}, got {v['dtype']!r}")
@@ -175,6 +183,8 @@ def _validate(v: dict[str, Any]) -> None:
     if v["n_embd"] % v["n_head"]:
         raise UsageError(f"config keys n_embd={v['n_embd']}, n_head={v['n_head']}: "
                          "n_embd must be a multiple of n_head")
+    if not 0 <= v["seed"] < SEED_LIMIT:
+        raise UsageError(f"config key seed: must be in [0, 2**63), got {v['seed']} (torch.manual_seed's range)")
     if not 0.0 <= v["dropout"] < 1.0:
         raise UsageError(f"config key dropout: must be in [0, 1), got {v['dropout']}")
     for key in ("max_iters", "learning_rate", "min_lr", "weight_decay", "warmup_iters", "lr_decay_iters",
