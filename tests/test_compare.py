@@ -1705,3 +1705,15 @@ def test_the_length_share_not_estimated_says_why_as_the_do_does():
     said = [n for n in c.notes if n.startswith("training length not estimated")]
     assert said and "too few to predict val" in said[0]
     assert isinstance(c.to_reach, Unreachable) and "too few to predict val" in c.to_reach.why
+
+
+def test_markdown_gives_the_gaps_notes_beside_its_split_not_folded_away():
+    # the terminal's Gap panel shows them by default; Markdown had folded them into the last <details>
+    grid = FIXTURES / "calibration"
+    a = _analysis(grid / "d6w64-shakespeare-s1-1000", grid / "d2w64-shakespeare-s1-2000")
+    assert a.comparison.notes
+    code, md, _ = run_cli("analyze", str(grid / "d6w64-shakespeare-s1-1000"), str(grid / "d2w64-shakespeare-s1-2000"),
+                          "--format", "markdown")
+    gap = md[md.index("**Gap:**"):]
+    first_fold = gap.index("<details>")
+    assert all(f"- {n}" in gap[:first_fold] for n in a.comparison.notes)

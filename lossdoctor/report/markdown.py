@@ -151,7 +151,8 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
                     f"{aim(r)} (predicted {predicted(r)}): `{r.flags}`", ""]
         else:
             out += [f"**Do:** {unreachable_do(r, c, inline=True)}.", ""]
-    return out
+    # what the gap's split rests on, as the terminal's Gap panel says it: not folded away
+    return out + ([f"- {n}" for n in c.notes] + [""] if c.notes else [])
 
 
 def _findings(run: Run, d: Diagnosis | None, name: str) -> list[str]:
@@ -189,8 +190,7 @@ def _methods(c: Comparison) -> list[str]:
     rows = list(c.attribution) + ([c.unexplained] if c.unexplained else [])
     diff = [[d.key, "unknown" if d.other is None else repr(d.other), "unknown" if d.reference is None
              else repr(d.reference), d.kind] for d in c.diff]
-    return (_details("How each cause of the gap was measured", [f"- **{a.cause}**: {a.method}" for a in rows]
-                     + [f"- {n}" for n in c.notes])
+    return (_details("How each cause of the gap was measured", [f"- **{a.cause}**: {a.method}" for a in rows])
             + _details("Config differences", _table(["key", "worse run", "better run", "kind"], diff)))
 
 
