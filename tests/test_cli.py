@@ -379,6 +379,8 @@ def test_rules_show_names_the_rules_a_shared_name_could_mean(tmp_path):
     code, out, err = run_cli("rules", "show", "demo", "--rules", str(tmp_path))
     assert code == 2 and "XY001-demo, XY002-demo" in err
     assert run_cli("rules", "show", "XY002", "--rules", str(tmp_path))[0] == 0
+    code, out, _ = run_cli("rules", "show", "ld101")  # an id in any case
+    assert code == 0 and "LD101-still-improving" in out
 
 
 @pytest.mark.parametrize("action", [("list",), ("show", "XY001"), ("doc",)])

@@ -1557,3 +1557,12 @@ def test_where_val_is_not_predicted_the_model_errors_note_is_at_trains_horizon()
     assert x.scenarios[0].val is None
     share = calibration.FAMILY.model_error(2000 / 450)
     assert any(f"({share:.1%} of the loss at this horizon" in n for n in x.notes)
+
+
+def test_a_scenario_the_law_puts_below_zero_says_so_in_its_val_cell():
+    from lossdoctor.report.extrapolation import no_val
+    x = extrapolate(lossdoctor.load(FIXTURES / "diagnosis" / "py_small_overfit"), 5000)
+    rows = {s.name: s for s in x.scenarios}
+    assert rows["rerun"].train is None and rows["rerun"].note.startswith("the law gives a loss below zero")
+    assert no_val(x, rows["rerun"]) == "below zero"  # it had said "past its minimum", for another note
+    assert x.overfitting is not None and no_val(x, rows["resume"]) == "past its minimum"

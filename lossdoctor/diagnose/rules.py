@@ -151,10 +151,11 @@ class RuleSet:
         return found[0] if len(found) == 1 else None
 
     def matching(self, key: str) -> tuple[Rule, ...]:
-        """The rules whose id, code or name is `key`: an id or code is one rule's, a name
-        may be several's."""
-        exact = tuple(r for r in self.rules if key in (r.id, r.code))
-        return exact or tuple(r for r in self.rules if r.id.split("-", 1)[1] == key)
+        """The rules whose id, code or name is `key`, in any case (ld101 is LD101): an id or
+        code is one rule's, a name may be several's."""
+        k = key.casefold()
+        exact = tuple(r for r in self.rules if k in (r.id.casefold(), r.code.casefold()))
+        return exact or tuple(r for r in self.rules if r.id.split("-", 1)[1].casefold() == k)
 
 
 # (path, mtime_ns, size, facts) -> (rules, errors)

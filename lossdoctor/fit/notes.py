@@ -36,6 +36,7 @@ def why_no_val(x: Extrapolation, s: Scenario | None) -> str:
     return s.note if s is not None and s.note else f"no val predicted at {x.target_step:,} steps"
 
 
+BELOW_ZERO = "the law gives a loss below zero under this schedule: not a prediction"
 # `constant` where the run's min_lr is 0
 AT_ZERO = ("the run's min_lr is 0: at a constant LR of 0 no step updates a weight, and the loss stays where the "
            "checkpoint it resumes left it; continue at a LR above 0 (--learning_rate=...) or rerun")
@@ -90,7 +91,7 @@ def scenario_note(name: str, free: tuple[float, float], below_zero: bool, overfi
     or an annealing past the run's own that cuts the free law's weight (`free`: the
     ensemble's, and the scenario's), to nothing where it goes far past."""
     if below_zero:
-        return "the law gives a loss below zero under this schedule: not a prediction"
+        return BELOW_ZERO
     if overfit is not None and name != "observed":
         return (f"val is past its minimum ({overfit.best_val:.4f} at step {overfit.best_step}) while train keeps "
                 "falling: more steps are not expected to lower it")

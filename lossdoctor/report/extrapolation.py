@@ -160,6 +160,9 @@ class _Scenarios:
 def no_val(x: Extrapolation, s: Scenario) -> str:
     """The val cell of a scenario with no val: why in two words (its note, or the notes
     below where val was not fitted, say more)."""
+    from ..fit.notes import BELOW_ZERO
+    if s.note is not None and s.note.startswith(BELOW_ZERO):
+        return "below zero"  # the law's value is no loss: said before a turned-up val
     return "past its minimum" if x.overfitting is not None and s.note else "not extrapolated"
 
 
