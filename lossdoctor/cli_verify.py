@@ -179,7 +179,10 @@ def _train(args: argparse.Namespace) -> Any:
         raise UsageError(f"verify --device {bad[0]}: not a device (cpu, cuda, cuda:N, mps)")
     if len(devices) > 2 or (len(devices) == 2 and devices[0] == devices[1]):
         raise UsageError("verify: give one --device, or two different ones to train the same config on both")
+    if args.data is not None and not os.path.exists(args.data):  # said before a device that is absent hides it
+        raise UsageError(f"verify --data {args.data}: no such file or directory")
     if args.extrapolation:
+        _extrapolation_args(args, devices)
         return _extrapolation(args, devices[0])
     started = time.monotonic()
     experiments, base, notes, model, loaded = _experiments(args, devices[0])
@@ -268,21 +271,36 @@ def _only(args: argparse.Namespace, experiments: tuple[Any, ...]) -> tuple[Any, 
     return tuple(e for e in experiments if e.id in wanted)
 
 
+def _extrapolation_args(args: argparse.Namespace, devices: list[str]) -> None:
+    """--extrapolation checks one config on one device: what it would not use is refused, not
+    ignored."""
+    from .errors import UsageError
+    unused = [flag for flag, given in (("--only", args.only), ("a second --device", len(devices) > 1),
+                                       ("a second RUN", len(args.runs) > 1),
+                                       ("--executor", args.executor not in (None, "local"))) if given]
+    if unused:
+        raise UsageError(f"verify --extrapolation: {unused[0]} is not used by it (it trains one config, from the "
+                         "first RUN or the default, on one device, here)")
+
+
 def _extrapolation(args: argparse.Namespace, device: str) -> Any:
     from .trainer import load_data
     from .trainer.config import resolve
     from .verify.design import default_base_config
     from .verify.prediction import not_verifiable_report, run_extrapolation
     from .verify.runner import absent_device
+    analysis = None
+    if args.runs:  # read first: a RUN that cannot be read is an input error, whatever the device
+        from .analysis import analyze
+        analysis = analyze(list(args.runs[:1]), diagnose_runs=False)
     absent = absent_device(device)
     if absent is not None:
         return not_verifiable_report(device, args.budget, absent)
     base = default_base_config(device)
     notes: tuple[str, ...] = ()
-    if args.runs:
-        from .analysis import analyze
+    if analysis is not None:
         from .verify.from_runs import base_from_run
-        base, notes = base_from_run(analyze(list(args.runs[:1]), diagnose_runs=False), 0, device)
+        base, notes = base_from_run(analysis, 0, device)
     base = resolve(base=base, overrides={"out_dir": args.out})
     with _progress(args) as progress:
         report = run_extrapolation(base, data=load_data(args.data), out_dir=args.out, budget_s=args.budget,
