@@ -86,8 +86,13 @@ def run_train(args: argparse.Namespace) -> int:
             config_file = a
         else:
             raise UsageError(f"unexpected argument {a!r} (one config file, then --key=value)")
-    from .trainer import CPU_DEFAULT, EMBEDDED, cpu_default, run_training, without_local_data
+    if data is not None and not data:
+        raise UsageError("--data needs a path")
+    if data is not None and not os.path.exists(data):  # refused before anything is announced
+        raise UsageError(f"--data {data}: no such file or directory")
+    from .trainer import CPU_DEFAULT, EMBEDDED, cpu_default, resolve, run_training, without_local_data
     if cpu_default(config_file, overrides):
+        resolve(CPU_DEFAULT, overrides)  # a bad flag is refused before the default is announced
         config_file = CPU_DEFAULT
         given = "; the flags given change it" if overrides else "; give a config file or --key=value flags to change it"
         print("lossdoctor: no config file and a CPU: using nanoGPT's README CPU config "

@@ -468,3 +468,6 @@ def test_train_refuses_what_would_train_by_accident(tmp_path):
     assert code == 2 and "config key seed: must be in [0, 2**63)" in err
     code, _, err = run_cli("sample", "x", "--seed", str(2**64))
     assert code == 2 and "internal error" not in err and "torch.manual_seed's range" in err
+    for bad in ("--n_layr=2", "--data=", f"--data={tmp_path / 'none.txt'}"):  # refused before any announcement
+        code, _, err = run_cli("train", "--device=cpu", bad)
+        assert code == 2 and "README CPU config" not in err and err.count("\n") == 1, err
