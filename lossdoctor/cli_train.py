@@ -89,7 +89,7 @@ def run_train(args: argparse.Namespace) -> int:
     if data is not None and not data:
         raise UsageError("--data needs a path")
     if data is not None and not os.path.exists(data):  # refused before anything is announced
-        raise UsageError(f"--data {data}: no such file or directory")
+        raise UsageError(f"{data}: no such file or directory")
     from .trainer import CPU_DEFAULT, EMBEDDED, cpu_default, resolve, run_training, without_local_data
     if cpu_default(config_file, overrides):
         resolve(CPU_DEFAULT, overrides)  # a bad flag is refused before the default is announced
