@@ -179,6 +179,9 @@ def _train(args: argparse.Namespace) -> Any:
         raise UsageError(f"verify --device {bad[0]}: not a device (cpu, cuda, cuda:N, mps)")
     if len(devices) > 2 or (len(devices) == 2 and devices[0] == devices[1]):
         raise UsageError("verify: give one --device, or two different ones to train the same config on both")
+    seen = [os.path.realpath(p) for p in args.runs]
+    if twice := next((p for i, p in enumerate(args.runs) if seen[i] in seen[:i]), None):
+        raise UsageError(f"verify: {twice} is given twice: each run is verified once")
     if args.data is not None and not os.path.exists(args.data):  # said before a device that is absent hides it
         raise UsageError(f"verify --data {args.data}: no such file or directory")
     if args.extrapolation:

@@ -120,9 +120,10 @@ def test_cli_extrapolation_on_an_absent_device_is_not_verifiable(tmp_path: Path)
 def test_cli_extrapolation_refuses_what_it_would_not_use_and_reads_its_inputs_first(tmp_path: Path) -> None:
     log = str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")
     out = ["--out", str(tmp_path / "o")]
-    for extra, said in ((["--only", "LD101"], "--only is not used by it"), ([log], "a second RUN is not used by it"),
+    other = str(FIXTURES / "long" / "batch8-2000" / "train.log")
+    for extra, said in ((["--only", "LD101"], "--only is not used by it"), ([other], "a second RUN is not used by it"),
                         (["--device", "cpu"], "a second --device is not used by it")):
-        runs, flags = (extra, []) if extra == [log] else ([], extra)  # the RUNs come together
+        runs, flags = (extra, []) if extra == [other] else ([], extra)  # the RUNs come together
         code, _, err = run_cli("verify", "--extrapolation", log, *runs, "--device", "cuda", *out, *flags)
         assert code == 2 and said in err, err
     # an input error is said whatever the device (an absent one had answered 'not verifiable here', exit 0)
@@ -130,6 +131,8 @@ def test_cli_extrapolation_refuses_what_it_would_not_use_and_reads_its_inputs_fi
     assert code == 2 and "no such file" in err
     code, _, err = run_cli("verify", "--data", str(tmp_path / "none.txt"), "--device", "cuda", *out)
     assert code == 2 and "verify --data" in err and "no such file or directory" in err
+    code, _, err = run_cli("verify", log, log, "--device", "cuda", *out)  # as analyze refuses it
+    assert code == 2 and "is given twice: each run is verified once" in err
 
 
 @pytest.mark.parametrize("budget", [90.0, 200.0, 333.0, 1000.0])
