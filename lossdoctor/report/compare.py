@@ -192,10 +192,10 @@ def _attribution(c: Comparison, verbose: bool) -> list[RenderableType]:
         t.add_column(col, justify="left" if col in ("cause", "method") else "right")  # method: a note number
     rows = list(c.attribution) + ([c.unexplained] if c.unexplained is not None else [])
     for i, a in enumerate(rows, 1):
-        t.add_row(a.cause, f"{a.delta_val:+.4f}", interval_text(a),
+        t.add_row(a.cause, gap_text(a.delta_val), interval_text(a),
                   *((f"[{i}]",) if verbose else ()))
     total = sum(a.delta_val for a in rows)
-    t.add_row(Text("total", style="bold"), Text(f"{total:+.4f}", style="bold"), "",
+    t.add_row(Text("total", style="bold"), Text(gap_text(total), style="bold"), "",
               *(("observed",) if verbose else ()))
     if not verbose:
         return [head, t]

@@ -24,6 +24,7 @@ from .verdict import (
     TOP_COMPARED,
     aim,
     apart,
+    gap_text,
     instead_do,
     level,
     no_gap_reason,
@@ -117,7 +118,7 @@ def _causes(c: Comparison) -> list[str]:
     causes = sorted(list(c.attribution) + ([c.unexplained] if c.unexplained else []), key=lambda a: -abs(a.delta_val))
     if causes:
         return _table(["cause", f"share ({c.unit})", "80% interval"],
-                      [[a.cause, f"{a.delta_val:+.4f}", interval_text(a)] for a in causes])
+                      [[a.cause, gap_text(a.delta_val), interval_text(a)] for a in causes])
     if c.unattributed is not None and c.unattributed not in c.notes:  # (a note says it already)
         return [f"The gap is not attributed: {c.unattributed}.", ""]
     if c.unattributed is not None:

@@ -179,7 +179,7 @@ def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
                       f"{worse} ends {c.gap:+.4f} {c.unit} above {better} (final {c.metric}){noise}")]
     causes = sorted(list(c.attribution) + ([c.unexplained] if c.unexplained is not None else []),
                     key=lambda a: -abs(a.delta_val))
-    rows = [(a.cause, f"{a.delta_val:+.4f}", f"(80%: {a.interval[0]:+.3f} to {a.interval[1]:+.3f})") for a in causes
+    rows = [(a.cause, gap_text(a.delta_val), f"(80%: {a.interval[0]:+.3f} to {a.interval[1]:+.3f})") for a in causes
             if not (abs(a.delta_val) < 5e-5 and a.cause.startswith(("unexplained", "device/precision numerics",
                                                                       "micro-batch split")))
             and not a.by_construction]
