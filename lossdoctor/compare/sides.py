@@ -93,9 +93,9 @@ def config_diff(ra: Run, rb: Run) -> tuple[KeyDiff, ...]:
     ta, tb = _shown(ra, "block_size")[0], _shown(rb, "block_size")[0]
     same_step = (_step_tokens(ra) is not None and _step_tokens(ra) == _step_tokens(rb)
                  and (ta == tb or ta is None or tb is None))
+    constant = [r.config.trusted("decay_lr") is False for r in (ra, rb)]  # get_lr's keys unused (GET_LR_ONLY)
     for key in LEARNING_KEYS + RUNTIME_KEYS + MEASURE_KEYS:
         (va, oa), (vb, ob) = _shown(ra, key), _shown(rb, key)
-        constant = [r.config.trusted("decay_lr") is False for r in (ra, rb)]
         if va == vb or key in GET_LR_ONLY and all(constant):  # the same, unknown in both, or used by neither
             continue
         kind = "learning" if key in LEARNING_KEYS else "runtime" if key in RUNTIME_KEYS else "measurement"

@@ -146,7 +146,8 @@ class Extrapolator(RunFits):
         share = cal.alone_share(x.last_step, self.reference)
         if not 0 < share < 1 or cal.blend_from is None or cal.alone_from is None or to <= x.last_step:
             return x  # inside the run, the run as the ensemble fits it (the law alone is measured past it)
-        if why := self._alone_ruled_out(self._observed(), self._observed().schedule.peak(to + 1)):
+        obs = self._observed()
+        if why := self._alone_ruled_out(obs, obs.schedule.peak(to + 1)):
             return blend.unblended(x, share, why)
         alone = self._once(("alone",), lambda: Extrapolator(
             self.run, level=self.level, calibrate=self.calibrate, reference=self.reference,
@@ -347,7 +348,7 @@ class Extrapolator(RunFits):
                                          missed[1] if missed else None, p.caveat, wider) if n) or None
             out.append(Scenario(p.name, p.flags, val, train, note, p.path, p.weights))
         notes = [*obs.notes, *fits.notes,
-                 *notes_mod.fit_notes(self.run, self.calibration, to, last, fits, obs.schedule, pts.val_last)]
+                 *notes_mod.fit_notes(self.run, self.calibration, to, last, fits, obs.schedule, val_ratio)]
         if missed:
             notes.append(missed[0])
         if stalled:  # said instead of "val as if no data repeats"

@@ -149,13 +149,13 @@ def refuted(errors: LawErrors) -> str:
             f"free law's {errors.free:.1f}")
 
 
-def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched: Schedule, val_last: int
+def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched: Schedule, val_ratio: float
               ) -> list[str]:
     """What a reader of the prediction at `to` must know: a target inside the run, a config
     off the calibrated one (and the model error it carries, at val's horizon: from its last
-    eval, `val_last`), reference runs not joined, a curve far from the calibrated shape."""
+    eval, `val_ratio`), reference runs not joined, a curve far from the calibrated shape."""
     notes = []
-    horizon = to / max(min(last, val_last) if fits.val is not None else last, 1)  # val's, where val is predicted
+    horizon = val_ratio if fits.val is not None else to / max(last, 1)  # val's, where val is predicted
     if to <= last:
         notes.append(f"step {to} is inside the observed range: the fitted law's value there, a smoothed one"
                      + _logged_near(run, to))

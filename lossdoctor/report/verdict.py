@@ -15,6 +15,7 @@ from rich.text import Text
 
 from ..analysis import Analysis
 from ..compare import LEVEL, UNKNOWN_ORIGIN, UNTRAINED, Comparison, Reachable, ToReach, Unreachable
+from ..compare.attribute import SPLIT_CAUSE
 from ..compare.reach import length_only
 from ..compare.records import RecordStats
 from ..diagnose import Diagnosis, Finding
@@ -181,7 +182,7 @@ def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
                     key=lambda a: -abs(a.delta_val))
     rows = [(a.cause, gap_text(a.delta_val), f"(80%: {a.interval[0]:+.3f} to {a.interval[1]:+.3f})") for a in causes
             if not (abs(a.delta_val) < 5e-5 and a.cause.startswith(("unexplained", "device/precision numerics",
-                                                                      "micro-batch split")))
+                                                                      SPLIT_CAUSE)))
             and not a.by_construction]
     if rows:  # (nothing assigned to unexplained or device, or none by construction: in the table below)
         out.append(hanging("  ", _Causes(rows)))
