@@ -309,18 +309,27 @@ def summary(label: str, rows: list[Row]) -> str:
             f"{np.median(p):8.4f} {p.max():7.4f}")
 
 
+def shipped(base: float, per: float, source: str, train: tuple[float, float] | None = None) -> Calibration:
+    """FAMILY's law, blend and repeated-data term with the model error (base, per doubling)
+    and train's; the law alone's side of a blend carries it too, as it does below
+    calibration.BLEND_FROM, where the grid's runs are."""
+    from lossdoctor.fit import calibration
+    return calibration.family(base, per, source, calibration.ALONE_FROM, train=train,
+                              blend_from=calibration.BLEND_FROM, short_share=calibration.SHORT_SHARE)
+
+
 def loco(cases: list[Case]) -> tuple[list[Row], list[Row]]:
     """Every case without model error, then each config's cases with the model error fitted
     on the other configs' cases (the means do not depend on the model error)."""
     from lossdoctor.fit import calibration
-    bare = calibration.family(0.0, 0.0, "no model error", calibration.ALONE_FROM)
+    bare = shipped(0.0, 0.0, "no model error")
     first = [predict(c, bare) for c in cases]
     rows = [r for r in first if r.case.source != "grid"]  # as shipped: no model error to leave out
     for config in sorted({c.config for c in cases if c.source == "grid"}):
         others = [r for r in first if r.case.source == "grid" and r.case.config != config]
         base, per = calibration.model_error_fit([(r.case.ratio, r.mean, r.case.truth, r.sd) for r in others])
         train = calibration.model_error_fit(train_cases(others))
-        cal = calibration.family(base, per, f"the grid without {config}", calibration.ALONE_FROM, train=train)
+        cal = shipped(base, per, f"the grid without {config}", train)
         rows += [predict(c, cal) for c in cases if c.config == config and c.source == "grid"]
     return first, rows
 
@@ -389,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         cases = (grid_cases(args.runs) + heldout_cases(args.heldout) + heldout_cases(args.repetition, "repetition")
                  + heldout_cases(args.long, "long") + groundtruth_cases(args.groundtruth, scratch))
         first, rows = loco(cases)
-        laws = law_table(cases, calibration.family(0.0, 0.0, "no model error", calibration.ALONE_FROM))
+        laws = law_table(cases, shipped(0.0, 0.0, "no model error"))
         alone = alone_error(cases)
     report(rows)
     bare = [r for r in first if r.case.source == "grid" and r.case.scenario == "rerun"]

@@ -91,11 +91,11 @@ def report_annealing_variants(cases: list[Case]) -> None:
     each memory shift (the grid with its model error left at 0: the means do not depend
     on it; the long runs as shipped, FAMILY)."""
     from extrapolation_family import bumps as bump_list
-    from extrapolation_family import predict
+    from extrapolation_family import predict, shipped
 
     from lossdoctor.fit import calibration
     sel = [c for c in cases if abs(c.ratio - 2.5) < 0.01 and c.source in ("grid", "long")]
-    bare = calibration.family(0.0, 0.0, "no model error", calibration.ALONE_FROM)
+    bare = shipped(0.0, 0.0, "no model error")
     print("\nthe LR area as sum(eta^p), 2.5x: median |error| (mean error) per regime and scenario")
     for p in POWERS:
         with area_power(p):

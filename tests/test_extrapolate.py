@@ -521,8 +521,8 @@ def test_through_the_origin_fits_a_only():
 
 def test_off_the_readme_config_from_2000_steps_the_calibrated_law_alone_through_the_origin():
     """calibration.ALONE_FROM: a 2000-step run of another config gets the calibrated law
-    alone with L0 = 0, and says so; a 1000-step one keeps the ensemble; the README CPU
-    config (DEFAULT) is not touched."""
+    alone with L0 = 0, and says so; a 1000-step one keeps the ensemble's fits (the law alone
+    is only blended in); the README CPU config (DEFAULT) is not touched."""
     long = lossdoctor.load(FIXTURES / "long" / "lr5e-4-2000")
     x = Extrapolator(long).extrapolate(5000, scenarios=("rerun",))
     assert x.model.weights == (1.0, 0.0) and x.model.val_parameters.L0 == 0.0
@@ -536,12 +536,14 @@ def test_off_the_readme_config_from_2000_steps_the_calibrated_law_alone_through_
 
 def test_between_the_grid_and_the_long_runs_the_two_laws_are_blended_by_log_steps():
     """calibration.BLEND_FROM: from 1000 to 2000 steps the law alone's share grows with log2
-    of the steps, so a log cut a step before ALONE_FROM is predicted as the whole log is
-    (it had been the ensemble's, 0.06 nats off), and the blend is the two laws' mixture."""
+    of the steps from SHORT_SHARE to 1, so a log cut a step before ALONE_FROM is predicted as
+    the whole log is (it had been the ensemble's, 0.06 nats off), and the blend is the two
+    laws' mixture."""
     import dataclasses
-    fam = calibration.FAMILY
-    assert fam.alone_share(1000, False) == 0.0 and fam.alone_share(2000, False) == 1.0
-    assert fam.alone_share(1414, False) == pytest.approx(0.5, abs=1e-3) and 0.99 < fam.alone_share(1999, False) < 1
+    fam, s = calibration.FAMILY, calibration.SHORT_SHARE
+    assert 0 < s < 1 and fam.alone_share(400, False) == s == fam.alone_share(1000, False)
+    assert fam.alone_share(2000, False) == 1.0 and 0.99 < fam.alone_share(1999, False) < 1
+    assert fam.alone_share(1414, False) == pytest.approx(s + (1 - s) / 2, abs=1e-3)
     assert calibration.DEFAULT.alone_share(1500, True) == 0.0  # the README CPU config with its reference runs
     log = (FIXTURES / "long" / "block32-2000" / "train.log").read_text().splitlines(keepends=True)
     end = next(i for i, line in enumerate(log) if line.startswith("iter 1500:"))
@@ -566,6 +568,26 @@ def test_between_the_grid_and_the_long_runs_the_two_laws_are_blended_by_log_step
     end = next(i for i, line in enumerate(log) if line.startswith("iter 1999:"))
     (cut,) = Extrapolator(parse_text("".join(log[:end + 1]))).extrapolate(5000, scenarios=("rerun",)).scenarios
     assert abs(cut.val.mean - whole.scenarios[0].val.mean) < 0.01
+
+
+def test_below_the_blend_window_the_two_laws_are_blended_at_the_short_share():
+    """calibration.SHORT_SHARE: a grid run of 400 steps is the mixture of the ensemble and
+    the law alone, said in a note of its own; the law alone's side carries the grid's model
+    error, measured at that length, not the long runs' (ALONE_ERROR_PER_DOUBLING)."""
+    import dataclasses
+    fam, s = calibration.FAMILY, calibration.SHORT_SHARE
+    run = lossdoctor.load(FIXTURES / "calibration" / "d4w128-shakespeare-s1-400")
+    ways = {k: Extrapolator(run, calibration=c).extrapolate(1000, scenarios=("rerun",)).scenarios[0]
+            for k, c in (("ensemble", dataclasses.replace(fam, alone_from=None)), ("alone", fam.alone_sibling(400)),
+                         ("shipped", fam))}
+    e, a, b = ways["ensemble"].val, ways["alone"].val, ways["shipped"].val
+    assert b.mean == pytest.approx((1 - s) * e.mean + s * a.mean) and abs(e.mean - a.mean) > 0.01
+    x = Extrapolator(run).extrapolate(1000, scenarios=("rerun",))
+    assert x.alone_share == s and any("under the 1,000 steps from which the ensemble" in n
+                                      and f"{s:.0%} the law alone" in n for n in x.notes)
+    sib = fam.alone_sibling(400)
+    assert sib.model_error(2.5, alone=True) == fam.model_error(2.5) > fam.model_error(2.5, alone=True)
+    assert fam.alone_sibling(1500).model_error(2.5, alone=True) == fam.model_error(2.5, alone=True)
 
 
 def test_a_run_whose_backtest_rules_the_law_alone_out_is_not_blended(monkeypatch):
@@ -1455,7 +1477,9 @@ def test_a_custom_schedule_of_the_readme_config_carries_the_grids_model_error():
     x = extrapolate(run, 5000, scenarios=("rerun", "custom"), schedule={"decay_lr": False})
     rerun, custom = x.scenarios
     assert "backtests measure no schedule like this one" in (custom.note or "") and not rerun.note
-    assert custom.val.hi - custom.val.lo > 2.5 * (rerun.val.hi - rerun.val.lo)
+    assert custom.val.hi - custom.val.lo > 2 * (rerun.val.hi - rerun.val.lo)
+    grid = calibration.CONSTANT_LR.model_error(5000 / run.curves()[0].step[-1]) * custom.val.mean
+    assert custom.val.sd >= grid  # the grid's model error, beside the fit's own spread
 
 
 def test_a_constant_lr_predicted_from_nanogpts_cosine_run_holds_its_constant_lr_run():

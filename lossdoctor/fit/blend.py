@@ -1,7 +1,8 @@
-"""A run between two measured regimes: the ensemble, L0 fitted (best on the calibration
-grid's runs of up to 1,000 steps), and the calibrated-shape law alone, through L0 = 0 (best
-from 2,000 steps on). Between `Calibration.blend_from` and `alone_from` steps each estimate
-is the mixture of the two, the law alone's share growing with log2 of the run's steps
+"""A run between two measured regimes: the ensemble, L0 fitted, and the calibrated-shape law
+alone, through L0 = 0 (best from 2,000 steps on). Below `Calibration.blend_from` steps (the
+calibration grid's runs of 400 to 1,000) each estimate is their mixture with the law alone's
+share `short_share`, the mixture measured better there than either law; from there to
+`alone_from` steps the share grows to 1 with log2 of the run's steps
 (`Calibration.alone_share`), so that two logs of one run a step apart get predictions a step
 apart, not up to 0.06 nats.
 
@@ -80,9 +81,16 @@ def note(ensemble: Extrapolation, alone: Extrapolation, share: float, blend_from
         kind, x, y = ("val", a.val, b.val) if a.val is not None and b.val is not None else ("train", a.train, b.train)
         assert x is not None and y is not None
         said = f"; {a.name}'s {kind}: {x.mean:.4f} by the ensemble, {y.mean:.4f} by the law alone"
-    return (f"the run is {ensemble.last_step:,} steps long, between the {blend_from:,} steps up to which the "
-            f"ensemble (L0 fitted) was measured best and the {alone_from:,} from which the calibrated-shape law "
-            f"alone (L0 = 0) was: each estimate blends the two, {percent(share)} the law alone, its interval "
+    if ensemble.last_step < blend_from:
+        where = (f"under the {blend_from:,} steps from which the ensemble (L0 fitted) gives way to the "
+                 f"calibrated-shape law alone (L0 = 0), best from {alone_from:,}; on the calibration grid's runs "
+                 "of 400 to 1,000 steps the two blended measured better than either")
+    else:
+        where = (f"between the {blend_from:,} steps from which the ensemble (L0 fitted) gives way to the "
+                 f"calibrated-shape law alone (L0 = 0) and the {alone_from:,} from which the law alone was "
+                 "measured best")
+    return (f"the run is {ensemble.last_step:,} steps long, {where}: each estimate blends the two, "
+            f"{percent(share)} the law alone, its interval "
             f"as wide as they disagree{said}; a scenario's law weights count the law alone with the "
             "calibrated law's, and the shapes, the laws' backtest and weights, and the notes are the ensemble's "
             "(docs/extrapolation.md)")

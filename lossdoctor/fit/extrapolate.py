@@ -151,7 +151,7 @@ class Extrapolator(RunFits):
             return blend.unblended(x, share, why)
         alone = self._once(("alone",), lambda: Extrapolator(
             self.run, level=self.level, calibrate=self.calibrate, reference=self.reference,
-            calibration=replace(cal, alone_from=x.last_step, blend_from=None), dataset_tokens=self.dataset_tokens))
+            calibration=cal.alone_sibling(x.last_step), dataset_tokens=self.dataset_tokens))
         try:
             y = alone.extrapolate(to, scenarios, custom)
         except CannotExtrapolate as e:
