@@ -262,8 +262,9 @@ def constant_resume(run: Run) -> str | None:
 # the least share of its run a log that begins with a resume must hold where the law's level
 # is fitted with its shape (the ensemble, L0 fitted: below calibration.ALONE_FROM steps, and
 # no reference runs). benchmarks/resumed_tails.py: the grid's tails from half to four fifths
-# of the run erred as their whole logs did; from nine tenths on, train by up to 0.30 nats,
-# and three of twelve fitted no progress at all (every scenario the same). Through L0 = 0
+# of the run erred as their whole logs did; from nine tenths on, train by up to 0.21 nats
+# (0.30, and three of twelve fits with no progress at all, with the ensemble alone below
+# calibration.BLEND_FROM, before calibration.SHORT_SHARE). Through L0 = 0
 # (2000 steps on) a twentieth of the run held as the whole log did, train within 0.06.
 TAIL_SHARE = 0.2
 
@@ -278,7 +279,7 @@ def short_tail(run: Run, last: int) -> str | None:
         return None
     return (f"the log holds steps {first.first_step:,}-{last:,} of the run alone ({held:.0%} of it, from a resume): "
             f"too little of its curve to fit the law's level apart from its progress (from under {TAIL_SHARE:.0%} "
-            "of a run, the backtests missed by up to 0.3 nats or found no progress at all); give the earlier log "
+            "of a run, the backtests missed train by up to 0.2 nats); give the earlier log "
             "with it (`cat` the two)")
 
 
