@@ -29,7 +29,8 @@ EXIT_OK, EXIT_FINDINGS = 0, 1
 EPILOG = """\
 exit codes:
   0    success
-  1    analyze: a finding at or above --fail-on; rules test: a case failed
+  1    analyze: a finding at or above --fail-on; verify: a verdict at its
+       --fail-on; rules test: a case failed
   2    usage error, an input that cannot be read (a rule file of --rules that
        does not load among them), or a run extrapolate cannot predict to that
        step (the reason names the file and says why)

@@ -284,3 +284,25 @@ def test_paired_is_true_or_false():
     from lossdoctor.errors import UsageError
     with pytest.raises(UsageError, match="paired: True or False, not 'x'"):
         verify_groups([], [], paired="x")  # checked before the groups: 'x' had been taken as True
+
+
+def test_fail_on_sets_the_exit_status_by_the_verdicts(logs: dict[str, list[str]]) -> None:
+    """Without --fail-on verify exits 0 whatever the verdicts; `refuted` fails a verdict
+    against the recommendation, `unsupported` also one that does not support it."""
+    against = ("verify", "--baseline", *logs["fast"], "--treatment", *logs["slow"], "--format", "json")
+    code, out, _ = run_cli(*against)
+    assert code == 0 and json.loads(out)["experiments"][0]["verdict"] == "refuted"
+    assert run_cli(*against, "--fail-on", "refuted")[0] == 1 == run_cli(*against, "--fail-on", "unsupported")[0]
+    for_it = ("verify", "--baseline", *logs["slow"], "--treatment", *logs["fast"], "--format", "json")
+    assert run_cli(*for_it, "--fail-on", "refuted")[0] == 0 == run_cli(*for_it, "--fail-on", "unsupported")[0]
+    code, _, err = run_cli(*for_it, "--fail-on", "warning")
+    assert code == 2 and "invalid choice" in err
+
+
+def test_fail_on_unsupported_counts_an_experiment_that_could_not_run() -> None:
+    from lossdoctor.cli_verify import exit_for
+    from lossdoctor.verify.prediction import not_verifiable_report
+    from lossdoctor.verify.results import VerifyReport
+    report = not_verifiable_report("cuda", 600.0, "no CUDA device here")
+    assert exit_for(report, None) == 0 == exit_for(report, "refuted") and exit_for(report, "unsupported") == 1
+    assert exit_for(VerifyReport((), None, "cpu", None), "unsupported") == 1  # nothing run supports nothing
