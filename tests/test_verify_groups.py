@@ -255,7 +255,8 @@ def test_a_scaled_experiments_flags_are_said_to_be_those_it_trained_with() -> No
 def test_step_0_and_mixed_units_are_refused_and_bits_per_byte_said_as_such(
         logs: dict[str, list[str]], tmp_path: Path) -> None:
     # step 0 is each model's initial loss: no training to compare
-    with pytest.raises(InputError, match="at step 0, before any training"):
+    with pytest.raises(InputError, match=r"at step 0, before any training.*pass --step N for a later step all the "
+                                         r"logs evaluated at \(.*[1-9]"):
         verify_groups(_runs(logs["slow"]), _runs(logs["fast"]), step=0)
     cut = []
     for i, path in enumerate(logs["fast"][:2]):  # two logs with their step-0 eval alone
@@ -263,8 +264,9 @@ def test_step_0_and_mixed_units_are_refused_and_bits_per_byte_said_as_such(
         (tmp_path / f"cut{i}.log").write_text("".join(x for x in lines if not x.startswith(("step ", "iter "))
                                                       or int(x.split()[1].rstrip(":")) < 5))
         cut.append(str(tmp_path / f"cut{i}.log"))
-    with pytest.raises(InputError, match="at step 0, before any training"):
+    with pytest.raises(InputError, match="at step 0, before any training") as e:  # no later step to point to
         verify_groups(_runs(logs["slow"]), _runs(cut))
+    assert "share no later eval step; their evals: every" in str(e.value) and "--step" not in str(e.value)
     # nanochat's val in bits per byte: against nats refused, between bpb logs said in bpb
     nc = (FIXTURES / "formats" / "nanochat_base_train.log").read_text()
     bpb = []

@@ -63,8 +63,7 @@ def verify_groups(baseline: Sequence[Run], treatment: Sequence[Run], *, step: in
     at = step if step is not None else _common_final_step([*baseline, *treatment])
     if at == 0:
         raise InputError(baseline[0].source, "the eval compared is at step 0, before any training: each log's val "
-                                             "there is its model's initial loss; pass --step N for a later step "
-                                             "all the logs evaluated at")
+                                             f"there is its model's initial loss; {_later([*baseline, *treatment])}")
     base = [_sample(r, at) for r in baseline]
     treat = [_sample(r, at) for r in treatment]
     val = "val loss" if unit == "nats" else f"val {unit}"  # nanochat's: val bpb
@@ -196,19 +195,48 @@ def _recommendation(changed: list[tuple[str, object]], expect: Direction, val: s
     return f"{what}: {val} {expect} than the baseline group"
 
 
-def _common_final_step(runs: Sequence[Run]) -> int:
-    """The last step every run evaluated at (its final eval when all runs end alike)."""
-    steps = None
+def _common_steps(runs: Sequence[Run]) -> set[int]:
+    """The steps every run evaluated at."""
+    steps: set[int] | None = None
     for run in runs:
         ev, _ = run.curves()
         if not len(ev):
             raise InputError(run.source, "no val evals in this log: nothing to compare")
         mine = set(int(s) for s in ev.step)
         steps = mine if steps is None else steps & mine
+    return steps or set()
+
+
+def _common_final_step(runs: Sequence[Run]) -> int:
+    """The last step every run evaluated at (its final eval when all runs end alike)."""
+    steps = _common_steps(runs)
     if not steps:
-        raise InputError(runs[-1].source, "the logs share no eval step; pass --step N for a step they all "
-                                          "evaluated at")
+        raise InputError(runs[-1].source, f"the logs share no eval step; {_evals(runs)}")
     return max(steps)
+
+
+def _later(runs: Sequence[Run]) -> str:
+    """What to pass instead of step 0: the later steps every log evaluated at, or that
+    there are none, with the logs' evals."""
+    later = sorted(s for s in _common_steps(runs) if s > 0)
+    if later:
+        shown = ", ".join(f"{s:,}" for s in later[-3:])
+        return f"pass --step N for a later step all the logs evaluated at ({'...' if len(later) > 3 else ''}{shown})"
+    return f"the logs share no later eval step; {_evals(runs)}"
+
+
+def _evals(runs: Sequence[Run]) -> str:
+    """The logs' eval steps, each distinct pattern once, to pick a common --step from."""
+    seen: list[str] = []
+    for run in runs:
+        ev, _ = run.curves()
+        steps = [int(s) for s in ev.step]
+        gaps = {b - a for a, b in zip(steps, steps[1:], strict=False)}
+        said = (f"every {gaps.pop():,} steps from {steps[0]:,} to {steps[-1]:,}" if len(gaps) == 1
+                else ", ".join(f"{s:,}" for s in steps[:6]) + (", ..." if len(steps) > 6 else ""))
+        if said not in seen:
+            seen.append(said)
+    return "their evals: " + "; ".join(seen) + "; compare logs that evaluated at a step in common"
 
 
 def _sample(run: Run, step: int) -> Sample:
