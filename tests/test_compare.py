@@ -496,6 +496,32 @@ def test_device_and_precision_have_no_share(sides):
     assert both.cause == "device/precision numerics" and "fp32" in both.method and "micro-batches" in both.method
 
 
+def test_nanochats_own_split_keys_at_equal_tokens_per_step_change_no_learning(tmp_path):
+    """nanochat at the same total batch, in micro-batches of 16 rows without accumulation
+    against 8 with 2: its grad_accum_steps and tokens per forward-backward are the split, as
+    nanoGPT's batch_size is, not keys that change learning; the assumed eval noise is said
+    in bpb, the runs' unit."""
+    text = (FIXTURES / "formats" / "nanochat_base_train.log").read_text()
+    wide = (text.replace("rank: 8 x 512 = 4,096", "rank: 16 x 512 = 8,192")
+            .replace("micro-batch: 4,096", "micro-batch: 8,192")
+            .replace("accumulation steps: 2", "accumulation steps: 1").replace("bpb: 1.876543", "bpb: 1.880000"))
+    (tmp_path / "wide.log").write_text(wide)
+    c = _analysis(tmp_path / "wide.log", FIXTURES / "formats" / "nanochat_base_train.log").comparison
+    kinds = {d.key: d.kind for d in c.diff}
+    assert kinds == {k: "runtime" for k in ("batch_size", "gradient_accumulation_steps", "grad_accum_steps",
+                                            "world_tokens_per_fwdbwd")}
+    causes = {a.cause: a for a in c.attribution}
+    assert "other config" not in causes and "grad_accum_steps 1 vs 2" in causes["micro-batch split"].method
+    assert any("take 0.01 bpb for one eval's noise" in n for n in c.notes)
+    # a different total batch is learning, nanochat's keys with it
+    more = wide.replace("Total batch size 8,192", "Total batch size 16,384").replace("accumulation steps: 1",
+                                                                                    "accumulation steps: 2")
+    (tmp_path / "more.log").write_text(more)
+    c = _analysis(tmp_path / "more.log", FIXTURES / "formats" / "nanochat_base_train.log").comparison
+    assert {d.key: d.kind for d in c.diff} == {k: "learning" for k in ("batch_size", "total_batch_size",
+                                                                      "world_tokens_per_fwdbwd")}
+
+
 def test_unexplained_is_the_rest_only_when_no_learning_key_differs():
     from lossdoctor.compare.rest import unexplained
     measure = KeyDiff("eval_iters", 20, 200, "override", "default", "measurement")

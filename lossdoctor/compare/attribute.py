@@ -62,7 +62,8 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
         return without_evals(diff, gap, ra, rb)
     a, b = Side.of(ra, fa, metric, la), Side.of(rb, fb, metric, lb)
     w = Z80 * math.hypot(a.se, b.se)
-    causes = [eval_noise(a, b, metric, ra.measures.val_unit if metric == "val" else "nats")]
+    unit = ra.measures.val_unit if metric == "val" else "nats"
+    causes = [eval_noise(a, b, metric, unit)]
     blind = [who for who, f in (("worse", fa), ("better", fb)) if metric == "val" and f.value("best_val") is None]
     if blind and (a.overfit or b.overfit):  # one side's curve is not shown: whether it overfit is unknown
         a, b = replace(a, overfit=0.0), replace(b, overfit=0.0)  # both compared at their ends
@@ -81,7 +82,7 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     if reach is not None and within:
         reach = None
         notes = notes + [f"the gap is within the evals' noise (80%: +-{w:.3f}"
-                         + ("" if measured else f", taking {DEFAULT_SE} nats for an eval whose noise is not shown")
+                         + ("" if measured else f", taking {DEFAULT_SE} {unit} for an eval whose noise is not shown")
                          + "): no longer run is needed to close it"]
     why = ("the runs are compared on train loss" if metric != "val" else
            "the worse run overfit: its length is not extrapolated" if a.overfit else "the notes say why")
@@ -98,7 +99,7 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
         reach = replace(reach, instead=None, instead_steps=None)  # the settings are not shown to cost the worse run
     if not measured:  # the intervals' widths rest on it
         who = [w_ for w_, s in (("worse", a), ("better", b)) if not s.noise_known]
-        notes.append(f"the intervals take {DEFAULT_SE} nats for one eval's noise of the {' and '.join(who)} "
+        notes.append(f"the intervals take {DEFAULT_SE} {unit} for one eval's noise of the {' and '.join(who)} "
                      + ("runs, whose logs do not show it" if len(who) > 1 else "run, whose log does not show it")
                      + " (the eval's batches or tokens): assumed")
     if blind:

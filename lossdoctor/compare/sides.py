@@ -36,7 +36,7 @@ LEARNING_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "dropout",
 RUNTIME_KEYS = ("device", "dtype", "compile")
 MEASURE_KEYS = ("eval_iters", "eval_interval", "log_interval", "always_save_checkpoint")
 OVERLAP_POINTS = 5
-DEFAULT_SE = 0.01  # one eval's standard error when the run does not give it (nats)
+DEFAULT_SE = 0.01  # one eval's standard error when the run does not give it (in its val's unit: nats or bpb)
 # another trainer's or a runs table's columns that name, time or measure a run rather than
 # set what its model learns (a run's name, seed, parameter count, wall time, final losses):
 # a name, or a result by its last word (`final_val_loss`, `training_time_sec`), so that a
@@ -104,14 +104,18 @@ def config_diff(ra: Run, rb: Run) -> tuple[KeyDiff, ...]:
         oa, ob = (f"{o}; {UNUSED}" if key in GET_LR_ONLY and c else o
                   for o, c in ((oa, constant[0]), (ob, constant[1])))
         out.append(KeyDiff(key, va, vb, oa, ob, kind))
-    return tuple(out) + other_settings(ra, rb)
+    return tuple(out) + other_settings(ra, rb, same_step)
 
 
 GET_LR_ONLY = ("warmup_iters", "lr_decay_iters", "min_lr")  # read by get_lr alone, which decay_lr=False skips
 UNUSED = "unused: decay_lr=False"
 
 
-SPLIT_KEYS = ("batch_size", "gradient_accumulation_steps")  # how a step's tokens are split into micro-batches
+# how a step's tokens are split into micro-batches: nanoGPT's keys, then other trainers' own
+# (llm.c's, nanochat's and build-nanogpt's per-process grad_accum_steps; nanochat's tokens of
+# one forward-backward over all processes, and chat_sft's examples per step)
+SPLIT_KEYS = ("batch_size", "gradient_accumulation_steps", "grad_accum_steps", "world_tokens_per_fwdbwd",
+              "examples_per_step")
 
 
 def _step_tokens(run: Run) -> int | None:
@@ -126,10 +130,12 @@ def _step_tokens(run: Run) -> int | None:
     return math.prod(ints) if len(ints) == len(vals) else None
 
 
-def other_settings(ra: Run, rb: Run) -> tuple[KeyDiff, ...]:
+def other_settings(ra: Run, rb: Run, same_step: bool = False) -> tuple[KeyDiff, ...]:
     """Settings outside nanoGPT's keys (a fork's `activation_type`, a runs table's
     `pos_encoding`) that both runs show and that differ: they may change what the model
-    learns, so the gap's rest is not put on the nanoGPT keys alone."""
+    learns, so the gap's rest is not put on the nanoGPT keys alone; a trainer's own split
+    keys (SPLIT_KEYS) are runtime where the runs take the same tokens per step
+    (`same_step`), as nanoGPT's are."""
     from ..nanogpt import NANOGPT_KEYS
     out = []
     for key in sorted(set(ra.config.values) & set(rb.config.values)):
@@ -137,7 +143,7 @@ def other_settings(ra: Run, rb: Run) -> tuple[KeyDiff, ...]:
             continue
         (va, oa), (vb, ob) = _shown(ra, key), _shown(rb, key)
         if va is not None and vb is not None and va != vb:
-            out.append(KeyDiff(key, va, vb, oa, ob, "learning"))
+            out.append(KeyDiff(key, va, vb, oa, ob, "runtime" if same_step and key in SPLIT_KEYS else "learning"))
     return tuple(out)
 
 
