@@ -3,13 +3,13 @@ the ensemble (L0 fitted) and the calibrated-shape law alone (L0 = 0).
 
     OMP_NUM_THREADS=1 python benchmarks/alone_window.py     # a few seconds
 
-calibration.BLEND_FROM and ALONE_FROM come from whole runs: the grid's 1,000-step runs
-(the ensemble best there) and the long runs' 2,000-step runs (the law alone best). Between
-them no whole run is measured. Here each long config's 2,000-step log
+calibration.BLEND_FROM and ALONE_FROM come from whole runs: the grid's runs of up to 1,000
+steps (there the blend at SHORT_SHARE, benchmarks/short_share.py) and the long runs'
+2,000-step runs (the law alone best). Between them no whole run is measured. Here each long config's 2,000-step log
 (fixtures/long/CONFIG-2000) is cut after iteration 1,000, 1,250, 1,500, 1,750 and 1,999 (a
 crashed run: its cosine unfinished, its last eval the last one before the cut) and predicted
 to 5,000 steps (`rerun`) against the 5,000-step run's 500-batch truth, three ways: the
-ensemble alone, the law alone, and as shipped (the blend; at 1,000 steps the ensemble).
+ensemble alone, the law alone, and as shipped (the blend; at 1,000 steps at SHORT_SHARE).
 These are the configs ALONE_FROM was decided on, cut: not out of sample.
 """
 

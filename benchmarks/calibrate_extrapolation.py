@@ -70,7 +70,7 @@ def read(path: str) -> dict:
 
 
 def points(name: str, m: dict, stream: str, start_fraction: float, warmup: int = 100):  # noqa: ANN201
-    from lossdoctor.fit import calibration, shape
+    from lossdoctor.fit import calibrate, shape
     from lossdoctor.fit import points as pts
     cur = pts.Curves(m["ev_step"], m["ev_train"], m["ev_val"], m["it_step"], m["it_loss"])
     last = int(m["it_step"].max())
@@ -83,7 +83,7 @@ def points(name: str, m: dict, stream: str, start_fraction: float, warmup: int =
     else:
         steps, y, sig = pts.train_points(cur, start, sig_iter, sig_eval)
     e = shape.eta(np.concatenate([m["lr"], m["lr"][-1:]]), warmup)
-    return calibration.CurveData(name, e, steps, y, sig), sig_eval
+    return calibrate.CurveData(name, e, steps, y, sig), sig_eval
 
 
 def main() -> int:
@@ -97,7 +97,7 @@ def main() -> int:
     args = ap.parse_args()
     from extrapolation import true_val
 
-    from lossdoctor.fit import Calibration, Extrapolator, calibration
+    from lossdoctor.fit import Calibration, Extrapolator, calibrate
     from lossdoctor.trainer import load_data
     paths = make_runs(args.runs, args.data)
     if args.write_reference:
@@ -120,7 +120,7 @@ def main() -> int:
         for kind, s, t in PAIRS:
             long_name = f"{kind}-{s}-{t}" if kind != "rerun" else f"rerun-{t}"
             keep = [k for k in metrics if k != long_name]
-            val, train = (calibration.calibrate([points(k, metrics[k], st, sf)[0] for k in keep], "leave-one-out",
+            val, train = (calibrate.calibrate([points(k, metrics[k], st, sf)[0] for k in keep], "leave-one-out",
                                                 sf)[0] for st in ("val", "train"))
             cal = Calibration(val, train, sf, 0.0, 0.0, "leave-one-out")
             x = Extrapolator(lossdoctor.load(paths[f"rerun-{s}"]), calibration=cal).extrapolate(t, scenarios=(kind,))
@@ -141,7 +141,7 @@ def main() -> int:
     print(f"START_FRACTION = {sf}")
     print(f"MODEL_ERROR_BASE = {coef[0]:.4f}\nMODEL_ERROR_PER_DOUBLING = {coef[1]:.4f}")
     for stream in ("val", "train"):
-        prior, _ = calibration.calibrate([points(k, m, stream, sf)[0] for k, m in metrics.items()], source, sf)
+        prior, _ = calibrate.calibrate([points(k, m, stream, sf)[0] for k, m in metrics.items()], source, sf)
         print(f"{stream.upper()}_PRIOR = ShapePrior(\n    {prior.mean!r},\n    {prior.cov!r},\n"
               f"    START_FRACTION, {source!r})")
     return 0

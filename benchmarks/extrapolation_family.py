@@ -16,7 +16,7 @@ The truth is the longer run's final model on 500 random val batches (truth.json)
 Leave one config out: a config (on every dataset it has) is predicted with the model
 error calibrated on the other configs' cases alone. The interval's model error is the
 error the fit's own spread does not explain, as a fraction of the loss, growing with
-log2 of the horizon ratio (fit.calibration.model_error_fit); the same fit over every
+log2 of the horizon ratio (fit.calibrate.model_error_fit); the same fit over every
 config is what lossdoctor ships for configs off the README CPU config (FAMILY in
 fit/calibration.py, printed at the end).
 
@@ -116,6 +116,7 @@ class Row(NamedTuple):
     residual: float = float("nan")  # rms of the fit's residuals on the run's own train points, in sigma
     train: tuple[float, float, float, float] | None = None  # the train prediction (mean, lo, hi, sd), where given
     train_truth: float = float("nan")  # the longer run's last logged train loss (an eval's)
+    share: float = 0.0  # the law alone's share of the prediction (Extrapolation.alone_share)
 
 
 def grid_cases(runs: str) -> list[Case]:
@@ -212,7 +213,7 @@ def predict(case: Case, calibration: Calibration) -> Row:
     return Row(case, v.mean, v.lo, v.hi, v.sd, x.baseline.val, x.path(case.scenario), declined, float(ev.val[-1]), l0,
                bt.calibrated if bt else float("nan"),
                x.fit.backtest_error if x.fit.backtest_error is not None else float("nan"), x.fit.residual_scale,
-               (t.mean, t.lo, t.hi, t.sd) if t is not None else None, truth)
+               (t.mean, t.lo, t.hi, t.sd) if t is not None else None, truth, x.alone_share)
 
 
 def train_cases(rows: list[Row]) -> list[tuple[float, float, float, float]]:
@@ -247,13 +248,13 @@ def alone_train_error(first: list[Row]) -> tuple[float, float]:
     """Train's model error per doubling where the calibrated law is used alone, fitted on
     the long runs' cases without model error (every scenario, 2.5x: per doubling only), and
     the 80% coverage it gives each long config with the fit of the other five."""
-    from lossdoctor.fit import calibration
+    from lossdoctor.fit import calibrate
     from lossdoctor.fit.interval import z
     long = [r for r in first if r.case.source == "long" and r.train is not None]
-    per = calibration.model_error_fit(train_cases(long), base=False)[1]
+    per = calibrate.model_error_fit(train_cases(long), base=False)[1]
     inside = []
     for config in sorted({r.case.config for r in long}):
-        other = calibration.model_error_fit(train_cases([r for r in long if r.case.config != config]), base=False)[1]
+        other = calibrate.model_error_fit(train_cases([r for r in long if r.case.config != config]), base=False)[1]
         for ratio, mean, truth, sd in train_cases([r for r in long if r.case.config == config]):
             inside.append(abs(mean - truth) <= z(0.8) * math.hypot(sd, other * math.log2(ratio) * mean))
     return per, float(np.mean(inside)) if inside else float("nan")
@@ -309,29 +310,52 @@ def summary(label: str, rows: list[Row]) -> str:
             f"{np.median(p):8.4f} {p.max():7.4f}")
 
 
-def shipped(base: float, per: float, source: str, train: tuple[float, float] | None = None) -> Calibration:
-    """FAMILY's law, blend and repeated-data term with the model error (base, per doubling)
-    and train's; the law alone's side of a blend carries it too, as it does below
-    calibration.BLEND_FROM, where the grid's runs are."""
+def shipped(base: float, per: float, source: str, train: tuple[float, float] | None = None,
+            short: tuple[float, float] | None = None) -> Calibration:
+    """FAMILY's law, blend and repeated-data term with the ensemble's model error (base,
+    per doubling) and train's, and the blend's below calibration.BLEND_FROM (`short`: val's
+    and train's per doubling), where the grid's runs are."""
     from lossdoctor.fit import calibration
     return calibration.family(base, per, source, calibration.ALONE_FROM, train=train,
-                              blend_from=calibration.BLEND_FROM, short_share=calibration.SHORT_SHARE)
+                              blend_from=calibration.BLEND_FROM, short_share=calibration.SHORT_SHARE,
+                              short_error=short)
 
 
-def loco(cases: list[Case]) -> tuple[list[Row], list[Row]]:
-    """Every case without model error, then each config's cases with the model error fitted
-    on the other configs' cases (the means do not depend on the model error)."""
+class Errors(NamedTuple):
+    """The model errors fitted on a set of grid cases (model_error_fit)."""
+
+    val: tuple[float, float]  # the ensemble's, where it stands alone (base, per doubling)
+    train: tuple[float, float]
+    short: tuple[float, float]  # the blend's below BLEND_FROM: (val, train) per doubling
+
+
+def errors(ensemble: list[Row], blended: list[Row]) -> Errors:
+    """The ensemble's model errors from its own predictions of the grid's cases, the
+    blend's from the cases lossdoctor blends (its predictions as shipped, alone share
+    strictly between 0 and 1)."""
+    from lossdoctor.fit import calibrate
+    mixed = [r for r in blended if 0 < r.share < 1]
+    short = (calibrate.model_error_fit([(r.case.ratio, r.mean, r.case.truth, r.sd) for r in mixed], base=False)[1],
+             calibrate.model_error_fit(train_cases(mixed), base=False)[1])
+    return Errors(calibrate.model_error_fit([(r.case.ratio, r.mean, r.case.truth, r.sd) for r in ensemble]),
+                  calibrate.model_error_fit(train_cases(ensemble)), short)
+
+
+def loco(cases: list[Case]) -> tuple[list[Row], list[Row], list[Row]]:
+    """Every case without model error (as shipped, and the grid's by the ensemble alone),
+    then each config's cases with the model errors fitted on the other configs' cases (the
+    means do not depend on the model error)."""
     from lossdoctor.fit import calibration
-    bare = shipped(0.0, 0.0, "no model error")
-    first = [predict(c, bare) for c in cases]
+    first = [predict(c, shipped(0.0, 0.0, "no model error")) for c in cases]
+    bare = calibration.family(0.0, 0.0, "no model error", calibration.ALONE_FROM)  # the ensemble below 2000 steps
+    ensemble = [predict(c, bare) for c in cases if c.source == "grid"]
     rows = [r for r in first if r.case.source != "grid"]  # as shipped: no model error to leave out
     for config in sorted({c.config for c in cases if c.source == "grid"}):
-        others = [r for r in first if r.case.source == "grid" and r.case.config != config]
-        base, per = calibration.model_error_fit([(r.case.ratio, r.mean, r.case.truth, r.sd) for r in others])
-        train = calibration.model_error_fit(train_cases(others))
-        cal = shipped(base, per, f"the grid without {config}", train)
+        e = errors([r for r in ensemble if r.case.config != config],
+                   [r for r in first if r.case.source == "grid" and r.case.config != config])
+        cal = shipped(*e.val, f"the grid without {config}", e.train, e.short)
         rows += [predict(c, cal) for c in cases if c.config == config and c.source == "grid"]
-    return first, rows
+    return first, ensemble, rows
 
 
 def start(case: Case) -> int:
@@ -393,11 +417,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--long", default=os.path.join(ROOT, "fixtures", "long"))
     ap.add_argument("--groundtruth", default=os.path.join(ROOT, "..", "shared", "groundtruth"))
     args = ap.parse_args(argv)
-    from lossdoctor.fit import calibration
     with tempfile.TemporaryDirectory() as scratch:
         cases = (grid_cases(args.runs) + heldout_cases(args.heldout) + heldout_cases(args.repetition, "repetition")
                  + heldout_cases(args.long, "long") + groundtruth_cases(args.groundtruth, scratch))
-        first, rows = loco(cases)
+        first, ensemble, rows = loco(cases)
         laws = law_table(cases, shipped(0.0, 0.0, "no model error"))
         alone = alone_error(cases)
     report(rows)
@@ -434,17 +457,18 @@ def main(argv: list[str] | None = None) -> int:
     print("\nseed-to-seed sd of the grid's truths (two seeds; against one seed's truth, a predictor of the "
           "expected loss errs by about 0.67 sd, median): "
           + ", ".join(f"{to} steps {sd:.4f}" for to, sd in spread.items()))
-    base, per = calibration.model_error_fit([(r.case.ratio, r.mean, r.case.truth, r.sd) for r in first
-                                             if r.case.source == "grid"])
-    print(f"\nthe model error over every grid config (fit/calibration.py):\n"
-          f"FAMILY_ERROR_BASE = {base:.4f}\nFAMILY_ERROR_PER_DOUBLING = {per:.4f}")
+    e = errors(ensemble, [r for r in first if r.case.source == "grid"])
+    print(f"\nthe model error over every grid config (fit/calibration.py): the ensemble's, where it stands alone, "
+          f"and the blend's below BLEND_FROM (val, train; {sum(0 < r.share < 1 for r in first)} cases blended):\n"
+          f"FAMILY_ERROR_BASE = {e.val[0]:.4f}\nFAMILY_ERROR_PER_DOUBLING = {e.val[1]:.4f}\n"
+          f"SHORT_ERROR = ({e.short[0]:.4f}, {e.short[1]:.4f})")
     per_alone, loco_cover, check_cover = alone
     print(f"the model error where the calibrated law is used alone, over the long runs' {len(loco_cover)} cases "
           f"(every scenario, 2.5x):\nALONE_ERROR_PER_DOUBLING = {per_alone:.4f}\n80% coverage: long runs, each "
           f"config with the other five's fit, {np.mean([ok for _, ok in loco_cover]):.0%} of {len(loco_cover)}; "
           f"held-out and repetition runs off the README CPU config {np.mean([ok for _, ok in check_cover]):.0%} "
           f"of {len(check_cover)}")
-    tbase, tper = calibration.model_error_fit(train_cases([r for r in first if r.case.source == "grid"]))
+    tbase, tper = e.train
     talone, tcover = alone_train_error(first)
     print(f"train's model error over every grid config, and over the long runs' cases where the calibrated law is "
           f"used alone (each long config with the other five's fit: {tcover:.0%} coverage):\n"

@@ -15,15 +15,15 @@ if TYPE_CHECKING:
     from extrapolation_family import Case
 
     from lossdoctor.fit import Calibration
-    from lossdoctor.fit.calibration import CurveData
+    from lossdoctor.fit.calibrate import CurveData
     from lossdoctor.fit.shape import ShapePrior
 
 
 def _curve(path: str, stream: str) -> CurveData:
     """A log's points of one stream (from calibration.START_FRACTION of it on, as the
-    extrapolation takes them) with its per-step eta, as calibration.calibrate takes them."""
+    extrapolation takes them) with its per-step eta, as calibrate.calibrate takes them."""
     import lossdoctor
-    from lossdoctor.fit import calibration, lr
+    from lossdoctor.fit import calibrate, calibration, lr
     from lossdoctor.fit import points as pts
     run = lossdoctor.load(path)
     cur = pts.curves(run)
@@ -31,19 +31,19 @@ def _curve(path: str, stream: str) -> CurveData:
     e = sched.eta(sched.peak(cur.last + 1))
     p = pts.collect(run, cur, sched.warmup, calibration.START_FRACTION)
     stream_points = p.val if stream == "val" else p.train
-    return calibration.CurveData(os.path.basename(path), np.concatenate([e, e[-1:]]), *stream_points)
+    return calibrate.CurveData(os.path.basename(path), np.concatenate([e, e[-1:]]), *stream_points)
 
 
 def _own_priors(cases: list[Case], origin: bool) -> tuple[dict[str, tuple[ShapePrior, ShapePrior]],
                                                           dict[str, float]]:
     """Each grid family's (val, train) shape priors, calibrated on all of its reruns
     (`origin`: through L0 = 0), and the reduced chi2 of its val calibration."""
-    from lossdoctor.fit import calibration
+    from lossdoctor.fit import calibrate
     out, chi2 = {}, {}
     for fam in sorted({c.family for c in cases}):
         mine = sorted({c.short for c in cases if c.family == fam} | {c.longer for c in cases if c.family == fam})
         logs = [os.path.join(m, "train.log") for m in mine]
-        (val, info), (train, _) = (calibration.calibrate([_curve(p, st) for p in logs], fam, origin=origin)
+        (val, info), (train, _) = (calibrate.calibrate([_curve(p, st) for p in logs], fam, origin=origin)
                                    for st in ("val", "train"))
         out[fam], chi2[fam] = (val, train), info["reduced_chi2"]
     return out, chi2
@@ -75,15 +75,15 @@ def _grid_errors(cases: list[Case], cal_for: Callable[[Case], Calibration]) -> d
 
 def report_own_shape(cases: list[Case]) -> None:
     """The law's ceiling on the grid: each grid family (config and dataset) predicted with
-    shape priors calibrated on every one of its own reruns (calibration.calibrate, as the
+    shape priors calibrated on every one of its own reruns (calibrate.calibrate, as the
     README CPU config's are made), the runs it is predicted to included: with L0 fitted
-    (the ensemble, as shipped below 2000 steps), and through L0 = 0 (priors and fit, as the
+    (the ensemble, as it stands alone below 2000 steps where the law alone is ruled out), and through L0 = 0 (priors and fit, as the
     calibrated law alone). In sample on purpose: a prior chosen per config, from its
     features or its nearest neighbours, is hardly better than its own. Then the same law
     through L0 = 0 out of sample: the prior of a config left out is the spread of the
     other configs' shapes (and the README CPU config's prior), and the run's own points
     must find its shape in it."""
-    from lossdoctor.fit import Calibration, calibration
+    from lossdoctor.fit import Calibration, calibrate, calibration
     sel = [c for c in cases if c.source == "grid" and c.scenario == "rerun"]
     free, origin, chi2 = _own_priors(sel, False)[0], *_own_priors(sel, True)
     readme = (calibration.VAL_PRIOR, calibration.TRAIN_PRIOR)
@@ -99,7 +99,7 @@ def report_own_shape(cases: list[Case]) -> None:
     print("\nthe law's ceiling: each grid family predicted with shape priors calibrated on all of its own reruns, "
           "the truths' runs included (in sample); then through L0 = 0 with the other configs' shapes as the prior "
           "(leave one config out). Per ratio: median |error|, worst, mean error")
-    for label, cal_for in (("own priors, L0 fitted (as shipped below 2000 steps)", own(free, None)),
+    for label, cal_for in (("own priors, L0 fitted (the ensemble)", own(free, None)),
                            ("own priors through L0 = 0, the law alone", own(origin, 0)),
                            ("the other configs' shapes, through L0 = 0", others)):
         errs = _grid_errors(sel, cal_for)
@@ -112,7 +112,7 @@ def report_own_shape(cases: list[Case]) -> None:
               + ", ".join(f"{fam.split('-')[0]} {math.exp(origin[fam][0].mean[0]):.3f}" for fam in fams)
               + f"; reduced chi2 {min(chi2[f] for f in fams):.1f} to {max(chi2[f] for f in fams):.1f}")
     off = [c for c in cases if c.source in ("long", "held-out", "repetition") and c.scenario == "rerun"]
-    fits = [calibration.calibrate([_curve(os.path.join(p, "train.log"), "val") for p in (c.short, c.longer)],
+    fits = [calibrate.calibrate([_curve(os.path.join(p, "train.log"), "val") for p in (c.short, c.longer)],
                                   c.config, origin=True) for c in off]
     print("of the long, held-out and repetition configs (their two reruns each): "
           + ", ".join(f"{c.config} {math.exp(p.mean[0]):.3f}" for c, (p, _) in zip(off, fits, strict=True))

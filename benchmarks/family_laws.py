@@ -159,7 +159,7 @@ def alone_error(cases: list[Case]) -> tuple[float, list[tuple[Case, bool]], list
     import math
 
     import lossdoctor
-    from lossdoctor.fit import Extrapolator
+    from lossdoctor.fit import Extrapolator, calibrate
     from lossdoctor.fit import calibration as calibration_mod
     from lossdoctor.fit.interval import z
 
@@ -175,7 +175,7 @@ def alone_error(cases: list[Case]) -> tuple[float, list[tuple[Case, bool]], list
     check = [bare(c) for c in cases if c.source in ("held-out", "repetition") and off_readme(c)]
 
     def fit(sel: list[tuple[Case, float, float]]) -> float:
-        return calibration_mod.model_error_fit([(c.ratio, m, c.truth, sd) for c, m, sd in sel], base=False)[1]
+        return calibrate.model_error_fit([(c.ratio, m, c.truth, sd) for c, m, sd in sel], base=False)[1]
 
     def covered(c: Case, mean: float, sd: float, per: float) -> bool:
         return abs(mean - c.truth) <= z(0.8) * math.hypot(sd, per * math.log2(c.ratio) * mean)

@@ -12,6 +12,7 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from . import cli_args as args_mod
 
@@ -138,3 +139,17 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+VERIFY_FAIL_ON = ("refuted", "unsupported")
+
+
+def verify_exit(report: Any, fail_on: str | None) -> int:
+    """1 where an experiment's verdict is at `fail_on` (VERIFY_FAIL_ON: one against its
+    recommendation; or, `unsupported`, any that does not support it, or none run), else 0."""
+    if fail_on is None:
+        return 0
+    supports = [e.supports for e in report.experiments]
+    unsupported = not supports or any(s is not True for s in supports)  # nothing run supports nothing
+    failed = any(s is False for s in supports) or (fail_on == "unsupported" and unsupported)
+    return 1 if failed else 0

@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .cli_exits import VERIFY_FAIL_ON, verify_exit
+
 EPILOG = """\
 verdicts: confirmed (the recommended direction, one-sided p < 0.01), refuted
 (the other direction, or far smaller than claimed), no effect (the 98% interval
@@ -27,8 +29,9 @@ docs/verify.md.
 
 exit codes: 0, whatever the verdicts, unless --fail-on says otherwise: with
 --fail-on refuted, 1 when an experiment's verdict goes against what it
-recommends; with --fail-on unsupported, 1 also when one is inconclusive or not
-verifiable here; 2 a usage or input error.
+recommends (refuted, or no effect where an effect is recommended); with
+--fail-on unsupported, 1 also when one is inconclusive or not verifiable here,
+or none ran; 2 a usage or input error.
 
 examples:
   lossdoctor verify --device cpu --out verify-out   the default recommendations
@@ -81,26 +84,14 @@ def add_parser(sub: Any) -> None:
     v.add_argument("--format", choices=("rich", "plain", "json", "markdown"), default=None, help=FORMAT_HELP)
     v.add_argument("--width", type=_width, default=None, metavar="N",
                    help=f"console width, at least {MIN_WIDTH} (default: terminal)")
-    v.add_argument("--fail-on", choices=FAIL_ON, default=None,
-                   help="exit 1 when an experiment's verdict goes against its recommendation (refuted), or "
-                        "does not support it (unsupported: refuted, inconclusive or not verifiable here); "
-                        "default: exit 0 whatever the verdicts")
+    v.add_argument("--fail-on", choices=VERIFY_FAIL_ON, default=None,
+                   help="exit 1 when an experiment's verdict goes against its recommendation (refuted: "
+                        "refuted, or no effect where an effect is recommended), or does not support it "
+                        "(unsupported: also inconclusive or not verifiable here, or none ran); default: exit 0 "
+                        "whatever the verdicts")
     v.add_argument("--debug", action="store_true", help="show tracebacks")
     v.set_defaults(func=cmd_verify)
 
-
-FAIL_ON = ("refuted", "unsupported")
-
-
-def exit_for(report: Any, fail_on: str | None) -> int:
-    """1 where an experiment's verdict is at `fail_on` (FAIL_ON: one against its
-    recommendation; or, `unsupported`, any that does not support it, or none run), else 0."""
-    if fail_on is None:
-        return 0
-    supports = [e.supports for e in report.experiments]
-    unsupported = not supports or any(s is not True for s in supports)  # nothing run supports nothing
-    failed = any(s is False for s in supports) or (fail_on == "unsupported" and unsupported)
-    return 1 if failed else 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -133,7 +124,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             return 143 if isinstance(e, Terminated) else 130
         _save(report, args.out)
     _print(args, report)
-    return exit_for(report, args.fail_on)
+    return verify_exit(report, args.fail_on)
 
 
 # options of the modes that train; None (or False) where not given

@@ -16,7 +16,7 @@ import lossdoctor  # noqa: E402
 from lossdoctor.cli import main  # noqa: E402
 from lossdoctor.diagnose import diagnose  # noqa: E402
 from lossdoctor.errors import UsageError  # noqa: E402
-from lossdoctor.fit import Calibration, CustomSchedule, Extrapolator, calibration, laws, reference, shape  # noqa: E402
+from lossdoctor.fit import Calibration, CustomSchedule, Extrapolator, calibrate, calibration, laws, reference, shape  # noqa: E402
 from lossdoctor.fit import streams as fit_streams  # noqa: E402
 from lossdoctor.fit.extrapolate import CannotExtrapolate, extrapolate  # noqa: E402
 from lossdoctor.fit.notes import NO_SAVE  # noqa: E402
@@ -449,9 +449,9 @@ def test_the_model_error_fit_recovers_the_error_the_spread_leaves_unexplained():
         truth, sd = 2.0, 0.01
         model = (0.004 + 0.01 * np.log2(ratio)) * truth  # the unexplained sd
         cases.append((ratio, truth + rng.normal(0, np.hypot(model, sd)), truth, sd))
-    base, per = calibration.model_error_fit(cases)
+    base, per = calibrate.model_error_fit(cases)
     assert base == pytest.approx(0.004, abs=0.004) and per == pytest.approx(0.01, abs=0.003)
-    assert calibration.model_error_fit([(2.0, 2.0, 2.0, 0.01)]) == (0.0, 0.0)  # nothing unexplained
+    assert calibrate.model_error_fit([(2.0, 2.0, 2.0, 0.01)]) == (0.0, 0.0)  # nothing unexplained
 
 
 def test_iterations_logged_10x_as_often_are_thinned_to_as_many_points():
@@ -583,11 +583,20 @@ def test_below_the_blend_window_the_two_laws_are_blended_at_the_short_share():
     e, a, b = ways["ensemble"].val, ways["alone"].val, ways["shipped"].val
     assert b.mean == pytest.approx((1 - s) * e.mean + s * a.mean) and abs(e.mean - a.mean) > 0.01
     x = Extrapolator(run).extrapolate(1000, scenarios=("rerun",))
-    assert x.alone_share == s and any("under the 1,000 steps from which the ensemble" in n
+    assert x.alone_share == s and any("at most the 1,000 steps up to which the ensemble" in n
                                       and f"{s:.0%} the law alone" in n for n in x.notes)
-    sib = fam.alone_sibling(400)
-    assert sib.model_error(2.5, alone=True) == fam.model_error(2.5) > fam.model_error(2.5, alone=True)
+    # both sides carry the blend's model error (SHORT_ERROR), up to the grid's 1,000-step runs; in
+    # the window the law alone's side carries the long runs'; an unblended ensemble, its own
+    short = fam.model_error(2.5, short=True)
+    assert fam.alone_sibling(400).model_error(2.5, alone=True) == short == fam.alone_sibling(1000).model_error(
+        2.5, alone=True) and short != fam.model_error(2.5)
     assert fam.alone_sibling(1500).model_error(2.5, alone=True) == fam.model_error(2.5, alone=True)
+    from lossdoctor.fit.notes import share
+    said = next(n for n in x.notes if "the interval carries the model error" in n)
+    assert f"({share(short)} of the loss at this horizon" in said
+    ruled_out = Extrapolator(lossdoctor.load(FIXTURES / "calibration" / "d2w64-shakespeare-s1-400")).extrapolate(1000)
+    said = next(n for n in ruled_out.notes if "the interval carries the model error" in n)
+    assert ruled_out.alone_share == 0.0 and f"({share(fam.model_error(2.5))} of the loss at this horizon" in said
 
 
 def test_a_run_whose_backtest_rules_the_law_alone_out_is_not_blended(monkeypatch):
@@ -642,7 +651,7 @@ def test_the_calibrated_law_alone_has_its_own_model_error_per_doubling():
     assert fam.model_error(2.5) == pytest.approx(fam.model_error_base + fam.model_error_per_doubling * math.log2(2.5))
     assert calibration.DEFAULT.model_error(2.5, alone=True) == calibration.DEFAULT.model_error(2.5)  # none of its own
     cases = [(4.0, 2.02, 2.0, 0.0), (4.0, 1.98, 2.0, 0.0)]  # 1% of the loss off at two doublings
-    assert calibration.model_error_fit(cases, base=False) == pytest.approx((0.0, 0.005), abs=1e-6)
+    assert calibrate.model_error_fit(cases, base=False) == pytest.approx((0.0, 0.005), abs=1e-6)
 
 
 def test_a_repeated_step_is_worth_less_to_val_as_muennighoff_counts_it():
@@ -1067,9 +1076,9 @@ def test_val_whose_evals_end_before_the_log_does_carries_the_model_error_of_its_
     asked: list[tuple[float, bool]] = []
     real = calibration.Calibration.model_error
 
-    def spy(self, ratio, alone=False, train=False):
+    def spy(self, ratio, alone=False, train=False, short=False):
         asked.append((ratio, train))
-        return real(self, ratio, alone, train)
+        return real(self, ratio, alone, train, short)
     monkeypatch.setattr(calibration.Calibration, "model_error", spy)
     x = extrapolate(parse_text(cut), 2000, scenarios=("rerun",))
     assert x.scenarios[0].val is not None
@@ -1579,7 +1588,8 @@ def test_where_val_is_not_predicted_the_model_errors_note_is_at_trains_horizon()
     text = (FIXTURES / "calibration" / "d4w128-shakespeare-s1-2000" / "train.log").read_text()
     x = extrapolate(parse_text(text[: text.index("\niter 451:") + 1]), 2000, scenarios=("rerun",))
     assert x.scenarios[0].val is None
-    share = calibration.FAMILY.model_error(2000 / 450)
+    share = calibration.FAMILY.model_error(2000 / 450, short=True)  # blended, at SHORT_SHARE
+    assert x.alone_share == calibration.SHORT_SHARE
     assert any(f"({share:.1%} of the loss at this horizon" in n for n in x.notes)
 
 

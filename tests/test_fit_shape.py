@@ -3,7 +3,7 @@ run's fit under that prior recovers its level and predicts a longer run."""
 
 import numpy as np
 
-from lossdoctor.fit import calibration, shape
+from lossdoctor.fit import calibrate, shape
 from lossdoctor.nanogpt import lr_at
 
 TRUE = dict(alpha=0.3, lam=0.995, r=2e-4, L0=1.0, A=8.0)
@@ -14,18 +14,18 @@ def law(e: np.ndarray, steps: np.ndarray) -> np.ndarray:
     return TRUE["L0"] + TRUE["A"] * u
 
 
-def run(horizon: int, rng: np.random.Generator, sd: float = 0.003) -> calibration.CurveData:
+def run(horizon: int, rng: np.random.Generator, sd: float = 0.003) -> calibrate.CurveData:
     lr = lr_at(np.arange(horizon + 1), learning_rate=1e-3, warmup_iters=100, lr_decay_iters=horizon,
                min_lr=1e-4, decay_lr=True)
     e = shape.eta(lr, 100)
     steps = np.arange(horizon // 10, horizon + 1, horizon // 20)
-    return calibration.CurveData(f"T{horizon}", e, steps, law(e, steps) + rng.normal(0, sd, len(steps)),
+    return calibrate.CurveData(f"T{horizon}", e, steps, law(e, steps) + rng.normal(0, sd, len(steps)),
                                  np.full(len(steps), sd))
 
 
 def test_calibration_recovers_the_shape():
     rng = np.random.default_rng(1)
-    prior, info = calibration.calibrate([run(t, rng) for t in (1000, 2000, 4000)], "synthetic")
+    prior, info = calibrate.calibrate([run(t, rng) for t in (1000, 2000, 4000)], "synthetic")
     alpha, lam, r = shape.from_theta(np.array(prior.mean))
     assert abs(alpha - TRUE["alpha"]) < 0.05
     assert abs(info["L0"] - TRUE["L0"]) < 0.2
@@ -35,7 +35,7 @@ def test_calibration_recovers_the_shape():
 
 def test_fit_under_the_prior_predicts_a_longer_run():
     rng = np.random.default_rng(2)
-    prior, _ = calibration.calibrate([run(t, rng) for t in (1000, 2000, 4000)], "synthetic")
+    prior, _ = calibrate.calibrate([run(t, rng) for t in (1000, 2000, 4000)], "synthetic")
     short = run(1500, rng)
     post = shape.fit([shape.Segment(short.steps, short.y, short.sigma, short.eta)], prior)
     lr = lr_at(np.arange(4001), learning_rate=1e-3, warmup_iters=100, lr_decay_iters=4000, min_lr=1e-4)
@@ -76,12 +76,12 @@ def test_calibration_through_the_origin():
         runs = [run(t, rng) for t in (1000, 2000, 4000)]
     finally:
         TRUE["L0"] = saved
-    prior, info = calibration.calibrate(runs, "synthetic", origin=True)
+    prior, info = calibrate.calibrate(runs, "synthetic", origin=True)
     alpha, _, _ = shape.from_theta(np.array(prior.mean))
     assert info["L0"] == 0.0 and abs(alpha - TRUE["alpha"]) < 0.05 and info["reduced_chi2"] < 2.0
-    shifted = [calibration.CurveData(r.name, r.eta, r.steps, r.y + 0.5, r.sigma) for r in runs]
-    assert calibration.calibrate(shifted, "synthetic", origin=True)[1]["reduced_chi2"] > 4
-    assert calibration.calibrate(shifted, "synthetic")[1]["L0"] > 0.3
+    shifted = [calibrate.CurveData(r.name, r.eta, r.steps, r.y + 0.5, r.sigma) for r in runs]
+    assert calibrate.calibrate(shifted, "synthetic", origin=True)[1]["reduced_chi2"] > 4
+    assert calibrate.calibrate(shifted, "synthetic")[1]["L0"] > 0.3
 
 
 def _undone_step_by_step(e: np.ndarray, lam: float) -> np.ndarray:

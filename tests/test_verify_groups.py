@@ -302,9 +302,26 @@ def test_fail_on_sets_the_exit_status_by_the_verdicts(logs: dict[str, list[str]]
 
 
 def test_fail_on_unsupported_counts_an_experiment_that_could_not_run() -> None:
-    from lossdoctor.cli_verify import exit_for
+    from lossdoctor.cli_exits import verify_exit as exit_for
     from lossdoctor.verify.prediction import not_verifiable_report
     from lossdoctor.verify.results import VerifyReport
     report = not_verifiable_report("cuda", 600.0, "no CUDA device here")
     assert exit_for(report, None) == 0 == exit_for(report, "refuted") and exit_for(report, "unsupported") == 1
     assert exit_for(VerifyReport((), None, "cpu", None), "unsupported") == 1  # nothing run supports nothing
+
+
+def test_fail_on_refuted_counts_no_effect_where_an_effect_is_recommended(logs: dict[str, list[str]]) -> None:
+    """`no effect` shown by TOST where an effect is recommended goes against it; where no
+    change is recommended (expects 'no effect') it supports it, and an effect goes against."""
+    import dataclasses
+
+    from lossdoctor.cli_exits import verify_exit as exit_for
+    report = verify_groups(_runs(logs["slow"]), _runs(logs["fast"]))
+    (e,) = report.experiments
+    none = dataclasses.replace(e, verification=dataclasses.replace(e.verification, verdict="no effect"))
+    assert exit_for(dataclasses.replace(report, experiments=(none,)), "refuted") == 1
+    assert exit_for(report, "refuted") == 0  # confirmed, as recommended
+    unchanged = dataclasses.replace(none, expects="no effect")  # bf16 on a CPU: no change claimed
+    assert exit_for(dataclasses.replace(report, experiments=(unchanged,)), "unsupported") == 0
+    moved = dataclasses.replace(e, expects="no effect")  # an effect where none is claimed
+    assert exit_for(dataclasses.replace(report, experiments=(moved,)), "refuted") == 1

@@ -81,10 +81,11 @@ def note(ensemble: Extrapolation, alone: Extrapolation, share: float, blend_from
         kind, x, y = ("val", a.val, b.val) if a.val is not None and b.val is not None else ("train", a.train, b.train)
         assert x is not None and y is not None
         said = f"; {a.name}'s {kind}: {x.mean:.4f} by the ensemble, {y.mean:.4f} by the law alone"
-    if ensemble.last_step < blend_from:
-        where = (f"under the {blend_from:,} steps from which the ensemble (L0 fitted) gives way to the "
-                 f"calibrated-shape law alone (L0 = 0), best from {alone_from:,}; on the calibration grid's runs "
-                 "of 400 to 1,000 steps the two blended measured better than either")
+    if ensemble.last_step <= blend_from:
+        where = (f"at most the {blend_from:,} steps up to which the ensemble (L0 fitted) and the "
+                 "calibrated-shape law alone (L0 = 0) blended at this share measured better than either, on the "
+                 f"calibration grid's runs of 400 to 1,000 steps (from there the law alone's share grows, to all "
+                 f"of it at {alone_from:,})")
     else:
         where = (f"between the {blend_from:,} steps from which the ensemble (L0 fitted) gives way to the "
                  f"calibrated-shape law alone (L0 = 0) and the {alone_from:,} from which the law alone was "

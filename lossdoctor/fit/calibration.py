@@ -1,4 +1,5 @@
-"""Shape priors of the extrapolation law, and how they are calibrated.
+"""Shape priors of the extrapolation law and its model errors: the calibrated values, and
+what they are for. How they are made from runs is calibrate.py's.
 
 The priors below come from `python benchmarks/calibrate_extrapolation.py`: the built-in
 trainer's runs of nanoGPT's README CPU config (lossdoctor/configs/shakespeare_char_cpu.yaml)
@@ -26,13 +27,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from . import repeat, shape
+from . import repeat
 from .shape import ShapePrior
 
 if TYPE_CHECKING:
@@ -47,9 +45,6 @@ START_FRACTION = 0.1  # points from this fraction of each run on, in calibration
 # intervals.
 ENSEMBLE_EPOCHS = 4.0
 ALONE_EPOCHS = 7.7
-# log alpha in [0.01, 2], log(1 - lam) for lam in [0.5, 0.9999], log r in [1e-7, 0.1]
-THETA_BOUNDS = ([math.log(0.01), shape.LOG_ONE_MINUS_LAM[0], math.log(1e-7)],
-                [math.log(2.0), shape.LOG_ONE_MINUS_LAM[1], math.log(0.1)])
 
 
 # the calibration runs' config (lossdoctor/configs/shakespeare_char_cpu.yaml), the keys that
@@ -73,11 +68,14 @@ class Calibration:
     # the ensemble with the free-shape law (None: always the ensemble); see ALONE_FROM
     alone_from: int | None = None
     # from this many steps up to alone_from, the two are blended, the law alone's share
-    # growing with log2 of the steps from 0 to 1 (None: no blend, a step at alone_from);
-    # see BLEND_FROM
+    # growing with log2 of the steps from short_share to 1 (None: no blend, a step at
+    # alone_from); see BLEND_FROM
     blend_from: int | None = None
     # the law alone's share below blend_from (0: the ensemble alone); see SHORT_SHARE
     short_share: float = 0.0
+    # (val, train) model error per doubling of the horizon that both sides of a blend carry
+    # from a run of up to blend_from steps, measured on the blend (None: each side its own)
+    short_error: tuple[float, float] | None = None
     # the most epochs of the training data its backtests reach with the ensemble; the
     # calibrated law alone reaches ALONE_EPOCHS
     max_epochs: float = ENSEMBLE_EPOCHS
@@ -118,19 +116,26 @@ class Calibration:
         if self.alone(last, referenced):
             return 1.0
         lo, hi = self.blend_from, self.alone_from
-        if lo is None or hi is None or last < 1:
+        if lo is None or hi is None or not 0 < lo < hi or last < 1:
             return 0.0
         if last < lo:
             return self.short_share
         return self.short_share + (1 - self.short_share) * math.log2(last / lo) / math.log2(hi / lo)
 
+    def short_blend(self, last: int) -> bool:
+        """Whether a run that ends at step `last` is blended at short_share, up to and at
+        blend_from steps (the grid's runs, whose blend its short_error was measured on)."""
+        return self.blend_from is not None and self.alone_from is not None and self.short_share > 0 and (
+            0 < last <= self.blend_from < self.alone_from)
+
     def alone_sibling(self, last: int) -> Calibration:
         """The calibration of the law alone's side of a blended prediction from a run that
         ends at step `last`: alone from there on, with the model error measured at its
-        length (the long runs' inside the blend window, the grid's below it)."""
-        sib = dataclasses.replace(self, alone_from=last, blend_from=None, short_share=0.0)
-        if self.blend_from is not None and last < self.blend_from:
-            sib = dataclasses.replace(sib, alone_error_per_doubling=None, alone_train_error_per_doubling=None)
+        length (the long runs' inside the blend window, the blend's up to blend_from)."""
+        sib = dataclasses.replace(self, alone_from=last, blend_from=None, short_share=0.0, short_error=None)
+        if self.short_blend(last):
+            val, train = self.short_error if self.short_error is not None else (None, None)
+            sib = dataclasses.replace(sib, alone_error_per_doubling=val, alone_train_error_per_doubling=train)
         return sib
 
     def epochs_limit(self, last: int) -> float:
@@ -142,13 +147,16 @@ class Calibration:
         one, or `shorter` where the run is shorter than this one was measured on."""
         return self.shorter if self.shorter is not None and last < self.measured_from else self
 
-    def model_error(self, ratio: float, alone: bool = False, train: bool = False) -> float:
+    def model_error(self, ratio: float, alone: bool = False, train: bool = False, short: bool = False) -> float:
         """The model-error sd at a horizon ratio, as a fraction of the predicted loss; `alone`:
         where the calibrated law is used alone (`alone(last)`); `train`: train's, where
-        measured apart from val's."""
+        measured apart from val's; `short`: the ensemble's side of a blend from a run of up
+        to blend_from steps (short_blend), where short_error is measured."""
         if ratio <= 1:
             return 0.0
         doublings = math.log2(ratio)
+        if short and self.short_error is not None:
+            return self.short_error[1 if train else 0] * doublings
         if alone:
             own = self.alone_train_error_per_doubling if train else None
             per = own if own is not None else self.alone_error_per_doubling
@@ -170,100 +178,22 @@ def differences(config: Config) -> list[str]:
     return out
 
 
-@dataclass(frozen=True)
-class CurveData:
-    """One run's points for calibration: eta per step and (steps, y, sigma)."""
-
-    name: str
-    eta: np.ndarray  # (N+1,) LR / peak LR of the update at each step
-    steps: np.ndarray
-    y: np.ndarray
-    sigma: np.ndarray
-
-
-def joint_chi2(theta: np.ndarray, runs: Sequence[CurveData], origin: bool = False
-               ) -> tuple[float, np.ndarray, np.ndarray]:
-    """chi2 of one shape and one (L0, A) over all runs (`origin`: L0 = 0): (chi2, coef,
-    weighted residuals)."""
-    u = shape.u_segments(theta, [(c.steps, c.eta) for c in runs])
-    y = np.concatenate([c.y for c in runs])
-    w = 1.0 / np.concatenate([c.sigma for c in runs])
-    coefs, _, chi2 = (shape.through_origin if origin else shape.lines)(u[None, :], y, w)
-    coef = coefs[0]
-    return float(chi2[0]), coef, (coef[0] + coef[1] * u - y) * w
-
-
-def calibrate(runs: Sequence[CurveData], source: str, start_fraction: float = START_FRACTION,
-              origin: bool = False) -> tuple[ShapePrior, dict[str, float]]:
-    """The joint fit's shape and its covariance; also (L0, A) and the reduced chi2. The
-    runs' points are from `start_fraction` of each run on; `origin`: the fit goes through
-    L0 = 0, as the calibrated law alone does (Calibration.alone)."""
-    from scipy.optimize import least_squares
-    best: tuple[float, np.ndarray] | None = None
-    for a in np.geomspace(0.03, 1.0, 16):  # grid, then polish from the best few
-        for lam in (0.99, 0.995, 0.998, 0.999, 0.9995):
-            for r in np.geomspace(1e-6, 1e-2, 9):
-                t = shape.to_theta(float(a), lam, float(r))
-                c2 = joint_chi2(t, runs, origin)[0]
-                if best is None or c2 < best[0]:
-                    best = (c2, t)
-    assert best is not None
-
-    def residuals(t: np.ndarray) -> np.ndarray:
-        return joint_chi2(t, runs, origin)[2]
-
-    res = least_squares(residuals, best[1], bounds=THETA_BOUNDS)
-    theta = res.x if joint_chi2(res.x, runs, origin)[0] <= best[0] else best[1]
-    chi2, coef, resid = joint_chi2(theta, runs, origin)
-    dof = max(len(resid) - (4 if origin else 5), 1)
-    red = max(1.0, chi2 / dof)
-    h = _hessian(lambda t: joint_chi2(t, runs, origin)[0], theta)
-    cov = np.linalg.pinv(h / 2.0) * red
-    mean = (float(theta[0]), float(theta[1]), float(theta[2]))
-    rows = tuple((float(row[0]), float(row[1]), float(row[2])) for row in cov)
-    prior = ShapePrior(mean, rows, start_fraction, source)
-    return prior, {"L0": float(coef[0]), "A": float(coef[1]), "reduced_chi2": chi2 / dof, "points": len(resid)}
-
-
-def model_error_fit(cases: Sequence[tuple[float, float, float, float]], base: bool = True) -> tuple[float, float]:
-    """The model error (base, per doubling of the horizon ratio) from backtests, each case
-    (ratio, predicted, true, the prediction's sd without model error): the squared error
-    the sd leaves unexplained, as a fraction of the true loss, fitted by
-    (base + per * log2 ratio)^2 in least squares, both non-negative. `base=False`: per
-    doubling only (cases at one ratio cannot tell the two apart)."""
-    from scipy.optimize import least_squares
-    x = np.array([math.log2(max(c[0], 1.0)) for c in cases])
-    excess = np.array([max((c[1] - c[2]) ** 2 - c[3] ** 2, 0.0) / c[2] ** 2 for c in cases])
-    if not len(cases) or not excess.any():
-        return 0.0, 0.0
-    start = math.sqrt(float(np.mean(excess)))
-
-    def residuals(t: np.ndarray) -> np.ndarray:
-        out: np.ndarray = (t[0] + t[1] * x) ** 2 - excess
-        return out
-
-    if not base:  # per^2 * x^2 = excess: linear in per^2, so in closed form
-        x2 = x * x
-        return 0.0, math.sqrt(max(float(x2 @ excess) / max(float(x2 @ x2), 1e-300), 0.0))
-    res = least_squares(residuals, [start / 2, start / 2], bounds=([0, 0], [1, 1]))
-    return float(res.x[0]), float(res.x[1])
-
-
 def family(base: float, per_doubling: float, source: str, alone_from: int | None = None,
            alone_per_doubling: float | None = None, repeat_r_star: float | None = repeat.R_STAR,
            train: tuple[float, float] | None = None, alone_train: float | None = None,
-           measured_from: int = 0, blend_from: int | None = None, short_share: float = 0.0) -> Calibration:
+           measured_from: int = 0, blend_from: int | None = None, short_share: float = 0.0,
+           short_error: tuple[float, float] | None = None) -> Calibration:
     """The shipped shape priors with a model error measured across a family of configs
     (from runs of `measured_from` steps on), and the calibrated law alone from `alone_from`
     steps on (ALONE_FROM for FAMILY), blended with the ensemble from `blend_from` steps
-    (BLEND_FROM) and at `short_share` below it (SHORT_SHARE), with its own model error
-    where given; val counts
+    (BLEND_FROM) and at `short_share` below it (SHORT_SHARE; its model error
+    `short_error`), with its own model error where given; val counts
     repeated data with `repeat_r_star`; `train`, `alone_train`: train's model errors, where
     measured apart from val's."""
     return Calibration(VAL_PRIOR, TRAIN_PRIOR, START_FRACTION, base, per_doubling, f"{SOURCE}; model error: {source}",
                        alone_from, alone_error_per_doubling=alone_per_doubling, repeat_r_star=repeat_r_star,
                        train_error=train, alone_train_error_per_doubling=alone_train, measured_from=measured_from,
-                       blend_from=blend_from, short_share=short_share)
+                       blend_from=blend_from, short_share=short_share, short_error=short_error)
 
 
 def mismatch(config: Config, whose: str = "calibrated") -> list[str]:
@@ -287,25 +217,6 @@ def for_config(config: Config) -> Calibration:
     if mismatch(config):
         return FAMILY
     return CONSTANT_LR if config.trusted("decay_lr") is False else DEFAULT
-
-
-def _hessian(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 0.05) -> np.ndarray:
-    n = len(x)
-    out = np.empty((n, n))
-    f0 = f(x)
-    for i in range(n):
-        for j in range(i, n):
-            ei, ej = np.eye(n)[i] * h, np.eye(n)[j] * h
-            if i == j:
-                v = (f(x + ei) - 2 * f0 + f(x - ei)) / h ** 2
-            else:
-                v = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (4 * h * h)
-            out[i, j] = out[j, i] = v if np.isfinite(v) else 0.0
-    # a direction the data do not bend in gets a wide, not an infinite, variance
-    w, vec = np.linalg.eigh(out)
-    w = np.maximum(w, 2.0 / 4.0)  # at most sd 2 in log units
-    hess: np.ndarray = (vec * w) @ vec.T
-    return hess
 
 
 # -- calibrated values (python benchmarks/calibrate_extrapolation.py) ----------------------
@@ -344,7 +255,7 @@ ALONE_UNREFERENCED = True
 # the model error of the grid's configs, which the priors were not made on
 # (python benchmarks/extrapolation_family.py prints it)
 FAMILY_ERROR_BASE = 0.0000
-FAMILY_ERROR_PER_DOUBLING = 0.0207
+FAMILY_ERROR_PER_DOUBLING = 0.0254
 # From 2000 steps on, a run off the README CPU config gets the calibrated-shape law alone,
 # with L0 = 0: the joint fits of the README CPU config's runs and of the long runs
 # (benchmarks/long_runs.py: six configs, 2000 and 5000 steps) both put L0 at 0, and on the
@@ -369,6 +280,11 @@ BLEND_FROM = 1000
 # chose 0.35, and the other half's 2.5x median fell from 0.065 to 0.047 and from 0.028 to
 # 0.027 (python benchmarks/short_share.py; docs/benchmarks.md, "Below the blend window").
 SHORT_SHARE = 0.35
+# the model error (val, train per doubling) both sides of such a blend carry, fitted as
+# FAMILY_ERROR is on the grid's cases lossdoctor blends (python
+# benchmarks/extrapolation_family.py prints it): the blend's interval also carries the
+# spread between its two laws, so its own model error is smaller than the ensemble's
+SHORT_ERROR = (0.0039, 0.0208)
 # where the calibrated law is used alone: the model error over the long runs' rerun,
 # resume and constant cases (all at 2.5x, so per doubling only; python
 # benchmarks/extrapolation_family.py prints it, with each long config's coverage from the
@@ -378,14 +294,14 @@ ALONE_ERROR_PER_DOUBLING = 0.0094
 # loss (benchmarks/extrapolation_family.py prints them): with val's, train's 80% intervals
 # held 57% of the grid's cases and 61% of the long runs'; with these, leaving the config
 # out, 88% and 78%
-FAMILY_TRAIN_ERROR = (0.0000, 0.0394)
+FAMILY_TRAIN_ERROR = (0.0000, 0.0517)
 GRID_FROM = 400  # steps: the calibration grid's shortest runs (benchmarks/calibration_grid.py HORIZONS)
 ALONE_TRAIN_ERROR_PER_DOUBLING = 0.0135
 FAMILY = family(FAMILY_ERROR_BASE, FAMILY_ERROR_PER_DOUBLING,
                 "calibration grid (fixtures/calibration), 6 configs, 2 datasets; from 2000 steps on, "
                 "the long runs (fixtures/long)", ALONE_FROM, ALONE_ERROR_PER_DOUBLING,
                 train=FAMILY_TRAIN_ERROR, alone_train=ALONE_TRAIN_ERROR_PER_DOUBLING, measured_from=GRID_FROM,
-                blend_from=BLEND_FROM, short_share=SHORT_SHARE)
+                blend_from=BLEND_FROM, short_share=SHORT_SHARE, short_error=SHORT_ERROR)
 # The README CPU config's backtests (benchmarks/extrapolation.py) predict from 800 steps on,
 # with the reference runs; a shorter run of it is still on the plateau its early steps
 # leave (the constant-LR run of ../shared/groundtruth cut at 300 steps gave train 2.344

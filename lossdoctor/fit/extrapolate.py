@@ -139,8 +139,9 @@ class Extrapolator(RunFits):
 
     def _blended(self, to: int, scenarios: tuple[str, ...], custom: CustomSchedule | np.ndarray | None
                  ) -> Extrapolation:
-        """The pass below; in the calibration's blend window, mixed with the same pass by the
-        calibrated law alone (blend.py), unless the run's own backtest rules that law out."""
+        """The pass below; where the calibration blends (a share of the law alone strictly
+        between 0 and 1), mixed with the same pass by the calibrated law alone (blend.py),
+        unless the run rules that law out."""
         x = self._extrapolate(to, scenarios, custom)
         cal = self.calibration
         share = cal.alone_share(x.last_step, self.reference)
@@ -316,14 +317,16 @@ class Extrapolator(RunFits):
         val_ratio = max(ratio, to / max(pts.val_last, 1))  # a crashed run's val may end evals before
         errors = self.calibration.errors_for(last)  # a run shorter than the calibration measures: another's
         alone = fits.alone and errors is self.calibration  # (the shorter one's law-alone error is of long runs)
-        model_sd = errors.model_error(val_ratio, alone)
-        train_model_sd = errors.model_error(ratio, alone, train=True)
+        short = errors is self.calibration and self._short_blend(obs, peak, to)  # the blend's own
+        model_sd = errors.model_error(val_ratio, alone, short=short)
+        train_model_sd = errors.model_error(ratio, alone, train=True, short=short)
         train_sd = pts.sig_eval
         if to <= last:  # the law's smoothed value: its interval carries how far it misses the run there
             train_sd, val_sd = interval.with_local_miss(fits, to, train_sd, val_sd)
         own = self._once(("fits", peak, False), lambda: self._fit(obs, peak, False)) if to > last else None
         custom = errors.custom or errors  # a schedule the backtests do not measure: another's model error
-        custom_sd = (custom.model_error(val_ratio, alone), custom.model_error(ratio, alone, train=True))
+        custom_sd = (custom.model_error(val_ratio, alone, short=short and custom is errors),
+                     custom.model_error(ratio, alone, train=True, short=short and custom is errors))
         out = []
         for p in predicted:
             msd, tsd = custom_sd if p.name == "custom" and not p.as_rerun else (model_sd, train_model_sd)
@@ -348,7 +351,7 @@ class Extrapolator(RunFits):
                                          missed[1] if missed else None, p.caveat, wider) if n) or None
             out.append(Scenario(p.name, p.flags, val, train, note, p.path, p.weights))
         notes = [*obs.notes, *fits.notes,
-                 *notes_mod.fit_notes(self.run, self.calibration, to, last, fits, obs.schedule, val_ratio)]
+                 *notes_mod.fit_notes(self.run, self.calibration, to, last, fits, obs.schedule, val_ratio, short)]
         if missed:
             notes.append(missed[0])
         if stalled:  # said instead of "val as if no data repeats"

@@ -149,11 +149,12 @@ def refuted(errors: LawErrors) -> str:
             f"free law's {errors.free:.1f}")
 
 
-def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched: Schedule, val_ratio: float
-              ) -> list[str]:
+def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched: Schedule, val_ratio: float,
+              short: bool = False) -> list[str]:
     """What a reader of the prediction at `to` must know: a target inside the run, a config
     off the calibrated one (and the model error it carries, at val's horizon: from its last
-    eval, `val_ratio`), reference runs not joined, a curve far from the calibrated shape."""
+    eval, `val_ratio`; `short`: a blend's, Calibration.short_blend), reference runs not
+    joined, a curve far from the calibrated shape."""
     notes = []
     horizon = val_ratio if fits.val is not None else to / max(last, 1)  # val's, where val is predicted
     if to <= last:
@@ -164,7 +165,8 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched:
     unshown = [w.split()[0] for w in calibration_mod.mismatch(config) if w.endswith(" not shown")]
     changed = config is not run.config and not differ and not unshown and calibration_mod.mismatch(run.config)
     error = (f"the interval carries the model error measured on other configs "
-             f"({share(cal.model_error(horizon, fits.alone))} of the loss at this horizon; docs/benchmarks.md)")
+             f"({share(cal.model_error(horizon, fits.alone, short=short))} of the loss at this horizon; "
+             "docs/benchmarks.md)")
     if differ and to > last:
         notes.append("the shape prior is calibrated on nanoGPT's README CPU config; this run differs in "
                      f"{', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}: {error}")

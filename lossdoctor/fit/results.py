@@ -178,7 +178,8 @@ class Extrapolation:
     notes: tuple[str, ...] = field(default=())
     fit_path: Path | None = None  # predicted val over the observed steps
     # the calibrated law alone's share of the estimates past the run (blend.py): 0 for the
-    # ensemble, 1 for the law alone, between for a run between BLEND_FROM and ALONE_FROM steps
+    # ensemble, 1 for the law alone, between for a run blended below ALONE_FROM steps
+    # (SHORT_SHARE up to BLEND_FROM, then growing to 1)
     alone_share: float = 0.0
 
     def path(self, name: str) -> Path | None:

@@ -221,7 +221,7 @@ def _later(runs: Sequence[Run]) -> str:
     later = sorted(s for s in _common_steps(runs) if s > 0)
     if later:
         shown = ", ".join(f"{s:,}" for s in later[-3:])
-        return f"pass --step N for a later step all the logs evaluated at ({'...' if len(later) > 3 else ''}{shown})"
+        return f"pass --step N for a later step all the logs evaluated at ({'..., ' if len(later) > 3 else ''}{shown})"
     return f"the logs share no later eval step; {_evals(runs)}"
 
 
@@ -230,7 +230,7 @@ def _evals(runs: Sequence[Run]) -> str:
     seen: list[str] = []
     for run in runs:
         ev, _ = run.curves()
-        steps = [int(s) for s in ev.step]
+        steps = sorted({int(s) for s in ev.step})  # an eval logged twice (a resume) once
         gaps = {b - a for a, b in zip(steps, steps[1:], strict=False)}
         said = (f"every {gaps.pop():,} steps from {steps[0]:,} to {steps[-1]:,}" if len(gaps) == 1
                 else ", ".join(f"{s:,}" for s in steps[:6]) + (", ..." if len(steps) > 6 else ""))
