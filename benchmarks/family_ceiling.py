@@ -77,9 +77,10 @@ def report_own_shape(cases: list[Case]) -> None:
     """The law's ceiling on the grid: each grid family (config and dataset) predicted with
     shape priors calibrated on every one of its own reruns (calibrate.calibrate, as the
     README CPU config's are made), the runs it is predicted to included: with L0 fitted
-    (the ensemble, as it stands alone below 2000 steps where the law alone is ruled out), and through L0 = 0 (priors and fit, as the
-    calibrated law alone). In sample on purpose: a prior chosen per config, from its
-    features or its nearest neighbours, is hardly better than its own. Then the same law
+    (the ensemble, as it stands alone below 2000 steps where the law alone is ruled out),
+    and through L0 = 0 (priors and fit, as the calibrated law alone). In sample on purpose:
+    a prior chosen per config, from its features or its nearest neighbours, is hardly
+    better than its own. Then the same law
     through L0 = 0 out of sample: the prior of a config left out is the spread of the
     other configs' shapes (and the README CPU config's prior), and the run's own points
     must find its shape in it."""

@@ -5,8 +5,9 @@
 Each of the calibration grid's reruns (benchmarks/extrapolation_family.py's cases, every
 ratio) is predicted twice, without model error: by the ensemble with L0 fitted, and by the
 calibrated-shape law alone through L0 = 0 (where the run's own backtest or a val that has
-turned up rules that law out, the ensemble both times, as lossdoctor does). A prediction with
-the law alone's share w is the mixture (1 - w) * ensemble + w * alone.
+turned up rules that law out, the ensemble both times, as lossdoctor does), moved to the
+run's end as the ensemble fits it, the difference fading past the run (blend.anchored). A
+prediction with the law alone's share w is the mixture (1 - w) * ensemble + w * alone.
 
 The share is chosen on half the grid's configs (the one minimizing the median |error| over
 every ratio) and scored on the other half, both ways round; then the share shipped
@@ -45,18 +46,17 @@ def pairs(runs: str) -> list[Pair]:
     from extrapolation_family import grid_cases, start
 
     import lossdoctor
-    from lossdoctor.fit import Extrapolator
+    from lossdoctor.fit import Extrapolator, blend
     from lossdoctor.fit import calibration as cm
     out = []
     for c in grid_cases(runs):
         if c.scenario != "rerun":
             continue
-        run, means = lossdoctor.load(c.short), []
-        for alone_from in (None, start(c)):
-            cal = cm.family(0.0, 0.0, "no model error", alone_from)
-            v = Extrapolator(run, calibration=cal).extrapolate(c.to, scenarios=("rerun",)).scenarios[0].val
-            assert v is not None
-            means.append(v.mean)
+        run, last = lossdoctor.load(c.short), start(c)
+        ens, alone = (Extrapolator(run, calibration=cm.family(0.0, 0.0, "no model error", a)) for a in (None, last))
+        e, a = (x.extrapolate(c.to, scenarios=("rerun",)) for x in (ens, alone))
+        a = blend.anchored(a, blend.ends(ens.extrapolate(last), alone.extrapolate(last)))  # as lossdoctor blends
+        means = [x.scenarios[0].val.mean for x in (e, a) if x.scenarios[0].val is not None]
         out.append(Pair(c.config, c.ratio, means[0], means[1], c.truth))
     return out
 

@@ -1745,3 +1745,27 @@ def test_markdown_gives_the_gaps_notes_beside_its_split_not_folded_away():
     gap = md[md.index("**Gap:**"):]
     first_fold = gap.index("<details>")
     assert all(f"- {n}" in gap[:first_fold] for n in a.comparison.notes)
+
+
+def test_a_better_run_whose_log_hides_its_config_gets_no_length_flags_for_the_worse_config(tmp_path):
+    """The better run's log shows its steps and losses but not its config: its length alone,
+    on the worse run's config, is not what reached its val, so no flags are given for it
+    (a fork's log of a model 281x the FLOPs per step had been told --max_iters=2000)."""
+    text = (FIXTURES / "long" / "lr2e-3-5000" / "train.log").read_text()
+    bare = "".join(line for line in text.splitlines(keepends=True) if line.startswith(("step ", "iter ")))
+    (tmp_path / "bare.log").write_text(bare)
+    c = _analysis(FIXTURES / "calibration" / "d2w256-shakespeare-s1-400", tmp_path / "bare.log").comparison
+    r = c.to_reach
+    assert r is not None and not r.flags and "the better run's log does not show its" in r.why
+    assert "no flags copy its config" in r.why
+
+
+def test_a_checkpoint_of_another_run_is_compared_and_said_not_merged():
+    """A ckpt.pt given after a log of another folder is a run of its own, said; a run of a
+    checkpoint alone has no curve to extrapolate, which the Do says (not "its length is
+    unknown": its iter_num is 300)."""
+    an = _analysis(FIXTURES / "calibration" / "d2w64-shakespeare-s1-400" / "train.log",
+                   ROOT / "fixtures" / "nanogpt" / "tiny_resume" / "ckpt.pt")
+    assert len(an.runs) == 2 and any("not merged into train.log before it" in n for n in an.runs[1].notes)
+    r = an.comparison.to_reach
+    assert not r.reachable and "shows no curve past step 0" in r.why

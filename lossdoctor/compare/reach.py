@@ -92,6 +92,11 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
             f"{r.why}; the better run's log begins with a resume, so its {', '.join(unseen)} "
             f"{'are' if len(unseen) > 1 else 'is'} its continuation's, not its whole run's: no flags copy it"))
     keys = [d for d in better if d.key in NANOGPT_KEYS]
+    if not keys and not worse.evidence and (hidden := _hidden(diff)):  # its length alone, on the worse config
+        return r if isinstance(r, Reachable) else replace(r, why=(
+            f"{r.why}; the better run's log does not show its {', '.join(hidden[:3])}"
+            f"{' ...' if len(hidden) > 3 else ''}: no flags copy its config, and its length on the worse run's "
+            "config is not what reached its val"))
     differ = [d for d in better if d.other is not None]  # shown by both
     flags = [f for f in (_flag(d) for d in keys) if f is not None]
     unflagged = [d.key for d in differ if d.key not in NANOGPT_KEYS or _flag(d) is None]
@@ -131,6 +136,13 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
         return replace(r, why=why)
     return replace(r, flags=" ".join(flags), why=why, same_config=worse.evidence and not at_best,
                    cost=_cost(fa, fb, iters_b), unshown=any(d.other is None for d in keys))
+
+
+def _hidden(diff: tuple[KeyDiff, ...]) -> list[str]:
+    """The learning keys the worse run shows and the better run's log does not (a log
+    without its config header; a resume's are said apart)."""
+    return [d.key for d in diff if d.kind == "learning" and d.reference is None and d.other is not None
+            and d.key not in LENGTH_KEYS + NOT_COPIED and not (d.origin_reference or "").startswith(RESUMED_ORIGIN)]
 
 
 def _other_recipe(better: Dialect | None) -> str | None:
@@ -237,8 +249,9 @@ def steps_to_reach(fit: Extrapolator, last: int, target: float, what: str = "smo
     the farthest step its epochs allow; or why it cannot. The rerun's val falls with its
     length, so the first of LENGTHS that reaches is narrowed down by bisection."""
     from ..fit.extrapolate import BeyondEpochs, CannotExtrapolate
-    if last <= 0:
-        return Unreachable("the run's length is unknown", target=target, what=what, cannot_tell=True)
+    if last <= 0:  # a checkpoint alone (its iter_num and best val) or a log of step 0
+        return Unreachable("the run shows no curve past step 0 to extrapolate", target=target, what=what,
+                           cannot_tell=True)
     longest = max(int(LENGTHS[-1] * last) // 100 * 100, 100)  # within what extrapolate predicts
     search = _Search(fit, target, what, last)
     below = last  # the longest length known not to reach (the run itself, at first)

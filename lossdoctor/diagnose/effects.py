@@ -108,5 +108,8 @@ class Extrapolations:
         last = float(ev.val[-1])
         src = f"{source}: {scenario} to step {to:,}, val {s.val.mean:.4f} ({s.val.level:.0%} interval " \
               f"{s.val.lo:.4f} to {s.val.hi:.4f})"
+        if 0 < x.alone_share < 1:  # said, as extrapolate's note says it
+            from ..fit.blend import percent
+            src += f"; a blend of the ensemble and the calibrated-shape law alone, {percent(x.alone_share)} the latter"
         return EffectEstimate("extrapolation", s.val.mean - last, self.run.measures.val_unit, src, s.val.lo - last,
                               s.val.hi - last)

@@ -21,6 +21,7 @@ import math
 from dataclasses import replace
 
 from .interval import z
+from .reference import carry
 from .results import Estimate, Extrapolation, LawWeights, Path, Scenario
 
 
@@ -59,6 +60,38 @@ def scenario(ensemble: Scenario, alone: Scenario, share: float) -> Scenario:
                    weights=weights(ensemble.weights, alone.weights, share))
 
 
+def ends(ensemble: Extrapolation, alone: Extrapolation) -> tuple[float | None, float | None]:
+    """(val, train): the ensemble's fitted value at the run's last step minus the law
+    alone's, each an extrapolation to that step (None: one of them predicts none)."""
+    a, b = ensemble.scenarios[0], alone.scenarios[0]
+    return tuple(x.mean - y.mean if x is not None and y is not None else None  # type: ignore[return-value]
+                 for x, y in ((a.val, b.val), (a.train, b.train)))
+
+
+def anchored(alone: Extrapolation, offsets: tuple[float | None, float | None]) -> Extrapolation:
+    """The law alone's extrapolation moved by its miss at the run's end against the
+    ensemble (`ends`), fading past the run as the reference runs' end offset does
+    (reference.carry): one step past the run, the run's level as the ensemble fits it, not
+    the law alone's, whose fit through L0 = 0 may miss a short run's end; at 2.5x under
+    0.3% of the miss is left."""
+    last, to = alone.last_step, alone.target_step
+    keep = carry(to, last)
+
+    def moved(e: Estimate | None, off: float | None) -> Estimate | None:
+        if e is None or off is None:
+            return e
+        d = off * keep
+        return replace(e, mean=e.mean + d, lo=max(e.lo + d, 0.0), hi=e.hi + d)
+
+    def path(p: Path | None) -> Path | None:
+        if p is None or offsets[0] is None:
+            return p
+        return Path(p.steps, tuple(v + offsets[0] * carry(s, last) for s, v in zip(*p, strict=True)))
+
+    return replace(alone, scenarios=tuple(replace(sc, val=moved(sc.val, offsets[0]), train=moved(sc.train, offsets[1]),
+                                                  path=path(sc.path)) for sc in alone.scenarios))
+
+
 def blend(ensemble: Extrapolation, alone: Extrapolation, share: float, blend_from: int, alone_from: int
           ) -> Extrapolation:
     """The ensemble's extrapolation with the law alone's mixed in at `share`."""
@@ -91,9 +124,10 @@ def note(ensemble: Extrapolation, alone: Extrapolation, share: float, blend_from
                  f"calibrated-shape law alone (L0 = 0) and the {alone_from:,} from which the law alone was "
                  "measured best")
     return (f"the run is {ensemble.last_step:,} steps long, {where}: each estimate blends the two, "
-            f"{percent(share)} the law alone, its interval "
-            f"as wide as they disagree{said}; a scenario's law weights count the law alone with the "
-            "calibrated law's, and the shapes, the laws' backtest and weights, and the notes are the ensemble's "
+            f"{percent(share)} the law alone (moved to the run's end as the ensemble fits it, the "
+            f"difference fading past the run), its interval as wide as they disagree{said}; a scenario's "
+            "law weights count the law alone with the calibrated law's, and the shapes, the laws' backtest "
+            "and weights, and the notes are the ensemble's "
             "(docs/extrapolation.md)")
 
 

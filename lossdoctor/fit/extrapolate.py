@@ -157,7 +157,8 @@ class Extrapolator(RunFits):
             y = alone.extrapolate(to, scenarios, custom)
         except CannotExtrapolate as e:
             return blend.unblended(x, share, str(e))
-        return blend.blend(x, y, share, cal.blend_from, cal.alone_from)
+        offsets = blend.ends(self.extrapolate(x.last_step), alone.extrapolate(x.last_step))  # at the run's end
+        return blend.blend(x, blend.anchored(y, offsets), share, cal.blend_from, cal.alone_from)
 
     # -- the steps, in order -----------------------------------------------------------
 
