@@ -297,8 +297,8 @@ def _fresh_run(flags: str, values: Mapping[str, Any], trainer: str = "nanogpt") 
         return flags, (f"(as a fresh run, started as the run first was, {began}: the log's last process resumed, "
                        f"and {said})")
     return " ".join([f"--init_from={start}", *words]), (
-        f"(a fresh run, in a new output folder: the log's last process resumed, and {said}; its first save "
-        "would overwrite the checkpoint it resumed from)")
+        f"(a fresh run, in a new output folder, --out_dir of your choosing: the log's last process resumed, "
+        f"and {said}; its first save would overwrite the checkpoint it resumed from)")
 
 
 def same_value(have: Any, want: Any) -> bool:
