@@ -457,9 +457,10 @@ def main(argv: list[str] | None = None) -> int:
     print("\nseed-to-seed sd of the grid's truths (two seeds; against one seed's truth, a predictor of the "
           "expected loss errs by about 0.67 sd, median): "
           + ", ".join(f"{to} steps {sd:.4f}" for to, sd in spread.items()))
-    e = errors(ensemble, [r for r in first if r.case.source == "grid"])
+    grid = [r for r in first if r.case.source == "grid"]
+    e = errors(ensemble, grid)
     print(f"\nthe model error over every grid config (fit/calibration.py): the ensemble's, where it stands alone, "
-          f"and the blend's below BLEND_FROM (val, train; {sum(0 < r.share < 1 for r in first)} cases blended):\n"
+          f"and the blend's up to BLEND_FROM (val, train; {sum(0 < r.share < 1 for r in grid)} grid cases blended):\n"
           f"FAMILY_ERROR_BASE = {e.val[0]:.4f}\nFAMILY_ERROR_PER_DOUBLING = {e.val[1]:.4f}\n"
           f"SHORT_ERROR = ({e.short[0]:.4f}, {e.short[1]:.4f})")
     per_alone, loco_cover, check_cover = alone

@@ -56,8 +56,9 @@ def pairs(runs: str) -> list[Pair]:
         ens, alone = (Extrapolator(run, calibration=cm.family(0.0, 0.0, "no model error", a)) for a in (None, last))
         e, a = (x.extrapolate(c.to, scenarios=("rerun",)) for x in (ens, alone))
         a = blend.anchored(a, blend.ends(ens.extrapolate(last), alone.extrapolate(last)))  # as lossdoctor blends
-        means = [x.scenarios[0].val.mean for x in (e, a) if x.scenarios[0].val is not None]
-        out.append(Pair(c.config, c.ratio, means[0], means[1], c.truth))
+        ve, va = e.scenarios[0].val, a.scenarios[0].val
+        assert ve is not None and va is not None  # every grid run predicts val
+        out.append(Pair(c.config, c.ratio, ve.mean, va.mean, c.truth))
     return out
 
 

@@ -1766,6 +1766,7 @@ def test_a_checkpoint_of_another_run_is_compared_and_said_not_merged():
     unknown": its iter_num is 300)."""
     an = _analysis(FIXTURES / "calibration" / "d2w64-shakespeare-s1-400" / "train.log",
                    ROOT / "fixtures" / "nanogpt" / "tiny_resume" / "ckpt.pt")
-    assert len(an.runs) == 2 and any("not merged into train.log before it" in n for n in an.runs[1].notes)
+    assert len(an.runs) == 2 and any("not merged into train.log, the log read before it" in n for n in an.runs[1].notes)
     r = an.comparison.to_reach
     assert not r.reachable and "shows no curve past step 0" in r.why
+

@@ -584,8 +584,9 @@ def _ways(run, cals, to):
 
 def test_below_the_blend_window_the_two_laws_are_blended_at_the_short_share():
     """calibration.SHORT_SHARE: a grid run of 400 steps is the mixture of the ensemble and
-    the law alone, said in a note of its own; the law alone's side carries the grid's model
-    error, measured at that length, not the long runs' (ALONE_ERROR_PER_DOUBLING)."""
+    the law alone, said in a note of its own; both sides carry the blend's model error
+    (SHORT_ERROR), not the long runs' (ALONE_ERROR_PER_DOUBLING); inside the run, the fit
+    is the ensemble's."""
     import dataclasses
     fam, s = calibration.FAMILY, calibration.SHORT_SHARE
     run = lossdoctor.load(FIXTURES / "calibration" / "d4w128-shakespeare-s1-400")
@@ -601,6 +602,8 @@ def test_below_the_blend_window_the_two_laws_are_blended_at_the_short_share():
     at = {k: v.scenarios[0].val.mean for k, v in next_step.items()}
     assert abs(at["shipped"] - at["ensemble"]) < 0.002 < 0.01 < abs(raw.scenarios[0].val.mean - at["ensemble"])
     x = Extrapolator(run).extrapolate(1000, scenarios=("rerun",))
+    assert x.fit_path == _ways(run, {"ensemble": dataclasses.replace(fam, alone_from=None),
+                                     "alone": fam.alone_sibling(400)}, 1000)["ensemble"].fit_path
     assert x.alone_share == s and any("at most the 1,000 steps up to which the ensemble" in n
                                       and f"{s:.0%} the law alone" in n for n in x.notes)
     # both sides carry the blend's model error (SHORT_ERROR), up to the grid's 1,000-step runs; in
@@ -1605,12 +1608,13 @@ def test_a_summary_with_one_steps_losses_is_refused_for_having_no_curve():
 
 def test_where_val_is_not_predicted_the_model_errors_note_is_at_trains_horizon():
     # evals at 0, 200 and 400 of a log stopped at 450: too few for val, so the note's share
-    # is train's at 2000 / 450, not val's at 2000 / 400
+    # is train's at 2000 / 450, not val's at 2000 / 400, and train's model error, the one its
+    # only interval carries
     from lossdoctor.fit import calibration
     text = (FIXTURES / "calibration" / "d4w128-shakespeare-s1-2000" / "train.log").read_text()
     x = extrapolate(parse_text(text[: text.index("\niter 451:") + 1]), 2000, scenarios=("rerun",))
     assert x.scenarios[0].val is None
-    share = calibration.FAMILY.model_error(2000 / 450, short=True)  # blended, at SHORT_SHARE
+    share = calibration.FAMILY.model_error(2000 / 450, train=True, short=True)  # blended, at SHORT_SHARE
     assert x.alone_share == calibration.SHORT_SHARE
     assert any(f"({share:.1%} of the loss at this horizon" in n for n in x.notes)
 
@@ -1622,3 +1626,23 @@ def test_a_scenario_the_law_puts_below_zero_says_so_in_its_val_cell():
     assert rows["rerun"].train is None and rows["rerun"].note.startswith("the law gives a loss below zero")
     assert no_val(x, rows["rerun"]) == "below zero"  # it had said "past its minimum", for another note
     assert x.overfitting is not None and no_val(x, rows["resume"]) == "past its minimum"
+
+
+def test_a_blend_the_law_alone_cannot_join_carries_the_ensembles_own_model_error(monkeypatch):
+    """Where the law alone's side refuses (here its end against the ensemble's), the run is
+    the ensemble's, said, with the ensemble's model error, not the blend's (SHORT_ERROR,
+    which a blend's spread between its laws stands beside)."""
+    import dataclasses
+
+    from lossdoctor.fit import blend
+    run = lossdoctor.load(FIXTURES / "calibration" / "d4w128-shakespeare-s1-400")
+    alone = Extrapolator(run, calibration=dataclasses.replace(calibration.FAMILY, alone_from=None)).extrapolate(
+        1000, scenarios=("rerun",))
+
+    def refuse(*args):
+        raise CannotExtrapolate("the law alone refused")
+    monkeypatch.setattr(blend, "ends", refuse)
+    x = Extrapolator(run).extrapolate(1000, scenarios=("rerun",))
+    assert x.alone_share == 0.0 and any("is not blended in: cannot extrapolate: the law alone refused" in n
+                                        for n in x.notes)
+    assert x.scenarios[0].val.sd == pytest.approx(alone.scenarios[0].val.sd)

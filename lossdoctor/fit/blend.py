@@ -100,7 +100,7 @@ def blend(ensemble: Extrapolation, alone: Extrapolation, share: float, blend_fro
     # alone, which the table no longer shows
     compared = tuple(n for n in ensemble.notes if not n.startswith(f"{ensemble.scenarios[0].name} without the ")
                      ) if ensemble.scenarios else ensemble.notes
-    return replace(ensemble, scenarios=mixed, fit_path=path(ensemble.fit_path, alone.fit_path, share),
+    return replace(ensemble, scenarios=mixed,  # fit_path: inside the run, the run as the ensemble fits it
                    notes=(*compared, note(ensemble, alone, share, blend_from, alone_from)), alone_share=share)
 
 

@@ -74,7 +74,8 @@ class Calibration:
     # the law alone's share below blend_from (0: the ensemble alone); see SHORT_SHARE
     short_share: float = 0.0
     # (val, train) model error per doubling of the horizon that both sides of a blend carry
-    # from a run of up to blend_from steps, measured on the blend (None: each side its own)
+    # from a run of up to blend_from steps, measured on the blend (None: the ensemble's, on
+    # both sides)
     short_error: tuple[float, float] | None = None
     # the most epochs of the training data its backtests reach with the ensemble; the
     # calibrated law alone reaches ALONE_EPOCHS
@@ -293,7 +294,7 @@ ALONE_ERROR_PER_DOUBLING = 0.0094
 # train's own, fitted as val's on the same cases against the longer run's last logged train
 # loss (benchmarks/extrapolation_family.py prints them): with val's, train's 80% intervals
 # held 57% of the grid's cases and 61% of the long runs'; with these, leaving the config
-# out, 88% and 78%
+# out, 86% and 78%
 FAMILY_TRAIN_ERROR = (0.0000, 0.0517)
 GRID_FROM = 400  # steps: the calibration grid's shortest runs (benchmarks/calibration_grid.py HORIZONS)
 ALONE_TRAIN_ERROR_PER_DOUBLING = 0.0135

@@ -27,6 +27,9 @@ One pass, in order:
    the run's own points nearest the target, and past it the miss at its last step,
    fading (reference.carry).
 
+Off the README CPU config below 2,000 steps, each estimate past the run is a mixture of the
+ensemble and the calibrated law alone (`Calibration.alone_share`, blend.py).
+
 An `Extrapolator` makes steps 1-3 once per run (the fits depend on the target step only
 through whether the reference runs join, and through the peak LR when the schedule rises
 beyond the last step) and reuses them for every target and scenario: the parts the fits
@@ -155,15 +158,15 @@ class Extrapolator(RunFits):
             calibration=cal.alone_sibling(x.last_step), dataset_tokens=self.dataset_tokens))
         try:
             y = alone.extrapolate(to, scenarios, custom)
-        except CannotExtrapolate as e:
-            return blend.unblended(x, share, str(e))
-        offsets = blend.ends(self.extrapolate(x.last_step), alone.extrapolate(x.last_step))  # at the run's end
+            offsets = blend.ends(self.extrapolate(x.last_step), alone.extrapolate(x.last_step))  # at the run's end
+        except CannotExtrapolate as e:  # the ensemble alone, with its own model error, not the blend's
+            return blend.unblended(self._extrapolate(to, scenarios, custom, blend_error=False), share, str(e))
         return blend.blend(x, blend.anchored(y, offsets), share, cal.blend_from, cal.alone_from)
 
     # -- the steps, in order -----------------------------------------------------------
 
-    def _extrapolate(self, to: int, scenarios: tuple[str, ...], custom: CustomSchedule | np.ndarray | None
-                     ) -> Extrapolation:
+    def _extrapolate(self, to: int, scenarios: tuple[str, ...], custom: CustomSchedule | np.ndarray | None,
+                     blend_error: bool = True) -> Extrapolation:
         joining = (reference.runs() if self.reference and self.calibrate and not reference.mismatch(self.run)
                    else ())  # where they may join: one of them given too is refused for any target
         if why := limits.unmodelled(self.run) or limits.not_joinable(self.run, self.calibrate, joining):
@@ -188,7 +191,8 @@ class Extrapolator(RunFits):
         limits.misfit(fits.train, fits.own.designs["train"], obs.schedule.doubted)
         limits.before_fit(to, obs.points.start)
         named = scenarios_mod.named(scenarios, custom, to, last)
-        x = self._interval(to, obs, fits, [self._predict(n, sched, fits, obs, to) for n, sched in named], peak)
+        x = self._interval(to, obs, fits, [self._predict(n, sched, fits, obs, to) for n, sched in named], peak,
+                           blend_error)
         asked = [s for s in scenarios if s != "custom"] if scenarios != SCENARIOS else []  # by name
         # what reading the run said (the log a directory gave, a config inferred) first
         return replace(x, notes=(*self.run.notes, *notes_mod.inside_note(asked, to, last), *x.notes))
@@ -303,9 +307,10 @@ class Extrapolator(RunFits):
             path = reference.carried_path(interval.path(fits.val, feats.at("val", steps), w), ends and ends.val, last)
         return Predicted(name, flags, train, val, path, feats, w, caveat, as_rerun)
 
-    def _interval(self, to: int, obs: Observed, fits: Fits, predicted: list[Predicted], peak: float
-                  ) -> Extrapolation:
-        """5. each scenario's estimates with their intervals, and what is said about the fit."""
+    def _interval(self, to: int, obs: Observed, fits: Fits, predicted: list[Predicted], peak: float,
+                  blend_error: bool = True) -> Extrapolation:
+        """5. each scenario's estimates with their intervals, and what is said about the fit
+        (`blend_error`: with a blend's model error where it is blended, else the ensemble's)."""
         pts, w, level = obs.points, fits.backtest.weights, self.level
         last = pts.last
         overfit = points.overfitting(pts.curves, pts.sig_eval)
@@ -318,7 +323,7 @@ class Extrapolator(RunFits):
         val_ratio = max(ratio, to / max(pts.val_last, 1))  # a crashed run's val may end evals before
         errors = self.calibration.errors_for(last)  # a run shorter than the calibration measures: another's
         alone = fits.alone and errors is self.calibration  # (the shorter one's law-alone error is of long runs)
-        short = errors is self.calibration and self._short_blend(obs, peak, to)  # the blend's own
+        short = blend_error and errors is self.calibration and self._short_blend(obs, peak, to)  # the blend's own
         model_sd = errors.model_error(val_ratio, alone, short=short)
         train_model_sd = errors.model_error(ratio, alone, train=True, short=short)
         train_sd = pts.sig_eval
@@ -375,24 +380,6 @@ class Extrapolator(RunFits):
                              overfit, tuple(notes), fit_path, 1.0 if fits.alone else 0.0)
 
     # -- what is said about the fit -------------------------------------------------------
-
-    def _alone(self, obs: Observed, first: Scenario, p: Predicted, fits: Fits, peak: float, to: int,
-               model_sd: float) -> str:
-        """The first scenario's val from the run's own points alone, against that with the others."""
-        assert first.val is not None
-        bare = self._law_alone(obs, peak, self.reference and fits.reference is None)  # the run's own points
-        alone = self._stream(obs, "val", peak, (), bare)
-        weights = self._backtest(obs, peak, bare).weights  # the run alone's, its free law's share cut as p's was
-        if p.weights != fits.backtest.weights and fits.backtest.weights.free > 0:
-            kept = p.weights.free / fits.backtest.weights.free
-            weights = LawWeights(1.0 - weights.free * kept, weights.free * kept)
-        a = interval.estimate(streams.laws_at(alone, p.features.at("val", np.array([to]))), weights,
-                              model_sd, interval.val_eval_sd(alone, obs.points.sig_eval), self.level)
-        v = first.val
-        joined = " and ".join(w for w in ("the other runs" if self.calibrate else "",
-                                           "the reference runs" if fits.reference else "") if w)
-        return (f"{first.name} without {joined}: val {a.mean:.4f} [{a.lo:.4f}, {a.hi:.4f}]; with them "
-                f"{v.mean:.4f} [{v.lo:.4f}, {v.hi:.4f}]: the interval is {(v.hi - v.lo) / (a.hi - a.lo):.2f}x as wide")
 
     def _model(self, obs: Observed, fits: Fits, to: int, withheld: bool) -> tuple[ModelInfo, Baseline]:
         """The laws and their baselines at `to` (describe.model), the families fitted once."""

@@ -165,8 +165,8 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched:
     unshown = [w.split()[0] for w in calibration_mod.mismatch(config) if w.endswith(" not shown")]
     changed = config is not run.config and not differ and not unshown and calibration_mod.mismatch(run.config)
     error = (f"the interval carries the model error measured on other configs "
-             f"({share(cal.model_error(horizon, fits.alone, short=short))} of the loss at this horizon; "
-             "docs/benchmarks.md)")
+             f"({share(cal.model_error(horizon, fits.alone, train=fits.val is None, short=short))} of the loss at "
+             "this horizon; docs/benchmarks.md)")
     if differ and to > last:
         notes.append("the shape prior is calibrated on nanoGPT's README CPU config; this run differs in "
                      f"{', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}: {error}")

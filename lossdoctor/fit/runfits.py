@@ -1,6 +1,8 @@
 """One run's fits' parts, each made once and kept: the shape samples of its priors, its
 points under its observed eta, the other runs that join it, the streams fitted on them,
-the backtest that weighs the laws, and the epochs per step. `Extrapolator`
+the backtest that weighs the laws, the epochs per step, and what the run rules out and says
+beside its prediction (the law alone, a blend's model error, its val without the other
+runs). `Extrapolator`
 (extrapolate.py) makes the pass from them; a prediction at another target or under
 another scenario reuses them."""
 
@@ -12,9 +14,10 @@ from typing import TypeVar, cast
 import numpy as np
 
 from ..run import Run
-from . import limits, notes, points, reference, repeat, shape, streams
+from . import interval, limits, notes, points, reference, repeat, shape, streams
 from .calibration import Calibration
-from .parts import Observed, Own
+from .parts import Fits, Observed, Own, Predicted
+from .results import LawWeights, Scenario
 from .streams import Design, Features, Stream
 
 T = TypeVar("T")
@@ -28,6 +31,7 @@ class RunFits:
     reference: bool  # the reference runs may join (where the config is theirs)
     calibration: Calibration
     dataset_tokens: int | None
+    level: float  # the intervals' level, 0.8 by default
     _done: dict[tuple[object, ...], object]
 
     def _once(self, key: tuple[object, ...], make: Callable[[], T]) -> T:
@@ -131,3 +135,21 @@ class RunFits:
             return streams.fit_stream(streams.concat(designs) if len(designs) > 1 else own, self._shapes()[kind],
                                       alone)
         return self._once(("stream", kind, peak, joined, alone), make)
+
+    def _alone(self, obs: Observed, first: Scenario, p: Predicted, fits: Fits, peak: float, to: int,
+               model_sd: float) -> str:
+        """The first scenario's val from the run's own points alone, against that with the others."""
+        assert first.val is not None
+        bare = self._law_alone(obs, peak, self.reference and fits.reference is None)  # the run's own points
+        alone = self._stream(obs, "val", peak, (), bare)
+        weights = self._backtest(obs, peak, bare).weights  # the run alone's, its free law's share cut as p's was
+        if p.weights != fits.backtest.weights and fits.backtest.weights.free > 0:
+            kept = p.weights.free / fits.backtest.weights.free
+            weights = LawWeights(1.0 - weights.free * kept, weights.free * kept)
+        a = interval.estimate(streams.laws_at(alone, p.features.at("val", np.array([to]))), weights,
+                              model_sd, interval.val_eval_sd(alone, obs.points.sig_eval), self.level)
+        v = first.val
+        joined = " and ".join(w for w in ("the other runs" if self.calibrate else "",
+                                           "the reference runs" if fits.reference else "") if w)
+        return (f"{first.name} without {joined}: val {a.mean:.4f} [{a.lo:.4f}, {a.hi:.4f}]; with them "
+                f"{v.mean:.4f} [{v.lo:.4f}, {v.hi:.4f}]: the interval is {(v.hi - v.lo) / (a.hi - a.lo):.2f}x as wide")

@@ -143,11 +143,11 @@ def load_many(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], 
             ckpt = run.checkpoint is not None and run.format is Dialect.NANOGPT_CKPT
             if ckpt and run.checkpoint is not None and runs and _belongs(runs[-1], p):
                 runs[-1] = merge(runs[-1], run.checkpoint)
-            elif ckpt and runs and runs[-1].format is not Dialect.NANOGPT_CKPT:  # said: it could have been merged
+            elif ckpt and runs and runs[-1].format.has_log:  # said: it could have been merged
                 runs.append(dataclasses.replace(run, notes=(*run.notes, (
-                    f"read as a run of its own, not merged into {os.path.basename(runs[-1].source)} before it: "
-                    "a checkpoint is merged into the log given just before it only from that log's folder or "
-                    "its out_dir"))))
+                    f"read as a run of its own, not merged into {os.path.basename(runs[-1].source)}, the log read "
+                    "before it: a checkpoint is merged into the log read just before it only from that log's "
+                    "folder or its out_dir"))))
             else:
                 runs.append(run)
     return runs
