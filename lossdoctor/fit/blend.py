@@ -64,8 +64,11 @@ def ends(ensemble: Extrapolation, alone: Extrapolation) -> tuple[float | None, f
     """(val, train): the ensemble's fitted value at the run's last step minus the law
     alone's, each an extrapolation to that step (None: one of them predicts none)."""
     a, b = ensemble.scenarios[0], alone.scenarios[0]
-    return tuple(x.mean - y.mean if x is not None and y is not None else None  # type: ignore[return-value]
-                 for x, y in ((a.val, b.val), (a.train, b.train)))
+
+    def apart(x: Estimate | None, y: Estimate | None) -> float | None:
+        return x.mean - y.mean if x is not None and y is not None else None
+
+    return apart(a.val, b.val), apart(a.train, b.train)
 
 
 def anchored(alone: Extrapolation, offsets: tuple[float | None, float | None]) -> Extrapolation:
