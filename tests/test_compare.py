@@ -1554,8 +1554,21 @@ def test_a_run_cut_short_against_its_own_completion_is_told_to_run_its_length(tm
     (tmp_path / "cut.log").write_text("\n".join(lines[: end + 1]) + "\n")
     c = _analysis(tmp_path / "cut.log", FIXTURES / "long" / "lr5e-4-2000").comparison
     r = c.to_reach
-    # the rerun predicted at 2,800 steps, the better run's own 2,000 as the evidence beside it
-    assert r is not None and r.reachable and r.steps > 2000 and r.instead == "--max_iters=2000 --lr_decay_iters=2000"
+    # the rerun predicted at 2,800 steps; the better run is this run's own schedule run to its
+    # end, so resuming the worse run from its last save (step 750) reaches it for 1,250 steps
+    assert r is not None and r.reachable and r.steps > 2000 and r.instead == "--init_from=resume"
+    assert r.resume_from == 750 and r.instead_steps == 2000
+    from lossdoctor.report.verdict import instead_do
+    assert instead_do(r).startswith("resume the worse run from its last checkpoint, step 750, to step 2,000")
+    # cut before val can be predicted: the resume is the evidence's, its length given
+    end = next(i for i, line in enumerate(lines) if line.startswith("iter 500:"))
+    (tmp_path / "cut500.log").write_text("\n".join(lines[: end + 1]) + "\n")
+    u = _analysis(tmp_path / "cut500.log", FIXTURES / "long" / "lr5e-4-2000").comparison.to_reach
+    assert not u.reachable and u.cannot_tell and u.resume_from == 500
+    assert u.flags == "--init_from=resume --max_iters=2000"
+    # against a run of another schedule (its cosine to 5,000), a fresh run: resuming would keep the worse one's
+    v = _analysis(tmp_path / "cut500.log", FIXTURES / "long" / "lr5e-4-5000").comparison.to_reach
+    assert v.resume_from is None and v.flags == "--max_iters=5000 --lr_decay_iters=5000"
 
 
 def test_a_run_that_resumed_with_another_schedule_within_its_log_puts_nothing_on_one_schedule(tmp_path):

@@ -103,6 +103,7 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     iters_b, at_best = _length(fb)
     # its schedule's own length, stopped at its best step too: that schedule, not one decayed by then, reached it
     decay_b = fb.value("lr_decay_iters") or iters_b
+    own_decay = decay_b
     ran = _last_step(fb)  # a better run that stopped before its max_iters: its length is what it ran
     cut = None  # (where it stopped, its cosine's end), where it stopped inside its decay
     if iters_b and ran and not at_best and ran < iters_b:
@@ -113,6 +114,9 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     # a finished run's last printed step may lie a log_interval before its end)
     completed = fa.value("run_completed")
     short = isinstance(completed, float) and completed < STOPPED_SHORT
+    at = _resume_from(fa, worse, short and not keys and not unflagged, own_decay, iters_b)
+    if iters_b and at is not None:  # the worse run's own schedule, resumed, is the better run's
+        return _resumed(r, fa, iters_b, at)
     if iters_b:  # its length and its schedule's, where the worse run ran another (a resumed one: always)
         flags += [f"--{k}={v}" for k, v in (("max_iters", iters_b), ("lr_decay_iters", decay_b))
                   if worse.resumed or short or fa.value(k) != v]
@@ -136,6 +140,32 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
         return replace(r, why=why)
     return replace(r, flags=" ".join(flags), why=why, same_config=worse.evidence and not at_best,
                    cost=_cost(fa, fb, iters_b), unshown=any(d.other is None for d in keys))
+
+
+def _resume_from(fa: Facts, worse: Worse, stopped: bool, decay: object, length: int | None) -> int | None:
+    """The step the worse run's last checkpoint holds (last_save_step), where resuming it runs
+    the better run's schedule to its length: the worse run `stopped` short of its max_iters
+    with no other setting to copy, the better run is its config run its way (Worse.evidence)
+    on the same cosine (`decay`, its lr_decay_iters), to no more than the worse run's
+    max_iters and past that checkpoint; None otherwise (a fresh run is the advice)."""
+    save, planned = fa.value("last_save_step"), fa.value("max_iters")
+    if not (stopped and worse.evidence and worse.nanogpt) or not isinstance(save, int) or isinstance(save, bool):
+        return None
+    if fa.value("lr_decay_iters") != decay or not isinstance(planned, int) or not length:
+        return None
+    if not save < length <= planned:
+        return None
+    return save
+
+
+def _resumed(r: ToReach, fa: Facts, length: int, at: int) -> ToReach:
+    """`r` with the resume of the worse run to `length` from its checkpoint at step `at` as
+    what to do (Reachable: instead of the longer rerun; Unreachable: the evidence's flags)."""
+    flags = " ".join(["--init_from=resume", *([f"--max_iters={length}"] if fa.value("max_iters") != length else [])])
+    if isinstance(r, Reachable):
+        return replace(r, instead=flags, instead_steps=length, stopped=None, resume_from=at)
+    # its length said in the flags too, where it is the worse run's max_iters already: the Do gives it
+    return replace(r, flags=f"--init_from=resume --max_iters={length}", same_config=True, resume_from=at)
 
 
 def _hidden(diff: tuple[KeyDiff, ...]) -> list[str]:

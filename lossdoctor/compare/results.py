@@ -132,6 +132,9 @@ class Reachable:
     # (the step it stopped at, its cosine's end) of a better run stopped inside its decay: the
     # `instead` flags end the cosine where it stopped
     stopped: tuple[int, int] | None = None
+    # the step the worse run's last checkpoint holds, where the `instead` flags resume it
+    # (reach._resume_from): its own schedule is the better run's, run on to its length
+    resume_from: int | None = None
     reachable: ClassVar[bool] = True
 
 
@@ -166,6 +169,8 @@ class Unreachable:
     may_reach: bool = False
     # some of the flags set keys the worse run's log does not show: they may not differ
     unshown: bool = False
+    # the step the worse run's last checkpoint holds, where the flags resume it (as Reachable's)
+    resume_from: int | None = None
     reachable: ClassVar[bool] = False
 
 

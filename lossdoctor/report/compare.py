@@ -60,7 +60,8 @@ def _reach_dict(r: ToReach) -> dict[str, Any]:
         return {"reachable": True, "target": r.target, "target_is": r.what, "steps": r.steps, "val": r.val,
                 "lo": r.lo, "hi": r.hi, "flags": r.flags, "ratio": r.ratio,
                 "instead": None if r.instead is None else {"flags": r.instead, "steps": r.instead_steps,
-                                                           "stopped": None if r.stopped is None else list(r.stopped)}}
+                                                           "stopped": None if r.stopped is None else list(r.stopped),
+                                                           "resume_from": r.resume_from}}
     out: dict[str, Any] = {"reachable": False, "target": r.target, "target_is": r.what}
     if r.steps_tried is not None:
         out["steps_tried"] = r.steps_tried
@@ -69,6 +70,7 @@ def _reach_dict(r: ToReach) -> dict[str, Any]:
         out["flags"] = r.flags
         out["same_config"] = r.same_config
         out["unshown"] = r.unshown
+        out["resume_from"] = r.resume_from
     out["cannot_tell"] = r.cannot_tell
     out["may_reach"] = r.may_reach
     out["cost"] = None if r.cost is None else {"ratio": r.cost.ratio, "hours": r.cost.hours, "steps": r.cost.steps,

@@ -253,6 +253,11 @@ def instead_do(r: Reachable) -> str:
     rerun found, the evidence (Reachable.instead)."""
     cut = (f" (it stopped at step {r.stopped[0]:,} of its cosine to {r.stopped[1]:,}: these flags end the cosine "
            "there, which decays the LR it had not, LD701, for a final val at least as low)") if r.stopped else ""
+    if r.resume_from is not None and r.instead_steps is not None:
+        return (f"{resume_text(r.resume_from, r.instead_steps)}: that is how {aim(r)} was reached; a fresh "
+                f"rerun, by the "
+                f"worse run's own curve extrapolated, takes about {r.steps:,} steps ({round(r.ratio, 1):g}x; "
+                f"predicted {predicted(r)})")
     if length_only(r.instead):  # the better run is the worse run's config, run that long: the evidence
         how = "with a cosine that ends there" if r.stopped else "on its schedule"
         return (f"train as long as the better run, {how}: no other setting the logs show differs, and "
@@ -261,6 +266,13 @@ def instead_do(r: Reachable) -> str:
     return (f"train with the better run's settings where they differ: with them it reached {aim(r)} in "
             f"{r.instead_steps:,} steps{cut}; the worse run's own config would need about {r.steps:,} steps "
             f"({round(r.ratio, 1):g}x; predicted {predicted(r)})")
+
+
+def resume_text(at: int, to: int) -> str:
+    """The resume of the worse run to the better run's length, said with what it saves."""
+    return (f"resume the worse run from its last checkpoint, step {at:,}, to step {to:,}: its schedule goes on as "
+            f"the better run's did, {to - at:,} more steps instead of a fresh run's {to:,}; no other setting the "
+            "logs show differs")
 
 
 def cost_text(r: Unreachable) -> str:
@@ -291,6 +303,11 @@ def unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
     """What to do where no longer rerun of the worse run's config reaches the better run;
     `inline`: with the flags in the sentence (else they go on a line of their own)."""
     flags = f" ({r.flags})" if inline and r.flags else ""
+    if r.resume_from is not None and r.flags:  # the better run is the worse run's schedule, run on
+        curve = " cannot be extrapolated" if r.cannot_tell else ", extrapolated, stops short of it"
+        to = next(int(f.split("=")[1]) for f in r.flags.split() if f.startswith("--max_iters="))  # reach._resumed
+        return (f"{resume_text(r.resume_from, to)}{flags}: that is how {aim(r)} was reached. The worse run's own "
+                f"curve{curve} ({r.why}): the better run is the evidence that this length reaches it")
     if r.same_config and not r.flags:  # another trainer's run: the better run's length, in its own terms
         steps = c.derived.steps_done.reference if c.derived is not None and c.derived.steps_done else None
         ran = f" ({steps:,.0f} steps)" if steps else ""
