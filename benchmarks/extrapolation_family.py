@@ -311,14 +311,15 @@ def summary(label: str, rows: list[Row]) -> str:
 
 
 def shipped(base: float, per: float, source: str, train: tuple[float, float] | None = None,
-            short: tuple[float, float] | None = None) -> Calibration:
+            short: tuple[float, float] | None = None, ruled_out: tuple[float, float] | None = None) -> Calibration:
     """FAMILY's law, blend and repeated-data term with the ensemble's model error (base,
-    per doubling) and train's, and the blend's below calibration.BLEND_FROM (`short`: val's
-    and train's per doubling), where the grid's runs are."""
+    per doubling) and train's, the blend's up to calibration.BLEND_FROM (`short`: val's
+    and train's per doubling), where the grid's runs are, and the ensemble's where such a
+    run rules the law alone out (`ruled_out`)."""
     from lossdoctor.fit import calibration
     return calibration.family(base, per, source, calibration.ALONE_FROM, train=train,
                               blend_from=calibration.BLEND_FROM, short_share=calibration.SHORT_SHARE,
-                              short_error=short)
+                              short_error=short, ruled_out_error=ruled_out)
 
 
 class Errors(NamedTuple):
@@ -326,19 +327,24 @@ class Errors(NamedTuple):
 
     val: tuple[float, float]  # the ensemble's, where it stands alone (base, per doubling)
     train: tuple[float, float]
-    short: tuple[float, float]  # the blend's below BLEND_FROM: (val, train) per doubling
+    short: tuple[float, float]  # the blend's up to BLEND_FROM: (val, train) per doubling
+    ruled_out: tuple[float, float]  # the ensemble's where such a run rules the law alone out
 
 
 def errors(ensemble: list[Row], blended: list[Row]) -> Errors:
     """The ensemble's model errors from its own predictions of the grid's cases, the
     blend's from the cases lossdoctor blends (its predictions as shipped, alone share
-    strictly between 0 and 1)."""
+    strictly between 0 and 1), and the ensemble's from the cases where the run rules the
+    law alone out (share 0: every grid run lies where the calibration blends)."""
     from lossdoctor.fit import calibrate
-    mixed = [r for r in blended if 0 < r.share < 1]
-    short = (calibrate.model_error_fit([(r.case.ratio, r.mean, r.case.truth, r.sd) for r in mixed], base=False)[1],
-             calibrate.model_error_fit(train_cases(mixed), base=False)[1])
+
+    def per(rows: list[Row]) -> tuple[float, float]:
+        return (calibrate.model_error_fit([(r.case.ratio, r.mean, r.case.truth, r.sd) for r in rows], base=False)[1],
+                calibrate.model_error_fit(train_cases(rows), base=False)[1])
+
     return Errors(calibrate.model_error_fit([(r.case.ratio, r.mean, r.case.truth, r.sd) for r in ensemble]),
-                  calibrate.model_error_fit(train_cases(ensemble)), short)
+                  calibrate.model_error_fit(train_cases(ensemble)), per([r for r in blended if 0 < r.share < 1]),
+                  per([r for r in blended if r.share == 0]))
 
 
 def loco(cases: list[Case]) -> tuple[list[Row], list[Row], list[Row]]:
@@ -353,7 +359,7 @@ def loco(cases: list[Case]) -> tuple[list[Row], list[Row], list[Row]]:
     for config in sorted({c.config for c in cases if c.source == "grid"}):
         e = errors([r for r in ensemble if r.case.config != config],
                    [r for r in first if r.case.source == "grid" and r.case.config != config])
-        cal = shipped(*e.val, f"the grid without {config}", e.train, e.short)
+        cal = shipped(*e.val, f"the grid without {config}", e.train, e.short, e.ruled_out)
         rows += [predict(c, cal) for c in cases if c.config == config and c.source == "grid"]
     return first, ensemble, rows
 
@@ -462,7 +468,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nthe model error over every grid config (fit/calibration.py): the ensemble's, where it stands alone, "
           f"and the blend's up to BLEND_FROM (val, train; {sum(0 < r.share < 1 for r in grid)} grid cases blended):\n"
           f"FAMILY_ERROR_BASE = {e.val[0]:.4f}\nFAMILY_ERROR_PER_DOUBLING = {e.val[1]:.4f}\n"
-          f"SHORT_ERROR = ({e.short[0]:.4f}, {e.short[1]:.4f})")
+          f"SHORT_ERROR = ({e.short[0]:.4f}, {e.short[1]:.4f})\n"
+          f"RULED_OUT_ERROR = ({e.ruled_out[0]:.4f}, {e.ruled_out[1]:.4f})  ({sum(r.share == 0 for r in grid)} cases)")
     per_alone, loco_cover, check_cover = alone
     print(f"the model error where the calibrated law is used alone, over the long runs' {len(loco_cover)} cases "
           f"(every scenario, 2.5x):\nALONE_ERROR_PER_DOUBLING = {per_alone:.4f}\n80% coverage: long runs, each "

@@ -607,7 +607,8 @@ def test_below_the_blend_window_the_two_laws_are_blended_at_the_short_share():
     assert x.alone_share == s and any("at most the 1,000 steps up to which the ensemble" in n
                                       and f"{s:.0%} the law alone" in n for n in x.notes)
     # both sides carry the blend's model error (SHORT_ERROR), up to the grid's 1,000-step runs; in
-    # the window the law alone's side carries the long runs'; an unblended ensemble, its own
+    # the window the law alone's side carries the long runs'; the ensemble of a run that rules
+    # the law alone out, the error of such runs
     short = fam.model_error(2.5, short=True)
     assert fam.alone_sibling(400).model_error(2.5, alone=True) == short == fam.alone_sibling(1000).model_error(
         2.5, alone=True) and short != fam.model_error(2.5)
@@ -617,7 +618,9 @@ def test_below_the_blend_window_the_two_laws_are_blended_at_the_short_share():
     assert f"({share(short)} of the loss at this horizon" in said
     ruled_out = Extrapolator(lossdoctor.load(FIXTURES / "calibration" / "d2w64-shakespeare-s1-400")).extrapolate(1000)
     said = next(n for n in ruled_out.notes if "the interval carries the model error" in n)
-    assert ruled_out.alone_share == 0.0 and f"({share(fam.model_error(2.5))} of the loss at this horizon" in said
+    # ruled out (its backtest refutes the law alone): the ensemble's error measured on such runs
+    assert ruled_out.alone_share == 0.0 and fam.model_error(2.5, ruled_out=True) != fam.model_error(2.5)
+    assert f"({share(fam.model_error(2.5, ruled_out=True))} of the loss at this horizon" in said
 
 
 def test_a_run_whose_backtest_rules_the_law_alone_out_is_not_blended(monkeypatch):
@@ -1097,9 +1100,9 @@ def test_val_whose_evals_end_before_the_log_does_carries_the_model_error_of_its_
     asked: list[tuple[float, bool]] = []
     real = calibration.Calibration.model_error
 
-    def spy(self, ratio, alone=False, train=False, short=False):
+    def spy(self, ratio, alone=False, train=False, short=False, ruled_out=False):
         asked.append((ratio, train))
-        return real(self, ratio, alone, train, short)
+        return real(self, ratio, alone, train, short, ruled_out)
     monkeypatch.setattr(calibration.Calibration, "model_error", spy)
     x = extrapolate(parse_text(cut), 2000, scenarios=("rerun",))
     assert x.scenarios[0].val is not None

@@ -323,16 +323,18 @@ class Extrapolator(RunFits):
         val_ratio = max(ratio, to / max(pts.val_last, 1))  # a crashed run's val may end evals before
         errors = self.calibration.errors_for(last)  # a run shorter than the calibration measures: another's
         alone = fits.alone and errors is self.calibration  # (the shorter one's law-alone error is of long runs)
-        short = blend_error and errors is self.calibration and self._short_blend(obs, peak, to)  # the blend's own
-        model_sd = errors.model_error(val_ratio, alone, short=short)
-        train_model_sd = errors.model_error(ratio, alone, train=True, short=short)
+        regime = self._short_blend(obs, peak, to) if blend_error and errors is self.calibration else None
+        short, ruled = regime == "blend", regime == "ruled out"  # their own model errors
+        model_sd = errors.model_error(val_ratio, alone, short=short, ruled_out=ruled)
+        train_model_sd = errors.model_error(ratio, alone, train=True, short=short, ruled_out=ruled)
         train_sd = pts.sig_eval
         if to <= last:  # the law's smoothed value: its interval carries how far it misses the run there
             train_sd, val_sd = interval.with_local_miss(fits, to, train_sd, val_sd)
         own = self._once(("fits", peak, False), lambda: self._fit(obs, peak, False)) if to > last else None
         custom = errors.custom or errors  # a schedule the backtests do not measure: another's model error
-        custom_sd = (custom.model_error(val_ratio, alone, short=short and custom is errors),
-                     custom.model_error(ratio, alone, train=True, short=short and custom is errors))
+        mine = custom is errors
+        custom_sd = (custom.model_error(val_ratio, alone, short=short and mine, ruled_out=ruled and mine),
+                     custom.model_error(ratio, alone, train=True, short=short and mine, ruled_out=ruled and mine))
         out = []
         for p in predicted:
             msd, tsd = custom_sd if p.name == "custom" and not p.as_rerun else (model_sd, train_model_sd)
@@ -357,7 +359,7 @@ class Extrapolator(RunFits):
                                          missed[1] if missed else None, p.caveat, wider) if n) or None
             out.append(Scenario(p.name, p.flags, val, train, note, p.path, p.weights))
         notes = [*obs.notes, *fits.notes,
-                 *notes_mod.fit_notes(self.run, self.calibration, to, last, fits, obs.schedule, val_ratio, short)]
+                 *notes_mod.fit_notes(self.run, self.calibration, to, last, fits, obs.schedule, val_ratio, regime)]
         if missed:
             notes.append(missed[0])
         if stalled:  # said instead of "val as if no data repeats"

@@ -150,10 +150,10 @@ def refuted(errors: LawErrors) -> str:
 
 
 def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched: Schedule, val_ratio: float,
-              short: bool = False) -> list[str]:
+              regime: str | None = None) -> list[str]:
     """What a reader of the prediction at `to` must know: a target inside the run, a config
     off the calibrated one (and the model error it carries, at val's horizon: from its last
-    eval, `val_ratio`; `short`: a blend's, Calibration.short_blend), reference runs not
+    eval, `val_ratio`; `regime`: "blend" or "ruled out", RunFits._short_blend), reference runs not
     joined, a curve far from the calibrated shape."""
     notes = []
     horizon = val_ratio if fits.val is not None else to / max(last, 1)  # val's, where val is predicted
@@ -164,8 +164,9 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched:
     differ = calibration_mod.differences(config)
     unshown = [w.split()[0] for w in calibration_mod.mismatch(config) if w.endswith(" not shown")]
     changed = config is not run.config and not differ and not unshown and calibration_mod.mismatch(run.config)
-    error = (f"the interval carries the model error measured on other configs "
-             f"({share(cal.model_error(horizon, fits.alone, train=fits.val is None, short=short))} of the loss at "
+    carried = cal.model_error(horizon, fits.alone, train=fits.val is None, short=regime == "blend",
+                              ruled_out=regime == "ruled out")
+    error = (f"the interval carries the model error measured on other configs ({share(carried)} of the loss at "
              "this horizon; docs/benchmarks.md)")
     if differ and to > last:
         notes.append("the shape prior is calibrated on nanoGPT's README CPU config; this run differs in "

@@ -76,13 +76,16 @@ class RunFits:
         so, unless the run's own backtest rules that law out."""
         return self.calibration.alone(obs.points.last, referenced) and self._alone_ruled_out(obs, peak) is None
 
-    def _short_blend(self, obs: Observed, peak: float, to: int) -> bool:
-        """Whether the prediction at `to` is the ensemble's side of a blend at the
-        calibration's short_share (Calibration.short_blend), which carries the blend's model
-        error: past the run, and the law alone not ruled out (extrapolate._blended)."""
+    def _short_blend(self, obs: Observed, peak: float, to: int) -> str | None:
+        """Where the prediction at `to` is past a run the calibration blends at its
+        short_share (Calibration.short_blend): "blend", the ensemble's side of it, which
+        carries the blend's model error; "ruled out", the ensemble alone where the run rules
+        the law alone out (extrapolate._blended), with the error measured on such runs; else
+        None."""
         cal, last = self.calibration, obs.points.last
-        return (to > last and cal.short_blend(last) and 0 < cal.alone_share(last, self.reference) < 1
-                and self._alone_ruled_out(obs, peak) is None)
+        if not (to > last and cal.short_blend(last) and 0 < cal.alone_share(last, self.reference) < 1):
+            return None
+        return "blend" if self._alone_ruled_out(obs, peak) is None else "ruled out"
 
     def _epochs_limit(self, obs: Observed, peak: float) -> float:
         """The most epochs the run is predicted to (Calibration.epochs_limit), with the law
