@@ -117,6 +117,7 @@ class Row(NamedTuple):
     train: tuple[float, float, float, float] | None = None  # the train prediction (mean, lo, hi, sd), where given
     train_truth: float = float("nan")  # the longer run's last logged train loss (an eval's)
     share: float = 0.0  # the law alone's share of the prediction (Extrapolation.alone_share)
+    refused: bool = False  # not blended because the law alone's side refused (not ruled out by the run)
 
 
 def grid_cases(runs: str) -> list[Case]:
@@ -213,7 +214,8 @@ def predict(case: Case, calibration: Calibration) -> Row:
     return Row(case, v.mean, v.lo, v.hi, v.sd, x.baseline.val, x.path(case.scenario), declined, float(ev.val[-1]), l0,
                bt.calibrated if bt else float("nan"),
                x.fit.backtest_error if x.fit.backtest_error is not None else float("nan"), x.fit.residual_scale,
-               (t.mean, t.lo, t.hi, t.sd) if t is not None else None, truth, x.alone_share)
+               (t.mean, t.lo, t.hi, t.sd) if t is not None else None, truth, x.alone_share,
+               any("is not blended in: cannot extrapolate" in n for n in x.notes))
 
 
 def train_cases(rows: list[Row]) -> list[tuple[float, float, float, float]]:
@@ -344,7 +346,7 @@ def errors(ensemble: list[Row], blended: list[Row]) -> Errors:
 
     return Errors(calibrate.model_error_fit([(r.case.ratio, r.mean, r.case.truth, r.sd) for r in ensemble]),
                   calibrate.model_error_fit(train_cases(ensemble)), per([r for r in blended if 0 < r.share < 1]),
-                  per([r for r in blended if r.share == 0]))
+                  per([r for r in blended if r.share == 0 and not r.refused]))
 
 
 def loco(cases: list[Case]) -> tuple[list[Row], list[Row], list[Row]]:
@@ -469,7 +471,8 @@ def main(argv: list[str] | None = None) -> int:
           f"and the blend's up to BLEND_FROM (val, train; {sum(0 < r.share < 1 for r in grid)} grid cases blended):\n"
           f"FAMILY_ERROR_BASE = {e.val[0]:.4f}\nFAMILY_ERROR_PER_DOUBLING = {e.val[1]:.4f}\n"
           f"SHORT_ERROR = ({e.short[0]:.4f}, {e.short[1]:.4f})\n"
-          f"RULED_OUT_ERROR = ({e.ruled_out[0]:.4f}, {e.ruled_out[1]:.4f})  ({sum(r.share == 0 for r in grid)} cases)")
+          f"RULED_OUT_ERROR = ({e.ruled_out[0]:.4f}, {e.ruled_out[1]:.4f})  "
+          f"({sum(r.share == 0 and not r.refused for r in grid)} cases)")
     per_alone, loco_cover, check_cover = alone
     print(f"the model error where the calibrated law is used alone, over the long runs' {len(loco_cover)} cases "
           f"(every scenario, 2.5x):\nALONE_ERROR_PER_DOUBLING = {per_alone:.4f}\n80% coverage: long runs, each "

@@ -1546,29 +1546,54 @@ def test_a_better_run_whose_log_begins_with_a_resume_gets_no_flags_that_copy_it(
     assert "the better run's log begins with a resume" in r.why and "learning_rate" in r.why
 
 
-def test_a_run_cut_short_against_its_own_completion_is_told_to_run_its_length(tmp_path):
-    """The first 751 steps of a 2000-step run against the whole run: no key differs, and
-    the better run is its own config run to its max_iters, the evidence that this reaches it."""
-    lines = (FIXTURES / "long" / "lr5e-4-2000" / "train.log").read_text().splitlines()
-    end = next(i for i, line in enumerate(lines) if line.startswith("iter 750:"))
-    (tmp_path / "cut.log").write_text("\n".join(lines[: end + 1]) + "\n")
-    c = _analysis(tmp_path / "cut.log", FIXTURES / "long" / "lr5e-4-2000").comparison
-    r = c.to_reach
-    # the rerun predicted at 2,800 steps; the better run is this run's own schedule run to its
-    # end, so resuming the worse run from its last save (step 750) reaches it for 1,250 steps
+def test_a_run_cut_short_against_its_own_config_run_to_the_end_is_told_to_resume(tmp_path):
+    """The first 751 steps of a 2000-step run (written to another out_dir) against the same
+    config run to its end: no key differs, and resuming the worse run from its last save runs
+    the better run's schedule (LD1501 says so too: the Do had told it to train a fresh run of
+    2,000 steps)."""
+    lines = [line.replace("lr5e-4-2000", "lr5e-4-crashed") if line.startswith("Overriding: out_dir") else line
+             for line in (FIXTURES / "long" / "lr5e-4-2000" / "train.log").read_text().splitlines()]
+
+    def cut(step: int, name: str) -> Path:
+        end = next(i for i, line in enumerate(lines) if line.startswith(f"iter {step}:"))
+        (tmp_path / name).write_text("\n".join(lines[: end + 1]) + "\n")
+        return tmp_path / name
+
+    whole = FIXTURES / "long" / "lr5e-4-2000"
+    r = _analysis(cut(750, "cut.log"), whole).comparison.to_reach
+    # the rerun predicted at 2,800 steps; resuming from the save at 750 reaches it in 1,250
     assert r is not None and r.reachable and r.steps > 2000 and r.instead == "--init_from=resume"
     assert r.resume_from == 750 and r.instead_steps == 2000
-    from lossdoctor.report.verdict import instead_do
-    assert instead_do(r).startswith("resume the worse run from its last checkpoint, step 750, to step 2,000")
-    # cut before val can be predicted: the resume is the evidence's, its length given
-    end = next(i for i, line in enumerate(lines) if line.startswith("iter 500:"))
-    (tmp_path / "cut500.log").write_text("\n".join(lines[: end + 1]) + "\n")
-    u = _analysis(tmp_path / "cut500.log", FIXTURES / "long" / "lr5e-4-2000").comparison.to_reach
-    assert not u.reachable and u.cannot_tell and u.resume_from == 500
-    assert u.flags == "--init_from=resume --max_iters=2000"
+    from lossdoctor.report.verdict import instead_do, unreachable_do
+    assert instead_do(r).startswith("resume the worse run from its last checkpoint, step 750, to step 2,000: it goes")
+    # cut before val can be predicted: the resume is the evidence's
+    c = _analysis(cut(500, "cut500.log"), whole).comparison
+    u = c.to_reach
+    assert not u.reachable and u.cannot_tell
+    assert (u.resume_from, u.resume_to, u.flags) == (500, 2000, "--init_from=resume")
+    assert unreachable_do(u, c).startswith("resume the worse run from its last checkpoint, step 500, to step 2,000")
     # against a run of another schedule (its cosine to 5,000), a fresh run: resuming would keep the worse one's
     v = _analysis(tmp_path / "cut500.log", FIXTURES / "long" / "lr5e-4-5000").comparison.to_reach
     assert v.resume_from is None and v.flags == "--max_iters=5000 --lr_decay_iters=5000"
+    # from the same out_dir, whose ckpt.pt may be the better run's by now: a fresh run
+    (tmp_path / "same.log").write_text((whole / "train.log").read_text().split("iter 751:")[0])
+    assert _analysis(tmp_path / "same.log", whole).comparison.to_reach.resume_from is None
+
+
+def test_no_resume_is_advised_where_the_worse_run_resumed_or_has_passed_the_better_ones_length(tmp_path):
+    """A 2,000-step cosine resumed onto a cosine to 5,000 and cut at 3,100: two schedules, so a
+    fresh run; a run cut at 1,260 against another seed's cut at 1,230: resuming to 1,230 would
+    retrain steps it has run."""
+    text = "".join((FIXTURES / "long" / run / "train.log").read_text() for run in ("lr2e-3-2000", "lr2e-3-resume-5000"))
+    (tmp_path / "both.log").write_text(text.split("iter 3101:")[0])
+    r = _analysis(tmp_path / "both.log", FIXTURES / "long" / "lr2e-3-5000").comparison.to_reach
+    assert r.resume_from is None and "--init_from=scratch" in (r.flags or r.instead or "")
+    grid = FIXTURES / "calibration"
+    for seed, step in ((1, 1261), (2, 1231)):
+        text = (grid / f"d4w128-shakespeare-s{seed}-2000" / "train.log").read_text()
+        (tmp_path / f"s{seed}.log").write_text(text.split(f"iter {step}:")[0])
+    r = _analysis(tmp_path / "s1.log", tmp_path / "s2.log").comparison.to_reach
+    assert r is None or r.resume_from is None
 
 
 def test_a_run_that_resumed_with_another_schedule_within_its_log_puts_nothing_on_one_schedule(tmp_path):

@@ -133,8 +133,9 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
     from ..fit.extrapolate import CannotExtrapolate
     ev, it = a.run.curves()  # the lineage the fit reads, not an earlier run in the same file
     last = int(max(ev.step.max(initial=0), it.step.max(initial=0)))
+    out = a.run.config.trusted("out_dir")
     worse = Worse(last, a.run.resumes_last(), a.run.format.trainer == "nanogpt",
-                  is_evidence(a, b, diff), b.run.format)
+                  is_evidence(a, b, diff), b.run.format, out is not None and out == b.run.config.trusted("out_dir"))
 
     def reach() -> ToReach:
         return to_reach(fit, a.facts, b.facts, diff, b.start, target_name(bool(b.overfit)), worse)

@@ -55,6 +55,7 @@ class Worse(NamedTuple):
     nanogpt: bool = True  # its trainer takes nanoGPT's flags
     evidence: bool = False  # the better run is this config run its way (attribute.is_evidence)
     better: Dialect | None = None  # the better run's format, whose settings the flags would copy
+    same_out_dir: bool = False  # both logs show one out_dir: its ckpt.pt may be the better run's now
 
 
 # trainers whose runs train as nanoGPT's train.py does (AdamW, a linear warmup, a cosine to a
@@ -114,7 +115,8 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     # a finished run's last printed step may lie a log_interval before its end)
     completed = fa.value("run_completed")
     short = isinstance(completed, float) and completed < STOPPED_SHORT
-    at = _resume_from(fa, worse, short and not keys and not unflagged, own_decay, iters_b)
+    at = _resume_from(fa, worse, short and not keys and not unflagged and not any(_changed(d) for d in diff),
+                      own_decay, iters_b)
     if iters_b and at is not None:  # the worse run's own schedule, resumed, is the better run's
         return _resumed(r, fa, iters_b, at)
     if iters_b:  # its length and its schedule's, where the worse run ran another (a resumed one: always)
@@ -145,17 +147,19 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
 def _resume_from(fa: Facts, worse: Worse, stopped: bool, decay: object, length: int | None) -> int | None:
     """The step the worse run's last checkpoint holds (last_save_step), where resuming it runs
     the better run's schedule to its length: the worse run `stopped` short of its max_iters
-    with no other setting to copy, the better run is its config run its way (Worse.evidence)
-    on the same cosine (`decay`, its lr_decay_iters), to no more than the worse run's
-    max_iters and past that checkpoint; None otherwise (a fresh run is the advice)."""
+    with no other setting to copy and one schedule shown whole (no process of it resumed),
+    the better run is its config run its way (Worse.evidence) on the same cosine (`decay`,
+    its lr_decay_iters), past the worse run's last step and to no more than its max_iters,
+    and from another out_dir (in the same one, its ckpt.pt may be the better run's by now);
+    None otherwise (a fresh run is the advice)."""
     save, planned = fa.value("last_save_step"), fa.value("max_iters")
-    if not (stopped and worse.evidence and worse.nanogpt) or not isinstance(save, int) or isinstance(save, bool):
+    if not (stopped and worse.evidence and worse.nanogpt) or worse.resumed:
         return None
-    if fa.value("lr_decay_iters") != decay or not isinstance(planned, int) or not length:
+    if not isinstance(save, int) or isinstance(save, bool) or not isinstance(planned, int) or not length:
         return None
-    if not save < length <= planned:
+    if fa.value("lr_decay_iters") != decay or not save <= worse.last < length <= planned:
         return None
-    return save
+    return None if worse.same_out_dir else save
 
 
 def _resumed(r: ToReach, fa: Facts, length: int, at: int) -> ToReach:
@@ -164,8 +168,7 @@ def _resumed(r: ToReach, fa: Facts, length: int, at: int) -> ToReach:
     flags = " ".join(["--init_from=resume", *([f"--max_iters={length}"] if fa.value("max_iters") != length else [])])
     if isinstance(r, Reachable):
         return replace(r, instead=flags, instead_steps=length, stopped=None, resume_from=at)
-    # its length said in the flags too, where it is the worse run's max_iters already: the Do gives it
-    return replace(r, flags=f"--init_from=resume --max_iters={length}", same_config=True, resume_from=at)
+    return replace(r, flags=flags, same_config=True, resume_from=at, resume_to=length)
 
 
 def _hidden(diff: tuple[KeyDiff, ...]) -> list[str]:

@@ -169,8 +169,10 @@ class Unreachable:
     may_reach: bool = False
     # some of the flags set keys the worse run's log does not show: they may not differ
     unshown: bool = False
-    # the step the worse run's last checkpoint holds, where the flags resume it (as Reachable's)
+    # the step the worse run's last checkpoint holds, where the flags resume it (as Reachable's),
+    # and the step they run it to
     resume_from: int | None = None
+    resume_to: int | None = None
     reachable: ClassVar[bool] = False
 
 

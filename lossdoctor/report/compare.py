@@ -71,6 +71,7 @@ def _reach_dict(r: ToReach) -> dict[str, Any]:
         out["same_config"] = r.same_config
         out["unshown"] = r.unshown
         out["resume_from"] = r.resume_from
+        out["resume_to"] = r.resume_to
     out["cannot_tell"] = r.cannot_tell
     out["may_reach"] = r.may_reach
     out["cost"] = None if r.cost is None else {"ratio": r.cost.ratio, "hours": r.cost.hours, "steps": r.cost.steps,

@@ -268,11 +268,12 @@ def instead_do(r: Reachable) -> str:
             f"({round(r.ratio, 1):g}x; predicted {predicted(r)})")
 
 
-def resume_text(at: int, to: int) -> str:
-    """The resume of the worse run to the better run's length, said with what it saves."""
-    return (f"resume the worse run from its last checkpoint, step {at:,}, to step {to:,}: its schedule goes on as "
-            f"the better run's did, {to - at:,} more steps instead of a fresh run's {to:,}; no other setting the "
-            "logs show differs")
+def resume_text(at: int, to: int, flags: str = "") -> str:
+    """The resume of the worse run to the better run's length, said with what it saves
+    (`flags`: said inline, after the step)."""
+    return (f"resume the worse run from its last checkpoint, step {at:,}, to step {to:,}{flags}: it goes on along "
+            f"the cosine the better run ran, with the config it ran, {to - at:,} more steps instead of a fresh "
+            f"run's {to:,}")
 
 
 def cost_text(r: Unreachable) -> str:
@@ -303,11 +304,10 @@ def unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
     """What to do where no longer rerun of the worse run's config reaches the better run;
     `inline`: with the flags in the sentence (else they go on a line of their own)."""
     flags = f" ({r.flags})" if inline and r.flags else ""
-    if r.resume_from is not None and r.flags:  # the better run is the worse run's schedule, run on
+    if r.resume_from is not None and r.resume_to is not None:  # the better run is the worse run's schedule, run on
         curve = " cannot be extrapolated" if r.cannot_tell else ", extrapolated, stops short of it"
-        to = next(int(f.split("=")[1]) for f in r.flags.split() if f.startswith("--max_iters="))  # reach._resumed
-        return (f"{resume_text(r.resume_from, to)}{flags}: that is how {aim(r)} was reached. The worse run's own "
-                f"curve{curve} ({r.why}): the better run is the evidence that this length reaches it")
+        return (f"{resume_text(r.resume_from, r.resume_to, flags)}: that is how {aim(r)} was reached. The worse "
+                f"run's own curve{curve} ({r.why}): the better run is the evidence that this length reaches it")
     if r.same_config and not r.flags:  # another trainer's run: the better run's length, in its own terms
         steps = c.derived.steps_done.reference if c.derived is not None and c.derived.steps_done else None
         ran = f" ({steps:,.0f} steps)" if steps else ""
