@@ -12,9 +12,12 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import cli_args as args_mod
+
+if TYPE_CHECKING:
+    from .verify.results import VerifyReport
 
 EXIT_ERROR = 2
 BROKEN_PIPE = 128 + 13  # as a shell reports a process that SIGPIPE ended
@@ -144,7 +147,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 VERIFY_FAIL_ON = ("refuted", "unsupported")
 
 
-def verify_exit(report: Any, fail_on: str | None) -> int:
+def verify_exit(report: VerifyReport, fail_on: str | None) -> int:
     """1 where an experiment's verdict is at `fail_on` (VERIFY_FAIL_ON: one against its
     recommendation; or, `unsupported`, any that does not support it, or none run), else 0."""
     if fail_on is None:

@@ -323,7 +323,7 @@ class Extrapolator(RunFits):
         val_ratio = max(ratio, to / max(pts.val_last, 1))  # a crashed run's val may end evals before
         errors = self.calibration.errors_for(last)  # a run shorter than the calibration measures: another's
         alone = fits.alone and errors is self.calibration  # (the shorter one's law-alone error is of long runs)
-        regime = self._short_blend(obs, peak, to) if blend_error and errors is self.calibration else None
+        regime = self._blend_regime(obs, peak, to) if blend_error and errors is self.calibration else None
         short, ruled = regime == "blend", regime == "ruled out"  # their own model errors
         model_sd = errors.model_error(val_ratio, alone, short=short, ruled_out=ruled)
         train_model_sd = errors.model_error(ratio, alone, train=True, short=short, ruled_out=ruled)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ..run import Run
     from .calibration import Calibration
     from .lr import Schedule
-    from .parts import Fits
+    from .parts import Fits, Regime
     from .points import RunPoints
     from .results import Extrapolation, LawErrors, Overfitting, Scenario
 
@@ -150,10 +150,10 @@ def refuted(errors: LawErrors) -> str:
 
 
 def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched: Schedule, val_ratio: float,
-              regime: str | None = None) -> list[str]:
+              regime: Regime | None = None) -> list[str]:
     """What a reader of the prediction at `to` must know: a target inside the run, a config
     off the calibrated one (and the model error it carries, at val's horizon: from its last
-    eval, `val_ratio`; `regime`: "blend" or "ruled out", RunFits._short_blend), reference runs not
+    eval, `val_ratio`; `regime`: "blend" or "ruled out", RunFits._blend_regime), reference runs not
     joined, a curve far from the calibrated shape."""
     notes = []
     horizon = val_ratio if fits.val is not None else to / max(last, 1)  # val's, where val is predicted

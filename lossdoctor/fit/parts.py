@@ -3,12 +3,17 @@ observes of the run, the fits on it, and one scenario's laws before the interval
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from . import lr, streams
 from .points import RunPoints
 from .results import LawWeights, Path, ReferenceInfo
 from .streams import Design, Features, LawValues, Stream
+
+# whose model error the prediction from a run blended at the calibration's short share
+# carries: the blend's, or the ensemble's where the run rules the law alone out
+# (RunFits._blend_regime)
+Regime = Literal["blend", "ruled out"]
 
 
 class Observed(NamedTuple):

@@ -16,7 +16,7 @@ import numpy as np
 from ..run import Run
 from . import interval, limits, notes, points, reference, repeat, shape, streams
 from .calibration import Calibration
-from .parts import Fits, Observed, Own, Predicted
+from .parts import Fits, Observed, Own, Predicted, Regime
 from .results import LawWeights, Scenario
 from .streams import Design, Features, Stream
 
@@ -76,7 +76,7 @@ class RunFits:
         so, unless the run's own backtest rules that law out."""
         return self.calibration.alone(obs.points.last, referenced) and self._alone_ruled_out(obs, peak) is None
 
-    def _short_blend(self, obs: Observed, peak: float, to: int) -> str | None:
+    def _blend_regime(self, obs: Observed, peak: float, to: int) -> Regime | None:
         """Where the prediction at `to` is past a run the calibration blends at its
         short_share (Calibration.short_blend): "blend", the ensemble's side of it, which
         carries the blend's model error; "ruled out", the ensemble alone where the run rules

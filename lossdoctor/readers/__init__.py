@@ -140,10 +140,10 @@ def load_many(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], 
         else:
             found = [load(p, readers=readers)]
         for run in found:
-            ckpt = run.checkpoint is not None and run.format is Dialect.NANOGPT_CKPT
-            if ckpt and run.checkpoint is not None and runs and _belongs(runs[-1], p):
-                runs[-1] = merge(runs[-1], run.checkpoint)
-            elif ckpt and runs and runs[-1].format.has_log:  # said: it could have been merged
+            ckpt = run.checkpoint if run.format is Dialect.NANOGPT_CKPT else None
+            if ckpt is not None and runs and _belongs(runs[-1], p):
+                runs[-1] = merge(runs[-1], ckpt)
+            elif ckpt is not None and runs and runs[-1].format.has_log:  # said: it could have been merged
                 runs.append(dataclasses.replace(run, notes=(*run.notes, (
                     f"read as a run of its own, not merged into {os.path.basename(runs[-1].source)}, the log read "
                     "before it: a checkpoint is merged into the log read just before it only from that log's "
