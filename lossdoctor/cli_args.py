@@ -196,8 +196,9 @@ MAX_WIDTH = 1000  # columns: past this a line is padding, not layout (a typo's e
 
 
 FORMAT_HELP = ("output format (default: rich on a terminal, plain otherwise): rich (colour, also when piped), "
-               "plain (the same "
-               "layout, UTF-8 box lines, no colour or terminal codes), json (one document), markdown")
+               "plain (the same layout, UTF-8 box lines, no colour or terminal codes), json (one document, "
+               "everything), markdown (to paste into an issue: everything, the details folded, with or "
+               "without -v)")
 
 
 def width(text: str) -> int:
