@@ -78,12 +78,15 @@ def analyze(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | N
         if distinct:
             _twice(given)
         runs = tuple(load_many(given, readers=readers))
+        if empty := next((r for r in runs if _nothing_logged(r)), None):
+            raise InputError(empty.source, _nothing_text(empty))
         if distinct:
             # a folder and the log it reads (a folder with a ckpt.pt: "LOG + CKPT")
             _twice([r.source.split(" + ")[0] for r in runs], read=True)
     else:
         found, skipped = _discovered(readers)
-        runs = tuple(found)
+        skipped += [f"{r.source}: {_nothing_text(r)}" for r in found if _nothing_logged(r)]
+        runs = tuple(r for r in found if not _nothing_logged(r))
     from .fit import Extrapolator
     facts = tuple(compute_facts(r, peak_flops=peak_flops, dataset_tokens=dataset_tokens) for r in runs)
     # each run fitted once, for every question asked of it
@@ -103,6 +106,20 @@ def analyze(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | N
                              + oom_not_borne_out(runs, facts, diagnoses))
     return Analysis(runs, facts, diagnoses, tuple(str(e) for e in rules.errors), comparison, records, fits,
                     tuple(skipped))
+
+
+def _nothing_logged(run: Run) -> bool:
+    """No eval, no iteration, no further metric, no end-of-run value, no checkpoint and no
+    event (a crash, a stop): a file of a known format that recorded nothing, such as a
+    trainer_state.json whose log_history is empty or a metrics CSV of its header alone.
+    Rules would pass on it; there is nothing to judge."""
+    return not (len(run.evals) or len(run.iters) or any(len(s.value) for s in run.series.values())
+                or run.summary or run.checkpoint is not None or run.events)
+
+
+def _nothing_text(run: Run) -> str:
+    return (f"holds no loss or metric value: nothing to judge until the run logs one (read as "
+            f"{'; '.join((run.format.value, *run.notes))})")
 
 
 def _twice(paths: list[str], read: bool = False) -> None:

@@ -104,8 +104,10 @@ def read_hf(sample: Sample) -> Run:
     if epoch is not None and at is not None and (done is None or not len(done.step) or at > int(done.step[-1])):
         found.point("epoch", at, epoch, 0, "epochs")  # state.epoch at global_step: past the last entry's
     if not doc["log_history"]:
-        found.notes.append(f"log_history is empty: nothing was logged (global_step {doc.get('global_step')} "
-                           f"is below logging_steps {doc.get('logging_steps')})")
+        step, every = _count(doc.get("global_step")), _count(doc.get("logging_steps"))
+        below = f" (global_step {step} is below logging_steps {every})" if (
+            step is not None and every is not None and step < every) else ""
+        found.notes.append(f"log_history is empty: nothing was logged{below}")
     return make_run(found, sample.path, Dialect.HF_TRAINER,
                     Measures(train="window", eval_train=False, val_name=val_name))
 
