@@ -277,11 +277,11 @@ def test_params_read_rounded_when_no_config():
     assert f["flops_per_token"].status == "unknown"  # n_layer etc. unknown
     assert f["flops_per_token"].note == (
         "needs n_layer, n_head, n_embd, block_size: "
-        "log has no config header; pass a ckpt.pt or the config"
+        "log has no config header (a ckpt.pt given with the log holds the config)"
     )
     assert f["epochs"].note == (
-        "needs tokens_seen, dataset_tokens: log has no config header; pass a ckpt.pt or the "
-        "config; train split size unknown: pass --dataset-tokens"
+        "needs tokens_seen, dataset_tokens: log has no config header (a ckpt.pt given with the "
+        "log holds the config); train split size unknown: pass --dataset-tokens"
     )
 
 

@@ -31,7 +31,7 @@ STATUSES: tuple[str, ...] = ("read", "computed", "inferred", "assumed", "unknown
 
 T = TypeVar("T")
 
-NO_CONFIG = "log has no config header; pass a ckpt.pt or the config"
+NO_CONFIG = "log has no config header (a ckpt.pt given with the log holds the config)"
 
 
 @dataclass(frozen=True)
@@ -211,7 +211,7 @@ def why_unknown(config: Config, *keys: str) -> str:
         if cv is None:
             return f"the config has no {key}"
         why = config.defaults_why or "train.py's defaults may not be what ran"
-        return f"the log does not show {key}, and {why}; pass a ckpt.pt or the config"
+        return f"the log does not show {key}, and {why} (a ckpt.pt given with the log holds the config)"
     return NO_CONFIG
 
 
