@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -337,6 +338,24 @@ def test_a_run_of_the_reference_config_joins_them_and_says_how_far_off_it_lies()
     assert not any("used alone" in n for n in x.notes)
     note = next(n for n in x.notes if n.startswith("rerun without the reference runs: val"))
     assert f"{va.mean:.4f} [{va.lo:.4f}, {va.hi:.4f}]" in note
+
+
+def test_a_cut_of_a_reference_run_is_not_fitted_with_them(tmp_path):
+    # its own later points (the 5000-step run it was cut from) would be in the fit
+    text = Path(reference.DIR, "readme_cpu_seed1338_5000.log").read_text()
+    cut = tmp_path / "train.log"
+    cut.write_text(text[:text.index("iter 1001:")])
+    run = lossdoctor.load(str(cut))
+    assert reference.mismatch(run) == [] and run.part_of(reference.runs()[-1])
+    x = extrapolate(run, 5000, scenarios=("rerun",))
+    assert x.model.reference is None
+    assert any(n.startswith("the run is one of the reference runs") for n in x.notes)
+
+
+def test_the_law_alone_is_not_blended_into_a_run_whose_val_stopped_following_train():
+    x = extrapolate(lossdoctor.load(str(FIXTURES / "diagnosis" / "py_mid_overfit")), 2400, scenarios=("rerun",))
+    assert any("is not blended in: val has stopped following train" in n for n in x.notes)
+    assert not any("each estimate blends the two" in n for n in x.notes)
 
 
 @pytest.mark.parametrize("log", ["fixtures", "groundtruth"])

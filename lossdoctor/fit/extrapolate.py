@@ -216,8 +216,12 @@ class Extrapolator(RunFits):
         joined: tuple[str, ...] = ("calibrate",) if self.calibrate else ()
         notes = [f"fitted jointly with {o.source} ({self._other(obs, o).last:,} steps)"
                  + (f"; {why}" if (why := notes_mod.unlogged_start(o)) else "") for o in self.calibrate]
-        if use_reference and not why_not:
+        theirs = use_reference and not why_not and any(self.run.part_of(r) for r in reference.runs())
+        if use_reference and not why_not and not theirs:
             joined += ("reference",)
+        elif theirs:  # a cut of one: its own later points would be in the fit
+            notes.append(f"the run is one of the reference runs ({reference.SOURCE}), or a part of one: they are not "
+                         "joined, as its own points, and a longer run's past its end, would be in the fit")
         alone = self._law_alone(obs, peak, self.reference)
 
         def fit_both(joined: tuple[str, ...]) -> tuple[Stream, Stream | None]:

@@ -98,15 +98,18 @@ class RunFits:
 
     def _alone_ruled_out(self, obs: Observed, peak: float) -> str | None:
         """Why the run rules the calibrated law alone out, where the calibration would use
-        it: its own backtest (streams.refuted), or its val has turned up (the law alone
-        is measured on runs whose val still falls: a memorizing run's train heading for 0
-        is not a law through L0 = 0 that flattens above it); None where neither."""
+        it: its own backtest (streams.refuted), or its val has turned up or stopped following
+        train (the law alone is measured on runs whose val still falls: a memorizing run's
+        train heading for 0 is not a law through L0 = 0 that flattens above it); None where
+        none of these."""
         errors = self._backtest(obs, peak, True).errors
         if errors is not None and streams.refuted(errors):
             return notes.refuted(errors)
         if (turn := points.overfitting(obs.points.curves, obs.points.sig_eval)) is not None:
             return (f"val has turned up (its best {turn.best_val:.4f} at step {turn.best_step:,}), and the law "
                     "alone is measured on runs whose val still falls")
+        if points.val_stalled(obs.points.curves, obs.points.sig_eval) is not None:  # before it turns up
+            return "val has stopped following train, and the law alone is measured on runs whose val still falls"
         return None
 
     def _backtest(self, obs: Observed, peak: float, alone: bool) -> streams.Backtest:
