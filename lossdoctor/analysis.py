@@ -109,12 +109,13 @@ def analyze(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | N
 
 
 def _nothing_logged(run: Run) -> bool:
-    """No eval, no iteration, no further metric, no end-of-run value, no checkpoint and no
-    event (a crash, a stop): a file of a known format that recorded nothing, such as a
-    trainer_state.json whose log_history is empty or a metrics CSV of its header alone.
-    Rules would pass on it; there is nothing to judge."""
+    """No eval, no iteration, no further metric, no end-of-run value, no config, no
+    checkpoint and no event (a crash, a stop): a file of a known format that recorded
+    nothing, such as a trainer_state.json whose log_history is empty or a metrics CSV of its
+    header alone. Rules would pass on it; there is nothing to judge. (A log of its config
+    alone, a run just started, is judged: the config rules apply.)"""
     return not (len(run.evals) or len(run.iters) or any(len(s.value) for s in run.series.values())
-                or run.summary or run.checkpoint is not None or run.events)
+                or run.summary or run.config.seen or run.checkpoint is not None or run.events)
 
 
 def _nothing_text(run: Run) -> str:

@@ -234,6 +234,18 @@ def test_constant_at_a_min_lr_of_0_says_it_trains_nothing():
     assert r.note is None or "no step updates" not in r.note
 
 
+def test_past_the_step_a_schedule_reaches_a_lr_of_0_the_loss_and_its_interval_stay_as_there():
+    x = Extrapolator(lossdoctor.load(str(README_CPU)))
+    decayed = CustomSchedule(lr_decay_iters=3000, min_lr=0.0)
+    there = x.extrapolate(3000, scenarios=("custom",), schedule=decayed).scenarios[0]
+    later = x.extrapolate(5000, scenarios=("custom",), schedule=decayed).scenarios[0]
+    assert (later.val, later.train) == (there.val, there.train)
+    assert "--max_iters=5000" in later.flags and "its LR is 0 from step 3,000" in later.note
+    assert later.path is not None and later.path.steps[-1] == 5000 and later.path.values[-1] == there.path.values[-1]
+    rerun = x.extrapolate(5000, scenarios=("rerun",)).scenarios[0]  # a LR above 0 to the end: not held
+    assert "its LR is 0" not in (rerun.note or "")
+
+
 def test_missing_schedule_is_assumed_and_said():
     text = make_log()
     text = "\n".join(line for line in text.splitlines() if "min_lr" not in line and "warmup" not in line) + "\n"

@@ -38,6 +38,7 @@ are made of are kept by `RunFits` (runfits.py).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
@@ -138,7 +139,27 @@ class Extrapolator(RunFits):
         names = scenarios_mod.names(scenarios)
         custom = scenarios_mod.custom(schedule) if schedule is not None else None
         key = ("extrapolation", step, names, scenarios_mod.key(custom))
-        return self._once(key, lambda: self._blended(step, names, custom))
+        return self._once(key, lambda: self._held(self._blended(step, names, custom), custom))
+
+    def _held(self, x: Extrapolation, custom: CustomSchedule | np.ndarray | None) -> Extrapolation:
+        """`x` with each scenario whose LR is 0 from a step `at` before the target predicted
+        at `at` (one step past the run at the earliest): no step after it updates a weight,
+        so neither the loss nor its uncertainty grows on to the target."""
+        to, last = x.target_step, x.last_step
+        if to <= last + 1:
+            return x
+        obs, resumed = self._observed(), self.run.resumes_last()
+        out = []
+        for sc in x.scenarios:
+            start = self._resume_step(obs)[0] if sc.name in ("resume", "constant") else last
+            rate = scenarios_mod.lr(sc.name, custom if sc.name == "custom" else None, obs.schedule, start, to,
+                                    resumed)[0]
+            at = max(scenarios_mod.frozen_from(rate, start, to), last + 1)
+            if at < to:
+                with contextlib.suppress(CannotExtrapolate):  # (then as predicted at the target)
+                    sc = scenarios_mod.held(sc, self.extrapolate(at, (sc.name,), custom).scenarios[0], at, to)
+            out.append(sc)
+        return replace(x, scenarios=tuple(out))
 
     def _blended(self, to: int, scenarios: tuple[str, ...], custom: CustomSchedule | np.ndarray | None
                  ) -> Extrapolation:
@@ -273,8 +294,7 @@ class Extrapolator(RunFits):
                  to: int) -> Predicted:
         """4. one scenario: its schedule, and each law's prediction under it."""
         last, w = obs.points.last, fits.backtest.weights
-        start, why = (self._once(("resume step",), lambda: scenarios_mod.resume_step(self.run, obs.points.curves))
-                      if name in ("resume", "constant") else (last, None))  # where a continuation goes on from
+        start, why = self._resume_step(obs) if name in ("resume", "constant") else (last, None)  # where it goes on
         as_rerun = False
         if name == "observed":
             flags, feats = "", fits.own.features

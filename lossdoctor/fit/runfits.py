@@ -15,6 +15,7 @@ import numpy as np
 
 from ..run import Run
 from . import interval, limits, notes, points, reference, repeat, shape, streams
+from . import scenarios as scenarios_mod
 from .calibration import Calibration
 from .parts import Fits, Observed, Own, Predicted, Regime
 from .results import LawWeights, Scenario
@@ -111,6 +112,11 @@ class RunFits:
         if points.val_stalled(obs.points.curves, obs.points.sig_eval) is not None:  # before it turns up
             return "val has stopped following train, and the law alone is measured on runs whose val still falls"
         return None
+
+    def _resume_step(self, obs: Observed) -> tuple[int, str | None]:
+        """Where `resume` and `constant` go on from (scenarios.resume_step), and why where
+        it is not the last step."""
+        return self._once(("resume step",), lambda: scenarios_mod.resume_step(self.run, obs.points.curves))
 
     def _backtest(self, obs: Observed, peak: float, alone: bool) -> streams.Backtest:
         """The law weights, from a backtest on the run's own train stream."""

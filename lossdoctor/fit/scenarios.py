@@ -16,6 +16,7 @@ from ..run import PRINTS_SAVES, Run
 from .limits import as_float, shown
 from .lr import LR_SETTINGS, GetLr, Schedule
 from .points import CannotExtrapolate, Curves
+from .results import Path, Scenario
 
 
 @dataclass(frozen=True)
@@ -246,3 +247,25 @@ def key(custom: CustomSchedule | np.ndarray | None) -> object:
     if isinstance(custom, np.ndarray):
         return ("lr", len(custom), hashlib.sha1(np.ascontiguousarray(custom).tobytes()).hexdigest())
     return custom
+
+
+def frozen_from(rate: np.ndarray, start: int, to: int) -> int:
+    """The step from which `rate` (the LR at steps 0..to) is 0 through `to`, at least
+    `start` (where a continuation goes on from): no step after it updates a weight, so the
+    loss at `to` is the loss there; `to` where the step before `to` has a LR above 0."""
+    moving = np.flatnonzero(rate[:to] > 0)
+    if len(moving) and moving[-1] == to - 1:
+        return to
+    return max(int(moving[-1]) + 1 if len(moving) else 0, start)
+
+
+def held(sc: Scenario, there: Scenario, at: int, to: int) -> Scenario:
+    """Scenario `sc` at `to`, whose LR is 0 from step `at` on: `there`, the same scenario
+    predicted at `at` (its estimates, interval and note), with `sc`'s flags and its path
+    held flat to `to`, said."""
+    path = there.path
+    if path is not None and path.steps and path.steps[-1] < to:
+        path = Path((*path.steps, to), (*path.values, path.values[-1]))
+    said = (f"its LR is 0 from step {at:,}: no later step updates a weight, so the loss at step {to:,} is the loss "
+            "there, as predicted")
+    return replace(there, flags=sc.flags, path=path, note="; ".join(filter(None, (there.note, said))))
