@@ -178,6 +178,18 @@ def test_appended_runs_without_header_split_on_step_regression():
     assert any("2 runs" in n for n in run.notes)
 
 
+def test_an_earlier_run_of_the_file_is_said_with_the_cut_that_reads_it(tmp_path):
+    text = ("step 0: train loss 4, val loss 4\nstep 100: train loss 3, val loss 3\n"
+            "step 0: train loss 4.1, val loss 4.1\nstep 100: train loss 2.9, val loss 2.9\n")
+    path = tmp_path / "two.log"
+    path.write_text(text)
+    note = next(n for n in lossdoctor.load(str(path)).notes if "2 runs" in n)
+    cut = f"head -n 2 {path} > run1.log"
+    assert f"run 1, steps 0 to 100: `{cut}`" in note
+    (tmp_path / "run1.log").write_text("".join(text.splitlines(keepends=True)[:2]))
+    assert list(lossdoctor.load(str(tmp_path / "run1.log")).curves()[0].val) == [4, 3]
+
+
 def test_no_header_leaves_config_untrusted():
     run = parse_text("step 0: train loss 4.2874, val loss 4.2823\n")
     assert not run.config.seen and run.config.trusted("batch_size") is None

@@ -339,6 +339,18 @@ def _first_nan(seg: int, ev: EvalCurve, it: IterCurve) -> list[Event]:
     return sorted(cands, key=lambda e: e.line or 0)[:1]
 
 
+def _others_said(run: Run, lineage: tuple[int, ...]) -> str:
+    """The file's earlier runs with losses that are not the lineage's, each with the
+    command that reads it: the file up to its last line (its lineage is then that run's)."""
+    import shlex
+    others = [s for s in run.segments if s.index not in lineage and s.n_evals + s.n_iters > 0
+              and s.index < lineage[0]]
+    said = [f"run {s.index + 1}, steps {s.first_step:,} to {s.last_step:,}: `head -n {s.last_line} "
+            f"{shlex.quote(run.source)} > run{s.index + 1}.log`" for s in others[-3:]
+            if s.first_step is not None and s.last_step is not None]
+    return f"; to read another, cut the file after it ({'; '.join(said)})" if said else ""
+
+
 def _config_above(run: Run, first: Segment) -> int | None:
     """The first line of the config an earlier run in the file shows (None: none does)."""
     shown = [c.line for s in run.segments[:first.index] if s.config is not None and s.config.seen
@@ -375,7 +387,7 @@ def _notes(scan: Scan, records: list[Record], run: Run, header: Header, inferred
         which = ", ".join(str(i + 1) for i in lin)
         notes.append(f"the file holds {len(run.segments)} runs; facts use run {which} of them (counting from 1; "
                      "the JSON's lineage counts from 0): the last with losses"
-                     + (", and the runs it resumes" if len(lin) > 1 else ""))
+                     + (", and the runs it resumes" if len(lin) > 1 else "") + _others_said(run, lin))
     ws = max((s.world_size for s in run.segments), default=1)
     if ws > 1:
         notes.append(f"{ws} ranks printed the header (DDP); metrics come from rank 0")
