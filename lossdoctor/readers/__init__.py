@@ -84,7 +84,8 @@ def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None
             checkpoint = ckpt
         if run is None:
             if checkpoint is None:
-                raise InputError(p, f"directory holds no training log or ckpt.pt (looked for {LOOKS_FOR})")
+                raise InputError(p, "directory holds no file named as a training log or a ckpt.pt (looked for "
+                                    f"{LOOKS_FOR}){_files_said(p)}")
             return run_from_checkpoint(read_checkpoint(os.fspath(checkpoint)))
     elif not os.path.exists(p) and (file := _file_of(p)) is not None:
         run = _one_of(p, file, readers)  # FILE#NAME: one run of a file that holds several, as reports name it
@@ -95,6 +96,19 @@ def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None
             raise InputError(os.fspath(checkpoint), "two checkpoints given for one run")
         return merge(run, read_checkpoint(os.fspath(checkpoint)))
     return run
+
+
+def _files_said(directory: str) -> str:
+    """The files a folder holds that were not looked at (named otherwise), up to three, and
+    how to read one: a log or checkpoint of another name is read by its path."""
+    try:
+        files = sorted(e.name for e in os.scandir(directory) if e.is_file())
+    except OSError:
+        return ""
+    if not files:
+        return ""
+    shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    return f"; it holds {shown}: give a file's path to read it whatever its name"
 
 
 def _file_of(path: str) -> str | None:
