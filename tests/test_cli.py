@@ -181,7 +181,7 @@ def test_missing_file_and_empty_directory(tmp_path):
     code, _, err = run_cli("analyze", str(tmp_path / "nope.log"))
     assert code == 2 and "no such file" in err
     code, _, err = run_cli("analyze", str(tmp_path))
-    assert code == 2 and "holds no training log or ckpt.pt" in err and str(tmp_path) in err
+    assert code == 2 and "holds no file named as a training log or a ckpt.pt" in err and str(tmp_path) in err
 
 
 def test_usage_errors_exit_2():

@@ -142,7 +142,8 @@ class _Scenarios:
         x = self.x
         first = (x.scenarios[0].val or x.scenarios[0].train) if x.scenarios else None
         pct = level_percent(first.level) if first is not None else "80"
-        table = Table(title=f"predicted loss at step {x.target_step:,} ({pct}% interval)", title_justify="left")
+        table = Table(title=f"predicted loss at step {x.target_step:,} ({pct}% interval); the flags go after the "
+                            "run's own train.py command", title_justify="left")
         for col in ("scenario", "val", "train"):  # beside the flags at their natural width (measured to fit)
             table.add_column(col, no_wrap=flags_width is not None, overflow="fold")
         if flags_width is not None:

@@ -201,7 +201,7 @@ def extrapolation_markdown(run: Run, x: Extrapolation) -> str:
     level = f"; [lo, hi]: the {level_percent(first.level)}% interval" if first is not None else ""
     out = ["# lossdoctor extrapolate", "",
            f"`{run.source}`: step {x.last_step:,} -> {x.target_step:,} ({x.horizon_ratio:.2f}x the observed "
-           f"steps{level})", ""]
+           f"steps{level}); the flags go after the run's own train.py command", ""]
     rows = [[s.name, _est(s.val) if s.val else no_val(x, s),
              _est(s.train) if s.train else "-", f"`{s.flags}`" if s.flags else "(the law fitted to the run)"]
             for s in x.scenarios]
