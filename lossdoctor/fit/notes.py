@@ -114,8 +114,9 @@ CUSTOM_INSIDE = ("inside the run the law is fitted to the schedule the run ran, 
                  "at step 1,000 by 0.04 and gave its train the wrong sign (`lossdoctor verify` trains both)")
 # the README CPU config's backtests measure no schedule but the run's kind (calibration.DEFAULT)
 CUSTOM_ERROR = ("the README CPU config's backtests measure no schedule like this one: its interval carries the model "
-                "error of the calibration grid's configs (a constant LR from nanoGPT's cosine run had been predicted "
-                "0.02-0.04 too low, outside intervals without it)")
+                "error of the calibration grid's configs, and its value may be off more than rerun's (a constant LR "
+                "from nanoGPT's 1,000-step cosine run is predicted 0.02-0.04 below nanoGPT's constant-LR run, which "
+                "ended above the cosine runs: do not rank the two on these values; `lossdoctor verify` trains both)")
 PER_STEP = "its LRs are the per-step schedule given: no nanoGPT flag sets them, so the flags give its length alone"
 
 
