@@ -204,6 +204,17 @@ def test_target_before_the_first_step_is_refused():
         extrapolate(parse_text(text + "\n"), 300)
 
 
+def test_a_target_inside_the_warmup_of_a_run_just_past_it_is_refused(tmp_path):
+    # fitted from half its steps, some of them warmup steps: the target at 70 is still no point of the law's
+    text = README_CPU.read_text()
+    cut = tmp_path / "train.log"
+    cut.write_text(text[:text.index("iter 121:")])
+    x = Extrapolator(lossdoctor.load(str(cut)))
+    with pytest.raises(CannotExtrapolate, match=r"step 70 is inside the run's warmup \(100 steps\)"):
+        x.extrapolate(70)
+    assert x.extrapolate(110).scenarios[0].name == "observed"
+
+
 def test_a_run_refused_at_any_step_is_not_given_a_farthest_step():
     """Past 5x, a run the law cannot describe is told why, not sent to a 'farthest step'
     that is then refused for that reason."""

@@ -210,7 +210,7 @@ class Extrapolator(RunFits):
         use_reference = self.reference and to > last  # inside the observed range there is nothing to add
         fits = self._once(("fits", peak, use_reference), lambda: self._fit(obs, peak, use_reference))
         limits.misfit(fits.train, fits.own.designs["train"], obs.schedule.doubted)
-        limits.before_fit(to, obs.points.start)
+        limits.before_fit(to, obs.points.start, obs.schedule.warmup)
         named = scenarios_mod.named(scenarios, custom, to, last)
         x = self._interval(to, obs, fits, [self._predict(n, sched, fits, obs, to) for n, sched in named], peak,
                            blend_error)

@@ -214,11 +214,17 @@ def in_warmup(last: int, warmup: int) -> None:
                                 "counts warmup steps at the peak LR, and none of the run's points is past them")
 
 
-def before_fit(to: int, start: int) -> None:
-    """Raise CannotExtrapolate for a target before the first step the law is fitted on."""
+def before_fit(to: int, start: int, warmup: int = 0) -> None:
+    """Raise CannotExtrapolate for a target before the first step the law is fitted on, or
+    inside the warmup (a run just past it is fitted from half its steps, some in the warmup:
+    the law counts them at the peak LR, and does not model the loss there)."""
     if to < start:
         raise CannotExtrapolate(f"step {to:,} is before the points the law is fitted on (from step {start:,}): "
                                 "the log's own evals are the measurement there")
+    if to < warmup:
+        raise CannotExtrapolate(f"step {to:,} is inside the run's warmup ({warmup:,} steps): the law counts warmup "
+                                "steps at the peak LR and does not model the loss there; the log's own evals are the "
+                                "measurement there")
 
 
 def _epochs(x: float, limit: float) -> str:
