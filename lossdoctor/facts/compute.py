@@ -309,8 +309,12 @@ def extrapolation_epochs(ctx: Context) -> Fact:
     steps = ctx.fact("steps_done")
     if not steps.known or not_numbers(steps):
         return missing(name, "epochs", src, steps)
-    return Fact(name, calibration.for_config(ctx.run.config).epochs_limit(int(steps.value)), "epochs",
-                "computed", src)
+    cal, last = calibration.for_config(ctx.run.config), int(steps.value)
+    limit = cal.epochs_limit(last)
+    note = (f"{cal.max_epochs:g} where the run rules the calibrated law alone out (its own backtest, or a val that "
+            "has turned up or stopped following train): `lossdoctor extrapolate` says which"
+            if limit > cal.max_epochs else None)
+    return Fact(name, limit, "epochs", "computed", src, note)
 
 
 def epochs_planned(ctx: Context) -> Fact:
