@@ -15,7 +15,7 @@ from .errors import InputError, UsageError, checked_path, is_flag
 from .facts import Facts, compute_facts
 from .nanogpt import CKPT_NAME
 from .readers import Reader, discover, load_many
-from .run import Run
+from .run import Dialect, Run
 
 if TYPE_CHECKING:
     from .fit import Extrapolator
@@ -108,14 +108,23 @@ def analyze(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | N
                     tuple(skipped))
 
 
+BOOKKEEPING = ("epoch", "epoch_index")  # series a trainer writes with no metric logged
+# files that hold a trainer's settings whatever it logged: their config is no sign of a run
+SETTINGS_FILES = (Dialect.HF_TRAINER, Dialect.LIGHTNING, Dialect.WANDB_PANEL, Dialect.WANDB_RUNS,
+                  Dialect.WANDB_SUMMARY, Dialect.CSV)
+
+
 def _nothing_logged(run: Run) -> bool:
     """No eval, no iteration, no further metric, no end-of-run value, no config, no
     checkpoint and no event (a crash, a stop): a file of a known format that recorded
     nothing, such as a trainer_state.json whose log_history is empty or a metrics CSV of its
-    header alone. Rules would pass on it; there is nothing to judge. (A log of its config
-    alone, a run just started, is judged: the config rules apply.)"""
-    return not (len(run.evals) or len(run.iters) or any(len(s.value) for s in run.series.values())
-                or run.summary or run.config.seen or run.checkpoint is not None or run.events)
+    header alone (a trainer's epoch count and its settings are no metric). Rules would pass
+    on it; there is nothing to judge. (A nanoGPT log of its header alone, a run just
+    started, is judged: the config rules apply.)"""
+    metrics = [s for name, s in run.series.items() if name not in BOOKKEEPING]
+    printed = run.config.seen and run.format.has_log and run.format not in SETTINGS_FILES  # a header, not a file's
+    return not (len(run.evals) or len(run.iters) or any(len(s.value) for s in metrics)
+                or run.summary or printed or run.checkpoint is not None or run.events)
 
 
 def _nothing_text(run: Run) -> str:

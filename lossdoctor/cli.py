@@ -167,8 +167,8 @@ def _add_analyze(sub: Subparsers) -> None:
 def _add_extrapolate(sub: Subparsers) -> None:
     x = sub.add_parser("extrapolate", help="predict the loss at a later step, per way of getting there",
                        epilog="scenarios: rerun (fresh run with --max_iters=N --lr_decay_iters=N), resume "
-                              "(--init_from=resume with the new schedule), constant (resume at the LR the run "
-                              "ends at: its min_lr after a decay), custom (--schedule)", formatter_class=WholeWords)
+                              "(--init_from=resume with the new schedule), constant (resume at the run's "
+                              "min_lr; its LR, for a constant-LR run), custom (--schedule)", formatter_class=WholeWords)
     x.add_argument("path", metavar="LOG|CKPT|DIR", type=args_mod.input_path)
     x.add_argument("--to", type=args_mod.positive_int, required=True, metavar="N", help="target step")
     _add_input_format(x)

@@ -252,6 +252,9 @@ def test_past_the_step_a_schedule_reaches_a_lr_of_0_the_loss_and_its_interval_st
     later = x.extrapolate(5000, scenarios=("custom",), schedule=decayed).scenarios[0]
     assert (later.val, later.train) == (there.val, there.train)
     assert "--max_iters=5000" in later.flags and "its LR is 0 from step 3,000" in later.note
+    notes = x.extrapolate(5000, scenarios=("custom",), schedule=decayed).notes  # of the value held, not of 5,000's
+    said = next(n for n in notes if n.startswith("custom without the reference runs"))
+    assert f"with them {later.val.mean:.4f}" in said
     assert later.path is not None and later.path.steps[-1] == 5000 and later.path.values[-1] == there.path.values[-1]
     rerun = x.extrapolate(5000, scenarios=("rerun",)).scenarios[0]  # a LR above 0 to the end: not held
     assert "its LR is 0" not in (rerun.note or "")

@@ -1098,6 +1098,20 @@ def test_constant_from_and_lr_peak_tell_a_continuation_from_its_lineage(tmp_path
     assert not alone["constant_from"].known and "begins with a resume at step 2,000" in alone["constant_from"].note
     own = lossdoctor.compute_facts(lossdoctor.load(str(FIXTURES / "nanogpt" / "cpu_small" / "train.log")))
     assert own["constant_from"].known and own.value("constant_from") is None and own.value("lr_peak") == 1e-3
+    assert (alone.value("log_begins_resumed"), facts.value("log_begins_resumed"), own.value("log_begins_resumed")) == (
+        True, False, False)
+
+
+def test_ld701_needs_only_a_log_that_does_not_begin_with_a_resume(tmp_path):
+    # the lr_decay_iters of 600000 on the command line alone: warmup_iters and min_lr unshown
+    import lossdoctor
+    from lossdoctor.diagnose import diagnose
+    path = tmp_path / "train.log"
+    path.write_text("$ python train.py --learning_rate=0.001 --max_iters=1000 --lr_decay_iters=600000 "
+                    "--decay_lr=True\n" + "".join(f"step {s}: train loss {3 - s / 1000:.4f}, val loss "
+                                                   f"{3.1 - s / 1000:.4f}\n" for s in range(0, 1001, 100)))
+    run = lossdoctor.load(str(path))
+    assert "LD701-lr-decay-beyond-run" in {f.rule for f in diagnose(run).findings}
 
 
 def test_no_vocabulary_is_inferred_from_a_loss_that_is_no_init_loss():

@@ -47,6 +47,7 @@ FACTS: dict[str, Callable[[Context], Fact]] = {
     "lr_final": schedule.lr_final,
     "lr_schedule_completed": schedule.lr_schedule_completed,
     "constant_from": schedule.constant_from,
+    "log_begins_resumed": schedule.log_begins_resumed,
     "lr_rewarm_step": schedule.lr_rewarm_step,
     "lr_rewarm_from": schedule.lr_rewarm_from,
     "lr_rewarm_to": schedule.lr_rewarm_to,

@@ -232,6 +232,14 @@ def _lineage_params(ctx: Context, name: str, unit: str, src: str) -> list[tuple[
     return out
 
 
+def log_begins_resumed(ctx: Context) -> Fact:
+    """Whether the log's lineage begins with a process that resumed past step 0: the LR
+    schedule before it (what the checkpoint's run did) is not in the log."""
+    head = ctx.run.resumed_start()
+    return Fact("log_begins_resumed", head is not None, "", "read", "log: the lineage's first process",
+                None if head is None else f"resumed at step {head.first_step:,}")
+
+
 def constant_from(ctx: Context) -> Fact:
     """The step from which the lineage went on at a constant LR (decay_lr=False) after a
     first process that decayed it: a continuation at its min_lr, whose run did decay. None

@@ -45,7 +45,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..run import Run
-from . import blend, describe, interval, limits, lr, points, reference, shape, streams
+from . import blend, interval, limits, lr, points, reference, shape, streams
 from . import calibration as calibration_mod
 from . import notes as notes_mod
 from . import scenarios as scenarios_mod
@@ -54,12 +54,9 @@ from .limits import MAX_HORIZON, BeyondEpochs, unmodelled
 from .parts import Fits, Observed, Predicted
 from .points import CannotExtrapolate
 from .results import (
-    Baseline,
     Estimate,
     Extrapolation,
-    FitInfo,
     LawWeights,
-    ModelInfo,
     Offsets,
     ReferenceInfo,
     Scenario,
@@ -149,17 +146,22 @@ class Extrapolator(RunFits):
         if to <= last + 1:
             return x
         obs, resumed = self._observed(), self.run.resumes_last()
-        out = []
+        out, notes = [], list(x.notes)
         for sc in x.scenarios:
             start = self._resume_step(obs)[0] if sc.name in ("resume", "constant") else last
             rate = scenarios_mod.lr(sc.name, custom if sc.name == "custom" else None, obs.schedule, start, to,
                                     resumed)[0]
-            at = max(scenarios_mod.frozen_from(rate, start, to), last + 1)
+            frozen = scenarios_mod.frozen_from(rate, start, to)
+            at = max(frozen, last + 1)
             if at < to:
                 with contextlib.suppress(CannotExtrapolate):  # (then as predicted at the target)
-                    sc = scenarios_mod.held(sc, self.extrapolate(at, (sc.name,), custom).scenarios[0], at, to)
+                    there = self.extrapolate(at, (sc.name,), custom)
+                    sc = scenarios_mod.held(sc, there.scenarios[0], frozen, at, to)
+                    # one scenario asked: every note is of its prediction where it is held
+                    notes = (list(there.notes) if len(x.scenarios) == 1 else
+                             scenarios_mod.held_notes(notes, there.notes, sc.name))
             out.append(sc)
-        return replace(x, scenarios=tuple(out))
+        return replace(x, scenarios=tuple(out), notes=tuple(notes))
 
     def _blended(self, to: int, scenarios: tuple[str, ...], custom: CustomSchedule | np.ndarray | None
                  ) -> Extrapolation:
@@ -210,7 +212,8 @@ class Extrapolator(RunFits):
         use_reference = self.reference and to > last  # inside the observed range there is nothing to add
         fits = self._once(("fits", peak, use_reference), lambda: self._fit(obs, peak, use_reference))
         limits.misfit(fits.train, fits.own.designs["train"], obs.schedule.doubted)
-        limits.before_fit(to, obs.points.start, obs.schedule.warmup)
+        shown = self.run.config.trusted("warmup_iters") is not None  # not train.py's 2000 taken unseen
+        limits.before_fit(to, obs.points.start, obs.schedule.warmup if shown and to <= last else 0)
         named = scenarios_mod.named(scenarios, custom, to, last)
         x = self._interval(to, obs, fits, [self._predict(n, sched, fits, obs, to) for n, sched in named], peak,
                            blend_error)
@@ -404,17 +407,3 @@ class Extrapolator(RunFits):
         model, baseline = self._model(obs, fits, to, withheld)
         return Extrapolation(to, last, ratio, model, self._fit_info(obs, fits, peak, eval_sd), tuple(out), baseline,
                              overfit, tuple(notes), fit_path, 1.0 if fits.alone else 0.0)
-
-    # -- what is said about the fit -------------------------------------------------------
-
-    def _model(self, obs: Observed, fits: Fits, to: int, withheld: bool) -> tuple[ModelInfo, Baseline]:
-        """The laws and their baselines at `to` (describe.model), the families fitted once."""
-        on = obs.points.val if fits.val is not None else obs.points.train
-        families = self._once(("families", fits.val is not None), lambda: streams.families(on))
-        repeated = describe.repeated(self.calibration.repeat_r_star, self._per_step(obs.points.last), to)
-        return describe.model(fits, families, len(on.y), to, withheld, self.calibration.val_prior, repeated)
-
-    def _fit_info(self, obs: Observed, fits: Fits, peak: float, val_sd: float) -> FitInfo:
-        backtest = self._once(("val backtest", peak, fits.alone), lambda: streams.val_backtest(
-            fits.own.designs["val"], fits.own.features, obs.points.curves, fits.alone))
-        return describe.fit_info(obs, fits, val_sd, backtest)

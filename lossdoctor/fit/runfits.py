@@ -14,11 +14,11 @@ from typing import TypeVar, cast
 import numpy as np
 
 from ..run import Run
-from . import interval, limits, notes, points, reference, repeat, shape, streams
+from . import describe, interval, limits, notes, points, reference, repeat, shape, streams
 from . import scenarios as scenarios_mod
 from .calibration import Calibration
 from .parts import Fits, Observed, Own, Predicted, Regime
-from .results import LawWeights, Scenario
+from .results import Baseline, FitInfo, LawWeights, ModelInfo, Scenario
 from .streams import Design, Features, Stream
 
 T = TypeVar("T")
@@ -165,3 +165,17 @@ class RunFits:
                                            "the reference runs" if fits.reference else "") if w)
         return (f"{first.name} without {joined}: val {a.mean:.4f} [{a.lo:.4f}, {a.hi:.4f}]; with them "
                 f"{v.mean:.4f} [{v.lo:.4f}, {v.hi:.4f}]: the interval is {(v.hi - v.lo) / (a.hi - a.lo):.2f}x as wide")
+
+    # -- what is said about the fit -------------------------------------------------------
+
+    def _model(self, obs: Observed, fits: Fits, to: int, withheld: bool) -> tuple[ModelInfo, Baseline]:
+        """The laws and their baselines at `to` (describe.model), the families fitted once."""
+        on = obs.points.val if fits.val is not None else obs.points.train
+        families = self._once(("families", fits.val is not None), lambda: streams.families(on))
+        repeated = describe.repeated(self.calibration.repeat_r_star, self._per_step(obs.points.last), to)
+        return describe.model(fits, families, len(on.y), to, withheld, self.calibration.val_prior, repeated)
+
+    def _fit_info(self, obs: Observed, fits: Fits, peak: float, val_sd: float) -> FitInfo:
+        backtest = self._once(("val backtest", peak, fits.alone), lambda: streams.val_backtest(
+            fits.own.designs["val"], fits.own.features, obs.points.curves, fits.alone))
+        return describe.fit_info(obs, fits, val_sd, backtest)

@@ -259,13 +259,22 @@ def frozen_from(rate: np.ndarray, start: int, to: int) -> int:
     return max(int(moving[-1]) + 1 if len(moving) else 0, start)
 
 
-def held(sc: Scenario, there: Scenario, at: int, to: int) -> Scenario:
-    """Scenario `sc` at `to`, whose LR is 0 from step `at` on: `there`, the same scenario
-    predicted at `at` (its estimates, interval and note), with `sc`'s flags and its path
-    held flat to `to`, said."""
+def held(sc: Scenario, there: Scenario, frozen: int, at: int, to: int) -> Scenario:
+    """Scenario `sc` at `to`, whose LR is 0 from step `frozen` on: `there`, the same
+    scenario predicted at `at` (`frozen`, or one step past the run where that is inside
+    it), with `sc`'s flags and its path held flat to `to`, said."""
     path = there.path
     if path is not None and path.steps and path.steps[-1] < to:
         path = Path((*path.steps, to), (*path.values, path.values[-1]))
-    said = (f"its LR is 0 from step {at:,}: no later step updates a weight, so the loss at step {to:,} is the loss "
-            "there, as predicted")
+    past = f" (predicted one step past the run, at {at:,})" if at != frozen else ""
+    said = (f"its LR is 0 from step {frozen:,}: no later step updates a weight, so the loss at step {to:,} is the "
+            f"loss there, as predicted{past}")
     return replace(there, flags=sc.flags, path=path, note="; ".join(filter(None, (there.note, said))))
+
+
+def held_notes(notes: list[str], there: tuple[str, ...], name: str) -> list[str]:
+    """The notes with those that quote scenario `name`'s values (they begin with its name)
+    taken from its prediction where it is held (`there`), not at the target."""
+    def of(n: str) -> bool:
+        return n.startswith((f"{name} ", f"{name}'s ", f"{name}:"))
+    return [n for n in notes if not of(n)] + [n for n in there if of(n)]

@@ -102,7 +102,7 @@ def _files_said(directory: str) -> str:
     """The files a folder holds that were not looked at (named otherwise), up to three, and
     how to read one: a log or checkpoint of another name is read by its path."""
     try:
-        files = sorted(e.name for e in os.scandir(directory) if e.is_file())
+        files = sorted(e.name for e in os.scandir(directory) if e.is_file() and not e.name.startswith("."))
     except OSError:
         return ""
     if not files:

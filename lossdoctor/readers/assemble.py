@@ -341,12 +341,15 @@ def _first_nan(seg: int, ev: EvalCurve, it: IterCurve) -> list[Event]:
 
 def _others_said(run: Run, lineage: tuple[int, ...]) -> str:
     """The file's earlier runs with losses that are not the lineage's, each with the
-    command that reads it: the file up to its last line (its lineage is then that run's)."""
+    command that reads it: the file up to its last line (its lineage is then that run's;
+    LOG where the input was no file, a pipe)."""
     import shlex
     others = [s for s in run.segments if s.index not in lineage and s.n_evals + s.n_iters > 0
               and s.index < lineage[0]]
+    import os
+    path = shlex.quote(run.source) if os.path.isfile(run.source) and run.source != "/dev/stdin" else "LOG"
     said = [f"run {s.index + 1}, steps {s.first_step:,} to {s.last_step:,}: `head -n {s.last_line} "
-            f"{shlex.quote(run.source)} > run{s.index + 1}.log`" for s in others[-3:]
+            f"{path} > run{s.index + 1}.log`" for s in others[-3:]
             if s.first_step is not None and s.last_step is not None]
     return f"; to read another, cut the file after it ({'; '.join(said)})" if said else ""
 

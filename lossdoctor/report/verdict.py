@@ -87,7 +87,8 @@ def _losses(f: Facts) -> str:
     text = f"val {final:.4f}{unit} " + (f"at step {last:,}, its last eval" if early else "at the end")
     if best is not None and step is not None and best < final:
         text += f", best {best:.4f}{unit} at step {step:,}"
-    if (nan := f.value("nan_step")) is not None and last is not None and nan > last:  # the end is no model
+    if ((nan := f.value("nan_step")) is not None and f.value("nan_persists") is True and last is not None
+            and nan > last):  # the end is no model (a NaN training went on past is not this)
         text += f"; NaN from step {nan:,}"
     if steps:
         text += f"; {steps:,} step{'s' if steps != 1 else ''}"
