@@ -1808,3 +1808,14 @@ def test_a_checkpoint_of_another_run_is_compared_and_said_not_merged():
     r = an.comparison.to_reach
     assert not r.reachable and "shows no curve past step 0" in r.why
 
+
+
+def test_a_gap_to_an_overfit_run_says_first_the_rerun_that_matches_its_final_val():
+    # the README CPU run against a GPU run of the default config, best at 2,000 and overfit by 5,000
+    gpu = shared_path("corpus/logs/nanogpt/propathee-gpu-wandb-stderr-interleaved.log")
+    cpu = FIXTURES / "lossdoctor_train" / "readme_cpu_2000"
+    c = lossdoctor.analyze([str(cpu), str(gpu)]).comparison
+    r = c.to_reach
+    assert not r.reachable and r.what == "best val" and r.final is not None
+    assert r.final.target == 1.6897 and r.final.val <= r.final.target and 2000 < r.final.steps <= 5000
+    assert r.final.flags == f"--max_iters={r.final.steps} --lr_decay_iters={r.final.steps}"

@@ -138,10 +138,22 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     why += (f"; the better run stopped at step {cut[0]:,} of its cosine to {cut[1]:,}: its config is given a cosine "
             "that ends there, which decays the LR it had not (LD701), for a final val at least as low"
             if cut and flags else "")
+    final = _final_reach(fit, fb, worse.last, what, target)
     if not flags:  # nothing to copy by flag: the keys without one are still named
-        return replace(r, why=why)
+        return replace(r, why=why, final=final)
     return replace(r, flags=" ".join(flags), why=why, same_config=worse.evidence and not at_best,
-                   cost=_cost(fa, fb, iters_b), unshown=any(d.other is None for d in keys))
+                   cost=_cost(fa, fb, iters_b), unshown=any(d.other is None for d in keys), final=final)
+
+
+def _final_reach(fit: Extrapolator, fb: Facts, last: int, what: str, target: float) -> Reachable | None:
+    """Where the target is the better run's best val and it ended above it (it overfit):
+    the rerun of the worse run's own config that reaches its final val, the gap asked
+    about, where one does (else None)."""
+    final = fb.value("final_val")
+    if what != "best val" or not isinstance(final, float) or not final > target:
+        return None
+    r = steps_to_reach(fit, last, final, "final val")
+    return r if isinstance(r, Reachable) else None
 
 
 def _resume_from(fa: Facts, worse: Worse, stopped: bool, decay: object, length: int | None) -> int | None:

@@ -173,6 +173,9 @@ class Unreachable:
     # and the step they run it to
     resume_from: int | None = None
     resume_to: int | None = None
+    # where the target is the better run's best val and its final val lies above it (it
+    # overfit): the rerun of the worse run's own config that reaches that final val
+    final: Reachable | None = None
     reachable: ClassVar[bool] = False
 
 

@@ -76,6 +76,7 @@ def _reach_dict(r: ToReach) -> dict[str, Any]:
     out["may_reach"] = r.may_reach
     out["cost"] = None if r.cost is None else {"ratio": r.cost.ratio, "hours": r.cost.hours, "steps": r.cost.steps,
                                                "approximate": r.cost.approximate}
+    out["final"] = None if r.final is None else _reach_dict(r.final)
     return out
 
 

@@ -305,7 +305,17 @@ def _where(r: Unreachable) -> str:
 
 def unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
     """What to do where no longer rerun of the worse run's config reaches the better run;
-    `inline`: with the flags in the sentence (else they go on a line of their own)."""
+    `inline`: with the flags in the sentence (else they go on a line of their own). Where
+    a longer rerun does reach the better run's final val above its best, that first."""
+    text = _unreachable_do(r, c, inline)
+    if (f := r.final) is None:
+        return text
+    return (f"to match the better run's final val of {f.target:.4f}, train the worse run's own config longer: "
+            f"about {f.steps:,} steps ({round(f.ratio, 1):g}x; predicted {predicted(f)}; {f.flags}). Beyond that, "
+            + text)
+
+
+def _unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
     flags = f" ({r.flags})" if inline and r.flags else ""
     if r.resume_from is not None and r.resume_to is not None:  # the better run is the worse run's schedule, run on
         curve = " cannot be extrapolated" if r.cannot_tell else ", extrapolated, stops short of it"
