@@ -1308,6 +1308,13 @@ def test_a_longer_run_on_other_data_says_it_is_not_taken_as_evidence(tmp_path):
     (tmp_path / "b.log").write_text(with_vocab("lr2e-3-5000", "../../shared/data/shakespeare_char/input.txt"))
     notes = _analysis(tmp_path / "a.log", tmp_path / "b.log").comparison.notes
     assert not any("other data" in n for n in notes)
+    # nanoGPT's train.py reads the meta.pkl that prepare.py wrote from that folder's input.txt
+    (tmp_path / "b.log").write_text(with_vocab("lr2e-3-5000", "data/shakespeare_char/meta.pkl"))
+    notes = _analysis(tmp_path / "a.log", tmp_path / "b.log").comparison.notes
+    assert not any("other data" in n for n in notes)
+    (tmp_path / "b.log").write_text(with_vocab("lr2e-3-5000", "data/other_char/meta.pkl"))
+    notes = _analysis(tmp_path / "a.log", tmp_path / "b.log").comparison.notes
+    assert any("other data" in n for n in notes)
 
 
 def test_the_better_runs_settings_say_what_they_cost_where_the_worse_run_trained():

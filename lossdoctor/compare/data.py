@@ -153,14 +153,25 @@ def data_differs(ra: Run, rb: Run) -> str | None:
     file the vocabulary was read from. Two paths to one file from other directories
     (`data/shakespeare_char/meta.pkl`, `../nanoGPT/data/shakespeare_char/meta.pkl`) are
     the same file: they are compared by the components both show, the file and the
-    folder above it. Files of other names may hold the same text, which no log shows."""
+    folder above it; a meta.pkl and the input.txt of a folder of its name are one dataset
+    (prepare.py makes the one from the other). Files of other names may hold the same text,
+    which no log shows."""
     da, db = ra.config.trusted("dataset"), rb.config.trusted("dataset")
     if da is not None and db is not None and da != db:
         return f"dataset {da!r} vs {db!r}"
     va, vb = ra.header.vocab_source, rb.header.vocab_source
-    if va and vb and _tail(va, vb) != _tail(vb, va):
+    if va and vb and _tail(va, vb) != _tail(vb, va) and not _prepared(va, vb) and not _prepared(vb, va):
         return f"the vocabulary read from {va} vs {vb}"
     return None
+
+
+def _prepared(pkl: str, text: str) -> bool:
+    """Whether `pkl` is the meta.pkl nanoGPT's prepare.py writes from `text`, an input.txt
+    in a folder of the same name (data/shakespeare_char/: the built-in trainer reads the
+    text, train.py the meta.pkl made from it)."""
+    a = [p for p in pkl.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    b = [p for p in text.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    return len(a) >= 2 and len(b) >= 2 and a[-1] == "meta.pkl" and b[-1] == "input.txt" and a[-2] == b[-2]
 
 
 def _tail(path: str, other: str) -> tuple[str, ...]:
