@@ -1826,3 +1826,16 @@ def test_a_gap_to_an_overfit_run_says_first_the_rerun_that_matches_its_final_val
     assert not r.reachable and r.what == "best val" and r.final is not None
     assert r.final.target == 1.6897 and r.final.val <= r.final.target and 2000 < r.final.steps <= 5000
     assert r.final.flags == f"--max_iters={r.final.steps} --lr_decay_iters={r.final.steps}"
+
+
+def test_a_worse_run_that_overfit_below_the_better_run_s_final_is_told_to_keep_its_best_model():
+    worse = shared_path("corpus/logs/nanogpt/druidowm-wandb-output-shakespeare-124M-overfit-8xH100.log")
+    better = shared_path("corpus/logs/nanogpt/propathee-gpu-wandb-stderr-interleaved.log")
+    c = lossdoctor.analyze([str(worse), str(better)]).comparison
+    assert c.to_reach is None and c.stop_at_best == (800, 1.6097)
+    code, out, _ = run_cli("analyze", str(worse), str(better), "--format", "plain", "--width", "200")
+    assert "Do: keep the worse run's model of step 800, its best val (1.6097), below the better run's final val " \
+           "of 1.6897" in out
+    # a worse run that did not overfit gets no such advice
+    cpu = FIXTURES / "lossdoctor_train" / "readme_cpu_2000"
+    assert lossdoctor.analyze([str(cpu), str(better)]).comparison.stop_at_best is None

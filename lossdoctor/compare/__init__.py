@@ -238,7 +238,8 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
     fit = extrapolators[a] if extrapolators is not None else _extrapolator(ra)
     at = attribute(ra, rb, fa, fb, hide_resumed(diff, ra, rb), metric, gap, fit)
     return Comparison(b, a, metric, gap, True, diff, side, ov, at.causes, at.unexplained,
-                      tuple(notes) + at.notes, at.to_reach, table, within_noise=at.within_noise)
+                      tuple(notes) + at.notes, at.to_reach, table, within_noise=at.within_noise,
+                      stop_at_best=at.stop_at_best)
 
 
 def _extrapolator(run: Run) -> Extrapolator:

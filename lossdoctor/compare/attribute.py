@@ -52,6 +52,9 @@ class Attribution:
     # the 80% half-width of the two finals' eval noise where the gap lies within it, as
     # logged and as smoothed, and both runs' noise is measured; None otherwise
     within_noise: float | None = None
+    # (step, val) of the worse run's best val where it overfit and that best lies below the
+    # better run's final val: stopping there closes the gap (no longer run is extrapolated)
+    stop_at_best: tuple[int, float] | None = None
 
 
 def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...], metric: str, gap: float,
@@ -116,7 +119,10 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
             "the runs differ only in length and schedule, so the better run shows what they are worth; the law's "
             "shares of them, above, fall this far short of it (an extrapolation that misses, see "
             "docs/benchmarks.md), or seed and eval noise"))
-    return Attribution(tuple(causes), rest_cause, tuple(notes), reach, w if within and measured else None)
+    step = fa.value("best_val_step")
+    stop = ((int(step), a.best) if metric == "val" and a.overfit and isinstance(step, (int, float))
+            and a.best < b.final and not within else None)
+    return Attribution(tuple(causes), rest_cause, tuple(notes), reach, w if within and measured else None, stop)
 
 
 def is_evidence(a: Side, b: Side, diff: tuple[KeyDiff, ...]) -> bool:

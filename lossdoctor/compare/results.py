@@ -220,3 +220,6 @@ class Comparison:
     # the 80% half-width of the finals' eval noise where the gap lies within it (both runs'
     # noise measured); None otherwise
     within_noise: float | None = None
+    # (step, val): the worse run overfit, and its best val, at that step, lies below the
+    # better run's final val: keeping that model closes the gap in final val
+    stop_at_best: tuple[int, float] | None = None

@@ -32,6 +32,7 @@ from .verdict import (
     records_text,
     sooner_text,
     spent_text,
+    stop_text,
     top_findings,
     unreachable_do,
 )
@@ -144,6 +145,8 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
                 ""]
     out += [] if level(c) else _causes(c)  # a level finish says so in its gap line
     r = c.to_reach
+    if r is None and (stop := stop_text(c)):
+        out += [f"**Do:** {stop}.", ""]
     if r is not None:
         if isinstance(r, Reachable) and r.instead is not None:
             out += [f"**Do:** {instead_do(r)}: `{r.instead}`", ""]

@@ -348,10 +348,25 @@ def _unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
                "the config keys the logs show do not say what else differs"))
 
 
+def stop_text(c: Comparison) -> str | None:
+    """The Do of a worse run that overfit, where its own best val lies below the better run's
+    final val: keep the model of that step (nanoGPT's best-only checkpoint)."""
+    if c.stop_at_best is None:
+        return None
+    step, val = c.stop_at_best
+    pair = c.derived.final_val if c.derived is not None else None
+    better_final = pair.reference if pair is not None and isinstance(pair.reference, float) else None
+    below = f", below the better run's final val of {better_final:.4f}" if better_final is not None else ""
+    return (f"keep the worse run's model of step {step:,}, its best val ({val:.4f}){below}: past it, its val rose "
+            "rose (LD501). nanoGPT keeps the best-val model when it saves only on improvement "
+            "(--always_save_checkpoint=False), or stop the run there")
+
+
 def _one_thing(c: Comparison) -> RenderableType | None:
     r = c.to_reach
     if r is None:
-        return None
+        stop = stop_text(c)
+        return Text.assemble(("Do: ", "bold"), stop) if stop else None
     if isinstance(r, Reachable):
         if r.instead is not None:
             return Group(Text.assemble(("Do: ", "bold"), instead_do(r)), _flags(r.instead))
