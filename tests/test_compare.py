@@ -1835,7 +1835,7 @@ def test_a_worse_run_that_overfit_below_the_better_run_s_final_is_told_to_keep_i
     assert c.to_reach is None and c.stop_at_best == (800, 1.6097)
     code, out, _ = run_cli("analyze", str(worse), str(better), "--format", "plain", "--width", "200")
     assert "Do: keep the worse run's model of step 800, its best val (1.6097), below the better run's final val " \
-           "of 1.6897" in out
+           "of 1.6897: past it, its val rose (LD501)" in out
     # a worse run that did not overfit gets no such advice
     cpu = FIXTURES / "lossdoctor_train" / "readme_cpu_2000"
     assert lossdoctor.analyze([str(cpu), str(better)]).comparison.stop_at_best is None

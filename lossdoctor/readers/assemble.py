@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 from dataclasses import replace
 from typing import Any
 
@@ -343,13 +345,11 @@ def _others_said(run: Run, lineage: tuple[int, ...]) -> str:
     """The file's earlier runs with losses that are not the lineage's, each with the
     command that reads it: the file up to its last line (its lineage is then that run's;
     LOG where the input was no file, a pipe)."""
-    import shlex
-    others = [s for s in run.segments if s.index not in lineage and s.n_evals + s.n_iters > 0
-              and s.index < lineage[0]]
-    import os
+    earlier = [s for s in run.segments if s.index not in lineage and s.n_evals + s.n_iters > 0
+               and s.index < lineage[0]]
     path = shlex.quote(run.source) if os.path.isfile(run.source) and run.source != "/dev/stdin" else "LOG"
     said = [f"run {s.index + 1}, steps {s.first_step:,} to {s.last_step:,}: `head -n {s.last_line} "
-            f"{path} > run{s.index + 1}.log`" for s in others[-3:]
+            f"{path} > run{s.index + 1}.log`" for s in earlier[-3:]
             if s.first_step is not None and s.last_step is not None]
     return f"; to read another, cut the file after it ({'; '.join(said)})" if said else ""
 

@@ -358,7 +358,7 @@ def stop_text(c: Comparison) -> str | None:
     better_final = pair.reference if pair is not None and isinstance(pair.reference, float) else None
     below = f", below the better run's final val of {better_final:.4f}" if better_final is not None else ""
     return (f"keep the worse run's model of step {step:,}, its best val ({val:.4f}){below}: past it, its val rose "
-            "rose (LD501). nanoGPT keeps the best-val model when it saves only on improvement "
+            "(LD501). nanoGPT keeps the best-val model when it saves only on improvement "
             "(--always_save_checkpoint=False), or stop the run there")
 
 
