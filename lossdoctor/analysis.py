@@ -85,8 +85,13 @@ def analyze(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | N
             _twice([r.source.split(" + ")[0] for r in runs], read=True)
     else:
         found, skipped = _discovered(readers)
-        skipped += [f"{r.source}: {_nothing_text(r)}" for r in found if _nothing_logged(r)]
-        runs = tuple(r for r in found if not _nothing_logged(r))
+        kept = []
+        for r in found:  # a file that logged nothing is skipped, with why, as one that holds no run
+            if _nothing_logged(r):
+                skipped.append(f"{r.source}: {_nothing_text(r)}")
+            else:
+                kept.append(r)
+        runs = tuple(kept)
     from .fit import Extrapolator
     facts = tuple(compute_facts(r, peak_flops=peak_flops, dataset_tokens=dataset_tokens) for r in runs)
     # each run fitted once, for every question asked of it

@@ -143,6 +143,12 @@ def test_no_path_discovers_logs_and_checkpoints(tmp_path, monkeypatch):
     sources = [r["source"] for r in json.loads(out)["runs"]]
     assert code == 0 and sources[1] == "./train.log" and sources[0].startswith("./out-tiny/train.log + ")
     assert "lossdoctor: skipped ./stderr.log: no lines of a training log found" in err
+    # a run folder whose metrics file logged nothing is skipped too, with why; the others are read
+    (tmp_path / "out-empty").mkdir()
+    (tmp_path / "out-empty" / "metrics.csv").write_text("epoch,step,train_loss,val_loss\n")
+    code, out, err = run_cli("analyze", "--format", "json")
+    assert code == 0 and [r["source"] for r in json.loads(out)["runs"]] == sources
+    assert "lossdoctor: skipped ./out-empty/metrics.csv: holds no loss or metric value" in err
 
 
 @pytest.mark.parametrize("content,reason", [

@@ -169,15 +169,18 @@ def _prepared(pkl: str, text: str) -> bool:
     """Whether `pkl` is the meta.pkl nanoGPT's prepare.py writes from `text`, an input.txt
     in a folder of the same name (data/shakespeare_char/: the built-in trainer reads the
     text, train.py the meta.pkl made from it)."""
-    a = [p for p in pkl.replace("\\", "/").split("/") if p not in ("", ".", "..")]
-    b = [p for p in text.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    a, b = _parts(pkl), _parts(text)
     return len(a) >= 2 and len(b) >= 2 and a[-1] == "meta.pkl" and b[-1] == "input.txt" and a[-2] == b[-2]
+
+
+def _parts(path: str) -> list[str]:
+    """A path's components, either separator, without `.`, `..` or empty ones."""
+    return [p for p in path.replace("\\", "/").split("/") if p not in ("", ".", "..")]
 
 
 def _tail(path: str, other: str) -> tuple[str, ...]:
     """`path`'s last components, as many as both paths have up to two, past any `.` or `..`."""
-    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".", "..")]
-    theirs = [p for p in other.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    parts, theirs = _parts(path), _parts(other)
     n = min(2, len(parts), len(theirs))
     return tuple(parts[len(parts) - n:])
 
