@@ -1232,3 +1232,15 @@ def test_an_untrusted_default_says_why_it_is_not_trusted():
             "step 0: train loss 4.0000, val loss 4.0000\niter 0: loss 4.0000, time 10.00ms, mfu -100.00%\n")
     fact = compute_facts(parse_text(text))["weight_decay"]
     assert not fact.known and "its tokens per iteration (999) contradict train.py's defaults" in fact.note
+
+
+@pytest.mark.parametrize(("run", "limit", "lower"), [
+    ("long/lr2e-3-2000", 7.7, "4 where the run rules the calibrated law alone out"),  # off the config, 2,000 steps
+    ("lossdoctor_train/readme_cpu_2000", 7.7, None),  # the README CPU config: one limit
+    ("calibration/d2w64-shakespeare-s1-400", 4.0, None)])  # the ensemble's already
+def test_extrapolation_epochs_names_the_lower_limit_extrapolate_may_use(run, limit, lower):
+    import lossdoctor
+    from conftest import FIXTURES
+    fact = lossdoctor.compute_facts(lossdoctor.load(str(FIXTURES / run)))["extrapolation_epochs"]
+    assert fact.value == limit
+    assert (fact.note or "").startswith(lower) if lower else fact.note is None
