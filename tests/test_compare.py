@@ -1839,3 +1839,17 @@ def test_a_worse_run_that_overfit_below_the_better_run_s_final_is_told_to_keep_i
     # a worse run that did not overfit gets no such advice
     cpu = FIXTURES / "lossdoctor_train" / "readme_cpu_2000"
     assert lossdoctor.analyze([str(cpu), str(better)]).comparison.stop_at_best is None
+
+
+def test_a_resumed_run_as_long_as_the_better_one_is_not_told_to_train_as_long(tmp_path):
+    from lossdoctor.report.verdict import instead_do
+    long = FIXTURES / "long"
+    resumed = tmp_path / "resumed.log"  # the 2000-step run and its resume to 5000 with a new cosine, one log
+    resumed.write_text((long / "lr2e-3-2000" / "train.log").read_text()
+                       + (long / "lr2e-3-resume-5000" / "train.log").read_text())
+    r = _analysis(resumed, long / "lr2e-3-5000" / "train.log").comparison.to_reach
+    assert r.reachable and r.instead_steps == 5000 and r.ran == 5000
+    said = instead_do(r)
+    assert said.startswith("train from scratch on the better run's schedule: the worse run ran as long (to step "
+                           "5,000) but resumed")
+    assert "train as long as" not in said and r.instead.startswith("--init_from=scratch")

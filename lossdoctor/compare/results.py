@@ -137,6 +137,11 @@ class Reachable:
     resume_from: int | None = None
     reachable: ClassVar[bool] = True
 
+    @property
+    def ran(self) -> int:
+        """The worse run's last step (steps over ratio)."""
+        return round(self.steps / self.ratio) if self.ratio > 0 else 0
+
 
 @dataclass(frozen=True)
 class Cost:

@@ -27,6 +27,9 @@ from .names import short_name
 TOP = 3  # findings named in the verdict, per run
 TOP_COMPARED = 2  # per run, when runs are compared: the gap comes first
 FAR = 2.5  # x the run's steps: past what docs/benchmarks.md measures the extrapolation at
+# the worse run's last step over the better run's length at or above which it ran as long
+# (reach.STOPPED_SHORT: a finished run's last printed step may lie a log_interval before its end)
+SAME_LENGTH = 0.98
 
 
 def render_verdict(analysis: Analysis) -> RenderableType:
@@ -261,6 +264,13 @@ def instead_do(r: Reachable) -> str:
                 f"rerun, by the "
                 f"worse run's own curve extrapolated, takes about {r.steps:,} steps ({round(r.ratio, 1):g}x; "
                 f"predicted {predicted(r)})")
+    if length_only(r.instead) and r.instead_steps and r.ran >= SAME_LENGTH * r.instead_steps:
+        fresh = " from scratch" if "--init_from=scratch" in (r.instead or "") else ""
+        return (f"train{fresh} on the better run's schedule: the worse run ran as long (to step {r.ran:,})"
+                f"{' but resumed' if fresh else ' on another schedule'}, and no other setting the logs show differs; "
+                f"in {r.instead_steps:,} steps the better run reached its {r.what} of {r.target:.4f}{cut}; a rerun "
+                f"of the worse run's own config, by its curve extrapolated, needs about {r.steps:,} steps "
+                f"({round(r.ratio, 1):g}x; predicted {predicted(r)})")
     if length_only(r.instead):  # the better run is the worse run's config, run that long: the evidence
         how = "with a cosine that ends there" if r.stopped else "on its schedule"
         return (f"train as long as the better run, {how}: no other setting the logs show differs, and "
