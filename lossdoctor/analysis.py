@@ -107,8 +107,8 @@ def analyze(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | N
         from dataclasses import replace
 
         from .compare.crosscheck import not_borne_out, oom_not_borne_out
-        comparison = replace(comparison, notes=comparison.notes + not_borne_out(comparison, runs, diagnoses)
-                             + oom_not_borne_out(runs, facts, diagnoses))
+        comparison = not_borne_out(comparison, runs, diagnoses)
+        comparison = replace(comparison, notes=comparison.notes + oom_not_borne_out(runs, facts, diagnoses))
     return Analysis(runs, facts, diagnoses, tuple(str(e) for e in rules.errors), comparison, records, fits,
                     tuple(skipped))
 

@@ -1853,3 +1853,31 @@ def test_a_resumed_run_as_long_as_the_better_one_is_not_told_to_train_as_long(tm
     assert said.startswith("train from scratch on the better run's schedule: the worse run ran as long (to step "
                            "5,000) but resumed")
     assert "train as long as" not in said and r.instead.startswith("--init_from=scratch")
+
+
+def test_advice_the_worse_run_already_ran_is_marked_beside_the_better_runs_finding():
+    import json
+
+    from rich.console import Console
+
+    import lossdoctor
+    from lossdoctor.report.json_report import to_json
+    from lossdoctor.report.markdown import analysis_markdown
+    from lossdoctor.report.verdict import CONTESTED, render_verdict
+    # a constant LR (lr_decay_iters 600000) ended below the cosine to 1,000 it is told to run
+    an = lossdoctor.analyze([str(DIAG / "decay_600k"), str(DIAG / "healthy_tiny")])
+    c = an.comparison
+    assert an.runs[c.reference].source.endswith("decay_600k/train.log")
+    assert c.not_borne_out == ("LD701-lr-decay-beyond-run",)
+    assert any("LD701 advises the better run --lr_decay_iters=1000" in n for n in c.notes)
+    console = Console(file=io.StringIO(), width=80, color_system=None, legacy_windows=False)
+    console.print(render_verdict(an))
+    words = " ".join(console.file.getvalue().replace("│", " ").split())
+    assert f"LD701 lr_decay_iters is beyond max_iters, so the LR never decayed (explains LD101) ({CONTESTED})" in words
+    assert words.count(CONTESTED) == 1  # the worse run's findings are not the experiment
+    assert f"({CONTESTED}): `--lr_decay_iters=1000`" in analysis_markdown(an)
+    assert json.loads(to_json(an))["comparison"]["not_borne_out"] == ["LD701-lr-decay-beyond-run"]
+    alone = lossdoctor.analyze([str(DIAG / "decay_600k")])  # no other run: nothing to bear it out
+    console = Console(file=io.StringIO(), width=80, color_system=None, legacy_windows=False)
+    console.print(render_verdict(alone))
+    assert CONTESTED not in console.file.getvalue()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ..diagnose import Diagnosis
 from ..diagnose.engine import same_value
@@ -25,12 +26,13 @@ OOM = "LD1702-out-of-memory"
 SAME_SHAPE = ("n_layer", "n_embd", "block_size")  # what sets the memory besides the micro-batch
 
 
-def not_borne_out(c: Comparison, runs: Sequence[Run], diagnoses: Sequence[Diagnosis]) -> tuple[str, ...]:
-    """Notes on the better run's findings whose advice the worse run already ran."""
+def not_borne_out(c: Comparison, runs: Sequence[Run], diagnoses: Sequence[Diagnosis]) -> Comparison:
+    """`c` with notes on the better run's findings whose advice the worse run already ran,
+    and their rule ids (Comparison.not_borne_out)."""
     if c.gap is None or c.gap <= 0 or not diagnoses or runs[c.reference].format.trainer != "nanogpt":
-        return ()
+        return c
     worse = {d.key: d.other for d in c.diff if d.kind == "learning"}  # the worse run's values
-    out = []
+    out, rules = [], []
     for f in diagnoses[c.reference].findings:
         pairs = [w[2:].split("=", 1) for w in f.flags.split()]  # nanoGPT's --key=value
         if not pairs or {k for k, _ in pairs} != set(worse):  # other keys differ too: not the same experiment
@@ -39,7 +41,8 @@ def not_borne_out(c: Comparison, runs: Sequence[Run], diagnoses: Sequence[Diagno
             they = "these settings" if len(pairs) > 1 else "this setting"
             out.append(f"{f.rule.split('-', 1)[0]} advises the better run {f.flags}: the worse run has {they} "
                        f"and ended {c.gap:+.4f} {c.unit} higher, so these two runs do not bear it out")
-    return tuple(out)
+            rules.append(f.rule)
+    return replace(c, notes=c.notes + tuple(out), not_borne_out=c.not_borne_out + tuple(rules))
 
 
 def oom_not_borne_out(runs: Sequence[Run], facts: Sequence[Facts], diagnoses: Sequence[Diagnosis]

@@ -228,3 +228,6 @@ class Comparison:
     # (step, val): the worse run overfit, and its best val, at that step, lies below the
     # better run's final val: keeping that model closes the gap in final val
     stop_at_best: tuple[int, float] | None = None
+    # rule ids of the better run's findings whose advice the worse run already ran, and
+    # ended higher (crosscheck.not_borne_out): the verdict says so beside them
+    not_borne_out: tuple[str, ...] = ()

@@ -20,6 +20,7 @@ from .findings import effect_text, evidence_value, no_findings
 from .names import short_name
 from .terminal import config_cell, format_fact, origin_cell
 from .verdict import (
+    CONTESTED,
     TOP,
     TOP_COMPARED,
     aim,
@@ -68,12 +69,14 @@ def analysis_markdown(analysis: Analysis) -> str:
         out += [records_text(analysis.records), ""]
     top = TOP_COMPARED if many else TOP
     rows = []
-    for run, f, d in zip(runs, facts, diagnoses, strict=True):
+    for i, (run, f, d) in enumerate(zip(runs, facts, diagnoses, strict=True)):
         first = top_findings(d, top) if d else []
+        contested = c.not_borne_out if c is not None and i == c.reference else ()
         unit = " bpb" if f["final_val"].unit == "bpb" else ""
         name = short_name(run.source, [r.source for r in runs]) if many else run.source
         rows.append([f"`{name}`", _num(f.value("final_val")) + unit,
                      _best(f, unit), "<br>".join(f"{x.rule.split('-', 1)[0]} {x.title}"
+                                            + (f" ({CONTESTED})" if x.rule in contested else "")
                                             + (f": `{x.flags}`" if x.flags else "") for x in first) or "none"])
     out += _table(["run", "final val", "best val", "top findings, root cause first"], rows)
     for run, f, d in zip(runs, facts, diagnoses, strict=True):

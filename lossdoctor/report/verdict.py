@@ -30,6 +30,8 @@ FAR = 2.5  # x the run's steps: past what docs/benchmarks.md measures the extrap
 # the worse run's last step over the better run's length at or above which it ran as long
 # (reach.STOPPED_SHORT: a finished run's last printed step may lie a log_interval before its end)
 SAME_LENGTH = 0.98
+# beside a better run's finding whose advice the worse run had (Comparison.not_borne_out)
+CONTESTED = "the other run had this and ended higher: see the gap"
 
 
 def render_verdict(analysis: Analysis) -> RenderableType:
@@ -44,10 +46,10 @@ def render_verdict(analysis: Analysis) -> RenderableType:
     if analysis.records is not None:
         parts.append(_records(analysis.records))
     top = TOP_COMPARED if len(runs) > 1 else TOP
-    for run, f, d in zip(runs, facts, diagnoses, strict=True):
+    for i, (run, f, d) in enumerate(zip(runs, facts, diagnoses, strict=True)):
         name = short_name(run.source, [r.source for r in runs]) if len(runs) > 1 else run.source
         parts.append(Text.assemble((name, "bold"), f": {_losses(f)}"))
-        parts += _top_findings(d, top)
+        parts += _top_findings(d, top, c.not_borne_out if c is not None and i == c.reference else ())
     return Panel(Group(*parts), title="Verdict", title_align="left", border_style="bold")
 
 
@@ -117,24 +119,28 @@ def top_findings(d: Diagnosis, n: int) -> list[Finding]:
     return ([f for f in roots if f.severity != "info"] or roots)[:n]
 
 
-def _top_findings(d: Diagnosis | None, n: int) -> list[RenderableType]:
+def _top_findings(d: Diagnosis | None, n: int, contested: tuple[str, ...] = ()) -> list[RenderableType]:
+    """The verdict's lines of a run's top findings; `contested`: rules whose advice the
+    compared runs do not bear out (Comparison.not_borne_out), said beside them."""
     if d is None:
         return []
     if not d.findings:
         text = no_findings(d)
         return [Text("  " + text[0].lower() + text[1:])]
     first = top_findings(d, n)
-    out: list[RenderableType] = [_one(i, f) for i, f in enumerate(first, 1)]
+    out: list[RenderableType] = [_one(i, f, f.rule in contested) for i, f in enumerate(first, 1)]
     more = len(d.findings) - len(first)
     if more > 0:
         out.append(Text(f"  ... {more} more below", style="dim"))
     return out
 
 
-def _one(i: int, f: Finding) -> RenderableType:
+def _one(i: int, f: Finding, contested: bool = False) -> RenderableType:
     text = Text.assemble((f"{f.rule.split('-', 1)[0]} ", STYLE[f.severity]), f.title)
     if f.explains:
         text.append(f" (explains {', '.join(r.split('-', 1)[0] for r in f.explains)})", style="dim")
+    if contested:
+        text.append(f" ({CONTESTED})", style="dim")
     line = hanging(f"  {i}. ", text)
     if not f.flags:
         return line
