@@ -1280,6 +1280,13 @@ def test_the_same_config_run_as_long_as_the_rerun_found_is_named_as_its_evidence
                                     "show differs, and in 3,000 steps it reached")
 
 
+def _other_start(text):
+    """A log whose step-0 losses are another text's: 0.01 nats off both."""
+    import re
+    return re.sub(r"step 0: train loss ([\d.]+), val loss ([\d.]+)",
+                  lambda m: f"step 0: train loss {float(m[1]) + 0.01:.4f}, val loss {float(m[2]) + 0.01:.4f}", text)
+
+
 def test_runs_on_other_data_are_no_evidence(tmp_path):
     from lossdoctor.compare.data import same_data
     lines = (FIXTURES / "long" / "lr2e-3-2000" / "train.log").read_text().splitlines()
@@ -1288,9 +1295,12 @@ def test_runs_on_other_data_are_no_evidence(tmp_path):
     def with_vocab(where):
         return "\n".join(lines[:at] + [f"found vocab_size = 65 (inside {where}/meta.pkl)"] + lines[at:]) + "\n"
     (tmp_path / "a.log").write_text(with_vocab("data/shakespeare_char"))
-    (tmp_path / "b.log").write_text(with_vocab("data/other_char"))
+    (tmp_path / "b.log").write_text(_other_start(with_vocab("data/other_char")))
     an = _analysis(tmp_path / "a.log", tmp_path / "b.log")
     assert not same_data(an.runs[0], an.runs[1]) and same_data(an.runs[0], an.runs[0])
+    (tmp_path / "b.log").write_text(with_vocab("data/other_char"))  # the same losses at step 0: one text
+    an = _analysis(tmp_path / "a.log", tmp_path / "b.log")
+    assert same_data(an.runs[0], an.runs[1])
     (tmp_path / "c.log").write_text(with_vocab("../../nanoGPT/data/shakespeare_char"))  # run from elsewhere
     an = _analysis(tmp_path / "a.log", tmp_path / "c.log")
     assert same_data(an.runs[0], an.runs[1])
@@ -1302,7 +1312,7 @@ def test_a_longer_run_on_other_data_says_it_is_not_taken_as_evidence(tmp_path):
         at = next(i for i, line in enumerate(lines) if line.startswith("step 0:"))
         return "\n".join(lines[:at] + [f"found vocab_size = 65 (inside {where})"] + lines[at:]) + "\n"
     (tmp_path / "a.log").write_text(with_vocab("lr2e-3-2000", "../shared/data/shakespeare_char/input.txt"))
-    (tmp_path / "b.log").write_text(with_vocab("lr2e-3-5000", "_data/shakespeare.txt"))
+    (tmp_path / "b.log").write_text(_other_start(with_vocab("lr2e-3-5000", "_data/shakespeare.txt")))
     notes = _analysis(tmp_path / "a.log", tmp_path / "b.log").comparison.notes
     assert any("other data (the vocabulary read from" in n and "_data/shakespeare.txt" in n for n in notes)
     (tmp_path / "b.log").write_text(with_vocab("lr2e-3-5000", "../../shared/data/shakespeare_char/input.txt"))
@@ -1312,7 +1322,7 @@ def test_a_longer_run_on_other_data_says_it_is_not_taken_as_evidence(tmp_path):
     (tmp_path / "b.log").write_text(with_vocab("lr2e-3-5000", "data/shakespeare_char/meta.pkl"))
     notes = _analysis(tmp_path / "a.log", tmp_path / "b.log").comparison.notes
     assert not any("other data" in n for n in notes)
-    (tmp_path / "b.log").write_text(with_vocab("lr2e-3-5000", "data/other_char/meta.pkl"))
+    (tmp_path / "b.log").write_text(_other_start(with_vocab("lr2e-3-5000", "data/other_char/meta.pkl")))
     notes = _analysis(tmp_path / "a.log", tmp_path / "b.log").comparison.notes
     assert any("other data" in n for n in notes)
 
@@ -1881,3 +1891,17 @@ def test_advice_the_worse_run_already_ran_is_marked_beside_the_better_runs_findi
     console = Console(file=io.StringIO(), width=80, color_system=None, legacy_windows=False)
     console.print(render_verdict(alone))
     assert CONTESTED not in console.file.getvalue()
+
+
+def test_text_files_of_other_names_are_one_dataset_where_both_runs_start_at_the_same_losses(tmp_path):
+    import lossdoctor
+    from lossdoctor.compare.data import data_differs
+    short, long = lossdoctor.load(DIAG / "healthy_tiny"), lossdoctor.load(DIAG / "healthy_tiny_long")
+    assert short.header.vocab_source != long.header.vocab_source  # input.txt and a copy of another name
+    assert data_differs(short, long) is None  # both logged 4.1798 and 4.1776 at step 0: one text
+    text = (DIAG / "healthy_tiny_long" / "train.log").read_text()
+    assert "step 0: train loss 4.1798, val loss 4.1776" in text
+    other = tmp_path / "train.log"  # the same log starting elsewhere: nothing says it is one text
+    other.write_text(text.replace("step 0: train loss 4.1798, val loss 4.1776", "step 0: train loss 4.1802, val loss "
+                                  "4.1781"))
+    assert data_differs(short, lossdoctor.load(other)).startswith("the vocabulary read from")

@@ -154,15 +154,36 @@ def data_differs(ra: Run, rb: Run) -> str | None:
     (`data/shakespeare_char/meta.pkl`, `../nanoGPT/data/shakespeare_char/meta.pkl`) are
     the same file: they are compared by the components both show, the file and the
     folder above it; a meta.pkl and the input.txt of a folder of its name are one dataset
-    (prepare.py makes the one from the other). Files of other names may hold the same text,
-    which no log shows."""
+    (prepare.py makes the one from the other). Files of other names may hold the same text:
+    where both runs logged the same losses at step 0 (same_start), they do."""
     da, db = ra.config.trusted("dataset"), rb.config.trusted("dataset")
     if da is not None and db is not None and da != db:
         return f"dataset {da!r} vs {db!r}"
     va, vb = ra.header.vocab_source, rb.header.vocab_source
-    if va and vb and _tail(va, vb) != _tail(vb, va) and not _prepared(va, vb) and not _prepared(vb, va):
+    if va and vb and _tail(va, vb) != _tail(vb, va) and not _prepared(va, vb) and not _prepared(vb, va) \
+            and not same_start(ra, rb):
         return f"the vocabulary read from {va} vs {vb}"
     return None
+
+
+def same_start(ra: Run, rb: Run) -> bool:
+    """Whether both runs logged an eval at step 0 with the same train and the same val loss,
+    to the digits printed: the same initial model scored on the same batches of the same
+    text, which files of other names holding other text do not give (two runs of one
+    seed and model, the built-in trainer reading tiny Shakespeare from input.txt and from a
+    copy of another name, both logged 4.1798 and 4.1776)."""
+    firsts = []
+    for run in (ra, rb):
+        ev, _ = run.curves()
+        at = [i for i, step in enumerate(ev.step) if step == 0]
+        if not at:
+            return False
+        firsts.append((float(ev.train[at[0]]), float(ev.val[at[0]])))
+    (ta, va), (tb, vb) = firsts
+    return all(math.isfinite(x) for x in (ta, va, tb, vb)) and abs(ta - tb) < SAME_DIGITS and abs(va - vb) < SAME_DIGITS
+
+
+SAME_DIGITS = 5e-5  # nats: equal as nanoGPT prints a loss, to 4 decimals
 
 
 def _prepared(pkl: str, text: str) -> bool:
