@@ -1905,3 +1905,19 @@ def test_text_files_of_other_names_are_one_dataset_where_both_runs_start_at_the_
     other.write_text(text.replace("step 0: train loss 4.1798, val loss 4.1776", "step 0: train loss 4.1802, val loss "
                                   "4.1781"))
     assert data_differs(short, lossdoctor.load(other)).startswith("the vocabulary read from")
+
+
+def test_a_run_cut_before_its_second_eval_is_compared_on_iteration_means_on_both_sides(tmp_path):
+    from lossdoctor.compare.sides import iter_final
+    log = FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log"
+    lines = log.read_text().splitlines(keepends=True)
+    end = next(i for i, line in enumerate(lines) if line.startswith("iter 135:")) + 1
+    (tmp_path / "cut.log").write_text("".join(lines[:end]))  # its one eval at step 0, then 135 iterations
+    an = _analysis(tmp_path / "cut.log", log)
+    c = an.comparison
+    assert c.metric == "train" and c.derived.final_val.other is None  # step 0's val is no final val
+    finals = [iter_final(r) for r in an.runs]  # the same run's iterations: the gap is what it trained after
+    assert c.gap == pytest.approx(finals[0] - finals[1]) and c.derived.final_train == (finals[0], finals[1])
+    assert [a.cause for a in c.attribution] == ["training length"] and abs(c.unexplained.delta_val) < 1e-9
+    assert c.overlap.steps and all(abs(p.diff) < 1e-9 for p in c.overlap.steps)  # one curve up to step 135
+    assert not any("share no range" in n for n in c.notes)

@@ -124,6 +124,8 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
     finals = [None if i in diverged else final(f, metric) if final(f, metric) is not None
               else iter_final(r) if metric == "train" else None
               for i, (r, f) in enumerate(zip(runs, facts, strict=True))]
+    if metric == "train" and (iters := _iteration_finals(runs, facts, diverged)) is not None:
+        finals = iters
     known = {i: v for i, v in enumerate(finals) if v is not None}
     if len(known) < 2:
         why = "; ".join(diverged.values())
@@ -155,6 +157,19 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
                                                     f"losses do not compare with the others' ({why})",))
     unit = units[0] if metric == "val" else "nats"  # train losses are nats in every trainer read
     return c if unit == "nats" else dataclasses.replace(c, unit=unit)
+
+
+def _iteration_finals(runs: Sequence[Run], facts: Sequence[Facts], diverged: dict[int, str]
+                      ) -> list[float | None] | None:
+    """Each run's mean of its last logged iteration losses (iter_final), where on train loss
+    a run has no eval past step 0 and every other has them: an eval's train loss beside an
+    iteration mean would put their difference (the eval's batches, and dropout, off in an
+    eval) into the gap; None where every run has an eval's, or one has no iterations."""
+    live = [i for i in range(len(runs)) if i not in diverged]
+    if all(final(facts[i], "train") is not None for i in live):
+        return None
+    out = [None if i in diverged else iter_final(r) for i, r in enumerate(runs)]
+    return out if all(out[i] is not None for i in live) else None
 
 
 def _non_finite_from(run: Run) -> int:
@@ -203,14 +218,16 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
     ra, rb, fa, fb = runs[a], runs[b], facts[a], facts[b]
     ok, why = comparable(ra, rb, fa, fb, per_byte)
     diff = config_diff(ra, rb) + (vocab_diff(fa, fb) if per_byte else ())
-    ov = overlap(ra, rb, fa, fb, metric)
+    on_iters = metric == "train" and (final(fa, "train") is None or final(fb, "train") is None)
+    ov = overlap(ra, rb, fa, fb, metric, on_iters)
     notes = []
-    if metric == "train":
-        notes.append("a run has no finite final val: the runs are compared on train loss (the evals' train "
-                     "loss, else the mean of the last logged iteration losses, or the last of an HF run's few "
-                     "window means)")
-    notes += continuation_notes(ra, rb) + overlap_notes(ov, ra, rb, metric) + mfu_notes(fa, fb)
-    side = derived(fa, fb)
+    if on_iters:
+        notes.append("a run has no eval past step 0: the runs are compared on train loss, each run's mean of its "
+                     "last logged iteration losses (or the last of an HF run's few window means)")
+    elif metric == "train":
+        notes.append("a run has no finite final val: the runs are compared on their evals' train loss")
+    notes += continuation_notes(ra, rb) + overlap_notes(ov, ra, rb, metric, on_iters) + mfu_notes(fa, fb)
+    side = derived(fa, fb, (iter_final(ra), iter_final(rb)) if on_iters else None)
     if not ok:
         said = (f"not directly comparable: {why}; loss values are not comparable across tokenizers or datasets, "
                 "so the gap is not attributed")

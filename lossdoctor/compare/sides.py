@@ -60,10 +60,15 @@ def final(f: Facts, metric: str) -> float | None:
     a run that trained on after it is the initial loss, not its final one: None (its train
     is then its last iteration losses', compare.iter_final)."""
     v = f.value("final_val" if metric == "val" else "final_train")
-    done = f.value("steps_done")
-    if f.value("final_step") == 0 and isinstance(done, int) and done > 1:
+    if _initial_only(f):
         return None
     return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+
+
+def _initial_only(f: Facts) -> bool:
+    """Whether the run's last eval is at step 0 and it trained on past it."""
+    done = f.value("steps_done")
+    return f.value("final_step") == 0 and isinstance(done, int) and done > 1
 
 
 def iter_final(run: Run) -> float | None:
@@ -231,15 +236,25 @@ def derived_status(fa: Facts, fb: Facts) -> tuple[tuple[str, str, str], ...]:
     return tuple((k, mark(fa, k), mark(fb, k)) for k in DERIVED if mark(fa, k) or mark(fb, k))
 
 
-def derived(fa: Facts, fb: Facts) -> Derived:
-    return Derived(**{k: Pair(fa[k].value if k in fa else None, fb[k].value if k in fb else None)
-                      for k in DERIVED})
+def derived(fa: Facts, fb: Facts, iters: tuple[float | None, float | None] | None = None) -> Derived:
+    """The side-by-side quantities of the worse run `fa` and the better `fb`. An eval at
+    step 0 alone, of a run that trained on, gives no final val or train (`final`);
+    `iters`: the runs are compared on their last iteration losses' means, the final train
+    shown (iter_final)."""
+    def value(f: Facts, k: str) -> float | None:
+        if k in ("final_val", "final_train") and _initial_only(f) or k not in f:
+            return None
+        v = f[k].value
+        return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    side = Derived(**{k: Pair(value(fa, k), value(fb, k)) for k in DERIVED})
+    return side if iters is None else replace(side, final_train=Pair(*iters))
 
 
-def overlap(ra: Run, rb: Run, fa: Facts, fb: Facts, metric: str) -> Overlap:
+def overlap(ra: Run, rb: Run, fa: Facts, fb: Facts, metric: str, iterations: bool = False) -> Overlap:
     """Both curves at up to 5 evenly spaced shared points of steps, tokens seen and FLOPs:
-    the evals, or on train loss between runs without evals, the iteration losses smoothed."""
-    ca, cb = _curve(ra, metric), _curve(rb, metric)
+    the evals, or on train loss between runs without evals (`iterations`: where one has
+    none past step 0, compare.iter_final), the iteration losses smoothed."""
+    ca, cb = _curve(ra, metric, iterations), _curve(rb, metric, iterations)
     if ca is None or cb is None:
         return Overlap()
     (sta, ya), (stb, yb) = ca, cb
@@ -266,12 +281,12 @@ def overlap(ra: Run, rb: Run, fa: Facts, fb: Facts, metric: str) -> Overlap:
 SMOOTH = 25  # iterations a train point averages, where a run has no evals to compare along the way
 
 
-def _curve(run: Run, metric: str) -> tuple[np.ndarray, np.ndarray] | None:
+def _curve(run: Run, metric: str, iterations: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
     """(steps, losses) to compare along: the evals' `metric`, else on train loss (where the
-    evals hold none: HF, Lightning) the iteration losses, one step's in running means of
-    SMOOTH; None with fewer than two points."""
+    evals hold none: HF, Lightning; `iterations`: the runs are compared on them) the
+    iteration losses, one step's in running means of SMOOTH; None with fewer than two points."""
     ev, it = run.curves()
-    if len(ev) >= 2 and (metric != "train" or run.measures.eval_train):
+    if len(ev) >= 2 and (metric != "train" or run.measures.eval_train and not iterations):
         return ev.step, getattr(ev, metric)
     n = SMOOTH if run.measures.train == "step" else 1  # a window's mean or an EMA is smoothed already
     if metric != "train" or len(it) < 2 * n:
@@ -297,10 +312,10 @@ def table_row(run: Run, f: Facts, final_: float | None, best: float, metric: str
                     f.value("tokens_seen"), f.value("best_val"), reference, metric)
 
 
-def overlap_notes(ov: Overlap, ra: Run, rb: Run, metric: str) -> list[str]:
+def overlap_notes(ov: Overlap, ra: Run, rb: Run, metric: str, iterations: bool = False) -> list[str]:
     """What the overlap leaves out: no shared range, a run with no curve, or an axis."""
     if not ov.any():
-        flat = [r.source for r in (ra, rb) if _curve(r, metric) is None]
+        flat = [r.source for r in (ra, rb) if _curve(r, metric, iterations) is None]
         if flat:  # one value each: there is no range to share
             which = "each run shows" if len(flat) == 2 else f"{os.path.basename(flat[0])} shows"
             what = "train loss" if metric == "train" else metric
