@@ -398,3 +398,19 @@ def test_the_config_table_gives_what_the_facts_infer_of_a_key_it_does_not_know()
     text = ANSI.sub("", _rich(ONE, 160, verbose=True))  # wide enough for the row on one line
     row = next(line for line in text.splitlines() if line.startswith("dtype ") and "│" in line)
     assert "unknown: bfloat16 on a bf16-capable CUDA machine, else float16; inferred 'float32' (facts)" in row
+
+
+def test_the_config_table_gives_the_model_a_gpt2_start_built_not_its_configs_defaults(tmp_path):
+    # train.py forces GPT-2's vocab_size, block_size and bias over the config's, and takes
+    # gpt2-medium's layers: the table's "effective value" is the model's
+    log = tmp_path / "train.log"
+    log.write_text("Overriding: init_from = 'gpt2-medium'\nOverriding: block_size = 256\n"
+                   "Initializing from OpenAI GPT-2 weights: gpt2-medium\n"
+                   "loading weights from pretrained gpt: gpt2-medium\n"
+                   "forcing vocab_size=50257, block_size=1024, bias=True\n"
+                   + "".join(f"iter {i}: loss {3.5 - i / 100:.4f}, time 100.00ms, mfu 10.00%\n" for i in range(40)))
+    text = ANSI.sub("", _rich([str(log)], 200, verbose=True))
+    rows = {line.split("│")[0].strip(): line for line in text.splitlines() if line.count("│") == 2}  # config table
+    assert "True" in rows["bias"] and "init_from=gpt2-medium" in rows["bias"] and "config's: False" in rows["bias"]
+    assert "│ 24 " in rows["n_layer"] and "config's: 12" in rows["n_layer"]
+    assert "│ 256 " in rows["block_size"] and "config's" not in rows["block_size"]  # cropped to the config's

@@ -108,8 +108,26 @@ def _config_table(run: Run, facts: Facts) -> RenderableType:
     for key, cv in cfg.values.items():
         if cv.origin == DEFAULT and key not in KEY_CONFIG:
             continue
+        if (model := _model_value(cfg, key, facts)) is not None:
+            t.add_row(key, *model)
+            continue
         t.add_row(key, config_cell(cfg, key) + _inferred(cfg, key, facts), origin_cell(cfg, key))
     return t
+
+
+def _model_value(cfg: Config, key: str, facts: Facts) -> tuple[str, str] | None:
+    """(value, origin) of a model-shape key where the model the run built is not its
+    config's (init_from='gpt2*': nanoGPT forces GPT-2's vocab_size, block_size and bias;
+    a checkpoint's model_args): the model's, with the config's said beside it; None where
+    the config's value is the model's."""
+    from ..nanogpt import SHAPE_KEYS
+    fact = facts.get(key)
+    if key not in SHAPE_KEYS or fact is None or not fact.known or fact.status not in ("read", "inferred"):
+        return None
+    if not (fact.source or "").startswith(("init_from=", "ckpt model_args")) or fact.value == cfg.values[key].value:
+        return None
+    said = f" ({fact.status})" if fact.status == "inferred" else ""
+    return str(fact.value) + said, f"{fact.source}; the config's: {config_cell(cfg, key)}, {origin_cell(cfg, key)}"
 
 
 def _inferred(cfg: Config, key: str, facts: Facts) -> str:
