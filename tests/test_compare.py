@@ -1921,3 +1921,12 @@ def test_a_run_cut_before_its_second_eval_is_compared_on_iteration_means_on_both
     assert [a.cause for a in c.attribution] == ["training length"] and abs(c.unexplained.delta_val) < 1e-9
     assert c.overlap.steps and all(abs(p.diff) < 1e-9 for p in c.overlap.steps)  # one curve up to step 135
     assert not any("share no range" in n for n in c.notes)
+
+
+def test_the_assumed_eval_noise_says_why_the_run_does_not_measure_it():
+    nano = FIXTURES / "nanogpt"
+    notes = _analysis(nano / "tiny_nodecay", nano / "tiny_resume").comparison.notes
+    said = next(n for n in notes if "for one eval's noise" in n)
+    assert "the worse run's eval_se unknown (needs iter_loss_sd: finite iteration losses in the last 80%: 9, 20 " \
+           "needed)" in said  # its log shows eval_iters, batch and context: too few iterations is why
+    assert "better run" not in said

@@ -101,10 +101,10 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
             and not evidence):
         reach = replace(reach, instead=None, instead_steps=None)  # the settings are not shown to cost the worse run
     if not measured:  # the intervals' widths rest on it
-        who = [w_ for w_, s in (("worse", a), ("better", b)) if not s.noise_known]
-        notes.append(f"the intervals take {DEFAULT_SE} {unit} for one eval's noise of the {' and '.join(who)} "
-                     + ("runs, whose logs do not show it" if len(who) > 1 else "run, whose log does not show it")
-                     + " (the eval's batches or tokens): assumed")
+        why = [f"the {w_} run's {_unmeasured(f)}" for w_, s, f in (("worse", a, fa), ("better", b, fb))
+               if not s.noise_known]
+        notes.append(f"the intervals take {DEFAULT_SE} {unit} for one eval's noise, assumed, where it is not "
+                     f"measured: {'; '.join(why)}")
     if blind:
         notes.append(f"overfitting not compared: the {' and '.join(blind)} run's best val is unknown (its file "
                      "holds its final val only, as a summary row does), so both runs are taken at their ends")
@@ -269,6 +269,13 @@ def _rest_at(steps: list[Step], fa: Facts, fb: Facts, b_overfit: bool = False) -
     in_steps = any(s.observed for s in steps) or length is None or "tokens seen (" not in length.cause.method
     return f"at equal {'steps' if in_steps else 'tokens'}" + (
         " and schedule" if schedule else ", each run's schedule shape as it was") + best
+
+
+def _unmeasured(f: Facts) -> str:
+    """Why a run's eval noise (eval_se) is not measured, from its fact: 'eval_se unknown
+    (needs iter_loss_sd: finite iteration losses in the last 80%: 9, 20 needed)'."""
+    fact = f["eval_se"] if "eval_se" in f else None
+    return f"eval_se unknown ({fact.note})" if fact is not None and fact.note else "eval_se unknown"
 
 
 def without_evals(diff: tuple[KeyDiff, ...], gap: float, ra: Run | None = None, rb: Run | None = None
