@@ -1697,8 +1697,10 @@ def test_intervals_that_rest_on_an_assumed_eval_noise_say_so(tmp_path):
     rows = "".join(f"run{i},1,5000,{1.5 + 0.1 * i:.4f},{64 * (i + 1)}\n" for i in range(2))
     (tmp_path / "runs.csv").write_text("Name,seed,iter,val/loss,n_embd\n" + rows)  # final vals alone: no eval noise
     c = lossdoctor.analyze([str(tmp_path / "runs.csv")], diagnose_runs=False).comparison
-    assert c is not None and any(n.startswith("the intervals take 0.01 nats for one eval's noise of the worse and "
-                                              "better runs, whose logs do not show it") for n in c.notes)
+    assert c is not None and any(n.startswith("the intervals take 0.01 nats for one eval's noise, assumed, where it "
+                                              "is not measured: the worse run's eval_se unknown (needs iter_loss_sd, "
+                                              "eval_iters: the log has no train loss per step") and "the better run's"
+                                 in n for n in c.notes)
     measured = _analysis(FIXTURES / "lossdoctor_train" / "readme_cpu_2000", FIXTURES / "nanogpt" / "cpu_small")
     assert not any(n.startswith("the intervals take") for n in measured.comparison.notes)
 

@@ -101,10 +101,10 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
             and not evidence):
         reach = replace(reach, instead=None, instead_steps=None)  # the settings are not shown to cost the worse run
     if not measured:  # the intervals' widths rest on it
-        why = [f"the {w_} run's {_unmeasured(f)}" for w_, s, f in (("worse", a, fa), ("better", b, fb))
-               if not s.noise_known]
+        unmeasured = [f"the {w_} run's {_unmeasured(f)}" for w_, s, f in (("worse", a, fa), ("better", b, fb))
+                      if not s.noise_known]
         notes.append(f"the intervals take {DEFAULT_SE} {unit} for one eval's noise, assumed, where it is not "
-                     f"measured: {'; '.join(why)}")
+                     f"measured: {'; '.join(unmeasured)}")
     if blind:
         notes.append(f"overfitting not compared: the {' and '.join(blind)} run's best val is unknown (its file "
                      "holds its final val only, as a summary row does), so both runs are taken at their ends")
