@@ -1932,3 +1932,17 @@ def test_the_assumed_eval_noise_says_why_the_run_does_not_measure_it():
     assert "the worse run's eval_se unknown (needs iter_loss_sd: finite iteration losses in the last 80%: 9, 20 " \
            "needed)" in said  # its log shows eval_iters, batch and context: too few iterations is why
     assert "better run" not in said
+
+
+def test_the_gap_panel_counts_keys_in_words_and_names_parameters_below_100k_whole():
+    from rich.console import Console
+
+    from lossdoctor.report.compare import render
+    one = _analysis(DIAG / "decay_600k", DIAG / "healthy_tiny")  # lr_decay_iters alone differs
+    console = Console(file=io.StringIO(), width=80, color_system=None, legacy_windows=False)
+    console.print(render(one.comparison, list(one.runs)))
+    words = " ".join(console.file.getvalue().replace("│", " ").split())
+    assert "1 config key differs (1 that changes learning); -v shows them" in words
+    small = _analysis(DIAG / "model_too_small", DIAG / "healthy_tiny").comparison  # 1,312 parameters
+    rest = next(a for a in small.attribution if "Hoffmann" in a.method)
+    assert "0.10M instead of 1,312 parameters" in " ".join(rest.method.split())

@@ -42,7 +42,7 @@ def config_rest(a: Side, b: Side, diff: tuple[KeyDiff, ...], rest: float, w: flo
     if na and nb and na != nb:
         factor = (na / nb) ** 0.34  # the term goes as N^-0.34: the better run's over the worse's
         size = (f"; by the L(N, D) form of Hoffmann et al. 2022 (exponent 0.34 on N, quoted, not fitted) "
-                f"{nb / 1e6:.2f}M instead of {na / 1e6:.2f}M parameters multiplies the model-size term "
+                f"{_params(nb)} instead of {_params(na)} parameters multiplies the model-size term "
                 f"of the loss by {factor:.2f}")
     hidden = hidden_keys(diff)
     unseen = (f"; {len(hidden)} learning keys one log does not show ({', '.join(hidden)}) may hold part of it"
@@ -163,3 +163,8 @@ def rest_keys(diff: tuple[KeyDiff, ...]) -> list[KeyDiff]:
     """The learning keys both runs show that differ, other than the schedule shape and the
     run's length."""
     return [d for d in known(diff) if d.kind == "learning" and d.key not in SCHEDULE_SHAPE]
+
+
+def _params(n: float) -> str:
+    """A parameter count as the notes give it: '10.65M', or whole below 100k ('1,312')."""
+    return f"{n / 1e6:.2f}M" if n >= 1e5 else f"{n:,.0f}"

@@ -115,11 +115,13 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
         learning = sum(1 for d in shown if d.kind == "learning")
         unknown = len(c.diff) - len(shown)
         blind = blind and not c.diff
-        parts.append(Text(("neither log shows its config: which keys differ is unknown" if blind else
-                           f"{len(shown)} config keys differ ({learning} that change learning)")
+        keys = ("no config key differs" if not shown else "1 config key differs" if len(shown) == 1
+                else f"{len(shown)} config keys differ")
+        keys += f" ({learning} that change{'s' if learning == 1 else ''} learning)" if shown else ""
+        parts.append(Text(("neither log shows its config: which keys differ is unknown" if blind else keys)
                           + (f", {unknown} more are unknown for a run whose log does not show them" if unknown else "")
-                          + f"; -v shows {'' if blind else 'them, '}the runs side by side and each cause's method",
-                          style="dim"))
+                          + f"; -v shows {'them, ' if shown or unknown else ''}the runs side by side and each "
+                          "cause's method", style="dim"))
     if level(c):
         parts.append(Text("A level finish: no gap to attribute."))
     elif c.attribution or c.unexplained is not None:
@@ -226,7 +228,7 @@ def _table(c: Comparison) -> RenderableType:
     head = Text(f"runs, against the best final {c.metric}{among} (gap: final minus the best's)", style="italic")
     # best val where a run's differs from its final (one turned up): else the same column twice
     best = any(r.best_val is not None and r.final is not None and abs(r.best_val - r.final) >= 5e-5 for r in c.table)
-    t = Table()  # its caption above it, at the panel's width
+    t = Table(show_edge=False)  # its caption above it; no outer border: the names get its two columns
     cols = ("run", f"final\n{c.metric}", "gap", *(("best\nval",) if best else ()), "params", "tokens\nseen")
     for col in cols:  # narrow numbers: the names get the rest
         t.add_column(col, justify="left" if col == "run" else "right", overflow="fold")
