@@ -1940,7 +1940,7 @@ def test_the_gap_panel_counts_keys_in_words_and_names_parameters_below_100k_whol
     from lossdoctor.report.compare import render
     one = _analysis(DIAG / "decay_600k", DIAG / "healthy_tiny")  # lr_decay_iters alone differs
     console = Console(file=io.StringIO(), width=80, color_system=None, legacy_windows=False)
-    console.print(render(one.comparison, list(one.runs)))
+    console.print(render(one.comparison, list(one.runs), verbose=False))
     words = " ".join(console.file.getvalue().replace("│", " ").split())
     assert "1 config key differs (1 that changes learning); -v shows them" in words
     small = _analysis(DIAG / "model_too_small", DIAG / "healthy_tiny").comparison  # 1,312 parameters
