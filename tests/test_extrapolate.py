@@ -1694,3 +1694,16 @@ def test_a_blend_the_law_alone_cannot_join_carries_the_ensembles_own_model_error
     assert x.alone_share == 0.0 and any("is not blended in: cannot extrapolate: the law alone refused" in n
                                         for n in x.notes)
     assert x.scenarios[0].val.sd == pytest.approx(alone.scenarios[0].val.sd)
+
+
+def test_another_trainers_run_whose_every_loss_is_nan_is_refused_for_that_first(tmp_path):
+    # (a nanoGPT log says where its NaN began: test_cannot_extrapolate_says_why)
+    import re
+
+    from lossdoctor.fit.extrapolate import CannotExtrapolate
+    text = (FIXTURES / "formats" / "llmc_stdout.log").read_text()  # llm.c's stdout, every loss NaN
+    (tmp_path / "a.log").write_text(re.sub(r"(val loss |\| loss )[\d.]+", r"\1nan", text))
+    run = lossdoctor.load(str(tmp_path / "a.log"))
+    assert run.format.trainer == "llmc"
+    with pytest.raises(CannotExtrapolate, match="every loss the run logged is NaN or inf: there is no curve"):
+        extrapolate(run, 3000, scenarios=("rerun",))

@@ -62,6 +62,9 @@ def unmodelled(run: Run) -> str | None:
             return ("a checkpoint alone holds no loss curve: give the run's log with it (the log, or the "
                     "directory that holds both)")
         return "the run has no loss values"
+    losses = np.concatenate([run.evals.val, run.evals.train, run.iters.loss])
+    if not run.format.is_nanogpt and not np.isfinite(losses).any():  # before whose run it is: no curve at all
+        return "every loss the run logged is NaN or inf: there is no curve to extrapolate"
     if run.measures.val != "loss":
         return f"val is in {run.measures.val_unit}, and the extrapolation is calibrated on losses in nats"
     if (table := SUMMARIES.get(run.format)) and len(np.unique(np.concatenate([run.evals.step, run.iters.step]))) < 2:
