@@ -414,3 +414,14 @@ def test_the_config_table_gives_the_model_a_gpt2_start_built_not_its_configs_def
     assert "True" in rows["bias"] and "init_from=gpt2-medium" in rows["bias"] and "config's: False" in rows["bias"]
     assert "│ 24 " in rows["n_layer"] and "config's: 12" in rows["n_layer"]
     assert "│ 256 " in rows["block_size"] and "config's" not in rows["block_size"]  # cropped to the config's
+
+
+def test_an_effect_that_rounds_to_zero_prints_unsigned_and_a_single_restart_reads_once():
+    from lossdoctor.diagnose.effects import EffectEstimate
+    from lossdoctor.report.findings import effect_text
+    e = EffectEstimate("measured", -0.0001, "nats", "this run", lo=-0.0004, hi=0.02)
+    assert effect_text(e).startswith("0.000 nats on the final val (0.000 to +0.020)")
+    import lossdoctor
+    from lossdoctor.fit.points import _in_last_run
+    run = lossdoctor.load(ROOT / "fixtures" / "nanogpt" / "tiny_resume")
+    assert len(run.segments) == 2 and _in_last_run(run).endswith("(its steps go back once)")

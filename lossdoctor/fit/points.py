@@ -127,7 +127,8 @@ def _non_finite_note(evals: np.ndarray, iters: np.ndarray) -> str:
 def _in_last_run(run: Run) -> str:
     """' of the last of its N runs (...)' when the log restarts: the fit takes the last."""
     restarts = len(run.segments) - 1
-    return f" of the last of its {restarts + 1} runs (its steps go back {restarts} times)" if restarts > 0 else ""
+    back = "once" if restarts == 1 else f"{restarts} times"
+    return f" of the last of its {restarts + 1} runs (its steps go back {back})" if restarts > 0 else ""
 
 
 class Points(NamedTuple):

@@ -158,14 +158,21 @@ def effect_text(e: EffectEstimate) -> str:
         return f"not computed ({e.note}); source: {e.source}"
     kind = {"extrapolation": "predicted", "measured": "measured", "rule_of_thumb": "rule of thumb"}[e.kind]
     if e.unit in LOSS_UNITS:
-        value = f"{e.value:+.3f} {e.unit} on the final val"
+        value = f"{_signed(e.value)} {e.unit} on the final val"
         if e.lo is not None and e.hi is not None:
-            value += f" ({e.lo:+.3f} to {e.hi:+.3f})"
+            value += f" ({_signed(e.lo)} to {_signed(e.hi)})"
     else:
         value = f"{e.value:g} {e.unit}"
     if e.source.lower().startswith(kind):  # the source already says what kind it is
         return f"{value}; {e.source}"
     return f"{value}; {kind}: {e.source}"
+
+
+def _signed(x: float) -> str:
+    """A loss change to 3 decimals with its sign; 0.000, unsigned, for one that rounds to 0
+    (a measured -0.0001 had printed as -0.000)."""
+    text = f"{x:+.3f}"
+    return "0.000" if text in ("+0.000", "-0.000") else text
 
 
 def _unit(unit: str, value: object) -> str:
