@@ -666,7 +666,8 @@ def test_the_readme_cpu_run_against_a_header_less_gpu_log_credits_the_inferred_c
     c = _analysis(FIXTURES / "lossdoctor_train" / "readme_cpu_2000", gpu).comparison
     origins = {d.key: d.origin_reference for d in c.diff}
     assert c.reference == 1 and origins["n_layer"] == "inferred"
-    assert set(origins.values()) <= {"inferred", UNKNOWN_ORIGIN}
+    assert {o for o in origins.values() if not o.startswith("unknown: train.py's default")} <= {"inferred",
+                                                                                                 UNKNOWN_ORIGIN}
     causes = {a.cause for a in c.attribution}
     assert {"overfitting", "training length"} <= causes  # the GPU run's rise is named
     assert any(cause.startswith("model size") for cause in causes)
@@ -1946,3 +1947,18 @@ def test_the_gap_panel_counts_keys_in_words_and_names_parameters_below_100k_whol
     small = _analysis(DIAG / "model_too_small", DIAG / "healthy_tiny").comparison  # 1,312 parameters
     rest = next(a for a in small.attribution if "Hoffmann" in a.method)
     assert "0.10M instead of 1,312 parameters" in " ".join(rest.method.split())
+
+
+def test_a_dtype_the_log_proves_is_no_config_difference():
+    nano = FIXTURES / "nanogpt"
+    # tiny_nodecay's config leaves dtype to the machine; its GradScaler warning proves float16,
+    # the dtype tiny_resume's checkpoint holds
+    c = _analysis(nano / "tiny_nodecay", nano / "tiny_resume").comparison
+    assert "dtype" not in {d.key for d in c.diff}
+    from lossdoctor.compare.sides import config_diff
+    from lossdoctor.facts import compute_facts
+    runs = [lossdoctor.load(nano / "tiny_nodecay"), lossdoctor.load(DIAG / "healthy_tiny")]  # float32 on the CPU
+    d = {x.key: x for x in config_diff(*runs, *(compute_facts(r) for r in runs))}
+    assert d["dtype"].other == "float16" and d["dtype"].origin_other.startswith("inferred: the log's warning that "
+                                                                               "GradScaler is enabled")
+    assert "dtype" in {x.key for x in config_diff(*runs)}  # without the facts: unknown against float32

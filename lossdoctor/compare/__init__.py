@@ -217,7 +217,7 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
     """The worse run `a` against the better run `b` (`per_byte`: on val in bits per byte)."""
     ra, rb, fa, fb = runs[a], runs[b], facts[a], facts[b]
     ok, why = comparable(ra, rb, fa, fb, per_byte)
-    diff = config_diff(ra, rb) + (vocab_diff(fa, fb) if per_byte else ())
+    diff = config_diff(ra, rb, fa, fb) + (vocab_diff(fa, fb) if per_byte else ())
     on_iters = metric == "train" and (final(fa, "train") is None or final(fb, "train") is None)
     ov = overlap(ra, rb, fa, fb, metric, on_iters)
     notes = []

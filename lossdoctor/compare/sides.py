@@ -88,7 +88,7 @@ def final_window(run: Run, n: int) -> int | None:
     return max(10, n // 20)
 
 
-def config_diff(ra: Run, rb: Run) -> tuple[KeyDiff, ...]:
+def config_diff(ra: Run, rb: Run, fa: Facts | None = None, fb: Facts | None = None) -> tuple[KeyDiff, ...]:
     """The learning, runtime and measurement keys whose effective values differ, or that one
     run shows and the other does not: a log without a config header has an unknown config,
     not train.py's defaults (value None, origin UNKNOWN_ORIGIN)."""
@@ -100,7 +100,7 @@ def config_diff(ra: Run, rb: Run) -> tuple[KeyDiff, ...]:
                  and (ta == tb or ta is None or tb is None))
     constant = [r.config.trusted("decay_lr") is False for r in (ra, rb)]  # get_lr's keys unused (GET_LR_ONLY)
     for key in LEARNING_KEYS + RUNTIME_KEYS + MEASURE_KEYS:
-        (va, oa), (vb, ob) = _shown(ra, key), _shown(rb, key)
+        (va, oa), (vb, ob) = _shown(ra, key, fa), _shown(rb, key, fb)
         if va == vb or key in GET_LR_ONLY and all(constant):  # the same, unknown in both, or used by neither
             continue
         kind = "learning" if key in LEARNING_KEYS else "runtime" if key in RUNTIME_KEYS else "measurement"
@@ -200,14 +200,20 @@ def changed_within(run: Run, key: str) -> str | None:
     return None
 
 
-def _shown(run: Run, key: str) -> tuple[ConfigScalar, str]:
+def _shown(run: Run, key: str, facts: Facts | None = None) -> tuple[ConfigScalar, str]:
     """A key's value and origin as the run shows it; (None, why) when it does not, or
-    where a resume within its log changed it."""
+    where a resume within its log changed it. A runtime key the config leaves to the
+    machine (dtype) is the facts' where they infer it from the log (its GradScaler warning:
+    float16), said inferred."""
     if (changed := changed_within(run, key)) is not None:
         return None, changed
     cv = run.config.values.get(key)
     value = run.config.trusted(key)
     if (machine := run.config.machine_default(key)) is not None:
+        fact = facts.get(key) if facts is not None and key in RUNTIME_KEYS else None
+        if fact is not None and fact.status == "inferred" and isinstance(fact.value, (str, bool)):
+            said = fact.note or fact.source
+            return fact.value, said if said.startswith("inferred") else f"inferred: {said}"
         return None, f"unknown: train.py's default, {machine}"
     if cv is None or value is None:
         return None, UNKNOWN_ORIGIN if not run.config.defaults_trusted else "unknown"

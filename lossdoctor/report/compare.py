@@ -111,7 +111,8 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
         if ov is not None:
             parts.append(ov)
     else:
-        shown = [d for d in c.diff if UNKNOWN_ORIGIN not in (d.origin_other, d.origin_reference)]
+        # a key one run does not show, or leaves to the machine (train.py's dtype), is unknown there
+        shown = [d for d in c.diff if not any(o.startswith("unknown") for o in (d.origin_other, d.origin_reference))]
         learning = sum(1 for d in shown if d.kind == "learning")
         unknown = len(c.diff) - len(shown)
         blind = blind and not c.diff
