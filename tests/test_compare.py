@@ -1350,7 +1350,7 @@ def test_the_better_runs_settings_say_what_they_cost_where_the_worse_run_trained
     assert double is not None and double.ratio == pytest.approx(2) and double.hours == pytest.approx(2)
     assert _cost(facts(1e14, 1000.0, world=4), facts(5e13, world=None), 3600) is None  # a world size unknown
     from lossdoctor.report.verdict import _duration
-    assert (_duration(2.5), _duration(0.5), _duration(0.003)) == ("2.5 h", "30 min", "under a minute")
+    assert (_duration(2.5), _duration(0.5), _duration(0.003)) == ("2.5 h", "30 min", "11 s")
 
 
 def test_the_overfitting_interval_is_the_noise_of_the_run_that_overfit(sides):

@@ -216,7 +216,9 @@ def _cost(fa: Facts, fb: Facts, steps: int | None) -> Cost | None:
         return None
     hours = steps * per_b / (per_a / (ms / 1000)) / 3600 if steps and ms else None  # a step's wall time: every rank's
     inferred = "inferred" in (fa["flops_per_iter"].status, fb["flops_per_iter"].status)
-    return Cost(per_b / per_a, hours, steps, inferred)
+    own = fb.value("time_per_iter_ms")
+    own_hours = steps * own / 1000 / 3600 if steps and isinstance(own, (int, float)) and own > 0 else None
+    return Cost(per_b / per_a, hours, steps, inferred, own_hours)
 
 
 def _step_flops(f: Facts) -> float | None:

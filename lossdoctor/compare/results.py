@@ -151,6 +151,9 @@ class Cost:
     hours: float | None  # `steps` of them at the worse run's measured FLOPs per second; None: its speed unknown
     steps: int | None
     approximate: bool = False  # a FLOP count inferred from a printed MFU (an average), not from the model
+    # the hours `steps` take at the better run's own logged time per step, where its log shows
+    # one: on its own machine, where a small model's steps cost more than their FLOPs say
+    own_hours: float | None = None
 
 
 @dataclass(frozen=True)

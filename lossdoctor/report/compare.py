@@ -77,7 +77,7 @@ def _reach_dict(r: ToReach) -> dict[str, Any]:
     out["cannot_tell"] = r.cannot_tell
     out["may_reach"] = r.may_reach
     out["cost"] = None if r.cost is None else {"ratio": r.cost.ratio, "hours": r.cost.hours, "steps": r.cost.steps,
-                                               "approximate": r.cost.approximate}
+                                               "approximate": r.cost.approximate, "own_hours": r.cost.own_hours}
     out["final"] = None if r.final is None else _reach_dict(r.final)
     return out
 

@@ -306,11 +306,15 @@ def cost_text(r: Unreachable) -> str:
             "run's FLOP rate" if c.hours and c.steps else "")
     about = "about " if c.approximate else ""
     how = " (a FLOP count read off a printed MFU, an average)" if c.approximate else ""
-    return f". Each of its steps costs {about}{ratio} the worse run's FLOPs{how}{when}"
+    own = (f"; at the better run's own logged time per step, on its machine: {_duration(c.own_hours)}"
+           if c.own_hours and c.steps else "")
+    return f". Each of its steps costs {about}{ratio} the worse run's FLOPs{how}{when}{own}"
 
 
 def _duration(hours: float) -> str:
-    return f"{hours:,.1f} h" if hours >= 1 else f"{hours * 60:.0f} min" if hours >= 1 / 60 else "under a minute"
+    if hours >= 1:
+        return f"{hours:,.1f} h"
+    return f"{hours * 60:.0f} min" if hours >= 1 / 60 else f"{max(hours * 3600, 1):.0f} s"
 
 
 def _where(r: Unreachable) -> str:
