@@ -1962,3 +1962,26 @@ def test_a_dtype_the_log_proves_is_no_config_difference():
     assert d["dtype"].other == "float16" and d["dtype"].origin_other.startswith("inferred: the log's warning that "
                                                                                "GradScaler is enabled")
     assert "dtype" in {x.key for x in config_diff(*runs)}  # without the facts: unknown against float32
+
+
+def test_a_run_that_stopped_short_of_the_better_runs_length_is_told_to_finish(tmp_path):
+    import json
+
+    import lossdoctor
+    from lossdoctor.report.json_report import to_json
+    from lossdoctor.report.verdict import instead_do
+    log = FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log"
+    lines = log.read_text().splitlines(keepends=True)
+    end = next(i for i, line in enumerate(lines) if line.startswith("iter 1620:")) + 1
+    (tmp_path / "cut.log").write_text("".join(lines[:end]))  # the same run, stopped at step 1,620
+    an = lossdoctor.analyze([str(tmp_path / "cut.log"), str(log)])
+    r = an.comparison.to_reach
+    assert r.reachable and r.finish == "out_dir" and r.instead == "--max_iters=2000 --lr_decay_iters=2000"
+    said = instead_do(r)
+    assert said.startswith("finish the run: it stopped at step 1,620 of its own 2,000, and the better run, its "
+                           "config run to the end, reached its smoothed final val of")
+    assert "(the better run wrote to the same out_dir)" in said and "these flags are its own" in said
+    assert json.loads(to_json(an))["comparison"]["to_reach"]["instead"]["finish"] == "out_dir"
+    # a run that ran its whole length on another schedule has nothing to finish
+    other = _analysis(DIAG / "decay_600k", DIAG / "healthy_tiny").comparison.to_reach
+    assert other.finish is None and not instead_do(other).startswith("finish")

@@ -127,7 +127,12 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     elif worse.resumed and flags:  # its command would resume: these are a fresh run's
         flags.insert(0, "--init_from=scratch")
     if isinstance(r, Reachable):
-        return _instead(r, fa, fb, flags, iters_b, cut) if flags and not unflagged and iters_b else r
+        if not (flags and not unflagged and iters_b):
+            return r
+        done = _instead(r, fa, fb, flags, iters_b, cut)
+        own = (short and not worse.resumed and not keys and done.instead is not None
+               and fa.value("max_iters") == iters_b and fa.value("lr_decay_iters") == decay_b)
+        return replace(done, finish=("out_dir" if worse.same_out_dir else "own")) if own else done
     planned = fb.value("max_iters")
     why = r.why + (f"; the better run's val was best at step {fb.value('best_val_step'):,} and rose after it, so "
                    f"its config is given {iters_b:,} steps" + (f", not its {planned:,}" if planned else "")

@@ -135,6 +135,10 @@ class Reachable:
     # the step the worse run's last checkpoint holds, where the `instead` flags resume it
     # (reach._resume_from): its own schedule is the better run's, run on to its length
     resume_from: int | None = None
+    # the `instead` flags are the worse run's own max_iters and lr_decay_iters: it stopped
+    # short of them, and the better run is its config run to the end ("out_dir": both
+    # logs show one out_dir, whose ckpt.pt may be the better run's by now; "own": another)
+    finish: str | None = None
     reachable: ClassVar[bool] = True
 
     @property

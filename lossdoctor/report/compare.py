@@ -63,7 +63,7 @@ def _reach_dict(r: ToReach) -> dict[str, Any]:
                 "lo": r.lo, "hi": r.hi, "flags": r.flags, "ratio": r.ratio,
                 "instead": None if r.instead is None else {"flags": r.instead, "steps": r.instead_steps,
                                                            "stopped": None if r.stopped is None else list(r.stopped),
-                                                           "resume_from": r.resume_from}}
+                                                           "resume_from": r.resume_from, "finish": r.finish}}
     out: dict[str, Any] = {"reachable": False, "target": r.target, "target_is": r.what}
     if r.steps_tried is not None:
         out["steps_tried"] = r.steps_tried

@@ -270,6 +270,14 @@ def instead_do(r: Reachable) -> str:
                 f"rerun, by the "
                 f"worse run's own curve extrapolated, takes about {r.steps:,} steps ({round(r.ratio, 1):g}x; "
                 f"predicted {predicted(r)})")
+    if r.finish is not None and r.instead_steps:
+        resume = ("resume it (--init_from=resume) if its out_dir's ckpt.pt is still its own (the better run "
+                  "wrote to the same out_dir)" if r.finish == "out_dir"
+                  else "resume it from its last checkpoint (--init_from=resume, LD1501)")
+        return (f"finish the run: it stopped at step {r.ran:,} of its own {r.instead_steps:,}, and the better run, "
+                f"its config run to the end, reached its {r.what} of {r.target:.4f}{cut}; {resume}, or run its "
+                f"command again: these flags are its own; its curve, extrapolated, gives about {r.steps:,} steps "
+                f"({round(r.ratio, 1):g}x; predicted {predicted(r)})")
     if length_only(r.instead) and r.instead_steps and r.ran >= SAME_LENGTH * r.instead_steps:
         fresh = " from scratch" if "--init_from=scratch" in (r.instead or "") else ""
         return (f"train{fresh} on the better run's schedule: the worse run ran as long (to step {r.ran:,})"
