@@ -1985,3 +1985,31 @@ def test_a_run_that_stopped_short_of_the_better_runs_length_is_told_to_finish(tm
     # a run that ran its whole length on another schedule has nothing to finish
     other = _analysis(DIAG / "decay_600k", DIAG / "healthy_tiny").comparison.to_reach
     assert other.finish is None and not instead_do(other).startswith("finish")
+
+
+def test_two_stretches_of_one_run_are_told_there_is_nothing_to_change(tmp_path):
+    import json
+    import re
+
+    from rich.console import Console
+
+    import lossdoctor
+    from lossdoctor.report.json_report import to_json
+    from lossdoctor.report.markdown import analysis_markdown
+    from lossdoctor.report.verdict import render_verdict
+    lines = (FIXTURES / "nanogpt" / "tiny_resume" / "train.log").read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if i > 0 and line.startswith("Overriding config with"))
+    (tmp_path / "first.log").write_text("".join(lines[:at]))  # steps 0-200
+    (tmp_path / "then.log").write_text("".join(lines[at:]))  # resumed at 200, on to 300, one out_dir
+    an = lossdoctor.analyze([str(tmp_path / "first.log"), str(tmp_path / "then.log")])
+    c = an.comparison
+    assert c.continues and an.runs[c.reference].source.endswith("then.log")
+    console = Console(file=io.StringIO(), width=80, color_system=None, legacy_windows=False)
+    console.print(render_verdict(an))
+    words = " ".join(console.file.getvalue().replace("│", " ").split())
+    assert re.search(r"Do: nothing to change: \S*then\.log continues \S*first\.log, one run's two stretches", words)
+    assert "--max_iters=300" not in words.split("first.log: val")[0]  # no flags for the stretch before
+    assert re.search(r"\*\*Do:\*\* nothing to change: `\S*then\.log` continues `\S*first\.log`",
+                     analysis_markdown(an))
+    assert json.loads(to_json(an))["comparison"]["continues"] is True
+    assert not _analysis(DIAG / "decay_600k", DIAG / "healthy_tiny").comparison.continues

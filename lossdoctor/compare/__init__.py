@@ -43,7 +43,7 @@ from ..facts import Facts
 from ..run import Dialect, Run
 from .attribute import attribute
 from .data import comparable, data_differs, data_unknown, vocab_diff
-from .notes import continuation_notes, mfu_notes, rewarm_notes, size_notes, state_notes
+from .notes import continuation, continuation_notes, mfu_notes, rewarm_notes, size_notes, state_notes
 from .reach import schedule_only
 from .results import (
     DERIVED,
@@ -254,9 +254,10 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
                      "run's config reaches trained as long")
     fit = extrapolators[a] if extrapolators is not None else _extrapolator(ra)
     at = attribute(ra, rb, fa, fb, hide_resumed(diff, ra, rb), metric, gap, fit)
+    later = continuation(ra, rb)
     return Comparison(b, a, metric, gap, True, diff, side, ov, at.causes, at.unexplained,
                       tuple(notes) + at.notes, at.to_reach, table, within_noise=at.within_noise,
-                      stop_at_best=at.stop_at_best)
+                      stop_at_best=at.stop_at_best, continues=later is not None and later[0] is rb)
 
 
 def _extrapolator(run: Run) -> Extrapolator:

@@ -41,20 +41,29 @@ def continuation_notes(ra: Run, rb: Run) -> list[str]:
     past the other's first step and by its last, from the same out_dir (the checkpoint a
     resume loads is out_dir/ckpt.pt). The two logs are then one run's two stretches, not two
     runs (a run stopped and resumed on more GPUs), and the gap is the further steps."""
+    found = continuation(ra, rb)
+    if found is None:
+        return []
+    later, earlier, step, where = found
+    return [f"{os.path.basename(later.source)} continues {os.path.basename(earlier.source)}: it begins with a "
+            f"resume (init_from=resume) at step {step:,}, within the other's steps (to {earlier.last_step:,}), from "
+            f"the same out_dir ({where!r}): the two logs are one run's two stretches, and the gap is the steps the "
+            "run went on for; `cat` the two logs, in order, to analyze them as one run"]
+
+
+def continuation(ra: Run, rb: Run) -> tuple[Run, Run, int, str] | None:
+    """(later, earlier, the step it resumed at, the out_dir) where one log is the other run
+    resumed (continuation_notes); None otherwise."""
     for later, earlier in ((ra, rb), (rb, ra)):
         head = later.resumed_start()
         where = later.config.trusted("out_dir")
-        if head is None or head.first_step is None or where is None or where != earlier.config.trusted("out_dir"):
+        if head is None or head.first_step is None or not isinstance(where, str) \
+                or where != earlier.config.trusted("out_dir"):
             continue
         starts = [int(a.min()) for a in (earlier.evals.step, earlier.iters.step) if len(a)]
-        if not starts or not min(starts) < head.first_step <= earlier.last_step:
-            continue
-        return [f"{os.path.basename(later.source)} continues {os.path.basename(earlier.source)}: it begins with a "
-                f"resume (init_from=resume) at step {head.first_step:,}, within the other's steps (to "
-                f"{earlier.last_step:,}), from the same out_dir ({where!r}): the two logs are one run's two stretches, "
-                "and the gap is the steps the run went on for; `cat` the two logs, in order, to analyze them as "
-                "one run"]
-    return []
+        if starts and min(starts) < head.first_step <= earlier.last_step:
+            return later, earlier, head.first_step, where
+    return None
 
 
 def rewarm_notes(fa: Facts, fb: Facts) -> list[str]:

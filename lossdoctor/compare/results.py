@@ -238,3 +238,6 @@ class Comparison:
     # rule ids of the better run's findings whose advice the worse run already ran, and
     # ended higher (crosscheck.not_borne_out): the verdict says so beside them
     not_borne_out: tuple[str, ...] = ()
+    # the better run's log is the worse run resumed (notes.continuation): one run's two
+    # stretches, nothing to change; the verdict's Do says so
+    continues: bool = False

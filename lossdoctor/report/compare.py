@@ -51,6 +51,7 @@ def to_dict(c: Comparison, runs: list[Run]) -> dict[str, Any]:
         "to_reach": None if c.to_reach is None else _reach_dict(c.to_reach),
         "stop_at_best": None if c.stop_at_best is None else {"step": c.stop_at_best[0], "val": c.stop_at_best[1]},
         "not_borne_out": list(c.not_borne_out),
+        "continues": c.continues,
         "notes": list(c.notes),
         "table": [{"run": r.run, "final": r.final, "gap": r.gap, "params": r.params, "tokens_seen": r.tokens_seen,
                    "best_val": r.best_val, "reference": r.reference, "metric": r.metric} for r in c.table],

@@ -25,6 +25,7 @@ from .verdict import (
     TOP_COMPARED,
     aim,
     apart,
+    continued_text,
     gap_text,
     instead_do,
     level,
@@ -147,8 +148,10 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
                 else f"**Gap:** `{worse}` ends **{c.gap:+.4f} {c.unit}** above `{better}` (final {c.metric}){noise}.",
                 ""]
     out += [] if level(c) else _causes(c)  # a level finish says so in its gap line
-    r = c.to_reach
-    if r is None and (stop := stop_text(c)):
+    r = None if c.continues else c.to_reach
+    if c.continues:
+        out += [f"**Do:** {continued_text(f'`{worse}`', f'`{better}`')}.", ""]
+    if r is None and not c.continues and (stop := stop_text(c)):
         out += [f"**Do:** {stop}.", ""]
     if r is not None:
         if isinstance(r, Reachable) and r.instead is not None:

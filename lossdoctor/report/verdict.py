@@ -200,7 +200,7 @@ def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
         out.append(hanging("  ", _Causes(rows)))
     elif not causes:  # nothing attributed: say why (a run that never trained)
         out.append(hanging("  ", Text(c.unattributed or "the gap is not attributed")))
-    do = _one_thing(c)
+    do = _one_thing(c, worse, better)
     if do is not None:
         out.append(do)
     return out
@@ -390,7 +390,15 @@ def stop_text(c: Comparison) -> str | None:
             "(--always_save_checkpoint=False), or stop the run there")
 
 
-def _one_thing(c: Comparison) -> RenderableType | None:
+def continued_text(worse: str, better: str) -> str:
+    """The Do where the better run's log is the worse run resumed (Comparison.continues)."""
+    return (f"nothing to change: {better} continues {worse}, one run's two stretches, and the gap is the steps it "
+            "went on for; `cat` the two logs, in order, to analyze the whole run")
+
+
+def _one_thing(c: Comparison, worse: str, better: str) -> RenderableType | None:
+    if c.continues:
+        return Text.assemble(("Do: ", "bold"), continued_text(worse, better))
     r = c.to_reach
     if r is None:
         stop = stop_text(c)
