@@ -306,8 +306,8 @@ def check(to: int, last: int, per_step: float | None, epochs_limit: float, assum
         farthest, by_epochs = int(MAX_HORIZON * max(last, 1)), ""  # or fewer, where the measured epochs end first
         if per_step is not None and per_step > 0 and last * per_step < epochs_limit < farthest * per_step:
             farthest, by_epochs = int(epochs_limit / per_step), f" ({epochs_limit:g} epochs of its data){tail}"
-        raise CannotExtrapolate(f"step {to:,} is beyond what this run supports ({MAX_HORIZON:g}x its {last:,} "
-                                "steps, the longest horizon the backtests measure; docs/benchmarks.md); the "
+        raise CannotExtrapolate(f"step {to:,} is beyond what this run supports ({MAX_HORIZON:g}x its last step, "
+                                f"{last:,}, the longest horizon the backtests measure; docs/benchmarks.md); the "
                                 f"farthest this run supports is step {farthest:,}{by_epochs}")
     if per_step is not None and to > last and to * per_step > epochs_limit:
         farthest = min(int(epochs_limit / per_step), int(MAX_HORIZON * last))
