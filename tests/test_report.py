@@ -425,3 +425,13 @@ def test_an_effect_that_rounds_to_zero_prints_unsigned_and_a_single_restart_read
     from lossdoctor.fit.points import _in_last_run
     run = lossdoctor.load(ROOT / "fixtures" / "nanogpt" / "tiny_resume")
     assert len(run.segments) == 2 and _in_last_run(run).endswith("(its steps go back once)")
+
+
+def test_the_verdict_of_a_run_without_val_gives_its_steps(tmp_path):
+    import lossdoctor
+    from lossdoctor.facts import compute_facts
+    from lossdoctor.report.verdict import _losses
+    lines = (ROOT / "fixtures" / "lossdoctor_train" / "readme_cpu_2000" / "train.log").read_text().splitlines()
+    (tmp_path / "a.log").write_text("\n".join(x for x in lines if not x.startswith("step ")) + "\n")  # no evals
+    said = _losses(compute_facts(lossdoctor.load(tmp_path / "a.log")))
+    assert said.startswith("no val loss in the log") and said.endswith("; 2,001 steps")

@@ -85,7 +85,8 @@ def _losses(f: Facts) -> str:
         if best is not None:  # a checkpoint alone: the best val it saved, no curve
             return (f"no val curve; best val {best:.4f}" + (f" at step {step:,}" if step is not None else "")
                     + (f"; {steps:,} steps" if steps else ""))
-        return "no val loss in the log" + (f"; train {train:.4f}" if train is not None else "")
+        return ("no val loss in the log" + (f"; train {train:.4f}" if train is not None else "")
+                + (f"; {steps:,} step{'s' if steps != 1 else ''}" if steps else ""))
     unit = " bpb" if f["final_val"].unit == "bpb" else ""
     last = f.value("final_step")
     early = last is not None and steps and last < 0.9 * (steps - 1)  # the last eval long before the end
