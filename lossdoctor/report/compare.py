@@ -141,7 +141,8 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
 
 def _diff(c: Comparison, blind: bool = False) -> RenderableType:
     """The differing keys; `blind`: neither log shows its config (no row is "none" then)."""
-    t = Table(title="config differences (value and where it came from)", title_justify="left")
+    title = "config differences (value and where it came from)"
+    t = Table(title=title, title_justify="left", min_width=len(title))  # its title unfolded
     for col in ("key", "worse run", "better run", "kind"):
         t.add_column(col, overflow="fold")
     hidden = [d for d in c.diff if UNKNOWN_ORIGIN in (d.origin_other, d.origin_reference)]

@@ -98,8 +98,9 @@ def config_cell(cfg: Config, key: str) -> str:
 
 
 def _config_table(run: Run, facts: Facts) -> RenderableType:
-    t = Table(title="Config (effective value and where it came from)", title_justify="left",
-              show_edge=False, pad_edge=False)
+    title = "Config (effective value and where it came from)"
+    t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False,
+              min_width=len(title))  # a few short rows: the title on one line, not folded to them
     # a name cut short is another name: its column keeps the longest whole (the notes fold)
     t.add_column("key", overflow="fold", min_width=max((len(k) for k in run.config.values), default=3))
     t.add_column("value", overflow="fold")
