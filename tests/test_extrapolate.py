@@ -1707,3 +1707,17 @@ def test_another_trainers_run_whose_every_loss_is_nan_is_refused_for_that_first(
     assert run.format.trainer == "llmc"
     with pytest.raises(CannotExtrapolate, match="every loss the run logged is NaN or inf: there is no curve"):
         extrapolate(run, 3000, scenarios=("rerun",))
+
+
+def test_an_effect_past_the_horizon_of_a_run_with_too_few_evals_names_the_evals(tmp_path):
+    # LD1501's resume to max_iters from a run cut at step 390: 2,000 is past 5x, and no val is
+    # predicted at any step past it (one eval after step 100): that is the reason, not the horizon
+    from lossdoctor.diagnose.effects import Extrapolations
+    lines = README_CPU.read_text().splitlines(keepends=True)
+    end = next(i for i, line in enumerate(lines) if line.startswith("iter 390:")) + 1
+    (tmp_path / "cut.log").write_text("".join(lines[:end]))
+    run = lossdoctor.load(str(tmp_path / "cut.log"))
+    e = Extrapolations(run).get(2000, "resume", "extrapolation")
+    assert e.value is None and "too few to predict val" in e.note and "beyond what this run supports" not in e.note
+    near = Extrapolations(run).get(1500, "resume", "extrapolation")  # within 5x: the same reason
+    assert "too few to predict val" in near.note

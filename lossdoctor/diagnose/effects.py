@@ -98,8 +98,9 @@ class Extrapolations:
             self._extrapolator = Extrapolator(self.run)
         try:
             x = self._extrapolator.extrapolate(to, scenarios=(scenario,))
-        except CannotExtrapolate as e:
-            return EffectEstimate("extrapolation", None, self.run.measures.val_unit, source, note=e.why)
+        except CannotExtrapolate as e:  # where no later val is predicted at all, that is why, not the horizon
+            return EffectEstimate("extrapolation", None, self.run.measures.val_unit, source,
+                                  note=self._no_val_past(scenario) or e.why)
         s = next((s for s in x.scenarios if s.name == scenario), None)
         ev, _ = self.run.curves()
         if s is None or s.val is None or not len(ev):  # why val is not predicted: too few evals, or the scenario's
@@ -113,3 +114,21 @@ class Extrapolations:
             src += f"; a blend of the ensemble and the calibrated-shape law alone, {percent(x.alone_share)} the latter"
         return EffectEstimate("extrapolation", s.val.mean - last, self.run.measures.val_unit, src, s.val.lo - last,
                               s.val.hi - last)
+
+    def _no_val_past(self, scenario: str) -> str | None:
+        """Why no val is predicted one step past the run (too few evals, val past its
+        minimum), where that is so: a refusal of a far target (the horizon, the epochs)
+        had named a farthest step where val is not predicted either; None otherwise."""
+        from ..fit.extrapolate import CannotExtrapolate
+        from ..fit.notes import why_no_val
+        assert self._extrapolator is not None
+        ev, it = self.run.curves()
+        steps = [int(a[-1]) for a in (ev.step, it.step) if len(a)]
+        if not steps:
+            return None
+        try:
+            x = self._extrapolator.extrapolate(max(steps) + 1, scenarios=(scenario,))
+        except CannotExtrapolate as e:
+            return e.why
+        s = next((s for s in x.scenarios if s.name == scenario), None)
+        return why_no_val(x, s) if s is None or s.val is None else None
