@@ -1955,13 +1955,15 @@ def test_a_dtype_the_log_proves_is_no_config_difference():
     # the dtype tiny_resume's checkpoint holds
     c = _analysis(nano / "tiny_nodecay", nano / "tiny_resume").comparison
     assert "dtype" not in {d.key for d in c.diff}
-    from lossdoctor.compare.sides import config_diff
+    from lossdoctor.compare.sides import _shown, config_diff
     from lossdoctor.facts import compute_facts
-    runs = [lossdoctor.load(nano / "tiny_nodecay"), lossdoctor.load(DIAG / "healthy_tiny")]  # float32 on the CPU
-    d = {x.key: x for x in config_diff(*runs, *(compute_facts(r) for r in runs))}
-    assert d["dtype"].other == "float16" and d["dtype"].origin_other.startswith("inferred: the log's warning that "
-                                                                               "GradScaler is enabled")
-    assert "dtype" in {x.key for x in config_diff(*runs)}  # without the facts: unknown against float32
+    run = lossdoctor.load(nano / "tiny_nodecay")
+    value, origin = _shown(run, "dtype", compute_facts(run))
+    assert value == "float16" and origin.startswith("inferred: the log's warning that GradScaler is enabled")
+    assert _shown(run, "dtype")[0] is None  # without the facts: unknown
+    # two CPU runs: train.py computes both in float32, whatever dtype says (LD1301)
+    runs = [run, lossdoctor.load(DIAG / "healthy_tiny")]
+    assert "dtype" not in {x.key for x in config_diff(*runs, *(compute_facts(r) for r in runs))}
 
 
 def test_a_run_that_stopped_short_of_the_better_runs_length_is_told_to_finish(tmp_path):
@@ -2013,3 +2015,37 @@ def test_two_stretches_of_one_run_are_told_there_is_nothing_to_change(tmp_path):
                      analysis_markdown(an))
     assert json.loads(to_json(an))["comparison"]["continues"] is True
     assert not _analysis(DIAG / "decay_600k", DIAG / "healthy_tiny").comparison.continues
+
+
+def test_a_resume_that_changed_learning_settings_is_not_one_runs_two_stretches(tmp_path):
+    from rich.console import Console
+
+    from lossdoctor.report.compare import render
+    lines = (FIXTURES / "nanogpt" / "tiny_resume" / "train.log").read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if i > 0 and line.startswith("Overriding config with"))
+    resumed = next(i for i, line in enumerate(lines) if line.startswith("Overriding: init_from = resume"))
+    (tmp_path / "first.log").write_text("".join(lines[:at]))
+    (tmp_path / "then.log").write_text("".join(lines[at:]))
+    an = _analysis(tmp_path / "first.log", tmp_path / "then.log")
+    console = Console(file=io.StringIO(), width=80, color_system=None, legacy_windows=False)
+    console.print(render(an.comparison, list(an.runs), verbose=True))  # -v: no advice beside "nothing to change"
+    words = " ".join(console.file.getvalue().replace("│", " ").split())
+    assert an.comparison.continues and "Nothing to change: the better run's log is the worse run resumed" in words
+    assert "Train as long" not in words
+    changed = lines[at:resumed + 1] + ["Overriding: learning_rate = 0.003\n"] + lines[resumed + 1:]
+    (tmp_path / "then.log").write_text("".join(changed))
+    assert not _analysis(tmp_path / "first.log", tmp_path / "then.log").comparison.continues
+
+
+def test_a_run_cut_in_another_out_dir_with_no_save_is_not_told_to_resume(tmp_path):
+    from lossdoctor.report.verdict import instead_do
+    log = FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log"
+    lines = log.read_text().splitlines(keepends=True)
+    end = next(i for i, line in enumerate(lines) if line.startswith("iter 1620:")) + 1
+    cut = [x.replace("out_dir", "out_dir_x") if "out_dir" in x and "=" in x else x for x in lines[:end]
+           if not x.startswith("saving checkpoint")]
+    (tmp_path / "cut.log").write_text("".join(cut))
+    r = _analysis(tmp_path / "cut.log", log).comparison.to_reach
+    if r.finish is None:  # the out_dir not read as another: nothing more to check here
+        pytest.skip("out_dir not shown differing")
+    assert r.finish == "own" and "its log shows no save to resume from" in instead_do(r)

@@ -257,7 +257,12 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
     later = continuation(ra, rb)
     return Comparison(b, a, metric, gap, True, diff, side, ov, at.causes, at.unexplained,
                       tuple(notes) + at.notes, at.to_reach, table, within_noise=at.within_noise,
-                      stop_at_best=at.stop_at_best, continues=later is not None and later[0] is rb)
+                      stop_at_best=at.stop_at_best, continues=later is not None and later[0] is rb
+                      and all(d.kind != "learning" or d.key in RESUMABLE for d in diff))
+
+
+# what a resume of one run may change and leave it one run's two stretches: its length and schedule
+RESUMABLE = ("max_iters", "lr_decay_iters", "warmup_iters", "min_lr", "decay_lr", "init_from")
 
 
 def _extrapolator(run: Run) -> Extrapolator:

@@ -103,6 +103,8 @@ def config_diff(ra: Run, rb: Run, fa: Facts | None = None, fb: Facts | None = No
         (va, oa), (vb, ob) = _shown(ra, key, fa), _shown(rb, key, fb)
         if va == vb or key in GET_LR_ONLY and all(constant):  # the same, unknown in both, or used by neither
             continue
+        if key == "dtype" and all(r.config.trusted("device") == "cpu" for r in (ra, rb)):
+            continue  # train.py computes a CPU run in float32 whatever dtype says (LD1301)
         kind = "learning" if key in LEARNING_KEYS else "runtime" if key in RUNTIME_KEYS else "measurement"
         if same_step and key in SPLIT_KEYS:  # the same tokens per step, split otherwise: memory and speed
             kind = "runtime"

@@ -113,15 +113,17 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
             parts.append(ov)
     else:
         # a key one run does not show, or leaves to the machine (train.py's dtype), is unknown there
-        shown = [d for d in c.diff if not any(o.startswith("unknown") for o in (d.origin_other, d.origin_reference))]
+        shown = [d for d in c.diff if not any(o == UNKNOWN_ORIGIN or o.startswith("unknown: train.py's default")
+                                              for o in (d.origin_other, d.origin_reference))]
         learning = sum(1 for d in shown if d.kind == "learning")
         unknown = len(c.diff) - len(shown)
         blind = blind and not c.diff
         keys = ("no config key differs" if not shown else "1 config key differs" if len(shown) == 1
                 else f"{len(shown)} config keys differ")
         keys += f" ({learning} that change{'s' if learning == 1 else ''} learning)" if shown else ""
-        parts.append(Text(("neither log shows its config: which keys differ is unknown" if blind else keys)
-                          + (f", {unknown} more are unknown for a run whose log does not show them" if unknown else "")
+        more = (f", {unknown} more {'is' if unknown == 1 else 'are'} unknown for a run whose log does not show them"
+                if unknown else "")
+        parts.append(Text(("neither log shows its config: which keys differ is unknown" if blind else keys) + more
                           + f"; -v shows {'them, ' if shown or unknown else ''}the runs side by side and each "
                           "cause's method", style="dim"))
     if level(c):
@@ -132,7 +134,9 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
         parts.append(Text("No gap and no differing config: nothing to attribute."))
     elif c.unattributed is not None and c.unattributed not in c.notes:  # (a note says it already)
         parts.append(Text(f"The gap is not attributed: {c.unattributed}."))
-    if c.to_reach is not None and verbose:  # else the verdict says it
+    if c.continues and verbose:  # one run's two stretches: no advice (the verdict's Do says so)
+        parts.append(Text("Nothing to change: the better run's log is the worse run resumed.", style="bold"))
+    elif c.to_reach is not None and verbose:  # else the verdict says it
         parts.append(Text(_reach(c.to_reach, c), style="bold"))
     if c.notes:
         parts.append(bullets(list(c.notes)))

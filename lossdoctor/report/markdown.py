@@ -18,7 +18,7 @@ from ..run import Run
 from .compare import interval_text
 from .findings import effect_text, evidence_value, no_findings
 from .names import short_name
-from .terminal import config_cell, format_fact, origin_cell
+from .terminal import config_cell, format_fact, model_value, origin_cell
 from .verdict import (
     CONTESTED,
     TOP,
@@ -191,7 +191,8 @@ def _findings(run: Run, d: Diagnosis | None, name: str) -> list[str]:
 
 def _facts(run: Run, f: Facts, name: str) -> list[str]:
     rows = [[name, format_fact(x), x.status, x.source + (f"; {x.note}" if x.note else "")] for name, x in f.items()]
-    config = [[k, config_cell(run.config, k), origin_cell(run.config, k)] for k in run.config.values]
+    config = [list((k, *(model_value(run.config, k, f) or (config_cell(run.config, k), origin_cell(run.config, k)))))
+              for k in run.config.values]
     return (_details(f"Facts of `{name}`", _table(["fact", "value", "status", "source"], rows))
             + _details(f"Config of `{name}`", _table(["key", "value", "origin"], config)))
 

@@ -109,14 +109,14 @@ def _config_table(run: Run, facts: Facts) -> RenderableType:
     for key, cv in cfg.values.items():
         if cv.origin == DEFAULT and key not in KEY_CONFIG:
             continue
-        if (model := _model_value(cfg, key, facts)) is not None:
+        if (model := model_value(cfg, key, facts)) is not None:
             t.add_row(key, *model)
             continue
         t.add_row(key, config_cell(cfg, key) + _inferred(cfg, key, facts), origin_cell(cfg, key))
     return t
 
 
-def _model_value(cfg: Config, key: str, facts: Facts) -> tuple[str, str] | None:
+def model_value(cfg: Config, key: str, facts: Facts) -> tuple[str, str] | None:
     """(value, origin) of a model-shape key where the model the run built is not its
     config's (init_from='gpt2*': nanoGPT forces GPT-2's vocab_size, block_size and bias;
     a checkpoint's model_args): the model's, with the config's said beside it; None where

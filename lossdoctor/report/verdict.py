@@ -274,12 +274,12 @@ def instead_do(r: Reachable) -> str:
     if r.finish is not None and r.instead_steps:
         resume = ("resume it (--init_from=resume) if its out_dir's ckpt.pt is still its own (the better run "
                   "wrote to the same out_dir)" if r.finish == "out_dir"
-                  else "resume it from its last checkpoint (--init_from=resume, LD1501)")
+                  else "its log shows no save to resume from (LD1501's --init_from=resume needs one)")
         return (f"finish the run: it stopped at step {r.ran:,} of its own {r.instead_steps:,}, and the better run, "
                 f"its config run to the end, reached its {r.what} of {r.target:.4f}{cut}; {resume}, or run its "
                 f"command again: these flags are its own; its curve, extrapolated, gives about {r.steps:,} steps "
                 f"({round(r.ratio, 1):g}x; predicted {predicted(r)})")
-    if length_only(r.instead) and r.instead_steps and r.ran >= SAME_LENGTH * r.instead_steps:
+    if length_only(r.instead) and r.instead_steps and r.stopped is None and r.ran >= SAME_LENGTH * r.instead_steps:
         fresh = " from scratch" if "--init_from=scratch" in (r.instead or "") else ""
         return (f"train{fresh} on the better run's schedule: the worse run ran as long (to step {r.ran:,})"
                 f"{' but resumed' if fresh else ' on another schedule'}, and no other setting the logs show differs; "
@@ -315,7 +315,8 @@ def cost_text(r: Unreachable) -> str:
             "run's FLOP rate" if c.hours and c.steps else "")
     about = "about " if c.approximate else ""
     how = " (a FLOP count read off a printed MFU, an average)" if c.approximate else ""
-    own = (f"; at the better run's own logged time per step, on its machine: {_duration(c.own_hours)}"
+    own = (f"; at the better run's own logged time per step, on its machine: {_duration(c.own_hours)} for "
+           f"{c.steps:,} steps"
            if c.own_hours and c.steps else "")
     return f". Each of its steps costs {about}{ratio} the worse run's FLOPs{how}{when}{own}"
 
