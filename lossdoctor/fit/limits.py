@@ -59,8 +59,8 @@ def unmodelled(run: Run) -> str | None:
     follows nanoGPT's LR schedule and is calibrated on val losses in nats."""
     if len(run.evals) == 0 and len(run.iters) == 0:
         if not run.format.has_log:  # a checkpoint alone: its best val at most, no curve
-            return ("a checkpoint alone holds no loss curve: give the run's log with it (the log, or the "
-                    "directory that holds both)")
+            return ("a checkpoint alone holds no loss curve: give the run's log instead of it, or the directory "
+                    "that holds both (extrapolate takes one path)")
         return "the run has no loss values"
     losses = np.concatenate([run.evals.val, run.evals.train, run.iters.loss])
     if not run.format.is_nanogpt and not np.isfinite(losses).any():  # before whose run it is: no curve at all
