@@ -134,7 +134,8 @@ def warmup_caveat(sched: object, runs: int) -> str | None:
            "a longer warmup gives up, not what it does for stability" if sched.warmup_iters > runs else
            "and this schedule's alike, so this does not carry what a shorter warmup gains in those steps, or "
            "what warmup does for stability")
-    return (f"its warmup is {sched.warmup_iters:,} steps, the run's {runs:,}: the law counts the run's warmup steps "
+    steps = "step" if sched.warmup_iters == 1 else "steps"
+    return (f"its warmup is {sched.warmup_iters:,} {steps}, the run's {runs:,}: the law counts the run's warmup steps "
             f"at the peak LR, as it was fitted, {how} (`lossdoctor verify` can train both)")
 
 
@@ -159,7 +160,7 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched:
     notes = []
     horizon = val_ratio if fits.val is not None else to / max(last, 1)  # val's, where val is predicted
     if to <= last:
-        notes.append(f"step {to} is inside the observed range: the fitted law's value there, a smoothed one"
+        notes.append(f"step {to:,} is inside the observed range: the fitted law's value there, a smoothed one"
                      + _logged_near(run, to))
     config = lr_mod.lineage_config(run, sched)  # a continuation at its min_lr: the first process's LR settings
     differ = calibration_mod.differences(config)
