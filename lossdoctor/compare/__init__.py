@@ -124,8 +124,8 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
     finals = [None if i in diverged else final(f, metric) if final(f, metric) is not None
               else iter_final(r) if metric == "train" else None
               for i, (r, f) in enumerate(zip(runs, facts, strict=True))]
-    if metric == "train" and (iters := _iteration_finals(runs, facts, diverged)) is not None:
-        finals = iters
+    iters = _iteration_finals(runs, facts, diverged) if metric == "train" else None
+    finals = iters if iters is not None else finals
     known = {i: v for i, v in enumerate(finals) if v is not None}
     if len(known) < 2:
         why = "; ".join(diverged.values())
@@ -142,7 +142,8 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
     worse = max((i for i in known if i != ref), key=known.__getitem__)  # a tie: another run, not ref itself
     table = tuple(table_row(r, f, v, known[ref], metric, i == ref, i in apart)
                   for i, (r, f, v) in enumerate(zip(runs, facts, finals, strict=True))) if len(runs) > 2 else ()
-    c = _explain(runs, facts, extrapolators, worse, ref, known[worse] - known[ref], metric, table, per_byte)
+    c = _explain(runs, facts, extrapolators, worse, ref, known[worse] - known[ref], metric, table, per_byte,
+                 iters is not None)
     if c.derived is not None:
         c = dataclasses.replace(c, derived_status=derived_status(facts[worse], facts[ref]))
     if left_out:
@@ -212,13 +213,13 @@ def _comparable_group(runs: Sequence[Run], facts: Sequence[Facts], known: dict[i
 
 
 def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequence[Extrapolator] | None,
-             a: int, b: int, gap: float, metric: str, table: tuple[TableRow, ...], per_byte: bool = False
-             ) -> Comparison:
-    """The worse run `a` against the better run `b` (`per_byte`: on val in bits per byte)."""
+             a: int, b: int, gap: float, metric: str, table: tuple[TableRow, ...], per_byte: bool = False,
+             on_iters: bool = False) -> Comparison:
+    """The worse run `a` against the better run `b` (`per_byte`: on val in bits per byte;
+    `on_iters`: on train loss, every run's mean of its last iteration losses, _iteration_finals)."""
     ra, rb, fa, fb = runs[a], runs[b], facts[a], facts[b]
     ok, why = comparable(ra, rb, fa, fb, per_byte)
     diff = config_diff(ra, rb, fa, fb) + (vocab_diff(fa, fb) if per_byte else ())
-    on_iters = metric == "train" and (final(fa, "train") is None or final(fb, "train") is None)
     ov = overlap(ra, rb, fa, fb, metric, on_iters)
     notes = []
     if on_iters:
@@ -253,7 +254,7 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
         notes.append(f"the logs show other data ({differs}): the better run is not taken as what the worse "
                      "run's config reaches trained as long")
     fit = extrapolators[a] if extrapolators is not None else _extrapolator(ra)
-    at = attribute(ra, rb, fa, fb, hide_resumed(diff, ra, rb), metric, gap, fit)
+    at = attribute(ra, rb, fa, fb, hide_resumed(diff, ra, rb), metric, gap, fit, on_iters)
     later = continuation(ra, rb)
     return Comparison(b, a, metric, gap, True, diff, side, ov, at.causes, at.unexplained,
                       tuple(notes) + at.notes, at.to_reach, table, within_noise=at.within_noise,

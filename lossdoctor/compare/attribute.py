@@ -58,10 +58,11 @@ class Attribution:
 
 
 def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...], metric: str, gap: float,
-              fit: Extrapolator) -> Attribution:
-    """The gap of the worse run `ra` over the better `rb`, cause by cause; `fit` extrapolates `ra`."""
+              fit: Extrapolator, on_iters: bool = False) -> Attribution:
+    """The gap of the worse run `ra` over the better `rb`, cause by cause; `fit` extrapolates
+    `ra`; `on_iters`: the gap is between the runs' last iteration losses' means."""
     la, lb = final(fa, metric), final(fb, metric)
-    if la is None or lb is None:  # compared on iteration losses: nothing to smooth or extrapolate
+    if la is None or lb is None or on_iters:  # on iteration losses: nothing to smooth or extrapolate
         return without_evals(diff, gap, ra, rb)
     a, b = Side.of(ra, fa, metric, la), Side.of(rb, fb, metric, lb)
     w = Z80 * math.hypot(a.se, b.se)

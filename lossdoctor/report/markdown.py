@@ -191,7 +191,7 @@ def _findings(run: Run, d: Diagnosis | None, name: str) -> list[str]:
 
 def _facts(run: Run, f: Facts, name: str) -> list[str]:
     rows = [[name, format_fact(x), x.status, x.source + (f"; {x.note}" if x.note else "")] for name, x in f.items()]
-    config = [list((k, *(model_value(run.config, k, f) or (config_cell(run.config, k), origin_cell(run.config, k)))))
+    config = [[k, *(model_value(run.config, k, f) or (config_cell(run.config, k), origin_cell(run.config, k)))]
               for k in run.config.values]
     return (_details(f"Facts of `{name}`", _table(["fact", "value", "status", "source"], rows))
             + _details(f"Config of `{name}`", _table(["key", "value", "origin"], config)))
