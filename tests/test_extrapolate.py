@@ -222,6 +222,8 @@ def test_a_run_refused_at_any_step_is_not_given_a_farthest_step():
     with pytest.raises(CannotExtrapolate, match="misses this run's own points") as e:
         extrapolate(diverged, 10**6)
     assert "farthest" not in str(e.value)
+    # the likeliest reason first: its spikes, as LD203 finds them
+    assert "its iteration losses spike (1 spike, the first at step 359), as an unstable run's do" in str(e.value)
     with pytest.raises(CannotExtrapolate, match="farthest this run supports is step 10,000"):
         extrapolate(lossdoctor.load(FIXTURES / "lossdoctor_train" / "readme_cpu_2000"), 10**6)
     from lossdoctor.fit import limits
@@ -895,8 +897,9 @@ def test_a_curve_the_law_misses_by_far_is_declined_and_a_noiseless_one_is_not():
         _, i, _, y, *rest = line.split()
         return f"iter {i} loss {float(y.rstrip(',')) + 0.3 * np.sin(int(i.rstrip(':')) / 60):.4f}, {' '.join(rest)}"
     wavy = "\n".join(wave(line) for line in make_log().splitlines()) + "\n"
-    with pytest.raises(CannotExtrapolate, match="misses this run's own points by"):
+    with pytest.raises(CannotExtrapolate, match="misses this run's own points by") as e:
         extrapolate(parse_text(wavy), 4000)
+    assert "spike" not in str(e.value)  # a wave is no spike
     # a key the header leaves at train.py's default is what ran: not named as a doubt
     quiet = "".join(x for x in wavy.splitlines(keepends=True) if not x.startswith("Overriding: decay_lr"))
     with pytest.raises(CannotExtrapolate, match="misses this run's own points by") as e:

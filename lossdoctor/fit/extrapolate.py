@@ -211,7 +211,7 @@ class Extrapolator(RunFits):
             raise
         use_reference = self.reference and to > last  # inside the observed range there is nothing to add
         fits = self._once(("fits", peak, use_reference), lambda: self._fit(obs, peak, use_reference))
-        limits.misfit(fits.train, fits.own.designs["train"], obs.schedule.doubted)
+        limits.misfit(fits.train, fits.own.designs["train"], obs.schedule.doubted, self.run)
         shown = self.run.config.trusted("warmup_iters") is not None  # not train.py's 2000 taken unseen
         limits.before_fit(to, obs.points.start, obs.schedule.warmup if shown and to <= last else 0)
         named = scenarios_mod.named(scenarios, custom, to, last)

@@ -150,19 +150,37 @@ def _miss(stream: Stream, own: Design) -> tuple[np.ndarray, float, float]:
     return r, float(np.sqrt(np.mean((r / own.sigma) ** 2))), float(np.sqrt(np.mean(r ** 2)))
 
 
-def misfit(stream: Stream, own: Design, doubted: Sequence[str]) -> None:
+def misfit(stream: Stream, own: Design, doubted: Sequence[str], run: Run | None = None) -> None:
     """Raise CannotExtrapolate where the train `stream`'s fit misses the run's `own` train
     points by more than MISFIT (rms, in sigma) and MISFIT_NATS (rms): the law does not
     describe this curve, inside the run or past it. `doubted`: the schedule keys the log
-    does not show and that may not be what ran (Schedule.doubted), the likeliest reason."""
+    does not show and that may not be what ran (Schedule.doubted), the likeliest reason;
+    `run`: the run, whose loss spikes (LD203's), an unstable run's, are named before the
+    other reasons."""
     _, scale, rms = _miss(stream, own)
     if scale > MISFIT and rms > MISFIT_NATS:
-        why = (f"; the log does not show {', '.join(doubted)}, and the values used for them may not be what "
-               "ran" if doubted else "") + ("; a run far past its data's epochs, or one whose dropout-on "
-                                                   f"iteration losses sit far above its eval-mode train losses, "
-                                                   f"can do this{' too' if doubted else ''}")
+        spikes = loss_spikes(run) if run is not None else None
+        unstable = (f"; its iteration losses spike ({spikes[0]} spike{'s' if spikes[0] > 1 else ''}, the first "
+                    f"at step {spikes[1]:,}), as an unstable run's do: `lossdoctor analyze` says why" if spikes
+                    else "")
+        doubt = (f"; the log does not show {', '.join(doubted)}, and the values used for them may not be what "
+                 "ran" if doubted else "")
+        more = " too" if unstable or doubted else ""
+        why = (f"{unstable}{doubt}; a run far past its data's epochs, or one whose dropout-on iteration losses sit "
+               f"far above its eval-mode train losses, can do this{more}")
         raise CannotExtrapolate(f"the fitted law misses this run's own points by {scale:.0f} sigma ({rms:.3f} "
                                 f"nats) rms, where the runs it is measured on stay under 10 sigma{why}")
+
+
+def loss_spikes(run: Run) -> tuple[int, int] | None:
+    """(how many loss spikes, the first's step) as LD203 finds them; None where there are
+    none or they cannot be found."""
+    from ..facts import FACTS, Context
+    ctx = Context(run, FACTS)
+    count, first = ctx.fact("spike_count"), ctx.fact("first_spike_step")
+    if not count.known or not count.value or first.value is None:
+        return None
+    return int(count.value), int(first.value)
 
 
 # nats rms: val's own bound. Fewer evals than train points, each noisier, so a bend the law
@@ -211,7 +229,9 @@ def anneal_support(observed: np.ndarray, target: np.ndarray, warmup: int) -> flo
 
 def in_warmup(last: int, warmup: int) -> None:
     """Raise CannotExtrapolate for a log that ends inside its warmup: the law counts warmup
-    steps at the peak LR, so none of its points is of the schedule it models."""
+    steps at the peak LR, so none of its points is of the schedule it models. A log that
+    ends at the step that ends it (the first at the peak LR) has that one point, and is
+    predicted with the interval so few points give."""
     if 0 < last < warmup:
         raise CannotExtrapolate(f"the log ends at step {last:,}, inside its warmup ({warmup:,} steps): the law "
                                 "counts warmup steps at the peak LR, and none of the run's points is past them")
