@@ -2047,3 +2047,13 @@ def test_a_run_cut_in_another_out_dir_with_no_save_is_not_told_to_resume(tmp_pat
     (tmp_path / "cut.log").write_text("".join(cut))
     r = _analysis(tmp_path / "cut.log", log).comparison.to_reach
     assert r.finish == "own" and "its log shows no save to resume from" in instead_do(r)
+
+
+def test_a_worse_run_past_the_horizon_with_too_few_evals_is_told_the_evals_not_a_farthest_step(tmp_path):
+    # 262 steps with one eval past its first tenth, against the 2,000-step run: 2,001 is past
+    # its 5x, but no step past the run predicts val; the footnote had named a farthest step
+    full = FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log"
+    cut = tmp_path / "cut.log"
+    cut.write_text("".join(full.read_text().splitlines(keepends=True)[:300]))
+    said = [n for n in _analysis(cut, full).comparison.notes if n.startswith("training length")]
+    assert said and "too few to predict val" in said[0] and "farthest" not in said[0]

@@ -151,6 +151,17 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
         steps, notes, _ = observed_length(a, b, diff, why)  # the better run's length is too far: what is
         return steps, notes, reach()  # within reach, or the better run's settings, is still the advice
 
+    def too_far(why: str) -> tuple[list[Step], list[str], ToReach | None]:
+        """Past the horizon: the reason, unless val is predicted at no step past the run at
+        all (too few evals), which is the reason then, not a farthest step."""
+        try:
+            x = fit.extrapolate(last + 1, scenarios=("rerun",))
+        except CannotExtrapolate:
+            return unextrapolated(why)
+        from ..fit.notes import why_no_val
+        s = x.scenarios[0]
+        return unextrapolated(why_no_val(x, s) if s.val is None or x.model.val_parameters is None else why)
+
     target = length_target(a.facts, b.facts)
     if target is None:
         return unextrapolated("the worse run's tokens per step or length are unknown")
@@ -160,12 +171,12 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
     except CannotExtrapolate as e:
         fewer = tokens_target(a.facts, b.facts)  # equal tokens, where equal steps go too far
         if fewer is None or fewer[0] >= to:
-            return unextrapolated(e.why)
+            return too_far(e.why)
         to, how = fewer
         try:
             length = training_length(a, fit, to, how)
         except CannotExtrapolate:
-            return unextrapolated(e.why)
+            return too_far(e.why)
     if length is None:  # too few evals to predict val: what the better run's curve shows, where it can
         from ..fit.notes import why_no_val
         x = fit.extrapolate(max(to, 1), scenarios=("rerun",))  # (made already: why it gave no val)
