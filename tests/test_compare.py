@@ -97,7 +97,7 @@ def test_a_resume_that_re_warmed_the_lr_is_named_beside_the_gap(tmp_path):
 
 def test_a_diverged_worse_run_is_not_said_to_be_falling_nor_its_unshown_keys_to_differ():
     # a headerless CPU log whose loss went NaN at step 425, against nanoGPT's README config run
-    from lossdoctor.report.verdict import unreachable_do
+    from lossdoctor.report.advice import unreachable_do
     a = _analysis(shared_path("corpus/logs/nanogpt/termux-cpu-nan-chenzihua.log"),
                   shared_path("groundtruth/gt_T1000.log"))
     c = a.comparison
@@ -135,7 +135,7 @@ def test_the_ranked_group_takes_every_run_that_compares_with_all_of_it(monkeypat
 def test_a_better_run_stopped_inside_its_cosine_is_given_a_cosine_that_ends_where_it_stopped(tmp_path):
     # the long runs' batch-8 cosine to 5000 cut at step 3000, against the same config's
     # 2000-step run: its own schedule, copied (--lr_decay_iters=5000), never decays (LD701)
-    from lossdoctor.report.verdict import instead_do
+    from lossdoctor.report.advice import instead_do
     long = FIXTURES / "long"
     lines = (long / "batch8-5000" / "train.log").read_text().splitlines(keepends=True)
     end = next(i for i, line in enumerate(lines) if line.startswith("iter 3000:"))
@@ -1066,7 +1066,7 @@ def test_a_longer_rerun_stays_the_advice_where_the_better_runs_settings_cost_mor
     # per process: the same flops per process on 8 processes against 4 is twice the compute a step
     wide = _instead(r, Facts(facts(1e9, world=4)), Facts(facts(1e9, world=8)), ["--n_layer=6"], 1000)
     assert wide.instead is None
-    from lossdoctor.report.verdict import instead_do
+    from lossdoctor.report.advice import instead_do
     assert instead_do(cheap).startswith("train with the better run's settings where they differ")
     # a better run that is the worse run's config run longer is the evidence, not another config's
     longer = _instead(r, Facts(facts(1e9)), Facts(facts(1e9)), ["--max_iters=1200", "--lr_decay_iters=1200"], 1200)
@@ -1168,7 +1168,7 @@ def test_where_the_worse_runs_val_is_not_extrapolated_reaching_is_unknown_not_re
     an = _analysis(DIAG / "overfit_small_data", tmp_path / "train.log")
     r = an.comparison.to_reach
     assert not r.reachable and r.cannot_tell and "stopped following train" in r.why
-    from lossdoctor.report.verdict import unreachable_do
+    from lossdoctor.report.advice import unreachable_do
     said = unreachable_do(r, an.comparison)
     assert said.startswith("no length can be given: whether training longer reaches") and "not enough" not in said
     from dataclasses import replace as _replace
@@ -1271,7 +1271,7 @@ def test_evidence_is_not_taken_from_a_better_run_that_is_no_fresh_run_of_the_con
 
 
 def test_the_same_config_run_as_long_as_the_rerun_found_is_named_as_its_evidence():
-    from lossdoctor.report.verdict import instead_do
+    from lossdoctor.report.advice import instead_do
     gt = ROOT / ".." / "shared" / "groundtruth"
     if not (gt / "gt_T3000.log").exists():
         pytest.skip("needs ../shared")
@@ -1349,7 +1349,7 @@ def test_the_better_runs_settings_say_what_they_cost_where_the_worse_run_trained
     double = _cost(facts(1e14, 1000.0, world=4), facts(1e14, world=8), 3600)
     assert double is not None and double.ratio == pytest.approx(2) and double.hours == pytest.approx(2)
     assert _cost(facts(1e14, 1000.0, world=4), facts(5e13, world=None), 3600) is None  # a world size unknown
-    from lossdoctor.report.verdict import _duration
+    from lossdoctor.report.advice import _duration
     assert (_duration(2.5), _duration(0.5), _duration(0.003)) == ("2.5 h", "30 min", "11 s")
 
 
@@ -1582,7 +1582,7 @@ def test_a_run_cut_short_against_its_own_config_run_to_the_end_is_told_to_resume
     # the rerun predicted at 2,800 steps; resuming from the save at 750 reaches it in 1,250
     assert r is not None and r.reachable and r.steps > 2000 and r.instead == "--init_from=resume"
     assert r.resume_from == 750 and r.instead_steps == 2000
-    from lossdoctor.report.verdict import instead_do, unreachable_do
+    from lossdoctor.report.advice import instead_do, unreachable_do
     assert instead_do(r).startswith("resume the worse run from its last checkpoint, step 750, to step 2,000: it goes")
     # cut before val can be predicted: the resume is the evidence's
     c = _analysis(cut(500, "cut500.log"), whole).comparison
@@ -1855,7 +1855,7 @@ def test_a_worse_run_that_overfit_below_the_better_run_s_final_is_told_to_keep_i
 
 
 def test_a_resumed_run_as_long_as_the_better_one_is_not_told_to_train_as_long(tmp_path):
-    from lossdoctor.report.verdict import instead_do
+    from lossdoctor.report.advice import instead_do
     long = FIXTURES / "long"
     resumed = tmp_path / "resumed.log"  # the 2000-step run and its resume to 5000 with a new cosine, one log
     resumed.write_text((long / "lr2e-3-2000" / "train.log").read_text()
@@ -1970,8 +1970,8 @@ def test_a_run_that_stopped_short_of_the_better_runs_length_is_told_to_finish(tm
     import json
 
     import lossdoctor
+    from lossdoctor.report.advice import instead_do
     from lossdoctor.report.json_report import to_json
-    from lossdoctor.report.verdict import instead_do
     log = FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log"
     lines = log.read_text().splitlines(keepends=True)
     end = next(i for i, line in enumerate(lines) if line.startswith("iter 1620:")) + 1
@@ -2038,7 +2038,7 @@ def test_a_resume_that_changed_learning_settings_is_not_one_runs_two_stretches(t
 
 
 def test_a_run_cut_in_another_out_dir_with_no_save_is_not_told_to_resume(tmp_path):
-    from lossdoctor.report.verdict import instead_do
+    from lossdoctor.report.advice import instead_do
     log = FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log"
     lines = log.read_text().splitlines(keepends=True)
     end = next(i for i, line in enumerate(lines) if line.startswith("iter 1620:")) + 1

@@ -13,9 +13,10 @@ from ..compare import UNKNOWN_ORIGIN, Cause, Comparison, Reachable, ToReach
 from ..compare.results import Overlap
 from ..compare.sides import shows_config
 from ..run import Run
+from .advice import aim, instead_do, unreachable_do
 from .findings import bullets
 from .names import title_names
-from .verdict import aim, gap_text, instead_do, level, sooner_text, spent_text, unreachable_do
+from .verdict import gap_text, level, sooner_text, spent_text
 
 LABELS = {"params": "parameters", "tokens_per_iter": "tokens / iteration", "steps_done": "steps",
           "tokens_seen": "tokens seen", "train_flops": "training FLOPs", "epochs": "epochs",

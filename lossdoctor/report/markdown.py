@@ -15,6 +15,7 @@ from ..diagnose import Diagnosis, EffectEstimate
 from ..facts import Facts
 from ..fit.results import Estimate, Extrapolation
 from ..run import Run
+from .advice import aim, continued_text, instead_do, predicted, stop_text, unreachable_do
 from .compare import interval_text
 from .findings import effect_text, evidence_value, no_findings
 from .names import short_name
@@ -23,20 +24,14 @@ from .verdict import (
     CONTESTED,
     TOP,
     TOP_COMPARED,
-    aim,
     apart,
-    continued_text,
     gap_text,
-    instead_do,
     level,
     no_gap_reason,
-    predicted,
     records_text,
     sooner_text,
     spent_text,
-    stop_text,
     top_findings,
-    unreachable_do,
 )
 
 
