@@ -1203,7 +1203,7 @@ def test_a_step_split_otherwise_into_micro_batches_changes_no_learning():
 
 def test_runs_whose_evals_hold_no_train_loss_overlap_along_their_train_points(tmp_path):
     # Lightning CSVs: train logged every 50 steps as a window's mean, val only in the longer
-    from lossdoctor.compare.sides import overlap
+    from lossdoctor.compare.overlap import overlap
     short = "step,train_loss_step,val_loss\n" + "".join(f"{s},{9 - s / 500:.3f},\n" for s in range(49, 1250, 50))
     long = "step,train_loss_step,val_loss\n" + "".join(
         f"{s},{7 - s / 1000:.3f},{(7.1 - s / 1000) if s % 500 == 499 else ''}\n" for s in range(49, 5000, 50))

@@ -44,6 +44,7 @@ from ..run import Dialect, Run
 from .attribute import attribute
 from .data import comparable, data_differs, data_unknown, vocab_diff
 from .notes import continuation, continuation_notes, mfu_notes, rewarm_notes, size_notes, state_notes
+from .overlap import overlap, overlap_notes, table_row
 from .reach import schedule_only
 from .results import (
     DERIVED,
@@ -61,17 +62,7 @@ from .results import (
     ToReach,
     Unreachable,
 )
-from .sides import (
-    config_diff,
-    derived,
-    derived_status,
-    final,
-    hide_resumed,
-    iter_final,
-    overlap,
-    overlap_notes,
-    table_row,
-)
+from .sides import config_diff, derived, derived_status, final, hide_resumed, iter_final
 
 if TYPE_CHECKING:
     from ..fit.extrapolate import Extrapolator
