@@ -1134,7 +1134,7 @@ def test_the_better_runs_settings_are_said_to_reach_its_val_in_the_steps_it_ran(
 
 def test_a_rerun_refused_for_overfitting_is_not_enough_rather_than_unknown():
     import lossdoctor
-    from lossdoctor.compare.reach import steps_to_reach
+    from lossdoctor.compare.search import steps_to_reach
     from lossdoctor.fit import Extrapolator
     r = steps_to_reach(Extrapolator(lossdoctor.load(str(DIAG / "py_small_overfit"))), 1500, 1.25)
     assert not r.reachable and not r.cannot_tell and "past its minimum" in r.why
