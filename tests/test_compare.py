@@ -80,19 +80,49 @@ def test_a_log_that_resumes_the_other_is_said_to_be_the_same_run_going_on(tmp_pa
     assert not [n for n in _analysis(str(tmp_path / "first.log"), str(other)).comparison.notes if "continues" in n]
 
 
-def test_a_resume_that_re_warmed_the_lr_is_named_beside_the_gap(tmp_path):
+def test_a_resume_that_re_warmed_the_lr_gets_a_share_of_its_own(tmp_path):
     # the long runs' batch-8 2000-step cosine resumed to a cosine to 5000 (the LR back up at
-    # step 2000), against the same config's one cosine to 5000
+    # step 2000), against the same config's one cosine to 5000: the re-warm had been left in
+    # the unexplained rest
+    from lossdoctor.compare.rewarm import REWARM_ERROR
+    from lossdoctor.fit import Extrapolator
     long = FIXTURES / "long"
     cat = tmp_path / "resumed.log"
     cat.write_text((long / "batch8-2000" / "train.log").read_text()
                    + (long / "batch8-resume-5000" / "train.log").read_text())
     c = _analysis(str(cat), str(long / "batch8-5000")).comparison
-    assert [n for n in c.notes if "back up" in n and "LD706" in n] == [
-        "the worse run's resume at step 2,000 put its LR back up its schedule (0.0001 -> 0.000705; LD706), which "
-        "the other run did not: what the re-warm cost is no share of its own, and lies in the rest of the gap"]
+    (warm,) = [x for x in c.attribution if x.cause == "resume re-warm"]
+    x = Extrapolator(lossdoctor.load(long / "batch8-2000")).extrapolate(5000, scenarios=("rerun", "resume"))
+    val = {s.name: s.val.mean for s in x.scenarios}
+    assert warm.delta_val == pytest.approx(val["resume"] - val["rerun"], abs=1e-9) and warm.delta_val > 0
+    assert warm.interval == pytest.approx((warm.delta_val - REWARM_ERROR, warm.delta_val + REWARM_ERROR))
+    assert "the worse run's process before its resume at step 2,000, extrapolated to step 5,000" in warm.method
+    assert not [n for n in c.notes if "LD706" in n]  # the share says it
+    total = sum(x.delta_val for x in c.attribution) + (c.unexplained.delta_val if c.unexplained else 0.0)
+    assert total == pytest.approx(c.gap)
     again = _analysis(str(cat), str(cat)).comparison  # both re-warmed at the same step: nothing to say
     assert not [n for n in again.notes if "LD706" in n]
+    assert not [x for x in again.attribution if x.cause == "resume re-warm"]
+
+
+def test_a_re_warm_whose_first_process_the_log_does_not_hold_is_named_beside_the_gap(tmp_path):
+    # the resume's process alone, its LR settings shown by the process that ran them first
+    # (cut from the two in one log): no process before it to extrapolate
+    long = FIXTURES / "long"
+    lines = ((long / "batch8-2000" / "train.log").read_text()
+             + (long / "batch8-resume-5000" / "train.log").read_text()).splitlines(keepends=True)
+    c = _analysis(long / "batch8-resume-5000", long / "batch8-5000").comparison
+    assert not [x for x in c.attribution if x.cause == "resume re-warm"]
+    # a resume that changed the peak LR too is not `resume`'s: said, not estimated
+    changed = tmp_path / "changed.log"
+    second = next(i for i, line in enumerate(lines) if i and line.startswith("Overriding config with"))
+    changed.write_text("".join(lines[:second]) + "".join(lines[second:]).replace(
+        "Overriding: init_from = resume", "Overriding: init_from = resume\nOverriding: min_lr = 0.00005"))
+    c = _analysis(changed, long / "batch8-5000").comparison
+    assert not [x for x in c.attribution if x.cause == "resume re-warm"]
+    assert [n for n in c.notes if n.startswith("resume re-warm not estimated: the worse run's log does not hold one "
+                                               "fresh process and one resume of it")]
+    assert [n for n in c.notes if "what the re-warm cost is no share of its own" in n]
 
 
 def test_a_diverged_worse_run_is_not_said_to_be_falling_nor_its_unshown_keys_to_differ():

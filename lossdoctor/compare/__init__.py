@@ -15,6 +15,9 @@ worse run to the better one; each step is a named cause with its method and inte
   LR schedule     the same extrapolation with the better run's schedule shape (warmup,
                   decay, min_lr ratio); the law normalizes by the peak LR, so a peak LR
                   difference is not estimated here and is listed with the config rest
+  resume re-warm  a worse run as long as the better one that resumed with a longer cosine:
+                  its process before the resume extrapolated as it resumed, minus as a
+                  fresh run of that length (rewarm.py)
   config          what remains at equal tokens and schedule, put on the config keys that
                   still differ (model size, context length, dropout, ...): two runs cannot
                   separate them; the L(N, D) form of Hoffmann et al. 2022 is quoted for the
@@ -62,6 +65,7 @@ from .results import (
     ToReach,
     Unreachable,
 )
+from .rewarm import REWARM
 from .sides import config_diff, derived, derived_status, final, hide_resumed, iter_final
 
 if TYPE_CHECKING:
@@ -238,7 +242,8 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
         return Comparison(b, a, metric, 0.0, True, diff, side, ov, (), None, tuple(notes), None, table,
                           unattributed=f"no gap: the runs end at the same {metric} and no config key differs")
     notes += state_notes(fa, "worse", schedule=True) + state_notes(fb, "better", schedule=False)
-    notes += rewarm_notes(fa, fb) + size_notes(fa, fb)
+    rewarm_at = len(notes)  # its notes go here, once the attribution says whether it took the worse run's
+    notes += size_notes(fa, fb)
     if (blind := data_unknown(ra, rb, fa, fb)) is not None:
         notes.append(blind)
     elif schedule_only(hide_resumed(diff, ra, rb)) and (differs := data_differs(ra, rb)) is not None:
@@ -246,6 +251,7 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
                      "run's config reaches trained as long")
     fit = extrapolators[a] if extrapolators is not None else _extrapolator(ra)
     at = attribute(ra, rb, fa, fb, hide_resumed(diff, ra, rb), metric, gap, fit, on_iters)
+    notes[rewarm_at:rewarm_at] = rewarm_notes(fa, fb, shared=any(c.cause == REWARM for c in at.causes))
     later = continuation(ra, rb)
     return Comparison(b, a, metric, gap, True, diff, side, ov, at.causes, at.unexplained,
                       tuple(notes) + at.notes, at.to_reach, table, within_noise=at.within_noise,

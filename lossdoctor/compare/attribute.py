@@ -35,6 +35,7 @@ from .notes import size_unseen
 from .reach import Worse, schedule_only, target_name, to_reach
 from .rest import config_rest, missed_keys, path_matched, rest_keys, rest_spread, unexplained
 from .results import Cause, KeyDiff, Reachable, ToReach, keys_text
+from .rewarm import rewarm
 from .sides import DEFAULT_SE, Side, final
 
 if TYPE_CHECKING:
@@ -198,6 +199,10 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
     else:  # within the eval noise, or no share reads the law: the path goes on from where the run ended
         shift = length.miss
     steps += [replace(s, at=s.at + shift) for s in (length, sched) if s is not None]
+    if sched is None and length.cause.by_construction:  # as long: a resume's re-warm is what differs
+        warm, why = rewarm(a, a.facts, b.facts, steps[-1].at)
+        steps += [warm] if warm is not None else []
+        notes += [why] if why is not None else []
     return steps, notes, reach()
 
 

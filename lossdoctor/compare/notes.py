@@ -66,14 +66,17 @@ def continuation(ra: Run, rb: Run) -> tuple[Run, Run, int, str] | None:
     return None
 
 
-def rewarm_notes(fa: Facts, fb: Facts) -> list[str]:
+def rewarm_notes(fa: Facts, fb: Facts, shared: bool = False) -> list[str]:
     """A run whose resume put the LR back up its schedule (LD706) where the other's did not
     at that step: their schedules differ there, which the causes do not measure (the law is
-    fitted to the schedule a run ran), so the difference lies in the shares left."""
+    fitted to the schedule a run ran), so the difference lies in the shares left; `shared`:
+    the worse run's re-warm has a share of its own (rewarm.py), and needs no note."""
     out = []
     for which, f, other in (("worse", fa, fb), ("better", fb, fa)):
         step, was, now = (f.value(k) for k in ("lr_rewarm_step", "lr_rewarm_from", "lr_rewarm_to"))
         if step is None or was is None or now is None or other.value("lr_rewarm_step") == step:
+            continue
+        if shared and which == "worse":
             continue
         out.append(f"the {which} run's resume at step {step:,} put its LR back up its schedule ({was:.3g} -> "
                    f"{now:.3g}; LD706), which the other run did not: what the re-warm cost is no share of its own, "

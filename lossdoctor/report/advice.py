@@ -13,6 +13,12 @@ FAR = 2.5  # x the run's steps: past what docs/benchmarks.md measures the extrap
 SAME_LENGTH = 0.98
 
 
+def times(ratio: float) -> str:
+    """A length over the worse run's, "2.5x"; to two decimals where one would read as 1x
+    (5,100 steps after 5,001)."""
+    return f"{ratio:.2f}x" if round(ratio, 1) == 1 and ratio != 1 else f"{round(ratio, 1):g}x"
+
+
 def aim(r: ToReach) -> str:
     """The val the worse run is aimed at: "the better run's best val of 1.4681"."""
     return f"the better run's {r.what} of {r.target:.4f}"
@@ -20,7 +26,7 @@ def aim(r: ToReach) -> str:
 
 def predicted(r: Reachable) -> str:
     """The rerun's predicted val and interval, said to be rough past FAR times the run."""
-    far = f"; {round(r.ratio, 1):g}x past the run, so a rough figure" if r.ratio > FAR else ""
+    far = f"; {times(r.ratio)} past the run, so a rough figure" if r.ratio > FAR else ""
     return f"{r.val:.4f}, 80% {r.lo:.4f} to {r.hi:.4f}{far}"
 
 
@@ -33,7 +39,7 @@ def instead_do(r: Reachable) -> str:
     if r.resume_from is not None and r.instead_steps is not None:
         return (f"{resume_text(r.resume_from, r.instead_steps)}: that is how {aim(r)} was reached; a fresh "
                 f"rerun, by the "
-                f"worse run's own curve extrapolated, takes about {r.steps:,} steps ({round(r.ratio, 1):g}x; "
+                f"worse run's own curve extrapolated, takes about {r.steps:,} steps ({times(r.ratio)}; "
                 f"predicted {predicted(r)})")
     if r.finish is not None and r.instead_steps:
         resume = ("resume it (--init_from=resume) if its out_dir's ckpt.pt is still its own (the better run "
@@ -42,22 +48,22 @@ def instead_do(r: Reachable) -> str:
         return (f"finish the run: it stopped at step {r.ran:,} of its own {r.instead_steps:,}, and the better run, "
                 f"its config run to the end, reached its {r.what} of {r.target:.4f}{cut}; {resume}, or run its "
                 f"command again: these flags are its own; its curve, extrapolated, gives about {r.steps:,} steps "
-                f"({round(r.ratio, 1):g}x; predicted {predicted(r)})")
+                f"({times(r.ratio)}; predicted {predicted(r)})")
     if length_only(r.instead) and r.instead_steps and r.stopped is None and r.ran >= SAME_LENGTH * r.instead_steps:
         fresh = " from scratch" if "--init_from=scratch" in (r.instead or "") else ""
         return (f"train{fresh} on the better run's schedule: the worse run ran as long (to step {r.ran:,})"
                 f"{' but resumed' if fresh else ' on another schedule'}, and no other setting the logs show differs; "
                 f"in {r.instead_steps:,} steps the better run reached its {r.what} of {r.target:.4f}{cut}; a rerun "
                 f"of the worse run's own config, by its curve extrapolated, needs about {r.steps:,} steps "
-                f"({round(r.ratio, 1):g}x; predicted {predicted(r)})")
+                f"({times(r.ratio)}; predicted {predicted(r)})")
     if length_only(r.instead):  # the better run is the worse run's config, run that long: the evidence
         how = "with a cosine that ends there" if r.stopped else "on its schedule"
         return (f"train as long as the better run, {how}: no other setting the logs show differs, and "
                 f"in {r.instead_steps:,} steps it reached {aim(r)}{cut}; the worse run's own curve, extrapolated, "
-                f"gives about {r.steps:,} steps ({round(r.ratio, 1):g}x; predicted {predicted(r)})")
+                f"gives about {r.steps:,} steps ({times(r.ratio)}; predicted {predicted(r)})")
     return (f"train with the better run's settings where they differ: with them it reached {aim(r)} in "
             f"{r.instead_steps:,} steps{cut}; the worse run's own config would need about {r.steps:,} steps "
-            f"({round(r.ratio, 1):g}x; predicted {predicted(r)})")
+            f"({times(r.ratio)}; predicted {predicted(r)})")
 
 
 def resume_text(at: int, to: int, flags: str = "") -> str:
@@ -105,7 +111,7 @@ def unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
     if (f := r.final) is None:
         return text
     return (f"to match the better run's final val of {f.target:.4f}, train the worse run's own config longer: "
-            f"about {f.steps:,} steps ({round(f.ratio, 1):g}x; predicted {predicted(f)}; {f.flags}). Beyond that, "
+            f"about {f.steps:,} steps ({times(f.ratio)}; predicted {predicted(f)}; {f.flags}). Beyond that, "
             + text)
 
 

@@ -13,7 +13,7 @@ from ..compare import UNKNOWN_ORIGIN, Cause, Comparison, Reachable, ToReach
 from ..compare.results import Overlap
 from ..compare.sides import shows_config
 from ..run import Run
-from .advice import aim, instead_do, unreachable_do
+from .advice import aim, instead_do, times, unreachable_do
 from .findings import bullets
 from .names import title_names
 from .verdict import gap_text, level, sooner_text, spent_text
@@ -223,7 +223,7 @@ def _reach(r: ToReach, c: Comparison) -> str:
         return f"{instead_do(r)[0].upper()}{instead_do(r)[1:]}: {r.instead}"
     if isinstance(r, Reachable):
         return (f"To reach {aim(r)} with its own config, the worse run needs about "
-                f"{r.steps:,} steps ({round(r.ratio, 1):g}x; predicted val {r.val:.4f}, 80% interval "
+                f"{r.steps:,} steps ({times(r.ratio)}; predicted val {r.val:.4f}, 80% interval "
                 f"{r.lo:.4f} to {r.hi:.4f}; an extrapolation, see docs/extrapolation.md for its "
                 f"measured errors): {r.flags}")
     do = unreachable_do(r, c, inline=True)

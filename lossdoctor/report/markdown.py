@@ -15,7 +15,7 @@ from ..diagnose import Diagnosis, EffectEstimate
 from ..facts import Facts
 from ..fit.results import Estimate, Extrapolation
 from ..run import Run
-from .advice import aim, continued_text, instead_do, predicted, stop_text, unreachable_do
+from .advice import aim, continued_text, instead_do, predicted, stop_text, times, unreachable_do
 from .compare import interval_text
 from .findings import effect_text, evidence_value, no_findings
 from .names import short_name
@@ -152,7 +152,7 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
         if isinstance(r, Reachable) and r.instead is not None:
             out += [f"**Do:** {instead_do(r)}: `{r.instead}`", ""]
         elif isinstance(r, Reachable):
-            out += [f"**Do:** train the worse run for about {r.steps:,} steps ({round(r.ratio, 1):g}x) to reach "
+            out += [f"**Do:** train the worse run for about {r.steps:,} steps ({times(r.ratio)}) to reach "
                     f"{aim(r)} (predicted {predicted(r)}): `{r.flags}`", ""]
         else:
             out += [f"**Do:** {unreachable_do(r, c, inline=True)}.", ""]
