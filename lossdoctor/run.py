@@ -39,7 +39,8 @@ class Measures:
     reports it; comparable to nats only through the tokenizer's bytes per token).
     train: what IterCurve.loss is: "step" (one step's loss, nanoGPT's `iter` line),
     "ema" (an exponential moving average, debiased; its noise and spikes are smoothed
-    away), "window" (the mean over the steps since the last log, HF and Lightning), or
+    away), "window" (the mean over the steps since the last log, HF's; a Lightning column
+    logged on_epoch, one value per epoch), or
     "none" (the log has no train loss per step).
     eval_train: whether EvalCurve.train is an eval of the train split (nanoGPT's
     estimate_loss); elsewhere it is NaN.

@@ -1232,7 +1232,7 @@ def test_a_step_split_otherwise_into_micro_batches_changes_no_learning():
 
 
 def test_runs_whose_evals_hold_no_train_loss_overlap_along_their_train_points(tmp_path):
-    # Lightning CSVs: train logged every 50 steps as a window's mean, val only in the longer
+    # Lightning CSVs: train logged every 50 steps (one step's loss), val only in the longer
     from lossdoctor.compare.overlap import overlap
     short = "step,train_loss_step,val_loss\n" + "".join(f"{s},{9 - s / 500:.3f},\n" for s in range(49, 1250, 50))
     long = "step,train_loss_step,val_loss\n" + "".join(
@@ -2087,3 +2087,14 @@ def test_a_worse_run_past_the_horizon_with_too_few_evals_is_told_the_evals_not_a
     cut.write_text("".join(full.read_text().splitlines(keepends=True)[:300]))
     said = [n for n in _analysis(cut, full).comparison.notes if n.startswith("training length")]
     assert said and "too few to predict val" in said[0] and "farthest" not in said[0]
+
+
+def test_the_config_rest_offers_verify_only_where_verify_can_train_both_runs():
+    from lossdoctor.compare.rest import retrainable
+    assert retrainable(lossdoctor.load(FIXTURES / "lossdoctor_train" / "readme_cpu_2000"))
+    assert not retrainable(lossdoctor.load(FIXTURES / "formats" / "trainer_state.json"))  # another trainer's
+    assert not retrainable(lossdoctor.load(FIXTURES / "long" / "batch8-resume-5000"))  # begins with a resume
+    said = [c.method for c in _analysis(FIXTURES / "diagnosis" / "healthy_tiny",
+                                        FIXTURES / "diagnosis" / "healthy_small").comparison.attribution
+            if "split it between them" in c.method]
+    assert said and "`lossdoctor verify` with both runs trains them" in said[0]

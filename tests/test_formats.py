@@ -850,3 +850,23 @@ def test_a_text_log_with_crlf_line_ends_reads_as_with_lf(case: dict[str, Any], t
     assert str(b.format) == str(a.format) == case["format"]
     assert b.evals.step.tolist() == a.evals.step.tolist() and np.allclose(b.evals.val, a.evals.val, equal_nan=True)
     assert len(b.iters) == len(a.iters)
+
+
+def test_a_lightning_csv_logged_on_step_holds_one_steps_loss_and_one_on_epoch_a_mean(tmp_path: Path) -> None:
+    # self.log in training_step logs the step's own value every log_every_n_steps steps
+    # (NAME_step beside NAME_epoch where on_epoch is set too): its noise and spikes are
+    # read as nanoGPT's `iter` lines'; a column with one value per epoch is on_epoch's mean
+    run = lossdoctor.load(os.path.join(FORMATS, "metrics.csv"))
+    assert run.measures.train == "step"
+    plain = tmp_path / "plain" / "metrics.csv"  # on_step's default name: no suffix
+    plain.parent.mkdir()
+    plain.write_text("epoch,step,train_loss,val_loss\n" + "".join(f"0,{s},{7 - s / 1000:.3f},\n"
+                                                                   for s in range(49, 500, 50)))
+    assert lossdoctor.load(str(plain)).measures.train == "step"
+    means = tmp_path / "means" / "metrics.csv"  # on_epoch alone: one row per epoch
+    means.parent.mkdir()
+    means.write_text("epoch,step,train_loss,val_loss\n0,99,7.0,7.1\n1,199,6.5,6.6\n2,299,6.1,6.2\n")
+    assert lossdoctor.load(str(means)).measures.train == "window"
+    # another trainer's note on a key it does not show gives no nanoGPT ckpt.pt hint
+    facts = lossdoctor.compute_facts(run)
+    assert facts["max_iters"].note == "log has no config header"

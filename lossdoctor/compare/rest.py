@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from ..nanogpt import RETRAIN_KEYS
+from ..run import Run
 from .length import SCHEDULE_SHAPE, Step, known
 from .results import CHANGED_ORIGIN, RESUMED_ORIGIN, Cause, KeyDiff, keys_text
 from .sides import Side
@@ -51,10 +53,18 @@ def config_rest(a: Side, b: Side, diff: tuple[KeyDiff, ...], rest: float, w: flo
     if missed:  # the label says what the share holds besides: the length or schedule not estimated
         name = name.replace(" and ", ", ") + (" and training length" if "max_iters" in missed else " and LR schedule")
     half = rest_spread(w, steps or [])
+    how = (" (`lossdoctor verify` with both runs trains them, one key at a time over seeds)"
+           if retrainable(a.run) and retrainable(b.run) else "")
     return Cause(name, rest, (rest - half, rest + half),
                  f"the rest {at}, on the keys that differ ({keys}){unseen}{left}; two runs "
-                 f"cannot split it between them: runs that change one key at a time can (`lossdoctor verify` "
-                 f"with both runs trains them, one key at a time over seeds){size}")
+                 f"cannot split it between them: runs that change one key at a time can{how}{size}")
+
+
+def retrainable(run: Run) -> bool:
+    """Whether `lossdoctor verify` can train this run again: a nanoGPT log (or the built-in
+    trainer's) that shows the keys a retraining cannot guess, from its first step."""
+    return (run.format.is_nanogpt and all(run.config.trusted(k) is not None for k in RETRAIN_KEYS)
+            and run.resumed_start() is None)
 
 
 def rest_spread(w: float, steps: list[Step]) -> float:

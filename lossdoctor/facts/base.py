@@ -31,7 +31,7 @@ STATUSES: tuple[str, ...] = ("read", "computed", "inferred", "assumed", "unknown
 
 T = TypeVar("T")
 
-NO_CONFIG = "log has no config header (a ckpt.pt given with the log holds the config)"
+CKPT_HINT = "a ckpt.pt given with the log holds the config"
 
 
 @dataclass(frozen=True)
@@ -197,8 +197,11 @@ def final_config(run: Run) -> Config:
     return run.config
 
 
-def why_unknown(config: Config, *keys: str) -> str:
-    """Why the first of `keys` that Config.trusted does not give is unknown."""
+def why_unknown(config: Config, *keys: str, ckpt: bool = True) -> str:
+    """Why the first of `keys` that Config.trusted does not give is unknown; `ckpt`: the
+    run's log is nanoGPT's, whose ckpt.pt, given with it, holds the config (another
+    trainer's checkpoint is not read with its log: no such hint)."""
+    hint = f" ({CKPT_HINT})" if ckpt else ""
     for key in keys:
         if config.trusted(key) is not None:
             continue
@@ -207,12 +210,12 @@ def why_unknown(config: Config, *keys: str) -> str:
             return (f"config sets {key} = {cv.raw!r}, but {cv.unknown_why}" if cv.unknown_why else
                     f"config sets {key} = {cv.raw!r}, an expression that was not evaluated")
         if not config.seen:
-            return NO_CONFIG
+            return f"log has no config header{hint}"
         if cv is None:
             return f"the config has no {key}"
         why = config.defaults_why or "train.py's defaults may not be what ran"
-        return f"the log does not show {key}, and {why} (a ckpt.pt given with the log holds the config)"
-    return NO_CONFIG
+        return f"the log does not show {key}, and {why}{hint}"
+    return f"log has no config header{hint}"
 
 
 def config_source(config: Config, *keys: str) -> str:
@@ -231,7 +234,8 @@ def config_fact(ctx: Context, name: str, key: str, unit: str,
     config = config or ctx.config()
     value = config.trusted(key)
     if value is None:
-        return unknown(name, unit, config_source(config, key), why_unknown(config, key))
+        return unknown(name, unit, config_source(config, key),
+                       why_unknown(config, key, ckpt=ctx.run.format.is_nanogpt))
     origin = config.values[key].origin
     if origin == INFERRED:
         return Fact(name, value, unit, "inferred", config_source(config, key),

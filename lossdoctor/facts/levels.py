@@ -49,7 +49,7 @@ def unigram_entropy(ctx: Context) -> Fact:
                     f"the dataset is not shown: a vocabulary of {vocab.value} characters is taken for "
                     "shakespeare_char's")
     if dataset is None:
-        return unknown(name, unit, "config: dataset", why_unknown(cfg, "dataset"))
+        return unknown(name, unit, "config: dataset", why_unknown(cfg, "dataset", ckpt=ctx.run.format.is_nanogpt))
     return unknown(name, unit, "config: dataset", "unigram entropy known only for shakespeare_char")
 
 

@@ -100,7 +100,7 @@ def _one(ctx: Context, key: str) -> Fact:
     if key == "vocab_size" and config.seen:
         return unknown(key, "", "model config",
                        "the log prints no `found vocab_size` line and the dataset is not known")
-    return unknown(key, "", "model config", why_unknown(config, key))
+    return unknown(key, "", "model config", why_unknown(config, key, ckpt=run.format.is_nanogpt))
 
 
 def _vocab_from_first_loss(ctx: Context) -> Fact | None:

@@ -145,7 +145,7 @@ def _why_no_schedule(ctx: Context) -> str:
         if schedule_params(cfg) is None:
             constant = cfg.trusted("decay_lr") is False
             keys = ("decay_lr", "learning_rate") if constant else SCHEDULE_KEYS
-            return why_unknown(cfg, *keys)
+            return why_unknown(cfg, *keys, ckpt=run.format.is_nanogpt)
     return "the schedule's config is unknown"
 
 
@@ -160,7 +160,7 @@ def lr_schedule_completed(ctx: Context) -> Fact:
                     config_source(cfg, "decay_lr"), "constant LR")
     if decay is None or decay_iters is None:
         return unknown("lr_schedule_completed", "fraction", src,
-                       why_unknown(cfg, "decay_lr", "lr_decay_iters"))
+                       why_unknown(cfg, "decay_lr", "lr_decay_iters", ckpt=ctx.run.format.is_nanogpt))
     if last is None:
         return unknown("lr_schedule_completed", "fraction", src, "no steps in the log")
     frac = 1.0 if decay_iters <= 0 else min(max(last / decay_iters, 0.0), 1.0)
@@ -192,7 +192,7 @@ def _ratio(ctx: Context, name: str, num_key: str, den_key: str, src: str) -> Fac
     cfg = ctx.config()
     num, den = cfg.trusted(num_key), cfg.trusted(den_key)
     if num is None or den is None:
-        return unknown(name, "fraction", src, why_unknown(cfg, num_key, den_key))
+        return unknown(name, "fraction", src, why_unknown(cfg, num_key, den_key, ckpt=ctx.run.format.is_nanogpt))
     if den == 0:
         return unknown(name, "fraction", src, f"{den_key} is 0")
     return Fact(name, num / den, "fraction", _status(cfg, num_key, den_key), src, None)

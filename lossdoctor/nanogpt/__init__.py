@@ -233,6 +233,10 @@ def gpt2_model_args(model_type: str, block_size: object = None) -> dict[str, Any
 # train.py's learning-rate schedule
 
 SCHEDULE_KEYS = ("learning_rate", "warmup_iters", "lr_decay_iters", "min_lr", "decay_lr")
+# what a retraining of a logged run cannot guess: the model, the tokens per step, the peak
+# LR and the length (lossdoctor verify refuses a log that does not show them)
+RETRAIN_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps",
+                "learning_rate", "max_iters")
 
 
 def lr_at(steps: Any, *, learning_rate: float, warmup_iters: int, lr_decay_iters: int,

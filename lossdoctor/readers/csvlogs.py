@@ -134,6 +134,7 @@ def _curves(sample: Sample, fmt: Dialect) -> Run:
     # the epoch (a val metric's may come mid-epoch, with val_check_interval < 1)
     ends = [i for i, name in enumerate(names) if name.startswith("train") and name.endswith("_epoch")
             or name == "epoch_time"]
+    train_epochs: list[int | None] = []  # the epoch of each train value's row
     for n, row in _rows(sample):
         found.n_lines = n
         step = _cell_int(row, idx[step_col])
@@ -142,17 +143,35 @@ def _curves(sample: Sample, fmt: Dialect) -> Run:
         for col, points in ((train_col, found.train), (val_col, found.val)):
             if col is not None and (v := _cell(row, idx[col])) is not None:
                 points.add(step, v, n)
+        ended = any(_cell(row, i) is not None for i in ends)
+        if train_col is not None and _cell(row, idx[train_col]) is not None:
+            train_epochs.append(_cell_int(row, epoch) if epoch is not None else None)
         if epoch is not None and (e := _cell_int(row, epoch)) is not None:
             found.point("epoch_index", step, e, n)
-            if any(_cell(row, i) is not None for i in ends):  # epoch e ended here: e + 1 done
+            if ended:  # epoch e ended here: e + 1 done
                 found.point("epoch", step, e + 1, n)
     read = [f"{col!r} ({what})" for col, what in ((step_col, "step"), (train_col, "train loss"), (val_col, "val"))
             if col is not None]
     none = [what for col, what in ((train_col, "train loss"), (val_col, "val")) if col is None]
     found.notes.append(f"read columns {', '.join(read)}" + (f"; no {' or '.join(none)} column" if none else ""))
     measures = Measures(val="bpb" if val_col == bpb_col and bpb_col else "loss",
-                        train="window" if train_col else "none", eval_train=False)
+                        train=_train_measure(fmt, train_col, train_epochs), eval_train=False)
     return make_run(found, sample.path, fmt, measures)
+
+
+def _train_measure(fmt: Dialect, train_col: str | None, epochs: list[int | None]) -> str:
+    """What a CSV's train loss is (Measures.train), from its column and the epoch of each
+    of its rows. Lightning logs a metric with on_step (self.log's default in
+    training_step; NAME_step where on_epoch is set too) as the step's own value every
+    log_every_n_steps steps: one step's loss, as nanoGPT's `iter` line. One value per
+    epoch is an on_epoch mean. Any other CSV does not say: a mean over the steps since
+    the last log, as the HF Trainer's."""
+    if train_col is None:
+        return "none"
+    per_epoch = None not in epochs and len(set(epochs)) == len(epochs)
+    if fmt is Dialect.LIGHTNING and (train_col.endswith("_step") or not per_epoch):
+        return "step"
+    return "window"
 
 
 def read_panel(sample: Sample) -> tuple[Run, ...]:

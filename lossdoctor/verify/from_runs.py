@@ -22,6 +22,7 @@ from typing import Any, Literal
 from ..analysis import Analysis
 from ..diagnose.engine import Finding
 from ..errors import UsageError
+from ..nanogpt import RETRAIN_KEYS
 from ..run import Run
 from ..trainer import EMBEDDED
 from ..trainer.config import TrainConfig, defaults, resolve
@@ -44,9 +45,6 @@ class RunPlan:
     notes: tuple[str, ...]
 
 
-# what a retraining cannot guess: the model, the tokens per step, the peak LR and the length
-RETRAIN_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps",
-                "learning_rate", "max_iters")
 # the rest of what shapes the loss: train.py's defaults where the log does not show them, said so
 GUESSED_KEYS = ("dropout", "weight_decay", "beta2", "grad_clip", "warmup_iters", "lr_decay_iters", "min_lr",
                 "decay_lr", "bias")
