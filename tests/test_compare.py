@@ -2098,3 +2098,38 @@ def test_the_config_rest_offers_verify_only_where_verify_can_train_both_runs():
                                         FIXTURES / "diagnosis" / "healthy_small").comparison.attribution
             if "split it between them" in c.method]
     assert said and "`lossdoctor verify` with both runs trains them" in said[0]
+
+
+def test_a_checkpoint_alone_is_compared_at_its_models_step_not_at_step_0():
+    # both ran about 300 steps; the training length share had been the better run's val at
+    # step 0 minus its end, +1.78 of a 0.41 gap, and the 30x larger model's share negative
+    c = _analysis(FIXTURES / "nanogpt" / "tiny_resume" / "ckpt.pt", FIXTURES / "nanogpt" / "cpu_small").comparison
+    length = [x for x in c.attribution if x.cause == "training length"]
+    assert not length or abs(length[0].delta_val) < 0.1
+    config = [x for x in c.attribution if "config" in x.cause]
+    assert config and config[0].delta_val > 0
+
+
+def test_the_json_of_an_unreachable_target_keeps_same_config_without_flags(tmp_path):
+    # two modded-nanogpt logs of one config, one cut at step 10: "train as long as the better
+    # run", no flags given; the JSON had dropped same_config with the flags
+    from lossdoctor.report.json_report import to_json
+    full = FIXTURES / "formats" / "modded_record.txt"
+    cut = tmp_path / "cut.txt"
+    cut.write_text("".join(full.read_text().splitlines(keepends=True)[:17]))
+    a = _analysis(cut, full)
+    r = a.comparison.to_reach
+    assert isinstance(r, Unreachable) and r.same_config and r.flags is None
+    doc = json.loads(to_json(a))["comparison"]["to_reach"]
+    assert doc["same_config"] is True and doc["flags"] is None
+
+
+def test_a_runs_table_whose_gap_is_a_setting_names_it_as_nanogpt_flags_in_a_note():
+    # a W&B runs table: the rows differ in dropout alone, and the Do had named no setting
+    from lossdoctor.report.advice import unreachable_do
+    c = _analysis(FIXTURES / "formats" / "wandb_runs.csv").comparison
+    r = c.to_reach
+    assert isinstance(r, Unreachable) and r.flags is None  # whose flags, the table does not say
+    assert r.why.endswith("the better run's config where it differs reached it: a W&B runs table, which does not "
+                          "say which trainer ran its runs; in nanoGPT: --dropout=0.2")
+    assert "--dropout=0.2" in unreachable_do(r, c)

@@ -143,7 +143,8 @@ def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator
     last = int(max(ev.step.max(initial=0), it.step.max(initial=0)))
     out = a.run.config.trusted("out_dir")
     worse = Worse(last, a.run.resumes_last(), a.run.format.trainer == "nanogpt",
-                  is_evidence(a, b, diff), b.run.format, out is not None and out == b.run.config.trusted("out_dir"))
+                  is_evidence(a, b, diff), b.run.format, out is not None and out == b.run.config.trusted("out_dir"),
+                  str(a.run.format) if a.run.format.trainer == "" else "")
 
     def reach() -> ToReach:
         return to_reach(fit, a.facts, b.facts, diff, b.start, target_name(bool(b.overfit)), worse)

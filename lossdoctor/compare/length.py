@@ -159,13 +159,16 @@ def length_observed(a: Side, b: Side, diff: tuple[KeyDiff, ...]) -> Step | None:
     ea, eb = a.run.curves()[0], b.run.curves()[0]
     ok = np.isfinite(eb.val)
     xs, ys = eb.step[ok].astype(float), eb.val[ok]
-    t = float(ea.step[-1]) if len(ea.step) else 0.0
-    if len(xs) < 2 or not xs[0] <= t < xs[-1]:  # at its first eval too (step 0: no step trained yet)
+    # the worse run's last eval; with no eval curve (a checkpoint alone), its model's step
+    last = a.facts.value("final_step")
+    t = float(ea.step[-1]) if len(ea.step) else float(last) if isinstance(last, (int, float)) else None
+    if t is None or len(xs) < 2 or not xs[0] <= t < xs[-1]:  # at its first eval too (step 0: no step trained yet)
         return None
+    where = f"last eval (step {int(t):,})" if len(ea.step) else f"model's step ({int(t):,}, its checkpoint's)"
     v = float(np.interp(t, xs, ys)) - b.start
     w = Z80 * math.hypot(b.se, b.se)  # nats: two evals of the better run, each with one eval's noise
     cause = Cause("training length", v, (v - w, v + w),
-                  f"the better run's own val at the worse run's last eval (step {int(t):,}) minus its end: "
+                  f"the better run's own val at the worse run's {where} minus its end: "
                   "measured on one curve; the two runs' schedules are taken as the same up to there (no "
                   "schedule key is shown to differ)")
     return Step(cause, a.start - v, observed=True)

@@ -53,6 +53,8 @@ class Worse(NamedTuple):
     evidence: bool = False  # the better run is this config run its way (attribute.is_evidence)
     better: Dialect | None = None  # the better run's format, whose settings the flags would copy
     same_out_dir: bool = False  # both logs show one out_dir: its ckpt.pt may be the better run's now
+    # its format where that names no trainer (a W&B table, a CSV): the flags, nanoGPT's, go in a note
+    unnamed: str = ""
 
 
 # trainers whose runs train as nanoGPT's train.py does (AdamW, a linear warmup, a cosine to a
@@ -74,8 +76,9 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     length) as nanoGPT flags, where the worse run's trainer takes them."""
     worse = worse if worse is not None else Worse(int(fa.value("final_step") or fa.value("steps_done") or 0))
     r = steps_to_reach(fit, worse.last, target, what)
-    if not worse.nanogpt:  # its flags are not given; where the better run is its config run longer, that run is
-        return replace(r, same_config=True) if isinstance(r, Unreachable) and worse.evidence else r  # the evidence
+    if not worse.nanogpt and not (worse.unnamed and isinstance(r, Unreachable)):  # its flags are not given; where
+        # the better run is its config run longer, that run is the evidence
+        return replace(r, same_config=True) if isinstance(r, Unreachable) and worse.evidence else r
     other = _other_recipe(worse.better)
     if other is not None:  # no flags copy it
         return r if isinstance(r, Reachable) else replace(r, why=f"{r.why}; {other}")
@@ -118,7 +121,8 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
         return _resumed(r, fa, iters_b, at)
     if iters_b:  # its length and its schedule's, where the worse run ran another (a resumed one: always)
         flags += [f"--{k}={v}" for k, v in (("max_iters", iters_b), ("lr_decay_iters", decay_b))
-                  if worse.resumed or short or fa.value(k) != v]
+                  if (worse.resumed or short or fa.value(k) != v)
+                  and not (worse.unnamed and fb.value(k) is None)]  # a table's unknown is no train.py default
     if tuned:
         flags.insert(0, f"--init_from={tuned}")
     elif worse.resumed and flags:  # its command would resume: these are a fresh run's
@@ -143,6 +147,11 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     final = _final_reach(fit, fb, worse.last, what, target)
     if not flags:  # nothing to copy by flag: the keys without one are still named
         return replace(r, why=why, final=final)
+    if worse.unnamed:  # whose flags they would be, the file does not say: nanoGPT's, as a note
+        from ..diagnose.dialects import translate
+        _, note = translate(" ".join(flags), "", fmt=worse.unnamed)
+        said = (note or "").strip("()")
+        return replace(r, why=f"{why}; the better run's config where it differs reached it: {said}", final=final)
     return replace(r, flags=" ".join(flags), why=why, same_config=worse.evidence and not at_best,
                    cost=_cost(fa, fb, iters_b), unshown=any(d.other is None for d in keys), final=final)
 

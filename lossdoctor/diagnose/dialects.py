@@ -135,7 +135,10 @@ def setting(key: str, trainer: str) -> str:
 
 # formats that name no trainer whose flags apply, by what they do say
 UNNAMED = {"lightning-csv": "a Lightning CSV: its settings are your LightningModule's and Trainer's",
-           "llmc-style": "llm.c's log format, written by llm.c or by a script of its own"}
+           "llmc-style": "llm.c's log format, written by llm.c or by a script of its own",
+           "wandb-runs": "a W&B runs table, which does not say which trainer ran its runs",
+           "wandb-panel": "a W&B chart's export, which does not say which trainer ran its runs",
+           "wandb-summary": "a W&B summary, which does not say which trainer ran it"}
 
 
 def _edit(name: str, value: str) -> str:

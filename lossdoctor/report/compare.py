@@ -70,12 +70,11 @@ def _reach_dict(r: ToReach) -> dict[str, Any]:
     if r.steps_tried is not None:
         out["steps_tried"] = r.steps_tried
     out["why"] = r.why
-    if r.flags is not None:
-        out["flags"] = r.flags
-        out["same_config"] = r.same_config
-        out["unshown"] = r.unshown
-        out["resume_from"] = r.resume_from
-        out["resume_to"] = r.resume_to
+    out["flags"] = r.flags  # null: no flags given (`same_config` true: another trainer's run)
+    out["same_config"] = r.same_config
+    out["unshown"] = r.unshown
+    out["resume_from"] = r.resume_from
+    out["resume_to"] = r.resume_to
     out["cannot_tell"] = r.cannot_tell
     out["may_reach"] = r.may_reach
     out["cost"] = None if r.cost is None else {"ratio": r.cost.ratio, "hours": r.cost.hours, "steps": r.cost.steps,
