@@ -1244,3 +1244,15 @@ def test_extrapolation_epochs_names_the_lower_limit_extrapolate_may_use(run, lim
     fact = lossdoctor.compute_facts(lossdoctor.load(str(FIXTURES / run)))["extrapolation_epochs"]
     assert fact.value == limit
     assert (fact.note or "").startswith(lower) if lower else fact.note is None
+
+
+def test_a_checkpoint_alone_that_resumed_does_not_say_how_its_model_was_first_made():
+    # its config's init_from is its last process's: 'resume' is no way a model is first made
+    import lossdoctor
+    from conftest import FIXTURES
+    facts = lossdoctor.compute_facts(lossdoctor.load(FIXTURES / "nanogpt" / "tiny_resume" / "ckpt.pt"))
+    made = facts["model_from"]
+    assert made.value is None and "how its model was first made is not in it" in (made.note or "")
+    # with its log, the first process shows it
+    whole = lossdoctor.compute_facts(lossdoctor.load(FIXTURES / "nanogpt" / "tiny_resume"))
+    assert whole["model_from"].value == "scratch"

@@ -293,8 +293,8 @@ def _fresh_run(flags: str, values: Mapping[str, Any], trainer: str = "nanogpt") 
         return flags, (f"(the run fine-tunes {start}, whose shape a fresh run takes from the pretrained model: "
                        f"{', '.join(shape)} do nothing there)")
     if not (start == "scratch" or (trainer == "nanogpt" and pretrained)):
-        began = "which the log does not show" if start is None else "before the resume the log begins with"
-        return flags, (f"(as a fresh run, started as the run first was, {began}: the log's last process resumed, "
+        began = "which the run does not show" if start is None else "before the resume the log begins with"
+        return flags, (f"(as a fresh run, started as the run first was, {began}: the run's last process resumed, "
                        f"and {said})")
     return " ".join([f"--init_from={start}", *words]), (
         f"(a fresh run, in a new output folder, --out_dir of your choosing: the log's last process resumed, "

@@ -93,6 +93,11 @@ def model_from(ctx: Context) -> Fact:
     """How the run's model was first made ('scratch', 'resume', 'gpt2*'): by the first
     process of the log's lineage (a run from scratch, then resumed, is 'scratch'); its log
     line or config, or 'scratch' for a trainer that always starts from scratch."""
+    run = ctx.run
+    if not run.format.has_log and run.config.trusted("init_from") == "resume":  # a checkpoint alone
+        return unknown("model_from", "", "checkpoint: config init_from",
+                       "the checkpoint's config resumed (init_from = 'resume'): how its model was first made is "
+                       "not in it")
     return _init_from_log(ctx, "model_from", first=True) or unknown(
         "model_from", "", "log: how its first process made the model", "the log does not say how the model was made")
 
