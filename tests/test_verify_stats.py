@@ -371,3 +371,11 @@ def test_a_biased_extrapolation_is_said_biased_not_confirmed_as_claimed(shift: f
     truth = [p + shift + rng.normal(0, 0.001) for p in pred]
     v = _as_bias(verify(pred, truth, CLAIM, paired=True))
     assert v.verdict == verdict and v.reason.startswith(said) and "as claimed" not in v.reason
+
+
+def test_the_one_sided_p_is_shown_to_three_digits_so_that_it_is_not_read_as_alpha():
+    from types import SimpleNamespace
+
+    from lossdoctor.report.verify import _p_text
+    assert _p_text(SimpleNamespace(p_value=0.0203)) == "0.0101"  # not "0.01" beside "not below alpha 0.01"
+    assert _p_text(SimpleNamespace(p_value=None)) == "-"

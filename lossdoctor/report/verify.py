@@ -208,6 +208,7 @@ def _effect_parts(v: Verification) -> list[str]:
 
 def _p_text(v: Verification) -> str:
     """The one-sided p in the effect's direction, which the verdict uses (stats.py): half the
-    two-sided p_value."""
+    two-sided p_value, to 3 significant digits (0.0101 to 2 read as 0.01, alpha itself,
+    beside a verdict that it is not below alpha)."""
     p = v.p_value
-    return "-" if p is None else f"{p / 2:.2g}"
+    return "-" if p is None else f"{p / 2:.3g}"
