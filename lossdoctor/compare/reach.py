@@ -134,16 +134,7 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
         own = (short and not worse.resumed and not keys and done.instead is not None
                and fa.value("max_iters") == iters_b and fa.value("lr_decay_iters") == decay_b)
         return replace(done, finish=("out_dir" if worse.same_out_dir else "own")) if own else done
-    planned = fb.value("max_iters")
-    why = r.why + (f"; the better run's val was best at step {fb.value('best_val_step'):,} and rose after it, so "
-                   f"its config is given {iters_b:,} steps" + (f", not its {planned:,}" if planned else "")
-                   + (f", on its schedule to {decay_b:,}" if decay_b and decay_b != iters_b else "")
-                   if at_best and iters_b and flags else "")
-    why += (f"; {', '.join(unflagged)} also {'differ' if len(unflagged) > 1 else 'differs'}, with no nanoGPT flag"
-            if unflagged else "")
-    why += (f"; the better run stopped at step {cut[0]:,} of its cosine to {cut[1]:,}: its config is given a cosine "
-            "that ends there, which decays the LR it had not (LD701), for a final val at least as low"
-            if cut and flags else "")
+    why = r.why + _why_these(fb, iters_b, decay_b, at_best, bool(flags), unflagged, cut)
     final = _final_reach(fit, fb, worse.last, what, target)
     if not flags:  # nothing to copy by flag: the keys without one are still named
         return replace(r, why=why, final=final)
@@ -154,6 +145,23 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
         return replace(r, why=f"{why}; the better run's config where it differs reached it: {said}", final=final)
     return replace(r, flags=" ".join(flags), why=why, same_config=worse.evidence and not at_best,
                    cost=_cost(fa, fb, iters_b), unshown=any(d.other is None for d in keys), final=final)
+
+
+def _why_these(fb: Facts, iters_b: int | None, decay_b: object, at_best: bool, flagged: bool,
+               unflagged: list[str], cut: tuple[int, int] | None) -> str:
+    """What the flags of an unreached target say beside the reason: the better run's length
+    where it was cut at its best val, its keys with no nanoGPT flag, its cosine cut short."""
+    planned = fb.value("max_iters")
+    why = (f"; the better run's val was best at step {fb.value('best_val_step'):,} and rose after it, so "
+           f"its config is given {iters_b:,} steps" + (f", not its {planned:,}" if planned else "")
+           + (f", on its schedule to {decay_b:,}" if decay_b and decay_b != iters_b else "")
+           if at_best and iters_b and flagged else "")
+    why += (f"; {', '.join(unflagged)} also {'differ' if len(unflagged) > 1 else 'differs'}, with no nanoGPT flag"
+            if unflagged else "")
+    why += (f"; the better run stopped at step {cut[0]:,} of its cosine to {cut[1]:,}: its config is given a cosine "
+            "that ends there, which decays the LR it had not (LD701), for a final val at least as low"
+            if cut and flagged else "")
+    return why
 
 
 def _final_reach(fit: Extrapolator, fb: Facts, last: int, what: str, target: float) -> Reachable | None:

@@ -55,7 +55,8 @@ def api_markdown() -> str:
            "Generated from the docstrings by `python -m lossdoctor.report.reference api > docs/api.md`; "
            "do not edit by hand. Everything below is importable from `lossdoctor` itself "
            "(`import lossdoctor; lossdoctor.load(...)`); results are immutable: frozen dataclasses, with "
-           "NamedTuples for small records (an estimate and its interval, a baseline fit), and "
+           "NamedTuples for small records (a path of predicted losses, a fit's shape parameters, a "
+           "baseline fit; an estimate and its interval, `Estimate`, is a frozen dataclass), and "
            "read-only mappings (`lossdoctor.frozen.FrozenDict`). They pickle and deep-copy (to send a "
            "Run to another process), and hash as their fields do (a Run, holding arrays, by identity; a "
            "config holding a list, such as a fork's milestones, does not hash).",
