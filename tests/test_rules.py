@@ -780,3 +780,20 @@ def test_an_llmc_batch_comes_with_the_total_batch_it_makes(tmp_path):
     import lossdoctor
     found = {f.rule.split("-")[0]: f for f in lossdoctor.analyze([str(tmp_path / "tiny.log")]).diagnoses[0].findings}
     assert found["LD901"].flags == "-b 12 -d 2304"
+
+
+def test_a_let_of_words_computed_from_an_assumed_fact_is_not_marked_assumed():
+    # LD503's `counted` is '' where the data's size is known, assumed or not; marked as an
+    # assumed value it had printed "81.6 epochsassumed  (its data: ..."
+    import lossdoctor
+    from conftest import FIXTURES
+    from lossdoctor.diagnose import check
+    facts = lossdoctor.compute_facts(lossdoctor.load(FIXTURES / "lossdoctor_train" / "readme_cpu_2000"))
+    assert facts["dataset_tokens"].status == "assumed"
+    values = {n: f.value for n, f in facts.items() if f.known}
+    found = check(BUILTIN.get("LD503"), {**values, "epochs": 30.0}, facts)
+    assert "30.0 epochs (its data: assumed 1,003,854 tokens; tokens seen:" in found.message
+    # an epoch count the trainer logs itself, with neither size known, says so
+    counted = check(BUILTIN.get("LD503"), {"epochs": 30.0})
+    assert counted.message.startswith("The run went over its training data for 30.0 epochs, as its trainer counts "
+                                      "them (its data: unknown; tokens seen: unknown)")

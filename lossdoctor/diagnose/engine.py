@@ -207,7 +207,9 @@ def check(rule: Rule, values: Mapping[str, Any], facts: Facts | None = None,
         advice = f"{advice} {advice_note}" if advice else advice_note
     assumed = {n for n, f in facts.items() if f.status == "assumed"} if facts is not None else set()
     inferred = {n for n, f in facts.items() if f.status == "inferred"} if facts is not None else set()
-    for name, expr in rule.let:  # a let computed from an assumed (inferred) value is assumed (inferred) too
+    for name, expr in rule.let:  # a let computed from an assumed (inferred) value is assumed (inferred) too,
+        if isinstance(scope.get(name), str):  # but not a let of words: it says what it says
+            continue
         if expr.names & assumed:
             assumed.add(name)
         elif expr.names & inferred:
