@@ -4,11 +4,11 @@ Each pair is one config and seed run twice to the same length: fresh, and resume
 shorter run with a new cosine to that length (the long runs: 2000 -> 5000; the
 calibration grid: 400 -> 1000). The resumed run's log is its two processes in one file
 (the shorter run's log, then the resume's, as `tee -a` writes them); the share is what
-`lossdoctor analyze RESUMED FRESH` puts on "resume re-warm" (compare/rewarm.py), and the
+`lossdoctor analyze RESUMED FRESH` puts on "resume re-warm" (compare/rewarm.py, fit/resumed.py), and the
 measured re-warm cost is the two final models' val on 500 batches (truth.json), resumed
 minus fresh.
 
-    python benchmarks/rewarm_share.py      # about a minute
+    python benchmarks/rewarm_share.py      # seconds
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from lossdoctor.compare.rewarm import REWARM_ERROR, before_resume  # noqa: E402
+from lossdoctor.fit.resumed import REWARM_ERROR, before_resume  # noqa: E402
 
 LONG = os.path.join(ROOT, "fixtures", "long")
 GRID = os.path.join(ROOT, "fixtures", "calibration")
@@ -56,7 +56,7 @@ def share(first: str, resumed: str, fresh: str, tmp: str) -> float | None:
         for part in (first, resumed):
             with open(part) as f:
                 out.write(f.read())
-    assert before_resume(lossdoctor.load(path)) is not None, path
+    assert not isinstance(before_resume(lossdoctor.load(path)), str), path
     c = lossdoctor.analyze([path, fresh]).comparison
     assert c is not None
     return next((x.delta_val for x in c.attribution if x.cause == "resume re-warm"), None)

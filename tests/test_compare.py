@@ -84,8 +84,8 @@ def test_a_resume_that_re_warmed_the_lr_gets_a_share_of_its_own(tmp_path):
     # the long runs' batch-8 2000-step cosine resumed to a cosine to 5000 (the LR back up at
     # step 2000), against the same config's one cosine to 5000: the re-warm had been left in
     # the unexplained rest
-    from lossdoctor.compare.rewarm import REWARM_ERROR
     from lossdoctor.fit import Extrapolator
+    from lossdoctor.fit.resumed import REWARM_ERROR
     long = FIXTURES / "long"
     cat = tmp_path / "resumed.log"
     cat.write_text((long / "batch8-2000" / "train.log").read_text()
@@ -100,29 +100,50 @@ def test_a_resume_that_re_warmed_the_lr_gets_a_share_of_its_own(tmp_path):
     assert not [n for n in c.notes if "LD706" in n]  # the share says it
     total = sum(x.delta_val for x in c.attribution) + (c.unexplained.delta_val if c.unexplained else 0.0)
     assert total == pytest.approx(c.gap)
+    # LD706's expected effect on the same log is the same cost, as a fresh run's change
+    (ld706,) = [f for f in lossdoctor.analyze([str(cat)]).diagnoses[0].findings if f.rule.startswith("LD706")]
+    effect = ld706.expected_effect
+    assert effect.value == pytest.approx(-warm.delta_val) and effect.lo == pytest.approx(
+        -warm.delta_val - REWARM_ERROR)
     again = _analysis(str(cat), str(cat)).comparison  # both re-warmed at the same step: nothing to say
     assert not [n for n in again.notes if "LD706" in n]
     assert not [x for x in again.attribution if x.cause == "resume re-warm"]
 
 
-def test_a_re_warm_whose_first_process_the_log_does_not_hold_is_named_beside_the_gap(tmp_path):
-    # the resume's process alone, its LR settings shown by the process that ran them first
-    # (cut from the two in one log): no process before it to extrapolate
+def test_a_re_warm_the_share_cannot_take_is_named_beside_the_gap(tmp_path):
     long = FIXTURES / "long"
     lines = ((long / "batch8-2000" / "train.log").read_text()
              + (long / "batch8-resume-5000" / "train.log").read_text()).splitlines(keepends=True)
-    c = _analysis(long / "batch8-resume-5000", long / "batch8-5000").comparison
-    assert not [x for x in c.attribution if x.cause == "resume re-warm"]
-    # a resume that changed the peak LR too is not `resume`'s: said, not estimated
-    changed = tmp_path / "changed.log"
     second = next(i for i, line in enumerate(lines) if i and line.startswith("Overriding config with"))
-    changed.write_text("".join(lines[:second]) + "".join(lines[second:]).replace(
+
+    def analysed(name: str, text: str, better=long / "batch8-5000"):
+        (tmp_path / name).write_text(text)
+        c = _analysis(tmp_path / name, better).comparison
+        assert not [x for x in c.attribution if x.cause == "resume re-warm"]
+        return [n for n in c.notes if n.startswith("resume re-warm not estimated: ")], c.notes
+
+    # a resume that changed the floor too is not `resume`'s
+    said, notes = analysed("changed.log", "".join(lines[:second]) + "".join(lines[second:]).replace(
         "Overriding: init_from = resume", "Overriding: init_from = resume\nOverriding: min_lr = 0.00005"))
-    c = _analysis(changed, long / "batch8-5000").comparison
-    assert not [x for x in c.attribution if x.cause == "resume re-warm"]
-    assert [n for n in c.notes if n.startswith("resume re-warm not estimated: the worse run's log does not hold one "
-                                               "fresh process and one resume of it")]
-    assert [n for n in c.notes if "what the re-warm cost is no share of its own" in n]
+    assert said == ["resume re-warm not estimated: its resume changed more than the length of a cosine to its "
+                    "new end"]
+    assert [n for n in notes if "what the re-warm cost is no share of its own" in n]
+    # a resume that stopped short of its end, against a fresh run cut as short: the share,
+    # taken at the resume's end, is not the gap's at theirs
+    cut = next(i for i, line in enumerate(lines) if line.startswith("iter 4000:"))
+    fresh = (long / "batch8-5000" / "train.log").read_text()
+    (tmp_path / "fresh.log").write_text(fresh[:fresh.index("\niter 4001:") + 1])
+    said, _ = analysed("short.log", "".join(lines[:cut + 1]), better=tmp_path / "fresh.log")
+    assert said == ["resume re-warm not estimated: its resume stopped at step 4,000 of its 5,000"]
+    # the first process's last save is not the resume's step: the cut would resume elsewhere
+    save = max(i for i, line in enumerate(lines[:second]) if line.startswith("saving checkpoint"))
+    said, _ = analysed("nosave.log", "".join(lines[:save] + lines[save + 1:]))
+    assert said == ["resume re-warm not estimated: the first process's last save the log shows is at step 1,750, "
+                    "and the resume began at step 2,000"]
+    # a log that begins with the resume: the LR before it is not in it, so no re-warm is seen
+    c = _analysis(long / "batch8-resume-5000", long / "batch8-5000").comparison
+    assert c.to_reach is not None and not [x for x in c.attribution if x.cause == "resume re-warm"]
+    assert not [n for n in c.notes if "re-warm" in n]
 
 
 def test_a_diverged_worse_run_is_not_said_to_be_falling_nor_its_unshown_keys_to_differ():

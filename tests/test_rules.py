@@ -173,7 +173,7 @@ def test_flags_are_checked_against_nanogpt_config_keys_and_types():
       "source: x}"), "expected_effect.value", "gives str, not a finite number"),
     (("expected_effect: {kind: none, source: \"demo\"}", "params: {sc: 5}\nexpected_effect: {kind: extrapolation, "
       "to: \"max_iters * 2\", scenario: sc}"), "expected_effect.scenario",
-     "'sc' is not one of rerun, resume, constant nor a let's name"),
+     "'sc' is not one of rerun, resume, constant, before_resume nor a let's name"),
 ])
 def test_load_errors_name_the_file_the_rule_and_the_field(tmp_path, edit, field, reason):
     path = tmp_path / "bad.yaml"

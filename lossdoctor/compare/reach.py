@@ -76,8 +76,8 @@ def to_reach(fit: Extrapolator, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     length) as nanoGPT flags, where the worse run's trainer takes them."""
     worse = worse if worse is not None else Worse(int(fa.value("final_step") or fa.value("steps_done") or 0))
     r = steps_to_reach(fit, worse.last, target, what)
-    if not worse.nanogpt and not (worse.unnamed and isinstance(r, Unreachable)):  # its flags are not given; where
-        # the better run is its config run longer, that run is the evidence
+    if not worse.nanogpt and (not worse.unnamed or worse.evidence or isinstance(r, Reachable)):  # no flags given:
+        # where the better run is its config run longer, that run is the evidence
         return replace(r, same_config=True) if isinstance(r, Unreachable) and worse.evidence else r
     other = _other_recipe(worse.better)
     if other is not None:  # no flags copy it

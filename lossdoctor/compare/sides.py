@@ -37,7 +37,8 @@ DEFAULT_SE = 0.01  # one eval's standard error when the run does not give it (in
 # a name, or a result by its last word (`final_val_loss`, `training_time_sec`), so that a
 # setting that only starts with one (`loss_type`, `time_embedding`) is still a setting
 BOOKKEEPING = re.compile(r"(?i)^(run_?name|name|id|seed|vocab_size|wandb.*|_.*"
-                         r"|state|notes|user|tags|created|sweep)$"  # a W&B runs table's own columns
+                         r"|state|notes|user|tags|created|sweep"  # a W&B runs table's own columns
+                         r"|iter|step|global_step|epoch)$"  # where a row's losses were logged: a step, no setting
                          r"|(loss|(?<!grad_)acc|accuracy|ppl|perplexity|bpb|time|runtime|duration|sec|secs|seconds|ms"
                          r"|params|parameters|mfu|flops|memory|mem|throughput|tokens_per_sec)$"
                          r"|^(mfu|flops|throughput|tokens_per)")

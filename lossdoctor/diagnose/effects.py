@@ -93,6 +93,8 @@ class Extrapolations:
         return self._done[key]
 
     def _compute(self, to: int, scenario: str, source: str) -> EffectEstimate:
+        if scenario == "before_resume":
+            return self._fresh_not_resumed(to, source)
         from ..fit.extrapolate import CannotExtrapolate, Extrapolator
         if self._extrapolator is None:
             self._extrapolator = Extrapolator(self.run)
@@ -114,6 +116,23 @@ class Extrapolations:
             src += f"; a blend of the ensemble and the calibrated-shape law alone, {percent(x.alone_share)} the latter"
         return EffectEstimate("extrapolation", s.val.mean - last, self.run.measures.val_unit, src, s.val.lo - last,
                               s.val.hi - last)
+
+    def _fresh_not_resumed(self, to: int, source: str) -> EffectEstimate:
+        """A fresh run to `to` against the resume the run made to it: what its resume cost,
+        with the sign of a change (fit/resumed.py); its interval the cost's measured error."""
+        from ..fit.resumed import REWARM_ERROR, resume_cost
+        unit = self.run.measures.val_unit
+        found = resume_cost(self.run)
+        if isinstance(found, str):
+            return EffectEstimate("extrapolation", None, unit, source, note=found)
+        if found.end != to:
+            return EffectEstimate("extrapolation", None, unit, source,
+                                  note=f"its resume ran to step {found.end:,}, not {to:,}")
+        v = -found.cost
+        src = (f"{source}: its process before the resume at step {found.step:,}, extrapolated to step {to:,} as a "
+               f"fresh run (val {found.fresh.mean:.4f}) and as it resumed ({found.resumed.mean:.4f}); the interval "
+               "is the cost's error measured on trained pairs (docs/compare.md)")
+        return EffectEstimate("extrapolation", v, unit, src, v - REWARM_ERROR, v + REWARM_ERROR)
 
     def _no_val_past(self, scenario: str) -> str | None:
         """Why no val is predicted one step past the run (too few evals, val past its

@@ -13,7 +13,7 @@ other files still load. Fields (required unless a default is shown):
     when            expression over facts, params and lets: the rule fires when true
     message         template quoting the values (template.py)
     recommendation  {flags: "--key=value ...", text: template}; at least one of the two
-    expected_effect {kind: extrapolation, to: expr, scenario: rerun|resume|constant}
+    expected_effect {kind: extrapolation, to: expr, scenario: rerun|resume|constant|before_resume}
                   | {kind: measured, value: expr, unit, source}
                   | {kind: rule_of_thumb, value: expr, unit, source}
                   | {kind: none, source}        change in final val loss (nats; one computed

@@ -16,7 +16,9 @@ from .limits import constant_problem, shorten
 from .template import Flags, TemplateError, compile_flags
 
 EFFECT_KINDS = ("extrapolation", "measured", "rule_of_thumb", "none", "unknown")
-SCENARIOS = ("rerun", "resume", "constant")
+# lossdoctor extrapolate's scenarios, and `before_resume`: a fresh run to the resume's end
+# against the resume the run made, both from its process before the resume (fit/resumed.py)
+SCENARIOS = ("rerun", "resume", "constant", "before_resume")
 METRICS = ("final_val", "best_val", "time_per_iter_ms")
 EXPECTS = ("lower", "higher", "same")
 CASE_EXPECTS = ("fire", "pass", "skip")

@@ -11,6 +11,9 @@ FAR = 2.5  # x the run's steps: past what docs/benchmarks.md measures the extrap
 # the worse run's last step over the better run's length at or above which it ran as long
 # (reach.STOPPED_SHORT: a finished run's last printed step may lie a log_interval before its end)
 SAME_LENGTH = 0.98
+# a length found under this many times the worse run's is the search's first past the run:
+# inside the run a rerun is not predicted (docs/extrapolation.md), so its own may do as well
+NEAR = 1.1
 
 
 def times(ratio: float) -> str:
@@ -51,11 +54,14 @@ def instead_do(r: Reachable) -> str:
                 f"({times(r.ratio)}; predicted {predicted(r)})")
     if length_only(r.instead) and r.instead_steps and r.stopped is None and r.ran >= SAME_LENGTH * r.instead_steps:
         fresh = " from scratch" if "--init_from=scratch" in (r.instead or "") else ""
+        # the search starts past the run: its first length is no sign that the run's own is short
+        own = (f"reaches it by about {r.steps:,} steps, the first length past the run it predicts" if r.ratio < NEAR
+               else f"needs about {r.steps:,} steps ({times(r.ratio)}")
         return (f"train{fresh} on the better run's schedule: the worse run ran as long (to step {r.ran:,})"
                 f"{' but resumed' if fresh else ' on another schedule'}, and no other setting the logs show differs; "
                 f"in {r.instead_steps:,} steps the better run reached its {r.what} of {r.target:.4f}{cut}; a rerun "
-                f"of the worse run's own config, by its curve extrapolated, needs about {r.steps:,} steps "
-                f"({times(r.ratio)}; predicted {predicted(r)})")
+                f"of the worse run's own config, by its curve extrapolated, {own}"
+                f"{' (' if r.ratio < NEAR else '; '}predicted {predicted(r)})")
     if length_only(r.instead):  # the better run is the worse run's config, run that long: the evidence
         how = "with a cosine that ends there" if r.stopped else "on its schedule"
         return (f"train as long as the better run, {how}: no other setting the logs show differs, and "
