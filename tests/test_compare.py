@@ -2154,3 +2154,15 @@ def test_a_runs_table_whose_gap_is_a_setting_names_it_as_nanogpt_flags_in_a_note
     assert r.why.endswith("the better run's config where it differs reached it: a W&B runs table, which does not "
                           "say which trainer ran its runs; in nanoGPT: --dropout=0.2")
     assert "--dropout=0.2" in unreachable_do(r, c)
+
+
+def test_train_losses_of_two_kinds_are_not_subtracted(tmp_path):
+    # one run with no eval past step 0 (its iterations alone), another with evals and no
+    # iteration lines: the gap had been the first's iteration mean minus the second's eval
+    # train loss, a train-mode batch against eval-mode eval_iters batches
+    text = (FIXTURES / "lossdoctor_train" / "readme_cpu_2000" / "train.log").read_text()
+    (tmp_path / "iters.log").write_text(text[:text.index("step 250:")])
+    (tmp_path / "evals.log").write_text("".join(line for line in text.splitlines(keepends=True)
+                                                if not line.startswith("iter ")))
+    c = _analysis(tmp_path / "iters.log", tmp_path / "evals.log").comparison
+    assert c.gap is None and "not one kind of loss" in (c.unattributed or "")
