@@ -2166,3 +2166,26 @@ def test_train_losses_of_two_kinds_are_not_subtracted(tmp_path):
                                                 if not line.startswith("iter ")))
     c = _analysis(tmp_path / "iters.log", tmp_path / "evals.log").comparison
     assert c.gap is None and "not one kind of loss" in (c.unattributed or "")
+
+
+def test_a_log_that_leaves_evals_out_is_not_taken_to_have_not_overfit(tmp_path):
+    from lossdoctor.compare.attribute import elided
+    lines = (FIXTURES / "diagnosis" / "small_overfit" / "train.log").read_text().splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if line.startswith("step 100:"))
+    last = next(i for i, line in enumerate(lines) if line.startswith("step 2000:"))
+    (tmp_path / "excerpt.log").write_text("".join(lines[:first] + ["...\n"] + lines[last:]))
+    assert elided(lossdoctor.load(str(tmp_path / "excerpt.log")))
+    assert not elided(lossdoctor.load(FIXTURES / "diagnosis" / "small_overfit"))
+    (tmp_path / "tail.log").write_text("".join(lines + ["...\n"]))  # after its last eval: no eval left out
+    assert not elided(lossdoctor.load(str(tmp_path / "tail.log")))
+
+
+def test_an_excerpt_beside_a_run_that_overfit_is_compared_at_both_ends(tmp_path):
+    # nanoGPT's shakespeare_char config on MPS, its middle evals left out of a post, against
+    # the same config on a GPU, whose val rose 0.22 past its best: the 0.013 gap had been
+    # split into -0.22 overfitting and +0.23 unexplained
+    post = shared_path("corpus/logs/nanogpt-md/vglazer-cpu-vs-mps-vs-compile-2025-08-22.md")
+    (tmp_path / "mps.log").write_text("".join(post.read_text().splitlines(keepends=True)[:91]))
+    c = _analysis(tmp_path / "mps.log", shared_path("corpus/logs/nanogpt/propathee-gpu-wandb-stderr-interleaved.log"))
+    assert not [x for x in c.comparison.attribution if x.cause == "overfitting"]
+    assert [n for n in c.comparison.notes if n.startswith("overfitting not compared: the worse run's log leaves evals")]

@@ -70,7 +70,9 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     unit = ra.measures.val_unit if metric == "val" else "nats"
     causes = [eval_noise(a, b, metric, unit)]
     blind = [who for who, f in (("worse", fa), ("better", fb)) if metric == "val" and f.value("best_val") is None]
-    if blind and (a.overfit or b.overfit):  # one side's curve is not shown: whether it overfit is unknown
+    cut = [who for who, r in (("worse", ra), ("better", rb)) if metric == "val" and who not in blind and elided(r)]
+    cut = cut if a.overfit or b.overfit else []  # said only where it changes the path
+    if (blind or cut) and (a.overfit or b.overfit):  # one side's curve is not shown: whether it overfit is unknown
         a, b = replace(a, overfit=0.0), replace(b, overfit=0.0)  # both compared at their ends
     ovf = overfitting(a, b)
     if ovf is not None:
@@ -110,6 +112,9 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     if blind:
         notes.append(f"overfitting not compared: the {' and '.join(blind)} run's best val is unknown (its file "
                      "holds its final val only, as a summary row does), so both runs are taken at their ends")
+    elif cut:
+        notes.append(f"overfitting not compared: the {' and '.join(cut)} run's log leaves evals out (a `...` "
+                     "between them): its best val may be among them, so both runs are taken at their ends")
     # where no learning key takes the rest, it carries the spread of the shares before it
     rest_cause = unexplained(diff, rest, w if rest_keys(diff) and not size else rest_spread(w, steps), unseen, steps,
                              why, size)
@@ -125,6 +130,16 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     stop = ((int(step), a.best) if metric == "val" and a.overfit and isinstance(step, (int, float))
             and a.best < b.final and not within else None)
     return Attribution(tuple(causes), rest_cause, tuple(notes), reach, w if within and measured else None, stop)
+
+
+def elided(run: Run) -> bool:
+    """Whether the run's log leaves evals out: a line of `...` alone between its first and
+    last eval (a post's excerpt), so that its best val may be one it does not show."""
+    ev = run.curves()[0]
+    if len(ev) < 2:
+        return False
+    lo, hi = int(ev.line.min()), int(ev.line.max())
+    return any(e.kind == "elided" and e.line is not None and lo < e.line < hi for e in run.events)
 
 
 def is_evidence(a: Side, b: Side, diff: tuple[KeyDiff, ...]) -> bool:

@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import nanogpt
 from ..errors import LossdoctorError
+from ..facts.base import plural
 from ..facts.curve import diff_sd
 from ..run import Run
 from . import lr, shape
@@ -175,8 +176,8 @@ def collect(run: Run, cur: Curves, warmup: int, start_fraction: float) -> RunPoi
     va = val_points(cur, start, sig_eval)
     va_steps, va_y = va.steps, va.y
     if len(va_steps) < 3 and len(tr.steps) < 10:
-        raise CannotExtrapolate(f"too few points after step {start}{_in_last_run(run)}: {len(va_steps)} evals, "
-                                f"{len(tr.steps)} binned iterations")
+        raise CannotExtrapolate(f"too few points after step {start}{_in_last_run(run)}: "
+                                f"{plural(len(va_steps), 'eval')}, {plural(len(tr.steps), 'binned iteration')}")
     if len(tr.steps) and float(np.ptp(tr.y)) < 1e-6 and (not len(va_y) or float(np.ptp(va_y)) < 1e-6):
         raise CannotExtrapolate("the loss is constant")
     if len(tr.steps) < 3:
