@@ -265,3 +265,13 @@ def test_llmc_s_own_cuda_error_is_the_failure_it_names(tmp_path: Path) -> None:
     (tmp_path / "cublas.log").write_text(head + "[cuBLAS ERROR]: 13 train_gpt2.cu 1031\n")
     blas = lossdoctor.compute_facts(lossdoctor.load(tmp_path / "cublas.log"))
     assert blas.value("failure_text") == "cuBLAS error: 13 train_gpt2.cu 1031"
+
+
+def test_a_run_stopped_by_its_user_in_backward_says_where() -> None:
+    # a KeyboardInterrupt's own stop event sits on the traceback's line: its frames are that
+    # traceback's ("the log prints no frames" had been said of a log that printed four)
+    frames = ('  File "/home/u/nanoGPT/train.py", line 302, in <module>\n'
+              '  File "/venv/lib/python3.11/site-packages/torch/_tensor.py", line 521, in backward\n'
+              '  File "/venv/lib/torch/autograd/graph.py", line 769, in _engine_run_backward\n')
+    facts = compute_facts(parse_text(HEAD + "Traceback (most recent call last):\n" + frames + "KeyboardInterrupt\n"))
+    assert facts.value("failure_kind") == "interrupted" and facts.value("failure_in") == "backward"

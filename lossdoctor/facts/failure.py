@@ -110,13 +110,16 @@ def failure_in(ctx: Context) -> Fact:
     event = _last_traceback(ctx)
     if event is None:
         return Fact(name, None, "", "read", src, NO_FAILURE)
-    if not event.frames:
+    # a stop read off its line (KeyboardInterrupt) is the traceback read there too, with the frames
+    frames = event.frames or next((e.frames for e in ctx.run.events
+                                   if e.line is not None and e.line == event.line and e.frames), ())
+    if not frames:
         return unknown(name, "", src, "the log prints no frames for that exception")
     for where, pattern in (("optimizer step", OPTIMIZER_FRAME), ("backward", BACKWARD_FRAME),
                            ("forward", FORWARD_FRAME)):
-        if hit := next((f for f in event.frames if pattern.search(f)), None):
+        if hit := next((f for f in frames if pattern.search(f)), None):
             return Fact(name, where, "", "read", src, f"frame {hit}")
-    return Fact(name, "elsewhere", "", "read", src, f"innermost frame {event.frames[-1]}")
+    return Fact(name, "elsewhere", "", "read", src, f"innermost frame {frames[-1]}")
 
 
 def failure_line(ctx: Context) -> Fact:
