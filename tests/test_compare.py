@@ -2189,3 +2189,23 @@ def test_an_excerpt_beside_a_run_that_overfit_is_compared_at_both_ends(tmp_path)
     c = _analysis(tmp_path / "mps.log", shared_path("corpus/logs/nanogpt/propathee-gpu-wandb-stderr-interleaved.log"))
     assert not [x for x in c.comparison.attribution if x.cause == "overfitting"]
     assert [n for n in c.comparison.notes if n.startswith("overfitting not compared: the worse run's log leaves evals")]
+
+
+def test_a_worse_run_that_is_the_better_run_gone_on_is_told_to_keep_the_better_model(tmp_path):
+    # the batch-8 2000-step run's log, then its resume to a cosine to 5000 stopped at 2250, in
+    # one file, against the 2000-step log alone: the Do had been to train from scratch as
+    # the worse run's own first process did
+    from lossdoctor.report.json_report import to_json
+    long = FIXTURES / "long"
+    cat = tmp_path / "bump.log"
+    cat.write_text((long / "batch8-2000" / "train.log").read_text()
+                   + (long / "batch8-bump-2250" / "train.log").read_text())
+    a = _analysis(cat, long / "batch8-2000")
+    assert a.comparison.went_on == (2000, True)
+    _, out, _ = run_cli("analyze", str(cat), str(long / "batch8-2000"), "--format", "markdown")
+    words = " ".join(out.split())
+    assert "**Do:** keep the better run's model: `" in words and "gone on from step 2,000, one run's two" in words
+    assert "its resume put the LR back up its schedule (LD706)" in words
+    assert json.loads(to_json(a))["comparison"]["went_on"] == {"step": 2000, "rewarmed": True}
+    # the two apart, each its own run of one config: not one run gone on
+    assert _analysis(long / "batch8-2000", long / "batch8-5000").comparison.went_on is None

@@ -46,7 +46,7 @@ from ..facts import Facts
 from ..run import Dialect, Run
 from .attribute import attribute
 from .data import comparable, data_differs, data_unknown, vocab_diff
-from .notes import continuation, continuation_notes, mfu_notes, rewarm_notes, size_notes, state_notes
+from .notes import continuation, continuation_notes, mfu_notes, rewarm_notes, size_notes, state_notes, went_on
 from .overlap import overlap, overlap_notes, table_row
 from .reach import schedule_only
 from .results import (
@@ -280,7 +280,8 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
     return Comparison(b, a, metric, gap, True, diff, side, ov, at.causes, at.unexplained,
                       tuple(notes) + at.notes, at.to_reach, table, within_noise=at.within_noise,
                       stop_at_best=at.stop_at_best, continues=later is not None and later[0] is rb
-                      and all(d.kind != "learning" or d.key in RESUMABLE for d in diff))
+                      and all(d.kind != "learning" or d.key in RESUMABLE for d in diff),
+                      went_on=went_on(ra, rb, fa) if gap > 0 else None)
 
 
 # what a resume of one run may change and leave it one run's two stretches: its length and schedule

@@ -66,6 +66,26 @@ def continuation(ra: Run, rb: Run) -> tuple[Run, Run, int, str] | None:
     return None
 
 
+def went_on(ra: Run, rb: Run, fa: Facts) -> tuple[int, bool] | None:
+    """Where the worse run `ra` is the better run `rb` gone on: its log begins with a resume
+    from rb's out_dir within rb's steps (continuation), or holds rb as the process its last
+    resume went on from (`cat` of the two); (the step it went on from, whether that resume
+    put the LR back up its schedule, LD706); None otherwise."""
+    step = None
+    later = continuation(ra, rb)
+    if later is not None and later[0] is ra:
+        step = later[2]
+    else:
+        lineage = ra.lineage()
+        last = ra.segments[lineage[-1]] if len(lineage) > 1 else None
+        if last is not None and last.init_from == "resume" and last.first_step is not None \
+                and rb.part_of(ra) and rb.last_step == last.first_step:
+            step = last.first_step
+    if step is None:
+        return None
+    return step, fa.value("lr_rewarm_step") == step
+
+
 def rewarm_notes(fa: Facts, fb: Facts, shared: bool = False) -> list[str]:
     """A run whose resume put the LR back up its schedule (LD706) where the other's did not
     at that step: their schedules differ there, which the causes do not measure (the law is

@@ -241,3 +241,7 @@ class Comparison:
     # the better run's log is the worse run resumed (notes.continuation): one run's two
     # stretches, nothing to change; the verdict's Do says so
     continues: bool = False
+    # the worse run is the better run gone on (its log continues the better one's, or holds
+    # it as its first process): (the step it went on from, whether its resume put the LR back
+    # up its schedule, LD706); the better run's model is the one to keep, and the Do says so
+    went_on: tuple[int, bool] | None = None

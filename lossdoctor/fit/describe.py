@@ -53,5 +53,5 @@ def fit_info(obs: Observed, fits: Fits, val_sd: float, backtest: float | None) -
     """The fit's noise, its points, and the val backtest's error."""
     pts, tr, post = obs.points, fits.own.designs["train"], fits.train.post
     return FitInfo(streams.residual_scale(fits.train, tr), pts.sig_eval, val_sd, pts.sig_iter,
-                   PointCounts(len(tr.y), len(pts.val.y), pts.start),
+                   PointCounts(len(tr.y), len(pts.val.y), pts.shown_from),
                    EffectiveSamples(post.ess, fits.val.post.ess if fits.val else None), backtest)

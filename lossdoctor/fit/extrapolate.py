@@ -272,7 +272,7 @@ class Extrapolator(RunFits):
         if not alone and "reference" not in joined and (why := limits.short_tail(self.run, pts.last)):
             raise CannotExtrapolate(why)
         if val is None:
-            notes.append(f"{notes_mod.too_few_evals(len(pts.val.steps), pts.start)}; "
+            notes.append(f"{notes_mod.too_few_evals(len(pts.val.steps), pts.shown_from)}; "
                          "train is predicted from the per-iteration losses")
         said = self.calibration.alone(pts.last, self.reference)
         ruled_out = self._alone_ruled_out(obs, peak) if said and not alone else None

@@ -25,7 +25,7 @@ MIN_VAL_EVALS = 3  # evals a val fit needs
 
 def too_few_evals(n: int, start: int) -> str:
     """Why val is not predicted: `n` evals from step `start` on."""
-    return f"{plural(n, 'eval')} after step {start}: too few to predict val ({MIN_VAL_EVALS} needed)"
+    return f"{plural(n, 'eval')} after step {start:,}: too few to predict val ({MIN_VAL_EVALS} needed)"
 
 
 def why_no_val(x: Extrapolation, s: Scenario | None) -> str:

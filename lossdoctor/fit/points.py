@@ -155,6 +155,13 @@ class RunPoints(NamedTuple):
     val: Points  # the val evals
 
     @property
+    def shown_from(self) -> int:
+        """The first step a point is taken from, as a reason says it: `start`, or the log's
+        first step where it begins later (a log that begins with a resume)."""
+        firsts = [int(a.min()) for a in (self.curves.ev_step, self.curves.it_step) if len(a)]
+        return max(self.start, min(firsts)) if firsts else self.start
+
+    @property
     def val_last(self) -> int:
         """The step of the last val eval fitted (the last step where there is none): val's
         horizon counts from there, as its backtests' did (their evals end at the last step)."""
@@ -176,7 +183,9 @@ def collect(run: Run, cur: Curves, warmup: int, start_fraction: float) -> RunPoi
     va = val_points(cur, start, sig_eval)
     va_steps, va_y = va.steps, va.y
     if len(va_steps) < 3 and len(tr.steps) < 10:
-        raise CannotExtrapolate(f"too few points after step {start}{_in_last_run(run)}: "
+        firsts = [int(a.min()) for a in (cur.ev_step, cur.it_step) if len(a)]
+        shown = max(start, min(firsts)) if firsts else start  # a log that begins later: from its first step
+        raise CannotExtrapolate(f"too few points after step {shown:,}{_in_last_run(run)}: "
                                 f"{plural(len(va_steps), 'eval')}, {plural(len(tr.steps), 'binned iteration')}")
     if len(tr.steps) and float(np.ptp(tr.y)) < 1e-6 and (not len(va_y) or float(np.ptp(va_y)) < 1e-6):
         raise CannotExtrapolate("the loss is constant")

@@ -168,6 +168,15 @@ def stop_text(c: Comparison) -> str | None:
             "(--always_save_checkpoint=False), or stop the run there")
 
 
+def went_on_text(worse: str, better: str, went_on: tuple[int, bool]) -> str:
+    """The Do where the worse run is the better run gone on (Comparison.went_on)."""
+    step, rewarmed = went_on
+    why = ("; its resume put the LR back up its schedule (LD706): to add steps without the bump, go on from the "
+           "checkpoint at the LR it had reached, as LD706 says" if rewarmed else "")
+    return (f"keep the better run's model: {worse} is {better} gone on from step {step:,}, one run's two stretches, "
+            f"and the steps after it ended higher{why}")
+
+
 def continued_text(worse: str, better: str) -> str:
     """The Do where the better run's log is the worse run resumed (Comparison.continues)."""
     return (f"nothing to change: {better} continues {worse}, one run's two stretches, and the gap is the steps it "

@@ -53,6 +53,7 @@ def to_dict(c: Comparison, runs: list[Run]) -> dict[str, Any]:
         "stop_at_best": None if c.stop_at_best is None else {"step": c.stop_at_best[0], "val": c.stop_at_best[1]},
         "not_borne_out": list(c.not_borne_out),
         "continues": c.continues,
+        "went_on": None if c.went_on is None else {"step": c.went_on[0], "rewarmed": c.went_on[1]},
         "notes": list(c.notes),
         "table": [{"run": r.run, "final": r.final, "gap": r.gap, "params": r.params, "tokens_seen": r.tokens_seen,
                    "best_val": r.best_val, "reference": r.reference, "metric": r.metric} for r in c.table],
@@ -136,6 +137,8 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
         parts.append(Text(f"The gap is not attributed: {c.unattributed}."))
     if c.continues and verbose:  # one run's two stretches: no advice (the verdict's Do says so)
         parts.append(Text("Nothing to change: the better run's log is the worse run resumed.", style="bold"))
+    elif c.went_on is not None and verbose:
+        parts.append(Text("Keep the better run's model: the worse run is the better run gone on.", style="bold"))
     elif c.to_reach is not None and verbose:  # else the verdict says it
         parts.append(Text(_reach(c.to_reach, c), style="bold"))
     if c.notes:

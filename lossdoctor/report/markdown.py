@@ -15,7 +15,7 @@ from ..diagnose import Diagnosis, EffectEstimate
 from ..facts import Facts
 from ..fit.results import Estimate, Extrapolation
 from ..run import Run
-from .advice import aim, continued_text, instead_do, predicted, stop_text, times, unreachable_do
+from .advice import aim, continued_text, instead_do, predicted, stop_text, times, unreachable_do, went_on_text
 from .compare import interval_text
 from .findings import effect_text, evidence_value, no_findings
 from .names import short_name
@@ -143,10 +143,13 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
                 else f"**Gap:** `{worse}` ends **{c.gap:+.4f} {c.unit}** above `{better}` (final {c.metric}){noise}.",
                 ""]
     out += [] if level(c) else _causes(c)  # a level finish says so in its gap line
-    r = None if c.continues else c.to_reach
+    own = c.continues or c.went_on is not None  # one run's two stretches
+    r = None if own else c.to_reach
     if c.continues:
         out += [f"**Do:** {continued_text(f'`{worse}`', f'`{better}`')}.", ""]
-    if r is None and not c.continues and (stop := stop_text(c)):
+    if c.went_on is not None:
+        out += [f"**Do:** {went_on_text(f'`{worse}`', f'`{better}`', c.went_on)}.", ""]
+    if r is None and not own and (stop := stop_text(c)):
         out += [f"**Do:** {stop}.", ""]
     if r is not None:
         if isinstance(r, Reachable) and r.instead is not None:

@@ -20,7 +20,7 @@ from ..compare.records import RecordStats
 from ..diagnose import Diagnosis, Finding
 from ..facts import Facts
 from ..run import Run
-from .advice import aim, continued_text, instead_do, predicted, stop_text, times, unreachable_do
+from .advice import aim, continued_text, instead_do, predicted, stop_text, times, unreachable_do, went_on_text
 from .findings import STYLE, hanging, no_findings
 from .names import short_name
 
@@ -248,6 +248,8 @@ def sooner_text(c: Comparison, worse: str, better: str) -> str | None:
 def _one_thing(c: Comparison, worse: str, better: str) -> RenderableType | None:
     if c.continues:
         return Text.assemble(("Do: ", "bold"), continued_text(worse, better))
+    if c.went_on is not None:
+        return Text.assemble(("Do: ", "bold"), went_on_text(worse, better, c.went_on))
     r = c.to_reach
     if r is None:
         stop = stop_text(c)
