@@ -2209,3 +2209,14 @@ def test_a_worse_run_that_is_the_better_run_gone_on_is_told_to_keep_the_better_m
     assert json.loads(to_json(a))["comparison"]["went_on"] == {"step": 2000, "rewarmed": True}
     # the two apart, each its own run of one config: not one run gone on
     assert _analysis(long / "batch8-2000", long / "batch8-5000").comparison.went_on is None
+
+
+def test_a_log_that_holds_the_other_already_is_not_told_to_cat_them(tmp_path):
+    long = FIXTURES / "long"
+    cat = tmp_path / "whole.log"
+    cat.write_text((long / "lr2e-3-2000" / "train.log").read_text()
+                   + (long / "lr2e-3-resume-5000" / "train.log").read_text())
+    notes = _analysis(cat, long / "lr2e-3-resume-5000").comparison.notes
+    assert not [n for n in notes if "`cat` the two logs" in n]
+    assert [n for n in notes if n.startswith("whole.log holds train.log already, after the run it resumed at step "
+                                             "2,000")]

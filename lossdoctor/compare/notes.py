@@ -45,6 +45,9 @@ def continuation_notes(ra: Run, rb: Run) -> list[str]:
     if found is None:
         return []
     later, earlier, step, where = found
+    if later.part_of(earlier):  # the earlier file holds it already: the two `cat`'d
+        return [f"{os.path.basename(earlier.source)} holds {os.path.basename(later.source)} already, after the "
+                f"run it resumed at step {step:,}: the two are one run, and the gap is between the same losses"]
     return [f"{os.path.basename(later.source)} continues {os.path.basename(earlier.source)}: it begins with a "
             f"resume (init_from=resume) at step {step:,}, within the other's steps (to {earlier.last_step:,}), from "
             f"the same out_dir ({where!r}): the two logs are one run's two stretches, and the gap is the steps the "
