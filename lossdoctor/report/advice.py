@@ -54,13 +54,15 @@ def instead_do(r: Reachable) -> str:
                 f"({times(r.ratio)}; predicted {predicted(r)})")
     if length_only(r.instead) and r.instead_steps and r.stopped is None and r.ran >= SAME_LENGTH * r.instead_steps:
         fresh = " from scratch" if "--init_from=scratch" in (r.instead or "") else ""
+        said = (f"train{fresh} on the better run's schedule: the worse run ran as long (to step {r.ran:,})"
+                f"{' but resumed' if fresh else ' on another schedule'}, and no other setting the logs show differs; "
+                f"in {r.instead_steps:,} steps the better run reached its {r.what} of {r.target:.4f}{cut}")
+        if fresh:  # its curve, resumed, says less of a fresh run than the better run does (a log that begins
+            return said  # with the resume assumes the schedule before it); the gap's re-warm share says the cost
         # the search starts past the run: its first length is no sign that the run's own is short
         own = (f"reaches it by about {r.steps:,} steps, the first length past the run it predicts" if r.ratio < NEAR
                else f"needs about {r.steps:,} steps ({times(r.ratio)}")
-        return (f"train{fresh} on the better run's schedule: the worse run ran as long (to step {r.ran:,})"
-                f"{' but resumed' if fresh else ' on another schedule'}, and no other setting the logs show differs; "
-                f"in {r.instead_steps:,} steps the better run reached its {r.what} of {r.target:.4f}{cut}; a rerun "
-                f"of the worse run's own config, by its curve extrapolated, {own}"
+        return (f"{said}; a rerun of the worse run's own config, by its curve extrapolated, {own}"
                 f"{' (' if r.ratio < NEAR else '; '}predicted {predicted(r)})")
     if length_only(r.instead):  # the better run is the worse run's config, run that long: the evidence
         how = "with a cosine that ends there" if r.stopped else "on its schedule"
