@@ -98,6 +98,8 @@ def test_a_resume_that_re_warmed_the_lr_gets_a_share_of_its_own(tmp_path):
     assert warm.interval == pytest.approx((warm.delta_val - REWARM_ERROR, warm.delta_val + REWARM_ERROR))
     assert "the worse run's process before its resume at step 2,000, extrapolated to step 5,000" in warm.method
     assert not [n for n in c.notes if "LD706" in n]  # the share says it
+    # the gap, +0.013, is within the evals' noise, but the re-warm's share is beyond 0: the Do stays
+    assert c.within_noise is not None and c.to_reach is not None
     total = sum(x.delta_val for x in c.attribution) + (c.unexplained.delta_val if c.unexplained else 0.0)
     assert total == pytest.approx(c.gap)
     # LD706's expected effect on the same log is the same cost, as a fresh run's change

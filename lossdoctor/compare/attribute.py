@@ -35,7 +35,7 @@ from .notes import size_unseen
 from .reach import Worse, schedule_only, target_name, to_reach
 from .rest import config_rest, missed_keys, path_matched, rest_keys, rest_spread, unexplained
 from .results import Cause, KeyDiff, Reachable, ToReach, keys_text
-from .rewarm import rewarm
+from .rewarm import REWARM, rewarm
 from .sides import DEFAULT_SE, Side, final
 
 if TYPE_CHECKING:
@@ -86,7 +86,9 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     # within the noise may hide a smoothed one beyond it, as a resume's bump does)
     within = abs(gap) <= w and abs(a.start - b.start) <= w
     measured = a.noise_known and b.noise_known
-    if reach is not None and within:
+    # a re-warm whose share lies beyond 0 is a cost the noise hides, not none: its Do stays
+    rewarmed = any(s.cause.cause == REWARM and s.cause.interval[0] > 0 for s in steps)
+    if reach is not None and within and not rewarmed:
         reach = None
         notes = notes + [f"the gap is within the evals' noise (80%: +-{w:.3f}"
                          + ("" if measured else f", taking {DEFAULT_SE} {unit} for an eval whose noise is not shown")
