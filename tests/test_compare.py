@@ -2222,3 +2222,18 @@ def test_a_log_that_holds_the_other_already_is_not_told_to_cat_them(tmp_path):
     assert not [n for n in notes if "`cat` the two logs" in n]
     assert [n for n in notes if n.startswith("whole.log holds train.log already, after the run it resumed at step "
                                              "2,000")]
+
+
+def test_a_resumed_worse_run_told_to_rerun_just_past_its_length_is_told_about_as_long_as_it_ran(tmp_path):
+    # the long runs' lr2e-3 cosine to 2000, then continued at its min_lr to 5000, in one log,
+    # against the fresh cosine to 5000: the search's first length past the run, 5,100 steps,
+    # had read as what the run lacked
+    from lossdoctor.report.advice import rerun_do
+    long = FIXTURES / "long"
+    cat = tmp_path / "constant.log"
+    cat.write_text((long / "lr2e-3-2000" / "train.log").read_text()
+                   + (long / "lr2e-3-constant-5000" / "train.log").read_text())
+    r = _analysis(cat, long / "lr2e-3-5000").comparison.to_reach
+    assert isinstance(r, Reachable) and r.instead is None and r.steps == 5100
+    assert rerun_do(r).startswith("train the worse run again from scratch, about as long as it ran: a fresh run of "
+                                  "5,100 steps, the first length past it the search predicts")

@@ -74,6 +74,18 @@ def instead_do(r: Reachable) -> str:
             f"({times(r.ratio)}; predicted {predicted(r)})")
 
 
+def rerun_do(r: Reachable) -> str:
+    """The Do of a rerun of the worse run's own config that reaches the target. Where the
+    worse run resumed (its rerun starts from scratch) and the length found is the search's
+    first past the run, a fresh run about as long as it ran is what is predicted to do it:
+    its own length, resumed, is no measure of a fresh run's."""
+    if r.ratio < NEAR and "--init_from=scratch" in r.flags:
+        return (f"train the worse run again from scratch, about as long as it ran: a fresh run of {r.steps:,} steps, "
+                f"the first length past it the search predicts, reaches {aim(r)} (predicted {predicted(r)})")
+    return (f"train the worse run for about {r.steps:,} steps ({times(r.ratio)}) to reach {aim(r)} "
+            f"(predicted {predicted(r)})")
+
+
 def resume_text(at: int, to: int, flags: str = "") -> str:
     """The resume of the worse run to the better run's length, said with what it saves
     (`flags`: said inline, after the step)."""

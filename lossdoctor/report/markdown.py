@@ -15,7 +15,7 @@ from ..diagnose import Diagnosis, EffectEstimate
 from ..facts import Facts
 from ..fit.results import Estimate, Extrapolation
 from ..run import Run
-from .advice import aim, continued_text, instead_do, predicted, stop_text, times, unreachable_do, went_on_text
+from .advice import continued_text, instead_do, rerun_do, stop_text, unreachable_do, went_on_text
 from .compare import interval_text
 from .findings import effect_text, evidence_value, no_findings
 from .names import short_name
@@ -155,8 +155,7 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
         if isinstance(r, Reachable) and r.instead is not None:
             out += [f"**Do:** {instead_do(r)}: `{r.instead}`", ""]
         elif isinstance(r, Reachable):
-            out += [f"**Do:** train the worse run for about {r.steps:,} steps ({times(r.ratio)}) to reach "
-                    f"{aim(r)} (predicted {predicted(r)}): `{r.flags}`", ""]
+            out += [f"**Do:** {rerun_do(r)}: `{r.flags}`", ""]
         else:
             out += [f"**Do:** {unreachable_do(r, c, inline=True)}.", ""]
     # what the gap's split rests on, as the terminal's Gap panel says it: not folded away

@@ -20,7 +20,7 @@ from ..compare.records import RecordStats
 from ..diagnose import Diagnosis, Finding
 from ..facts import Facts
 from ..run import Run
-from .advice import aim, continued_text, instead_do, predicted, stop_text, times, unreachable_do, went_on_text
+from .advice import continued_text, instead_do, rerun_do, stop_text, unreachable_do, went_on_text
 from .findings import STYLE, hanging, no_findings
 from .names import short_name
 
@@ -257,8 +257,6 @@ def _one_thing(c: Comparison, worse: str, better: str) -> RenderableType | None:
     if isinstance(r, Reachable):
         if r.instead is not None:
             return Group(Text.assemble(("Do: ", "bold"), instead_do(r)), _flags(r.instead))
-        return Group(Text.assemble(("Do: ", "bold"), f"train the worse run for about {r.steps:,} steps "
-                                   f"({times(r.ratio)}) to reach {aim(r)} (predicted {predicted(r)})"),
-                     _flags(r.flags))
+        return Group(Text.assemble(("Do: ", "bold"), rerun_do(r)), _flags(r.flags))
     do = Text.assemble(("Do: ", "bold"), unreachable_do(r, c))
     return Group(do, _flags(r.flags)) if r.flags else do
