@@ -2237,3 +2237,16 @@ def test_a_resumed_worse_run_told_to_rerun_just_past_its_length_is_told_about_as
     assert isinstance(r, Reachable) and r.instead is None and r.steps == 5100
     assert rerun_do(r).startswith("train the worse run again from scratch, about as long as it ran: a fresh run of "
                                   "5,100 steps, the first length past it the search predicts")
+
+
+def test_a_schedule_key_a_runs_first_process_used_is_not_called_unused(tmp_path):
+    # a cosine to 2000, then continued at its min_lr (decay_lr=False): lr_decay_iters 2000
+    # decayed its first 2,000 steps; it had been marked "unused: decay_lr=False"
+    from lossdoctor.compare.sides import config_diff
+    long = FIXTURES / "long"
+    cat = tmp_path / "constant.log"
+    cat.write_text((long / "lr2e-3-2000" / "train.log").read_text()
+                   + (long / "lr2e-3-constant-5000" / "train.log").read_text())
+    (d,) = [d for d in config_diff(lossdoctor.load(str(cat)), lossdoctor.load(long / "lr2e-3-5000"))
+            if d.key == "lr_decay_iters"]
+    assert (d.other, d.reference) == (2000, 5000) and "unused" not in (d.origin_other or "")

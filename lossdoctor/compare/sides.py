@@ -94,7 +94,7 @@ def config_diff(ra: Run, rb: Run, fa: Facts | None = None, fb: Facts | None = No
     ta, tb = _shown(ra, "block_size")[0], _shown(rb, "block_size")[0]
     same_step = (_step_tokens(ra) is not None and _step_tokens(ra) == _step_tokens(rb)
                  and (ta == tb or ta is None or tb is None))
-    constant = [r.config.trusted("decay_lr") is False for r in (ra, rb)]  # get_lr's keys unused (GET_LR_ONLY)
+    constant = [_constant(r) for r in (ra, rb)]  # get_lr's keys unused (GET_LR_ONLY)
     for key in LEARNING_KEYS + RUNTIME_KEYS + MEASURE_KEYS:
         (va, oa), (vb, ob) = _shown(ra, key, fa), _shown(rb, key, fb)
         if va == vb or key in GET_LR_ONLY and all(constant):  # the same, unknown in both, or used by neither
@@ -112,6 +112,14 @@ def config_diff(ra: Run, rb: Run, fa: Facts | None = None, fb: Facts | None = No
 
 GET_LR_ONLY = ("warmup_iters", "lr_decay_iters", "min_lr")  # read by get_lr alone, which decay_lr=False skips
 UNUSED = "unused: decay_lr=False"
+
+
+def _constant(run: Run) -> bool:
+    """Whether every process of the run's lineage ran at a constant LR (decay_lr=False), so
+    that get_lr's keys were read by none: a run continued at its min_lr after a cosine used
+    them before (its lr_decay_iters is no unused value)."""
+    configs = [run.segments[i].config or run.config for i in run.lineage()] or [run.config]
+    return all(c.trusted("decay_lr") is False for c in configs)
 
 
 # how a step's tokens are split into micro-batches: nanoGPT's keys, then other trainers' own
