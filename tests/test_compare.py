@@ -137,6 +137,9 @@ def test_a_re_warm_the_share_cannot_take_is_named_beside_the_gap(tmp_path):
     (tmp_path / "fresh.log").write_text(fresh[:fresh.index("\niter 4001:") + 1])
     said, _ = analysed("short.log", "".join(lines[:cut + 1]), better=tmp_path / "fresh.log")
     assert said == ["resume re-warm not estimated: its resume stopped at step 4,000 of its 5,000"]
+    (ld706,) = [f for f in lossdoctor.analyze([str(tmp_path / "short.log")]).diagnoses[0].findings
+                if f.rule.startswith("LD706")]  # nor is it LD706's effect, at an end the run did not reach
+    assert ld706.expected_effect.value is None and "stopped at step 4,000" in (ld706.expected_effect.note or "")
     # the first process's last save is not the resume's step: the cut would resume elsewhere
     save = max(i for i, line in enumerate(lines[:second]) if line.startswith("saving checkpoint"))
     said, _ = analysed("nosave.log", "".join(lines[:save] + lines[save + 1:]))
@@ -2180,6 +2183,9 @@ def test_a_log_that_leaves_evals_out_is_not_taken_to_have_not_overfit(tmp_path):
     assert not elided(lossdoctor.load(FIXTURES / "diagnosis" / "small_overfit"))
     (tmp_path / "tail.log").write_text("".join(lines + ["...\n"]))  # after its last eval: no eval left out
     assert not elided(lossdoctor.load(str(tmp_path / "tail.log")))
+    inside = next(i for i, line in enumerate(lines) if line.startswith("iter 1010:"))  # iterations alone
+    (tmp_path / "iters.log").write_text("".join(lines[:inside] + ["...\n"] + lines[inside + 1:]))
+    assert not elided(lossdoctor.load(str(tmp_path / "iters.log")))
 
 
 def test_an_excerpt_beside_a_run_that_overfit_is_compared_at_both_ends(tmp_path):
@@ -2197,20 +2203,29 @@ def test_a_worse_run_that_is_the_better_run_gone_on_is_told_to_keep_the_better_m
     # the batch-8 2000-step run's log, then its resume to a cosine to 5000 stopped at 2250, in
     # one file, against the 2000-step log alone: the Do had been to train from scratch as
     # the worse run's own first process did
+    from lossdoctor.report.advice import went_on_text
     from lossdoctor.report.json_report import to_json
     long = FIXTURES / "long"
     cat = tmp_path / "bump.log"
     cat.write_text((long / "batch8-2000" / "train.log").read_text()
                    + (long / "batch8-bump-2250" / "train.log").read_text())
     a = _analysis(cat, long / "batch8-2000")
-    assert a.comparison.went_on == (2000, True)
+    assert a.comparison.went_on == (2000, True, False)  # the resume wrote to its own out_dir
     _, out, _ = run_cli("analyze", str(cat), str(long / "batch8-2000"), "--format", "markdown")
     words = " ".join(out.split())
     assert "**Do:** keep the better run's model: `" in words and "gone on from step 2,000, one run's two" in words
     assert "its resume put the LR back up its schedule (LD706)" in words
-    assert json.loads(to_json(a))["comparison"]["went_on"] == {"step": 2000, "rewarmed": True}
+    assert json.loads(to_json(a))["comparison"]["went_on"] == {"step": 2000, "rewarmed": True, "overwritten": False}
     # the two apart, each its own run of one config: not one run gone on
     assert _analysis(long / "batch8-2000", long / "batch8-5000").comparison.went_on is None
+    # the resume's log alone, from the better run's out_dir, which it saved into: that model is
+    # gone, and the LR the two schedules set at step 2,000 says the re-warm
+    same = tmp_path / "same.log"
+    same.write_text((long / "batch8-bump-2250" / "train.log").read_text().replace(
+        "fixtures/long/batch8-bump-2250", "fixtures/long/batch8-2000"))
+    c = _analysis(same, long / "batch8-2000").comparison
+    assert c.went_on == (2000, True, True)
+    assert went_on_text("w", "b", c.went_on).startswith("run the better run's command again: its model is gone")
 
 
 def test_a_log_that_holds_the_other_already_is_not_told_to_cat_them(tmp_path):

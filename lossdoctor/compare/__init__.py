@@ -121,15 +121,14 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
               for i, (r, f) in enumerate(zip(runs, facts, strict=True))]
     iters = _iteration_finals(runs, facts, diverged) if metric == "train" else None
     finals = iters if iters is not None else finals
-    finals, kinds = _one_kind(runs, facts, finals, metric, iters is not None)
+    finals, kinds, mixed = _one_kind(runs, facts, finals, metric, iters is not None)
     known = {i: v for i, v in enumerate(finals) if v is not None}
     if len(known) < 2:
         why = "; ".join([*diverged.values(), *([kinds] if kinds else [])])
         finite = [i for i in range(len(runs)) if i not in diverged]  # the reference, where one is left
         return _no_gap(runs, metric, f"fewer than two runs have a final loss to compare{f': {why}' if why else ''}",
                        reference=finite[0] if finite and diverged else 0)
-    left_out = [runs[i].source for i in range(len(runs)) if i not in known and i not in diverged
-                and not (kinds and runs[i].source in kinds)]
+    left_out = [runs[i].source for i in range(len(runs)) if i not in known and i not in diverged and i not in mixed]
     per_byte = metric == "val" and units == ["bpb"]  # bits per byte: the same whatever the tokenizer
     known, apart = _comparable_group(runs, facts, known, per_byte)
     low = min(known.values())
@@ -173,23 +172,23 @@ def _iteration_finals(runs: Sequence[Run], facts: Sequence[Facts], diverged: dic
 
 
 def _one_kind(runs: Sequence[Run], facts: Sequence[Facts], finals: list[float | None], metric: str,
-              on_iters: bool) -> tuple[list[float | None], str | None]:
+              on_iters: bool) -> tuple[list[float | None], str | None, list[int]]:
     """On train loss, where some runs' finals are an eval's train loss and others' their last
     iterations' mean (_iteration_finals could not put every run on iterations: one has
     none), the iteration means are left out, and why: an eval is in eval mode over
     eval_iters batches, an iteration one batch in train mode (dropout on), no loss of the
-    same kind. Unchanged, with no reason, elsewhere."""
+    same kind; and the runs left out. Unchanged, with no reason, elsewhere."""
     if metric != "train" or on_iters:
-        return finals, None
+        return finals, None, []
     evaled = [i for i, f in enumerate(facts) if finals[i] is not None and final(f, "train") is not None]
     mixed = [i for i, f in enumerate(facts) if finals[i] is not None and final(f, "train") is None]
     if not evaled or not mixed:
-        return finals, None
+        return finals, None, []
     names = ", ".join(runs[i].source for i in mixed)
     return ([None if i in mixed else v for i, v in enumerate(finals)],
             f"{names}, whose train loss past step 0 is its last iterations' alone (train mode, a batch each), "
             f"where {'the other runs have' if len(evaled) > 1 else 'the other run has'} an eval's (eval mode, "
-            "eval_iters batches): not one kind of loss")
+            "eval_iters batches): not one kind of loss", mixed)
 
 
 def _non_finite_from(run: Run) -> int:

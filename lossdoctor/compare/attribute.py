@@ -135,13 +135,24 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
 
 
 def elided(run: Run) -> bool:
-    """Whether the run's log leaves evals out: a line of `...` alone between its first and
-    last eval (a post's excerpt), so that its best val may be one it does not show."""
+    """Whether the run's log leaves evals out: a line of `...` alone between two evals
+    further apart than its eval_interval (a post's excerpt; the spacing of its evals where
+    the log does not show it), so that its best val may be one it does not show. Iteration
+    lines left out between evals leave no eval out."""
     ev = run.curves()[0]
     if len(ev) < 2:
         return False
-    lo, hi = int(ev.line.min()), int(ev.line.max())
-    return any(e.kind == "elided" and e.line is not None and lo < e.line < hi for e in run.events)
+    shown = run.config.trusted("eval_interval")
+    spacing = np.diff(ev.step)
+    every = float(shown) if isinstance(shown, (int, float)) and shown > 0 else (
+        float(np.median(spacing)) if len(spacing) > 1 else None)
+    for e in run.events:
+        if e.kind != "elided" or e.line is None or not int(ev.line.min()) < e.line < int(ev.line.max()):
+            continue
+        after = int(np.searchsorted(ev.line, e.line))  # the first eval past the `...`
+        if every is None or ev.step[after] - ev.step[after - 1] > 1.5 * every:
+            return True
+    return False
 
 
 def is_evidence(a: Side, b: Side, diff: tuple[KeyDiff, ...]) -> bool:

@@ -69,24 +69,38 @@ def continuation(ra: Run, rb: Run) -> tuple[Run, Run, int, str] | None:
     return None
 
 
-def went_on(ra: Run, rb: Run, fa: Facts) -> tuple[int, bool] | None:
+def went_on(ra: Run, rb: Run, fa: Facts) -> tuple[int, bool, bool] | None:
     """Where the worse run `ra` is the better run `rb` gone on: its log begins with a resume
     from rb's out_dir within rb's steps (continuation), or holds rb as the process its last
     resume went on from (`cat` of the two); (the step it went on from, whether that resume
-    put the LR back up its schedule, LD706); None otherwise."""
-    step = None
+    put the LR back up its schedule (LD706; from the two logs' schedules where they are
+    apart), whether it saved over rb's checkpoint: a save printed after the resume, into
+    the out_dir rb's model was in); None otherwise."""
+    step, same_dir = None, False
     later = continuation(ra, rb)
+    lineage = ra.lineage()
     if later is not None and later[0] is ra:
-        step = later[2]
-    else:
-        lineage = ra.lineage()
-        last = ra.segments[lineage[-1]] if len(lineage) > 1 else None
-        if last is not None and last.init_from == "resume" and last.first_step is not None \
-                and rb.part_of(ra) and rb.last_step == last.first_step:
+        step, same_dir = later[2], True
+    elif len(lineage) > 1:
+        first, last = ra.segments[lineage[-2]], ra.segments[lineage[-1]]
+        if last.init_from == "resume" and last.first_step is not None and rb.part_of(ra) \
+                and rb.last_step == last.first_step:
             step = last.first_step
+            where = [(s.config or ra.config).trusted("out_dir") for s in (first, last)]
+            same_dir = where[0] is not None and where[0] == where[1]
     if step is None:
         return None
-    return step, fa.value("lr_rewarm_step") == step
+    return step, fa.value("lr_rewarm_step") == step or _raised(ra, rb, step), same_dir and bool(
+        [s for s in ra.last_process_saves() if s is None or s > step])
+
+
+def _raised(ra: Run, rb: Run, step: int) -> bool:
+    """Whether `ra`'s schedule sets the LR at `step` REWARM times above `rb`'s (LD706's bar),
+    both shown."""
+    from ..facts.schedule import REWARM, schedule_params
+    from ..nanogpt import get_lr
+    pa, pb = schedule_params(ra.config), schedule_params(rb.config)
+    return pa is not None and pb is not None and get_lr(step, pa) > REWARM * get_lr(step, pb)
 
 
 def rewarm_notes(fa: Facts, fb: Facts, shared: bool = False) -> list[str]:

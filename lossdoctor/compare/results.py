@@ -243,5 +243,6 @@ class Comparison:
     continues: bool = False
     # the worse run is the better run gone on (its log continues the better one's, or holds
     # it as its first process): (the step it went on from, whether its resume put the LR back
-    # up its schedule, LD706); the better run's model is the one to keep, and the Do says so
-    went_on: tuple[int, bool] | None = None
+    # up its schedule, LD706, whether it saved over the better run's checkpoint); the better
+    # run's model is the one to keep, or to train again where it is gone, and the Do says so
+    went_on: tuple[int, bool, bool] | None = None

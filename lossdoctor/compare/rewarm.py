@@ -1,6 +1,6 @@
 """The resume re-warm's share of the gap: what putting the LR back up cost the worse run
 (fit/resumed.py), where the worse run is as long as the better one, which did not
-resume so, and its resume ran to its end, where the share is taken."""
+resume so."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from ..facts import Facts
 from ..fit.resumed import REWARM_ERROR, resume_cost
 from .length import Step
-from .reach import STOPPED_SHORT
 from .results import Cause
 
 if TYPE_CHECKING:
@@ -25,12 +24,7 @@ def rewarm(a: Side, fa: Facts, fb: Facts, at: float) -> tuple[Step | None, str |
     step = fa.value("lr_rewarm_step")
     if step is None or fb.value("lr_rewarm_step") == step:
         return None, None
-    run = a.run
-    last = run.segments[run.lineage()[-1]].last_step if run.lineage() else None
-    end = run.config.trusted("max_iters")
-    if isinstance(end, int) and (last is None or last < STOPPED_SHORT * end):
-        return None, f"resume re-warm not estimated: its resume stopped at step {last or 0:,} of its {end:,}"
-    found = resume_cost(run)
+    found = resume_cost(a.run)
     if isinstance(found, str):
         return None, f"resume re-warm not estimated: {found}"
     v = found.cost

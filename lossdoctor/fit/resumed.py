@@ -28,6 +28,9 @@ from .results import Estimate
 REWARM_ERROR = 0.03
 # the LR settings a resume keeps for its cost to be `resume`'s: only the length changes
 KEPT = ("learning_rate", "min_lr", "warmup_iters", "decay_lr")
+# a resume whose last step is this share of its end or more ran to it (a finished run's last
+# printed step may lie a log_interval before its end, as LD1501's `done`)
+RAN_TO = 0.98
 
 
 class ResumeCost(NamedTuple):
@@ -77,11 +80,15 @@ def before_resume(run: Run) -> tuple[Run, int, int] | str:
 
 def resume_cost(run: Run) -> ResumeCost | str:
     """What the run's resume cost at its end against a fresh run of that length; or why it
-    is not estimated."""
+    is not estimated: a resume that stopped short of its end ends elsewhere than where the
+    two are predicted."""
     found = before_resume(run)
     if isinstance(found, str):
         return found
     cut, step, end = found
+    last = run.segments[run.lineage()[-1]].last_step
+    if last is None or last < RAN_TO * end:
+        return f"its resume stopped at step {last or step:,} of its {end:,}"
     from .extrapolate import CannotExtrapolate, Extrapolator
     try:
         x = Extrapolator(cut).extrapolate(end, scenarios=("rerun", "resume"))

@@ -182,13 +182,16 @@ def stop_text(c: Comparison) -> str | None:
             "(--always_save_checkpoint=False), or stop the run there")
 
 
-def went_on_text(worse: str, better: str, went_on: tuple[int, bool]) -> str:
+def went_on_text(worse: str, better: str, went_on: tuple[int, bool, bool]) -> str:
     """The Do where the worse run is the better run gone on (Comparison.went_on)."""
-    step, rewarmed = went_on
-    why = ("; its resume put the LR back up its schedule (LD706): to add steps without the bump, go on from the "
-           "checkpoint at the LR it had reached, as LD706 says" if rewarmed else "")
-    return (f"keep the better run's model: {worse} is {better} gone on from step {step:,}, one run's two stretches, "
-            f"and the steps after it ended higher{why}")
+    step, rewarmed, overwritten = went_on
+    then = "its checkpoint, when it is run again," if overwritten else "the checkpoint"
+    why = (f"; its resume put the LR back up its schedule (LD706): to add steps without the bump, go on from {then} "
+           "at the LR it had reached, as LD706 says" if rewarmed else "")
+    keep = ("run the better run's command again: its model is gone, the resume saved over its checkpoint in the "
+            "same out_dir" if overwritten else "keep the better run's model")
+    return (f"{keep}: {worse} is {better} gone on from step {step:,}, one run's two stretches, and the steps after it "
+            f"ended higher{why}")
 
 
 def continued_text(worse: str, better: str) -> str:

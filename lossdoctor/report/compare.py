@@ -13,7 +13,7 @@ from ..compare import UNKNOWN_ORIGIN, Cause, Comparison, Reachable, ToReach
 from ..compare.results import Overlap
 from ..compare.sides import shows_config
 from ..run import Run
-from .advice import aim, instead_do, times, unreachable_do
+from .advice import instead_do, rerun_do, unreachable_do
 from .findings import bullets
 from .names import title_names
 from .verdict import gap_text, level, sooner_text, spent_text
@@ -53,7 +53,8 @@ def to_dict(c: Comparison, runs: list[Run]) -> dict[str, Any]:
         "stop_at_best": None if c.stop_at_best is None else {"step": c.stop_at_best[0], "val": c.stop_at_best[1]},
         "not_borne_out": list(c.not_borne_out),
         "continues": c.continues,
-        "went_on": None if c.went_on is None else {"step": c.went_on[0], "rewarmed": c.went_on[1]},
+        "went_on": None if c.went_on is None else {"step": c.went_on[0], "rewarmed": c.went_on[1],
+                                                   "overwritten": c.went_on[2]},
         "notes": list(c.notes),
         "table": [{"run": r.run, "final": r.final, "gap": r.gap, "params": r.params, "tokens_seen": r.tokens_seen,
                    "best_val": r.best_val, "reference": r.reference, "metric": r.metric} for r in c.table],
@@ -138,7 +139,8 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
     if c.continues and verbose:  # one run's two stretches: no advice (the verdict's Do says so)
         parts.append(Text("Nothing to change: the better run's log is the worse run resumed.", style="bold"))
     elif c.went_on is not None and verbose:
-        parts.append(Text("Keep the better run's model: the worse run is the better run gone on.", style="bold"))
+        parts.append(Text(("Run the better run's command again" if c.went_on[2] else "Keep the better run's model")
+                          + ": the worse run is the better run gone on.", style="bold"))
     elif c.to_reach is not None and verbose:  # else the verdict says it
         parts.append(Text(_reach(c.to_reach, c), style="bold"))
     if c.notes:
@@ -224,10 +226,9 @@ def _reach(r: ToReach, c: Comparison) -> str:
     if isinstance(r, Reachable) and r.instead is not None:
         return f"{instead_do(r)[0].upper()}{instead_do(r)[1:]}: {r.instead}"
     if isinstance(r, Reachable):
-        return (f"To reach {aim(r)} with its own config, the worse run needs about "
-                f"{r.steps:,} steps ({times(r.ratio)}; predicted val {r.val:.4f}, 80% interval "
-                f"{r.lo:.4f} to {r.hi:.4f}; an extrapolation, see docs/extrapolation.md for its "
-                f"measured errors): {r.flags}")
+        do = rerun_do(r)
+        return (f"{do[0].upper()}{do[1:]}; an extrapolation, see docs/extrapolation.md for its measured errors: "
+                f"{r.flags}")
     do = unreachable_do(r, c, inline=True)
     return do[0].upper() + do[1:] + "."
 
