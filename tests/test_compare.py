@@ -2186,6 +2186,10 @@ def test_a_log_that_leaves_evals_out_is_not_taken_to_have_not_overfit(tmp_path):
     inside = next(i for i, line in enumerate(lines) if line.startswith("iter 1010:"))  # iterations alone
     (tmp_path / "iters.log").write_text("".join(lines[:inside] + ["...\n"] + lines[inside + 1:]))
     assert not elided(lossdoctor.load(str(tmp_path / "iters.log")))
+    # no header: the evals it shows, evenly spaced, are no measure of the ones it left out
+    shown = [line for line in lines if line.startswith("step ") and int(line.split()[1].rstrip(":")) % 500 == 0]
+    (tmp_path / "bare.log").write_text("...\n".join(shown))
+    assert elided(lossdoctor.load(str(tmp_path / "bare.log")))
 
 
 def test_an_excerpt_beside_a_run_that_overfit_is_compared_at_both_ends(tmp_path):
@@ -2226,6 +2230,13 @@ def test_a_worse_run_that_is_the_better_run_gone_on_is_told_to_keep_the_better_m
     c = _analysis(same, long / "batch8-2000").comparison
     assert c.went_on == (2000, True, True)
     assert went_on_text("w", "b", c.went_on).startswith("run the better run's command again: its model is gone")
+    # a better run of two processes (the cat'd log) that the bump log goes on from, in its
+    # out_dir: its command is a resume, not a run to keep or run again
+    from lossdoctor.compare.notes import went_on
+    bump = lossdoctor.load(long / "batch8-bump-2250")
+    assert went_on(bump, lossdoctor.load(str(cat)), lossdoctor.compute_facts(bump)) is None
+    one = lossdoctor.load(str(same))
+    assert went_on(one, lossdoctor.load(long / "batch8-2000"), lossdoctor.compute_facts(one)) is not None
 
 
 def test_a_log_that_holds_the_other_already_is_not_told_to_cat_them(tmp_path):

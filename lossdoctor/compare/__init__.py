@@ -280,7 +280,7 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
                       tuple(notes) + at.notes, at.to_reach, table, within_noise=at.within_noise,
                       stop_at_best=at.stop_at_best, continues=later is not None and later[0] is rb
                       and all(d.kind != "learning" or d.key in RESUMABLE for d in diff),
-                      went_on=went_on(ra, rb, fa) if gap > 0 else None)
+                      went_on=went_on(ra, rb, fa) if gap > 0 and at.stop_at_best is None else None)
 
 
 # what a resume of one run may change and leave it one run's two stretches: its length and schedule

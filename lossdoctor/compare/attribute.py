@@ -136,16 +136,17 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
 
 def elided(run: Run) -> bool:
     """Whether the run's log leaves evals out: a line of `...` alone between two evals
-    further apart than its eval_interval (a post's excerpt; the spacing of its evals where
-    the log does not show it), so that its best val may be one it does not show. Iteration
-    lines left out between evals leave no eval out."""
+    further apart than its eval_interval (a post's excerpt), so that its best val may be one
+    it does not show; iteration lines left out between evals leave no eval out. Where the
+    log does not show its eval_interval (the spacing of the evals it shows is no measure of
+    the ones it left out), any `...` between evals counts."""
     ev = run.curves()[0]
     if len(ev) < 2:
         return False
-    shown = run.config.trusted("eval_interval")
-    spacing = np.diff(ev.step)
-    every = float(shown) if isinstance(shown, (int, float)) and shown > 0 else (
-        float(np.median(spacing)) if len(spacing) > 1 else None)
+    from ..config import CADENCE
+    value = run.config.values.get("eval_interval")
+    shown = run.config.trusted("eval_interval") if value is not None and value.origin != CADENCE else None
+    every = float(shown) if isinstance(shown, (int, float)) and shown > 0 else None  # (not the shown evals' own)
     for e in run.events:
         if e.kind != "elided" or e.line is None or not int(ev.line.min()) < e.line < int(ev.line.max()):
             continue

@@ -88,10 +88,14 @@ def went_on(ra: Run, rb: Run, fa: Facts) -> tuple[int, bool, bool] | None:
             step = last.first_step
             where = [(s.config or ra.config).trusted("out_dir") for s in (first, last)]
             same_dir = where[0] is not None and where[0] == where[1]
-    if step is None:
+    if step is None or len(rb.lineage()) != 1:  # the better run one process: its command is the whole run
         return None
-    return step, fa.value("lr_rewarm_step") == step or _raised(ra, rb, step), same_dir and bool(
-        [s for s in ra.last_process_saves() if s is None or s > step])
+    # a save after the resume, into the better run's out_dir, holds the worse run's model: its
+    # last (always_save_checkpoint), or a better val than it had loaded (stop_at_best says so)
+    gone = same_dir and ra.config.trusted("always_save_checkpoint") is not False and any(
+        e.kind == "checkpoint_saved" and e.segment == lineage[-1] and (e.step is None or e.step > step)
+        for e in ra.events)
+    return step, fa.value("lr_rewarm_step") == step or _raised(ra, rb, step), gone
 
 
 def _raised(ra: Run, rb: Run, step: int) -> bool:
