@@ -22,6 +22,13 @@ def _analysis(*paths):
     return lossdoctor.analyze([str(p) for p in paths], diagnose_runs=False)
 
 
+def _long_cat(path, *runs):
+    """The logs of the long runs `runs` (fixtures/long), in order, in one file at `path`, as
+    `cat` or `tee -a` writes a run and its resume."""
+    path.write_text("".join((FIXTURES / "long" / r / "train.log").read_text() for r in runs))
+    return path
+
+
 def _total(c):
     return sum(a.delta_val for a in c.attribution) + (c.unexplained.delta_val if c.unexplained else 0.0)
 
@@ -87,9 +94,7 @@ def test_a_resume_that_re_warmed_the_lr_gets_a_share_of_its_own(tmp_path):
     from lossdoctor.fit import Extrapolator
     from lossdoctor.fit.resumed import REWARM_ERROR
     long = FIXTURES / "long"
-    cat = tmp_path / "resumed.log"
-    cat.write_text((long / "batch8-2000" / "train.log").read_text()
-                   + (long / "batch8-resume-5000" / "train.log").read_text())
+    cat = _long_cat(tmp_path / "resumed.log", "batch8-2000", "batch8-resume-5000")
     c = _analysis(str(cat), str(long / "batch8-5000")).comparison
     (warm,) = [x for x in c.attribution if x.cause == "resume re-warm"]
     x = Extrapolator(lossdoctor.load(long / "batch8-2000")).extrapolate(5000, scenarios=("rerun", "resume"))
@@ -114,8 +119,7 @@ def test_a_resume_that_re_warmed_the_lr_gets_a_share_of_its_own(tmp_path):
 
 def test_a_re_warm_the_share_cannot_take_is_named_beside_the_gap(tmp_path):
     long = FIXTURES / "long"
-    lines = ((long / "batch8-2000" / "train.log").read_text()
-             + (long / "batch8-resume-5000" / "train.log").read_text()).splitlines(keepends=True)
+    lines = _long_cat(tmp_path / "both.log", "batch8-2000", "batch8-resume-5000").read_text().splitlines(keepends=True)
     second = next(i for i, line in enumerate(lines) if i and line.startswith("Overriding config with"))
 
     def analysed(name: str, text: str, better=long / "batch8-5000"):
@@ -1768,9 +1772,7 @@ def test_a_resumed_worse_run_of_the_better_runs_config_gets_the_better_run_as_ev
     # changed at the resume); the better: the same config from scratch, 5,000 steps. The Do
     # had been a 5,100-step rerun, found past the worse run's own re-warmed 5,000 steps
     long = FIXTURES / "long"
-    cat = tmp_path / "cat.log"
-    cat.write_text((long / "lr2e-3-2000" / "train.log").read_text()
-                   + (long / "lr2e-3-resume-5000" / "train.log").read_text())
+    cat = _long_cat(tmp_path / "cat.log", "lr2e-3-2000", "lr2e-3-resume-5000")
     r = _analysis(cat, long / "lr2e-3-5000").comparison.to_reach
     assert isinstance(r, Reachable) and r.instead_steps == 5000
     assert r.instead == "--init_from=scratch --max_iters=5000 --lr_decay_iters=5000"
@@ -1913,9 +1915,8 @@ def test_a_worse_run_that_overfit_below_the_better_run_s_final_is_told_to_keep_i
 def test_a_resumed_run_as_long_as_the_better_one_is_not_told_to_train_as_long(tmp_path):
     from lossdoctor.report.advice import instead_do
     long = FIXTURES / "long"
-    resumed = tmp_path / "resumed.log"  # the 2000-step run and its resume to 5000 with a new cosine, one log
-    resumed.write_text((long / "lr2e-3-2000" / "train.log").read_text()
-                       + (long / "lr2e-3-resume-5000" / "train.log").read_text())
+    # the 2000-step run and its resume to 5000 with a new cosine, one log
+    resumed = _long_cat(tmp_path / "resumed.log", "lr2e-3-2000", "lr2e-3-resume-5000")
     r = _analysis(resumed, long / "lr2e-3-5000" / "train.log").comparison.to_reach
     assert r.reachable and r.instead_steps == 5000 and r.ran == 5000
     said = instead_do(r)
@@ -2210,9 +2211,7 @@ def test_a_worse_run_that_is_the_better_run_gone_on_is_told_to_keep_the_better_m
     from lossdoctor.report.advice import went_on_text
     from lossdoctor.report.json_report import to_json
     long = FIXTURES / "long"
-    cat = tmp_path / "bump.log"
-    cat.write_text((long / "batch8-2000" / "train.log").read_text()
-                   + (long / "batch8-bump-2250" / "train.log").read_text())
+    cat = _long_cat(tmp_path / "bump.log", "batch8-2000", "batch8-bump-2250")
     a = _analysis(cat, long / "batch8-2000")
     assert a.comparison.went_on == (2000, True, False)  # the resume wrote to its own out_dir
     _, out, _ = run_cli("analyze", str(cat), str(long / "batch8-2000"), "--format", "markdown")
@@ -2241,9 +2240,7 @@ def test_a_worse_run_that_is_the_better_run_gone_on_is_told_to_keep_the_better_m
 
 def test_a_log_that_holds_the_other_already_is_not_told_to_cat_them(tmp_path):
     long = FIXTURES / "long"
-    cat = tmp_path / "whole.log"
-    cat.write_text((long / "lr2e-3-2000" / "train.log").read_text()
-                   + (long / "lr2e-3-resume-5000" / "train.log").read_text())
+    cat = _long_cat(tmp_path / "whole.log", "lr2e-3-2000", "lr2e-3-resume-5000")
     notes = _analysis(cat, long / "lr2e-3-resume-5000").comparison.notes
     assert not [n for n in notes if "`cat` the two logs" in n]
     assert [n for n in notes if n.startswith("whole.log holds train.log already, after the run it resumed at step "
@@ -2256,9 +2253,7 @@ def test_a_resumed_worse_run_told_to_rerun_just_past_its_length_is_told_about_as
     # had read as what the run lacked
     from lossdoctor.report.advice import rerun_do
     long = FIXTURES / "long"
-    cat = tmp_path / "constant.log"
-    cat.write_text((long / "lr2e-3-2000" / "train.log").read_text()
-                   + (long / "lr2e-3-constant-5000" / "train.log").read_text())
+    cat = _long_cat(tmp_path / "constant.log", "lr2e-3-2000", "lr2e-3-constant-5000")
     r = _analysis(cat, long / "lr2e-3-5000").comparison.to_reach
     assert isinstance(r, Reachable) and r.instead is None and r.steps == 5100
     assert rerun_do(r).startswith("train the worse run again from scratch, about as long as it ran: a fresh run of "
@@ -2270,9 +2265,7 @@ def test_a_schedule_key_a_runs_first_process_used_is_not_called_unused(tmp_path)
     # decayed its first 2,000 steps; it had been marked "unused: decay_lr=False"
     from lossdoctor.compare.sides import config_diff
     long = FIXTURES / "long"
-    cat = tmp_path / "constant.log"
-    cat.write_text((long / "lr2e-3-2000" / "train.log").read_text()
-                   + (long / "lr2e-3-constant-5000" / "train.log").read_text())
+    cat = _long_cat(tmp_path / "constant.log", "lr2e-3-2000", "lr2e-3-constant-5000")
     (d,) = [d for d in config_diff(lossdoctor.load(str(cat)), lossdoctor.load(long / "lr2e-3-5000"))
             if d.key == "lr_decay_iters"]
     assert (d.other, d.reference) == (2000, 5000) and "unused" not in (d.origin_other or "")
