@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..config import CADENCE
 from ..facts import Facts
 from ..run import Run
 from .data import same_data
@@ -70,9 +71,9 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     unit = ra.measures.val_unit if metric == "val" else "nats"
     causes = [eval_noise(a, b, metric, unit)]
     blind = [who for who, f in (("worse", fa), ("better", fb)) if metric == "val" and f.value("best_val") is None]
-    cut = [who for who, r in (("worse", ra), ("better", rb)) if metric == "val" and who not in blind and elided(r)]
-    cut = cut if a.overfit or b.overfit else []  # said only where it changes the path
-    if (blind or cut) and (a.overfit or b.overfit):  # one side's curve is not shown: whether it overfit is unknown
+    cut = [who for who, r in (("worse", ra), ("better", rb))  # said only where it changes the path
+           if metric == "val" and who not in blind and (a.overfit or b.overfit) and elided(r)]
+    if (blind and (a.overfit or b.overfit)) or cut:  # one side's curve is not shown: whether it overfit is unknown
         a, b = replace(a, overfit=0.0), replace(b, overfit=0.0)  # both compared at their ends
     ovf = overfitting(a, b)
     if ovf is not None:
@@ -143,7 +144,6 @@ def elided(run: Run) -> bool:
     ev = run.curves()[0]
     if len(ev) < 2:
         return False
-    from ..config import CADENCE
     value = run.config.values.get("eval_interval")
     shown = run.config.trusted("eval_interval") if value is not None and value.origin != CADENCE else None
     every = float(shown) if isinstance(shown, (int, float)) and shown > 0 else None  # (not the shown evals' own)
