@@ -991,6 +991,19 @@ def test_the_same_config_trained_longer_is_told_to_train_as_long_as_the_better_r
     assert "smoothed final val of 1.5555" in words
 
 
+def test_a_worse_run_longer_than_the_better_run_is_told_its_schedule_not_its_length():
+    """A 400-step run resumed with a new cosine to 1,000 steps and stopped at 440 (the grid's
+    bump run): it ran longer than the 400-step run it lost to, so "as long as the better
+    run" would tell it to do what it did; the better run's schedule is what differs."""
+    cal = FIXTURES / "calibration"
+    text = run_cli("analyze", str(cal / "d3w128-shakespeare-s1-400"), str(cal / "d3w128-shakespeare-s1-bump-440"),
+                   "--width", "80", "--format", "plain")[1]
+    words = " ".join(text.replace("│", " ").split())
+    assert "Do: train on the better run's schedule: its config is otherwise the same" in words
+    assert "the better run is the evidence that this schedule reaches it" in words
+    assert "as long as the better run" not in words
+
+
 def test_the_epoch_limit_follows_the_dataset_size_the_user_gives():
     import lossdoctor
     from lossdoctor.fit.extrapolate import BeyondEpochs, extrapolate

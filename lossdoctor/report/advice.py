@@ -149,9 +149,11 @@ def _unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
                 "the evidence that this length reaches it")
     if r.flags and r.same_config:  # the better run is the evidence, whether or not the curve is predicted
         curve = " cannot be extrapolated" if r.cannot_tell else ", extrapolated, stops short of it"
-        return (f"train as long as the better run, on its schedule{flags}: its config is otherwise the same, and "
+        run_as_long = _ran_as_long(c)
+        how = "on the better run's schedule" if run_as_long else "as long as the better run, on its schedule"
+        return (f"train {how}{flags}: its config is otherwise the same, and "
                 f"it reached {aim(r)}. The worse run's own curve{curve} ({r.why}): the "
-                "better run is the evidence that this length reaches it")
+                f"better run is the evidence that this {'schedule' if run_as_long else 'length'} reaches it")
     if r.cannot_tell:  # no prediction on the way: not "not enough"
         what = "length" if length_only(r.flags) else f"config {_where(r)}"
         return (f"no length can be given: whether training longer reaches {aim(r)} is not known ({r.why})"
@@ -166,6 +168,14 @@ def _unreachable_do(r: Unreachable, c: Comparison, inline: bool = False) -> str:
     return (f"training longer {enough} to reach {aim(r)} ({r.why}); "
             + ("a log that does not show its config keys hides what else differs" if hidden else
                "the config keys the logs show do not say what else differs"))
+
+
+def _ran_as_long(c: Comparison) -> bool:
+    """Whether the worse run took at least as many steps as the better run: "as long as the
+    better run" would then tell it to do what it did (its schedule, not its length, differs)."""
+    steps = c.derived.steps_done if c.derived is not None else None
+    return steps is not None and steps.other is not None and steps.reference is not None \
+        and steps.other >= steps.reference
 
 
 def stop_text(c: Comparison) -> str | None:
