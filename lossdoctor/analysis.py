@@ -106,8 +106,8 @@ def analyze(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | N
     if comparison is not None:  # advice to the better run that the worse run already ran
         from dataclasses import replace
 
-        from .compare.crosscheck import not_borne_out, oom_not_borne_out
-        comparison = not_borne_out(comparison, runs, diagnoses)
+        from .compare.crosscheck import gone_on, not_borne_out, oom_not_borne_out
+        comparison = gone_on(not_borne_out(comparison, runs, diagnoses), runs, diagnoses)
         comparison = replace(comparison, notes=comparison.notes + oom_not_borne_out(runs, facts, diagnoses))
     return Analysis(runs, facts, diagnoses, tuple(str(e) for e in rules.errors), comparison, records, fits,
                     tuple(skipped))

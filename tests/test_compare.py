@@ -179,7 +179,7 @@ def test_runs_join_a_ranking_only_where_they_compare_with_every_run_in_it():
     assert not (str(paths[1]) in ranked and str(paths[2]) in ranked)
     out = [n for n in c.notes if n.startswith("left out of the ranking")]
     assert out == [f"left out of the ranking and the gap: {paths[2]}, whose losses do not compare with the others' "
-                   "(vocab_size 50257 vs 65)"]
+                   "(vocab_size 65 vs 50257; its own first)"]
 
 
 def test_the_ranked_group_takes_every_run_that_compares_with_all_of_it(monkeypatch):
@@ -187,7 +187,7 @@ def test_the_ranked_group_takes_every_run_that_compares_with_all_of_it(monkeypat
     import lossdoctor.compare as cmp
     pairs = {(0, 2), (1, 2), (1, 3), (1, 4), (3, 4), (2, 3), (2, 4)}
     monkeypatch.setattr(cmp, "comparable", lambda ra, rb, fa, fb, per_byte: (
-        (min(ra, rb), max(ra, rb)) in pairs, f"runs {rb} and {ra} differ"))
+        (min(ra, rb), max(ra, rb)) in pairs, f"runs {ra} and {rb} differ"))  # the run left out first
     known, apart = cmp._comparable_group(list(range(5)), [None] * 5, {i: 1.0 for i in range(5)}, False)
     assert sorted(known) == [1, 2, 3, 4] and apart == {0: "runs 0 and 1 differ"}
 
@@ -1246,7 +1246,8 @@ def test_where_the_worse_runs_val_is_not_extrapolated_reaching_is_unknown_not_re
     assert said.startswith("no length can be given: whether training longer reaches") and "not enough" not in said
     from dataclasses import replace as _replace
     evidence = unreachable_do(_replace(r, flags="--max_iters=4000", same_config=True), an.comparison)
-    assert evidence.startswith("train as long as the better run") and "cannot be extrapolated" in evidence
+    # the two runs are equally long: the better run's schedule, not its length, is what to take
+    assert evidence.startswith("train on the better run's schedule") and "cannot be extrapolated" in evidence
     from dataclasses import replace
     for flags, what in (("--max_iters=4000 --lr_decay_iters=4000", "length"), ("--init_from=scratch --max_iters=40",
                         "length"), ("--n_embd=128 --max_iters=4000", "config where it differs")):
@@ -1956,7 +1957,8 @@ def test_advice_the_worse_run_already_ran_is_marked_beside_the_better_runs_findi
     console = Console(file=io.StringIO(), width=80, color_system=None, legacy_windows=False)
     console.print(render_verdict(an))
     words = " ".join(console.file.getvalue().replace("│", " ").split())
-    assert f"LD701 lr_decay_iters is beyond max_iters, so the LR never decayed (explains LD101) ({CONTESTED})" in words
+    assert ("LD701 lr_decay_iters is beyond max_iters, so the LR had not finished decaying (explains LD101) "
+            f"({CONTESTED})") in words
     assert words.count(CONTESTED) == 1  # the worse run's findings are not the experiment
     assert f"({CONTESTED}): `--lr_decay_iters=1000`" in analysis_markdown(an)
     assert json.loads(to_json(an))["comparison"]["not_borne_out"] == ["LD701-lr-decay-beyond-run"]
@@ -2085,6 +2087,19 @@ def test_two_stretches_of_one_run_are_told_there_is_nothing_to_change(tmp_path):
                      analysis_markdown(an))
     assert json.loads(to_json(an))["comparison"]["continues"] is True
     assert not _analysis(DIAG / "decay_600k", DIAG / "healthy_tiny").comparison.continues
+    # the first stretch's advice to go on, or to end its decay at its max_iters, is what
+    # the second carried out: not among its top findings, and said so
+    first = an.diagnoses[c.other].findings
+    assert {"LD701-lr-decay-beyond-run", "LD101-still-improving"} <= {f.rule for f in first}
+    assert set(c.gone_on) == {"LD701-lr-decay-beyond-run", "LD101-still-improving"}
+    top = words.split("first.log: val")[1].split("then.log: val")[0]
+    assert "--lr_decay_iters=200" not in top and "LD701, LD101: the other run is this one gone on (see the gap)" in top
+    assert any(n.startswith("LD701 and LD101 on first.log advise it a longer run or an LR decay that ends at its "
+                            "max_iters: then.log is that run gone on, to step 300 (lr_decay_iters 300)")
+               for n in c.notes)
+    assert "LD701, LD101: the other run is this one gone on" in analysis_markdown(an)
+    assert json.loads(to_json(an))["comparison"]["gone_on"] == list(c.gone_on)
+    assert _analysis(DIAG / "decay_600k", DIAG / "healthy_tiny").comparison.gone_on == ()
 
 
 def test_a_resume_that_changed_learning_settings_is_not_one_runs_two_stretches(tmp_path):

@@ -128,3 +128,17 @@ def test_a_short_log_that_claims_a_huge_step_costs_little(tmp_path: Path) -> Non
     finally:
         tracemalloc.stop()
     assert peak < 50e6  # bytes; one float per claimed step would be 800 MB
+
+
+@pytest.mark.parametrize(("iters", "said"), [
+    ([], "no per-iteration losses: eval noise assumed 0.01 nats"),
+    (list(range(0, 2001, 200)), "too few per-iteration losses to measure their noise (9 past the first fifth of "
+                                "them, 20 needed): eval noise assumed 0.01 nats"),
+])
+def test_the_eval_noise_assumed_says_whether_the_log_has_iteration_losses(tmp_path: Path, iters: list[int],
+                                                                          said: str) -> None:
+    log = tmp_path / "train.log"
+    log.write_text("Overriding: warmup_iters = 100\nOverriding: learning_rate = 0.001\n"
+                   + _log(falling, EVALS, iters))
+    x = Extrapolator(lossdoctor.load(str(log))).extrapolate(4000)
+    assert said in x.notes

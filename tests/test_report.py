@@ -331,7 +331,7 @@ def test_markdown_marks_a_headerless_log_s_defaults_as_not_trusted(tmp_path):
     lines = (ROOT / "fixtures" / "nanogpt" / "cpu_small" / "train.log").read_text().splitlines(keepends=True)
     (tmp_path / "loop.log").write_text("".join(x for x in lines if x.startswith(("step ", "iter "))))
     code, md, _ = run_cli("analyze", str(tmp_path / "loop.log"), "--format", "markdown")
-    assert code == 0 and "| weight_decay | 0.1 | default, not trusted |" in md
+    assert code == 0 and "| weight_decay | unknown (default 0.1) | default, not trusted |" in md
     code, md, _ = run_cli("analyze", str(ROOT / "fixtures" / "nanogpt" / "cpu_small" / "train.log"), "--format",
                           "markdown")
     assert "| weight_decay | 0.1 | default |" in md  # a log with its config: its defaults are train.py's

@@ -636,8 +636,11 @@ def test_a_resumed_run_is_told_a_fresh_run_where_a_resume_would_ignore_the_flags
     assert check(longer, {**falling, "init_from": "resume", "model_from": "gpt2"}).flags == \
         "--init_from=gpt2 --max_iters=12500 --lr_decay_iters=12500"
     unknown = check(longer, {**falling, "init_from": "resume"})  # how the lineage began is not in the log
-    assert unknown.flags == "--max_iters=12500 --lr_decay_iters=12500"
-    assert "as a fresh run, started as the run first was, which the run does not show" in unknown.advice
+    assert unknown.flags == "--init_from=scratch --max_iters=12500 --lr_decay_iters=12500"
+    assert "--init_from=scratch assumed: the log does not show how the run first made its model; a fine-tune of " \
+        "GPT-2's weights takes --init_from=gpt2 (or its size) instead" in unknown.advice
+    begins = check(warm, {**case, "init_from": "resume", "model_from": "resume"})  # a log that begins with a resume
+    assert begins.flags == "--init_from=scratch --warmup_iters=6" and "scratch assumed" in begins.advice
     # a fine-tune's shape is GPT-2's in a fresh run too: shape flags do nothing there
     wider = check(BUILTIN.get("LD601"), {"tokens_seen": 1536000, "params": 9000, "n_embd": 16, "val_slope_z": -0.5,
                                          "val_slope": -0.01, "overfit_ratio": 0.01, "final_val": 2.4,

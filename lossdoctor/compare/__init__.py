@@ -153,7 +153,7 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
         c = dataclasses.replace(c, notes=c.notes + (f"left out of the ranking and the gap: {kinds}",))
     for i, why in apart.items():
         c = dataclasses.replace(c, notes=c.notes + (f"left out of the ranking and the gap: {runs[i].source}, whose "
-                                                    f"losses do not compare with the others' ({why})",))
+                                                    f"losses do not compare with the others' ({why}; its own first)",))
     unit = units[0] if metric == "val" else "nats"  # train losses are nats in every trainer read
     return c if unit == "nats" else dataclasses.replace(c, unit=unit)
 
@@ -210,7 +210,7 @@ def _comparable_group(runs: Sequence[Run], facts: Sequence[Facts], known: dict[i
     unknown may compare with a GPT-2 run and with a character-level run, which do not
     compare with each other."""
     def why_not(i: int, j: int) -> str | None:
-        ok, why = comparable(runs[j], runs[i], facts[j], facts[i], per_byte)
+        ok, why = comparable(runs[i], runs[j], facts[i], facts[j], per_byte)  # run i's value first
         return None if ok else why
 
     groups: list[list[int]] = []

@@ -45,6 +45,31 @@ def not_borne_out(c: Comparison, runs: Sequence[Run], diagnoses: Sequence[Diagno
     return replace(c, notes=c.notes + tuple(out), not_borne_out=c.not_borne_out + tuple(rules))
 
 
+LENGTH_KEYS = frozenset({"max_iters", "lr_decay_iters", "init_from"})  # how long a run goes, and from where
+
+
+def gone_on(c: Comparison, runs: Sequence[Run], diagnoses: Sequence[Diagnosis]) -> Comparison:
+    """`c` with the worse run's findings whose flags set only its length or where its LR
+    decay ends (LD101's --max_iters, LD701's --lr_decay_iters), where the better run is the
+    worse run resumed (Comparison.continues): the run did go on, past where the worse log
+    stops, so their advice is no change to make to it (Comparison.gone_on), and a note says
+    where the other log took it."""
+    if not c.continues or not diagnoses:
+        return c
+    rules = [f.rule for f in diagnoses[c.other].findings
+             if f.flags and {w[2:].split("=", 1)[0] for w in f.flags.split()} <= LENGTH_KEYS]
+    if not rules:
+        return c
+    worse, better = (os.path.basename(runs[i].source) for i in (c.other, c.reference))
+    end, decay = runs[c.reference].last_step, runs[c.reference].config.trusted("lr_decay_iters")
+    to = f" (lr_decay_iters {decay:,})" if isinstance(decay, int) and not isinstance(decay, bool) else ""
+    ids = " and ".join(r.split("-", 1)[0] for r in rules)
+    note = (f"{ids} on {worse} advise{'s' if len(rules) == 1 else ''} it a longer run or an LR decay that "
+            f"ends at its max_iters: {better} is that run gone on, to step {end:,}{to}, so there is no change "
+            "to make to it")
+    return replace(c, notes=c.notes + (note,), gone_on=tuple(rules))
+
+
 def oom_not_borne_out(runs: Sequence[Run], facts: Sequence[Facts], diagnoses: Sequence[Diagnosis]
                       ) -> tuple[str, ...]:
     """Notes on each out-of-memory run told to halve its micro-batch where another run of

@@ -246,3 +246,7 @@ class Comparison:
     # up its schedule, LD706, whether it saved over the better run's checkpoint); the better
     # run's model is the one to keep, or to train again where it is gone, and the Do says so
     went_on: tuple[int, bool, bool] | None = None
+    # rule ids of the worse run's findings that tell it to train longer or to end its LR
+    # decay at its max_iters, where the better run continues it (`continues`,
+    # crosscheck.gone_on): the run did go on, and the verdict says so beside them
+    gone_on: tuple[str, ...] = ()

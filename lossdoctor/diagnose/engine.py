@@ -294,13 +294,18 @@ def _fresh_run(flags: str, values: Mapping[str, Any], trainer: str = "nanogpt") 
     if pretrained and shape:  # from_pretrained takes GPT-2's shape whatever the flags say
         return flags, (f"(the run fine-tunes {start}, whose shape a fresh run takes from the pretrained model: "
                        f"{', '.join(shape)} do nothing there)")
-    if not (start == "scratch" or (trainer == "nanogpt" and pretrained)):
-        began = "which the run does not show" if start is None else "before the resume the log begins with"
-        return flags, (f"(as a fresh run, started as the run first was, {began}: the run's last process resumed, "
-                       f"and {said})")
+    assumed = ""
+    if start in (None, "resume"):  # the process that made the model is not in the log: from scratch, said
+        start = "scratch"
+        gpt2 = "; a fine-tune of GPT-2's weights takes --init_from=gpt2 (or its size) instead" \
+            if trainer == "nanogpt" else ""
+        assumed = f"--init_from=scratch assumed: the log does not show how the run first made its model{gpt2}; "
+    elif not (start == "scratch" or (trainer == "nanogpt" and pretrained)):
+        return flags, (f"(as a fresh run, started as the run first was, before the resume the log begins with: the "
+                       f"run's last process resumed, and {said})")
     return " ".join([f"--init_from={start}", *words]), (
-        f"(a fresh run, in a new output folder, --out_dir of your choosing: the log's last process resumed, "
-        f"and {said}; its first save would overwrite the checkpoint it resumed from)")
+        f"({assumed}a fresh run, in a new output folder, --out_dir of your choosing: the log's last process "
+        f"resumed, and {said}; its first save would overwrite the checkpoint it resumed from)")
 
 
 def same_value(have: Any, want: Any) -> bool:

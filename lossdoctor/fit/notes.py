@@ -54,7 +54,10 @@ def observed_notes(run: Run, sched: Schedule, pts: RunPoints) -> list[str]:
     if pts.curves.left_out:
         out.append(pts.curves.left_out)
     if not pts.sig_iter:
-        out.append("no per-iteration losses: eval noise assumed 0.01 nats")
+        n = len(pts.curves.it_loss)
+        few = (f"too few per-iteration losses to measure their noise ({n - n // 5} past the first fifth of "
+               f"them, {points.MIN_ITERS} needed)" if n else "no per-iteration losses")
+        out.append(f"{few}: eval noise assumed 0.01 nats")
     if spikes := points.spikes_left_out(pts.curves, pts.start, pts.sig_iter):
         many = spikes > 1
         out.append(f"{spikes:,} iteration loss{'es' if many else ''} far above {'their' if many else 'its'} "

@@ -205,10 +205,14 @@ def _eval_iters(run: Run) -> int:
     return int(run.config.get("eval_iters") or nanogpt.EVAL_ITERS_DEFAULT)
 
 
+MIN_ITERS = 20  # iteration losses past the first fifth that measure their noise
+
+
 def iter_sigma(cur: Curves) -> float | None:
-    """sd of one iteration's loss (nats), or None with fewer than 20 iterations."""
+    """sd of one iteration's loss (nats), or None with fewer than MIN_ITERS iterations past
+    the first fifth."""
     y = cur.it_loss[len(cur.it_loss) // 5:]
-    if len(y) < 20:
+    if len(y) < MIN_ITERS:
         return None
     return diff_sd(y)  # the same estimate as the iter_loss_sd fact
 

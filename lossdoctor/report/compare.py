@@ -52,6 +52,7 @@ def to_dict(c: Comparison, runs: list[Run]) -> dict[str, Any]:
         "to_reach": None if c.to_reach is None else _reach_dict(c.to_reach),
         "stop_at_best": None if c.stop_at_best is None else {"step": c.stop_at_best[0], "val": c.stop_at_best[1]},
         "not_borne_out": list(c.not_borne_out),
+        "gone_on": list(c.gone_on),
         "continues": c.continues,
         "went_on": None if c.went_on is None else {"step": c.went_on[0], "rewarmed": c.went_on[1],
                                                    "overwritten": c.went_on[2]},

@@ -21,14 +21,16 @@ from .findings import effect_text, evidence_value, no_findings
 from .names import short_name
 from .terminal import config_cell, format_fact, model_value, origin_cell
 from .verdict import (
-    CONTESTED,
     TOP,
     TOP_COMPARED,
     apart,
     gap_text,
+    gone_text,
     level,
     no_gap_reason,
     records_text,
+    remark,
+    remarks,
     sooner_text,
     spent_text,
     top_findings,
@@ -66,14 +68,15 @@ def analysis_markdown(analysis: Analysis) -> str:
     top = TOP_COMPARED if many else TOP
     rows = []
     for i, (run, f, d) in enumerate(zip(runs, facts, diagnoses, strict=True)):
-        first = top_findings(d, top) if d else []
-        contested = c.not_borne_out if c is not None and i == c.reference else ()
+        contested, gone = remarks(c, i)
+        first = top_findings(d, top, gone) if d else []
         unit = " bpb" if f["final_val"].unit == "bpb" else ""
         name = short_name(run.source, [r.source for r in runs]) if many else run.source
-        rows.append([f"`{name}`", _num(f.value("final_val")) + unit,
-                     _best(f, unit), "<br>".join(f"{x.rule.split('-', 1)[0]} {x.title}"
-                                            + (f" ({CONTESTED})" if x.rule in contested else "")
-                                            + (f": `{x.flags}`" if x.flags else "") for x in first) or "none"])
+        lines = [f"{x.rule.split('-', 1)[0]} {x.title}" + (f" ({said})" if (said := remark(x.rule, contested)) else "")
+                 + (f": `{x.flags}`" if x.flags else "") for x in first]
+        if d is not None and (went := gone_text(gone, d)) is not None:
+            lines.append(went)
+        rows.append([f"`{name}`", _num(f.value("final_val")) + unit, _best(f, unit), "<br>".join(lines) or "none"])
     out += _table(["run", "final val", "best val", "top findings, root cause first"], rows)
     for run, f, d in zip(runs, facts, diagnoses, strict=True):
         name = short_name(run.source, [r.source for r in runs])

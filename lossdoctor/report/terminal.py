@@ -88,13 +88,16 @@ def _title(run: Run) -> RenderableType:
 
 def config_cell(cfg: Config, key: str) -> str:
     """A config value as the config tables show it: unknown (with what was written), a
-    machine-dependent default as unknown (the facts say what it implies), else the value."""
+    machine-dependent default as unknown (the facts say what it implies), a default the log
+    does not vouch for (no config header) as unknown with the default beside it, else the
+    value."""
     cv = cfg.values[key]
     if not cv.known:
         return f"unknown: {cv.raw}"
     if (machine := cfg.machine_default(key)) is not None:
         return f"unknown: {machine}"
-    return repr(cv.value) if isinstance(cv.value, str) else str(cv.value)
+    shown = repr(cv.value) if isinstance(cv.value, str) else str(cv.value)
+    return f"unknown (default {shown})" if cv.origin == DEFAULT and not cfg.defaults_trusted else shown
 
 
 def _config_table(run: Run, facts: Facts) -> RenderableType:

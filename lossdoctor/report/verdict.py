@@ -45,7 +45,7 @@ def render_verdict(analysis: Analysis) -> RenderableType:
     for i, (run, f, d) in enumerate(zip(runs, facts, diagnoses, strict=True)):
         name = short_name(run.source, [r.source for r in runs]) if len(runs) > 1 else run.source
         parts.append(Text.assemble((name, "bold"), f": {_losses(f)}"))
-        parts += _top_findings(d, top, c.not_borne_out if c is not None and i == c.reference else ())
+        parts += _top_findings(d, top, *remarks(c, i))
     return Panel(Group(*parts), title="Verdict", title_align="left", border_style="bold")
 
 
@@ -108,36 +108,60 @@ def _stopped(f: Facts) -> str | None:
     return f"{kind}, log line {line}" if line else str(kind)
 
 
-def top_findings(d: Diagnosis, n: int) -> list[Finding]:
+def top_findings(d: Diagnosis, n: int, gone: tuple[str, ...] = ()) -> list[Finding]:
     """The verdict's findings of a run, in every report: the first `n` that no other finding
     explains (a symptom's cause is listed instead) or makes wrong (its advice withheld),
+    nor the compared run carried out by going on from it (`gone`, Comparison.gone_on),
     warnings and errors before info, info only where nothing else is left."""
-    roots = [f for f in d.findings if not f.explained_by and not f.withheld_by]
+    roots = [f for f in d.findings if not f.explained_by and not f.withheld_by and f.rule not in gone]
     return ([f for f in roots if f.severity != "info"] or roots)[:n]
 
 
-def _top_findings(d: Diagnosis | None, n: int, contested: tuple[str, ...] = ()) -> list[RenderableType]:
-    """The verdict's lines of a run's top findings; `contested`: rules whose advice the
-    compared runs do not bear out (Comparison.not_borne_out), said beside them."""
+def remarks(c: Comparison | None, i: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Run i's rules whose advice the compared runs do not bear out (Comparison.not_borne_out),
+    and those the other run carried out by going on from it (Comparison.gone_on)."""
+    if c is None:
+        return (), ()
+    return (c.not_borne_out if i == c.reference else ()), (c.gone_on if i == c.other else ())
+
+
+def remark(rule: str, contested: tuple[str, ...]) -> str | None:
+    """What the verdict says beside a finding of `rule` (remarks), if anything."""
+    return CONTESTED if rule in contested else None
+
+
+def gone_text(gone: tuple[str, ...], d: Diagnosis) -> str | None:
+    """The line that names a run's findings left out of its top ones because the compared
+    run went on from it (Comparison.gone_on)."""
+    ids = [f.rule.split("-", 1)[0] for f in d.findings if f.rule in gone]
+    return f"{', '.join(ids)}: the other run is this one gone on (see the gap)" if ids else None
+
+
+def _top_findings(d: Diagnosis | None, n: int, contested: tuple[str, ...] = (),
+                  gone: tuple[str, ...] = ()) -> list[RenderableType]:
+    """The verdict's lines of a run's top findings; `contested`, `gone`: rules said beside
+    them (remarks)."""
     if d is None:
         return []
     if not d.findings:
         text = no_findings(d)
         return [Text("  " + text[0].lower() + text[1:])]
-    first = top_findings(d, n)
-    out: list[RenderableType] = [_one(i, f, f.rule in contested) for i, f in enumerate(first, 1)]
-    more = len(d.findings) - len(first)
+    first = top_findings(d, n, gone)
+    out: list[RenderableType] = [_one(i, f, remark(f.rule, contested)) for i, f in enumerate(first, 1)]
+    if (said := gone_text(gone, d)) is not None:
+        out.append(Text(f"  {said}", style="dim"))
+    more = len(d.findings) - len(first) - len([f for f in d.findings if f.rule in gone])
     if more > 0:
         out.append(Text(f"  ... {more} more below", style="dim"))
     return out
 
 
-def _one(i: int, f: Finding, contested: bool = False) -> RenderableType:
+def _one(i: int, f: Finding, said: str | None = None) -> RenderableType:
     text = Text.assemble((f"{f.rule.split('-', 1)[0]} ", STYLE[f.severity]), f.title)
     if f.explains:
         text.append(f" (explains {', '.join(r.split('-', 1)[0] for r in f.explains)})", style="dim")
-    if contested:
-        text.append(f" ({CONTESTED})", style="dim")
+    if said:
+        text.append(f" ({said})", style="dim")
     line = hanging(f"  {i}. ", text)
     if not f.flags:
         return line
