@@ -1004,6 +1004,20 @@ def test_a_worse_run_longer_than_the_better_run_is_told_its_schedule_not_its_len
     assert "as long as the better run" not in words
 
 
+def test_a_checkpoint_alone_whose_config_resumed_does_not_differ_in_init_from(tmp_path):
+    """tiny_resume's ckpt.pt (written by its resumed process, init_from='resume') against
+    the log of its first process: how the checkpoint's model was first made is not in it,
+    so init_from is no learning key that differs, and no retraining is offered."""
+    lines = (FIXTURES / "nanogpt" / "tiny_resume" / "train.log").read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if i > 0 and line.startswith("Overriding config with"))
+    (tmp_path / "first.log").write_text("".join(lines[:at]))
+    c = _analysis(FIXTURES / "nanogpt" / "tiny_resume" / "ckpt.pt", tmp_path / "first.log").comparison
+    said = {d.key: d for d in c.diff}
+    assert "init_from" not in said or said["init_from"].kind != "learning" or None in (
+        said["init_from"].other, said["init_from"].reference)
+    assert not any("init_from" in a.method or "lossdoctor verify" in a.method for a in c.attribution)
+
+
 def test_the_epoch_limit_follows_the_dataset_size_the_user_gives():
     import lossdoctor
     from lossdoctor.fit.extrapolate import BeyondEpochs, extrapolate
@@ -2161,8 +2175,10 @@ def test_a_checkpoint_alone_is_compared_at_its_models_step_not_at_step_0():
     c = _analysis(FIXTURES / "nanogpt" / "tiny_resume" / "ckpt.pt", FIXTURES / "nanogpt" / "cpu_small").comparison
     length = [x for x in c.attribution if x.cause == "training length"]
     assert not length or abs(length[0].delta_val) < 0.1
-    config = [x for x in c.attribution if "config" in x.cause]
-    assert config and config[0].delta_val > 0
+    # the rest goes on the model's shape and batch, not on an init_from the checkpoint's
+    # config says only that its last process resumed
+    config = [x for x in c.attribution if x.cause.startswith("model size")]
+    assert config and config[0].delta_val > 0 and "scratch vs resume" not in config[0].method
 
 
 def test_the_json_of_an_unreachable_target_keeps_same_config_without_flags(tmp_path):
@@ -2241,12 +2257,16 @@ def test_a_worse_run_that_is_the_better_run_gone_on_is_told_to_keep_the_better_m
     long = FIXTURES / "long"
     cat = _long_cat(tmp_path / "bump.log", "batch8-2000", "batch8-bump-2250")
     a = _analysis(cat, long / "batch8-2000")
-    assert a.comparison.went_on == (2000, True, False)  # the resume wrote to its own out_dir
+    w = a.comparison.went_on  # the resume wrote to its own out_dir; LD706 finds its re-warm in the cat'd log
+    assert w is not None and (w.step, w.rewarmed, w.overwritten, w.ld706) == (2000, True, False, True)
+    assert w.lr == pytest.approx(1e-4)  # batch8-2000's cosine, ended at its min_lr
     _, out, _ = run_cli("analyze", str(cat), str(long / "batch8-2000"), "--format", "markdown")
     words = " ".join(out.split())
     assert "**Do:** keep the better run's model: `" in words and "gone on from step 2,000, one run's two" in words
     assert "its resume put the LR back up its schedule (LD706)" in words
-    assert json.loads(to_json(a))["comparison"]["went_on"] == {"step": 2000, "rewarmed": True, "overwritten": False}
+    assert "at the LR it had reached (" in words and "--init_from=resume --decay_lr=False --learning_rate=" in words
+    assert json.loads(to_json(a))["comparison"]["went_on"] == {"step": 2000, "rewarmed": True, "overwritten": False,
+                                                               "lr": w.lr}
     # the two apart, each its own run of one config: not one run gone on
     assert _analysis(long / "batch8-2000", long / "batch8-5000").comparison.went_on is None
     # the resume's log alone, from the better run's out_dir, which it saved into: that model is
@@ -2255,8 +2275,12 @@ def test_a_worse_run_that_is_the_better_run_gone_on_is_told_to_keep_the_better_m
     same.write_text((long / "batch8-bump-2250" / "train.log").read_text().replace(
         "fixtures/long/batch8-bump-2250", "fixtures/long/batch8-2000"))
     c = _analysis(same, long / "batch8-2000").comparison
-    assert c.went_on == (2000, True, True)
-    assert went_on_text("w", "b", c.went_on).startswith("run the better run's command again: its model is gone")
+    assert c.went_on is not None and c.went_on[:3] == (2000, True, True)
+    said = went_on_text("w", "b", c.went_on)
+    assert said.startswith("run the better run's command again: its model is gone")
+    # the log begins with the resume: LD706 cannot see the LR before it, so it is not cited,
+    # and the LR to go on at is given here
+    assert not c.went_on.ld706 and "(LD706)" not in said and "--decay_lr=False --learning_rate=" in said
     # a better run of two processes (the cat'd log) that the bump log goes on from, in its
     # out_dir: its command is a resume, not a run to keep or run again
     from lossdoctor.compare.notes import went_on

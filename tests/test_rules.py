@@ -637,7 +637,7 @@ def test_a_resumed_run_is_told_a_fresh_run_where_a_resume_would_ignore_the_flags
         "--init_from=gpt2 --max_iters=12500 --lr_decay_iters=12500"
     unknown = check(longer, {**falling, "init_from": "resume"})  # how the lineage began is not in the log
     assert unknown.flags == "--init_from=scratch --max_iters=12500 --lr_decay_iters=12500"
-    assert "--init_from=scratch assumed: the log does not show how the run first made its model; a fine-tune of " \
+    assert "--init_from=scratch assumed: the run does not show how its model was first made; a fine-tune of " \
         "GPT-2's weights takes --init_from=gpt2 (or its size) instead" in unknown.advice
     begins = check(warm, {**case, "init_from": "resume", "model_from": "resume"})  # a log that begins with a resume
     assert begins.flags == "--init_from=scratch --warmup_iters=6" and "scratch assumed" in begins.advice
@@ -649,6 +649,11 @@ def test_a_resumed_run_is_told_a_fresh_run_where_a_resume_would_ignore_the_flags
     from lossdoctor.diagnose.engine import _fresh_run
     flags, why = _fresh_run("--n_embd=1536", {"init_from": "resume", "model_from": "gpt2"})
     assert flags == "--n_embd=1536" and "fine-tunes gpt2" in why and "n_embd do nothing there" in why
+    # a rule's own fresh run (LD706's --init_from=scratch) is told where to save it
+    flags, why = _fresh_run("--init_from=scratch", {"init_from": "resume", "model_from": "scratch"})
+    assert flags == "--init_from=scratch" and why is not None and "new output folder" in why
+    assert _fresh_run("--init_from=resume --decay_lr=False", {"init_from": "resume"}) == (
+        "--init_from=resume --decay_lr=False", None)
     # at a constant LR a resume goes on along the same curve: no fresh run asked for
     assert check(longer, {**falling, "init_from": "resume", "model_from": "scratch", "decay_lr": False}).flags == \
         "--max_iters=12500"

@@ -64,6 +64,7 @@ from .results import (
     TableRow,
     ToReach,
     Unreachable,
+    WentOn,
 )
 from .rewarm import REWARM
 from .sides import config_diff, derived, derived_status, final, hide_resumed, iter_final
@@ -72,7 +73,8 @@ if TYPE_CHECKING:
     from ..fit.extrapolate import Extrapolator
 
 __all__ = ["DERIVED", "LEVEL", "UNKNOWN_ORIGIN", "UNTRAINED", "Cause", "Comparison", "Cost", "Derived", "KeyDiff",
-           "Overlap", "OverlapPoint", "Pair", "Reachable", "TableRow", "ToReach", "Unreachable", "compare"]
+           "Overlap", "OverlapPoint", "Pair", "Reachable", "TableRow", "ToReach", "Unreachable", "WentOn",
+           "compare"]
 
 
 LEVEL = 5e-5  # nats: final losses closer than this print alike (0.0000): the runs end level

@@ -9,6 +9,7 @@ from ..facts import Facts
 from ..facts.speed import OTHER_PEAK
 from ..nanogpt import A100_BF16_PEAK
 from ..run import Run
+from .results import WentOn
 from .sides import overfit
 
 
@@ -69,7 +70,7 @@ def continuation(ra: Run, rb: Run) -> tuple[Run, Run, int, str] | None:
     return None
 
 
-def went_on(ra: Run, rb: Run, fa: Facts) -> tuple[int, bool, bool] | None:
+def went_on(ra: Run, rb: Run, fa: Facts) -> WentOn | None:
     """Where the worse run `ra` is the better run `rb` gone on: its log begins with a resume
     from rb's out_dir within rb's steps (continuation), or holds rb as the process its last
     resume went on from (`cat` of the two); (the step it went on from, whether that resume
@@ -95,7 +96,18 @@ def went_on(ra: Run, rb: Run, fa: Facts) -> tuple[int, bool, bool] | None:
     gone = same_dir and ra.config.trusted("always_save_checkpoint") is not False and any(
         e.kind == "checkpoint_saved" and e.segment == lineage[-1] and (e.step is None or e.step > step)
         for e in ra.events)
-    return step, fa.value("lr_rewarm_step") == step or _raised(ra, rb, step), gone
+    ld706 = fa.value("lr_rewarm_step") == step
+    reached = _reached(rb, step)
+    return WentOn(step, ld706 or _raised(ra, rb, step), gone, reached, ld706)
+
+
+def _reached(rb: Run, step: int) -> float | None:
+    """The LR `rb`'s schedule had at `step` (where it shows it): where a resume from there
+    goes on at a constant LR without the bump."""
+    from ..facts.schedule import schedule_params
+    from ..nanogpt import get_lr
+    pb = schedule_params(rb.config)
+    return None if pb is None else float(get_lr(step, pb))
 
 
 def _raised(ra: Run, rb: Run, step: int) -> bool:

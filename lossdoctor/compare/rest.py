@@ -62,9 +62,11 @@ def config_rest(a: Side, b: Side, diff: tuple[KeyDiff, ...], rest: float, w: flo
 
 def retrainable(run: Run) -> bool:
     """Whether `lossdoctor verify` can train this run again: a nanoGPT log (or the built-in
-    trainer's) that shows the keys a retraining cannot guess, from its first step."""
+    trainer's) that shows the keys a retraining cannot guess, from its first step (not a
+    checkpoint alone whose config resumed: how its model was first made is not in it)."""
+    resumed_checkpoint = not run.format.has_log and run.config.trusted("init_from") == "resume"
     return (run.format.is_nanogpt and all(run.config.trusted(k) is not None for k in RETRAIN_KEYS)
-            and run.resumed_start() is None)
+            and run.resumed_start() is None and not resumed_checkpoint)
 
 
 def rest_spread(w: float, steps: list[Step]) -> float:

@@ -47,6 +47,16 @@ def keys_text(diffs: Iterable[KeyDiff]) -> str:
     return ", ".join(f"{d.key} {d.other} vs {d.reference}" for d in diffs)
 
 
+class WentOn(NamedTuple):
+    """The worse run is the better run gone on (Comparison.went_on)."""
+
+    step: int  # the step it went on from
+    rewarmed: bool  # its resume put the LR back up its schedule
+    overwritten: bool  # it saved over the better run's checkpoint (a save after the resume, same out_dir)
+    lr: float | None = None  # the LR the better run's schedule had reached at `step` (None: not shown)
+    ld706: bool = False  # LD706 finds the re-warm (the log holds the process before the resume)
+
+
 class Pair(NamedTuple):
     """One quantity of both runs: int or float, None where unknown."""
 
@@ -245,7 +255,7 @@ class Comparison:
     # it as its first process): (the step it went on from, whether its resume put the LR back
     # up its schedule, LD706, whether it saved over the better run's checkpoint); the better
     # run's model is the one to keep, or to train again where it is gone, and the Do says so
-    went_on: tuple[int, bool, bool] | None = None
+    went_on: WentOn | None = None
     # rule ids of the worse run's findings that tell it to train longer or to end its LR
     # decay at its max_iters, where the better run continues it (`continues`,
     # crosscheck.gone_on): the run did go on, and the verdict says so beside them

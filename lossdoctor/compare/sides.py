@@ -224,6 +224,8 @@ def _shown(run: Run, key: str, facts: Facts | None = None) -> tuple[ConfigScalar
     if cv is None or value is None:
         return None, UNKNOWN_ORIGIN if not run.config.defaults_trusted else "unknown"
     head = run.head()
+    if key == "init_from" and value == "resume" and not run.format.has_log:  # a checkpoint alone (model_from)
+        return None, "the checkpoint's config resumed: how its model was first made is not in it"
     if key == "init_from" and value == "resume" and head is not None and head.init_from not in (None, "resume"):
         return head.init_from, f"{cv.origin}; resumed within its log, which begins with init_from={head.init_from}"
     return value, cv.origin

@@ -280,8 +280,13 @@ def _fresh_run(flags: str, values: Mapping[str, Any], trainer: str = "nanogpt") 
     resume applies (the LR from its step on, the evals) stay the resumed command's."""
     words = flags.split()
     keys = [w[2:].split("=", 1)[0] for w in words]
-    if values.get("init_from") != "resume" or not words or "init_from" in keys or trainer not in FRESH_TRAINERS:
+    if values.get("init_from") != "resume" or not words or trainer not in FRESH_TRAINERS:
         return flags, None
+    if "init_from" in keys:  # the rule's own fresh run (LD706's): where it saves is the one thing to add
+        fresh = any(w.startswith("--init_from=") and w != "--init_from=resume" for w in words)
+        return flags, ("(a fresh run, in a new output folder, --out_dir of your choosing: the log's last process "
+                       "resumed, and a fresh run's first save would overwrite the checkpoint it resumed from)"
+                       if fresh else None)
     shape = [k for k in keys if k in SHAPE_KEYS]
     why = [f"a resume keeps the checkpoint's {', '.join(shape)}" if shape else "",
            "a resume changes only the warmup steps it has not passed" if "warmup_iters" in keys else "",
@@ -299,7 +304,7 @@ def _fresh_run(flags: str, values: Mapping[str, Any], trainer: str = "nanogpt") 
         start = "scratch"
         gpt2 = "; a fine-tune of GPT-2's weights takes --init_from=gpt2 (or its size) instead" \
             if trainer == "nanogpt" else ""
-        assumed = f"--init_from=scratch assumed: the log does not show how the run first made its model{gpt2}; "
+        assumed = f"--init_from=scratch assumed: the run does not show how its model was first made{gpt2}; "
     elif not (start == "scratch" or (trainer == "nanogpt" and pretrained)):
         return flags, (f"(as a fresh run, started as the run first was, before the resume the log begins with: the "
                        f"run's last process resumed, and {said})")

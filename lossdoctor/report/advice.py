@@ -4,7 +4,7 @@ verdict and the markdown report say the same sentences."""
 
 from __future__ import annotations
 
-from ..compare import UNKNOWN_ORIGIN, Comparison, Reachable, ToReach, Unreachable
+from ..compare import UNKNOWN_ORIGIN, Comparison, Reachable, ToReach, Unreachable, WentOn
 from ..compare.reach import length_only
 
 FAR = 2.5  # x the run's steps: past what docs/benchmarks.md measures the extrapolation at
@@ -192,12 +192,14 @@ def stop_text(c: Comparison) -> str | None:
             "(--always_save_checkpoint=False), or stop the run there")
 
 
-def went_on_text(worse: str, better: str, went_on: tuple[int, bool, bool]) -> str:
+def went_on_text(worse: str, better: str, went_on: WentOn) -> str:
     """The Do where the worse run is the better run gone on (Comparison.went_on)."""
-    step, rewarmed, overwritten = went_on
+    step, rewarmed, overwritten = went_on.step, went_on.rewarmed, went_on.overwritten
     then = "its checkpoint, when it is run again," if overwritten else "the checkpoint"
-    why = (f"; its resume put the LR back up its schedule (LD706): to add steps without the bump, go on from {then} "
-           "at the LR it had reached, as LD706 says" if rewarmed else "")
+    at = (f" ({went_on.lr:.3g}: --init_from=resume --decay_lr=False --learning_rate={went_on.lr:.3g})"
+          if went_on.lr is not None and went_on.lr > 0 else "")
+    why = (f"; its resume put the LR back up its schedule{' (LD706)' if went_on.ld706 else ''}: to add steps without "
+           f"the bump, go on from {then} at the LR it had reached{at}" if rewarmed else "")
     keep = ("run the better run's command again: its model is gone, the resume saved over its checkpoint in the "
             "same out_dir" if overwritten else "keep the better run's model")
     return (f"{keep}: {worse} is {better} gone on from step {step:,}, one run's two stretches, and the steps after it "

@@ -54,8 +54,8 @@ def to_dict(c: Comparison, runs: list[Run]) -> dict[str, Any]:
         "not_borne_out": list(c.not_borne_out),
         "gone_on": list(c.gone_on),
         "continues": c.continues,
-        "went_on": None if c.went_on is None else {"step": c.went_on[0], "rewarmed": c.went_on[1],
-                                                   "overwritten": c.went_on[2]},
+        "went_on": None if c.went_on is None else {"step": c.went_on.step, "rewarmed": c.went_on.rewarmed,
+                                                   "overwritten": c.went_on.overwritten, "lr": c.went_on.lr},
         "notes": list(c.notes),
         "table": [{"run": r.run, "final": r.final, "gap": r.gap, "params": r.params, "tokens_seen": r.tokens_seen,
                    "best_val": r.best_val, "reference": r.reference, "metric": r.metric} for r in c.table],
@@ -140,8 +140,8 @@ def render(c: Comparison, runs: list[Run], verbose: bool = True) -> RenderableTy
     if c.continues and verbose:  # one run's two stretches: no advice (the verdict's Do says so)
         parts.append(Text("Nothing to change: the better run's log is the worse run resumed.", style="bold"))
     elif c.went_on is not None and verbose:
-        parts.append(Text(("Run the better run's command again" if c.went_on[2] else "Keep the better run's model")
-                          + ": the worse run is the better run gone on.", style="bold"))
+        keep = "Run the better run's command again" if c.went_on.overwritten else "Keep the better run's model"
+        parts.append(Text(keep + ": the worse run is the better run gone on.", style="bold"))
     elif c.to_reach is not None and verbose:  # else the verdict says it
         parts.append(Text(_reach(c.to_reach, c), style="bold"))
     if c.notes:
