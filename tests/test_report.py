@@ -435,3 +435,26 @@ def test_the_verdict_of_a_run_without_val_gives_its_steps(tmp_path):
     (tmp_path / "a.log").write_text("\n".join(x for x in lines if not x.startswith("step ")) + "\n")  # no evals
     said = _losses(compute_facts(lossdoctor.load(tmp_path / "a.log")))
     assert said.startswith("no val loss in the log") and said.endswith("; 2,001 steps")
+
+
+@pytest.mark.parametrize(("value", "unit", "shown"), [
+    (3.0002, "nats", "3.0002 nats"),  # a loss as logs print it: had been "3 nats"
+    (1.8, "nats", "1.8000 nats"),
+    (0.0055, "nats", "0.0055 nats"),  # a noise or a gap: significant digits
+    (-0.0407, "nats/1k steps", "-0.0407 nats/1k steps"),
+])
+def test_a_fact_in_nats_keeps_the_digits_a_log_prints(value, unit, shown):
+    from lossdoctor.facts import Fact
+    from lossdoctor.report.terminal import format_fact
+    assert format_fact(Fact("x", value, unit, "read", "test")) == shown
+
+
+@pytest.mark.parametrize(("source", "shown"), [
+    ("/dev/stdin", "/dev/stdin"),  # had been 'dev/stdin'
+    ("/work/runs/cpu/train.log", "cpu/train.log"),
+    ("train.log", "train.log"),
+    ("/train.log", "/train.log"),
+])
+def test_a_runs_short_name_keeps_an_absolute_paths_root_when_it_is_all_of_it(source, shown):
+    from lossdoctor.report.names import short_name
+    assert short_name(source) == shown

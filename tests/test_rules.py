@@ -290,6 +290,11 @@ def test_rules_subcommands(tmp_path, monkeypatch):
     assert "A run whose val loss is still going down when it stops has not converged:" in body
     code, out, _ = run_cli("rules", "show", "LD1501", "--width", "80")
     assert re.search(r"explains\s+LD101", out) and re.search(r"overrides\s+LD101", out)
+    # a long title is a row that wraps, not cut in the panel's border
+    code, out, _ = run_cli("rules", "show", "LD701", "--width", "80")
+    words = " ".join(out.replace("│", " ").split())
+    assert "title lr_decay_iters is beyond max_iters, so the LR had not finished decaying" in words
+    assert out.splitlines()[0].startswith("╭─ LD701-lr-decay-beyond-run ─")
     assert run_cli("rules", "show", "LD9999")[0] == 2
     (tmp_path / "good.yaml").write_text(GOOD)
     code, out, _ = run_cli("rules", "test", str(tmp_path))

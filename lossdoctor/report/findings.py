@@ -224,7 +224,7 @@ def render_rule(r: Rule) -> RenderableType:
     t.add_column(style="dim", no_wrap=True)
     t.add_column()
     lets = "\n".join(f"{name} = {e.source}" for name, e in r.let)
-    for label, value in (("category", r.category), ("severity", r.severity), ("file", r.path),
+    for label, value in (("title", r.title), ("category", r.category), ("severity", r.severity), ("file", r.path),
                          ("let", lets), ("when", r.when.source), ("message", r.message.source.strip()),
                          ("flags", r.flags.source if r.flags else ""),
                          ("advice", r.advice.source.strip() if r.advice else ""),
@@ -237,5 +237,6 @@ def render_rule(r: Rule) -> RenderableType:
         if value:
             t.add_row(label, value)
     refs = "\n".join(f"- {x}" for x in r.references)
-    return Panel(Group(t, Text(""), Text(reflow(r.why)), Text(refs, style="dim")), title=Text(f"{r.id}: {r.title}"),
+    # the id alone in the border (a long title would be cut there); the title is the first row
+    return Panel(Group(t, Text(""), Text(reflow(r.why)), Text(refs, style="dim")), title=Text(r.id),
                  title_align="left")

@@ -13,6 +13,8 @@ def short_name(source: str, among: Sequence[str] = ()) -> str:
     n = 2
     while n < len(parts) and any(o[-n:] == parts[-n:] for o in others):
         n += 1
+    if parts[:-n] == [""]:  # all of an absolute path: '/dev/stdin', not 'dev/stdin'
+        n += 1
     return "/".join(parts[-n:])
 
 

@@ -283,6 +283,8 @@ def format_fact(f: Fact) -> str:
         return f"{x:.3f}"
     if unit in ("steps", "tokens", "params", "lines") or isinstance(v, (int, np.integer)):
         return f"{int(x):,} {unit}".strip()
+    if unit == "nats" and 0.1 <= abs(x) < 1e4:  # a loss, to the 4 decimals logs print (3.0002, not 3)
+        return f"{x:.4f} nats"
     return f"{_num(x)} {unit}".strip()
 
 
