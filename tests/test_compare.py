@@ -2116,6 +2116,21 @@ def test_two_stretches_of_one_run_are_told_there_is_nothing_to_change(tmp_path):
     assert _analysis(DIAG / "decay_600k", DIAG / "healthy_tiny").comparison.gone_on == ()
 
 
+def test_a_log_that_holds_the_worse_run_and_goes_on_is_one_run_with_nothing_to_cat(tmp_path):
+    """The first process of tiny_resume against the whole log, which holds it and its
+    resume: one run, the whole of it in one file (no `cat` to do)."""
+    from lossdoctor.report.advice import continued_text
+    lines = (FIXTURES / "nanogpt" / "tiny_resume" / "train.log").read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if i > 0 and line.startswith("Overriding config with"))
+    (tmp_path / "first.log").write_text("".join(lines[:at]))
+    c = _analysis(tmp_path / "first.log", FIXTURES / "nanogpt" / "tiny_resume").comparison
+    assert c.continues and c.held
+    assert [n for n in c.notes if "holds first.log already, and goes on from its end by a resume at step 200" in n]
+    assert continued_text("w", "b", c.held).endswith("b alone is the whole run")
+    # two runs of one config apart: neither holds the other
+    assert not _analysis(FIXTURES / "long" / "batch8-2000", FIXTURES / "long" / "batch8-5000").comparison.held
+
+
 def test_a_resume_that_changed_learning_settings_is_not_one_runs_two_stretches(tmp_path):
     from rich.console import Console
 

@@ -46,7 +46,17 @@ from ..facts import Facts
 from ..run import Dialect, Run
 from .attribute import attribute
 from .data import comparable, data_differs, data_unknown, vocab_diff
-from .notes import continuation, continuation_notes, mfu_notes, rewarm_notes, size_notes, state_notes, went_on
+from .notes import (
+    continuation,
+    continuation_notes,
+    held,
+    held_notes,
+    mfu_notes,
+    rewarm_notes,
+    size_notes,
+    state_notes,
+    went_on,
+)
 from .overlap import overlap, overlap_notes, table_row
 from .reach import schedule_only
 from .results import (
@@ -247,7 +257,8 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
                      "last logged iteration losses (or the last of an HF run's few window means)")
     elif metric == "train":
         notes.append("a run has no finite final val: the runs are compared on their evals' train loss")
-    notes += continuation_notes(ra, rb) + overlap_notes(ov, ra, rb, metric, on_iters) + mfu_notes(fa, fb)
+    notes += continuation_notes(ra, rb) + held_notes(ra, rb)
+    notes += overlap_notes(ov, ra, rb, metric, on_iters) + mfu_notes(fa, fb)
     side = derived(fa, fb, (iter_final(ra), iter_final(rb)) if on_iters else None)
     if not ok:
         said = (f"not directly comparable: {why}; loss values are not comparable across tokenizers or datasets, "
@@ -278,10 +289,11 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
     at = attribute(ra, rb, fa, fb, hide_resumed(diff, ra, rb), metric, gap, fit, on_iters)
     notes[rewarm_at:rewarm_at] = rewarm_notes(fa, fb, shared=any(c.cause == REWARM for c in at.causes))
     later = continuation(ra, rb)
+    holds = held(ra, rb) is not None
     return Comparison(b, a, metric, gap, True, diff, side, ov, at.causes, at.unexplained,
                       tuple(notes) + at.notes, at.to_reach, table, within_noise=at.within_noise,
-                      stop_at_best=at.stop_at_best, continues=later is not None and later[0] is rb
-                      and all(d.kind != "learning" or d.key in RESUMABLE for d in diff),
+                      stop_at_best=at.stop_at_best, continues=(later is not None and later[0] is rb or holds)
+                      and all(d.kind != "learning" or d.key in RESUMABLE for d in diff), held=holds,
                       went_on=went_on(ra, rb, fa) if gap > 0 and at.stop_at_best is None else None)
 
 

@@ -70,6 +70,30 @@ def continuation(ra: Run, rb: Run) -> tuple[Run, Run, int, str] | None:
     return None
 
 
+def held(ra: Run, rb: Run) -> int | None:
+    """The step where the better run's log, holding every loss of the worse run's as the
+    process(es) its last resume went on from (`cat first.log resume.log` against
+    first.log), goes on from the worse run's end; None otherwise."""
+    lineage = rb.lineage()
+    if len(lineage) < 2:
+        return None
+    last = rb.segments[lineage[-1]]
+    if last.init_from != "resume" or last.first_step is None or ra.last_step != last.first_step \
+            or not ra.part_of(rb):
+        return None
+    return last.first_step
+
+
+def held_notes(ra: Run, rb: Run) -> list[str]:
+    """The note where the better run's log holds the worse run's and goes on from it (held)."""
+    step = held(ra, rb)
+    if step is None:
+        return []
+    worse, better = os.path.basename(ra.source), os.path.basename(rb.source)
+    return [f"{better} holds {worse} already, and goes on from its end by a resume at step {step:,}: the two are "
+            f"one run, and the gap is the steps it went on for; {better} alone is the whole run"]
+
+
 def went_on(ra: Run, rb: Run, fa: Facts) -> WentOn | None:
     """Where the worse run `ra` is the better run `rb` gone on: its log begins with a resume
     from rb's out_dir within rb's steps (continuation), or holds rb as the process its last

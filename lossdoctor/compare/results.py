@@ -251,6 +251,9 @@ class Comparison:
     # the better run's log is the worse run resumed (notes.continuation): one run's two
     # stretches, nothing to change; the verdict's Do says so
     continues: bool = False
+    # the better run's log holds the worse run's already, and goes on from its end (notes.held):
+    # one file is the whole run, no `cat` to do
+    held: bool = False
     # the worse run is the better run gone on (its log continues the better one's, or holds
     # it as its first process): (the step it went on from, whether its resume put the LR back
     # up its schedule, LD706, whether it saved over the better run's checkpoint); the better

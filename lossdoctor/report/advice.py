@@ -206,7 +206,9 @@ def went_on_text(worse: str, better: str, went_on: WentOn) -> str:
             f"ended higher{why}")
 
 
-def continued_text(worse: str, better: str) -> str:
-    """The Do where the better run's log is the worse run resumed (Comparison.continues)."""
+def continued_text(worse: str, better: str, held: bool = False) -> str:
+    """The Do where the better run's log is the worse run resumed (Comparison.continues);
+    `held`: it holds the worse run's log already (Comparison.held)."""
+    whole = f"{better} alone is the whole run" if held else "`cat` the two logs, in order, to analyze the whole run"
     return (f"nothing to change: {better} continues {worse}, one run's two stretches, and the gap is the steps it "
-            "went on for; `cat` the two logs, in order, to analyze the whole run")
+            f"went on for; {whole}")

@@ -53,6 +53,7 @@ def to_dict(c: Comparison, runs: list[Run]) -> dict[str, Any]:
         "stop_at_best": None if c.stop_at_best is None else {"step": c.stop_at_best[0], "val": c.stop_at_best[1]},
         "not_borne_out": list(c.not_borne_out),
         "gone_on": list(c.gone_on),
+        "held": c.held,
         "continues": c.continues,
         "went_on": None if c.went_on is None else {"step": c.went_on.step, "rewarmed": c.went_on.rewarmed,
                                                    "overwritten": c.went_on.overwritten, "lr": c.went_on.lr},

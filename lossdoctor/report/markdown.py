@@ -149,7 +149,7 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
     own = c.continues or c.went_on is not None  # one run's two stretches
     r = None if own else c.to_reach
     if c.continues:
-        out += [f"**Do:** {continued_text(f'`{worse}`', f'`{better}`')}.", ""]
+        out += [f"**Do:** {continued_text(f'`{worse}`', f'`{better}`', c.held)}.", ""]
     if c.went_on is not None:
         out += [f"**Do:** {went_on_text(f'`{worse}`', f'`{better}`', c.went_on)}.", ""]
     if r is None and not own and (stop := stop_text(c)):

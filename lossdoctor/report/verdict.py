@@ -271,7 +271,7 @@ def sooner_text(c: Comparison, worse: str, better: str) -> str | None:
 
 def _one_thing(c: Comparison, worse: str, better: str) -> RenderableType | None:
     if c.continues:
-        return Text.assemble(("Do: ", "bold"), continued_text(worse, better))
+        return Text.assemble(("Do: ", "bold"), continued_text(worse, better, c.held))
     if c.went_on is not None:
         return Text.assemble(("Do: ", "bold"), went_on_text(worse, better, c.went_on))
     r = c.to_reach
