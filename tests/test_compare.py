@@ -134,6 +134,15 @@ def test_a_re_warm_the_share_cannot_take_is_named_beside_the_gap(tmp_path):
     assert said == ["resume re-warm not estimated: its resume changed more than the length of a cosine to its "
                     "new end"]
     assert [n for n in notes if "what the re-warm cost is no share of its own" in n]
+    # a resume on a larger batch (more GPUs) is another run after the first process's
+    (tmp_path / "batch.log").write_text("".join(lines[:second]) + "".join(lines[second:]).replace(
+        "Overriding: batch_size = 8", "Overriding: batch_size = 16").replace(
+        "tokens per iteration will be: 512", "tokens per iteration will be: 1,024"))
+    (ld706,) = [f for f in lossdoctor.analyze([str(tmp_path / "batch.log")]).diagnoses[0].findings
+                if f.rule.startswith("LD706")]
+    assert ld706.expected_effect.value is None
+    assert "its resume changed batch_size: what came after it is not the first process's run" in (
+        ld706.expected_effect.note or "")
     # a resume that stopped short of its end, against a fresh run cut as short: the share,
     # taken at the resume's end, is not the gap's at theirs
     cut = next(i for i, line in enumerate(lines) if line.startswith("iter 4000:"))

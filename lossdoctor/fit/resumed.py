@@ -28,6 +28,9 @@ from .results import Estimate
 REWARM_ERROR = 0.03
 # the LR settings a resume keeps for its cost to be `resume`'s: only the length changes
 KEPT = ("learning_rate", "min_lr", "warmup_iters", "decay_lr")
+# and what else it takes from its command, not the checkpoint (train.py takes the model's
+# shape from the checkpoint): a resume on more GPUs with a larger batch is another run after it
+ALSO_KEPT = ("batch_size", "gradient_accumulation_steps", "dropout", "weight_decay", "beta1", "beta2", "grad_clip")
 # a resume whose last step is this share of its end or more ran to it (a finished run's last
 # printed step may lie a log_interval before its end, as LD1501's `done`)
 RAN_TO = 0.98
@@ -63,6 +66,8 @@ def before_resume(run: Run) -> tuple[Run, int, int] | str:
     if any(ca.trusted(k) != cb.trusted(k) for k in KEPT) or not isinstance(end, int) or end != decay \
             or end <= then.first_step:
         return "its resume changed more than the length of a cosine to its new end"
+    if changed := [k for k in ALSO_KEPT if ca.trusted(k) != cb.trusted(k)]:
+        return f"its resume changed {', '.join(changed)}: what came after it is not the first process's run"
     saves = [e.step for e in run.events
              if e.kind == "checkpoint_saved" and e.segment == first.index and e.step is not None]
     if saves and saves[-1] != then.first_step:
