@@ -870,3 +870,16 @@ def test_a_lightning_csv_logged_on_step_holds_one_steps_loss_and_one_on_epoch_a_
     # another trainer's note on a key it does not show gives no nanoGPT ckpt.pt hint
     facts = lossdoctor.compute_facts(run)
     assert facts["max_iters"].note == "log has no config header"
+
+
+def test_a_modded_record_that_prints_no_loss_per_step_counts_its_steps_by_its_step_lines(tmp_path: Any) -> None:
+    # since 2025 a record's step:N/M lines carry no loss, only its time: cut after step 19 of
+    # 20, it had been said to have done 10 steps (its last eval's), and its tokens likewise
+    with open(os.path.join(FORMATS, "modded_record.txt"), encoding="utf-8") as f:
+        lines = f.readlines()
+    end = next(i for i, line in enumerate(lines) if line.startswith("step:19/20 "))
+    (tmp_path / "cut.log").write_text("".join(lines[:end + 1]))
+    facts = lossdoctor.compute_facts(lossdoctor.load(str(tmp_path / "cut.log")))
+    assert facts.value("steps_done") == 19
+    whole = lossdoctor.compute_facts(lossdoctor.load(os.path.join(FORMATS, "modded_record.txt")))
+    assert whole.value("steps_done") == 20
