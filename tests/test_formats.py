@@ -883,3 +883,22 @@ def test_a_modded_record_that_prints_no_loss_per_step_counts_its_steps_by_its_st
     assert facts.value("steps_done") == 19
     whole = lossdoctor.compute_facts(lossdoctor.load(os.path.join(FORMATS, "modded_record.txt")))
     assert whole.value("steps_done") == 20
+
+
+def test_a_csv_that_ends_inside_its_last_row_does_not_read_that_row(tmp_path: Any) -> None:
+    # Lightning's CSVLogger ends every row with a newline: a last row without one was cut
+    # (a val of 3.570486 cut to `3` had read as a 0.57-nat gain); a W&B export writes no last
+    # newline, so there a row is cut only where it is short of cells or leaves a quote open
+    text = Path(FORMATS, "metrics.csv").read_text()
+    (tmp_path / "cut.csv").write_text(text[:text.index("7.2100") + 3])  # its last val row cut to `7.2`
+    run = lossdoctor.load(str(tmp_path / "cut.csv"))
+    whole = lossdoctor.load(os.path.join(FORMATS, "metrics.csv"))
+    assert len(run.evals) == len(whole.evals) - 1 and any("ends without a newline" in n for n in run.notes)
+    assert not any("ends without a newline" in n for n in whole.notes)
+    panel = Path(FORMATS, "wandb_panel.csv").read_text().rstrip("\n")
+    (tmp_path / "panel.csv").write_text(panel)  # as W&B writes it: whole, with no last newline
+    assert not any("ends without a newline" in n for r in read_runs(str(tmp_path / "panel.csv")) for n in r.notes)
+    (tmp_path / "open.csv").write_text(panel[:panel.rindex('"5.10"') + 3])  # `"5.` with its quote open
+    runs = read_runs(str(tmp_path / "open.csv"))
+    assert all(any("ends without a newline" in n for n in r.notes) for r in runs)
+    assert all(2 not in r.iters.step.tolist() and 2 not in r.evals.step.tolist() for r in runs)

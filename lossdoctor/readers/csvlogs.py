@@ -50,6 +50,28 @@ def _table(sample: Sample) -> Iterator[list[str]]:
         raise InputError(sample.path, f"not a readable CSV: {e}") from None
 
 
+def _cut_row(sample: Sample, fmt: Dialect, row: list[str], width: int) -> bool:
+    """Whether the file ends inside its last row `row`: with no newline after it, where
+    Lightning's CSVLogger ends every row with one; for other CSVs (a W&B export writes no
+    last newline), where that row has fewer cells than the header's `width`, or its last
+    line leaves a quoted cell open (`"3.2`, a number cut short)."""
+    if not sample.cut_mid_line:
+        return False
+    if fmt is Dialect.LIGHTNING or len(row) < width:
+        return True
+    return _tail(sample).rsplit(b"\n", 1)[-1].count(b'"') % 2 == 1
+
+
+def _tail(sample: Sample, size: int = 65536) -> bytes:
+    """The file's last `size` bytes."""
+    if not sample.regular:
+        return bytes(sample.data[-size:].tobytes())
+    with open(sample.path, "rb") as f:
+        end = f.seek(0, 2)
+        f.seek(max(0, end - size))
+        return f.read()
+
+
 def _names(sample: Sample) -> list[str]:
     """The header row."""
     return sample.memo("csv.names", lambda: next(_table(sample), []))
@@ -135,6 +157,7 @@ def _curves(sample: Sample, fmt: Dialect) -> Run:
     ends = [i for i, name in enumerate(names) if name.startswith("train") and name.endswith("_epoch")
             or name == "epoch_time"]
     train_epochs: list[int | None] = []  # the epoch of each train value's row
+    row: list[str] = []
     for n, row in _rows(sample):
         found.n_lines = n
         step = _cell_int(row, idx[step_col])
@@ -150,6 +173,7 @@ def _curves(sample: Sample, fmt: Dialect) -> Run:
             found.point("epoch_index", step, e, n)
             if ended:  # epoch e ended here: e + 1 done
                 found.point("epoch", step, e + 1, n)
+    found.cut = bool(row) and _cut_row(sample, fmt, row, len(names))  # its values are not read (make_run)
     read = [f"{col!r} ({what})" for col, what in ((step_col, "step"), (train_col, "train loss"), (val_col, "val"))
             if col is not None]
     none = [what for col, what in ((train_col, "train loss"), (val_col, "val")) if col is None]
@@ -188,7 +212,7 @@ def read_panel(sample: Sample) -> tuple[Run, ...]:
         columns.append((i, found.val if is_val else found.train))
         if is_val:
             units.setdefault(m.group(1), set()).add(K.val_unit(m.group(2)))
-    n = 1
+    n, row = 1, list[str]()
     for n, row in _rows(sample):
         step = _cell_int(row, 0)
         if step is None:
@@ -196,8 +220,9 @@ def read_panel(sample: Sample) -> tuple[Run, ...]:
         for i, points in columns:
             if (v := _cell(row, i)) is not None:
                 points.add(step, v, n)
+    cut = bool(row) and _cut_row(sample, Dialect.WANDB_PANEL, row, len(names))
     for found in runs.values():
-        found.n_lines = n
+        found.n_lines, found.cut = n, cut
     if not runs:
         raise InputError(sample.path, f"a W&B panel export with no loss column (columns: {', '.join(names[:10])})")
     out = []
