@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -902,3 +903,19 @@ def test_a_csv_that_ends_inside_its_last_row_does_not_read_that_row(tmp_path: An
     runs = read_runs(str(tmp_path / "open.csv"))
     assert all(any("ends without a newline" in n for n in r.notes) for r in runs)
     assert all(2 not in r.iters.step.tolist() and 2 not in r.evals.step.tolist() for r in runs)
+
+
+@pytest.mark.parametrize(("make", "said"), [
+    (lambda t: t[:len(t) // 2], "it ends before the document does: cut short"),
+    (lambda t: t + t, "two documents one after the other (files joined with cat?)"),
+])
+def test_a_json_file_that_does_not_parse_says_so_not_which_log_lines_were_looked_for(tmp_path: Any, make: Any,
+                                                                                   said: str) -> None:
+    text = Path(FORMATS, "trainer_state.json").read_text()
+    bad = tmp_path / "checkpoint-10" / "trainer_state.json"
+    bad.parent.mkdir()
+    bad.write_text(make(text))
+    with pytest.raises(InputError, match="not valid JSON: .*" + re.escape(said)):
+        read_runs(str(bad))
+    with pytest.raises(InputError, match="not valid JSON: .*" + re.escape(said)):
+        read_runs(str(bad), "hf-trainer")  # --input-format: not "not in the hf-trainer format"

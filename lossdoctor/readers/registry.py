@@ -287,8 +287,39 @@ def _binary_hint(head: bytes) -> str:
     return ""
 
 
+def _broken_json(sample: Sample) -> str | None:
+    """Why a file that opens as a JSON document (`{` or `[` first) is not one, where it is not:
+    where parsing it stopped, and the likely cause of a file that ends early. None where it
+    parses, or does not open so (a JSONL file parses line by line: its first line is whole)."""
+    import json
+    text = sample.head.lstrip()
+    if not text.startswith((b"{", b"[")) or len(sample.data) > MAX_JSON_BYTES:
+        return None
+    try:
+        json.loads(sample.data.tobytes())
+    except UnicodeDecodeError:
+        return None
+    except json.JSONDecodeError as e:
+        first = sample.head.split(b"\n", 1)[0]
+        try:
+            json.loads(first)
+            return None  # its first line is a document of its own: JSON Lines, for their reader
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            pass
+        end = e.pos >= len(e.doc) - 1
+        why = ("it ends before the document does: cut short, or copied while it was being written" if end
+               else "two documents one after the other (files joined with cat?), or a damaged one")
+        return f"not valid JSON: {e.msg} at line {e.lineno:,}, column {e.colno:,}: {why}"
+    return None
+
+
+MAX_JSON_BYTES = 256 * 2**20  # a JSON document larger than this is not parsed again for an error's sake
+
+
 def no_reader_reason(sample: Sample, readers: Sequence[Reader]) -> str:
     """Why no reader took `sample`: what kind of file it is and what was looked for."""
+    if (broken := _broken_json(sample)) is not None:
+        return broken
     if len(readers) == 1 and readers[0] is not None and len(READERS) > 1:
         r = readers[0]
         return f"not in the {r.name} format" + (f" (looked for {r.looks_for})" if r.looks_for else "")
