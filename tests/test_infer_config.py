@@ -388,3 +388,16 @@ def test_many_resumes_with_no_header_are_said_in_one_note(tmp_path: Path) -> Non
     assert len(run.segments) == 5 and list(run.lineage()) == [0, 1, 2, 3, 4]
     [note] = [n for n in run.notes if "resuming" in n]
     assert note.startswith("4 times the steps come again or go back with no header, at steps 100 (line ")
+
+
+def test_values_the_log_contradicts_are_read_off_what_it_shows_instead():
+    # nanoGPT's CPU run with its `Overriding:` lines dropped: the config file's batch and model
+    # are contradicted by the printed tokens and parameters, so none of its values is taken;
+    # its intervals had stayed unknown with them, and its dataset and epochs too
+    lines = (Path(__file__).parent.parent / "fixtures" / "nanogpt" / "cpu_small" / "train.log").read_text()
+    run = parse_text("".join(x for x in lines.splitlines(keepends=True) if not x.startswith("Overriding: ")))
+    assert run.config.trusted("n_layer") is None  # still not taken
+    cfg = run.config.values
+    assert (cfg["eval_interval"].value, cfg["eval_interval"].origin) == (100, "log cadence")
+    assert (cfg["dataset"].value, cfg["dataset"].origin) == ("shakespeare_char", "meta.pkl path")
+    assert compute_facts(run).value("epochs") is not None

@@ -171,12 +171,11 @@ META_DIR = re.compile(r"(?:^|[/\\])data[/\\]([\w.-]+)[/\\]meta\.pkl$")  # train.
 def dataset_from_meta(run: Run, header: Header) -> Run:
     """`run` with its dataset read off the meta.pkl path train.py printed (`found
     vocab_size = 65 (inside data/shakespeare_char/meta.pkl)`: it reads
-    os.path.join('data', dataset)), where its config leaves dataset at train.py's
-    untrusted default; origin `meta.pkl path`, and the rest of the config as untrusted as
+    os.path.join('data', dataset)), where its config leaves dataset unknown (_untrusted);
+    origin `meta.pkl path`, and the rest of the config as untrusted as
     before (the log still shows no config)."""
     cfg = run.config
-    shown = cfg.values.get("dataset")
-    if shown is None or shown.origin != C.DEFAULT or cfg.defaults_trusted or not header.vocab_source:
+    if not _untrusted(cfg, "dataset") or not header.vocab_source:
         return run
     if (m := META_DIR.search(header.vocab_source)) is None:
         return run
@@ -197,8 +196,10 @@ DOES = {"eval_interval": "evaluates", "log_interval": "prints"}
 
 
 def _untrusted(cfg: C.Config, key: str) -> bool:
+    """Whether the config leaves `key` unknown: unset, at train.py's untrusted default, or a
+    config file's value the log's own numbers contradict (contradict.py: not taken)."""
     cv = cfg.values.get(key)
-    return cv is None or (cv.origin == C.DEFAULT and not cfg.defaults_trusted)
+    return cv is None or not cv.known or (cv.origin == C.DEFAULT and not cfg.defaults_trusted)
 
 
 def _spacing(steps: np.ndarray, segment: np.ndarray, mine: list[int]) -> int | None:
