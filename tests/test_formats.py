@@ -919,3 +919,24 @@ def test_a_json_file_that_does_not_parse_says_so_not_which_log_lines_were_looked
         read_runs(str(bad))
     with pytest.raises(InputError, match="not valid JSON: .*" + re.escape(said)):
         read_runs(str(bad), "hf-trainer")  # --input-format: not "not in the hf-trainer format"
+
+
+def test_a_log_of_another_trainer_whose_steps_go_back_holds_two_processes(tmp_path: Any) -> None:
+    # llm.c's stdout twice in one file: its steps had been read as one run's, each twice,
+    # and the restart at step 1 as a loss spike (LD203, with llm.c flags to halve the LR)
+    text = Path(FORMATS, "llmc_stdout.log").read_text()
+    (tmp_path / "twice.log").write_text(text + text)
+    once, twice = (lossdoctor.load(p) for p in (os.path.join(FORMATS, "llmc_stdout.log"), str(tmp_path / "twice.log")))
+    assert len(twice.segments) == 2 and twice.lineage() == (1,)
+    a, b = once.curves(), twice.curves()
+    assert a[1].step.tolist() == b[1].step.tolist() and a[0].step.tolist() == b[0].step.tolist()
+    assert any("the file holds 2 processes: its steps go back at line" in n for n in twice.notes)
+    findings = lossdoctor.analyze([str(tmp_path / "twice.log")]).diagnoses[0].findings
+    assert not [f for f in findings if f.rule.startswith("LD203")]
+    # a resume from an earlier step (a checkpoint) continues the run it went back into
+    lines = text.splitlines(keepends=True)
+    steps = [i for i, line in enumerate(lines) if line.startswith("step ")]
+    cut = steps[len(steps) // 2]
+    (tmp_path / "resumed.log").write_text(text + "".join(lines[cut:]))
+    resumed = lossdoctor.load(str(tmp_path / "resumed.log"))
+    assert resumed.lineage() == (0, 1) and resumed.segments[1].init_from == "resume"

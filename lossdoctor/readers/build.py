@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -245,11 +245,9 @@ def make_run(found: Found, source: str, fmt: Dialect, measures: Measures) -> Run
         found.cut_last_line()
     for p in (found.val, found.eval_train, found.train, *found.series.values()):
         p.close()
-    ev = _eval_curve(found)
-    it = _iter_curve(found)
-    steps = np.concatenate([ev.step, it.step])
-    seg = Segment(0, 1, max(found.n_lines, 1), found.init_from, 1, len(ev), len(it),
-                  int(steps.min()) if len(steps) else None, int(steps.max()) if len(steps) else None)
+    ev, it, segments = processes(_eval_curve(found), _iter_curve(found), max(found.n_lines, 1), found.init_from)
+    if len(segments) > 1:
+        found.notes.append(processes_note(segments))
     cfg = config_of(found.config)
     args = ModelArgs.from_mapping({**cfg.as_dict(), "vocab_size": found.vocab_size or cfg.get("vocab_size")})
     events = sorted(found.events + _first_nan(ev, it), key=lambda e: e.line or 0)
@@ -261,11 +259,57 @@ def make_run(found: Found, source: str, fmt: Dialect, measures: Measures) -> Run
     notes = tuple(found.notes) + tuple(f"config value not used: {p}" for p in cfg.problems)
     notes += _point_notes(found)
     return Run(source=source, format=fmt, config=cfg, model_args=args, evals=ev, iters=it, events=tuple(events),
-               segments=(seg,), header=header, unparsed=tuple(UnparsedLine(n, t) for n, t in found.unparsed),
+               segments=segments, header=header, unparsed=tuple(UnparsedLine(n, t) for n, t in found.unparsed),
                line_counts={"total": found.n_lines, "eval": len(ev), "iter": len(it), "unparsed": found.n_unparsed},
                notes=notes, measures=measures,
                series={k: p.series(found.units.get(k, "")) for k, p in found.series.items() if len(p)},
                summary=dict(found.summary), steps_done=found.steps_done)
+
+
+def processes(ev: EvalCurve, it: IterCurve, n_lines: int, init_from: str | None
+              ) -> tuple[EvalCurve, IterCurve, tuple[Segment, ...]]:
+    """The file's processes, split where its steps go back (in file order): a run restarted
+    into the same file, a resume from an earlier checkpoint, or two copies `cat`'d. A
+    process that starts past the first one's first step resumed (its lineage goes back to
+    the one before it); one that starts where the first did is a fresh run. Each point gets
+    its process's index; a process spans the lines from after the last point of the one
+    before it (so its own header lines are its) to the last before the next."""
+    line = np.concatenate([ev.line, it.line])
+    step = np.concatenate([ev.step, it.step])
+    order = np.argsort(line, kind="stable")
+    starts: list[int] = []  # the line of each later process's first point
+    top, at = None, 0  # the highest step so far, and the line it was on
+    for n, st in zip(line[order].tolist(), step[order].tolist(), strict=True):
+        if top is not None and st < top and n > at > 0:  # points without a line (JSON, events) are in no order
+            starts.append(n)
+            top = st
+        if top is None or st >= top:
+            top, at = st, n
+    ends = [int(line[line < s].max()) for s in starts]  # each process's last point
+    bounds = [1, *(e + 1 for e in ends)]
+    def index(lines: np.ndarray) -> np.ndarray:  # a point without a line (0) is the first process's
+        return np.maximum(np.searchsorted(bounds, lines, side="right") - 1, 0).astype(np.int32)
+    ev, it = replace(ev, segment=index(ev.line)), replace(it, segment=index(it.line))
+    first = int(step.min()) if len(step) else None
+    out = []
+    for k, lo in enumerate(bounds):
+        hi = bounds[k + 1] - 1 if k + 1 < len(bounds) else n_lines
+        mine = np.concatenate([ev.step[ev.segment == k], it.step[it.segment == k]])
+        lo_step = int(mine.min()) if len(mine) else None
+        how = init_from if k == 0 else "resume" if lo_step is not None and first is not None and lo_step > first + 1 \
+            else None
+        out.append(Segment(k, lo, max(hi, lo), how, 1, int((ev.segment == k).sum()), int((it.segment == k).sum()),
+                           lo_step, int(mine.max()) if len(mine) else None))
+    return ev, it, tuple(out)
+
+
+def processes_note(segments: tuple[Segment, ...]) -> str:
+    """The note on a file whose steps go back (processes)."""
+    backs = [f"line {s.first_line:,} (to step {s.first_step:,}, after step {segments[s.index - 1].last_step:,})"
+             for s in segments[1:] if s.first_step is not None and segments[s.index - 1].last_step is not None]
+    return (f"the file holds {len(segments)} processes: its steps go back at {', '.join(backs[:3])}"
+            f"{' ...' if len(backs) > 3 else ''}; the curves are the last one's, and, where it starts past the "
+            "first one's first step, those of the one it resumed from")
 
 
 def _point_notes(found: Found) -> tuple[str, ...]:

@@ -9,7 +9,9 @@ stdout:
         | 29.2% bf16 MFU | 113446 tok/s                                   (one line)
     HellaSwag: 2500/10042 = 0.248954
 
-A `val loss` line belongs to the last step printed before it (0 before any). main.log:
+A `val loss` line belongs to the last step printed before it (0 before any); one after a
+process's `| Parameter |` table and before its first step line, to the step before that one
+(0 in a fresh run, S in one resumed at S). main.log:
 `s:N trl:X [lr:Y norm:Z]` per step, `s:N tel:X` per eval, `s:N eval:X` for HellaSwag.
 The loss is one step's mean over its micro-batches, in nats (GPT-2 tokens). Config rows map
 onto nanoGPT's keys where the meaning is the same (B -> batch_size, T -> block_size, ...).
@@ -103,6 +105,9 @@ def read_stdout(sample: Sample) -> Run:
     last = 0
     command: list[tuple[str, object, int]] = []  # from a `./train_gpt2cu -b 48 ...` line: below the table
     single: int | None = None  # the line that says one GPU ran
+    # vals after a process's table and before its first step line: their step is that line's - 1
+    # (0 for a fresh run, S for one resumed at S), known only once it is printed
+    pending: list[tuple[float, int]] | None = None
     recent: deque[str] = deque(maxlen=SHAPE_LINES + 1)  # the last lines, for cut_last
     for n, line in numbered(iter_lines(sample)):
         found.n_lines = n
@@ -114,10 +119,19 @@ def read_stdout(sample: Sample) -> Run:
                         if f in COMMAND_FLOAT and (v := number(raw)) is not None]
         if SINGLE_GPU in line:
             single = n
+        if "| Parameter " in line:  # a process's table: its first val comes before its first step line
+            pending, last = [], 0
         if m := STEP.match(line):
+            for v, at in pending or ():  # that val measured the model its first step starts from
+                found.val.add(int(m.group(1)) - 1, v, at)
+            pending = None
             last = _step(found, n, m)
         elif m := VAL.match(line):
-            if (v := number(m.group(1))) is not None:
+            if (v := number(m.group(1))) is None:
+                pass
+            elif pending is not None:
+                pending.append((v, n))
+            else:
                 found.val.add(last, v, n)
         elif m := HELLA.search(line):
             found.point("hellaswag", last, float(m.group(3)), n)
@@ -127,6 +141,8 @@ def read_stdout(sample: Sample) -> Run:
             found.events.append(Event("checkpoint_saved", n, line.strip(), int(m.group(1)), 0))
         elif m := GRAD_ACCUM.match(line):  # per process: nanoGPT's key counts all (all_ranks_accum)
             found.set("grad_accum_steps", int(m.group(1)), n)
+    for v, at in pending or ():  # no step line after them: a process that stopped at its first eval
+        found.val.add(last, v, at)
     scan_events(numbered(iter_lines(sample)), found)
     shown = {key for key, _, _ in found.config}  # the table, where printed, is what ran
     for key, value, n in command + ([("num_processes", 1, single)] if single is not None else []):
