@@ -940,3 +940,18 @@ def test_a_log_of_another_trainer_whose_steps_go_back_holds_two_processes(tmp_pa
     (tmp_path / "resumed.log").write_text(text + "".join(lines[cut:]))
     resumed = lossdoctor.load(str(tmp_path / "resumed.log"))
     assert resumed.lineage() == (0, 1) and resumed.segments[1].init_from == "resume"
+
+
+def test_a_runs_table_leaves_out_a_row_without_a_loss_and_a_last_row_cut_short(tmp_path: Any) -> None:
+    # a crashed run's row with no final loss had made the whole table refused (exit 2); so had
+    # a table cut inside its last row
+    text = Path(FORMATS, "wandb_runs.csv").read_text()
+    crashed = '"crashed_run","crashed","12","64","256","0.2","0.001","5000","384","6","6","","",""\n'
+    (tmp_path / "runs.csv").write_text(text + crashed)
+    runs = read_runs(str(tmp_path / "runs.csv"))
+    assert [r.source.rsplit("#", 1)[1] for r in runs] == ["baseline", "no_dropout"]
+    assert all("1 row of the table left out, with no final loss: crashed_run" in r.notes for r in runs)
+    (tmp_path / "cut.csv").write_text(text.rstrip("\n")[:-12])  # the last row ends `"0.3301","2`
+    runs = read_runs(str(tmp_path / "cut.csv"))
+    assert [r.source.rsplit("#", 1)[1] for r in runs] == ["baseline"]
+    assert any("the table's last row (no_dropout) is left out: the file ends inside it" in n for n in runs[0].notes)

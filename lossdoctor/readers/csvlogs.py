@@ -246,8 +246,13 @@ def read_runs(sample: Sample) -> tuple[Run, ...]:
     idx = {n: i for i, n in enumerate(names)}
     nanogpt = sum(n in NANOGPT_KEYS for n in names) >= 5
     labels = _labels(rows, name_col, idx.get("seed"))
+    cut = bool(rows) and _cut_row(sample, Dialect.WANDB_RUNS, rows[-1], len(names))
+    kept, left = _with_losses(rows, labels, cut, [i for i in (idx.get(val_col or ""), idx.get(train_col or ""))
+                                                  if i is not None])
     out = []
     for n, row in enumerate(rows, 2):
+        if n - 2 not in kept:
+            continue
         found = Found(n_lines=1)
         step = _cell_int(row, idx[step_col]) if step_col else None
         val = _cell(row, idx[val_col]) if val_col else None
@@ -261,10 +266,32 @@ def read_runs(sample: Sample) -> tuple[Run, ...]:
                 found.set(key, _value(row[i]), n)
         label = labels[n - 2]
         found.notes.append(f"one row of a table of {len(rows)} runs: final values only, no curve")
+        found.notes.extend(left)
         out.append(make_run(found, f"{sample.path}#{label}", Dialect.WANDB_RUNS,
                             Measures(train="none", eval_train=nanogpt and train is not None,
                                      steps_known=step is not None)))
     return tuple(out)
+
+
+def _with_losses(rows: list[list[str]], labels: list[str], cut: bool, losses: list[int]
+                 ) -> tuple[set[int], list[str]]:
+    """The rows to read (their indices), and notes on those left out: a last row the file
+    ends inside (`cut`), and rows with no final loss in the columns `losses` (a crashed or
+    failed run's, a W&B table's routine) where another row has one; every row where none
+    has, so that the file's refusal says why."""
+    cut_out = {len(rows) - 1} if cut else set()
+    empty = {i for i, row in enumerate(rows) if i not in cut_out and all(_cell(row, c) is None for c in losses)}
+    kept = set(range(len(rows))) - cut_out - empty
+    if not kept:
+        return set(range(len(rows))) - cut_out or set(range(len(rows))), []
+    notes = []
+    if cut_out:
+        notes.append(f"the table's last row ({labels[-1]}) is left out: the file ends inside it")
+    if empty:
+        names = [labels[i] for i in sorted(empty)]
+        notes.append(f"{len(names)} row{'s' if len(names) > 1 else ''} of the table left out, with no final loss: "
+                     f"{', '.join(names[:5])}{' ...' if len(names) > 5 else ''}")
+    return kept, notes
 
 
 def _labels(rows: list[list[str]], name_col: int | None, seed_col: int | None) -> list[str]:
