@@ -2289,8 +2289,9 @@ def test_a_worse_run_that_is_the_better_run_gone_on_is_told_to_keep_the_better_m
     assert "**Do:** keep the better run's model: `" in words and "gone on from step 2,000, one run's two" in words
     assert "its resume put the LR back up its schedule (LD706)" in words
     assert "at the LR it had reached (" in words and "--init_from=resume --decay_lr=False --learning_rate=" in words
+    assert "--learning_rate=0.0001 --max_iters=2250)" in words  # as far as the worse run went
     assert json.loads(to_json(a))["comparison"]["went_on"] == {"step": 2000, "rewarmed": True, "overwritten": False,
-                                                               "lr": w.lr}
+                                                               "lr": w.lr, "end": 2250}
     # the two apart, each its own run of one config: not one run gone on
     assert _analysis(long / "batch8-2000", long / "batch8-5000").comparison.went_on is None
     # the resume's log alone, from the better run's out_dir, which it saved into: that model is

@@ -955,3 +955,36 @@ def test_a_runs_table_leaves_out_a_row_without_a_loss_and_a_last_row_cut_short(t
     runs = read_runs(str(tmp_path / "cut.csv"))
     assert [r.source.rsplit("#", 1)[1] for r in runs] == ["baseline"]
     assert any("the table's last row (no_dropout) is left out: the file ends inside it" in n for n in runs[0].notes)
+
+
+def test_what_only_looks_like_a_restart_or_a_cut_stays_as_it_was(tmp_path: Any) -> None:
+    # an eval record written after the next train record goes back by design: one process
+    rows: list[dict[str, float]] = []
+    for step in range(0, 400, 10):
+        rows.append({"step": step, "train_loss": round(5 - step / 100, 3)})
+        if step and step % 50 == 0:  # the eval of the step before, after this step's train record
+            rows.append({"step": step - 10, "val_loss": round(4.5 - step / 200, 3)})
+    (tmp_path / "late.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    late = lossdoctor.load(str(tmp_path / "late.jsonl"))
+    assert len(late.segments) == 1 and len(late.curves()[1]) == 40
+    # a log whose lines open with a bracket is no broken JSON document
+    (tmp_path / "bracket.log").write_text("[2024-05-01 10:00:00] INFO starting\n")
+    with pytest.raises(InputError, match="no lines of a training log found"):
+        read_runs(str(tmp_path / "bracket.log"))
+    # a W&B table (no last newline) whose last row has a quoted cell over two lines is whole
+    table = ('"Name","Notes","iter","train/loss","val/loss"\n"baseline","","5000","0.6337","1.7044"\n'
+             '"no_dropout","tried\nno dropout","5000","0.3301","2.1044"')
+    (tmp_path / "notes.csv").write_text(table)
+    assert len(read_runs(str(tmp_path / "notes.csv"))) == 2
+    # a table cut inside its only row is refused, not read as a val of 1.7
+    (tmp_path / "one.csv").write_text(table.split("\n")[0] + '\n"baseline","","5000","0.6337","1.7')
+    with pytest.raises(InputError, match="the file ends inside its only row"):
+        read_runs(str(tmp_path / "one.csv"))
+
+
+def test_a_modded_record_restarted_into_its_file_counts_the_last_processs_steps(tmp_path: Any) -> None:
+    text = Path(FORMATS, "modded_record.txt").read_text()
+    again = text[:text.index("step:10/20 val_loss")]  # the restart stopped after its eval at step 2's line
+    (tmp_path / "twice.log").write_text(text + again)
+    run = lossdoctor.load(str(tmp_path / "twice.log"))
+    assert lossdoctor.compute_facts(run).value("steps_done") == 2 and run.lineage() == (1,)

@@ -122,7 +122,7 @@ def went_on(ra: Run, rb: Run, fa: Facts) -> WentOn | None:
         for e in ra.events)
     ld706 = fa.value("lr_rewarm_step") == step
     reached = _reached(rb, step)
-    return WentOn(step, ld706 or _raised(ra, rb, step), gone, reached, ld706)
+    return WentOn(step, ld706 or _raised(ra, rb, step), gone, reached, ld706, ra.last_step or None)
 
 
 def _reached(rb: Run, step: int) -> float | None:

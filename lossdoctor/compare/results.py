@@ -55,6 +55,7 @@ class WentOn(NamedTuple):
     overwritten: bool  # it saved over the better run's checkpoint (a save after the resume, same out_dir)
     lr: float | None = None  # the LR the better run's schedule had reached at `step` (None: not shown)
     ld706: bool = False  # LD706 finds the re-warm (the log holds the process before the resume)
+    end: int | None = None  # the worse run's last step: as far as going on without the bump would go
 
 
 class Pair(NamedTuple):

@@ -251,6 +251,8 @@ def make_run(found: Found, source: str, fmt: Dialect, measures: Measures) -> Run
     cfg = config_of(found.config)
     args = ModelArgs.from_mapping({**cfg.as_dict(), "vocab_size": found.vocab_size or cfg.get("vocab_size")})
     events = sorted(found.events + _first_nan(ev, it), key=lambda e: e.line or 0)
+    if len(segments) > 1:  # each event is the process's whose lines hold it
+        events = [replace(e, segment=segment_at(segments, e.line)) for e in events]
     total = cfg.get("total_batch_size")  # tokens per optimizer step, where the trainer prints it
     params_m = found.params / 1e6 if found.params and 0 < found.params < C.NUMBER_LIMIT else None
     header = Header(vocab_size=args.vocab_size, params_m=params_m,
@@ -268,39 +270,51 @@ def make_run(found: Found, source: str, fmt: Dialect, measures: Measures) -> Run
 
 def processes(ev: EvalCurve, it: IterCurve, n_lines: int, init_from: str | None
               ) -> tuple[EvalCurve, IterCurve, tuple[Segment, ...]]:
-    """The file's processes, split where its steps go back (in file order): a run restarted
-    into the same file, a resume from an earlier checkpoint, or two copies `cat`'d. A
-    process that starts past the first one's first step resumed (its lineage goes back to
-    the one before it); one that starts where the first did is a fresh run. Each point gets
-    its process's index; a process spans the lines from after the last point of the one
-    before it (so its own header lines are its) to the last before the next."""
-    line = np.concatenate([ev.line, it.line])
-    step = np.concatenate([ev.step, it.step])
-    order = np.argsort(line, kind="stable")
-    starts: list[int] = []  # the line of each later process's first point
-    top, at = None, 0  # the highest step so far, and the line it was on
-    for n, st in zip(line[order].tolist(), step[order].tolist(), strict=True):
-        if top is not None and st < top and n > at > 0:  # points without a line (JSON, events) are in no order
-            starts.append(n)
+    """The file's processes, split where its steps go back in file order: a run restarted
+    into the same file, a resume from an earlier checkpoint, or two copies `cat`'d. Only the
+    iteration steps count where there are any (an eval printed after later train lines goes
+    back by design, a restart sends both back); else the evals'. A process that starts past
+    the first one's first step resumed (its lineage goes back to the one before it); one
+    that starts where the first did is a fresh run. A process begins at its first point:
+    an eval between two processes' iterations is the later one's where its step goes back
+    below the earlier one's last (llm.c's val before its first step line), and the lines
+    after a process's last point (its traceback, the next one's header) stay its own. Each
+    point gets its process's index; a file whose points have no lines (JSON) is one."""
+    kind = it if len(it) > 1 else ev
+    order = np.argsort(kind.line, kind="stable")
+    lines, steps = kind.line[order], kind.step[order]
+    starts, top = [], None  # the highest step of the process so far
+    for k, (n, st) in enumerate(zip(lines.tolist(), steps.tolist(), strict=True)):
+        if top is not None and st < top and n > lines[k - 1] > 0:  # the first point of another process
+            before = int(lines[k - 1])  # its own evals before it count: those whose steps go back too
+            gap = (ev.line > before) & (ev.line < n) & (ev.step < top)
+            starts.append(int(ev.line[gap].min()) if gap.any() else n)
             top = st
-        if top is None or st >= top:
-            top, at = st, n
-    ends = [int(line[line < s].max()) for s in starts]  # each process's last point
-    bounds = [1, *(e + 1 for e in ends)]
-    def index(lines: np.ndarray) -> np.ndarray:  # a point without a line (0) is the first process's
-        return np.maximum(np.searchsorted(bounds, lines, side="right") - 1, 0).astype(np.int32)
+        top = st if top is None else max(top, st)
+    bounds = [1, *starts]
+
+    def index(at: np.ndarray) -> np.ndarray:  # a point without a line (0) is the first process's
+        return np.maximum(np.searchsorted(bounds, at, side="right") - 1, 0).astype(np.int32)
     ev, it = replace(ev, segment=index(ev.line)), replace(it, segment=index(it.line))
-    first = int(step.min()) if len(step) else None
+    all_steps = np.concatenate([ev.step, it.step])
+    first = int(all_steps.min()) if len(all_steps) else None
     out = []
     for k, lo in enumerate(bounds):
         hi = bounds[k + 1] - 1 if k + 1 < len(bounds) else n_lines
         mine = np.concatenate([ev.step[ev.segment == k], it.step[it.segment == k]])
         lo_step = int(mine.min()) if len(mine) else None
-        how = init_from if k == 0 else "resume" if lo_step is not None and first is not None and lo_step > first + 1 \
-            else None
+        went_on = k > 0 and lo_step is not None and first is not None and lo_step > first + 1
+        how = "resume" if went_on else init_from if len(bounds) == 1 else None  # the file's init_from: whose?
         out.append(Segment(k, lo, max(hi, lo), how, 1, int((ev.segment == k).sum()), int((it.segment == k).sum()),
                            lo_step, int(mine.max()) if len(mine) else None))
     return ev, it, tuple(out)
+
+
+def segment_at(segments: tuple[Segment, ...], line: int | None) -> int:
+    """The index of the process whose lines hold `line` (the first's for a line unknown)."""
+    if line is None:
+        return 0
+    return next((s.index for s in reversed(segments) if s.first_line <= line), 0)
 
 
 def processes_note(segments: tuple[Segment, ...]) -> str:

@@ -53,23 +53,12 @@ def _table(sample: Sample) -> Iterator[list[str]]:
 def _cut_row(sample: Sample, fmt: Dialect, row: list[str], width: int) -> bool:
     """Whether the file ends inside its last row `row`: with no newline after it, where
     Lightning's CSVLogger ends every row with one; for other CSVs (a W&B export writes no
-    last newline), where that row has fewer cells than the header's `width`, or its last
-    line leaves a quoted cell open (`"3.2`, a number cut short)."""
+    last newline), where that row has fewer cells than the header's `width`, or leaves a
+    quoted cell open (`"3.2`, a number cut short: the newline _table gives each line is
+    then inside the cell, where a closed cell's, even one that spans lines, is not)."""
     if not sample.cut_mid_line:
         return False
-    if fmt is Dialect.LIGHTNING or len(row) < width:
-        return True
-    return _tail(sample).rsplit(b"\n", 1)[-1].count(b'"') % 2 == 1
-
-
-def _tail(sample: Sample, size: int = 65536) -> bytes:
-    """The file's last `size` bytes."""
-    if not sample.regular:
-        return bytes(sample.data[-size:].tobytes())
-    with open(sample.path, "rb") as f:
-        end = f.seek(0, 2)
-        f.seek(max(0, end - size))
-        return f.read()
+    return fmt is Dialect.LIGHTNING or len(row) < width or (bool(row) and row[-1].endswith("\n"))
 
 
 def _names(sample: Sample) -> list[str]:
@@ -249,6 +238,9 @@ def read_runs(sample: Sample) -> tuple[Run, ...]:
     cut = bool(rows) and _cut_row(sample, Dialect.WANDB_RUNS, rows[-1], len(names))
     kept, left = _with_losses(rows, labels, cut, [i for i in (idx.get(val_col or ""), idx.get(train_col or ""))
                                                   if i is not None])
+    if not kept and cut:
+        raise InputError(sample.path, f"the file ends inside its only row ({labels[-1]}): its values may be cut "
+                                      "short, and none is read")
     out = []
     for n, row in enumerate(rows, 2):
         if n - 2 not in kept:
@@ -282,8 +274,8 @@ def _with_losses(rows: list[list[str]], labels: list[str], cut: bool, losses: li
     cut_out = {len(rows) - 1} if cut else set()
     empty = {i for i, row in enumerate(rows) if i not in cut_out and all(_cell(row, c) is None for c in losses)}
     kept = set(range(len(rows))) - cut_out - empty
-    if not kept:
-        return set(range(len(rows))) - cut_out or set(range(len(rows))), []
+    if not kept:  # never the cut row; rows without a loss, so that the refusal says why
+        return empty, []
     notes = []
     if cut_out:
         notes.append(f"the table's last row ({labels[-1]}) is left out: the file ends inside it")

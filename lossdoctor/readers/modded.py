@@ -150,4 +150,4 @@ def _step(found: Found, n: int, m: re.Match[str]) -> None:
         found.point("train_time_ms", step, float(ms), n, "ms")
         # printed after `step` updates (step:N/M counts steps done): a record since 2025 prints
         # no loss on these lines, and its evals lie up to 125 steps behind where it stopped
-        found.steps_done = max(found.steps_done or 0, step)
+        found.steps_done = step  # the last line's: a restart into the same file counts its own

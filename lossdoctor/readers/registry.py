@@ -290,7 +290,8 @@ def _binary_hint(head: bytes) -> str:
 def _broken_json(sample: Sample) -> str | None:
     """Why a file that opens as a JSON document (`{` or `[` first) is not one, where it is not:
     where parsing it stopped, and the likely cause of a file that ends early. None where it
-    parses, or does not open so (a JSONL file parses line by line: its first line is whole)."""
+    parses, does not open so (a JSONL file parses line by line: its first line is whole), or
+    fails on its first line without a .json name (a log whose lines begin `[2024-05-01 ...]`)."""
     import json
     text = sample.head.lstrip()
     if not text.startswith((b"{", b"[")) or len(sample.data) > MAX_JSON_BYTES:
@@ -306,6 +307,8 @@ def _broken_json(sample: Sample) -> str | None:
             return None  # its first line is a document of its own: JSON Lines, for their reader
         except (json.JSONDecodeError, UnicodeDecodeError):
             pass
+        if e.lineno == 1 and not sample.suffix_in((".json",)):  # `[2024-05-01 10:00] INFO`: a log, not JSON
+            return None
         end = e.pos >= len(e.doc) - 1
         why = ("it ends before the document does: cut short, or copied while it was being written" if end
                else "two documents one after the other (files joined with cat?), or a damaged one")

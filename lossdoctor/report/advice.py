@@ -196,7 +196,8 @@ def went_on_text(worse: str, better: str, went_on: WentOn) -> str:
     """The Do where the worse run is the better run gone on (Comparison.went_on)."""
     step, rewarmed, overwritten = went_on.step, went_on.rewarmed, went_on.overwritten
     then = "its checkpoint, when it is run again," if overwritten else "the checkpoint"
-    at = (f" ({went_on.lr:.3g}: --init_from=resume --decay_lr=False --learning_rate={went_on.lr:.3g})"
+    far = f" --max_iters={went_on.end}" if went_on.end else ""  # as far as the worse run went
+    at = (f" ({went_on.lr:.3g}: --init_from=resume --decay_lr=False --learning_rate={went_on.lr:.3g}{far})"
           if went_on.lr is not None and went_on.lr > 0 else "")
     why = (f"; its resume put the LR back up its schedule{' (LD706)' if went_on.ld706 else ''}: to add steps without "
            f"the bump, go on from {then} at the LR it had reached{at}" if rewarmed else "")
