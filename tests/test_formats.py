@@ -940,6 +940,28 @@ def test_a_log_of_another_trainer_whose_steps_go_back_holds_two_processes(tmp_pa
     (tmp_path / "resumed.log").write_text(text + "".join(lines[cut:]))
     resumed = lossdoctor.load(str(tmp_path / "resumed.log"))
     assert resumed.lineage() == (0, 1) and resumed.segments[1].init_from == "resume"
+    # a restart that printed its first val and ran out of memory: a process of its own, with
+    # its failure, not a val at step 0 in the run that finished
+    head = "".join(lines[:next(i for i, line in enumerate(lines) if line.startswith("val loss")) + 1])
+    (tmp_path / "crashed.log").write_text(text + head + "[CUDA ERROR] at file train_gpt2.cu:300:\nout of memory\n")
+    crashed = lossdoctor.load(str(tmp_path / "crashed.log"))
+    assert len(crashed.segments) == 2 and crashed.curves()[0].step.tolist() == [0]
+    assert [e.segment for e in crashed.events if e.kind == "traceback"] == [1]
+    assert lossdoctor.compute_facts(crashed).value("failure_kind") == "out of memory"
+
+
+def test_an_eval_printed_late_before_a_restart_stays_with_its_own_process(tmp_path: Any) -> None:
+    rows: list[dict[str, float]] = []
+    for step in range(0, 200, 10):  # each eval written after the next step's train record
+        rows.append({"step": step, "train_loss": round(5 - step / 100, 3)})
+        if step and step % 50 == 0:
+            rows.append({"step": step - 10, "val_loss": round(4.5 - step / 200, 3)})
+    rows.append({"step": 180, "val_loss": 3.5})  # the last eval, late, then a fresh run
+    rows += [{"step": step, "train_loss": 5.0 - step / 1000} for step in range(0, 40, 10)]
+    (tmp_path / "restart.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = lossdoctor.load(str(tmp_path / "restart.jsonl"))
+    assert len(run.segments) == 2 and run.segments[1].last_step == 30
+    assert 180 in run.evals.step[run.evals.segment == 0].tolist()
 
 
 def test_a_runs_table_leaves_out_a_row_without_a_loss_and_a_last_row_cut_short(tmp_path: Any) -> None:
@@ -971,6 +993,9 @@ def test_what_only_looks_like_a_restart_or_a_cut_stays_as_it_was(tmp_path: Any) 
     (tmp_path / "bracket.log").write_text("[2024-05-01 10:00:00] INFO starting\n")
     with pytest.raises(InputError, match="no lines of a training log found"):
         read_runs(str(tmp_path / "bracket.log"))
+    (tmp_path / "summary.txt").write_text('{"_step": 5000, "val/loss": 3.2, "train/loss": 3.')  # cut JSON
+    with pytest.raises(InputError, match="not valid JSON: .* cut short"):
+        read_runs(str(tmp_path / "summary.txt"))
     # a W&B table (no last newline) whose last row has a quoted cell over two lines is whole
     table = ('"Name","Notes","iter","train/loss","val/loss"\n"baseline","","5000","0.6337","1.7044"\n'
              '"no_dropout","tried\nno dropout","5000","0.3301","2.1044"')
@@ -978,7 +1003,8 @@ def test_what_only_looks_like_a_restart_or_a_cut_stays_as_it_was(tmp_path: Any) 
     assert len(read_runs(str(tmp_path / "notes.csv"))) == 2
     # a table cut inside its only row is refused, not read as a val of 1.7
     (tmp_path / "one.csv").write_text(table.split("\n")[0] + '\n"baseline","","5000","0.6337","1.7')
-    with pytest.raises(InputError, match="the file ends inside its only row"):
+    with pytest.raises(InputError, match=r"the file ends inside its last row \(baseline\), whose values may be "
+                                         "cut short: no row is read"):
         read_runs(str(tmp_path / "one.csv"))
 
 

@@ -122,7 +122,8 @@ def went_on(ra: Run, rb: Run, fa: Facts) -> WentOn | None:
         for e in ra.events)
     ld706 = fa.value("lr_rewarm_step") == step
     reached = _reached(rb, step)
-    return WentOn(step, ld706 or _raised(ra, rb, step), gone, reached, ld706, ra.last_step or None)
+    ends = [s.last_step for s in (ra.segments[i] for i in lineage) if s.last_step is not None]
+    return WentOn(step, ld706 or _raised(ra, rb, step), gone, reached, ld706, max(ends) if ends else None)
 
 
 def _reached(rb: Run, step: int) -> float | None:

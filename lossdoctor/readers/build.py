@@ -277,9 +277,12 @@ def processes(ev: EvalCurve, it: IterCurve, n_lines: int, init_from: str | None
     the first one's first step resumed (its lineage goes back to the one before it); one
     that starts where the first did is a fresh run. A process begins at its first point:
     an eval between two processes' iterations is the later one's where its step goes back
-    below the earlier one's last (llm.c's val before its first step line), and the lines
-    after a process's last point (its traceback, the next one's header) stay its own. Each
-    point gets its process's index; a file whose points have no lines (JSON) is one."""
+    below the earlier one's last and is at most the later one's first (llm.c's val before
+    its first step line; a late-printed eval of the earlier one stays its own), and the
+    lines after a process's last point (its traceback, the next one's header) stay its
+    own. Evals after the last iteration line whose steps go back below the last process's
+    evals are one more process (a restart that crashed after its first eval). Each point
+    gets its process's index; a file whose points have no lines (JSON) is one."""
     kind = it if len(it) > 1 else ev
     order = np.argsort(kind.line, kind="stable")
     lines, steps = kind.line[order], kind.step[order]
@@ -287,10 +290,16 @@ def processes(ev: EvalCurve, it: IterCurve, n_lines: int, init_from: str | None
     for k, (n, st) in enumerate(zip(lines.tolist(), steps.tolist(), strict=True)):
         if top is not None and st < top and n > lines[k - 1] > 0:  # the first point of another process
             before = int(lines[k - 1])  # its own evals before it count: those whose steps go back too
-            gap = (ev.line > before) & (ev.line < n) & (ev.step < top)
+            gap = (ev.line > before) & (ev.line < n) & (ev.step < top) & (ev.step <= st)
             starts.append(int(ev.line[gap].min()) if gap.any() else n)
             top = st
         top = st if top is None else max(top, st)
+    if kind is it and len(lines) and lines[-1] > 0:  # a last process of evals only: a crash after its first
+        last, lo = int(lines[-1]), (starts[-1] if starts else 1)
+        done = ev.step[(ev.line >= lo) & (ev.line < last)]
+        tail = (ev.line > last) & (ev.step < (done.max() if len(done) else 0))
+        if tail.any():
+            starts.append(int(ev.line[tail].min()))
     bounds = [1, *starts]
 
     def index(at: np.ndarray) -> np.ndarray:  # a point without a line (0) is the first process's

@@ -239,8 +239,9 @@ def read_runs(sample: Sample) -> tuple[Run, ...]:
     kept, left = _with_losses(rows, labels, cut, [i for i in (idx.get(val_col or ""), idx.get(train_col or ""))
                                                   if i is not None])
     if not kept and cut:
-        raise InputError(sample.path, f"the file ends inside its only row ({labels[-1]}): its values may be cut "
-                                      "short, and none is read")
+        others = ", and no other row has a final loss" if len(rows) > 1 else ""
+        raise InputError(sample.path, f"the file ends inside its last row ({labels[-1]}), whose values may be cut "
+                                      f"short{others}: no row is read")
     out = []
     for n, row in enumerate(rows, 2):
         if n - 2 not in kept:
@@ -274,8 +275,8 @@ def _with_losses(rows: list[list[str]], labels: list[str], cut: bool, losses: li
     cut_out = {len(rows) - 1} if cut else set()
     empty = {i for i, row in enumerate(rows) if i not in cut_out and all(_cell(row, c) is None for c in losses)}
     kept = set(range(len(rows))) - cut_out - empty
-    if not kept:  # never the cut row; rows without a loss, so that the refusal says why
-        return empty, []
+    if not kept:  # never the cut row: with it, no row is read; else those without a loss, refused for it
+        return (set(), []) if cut_out else (empty, [])
     notes = []
     if cut_out:
         notes.append(f"the table's last row ({labels[-1]}) is left out: the file ends inside it")

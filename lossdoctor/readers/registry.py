@@ -15,6 +15,7 @@ keeps with `sample.memo`, so that its reader does not parse the file again.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -307,8 +308,8 @@ def _broken_json(sample: Sample) -> str | None:
             return None  # its first line is a document of its own: JSON Lines, for their reader
         except (json.JSONDecodeError, UnicodeDecodeError):
             pass
-        if e.lineno == 1 and not sample.suffix_in((".json",)):  # `[2024-05-01 10:00] INFO`: a log, not JSON
-            return None
+        if e.lineno == 1 and not sample.suffix_in((".json",)) and not JSON_START.match(sample.head):
+            return None  # `[2024-05-01 10:00] INFO`, `{Training started}`: a log, not JSON
         end = e.pos >= len(e.doc) - 1
         why = ("it ends before the document does: cut short, or copied while it was being written" if end
                else "two documents one after the other (files joined with cat?), or a damaged one")
@@ -316,6 +317,8 @@ def _broken_json(sample: Sample) -> str | None:
     return None
 
 
+# how a JSON document opens, as a log line does not: `{"`, `[{`, `["`, `[[`, `[1,`
+JSON_START = re.compile(rb'\s*(?:\{\s*"|\[\s*[\[{"]|\[\s*-?\d[\d.eE+-]*\s*[,\]])')
 MAX_JSON_BYTES = 256 * 2**20  # a JSON document larger than this is not parsed again for an error's sake
 
 
