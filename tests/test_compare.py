@@ -436,8 +436,17 @@ def test_compare_extrapolates_each_run_through_the_extrapolator_it_is_given(monk
 def test_compare_wants_one_extrapolator_per_run():
     from lossdoctor.compare import compare
     an = _analysis(DIAG / "healthy_tiny", DIAG / "healthy_small")
-    with pytest.raises(ValueError, match="extrapolators"):
+    from lossdoctor.errors import UsageError
+    with pytest.raises(UsageError, match="extrapolators"):
         compare(list(an.runs), list(an.facts), [None])
+    runs, facts = list(an.runs), list(an.facts)
+    for bad, match in (((runs, facts[::-1]), r"facts\[0\] are not the facts of runs\[0\]"),
+                       (([r.source for r in runs], facts), "runs are Runs"),
+                       ((runs, None), "facts is a list, not NoneType"),
+                       ((runs, facts[:1]), "2 runs, 1 facts"),
+                       ((runs, facts, list(an.fits)[::-1]), r"extrapolators\[0\] does not fit runs\[0\]")):
+        with pytest.raises(UsageError, match=match):
+            compare(*bad)
 
 
 # -- one cause at a time ------------------------------------------------------------------

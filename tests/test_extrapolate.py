@@ -260,6 +260,9 @@ def test_past_the_step_a_schedule_reaches_a_lr_of_0_the_loss_and_its_interval_st
     assert later.path is not None and later.path.steps[-1] == 5000 and later.path.values[-1] == there.path.values[-1]
     rerun = x.extrapolate(5000, scenarios=("rerun",)).scenarios[0]  # a LR above 0 to the end: not held
     assert "its LR is 0" not in (rerun.note or "")
+    # one step past the run, its LR 0 from its end on: said there too
+    end = x.extrapolate(2001, scenarios=("custom",), schedule=CustomSchedule(lr_decay_iters=1999, min_lr=0.0))
+    assert "its LR is 0 from step 2,000: no later step updates a weight" in (end.scenarios[0].note or "")
 
 
 def test_missing_schedule_is_assumed_and_said():
@@ -1627,7 +1630,7 @@ def test_the_note_without_the_reference_runs_gives_what_no_reference_gives():
     assert f"val {alone.mean:.4f} [{alone.lo:.4f}, {alone.hi:.4f}]" in note
 
 
-def test_a_custom_schedule_that_is_the_rerun_s_is_measured_as_the_rerun_is():
+def test_a_custom_schedule_that_is_a_scenario_s_is_measured_as_that_scenario_is():
     # the README CPU config's own cosine to 5000 given as a custom schedule: rerun's LR at every
     # step, so rerun's interval, not a wider one "no backtest measures"
     run = lossdoctor.load(str(README_CPU))
@@ -1637,6 +1640,10 @@ def test_a_custom_schedule_that_is_the_rerun_s_is_measured_as_the_rerun_is():
     assert custom.val == rerun.val and not (custom.note and "measure no schedule like this one" in custom.note)
     other = extrapolate(run, 5000, scenarios=("custom",), schedule={"lr_decay_iters": 4000}).scenarios[0]
     assert other.val.hi - other.val.lo > rerun.val.hi - rerun.val.lo  # another schedule: the wider error
+    # so for constant's: the run's own cosine, its peak set, keeps min_lr past its end
+    y = extrapolate(run, 5000, scenarios=("constant", "custom"), schedule={"learning_rate": 1e-3})
+    constant, same = (s for s in y.scenarios)
+    assert same.val == constant.val and not (same.note and "measure no schedule like this one" in same.note)
 
 
 def test_a_cut_of_the_free_law_too_small_to_print_is_not_said():

@@ -91,6 +91,38 @@ LEVEL = 5e-5  # nats: final losses closer than this print alike (0.0000): the ru
 UNTRAINED = "logged val only at step 0, before any training"  # a run whose final val is its initial loss
 
 
+def _checked(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequence[Extrapolator] | None) -> None:
+    """compare's arguments as it takes them, or the UsageError that says what is wrong: a
+    mismatch would compare one run's losses under another's facts, and say so as fact."""
+    from ..errors import UsageError
+    from ..facts import Facts as FactsType
+    for name, given in (("runs", runs), ("facts", facts), ("extrapolators", extrapolators)):
+        if (given is not None or name != "extrapolators") and (
+                isinstance(given, (str, bytes)) or not isinstance(given, Sequence)):
+            raise UsageError(f"compare: {name} is a list, not {type(given).__name__}")
+    if any(not isinstance(r, Run) for r in runs):
+        raise UsageError("compare: runs are Runs (lossdoctor.load), not paths or other objects")
+    if len(facts) != len(runs) or extrapolators is not None and len(extrapolators) != len(runs):
+        raise UsageError(f"compare: {len(runs)} runs, {len(facts)} facts and "
+                         f"{'no' if extrapolators is None else len(extrapolators)} extrapolators: one of each per run")
+    for i, (run, f) in enumerate(zip(runs, facts, strict=True)):
+        if not isinstance(f, FactsType) or not _facts_of(run, f):
+            raise UsageError(f"compare: facts[{i}] are not the facts of runs[{i}] ({run.source}): give "
+                             "compute_facts(runs[i]) for each run, in the same order")
+    for i, (run, x) in enumerate(zip(runs, extrapolators or (), strict=False)):  # (one that answers as it does)
+        if not callable(getattr(x, "extrapolate", None)) or getattr(x, "run", run) is not run:
+            raise UsageError(f"compare: extrapolators[{i}] does not fit runs[{i}] ({run.source}): give "
+                             "Extrapolator(runs[i]) for each run, in the same order")
+
+
+def _facts_of(run: Run, f: Facts) -> bool:
+    """Whether facts `f` may be `run`'s: its final val, where both show one, is one the run logged."""
+    if "final_val" not in f or not isinstance(v := f.value("final_val"), float):
+        return True
+    ev, _ = run.curves()
+    return not len(ev) or bool(np.isclose(ev.val, v, rtol=0, atol=1e-12).any()) or not np.isfinite(v)
+
+
 def _spent(f: Facts) -> tuple[float, float]:
     """What a run spent to reach its final loss: its tokens seen, then its steps (inf unknown)."""
     tokens, steps = f.value("tokens_seen"), f.value("steps_done")
@@ -112,10 +144,12 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
     extrapolators: one per run (`extrapolators[i]` extrapolates `runs[i]`), so that a run
     fitted for other reports is not fitted again; None makes one for the run that is
     extrapolated (the worse one).
+
+    Raises:
+        UsageError: runs that are no Runs, facts that are no Facts of them, in their order
+            (compute_facts(runs[i])), or extrapolators that are not one per run, in order.
     """
-    if len(facts) != len(runs) or extrapolators is not None and len(extrapolators) != len(runs):
-        raise ValueError(f"{len(runs)} runs, {len(facts)} facts and "
-                         f"{'no' if extrapolators is None else len(extrapolators)} extrapolators")
+    _checked(runs, facts, extrapolators)
     units = sorted({r.measures.val_unit for r, f in zip(runs, facts, strict=True)  # of the vals compared
                     if final(f, "val") is not None})
     if len(units) > 1:

@@ -143,7 +143,7 @@ class Extrapolator(RunFits):
         at `at` (one step past the run at the earliest): no step after it updates a weight,
         so neither the loss nor its uncertainty grows on to the target."""
         to, last = x.target_step, x.last_step
-        if to <= last + 1:
+        if to <= last:
             return x
         obs, resumed = self._observed(), self.run.resumes_last()
         out, notes = [], list(x.notes)
@@ -160,6 +160,8 @@ class Extrapolator(RunFits):
                     # one scenario asked: every note is of its prediction where it is held
                     notes = (list(there.notes) if len(x.scenarios) == 1 else
                              scenarios_mod.held_notes(notes, there.notes, sc.name))
+            elif frozen < to:  # one step past the run, its LR already 0: predicted there, and said
+                sc = scenarios_mod.held(sc, sc, frozen, to, to)
             out.append(sc)
         return replace(x, scenarios=tuple(out), notes=tuple(notes))
 
@@ -298,15 +300,14 @@ class Extrapolator(RunFits):
         """4. one scenario: its schedule, and each law's prediction under it."""
         last, w = obs.points.last, fits.backtest.weights
         start, why = self._resume_step(obs) if name in ("resume", "constant") else (last, None)  # where it goes on
-        as_rerun = False
+        as_measured = False
         if name == "observed":
             flags, feats = "", fits.own.features
         else:
             rate, flags = scenarios_mod.lr(name, sched, obs.schedule, start, to,
                                            self.run.resumes_last())
-            if name == "custom":  # a custom schedule that is rerun's at every step is measured as rerun is
-                same = scenarios_mod.lr("rerun", None, obs.schedule, start, to, self.run.resumes_last())[0]
-                as_rerun = same.shape == rate.shape and bool(np.allclose(rate, same, rtol=1e-9, atol=0.0))
+            if name == "custom":  # a custom schedule that is a scenario's at every step is measured as it is
+                as_measured = any(self._same_lr(rate, other, obs, to) for other in SCENARIOS)
             # the run's warmup steps count at the peak, as they were fitted (Tissue et al.); a custom
             # warmup's steps past them count at their own LR (notes.warmup_caveat)
             e = shape.eta(rate, obs.schedule.warmup)
@@ -326,13 +327,21 @@ class Extrapolator(RunFits):
         if name in ("resume", "constant") and self.run.shows_no_save():
             caveat = "; ".join(filter(None, (caveat, notes_mod.NO_SAVE)))
         if fits.val is None:
-            return Predicted(name, flags, train, None, None, feats, w, caveat, as_rerun)
+            return Predicted(name, flags, train, None, None, feats, w, caveat, as_measured)
         val = reference.carried(streams.laws_at(fits.val, feats.at("val", target)), ends and ends.val, to, last)
         path = None
         if name != "observed" and to > last:  # inside the run the scenario's curve is not drawn
             steps = np.unique(np.linspace(last, to, 60).astype(int))
             path = reference.carried_path(interval.path(fits.val, feats.at("val", steps), w), ends and ends.val, last)
-        return Predicted(name, flags, train, val, path, feats, w, caveat, as_rerun)
+        return Predicted(name, flags, train, val, path, feats, w, caveat, as_measured)
+
+    def _same_lr(self, rate: np.ndarray, name: str, obs: Observed, to: int) -> bool:
+        """Whether `rate` is scenario `name`'s LR at every step to `to`."""
+        start = self._resume_step(obs)[0] if name in ("resume", "constant") else obs.points.last
+        if to <= start:  # (inside the run a custom schedule is not measured at all)
+            return False
+        same = scenarios_mod.lr(name, None, obs.schedule, start, to, self.run.resumes_last())[0]
+        return same.shape == rate.shape and bool(np.allclose(rate, same, rtol=1e-9, atol=0.0))
 
     def _interval(self, to: int, obs: Observed, fits: Fits, predicted: list[Predicted], peak: float,
                   blend_error: bool = True) -> Extrapolation:
@@ -364,7 +373,7 @@ class Extrapolator(RunFits):
                      custom.model_error(ratio, alone, train=True, short=short and mine, ruled_out=ruled and mine))
         out = []
         for p in predicted:
-            msd, tsd = custom_sd if p.name == "custom" and not p.as_rerun else (model_sd, train_model_sd)
+            msd, tsd = custom_sd if p.name == "custom" and not p.as_measured else (model_sd, train_model_sd)
             tr_sd, va_sd = train_sd, val_sd
             if own is not None:  # past it, how far the run's own fit, its laws weighed as here, missed at its end,
                 tr_sd, va_sd = interval.with_local_miss(  # fading as its level does
@@ -396,7 +405,7 @@ class Extrapolator(RunFits):
         else:
             notes += notes_mod.epochs_notes(self.run, to, last, self._per_step(last), self.calibration)
         if (self.calibrate or fits.reference) and out and out[0].val is not None and to > last:
-            first_sd = custom_sd[0] if out[0].name == "custom" and not predicted[0].as_rerun else model_sd
+            first_sd = custom_sd[0] if out[0].name == "custom" and not predicted[0].as_measured else model_sd
             notes.append(self._alone(obs, out[0], predicted[0], fits, peak, to, first_sd))
         fit_path = None
         if fits.val is not None:

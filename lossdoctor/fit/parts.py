@@ -56,4 +56,4 @@ class Predicted(NamedTuple):
     features: Features  # under the scenario's eta
     weights: LawWeights  # the ensemble's, or the calibrated law alone past the run's annealing
     caveat: str | None = None  # what of the scenario's schedule the law does not model
-    as_rerun: bool = False  # a custom schedule whose LR is rerun's at every step: measured as rerun is
+    as_measured: bool = False  # a custom schedule whose LR is rerun's, resume's or constant's at every step
