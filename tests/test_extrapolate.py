@@ -1646,6 +1646,19 @@ def test_a_custom_schedule_that_is_a_scenario_s_is_measured_as_that_scenario_is(
     assert same.val == constant.val and not (same.note and "measure no schedule like this one" in same.note)
 
 
+def test_a_blend_fitted_with_other_runs_says_its_prediction_without_them():
+    # a 1,000-step grid run off the README CPU config is blended; given its 2,000-step rerun,
+    # the report had said only that it was fitted jointly, not how the prediction moved
+    cal = FIXTURES / "calibration"
+    run, other = (lossdoctor.load(str(cal / f"d2w64-shakespeare-s1-{n}")) for n in (1000, 2000))
+    x = extrapolate(run, 2000, scenarios=("rerun",), calibrate=other)
+    alone = extrapolate(run, 2000, scenarios=("rerun",)).scenarios[0].val
+    with_them = x.scenarios[0].val
+    note = next(n for n in x.notes if n.startswith("rerun without the other runs: val"))
+    assert f"val {alone.mean:.4f} [{alone.lo:.4f}, {alone.hi:.4f}]; with them {with_them.mean:.4f}" in note
+    assert 0 < x.alone_share < 1
+
+
 def test_a_cut_of_the_free_law_too_small_to_print_is_not_said():
     from lossdoctor.fit.notes import scenario_note
     assert scenario_note("rerun", (0.51, 0.5099), False, None, 5000) is None  # not "0.51 instead of 0.51"

@@ -28,7 +28,8 @@ One pass, in order:
    fading (reference.carry).
 
 Off the README CPU config below 2,000 steps, each estimate past the run is a mixture of the
-ensemble and the calibrated law alone (`Calibration.alone_share`, blend.py).
+ensemble and the calibrated law alone (`Calibration.alone_share`, blend.py); that, and a
+scenario held where its LR reaches 0, are the passes around each prediction (passes.py).
 
 An `Extrapolator` makes steps 1-3 once per run (the fits depend on the target step only
 through whether the reference runs join, and through the peak LR when the schedule rises
@@ -38,20 +39,20 @@ are made of are kept by `RunFits` (runfits.py).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 import numpy as np
 
 from ..run import Run
-from . import blend, interval, limits, lr, points, reference, shape, streams
 from . import calibration as calibration_mod
+from . import interval, limits, lr, points, reference, shape, streams
 from . import notes as notes_mod
 from . import scenarios as scenarios_mod
 from .calibration import Calibration
 from .limits import MAX_HORIZON, BeyondEpochs, unmodelled
 from .parts import Fits, Observed, Predicted
+from .passes import SCENARIOS, Passes
 from .points import CannotExtrapolate
 from .results import (
     Estimate,
@@ -61,14 +62,12 @@ from .results import (
     ReferenceInfo,
     Scenario,
 )
-from .runfits import RunFits
 from .scenarios import CustomLr, CustomSchedule
 from .streams import Features, Stream
 
 __all__ = ["MAX_HORIZON", "BeyondEpochs", "CannotExtrapolate", "CustomSchedule", "Estimate", "Extrapolation",
            "Extrapolator", "Scenario", "extrapolate", "unmodelled"]
 
-SCENARIOS = ("rerun", "resume", "constant")
 STALLED = "val not extrapolated: it has stopped following train, and the data's size is unknown"
 
 
@@ -97,7 +96,7 @@ def extrapolate(run: Run, to: int, scenarios: tuple[str, ...] = SCENARIOS, level
                         dataset_tokens=dataset_tokens).extrapolate(to, scenarios, schedule)
 
 
-class Extrapolator(RunFits):
+class Extrapolator(Passes):
     """One run's fits, made once; predictions at any target step reuse them.
 
     Nothing is read or fitted before the first `extrapolate`: a run that cannot be
@@ -138,56 +137,6 @@ class Extrapolator(RunFits):
         key = ("extrapolation", step, names, scenarios_mod.key(custom))
         return self._once(key, lambda: self._held(self._blended(step, names, custom), custom))
 
-    def _held(self, x: Extrapolation, custom: CustomSchedule | np.ndarray | None) -> Extrapolation:
-        """`x` with each scenario whose LR is 0 from a step `at` before the target predicted
-        at `at` (one step past the run at the earliest): no step after it updates a weight,
-        so neither the loss nor its uncertainty grows on to the target."""
-        to, last = x.target_step, x.last_step
-        if to <= last:
-            return x
-        obs, resumed = self._observed(), self.run.resumes_last()
-        out, notes = [], list(x.notes)
-        for sc in x.scenarios:
-            start = self._resume_step(obs)[0] if sc.name in ("resume", "constant") else last
-            rate = scenarios_mod.lr(sc.name, custom if sc.name == "custom" else None, obs.schedule, start, to,
-                                    resumed)[0]
-            frozen = scenarios_mod.frozen_from(rate, start, to)
-            at = max(frozen, last + 1)
-            if at < to:
-                with contextlib.suppress(CannotExtrapolate):  # (then as predicted at the target)
-                    there = self.extrapolate(at, (sc.name,), custom)
-                    sc = scenarios_mod.held(sc, there.scenarios[0], frozen, at, to)
-                    # one scenario asked: every note is of its prediction where it is held
-                    notes = (list(there.notes) if len(x.scenarios) == 1 else
-                             scenarios_mod.held_notes(notes, there.notes, sc.name))
-            elif frozen < to:  # one step past the run, its LR already 0: predicted there, and said
-                sc = scenarios_mod.held(sc, sc, frozen, to, to)
-            out.append(sc)
-        return replace(x, scenarios=tuple(out), notes=tuple(notes))
-
-    def _blended(self, to: int, scenarios: tuple[str, ...], custom: CustomSchedule | np.ndarray | None
-                 ) -> Extrapolation:
-        """The pass below; where the calibration blends (a share of the law alone strictly
-        between 0 and 1), mixed with the same pass by the calibrated law alone (blend.py),
-        unless the run rules that law out."""
-        x = self._extrapolate(to, scenarios, custom)
-        cal = self.calibration
-        share = cal.alone_share(x.last_step, self.reference)
-        if not 0 < share < 1 or cal.blend_from is None or cal.alone_from is None or to <= x.last_step:
-            return x  # inside the run, the run as the ensemble fits it (the law alone is measured past it)
-        obs = self._observed()
-        if why := self._alone_ruled_out(obs, obs.schedule.peak(to + 1)):
-            return blend.unblended(x, share, why)
-        alone = self._once(("alone",), lambda: Extrapolator(
-            self.run, level=self.level, calibrate=self.calibrate, reference=self.reference,
-            calibration=cal.alone_sibling(x.last_step), dataset_tokens=self.dataset_tokens))
-        try:
-            y = alone.extrapolate(to, scenarios, custom)
-            offsets = blend.ends(self.extrapolate(x.last_step), alone.extrapolate(x.last_step))  # at the run's end
-        except CannotExtrapolate as e:  # the ensemble alone, with its own model error, not the blend's
-            return blend.unblended(self._extrapolate(to, scenarios, custom, blend_error=False), share, str(e))
-        return blend.blend(x, blend.anchored(y, offsets), share, cal.blend_from, cal.alone_from)
-
     # -- the steps, in order -----------------------------------------------------------
 
     def _extrapolate(self, to: int, scenarios: tuple[str, ...], custom: CustomSchedule | np.ndarray | None,
@@ -222,6 +171,10 @@ class Extrapolator(RunFits):
         asked = [s for s in scenarios if s != "custom"] if scenarios != SCENARIOS else []  # by name
         # what reading the run said (the log a directory gave, a config inferred) first
         return replace(x, notes=(*self.run.notes, *notes_mod.inside_note(asked, to, last), *x.notes))
+
+    def _sibling(self, calibration: Calibration, calibrate: tuple[Run, ...]) -> Extrapolator:
+        return Extrapolator(self.run, level=self.level, calibrate=calibrate, reference=self.reference,
+                            calibration=calibration, dataset_tokens=self.dataset_tokens)
 
     def _observed(self) -> Observed:
         return self._once(("observed",), lambda: self._observe(self._curves()))
