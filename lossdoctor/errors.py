@@ -53,4 +53,7 @@ def checked_path(where: str, value: object) -> str:
     was given instead."""
     if not isinstance(value, (str, os.PathLike)):
         raise UsageError(f"{where}: a path is a str or os.PathLike, not {type(value).__name__} ({value!r})")
-    return os.fspath(value)
+    path = os.fspath(value)
+    if isinstance(path, str) and not path.strip():  # an unset shell variable's "": it would read as nothing
+        raise UsageError(f"{where}: an empty path ({path!r}): name a log file or a run directory")
+    return path
