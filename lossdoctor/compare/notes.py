@@ -97,10 +97,11 @@ def held_notes(ra: Run, rb: Run) -> list[str]:
 def went_on(ra: Run, rb: Run, fa: Facts) -> WentOn | None:
     """Where the worse run `ra` is the better run `rb` gone on: its log begins with a resume
     from rb's out_dir within rb's steps (continuation), or holds rb as the process its last
-    resume went on from (`cat` of the two); (the step it went on from, whether that resume
-    put the LR back up its schedule (LD706; from the two logs' schedules where they are
-    apart), whether it saved over rb's checkpoint: a save printed after the resume, into
-    the out_dir rb's model was in); None otherwise."""
+    resume went on from (`cat` of the two): a WentOn of the step it went on from, whether
+    that resume put the LR back up its schedule (LD706, where it sees it; else from the two
+    logs' schedules where they are apart), whether it saved over rb's checkpoint (a save
+    printed after the resume, into the out_dir rb's model was in), the LR rb's schedule had
+    reached there, and where ra's lineage ends; None otherwise."""
     step, same_dir = None, False
     later = continuation(ra, rb)
     lineage = ra.lineage()
