@@ -188,7 +188,7 @@ def test_runs_join_a_ranking_only_where_they_compare_with_every_run_in_it():
     assert not (str(paths[1]) in ranked and str(paths[2]) in ranked)
     out = [n for n in c.notes if n.startswith("left out of the ranking")]
     assert out == [f"left out of the ranking and the gap: {paths[2]}, whose losses do not compare with the others' "
-                   "(vocab_size 65 vs 50257; its own first)"]
+                   "(its vocab_size 65 vs the others' 50257)"]
 
 
 def test_the_ranked_group_takes_every_run_that_compares_with_all_of_it(monkeypatch):
@@ -2147,6 +2147,15 @@ def test_a_log_that_holds_the_worse_run_and_goes_on_is_one_run_with_nothing_to_c
     assert continued_text("w", "b", c.held).endswith("b alone is the whole run")
     # two runs of one config apart: neither holds the other
     assert not _analysis(FIXTURES / "long" / "batch8-2000", FIXTURES / "long" / "batch8-5000").comparison.held
+    # the run's folder (its log and ckpt.pt) is named by its log in the notes
+    folder = _analysis(tmp_path / "first.log", FIXTURES / "nanogpt" / "tiny_resume").comparison
+    assert [n for n in folder.notes if n.startswith("train.log holds first.log already")]
+    assert not [n for n in folder.notes if "ckpt.pt" in n]
+    # a resume that changed a learning setting is not the same run gone on: neither held nor said
+    (tmp_path / "lr.log").write_text("".join(lines[:at]) + "".join(lines[at:]).replace(
+        "Overriding: max_iters = 300", "Overriding: max_iters = 300\nOverriding: learning_rate = 0.002", 1))
+    c = _analysis(tmp_path / "first.log", tmp_path / "lr.log").comparison
+    assert not c.held and not c.continues and not [n for n in c.notes if "holds first.log already" in n]
 
 
 def test_a_resume_that_changed_learning_settings_is_not_one_runs_two_stretches(tmp_path):

@@ -962,6 +962,10 @@ def test_an_eval_printed_late_before_a_restart_stays_with_its_own_process(tmp_pa
     run = lossdoctor.load(str(tmp_path / "restart.jsonl"))
     assert len(run.segments) == 2 and run.segments[1].last_step == 30
     assert 180 in run.evals.step[run.evals.segment == 0].tolist()
+    # an eval of an earlier checkpoint after the last train record is no restart
+    best = [r for r in rows if r["step"] <= 190 or "val_loss" in r][:-4] + [{"step": 100, "val_loss": 3.4}]
+    (tmp_path / "best.jsonl").write_text("".join(json.dumps(r) + "\n" for r in best))
+    assert len(lossdoctor.load(str(tmp_path / "best.jsonl")).segments) == 1
 
 
 def test_a_runs_table_leaves_out_a_row_without_a_loss_and_a_last_row_cut_short(tmp_path: Any) -> None:

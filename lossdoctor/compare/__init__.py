@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -89,6 +90,13 @@ __all__ = ["DERIVED", "LEVEL", "UNKNOWN_ORIGIN", "UNTRAINED", "Cause", "Comparis
 
 LEVEL = 5e-5  # nats: final losses closer than this print alike (0.0000): the runs end level
 UNTRAINED = "logged val only at step 0, before any training"  # a run whose final val is its initial loss
+
+
+def _its(why: str) -> str:
+    """Why a run left out of the ranking differs, its own value first: 'its vocab_size 65 vs
+    the others' 50257'."""
+    m = re.fullmatch(r"(vocab_size|dataset) (.+) vs (.+)", why)
+    return f"its {m.group(1)} {m.group(2)} vs the others' {m.group(3)}" if m else why
 
 
 def _checked(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequence[Extrapolator] | None) -> None:
@@ -199,7 +207,7 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
         c = dataclasses.replace(c, notes=c.notes + (f"left out of the ranking and the gap: {kinds}",))
     for i, why in apart.items():
         c = dataclasses.replace(c, notes=c.notes + (f"left out of the ranking and the gap: {runs[i].source}, whose "
-                                                    f"losses do not compare with the others' ({why}; its own first)",))
+                                                    f"losses do not compare with the others' ({_its(why)})",))
     unit = units[0] if metric == "val" else "nats"  # train losses are nats in every trainer read
     return c if unit == "nats" else dataclasses.replace(c, unit=unit)
 
@@ -291,7 +299,8 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
                      "last logged iteration losses (or the last of an HF run's few window means)")
     elif metric == "train":
         notes.append("a run has no finite final val: the runs are compared on their evals' train loss")
-    notes += continuation_notes(ra, rb) + held_notes(ra, rb)
+    resumable = all(d.kind != "learning" or d.key in RESUMABLE for d in diff)
+    notes += continuation_notes(ra, rb) + (held_notes(ra, rb) if resumable else [])
     notes += overlap_notes(ov, ra, rb, metric, on_iters) + mfu_notes(fa, fb)
     side = derived(fa, fb, (iter_final(ra), iter_final(rb)) if on_iters else None)
     if not ok:
@@ -324,10 +333,11 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
     notes[rewarm_at:rewarm_at] = rewarm_notes(fa, fb, shared=any(c.cause == REWARM for c in at.causes))
     later = continuation(ra, rb)
     holds = held(ra, rb) is not None
+    one_run = all(d.kind != "learning" or d.key in RESUMABLE for d in diff)  # a resume changed no more
     return Comparison(b, a, metric, gap, True, diff, side, ov, at.causes, at.unexplained,
                       tuple(notes) + at.notes, at.to_reach, table, within_noise=at.within_noise,
                       stop_at_best=at.stop_at_best, continues=(later is not None and later[0] is rb or holds)
-                      and all(d.kind != "learning" or d.key in RESUMABLE for d in diff), held=holds,
+                      and one_run, held=holds and one_run,
                       went_on=went_on(ra, rb, fa) if gap > 0 and at.stop_at_best is None else None)
 
 

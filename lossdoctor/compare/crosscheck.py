@@ -20,6 +20,7 @@ from ..diagnose.engine import same_value
 from ..facts import Facts
 from ..nanogpt import configurator_value
 from ..run import Run
+from .notes import note_name
 from .results import Comparison
 
 OOM = "LD1702-out-of-memory"
@@ -60,7 +61,7 @@ def gone_on(c: Comparison, runs: Sequence[Run], diagnoses: Sequence[Diagnosis]) 
              if f.flags and {w[2:].split("=", 1)[0] for w in f.flags.split()} <= LENGTH_KEYS]
     if not rules:
         return c
-    worse, better = (os.path.basename(runs[i].source) for i in (c.other, c.reference))
+    worse, better = (note_name(runs[i]) for i in (c.other, c.reference))
     end, decay = runs[c.reference].last_step, runs[c.reference].config.trusted("lr_decay_iters")
     to = f" (lr_decay_iters {decay:,})" if isinstance(decay, int) and not isinstance(decay, bool) else ""
     ids = " and ".join(r.split("-", 1)[0] for r in rules)

@@ -13,6 +13,11 @@ from .results import WentOn
 from .sides import overfit
 
 
+def note_name(run: Run) -> str:
+    """A run's file name in a note: its log's, where a checkpoint joined it (`LOG + CKPT`)."""
+    return os.path.basename(run.source.split(" + ")[0])
+
+
 def state_notes(f: Facts, which: str, schedule: bool) -> list[str]:
     """Where a run stood when it stopped: still falling, turned up, an excerpt whose end is
     not shown, schedule done."""
@@ -47,9 +52,9 @@ def continuation_notes(ra: Run, rb: Run) -> list[str]:
         return []
     later, earlier, step, where = found
     if later.part_of(earlier):  # the earlier file holds it already: the two `cat`'d
-        return [f"{os.path.basename(earlier.source)} holds {os.path.basename(later.source)} already, after the "
+        return [f"{note_name(earlier)} holds {note_name(later)} already, after the "
                 f"run it resumed at step {step:,}: the two are one run, and the gap is between the same losses"]
-    return [f"{os.path.basename(later.source)} continues {os.path.basename(earlier.source)}: it begins with a "
+    return [f"{note_name(later)} continues {note_name(earlier)}: it begins with a "
             f"resume (init_from=resume) at step {step:,}, within the other's steps (to {earlier.last_step:,}), from "
             f"the same out_dir ({where!r}): the two logs are one run's two stretches, and the gap is the steps the "
             "run went on for; `cat` the two logs, in order, to analyze them as one run"]
@@ -89,7 +94,7 @@ def held_notes(ra: Run, rb: Run) -> list[str]:
     step = held(ra, rb)
     if step is None:
         return []
-    worse, better = os.path.basename(ra.source), os.path.basename(rb.source)
+    worse, better = note_name(ra), note_name(rb)
     return [f"{better} holds {worse} already, and goes on from its end by a resume at step {step:,}: the two are "
             f"one run, and the gap is the steps it went on for; {better} alone is the whole run"]
 

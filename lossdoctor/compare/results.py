@@ -256,11 +256,11 @@ class Comparison:
     # one file is the whole run, no `cat` to do
     held: bool = False
     # the worse run is the better run gone on (its log continues the better one's, or holds
-    # it as its first process): (the step it went on from, whether its resume put the LR back
-    # up its schedule, LD706, whether it saved over the better run's checkpoint); the better
-    # run's model is the one to keep, or to train again where it is gone, and the Do says so
+    # it as its first process): WentOn, where it went on from and how; the better run's
+    # model is the one to keep, or to train again where it is gone, and the Do says so
     went_on: WentOn | None = None
     # rule ids of the worse run's findings that tell it to train longer or to end its LR
     # decay at its max_iters, where the better run continues it (`continues`,
-    # crosscheck.gone_on): the run did go on, and the verdict says so beside them
+    # crosscheck.gone_on): the run did go on, so the verdict leaves them out of the worse
+    # run's top findings and names them on a line of their own
     gone_on: tuple[str, ...] = ()

@@ -300,11 +300,10 @@ def _fresh_run(flags: str, values: Mapping[str, Any], trainer: str = "nanogpt") 
         return flags, (f"(the run fine-tunes {start}, whose shape a fresh run takes from the pretrained model: "
                        f"{', '.join(shape)} do nothing there)")
     assumed = ""
-    if start in (None, "resume"):  # the process that made the model is not in the log: from scratch, said
+    if start in (None, "resume") and trainer == "nanogpt":  # its first process not in the log: scratch, said
         start = "scratch"
-        gpt2 = "; a fine-tune of GPT-2's weights takes --init_from=gpt2 (or its size) instead" \
-            if trainer == "nanogpt" else ""
-        assumed = f"--init_from=scratch assumed: the run does not show how its model was first made{gpt2}; "
+        assumed = ("--init_from=scratch assumed: the run does not show how its model was first made; a fine-tune "
+                   "of GPT-2's weights takes --init_from=gpt2 (or its size) instead; ")
     elif not (start == "scratch" or (trainer == "nanogpt" and pretrained)):
         return flags, (f"(as a fresh run, started as the run first was, before the resume the log begins with: the "
                        f"run's last process resumed, and {said})")

@@ -23,8 +23,9 @@ def processes(ev: EvalCurve, it: IterCurve, n_lines: int, init_from: str | None
     below the earlier one's last and is at most the later one's first (llm.c's val before
     its first step line; a late-printed eval of the earlier one stays its own), and the
     lines after a process's last point (its traceback, the next one's header) stay its
-    own. Evals after the last iteration line whose steps go back below the last process's
-    evals are one more process (a restart that crashed after its first eval). Each point
+    own. Evals after the last iteration line whose steps go back to the run's first step are
+    one more process (a restart that crashed after its first eval; an eval of an earlier
+    checkpoint at the end is not). Each point
     gets its process's index; a file whose points have no lines (JSON) is one."""
     kind = it if len(it) > 1 else ev
     order = np.argsort(kind.line, kind="stable")
@@ -40,7 +41,8 @@ def processes(ev: EvalCurve, it: IterCurve, n_lines: int, init_from: str | None
     if kind is it and len(lines) and lines[-1] > 0:  # a last process of evals only: a crash after its first
         last, lo = int(lines[-1]), (starts[-1] if starts else 1)
         done = ev.step[(ev.line >= lo) & (ev.line < last)]
-        tail = (ev.line > last) & (ev.step < (done.max() if len(done) else 0))
+        begun = int(min(ev.step.min(initial=steps[0]), steps.min()))  # the run's first step: a fresh restart's
+        tail = (ev.line > last) & (ev.step < (done.max() if len(done) else 0)) & (ev.step <= begun + 1)
         if tail.any():
             starts.append(int(ev.line[tail].min()))
     bounds = [1, *starts]
