@@ -252,7 +252,7 @@ class Extrapolator(Passes):
                  to: int) -> Predicted:
         """4. one scenario: its schedule, and each law's prediction under it."""
         last, w = obs.points.last, fits.backtest.weights
-        start, why = self._resume_step(obs) if name in ("resume", "constant") else (last, None)  # where it goes on
+        start, why = self._goes_on_from(name, obs)
         as_measured = False
         if name == "observed":
             flags, feats = "", fits.own.features
@@ -290,7 +290,7 @@ class Extrapolator(Passes):
 
     def _same_lr(self, rate: np.ndarray, name: str, obs: Observed, to: int) -> bool:
         """Whether `rate` is scenario `name`'s LR at every step to `to`."""
-        start = self._resume_step(obs)[0] if name in ("resume", "constant") else obs.points.last
+        start = self._goes_on_from(name, obs)[0]
         if to <= start:  # (inside the run a custom schedule is not measured at all)
             return False
         same = scenarios_mod.lr(name, None, obs.schedule, start, to, self.run.resumes_last())[0]

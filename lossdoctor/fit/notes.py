@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .lr import Schedule
     from .parts import Fits, Regime
     from .points import RunPoints
-    from .results import Extrapolation, LawErrors, Overfitting, Scenario
+    from .results import Estimate, Extrapolation, LawErrors, Overfitting, Scenario
 
 
 MIN_VAL_EVALS = 3  # evals a val fit needs
@@ -290,3 +290,10 @@ def reference_dropped(worst: float, last: int) -> str:
            if last < reference.MEASURED_FROM else "other data or code?")
     return (f"the run's points lie {worst:.3f} nats off the reference runs of its config ({reference.SOURCE}; "
             f"tolerance {reference.TOLERANCE}): {why}; fitted without them")
+
+
+def without_them(name: str, joined: str, alone: Estimate, with_them: Estimate) -> str:
+    """Scenario `name`'s val from the run's own points against that with `joined` runs."""
+    a, v = alone, with_them
+    return (f"{name} without {joined}: val {a.mean:.4f} [{a.lo:.4f}, {a.hi:.4f}]; with them "
+            f"{v.mean:.4f} [{v.lo:.4f}, {v.hi:.4f}]: the interval is {(v.hi - v.lo) / (a.hi - a.lo):.2f}x as wide")

@@ -6,12 +6,14 @@ before the target held at that step (scenarios.frozen_from)."""
 from __future__ import annotations
 
 import contextlib
+from abc import ABC, abstractmethod
 from dataclasses import replace
 
 import numpy as np
 
 from ..run import Run
 from . import blend
+from . import notes as notes_mod
 from . import scenarios as scenarios_mod
 from .calibration import Calibration
 from .parts import Observed
@@ -23,23 +25,27 @@ from .scenarios import CustomLr, CustomSchedule
 SCENARIOS = ("rerun", "resume", "constant")
 
 
-class Passes(RunFits):
-    """What an Extrapolator does around each prediction it makes (`_extrapolate`)."""
+class Passes(RunFits, ABC):
+    """What an Extrapolator does around each prediction it makes (`_extrapolate`); the
+    prediction itself, and the run's points, are the Extrapolator's (extrapolate.py)."""
 
+    @abstractmethod
     def extrapolate(self, to: int, scenarios: tuple[str, ...] = SCENARIOS,
                     schedule: CustomLr | None = None) -> Extrapolation:
-        raise NotImplementedError  # Extrapolator's
+        """The prediction at `to`, these passes made around it."""
 
+    @abstractmethod
     def _extrapolate(self, to: int, scenarios: tuple[str, ...], custom: CustomSchedule | np.ndarray | None,
                      blend_error: bool = True) -> Extrapolation:
-        raise NotImplementedError  # Extrapolator's
+        """The prediction at `to`, before these passes."""
 
+    @abstractmethod
     def _observed(self) -> Observed:
-        raise NotImplementedError  # Extrapolator's
+        """The run's points and schedule."""
 
+    @abstractmethod
     def _sibling(self, calibration: Calibration, calibrate: tuple[Run, ...]) -> Passes:
         """The same run fitted with another calibration, or other runs joined."""
-        raise NotImplementedError  # Extrapolator's
 
     def _held(self, x: Extrapolation, custom: CustomSchedule | np.ndarray | None) -> Extrapolation:
         """`x` with each scenario whose LR is 0 from a step `at` before the target predicted
@@ -51,7 +57,7 @@ class Passes(RunFits):
         obs, resumed = self._observed(), self.run.resumes_last()
         out, notes = [], list(x.notes)
         for sc in x.scenarios:
-            start = self._resume_step(obs)[0] if sc.name in ("resume", "constant") else last
+            start = self._goes_on_from(sc.name, obs)[0]
             rate = scenarios_mod.lr(sc.name, custom if sc.name == "custom" else None, obs.schedule, start, to,
                                     resumed)[0]
             frozen = scenarios_mod.frozen_from(rate, start, to)
@@ -104,8 +110,5 @@ class Passes(RunFits):
             return x
         if a is None:
             return x
-        v = first.val
-        said = (f"{first.name} without the other runs: val {a.mean:.4f} [{a.lo:.4f}, {a.hi:.4f}]; with them "
-                f"{v.mean:.4f} [{v.lo:.4f}, {v.hi:.4f}]: the interval is {(v.hi - v.lo) / (a.hi - a.lo):.2f}x as wide")
-        return replace(x, notes=(*x.notes, said))
+        return replace(x, notes=(*x.notes, notes_mod.without_them(first.name, "the other runs", a, first.val)))
 

@@ -118,6 +118,10 @@ class RunFits:
         it is not the last step."""
         return self._once(("resume step",), lambda: scenarios_mod.resume_step(self.run, obs.points.curves))
 
+    def _goes_on_from(self, name: str, obs: Observed) -> tuple[int, str | None]:
+        """Where scenario `name` goes on from: a continuation's resume step, else the last."""
+        return self._resume_step(obs) if name in ("resume", "constant") else (obs.points.last, None)
+
     def _backtest(self, obs: Observed, peak: float, alone: bool) -> streams.Backtest:
         """The law weights, from a backtest on the run's own train stream."""
         return self._once(("backtest", peak, alone), lambda: streams.law_weights(
@@ -160,11 +164,9 @@ class RunFits:
             weights = LawWeights(1.0 - weights.free * kept, weights.free * kept)
         a = interval.estimate(streams.laws_at(alone, p.features.at("val", np.array([to]))), weights,
                               model_sd, interval.val_eval_sd(alone, obs.points.sig_eval), self.level)
-        v = first.val
         joined = " and ".join(w for w in ("the other runs" if self.calibrate else "",
                                            "the reference runs" if fits.reference else "") if w)
-        return (f"{first.name} without {joined}: val {a.mean:.4f} [{a.lo:.4f}, {a.hi:.4f}]; with them "
-                f"{v.mean:.4f} [{v.lo:.4f}, {v.hi:.4f}]: the interval is {(v.hi - v.lo) / (a.hi - a.lo):.2f}x as wide")
+        return notes.without_them(first.name, joined, a, first.val)
 
     # -- what is said about the fit -------------------------------------------------------
 
