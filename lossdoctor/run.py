@@ -326,21 +326,25 @@ class Run:
 
         When a segment resumes from a checkpoint at step S, the points an earlier
         segment logged at steps >= S were lost work (the model went back to S), so
-        they are dropped and the resumed segment's points are kept.
+        they are dropped and the resumed segment's points are kept. Where a train
+        point's step counts the steps done, its own included (llm.c's `step S`), the
+        earlier segment's train point at S made the checkpoint and stays.
         """
         lin = self.lineage()
         return (_lineage_points(self.evals, lin, self.segments),
-                _lineage_points(self.iters, lin, self.segments))
+                _lineage_points(self.iters, lin, self.segments, int(self.format.counts_steps)))
 
 
-def _lineage_points(curve: Any, lineage: tuple[int, ...], segments: tuple[Segment, ...]) -> Any:
+def _lineage_points(curve: Any, lineage: tuple[int, ...], segments: tuple[Segment, ...], done: int = 0) -> Any:
     """Keep the points of `lineage` that were not superseded by a later resume. An eval at
     the very step a later process resumed from measured the weights it resumed with: it
-    stays where that process did not evaluate the step again."""
+    stays where that process did not evaluate the step again. `done` is 1 where a train
+    point's step counts its own update: the one at the resume step S is the earlier's."""
     keep = np.zeros(len(curve), bool)
     for pos, seg in enumerate(lineage):
         mask = curve.segment == seg
-        later = [step for s in lineage[pos + 1:] if (step := segments[s].first_step) is not None]
+        later = [_resumed_at(curve, segments[s], done) for s in lineage[pos + 1:]
+                 if segments[s].first_step is not None]
         if later:
             cut = min(later)
             at_cut = curve.step == cut
@@ -349,6 +353,15 @@ def _lineage_points(curve: Any, lineage: tuple[int, ...], segments: tuple[Segmen
         keep |= mask
     columns = {name: getattr(curve, name)[keep] for name in curve.__dataclass_fields__}
     return type(curve)(**columns)
+
+
+def _resumed_at(curve: Any, segment: Segment, done: int) -> int:
+    """The first step of `curve` a resumed `segment` logs again: its first step, or, where a
+    train point's step counts its own update (`done` 1), the one after it (an eval at S is
+    before the update S + 1), unless it logged a train point sooner."""
+    step = int(segment.first_step or 0)
+    own = curve.step[curve.segment == segment.index]
+    return min(step + done, int(own.min())) if len(own) else step + done
 
 
 def _logged(steps: np.ndarray, values: np.ndarray) -> set[tuple[int, int]]:

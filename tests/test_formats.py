@@ -950,6 +950,38 @@ def test_a_log_of_another_trainer_whose_steps_go_back_holds_two_processes(tmp_pa
     assert lossdoctor.compute_facts(crashed).value("failure_kind") == "out of memory"
 
 
+def test_an_llmc_resume_keeps_the_update_its_checkpoint_holds_and_dates_its_first_evals(tmp_path: Any) -> None:
+    # llm.c prints `step S` for the S-th update; a resume from the checkpoint of step S prints
+    # its table, val and HellaSwag of that model, then `step S+1`: the earlier process's
+    # `step S` had been dropped as redone, and the HellaSwag put at step 0
+    lines = Path(FORMATS, "llmc_stdout.log").read_text().splitlines(keepends=True)
+    table = [line for line in lines if line.startswith(("+", "|"))]
+
+    def step(n: int) -> str:
+        return f"step {n:4d}/8 | loss {11 - n / 10:.6f} (+nanz)| norm 1.0 (+nanz)| lr 3.00e-04 | 4000.0 ms\n"
+    first = [*table, "val loss 11.0\n", *(step(n) for n in range(1, 7)), "Writing checkpoint at step 4\n"]
+    second = [*table, "val loss 10.6\n", "HellaSwag: 2600/10042 = 0.258912\n", *(step(n) for n in range(5, 9))]
+    (tmp_path / "resumed.log").write_text("".join(first + second))
+    run = lossdoctor.load(str(tmp_path / "resumed.log"))
+    evals, iters = run.curves()
+    assert run.lineage() == (0, 1) and iters.step.tolist() == list(range(1, 9))
+    assert iters.segment.tolist() == [0, 0, 0, 0, 1, 1, 1, 1] and evals.step.tolist() == [0, 4]
+    assert run.series["hellaswag"].step.tolist() == [4]
+
+
+def test_a_table_sorted_by_descending_step_is_one_run_read_in_step_order(tmp_path: Any) -> None:
+    # W&B and spreadsheets sort a table newest first: it had read as one process per row,
+    # its curves the last row's alone
+    header, *rows = Path(FORMATS, "generic.csv").read_text().splitlines()
+    (tmp_path / "newest_first.csv").write_text("\n".join([header, *reversed(rows)]) + "\n")
+    run = lossdoctor.load(str(tmp_path / "newest_first.csv"))
+    ordered = lossdoctor.load(os.path.join(FORMATS, "generic.csv"))
+    assert len(run.segments) == 1
+    mine, theirs = (*run.curves(), run.evals, run.iters), (*ordered.curves(), ordered.evals, ordered.iters)
+    for a, b in zip(mine, theirs, strict=True):
+        assert a.step.tolist() == b.step.tolist() and len(a.step) > 1
+
+
 def test_an_eval_printed_late_before_a_restart_stays_with_its_own_process(tmp_path: Any) -> None:
     rows: list[dict[str, float]] = []
     for step in range(0, 200, 10):  # each eval written after the next step's train record

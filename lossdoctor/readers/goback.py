@@ -5,6 +5,7 @@ run restarted into the same file, a resume from an earlier checkpoint, or two co
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -25,26 +26,33 @@ def processes(ev: EvalCurve, it: IterCurve, n_lines: int, init_from: str | None
     lines after a process's last point (its traceback, the next one's header) stay its
     own. Evals after the last iteration line whose steps go back to the run's first step are
     one more process (a restart that crashed after its first eval; an eval of an earlier
-    checkpoint at the end is not). Each point
-    gets its process's index; a file whose points have no lines (JSON) is one."""
+    checkpoint at the end is not). A file whose steps only go down (a table sorted by
+    descending step) is one. Each point gets its process's index; a file whose points have
+    no lines (JSON) is one."""
     kind = it if len(it) > 1 else ev
     order = np.argsort(kind.line, kind="stable")
     lines, steps = kind.line[order], kind.step[order]
     starts, top = [], None  # the highest step of the process so far
+    descending = len(steps) > 2 and bool((np.diff(steps) <= 0).all())
     for k, (n, st) in enumerate(zip(lines.tolist(), steps.tolist(), strict=True)):
+        if descending:
+            break
         if top is not None and st < top and n > lines[k - 1] > 0:  # the first point of another process
             before = int(lines[k - 1])  # its own evals before it count: those whose steps go back too
             gap = (ev.line > before) & (ev.line < n) & (ev.step < top) & (ev.step <= st)
             starts.append(int(ev.line[gap].min()) if gap.any() else n)
             top = st
         top = st if top is None else max(top, st)
-    if kind is it and len(lines) and lines[-1] > 0:  # a last process of evals only: a crash after its first
+    # a last process of evals only: a crash after its first
+    if kind is it and len(lines) and lines[-1] > 0 and not descending:
         last, lo = int(lines[-1]), (starts[-1] if starts else 1)
         done = ev.step[(ev.line >= lo) & (ev.line < last)]
         begun = int(min(ev.step.min(initial=steps[0]), steps.min()))  # the run's first step: a fresh restart's
         tail = (ev.line > last) & (ev.step < (done.max() if len(done) else 0)) & (ev.step <= begun + 1)
         if tail.any():
             starts.append(int(ev.line[tail].min()))
+    if descending:  # read in step order
+        ev, it = (_by_step(c) for c in (ev, it))
     bounds = [1, *starts]
 
     def index(at: np.ndarray) -> np.ndarray:  # a point without a line (0) is the first process's
@@ -62,6 +70,12 @@ def processes(ev: EvalCurve, it: IterCurve, n_lines: int, init_from: str | None
         out.append(Segment(k, lo, max(hi, lo), how, 1, int((ev.segment == k).sum()), int((it.segment == k).sum()),
                            lo_step, int(mine.max()) if len(mine) else None))
     return ev, it, tuple(out)
+
+
+def _by_step(curve: Any) -> Any:
+    """`curve` (an EvalCurve or IterCurve) in step order."""
+    order = np.argsort(curve.step, kind="stable")
+    return replace(curve, **{name: getattr(curve, name)[order] for name in curve.__dataclass_fields__})
 
 
 def segment_at(segments: tuple[Segment, ...], line: int | None) -> int:

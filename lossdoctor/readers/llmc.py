@@ -105,9 +105,9 @@ def read_stdout(sample: Sample) -> Run:
     last = 0
     command: list[tuple[str, object, int]] = []  # from a `./train_gpt2cu -b 48 ...` line: below the table
     single: int | None = None  # the line that says one GPU ran
-    # vals after a process's table and before its first step line: their step is that line's - 1
-    # (0 for a fresh run, S for one resumed at S), known only once it is printed
-    pending: list[tuple[float, int]] | None = None
+    # evals (val, HellaSwag) after a process's table and before its first step line: their step
+    # is that line's - 1 (0 for a fresh run, S for one resumed at S), known only once it is printed
+    pending: list[tuple[str, float, int]] | None = None
     recent: deque[str] = deque(maxlen=SHAPE_LINES + 1)  # the last lines, for cut_last
     for n, line in numbered(iter_lines(sample)):
         found.n_lines = n
@@ -122,27 +122,30 @@ def read_stdout(sample: Sample) -> Run:
         if "| Parameter " in line:  # a process's table: its first val comes before its first step line
             pending, last = [], 0
         if m := STEP.match(line):
-            for v, at in pending or ():  # that val measured the model its first step starts from
-                found.val.add(int(m.group(1)) - 1, v, at)
+            for name, v, at in pending or ():  # they measured the model its first step starts from
+                _eval(found, name, int(m.group(1)) - 1, v, at)
             pending = None
             last = _step(found, n, m)
         elif m := VAL.match(line):
             if (v := number(m.group(1))) is None:
                 pass
             elif pending is not None:
-                pending.append((v, n))
+                pending.append(("val", v, n))
             else:
                 found.val.add(last, v, n)
         elif m := HELLA.search(line):
-            found.point("hellaswag", last, float(m.group(3)), n)
+            if pending is not None:
+                pending.append(("hellaswag", float(m.group(3)), n))
+            else:
+                found.point("hellaswag", last, float(m.group(3)), n)
         elif m := ROW.match(line.strip()):
             _row(found, n, m.group(1).strip(), m.group(2).strip())
         elif m := SAVE.match(line):
             found.events.append(Event("checkpoint_saved", n, line.strip(), int(m.group(1)), 0))
         elif m := GRAD_ACCUM.match(line):  # per process: nanoGPT's key counts all (all_ranks_accum)
             found.set("grad_accum_steps", int(m.group(1)), n)
-    for v, at in pending or ():  # no step line after them: a process that stopped at its first eval
-        found.val.add(last, v, at)
+    for name, v, at in pending or ():  # no step line after them: a process that stopped at its first eval
+        _eval(found, name, last, v, at)
     scan_events(numbered(iter_lines(sample)), found)
     shown = {key for key, _, _ in found.config}  # the table, where printed, is what ran
     for key, value, n in command + ([("num_processes", 1, single)] if single is not None else []):
@@ -152,6 +155,14 @@ def read_stdout(sample: Sample) -> Run:
     all_ranks_accum(found)
     found.cut = cut_last(sample, list(recent), WHOLE)
     return make_run(found, sample.path, Dialect.LLMC, Measures(eval_train=False))
+
+
+def _eval(found: Found, name: str, step: int, value: float, line: int) -> None:
+    """A val loss or a HellaSwag accuracy at `step`."""
+    if name == "val":
+        found.val.add(step, value, line)
+    else:
+        found.point(name, step, value, line)
 
 
 def _schedule(found: Found) -> None:
