@@ -8,7 +8,7 @@ import os
 from ..facts import Facts
 from ..facts.speed import OTHER_PEAK
 from ..nanogpt import A100_BF16_PEAK
-from ..run import Run
+from ..run import Run, Segment
 from .results import WentOn
 from .sides import overfit
 
@@ -79,14 +79,21 @@ def held(ra: Run, rb: Run) -> int | None:
     """The step where the better run's log, holding every loss of the worse run's as the
     process(es) its last resume went on from (`cat first.log resume.log` against
     first.log), goes on from the worse run's end; None otherwise."""
-    lineage = rb.lineage()
+    last = _goes_on(rb, ra)
+    return None if last is None else last.first_step
+
+
+def _goes_on(holder: Run, held_run: Run) -> Segment | None:
+    """The last process of `holder`'s lineage where that log holds every loss of
+    `held_run`'s and the process resumed from `held_run`'s last step; None otherwise."""
+    lineage = holder.lineage()
     if len(lineage) < 2:
         return None
-    last = rb.segments[lineage[-1]]
-    if last.init_from != "resume" or last.first_step is None or ra.last_step != last.first_step \
-            or not ra.part_of(rb):
+    last = holder.segments[lineage[-1]]
+    if last.init_from != "resume" or last.first_step is None or held_run.last_step != last.first_step \
+            or not held_run.part_of(holder):
         return None
-    return last.first_step
+    return last
 
 
 def held_notes(ra: Run, rb: Run) -> list[str]:
@@ -112,13 +119,10 @@ def went_on(ra: Run, rb: Run, fa: Facts) -> WentOn | None:
     lineage = ra.lineage()
     if later is not None and later[0] is ra:
         step, same_dir = later[2], True
-    elif len(lineage) > 1:
-        first, last = ra.segments[lineage[-2]], ra.segments[lineage[-1]]
-        if last.init_from == "resume" and last.first_step is not None and rb.part_of(ra) \
-                and rb.last_step == last.first_step:
-            step = last.first_step
-            where = [(s.config or ra.config).trusted("out_dir") for s in (first, last)]
-            same_dir = where[0] is not None and where[0] == where[1]
+    elif (last := _goes_on(ra, rb)) is not None:
+        step = last.first_step
+        where = [(s.config or ra.config).trusted("out_dir") for s in (ra.segments[lineage[-2]], last)]
+        same_dir = where[0] is not None and where[0] == where[1]
     if step is None or len(rb.lineage()) != 1:  # the better run one process: its command is the whole run
         return None
     # a save after the resume, into the better run's out_dir, holds the worse run's model: its
@@ -146,8 +150,8 @@ def _raised(ra: Run, rb: Run, step: int) -> bool:
     both shown."""
     from ..facts.schedule import REWARM, schedule_params
     from ..nanogpt import get_lr
-    pa, pb = schedule_params(ra.config), schedule_params(rb.config)
-    return pa is not None and pb is not None and get_lr(step, pa) > REWARM * get_lr(step, pb)
+    pa, reached = schedule_params(ra.config), _reached(rb, step)
+    return pa is not None and reached is not None and get_lr(step, pa) > REWARM * reached
 
 
 def rewarm_notes(fa: Facts, fb: Facts, shared: bool = False) -> list[str]:
