@@ -213,16 +213,24 @@ def resumed_checkpoint(run: Run) -> str | None:
             "resume (give its log)")
 
 
+def _lr_not_in_log(ctx: Context, name: str, unit: str, src: str) -> Fact | None:
+    """The unknown Fact where the LR the run began with is not in its log (it begins with a
+    resume, or its checkpoint resumed), else None."""
+    if (head := ctx.run.resumed_start()) is not None:
+        return unknown(name, unit, src, f"the log begins with a resume at step {head.first_step:,}: the LR before "
+                                        "it is not in it")
+    if (why := resumed_checkpoint(ctx.run)) is not None:
+        return unknown(name, unit, src, why)
+    return None
+
+
 def _lineage_params(ctx: Context, name: str, unit: str, src: str) -> list[tuple[dict[str, Any], int]] | Fact:
     """Each lineage process's get_lr arguments with the step it starts at, or the unknown
     Fact saying why they are not known (a log that begins with a resume; a first process
     whose LR settings are not shown)."""
     run = ctx.run
-    if (head := run.resumed_start()) is not None:
-        return unknown(name, unit, src, f"the log begins with a resume at step {head.first_step:,}: the LR before "
-                                        "it is not in it")
-    if (why := resumed_checkpoint(run)) is not None:
-        return unknown(name, unit, src, why)
+    if (hidden := _lr_not_in_log(ctx, name, unit, src)) is not None:
+        return hidden
     out = [(p, start) for cfg, start, _ in segment_ranges(run, _last_step(ctx) or 0)
            if (p := schedule_params(cfg)) is not None]
     if not out or out[0][1] != 0:
@@ -312,11 +320,8 @@ def lr_peak(ctx: Context) -> Fact:
     largest of those."""
     name, unit, src = "lr_peak", "LR", "log: each process's learning_rate"
     run = ctx.run
-    if (head := run.resumed_start()) is not None:
-        return unknown(name, unit, src, f"the log begins with a resume at step {head.first_step:,}: the LR before "
-                                        "it is not in it")
-    if (why := resumed_checkpoint(run)) is not None:
-        return unknown(name, unit, src, why)
+    if (hidden := _lr_not_in_log(ctx, name, unit, src)) is not None:
+        return hidden
     shown = [config_fact(ctx, name, "learning_rate", unit, cfg) for cfg, _, _ in
              segment_ranges(run, _last_step(ctx) or 0)]
     if shown and shown[0].known:  # as sure as the least sure of them (a config file's value: inferred)
