@@ -48,12 +48,14 @@ SMOOTH = 25  # iterations a train point averages, where a run has no evals to co
 def _curve(run: Run, metric: str, iterations: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
     """(steps, losses) to compare along: the evals' `metric`, else on train loss (where the
     evals hold none: HF, Lightning; `iterations`: the runs are compared on them) the
-    iteration losses, one step's in running means of SMOOTH; None with fewer than two points."""
+    iteration losses, one step's in running means of SMOOTH (of a quarter of them, where
+    they are fewer than 4 SMOOTH); None with fewer than two points."""
     ev, it = run.curves()
     if len(ev) >= 2 and (metric != "train" or run.measures.eval_train and not iterations):
         return ev.step, getattr(ev, metric)
-    n = SMOOTH if run.measures.train == "step" else 1  # a window's mean or an EMA is smoothed already
-    if metric != "train" or len(it) < 2 * n:
+    # a window's mean or an EMA is smoothed already
+    n = min(SMOOTH, max(len(it) // 4, 1)) if run.measures.train == "step" else 1
+    if metric != "train" or len(it) < 2 * n or len(it) < 2:
         return None
     return it.step[n - 1:], np.convolve(it.loss, np.ones(n) / n, mode="valid")
 

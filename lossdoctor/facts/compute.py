@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from ..config import DEFAULT
 from ..nanogpt import BATCH_KEYS, DATASET_VOCAB, gpt_params, printed_m
 from ..nanogpt import flops_per_token as model_flops_per_token
 from ..run import Dialect
@@ -82,6 +83,20 @@ def params(ctx: Context) -> Fact:
     return missing(name, unit, "nanoGPT GPT formula from the model config", *used)
 
 
+COUNT_KEYS = ("n_params", "num_params", "num_parameters", "n_parameters")  # a table's column of the count
+
+
+def _stated_count(ctx: Context) -> tuple[str, int] | None:
+    """(key, value) of a parameter count the run's file states among its config values (a
+    runs table's n_params column): the model's own count, position embeddings or none."""
+    config = ctx.config()
+    for key in COUNT_KEYS:
+        cv = config.values.get(key)
+        if cv is not None and cv.origin != DEFAULT and isinstance(cv.value, int) and cv.value > 0:
+            return key, cv.value
+    return None
+
+
 def _trainers_count(ctx: Context, name: str) -> Fact | None:
     """Another trainer's own parameter count (nanochat's table total, llm.c's
     num_parameters): exact, all parameters; its model is not nanoGPT's, so nanoGPT's formula
@@ -104,6 +119,8 @@ def params_total(ctx: Context) -> Fact:
     total = _groups_total(ctx)
     if total is not None:
         return Fact(name, total, unit, "read", "log: decayed + non-decayed parameters")
+    if (stated := _stated_count(ctx)) is not None:
+        return Fact(name, stated[1], unit, "read", f"log: {stated[0]}")
     p = ctx.fact("params")
     wpe, wpe_from = _wpe(ctx)
     if p.known and wpe is not None:
@@ -172,7 +189,10 @@ def steps_done(ctx: Context) -> Fact:
     if last_eval is not None and ctx.run.format == Dialect.LIGHTNING:  # its val rows carry the last step's index
         return Fact(name, last_eval + 1, unit, "computed", "log: last val row's step + 1 (Lightning's step index)")
     if last_eval is not None:
-        return Fact(name, last_eval, unit, "computed", "log: last eval step")
+        summary = ctx.run.format in (Dialect.WANDB_RUNS, Dialect.WANDB_SUMMARY)
+        return Fact(name, last_eval, unit, "computed", "log: last eval step",
+                    "the step of the last values the summary holds: the run may have gone on past it"
+                    if summary else None)
     ck = ctx.run.checkpoint
     if ck is not None and ck.iter_num is not None:
         return Fact(name, ck.iter_num, unit, "read", "ckpt iter_num")

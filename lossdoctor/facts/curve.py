@@ -15,6 +15,7 @@ import numpy as np
 
 from ..run import EvalCurve
 from .base import Context, Fact, Status, derived, missing, plural, unknown
+from .loss import SUMMARIES
 from .settings import not_numbers, ratio
 
 # rises and drops of eval losses are judged against 2·eval_se; this stands in for eval_se
@@ -70,6 +71,9 @@ def threshold_status(se: Fact) -> tuple[Status, str | None]:
 def n_evals(ctx: Context) -> Fact:
     if not ctx.run.format.has_log:
         return unknown("n_evals", "evals", "log: eval lines", "no log, only a checkpoint")
+    if ctx.run.format in SUMMARIES:
+        return unknown("n_evals", "evals", "log: eval lines", "a summary holds the final val only, not how many evals "
+                                                              "the run made")
     return Fact("n_evals", len(evals_of(ctx)), "evals", "read", "log: eval lines of the lineage")
 
 

@@ -27,14 +27,15 @@ def _evals(ctx: Context) -> EvalCurve:
 
 
 def best_index(ctx: Context) -> int | None:
-    """Index of the lowest finite val loss (the first one on ties); None where it is not
-    known: no finite val, or a summary that holds the final val only (no_best_why)."""
+    """Index of the lowest finite val loss (the last one on ties: a run whose last evals
+    print its best again ended at its best); None where it is not known: no finite val, or
+    a summary that holds the final val only (no_best_why)."""
     def find() -> int | None:
         val = _evals(ctx).val
         ok = np.isfinite(val)
         if not ok.any() or _final_only(ctx):
             return None
-        return int(np.argmin(np.where(ok, val, np.inf)))
+        return len(val) - 1 - int(np.argmin(np.where(ok, val, np.inf)[::-1]))
     return ctx.memo("best_val_index", find)
 
 
@@ -188,6 +189,9 @@ def first_val(ctx: Context) -> Fact:
     ev = _evals(ctx)
     if not len(ev):
         return unknown("first_val", _unit(ctx), "log: first eval", NO_EVALS)
+    if _final_only(ctx):
+        return unknown("first_val", _unit(ctx), "log: first eval",
+                       "a summary holds the final val only, not the run's first")
     step = int(ev.step[0])
     note = None if step == 0 else f"the lineage's first eval is at step {step}"
     return Fact("first_val", float(ev.val[0]), _unit(ctx), "read",

@@ -1,0 +1,84 @@
+"""What the report says of a run is what its file shows: counts a table states, a summary's
+one value, tied best evals, and effects quoted for the model and the run at hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import lossdoctor
+from conftest import FIXTURES, parse_text
+from lossdoctor.diagnose import check, load_rules
+from lossdoctor.readers import read_runs
+
+BUILTIN = load_rules()
+
+
+def test_a_tie_at_the_best_val_is_the_latest_eval_that_reached_it():
+    # llm.c's main.log prints val to 4 decimals: its last three evals 3.2722, its best; the
+    # best had been put at the first of them, "98% of the way" through a run that ended there
+    text = "".join(f"step {s}: train loss {v - 0.1:.4f}, val loss {v:.4f}\n"
+                   for s, v in [(0, 4.2), (100, 3.0), (200, 2.5), (300, 2.4), (400, 2.4)])
+    facts = lossdoctor.compute_facts(parse_text(text))
+    assert (facts.value("best_val"), facts.value("best_val_step"), facts.value("best_val_frac")) == (2.4, 400, 1.0)
+
+
+def test_a_summary_shows_no_first_val_nor_how_many_evals_and_says_its_steps_may_be_short():
+    facts = lossdoctor.compute_facts(lossdoctor.load(str(FIXTURES / "formats" / "wandb-summary.json")))
+    assert not facts["first_val"].known and not facts["n_evals"].known
+    assert facts.value("steps_done") == 2000 and "may have gone on past it" in (facts["steps_done"].note or "")
+
+
+def test_a_parameter_count_a_table_states_is_the_models_total(tmp_path: Path):
+    # a runs table's n_params of a model without position embeddings had been overridden by
+    # nanoGPT's formula plus a block_size x n_embd table the model does not have
+    head = "run_name,batch_size,block_size,n_layer,n_head,n_embd,vocab_size,bias,pos_encoding,n_params,final_val_loss\n"
+    (tmp_path / "runs.csv").write_text(head + "learned,64,256,6,6,384,65,False,learned,10745088,1.70\n"
+                                              "none,64,256,6,6,384,65,False,none,10646784,1.58\n")
+    totals = [lossdoctor.compute_facts(r)["params_total"] for r in read_runs(str(tmp_path / "runs.csv"))]
+    assert [(f.value, f.status, f.source) for f in totals] == [(10745088, "read", "log: n_params"),
+                                                                (10646784, "read", "log: n_params")]
+
+
+@pytest.mark.parametrize(("params", "effect"), [(124_000_000, 1.85), (800_000, None)])
+def test_compiles_speed_up_is_quoted_for_models_of_gpt2s_scale_only(params, effect):
+    rule = BUILTIN.get("LD1201")
+    found = check(rule, {"device_type": "cuda", "compile": False, "max_iters": 3000, "device": "cuda",
+                         "time_per_iter_ms": 19.6, "params_total": params})
+    assert found is not None and found.expected_effect.value == effect
+
+
+def test_no_better_than_unigram_quotes_the_final_vals_distance_on_the_final_val():
+    rule = BUILTIN.get("LD602")
+    base = {"train_vs_unigram": 0.006, "learning_rate": 1e-3, "steps_done": 5000, "final_train": 3.3154,
+            "unigram_entropy": 3.3091, "best_val": 3.3593, "train_low": 3.31}
+    found = check(rule, {**base, "final_val": 3.3593})
+    assert found is not None and found.expected_effect.value == pytest.approx(-0.0502)
+    no_val = check(rule, {k: v for k, v in base.items() if k != "best_val"})
+    assert no_val is not None and no_val.expected_effect.value == pytest.approx(-0.006)
+
+
+@pytest.mark.parametrize(("saves", "said"), [
+    (True, "which may be some steps before the run stopped."),
+    (None, "in nanoGPT with always_save_checkpoint=False, the best val's, not the last one."),
+])
+def test_where_a_resume_starts_is_said_as_the_config_shows_it(saves, said):
+    values = {"run_completed": 0.5, "steps_done": 1000, "max_iters": 2000, "lr_schedule_completed": 0.5}
+    if saves is not None:
+        values["always_save_checkpoint"] = saves
+    found = check(BUILTIN.get("LD1501"), values)
+    assert found is not None and said in found.advice and ("nanoGPT" in said) == ("nanoGPT" in found.advice)
+
+
+def test_a_short_curve_of_step_losses_is_compared_along_the_way_not_called_no_curve(tmp_path: Path):
+    # a Lightning run aborted after 25 train_loss_step rows had been said to show "its final
+    # train loss alone, no curve", beside its mean of the last losses
+    for name, last, drop in (("short", 1250, 0.004), ("long", 5000, 0.003)):
+        rows = "".join(f"0,{s},{9.8 - drop * s:.4f}\n" for s in range(49, last, 50))
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.csv").write_text("epoch,step,train_loss_step\n" + rows)
+    result = lossdoctor.analyze([str(tmp_path / "short"), str(tmp_path / "long")])
+    gap = result.comparison
+    assert gap is not None and gap.overlap is not None and gap.overlap.steps
+    assert not any("no curve" in n for n in gap.notes)
