@@ -29,6 +29,7 @@ DUMP = "config dump"  # a fork's printout of the final values (e.g. `key: value`
 INFERRED = "inferred"  # a nanoGPT config file that the log's out_dir and cadence point to (readers/infer.py)
 CADENCE = "log cadence"  # eval_interval, log_interval: the spacing of the log's own lines (readers/infer.py)
 META_PATH = "meta.pkl path"  # dataset: the data/DATASET/meta.pkl train.py printed it read (readers/infer.py)
+DERIVED = "derived"  # computed from values another trainer's log prints (its raw says how)
 
 
 @dataclass(frozen=True)

@@ -82,3 +82,17 @@ def test_a_short_curve_of_step_losses_is_compared_along_the_way_not_called_no_cu
     gap = result.comparison
     assert gap is not None and gap.overlap is not None and gap.overlap.steps
     assert not any("no curve" in n for n in gap.notes)
+
+
+def test_a_count_computed_from_what_the_log_prints_is_said_computed_not_read(tmp_path: Path):
+    # build-nanogpt prints one process's accumulation steps (2) and its samples per rank: the
+    # 8 of all ranks had been shown as read from the line that prints 2
+    text = (FIXTURES / "formats" / "build_nanogpt_stdout.log").read_text()
+    samples = "".join(f"rank {r} sample 0: Hello, I'm a language model,\n" for r in range(4))
+    (tmp_path / "ddp.log").write_text(text + samples)
+    run = lossdoctor.load(str(tmp_path / "ddp.log"))
+    accum, procs = run.config.values["gradient_accumulation_steps"], run.config.values["num_processes"]
+    assert (accum.value, accum.origin, accum.raw) == (8, "derived", "2 per process x 4 processes")
+    assert (procs.value, procs.origin) == (4, "derived")
+    facts = lossdoctor.compute_facts(run)
+    assert facts["world_size"].status == "computed" and facts["gradient_accumulation_steps"].status == "computed"

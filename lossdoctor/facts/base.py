@@ -22,7 +22,7 @@ from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 
-from ..config import CADENCE, DEFAULT, INFERRED, Config
+from ..config import CADENCE, DEFAULT, DERIVED, INFERRED, Config
 from ..frozen import FrozenDict, frozen
 from ..run import EvalCurve, IterCurve, Run
 
@@ -243,5 +243,8 @@ def config_fact(ctx: Context, name: str, key: str, unit: str,
     if origin == CADENCE:
         return Fact(name, value, unit, "inferred", config_source(config, key),
                     f"inferred: the log's {config.values[key].raw}")
+    if origin == DERIVED:
+        return Fact(name, value, unit, "computed", config_source(config, key),
+                    f"computed: {config.values[key].raw}")
     note = "train.py default, not set by the run's config" if origin == DEFAULT else None
     return Fact(name, value, unit, "read", config_source(config, key), note)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import DERIVED
 from ..dialect import Dialect
 from ..nanogpt import A100_BF16_PEAK
 from . import shift as shift_mod
@@ -232,6 +233,9 @@ def world_size(ctx: Context) -> Fact:
         return Fact("world_size", ws, "", "read", "log: header printed once per rank")
     procs = ctx.config().trusted("num_processes")  # llm.c's header table
     if isinstance(procs, int) and not isinstance(procs, bool) and procs >= 1:
+        shown = ctx.config().values["num_processes"]
+        if shown.origin == DERIVED:  # counted from what the log prints, not printed
+            return Fact("world_size", procs, "", "computed", "log: num_processes", f"computed: {shown.raw}")
         return Fact("world_size", procs, "", "read", "log: num_processes")
     if not run.format.is_nanogpt:
         return unknown("world_size", "", "log: processes", f"only rank 0 prints in a {run.format} log, and it does "

@@ -201,6 +201,7 @@ class Found:
     steps_done: int | None = None  # optimizer steps done as the trainer counts them, when the file says
     marks: set[str] = field(default_factory=set)  # what a reader noted of the grammar it met
     cut: bool = False  # the file ends inside its last line (cut_last): its values are not read
+    derived: dict[str, str] = field(default_factory=dict)  # key: how it was computed (Found.derive)
 
     def cut_last_line(self) -> None:
         """The file ends inside its last line: its values are not read (a number cut after
@@ -217,6 +218,12 @@ class Found:
 
     def set(self, key: str, value: Any, line: int | None = None) -> None:
         self.config.append((key, value, line))
+
+    def derive(self, key: str, value: Any, line: int | None, how: str) -> None:
+        """A config value computed from what the log prints (config origin 'derived'),
+        `how` said in its raw text: one process's count times the processes."""
+        self.set(key, value, line)
+        self.derived[key] = how
 
     def rows(self) -> dict[str, tuple[Any, int | None]]:
         """Each config key's (value, line), the last set of it."""
@@ -235,7 +242,8 @@ def all_ranks_accum(found: Found) -> None:
     rows = found.rows()
     (accum, line), (procs, _) = rows.get("grad_accum_steps", (None, 0)), rows.get("num_processes", (None, 0))
     if isinstance(accum, int) and isinstance(procs, int) and procs > 0:
-        found.set("gradient_accumulation_steps", accum * procs, line)
+        found.derive("gradient_accumulation_steps", accum * procs, line,
+                     f"{accum} per process x {procs} {'process' if procs == 1 else 'processes'}")
 
 
 def make_run(found: Found, source: str, fmt: Dialect, measures: Measures) -> Run:
@@ -248,7 +256,7 @@ def make_run(found: Found, source: str, fmt: Dialect, measures: Measures) -> Run
     ev, it, segments = processes(_eval_curve(found), _iter_curve(found), max(found.n_lines, 1), found.init_from)
     if len(segments) > 1:
         found.notes.append(processes_note(segments))
-    cfg = config_of(found.config)
+    cfg = config_of(found.config, found.derived)
     args = ModelArgs.from_mapping({**cfg.as_dict(), "vocab_size": found.vocab_size or cfg.get("vocab_size")})
     events = sorted(found.events + _first_nan(ev, it), key=lambda e: e.line or 0)
     if len(segments) > 1:  # each event is the process's whose lines hold it
@@ -284,18 +292,21 @@ def _point_notes(found: Found) -> tuple[str, ...]:
     return tuple(notes)
 
 
-def config_of(values: Iterable[tuple[str, Any, int | None]]) -> C.Config:
+def config_of(values: Iterable[tuple[str, Any, int | None]], derived: dict[str, str] | None = None) -> C.Config:
     """A Config of exactly the values a run shows (no defaults: `seen`, defaults not
-    trusted); a nanoGPT key whose value has the wrong type is unknown (Config.problems)."""
+    trusted), those computed from them (`derived`: key -> how) of origin 'derived'; a
+    nanoGPT key whose value has the wrong type is unknown (Config.problems)."""
     out: dict[str, C.ConfigValue] = {}
     problems = []
     for key, value, line in values:
         raw = str(value)[:200]
+        how = (derived or {}).get(key)
+        origin, raw = (C.DERIVED, how) if how is not None else (LOG, raw)
         if (why := C.wrong_type(key, value)) is not None:
             problems.append(f"{key} = {raw[:40]} ({why}): treated as unknown")
-            out[key] = C.ConfigValue(key, None, LOG, False, raw, line)
+            out[key] = C.ConfigValue(key, None, origin, False, raw, line)
         else:
-            out[key] = C.ConfigValue(key, value, LOG, raw=raw, line=line)
+            out[key] = C.ConfigValue(key, value, origin, raw=raw, line=line)
     return C.Config(out, seen=bool(out), defaults_ok=False, problems=tuple(problems),
                     defaults_why="it is another trainer's, whose defaults are not train.py's")
 

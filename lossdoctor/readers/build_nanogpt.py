@@ -103,7 +103,7 @@ def read_stdout(sample: Sample) -> Run:
     if len(groups) == 2:
         found.params = sum(groups.values())
     if ranks[0]:
-        found.set("num_processes", ranks[0], ranks[1])
+        found.derive("num_processes", ranks[0], ranks[1], f"the highest rank printing samples ({ranks[0] - 1}) + 1")
         all_ranks_accum(found)
     last = found.train.step[-1] + 1 if len(found.train) else 0
     for name, value, k in pending:  # the final eval, after the last step

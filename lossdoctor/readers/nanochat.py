@@ -144,7 +144,7 @@ def _world(found: Found) -> None:
                       else None), ("examples_per_step", batch if isinstance(batch, int) else None)):
         total, line = rows.get(key, (None, None))
         if isinstance(total, int) and one and total % one == 0:
-            found.set("num_processes", total // one, line)
+            found.derive("num_processes", total // one, line, f"{key} {total:,} / {one:,} per process")
             return
 
 
