@@ -51,6 +51,9 @@ class Measures:
     placeholder that no fact reads as a step.
     val_name: the trainer's own name of the val metric, where a flag names it (the
     Hugging Face Trainer's eval_loss, or eval_<set>_loss with several eval sets).
+    step_axis: the name of the step column where it need not count optimizer steps (a W&B
+    panel's `Step`: W&B's count of wandb.log calls, one per eval in nanoGPT's train.py);
+    None where the steps are the trainer's own.
     constants: for a trainer set by constants in its script, as the log prints them
     (modded-nanogpt's Hyperparameters), (nanoGPT key, the constant's name) of each it
     sets; None where the log prints none.
@@ -64,6 +67,7 @@ class Measures:
     steps_known: bool = True
     val_name: str | None = None
     constants: tuple[tuple[str, str], ...] | None = None
+    step_axis: str | None = None
 
     @property
     def val_unit(self) -> str:

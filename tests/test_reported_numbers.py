@@ -96,3 +96,17 @@ def test_a_count_computed_from_what_the_log_prints_is_said_computed_not_read(tmp
     assert (procs.value, procs.origin) == (4, "derived")
     facts = lossdoctor.compute_facts(run)
     assert facts["world_size"].status == "computed" and facts["gradient_accumulation_steps"].status == "computed"
+
+
+def test_a_panels_w_and_b_steps_are_assumed_steps_and_said_so(tmp_path: Path):
+    # W&B's `Step` counts wandb.log calls: nanoGPT logs once per eval, so 128 Steps had been
+    # said to be 128 training steps
+    text = (FIXTURES / "formats" / "wandb_panel.csv").read_text()
+    assert text.startswith('"Step"')
+    run = lossdoctor.load(str(FIXTURES / "formats" / "wandb_panel.csv") + "#run_a")
+    steps = lossdoctor.compute_facts(run)["steps_done"]
+    assert steps.status == "assumed" and "log calls" in (steps.note or "")
+    assert any("W&B's `Step`, the count of the script's wandb.log calls" in n for n in run.notes)
+    (tmp_path / "by_iter.csv").write_text('"iter"' + text[len('"Step"'):])  # exported against the script's step
+    own = lossdoctor.load(str(tmp_path / "by_iter.csv") + "#run_a")
+    assert lossdoctor.compute_facts(own)["steps_done"].status == "computed" and own.measures.step_axis is None

@@ -184,6 +184,11 @@ def steps_done(ctx: Context) -> Fact:
     evals, iters = ctx.curves()
     last_iter, iter_src = _last_iter_steps(ctx.run.format, iters)
     last_eval = int(evals.step.max()) if len(evals) else None
+    if (axis := ctx.run.measures.step_axis) is not None:  # W&B's count of log calls
+        last = max(x for x in (last_iter, last_eval) if x is not None) if len(evals) or len(iters) else None
+        if last is not None:
+            return Fact(name, last, unit, "assumed", f"log: last {axis}",
+                        f"assumed one optimizer step per {axis}: the file's `{axis}` counts the script's log calls")
     if last_iter is not None and (last_eval is None or last_iter >= last_eval):
         return Fact(name, last_iter, unit, "computed", iter_src)
     if last_eval is not None and ctx.run.format == Dialect.LIGHTNING:  # its val rows carry the last step's index

@@ -6,7 +6,8 @@ W&B runs table (`wandb-runs`), and any CSV with a step column and a loss-like co
 - Lightning's CSVLogger writes one header for all its row kinds: step rows
   (`train_loss_step`), validation rows (`val_loss`) and epoch rows (`*_epoch`) share the
   `step` column and leave the other cells empty. Its step is the global step.
-- A panel export has `Step`, then three columns per run: `<run> - <metric>`, its `__MIN`
+- A panel export has `Step` (or the script's own step, where the chart's x-axis was set
+  to it), then three columns per run: `<run> - <metric>`, its `__MIN`
   and `__MAX`. Each run becomes a Run (`path#run`).
 - A runs table has one row per run: config columns and final values. Each row becomes a
   Run with one eval at its last step (`iter`, else `max_iters`).
@@ -97,12 +98,19 @@ def sniff_lightning(sample: Sample) -> bool:
     return "epoch" in names and "step" in names and bool(K.loss_like(names))
 
 
+# a panel's x-axis, where it is the script's own step (`iter`, `train/global_step`), not W&B's `Step`
+OWN_STEP = re.compile(r"(?i)^(?:.*[/_])?(?:global_)?step$|^iter(?:ation)?$")
+
+
 def sniff_panel(sample: Sample) -> bool:
-    """`Step` first, then `<run> - <metric>` columns."""
+    """`Step` first (or the script's own step as the x-axis, beside W&B's `__MIN` columns),
+    then `<run> - <metric>` columns."""
     if not _is_csv(sample):
         return False
     names = _names(sample)
-    return bool(names) and names[0] == "Step" and any(PANEL.match(n) for n in names[1:])
+    if not names or not any(PANEL.match(n) for n in names[1:]):
+        return False
+    return names[0] == "Step" or (bool(OWN_STEP.match(names[0])) and any(n.endswith("__MIN") for n in names[1:]))
 
 
 def sniff_runs(sample: Sample) -> bool:
@@ -187,6 +195,13 @@ def _train_measure(fmt: Dialect, train_col: str | None, epochs: list[int | None]
     return "window"
 
 
+# a panel's x-axis `Step` is W&B's _step: it counts the script's wandb.log calls
+STEP_NOTE = ("its steps are W&B's `Step`, the count of the script's wandb.log calls: training steps only where "
+             "it logged once per step (nanoGPT's train.py logs once per eval, so there each Step is an eval and "
+             "train/loss the eval's); export the panel against the script's own step (its `iter` or "
+             "`train/global_step`) to know them")
+
+
 def read_panel(sample: Sample) -> tuple[Run, ...]:
     names = _names(sample)
     runs: dict[str, Found] = {}
@@ -221,8 +236,11 @@ def read_panel(sample: Sample) -> tuple[Run, ...]:
             raise InputError(sample.path, f"run {name!r} has val columns in bits per byte and in nats: one curve "
                                           "cannot be both")
         found.notes.append(f"run {name!r} of a W&B panel export holding {len(runs)} runs")
+        if names[0] == "Step":  # W&B's own x-axis, not a column the script logged
+            found.notes.append(STEP_NOTE)
         out.append(make_run(found, f"{sample.path}#{name}", Dialect.WANDB_PANEL,
-                            Measures(val=unit.pop(), train="step" if len(found.train) else "none", eval_train=False)))
+                            Measures(val=unit.pop(), train="step" if len(found.train) else "none", eval_train=False,
+                                     step_axis="Step" if names[0] == "Step" else None)))
     return tuple(out)
 
 

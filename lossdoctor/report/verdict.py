@@ -80,9 +80,8 @@ def _losses(f: Facts) -> str:
         train = f.value("final_train")
         if best is not None:  # a checkpoint alone: the best val it saved, no curve
             return (f"no val curve; best val {best:.4f}" + (f" at step {step:,}" if step is not None else "")
-                    + (f"; {steps:,} steps" if steps else ""))
-        return ("no val loss in the log" + (f"; train {train:.4f}" if train is not None else "")
-                + (f"; {steps:,} step{'s' if steps != 1 else ''}" if steps else ""))
+                    + _steps(f))
+        return "no val loss in the log" + (f"; train {train:.4f}" if train is not None else "") + _steps(f)
     unit = " bpb" if f["final_val"].unit == "bpb" else ""
     last = f.value("final_step")
     early = last is not None and steps and last < 0.9 * (steps - 1)  # the last eval long before the end
@@ -92,9 +91,16 @@ def _losses(f: Facts) -> str:
     if ((nan := f.value("nan_step")) is not None and f.value("nan_persists") is True and last is not None
             and nan > last):  # the end is no model (a NaN training went on past is not this)
         text += f"; NaN from step {nan:,}"
-    if steps:
-        text += f"; {steps:,} step{'s' if steps != 1 else ''}"
-    return text
+    return text + _steps(f)
+
+
+def _steps(f: Facts) -> str:
+    """'; 1,001 steps', 'assumed' before an assumed count (a W&B panel's Steps); '' unknown."""
+    steps = f.value("steps_done")
+    if not steps:
+        return ""
+    assumed = "assumed " if f["steps_done"].status == "assumed" else ""
+    return f"; {assumed}{steps:,} step{'s' if steps != 1 else ''}"
 
 
 def _stopped(f: Facts) -> str | None:
