@@ -2243,7 +2243,7 @@ def test_a_runs_table_whose_gap_is_a_setting_names_it_as_nanogpt_flags_in_a_note
     c = _analysis(FIXTURES / "formats" / "wandb_runs.csv").comparison
     r = c.to_reach
     assert isinstance(r, Unreachable) and r.flags is None  # whose flags, the table does not say
-    assert r.why.endswith("the better run's config where it differs reached it: a W&B runs table, which does not "
+    assert r.why.endswith("the better run's config where it differs reached it: a runs table, which does not "
                           "say which trainer ran its runs; in nanoGPT: --dropout=0.2")
     assert "--dropout=0.2" in unreachable_do(r, c)
 

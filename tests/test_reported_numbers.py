@@ -110,3 +110,25 @@ def test_a_panels_w_and_b_steps_are_assumed_steps_and_said_so(tmp_path: Path):
     (tmp_path / "by_iter.csv").write_text('"iter"' + text[len('"Step"'):])  # exported against the script's step
     own = lossdoctor.load(str(tmp_path / "by_iter.csv") + "#run_a")
     assert lossdoctor.compute_facts(own)["steps_done"].status == "computed" and own.measures.step_axis is None
+
+
+def test_two_runs_that_differ_only_in_their_seeds_say_so(tmp_path: Path):
+    head = "run_name,seed,batch_size,block_size,n_layer,n_head,n_embd,learning_rate,max_iters,final_val_loss\n"
+    (tmp_path / "runs.csv").write_text(head + "a,42,64,256,6,6,384,0.001,5000,1.7044\n"
+                                              "b,6242,64,256,6,6,384,0.001,5000,1.6895\n")
+    c = lossdoctor.analyze([str(tmp_path / "runs.csv")]).comparison
+    assert c is not None and c.unexplained is not None and not c.diff
+    assert "no learning config key differs; their seeds do (42 against 6242)" in c.unexplained.method
+
+
+def test_another_trainers_save_and_logging_cadence_change_nothing_it_learns(tmp_path: Path):
+    import json
+    doc = json.loads((FIXTURES / "formats" / "trainer_state.json").read_text())
+    for name, save, lr in (("a", 500, 1e-3), ("b", 100, 2e-3)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "trainer_state.json").write_text(json.dumps({**doc, "save_steps": save,
+                                                                         "learning_rate": lr}))
+    c = lossdoctor.analyze([str(tmp_path / "a"), str(tmp_path / "b")]).comparison
+    assert c is not None
+    kinds = {d.key: d.kind for d in c.diff}
+    assert kinds.get("save_steps") == "measurement"

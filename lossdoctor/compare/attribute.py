@@ -34,7 +34,7 @@ from .length import (
 )
 from .notes import size_unseen
 from .reach import Worse, schedule_only, target_name, to_reach
-from .rest import config_rest, missed_keys, path_matched, rest_keys, rest_spread, unexplained
+from .rest import config_rest, missed_keys, path_matched, rest_keys, rest_spread, seeds_said, unexplained
 from .results import Cause, KeyDiff, Reachable, ToReach, keys_text
 from .rewarm import REWARM, rewarm
 from .sides import DEFAULT_SE, Side, final
@@ -120,7 +120,7 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
                      "between them): its best val may be among them, so both runs are taken at their ends")
     # where no learning key takes the rest, it carries the spread of the shares before it
     rest_cause = unexplained(diff, rest, w if rest_keys(diff) and not size else rest_spread(w, steps), unseen, steps,
-                             why, size)
+                             why, size, seeds_said(ra, rb))
     lo, hi = rest_cause.interval
     estimated = [s for s in steps if not s.cause.by_construction and not s.observed]
     # beyond the noise: the law's miss
@@ -333,7 +333,8 @@ def without_evals(diff: tuple[KeyDiff, ...], gap: float, ra: Run | None = None, 
     from .sides import shows_config
     keys = [d.key for d in diff if d.kind == "learning"]
     shown = ra is None or rb is None or shows_config(ra) or shows_config(rb)
-    what = (f"{', '.join(keys)} differ" if keys else "no learning config key differs" if shown
+    seeds = "" if ra is None or rb is None else seeds_said(ra, rb)
+    what = (f"{', '.join(keys)} differ" if keys else f"no learning config key differs{seeds}" if shown
             else "neither log shows its config: which keys differ is unknown")
     read = None if ra is None or rb is None else _length_on_train(ra, rb, diff)
     if read is None:

@@ -76,8 +76,16 @@ def rest_spread(w: float, steps: list[Step]) -> float:
                            if not s.observed and not s.cause.by_construction))
 
 
+def seeds_said(ra: Run, rb: Run) -> str:
+    """'; their seeds do (42 against 6242)' where both runs show a seed and they differ, else
+    '': a seed is no learning key, and the spread it makes is the rest's first suspect."""
+    sa, sb = ra.config.trusted("seed"), rb.config.trusted("seed")
+    return f"; their seeds do ({sa} against {sb})" if sa is not None and sb is not None and sa != sb else ""
+
+
 def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float, unseen: bool = False,
-                steps: list[Step] | None = None, why: str = "the notes say why", size: str | None = None) -> Cause:
+                steps: list[Step] | None = None, why: str = "the notes say why", size: str | None = None,
+                seeds: str = "") -> Cause:
     """The rest when no known learning key differs; else 0, with the eval noise as its
     interval. Keys that a run does not show get nothing: the rest stays unexplained, and
     says why: a log shows no config (`unseen`) or not the keys that may differ, or schedule
@@ -117,7 +125,8 @@ def unexplained(diff: tuple[KeyDiff, ...], rest: float, w: float, unseen: bool =
                      f"could not be estimated ({why}); no other learning key differs")
     other = " other" if steps else ""
     return Cause("unexplained", rest, (rest - w, rest + w),
-                 f"no{other} learning config key differs: seed, data order, or a change the logs do not show")
+                 f"no{other} learning config key differs{seeds}: seed, data order, or a change the logs do not "
+                 "show")
 
 
 def rest_name(keys: set[str]) -> str:

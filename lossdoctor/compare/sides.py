@@ -44,6 +44,13 @@ BOOKKEEPING = re.compile(r"(?i)^(run_?name|name|id|seed|vocab_size|wandb.*|_.*"
                          r"|^(mfu|flops|throughput|tokens_per)")
 
 
+# another trainer's settings of how often it saves, logs, evaluates or samples, and where it
+# writes: they measure or keep the run, and change nothing it learns
+OTHER_MEASURES = re.compile(r"(?i)^(save_.*|.*_save_.*|logging_.*|log_every|.*_every|eval_steps|eval_strategy"
+                            r"|evaluation_strategy|eval_delay|.*_dir|output_.*|report_to|push_to_hub|hub_.*"
+                            r"|dataloader_num_workers|checkpoint.*)$")
+
+
 def shows_config(run: Run) -> bool:
     """Whether any config value of `run` comes from what it shows (a header, a ckpt.pt),
     not from a default or the spacing of its lines."""
@@ -154,7 +161,9 @@ def other_settings(ra: Run, rb: Run, same_step: bool = False) -> tuple[KeyDiff, 
             continue
         (va, oa), (vb, ob) = _shown(ra, key), _shown(rb, key)
         if va is not None and vb is not None and va != vb:
-            out.append(KeyDiff(key, va, vb, oa, ob, "runtime" if same_step and key in SPLIT_KEYS else "learning"))
+            kind = ("runtime" if same_step and key in SPLIT_KEYS else "measurement" if OTHER_MEASURES.match(key)
+                    else "learning")
+            out.append(KeyDiff(key, va, vb, oa, ob, kind))
     return tuple(out)
 
 

@@ -46,7 +46,9 @@ FLAGS: dict[str, dict[str, str]] = {
              "gradient_accumulation_steps": IMPLIED, "init_from": "-y {}"},
     "hf": {"batch_size": "--per_device_train_batch_size {}", "learning_rate": "--learning_rate {}",
            "max_iters": "--max_steps {}", "lr_decay_iters": IMPLIED, "weight_decay": "--weight_decay {}",
-           "warmup_iters": "--warmup_steps {}", "eval_interval": "--eval_steps {}",
+           "warmup_iters": "--warmup_steps {}",
+           # --eval_steps takes effect with --eval_strategy steps (the Trainer's default is no)
+           "eval_interval": "--eval_strategy steps --eval_steps {}",
            "gradient_accumulation_steps": "--gradient_accumulation_steps {}", "grad_clip": "--max_grad_norm {}",
            # keep the best-val model: the Trainer's own way (its save and eval strategies must match)
            "always_save_checkpoint": "--load_best_model_at_end {}"},
@@ -74,7 +76,6 @@ CAVEATS: dict[tuple[str, str], str] = {
                                    "--max_iterations, which could only lower the epoch's count",
     ("hf", "always_save_checkpoint"): "--load_best_model_at_end needs --eval_strategy and --save_strategy "
                                       "the same (and --save_steps a multiple of --eval_steps)",
-    ("hf", "eval_interval"): "--eval_steps takes effect with --eval_strategy steps (the Trainer's default is no)",
 }
 # a trainer whose flags' names changed while its log's grammar did not: said beside them
 NAMES_UNTIL = {"nanochat-sft": "chat_sft.py's names until 2026-01-13; from then, with the same log lines until "
@@ -136,7 +137,7 @@ def setting(key: str, trainer: str) -> str:
 # formats that name no trainer whose flags apply, by what they do say
 UNNAMED = {"lightning-csv": "a Lightning CSV: its settings are your LightningModule's and Trainer's",
            "llmc-style": "llm.c's log format, written by llm.c or by a script of its own",
-           "wandb-runs": "a W&B runs table, which does not say which trainer ran its runs",
+           "wandb-runs": "a runs table, which does not say which trainer ran its runs",
            "wandb-panel": "a W&B chart's export, which does not say which trainer ran its runs",
            "wandb-summary": "a W&B summary, which does not say which trainer ran it"}
 
