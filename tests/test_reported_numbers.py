@@ -132,3 +132,14 @@ def test_another_trainers_save_and_logging_cadence_change_nothing_it_learns(tmp_
     assert c is not None
     kinds = {d.key: d.kind for d in c.diff}
     assert kinds.get("save_steps") == "measurement"
+
+
+def test_a_config_table_keeps_a_negative_value_as_printed_and_a_metricless_file_no_note_on_its_metrics(
+        tmp_path: Path):
+    text = (FIXTURES / "formats" / "llmc_stdout.log").read_text()
+    row = "| max_steps             | -1                                                 |\n"
+    (tmp_path / "llmc.log").write_text(text.replace("| train_num_batches ", row + "| train_num_batches ", 1))
+    assert lossdoctor.load(str(tmp_path / "llmc.log")).config.values["max_steps"].value == -1
+    head = (FIXTURES / "formats" / "nanochat_base_train.log").read_text().split("Step 00000")[0]
+    (tmp_path / "crashed.log").write_text(head + "Traceback (most recent call last):\nRuntimeError: boom\n")
+    assert not any("debiased" in n for n in lossdoctor.load(str(tmp_path / "crashed.log")).notes)

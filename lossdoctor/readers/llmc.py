@@ -201,7 +201,8 @@ def _row(found: Found, n: int, name: str, value: str) -> None:
     key = ROWS.get(name)
     if key is None:
         return
-    v: object = integer(value)
+    t = value.strip()
+    v: object = integer(t) if not t.startswith("-") else None if (u := integer(t[1:])) is None else -u  # `-1`
     if v is None:
         v = number(value)
     found.set(key, value if v is None else v, n)

@@ -166,9 +166,10 @@ def _measures(found: Found) -> Measures:
     """bpb and the EMA, or the first chat_sft's nats and step losses; said in a note."""
     nats = "val:loss" in found.marks and "val:bpb" not in found.marks  # only chat_sft's first grammar
     ema = "train:step" not in found.marks and not nats
-    found.notes.append(("the train loss is nanochat's debiased EMA (beta 0.9) of the step losses, not one step's"
-                        if ema else "the train loss is one step's (chat_sft's first grammar)")
-                       + ("; val is in nats" if nats else "; val is in bits per byte (bpb), not nats"))
+    if len(found.train) or len(found.val):  # a file with no metric (a crash at start-up) has none to say of
+        found.notes.append(("the train loss is nanochat's debiased EMA (beta 0.9) of the step losses, not one step's"
+                            if ema else "the train loss is one step's (chat_sft's first grammar)")
+                           + ("; val is in nats" if nats else "; val is in bits per byte (bpb), not nats"))
     return Measures(val="loss" if nats else "bpb", train="ema" if ema else "step", eval_train=False,
                     ema_beta=0.9 if ema else None)
 
