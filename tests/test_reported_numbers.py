@@ -3,6 +3,7 @@ one value, tied best evals, and effects quoted for the model and the run at hand
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -15,19 +16,24 @@ from lossdoctor.readers import read_runs
 BUILTIN = load_rules()
 
 
-def test_a_tie_at_the_best_val_is_the_latest_eval_that_reached_it():
+def test_a_run_that_ends_on_a_tie_at_its_best_val_ended_at_its_best():
     # llm.c's main.log prints val to 4 decimals: its last three evals 3.2722, its best; the
-    # best had been put at the first of them, "98% of the way" through a run that ended there
+    # run had been said to peak "98% of the way" through. The best's step stays the first of
+    # the tie: nanoGPT saves only below its best, so that is the step its ckpt.pt holds
     text = "".join(f"step {s}: train loss {v - 0.1:.4f}, val loss {v:.4f}\n"
                    for s, v in [(0, 4.2), (100, 3.0), (200, 2.5), (300, 2.4), (400, 2.4)])
     facts = lossdoctor.compute_facts(parse_text(text))
-    assert (facts.value("best_val"), facts.value("best_val_step"), facts.value("best_val_frac")) == (2.4, 400, 1.0)
+    assert (facts.value("best_val"), facts.value("best_val_step"), facts.value("best_val_frac")) == (2.4, 300, 1.0)
+    assert "step 300 the first" in (facts["best_val_frac"].note or "")
 
 
-def test_a_summary_shows_no_first_val_nor_how_many_evals_and_says_its_steps_may_be_short():
+def test_a_summary_shows_no_first_val_nor_how_many_evals_and_says_its_steps_may_be_short(tmp_path: Path):
     facts = lossdoctor.compute_facts(lossdoctor.load(str(FIXTURES / "formats" / "wandb-summary.json")))
     assert not facts["first_val"].known and not facts["n_evals"].known
     assert facts.value("steps_done") == 2000 and "may have gone on past it" in (facts["steps_done"].note or "")
+    (tmp_path / "wandb-summary.json").write_text('{"_step": 10, "_runtime": 5.0, "val/loss": 1.5}')
+    counted = lossdoctor.compute_facts(lossdoctor.load(str(tmp_path / "wandb-summary.json")))
+    assert counted["steps_done"].status == "assumed"  # `_step` counts wandb.log calls
 
 
 def test_a_parameter_count_a_table_states_is_the_models_total(tmp_path: Path):
@@ -57,10 +63,13 @@ def test_no_better_than_unigram_quotes_the_final_vals_distance_on_the_final_val(
     assert found is not None and found.expected_effect.value == pytest.approx(-0.0502)
     no_val = check(rule, {k: v for k, v in base.items() if k != "best_val"})
     assert no_val is not None and no_val.expected_effect.value == pytest.approx(-0.006)
+    val_below = check(rule, {**{k: v for k, v in base.items() if k != "best_val"}, "final_val": 3.25})
+    assert val_below is not None and val_below.expected_effect.value == pytest.approx(-0.006)  # never a gain
 
 
 @pytest.mark.parametrize(("saves", "said"), [
     (True, "which may be some steps before the run stopped."),
+    (False, "in nanoGPT with always_save_checkpoint=False, the best val's, not the last one."),
     (None, "in nanoGPT with always_save_checkpoint=False, the best val's, not the last one."),
 ])
 def test_where_a_resume_starts_is_said_as_the_config_shows_it(saves, said):
@@ -82,6 +91,14 @@ def test_a_short_curve_of_step_losses_is_compared_along_the_way_not_called_no_cu
     gap = result.comparison
     assert gap is not None and gap.overlap is not None and gap.overlap.steps
     assert not any("no curve" in n for n in gap.notes)
+    # one running mean for both: the same curve, 40 and 1000 steps long, shows no gap along the way
+    for name, last in (("short40", 40), ("long1000", 1000)):
+        rows = "".join(f"0,{s},{3 + 5 * math.exp(-s / 100):.4f}\n" for s in range(last))
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.csv").write_text("epoch,step,train_loss_step\n" + rows)
+    same = lossdoctor.analyze([str(tmp_path / "short40"), str(tmp_path / "long1000")]).comparison
+    assert same is not None and same.overlap is not None
+    assert same.overlap.steps and all(abs(p.diff) < 1e-9 for p in same.overlap.steps)
 
 
 def test_a_count_computed_from_what_the_log_prints_is_said_computed_not_read(tmp_path: Path):
@@ -106,6 +123,10 @@ def test_a_panels_w_and_b_steps_are_assumed_steps_and_said_so(tmp_path: Path):
     run = lossdoctor.load(str(FIXTURES / "formats" / "wandb_panel.csv") + "#run_a")
     steps = lossdoctor.compute_facts(run)["steps_done"]
     assert steps.status == "assumed" and "log calls" in (steps.note or "")
+    rows = "".join(f'"{s}","{3 - s / 100:.3f}","{3 - s / 100:.3f}","{3 - s / 100:.3f}"\n' for s in range(40))
+    (tmp_path / "val.csv").write_text('"Step","r - val/loss","r - val/loss__MIN","r - val/loss__MAX"\n' + rows)
+    val = lossdoctor.compute_facts(lossdoctor.load(str(tmp_path / "val.csv")))
+    assert [val[k].status for k in ("steps_done", "final_step", "best_val_step")] == ["assumed"] * 3
     assert any("W&B's `Step`, the count of the script's wandb.log calls" in n for n in run.notes)
     (tmp_path / "by_iter.csv").write_text('"iter"' + text[len('"Step"'):])  # exported against the script's step
     own = lossdoctor.load(str(tmp_path / "by_iter.csv") + "#run_a")
@@ -132,6 +153,13 @@ def test_another_trainers_save_and_logging_cadence_change_nothing_it_learns(tmp_
     assert c is not None
     kinds = {d.key: d.kind for d in c.diff}
     assert kinds.get("save_steps") == "measurement"
+    # a setting that only looks like one of them is learning: which data, which sync cadence
+    head = "run_name,batch_size,block_size,n_layer,n_head,n_embd,data_dir,sync_every,final_val_loss\n"
+    (tmp_path / "runs.csv").write_text(head + "a,64,256,6,6,384,data/shakespeare_char,500,1.70\n"
+                                              "b,64,256,6,6,384,data/openwebtext_char,50,1.60\n")
+    table = lossdoctor.analyze([str(tmp_path / "runs.csv")]).comparison
+    assert table is not None and {d.key: d.kind for d in table.diff} == {"data_dir": "learning",
+                                                                         "sync_every": "learning"}
 
 
 def test_a_config_table_keeps_a_negative_value_as_printed_and_a_metricless_file_no_note_on_its_metrics(
@@ -139,7 +167,17 @@ def test_a_config_table_keeps_a_negative_value_as_printed_and_a_metricless_file_
     text = (FIXTURES / "formats" / "llmc_stdout.log").read_text()
     row = "| max_steps             | -1                                                 |\n"
     (tmp_path / "llmc.log").write_text(text.replace("| train_num_batches ", row + "| train_num_batches ", 1))
-    assert lossdoctor.load(str(tmp_path / "llmc.log")).config.values["max_steps"].value == -1
+    max_steps = lossdoctor.load(str(tmp_path / "llmc.log")).config.values["max_steps"].value
+    assert max_steps == -1 and type(max_steps) is int
     head = (FIXTURES / "formats" / "nanochat_base_train.log").read_text().split("Step 00000")[0]
     (tmp_path / "crashed.log").write_text(head + "Traceback (most recent call last):\nRuntimeError: boom\n")
     assert not any("debiased" in n for n in lossdoctor.load(str(tmp_path / "crashed.log")).notes)
+
+
+def test_a_stated_count_equal_to_nanogpts_count_without_position_embeddings_is_not_the_total(tmp_path: Path):
+    # nanoGPT's get_num_params() leaves the position embeddings out: a table logging it for a
+    # model that learns them states params, not params_total
+    head = "run_name,batch_size,block_size,n_layer,n_head,n_embd,vocab_size,bias,n_params,final_val_loss\n"
+    (tmp_path / "runs.csv").write_text(head + "a,64,256,6,6,384,65,False,10646784,1.70\n")
+    total = lossdoctor.compute_facts(read_runs(str(tmp_path / "runs.csv"))[0])["params_total"]
+    assert (total.value, total.status) == (10745088, "computed")

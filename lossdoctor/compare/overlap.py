@@ -18,7 +18,8 @@ def overlap(ra: Run, rb: Run, fa: Facts, fb: Facts, metric: str, iterations: boo
     """Both curves at up to 5 evenly spaced shared points of steps, tokens seen and FLOPs:
     the evals, or on train loss between runs without evals (`iterations`: where one has
     none past step 0, compare.iter_final), the iteration losses smoothed."""
-    ca, cb = _curve(ra, metric, iterations), _curve(rb, metric, iterations)
+    n = min(_window(ra), _window(rb))  # one smoothing for both: a longer running mean lags more
+    ca, cb = _curve(ra, metric, iterations, n), _curve(rb, metric, iterations, n)
     if ca is None or cb is None:
         return Overlap()
     (sta, ya), (stb, yb) = ca, cb
@@ -45,16 +46,24 @@ def overlap(ra: Run, rb: Run, fa: Facts, fb: Facts, metric: str, iterations: boo
 SMOOTH = 25  # iterations a train point averages, where a run has no evals to compare along the way
 
 
-def _curve(run: Run, metric: str, iterations: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+def _window(run: Run) -> int:
+    """The running mean a run's iteration losses want: SMOOTH of one step's losses (of a
+    quarter of them, where they are fewer than 4 SMOOTH); 1 for a window's mean or an EMA,
+    smoothed already."""
+    n_iters = len(run.curves()[1])
+    return min(SMOOTH, max(n_iters // 4, 1)) if run.measures.train == "step" else 1
+
+
+def _curve(run: Run, metric: str, iterations: bool = False, n: int | None = None
+           ) -> tuple[np.ndarray, np.ndarray] | None:
     """(steps, losses) to compare along: the evals' `metric`, else on train loss (where the
     evals hold none: HF, Lightning; `iterations`: the runs are compared on them) the
-    iteration losses, one step's in running means of SMOOTH (of a quarter of them, where
-    they are fewer than 4 SMOOTH); None with fewer than two points."""
+    iteration losses in running means of `n` (the run's own _window where not given; 1
+    where they are smoothed already); None with fewer than two points."""
     ev, it = run.curves()
     if len(ev) >= 2 and (metric != "train" or run.measures.eval_train and not iterations):
         return ev.step, getattr(ev, metric)
-    # a window's mean or an EMA is smoothed already
-    n = min(SMOOTH, max(len(it) // 4, 1)) if run.measures.train == "step" else 1
+    n = _window(run) if n is None or run.measures.train != "step" else n
     if metric != "train" or len(it) < 2 * n or len(it) < 2:
         return None
     return it.step[n - 1:], np.convolve(it.loss, np.ones(n) / n, mode="valid")

@@ -46,9 +46,17 @@ BOOKKEEPING = re.compile(r"(?i)^(run_?name|name|id|seed|vocab_size|wandb.*|_.*"
 
 # another trainer's settings of how often it saves, logs, evaluates or samples, and where it
 # writes: they measure or keep the run, and change nothing it learns
-OTHER_MEASURES = re.compile(r"(?i)^(save_.*|.*_save_.*|logging_.*|log_every|.*_every|eval_steps|eval_strategy"
-                            r"|evaluation_strategy|eval_delay|.*_dir|output_.*|report_to|push_to_hub|hub_.*"
-                            r"|dataloader_num_workers|checkpoint.*)$")
+OTHER_MEASURES = frozenset({
+    # Hugging Face TrainingArguments
+    "output_dir", "logging_dir", "logging_steps", "logging_strategy", "logging_first_step", "save_steps",
+    "save_strategy", "save_total_limit", "eval_steps", "eval_strategy", "evaluation_strategy", "eval_delay",
+    "per_device_eval_batch_size", "eval_accumulation_steps", "report_to", "push_to_hub", "hub_model_id",
+    "dataloader_num_workers",
+    # Lightning's Trainer
+    "log_every_n_steps", "val_check_interval", "check_val_every_n_epoch", "limit_val_batches",
+    # nanochat, llm.c and build-nanogpt cadences
+    "eval_every", "eval_tokens", "sample_every", "save_every", "core_metric_every", "core_metric_max_per_task",
+    "checkpoint_every", "val_loss_every", "val_max_steps", "log_every"})
 
 
 def shows_config(run: Run) -> bool:
@@ -161,7 +169,7 @@ def other_settings(ra: Run, rb: Run, same_step: bool = False) -> tuple[KeyDiff, 
             continue
         (va, oa), (vb, ob) = _shown(ra, key), _shown(rb, key)
         if va is not None and vb is not None and va != vb:
-            kind = ("runtime" if same_step and key in SPLIT_KEYS else "measurement" if OTHER_MEASURES.match(key)
+            kind = ("runtime" if same_step and key in SPLIT_KEYS else "measurement" if key.lower() in OTHER_MEASURES
                     else "learning")
             out.append(KeyDiff(key, va, vb, oa, ob, kind))
     return tuple(out)

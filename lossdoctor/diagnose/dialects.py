@@ -131,7 +131,8 @@ def setting(key: str, trainer: str) -> str:
     """How `trainer`'s users know nanoGPT's `key`: its flag's name where it has one
     (the Trainer's --load_best_model_at_end for always_save_checkpoint), else the key."""
     flag = FLAGS.get(trainer, {}).get(key)
-    return flag.split("{")[0].rstrip(" =") if flag else key
+    # the flag that takes the value: the last of them (`--eval_strategy steps --eval_steps {}`)
+    return flag.split("{")[0].rstrip(" =").split(" ")[-1] if flag else key
 
 
 # formats that name no trainer whose flags apply, by what they do say

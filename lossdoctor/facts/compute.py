@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import TYPE_CHECKING
 
 from ..config import DEFAULT
@@ -10,6 +11,7 @@ from ..nanogpt import BATCH_KEYS, DATASET_VOCAB, gpt_params, printed_m
 from ..nanogpt import flops_per_token as model_flops_per_token
 from ..run import Dialect
 from .base import NO_STEP, Context, Fact, config_fact, derived, join_notes, missing, unknown
+from .loss import logged_step
 from .model import shape
 from .settings import not_numbers
 
@@ -88,13 +90,26 @@ COUNT_KEYS = ("n_params", "num_params", "num_parameters", "n_parameters")  # a t
 
 def _stated_count(ctx: Context) -> tuple[str, int] | None:
     """(key, value) of a parameter count the run's file states among its config values (a
-    runs table's n_params column): the model's own count, position embeddings or none."""
+    runs table's n_params column). It is taken as the model's total unless it equals
+    nanoGPT's count without position embeddings (get_num_params' default) for a model the
+    config does not say lacks them (params_total)."""
     config = ctx.config()
     for key in COUNT_KEYS:
         cv = config.values.get(key)
         if cv is not None and cv.origin != DEFAULT and isinstance(cv.value, int) and cv.value > 0:
             return key, cv.value
     return None
+
+
+# a config value that says the model learns no position-embedding table
+POSITION_KEY = re.compile(r"(?i)^pos(ition)?(al)?_?(enc(oding)?|emb(edding)?)(_type)?$")
+NO_WPE = re.compile(r"(?i)^(none|no|false|rope|rotary|alibi|nope|sinusoidal)$")
+
+
+def _no_learned_wpe(ctx: Context) -> bool:
+    """Whether the run's config says its model has no learned position embeddings (a runs
+    table's pos_encoding of none, rope or alibi), so a stated count without them is its total."""
+    return any(POSITION_KEY.match(k) and NO_WPE.match(str(cv.value)) for k, cv in ctx.config().values.items())
 
 
 def _trainers_count(ctx: Context, name: str) -> Fact | None:
@@ -119,7 +134,10 @@ def params_total(ctx: Context) -> Fact:
     total = _groups_total(ctx)
     if total is not None:
         return Fact(name, total, unit, "read", "log: decayed + non-decayed parameters")
-    if (stated := _stated_count(ctx)) is not None:
+    stated = _stated_count(ctx)
+    formula, _ = _formula(ctx)
+    if stated is not None and not (formula is not None and stated[1] == formula[0] != formula[1]
+                                   and not _no_learned_wpe(ctx)):
         return Fact(name, stated[1], unit, "read", f"log: {stated[0]}")
     p = ctx.fact("params")
     wpe, wpe_from = _wpe(ctx)
@@ -184,11 +202,10 @@ def steps_done(ctx: Context) -> Fact:
     evals, iters = ctx.curves()
     last_iter, iter_src = _last_iter_steps(ctx.run.format, iters)
     last_eval = int(evals.step.max()) if len(evals) else None
-    if (axis := ctx.run.measures.step_axis) is not None:  # W&B's count of log calls
+    if ctx.run.measures.step_axis is not None:  # W&B's count of log calls
         last = max(x for x in (last_iter, last_eval) if x is not None) if len(evals) or len(iters) else None
         if last is not None:
-            return Fact(name, last, unit, "assumed", f"log: last {axis}",
-                        f"assumed one optimizer step per {axis}: the file's `{axis}` counts the script's log calls")
+            return Fact(name, last, unit, *logged_step(ctx, f"log: last {ctx.run.measures.step_axis}"))
     if last_iter is not None and (last_eval is None or last_iter >= last_eval):
         return Fact(name, last_iter, unit, "computed", iter_src)
     if last_eval is not None and ctx.run.format == Dialect.LIGHTNING:  # its val rows carry the last step's index

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..run import EvalCurve
 from .base import Context, Fact, Status, derived, missing, plural, unknown
-from .loss import SUMMARIES
+from .loss import SUMMARIES, last_best_step
 from .settings import not_numbers, ratio
 
 # rises and drops of eval losses are judged against 2·eval_se; this stands in for eval_se
@@ -274,9 +274,16 @@ def slope_z(ctx: Context, name: str, of: str) -> Fact:
 
 
 def best_val_frac(ctx: Context) -> Fact:
-    """best_val_step / final_step: near 1 the best model is the last one."""
+    """The last eval at the best val's step / final_step: near 1 the best model is the last
+    one (a best printed again at the end is a run that ended at its best)."""
     name, unit, src = "best_val_frac", "fraction", "best_val_step / final_step"
-    return ratio(name, unit, src, ctx.fact("best_val_step"), ctx.fact("final_step"))
+    best = ctx.fact("best_val_step")
+    last = last_best_step(ctx)
+    if last is not None and best.known and last != best.value:
+        best = Fact(best.name, last, best.unit, best.status, best.source,
+                    f"the last of the evals tied at the best val, step {best.value:,} the first")
+        src = "the last best val's step / final_step"
+    return ratio(name, unit, src, best, ctx.fact("final_step"), best.note)
 
 
 def train_rise_evals(ctx: Context) -> Fact:

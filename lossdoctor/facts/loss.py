@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from ..run import Dialect, EvalCurve, IterCurve
-from .base import NO_EVALS, NO_STEP, Context, Fact, derived, missing, unknown
+from .base import NO_EVALS, NO_STEP, Context, Fact, Status, derived, missing, unknown
 
 NO_TRAIN_EVAL = "the log evaluates val only, not the train split"
 
@@ -27,15 +27,15 @@ def _evals(ctx: Context) -> EvalCurve:
 
 
 def best_index(ctx: Context) -> int | None:
-    """Index of the lowest finite val loss (the last one on ties: a run whose last evals
-    print its best again ended at its best); None where it is not known: no finite val, or
-    a summary that holds the final val only (no_best_why)."""
+    """Index of the lowest finite val loss (the first one on ties: nanoGPT saves its
+    checkpoint only when val is strictly below its best); None where it is not known: no
+    finite val, or a summary that holds the final val only (no_best_why)."""
     def find() -> int | None:
         val = _evals(ctx).val
         ok = np.isfinite(val)
         if not ok.any() or _final_only(ctx):
             return None
-        return len(val) - 1 - int(np.argmin(np.where(ok, val, np.inf)[::-1]))
+        return int(np.argmin(np.where(ok, val, np.inf)))
     return ctx.memo("best_val_index", find)
 
 
@@ -94,13 +94,32 @@ def best_val(ctx: Context) -> Fact:
                    "every val loss is NaN/inf" if why == "no finite val loss" else why)
 
 
+def logged_step(ctx: Context, src: str) -> tuple[Status, str, str | None]:
+    """(status, source, note) of a step the file logs: read, or assumed where its step
+    column counts the script's log calls (a W&B panel's `Step`, Measures.step_axis)."""
+    axis = ctx.run.measures.step_axis
+    if axis is None:
+        return "read", src, None
+    return "assumed", src, f"assumed one optimizer step per {axis}: the file's `{axis}` counts the script's log calls"
+
+
+def last_best_step(ctx: Context) -> int | None:
+    """The step of the last eval at the lowest val (a tie printed again later: a run whose
+    last evals print its best again ended at its best); None where best_index is."""
+    i = best_index(ctx)
+    if i is None or not ctx.run.measures.steps_known:
+        return None
+    ev = _evals(ctx)
+    return int(ev.step[ev.val == ev.val[i]].max())
+
+
 def best_val_step(ctx: Context) -> Fact:
     i = best_index(ctx)
     if i is not None and not ctx.run.measures.steps_known:
         return unknown("best_val_step", "steps", "log: step of the lowest val loss", NO_STEP)
     if i is not None:
-        return Fact("best_val_step", int(_evals(ctx).step[i]), "steps", "read",
-                    "log: step of the lowest val loss")
+        return Fact("best_val_step", int(_evals(ctx).step[i]), "steps",
+                    *logged_step(ctx, "log: step of the lowest val loss"))
     ck = ctx.run.checkpoint
     if ck is not None and ck.iter_num is not None and _ckpt_val(ctx) is not None \
             and _always_save(ctx) is False:
@@ -139,7 +158,7 @@ def final_step(ctx: Context) -> Fact:
     if len(ev) and not ctx.run.measures.steps_known:
         return unknown("final_step", "steps", "log: last eval step", NO_STEP)
     if len(ev):
-        return Fact("final_step", int(ev.step[-1]), "steps", "read", "log: last eval step")
+        return Fact("final_step", int(ev.step[-1]), "steps", *logged_step(ctx, "log: last eval step"))
     ck = ctx.run.checkpoint
     if ck is not None and ck.iter_num is not None and _ckpt_val(ctx) is not None \
             and _always_save(ctx) is True:

@@ -98,6 +98,7 @@ def sniff_lightning(sample: Sample) -> bool:
     return "epoch" in names and "step" in names and bool(K.loss_like(names))
 
 
+W_AND_B_COUNT = ("Step", "_step")  # a panel's x-axis as W&B's own count of the script's wandb.log calls
 # a panel's x-axis, where it is the script's own step (`iter`, `train/global_step`), not W&B's `Step`
 OWN_STEP = re.compile(r"(?i)^(?:.*[/_])?(?:global_)?step$|^iter(?:ation)?$")
 
@@ -110,7 +111,8 @@ def sniff_panel(sample: Sample) -> bool:
     names = _names(sample)
     if not names or not any(PANEL.match(n) for n in names[1:]):
         return False
-    return names[0] == "Step" or (bool(OWN_STEP.match(names[0])) and any(n.endswith("__MIN") for n in names[1:]))
+    return names[0] in W_AND_B_COUNT or (bool(OWN_STEP.match(names[0])) and any(n.endswith("__MIN")
+                                                                                 for n in names[1:]))
 
 
 def sniff_runs(sample: Sample) -> bool:
@@ -236,11 +238,12 @@ def read_panel(sample: Sample) -> tuple[Run, ...]:
             raise InputError(sample.path, f"run {name!r} has val columns in bits per byte and in nats: one curve "
                                           "cannot be both")
         found.notes.append(f"run {name!r} of a W&B panel export holding {len(runs)} runs")
-        if names[0] == "Step":  # W&B's own x-axis, not a column the script logged
-            found.notes.append(STEP_NOTE)
+        counted = names[0] in W_AND_B_COUNT  # W&B's own x-axis, not a column the script logged
+        if counted:
+            found.notes.append(STEP_NOTE.replace("`Step`", f"`{names[0]}`"))
         out.append(make_run(found, f"{sample.path}#{name}", Dialect.WANDB_PANEL,
                             Measures(val=unit.pop(), train="step" if len(found.train) else "none", eval_train=False,
-                                     step_axis="Step" if names[0] == "Step" else None)))
+                                     step_axis=names[0] if counted else None)))
     return tuple(out)
 
 

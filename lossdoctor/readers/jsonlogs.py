@@ -156,7 +156,8 @@ def _hf_entry(found: Found, entry: dict[str, Any], sets: set[str]) -> None:
 def read_wandb(sample: Sample) -> Run:
     doc = _doc(sample)
     found = Found(n_lines=1)
-    step = _num(doc.get(K.pick(list(doc), WANDB_STEPS) or ""))
+    step_key = K.pick(list(doc), WANDB_STEPS)
+    step = _num(doc.get(step_key or ""))
     val_key, train_key = K.val_column(list(doc)), K.train_column(list(doc))
     nanogpt = "iter" in doc and val_key == "val/loss"
     at = int(step) if step is not None else 0
@@ -171,7 +172,8 @@ def read_wandb(sample: Sample) -> Run:
         found.point("lr", at, lr, 1)
     found.notes.append("a W&B summary: the last value of each key, no curve")
     return make_run(found, sample.path, Dialect.WANDB_SUMMARY,
-                    Measures(val=K.val_unit(val_key), train="none", eval_train=nanogpt))
+                    Measures(val=K.val_unit(val_key), train="none", eval_train=nanogpt,
+                             step_axis="_step" if step_key == "_step" else None))
 
 
 def sniff_jsonl(sample: Sample) -> bool:
@@ -187,6 +189,7 @@ def sniff_jsonl(sample: Sample) -> bool:
 def read_jsonl(sample: Sample) -> Run:
     found = Found()
     keys: set[str] = set()
+    step_keys: set[str | None] = set()  # the step key each record was read by
     units: dict[str, str] = {}  # the val's unit -> the first key read in it
     own = records = 0  # records of lossdoctor train's own metrics.jsonl; JSON objects
     text = sample.data.tobytes().decode("utf-8", "replace").split("\n")
@@ -203,9 +206,11 @@ def read_jsonl(sample: Sample) -> Run:
             continue
         keys.update(rec)
         records += 1
-        step = rec.get(K.pick(list(rec), K.STEP_NAMES) or "")
+        step_key = K.pick(list(rec), K.STEP_NAMES)
+        step = rec.get(step_key or "")
         if not isinstance(step, int) or isinstance(step, bool):
             continue
+        step_keys.add(step_key)
         if rec.get("kind") in OWN_KINDS:  # lossdoctor train's metrics.jsonl
             own += _own_record(found, rec, step, n)
             continue
@@ -225,7 +230,8 @@ def read_jsonl(sample: Sample) -> Run:
                            "val (eval mode, as train.log's `step N:` lines)")
         return make_run(found, sample.path, Dialect.JSONL, Measures(train="step", eval_train=True))
     return make_run(found, sample.path, Dialect.JSONL,
-                    Measures(val=next(iter(units), "loss"), train="window", eval_train=False))
+                    Measures(val=next(iter(units), "loss"), train="window", eval_train=False,
+                             step_axis="_step" if step_keys == {"_step"} else None))  # W&B's count of log calls
 
 
 OWN_KINDS = ("eval", "iter")  # the records of lossdoctor train's metrics.jsonl (trainer/output.py)
