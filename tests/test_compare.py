@@ -2350,9 +2350,11 @@ def test_a_resumed_worse_run_told_to_rerun_just_past_its_length_is_told_about_as
     long = FIXTURES / "long"
     cat = _long_cat(tmp_path / "constant.log", "lr2e-3-2000", "lr2e-3-constant-5000")
     r = _analysis(cat, long / "lr2e-3-5000").comparison.to_reach
-    assert isinstance(r, Reachable) and r.instead is None and r.steps == 5100
-    assert rerun_do(r).startswith("train the worse run again from scratch, about as long as it ran: a fresh run of "
-                                  "5,100 steps, the first length past it the search predicts")
+    assert isinstance(r, Reachable) and r.steps == 5100
+    # the better run is that config on one cosine of 5,000 steps: the evidence, not 5,100 steps
+    # (the continuation's learning_rate, its min_lr, had counted as a setting that differs)
+    assert r.instead is not None and r.instead_steps == 5000 and "--max_iters=5000" in r.instead
+    assert "--learning_rate=0.002" in r.instead and rerun_do(r).startswith("train the worse run again from scratch")
 
 
 def test_a_schedule_key_a_runs_first_process_used_is_not_called_unused(tmp_path):

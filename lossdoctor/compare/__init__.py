@@ -45,7 +45,7 @@ import numpy as np
 
 from ..facts import Facts
 from ..run import Dialect, Run
-from .attribute import attribute
+from .attribute import attribute, first_peak
 from .data import comparable, data_differs, data_unknown, vocab_diff
 from .notes import (
     continuation,
@@ -325,7 +325,7 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
     notes += size_notes(fa, fb)
     if (blind := data_unknown(ra, rb, fa, fb)) is not None:
         notes.append(blind)
-    elif schedule_only(hide_resumed(diff, ra, rb)) and (differs := data_differs(ra, rb)) is not None:
+    elif schedule_only(hide_resumed(diff, ra, rb), first_peak(ra)) and (differs := data_differs(ra, rb)) is not None:
         notes.append(f"the logs show other data ({differs}): the better run is not taken as what the worse "
                      "run's config reaches trained as long")
     fit = extrapolators[a] if extrapolators is not None else _extrapolator(ra)

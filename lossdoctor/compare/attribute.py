@@ -159,8 +159,14 @@ def elided(run: Run) -> bool:
 def is_evidence(a: Side, b: Side, diff: tuple[KeyDiff, ...]) -> bool:
     """Whether the better run is the worse run's config run its way to its end: both configs
     shown, only length and schedule shape differ, the same data, and it did not overfit."""
-    return (a.run.config.seen and b.run.config.seen and schedule_only(diff) and not b.overfit
+    return (a.run.config.seen and b.run.config.seen and schedule_only(diff, first_peak(a.run)) and not b.overfit
             and same_data(a.run, b.run))
+
+
+def first_peak(run: Run) -> object:
+    """The learning_rate the run's lineage began with, where its first process shows one."""
+    head = run.head()
+    return None if head is None or head.config is None else head.config.trusted("learning_rate")
 
 
 def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator

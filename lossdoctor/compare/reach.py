@@ -25,15 +25,18 @@ NOT_COPIED = ("init_from", "dataset")  # a fresh run of the worse run's data: --
 FORCED_BY_GPT2 = ("n_layer", "n_head", "n_embd", "bias", "vocab_size")
 
 
-def schedule_only(diff: tuple[KeyDiff, ...]) -> bool:
+def schedule_only(diff: tuple[KeyDiff, ...], peak: object = None) -> bool:
     """Whether the runs' learning keys differ in length, schedule shape (its peak LR aside) or
     init_from alone, each shown by both runs (init_from aside: a resumed run's is hidden,
     compare.sides). A better run that does is the worse run's config run its way, and what
-    it reached is evidence, not an extrapolation."""
+    it reached is evidence, not an extrapolation. `peak`: the learning_rate the worse run's
+    lineage began with, where a resume in it changed the LR (a continuation at its min_lr):
+    equal to the better run's, the change is one of schedule shape too."""
     learning = [d for d in diff if d.kind == "learning"]
     fresh = (None, "scratch", "resume")  # a model from scratch, run in one go or resumed (not GPT-2's weights)
     return all((d.key == "init_from" and d.other in fresh and d.reference in fresh)
                or (d.key in SCHEDULE_SHAPE and d.reference is not None and (d.other is not None or _changed(d)))
+               or (d.key == "learning_rate" and _changed(d) and peak is not None and peak == d.reference)
                for d in learning)
 
 
