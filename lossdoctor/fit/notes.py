@@ -164,7 +164,9 @@ def fit_notes(run: Run, cal: Calibration, to: int, last: int, fits: Fits, sched:
     horizon = val_ratio if fits.val is not None else to / max(last, 1)  # val's, where val is predicted
     if to <= last:
         notes.append(f"step {to:,} is inside the observed range: the fitted law's value there, a smoothed one"
-                     + _logged_near(run, to))
+                     + _logged_near(run, to) + "; its interval carries the law's miss at the run's points near "
+                     "it, which fades past the run, where what joins the prediction (the reference runs of its "
+                     "config, the calibrated law alone, or a blend: docs/extrapolation.md) can narrow it further")
     config = lr_mod.lineage_config(run, sched)  # a continuation at its min_lr: the first process's LR settings
     differ = calibration_mod.differences(config)
     unshown = [w.split()[0] for w in calibration_mod.mismatch(config) if w.endswith(" not shown")]
