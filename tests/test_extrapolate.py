@@ -1529,8 +1529,9 @@ def test_the_model_line_names_the_scenarios_whose_cut_of_the_free_law_lets_the_c
     assert x.model.weights.calibrated == 0
     assert all(s.weights is not None and s.weights.calibrated > 0.9 for s in x.scenarios)
     head = " ".join(detail_lines(x)[:1])
-    assert head.endswith("is not what predicts, but in rerun, resume and constant, whose LR falls past the run's "
-                         "own, as noted below")
+    # the calibrated law predicts every scenario: said first, with its weight (not "is not what predicts")
+    assert "but every scenario here lets the LR fall past the run's own, which cuts the free law to at most" in head
+    assert "so the calibrated val shape weighs 0.9" in head and "is not what predicts" not in head
     doc = json.loads(to_json(run, x))
     assert [s["weights"]["calibrated"] for s in doc["scenarios"]] == [s.weights.calibrated for s in x.scenarios]
     # a run whose scenarios keep the ensemble's weights says nothing of the kind

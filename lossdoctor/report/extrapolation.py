@@ -177,8 +177,14 @@ def detail_lines(x: Extrapolation) -> list[str]:
     which = "val" if m.val_parameters else "train"
     # a scenario whose LR falls past the run's own cuts the free law's weight (its note says so)
     cut = [s.name for s in x.scenarios if s.weights is not None and s.weights.calibrated > m.weights.calibrated]
+    every = bool(cut) and len(cut) == sum(s.weights is not None for s in x.scenarios)
+    free = max((s.weights.free for s in x.scenarios if s.weights is not None), default=0.0)
     lines = [
         f"model: {m.name}; {which} shape {shape}" if m.weights.calibrated > 0 else
+        f"model: {m.name} in the ensemble, where the calibrated-shape law got no weight (its backtest below); "
+        f"but every scenario here lets the LR fall past the run's own, which cuts the free law to at most "
+        f"{free:.2f} (noted below), so the calibrated {which} shape weighs {1 - free:.2f} or more: {shape}"
+        if every else
         f"model: {m.name}: the calibrated-shape law got no weight (its backtest below), so its {which} shape, "
         f"{shape}, is not what predicts" + (f", but in {_names(cut)}, whose LR falls past the run's own, "
                                             "as noted below" if cut else ""),
