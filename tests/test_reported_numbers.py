@@ -181,3 +181,8 @@ def test_a_stated_count_equal_to_nanogpts_count_without_position_embeddings_is_n
     (tmp_path / "runs.csv").write_text(head + "a,64,256,6,6,384,65,False,10646784,1.70\n")
     total = lossdoctor.compute_facts(read_runs(str(tmp_path / "runs.csv"))[0])["params_total"]
     assert (total.value, total.status) == (10745088, "computed")
+
+
+def test_a_length_ratio_rounds_its_halves_up_as_written():
+    from lossdoctor.report.advice import times
+    assert [times(r) for r in (1.45, 2.45, 1.02, 1.0, 0.95)] == ["1.5x", "2.5x", "1.02x", "1x", "0.95x"]

@@ -18,8 +18,11 @@ NEAR = 1.1
 
 def times(ratio: float) -> str:
     """A length over the worse run's, "2.5x"; to two decimals where one would read as 1x
-    (5,100 steps after 5,001)."""
-    return f"{ratio:.2f}x" if round(ratio, 1) == 1 and ratio != 1 else f"{round(ratio, 1):g}x"
+    (5,100 steps after 5,001). Halves round up, as written (1.45 and 2.45 alike: a float's
+    round() sends them opposite ways)."""
+    from decimal import ROUND_HALF_UP, Decimal
+    one = float(Decimal(repr(ratio)).quantize(Decimal("0.1"), ROUND_HALF_UP))
+    return f"{ratio:.2f}x" if one == 1 and ratio != 1 else f"{one:g}x"
 
 
 def aim(r: ToReach) -> str:
