@@ -102,7 +102,7 @@ def run_train(args: argparse.Namespace) -> int:
             text = os.path.join("data", "shakespeare_char", "input.txt")
             where = (f"{os.path.dirname(text)} has no train.bin (nanoGPT's prepare.py writes it); give --data={text}"
                      if os.path.isfile(text) else "give --data=input.txt for tiny Shakespeare")
-            print("lossdoctor: no --data and no data/shakespeare_char/train.bin here: training on the embedded "
+            print("lossdoctor: no --data and no data/shakespeare_char/train.bin here: using the embedded "
                   f"corpus (Python's own source text); {where}", file=sys.stderr)
     result = run_training(config_file, overrides, data, progress=progress)
     if result.stopped:

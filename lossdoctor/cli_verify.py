@@ -29,7 +29,8 @@ docs/verify.md.
 
 exit codes: 0, whatever the verdicts, unless --fail-on says otherwise: with
 --fail-on refuted, 1 when an experiment's verdict goes against what it
-recommends (refuted, or no effect where an effect is recommended); with
+recommends (refuted, or no effect where an effect is recommended; confirmed or
+refuted where it recommends that the loss does not change); with
 --fail-on unsupported, 1 also when one is inconclusive or not verifiable here,
 or none ran; 2 a usage or input error.
 
@@ -86,7 +87,8 @@ def add_parser(sub: Any) -> None:
                    help=f"console width, at least {MIN_WIDTH} (default: terminal)")
     v.add_argument("--fail-on", choices=VERIFY_FAIL_ON, default=None,
                    help="exit 1 when an experiment's verdict goes against its recommendation (refuted: "
-                        "refuted, or no effect where an effect is recommended), or does not support it "
+                        "refuted, or no effect where an effect is recommended; confirmed or refuted where it "
+                        "recommends no change in the loss), or does not support it "
                         "(unsupported: also inconclusive or not verifiable here, or none ran); default: exit 0 "
                         "whatever the verdicts")
     v.add_argument("--debug", action="store_true", help="show tracebacks")

@@ -430,8 +430,9 @@ def test_a_run_whose_evals_never_improve_still_leaves_a_checkpoint(tmp_path, dat
     (None, [], True, False),
     ("my_config.py", ["--device=cpu"], False, False),
     (None, ["--device=cpu", "--n_layer=2"], False, False),  # a model chosen on the command line
-    # a resume's model is its checkpoint's: a shape flag does not turn to train.py's GPT-2 batch and LR
-    (None, ["--device=cpu", "--init_from=resume", "--n_layer=4"], False, True),
+    # a resume with no checkpoint to go on from announces no base: its own error says why (the
+    # base of one with a checkpoint, whatever shape flags: the next test)
+    (None, ["--device=cpu", "--init_from=resume", "--n_layer=4", "--out_dir=/nonexistent/out"], False, False),
 ])
 def test_train_starts_from_the_readme_cpu_config_only_without_a_config_on_a_cpu(config, args, cuda, expect,
                                                                                monkeypatch):
@@ -452,6 +453,14 @@ def test_a_resume_goes_on_from_the_base_config_its_checkpoint_ran(tmp_path, data
              "--max_iters=10", "--eval_interval=5", "--eval_iters=2", f"--out_dir={tmp_path / 'b'}"]
     train(resolve(CPU_DEFAULT, small), data, echo=False)  # the README CPU config, shrunk by flags
     assert cpu_default(None, [*resume, f"--out_dir={tmp_path / 'b'}"]) is True
+
+
+def test_a_resume_with_no_checkpoint_says_only_that(tmp_path, capsys, monkeypatch):
+    from lossdoctor.cli import main
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--device=cpu", "--init_from=resume", f"--out_dir={tmp_path / 'out'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no checkpoint to resume from" in err  # no base or data announced first
 
 
 def test_bare_cli_train_on_a_cpu_uses_the_readme_cpu_config(tmp_path, capsys, monkeypatch):

@@ -39,15 +39,15 @@ def cpu_default(config_file: str | None, args: list[str]) -> bool:
     """Whether `lossdoctor train` should start from CPU_DEFAULT: no config file, no model
     shape on the command line (who gives one has chosen a model), and the run goes to a CPU
     (--device=cpu, or no --device and no CUDA here). train.py's own defaults are GPT-2 124M,
-    hours per hundred steps on a CPU. A resume goes on from what its checkpoint ran (its
+    hours per hundred steps on a CPU. A resume goes on from the base its checkpoint ran (its
     model is the checkpoint's, whatever shape flags say): the same command with
-    --init_from=resume is the same run."""
+    --init_from=resume is the same run; with no checkpoint there is none to start from."""
     shape = ("--n_layer=", "--n_head=", "--n_embd=", "--block_size=", "--batch_size=")
     resume = "--init_from=resume" in args
     if config_file is not None:
         return False
-    if resume and (ran := _checkpoint_ran_cpu_default(args)) is not None:
-        return ran
+    if resume:  # no checkpoint: nothing to announce, the resume's own error says so
+        return bool(_checkpoint_ran_cpu_default(args))
     if not resume and any(a.startswith(shape) for a in args):
         return False
     device = next((a.split("=", 1)[1] for a in args if a.startswith("--device=")), None)
