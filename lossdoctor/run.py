@@ -151,6 +151,7 @@ class Header:
     init_from: str | None = None
     slow_attention: bool = False  # `WARNING: using slow attention`
     config_file: str | None = None  # `Overriding config with FILE:` (a YAML one is the built-in trainer's)
+    train_tokens: int | None = None  # `train split: N tokens, ...` (the built-in trainer's own line)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,17 @@ def read_metrics(out_dir) -> list[dict]:
         return [json.loads(line) for line in f]
 
 
+def test_the_log_gives_the_splits_sizes_so_analyze_knows_the_epochs(tmp_path, data):
+    # nanoGPT's log does not say how much data it trained on: a run on the user's own text
+    # had its epochs unknown (and with them LD503 and the extrapolation's epoch limit)
+    import lossdoctor
+    train(tiny(tmp_path), data, echo=False)
+    log = (tmp_path / "out" / "train.log").read_text()
+    assert f"train split: {len(data.train):,} tokens, val split: {len(data.val):,} tokens" in log
+    facts = lossdoctor.compute_facts(lossdoctor.load(str(tmp_path / "out")))
+    assert facts["dataset_tokens"].value == len(data.train) and facts["epochs"].known
+
+
 def test_the_loss_decreases(tmp_path, data):
     result = train(tiny(tmp_path), data, echo=False)
     first, last = result.evals[0], result.evals[-1]
@@ -398,7 +409,9 @@ def test_a_step_reports_its_own_time_without_the_eval(tmp_path, data, monkeypatc
     # that a machine slowed by other work does not fail it)
     base = float(np.median([t for k, t in times.items() if k not in (0, 5, 10)]))
     assert times[5] < base + 250 and times[10] < base + 250
-    assert result.ms_per_iter < base + 40  # the median of the timed steps: the other steps' time
+    # the median of the timed steps: the other steps' time, not the eval's 300 ms (half of it is
+    # the bar, so that a machine slowed by other work between the two medians does not fail it)
+    assert result.ms_per_iter < base + 150
     t = Trainer.setup(tiny(tmp_path / "by_hand"), data)
     taken = []
     for _ in range(7):

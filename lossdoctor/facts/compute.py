@@ -301,6 +301,8 @@ def dataset_tokens(ctx: Context) -> Fact:
         return Fact(name, int(ctx.dataset_tokens), unit, "read", "given")
     if ctx.run.dataset_tokens is not None:
         return Fact(name, int(ctx.run.dataset_tokens), unit, "read", "run: dataset_tokens")
+    if ctx.run.header.train_tokens is not None:  # lossdoctor train prints its split's size
+        return Fact(name, ctx.run.header.train_tokens, unit, "read", "log: train split")
     if (one_epoch := _llmc_epoch(ctx)) is not None:
         return one_epoch
     dataset = ctx.config().trusted("dataset")

@@ -218,6 +218,8 @@ def _segment_config(recs: list[Record]) -> tuple[C.Config, Header]:
             b.set(C.ConfigValue(key, C.parse_override_value(raw), C.DUMP, True, raw, r.line))
         elif r.kind == "tokens":
             h["tokens_per_iter"] = _count(r.value)
+        elif r.kind == "split":
+            h["train_tokens"] = _count(r.value)
         elif r.kind == "vocab":
             h["vocab_size"], h["vocab_source"] = _count(r.value[0]), r.value[1]
         elif r.kind == "init":

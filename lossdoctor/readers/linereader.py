@@ -298,6 +298,9 @@ def _header_value(text: str) -> tuple[str | None, Any]:
     m = L.TOKENS.search(text)
     if m:
         return "tokens", L.to_int(m.group(1))
+    m = L.SPLIT.match(text)
+    if m:
+        return "split", L.to_int(m.group(1))
     if "train.py" in text and (command := L.train_command(text)) is not None:
         return "command", command
     for pat, src in ((L.VOCAB, 2), (L.VOCAB_OLD, 1)):

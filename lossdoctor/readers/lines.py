@@ -53,6 +53,7 @@ CONFIG_FILE = re.compile(r"Overriding config with (.+?):\s*$")
 OVERRIDE = re.compile(r"Overriding:[ \t]+(\w+)[ \t]*=[ \t]*(.*?)\s*$")  # a tab for a space too
 TOKENS = re.compile(r"tokens per iteration will be: ([\d,]+)")
 VOCAB = re.compile(r"found vocab_size = (\d+) \(inside (.+?)\)")
+SPLIT = re.compile(r"^train split: ([\d,]+) tokens, val split: ([\d,]+) tokens")  # lossdoctor train's
 VOCAB_GPT2 = re.compile(r"defaulting to vocab_size of GPT-2 to (\d+)")
 VOCAB_OLD = re.compile(r"vocab_size not found in (.+?), using GPT-2 default of (\d+)")
 INIT_SCRATCH = re.compile(r"Initializing a new model from scratch")

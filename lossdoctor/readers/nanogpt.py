@@ -76,7 +76,7 @@ def is_nanogpt(found: Scan) -> bool:
 
 # what only train.py prints: a metric, the batch, meta.pkl's vocab, the optimizer, saves,
 # compiling (sample.py prints its overrides and the parameter count too)
-TRAIN_ONLY = frozenset({"eval", "iter", "tokens", "vocab", "decayed", "nodecay", "fused", "saving", "compile",
+TRAIN_ONLY = frozenset({"eval", "iter", "tokens", "vocab", "split", "decayed", "nodecay", "fused", "saving", "compile",
                         "interrupted", "truncated"})
 
 

@@ -331,6 +331,8 @@ def _build_model(c: dict[str, Any], data: Data, checkpoint: dict[str, Any] | Non
         elif inside.startswith("embedded corpus"):
             inside = "the embedded corpus"  # its long description has parentheses
         log(f"found vocab_size = {data.vocab_size} (inside {inside})")
+    # lossdoctor's own line (nanoGPT prints none): the train split's size gives analyze the epochs
+    log(f"train split: {len(data.train):,} tokens, val split: {len(data.val):,} tokens")
     model_args: dict[str, Any] = {k: (None if k == "vocab_size" else c[k]) for k in nanogpt.MODEL_KEYS}
     if checkpoint is None:
         log("Initializing a new model from scratch")
