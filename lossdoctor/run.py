@@ -254,14 +254,19 @@ class Run:
         """Indices of the segments that made the final model: the last segment with
         metrics and the runs it resumed from, back to the last fresh start. Earlier,
         unrelated runs appended to the same file are not part of it, nor are later
-        processes that printed no metric (a crash at start-up, a sample.py paste)."""
-        if not self.segments:
-            return ()
-        with_metrics = [s.index for s in self.segments if s.n_evals + s.n_iters > 0]
-        chain = [with_metrics[-1] if with_metrics else len(self.segments) - 1]
-        while chain[-1] > 0 and self.segments[chain[-1]].init_from == "resume":
-            chain.append(chain[-1] - 1)
-        return tuple(reversed(chain))
+        processes that printed no metric (a crash at start-up, a sample.py paste). Computed
+        once (a Run is frozen)."""
+        cached: tuple[int, ...] | None = self.__dict__.get("_lineage")
+        if cached is not None:
+            return cached
+        chain: list[int] = []
+        if self.segments:
+            with_metrics = [s.index for s in self.segments if s.n_evals + s.n_iters > 0]
+            chain = [with_metrics[-1] if with_metrics else len(self.segments) - 1]
+            while chain[-1] > 0 and self.segments[chain[-1]].init_from == "resume":
+                chain.append(chain[-1] - 1)
+        self.__dict__["_lineage"] = cached = tuple(reversed(chain))  # beside the fields, as curves()
+        return cached
 
     @property
     def last_step(self) -> int:
@@ -327,7 +332,8 @@ class Run:
                 and not (self.segments and self.segments[-1].init_from == "resume"))
 
     def curves(self) -> tuple[EvalCurve, IterCurve]:
-        """Eval and iteration curves of the lineage, in step order.
+        """Eval and iteration curves of the lineage, in step order (computed once: a Run is
+        frozen).
 
         When a segment resumes from a checkpoint at step S, the points an earlier
         segment logged at steps >= S were lost work (the model went back to S), so
@@ -335,38 +341,42 @@ class Run:
         point's step counts the steps done, its own included (llm.c's `step S`), the
         earlier segment's train point at S made the checkpoint and stays.
         """
-        lin = self.lineage()
-        return (_lineage_points(self.evals, lin, self.segments),
-                _lineage_points(self.iters, lin, self.segments, int(self.format.counts_steps)))
+        cached: tuple[EvalCurve, IterCurve] | None = self.__dict__.get("_curves")
+        if cached is None:
+            lin = self.lineage()
+            cached = (_lineage_points(self.evals, lin, self.segments),
+                      _lineage_points(self.iters, lin, self.segments, int(self.format.counts_steps)))
+            self.__dict__["_curves"] = cached  # beside the fields: replace() makes a Run without it
+        return cached
 
 
 def _lineage_points(curve: Any, lineage: tuple[int, ...], segments: tuple[Segment, ...], done: int = 0) -> Any:
     """Keep the points of `lineage` that were not superseded by a later resume. An eval at
     the very step a later process resumed from measured the weights it resumed with: it
     stays where that process did not evaluate the step again. `done` is 1 where a train
-    point's step counts its own update: the one at the resume step S is the earlier's."""
+    point's step counts its own update: the one at the resume step S is the earlier's.
+    One pass from the last process back, each process's points looked up once: a file of
+    thousands of processes (steps that go back on every line) is read in linear time."""
     keep = np.zeros(len(curve), bool)
-    for pos, seg in enumerate(lineage):
-        mask = curve.segment == seg
-        later = [_resumed_at(curve, segments[s], done) for s in lineage[pos + 1:]
-                 if segments[s].first_step is not None]
-        if later:
-            cut = min(later)
-            at_cut = curve.step == cut
-            redone = bool((np.isin(curve.segment, lineage[pos + 1:]) & at_cut).any())
-            mask &= (curve.step < cut) | (at_cut & isinstance(curve, EvalCurve) & (not redone))
-        keep |= mask
+    order = np.argsort(curve.segment, kind="stable")  # each segment's points, as one slice
+    bounds = np.searchsorted(curve.segment[order], np.arange(len(segments) + 1))
+    cut: int | None = None  # the first step a later process of the lineage logs again
+    later: set[int] = set()  # the steps later processes of the lineage log
+    for seg in reversed(lineage):
+        mine = order[bounds[seg]:bounds[seg + 1]]
+        steps = curve.step[mine]
+        if cut is None:
+            keep[mine] = True
+        else:  # an eval at the cut itself stays where no later process evaluated that step again
+            keep[mine] = (steps < cut) | ((steps == cut) & isinstance(curve, EvalCurve) & (cut not in later))
+        later.update(steps.tolist())
+        if (first := segments[seg].first_step) is not None:
+            # the first step this process logs again: its first, or where a train point's step
+            # counts its own update, the one after it, unless it logged a train point sooner
+            at = min(first + done, int(steps.min())) if len(steps) else first + done
+            cut = at if cut is None else min(cut, at)
     columns = {name: getattr(curve, name)[keep] for name in curve.__dataclass_fields__}
     return type(curve)(**columns)
-
-
-def _resumed_at(curve: Any, segment: Segment, done: int) -> int:
-    """The first step of `curve` a resumed `segment` logs again: its first step, or, where a
-    train point's step counts its own update (`done` 1), the one after it (an eval at S is
-    before the update S + 1), unless it logged a train point sooner."""
-    step = int(segment.first_step or 0)
-    own = curve.step[curve.segment == segment.index]
-    return min(step + done, int(own.min())) if len(own) else step + done
 
 
 def _logged(steps: np.ndarray, values: np.ndarray) -> set[tuple[int, int]]:

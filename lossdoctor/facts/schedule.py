@@ -140,7 +140,8 @@ def lr_final(ctx: Context) -> Fact:
 def _why_no_schedule(ctx: Context) -> str:
     """Why lr_schedule gave None: the first segment config missing a get_lr argument."""
     run = ctx.run
-    configs = [s.config for s in run.segments if s.index in run.lineage() and s.config]
+    lineage = set(run.lineage())
+    configs = [s.config for s in run.segments if s.index in lineage and s.config]
     for cfg in [*configs, run.config]:
         if schedule_params(cfg) is None:
             constant = cfg.trusted("decay_lr") is False

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..fit.points import MAX_LOSS
 from .base import Context, Fact, plural, unknown
 from .curve import diff_sd, iter_points, not_step_losses, runs_of
 
@@ -37,7 +38,9 @@ def _spikes(ctx: Context) -> tuple[np.ndarray, int] | str:
         if n < window + SPIKE_PATIENCE + 1:
             return (f"{plural(n, 'finite logged iteration')}, "
                     f"{window + SPIKE_PATIENCE + 1} needed")
-        csum = np.concatenate(([0.0], np.cumsum(loss)))
+        # a corrupt 1e30 would swallow every later window's sum (1e30 + 2 - 1e30 = 0) and make
+        # each later loss an outlier: past any cross-entropy a run reaches it counts as MAX_LOSS
+        csum = np.concatenate(([0.0], np.cumsum(np.minimum(loss, MAX_LOSS))))
         before = (csum[window:n] - csum[:n - window]) / window  # mean of loss[i-window:i]
         outlier = (loss[window:] >= SPIKE_MULTIPLIER * before) & (loss[window:] - before >= SPIKE_MIN_NATS)
         starts, ends = runs_of(outlier)
