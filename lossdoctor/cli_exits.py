@@ -31,6 +31,9 @@ def guarded(func: Callable[[argparse.Namespace], int], args: argparse.Namespace)
     """func(args)'s exit status, or the status of what it raised, said on stderr."""
     debug = getattr(args, "debug", False)
     from .errors import LossdoctorError
+    if sys.stdout is None:  # started with stdout closed (`>&-`): Python gives no stream to write to
+        error("lossdoctor: error: stdout is closed: there is nowhere to write the output (give it a file or a pipe)")
+        return EXIT_ERROR
     try:
         with warnings.catch_warnings(), sigterm_as_interrupt():
             if not debug:  # overflow in a sum of absurd losses: the facts say what is non-finite
@@ -57,7 +60,7 @@ def guarded(func: Callable[[argparse.Namespace], int], args: argparse.Namespace)
     except OSError as e:  # a path the user gave that cannot be written (it names it), or the machine's
         if debug or e.errno not in MACHINE_ERRORS and not (e.filename and e.errno in PATH_ERRORS):
             return _internal(e, debug)
-        where = f" ({e.filename})" if e.filename else ""
+        where = f" ({e.filename})" if e.filename else " (writing the output)"
         error(f"lossdoctor: error: {e.strerror or e}{where}")
         return EXIT_ERROR
     except Exception as e:

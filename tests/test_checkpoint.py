@@ -439,3 +439,19 @@ def test_a_checkpoint_of_another_model_is_not_merged_into_a_log(tmp_path: Path) 
                        + (long / "d3w96h4-resume-5000" / "train.log").read_text())
     run = lossdoctor.load(str(lineage), checkpoint=str(nano / "tiny_resume" / "ckpt.pt"))
     assert run.checkpoint is None and "holds another model (n_layer 2 there, 3 in the log" in run.notes[-1]
+
+
+def test_a_folder_whose_checkpoint_cannot_be_read_is_read_by_its_log(tmp_path):
+    # a ckpt.pt cut while it was saved (or a Git LFS pointer) had made the whole folder refused
+    import shutil
+
+    import lossdoctor
+    from conftest import FIXTURES
+    src = FIXTURES / "nanogpt" / "tiny_resume"
+    shutil.copy(src / "train.log", tmp_path / "train.log")
+    (tmp_path / "ckpt.pt").write_bytes((src / "ckpt.pt").read_bytes()[:200_000])
+    run = lossdoctor.load(str(tmp_path))
+    assert run.checkpoint is None and run.format == "nanogpt"
+    assert any(n.startswith(f"{tmp_path / 'ckpt.pt'}: ") and n.endswith("not merged, the log alone is read")
+               for n in run.notes)
+    assert lossdoctor.load(str(tmp_path / "train.log")).evals.step.tolist() == run.evals.step.tolist()

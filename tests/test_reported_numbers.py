@@ -186,3 +186,23 @@ def test_a_stated_count_equal_to_nanogpts_count_without_position_embeddings_is_n
 def test_a_length_ratio_rounds_its_halves_up_as_written():
     from lossdoctor.report.advice import times
     assert [times(r) for r in (1.45, 2.45, 1.02, 1.0, 0.95)] == ["1.5x", "2.5x", "1.02x", "1x", "0.95x"]
+
+
+def test_one_corrupt_huge_loss_is_no_loss_spike():
+    # 1e30 in one iter line had swallowed every later window's running sum (1e30 + 2 - 1e30 =
+    # 0), each later loss an "outlier": LD203 at a step after it, advising a lower LR
+    lines = [f"iter {i}: loss {1e30 if i == 300 else 3.0 - i / 1000:.4f}, time 10.00ms, mfu 1.00%"
+             for i in range(600)]
+    facts = lossdoctor.compute_facts(parse_text("\n".join(lines) + "\n"))
+    assert facts.value("spike_count") == 0
+
+
+def test_a_closed_stdout_is_said_in_one_line(tmp_path: Path):
+    import subprocess
+    import sys
+    log = FIXTURES / "nanogpt" / "cpu_small" / "train.log"
+    import os
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}  # as a program reads it: one line
+    done = subprocess.run(["sh", "-c", f'"{sys.executable}" -m lossdoctor analyze "{log}" >&-'],
+                          capture_output=True, text=True, check=False, env=env)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "stdout is closed" in done.stderr

@@ -80,6 +80,8 @@ def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None
         elif run is not None and (unread := _unread(p, logs)):
             run = dataclasses.replace(run, notes=(*run.notes, f"{p}: its log {os.path.basename(log or '')} is read"
                                                   + unread))
+        if ckpt and checkpoint is None and run is not None:  # the folder's own: a damaged one leaves the log
+            return _with_folder_checkpoint(run, ckpt)
         if ckpt and checkpoint is None:
             checkpoint = ckpt
         if run is None:
@@ -96,6 +98,17 @@ def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None
             raise InputError(os.fspath(checkpoint), "two checkpoints given for one run")
         return merge(run, read_checkpoint(os.fspath(checkpoint)))
     return run
+
+
+def _with_folder_checkpoint(run: Run, ckpt: str) -> Run:
+    """The log's run with the ckpt.pt found beside it merged in; where that checkpoint cannot
+    be read (cut while it was being saved, a Git LFS pointer), the log alone, with a note:
+    the folder's log is what was asked for."""
+    try:
+        info = read_checkpoint(ckpt)
+    except InputError as e:
+        return dataclasses.replace(run, notes=(*run.notes, f"{e}: not merged, the log alone is read"))
+    return merge(run, info)
 
 
 def _files_said(directory: str) -> str:
