@@ -7,6 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# nats: a fresh model's loss is about ln(vocab), under 15 for any vocabulary in use; one
+# far beyond it is a divergence or a corrupt number, and would overflow the fits' sums
+MAX_LOSS = 1e4
+
 
 class _ReadOnly:
     """Arrays read-only through the curve, as made and as unpickled or deep-copied (which

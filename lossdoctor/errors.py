@@ -5,6 +5,7 @@ The hierarchy:
 * LossdoctorError          anything lossdoctor reports to the user instead of a traceback
   + InputError             a file or directory that cannot be read as a training run
     - CheckpointError      a checkpoint that cannot be read safely (code needed, LFS pointer, ...)
+      . RefusedCheckpoint  one refused for safety (its pickle would run code, a zip bomb)
   + UsageError             a bad argument to the library or the CLI
 
 The CLI turns every LossdoctorError into one line on stderr and exit code 2.
@@ -31,6 +32,11 @@ class InputError(LossdoctorError):
 
 class CheckpointError(InputError):
     """A checkpoint that cannot be loaded safely or is not a checkpoint."""
+
+
+class RefusedCheckpoint(CheckpointError):
+    """A checkpoint refused for safety (its pickle would run code, a zip bomb): never read
+    around, where a damaged one beside its log leaves the log to read."""
 
 
 class UsageError(LossdoctorError):

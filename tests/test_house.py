@@ -67,3 +67,15 @@ def test_the_checks_catch_what_they_look_for(tmp_path: Path) -> None:
         test_functions_are_short(src)
     with pytest.raises(AssertionError, match="weights_only"):
         test_no_code_from_an_input_is_run(src)
+
+
+@pytest.mark.parametrize("package", ["compare", "diagnose", "facts", "fit", "nanogpt", "readers", "report",
+                                     "trainer", "verify", "fit.points", "facts.spikes", "fit.extrapolate"])
+def test_each_package_imports_first_in_a_fresh_process(package):
+    # a test run imports lossdoctor.facts before lossdoctor.fit, which hides an import cycle
+    # that a fresh `lossdoctor extrapolate` (fit first) meets
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", f"import lossdoctor.{package}"], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-500:]

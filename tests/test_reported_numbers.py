@@ -206,3 +206,20 @@ def test_a_closed_stdout_is_said_in_one_line(tmp_path: Path):
     done = subprocess.run(["sh", "-c", f'"{sys.executable}" -m lossdoctor analyze "{log}" >&-'],
                           capture_output=True, text=True, check=False, env=env)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "stdout is closed" in done.stderr
+
+
+def test_two_iteration_lines_swapped_are_one_run_read_in_step_order(tmp_path: Path):
+    # `iter 1235` before `iter 1234` had started a second run with no config: 30 rules not
+    # applicable, and extrapolate refused it
+    lines = (FIXTURES / "long" / "batch8-2000" / "train.log").read_text().splitlines()
+    i, j = (next(k for k, x in enumerate(lines) if x.startswith(f"iter {s}:")) for s in (1234, 1235))
+    lines[i], lines[j] = lines[j], lines[i]
+    (tmp_path / "swapped.log").write_text("\n".join(lines) + "\n")
+    run = lossdoctor.load(str(tmp_path / "swapped.log"))
+    steps = run.curves()[1].step
+    assert len(run.segments) == 1 and run.config.seen and (steps[1:] >= steps[:-1]).all()
+    assert any("2 iteration lines are out of step order" in n for n in run.notes)
+    # a restart that logs its steps again is still a process of its own
+    again = lines[:j + 2] + [x for x in lines if x.startswith("iter ")][:50]
+    (tmp_path / "restart.log").write_text("\n".join(again) + "\n")
+    assert len(lossdoctor.load(str(tmp_path / "restart.log")).segments) == 2

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fit.points import MAX_LOSS
+from ..curves import MAX_LOSS
 from .base import Context, Fact, plural, unknown
 from .curve import diff_sd, iter_points, not_step_losses, runs_of
 

@@ -23,6 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import nanogpt
+from ..curves import MAX_LOSS
 from ..errors import LossdoctorError
 from ..facts.base import plural
 from ..facts.curve import diff_sd
@@ -43,9 +44,6 @@ class CannotExtrapolate(LossdoctorError):
         self.why = why
 
 
-# nats: a fresh model's loss is about ln(vocab), under 15 for any vocabulary in use; one
-# far beyond it is a divergence or a corrupt number, and would overflow the fits' sums
-MAX_LOSS = 1e4
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import zipfile
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, RefusedCheckpoint
 
 CKPT_NAME = "ckpt.pt"
 CHECKPOINT_KEYS: tuple[str, ...] = ("model", "optimizer", "model_args", "iter_num", "best_val_loss", "config")
@@ -128,7 +128,7 @@ def _refuse_zip_bomb(path: str) -> None:
     packed = sum(i.compress_size for i in infos if i.compress_type != zipfile.ZIP_STORED)
     inflated = sum(i.file_size for i in infos if i.compress_type != zipfile.ZIP_STORED)
     if inflated > BOMB_BYTES and inflated > BOMB_RATIO * max(packed, 1):
-        raise CheckpointError(path, f"refused: compressed members inflate {packed / 1e6:.1f} MB to "
+        raise RefusedCheckpoint(path, f"refused: compressed members inflate {packed / 1e6:.1f} MB to "
                                     f"{inflated / 1e9:.1f} GB (a zip bomb; torch.save never compresses)")
 
 
@@ -171,7 +171,8 @@ def _load(path: str, mapped: bool = False) -> Any:
                     pass
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types; none may leak as a traceback
-        raise CheckpointError(path, _load_failure_reason(path, exc)) from None
+        reason = _load_failure_reason(path, exc)
+        raise (RefusedCheckpoint if reason.startswith("refused") else CheckpointError)(path, reason) from None
 
 
 def _load_failure_reason(path: str, exc: Exception) -> str:

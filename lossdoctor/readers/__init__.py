@@ -14,7 +14,7 @@ import dataclasses
 import os
 from collections.abc import Sequence
 
-from ..errors import InputError, UsageError, checked_path
+from ..errors import InputError, RefusedCheckpoint, UsageError, checked_path
 from ..nanogpt import CKPT_NAME
 from ..run import Dialect, Run
 from .checkpoint import read_checkpoint
@@ -106,6 +106,8 @@ def _with_folder_checkpoint(run: Run, ckpt: str) -> Run:
     the folder's log is what was asked for."""
     try:
         info = read_checkpoint(ckpt)
+    except RefusedCheckpoint:  # refused for safety: never read around
+        raise
     except InputError as e:
         return dataclasses.replace(run, notes=(*run.notes, f"{e}: not merged, the log alone is read"))
     return merge(run, info)

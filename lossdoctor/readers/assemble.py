@@ -39,7 +39,8 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
             return np.zeros(len(lines), np.int32)
         return (np.searchsorted(bnd, lines, side="right") - 1).astype(np.int32)
 
-    it_curve = IterCurve(iters[1], iters[2], iters[3], iters[4], seg_of(iters[0]), iters[0])
+    it_curve, shuffled = processes.in_step_order(IterCurve(iters[1], iters[2], iters[3], iters[4], seg_of(iters[0]),
+                                                           iters[0]))
     ev_curve = EvalCurve(evals[1], evals[2], evals[3], seg_of(evals[0]), evals[0])
     rec_seg = seg_of(np.array([r.line for r in records], np.int64))
     segments: list[Segment] = []
@@ -86,7 +87,7 @@ def assemble(scan: Scan, source: str, fmt: Dialect | str) -> Run:
     run = dataset_from_meta(run, header)
     notes = _notes(scan, records, run, header, inferred[1] if inferred else None)
     notes += processes.resume_notes(run.segments, resumed)
-    notes += (spacing,) if spacing else ()
+    notes += tuple(n for n in (spacing, shuffled) if n)
     notes += tuple(f"lines {s.first:,}-{s.last:,} are sample.py's output (its overrides and samples, no "
                    "training): not read as a run" for s in samples)
     if iter_repeats or eval_repeats:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..run import Header, Segment
+from ..run import Header, IterCurve, Segment
 from .linereader import Record
 from .lines import STARTS_PROCESS
 
@@ -45,7 +45,9 @@ def _first_back(step: np.ndarray, is_eval: np.ndarray) -> int | None:
     at or below an earlier eval's step past 0, with iterations since (None: none is)."""
     if len(step) < 2:
         return None
-    back = np.flatnonzero(step[1:] < np.maximum.accumulate(step)[:-1]) + 1
+    top = np.maximum.accumulate(step)
+    back = np.flatnonzero(step[1:] < top[:-1]) + 1
+    back = back[~_displaced(back, step, top, is_eval)]
     firsts = [int(back[0])] if len(back) else []
     idx = np.flatnonzero(is_eval)  # the evals' places among the metric lines
     if len(idx) > 1:
@@ -53,6 +55,22 @@ def _first_back(step: np.ndarray, is_eval: np.ndarray) -> int | None:
         again = (s[1:] <= np.maximum.accumulate(s)[:-1]) & (s[1:] > 0) & (np.diff(idx) > 1)
         firsts += [int(idx[np.flatnonzero(again)[0] + 1])] if again.any() else []
     return min(firsts, default=None)
+
+
+def _displaced(back: np.ndarray, step: np.ndarray, top: np.ndarray, is_eval: np.ndarray) -> np.ndarray:
+    """Which of the iteration lines at `back` (each below an earlier step, `top` the
+    running maximum) are one line out of place, not a process going back: a step not logged
+    before it, after which the steps go on past where they had been (two lines swapped by
+    a copy, `iter 1235` before `iter 1234`). A restart logs its steps again; a resume
+    evaluates again at a step evaluated before."""
+    if not len(back):
+        return np.zeros(0, bool)
+    seen: dict[int, int] = {}
+    for k, st in enumerate(step.tolist()):  # the first index of each step
+        seen.setdefault(st, k)
+    nxt = np.minimum(back + 1, len(step) - 1)
+    return np.array([not is_eval[k] and seen[int(step[k])] == k and (k + 1 == len(step) or step[n] > top[k - 1])
+                     for k, n in zip(back.tolist(), nxt.tolist(), strict=True)], bool)
 
 
 def resumes(header: Header, steps: np.ndarray, before: Segment) -> bool:
@@ -86,3 +104,17 @@ def _resume_note(segments: tuple[Segment, ...], line: int) -> str:
         config = ", with the config of the run before it (assumed: the process shows none of its own)"
     return (f"{moved} at line {line:,} with no header: read as train.py resuming from a checkpoint at step "
             f"{seg.first_step:,} (inferred; the log has no `Resuming training` line){config}")
+
+
+def in_step_order(it: IterCurve) -> tuple[IterCurve, str | None]:
+    """The iteration curve with each process's lines in step order, and the note on lines
+    out of place (_displaced: two lines swapped by a copy), or None where none is."""
+    order = np.lexsort((it.step, it.segment))  # by process, then step; stable within both
+    if np.array_equal(order, np.arange(len(order))):
+        return it, None
+    moved = order != np.arange(len(order))
+    first = int(it.line[np.flatnonzero(moved)[0]])
+    fields = ("step", "loss", "time_ms", "mfu", "segment", "line")
+    note = (f"{int(moved.sum()):,} iteration lines are out of step order (the first at line {first:,}): read in "
+            "step order")
+    return IterCurve(*(getattr(it, f)[order] for f in fields)), note
