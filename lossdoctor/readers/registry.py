@@ -283,9 +283,22 @@ def _binary_hint(head: bytes) -> str:
                 "`iconv -f UTF-16 -t UTF-8 LOG > LOG.txt`)")
     if head[:2] == b"\x1f\x8b":
         return " (gzip-compressed: decompress it first, e.g. `gunzip -k LOG.gz`)"
+    rest = head.lstrip(b"\0")
+    if head[:1] == b"\0" and rest and b"\0" not in rest and _utf8(rest):  # `: > train.log` under a running writer
+        return (f" (it begins with {len(head) - len(rest):,} NUL bytes, as a log emptied while its run kept writing "
+                "leaves it; the text after them is a log: remove them, e.g. `tr -d '\\000' < LOG > LOG.txt`)")
     if head[:4] in (b"PK\x03\x04",) and b"data.pkl" not in head:
         return " (a zip archive: extract the log from it first)"
     return ""
+
+
+def _utf8(text: bytes) -> bool:
+    """Whether `text` is UTF-8 text, a character cut at its end aside."""
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e.start >= len(text) - 3 and e.reason == "unexpected end of data"
+    return True
 
 
 def _broken_json(sample: Sample) -> str | None:
