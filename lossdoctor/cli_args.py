@@ -7,6 +7,7 @@ import argparse
 import math
 import os
 import stat
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -124,11 +125,14 @@ def peak_flops(value: float | str | None) -> float | None:
                          "FLOP/s, e.g. 165e12, or a GPU's name, e.g. 'RTX 4090'")
     if value is None or isinstance(value, float):
         return value
-    from .facts.speed import peak_flops_for
-    peak = peak_flops_for(value)
-    if peak is None:
+    from .facts.speed import PEAK_FLOPS, device_for
+    key = device_for(value)
+    if key is None:
         raise UsageError(f"--peak-flops: unknown device {value!r}; give a number such as 312e12")
-    return peak
+    if key != value:  # matched by its words ('NVIDIA A100-SXM4-80GB'): say as which
+        print(f"lossdoctor: --peak-flops {value!r} read as the {key} ({PEAK_FLOPS[key]:.3g} FLOP/s); give "
+              "FLOP/s for another device", file=sys.stderr)
+    return PEAK_FLOPS[key]
 
 
 def seed(text: str) -> int:

@@ -202,6 +202,11 @@ def test_peak_flops_by_device_name():
     f = json.loads(out)["runs"][0]["facts"]
     assert code == 0 and f["mfu_device"] is not None
     assert run_cli("analyze", "fixtures/nanogpt/cpu_small/train.log", "--peak-flops", "abacus")[0] == 2
+    # a name matched by its words is said as the device it was read as, on stderr
+    code, out, err = run_cli("analyze", "fixtures/nanogpt/cpu_small/train.log", "--format", "json",
+                             "--peak-flops", "NVIDIA H100 80GB HBM3")
+    assert code == 0 and json.loads(out) and "read as the H100 SXM (9.89e+14 FLOP/s)" in err
+    assert "read as" not in run_cli("analyze", "fixtures/nanogpt/cpu_small/train.log", "--peak-flops", "A100")[2]
 
 
 def test_help_does_not_import_heavy_modules():

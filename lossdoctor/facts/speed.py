@@ -60,13 +60,17 @@ _DEVICE_PATTERNS = [
 def peak_flops_for(name: str) -> float | None:
     """Dense bf16/fp16 peak FLOP/s of a GPU named like 'NVIDIA A100-SXM4-80GB', 'h100 pcie'
     or a PEAK_FLOPS key; None when it is not in the table."""
+    key = device_for(name)
+    return None if key is None else PEAK_FLOPS[key]
+
+
+def device_for(name: str) -> str | None:
+    """The PEAK_FLOPS key a GPU's name reads as (its table key, or the first pattern its
+    words match); None when none does."""
     if name in PEAK_FLOPS:
-        return PEAK_FLOPS[name]
+        return name
     low = re.sub(r"[^a-z0-9]+", " ", name.lower())
-    for pattern, key in _DEVICE_PATTERNS:
-        if re.search(pattern, low):
-            return PEAK_FLOPS[key]
-    return None
+    return next((key for pattern, key in _DEVICE_PATTERNS if re.search(pattern, low)), None)
 
 
 @dataclass(frozen=True)
