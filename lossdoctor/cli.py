@@ -123,8 +123,10 @@ def _readers(args: argparse.Namespace) -> list[Any] | None:
     """The one reader --input-format names (a usage error naming the formats otherwise)."""
     from .errors import UsageError
     from .readers import READERS, names
-    if not args.input_format:
+    if args.input_format is None:
         return None
+    if not args.input_format.strip():  # an unset shell variable's: no format named
+        raise UsageError(f"--input-format {args.input_format!r}: an empty name (formats: {', '.join(names())})")
     from .readers.registry import ALIASES
     found = [r for r in READERS if r.name == ALIASES.get(args.input_format, args.input_format)]
     if not found:

@@ -60,8 +60,9 @@ def guarded(func: Callable[[argparse.Namespace], int], args: argparse.Namespace)
     except OSError as e:  # a path the user gave that cannot be written (it names it), or the machine's
         if debug or e.errno not in MACHINE_ERRORS and not (e.filename and e.errno in PATH_ERRORS):
             return _internal(e, debug)
-        where = f" ({e.filename})" if e.filename else " (writing the output)"
-        error(f"lossdoctor: error: {e.strerror or e}{where}")
+        what = str(e.strerror or e)
+        said = f"{e.filename}: {what[:1].lower()}{what[1:]}" if e.filename else f"{what} (writing the output)"
+        error(f"lossdoctor: error: {said}")
         return EXIT_ERROR
     except Exception as e:
         return _internal(e, debug)

@@ -55,6 +55,14 @@ def check_path(path: str) -> None:
         raise UsageError(f"--plot {path}: no such folder {folder}")
     if not os.access(folder, os.W_OK):
         raise UsageError(f"--plot {path}: the folder {folder} is not writable")
+    existed = os.path.exists(path)
+    try:  # tried now, not after the analysis: a folder that takes no new file (/proc) passes os.access
+        with open(path, "ab"):
+            pass
+    except OSError as e:
+        raise UsageError(f"--plot {path}: cannot write it ({e.strerror or e})") from None
+    if not existed:
+        os.remove(path)
 
 
 def _save(fig: Any, path: str) -> None:
