@@ -129,7 +129,7 @@ def peak_flops(value: float | str | None) -> float | None:
     key = device_for(value)
     if key is None:
         raise UsageError(f"--peak-flops: unknown device {value!r}; give a number such as 312e12")
-    if key != value:  # matched by its words ('NVIDIA A100-SXM4-80GB'): say as which
+    if key.lower() != value.strip().lower():  # matched by its words ('NVIDIA A100-SXM4-80GB'): say as which
         print(f"lossdoctor: --peak-flops {value!r} read as the {key} ({PEAK_FLOPS[key]:.3g} FLOP/s); give "
               "FLOP/s for another device", file=sys.stderr)
     return PEAK_FLOPS[key]

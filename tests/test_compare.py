@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -2355,6 +2356,20 @@ def test_a_resumed_worse_run_told_to_rerun_just_past_its_length_is_told_about_as
     # (the continuation's learning_rate, its min_lr, had counted as a setting that differs)
     assert r.instead is not None and r.instead_steps == 5000 and "--max_iters=5000" in r.instead
     assert "--learning_rate=0.002" in r.instead and rerun_do(r).startswith("train the worse run again from scratch")
+
+
+def test_a_continuation_above_the_runs_peak_lr_is_no_schedule_change_the_better_run_shows(tmp_path):
+    # the same cosine to 2000, then continued at 0.004, twice the better run's peak: its LR
+    # went up, which the better run's one cosine does not show, so it is no evidence for it
+    long = FIXTURES / "long"
+    text = (long / "lr2e-3-2000" / "train.log").read_text()
+    more = (long / "lr2e-3-constant-5000" / "train.log").read_text()
+    more = re.sub(r"(learning_rate[ :=]+)0\.0002", r"\g<1>0.004", more)
+    assert "0.004" in more
+    (tmp_path / "raised.log").write_text(text + more)
+    r = _analysis(tmp_path / "raised.log", long / "lr2e-3-5000").comparison.to_reach
+    assert r is not None and not getattr(r, "same_config", False)
+    assert not (isinstance(r, Reachable) and r.instead is not None)
 
 
 def test_a_schedule_key_a_runs_first_process_used_is_not_called_unused(tmp_path):

@@ -223,3 +223,16 @@ def test_two_iteration_lines_swapped_are_one_run_read_in_step_order(tmp_path: Pa
     again = lines[:j + 2] + [x for x in lines if x.startswith("iter ")][:50]
     (tmp_path / "restart.log").write_text("\n".join(again) + "\n")
     assert len(lossdoctor.load(str(tmp_path / "restart.log")).segments) == 2
+
+
+def test_a_plot_path_is_tried_without_touching_what_is_there(tmp_path: Path):
+    from lossdoctor.errors import UsageError
+    from lossdoctor.report.plot import check_path
+    link = tmp_path / "link.png"
+    link.symlink_to(tmp_path / "target.png")  # a link whose target the plot is to create
+    check_path(str(link))
+    assert link.is_symlink() and not (tmp_path / "target.png").exists()
+    check_path(str(tmp_path / "new.png"))
+    assert not (tmp_path / "new.png").exists()  # the probe leaves nothing behind
+    with pytest.raises(UsageError, match="no such folder"):
+        check_path(str(tmp_path / "missing" / "x.png"))

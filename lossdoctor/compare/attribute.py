@@ -164,9 +164,17 @@ def is_evidence(a: Side, b: Side, diff: tuple[KeyDiff, ...]) -> bool:
 
 
 def first_peak(run: Run) -> object:
-    """The learning_rate the run's lineage began with, where its first process shows one."""
+    """The learning_rate the run's lineage began with, where its first process shows one and
+    no later process went on above it (a continuation at a lower LR, as at its min_lr); None
+    otherwise, and where the log begins with a resume (the LR before it is not shown)."""
     head = run.head()
-    return None if head is None or head.config is None else head.config.trusted("learning_rate")
+    if head is None or head.config is None or run.resumed_start() is not None:
+        return None
+    peak = head.config.trusted("learning_rate")
+    later = [(run.segments[i].config or run.config).trusted("learning_rate") for i in run.lineage()]
+    if not isinstance(peak, (int, float)) or any(not isinstance(lr, (int, float)) or lr > peak for lr in later):
+        return None
+    return peak
 
 
 def longer(a: Side, b: Side, diff: tuple[KeyDiff, ...], fit: Extrapolator

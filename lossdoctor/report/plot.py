@@ -55,14 +55,13 @@ def check_path(path: str) -> None:
         raise UsageError(f"--plot {path}: no such folder {folder}")
     if not os.access(folder, os.W_OK):
         raise UsageError(f"--plot {path}: the folder {folder} is not writable")
-    existed = os.path.exists(path)
+    if os.path.lexists(path):  # the user's file, link or pipe: left as it is
+        return
     try:  # tried now, not after the analysis: a folder that takes no new file (/proc) passes os.access
-        with open(path, "ab"):
-            pass
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
     except OSError as e:
         raise UsageError(f"--plot {path}: cannot write it ({e.strerror or e})") from None
-    if not existed:
-        os.remove(path)
+    os.remove(path)  # the empty file this made, and nothing else
 
 
 def _save(fig: Any, path: str) -> None:
