@@ -236,3 +236,13 @@ def test_a_plot_path_is_tried_without_touching_what_is_there(tmp_path: Path):
     assert not (tmp_path / "new.png").exists()  # the probe leaves nothing behind
     with pytest.raises(UsageError, match="no such folder"):
         check_path(str(tmp_path / "missing" / "x.png"))
+
+
+def test_losses_below_zero_are_said_to_be_no_cross_entropy(tmp_path: Path):
+    lines = [f"iter {i}: loss {3.0 - i / 100 if i < 50 else -1.5:.4f}, time 10.00ms, mfu 1.00%" for i in range(80)]
+    (tmp_path / "neg.log").write_text("\n".join(lines) + "\n")
+    (tmp_path / "clean.log").write_text("\n".join(lines[:50]) + "\n")
+    run = lossdoctor.load(str(tmp_path / "neg.log"))
+    assert any(n.startswith("30 logged losses are below 0 (the first at step 50): no cross-entropy is negative")
+               for n in run.notes)
+    assert not any("below 0" in n for n in lossdoctor.load(str(tmp_path / "clean.log")).notes)

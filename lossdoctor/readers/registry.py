@@ -18,7 +18,7 @@ import os
 import re
 import stat
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -254,8 +254,25 @@ def read_runs(path: str, readers: Sequence[Reader | str] | str | None = None) ->
     for reader in candidates:
         if reader.sniff(sample):
             got = reader.read(sample)
-            return got if isinstance(got, tuple) else (got,)
+            return tuple(_negative_said(r) for r in (got if isinstance(got, tuple) else (got,)))
     raise InputError(path, no_reader_reason(sample, candidates))
+
+
+def _negative_said(run: Run) -> Run:
+    """The run, with a note where it logs losses below 0: no cross-entropy is negative, so
+    they are corrupt numbers or another loss than the model's, and what is said of the loss's
+    size may not hold."""
+    import numpy as np
+    losses = [(run.iters.step, run.iters.loss), (run.evals.step, run.evals.val), (run.evals.step, run.evals.train)]
+    below = [st[np.nan_to_num(v, nan=0.0) < 0] for st, v in losses if len(v)]
+    n = sum(len(b) for b in below)
+    if not n:
+        return run
+    first = min(int(b.min()) for b in below if len(b))
+    return replace(run, notes=(*run.notes, f"{n:,} logged losses are below 0 (the first at step {first:,}): no "
+                                           "cross-entropy is negative, so they are corrupt numbers or the log's "
+                                           "loss is not the model's cross-entropy; what is said of its size may "
+                                           "not hold"))
 
 
 def read_file(path: str, readers: Sequence[Reader | str] | str | None = None) -> Run:
