@@ -124,7 +124,14 @@ def error(text: str) -> None:
         import textwrap
         width = max(shutil.get_terminal_size().columns, args_mod.MIN_WIDTH)
         text = textwrap.fill(text, width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
-    print(text, file=sys.stderr)
+    escaped = any("\udc80" <= c <= "\udcff" for c in text)  # os.fsdecode's escapes of bytes that are no UTF-8
+    buffer = getattr(sys.stderr, "buffer", None)
+    if not escaped or buffer is None:
+        print(text, file=sys.stderr)
+        return
+    sys.stderr.flush()  # a path's bytes that are no UTF-8 (os.fsdecode's escapes) as the file system holds them
+    buffer.write(text.encode("utf-8", "surrogateescape") + b"\n")
+    buffer.flush()
 
 
 @contextlib.contextmanager

@@ -4,6 +4,7 @@ one value, tied best evals, and effects quoted for the model and the run at hand
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -246,3 +247,13 @@ def test_losses_below_zero_are_said_to_be_no_cross_entropy(tmp_path: Path):
     assert any(n.startswith("30 logged losses are below 0 (the first at step 50): no cross-entropy is negative")
                for n in run.notes)
     assert not any("below 0" in n for n in lossdoctor.load(str(tmp_path / "clean.log")).notes)
+
+
+def test_a_path_that_is_no_utf8_is_named_as_the_file_system_holds_it(tmp_path: Path):
+    import subprocess
+    import sys
+    name = os.fsencode(str(tmp_path)) + b"/nope\xff.log"
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}  # one line, as a program reads it
+    done = subprocess.run([sys.executable, "-m", "lossdoctor", "analyze", name], capture_output=True, check=False,
+                          env=env)
+    assert done.returncode == 2 and b"nope\xff.log: no such file" in done.stderr and b"\\udcff" not in done.stderr
