@@ -7,6 +7,19 @@ from typing import Any
 
 from . import cli_args as args_mod
 
+# characters one sample may ask for: about a minute of a small model on a CPU (some 2,000 a
+# second), where 1e11 had run on for years without a word
+MAX_NEW_TOKENS = 100_000
+
+
+def _new_tokens(text: str) -> int:
+    """--max-new-tokens: a count of at most MAX_NEW_TOKENS."""
+    from .cli_args import positive_int
+    n = positive_int(text)
+    if n > MAX_NEW_TOKENS:
+        raise argparse.ArgumentTypeError(f"{text}: at most {MAX_NEW_TOKENS:,} characters a sample")
+    return n
+
 
 def add_parser(sub: Any) -> None:
     from .cli_args import MIN_WIDTH
@@ -21,8 +34,8 @@ def add_parser(sub: Any) -> None:
     sm.add_argument("paths", nargs="+", metavar="CKPT", help="a ckpt.pt, or a run directory holding one")
     sm.add_argument("--start", default=None, help="text to start from, at least one character (default: a newline, "
                                                   "or the vocabulary's first character where it has none)")
-    sm.add_argument("--max-new-tokens", type=_positive_int, default=300, metavar="N",
-                    help="characters to generate (default: 300)")
+    sm.add_argument("--max-new-tokens", type=_new_tokens, default=300, metavar="N",
+                    help=f"characters to generate, at most {MAX_NEW_TOKENS:,} (default: 300)")
     sm.add_argument("--temperature", type=_positive_float, default=0.8,
                     help="below 1 sharper, above 1 more random (default: 0.8)")
     sm.add_argument("--top-k", type=_positive_int, default=200, metavar="K",

@@ -482,3 +482,8 @@ def test_train_refuses_what_would_train_by_accident(tmp_path):
     for bad in ("--n_layr=2", "--data=", f"--data={tmp_path / 'none.txt'}"):  # refused before any announcement
         code, _, err = run_cli("train", "--device=cpu", bad)
         assert code == 2 and "README CPU config" not in err and err.count("\n") == 1, err
+
+
+def test_sample_refuses_more_characters_than_it_could_write_in_minutes():
+    code, _, err = run_cli("sample", "fixtures/lossdoctor_train/tiny/ckpt.pt", "--max-new-tokens", "1e11")
+    assert code == 2 and "at most 100,000 characters a sample" in err

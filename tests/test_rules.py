@@ -811,3 +811,15 @@ def test_a_let_of_words_computed_from_an_assumed_fact_is_not_marked_assumed():
     counted = check(BUILTIN.get("LD503"), {"epochs": 30.0})
     assert counted.message.startswith("The run went over its training data for 30.0 epochs, as its trainer counts "
                                       "them (its data: unknown; tokens seen: unknown)")
+
+
+def test_a_users_rule_that_names_no_loaded_rule_gives_its_place_back_to_the_built_in_one(tmp_path):
+    # an override of LD102 with `explains: [LD9999]` had taken out LD102, then LD201, LD501
+    # and LD503, which name it, each error blamed on a built-in file
+    text = (ROOT / "rules" / "LD102-best-val-early.yaml").read_text()
+    (tmp_path / "x.yaml").write_text(text + "explains: [LD9999]\n")
+    rules = load_rules([str(tmp_path)])
+    assert len(rules.rules) == len(BUILTIN.rules)
+    assert [(e.path.rsplit("/", 1)[-1], e.field) for e in rules.errors] == [("x.yaml", "explains")]
+    assert "(the built-in rule of its id is used)" in str(rules.errors[0])
+    assert rules.get("LD102").path == BUILTIN.get("LD102").path

@@ -30,6 +30,7 @@ def load_rules(dirs: list[str] | None = None, *, builtin: bool = True,
         from ..facts import FACTS
         fact_names = FACTS
     by_id: dict[str, Rule] = {}
+    replaced: dict[str, Rule] = {}  # a built-in rule a user's rule of its id replaced
     errors: list[RuleError] = []
     builtin_dirs = [builtin_dir()] if builtin else []
     read: set[str] = set()  # the files loaded, by real path
@@ -54,9 +55,11 @@ def load_rules(dirs: list[str] | None = None, *, builtin: bool = True,
                 if (error := _clash(rule, by_id, builtin_dirs)) is not None:
                     errors.append(error)
                     continue
+                if rule.id in by_id:
+                    replaced.setdefault(rule.id, by_id[rule.id])
                 by_id[rule.id] = rule
     if references:  # (off where the built-in rules, which they may name, are not loaded)
-        errors += _dangling(by_id)
+        errors += _dangling(by_id, replaced)
     return RuleSet(tuple(sorted(by_id.values(), key=lambda r: r.id)), tuple(errors))
 
 
@@ -79,11 +82,12 @@ def _inside(path: str, d: str) -> bool:
     return os.path.abspath(path).startswith(os.path.abspath(d) + os.sep)
 
 
-def _dangling(by_id: dict[str, Rule]) -> list[RuleError]:
+def _dangling(by_id: dict[str, Rule], replaced: Mapping[str, Rule] | None = None) -> list[RuleError]:
     """Rules whose `explains` or `overrides` name a rule that is not loaded, or whose
     `explains` lead back to themselves (each finding would stand only as the other's
-    symptom): each such rule is taken out, with its error."""
-    errors = _unnamed(by_id)
+    symptom): each such rule is taken out, with its error; a user's rule that replaced a
+    built-in one gives its place back to it (`replaced`), so that the rules naming it stay."""
+    errors = _unnamed(by_id, replaced or {})
     by_code = {r.code: r for r in by_id.values()}
     for rule in list(by_id.values()):
         if rule.id in by_id and (loop := _explains_loop(rule.code, by_code)):
@@ -93,14 +97,16 @@ def _dangling(by_id: dict[str, Rule]) -> list[RuleError]:
                     errors.append(RuleError(member.path, member.id, "explains", "the rules explain each other in a "
                                             f"loop ({' -> '.join(loop)}): each finding would stand only as the "
                                             "other's symptom"))
-    return errors + _unnamed(by_id)  # a rule that named one of the loop's
+    return errors + _unnamed(by_id, replaced or {})  # a rule that named one of the loop's
 
 
-def _unnamed(by_id: dict[str, Rule]) -> list[RuleError]:
+def _unnamed(by_id: dict[str, Rule], replaced: Mapping[str, Rule]) -> list[RuleError]:
     """Take out, with its error, each rule whose `explains` or `overrides` name a rule that
     is not loaded (by its code, or by an id whose code is another rule's), until none does
-    (taking one out may leave another naming it)."""
+    (taking one out may leave another naming it). A user's rule taken out is replaced by the
+    built-in rule of its id where there was one (then checked in turn)."""
     errors: list[RuleError] = []
+    back = dict(replaced)
     while True:
         by_code = {r.code: r for r in by_id.values()}
         gone = [(rule, field, why) for rule in by_id.values() for field in ("explains", "overrides")
@@ -108,8 +114,12 @@ def _unnamed(by_id: dict[str, Rule]) -> list[RuleError]:
         if not gone:
             return errors
         rule, field, why = gone[0]
-        errors.append(RuleError(rule.path, rule.id, field, why))
-        del by_id[rule.id]
+        errors.append(RuleError(rule.path, rule.id, field, why + (" (the built-in rule of its id is used)"
+                                                                 if rule.id in back else "")))
+        if (builtin := back.pop(rule.id, None)) is not None:
+            by_id[rule.id] = builtin
+        else:
+            del by_id[rule.id]
 
 
 def _missing(rule: Rule, field: str, by_code: Mapping[str, Rule]) -> str | None:
