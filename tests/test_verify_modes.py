@@ -33,6 +33,7 @@ def test_extrapolation_check_predicts_from_the_cut_log_and_reuses_finished_seeds
     v = r.verification
     assert v.baseline is not None and v.treatment is not None and v.baseline.n == 2
     assert "cut after the eval at step 100" in r.how and "fell inside" in r.how
+    assert any(n.startswith("2 trainings of 200 steps took ") and " s of the 60 s budget" in n for n in report.notes)
     seed = tmp_path / "extrapolation" / "seed1337"
     cut = (seed / "cut_at_100.log").read_text()
     assert "step 100:" in cut and "step 150:" not in cut  # nothing after N reaches the prediction
