@@ -264,7 +264,7 @@ def _negative_said(run: Run) -> Run:
     size may not hold."""
     import numpy as np
     losses = [(run.iters.step, run.iters.loss), (run.evals.step, run.evals.val), (run.evals.step, run.evals.train)]
-    below = [st[np.nan_to_num(v, nan=0.0) < 0] for st, v in losses if len(v)]
+    below = [st[np.isfinite(v) & (v < 0)] for st, v in losses if len(v)]  # -inf is a divergence's, said elsewhere
     n = sum(len(b) for b in below)
     if not n:
         return run
