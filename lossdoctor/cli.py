@@ -212,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
                 # unless they came before the command
                 command = getattr(args, "command", None)
                 before = command in argv and any(argv.index(x) < argv.index(command) for x in extra if x in argv)
-                (parser if before else parser.innermost(args)).error(f"unrecognized arguments: {' '.join(extra)}")
+                inner = parser if before else parser.innermost(args)
+                inner.error(f"unrecognized arguments: {' '.join(extra)}{_dashed_hint(inner, extra)}")
     except SystemExit as e:  # argparse: --help/--version exit 0, usage errors exit 2
         return int(e.code or 0)
     if not getattr(args, "command", None):
@@ -220,6 +221,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     func: Callable[[argparse.Namespace], int] = args.func
     return guarded(func, args)
+
+
+def _dashed_hint(parser: argparse.ArgumentParser, extra: list[str]) -> str:
+    """'; did you mean --max-new-tokens?' for an option given with underscores (nanoGPT's
+    sample.py spells them so) that the command takes with dashes; '' otherwise."""
+    taken = {o for a in parser._actions for o in a.option_strings}
+    said = [d for x in extra if x.startswith("--") and (d := x.split("=", 1)[0].replace("_", "-")) in taken
+            and d != x.split("=", 1)[0]]
+    return f"; did you mean {', '.join(dict.fromkeys(said))}?" if said else ""
 
 
 def _negative_values(argv: list[str]) -> list[str]:

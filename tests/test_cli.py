@@ -487,3 +487,11 @@ def test_train_refuses_what_would_train_by_accident(tmp_path):
 def test_sample_refuses_more_characters_than_it_could_write_in_minutes():
     code, _, err = run_cli("sample", "fixtures/lossdoctor_train/tiny/ckpt.pt", "--max-new-tokens", "1e11")
     assert code == 2 and "at most 100,000 characters a sample" in err
+
+
+def test_an_option_spelt_with_underscores_is_told_its_dashed_name():
+    # nanoGPT's sample.py takes --max_new_tokens; lossdoctor sample --max-new-tokens
+    code, _, err = run_cli("sample", "fixtures/lossdoctor_train/tiny/ckpt.pt", "--max_new_tokens", "10")
+    assert code == 2 and "unrecognized arguments: --max_new_tokens 10; did you mean --max-new-tokens?" in err
+    code, _, err = run_cli("analyze", "fixtures/nanogpt/cpu_small/train.log", "--bogus")
+    assert code == 2 and "did you mean" not in err
