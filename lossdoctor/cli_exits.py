@@ -12,7 +12,7 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import cli_args as args_mod
 
@@ -115,15 +115,21 @@ def _internal(e: Exception, debug: bool) -> int:
     return EXIT_ERROR
 
 
-def error(text: str) -> None:
-    """An error on stderr: one line where a program reads it, wrapped at the console's width
+def wrapped(text: str, stream: Any, indent: str = "  ") -> str:
+    """`text` as one line where a program reads `stream`, wrapped at the console's width
     (between words, never inside a path or a flag) where a person does: a terminal, or a
     COLUMNS the user set."""
-    if sys.stderr.isatty() or "COLUMNS" in os.environ:
-        import shutil
-        import textwrap
-        width = max(shutil.get_terminal_size().columns, args_mod.MIN_WIDTH)
-        text = textwrap.fill(text, width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
+    if not (stream.isatty() or "COLUMNS" in os.environ):
+        return text
+    import shutil
+    import textwrap
+    width = max(shutil.get_terminal_size().columns, args_mod.MIN_WIDTH)
+    return textwrap.fill(text, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
+
+
+def error(text: str) -> None:
+    """An error on stderr, wrapped as `wrapped` says."""
+    text = wrapped(text, sys.stderr)
     escaped = any("\udc80" <= c <= "\udcff" for c in text)  # os.fsdecode's escapes of bytes that are no UTF-8
     buffer = getattr(sys.stderr, "buffer", None)
     if not escaped or buffer is None:

@@ -40,8 +40,9 @@ def cmd_rules(args: argparse.Namespace) -> int:
     if action == "test":
         return rules_test(args)
     rules = load_rules(args.rules)
+    from .cli_exits import error
     for err in rules.errors:
-        print(f"lossdoctor: rule not loaded: {err}", file=sys.stderr)
+        error(f"lossdoctor: rule not loaded: {err}")
     status = EXIT_ERROR if rules.errors else EXIT_OK  # what loaded is shown; a rule left out is an input error
     if action == "doc":
         from .report.rules_doc import rules_markdown
@@ -80,14 +81,15 @@ def rules_test(args: argparse.Namespace) -> int:
     if not rules.rules and not rules.errors:
         raise UsageError(f"{args.dir}: no rule files (*.yaml) in it")
     errors = {(e.path, e.rule): e for e in (*rules.errors, *load_rules([args.dir]).errors)}  # each rule once
+    from .cli_exits import wrapped
     for err in errors.values():
-        print(f"FAIL load  {err}")
+        print(wrapped(f"FAIL load  {err}", sys.stdout, " " * 5))
     rules = replace(rules, rules=tuple(r for r in rules.rules if (r.path, r.id) not in errors))
     results = run_cases(rules)
     for r in results:
         mark = "ok  " if r.ok else "FAIL"
-        print(f"{mark} {r.rule}: {r.case}: expected {r.expect}, got {r.got}"
-              + ("" if r.ok or not r.detail else f" ({r.detail})"))
+        print(wrapped(f"{mark} {r.rule}: {r.case}: expected {r.expect}, got {r.got}"
+                      + ("" if r.ok or not r.detail else f" ({r.detail})"), sys.stdout, " " * 5))
     failed = sum(not r.ok for r in results)
     counts = f"{plural(len(rules.rules), 'rule')}, {plural(len(results), 'case')}"
     print(f"{counts}: {len(results) - failed} passed, {failed} failed"

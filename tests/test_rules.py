@@ -823,3 +823,11 @@ def test_a_users_rule_that_names_no_loaded_rule_gives_its_place_back_to_the_buil
     assert [(e.path.rsplit("/", 1)[-1], e.field) for e in rules.errors] == [("x.yaml", "explains")]
     assert "(the built-in rule of its id is used)" in str(rules.errors[0])
     assert rules.get("LD102").path == BUILTIN.get("LD102").path
+
+
+def test_rules_test_lines_wrap_at_the_console_width_a_person_reads(monkeypatch, capsys):
+    from lossdoctor.cli import main
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["rules", "test", str(ROOT / "rules")]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80 and "\n     " in out  # continued, indented
