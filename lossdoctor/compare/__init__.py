@@ -299,8 +299,8 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
                      "last logged iteration losses (or the last of an HF run's few window means)")
     elif metric == "train":
         notes.append("a run has no finite final val: the runs are compared on their evals' train loss")
-    resumable = all(d.kind != "learning" or d.key in RESUMABLE for d in diff)
-    notes += continuation_notes(ra, rb) + (held_notes(ra, rb) if resumable else [])
+    one_run = all(d.kind != "learning" or d.key in RESUMABLE for d in diff)  # a resume changed no more
+    notes += continuation_notes(ra, rb) + (held_notes(ra, rb) if one_run else [])
     notes += overlap_notes(ov, ra, rb, metric, on_iters) + mfu_notes(fa, fb)
     side = derived(fa, fb, (iter_final(ra), iter_final(rb)) if on_iters else None)
     if not ok:
@@ -333,7 +333,6 @@ def _explain(runs: Sequence[Run], facts: Sequence[Facts], extrapolators: Sequenc
     notes[rewarm_at:rewarm_at] = rewarm_notes(fa, fb, shared=any(c.cause == REWARM for c in at.causes))
     later = continuation(ra, rb)
     holds = held(ra, rb) is not None
-    one_run = all(d.kind != "learning" or d.key in RESUMABLE for d in diff)  # a resume changed no more
     return Comparison(b, a, metric, gap, True, diff, side, ov, at.causes, at.unexplained,
                       tuple(notes) + at.notes, at.to_reach, table, within_noise=at.within_noise,
                       stop_at_best=at.stop_at_best, continues=(later is not None and later[0] is rb or holds)

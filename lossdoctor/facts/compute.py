@@ -11,7 +11,7 @@ from ..nanogpt import BATCH_KEYS, DATASET_VOCAB, gpt_params, printed_m
 from ..nanogpt import flops_per_token as model_flops_per_token
 from ..run import Dialect
 from .base import NO_STEP, Context, Fact, config_fact, derived, join_notes, missing, unknown
-from .loss import logged_step
+from .loss import SUMMARIES, logged_step
 from .model import shape
 from .settings import not_numbers
 
@@ -85,7 +85,7 @@ def params(ctx: Context) -> Fact:
     return missing(name, unit, "nanoGPT GPT formula from the model config", *used)
 
 
-COUNT_KEYS = ("n_params", "num_params", "num_parameters", "n_parameters")  # a table's column of the count
+PARAM_COUNT_KEYS = ("n_params", "num_params", "num_parameters", "n_parameters")  # a table's column of it
 
 
 def _stated_count(ctx: Context) -> tuple[str, int] | None:
@@ -94,7 +94,7 @@ def _stated_count(ctx: Context) -> tuple[str, int] | None:
     nanoGPT's count without position embeddings (get_num_params' default) for a model the
     config does not say lacks them (params_total)."""
     config = ctx.config()
-    for key in COUNT_KEYS:
+    for key in PARAM_COUNT_KEYS:
         cv = config.values.get(key)
         if cv is not None and cv.origin != DEFAULT and isinstance(cv.value, int) and cv.value > 0:
             return key, cv.value
@@ -211,7 +211,7 @@ def steps_done(ctx: Context) -> Fact:
     if last_eval is not None and ctx.run.format == Dialect.LIGHTNING:  # its val rows carry the last step's index
         return Fact(name, last_eval + 1, unit, "computed", "log: last val row's step + 1 (Lightning's step index)")
     if last_eval is not None:
-        summary = ctx.run.format in (Dialect.WANDB_RUNS, Dialect.WANDB_SUMMARY)
+        summary = ctx.run.format in SUMMARIES
         return Fact(name, last_eval, unit, "computed", "log: last eval step",
                     "the step of the last values the summary holds: the run may have gone on past it"
                     if summary else None)
