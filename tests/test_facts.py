@@ -10,6 +10,7 @@ import math
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -1256,3 +1257,39 @@ def test_a_checkpoint_alone_that_resumed_does_not_say_how_its_model_was_first_ma
     # with its log, the first process shows it
     whole = lossdoctor.compute_facts(lossdoctor.load(FIXTURES / "nanogpt" / "tiny_resume"))
     assert whole["model_from"].value == "scratch"
+
+
+def _gpu_log(tmp_path, old: str = "", new: str = ""):
+    """The built-in trainer's H200 run (fixtures/lossdoctor_train/gpu_5000), its `cuda
+    device:` line edited where old/new say."""
+    from lossdoctor import load
+    text = (Path(__file__).parent.parent / "fixtures" / "lossdoctor_train" / "gpu_5000" / "train.log").read_text()
+    assert old in text
+    path = tmp_path / "train.log"
+    path.write_text(text.replace(old, new) if old else text)
+    return load(str(path))
+
+
+def test_mfu_device_from_the_gpu_the_log_names(tmp_path):
+    # the built-in trainer names its GPU and dtype: the H200's bf16 peak stands in for --peak-flops
+    run = _gpu_log(tmp_path)
+    assert run.config.values["device_name"].value == "NVIDIA H200"
+    assert run.config.values["dtype"].origin == "config dump"  # read, where train.py's default is the machine's
+    f = compute_facts(run)
+    assert f["dtype_effective"].value == "bfloat16"
+    assert f["mfu_device"].status == "inferred"
+    assert f.value("mfu_device") == pytest.approx(f.value("achieved_tflops") * 1e12 / 989e12 * 100, rel=1e-12)
+    assert "H200's bf16 peak, 989 TFLOPS" in f["mfu_device"].source
+    given = compute_facts(run, peak_flops=500e12)  # what the user says wins
+    assert given.value("mfu_device") == pytest.approx(f.value("achieved_tflops") * 1e12 / 500e12 * 100, rel=1e-12)
+    assert given["mfu_device"].status != "inferred"
+
+
+def test_mfu_device_not_from_a_peak_of_another_precision_or_an_unknown_gpu(tmp_path):
+    f = compute_facts(_gpu_log(tmp_path, "dtype: bfloat16", "dtype: float32"))
+    assert f["mfu_device"].status == "unknown"
+    assert f["mfu_device"].note == ("the H200's peak in the table is its bf16 one, and this run's dtype is float32: "
+                                    "pass --peak-flops")
+    f = compute_facts(_gpu_log(tmp_path, "NVIDIA H200", "Tesla K80"))
+    assert f["mfu_device"].note == ("the log's device, Tesla K80, is not in lossdoctor's table of peaks: "
+                                    "pass --peak-flops")

@@ -13,6 +13,8 @@ from conftest import ROOT, run_cli
 
 ONE = ["fixtures/lossdoctor_train/readme_cpu_2000"]
 TWO = ["fixtures/lossdoctor_train/readme_cpu_2000", "fixtures/diagnosis/healthy_wide"]
+# the question lossdoctor answers: nanoGPT's README CPU run against its GPU config, both real
+MISSION = ["fixtures/lossdoctor_train/readme_cpu_2000", "fixtures/lossdoctor_train/gpu_5000"]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -29,7 +31,7 @@ def _rich(paths: list[str], width: int, verbose: bool = False) -> str:
 
 
 @pytest.mark.parametrize("width", [80, 120])
-@pytest.mark.parametrize("case, paths", [("one", ONE), ("two", TWO)])
+@pytest.mark.parametrize("case, paths", [("one", ONE), ("two", TWO), ("mission", MISSION)])
 def test_golden_default_report_rich_and_plain(case, paths, width):
     code, plain, _ = run_cli("analyze", *paths, "--width", str(width))  # a pipe: plain text
     assert code == 0 and not ANSI.search(plain)
@@ -43,6 +45,7 @@ def test_golden_default_report_rich_and_plain(case, paths, width):
 @pytest.mark.parametrize("paths, limit, first, marker", [
     (ONE, 80, 30, "--max_iters=5000 --lr_decay_iters=5000"),
     (TWO, 120, 40, "Gap:"),
+    (MISSION, 140, 40, "Gap:"),
 ])
 def test_the_default_report_is_short_and_leads_with_the_answer(paths, limit, first, marker):
     lines = run_cli("analyze", *paths, "--width", "80")[1].splitlines()

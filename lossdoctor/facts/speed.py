@@ -365,6 +365,28 @@ def mfu_device(ctx: Context) -> Fact:
     if not ach.known:
         return missing("mfu_device", "%", src, ach)
     if ctx.peak_flops is None or ctx.peak_flops <= 0:
-        return unknown("mfu_device", "%", src, "device peak unknown: pass --peak-flops")
+        return _named_device_mfu(ctx, ach, src)
     value = ach.value * 1e12 / ctx.peak_flops * 100.0
     return Fact("mfu_device", value, "%", derived(ach), f"{src} ({ctx.peak_flops:.3g} FLOP/s given)", ach.note)
+
+
+def _named_device_mfu(ctx: Context, ach: Fact, src: str) -> Fact:
+    """mfu_device against the peak of the GPU the log names (the built-in trainer's `cuda
+    device:` line, nanochat's and llm.c's device lines), where the table has it and the
+    forward passes ran in bf16 or fp16, the precision its peaks are for; inferred, as the
+    table's peak is the part's datasheet figure (an SXM part where the name does not say)."""
+    name = ctx.config().trusted("device_name")
+    key = device_for(name) if isinstance(name, str) else None
+    if key is None:
+        why = "device peak unknown: pass --peak-flops" if not isinstance(name, str) else \
+            f"the log's device, {name}, is not in lossdoctor's table of peaks: pass --peak-flops"
+        return unknown("mfu_device", "%", src, why)
+    dtype = ctx.fact("dtype_effective")
+    if dtype.value not in ("bfloat16", "float16"):
+        shown = dtype.value if dtype.known else "unknown"
+        return unknown("mfu_device", "%", src, f"the {key}'s peak in the table is its bf16 one, and this run's "
+                       f"dtype is {shown}: pass --peak-flops")
+    peak = PEAK_FLOPS[key]
+    return Fact("mfu_device", ach.value * 1e12 / peak * 100.0, "%", "inferred",
+                f"{src} (the {key}'s bf16 peak, {peak / 1e12:.0f} TFLOPS, for the device the log names: {name})",
+                ach.note)

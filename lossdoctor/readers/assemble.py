@@ -221,6 +221,9 @@ def _segment_config(recs: list[Record]) -> tuple[C.Config, Header]:
             h["tokens_per_iter"] = _count(r.value)
         elif r.kind == "split":
             h["train_tokens"] = _count(r.value)
+        elif r.kind == "gpu":  # the built-in trainer's GPU, and the dtype it resolved from train.py's default
+            for key, value in zip(("device_name", "dtype"), r.value, strict=True):
+                b.set(C.ConfigValue(key, value, C.DUMP, True, value, r.line))
         elif r.kind == "vocab":
             h["vocab_size"], h["vocab_source"] = _count(r.value[0]), r.value[1]
         elif r.kind == "init":

@@ -301,6 +301,9 @@ def _header_value(text: str) -> tuple[str | None, Any]:
     m = L.SPLIT.match(text)
     if m:
         return "split", L.to_int(m.group(1))
+    m = L.GPU.match(text)
+    if m:
+        return "gpu", (m.group(1), m.group(2))
     if "train.py" in text and (command := L.train_command(text)) is not None:
         return "command", command
     for pat, src in ((L.VOCAB, 2), (L.VOCAB_OLD, 1)):

@@ -54,6 +54,7 @@ OVERRIDE = re.compile(r"Overriding:[ \t]+(\w+)[ \t]*=[ \t]*(.*?)\s*$")  # a tab 
 TOKENS = re.compile(r"tokens per iteration will be: ([\d,]+)")
 VOCAB = re.compile(r"found vocab_size = (\d+) \(inside (.+?)\)")
 SPLIT = re.compile(r"^train split: ([\d,]+) tokens, val split: ([\d,]+) tokens")  # lossdoctor train's
+GPU = re.compile(r"^cuda device: (.+), dtype: (float32|bfloat16|float16)$")  # lossdoctor train's, on CUDA
 VOCAB_GPT2 = re.compile(r"defaulting to vocab_size of GPT-2 to (\d+)")
 VOCAB_OLD = re.compile(r"vocab_size not found in (.+?), using GPT-2 default of (\d+)")
 INIT_SCRATCH = re.compile(r"Initializing a new model from scratch")

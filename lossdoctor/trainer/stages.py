@@ -138,6 +138,8 @@ class Trainer:
         device_type, ptdtype, ctx = _precision(c)
         if device_type == "cpu" and ptdtype != torch.float32:  # unlike train.py: said, so that analyze knows
             say(f"{AUTOCAST_CPU} {c['dtype']} (nanoGPT's train.py would compute in float32 on a CPU)")
+        if device_type == "cuda":  # lossdoctor's own line: analyze takes the GPU's peak from its name (MFU)
+            say(f"{GPU_LINE} {torch.cuda.get_device_name(c['device'])}, dtype: {c['dtype']}")
         model, model_args = _build_model(c, data, checkpoint, say)
         scaler = torch.amp.GradScaler(device_type, enabled=(ptdtype == torch.float16))
         optimizer = model.configure_optimizers(c["weight_decay"], c["learning_rate"],
@@ -304,6 +306,7 @@ def _meta_holds(path: str, vocab: dict[str, int]) -> bool:
 
 
 AUTOCAST_CPU = "autocast on cpu:"  # the log line of a CPU run in bfloat16 or float16 (readers/lines.py)
+GPU_LINE = "cuda device:"  # the log line that names a CUDA run's GPU and dtype (readers/lines.py)
 
 
 def _precision(c: dict[str, Any]) -> tuple[str, torch.dtype, contextlib.AbstractContextManager[Any]]:
