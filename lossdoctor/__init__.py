@@ -1,7 +1,7 @@
 """lossdoctor: explains a training run's loss from the run's own logs and checkpoints.
 
     >>> import lossdoctor
-    >>> run = lossdoctor.load("out-shakespeare-char")      # a log, a ckpt.pt, or an out_dir
+    >>> run = lossdoctor.load("fixtures/nanogpt/tiny_resume")  # a log, a ckpt.pt, or an out_dir
     >>> facts = lossdoctor.compute_facts(run)
     >>> facts["tokens_seen"].value, facts["tokens_seen"].status
 
@@ -9,9 +9,7 @@ The names below are imported on first use, so that `import lossdoctor` (and the 
 --help) does not pay for numpy until a run is read.
 """
 
-from __future__ import annotations
-
-from typing import Any
+import typing as _typing
 
 __version__ = "0.1.0"
 
@@ -47,7 +45,7 @@ _API = {
 __all__ = sorted(_API) + ["__version__"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     if name not in _API:
         raise AttributeError(f"module 'lossdoctor' has no attribute {name!r}")
     import importlib
@@ -55,3 +53,8 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), attr)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    """The public names too, before their first use (tab completion, help())."""
+    return sorted(set(globals()) | set(__all__))

@@ -26,14 +26,13 @@ class Analysis:
     """The runs read from the given paths, each with its derived facts and its diagnosis
     (the rules' findings)."""
 
-    runs: tuple[Run, ...]
-    facts: tuple[Facts, ...]
-    diagnoses: tuple[Diagnosis, ...] = ()
+    runs: tuple[Run, ...]  # in the order the paths gave them
+    facts: tuple[Facts, ...]  # one per run, in that order
+    diagnoses: tuple[Diagnosis, ...] = ()  # one per run, in that order; () with diagnose_runs=False
     rule_errors: tuple[str, ...] = ()  # rule files that did not load (the rest did)
     comparison: Comparison | None = None  # two or more runs: why the worse one is worse
     records: RecordStats | None = None  # two or more modded-nanogpt runs: the record rules' t-test
-    # each run's fit, made once and shared by the rules, the comparison and a plot
-    fits: tuple[Extrapolator, ...] = field(default=(), compare=False, repr=False)
+    fits: tuple[Extrapolator, ...] = field(default=(), compare=False, repr=False)  # one per run, shared by all
     skipped: tuple[str, ...] = ()  # with no paths given: files found here that hold no run, each with why
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -234,8 +236,44 @@ def test_a_frozen_dict_cannot_be_changed_by_any_door():
     (lambda: lossdoctor.sample(None), "sample: a path is a str"),
     (lambda: lossdoctor.default_experiments("x"), "base is a TrainConfig or None"),
     (lambda: lossdoctor.plan_from_runs(None, "cpu"), "plan_from_runs: analysis is what lossdoctor.analyze returns"),
+    # verify's entry points, before anything trains (had been an AttributeError or a TypeError)
+    (lambda: lossdoctor.run_experiments("x", out_dir="v"), "experiments is a list of Experiment, not str"),
+    (lambda: lossdoctor.run_experiments([None], out_dir="v"), "holds None, which is no Experiment"),
+    (lambda: lossdoctor.run_experiments(lossdoctor.default_experiments(), seeds="3", out_dir="v"),
+     "seeds is a whole number of at least 2, not '3'"),
+    (lambda: lossdoctor.run_experiments(lossdoctor.default_experiments(), seeds=1, out_dir="v"), "at least 2, not 1"),
+    (lambda: lossdoctor.run_experiments(lossdoctor.default_experiments(), seeds=3, max_seeds=2, out_dir="v"),
+     "max_seeds is a whole number of at least 3, not 2"),
+    (lambda: lossdoctor.run_experiments(lossdoctor.default_experiments(), budget_s=float("nan"), out_dir="v"),
+     "budget_s is a number of seconds above 0"),
+    (lambda: lossdoctor.run_experiments(lossdoctor.default_experiments(), base="x", device="cuda", out_dir="v"),
+     "base is a TrainConfig or None, not 'x'"),  # had said "not verifiable here" without a GPU
+    (lambda: lossdoctor.run_experiments(lossdoctor.default_experiments(), device="tpu", out_dir="v"),
+     "device 'tpu' is not a device"),
+    (lambda: lossdoctor.run_experiments(lossdoctor.default_experiments(), out_dir=""), "out_dir is a folder's path"),
+    (lambda: lossdoctor.run_extrapolation("x", data=None, out_dir="v", budget_s=1),  # type: ignore[arg-type]
+     "base is a TrainConfig"),
+    (lambda: lossdoctor.hardware_experiment("cpu", "cpu", base="x"), "base is a TrainConfig or None, not 'x'"),
+    (lambda: lossdoctor.sample(str(FIXTURES / "lossdoctor_train" / "tiny"), seed="x"), "seed 'x': expected a whole"),
 ])
 def test_bad_arguments_are_usage_errors_not_tracebacks(call, said):
     from lossdoctor.errors import UsageError
     with pytest.raises(UsageError, match=said):
         call()
+
+
+@pytest.mark.parametrize("name", ["all_losses_1e308.log", "loss_1e308.log", "time_1e308.log"])
+def test_absurd_losses_give_facts_without_numpy_warnings(name):
+    # a sum of 1e308 losses overflows: the facts say what is not finite, and the API prints nothing
+    import warnings
+    path = next(FIXTURES.glob(f"fuzz/**/{name}"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        lossdoctor.compute_facts(lossdoctor.load(str(path)))
+
+
+def test_dir_lists_the_public_names_before_their_first_use():
+    out = subprocess.run([sys.executable, "-c", "import lossdoctor; print(' '.join(dir(lossdoctor)))"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    public = {n for n in out if not n.startswith("_")}
+    assert public == set(lossdoctor.__all__) - {"__version__"}  # none missing, no stray Any or annotations

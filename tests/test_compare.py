@@ -1591,7 +1591,7 @@ def test_a_gap_within_both_runs_measured_eval_noise_is_said_so_in_the_verdict(tm
     from lossdoctor import load
     from lossdoctor.report.verdict import _gap
     runs = [load(str(log)), load(str(tmp_path / "shifted.log"))]
-    assert "within the evals' noise (80%: +-" in str(_gap(c, runs)[0])
+    assert "within the evals' noise (80%: ±" in str(_gap(c, runs)[0])
     far = re.sub(r"val loss ([0-9.]+)", lambda m: f"val loss {float(m.group(1)) + 0.1:.4f}", log.read_text())
     (tmp_path / "far.log").write_text(far)
     assert _analysis(log, tmp_path / "far.log").comparison.within_noise is None

@@ -1050,3 +1050,25 @@ def test_a_modded_record_restarted_into_its_file_counts_the_last_processs_steps(
     (tmp_path / "twice.log").write_text(text + again)
     run = lossdoctor.load(str(tmp_path / "twice.log"))
     assert lossdoctor.compute_facts(run).value("steps_done") == 2 and run.lineage() == (1,)
+
+
+@pytest.mark.parametrize("name, near", [
+    ("llmc_stdout.log", ["step    7/100 | loss (reworded)", "val loss n/a"]),
+    ("modded_record.txt", ["step:7/100"]),
+    ("nanochat_base_train.log", ["step 00007/00040 reworded", "Step 7 | something new: 1.0"]),
+    ("build_nanogpt_stdout.log", ["step    7 | loss: 4.0 (reworded)", "validation loss: n/a"]),
+])
+def test_a_step_line_a_trainers_stdout_does_not_parse_is_counted(tmp_path, name, near):
+    # in another trainer's stdout most lines are its other output: a line that begins as its
+    # step (or val) line and that no pattern takes is a reworded or corrupt one, and counted
+    from lossdoctor import load
+    src = Path(FORMATS) / name
+    lines = src.read_text().splitlines()
+    before = load(str(src))
+    k = len(lines) // 2
+    path = tmp_path / name
+    path.write_text("\n".join(lines[:k] + ["an ordinary line of other output", *near] + lines[k:]) + "\n")
+    run = load(str(path))
+    assert run.format == before.format
+    assert run.n_unparsed == before.n_unparsed + len(near)
+    assert [u.text for u in run.unparsed][-len(near):] == near

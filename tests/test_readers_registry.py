@@ -183,3 +183,16 @@ def test_a_crash_in_build_nanogpts_script_is_its_and_one_of_nanogpts_gpt2_config
     assert load(tmp_path / "build.log").format == "build-nanogpt"
     assert load(tmp_path / "nanogpt.log").format == "nanogpt"
     assert load(tmp_path / "fork.log").format == "nanogpt" and len(load(tmp_path / "fork.log").iters) == 50
+
+
+@pytest.mark.parametrize("head, told", [
+    (b"\0\0\0iter 0: loss 4.2, time 10.00ms, mfu -100.00%\n", True),  # a log emptied under its writer
+    (b"\0\x01\x02binary", False),  # bytes that decode as UTF-8 but are no text: no advice to strip NULs
+])
+def test_nul_prefix_advice_only_for_text_after_the_nuls(tmp_path, head, told):
+    from lossdoctor import load
+    path = tmp_path / "train.log"
+    path.write_bytes(head)
+    with pytest.raises(InputError) as e:
+        load(str(path))
+    assert ("NUL bytes" in str(e.value)) is told and "binary file" in str(e.value)

@@ -91,7 +91,7 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
     rewarmed = any(s.cause.cause == REWARM and s.cause.interval[0] > 0 for s in steps)
     if reach is not None and within and not rewarmed:
         reach = None
-        notes = notes + [f"the gap is within the evals' noise (80%: +-{w:.3f}"
+        notes = notes + [f"the gap is within the evals' noise (80%: ±{w:.3f}"
                          + ("" if measured else f", taking {DEFAULT_SE} {unit} for an eval whose noise is not shown")
                          + "): no longer run is needed to close it"]
     why = ("the runs are compared on train loss" if metric != "val" else

@@ -15,6 +15,8 @@ import math
 import numbers
 from collections.abc import Callable
 
+import numpy as np
+
 from ..nanogpt import lr_at
 from ..run import Run
 from . import compute, curve, failure, levels, loss, model, overfit, schedule, settings, speed, spikes
@@ -173,7 +175,8 @@ def compute_facts(run: Run, *, peak_flops: float | None = None,
                          f"{MIN_PEAK_FLOPS:.0e}; facts.peak_flops_for gives a GPU's by its name)")
     ctx = Context(run, FACTS, peak_flops=None if peak_flops is None else float(peak_flops),
                   dataset_tokens=checked_dataset_tokens(dataset_tokens))
-    return Facts.of(ctx.fact(name) for name in FACTS)
+    with np.errstate(over="ignore", invalid="ignore"):  # absurd losses (1e308) overflow a sum: the facts say so
+        return Facts.of(ctx.fact(name) for name in FACTS)
 
 
 def _number(value: object) -> float:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .registry import Sample
 
 STEP = re.compile(r"^step\s+(\d+) \| loss: (\S+) \| lr (\S+) \| norm: (\S+) \| dt: ([\d.]+)ms \| tok/sec: ([\d.]+)")
+NEAR = re.compile(r"^(?:step\s+\d|validation loss: )")  # another version's wording, or a corrupt line
 VAL = re.compile(r"^validation loss: (\S+)")
 HELLA = re.compile(r"^HellaSwag accuracy: \d+/\d+=([\d.]+)")
 BATCH = re.compile(r"^total desired batch size: (\d+)")
@@ -100,6 +101,8 @@ def read_stdout(sample: Sample) -> Run:
             groups[m.re is L.DECAYED] = L.to_int(m.group(2))
         elif (m := SAMPLE_RANK.match(line)) and (rank := int(m.group(1))) + 1 > ranks[0]:
             ranks = (rank + 1, n)
+        elif NEAR.match(line):  # a step or val line the patterns above do not take
+            found.not_understood(n, line)
     if len(groups) == 2:
         found.params = sum(groups.values())
     if ranks[0]:

@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 STEP = re.compile(r"^step\s+(\d+)/(\d+) \| loss\s+([-+\w.]+)(?:.*?\| norm\s+([-+\w.]+))?"
                   r"(?:.*?\| lr ([-+\w.]+)(?: \||$))?(?: ([\d.]+) ms(?: \| ([\d.]+)% bf16 MFU \| (\d+) tok/s)?)?")
 VAL = re.compile(r"^val loss (\S+)")
+# a step or val line that its pattern does not take: another version's wording, or a corrupt line
+NEAR = re.compile(r"^(?:step\s+\d|val loss )")
 SAVE = re.compile(r"^Writing checkpoint at step (\d+)")
 HELLA = re.compile(r"HellaSwag: (\d+)/(\d+) = ([\d.]+)")
 ROW = re.compile(r"^\| ([^|]+?)\s+\| ([^|]+?)\s+\|$")
@@ -128,7 +130,7 @@ def read_stdout(sample: Sample) -> Run:
             last = _step(found, n, m)
         elif m := VAL.match(line):
             if (v := number(m.group(1))) is None:
-                pass
+                found.not_understood(n, line)
             elif pending is not None:
                 pending.append(("val", v, n))
             else:
@@ -144,6 +146,8 @@ def read_stdout(sample: Sample) -> Run:
             found.events.append(Event("checkpoint_saved", n, line.strip(), int(m.group(1)), 0))
         elif m := GRAD_ACCUM.match(line):  # per process: nanoGPT's key counts all (all_ranks_accum)
             found.set("grad_accum_steps", int(m.group(1)), n)
+        elif NEAR.match(line):
+            found.not_understood(n, line)
     for name, v, at in pending or ():  # no step line after them: a process that stopped at its first eval
         _eval(found, name, last, v, at)
     scan_events(numbered(iter_lines(sample)), found)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .registry import Sample
 
 STEP = re.compile(r"^step:(\d+)/(\d+) (.*)$")
+NEAR = re.compile(r"^step:\d")  # a step line STEP does not take: another version's wording, or a corrupt line
 FIELD = re.compile(r"(\w+):(\S+)")
 PEAK = re.compile(r"^peak memory allocated: (\d+) MiB reserved: (\d+) MiB")
 # `    num_iterations : int = 1393 # ...` in the printed Hyperparameters dataclass; a product
@@ -71,6 +72,8 @@ def read(sample: Sample) -> Run:
         if m := STEP.match(line):
             in_source = False
             _step(found, n, m)
+        elif NEAR.match(line):
+            found.not_understood(n, line)
         elif m := PEAK.match(line):
             found.summary["peak_memory_mib"] = float(m.group(1))
             found.summary["reserved_memory_mib"] = float(m.group(2))

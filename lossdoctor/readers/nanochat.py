@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from .registry import Sample
 
 STEP = re.compile(r"^step (\d+)(?:/(\d+))? \([\d.]+%\) \| (.*)$")
+NEAR = re.compile(r"^[Ss]tep \d")
 FIELD = re.compile(r"([A-Za-z][\w/ ]*?): ([-+\w.,]+)")
 VAL = re.compile(r"^Step (\d+) \| Validation (bpb|loss): (\S+)")
 SFT_STEP = re.compile(r"^Step (\d+)/(\d+) \| Training loss: (\S+?)\s*\|")
@@ -261,3 +262,5 @@ def _keyed(found: Found, n: int, text: str) -> None:
         if (m := pattern.match(text)) and (x := number(m.group(1))) is not None:
             found.summary[key] = x
             return
+    if NEAR.match(text):  # a step line no pattern took: another version's wording, or a corrupt line
+        found.not_understood(n, text)

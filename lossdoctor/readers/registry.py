@@ -301,12 +301,21 @@ def _binary_hint(head: bytes) -> str:
     if head[:2] == b"\x1f\x8b":
         return " (gzip-compressed: decompress it first, e.g. `gunzip -k LOG.gz`)"
     rest = head.lstrip(b"\0")
-    if head[:1] == b"\0" and rest and b"\0" not in rest and _utf8(rest):  # `: > train.log` under a running writer
+    if head[:1] == b"\0" and rest and _printable(rest):  # `: > train.log` under a running writer
         return (f" (it begins with {len(head) - len(rest):,} NUL bytes, as a log emptied while its run kept writing "
                 "leaves it; the text after them is a log: remove them, e.g. `tr -d '\\000' < LOG > LOG.txt`)")
     if head[:4] in (b"PK\x03\x04",) and b"data.pkl" not in head:
         return " (a zip archive: extract the log from it first)"
     return ""
+
+
+def _printable(text: bytes) -> bool:
+    """Whether `text` is UTF-8 text of printable characters, line breaks, tabs and terminal
+    escapes (a log's), not bytes that merely decode: b'\\x01\\x02' is no log."""
+    if not _utf8(text):
+        return False
+    chars = text.decode("utf-8", errors="ignore")
+    return all(c.isprintable() or c in "\t\n\r\x1b" for c in chars)
 
 
 def _utf8(text: bytes) -> bool:

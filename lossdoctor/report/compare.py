@@ -16,6 +16,7 @@ from ..run import Run
 from .advice import instead_do, rerun_do, unreachable_do
 from .findings import bullets
 from .names import title_names
+from .numbers import signed
 from .verdict import gap_text, level, sooner_text, spent_text
 
 LABELS = {"params": "parameters", "tokens_per_iter": "tokens / iteration", "steps_done": "steps",
@@ -289,4 +290,4 @@ def _num(v: Any) -> str:
 
 def interval_text(a: Cause) -> str:
     """A share's 80% interval as the tables show it; none for a share of 0 by construction."""
-    return "—" if a.by_construction else f"{a.interval[0]:+.3f} to {a.interval[1]:+.3f}"
+    return "—" if a.by_construction else f"{signed(a.interval[0])} to {signed(a.interval[1])}"

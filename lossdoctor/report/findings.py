@@ -14,6 +14,7 @@ from rich.text import Text
 
 from ..diagnose import Diagnosis, EffectEstimate, Finding, Rule
 from ..diagnose.effects import LOSS_UNITS
+from .numbers import signed
 
 STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 MAX_SKIPPED = 8  # not-applicable rules listed; the count is complete
@@ -71,7 +72,7 @@ def no_findings(d: Diagnosis) -> str:
 
 def _counts(d: Diagnosis) -> str:
     n = {s: sum(f.severity == s for f in d.findings) for s in ("error", "warning", "info")}
-    return ", ".join(f"{v} {k}" for k, v in n.items() if v) or "none"
+    return ", ".join(f"{v} {k}{'s' if v != 1 and k != 'info' else ''}" for k, v in n.items() if v) or "none"
 
 
 class WideOrLines(ABC):
@@ -158,21 +159,15 @@ def effect_text(e: EffectEstimate) -> str:
         return f"not computed ({e.note}); source: {e.source}"
     kind = {"extrapolation": "predicted", "measured": "measured", "rule_of_thumb": "rule of thumb"}[e.kind]
     if e.unit in LOSS_UNITS:
-        value = f"{_signed(e.value)} {e.unit} on the final val"
+        value = f"{signed(e.value)} {e.unit} on the final val"
         if e.lo is not None and e.hi is not None:
-            value += f" ({_signed(e.lo)} to {_signed(e.hi)})"
+            value += f" ({signed(e.lo)} to {signed(e.hi)})"
     else:
         value = f"{e.value:g} {e.unit}"
     if e.source.lower().startswith(kind):  # the source already says what kind it is
         return f"{value}; {e.source}"
     return f"{value}; {kind}: {e.source}"
 
-
-def _signed(x: float) -> str:
-    """A loss change to 3 decimals with its sign; 0.000, unsigned, for one that rounds to 0
-    (a measured -0.0001 had printed as -0.000)."""
-    text = f"{x:+.3f}"
-    return "0.000" if text in ("+0.000", "-0.000") else text
 
 
 def _unit(unit: str, value: object) -> str:

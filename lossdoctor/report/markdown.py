@@ -141,7 +141,7 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
                 f"`{better}` the better (the reference: {spent_text(c)}); a level finish has no gap to attribute.",
                 ""]
     else:
-        noise = f", within the evals' noise (80%: +-{c.within_noise:.3f})" if c.within_noise is not None else ""
+        noise = f", within the evals' noise (80%: ±{c.within_noise:.3f})" if c.within_noise is not None else ""
         out += [f"**Gap:** `{worse}` and `{better}` {apart(c)}." if abs(c.gap) < LEVEL
                 else f"**Gap:** `{worse}` ends **{c.gap:+.4f} {c.unit}** above `{better}` (final {c.metric}){noise}.",
                 ""]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import os
+import re
 import sys
 
 WIDTH = 88  # columns of the help text, the same on every machine
@@ -74,7 +75,26 @@ def api_markdown() -> str:
         doc = inspect.cleandoc(obj.__doc__ or "(no docstring)")
         out += [f"## `{name}{sig}`" if kind == "function" else f"## class `{name}`", "",
                 f"From `{obj.__module__}`.", "", doc, ""]
+        out += _fields(obj)
     return "\n".join(out)
+
+
+def _fields(cls: object) -> list[str]:
+    """A dataclass's fields as a list, `name: type`, each with the comment its line carries
+    in the source; nothing for anything else."""
+    import dataclasses
+    if not (inspect.isclass(cls) and dataclasses.is_dataclass(cls)):
+        return []
+    try:
+        source = inspect.getsource(cls).splitlines()
+    except (OSError, TypeError):
+        source = []
+    out = ["Fields:", ""]
+    for f in dataclasses.fields(cls):
+        line = next((ln for ln in source if re.match(rf"\s+{f.name}\s*:", ln)), "")
+        comment = line.split("  # ", 1)[1].strip() if "  # " in line else ""
+        out.append(f"- `{f.name}: {f.type}`" + (f": {comment}" if comment else ""))
+    return out + [""]
 
 
 if __name__ == "__main__":

@@ -63,7 +63,8 @@ def render_run(run: Run, facts: Facts, diagnosis: Diagnosis | None = None,
     if run.n_unparsed:
         first = run.unparsed[0]
         kept = "kept" if len(run.unparsed) == run.n_unparsed else f"the first {len(run.unparsed):,} kept"
-        notes.append(f"{run.n_unparsed:,} line(s) not understood ({kept}; first at line {first.line}: "
+        lines = f"{run.n_unparsed:,} line{'s' if run.n_unparsed != 1 else ''}"
+        notes.append(f"{lines} not understood ({kept}; first at line {first.line}: "
                      f"{first.text.strip()[:70]!r})")
     if notes:
         parts.append(Panel(bullets(notes), title="Notes", title_align="left",

@@ -23,6 +23,7 @@ from ..run import Run
 from .advice import continued_text, instead_do, rerun_do, stop_text, unreachable_do, went_on_text
 from .findings import STYLE, hanging, no_findings
 from .names import short_name
+from .numbers import signed
 
 TOP = 3  # findings named in the verdict, per run
 TOP_COMPARED = 2  # per run, when runs are compared: the gap comes first
@@ -212,14 +213,15 @@ def _gap(c: Comparison, runs: list[Run]) -> list[RenderableType]:
     if level(c):  # no worse run to speak of: where one got there sooner is what sets them apart
         return [Text.assemble(("Gap: ", "bold"), f"none: {worse} and {better} end at the same final {c.metric}"),
                 *([hanging("  ", Text(sooner))] if (sooner := sooner_text(c, worse, better)) else [])]
-    noise = f", within the evals' noise (80%: +-{c.within_noise:.3f})" if c.within_noise is not None else ""
+    noise = f", within the evals' noise (80%: ±{c.within_noise:.3f})" if c.within_noise is not None else ""
     out: list[RenderableType] = [
         Text.assemble(("Gap: ", "bold"), f"{worse} and {better} {apart(c)}"
                       if abs(c.gap) < LEVEL else  # not level: runs that never trained, said below
                       f"{worse} ends {c.gap:+.4f} {c.unit} above {better} (final {c.metric}){noise}")]
     causes = sorted(list(c.attribution) + ([c.unexplained] if c.unexplained is not None else []),
                     key=lambda a: -abs(a.delta_val))
-    rows = [(a.cause, gap_text(a.delta_val), f"(80%: {a.interval[0]:+.3f} to {a.interval[1]:+.3f})") for a in causes
+    rows = [(a.cause, gap_text(a.delta_val), f"(80%: {signed(a.interval[0])} to {signed(a.interval[1])})")
+            for a in causes
             if not (abs(a.delta_val) < 5e-5 and a.cause.startswith(("unexplained", "device/precision numerics",
                                                                       SPLIT_CAUSE)))
             and not a.by_construction]

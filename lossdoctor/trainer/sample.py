@@ -15,10 +15,15 @@ import math
 import numbers
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, UsageError, checked_path
 from .checkpoint import VAL_AT_SAVE_KEY, VAL_STEP_KEY
+
+if TYPE_CHECKING:
+    import torch
+
+    from .model import GPT
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,7 @@ class Sample:
 
 
 def _check(start: str | None, max_new_tokens: object, temperature: object, top_k: object, data: str | None,
-           meta: str | None) -> None:
+           meta: str | None, seed: object) -> None:
     """The arguments sample() cannot use, as a UsageError."""
     def whole(x: object) -> bool:
         return isinstance(x, numbers.Integral) and not isinstance(x, bool) and int(x) > 0
@@ -51,6 +56,8 @@ def _check(start: str | None, max_new_tokens: object, temperature: object, top_k
         raise UsageError(f"top_k {top_k!r}: expected a whole number above 0, or None for every character")
     if data is not None and meta is not None:
         raise UsageError("data and meta both give the vocabulary: give one")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or int(seed) < 0:
+        raise UsageError(f"seed {seed!r}: expected a whole number, 0 or above")
 
 
 def sample(path: str, start: str | None = None, max_new_tokens: int = 300, temperature: float = 0.8,
@@ -63,30 +70,17 @@ def sample(path: str, start: str | None = None, max_new_tokens: int = 300, tempe
 
     Raises:
         UsageError: a path that is no str or os.PathLike, an empty start, a temperature,
-            top_k or max_new_tokens that is no positive number, or both data and meta.
+            top_k or max_new_tokens that is no positive number, a seed that is no whole
+            number from 0, or both data and meta.
         InputError: a checkpoint or vocabulary that cannot be read or used.
     """
     import torch
 
     from .. import nanogpt
-    from ..readers.checkpoint import normalize_model_args
-    from .model import GPT, GPTConfig
-    _check(start, max_new_tokens, temperature, top_k, data, meta)
+    _check(start, max_new_tokens, temperature, top_k, data, meta, seed)
     path = os.path.join(p, "ckpt.pt") if os.path.isdir(p := checked_path("sample", path)) else p
     ckpt = nanogpt.load_checkpoint(path, require=("model",))
-    state = {k: v for k, v in nanogpt.state_dict(ckpt["model"]).items() if not nanogpt.is_mask_buffer(k, v)}
-    # a fork's names and gaps: the shapes of the weights fill in what model_args lacks
-    args, _ = normalize_model_args(ckpt.get("model_args") or {}, {k: tuple(v.shape) for k, v in state.items()})
-    missing = [k for k in nanogpt.SHAPE_KEYS if k not in args]
-    if missing:
-        raise InputError(path, f"cannot build its model: {', '.join(missing)} unknown")
-    model = GPT(GPTConfig(**{**{k: args[k] for k in nanogpt.MODEL_KEYS if k in args}, "dropout": 0.0}))
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()
-        raise InputError(path, "its weights do not fit nanoGPT's GPT of that shape: "
-                               + (first[1].strip() if len(first) > 1 else first[0])) from None
+    model = _model(path, ckpt)
     model.eval()
     stoi, where = _vocabulary(path, ckpt, data, meta)
     size, chars = model.config.vocab_size, len(stoi)
@@ -109,19 +103,8 @@ def sample(path: str, start: str | None = None, max_new_tokens: int = 300, tempe
     if unknown:
         raise InputError(path, f"the start text has characters the model never saw: {''.join(unknown)!r}")
     torch.manual_seed(seed)
-    idx = torch.tensor([[stoi[ch] for ch in start]], dtype=torch.long)  # (1, T)
-    with torch.no_grad():
-        for _ in range(max_new_tokens):
-            logits, _ = model(idx[:, -model.config.block_size:])  # (1, 1, V)
-            logits = logits[:, -1, :].double()  # (1, V); float64: a temperature of 1e-300 is no 0 there
-            # from the largest logit down, so that a tiny temperature makes the draw greedy, not inf - inf
-            logits = (logits - logits.max(dim=-1, keepdim=True).values) / temperature
-            logits[:, no_char] = -float("inf")
-            if top_k is not None:
-                v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
-                logits[logits < v[:, [-1]]] = -float("inf")
-            nxt = torch.multinomial(torch.softmax(logits, dim=-1), num_samples=1)  # (1, 1)
-            idx = torch.cat((idx, nxt), dim=1)
+    idx = _draw(model, torch.tensor([[stoi[ch] for ch in start]], dtype=torch.long), max_new_tokens, temperature,
+                top_k, no_char)
     text = "".join(itos[int(i)] for i in idx[0].tolist())
     own = ckpt.get(VAL_AT_SAVE_KEY)  # the final model, saved when no eval improved: its own val
     best = own if own is not None else ckpt.get("best_val_loss")
@@ -133,6 +116,47 @@ def sample(path: str, start: str | None = None, max_new_tokens: int = 300, tempe
         val = None
     return Sample(path, int(step) if step is not None else None, val, where, text, every_eval or own is not None,
                   int(at) if at is not None else None, note)
+
+
+def _model(path: str, ckpt: dict[str, Any]) -> GPT:
+    """The checkpoint's GPT in eval mode, dropout off; its shape from model_args, or from
+    the weights' shapes where a fork's model_args lacks keys."""
+    from .. import nanogpt
+    from ..readers.checkpoint import normalize_model_args
+    from .model import GPT, GPTConfig
+    state = {k: v for k, v in nanogpt.state_dict(ckpt["model"]).items() if not nanogpt.is_mask_buffer(k, v)}
+    # a fork's names and gaps: the shapes of the weights fill in what model_args lacks
+    args, _ = normalize_model_args(ckpt.get("model_args") or {}, {k: tuple(v.shape) for k, v in state.items()})
+    missing = [k for k in nanogpt.SHAPE_KEYS if k not in args]
+    if missing:
+        raise InputError(path, f"cannot build its model: {', '.join(missing)} unknown")
+    model = GPT(GPTConfig(**{**{k: args[k] for k in nanogpt.MODEL_KEYS if k in args}, "dropout": 0.0}))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        raise InputError(path, "its weights do not fit nanoGPT's GPT of that shape: "
+                               + (first[1].strip() if len(first) > 1 else first[0])) from None
+    return model.eval()
+
+
+def _draw(model: GPT, idx: torch.Tensor, n: int, temperature: float, top_k: int | None,
+          no_char: torch.Tensor) -> torch.Tensor:
+    """idx (1, T) with n ids drawn after it, one at a time; ids in no_char (V,) never."""
+    import torch
+    with torch.no_grad():
+        for _ in range(n):
+            logits, _ = model(idx[:, -model.config.block_size:])  # (1, 1, V)
+            logits = logits[:, -1, :].double()  # (1, V); float64: a temperature of 1e-300 is no 0 there
+            # from the largest logit down, so that a tiny temperature makes the draw greedy, not inf - inf
+            logits = (logits - logits.max(dim=-1, keepdim=True).values) / temperature
+            logits[:, no_char] = -float("inf")
+            if top_k is not None:
+                v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
+                logits[logits < v[:, [-1]]] = -float("inf")
+            nxt = torch.multinomial(torch.softmax(logits, dim=-1), num_samples=1)  # (1, 1)
+            idx = torch.cat((idx, nxt), dim=1)
+    return idx
 
 
 def _vocabulary(path: str, ckpt: dict[str, Any], data: str | None, meta: str | None) -> tuple[dict[str, int], str]:

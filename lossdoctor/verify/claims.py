@@ -193,4 +193,4 @@ class Verification:
 
 def _arm_text(a: ArmStats) -> str:
     sd = "n/a" if a.sd is None else f"{a.sd:.3g}"
-    return f"{a.mean:.6g} +- {sd} (n={a.n})"
+    return f"{a.mean:.6g} ± {sd} (n={a.n})"

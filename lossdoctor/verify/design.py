@@ -163,12 +163,14 @@ def hardware_experiment(a: str, b: str, base: TrainConfig | None = None) -> Expe
     One device twice is an A/A check: the arms compute the same and must agree.
 
     Raises:
-        UsageError: a device that is not cpu, cuda, cuda:N or mps.
+        UsageError: a device that is not cpu, cuda, cuda:N or mps; a `base` that is no TrainConfig.
     """
     from ..errors import UsageError
     bad = [d for d in (a, b) if not isinstance(d, str) or not DEVICE.match(d)]
     if bad:
         raise UsageError(f"hardware_experiment: {bad[0]!r} is not a device (cpu, cuda, cuda:N, mps)")
+    if base is not None and not isinstance(base, TrainConfig):
+        raise UsageError(f"hardware_experiment: base is a TrainConfig or None, not {base!r}")
     dtype = "float32" if base is None else str(base["dtype"])
     return Experiment(f"hardware-{a}-{b}", f"the same config on {a} and on {b} reaches the same val loss at equal "
                       "steps: a gap between runs on the two is configuration, not hardware",

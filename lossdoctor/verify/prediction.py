@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LossdoctorError
+from ..errors import LossdoctorError, UsageError
 from ..fsio import atomic_text
 from ..trainer.config import TrainConfig, resolve
 from .jobs import measure_speed
@@ -138,7 +138,16 @@ def run_extrapolation(base: TrainConfig, *, data: Data, out_dir: str, budget_s: 
                       progress: Callable[[int, int, str], None] | None = None) -> VerifyReport:
     """Check `extrapolate` against training, as the module says; results in out_dir. The
     timing of a step comes out of the budget before the trainings are planned; the time
-    spent in all is said (the fits and each training's start-up are not planned for)."""
+    spent in all is said (the fits and each training's start-up are not planned for).
+    Raises UsageError for an argument it cannot use."""
+    from ..trainer.data import Data
+    from . import arguments as A
+    A.config("run_extrapolation", "base", base, optional=False)
+    if not isinstance(data, Data):
+        raise UsageError(f"run_extrapolation: data is a Data (lossdoctor.trainer.load_data), not {data!r}")
+    A.folder("run_extrapolation", "out_dir", out_dir)
+    A.seconds("run_extrapolation", "budget_s", budget_s)
+    A.whole("run_extrapolation", "seeds", seeds, 2)
     start = time.perf_counter()
     step_s, eval_s = measure_speed(base, data)
     cfg = _plan(base, budget_s - (time.perf_counter() - start), seeds, step_s, eval_s)

@@ -31,11 +31,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LossdoctorError
+from ..errors import LossdoctorError, UsageError
 from ..trainer.config import TrainConfig, resolve
 from .budget import Times, plan_budget, speed_key
 from .context import Context, Progress, arm_key, read_json, write_json
-from .design import EVAL_NOISE_METRIC, Experiment, Scaled, arm_configs, default_base_config, flags_between
+from .design import DEVICE, EVAL_NOISE_METRIC, Experiment, Scaled, arm_configs, default_base_config, flags_between
 from .executors import Executor, LocalExecutor
 from .jobs import FINAL_VAL_BATCHES, ArmJob, measure_speed
 from .results import ExperimentResult, VerifyReport
@@ -252,12 +252,17 @@ def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", b
     another in this process). notes: added to the report's; scaled_model: how the base
     model was shrunk to fit (shrink.Shrunk.text), put before each experiment's scaling;
     spent_s: seconds of the budget already spent before the call (on shrinking the model).
-    Raises LossdoctorError for a budget too small.
+    Raises LossdoctorError for a budget too small; UsageError for an argument it cannot use.
     """
     from ..trainer import load_data
-    if seeds < 2 or max_seeds < seeds:
-        raise LossdoctorError(f"seeds per arm must be at least 2, and max_seeds at least seeds: got seeds {seeds}, "
-                              f"max_seeds {max_seeds}")
+    from . import arguments as A
+    A.experiments("run_experiments", experiments)
+    A.whole("run_experiments", "max_seeds", max_seeds, A.whole("run_experiments", "seeds", seeds, 2))
+    A.seconds("run_experiments", "budget_s", budget_s)
+    A.config("run_experiments", "base", base)
+    A.folder("run_experiments", "out_dir", out_dir)
+    if not isinstance(device, str) or not DEVICE.match(device):
+        raise UsageError(f"run_experiments: device {device!r} is not a device (cpu, cuda, cuda:N, mps)")
     absent = absent_device(device)
     if absent is not None:
         return VerifyReport(tuple(_not_verifiable(e, e.derived if e.kind == "code" else absent) for e in experiments),

@@ -366,11 +366,11 @@ def _decide(claim: Claim, estimate: float, p: float, dec: Interval, marg: Margin
             return "refuted", (f"{m.name} is {claim.direction} as claimed ({signif}), but far smaller than claimed: "
                                f"{span} bounds the effect at {bound:.4g} {u}, below {s.far_smaller:g} x the "
                                f"claimed {claim.size:.4g} {u}")
-        small = f"; {span} lies within the equivalence margin +-{marg.value:.4g} {u}: real but small" if inside else ""
+        small = f"; {span} lies within the equivalence margin ±{marg.value:.4g} {u}: real but small" if inside else ""
         return "confirmed", f"{m.name} is {claim.direction} by {abs(estimate):.4g} {u} as claimed; {signif}{small}"
     if inside:
         return "no effect", (f"one-sided p = {p_text(p / 2, s.alpha)} >= alpha {s.alpha:g} and {span} lies within the "
-                             f"equivalence margin +-{marg.value:.4g} {u} ({marg.basis})")
+                             f"equivalence margin ±{marg.value:.4g} {u} ({marg.basis})")
     bound = max(claim.sign * dec.low, claim.sign * dec.high)
     if claim.size is not None and bound < s.far_smaller * claim.size:
         return "refuted", (f"far smaller than claimed: {span} bounds the effect at {bound:.4g} {u}, below "
@@ -378,7 +378,7 @@ def _decide(claim: Claim, estimate: float, p: float, dec: Interval, marg: Margin
                            f"{s.alpha:g}); one-sided p = {p / 2:.2g} for no effect at all")
     return "inconclusive", (f"one-sided p = {p_text(p / 2, s.alpha)} >= alpha {s.alpha:g}: {span} holds 0 and reaches "
                             f"beyond the equivalence margin "
-                            f"+-{marg.value:.4g} {u}; with this noise and these seeds the smallest detectable "
+                            f"±{marg.value:.4g} {u}; with this noise and these seeds the smallest detectable "
                             f"effect ({s.power:.0%} power) is {mde:.3g} {u}")
 
 
