@@ -461,3 +461,21 @@ def test_a_fact_in_nats_keeps_the_digits_a_log_prints(value, unit, shown):
 def test_a_runs_short_name_keeps_an_absolute_paths_root_when_it_is_all_of_it(source, shown):
     from lossdoctor.report.names import short_name
     assert short_name(source) == shown
+
+
+def test_the_worse_runs_train_longer_finding_points_to_the_do_for_its_length():
+    # one config, 400 against 1,000 steps: the Do gives the worse run's length; LD101's own
+    # 2.5x beside it in the verdict would be a second length for one run
+    pair = ["fixtures/calibration/d4w128-shakespeare-s1-400", "fixtures/calibration/d4w128-shakespeare-s1-1000"]
+    lines = run_cli("analyze", *pair, "--width", "200")[1].splitlines()
+    verdict = lines[:next(i for i, x in enumerate(lines) if x.startswith("╰"))]
+    do = next(x for x in verdict if "Do:" in x)
+    assert "1,000 steps" in do
+    worse = next(i for i, x in enumerate(verdict) if "s1-400/train.log: val" in x)
+    assert "LD101" in verdict[worse + 1] and "(the Do above gives the length that reaches the better run)" in \
+        verdict[worse + 1]
+    assert "--max_iters" not in verdict[worse + 2]  # no flags of its own under it
+    better = next(i for i, x in enumerate(verdict) if "s1-1000/train.log: val" in x)
+    assert "LD101" in verdict[better + 1] and "--max_iters=2500" in verdict[better + 2]  # the better run keeps its own
+    _, md, _ = run_cli("analyze", *pair, "--format", "markdown")
+    assert "LD101 Val loss is still falling at the end of the run (the Do above gives the length" in md

@@ -21,11 +21,14 @@ from .findings import effect_text, evidence_value, no_findings
 from .names import short_name
 from .terminal import config_cell, format_fact, model_value, origin_cell
 from .verdict import (
+    LENGTH_IN_DO,
     TOP,
     TOP_COMPARED,
     apart,
     gap_text,
     gone_text,
+    in_the_do,
+    length_in_do,
     level,
     no_gap_reason,
     records_text,
@@ -69,11 +72,14 @@ def analysis_markdown(analysis: Analysis) -> str:
     rows = []
     for i, (run, f, d) in enumerate(zip(runs, facts, diagnoses, strict=True)):
         contested, gone = remarks(c, i)
+        in_do = length_in_do(c, i)
         first = top_findings(d, top, gone) if d else []
         unit = " bpb" if f["final_val"].unit == "bpb" else ""
         name = short_name(run.source, [r.source for r in runs]) if many else run.source
-        lines = [f"{x.rule.split('-', 1)[0]} {x.title}" + (f" ({said})" if (said := remark(x.rule, contested)) else "")
-                 + (f": `{x.flags}`" if x.flags else "") for x in first]
+        lines = [f"{x.rule.split('-', 1)[0]} {x.title} ({LENGTH_IN_DO})" if in_the_do(x, in_do)
+                 else f"{x.rule.split('-', 1)[0]} {x.title}"
+                 + (f" ({said})" if (said := remark(x.rule, contested)) else "") + (f": `{x.flags}`" if x.flags else "")
+                 for x in first]
         if d is not None and (went := gone_text(gone, d)) is not None:
             lines.append(went)
         rows.append([f"`{name}`", _num(f.value("final_val")) + unit, _best(f, unit), "<br>".join(lines) or "none"])

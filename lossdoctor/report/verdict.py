@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis import Analysis
-from ..compare import LEVEL, UNTRAINED, Comparison, Reachable
+from ..compare import LEVEL, UNTRAINED, Comparison, Reachable, Unreachable
 from ..compare.attribute import SPLIT_CAUSE
 from ..compare.records import RecordStats
 from ..diagnose import Diagnosis, Finding
@@ -29,6 +29,7 @@ TOP = 3  # findings named in the verdict, per run
 TOP_COMPARED = 2  # per run, when runs are compared: the gap comes first
 # beside a better run's finding whose advice the worse run had (Comparison.not_borne_out)
 CONTESTED = "the other run had this and ended higher: see the gap"
+LENGTH_IN_DO = "the Do above gives the length that reaches the better run"  # its own flags would give another
 
 
 def render_verdict(analysis: Analysis) -> RenderableType:
@@ -46,7 +47,7 @@ def render_verdict(analysis: Analysis) -> RenderableType:
     for i, (run, f, d) in enumerate(zip(runs, facts, diagnoses, strict=True)):
         name = short_name(run.source, [r.source for r in runs]) if len(runs) > 1 else run.source
         parts.append(Text.assemble((name, "bold"), f": {_losses(f)}"))
-        parts += _top_findings(d, top, *remarks(c, i))
+        parts += _top_findings(d, top, *remarks(c, i), in_do=length_in_do(c, i))
     return Panel(Group(*parts), title="Verdict", title_align="left", border_style="bold")
 
 
@@ -137,6 +138,25 @@ def remark(rule: str, contested: tuple[str, ...]) -> str | None:
     return CONTESTED if rule in contested else None
 
 
+def length_in_do(c: Comparison | None, i: int) -> bool:
+    """Whether the gap's Do gives run i, the worse run, the length of a rerun of its own
+    config that reaches the better run (Reachable: every form of its Do says that length;
+    or, where the better run's best val is out of reach, the better run's length where no
+    other setting differs, Unreachable.same_config, or the rerun that reaches its final val,
+    Unreachable.final):
+    its findings that say "train longer" then point there, where their own flags would give
+    a second length (LD101's 2.5x beside the Do's 3x)."""
+    if c is None or i != c.other or c.continues or c.went_on is not None:
+        return False
+    r = c.to_reach
+    return isinstance(r, Reachable) or (isinstance(r, Unreachable) and (r.same_config or r.final is not None))
+
+
+def in_the_do(f: Finding, in_do: bool) -> bool:
+    """Whether finding f's length is the Do's (length_in_do): a "train longer" one."""
+    return in_do and f.category == "train_longer"
+
+
 def gone_text(gone: tuple[str, ...], d: Diagnosis) -> str | None:
     """The line that names a run's findings left out of its top ones because the compared
     run went on from it (Comparison.gone_on)."""
@@ -145,16 +165,17 @@ def gone_text(gone: tuple[str, ...], d: Diagnosis) -> str | None:
 
 
 def _top_findings(d: Diagnosis | None, n: int, contested: tuple[str, ...] = (),
-                  gone: tuple[str, ...] = ()) -> list[RenderableType]:
+                  gone: tuple[str, ...] = (), in_do: bool = False) -> list[RenderableType]:
     """The verdict's lines of a run's top findings; `contested`, `gone`: rules said beside
-    them (remarks)."""
+    them (remarks); `in_do`: the Do gives this run's length (length_in_do)."""
     if d is None:
         return []
     if not d.findings:
         text = no_findings(d)
         return [Text("  " + text[0].lower() + text[1:])]
     first = top_findings(d, n, gone)
-    out: list[RenderableType] = [_one(i, f, remark(f.rule, contested)) for i, f in enumerate(first, 1)]
+    out: list[RenderableType] = [_one(i, f, LENGTH_IN_DO if in_the_do(f, in_do) else remark(f.rule, contested))
+                                 for i, f in enumerate(first, 1)]
     if (said := gone_text(gone, d)) is not None:
         out.append(Text(f"  {said}", style="dim"))
     more = len(d.findings) - len(first) - len([f for f in d.findings if f.rule in gone])
@@ -170,7 +191,7 @@ def _one(i: int, f: Finding, said: str | None = None) -> RenderableType:
     if said:
         text.append(f" ({said})", style="dim")
     line = hanging(f"  {i}. ", text)
-    if not f.flags:
+    if not f.flags or said == LENGTH_IN_DO:
         return line
     return Group(line, _flags(f.flags))
 
