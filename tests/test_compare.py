@@ -1293,6 +1293,18 @@ def test_two_runs_without_a_final_loss_are_said_to_have_none_not_other_units():
     assert c.gap is None and c.unattributed == "fewer than two runs have a final loss to compare"
 
 
+def test_a_run_with_val_at_step_0_alone_and_few_iterations_is_named_as_why_there_is_no_gap(tmp_path):
+    # the built-in trainer's README run, cut after its 5th step: val only at step 0, and too
+    # few iteration losses for a train final: the reason names the run and both facts
+    lines = (ROOT / "fixtures" / "lossdoctor_train" / "readme_cpu_2000" / "train.log").read_text().splitlines()
+    cut = tmp_path / "cut.log"
+    cut.write_text("\n".join(lines[:lines.index(next(x for x in lines if x.startswith("iter 5:"))) + 1]) + "\n")
+    c = _analysis(cut, ROOT / "fixtures" / "lossdoctor_train" / "readme_cuda_2000").comparison
+    assert c.gap is None and c.unattributed == (
+        f"fewer than two runs have a final loss to compare: {cut} logged val only at step 0, before its 6 steps "
+        "of training, and too few iteration losses to stand for its end")
+
+
 def test_a_step_split_otherwise_into_micro_batches_changes_no_learning():
     from lossdoctor.compare.sides import config_diff
     log = "step 0: train loss 4.2000, val loss 4.2000\niter 0: loss 4.2000, time 10.00ms, mfu -100.00%\n"
