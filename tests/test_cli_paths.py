@@ -173,3 +173,17 @@ def test_a_runs_table_name_several_rows_share_is_refused_with_the_names_to_use(t
     assert float(lossdoctor.load(f"{csv}#base (seed 2)").evals.val[-1]) == 1.63
     with pytest.raises(lossdoctor.InputError, match="holds no run named 'narrow'"):
         lossdoctor.load(f"{csv}#narrow")
+
+
+def test_a_folder_of_many_logs_counts_those_it_does_not_name(tmp_path):
+    import os
+
+    import lossdoctor
+    from conftest import FIXTURES
+    text = (FIXTURES / "nanogpt" / "cpu_small" / "train.log").read_text()
+    for i in range(6):  # a0.log oldest ... a5.log newest
+        (tmp_path / f"a{i}.log").write_text(text)
+        os.utime(tmp_path / f"a{i}.log", (1_000_000 + i, 1_000_000 + i))
+    run = lossdoctor.load(str(tmp_path))
+    note = next(n for n in run.notes if " holds 6 logs" in n)
+    assert "is read; not a2.log, a3.log, a4.log and 2 more (give a log's path" in note

@@ -69,13 +69,14 @@ def load(path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None
             which = "the last by name (they were modified at the same time)" if tied else "the newest"
             run = dataclasses.replace(run, notes=(*run.notes, f"{p} holds {len(others) + 1} logs: {which}, "
                                                   f"{os.path.basename(log or '')}, is read; not {names}"
-                                                  + (" and others" if len(others) > 3 else "")
+                                                  + (f" and {len(others) - 3} more" if len(others) > 3 else "")
                                                   + " (give a log's path to read it)" + _unread(p, logs)))
         elif run is not None and (others_events := _events_in(p)[:-1]) and log == _events_in(p)[-1]:
             names = ", ".join(os.path.basename(f) for f in others_events[-3:])
             run = dataclasses.replace(run, notes=(*run.notes, f"{p} holds {len(others_events) + 1} TensorBoard event "
                                                   f"files: the newest, {os.path.basename(log)}, is read; not {names}"
-                                                  + (" and others" if len(others_events) > 3 else "")
+                                                  + (f" and {len(others_events) - 3} more" if len(others_events) > 3
+                                                     else "")
                                                   + " (give a file's path to read it)"))
         elif run is not None and (unread := _unread(p, logs)):
             run = dataclasses.replace(run, notes=(*run.notes, f"{p}: its log {os.path.basename(log or '')} is read"
@@ -270,7 +271,8 @@ def _unread(d: str, logs: list[str]) -> str:
     one = len(skipped) == 1
     what = ("1 more file named like a log shows no training output at its head and is" if one else
             f"{len(skipped)} more files named like a log show no training output at their heads and are")
-    return f"; {what} not counted: {', '.join(skipped[:3])}" + (" and others" if len(skipped) > 3 else "")
+    return f"; {what} not counted: {', '.join(skipped[:3])}" + (f" and {len(skipped) - 3} more" if len(skipped) > 3
+                                                                else "")
 
 
 def _record_files(d: str) -> list[str]:
