@@ -257,3 +257,16 @@ def test_a_path_that_is_no_utf8_is_named_as_the_file_system_holds_it(tmp_path: P
     done = subprocess.run([sys.executable, "-m", "lossdoctor", "analyze", name], capture_output=True, check=False,
                           env=env)
     assert done.returncode == 2 and b"nope\xff.log: no such file" in done.stderr and b"\\udcff" not in done.stderr
+
+
+def test_a_rule_of_thumb_on_a_run_that_logs_no_val_is_said_of_its_train_loss():
+    # LD204's rise, on a W&B export of train loss alone: the effect is the train loss's, not a val's
+    rule = BUILTIN.get("LD204")
+    facts = {"train_rise": 3.696, "train_rise_z": 32.9, "train_rise_frac": 1.2, "train_low": 7.9913,
+             "train_low_step": 70, "nan_step": None, "learning_rate": 6e-4}
+    found = check(rule, facts)
+    assert found is not None and found.expected_effect.on == "final train loss"
+    from lossdoctor.report.findings import effect_text
+    assert effect_text(found.expected_effect).startswith("-3.696 nats on the final train loss")
+    with_val = check(rule, {**facts, "final_val": 8.1})
+    assert with_val is not None and with_val.expected_effect.on == "final val"

@@ -27,6 +27,7 @@ class EffectEstimate:
     lo: float | None = None  # interval, for an extrapolation
     hi: float | None = None
     note: str | None = None  # why there is no value
+    on: str = "final val"  # the loss it changes: "final train loss" for a run that logs no val
 
 
 DOES_NOT_APPLY = "this run shows nothing to base it on"  # a rule's value or target step that gave None
@@ -59,7 +60,9 @@ def expected_effect(rule: Rule, scope: Mapping[str, Any], effects: Extrapolation
             return EffectEstimate(e.kind, None, unit, e.source, note=why_missing(m.name))
         except (EvalError, TypeError, ValueError, ArithmeticError) as err:
             return EffectEstimate(e.kind, None, unit, e.source, note=str(err))
-        return EffectEstimate(e.kind, value if math.isfinite(value) else None, unit, e.source)
+        on = "final val" if scope.get("final_val") is not None or scope.get("best_val") is not None \
+            else "final train loss"  # a run that logs no val: the rule's estimate is of its train loss
+        return EffectEstimate(e.kind, value if math.isfinite(value) else None, unit, e.source, on=on)
     try:
         step = evaluate(e.to, scope)  # type: ignore[arg-type]
         if step is None:  # the rule's target does not apply to this run

@@ -159,7 +159,7 @@ def effect_text(e: EffectEstimate) -> str:
         return f"not computed ({e.note}); source: {e.source}"
     kind = {"extrapolation": "predicted", "measured": "measured", "rule_of_thumb": "rule of thumb"}[e.kind]
     if e.unit in LOSS_UNITS:
-        value = f"{signed(e.value)} {e.unit} on the final val"
+        value = f"{signed(e.value)} {e.unit} on the {e.on}"
         if e.lo is not None and e.hi is not None:
             value += f" ({signed(e.lo)} to {signed(e.hi)})"
     else:
