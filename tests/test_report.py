@@ -479,3 +479,20 @@ def test_the_worse_runs_train_longer_finding_points_to_the_do_for_its_length():
     assert "LD101" in verdict[better + 1] and "--max_iters=2500" in verdict[better + 2]  # the better run keeps its own
     _, md, _ = run_cli("analyze", *pair, "--format", "markdown")
     assert "LD101 Val loss is still falling at the end of the run (the Do above gives the length" in md
+
+
+def test_notes_every_run_carries_are_said_once():
+    # two rows of a W&B runs table: each row's own note stays with it, the shared one is said once
+    from conftest import FIXTURES
+    path = FIXTURES / "formats" / "wandb_runs.csv"
+    an = __import__("lossdoctor").analyze([str(path)])
+    assert len(an.runs) > 1
+    from lossdoctor.report.terminal import shared_notes
+    common = shared_notes(an.runs)
+    assert common and all(n in r.notes for r in an.runs for n in common)
+    _, out, _ = run_cli("analyze", str(path), "--width", "300")
+    for n in common:
+        assert out.count(n) == 1
+    assert f"Notes for each of the {len(an.runs)} runs" in out
+    _, md, _ = run_cli("analyze", str(path), "--format", "markdown")
+    assert all(md.count(n) == 1 for n in common)

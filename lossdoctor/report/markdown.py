@@ -19,7 +19,7 @@ from .advice import continued_text, instead_do, rerun_do, stop_text, unreachable
 from .compare import interval_text
 from .findings import effect_text, evidence_value, no_findings
 from .names import short_name
-from .terminal import config_cell, format_fact, model_value, origin_cell
+from .terminal import config_cell, format_fact, model_value, origin_cell, shared_notes
 from .verdict import (
     LENGTH_IN_DO,
     TOP,
@@ -84,9 +84,12 @@ def analysis_markdown(analysis: Analysis) -> str:
             lines.append(went)
         rows.append([f"`{name}`", _num(f.value("final_val")) + unit, _best(f, unit), "<br>".join(lines) or "none"])
     out += _table(["run", "final val", "best val", "top findings, root cause first"], rows)
+    common = shared_notes(tuple(runs))
+    if common:
+        out += [f"## Notes for each of the {len(runs)} runs", "", *(f"- {n}" for n in common), ""]
     for run, f, d in zip(runs, facts, diagnoses, strict=True):
         name = short_name(run.source, [r.source for r in runs])
-        out += _findings(run, d, name if many else run.source)
+        out += _findings(run, d, name if many else run.source, common)
         out += _facts(run, f, name)
     if c is not None and c.gap is not None and c.comparable and not level(c):  # a level finish has no causes
         out += _methods(c)
@@ -171,11 +174,13 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
     return out + ([f"- {n}" for n in c.notes] + [""] if c.notes else [])
 
 
-def _findings(run: Run, d: Diagnosis | None, name: str) -> list[str]:
+def _findings(run: Run, d: Diagnosis | None, name: str, said: tuple[str, ...] = ()) -> list[str]:
+    """A run's findings, after its notes less those `said` once for every run."""
     if d is None:
         return []
     out = [f"## Findings: `{name}`", ""]
-    out += [f"- {n}" for n in run.notes] + ([""] if run.notes else [])
+    notes = [n for n in run.notes if n not in said]
+    out += [f"- {n}" for n in notes] + ([""] if notes else [])
     if not d.findings:
         return out + [f"{no_findings(d)}.", ""]
     rows = [[i, f.severity, f.rule, f.title + (f" (explains {', '.join(r.split('-')[0] for r in f.explains)})"

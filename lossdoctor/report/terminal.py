@@ -38,8 +38,12 @@ def render(analysis: Analysis, verbose: bool = False) -> RenderableType:
     parts = [render_verdict(analysis)]
     many = len(analysis.runs) > 1
     names = title_names([r.source for r in analysis.runs])
-    parts += [render_run(r, f, d, verbose, name=n if many else None)
+    common = shared_notes(analysis.runs)
+    parts += [render_run(r, f, d, verbose, name=n if many else None, said=common)
               for r, f, d, n in zip(analysis.runs, analysis.facts, diagnoses, names, strict=True)]
+    if common:
+        parts.append(Panel(bullets(list(common)), title=f"Notes for each of the {len(analysis.runs)} runs",
+                           title_align="left", border_style="yellow"))
     if analysis.comparison is not None:
         from .compare import render as render_comparison
         parts.append(render_comparison(analysis.comparison, list(analysis.runs), verbose))
@@ -50,16 +54,26 @@ def render(analysis: Analysis, verbose: bool = False) -> RenderableType:
     return Group(*parts)
 
 
+def shared_notes(runs: tuple[Run, ...]) -> tuple[str, ...]:
+    """The notes every one of several runs carries, in the first's order: said once, not
+    once per run (a runs table's 64 rows had printed one Notes box 64 times)."""
+    if len(runs) < 2:
+        return ()
+    rest = [set(r.notes) for r in runs[1:]]
+    return tuple(n for n in dict.fromkeys(runs[0].notes) if all(n in r for r in rest))
+
+
 def render_run(run: Run, facts: Facts, diagnosis: Diagnosis | None = None,
-               verbose: bool = True, name: str | None = None) -> RenderableType:
+               verbose: bool = True, name: str | None = None, said: tuple[str, ...] = ()) -> RenderableType:
     """A run's findings; `verbose` first shows its config with origins, curves, every fact
-    and its events. `name` titles the findings when several runs are shown."""
+    and its events. `name` titles the findings when several runs are shown; `said`: notes
+    shown once for all of them (shared_notes), left out here."""
     parts: list[RenderableType] = []
     if verbose:
         parts += [_title(run), _config_table(run, facts), _curve(run, facts), _facts_table(facts), _events(run)]
     if diagnosis is not None:
         parts.append(render_diagnosis(diagnosis, verbose, title=name))
-    notes = list(run.notes)
+    notes = [n for n in run.notes if n not in said]
     if run.n_unparsed:
         first = run.unparsed[0]
         kept = "kept" if len(run.unparsed) == run.n_unparsed else f"the first {len(run.unparsed):,} kept"
