@@ -496,3 +496,11 @@ def test_notes_every_run_carries_are_said_once():
     assert f"Notes for each of the {len(an.runs)} runs" in out
     _, md, _ = run_cli("analyze", str(path), "--format", "markdown")
     assert all(md.count(n) == 1 for n in common)
+
+
+def test_a_long_event_keeps_its_head_and_its_tail():
+    from lossdoctor.report.terminal import _middle_cut
+    line = "step  100/19560 | loss nan | lr 8.57e-05 | " + "x" * 200 + " *** JOB 1 CANCELLED DUE TO TIME LIMIT ***"
+    cut = _middle_cut(line, 120)
+    assert cut.startswith("step  100/19560") and cut.endswith("DUE TO TIME LIMIT ***") and " … " in cut
+    assert len(cut) <= 121 and _middle_cut("short", 120) == "short"

@@ -270,9 +270,19 @@ def _events(run: Run) -> RenderableType:
         text = e.text.strip()
         if e.kind == "checkpoint_saved" and len(saves) > 1:
             text = f"{text} (last of {len(saves)} saves)"
-        cut = text[:EVENT_CHARS] + "…" if len(text) > EVENT_CHARS else text  # the JSON has it whole
+        cut = _middle_cut(text, EVENT_CHARS)  # the JSON has it whole
         t.add_row(str(e.line or ""), "" if e.step is None else str(e.step), e.kind, cut)
     return t
+
+
+def _middle_cut(text: str, n: int) -> str:
+    """`text` in at most about n characters: its head and its tail, the middle left out,
+    where a line glued to another's ends with what matters (Slurm's `CANCELLED ... DUE TO
+    TIME LIMIT` after a step line)."""
+    if len(text) <= n:
+        return text
+    head = n * 2 // 3
+    return f"{text[:head].rstrip()} … {text[len(text) - (n - head - 3):].lstrip()}"
 
 
 def format_fact(f: Fact) -> str:
