@@ -1998,7 +1998,7 @@ def test_advice_the_worse_run_already_ran_is_marked_beside_the_better_runs_findi
     c = an.comparison
     assert an.runs[c.reference].source.endswith("decay_600k/train.log")
     assert c.not_borne_out == ("LD701-lr-decay-beyond-run",)
-    assert any("LD701 advises the better run --lr_decay_iters=1000" in n for n in c.notes)
+    assert any("LD701 advises --lr_decay_iters=1000 for the better run" in n for n in c.notes)
     console = Console(file=io.StringIO(), width=80, color_system=None, legacy_windows=False)
     console.print(render_verdict(an))
     words = " ".join(console.file.getvalue().replace("│", " ").split())

@@ -113,11 +113,15 @@ def attribute(ra: Run, rb: Run, fa: Facts, fb: Facts, diff: tuple[KeyDiff, ...],
         notes.append(f"the intervals take {DEFAULT_SE} {unit} for one eval's noise, assumed, where it is not "
                      f"measured: {'; '.join(unmeasured)}")
     if blind:
-        notes.append(f"overfitting not compared: the {' and '.join(blind)} run's best val is unknown (its file "
-                     "holds its final val only, as a summary row does), so both runs are taken at their ends")
+        whose = f"the {blind[0]} run's best val is" if len(blind) == 1 else "both runs' best vals are"
+        files = "its file holds its final val" if len(blind) == 1 else "their files hold their final vals"
+        notes.append(f"overfitting not compared: {whose} unknown ({files} only, as a summary row does), so both runs "
+                     "are taken at their ends")
     elif cut:
-        notes.append(f"overfitting not compared: the {' and '.join(cut)} run's log leaves evals out (a `...` "
-                     "between them): its best val may be among them, so both runs are taken at their ends")
+        whose = f"the {cut[0]} run's log leaves" if len(cut) == 1 else "both runs' logs leave"
+        its = "its" if len(cut) == 1 else "a"
+        notes.append(f"overfitting not compared: {whose} evals out (a `...` between them): {its} best val may be "
+                     "among them, so both runs are taken at their ends")
     # where no learning key takes the rest, it carries the spread of the shares before it
     rest_cause = unexplained(diff, rest, w if rest_keys(diff) and not size else rest_spread(w, steps), unseen, steps,
                              why, size, seeds_said(ra, rb))

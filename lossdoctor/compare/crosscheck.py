@@ -40,7 +40,7 @@ def not_borne_out(c: Comparison, runs: Sequence[Run], diagnoses: Sequence[Diagno
             continue
         if all(worse[k] is not None and same_value(worse[k], configurator_value(v)) for k, v in pairs):
             they = "these settings" if len(pairs) > 1 else "this setting"
-            out.append(f"{f.rule.split('-', 1)[0]} advises the better run {f.flags}: the worse run has {they} "
+            out.append(f"{f.rule.split('-', 1)[0]} advises {f.flags} for the better run: the worse run has {they} "
                        f"and ended {c.gap:+.4f} {c.unit} higher, so these two runs do not bear it out")
             rules.append(f.rule)
     return replace(c, notes=c.notes + tuple(out), not_borne_out=c.not_borne_out + tuple(rules))
@@ -90,7 +90,7 @@ def oom_not_borne_out(runs: Sequence[Run], facts: Sequence[Facts], diagnoses: Se
                 continue
             name_i, name_j = (os.path.basename(runs[k].source) for k in (i, j))
             on = f"on the same {devices[0]}" if None not in devices else "(on the same GPU, if it was)"
-            out.append(f"LD1702 advises {name_i} a micro-batch of {half} (half its {advised}): {name_j}, of the "
+            out.append(f"LD1702 advises a micro-batch of {half} for {name_i} (half its {advised}): {name_j}, of the "
                        f"same model and context {on}, had {b} and ran out of memory too (its log line "
                        f"{other.value('failure_line')}), so these runs do not bear the halving out: a smaller "
                        "model or context, or more memory, is the next thing to try")

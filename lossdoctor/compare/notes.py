@@ -204,8 +204,8 @@ def mfu_notes(fa: Facts, fb: Facts) -> list[str]:
                 "the loss"]
     said = ["an A100's 312 TFLOPS" if p == A100 else f"about {p:.0f} TFLOPS" for p in (pa, pb)]
     return [f"the printed MFU ({ma:.2f}% vs {mb:.2f}%) divides each run's FLOP rate by its own peak (the worse "
-            f"run's {said[0]}, the better run's {said[1]}: a fork's estimate_mfu may divide by another than "
-            "nanoGPT's A100): it compares their speeds only where the peaks are the same, and says nothing about "
+            f"run's {said[0]}, the better run's {said[1]}: a fork's estimate_mfu may divide by a peak other "
+            "than nanoGPT's A100): it compares their speeds only where the peaks are the same, and says nothing about "
             "the loss"]
 
 
