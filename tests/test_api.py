@@ -254,6 +254,7 @@ def test_a_frozen_dict_cannot_be_changed_by_any_door():
     (lambda: lossdoctor.run_extrapolation("x", data=None, out_dir="v", budget_s=1),  # type: ignore[arg-type]
      "base is a TrainConfig"),
     (lambda: lossdoctor.hardware_experiment("cpu", "cpu", base="x"), "base is a TrainConfig or None, not 'x'"),
+    (lambda: lossdoctor.make_executor("local", "tpu", None, None), "device 'tpu' is not a device"),
     (lambda: lossdoctor.sample(str(FIXTURES / "lossdoctor_train" / "tiny"), seed="x"), "seed 'x': expected a whole"),
 ])
 def test_bad_arguments_are_usage_errors_not_tracebacks(call, said):
