@@ -281,8 +281,11 @@ def _middle_cut(text: str, n: int) -> str:
     TIME LIMIT` after a step line)."""
     if len(text) <= n:
         return text
-    head = n * 2 // 3
-    return f"{text[:head].rstrip()} … {text[len(text) - (n - head - 3):].lstrip()}"
+    head, tail = text[:n * 2 // 3], text[len(text) - (n - n * 2 // 3 - 3):]
+    # at a space where one is near, not inside a word
+    cut_head = head.rsplit(" ", 1)[0] if " " in head[-20:] else head
+    cut_tail = tail.split(" ", 1)[1] if " " in tail[:20] else tail
+    return f"{cut_head.rstrip()} … {cut_tail.lstrip()}"
 
 
 def format_fact(f: Fact) -> str:
