@@ -1279,7 +1279,7 @@ def test_mfu_device_from_the_gpu_the_log_names(tmp_path):
     assert f["dtype_effective"].value == "bfloat16"
     assert f["mfu_device"].status == "inferred"
     assert f.value("mfu_device") == pytest.approx(f.value("achieved_tflops") * 1e12 / 989e12 * 100, rel=1e-12)
-    assert "H200's bf16 peak, 989 TFLOPS" in f["mfu_device"].source
+    assert "H200's dense bf16/fp16 peak, 989 TFLOPS" in f["mfu_device"].source
     given = compute_facts(run, peak_flops=500e12)  # what the user says wins
     assert given.value("mfu_device") == pytest.approx(f.value("achieved_tflops") * 1e12 / 500e12 * 100, rel=1e-12)
     assert given["mfu_device"].status != "inferred"
@@ -1288,8 +1288,8 @@ def test_mfu_device_from_the_gpu_the_log_names(tmp_path):
 def test_mfu_device_not_from_a_peak_of_another_precision_or_an_unknown_gpu(tmp_path):
     f = compute_facts(_gpu_log(tmp_path, "dtype: bfloat16", "dtype: float32"))
     assert f["mfu_device"].status == "unknown"
-    assert f["mfu_device"].note == ("the H200's peak in the table is its bf16 one, and this run's dtype is float32: "
-                                    "pass --peak-flops")
+    assert f["mfu_device"].note == ("the H200's peak in the table is for bf16 or fp16, and this run's dtype is "
+                                    "float32: pass --peak-flops")
     f = compute_facts(_gpu_log(tmp_path, "NVIDIA H200", "Tesla K80"))
     assert f["mfu_device"].note == ("the log's device, Tesla K80, is not in lossdoctor's table of peaks: "
                                     "pass --peak-flops")

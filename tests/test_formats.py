@@ -1055,7 +1055,7 @@ def test_a_modded_record_restarted_into_its_file_counts_the_last_processs_steps(
 @pytest.mark.parametrize("name, near", [
     ("llmc_stdout.log", ["step    7/100 | loss (reworded)", "val loss n/a"]),
     ("modded_record.txt", ["step:7/100"]),
-    ("nanochat_base_train.log", ["step 00007/00040 reworded", "Step 7 | something new: 1.0"]),
+    ("nanochat_base_train.log", ["step 00007/00040 (17.50%) reworded", "Step 7 | Validation bpb: n/a"]),
     ("build_nanogpt_stdout.log", ["step    7 | loss: 4.0 (reworded)", "validation loss: n/a"]),
 ])
 def test_a_step_line_a_trainers_stdout_does_not_parse_is_counted(tmp_path, name, near):
@@ -1072,3 +1072,29 @@ def test_a_step_line_a_trainers_stdout_does_not_parse_is_counted(tmp_path, name,
     assert run.format == before.format
     assert run.n_unparsed == before.n_unparsed + len(near)
     assert [u.text for u in run.unparsed][-len(near):] == near
+
+
+@pytest.mark.parametrize("name, cut", [
+    ("llmc_stdout.log", "step    7/10"), ("modded_record.txt", "step:7/1"),
+    ("nanochat_base_train.log", "step 00007/00040 (1"), ("build_nanogpt_stdout.log", "step    7 | lo"),
+])
+def test_a_step_line_cut_by_the_files_end_is_said_cut_not_unparsed(tmp_path, name, cut):
+    # a log copied while its run still wrote ends inside a line: one note says so, and the
+    # line is not also counted as one no pattern understood
+    from lossdoctor import load
+    src = Path(FORMATS) / name
+    path = tmp_path / name
+    path.write_text(src.read_text().rstrip("\n") + "\n" + cut)  # no newline after it
+    run = load(str(path))
+    assert run.n_unparsed == load(str(src)).n_unparsed
+    assert any(e.kind == "truncated" for e in run.events)
+
+
+def test_chat_rl_lines_of_nanochat_are_not_counted_unparsed(tmp_path):
+    from lossdoctor import load
+    src = Path(FORMATS) / "nanochat_base_train.log"
+    lines = src.read_text().splitlines()
+    rl = ["Step 7 | Pass@1: 0.2500, Pass@8: 0.5000", "Step 7/100 | Average reward: 0.31 | Average sequence length: 120"]
+    path = tmp_path / "rl.log"
+    path.write_text("\n".join(lines[:5] + rl + lines[5:]) + "\n")
+    assert load(str(path)).n_unparsed == load(str(src)).n_unparsed

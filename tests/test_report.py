@@ -3,6 +3,7 @@ goldens of the rich (terminal) and plain (pipe) forms."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 
@@ -472,13 +473,18 @@ def test_the_worse_runs_train_longer_finding_points_to_the_do_for_its_length():
     do = next(x for x in verdict if "Do:" in x)
     assert "1,000 steps" in do
     worse = next(i for i, x in enumerate(verdict) if "s1-400/train.log: val" in x)
-    assert "LD101" in verdict[worse + 1] and "(the Do above gives the length that reaches the better run)" in \
-        verdict[worse + 1]
+    assert "LD101" in verdict[worse + 1] and \
+        "(the Do above gives the length that reaches the better run's smoothed final val)" in verdict[worse + 1]
     assert "--max_iters" not in verdict[worse + 2]  # no flags of its own under it
     better = next(i for i, x in enumerate(verdict) if "s1-1000/train.log: val" in x)
     assert "LD101" in verdict[better + 1] and "--max_iters=2500" in verdict[better + 2]  # the better run keeps its own
     _, md, _ = run_cli("analyze", *pair, "--format", "markdown")
     assert "LD101 Val loss is still falling at the end of the run (the Do above gives the length" in md
+    # a Do that is the better run's schedule alone gives no length: LD101 keeps its own flags
+    lines = run_cli("analyze", "fixtures/diagnosis/healthy_tiny", "fixtures/diagnosis/decay_600k", "--width", "200")[1]
+    at = lines.splitlines()
+    i = next(k for k, x in enumerate(at) if "healthy_tiny/train.log: val" in x)
+    assert "LD101" in at[i + 1] and "Do above" not in at[i + 1] and "--max_iters=" in at[i + 2]
 
 
 def test_notes_every_run_carries_are_said_once():
@@ -504,3 +510,15 @@ def test_a_long_event_keeps_its_head_and_its_tail():
     cut = _middle_cut(line, 120)
     assert cut.startswith("step  100/19560") and cut.endswith("DUE TO TIME LIMIT ***") and " … " in cut
     assert len(cut) <= 121 and _middle_cut("short", 120) == "short"
+
+
+def test_only_a_longer_run_s_flags_defer_to_the_do():
+    # LD102 (best val early) tells a run to stop sooner: its flags are no length the Do gives
+    import lossdoctor
+    from lossdoctor.report.verdict import in_the_do
+    said = "the Do above gives the length that reaches the better run's smoothed final val"
+    longer = next(f for f in lossdoctor.analyze(ONE).diagnoses[0].findings if f.rule.startswith("LD101"))
+    assert longer.flags == "--max_iters=5000 --lr_decay_iters=5000"
+    shorter = dataclasses.replace(longer, rule="LD102-best-val-early", flags="--max_iters=100")
+    assert in_the_do(longer, said, 1000) and not in_the_do(shorter, said, 1000)
+    assert not in_the_do(longer, None, 1000)

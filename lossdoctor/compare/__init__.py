@@ -178,7 +178,8 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
     finals, kinds, mixed = _one_kind(runs, facts, finals, metric, iters is not None)
     known = {i: v for i, v in enumerate(finals) if v is not None}
     if len(known) < 2:
-        none = [_no_final(runs[i], facts[i], metric) for i in range(len(runs)) if i not in known and i not in diverged]
+        none = [_no_final(runs[i], facts[i], metric) for i in range(len(runs))
+                if i not in known and i not in diverged and i not in mixed]
         why = "; ".join([*diverged.values(), *([kinds] if kinds else []), *(w for w in none if w)])
         finite = [i for i in range(len(runs)) if i not in diverged]  # the reference, where one is left
         return _no_gap(runs, metric, f"fewer than two runs have a final loss to compare{f': {why}' if why else ''}",
@@ -217,7 +218,8 @@ def _no_final(run: Run, f: Facts, metric: str) -> str | None:
     """Why a run has no final `metric` to compare, where its facts say: an eval only at
     step 0, before its training, and no val or too few iteration losses after it."""
     if f.value("final_step") == 0 and isinstance(done := f.value("steps_done"), int) and done > 1:
-        after = "" if metric == "val" else ", and too few iteration losses to stand for its end"
+        after = ", and too few iteration losses to stand for its end" if metric == "train" and \
+            iter_final(run) is None else ""
         return f"{run.source} logged val only at step 0, before its {done:,} steps of training{after}"
     return None
 

@@ -46,22 +46,23 @@ def expected_effect(rule: Rule, scope: Mapping[str, Any], effects: Extrapolation
     # its unit, a constant stays in nats
     constant = e.value is not None and not e.value.names
     unit = e.unit if e.unit not in ("", "nats") or constant else val_unit
+    # a run that logs no val: a rule's estimate is of its train loss
+    on = "final val" if scope.get("final_val") is not None or scope.get("best_val") is not None \
+        else "final train loss"
     if e.kind == "none":  # a reading or the speed changes, not the loss
-        return EffectEstimate("none", 0.0, unit, e.source)
+        return EffectEstimate("none", 0.0, unit, e.source, on=on)
     if e.kind == "unknown":  # the loss changes, by an amount the run cannot show
-        return EffectEstimate("unknown", None, unit, e.source, note="not estimated")
+        return EffectEstimate("unknown", None, unit, e.source, note="not estimated", on=on)
     if e.kind in ("measured", "rule_of_thumb"):
         try:
             got = evaluate(e.value, scope)  # type: ignore[arg-type]
             if got is None:  # the rule's estimate does not apply to this run
-                return EffectEstimate(e.kind, None, unit, e.source, note=DOES_NOT_APPLY)
+                return EffectEstimate(e.kind, None, unit, e.source, note=DOES_NOT_APPLY, on=on)
             value = float(got)
         except Missing as m:  # the report writes "not computed (<note>)"
-            return EffectEstimate(e.kind, None, unit, e.source, note=why_missing(m.name))
+            return EffectEstimate(e.kind, None, unit, e.source, note=why_missing(m.name), on=on)
         except (EvalError, TypeError, ValueError, ArithmeticError) as err:
-            return EffectEstimate(e.kind, None, unit, e.source, note=str(err))
-        on = "final val" if scope.get("final_val") is not None or scope.get("best_val") is not None \
-            else "final train loss"  # a run that logs no val: the rule's estimate is of its train loss
+            return EffectEstimate(e.kind, None, unit, e.source, note=str(err), on=on)
         return EffectEstimate(e.kind, value if math.isfinite(value) else None, unit, e.source, on=on)
     try:
         step = evaluate(e.to, scope)  # type: ignore[arg-type]

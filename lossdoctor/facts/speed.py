@@ -352,7 +352,8 @@ def mfu_device(ctx: Context) -> Fact:
     """achieved_tflops / the device's dense peak, in %, where the peak is given
     (--peak-flops); else, for a trainer that prints its MFU against its own device's peak
     (own_mfu: llm.c, nanochat with its peak printed), the median of what it printed, read:
-    its FLOP count is its own, which nanoGPT's estimate would not reproduce."""
+    its FLOP count is its own, which nanoGPT's estimate would not reproduce; else against
+    the peak the log prints, or the table's for the GPU it names (_named_device_mfu)."""
     own = ctx.run.series.get("mfu")
     if ctx.peak_flops is None and own is not None and len(own.value) and own_mfu(ctx):
         values = np.asarray(own.value, float)
@@ -371,11 +372,17 @@ def mfu_device(ctx: Context) -> Fact:
 
 
 def _named_device_mfu(ctx: Context, ach: Fact, src: str) -> Fact:
-    """mfu_device against the peak of the GPU the log names (the built-in trainer's `cuda
-    device:` line, nanochat's and llm.c's device lines), where the table has it and the
-    forward passes ran in bf16 or fp16, the precision its peaks are for; inferred, as the
+    """mfu_device against the peak the log gives: one it prints (nanochat's `Peak FLOPS
+    (BF16)`, llm.c's `peak TFlops`), else the table's for the GPU it names (the built-in
+    trainer's `cuda device:` line, nanochat's and llm.c's device lines) where the forward
+    passes ran in bf16 or fp16, the precision the table's peaks are for; inferred, as the
     table's peak is the part's datasheet figure (an SXM part where the name does not say)."""
-    name = ctx.config().trusted("device_name")
+    cfg = ctx.config()
+    name = cfg.trusted("device_name")
+    printed = _printed_peak(cfg.trusted("peak_flops"), cfg.trusted("peak_tflops"))
+    if printed is not None:
+        return Fact("mfu_device", ach.value * 1e12 / printed * 100.0, "%", "inferred",
+                    f"{src} (the peak the log prints, {printed / 1e12:.0f} TFLOPS)", ach.note)
     key = device_for(name) if isinstance(name, str) else None
     if key is None:
         why = "device peak unknown: pass --peak-flops" if not isinstance(name, str) else \
@@ -384,9 +391,18 @@ def _named_device_mfu(ctx: Context, ach: Fact, src: str) -> Fact:
     dtype = ctx.fact("dtype_effective")
     if dtype.value not in ("bfloat16", "float16"):
         shown = dtype.value if dtype.known else "unknown"
-        return unknown("mfu_device", "%", src, f"the {key}'s peak in the table is its bf16 one, and this run's "
-                       f"dtype is {shown}: pass --peak-flops")
+        return unknown("mfu_device", "%", src, f"the {key}'s peak in the table is for bf16 or fp16, and this "
+                       f"run's dtype is {shown}: pass --peak-flops")
     peak = PEAK_FLOPS[key]
     return Fact("mfu_device", ach.value * 1e12 / peak * 100.0, "%", "inferred",
-                f"{src} (the {key}'s bf16 peak, {peak / 1e12:.0f} TFLOPS, for the device the log names: {name})",
-                ach.note)
+                f"{src} (the {key}'s dense bf16/fp16 peak, {peak / 1e12:.0f} TFLOPS, for the device the log "
+                f"names: {name})", ach.note)
+
+
+def _printed_peak(flops: object, tflops: object) -> float | None:
+    """A peak FLOP/s the log printed (nanochat's in FLOP/s, llm.c's in TFLOPS), finite and
+    above 0; None otherwise."""
+    for value, scale in ((flops, 1.0), (tflops, 1e12)):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value * scale < math.inf:
+            return float(value * scale)
+    return None

@@ -194,6 +194,7 @@ class Found:
     notes: list[str] = field(default_factory=list)
     unparsed: list[tuple[int, str]] = field(default_factory=list)  # the first of them (not_understood)
     n_unparsed: int = 0
+    last_unparsed: int = 0  # the line of the last of them
     n_lines: int = 0
     vocab_size: int | None = None
     params: int | None = None
@@ -208,6 +209,10 @@ class Found:
         `lr 1.0` would read as 1.0), and a note says so."""
         for points in (self.val, self.eval_train, self.train, *self.series.values()):
             points.drop_line(self.n_lines)
+        if self.last_unparsed == self.n_lines:  # said as cut, not as not understood
+            self.n_unparsed -= 1
+            if self.unparsed and self.unparsed[-1][0] == self.n_lines:
+                self.unparsed.pop()
         self.notes.append(L.cut_note(self.n_lines))
         self.events.append(Event("truncated", self.n_lines, "the file ends inside this line", None, 0))
 
@@ -232,6 +237,7 @@ class Found:
     def not_understood(self, line: int, text: str) -> None:
         """A line no pattern took: counted, and kept within MAX_KEPT_UNPARSED lines."""
         self.n_unparsed += 1
+        self.last_unparsed = line
         L.keep_unparsed(self.unparsed, line, text)
 
 

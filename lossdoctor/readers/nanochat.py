@@ -55,7 +55,9 @@ if TYPE_CHECKING:
     from .registry import Sample
 
 STEP = re.compile(r"^step (\d+)(?:/(\d+))? \([\d.]+%\) \| (.*)$")
-NEAR = re.compile(r"^[Ss]tep \d")
+# a base_train step line or a val line that its pattern does not take (chat_rl's `Step N |
+# Pass@1: ...` and `Step N/M | Average reward: ...` are other output, not these)
+NEAR = re.compile(r"^(?:step \d+(?:/\d+)? \(|Step \d+ \| Validation)")
 FIELD = re.compile(r"([A-Za-z][\w/ ]*?): ([-+\w.,]+)")
 VAL = re.compile(r"^Step (\d+) \| Validation (bpb|loss): (\S+)")
 SFT_STEP = re.compile(r"^Step (\d+)/(\d+) \| Training loss: (\S+?)\s*\|")
@@ -183,6 +185,8 @@ def _line(found: Found, n: int, text: str) -> None:
         if v is not None:
             found.val.add(int(m.group(1)), v, n)
             found.marks.add(f"val:{m.group(2)}")
+        else:  # a val that is no number: a corrupt line
+            found.not_understood(n, text)
     elif m := SFT_STEP.match(text):
         if (v := number(m.group(3))) is not None:
             found.train.add(int(m.group(1)), v, n)

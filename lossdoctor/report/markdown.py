@@ -21,7 +21,6 @@ from .findings import effect_text, evidence_value, no_findings
 from .names import short_name
 from .terminal import config_cell, format_fact, model_value, origin_cell, shared_notes
 from .verdict import (
-    LENGTH_IN_DO,
     TOP,
     TOP_COMPARED,
     apart,
@@ -72,11 +71,11 @@ def analysis_markdown(analysis: Analysis) -> str:
     rows = []
     for i, (run, f, d) in enumerate(zip(runs, facts, diagnoses, strict=True)):
         contested, gone = remarks(c, i)
-        in_do = length_in_do(c, i)
+        in_do, steps = length_in_do(c, i), f.value("steps_done")
         first = top_findings(d, top, gone) if d else []
         unit = " bpb" if f["final_val"].unit == "bpb" else ""
         name = short_name(run.source, [r.source for r in runs]) if many else run.source
-        lines = [f"{x.rule.split('-', 1)[0]} {x.title} ({LENGTH_IN_DO})" if in_the_do(x, in_do)
+        lines = [f"{x.rule.split('-', 1)[0]} {x.title} ({in_do})" if in_the_do(x, in_do, steps)
                  else f"{x.rule.split('-', 1)[0]} {x.title}"
                  + (f" ({said})" if (said := remark(x.rule, contested)) else "") + (f": `{x.flags}`" if x.flags else "")
                  for x in first]

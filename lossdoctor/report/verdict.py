@@ -8,6 +8,8 @@ with their shares (largest first), and the one thing to do. The rest of the repo
 
 from __future__ import annotations
 
+import re
+
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.panel import Panel
 from rich.table import Table
@@ -16,6 +18,7 @@ from rich.text import Text
 from ..analysis import Analysis
 from ..compare import LEVEL, UNTRAINED, Comparison, Reachable, Unreachable
 from ..compare.attribute import SPLIT_CAUSE
+from ..compare.reach import length_only
 from ..compare.records import RecordStats
 from ..diagnose import Diagnosis, Finding
 from ..facts import Facts
@@ -29,7 +32,6 @@ TOP = 3  # findings named in the verdict, per run
 TOP_COMPARED = 2  # per run, when runs are compared: the gap comes first
 # beside a better run's finding whose advice the worse run had (Comparison.not_borne_out)
 CONTESTED = "the other run had this and ended higher: see the gap"
-LENGTH_IN_DO = "the Do above gives the length that reaches the better run"  # its own flags would give another
 
 
 def render_verdict(analysis: Analysis) -> RenderableType:
@@ -47,7 +49,7 @@ def render_verdict(analysis: Analysis) -> RenderableType:
     for i, (run, f, d) in enumerate(zip(runs, facts, diagnoses, strict=True)):
         name = short_name(run.source, [r.source for r in runs]) if len(runs) > 1 else run.source
         parts.append(Text.assemble((name, "bold"), f": {_losses(f)}"))
-        parts += _top_findings(d, top, *remarks(c, i), in_do=length_in_do(c, i))
+        parts += _top_findings(d, top, *remarks(c, i), in_do=length_in_do(c, i), steps=f.value("steps_done"))
     return Panel(Group(*parts), title="Verdict", title_align="left", border_style="bold")
 
 
@@ -138,23 +140,32 @@ def remark(rule: str, contested: tuple[str, ...]) -> str | None:
     return CONTESTED if rule in contested else None
 
 
-def length_in_do(c: Comparison | None, i: int) -> bool:
-    """Whether the gap's Do gives run i, the worse run, the length of a rerun of its own
-    config that reaches the better run (Reachable: every form of its Do says that length;
-    or, where the better run's best val is out of reach, the better run's length where no
-    other setting differs, Unreachable.same_config, or the rerun that reaches its final val,
-    Unreachable.final):
-    its findings that say "train longer" then point there, where their own flags would give
-    a second length (LD101's 2.5x beside the Do's 3x)."""
-    if c is None or i != c.other or c.continues or c.went_on is not None:
-        return False
+def length_in_do(c: Comparison | None, i: int) -> str | None:
+    """What the verdict says beside run i's "train longer" findings where the gap's Do gives
+    that run, the worse one, a length of its own config (a rerun that reaches the better
+    run's val, Reachable, its flags that length or the better run's length and schedule
+    alone, not a schedule alone; or, where the better run's best val is out of reach, the rerun that matches its
+    final val, Unreachable.final, or the better run's length where no other setting
+    differs, Unreachable.same_config): their own flags would give a second length (LD101's
+    2.5x beside the Do's 3x). None where the Do gives none, or no Do is printed."""
+    if c is None or i != c.other or c.gap is None or not c.comparable or level(c) or c.continues \
+            or c.went_on is not None:
+        return None
     r = c.to_reach
-    return isinstance(r, Reachable) or (isinstance(r, Unreachable) and (r.same_config or r.final is not None))
+    if isinstance(r, Reachable) and (r.instead is None or (length_only(r.instead) and "--max_iters=" in r.instead)):
+        return f"the Do above gives the length that reaches the better run's {r.what}"
+    if isinstance(r, Unreachable) and r.same_config:
+        return "the Do above gives the better run's length"
+    if isinstance(r, Unreachable) and r.final is not None:
+        return "the Do above gives the length that matches the better run's final val"
+    return None
 
 
-def in_the_do(f: Finding, in_do: bool) -> bool:
-    """Whether finding f's length is the Do's (length_in_do): a "train longer" one."""
-    return in_do and f.category == "train_longer"
+def in_the_do(f: Finding, in_do: str | None, steps: object) -> bool:
+    """Whether finding f's flags are a longer run than the `steps` the run took, whose
+    length the Do gives (length_in_do): LD101's, not LD102's shorter one."""
+    m = re.search(r"--max_iters=(\d+)", f.flags)
+    return in_do is not None and m is not None and (not isinstance(steps, int) or int(m.group(1)) > steps)
 
 
 def gone_text(gone: tuple[str, ...], d: Diagnosis) -> str | None:
@@ -165,16 +176,18 @@ def gone_text(gone: tuple[str, ...], d: Diagnosis) -> str | None:
 
 
 def _top_findings(d: Diagnosis | None, n: int, contested: tuple[str, ...] = (),
-                  gone: tuple[str, ...] = (), in_do: bool = False) -> list[RenderableType]:
+                  gone: tuple[str, ...] = (), in_do: str | None = None, steps: object = None) -> list[RenderableType]:
     """The verdict's lines of a run's top findings; `contested`, `gone`: rules said beside
-    them (remarks); `in_do`: the Do gives this run's length (length_in_do)."""
+    them (remarks); `in_do`: what to say beside a longer run's flags, which the Do gives
+    instead (length_in_do), for a run of `steps` steps."""
     if d is None:
         return []
     if not d.findings:
         text = no_findings(d)
         return [Text("  " + text[0].lower() + text[1:])]
     first = top_findings(d, n, gone)
-    out: list[RenderableType] = [_one(i, f, LENGTH_IN_DO if in_the_do(f, in_do) else remark(f.rule, contested))
+    out: list[RenderableType] = [_one(i, f, in_do if in_the_do(f, in_do, steps) else remark(f.rule, contested),
+                                      flags=not in_the_do(f, in_do, steps))
                                  for i, f in enumerate(first, 1)]
     if (said := gone_text(gone, d)) is not None:
         out.append(Text(f"  {said}", style="dim"))
@@ -184,14 +197,14 @@ def _top_findings(d: Diagnosis | None, n: int, contested: tuple[str, ...] = (),
     return out
 
 
-def _one(i: int, f: Finding, said: str | None = None) -> RenderableType:
+def _one(i: int, f: Finding, said: str | None = None, flags: bool = True) -> RenderableType:
     text = Text.assemble((f"{f.rule.split('-', 1)[0]} ", STYLE[f.severity]), f.title)
     if f.explains:
         text.append(f" (explains {', '.join(r.split('-', 1)[0] for r in f.explains)})", style="dim")
     if said:
         text.append(f" ({said})", style="dim")
     line = hanging(f"  {i}. ", text)
-    if not f.flags or said == LENGTH_IN_DO:
+    if not f.flags or not flags:
         return line
     return Group(line, _flags(f.flags))
 
