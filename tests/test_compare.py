@@ -2393,3 +2393,12 @@ def test_a_schedule_key_a_runs_first_process_used_is_not_called_unused(tmp_path)
     (d,) = [d for d in config_diff(lossdoctor.load(str(cat)), lossdoctor.load(long / "lr2e-3-5000"))
             if d.key == "lr_decay_iters"]
     assert (d.other, d.reference) == (2000, 5000) and "unused" not in (d.origin_other or "")
+
+
+def test_the_mfu_note_gives_each_runs_mfu_against_its_gpu_where_the_logs_name_them():
+    t = ROOT / "fixtures" / "lossdoctor_train"
+    c = _analysis(t / "readme_cuda_2000", t / "gpu_5000").comparison
+    note = next(n for n in c.notes if n.startswith("the printed MFU"))
+    assert "(against the device peaks the facts take, mfu_device: 0.05% vs 10.58%)" in note
+    c = _analysis(t / "readme_cpu_2000", t / "gpu_5000").comparison  # a CPU run: its device's peak unknown
+    assert "mfu_device" not in next(n for n in c.notes if n.startswith("the printed MFU"))
