@@ -201,8 +201,9 @@ MAX_WIDTH = 1000  # columns: past this a line is padding, not layout (a typo's e
 
 FORMAT_HELP = ("output format (default: rich on a terminal, plain otherwise): rich (colour, also when piped), "
                "plain (the same layout, UTF-8 box lines, no colour or terminal codes), json (one document, "
-               "everything), markdown (to paste into an issue: everything, the details folded, with or "
-               "without -v)")
+               "everything), markdown (to paste into an issue: the report with each run's facts, config "
+               "and not-applicable rules folded, the same with or without -v; the curves and events "
+               "tables are -v's and the JSON's)")
 
 
 def width(text: str) -> int:

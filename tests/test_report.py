@@ -522,3 +522,30 @@ def test_only_a_longer_run_s_flags_defer_to_the_do():
     shorter = dataclasses.replace(longer, rule="LD102-best-val-early", flags="--max_iters=100")
     assert in_the_do(longer, said, 1000) and not in_the_do(shorter, said, 1000)
     assert not in_the_do(longer, None, 1000)
+
+
+def test_markdown_keeps_log_text_whole_as_markdown():
+    from lossdoctor.report.markdown import _cell, _code, _prose
+    quoted = "Assertion `total_batch_size % tokens_per_fwdbwd == 0' failed."
+    assert _code(quoted) == f"`` {quoted} ``" and _code("plain") == "`plain`"  # a backtick inside does not end it
+    assert _prose("hellaswag.py:<module>") == "hellaswag.py:&lt;module>"  # no tag for GitHub to drop
+    assert _cell("a<br>b | <c>") == "a<br>b \\| &lt;c>"  # the cell's own line break stays
+
+
+def test_markdown_of_a_run_says_its_unparsed_lines_and_the_rules_that_did_not_apply(tmp_path):
+    text = (ROOT / "fixtures" / "nanogpt" / "cpu_small" / "train.log").read_text()
+    path = tmp_path / "train.log"
+    path.write_text(text.replace("step 100:", "a line of something else\nstep 100:", 1))
+    _, md, _ = run_cli("analyze", str(path), "--format", "markdown")
+    assert "- 1 line not understood (kept; first at line" in md
+    assert "rules not applicable to this run</summary>" in md
+
+
+def test_markdown_of_many_runs_leaves_their_facts_to_the_json():
+    from lossdoctor.report.markdown import MAX_FOLDED_RUNS
+    path = ROOT / "fixtures" / "formats" / "wandb_runs.csv"
+    _, md, _ = run_cli("analyze", str(path), "--format", "markdown")
+    n = md.count("## Findings: ")
+    folded = "Facts of `" in md
+    assert folded == (n <= MAX_FOLDED_RUNS)
+    assert ("`--format json` has them" in md) == (n > MAX_FOLDED_RUNS)

@@ -7,6 +7,7 @@ methods, the config, the facts) sits in `<details>` blocks that open on a click.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from ..analysis import Analysis
@@ -19,7 +20,7 @@ from .advice import continued_text, instead_do, rerun_do, stop_text, unreachable
 from .compare import interval_text
 from .findings import effect_text, evidence_value, no_findings
 from .names import short_name
-from .terminal import config_cell, format_fact, model_value, origin_cell, shared_notes
+from .terminal import config_cell, format_fact, model_value, origin_cell, shared_notes, unparsed_note
 from .verdict import (
     TOP,
     TOP_COMPARED,
@@ -38,10 +39,27 @@ from .verdict import (
     top_findings,
 )
 
+MAX_FOLDED_RUNS = 8  # runs whose facts and config the report folds in; more are in the JSON
+
 
 def _cell(text: object) -> str:
-    """Text safe inside a table cell: no pipe, no newline."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Text safe inside a table cell: no pipe, no newline, no tag (_prose)."""
+    return _prose(str(text).replace("|", "\\|").replace("\n", " "))
+
+
+def _prose(text: str) -> str:
+    """Text from a log made safe as Markdown: a `<` that would open an HTML tag (a traceback's
+    `hellaswag.py:<module>`, which GitHub drops) as an entity; the `<br>` of a cell kept."""
+    return re.sub(r"<(?!br>)", "&lt;", text)
+
+
+def _code(text: str) -> str:
+    """`text` as inline code, fenced with one more backtick than any run of them inside it (an
+    assertion's `total_batch_size % ...' quoted in a log), so that none of them ends it."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if longest else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> list[str]:
@@ -85,11 +103,15 @@ def analysis_markdown(analysis: Analysis) -> str:
     out += _table(["run", "final val", "best val", "top findings, root cause first"], rows)
     common = shared_notes(tuple(runs))
     if common:
-        out += [f"## Notes for each of the {len(runs)} runs", "", *(f"- {n}" for n in common), ""]
+        out += [f"## Notes for each of the {len(runs)} runs", "", *(f"- {_prose(n)}" for n in common), ""]
+    folds = len(runs) <= MAX_FOLDED_RUNS
+    if not folds:  # a runs table of 64 rows: their facts and config would pass an issue's 65,536 characters
+        out += [f"Each run's findings in full, facts and config are left out here ({len(runs)} runs): "
+                "`--format json` has them.", ""]
     for run, f, d in zip(runs, facts, diagnoses, strict=True):
         name = short_name(run.source, [r.source for r in runs])
-        out += _findings(run, d, name if many else run.source, common)
-        out += _facts(run, f, name)
+        out += _findings(run, d, name if many else run.source, common, detail=folds)
+        out += _facts(run, f, name) if folds else []
     if c is not None and c.gap is not None and c.comparable and not level(c):  # a level finish has no causes
         out += _methods(c)
     return "\n".join(out)
@@ -173,30 +195,37 @@ def _gap(c: Comparison, runs: list[Run]) -> list[str]:
     return out + ([f"- {n}" for n in c.notes] + [""] if c.notes else [])
 
 
-def _findings(run: Run, d: Diagnosis | None, name: str, said: tuple[str, ...] = ()) -> list[str]:
-    """A run's findings, after its notes less those `said` once for every run."""
+def _findings(run: Run, d: Diagnosis | None, name: str, said: tuple[str, ...] = (), detail: bool = True
+              ) -> list[str]:
+    """A run's findings, after its notes less those `said` once for every run; `detail`: each
+    finding in full and the rules that did not apply, folded (left out for many runs)."""
     if d is None:
         return []
     out = [f"## Findings: `{name}`", ""]
-    notes = [n for n in run.notes if n not in said]
-    out += [f"- {n}" for n in notes] + ([""] if notes else [])
+    notes = [n for n in run.notes if n not in said] + ([unparsed_note(run)] if run.n_unparsed else [])
+    out += [f"- {_prose(n)}" for n in notes] + ([""] if notes else [])
+    skipped = _details(f"{len(d.not_applicable)} rules not applicable to this run",
+                       [f"- {n.rule}: {_prose(n.reason)}" for n in d.not_applicable]) \
+        if d.not_applicable and detail else []
     if not d.findings:
-        return out + [f"{no_findings(d)}.", ""]
+        return out + [f"{no_findings(d)}.", ""] + skipped
     rows = [[i, f.severity, f.rule, f.title + (f" (explains {', '.join(r.split('-')[0] for r in f.explains)})"
                                                  if f.explains else ""),
              f"`{f.flags}`" if f.flags else "", _effect_cell(f.expected_effect)]
             for i, f in enumerate(d.findings, 1)]
     out += _table(["#", "severity", "rule", "finding", "flags", "expected effect"], rows)
-    detail = []
+    if not detail:
+        return out
+    full = []
     for i, f in enumerate(d.findings, 1):
-        detail += [f"**{i}. {f.rule}**: {f.message}", ""]
+        full += [f"**{i}. {f.rule}**: {_prose(f.message)}", ""]
         if f.advice:
-            detail += [f"Do: {f.advice}", ""]
-        detail += [f"Effect: {effect_text(f.expected_effect)}", ""]
+            full += [f"Do: {_prose(f.advice)}", ""]
+        full += [f"Effect: {_prose(effect_text(f.expected_effect))}", ""]
         if f.evidence:
-            detail += ["Evidence: " + ", ".join(f"`{k}={evidence_value(v.value, v.status)}`"
-                                                for k, v in f.evidence.items()), ""]
-    return out + _details("Each finding in full", detail)
+            full += ["Evidence: " + ", ".join(_code(f"{k}={evidence_value(v.value, v.status)}")
+                                              for k, v in f.evidence.items()), ""]
+    return out + _details("Each finding in full", full) + skipped
 
 
 def _facts(run: Run, f: Facts, name: str) -> list[str]:

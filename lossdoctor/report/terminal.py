@@ -73,17 +73,19 @@ def render_run(run: Run, facts: Facts, diagnosis: Diagnosis | None = None,
         parts += [_title(run), _config_table(run, facts), _curve(run, facts), _facts_table(facts), _events(run)]
     if diagnosis is not None:
         parts.append(render_diagnosis(diagnosis, verbose, title=name))
-    notes = [n for n in run.notes if n not in said]
-    if run.n_unparsed:
-        first = run.unparsed[0]
-        kept = "kept" if len(run.unparsed) == run.n_unparsed else f"the first {len(run.unparsed):,} kept"
-        lines = f"{run.n_unparsed:,} line{'s' if run.n_unparsed != 1 else ''}"
-        notes.append(f"{lines} not understood ({kept}; first at line {first.line}: "
-                     f"{first.text.strip()[:70]!r})")
+    notes = [n for n in run.notes if n not in said] + ([unparsed_note(run)] if run.n_unparsed else [])
     if notes:
         parts.append(Panel(bullets(notes), title="Notes", title_align="left",
                            border_style="yellow"))
     return Group(*parts)
+
+
+def unparsed_note(run: Run) -> str:
+    """The note on a run's lines that no pattern understood (Run.n_unparsed above 0)."""
+    first = run.unparsed[0]
+    kept = "kept" if len(run.unparsed) == run.n_unparsed else f"the first {len(run.unparsed):,} kept"
+    lines = f"{run.n_unparsed:,} line{'s' if run.n_unparsed != 1 else ''}"
+    return f"{lines} not understood ({kept}; first at line {first.line}: {first.text.strip()[:70]!r})"
 
 
 def _title(run: Run) -> RenderableType:
