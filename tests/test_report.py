@@ -549,3 +549,14 @@ def test_markdown_of_many_runs_leaves_their_facts_to_the_json():
     folded = "Facts of `" in md
     assert folded == (n <= MAX_FOLDED_RUNS)
     assert ("`--format json` has them" in md) == (n > MAX_FOLDED_RUNS)
+
+
+def test_flags_broken_by_the_width_end_in_a_continuation_and_paste_as_one_command():
+    from lossdoctor.report.findings import Flags
+    flags = "--n_layer=6 --n_head=6 --n_embd=384 --block_size=256 --dropout=0.2 --batch_size=64"
+    assert Flags(flags).lines(200) == [flags]  # fits: one line, no continuation
+    lines = Flags(flags).lines(40)
+    assert all(len(x) <= 40 for x in lines) and all(x.endswith(" \\") for x in lines[:-1])
+    assert not lines[-1].endswith("\\") and " ".join(x.removesuffix(" \\") for x in lines) == flags
+    import shlex
+    assert shlex.split("\n".join(lines).replace("\\\n", " ")) == flags.split()  # what a shell reads

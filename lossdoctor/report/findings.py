@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.padding import Padding
 from rich.panel import Panel
 from rich.table import Table
@@ -18,6 +19,35 @@ from .numbers import signed
 
 STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 MAX_SKIPPED = 8  # not-applicable rules listed; the count is complete
+
+
+class Flags:
+    """Flags to paste after a train.py command, wrapped at the console's width between two
+    flags, each line but the last ending in ` \\`: the lines copied together run as one
+    command (a bare line break would end it, and run the next line's flags as another)."""
+
+    def __init__(self, flags: str, style: str = "bold green") -> None:
+        self.words, self.style = flags.split(), style
+
+    def lines(self, width: int) -> list[str]:
+        if len(whole := " ".join(self.words)) <= width:
+            return [whole] if whole else []
+        out, line = [], ""
+        for word in self.words:
+            if line and len(line) + 1 + len(word) + 2 > width:  # 2: the " \\" that ends a broken line
+                out.append(line + " \\")
+                line = word
+            else:
+                line = f"{line} {word}" if line else word
+        return [*out, line] if line else out
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for line in self.lines(options.max_width):
+            yield Text(line, style=self.style, overflow="fold")  # a flag longer than the line folds
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        longest = max((len(w) for w in self.words), default=0) + 2
+        return Measurement(min(longest, options.max_width), min(len(" ".join(self.words)), options.max_width))
 
 
 class _Named:
@@ -116,7 +146,7 @@ def _finding(i: int, f: Finding, verbose: bool = True) -> RenderableType:
         return Group(head, Text(f"   explained by {', '.join(_code(r) for r in f.explained_by)} (-v: details)",
                                 style="dim"))
     if f.severity == "info" and not verbose:  # a note, not a fault: its title, -v for the rest
-        return Group(head, Text(f"   {f.flags}", style="bold green")) if f.flags else head
+        return Group(head, hanging("   ", Flags(f.flags))) if f.flags else head
     body = Table.grid(padding=(0, 1))
     body.add_column(style="dim", no_wrap=True)
     body.add_column()
@@ -126,7 +156,7 @@ def _finding(i: int, f: Finding, verbose: bool = True) -> RenderableType:
     if f.explained_by:
         body.add_row("symptom", f"explained by {', '.join(_code(r) for r in f.explained_by)}")
     if f.flags:
-        body.add_row("flags", Text(f.flags, style="bold green"))
+        body.add_row("flags", Flags(f.flags))
     if f.advice:
         body.add_row("do", f.advice)
     body.add_row("effect", effect_text(f.expected_effect))

@@ -24,7 +24,7 @@ from ..diagnose import Diagnosis, Finding
 from ..facts import Facts
 from ..run import Run
 from .advice import continued_text, instead_do, rerun_do, stop_text, unreachable_do, went_on_text
-from .findings import STYLE, hanging, no_findings
+from .findings import STYLE, Flags, hanging, no_findings
 from .names import short_name
 from .numbers import signed
 
@@ -210,8 +210,9 @@ def _one(i: int, f: Finding, said: str | None = None, flags: bool = True) -> Ren
 
 
 def _flags(flags: str) -> RenderableType:
-    """Flags on their own line, indented, wrapped lines under the first."""
-    return hanging("     ", Text(flags, style="bold green"))
+    """Flags on their own line, indented, wrapped lines under the first, each broken line
+    ending in ` \\` (findings.Flags)."""
+    return hanging("     ", Flags(flags))
 
 
 class _Causes:
