@@ -26,6 +26,7 @@ from ..fit.results import (
     ShapeParams,
 )
 from ..run import Run
+from .findings import Flags, hanging
 from .json_report import SCHEMA_VERSION, clean
 
 
@@ -125,7 +126,8 @@ class _Scenarios:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         others = Measurement.get(console, options.update(max_width=10_000), self._table(None)).maximum
-        natural = max((len(line) for fs in self.flags for line in fs), default=0)
+        natural = max((len(line) + self._cont(s, fs) for s, fs in zip(self.x.scenarios, self.flags, strict=True)
+                       for line in fs), default=0)
         longest = max((len(word) for fs in self.flags for line in fs for word in line.split()), default=0)
         room = min(options.max_width - others - 3, natural)  # 3: the column's border and padding
         if room >= longest:
@@ -134,7 +136,13 @@ class _Scenarios:
         yield self._table(None)
         yield Text("nanoGPT flags:")
         for s, fs in zip(self.x.scenarios, self.flags, strict=True):
-            yield Text(f"{s.name}: " + " ".join(fs))
+            yield hanging(f"{s.name}: ", Flags(" ".join(fs)) if s.flags else Text(" ".join(fs)))
+
+    @staticmethod
+    def _cont(s: Scenario, fs: list[str]) -> int:
+        """Columns a scenario's flag lines keep for the ` \\` that continues them: 2 where it
+        has several flags, 0 for one flag or none (the law fitted to the run)."""
+        return 2 if s.flags and len(fs) > 1 else 0
 
     def _table(self, flags_width: int | None) -> Table:
         """The table, with a flags column this wide (None: without it), its lines wrapped
@@ -152,8 +160,12 @@ class _Scenarios:
             row = [s.name, _cell(s.val) if s.val else no_val(x, s),
                    _cell(s.train) if s.train else "-"]
             if flags_width is not None:
-                row.append("\n".join(textwrap.fill(line, flags_width, break_long_words=False, break_on_hyphens=False)
-                                     for line in fs))
+                cont = self._cont(s, fs)
+                lines = "\n".join(textwrap.fill(line, flags_width - cont, break_long_words=False,
+                                                break_on_hyphens=False) for line in fs).split("\n")
+                if cont:  # a shell reads the lines, pasted together, as one command
+                    lines = [line + " \\" for line in lines[:-1]] + lines[-1:]
+                row.append("\n".join(lines))
             table.add_row(*row)
         return table
 
