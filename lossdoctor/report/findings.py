@@ -199,7 +199,6 @@ def effect_text(e: EffectEstimate) -> str:
     return f"{value}; {kind}: {e.source}"
 
 
-
 def _unit(unit: str, value: object) -> str:
     """' nats' after a value; nothing after a fraction or an unknown value."""
     return f" {unit}" if unit and unit != "fraction" and value is not None else ""
