@@ -117,14 +117,20 @@ def _internal(e: Exception, debug: bool) -> int:
 
 def wrapped(text: str, stream: Any, indent: str = "  ") -> str:
     """`text` as one line where a program reads `stream`, wrapped at the console's width
-    (between words, never inside a path or a flag) where a person does: a terminal, or a
-    COLUMNS the user set."""
+    (between words, never inside a path, a flag or a command in backticks, which a copy
+    must get whole) where a person does: a terminal, or a COLUMNS the user set."""
     if not (stream.isatty() or "COLUMNS" in os.environ):
         return text
+    import re
     import shutil
     import textwrap
     width = max(shutil.get_terminal_size().columns, args_mod.MIN_WIDTH)
-    return textwrap.fill(text, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
+    kept = re.sub(r"`[^`\n]+`", lambda m: m.group(0).replace(" ", KEEP), text)  # one word to textwrap
+    return textwrap.fill(kept, width, subsequent_indent=indent, break_long_words=False,
+                         break_on_hyphens=False).replace(KEEP, " ")
+
+
+KEEP = "\ue000"  # a space inside a backticked command while it is wrapped (a private-use character)
 
 
 def error(text: str) -> None:

@@ -496,3 +496,15 @@ def test_an_option_spelt_with_underscores_is_told_its_dashed_name():
     assert code == 2 and "unrecognized arguments: --max_new_tokens 10; did you mean --max-new-tokens?" in err
     code, _, err = run_cli("analyze", "fixtures/nanogpt/cpu_small/train.log", "--bogus")
     assert code == 2 and "did you mean" not in err
+
+
+def test_an_error_wrapped_for_a_person_keeps_a_backticked_command_whole(monkeypatch):
+    import io
+
+    from lossdoctor.cli_exits import wrapped
+    monkeypatch.setenv("COLUMNS", "60")
+    text = ("lossdoctor: error: x.log: binary file (it begins with 3 NUL bytes: remove them, e.g. "
+            "`tr -d '\\000' < LOG > LOG.txt`)")
+    out = wrapped(text, io.StringIO())
+    assert "`tr -d '\\000' < LOG > LOG.txt`" in out.splitlines()[-1] and " ".join(out.split()) == text
+    assert "\ue000" not in out
