@@ -2402,3 +2402,17 @@ def test_the_mfu_note_gives_each_runs_mfu_against_its_gpu_where_the_logs_name_th
     assert "(against the device peaks the facts take, mfu_device: 0.05% vs 10.58%)" in note
     c = _analysis(t / "readme_cpu_2000", t / "gpu_5000").comparison  # a CPU run: its device's peak unknown
     assert "mfu_device" not in next(n for n in c.notes if n.startswith("the printed MFU"))
+
+
+def test_the_training_length_share_and_ld101s_effect_differ_by_the_last_vals_distance_off_the_law():
+    import re
+
+    import lossdoctor
+    t = ROOT / "fixtures" / "lossdoctor_train"
+    an = lossdoctor.analyze([str(t / "readme_cpu_2000"), str(t / "gpu_5000")])
+    share = next(a for a in an.comparison.attribution if a.cause == "training length")
+    here = float(re.search(r"from the fitted law at the run's end, (\d+\.\d+)", share.method).group(1))
+    ld101 = next(f for f in an.diagnoses[0].findings if f.rule.startswith("LD101")).expected_effect
+    last = an.facts[0].value("final_val")
+    # the share runs from the law at the end, LD101's effect from the last val: both to about 5,000 steps
+    assert share.delta_val + ld101.value == pytest.approx(here - last, abs=2e-3)

@@ -103,7 +103,9 @@ def training_length(a: Side, fit: Extrapolator, to: int, how: str) -> Step | Non
     cause = Cause("training length", v, (here - there.hi, here - there.lo),
                   f"the worse run's own curve {'extrapolated to' if past else 'read, inside the run, at'} the better "
                   f"run's {how}, {ratio:.1f}x its length (lossdoctor extrapolate, "
-                  f"{'rerun' if past else 'the fitted law on its own schedule'})")
+                  f"{'rerun' if past else 'the fitted law on its own schedule'}), from the fitted law at the run's "
+                  f"end, {here:.4f} (an effect measured from the run's last logged val, as LD101's is, differs by "
+                  "how far that val lies off the law)")
     far = (f"training length is extrapolated {round(ratio, 1):g}x beyond the worse run: its interval is wide "
            "and its value is a model's, not a measurement",) if ratio > FAR else ()
     return Step(cause, there.mean, far, miss=a.start - here)
