@@ -125,7 +125,9 @@ def wrapped(text: str, stream: Any, indent: str = "  ") -> str:
     import shutil
     import textwrap
     width = max(shutil.get_terminal_size().columns, args_mod.MIN_WIDTH)
-    kept = re.sub(r"`[^`\n]+`", lambda m: m.group(0).replace(" ", KEEP), text)  # one word to textwrap
+    room = width - len(indent)  # a span longer than a line is wrapped as words (an unmatched ` pairs too far)
+    kept = re.sub(r"`[^`\n]+`", lambda m: m.group(0).replace(" ", KEEP) if len(m.group(0)) <= room else m.group(0),
+                  text)  # one word to textwrap
     return textwrap.fill(kept, width, subsequent_indent=indent, break_long_words=False,
                          break_on_hyphens=False).replace(KEEP, " ")
 

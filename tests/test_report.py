@@ -530,6 +530,7 @@ def test_markdown_keeps_log_text_whole_as_markdown():
     assert _code(quoted) == f"`` {quoted} ``" and _code("plain") == "`plain`"  # a backtick inside does not end it
     assert _prose("hellaswag.py:<module>") == "hellaswag.py:&lt;module>"  # no tag for GitHub to drop
     assert _cell("a<br>b | <c>") == "a<br>b \\| &lt;c>"  # the cell's own line break stays
+    assert _prose("torch/__init__.py: a & b, `x_y*z`") == "torch/\\_\\_init\\_\\_.py: a &amp; b, `x_y*z`"
 
 
 def test_markdown_of_a_run_says_its_unparsed_lines_and_the_rules_that_did_not_apply(tmp_path):
@@ -560,3 +561,39 @@ def test_flags_broken_by_the_width_end_in_a_continuation_and_paste_as_one_comman
     assert not lines[-1].endswith("\\") and " ".join(x.removesuffix(" \\") for x in lines) == flags
     import shlex
     assert shlex.split("\n".join(lines).replace("\\\n", " ")) == flags.split()  # what a shell reads
+
+
+@pytest.mark.parametrize("width", [40, 43, 44, 60])
+def test_a_flag_too_long_for_a_continuation_wraps_plainly_and_never_strands_one(width):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from lossdoctor.report.findings import Flags
+    out = StringIO()
+    Console(file=out, width=width).print(Flags("--always_save_checkpoint=False --dropout=0.2 " + "x" * (width - 1)))
+    lines = out.getvalue().splitlines()
+    assert all(len(x) <= width for x in lines) and not any(x.strip() == "\\" for x in lines)
+
+
+def test_an_unmatched_backtick_does_not_glue_prose_into_an_overlong_line(monkeypatch):
+    import io
+
+    from lossdoctor.cli_exits import wrapped
+    monkeypatch.setenv("COLUMNS", "40")
+    text = ("error: line 3 says Assertion `total_batch_size % tokens == 0' failed. Run `lossdoctor analyze LOG "
+            "--peak-flops H100` to see it")
+    out = wrapped(text, io.StringIO())
+    assert max(len(x) for x in out.splitlines()) <= 40 and " ".join(out.split()) == text
+
+
+@pytest.mark.parametrize("width", range(70, 90, 3))
+def test_extrapolates_flag_lines_keep_their_continuation_at_any_width(width):
+    code, out, _ = run_cli("extrapolate", *ONE, "--to", "5000", "--scenario", "custom", "--schedule",
+                           "lr_decay_iters=5000", "--width", str(width))
+    lines = out.splitlines()
+    assert code == 0 and "…" not in out and max(len(x) for x in lines) <= width
+    cut = [i for i, x in enumerate(lines) if x.rstrip(" │").endswith(" \\")]
+    assert cut and all("--" in lines[i + 1] for i in cut)  # a continued line goes on with a flag
+    said = " ".join(re.findall(r"--\w+=\S+", out))
+    assert all(f in said for f in ("--max_iters=5000", "--lr_decay_iters=5000", "--learning_rate=0.001"))

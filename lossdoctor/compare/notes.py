@@ -202,12 +202,12 @@ def mfu_notes(fa: Facts, fb: Facts) -> list[str]:
             f"the FLOP rate over one peak, about {pa:.0f} TFLOPS (a fork's estimate_mfu)")
         own = _own_mfu(fa, fb)
         return [f"the printed MFU ({ma:.2f}% vs {mb:.2f}%) is {by}: it compares speed, and says nothing about "
-                f"the loss{own}"]
+                f"the loss{own}"]  # (own: each run's against its device, where both are known)
     said = ["an A100's 312 TFLOPS" if p == A100 else f"about {p:.0f} TFLOPS" for p in (pa, pb)]
     return [f"the printed MFU ({ma:.2f}% vs {mb:.2f}%) divides each run's FLOP rate by its own peak (the worse "
             f"run's {said[0]}, the better run's {said[1]}: a fork's estimate_mfu may divide by a peak other "
             "than nanoGPT's A100): it compares their speeds only where the peaks are the same, and says nothing about "
-            "the loss"]
+            f"the loss{_own_mfu(fa, fb)}"]
 
 
 def _own_mfu(fa: Facts, fb: Facts) -> str:
@@ -218,7 +218,7 @@ def _own_mfu(fa: Facts, fb: Facts) -> str:
     a, b = fa.value("mfu_device"), fb.value("mfu_device")
     if not (isinstance(a, float) and isinstance(b, float)):
         return ""
-    return f" (against the device peaks the facts take, mfu_device: {a:.2f}% vs {b:.2f}%)"
+    return f"; against the device peaks the facts take (mfu_device) it is {a:.2f}% vs {b:.2f}%"
 
 
 A100 = A100_BF16_PEAK / 1e12  # TFLOPS, nanoGPT's divisor

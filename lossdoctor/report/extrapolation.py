@@ -128,7 +128,8 @@ class _Scenarios:
         others = Measurement.get(console, options.update(max_width=10_000), self._table(None)).maximum
         natural = max((len(line) + self._cont(s, fs) for s, fs in zip(self.x.scenarios, self.flags, strict=True)
                        for line in fs), default=0)
-        longest = max((len(word) for fs in self.flags for line in fs for word in line.split()), default=0)
+        longest = max((len(word) + self._cont(s, fs) for s, fs in zip(self.x.scenarios, self.flags, strict=True)
+                       for line in fs for word in line.split()), default=0)  # a word and its " \\"
         room = min(options.max_width - others - 3, natural)  # 3: the column's border and padding
         if room >= longest:
             yield self._table(room)

@@ -42,8 +42,11 @@ class Flags:
         return [*out, line] if line else out
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if max((len(w) for w in self.words), default=0) + 2 > options.max_width:  # no room for a " \\" after it
+            yield Text(" ".join(self.words), style=self.style, overflow="fold")
+            return
         for line in self.lines(options.max_width):
-            yield Text(line, style=self.style, overflow="fold")  # a flag longer than the line folds
+            yield Text(line, style=self.style)
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         longest = max((len(w) for w in self.words), default=0) + 2

@@ -48,9 +48,19 @@ def _cell(text: object) -> str:
 
 
 def _prose(text: str) -> str:
-    """Text from a log made safe as Markdown: a `<` that would open an HTML tag (a traceback's
-    `hellaswag.py:<module>`, which GitHub drops) as an entity; the `<br>` of a cell kept."""
-    return re.sub(r"<(?!br>)", "&lt;", text)
+    """Text from a log made safe as Markdown outside its code spans: `&` and a `<` that would
+    open an HTML tag (a traceback's `hellaswag.py:<module>`, which GitHub drops) as
+    entities, `*` and a `_` that could open emphasis escaped (`torch/__init__.py` is no bold
+    `init`); the `<br>` of a cell kept."""
+    parts = re.split(r"(`+[^`]*`+)", text)
+    return "".join(p if i % 2 else _plain(p) for i, p in enumerate(parts))
+
+
+def _plain(text: str) -> str:
+    text = text.replace("&", "&amp;")
+    text = re.sub(r"<(?!br>)", "&lt;", text)
+    # `*` anywhere, `_` where it is no word's inner underscore (weight_decay stays, __init__ is escaped)
+    return re.sub(r"\*|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])", lambda m: "\\" + m.group(0), text)
 
 
 def _code(text: str) -> str:
