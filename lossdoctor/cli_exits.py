@@ -126,8 +126,9 @@ def wrapped(text: str, stream: Any, indent: str = "  ") -> str:
     import textwrap
     width = max(shutil.get_terminal_size().columns, args_mod.MIN_WIDTH)
     room = width - len(indent)  # a span longer than a line is wrapped as words (an unmatched ` pairs too far)
-    kept = re.sub(r"`[^`\n]+`", lambda m: m.group(0).replace(" ", KEEP) if len(m.group(0)) <= room else m.group(0),
-                  text)  # one word to textwrap
+    # a command in backticks, or the `lossdoctor CMD --help` a usage error points to: one word to textwrap
+    kept = re.sub(r"`[^`\n]+`|\blossdoctor(?: [a-z]+)? --help\b",
+                  lambda m: m.group(0).replace(" ", KEEP) if len(m.group(0)) <= room else m.group(0), text)
     return textwrap.fill(kept, width, subsequent_indent=indent, break_long_words=False,
                          break_on_hyphens=False).replace(KEEP, " ")
 

@@ -508,3 +508,13 @@ def test_an_error_wrapped_for_a_person_keeps_a_backticked_command_whole(monkeypa
     out = wrapped(text, io.StringIO())
     assert "`tr -d '\\000' < LOG > LOG.txt`" in out.splitlines()[-1] and " ".join(out.split()) == text
     assert "\ue000" not in out
+
+
+def test_a_usage_error_keeps_the_help_command_it_points_to_on_one_line(monkeypatch):
+    import io
+
+    from lossdoctor.cli_exits import wrapped
+    monkeypatch.setenv("COLUMNS", "80")
+    text = "lossdoctor: error: verify: unrecognized arguments: --dry-run (lossdoctor verify --help shows the usage)"
+    out = wrapped(text, io.StringIO())
+    assert any("lossdoctor verify --help" in x for x in out.splitlines()) and " ".join(out.split()) == text
