@@ -542,14 +542,18 @@ def test_markdown_of_a_run_says_its_unparsed_lines_and_the_rules_that_did_not_ap
     assert "rules not applicable to this run</summary>" in md
 
 
-def test_markdown_of_many_runs_leaves_their_facts_to_the_json():
-    from lossdoctor.report.markdown import MAX_FOLDED_RUNS
-    path = ROOT / "fixtures" / "formats" / "wandb_runs.csv"
-    _, md, _ = run_cli("analyze", str(path), "--format", "markdown")
-    n = md.count("## Findings: ")
-    folded = "Facts of `" in md
-    assert folded == (n <= MAX_FOLDED_RUNS)
-    assert ("`--format json` has them" in md) == (n > MAX_FOLDED_RUNS)
+def test_markdown_of_many_runs_leaves_their_facts_to_the_json(monkeypatch):
+    import lossdoctor
+    from lossdoctor.report import markdown
+    an = lossdoctor.analyze([str(ROOT / "fixtures" / "formats" / "wandb_runs.csv")])
+    assert len(an.runs) == 2
+    few = markdown.analysis_markdown(an)  # two runs: each folded in
+    assert few.count("Facts of `") == 2 and "Each finding in full" in few and "`--format json` has them" not in few
+    monkeypatch.setattr(markdown, "MAX_FOLDED_RUNS", 1)  # past the most folded: left to the JSON
+    many = markdown.analysis_markdown(an)
+    assert "Facts of `" not in many and "Each finding in full" not in many
+    assert "Each run's findings in full, facts and config are left out here (2 runs): `--format json` has them." in many
+    assert many.count("## Findings: ") == 2 and len(many) < len(few)
 
 
 def test_flags_broken_by_the_width_end_in_a_continuation_and_paste_as_one_command():

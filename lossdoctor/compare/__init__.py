@@ -78,7 +78,7 @@ from .results import (
     WentOn,
 )
 from .rewarm import REWARM
-from .sides import config_diff, derived, derived_status, final, hide_resumed, iter_final
+from .sides import config_diff, derived, derived_status, final, hide_resumed, initial_only, iter_final
 
 if TYPE_CHECKING:
     from ..fit.extrapolate import Extrapolator
@@ -217,11 +217,11 @@ def compare(runs: Sequence[Run], facts: Sequence[Facts],
 def _no_final(run: Run, f: Facts, metric: str) -> str | None:
     """Why a run has no final `metric` to compare, where its facts say: an eval only at
     step 0, before its training, and no val or too few iteration losses after it."""
-    if f.value("final_step") == 0 and isinstance(done := f.value("steps_done"), int) and done > 1:
-        after = ", and too few iteration losses to stand for its end" if metric == "train" and \
-            iter_final(run) is None else ""
-        return f"{run.source} logged val only at step 0, before its {done:,} steps of training{after}"
-    return None
+    if not initial_only(f):
+        return None
+    after = ", and too few iteration losses to stand for its end" if metric == "train" and \
+        iter_final(run) is None else ""
+    return f"{run.source} logged val only at step 0, before its {f.value('steps_done'):,} steps of training{after}"
 
 
 def _iteration_finals(runs: Sequence[Run], facts: Sequence[Facts], diverged: dict[int, str]

@@ -202,7 +202,7 @@ def mfu_notes(fa: Facts, fb: Facts) -> list[str]:
             f"the FLOP rate over one peak, about {pa:.0f} TFLOPS (a fork's estimate_mfu)")
         own = _own_mfu(fa, fb)
         return [f"the printed MFU ({ma:.2f}% vs {mb:.2f}%) is {by}: it compares speed, and says nothing about "
-                f"the loss{own}"]  # (own: each run's against its device, where both are known)
+                f"the loss{own}"]
     said = ["an A100's 312 TFLOPS" if p == A100 else f"about {p:.0f} TFLOPS" for p in (pa, pb)]
     return [f"the printed MFU ({ma:.2f}% vs {mb:.2f}%) divides each run's FLOP rate by its own peak (the worse "
             f"run's {said[0]}, the better run's {said[1]}: a fork's estimate_mfu may divide by a peak other "

@@ -71,12 +71,12 @@ def final(f: Facts, metric: str) -> float | None:
     a run that trained on after it is the initial loss, not its final one: None (its train
     is then its last iteration losses', compare.iter_final)."""
     v = f.value("final_val" if metric == "val" else "final_train")
-    if _initial_only(f):
+    if initial_only(f):
         return None
     return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
 
 
-def _initial_only(f: Facts) -> bool:
+def initial_only(f: Facts) -> bool:
     """Whether the run's last eval is at step 0 and it trained on past it."""
     done = f.value("steps_done")
     return f.value("final_step") == 0 and isinstance(done, int) and done > 1
@@ -273,7 +273,7 @@ def derived(fa: Facts, fb: Facts, iters: tuple[float | None, float | None] | Non
     `iters`: the runs are compared on their last iteration losses' means, the final train
     shown (iter_final)."""
     def value(f: Facts, k: str) -> float | None:
-        if k in ("final_val", "final_train") and _initial_only(f) or k not in f:
+        if k in ("final_val", "final_train") and initial_only(f) or k not in f:
             return None
         v = f[k].value
         return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None

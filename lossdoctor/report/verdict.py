@@ -186,9 +186,9 @@ def _top_findings(d: Diagnosis | None, n: int, contested: tuple[str, ...] = (),
         text = no_findings(d)
         return [Text("  " + text[0].lower() + text[1:])]
     first = top_findings(d, n, gone)
-    out: list[RenderableType] = [_one(i, f, in_do if in_the_do(f, in_do, steps) else remark(f.rule, contested),
-                                      flags=not in_the_do(f, in_do, steps))
-                                 for i, f in enumerate(first, 1)]
+    deferred = [in_the_do(f, in_do, steps) for f in first]
+    out: list[RenderableType] = [_one(i, f, in_do if to_do else remark(f.rule, contested), flags=not to_do)
+                                 for (i, f), to_do in zip(enumerate(first, 1), deferred, strict=True)]
     if (said := gone_text(gone, d)) is not None:
         out.append(Text(f"  {said}", style="dim"))
     more = len(d.findings) - len(first) - len([f for f in d.findings if f.rule in gone])

@@ -40,6 +40,13 @@ def folder(where: str, name: str, value: object) -> None:
         raise UsageError(f"{where}: {name} is a folder's path, not {value!r}")
 
 
+def device(where: str, value: object) -> None:
+    """A device the trainer takes: cpu, cuda, cuda:N or mps."""
+    from .design import DEVICE
+    if not isinstance(value, str) or not DEVICE.match(value):
+        raise UsageError(f"{where}: device {value!r} is not a device (cpu, cuda, cuda:N, mps)")
+
+
 def experiments(where: str, value: object) -> None:
     """A sequence of Experiment (design.default_experiments, hardware_experiment, ...)."""
     from .design import Experiment

@@ -320,9 +320,8 @@ def make_executor(name: str, device: str, data: Data | None, data_path: str | No
     given as arrays); the jobs carry data_path, the other processes load it themselves.
     UsageError for a device that is none the trainer takes (cpu, cuda, cuda:N, mps).
     """
-    from .design import DEVICE
-    if not isinstance(device, str) or not DEVICE.match(device):
-        raise UsageError(f"make_executor: device {device!r} is not a device (cpu, cuda, cuda:N, mps)")
+    from .arguments import device as checked_device
+    checked_device("make_executor", device)
     shared = data if data_path is None else None
     if name == "local":
         if data is None:

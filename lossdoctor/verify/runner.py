@@ -31,11 +31,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LossdoctorError, UsageError
+from ..errors import LossdoctorError
 from ..trainer.config import TrainConfig, resolve
 from .budget import Times, plan_budget, speed_key
 from .context import Context, Progress, arm_key, read_json, write_json
-from .design import DEVICE, EVAL_NOISE_METRIC, Experiment, Scaled, arm_configs, default_base_config, flags_between
+from .design import EVAL_NOISE_METRIC, Experiment, Scaled, arm_configs, default_base_config, flags_between
 from .executors import Executor, LocalExecutor
 from .jobs import FINAL_VAL_BATCHES, ArmJob, measure_speed
 from .results import ExperimentResult, VerifyReport
@@ -261,8 +261,7 @@ def run_experiments(experiments: Sequence[Experiment], *, device: str = "cpu", b
     A.seconds("run_experiments", "budget_s", budget_s)
     A.config("run_experiments", "base", base)
     A.folder("run_experiments", "out_dir", out_dir)
-    if not isinstance(device, str) or not DEVICE.match(device):
-        raise UsageError(f"run_experiments: device {device!r} is not a device (cpu, cuda, cuda:N, mps)")
+    A.device("run_experiments", device)
     absent = absent_device(device)
     if absent is not None:
         return VerifyReport(tuple(_not_verifiable(e, e.derived if e.kind == "code" else absent) for e in experiments),
